@@ -1,0 +1,77 @@
+/**
+ * Cache policies decide; the pool (src/cache/pool.ts) lowers decisions to an engine `CacheUpdate`;
+ * engines move tensors. A policy sees frames, never tensors.
+ *
+ * Timeline of one block b (frames f0 .. f0+F-1):
+ *   1. plan = policy.planBlock({ held, incoming, blockStart: f0, blockFrames: F })
+ *        held     = what the cache holds now, in row order
+ *        incoming = the previous block's frames from its clean pass (pending rows in the engine)
+ *      plan.slots is the new cache in row order (what stays, what enters, what is blended, at which
+ *      positions); plan.queryPositions are the block's own frame positions.
+ *   2. denoising steps attend to [cache ‖ block];
+ *      with participative compression, the first step of a block that would overflow the window
+ *      keeps its queries, the engine scores the cache, and the compressor returns per-layer token
+ *      selections (a `TokenSelection`) that the pool applies before the remaining steps.
+ *   3. the clean pass's K/V become the pending rows = next block's `incoming`.
+ */
+
+export type SlotRole = 'sink' | 'history' | 'compressed';
+
+/** One latent frame's worth of rows in the cache (T tokens). */
+export interface HeldFrame {
+  /** Latent-frame index in the video this slot came from (an EMA sink slot: the frame it started as). */
+  frame: number;
+  role: SlotRole;
+  /** Temporal RoPE position the slot is attended at (for 'compressed' slots: see `ownPositions`). */
+  position: number;
+  /**
+   * true for slots whose tokens keep their own per-token positions (participative compression's
+   * top-C tokens): `position` is then informational, and re-placing them is not done by the policy.
+   */
+  ownPositions?: boolean;
+}
+
+/** A frame of the previous block waiting to enter the cache. */
+export interface IncomingFrame {
+  frame: number;
+}
+
+export type FrameRef = { held: number } | { incoming: number };
+
+/** A new cache slot: a weighted sum of held / incoming frames (one term = a plain keep). */
+export interface PlannedSlot {
+  terms: Array<{ ref: FrameRef; weight: number }>;
+  frame: number;
+  role: SlotRole;
+  position: number;
+  ownPositions?: boolean;
+}
+
+export interface BlockPlan {
+  /** The cache for this block, in row order. */
+  slots: PlannedSlot[];
+  /** [F] temporal positions of the block's frames. */
+  queryPositions: number[];
+  /** true when participative compression must run at this block's first step. */
+  compress: boolean;
+}
+
+export interface PlanInput {
+  held: readonly HeldFrame[];
+  incoming: readonly IncomingFrame[];
+  blockStart: number;
+  blockFrames: number;
+}
+
+export interface CachePolicy {
+  readonly name: string;
+  planBlock(input: PlanInput): BlockPlan;
+}
+
+/** Per-layer token selection from participative compression, applied to the current rows. */
+export interface TokenSelection {
+  /** [layers][rows] indices into the current cache rows, in new row order. */
+  rows: Int32Array[];
+  /** The held-frame view of the cache after the selection. */
+  held: HeldFrame[];
+}

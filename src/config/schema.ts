@@ -1,0 +1,154 @@
+/**
+ * The configuration schema: every key, its type and its default. Validated once at the boundary
+ * (load.ts); the rest of the code receives a complete, typed `Config` and never checks again.
+ */
+import { z } from 'zod';
+import { serveSection } from './sections/serve.js';
+import { schedulerSection } from './sections/scheduler.js';
+
+const positiveInt = z.number().int().positive();
+
+/** The transformer's shape (MODEL.md). The 1.3B model: dim 1536, layers 30, heads 12, ffnDim 8960. */
+export const archSection = z
+  .object({
+    dim: positiveInt.default(128),
+    layers: positiveInt.default(4),
+    heads: positiveInt.default(2),
+    ffnDim: positiveInt.default(512),
+    freqDim: positiveInt.default(256),
+    latentChannels: positiveInt.default(48),
+    patch: z.tuple([positiveInt, positiveInt, positiveInt]).default([1, 2, 2]),
+    textDim: positiveInt.default(64),
+    textLen: positiveInt.default(16),
+    eps: z.number().positive().default(1e-6),
+    ropeTheta: z.number().positive().default(10000),
+    /** Complex pairs of a head given to (frame, row, column); default: Wan's split of head_dim. */
+    ropeSplit: z.tuple([positiveInt, positiveInt, positiveInt]).optional(),
+    /** Size of the model's RoPE table: every temporal position stays below it. Wan: 1024. */
+    ropeMaxPosition: positiveInt.default(1024),
+  })
+  .strict();
+
+export const modelSection = z
+  .object({
+    arch: archSection.prefault({}),
+    /** Latent frame size in latent pixels (before patching). */
+    latentHeight: positiveInt.default(16),
+    latentWidth: positiveInt.default(16),
+    /** `synthetic` (seeded random weights) or a path to a .safetensors file (Wan or diffusers key names). */
+    weights: z.string().min(1).default('synthetic'),
+    syntheticSeed: z.number().int().nonnegative().default(0),
+    /** Scale of synthetic weights' standard deviation (keeps deep random models numerically tame). */
+    syntheticScale: z.number().positive().default(1),
+  })
+  .strict();
+
+export const textSection = z
+  .object({
+    /** `builtin`: word tokenizer + embedding table (small models); `precomputed`: a file of encoder outputs. */
+    encoder: z.enum(['builtin', 'precomputed']).default('builtin'),
+    /** builtin: a JSON array of words; omitted = the built-in demo vocabulary. */
+    vocab: z.string().optional(),
+    /** precomputed: a .safetensors file holding `context` [textLen, textDim] (docs/text-embeddings.md). */
+    path: z.string().optional(),
+  })
+  .strict();
+
+export const decoderSection = z
+  .object({
+    /** `space-to-depth`: latents are pixels (parameter-free, exact); `onnx`: a VAE / TAEHV decoder graph. */
+    kind: z.enum(['space-to-depth', 'onnx']).default('space-to-depth'),
+    /** space-to-depth: pixels per latent pixel along each side. latentChannels = 3 * factor^2. */
+    factor: positiveInt.default(4),
+    /** onnx: path to the decoder model. */
+    path: z.string().optional(),
+  })
+  .strict();
+
+export const generationSection = z
+  .object({
+    prompt: z.string().min(1).default('a red circle and a blue square bouncing on a dark green background'),
+    seed: z.number().int().nonnegative().default(0),
+    /** Latent frames per block (Self-Forcing: 3). */
+    blockFrames: positiveInt.default(3),
+    /** Denoising timesteps before the shift warp, highest first (0 < t <= 1000). */
+    steps: z.array(z.number().positive().max(1000)).min(1).default([1000, 750, 500, 250]),
+    /** Timestep shift: s' = shift*s / (1 + (shift-1)*s). */
+    shift: z.number().positive().default(5),
+    /** Video frame rate of the output. */
+    fps: z.number().positive().default(16),
+  })
+  .strict();
+
+export const participativeSection = z
+  .object({
+    /** Frames' worth of tokens kept after compression (sink + top-C + recent). Deep Forcing: 16. */
+    budget: positiveInt.default(16),
+    /** Recent frames always kept (current block and the frames just before it). Deep Forcing: 4. */
+    recent: positiveInt.default(4),
+    /** How a candidate key's score aggregates the recent queries. */
+    score: z.enum(['sum', 'max']).default('sum'),
+    /** Re-phase the kept tokens' frame positions (paper eq. 10-11); off by default (see CACHE.md). */
+    rephase: z.boolean().default(false),
+  })
+  .strict();
+
+export const cacheSection = z
+  .object({
+    policy: z.enum(['window', 'sink', 'deep-sink', 'ema-sink']).default('sink'),
+    /** Latent frames one block's queries may attend to, counting sink, history and the block itself. */
+    window: positiveInt.default(12),
+    /** Sink frames (or EMA sink slots). Ignored by `window`. */
+    sink: z.number().int().nonnegative().default(3),
+    /** sink policy: `absolute` (Self-Forcing/LongLive) or `cache` (StreamingLLM re-indexing). */
+    positions: z.enum(['absolute', 'cache']).default('absolute'),
+    /** ema-sink: sink = alpha*sink + (1-alpha)*evicted. Reward Forcing's paper: 0.99. */
+    emaAlpha: z.number().gt(0).lt(1).default(0.99),
+    compression: z.enum(['none', 'participative']).default('none'),
+    participative: participativeSection.prefault({}),
+  })
+  .strict();
+
+export const engineSection = z
+  .object({
+    name: z.enum(['ort', 'native']).default('ort'),
+    provider: z.enum(['cpu', 'webgpu']).default('cpu'),
+    /** GPU index (native engine). */
+    device: z.number().int().nonnegative().default(0),
+    /** Intra-op threads for the CPU provider; 0 = all cores. */
+    threads: z.number().int().nonnegative().default(0),
+    /** Weight / activation precision on GPU providers. The CPU provider always runs float32. */
+    dtype: z.enum(['float32', 'float16']).default('float32'),
+  })
+  .strict();
+
+export const outputSection = z
+  .object({
+    path: z.string().min(1).default('out.mp4'),
+    /** x264 constant rate factor (0-51, lower = better). */
+    crf: z.number().int().min(0).max(51).default(18),
+    preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
+    /** Seconds between keyframes (also the fMP4 fragment cadence). */
+    keyframeSeconds: z.number().positive().max(10).default(1),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    model: modelSection.prefault({}),
+    text: textSection.prefault({}),
+    decoder: decoderSection.prefault({}),
+    generation: generationSection.prefault({}),
+    cache: cacheSection.prefault({}),
+    engine: engineSection.prefault({}),
+    output: outputSection.prefault({}),
+    serve: serveSection.prefault({}),
+    scheduler: schedulerSection.prefault({}),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type ArchConfig = Config['model']['arch'];
+export type CacheConfig = Config['cache'];
+export type EngineConfig = Config['engine'];

@@ -1,0 +1,104 @@
+/**
+ * The engine contract. An engine runs the transformer and moves tensors; it never decides what the
+ * cache keeps. Every engine (ONNX Runtime CPU / WebGPU, the CUDA addon in native/) implements this
+ * interface, and one shared contract suite (test/engine/contract.test.ts) runs against each.
+ *
+ * Tensor layouts (batch 1, float32 on the host side, row-major):
+ *   latent   [C, F, H, W]            C = latent channels, F = frames in the block, H x W latent pixels
+ *   flow     [C, F, H, W]            the model's velocity prediction
+ *   context  [textLen, textDim]      text-encoder output for one prompt (zero-padded)
+ * Cache rows are tokens. Each layer holds the same number of rows; a row is one token's
+ * self-attention key (after RMSNorm, BEFORE RoPE) and value, plus its RoPE position
+ * (frame, row, column). Keys are rotated at attention time from the positions, so re-placing a
+ * cached frame on the timeline is a change of its positions alone.
+ */
+import type { Config } from '../config/schema.js';
+
+/** How the new cache is formed from the current rows and the pending block rows. */
+export interface CacheUpdate {
+  /** Rows after the update (the same for every layer). */
+  rows: number;
+  /** Sources per row (1 for gathers; more when rows are blended, e.g. EMA sinks). */
+  terms: number;
+  /** true: the arrays below hold one table per layer; false: one table shared by all layers. */
+  perLayer: boolean;
+  /**
+   * [tables, rows, terms] indices into the concatenation [current rows ‖ pending block rows].
+   * Unused terms have weight 0 (their index must still be valid, e.g. 0).
+   */
+  sources: Int32Array;
+  /** [tables, rows, terms] weights: new row = sum over terms of weight * source row (K and V alike). */
+  weights: Float32Array;
+  /** [tables, rows, 3] RoPE positions (frame, row, column) of every new row. */
+  positions: Float32Array;
+}
+
+export interface ForwardRequest {
+  /** [C, F, H, W] */
+  latent: Float32Array;
+  /** [F] timestep per frame on Wan's 0..1000 scale (0 for the clean pass). */
+  timesteps: Float32Array;
+  /** [F] temporal RoPE position of each of the block's frames. */
+  framePositions: Int32Array;
+  /** Clean pass: keep this block's K/V as the pending block rows for the next `updateCache`. */
+  keepBlockKv: boolean;
+  /** Keep this pass's RoPE'd queries for `scoreCache` (participative compression). */
+  keepQueries: 'none' | 'sum' | 'max';
+}
+
+export interface ForwardResult {
+  /** [C, F, H, W] flow prediction. */
+  flow: Float32Array;
+  /** Handle of the kept queries when `keepQueries` was not 'none'; release with `releaseQueries`. */
+  queriesId?: number;
+}
+
+export interface QuerySelection {
+  queriesId: number;
+  /** Frames of that pass, [start, end) in block-frame units. */
+  frames: [number, number];
+}
+
+export interface EngineInfo {
+  name: string;
+  provider: string;
+  /** Rows currently in the cache (every layer). */
+  cacheRows: number;
+  /** Pending block rows from the last clean pass. */
+  pendingRows: number;
+}
+
+export interface Engine {
+  readonly name: string;
+  /** Sets the prompt: computes and keeps every layer's cross-attention K/V. context: [textLen, textDim]. */
+  setPrompt(context: Float32Array): Promise<void>;
+  /** One forward pass of one block at one timestep, attending to [cache ‖ block]. */
+  forward(request: ForwardRequest): Promise<ForwardResult>;
+  /** Rebuilds the cache from its rows and the pending block rows; clears the pending rows. */
+  updateCache(update: CacheUpdate): Promise<void>;
+  /**
+   * Participative-compression scores of every cache row, per layer: [layers, rows].
+   * phi_j = sum over heads of (q . k_j) / (heads * sqrt(headDim)), q = the selected queries (RoPE'd)
+   * summed ('sum') or the max of the per-query dot products ('max'), k_j rotated at its position.
+   */
+  scoreCache(queries: QuerySelection[], reduce: 'sum' | 'max'): Promise<Float32Array>;
+  releaseQueries(queriesId: number): Promise<void>;
+  /** Empties the cache (and the pending rows): a new video. */
+  resetCache(): Promise<void>;
+  /** Reads the cache back (tests and debugging only; never on the hot path). keys/values [layers, rows, dim]. */
+  readCache(): Promise<{ keys: Float32Array; values: Float32Array; positions: Float32Array; rows: number }>;
+  info(): EngineInfo;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * What an engine is built from: the validated config. The engine loads the weights itself
+ * (`loadWeights` in src/model/weights.ts), inside its worker or addon, so gigabytes of weights never
+ * cross a thread boundary.
+ */
+export interface EngineOptions {
+  config: Config;
+}
+
+export type EngineFactory = (options: EngineOptions) => Promise<Engine>;
