@@ -1,0 +1,65 @@
+/**
+ * Every canonical (original Wan) weight key of MODEL.md with its PyTorch shape, derived from the
+ * model's dims. Linear weights are [out, in]; the loader, the synthetic generator and the engines
+ * all agree on this one table.
+ */
+import type { ModelDims } from './dims.js';
+
+/** The built-in text encoder's embedding table [vocabSize, textDim]; only small demo models ship it. */
+export const TEXT_EMBEDDING_KEY = 'text_encoder.embedding.weight';
+
+/** Keys a checkpoint may carry or omit. */
+export const OPTIONAL_KEYS: ReadonlySet<string> = new Set([TEXT_EMBEDDING_KEY]);
+
+export interface ExpectedShapesOptions {
+  /** When given, the optional built-in text embedding table [textVocabSize, textDim] is included. */
+  textVocabSize?: number;
+}
+
+export function expectedShapes(dims: ModelDims, options: ExpectedShapesOptions = {}): Map<string, number[]> {
+  const { dim, ffnDim, freqDim, textDim, latentChannels, patch } = dims;
+  const shapes = new Map<string, number[]>();
+  const linear = (name: string, out: number, inp: number): void => {
+    shapes.set(`${name}.weight`, [out, inp]);
+    shapes.set(`${name}.bias`, [out]);
+  };
+
+  shapes.set('patch_embedding.weight', [dim, latentChannels, patch[0], patch[1], patch[2]]);
+  shapes.set('patch_embedding.bias', [dim]);
+  linear('text_embedding.0', dim, textDim);
+  linear('text_embedding.2', dim, dim);
+  linear('time_embedding.0', dim, freqDim);
+  linear('time_embedding.2', dim, dim);
+  linear('time_projection.1', 6 * dim, dim);
+
+  for (let i = 0; i < dims.layers; i++) {
+    const b = `blocks.${i}`;
+    for (const attn of ['self_attn', 'cross_attn']) {
+      for (const p of ['q', 'k', 'v', 'o']) linear(`${b}.${attn}.${p}`, dim, dim);
+      shapes.set(`${b}.${attn}.norm_q.weight`, [dim]);
+      shapes.set(`${b}.${attn}.norm_k.weight`, [dim]);
+    }
+    shapes.set(`${b}.norm3.weight`, [dim]);
+    shapes.set(`${b}.norm3.bias`, [dim]);
+    linear(`${b}.ffn.0`, ffnDim, dim);
+    linear(`${b}.ffn.2`, dim, ffnDim);
+    shapes.set(`${b}.modulation`, [1, 6, dim]);
+  }
+
+  linear('head.head', dims.patchFeatures, dim);
+  shapes.set('head.modulation', [1, 2, dim]);
+
+  if (options.textVocabSize !== undefined) shapes.set(TEXT_EMBEDDING_KEY, [options.textVocabSize, textDim]);
+  return shapes;
+}
+
+/** Number of elements of a shape. */
+export function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const s of shape) n *= s;
+  return n;
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
