@@ -56,8 +56,11 @@ export const textSection = z
 
 export const decoderSection = z
   .object({
-    /** `space-to-depth`: latents are pixels (parameter-free, exact); `onnx`: a VAE / TAEHV decoder graph. */
-    kind: z.enum(['space-to-depth', 'onnx']).default('space-to-depth'),
+    /**
+     * `space-to-depth`: latents are pixels (parameter-free, exact); `onnx`: a VAE / TAEHV decoder graph;
+     * `none`: no pixels (DiT-only benchmarks of big shapes; `render` refuses it).
+     */
+    kind: z.enum(['space-to-depth', 'onnx', 'none']).default('space-to-depth'),
     /** space-to-depth: pixels per latent pixel along each side. latentChannels = 3 * factor^2. */
     factor: positiveInt.default(4),
     /** onnx: path to the decoder model. */
@@ -125,6 +128,8 @@ export const engineSection = z
 export const outputSection = z
   .object({
     path: z.string().min(1).default('out.mp4'),
+    /** Length of a render when neither --seconds nor --frames is given. */
+    seconds: z.number().positive().default(4),
     /** x264 constant rate factor (0-51, lower = better). */
     crf: z.number().int().min(0).max(51).default(18),
     preset: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),

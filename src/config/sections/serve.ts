@@ -6,10 +6,30 @@ export const serveSection = z
     host: z.string().default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
     /** Token for stream creation and control; also read from SINKSTREAM_TOKEN. */
-    token: z.string().optional(),
+    token: z.string().min(8).optional(),
     /** Origins allowed to open WebSockets (besides same-origin). */
     origins: z.array(z.string()).default([]),
     maxStreams: z.number().int().positive().default(4),
     maxViewers: z.number().int().positive().default(100),
+    /** Largest control message (WebSocket maxPayload, HTTP request body), bytes. */
+    maxMessageBytes: z.number().int().min(256).max(1 << 20).default(4096),
+    /** Per viewer: past this many unsent bytes, skip media until the next keyframe. */
+    viewerHighWaterBytes: z.number().int().positive().default(1 << 20),
+    /** Per viewer: past this many unsent bytes, disconnect the viewer. */
+    viewerHardCapBytes: z.number().int().positive().default(8 << 20),
+    /** Hold generation to the playout clock (frames at generation.fps) instead of running ahead. */
+    pace: z.boolean().default(true),
+    /** With pace: how far generation may run ahead of the playout clock, seconds. */
+    maxLeadSeconds: z.number().nonnegative().default(0.5),
+    /** How often figures are pushed to viewers, ms. */
+    statsIntervalMs: z.number().int().min(50).default(500),
+    /** Encoder restarts allowed per stream before the stream fails. */
+    encoderRestarts: z.number().int().nonnegative().default(5),
+    /** Folder for recordings (`record: true` on create); files are named after the stream. */
+    recordDir: z.string().min(1).default('recordings'),
   })
-  .strict();
+  .strict()
+  .refine((s) => s.viewerHardCapBytes > s.viewerHighWaterBytes, {
+    message: 'viewerHardCapBytes must be larger than viewerHighWaterBytes',
+    path: ['viewerHardCapBytes'],
+  });

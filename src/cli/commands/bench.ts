@@ -1,0 +1,125 @@
+/**
+ * `sinkstream bench`: runs N blocks of the configured model and cache policy (no encoding) and prints
+ * what it measured: per-block wall time, the part inside the engine, the runtime's own overhead,
+ * early vs late blocks (a bounded cache must keep them equal) and memory.
+ */
+import type { Command } from 'commander';
+import { addConfigOptions, configFromOptions, type ConfigOptionValues } from '../config-options.js';
+import { SinkstreamError } from '../../errors.js';
+import { createGenerator } from '../../loop/generator.js';
+import { describeCache } from '../describe.js';
+import { median } from '../../util/stats.js';
+
+interface BenchOptions extends ConfigOptionValues {
+  blocks: string;
+  json?: boolean;
+}
+
+export interface BenchReport {
+  config: string;
+  engine: string;
+  cache: string;
+  blocks: number;
+  framesPerBlock: number;
+  msPerBlock: number;
+  engineMsPerBlock: number;
+  decodeMsPerBlock: number;
+  /** (msPerBlock - engineMsPerBlock) / msPerBlock: the runtime's own share of a block. */
+  overhead: number;
+  earlyMsPerBlock: number;
+  lateMsPerBlock: number;
+  /** lateMsPerBlock / earlyMsPerBlock - 1 */
+  lateVsEarly: number;
+  fps: number;
+  firstBlockMs: number;
+  rssMbEarly: number;
+  rssMbLate: number;
+  heapMbEarly: number;
+  heapMbLate: number;
+  cacheRowsLate: number;
+}
+
+export function register(program: Command): void {
+  addConfigOptions(
+    program
+      .command('bench')
+      .description('measure ms per block, engine share, overhead, early vs late blocks and memory')
+      .option('-n, --blocks <n>', 'blocks to run', '500')
+      .option('--json', 'print one JSON object'),
+  ).action(async (options: BenchOptions) => {
+    const blocks = Number(options.blocks);
+    if (!Number.isInteger(blocks) || blocks < 2) throw new SinkstreamError('ERR_ARGUMENT', `--blocks ${options.blocks}: expected an integer >= 2`);
+    const config = configFromOptions(options);
+    const generator = await createGenerator(config);
+    const total: number[] = [];
+    const engine: number[] = [];
+    const decode: number[] = [];
+    const memory: Array<{ rss: number; heap: number }> = [];
+    let framesPerBlock = 0;
+    let cacheRows = 0;
+    try {
+      for (let b = 0; b < blocks; b++) {
+        const block = await generator.next();
+        total.push(block.timings.totalMs);
+        engine.push(block.timings.engineMs);
+        decode.push(block.timings.decodeMs);
+        framesPerBlock = Math.max(framesPerBlock, block.frames.length || generator.framesPerBlock);
+        const m = process.memoryUsage();
+        memory.push({ rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 });
+        cacheRows = generator.engineInfo().cacheRows;
+        if (!options.json && process.stderr.isTTY) process.stderr.write(`\rblock ${b + 1}/${blocks}: ${block.timings.totalMs.toFixed(1)} ms`);
+      }
+    } finally {
+      await generator.close();
+    }
+    if (!options.json && process.stderr.isTTY) process.stderr.write('\n');
+    const k = Math.min(10, Math.floor(blocks / 2));
+    // Block 0 attends to an empty cache and pays one-time costs; "early" is blocks 1-10.
+    const early = total.slice(1, 1 + k);
+    const late = total.slice(-k);
+    const steady = total.slice(1);
+    const msPerBlock = median(steady);
+    const engineMsPerBlock = median(engine.slice(1));
+    const memEarly = memory.slice(1, 1 + k);
+    const memLate = memory.slice(-k);
+    const report: BenchReport = {
+      config: options.config ?? 'configs/default.yaml',
+      engine: `${config.engine.name}/${config.engine.provider}`,
+      cache: describeCache(config.cache),
+      blocks,
+      framesPerBlock,
+      msPerBlock,
+      engineMsPerBlock,
+      decodeMsPerBlock: median(decode.slice(1)),
+      overhead: (msPerBlock - engineMsPerBlock) / msPerBlock,
+      earlyMsPerBlock: median(early),
+      lateMsPerBlock: median(late),
+      lateVsEarly: median(late) / median(early) - 1,
+      fps: (framesPerBlock * 1000) / msPerBlock,
+      firstBlockMs: total[0],
+      rssMbEarly: median(memEarly.map((m) => m.rss)),
+      rssMbLate: median(memLate.map((m) => m.rss)),
+      heapMbEarly: median(memEarly.map((m) => m.heap)),
+      heapMbLate: median(memLate.map((m) => m.heap)),
+      cacheRowsLate: cacheRows,
+    };
+    if (options.json) {
+      process.stdout.write(JSON.stringify(report) + '\n');
+      return;
+    }
+    const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+    process.stdout.write(
+      [
+        `config            ${report.config} (${report.engine}, cache ${report.cache})`,
+        `blocks            ${blocks} x ${framesPerBlock} frames`,
+        `ms per block      ${msPerBlock.toFixed(2)} (engine ${engineMsPerBlock.toFixed(2)}, decode ${report.decodeMsPerBlock.toFixed(2)})`,
+        `overhead          ${pct(report.overhead)} of the block`,
+        `early vs late     ${report.earlyMsPerBlock.toFixed(2)} ms (blocks 1-${k}) vs ${report.lateMsPerBlock.toFixed(2)} ms (last ${k}): ${report.lateVsEarly >= 0 ? '+' : ''}${pct(report.lateVsEarly)}`,
+        `generation fps    ${report.fps.toFixed(1)}`,
+        `first block       ${report.firstBlockMs.toFixed(1)} ms`,
+        `memory (rss)      ${report.rssMbEarly.toFixed(0)} MB early, ${report.rssMbLate.toFixed(0)} MB late (heap ${report.heapMbEarly.toFixed(0)} -> ${report.heapMbLate.toFixed(0)} MB)`,
+        `cache rows        ${report.cacheRowsLate} per layer at the end`,
+      ].join('\n') + '\n',
+    );
+  });
+}

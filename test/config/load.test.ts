@@ -1,0 +1,99 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig, parseOverride, validateConfig, defaultConfigPath } from '../../src/config/load.js';
+import { SinkstreamError } from '../../src/errors.js';
+
+function tmpYaml(name: string, text: string, dir = mkdtempSync(path.join(tmpdir(), 'ss-config-'))): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function expectConfigError(fn: () => unknown, code: string, ...fragments: string[]): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, SinkstreamError);
+    const err = e as SinkstreamError;
+    assert.is(err.code, code, err.message);
+    for (const f of fragments) assert.ok(err.message.includes(f), `message should mention '${f}': ${err.message}`);
+    assert.ok(err.isBadInput);
+    return;
+  }
+  assert.unreachable('expected an error');
+}
+
+test('the default configuration loads with every section filled', () => {
+  const config = loadConfig();
+  assert.is(config.engine.name, 'ort');
+  assert.is(config.engine.provider, 'cpu');
+  assert.ok(['window', 'sink', 'deep-sink', 'ema-sink'].includes(config.cache.policy));
+  assert.is(config.output.path, 'out.mp4');
+  assert.ok(config.generation.steps.length >= 1);
+});
+
+test('every shipped preset is valid', async () => {
+  const { readdirSync } = await import('node:fs');
+  const dir = path.join(path.dirname(defaultConfigPath), 'presets');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 4, 'presets for window, sink, ema-sink and deep-sink');
+  const policies = new Set<string>();
+  for (const f of files) policies.add(loadConfig({ file: path.join(dir, f) }).cache.policy);
+  for (const p of ['window', 'sink', 'ema-sink', 'deep-sink']) assert.ok(policies.has(p), `a preset uses ${p}`);
+});
+
+test('--set overrides parse values as YAML and nest keys', () => {
+  assert.equal(parseOverride('cache.window=15'), { cache: { window: 15 } });
+  assert.equal(parseOverride('generation.steps=[1000,500]'), { generation: { steps: [1000, 500] } });
+  assert.equal(parseOverride('cache.participative.rephase=true'), { cache: { participative: { rephase: true } } });
+  assert.equal(parseOverride('generation.prompt=a red circle'), { generation: { prompt: 'a red circle' } });
+  const config = loadConfig({ set: ['cache.policy=deep-sink', 'cache.window=21', 'cache.sink=10'] });
+  assert.is(config.cache.policy, 'deep-sink');
+  assert.is(config.cache.window, 21);
+  assert.is(config.cache.sink, 10);
+});
+
+test('a malformed --set is an argument error', () => {
+  expectConfigError(() => parseOverride('cache.window'), 'ERR_ARGUMENT', 'key=value');
+});
+
+test('an unknown key is rejected with its path', () => {
+  expectConfigError(() => loadConfig({ set: ['cache.windw=12'] }), 'ERR_CONFIG_INVALID', 'cache.windw', 'unknown key');
+});
+
+test('a wrong type or value names the key and the allowed values', () => {
+  expectConfigError(() => loadConfig({ set: ['cache.policy=lru'] }), 'ERR_CONFIG_INVALID', 'cache.policy', 'window', 'ema-sink');
+  expectConfigError(() => loadConfig({ set: ['cache.window=twelve'] }), 'ERR_CONFIG_INVALID', 'cache.window');
+  expectConfigError(() => loadConfig({ set: ['engine.provider=cuda'] }), 'ERR_CONFIG_INVALID', 'engine.provider', 'webgpu');
+});
+
+test('an impossible combination is rejected: window not larger than sink + block', () => {
+  expectConfigError(() => loadConfig({ set: ['cache.policy=sink', 'cache.window=6', 'cache.sink=3', 'generation.blockFrames=3'] }), 'ERR_CONFIG_INVALID', 'cache.window');
+});
+
+test('extends merges a parent file and resolves paths against the file that sets them', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ss-config-'));
+  tmpYaml('base.yaml', 'model:\n  weights: weights/m.safetensors\ncache:\n  window: 15\n', dir);
+  const child = tmpYaml('child.yaml', 'extends: base.yaml\ncache:\n  policy: window\n', dir);
+  const doc = loadConfig({ file: child });
+  assert.is(doc.cache.window, 15);
+  assert.is(doc.cache.policy, 'window');
+  assert.is(doc.model.weights, path.join(dir, 'weights/m.safetensors'));
+});
+
+test('unreadable and unparsable files are configuration-file errors naming the file', () => {
+  expectConfigError(() => loadConfig({ file: '/nonexistent/x.yaml' }), 'ERR_CONFIG_FILE', '/nonexistent/x.yaml');
+  const bad = tmpYaml('bad.yaml', 'cache: [unclosed\n');
+  expectConfigError(() => loadConfig({ file: bad }), 'ERR_CONFIG_FILE', bad);
+});
+
+test('validateConfig fills defaults for an empty document', () => {
+  const config = validateConfig({});
+  assert.is(config.generation.shift, 5);
+  assert.equal(config.generation.steps, [1000, 750, 500, 250]);
+});
+
+test.run();

@@ -1,0 +1,23 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { warpTimesteps, warpSigma } from '../../src/loop/timesteps.js';
+
+test('shift 5 warps [1000, 750, 500, 250] to [1000, 937.5, 833.3, 625] (MODEL.md)', () => {
+  const warped = warpTimesteps([1000, 750, 500, 250], 5);
+  const expected = [1000, 937.5, 833.3333333, 625];
+  warped.forEach((t, i) => assert.ok(Math.abs(t - expected[i]) < 1e-6, `${t} vs ${expected[i]}`));
+});
+
+test('shift 1 is the identity and the warp is monotone', () => {
+  assert.equal(warpTimesteps([900, 10], 1), [900, 10]);
+  let prev = -1;
+  for (let s = 0; s <= 1; s += 0.05) {
+    const w = warpSigma(s, 3);
+    assert.ok(w >= prev);
+    prev = w;
+  }
+  assert.is(warpSigma(0, 5), 0);
+  assert.is(warpSigma(1, 5), 1);
+});
+
+test.run();
