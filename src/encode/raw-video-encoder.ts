@@ -1,0 +1,277 @@
+/**
+ * One running ffmpeg, driven through fluent-ffmpeg, fed raw frames on stdin. The mechanics shared
+ * by the file writer and the live stream:
+ * - backpressure: a frame is written to ffmpeg's stdin and, when write() returns false, the
+ *   returned promise waits for 'drain'; nothing piles up beyond stdin's own buffer;
+ * - closed vs died (mediasoup's distinction): `end()` and `kill()` are asked-for stops; any other
+ *   exit, or a non-zero exit after end(), is a death: pending and later writes reject with
+ *   ERR_ENCODER carrying the tail of ffmpeg's stderr, and 'died' is emitted.
+ * Frames are copied on entry, so the caller may reuse its buffer as soon as writeFrame returns.
+ */
+import { EventEmitter } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import ffmpeg from 'fluent-ffmpeg';
+import { SinkstreamError } from '../errors.js';
+
+export interface EncoderExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when the exit was asked for: end() and a clean exit, kill(), or an interrupt (below). */
+  expected: boolean;
+  /**
+   * ffmpeg received SIGINT/SIGTERM itself (e.g. Ctrl-C reaches the whole process group) and
+   * finished its output before exiting ("Exiting normally, received signal").
+   */
+  interrupted: boolean;
+}
+
+export interface RawVideoEncoderEvents {
+  /** ffmpeg is gone, for whatever reason. */
+  exit: [exit: EncoderExit];
+  /** ffmpeg stopped without being asked to, or failed to finish. */
+  died: [error: SinkstreamError];
+}
+
+export interface RawVideoEncoderSpec {
+  ffmpegPath: string;
+  /** Names the job in messages, e.g. `encoding out.mp4`. */
+  label: string;
+  frameBytes: number;
+  inputOptions: string[];
+  outputOptions: string[];
+  /** A file path, or a stream that receives ffmpeg's stdout. */
+  target: string | Writable;
+}
+
+const STDERR_TAIL_LINES = 25;
+/** After 'exit', how long to wait for the last of stderr before reporting. */
+const STDERR_GRACE_MS = 200;
+
+type Requested = 'end' | 'kill' | null;
+
+export class RawVideoEncoder extends EventEmitter<RawVideoEncoderEvents> {
+  readonly label: string;
+  readonly frameBytes: number;
+  /** Resolves once ffmpeg is spawned; rejects with ERR_ENCODER if it could not be started. */
+  readonly started: Promise<void>;
+  /** Resolves when ffmpeg has exited (never rejects). */
+  readonly exited: Promise<EncoderExit>;
+
+  private child: ChildProcess | undefined;
+  private requested: Requested = null;
+  private failure: SinkstreamError | undefined;
+  private exitInfo: EncoderExit | undefined;
+  private framesWritten = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly drainWaiters = new Set<(e: Error) => void>();
+  private readonly stderrTail: string[] = [];
+  private stderrClosed!: Promise<void>;
+  private resolveExited!: (e: EncoderExit) => void;
+
+  constructor(spec: RawVideoEncoderSpec) {
+    super();
+    this.label = spec.label;
+    this.frameBytes = spec.frameBytes;
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+
+    const command = ffmpeg({ stdoutLines: STDERR_TAIL_LINES })
+      .setFfmpegPath(spec.ffmpegPath)
+      .input('pipe:0')
+      .inputOptions(spec.inputOptions)
+      .output(spec.target)
+      .outputOptions(spec.outputOptions);
+
+    this.started = new Promise<void>((resolve, reject) => {
+      command.on('start', () => {
+        const child = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
+        if (child === undefined) {
+          reject(this.fail(new SinkstreamError('ERR_ENCODER', `ffmpeg (${this.label}) started without a process`)));
+          return;
+        }
+        this.attach(child);
+        resolve();
+      });
+      // fluent-ffmpeg reports here both failures before the spawn (capability checks) and the
+      // end of the process; the process itself is followed through its own events in attach().
+      command.on('error', (err: Error) => {
+        if (this.child !== undefined) return;
+        const error = this.fail(
+          new SinkstreamError('ERR_ENCODER', `could not start ffmpeg (${this.label}): ${err.message}`, { cause: err }),
+        );
+        reject(error);
+        this.finish({ code: null, signal: null, expected: false, interrupted: false });
+      });
+    });
+    this.started.catch(() => {}); // observed through writeFrame / end; never an unhandled rejection
+    command.run();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Frames handed to ffmpeg's stdin so far. */
+  get frames(): number {
+    return this.framesWritten;
+  }
+
+  /** Bytes queued in our side of ffmpeg's stdin, not yet taken by the OS pipe. */
+  get bufferedBytes(): number {
+    return this.child?.stdin?.writableLength ?? 0;
+  }
+
+  /** The last lines ffmpeg wrote to stderr. */
+  get stderr(): string {
+    return this.stderrTail.join('\n');
+  }
+
+  /** The error that ended this encoder, if it died. */
+  get error(): SinkstreamError | undefined {
+    return this.failure;
+  }
+
+  writeFrame(rgb: Uint8Array): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.requested) {
+      return Promise.reject(new SinkstreamError('ERR_CLOSED', `writeFrame() after close (${this.label})`));
+    }
+    if (!(rgb instanceof Uint8Array) || rgb.byteLength !== this.frameBytes) {
+      return Promise.reject(
+        new SinkstreamError(
+          'ERR_ARGUMENT',
+          `writeFrame (${this.label}): a frame of ${rgb?.byteLength ?? typeof rgb} bytes; expected ${this.frameBytes} ` +
+            '(width * height * 3, RGB24).',
+        ),
+      );
+    }
+    const chunk = Buffer.from(rgb); // a copy: the caller may reuse its array
+    const write = this.chain.then(() => this.push(chunk));
+    this.chain = write.catch(() => {});
+    return write;
+  }
+
+  /** Ends stdin after the frames already accepted and waits for ffmpeg to exit. Idempotent. */
+  end(): Promise<EncoderExit> {
+    if (this.requested === null) {
+      this.requested = 'end';
+      void this.chain.then(async () => {
+        try {
+          await this.started;
+        } catch {
+          return;
+        }
+        this.child?.stdin?.end();
+      });
+    }
+    return this.exited;
+  }
+
+  /** Stops ffmpeg with `signal` without waiting for queued frames; an expected exit. */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<EncoderExit> {
+    if (this.exitInfo) return this.exited;
+    this.requested = 'kill';
+    const stopped = new SinkstreamError('ERR_CLOSED', `ffmpeg (${this.label}) was stopped`);
+    for (const reject of this.drainWaiters) reject(stopped);
+    this.drainWaiters.clear();
+    this.started.then(
+      () => this.child?.kill(signal),
+      () => {},
+    );
+    return this.exited;
+  }
+
+  private async push(chunk: Buffer): Promise<void> {
+    await this.started;
+    if (this.failure) throw this.failure;
+    const stdin = this.child?.stdin;
+    if (!stdin || stdin.destroyed || this.exitInfo) {
+      throw this.failure ?? new SinkstreamError('ERR_CLOSED', `ffmpeg (${this.label}) is not running`);
+    }
+    const ok = stdin.write(chunk);
+    this.framesWritten++;
+    if (ok) return;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = () => {
+        this.drainWaiters.delete(rejectWaiter);
+        resolve();
+      };
+      const rejectWaiter = (e: Error) => {
+        stdin.off('drain', onDrain);
+        reject(e);
+      };
+      this.drainWaiters.add(rejectWaiter);
+      stdin.once('drain', onDrain);
+    });
+  }
+
+  private attach(child: ChildProcess): void {
+    this.child = child;
+    // EPIPE when ffmpeg goes away: reported through the exit, not as an unhandled 'error'.
+    child.stdin?.on('error', () => {});
+    this.stderrClosed = new Promise((resolve) => {
+      if (!child.stderr) return resolve();
+      let partial = '';
+      child.stderr.on('data', (text: string | Buffer) => {
+        const lines = (partial + text.toString()).split(/\r?\n|\r/);
+        partial = lines.pop() ?? '';
+        for (const line of lines) this.keepStderr(line);
+      });
+      child.stderr.on('close', () => {
+        if (partial) this.keepStderr(partial);
+        resolve();
+      });
+    });
+    child.on('error', (err) => {
+      if (child.pid !== undefined) return; // a failed kill(); the exit still comes
+      const error = this.fail(new SinkstreamError('ERR_ENCODER', `could not run ffmpeg (${this.label}): ${err.message}`, { cause: err }));
+      this.emit('died', error);
+      this.finish({ code: null, signal: null, expected: false, interrupted: false });
+    });
+    child.on('exit', (code, signal) => {
+      const grace = new Promise((resolve) => setTimeout(resolve, STDERR_GRACE_MS).unref());
+      void Promise.race([this.stderrClosed, grace]).then(() => this.onExit(code, signal));
+    });
+  }
+
+  private keepStderr(line: string): void {
+    if (line.trim() === '') return;
+    this.stderrTail.push(line);
+    if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    const interrupted = code === 255 && /received signal/i.test(this.stderr);
+    const expected = this.requested === 'kill' || interrupted || (this.requested === 'end' && code === 0);
+    if (!expected) {
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const when = this.requested === 'end' ? 'while finishing' : 'unexpectedly';
+      const error = this.fail(
+        new SinkstreamError(
+          'ERR_ENCODER',
+          `ffmpeg ${how} ${when} (${this.label}, after ${this.framesWritten} frames). ` +
+            `Last lines of its stderr:\n${this.stderr || '(none)'}`,
+        ),
+      );
+      this.emit('died', error);
+    } else if (interrupted && this.requested === null) {
+      this.fail(new SinkstreamError('ERR_ENCODER', `ffmpeg was interrupted by a signal and has finished its output (${this.label})`));
+    }
+    this.finish({ code, signal, expected, interrupted });
+  }
+
+  /** Records the first failure and rejects whoever waits for stdin to drain. */
+  private fail(error: SinkstreamError): SinkstreamError {
+    this.failure ??= error;
+    for (const reject of this.drainWaiters) reject(this.failure);
+    this.drainWaiters.clear();
+    return this.failure;
+  }
+
+  private finish(exit: EncoderExit): void {
+    if (this.exitInfo) return;
+    this.exitInfo = exit;
+    this.emit('exit', exit);
+    this.resolveExited(exit);
+  }
+}
