@@ -19,7 +19,11 @@ export type SlotRole = 'sink' | 'history' | 'compressed';
 
 /** One latent frame's worth of rows in the cache (T tokens). */
 export interface HeldFrame {
-  /** Latent-frame index in the video this slot came from (an EMA sink slot: the frame it started as). */
+  /**
+   * Latent-frame index in the video this slot came from (an EMA sink slot: the frame it started as;
+   * a 'compressed' slot: its nominal frame, the place participative compression packed it at, just
+   * before the recent frames).
+   */
   frame: number;
   role: SlotRole;
   /** Temporal RoPE position the slot is attended at (for 'compressed' slots: see `ownPositions`). */
@@ -54,6 +58,15 @@ export interface BlockPlan {
   queryPositions: number[];
   /** true when participative compression must run at this block's first step. */
   compress: boolean;
+  /**
+   * How far every position of the policy's unbounded timeline was moved down to keep the block
+   * below the RoPE table end (src/cache/rope-table.ts); 0 until the stream reaches the table end,
+   * then it grows with the stream. Slots with `ownPositions` keep their per-token positions, moved
+   * down by the growth of this shift since the last plan and held at `ownPositionFloor`.
+   */
+  positionShift: number;
+  /** Lowest temporal position a token with its own position may take after the shift. */
+  ownPositionFloor: number;
 }
 
 export interface PlanInput {

@@ -1,0 +1,52 @@
+/**
+ * What every frame-level policy starts from: the held frames followed by the incoming ones, split
+ * into sink and the rest, and the oldest non-sink frames that must leave so that the block fits in
+ * the window. Policies differ only in what they do with the evicted frames and where they place
+ * the kept ones.
+ */
+import type { FrameRef, HeldFrame, PlanInput, SlotRole } from '../types.js';
+
+export interface FrameEntry {
+  ref: FrameRef;
+  frame: number;
+  role: SlotRole;
+  /** The held slot's current position (incoming frames: their frame index). */
+  position: number;
+  ownPositions: boolean;
+}
+
+export interface Arrangement {
+  sinks: FrameEntry[];
+  /** Non-sink frames kept, oldest first. */
+  rest: FrameEntry[];
+  /** Non-sink frames that leave the cache, oldest first. */
+  evicted: FrameEntry[];
+  /** Kept slots + the block exceed the window (only when eviction is left to compression). */
+  overflow: boolean;
+}
+
+export interface ArrangeOptions {
+  window: number;
+  sink: number;
+  /** false with participative compression: nothing leaves here, compression decides (see participative.ts). */
+  evict: boolean;
+}
+
+function heldEntry(h: HeldFrame, index: number): FrameEntry {
+  return { ref: { held: index }, frame: h.frame, role: h.role, position: h.position, ownPositions: h.ownPositions === true };
+}
+
+export function arrangeFrames(input: PlanInput, options: ArrangeOptions): Arrangement {
+  const sinks: FrameEntry[] = [];
+  const rest: FrameEntry[] = [];
+  input.held.forEach((h, i) => (h.role === 'sink' ? sinks : rest).push(heldEntry(h, i)));
+  // The first frames of the video fill the sink; afterwards frames enter as history.
+  input.incoming.forEach((f, i) => {
+    const role: SlotRole = sinks.length < options.sink ? 'sink' : 'history';
+    (role === 'sink' ? sinks : rest).push({ ref: { incoming: i }, frame: f.frame, role, position: f.frame, ownPositions: false });
+  });
+  const room = Math.max(0, options.window - input.blockFrames - sinks.length);
+  const excess = Math.max(0, rest.length - room);
+  if (!options.evict) return { sinks, rest, evicted: [], overflow: excess > 0 };
+  return { sinks, rest: rest.slice(excess), evicted: rest.slice(0, excess), overflow: false };
+}
