@@ -1,0 +1,62 @@
+/**
+ * Text contexts computed elsewhere (e.g. umT5-XXL for real Wan checkpoints) and stored in a
+ * .safetensors file (docs/text-embeddings.md): `context` [rows, textDim] and/or `context.<name>`,
+ * rows <= textLen (zero-padded here), an optional leading batch dim of 1. A prompt selects
+ * `context.<prompt>` when the file has it, else `context`.
+ */
+import { SinkstreamError } from '../errors.js';
+import { formatShape } from '../model/expected-shapes.js';
+import { SafetensorsFile } from '../model/safetensors.js';
+import type { TextEncoder } from './text-encoder.js';
+
+export class PrecomputedTextEncoder implements TextEncoder {
+  readonly kind = 'precomputed' as const;
+
+  private constructor(
+    readonly path: string,
+    readonly textLen: number,
+    readonly textDim: number,
+    private readonly contexts: Map<string, Float32Array>,
+  ) {}
+
+  static async open(path: string, textLen: number, textDim: number): Promise<PrecomputedTextEncoder> {
+    const file = await SafetensorsFile.open(path);
+    try {
+      const contexts = new Map<string, Float32Array>();
+      for (const name of file.keys()) {
+        if (name !== 'context' && !name.startsWith('context.')) continue;
+        const entry = file.entries.get(name)!;
+        const shape = entry.shape[0] === 1 && entry.shape.length === 3 ? entry.shape.slice(1) : entry.shape;
+        if (shape.length !== 2 || shape[1] !== textDim || shape[0] > textLen) {
+          throw new SinkstreamError(
+            'ERR_MODEL_SHAPE',
+            `${path}: tensor '${name}' has shape ${formatShape(entry.shape)}, expected [rows <= ${textLen}, ${textDim}] (model.arch.textLen, model.arch.textDim)`,
+          );
+        }
+        const { data } = await file.read(name);
+        const padded = new Float32Array(textLen * textDim);
+        padded.set(data);
+        contexts.set(name === 'context' ? '' : name.slice('context.'.length), padded);
+      }
+      if (contexts.size === 0) {
+        throw new SinkstreamError('ERR_MODEL_FILE', `${path}: no tensor named 'context' or 'context.<name>' (found: ${file.keys().join(', ') || 'none'})`);
+      }
+      return new PrecomputedTextEncoder(path, textLen, textDim, contexts);
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** Names of the `context.<name>` tensors ('' stands for the plain `context`). */
+  get names(): string[] {
+    return [...this.contexts.keys()];
+  }
+
+  encode(prompt: string): Float32Array {
+    const context = this.contexts.get(prompt) ?? this.contexts.get('');
+    if (!context) {
+      throw new SinkstreamError('ERR_PROMPT', `${this.path} holds no context for prompt '${prompt}'; it has: ${this.names.map((n) => `'${n}'`).join(', ')}`);
+    }
+    return context.slice();
+  }
+}
