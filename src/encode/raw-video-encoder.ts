@@ -100,6 +100,7 @@ export class RawVideoEncoder extends EventEmitter<RawVideoEncoderEvents> {
           new SinkstreamError('ERR_ENCODER', `could not start ffmpeg (${this.label}): ${err.message}`, { cause: err }),
         );
         reject(error);
+        this.emit('died', error);
         this.finish({ code: null, signal: null, expected: false, interrupted: false });
       });
     });

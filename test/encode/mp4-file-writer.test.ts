@@ -162,6 +162,26 @@ test('our process killed mid-way (SIGKILL): ffmpeg sees end of input and finishe
   assert.is(probed.frames, layout.samples);
 });
 
+test('an ffmpeg that quits at once (here /bin/true) is reported as ERR_ENCODER, not a hang', async () => {
+  const saved = process.env.FFMPEG_PATH;
+  process.env.FFMPEG_PATH = '/bin/true';
+  try {
+    const err = await rejection(
+      (async () => {
+        // Depending on fluent-ffmpeg's capability cache, the failure shows at start or at the first writes.
+        const writer = await openMp4File(path.join(dir, 'true.mp4'), opts);
+        for (let i = 0; i < 100; i++) await writer.writeFrame(gradientFrame(64, 64, i));
+        await writer.close();
+      })(),
+    );
+    assert.is(err.code, 'ERR_ENCODER');
+    assert.match(err.message, /exited with code 0 unexpectedly|could not start ffmpeg/);
+  } finally {
+    if (saved === undefined) delete process.env.FFMPEG_PATH;
+    else process.env.FFMPEG_PATH = saved;
+  }
+});
+
 test('abort() stops ffmpeg without waiting; the file stays decodable', async () => {
   const file = path.join(dir, 'abort.mp4');
   const writer = await openMp4File(file, opts);
