@@ -1,0 +1,65 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { configSchema } from '../../src/config/schema.js';
+import { createTextEncoder } from '../../src/text/text-encoder.js';
+import { writeSafetensors } from '../../src/model/safetensors.js';
+import type { WeightTensor } from '../../src/model/weights.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'sinkstream-text-'));
+const textLen = 4;
+const textDim = 3;
+const configFor = (p: string) => configSchema.parse({ model: { arch: { textLen, textDim } }, text: { encoder: 'precomputed', path: p } });
+const tensor = (rows: number, base: number, batch = false): WeightTensor => ({
+  shape: batch ? [1, rows, textDim] : [rows, textDim],
+  data: Float32Array.from({ length: rows * textDim }, (_, i) => base + i),
+});
+
+test('context and context.<name>, zero-padded to textLen, F16 accepted', async () => {
+  const file = path.join(dir, 'ctx.safetensors');
+  await writeSafetensors(file, new Map([['context', tensor(2, 1)], ['context.a cat', tensor(4, 100, true)]]), { dtype: 'F16' });
+  const enc = await createTextEncoder(configFor(file), new Map());
+  assert.equal([...enc.encode('anything')], [1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0]);
+  assert.equal([...enc.encode('a cat')], Array.from({ length: 12 }, (_, i) => 100 + i));
+});
+
+test('named contexts only: an unknown prompt is ERR_PROMPT listing the names', async () => {
+  const file = path.join(dir, 'named.safetensors');
+  await writeSafetensors(file, new Map([['context.dog', tensor(1, 0)]]));
+  const enc = await createTextEncoder(configFor(file), new Map());
+  try {
+    enc.encode('cat');
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'ERR_PROMPT');
+    assert.ok((e as Error).message.includes("'dog'"));
+  }
+});
+
+test('wrong width or too many rows is ERR_MODEL_SHAPE; no context tensor is ERR_MODEL_FILE; no path is ERR_CONFIG_INVALID', async () => {
+  const wide = path.join(dir, 'wide.safetensors');
+  await writeSafetensors(wide, new Map([['context', { shape: [2, 5], data: new Float32Array(10) }]]));
+  const long = path.join(dir, 'long.safetensors');
+  await writeSafetensors(long, new Map([['context', tensor(5, 0)]]));
+  const none = path.join(dir, 'none.safetensors');
+  await writeSafetensors(none, new Map([['other', tensor(1, 0)]]));
+  for (const [file, code] of [[wide, 'ERR_MODEL_SHAPE'], [long, 'ERR_MODEL_SHAPE'], [none, 'ERR_MODEL_FILE']]) {
+    try {
+      await createTextEncoder(configFor(file), new Map());
+      assert.unreachable();
+    } catch (e) {
+      assert.is((e as { code?: string }).code, code, file);
+      assert.ok((e as Error).message.includes(file));
+    }
+  }
+  try {
+    await createTextEncoder(configSchema.parse({ text: { encoder: 'precomputed' } }), new Map());
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'ERR_CONFIG_INVALID');
+  }
+});
+
+test.run();
