@@ -1,0 +1,196 @@
+"""Procedural training clips: one to three coloured shapes bouncing on a coloured background.
+
+Deterministic from a seed. `sample_scenes` draws scene parameters with numpy; `render` draws the
+frames with torch (CPU or GPU, a whole batch at once) from a closed-form bouncing trajectory, and
+returns the ground truth per frame (positions, velocities). The palette, the shapes and the caption
+grammar are the single source of truth: `write_spec` saves them to models/demo/ (palette.json,
+vocab.json) for the runtime's text encoder and the evaluation's detector.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+
+SIZE = 64  # frame side in pixels
+
+OBJECT_COLOURS: Dict[str, Tuple[int, int, int]] = {
+    'red': (230, 40, 40),
+    'green': (50, 205, 60),
+    'blue': (40, 90, 245),
+    'yellow': (245, 225, 40),
+    'magenta': (230, 60, 220),
+    'cyan': (40, 220, 230),
+    'white': (240, 240, 240),
+}
+BACKGROUNDS: Dict[str, Tuple[int, int, int]] = {
+    'dark green': (25, 80, 40),
+    'dark blue': (20, 35, 90),
+    'dark gray': (60, 60, 60),
+    'dark purple': (60, 25, 75),
+    'black': (10, 10, 10),
+}
+SHAPES = ('circle', 'square', 'triangle')
+
+RADIUS_RANGE = (5.0, 8.0)  # pixels
+SPEED_RANGE = (0.5, 2.0)  # pixels per frame
+COUNT_PROBS = (0.3, 0.4, 0.3)  # one, two, three objects
+
+
+def vocabulary() -> List[str]:
+    words = ['a', 'and', 'bouncing', 'on', 'background', 'dark']
+    words += list(OBJECT_COLOURS)
+    words += list(SHAPES)
+    for bg in BACKGROUNDS:
+        for w in bg.split():
+            if w not in words:
+                words.append(w)
+    return words
+
+
+def tokenize(text: str, vocab: Sequence[str]) -> List[int]:
+    """Lowercase, split on non-letters, look up (the runtime's built-in encoder does the same)."""
+    index = {w: i for i, w in enumerate(vocab)}
+    words = [w for w in re.split('[^a-z]+', text.lower()) if w]
+    missing = [w for w in words if w not in index]
+    if missing:
+        raise KeyError(f'words outside the vocabulary: {missing}')
+    return [index[w] for w in words]
+
+
+@dataclass
+class Scene:
+    background: str
+    colours: List[str]
+    shapes: List[str]
+    radii: List[float]
+    start: List[Tuple[float, float]]  # (x, y) pixel centre at frame 0
+    velocity: List[Tuple[float, float]]  # (vx, vy) pixels per frame at frame 0
+
+    def caption(self) -> str:
+        return caption(self.colours, self.shapes, self.background)
+
+
+def caption(colours: Sequence[str], shapes: Sequence[str], background: str) -> str:
+    objs = [f'a {c} {s}' for c, s in zip(colours, shapes)]
+    if len(objs) == 1:
+        what = objs[0]
+    else:
+        what = ', '.join(objs[:-1]) + ' and ' + objs[-1]
+    return f'{what} bouncing on a {background} background'
+
+
+def sample_scene(rng: np.random.Generator) -> Scene:
+    k = int(rng.choice([1, 2, 3], p=COUNT_PROBS))
+    colours = list(rng.choice(list(OBJECT_COLOURS), size=k, replace=False))
+    shapes = [str(rng.choice(SHAPES)) for _ in range(k)]
+    background = str(rng.choice(list(BACKGROUNDS)))
+    radii, start, vel = [], [], []
+    for _ in range(k):
+        r = float(rng.uniform(*RADIUS_RANGE))
+        x, y = (float(rng.uniform(r, SIZE - r)) for _ in range(2))
+        speed = float(rng.uniform(*SPEED_RANGE))
+        ang = float(rng.uniform(0, 2 * np.pi))
+        radii.append(r)
+        start.append((x, y))
+        vel.append((speed * np.cos(ang), speed * np.sin(ang)))
+    return Scene(background, [str(c) for c in colours], shapes, radii, start, vel)
+
+
+def sample_scenes(seed: int, n: int) -> List[Scene]:
+    rng = np.random.default_rng(seed)
+    return [sample_scene(rng) for _ in range(n)]
+
+
+def _bounce(p0: torch.Tensor, v: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, t: torch.Tensor):
+    """Closed-form reflection between lo and hi. p0, v, lo, hi [...]; t [T] -> pos, vel [..., T]."""
+    span = (hi - lo)[..., None]
+    u = torch.remainder((p0 - lo)[..., None] + v[..., None] * t, 2 * span)
+    rising = u <= span
+    pos = lo[..., None] + torch.where(rising, u, 2 * span - u)
+    vel = torch.where(rising, v[..., None], -v[..., None]).expand_as(pos)
+    return pos, vel
+
+
+def render(scenes: Sequence[Scene], frames: int, start_frame: int = 0, device='cpu') -> Dict[str, torch.Tensor]:
+    """Renders frames [start_frame, start_frame + frames) of each scene.
+
+    Returns pixels [B, T, H, W, 3] float in 0..255 (rounded), and per object (K = 3 slots, `valid`
+    marks the used ones) positions / velocities [B, K, T, 2] (x, y), colour index, shape index."""
+    b, kmax = len(scenes), 3
+    colour_names = list(OBJECT_COLOURS)
+    valid = np.zeros((b, kmax), dtype=bool)
+    radius = np.ones((b, kmax), dtype=np.float32)
+    p0 = np.zeros((b, kmax, 2), dtype=np.float32)
+    v0 = np.zeros((b, kmax, 2), dtype=np.float32)
+    shape_idx = np.zeros((b, kmax), dtype=np.int64)
+    colour_idx = np.zeros((b, kmax), dtype=np.int64)
+    obj_rgb = np.zeros((b, kmax, 3), dtype=np.float32)
+    bg_rgb = np.zeros((b, 3), dtype=np.float32)
+    for i, s in enumerate(scenes):
+        bg_rgb[i] = BACKGROUNDS[s.background]
+        for k in range(len(s.colours)):
+            valid[i, k] = True
+            radius[i, k] = s.radii[k]
+            p0[i, k] = s.start[k]
+            v0[i, k] = s.velocity[k]
+            shape_idx[i, k] = SHAPES.index(s.shapes[k])
+            colour_idx[i, k] = colour_names.index(s.colours[k])
+            obj_rgb[i, k] = OBJECT_COLOURS[s.colours[k]]
+    valid, radius, p0, v0, shape_idx, colour_idx, obj_rgb, bg_rgb = (
+        torch.from_numpy(x).to(device) for x in (valid, radius, p0, v0, shape_idx, colour_idx, obj_rgb, bg_rgb))
+    t = torch.arange(start_frame, start_frame + frames, dtype=torch.float32, device=device)
+    lo = radius
+    hi = SIZE - radius
+    px, vx = _bounce(p0[..., 0], v0[..., 0], lo, hi, t)
+    py, vy = _bounce(p0[..., 1], v0[..., 1], lo, hi, t)  # [B, K, T]
+
+    c = torch.arange(SIZE, dtype=torch.float32, device=device) + 0.5
+    dx = c[None, None, None, None, :] - px[..., None, None]  # [B, K, T, 1, W]
+    dy = c[None, None, None, :, None] - py[..., None, None]  # [B, K, T, H, 1]
+    r = radius[:, :, None, None, None]
+    circle = torch.sqrt(dx * dx + dy * dy) - r
+    square = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
+    # upward equilateral triangle, circumradius 1.4 r (area close to the circle and square): three outward edge normals, inradius R/2
+    big = 1.4 * r
+    n1 = dy  # bottom edge, normal (0, 1)
+    n2 = 0.8660254 * dx - 0.5 * dy  # right edge
+    n3 = -0.8660254 * dx - 0.5 * dy  # left edge
+    triangle = torch.maximum(torch.maximum(n1, n2), n3) - big / 2
+    sdf = torch.where(shape_idx[:, :, None, None, None] == 0, circle,
+                      torch.where(shape_idx[:, :, None, None, None] == 1, square, triangle))
+    cover = (0.5 - sdf).clamp(0, 1) * valid[:, :, None, None, None].float()  # [B, K, T, H, W]
+
+    img = bg_rgb[:, None, None, None, :].expand(b, frames, SIZE, SIZE, 3).clone()
+    for k in range(kmax):
+        a = cover[:, k, :, :, :, None]
+        img = img * (1 - a) + obj_rgb[:, k, None, None, None, :] * a
+    return {
+        'pixels': img.round(),
+        'positions': torch.stack([px, py], dim=-1),
+        'velocities': torch.stack([vx, vy], dim=-1),
+        'valid': valid,
+        'colour': colour_idx,
+        'shape': shape_idx,
+    }
+
+
+def space_to_depth(pixels: torch.Tensor, factor: int = 4) -> torch.Tensor:
+    """pixels [B, T, H, W, 3] in 0..255 -> latent [B, 3 f^2, T, H/f, W/f], value = pixel/127.5 - 1,
+    channel c = (dy*f + dx)*3 + rgb for pixel (y*f + dy, x*f + dx)."""
+    b, t, h, w, _ = pixels.shape
+    x = pixels / 127.5 - 1
+    x = x.reshape(b, t, h // factor, factor, w // factor, factor, 3)  # b t y dy x dx rgb
+    x = x.permute(0, 3, 5, 6, 1, 2, 4)  # b dy dx rgb t y x
+    return x.reshape(b, factor * factor * 3, t, h // factor, w // factor)
+
+
+def depth_to_space(latent: torch.Tensor, factor: int = 4) -> torch.Tensor:
+    """Inverse of space_to_depth: [B, 3 f^2, T, h, w] -> pixels [B, T, h f, w f, 3] in 0..255 (clamped)."""
+    b, c, t, h, w = latent.shape
+    x = latent.reshape(b, factor, factor, 3, t, h, w).permute(0, 4, 5, 1, 6, 2, 3)  # b t y dy x dx rgb
+    x = x.reshape(b, t, h * factor, w * factor, 3)
+    return ((x + 1) * 127.5).clamp(0, 255)

@@ -1,0 +1,191 @@
+"""Trains the bundled demo model on procedurally generated clips (tools/data/scenes.py).
+
+    python3 tools/train/train.py --model models/demo/model.json --out $OUT --minutes 6 [--resume DIR]
+
+Recipe (docs/demo-model.md):
+- latent = space-to-depth (f = 4) of 64x64 RGB: 48 channels at 16x16, patch (1, 2, 2) -> 64 tokens a frame;
+- clips of `--window` frames, blocks of `--block` frames; teacher forcing on clean previous blocks:
+  one pass over [clean ‖ noisy] with a block-causal mask (model.forward_teacher_forcing), the clean
+  half at t = 0 exactly as the inference clean pass;
+- flow matching: x_t = (1 - s) x0 + s n, target v = n - x0; one s per block, half of the blocks from
+  the shift-5 distribution s = 5u / (1 + 4u), half from the four shifted inference timesteps;
+- clean context lightly corrupted (prob 0.5, x0 + sigma n, sigma ~ U(0, 0.1)) so the model tolerates
+  its own imperfect clean passes;
+- AdamW, warm-up, cosine decay on the time budget, grad clip 1, EMA of the weights (saved).
+Writes to --out: model.safetensors (EMA, fp32), train_state.pt (raw weights + counters), loss.json,
+samples.png (few-step samples of fixed prompts).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
+from model import Dims, WanModel, generate, save_weights, shifted_steps  # noqa: E402
+import scenes  # noqa: E402
+
+INFERENCE_STEPS = (1000, 750, 500, 250)
+SHIFT = 5.0
+
+SAMPLE_PROMPTS = [
+    'a red circle and a blue square bouncing on a dark green background',
+    'a yellow triangle bouncing on a dark blue background',
+    'a white square, a magenta circle and a cyan triangle bouncing on a black background',
+    'a green circle and a red triangle bouncing on a dark gray background',
+]
+
+
+def make_batch(seed: int, step: int, n: int, frames: int, vocab, text_len: int, device):
+    rng = np.random.default_rng([seed, step])
+    batch = [scenes.sample_scene(rng) for _ in range(n)]
+    data = scenes.render(batch, frames, device=device)
+    latent = scenes.space_to_depth(data['pixels'])
+    ids = torch.zeros(n, text_len, dtype=torch.long)
+    lens = torch.zeros(n, dtype=torch.long)
+    for i, s in enumerate(batch):
+        tok = scenes.tokenize(s.caption(), vocab)[:text_len]
+        ids[i, :len(tok)] = torch.tensor(tok)
+        lens[i] = len(tok)
+    return latent, ids.to(device), lens.to(device), rng
+
+
+def sample_block_s(rng: np.random.Generator, n: int, blocks: int, infer_s) -> np.ndarray:
+    u = rng.uniform(size=(n, blocks))
+    shifted = SHIFT * u / (1 + (SHIFT - 1) * u)
+    fixed = np.asarray(infer_s)[rng.integers(0, len(infer_s), size=(n, blocks))]
+    return np.where(rng.uniform(size=(n, blocks)) < 0.5, shifted, fixed).astype(np.float32)
+
+
+def lr_at(step: int, frac: float, base: float, warmup: int) -> float:
+    warm = min(1.0, (step + 1) / warmup)
+    return base * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def save_samples(model: WanModel, vocab, path: str, blocks: int, window: int, block_frames: int) -> None:
+    from PIL import Image
+
+    rows = []
+    for i, p in enumerate(SAMPLE_PROMPTS):
+        ctx = model.encode_text(scenes.tokenize(p, vocab))
+        lat = generate(model, ctx, blocks, block_frames, INFERENCE_STEPS, SHIFT, window, seed=i)
+        px = scenes.depth_to_space(lat[None].float().cpu())[0]  # [T, 64, 64, 3]
+        every = max(1, px.shape[0] // 12)
+        rows.append(torch.cat(list(px[::every][:12]), dim=1))
+    sheet = torch.cat(rows, dim=0).round().to(torch.uint8).numpy()
+    img = Image.fromarray(np.ascontiguousarray(sheet))
+    img.resize((img.width * 2, img.height * 2), Image.NEAREST).save(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'demo', 'model.json'))
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--minutes', type=float, default=6.0)
+    ap.add_argument('--total-minutes', type=float, default=None, help='LR schedule length over all resumes')
+    ap.add_argument('--resume', default=None, help='folder with train_state.pt (and model.safetensors)')
+    ap.add_argument('--batch', type=int, default=48)
+    ap.add_argument('--window', type=int, default=18)
+    ap.add_argument('--block', type=int, default=3)
+    ap.add_argument('--lr', type=float, default=6e-4)
+    ap.add_argument('--warmup', type=int, default=300)
+    ap.add_argument('--ema', type=float, default=0.999)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--sample-blocks', type=int, default=40)
+    ap.add_argument('--log-every', type=int, default=50)
+    args = ap.parse_args()
+
+    os.makedirs(args.out, exist_ok=True)
+    dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    vocab = scenes.vocabulary()
+    with open(args.model) as f:
+        spec = json.load(f)
+    dims = Dims.from_dict({**spec, 'vocab_size': len(vocab)})
+    torch.manual_seed(args.seed)
+    model = WanModel(dims).to(dev)
+    step, elapsed_before, log = 0, 0.0, []
+    if args.resume:
+        st = torch.load(os.path.join(args.resume, 'train_state.pt'), map_location=dev)
+        model.load_state_dict(st['model'])
+        step, elapsed_before = st['step'], st['elapsed']
+        with open(os.path.join(args.resume, 'loss.json')) as f:
+            log = json.load(f)['log']
+    ema = copy.deepcopy(model).eval()
+    if args.resume and os.path.exists(os.path.join(args.resume, 'model.safetensors')):
+        from model import load_weights
+        load_weights(ema, os.path.join(args.resume, 'model.safetensors'))
+        ema.to(dev)
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    total_s = 60 * (args.total_minutes or (args.minutes + elapsed_before / 60))
+    budget_s = 60 * args.minutes
+    infer_s = [t / 1000 for t in shifted_steps(INFERENCE_STEPS, SHIFT)]
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f'device {dev}, params {n_params / 1e6:.2f} M, dims {dims.to_dict()}, vocab {len(vocab)}', flush=True)
+    amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', dtype=torch.bfloat16, enabled=False)
+    nblocks = args.window // args.block
+    start = time.time()
+    run_loss, run_n, warm_from = 0.0, 0, step
+    while time.time() - start < budget_s:
+        latent, ids, lens, rng = make_batch(args.seed, step, args.batch, args.window, vocab, dims.text_len, dev)
+        s_blk = torch.from_numpy(sample_block_s(rng, args.batch, nblocks, infer_s)).to(dev)
+        s = s_blk.repeat_interleave(args.block, dim=1)  # [B, N]
+        noise = torch.randn_like(latent)
+        sv = s[:, None, :, None, None]
+        noisy = (1 - sv) * latent + sv * noise
+        target = noise - latent
+        sigma = torch.rand(args.batch, device=dev) * 0.1 * (torch.rand(args.batch, device=dev) < 0.5).float()
+        clean = latent + sigma[:, None, None, None, None] * torch.randn_like(latent)
+        frac = (elapsed_before + time.time() - start) / total_s
+        lr = lr_at(step - warm_from if args.resume else step, frac, args.lr, args.warmup)
+        for g in opt.param_groups:
+            g['lr'] = lr
+        with torch.autocast(**amp):
+            ctx = model.encode_text_batch(ids, lens)
+            xkv = model.cross_kv(ctx)
+            flow = model.forward_teacher_forcing(clean, noisy, s * 1000, xkv, args.block)
+        loss = F.mse_loss(flow.float(), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+        step += 1
+        run_loss += loss.item() if step % 10 == 0 else 0.0
+        run_n += 1 if step % 10 == 0 else 0
+        if step % args.log_every == 0:
+            el = elapsed_before + time.time() - start
+            log.append({'step': step, 'loss': run_loss / max(run_n, 1), 'lr': lr, 'seconds': round(el, 1)})
+            print(f"step {step} loss {log[-1]['loss']:.4f} lr {lr:.2e} t {el:.0f}s", flush=True)
+            run_loss, run_n = 0.0, 0
+    elapsed = elapsed_before + time.time() - start
+    torch.save({'model': model.state_dict(), 'step': step, 'elapsed': elapsed}, os.path.join(args.out, 'train_state.pt'))
+    meta = {'steps': str(step), 'train_seconds': f'{elapsed:.0f}', 'recipe': 'tools/train/train.py'}
+    save_weights(ema, os.path.join(args.out, 'model.safetensors'), 'float32', meta)
+    with open(os.path.join(args.out, 'loss.json'), 'w') as f:
+        json.dump({'args': vars(args), 'params': n_params, 'steps': step, 'seconds': elapsed, 'log': log}, f)
+    print(f'saved after {step} steps, {elapsed:.0f} s', flush=True)
+    if args.sample_blocks > 0:
+        t0 = time.time()
+        save_samples(ema, vocab, os.path.join(args.out, 'samples.png'), args.sample_blocks, 12, args.block)
+        print(f'samples in {time.time() - t0:.1f} s', flush=True)
+
+
+if __name__ == '__main__':
+    main()
