@@ -83,7 +83,13 @@ export function register(program: Command): void {
         const block = await generator.next();
         for (const frame of block.frames) {
           if (written >= totalFrames) break;
-          await writer.writeFrame(frame);
+          try {
+            await writer.writeFrame(frame);
+          } catch (e) {
+            // Ctrl-C reaches ffmpeg too (same process group): it finishes the file and exits.
+            if (interrupted) break;
+            throw e;
+          }
           written++;
         }
         const seconds = (performance.now() - started) / 1000;

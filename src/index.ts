@@ -1,0 +1,19 @@
+/**
+ * sinkstream's library API.
+ *
+ *   import { loadConfig, createGenerator } from 'sinkstream';
+ *   const config = loadConfig({ set: ['cache.policy=deep-sink', 'cache.window=21', 'cache.sink=10'] });
+ *   const generator = await createGenerator(config);
+ *   for await (const block of generator) { ... block.frames ... }   // RGB24 frames, block by block
+ *   await generator.close();
+ */
+export { loadConfig, validateConfig, parseOverride, defaultConfigPath, type LoadOptions } from './config/load.js';
+export { configSchema, type Config, type ConfigInput, type CacheConfig, type EngineConfig, type ArchConfig } from './config/schema.js';
+export { createGenerator, type Generator, type GeneratorOptions } from './loop/generator.js';
+export type { FrameBlock, BlockTimings } from './loop/types.js';
+export type { Engine, EngineOptions, ForwardRequest, ForwardResult, CacheUpdate, EngineInfo } from './engine/types.js';
+export type { CachePolicy, BlockPlan, HeldFrame, PlannedSlot, TokenSelection } from './cache/types.js';
+export { createEngine } from './engine/create-engine.js';
+export { openMp4File } from './encode/mp4-file-writer.js';
+export { SinkstreamError, type ErrorCode } from './errors.js';
+export { modelDims, type ModelDims } from './model/dims.js';

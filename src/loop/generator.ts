@@ -1,0 +1,361 @@
+/**
+ * The autoregressive loop (MODEL.md, Self-Forcing semantics): each block starts from seeded noise,
+ * is denoised over the configured steps (re-noised between steps), decoded to frames, and written
+ * into the cache by a clean pass at t = 0. The cache policy decides what the cache holds; the engine
+ * moves tensors; this file only sequences them.
+ *
+ * The clean pass of block b runs at the start of block b+1, so a block's frames are handed out one
+ * forward earlier (lower latency); the result is identical.
+ */
+import type { Config, CacheConfig } from '../config/schema.js';
+import { validateConfig } from '../config/load.js';
+import { SinkstreamError } from '../errors.js';
+import type { Engine, EngineInfo } from '../engine/types.js';
+import { createEngine } from '../engine/create-engine.js';
+import { modelDims, type ModelDims } from '../model/dims.js';
+import { createCachePolicy, createCompressor, createStreamCache } from '../cache/create-policy.js';
+import { StreamCache } from '../cache/stream-cache.js';
+import type { BlockPlan, HeldFrame } from '../cache/types.js';
+import { createDecoder, type Decoder } from '../decode/decoder.js';
+import { createTextEncoder, type TextEncoder } from '../text/text-encoder.js';
+import { readSafetensors } from '../model/safetensors.js';
+import { TEXT_EMBEDDING_KEY } from '../model/expected-shapes.js';
+import type { ModelWeights } from '../model/weights.js';
+import { gaussianNoise } from './noise.js';
+import { warpTimesteps } from './timesteps.js';
+import type { FrameBlock } from './types.js';
+
+export interface Generator extends AsyncIterable<FrameBlock> {
+  readonly config: Config;
+  /** Decoded frame size, pixels (0 without a decoder). */
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  /** Video frames each block yields. */
+  readonly framesPerBlock: number;
+  /** Generates the next block. */
+  next(): Promise<FrameBlock>;
+  /**
+   * Switches the prompt before the next block, seamlessly (LongLive KV re-cache): the sink stays,
+   * the cross-attention K/V are recomputed, and the cached frames' latents are re-run once at t = 0
+   * under the new prompt to rebuild their self-attention K/V.
+   */
+  setPrompt(prompt: string): Promise<void>;
+  /** Changes cache keys from the next block on (validated; ERR_CONFIG_INVALID on a bad combination). */
+  retune(cache: Partial<CacheConfig>): void;
+  /** What the cache holds now (policy view). */
+  cacheView(): HeldFrame[];
+  engineInfo(): EngineInfo;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface GeneratorOptions {
+  /** Use this engine instead of creating one from the config (tests, the scheduler's pipelines). */
+  engine?: Engine;
+  /** Aborting closes the generator (the block in flight finishes first). */
+  signal?: AbortSignal;
+}
+
+/** The text encoder only needs the embedding table: read that one tensor, never the whole model here. */
+async function textWeights(config: Config): Promise<ModelWeights> {
+  if (config.model.weights === 'synthetic' || config.text.encoder !== 'builtin') return new Map();
+  return readSafetensors(config.model.weights, (name) => name === TEXT_EMBEDDING_KEY);
+}
+
+export async function createGenerator(config: Config, options: GeneratorOptions = {}): Promise<Generator> {
+  const dims = modelDims(config);
+  const text = await createTextEncoder(config, await textWeights(config));
+  const context = text.encode(config.generation.prompt); // a bad prompt fails before anything starts
+  const decoder = await createDecoder(config);
+  const engine = options.engine ?? (await createEngine(config));
+  try {
+    await engine.setPrompt(context);
+  } catch (e) {
+    if (!options.engine) await engine.close();
+    await decoder?.close();
+    throw e;
+  }
+  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine);
+  if (options.signal) {
+    if (options.signal.aborted) await generator.close();
+    else options.signal.addEventListener('abort', () => void generator.close(), { once: true });
+  }
+  return generator;
+}
+
+interface PendingClean {
+  latent: Float32Array;
+  framePositions: Int32Array;
+  blockStart: number;
+}
+
+class BlockGenerator implements Generator {
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  readonly framesPerBlock: number;
+  private currentConfig: Config;
+  private cache: StreamCache;
+  private sigmas: number[];
+  private blockIndex = 0;
+  private pendingClean: PendingClean | null = null;
+  /** Clean latents [C, 1, H, W] of the frames the cache may hold, for the prompt switch's re-cache. */
+  private frameLatents = new Map<number, Float32Array>();
+  /** Query handles kept by recent clean passes (participative compression), newest first. */
+  private cleanQueries: number[] = [];
+  private nextCacheConfig: CacheConfig | null = null;
+  private nextPrompt: string | null = null;
+  private engineMs = 0;
+  private closed = false;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    config: Config,
+    private readonly dims: ModelDims,
+    private readonly engine: Engine,
+    private readonly text: TextEncoder,
+    private readonly decoder: Decoder | null,
+    private readonly ownsEngine: boolean,
+  ) {
+    this.currentConfig = config;
+    this.cache = createStreamCache(config);
+    this.sigmas = warpTimesteps(config.generation.steps, config.generation.shift).map((t) => t / 1000);
+    this.fps = config.generation.fps;
+    this.width = decoder?.width ?? 0;
+    this.height = decoder?.height ?? 0;
+    this.framesPerBlock = config.generation.blockFrames * (decoder?.framesPerLatentFrame ?? 1);
+  }
+
+  /** The configuration in force (retune and prompt switches update it). */
+  get config(): Config {
+    return this.currentConfig;
+  }
+
+  private set config(next: Config) {
+    this.currentConfig = next;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<FrameBlock> {
+    while (!this.closed) yield await this.next();
+  }
+
+  next(): Promise<FrameBlock> {
+    // One block at a time, even if callers overlap.
+    const run = this.running.then(() => this.generateBlock());
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  async setPrompt(prompt: string): Promise<void> {
+    this.text.encode(prompt); // validate now: ERR_PROMPT reaches the caller, not the next block
+    this.nextPrompt = prompt;
+  }
+
+  retune(cache: Partial<CacheConfig>): void {
+    const merged = validateConfig({ ...this.config, cache: { ...this.config.cache, ...cache } }, 'cache retune');
+    this.nextCacheConfig = merged.cache;
+  }
+
+  cacheView(): HeldFrame[] {
+    return this.cache.held.map((h) => ({ ...h }));
+  }
+
+  engineInfo(): EngineInfo {
+    return this.engine.info();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.running;
+    await this.decoder?.close();
+    if (this.ownsEngine) await this.engine.close();
+  }
+
+  private async timed<T>(work: Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await work;
+    } finally {
+      this.engineMs += performance.now() - t0;
+    }
+  }
+
+  private async generateBlock(): Promise<FrameBlock> {
+    if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the generator is closed');
+    const t0 = performance.now();
+    this.engineMs = 0;
+    await this.runPendingClean();
+    this.applyRetune();
+
+    const F = this.config.generation.blockFrames;
+    const blockStart = this.blockIndex * F;
+    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
+    const size = C * F * H * W;
+    const seed = this.config.generation.seed;
+
+    const begun = this.cache.beginBlock(blockStart, F);
+    let plan = begun.plan;
+    await this.timed(this.engine.updateCache(begun.update));
+    if (this.nextPrompt !== null) await this.switchPrompt(this.nextPrompt, plan);
+
+    let x = gaussianNoise(size, seed, this.blockIndex, 0);
+    let x0 = new Float32Array(size);
+    const steps = this.sigmas.length;
+    for (let k = 0; k < steps; k++) {
+      const sigma = this.sigmas[k];
+      const compressNow = plan.compress && k === 0;
+      const result = await this.timed(
+        this.engine.forward({
+          latent: x,
+          timesteps: new Float32Array(F).fill(sigma * 1000),
+          framePositions: Int32Array.from(plan.queryPositions),
+          keepBlockKv: false,
+          keepQueries: compressNow ? this.cache.reduce : 'none',
+        }),
+      );
+      if (compressNow) ({ plan } = await this.compress(result.queriesId, blockStart, F));
+      const v = result.flow;
+      x0 = new Float32Array(size);
+      for (let i = 0; i < size; i++) x0[i] = x[i] - sigma * v[i];
+      if (k < steps - 1) {
+        const next = this.sigmas[k + 1];
+        const noise = gaussianNoise(size, seed, this.blockIndex, k + 1);
+        x = new Float32Array(size);
+        for (let i = 0; i < size; i++) x[i] = (1 - next) * x0[i] + next * noise[i];
+      }
+    }
+
+    const d0 = performance.now();
+    const frames = this.decoder ? await this.decoder.decode(x0) : [];
+    const decodeMs = performance.now() - d0;
+
+    this.rememberLatents(x0, blockStart);
+    this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
+    const block: FrameBlock = {
+      index: this.blockIndex,
+      firstFrame: this.blockIndex * this.framesPerBlock,
+      width: this.width,
+      height: this.height,
+      frames,
+      steps,
+      timings: { totalMs: 0, engineMs: 0, decodeMs },
+      cache: this.cacheView(),
+      queryPositions: [...plan.queryPositions],
+    };
+    this.blockIndex++;
+    block.timings.engineMs = this.engineMs;
+    block.timings.totalMs = performance.now() - t0;
+    return block;
+  }
+
+  /** The previous block's clean pass: its K/V become the pending rows the next plan takes in. */
+  private async runPendingClean(): Promise<void> {
+    const pending = this.pendingClean;
+    if (!pending) return;
+    this.pendingClean = null;
+    const F = this.config.generation.blockFrames;
+    const reduce = this.cache.reduce;
+    const result = await this.timed(
+      this.engine.forward({
+        latent: pending.latent,
+        timesteps: new Float32Array(F),
+        framePositions: pending.framePositions,
+        keepBlockKv: true,
+        keepQueries: reduce,
+      }),
+    );
+    this.cache.endBlock(pending.blockStart, F);
+    if (result.queriesId !== undefined) {
+      this.cleanQueries.unshift(result.queriesId);
+      const keep = Math.max(0, ...this.cache.queryWindows().map((w) => w.blocksAgo));
+      for (const old of this.cleanQueries.splice(keep)) await this.timed(this.engine.releaseQueries(old));
+    }
+  }
+
+  private async compress(firstStepQueries: number | undefined, blockStart: number, F: number) {
+    if (firstStepQueries === undefined) throw new SinkstreamError('ERR_ENGINE', `engine ${this.engine.name} kept no queries for compression`);
+    const selections = this.cache
+      .queryWindows()
+      .map((w) => ({ queriesId: w.blocksAgo === 0 ? firstStepQueries : this.cleanQueries[w.blocksAgo - 1], frames: w.frames }))
+      .filter((s): s is { queriesId: number; frames: [number, number] } => s.queriesId !== undefined);
+    const reduce = this.cache.reduce === 'max' ? 'max' : 'sum';
+    const scores = await this.timed(this.engine.scoreCache(selections, reduce));
+    await this.timed(this.engine.releaseQueries(firstStepQueries));
+    const step = this.cache.compress(scores, blockStart, F);
+    await this.timed(this.engine.updateCache(step.update));
+    return step;
+  }
+
+  private rememberLatents(x0: Float32Array, blockStart: number): void {
+    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
+    const F = this.config.generation.blockFrames;
+    const plane = H * W;
+    for (let f = 0; f < F; f++) {
+      const frame = new Float32Array(C * plane);
+      for (let c = 0; c < C; c++) frame.set(x0.subarray((c * F + f) * plane, (c * F + f + 1) * plane), c * plane);
+      this.frameLatents.set(blockStart + f, frame);
+    }
+    // Keep only frames the cache can still re-cache: those it holds, plus this block.
+    const live = new Set(this.cache.held.map((h) => h.frame));
+    for (let f = 0; f < F; f++) live.add(blockStart + f);
+    for (const frame of this.frameLatents.keys()) if (!live.has(frame)) this.frameLatents.delete(frame);
+  }
+
+  private applyRetune(): void {
+    if (!this.nextCacheConfig) return;
+    this.config = { ...this.config, cache: this.nextCacheConfig };
+    this.nextCacheConfig = null;
+    // Same cache contents (the pool), new decisions from the next block on.
+    this.cache = new StreamCache(createCachePolicy(this.config), this.cache.pool, createCompressor(this.config));
+  }
+
+  /**
+   * LongLive KV re-cache, run after the block's plan is applied (so the cache is exactly what the
+   * block attends to). Keeps the sink rows, recomputes the cross-attention K/V, re-runs the history
+   * frames' clean latents once at t = 0 under the new prompt (attending to the sink), and puts the
+   * rebuilt rows back at the same positions. Tokens kept by participative compression are not whole
+   * frames and cannot be re-run: they are dropped (the next blocks refill the history).
+   */
+  private async switchPrompt(prompt: string, plan: BlockPlan): Promise<void> {
+    this.nextPrompt = null;
+    await this.timed(this.engine.setPrompt(this.text.encode(prompt)));
+    this.config = { ...this.config, generation: { ...this.config.generation, prompt } };
+    const pool = this.cache.pool;
+    const held = pool.held.map((h) => ({ ...h }));
+    const sinkSlots = held.map((h, slot) => ({ h, slot })).filter(({ h }) => h.role === 'sink');
+    const rebuild = held.filter((h) => h.role === 'history' && this.frameLatents.has(h.frame));
+    const consecutive = rebuild.every((h, i) => h.frame === rebuild[0].frame + i);
+    if (rebuild.length === 0 || !consecutive) return;
+
+    const keep = (slots: typeof sinkSlots) =>
+      slots.map(({ h, slot }) => ({ terms: [{ ref: { held: slot }, weight: 1 }], frame: h.frame, role: h.role, position: h.position }));
+    const base = { queryPositions: plan.queryPositions, compress: false, positionShift: plan.positionShift, ownPositionFloor: plan.ownPositionFloor };
+    await this.timed(this.engine.updateCache(pool.applyPlan({ ...base, slots: keep(sinkSlots) })));
+
+    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
+    const n = rebuild.length;
+    const plane = H * W;
+    const latent = new Float32Array(C * n * plane);
+    rebuild.forEach((h, i) => {
+      const frame = this.frameLatents.get(h.frame)!;
+      for (let c = 0; c < C; c++) latent.set(frame.subarray(c * plane, (c + 1) * plane), (c * n + i) * plane);
+    });
+    await this.timed(
+      this.engine.forward({
+        latent,
+        timesteps: new Float32Array(n),
+        framePositions: Int32Array.from(rebuild.map((h) => h.position)),
+        keepBlockKv: true,
+        keepQueries: 'none',
+      }),
+    );
+    pool.addPending(rebuild[0].frame, n);
+    const restored = [
+      ...keep(sinkSlots.map(({ h }, i) => ({ h, slot: i }))),
+      ...rebuild.map((h, i) => ({ terms: [{ ref: { incoming: i }, weight: 1 }], frame: h.frame, role: h.role, position: h.position })),
+    ];
+    await this.timed(this.engine.updateCache(pool.applyPlan({ ...base, slots: restored })));
+  }
+}
