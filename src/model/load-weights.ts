@@ -20,6 +20,24 @@ export async function loadWeights(config: Pick<Config, 'model'>): Promise<ModelW
   return loadSafetensorsWeights(config.model.weights, dims);
 }
 
+/**
+ * Only the built-in text encoder's table, read from the configured checkpoint under any naming or
+ * wrapper (an empty map for synthetic weights or a checkpoint without one). The full model is not read.
+ */
+export async function loadTextEmbeddingTable(config: Pick<Config, 'model'>): Promise<ModelWeights> {
+  const weights: ModelWeights = new Map();
+  if (config.model.weights === 'synthetic') return weights;
+  const file = await SafetensorsFile.open(config.model.weights);
+  try {
+    for (const [source, canonical] of mapKeys(file.keys(), config.model.weights).toCanonical) {
+      if (canonical === TEXT_EMBEDDING_KEY) weights.set(canonical, await file.read(source));
+    }
+    return weights;
+  } finally {
+    await file.close();
+  }
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { configSchema } from '../../src/config/schema.js';
 import { modelDims } from '../../src/model/dims.js';
-import { loadWeights } from '../../src/model/load-weights.js';
+import { loadTextEmbeddingTable, loadWeights } from '../../src/model/load-weights.js';
 import { syntheticWeights, syntheticTextTable } from '../../src/model/synthetic.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
 import { toDiffusersKey } from '../../src/model/key-names.js';
@@ -87,6 +87,17 @@ test('missing or malformed files are ERR_MODEL_FILE naming the file', async () =
   const junk = path.join(dir, 'junk.safetensors');
   writeFileSync(junk, Buffer.from('this is not a safetensors file at all'));
   await rejects(loadWeights(configFor(junk)), 'ERR_MODEL_FILE', junk);
+});
+
+test('loadTextEmbeddingTable: the table alone, under a wrapper; empty for synthetic', async () => {
+  const file = path.join(dir, 'with-text.safetensors');
+  const table = syntheticTextTable(5, 8, 2);
+  const weights = new Map([...reference, [TEXT_EMBEDDING_KEY, table]].map(([k, t]) => [`model.${k}`, t] as const));
+  await writeSafetensors(file, new Map(weights));
+  const loaded = await loadTextEmbeddingTable(configFor(file));
+  assert.equal([...loaded.keys()], [TEXT_EMBEDDING_KEY]);
+  assert.equal([...loaded.get(TEXT_EMBEDDING_KEY)!.data], [...table.data]);
+  assert.is((await loadTextEmbeddingTable(configFor('synthetic'))).size, 0);
 });
 
 test.run();
