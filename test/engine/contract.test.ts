@@ -1,0 +1,271 @@
+/**
+ * The engine contract (src/engine/types.ts), one suite run against every engine available here:
+ * ORT on the CPU always; ORT on WebGPU and the native CUDA engine where they load (skipped with a
+ * printed reason elsewhere). The truth is the plain-TypeScript reference model.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { configSchema, type ConfigInput } from '../../src/config/schema.js';
+import { createEngine } from '../../src/engine/create-engine.js';
+import type { CacheUpdate, Engine } from '../../src/engine/types.js';
+import { isSinkstreamError } from '../../src/errors.js';
+import { modelDims } from '../../src/model/dims.js';
+import {
+  referenceForward,
+  referenceScores,
+  referenceTextKv,
+  type ReferenceCacheLayer,
+  type ReferenceForwardOutput,
+} from '../../src/model/reference.js';
+import { syntheticWeights } from '../../src/model/synthetic.js';
+
+const SEED = 11;
+const model: ConfigInput['model'] = {
+  arch: { dim: 32, layers: 2, heads: 2, ffnDim: 64, latentChannels: 4, textDim: 8, textLen: 5 },
+  latentHeight: 4,
+  latentWidth: 6,
+  weights: 'synthetic',
+  syntheticSeed: SEED,
+};
+
+interface Candidate {
+  label: string;
+  engine: ConfigInput['engine'];
+  /** Relative error allowed against the float64 reference. */
+  tolerance: number;
+}
+
+const candidates: Candidate[] = [
+  { label: 'ort-cpu', engine: { name: 'ort', provider: 'cpu', threads: 2 }, tolerance: 1e-4 },
+  { label: 'ort-webgpu', engine: { name: 'ort', provider: 'webgpu', dtype: 'float32' }, tolerance: 2e-3 },
+  { label: 'native', engine: { name: 'native' }, tolerance: 2e-3 },
+];
+
+const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.9);
+
+function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.is(a.length, b.length, 'lengths');
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / Math.max(den, 1e-30));
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(isSinkstreamError(e), `a SinkstreamError, got ${String(e)}`);
+    assert.is((e as { code: string }).code, code);
+    return;
+  }
+  assert.unreachable(`expected a rejection with ${code}`);
+}
+
+function defineSuite(candidate: Candidate, engine: Engine): ReturnType<typeof suite> {
+  const config = configSchema.parse({ model, engine: candidate.engine });
+  const dims = modelDims(config);
+  const weights = syntheticWeights(dims, SEED);
+  const { dim: d, layers, tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
+  const F = 3;
+  const tol = candidate.tolerance;
+  const context = wave(dims.textLen * dims.textDim, 1);
+  const crossKv = referenceTextKv(dims, weights, context);
+  const latents = [0, 1, 2, 3].map((s) => wave(C * F * H * W, 100 + s));
+  const emptyCache = (): ReferenceCacheLayer[] =>
+    Array.from({ length: layers }, () => ({ rows: 0, keys: new Float32Array(0), values: new Float32Array(0), positions: new Float32Array(0) }));
+  const ref = (latent: Float32Array, timesteps: number[], framePositions: number[], cache: ReferenceCacheLayer[]): ReferenceForwardOutput =>
+    referenceForward(dims, weights, { latent, timesteps, framePositions, crossKv, cache });
+  const request = (latent: Float32Array, t: number, positions: number[], keepBlockKv: boolean, keepQueries: 'none' | 'sum' | 'max' = 'none') => ({
+    latent,
+    timesteps: new Float32Array(F).fill(t),
+    framePositions: Int32Array.from(positions),
+    keepBlockKv,
+    keepQueries,
+  });
+  /** The engine's cache as reference layers. */
+  const readLayers = async (): Promise<ReferenceCacheLayer[]> => {
+    const c = await engine.readCache();
+    return Array.from({ length: layers }, (_, l) => ({
+      rows: c.rows,
+      keys: c.keys.slice(l * c.rows * d, (l + 1) * c.rows * d),
+      values: c.values.slice(l * c.rows * d, (l + 1) * c.rows * d),
+      positions: c.positions.slice(l * c.rows * 3, (l + 1) * c.rows * 3),
+    }));
+  };
+
+  const s = suite(`engine contract: ${candidate.label}`);
+  let clean0: ReferenceForwardOutput;
+
+  s.before(async () => {
+    await engine.setPrompt(context);
+  });
+
+  s('forward is deterministic and equals the reference with an empty cache', async () => {
+    await engine.resetCache();
+    const a = await engine.forward(request(latents[0], 937.5, [0, 1, 2], false));
+    const b = await engine.forward(request(latents[0], 937.5, [0, 1, 2], false));
+    assert.ok(relError(a.flow, b.flow) < 1e-7, 'same request, same flow');
+    const err = relError(a.flow, ref(latents[0], [937.5, 937.5, 937.5], [0, 1, 2], emptyCache()).flow);
+    assert.ok(err < tol, `flow relative error ${err}`);
+    assert.is(engine.info().pendingRows, 0, 'keepBlockKv false keeps nothing');
+  });
+
+  s('clean pass + updateCache, then forward = reference with that cache (re-placed positions)', async () => {
+    await engine.resetCache();
+    const clean = await engine.forward(request(latents[0], 0, [0, 1, 2], true));
+    clean0 = ref(latents[0], [0, 0, 0], [0, 1, 2], emptyCache());
+    assert.ok(relError(clean.flow, clean0.flow) < tol);
+    assert.is(engine.info().pendingRows, F * T);
+
+    // keep frames 1 and 2 of the block, re-placed at frames 5 and 6
+    const rows = 2 * T;
+    const positions = new Float32Array(rows * 3);
+    for (let r = 0; r < rows; r++) positions.set([5 + Math.floor(r / T), Math.floor((r % T) / dims.gridWidth), (r % T) % dims.gridWidth], r * 3);
+    await engine.updateCache({
+      rows,
+      terms: 1,
+      perLayer: false,
+      sources: Int32Array.from({ length: rows }, (_, r) => T + r),
+      weights: new Float32Array(rows).fill(1),
+      positions,
+    });
+    assert.equal(engine.info(), { ...engine.info(), cacheRows: rows, pendingRows: 0 });
+
+    const cache = Array.from({ length: layers }, (_, l) => ({
+      rows,
+      keys: clean0.keys[l].slice(T * d),
+      values: clean0.values[l].slice(T * d),
+      positions,
+    }));
+    const out = await engine.forward(request(latents[1], 750, [7, 8, 9], false));
+    const err = relError(out.flow, ref(latents[1], [750, 750, 750], [7, 8, 9], cache).flow);
+    assert.ok(err < tol, `flow relative error with a ${rows}-row cache: ${err}`);
+  });
+
+  s('updateCache: per-layer gathers copy rows exactly, blends are weighted sums, positions are taken as given', async () => {
+    const before = await readLayers();
+    const N = before[0].rows;
+    await engine.forward(request(latents[2], 0, [7, 8, 9], true)); // pending: 3T rows
+    const P = F * T;
+    // layer l: [current rows, reversed (l = 0) or as is (l = 1)] ‖ [pending rows] ‖ [T blends 0.25 cur + 0.75 pending]
+    const rows = N + P + T;
+    const terms = 2;
+    const sources = new Int32Array(layers * rows * terms);
+    const weightsU = new Float32Array(layers * rows * terms);
+    const positions = Float32Array.from({ length: layers * rows * 3 }, (_, i) => (i * 7) % 13);
+    for (let l = 0; l < layers; l++) {
+      for (let r = 0; r < rows; r++) {
+        const at = (l * rows + r) * terms;
+        if (r < N) [sources[at], weightsU[at]] = [l === 0 ? N - 1 - r : r, 1];
+        else if (r < N + P) [sources[at], weightsU[at]] = [r, 1];
+        else {
+          const j = r - N - P;
+          sources.set([j, N + j], at);
+          weightsU.set([0.25, 0.75], at);
+        }
+      }
+    }
+    const update: CacheUpdate = { rows, terms, perLayer: true, sources, weights: weightsU, positions };
+    await engine.updateCache(update);
+    assert.is(engine.info().cacheRows, rows);
+    assert.is(engine.info().pendingRows, 0);
+    const after = await readLayers();
+    const exact = tol <= 1e-4 ? 1e-6 : 1e-3;
+    for (let l = 0; l < layers; l++) {
+      const row = (c: ReferenceCacheLayer, kind: 'keys' | 'values', r: number): Float32Array => c[kind].subarray(r * d, (r + 1) * d);
+      for (let r = 0; r < N; r++) {
+        const src = l === 0 ? N - 1 - r : r;
+        assert.equal(Array.from(row(after[l], 'keys', r)), Array.from(row(before[l], 'keys', src)), `layer ${l} row ${r} key copy`);
+        assert.equal(Array.from(row(after[l], 'values', r)), Array.from(row(before[l], 'values', src)), `layer ${l} row ${r} value copy`);
+      }
+      // the pending rows are this clean pass's keys (not rotated) and values
+      const clean = ref(latents[2], [0, 0, 0], [7, 8, 9], before);
+      assert.ok(relError(after[l].keys.subarray(N * d, (N + P) * d), clean.keys[l]) < tol, `layer ${l}: pending keys`);
+      assert.ok(relError(after[l].values.subarray(N * d, (N + P) * d), clean.values[l]) < tol, `layer ${l}: pending values`);
+      for (let j = 0; j < T; j++) {
+        for (const kind of ['keys', 'values'] as const) {
+          const want = row(before[l], kind, j).map((v, i) => 0.25 * v + 0.75 * row(after[l], kind, N + j)[i]);
+          assert.ok(relError(row(after[l], kind, N + P + j), want) < exact, `layer ${l} blend ${j} ${kind}`);
+        }
+      }
+      assert.equal(Array.from(after[l].positions), Array.from(positions.subarray(l * rows * 3, (l + 1) * rows * 3)));
+    }
+  });
+
+  s('updateCache refuses a source outside [current ‖ pending]', async () => {
+    const rows = engine.info().cacheRows;
+    await rejectsWith(
+      engine.updateCache({ rows: 1, terms: 1, perLayer: false, sources: Int32Array.of(rows + 5), weights: Float32Array.of(1), positions: new Float32Array(3) }),
+      'ERR_ENGINE',
+    );
+    assert.is(engine.info().cacheRows, rows, 'the cache is unchanged');
+  });
+
+  s('scoreCache = host computation on the cache read back and the reference queries', async () => {
+    const cache = await readLayers();
+    const a = await engine.forward(request(latents[3], 900, [10, 11, 12], false, 'max'));
+    const b = await engine.forward(request(latents[0], 800, [13, 14, 15], false, 'max'));
+    const refA = ref(latents[3], [900, 900, 900], [10, 11, 12], cache);
+    const refB = ref(latents[0], [800, 800, 800], [13, 14, 15], cache);
+    assert.ok(relError(a.flow, refA.flow) < tol);
+    assert.ok(a.queriesId !== undefined && b.queriesId !== undefined);
+    const selections = [
+      { queriesId: a.queriesId!, frames: [1, 3] as [number, number] },
+      { queriesId: b.queriesId!, frames: [0, 1] as [number, number] },
+    ];
+    const rows = cache[0].rows;
+    for (const reduce of ['sum', 'max'] as const) {
+      const scores = await engine.scoreCache(selections, reduce);
+      assert.is(scores.length, layers * rows);
+      for (let l = 0; l < layers; l++) {
+        const queries = new Float32Array(3 * T * d);
+        queries.set(refA.queries[l].subarray(T * d, 3 * T * d), 0);
+        queries.set(refB.queries[l].subarray(0, T * d), 2 * T * d);
+        const want = referenceScores(dims, cache[l], queries, reduce);
+        const err = relError(scores.subarray(l * rows, (l + 1) * rows), want);
+        assert.ok(err < 10 * tol, `layer ${l} '${reduce}' scores relative error ${err}`);
+      }
+    }
+    await engine.releaseQueries(a.queriesId!);
+    await rejectsWith(engine.scoreCache([selections[0]], 'sum'), 'ERR_ENGINE');
+    await engine.releaseQueries(b.queriesId!);
+  });
+
+  s('resetCache empties the cache and the pending rows', async () => {
+    await engine.forward(request(latents[1], 0, [3, 4, 5], true));
+    await engine.resetCache();
+    assert.is(engine.info().cacheRows, 0);
+    assert.is(engine.info().pendingRows, 0);
+    const c = await engine.readCache();
+    assert.is(c.rows, 0);
+    assert.is(c.keys.length, 0);
+    const out = await engine.forward(request(latents[1], 500, [3, 4, 5], false));
+    assert.ok(relError(out.flow, ref(latents[1], [500, 500, 500], [3, 4, 5], emptyCache()).flow) < tol);
+  });
+
+  s('close is idempotent; calls after close reject with ERR_CLOSED', async () => {
+    await engine.close();
+    await engine.close();
+    await rejectsWith(engine.forward(request(latents[0], 0, [0, 1, 2], false)), 'ERR_CLOSED');
+  });
+
+  return s;
+}
+
+for (const candidate of candidates) {
+  let engine: Engine;
+  try {
+    engine = await createEngine(configSchema.parse({ model, engine: candidate.engine }));
+  } catch (e) {
+    if (isSinkstreamError(e) && e.code === 'ERR_ENGINE_UNAVAILABLE') {
+      console.log(`engine contract: ${candidate.label} skipped: ${e.message.split('\n')[0]}`);
+      continue;
+    }
+    throw e;
+  }
+  defineSuite(candidate, engine).run();
+}
