@@ -1,4 +1,4 @@
-/** `scheduler:` — the SLO-aware block scheduler (owned by scheduler/). */
+/** `scheduler:` — the SLO-aware block scheduler (owned by scheduler/; docs/scheduler.md). */
 import { z } from 'zod';
 
 export const schedulerSection = z
@@ -7,7 +7,35 @@ export const schedulerSection = z
     targetFps: z.number().positive().default(16),
     /** Time-to-first-frame objective, ms. */
     ttffMs: z.number().positive().default(2000),
+    /** Per-frame latency objective, ms (from a frame's place on the stream's timeline to its display). */
+    latencyMs: z.number().positive().default(2500),
     /** Quality ladder: the step counts a block may be degraded to, highest first. */
     stepLadder: z.array(z.number().int().positive()).min(1).default([4, 3, 2]),
+    /**
+     * Latent frames per block the scheduler may choose, preferred first. Larger blocks amortise the
+     * per-call overhead at the price of latency; they are tried at each rung before lowering steps.
+     */
+    blockFrames: z.array(z.number().int().positive()).min(1).default([3]),
+    /** Most work items (stream blocks at some step) in one batched forward. */
+    maxBatch: z.number().int().positive().default(4),
+    /**
+     * `streams`: batch blocks of different streams that share a model, each stream's blocks in strict
+     * order (Self-Forcing semantics). `stream-batch`: also batch one stream's consecutive blocks at
+     * different denoising steps (StreamDiffusionV2); a block's denoising may then start before the
+     * previous block's clean pass.
+     */
+    batching: z.enum(['streams', 'stream-batch']).default('streams'),
+    /** Share of each device's time the admission test keeps free (0.1 = plan to 90% at most). */
+    headroom: z.number().min(0).lt(1).default(0.1),
+    /** Added to a new stream's planned start-up delay beyond what the deadline test needs, ms. */
+    marginMs: z.number().nonnegative().default(100),
+    /** Weight of the newest measurement in a device's speed estimate (measured / predicted time). */
+    speedSmoothing: z.number().gt(0).max(1).default(0.3),
+    /** Relative change of a device's speed estimate that makes the scheduler re-plan its ladder. */
+    replanThreshold: z.number().gt(0).default(0.05),
+    /** Pipeline: rebalance the layer split when the bottleneck stage would shrink by more than this share. */
+    rebalanceThreshold: z.number().gt(0).lt(1).default(0.1),
   })
   .strict();
+
+export type SchedulerConfig = z.output<typeof schedulerSection>;

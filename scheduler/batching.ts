@@ -1,0 +1,58 @@
+/**
+ * Which of a stream's unfinished blocks may run their next stage in the coming forward. The batch
+ * itself is assembled earliest-deadline-first by the scheduler; a batching policy only says what may
+ * go together. A new way of batching is a new object here, not a flag in the scheduler.
+ */
+
+/** A block as a batching policy sees it. `stage` = forwards done; the clean pass is stage `steps`. */
+export interface BlockProgress {
+  index: number;
+  stage: number;
+  steps: number;
+}
+
+export interface BatchingPolicy {
+  readonly name: string;
+  /** blocks: one stream's unfinished blocks, oldest first. Returns those that may run now. */
+  runnable<B extends BlockProgress>(blocks: readonly B[]): B[];
+}
+
+/**
+ * Self-Forcing order: a stream's block starts only after the previous block's clean pass (its keys
+ * are in the cache). Different streams that share a model still share a forward.
+ */
+export const streamsBatching: BatchingPolicy = {
+  name: 'streams',
+  runnable(blocks) {
+    return blocks.length > 0 ? [blocks[0]] : [];
+  },
+};
+
+/**
+ * StreamDiffusionV2's stream batch: one stream's consecutive blocks sit in the batch at different
+ * denoising steps, each a step behind the one before, and every forward advances all of them.
+ * A block's denoising may run while the previous block is still further along (it then sees the
+ * cache as it is); its clean pass waits until the previous block is finished, so the cache still
+ * receives blocks in order.
+ */
+export const streamBatchBatching: BatchingPolicy = {
+  name: 'stream-batch',
+  runnable(blocks) {
+    const out: (typeof blocks)[number][] = [];
+    for (let i = 0; i < blocks.length; i++) {
+      const block = blocks[i];
+      if (i === 0) {
+        out.push(block);
+        continue;
+      }
+      const previous = blocks[i - 1];
+      const clean = block.stage >= block.steps;
+      if (!clean && previous.stage > block.stage) out.push(block);
+    }
+    return out;
+  },
+};
+
+export function batchingPolicy(name: 'streams' | 'stream-batch'): BatchingPolicy {
+  return name === 'stream-batch' ? streamBatchBatching : streamsBatching;
+}

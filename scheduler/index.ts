@@ -1,0 +1,100 @@
+/**
+ * scheduler/: the SLO-aware block scheduler (docs/scheduler.md). Pure logic: no I/O, no timers; time
+ * comes from an injected clock, costs from a cost model fitted to measured engine timings.
+ *
+ * Integration (render / serve):
+ *
+ *   import { createScheduler, CostModel, monotonicClock } from '../scheduler/index.js';
+ *
+ *   // 1. Calibrate once per device: time forwards of the real engine (a few batch sizes, block
+ *   //    sizes and cache lengths) and decodes, then fit. Store `costModel.toJSON()`; rebuild later
+ *   //    with `new CostModel(json)`.
+ *   const { model: costModel } = CostModel.fit({ forward: samples, decode: decodeSamples });
+ *
+ *   // 2. One scheduler for the process.
+ *   const scheduler = createScheduler({ clock: monotonicClock, costModel, devices: [{ id: 'gpu0', maxBatch: 4 }],
+ *                                       config: config.scheduler });
+ *
+ *   // 3. A stream asks to start: an ordinary value comes back, never an exception for capacity.
+ *   const d = scheduler.admit(streamSpecFromConfig(config, 'viewer-42'));
+ *   if (!d.admitted) reply(503, d.reason);          // d.code: 'capacity' | 'deadline' | 'duplicate' | 'no-device'
+ *
+ *   // 4. The loop: whenever a device is idle or a stream's next block is due, ask for a plan, run its
+ *   //    jobs (job.items: which stream's block at which stage, batched; kind 'clean' = the clean pass,
+ *   //    followed by the decode of that block), and report what happened.
+ *   const plan = scheduler.tick();
+ *   for (const job of plan.jobs) runOnEngine(job).then(({ startedAt, finishedAt }) =>
+ *     scheduler.update(plan, [{ jobId: job.id, startedAt, finishedAt }]));
+ *   // plan.changes: rung changes (steps / block size degraded or restored) with reasons;
+ *   // plan.stopped: streams stopped so that the others keep their deadlines (a device slowed down).
+ *   // scheduler.nextWakeup(): when the next block is released, if nothing finishes before.
+ *
+ *   // 5. Metrics for /metrics: TTFF, latency and jitter percentiles, misses, rung, per stream.
+ *   scheduler.metrics('viewer-42');
+ *   scheduler.remove('viewer-42');                    // the viewer left: others may move up the ladder
+ *
+ * A single-stream engine (batch 1) fits this as is: give the device maxBatch 1; a job then holds one
+ * item, i.e. one `engine.forward` (and, for a clean pass, the cache update and the decode).
+ * The pipeline across GPUs (pipeline.ts) balances a layer split from measured stage times.
+ */
+import type { SchedulerConfig } from '../src/config/sections/scheduler.js';
+import type { Config } from '../src/config/schema.js';
+import { modelDims } from '../src/model/dims.js';
+import type { CostModel } from './cost-model.js';
+import { Scheduler } from './scheduler.js';
+import type { BatchingPolicy } from './batching.js';
+import type { Clock, DeviceSpec, StreamSpec } from './types.js';
+
+export * from './types.js';
+export { CostModel, forwardFeatures } from './cost-model.js';
+export type { DeviceCoefficients, FitQuality, ForwardItemShape, ForwardSample, FrameCodecSample, Samples } from './cost-model.js';
+export { Scheduler } from './scheduler.js';
+export { VirtualClock, monotonicClock } from './clock.js';
+export { streamsBatching, streamBatchBatching, batchingPolicy, type BatchingPolicy } from './batching.js';
+export { edfFeasible, type PeriodicLoad, type FeasibilityResult } from './feasibility.js';
+export { rungsFrom, assignRungs } from './ladder.js';
+export { Playout } from './playout.js';
+export { balance, PipelineBalancer, simulatePipeline, stageWorkFrom, stageTimes, bottleneckMs, imbalance } from './pipeline.js';
+export type { StageWork, Split, PipelineRunOptions, PipelineRunResult } from './pipeline.js';
+export { SimulatedEngine, forwardFlops, type SimulatedDeviceSpec, type TransformerShape } from './simulated-engine.js';
+export { runScenarios, runScenario, scenarioNames, type ScenarioResult, type SimulationReport } from './simulate.js';
+export { formatScenarioTable } from './report.js';
+
+export interface CreateSchedulerOptions {
+  clock: Clock;
+  costModel: CostModel;
+  devices: readonly DeviceSpec[];
+  config: SchedulerConfig;
+  batching?: BatchingPolicy;
+}
+
+export function createScheduler(options: CreateSchedulerOptions): Scheduler {
+  return new Scheduler(options);
+}
+
+/**
+ * A stream's spec from the validated configuration: the model's tokens per latent frame, the cache
+ * window, the decoder's video frames per latent frame, and the scheduler's objectives.
+ * `videoFramesPerLatentFrame`: 1 for the demo model's space-to-depth decoder, 4 for the Wan VAE.
+ */
+export function streamSpecFromConfig(
+  config: Config,
+  id: string,
+  options: { priority?: number; videoFramesPerLatentFrame?: number; durationFrames?: number } = {},
+): StreamSpec {
+  const dims = modelDims(config);
+  return {
+    id,
+    model: config.model.weights,
+    tokensPerFrame: dims.tokensPerFrame,
+    windowFrames: config.cache.window,
+    videoFramesPerLatentFrame: options.videoFramesPerLatentFrame ?? 1,
+    objectives: {
+      targetFps: config.scheduler.targetFps,
+      latencyMs: config.scheduler.latencyMs,
+      ttffMs: config.scheduler.ttffMs,
+      priority: options.priority ?? 0,
+    },
+    ...(options.durationFrames !== undefined ? { durationFrames: options.durationFrames } : {}),
+  };
+}
