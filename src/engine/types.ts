@@ -94,7 +94,7 @@ export interface Engine {
 
 /**
  * What an engine is built from: the validated config. The engine loads the weights itself
- * (`loadWeights` in src/model/weights.ts), inside its worker or addon, so gigabytes of weights never
+ * (`loadWeights` in src/model/load-weights.ts), inside its worker or addon, so gigabytes of weights never
  * cross a thread boundary.
  */
 export interface EngineOptions {

@@ -18,8 +18,7 @@ import { StreamCache } from '../cache/stream-cache.js';
 import type { BlockPlan, HeldFrame } from '../cache/types.js';
 import { createDecoder, type Decoder } from '../decode/decoder.js';
 import { createTextEncoder, type TextEncoder } from '../text/text-encoder.js';
-import { readSafetensors } from '../model/safetensors.js';
-import { TEXT_EMBEDDING_KEY } from '../model/expected-shapes.js';
+import { loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { gaussianNoise } from './noise.js';
 import { warpTimesteps } from './timesteps.js';
@@ -60,7 +59,7 @@ export interface GeneratorOptions {
 /** The text encoder only needs the embedding table: read that one tensor, never the whole model here. */
 async function textWeights(config: Config): Promise<ModelWeights> {
   if (config.model.weights === 'synthetic' || config.text.encoder !== 'builtin') return new Map();
-  return readSafetensors(config.model.weights, (name) => name === TEXT_EMBEDDING_KEY);
+  return loadTextEmbeddingTable(config);
 }
 
 export async function createGenerator(config: Config, options: GeneratorOptions = {}): Promise<Generator> {
