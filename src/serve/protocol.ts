@@ -72,6 +72,7 @@ export const streamOverrides = z
   })
   .strict();
 export type StreamOverrides = z.infer<typeof streamOverrides>;
+export type CachePatch = z.infer<typeof cacheOverrides>;
 
 export const createBody = z
   .object({

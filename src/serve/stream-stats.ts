@@ -101,6 +101,11 @@ export class StreamStats {
     private cacheCapacity: number,
   ) {}
 
+  /** When the next frame is due on the playout clock; null before the first frame. */
+  get nextDueAt(): number | null {
+    return this.playedAt === null ? null : this.playedAt + 1000 / this.targetFps;
+  }
+
   setCacheCapacity(frames: number): void {
     this.cacheCapacity = frames;
   }

@@ -1,0 +1,302 @@
+/**
+ * One live stream: the generator's blocks go to the encoder (and the recording), the encoder's
+ * fragments go to the viewer hub. The loop waits for nothing but the generator, ffmpeg's stdin
+ * backpressure and, with `serve.pace`, the playout clock (so generation does not run ahead of real
+ * time by more than `serve.maxLeadSeconds`). Viewers never hold it up: the hub only queues.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { HeldFrame } from '../cache/types.js';
+import type { FrameBlock } from '../loop/types.js';
+import { SinkstreamError } from '../errors.js';
+import { openMp4File, type Mp4FileWriter } from '../encode/mp4-file-writer.js';
+import { EncoderSupervisor, type StartEncoder } from './encoder-supervisor.js';
+import { ViewerHub } from './viewer-hub.js';
+import { StreamStats } from './stream-stats.js';
+import type { ServerMetrics } from './metrics.js';
+import type { CachePatch, StreamFigures, StreamInfo } from './protocol.js';
+
+/** What the server needs of the generator (src/loop/generator.ts). */
+export interface LiveGenerator {
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  [Symbol.asyncIterator](): AsyncIterator<FrameBlock>;
+  setPrompt(prompt: string): Promise<void>;
+  retune(cache: Partial<Config['cache']>): void;
+  cacheView(): HeldFrame[];
+  close(): Promise<void>;
+}
+
+export type CreateGenerator = (config: Config) => Promise<LiveGenerator>;
+
+export interface LiveStreamOptions {
+  id: string;
+  config: Config;
+  createdAt: number;
+  record: boolean;
+  createGenerator: CreateGenerator;
+  metrics: ServerMetrics;
+  startEncoder?: StartEncoder;
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+export interface LiveStreamEvents {
+  /** The stream is over (stopped, or failed); `reason` says which. */
+  ended: [reason: string];
+}
+
+/** How long stop() waits for an in-flight block before giving up on it. */
+const STOP_GRACE_MS = 15_000;
+
+export class LiveStream extends EventEmitter<LiveStreamEvents> {
+  readonly id: string;
+  readonly hub: ViewerHub;
+  readonly stats: StreamStats;
+  state: StreamInfo['state'] = 'starting';
+  prompt: string;
+  private config: Config;
+  private readonly abort = new AbortController();
+  private readonly encoder: EncoderSupervisor;
+  private recorder: Mp4FileWriter | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private wake: (() => void) | null = null;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private endReason = 'stopped';
+
+  private constructor(
+    private readonly opts: LiveStreamOptions,
+    private readonly generator: LiveGenerator,
+  ) {
+    super();
+    this.id = opts.id;
+    this.config = opts.config;
+    this.prompt = opts.config.generation.prompt;
+    this.now = opts.now ?? (() => performance.now());
+    this.log = opts.log ?? (() => undefined);
+    const serve = opts.config.serve;
+    this.stats = new StreamStats(opts.createdAt, generator.fps, this.cacheCapacity());
+    this.hub = new ViewerHub(
+      opts.id,
+      { highWaterBytes: serve.viewerHighWaterBytes, hardCapBytes: serve.viewerHardCapBytes },
+      { width: generator.width, height: generator.height },
+      { skipped: (n) => opts.metrics.viewerSkipped(opts.id, n), dropped: () => opts.metrics.viewerDropped(opts.id) },
+    );
+    const output = opts.config.output;
+    this.encoder = new EncoderSupervisor(
+      {
+        width: generator.width,
+        height: generator.height,
+        fps: generator.fps,
+        crf: output.crf,
+        preset: output.preset,
+        keyframeSeconds: output.keyframeSeconds,
+      },
+      serve.encoderRestarts,
+      `stream ${opts.id}`,
+      opts.startEncoder,
+    );
+    this.encoder.on('init', (init, reason) => this.hub.setInit(init, reason));
+    this.encoder.on('fragment', (fragment) => {
+      this.stats.recordFirstFragment(this.now());
+      this.hub.broadcast(fragment);
+    });
+    this.encoder.on('restarted', (cause, n) => {
+      opts.metrics.encoderRestarted(opts.id);
+      this.log(`stream ${opts.id}: encoder restarted (${n}) after: ${cause.message.split('\n')[0]}`);
+    });
+  }
+
+  /**
+   * Creates the generator (rejecting on a bad config, model or prompt before anything runs), the
+   * encoder and the recording, then starts generating in the background.
+   */
+  static async start(opts: LiveStreamOptions): Promise<LiveStream> {
+    const generator = await opts.createGenerator(opts.config);
+    if (!(generator.width > 0 && generator.height > 0)) {
+      await generator.close();
+      throw new SinkstreamError('ERR_CONFIG_INVALID', `decoder.kind: '${opts.config.decoder.kind}' yields no frames; a live stream needs a decoder`);
+    }
+    const stream = new LiveStream(opts, generator);
+    try {
+      stream.encoder.start();
+      if (opts.record) {
+        const dir = path.resolve(opts.config.serve.recordDir);
+        mkdirSync(dir, { recursive: true });
+        stream.recorder = await openMp4File(path.join(dir, `${opts.id}.mp4`), {
+          width: generator.width,
+          height: generator.height,
+          fps: generator.fps,
+          crf: opts.config.output.crf,
+          preset: opts.config.output.preset,
+          keyframeSeconds: opts.config.output.keyframeSeconds,
+        });
+      }
+    } catch (e) {
+      await stream.encoder.kill();
+      await generator.close().catch(() => undefined);
+      throw e;
+    }
+    stream.state = 'running';
+    stream.loopDone = stream.run();
+    stream.statsTimer = setInterval(() => stream.hub.sendJson({ type: 'stats', figures: stream.figures() }), opts.config.serve.statsIntervalMs);
+    stream.statsTimer.unref();
+    return stream;
+  }
+
+  get encoderPid(): number | undefined {
+    return this.encoder.pid;
+  }
+
+  /** Switches the prompt from the next block (the generator re-caches: LongLive). */
+  async setPrompt(prompt: string): Promise<void> {
+    this.assertRunning();
+    await this.generator.setPrompt(prompt);
+    this.prompt = prompt;
+  }
+
+  /** Changes the cache settings from the next block; throws ERR_CONFIG_INVALID on an impossible combination. */
+  retune(patch: CachePatch): void {
+    this.assertRunning();
+    const { participative, ...flat } = patch;
+    const cache: Partial<Config['cache']> = participative ? { ...flat, participative: { ...this.config.cache.participative, ...participative } } : flat;
+    this.generator.retune(cache);
+    this.config = { ...this.config, cache: { ...this.config.cache, ...cache } };
+    this.stats.setCacheCapacity(this.cacheCapacity());
+  }
+
+  info(): StreamInfo {
+    return {
+      id: this.id,
+      prompt: this.prompt,
+      state: this.state,
+      width: this.generator.width,
+      height: this.generator.height,
+      fps: this.generator.fps,
+      viewers: this.hub.size,
+      recording: this.recorder?.path ?? null,
+      cache: { policy: this.config.cache.policy, sink: this.config.cache.sink, window: this.config.cache.window },
+      createdAt: new Date(Date.now() - (this.now() - this.opts.createdAt)).toISOString(),
+    };
+  }
+
+  figures(): StreamFigures {
+    return {
+      stream: this.id,
+      ...this.stats.snapshot(this.now()),
+      viewers: this.hub.size,
+      skippedFragments: this.hub.skippedFragments,
+      droppedViewers: this.hub.droppedViewers,
+      encoderRestarts: this.encoder.restarts,
+    };
+  }
+
+  /**
+   * Stops generating, lets ffmpeg flush its last fragments to viewers, finalizes the recording, and
+   * tells viewers the stream ended. Idempotent.
+   */
+  stop(reason = 'stopped'): Promise<void> {
+    this.stopping ??= this.shutdown(reason);
+    return this.stopping;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    this.endReason = reason;
+    if (this.state === 'running' || this.state === 'starting') this.state = 'stopping';
+    this.abort.abort();
+    this.wake?.();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loopDone, new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(timer);
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    await this.generator.close().catch((e: Error) => this.log(`stream ${this.id}: generator close: ${e.message}`));
+    await this.encoder.close();
+    if (this.recorder) {
+      await this.recorder.close().then(
+        (r) => this.log(`stream ${this.id}: recorded ${r.frames} frames to ${r.path}`),
+        (e: Error) => this.log(`stream ${this.id}: recording ${this.recorder?.path}: ${e.message}`),
+      );
+    }
+    this.hub.sendJson({ type: 'stats', figures: this.figures() });
+    this.hub.endAll({ type: 'ended', stream: this.id, reason: this.endReason });
+    if (this.state !== 'failed') this.state = 'ended';
+    this.opts.metrics.removeStream(this.id);
+    this.emit('ended', this.endReason);
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    try {
+      const blocks = this.generator[Symbol.asyncIterator]();
+      while (!signal.aborted) {
+        const startedAt = this.now();
+        const next = await blocks.next();
+        if (next.done || signal.aborted) break;
+        const block = next.value;
+        const samples = this.stats.recordBlock({
+          startedAt,
+          readyAt: this.now(),
+          frames: block.frames.length,
+          totalMs: block.timings.totalMs,
+          cache: block.cache,
+        });
+        this.opts.metrics.observeBlock(this.id, samples, block.timings.totalMs);
+        for (const frame of block.frames) {
+          await this.encoder.writeFrame(frame);
+          if (this.recorder) await this.record(frame);
+        }
+        if (this.config.serve.pace) await this.holdToPlayoutClock();
+      }
+      if (!signal.aborted) void this.stop('generator finished');
+    } catch (e) {
+      if (signal.aborted) return;
+      const error = e as Error;
+      this.log(`stream ${this.id}: failed: ${error.message}`);
+      this.state = 'failed';
+      void this.stop(`failed: ${error instanceof SinkstreamError ? `${error.message} [${error.code}]` : error.message}`);
+    }
+  }
+
+  private async record(frame: Uint8Array): Promise<void> {
+    try {
+      await this.recorder!.writeFrame(frame);
+    } catch (e) {
+      // A dead recording must not end the live stream: keep what was written, go on without it.
+      this.log(`stream ${this.id}: recording stopped: ${(e as Error).message.split('\n')[0]}`);
+      const dead = this.recorder!;
+      this.recorder = null;
+      void dead.abort();
+    }
+  }
+
+  /** Sleeps while the next frame is due more than maxLeadSeconds from now. */
+  private async holdToPlayoutClock(): Promise<void> {
+    const due = this.stats.nextDueAt;
+    if (due === null) return;
+    const wait = due - this.config.serve.maxLeadSeconds * 1000 - this.now();
+    if (wait <= 0 || this.abort.signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, wait);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+    this.wake = null;
+  }
+
+  private cacheCapacity(): number {
+    return Math.max(1, this.config.cache.window - this.config.generation.blockFrames);
+  }
+
+  private assertRunning(): void {
+    if (this.state !== 'running') throw new SinkstreamError('ERR_CLOSED', `stream ${this.id} is ${this.state}`);
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The live-generation server: Node's http for the viewer page, /metrics and the JSON API; `ws` for
+ * control and media on /ws. Token, Host and Origin are checked before a WebSocket handshake is
+ * completed; the protocol version and the connection limit right after it (with a close code a
+ * browser can read).
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Config } from '../config/schema.js';
+import { SinkstreamError } from '../errors.js';
+import { TOKEN_ENV, hostAllowed, isLoopbackHost, originAllowed, tokenMatches, tokenOf, type AccessPolicy } from './auth.js';
+import { handleApi, sendError } from './http-api.js';
+import { ServerMetrics } from './metrics.js';
+import { CloseCode, PROTOCOL_VERSION } from './protocol.js';
+import { serveStatic } from './static-files.js';
+import { StreamControl } from './stream-control.js';
+import { StreamManager } from './stream-manager.js';
+import { WsSession } from './ws-session.js';
+import type { CreateGenerator } from './live-stream.js';
+import { createGenerator } from '../loop/generator.js';
+import type { StartEncoder } from './encoder-supervisor.js';
+
+export interface ServerOptions {
+  config: Config;
+  /** Default: the project's generator (src/loop/generator.ts). */
+  createGenerator?: CreateGenerator;
+  startEncoder?: StartEncoder;
+  /** One line per event worth telling an operator (default: nothing). */
+  log?: (line: string) => void;
+  /** The environment to read SINKSTREAM_TOKEN from (default: process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+const defaultCreateGenerator: CreateGenerator = (config) => createGenerator(config);
+
+/** The token in force: serve.token, else SINKSTREAM_TOKEN; undefined when neither is set. */
+export function resolveToken(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const token = config.serve.token ?? env[TOKEN_ENV];
+  if (token !== undefined && token.length < 8) {
+    throw new SinkstreamError('ERR_CONFIG_INVALID', `${config.serve.token !== undefined ? 'serve.token' : TOKEN_ENV}: a token needs at least 8 characters`);
+  }
+  return token === '' ? undefined : token;
+}
+
+function refuse(socket: Duplex, status: number, text: string, message: string): void {
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+export class SinkstreamServer {
+  readonly metrics: ServerMetrics;
+  readonly streams: StreamManager;
+  readonly control: StreamControl;
+  readonly token: string | undefined;
+  private readonly http: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<WebSocket>();
+  private readonly policy: AccessPolicy;
+  private readonly log: (line: string) => void;
+  private closing: Promise<void> | null = null;
+  private resolveClosed!: () => void;
+  /** Resolves once close() has finished. */
+  readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
+
+  private constructor(
+    private readonly config: Config,
+    options: ServerOptions,
+  ) {
+    this.log = options.log ?? (() => undefined);
+    this.token = resolveToken(config, options.env);
+    this.policy = { token: this.token, origins: config.serve.origins };
+    this.metrics = new ServerMetrics(() => this.streams.figures());
+    this.streams = new StreamManager({
+      config,
+      createGenerator: options.createGenerator ?? defaultCreateGenerator,
+      metrics: this.metrics,
+      startEncoder: options.startEncoder,
+      log: this.log,
+    });
+    this.control = new StreamControl(this.streams);
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.serve.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // Invalid UTF-8 then fails JSON validation and gets an error reply instead of a dropped connection.
+      skipUTF8Validation: true,
+    });
+    this.http = http.createServer((req, res) => void this.onRequest(req, res));
+    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.http.on('clientError', (_e, socket) => socket.destroy());
+  }
+
+  /**
+   * Listens on serve.host:serve.port. Refuses (ERR_CONFIG_INVALID) to listen beyond loopback
+   * without a token.
+   */
+  static async listen(options: ServerOptions): Promise<SinkstreamServer> {
+    const { config } = options;
+    const server = new SinkstreamServer(config, options);
+    if (!server.token && !isLoopbackHost(config.serve.host)) {
+      throw new SinkstreamError(
+        'ERR_CONFIG_INVALID',
+        `serve.host ${config.serve.host} is reachable from other machines; set a token first ` +
+          `(serve.token in the config, --token, or the ${TOKEN_ENV} environment variable), or listen on 127.0.0.1`,
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.http.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new SinkstreamError('ERR_ARGUMENT', `cannot listen on ${config.serve.host}:${config.serve.port}: ${e.code ?? e.message}`)),
+      );
+      server.http.listen(config.serve.port, config.serve.host, () => resolve());
+    });
+    return server;
+  }
+
+  get port(): number {
+    const a = this.http.address();
+    return typeof a === 'object' && a ? a.port : this.config.serve.port;
+  }
+
+  /** The page's address (without the token). */
+  get url(): string {
+    const host = this.config.serve.host;
+    const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    return `http://${shown}:${this.port}/`;
+  }
+
+  /** Connections open now (viewers and controllers). */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (!hostAllowed(req, this.policy)) return sendError(res, 'unauthorized', 'Host is not a loopback name (DNS rebinding guard); use 127.0.0.1 or localhost', 403);
+    if (url.pathname === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const text = await this.metrics.text();
+      res.writeHead(200, { 'content-type': this.metrics.contentType });
+      res.end(req.method === 'HEAD' ? undefined : text);
+      return;
+    }
+    if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
+      if (!tokenMatches(this.token, tokenOf(req, url, false))) {
+        this.metrics.controlErrors.inc({ code: 'unauthorized' });
+        res.setHeader('www-authenticate', 'Bearer realm="sinkstream"');
+        return sendError(res, 'unauthorized', `missing or wrong token: send 'Authorization: Bearer <token>'`);
+      }
+      return handleApi(req, res, url, this.control, this.config.serve.maxMessageBytes);
+    }
+    if ((req.method === 'GET' || req.method === 'HEAD') && (await serveStatic(url.pathname, res))) return;
+    sendError(res, 'not-found', `not found: ${url.pathname}`);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const refused = (status: number, text: string, reason: string, message: string) => {
+      this.metrics.refusedUpgrades.inc({ reason });
+      refuse(socket, status, text, message);
+    };
+    if (this.closing) return refused(503, 'Service Unavailable', 'closing', 'the server is shutting down');
+    if (url.pathname !== '/ws') return refused(404, 'Not Found', 'path', `no WebSocket endpoint at ${url.pathname}; use /ws`);
+    if (!hostAllowed(req, this.policy)) return refused(403, 'Forbidden', 'host', 'Host is not a loopback name');
+    if (!originAllowed(req, this.policy)) return refused(403, 'Forbidden', 'origin', `origin ${req.headers.origin} is not allowed (serve.origins)`);
+    if (!tokenMatches(this.token, tokenOf(req, url, true))) return refused(401, 'Unauthorized', 'token', 'missing or wrong token: add ?token=<token>');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, url));
+  }
+
+  private onConnection(ws: WebSocket, url: URL): void {
+    const version = url.searchParams.get('v');
+    if (version !== String(PROTOCOL_VERSION)) {
+      ws.close(CloseCode.PROTOCOL_VERSION, `protocol version ${version ?? '(none)'} not supported; this server speaks ${PROTOCOL_VERSION} (?v=${PROTOCOL_VERSION})`.slice(0, 123));
+      return;
+    }
+    const { maxViewers, maxStreams, maxMessageBytes } = this.config.serve;
+    if (this.sockets.size >= maxViewers) {
+      ws.close(CloseCode.SERVER_FULL, `server full: ${maxViewers} connections (serve.maxViewers)`);
+      return;
+    }
+    this.sockets.add(ws);
+    ws.on('close', () => this.sockets.delete(ws));
+    const session = new WsSession(ws, this.control, this.metrics, this.config.serve.viewerHardCapBytes);
+    session.send({ type: 'hello', version: PROTOCOL_VERSION, limits: { maxMessageBytes, maxStreams, maxViewers }, streams: this.streams.list() });
+  }
+
+  /**
+   * Stops every stream (viewers get their last fragments, recordings are finalized), closes every
+   * connection with GOING_AWAY and stops listening. Idempotent.
+   */
+  close(reason = 'server shutting down'): Promise<void> {
+    this.closing ??= (async () => {
+      this.http.close();
+      await this.streams.stopAll(reason);
+      for (const ws of this.sockets) ws.close(CloseCode.GOING_AWAY, reason);
+      await new Promise((r) => setTimeout(r, 100));
+      for (const ws of this.sockets) ws.terminate();
+      this.http.closeAllConnections();
+      this.resolveClosed();
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The server's streams: creation within serve.maxStreams (a refusal is an ordinary result, not an
+ * exception), per-stream configuration (the server's config plus the client's generation/cache
+ * overrides, validated like any config), lookup and stopping.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../config/schema.js';
+import { validateConfig } from '../config/load.js';
+import { isSinkstreamError } from '../errors.js';
+import { LiveStream, type CreateGenerator } from './live-stream.js';
+import type { ServerMetrics } from './metrics.js';
+import type { StartEncoder } from './encoder-supervisor.js';
+import type { ProtocolErrorCode, StreamFigures, StreamInfo, StreamOverrides } from './protocol.js';
+
+export interface CreateRequest {
+  prompt: string;
+  overrides?: StreamOverrides;
+  record?: boolean;
+}
+
+export type CreateResult = { ok: true; stream: LiveStream } | { ok: false; code: ProtocolErrorCode; message: string };
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function merge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? merge(out[k] as Plain, v) : v;
+  return out;
+}
+
+export interface StreamManagerOptions {
+  config: Config;
+  createGenerator: CreateGenerator;
+  metrics: ServerMetrics;
+  startEncoder?: StartEncoder;
+  log: (line: string) => void;
+}
+
+export class StreamManager {
+  private readonly streams = new Map<string, LiveStream>();
+  /** Creations in progress count against the limit too. */
+  private pending = 0;
+  private closed = false;
+
+  constructor(private readonly opts: StreamManagerOptions) {}
+
+  get(id: string): LiveStream | undefined {
+    return this.streams.get(id);
+  }
+
+  list(): StreamInfo[] {
+    return [...this.streams.values()].map((s) => s.info());
+  }
+
+  figures(): StreamFigures[] {
+    return [...this.streams.values()].map((s) => s.figures());
+  }
+
+  async create(request: CreateRequest): Promise<CreateResult> {
+    const { maxStreams } = this.opts.config.serve;
+    if (this.closed) return { ok: false, code: 'stream-limit', message: 'the server is shutting down' };
+    if (this.streams.size + this.pending >= maxStreams) {
+      return { ok: false, code: 'stream-limit', message: `stream limit reached: ${maxStreams} live streams (serve.maxStreams); stop one first` };
+    }
+    let config: Config;
+    try {
+      const doc = merge(this.opts.config as unknown as Plain, { ...(request.overrides ?? {}), generation: { ...(request.overrides?.generation ?? {}), prompt: request.prompt } });
+      config = validateConfig(doc, 'stream overrides');
+    } catch (e) {
+      return { ok: false, code: 'invalid-config', message: (e as Error).message };
+    }
+    const id = randomBytes(5).toString('hex');
+    this.pending++;
+    const createdAt = performance.now();
+    try {
+      const stream = await LiveStream.start({
+        id,
+        config,
+        createdAt,
+        record: request.record ?? false,
+        createGenerator: this.opts.createGenerator,
+        metrics: this.opts.metrics,
+        startEncoder: this.opts.startEncoder,
+        log: this.opts.log,
+      });
+      if (this.closed) {
+        await stream.stop('the server is shutting down');
+        return { ok: false, code: 'stream-limit', message: 'the server is shutting down' };
+      }
+      this.streams.set(id, stream);
+      stream.once('ended', () => this.streams.delete(id));
+      this.opts.log(`stream ${id}: started (${config.cache.policy}, window ${config.cache.window}, sink ${config.cache.sink}): ${JSON.stringify(request.prompt)}`);
+      return { ok: true, stream };
+    } catch (e) {
+      const bad = isSinkstreamError(e) && e.isBadInput;
+      const message = isSinkstreamError(e) ? `${e.message} [${e.code}]` : (e as Error).message;
+      return { ok: false, code: bad ? 'invalid-config' : 'stream-failed', message };
+    } finally {
+      this.pending--;
+    }
+  }
+
+  /** Stops every stream (recordings finalized) and refuses new ones. */
+  async stopAll(reason: string): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.streams.values()].map((s) => s.stop(reason)));
+  }
+}
