@@ -3,10 +3,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const compiled = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const compiled = fileURLToPath(new URL('../dist/src/cli/run.js', import.meta.url));
 if (!existsSync(compiled)) {
   process.stderr.write('sinkstream: the compiled CLI is missing (dist/). Run `npm run build` (npm ci does it).\n');
   process.exit(1);
 }
-const { main } = await import(compiled);
-process.exitCode = await main(process.argv.slice(2));
+await import(compiled);

@@ -1,0 +1,141 @@
+/** End to end: the real CLI in a child process, the real ffmpeg, the default tiny model. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { probeVideo, tempDir, waitFor } from '../encode/helpers.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const entry = path.join(root, 'src/cli/run.ts');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], options: { onSpawn?: (child: ReturnType<typeof spawn>) => void; cwd?: string } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+      cwd: options.cwd ?? root,
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    options.onSpawn?.(child);
+  });
+}
+
+test('render writes an H.264 MP4 with the requested frame count and size', async () => {
+  const out = path.join(tempDir('cli'), 'clip.mp4');
+  const run = await cli(['render', '--frames', '20', '--out', out, '--no-progress']);
+  assert.is(run.code, 0, run.stderr);
+  assert.match(run.stdout, /rendered 20 frames/);
+  const video = await probeVideo(out);
+  assert.is(video.codec, 'h264');
+  assert.is(video.pixFmt, 'yuv420p');
+  assert.is(video.frames, 20);
+  assert.is(video.width, 64);
+  assert.is(video.height, 64);
+});
+
+test('a bad configuration key exits 2, names the key and writes nothing', async () => {
+  const out = path.join(tempDir('cli'), 'never.mp4');
+  const run = await cli(['render', '--frames', '6', '--out', out, '--set', 'cache.polcy=sink']);
+  assert.is(run.code, 2);
+  assert.match(run.stderr, /cache\.polcy/);
+  assert.not.ok(fs.existsSync(out));
+});
+
+test('an impossible cache combination exits 2 with the key path', async () => {
+  const out = path.join(tempDir('cli'), 'never.mp4');
+  const run = await cli(['render', '--frames', '6', '--out', out, '--set', 'cache.window=5', '--set', 'cache.sink=3']);
+  assert.is(run.code, 2);
+  assert.match(run.stderr, /cache\.window/);
+  assert.not.ok(fs.existsSync(out));
+});
+
+test('a prompt word outside the vocabulary exits 2, lists the vocabulary, writes nothing', async () => {
+  const out = path.join(tempDir('cli'), 'never.mp4');
+  const run = await cli(['render', '--frames', '6', '--out', out, '--prompt', 'a zebra galloping']);
+  assert.is(run.code, 2);
+  assert.match(run.stderr, /zebra/);
+  assert.match(run.stderr, /vocabulary/);
+  assert.not.ok(fs.existsSync(out));
+});
+
+test('a missing weights file exits 2 naming the file', async () => {
+  const out = path.join(tempDir('cli'), 'never.mp4');
+  const run = await cli(['render', '--frames', '6', '--out', out, '--set', 'model.weights=/nonexistent/model.safetensors']);
+  assert.is(run.code, 2);
+  assert.match(run.stderr, /\/nonexistent\/model\.safetensors/);
+  assert.not.ok(fs.existsSync(out));
+});
+
+test('bad arguments exit 2', async () => {
+  assert.is((await cli(['render', '--frames', 'ten'])).code, 2);
+  assert.is((await cli(['render', '--frames', '5', '--seconds', '1'])).code, 2);
+  assert.is((await cli(['render', '--bogus'])).code, 2);
+  assert.is((await cli(['no-such-command'])).code, 2);
+});
+
+test('an interrupted render (SIGINT) exits 130 and leaves a playable file with the frames so far', async () => {
+  const out = path.join(tempDir('cli'), 'interrupted.mp4');
+  let child: ReturnType<typeof spawn> | undefined;
+  const done = cli(['render', '--frames', '100000', '--out', out, '--no-progress'], { onSpawn: (c) => (child = c) });
+  await waitFor('fragments on disk', () => (fs.existsSync(out) && fs.statSync(out).size > 4000 ? true : undefined), 60_000);
+  child!.kill('SIGINT');
+  const run = await done;
+  assert.is(run.code, 130, run.stderr);
+  assert.match(run.stdout, /interrupted after (\d+) frames/);
+  const written = Number(/interrupted after (\d+) frames/.exec(run.stdout)![1]);
+  const video = await probeVideo(out);
+  assert.ok(video.frames > 0, 'frames decode');
+  assert.is(video.frames, written);
+});
+
+test('a killed render (SIGKILL) still leaves a playable file', async () => {
+  const out = path.join(tempDir('cli'), 'killed.mp4');
+  let child: ReturnType<typeof spawn> | undefined;
+  const done = cli(['render', '--frames', '100000', '--out', out, '--no-progress'], { onSpawn: (c) => (child = c) });
+  await waitFor('fragments on disk', () => (fs.existsSync(out) && fs.statSync(out).size > 4000 ? true : undefined), 60_000);
+  child!.kill('SIGKILL');
+  await done;
+  await new Promise((r) => setTimeout(r, 1500)); // ffmpeg sees stdin close and finishes the file
+  const video = await probeVideo(out);
+  assert.ok(video.frames > 0, `frames decode: ${video.frames}`);
+});
+
+test('check-config prints the complete configuration and rejects a bad file', async () => {
+  const ok = await cli(['check-config', 'configs/presets/deep-forcing.yaml']);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /policy: deep-sink/);
+  assert.match(ok.stdout, /compression: participative/);
+  const dir = tempDir('cli');
+  const bad = path.join(dir, 'bad.yaml');
+  fs.writeFileSync(bad, 'engine:\n  provider: cuda\n');
+  const run = await cli(['check-config', bad]);
+  assert.is(run.code, 2);
+  assert.match(run.stderr, /engine\.provider/);
+});
+
+test('bench --json prints one object with the measured fields', async () => {
+  const run = await cli(['bench', '--blocks', '4', '--json']);
+  assert.is(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout.trim());
+  for (const key of ['blocks', 'msPerBlock', 'engineMsPerBlock', 'overhead', 'earlyMsPerBlock', 'lateMsPerBlock', 'fps']) {
+    assert.type(report[key], 'number', key);
+  }
+  assert.is(report.blocks, 4);
+  assert.ok(report.engineMsPerBlock <= report.msPerBlock);
+  assert.ok(report.overhead >= 0 && report.overhead < 1);
+});
+
+test.run();
