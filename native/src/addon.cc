@@ -1,0 +1,399 @@
+// Node-API binding of the C API. Long operations (prompt, forward, cache updates, scores, reads) run on
+// libuv's thread pool and resolve a promise; typed arrays stay referenced until the work completes.
+// The TypeScript wrapper (src/engine/native/native-engine.ts) serialises calls per engine.
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include "capi.h"
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Handle {
+  ssn_engine* engine = nullptr;
+};
+
+#define NAPI_CALL(env, call)                                         \
+  do {                                                               \
+    if ((call) != napi_ok) {                                         \
+      napi_throw_error((env), "ERR_ENGINE", "Node-API call failed: " #call); \
+      return nullptr;                                                \
+    }                                                                \
+  } while (0)
+
+napi_value throwNative(napi_env env, const std::string& prefix) {
+  napi_throw_error(env, "ERR_ENGINE", (prefix + ssn_last_error()).c_str());
+  return nullptr;
+}
+
+bool getArgs(napi_env env, napi_callback_info info, size_t want, napi_value* argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < want) {
+    napi_throw_type_error(env, "ERR_ARGUMENT", ("expected " + std::to_string(want) + " arguments").c_str());
+    return false;
+  }
+  return true;
+}
+
+ssn_engine* getEngine(napi_env env, napi_value v) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p || !static_cast<Handle*>(p)->engine) {
+    napi_throw_error(env, "ERR_CLOSED", "native engine handle is closed or invalid");
+    return nullptr;
+  }
+  return static_cast<Handle*>(p)->engine;
+}
+
+template <typename T>
+bool getTyped(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* length) {
+  bool is = false;
+  napi_is_typedarray(env, v, &is);
+  napi_typedarray_type type;
+  void* ptr = nullptr;
+  napi_value buf;
+  size_t off = 0;
+  if (!is || napi_get_typedarray_info(env, v, &type, length, &ptr, &buf, &off) != napi_ok || type != want) {
+    napi_throw_type_error(env, "ERR_ARGUMENT",
+                          want == napi_float32_array ? "expected a Float32Array" : "expected an Int32Array");
+    return false;
+  }
+  *data = static_cast<T*>(ptr);
+  return true;
+}
+
+int32_t getInt(napi_env env, napi_value v) {
+  int32_t x = 0;
+  napi_get_value_int32(env, v, &x);
+  return x;
+}
+
+/** One asynchronous operation: `run` executes off the main thread and returns an int result. */
+struct AsyncOp {
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  std::vector<napi_ref> refs;
+  std::function<int(int*)> run;
+  int rc = 0;
+  int result = 0;
+  std::string error;
+};
+
+napi_value startAsync(napi_env env, const char* name, std::vector<napi_value> keep, std::function<int(int*)> run) {
+  auto* op = new AsyncOp();
+  op->run = std::move(run);
+  for (napi_value v : keep) {
+    napi_ref r;
+    napi_create_reference(env, v, 1, &r);
+    op->refs.push_back(r);
+  }
+  napi_value promise, resource;
+  napi_create_promise(env, &op->deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  napi_create_async_work(
+      env, nullptr, resource,
+      [](napi_env, void* data) {
+        auto* o = static_cast<AsyncOp*>(data);
+        o->rc = o->run(&o->result);
+        if (o->rc != 0) o->error = ssn_last_error();  // same thread as the failing call
+      },
+      [](napi_env env, napi_status, void* data) {
+        auto* o = static_cast<AsyncOp*>(data);
+        for (napi_ref r : o->refs) napi_delete_reference(env, r);
+        if (o->rc == 0) {
+          napi_value v;
+          napi_create_int32(env, o->result, &v);
+          napi_resolve_deferred(env, o->deferred, v);
+        } else {
+          napi_value msg, code, err;
+          napi_create_string_utf8(env, o->error.c_str(), NAPI_AUTO_LENGTH, &msg);
+          napi_create_string_utf8(env, "ERR_ENGINE", NAPI_AUTO_LENGTH, &code);
+          napi_create_error(env, code, msg, &err);
+          napi_reject_deferred(env, o->deferred, err);
+        }
+        napi_delete_async_work(env, o->work);
+        delete o;
+      },
+      op, &op->work);
+  napi_queue_async_work(env, op->work);
+  return promise;
+}
+
+int32_t prop(napi_env env, napi_value obj, const char* name) {
+  napi_value v;
+  napi_get_named_property(env, obj, name, &v);
+  return getInt(env, v);
+}
+double propD(napi_env env, napi_value obj, const char* name) {
+  napi_value v;
+  double x = 0;
+  napi_get_named_property(env, obj, name, &v);
+  napi_get_value_double(env, v, &x);
+  return x;
+}
+void propArr3(napi_env env, napi_value obj, const char* name, int* out) {
+  napi_value arr;
+  napi_get_named_property(env, obj, name, &arr);
+  for (uint32_t i = 0; i < 3; i++) {
+    napi_value v;
+    napi_get_element(env, arr, i, &v);
+    out[i] = getInt(env, v);
+  }
+}
+
+napi_value AbiVersion(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_int32(env, ssn_abi_version(), &v);
+  return v;
+}
+
+napi_value DeviceCount(napi_env env, napi_callback_info) {
+  int n = 0;
+  if (ssn_device_count(&n) != 0) return throwNative(env, "");
+  napi_value v;
+  napi_create_int32(env, n, &v);
+  return v;
+}
+
+napi_value DeviceName(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  char buf[256];
+  if (ssn_device_name(getInt(env, argv[0]), buf, sizeof buf) != 0) return throwNative(env, "");
+  napi_value v;
+  napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+/** createEngine(dims: ModelDims, device: number, precision: 0 bf16 | 1 fp32) -> handle */
+napi_value CreateEngine(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  ssn_dims d{};
+  napi_value o = argv[0];
+  d.dim = prop(env, o, "dim");
+  d.layers = prop(env, o, "layers");
+  d.heads = prop(env, o, "heads");
+  d.ffn_dim = prop(env, o, "ffnDim");
+  d.freq_dim = prop(env, o, "freqDim");
+  d.latent_channels = prop(env, o, "latentChannels");
+  propArr3(env, o, "patch", d.patch);
+  d.text_dim = prop(env, o, "textDim");
+  d.text_len = prop(env, o, "textLen");
+  d.eps = static_cast<float>(propD(env, o, "eps"));
+  d.rope_theta = propD(env, o, "ropeTheta");
+  d.rope_max_position = prop(env, o, "ropeMaxPosition");
+  propArr3(env, o, "ropeSplit", d.rope_split);
+  d.latent_height = prop(env, o, "latentHeight");
+  d.latent_width = prop(env, o, "latentWidth");
+  ssn_engine* e = nullptr;
+  if (ssn_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &e) != 0) return throwNative(env, "");
+  auto* h = new Handle{e};
+  napi_value ext;
+  NAPI_CALL(env, napi_create_external(
+                     env, h,
+                     [](napi_env, void* data, void*) {
+                       auto* hh = static_cast<Handle*>(data);
+                       if (hh->engine) ssn_destroy(hh->engine);
+                       delete hh;
+                     },
+                     nullptr, &ext));
+  return ext;
+}
+
+napi_value Destroy(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  void* p = nullptr;
+  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p) {
+    auto* h = static_cast<Handle*>(p);
+    if (h->engine) ssn_destroy(h->engine);
+    h->engine = nullptr;
+  }
+  return nullptr;
+}
+
+/** setWeight(handle, key, Float32Array) — synchronous (load time). */
+napi_value SetWeight(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  char key[512];
+  size_t len = 0;
+  NAPI_CALL(env, napi_get_value_string_utf8(env, argv[1], key, sizeof key, &len));
+  float* data;
+  size_t n;
+  if (!getTyped(env, argv[2], napi_float32_array, &data, &n)) return nullptr;
+  if (ssn_set_weight(e, key, data, static_cast<int64_t>(n), 0) != 0) return throwNative(env, "");
+  return nullptr;
+}
+
+napi_value Finalize(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  if (ssn_finalize(e) != 0) return throwNative(env, "");
+  return nullptr;
+}
+
+napi_value SetPrompt(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  float* ctx;
+  size_t n;
+  if (!getTyped(env, argv[1], napi_float32_array, &ctx, &n)) return nullptr;
+  return startAsync(env, "ssn.setPrompt", {argv[1]}, [e, ctx](int*) { return ssn_set_prompt(e, ctx); });
+}
+
+/** forward(handle, latent, timesteps, framePositions, keepBlockKv, keepQueries, flowOut) -> Promise<queriesId> */
+napi_value Forward(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!getArgs(env, info, 7, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  float *latent, *ts, *flow;
+  int32_t* fp;
+  size_t nl, nt, nf, no;
+  if (!getTyped(env, argv[1], napi_float32_array, &latent, &nl)) return nullptr;
+  if (!getTyped(env, argv[2], napi_float32_array, &ts, &nt)) return nullptr;
+  if (!getTyped(env, argv[3], napi_int32_array, &fp, &nf)) return nullptr;
+  if (!getTyped(env, argv[6], napi_float32_array, &flow, &no)) return nullptr;
+  bool keepKv = false;
+  napi_get_value_bool(env, argv[4], &keepKv);
+  const int keepQ = getInt(env, argv[5]);
+  const int frames = static_cast<int>(nt);
+  return startAsync(env, "ssn.forward", {argv[1], argv[2], argv[3], argv[6]},
+                    [=](int* result) { return ssn_forward(e, latent, frames, ts, fp, keepKv, keepQ, flow, result); });
+}
+
+/** updateCache(handle, rows, terms, perLayer, sources, weights, positions) */
+napi_value UpdateCache(napi_env env, napi_callback_info info) {
+  napi_value argv[7];
+  if (!getArgs(env, info, 7, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  const int rows = getInt(env, argv[1]), terms = getInt(env, argv[2]);
+  bool perLayer = false;
+  napi_get_value_bool(env, argv[3], &perLayer);
+  int32_t* src;
+  float *w, *pos;
+  size_t ns, nw, np;
+  if (!getTyped(env, argv[4], napi_int32_array, &src, &ns)) return nullptr;
+  if (!getTyped(env, argv[5], napi_float32_array, &w, &nw)) return nullptr;
+  if (!getTyped(env, argv[6], napi_float32_array, &pos, &np)) return nullptr;
+  return startAsync(env, "ssn.updateCache", {argv[4], argv[5], argv[6]},
+                    [=](int*) { return ssn_update_cache(e, rows, terms, perLayer, src, w, pos); });
+}
+
+/** scoreCache(handle, ids, starts, ends, reduce, out) */
+napi_value ScoreCache(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!getArgs(env, info, 6, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  int32_t *ids, *st, *en;
+  float* out;
+  size_t n1, n2, n3, no;
+  if (!getTyped(env, argv[1], napi_int32_array, &ids, &n1)) return nullptr;
+  if (!getTyped(env, argv[2], napi_int32_array, &st, &n2)) return nullptr;
+  if (!getTyped(env, argv[3], napi_int32_array, &en, &n3)) return nullptr;
+  if (!getTyped(env, argv[5], napi_float32_array, &out, &no)) return nullptr;
+  const int reduce = getInt(env, argv[4]);
+  const int n = static_cast<int>(n1);
+  return startAsync(env, "ssn.scoreCache", {argv[1], argv[2], argv[3], argv[5]},
+                    [=](int*) { return ssn_score_cache(e, n, ids, st, en, reduce, out); });
+}
+
+napi_value ReleaseQueries(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  const int id = getInt(env, argv[1]);
+  return startAsync(env, "ssn.releaseQueries", {}, [=](int*) { return ssn_release_queries(e, id); });
+}
+
+napi_value ResetCache(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  return startAsync(env, "ssn.resetCache", {}, [=](int*) { return ssn_reset_cache(e); });
+}
+
+napi_value CacheInfo(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  int rows = 0, pending = 0;
+  if (ssn_cache_info(e, &rows, &pending) != 0) return throwNative(env, "");
+  napi_value obj, r, p;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, rows, &r);
+  napi_create_int32(env, pending, &p);
+  napi_set_named_property(env, obj, "rows", r);
+  napi_set_named_property(env, obj, "pending", p);
+  return obj;
+}
+
+/** readCache(handle, keys, values, positions) — arrays sized for the current rows. */
+napi_value ReadCache(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!getArgs(env, info, 4, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  float *k, *v, *p;
+  size_t nk, nv, np;
+  if (!getTyped(env, argv[1], napi_float32_array, &k, &nk)) return nullptr;
+  if (!getTyped(env, argv[2], napi_float32_array, &v, &nv)) return nullptr;
+  if (!getTyped(env, argv[3], napi_float32_array, &p, &np)) return nullptr;
+  return startAsync(env, "ssn.readCache", {argv[1], argv[2], argv[3]},
+                    [=](int*) { return ssn_read_cache(e, k, v, p); });
+}
+
+napi_value Profile(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  bool on = false;
+  napi_get_value_bool(env, argv[1], &on);
+  if (ssn_profile(e, on) != 0) return throwNative(env, "");
+  return nullptr;
+}
+
+#define EXPORT(name, fn)                                                         \
+  do {                                                                           \
+    napi_value f;                                                                \
+    napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, nullptr, &f);          \
+    napi_set_named_property(env, exports, name, f);                              \
+  } while (0)
+
+napi_value Init(napi_env env, napi_value exports) {
+  EXPORT("abiVersion", AbiVersion);
+  EXPORT("deviceCount", DeviceCount);
+  EXPORT("deviceName", DeviceName);
+  EXPORT("createEngine", CreateEngine);
+  EXPORT("destroy", Destroy);
+  EXPORT("setWeight", SetWeight);
+  EXPORT("finalize", Finalize);
+  EXPORT("setPrompt", SetPrompt);
+  EXPORT("forward", Forward);
+  EXPORT("updateCache", UpdateCache);
+  EXPORT("scoreCache", ScoreCache);
+  EXPORT("releaseQueries", ReleaseQueries);
+  EXPORT("resetCache", ResetCache);
+  EXPORT("cacheInfo", CacheInfo);
+  EXPORT("readCache", ReadCache);
+  EXPORT("profile", Profile);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,129 @@
+// C API over ssn::Engine: exceptions become return codes and a per-thread message.
+#include "capi.h"
+#include "engine.h"
+#include <cstring>
+
+struct ssn_engine {
+  std::unique_ptr<ssn::Engine> impl;
+};
+
+namespace {
+thread_local std::string lastError;
+
+template <typename F>
+int guard(F&& f) {
+  try {
+    f();
+    return 0;
+  } catch (const std::exception& e) {
+    lastError = e.what();
+  } catch (...) {
+    lastError = "unknown native error";
+  }
+  return -1;
+}
+
+template <typename F>
+int locked(ssn_engine* e, F&& f) {
+  if (!e) {
+    lastError = "engine handle is null";
+    return -1;
+  }
+  return guard([&] {
+    std::lock_guard<std::mutex> lock(e->impl->mutex);
+    CUDA_CHECK(cudaSetDevice(e->impl->device()));
+    f(*e->impl);
+  });
+}
+}  // namespace
+
+extern "C" {
+
+int ssn_abi_version(void) { return SSN_ABI_VERSION; }
+const char* ssn_last_error(void) { return lastError.c_str(); }
+
+int ssn_device_count(int* count) {
+  return guard([&] {
+    const cudaError_t st = cudaGetDeviceCount(count);
+    if (st != cudaSuccess) {
+      *count = 0;
+      throw ssn::NativeError(std::string("no usable CUDA device: ") + cudaGetErrorString(st));
+    }
+  });
+}
+
+int ssn_device_name(int device, char* buf, int size) {
+  return guard([&] {
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+    std::strncpy(buf, prop.name, size - 1);
+    buf[size - 1] = 0;
+  });
+}
+
+int ssn_create(const ssn_dims* dims, int device, int precision, ssn_engine** out) {
+  return guard([&] {
+    *out = new ssn_engine{ssn::makeEngine(*dims, device, precision)};
+  });
+}
+
+void ssn_destroy(ssn_engine* e) { delete e; }
+
+int ssn_set_weight(ssn_engine* e, const char* key, const float* data, int64_t count, int on_device) {
+  return locked(e, [&](ssn::Engine& en) { en.setWeight(key, data, count, on_device != 0); });
+}
+
+int ssn_finalize(ssn_engine* e) {
+  return locked(e, [&](ssn::Engine& en) { en.finalize(); });
+}
+
+int ssn_set_prompt(ssn_engine* e, const float* context) {
+  return locked(e, [&](ssn::Engine& en) { en.setPrompt(context); });
+}
+
+int ssn_forward(ssn_engine* e, const float* latent, int frames, const float* timesteps, const int32_t* frame_positions,
+                int keep_block_kv, int keep_queries, float* flow_out, int* queries_id) {
+  return locked(e, [&](ssn::Engine& en) {
+    const int id = en.forward(latent, frames, timesteps, frame_positions, keep_block_kv != 0, keep_queries, flow_out);
+    if (queries_id) *queries_id = id;
+  });
+}
+
+int ssn_update_cache(ssn_engine* e, int rows, int terms, int per_layer, const int32_t* sources, const float* weights,
+                     const float* positions) {
+  return locked(e, [&](ssn::Engine& en) { en.updateCache(rows, terms, per_layer != 0, sources, weights, positions); });
+}
+
+int ssn_score_cache(ssn_engine* e, int n, const int32_t* ids, const int32_t* frame_start, const int32_t* frame_end,
+                    int reduce, float* out) {
+  return locked(e, [&](ssn::Engine& en) { en.scoreCache(n, ids, frame_start, frame_end, reduce, out); });
+}
+
+int ssn_release_queries(ssn_engine* e, int id) {
+  return locked(e, [&](ssn::Engine& en) { en.releaseQueries(id); });
+}
+
+int ssn_reset_cache(ssn_engine* e) {
+  return locked(e, [&](ssn::Engine& en) { en.resetCache(); });
+}
+
+int ssn_cache_info(ssn_engine* e, int* rows, int* pending) {
+  return locked(e, [&](ssn::Engine& en) {
+    *rows = en.cacheRows();
+    *pending = en.pendingRows();
+  });
+}
+
+int ssn_read_cache(ssn_engine* e, float* keys, float* values, float* positions) {
+  return locked(e, [&](ssn::Engine& en) { en.readCache(keys, values, positions); });
+}
+
+int ssn_profile(ssn_engine* e, int on) {
+  return locked(e, [&](ssn::Engine& en) { en.setProfile(on != 0); });
+}
+
+int ssn_profile_read(ssn_engine* e, double* ms) {
+  return locked(e, [&](ssn::Engine& en) { en.profileRead(ms); });
+}
+
+}  // extern "C"

@@ -1,0 +1,70 @@
+/*
+ * The native engine's C API: what the Node-API addon (addon.cc) and the Python tools (ctypes) call.
+ * Every function returns 0 on success and -1 on failure; ssn_last_error() then says why (per thread).
+ * Host tensors are float32, row-major, with the layouts of src/engine/types.ts.
+ */
+#pragma once
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ssn_dims {
+  int dim, layers, heads, ffn_dim, freq_dim, latent_channels;
+  int patch[3];
+  int text_dim, text_len;
+  float eps;
+  double rope_theta;
+  int rope_max_position;
+  int rope_split[3]; /* complex pairs for (frame, row, column); they sum to head_dim / 2 */
+  int latent_height, latent_width;
+} ssn_dims;
+
+typedef struct ssn_engine ssn_engine;
+
+#define SSN_ABI_VERSION 1
+
+int ssn_abi_version(void);
+const char* ssn_last_error(void);
+int ssn_device_count(int* count);
+/* Name of a device ("NVIDIA H100 80GB HBM3"), written into buf (NUL-terminated). */
+int ssn_device_name(int device, char* buf, int size);
+
+/* precision: 0 = bf16 storage and tensor-core products (fast path), 1 = fp32 throughout (exact; tests). */
+int ssn_create(const ssn_dims* dims, int device, int precision, ssn_engine** out);
+void ssn_destroy(ssn_engine* e);
+
+/* One weight under its canonical Wan key; data holds `count` float32 (on the host, or on this engine's
+   device when on_device != 0). */
+int ssn_set_weight(ssn_engine* e, const char* key, const float* data, int64_t count, int on_device);
+/* Checks that every weight was given; the first missing key is named in the error. */
+int ssn_finalize(ssn_engine* e);
+
+/* context [text_len, text_dim] */
+int ssn_set_prompt(ssn_engine* e, const float* context);
+
+/* latent [C, frames, H, W]; timesteps, frame_positions [frames]; flow_out [C, frames, H, W].
+   keep_queries: 0 none, 1 sum, 2 max; *queries_id receives the handle (or -1). */
+int ssn_forward(ssn_engine* e, const float* latent, int frames, const float* timesteps, const int32_t* frame_positions,
+                int keep_block_kv, int keep_queries, float* flow_out, int* queries_id);
+
+int ssn_update_cache(ssn_engine* e, int rows, int terms, int per_layer, const int32_t* sources, const float* weights,
+                     const float* positions);
+/* out [layers, cache_rows]; reduce: 0 sum, 1 max. Selection i: frames [frame_start[i], frame_end[i]) of pass ids[i]. */
+int ssn_score_cache(ssn_engine* e, int n, const int32_t* ids, const int32_t* frame_start, const int32_t* frame_end,
+                    int reduce, float* out);
+int ssn_release_queries(ssn_engine* e, int id);
+int ssn_reset_cache(ssn_engine* e);
+int ssn_cache_info(ssn_engine* e, int* rows, int* pending);
+/* keys, values [layers, rows, dim] (keys un-rotated), positions [layers, rows, 3]; any may be NULL. */
+int ssn_read_cache(ssn_engine* e, float* keys, float* values, float* positions);
+
+/* Profiling: when on, each forward records device time per phase; ssn_profile_read fills
+   ms[0..5] = patch+time, gemm, self-attention, cross-attention, norms/rope/elementwise, head. */
+int ssn_profile(ssn_engine* e, int on);
+int ssn_profile_read(ssn_engine* e, double* ms);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,656 @@
+#include "engine.h"
+#include "attention.h"
+#include "gemm.h"
+#include "kernels.h"
+#include <map>
+#include <set>
+#include <vector>
+#include <cmath>
+#include <cstring>
+
+namespace ssn {
+
+/** Bytes of one stored element. */
+#define ES sizeof(T)
+
+template <typename T>
+struct LayerWeights {
+  T *qkv, *o, *cq, *ck, *cv, *co, *ffn1, *ffn2;  // [out, in]
+  float *qkvBias, *oBias, *cqBias, *ckBias, *cvBias, *coBias, *ffn1Bias, *ffn2Bias;
+  float *normQ, *normK, *cNormQ, *cNormK, *norm3W, *norm3B, *modulation;  // modulation [6, d]
+};
+
+/** Queries kept by a forward for participative-compression scores: [layers, rows, d], RoPE'd. */
+struct KeptQueries {
+  std::unique_ptr<DeviceBuffer> q;
+  int rows = 0, frames = 0;
+};
+
+template <typename T>
+class EngineImpl final : public Engine {
+ public:
+  EngineImpl(const ssn_dims& dims, int device);
+  ~EngineImpl() override;
+  void setWeight(const std::string& key, const float* data, int64_t count, bool onDevice) override;
+  void finalize() override;
+  void setPrompt(const float* context) override;
+  int forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
+              int keepQueries, float* flowOut) override;
+  void updateCache(int rows, int terms, bool perLayer, const int32_t* sources, const float* weights,
+                   const float* positions) override;
+  void scoreCache(int n, const int32_t* ids, const int32_t* frameStart, const int32_t* frameEnd, int reduce, float* out) override;
+  void releaseQueries(int id) override;
+  void resetCache() override;
+  void readCache(float* keys, float* values, float* positions) override;
+  int cacheRows() const override { return cacheRows_; }
+  int pendingRows() const override { return pendingRows_; }
+  void setProfile(bool on) override { profile_ = on; }
+  void profileRead(double* ms) const override;
+  int device() const override { return device_; }
+
+ private:
+  struct Slot {
+    void* dst;
+    size_t count;
+    bool lowPrecision;  // stored in the engine's storage type T (else fp32)
+  };
+  enum Phase { PhaseEmbed, PhaseGemm, PhaseSelfAttn, PhaseCrossAttn, PhaseElementwise, PhaseHead, PhaseCount };
+  void mark(Phase ph);
+  void allocWeights();
+  void* alloc(size_t bytes);
+  void ensureCapacity(int rows);
+  void ensureWorkspace(int tokens, int frames);
+  T* layerRows(const DeviceBuffer& b, int layer) const { return b.as<T>() + (size_t)layer * cap_ * d_; }
+  float* layerPos(int layer) const { return pos_.as<float>() + (size_t)layer * cap_ * 3; }
+
+  ssn_dims dims_;
+  int device_;
+  int d_, hd_, T_, gridW_, pf_, patchIn_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Gemm> gemm_;
+  std::vector<void*> allocations_;
+  std::map<std::string, Slot> slots_;
+  std::set<std::string> given_;
+  bool finalized_ = false;
+
+  // weights
+  std::vector<LayerWeights<T>> layers_;
+  T *patchW_, *text0W_, *text2W_, *headW_;
+  float *patchB_, *text0B_, *text2B_, *headB_, *headMod_;
+  float *time0W_, *time0B_, *time2W_, *time2B_, *projW_, *projB_;
+  RopeParams rope_{};
+
+  // prompt
+  DeviceBuffer ctxK_, ctxV_;  // [layers, textLen, d]
+  bool hasPrompt_ = false;
+
+  // cache: [layers, cap, d] T (kRaw un-rotated, kRot rotated at pos), pos [layers, cap, 3]
+  DeviceBuffer kRaw_, kRot_, v_, pos_;
+  int cap_ = 0, cacheRows_ = 0, pendingRows_ = 0;
+  DeviceBuffer scratchK_, scratchV_, updIdx_, updW_, updPos_;
+
+  // workspaces
+  int wsTokens_ = 0, wsFrames_ = 0;
+  DeviceBuffer x_, y_, qkv_, q_, attn_, tmp_, ffnH_, patches_, flow_, latent_;
+  DeviceBuffer tsteps_, framePos_, sinEmb_, temb1_, emb_, emb0_;
+  DeviceBuffer staging_, scoreBuf_, qsum_, logits_;
+
+  std::map<int, KeptQueries> kept_;
+  std::vector<std::unique_ptr<DeviceBuffer>> keptPool_;
+  int nextQueriesId_ = 1;
+
+  bool profile_ = false;
+  std::vector<std::pair<cudaEvent_t, Phase>> marks_;
+  std::vector<cudaEvent_t> eventPool_;
+  double profileMs_[PhaseCount] = {};
+};
+
+
+
+template <typename T>
+EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device) : dims_(dims), device_(device) {
+  d_ = dims.dim;
+  if (dims.heads <= 0 || d_ % dims.heads) throw NativeError("dim must be a multiple of heads");
+  hd_ = d_ / dims.heads;
+  if (hd_ != 32 && hd_ != 64 && hd_ != 128)
+    throw NativeError("native engine supports head_dim 32, 64 or 128 (dim / heads), got " + std::to_string(hd_));
+  if (d_ % 8 || dims.ffn_dim % 8 || dims.text_dim % 8)
+    throw NativeError("dim, ffn_dim and text_dim must be multiples of 8");
+  if (dims.rope_split[0] + dims.rope_split[1] + dims.rope_split[2] != hd_ / 2)
+    throw NativeError("rope_split must sum to head_dim / 2");
+  const int pt = dims.patch[0], ph = dims.patch[1], pw = dims.patch[2];
+  if (pt != 1) throw NativeError("native engine supports temporal patch 1 only");
+  if (dims.latent_height % ph || dims.latent_width % pw) throw NativeError("latent size must be a multiple of the patch");
+  gridW_ = dims.latent_width / pw;
+  T_ = (dims.latent_height / ph) * gridW_;
+  patchIn_ = dims.latent_channels * pt * ph * pw;
+  pf_ = patchIn_;
+  if (patchIn_ % 8) throw NativeError("latent_channels * patch volume must be a multiple of 8");
+  int count = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (device < 0 || device >= count)
+    throw NativeError("engine.device " + std::to_string(device) + " does not exist (" + std::to_string(count) +
+                      " CUDA device(s))");
+  CUDA_CHECK(cudaSetDevice(device_));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  gemm_ = std::make_unique<Gemm>();
+  allocWeights();
+}
+
+template <typename T>
+EngineImpl<T>::~EngineImpl() {
+  cudaSetDevice(device_);
+  if (stream_) cudaStreamSynchronize(stream_);
+  for (void* p : allocations_) cudaFree(p);
+  for (auto& m : marks_) eventPool_.push_back(m.first);
+  for (cudaEvent_t ev : eventPool_) cudaEventDestroy(ev);
+  gemm_.reset();
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+template <typename T>
+void* EngineImpl<T>::alloc(size_t bytes) {
+  void* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, bytes));
+  allocations_.push_back(p);
+  return p;
+}
+
+template <typename T>
+void EngineImpl<T>::allocWeights() {
+  const size_t d = d_, ffn = dims_.ffn_dim, td = dims_.text_dim, fd = dims_.freq_dim;
+  auto bf = [&](const std::string& key, size_t n) {
+    auto* p = static_cast<T*>(alloc(n * ES));
+    slots_[key] = {p, n, true};
+    return p;
+  };
+  auto f32 = [&](const std::string& key, size_t n) {
+    auto* p = static_cast<float*>(alloc(n * sizeof(float)));
+    slots_[key] = {p, n, false};
+    return p;
+  };
+  patchW_ = bf("patch_embedding.weight", d * patchIn_);
+  patchB_ = f32("patch_embedding.bias", d);
+  text0W_ = bf("text_embedding.0.weight", d * td);
+  text0B_ = f32("text_embedding.0.bias", d);
+  text2W_ = bf("text_embedding.2.weight", d * d);
+  text2B_ = f32("text_embedding.2.bias", d);
+  time0W_ = f32("time_embedding.0.weight", d * fd);
+  time0B_ = f32("time_embedding.0.bias", d);
+  time2W_ = f32("time_embedding.2.weight", d * d);
+  time2B_ = f32("time_embedding.2.bias", d);
+  projW_ = f32("time_projection.1.weight", 6 * d * d);
+  projB_ = f32("time_projection.1.bias", 6 * d);
+  headW_ = bf("head.head.weight", (size_t)pf_ * d);
+  headB_ = f32("head.head.bias", pf_);
+  headMod_ = f32("head.modulation", 2 * d);
+  layers_.resize(dims_.layers);
+  for (int i = 0; i < dims_.layers; i++) {
+    LayerWeights<T>& L = layers_[i];
+    const std::string b = "blocks." + std::to_string(i) + ".";
+    // q, k, v live in one fused [3d, d] matrix (and one [3d] bias) so one product makes all three
+    L.qkv = static_cast<T*>(alloc(3 * d * d * ES));
+    L.qkvBias = static_cast<float*>(alloc(3 * d * sizeof(float)));
+    const char* names[3] = {"q", "k", "v"};
+    for (int j = 0; j < 3; j++) {
+      slots_[b + "self_attn." + names[j] + ".weight"] = {L.qkv + j * d * d, d * d, true};
+      slots_[b + "self_attn." + names[j] + ".bias"] = {L.qkvBias + j * d, d, false};
+    }
+    L.o = bf(b + "self_attn.o.weight", d * d);
+    L.oBias = f32(b + "self_attn.o.bias", d);
+    L.normQ = f32(b + "self_attn.norm_q.weight", d);
+    L.normK = f32(b + "self_attn.norm_k.weight", d);
+    L.cq = bf(b + "cross_attn.q.weight", d * d);
+    L.cqBias = f32(b + "cross_attn.q.bias", d);
+    L.ck = bf(b + "cross_attn.k.weight", d * d);
+    L.ckBias = f32(b + "cross_attn.k.bias", d);
+    L.cv = bf(b + "cross_attn.v.weight", d * d);
+    L.cvBias = f32(b + "cross_attn.v.bias", d);
+    L.co = bf(b + "cross_attn.o.weight", d * d);
+    L.coBias = f32(b + "cross_attn.o.bias", d);
+    L.cNormQ = f32(b + "cross_attn.norm_q.weight", d);
+    L.cNormK = f32(b + "cross_attn.norm_k.weight", d);
+    L.norm3W = f32(b + "norm3.weight", d);
+    L.norm3B = f32(b + "norm3.bias", d);
+    L.ffn1 = bf(b + "ffn.0.weight", ffn * d);
+    L.ffn1Bias = f32(b + "ffn.0.bias", ffn);
+    L.ffn2 = bf(b + "ffn.2.weight", d * ffn);
+    L.ffn2Bias = f32(b + "ffn.2.bias", d);
+    L.modulation = f32(b + "modulation", 6 * d);
+  }
+
+  // RoPE: per-pair frequency and a (cos, sin) table for integer positions, both computed in float64
+  const int half = hd_ / 2;
+  std::vector<double> freq(half);
+  for (int j = 0; j < half; j++) {
+    int part = j < dims_.rope_split[0] ? 0 : (j < dims_.rope_split[0] + dims_.rope_split[1] ? 1 : 2);
+    int jj = part == 0 ? j : (part == 1 ? j - dims_.rope_split[0] : j - dims_.rope_split[0] - dims_.rope_split[1]);
+    freq[j] = std::pow(dims_.rope_theta, -2.0 * jj / (2.0 * dims_.rope_split[part]));
+  }
+  const int tableLen = std::max(dims_.rope_max_position, std::max(dims_.latent_height, dims_.latent_width));
+  std::vector<float2> table((size_t)tableLen * half);
+  for (int p = 0; p < tableLen; p++)
+    for (int j = 0; j < half; j++) {
+      const double a = p * freq[j];
+      table[(size_t)p * half + j] = make_float2(static_cast<float>(std::cos(a)), static_cast<float>(std::sin(a)));
+    }
+  auto* dFreq = static_cast<double*>(alloc(half * sizeof(double)));
+  auto* dTable = static_cast<float2*>(alloc(table.size() * sizeof(float2)));
+  CUDA_CHECK(cudaMemcpy(dFreq, freq.data(), half * sizeof(double), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(dTable, table.data(), table.size() * sizeof(float2), cudaMemcpyHostToDevice));
+  rope_ = {dTable, dFreq, tableLen, half, dims_.rope_split[0], dims_.rope_split[0] + dims_.rope_split[1]};
+}
+
+template <typename T>
+void EngineImpl<T>::setWeight(const std::string& key, const float* data, int64_t count, bool onDevice) {
+  auto it = slots_.find(key);
+  if (it == slots_.end()) throw NativeError("unknown weight key '" + key + "'");
+  const Slot& s = it->second;
+  if ((size_t)count != s.count)
+    throw NativeError("weight '" + key + "' has " + std::to_string(count) + " elements, expected " + std::to_string(s.count));
+  const float* src = data;
+  if (!onDevice) {
+    staging_.reserve(s.count * sizeof(float));
+    CUDA_CHECK(cudaMemcpyAsync(staging_.ptr, data, s.count * sizeof(float), cudaMemcpyHostToDevice, stream_));
+    src = staging_.as<float>();
+  }
+  if (s.lowPrecision) fromF32<T>(src, static_cast<T*>(s.dst), s.count, stream_);
+  else CUDA_CHECK(cudaMemcpyAsync(s.dst, src, s.count * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  given_.insert(key);
+}
+
+template <typename T>
+void EngineImpl<T>::finalize() {
+  for (auto& kv : slots_)
+    if (!given_.count(kv.first)) throw NativeError("weight '" + kv.first + "' was not given");
+  finalized_ = true;
+}
+
+template <typename T>
+void EngineImpl<T>::ensureWorkspace(int tokens, int frames) {
+  if (tokens <= wsTokens_ && frames <= wsFrames_) return;
+  wsTokens_ = std::max(tokens, wsTokens_);
+  wsFrames_ = std::max(frames, wsFrames_);
+  const size_t L = wsTokens_, F = wsFrames_, d = d_;
+  x_.reserve(L * d * 4);
+  y_.reserve(L * d * ES);
+  qkv_.reserve(L * 3 * d * ES);
+  q_.reserve(L * d * ES);
+  attn_.reserve(L * d * ES);
+  tmp_.reserve(L * std::max<size_t>(d, pf_) * 4);
+  ffnH_.reserve(L * dims_.ffn_dim * ES);
+  patches_.reserve(L * patchIn_ * ES);
+  flow_.reserve(L * pf_ * 4);
+  latent_.reserve(L * pf_ * 4);
+  tsteps_.reserve(F * 4);
+  framePos_.reserve(F * 4);
+  sinEmb_.reserve(F * dims_.freq_dim * 4);
+  temb1_.reserve(F * d * 4);
+  emb_.reserve(F * d * 4);
+  emb0_.reserve(F * 6 * d * 4);
+}
+
+template <typename T>
+void EngineImpl<T>::ensureCapacity(int rows) {
+  if (rows <= cap_) return;
+  const int live = cacheRows_ + pendingRows_;
+  int newCap = std::max(rows, cap_ + cap_ / 2);
+  newCap = (newCap + 63) / 64 * 64;
+  const size_t d = d_, layers = dims_.layers;
+  DeviceBuffer nk, nr, nv, np;
+  nk.reserve(layers * newCap * d * ES);
+  nr.reserve(layers * newCap * d * ES);
+  nv.reserve(layers * newCap * d * ES);
+  np.reserve(layers * newCap * 3 * 4);
+  if (live > 0) {
+    CUDA_CHECK(cudaMemcpy2DAsync(nk.ptr, newCap * d * ES, kRaw_.ptr, cap_ * d * ES, live * d * ES, layers, cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaMemcpy2DAsync(nr.ptr, newCap * d * ES, kRot_.ptr, cap_ * d * ES, live * d * ES, layers, cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaMemcpy2DAsync(nv.ptr, newCap * d * ES, v_.ptr, cap_ * d * ES, live * d * ES, layers, cudaMemcpyDeviceToDevice, stream_));
+    CUDA_CHECK(cudaMemcpy2DAsync(np.ptr, newCap * 3 * 4, pos_.ptr, cap_ * 3 * 4, live * 3 * 4, layers, cudaMemcpyDeviceToDevice, stream_));
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::swap(kRaw_.ptr, nk.ptr); std::swap(kRaw_.bytes, nk.bytes);
+  std::swap(kRot_.ptr, nr.ptr); std::swap(kRot_.bytes, nr.bytes);
+  std::swap(v_.ptr, nv.ptr); std::swap(v_.bytes, nv.bytes);
+  std::swap(pos_.ptr, np.ptr); std::swap(pos_.bytes, np.bytes);
+  cap_ = newCap;
+}
+
+template <typename T>
+void EngineImpl<T>::setPrompt(const float* context) {
+  if (!finalized_) throw NativeError("weights are not complete");
+  const int tl = dims_.text_len, td = dims_.text_dim;
+  const size_t d = d_;
+  ctxK_.reserve((size_t)dims_.layers * tl * d * ES);
+  ctxV_.reserve((size_t)dims_.layers * tl * d * ES);
+  DeviceBuffer ctx, h1, h2, kTmp;
+  ctx.reserve((size_t)tl * td * 4);
+  h1.reserve((size_t)tl * td * ES + (size_t)tl * d * ES);
+  h2.reserve((size_t)tl * d * ES);
+  kTmp.reserve((size_t)tl * d * ES);
+  CUDA_CHECK(cudaMemcpyAsync(ctx.ptr, context, (size_t)tl * td * 4, cudaMemcpyHostToDevice, stream_));
+  T* ctxB = h1.as<T>();
+  T* hid = ctxB + (size_t)tl * td;
+  fromF32<T>(ctx.as<float>(), ctxB, (size_t)tl * td, stream_);
+  gemm_->run(stream_, tl, d_, td, ctxB, text0W_, hid, dtypeOf<T>());
+  biasAct(hid, text0B_, tl, d_, 1, stream_);
+  T* emb = h2.as<T>();
+  gemm_->run(stream_, tl, d_, d_, hid, text2W_, emb, dtypeOf<T>());
+  biasAct(emb, text2B_, tl, d_, 0, stream_);
+  for (int l = 0; l < dims_.layers; l++) {
+    const LayerWeights<T>& L = layers_[l];
+    T* kDst = ctxK_.as<T>() + (size_t)l * tl * d;
+    T* vDst = ctxV_.as<T>() + (size_t)l * tl * d;
+    gemm_->run(stream_, tl, d_, d_, emb, L.ck, kTmp.ptr, dtypeOf<T>());
+    rmsNormRows(kTmp.as<T>(), L.ckBias, L.cNormK, kDst, tl, d_, dims_.eps, stream_);
+    gemm_->run(stream_, tl, d_, d_, emb, L.cv, vDst, dtypeOf<T>());
+    biasAct(vDst, L.cvBias, tl, d_, 0, stream_);
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  hasPrompt_ = true;
+}
+
+template <typename T>
+void EngineImpl<T>::mark(Phase ph) {
+  if (!profile_) return;
+  cudaEvent_t ev;
+  if (eventPool_.empty()) CUDA_CHECK(cudaEventCreate(&ev));
+  else { ev = eventPool_.back(); eventPool_.pop_back(); }
+  CUDA_CHECK(cudaEventRecord(ev, stream_));
+  marks_.emplace_back(ev, ph);
+}
+
+template <typename T>
+void EngineImpl<T>::profileRead(double* ms) const {
+  for (int i = 0; i < PhaseCount; i++) ms[i] = profileMs_[i];
+}
+
+template <typename T>
+int EngineImpl<T>::forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
+                    int keepQueries, float* flowOut) {
+  if (!finalized_) throw NativeError("weights are not complete");
+  if (!hasPrompt_) throw NativeError("setPrompt must be called before forward");
+  if (frames <= 0) throw NativeError("a block needs at least one frame");
+  const int L = frames * T_;
+  const size_t d = d_;
+  const int C = dims_.latent_channels, H = dims_.latent_height, W = dims_.latent_width;
+  ensureWorkspace(L, frames);
+  const int blockOff = keepBlockKv ? cacheRows_ : cacheRows_ + pendingRows_;
+  ensureCapacity(blockOff + L);
+
+  int queriesId = -1;
+  KeptQueries* kept = nullptr;
+  if (keepQueries) {
+    KeptQueries k;
+    const size_t need = (size_t)dims_.layers * L * d * ES;
+    for (size_t i = 0; i < keptPool_.size(); i++)
+      if (keptPool_[i]->bytes >= need) {
+        k.q = std::move(keptPool_[i]);
+        keptPool_.erase(keptPool_.begin() + i);
+        break;
+      }
+    if (!k.q) {
+      k.q = std::make_unique<DeviceBuffer>();
+      k.q->reserve(need);
+    }
+    k.rows = L;
+    k.frames = frames;
+    queriesId = nextQueriesId_++;
+    kept = &(kept_[queriesId] = std::move(k));
+  }
+
+  if (profile_) {
+    for (auto& m : marks_) eventPool_.push_back(m.first);
+    marks_.clear();
+  }
+  mark(PhaseEmbed);
+  // inputs
+  CUDA_CHECK(cudaMemcpyAsync(latent_.ptr, latent, (size_t)C * frames * H * W * 4, cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(tsteps_.ptr, timesteps, frames * 4, cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaMemcpyAsync(framePos_.ptr, framePos, frames * 4, cudaMemcpyHostToDevice, stream_));
+  // time embedding (fp32): e = Linear(SiLU(Linear(sin))), e0 = Linear(SiLU(e))
+  sinusoid(tsteps_.as<float>(), sinEmb_.as<float>(), frames, dims_.freq_dim, stream_);
+  smallLinear(sinEmb_.as<float>(), time0W_, time0B_, temb1_.as<float>(), frames, d_, dims_.freq_dim, 0, stream_);
+  smallLinear(temb1_.as<float>(), time2W_, time2B_, emb_.as<float>(), frames, d_, d_, 1, stream_);
+  smallLinear(emb_.as<float>(), projW_, projB_, emb0_.as<float>(), frames, 6 * d_, d_, 1, stream_);
+  // patch embedding
+  patchify(latent_.as<float>(), patches_.as<T>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
+  gemm_->run(stream_, L, d_, patchIn_, patches_.as<T>(), patchW_, tmp_.ptr, DType::F32);
+
+  float* x = x_.as<float>();
+  T* y = y_.as<T>();
+  float* tmp = tmp_.as<float>();
+  const float* e0 = emb0_.as<float>();
+  auto modv = [&](const LayerWeights<T>& Lw, int k) { return ModVec{Lw.modulation + k * d, e0 + k * d, 6 * d_}; };
+
+  mark(PhaseElementwise);
+  {
+    ResidualNormParams<T> r{};
+    r.x = x; r.delta = tmp; r.deltaBias = patchB_; r.init = true;
+    r.y = y; r.shift = modv(layers_[0], 0); r.scale = modv(layers_[0], 1); r.onePlus = true;
+    r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
+    residualNorm(r, stream_);
+  }
+  const int tl = dims_.text_len;
+  for (int l = 0; l < dims_.layers; l++) {
+    const LayerWeights<T>& Lw = layers_[l];
+    // self-attention
+    mark(PhaseGemm);
+    gemm_->run(stream_, L, 3 * d_, d_, y, Lw.qkv, qkv_.ptr, dtypeOf<T>());
+    mark(PhaseElementwise);
+    QkvParams<T> qp{};
+    qp.qkv = qkv_.as<T>(); qp.bias = Lw.qkvBias; qp.normQ = Lw.normQ; qp.normK = Lw.normK; qp.eps = dims_.eps;
+    qp.rows = L; qp.d = d_; qp.headDim = hd_; qp.tokensPerFrame = T_; qp.gridW = gridW_;
+    qp.framePos = framePos_.as<int>(); qp.rope = rope_;
+    qp.qRot = q_.as<T>();
+    qp.kRaw = layerRows(kRaw_, l) + (size_t)blockOff * d;
+    qp.kRot = layerRows(kRot_, l) + (size_t)blockOff * d;
+    qp.v = layerRows(v_, l) + (size_t)blockOff * d;
+    qp.posOut = layerPos(l) + (size_t)blockOff * 3;
+    qkvNormRope(qp, stream_);
+    if (kept)
+      CUDA_CHECK(cudaMemcpyAsync(kept->q->as<T>() + (size_t)l * L * d, q_.ptr, (size_t)L * d * ES,
+                                 cudaMemcpyDeviceToDevice, stream_));
+    mark(PhaseSelfAttn);
+    AttentionParams<T> ap{};
+    ap.q = q_.as<T>(); ap.k = layerRows(kRot_, l); ap.v = layerRows(v_, l); ap.o = attn_.as<T>();
+    ap.qStride = d_; ap.kvStride = d_; ap.oStride = d_;
+    ap.Lq = L; ap.heads = dims_.heads; ap.headDim = hd_;
+    ap.segA = cacheRows_; ap.segB = L; ap.segBOffset = blockOff;
+    ap.scale = 1.f / std::sqrt(static_cast<float>(hd_));
+    flashAttention(ap, stream_);
+    mark(PhaseGemm);
+    gemm_->run(stream_, L, d_, d_, attn_.as<T>(), Lw.o, tmp, DType::F32);
+    mark(PhaseElementwise);
+    {
+      ResidualNormParams<T> r{};
+      r.x = x; r.delta = tmp; r.deltaBias = Lw.oBias; r.gate = modv(Lw, 2);
+      r.y = y; r.shift = ModVec{Lw.norm3B, nullptr, 0}; r.scale = ModVec{Lw.norm3W, nullptr, 0}; r.onePlus = false;
+      r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
+      residualNorm(r, stream_);
+    }
+    // cross-attention
+    mark(PhaseGemm);
+    gemm_->run(stream_, L, d_, d_, y, Lw.cq, q_.ptr, dtypeOf<T>());
+    mark(PhaseElementwise);
+    rmsNormRows(q_.as<T>(), Lw.cqBias, Lw.cNormQ, q_.as<T>(), L, d_, dims_.eps, stream_);
+    mark(PhaseCrossAttn);
+    AttentionParams<T> cp = ap;
+    cp.k = ctxK_.as<T>() + (size_t)l * tl * d; cp.v = ctxV_.as<T>() + (size_t)l * tl * d;
+    cp.segA = tl; cp.segB = 0; cp.segBOffset = 0;
+    flashAttention(cp, stream_);
+    mark(PhaseGemm);
+    gemm_->run(stream_, L, d_, d_, attn_.as<T>(), Lw.co, tmp, DType::F32);
+    mark(PhaseElementwise);
+    {
+      ResidualNormParams<T> r{};
+      r.x = x; r.delta = tmp; r.deltaBias = Lw.coBias;
+      r.y = y; r.shift = modv(Lw, 3); r.scale = modv(Lw, 4); r.onePlus = true;
+      r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
+      residualNorm(r, stream_);
+    }
+    // feed-forward
+    mark(PhaseGemm);
+    gemm_->run(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, ffnH_.ptr, dtypeOf<T>());
+    mark(PhaseElementwise);
+    biasAct(ffnH_.as<T>(), Lw.ffn1Bias, L, dims_.ffn_dim, 1, stream_);
+    mark(PhaseGemm);
+    gemm_->run(stream_, L, d_, dims_.ffn_dim, ffnH_.as<T>(), Lw.ffn2, tmp, DType::F32);
+    mark(PhaseElementwise);
+    {
+      ResidualNormParams<T> r{};
+      r.x = x; r.delta = tmp; r.deltaBias = Lw.ffn2Bias; r.gate = modv(Lw, 5);
+      r.y = y; r.onePlus = true;
+      if (l + 1 < dims_.layers) {
+        r.shift = modv(layers_[l + 1], 0); r.scale = modv(layers_[l + 1], 1);
+      } else {  // head: h = head.modulation + e (the time embedding, not e0)
+        r.shift = ModVec{headMod_, emb_.as<float>(), d_}; r.scale = ModVec{headMod_ + d, emb_.as<float>(), d_};
+      }
+      r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
+      residualNorm(r, stream_);
+    }
+  }
+  mark(PhaseHead);
+  gemm_->run(stream_, L, pf_, d_, y, headW_, tmp, DType::F32);
+  unpatchify(tmp, headB_, flow_.as<float>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
+  CUDA_CHECK(cudaMemcpyAsync(flowOut, flow_.ptr, (size_t)C * frames * H * W * 4, cudaMemcpyDeviceToHost, stream_));
+  mark(PhaseCount);
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (profile_) {
+    for (size_t i = 0; i + 1 < marks_.size(); i++) {
+      float ms = 0.f;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, marks_[i].first, marks_[i + 1].first));
+      profileMs_[marks_[i].second] += ms;
+    }
+  }
+  if (keepBlockKv) pendingRows_ = L;
+  return queriesId;
+}
+
+template <typename T>
+void EngineImpl<T>::updateCache(int rows, int terms, bool perLayer, const int32_t* sources, const float* weights,
+                         const float* positions) {
+  if (rows < 0 || terms <= 0) throw NativeError("updateCache: rows must be >= 0 and terms >= 1");
+  const int tables = perLayer ? dims_.layers : 1;
+  const size_t entries = (size_t)tables * rows * terms;
+  const int live = cacheRows_ + pendingRows_;
+  for (size_t i = 0; i < entries; i++)
+    if (sources[i] < 0 || sources[i] >= live)
+      throw NativeError("updateCache: source index " + std::to_string(sources[i]) + " at entry " + std::to_string(i) +
+                        " is outside [0, " + std::to_string(live) + ") (cache rows + pending rows)");
+  ensureCapacity(std::max(rows, live));
+  const size_t d = d_;
+  if (rows > 0) {
+    updIdx_.reserve(entries * 4);
+    updW_.reserve(entries * 4);
+    updPos_.reserve((size_t)tables * rows * 3 * 4);
+    scratchK_.reserve((size_t)rows * d * ES);
+    scratchV_.reserve((size_t)rows * d * ES);
+    CUDA_CHECK(cudaMemcpyAsync(updIdx_.ptr, sources, entries * 4, cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(updW_.ptr, weights, entries * 4, cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(updPos_.ptr, positions, (size_t)tables * rows * 3 * 4, cudaMemcpyHostToDevice, stream_));
+    for (int l = 0; l < dims_.layers; l++) {
+      const int t = perLayer ? l : 0;
+      const size_t off = (size_t)t * rows * terms;
+      const float* pos = updPos_.as<float>() + (size_t)t * rows * 3;
+      cacheBlend(layerRows(kRaw_, l), layerRows(v_, l), updIdx_.as<int>() + off, updW_.as<float>() + off, rows, terms,
+                 d_, hd_, pos, rope_, scratchK_.as<T>(), scratchV_.as<T>(), layerRows(kRot_, l), stream_);
+      CUDA_CHECK(cudaMemcpyAsync(layerRows(kRaw_, l), scratchK_.ptr, (size_t)rows * d * ES, cudaMemcpyDeviceToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(layerRows(v_, l), scratchV_.ptr, (size_t)rows * d * ES, cudaMemcpyDeviceToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(layerPos(l), pos, (size_t)rows * 3 * 4, cudaMemcpyDeviceToDevice, stream_));
+    }
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  cacheRows_ = rows;
+  pendingRows_ = 0;
+}
+
+template <typename T>
+void EngineImpl<T>::scoreCache(int n, const int32_t* ids, const int32_t* frameStart, const int32_t* frameEnd, int reduce,
+                        float* out) {
+  const int rows = cacheRows_;
+  const size_t d = d_;
+  for (int i = 0; i < n; i++) {
+    auto it = kept_.find(ids[i]);
+    if (it == kept_.end()) throw NativeError("scoreCache: unknown queriesId " + std::to_string(ids[i]));
+    if (frameStart[i] < 0 || frameEnd[i] > it->second.frames || frameStart[i] >= frameEnd[i])
+      throw NativeError("scoreCache: frames [" + std::to_string(frameStart[i]) + ", " + std::to_string(frameEnd[i]) +
+                        ") are outside the pass's " + std::to_string(it->second.frames) + " frames");
+  }
+  const size_t total = (size_t)dims_.layers * rows;
+  if (rows == 0) return;
+  scoreBuf_.reserve(total * 4);
+  const float scale = 1.f / (dims_.heads * std::sqrt(static_cast<float>(hd_)));
+  const int chunk = 1024;
+  if (reduce == 1) logits_.reserve((size_t)chunk * rows * 4);
+  else qsum_.reserve(d * 4);
+  for (int l = 0; l < dims_.layers; l++) {
+    float* scores = scoreBuf_.as<float>() + (size_t)l * rows;
+    if (reduce == 0) CUDA_CHECK(cudaMemsetAsync(qsum_.ptr, 0, d * 4, stream_));
+    bool first = true;
+    for (int i = 0; i < n; i++) {
+      const KeptQueries& k = kept_.at(ids[i]);
+      const int tpf = k.rows / k.frames;
+      const T* q = k.q->as<T>() + (size_t)l * k.rows * d + (size_t)frameStart[i] * tpf * d;
+      const int qRows = (frameEnd[i] - frameStart[i]) * tpf;
+      if (reduce == 0) {
+        columnSum(q, qRows, d_, qsum_.as<float>(), stream_);
+      } else {
+        for (int s = 0; s < qRows; s += chunk) {
+          const int m = std::min(chunk, qRows - s);
+          gemm_->run(stream_, m, rows, d_, q + (size_t)s * d, layerRows(kRot_, l), logits_.ptr, DType::F32);
+          maxColumns(logits_.as<float>(), m, rows, scale, first, scores, stream_);
+          first = false;
+        }
+      }
+    }
+    if (reduce == 0) dotRows(qsum_.as<float>(), layerRows(kRot_, l), rows, d_, scale, scores, stream_);
+  }
+  CUDA_CHECK(cudaMemcpyAsync(out, scoreBuf_.ptr, total * 4, cudaMemcpyDeviceToHost, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+template <typename T>
+void EngineImpl<T>::releaseQueries(int id) {
+  auto it = kept_.find(id);
+  if (it == kept_.end()) return;  // idempotent
+  keptPool_.push_back(std::move(it->second.q));
+  kept_.erase(it);
+  while (keptPool_.size() > 4) keptPool_.erase(keptPool_.begin());
+}
+
+template <typename T>
+void EngineImpl<T>::resetCache() {
+  cacheRows_ = 0;
+  pendingRows_ = 0;
+}
+
+template <typename T>
+void EngineImpl<T>::readCache(float* keys, float* values, float* positions) {
+  const int rows = cacheRows_;
+  const size_t d = d_, per = (size_t)rows * d;
+  if (rows == 0) return;
+  DeviceBuffer tmp;
+  tmp.reserve(per * 4);
+  for (int l = 0; l < dims_.layers; l++) {
+    if (keys) {
+      toF32<T>(layerRows(kRaw_, l), tmp.as<float>(), per, stream_);
+      CUDA_CHECK(cudaMemcpyAsync(keys + l * per, tmp.ptr, per * 4, cudaMemcpyDeviceToHost, stream_));
+    }
+    if (values) {
+      toF32<T>(layerRows(v_, l), tmp.as<float>(), per, stream_);
+      CUDA_CHECK(cudaMemcpyAsync(values + l * per, tmp.ptr, per * 4, cudaMemcpyDeviceToHost, stream_));
+    }
+    if (positions)
+      CUDA_CHECK(cudaMemcpyAsync(positions + (size_t)l * rows * 3, layerPos(l), (size_t)rows * 3 * 4, cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+}
+
+std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision) {
+  if (precision == 1) return std::make_unique<EngineImpl<float>>(dims, device);
+  return std::make_unique<EngineImpl<bf16>>(dims, device);
+}
+
+}  // namespace ssn

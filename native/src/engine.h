@@ -1,0 +1,40 @@
+// The native engine: weights on the device, the K/V cache on the device, and the forward pass of
+// MODEL.md. The host decides what the cache keeps (src/cache); the engine only applies its plans.
+// Two storage precisions: bf16 (tensor cores; the fast path) and fp32 (exact arithmetic; tests).
+#pragma once
+#include "capi.h"
+#include "common.h"
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace ssn {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual void setWeight(const std::string& key, const float* data, int64_t count, bool onDevice) = 0;
+  virtual void finalize() = 0;
+  virtual void setPrompt(const float* context) = 0;
+  /** Returns the kept queries' id, or -1. */
+  virtual int forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos,
+                      bool keepBlockKv, int keepQueries, float* flowOut) = 0;
+  virtual void updateCache(int rows, int terms, bool perLayer, const int32_t* sources, const float* weights,
+                           const float* positions) = 0;
+  virtual void scoreCache(int n, const int32_t* ids, const int32_t* frameStart, const int32_t* frameEnd, int reduce,
+                          float* out) = 0;
+  virtual void releaseQueries(int id) = 0;
+  virtual void resetCache() = 0;
+  virtual void readCache(float* keys, float* values, float* positions) = 0;
+  virtual int cacheRows() const = 0;
+  virtual int pendingRows() const = 0;
+  virtual void setProfile(bool on) = 0;
+  virtual void profileRead(double* ms) const = 0;
+  virtual int device() const = 0;
+  std::mutex mutex;
+};
+
+/** precision: 0 = bf16, 1 = fp32. */
+std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision);
+
+}  // namespace ssn

@@ -1,0 +1,85 @@
+#include "gemm.h"
+#include <cublasLt.h>
+
+namespace ssn {
+
+namespace {
+void ltCheck(cublasStatus_t st, const char* what) {
+  if (st != CUBLAS_STATUS_SUCCESS) throw NativeError(std::string("cuBLASLt ") + what + " failed with status " + std::to_string(static_cast<int>(st)));
+}
+}  // namespace
+
+struct Gemm::Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  size_t workspace = 0;
+  ~Plan() {
+    if (desc) cublasLtMatmulDescDestroy(desc);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (d) cublasLtMatrixLayoutDestroy(d);
+  }
+};
+
+Gemm::Gemm(size_t workspaceBytes) : workspaceBytes_(workspaceBytes) {
+  cublasLtHandle_t h;
+  ltCheck(cublasLtCreate(&h), "create");
+  handle_ = h;
+  workspace_.reserve(workspaceBytes_);
+}
+
+Gemm::~Gemm() {
+  for (auto& kv : plans_) delete kv.second;
+  if (handle_) cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
+}
+
+Gemm::Plan& Gemm::plan(int M, int N, int K, DType in, DType type) {
+  const auto key = std::make_tuple(M, N, K, static_cast<int>(in), static_cast<int>(type));
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return *it->second;
+  auto* p = new Plan();
+  try {
+    // Column-major view: D[N, M] = op(A)[N, K] . B[K, M] with A = W (stored [K, N], transposed), B = X.
+    ltCheck(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+    const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+    ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)), "transa");
+    ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN)), "transb");
+    const cudaDataType inT = in == DType::Bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    ltCheck(cublasLtMatrixLayoutCreate(&p->a, inT, K, N, K), "layout A");
+    ltCheck(cublasLtMatrixLayoutCreate(&p->b, inT, K, M, K), "layout B");
+    ltCheck(cublasLtMatrixLayoutCreate(&p->d, type == DType::Bf16 ? CUDA_R_16BF : CUDA_R_32F, N, M, N), "layout D");
+    cublasLtMatmulPreference_t pref;
+    ltCheck(cublasLtMatmulPreferenceCreate(&pref), "preference");
+    ltCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspaceBytes_,
+                                                 sizeof(workspaceBytes_)),
+            "preference workspace");
+    cublasLtMatmulHeuristicResult_t res{};
+    int found = 0;
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), p->desc, p->a,
+                                                             p->b, p->d, p->d, pref, 1, &res, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    ltCheck(st, "heuristic");
+    if (found == 0)
+      throw NativeError("cuBLASLt found no algorithm for " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+                        std::to_string(K));
+    p->algo = res.algo;
+    p->workspace = res.workspaceSize;
+  } catch (...) {
+    delete p;
+    throw;
+  }
+  plans_[key] = p;
+  return *p;
+}
+
+void Gemm::run(cudaStream_t s, int M, int N, int K, const void* X, const void* W, DType in, void* out, DType type) {
+  if (M == 0 || N == 0) return;
+  Plan& p = plan(M, N, K, in, type);
+  const float alpha = 1.f, beta = 0.f;
+  ltCheck(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p.desc, &alpha, W, p.a, X, p.b, &beta, out, p.d, out,
+                         p.d, &p.algo, workspace_.ptr, p.workspace, s),
+          "matmul");
+}
+
+}  // namespace ssn

@@ -1,0 +1,38 @@
+// Matrix products through cuBLASLt: out[M, N] = X[M, K] . W[N, K]^T (row-major, PyTorch Linear layout),
+// bf16 operands with fp32 accumulation (or fp32 operands, plain fp32 arithmetic), bf16 or fp32 output.
+// One heuristic query per shape, then cached.
+#pragma once
+#include "common.h"
+#include <map>
+#include <tuple>
+
+namespace ssn {
+
+enum class DType { Bf16, F32 };
+template <typename T> constexpr DType dtypeOf();
+template <> constexpr DType dtypeOf<bf16>() { return DType::Bf16; }
+template <> constexpr DType dtypeOf<float>() { return DType::F32; }
+
+class Gemm {
+ public:
+  explicit Gemm(size_t workspaceBytes = 64u << 20);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+  /** out = X W^T (beta = 0). M, N, K > 0; K and N multiples of 8. */
+  void run(cudaStream_t s, int M, int N, int K, const void* X, const void* W, DType in, void* out, DType outType);
+  template <typename T>
+  void run(cudaStream_t s, int M, int N, int K, const T* X, const T* W, void* out, DType outType) {
+    run(s, M, N, K, X, W, dtypeOf<T>(), out, outType);
+  }
+
+ private:
+  struct Plan;
+  Plan& plan(int M, int N, int K, DType in, DType out);
+  void* handle_ = nullptr;
+  DeviceBuffer workspace_;
+  size_t workspaceBytes_;
+  std::map<std::tuple<int, int, int, int, int>, Plan*> plans_;
+};
+
+}  // namespace ssn

@@ -1,0 +1,112 @@
+// The engine's own fused kernels (everything but the matrix products and attention).
+#pragma once
+#include "common.h"
+
+namespace ssn {
+
+#ifdef __CUDACC__
+__device__ __forceinline__ float toF(bf16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float toF(float v) { return v; }
+template <typename T> __device__ __forceinline__ T fromF(float v);
+template <> __device__ __forceinline__ bf16 fromF<bf16>(float v) { return __float2bfloat16(v); }
+template <> __device__ __forceinline__ float fromF<float>(float v) { return v; }
+#endif
+
+/** RoPE of a head split in (frame, row, column) parts; pairs are adjacent elements (2j, 2j+1). */
+struct RopeParams {
+  const float2* table;  // [tableLen][half] (cos, sin) for integer positions 0..tableLen-1
+  const double* freq;   // [half] w_j of each pair (its part's frequency)
+  int tableLen;
+  int half;             // headDim / 2
+  int split0;           // pairs of the frame part
+  int split01;          // pairs of the frame and row parts
+};
+
+/** value(frame, i) = table[i] + emb[frame * embStride + i]; table == nullptr means absent. */
+struct ModVec {
+  const float* table = nullptr;
+  const float* emb = nullptr;
+  int embStride = 0;
+};
+
+template <typename T>
+struct ResidualNormParams {
+  float* x;                  // [rows, d] residual stream (fp32)
+  const float* delta;        // [rows, d] sub-layer output, or nullptr (only re-normalise)
+  const float* deltaBias;    // [d] or nullptr
+  ModVec gate;               // x += (delta + bias) * gate ; absent gate = 1
+  bool init;                 // x = (delta + bias) instead of x += ...
+  T* y;                      // [rows, d] normalised output, or nullptr
+  ModVec shift, scale;       // y = LN(x) * (onePlus ? 1 + scale : scale) + shift
+  bool onePlus;
+  float eps;
+  int rows, d, tokensPerFrame;
+};
+template <typename T>
+void residualNorm(const ResidualNormParams<T>& p, cudaStream_t s);
+
+template <typename T>
+struct QkvParams {
+  const T* qkv;  // [rows, 3d]: q | k | v (before bias)
+  const float* bias;  // [3d]
+  const float* normQ;
+  const float* normK;
+  float eps;
+  int rows, d, headDim, tokensPerFrame, gridW;
+  const int* framePos;  // [frames] on the device
+  RopeParams rope;
+  T* qRot;   // [rows, d]
+  T* kRaw;   // [rows, d] (cache rows; after RMSNorm, before RoPE)
+  T* kRot;   // [rows, d]
+  T* v;      // [rows, d]
+  float* posOut;  // [rows, 3] positions of the rows, or nullptr
+};
+template <typename T>
+void qkvNormRope(const QkvParams<T>& p, cudaStream_t s);
+
+/** out = RMSNorm(in + bias) * weight (rows of d), bf16 in and out. */
+template <typename T>
+void rmsNormRows(const T* in, const float* bias, const float* weight, T* out, int rows, int d, float eps,
+                 cudaStream_t s);
+/** In place: h = act(h + bias); act 0 = identity, 1 = GELU (tanh approximation). */
+template <typename T>
+void biasAct(T* h, const float* bias, int rows, int n, int act, cudaStream_t s);
+
+/** Conversions between fp32 and the storage type (a plain copy when T is float). */
+template <typename T>
+void fromF32(const float* in, T* out, size_t n, cudaStream_t s);
+template <typename T>
+void toF32(const T* in, float* out, size_t n, cudaStream_t s);
+
+/** latent [C, F, H, W] -> patches [L, C*pt*ph*pw] (feature order c, kt, kh, kw as Conv3d). */
+template <typename T>
+void patchify(const float* latent, T* patches, int C, int F, int H, int W, int pt, int ph, int pw, cudaStream_t s);
+/** head [L, pt*ph*pw*C] + bias (Wan order: kt, kh, kw, c) -> flow [C, F, H, W]. */
+void unpatchify(const float* head, const float* bias, float* flow, int C, int F, int H, int W, int pt, int ph, int pw,
+                cudaStream_t s);
+
+/** emb [rows, freqDim] = concat(cos(t w_i), sin(t w_i)), w_i = 10000^(-i/half), computed in float64. */
+void sinusoid(const float* t, float* emb, int rows, int freqDim, cudaStream_t s);
+/** out [M, N] = act(in) [M, K] . W[N, K]^T + b (fp32; small M). act 0 = none, 1 = SiLU on the input. */
+void smallLinear(const float* in, const float* W, const float* b, float* out, int M, int N, int K, int act,
+                 cudaStream_t s);
+
+/**
+ * Cache rebuild for one layer: new row r = sum_t w[r,t] * src row idx[r,t] (fp32 sum of products in term
+ * order, rounded once to the storage type), K and V alike; kRot of the new row = RoPE(new kRaw) at pos[r].
+ */
+template <typename T>
+void cacheBlend(const T* kRawSrc, const T* vSrc, const int* idx, const float* w, int rows, int terms, int d,
+                int headDim, const float* pos, RopeParams rope, T* kRawDst, T* vDst, T* kRotDst,
+                cudaStream_t s);
+
+/** out[j] (+)= reduce over columns: colSum [d] = sum of rows of q [rows, d] (fp32 accumulate). */
+template <typename T>
+void columnSum(const T* q, int rows, int d, float* out, cudaStream_t s);
+/** scores[j] = dot(qsum, kRot[j]) * scale, one per row. */
+template <typename T>
+void dotRows(const float* qsum, const T* kRot, int rows, int d, float scale, float* scores, cudaStream_t s);
+/** scores[n] = max(scores[n], max_m logits[m, n] * scale) over logits [M, N] (fp32); init: overwrite. */
+void maxColumns(const float* logits, int M, int N, float scale, bool init, float* scores, cudaStream_t s);
+
+}  // namespace ssn
