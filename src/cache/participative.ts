@@ -1,0 +1,171 @@
+/**
+ * Participative compression (Deep Forcing): when a block's keys would exceed the window, keep only
+ * the tokens that recent queries attend to.
+ *
+ * Budget N frames' worth of tokens = sink S + top-C + recent R, where R counts the current block:
+ * the cache keeps its sink slots, its last R - F frames, and C = N - R - S frames' worth of tokens
+ * (C * T rows) chosen per layer from the rest (non-sink, non-recent) by the scores of
+ * `Engine.scoreCache` ([layers, rows], one keep-set per layer shared by heads). The new rows are
+ * packed [sink ‖ top-C ‖ recent]; the top-C tokens keep their time order and are cut into C slots
+ * of T tokens (role 'compressed').
+ *
+ * Positions of the kept tokens:
+ *  - own (default, absolute-position policies: window, sink/absolute, deep-sink): each token keeps
+ *    its own (frame, row, column) position (`ownPositions` slots);
+ *  - rephase (option, paper eq. 10-11; or implied when the policy re-indexes the cache, i.e.
+ *    sink/cache): the C slots are placed on the C frames right before the recent frames, each token
+ *    keeping its own row and column.
+ *
+ * Combination with the base policies: with compression on, a policy evicts nothing (it would evict
+ * exactly what compression selects from); it flags the block (`plan.compress`) when its keys would
+ * exceed the window and the cache then holds up to W frames at that block's first step. ema-sink
+ * does not combine (cacheConfigProblems refuses it): EMA fuses whole frames token by token as they
+ * leave, compression drops single tokens, so nothing would ever reach the sink.
+ */
+import type { HeldFrame, TokenSelection } from './types.js';
+
+export interface ParticipativeOptions {
+  /** N: frames' worth of tokens attended after compression (sink + top-C + recent). */
+  budget: number;
+  /** R: recent frames kept whole, the current block included. */
+  recent: number;
+  /** S: sink frames of the base policy (0 for `window`). */
+  sink: number;
+  blockFrames: number;
+  tokensPerFrame: number;
+  layers: number;
+  score: 'sum' | 'max';
+  /** Place the top-C tokens on the frames right before the recent ones. */
+  rephase: boolean;
+  /** The base policy re-indexes the cache by place (sink/cache): kept tokens cannot keep old positions. */
+  reindexed: boolean;
+}
+
+/** Whose queries the scores sum: the current block's first step (blocksAgo 0) and earlier clean passes. */
+export interface QueryWindow {
+  blocksAgo: number;
+  /** [start, end) in block-frame units of that pass. */
+  frames: [number, number];
+}
+
+export interface SelectInput {
+  /** [layers, rows] scores of the current rows (`Engine.scoreCache`). */
+  scores: Float32Array;
+  /** The cache now (after the block's plan was applied), in row order. */
+  held: readonly HeldFrame[];
+  blockStart: number;
+}
+
+export class ParticipativeCompressor {
+  readonly options: ParticipativeOptions;
+  /** C: frames' worth of top tokens. */
+  readonly topFrames: number;
+
+  constructor(options: ParticipativeOptions) {
+    this.options = options;
+    this.topFrames = options.budget - options.recent - options.sink;
+    if (this.topFrames < 1) throw new RangeError(`participative: budget ${options.budget} leaves no top-C frames after recent ${options.recent} and sink ${options.sink}`);
+    if (options.recent < options.blockFrames) throw new RangeError(`participative: recent ${options.recent} is smaller than the block (${options.blockFrames} frames)`);
+  }
+
+  get reduce(): 'sum' | 'max' {
+    return this.options.score;
+  }
+
+  /** Kept tokens keep their own positions (else they are placed right before the recent frames). */
+  get ownPositions(): boolean {
+    return !this.options.rephase && !this.options.reindexed;
+  }
+
+  /**
+   * The R recent frames' queries: the current block's first step, then the last R - F frames of the
+   * previous clean passes (newest first). The loop keeps the clean-pass queries of that many blocks.
+   */
+  queryWindows(): QueryWindow[] {
+    const F = this.options.blockFrames;
+    const windows: QueryWindow[] = [{ blocksAgo: 0, frames: [0, F] }];
+    let left = this.options.recent - F;
+    for (let ago = 1; left > 0; ago++) {
+      const take = Math.min(F, left);
+      windows.push({ blocksAgo: ago, frames: [F - take, F] });
+      left -= take;
+    }
+    return windows;
+  }
+
+  select(input: SelectInput): TokenSelection {
+    const { layers, tokensPerFrame: T, blockFrames: F } = this.options;
+    const held = input.held;
+    const rows = held.length * T;
+    if (input.scores.length !== layers * rows) {
+      throw new RangeError(`participative: expected ${layers} x ${rows} scores, got ${input.scores.length}`);
+    }
+    const sinkSlots: number[] = [];
+    const nonSink: number[] = [];
+    held.forEach((h, i) => (h.role === 'sink' ? sinkSlots : nonSink).push(i));
+    const recentCount = Math.min(this.options.recent - F, nonSink.length);
+    const recentSlots = nonSink.slice(nonSink.length - recentCount);
+    const candidateSlots = nonSink.slice(0, nonSink.length - recentCount);
+    const keepTokens = Math.min(this.topFrames, candidateSlots.length) * T;
+    const C = keepTokens / T;
+
+    const candidateRows = new Int32Array(candidateSlots.length * T);
+    candidateSlots.forEach((s, i) => {
+      for (let t = 0; t < T; t++) candidateRows[i * T + t] = s * T + t;
+    });
+    const slotRows = (slots: number[]): number[] => slots.flatMap((s) => Array.from({ length: T }, (_, t) => s * T + t));
+    const head = slotRows(sinkSlots);
+    const tail = slotRows(recentSlots);
+
+    const perLayer: Int32Array[] = [];
+    for (let l = 0; l < layers; l++) {
+      const scores = input.scores.subarray(l * rows, (l + 1) * rows);
+      const top = topRows(candidateRows, scores, keepTokens);
+      const out = new Int32Array(head.length + top.length + tail.length);
+      out.set(head, 0);
+      out.set(top, head.length);
+      out.set(tail, head.length + top.length);
+      perLayer.push(out);
+    }
+
+    const firstRecentFrame = recentSlots.length ? held[recentSlots[0]].frame : input.blockStart;
+    const compressed: HeldFrame[] = Array.from({ length: C }, (_, j) => {
+      const frame = firstRecentFrame - C + j;
+      const slot: HeldFrame = { frame, role: 'compressed', position: frame };
+      if (this.ownPositions) slot.ownPositions = true;
+      return slot;
+    });
+    const after: HeldFrame[] = [
+      ...sinkSlots.map((s) => ({ ...held[s] })),
+      ...compressed,
+      ...recentSlots.map((s) => ({ ...held[s] })),
+    ];
+    return { rows: perLayer, held: after };
+  }
+}
+
+/**
+ * The `count` candidate rows of highest score, in ascending row order (time order). Ties at the
+ * threshold go to the lower row; NaN scores count as lowest.
+ */
+export function topRows(candidates: Int32Array, scores: Float32Array, count: number): Int32Array {
+  if (count >= candidates.length) return candidates.slice();
+  if (count <= 0) return new Int32Array(0);
+  const values = new Float32Array(candidates.length);
+  for (let i = 0; i < candidates.length; i++) {
+    const v = scores[candidates[i]];
+    values[i] = Number.isNaN(v) ? -Infinity : v;
+  }
+  const sorted = values.slice().sort();
+  const threshold = sorted[sorted.length - count];
+  let above = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] > threshold) above++;
+  let ties = count - above;
+  const out = new Int32Array(count);
+  let n = 0;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] > threshold || (values[i] === threshold && ties-- > 0)) out[n++] = candidates[i];
+  }
+  out.sort();
+  return out;
+}

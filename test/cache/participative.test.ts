@@ -1,0 +1,131 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ParticipativeCompressor, topRows, type ParticipativeOptions } from '../../src/cache/participative.js';
+import type { HeldFrame } from '../../src/cache/types.js';
+
+const base: ParticipativeOptions = {
+  budget: 6,
+  recent: 3,
+  sink: 2,
+  blockFrames: 2,
+  tokensPerFrame: 4,
+  layers: 2,
+  score: 'sum',
+  rephase: false,
+  reindexed: false,
+};
+
+test('topRows: the highest scores, returned in row order; ties to the lower row; NaN lowest', () => {
+  const candidates = Int32Array.from([3, 4, 5, 6, 7, 8]);
+  const scores = new Float32Array(10);
+  scores.set([0.5, 2, -1, 2, 9, NaN], 3);
+  assert.equal([...topRows(candidates, scores, 2)], [4, 7]);
+  assert.equal([...topRows(candidates, scores, 3)], [4, 6, 7]);
+  assert.equal([...topRows(candidates, scores, 5)], [3, 4, 5, 6, 7]);
+  assert.equal([...topRows(candidates, scores, 6)], [3, 4, 5, 6, 7, 8]);
+  const flat = new Float32Array(10).fill(1);
+  assert.equal([...topRows(candidates, flat, 2)], [3, 4]);
+});
+
+function cache(): HeldFrame[] {
+  // sink 0, 1 | history 2..6 (slots 2..6) ; recent before the block = R - F = 1 frame (frame 6).
+  return [0, 1, 2, 3, 4, 5, 6].map((f) => ({ frame: f, role: f < 2 ? 'sink' : 'history', position: f }));
+}
+
+test('select: per layer, top C*T candidate tokens packed [sink | top-C | recent]', () => {
+  const c = new ParticipativeCompressor(base);
+  assert.is(c.topFrames, 1);
+  const T = 4;
+  const rows = 7 * T;
+  const scores = new Float32Array(2 * rows);
+  // layer 0 favours tokens 9, 13, 17, 21 (row order); layer 1 favours 8, 9, 10, 23; the sink and recent
+  // rows get huge scores that must not matter.
+  for (const r of [0, 1, 2, 3, 4, 5, 6, 7, 24, 25, 26, 27]) {
+    scores[r] = 100;
+    scores[rows + r] = 100;
+  }
+  [21, 9, 17, 13].forEach((r, i) => (scores[r] = 10 + i));
+  [8, 9, 10, 23].forEach((r, i) => (scores[rows + r] = 5 - i));
+  const sel = c.select({ scores, held: cache(), blockStart: 7 });
+  assert.equal([...sel.rows[0]], [0, 1, 2, 3, 4, 5, 6, 7, 9, 13, 17, 21, 24, 25, 26, 27]);
+  assert.equal([...sel.rows[1]], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 23, 24, 25, 26, 27]);
+  assert.equal(sel.held, [
+    { frame: 0, role: 'sink', position: 0 },
+    { frame: 1, role: 'sink', position: 1 },
+    { frame: 5, role: 'compressed', position: 5, ownPositions: true },
+    { frame: 6, role: 'history', position: 6 },
+  ]);
+});
+
+test('select: earlier compressed slots are candidates again; rephase places the top-C right before the recent frames', () => {
+  const c = new ParticipativeCompressor({ ...base, budget: 7, rephase: true });
+  assert.is(c.ownPositions, false);
+  const T = 4;
+  const held: HeldFrame[] = [
+    { frame: 0, role: 'sink', position: 0 },
+    { frame: 1, role: 'sink', position: 1 },
+    { frame: 3, role: 'compressed', position: 3 },
+    { frame: 4, role: 'history', position: 4 },
+    { frame: 5, role: 'history', position: 5 },
+    { frame: 6, role: 'history', position: 6 },
+  ];
+  const rows = held.length * T;
+  const scores = new Float32Array(2 * rows);
+  [8, 9, 12, 19, 20].forEach((r) => (scores[r] = 1)); // 20 is recent: ignored
+  [10, 11, 14, 15, 16, 17, 18, 19].forEach((r) => (scores[rows + r] = 1));
+  const sel = c.select({ scores, held, blockStart: 7 });
+  assert.equal([...sel.rows[0]].slice(8, 16), [8, 9, 12, 19, 10, 11, 13, 14].sort((a, b) => a - b));
+  assert.equal([...sel.rows[1]].slice(8, 16), [10, 11, 14, 15, 16, 17, 18, 19]);
+  assert.equal(sel.held.map((h) => [h.frame, h.role]), [
+    [0, 'sink'],
+    [1, 'sink'],
+    [4, 'compressed'],
+    [5, 'compressed'],
+    [6, 'history'],
+  ]);
+});
+
+test('select: recent equal to the block keeps no history frame; top-C lands right before the block', () => {
+  const c = new ParticipativeCompressor({ ...base, budget: 4, recent: 2, sink: 1 });
+  const held: HeldFrame[] = [0, 1, 2, 3].map((f) => ({ frame: f, role: f < 1 ? 'sink' : 'history', position: f }));
+  const scores = new Float32Array(2 * 16).fill(0);
+  const sel = c.select({ scores, held, blockStart: 10 });
+  assert.equal(sel.held.map((h) => [h.frame, h.role]), [
+    [0, 'sink'],
+    [9, 'compressed'],
+  ]);
+  assert.equal([...sel.rows[0]], [0, 1, 2, 3, 4, 5, 6, 7]);
+});
+
+test('select refuses scores of the wrong size', () => {
+  const c = new ParticipativeCompressor(base);
+  assert.throws(() => c.select({ scores: new Float32Array(3), held: cache(), blockStart: 7 }), /scores/);
+});
+
+test('queryWindows: the current first step, then the last R - F frames of earlier clean passes', () => {
+  const make = (recent: number, blockFrames: number) => new ParticipativeCompressor({ ...base, budget: recent + 4, recent, blockFrames }).queryWindows();
+  assert.equal(make(4, 3), [
+    { blocksAgo: 0, frames: [0, 3] },
+    { blocksAgo: 1, frames: [2, 3] },
+  ]);
+  assert.equal(make(3, 3), [{ blocksAgo: 0, frames: [0, 3] }]);
+  assert.equal(make(8, 3), [
+    { blocksAgo: 0, frames: [0, 3] },
+    { blocksAgo: 1, frames: [0, 3] },
+    { blocksAgo: 2, frames: [1, 3] },
+  ]);
+});
+
+test('own positions unless rephased or the policy re-indexes the cache', () => {
+  assert.is(new ParticipativeCompressor(base).ownPositions, true);
+  assert.is(new ParticipativeCompressor({ ...base, rephase: true }).ownPositions, false);
+  assert.is(new ParticipativeCompressor({ ...base, reindexed: true }).ownPositions, false);
+  assert.is(new ParticipativeCompressor({ ...base, score: 'max' }).reduce, 'max');
+});
+
+test('impossible budgets are refused', () => {
+  assert.throws(() => new ParticipativeCompressor({ ...base, budget: 5 }), /top-C/);
+  assert.throws(() => new ParticipativeCompressor({ ...base, recent: 1 }), /recent/);
+});
+
+test.run();
