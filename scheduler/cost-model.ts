@@ -10,6 +10,7 @@
  * A block at s steps costs (s + 1) forwards (s denoising steps and the clean pass), then the decode
  * of its latent frames (and, for video-to-video, the encode of its input):
  *   decodeMs = decodeOverhead + decodePerFrame * latentFrames   (encode alike)
+ * Fits minimise relative residuals, with every coefficient >= 0.
  */
 import { nonNegativeLeastSquares, type LeastSquaresFit } from './least-squares.js';
 
@@ -89,7 +90,7 @@ export class CostModel {
     for (const device of devices) {
       const forward = samples.forward.filter((s) => s.device === device);
       const rows = forward.map((s) => forwardFeatures(Array.from({ length: s.batch }, () => s)));
-      const fwd = nonNegativeLeastSquares(rows, forward.map((s) => s.ms));
+      const fwd = nonNegativeLeastSquares(rows, forward.map((s) => s.ms), { relative: true });
       const decode = fitCodec((samples.decode ?? []).filter((s) => s.device === device));
       const encode = fitCodec((samples.encode ?? []).filter((s) => s.device === device));
       const [overheadMs, perItemMs, perTokenMs, perTokenKeyMs] = fwd.coefficients;
@@ -165,7 +166,7 @@ function fitCodec(samples: readonly FrameCodecSample[]): {
   const distinct = new Set(samples.map((s) => s.latentFrames)).size;
   // One frame count cannot separate the overhead from the per-frame cost: attribute it all per frame.
   const rows = samples.map((s) => (distinct > 1 ? [1, s.latentFrames] : [0, s.latentFrames]));
-  const fit = nonNegativeLeastSquares(rows, samples.map((s) => s.ms));
+  const fit = nonNegativeLeastSquares(rows, samples.map((s) => s.ms), { relative: true });
   return {
     coefficients: { overheadMs: fit.coefficients[0], perLatentFrameMs: fit.coefficients[1] },
     quality: { rmse: fit.rmse, r2: fit.r2, samples: samples.length },

@@ -42,7 +42,7 @@ export function utilisation(loads: readonly PeriodicLoad[]): number {
 export function edfFeasible(loads: readonly PeriodicLoad[], capacity: number): FeasibilityResult {
   const u = utilisation(loads);
   if (loads.length === 0) return { feasible: true, utilisation: 0 };
-  if (u > capacity) {
+  if (u > capacity + 1e-12) {
     return {
       feasible: false,
       utilisation: u,
@@ -52,11 +52,12 @@ export function edfFeasible(loads: readonly PeriodicLoad[], capacity: number): F
   }
   const blocking = Math.max(...loads.map((l) => l.longestUnitMs));
   const dMax = Math.max(...loads.map((l) => l.deadlineMs));
-  const slackSum = loads.reduce((s, l) => s + Math.max(0, l.periodMs - l.deadlineMs) * (l.costMs / l.periodMs), 0);
-  const spare = capacity - u;
-  // Busy-period bound: beyond L demand can no longer catch up with supply. With no spare capacity
+  // dbf(t) <= U t + sum (P - D) U, so demand + blocking can exceed capacity * t only for
+  // t < (sum (P - D) U + blocking) / (capacity - U). With no spare capacity and a positive excess
   // the bound is infinite; the point cap below then answers conservatively.
-  const bound = Math.max(dMax, spare > 1e-12 ? (slackSum + blocking) / spare : Infinity);
+  const excess = loads.reduce((s, l) => s + (l.periodMs - l.deadlineMs) * (l.costMs / l.periodMs), 0) + blocking;
+  const spare = capacity - u;
+  const bound = Math.max(dMax, excess <= 0 ? 0 : spare > 1e-12 ? excess / spare : Infinity);
   const points: number[] = [];
   for (const l of loads) {
     for (let t = l.deadlineMs; t <= bound; t += l.periodMs) {

@@ -60,16 +60,25 @@ export function leastSquares(rows: readonly (readonly number[])[], targets: read
   return { coefficients, ...goodness(rows, targets, coefficients) };
 }
 
-/** Least squares with every coefficient >= 0 (active-set: drop the most negative, refit). */
-export function nonNegativeLeastSquares(rows: readonly (readonly number[])[], targets: readonly number[]): LeastSquaresFit {
+/**
+ * Least squares with every coefficient >= 0 (active-set: drop the most negative, refit).
+ * `relative`: minimise relative rather than absolute residuals (timings carry relative noise, and a
+ * 5 ms forward matters as much as a 100 ms one); rmse and r2 are still reported on the plain scale.
+ */
+export function nonNegativeLeastSquares(
+  rows: readonly (readonly number[])[],
+  targets: readonly number[],
+  options: { relative?: boolean } = {},
+): LeastSquaresFit {
   const n = rows.length === 0 ? 0 : rows[0].length;
+  const weight = (i: number): number => (options.relative && targets[i] > 0 ? 1 / targets[i] : 1);
   const active = new Set<number>([...Array(n).keys()]);
   for (;;) {
-    const masked = rows.map((row) => row.map((value, j) => (active.has(j) ? value : 0)));
-    const fit = leastSquares(masked, targets);
+    const masked = rows.map((row, i) => row.map((value, j) => (active.has(j) ? value * weight(i) : 0)));
+    const fit = leastSquares(masked, targets.map((t, i) => t * weight(i)));
     let worst = -1;
     for (const j of active) if (fit.coefficients[j] < 0 && (worst < 0 || fit.coefficients[j] < fit.coefficients[worst])) worst = j;
-    if (worst < 0) return fit;
+    if (worst < 0) return { coefficients: fit.coefficients, ...goodness(rows, targets, fit.coefficients) };
     active.delete(worst);
   }
 }

@@ -95,9 +95,9 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     kind: 'scheduler',
     name: 'slowdown',
-    description: '4 streams on 2 GPUs; gpu1 becomes 1.3x slower at t = 15 s; a 5th stream asks at t = 25 s',
+    description: '4 streams on 2 GPUs; gpu1 becomes 1.2x slower at t = 15 s; a 5th stream asks at t = 25 s',
     durationMs: 45_000,
-    devices: [gpu('gpu0'), gpu('gpu1', [{ atMs: 15_000, factor: 1.3 }])],
+    devices: [gpu('gpu0'), gpu('gpu1', [{ atMs: 15_000, factor: 1.2 }])],
     arrivals: [...streams(4, 0, 500, 's', { seconds: 40 }), { atMs: 25_000, spec: wanStream('late', { seconds: 15 }) }],
   },
   {
@@ -130,7 +130,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     kind: 'pipeline',
     name: 'pipeline-4-drift',
-    description: 'as pipeline-4, but GPU 2 becomes 1.5x slower at t = 10 s: the split rebalances',
+    description: 'as pipeline-4, but GPU 2 becomes 1.2x slower at t = 10 s: the split rebalances',
     durationMs: 20_000,
     devices: 4,
     steps: 4,

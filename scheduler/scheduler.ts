@@ -267,7 +267,11 @@ export class Scheduler {
     };
   }
 
-  /** Recomputes a device's ladder (speed changed, a stream left); stops streams if even the lowest rungs fail. */
+  /**
+   * Recomputes a device's ladder (speed changed, a stream left). The headroom is kept for admission:
+   * when the running streams no longer pass with it even at their lowest rungs, they stay at the
+   * lowest rungs as long as they pass on the whole device, and only past that is a stream stopped.
+   */
   private replan(deviceId: string, reason: string): void {
     const device = this.devices.get(deviceId)!;
     device.plannedSpeed = device.speed;
@@ -279,6 +283,11 @@ export class Scheduler {
         this.pendingChanges.push(...this.applyRungs(deviceId, assignment.rungs, reason));
         return;
       }
+      const whole = assignRungs(members, 1);
+      if (whole.feasible) {
+        this.pendingChanges.push(...this.applyRungs(deviceId, assignment.rungs, `${reason} (no headroom left)`));
+        return;
+      }
       // Keep the others' deadlines: stop the least important stream (lowest priority, latest admitted).
       const victim = [...members].sort((a, b) => a.priority - b.priority || b.order - a.order)[0];
       const s = this.streams.get(victim.id)!;
@@ -287,7 +296,7 @@ export class Scheduler {
       s.blocks = [];
       this.pendingStopped.push({
         streamId: victim.id,
-        reason: `${reason}: device ${deviceId} cannot keep every deadline even at the lowest rung (${assignment.test.detail}); stopped the least important stream`,
+        reason: `${reason}: device ${deviceId} cannot keep every deadline even at the lowest rung (${whole.test.detail}); stopped the least important stream`,
       });
     }
   }

@@ -28,7 +28,7 @@ export const schedulerSection = z
     /** Share of each device's time the admission test keeps free (0.1 = plan to 90% at most). */
     headroom: z.number().min(0).lt(1).default(0.1),
     /** Added to a new stream's planned start-up delay beyond what the deadline test needs, ms. */
-    marginMs: z.number().nonnegative().default(100),
+    marginMs: z.number().nonnegative().default(250),
     /** Weight of the newest measurement in a device's speed estimate (measured / predicted time). */
     speedSmoothing: z.number().gt(0).max(1).default(0.3),
     /** Relative change of a device's speed estimate that makes the scheduler re-plan its ladder. */
