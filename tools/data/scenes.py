@@ -39,6 +39,18 @@ RADIUS_RANGE = (5.0, 8.0)  # pixels
 SPEED_RANGE = (0.5, 2.0)  # pixels per frame
 COUNT_PROBS = (0.3, 0.4, 0.3)  # one, two, three objects
 
+# The first block of a video has no context, so whatever is random in it can only come out of a
+# few-step sampler as an average (a blur). The opening layout is therefore a function of the prompt:
+# object i of k starts at CANONICAL_LAYOUT[k][i] = (x, y, vx, vy), radius CANONICAL_RADIUS. Later
+# blocks follow from the context, so training also sees random scenes at random phases (there the
+# first block is context only, never a target).
+CANONICAL_RADIUS = 7.0
+CANONICAL_LAYOUT = {
+    1: [(22.0, 24.0, 1.3, 0.8)],
+    2: [(18.0, 20.0, 1.2, 0.9), (44.0, 42.0, -1.0, -1.1)],
+    3: [(16.0, 18.0, 1.2, 0.8), (46.0, 20.0, -0.9, 1.1), (30.0, 46.0, 1.0, -1.2)],
+}
+
 
 def vocabulary() -> List[str]:
     words = ['a', 'and', 'bouncing', 'on', 'background', 'dark']
@@ -100,6 +112,34 @@ def sample_scene(rng: np.random.Generator) -> Scene:
     return Scene(background, [str(c) for c in colours], shapes, radii, start, vel)
 
 
+def canonical_scene(colours: Sequence[str], shapes: Sequence[str], background: str) -> Scene:
+    layout = CANONICAL_LAYOUT[len(colours)]
+    return Scene(background, list(colours), list(shapes), [CANONICAL_RADIUS] * len(colours),
+                 [(x, y) for x, y, _, _ in layout], [(vx, vy) for _, _, vx, vy in layout])
+
+
+def sample_canonical_scene(rng: np.random.Generator) -> Scene:
+    s = sample_scene(rng)
+    return canonical_scene(s.colours, s.shapes, s.background)
+
+
+def parse_caption(text: str) -> Scene:
+    """The canonical scene of a caption of the training grammar (ground truth of a prompt)."""
+    words = [w for w in re.split('[^a-z]+', text.lower()) if w]
+    colours, shapes = [], []
+    for i, w in enumerate(words):
+        if w in SHAPES and i > 0 and words[i - 1] in OBJECT_COLOURS:
+            colours.append(words[i - 1])
+            shapes.append(w)
+    bg = None
+    for name in BACKGROUNDS:
+        if f'on a {name} background' in ' '.join(words):
+            bg = name
+    if not colours or bg is None or len(colours) > 3:
+        raise ValueError(f'not a caption of the training grammar: {text!r}')
+    return canonical_scene(colours, shapes, bg)
+
+
 def sample_scenes(seed: int, n: int) -> List[Scene]:
     rng = np.random.default_rng(seed)
     return [sample_scene(rng) for _ in range(n)]
@@ -108,15 +148,15 @@ def sample_scenes(seed: int, n: int) -> List[Scene]:
 def _bounce(p0: torch.Tensor, v: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, t: torch.Tensor):
     """Closed-form reflection between lo and hi. p0, v, lo, hi [...]; t [T] -> pos, vel [..., T]."""
     span = (hi - lo)[..., None]
-    u = torch.remainder((p0 - lo)[..., None] + v[..., None] * t, 2 * span)
+    u = torch.remainder((p0 - lo)[..., None] + v[..., None] * t, 2 * span)  # t broadcasts: [T] or [B, 1, T]
     rising = u <= span
     pos = lo[..., None] + torch.where(rising, u, 2 * span - u)
     vel = torch.where(rising, v[..., None], -v[..., None]).expand_as(pos)
     return pos, vel
 
 
-def render(scenes: Sequence[Scene], frames: int, start_frame: int = 0, device='cpu') -> Dict[str, torch.Tensor]:
-    """Renders frames [start_frame, start_frame + frames) of each scene.
+def render(scenes: Sequence[Scene], frames: int, start_frame=0, device='cpu') -> Dict[str, torch.Tensor]:
+    """Renders frames [start, start + frames) of each scene (start_frame: an int or one per scene).
 
     Returns pixels [B, T, H, W, 3] float in 0..255 (rounded), and per object (K = 3 slots, `valid`
     marks the used ones) positions / velocities [B, K, T, 2] (x, y), colour index, shape index."""
@@ -142,7 +182,8 @@ def render(scenes: Sequence[Scene], frames: int, start_frame: int = 0, device='c
             obj_rgb[i, k] = OBJECT_COLOURS[s.colours[k]]
     valid, radius, p0, v0, shape_idx, colour_idx, obj_rgb, bg_rgb = (
         torch.from_numpy(x).to(device) for x in (valid, radius, p0, v0, shape_idx, colour_idx, obj_rgb, bg_rgb))
-    t = torch.arange(start_frame, start_frame + frames, dtype=torch.float32, device=device)
+    starts = torch.as_tensor(np.broadcast_to(np.asarray(start_frame, dtype=np.float32), (b,)).copy(), device=device)
+    t = starts[:, None, None] + torch.arange(frames, dtype=torch.float32, device=device)  # [B, 1, T]
     lo = radius
     hi = SIZE - radius
     px, vx = _bounce(p0[..., 0], v0[..., 0], lo, hi, t)

@@ -177,7 +177,7 @@ def rope_apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """q [B, Lq, H, D], k/v [B, Lk, H, D] -> [B, Lq, H*D]. mask: bool [Lq, Lk], True = may attend."""
     b, lq, h, d = q.shape
-    qt, kt, vt = (t.transpose(1, 2) for t in (q, k, v))
+    qt, kt, vt = (t.to(v.dtype).transpose(1, 2) for t in (q, k, v))
     if hasattr(F, 'scaled_dot_product_attention'):
         o = F.scaled_dot_product_attention(qt, kt, vt, attn_mask=mask)
     else:  # torch < 2.0
@@ -219,9 +219,10 @@ class CrossAttention(nn.Module):
         hd = d // self.heads
         q = self.norm_q(self.q(x)).view(b, l, self.heads, hd)
         k, v = kv
+        k, v = k.to(q.dtype), v.to(q.dtype)
         k = k.view(b, k.shape[1], self.heads, hd)
         v = v.view(b, v.shape[1], self.heads, hd)
-        return self.o(attention(q, k, v))
+        return self.o(attention(q, k, v).to(self.o.weight.dtype))
 
 
 class Block(nn.Module):
@@ -423,6 +424,8 @@ class WanModel(nn.Module):
         dims = self.dims
         b, l, d = x.shape
         h, hd = dims.heads, dims.head_dim
+        wd = self.patch_embedding.weight.dtype  # linear inputs; the residual stream stays fp32
+        x = x.float()
         cos_q, sin_q = rope_cos_sin(positions, dims)
         if cache is not None and cache.rows > 0:
             cos_c, sin_c = rope_cos_sin(cache.positions, dims)
@@ -430,7 +433,7 @@ class WanModel(nn.Module):
         for i, blk in enumerate(self.blocks):
             m = (blk.modulation.float()[:, None] + e0_tok)  # [B, L, 6, d]
             m0, m1, m2, m3, m4, m5 = (m[:, :, j] for j in range(6))
-            y = (blk.norm1(x).float() * (1 + m1) + m0).to(x.dtype)
+            y = (blk.norm1(x) * (1 + m1) + m0).to(wd)
             q, k, v = blk.self_attn.project(y)
             if return_kv:
                 out.block_k.append(k)
@@ -445,13 +448,13 @@ class WanModel(nn.Module):
                 ck = rope_apply(cache.keys[i].to(k.dtype).view(b, n, h, hd), cos_c, sin_c)
                 kh = torch.cat([ck, kh], dim=1)
                 vh = torch.cat([cache.values[i].to(v.dtype).view(b, n, h, hd), vh], dim=1)
-            a = blk.self_attn.o(attention(qh, kh, vh, mask))
-            x = (x.float() + a.float() * m2).to(x.dtype)
-            x = x + blk.cross_attn(blk.norm3(x), cross_kv[i])
-            y = (blk.norm2(x).float() * (1 + m4) + m3).to(x.dtype)
-            x = (x.float() + blk.ffn(y).float() * m5).to(x.dtype)
+            a = blk.self_attn.o(attention(qh, kh, vh, mask).to(wd))
+            x = x + a.float() * m2
+            x = x + blk.cross_attn(blk.norm3(x).to(wd), cross_kv[i]).float()
+            y = (blk.norm2(x) * (1 + m4) + m3).to(wd)
+            x = x + blk.ffn(y).float() * m5
         hm = self.head.modulation.float()[:, None] + e_tok[:, :, None]  # [B, L, 2, d]
-        y = (self.head.norm(x).float() * (1 + hm[:, :, 1]) + hm[:, :, 0]).to(x.dtype)
+        y = (self.head.norm(x) * (1 + hm[:, :, 1]) + hm[:, :, 0]).to(wd)
         out.flow = self.head.head(y)
         return out
 

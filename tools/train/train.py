@@ -9,6 +9,8 @@ Recipe (docs/demo-model.md):
   half at t = 0 exactly as the inference clean pass;
 - flow matching: x_t = (1 - s) x0 + s n, target v = n - x0; one s per block, half of the blocks from
   the shift-5 distribution s = 5u / (1 + 4u), half from the four shifted inference timesteps;
+- half of the clips open a video (the prompt's canonical layout from frame 0, scenes.py says why);
+  half are random scenes at a random phase whose first block is context only (no loss);
 - clean context lightly corrupted (prob 0.5, x0 + sigma n, sigma ~ U(0, 0.1)) so the model tolerates
   its own imperfect clean passes;
 - AdamW, warm-up, cosine decay on the time budget, grad clip 1, EMA of the weights (saved).
@@ -46,10 +48,14 @@ SAMPLE_PROMPTS = [
 ]
 
 
-def make_batch(seed: int, step: int, n: int, frames: int, vocab, text_len: int, device):
+def make_batch(seed: int, step: int, n: int, frames: int, vocab, text_len: int, device, canonical: float):
+    """Half opening clips (canonical layout of the prompt, from frame 0), half random scenes at a
+    random phase. Returns latents, tokens, and which clips' first block is a target."""
     rng = np.random.default_rng([seed, step])
-    batch = [scenes.sample_scene(rng) for _ in range(n)]
-    data = scenes.render(batch, frames, device=device)
+    is_open = rng.uniform(size=n) < canonical
+    batch = [scenes.sample_canonical_scene(rng) if o else scenes.sample_scene(rng) for o in is_open]
+    start = np.where(is_open, 0, rng.integers(0, 400, size=n))
+    data = scenes.render(batch, frames, start_frame=start, device=device)
     latent = scenes.space_to_depth(data['pixels'])
     ids = torch.zeros(n, text_len, dtype=torch.long)
     lens = torch.zeros(n, dtype=torch.long)
@@ -57,7 +63,7 @@ def make_batch(seed: int, step: int, n: int, frames: int, vocab, text_len: int, 
         tok = scenes.tokenize(s.caption(), vocab)[:text_len]
         ids[i, :len(tok)] = torch.tensor(tok)
         lens[i] = len(tok)
-    return latent, ids.to(device), lens.to(device), rng
+    return latent, ids.to(device), lens.to(device), rng, torch.from_numpy(is_open).to(device)
 
 
 def sample_block_s(rng: np.random.Generator, n: int, blocks: int, infer_s) -> np.ndarray:
@@ -103,6 +109,7 @@ def main() -> None:
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--sample-blocks', type=int, default=40)
     ap.add_argument('--log-every', type=int, default=50)
+    ap.add_argument('--canonical', type=float, default=0.5, help='share of opening clips (canonical layout)')
     args = ap.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
@@ -115,11 +122,12 @@ def main() -> None:
     dims = Dims.from_dict({**spec, 'vocab_size': len(vocab)})
     torch.manual_seed(args.seed)
     model = WanModel(dims).to(dev)
-    step, elapsed_before, log = 0, 0.0, []
+    step, elapsed_before, log, warm_from = 0, 0.0, [], 0
     if args.resume:
         st = torch.load(os.path.join(args.resume, 'train_state.pt'), map_location=dev)
         model.load_state_dict(st['model'])
         step, elapsed_before = st['step'], st['elapsed']
+        warm_from = step
         with open(os.path.join(args.resume, 'loss.json')) as f:
             log = json.load(f)['log']
     ema = copy.deepcopy(model).eval()
@@ -129,8 +137,9 @@ def main() -> None:
         ema.to(dev)
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
-    total_s = 60 * (args.total_minutes or (args.minutes + elapsed_before / 60))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01,
+                            **({'fused': True} if dev.type == 'cuda' else {}))
+    total_s = 60 * (args.total_minutes or args.minutes)  # each run: warm-up + cosine over its budget
     budget_s = 60 * args.minutes
     infer_s = [t / 1000 for t in shifted_steps(INFERENCE_STEPS, SHIFT)]
     n_params = sum(p.numel() for p in model.parameters())
@@ -138,9 +147,10 @@ def main() -> None:
     amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', dtype=torch.bfloat16, enabled=False)
     nblocks = args.window // args.block
     start = time.time()
-    run_loss, run_n, warm_from = 0.0, 0, step
+    run_loss, run_n = 0.0, 0
+    ema_p, model_p = list(ema.parameters()), list(model.parameters())
     while time.time() - start < budget_s:
-        latent, ids, lens, rng = make_batch(args.seed, step, args.batch, args.window, vocab, dims.text_len, dev)
+        latent, ids, lens, rng, is_open = make_batch(args.seed, step, args.batch, args.window, vocab, dims.text_len, dev, args.canonical)
         s_blk = torch.from_numpy(sample_block_s(rng, args.batch, nblocks, infer_s)).to(dev)
         s = s_blk.repeat_interleave(args.block, dim=1)  # [B, N]
         noise = torch.randn_like(latent)
@@ -149,29 +159,33 @@ def main() -> None:
         target = noise - latent
         sigma = torch.rand(args.batch, device=dev) * 0.1 * (torch.rand(args.batch, device=dev) < 0.5).float()
         clean = latent + sigma[:, None, None, None, None] * torch.randn_like(latent)
-        frac = (elapsed_before + time.time() - start) / total_s
-        lr = lr_at(step - warm_from if args.resume else step, frac, args.lr, args.warmup)
+        frac = (time.time() - start) / total_s
+        lr = lr_at(step - warm_from, frac, args.lr, args.warmup)
         for g in opt.param_groups:
             g['lr'] = lr
         with torch.autocast(**amp):
             ctx = model.encode_text_batch(ids, lens)
             xkv = model.cross_kv(ctx)
             flow = model.forward_teacher_forcing(clean, noisy, s * 1000, xkv, args.block)
-        loss = F.mse_loss(flow.float(), target)
+        # the first block of a random-phase clip is context only: its content is not implied by the prompt
+        w = torch.ones(args.batch, args.window, device=dev)
+        w[:, :args.block] = is_open[:, None].float()
+        err = (flow.float() - target).pow(2).mean(dim=(1, 3, 4))  # [B, N]
+        loss = (err * w).sum() / w.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         decay = min(args.ema, (1 + step) / (10 + step))
         with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+            torch._foreach_mul_(ema_p, decay)
+            torch._foreach_add_(ema_p, [p.detach() for p in model_p], alpha=1 - decay)
         step += 1
         run_loss += loss.item() if step % 10 == 0 else 0.0
         run_n += 1 if step % 10 == 0 else 0
         if step % args.log_every == 0:
             el = elapsed_before + time.time() - start
-            log.append({'step': step, 'loss': run_loss / max(run_n, 1), 'lr': lr, 'seconds': round(el, 1)})
+            log.append({'step': step, 'loss': run_loss / max(run_n, 1), 'lr': lr, 'seconds': round(el, 1), 'run': int(bool(args.resume))})
             print(f"step {step} loss {log[-1]['loss']:.4f} lr {lr:.2e} t {el:.0f}s", flush=True)
             run_loss, run_n = 0.0, 0
     elapsed = elapsed_before + time.time() - start
@@ -184,6 +198,7 @@ def main() -> None:
     if args.sample_blocks > 0:
         t0 = time.time()
         save_samples(ema, vocab, os.path.join(args.out, 'samples.png'), args.sample_blocks, 12, args.block)
+        print('sample prompts:', SAMPLE_PROMPTS, flush=True)
         print(f'samples in {time.time() - t0:.1f} s', flush=True)
 
 
