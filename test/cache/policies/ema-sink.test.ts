@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EmaSinkPolicy } from '../../../src/cache/policies/ema-sink.js';
+import type { HeldFrame } from '../../../src/cache/types.js';
 import { drivePolicy, range, soleFrame } from '../helpers/drive.js';
 
 test('defaults are Reward Forcing: W 9, S 3, alpha 0.99', () => {
@@ -50,7 +51,7 @@ test('slots start as the first S frames; each evicted (oldest) frame is fused in
 
 test('fewer evicted frames than slots: they go into the oldest slots', () => {
   const p = new EmaSinkPolicy({ window: 8, sink: 3, alpha: 0.5 });
-  const held = [0, 1, 2].map((f, i) => ({ frame: f, role: 'sink' as const, position: i }));
+  const held: HeldFrame[] = [0, 1, 2].map((f, i) => ({ frame: f, role: 'sink', position: i }));
   held.push({ frame: 3, role: 'history' as const, position: 3 }, { frame: 4, role: 'history' as const, position: 4 });
   // room for history = 8 - 2 - 3 = 3; 2 held + 2 incoming = 4 -> frame 3 leaves, into slot 0.
   const plan = p.planBlock({ held, incoming: [{ frame: 5 }, { frame: 6 }], blockStart: 7, blockFrames: 2 });

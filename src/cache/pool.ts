@@ -1,0 +1,250 @@
+/**
+ * The host-side mirror of the engine's cache: which frames the rows hold (policy view), the frames
+ * pending from the last clean pass, and every row's RoPE position (frame, row, column) per layer.
+ * It lowers a policy's `BlockPlan` and a compressor's `TokenSelection` into the engine's
+ * `CacheUpdate` (a few integers per row) and never touches K/V tensors.
+ *
+ * Rows: held slot s occupies rows [s*T, (s+1)*T); pending frame i occupies pending rows
+ * [i*T, (i+1)*T). A token's row and column positions are its place in the frame's token grid
+ * (gridHeight x gridWidth); tokens kept by compression carry theirs along.
+ */
+import type { CacheUpdate } from '../engine/types.js';
+import type { BlockPlan, FrameRef, HeldFrame, IncomingFrame, PlanInput, PlannedSlot, TokenSelection } from './types.js';
+
+export interface PoolDims {
+  layers: number;
+  tokensPerFrame: number;
+  gridHeight: number;
+  gridWidth: number;
+}
+
+export class CachePool {
+  readonly dims: PoolDims;
+  private heldFrames: HeldFrame[] = [];
+  private pendingFrames: IncomingFrame[] = [];
+  /** Per layer [rows, 3]; all entries are the same array while every layer agrees. */
+  private rowPositions: Float32Array[];
+  private shift = 0;
+
+  constructor(dims: PoolDims) {
+    if (dims.gridHeight * dims.gridWidth !== dims.tokensPerFrame) {
+      throw new RangeError(`pool: token grid ${dims.gridHeight}x${dims.gridWidth} does not hold ${dims.tokensPerFrame} tokens`);
+    }
+    this.dims = dims;
+    this.rowPositions = this.sharedPositions(new Float32Array(0));
+  }
+
+  get held(): readonly HeldFrame[] {
+    return this.heldFrames;
+  }
+
+  get pending(): readonly IncomingFrame[] {
+    return this.pendingFrames;
+  }
+
+  get rows(): number {
+    return this.heldFrames.length * this.dims.tokensPerFrame;
+  }
+
+  get pendingRows(): number {
+    return this.pendingFrames.length * this.dims.tokensPerFrame;
+  }
+
+  /** true while layers hold different tokens (after participative compression). */
+  get perLayer(): boolean {
+    return this.heldFrames.some((h) => h.role === 'compressed');
+  }
+
+  /** [rows, 3] positions (frame, row, column) of one layer's rows, as the engine holds them. */
+  positions(layer: number): Float32Array {
+    return this.rowPositions[layer];
+  }
+
+  planInput(blockStart: number, blockFrames: number): PlanInput {
+    return { held: this.heldFrames, incoming: this.pendingFrames, blockStart, blockFrames };
+  }
+
+  /** The clean pass of a block kept its K/V: those frames wait to enter the cache. */
+  addPending(firstFrame: number, frames: number): void {
+    if (this.pendingFrames.length) throw new Error('pool: pending rows were not consumed by updateCache');
+    this.pendingFrames = Array.from({ length: frames }, (_, i) => ({ frame: firstFrame + i }));
+  }
+
+  reset(): void {
+    this.heldFrames = [];
+    this.pendingFrames = [];
+    this.rowPositions = this.sharedPositions(new Float32Array(0));
+    this.shift = 0;
+  }
+
+  /** Lowers a block plan into the update that builds the plan's cache from [current rows ‖ pending rows]. */
+  applyPlan(plan: BlockPlan): CacheUpdate {
+    const T = this.dims.tokensPerFrame;
+    const current = this.rows;
+    const terms = Math.max(1, ...plan.slots.map((s) => s.terms.length));
+    const rows = plan.slots.length * T;
+    const sources = new Int32Array(rows * terms);
+    const weights = new Float32Array(rows * terms);
+    plan.slots.forEach((slot, s) => {
+      if (slot.ownPositions) this.checkOwnSlot(slot);
+      slot.terms.forEach((term, k) => {
+        const base = this.sourceRow(term.ref, current);
+        for (let t = 0; t < T; t++) {
+          sources[((s * T + t) * terms) + k] = base + t;
+          weights[((s * T + t) * terms) + k] = term.weight;
+        }
+      });
+    });
+    const after = this.heldAfter(plan.slots);
+    const perLayer = after.some((h) => h.role === 'compressed');
+    const tables = perLayer ? this.dims.layers : 1;
+    const layerPositions: Float32Array[] = [];
+    for (let l = 0; l < tables; l++) {
+      const pos = new Float32Array(rows * 3);
+      plan.slots.forEach((slot, s) => {
+        const ref = slot.terms[0].ref;
+        for (let t = 0; t < T; t++) {
+          const [frame, row, col] = this.sourcePosition(ref, t, l);
+          const o = (s * T + t) * 3;
+          pos[o] = slot.ownPositions ? this.movedOwnFrame(frame, plan) : slot.position;
+          pos[o + 1] = row;
+          pos[o + 2] = col;
+        }
+      });
+      layerPositions.push(pos);
+    }
+    this.commit(after, layerPositions, perLayer, plan);
+    this.pendingFrames = [];
+    return {
+      rows,
+      terms,
+      perLayer,
+      sources: perLayer ? repeat(sources, tables) : sources,
+      weights: perLayer ? repeat(weights, tables) : weights,
+      positions: perLayer ? concat(layerPositions) : layerPositions[0],
+    };
+  }
+
+  /**
+   * Lowers a compressor's selection, placed by the policy's re-plan of the selected cache
+   * (`policy.planBlock({ held: selection.held, incoming: [], ... })`), into a per-layer gather of
+   * the current rows. Called after `applyPlan` of the same block, so nothing is pending.
+   */
+  applySelection(selection: TokenSelection, plan: BlockPlan): CacheUpdate {
+    const T = this.dims.tokensPerFrame;
+    const { layers } = this.dims;
+    if (this.pendingFrames.length) throw new Error('pool: a selection applies to the cache after its block plan (rows are pending)');
+    if (selection.rows.length !== layers) throw new RangeError(`pool: selection has ${selection.rows.length} layers, expected ${layers}`);
+    const selectedRows = selection.held.length * T;
+    for (const r of selection.rows) if (r.length !== selectedRows) throw new RangeError(`pool: selection rows ${r.length}, expected ${selectedRows}`);
+    const picks = plan.slots.map((slot) => {
+      const ref = slot.terms[0].ref;
+      if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || !('held' in ref)) {
+        throw new Error('pool: a re-plan of a compressed cache may only keep and place its slots');
+      }
+      return ref.held;
+    });
+    const rows = plan.slots.length * T;
+    const sources = new Int32Array(layers * rows);
+    const weights = new Float32Array(layers * rows).fill(1);
+    const layerPositions: Float32Array[] = [];
+    for (let l = 0; l < layers; l++) {
+      const chosen = selection.rows[l];
+      const old = this.rowPositions[l];
+      const pos = new Float32Array(rows * 3);
+      plan.slots.forEach((slot, s) => {
+        for (let t = 0; t < T; t++) {
+          const src = chosen[picks[s] * T + t];
+          if (src < 0 || src >= this.rows) throw new RangeError(`pool: selection row ${src} outside the cache (${this.rows} rows)`);
+          const r = s * T + t;
+          sources[l * rows + r] = src;
+          pos[r * 3] = slot.ownPositions ? this.movedOwnFrame(old[src * 3], plan) : slot.position;
+          pos[r * 3 + 1] = old[src * 3 + 1];
+          pos[r * 3 + 2] = old[src * 3 + 2];
+        }
+      });
+      layerPositions.push(pos);
+    }
+    this.commit(this.heldAfter(plan.slots), layerPositions, true, plan);
+    return { rows, terms: 1, perLayer: true, sources, weights, positions: concat(layerPositions) };
+  }
+
+  private sharedPositions(table: Float32Array): Float32Array[] {
+    return Array.from({ length: this.dims.layers }, () => table);
+  }
+
+  private sourceRow(ref: FrameRef, currentRows: number): number {
+    const T = this.dims.tokensPerFrame;
+    if ('held' in ref) {
+      if (ref.held < 0 || ref.held >= this.heldFrames.length) throw new RangeError(`pool: plan refers to held slot ${ref.held} of ${this.heldFrames.length}`);
+      return ref.held * T;
+    }
+    if (ref.incoming < 0 || ref.incoming >= this.pendingFrames.length) {
+      throw new RangeError(`pool: plan refers to incoming frame ${ref.incoming} of ${this.pendingFrames.length}`);
+    }
+    return currentRows + ref.incoming * T;
+  }
+
+  /** (frame, row, column) of token t of a source frame in one layer (incoming frames: frame from the pending list). */
+  private sourcePosition(ref: FrameRef, t: number, layer: number): [number, number, number] {
+    if ('held' in ref) {
+      const p = this.rowPositions[layer];
+      const o = (ref.held * this.dims.tokensPerFrame + t) * 3;
+      return [p[o], p[o + 1], p[o + 2]];
+    }
+    const w = this.dims.gridWidth;
+    return [this.pendingFrames[ref.incoming].frame, Math.floor(t / w), t % w];
+  }
+
+  private checkOwnSlot(slot: PlannedSlot): void {
+    const ref = slot.terms[0].ref;
+    if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || !('held' in ref)) {
+      throw new Error('pool: a slot with its own positions can only be kept, not blended or taken from pending rows');
+    }
+  }
+
+  /** An own-position token's frame position after the plan's shift grew: moved with it, held at the floor. */
+  private movedOwnFrame(frame: number, plan: BlockPlan): number {
+    return Math.max(plan.ownPositionFloor, frame - (plan.positionShift - this.shift));
+  }
+
+  private heldAfter(slots: PlannedSlot[]): HeldFrame[] {
+    return slots.map((s) => {
+      const h: HeldFrame = { frame: s.frame, role: s.role, position: s.position };
+      if (s.ownPositions) h.ownPositions = true;
+      return h;
+    });
+  }
+
+  private commit(held: HeldFrame[], layerPositions: Float32Array[], perLayer: boolean, plan: BlockPlan): void {
+    this.heldFrames = held;
+    this.rowPositions = perLayer ? layerPositions : this.sharedPositions(layerPositions[0]);
+    this.shift = plan.positionShift;
+    // An own-position slot's `position` is informational: report its oldest token in layer 0.
+    const T = this.dims.tokensPerFrame;
+    held.forEach((h, s) => {
+      if (!h.ownPositions) return;
+      let min = Infinity;
+      for (let t = 0; t < T; t++) min = Math.min(min, this.rowPositions[0][(s * T + t) * 3]);
+      h.position = min;
+    });
+  }
+}
+
+function repeat(table: Int32Array, times: number): Int32Array;
+function repeat(table: Float32Array, times: number): Float32Array;
+function repeat(table: Int32Array | Float32Array, times: number): Int32Array | Float32Array {
+  const out = new (table.constructor as Int32ArrayConstructor | Float32ArrayConstructor)(table.length * times);
+  for (let i = 0; i < times; i++) out.set(table, i * table.length);
+  return out;
+}
+
+function concat(tables: Float32Array[]): Float32Array {
+  const out = new Float32Array(tables.reduce((n, t) => n + t.length, 0));
+  let o = 0;
+  for (const t of tables) {
+    out.set(t, o);
+    o += t.length;
+  }
+  return out;
+}

@@ -1,0 +1,71 @@
+/**
+ * One stream's cache decisions, in the order the loop needs them (no tensors, no engine calls):
+ *
+ *   const { plan, update } = cache.beginBlock(f0, F);   // engine.updateCache(update)
+ *   // steps attend with framePositions = plan.queryPositions
+ *   if (plan.compress) {                                 // first step kept its queries (cache.reduce)
+ *     const scores = await engine.scoreCache(queries for cache.queryWindows(), cache.reduce);
+ *     ({ plan, update } = cache.compress(scores, f0, F)); // engine.updateCache(update); later steps
+ *   }                                                     // and the clean pass use the new plan's positions
+ *   // clean pass with keepBlockKv (and its queries kept when compression is on)
+ *   cache.endBlock(f0, F);
+ */
+import type { CacheUpdate } from '../engine/types.js';
+import type { ParticipativeCompressor, QueryWindow } from './participative.js';
+import type { CachePool } from './pool.js';
+import type { BlockPlan, CachePolicy, HeldFrame } from './types.js';
+
+export interface CacheStep {
+  plan: BlockPlan;
+  update: CacheUpdate;
+}
+
+export class StreamCache {
+  readonly policy: CachePolicy;
+  readonly pool: CachePool;
+  readonly compressor: ParticipativeCompressor | undefined;
+
+  constructor(policy: CachePolicy, pool: CachePool, compressor?: ParticipativeCompressor) {
+    this.policy = policy;
+    this.pool = pool;
+    this.compressor = compressor;
+  }
+
+  /** The cache as the block attends it (policy view). */
+  get held(): readonly HeldFrame[] {
+    return this.pool.held;
+  }
+
+  /** How the scores aggregate queries ('none' without compression: keep no queries). */
+  get reduce(): 'none' | 'sum' | 'max' {
+    return this.compressor?.reduce ?? 'none';
+  }
+
+  /** Which passes' queries the compression scores need (empty without compression). */
+  queryWindows(): QueryWindow[] {
+    return this.compressor?.queryWindows() ?? [];
+  }
+
+  beginBlock(blockStart: number, blockFrames: number): CacheStep {
+    const plan = this.policy.planBlock(this.pool.planInput(blockStart, blockFrames));
+    if (plan.compress && !this.compressor) throw new Error(`${this.policy.name}: plan asks for compression, none is configured`);
+    return { plan, update: this.pool.applyPlan(plan) };
+  }
+
+  /** Participative compression at the first step of a block whose plan said `compress`. */
+  compress(scores: Float32Array, blockStart: number, blockFrames: number): CacheStep {
+    if (!this.compressor) throw new Error('compress: no compressor configured');
+    const selection = this.compressor.select({ scores, held: this.pool.held, blockStart });
+    const plan = this.policy.planBlock({ held: selection.held, incoming: [], blockStart, blockFrames });
+    return { plan, update: this.pool.applySelection(selection, plan) };
+  }
+
+  /** The block's clean pass kept its K/V as the engine's pending rows. */
+  endBlock(blockStart: number, blockFrames: number): void {
+    this.pool.addPending(blockStart, blockFrames);
+  }
+
+  reset(): void {
+    this.pool.reset();
+  }
+}
