@@ -44,7 +44,18 @@ export interface LiveStreamOptions {
   now?: () => number;
 }
 
+export interface BlockReport {
+  index: number;
+  frames: number;
+  /** The generator's wall time for the block, ms. */
+  totalMs: number;
+  /** When the block came out of the generator (performance.now() clock unless `now` was given). */
+  readyAt: number;
+}
+
 export interface LiveStreamEvents {
+  /** A block came out of the generator. */
+  block: [report: BlockReport];
   /** The stream is over (stopped, or failed); `reason` says which. */
   ended: [reason: string];
 }
@@ -239,14 +250,16 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         const next = await blocks.next();
         if (next.done || signal.aborted) break;
         const block = next.value;
+        const readyAt = this.now();
         const samples = this.stats.recordBlock({
           startedAt,
-          readyAt: this.now(),
+          readyAt,
           frames: block.frames.length,
           totalMs: block.timings.totalMs,
           cache: block.cache,
         });
         this.opts.metrics.observeBlock(this.id, samples, block.timings.totalMs);
+        this.emit('block', { index: block.index, frames: block.frames.length, totalMs: block.timings.totalMs, readyAt });
         for (const frame of block.frames) {
           await this.encoder.writeFrame(frame);
           if (this.recorder) await this.record(frame);

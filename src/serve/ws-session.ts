@@ -10,6 +10,9 @@ import type { LiveStream } from './live-stream.js';
 import type { ServerMetrics } from './metrics.js';
 import { CloseCode } from './protocol.js';
 
+/** A client cut off for not reading gets this long to finish the close handshake. */
+const CLOSE_GRACE_MS = 2000;
+
 export class WsSession {
   private watching: LiveStream | null = null;
   private readonly onEnded = () => {
@@ -31,6 +34,8 @@ export class WsSession {
     if (this.socket.readyState !== 1) return;
     if (this.socket.bufferedAmount > this.hardCapBytes) {
       this.socket.close(CloseCode.TOO_SLOW, 'too slow: replies are not being read');
+      const socket = this.socket;
+      setTimeout(() => socket.readyState !== 3 && socket.terminate(), CLOSE_GRACE_MS).unref();
       return;
     }
     this.socket.send(JSON.stringify(message));
