@@ -1,0 +1,51 @@
+/**
+ * The surface of the CUDA addon (native/src/addon.cc), as the TypeScript wrapper uses it.
+ * Long operations return promises (they run on libuv's thread pool); the others are synchronous.
+ */
+import type { ModelDims } from '../../model/dims.js';
+
+/** An opaque handle to one engine inside the addon. */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+
+/** Storage precision: 0 = bf16 with tensor-core products (fast path), 1 = fp32 throughout. */
+export type NativePrecision = 0 | 1;
+
+export interface NativeAddon {
+  abiVersion(): number;
+  deviceCount(): number;
+  deviceName(device: number): string;
+  createEngine(dims: ModelDims, device: number, precision: NativePrecision): NativeHandle;
+  destroy(handle: NativeHandle): void;
+  setWeight(handle: NativeHandle, key: string, data: Float32Array): void;
+  finalize(handle: NativeHandle): void;
+  setPrompt(handle: NativeHandle, context: Float32Array): Promise<number>;
+  /** keepQueries: 0 none, 1 sum, 2 max. Resolves to the kept queries' id, or -1. */
+  forward(
+    handle: NativeHandle,
+    latent: Float32Array,
+    timesteps: Float32Array,
+    framePositions: Int32Array,
+    keepBlockKv: boolean,
+    keepQueries: number,
+    flowOut: Float32Array,
+  ): Promise<number>;
+  updateCache(
+    handle: NativeHandle,
+    rows: number,
+    terms: number,
+    perLayer: boolean,
+    sources: Int32Array,
+    weights: Float32Array,
+    positions: Float32Array,
+  ): Promise<number>;
+  /** reduce: 0 sum, 1 max; out [layers, cacheRows]. */
+  scoreCache(handle: NativeHandle, ids: Int32Array, starts: Int32Array, ends: Int32Array, reduce: number, out: Float32Array): Promise<number>;
+  releaseQueries(handle: NativeHandle, id: number): Promise<number>;
+  resetCache(handle: NativeHandle): Promise<number>;
+  cacheInfo(handle: NativeHandle): { rows: number; pending: number };
+  readCache(handle: NativeHandle, keys: Float32Array, values: Float32Array, positions: Float32Array): Promise<number>;
+  profile(handle: NativeHandle, on: boolean): void;
+}
+
+/** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
+export const NATIVE_ABI_VERSION = 1;

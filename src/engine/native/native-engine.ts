@@ -1,0 +1,189 @@
+/**
+ * The CUDA engine (native/): the Engine contract over the Node-API addon. Weights, the K/V cache
+ * and kept queries live on the GPU; only latents, flows, the host's small cache plans and scores
+ * cross. Calls are serialised per engine (the addon runs each on libuv's thread pool).
+ *
+ * Precision: engine.dtype 'float16' selects the fast path (bf16 storage, Wan's training type, with
+ * tensor-core products and fp32 accumulation); 'float32' (the default) keeps everything in fp32.
+ */
+import { SinkstreamError } from '../../errors.js';
+import { modelDims, type ModelDims } from '../../model/dims.js';
+import { TEXT_EMBEDDING_KEY } from '../../model/expected-shapes.js';
+import { loadWeights } from '../../model/load-weights.js';
+import type { CacheUpdate, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
+import type { NativeAddon, NativeHandle, NativePrecision } from './addon-types.js';
+import { loadNativeAddon } from './addon-loader.js';
+
+const KEEP_QUERIES = { none: 0, sum: 1, max: 2 } as const;
+
+function engineError(e: unknown): SinkstreamError {
+  if (e instanceof SinkstreamError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: string }).code === 'ERR_CLOSED' ? 'ERR_CLOSED' : 'ERR_ENGINE';
+  return new SinkstreamError(code, `native engine: ${message}`, { cause: e });
+}
+
+export class NativeEngine implements Engine {
+  readonly name = 'native';
+  private handle: NativeHandle | null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private cacheRows = 0;
+  private pendingRows = 0;
+
+  private constructor(
+    private readonly addon: NativeAddon,
+    handle: NativeHandle,
+    private readonly dims: ModelDims,
+    private readonly provider: string,
+  ) {
+    this.handle = handle;
+  }
+
+  static async create(options: EngineOptions): Promise<NativeEngine> {
+    const { config } = options;
+    const { addon, probe } = loadNativeAddon();
+    const device = config.engine.device;
+    if (device >= probe.devices) {
+      throw new SinkstreamError(
+        'ERR_ENGINE_UNAVAILABLE',
+        `engine.device ${device}: the CUDA addon sees ${probe.devices} device(s)${probe.devices ? ` (${probe.names.join(', ')})` : ''}`,
+      );
+    }
+    const dims = modelDims(config);
+    const precision: NativePrecision = config.engine.dtype === 'float16' ? 0 : 1;
+    let handle: NativeHandle;
+    try {
+      handle = addon.createEngine(dims, device, precision);
+    } catch (e) {
+      throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native engine: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      const weights = await loadWeights(config);
+      for (const [key, tensor] of weights) {
+        if (key === TEXT_EMBEDDING_KEY) continue; // the built-in text encoder's table runs on the host
+        addon.setWeight(handle, key, tensor.data);
+      }
+      addon.finalize(handle);
+    } catch (e) {
+      addon.destroy(handle);
+      throw e instanceof SinkstreamError ? e : engineError(e);
+    }
+    const provider = `cuda:${device} (${probe.names[device]}), ${precision === 0 ? 'bf16' : 'fp32'}`;
+    return new NativeEngine(addon, handle, dims, provider);
+  }
+
+  /** Runs `op` after every earlier call; rejects with ERR_CLOSED once close() was asked for. */
+  private run<T>(op: (handle: NativeHandle) => Promise<T> | T): Promise<T> {
+    if (this.closed || !this.handle) return Promise.reject(new SinkstreamError('ERR_CLOSED', 'native engine: used after close()'));
+    const handle = this.handle;
+    const next = this.chain.then(
+      () => op(handle),
+      () => op(handle),
+    );
+    this.chain = next.catch(() => undefined);
+    return next.catch((e: unknown) => {
+      throw engineError(e);
+    });
+  }
+
+  setPrompt(context: Float32Array): Promise<void> {
+    const want = this.dims.textLen * this.dims.textDim;
+    if (context.length !== want) {
+      return Promise.reject(new SinkstreamError('ERR_ENGINE', `setPrompt: context has ${context.length} values, expected ${this.dims.textLen} x ${this.dims.textDim}`));
+    }
+    return this.run(async (h) => {
+      await this.addon.setPrompt(h, context);
+    });
+  }
+
+  forward(request: ForwardRequest): Promise<ForwardResult> {
+    const { latentChannels: C, latentHeight: H, latentWidth: W, tokensPerFrame: T } = this.dims;
+    const F = request.timesteps.length;
+    if (F === 0 || request.latent.length !== C * F * H * W || request.framePositions.length !== F) {
+      return Promise.reject(
+        new SinkstreamError(
+          'ERR_ENGINE',
+          `forward: latent has ${request.latent.length} values and ${request.framePositions.length} frame positions for ${F} timesteps; expected [${C}, ${F}, ${H}, ${W}] and ${F}`,
+        ),
+      );
+    }
+    return this.run(async (h) => {
+      const flow = new Float32Array(C * F * H * W);
+      const id = await this.addon.forward(h, request.latent, request.timesteps, request.framePositions, request.keepBlockKv, KEEP_QUERIES[request.keepQueries], flow);
+      if (request.keepBlockKv) this.pendingRows = F * T;
+      return id >= 0 ? { flow, queriesId: id } : { flow };
+    });
+  }
+
+  updateCache(update: CacheUpdate): Promise<void> {
+    const tables = update.perLayer ? this.dims.layers : 1;
+    const entries = tables * update.rows * update.terms;
+    if (update.sources.length !== entries || update.weights.length !== entries || update.positions.length !== tables * update.rows * 3) {
+      return Promise.reject(new SinkstreamError('ERR_ENGINE', `updateCache: arrays do not match ${tables} table(s) x ${update.rows} rows x ${update.terms} terms`));
+    }
+    return this.run(async (h) => {
+      await this.addon.updateCache(h, update.rows, update.terms, update.perLayer, update.sources, update.weights, update.positions);
+      this.cacheRows = update.rows;
+      this.pendingRows = 0;
+    });
+  }
+
+  scoreCache(queries: QuerySelection[], reduce: 'sum' | 'max'): Promise<Float32Array> {
+    return this.run(async (h) => {
+      const out = new Float32Array(this.dims.layers * this.cacheRows);
+      await this.addon.scoreCache(
+        h,
+        Int32Array.from(queries, (q) => q.queriesId),
+        Int32Array.from(queries, (q) => q.frames[0]),
+        Int32Array.from(queries, (q) => q.frames[1]),
+        reduce === 'max' ? 1 : 0,
+        out,
+      );
+      return out;
+    });
+  }
+
+  releaseQueries(queriesId: number): Promise<void> {
+    return this.run(async (h) => {
+      await this.addon.releaseQueries(h, queriesId);
+    });
+  }
+
+  resetCache(): Promise<void> {
+    return this.run(async (h) => {
+      await this.addon.resetCache(h);
+      this.cacheRows = 0;
+      this.pendingRows = 0;
+    });
+  }
+
+  readCache(): Promise<{ keys: Float32Array; values: Float32Array; positions: Float32Array; rows: number }> {
+    return this.run(async (h) => {
+      const rows = this.cacheRows;
+      const { layers, dim } = this.dims;
+      const keys = new Float32Array(layers * rows * dim);
+      const values = new Float32Array(layers * rows * dim);
+      const positions = new Float32Array(layers * rows * 3);
+      await this.addon.readCache(h, keys, values, positions);
+      return { keys, values, positions, rows };
+    });
+  }
+
+  info(): EngineInfo {
+    return { name: this.name, provider: this.provider, cacheRows: this.cacheRows, pendingRows: this.pendingRows };
+  }
+
+  /** Idempotent: waits for calls in flight, then frees the GPU memory. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.chain;
+    if (this.handle) this.addon.destroy(this.handle);
+    this.handle = null;
+  }
+}
+
+export function createNativeEngine(options: EngineOptions): Promise<Engine> {
+  return NativeEngine.create(options);
+}
