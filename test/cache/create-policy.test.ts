@@ -1,0 +1,45 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { configSchema, type ConfigInput } from '../../src/config/schema.js';
+import { cacheCapacityFrames, createCachePolicy, createCompressor, createStreamCache } from '../../src/cache/create-policy.js';
+import { SinkPolicy } from '../../src/cache/policies/sink.js';
+import { DeepSinkPolicy } from '../../src/cache/policies/deep-sink.js';
+import { EmaSinkPolicy } from '../../src/cache/policies/ema-sink.js';
+import { WindowPolicy } from '../../src/cache/policies/window.js';
+
+const config = (input: ConfigInput) => configSchema.parse(input);
+
+test('each policy from the config, with its keys', () => {
+  const sink = createCachePolicy(config({ cache: { policy: 'sink', window: 10, sink: 2, positions: 'cache' } }));
+  assert.instance(sink, SinkPolicy);
+  assert.equal([(sink as SinkPolicy).window, (sink as SinkPolicy).sink, (sink as SinkPolicy).positions], [10, 2, 'cache']);
+  const deep = createCachePolicy(config({ model: { arch: { ropeMaxPosition: 500 } }, cache: { policy: 'deep-sink', window: 21, sink: 10 } })) as DeepSinkPolicy;
+  assert.instance(deep, DeepSinkPolicy);
+  assert.equal([deep.window, deep.sink, deep.ropeMaxPosition, deep.compression], [21, 10, 500, false]);
+  const ema = createCachePolicy(config({ cache: { policy: 'ema-sink', window: 9, sink: 3, emaAlpha: 0.9 } })) as EmaSinkPolicy;
+  assert.equal([ema.window, ema.sink, ema.alpha], [9, 3, 0.9]);
+  assert.instance(createCachePolicy(config({ cache: { policy: 'window' } })), WindowPolicy);
+});
+
+test('the compressor exists only with participative compression, sized from the model', () => {
+  assert.is(createCompressor(config({})), undefined);
+  const c = createCompressor(
+    config({ cache: { policy: 'deep-sink', window: 21, sink: 10, compression: 'participative', participative: { budget: 16, recent: 4, score: 'max' } } }),
+  )!;
+  assert.equal([c.topFrames, c.reduce, c.ownPositions, c.options.tokensPerFrame, c.options.layers], [2, 'max', true, 64, 4]);
+  const reindexed = createCompressor(config({ cache: { policy: 'sink', positions: 'cache', compression: 'participative', participative: { budget: 9, recent: 4 } } }))!;
+  assert.is(reindexed.ownPositions, false);
+  const win = createCompressor(config({ cache: { policy: 'window', sink: 3, compression: 'participative', participative: { budget: 6, recent: 4 } } }))!;
+  assert.is(win.options.sink, 0);
+});
+
+test('stream cache and capacity', () => {
+  const cfg = config({ cache: { policy: 'sink', window: 12, sink: 3 } });
+  const cache = createStreamCache(cfg);
+  assert.is(cache.reduce, 'none');
+  assert.equal(cache.queryWindows(), []);
+  assert.is(cacheCapacityFrames(cfg), 9);
+  assert.is(cacheCapacityFrames(config({ cache: { policy: 'sink', window: 12, sink: 3, compression: 'participative', participative: { budget: 9 } } })), 12);
+});
+
+test.run();
