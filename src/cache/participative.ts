@@ -156,8 +156,7 @@ export function topRows(candidates: Int32Array, scores: Float32Array, count: num
     const v = scores[candidates[i]];
     values[i] = Number.isNaN(v) ? -Infinity : v;
   }
-  const sorted = values.slice().sort();
-  const threshold = sorted[sorted.length - count];
+  const threshold = kthLargest(values.slice(), count);
   let above = 0;
   for (let i = 0; i < values.length; i++) if (values[i] > threshold) above++;
   let ties = count - above;
@@ -166,6 +165,41 @@ export function topRows(candidates: Int32Array, scores: Float32Array, count: num
   for (let i = 0; i < values.length; i++) {
     if (values[i] > threshold || (values[i] === threshold && ties-- > 0)) out[n++] = candidates[i];
   }
-  out.sort();
-  return out;
+  return out; // filled in candidate order, which is ascending
+}
+
+/** The k-th largest value (k from 1), by three-way quickselect; reorders `values`. */
+function kthLargest(values: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = values.length - 1;
+  let want = k - 1; // index in descending order
+  for (;;) {
+    if (lo === hi) return values[lo];
+    const pivot = median3(values[lo], values[(lo + hi) >>> 1], values[hi]);
+    // [lo, gt): > pivot, [gt, i): == pivot, (lt, hi]: < pivot
+    let gt = lo;
+    let i = lo;
+    let lt = hi;
+    while (i <= lt) {
+      const v = values[i];
+      if (v > pivot) {
+        values[i] = values[gt];
+        values[gt++] = v;
+        i++;
+      } else if (v < pivot) {
+        values[i] = values[lt];
+        values[lt--] = v;
+      } else i++;
+    }
+    if (want < gt - lo) hi = gt - 1;
+    else if (want < i - lo) return pivot;
+    else {
+      want -= i - lo;
+      lo = i;
+    }
+  }
+}
+
+function median3(a: number, b: number, c: number): number {
+  return a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
 }

@@ -25,6 +25,7 @@ export class CachePool {
   /** Per layer [rows, 3]; all entries are the same array while every layer agrees. */
   private rowPositions: Float32Array[];
   private shift = 0;
+  private grid: Float32Array | undefined;
 
   constructor(dims: PoolDims) {
     if (dims.gridHeight * dims.gridWidth !== dims.tokensPerFrame) {
@@ -85,32 +86,36 @@ export class CachePool {
     const rows = plan.slots.length * T;
     const sources = new Int32Array(rows * terms);
     const weights = new Float32Array(rows * terms);
-    plan.slots.forEach((slot, s) => {
+    for (let s = 0; s < plan.slots.length; s++) {
+      const slot = plan.slots[s];
       if (slot.ownPositions) this.checkOwnSlot(slot);
-      slot.terms.forEach((term, k) => {
-        const base = this.sourceRow(term.ref, current);
-        for (let t = 0; t < T; t++) {
-          sources[((s * T + t) * terms) + k] = base + t;
-          weights[((s * T + t) * terms) + k] = term.weight;
+      for (let k = 0; k < slot.terms.length; k++) {
+        const base = this.sourceRow(slot.terms[k].ref, current);
+        const weight = slot.terms[k].weight;
+        for (let t = 0, i = s * T * terms + k; t < T; t++, i += terms) {
+          sources[i] = base + t;
+          weights[i] = weight;
         }
-      });
-    });
+      }
+    }
     const after = this.heldAfter(plan.slots);
     const perLayer = after.some((h) => h.role === 'compressed');
     const tables = perLayer ? this.dims.layers : 1;
+    const delta = plan.positionShift - this.shift;
     const layerPositions: Float32Array[] = [];
     for (let l = 0; l < tables; l++) {
       const pos = new Float32Array(rows * 3);
-      plan.slots.forEach((slot, s) => {
+      const old = this.rowPositions[l];
+      for (let s = 0; s < plan.slots.length; s++) {
+        const slot = plan.slots[s];
         const ref = slot.terms[0].ref;
-        for (let t = 0; t < T; t++) {
-          const [frame, row, col] = this.sourcePosition(ref, t, l);
-          const o = (s * T + t) * 3;
-          pos[o] = slot.ownPositions ? this.movedOwnFrame(frame, plan) : slot.position;
-          pos[o + 1] = row;
-          pos[o + 2] = col;
-        }
-      });
+        // Row and column travel with the token (a held row's stored ones; an incoming frame's grid).
+        if ('held' in ref) pos.set(old.subarray(ref.held * T * 3, (ref.held + 1) * T * 3), s * T * 3);
+        else pos.set(this.gridPositions(), s * T * 3);
+        const end = (s + 1) * T * 3;
+        if (slot.ownPositions) for (let o = s * T * 3; o < end; o += 3) pos[o] = Math.max(plan.ownPositionFloor, pos[o] - delta);
+        else for (let o = s * T * 3; o < end; o += 3) pos[o] = slot.position;
+      }
       layerPositions.push(pos);
     }
     this.commit(after, layerPositions, perLayer, plan);
@@ -148,21 +153,25 @@ export class CachePool {
     const sources = new Int32Array(layers * rows);
     const weights = new Float32Array(layers * rows).fill(1);
     const layerPositions: Float32Array[] = [];
+    const current = this.rows;
+    const delta = plan.positionShift - this.shift;
     for (let l = 0; l < layers; l++) {
       const chosen = selection.rows[l];
       const old = this.rowPositions[l];
       const pos = new Float32Array(rows * 3);
-      plan.slots.forEach((slot, s) => {
+      for (let s = 0; s < plan.slots.length; s++) {
+        const slot = plan.slots[s];
+        const own = slot.ownPositions === true;
         for (let t = 0; t < T; t++) {
           const src = chosen[picks[s] * T + t];
-          if (src < 0 || src >= this.rows) throw new RangeError(`pool: selection row ${src} outside the cache (${this.rows} rows)`);
+          if (!(src >= 0 && src < current)) throw new RangeError(`pool: selection row ${src} outside the cache (${current} rows)`);
           const r = s * T + t;
           sources[l * rows + r] = src;
-          pos[r * 3] = slot.ownPositions ? this.movedOwnFrame(old[src * 3], plan) : slot.position;
+          pos[r * 3] = own ? Math.max(plan.ownPositionFloor, old[src * 3] - delta) : slot.position;
           pos[r * 3 + 1] = old[src * 3 + 1];
           pos[r * 3 + 2] = old[src * 3 + 2];
         }
-      });
+      }
       layerPositions.push(pos);
     }
     this.commit(this.heldAfter(plan.slots), layerPositions, true, plan);
@@ -185,15 +194,17 @@ export class CachePool {
     return currentRows + ref.incoming * T;
   }
 
-  /** (frame, row, column) of token t of a source frame in one layer (incoming frames: frame from the pending list). */
-  private sourcePosition(ref: FrameRef, t: number, layer: number): [number, number, number] {
-    if ('held' in ref) {
-      const p = this.rowPositions[layer];
-      const o = (ref.held * this.dims.tokensPerFrame + t) * 3;
-      return [p[o], p[o + 1], p[o + 2]];
+  /** [T, 3] (0, row, column) of a frame's tokens in grid order. */
+  private gridPositions(): Float32Array {
+    if (!this.grid) {
+      const { tokensPerFrame: T, gridWidth: w } = this.dims;
+      this.grid = new Float32Array(T * 3);
+      for (let t = 0; t < T; t++) {
+        this.grid[t * 3 + 1] = Math.floor(t / w);
+        this.grid[t * 3 + 2] = t % w;
+      }
     }
-    const w = this.dims.gridWidth;
-    return [this.pendingFrames[ref.incoming].frame, Math.floor(t / w), t % w];
+    return this.grid;
   }
 
   private checkOwnSlot(slot: PlannedSlot): void {
@@ -201,11 +212,6 @@ export class CachePool {
     if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || !('held' in ref)) {
       throw new Error('pool: a slot with its own positions can only be kept, not blended or taken from pending rows');
     }
-  }
-
-  /** An own-position token's frame position after the plan's shift grew: moved with it, held at the floor. */
-  private movedOwnFrame(frame: number, plan: BlockPlan): number {
-    return Math.max(plan.ownPositionFloor, frame - (plan.positionShift - this.shift));
   }
 
   private heldAfter(slots: PlannedSlot[]): HeldFrame[] {

@@ -27,6 +27,22 @@ test('topRows: the highest scores, returned in row order; ties to the lower row;
   assert.equal([...topRows(candidates, flat, 2)], [3, 4]);
 });
 
+test('topRows agrees with a full sort on random scores with many ties', () => {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let trial = 0; trial < 200; trial++) {
+    const n = 1 + Math.floor(rand() * 300);
+    const candidates = Int32Array.from({ length: n }, (_, i) => 2 * i + 1);
+    const scores = new Float32Array(2 * n + 1).map(() => Math.floor(rand() * (trial % 2 ? 5 : 1000)));
+    const count = Math.floor(rand() * (n + 1));
+    const expected = [...candidates]
+      .sort((a, b) => scores[b] - scores[a] || a - b)
+      .slice(0, count)
+      .sort((a, b) => a - b);
+    assert.equal([...topRows(candidates, scores, count)], expected, `trial ${trial}`);
+  }
+});
+
 function cache(): HeldFrame[] {
   // sink 0, 1 | history 2..6 (slots 2..6) ; recent before the block = R - F = 1 frame (frame 6).
   return [0, 1, 2, 3, 4, 5, 6].map((f) => ({ frame: f, role: f < 2 ? 'sink' : 'history', position: f }));
