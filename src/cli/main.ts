@@ -7,11 +7,13 @@ import { exitStatusFor, isSinkstreamError } from '../errors.js';
 import { register as registerRender } from './commands/render.js';
 import { register as registerBench } from './commands/bench.js';
 import { register as registerCheckConfig } from './commands/check-config.js';
+import { register as registerServe } from './commands/serve.js';
+import { register as registerSimulate } from './commands/simulate.js';
 
 type Register = (program: Command) => void;
 
 /** Commands owned by other parts of the project; each file exports `register`. */
-const OPTIONAL_COMMANDS = ['serve', 'simulate', 'eval'] as const;
+const OPTIONAL_COMMANDS = ['eval'] as const;
 
 async function loadOptionalCommands(): Promise<Register[]> {
   const out: Register[] = [];
@@ -33,7 +35,7 @@ export async function buildProgram(): Promise<Command> {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerRender, registerBench, registerCheckConfig, ...(await loadOptionalCommands())]) {
+  for (const register of [registerRender, registerServe, registerBench, registerSimulate, registerCheckConfig, ...(await loadOptionalCommands())]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();
