@@ -3,7 +3,7 @@
  * where the provider keeps it (on the GPU for WebGPU), at several numbers of key frames.
  *
  *   node --import tsx tools/bench/webgpu-forward.ts [--provider webgpu|cpu] [--dtype float16|float32]
- *        [--keys 3,12,21] [--reps 5] [--layers N] [--small]
+ *        [--keys 3,12,21] [--reps 5] [--layers N] [--small] [--host-outputs]
  *
  * Default shape: Wan2.1-T2V-1.3B (MODEL.md) with synthetic weights, 832x480 (60x104 latents,
  * 1560 tokens per frame), 3-frame blocks (4680 tokens). "K frames of keys" counts the block's own
@@ -50,12 +50,14 @@ for (const w of weights.values()) params += w.data.length;
 log(`synthetic weights: ${(params / 1e9).toFixed(3)} B params in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 t0 = performance.now();
-const runtime = await OrtRuntime.create({ dims, weights, provider, threads: 0, dtype });
+const resident = !process.argv.includes('--host-outputs');
+const runtime = await OrtRuntime.create({ dims, weights, provider, threads: 0, dtype, resident });
 weights.clear();
-log(`sessions created in ${((performance.now() - t0) / 1000).toFixed(1)} s (compute type ${runtime.dtype})`);
+log(`sessions created in ${((performance.now() - t0) / 1000).toFixed(1)} s (compute type ${runtime.dtype}, K/V ${resident ? 'resident on the device' : 'through the host'})`);
 
 const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233));
 await runtime.setPrompt(wave(dims.textLen * dims.textDim, 1));
+log('prompt set');
 const latent = wave(dims.latentChannels * F * dims.latentHeight * dims.latentWidth, 2);
 const forward = (positions: number[], keepBlockKv: boolean, t = 500) =>
   runtime.forward({ latent, timesteps: new Float32Array(F).fill(t), framePositions: Int32Array.from(positions), keepBlockKv, keepQueries: 'none' });

@@ -28,6 +28,8 @@ export interface OrtRuntimeOptions {
   threads: number;
   /** Compute type on the GPU; the CPU provider always runs float32. */
   dtype: FloatType;
+  /** WebGPU: keep K/V tensors on the GPU between calls (default true; false = through the host, for diagnosis). */
+  resident?: boolean;
 }
 
 interface CacheState {
@@ -94,7 +96,8 @@ export class OrtRuntime {
     const dtype: FloatType = provider === 'cpu' ? 'float32' : options.dtype;
     const L = dims.layers;
     const names = (f: (i: number) => string): string[] => Array.from({ length: L }, (_, i) => f(i));
-    const onGpu = (keep: (n: string) => boolean) => ({ provider, threads, gpuOutputs: keep });
+    const resident = options.resident ?? true;
+    const onGpu = (keep: (n: string) => boolean) => ({ provider, threads, gpuOutputs: (n: string) => resident && keep(n) });
 
     const textOutputs = [...names(TEXT_KV_IO.crossK), ...names(TEXT_KV_IO.crossV)];
     const text = await createSession(buildTextKvGraph(dims, weights, dtype), onGpu(() => true), textOutputs);
