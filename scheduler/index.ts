@@ -6,8 +6,8 @@
  *
  *   import { createScheduler, CostModel, monotonicClock } from '../scheduler/index.js';
  *
- *   // 1. Calibrate once per device: time forwards of the real engine (a few batch sizes, block
- *   //    sizes and cache lengths) and decodes, then fit. Store `costModel.toJSON()`; rebuild later
+ *   // 1. Calibrate once per device: time forwards of the real engine on `calibrationGrid(...)`
+ *   //    (batch sizes, block sizes, cache lengths) and decodes, then fit. Store `costModel.toJSON()`; rebuild later
  *   //    with `new CostModel(json)`.
  *   const { model: costModel } = CostModel.fit({ forward: samples, decode: decodeSamples });
  *
@@ -49,6 +49,7 @@ export * from './types.js';
 export { CostModel, forwardFeatures } from './cost-model.js';
 export type { DeviceCoefficients, FitQuality, ForwardItemShape, ForwardSample, FrameCodecSample, Samples } from './cost-model.js';
 export { Scheduler } from './scheduler.js';
+export { calibrationGrid, type CalibrationPoint, type CalibrationGridOptions } from './calibration.js';
 export { VirtualClock, monotonicClock } from './clock.js';
 export { streamsBatching, streamBatchBatching, batchingPolicy, type BatchingPolicy } from './batching.js';
 export { edfFeasible, type PeriodicLoad, type FeasibilityResult } from './feasibility.js';

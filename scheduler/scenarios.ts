@@ -114,7 +114,11 @@ export const SCENARIOS: readonly Scenario[] = [
     description: 'a low-priority stream on 1 GPU, then a high-priority one at t = 5 s: the low one gives way',
     durationMs: 30_000,
     devices: [gpu('gpu0')],
-    arrivals: [{ atMs: 0, spec: wanStream('low', { seconds: 25, priority: 0 }) }, { atMs: 5000, spec: wanStream('high', { seconds: 20, priority: 10 }) }],
+    // 15 fps keeps the arithmetic clear of the 90% line: 4 + 2 steps use 85% of the GPU, 4 + 3 use 94%.
+    arrivals: [
+      { atMs: 0, spec: wanStream('low', { seconds: 25, priority: 0, fps: 15 }) },
+      { atMs: 5000, spec: wanStream('high', { seconds: 20, priority: 10, fps: 15 }) },
+    ],
   },
   ...[1, 2, 4].map(
     (devices): PipelineScenario => ({

@@ -12,7 +12,7 @@ import { simulatePipeline, stageWorkFrom } from './pipeline.js';
 import { Scheduler } from './scheduler.js';
 import { MODEL_NAME, SCENARIOS, WAN_1_3B, gpu, wanStream, type PipelineScenario, type Scenario, type SchedulerScenario } from './scenarios.js';
 import { SimulatedEngine } from './simulated-engine.js';
-import type { JobResult, Plan, RefusalCode, RungChange, StoppedStream, StreamMetrics } from './types.js';
+import type { JobResult, Plan, RefusalCode, RungChange, StoppedStream, StreamMetrics, StreamSpec } from './types.js';
 
 export interface Refusal {
   streamId: string;
@@ -90,10 +90,10 @@ export function runScenario(scenario: Scenario, config: SchedulerConfig, options
 }
 
 /** Fits a cost model from a benchmark sweep of each simulated device. */
-export function calibrate(engine: SimulatedEngine, deviceIds: readonly string[], tokensPerFrame: number): CostModel {
+export function calibrate(engine: SimulatedEngine, deviceIds: readonly string[], stream: StreamSpec, blockFrames: readonly number[]): CostModel {
   const samples = { forward: [] as ForwardSample[], decode: [] as FrameCodecSample[] };
   for (const id of deviceIds) {
-    const s = engine.calibrate(id, MODEL_NAME, tokensPerFrame);
+    const s = engine.calibrate(id, MODEL_NAME, { tokensPerFrame: stream.tokensPerFrame, windowFrames: stream.windowFrames, blockFrames });
     samples.forward.push(...s.forward);
     samples.decode.push(...s.decode);
   }
@@ -102,11 +102,10 @@ export function calibrate(engine: SimulatedEngine, deviceIds: readonly string[],
 
 function runSchedulerScenario(sc: SchedulerScenario, config: SchedulerConfig, options: Pick<SimulateOptions, 'perStream' | 'seed'>): ScenarioResult {
   const engine = new SimulatedEngine(sc.devices, { [MODEL_NAME]: WAN_1_3B }, options.seed ?? 1);
-  const tokensPerFrame = sc.arrivals[0]?.spec.tokensPerFrame ?? 1560;
   const clock = new VirtualClock(0);
   const scheduler = new Scheduler({
     clock,
-    costModel: calibrate(engine, sc.devices.map((d) => d.id), tokensPerFrame),
+    costModel: calibrate(engine, sc.devices.map((d) => d.id), sc.arrivals[0]?.spec ?? wanStream('calibration'), config.blockFrames),
     devices: sc.devices.map((d) => ({ id: d.id, maxBatch: d.maxBatch })),
     config,
   });
@@ -234,7 +233,7 @@ function pipelineRun(sc: PipelineScenario, config: SchedulerConfig, seed: number
   const device = gpu('gpu0');
   const engine = new SimulatedEngine([device], { [MODEL_NAME]: WAN_1_3B }, seed);
   const spec = wanStream('pipeline');
-  const cost = calibrate(engine, [device.id], spec.tokensPerFrame);
+  const cost = calibrate(engine, [device.id], spec, [3]);
   const blockFrames = 3;
   const item = { queryTokens: blockFrames * spec.tokensPerFrame, cachedTokens: (spec.windowFrames - blockFrames) * spec.tokensPerFrame };
   // Activations of one block, bf16: tokens x dim x 2 bytes over a 25 GB/s link (PCIe-class; NVLink is faster).

@@ -5,7 +5,8 @@
  * time follows the FLOP count of MODEL.md, so the scheduler's cost model has to learn it from samples
  * (`calibrate`) like it learns a real engine.
  */
-import type { ForwardItemShape, ForwardSample, FrameCodecSample, Samples } from './cost-model.js';
+import { calibrationGrid, type CalibrationGridOptions } from './calibration.js';
+import type { ForwardItemShape, ForwardSample, FrameCodecSample } from './cost-model.js';
 import { hashString, seededRandom } from './random.js';
 import type { JobResult, PlanJob } from './types.js';
 
@@ -98,22 +99,16 @@ export class SimulatedEngine {
   }
 
   /** A benchmark sweep on one device (before any slow-down): the samples a cost model is fitted from. */
-  calibrate(deviceId: string, model: string, tokensPerFrame: number, maxFrames = 21): Required<Samples> {
+  calibrate(deviceId: string, model: string, grid: Omit<CalibrationGridOptions, 'maxBatch'>): { forward: ForwardSample[]; decode: FrameCodecSample[] } {
     const forward: ForwardSample[] = [];
     const decode: FrameCodecSample[] = [];
-    const maxBatch = this.device(deviceId).maxBatch;
-    for (const batch of [1, 2, 4].filter((b) => b <= maxBatch)) {
-      for (const blockFrames of [1, 3, 4]) {
-        for (const cachedFrames of [0, 3, 6, 9, 12, 18].filter((c) => c + blockFrames <= maxFrames)) {
-          const shape = { queryTokens: blockFrames * tokensPerFrame, cachedTokens: cachedFrames * tokensPerFrame };
-          const items = Array.from({ length: batch }, () => shape);
-          forward.push({ device: deviceId, batch, ...shape, ms: this.forwardMs(deviceId, model, items) * this.jitter(deviceId) });
-        }
-      }
+    for (const p of calibrationGrid({ ...grid, maxBatch: this.device(deviceId).maxBatch })) {
+      const items = Array.from({ length: p.batch }, () => p);
+      forward.push({ device: deviceId, ...p, ms: this.forwardMs(deviceId, model, items) * this.jitter(deviceId) });
     }
     for (const latentFrames of [1, 2, 3, 4]) {
       decode.push({ device: deviceId, latentFrames, ms: this.decodeMs(deviceId, latentFrames) * this.jitter(deviceId) });
     }
-    return { forward, decode, encode: [] };
+    return { forward, decode };
   }
 }
