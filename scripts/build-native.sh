@@ -58,7 +58,12 @@ for p in "${pids[@]}"; do wait "$p" || fail=1; done
 (( fail == 0 )) || { echo "build-native: compilation failed" >&2; exit 1; }
 if (( check )); then echo "build-native: compile check passed"; rm -rf "$out"; exit 0; fi
 
-libdirs=(-L"$CUDA_HOME/lib64" -L"$CUDA_HOME/lib" -L/usr/lib/x86_64-linux-gnu)
+# cuBLASLt: link it where it is found, and remember that folder (rpath) so loading needs no LD_LIBRARY_PATH
+libdirs=()
+for dir in "$CUDA_HOME/lib64" "$CUDA_HOME/targets/x86_64-linux/lib" "$CUDA_HOME/lib" /usr/lib/x86_64-linux-gnu; do
+  if compgen -G "$dir/libcublasLt.so*" >/dev/null; then libdirs+=(-L"$dir" -Xlinker -rpath -Xlinker "$dir"); fi
+done
+(( ${#libdirs[@]} )) || { echo "build-native: libcublasLt.so not found under $CUDA_HOME or /usr/lib/x86_64-linux-gnu" >&2; exit 1; }
 "$NVCC" -shared "${gencode[@]}" -o build/libsinkstream_native.so build/kernels.o build/attention.o build/engine.o \
   build/gemm.o build/capi.o "${libdirs[@]}" -lcublasLt -cudart static
 if [[ -f build/addon.o ]]; then
