@@ -281,6 +281,19 @@ test('long stream with compression and a small RoPE table: every position inside
       plan.slots.forEach((s) => {
         if (s.role === 'history' && !reindexed) assert.is(plan.queryPositions[0] - s.position, f0 - s.frame);
       });
+      // Tokens kept at their own positions too, unless held at the floor.
+      if (!reindexed && !rephase) {
+        plan.slots.forEach((s, i) => {
+          if (s.role !== 'compressed') return;
+          for (let l = 0; l < dims.layers; l++) {
+            for (let t = 0; t < 4; t++) {
+              const row = i * 4 + t;
+              const p = engine.positions[l][row * 3];
+              if (p !== plan.ownPositionFloor) assert.is(plan.queryPositions[0] - p, f0 - frameOf(engine.values[l][row]), `${policy.name} block ${index}`);
+            }
+          }
+        });
+      }
     });
     assert.ok(maxRows <= W * 4, `${policy.name}: ${maxRows} rows`);
   }
