@@ -86,6 +86,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     private readonly generator: LiveGenerator,
   ) {
     super();
+    this.setMaxListeners(0); // one 'ended' listener per watching connection, bounded by serve.maxViewers
     this.id = opts.id;
     this.config = opts.config;
     this.prompt = opts.config.generation.prompt;
