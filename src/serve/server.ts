@@ -36,11 +36,11 @@ const defaultCreateGenerator: CreateGenerator = (config) => createGenerator(conf
 
 /** The token in force: serve.token, else SINKSTREAM_TOKEN; undefined when neither is set. */
 export function resolveToken(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const token = config.serve.token ?? env[TOKEN_ENV];
+  const token = config.serve.token ?? (env[TOKEN_ENV] || undefined);
   if (token !== undefined && token.length < 8) {
     throw new SinkstreamError('ERR_CONFIG_INVALID', `${config.serve.token !== undefined ? 'serve.token' : TOKEN_ENV}: a token needs at least 8 characters`);
   }
-  return token === '' ? undefined : token;
+  return token;
 }
 
 function refuse(socket: Duplex, status: number, text: string, message: string): void {
