@@ -5,7 +5,7 @@
 namespace ssn {
 namespace {
 
-constexpr int BM = 64, BN = 64, PAD = 8, THREADS = 128;
+constexpr int BN = 64, PAD = 8;
 
 __device__ __forceinline__ uint32_t smemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -43,7 +43,7 @@ __device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
 }
 
 /** Loads `rows` rows (of D bf16) of one head into shared memory; rows past `valid` are zero-filled. */
-template <int D>
+template <int D, int THREADS>
 __device__ __forceinline__ void loadTile(bf16* sm, const bf16* base, int stride, int headOff, int firstKey, int Lk,
                                          int segA, int segBOffset) {
   constexpr int CHUNKS = D / 8;
@@ -57,8 +57,10 @@ __device__ __forceinline__ void loadTile(bf16* sm, const bf16* base, int stride,
   }
 }
 
-template <int D>
-__global__ void __launch_bounds__(THREADS) flashKernel(AttentionParams<bf16> p) {
+/** WARPS warps, 16 query rows each: a CTA takes BM = 16 * WARPS rows and streams every key tile once. */
+template <int D, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) flashKernel(AttentionParams<bf16> p) {
+  constexpr int THREADS = WARPS * 32, BM = WARPS * 16;
   extern __shared__ __align__(16) unsigned char smemRaw[];
   constexpr int SROW = D + PAD;
   bf16* sQ = reinterpret_cast<bf16*>(smemRaw);
@@ -80,8 +82,8 @@ __global__ void __launch_bounds__(THREADS) flashKernel(AttentionParams<bf16> p) 
     const bf16* src = ok ? p.q + (size_t)(qBase + r) * p.qStride + headOff + cc * 8 : p.q;
     cpAsync16(sQ + r * SROW + cc * 8, src, ok);
   }
-  loadTile<D>(sK, p.k, p.kvStride, headOff, 0, Lk, p.segA, p.segBOffset);
-  loadTile<D>(sV, p.v, p.kvStride, headOff, 0, Lk, p.segA, p.segBOffset);
+  loadTile<D, THREADS>(sK, p.k, p.kvStride, headOff, 0, Lk, p.segA, p.segBOffset);
+  loadTile<D, THREADS>(sV, p.v, p.kvStride, headOff, 0, Lk, p.segA, p.segBOffset);
   cpAsyncCommit();
 
   uint32_t qf[D / 16][4];
@@ -94,8 +96,8 @@ __global__ void __launch_bounds__(THREADS) flashKernel(AttentionParams<bf16> p) 
   for (int j = 0; j < tiles; j++) {
     const int stage = j & 1;
     if (j + 1 < tiles) {
-      loadTile<D>(sK + (stage ^ 1) * BN * SROW, p.k, p.kvStride, headOff, (j + 1) * BN, Lk, p.segA, p.segBOffset);
-      loadTile<D>(sV + (stage ^ 1) * BN * SROW, p.v, p.kvStride, headOff, (j + 1) * BN, Lk, p.segA, p.segBOffset);
+      loadTile<D, THREADS>(sK + (stage ^ 1) * BN * SROW, p.k, p.kvStride, headOff, (j + 1) * BN, Lk, p.segA, p.segBOffset);
+      loadTile<D, THREADS>(sV + (stage ^ 1) * BN * SROW, p.v, p.kvStride, headOff, (j + 1) * BN, Lk, p.segA, p.segBOffset);
       cpAsyncCommit();
       cpAsyncWait<1>();
     } else {
@@ -194,18 +196,19 @@ __global__ void __launch_bounds__(THREADS) flashKernel(AttentionParams<bf16> p) 
   }
 }
 
-template <int D>
+template <int D, int WARPS>
 void launch(const AttentionParams<bf16>& p, cudaStream_t s) {
+  constexpr int BM = WARPS * 16;
   const int smem = (BM + 4 * BN) * (D + PAD) * static_cast<int>(sizeof(bf16));
   static bool configured[64] = {};  // the attribute is per function and per device
   int dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   if (dev >= 64 || !configured[dev]) {
-    CUDA_CHECK(cudaFuncSetAttribute(flashKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CUDA_CHECK(cudaFuncSetAttribute(flashKernel<D, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     if (dev < 64) configured[dev] = true;
   }
   dim3 grid(ceilDiv(p.Lq, BM), p.heads);
-  flashKernel<D><<<grid, THREADS, smem, s>>>(p);
+  flashKernel<D, WARPS><<<grid, WARPS * 32, smem, s>>>(p);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -277,17 +280,72 @@ void flashAttention(const AttentionParams<float>& p, cudaStream_t s) {
   CUDA_LAUNCH_CHECK();
 }
 
+int attentionVariant = 0;  // 0: choose, 4 or 8: warps per CTA (tests and benchmarks)
+
 void flashAttention(const AttentionParams<bf16>& p, cudaStream_t s) {
   if (p.Lq == 0) return;
+  // 128-row tiles halve the K/V traffic from L2 (every query tile streams all keys of its head);
+  // 64-row tiles keep more CTAs in flight when there are few queries.
+  const bool wide = attentionVariant ? attentionVariant == 8 : (long long)p.Lq * p.heads >= 128LL * 264;
   if (p.segA + p.segB == 0) throw NativeError("attention over zero keys");
   if (p.qStride % 8 || p.kvStride % 8 || p.oStride % 8) throw NativeError("attention: row strides must be multiples of 8");
   switch (p.headDim) {
-    case 16: launch<16>(p, s); break;
-    case 32: launch<32>(p, s); break;
-    case 64: launch<64>(p, s); break;
-    case 128: launch<128>(p, s); break;
+    case 16: launch<16, 4>(p, s); break;
+    case 32: launch<32, 4>(p, s); break;
+    case 64: wide ? launch<64, 8>(p, s) : launch<64, 4>(p, s); break;
+    case 128: wide ? launch<128, 8>(p, s) : launch<128, 4>(p, s); break;
     default: throw NativeError("native attention supports head_dim 16, 32, 64 or 128, got " + std::to_string(p.headDim));
   }
+}
+
+}  // namespace ssn
+
+namespace ssn {
+namespace {
+__global__ void fillHash(bf16* x, size_t n, uint32_t seed) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    x[i] = __float2bfloat16((h & 0xffff) / 32768.f - 1.f);
+  }
+}
+}  // namespace
+
+double benchAttention(int Lq, int Lk, int heads, int headDim, int warps, int reps) {
+  const size_t d = (size_t)heads * headDim;
+  DeviceBuffer q, k, v, o;
+  q.reserve(Lq * d * 2);
+  k.reserve(Lk * d * 2);
+  v.reserve(Lk * d * 2);
+  o.reserve(Lq * d * 2);
+  fillHash<<<1024, 256>>>(q.as<bf16>(), Lq * d, 1);
+  fillHash<<<1024, 256>>>(k.as<bf16>(), Lk * d, 2);
+  fillHash<<<1024, 256>>>(v.as<bf16>(), Lk * d, 3);
+  CUDA_LAUNCH_CHECK();
+  AttentionParams<bf16> p{};
+  p.q = q.as<bf16>(); p.k = k.as<bf16>(); p.v = v.as<bf16>(); p.o = o.as<bf16>();
+  p.qStride = p.kvStride = p.oStride = static_cast<int>(d);
+  p.Lq = Lq; p.heads = heads; p.headDim = headDim;
+  p.segA = Lk - Lq > 0 ? Lk - Lq : 0; p.segB = Lk - p.segA; p.segBOffset = p.segA;
+  p.scale = 1.f / std::sqrt(static_cast<float>(headDim));
+  const int saved = attentionVariant;
+  attentionVariant = warps;
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  flashAttention(p, 0);
+  CUDA_CHECK(cudaEventRecord(a, 0));
+  for (int i = 0; i < reps; i++) flashAttention(p, 0);
+  CUDA_CHECK(cudaEventRecord(b, 0));
+  CUDA_CHECK(cudaEventSynchronize(b));
+  float ms = 0.f;
+  CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  attentionVariant = saved;
+  return ms / reps;
 }
 
 }  // namespace ssn

@@ -20,7 +20,12 @@ struct AttentionParams {
 
 /** bf16: tensor-core flash attention (head_dim 16, 32, 64, 128). */
 void flashAttention(const AttentionParams<bf16>& p, cudaStream_t s);
+/** Warps per CTA of the bf16 kernel: 0 chooses by size, 4 or 8 force a variant (benchmarks). */
+extern int attentionVariant;
 /** fp32: exact fp32 arithmetic on CUDA cores (small models, tests); head_dim <= 128. */
 void flashAttention(const AttentionParams<float>& p, cudaStream_t s);
+
+/** Milliseconds per call of the bf16 kernel on hashed data (keys = [Lk - Lq cache rows || Lq block rows]). */
+double benchAttention(int Lq, int Lk, int heads, int headDim, int warps, int reps);
 
 }  // namespace ssn

@@ -1,6 +1,7 @@
 // C API over ssn::Engine: exceptions become return codes and a per-thread message.
 #include "capi.h"
 #include "engine.h"
+#include "attention.h"
 #include <cstring>
 
 struct ssn_engine {
@@ -124,6 +125,13 @@ int ssn_profile(ssn_engine* e, int on) {
 
 int ssn_profile_read(ssn_engine* e, double* ms) {
   return locked(e, [&](ssn::Engine& en) { en.profileRead(ms); });
+}
+
+int ssn_bench_attention(int device, int lq, int lk, int heads, int head_dim, int warps, int reps, double* ms) {
+  return guard([&] {
+    CUDA_CHECK(cudaSetDevice(device));
+    *ms = ssn::benchAttention(lq, lk, heads, head_dim, warps, reps);
+  });
 }
 
 }  // extern "C"

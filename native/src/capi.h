@@ -65,6 +65,9 @@ int ssn_read_cache(ssn_engine* e, float* keys, float* values, float* positions);
 int ssn_profile(ssn_engine* e, int on);
 int ssn_profile_read(ssn_engine* e, double* ms);
 
+/* Benchmark of the bf16 attention kernel alone: *ms per call; warps 4 or 8 (0 = the engine's choice). */
+int ssn_bench_attention(int device, int lq, int lk, int heads, int head_dim, int warps, int reps, double* ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'reference'))
 sys.path.insert(0, HERE)
 from model import Dims, KVCache, WanModel, rope_apply, rope_cos_sin, score_cache, sinusoidal_embedding  # noqa: E402
-from native_lib import PROFILE_PHASES, NativeEngine  # noqa: E402
+from native_lib import PROFILE_PHASES, NativeEngine, bench_attention  # noqa: E402
 
 DEV = 'cuda'
 RESULTS: dict = {}
@@ -321,6 +321,28 @@ def shifted(steps, shift=5.0):
 
 
 @torch.no_grad()
+def run_attention_bench() -> None:
+    """The attention kernel alone at the 1.3B shape (12 heads x 128, 4680 queries), against PyTorch SDPA."""
+    L, H, D = 4680, 12, 128
+    rows = []
+    for key_frames in (3, 12, 21):
+        lk = key_frames * 1560
+        fl = 4 * L * lk * H * D
+        q = torch.randn(1, H, L, D, device=DEV, dtype=torch.bfloat16)
+        k = torch.randn(1, H, lk, D, device=DEV, dtype=torch.bfloat16)
+        v = torch.randn_like(k)
+        ts = timed(lambda: F.scaled_dot_product_attention(q, k, v), 10)
+        row = dict(keys=lk, sdpa_ms=statistics.median(ts))
+        for warps in (4, 8):
+            row[f'native{warps}_ms'] = bench_attention(L, lk, H, D, warps, 10)
+        for key in [k2 for k2 in row if k2.endswith('_ms')]:
+            row[key.replace('_ms', '_tflops')] = fl / row[key] / 1e9
+        rows.append(row)
+        print('[attention] ' + ', '.join(f'{k2} {v2:.1f}' for k2, v2 in row.items()), flush=True)
+    RESULTS['attention'] = rows
+
+
+@torch.no_grad()
 def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
     dims = wan13b_dims()
     T, C, H, W, Fr = dims.tokens_per_frame, dims.latent_channels, dims.latent_height, dims.latent_width, 3
@@ -460,6 +482,8 @@ def main() -> None:
     ok = True
     if mode in ('check', 'all'):
         ok = run_check()
+    if mode in ('bench', 'all', 'attention'):
+        run_attention_bench()
     if mode in ('bench', 'all'):
         run_bench(int(os.environ.get('BLOCKS_NATIVE', '60')), int(os.environ.get('BLOCKS_TORCH', '12')),
                   int(os.environ.get('REPS', '10')))

@@ -141,4 +141,16 @@ class NativeEngine:
         return ms
 
 
+def bench_attention(lq: int, lk: int, heads: int, head_dim: int, warps: int, reps: int = 20,
+                    lib_path: str = DEFAULT_LIB, device: int = 0) -> float:
+    """Milliseconds per call of the native bf16 attention kernel alone (warps 4 or 8; 0 = engine's choice)."""
+    lib = C.CDLL(lib_path)
+    lib.ssn_last_error.restype = C.c_char_p
+    lib.ssn_bench_attention.argtypes = [C.c_int] * 7 + [C.POINTER(C.c_double)]
+    ms = C.c_double()
+    if lib.ssn_bench_attention(device, lq, lk, heads, head_dim, warps, reps, C.byref(ms)) != 0:
+        raise RuntimeError('native: ' + lib.ssn_last_error().decode())
+    return ms.value
+
+
 PROFILE_PHASES = ['patch+time', 'gemm', 'self-attn', 'cross-attn', 'norm/rope/elementwise', 'head']

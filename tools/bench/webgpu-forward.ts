@@ -1,9 +1,10 @@
 /**
- * Forward-pass latency of one block through the ORT engine's runtime with the KV cache resident
- * where the provider keeps it (on the GPU for WebGPU), at several numbers of key frames.
+ * Forward-pass latency of one block through the ORT engine's runtime, at several numbers of key
+ * frames. --resident keeps K/V on the GPU between calls (see ort-runtime.ts: it aborts inside
+ * onnxruntime-node 1.30 as measured here); without it the cache goes through the host each call.
  *
  *   node --import tsx tools/bench/webgpu-forward.ts [--provider webgpu|cpu] [--dtype float16|float32]
- *        [--keys 3,12,21] [--reps 5] [--layers N] [--small] [--host-outputs]
+ *        [--keys 3,12,21] [--reps 5] [--layers N] [--small] [--resident]
  *
  * Default shape: Wan2.1-T2V-1.3B (MODEL.md) with synthetic weights, 832x480 (60x104 latents,
  * 1560 tokens per frame), 3-frame blocks (4680 tokens). "K frames of keys" counts the block's own
@@ -50,7 +51,7 @@ for (const w of weights.values()) params += w.data.length;
 log(`synthetic weights: ${(params / 1e9).toFixed(3)} B params in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 t0 = performance.now();
-const resident = !process.argv.includes('--host-outputs');
+const resident = process.argv.includes('--resident');
 const runtime = await OrtRuntime.create({ dims, weights, provider, threads: 0, dtype, resident });
 weights.clear();
 log(`sessions created in ${((performance.now() - t0) / 1000).toFixed(1)} s (compute type ${runtime.dtype}, K/V ${resident ? 'resident on the device' : 'through the host'})`);
