@@ -3,10 +3,17 @@
  * runs it in-process). Holds four kinds of sessions built from the model's graphs:
  *   text-kv (once per prompt), transformer (every forward), cache update, cache scores.
  *
- * Where the cache lives: on the WebGPU provider, every K/V tensor (the prompt's cross K/V, the
- * cache, the pending block rows, kept queries) is a session output left on the GPU
+ * Where the cache lives: with `resident`, every K/V tensor on the WebGPU provider (the prompt's
+ * cross K/V, the cache, the pending block rows, kept queries) is a session output left on the GPU
  * ('gpu-buffer') and fed back as an input; only the flow, per-frame query sums and scores come back
  * to the host. On the CPU provider the same graphs run on host tensors.
+ *
+ * `resident` is OFF by default: with onnxruntime-node 1.30 on an H100 (Dawn over Vulkan), the
+ * first transformer run that takes gpu-buffer inputs / gives gpu-buffer outputs aborts the process
+ * ("terminate called after throwing an instance of 'char const*'"), at every size and in float16
+ * and float32 alike, while the prompt graph's gpu-buffer outputs come back fine. Without it the
+ * cache makes a round trip through the host on every call (about 5 GB per forward at 21 frames
+ * for the 1.3B model in float16). tools/bench/webgpu-forward.ts --resident tries the resident path.
  */
 import * as ort from 'onnxruntime-node';
 import { SinkstreamError } from '../../errors.js';
@@ -28,7 +35,7 @@ export interface OrtRuntimeOptions {
   threads: number;
   /** Compute type on the GPU; the CPU provider always runs float32. */
   dtype: FloatType;
-  /** WebGPU: keep K/V tensors on the GPU between calls (default true; false = through the host, for diagnosis). */
+  /** WebGPU: keep K/V tensors on the GPU between calls (default false: see the note at the top). */
   resident?: boolean;
 }
 
@@ -70,6 +77,8 @@ export class OrtRuntime {
   readonly dims: ModelDims;
   readonly provider: Provider;
   readonly dtype: FloatType;
+  /** K/V tensors stay on the GPU between calls (WebGPU only). */
+  readonly resident: boolean;
   private readonly scoreSessions = new Map<string, Promise<OwnedSession>>();
   private crossKv: { k: ort.Tensor[]; v: ort.Tensor[] } | null = null;
   private cache: CacheState;
@@ -88,6 +97,7 @@ export class OrtRuntime {
     this.dims = options.dims;
     this.provider = options.provider;
     this.dtype = options.provider === 'cpu' ? 'float32' : options.dtype;
+    this.resident = options.provider === 'webgpu' && (options.resident ?? false);
     this.cache = this.emptyCache();
   }
 
@@ -96,7 +106,7 @@ export class OrtRuntime {
     const dtype: FloatType = provider === 'cpu' ? 'float32' : options.dtype;
     const L = dims.layers;
     const names = (f: (i: number) => string): string[] => Array.from({ length: L }, (_, i) => f(i));
-    const resident = options.resident ?? true;
+    const resident = provider === 'webgpu' && (options.resident ?? false);
     const onGpu = (keep: (n: string) => boolean) => ({ provider, threads, gpuOutputs: (n: string) => resident && keep(n) });
 
     const textOutputs = [...names(TEXT_KV_IO.crossK), ...names(TEXT_KV_IO.crossV)];
@@ -113,7 +123,7 @@ export class OrtRuntime {
 
     const upOutputs = [...names(UPDATE_IO.newK), ...names(UPDATE_IO.newV), ...names(UPDATE_IO.newPos)];
     const update = await createSession(buildCacheUpdateGraph(dims, dtype), onGpu(() => true), upOutputs);
-    return new OrtRuntime({ ...options, dtype }, text, transformer, update, threads);
+    return new OrtRuntime({ ...options, dtype, resident }, text, transformer, update, threads);
   }
 
   // ---- tensors
@@ -193,7 +203,16 @@ export class OrtRuntime {
     if (request.keepQueries !== 'none') fetches.push(...layerNames(io.querySums));
     if (request.keepQueries === 'max') fetches.push(...layerNames(io.queries));
 
-    const out = await this.transformer.session.run(feeds, fetches);
+    // Resident: every output is fetched in the session's order (they stay on the GPU, so this is
+    // free) and the unwanted ones are released at once. Untested guess at the abort noted at the
+    // top: the binding mishandling a fetched subset of outputs that have per-output locations.
+    const out = this.resident
+      ? await this.transformer.session.run(feeds, this.transformer.session.outputNames as string[])
+      : await this.transformer.session.run(feeds, fetches);
+    if (this.resident) {
+      const wanted = new Set(fetches);
+      dispose(Object.entries(out).filter(([name]) => !wanted.has(name)).map(([, t]) => t as ort.Tensor));
+    }
     const flow = await this.toHost(out[io.flow] as ort.Tensor);
 
     if (request.keepBlockKv) {
