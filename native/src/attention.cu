@@ -1,11 +1,12 @@
 // FlashAttention-2 style forward: 4 warps per 64 query rows, 64-key tiles double-buffered with cp.async,
 // bf16 mma.sync m16n8k16 with fp32 accumulation, online softmax in base 2.
 #include "attention.h"
+#include <cstdlib>
 
 namespace ssn {
 namespace {
 
-constexpr int BN = 64, PAD = 8;
+constexpr int PAD = 8;
 
 __device__ __forceinline__ uint32_t smemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -43,7 +44,7 @@ __device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
 }
 
 /** Loads `rows` rows (of D bf16) of one head into shared memory; rows past `valid` are zero-filled. */
-template <int D, int THREADS>
+template <int D, int THREADS, int BN>
 __device__ __forceinline__ void loadTile(bf16* sm, const bf16* base, int stride, int headOff, int firstKey, int Lk,
                                          int segA, int segBOffset) {
   constexpr int CHUNKS = D / 8;
@@ -57,10 +58,16 @@ __device__ __forceinline__ void loadTile(bf16* sm, const bf16* base, int stride,
   }
 }
 
-/** WARPS warps, 16 query rows each: a CTA takes BM = 16 * WARPS rows and streams every key tile once. */
-template <int D, int WARPS>
+/**
+ * WARPS warps, each owning MT m-tiles of 16 query rows: a CTA takes BM = 16 * MT * WARPS rows and streams
+ * every key tile of its head once. With MT = 2 each K / V fragment read from shared memory feeds two
+ * mma's (FA2's layout); the Q fragments are then re-read from shared memory per k-step instead of
+ * living in registers.
+ */
+template <int D, int WARPS, int MT, int BN>
 __global__ void __launch_bounds__(WARPS * 32) flashKernel(AttentionParams<bf16> p) {
-  constexpr int THREADS = WARPS * 32, BM = WARPS * 16;
+  constexpr int THREADS = WARPS * 32, BM = WARPS * 16 * MT;
+  constexpr bool Q_IN_REGS = MT == 1;
   extern __shared__ __align__(16) unsigned char smemRaw[];
   constexpr int SROW = D + PAD;
   bf16* sQ = reinterpret_cast<bf16*>(smemRaw);
@@ -75,140 +82,170 @@ __global__ void __launch_bounds__(WARPS * 32) flashKernel(AttentionParams<bf16> 
   const int Lk = p.segA + p.segB;
   const int tiles = (Lk + BN - 1) / BN;
 
-  // Q tile
   for (int c = tid; c < BM * (D / 8); c += THREADS) {
     const int r = c / (D / 8), cc = c % (D / 8);
     const bool ok = qBase + r < p.Lq;
     const bf16* src = ok ? p.q + (size_t)(qBase + r) * p.qStride + headOff + cc * 8 : p.q;
     cpAsync16(sQ + r * SROW + cc * 8, src, ok);
   }
-  loadTile<D, THREADS>(sK, p.k, p.kvStride, headOff, 0, Lk, p.segA, p.segBOffset);
-  loadTile<D, THREADS>(sV, p.v, p.kvStride, headOff, 0, Lk, p.segA, p.segBOffset);
+  loadTile<D, THREADS, BN>(sK, p.k, p.kvStride, headOff, 0, Lk, p.segA, p.segBOffset);
+  loadTile<D, THREADS, BN>(sV, p.v, p.kvStride, headOff, 0, Lk, p.segA, p.segBOffset);
   cpAsyncCommit();
 
-  uint32_t qf[D / 16][4];
-  float acc[D / 8][4];
+  uint32_t qf[Q_IN_REGS ? D / 16 : 1][4];
+  float acc[MT][D / 8][4];
 #pragma unroll
-  for (int i = 0; i < D / 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
-  float mRow[2] = {-INFINITY, -INFINITY}, lRow[2] = {0.f, 0.f};
+  for (int m = 0; m < MT; m++)
+#pragma unroll
+    for (int i = 0; i < D / 8; i++) acc[m][i][0] = acc[m][i][1] = acc[m][i][2] = acc[m][i][3] = 0.f;
+  float mRow[MT][2], lRow[MT][2];
+#pragma unroll
+  for (int m = 0; m < MT; m++) mRow[m][0] = mRow[m][1] = -INFINITY, lRow[m][0] = lRow[m][1] = 0.f;
   const float sl = p.scale * 1.4426950408889634f;
+  const bf16* myQ = sQ + (warp * 16 * MT + (lane & 15)) * SROW + (lane >> 4) * 8;
 
   for (int j = 0; j < tiles; j++) {
     const int stage = j & 1;
     if (j + 1 < tiles) {
-      loadTile<D, THREADS>(sK + (stage ^ 1) * BN * SROW, p.k, p.kvStride, headOff, (j + 1) * BN, Lk, p.segA, p.segBOffset);
-      loadTile<D, THREADS>(sV + (stage ^ 1) * BN * SROW, p.v, p.kvStride, headOff, (j + 1) * BN, Lk, p.segA, p.segBOffset);
+      loadTile<D, THREADS, BN>(sK + (stage ^ 1) * BN * SROW, p.k, p.kvStride, headOff, (j + 1) * BN, Lk, p.segA, p.segBOffset);
+      loadTile<D, THREADS, BN>(sV + (stage ^ 1) * BN * SROW, p.v, p.kvStride, headOff, (j + 1) * BN, Lk, p.segA, p.segBOffset);
       cpAsyncCommit();
       cpAsyncWait<1>();
     } else {
       cpAsyncWait<0>();
     }
     __syncthreads();
-    if (j == 0) {
+    if (Q_IN_REGS && j == 0) {
 #pragma unroll
-      for (int kk = 0; kk < D / 16; kk++)
-        ldmatrixX4(qf[kk], sQ + (warp * 16 + (lane & 15)) * SROW + kk * 16 + (lane >> 4) * 8);
+      for (int kk = 0; kk < (Q_IN_REGS ? D / 16 : 1); kk++) ldmatrixX4(qf[kk], myQ + kk * 16);
     }
     const bf16* k = sK + stage * BN * SROW;
     const bf16* v = sV + stage * BN * SROW;
 
-    float s[BN / 8][4];
+    float s[MT][BN / 8][4];
 #pragma unroll
-    for (int i = 0; i < BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+      for (int i = 0; i < BN / 8; i++) s[m][i][0] = s[m][i][1] = s[m][i][2] = s[m][i][3] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
+      uint32_t qa[MT][4];
+      if constexpr (Q_IN_REGS) {
+#pragma unroll
+        for (int r = 0; r < 4; r++) qa[0][r] = qf[Q_IN_REGS ? kk : 0][r];
+      } else {
+#pragma unroll
+        for (int m = 0; m < MT; m++) ldmatrixX4(qa[m], myQ + m * 16 * SROW + kk * 16);
+      }
 #pragma unroll
       for (int np = 0; np < BN / 16; np++) {
         uint32_t b[4];
         ldmatrixX4(b, k + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * SROW + kk * 16 + ((lane >> 3) & 1) * 8);
-        mma16816(s[2 * np], qf[kk], b[0], b[1]);
-        mma16816(s[2 * np + 1], qf[kk], b[2], b[3]);
+#pragma unroll
+        for (int m = 0; m < MT; m++) {
+          mma16816(s[m][2 * np], qa[m], b[0], b[1]);
+          mma16816(s[m][2 * np + 1], qa[m], b[2], b[3]);
+        }
       }
     }
-    // mask keys past the end (last tile only)
     if ((j + 1) * BN > Lk) {
 #pragma unroll
       for (int nt = 0; nt < BN / 8; nt++) {
         const int key = j * BN + nt * 8 + 2 * t4;
-        if (key >= Lk) s[nt][0] = s[nt][2] = -INFINITY;
-        if (key + 1 >= Lk) s[nt][1] = s[nt][3] = -INFINITY;
+#pragma unroll
+        for (int m = 0; m < MT; m++) {
+          if (key >= Lk) s[m][nt][0] = s[m][nt][2] = -INFINITY;
+          if (key + 1 >= Lk) s[m][nt][1] = s[m][nt][3] = -INFINITY;
+        }
       }
     }
-    // online softmax: this thread holds rows g (elements 0,1) and g + 8 (elements 2,3)
+    // online softmax: per m-tile this thread holds rows g (elements 0,1) and g + 8 (elements 2,3)
 #pragma unroll
-    for (int h = 0; h < 2; h++) {
-      float mx = mRow[h];
+    for (int m = 0; m < MT; m++) {
 #pragma unroll
-      for (int nt = 0; nt < BN / 8; nt++) mx = fmaxf(mx, fmaxf(s[nt][2 * h], s[nt][2 * h + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float mScaled = mx == -INFINITY ? 0.f : mx * sl;
-      const float corr = exp2f(mRow[h] * sl - mScaled);
-      mRow[h] = mx;
-      float sum = 0.f;
+      for (int h = 0; h < 2; h++) {
+        float mx = mRow[m][h];
 #pragma unroll
-      for (int nt = 0; nt < BN / 8; nt++) {
-        s[nt][2 * h] = exp2f(s[nt][2 * h] * sl - mScaled);
-        s[nt][2 * h + 1] = exp2f(s[nt][2 * h + 1] * sl - mScaled);
-        sum += s[nt][2 * h] + s[nt][2 * h + 1];
-      }
-      lRow[h] = lRow[h] * corr + sum;
+        for (int nt = 0; nt < BN / 8; nt++) mx = fmaxf(mx, fmaxf(s[m][nt][2 * h], s[m][nt][2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mScaled = mx == -INFINITY ? 0.f : mx * sl;
+        const float corr = exp2f(mRow[m][h] * sl - mScaled);
+        mRow[m][h] = mx;
+        float sum = 0.f;
 #pragma unroll
-      for (int dt = 0; dt < D / 8; dt++) {
-        acc[dt][2 * h] *= corr;
-        acc[dt][2 * h + 1] *= corr;
+        for (int nt = 0; nt < BN / 8; nt++) {
+          s[m][nt][2 * h] = exp2f(s[m][nt][2 * h] * sl - mScaled);
+          s[m][nt][2 * h + 1] = exp2f(s[m][nt][2 * h + 1] * sl - mScaled);
+          sum += s[m][nt][2 * h] + s[m][nt][2 * h + 1];
+        }
+        lRow[m][h] = lRow[m][h] * corr + sum;
+#pragma unroll
+        for (int dt = 0; dt < D / 8; dt++) {
+          acc[m][dt][2 * h] *= corr;
+          acc[m][dt][2 * h + 1] *= corr;
+        }
       }
     }
     // O += P V
 #pragma unroll
     for (int ks = 0; ks < BN / 16; ks++) {
-      uint32_t a[4];
-      a[0] = packBf16(s[2 * ks][0], s[2 * ks][1]);
-      a[1] = packBf16(s[2 * ks][2], s[2 * ks][3]);
-      a[2] = packBf16(s[2 * ks + 1][0], s[2 * ks + 1][1]);
-      a[3] = packBf16(s[2 * ks + 1][2], s[2 * ks + 1][3]);
+      uint32_t a[MT][4];
+#pragma unroll
+      for (int m = 0; m < MT; m++) {
+        a[m][0] = packBf16(s[m][2 * ks][0], s[m][2 * ks][1]);
+        a[m][1] = packBf16(s[m][2 * ks][2], s[m][2 * ks][3]);
+        a[m][2] = packBf16(s[m][2 * ks + 1][0], s[m][2 * ks + 1][1]);
+        a[m][3] = packBf16(s[m][2 * ks + 1][2], s[m][2 * ks + 1][3]);
+      }
 #pragma unroll
       for (int dp = 0; dp < D / 16; dp++) {
         uint32_t b[4];
         ldmatrixX4Trans(b, v + (ks * 16 + (lane & 15)) * SROW + dp * 16 + (lane >> 4) * 8);
-        mma16816(acc[2 * dp], a, b[0], b[1]);
-        mma16816(acc[2 * dp + 1], a, b[2], b[3]);
+#pragma unroll
+        for (int m = 0; m < MT; m++) {
+          mma16816(acc[m][2 * dp], a[m], b[0], b[1]);
+          mma16816(acc[m][2 * dp + 1], a[m], b[2], b[3]);
+        }
       }
     }
     __syncthreads();
   }
 
 #pragma unroll
-  for (int h = 0; h < 2; h++) {
-    float l = lRow[h];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-    const int row = qBase + warp * 16 + g + 8 * h;
-    if (row < p.Lq) {
-      bf16* out = p.o + (size_t)row * p.oStride + headOff;
+  for (int m = 0; m < MT; m++) {
 #pragma unroll
-      for (int dt = 0; dt < D / 8; dt++) {
-        __nv_bfloat162 v2 = __floats2bfloat162_rn(acc[dt][2 * h] * inv, acc[dt][2 * h + 1] * inv);
-        *reinterpret_cast<__nv_bfloat162*>(out + dt * 8 + 2 * t4) = v2;
+    for (int h = 0; h < 2; h++) {
+      float l = lRow[m][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      const int row = qBase + warp * 16 * MT + m * 16 + g + 8 * h;
+      if (row < p.Lq) {
+        bf16* out = p.o + (size_t)row * p.oStride + headOff;
+#pragma unroll
+        for (int dt = 0; dt < D / 8; dt++) {
+          __nv_bfloat162 v2 = __floats2bfloat162_rn(acc[m][dt][2 * h] * inv, acc[m][dt][2 * h + 1] * inv);
+          *reinterpret_cast<__nv_bfloat162*>(out + dt * 8 + 2 * t4) = v2;
+        }
       }
     }
   }
 }
 
-template <int D, int WARPS>
+template <int D, int WARPS, int MT, int BN = 64>
 void launch(const AttentionParams<bf16>& p, cudaStream_t s) {
-  constexpr int BM = WARPS * 16;
+  constexpr int BM = WARPS * 16 * MT;
   const int smem = (BM + 4 * BN) * (D + PAD) * static_cast<int>(sizeof(bf16));
   static bool configured[64] = {};  // the attribute is per function and per device
   int dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   if (dev >= 64 || !configured[dev]) {
-    CUDA_CHECK(cudaFuncSetAttribute(flashKernel<D, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    CUDA_CHECK(cudaFuncSetAttribute(flashKernel<D, WARPS, MT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     if (dev < 64) configured[dev] = true;
   }
   dim3 grid(ceilDiv(p.Lq, BM), p.heads);
-  flashKernel<D, WARPS><<<grid, WARPS * 32, smem, s>>>(p);
+  flashKernel<D, WARPS, MT, BN><<<grid, WARPS * 32, smem, s>>>(p);
   CUDA_LAUNCH_CHECK();
 }
 
@@ -280,20 +317,34 @@ void flashAttention(const AttentionParams<float>& p, cudaStream_t s) {
   CUDA_LAUNCH_CHECK();
 }
 
-int attentionVariant = 0;  // 0: choose, 4 or 8: warps per CTA (tests and benchmarks)
+// 0: choose; 4: 4 warps x 16 rows; 8: 8 warps x 16 rows; 2: 4 warps x 32 rows, 64-key tiles; 3: 32-key tiles
+int attentionVariant = 0;
 
 void flashAttention(const AttentionParams<bf16>& p, cudaStream_t s) {
   if (p.Lq == 0) return;
-  // 128-row tiles halve the K/V traffic from L2 (every query tile streams all keys of its head);
-  // 64-row tiles keep more CTAs in flight when there are few queries.
-  const bool wide = attentionVariant ? attentionVariant == 8 : (long long)p.Lq * p.heads >= 128LL * 264;
+  // 128-row tiles halve the K/V traffic from L2 (every query tile streams all keys of its head) and,
+  // with two m-tiles per warp, the shared-memory reads per mma; 64-row tiles keep more CTAs in flight
+  // when there are few queries.
+  const bool wide = (long long)p.Lq * p.heads >= 128LL * 264;
+  const char* env = std::getenv("SSN_ATTENTION_VARIANT");  // benchmarks: force a variant
+  const int forced = attentionVariant ? attentionVariant : (env ? std::atoi(env) : 0);
+  const int variant = forced ? forced : (wide ? 3 : 4);
   if (p.segA + p.segB == 0) throw NativeError("attention over zero keys");
   if (p.qStride % 8 || p.kvStride % 8 || p.oStride % 8) throw NativeError("attention: row strides must be multiples of 8");
   switch (p.headDim) {
-    case 16: launch<16, 4>(p, s); break;
-    case 32: launch<32, 4>(p, s); break;
-    case 64: wide ? launch<64, 8>(p, s) : launch<64, 4>(p, s); break;
-    case 128: wide ? launch<128, 8>(p, s) : launch<128, 4>(p, s); break;
+    case 16: launch<16, 4, 1>(p, s); break;
+    case 32: launch<32, 4, 1>(p, s); break;
+    case 64:
+      if (variant == 2 || variant == 3) launch<64, 4, 2>(p, s);
+      else if (variant == 8) launch<64, 8, 1>(p, s);
+      else launch<64, 4, 1>(p, s);
+      break;
+    case 128:
+      if (variant == 2) launch<128, 4, 2>(p, s);
+      else if (variant == 3) launch<128, 4, 2, 32>(p, s);
+      else if (variant == 8) launch<128, 8, 1>(p, s);
+      else launch<128, 4, 1>(p, s);
+      break;
     default: throw NativeError("native attention supports head_dim 16, 32, 64 or 128, got " + std::to_string(p.headDim));
   }
 }
@@ -301,37 +352,18 @@ void flashAttention(const AttentionParams<bf16>& p, cudaStream_t s) {
 }  // namespace ssn
 
 namespace ssn {
-namespace {
-__global__ void fillHash(bf16* x, size_t n, uint32_t seed) {
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    x[i] = __float2bfloat16((h & 0xffff) / 32768.f - 1.f);
-  }
-}
-}  // namespace
 
-double benchAttention(int Lq, int Lk, int heads, int headDim, int warps, int reps) {
-  const size_t d = (size_t)heads * headDim;
-  DeviceBuffer q, k, v, o;
-  q.reserve(Lq * d * 2);
-  k.reserve(Lk * d * 2);
-  v.reserve(Lk * d * 2);
-  o.reserve(Lq * d * 2);
-  fillHash<<<1024, 256>>>(q.as<bf16>(), Lq * d, 1);
-  fillHash<<<1024, 256>>>(k.as<bf16>(), Lk * d, 2);
-  fillHash<<<1024, 256>>>(v.as<bf16>(), Lk * d, 3);
-  CUDA_LAUNCH_CHECK();
+double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq, int Lk, int heads, int headDim,
+                    int variant, int reps) {
+  const int d = heads * headDim;
   AttentionParams<bf16> p{};
-  p.q = q.as<bf16>(); p.k = k.as<bf16>(); p.v = v.as<bf16>(); p.o = o.as<bf16>();
-  p.qStride = p.kvStride = p.oStride = static_cast<int>(d);
+  p.q = q; p.k = k; p.v = v; p.o = o;
+  p.qStride = p.kvStride = p.oStride = d;
   p.Lq = Lq; p.heads = heads; p.headDim = headDim;
-  p.segA = Lk - Lq > 0 ? Lk - Lq : 0; p.segB = Lk - p.segA; p.segBOffset = p.segA;
+  p.segA = Lk > Lq ? Lk - Lq : 0; p.segB = Lk - p.segA; p.segBOffset = p.segA;
   p.scale = 1.f / std::sqrt(static_cast<float>(headDim));
   const int saved = attentionVariant;
-  attentionVariant = warps;
+  attentionVariant = variant;
   cudaEvent_t a, b;
   CUDA_CHECK(cudaEventCreate(&a));
   CUDA_CHECK(cudaEventCreate(&b));
@@ -345,7 +377,7 @@ double benchAttention(int Lq, int Lk, int heads, int headDim, int warps, int rep
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   attentionVariant = saved;
-  return ms / reps;
+  return reps > 0 ? ms / reps : 0.0;
 }
 
 }  // namespace ssn

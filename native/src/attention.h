@@ -20,12 +20,15 @@ struct AttentionParams {
 
 /** bf16: tensor-core flash attention (head_dim 16, 32, 64, 128). */
 void flashAttention(const AttentionParams<bf16>& p, cudaStream_t s);
-/** Warps per CTA of the bf16 kernel: 0 chooses by size, 4 or 8 force a variant (benchmarks). */
+/** bf16 kernel variant: 0 chooses by size (or env SSN_ATTENTION_VARIANT); 4 = 4 warps x 16 rows, 8 = 8 warps x
+    16 rows, 2 = 4 warps x 32 rows with 64-key tiles, 3 = the same with 32-key tiles. */
 extern int attentionVariant;
 /** fp32: exact fp32 arithmetic on CUDA cores (small models, tests); head_dim <= 128. */
 void flashAttention(const AttentionParams<float>& p, cudaStream_t s);
 
-/** Milliseconds per call of the bf16 kernel on hashed data (keys = [Lk - Lq cache rows || Lq block rows]). */
-double benchAttention(int Lq, int Lk, int heads, int headDim, int warps, int reps);
+/** Runs the bf16 kernel (variant as attentionVariant) on device arrays q, o [Lq, d], k, v [Lk, d] (keys seen as
+    [Lk - Lq cache rows || Lq block rows]) once, then `reps` timed times; returns milliseconds per call. */
+double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq, int Lk, int heads, int headDim,
+                    int variant, int reps);
 
 }  // namespace ssn

@@ -127,10 +127,13 @@ int ssn_profile_read(ssn_engine* e, double* ms) {
   return locked(e, [&](ssn::Engine& en) { en.profileRead(ms); });
 }
 
-int ssn_bench_attention(int device, int lq, int lk, int heads, int head_dim, int warps, int reps, double* ms) {
+int ssn_attention(int device, const void* q, const void* k, const void* v, void* o, int lq, int lk, int heads,
+                  int head_dim, int variant, int reps, double* ms) {
   return guard([&] {
     CUDA_CHECK(cudaSetDevice(device));
-    *ms = ssn::benchAttention(lq, lk, heads, head_dim, warps, reps);
+    using ssn::bf16;
+    *ms = ssn::runAttention(static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
+                            static_cast<bf16*>(o), lq, lk, heads, head_dim, variant, reps);
   });
 }
 

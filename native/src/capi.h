@@ -65,8 +65,10 @@ int ssn_read_cache(ssn_engine* e, float* keys, float* values, float* positions);
 int ssn_profile(ssn_engine* e, int on);
 int ssn_profile_read(ssn_engine* e, double* ms);
 
-/* Benchmark of the bf16 attention kernel alone: *ms per call; warps 4 or 8 (0 = the engine's choice). */
-int ssn_bench_attention(int device, int lq, int lk, int heads, int head_dim, int warps, int reps, double* ms);
+/* The bf16 attention kernel alone on device arrays (bf16) q, o [lq, heads*head_dim], k, v [lk, heads*head_dim]:
+   one call, then `reps` timed calls; *ms per call. variant: 0 = the engine's choice (see attention.h). */
+int ssn_attention(int device, const void* q, const void* k, const void* v, void* o, int lq, int lk, int heads,
+                  int head_dim, int variant, int reps, double* ms);
 
 #ifdef __cplusplus
 }

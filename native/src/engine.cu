@@ -7,6 +7,7 @@
 #include <vector>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 namespace ssn {
 
@@ -112,8 +113,10 @@ EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device) : dims_(dims), devic
   d_ = dims.dim;
   if (dims.heads <= 0 || d_ % dims.heads) throw NativeError("dim must be a multiple of heads");
   hd_ = d_ / dims.heads;
-  if (hd_ != 32 && hd_ != 64 && hd_ != 128)
-    throw NativeError("native engine supports head_dim 32, 64 or 128 (dim / heads), got " + std::to_string(hd_));
+  const bool fp32 = std::is_same<T, float>::value;
+  if (fp32 ? (hd_ % 2 || hd_ > 128) : (hd_ != 16 && hd_ != 32 && hd_ != 64 && hd_ != 128))
+    throw NativeError(std::string("native engine (") + (fp32 ? "fp32" : "bf16") + ") supports head_dim " +
+                      (fp32 ? "up to 128" : "16, 32, 64 or 128") + " (dim / heads), got " + std::to_string(hd_));
   if (d_ % 8 || dims.ffn_dim % 8 || dims.text_dim % 8)
     throw NativeError("dim, ffn_dim and text_dim must be multiples of 8");
   if (dims.rope_split[0] + dims.rope_split[1] + dims.rope_split[2] != hd_ / 2)

@@ -30,7 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'reference'))
 sys.path.insert(0, HERE)
 from model import Dims, KVCache, WanModel, rope_apply, rope_cos_sin, score_cache, sinusoidal_embedding  # noqa: E402
-from native_lib import PROFILE_PHASES, NativeEngine, bench_attention  # noqa: E402
+from native_lib import PROFILE_PHASES, NativeEngine  # noqa: E402
+from native_lib import attention as native_attention  # noqa: E402
 
 DEV = 'cuda'
 RESULTS: dict = {}
@@ -320,26 +321,40 @@ def shifted(steps, shift=5.0):
     return [1000.0 * shift * (t / 1000) / (1 + (shift - 1) * (t / 1000)) for t in steps]
 
 
+VARIANTS = {4: '4 warps x 16 rows', 8: '8 warps x 16 rows', 2: '4 warps x 32 rows, 64-key tiles', 3: '4 warps x 32 rows, 32-key tiles'}
+
+
 @torch.no_grad()
-def run_attention_bench() -> None:
-    """The attention kernel alone at the 1.3B shape (12 heads x 128, 4680 queries), against PyTorch SDPA."""
+def run_attention_bench() -> int:
+    """The attention kernel alone at the 1.3B shape (12 heads x 128, 4680 queries): each variant's time and its
+    error against PyTorch SDPA (fp32 math on the same bf16 inputs), and SDPA's own time. Returns the variant
+    fastest at 21 frames among the correct ones."""
     L, H, D = 4680, 12, 128
     rows = []
     for key_frames in (3, 12, 21):
         lk = key_frames * 1560
         fl = 4 * L * lk * H * D
-        q = torch.randn(1, H, L, D, device=DEV, dtype=torch.bfloat16)
-        k = torch.randn(1, H, lk, D, device=DEV, dtype=torch.bfloat16)
+        q = torch.randn(L, H, D, device=DEV, dtype=torch.bfloat16)
+        k = torch.randn(lk, H, D, device=DEV, dtype=torch.bfloat16)
         v = torch.randn_like(k)
-        ts = timed(lambda: F.scaled_dot_product_attention(q, k, v), 10)
-        row = dict(keys=lk, sdpa_ms=statistics.median(ts))
-        for warps in (4, 8):
-            row[f'native{warps}_ms'] = bench_attention(L, lk, H, D, warps, 10)
-        for key in [k2 for k2 in row if k2.endswith('_ms')]:
-            row[key.replace('_ms', '_tflops')] = fl / row[key] / 1e9
+        qt, kt, vt = (t.transpose(0, 1)[None] for t in (q, k, v))
+        ts = timed(lambda: F.scaled_dot_product_attention(qt, kt, vt), 10)
+        ref = F.scaled_dot_product_attention(qt.float(), kt.float(), vt.float())[0].transpose(0, 1)
+        row = dict(keys=lk, sdpa_ms=statistics.median(ts), sdpa_tflops=fl / statistics.median(ts) / 1e9)
+        for var in VARIANTS:
+            o = torch.full_like(q, float('nan'))
+            ms = native_attention(q, k, v, o, var, 10)
+            row[f'v{var}_ms'] = ms
+            row[f'v{var}_tflops'] = fl / ms / 1e9
+            row[f'v{var}_err'] = rel(o.float().cpu(), ref)
         rows.append(row)
-        print('[attention] ' + ', '.join(f'{k2} {v2:.1f}' for k2, v2 in row.items()), flush=True)
+        print('[attention] ' + ', '.join(f'{k2} {v2:.3g}' for k2, v2 in row.items()), flush=True)
     RESULTS['attention'] = rows
+    last = rows[-1]
+    good = [v for v in VARIANTS if last[f'v{v}_err'] < 1e-2]
+    best = min(good, key=lambda v: last[f'v{v}_ms']) if good else 4
+    print(f'[attention] fastest correct variant at 21 frames: {best} ({VARIANTS[best]})', flush=True)
+    return best
 
 
 @torch.no_grad()
@@ -483,7 +498,9 @@ def main() -> None:
     if mode in ('check', 'all'):
         ok = run_check()
     if mode in ('bench', 'all', 'attention'):
-        run_attention_bench()
+        best = run_attention_bench()
+        if 'SSN_ATTENTION_VARIANT' not in os.environ:
+            os.environ['SSN_ATTENTION_VARIANT'] = str(best)  # read by the engine at every attention call
     if mode in ('bench', 'all'):
         run_bench(int(os.environ.get('BLOCKS_NATIVE', '60')), int(os.environ.get('BLOCKS_TORCH', '12')),
                   int(os.environ.get('REPS', '10')))

@@ -141,14 +141,17 @@ class NativeEngine:
         return ms
 
 
-def bench_attention(lq: int, lk: int, heads: int, head_dim: int, warps: int, reps: int = 20,
-                    lib_path: str = DEFAULT_LIB, device: int = 0) -> float:
-    """Milliseconds per call of the native bf16 attention kernel alone (warps 4 or 8; 0 = engine's choice)."""
+def attention(q, k, v, o, variant: int = 0, reps: int = 0, lib_path: str = DEFAULT_LIB) -> float:
+    """The native bf16 attention kernel alone on torch CUDA tensors q, o [Lq, H, D], k, v [Lk, H, D] (contiguous).
+    Returns milliseconds per call over `reps` timed calls (after one untimed call that fills o)."""
     lib = C.CDLL(lib_path)
     lib.ssn_last_error.restype = C.c_char_p
-    lib.ssn_bench_attention.argtypes = [C.c_int] * 7 + [C.POINTER(C.c_double)]
+    lib.ssn_attention.argtypes = [C.c_int] + [C.c_void_p] * 4 + [C.c_int] * 6 + [C.POINTER(C.c_double)]
     ms = C.c_double()
-    if lib.ssn_bench_attention(device, lq, lk, heads, head_dim, warps, reps, C.byref(ms)) != 0:
+    lq, h, d = q.shape
+    rc = lib.ssn_attention(q.device.index or 0, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lq, k.shape[0],
+                           h, d, variant, reps, C.byref(ms))
+    if rc != 0:
         raise RuntimeError('native: ' + lib.ssn_last_error().decode())
     return ms.value
 
