@@ -467,12 +467,15 @@ def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
             times.append((time.perf_counter() - t0) * 1e3)
         return times
 
+    # the window is full (18 cached frames + the block = 21) from block 6 on: steady state from block 7
+    full = 7
+    blocks_native, blocks_torch = max(blocks_native, full + 3), max(blocks_torch, full + 3)
     nb = native_blocks(blocks_native)
     tb = torch_blocks(blocks_torch)
-    steady_n = statistics.median(nb[8:]) if len(nb) > 8 else statistics.median(nb)
-    steady_t = statistics.median(tb[8:]) if len(tb) > 8 else statistics.median(tb[-3:])
-    k = max(5, len(nb) // 10)
-    early, late = statistics.mean(nb[8:8 + k]), statistics.mean(nb[-k:])
+    steady_n = statistics.median(nb[full:])
+    steady_t = statistics.median(tb[full:])
+    k = max(3, (len(nb) - full) // 10)
+    early, late = statistics.mean(nb[full:full + k]), statistics.mean(nb[-k:])
 
     print()
     print(f'device: {dev_name}')
@@ -486,7 +489,8 @@ def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
     print(f'whole block (4 steps + clean pass, sink policy window 21 sink 3): native {steady_n:.0f} ms '
           f'({blocks_native} blocks), PyTorch eager {steady_t:.0f} ms ({blocks_torch} blocks): {steady_t / steady_n:.2f}x; '
           f'DiT-only {3 * 4 * 1000 / steady_n:.1f} video frames/s native')
-    print(f'native per-block time, blocks 9-{8 + k} vs last {k}: {early:.1f} ms vs {late:.1f} ms ({(late / early - 1) * 100:+.1f}%)')
+    print(f'native per-block time, blocks {full + 1}-{full + k} vs last {k} of {len(nb)}: {early:.1f} ms vs {late:.1f} ms '
+          f'({(late / early - 1) * 100:+.1f}%); steady state = median from block {full + 1} (window full)')
     RESULTS['bench'] = dict(device=dev_name, forwards=rows_table, same_input_diff=same_input_diff,
                             native_phases_ms=dict(zip(PROFILE_PHASES, prof.tolist())), block_native_ms=nb, block_torch_ms=tb)
     eng.close()
@@ -502,7 +506,7 @@ def main() -> None:
         if 'SSN_ATTENTION_VARIANT' not in os.environ:
             os.environ['SSN_ATTENTION_VARIANT'] = str(best)  # read by the engine at every attention call
     if mode in ('bench', 'all'):
-        run_bench(int(os.environ.get('BLOCKS_NATIVE', '60')), int(os.environ.get('BLOCKS_TORCH', '12')),
+        run_bench(int(os.environ.get('BLOCKS_NATIVE', '60')), int(os.environ.get('BLOCKS_TORCH', '14')),
                   int(os.environ.get('REPS', '10')))
     out = os.environ.get('OUT')
     if out:
