@@ -18,12 +18,12 @@ import { StreamControl } from './stream-control.js';
 import { StreamManager } from './stream-manager.js';
 import { WsSession } from './ws-session.js';
 import type { CreateGenerator } from './live-stream.js';
-import { createGenerator } from '../loop/generator.js';
+import { createHostedGenerator } from './generator-host.js';
 import type { StartEncoder } from './encoder-supervisor.js';
 
 export interface ServerOptions {
   config: Config;
-  /** Default: the project's generator (src/loop/generator.ts). */
+  /** Default: the project's generator (src/loop/generator.ts) in a worker thread. */
   createGenerator?: CreateGenerator;
   startEncoder?: StartEncoder;
   /** One line per event worth telling an operator (default: nothing). */
@@ -32,7 +32,8 @@ export interface ServerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const defaultCreateGenerator: CreateGenerator = (config) => createGenerator(config);
+/** The project's generator, on a thread of its own (generator-host.ts). */
+const defaultCreateGenerator: CreateGenerator = (config) => createHostedGenerator(config);
 
 /** The token in force: serve.token, else SINKSTREAM_TOKEN; undefined when neither is set. */
 export function resolveToken(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {

@@ -68,6 +68,18 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForFunction(() => document.querySelectorAll('#cache-strip .slot.sink').length > 0, undefined, { timeout: 15_000 });
       const ttff = await page.textContent('#fig-ttff');
       assert.match(ttff ?? '', /\d+ ms \/ \d+ ms/);
+      // switch the prompt and retune the cache from the page
+      await page.fill('#prompt', 'a red circle');
+      await page.click('#switch');
+      await page.waitForFunction(() => /“a red circle”/.test(document.getElementById('stream-line')?.textContent ?? ''), undefined, { timeout: 15_000 });
+      await page.selectOption('#policy', 'window');
+      await page.fill('#window', '9');
+      await page.click('#apply');
+      await page.waitForFunction(() => /window, sink \d+, window 9/.test(document.getElementById('stream-line')?.textContent ?? ''), undefined, { timeout: 15_000 });
+      const c = await sample();
+      await page.waitForTimeout(1500);
+      const d = await sample();
+      assert.ok(d.t > c.t && d.decoded > c.decoded, 'still playing after the switch');
       if (process.env.SINKSTREAM_SCREENSHOT) await page.screenshot({ path: process.env.SINKSTREAM_SCREENSHOT, fullPage: true });
       const viewer = await page.evaluate(() => ({
         ttff: (window as unknown as { sinkstreamViewer: { pageTtffMs: number } }).sinkstreamViewer.pageTtffMs,

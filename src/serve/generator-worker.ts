@@ -1,0 +1,57 @@
+/**
+ * Worker side of the hosted generator (generator-host.ts): runs one generator on this thread's
+ * own event loop, so the server's thread (sockets, ffmpeg pipes, JSON) never delays a block.
+ * Requests carry an id; every reply names it.
+ */
+import { parentPort } from 'node:worker_threads';
+import { createGenerator, type Generator } from '../loop/generator.js';
+import type { Config } from '../config/schema.js';
+import type { HostReply, HostRequest, SerializedError } from './generator-messages.js';
+
+const port = parentPort!;
+let generator: Generator | null = null;
+
+function serialize(e: unknown): SerializedError {
+  const err = e as { name?: string; code?: string; message?: string };
+  return { name: err?.name ?? 'Error', code: typeof err?.code === 'string' ? err.code : undefined, message: err?.message ?? String(e) };
+}
+
+function reply(message: HostReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+port.on('message', async (m: HostRequest) => {
+  try {
+    switch (m.type) {
+      case 'create': {
+        generator = await createGenerator(m.config as Config);
+        reply({ type: 'ready', id: m.id, width: generator.width, height: generator.height, fps: generator.fps });
+        return;
+      }
+      case 'next': {
+        const block = await generator!.next();
+        // Copies: the generator may keep views into its own buffers.
+        const frames = block.frames.map((f) => f.slice());
+        reply({ type: 'block', id: m.id, block: { ...block, frames } }, frames.map((f) => f.buffer as ArrayBuffer));
+        return;
+      }
+      case 'prompt':
+        await generator!.setPrompt(m.prompt);
+        reply({ type: 'done', id: m.id });
+        return;
+      case 'retune':
+        generator!.retune(m.cache);
+        reply({ type: 'done', id: m.id });
+        return;
+      case 'cache':
+        reply({ type: 'cache', id: m.id, cache: generator?.cacheView() ?? [] });
+        return;
+      case 'close':
+        await generator?.close();
+        reply({ type: 'done', id: m.id });
+        return;
+    }
+  } catch (e) {
+    reply({ type: 'error', id: m.id, error: serialize(e) });
+  }
+});
