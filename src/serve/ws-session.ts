@@ -108,7 +108,8 @@ export class WsSession {
 
   private watch(stream: LiveStream, req?: number): void {
     if (this.watching !== stream) this.unwatch();
-    this.send({ type: 'watching', req, stream: stream.info() });
+    const info = stream.info();
+    this.send({ type: 'watching', req, stream: { ...info, viewers: info.viewers + (stream.hub.has(this.socket) ? 0 : 1) } });
     this.watching = stream;
     stream.once('ended', this.onEnded);
     stream.hub.add(this.socket);

@@ -115,6 +115,7 @@ function onText(text) {
     case 'ok':
       if (m.stream) showStream(m.stream);
       log(`${m.op}: ok`);
+      send({ type: 'list' });
       break;
     case 'ended':
       log(`stream ${m.stream} ended: ${m.reason}`);
