@@ -47,6 +47,14 @@ def main(out_dir: str) -> None:
         'backgrounds': {k: list(v) for k, v in scenes.BACKGROUNDS.items()},
         'shapes': list(scenes.SHAPES),
         'caption': 'a <colour> <shape>[, a <colour> <shape>] [and a <colour> <shape>] bouncing on a <background> background',
+        # the prompt's ground truth: object i of k opens at layouts[k][i] = [x, y, vx, vy] (pixels, pixels/frame)
+        # and bounces between radius and frameSize - radius on each axis
+        'opening': {
+            'radius': scenes.CANONICAL_RADIUS,
+            'layouts': {str(k): [list(o) for o in v] for k, v in scenes.CANONICAL_LAYOUT.items()},
+        },
+        # shape geometry of the renderer: square half-side = squareHalf * r, triangle circumradius = triangleCircumradius * r
+        'geometry': {'squareHalf': 0.85, 'triangleCircumradius': 1.4},
     }
     with open(os.path.join(out_dir, 'palette.json'), 'w') as f:
         json.dump(palette, f, indent=2)

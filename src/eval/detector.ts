@@ -1,0 +1,145 @@
+/**
+ * A colour-segmentation detector for decoded demo frames: every pixel is labelled with the nearest
+ * palette colour (the 7 object colours and the prompt's background) when it lies within
+ * `matchDistance` of it; each object colour's largest 4-connected component, if at least `minArea`
+ * pixels, is one detected object (its area and centroid).
+ */
+import type { Rgb, SceneSpec } from './scene-spec.js';
+
+export interface DetectorOptions {
+  /** RGB distance under which a pixel takes a palette colour. */
+  matchDistance: number;
+  /** Pixels an object's component needs to count as present. */
+  minArea: number;
+  /** RGB distance under which a pixel counts as clean (purity). */
+  pureDistance: number;
+}
+
+export const defaultDetectorOptions: DetectorOptions = { matchDistance: 80, minArea: 12, pureDistance: 40 };
+
+export interface DetectedObject {
+  colour: string;
+  area: number;
+  cx: number;
+  cy: number;
+}
+
+export interface FrameDetection {
+  /** Present objects by colour (any of the palette's object colours). */
+  objects: Map<string, DetectedObject>;
+  /** Mean colour of the pixels not labelled as an object. */
+  backgroundMean: Rgb;
+  /** Fraction of pixels within pureDistance of the background or a prompted object colour. */
+  purity: number;
+  /** Variance of the 4-neighbour Laplacian of luminance (a focus measure; noise raises it too). */
+  laplacianVariance: number;
+}
+
+function dist2(r: number, g: number, b: number, c: Rgb): number {
+  const dr = r - c[0];
+  const dg = g - c[1];
+  const db = b - c[2];
+  return dr * dr + dg * dg + db * db;
+}
+
+export function detectFrame(
+  rgb: Uint8Array,
+  size: number,
+  spec: SceneSpec,
+  background: string,
+  promptColours: readonly string[],
+  options: DetectorOptions = defaultDetectorOptions,
+): FrameDetection {
+  const names = [...spec.objects.keys()];
+  const palette = names.map((n) => spec.objects.get(n)!);
+  const bg = spec.backgrounds.get(background)!;
+  const prompted = palette.filter((_, i) => promptColours.includes(names[i]));
+  const n = size * size;
+  const label = new Int16Array(n).fill(-1); // -1 none / background, i = object colour i
+  const match2 = options.matchDistance * options.matchDistance;
+  const pure2 = options.pureDistance * options.pureDistance;
+  let pure = 0;
+  let bgSum0 = 0;
+  let bgSum1 = 0;
+  let bgSum2 = 0;
+  let bgCount = 0;
+  for (let p = 0; p < n; p++) {
+    const r = rgb[p * 3];
+    const g = rgb[p * 3 + 1];
+    const b = rgb[p * 3 + 2];
+    let best = dist2(r, g, b, bg);
+    let bestIndex = -1;
+    for (let i = 0; i < palette.length; i++) {
+      const d = dist2(r, g, b, palette[i]);
+      if (d < best) {
+        best = d;
+        bestIndex = i;
+      }
+    }
+    if (bestIndex >= 0 && best <= match2) label[p] = bestIndex;
+    else {
+      bgSum0 += r;
+      bgSum1 += g;
+      bgSum2 += b;
+      bgCount++;
+    }
+    if (dist2(r, g, b, bg) <= pure2 || prompted.some((c) => dist2(r, g, b, c) <= pure2)) pure++;
+  }
+
+  const objects = new Map<string, DetectedObject>();
+  const seen = new Uint8Array(n);
+  const stack = new Int32Array(n);
+  const best = new Map<number, DetectedObject>();
+  for (let start = 0; start < n; start++) {
+    const li = label[start];
+    if (li < 0 || seen[start]) continue;
+    let top = 0;
+    stack[top++] = start;
+    seen[start] = 1;
+    let area = 0;
+    let sx = 0;
+    let sy = 0;
+    while (top > 0) {
+      const p = stack[--top];
+      const x = p % size;
+      const y = (p - x) / size;
+      area++;
+      sx += x + 0.5;
+      sy += y + 0.5;
+      const push = (q: number): void => {
+        if (!seen[q] && label[q] === li) {
+          seen[q] = 1;
+          stack[top++] = q;
+        }
+      };
+      if (x > 0) push(p - 1);
+      if (x < size - 1) push(p + 1);
+      if (y > 0) push(p - size);
+      if (y < size - 1) push(p + size);
+    }
+    const prev = best.get(li);
+    if (!prev || area > prev.area) best.set(li, { colour: names[li], area, cx: sx / area, cy: sy / area });
+  }
+  for (const [, o] of best) if (o.area >= options.minArea) objects.set(o.colour, o);
+
+  let lapSum = 0;
+  let lapSq = 0;
+  let lapN = 0;
+  const lum = (p: number): number => 0.299 * rgb[p * 3] + 0.587 * rgb[p * 3 + 1] + 0.114 * rgb[p * 3 + 2];
+  for (let y = 1; y < size - 1; y++) {
+    for (let x = 1; x < size - 1; x++) {
+      const p = y * size + x;
+      const l = lum(p - 1) + lum(p + 1) + lum(p - size) + lum(p + size) - 4 * lum(p);
+      lapSum += l;
+      lapSq += l * l;
+      lapN++;
+    }
+  }
+  const lapMean = lapSum / lapN;
+  return {
+    objects,
+    backgroundMean: bgCount > 0 ? [bgSum0 / bgCount, bgSum1 / bgCount, bgSum2 / bgCount] : [0, 0, 0],
+    purity: pure / n,
+    laplacianVariance: lapSq / lapN - lapMean * lapMean,
+  };
+}

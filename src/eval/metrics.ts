@@ -1,0 +1,150 @@
+/**
+ * Per-second metrics of a generated video against its prompt's ground truth. Frames are fed one at
+ * a time (`add`), so an hour of video never sits in memory; `seconds()` returns one row per
+ * completed second of video.
+ */
+import { detectFrame, defaultDetectorOptions, type DetectorOptions, type FrameDetection } from './detector.js';
+import { objectStates } from './ground-truth.js';
+import type { PromptScene, SceneSpec } from './scene-spec.js';
+
+export interface SecondMetrics {
+  /** Second of video, from 0. */
+  second: number;
+  /** Frames measured in this second (primed frames are skipped). */
+  frames: number;
+  /** Mean fraction of the prompted colours detected. */
+  colourFidelity: number;
+  /** Mean number of objects detected (any palette colour). */
+  objectCount: number;
+  /** Mean number of detected objects whose colour the prompt did not ask for. */
+  extraObjects: number;
+  /** Mean centroid speed of prompted objects seen in consecutive frames, pixels/frame (NaN if none). */
+  speed: number;
+  /** speed / the training data's mean speed. */
+  speedRatio: number;
+  /** Mean distance of detected prompted objects from their ground-truth position, pixels (NaN if none). */
+  positionError: number;
+  /** RGB distance of the mean non-object colour from the prompted background. */
+  backgroundDrift: number;
+  /** Fraction of pixels within the detector's pure distance of the prompted palette. */
+  purity: number;
+  /** Variance of the Laplacian of luminance. */
+  sharpness: number;
+}
+
+export const METRIC_KEYS = [
+  'colourFidelity',
+  'objectCount',
+  'extraObjects',
+  'speed',
+  'speedRatio',
+  'positionError',
+  'backgroundDrift',
+  'purity',
+  'sharpness',
+] as const;
+export type MetricKey = (typeof METRIC_KEYS)[number];
+
+interface Accumulator {
+  frames: number;
+  fidelity: number;
+  count: number;
+  extra: number;
+  speedSum: number;
+  speedN: number;
+  posSum: number;
+  posN: number;
+  drift: number;
+  purity: number;
+  sharpness: number;
+}
+
+const empty = (): Accumulator => ({ frames: 0, fidelity: 0, count: 0, extra: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0 });
+
+export class VideoMetrics {
+  private readonly colours: string[];
+  private readonly rows: SecondMetrics[] = [];
+  private acc: Accumulator = empty();
+  private accSecond = 0;
+  private previous: FrameDetection | null = null;
+  private frameIndex = 0;
+
+  constructor(
+    private readonly scene: PromptScene,
+    private readonly spec: SceneSpec,
+    private readonly fps: number,
+    /** Frames at the start that were given, not generated (measured as context only). */
+    private readonly skipFrames = 0,
+    private readonly detector: DetectorOptions = defaultDetectorOptions,
+  ) {
+    this.colours = scene.objects.map((o) => o.colour);
+  }
+
+  add(rgb: Uint8Array): void {
+    const f = this.frameIndex++;
+    const second = Math.floor(f / this.fps);
+    if (second !== this.accSecond) this.flush();
+    this.accSecond = second;
+    const det = detectFrame(rgb, this.spec.frameSize, this.spec, this.scene.background, this.colours, this.detector);
+    if (f >= this.skipFrames) this.measure(f, det);
+    this.previous = det;
+  }
+
+  private measure(f: number, det: FrameDetection): void {
+    const a = this.acc;
+    a.frames++;
+    let present = 0;
+    const truth = objectStates(this.scene, this.spec, f);
+    this.colours.forEach((c, k) => {
+      const o = det.objects.get(c);
+      if (!o) return;
+      present++;
+      a.posSum += Math.hypot(o.cx - truth[k].x, o.cy - truth[k].y);
+      a.posN++;
+      const p = this.previous?.objects.get(c);
+      if (p) {
+        a.speedSum += Math.hypot(o.cx - p.cx, o.cy - p.cy);
+        a.speedN++;
+      }
+    });
+    a.fidelity += present / this.colours.length;
+    a.count += det.objects.size;
+    a.extra += [...det.objects.keys()].filter((c) => !this.colours.includes(c)).length;
+    const bg = this.spec.backgrounds.get(this.scene.background)!;
+    a.drift += Math.hypot(det.backgroundMean[0] - bg[0], det.backgroundMean[1] - bg[1], det.backgroundMean[2] - bg[2]);
+    a.purity += det.purity;
+    a.sharpness += det.laplacianVariance;
+  }
+
+  private flush(): void {
+    const a = this.acc;
+    if (a.frames > 0) {
+      const speed = a.speedN > 0 ? a.speedSum / a.speedN : Number.NaN;
+      this.rows.push({
+        second: this.accSecond,
+        frames: a.frames,
+        colourFidelity: a.fidelity / a.frames,
+        objectCount: a.count / a.frames,
+        extraObjects: a.extra / a.frames,
+        speed,
+        speedRatio: speed / this.spec.speedMean,
+        positionError: a.posN > 0 ? a.posSum / a.posN : Number.NaN,
+        backgroundDrift: a.drift / a.frames,
+        purity: a.purity / a.frames,
+        sharpness: a.sharpness / a.frames,
+      });
+    }
+    this.acc = empty();
+  }
+
+  /** Rows of the completed seconds (call `finish` first to include a last partial second). */
+  seconds(): SecondMetrics[] {
+    return [...this.rows];
+  }
+
+  finish(): SecondMetrics[] {
+    this.flush();
+    this.accSecond++;
+    return this.seconds();
+  }
+}

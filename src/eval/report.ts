@@ -1,0 +1,122 @@
+/**
+ * The evaluation's outputs: per policy, each metric averaged over prompts and seeds for every
+ * second; a table of early vs late windows (markdown + JSON); one PNG per metric (a line per policy).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { linePlot } from './line-plot.js';
+import { METRIC_KEYS, type MetricKey, type SecondMetrics } from './metrics.js';
+import type { RunResult } from './run-eval.js';
+
+export interface PolicySeries {
+  policy: string;
+  runs: number;
+  generationFps: number;
+  /** metric -> value per second (mean over runs, NaN where no run had a value). */
+  perSecond: Record<MetricKey, number[]>;
+}
+
+export interface SummaryRow {
+  policy: string;
+  metric: MetricKey;
+  early: number;
+  late: number;
+}
+
+export interface EvalReport {
+  seconds: number;
+  windowSeconds: number;
+  policies: PolicySeries[];
+  summary: SummaryRow[];
+}
+
+export const METRIC_INFO: Record<MetricKey, { title: string; unit: string; better: string }> = {
+  colourFidelity: { title: 'colour fidelity', unit: 'share of prompted colours detected', better: 'higher' },
+  objectCount: { title: 'objects detected', unit: 'objects', better: 'the prompt\'s count' },
+  extraObjects: { title: 'unprompted objects', unit: 'objects', better: 'lower' },
+  speed: { title: 'motion', unit: 'pixels/frame', better: 'near the training speed' },
+  speedRatio: { title: 'motion vs training', unit: 'speed / training mean', better: 'near 1' },
+  positionError: { title: 'position error vs ground truth', unit: 'pixels', better: 'lower' },
+  backgroundDrift: { title: 'background drift', unit: 'RGB distance', better: 'lower' },
+  purity: { title: 'palette purity', unit: 'share of clean pixels', better: 'higher' },
+  sharpness: { title: 'sharpness', unit: 'Laplacian variance', better: 'near ground truth' },
+};
+
+function nanMean(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x));
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN;
+}
+
+export function buildReport(results: RunResult[], seconds: number): EvalReport {
+  const policies = [...new Set(results.map((r) => r.policy))];
+  const n = Math.max(0, ...results.map((r) => r.seconds.length));
+  const windowSeconds = Math.max(1, Math.min(10, Math.floor(n / 3)));
+  const series: PolicySeries[] = policies.map((policy) => {
+    const runs = results.filter((r) => r.policy === policy);
+    const perSecond = {} as Record<MetricKey, number[]>;
+    for (const key of METRIC_KEYS) {
+      perSecond[key] = Array.from({ length: n }, (_, s) =>
+        nanMean(runs.map((r) => r.seconds.find((row: SecondMetrics) => row.second === s)?.[key] ?? Number.NaN)),
+      );
+    }
+    return { policy, runs: runs.length, generationFps: nanMean(runs.map((r) => r.generationFps)), perSecond };
+  });
+  const summary: SummaryRow[] = [];
+  for (const s of series) {
+    for (const metric of METRIC_KEYS) {
+      const v = s.perSecond[metric];
+      summary.push({ policy: s.policy, metric, early: nanMean(v.slice(0, windowSeconds)), late: nanMean(v.slice(Math.max(0, n - windowSeconds))) });
+    }
+  }
+  return { seconds, windowSeconds, policies: series, summary };
+}
+
+const fmt = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
+
+/** One row per policy; early -> late per metric. */
+export function markdownTable(report: EvalReport, metrics: readonly MetricKey[] = METRIC_KEYS): string {
+  const n = report.windowSeconds;
+  const head = ['policy', ...metrics.map((m) => `${METRIC_INFO[m].title}`), 'gen. fps'];
+  const lines = [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+  ];
+  for (const s of report.policies) {
+    const cells = metrics.map((m) => {
+      const row = report.summary.find((r) => r.policy === s.policy && r.metric === m)!;
+      const digits = m === 'sharpness' ? 0 : 2;
+      return `${fmt(row.early, digits)} → ${fmt(row.late, digits)}`;
+    });
+    lines.push(`| ${s.policy} | ${cells.join(' | ')} | ${fmt(s.generationFps, 1)} |`);
+  }
+  return `Each cell: mean over the first ${n} s → mean over the last ${n} s of ${report.seconds} s videos.\n\n${lines.join('\n')}\n`;
+}
+
+export function writeReport(report: EvalReport, results: RunResult[], outDir: string, meta: Record<string, unknown>): string[] {
+  mkdirSync(outDir, { recursive: true });
+  const written: string[] = [];
+  const put = (name: string, data: string | Buffer): void => {
+    const file = path.join(outDir, name);
+    writeFileSync(file, data);
+    written.push(file);
+  };
+  const clean = (v: unknown): unknown => (typeof v === 'number' && !Number.isFinite(v) ? null : v);
+  put('results.json', `${JSON.stringify({ meta, report, runs: results }, (_k, v) => clean(v), 1)}\n`);
+  const units = METRIC_KEYS.map((m) => `- **${METRIC_INFO[m].title}** (${m}): ${METRIC_INFO[m].unit}; better: ${METRIC_INFO[m].better}`).join('\n');
+  put('results.md', `# Evaluation results (generated by \`sinkstream eval\`)\n\n${Object.entries(meta).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join('; ') : String(v)}`).join('\n')}\n\n${markdownTable(report)}\nMetrics:\n${units}\n`);
+  for (const metric of METRIC_KEYS) {
+    const info = METRIC_INFO[metric];
+    const png = linePlot(
+      report.policies.map((s) => ({ label: s.policy, points: s.perSecond[metric].map((y, i) => [i + 0.5, y] as [number, number]) })),
+      {
+        title: `${info.title} per second of video (mean over prompts and seeds)`,
+        xLabel: 'second of video',
+        yLabel: info.unit,
+        yRange: metric === 'colourFidelity' || metric === 'purity' ? [0, 1] : undefined,
+        reference: metric === 'speedRatio' ? { y: 1, label: 'training mean' } : undefined,
+      },
+    );
+    put(`${metric}.png`, png);
+  }
+  return written;
+}

@@ -1,0 +1,121 @@
+/**
+ * The long-horizon evaluation: for each cache-policy preset, render a fixed set of prompts and seeds
+ * through the library API (createGenerator with the real engine and loop) and measure every second
+ * of video against the prompt's ground truth.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, projectRoot } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { SinkstreamError } from '../errors.js';
+import { createEngine } from '../engine/create-engine.js';
+import type { Engine } from '../engine/types.js';
+import { createGenerator } from '../loop/generator.js';
+import { encodeSpaceToDepth } from '../decode/space-to-depth.js';
+import { modelDims } from '../model/dims.js';
+import { renderGroundTruth } from './ground-truth.js';
+import { VideoMetrics, type SecondMetrics } from './metrics.js';
+import { PrimedEngine } from './primed-engine.js';
+import { loadSceneSpec, parsePrompt, type SceneSpec } from './scene-spec.js';
+
+export const presetsDir = path.join(projectRoot, 'configs', 'presets');
+
+/** The fixed evaluation set: one, two and three objects on different backgrounds. */
+export const DEFAULT_PROMPTS = [
+  'a red circle and a blue square bouncing on a dark green background',
+  'a yellow triangle bouncing on a dark blue background',
+  'a white square, a magenta circle and a cyan triangle bouncing on a black background',
+];
+export const DEFAULT_SEEDS = [0];
+
+export interface EvalOptions {
+  /** Base configuration file (default configs/default.yaml); each preset's `cache:` section replaces its cache. */
+  configFile?: string;
+  set?: string[];
+  /** Preset names (configs/presets/<name>.yaml); default: all. */
+  policies?: string[];
+  prompts?: string[];
+  seeds?: number[];
+  seconds: number;
+  /** Give the first block from the ground truth (default true; docs/demo-model.md says why). */
+  prime?: boolean;
+  onProgress?: (event: { policy: string; prompt: string; seed: number; second: number; seconds: number }) => void;
+}
+
+export interface RunResult {
+  policy: string;
+  prompt: string;
+  seed: number;
+  /** Frames generated per second of wall time. */
+  generationFps: number;
+  seconds: SecondMetrics[];
+}
+
+export function listPresets(): string[] {
+  if (!existsSync(presetsDir)) return [];
+  return readdirSync(presetsDir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .sort();
+}
+
+export function presetConfig(name: string, options: Pick<EvalOptions, 'configFile' | 'set'>, prompt: string, seed: number): Config {
+  const file = path.join(presetsDir, `${name}.yaml`);
+  if (!existsSync(file)) {
+    throw new SinkstreamError('ERR_ARGUMENT', `--policies: no preset '${name}' (${file}); presets: ${listPresets().join(', ')}`);
+  }
+  const cache = loadConfig({ file }).cache;
+  return loadConfig({ file: options.configFile, set: options.set, overrides: { cache, generation: { prompt, seed } } as Record<string, unknown> });
+}
+
+async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: number, prime: boolean, options: EvalOptions): Promise<RunResult> {
+  const { prompt, seed, fps, blockFrames } = config.generation;
+  const scene = parsePrompt(prompt, spec);
+  if (config.decoder.kind !== 'space-to-depth') {
+    throw new SinkstreamError('ERR_CONFIG_INVALID', `decoder.kind '${config.decoder.kind}': the evaluation measures the demo model's space-to-depth frames`);
+  }
+  const dims = modelDims(config);
+  const size = dims.latentWidth * config.decoder.factor;
+  if (size !== spec.frameSize || dims.latentHeight !== dims.latentWidth) {
+    throw new SinkstreamError('ERR_CONFIG_INVALID', `frames of ${size}x${dims.latentHeight * config.decoder.factor}: the demo data spec is ${spec.frameSize}x${spec.frameSize}`);
+  }
+  const inner = await createEngine(config);
+  let engine: Engine = inner;
+  if (prime) {
+    const opening = encodeSpaceToDepth(renderGroundTruth(scene, spec, 0, blockFrames), size, size, config.decoder.factor);
+    engine = new PrimedEngine(inner, opening, dims.latentChannels);
+  }
+  const metrics = new VideoMetrics(scene, spec, fps, prime ? blockFrames : 0);
+  const total = Math.round(seconds * fps);
+  let frames = 0;
+  const started = performance.now();
+  const generator = await createGenerator(config, { engine });
+  try {
+    while (frames < total) {
+      const block = await generator.next();
+      for (const f of block.frames) {
+        if (frames < total) metrics.add(f);
+        frames++;
+        if (frames % fps === 0) options.onProgress?.({ policy, prompt, seed, second: frames / fps, seconds });
+      }
+    }
+  } finally {
+    await generator.close();
+    await engine.close();
+  }
+  const wall = (performance.now() - started) / 1000;
+  return { policy, prompt, seed, generationFps: Math.min(frames, total) / wall, seconds: metrics.finish() };
+}
+
+export async function runEval(options: EvalOptions): Promise<RunResult[]> {
+  const policies = options.policies ?? listPresets();
+  const prompts = options.prompts ?? DEFAULT_PROMPTS;
+  const seeds = options.seeds ?? DEFAULT_SEEDS;
+  const spec = loadSceneSpec();
+  const prime = options.prime ?? true;
+  for (const p of prompts) parsePrompt(p, spec); // refuse a bad prompt before rendering anything
+  const configs = policies.flatMap((policy) => prompts.flatMap((prompt) => seeds.map((seed) => ({ policy, config: presetConfig(policy, options, prompt, seed) }))));
+  const results: RunResult[] = [];
+  for (const { policy, config } of configs) results.push(await runOne(config, spec, policy, options.seconds, prime, options));
+  return results;
+}
