@@ -210,11 +210,31 @@ test('limits: a second stream and a third connection are refused with a reason',
     const closed = await c.closedWith();
     assert.is(closed.code, CloseCode.SERVER_FULL);
     assert.match(closed.reason, /serve\.maxViewers/);
-    // overrides a client may not send, and impossible ones
+    // overrides a client may not send
     a.send({ type: 'create', prompt: 'a red circle', overrides: { model: { weights: '/etc/passwd' } }, req: 3 });
     assert.is((await a.nextOf('error')).code, 'bad-message');
     a.close();
     b.close();
+  } finally {
+    await s.close();
+  }
+});
+
+test('a create the generator rejects (a word outside the vocabulary) is refused with the reason', async () => {
+  const s = await startTestServer();
+  try {
+    const a = await TestClient.connect(s);
+    a.send({ type: 'create', prompt: 'a zzqx circle', req: 1 });
+    const err = await a.nextOf('error', 30_000);
+    assert.is(err.req, 1);
+    assert.is(err.code, 'invalid-config');
+    assert.match(err.message, /zzqx/);
+    a.send({ type: 'create', prompt: 'a red circle', overrides: { cache: { sink: 9, window: 10 } }, req: 2 });
+    const impossible = await a.nextOf('error');
+    assert.is(impossible.code, 'invalid-config');
+    assert.match(impossible.message, /cache\.window/);
+    assert.equal(s.streams.list(), []);
+    a.close();
   } finally {
     await s.close();
   }

@@ -1,0 +1,125 @@
+/**
+ * One live stream with a fake generator (instant blocks) and the real ffmpeg: pacing holds
+ * generation to the playout clock, stop() closes everything and finalizes the recording, retune
+ * patches reach the generator whole.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../../src/config/schema.js';
+import type { FrameBlock } from '../../src/loop/types.js';
+import { LiveStream, type LiveGenerator } from '../../src/serve/live-stream.js';
+import { ServerMetrics } from '../../src/serve/metrics.js';
+import { probeVideo, tempDir } from '../encode/helpers.js';
+import { testConfig } from './helpers/server-fixture.js';
+
+class FakeGenerator implements LiveGenerator {
+  readonly width = 32;
+  readonly height = 32;
+  blocks = 0;
+  closed = false;
+  retunes: Array<Partial<Config['cache']>> = [];
+  prompts: string[] = [];
+  constructor(readonly fps: number, private readonly framesPerBlock = 2) {}
+  async *[Symbol.asyncIterator](): AsyncIterator<FrameBlock> {
+    while (!this.closed) {
+      const index = this.blocks++;
+      const frames = Array.from({ length: this.framesPerBlock }, (_, i) => new Uint8Array(this.width * this.height * 3).fill((index * 40 + i * 10) & 255));
+      await new Promise((r) => setImmediate(r));
+      yield {
+        index,
+        firstFrame: index * this.framesPerBlock,
+        width: this.width,
+        height: this.height,
+        frames,
+        steps: 4,
+        timings: { totalMs: 1, engineMs: 1, decodeMs: 0 },
+        cache: [{ frame: 0, role: 'sink', position: 0 }],
+        queryPositions: [index],
+      };
+    }
+  }
+  async setPrompt(prompt: string): Promise<void> {
+    this.prompts.push(prompt);
+  }
+  retune(cache: Partial<Config['cache']>): void {
+    this.retunes.push(cache);
+  }
+  cacheView() {
+    return [];
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}
+
+async function run(config: Config, generator: FakeGenerator, ms: number, record = false) {
+  const stream = await LiveStream.start({
+    id: 'test',
+    config,
+    createdAt: performance.now(),
+    record,
+    createGenerator: async () => generator,
+    metrics: new ServerMetrics(() => []),
+  });
+  await new Promise((r) => setTimeout(r, ms));
+  return stream;
+}
+
+test('pace: generation is held to the playout clock, at most maxLeadSeconds ahead', async () => {
+  const fps = 20;
+  const gen = new FakeGenerator(fps);
+  const stream = await run(testConfig({ serve: { pace: true, maxLeadSeconds: 0.2 } }), gen, 1500);
+  const frames = stream.stats.snapshot(performance.now()).frames;
+  await stream.stop();
+  // 1.5 s of playout plus 0.2 s of lead at 20 fps = 34 frames; one block either way
+  assert.ok(frames >= 30 && frames <= 38, `${frames} frames in 1.5 s`);
+  assert.is(stream.figures().deadlineMisses, 0);
+  assert.ok(gen.closed, 'the generator is closed');
+  assert.is(stream.state, 'ended');
+});
+
+test('without pace the generator runs as fast as the encoder takes frames', async () => {
+  const gen = new FakeGenerator(20);
+  const stream = await run(testConfig({ serve: { pace: false } }), gen, 1000);
+  const frames = stream.stats.snapshot(performance.now()).frames;
+  await stream.stop();
+  assert.ok(frames > 60, `${frames} frames in 1 s`);
+});
+
+test('stop finalizes the recording: every frame generated is in the file', async () => {
+  const dir = tempDir('live-rec');
+  try {
+    const gen = new FakeGenerator(20);
+    const stream = await run(testConfig({ serve: { recordDir: dir } }), gen, 800, true);
+    const info = stream.info();
+    assert.is(info.recording, path.join(dir, 'test.mp4'));
+    let ended = '';
+    stream.once('ended', (r) => (ended = r));
+    await stream.stop('test over');
+    assert.is(ended, 'test over');
+    const frames = stream.figures().frames;
+    const video = await probeVideo(info.recording!);
+    assert.is(video.frames, frames);
+    assert.is(video.width, 32);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('retune patches reach the generator whole; prompt switches pass through; a stopped stream refuses', async () => {
+  const gen = new FakeGenerator(20);
+  const config = testConfig();
+  const stream = await run(config, gen, 100);
+  stream.retune({ window: 9, participative: { budget: 8 } });
+  assert.equal(gen.retunes[0], { window: 9, participative: { ...config.cache.participative, budget: 8 } });
+  assert.is(stream.info().cache.window, 9);
+  await stream.setPrompt('a blue square');
+  assert.equal(gen.prompts, ['a blue square']);
+  assert.is(stream.info().prompt, 'a blue square');
+  await stream.stop();
+  assert.throws(() => stream.retune({ window: 8 }), /stream test is ended/);
+});
+
+test.run();
