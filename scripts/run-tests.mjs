@@ -11,7 +11,7 @@ const uvuBin = path.join(root, 'node_modules', 'uvu', 'bin.js');
 const child = spawn(process.execPath, ['--import', 'tsx', uvuBin, 'test', pattern], {
   cwd: root,
   stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
+  env: { ...process.env, NO_COLOR: '1' },
 });
 let out = '';
 child.stdout.on('data', (chunk) => {

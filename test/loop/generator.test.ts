@@ -1,0 +1,128 @@
+/** The autoregressive loop on the real ONNX Runtime CPU engine with the tiny default shape. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import path from 'node:path';
+import { loadConfig, defaultConfigPath } from '../../src/config/load.js';
+import { createGenerator } from '../../src/loop/generator.js';
+import { SinkstreamError } from '../../src/errors.js';
+
+const presets = path.join(path.dirname(defaultConfigPath), 'presets');
+// Synthetic weights keep these tests about the loop, whatever model the default config ships.
+const tiny = ['model.weights=synthetic', 'model.arch.layers=2', 'engine.threads=1'];
+
+function sameFrames(a: Uint8Array[], b: Uint8Array[]): boolean {
+  return a.length === b.length && a.every((f, i) => Buffer.compare(Buffer.from(f), Buffer.from(b[i])) === 0);
+}
+
+test('the same seed gives the same video; another seed another', async () => {
+  const run = async (seed: number) => {
+    const g = await createGenerator(loadConfig({ set: [...tiny, `generation.seed=${seed}`] }));
+    const frames = [...(await g.next()).frames, ...(await g.next()).frames];
+    await g.close();
+    return frames;
+  };
+  const a = await run(3);
+  const b = await run(3);
+  const c = await run(4);
+  assert.is(a.length, 6);
+  assert.ok(sameFrames(a, b), 'seeded noise: same video');
+  assert.not.ok(sameFrames(a, c), 'another seed: another video');
+});
+
+test('every preset runs past its window with a bounded cache at the policy positions', async () => {
+  for (const preset of ['self-forcing-window', 'longlive-sink', 'streamingllm-sink', 'reward-forcing-ema-sink', 'deep-forcing']) {
+    const config = loadConfig({ file: path.join(presets, `${preset}.yaml`), set: tiny });
+    const g = await createGenerator(config);
+    const T = (config.model.latentHeight / 2) * (config.model.latentWidth / 2);
+    const rows: number[] = [];
+    let last = await g.next();
+    const blocks = Math.ceil((config.cache.window * 2) / config.generation.blockFrames) + 2;
+    for (let b = 1; b < blocks; b++) {
+      last = await g.next();
+      rows.push(g.engineInfo().cacheRows);
+      assert.ok(last.cache.length + config.generation.blockFrames <= config.cache.window + config.generation.blockFrames, `${preset}: attended frames bounded`);
+    }
+    const maxFrames = config.cache.window; // W - F held + pending, or W with compression
+    assert.ok(Math.max(...rows) <= maxFrames * T, `${preset}: cache rows ${Math.max(...rows)} <= ${maxFrames * T}`);
+    assert.is(rows[rows.length - 1], rows[rows.length - 3], `${preset}: steady-state rows`);
+    if (config.cache.policy !== 'window') assert.ok(last.cache.some((h) => h.role === 'sink'), `${preset}: a sink is held`);
+    if (preset === 'longlive-sink') {
+      assert.equal(last.cache.filter((h) => h.role === 'sink').map((h) => h.position), [0, 1, 2], 'absolute sink positions');
+    }
+    if (preset === 'deep-forcing') {
+      // Deep Sink: the sink sits right before the retained history, next to the block.
+      const f0 = last.queryPositions[0];
+      const positions = last.cache.filter((h) => !h.ownPositions).map((h) => h.position);
+      assert.ok(positions.every((p) => p < f0), 'cache before the block');
+      assert.ok(last.cache.some((h) => h.role === 'compressed'), 'participative compression ran');
+    }
+    await g.close();
+  }
+});
+
+test('a prompt switch keeps the sink rows and rebuilds the history (KV re-cache), with no restart', async () => {
+  const config = loadConfig({ file: path.join(presets, 'longlive-sink.yaml'), set: tiny });
+  type WithEngine = { engine: import('../../src/engine/types.js').Engine };
+  const switched = await createGenerator(config);
+  const steady = await createGenerator(config);
+  for (let b = 0; b < 5; b++) {
+    await switched.next();
+    await steady.next();
+  }
+  await switched.setPrompt('a yellow triangle bouncing on a dark blue background');
+  const a = await switched.next();
+  const b = await steady.next();
+  assert.is(a.index, 5, 'the stream continues');
+  assert.is(a.frames.length, 3);
+  assert.not.ok(sameFrames(a.frames, b.frames), 'the new prompt changes the video');
+  assert.is(switched.config.generation.prompt, 'a yellow triangle bouncing on a dark blue background');
+  const ca = await (switched as unknown as WithEngine).engine.readCache();
+  const cb = await (steady as unknown as WithEngine).engine.readCache();
+  assert.is(ca.rows, cb.rows);
+  const T = (config.model.latentHeight / 2) * (config.model.latentWidth / 2);
+  const dim = config.model.arch.dim;
+  const sinkValues = config.cache.sink * T * dim;
+  // The last layer: layer 0's keys depend on the latent alone, later layers see the prompt.
+  const L = config.model.arch.layers;
+  const layer0 = (c: typeof ca) => c.keys.subarray((L - 1) * c.rows * dim, L * c.rows * dim);
+  assert.equal(Array.from(layer0(ca).subarray(0, sinkValues)), Array.from(layer0(cb).subarray(0, sinkValues)), 'sink rows kept');
+  assert.ok(ca.keys.length === cb.keys.length);
+  let differ = 0;
+  const hist = layer0(ca).subarray(sinkValues);
+  const histSteady = layer0(cb).subarray(sinkValues);
+  for (let i = 0; i < hist.length; i++) if (Math.abs(hist[i] - histSteady[i]) > 1e-6) differ++;
+  assert.ok(differ > hist.length / 2, `history rows rebuilt under the new prompt (${differ}/${hist.length} differ)`);
+  assert.equal(ca.positions, cb.positions, 'same positions');
+  await switched.close();
+  await steady.close();
+  try {
+    await switched.next();
+    assert.unreachable('closed');
+  } catch (e) {
+    assert.is((e as SinkstreamError).code, 'ERR_CLOSED');
+  }
+});
+
+test('setPrompt with a word outside the vocabulary is refused at once', async () => {
+  const g = await createGenerator(loadConfig({ set: tiny }));
+  try {
+    await g.setPrompt('a zebra');
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, SinkstreamError);
+    assert.is((e as SinkstreamError).code, 'ERR_PROMPT');
+  }
+  await g.close();
+});
+
+test('retune changes the window from the next block; an impossible one is refused', async () => {
+  const g = await createGenerator(loadConfig({ set: [...tiny, 'cache.policy=sink', 'cache.window=12', 'cache.sink=3'] }));
+  for (let b = 0; b < 6; b++) await g.next();
+  assert.is((await g.next()).cache.length, 9);
+  g.retune({ window: 9 });
+  assert.is((await g.next()).cache.length, 6);
+  assert.throws(() => g.retune({ window: 4 }), (e: unknown) => (e as SinkstreamError).code === 'ERR_CONFIG_INVALID');
+  await g.close();
+});
+
+test.run();
