@@ -21,7 +21,7 @@ import { createTextEncoder, type TextEncoder } from '../text/text-encoder.js';
 import { loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { gaussianNoise } from './noise.js';
-import { warpTimesteps } from './timesteps.js';
+import { stepsForCount, warpTimesteps } from './timesteps.js';
 import type { FrameBlock } from './types.js';
 
 export interface Generator extends AsyncIterable<FrameBlock> {
@@ -32,8 +32,8 @@ export interface Generator extends AsyncIterable<FrameBlock> {
   readonly fps: number;
   /** Video frames each block yields. */
   readonly framesPerBlock: number;
-  /** Generates the next block. */
-  next(): Promise<FrameBlock>;
+  /** Generates the next block; `steps` degrades it to fewer denoising steps (the scheduler's ladder). */
+  next(options?: BlockOptions): Promise<FrameBlock>;
   /**
    * Switches the prompt before the next block, seamlessly (LongLive KV re-cache): the sink stays,
    * the cross-attention K/V are recomputed, and the cached frames' latents are re-run once at t = 0
@@ -47,6 +47,11 @@ export interface Generator extends AsyncIterable<FrameBlock> {
   engineInfo(): EngineInfo;
   /** Idempotent. */
   close(): Promise<void>;
+}
+
+export interface BlockOptions {
+  /** Denoising steps for this block (default: the configured list). */
+  steps?: number;
 }
 
 export interface GeneratorOptions {
@@ -139,9 +144,9 @@ class BlockGenerator implements Generator {
     while (!this.closed) yield await this.next();
   }
 
-  next(): Promise<FrameBlock> {
+  next(options: BlockOptions = {}): Promise<FrameBlock> {
     // One block at a time, even if callers overlap.
-    const run = this.running.then(() => this.generateBlock());
+    const run = this.running.then(() => this.generateBlock(options.steps));
     this.running = run.catch(() => undefined);
     return run;
   }
@@ -181,7 +186,12 @@ class BlockGenerator implements Generator {
     }
   }
 
-  private async generateBlock(): Promise<FrameBlock> {
+  private sigmasFor(steps: number | undefined): number[] {
+    if (steps === undefined || steps === this.config.generation.steps.length) return this.sigmas;
+    return warpTimesteps(stepsForCount(this.config.generation.steps, steps), this.config.generation.shift).map((t) => t / 1000);
+  }
+
+  private async generateBlock(stepCount?: number): Promise<FrameBlock> {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the generator is closed');
     const t0 = performance.now();
     this.engineMs = 0;
@@ -201,9 +211,10 @@ class BlockGenerator implements Generator {
 
     let x = gaussianNoise(size, seed, this.blockIndex, 0);
     let x0 = new Float32Array(size);
-    const steps = this.sigmas.length;
+    const sigmas = this.sigmasFor(stepCount);
+    const steps = sigmas.length;
     for (let k = 0; k < steps; k++) {
-      const sigma = this.sigmas[k];
+      const sigma = sigmas[k];
       const compressNow = plan.compress && k === 0;
       const result = await this.timed(
         this.engine.forward({
@@ -219,7 +230,7 @@ class BlockGenerator implements Generator {
       x0 = new Float32Array(size);
       for (let i = 0; i < size; i++) x0[i] = x[i] - sigma * v[i];
       if (k < steps - 1) {
-        const next = this.sigmas[k + 1];
+        const next = sigmas[k + 1];
         const noise = gaussianNoise(size, seed, this.blockIndex, k + 1);
         x = new Float32Array(size);
         for (let i = 0; i < size; i++) x[i] = (1 - next) * x0[i] + next * noise[i];

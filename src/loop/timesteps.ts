@@ -8,3 +8,14 @@ export function warpSigma(sigma: number, shift: number): number {
 export function warpTimesteps(steps: readonly number[], shift: number): number[] {
   return steps.map((t) => 1000 * warpSigma(t / 1000, shift));
 }
+
+/**
+ * The timesteps of a block degraded to `count` steps (the scheduler's quality ladder): the configured
+ * list when it has that many, else `count` evenly spaced steps from 1000 (Self-Forcing's
+ * [1000, 750, 500, 250] is the 4-step case of this rule).
+ */
+export function stepsForCount(configured: readonly number[], count: number): number[] {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`step count ${count}: expected an integer >= 1`);
+  if (count === configured.length) return [...configured];
+  return Array.from({ length: count }, (_, i) => 1000 * (1 - i / count));
+}

@@ -103,6 +103,16 @@ test('a prompt switch keeps the sink rows and rebuilds the history (KV re-cache)
   }
 });
 
+test('a block can be degraded to fewer denoising steps', async () => {
+  const g = await createGenerator(loadConfig({ set: tiny }));
+  const full = await g.next();
+  const two = await g.next({ steps: 2 });
+  assert.is(full.steps, 4);
+  assert.is(two.steps, 2);
+  assert.is(two.frames.length, 3);
+  await g.close();
+});
+
 test('setPrompt with a word outside the vocabulary is refused at once', async () => {
   const g = await createGenerator(loadConfig({ set: tiny }));
   try {

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { warpTimesteps, warpSigma } from '../../src/loop/timesteps.js';
+import { warpTimesteps, warpSigma, stepsForCount } from '../../src/loop/timesteps.js';
 
 test('shift 5 warps [1000, 750, 500, 250] to [1000, 937.5, 833.3, 625] (MODEL.md)', () => {
   const warped = warpTimesteps([1000, 750, 500, 250], 5);
@@ -18,6 +18,15 @@ test('shift 1 is the identity and the warp is monotone', () => {
   }
   assert.is(warpSigma(0, 5), 0);
   assert.is(warpSigma(1, 5), 1);
+});
+
+test('the quality ladder: 4 steps is the configured list, fewer are evenly spaced from 1000', () => {
+  assert.equal(stepsForCount([1000, 750, 500, 250], 4), [1000, 750, 500, 250]);
+  assert.equal(stepsForCount([1000, 750, 500, 250], 2), [1000, 500]);
+  assert.equal(stepsForCount([1000, 750, 500, 250], 1), [1000]);
+  const three = stepsForCount([1000, 750, 500, 250], 3);
+  assert.ok(Math.abs(three[1] - 666.6667) < 1e-3 && Math.abs(three[2] - 333.3333) < 1e-3);
+  assert.throws(() => stepsForCount([1000], 0));
 });
 
 test.run();
