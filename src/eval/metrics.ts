@@ -148,3 +148,32 @@ export class VideoMetrics {
     return this.seconds();
   }
 }
+
+export interface PromptCheck {
+  ok: boolean;
+  /** Share of the prompted colours seen, over the measured frames. */
+  colourFidelity: number;
+  /** Mean speed of the prompted objects, pixels/frame (NaN if never seen twice in a row). */
+  speed: number;
+  reason: string;
+}
+
+/**
+ * "The prompted colours are present and moving" over the first `seconds` rows: mean colour
+ * fidelity at least `minFidelity`, and a mean speed within [minSpeed, maxSpeed] pixels/frame.
+ */
+export function checkPromptedMotion(
+  rows: readonly SecondMetrics[],
+  seconds = 2,
+  limits: { minFidelity: number; minSpeed: number; maxSpeed: number } = { minFidelity: 0.5, minSpeed: 0.25, maxSpeed: 4 },
+): PromptCheck {
+  const use = rows.slice(0, seconds).filter((r) => r.frames > 0);
+  const frames = use.reduce((a, r) => a + r.frames, 0);
+  const colourFidelity = frames > 0 ? use.reduce((a, r) => a + r.colourFidelity * r.frames, 0) / frames : 0;
+  const speeds = use.map((r) => r.speed).filter((v) => Number.isFinite(v));
+  const speed = speeds.length ? speeds.reduce((a, b) => a + b, 0) / speeds.length : Number.NaN;
+  const reasons: string[] = [];
+  if (colourFidelity < limits.minFidelity) reasons.push(`colour fidelity ${colourFidelity.toFixed(2)} < ${limits.minFidelity}`);
+  if (!(speed >= limits.minSpeed && speed <= limits.maxSpeed)) reasons.push(`speed ${speed.toFixed(2)} px/frame outside [${limits.minSpeed}, ${limits.maxSpeed}]`);
+  return { ok: reasons.length === 0, colourFidelity, speed, reason: reasons.join('; ') || 'present and moving' };
+}

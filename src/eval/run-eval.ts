@@ -49,6 +49,8 @@ export interface RunResult {
   /** Frames generated per second of wall time. */
   generationFps: number;
   seconds: SecondMetrics[];
+  /** The first frame of every second of video (RGB24, frameSize^2 * 3 bytes), for the filmstrip. */
+  stills: Uint8Array[];
 }
 
 export function listPresets(): string[] {
@@ -88,6 +90,7 @@ async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: 
   const metrics = new VideoMetrics(scene, spec, fps, prime ? blockFrames : 0);
   const total = Math.round(seconds * fps);
   let frames = 0;
+  const stills: Uint8Array[] = [];
   const started = performance.now();
   const generator = await createGenerator(config, { engine });
   try {
@@ -95,6 +98,7 @@ async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: 
       const block = await generator.next();
       for (const f of block.frames) {
         if (frames < total) metrics.add(f);
+        if (frames < total && frames % fps === 0) stills.push(f);
         frames++;
         if (frames % fps === 0) options.onProgress?.({ policy, prompt, seed, second: frames / fps, seconds });
       }
@@ -104,7 +108,7 @@ async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: 
     await engine.close();
   }
   const wall = (performance.now() - started) / 1000;
-  return { policy, prompt, seed, generationFps: Math.min(frames, total) / wall, seconds: metrics.finish() };
+  return { policy, prompt, seed, generationFps: Math.min(frames, total) / wall, seconds: metrics.finish(), stills };
 }
 
 export async function runEval(options: EvalOptions): Promise<RunResult[]> {

@@ -1,0 +1,52 @@
+/** The detector on exactly rendered ground-truth frames and on frames with nothing to find. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { detectFrame } from '../../src/eval/detector.js';
+import { objectStates, renderGroundTruth } from '../../src/eval/ground-truth.js';
+import { loadSceneSpec, parsePrompt } from '../../src/eval/scene-spec.js';
+
+const spec = loadSceneSpec();
+const prompt = 'a white square, a magenta circle and a cyan triangle bouncing on a black background';
+const scene = parsePrompt(prompt, spec);
+
+test('finds every prompted object of a ground-truth frame at its centroid, and nothing else', () => {
+  let checked = 0;
+  for (let frame = 0; frame < 600; frame += 7) {
+    const truth = objectStates(scene, spec, frame);
+    const apart = truth.every((a, i) => truth.every((b, j) => i === j || Math.hypot(a.x - b.x, a.y - b.y) > 2.7 * spec.openingRadius));
+    if (!apart) continue; // an occluded shape's visible centroid moves
+    checked++;
+    const [rgb] = renderGroundTruth(scene, spec, frame, 1);
+    const det = detectFrame(rgb, spec.frameSize, spec, scene.background, ['white', 'magenta', 'cyan']);
+    assert.equal([...det.objects.keys()].sort(), ['cyan', 'magenta', 'white'], `frame ${frame}`);
+    scene.objects.forEach((o, k) => {
+      const d = det.objects.get(o.colour)!;
+      assert.ok(Math.hypot(d.cx - truth[k].x, d.cy - truth[k].y) < 1.5, `${o.colour} at frame ${frame}: ${d.cx},${d.cy} vs ${truth[k].x},${truth[k].y}`);
+    });
+    assert.ok(det.purity > 0.95, `purity ${det.purity}`);
+    const drift = Math.hypot(...det.backgroundMean.map((v, i) => v - spec.backgrounds.get('black')![i]));
+    assert.ok(drift < 8, `background mean off by ${drift} (anti-aliased edges only)`);
+  }
+  assert.ok(checked >= 12, `only ${checked} frames without overlap`);
+});
+
+test('an empty background and seeded noise have no objects', () => {
+  const bg = spec.backgrounds.get('dark green')!;
+  const flat = new Uint8Array(64 * 64 * 3).map((_, i) => bg[i % 3]);
+  assert.is(detectFrame(flat, 64, spec, 'dark green', ['red']).objects.size, 0);
+  let s = 7;
+  const noise = new Uint8Array(64 * 64 * 3).map(() => ((s = (s * 1103515245 + 12345) >>> 0) >>> 24) & 255);
+  const det = detectFrame(noise, 64, spec, 'dark green', ['red']);
+  assert.is(det.objects.size, 0, [...det.objects.keys()].join());
+  assert.ok(det.purity < 0.2);
+});
+
+test('prompts outside the training grammar are refused with the grammar', () => {
+  assert.throws(() => parsePrompt('a red circle', spec), /training grammar/);
+  assert.equal(parsePrompt('a red circle and a blue square bouncing on a dark green background', spec).objects, [
+    { colour: 'red', shape: 'circle' },
+    { colour: 'blue', shape: 'square' },
+  ]);
+});
+
+test.run();
