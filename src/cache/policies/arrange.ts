@@ -40,6 +40,12 @@ export function arrangeFrames(input: PlanInput, options: ArrangeOptions): Arrang
   const sinks: FrameEntry[] = [];
   const rest: FrameEntry[] = [];
   input.held.forEach((h, i) => (h.role === 'sink' ? sinks : rest).push(heldEntry(h, i)));
+  // A retune may change the sink size: extra sink frames (the newest) become the oldest history;
+  // missing ones are taken from the oldest whole history frames.
+  for (const demoted of sinks.splice(options.sink).reverse()) rest.unshift({ ...demoted, role: 'history' });
+  while (sinks.length < options.sink && rest.length > 0 && rest[0].role === 'history' && !rest[0].ownPositions) {
+    sinks.push({ ...rest.shift()!, role: 'sink' });
+  }
   // The first frames of the video fill the sink; afterwards frames enter as history.
   input.incoming.forEach((f, i) => {
     const role: SlotRole = sinks.length < options.sink ? 'sink' : 'history';

@@ -34,6 +34,17 @@ test('cache: every slot at its place in the cache, the block right after', () =>
   });
 });
 
+test('a retuned sink size: extra sink frames become history, missing ones come from the oldest history', () => {
+  const held = [0, 1, 2, 6, 7, 8, 9, 10, 11].map((frame) => ({ frame, role: (frame < 3 ? 'sink' : 'history') as 'sink' | 'history', position: frame }));
+  const incoming = [12, 13, 14].map((frame) => ({ frame }));
+  const smaller = new SinkPolicy({ window: 7, sink: 1, positions: 'absolute' }).planBlock({ held, incoming, blockStart: 15, blockFrames: 3 });
+  assert.equal(smaller.slots.map((s) => [s.frame, s.role]), [[0, 'sink'], [12, 'history'], [13, 'history'], [14, 'history']]);
+  const fewer = held.map((h) => ({ ...h, role: (h.frame === 0 ? 'sink' : 'history') as 'sink' | 'history' }));
+  const larger = new SinkPolicy({ window: 12, sink: 3, positions: 'absolute' }).planBlock({ held: fewer, incoming, blockStart: 15, blockFrames: 3 });
+  assert.equal(larger.slots.filter((s) => s.role === 'sink').map((s) => s.frame), [0, 1, 2]);
+  assert.is(larger.slots.length, 9);
+});
+
 test('defaults are LongLive: W 12, S 3, absolute positions', () => {
   const p = new SinkPolicy();
   assert.equal([p.window, p.sink, p.positions], [12, 3, 'absolute']);
