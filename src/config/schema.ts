@@ -76,6 +76,12 @@ export const generationSection = z
     blockFrames: positiveInt.default(3),
     /** Denoising timesteps before the shift warp, highest first (0 < t <= 1000). */
     steps: z.array(z.number().positive().max(1000)).min(1).default([1000, 750, 500, 250]),
+    /**
+     * Between steps: `renoise` (Self-Forcing: x0 re-noised with fresh noise, for distilled few-step
+     * models) or `ode` (deterministic Euler step along the predicted flow, x += (s_next - s) * v,
+     * for undistilled flow-matching models such as the bundled demo model).
+     */
+    sampler: z.enum(['renoise', 'ode']).default('renoise'),
     /** Timestep shift: s' = shift*s / (1 + (shift-1)*s). */
     shift: z.number().positive().default(5),
     /** Video frame rate of the output. */

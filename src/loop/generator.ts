@@ -231,9 +231,14 @@ class BlockGenerator implements Generator {
       for (let i = 0; i < size; i++) x0[i] = x[i] - sigma * v[i];
       if (k < steps - 1) {
         const next = sigmas[k + 1];
-        const noise = gaussianNoise(size, seed, this.blockIndex, k + 1);
+        const prev = x;
         x = new Float32Array(size);
-        for (let i = 0; i < size; i++) x[i] = (1 - next) * x0[i] + next * noise[i];
+        if (this.config.generation.sampler === 'ode') {
+          for (let i = 0; i < size; i++) x[i] = prev[i] + (next - sigma) * v[i];
+        } else {
+          const noise = gaussianNoise(size, seed, this.blockIndex, k + 1);
+          for (let i = 0; i < size; i++) x[i] = (1 - next) * x0[i] + next * noise[i];
+        }
       }
     }
 

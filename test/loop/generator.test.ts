@@ -5,6 +5,45 @@ import path from 'node:path';
 import { loadConfig, defaultConfigPath } from '../../src/config/load.js';
 import { createGenerator } from '../../src/loop/generator.js';
 import { SinkstreamError } from '../../src/errors.js';
+import type { Engine } from '../../src/engine/types.js';
+import { gaussianNoise } from '../../src/loop/noise.js';
+import { latentToFrames } from '../../src/decode/space-to-depth.js';
+
+function maxByteDifference(a: Uint8Array[], b: Uint8Array[]): number {
+  assert.is(a.length, b.length);
+  let max = 0;
+  a.forEach((f, i) => f.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i][j])))));
+  return max;
+}
+
+/** An engine whose flow is a constant: the loop's arithmetic can be checked in closed form. */
+function constantFlowEngine(value: number, calls: Array<{ t: number; keep: boolean }>): Engine {
+  let rows = 0;
+  let pending = 0;
+  return {
+    name: 'constant-flow',
+    async setPrompt() {},
+    async forward(r) {
+      calls.push({ t: r.timesteps[0], keep: r.keepBlockKv });
+      if (r.keepBlockKv) pending = r.timesteps.length * 64;
+      return { flow: new Float32Array(r.latent.length).fill(value) };
+    },
+    async updateCache(u) {
+      rows = u.rows;
+      pending = 0;
+    },
+    async scoreCache() {
+      return new Float32Array(0);
+    },
+    async releaseQueries() {},
+    async resetCache() {},
+    async readCache() {
+      return { keys: new Float32Array(0), values: new Float32Array(0), positions: new Float32Array(0), rows };
+    },
+    info: () => ({ name: 'constant-flow', provider: 'test', cacheRows: rows, pendingRows: pending }),
+    async close() {},
+  };
+}
 
 const presets = path.join(path.dirname(defaultConfigPath), 'presets');
 // Synthetic weights keep these tests about the loop, whatever model the default config ships.
@@ -101,6 +140,38 @@ test('a prompt switch keeps the sink rows and rebuilds the history (KV re-cache)
   } catch (e) {
     assert.is((e as SinkstreamError).code, 'ERR_CLOSED');
   }
+});
+
+test('ode sampler: Euler steps along the flow give x0 = noise - s0 * v in closed form; clean pass at t = 0', async () => {
+  const calls: Array<{ t: number; keep: boolean }> = [];
+  const config = loadConfig({ set: [...tiny, 'generation.sampler=ode', 'generation.seed=5'] });
+  const g = await createGenerator(config, { engine: constantFlowEngine(0.25, calls) });
+  const block = await g.next();
+  await g.next();
+  const C = config.model.arch.latentChannels;
+  const size = C * 3 * 16 * 16;
+  const noise = gaussianNoise(size, 5, 0, 0);
+  const x0 = noise.map((n) => n - 1 * 0.25); // s0 = 1
+  const expected = latentToFrames(x0, 4, 16, 16);
+  // float32 sums of the Euler steps vs one subtraction: equal up to one byte's rounding
+  assert.ok(maxByteDifference(block.frames, expected) <= 1, 'x0 = noise - s0 * v');
+  // 4 steps of block 0 at the warped timesteps, then block 1 starts with block 0's clean pass at t = 0.
+  assert.equal(calls.slice(0, 5).map((c) => [Math.round(c.t * 10) / 10, c.keep]), [[1000, false], [937.5, false], [833.3, false], [625, false], [0, true]]);
+  await g.close();
+});
+
+test('renoise sampler: the last step re-noises x0 with fresh seeded noise (Self-Forcing)', async () => {
+  const calls: Array<{ t: number; keep: boolean }> = [];
+  const config = loadConfig({ set: [...tiny, 'generation.steps=[1000,500]', 'generation.shift=1', 'generation.seed=2'] });
+  const g = await createGenerator(config, { engine: constantFlowEngine(0.5, calls) });
+  const block = await g.next();
+  const size = config.model.arch.latentChannels * 3 * 16 * 16;
+  const n0 = gaussianNoise(size, 2, 0, 0);
+  const n1 = gaussianNoise(size, 2, 0, 1);
+  // step 0 (s = 1): x0 = n0 - 0.5; re-noise to s = 0.5: x = 0.5 x0 + 0.5 n1; step 1: x0 = x - 0.5 * 0.5
+  const x0 = n0.map((n, i) => 0.5 * (n - 0.5) + 0.5 * n1[i] - 0.25);
+  assert.ok(sameFrames(block.frames, latentToFrames(x0, 4, 16, 16)));
+  await g.close();
 });
 
 test('a block can be degraded to fewer denoising steps', async () => {
