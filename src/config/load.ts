@@ -29,6 +29,7 @@ export const defaultConfigPath: string = path.join(projectRoot, 'configs', 'defa
 /** Keys holding file paths: relative paths resolve against the YAML file that sets them. */
 const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['model', 'weights'],
+  ['model', 'openingWeights'],
   ['text', 'vocab'],
   ['text', 'path'],
   ['decoder', 'path'],

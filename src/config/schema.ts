@@ -37,6 +37,11 @@ export const modelSection = z
     latentWidth: positiveInt.default(16),
     /** `synthetic` (seeded random weights) or a path to a .safetensors file (Wan or diffusers key names). */
     weights: z.string().min(1).default('synthetic'),
+    /**
+     * Optional weights for the first block only (same architecture): a model distilled to open a
+     * video from noise, which the main model then continues (models/demo/README.md).
+     */
+    openingWeights: z.string().min(1).optional(),
     syntheticSeed: z.number().int().nonnegative().default(0),
     /** Scale of synthetic weights' standard deviation (keeps deep random models numerically tame). */
     syntheticScale: z.number().positive().default(1),

@@ -57,6 +57,8 @@ export interface BlockOptions {
 export interface GeneratorOptions {
   /** Use this engine instead of creating one from the config (tests, the scheduler's pipelines). */
   engine?: Engine;
+  /** The engine of the first block when `model.openingWeights` is set (tests); the caller closes it. */
+  openingEngine?: Engine;
   /** Aborting closes the generator (the block in flight finishes first). */
   signal?: AbortSignal;
 }
@@ -71,21 +73,46 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
   const dims = modelDims(config);
   const text = await createTextEncoder(config, await textWeights(config));
   const context = text.encode(config.generation.prompt); // a bad prompt fails before anything starts
+  const opening = config.model.openingWeights ? await createOpening(config, options) : null;
   const decoder = await createDecoder(config);
   const engine = options.engine ?? (await createEngine(config));
   try {
     await engine.setPrompt(context);
   } catch (e) {
     if (!options.engine) await engine.close();
+    if (opening?.owned) await opening.engine.close();
     await decoder?.close();
     throw e;
   }
-  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine);
+  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine, opening);
   if (options.signal) {
     if (options.signal.aborted) await generator.close();
     else options.signal.addEventListener('abort', () => void generator.close(), { once: true });
   }
   return generator;
+}
+
+/** The first block's own model (`model.openingWeights`) with its text encoder, prompt already set. */
+interface Opening {
+  engine: Engine;
+  text: TextEncoder;
+  /** false when the caller passed the engine in (it closes it). */
+  owned: boolean;
+}
+
+async function createOpening(config: Config, options: GeneratorOptions): Promise<Opening> {
+  const openingConfig: Config = { ...config, model: { ...config.model, weights: config.model.openingWeights!, openingWeights: undefined } };
+  const text = await createTextEncoder(openingConfig, await textWeights(openingConfig));
+  const context = text.encode(config.generation.prompt);
+  const owned = !options.openingEngine;
+  const engine = options.openingEngine ?? (await createEngine(openingConfig));
+  try {
+    await engine.setPrompt(context);
+  } catch (e) {
+    if (owned) await engine.close();
+    throw e;
+  }
+  return { engine, text, owned };
 }
 
 interface PendingClean {
@@ -121,6 +148,7 @@ class BlockGenerator implements Generator {
     private readonly text: TextEncoder,
     private readonly decoder: Decoder | null,
     private readonly ownsEngine: boolean,
+    private opening: Opening | null = null,
   ) {
     this.currentConfig = config;
     this.cache = createStreamCache(config);
@@ -153,6 +181,7 @@ class BlockGenerator implements Generator {
 
   async setPrompt(prompt: string): Promise<void> {
     this.text.encode(prompt); // validate now: ERR_PROMPT reaches the caller, not the next block
+    if (this.opening) await this.opening.engine.setPrompt(this.opening.text.encode(prompt));
     this.nextPrompt = prompt;
   }
 
@@ -174,7 +203,14 @@ class BlockGenerator implements Generator {
     this.closed = true;
     await this.running;
     await this.decoder?.close();
+    await this.closeOpening();
     if (this.ownsEngine) await this.engine.close();
+  }
+
+  private async closeOpening(): Promise<void> {
+    const opening = this.opening;
+    this.opening = null;
+    if (opening?.owned) await opening.engine.close();
   }
 
   private async timed<T>(work: Promise<T>): Promise<T> {
@@ -216,8 +252,9 @@ class BlockGenerator implements Generator {
     for (let k = 0; k < steps; k++) {
       const sigma = sigmas[k];
       const compressNow = plan.compress && k === 0;
+      const stepEngine = this.blockIndex === 0 && this.opening ? this.opening.engine : this.engine;
       const result = await this.timed(
-        this.engine.forward({
+        stepEngine.forward({
           latent: x,
           timesteps: new Float32Array(F).fill(sigma * 1000),
           framePositions: Int32Array.from(plan.queryPositions),
@@ -246,6 +283,7 @@ class BlockGenerator implements Generator {
     const frames = this.decoder ? await this.decoder.decode(x0) : [];
     const decodeMs = performance.now() - d0;
 
+    if (this.opening) await this.closeOpening(); // the main model writes the opening into its cache
     this.rememberLatents(x0, blockStart);
     this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
     const block: FrameBlock = {

@@ -174,6 +174,19 @@ test('renoise sampler: the last step re-noises x0 with fresh seeded noise (Self-
   await g.close();
 });
 
+test('model.openingWeights: the first block comes from the opening model, the rest from the main model', async () => {
+  const main: Array<{ t: number; keep: boolean }> = [];
+  const opening: Array<{ t: number; keep: boolean }> = [];
+  const config = loadConfig({ set: [...tiny, 'model.openingWeights=synthetic'] });
+  const g = await createGenerator(config, { engine: constantFlowEngine(0, main), openingEngine: constantFlowEngine(0, opening) });
+  await g.next();
+  await g.next();
+  assert.is(opening.length, 4, 'the opening model denoises block 0');
+  assert.ok(opening.every((c) => !c.keep), 'and writes nothing to any cache');
+  assert.equal(main.map((c) => c.keep), [true, false, false, false, false], 'the main model: block 0 clean pass, then block 1');
+  await g.close();
+});
+
 test('a block can be degraded to fewer denoising steps', async () => {
   const g = await createGenerator(loadConfig({ set: tiny }));
   const full = await g.next();
