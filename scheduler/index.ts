@@ -35,6 +35,9 @@
  *
  * A single-stream engine (batch 1) fits this as is: give the device maxBatch 1; a job then holds one
  * item, i.e. one `engine.forward` (and, for a clean pass, the cache update and the decode).
+ * A runtime that runs whole blocks (src/loop/generator.ts: `next({ steps })`) passes
+ * `granularity: 'block'`: a job is then one stream's whole block at the steps its rung gives
+ * (src/schedule/ is that bridge for render and serve).
  * The pipeline across GPUs (pipeline.ts) balances a layer split from measured stage times.
  */
 import type { SchedulerConfig } from '../src/config/sections/scheduler.js';
@@ -43,7 +46,7 @@ import { modelDims } from '../src/model/dims.js';
 import type { CostModel } from './cost-model.js';
 import { Scheduler } from './scheduler.js';
 import type { BatchingPolicy } from './batching.js';
-import type { Clock, DeviceSpec, StreamSpec } from './types.js';
+import type { Clock, DeviceSpec, Granularity, StreamSpec } from './types.js';
 
 export * from './types.js';
 export { CostModel, forwardFeatures } from './cost-model.js';
@@ -67,6 +70,8 @@ export interface CreateSchedulerOptions {
   devices: readonly DeviceSpec[];
   config: SchedulerConfig;
   batching?: BatchingPolicy;
+  /** `block`: each job is one whole block of one stream (a generator's `next({ steps })`); default `forward`. */
+  granularity?: Granularity;
 }
 
 export function createScheduler(options: CreateSchedulerOptions): Scheduler {

@@ -19,6 +19,7 @@ import type {
   AdmissionDecision,
   Clock,
   DeviceSpec,
+  Granularity,
   JobResult,
   Plan,
   PlanItem,
@@ -38,6 +39,8 @@ export interface SchedulerOptions {
   config: SchedulerConfig;
   /** Overrides `config.batching`. */
   batching?: BatchingPolicy;
+  /** `forward` (default): a job is one batched forward. `block`: a job is one whole block of one stream. */
+  granularity?: Granularity;
 }
 
 interface BlockState {
@@ -101,6 +104,7 @@ export class Scheduler {
   private readonly cost: CostModel;
   private readonly config: SchedulerConfig;
   private readonly batching: BatchingPolicy;
+  readonly granularity: Granularity;
   private readonly devices = new Map<string, DeviceState>();
   private readonly streams = new Map<string, StreamState>();
   private readonly running = new Map<number, RunningJob>();
@@ -115,6 +119,7 @@ export class Scheduler {
     this.cost = options.costModel;
     this.config = options.config;
     this.batching = options.batching ?? batchingPolicy(options.config.batching);
+    this.granularity = options.granularity ?? 'forward';
     if (options.devices.length === 0) throw new SinkstreamError('ERR_ARGUMENT', 'scheduler: no devices given; expected at least one');
     for (const spec of [...options.devices].sort((a, b) => cmp(a.id, b.id))) {
       if (this.devices.has(spec.id)) throw new SinkstreamError('ERR_ARGUMENT', `scheduler: device '${spec.id}' given twice`);
@@ -134,7 +139,7 @@ export class Scheduler {
     if (existing && (existing.state === 'running')) {
       return { admitted: false, streamId: spec.id, code: 'duplicate', reason: `stream '${spec.id}' is already admitted` };
     }
-    const rungs = rungsFrom(this.config.stepLadder, this.config.blockFrames);
+    const rungs = rungsFrom(spec.stepLadder ?? this.config.stepLadder, spec.blockFrames ?? this.config.blockFrames);
     const trials = [...this.devices.keys()].map((id) => this.tryDevice(id, spec, rungs));
     const ok = trials.filter((t) => t.feasible);
     if (ok.length === 0) {
@@ -184,6 +189,17 @@ export class Scheduler {
     s.blocks = [];
     void now;
     this.replan(s.device, `stream '${streamId}' left`);
+    return true;
+  }
+
+  /**
+   * Drops what the scheduler keeps of a stream that no longer runs (its metrics), so that a
+   * long-running server does not accumulate every stream it ever had. Returns false while it runs.
+   */
+  forget(streamId: string): boolean {
+    const s = this.streams.get(streamId);
+    if (!s || s.state === 'running') return false;
+    this.streams.delete(streamId);
     return true;
   }
 
@@ -258,12 +274,14 @@ export class Scheduler {
     const shape = blockShape(spec, rung.blockFrames, Infinity);
     const forward = this.cost.forwardMs(deviceId, [shape]) * speed;
     const codec = (this.cost.decodeMs(deviceId, rung.blockFrames) + this.cost.encodeMs(deviceId, rung.blockFrames)) * speed;
+    const costMs = (rung.steps + 1) * forward + codec;
     return {
       id: spec.id,
       periodMs: (rung.blockFrames * spec.videoFramesPerLatentFrame * 1000) / spec.objectives.targetFps,
-      costMs: (rung.steps + 1) * forward + codec,
+      costMs,
       deadlineMs,
-      longestUnitMs: forward + codec,
+      // A whole-block job cannot be preempted between its forwards.
+      longestUnitMs: this.granularity === 'block' ? costMs : forward + codec,
     };
   }
 
@@ -330,7 +348,7 @@ export class Scheduler {
         id: ++this.jobSeq,
         device: device.spec.id,
         items,
-        decodeLatentFrames: items.filter((i) => i.kind === 'clean').reduce((n, i) => n + i.latentFrames, 0),
+        decodeLatentFrames: items.filter((i) => i.kind !== 'denoise').reduce((n, i) => n + i.latentFrames, 0),
         predictedMs: this.jobMs(device, items),
       };
       device.busyJob = job.id;
@@ -365,12 +383,15 @@ export class Scheduler {
     for (const s of this.streams.values()) {
       if (s.state !== 'running' || s.device !== device.spec.id) continue;
       priority.set(s.spec.id, s.spec.objectives.priority);
-      for (const b of this.batching.runnable(s.blocks)) candidates.push(this.item(s, b));
+      // Whole blocks run one at a time per stream, in order (the next waits for the previous).
+      const runnable = this.granularity === 'block' ? s.blocks.slice(0, 1).filter((b) => b.stage === 0) : this.batching.runnable(s.blocks);
+      for (const b of runnable) candidates.push(this.item(s, b));
     }
     if (candidates.length === 0) return [];
     candidates.sort(
       (a, b) => a.deadline - b.deadline || priority.get(b.streamId)! - priority.get(a.streamId)! || cmp(a.streamId, b.streamId) || a.block - b.block,
     );
+    if (this.granularity === 'block') return [candidates[0]];
     const batch = [candidates[0]];
     for (const c of candidates.slice(1)) {
       if (batch.length >= device.spec.maxBatch) break;
@@ -394,7 +415,7 @@ export class Scheduler {
       block: b.index,
       stage: b.stage,
       steps: b.steps,
-      kind: b.stage < b.steps ? 'denoise' : 'clean',
+      kind: this.granularity === 'block' ? 'block' : b.stage < b.steps ? 'denoise' : 'clean',
       latentFrames: b.latentFrames,
       firstFrame: b.firstFrame,
       queryTokens: shape.queryTokens,
@@ -406,6 +427,10 @@ export class Scheduler {
   /** Predicted time of a job: the batched forward, the decode of clean passes, the encode of first steps. */
   private jobMs(device: DeviceState, items: readonly PlanItem[]): number {
     const id = device.spec.id;
+    if (items.length === 1 && items[0].kind === 'block') {
+      const i = items[0];
+      return (this.cost.blockMs(id, i) + this.cost.encodeMs(id, i.latentFrames)) * device.speed;
+    }
     let codec = 0;
     for (const i of items) {
       if (i.kind === 'clean') codec += this.cost.decodeMs(id, i.latentFrames);
@@ -452,7 +477,7 @@ export class Scheduler {
     const pos = s.blocks.findIndex((b) => b.index === item.block);
     if (pos < 0) return;
     const b = s.blocks[pos];
-    b.stage++;
+    b.stage = item.kind === 'block' ? b.steps + 1 : b.stage + 1;
     if (b.stage <= b.steps) return;
     s.blocks.splice(pos, 1);
     s.playout.blockReady(b.firstFrame, b.latentFrames * s.spec.videoFramesPerLatentFrame, at);

@@ -35,6 +35,13 @@ export interface StreamSpec {
   objectives: StreamObjectives;
   /** The stream ends after this many video frames (simulations); absent: until `remove`. */
   durationFrames?: number;
+  /**
+   * This stream's step counts, overriding the scheduler's `stepLadder` (e.g. a generator whose full
+   * step list is shorter or longer than the configured ladder).
+   */
+  stepLadder?: number[];
+  /** This stream's allowed block sizes, overriding the scheduler's `blockFrames` (a generator with a fixed block). */
+  blockFrames?: number[];
 }
 
 /** One rung of a stream's quality ladder. */
@@ -50,14 +57,18 @@ export interface DeviceSpec {
   maxBatch: number;
 }
 
-/** One stream's block at one stage: stages 0..steps-1 denoise, stage `steps` is the clean pass. */
+/**
+ * One stream's block at one stage: stages 0..steps-1 denoise, stage `steps` is the clean pass.
+ * With `granularity: 'block'` an item is a whole block instead (kind 'block', stage 0): its steps,
+ * its clean pass and its decode in one job, as a generator's `next({ steps })` runs it.
+ */
 export interface PlanItem {
   streamId: string;
   model: string;
   block: number;
   stage: number;
   steps: number;
-  kind: 'denoise' | 'clean';
+  kind: 'denoise' | 'clean' | 'block';
   latentFrames: number;
   /** Video frame index of the block's first frame. */
   firstFrame: number;
@@ -100,6 +111,13 @@ export interface Plan {
   changes: RungChange[];
   stopped: StoppedStream[];
 }
+
+/**
+ * `forward`: a job is one (batched) forward, as an engine runs it (the default). `block`: a job is one
+ * whole block of one stream (steps + clean pass + decode), for runtimes that can only run whole blocks;
+ * a block then cannot be preempted, so the deadline test counts a whole block as the blocking term.
+ */
+export type Granularity = 'forward' | 'block';
 
 /** What happened to one job of a plan. */
 export interface JobResult {

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ERR_ENCODER' // ffmpeg failed
   | 'ERR_ENGINE' // the engine failed at run time
   | 'ERR_ENGINE_UNAVAILABLE' // the chosen engine / provider cannot be loaded here
+  | 'ERR_CAPACITY' // the scheduler cannot admit the work within its objectives (the reason says why)
   | 'ERR_CLOSED'; // an object was used after close()
 
 const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([

@@ -26,6 +26,7 @@ class HostedGenerator implements LiveGenerator {
   width = 0;
   height = 0;
   fps = 0;
+  framesPerBlock = 0;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private lastCache: HeldFrame[] = [];
@@ -67,15 +68,19 @@ class HostedGenerator implements LiveGenerator {
     this.width = r.width;
     this.height = r.height;
     this.fps = r.fps;
+    this.framesPerBlock = r.framesPerBlock;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<FrameBlock> {
-    while (!this.closing) {
-      const r = await this.request({ type: 'next' });
-      if (r.type !== 'block') throw new SinkstreamError('ERR_ENGINE', `generator worker: unexpected reply ${r.type}`);
-      this.lastCache = r.block.cache;
-      yield r.block;
-    }
+    while (!this.closing) yield await this.next();
+  }
+
+  /** The next block; `steps` degrades it to fewer denoising steps (the scheduler's ladder). */
+  async next(options: { steps?: number } = {}): Promise<FrameBlock> {
+    const r = await this.request(options.steps === undefined ? { type: 'next' } : { type: 'next', steps: options.steps });
+    if (r.type !== 'block') throw new SinkstreamError('ERR_ENGINE', `generator worker: unexpected reply ${r.type}`);
+    this.lastCache = r.block.cache;
+    return r.block;
   }
 
   async setPrompt(prompt: string): Promise<void> {

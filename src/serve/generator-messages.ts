@@ -5,7 +5,7 @@ import type { FrameBlock } from '../loop/types.js';
 
 export type HostRequest =
   | { type: 'create'; id: number; config: Config }
-  | { type: 'next'; id: number }
+  | { type: 'next'; id: number; steps?: number }
   | { type: 'prompt'; id: number; prompt: string }
   | { type: 'retune'; id: number; cache: Partial<Config['cache']> }
   | { type: 'cache'; id: number }
@@ -18,7 +18,7 @@ export interface SerializedError {
 }
 
 export type HostReply =
-  | { type: 'ready'; id: number; width: number; height: number; fps: number }
+  | { type: 'ready'; id: number; width: number; height: number; fps: number; framesPerBlock: number }
   | { type: 'block'; id: number; block: FrameBlock }
   | { type: 'cache'; id: number; cache: HeldFrame[] }
   | { type: 'done'; id: number }

@@ -25,11 +25,11 @@ port.on('message', async (m: HostRequest) => {
     switch (m.type) {
       case 'create': {
         generator = await createGenerator(m.config as Config);
-        reply({ type: 'ready', id: m.id, width: generator.width, height: generator.height, fps: generator.fps });
+        reply({ type: 'ready', id: m.id, width: generator.width, height: generator.height, fps: generator.fps, framesPerBlock: generator.framesPerBlock });
         return;
       }
       case 'next': {
-        const block = await generator!.next();
+        const block = await generator!.next(m.steps === undefined ? {} : { steps: m.steps });
         // Copies: the generator may keep views into its own buffers.
         const frames = block.frames.map((f) => f.slice());
         reply({ type: 'block', id: m.id, block: { ...block, frames } }, frames.map((f) => f.buffer as ArrayBuffer));

@@ -6,7 +6,8 @@
  *   POST   /api/streams/:id/prompt  {prompt}   -> 200 {stream}
  *   POST   /api/streams/:id/retune  {cache}    -> 200 {stream}
  *   DELETE /api/streams/:id             -> 200 {stream}   (stops it)
- * Errors: {error: {code, message}} with 400, 401, 404, 405, 413, 415, 429 or 500. POST bodies must
+ * Errors: {error: {code, message}} with 400, 401, 404, 405, 413, 415, 429, 500 or 503 (the scheduler
+ * refused the stream: `over-capacity`, with its reason). POST bodies must
  * be application/json, which a cross-site form cannot send without a CORS preflight (never granted).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -21,6 +22,7 @@ const STATUS: Record<ProtocolErrorCode, number> = {
   unauthorized: 401,
   'not-found': 404,
   'stream-limit': 429,
+  'over-capacity': 503,
   'invalid-config': 400,
   'stream-failed': 500,
   internal: 500,

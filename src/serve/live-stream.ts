@@ -1,8 +1,10 @@
 /**
  * One live stream: the generator's blocks go to the encoder (and the recording), the encoder's
  * fragments go to the viewer hub. The loop waits for nothing but the generator, ffmpeg's stdin
- * backpressure and, with `serve.pace`, the playout clock (so generation does not run ahead of real
- * time by more than `serve.maxLeadSeconds`). Viewers never hold it up: the hub only queues.
+ * backpressure and the clock: a scheduled stream (`admit` given: the server's block scheduler)
+ * runs each block when the scheduler's plan gives it the device, at the steps its quality ladder
+ * chose; an unscheduled one, with `serve.pace`, is held to the playout clock (at most
+ * `serve.maxLeadSeconds` ahead). Viewers never hold it up: the hub only queues.
  */
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
@@ -17,13 +19,20 @@ import { ViewerHub } from './viewer-hub.js';
 import { StreamStats } from './stream-stats.js';
 import type { ServerMetrics } from './metrics.js';
 import type { CachePatch, StreamFigures, StreamInfo } from './protocol.js';
+import type { ScheduledStream } from '../schedule/runtime-scheduler.js';
+import { runScheduledBlock } from '../schedule/scheduled-block.js';
+import { schedulerFigures } from './serve-scheduling.js';
 
 /** What the server needs of the generator (src/loop/generator.ts). */
 export interface LiveGenerator {
   readonly width: number;
   readonly height: number;
   readonly fps: number;
+  /** Video frames per block (default: generation.blockFrames, one video frame per latent frame). */
+  readonly framesPerBlock?: number;
   [Symbol.asyncIterator](): AsyncIterator<FrameBlock>;
+  /** The next block at `steps` denoising steps (the scheduler's ladder); required for scheduled streams. */
+  next?(options?: { steps?: number }): Promise<FrameBlock>;
   setPrompt(prompt: string): Promise<void>;
   retune(cache: Partial<Config['cache']>): void;
   cacheView(): HeldFrame[];
@@ -42,6 +51,11 @@ export interface LiveStreamOptions {
   startEncoder?: StartEncoder;
   log?: (line: string) => void;
   now?: () => number;
+  /**
+   * The block scheduler: called once the generator exists, admits the stream or throws
+   * (ERR_CAPACITY with the scheduler's reason). Absent: the stream runs unscheduled.
+   */
+  admit?: (generator: LiveGenerator, config: Config) => ScheduledStream;
 }
 
 export interface BlockReport {
@@ -60,6 +74,14 @@ export interface LiveStreamEvents {
   ended: [reason: string];
 }
 
+/**
+ * A scheduled stream plays out at its objective (scheduler.targetFps): that is the rate the scheduler
+ * releases its blocks at and holds its deadlines to, so the video is encoded at it too.
+ */
+function playoutFps(config: Config, generator: LiveGenerator, scheduled: ScheduledStream | null): number {
+  return scheduled ? config.scheduler.targetFps : generator.fps;
+}
+
 /** How long stop() waits for an in-flight block before giving up on it. */
 const STOP_GRACE_MS = 15_000;
 
@@ -69,6 +91,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   readonly stats: StreamStats;
   state: StreamInfo['state'] = 'starting';
   prompt: string;
+  /** The rate frames play out at: the scheduler's objective for a scheduled stream, else generation.fps. */
+  readonly fps: number;
   private config: Config;
   private readonly abort = new AbortController();
   private readonly encoder: EncoderSupervisor;
@@ -84,6 +108,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private constructor(
     private readonly opts: LiveStreamOptions,
     private readonly generator: LiveGenerator,
+    private readonly scheduled: ScheduledStream | null,
   ) {
     super();
     this.setMaxListeners(0); // one 'ended' listener per watching connection, bounded by serve.maxViewers
@@ -93,7 +118,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.now = opts.now ?? (() => performance.now());
     this.log = opts.log ?? (() => undefined);
     const serve = opts.config.serve;
-    this.stats = new StreamStats(opts.createdAt, generator.fps, this.cacheCapacity());
+    this.fps = playoutFps(opts.config, generator, scheduled);
+    this.stats = new StreamStats(opts.createdAt, this.fps, this.cacheCapacity());
     this.hub = new ViewerHub(
       opts.id,
       { highWaterBytes: serve.viewerHighWaterBytes, hardCapBytes: serve.viewerHardCapBytes },
@@ -105,7 +131,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       {
         width: generator.width,
         height: generator.height,
-        fps: generator.fps,
+        fps: this.fps,
         crf: output.crf,
         preset: output.preset,
         keyframeSeconds: output.keyframeSeconds,
@@ -135,7 +161,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       await generator.close();
       throw new SinkstreamError('ERR_CONFIG_INVALID', `decoder.kind: '${opts.config.decoder.kind}' yields no frames; a live stream needs a decoder`);
     }
-    const stream = new LiveStream(opts, generator);
+    let scheduled: ScheduledStream | null = null;
+    try {
+      scheduled = opts.admit?.(generator, opts.config) ?? null;
+    } catch (e) {
+      await generator.close().catch(() => undefined);
+      throw e;
+    }
+    const stream = new LiveStream(opts, generator, scheduled);
     try {
       stream.encoder.start();
       if (opts.record) {
@@ -144,13 +177,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
         stream.recorder = await openMp4File(path.join(dir, `${opts.id}.mp4`), {
           width: generator.width,
           height: generator.height,
-          fps: generator.fps,
+          fps: stream.fps,
           crf: opts.config.output.crf,
           preset: opts.config.output.preset,
           keyframeSeconds: opts.config.output.keyframeSeconds,
         });
       }
     } catch (e) {
+      scheduled?.leave('failed to start');
       await stream.encoder.kill();
       await generator.close().catch(() => undefined);
       throw e;
@@ -190,7 +224,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       state: this.state,
       width: this.generator.width,
       height: this.generator.height,
-      fps: this.generator.fps,
+      fps: this.fps,
       viewers: this.hub.size,
       recording: this.recorder?.path ?? null,
       cache: { policy: this.config.cache.policy, sink: this.config.cache.sink, window: this.config.cache.window },
@@ -206,6 +240,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       skippedFragments: this.hub.skippedFragments,
       droppedViewers: this.hub.droppedViewers,
       encoderRestarts: this.encoder.restarts,
+      ...(this.scheduled ? { scheduler: schedulerFigures(this.scheduled, this.config) } : {}),
     };
   }
 
@@ -223,6 +258,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     if (this.state === 'running' || this.state === 'starting') this.state = 'stopping';
     this.abort.abort();
     this.wake?.();
+    this.scheduled?.leave(reason); // frees the device now; a block in flight is not waited for by others
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.loopDone, new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
     clearTimeout(timer);
@@ -245,13 +281,28 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     try {
-      const blocks = this.generator[Symbol.asyncIterator]();
+      const blocks = this.scheduled ? null : this.generator[Symbol.asyncIterator]();
       while (!signal.aborted) {
-        const startedAt = this.now();
-        const next = await blocks.next();
-        if (next.done || signal.aborted) break;
-        const block = next.value;
-        const readyAt = this.now();
+        let block: FrameBlock;
+        let startedAt: number;
+        let readyAt: number;
+        if (this.scheduled) {
+          const ran = await runScheduledBlock(this.scheduled, this.scheduledGenerator());
+          if (!ran) {
+            if (this.scheduled.stopReason !== null && !signal.aborted) void this.stop(`stopped by the scheduler: ${this.scheduled.stopReason}`);
+            break;
+          }
+          if (signal.aborted) break;
+          block = ran.block;
+          readyAt = this.now();
+          startedAt = readyAt - block.timings.totalMs;
+        } else {
+          startedAt = this.now();
+          const next = await blocks!.next();
+          if (next.done || signal.aborted) break;
+          block = next.value;
+          readyAt = this.now();
+        }
         const samples = this.stats.recordBlock({
           startedAt,
           readyAt,
@@ -265,7 +316,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           await this.encoder.writeFrame(frame);
           if (this.recorder) await this.record(frame);
         }
-        if (this.config.serve.pace) await this.holdToPlayoutClock();
+        // A scheduled stream is paced by the scheduler: a block is released at its place on the timeline.
+        if (this.config.serve.pace && !this.scheduled) await this.holdToPlayoutClock();
       }
       if (!signal.aborted) void this.stop('generator finished');
     } catch (e) {
@@ -304,6 +356,12 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.wake = done;
     });
     this.wake = null;
+  }
+
+  private scheduledGenerator(): { next(options?: { steps?: number }): Promise<FrameBlock> } {
+    const g = this.generator;
+    if (!g.next) throw new SinkstreamError('ERR_ENGINE', `stream ${this.id}: its generator cannot run a block at a chosen step count (no next())`);
+    return { next: (options) => g.next!(options) };
   }
 
   private cacheCapacity(): number {

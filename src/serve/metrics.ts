@@ -10,6 +10,16 @@ import type { BlockSamples } from './stream-stats.js';
 const PERCENTILES = [0.5, 0.95, 0.99];
 const label = ['stream'] as const;
 
+/** The scheduler's device, read at scrape time. */
+export interface SchedulerDeviceFigures {
+  device: string;
+  /** Measured / calibrated block time, smoothed (1 = as calibrated). */
+  speed: number;
+  /** Device share the admitted streams' rungs plan to use. */
+  utilisation: number;
+  streams: number;
+}
+
 export class ServerMetrics {
   readonly registry = new Registry();
   private readonly latency: Summary<'stream'>;
@@ -22,6 +32,8 @@ export class ServerMetrics {
   private readonly restarts: Counter<'stream'>;
   readonly controlErrors: Counter<'code'>;
   readonly refusedUpgrades: Counter<'reason'>;
+  private readonly decisions: Counter<'kind'>;
+  private schedulerDevice: () => SchedulerDeviceFigures | null = () => null;
 
   constructor(figures: () => StreamFigures[]) {
     const registers = [this.registry];
@@ -61,6 +73,67 @@ export class ServerMetrics {
     gauge('sinkstream_cache_occupancy_ratio', 'KV cache frames held / cache capacity', (f) => f.cacheOccupancy);
     gauge('sinkstream_cache_frames', 'KV cache frames held', (f) => f.cache.length);
     gauge('sinkstream_viewers', 'Viewers watching the stream', (f) => f.viewers);
+    this.decisions = new Counter({
+      name: 'sinkstream_scheduler_decisions_total',
+      help: 'Block scheduler decisions: admitted, refused, lowered / raised (quality ladder), stopped, left',
+      labelNames: ['kind'],
+      registers,
+    });
+    // The block scheduler's view of each stream (scheduler/playout.ts definitions).
+    const scheduled = (name: string, help: string, pick: (s: NonNullable<StreamFigures['scheduler']>) => number | null) =>
+      gauge(name, help, (f) => (f.scheduler ? pick(f.scheduler) : null));
+    scheduled('sinkstream_scheduler_ttff_seconds', 'Admission to first frame on screen (scheduler playout)', (s) => (s.ttffMs === null ? null : s.ttffMs / 1000));
+    scheduled('sinkstream_scheduler_steps', 'Denoising steps the quality ladder gives the stream now', (s) => s.steps);
+    scheduled('sinkstream_scheduler_planned_delay_seconds', 'Start-up delay fixed at admission (latency of an on-time frame)', (s) => s.plannedDelayMs / 1000);
+    scheduled('sinkstream_scheduler_deadline_misses', 'Frames not ready at their playout slot (scheduler playout)', (s) => s.missedDeadlines);
+    scheduled('sinkstream_scheduler_miss_ratio', 'Missed / due frames (scheduler playout)', (s) => s.missRate);
+    scheduled('sinkstream_scheduler_frames_delivered', 'Frames shown (scheduler playout)', (s) => s.framesDelivered);
+    const quantiles = (name: string, help: string, pick: (s: NonNullable<StreamFigures['scheduler']>) => { p50: number; p95: number; p99: number }) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['stream', 'quantile'],
+        registers,
+        collect() {
+          this.reset();
+          for (const f of figures()) {
+            if (!f.scheduler || f.scheduler.framesDelivered === 0) continue;
+            const p = pick(f.scheduler);
+            this.set({ stream: f.stream, quantile: '0.5' }, p.p50 / 1000);
+            this.set({ stream: f.stream, quantile: '0.95' }, p.p95 / 1000);
+            this.set({ stream: f.stream, quantile: '0.99' }, p.p99 / 1000);
+          }
+        },
+      });
+    quantiles('sinkstream_scheduler_latency_seconds', 'Per-frame latency: shown minus the frame\'s place on the timeline', (s) => s.latencyMs);
+    quantiles('sinkstream_scheduler_jitter_seconds', '|latency(n) - latency(n-1)| (scheduler playout)', (s) => s.jitterMs);
+    new Gauge({
+      name: 'sinkstream_scheduler_blocks',
+      help: 'Blocks finished, by denoising steps',
+      labelNames: ['stream', 'steps'],
+      registers,
+      collect() {
+        this.reset();
+        for (const f of figures()) for (const [steps, n] of Object.entries(f.scheduler?.blocksBySteps ?? {})) this.set({ stream: f.stream, steps }, n);
+      },
+    });
+    const device = (name: string, help: string, pick: (d: SchedulerDeviceFigures) => number) => {
+      const read = () => this.schedulerDevice();
+      return new Gauge({
+        name,
+        help,
+        labelNames: ['device'],
+        registers,
+        collect() {
+          this.reset();
+          const d = read();
+          if (d) this.set({ device: d.device }, pick(d));
+        },
+      });
+    };
+    device('sinkstream_scheduler_device_speed', 'Measured / calibrated block time, smoothed (1 = as calibrated)', (d) => d.speed);
+    device('sinkstream_scheduler_device_utilisation', 'Device share planned for the admitted streams at their rungs', (d) => d.utilisation);
+    device('sinkstream_scheduler_device_streams', 'Streams admitted on the device', (d) => d.streams);
     new Gauge({
       name: 'sinkstream_streams',
       help: 'Live streams',
@@ -78,6 +151,15 @@ export class ServerMetrics {
     this.block.observe(l, blockMs / 1000);
     this.frames.inc(l, samples.latencyMs.length);
     if (samples.misses) this.misses.inc(l, samples.misses);
+  }
+
+  /** Where the scheduler's device figures come from (the server's scheduler). */
+  attachScheduler(read: () => SchedulerDeviceFigures | null): void {
+    this.schedulerDevice = read;
+  }
+
+  schedulerDecision(kind: string): void {
+    this.decisions.inc({ kind });
   }
 
   viewerSkipped(stream: string, n = 1): void {

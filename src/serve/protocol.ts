@@ -34,6 +34,8 @@ export type ProtocolErrorCode =
   | 'unauthorized'
   | 'not-found'
   | 'stream-limit'
+  /** The scheduler refused the stream: it cannot run it while every stream keeps its objectives. */
+  | 'over-capacity'
   | 'invalid-config'
   | 'stream-failed'
   | 'internal';
@@ -151,6 +153,36 @@ export interface StreamFigures {
   skippedFragments: number;
   droppedViewers: number;
   encoderRestarts: number;
+  /** The block scheduler's view of the stream (absent when the stream runs unscheduled). */
+  scheduler?: SchedulerFigures;
+}
+
+/**
+ * What the scheduler says of a stream (scheduler/playout.ts): frames leave at the objective's rate
+ * from a start-up delay fixed at admission; a frame not ready at its slot is a miss.
+ */
+export interface SchedulerFigures {
+  device: string | null;
+  state: string;
+  targetFps: number;
+  /** Denoising steps the ladder gives the stream's blocks now. */
+  steps: number;
+  /** The generator's full step count (the top rung). */
+  fullSteps: number;
+  /** Start-up delay fixed at admission: a frame's latency when on time, ms. */
+  plannedDelayMs: number;
+  /** Admission -> first frame on screen, ms. */
+  ttffMs: number | null;
+  /** Shown minus the frame's place on the stream's timeline, ms. */
+  latencyMs: Percentiles;
+  jitterMs: Percentiles;
+  framesDelivered: number;
+  missedDeadlines: number;
+  missRate: number;
+  /** Finished blocks by step count, e.g. { "4": 10, "3": 2 }. */
+  blocksBySteps: Record<string, number>;
+  /** The latest decisions about this stream (admitted, lowered, raised, stopped), newest last. */
+  decisions: Array<{ kind: string; message: string }>;
 }
 
 export type ServerMessage =

@@ -20,6 +20,7 @@ import { WsSession } from './ws-session.js';
 import type { CreateGenerator } from './live-stream.js';
 import { createHostedGenerator } from './generator-host.js';
 import type { StartEncoder } from './encoder-supervisor.js';
+import { ServeScheduling, type SchedulingOptions } from './serve-scheduling.js';
 
 export interface ServerOptions {
   config: Config;
@@ -30,6 +31,11 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** The environment to read SINKSTREAM_TOKEN from (default: process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * The block scheduler (default: on, calibrated on the real engine when the server starts).
+   * Tests inject a calibration, clock or timers here; `false` runs streams unscheduled.
+   */
+  scheduling?: SchedulingOptions | false;
 }
 
 /** The project's generator, on a thread of its own (generator-host.ts). */
@@ -55,6 +61,7 @@ export class SinkstreamServer {
   readonly metrics: ServerMetrics;
   readonly streams: StreamManager;
   readonly control: StreamControl;
+  readonly scheduling: ServeScheduling | null;
   readonly token: string | undefined;
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
@@ -62,6 +69,7 @@ export class SinkstreamServer {
   private readonly policy: AccessPolicy;
   private readonly log: (line: string) => void;
   private closing: Promise<void> | null = null;
+  private calibrating: Promise<unknown> = Promise.resolve();
   private resolveClosed!: () => void;
   /** Resolves once close() has finished. */
   readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
@@ -74,12 +82,14 @@ export class SinkstreamServer {
     this.token = resolveToken(config, options.env);
     this.policy = { token: this.token, origins: config.serve.origins };
     this.metrics = new ServerMetrics(() => this.streams.figures());
+    this.scheduling = options.scheduling === false ? null : new ServeScheduling(config, this.metrics, this.log, options.scheduling ?? {});
     this.streams = new StreamManager({
       config,
       createGenerator: options.createGenerator ?? defaultCreateGenerator,
       metrics: this.metrics,
       startEncoder: options.startEncoder,
       log: this.log,
+      ...(this.scheduling ? { scheduling: this.scheduling } : {}),
     });
     this.control = new StreamControl(this.streams);
     this.wss = new WebSocketServer({
@@ -115,6 +125,8 @@ export class SinkstreamServer {
       );
       server.http.listen(config.serve.port, config.serve.host, () => resolve());
     });
+    // Calibrate now, so that the first stream does not wait for it (its errors reach that stream's create).
+    server.calibrating = server.scheduling?.prepare().catch(() => undefined) ?? Promise.resolve();
     return server;
   }
 
@@ -196,6 +208,8 @@ export class SinkstreamServer {
     this.closing ??= (async () => {
       this.http.close();
       await this.streams.stopAll(reason);
+      this.scheduling?.close();
+      await this.calibrating;
       for (const ws of this.sockets) ws.close(CloseCode.GOING_AWAY, reason);
       await new Promise((r) => setTimeout(r, 100));
       for (const ws of this.sockets) ws.terminate();

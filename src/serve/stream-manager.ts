@@ -1,7 +1,8 @@
 /**
- * The server's streams: creation within serve.maxStreams (a refusal is an ordinary result, not an
- * exception), per-stream configuration (the server's config plus the client's generation/cache
- * overrides, validated like any config), lookup and stopping.
+ * The server's streams: creation within serve.maxStreams and, with a scheduler, only when the block
+ * scheduler admits the stream (a refusal is an ordinary result with the reason, not an exception),
+ * per-stream configuration (the server's config plus the client's generation/cache overrides,
+ * validated like any config), lookup and stopping.
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
@@ -11,6 +12,7 @@ import { LiveStream, type CreateGenerator } from './live-stream.js';
 import type { ServerMetrics } from './metrics.js';
 import type { StartEncoder } from './encoder-supervisor.js';
 import type { ProtocolErrorCode, StreamFigures, StreamInfo, StreamOverrides } from './protocol.js';
+import type { ServeScheduling } from './serve-scheduling.js';
 
 export interface CreateRequest {
   prompt: string;
@@ -35,6 +37,8 @@ export interface StreamManagerOptions {
   metrics: ServerMetrics;
   startEncoder?: StartEncoder;
   log: (line: string) => void;
+  /** The block scheduler; absent: streams run unscheduled (paced by serve.pace alone). */
+  scheduling?: ServeScheduling;
 }
 
 export class StreamManager {
@@ -74,6 +78,8 @@ export class StreamManager {
     this.pending++;
     const createdAt = performance.now();
     try {
+      const scheduling = this.opts.scheduling;
+      const runtime = scheduling ? await scheduling.prepare() : null;
       const stream = await LiveStream.start({
         id,
         config,
@@ -83,6 +89,7 @@ export class StreamManager {
         metrics: this.opts.metrics,
         startEncoder: this.opts.startEncoder,
         log: this.opts.log,
+        ...(scheduling && runtime ? { admit: scheduling.admitter(runtime, id) } : {}),
       });
       if (this.closed) {
         await stream.stop('the server is shutting down');
@@ -93,6 +100,7 @@ export class StreamManager {
       this.opts.log(`stream ${id}: started (${config.cache.policy}, window ${config.cache.window}, sink ${config.cache.sink}): ${JSON.stringify(request.prompt)}`);
       return { ok: true, stream };
     } catch (e) {
+      if (isSinkstreamError(e) && e.code === 'ERR_CAPACITY') return { ok: false, code: 'over-capacity', message: e.message };
       const bad = isSinkstreamError(e) && e.isBadInput;
       const message = isSinkstreamError(e) ? `${e.message} [${e.code}]` : (e as Error).message;
       return { ok: false, code: bad ? 'invalid-config' : 'stream-failed', message };

@@ -1,0 +1,123 @@
+/**
+ * The scheduler's cost model, measured on the real engine: after a warm-up block (the sessions'
+ * first runs are slow), the cache is emptied and a throwaway generator runs a few blocks through a
+ * timing wrapper (timing-engine.ts) while its cache fills, so the forwards come at every cache
+ * length from empty to full; the median time per shape is fitted by `CostModel.fit`
+ * (scheduler/cost-model.ts). The work of a block outside its forwards (decode, cache updates, the
+ * sampler's arithmetic) is measured as the block's "decode" time (its median over the blocks).
+ * Nothing here is a constant: every coefficient comes from timings taken in this process, once per
+ * engine setup (cached by `calibrationFor`).
+ */
+import type { Config } from '../config/schema.js';
+import { createEngine } from '../engine/create-engine.js';
+import type { Engine } from '../engine/types.js';
+import { createGenerator } from '../loop/generator.js';
+import { modelDims } from '../model/dims.js';
+import { median } from '../util/stats.js';
+import { CostModel, type FitQuality, type ForwardSample, type FrameCodecSample } from '../../scheduler/index.js';
+import { TimingEngine, type TimedForward } from './timing-engine.js';
+
+export interface Calibration {
+  /** The device the cost model describes (one engine setup of this process). */
+  device: string;
+  costModel: CostModel;
+  quality: FitQuality;
+  samples: { forward: ForwardSample[]; decode: FrameCodecSample[] };
+  /** Blocks timed (after the warm-up) and the wall time the whole measurement took, ms. */
+  blocks: number;
+  tookMs: number;
+}
+
+export interface MeasureOptions {
+  /** Blocks timed after the warm-up (default: enough to fill the cache window, plus two). */
+  blocks?: number;
+  /** The engine to time (default: the one the config names). */
+  createEngine?: (config: Config) => Promise<Engine>;
+}
+
+/** The scheduler's name for the device an engine setup runs on, e.g. `ort-cpu`. */
+export function deviceIdFor(config: Config): string {
+  return `${config.engine.name}-${config.engine.provider}`;
+}
+
+/** What the timings depend on: model, decoder, engine, block size, cache window and compression. */
+export function calibrationKey(config: Config): string {
+  return JSON.stringify({
+    model: config.model,
+    decoder: config.decoder,
+    engine: config.engine,
+    blockFrames: config.generation.blockFrames,
+    window: config.cache.window,
+    compression: config.cache.compression,
+  });
+}
+
+export async function measureCalibration(config: Config, options: MeasureOptions = {}): Promise<Calibration> {
+  const started = performance.now();
+  const F = config.generation.blockFrames;
+  const blocks = options.blocks ?? Math.ceil(config.cache.window / F) + 2;
+  const device = deviceIdFor(config);
+  const engine = await (options.createEngine ?? createEngine)(config);
+  const timing = new TimingEngine(engine, modelDims(config).tokensPerFrame);
+  const measured: Array<{ forwards: TimedForward[]; totalMs: number }> = [];
+  try {
+    const warm = await createGenerator(config, { engine: timing });
+    try {
+      await warm.next();
+    } finally {
+      await warm.close();
+    }
+    await engine.resetCache();
+    const generator = await createGenerator(config, { engine: timing });
+    try {
+      for (let b = 0; b < blocks; b++) {
+        const from = timing.forwards.length;
+        const block = await generator.next();
+        measured.push({ forwards: timing.forwards.slice(from), totalMs: block.timings.totalMs });
+      }
+    } finally {
+      await generator.close();
+    }
+  } finally {
+    await engine.close();
+  }
+  const groups = new Map<string, TimedForward[]>();
+  for (const f of measured.flatMap((b) => b.forwards)) {
+    const key = `${f.queryTokens}/${f.cachedTokens}`;
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  const forward: ForwardSample[] = [...groups.values()].map((g) => ({
+    device,
+    batch: 1,
+    queryTokens: g[0].queryTokens,
+    cachedTokens: g[0].cachedTokens,
+    ms: median(g.map((f) => f.ms)),
+  }));
+  const outside = measured.map((b) => Math.max(0, b.totalMs - b.forwards.reduce((s, f) => s + f.ms, 0)));
+  const decode: FrameCodecSample[] = [{ device, latentFrames: F, ms: median(outside) }];
+  const { model, quality } = CostModel.fit({ forward, decode });
+  return { device, costModel: model, quality: quality[device], samples: { forward, decode }, blocks: measured.length, tookMs: performance.now() - started };
+}
+
+const cache = new Map<string, Promise<Calibration>>();
+
+/** The calibration of this engine setup, measured on first use and kept for the life of the process. */
+export function calibrationFor(config: Config, options: MeasureOptions = {}): Promise<Calibration> {
+  const key = calibrationKey(config);
+  let entry = cache.get(key);
+  if (!entry) {
+    entry = measureCalibration(config, options);
+    cache.set(key, entry);
+    entry.catch(() => cache.delete(key)); // a failed measurement is retried next time
+  }
+  return entry;
+}
+
+/** One line for logs: what a block costs at each step count, from the fitted model. */
+export function describeCalibration(c: Calibration, config: Config, steps: readonly number[]): string {
+  const dims = modelDims(config);
+  const F = config.generation.blockFrames;
+  const shape = { queryTokens: F * dims.tokensPerFrame, cachedTokens: Math.max(0, config.cache.window - F) * dims.tokensPerFrame, latentFrames: F };
+  const perSteps = steps.map((s) => `${s} steps ${c.costModel.blockMs(c.device, { ...shape, steps: s }).toFixed(0)} ms`).join(', ');
+  return `calibrated ${c.device} on ${c.blocks} blocks in ${(c.tookMs / 1000).toFixed(1)} s: a block with a full cache takes ${perSteps} (forward fit r2 ${c.quality.forward.r2.toFixed(2)})`;
+}

@@ -1,0 +1,340 @@
+/**
+ * The bridge between the pure scheduler (scheduler/) and real generators, for render and serve.
+ *
+ * One `RuntimeScheduler` per process and engine setup: a `Scheduler` in block granularity (a job is
+ * one stream's whole block, which is what `generator.next({ steps })` runs), a calibrated cost model,
+ * a clock and timers (both injectable, so tests run on virtual time). Each admitted stream gets a
+ * `ScheduledStream`: its loop asks `next()` for a turn, which resolves when the scheduler's plan
+ * gives that stream's next block the device, at the step count its rung says; the loop runs the
+ * block and reports the measured times with `done()`, which feeds `scheduler.update` and plans the
+ * next job. When nothing runs, a timer wakes the scheduler when the next block is released (a
+ * block's first frame's place on the stream's timeline), so generation is held to real time.
+ *
+ * Decisions (admissions, refusals, rung changes, streams stopped to keep the others' deadlines)
+ * are kept per stream and reported through `onDecision`.
+ */
+import { SinkstreamError } from '../errors.js';
+import type { SchedulerConfig } from '../config/sections/scheduler.js';
+import {
+  createScheduler,
+  monotonicClock,
+  type AdmissionDecision,
+  type Clock,
+  type CostModel,
+  type Plan,
+  type PlanItem,
+  type PlanJob,
+  type Rung,
+  type Scheduler,
+  type StreamMetrics,
+  type StreamSpec,
+} from '../../scheduler/index.js';
+
+export interface Timers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+export const realTimers: Timers = {
+  set: (fn, ms) => setTimeout(fn, ms),
+  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+export type DecisionKind = 'admitted' | 'refused' | 'lowered' | 'raised' | 'stopped' | 'left';
+
+export interface SchedulerDecision {
+  /** On the scheduler's clock, ms. */
+  at: number;
+  kind: DecisionKind;
+  streamId: string;
+  message: string;
+  /** Rung changes: from / to. Admissions: the starting rung (to). */
+  from?: Rung;
+  to?: Rung;
+  /** Refusals: the scheduler's code (capacity, deadline, duplicate, no-device). */
+  code?: string;
+}
+
+/** The device's turn for one block of one stream. */
+export interface Turn {
+  streamId: string;
+  block: number;
+  /** Denoising steps the scheduler's ladder chose for this block. */
+  steps: number;
+  /** When the block's first frame is due on screen (scheduler clock, ms). */
+  deadline: number;
+  readonly plan: Plan;
+  readonly job: PlanJob;
+}
+
+export interface BlockTiming {
+  /** When the generator started and finished the block, on the scheduler's clock. */
+  startedAt: number;
+  finishedAt: number;
+}
+
+export interface RuntimeSchedulerOptions {
+  costModel: CostModel;
+  device: string;
+  config: SchedulerConfig;
+  clock?: Clock;
+  timers?: Timers;
+  onDecision?: (d: SchedulerDecision) => void;
+}
+
+export type Admission = { admitted: true; stream: ScheduledStream; decision: Extract<AdmissionDecision, { admitted: true }> } | { admitted: false; decision: Extract<AdmissionDecision, { admitted: false }> };
+
+const DECISIONS_KEPT = 20;
+/**
+ * A stream's first block also pays its engine's one-time start-up (sessions' first runs, buffers):
+ * its measured time is not the device's speed, so the scheduler is told it took what was predicted
+ * (its playout still sees when it was really ready).
+ */
+const WARM_UP_BLOCKS = 1;
+
+export class RuntimeScheduler {
+  readonly scheduler: Scheduler;
+  readonly device: string;
+  readonly clock: Clock;
+  private readonly timers: Timers;
+  private readonly onDecision: (d: SchedulerDecision) => void;
+  private readonly streams = new Map<string, ScheduledStream>();
+  private timer: unknown = null;
+  private pumping = false;
+  private again = false;
+  private closed = false;
+  /** Counts of decisions by kind, for the life of the scheduler. */
+  readonly decisionCounts: Record<DecisionKind, number> = { admitted: 0, refused: 0, lowered: 0, raised: 0, stopped: 0, left: 0 };
+  readonly recentRefusals: SchedulerDecision[] = [];
+
+  constructor(options: RuntimeSchedulerOptions) {
+    this.device = options.device;
+    this.clock = options.clock ?? monotonicClock;
+    this.timers = options.timers ?? realTimers;
+    this.onDecision = options.onDecision ?? (() => undefined);
+    this.scheduler = createScheduler({
+      clock: this.clock,
+      costModel: options.costModel,
+      devices: [{ id: options.device, maxBatch: 1 }],
+      config: options.config,
+      granularity: 'block',
+    });
+  }
+
+  /** Asks the scheduler to admit a stream; a refusal is an ordinary result with the reason. */
+  admit(spec: StreamSpec): Admission {
+    if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the scheduler is closed');
+    const now = this.clock.now();
+    const decision = this.scheduler.admit(spec, now);
+    if (!decision.admitted) {
+      const d: SchedulerDecision = { at: now, kind: 'refused', streamId: spec.id, message: decision.reason, code: decision.code };
+      this.recentRefusals.push(d);
+      if (this.recentRefusals.length > DECISIONS_KEPT) this.recentRefusals.shift();
+      this.record(d);
+      return { admitted: false, decision };
+    }
+    const stream = new ScheduledStream(this, spec.id);
+    this.streams.set(spec.id, stream);
+    this.record({
+      at: now,
+      kind: 'admitted',
+      streamId: spec.id,
+      to: decision.rung,
+      message: `admitted on ${decision.device} at ${decision.rung.steps} steps, planned delay ${decision.plannedDelayMs.toFixed(0)} ms`,
+    });
+    this.recordChanges(decision.changes, now);
+    this.pump();
+    return { admitted: true, stream, decision };
+  }
+
+  /** Streams admitted and not yet gone. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** The device's state: speed estimate (measured / predicted), busy, utilisation planned. */
+  deviceState(): ReturnType<Scheduler['deviceState']> {
+    return this.scheduler.deviceState(this.device);
+  }
+
+  /** Stops planning; every waiting stream gets no more turns. */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) this.timers.clear(this.timer);
+    this.timer = null;
+    for (const s of [...this.streams.values()]) s.stopped('the scheduler closed');
+  }
+
+  /** @internal */
+  completed(turn: Turn, timing: BlockTiming): void {
+    this.scheduler.update(turn.plan, [{ jobId: turn.job.id, startedAt: timing.startedAt, finishedAt: Math.max(timing.startedAt, timing.finishedAt) }]);
+    this.pump();
+  }
+
+  /** @internal A stream left: the scheduler forgets it, and a turn it held frees the device. */
+  left(stream: ScheduledStream, reason: string, held: Turn | null): void {
+    const now = this.clock.now();
+    if (this.scheduler.remove(stream.id, now)) this.record({ at: now, kind: 'left', streamId: stream.id, message: reason });
+    this.streams.delete(stream.id);
+    if (held) this.scheduler.update(held.plan, [{ jobId: held.job.id, startedAt: now, finishedAt: now }]);
+    this.scheduler.forget(stream.id);
+    this.pump();
+  }
+
+  /** Plans what runs next, hands out turns, and sets the timer for the next release. Re-entrant calls fold into one. */
+  pump(): void {
+    if (this.closed) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        this.plan();
+      } while (this.again && !this.closed);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private plan(): void {
+    if (this.timer !== null) this.timers.clear(this.timer);
+    this.timer = null;
+    const now = this.clock.now();
+    const plan = this.scheduler.tick(now);
+    this.recordChanges(plan.changes, now);
+    for (const s of plan.stopped) {
+      this.record({ at: now, kind: 'stopped', streamId: s.streamId, message: s.reason });
+      this.streams.get(s.streamId)?.stopped(s.reason);
+    }
+    for (const job of plan.jobs) {
+      const item: PlanItem = job.items[0];
+      const stream = this.streams.get(item.streamId);
+      const turn: Turn = { streamId: item.streamId, block: item.block, steps: item.steps, deadline: item.deadline, plan, job };
+      if (stream) stream.offer(turn);
+      else {
+        // The stream went away between the plan and now: free the device at once.
+        this.scheduler.update(plan, [{ jobId: job.id, startedAt: now, finishedAt: now }]);
+        this.again = true;
+      }
+    }
+    const wake = this.scheduler.nextWakeup(now);
+    if (wake !== null) this.timer = this.timers.set(() => this.pump(), Math.max(0, wake - now));
+  }
+
+  private recordChanges(changes: Plan['changes'], at: number): void {
+    for (const c of changes) {
+      const kind: DecisionKind = c.to.steps < c.from.steps || (c.to.steps === c.from.steps && c.to.blockFrames < c.from.blockFrames) ? 'lowered' : 'raised';
+      this.record({ at, kind, streamId: c.streamId, from: c.from, to: c.to, message: `${c.from.steps} -> ${c.to.steps} steps: ${c.reason}` });
+    }
+  }
+
+  private record(d: SchedulerDecision): void {
+    this.decisionCounts[d.kind]++;
+    this.streams.get(d.streamId)?.noteDecision(d);
+    this.onDecision(d);
+  }
+}
+
+/** One admitted stream's side of the scheduler. */
+export class ScheduledStream {
+  private pending: Turn | null = null;
+  private held: Turn | null = null;
+  private waiter: ((t: Turn | null) => void) | null = null;
+  private gone = false;
+  private blocksDone = 0;
+  private finalMetrics: StreamMetrics | null = null;
+  /** Why the scheduler stopped this stream (to keep the others' deadlines); null while it may run. */
+  stopReason: string | null = null;
+  readonly decisions: SchedulerDecision[] = [];
+
+  constructor(
+    private readonly owner: RuntimeScheduler,
+    readonly id: string,
+  ) {}
+
+  /** The scheduler's clock: report block times on it. */
+  get clock(): Clock {
+    return this.owner.clock;
+  }
+
+  /** True once the stream left (or the scheduler stopped it). */
+  get ended(): boolean {
+    return this.gone || this.stopReason !== null;
+  }
+
+  /** The next block's turn: resolves when the plan gives it the device; null once the stream may run no more. */
+  next(): Promise<Turn | null> {
+    if (this.held) throw new SinkstreamError('ERR_ARGUMENT', `stream ${this.id}: next() before done() of block ${this.held.block}`);
+    if (this.pending && this.stopReason === null) {
+      this.held = this.pending;
+      this.pending = null;
+      return Promise.resolve(this.held);
+    }
+    if (this.gone || this.stopReason !== null) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      this.waiter = (t) => {
+        this.held = t;
+        resolve(t);
+      };
+    });
+  }
+
+  /** The block of `turn` ran from startedAt to finishedAt (the generator's own measure). */
+  done(turn: Turn, timing: BlockTiming): void {
+    if (this.gone) return; // it left while the block ran; the device was freed then
+    if (this.held !== turn) throw new SinkstreamError('ERR_ARGUMENT', `stream ${this.id}: done() for block ${turn.block}, which is not the block it holds`);
+    this.held = null;
+    const warmUp = this.blocksDone++ < WARM_UP_BLOCKS;
+    this.owner.completed(turn, warmUp ? { startedAt: timing.finishedAt - turn.job.predictedMs, finishedAt: timing.finishedAt } : timing);
+  }
+
+  /** The stream stops (its viewer left, it failed, or it is over). Idempotent. */
+  leave(reason = 'stopped'): void {
+    if (this.gone) return;
+    this.finalMetrics = this.owner.scheduler.metrics(this.id);
+    this.gone = true;
+    const held = this.held ?? this.pending;
+    this.held = null;
+    this.pending = null;
+    this.owner.left(this, reason, held);
+    this.wake(null);
+  }
+
+  /** The scheduler's figures for this stream: TTFF, latency, jitter, misses, rung. */
+  metrics(): StreamMetrics {
+    return this.finalMetrics ?? this.owner.scheduler.metrics(this.id);
+  }
+
+  /** @internal */
+  offer(turn: Turn): void {
+    if (this.waiter) this.wake(turn);
+    else this.pending = turn;
+  }
+
+  /** @internal */
+  stopped(reason: string): void {
+    this.stopReason ??= reason;
+    const pending = this.pending;
+    this.pending = null;
+    if (pending) {
+      const now = this.owner.clock.now();
+      this.owner.completed(pending, { startedAt: now, finishedAt: now });
+    }
+    if (!this.held) this.wake(null);
+  }
+
+  /** @internal */
+  noteDecision(d: SchedulerDecision): void {
+    this.decisions.push(d);
+    if (this.decisions.length > DECISIONS_KEPT) this.decisions.shift();
+  }
+
+  private wake(t: Turn | null): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.(t);
+  }
+}

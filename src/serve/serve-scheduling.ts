@@ -1,0 +1,120 @@
+/**
+ * The server's block scheduler: one `RuntimeScheduler` (src/schedule/) for all its streams, built
+ * once the engine is calibrated (measured on the real engine at server start, once per process and
+ * engine setup). Creating a stream asks it to admit the stream with the objectives of the
+ * `scheduler:` config section; a refusal carries the scheduler's reason (ERR_CAPACITY, HTTP 503).
+ */
+import type { Config } from '../config/schema.js';
+import { SinkstreamError } from '../errors.js';
+import type { Clock, CostModel } from '../../scheduler/index.js';
+import { calibrationFor, describeCalibration, type Calibration } from '../schedule/calibration.js';
+import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from '../schedule/runtime-scheduler.js';
+import { scheduledStreamSpec, stepLadderFor } from '../schedule/stream-spec.js';
+import type { LiveGenerator } from './live-stream.js';
+import type { ServerMetrics } from './metrics.js';
+import type { SchedulerFigures } from './protocol.js';
+
+/** A cost model and the device it describes: a measured calibration, or one a test injects. */
+export type CalibrationLike = Pick<Calibration, 'device' | 'costModel'> & Partial<Calibration>;
+
+export interface SchedulingOptions {
+  /** Default: measured on the real engine (`calibrationFor`, cached per process). */
+  calibrate?: (config: Config) => Promise<CalibrationLike>;
+  clock?: Clock;
+  timers?: Timers;
+}
+
+/** Decisions pushed to viewers with a stream's figures. */
+const DECISIONS_SHOWN = 5;
+
+export class ServeScheduling {
+  private runtime: Promise<RuntimeScheduler> | null = null;
+  private current: RuntimeScheduler | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly metrics: ServerMetrics,
+    private readonly log: (line: string) => void,
+    private readonly options: SchedulingOptions = {},
+  ) {
+    metrics.attachScheduler(() => this.deviceFigures());
+  }
+
+  /** Calibrates (once) and builds the scheduler. A failed calibration is retried by the next call. */
+  prepare(): Promise<RuntimeScheduler> {
+    if (this.closed) return Promise.reject(new SinkstreamError('ERR_CLOSED', 'the server is shutting down'));
+    this.runtime ??= (async () => {
+      const calibration = await (this.options.calibrate ?? ((c: Config) => calibrationFor(c)))(this.config);
+      if (calibration.quality && calibration.blocks !== undefined && calibration.tookMs !== undefined) {
+        this.log(describeCalibration(calibration as Calibration, this.config, stepLadderFor(this.config)));
+      }
+      const runtime = new RuntimeScheduler({
+        costModel: calibration.costModel as CostModel,
+        device: calibration.device,
+        config: this.config.scheduler,
+        clock: this.options.clock,
+        timers: this.options.timers,
+        onDecision: (d) => this.decided(d),
+      });
+      if (this.closed) runtime.close();
+      this.current = runtime;
+      return runtime;
+    })();
+    this.runtime.catch(() => (this.runtime = null));
+    return this.runtime;
+  }
+
+  /**
+   * The admission hook for one stream (LiveStream's `admit`): builds the stream's spec from its
+   * config and the generator, and throws ERR_CAPACITY with the scheduler's reason on a refusal.
+   */
+  admitter(runtime: RuntimeScheduler, id: string): (generator: LiveGenerator, config: Config) => ScheduledStream {
+    return (generator, config) => {
+      const framesPerBlock = generator.framesPerBlock ?? config.generation.blockFrames;
+      const spec = scheduledStreamSpec(config, id, { videoFramesPerLatentFrame: Math.max(1, Math.round(framesPerBlock / config.generation.blockFrames)) });
+      const admission = runtime.admit(spec);
+      if (!admission.admitted) throw new SinkstreamError('ERR_CAPACITY', `the scheduler refused the stream: ${admission.decision.reason}`);
+      return admission.stream;
+    };
+  }
+
+  /** Stops planning (every stream gets no more turns). */
+  close(): void {
+    this.closed = true;
+    this.current?.close();
+  }
+
+  private decided(d: SchedulerDecision): void {
+    this.metrics.schedulerDecision(d.kind);
+    this.log(`scheduler: stream ${d.streamId} ${d.kind}: ${d.message}`);
+  }
+
+  private deviceFigures() {
+    const runtime = this.current;
+    if (!runtime) return null;
+    const state = runtime.deviceState();
+    return { device: runtime.device, speed: state.speed, utilisation: state.utilisation, streams: state.streams.length };
+  }
+}
+
+/** The scheduler's figures of one stream, for viewers and /metrics. */
+export function schedulerFigures(stream: ScheduledStream, config: Config): SchedulerFigures {
+  const m = stream.metrics();
+  return {
+    device: m.device,
+    state: m.state,
+    targetFps: config.scheduler.targetFps,
+    steps: m.rung.steps,
+    fullSteps: config.generation.steps.length,
+    plannedDelayMs: m.plannedDelayMs,
+    ttffMs: m.ttffMs,
+    latencyMs: m.latencyMs,
+    jitterMs: m.jitterMs,
+    framesDelivered: m.framesDelivered,
+    missedDeadlines: m.missedDeadlines,
+    missRate: m.missRate,
+    blocksBySteps: m.blocksBySteps,
+    decisions: stream.decisions.slice(-DECISIONS_SHOWN).map((d) => ({ kind: d.kind, message: d.message })),
+  };
+}
