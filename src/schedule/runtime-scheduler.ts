@@ -171,14 +171,20 @@ export class RuntimeScheduler {
     this.pump();
   }
 
-  /** @internal A stream left: the scheduler forgets it, and a turn it held frees the device. */
-  left(stream: ScheduledStream, reason: string, held: Turn | null): void {
+  /**
+   * @internal A stream left: a turn it held frees the device, and the scheduler forgets it. Returns
+   * its last figures, every frame it made counted as shown at its slot (or when ready, if late).
+   */
+  left(stream: ScheduledStream, reason: string, held: Turn | null): StreamMetrics {
     const now = this.clock.now();
     if (this.scheduler.remove(stream.id, now)) this.record({ at: now, kind: 'left', streamId: stream.id, message: reason });
     this.streams.delete(stream.id);
     if (held) this.scheduler.update(held.plan, [{ jobId: held.job.id, startedAt: now, finishedAt: now }]);
+    // Removed, finished or stopped: its frames are bounded, so the whole playout can be read.
+    const last = this.scheduler.metrics(stream.id, Infinity);
     this.scheduler.forget(stream.id);
     this.pump();
+    return last;
   }
 
   /** Plans what runs next, hands out turns, and sets the timer for the next release. Re-entrant calls fold into one. */
@@ -273,7 +279,7 @@ export class ScheduledStream {
       this.pending = null;
       return Promise.resolve(this.held);
     }
-    if (this.gone || this.stopReason !== null) return Promise.resolve(null);
+    if (this.gone || this.stopReason !== null || this.owner.scheduler.metrics(this.id).state !== 'running') return Promise.resolve(null);
     return new Promise((resolve) => {
       this.waiter = (t) => {
         this.held = t;
@@ -294,18 +300,20 @@ export class ScheduledStream {
   /** The stream stops (its viewer left, it failed, or it is over). Idempotent. */
   leave(reason = 'stopped'): void {
     if (this.gone) return;
-    this.finalMetrics = this.owner.scheduler.metrics(this.id);
     this.gone = true;
     const held = this.held ?? this.pending;
     this.held = null;
     this.pending = null;
-    this.owner.left(this, reason, held);
+    this.finalMetrics = this.owner.left(this, reason, held);
     this.wake(null);
   }
 
-  /** The scheduler's figures for this stream: TTFF, latency, jitter, misses, rung. */
-  metrics(): StreamMetrics {
-    return this.finalMetrics ?? this.owner.scheduler.metrics(this.id);
+  /**
+   * The scheduler's figures for this stream: TTFF, latency, jitter, misses, rung; frames count once
+   * their playout slot has come by `now` (Infinity: every frame made so far, as it will be shown).
+   */
+  metrics(now?: number): StreamMetrics {
+    return this.finalMetrics ?? this.owner.scheduler.metrics(this.id, now);
   }
 
   /** @internal */

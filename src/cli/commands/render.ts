@@ -1,4 +1,9 @@
-/** `sinkstream render`: generates a clip block by block and writes it to a fragmented MP4. */
+/**
+ * `sinkstream render`: generates a clip block by block and writes it to a fragmented MP4. Offline (the
+ * default) every block runs at the configured steps, as fast as it can; `--realtime` holds the render
+ * to the live objective through the block scheduler (src/schedule/): it is admitted or refused with
+ * the reason, and the quality ladder may lower steps to keep each block's deadline.
+ */
 import { Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import path from 'node:path';
@@ -7,6 +12,10 @@ import { SinkstreamError } from '../../errors.js';
 import { createGenerator } from '../../loop/generator.js';
 import { openMp4File } from '../../encode/mp4-file-writer.js';
 import { describeCache } from '../describe.js';
+import { describeSteps, offlineBlocks, type BlockSource } from '../../schedule/block-source.js';
+import { admitRealtime, calibrateForRealtime, type RealtimeRun } from '../../schedule/realtime.js';
+import { describeCalibration } from '../../schedule/calibration.js';
+import { stepLadderFor } from '../../schedule/stream-spec.js';
 
 interface RenderOptions extends ConfigOptionValues {
   prompt?: string;
@@ -15,6 +24,8 @@ interface RenderOptions extends ConfigOptionValues {
   out?: string;
   seed?: string;
   progress: boolean;
+  realtime?: boolean;
+  verbose?: boolean;
 }
 
 function positiveNumber(flag: string, raw: string, integer: boolean): number {
@@ -35,6 +46,8 @@ export function register(program: Command): void {
       .addOption(new Option('--frames <n>', 'length in frames').conflicts('seconds'))
       .option('-o, --out <file>', 'output file (default: output.path, out.mp4)')
       .option('--seed <n>', 'noise seed (default: generation.seed)')
+      .option('--realtime', 'hold the render to the live objective (scheduler.targetFps, ttffMs, latencyMs): admitted or refused by the block scheduler, which may lower steps to keep deadlines')
+      .option('--verbose', "with --realtime: print the engine's calibration and the scheduler's decisions on stderr")
       .option('--no-progress', 'no progress bar'),
   ).action(async (options: RenderOptions) => {
     const extra: string[] = [];
@@ -55,8 +68,20 @@ export function register(program: Command): void {
         : Math.max(1, Math.round(fps * (options.seconds !== undefined ? positiveNumber('--seconds', options.seconds, false) : config.output.seconds)));
     const outPath = path.resolve(config.output.path);
 
-    // Everything that can reject the input (config, weights, prompt) happens before the file exists.
+    // Everything that can reject the input (config, weights, prompt, the scheduler's admission)
+    // happens before the file exists.
+    const note = (line: string) => options.verbose && process.stderr.write(`sinkstream render: ${line}\n`);
+    const calibration = options.realtime ? await calibrateForRealtime(config) : null;
+    if (calibration) note(describeCalibration(calibration, config, stepLadderFor(config)));
     const generator = await createGenerator(config);
+    let realtime: RealtimeRun | null = null;
+    try {
+      if (calibration) realtime = admitRealtime(config, generator, totalFrames, { calibration, onDecision: (d) => note(`scheduler: ${d.kind}: ${d.message}`) });
+    } catch (e) {
+      await generator.close();
+      throw e;
+    }
+    const source: BlockSource = realtime ? realtime.source : offlineBlocks(generator);
     const started = performance.now();
     let written = 0;
     let interrupted = false;
@@ -80,7 +105,8 @@ export function register(program: Command): void {
     bar?.start(totalFrames, 0, { speed: '0.0' });
     try {
       while (written < totalFrames && !interrupted) {
-        const block = await generator.next();
+        const block = await source.next();
+        if (!block) break;
         for (const frame of block.frames) {
           if (written >= totalFrames) break;
           try {
@@ -99,6 +125,8 @@ export function register(program: Command): void {
       bar?.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      realtime?.stream.leave(interrupted ? 'interrupted' : 'finished');
+      realtime?.runtime.close();
       await writer.close();
       await generator.close();
     }
@@ -106,8 +134,21 @@ export function register(program: Command): void {
     const verb = interrupted ? 'interrupted after' : 'rendered';
     process.stdout.write(
       `${verb} ${written} frames (${(written / fps).toFixed(2)} s at ${fps} fps, ${generator.width}x${generator.height}) to ${outPath} ` +
-        `in ${seconds.toFixed(1)} s: ${(written / seconds).toFixed(1)} fps generated; cache ${describeCache(config.cache)}\n`,
+        `in ${seconds.toFixed(1)} s: ${(written / seconds).toFixed(1)} fps generated; cache ${describeCache(config.cache)}; ` +
+        `steps ${describeSteps(source.blocksBySteps)}${realtime ? `; ${describeRealtime(realtime, config.scheduler.targetFps, written)}` : ''}\n`,
     );
+    const stopped = realtime?.stream.stopReason;
+    if (stopped) process.stderr.write(`sinkstream render: stopped by the scheduler: ${stopped}\n`);
     if (interrupted) process.exitCode = 130;
   });
+}
+
+/** "realtime at 6 fps: TTFF 590 ms, latency p50 591 / p99 640 ms, 0 of 96 frames missed (jitter p99 3 ms)". */
+function describeRealtime(run: RealtimeRun, targetFps: number, written: number): string {
+  const m = run.stream.metrics();
+  const ms = (v: number) => v.toFixed(0);
+  return (
+    `realtime at ${targetFps} fps: TTFF ${m.ttffMs === null ? '-' : ms(m.ttffMs)} ms, latency p50 ${ms(m.latencyMs.p50)} / p99 ${ms(m.latencyMs.p99)} ms, ` +
+    `${m.missedDeadlines} of ${Math.max(written, m.framesDelivered)} frames missed (jitter p99 ${ms(m.jitterMs.p99)} ms)`
+  );
 }

@@ -1,0 +1,143 @@
+/**
+ * The server through the block scheduler: a stream the scheduler cannot keep is refused with its
+ * reason (HTTP 503, WebSocket error `over-capacity`); blocks run at the steps the ladder chooses
+ * (full steps with capacity, fewer when the device slows down); the scheduler's figures reach
+ * viewers and /metrics; a stopped stream leaves the scheduler. The last test runs the real default
+ * model, calibrated on this machine.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CostModel } from '../../scheduler/cost-model.js';
+import { httpJson, startTestServer, TestClient } from './helpers/server-fixture.js';
+import { StepsGenerator } from './helpers/steps-generator.js';
+
+/** A calibration a test injects: every forward takes `forwardMs`, the rest of a block nothing. */
+function calibration(forwardMs: number) {
+  return async () => ({
+    device: 'test-device',
+    costModel: new CostModel({
+      'test-device': {
+        overheadMs: forwardMs,
+        perItemMs: 0,
+        perTokenMs: 0,
+        perTokenKeyMs: 0,
+        decodeOverheadMs: 0,
+        decodePerLatentFrameMs: 0,
+        encodeOverheadMs: 0,
+        encodePerLatentFrameMs: 0,
+      },
+    }),
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function metricsText(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+test('a stream the scheduler cannot keep is refused with its reason: HTTP 503 and a WebSocket error', async () => {
+  // 400 ms a forward: even at 2 steps a 3-frame block needs 1.2 s, and 3 frames last 0.5 s at 6 fps.
+  const generators: StepsGenerator[] = [];
+  const server = await startTestServer({}, { scheduling: { calibrate: calibration(400) }, createGenerator: async () => (generators.push(new StepsGenerator()), generators.at(-1)!) });
+  try {
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+    assert.is(created.status, 503, JSON.stringify(created.body));
+    assert.is(created.body.error.code, 'over-capacity');
+    assert.match(created.body.error.message, /the scheduler refused the stream/);
+    assert.match(created.body.error.message, /needs 2\.40 of the device, 0\.90 allowed with 1 stream at the lowest rung/);
+    const client = await TestClient.connect(server);
+    client.send({ type: 'create', prompt: 'a red circle', req: 5 });
+    const err = await client.nextOf('error');
+    assert.is(err.req, 5);
+    assert.is(err.code, 'over-capacity');
+    assert.match(err.message, /6 fps, TTFF 2000 ms, latency 2500 ms/);
+    client.close();
+    assert.equal(server.streams.list(), []);
+    assert.ok(generators.length === 2 && generators.every((g) => g.closed), 'the refused streams\' generators are closed');
+    assert.match(await metricsText(server.port), /sinkstream_scheduler_decisions_total\{kind="refused"\} 2/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('blocks run at full steps with capacity; when the device slows down the ladder lowers steps, and it shows in the figures and /metrics', async () => {
+  const gen = new StepsGenerator(10);
+  const server = await startTestServer(
+    { scheduler: { targetFps: 12 } },
+    { scheduling: { calibrate: calibration(10) }, createGenerator: async () => gen },
+  );
+  try {
+    const client = await TestClient.connect(server);
+    client.send({ type: 'create', prompt: 'a red circle', req: 1 });
+    const id = (await client.nextOf('created')).stream.id;
+    // 3 frames every 250 ms, 50 ms a block at 4 steps: room to spare.
+    while (gen.steps.length < 8) await sleep(50);
+    assert.ok(gen.steps.every((s) => s === 4), `steps ${gen.steps}`);
+    // Five times slower: 4 steps would need all of the device.
+    gen.slowdown = 5;
+    const from = gen.steps.length;
+    const deadline = Date.now() + 15_000;
+    while (!gen.steps.slice(from).some((s) => s < 4) && Date.now() < deadline) await sleep(50);
+    const lowered = gen.steps.slice(from).filter((s) => s < 4);
+    assert.ok(lowered.length > 0, `steps after the slowdown: ${gen.steps.slice(from)}`);
+    let stats = (await client.nextOf('stats')).figures;
+    while (stats.scheduler!.steps === 4) stats = (await client.nextOf('stats')).figures;
+    assert.ok(stats.scheduler!.steps < 4);
+    assert.ok(stats.scheduler!.decisions.some((d) => d.kind === 'lowered'), JSON.stringify(stats.scheduler!.decisions));
+    const text = await metricsText(server.port);
+    assert.match(text, new RegExp(`sinkstream_scheduler_steps\\{stream="${id}"\\} [23]`));
+    assert.match(text, /sinkstream_scheduler_decisions_total\{kind="lowered"\} [1-9]/);
+    assert.match(text, new RegExp(`sinkstream_scheduler_blocks\\{stream="${id}",steps="4"\\} \\d+`));
+    client.close();
+  } finally {
+    await server.close();
+  }
+});
+
+test('the real default model through serve: admitted by the measured calibration, scheduler figures at /metrics and to viewers; stopping leaves the scheduler', async () => {
+  const server = await startTestServer();
+  try {
+    const client = await TestClient.connect(server);
+    client.send({ type: 'create', prompt: 'a red circle', req: 1 });
+    const created = await client.nextOf('created', 60_000);
+    const id = created.stream.id;
+    assert.is(created.stream.fps, 6, 'a scheduled stream plays out at scheduler.targetFps');
+    let figures = (await client.nextOf('stats', 30_000)).figures;
+    while (figures.scheduler!.framesDelivered < 12) figures = (await client.nextOf('stats', 30_000)).figures;
+    const s = figures.scheduler!;
+    assert.is(s.device, 'ort-cpu');
+    assert.is(s.fullSteps, 4);
+    assert.ok(s.steps >= 2 && s.steps <= 4);
+    assert.ok(s.ttffMs !== null && s.ttffMs > 0 && s.ttffMs < 2000 + 1000, `TTFF ${s.ttffMs}`);
+    assert.ok(s.latencyMs.p50 >= s.plannedDelayMs - 1e-6, JSON.stringify(s.latencyMs));
+    assert.is(s.decisions[0].kind, 'admitted');
+    const text = await metricsText(server.port);
+    for (const line of [
+      `sinkstream_scheduler_ttff_seconds{stream="${id}"}`,
+      `sinkstream_scheduler_latency_seconds{stream="${id}",quantile="0.5"}`,
+      `sinkstream_scheduler_latency_seconds{stream="${id}",quantile="0.99"}`,
+      `sinkstream_scheduler_jitter_seconds{stream="${id}",quantile="0.95"}`,
+      `sinkstream_scheduler_deadline_misses{stream="${id}"}`,
+      `sinkstream_scheduler_miss_ratio{stream="${id}"}`,
+      `sinkstream_scheduler_steps{stream="${id}"}`,
+      `sinkstream_scheduler_planned_delay_seconds{stream="${id}"}`,
+      'sinkstream_scheduler_decisions_total{kind="admitted"} 1',
+      'sinkstream_scheduler_device_streams{device="ort-cpu"} 1',
+      'sinkstream_scheduler_device_speed{device="ort-cpu"}',
+    ]) {
+      assert.ok(text.includes(line), `missing ${line}`);
+    }
+    client.send({ type: 'stop', stream: id, req: 2 });
+    await client.nextOf('ended', 30_000);
+    const after = await metricsText(server.port);
+    assert.ok(after.includes('sinkstream_scheduler_device_streams{device="ort-cpu"} 0'));
+    assert.ok(after.includes('sinkstream_scheduler_decisions_total{kind="left"} 1'));
+    assert.not.ok(after.includes(`sinkstream_scheduler_steps{stream="${id}"}`));
+    client.close();
+  } finally {
+    await server.close();
+  }
+});
+
+test.run();
