@@ -263,7 +263,17 @@ function showFigures(f) {
   $('fig-misses').textContent = `${f.deadlineMisses} (${(100 * f.missRate).toFixed(1)} %)`;
   $('fig-frames').textContent = `${f.frames} / ${decodedFrames()}`;
   $('fig-viewers').textContent = `${f.viewers} / ${f.skippedFragments} / ${f.encoderRestarts}`;
+  showScheduler(f.scheduler);
   showCache(f);
+}
+
+function showScheduler(s) {
+  if (!s) return;
+  const blocks = Object.entries(s.blocksBySteps).sort((a, b) => Number(b[0]) - Number(a[0])).map(([steps, n]) => `${steps}:${n}`).join(' ');
+  $('fig-sched-steps').textContent = `${s.steps} (${s.fullSteps}) / ${blocks || '–'}`;
+  $('fig-sched-slo').textContent = `${ms(s.ttffMs)} / ${ms(s.latencyMs.p50)} / ${ms(s.latencyMs.p99)} / ${s.missedDeadlines} (${(100 * s.missRate).toFixed(1)} %)`;
+  const last = s.decisions[s.decisions.length - 1];
+  $('fig-sched-decision').textContent = last ? `${last.kind}: ${last.message}` : '–';
 }
 
 function showCache(f) {
