@@ -18,7 +18,10 @@ export interface SecondMetrics {
   objectCount: number;
   /** Mean number of detected objects whose colour the prompt did not ask for. */
   extraObjects: number;
-  /** Mean centroid speed of prompted objects seen in consecutive frames, pixels/frame (NaN if none). */
+  /**
+   * Mean centroid speed of prompted objects, pixels/frame, measured over a stride of SPEED_STRIDE
+   * frames (a shorter stride measures the detector's jitter more than the motion); NaN if none.
+   */
   speed: number;
   /** speed / the training data's mean speed. */
   speedRatio: number;
@@ -31,6 +34,9 @@ export interface SecondMetrics {
   /** Variance of the Laplacian of luminance. */
   sharpness: number;
 }
+
+/** Frames between the two centroids a speed is measured from. */
+export const SPEED_STRIDE = 4;
 
 export const METRIC_KEYS = [
   'colourFidelity',
@@ -66,7 +72,8 @@ export class VideoMetrics {
   private readonly rows: SecondMetrics[] = [];
   private acc: Accumulator = empty();
   private accSecond = 0;
-  private previous: FrameDetection | null = null;
+  /** The last SPEED_STRIDE detections, oldest first. */
+  private history: FrameDetection[] = [];
   private frameIndex = 0;
 
   constructor(
@@ -87,7 +94,8 @@ export class VideoMetrics {
     this.accSecond = second;
     const det = detectFrame(rgb, this.spec.frameSize, this.spec, this.scene.background, this.colours, this.detector);
     if (f >= this.skipFrames) this.measure(f, det);
-    this.previous = det;
+    this.history.push(det);
+    if (this.history.length > SPEED_STRIDE) this.history.shift();
   }
 
   private measure(f: number, det: FrameDetection): void {
@@ -101,9 +109,9 @@ export class VideoMetrics {
       present++;
       a.posSum += Math.hypot(o.cx - truth[k].x, o.cy - truth[k].y);
       a.posN++;
-      const p = this.previous?.objects.get(c);
+      const p = this.history.length === SPEED_STRIDE ? this.history[0].objects.get(c) : undefined;
       if (p) {
-        a.speedSum += Math.hypot(o.cx - p.cx, o.cy - p.cy);
+        a.speedSum += Math.hypot(o.cx - p.cx, o.cy - p.cy) / SPEED_STRIDE;
         a.speedN++;
       }
     });

@@ -1,0 +1,39 @@
+/** Per-second metrics on the ground-truth video itself: the ideal scores. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { VideoMetrics, checkPromptedMotion } from '../../src/eval/metrics.js';
+import { renderGroundTruth } from '../../src/eval/ground-truth.js';
+import { loadSceneSpec, parsePrompt } from '../../src/eval/scene-spec.js';
+
+const spec = loadSceneSpec();
+
+test('ground truth: full fidelity, no extra objects, exact positions, the layout speed, no drift', () => {
+  const scene = parsePrompt('a yellow triangle bouncing on a dark blue background', spec);
+  const m = new VideoMetrics(scene, spec, 16, 3);
+  for (const f of renderGroundTruth(scene, spec, 0, 48)) m.add(f);
+  const rows = m.finish();
+  assert.is(rows.length, 3);
+  assert.is(rows[0].frames, 13); // the 3 given frames are not measured
+  const [, , vx, vy] = spec.layouts.get(1)![0];
+  for (const r of rows) {
+    assert.is(r.colourFidelity, 1);
+    assert.is(r.extraObjects, 0);
+    assert.ok(r.positionError < 0.5, `position error ${r.positionError}`);
+    // exact before the first bounce (frame 27); a bounce inside the stride shortens the displacement
+    assert.ok(Math.abs(r.speed - Math.hypot(vx, vy)) < (r.second === 0 ? 0.02 : 0.2), `speed ${r.speed} in second ${r.second}`);
+    assert.ok(r.backgroundDrift < 8 && r.purity > 0.95);
+  }
+  assert.ok(checkPromptedMotion(rows).ok);
+});
+
+test('a video that stops moving fails the present-and-moving check', () => {
+  const scene = parsePrompt('a yellow triangle bouncing on a dark blue background', spec);
+  const m = new VideoMetrics(scene, spec, 16);
+  const [still] = renderGroundTruth(scene, spec, 5, 1);
+  for (let i = 0; i < 32; i++) m.add(still);
+  const check = checkPromptedMotion(m.finish());
+  assert.not.ok(check.ok);
+  assert.match(check.reason, /speed 0\.00/);
+});
+
+test.run();
