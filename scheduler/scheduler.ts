@@ -288,7 +288,8 @@ export class Scheduler {
   /**
    * Recomputes a device's ladder (speed changed, a stream left). The headroom is kept for admission:
    * when the running streams no longer pass with it even at their lowest rungs, they stay at the
-   * lowest rungs as long as they pass on the whole device, and only past that is a stream stopped.
+   * lowest rungs as long as they pass on the whole device, and only past that is a stream stopped
+ * (never the only one: stopping it would protect no other stream's deadlines).
    */
   private replan(deviceId: string, reason: string): void {
     const device = this.devices.get(deviceId)!;
@@ -304,6 +305,11 @@ export class Scheduler {
       const whole = assignRungs(members, 1);
       if (whole.feasible) {
         this.pendingChanges.push(...this.applyRungs(deviceId, assignment.rungs, `${reason} (no headroom left)`));
+        return;
+      }
+      if (members.length === 1) {
+        // Stopping protects the others' deadlines; with no others, the stream runs on at its lowest rung and its misses show.
+        this.pendingChanges.push(...this.applyRungs(deviceId, whole.rungs, `${reason} (beyond the device even at the lowest rung: ${whole.test.detail}; the only stream runs on)`));
         return;
       }
       // Keep the others' deadlines: stop the least important stream (lowest priority, latest admitted).

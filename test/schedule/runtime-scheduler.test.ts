@@ -150,6 +150,25 @@ test('a stream the scheduler stops (its device slowed past what even the lowest 
   await la.done;
 });
 
+test('the only stream of a device is never stopped: past what the lowest rung can keep, it runs on at 2 steps and its misses show', async () => {
+  const { clock, timers, runtime, decisions } = setup();
+  const a = runtime.admit(spec('a'));
+  assert.ok(a.admitted);
+  if (!a.admitted) return;
+  const gen = new VirtualGenerator(clock);
+  const loop = streamLoop(a.stream, gen, runScheduledBlock);
+  await runUntil(clock, timers, 1000);
+  gen.slowdown = 4; // 2 steps = 120 ms for every 100 ms of video
+  await runUntil(clock, timers, 4000);
+  assert.is(a.stream.stopReason, null);
+  assert.not.ok(decisions.some((d) => d.kind === 'stopped'));
+  assert.ok(gen.steps.slice(-5).every((s) => s === 2), `${gen.steps.slice(-5)}`);
+  assert.ok(runtime.deviceState().speed > 3, 'the speed estimate saw the slowdown');
+  assert.ok(a.stream.metrics().missedDeadlines > 0);
+  a.stream.leave();
+  await loop.done;
+});
+
 test('a stream that leaves while its block runs frees the device at once; its late report is ignored', async () => {
   const { clock, timers, runtime } = setup();
   const a = runtime.admit(spec('a'));

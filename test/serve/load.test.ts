@@ -79,7 +79,7 @@ test(`${VIEWERS} viewers (${SLOW} slow) do not slow the generator; slow viewers 
     const blocks: BlockReport[] = [];
     stream.on('block', (b) => blocks.push(b));
     assert.is((await lines.next()).value, 'connected');
-    while (blocks.length < WARMUP_BLOCKS) await sleep(100);
+    await until('the warm-up blocks', () => blocks.length >= WARMUP_BLOCKS, 60_000);
 
     let fragmentsWatched = 0;
     const broadcast = stream.hub.broadcast.bind(stream.hub);

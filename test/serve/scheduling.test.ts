@@ -37,7 +37,7 @@ async function metricsText(port: number): Promise<string> {
 }
 
 test('a stream the scheduler cannot keep is refused with its reason: HTTP 503 and a WebSocket error', async () => {
-  // 400 ms a forward: even at 2 steps a 3-frame block needs 1.2 s, and 3 frames last 0.5 s at 6 fps.
+  // 400 ms a forward: even at 2 steps a 3-frame block needs 1.2 s, and 3 frames last 0.75 s at 4 fps.
   const generators: StepsGenerator[] = [];
   const server = await startTestServer({}, { scheduling: { calibrate: calibration(400) }, createGenerator: async () => (generators.push(new StepsGenerator()), generators.at(-1)!) });
   try {
@@ -45,13 +45,13 @@ test('a stream the scheduler cannot keep is refused with its reason: HTTP 503 an
     assert.is(created.status, 503, JSON.stringify(created.body));
     assert.is(created.body.error.code, 'over-capacity');
     assert.match(created.body.error.message, /the scheduler refused the stream/);
-    assert.match(created.body.error.message, /needs 2\.40 of the device, 0\.90 allowed with 1 stream at the lowest rung/);
+    assert.match(created.body.error.message, /needs 1\.60 of the device, 0\.90 allowed with 1 stream at the lowest rung/);
     const client = await TestClient.connect(server);
     client.send({ type: 'create', prompt: 'a red circle', req: 5 });
     const err = await client.nextOf('error');
     assert.is(err.req, 5);
     assert.is(err.code, 'over-capacity');
-    assert.match(err.message, /6 fps, TTFF 2000 ms, latency 2500 ms/);
+    assert.match(err.message, /4 fps, TTFF 2000 ms, latency 2500 ms/);
     client.close();
     assert.equal(server.streams.list(), []);
     assert.ok(generators.length === 2 && generators.every((g) => g.closed), 'the refused streams\' generators are closed');
@@ -102,7 +102,7 @@ test('the real default model through serve: admitted by the measured calibration
     client.send({ type: 'create', prompt: 'a red circle', req: 1 });
     const created = await client.nextOf('created', 60_000);
     const id = created.stream.id;
-    assert.is(created.stream.fps, 6, 'a scheduled stream plays out at scheduler.targetFps');
+    assert.is(created.stream.fps, 4, 'a scheduled stream plays out at scheduler.targetFps');
     let figures = (await client.nextOf('stats', 30_000)).figures;
     while (figures.scheduler!.framesDelivered < 12) figures = (await client.nextOf('stats', 30_000)).figures;
     const s = figures.scheduler!;

@@ -143,7 +143,7 @@ export function register(program: Command): void {
   });
 }
 
-/** "realtime at 6 fps: TTFF 590 ms, latency p50 591 / p99 640 ms, 0 of 96 frames missed (jitter p99 3 ms)". */
+/** "realtime at 4 fps: TTFF 1690 ms, latency p50 1690 / p99 1690 ms, 0 of 96 frames missed (jitter p99 0 ms)". */
 function describeRealtime(run: RealtimeRun, targetFps: number, written: number): string {
   const m = run.stream.metrics();
   const ms = (v: number) => v.toFixed(0);

@@ -83,6 +83,9 @@ export class VirtualGenerator {
   async next(options: { steps?: number } = {}): Promise<FrameBlock> {
     const steps = options.steps ?? 4;
     const ms = (steps + 1) * this.forwardMs * this.slowdown;
+    // A real block takes a turn of the event loop at least; so must this one, or a stream that is
+    // always behind would run in one endless chain of promise callbacks.
+    await new Promise<void>((r) => setImmediate(r));
     this.clock.advance(ms);
     const index = this.steps.length;
     this.steps.push(steps);
