@@ -1,0 +1,602 @@
+"""Distils the demo model into an OPENING model: the runtime's 4-step re-noising sampler, run from
+pure noise with an empty cache, then gives a first block with the prompted objects in it.
+
+    python3 tools/train/distill_opening.py --out $OUT --minutes 3.5
+
+Why (docs/demo-model.md): the loop re-noises with fresh noise between steps, so the first step's x0
+estimate from pure noise z decides the layout, and an undistilled flow model's estimate there is
+the mean of all openings (background). The student therefore learns a deterministic map
+z -> opening at the first step, and to keep and sharpen that opening at the three later steps.
+
+Paired targets (the map must be learnable in minutes by a model with only relative positions):
+- for each object slot j of the prompt, a matched-filter field over z: the projection of every
+  latent pixel of z onto the latent direction of "object colour minus background colour",
+  summed over the 3 frames, smoothed at the object's scale (Gaussian, 1 latent pixel = 4 px),
+  unit variance everywhere. Directions are orthogonalised in prompt order (independent fields), and
+  a later slot's field is pushed down where earlier slots' fields are high (fewer collisions);
+- slot j's object sits at the argmax of its field (outermost latent ring excluded, its centres
+  would lie off the frame's valid range) outside the exclusion disc of earlier slots
+  (prompt order), refined to sub-latent-pixel precision by a softmax centroid of the 3x3
+  neighbourhood (so near-ties between neighbours move the object continuously);
+- target = the block rendered by tools/data/scenes.py's geometry at those positions (radius 7,
+  the canonical velocity of the slot, frames 0..2), so every target is a real opening.
+This is where the teacher's own detector of faint objects at high noise would "see" objects in z,
+and it is translation-equivariant, as the architecture is.
+
+Loss (x0 MSE at every inference step, the four shifted timesteps of [1000, 750, 500, 250]):
+- step 1: student(z, s=1) -> x0, target the paired opening with its contrast to the background
+  doubled (--first-contrast). The loop passes the layout to step 2 only through 0.0625 x0 under
+  0.9375 fresh noise: a 7 px object is then a 2-4 sigma matched-filter signal (blue on dark blue
+  the weakest), too weak to place it reliably among ~40 places. Step 1's x0 is never shown (only
+  the last step's is emitted), so it may carry the layout louder;
+- steps 2..4: the sampler's own inputs, x = (1 - s) b + s n with fresh n, where b is the student's
+  previous x0 estimate (no gradient through it) or, with probability 0.5, that step's target
+  itself; targets of steps 2..4 are the plain opening.
+AdamW, warm-up, cosine decay on the time budget, grad clip 1, bf16 autocast, EMA (saved). The word
+table (text_encoder.embedding.weight) is frozen: it stays the main model's.
+
+Status: one H100 run of 210 s (991 steps) did NOT give recognisable openings; numbers and what to
+try next are in docs/demo-model.md ("Distilling an opening model").
+
+Writes to --out: opening.safetensors (EMA, float32, the same keys as the demo model, checkpointed
+every --save-every seconds), distill-log.json, metrics.json, demo-opening.png (student openings
+continued by the unchanged main model), teacher-opening.png (the same from the main model alone).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
+from model import Dims, KVCache, WanModel, load_weights, save_weights, shifted_steps  # noqa: E402
+import scenes  # noqa: E402
+
+INFERENCE_STEPS = (1000, 750, 500, 250)
+SHIFT = 5.0
+BLOCK = 3
+RADIUS = scenes.CANONICAL_RADIUS
+SMOOTH_SIGMA = 1.0  # latent pixels (4 px): about the object's scale
+PUSH_DOWN = 0.5  # later slot field -= PUSH_DOWN * earlier fields (then renormalised)
+EXCLUDE = 4.5  # latent pixels (18 px) around earlier objects
+CENTROID_TAU = 0.25
+
+PNG_PROMPTS = [
+    'a red circle and a blue square bouncing on a dark green background',
+    'a yellow triangle bouncing on a dark blue background',
+    'a white square, a magenta circle and a cyan triangle bouncing on a black background',
+    'a green circle and a red triangle bouncing on a dark gray background',
+    'a cyan circle bouncing on a dark purple background',
+    'a blue triangle, a yellow square and a red circle bouncing on a dark gray background',
+]
+
+OBJ_RGB = torch.tensor(list(scenes.OBJECT_COLOURS.values()), dtype=torch.float32)  # [7, 3]
+BG_RGB = torch.tensor(list(scenes.BACKGROUNDS.values()), dtype=torch.float32)  # [5, 3]
+
+
+# ----------------------------------------------------------------------------------------------
+# Prompts as arrays (so a whole batch of targets is made on the GPU without Python loops)
+# ----------------------------------------------------------------------------------------------
+
+class PromptSet:
+    """count [N], colour/shape index [N, 3] (slots past count: 0), background index [N], tokens [N, textLen]."""
+
+    def __init__(self, scene_list: Sequence[scenes.Scene], vocab, text_len: int, device):
+        n = len(scene_list)
+        colour_names, bg_names = list(scenes.OBJECT_COLOURS), list(scenes.BACKGROUNDS)
+        count = np.zeros(n, dtype=np.int64)
+        colour = np.zeros((n, 3), dtype=np.int64)
+        shape = np.zeros((n, 3), dtype=np.int64)
+        bg = np.zeros(n, dtype=np.int64)
+        ids = np.zeros((n, text_len), dtype=np.int64)
+        lens = np.zeros(n, dtype=np.int64)
+        for i, s in enumerate(scene_list):
+            count[i] = len(s.colours)
+            for j, (c, sh) in enumerate(zip(s.colours, s.shapes)):
+                colour[i, j] = colour_names.index(c)
+                shape[i, j] = scenes.SHAPES.index(sh)
+            bg[i] = bg_names.index(s.background)
+            tok = scenes.tokenize(s.caption(), vocab)[:text_len]
+            ids[i, :len(tok)] = tok
+            lens[i] = len(tok)
+        self.captions = [s.caption() for s in scene_list]
+        self.count, self.colour, self.shape, self.bg, self.ids, self.lens = (
+            torch.from_numpy(a).to(device) for a in (count, colour, shape, bg, ids, lens))
+        self.valid = torch.arange(3, device=device)[None, :] < self.count[:, None]  # [N, 3]
+        vel = np.zeros((n, 3, 2), dtype=np.float32)
+        for i in range(n):
+            for j, (_, _, vx, vy) in enumerate(scenes.CANONICAL_LAYOUT[int(count[i])]):
+                vel[i, j] = (vx, vy)
+        self.velocity = torch.from_numpy(vel).to(device)
+
+    def take(self, idx: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {k: getattr(self, k)[idx] for k in ('count', 'colour', 'shape', 'bg', 'ids', 'lens', 'valid', 'velocity')}
+
+
+def random_prompts(seed: int, n: int, vocab, text_len: int, device) -> PromptSet:
+    rng = np.random.default_rng(seed)
+    return PromptSet([scenes.sample_scene(rng) for _ in range(n)], vocab, text_len, device)
+
+
+# ----------------------------------------------------------------------------------------------
+# Paired targets: z -> layout -> rendered opening
+# ----------------------------------------------------------------------------------------------
+
+def colour_directions(p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """Latent direction of each slot's 'object minus background' (space-to-depth tiles a pixel's RGB
+    16 times), orthogonalised in slot order. [B, 3, 48] unit vectors (unused slots: anything)."""
+    dev = p['colour'].device
+    diff = OBJ_RGB.to(dev)[p['colour']] - BG_RGB.to(dev)[p['bg']][:, None, :]  # [B, 3, 3] rgb
+    d = diff.repeat(1, 1, 16)  # channel c = (dy*4 + dx)*3 + rgb
+    out = []
+    for j in range(3):
+        v = d[:, j]
+        for u in out:
+            v = v - (v * u).sum(-1, keepdim=True) * u
+        out.append(v / v.norm(dim=-1, keepdim=True).clamp_min(1e-6))
+    return torch.stack(out, dim=1)
+
+
+def gaussian_kernel(sigma: float, device) -> torch.Tensor:
+    r = int(math.ceil(2.5 * sigma))
+    x = torch.arange(-r, r + 1, dtype=torch.float32, device=device)
+    g = torch.exp(-x * x / (2 * sigma * sigma))
+    return (g[:, None] * g[None, :])[None, None]  # [1, 1, k, k]
+
+
+def slot_fields(z: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """z [B, 48, 3, H, W] -> unit-variance fields [B, 3, H, W] (one per slot)."""
+    b, _, nf, h, w = z.shape
+    dirs = colour_directions(p)
+    g = torch.einsum('bkc,bcfhw->bkhw', dirs, z.float()) / math.sqrt(nf)  # N(0, 1) per latent pixel
+    ker = gaussian_kernel(SMOOTH_SIGMA, z.device)
+    pad = ker.shape[-1] // 2
+    sm = F.conv2d(g.reshape(b * 3, 1, h, w), ker, padding=pad).reshape(b, 3, h, w)
+    norm = F.conv2d(torch.ones(1, 1, h, w, device=z.device), ker * ker, padding=pad).sqrt()
+    f = sm / norm  # unit variance at every position, borders included
+    f1 = f[:, 0]
+    f2 = (f[:, 1] - PUSH_DOWN * f1) / math.sqrt(1 + PUSH_DOWN ** 2)
+    f3 = (f[:, 2] - PUSH_DOWN * (f1 + f[:, 1])) / math.sqrt(1 + 2 * PUSH_DOWN ** 2)
+    return torch.stack([f1, f2, f3], dim=1)
+
+
+def layout_from_noise(z: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """Object centres in pixels [B, 3, 2] (x, y): argmax of each slot's field outside earlier slots'
+    exclusion discs, refined by the softmax centroid of its 3x3 neighbourhood."""
+    fields = slot_fields(z, p)
+    b, _, h, w = fields.shape
+    dev = z.device
+    yy, xx = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float32),
+                            torch.arange(w, device=dev, dtype=torch.float32), indexing='ij')
+    grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=-1)  # [HW, 2] (x, y) latent pixel
+    offs = torch.tensor([(dx, dy) for dy in (-1, 0, 1) for dx in (-1, 0, 1)], device=dev, dtype=torch.float32)  # [9, 2]
+    blocked = torch.zeros(b, h * w, dtype=torch.bool, device=dev)
+    # centres on the outermost latent ring would be clamped off the field's peak: not candidates
+    rim = (grid[:, 0] < 1) | (grid[:, 0] > w - 2) | (grid[:, 1] < 1) | (grid[:, 1] > h - 2)
+    centres = []
+    for j in range(3):
+        f = fields[:, j].reshape(b, -1)
+        idx = f.masked_fill(blocked | rim[None], float('-inf')).argmax(dim=1)  # [B]
+        peak = grid[idx]  # [B, 2]
+        nb = peak[:, None, :] + offs[None]  # [B, 9, 2]
+        inside = (nb[..., 0] >= 0) & (nb[..., 0] < w) & (nb[..., 1] >= 0) & (nb[..., 1] < h)
+        nb_idx = (nb[..., 1].clamp(0, h - 1) * w + nb[..., 0].clamp(0, w - 1)).long()
+        vals = torch.gather(f, 1, nb_idx).masked_fill(~inside, float('-inf'))
+        wgt = torch.softmax(vals / CENTROID_TAU, dim=1)
+        c = (wgt[..., None] * nb).sum(dim=1)  # latent pixel coordinates
+        centres.append(c)
+        near = (grid[None] - c[:, None]).norm(dim=-1) < EXCLUDE  # [B, HW]
+        blocked = blocked | (near & p['valid'][:, j:j + 1])
+    lat = torch.stack(centres, dim=1)  # [B, 3, 2]
+    px = (lat + 0.5) * (scenes.SIZE / w)
+    return px.clamp(RADIUS, scenes.SIZE - RADIUS)
+
+
+def render_openings(pos: torch.Tensor, p: Dict[str, torch.Tensor], frames: int = BLOCK) -> torch.Tensor:
+    """scenes.render's geometry for arrays: pixels [B, T, 64, 64, 3] (0..255, rounded)."""
+    dev = pos.device
+    b = pos.shape[0]
+    valid = p['valid']
+    radius = torch.full((b, 3), RADIUS, device=dev)
+    t = torch.arange(frames, dtype=torch.float32, device=dev)[None, None, :].expand(b, 1, frames)
+    lo, hi = radius, scenes.SIZE - radius
+    px, _ = scenes._bounce(pos[..., 0], p['velocity'][..., 0], lo, hi, t)
+    py, _ = scenes._bounce(pos[..., 1], p['velocity'][..., 1], lo, hi, t)  # [B, 3, T]
+    c = torch.arange(scenes.SIZE, dtype=torch.float32, device=dev) + 0.5
+    dx = c[None, None, None, None, :] - px[..., None, None]
+    dy = c[None, None, None, :, None] - py[..., None, None]
+    r = radius[:, :, None, None, None]
+    circle = torch.sqrt(dx * dx + dy * dy) - r
+    square = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
+    n2 = 0.8660254 * dx - 0.5 * dy
+    n3 = -0.8660254 * dx - 0.5 * dy
+    triangle = torch.maximum(torch.maximum(dy, n2), n3) - 1.4 * r / 2
+    sh = p['shape'][:, :, None, None, None]
+    sdf = torch.where(sh == 0, circle, torch.where(sh == 1, square, triangle))
+    cover = (0.5 - sdf).clamp(0, 1) * valid[:, :, None, None, None].float()
+    img = BG_RGB.to(dev)[p['bg']][:, None, None, None, :].expand(b, frames, scenes.SIZE, scenes.SIZE, 3).clone()
+    obj = OBJ_RGB.to(dev)[p['colour']]  # [B, 3, 3]
+    for k in range(3):
+        a = cover[:, k, :, :, :, None]
+        img = img * (1 - a) + obj[:, k, None, None, None, :] * a
+    return img.round()
+
+
+def paired_targets(z: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    return scenes.space_to_depth(render_openings(layout_from_noise(z, p), p))
+
+
+# ----------------------------------------------------------------------------------------------
+# Sampling (MODEL.md loop), batched
+# ----------------------------------------------------------------------------------------------
+
+def step_sigmas(count: int = len(INFERENCE_STEPS)) -> List[float]:
+    """The runtime's shifted sigmas (src/loop/timesteps.ts): the configured 4 steps, else `count`
+    evenly spaced steps from 1000."""
+    steps = INFERENCE_STEPS if count == len(INFERENCE_STEPS) else [1000 * (1 - i / count) for i in range(count)]
+    return [t / 1000 for t in shifted_steps(steps, SHIFT)]
+
+
+@torch.no_grad()
+def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, cache, gen: torch.Generator,
+                 sampler: str = 'renoise', count: int = len(INFERENCE_STEPS)) -> torch.Tensor:
+    """The runtime's block sampler (re-noising, or the deterministic Euler 'ode'); noise [B, C, F, H, W]."""
+    b, nf = noise.shape[0], noise.shape[2]
+    x, x0 = noise, noise
+    sig = step_sigmas(count)
+    for k, s in enumerate(sig):
+        tt = torch.full((b, nf), s * 1000, device=noise.device)
+        v = model(x, tt, fpos, cross_kv=xkv, cache=cache).flow
+        x0 = x - s * v
+        if k < len(sig) - 1:
+            if sampler == 'ode':
+                x = x + (sig[k + 1] - s) * v
+            else:
+                fresh = torch.randn(noise.shape, generator=gen).to(noise.device)
+                x = (1 - sig[k + 1]) * x0 + sig[k + 1] * fresh
+    return x0
+
+
+@torch.no_grad()
+def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], blocks: int, seed: int, window: int = 12,
+             opening_sampler: str = 'renoise', opening_steps: int = len(INFERENCE_STEPS)) -> torch.Tensor:
+    """First block from `opening` (empty cache), the rest from `main`; every clean pass (the K/V that
+    enter the cache) is the main model's. Returns latents [B, C, blocks*3, H, W]."""
+    dims = main.dims
+    dev = next(main.parameters()).device
+    b = p['ids'].shape[0]
+    gen = torch.Generator(device='cpu').manual_seed(seed)
+    ctx = main.encode_text_batch(p['ids'], p['lens'])
+    xkv_main = main.cross_kv(ctx)
+    xkv_open = opening.cross_kv(opening.encode_text_batch(p['ids'], p['lens']))
+    shape = (b, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width)
+    cache = KVCache.empty(dims, b, dev)
+    per = dims.tokens_per_frame
+    out = []
+    for bi in range(blocks):
+        fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
+        noise = torch.randn(shape, generator=gen).to(dev)
+        if bi == 0:
+            x0 = sample_block(opening, xkv_open, noise, fpos, None, gen, opening_sampler, opening_steps)
+        else:
+            x0 = sample_block(main, xkv_main, noise, fpos, cache, gen)
+        out.append(x0)
+        if bi == blocks - 1:
+            break
+        o = main(x0, torch.zeros(b, BLOCK, device=dev), fpos, cross_kv=xkv_main, cache=cache, return_kv=True)
+        cache = cache.append(o.block_k, o.block_v, o.block_positions)
+        keep = (window - BLOCK) * per
+        if cache.rows > keep:
+            cache = cache.select(torch.arange(cache.rows - keep, cache.rows, device=dev))
+    return torch.cat(out, dim=2)
+
+
+# ----------------------------------------------------------------------------------------------
+# A simple colour detector (nearest palette colour within a distance)
+# ----------------------------------------------------------------------------------------------
+
+def reference_areas(p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """Pixel area of each slot's object when drawn alone at radius 7 (per shape): [B, 3]."""
+    dev = p['shape'].device
+    lone = {k: v.clone() for k, v in p.items()}
+    areas = torch.zeros(p['shape'].shape, device=dev)
+    centre = torch.full((p['shape'].shape[0], 3, 2), 32.0, device=dev)
+    for j in range(3):
+        lone['valid'] = torch.zeros_like(p['valid'])
+        lone['valid'][:, j] = p['valid'][:, j]
+        px = render_openings(centre, lone, 1)[:, 0]
+        areas[:, j] = classify_mask(px, p['colour'][:, j]).sum(dim=(1, 2)).float()
+    return areas
+
+
+def classify(px: torch.Tensor) -> torch.Tensor:
+    """px [..., 3] (0..255) -> class: 0..6 object colour, 7..11 background, -1 neither (distance > 60)."""
+    pal = torch.cat([OBJ_RGB, BG_RGB]).to(px.device)
+    d = (px[..., None, :] - pal).norm(dim=-1)
+    best = d.argmin(dim=-1)
+    return torch.where(d.min(dim=-1).values <= 60, best, torch.full_like(best, -1))
+
+
+def classify_mask(px: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+    """px [B, H, W, 3], colour [B] -> bool [B, H, W]."""
+    return classify(px) == colour[:, None, None]
+
+
+def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor) -> Dict[str, float]:
+    """px [B, T, 64, 64, 3] frames of one block. Per prompted object: area (mean over frames) and
+    spread (RMS distance of its pixels from their centroid); per clip: background share and pixels
+    of colours the prompt does not name."""
+    b, nt = px.shape[:2]
+    cls = classify(px)  # [B, T, H, W]
+    c = torch.arange(scenes.SIZE, dtype=torch.float32, device=px.device) + 0.5
+    areas, spreads = [], []
+    for j in range(3):
+        m = (cls == p['colour'][:, j, None, None, None]).float()
+        a = m.sum(dim=(2, 3))  # [B, T]
+        mx = (m * c[None, None, None, :]).sum(dim=(2, 3)) / a.clamp_min(1)
+        my = (m * c[None, None, :, None]).sum(dim=(2, 3)) / a.clamp_min(1)
+        var = (m * ((c[None, None, None, :] - mx[..., None, None]) ** 2 + (c[None, None, :, None] - my[..., None, None]) ** 2)).sum(dim=(2, 3)) / a.clamp_min(1)
+        areas.append(a.mean(dim=1))
+        spreads.append(var.sqrt().mean(dim=1))
+    area = torch.stack(areas, dim=1)  # [B, 3]
+    spread = torch.stack(spreads, dim=1)
+    valid = p['valid']
+    ratio = area / ref_area.clamp_min(1)
+    present = (ratio >= 0.4) & valid
+    named = torch.zeros(b, 7, dtype=torch.bool, device=px.device)
+    named.scatter_(1, p['colour'], valid)
+    objcls = cls.clamp(0, 6)
+    stray = ((cls >= 0) & (cls <= 6) & ~torch.gather(named, 1, objcls.reshape(b, -1)).reshape(cls.shape)).float().sum(dim=(2, 3)).mean(dim=1)
+    bg_share = (cls == (7 + p['bg'])[:, None, None, None]).float().mean(dim=(1, 2, 3))
+    n_obj = valid.sum().clamp_min(1)
+    all_present = (present | ~valid).all(dim=1)
+    sel = present
+    return {
+        'objects_present': float(present.sum() / n_obj),  # area >= 40% of the object's drawn area
+        'clips_all_present': float(all_present.float().mean()),
+        'area_ratio_median': float(ratio[valid].median()),
+        'area_ratio_p10': float(ratio[valid].quantile(0.1)),
+        'area_ratio_p90': float(ratio[valid].quantile(0.9)),
+        'spread_px_median_present': float(spread[sel].median()) if sel.any() else float('nan'),
+        'stray_colour_px_per_frame': float(stray.mean()),
+        'background_share': float(bg_share.mean()),
+    }
+
+
+def to_pixels(latent: torch.Tensor) -> torch.Tensor:
+    return scenes.depth_to_space(latent.float().cpu())  # [B, T, 64, 64, 3]
+
+
+def save_grid(px: torch.Tensor, cols: Sequence[int], path: str, scale: int = 2) -> None:
+    from PIL import Image
+
+    rows = [torch.cat([clip[i] for i in cols], dim=1) for clip in px]
+    sheet = torch.cat(rows, dim=0).round().clamp(0, 255).to(torch.uint8).numpy()
+    img = Image.fromarray(np.ascontiguousarray(sheet))
+    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
+
+
+def png_prompts(vocab, text_len: int, device, seeds: int) -> PromptSet:
+    lst = []
+    for cap in PNG_PROMPTS:
+        sc = scenes.parse_caption(cap)
+        lst += [sc] * seeds
+    return PromptSet(lst, vocab, text_len, device)
+
+
+def evaluate(opening: WanModel, main: WanModel, evalset: PromptSet, ref: torch.Tensor, blocks: int, seed: int,
+             **sampler) -> Dict[str, Dict[str, float]]:
+    p = evalset.take(torch.arange(evalset.count.shape[0], device=evalset.count.device))
+    lat = generate(opening, main, p, blocks, seed, **sampler)
+    px = scenes.depth_to_space(lat.float())
+    res = {'opening (frames 0-2)': detect(px[:, :BLOCK], p, ref)}
+    if blocks > 1:
+        last = (blocks - 1) * BLOCK
+        res[f'continued, frames {last}-{last + BLOCK - 1}'] = detect(px[:, last:last + BLOCK], p, ref)
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+
+def lr_at(step: int, frac: float, base: float, warmup: int) -> float:
+    warm = min(1.0, (step + 1) / warmup)
+    return base * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def save_atomic(model: WanModel, path: str, meta: Dict[str, str]) -> None:
+    tmp = path + '.tmp'
+    save_weights(model, tmp, 'float32', meta)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'demo', 'model.json'))
+    ap.add_argument('--weights', default=os.path.join(ROOT, 'models', 'demo', 'model.safetensors'))
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--minutes', type=float, default=3.5)
+    ap.add_argument('--batch', type=int, default=256)
+    ap.add_argument('--lr', type=float, default=5e-4)
+    ap.add_argument('--warmup', type=int, default=100)
+    ap.add_argument('--ema', type=float, default=0.995)
+    ap.add_argument('--first-weight', type=float, default=1.0, help='loss weight of the first step (others 1)')
+    ap.add_argument('--first-contrast', type=float, default=2.0, help="step 1's target: background + this x (opening - background)")
+    ap.add_argument('--target-input', type=float, default=0.5, help='probability that a later step re-noises the target instead of the previous estimate')
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--prompts', type=int, default=20000, help='training prompt pool size')
+    ap.add_argument('--eval-n', type=int, default=256)
+    ap.add_argument('--eval-blocks', type=int, default=6)
+    ap.add_argument('--png-blocks', type=int, default=8)
+    ap.add_argument('--save-every', type=float, default=40.0, help='seconds between checkpoints')
+    ap.add_argument('--log-every', type=int, default=50)
+    ap.add_argument('--device', default=None)
+    ap.add_argument('--eval-only', default=None, metavar='WEIGHTS',
+                    help="no training: evaluate these opening weights ('main' = the main model) and exit")
+    ap.add_argument('--opening-sampler', default='renoise', choices=['renoise', 'ode'], help='with --eval-only')
+    ap.add_argument('--opening-steps', type=int, default=len(INFERENCE_STEPS), help='with --eval-only')
+    args = ap.parse_args()
+
+    t_start = time.time()
+    os.makedirs(args.out, exist_ok=True)
+    dev = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if dev.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    vocab = scenes.vocabulary()
+    with open(args.model) as f:
+        spec = json.load(f)
+    dims = Dims.from_dict({**spec, 'vocab_size': len(vocab)})
+    torch.manual_seed(args.seed)
+    teacher = WanModel(dims)
+    load_weights(teacher, args.weights)
+    teacher = teacher.to(dev).eval()
+    for p_ in teacher.parameters():
+        p_.requires_grad_(False)
+    student = copy.deepcopy(teacher).train()
+    for name, p_ in student.named_parameters():
+        # the word table stays the main model's, so one text context serves both models
+        p_.requires_grad_(not name.startswith('text_encoder.'))
+    ema = copy.deepcopy(teacher).eval()
+    trained = [n for n, q in student.named_parameters() if q.requires_grad]
+    ema_p = [dict(ema.named_parameters())[n] for n in trained]
+    model_p = [dict(student.named_parameters())[n] for n in trained]
+
+    pool = random_prompts(args.seed + 1, args.prompts, vocab, dims.text_len, dev)
+    evalset = random_prompts(10_000 + args.seed, args.eval_n, vocab, dims.text_len, dev)
+    ref = reference_areas(evalset.take(torch.arange(args.eval_n, device=dev)))
+    pngset = png_prompts(vocab, dims.text_len, dev, 2)
+    metrics: Dict[str, object] = {'args': vars(args)}
+    png_cols = [0, 1, 2] + list(range(5, args.png_blocks * BLOCK, 3))
+
+    if args.eval_only:
+        opening = teacher
+        if args.eval_only != 'main':
+            opening = copy.deepcopy(teacher)
+            load_weights(opening, args.eval_only)
+            opening = opening.to(dev).eval()
+        how = dict(opening_sampler=args.opening_sampler, opening_steps=args.opening_steps)
+        res = evaluate(opening, teacher, evalset, ref, args.eval_blocks, seed=123, **how)
+        pp = pngset.take(torch.arange(pngset.count.shape[0], device=dev))
+        name = f'opening-{args.opening_sampler}-{args.opening_steps}.png'
+        save_grid(to_pixels(generate(opening, teacher, pp, args.png_blocks, seed=5, **how)), png_cols, os.path.join(args.out, name))
+        with open(os.path.join(args.out, 'eval.json'), 'w') as f:
+            json.dump({'args': vars(args), 'metrics': res, 'seconds': round(time.time() - t_start, 1)}, f, indent=1)
+        print(json.dumps(res, indent=1), flush=True)
+        return
+
+    # baseline: the main model opening by itself, and the paired targets as a detector check
+    t0 = time.time()
+    p_eval = evalset.take(torch.arange(args.eval_n, device=dev))
+    zt = torch.randn(args.eval_n, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width,
+                     generator=torch.Generator().manual_seed(7)).to(dev)
+    metrics['targets (paired openings)'] = detect(scenes.depth_to_space(paired_targets(zt, p_eval)), p_eval, ref)
+    metrics['teacher'] = evaluate(teacher, teacher, evalset, ref, args.eval_blocks, seed=123)
+    pp = pngset.take(torch.arange(pngset.count.shape[0], device=dev))
+    save_grid(to_pixels(generate(teacher, teacher, pp, args.png_blocks, seed=5)), png_cols, os.path.join(args.out, 'teacher-opening.png'))
+    print(f'baseline in {time.time() - t0:.1f} s: {json.dumps(metrics["teacher"])}', flush=True)
+    print(f'targets: {json.dumps(metrics["targets (paired openings)"])}', flush=True)
+
+    opt = torch.optim.AdamW([q for q in student.parameters() if q.requires_grad], lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0,
+                            **({'fused': True} if dev.type == 'cuda' else {}))
+    amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', dtype=torch.bfloat16, enabled=False)
+    sig = step_sigmas()
+    n_steps = len(sig)
+    fpos = torch.arange(BLOCK, device=dev)
+    shape = (args.batch, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width)
+    step_w = torch.tensor([args.first_weight] + [1.0] * (n_steps - 1), device=dev)
+    step_w = step_w / step_w.sum()
+    budget = 60 * args.minutes
+    start = time.time()
+    last_save = start
+    log: List[Dict[str, float]] = []
+    run = torch.zeros(n_steps, device=dev)
+    run_n = 0
+    step = 0
+    meta = {'recipe': 'tools/train/distill_opening.py', 'base': os.path.relpath(args.weights, ROOT)}
+    while time.time() - start < budget:
+        idx = torch.randint(0, args.prompts, (args.batch,), device=dev)
+        p = pool.take(idx)
+        z = torch.randn(shape, device=dev)
+        x0t = paired_targets(z, p)
+        bg = (BG_RGB.to(dev)[p['bg']] / 127.5 - 1).repeat(1, 16)[:, :, None, None, None]  # [B, 48, 1, 1, 1]
+        x0t1 = bg + args.first_contrast * (x0t - bg)
+        frac = (time.time() - start) / budget
+        lr = lr_at(step, frac, args.lr, args.warmup)
+        for g in opt.param_groups:
+            g['lr'] = lr
+        # the sampler's inputs at steps 2..4, from the student's own estimates (no gradient)
+        inputs = [z]
+        with torch.no_grad(), torch.autocast(**amp):
+            xkv_ng = student.cross_kv(student.encode_text_batch(p['ids'], p['lens']))
+            x = z
+            for k in range(n_steps - 1):
+                tt = torch.full((args.batch, BLOCK), sig[k] * 1000, device=dev)
+                x0 = (x - sig[k] * student(x, tt, fpos, cross_kv=xkv_ng).flow).float()
+                use_t = (torch.rand(args.batch, device=dev) < args.target_input)[:, None, None, None, None]
+                base = torch.where(use_t, x0t1 if k == 0 else x0t, x0)
+                x = (1 - sig[k + 1]) * base + sig[k + 1] * torch.randn_like(z)
+                inputs.append(x)
+        xin = torch.cat(inputs, dim=0)  # [4B, ...], step-major
+        s_all = torch.tensor(sig, device=dev).repeat_interleave(args.batch)  # [4B]
+        with torch.autocast(**amp):
+            ctx = student.encode_text_batch(p['ids'], p['lens'])
+            xkv = [(k_.repeat(n_steps, 1, 1), v_.repeat(n_steps, 1, 1)) for k_, v_ in student.cross_kv(ctx)]
+            flow = student(xin, (s_all * 1000)[:, None].expand(-1, BLOCK), fpos, cross_kv=xkv).flow
+        x0p = xin - s_all[:, None, None, None, None] * flow.float()
+        err = (x0p - torch.cat([x0t1] + [x0t] * (n_steps - 1), dim=0)).pow(2).mean(dim=(1, 2, 3, 4)).view(n_steps, args.batch).mean(dim=1)
+        loss = (err * step_w).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            torch._foreach_mul_(ema_p, decay)
+            torch._foreach_add_(ema_p, [q.detach() for q in model_p], alpha=1 - decay)
+        step += 1
+        run += err.detach()
+        run_n += 1
+        if step % args.log_every == 0:
+            el = time.time() - start
+            e = (run / max(run_n, 1)).tolist()
+            log.append({'step': step, 'seconds': round(el, 1), 'lr': lr, 'x0_mse_per_step': [round(v, 5) for v in e]})
+            print(f'step {step} x0 mse per step {[f"{v:.4f}" for v in e]} lr {lr:.2e} t {el:.0f}s', flush=True)
+            run.zero_()
+            run_n = 0
+        if time.time() - last_save > args.save_every:
+            save_atomic(ema, os.path.join(args.out, 'opening.safetensors'), {**meta, 'steps': str(step)})
+            last_save = time.time()
+    train_s = time.time() - start
+    save_atomic(ema, os.path.join(args.out, 'opening.safetensors'), {**meta, 'steps': str(step), 'train_seconds': f'{train_s:.0f}'})
+    with open(os.path.join(args.out, 'distill-log.json'), 'w') as f:
+        json.dump({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}, f)
+    print(f'saved after {step} steps, {train_s:.0f} s', flush=True)
+
+    t0 = time.time()
+    metrics['student'] = evaluate(ema, teacher, evalset, ref, args.eval_blocks, seed=123)
+    metrics['student, second noise seed'] = evaluate(ema, teacher, evalset, ref, 1, seed=321)
+    save_grid(to_pixels(generate(ema, teacher, pp, args.png_blocks, seed=5)), png_cols, os.path.join(args.out, 'demo-opening.png'))
+    metrics['train'] = {'steps': step, 'seconds': round(train_s, 1), 'batch': args.batch}
+    metrics['png'] = {'rows': [c for c in pngset.captions], 'frames': png_cols}
+    metrics['wall_seconds'] = round(time.time() - t_start, 1)
+    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
+        json.dump(metrics, f, indent=1)
+    print(f'eval in {time.time() - t0:.1f} s', flush=True)
+    print(json.dumps({k: metrics[k] for k in ('teacher', 'student', 'student, second noise seed')}, indent=1), flush=True)
+
+
+if __name__ == '__main__':
+    main()
