@@ -231,7 +231,12 @@ class BlockGenerator implements Generator {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the generator is closed');
     const t0 = performance.now();
     this.engineMs = 0;
-    await this.runPendingClean();
+    // The first noise of this block is drawn while the previous block's clean pass runs in the engine.
+    const cleanPass = this.runPendingClean();
+    const F0 = this.config.generation.blockFrames;
+    const { latentChannels: C0, latentHeight: H0, latentWidth: W0 } = this.dims;
+    const firstNoise = gaussianNoise(C0 * F0 * H0 * W0, this.config.generation.seed, this.blockIndex, 0);
+    await cleanPass;
     this.applyRetune();
 
     const F = this.config.generation.blockFrames;
@@ -245,7 +250,7 @@ class BlockGenerator implements Generator {
     await this.timed(this.engine.updateCache(begun.update));
     if (this.nextPrompt !== null) await this.switchPrompt(this.nextPrompt, plan);
 
-    let x = gaussianNoise(size, seed, this.blockIndex, 0);
+    let x = firstNoise;
     let x0 = new Float32Array(size);
     const sigmas = this.sigmasFor(stepCount);
     const steps = sigmas.length;
@@ -253,7 +258,7 @@ class BlockGenerator implements Generator {
       const sigma = sigmas[k];
       const compressNow = plan.compress && k === 0;
       const stepEngine = this.blockIndex === 0 && this.opening ? this.opening.engine : this.engine;
-      const result = await this.timed(
+      const pending = this.timed(
         stepEngine.forward({
           latent: x,
           timesteps: new Float32Array(F).fill(sigma * 1000),
@@ -262,6 +267,10 @@ class BlockGenerator implements Generator {
           keepQueries: compressNow ? this.cache.reduce : 'none',
         }),
       );
+      // The next step's fresh noise is drawn while the engine works (it runs off this thread).
+      const renoise = k < steps - 1 && this.config.generation.sampler === 'renoise';
+      const nextNoise = renoise ? gaussianNoise(size, seed, this.blockIndex, k + 1) : null;
+      const result = await pending;
       if (compressNow) ({ plan } = await this.compress(result.queriesId, blockStart, F));
       const v = result.flow;
       x0 = new Float32Array(size);
@@ -273,7 +282,7 @@ class BlockGenerator implements Generator {
         if (this.config.generation.sampler === 'ode') {
           for (let i = 0; i < size; i++) x[i] = prev[i] + (next - sigma) * v[i];
         } else {
-          const noise = gaussianNoise(size, seed, this.blockIndex, k + 1);
+          const noise = nextNoise!;
           for (let i = 0; i < size; i++) x[i] = (1 - next) * x0[i] + next * noise[i];
         }
       }
