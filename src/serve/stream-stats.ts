@@ -13,7 +13,7 @@
  *   is a miss (the player stalls; the schedule then continues from the late frame).
  */
 import type { HeldFrame } from '../cache/types.js';
-import type { CacheSlotView, Percentiles } from './protocol.js';
+import type { CacheSlotView, Percentiles, StreamFigures } from './protocol.js';
 
 export interface BlockArrival {
   /** When the server asked the generator for this block. */
@@ -34,22 +34,8 @@ export interface BlockSamples {
   misses: number;
 }
 
-export interface StatsSnapshot {
-  ttffMs: number | null;
-  ttfgMs: number | null;
-  frames: number;
-  blocks: number;
-  targetFps: number;
-  fps: number;
-  generationFps: number;
-  latencyMs: Percentiles;
-  blockMs: Percentiles;
-  jitterMs: Percentiles;
-  deadlineMisses: number;
-  missRate: number;
-  cacheOccupancy: number;
-  cache: CacheSlotView[];
-}
+/** The figures this class computes: a stream's figures without the delivery and scheduler parts. */
+export type StatsSnapshot = Omit<StreamFigures, 'stream' | 'viewers' | 'skippedFragments' | 'droppedViewers' | 'encoderRestarts' | 'scheduler'>;
 
 /** A fixed-size ring of recent samples. */
 class Recent {
