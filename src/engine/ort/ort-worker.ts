@@ -33,23 +33,28 @@ async function start(): Promise<OrtRuntime> {
   });
 }
 
-let runtime: OrtRuntime;
-try {
-  runtime = await start();
-  post({ kind: 'ready', info: runtime.info() });
-} catch (e) {
-  post({ kind: 'startFailed', error: serialize(e) });
-  port.close();
-  throw e;
+// A failed start is reported once, as a message, and the worker then ends on its own. Throwing here
+// as well would raise the Worker's 'error' event, which can reach the main thread before the message
+// and would replace the error's stable code (ERR_ENGINE_UNAVAILABLE, ...) with a generic one.
+const started = await start().then(
+  (r): OrtRuntime | null => r,
+  (e: unknown) => {
+    post({ kind: 'startFailed', error: serialize(e) });
+    port.close();
+    return null;
+  },
+);
+
+if (started) {
+  post({ kind: 'ready', info: started.info() });
+  // Calls run one at a time, in arrival order.
+  let queue: Promise<void> = Promise.resolve();
+  port.on('message', (request: WorkerRequest) => {
+    queue = queue.then(() => handle(started, request));
+  });
 }
 
-// Calls run one at a time, in arrival order.
-let queue: Promise<void> = Promise.resolve();
-port.on('message', (request: WorkerRequest) => {
-  queue = queue.then(() => handle(request));
-});
-
-async function handle({ id, call }: WorkerRequest): Promise<void> {
+async function handle(runtime: OrtRuntime, { id, call }: WorkerRequest): Promise<void> {
   try {
     let value: unknown;
     const transfer: ArrayBuffer[] = [];
