@@ -133,6 +133,11 @@ export const engineSection = z
     threads: z.number().int().nonnegative().default(0),
     /** Weight / activation precision on GPU providers. The CPU provider always runs float32. */
     dtype: z.enum(['float32', 'float16']).default('float32'),
+    /**
+     * WebGPU provider: keep the K/V cache (and the prompt's cross K/V) on the GPU between calls;
+     * false sends it through the host on every call (slower; a fallback for drivers that fail).
+     */
+    residentCache: z.boolean().default(true),
   })
   .strict();
 

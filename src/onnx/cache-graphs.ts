@@ -7,6 +7,8 @@
  * - scores (participative compression): phi_j = (q . rot(k_j)) / (heads * sqrt(headDim)), q the
  *   summed RoPE'd queries ('sum'), or the max over individual queries of that dot product ('max').
  *   Computed in float32 whatever the cache's type.
+ * - read: the cache's K/V as float32 host outputs. onnxruntime-node cannot download a 'gpu-buffer'
+ *   tensor itself (Tensor.getData aborts the process), so a resident cache is read through a session.
  */
 import type { ModelDims } from '../model/dims.js';
 import { GraphBuilder } from './graph-builder.js';
@@ -41,6 +43,13 @@ export const SCORE_IO = {
   ends: 'ends',
   /** float32 [layers, N] */
   scores: 'scores',
+} as const;
+
+export const READ_IO = {
+  cacheK: (i: number) => `cache_k.${i}`,
+  cacheV: (i: number) => `cache_v.${i}`,
+  keys: (i: number) => `keys.${i}`,
+  values: (i: number) => `values.${i}`,
 } as const;
 
 const FLOAT32 = 1;
@@ -119,5 +128,22 @@ export function buildScoreGraph(dims: ModelDims, dtype: FloatType, reduce: 'sum'
   }
   const all = perLayer.length === 1 ? perLayer[0] : b.op('Concat', perLayer, { axis: 0 });
   b.output(b.op('Mul', [all, norm]), 'float32', [dims.layers, 'cache_rows'], io.scores);
+  return b;
+}
+
+export function buildCacheReadGraph(dims: ModelDims, dtype: FloatType): GraphBuilder {
+  const b = new GraphBuilder('sinkstream-cache-read');
+  const d = dims.dim;
+  const io = READ_IO;
+  for (let i = 0; i < dims.layers; i++) {
+    for (const [input, output] of [
+      [io.cacheK(i), io.keys(i)],
+      [io.cacheV(i), io.values(i)],
+    ] as const) {
+      const rows = b.input(input, dtype, ['cache_rows', d]);
+      const as32 = dtype === 'float32' ? b.op('Identity', [rows]) : b.op('Cast', [rows], { to: FLOAT32 });
+      b.output(as32, 'float32', ['cache_rows', d], output);
+    }
+  }
   return b;
 }

@@ -1,10 +1,10 @@
 /**
  * Forward-pass latency of one block through the ORT engine's runtime, at several numbers of key
- * frames. --resident keeps K/V on the GPU between calls (see ort-runtime.ts: it aborts inside
- * onnxruntime-node 1.30 as measured here); without it the cache goes through the host each call.
+ * frames. K/V stay on the GPU between calls (engine.residentCache, the engine's default);
+ * --host-cache sends them through the host on every call instead, for comparison.
  *
  *   node --import tsx tools/bench/webgpu-forward.ts [--provider webgpu|cpu] [--dtype float16|float32]
- *        [--keys 3,12,21] [--reps 5] [--layers N] [--small] [--resident]
+ *        [--keys 3,12,21] [--reps 5] [--layers N] [--small] [--host-cache]
  *
  * Default shape: Wan2.1-T2V-1.3B (MODEL.md) with synthetic weights, 832x480 (60x104 latents,
  * 1560 tokens per frame), 3-frame blocks (4680 tokens). "K frames of keys" counts the block's own
@@ -51,7 +51,7 @@ for (const w of weights.values()) params += w.data.length;
 log(`synthetic weights: ${(params / 1e9).toFixed(3)} B params in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
 t0 = performance.now();
-const resident = process.argv.includes('--resident');
+const resident = !process.argv.includes('--host-cache');
 const runtime = await OrtRuntime.create({ dims, weights, provider, threads: 0, dtype, resident });
 weights.clear();
 log(`sessions created in ${((performance.now() - t0) / 1000).toFixed(1)} s (compute type ${runtime.dtype}, K/V ${resident ? 'resident on the device' : 'through the host'})`);

@@ -8,18 +8,17 @@
  * ('gpu-buffer') and fed back as an input; only the flow, per-frame query sums and scores come back
  * to the host. On the CPU provider the same graphs run on host tensors.
  *
- * `resident` is OFF by default: with onnxruntime-node 1.30 on an H100 (Dawn over Vulkan), the
- * first transformer run that takes gpu-buffer inputs / gives gpu-buffer outputs aborts the process
- * ("terminate called after throwing an instance of 'char const*'"), at every size and in float16
- * and float32 alike, while the prompt graph's gpu-buffer outputs come back fine. Without it the
- * cache makes a round trip through the host on every call (about 5 GB per forward at 21 frames
- * for the 1.3B model in float16). tools/bench/webgpu-forward.ts --resident tries the resident path.
+ * The resident path must fetch every output of the transformer session: onnxruntime-node 1.30
+ * aborts the process ("terminate called after throwing an instance of 'char const*'") when a run
+ * fetches a subset of outputs that have per-output 'gpu-buffer' locations (seen on an H100 through
+ * Dawn over Vulkan, reproduced on Mesa's lavapipe). Fetching all of them and releasing the unwanted
+ * ones at once (they never leave the GPU) runs. tools/bench/webgpu-forward.ts --resident measures it.
  */
 import * as ort from 'onnxruntime-node';
 import { SinkstreamError } from '../../errors.js';
 import type { ModelDims } from '../../model/dims.js';
 import type { ModelWeights } from '../../model/weights.js';
-import { buildCacheUpdateGraph, buildScoreGraph, SCORE_IO, UPDATE_IO } from '../../onnx/cache-graphs.js';
+import { buildCacheReadGraph, buildCacheUpdateGraph, buildScoreGraph, READ_IO, SCORE_IO, UPDATE_IO } from '../../onnx/cache-graphs.js';
 import { float16ToFloat32 } from '../../onnx/float16.js';
 import type { FloatType } from '../../onnx/layers.js';
 import { buildTextKvGraph, TEXT_KV_IO } from '../../onnx/text-kv-graph.js';
@@ -35,7 +34,7 @@ export interface OrtRuntimeOptions {
   threads: number;
   /** Compute type on the GPU; the CPU provider always runs float32. */
   dtype: FloatType;
-  /** WebGPU: keep K/V tensors on the GPU between calls (default false: see the note at the top). */
+  /** WebGPU: keep K/V tensors on the GPU between calls (config engine.residentCache; default false here). */
   resident?: boolean;
 }
 
@@ -80,6 +79,7 @@ export class OrtRuntime {
   /** K/V tensors stay on the GPU between calls (WebGPU only). */
   readonly resident: boolean;
   private readonly scoreSessions = new Map<string, Promise<OwnedSession>>();
+  private readSession: Promise<OwnedSession> | null = null;
   private crossKv: { k: ort.Tensor[]; v: ort.Tensor[] } | null = null;
   private cache: CacheState;
   private pending: PendingRows | null = null;
@@ -146,7 +146,9 @@ export class OrtRuntime {
   }
 
   private async toHost(t: ort.Tensor): Promise<Float32Array> {
-    const data = t.location === 'cpu' ? t.data : await t.getData();
+    // Never Tensor.getData on a 'gpu-buffer' tensor: it aborts the process (readThroughSession).
+    if (t.location !== 'cpu') throw fail(`internal: a ${t.location} tensor was read on the host directly`);
+    const data = t.data;
     if (data instanceof Float32Array) return data;
     if (data instanceof Uint16Array) return float16ToFloat32(data);
     throw fail(`unexpected tensor type ${t.type}`);
@@ -203,9 +205,8 @@ export class OrtRuntime {
     if (request.keepQueries !== 'none') fetches.push(...layerNames(io.querySums));
     if (request.keepQueries === 'max') fetches.push(...layerNames(io.queries));
 
-    // Resident: every output is fetched in the session's order (they stay on the GPU, so this is
-    // free) and the unwanted ones are released at once. Untested guess at the abort noted at the
-    // top: the binding mishandling a fetched subset of outputs that have per-output locations.
+    // Resident: every output is fetched (they stay on the GPU, so this is free) and the unwanted
+    // ones are released at once; fetching a subset aborts inside onnxruntime-node (note at the top).
     const out = this.resident
       ? await this.transformer.session.run(feeds, this.transformer.session.outputNames as string[])
       : await this.transformer.session.run(feeds, fetches);
@@ -376,11 +377,33 @@ export class OrtRuntime {
     const rows = this.cache.rows;
     const keys = new Float32Array(layers * rows * d);
     const values = new Float32Array(layers * rows * d);
-    for (let i = 0; i < layers && rows > 0; i++) {
-      keys.set(await this.toHost(this.cache.k[i]), i * rows * d);
-      values.set(await this.toHost(this.cache.v[i]), i * rows * d);
+    if (rows > 0) {
+      const host = this.resident ? await this.readThroughSession() : { k: this.cache.k, v: this.cache.v };
+      for (let i = 0; i < layers; i++) {
+        keys.set(await this.toHost(host.k[i]), i * rows * d);
+        values.set(await this.toHost(host.v[i]), i * rows * d);
+      }
     }
     return { keys, values, positions: this.cache.positions.slice(), rows };
+  }
+
+  /** The resident cache copied to host tensors by the read graph (see cache-graphs.ts). */
+  private async readThroughSession(): Promise<{ k: ort.Tensor[]; v: ort.Tensor[] }> {
+    const { layers } = this.dims;
+    const io = READ_IO;
+    this.readSession ??= createSession(buildCacheReadGraph(this.dims, this.dtype), { provider: this.provider, threads: this.threads, gpuOutputs: () => false }, [
+      ...Array.from({ length: layers }, (_, i) => io.keys(i)),
+      ...Array.from({ length: layers }, (_, i) => io.values(i)),
+    ]);
+    const { session } = await this.readSession;
+    const feeds: Record<string, ort.Tensor> = {};
+    for (let i = 0; i < layers; i++) {
+      feeds[io.cacheK(i)] = this.cache.k[i];
+      feeds[io.cacheV(i)] = this.cache.v[i];
+    }
+    const out = await session.run(feeds);
+    const pick = (f: (i: number) => string): ort.Tensor[] => Array.from({ length: layers }, (_, i) => out[f(i)] as ort.Tensor);
+    return { k: pick(io.keys), v: pick(io.values) };
   }
 
   info(): EngineInfo {
@@ -397,6 +420,7 @@ export class OrtRuntime {
     this.queries.clear();
     const sessions = [this.text, this.transformer, this.update];
     for (const s of this.scoreSessions.values()) sessions.push(await s);
+    if (this.readSession) sessions.push(await this.readSession);
     for (const s of sessions) await s.release();
   }
 }

@@ -30,6 +30,7 @@ async function start(): Promise<OrtRuntime> {
     provider: config.engine.provider,
     threads: config.engine.threads,
     dtype: config.engine.dtype,
+    resident: config.engine.residentCache,
   });
 }
 
