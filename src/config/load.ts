@@ -5,24 +5,17 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { SinkstreamError } from '../errors.js';
 import { cacheConfigProblems } from '../cache/validate.js';
+import { openingConfigProblems } from '../scene/opening.js';
+import { projectRoot } from '../util/project-root.js';
 
 type Plain = Record<string, unknown>;
 
-/** The project's root (where configs/ and models/ live), from src/config or dist/src/config. */
-export const projectRoot: string = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (path.basename(dir) === 'src') return path.basename(path.dirname(dir)) === 'dist' ? path.dirname(path.dirname(dir)) : path.dirname(dir);
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
-})();
+export { projectRoot };
 
 export const defaultConfigPath: string = path.join(projectRoot, 'configs', 'default.yaml');
 
@@ -30,6 +23,7 @@ export const defaultConfigPath: string = path.join(projectRoot, 'configs', 'defa
 const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['model', 'weights'],
   ['model', 'openingWeights'],
+  ['model', 'scene'],
   ['text', 'vocab'],
   ['text', 'path'],
   ['decoder', 'path'],
@@ -124,7 +118,7 @@ export function validateConfig(doc: unknown, source = 'configuration'): Config {
     const lines = parsed.error.issues.map(describeIssue);
     throw new SinkstreamError('ERR_CONFIG_INVALID', `${source}: invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  const problems = cacheConfigProblems(parsed.data);
+  const problems = [...cacheConfigProblems(parsed.data), ...openingConfigProblems(parsed.data)];
   if (problems.length) {
     const lines = problems.map((p) => `${p.path}: ${p.message}`);
     throw new SinkstreamError('ERR_CONFIG_INVALID', `${source}: impossible combination:\n  ${lines.join('\n  ')}`);

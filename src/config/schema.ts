@@ -42,6 +42,11 @@ export const modelSection = z
      * video from noise, which the main model then continues (models/demo/README.md).
      */
     openingWeights: z.string().min(1).optional(),
+    /**
+     * Folder of the scene spec the model was trained on (palette.json, dynamics.json: the demo data's
+     * colours, shapes, caption grammar and opening layouts); `generation.opening: scene` draws from it.
+     */
+    scene: z.string().min(1).optional(),
     syntheticSeed: z.number().int().nonnegative().default(0),
     /** Scale of synthetic weights' standard deviation (keeps deep random models numerically tame). */
     syntheticScale: z.number().positive().default(1),
@@ -91,6 +96,12 @@ export const generationSection = z
     shift: z.number().positive().default(5),
     /** Video frame rate of the output. */
     fps: z.number().positive().default(16),
+    /**
+     * How the first block is made: `noise` (generated from noise like every block) or `scene` (drawn
+     * from the prompt by the model's scene spec, `model.scene`, then continued by the model: an
+     * image-to-video opening for models that cannot open a video from noise, such as the demo model).
+     */
+    opening: z.enum(['noise', 'scene']).default('noise'),
   })
   .strict();
 

@@ -4,7 +4,7 @@
  * `matchDistance` of it; each object colour's largest 4-connected component, if at least `minArea`
  * pixels, is one detected object (its area and centroid).
  */
-import type { Rgb, SceneSpec } from './scene-spec.js';
+import type { Rgb, SceneSpec } from '../scene/scene-spec.js';
 
 export interface DetectorOptions {
   /** RGB distance under which a pixel takes a palette colour. */

@@ -4,8 +4,8 @@
  * completed second of video.
  */
 import { detectFrame, defaultDetectorOptions, type DetectorOptions, type FrameDetection } from './detector.js';
-import { objectStates } from './ground-truth.js';
-import type { PromptScene, SceneSpec } from './scene-spec.js';
+import { objectStates } from '../scene/ground-truth.js';
+import type { PromptScene, SceneSpec } from '../scene/scene-spec.js';
 
 export interface SecondMetrics {
   /** Second of video, from 0. */

@@ -13,10 +13,9 @@ import type { Engine } from '../engine/types.js';
 import { createGenerator } from '../loop/generator.js';
 import { encodeSpaceToDepth } from '../decode/space-to-depth.js';
 import { modelDims } from '../model/dims.js';
-import { renderGroundTruth } from './ground-truth.js';
+import { renderGroundTruth } from '../scene/ground-truth.js';
 import { VideoMetrics, type SecondMetrics } from './metrics.js';
-import { PrimedEngine } from './primed-engine.js';
-import { loadSceneSpec, parsePrompt, type SceneSpec } from './scene-spec.js';
+import { defaultSpecDir, loadSceneSpec, parsePrompt, type SceneSpec } from '../scene/scene-spec.js';
 
 export const presetsDir = path.join(projectRoot, 'configs', 'presets');
 
@@ -37,7 +36,10 @@ export interface EvalOptions {
   prompts?: string[];
   seeds?: number[];
   seconds: number;
-  /** Give the first block from the ground truth (default true; docs/demo-model.md says why). */
+  /**
+   * Give the first block from the ground truth, `generation.opening: scene` (default true;
+   * docs/demo-model.md says why); false generates it from noise.
+   */
   prime?: boolean;
   onProgress?: (event: { policy: string; prompt: string; seed: number; second: number; seconds: number }) => void;
 }
@@ -61,16 +63,18 @@ export function listPresets(): string[] {
     .sort();
 }
 
-export function presetConfig(name: string, options: Pick<EvalOptions, 'configFile' | 'set'>, prompt: string, seed: number): Config {
+export function presetConfig(name: string, options: Pick<EvalOptions, 'configFile' | 'set' | 'prime'>, prompt: string, seed: number): Config {
   const file = path.join(presetsDir, `${name}.yaml`);
   if (!existsSync(file)) {
     throw new SinkstreamError('ERR_ARGUMENT', `--policies: no preset '${name}' (${file}); presets: ${listPresets().join(', ')}`);
   }
   const cache = loadConfig({ file }).cache;
-  return loadConfig({ file: options.configFile, set: options.set, overrides: { cache, generation: { prompt, seed } } as Record<string, unknown> });
+  const opening = (options.prime ?? true) ? 'scene' : 'noise';
+  const model = opening === 'scene' ? { scene: defaultSpecDir } : {};
+  return loadConfig({ file: options.configFile, set: options.set, overrides: { cache, model, generation: { prompt, seed, opening } } as Record<string, unknown> });
 }
 
-async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: number, prime: boolean, options: EvalOptions): Promise<RunResult> {
+async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: number, options: EvalOptions): Promise<RunResult> {
   const { prompt, seed, fps, blockFrames } = config.generation;
   const scene = parsePrompt(prompt, spec);
   if (config.decoder.kind !== 'space-to-depth') {
@@ -81,13 +85,8 @@ async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: 
   if (size !== spec.frameSize || dims.latentHeight !== dims.latentWidth) {
     throw new SinkstreamError('ERR_CONFIG_INVALID', `frames of ${size}x${dims.latentHeight * config.decoder.factor}: the demo data spec is ${spec.frameSize}x${spec.frameSize}`);
   }
-  const inner = await createEngine(config);
-  let engine: Engine = inner;
-  if (prime) {
-    const opening = encodeSpaceToDepth(renderGroundTruth(scene, spec, 0, blockFrames), size, size, config.decoder.factor);
-    engine = new PrimedEngine(inner, opening, dims.latentChannels);
-  }
-  const metrics = new VideoMetrics(scene, spec, fps, prime ? blockFrames : 0);
+  const engine = await createEngine(config);
+  const metrics = new VideoMetrics(scene, spec, fps, config.generation.opening === 'scene' ? blockFrames : 0);
   const total = Math.round(seconds * fps);
   let frames = 0;
   const stills: Uint8Array[] = [];
@@ -116,10 +115,9 @@ export async function runEval(options: EvalOptions): Promise<RunResult[]> {
   const prompts = options.prompts ?? DEFAULT_PROMPTS;
   const seeds = options.seeds ?? DEFAULT_SEEDS;
   const spec = loadSceneSpec();
-  const prime = options.prime ?? true;
   for (const p of prompts) parsePrompt(p, spec); // refuse a bad prompt before rendering anything
   const configs = policies.flatMap((policy) => prompts.flatMap((prompt) => seeds.map((seed) => ({ policy, config: presetConfig(policy, options, prompt, seed) }))));
   const results: RunResult[] = [];
-  for (const { policy, config } of configs) results.push(await runOne(config, spec, policy, options.seconds, prime, options));
+  for (const { policy, config } of configs) results.push(await runOne(config, spec, policy, options.seconds, options));
   return results;
 }

@@ -20,6 +20,7 @@ import { createDecoder, type Decoder } from '../decode/decoder.js';
 import { createTextEncoder, type TextEncoder } from '../text/text-encoder.js';
 import { loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
+import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { gaussianNoise } from './noise.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
 import type { FrameBlock } from './types.js';
@@ -73,6 +74,8 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
   const dims = modelDims(config);
   const text = await createTextEncoder(config, await textWeights(config));
   const context = text.encode(config.generation.prompt); // a bad prompt fails before anything starts
+  const scene = config.generation.opening === 'scene' ? createSceneOpening(config) : null;
+  const drawn = scene ? { scene, latent: scene.latentFor(config.generation.prompt) } : null;
   const opening = config.model.openingWeights ? await createOpening(config, options) : null;
   const decoder = await createDecoder(config);
   const engine = options.engine ?? (await createEngine(config));
@@ -84,7 +87,7 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
     await decoder?.close();
     throw e;
   }
-  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine, opening);
+  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine, opening, drawn);
   if (options.signal) {
     if (options.signal.aborted) await generator.close();
     else options.signal.addEventListener('abort', () => void generator.close(), { once: true });
@@ -121,6 +124,11 @@ interface PendingClean {
   blockStart: number;
 }
 
+interface DrawnOpening {
+  scene: SceneOpening;
+  latent: Float32Array;
+}
+
 class BlockGenerator implements Generator {
   readonly width: number;
   readonly height: number;
@@ -149,6 +157,8 @@ class BlockGenerator implements Generator {
     private readonly decoder: Decoder | null,
     private readonly ownsEngine: boolean,
     private opening: Opening | null = null,
+    /** `generation.opening: scene`: the first block, drawn from the prompt (not generated). */
+    private drawnOpening: DrawnOpening | null = null,
   ) {
     this.currentConfig = config;
     this.cache = createStreamCache(config);
@@ -181,6 +191,7 @@ class BlockGenerator implements Generator {
 
   async setPrompt(prompt: string): Promise<void> {
     this.text.encode(prompt); // validate now: ERR_PROMPT reaches the caller, not the next block
+    if (this.drawnOpening && this.blockIndex === 0) this.drawnOpening.latent = this.drawnOpening.scene.latentFor(prompt);
     if (this.opening) await this.opening.engine.setPrompt(this.opening.text.encode(prompt));
     this.nextPrompt = prompt;
   }
@@ -233,27 +244,64 @@ class BlockGenerator implements Generator {
     this.engineMs = 0;
     // The first noise of this block is drawn while the previous block's clean pass runs in the engine.
     const cleanPass = this.runPendingClean();
+    const drawn = this.blockIndex === 0 ? this.drawnOpening : null;
     const F0 = this.config.generation.blockFrames;
     const { latentChannels: C0, latentHeight: H0, latentWidth: W0 } = this.dims;
-    const firstNoise = gaussianNoise(C0 * F0 * H0 * W0, this.config.generation.seed, this.blockIndex, 0);
+    const firstNoise = drawn ? null : gaussianNoise(C0 * F0 * H0 * W0, this.config.generation.seed, this.blockIndex, 0);
     await cleanPass;
     this.applyRetune();
 
     const F = this.config.generation.blockFrames;
     const blockStart = this.blockIndex * F;
-    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
-    const size = C * F * H * W;
-    const seed = this.config.generation.seed;
 
     const begun = this.cache.beginBlock(blockStart, F);
     let plan = begun.plan;
     await this.timed(this.engine.updateCache(begun.update));
     if (this.nextPrompt !== null) await this.switchPrompt(this.nextPrompt, plan);
 
+    let x0: Float32Array;
+    let steps = 0;
+    if (drawn) {
+      x0 = drawn.latent.slice();
+      this.drawnOpening = null;
+    } else {
+      const sigmas = this.sigmasFor(stepCount);
+      steps = sigmas.length;
+      ({ x0, plan } = await this.denoise(firstNoise!, sigmas, plan, blockStart));
+    }
+
+    const d0 = performance.now();
+    const frames = this.decoder ? await this.decoder.decode(x0) : [];
+    const decodeMs = performance.now() - d0;
+
+    if (this.opening) await this.closeOpening(); // the main model writes the opening into its cache
+    this.rememberLatents(x0, blockStart);
+    this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
+    const block: FrameBlock = {
+      index: this.blockIndex,
+      firstFrame: this.blockIndex * this.framesPerBlock,
+      width: this.width,
+      height: this.height,
+      frames,
+      steps,
+      timings: { totalMs: 0, engineMs: 0, decodeMs },
+      cache: this.cacheView(),
+      queryPositions: [...plan.queryPositions],
+    };
+    this.blockIndex++;
+    block.timings.engineMs = this.engineMs;
+    block.timings.totalMs = performance.now() - t0;
+    return block;
+  }
+
+  /** The block's denoising steps from its first noise: the sampler of `generation.sampler`. */
+  private async denoise(firstNoise: Float32Array, sigmas: number[], plan: BlockPlan, blockStart: number): Promise<{ x0: Float32Array; plan: BlockPlan }> {
+    const F = this.config.generation.blockFrames;
+    const size = firstNoise.length;
+    const seed = this.config.generation.seed;
+    const steps = sigmas.length;
     let x = firstNoise;
     let x0 = new Float32Array(size);
-    const sigmas = this.sigmasFor(stepCount);
-    const steps = sigmas.length;
     for (let k = 0; k < steps; k++) {
       const sigma = sigmas[k];
       const compressNow = plan.compress && k === 0;
@@ -288,28 +336,7 @@ class BlockGenerator implements Generator {
       }
     }
 
-    const d0 = performance.now();
-    const frames = this.decoder ? await this.decoder.decode(x0) : [];
-    const decodeMs = performance.now() - d0;
-
-    if (this.opening) await this.closeOpening(); // the main model writes the opening into its cache
-    this.rememberLatents(x0, blockStart);
-    this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
-    const block: FrameBlock = {
-      index: this.blockIndex,
-      firstFrame: this.blockIndex * this.framesPerBlock,
-      width: this.width,
-      height: this.height,
-      frames,
-      steps,
-      timings: { totalMs: 0, engineMs: 0, decodeMs },
-      cache: this.cacheView(),
-      queryPositions: [...plan.queryPositions],
-    };
-    this.blockIndex++;
-    block.timings.engineMs = this.engineMs;
-    block.timings.totalMs = performance.now() - t0;
-    return block;
+    return { x0, plan };
   }
 
   /** The previous block's clean pass: its K/V become the pending rows the next plan takes in. */

@@ -19,7 +19,7 @@ export interface FrameBlock {
   height: number;
   /** RGB24 frames, width * height * 3 bytes each, in display order. */
   frames: Uint8Array[];
-  /** Denoising steps this block got. */
+  /** Denoising steps this block got (0: the block was drawn, `generation.opening: scene`). */
   steps: number;
   timings: BlockTimings;
   /** The cache this block attended to (policy view: which frames, roles, positions). */

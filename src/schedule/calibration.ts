@@ -52,8 +52,10 @@ export function calibrationKey(config: Config): string {
   });
 }
 
-export async function measureCalibration(config: Config, options: MeasureOptions = {}): Promise<Calibration> {
+export async function measureCalibration(given: Config, options: MeasureOptions = {}): Promise<Calibration> {
   const started = performance.now();
+  // Every measured block is generated: a drawn opening block would time nothing but its decode.
+  const config: Config = { ...given, generation: { ...given.generation, opening: 'noise' } };
   const F = config.generation.blockFrames;
   const blocks = options.blocks ?? Math.ceil(config.cache.window / F) + 2;
   const device = deviceIdFor(config);

@@ -5,7 +5,12 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { probeVideo, tempDir, waitFor } from '../encode/helpers.js';
+import { resolveFfmpegPath } from '../../src/encode/ffmpeg-path.js';
+import { checkPromptedMotion, VideoMetrics, type PromptCheck } from '../../src/eval/metrics.js';
+import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
+import { loadConfig } from '../../src/config/load.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const entry = path.join(root, 'src/cli/run.ts');
@@ -44,6 +49,30 @@ test('render writes an H.264 MP4 with the requested frame count and size', async
   assert.is(video.frames, 20);
   assert.is(video.width, 64);
   assert.is(video.height, 64);
+});
+
+/** The file's frames through the evaluation's detector: are the prompted colours present and moving? */
+function promptedMotionIn(file: string): PromptCheck {
+  const { generation, model } = loadConfig();
+  const spec = loadSceneSpec(model.scene!);
+  const size = spec.frameSize;
+  const raw = execFileSync(resolveFfmpegPath().path, ['-loglevel', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 28 });
+  const metrics = new VideoMetrics(parsePrompt(generation.prompt, spec), spec, generation.fps, generation.blockFrames);
+  for (let at = 0; at + size * size * 3 <= raw.length; at += size * size * 3) metrics.add(new Uint8Array(raw.subarray(at, at + size * size * 3)));
+  return checkPromptedMotion(metrics.finish());
+}
+
+test('npm start\'s render: the generated frames show the prompted colours, moving; random weights do not', async () => {
+  const dir = tempDir('cli-default');
+  const trained = path.join(dir, 'default.mp4');
+  const run = await cli(['render', '--seconds', '2', '--out', trained, '--no-progress']);
+  assert.is(run.code, 0, run.stderr);
+  const check = promptedMotionIn(trained);
+  assert.ok(check.ok, `demo model: ${check.reason}`);
+  const random = path.join(dir, 'random.mp4');
+  assert.is((await cli(['render', '--seconds', '2', '--out', random, '--no-progress', '--set', 'model.weights=synthetic'])).code, 0);
+  const failed = promptedMotionIn(random);
+  assert.not.ok(failed.ok, `random weights passed: fidelity ${failed.colourFidelity}, speed ${failed.speed}`);
 });
 
 test('a bad configuration key exits 2, names the key and writes nothing', async () => {

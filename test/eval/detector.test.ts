@@ -2,8 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { detectFrame } from '../../src/eval/detector.js';
-import { objectStates, renderGroundTruth } from '../../src/eval/ground-truth.js';
-import { loadSceneSpec, parsePrompt } from '../../src/eval/scene-spec.js';
+import { objectStates, renderGroundTruth } from '../../src/scene/ground-truth.js';
+import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 
 const spec = loadSceneSpec();
 const prompt = 'a white square, a magenta circle and a cyan triangle bouncing on a black background';

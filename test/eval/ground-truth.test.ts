@@ -1,8 +1,8 @@
 /** The closed-form bouncing trajectory equals stepping the motion frame by frame. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { objectStates } from '../../src/eval/ground-truth.js';
-import { loadSceneSpec, parsePrompt } from '../../src/eval/scene-spec.js';
+import { objectStates } from '../../src/scene/ground-truth.js';
+import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 
 const spec = loadSceneSpec();
 

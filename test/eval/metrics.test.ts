@@ -2,8 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VideoMetrics, checkPromptedMotion } from '../../src/eval/metrics.js';
-import { renderGroundTruth } from '../../src/eval/ground-truth.js';
-import { loadSceneSpec, parsePrompt } from '../../src/eval/scene-spec.js';
+import { renderGroundTruth } from '../../src/scene/ground-truth.js';
+import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 
 const spec = loadSceneSpec();
 

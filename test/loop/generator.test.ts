@@ -8,6 +8,8 @@ import { SinkstreamError } from '../../src/errors.js';
 import type { Engine } from '../../src/engine/types.js';
 import { gaussianNoise } from '../../src/loop/noise.js';
 import { latentToFrames } from '../../src/decode/space-to-depth.js';
+import { renderGroundTruth } from '../../src/scene/ground-truth.js';
+import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 
 function maxByteDifference(a: Uint8Array[], b: Uint8Array[]): number {
   assert.is(a.length, b.length);
@@ -47,7 +49,7 @@ function constantFlowEngine(value: number, calls: Array<{ t: number; keep: boole
 
 const presets = path.join(path.dirname(defaultConfigPath), 'presets');
 // Synthetic weights keep these tests about the loop, whatever model the default config ships.
-const tiny = ['model.weights=synthetic', 'model.arch.layers=2', 'engine.threads=1'];
+const tiny = ['model.weights=synthetic', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise'];
 
 function sameFrames(a: Uint8Array[], b: Uint8Array[]): boolean {
   return a.length === b.length && a.every((f, i) => Buffer.compare(Buffer.from(f), Buffer.from(b[i])) === 0);
@@ -185,6 +187,47 @@ test('model.openingWeights: the first block comes from the opening model, the re
   assert.ok(opening.every((c) => !c.keep), 'and writes nothing to any cache');
   assert.equal(main.map((c) => c.keep), [true, false, false, false, false], 'the main model: block 0 clean pass, then block 1');
   await g.close();
+});
+
+test('generation.opening scene: block 0 is the prompt drawn (no denoising), its clean pass caches it, block 1 is generated', async () => {
+  const calls: Array<{ t: number; keep: boolean }> = [];
+  const config = loadConfig({ set: [...tiny, 'generation.opening=scene'] });
+  const g = await createGenerator(config, { engine: constantFlowEngine(0.25, calls) });
+  const first = await g.next();
+  assert.is(first.steps, 0);
+  assert.is(calls.length, 0, 'no forward for the drawn block');
+  const spec = loadSceneSpec(config.model.scene!);
+  const drawn = renderGroundTruth(parsePrompt(config.generation.prompt, spec), spec, 0, 3);
+  assert.ok(sameFrames(first.frames, drawn), 'the frames are the prompt scene, exactly');
+  const second = await g.next();
+  assert.is(second.steps, 4);
+  assert.equal(calls.map((c) => [c.t, c.keep]).slice(0, 2), [[0, true], [1000, false]], 'block 0 clean pass, then block 1 denoising');
+  assert.not.ok(sameFrames(second.frames, renderGroundTruth(parsePrompt(config.generation.prompt, spec), spec, 3, 3)));
+  await g.close();
+});
+
+test('generation.opening scene: setPrompt before the first block redraws it; unnamed background = the first; over 3 objects refused', async () => {
+  const config = loadConfig({ set: [...tiny, 'generation.opening=scene'] });
+  const g = await createGenerator(config, { engine: constantFlowEngine(0, []) });
+  const other = 'a yellow triangle bouncing on a black background';
+  await g.setPrompt(other);
+  const first = await g.next();
+  const spec = loadSceneSpec(config.model.scene!);
+  assert.ok(sameFrames(first.frames, renderGroundTruth(parsePrompt(other, spec), spec, 0, 3)));
+  await g.close();
+  const short = await createGenerator(loadConfig({ set: [...tiny, 'generation.opening=scene', 'generation.prompt=a red circle'] }), { engine: constantFlowEngine(0, []) });
+  const shortFirst = await short.next();
+  await short.close();
+  assert.ok(sameFrames(shortFirst.frames, renderGroundTruth(parsePrompt('a red circle bouncing on a dark green background', spec), spec, 0, 3)), 'dark green, the first background');
+  try {
+    const many = 'generation.prompt=a red circle, a blue square, a green triangle and a white circle';
+    await createGenerator(loadConfig({ set: [...tiny, 'generation.opening=scene', many] }), { engine: constantFlowEngine(0, []) });
+    assert.unreachable('four objects were accepted');
+  } catch (e) {
+    assert.instance(e, SinkstreamError);
+    assert.is((e as SinkstreamError).code, 'ERR_PROMPT');
+    assert.match((e as Error).message, /at most 3/);
+  }
 });
 
 test('a block can be degraded to fewer denoising steps', async () => {

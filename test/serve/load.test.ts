@@ -65,6 +65,7 @@ test(`${VIEWERS} viewers (${SLOW} slow) do not slow the generator; slow viewers 
     {
       model: { weights: 'synthetic', arch: { latentChannels: 768 } },
       decoder: { factor: 16 },
+      generation: { opening: 'noise' }, // 256x256 frames: not the demo scenes' size
       output: { crf: 10, preset: 'ultrafast', keyframeSeconds: 0.5 },
       engine: { threads: 1 },
       serve: { maxViewers: VIEWERS + 10, viewerHighWaterBytes: 256 * 1024, viewerHardCapBytes: 4 * 1024 * 1024 },

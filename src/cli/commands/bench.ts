@@ -49,7 +49,9 @@ export function register(program: Command): void {
   ).action(async (options: BenchOptions) => {
     const blocks = Number(options.blocks);
     if (!Number.isInteger(blocks) || blocks < 2) throw new SinkstreamError('ERR_ARGUMENT', `--blocks ${options.blocks}: expected an integer >= 2`);
-    const config = configFromOptions(options);
+    const configured = configFromOptions(options);
+    // Every measured block is generated: a drawn opening block (generation.opening: scene) would time nothing.
+    const config = { ...configured, generation: { ...configured.generation, opening: 'noise' as const } };
     const generator = await createGenerator(config);
     const total: number[] = [];
     const engine: number[] = [];

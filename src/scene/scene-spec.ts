@@ -1,12 +1,12 @@
 /**
- * The demo data's specification as the evaluation reads it: the palette, the caption grammar, the
- * prompt's ground-truth opening layout (models/demo/palette.json) and the training motion statistics
+ * The demo data's specification, as the scene opening and the evaluation read it: the palette, the
+ * caption grammar, the prompt's ground-truth opening layout (models/demo/palette.json) and the training motion statistics
  * (models/demo/dynamics.json). Both files are written by tools/data/write_spec.py from the same
  * module that generated the training clips.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { projectRoot } from '../config/load.js';
+import { projectRoot } from '../util/project-root.js';
 import { SinkstreamError } from '../errors.js';
 
 export type Rgb = [number, number, number];
@@ -77,8 +77,7 @@ export function loadSceneSpec(dir = defaultSpecDir): SceneSpec {
   };
 }
 
-/** Reads a prompt of the training grammar: `a <colour> <shape>, ... bouncing on a <background> background`. */
-export function parsePrompt(prompt: string, spec: SceneSpec): PromptScene {
+function readScene(prompt: string, spec: SceneSpec): { objects: PromptObject[]; background: string | undefined } {
   const words = prompt.toLowerCase().split(/[^a-z]+/).filter((w) => w.length > 0);
   const objects: PromptObject[] = [];
   for (let i = 1; i < words.length; i++) {
@@ -87,10 +86,29 @@ export function parsePrompt(prompt: string, spec: SceneSpec): PromptScene {
     }
   }
   const joined = words.join(' ');
-  const background = [...spec.backgrounds.keys()].find((b) => joined.includes(`on a ${b} background`));
+  const background = [...spec.backgrounds.keys()].find((b) => joined.includes(`${b} background`));
+  return { objects, background };
+}
+
+/**
+ * Reads a prompt for a drawn opening, leniently: the `<colour> <shape>` pairs it names (at most 3,
+ * as in training; none draws the background alone) on the `<background> background` it names, or
+ * on the spec's first background when it names none.
+ */
+export function parseOpeningPrompt(prompt: string, spec: SceneSpec): PromptScene {
+  const { objects, background } = readScene(prompt, spec);
+  if (objects.length > 3) {
+    throw new SinkstreamError('ERR_PROMPT', `prompt '${prompt}': names ${objects.length} objects; the scene opening draws at most 3 (the training scenes' limit)`);
+  }
+  return { prompt, objects, background: background ?? [...spec.backgrounds.keys()][0] };
+}
+
+/** Reads a prompt of the training grammar: `a <colour> <shape>, ... bouncing on a <background> background`. */
+export function parsePrompt(prompt: string, spec: SceneSpec): PromptScene {
+  const { objects, background } = readScene(prompt, spec);
   if (objects.length === 0 || objects.length > 3 || background === undefined) {
     throw new SinkstreamError(
-      'ERR_ARGUMENT',
+      'ERR_PROMPT',
       `prompt '${prompt}': the evaluation needs the training grammar 'a <colour> <shape>[, a <colour> <shape>] [and a <colour> <shape>] bouncing on a <background> background' ` +
         `with colours ${[...spec.objects.keys()].join('/')}, shapes ${spec.shapes.join('/')}, backgrounds ${[...spec.backgrounds.keys()].join('/')}`,
     );

@@ -21,6 +21,7 @@ function bounce(p0: number, v: number, lo: number, hi: number, t: number): [numb
 }
 
 export function objectStates(scene: PromptScene, spec: SceneSpec, frame: number): ObjectState[] {
+  if (scene.objects.length === 0) return [];
   const layout = spec.layouts.get(scene.objects.length);
   if (!layout) throw new RangeError(`no opening layout for ${scene.objects.length} objects`);
   const r = spec.openingRadius;

@@ -1,0 +1,54 @@
+/**
+ * The scene opening (`generation.opening: scene`): the first block is drawn from the prompt with the
+ * scene spec the model was trained on, encoded to latents, and handed to the loop as that block's
+ * result; the model generates every block after it, attending to it through the cache. This is an
+ * image-to-video start for models that cannot open a video from noise (docs/demo-model.md says why
+ * the demo model cannot).
+ */
+import type { ConfigProblem } from '../cache/validate.js';
+import type { Config } from '../config/schema.js';
+import { encodeSpaceToDepth } from '../decode/space-to-depth.js';
+import { SinkstreamError } from '../errors.js';
+import { modelDims } from '../model/dims.js';
+import { renderGroundTruth } from './ground-truth.js';
+import { loadSceneSpec, parseOpeningPrompt, type SceneSpec } from './scene-spec.js';
+
+/** Opening keys that cannot work together (checked with the rest of the configuration). */
+export function openingConfigProblems(config: Config): ConfigProblem[] {
+  if (config.generation.opening !== 'scene') return [];
+  const problems: ConfigProblem[] = [];
+  if (config.model.scene === undefined) {
+    problems.push({ path: 'model.scene', message: "generation.opening 'scene' needs the folder of the model's scene spec (palette.json), e.g. models/demo" });
+  }
+  if (config.decoder.kind !== 'space-to-depth') {
+    problems.push({ path: 'generation.opening', message: `'scene' draws pixels and needs decoder.kind 'space-to-depth' (got '${config.decoder.kind}'); use 'noise'` });
+  }
+  if (config.model.openingWeights !== undefined) {
+    problems.push({ path: 'model.openingWeights', message: "has no effect with generation.opening 'scene' (the first block is drawn, not generated); remove one of them" });
+  }
+  return problems;
+}
+
+export interface SceneOpening {
+  /** The first block's latent [channels, blockFrames, H, W] for a prompt (parseOpeningPrompt reads it). */
+  latentFor(prompt: string): Float32Array;
+}
+
+/** Reads the scene spec (ERR_MODEL_FILE if missing) and checks it matches the model's frames. */
+export function createSceneOpening(config: Config): SceneOpening {
+  const spec: SceneSpec = loadSceneSpec(config.model.scene!);
+  const dims = modelDims(config);
+  const factor = config.decoder.factor;
+  const width = dims.latentWidth * factor;
+  const height = dims.latentHeight * factor;
+  if (width !== spec.frameSize || height !== spec.frameSize) {
+    throw new SinkstreamError(
+      'ERR_CONFIG_INVALID',
+      `generation.opening 'scene': the scene spec in ${config.model.scene} draws ${spec.frameSize}x${spec.frameSize} frames, the model makes ${width}x${height}`,
+    );
+  }
+  const frames = config.generation.blockFrames;
+  return {
+    latentFor: (prompt) => encodeSpaceToDepth(renderGroundTruth(parseOpeningPrompt(prompt, spec), spec, 0, frames), width, height, factor),
+  };
+}
