@@ -23,8 +23,8 @@ import { buildTextKvGraph, TEXT_KV_IO } from '../../src/onnx/text-kv-graph.js';
 import { buildTransformerGraph, TRANSFORMER_IO } from '../../src/onnx/transformer-graph.js';
 import { encodeSpaceToDepth } from '../../src/decode/space-to-depth.js';
 import { gaussianNoise } from '../../src/loop/noise.js';
-import { renderGroundTruth } from '../../src/eval/ground-truth.js';
-import { loadSceneSpec, parsePrompt } from '../../src/eval/scene-spec.js';
+import { renderGroundTruth } from '../../src/scene/ground-truth.js';
+import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 
 const args = process.argv.slice(2);
 const outDir = path.resolve(args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1].startsWith('--'))) ?? 'tmp/parity');
