@@ -186,6 +186,8 @@ test('abort() stops ffmpeg without waiting; the file stays decodable', async () 
   const file = path.join(dir, 'abort.mp4');
   const writer = await openMp4File(file, opts);
   for (let i = 0; i < 20; i++) await writer.writeFrame(gradientFrame(64, 64, i));
+  // What abort keeps is what ffmpeg has written: wait for a first fragment (a loaded machine may be slow to write one).
+  await waitFor('a first fragment', () => (fs.existsSync(file) && readFmp4Layout(fs.readFileSync(file)).fragments.length > 0 ? true : undefined));
   await writer.abort();
   await writer.abort();
   const err = await rejection(writer.writeFrame(gradientFrame(64, 64, 99)));
