@@ -142,6 +142,11 @@ export const engineSection = z
     device: z.number().int().nonnegative().default(0),
     /** Intra-op threads for the CPU provider; 0 = all cores. */
     threads: z.number().int().nonnegative().default(0),
+    /**
+     * CPU provider: idle ONNX Runtime threads spin-wait for the next run (ONNX Runtime's own default)
+     * instead of sleeping. Off: spinning threads take the cores the loop's main thread needs.
+     */
+    allowSpinning: z.boolean().default(false),
     /** Weight / activation precision on GPU providers. The CPU provider always runs float32. */
     dtype: z.enum(['float32', 'float16']).default('float32'),
     /**

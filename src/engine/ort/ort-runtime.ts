@@ -32,6 +32,8 @@ export interface OrtRuntimeOptions {
   provider: Provider;
   /** CPU intra-op threads, 0 = all cores. */
   threads: number;
+  /** CPU: idle threads spin-wait instead of sleeping (config engine.allowSpinning; default false). */
+  allowSpinning?: boolean;
   /** Compute type on the GPU; the CPU provider always runs float32. */
   dtype: FloatType;
   /** WebGPU: keep K/V tensors on the GPU between calls (config engine.residentCache; default false here). */
@@ -78,6 +80,7 @@ export class OrtRuntime {
   readonly dtype: FloatType;
   /** K/V tensors stay on the GPU between calls (WebGPU only). */
   readonly resident: boolean;
+  private readonly allowSpinning: boolean;
   private readonly scoreSessions = new Map<string, Promise<OwnedSession>>();
   private readSession: Promise<OwnedSession> | null = null;
   private crossKv: { k: ort.Tensor[]; v: ort.Tensor[] } | null = null;
@@ -98,6 +101,7 @@ export class OrtRuntime {
     this.provider = options.provider;
     this.dtype = options.provider === 'cpu' ? 'float32' : options.dtype;
     this.resident = options.provider === 'webgpu' && (options.resident ?? false);
+    this.allowSpinning = options.allowSpinning ?? false;
     this.cache = this.emptyCache();
   }
 
@@ -107,7 +111,8 @@ export class OrtRuntime {
     const L = dims.layers;
     const names = (f: (i: number) => string): string[] => Array.from({ length: L }, (_, i) => f(i));
     const resident = provider === 'webgpu' && (options.resident ?? false);
-    const onGpu = (keep: (n: string) => boolean) => ({ provider, threads, gpuOutputs: (n: string) => resident && keep(n) });
+    const allowSpinning = options.allowSpinning ?? false;
+    const onGpu = (keep: (n: string) => boolean) => ({ provider, threads, allowSpinning, gpuOutputs: (n: string) => resident && keep(n) });
 
     const textOutputs = [...names(TEXT_KV_IO.crossK), ...names(TEXT_KV_IO.crossV)];
     const text = await createSession(buildTextKvGraph(dims, weights, dtype), onGpu(() => true), textOutputs);
@@ -301,7 +306,7 @@ export class OrtRuntime {
     let session = this.scoreSessions.get(key);
     if (!session) {
       const graph = buildScoreGraph(this.dims, this.dtype, reduce, selections);
-      session = createSession(graph, { provider: this.provider, threads: this.threads, gpuOutputs: () => false }, [SCORE_IO.scores]);
+      session = createSession(graph, { provider: this.provider, threads: this.threads, allowSpinning: this.allowSpinning, gpuOutputs: () => false }, [SCORE_IO.scores]);
       this.scoreSessions.set(key, session);
     }
     return session;
@@ -391,7 +396,7 @@ export class OrtRuntime {
   private async readThroughSession(): Promise<{ k: ort.Tensor[]; v: ort.Tensor[] }> {
     const { layers } = this.dims;
     const io = READ_IO;
-    this.readSession ??= createSession(buildCacheReadGraph(this.dims, this.dtype), { provider: this.provider, threads: this.threads, gpuOutputs: () => false }, [
+    this.readSession ??= createSession(buildCacheReadGraph(this.dims, this.dtype), { provider: this.provider, threads: this.threads, allowSpinning: this.allowSpinning, gpuOutputs: () => false }, [
       ...Array.from({ length: layers }, (_, i) => io.keys(i)),
       ...Array.from({ length: layers }, (_, i) => io.values(i)),
     ]);

@@ -29,6 +29,7 @@ async function start(): Promise<OrtRuntime> {
     weights,
     provider: config.engine.provider,
     threads: config.engine.threads,
+    allowSpinning: config.engine.allowSpinning,
     dtype: config.engine.dtype,
     resident: config.engine.residentCache,
   });

@@ -15,6 +15,8 @@ export interface SessionSettings {
   provider: Provider;
   /** CPU intra-op threads; 0 = ONNX Runtime's default (all physical cores). */
   threads: number;
+  /** CPU: let idle intra-op threads spin-wait for work (ONNX Runtime's default) instead of sleeping. */
+  allowSpinning?: boolean;
   /** Outputs that stay on the GPU (WebGPU provider only). */
   gpuOutputs?: (name: string) => boolean;
 }
@@ -36,6 +38,9 @@ export function sessionOptions(settings: SessionSettings, outputNames: string[])
     options.executionProviders = ['cpu'];
     if (settings.threads > 0) options.intraOpNumThreads = settings.threads;
     options.interOpNumThreads = 1;
+    // Spinning threads hold every core between runs, so the loop's own work on the main thread (and
+    // the other small sessions) wait for a core: measured slower blocks on a 2-core machine.
+    if (!settings.allowSpinning) options.extra = { session: { intra_op: { allow_spinning: '0' } } };
   } else {
     options.executionProviders = ['webgpu'];
     const gpu = settings.gpuOutputs;
