@@ -11,6 +11,7 @@ import { configSchema, type Config } from './schema.js';
 import { SinkstreamError } from '../errors.js';
 import { cacheConfigProblems } from '../cache/validate.js';
 import { openingConfigProblems } from '../scene/opening.js';
+import { engineConfigProblems } from '../engine/validate.js';
 import { projectRoot } from '../util/project-root.js';
 
 type Plain = Record<string, unknown>;
@@ -118,7 +119,7 @@ export function validateConfig(doc: unknown, source = 'configuration'): Config {
     const lines = parsed.error.issues.map(describeIssue);
     throw new SinkstreamError('ERR_CONFIG_INVALID', `${source}: invalid configuration:\n  ${lines.join('\n  ')}`);
   }
-  const problems = [...cacheConfigProblems(parsed.data), ...openingConfigProblems(parsed.data)];
+  const problems = [...cacheConfigProblems(parsed.data), ...openingConfigProblems(parsed.data), ...engineConfigProblems(parsed.data)];
   if (problems.length) {
     const lines = problems.map((p) => `${p.path}: ${p.message}`);
     throw new SinkstreamError('ERR_CONFIG_INVALID', `${source}: impossible combination:\n  ${lines.join('\n  ')}`);

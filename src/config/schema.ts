@@ -154,6 +154,13 @@ export const engineSection = z
      * false sends it through the host on every call (slower; a fallback for drivers that fail).
      */
     residentCache: z.boolean().default(true),
+    /**
+     * Pipeline stages (engine.name ort): the transformer's layers split into this many contiguous
+     * ranges, each stage on its own thread, the hidden state passed from stage to stage.
+     */
+    stages: positiveInt.default(1),
+    /** Layers per stage, first to last (default: as equal as the layer count allows). */
+    stageLayers: z.array(positiveInt).min(1).optional(),
   })
   .strict();
 

@@ -4,7 +4,8 @@
  */
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
-import { createOrtEngine } from './ort/ort-engine.js';
+import { createOrtEngine, OrtEngine } from './ort/ort-engine.js';
+import { PipelineEngine, stageRanges } from './pipeline-engine.js';
 import type { Engine, EngineFactory } from './types.js';
 
 const NATIVE_MODULE = './native/native-engine.js';
@@ -29,5 +30,6 @@ async function loadNativeFactory(): Promise<EngineFactory> {
 
 export async function createEngine(config: Config): Promise<Engine> {
   if (config.engine.name === 'native') return (await loadNativeFactory())({ config });
+  if (config.engine.stages > 1) return PipelineEngine.create(stageRanges(config), (layers) => OrtEngine.create({ config }, layers));
   return createOrtEngine({ config });
 }

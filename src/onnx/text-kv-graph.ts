@@ -13,13 +13,14 @@ export const TEXT_KV_IO = {
   crossV: (i: number) => `cross_v.${i}`,
 } as const;
 
-export function buildTextKvGraph(dims: ModelDims, weights: ModelWeights, dtype: FloatType): GraphBuilder {
+/** `layers`: a pipeline stage's range [from, to) (default all). */
+export function buildTextKvGraph(dims: ModelDims, weights: ModelWeights, dtype: FloatType, layers: readonly [number, number] = [0, dims.layers]): GraphBuilder {
   const b = new GraphBuilder('sinkstream-text-kv');
   const nn = new Layers(b, weights, dtype, dims.eps);
   const context = b.input(TEXT_KV_IO.context, 'float32', [dims.textLen, dims.textDim]);
   const input = dtype === 'float32' ? context : b.op('Cast', [context], { to: 10 });
   const ctx = nn.linear(nn.geluTanh(nn.linear(input, 'text_embedding.0')), 'text_embedding.2'); // [textLen, d]
-  for (let i = 0; i < dims.layers; i++) {
+  for (let i = layers[0]; i < layers[1]; i++) {
     const p = `blocks.${i}.cross_attn`;
     const k = nn.rmsNorm(nn.linear(ctx, `${p}.k`), `${p}.norm_k`);
     const v = nn.linear(ctx, `${p}.v`);

@@ -14,6 +14,11 @@
  *   queries.i [F*T, d]                       every RoPE'd query ('max' scoring)
  * N (cache rows, 0 included) and F are dynamic. d-sized tensors are in the compute type (float32
  * or float16); LayerNorm statistics and RoPE angles are always float32.
+ *
+ * A pipeline stage (options.layers = [from, to)) holds only those layers: it takes `hidden`
+ * [F, T, d] f32 instead of the latent unless it is the first, and gives `hidden_out` [F, T, d] f32
+ * instead of the flow unless it is the last; every stage recomputes the (small) time embedding and
+ * RoPE angles from timesteps and frame_positions. Per-layer names keep the model's layer index.
  */
 import type { ModelDims } from '../model/dims.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -32,6 +37,8 @@ export const TRANSFORMER_IO = {
   cacheV: (i: number) => `cache_v.${i}`,
   cachePos: (i: number) => `cache_pos.${i}`,
   flow: 'flow',
+  hidden: 'hidden',
+  hiddenOut: 'hidden_out',
   blockK: (i: number) => `k.${i}`,
   blockV: (i: number) => `v.${i}`,
   querySums: (i: number) => `query_sums.${i}`,
@@ -42,6 +49,8 @@ export interface TransformerGraphOptions {
   dtype: FloatType;
   /** Ask MultiHeadAttention for its present K/V outputs (the WebGPU provider's flash path needs them). */
   attentionPresent: boolean;
+  /** Pipeline stage: only layers [from, to) (default: all, latent in, flow out). */
+  layers?: readonly [number, number];
 }
 
 const FLOAT32 = 1;
@@ -53,7 +62,13 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
   if (pt !== 1) throw new SinkstreamError('ERR_CONFIG_INVALID', `model.arch.patch: temporal patch ${pt} is not supported (Wan uses 1)`);
   const dt = options.dtype;
   const io = TRANSFORMER_IO;
-  const b = new GraphBuilder('sinkstream-transformer');
+  const [from, to] = options.layers ?? [0, layers];
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= layers)) {
+    throw new SinkstreamError('ERR_CONFIG_INVALID', `pipeline stage layers [${from}, ${to}) are not a range inside the model's ${layers} layers`);
+  }
+  const first = from === 0;
+  const last = to === layers;
+  const b = new GraphBuilder(first && last ? 'sinkstream-transformer' : `sinkstream-transformer-${from}-${to}`);
   const nn = new Layers(b, weights, dt, dims.eps);
   const nn32 = new Layers(b, weights, 'float32', dims.eps); // the time embedding stays float32, as in Wan
   const rope = new RopeOps(b, dims, dt);
@@ -62,7 +77,8 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
   const toF32 = (x: string): string => (dt === 'float32' ? x : b.op('Cast', [x], { to: FLOAT32 }));
 
   // ---- inputs
-  const latent = b.input(io.latent, 'float32', [1, C, 'frames', dims.latentHeight, dims.latentWidth]);
+  const latent = first ? b.input(io.latent, 'float32', [1, C, 'frames', dims.latentHeight, dims.latentWidth]) : '';
+  const hidden = first ? '' : b.input(io.hidden, 'float32', ['frames', T, d]);
   const timesteps = b.input(io.timesteps, 'float32', ['frames']);
   const framePositions = b.input(io.framePositions, 'float32', ['frames']);
   const crossK: string[] = [];
@@ -70,7 +86,7 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
   const cacheK: string[] = [];
   const cacheV: string[] = [];
   const cachePos: string[] = [];
-  for (let i = 0; i < layers; i++) {
+  for (let i = from; i < to; i++) {
     crossK.push(b.input(io.crossK(i), dt, [dims.textLen, d]));
     crossV.push(b.input(io.crossV(i), dt, [dims.textLen, d]));
     cacheK.push(b.input(io.cacheK(i), dt, ['cache_rows', d]));
@@ -117,9 +133,9 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
     const kRot = rope.rotateBlock(k, rot);
     b.output(toF32(b.op('ReduceSum', [qRot, shape(1)], { keepdims: 0 })), 'float32', ['frames', d], io.querySums(i));
     const qRows = b.output(b.op('Reshape', [qRot, shape(-1, d)]), dt, ['block_rows', d], io.queries(i));
-    const cachedKRot = rope.rotateRows(cacheK[i], rope.rowsRotation(cachePos[i]));
+    const cachedKRot = rope.rotateRows(cacheK[i - from], rope.rowsRotation(cachePos[i - from]));
     const keys = b.op('Concat', [cachedKRot, b.op('Reshape', [kRot, shape(-1, d)])], { axis: 0 });
-    const values = b.op('Concat', [cacheV[i], vRows], { axis: 0 });
+    const values = b.op('Concat', [cacheV[i - from], vRows], { axis: 0 });
     const attn = nn.attention(
       b.op('Unsqueeze', [qRows, shape(0)]),
       b.op('Unsqueeze', [keys, shape(0)]),
@@ -134,8 +150,8 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
     const cq = nn.rmsNorm(nn.linear(nn.affineLayerNorm(x, `${p}.norm3`), `${p}.cross_attn.q`), `${p}.cross_attn.norm_q`);
     const cross = nn.attention(
       b.op('Reshape', [cq, shape(1, -1, d)]),
-      b.op('Unsqueeze', [crossK[i], shape(0)]),
-      b.op('Unsqueeze', [crossV[i], shape(0)]),
+      b.op('Unsqueeze', [crossK[i - from], shape(0)]),
+      b.op('Unsqueeze', [crossV[i - from], shape(0)]),
       H,
       options.attentionPresent,
     );
@@ -161,10 +177,11 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
     return b.op('Reshape', [toF32(chw), shape(1, C, -1, dims.latentHeight, dims.latentWidth)]);
   }
 
-  let x = patchify();
+  let x = first ? patchify() : toDt(hidden);
   const { e, e0 } = timeEmbedding();
   const rot = rope.blockRotation(framePositions);
-  for (let i = 0; i < layers; i++) x = block(i, x, e0, rot);
-  b.output(unpatchify(head(x, e)), 'float32', [1, C, 'frames', dims.latentHeight, dims.latentWidth], io.flow);
+  for (let i = from; i < to; i++) x = block(i, x, e0, rot);
+  if (last) b.output(unpatchify(head(x, e)), 'float32', [1, C, 'frames', dims.latentHeight, dims.latentWidth], io.flow);
+  else b.output(toF32(x), 'float32', ['frames', T, d], io.hiddenOut);
   return b;
 }

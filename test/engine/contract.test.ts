@@ -39,6 +39,7 @@ const candidates: Candidate[] = [
   { label: 'ort-cpu', engine: { name: 'ort', provider: 'cpu', threads: 2 }, tolerance: 1e-4 },
   { label: 'ort-webgpu', engine: { name: 'ort', provider: 'webgpu', dtype: 'float32' }, tolerance: 2e-3 },
   { label: 'ort-webgpu-host-cache', engine: { name: 'ort', provider: 'webgpu', dtype: 'float32', residentCache: false }, tolerance: 2e-3 },
+  { label: 'ort-cpu-pipeline', engine: { name: 'ort', provider: 'cpu', threads: 1, stages: 2 }, tolerance: 1e-4 },
   { label: 'native', engine: { name: 'native' }, tolerance: 2e-3 },
 ];
 

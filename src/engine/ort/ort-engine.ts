@@ -49,8 +49,9 @@ export class OrtEngine implements Engine {
     });
   }
 
-  static async create(options: EngineOptions): Promise<OrtEngine> {
-    const init: WorkerInit = { config: options.config };
+  /** `layers`: run only those layers, a pipeline stage (src/engine/pipeline-engine.ts). */
+  static async create(options: EngineOptions, layers?: readonly [number, number]): Promise<OrtEngine> {
+    const init: WorkerInit = { config: options.config, layers };
     const worker = spawnWorker(import.meta.url, 'ort-worker', { workerData: init });
     const info = await new Promise<EngineInfo>((resolve, reject) => {
       const onMessage = (reply: WorkerReply): void => {

@@ -38,6 +38,12 @@ export interface OrtRuntimeOptions {
   dtype: FloatType;
   /** WebGPU: keep K/V tensors on the GPU between calls (config engine.residentCache; default false here). */
   resident?: boolean;
+  /**
+   * A pipeline stage: only the model's layers [from, to). Its input is the previous stage's hidden
+   * state [F, T, d] unless it is the first, its output the next stage's unless it is the last; the
+   * cache operations cover its layers only (per-layer update tables are sliced to them).
+   */
+  layers?: readonly [number, number];
 }
 
 interface CacheState {
@@ -75,7 +81,11 @@ function dispose(tensors: Iterable<ort.Tensor>): void {
 }
 
 export class OrtRuntime {
+  /** The stage's sizes: `layers` is the number of layers this runtime holds. */
   readonly dims: ModelDims;
+  /** The model's index of this runtime's first layer, and the model's layer count. */
+  private readonly from: number;
+  private readonly modelLayers: number;
   readonly provider: Provider;
   readonly dtype: FloatType;
   /** K/V tensors stay on the GPU between calls (WebGPU only). */
@@ -97,7 +107,10 @@ export class OrtRuntime {
     private readonly update: OwnedSession,
     private readonly threads: number,
   ) {
-    this.dims = options.dims;
+    const [from, to] = options.layers ?? [0, options.dims.layers];
+    this.dims = { ...options.dims, layers: to - from };
+    this.from = from;
+    this.modelLayers = options.dims.layers;
     this.provider = options.provider;
     this.dtype = options.provider === 'cpu' ? 'float32' : options.dtype;
     this.resident = options.provider === 'webgpu' && (options.resident ?? false);
@@ -108,26 +121,32 @@ export class OrtRuntime {
   static async create(options: OrtRuntimeOptions): Promise<OrtRuntime> {
     const { dims, weights, provider, threads } = options;
     const dtype: FloatType = provider === 'cpu' ? 'float32' : options.dtype;
-    const L = dims.layers;
-    const names = (f: (i: number) => string): string[] => Array.from({ length: L }, (_, i) => f(i));
+    const [from, to] = options.layers ?? [0, dims.layers];
+    const L = to - from;
+    /** Transformer and prompt graphs name layers by the model's index; the cache graphs by the stage's. */
+    const names = (f: (i: number) => string): string[] => Array.from({ length: L }, (_, i) => f(from + i));
+    const local = (f: (i: number) => string): string[] => Array.from({ length: L }, (_, i) => f(i));
+    const stageDims: ModelDims = { ...dims, layers: L };
+    const last = to === dims.layers;
     const resident = provider === 'webgpu' && (options.resident ?? false);
     const allowSpinning = options.allowSpinning ?? false;
     const onGpu = (keep: (n: string) => boolean) => ({ provider, threads, allowSpinning, gpuOutputs: (n: string) => resident && keep(n) });
 
     const textOutputs = [...names(TEXT_KV_IO.crossK), ...names(TEXT_KV_IO.crossV)];
-    const text = await createSession(buildTextKvGraph(dims, weights, dtype), onGpu(() => true), textOutputs);
+    const text = await createSession(buildTextKvGraph(dims, weights, dtype, [from, to]), onGpu(() => true), textOutputs);
 
     const io = TRANSFORMER_IO;
-    const trOutputs = [io.flow, ...names(io.blockK), ...names(io.blockV), ...names(io.querySums), ...names(io.queries)];
-    const hostOutputs = new Set([io.flow, ...names(io.querySums)]);
+    const stageOut = last ? io.flow : io.hiddenOut;
+    const trOutputs = [stageOut, ...names(io.blockK), ...names(io.blockV), ...names(io.querySums), ...names(io.queries)];
+    const hostOutputs = new Set([stageOut, ...names(io.querySums)]);
     const transformer = await createSession(
-      buildTransformerGraph(dims, weights, { dtype, attentionPresent: provider === 'webgpu' }),
+      buildTransformerGraph(dims, weights, { dtype, attentionPresent: provider === 'webgpu', layers: [from, to] }),
       onGpu((n) => !hostOutputs.has(n)),
       trOutputs,
     );
 
-    const upOutputs = [...names(UPDATE_IO.newK), ...names(UPDATE_IO.newV), ...names(UPDATE_IO.newPos)];
-    const update = await createSession(buildCacheUpdateGraph(dims, dtype), onGpu(() => true), upOutputs);
+    const upOutputs = [...local(UPDATE_IO.newK), ...local(UPDATE_IO.newV), ...local(UPDATE_IO.newPos)];
+    const update = await createSession(buildCacheUpdateGraph(stageDims, dtype), onGpu(() => true), upOutputs);
     return new OrtRuntime({ ...options, dtype, resident }, text, transformer, update, threads);
   }
 
@@ -174,8 +193,8 @@ export class OrtRuntime {
     const out = await this.text.session.run({ [TEXT_KV_IO.context]: new ort.Tensor('float32', context, [textLen, textDim]) });
     if (this.crossKv) dispose([...this.crossKv.k, ...this.crossKv.v]);
     this.crossKv = {
-      k: Array.from({ length: layers }, (_, i) => out[TEXT_KV_IO.crossK(i)] as ort.Tensor),
-      v: Array.from({ length: layers }, (_, i) => out[TEXT_KV_IO.crossV(i)] as ort.Tensor),
+      k: Array.from({ length: layers }, (_, i) => out[TEXT_KV_IO.crossK(this.from + i)] as ort.Tensor),
+      v: Array.from({ length: layers }, (_, i) => out[TEXT_KV_IO.crossV(this.from + i)] as ort.Tensor),
     };
   }
 
@@ -185,27 +204,34 @@ export class OrtRuntime {
     const { latentChannels: C, latentHeight: H, latentWidth: W, layers, tokensPerFrame: T, dim: d } = this.dims;
     const F = request.timesteps.length;
     if (F === 0) throw fail('forward: timesteps is empty');
-    if (request.latent.length !== C * F * H * W) {
+    const first = this.from === 0;
+    const last = this.from + layers === this.modelLayers;
+    if (first && request.latent.length !== C * F * H * W) {
       throw fail(`forward: latent has ${request.latent.length} values, expected C*F*H*W = ${C}*${F}*${H}*${W}`);
+    }
+    if (!first && request.latent.length !== F * T * d) {
+      throw fail(`forward: stage ${this.from}: hidden state has ${request.latent.length} values, expected F*T*d = ${F}*${T}*${d}`);
     }
     if (request.framePositions.length !== F) {
       throw fail(`forward: framePositions has ${request.framePositions.length} entries, timesteps has ${F}`);
     }
     const io = TRANSFORMER_IO;
     const feeds: Record<string, ort.Tensor> = {
-      [io.latent]: new ort.Tensor('float32', request.latent, [1, C, F, H, W]),
+      [first ? io.latent : io.hidden]: first ? new ort.Tensor('float32', request.latent, [1, C, F, H, W]) : new ort.Tensor('float32', request.latent, [F, T, d]),
       [io.timesteps]: new ort.Tensor('float32', Float32Array.from(request.timesteps), [F]),
       [io.framePositions]: new ort.Tensor('float32', Float32Array.from(request.framePositions), [F]),
     };
     for (let i = 0; i < layers; i++) {
-      feeds[io.crossK(i)] = this.crossKv.k[i];
-      feeds[io.crossV(i)] = this.crossKv.v[i];
-      feeds[io.cacheK(i)] = this.cache.k[i];
-      feeds[io.cacheV(i)] = this.cache.v[i];
-      feeds[io.cachePos(i)] = this.cache.pos[i];
+      const at = this.from + i;
+      feeds[io.crossK(at)] = this.crossKv.k[i];
+      feeds[io.crossV(at)] = this.crossKv.v[i];
+      feeds[io.cacheK(at)] = this.cache.k[i];
+      feeds[io.cacheV(at)] = this.cache.v[i];
+      feeds[io.cachePos(at)] = this.cache.pos[i];
     }
-    const fetches: string[] = [io.flow];
-    const layerNames = (f: (i: number) => string): string[] => Array.from({ length: layers }, (_, i) => f(i));
+    const stageOut = last ? io.flow : io.hiddenOut;
+    const fetches: string[] = [stageOut];
+    const layerNames = (f: (i: number) => string): string[] => Array.from({ length: layers }, (_, i) => f(this.from + i));
     if (request.keepBlockKv) fetches.push(...layerNames(io.blockK), ...layerNames(io.blockV));
     if (request.keepQueries !== 'none') fetches.push(...layerNames(io.querySums));
     if (request.keepQueries === 'max') fetches.push(...layerNames(io.queries));
@@ -219,7 +245,7 @@ export class OrtRuntime {
       const wanted = new Set(fetches);
       dispose(Object.entries(out).filter(([name]) => !wanted.has(name)).map(([, t]) => t as ort.Tensor));
     }
-    const flow = await this.toHost(out[io.flow] as ort.Tensor);
+    const flow = await this.toHost(out[stageOut] as ort.Tensor);
 
     if (request.keepBlockKv) {
       if (this.pending) dispose([...this.pending.k, ...this.pending.v]);
@@ -232,7 +258,7 @@ export class OrtRuntime {
     let queriesId: number | undefined;
     if (request.keepQueries !== 'none') {
       const sums = new Float32Array(layers * F * d);
-      for (let i = 0; i < layers; i++) sums.set(await this.toHost(out[io.querySums(i)] as ort.Tensor), i * F * d);
+      for (let i = 0; i < layers; i++) sums.set(await this.toHost(out[io.querySums(this.from + i)] as ort.Tensor), i * F * d);
       const all = request.keepQueries === 'max' ? layerNames(io.queries).map((n) => out[n] as ort.Tensor) : null;
       queriesId = this.nextQueriesId++;
       this.queries.set(queriesId, { frames: F, sums, all });
@@ -244,7 +270,7 @@ export class OrtRuntime {
     this.check();
     const { layers, dim: d } = this.dims;
     const { rows, terms } = update;
-    const tables = update.perLayer ? layers : 1;
+    const tables = update.perLayer ? this.modelLayers : 1;
     if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(terms) || terms < 1) {
       throw fail(`updateCache: rows ${rows} and terms ${terms} must be integers, rows >= 0, terms >= 1`);
     }
@@ -267,7 +293,7 @@ export class OrtRuntime {
     const weights = new Float32Array(layers * rows * terms);
     const positions = new Float32Array(layers * rows * 3);
     for (let i = 0; i < layers; i++) {
-      const t = update.perLayer ? i : 0;
+      const t = update.perLayer ? this.from + i : 0;
       for (let j = 0; j < rows * terms; j++) {
         sources[i * rows * terms + j] = BigInt(update.sources[t * rows * terms + j]);
         weights[i * rows * terms + j] = update.weights[t * rows * terms + j];

@@ -22,7 +22,7 @@ function serialize(e: unknown): SerializedError {
 const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(reply, transfer);
 
 async function start(): Promise<OrtRuntime> {
-  const { config } = workerData as WorkerInit;
+  const { config, layers } = workerData as WorkerInit;
   const weights = await loadWeights(config);
   return OrtRuntime.create({
     dims: modelDims(config),
@@ -32,6 +32,7 @@ async function start(): Promise<OrtRuntime> {
     allowSpinning: config.engine.allowSpinning,
     dtype: config.engine.dtype,
     resident: config.engine.residentCache,
+    layers,
   });
 }
 

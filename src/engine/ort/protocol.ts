@@ -5,6 +5,8 @@ import type { CacheUpdate, EngineInfo, ForwardRequest, QuerySelection } from '..
 
 export interface WorkerInit {
   config: Config;
+  /** A pipeline stage's layers [from, to) (default: the whole model). */
+  layers?: readonly [number, number];
 }
 
 export type WorkerCall =

@@ -1,0 +1,22 @@
+/** Engine keys that cannot work together (checked with the rest of the configuration). */
+import type { ConfigProblem } from '../cache/validate.js';
+import type { Config } from '../config/schema.js';
+
+export function engineConfigProblems(config: Config): ConfigProblem[] {
+  const e = config.engine;
+  const layers = config.model.arch.layers;
+  const problems: ConfigProblem[] = [];
+  if (e.stages > 1 && e.name !== 'ort') {
+    problems.push({ path: 'engine.stages', message: `${e.stages} stages need engine.name 'ort' (the ${e.name} engine runs the whole model in one stage)` });
+  }
+  if (e.stages > layers) problems.push({ path: 'engine.stages', message: `${e.stages} is more than the model's ${layers} layers` });
+  if (e.stageLayers !== undefined) {
+    const sum = e.stageLayers.reduce((a, b) => a + b, 0);
+    if (e.stageLayers.length !== e.stages) {
+      problems.push({ path: 'engine.stageLayers', message: `${e.stageLayers.length} entries for engine.stages ${e.stages}: give one layer count per stage` });
+    } else if (sum !== layers) {
+      problems.push({ path: 'engine.stageLayers', message: `[${e.stageLayers.join(', ')}] adds up to ${sum}; the model has ${layers} layers` });
+    }
+  }
+  return problems;
+}
