@@ -25,7 +25,7 @@ export const DEFAULT_PROMPTS = [
   'a yellow triangle bouncing on a dark blue background',
   'a white square, a magenta circle and a cyan triangle bouncing on a black background',
 ];
-export const DEFAULT_SEEDS = [0];
+export const DEFAULT_SEEDS = [0, 1, 2];
 
 export interface EvalOptions {
   /** Base configuration file (default configs/default.yaml); each preset's `cache:` section replaces its cache. */

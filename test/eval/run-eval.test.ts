@@ -16,7 +16,7 @@ const prompt = 'a red circle and a blue square bouncing on a dark green backgrou
 let trained: RunResult[] = [];
 
 test('demo model: the prompted colours are present and moving after the opening block', async () => {
-  trained = await runEval({ policies: ['longlive-sink', 'reward-forcing-ema-sink'], prompts: [prompt], seconds: 2 });
+  trained = await runEval({ policies: ['longlive-sink', 'reward-forcing-ema-sink'], prompts: [prompt], seeds: [0], seconds: 2 });
   for (const run of trained) {
     const check = checkPromptedMotion(run.seconds);
     assert.ok(check.ok, `${run.policy}: ${check.reason}`);
@@ -24,7 +24,7 @@ test('demo model: the prompted colours are present and moving after the opening 
 });
 
 test('random weights fail the same check', async () => {
-  const [run] = await runEval({ policies: ['longlive-sink'], prompts: [prompt], seconds: 2, set: ['model.weights=synthetic'] });
+  const [run] = await runEval({ policies: ['longlive-sink'], prompts: [prompt], seeds: [0], seconds: 2, set: ['model.weights=synthetic'] });
   const check = checkPromptedMotion(run.seconds);
   assert.not.ok(check.ok, `synthetic weights passed: fidelity ${check.colourFidelity}, speed ${check.speed}`);
 });
