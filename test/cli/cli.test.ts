@@ -11,6 +11,7 @@ import { resolveFfmpegPath } from '../../src/encode/ffmpeg-path.js';
 import { checkPromptedMotion, VideoMetrics, type PromptCheck } from '../../src/eval/metrics.js';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 import { loadConfig } from '../../src/config/load.js';
+import { forwardFlops } from '../../scheduler/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const entry = path.join(root, 'src/cli/run.ts');
@@ -165,6 +166,22 @@ test('bench --json prints one object with the measured fields', async () => {
   assert.is(report.blocks, 4);
   assert.ok(report.engineMsPerBlock <= report.msPerBlock);
   assert.ok(report.overhead >= 0 && report.overhead < 1);
+});
+
+test('bench --peak counts the forwards\' FLOPs (MODEL.md) and compares them with a MatMul measured here', async () => {
+  const run = await cli(['bench', '--blocks', '8', '--json', '--peak']);
+  assert.is(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout.trim());
+  const { model } = loadConfig();
+  const shape = { dim: model.arch.dim, layers: model.arch.layers, ffnDim: model.arch.ffnDim, textLen: model.arch.textLen };
+  // a steady block (window full: 9 cached frames of 64 tokens): 4 steps + the previous block's clean pass, 192 query tokens each
+  const steady = 5 * forwardFlops(shape, { queryTokens: 192, cachedTokens: 576 });
+  assert.ok(Math.abs(report.gflopPerBlock * 1e9 - steady) < 1e-6 * steady, `${report.gflopPerBlock} GFLOP vs ${steady / 1e9}`);
+  assert.ok(report.forwardGflops > 0 && report.peakMatmulGflops > 0);
+  assert.ok(Math.abs(report.ofPeak - report.forwardGflops / report.peakMatmulGflops) < 1e-9);
+  const refused = await cli(['bench', '--blocks', '2', '--peak', '--set', 'engine.provider=webgpu']);
+  assert.is(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /--peak measures the ORT CPU provider/);
 });
 
 test.run();

@@ -7,12 +7,18 @@ import type { Command } from 'commander';
 import { addConfigOptions, configFromOptions, type ConfigOptionValues } from '../config-options.js';
 import { SinkstreamError } from '../../errors.js';
 import { createGenerator } from '../../loop/generator.js';
+import { createEngine } from '../../engine/create-engine.js';
+import { measureMatmulPeak } from '../../engine/ort/matmul-peak.js';
+import { modelDims } from '../../model/dims.js';
+import { TimingEngine } from '../../schedule/timing-engine.js';
+import { forwardFlops } from '../../../scheduler/index.js';
 import { describeCache } from '../describe.js';
 import { median } from '../../util/stats.js';
 
 interface BenchOptions extends ConfigOptionValues {
   blocks: string;
   json?: boolean;
+  peak?: boolean;
 }
 
 export interface BenchReport {
@@ -37,6 +43,14 @@ export interface BenchReport {
   heapMbEarly: number;
   heapMbLate: number;
   cacheRowsLate: number;
+  /** Transformer-block FLOPs of a block's forwards (MODEL.md's count; embeddings and head left out), median. */
+  gflopPerBlock: number;
+  /** Those FLOPs over the time inside the forwards, blocks 1..N. */
+  forwardGflops: number;
+  /** --peak: a large float32 MatMul on the same provider and threads (ORT CPU only). */
+  peakMatmulGflops?: number;
+  /** forwardGflops / peakMatmulGflops */
+  ofPeak?: number;
 }
 
 export function register(program: Command): void {
@@ -45,14 +59,26 @@ export function register(program: Command): void {
       .command('bench')
       .description('measure ms per block, engine share, overhead, early vs late blocks and memory')
       .option('-n, --blocks <n>', 'blocks to run', '500')
-      .option('--json', 'print one JSON object'),
+      .option('--json', 'print one JSON object')
+      .option('--peak', 'also measure a large MatMul on the same provider, the ceiling the forward is compared with (cpu)'),
   ).action(async (options: BenchOptions) => {
     const blocks = Number(options.blocks);
     if (!Number.isInteger(blocks) || blocks < 2) throw new SinkstreamError('ERR_ARGUMENT', `--blocks ${options.blocks}: expected an integer >= 2`);
     const configured = configFromOptions(options);
     // Every measured block is generated: a drawn opening block (generation.opening: scene) would time nothing.
     const config = { ...configured, generation: { ...configured.generation, opening: 'noise' as const } };
-    const generator = await createGenerator(config);
+    if (options.peak && (config.engine.name !== 'ort' || config.engine.provider !== 'cpu')) {
+      throw new SinkstreamError('ERR_ARGUMENT', `--peak measures the ORT CPU provider; the config runs ${config.engine.name}/${config.engine.provider}`);
+    }
+    const dims = modelDims(config);
+    const timing = new TimingEngine(await createEngine(config), dims.tokensPerFrame);
+    const shape = { dim: dims.dim, layers: dims.layers, ffnDim: config.model.arch.ffnDim, textLen: dims.textLen };
+    const generator = await createGenerator(config, { engine: timing }).catch(async (e: unknown) => {
+      await timing.close();
+      throw e;
+    });
+    const flops: number[] = [];
+    const forwardMs: number[] = [];
     const total: number[] = [];
     const engine: number[] = [];
     const decode: number[] = [];
@@ -62,6 +88,9 @@ export function register(program: Command): void {
     try {
       for (let b = 0; b < blocks; b++) {
         const block = await generator.next();
+        const forwards = timing.forwards.splice(0);
+        flops.push(forwards.reduce((n, f) => n + forwardFlops(shape, f), 0));
+        forwardMs.push(forwards.reduce((n, f) => n + f.ms, 0));
         total.push(block.timings.totalMs);
         engine.push(block.timings.engineMs);
         decode.push(block.timings.decodeMs);
@@ -73,6 +102,7 @@ export function register(program: Command): void {
       }
     } finally {
       await generator.close();
+      await timing.close();
     }
     if (!options.json && process.stderr.isTTY) process.stderr.write('\n');
     const k = Math.min(10, Math.floor(blocks / 2));
@@ -104,7 +134,13 @@ export function register(program: Command): void {
       heapMbEarly: median(memEarly.map((m) => m.heap)),
       heapMbLate: median(memLate.map((m) => m.heap)),
       cacheRowsLate: cacheRows,
+      gflopPerBlock: median(flops.slice(1)) / 1e9,
+      forwardGflops: flops.slice(1).reduce((a, b) => a + b, 0) / forwardMs.slice(1).reduce((a, b) => a + b, 0) / 1e6,
     };
+    if (options.peak) {
+      report.peakMatmulGflops = (await measureMatmulPeak(config.engine.threads)).gflops;
+      report.ofPeak = report.forwardGflops / report.peakMatmulGflops;
+    }
     if (options.json) {
       process.stdout.write(JSON.stringify(report) + '\n');
       return;
@@ -121,6 +157,8 @@ export function register(program: Command): void {
         `first block       ${report.firstBlockMs.toFixed(1)} ms`,
         `memory (rss)      ${report.rssMbEarly.toFixed(0)} MB early, ${report.rssMbLate.toFixed(0)} MB late (heap ${report.heapMbEarly.toFixed(0)} -> ${report.heapMbLate.toFixed(0)} MB)`,
         `cache rows        ${report.cacheRowsLate} per layer at the end`,
+        `compute           ${report.gflopPerBlock.toFixed(2)} GFLOP per block, ${report.forwardGflops.toFixed(1)} GFLOP/s in the forwards` +
+          (report.peakMatmulGflops ? ` (${pct(report.ofPeak!)} of a ${report.peakMatmulGflops.toFixed(1)} GFLOP/s MatMul here)` : ''),
       ].join('\n') + '\n',
     );
   });
