@@ -21,7 +21,7 @@ import { createTextEncoder, type TextEncoder } from '../text/text-encoder.js';
 import { loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
-import { fillGaussianNoise } from './noise.js';
+import { gaussianNoise } from './noise.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
 import type { FrameBlock } from './types.js';
 
@@ -233,18 +233,6 @@ class BlockGenerator implements Generator {
     }
   }
 
-  private readonly buffers = new Map<string, Float32Array>();
-
-  /** A buffer reused from block to block (the loop's x and noise). */
-  private workspace(name: 'x' | 'noise', size: number): Float32Array {
-    let buffer = this.buffers.get(name);
-    if (buffer?.length !== size) {
-      buffer = new Float32Array(size);
-      this.buffers.set(name, buffer);
-    }
-    return buffer;
-  }
-
   private sigmasFor(steps: number | undefined): number[] {
     if (steps === undefined || steps === this.config.generation.steps.length) return this.sigmas;
     return warpTimesteps(stepsForCount(this.config.generation.steps, steps), this.config.generation.shift).map((t) => t / 1000);
@@ -259,7 +247,7 @@ class BlockGenerator implements Generator {
     const drawn = this.blockIndex === 0 ? this.drawnOpening : null;
     const F0 = this.config.generation.blockFrames;
     const { latentChannels: C0, latentHeight: H0, latentWidth: W0 } = this.dims;
-    const firstNoise = drawn ? null : fillGaussianNoise(this.workspace('x', C0 * F0 * H0 * W0), this.config.generation.seed, this.blockIndex, 0);
+    const firstNoise = drawn ? null : gaussianNoise(C0 * F0 * H0 * W0, this.config.generation.seed, this.blockIndex, 0);
     await cleanPass;
     this.applyRetune();
 
@@ -312,11 +300,8 @@ class BlockGenerator implements Generator {
     const size = firstNoise.length;
     const seed = this.config.generation.seed;
     const steps = sigmas.length;
-    // x and the noise live in reused buffers (the engine copies the latent it is given): fewer large
-    // allocations keep the main thread's garbage collection out of the block time.
-    const x = firstNoise;
-    const noise = this.workspace('noise', size);
-    const x0 = new Float32Array(size); // kept: the clean pass, the frames and the re-cache use it
+    let x = firstNoise;
+    let x0 = new Float32Array(size);
     for (let k = 0; k < steps; k++) {
       const sigma = sigmas[k];
       const compressNow = plan.compress && k === 0;
@@ -332,21 +317,23 @@ class BlockGenerator implements Generator {
       );
       // The next step's fresh noise is drawn while the engine works (it runs off this thread).
       const renoise = k < steps - 1 && this.config.generation.sampler === 'renoise';
-      if (renoise) fillGaussianNoise(noise, seed, this.blockIndex, k + 1);
+      const nextNoise = renoise ? gaussianNoise(size, seed, this.blockIndex, k + 1) : null;
       const result = await pending;
       if (compressNow) ({ plan } = await this.compress(result.queriesId, blockStart, F));
       const v = result.flow;
+      x0 = new Float32Array(size);
       for (let i = 0; i < size; i++) x0[i] = x[i] - sigma * v[i];
       if (k < steps - 1) {
         const next = sigmas[k + 1];
-        if (renoise) {
-          for (let i = 0; i < size; i++) x[i] = (1 - next) * x0[i] + next * noise[i];
+        const prev = x;
+        x = new Float32Array(size);
+        if (nextNoise) {
+          for (let i = 0; i < size; i++) x[i] = (1 - next) * x0[i] + next * nextNoise[i];
         } else {
-          for (let i = 0; i < size; i++) x[i] += (next - sigma) * v[i];
+          for (let i = 0; i < size; i++) x[i] = prev[i] + (next - sigma) * v[i];
         }
       }
     }
-
     return { x0, plan };
   }
 
