@@ -12,7 +12,9 @@
  * aborts the process ("terminate called after throwing an instance of 'char const*'") when a run
  * fetches a subset of outputs that have per-output 'gpu-buffer' locations (seen on an H100 through
  * Dawn over Vulkan, reproduced on Mesa's lavapipe). Fetching all of them and releasing the unwanted
- * ones at once (they never leave the GPU) runs. tools/bench/webgpu-forward.ts --resident measures it.
+ * ones at once (they never leave the GPU) runs. `Tensor.getData()` on a 'gpu-buffer' tensor aborts
+ * the same way, so the resident cache is read back through a small graph (readCache).
+ * tools/bench/webgpu-forward.ts measures both paths (--host-cache for the round trip).
  */
 import * as ort from 'onnxruntime-node';
 import { SinkstreamError } from '../../errors.js';
