@@ -5,8 +5,9 @@
  * scores, resets and reads go to every stage at once, each on its layers. To the loop it is one
  * engine under the same contract (test/engine/contract.test.ts runs on it).
  *
- * Several streams' engines keep every stage busy only when their stages share devices; here each
- * pipeline has its own stage threads, so one stream gains nothing from it but memory per stage.
+ * Stages run one after another for one stream, so a single stream gains no speed (each stage's
+ * session holds only its layers, which is what lets a model larger than one device run). Keeping
+ * every stage busy needs several streams sharing the stages; here each pipeline has its own.
  */
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
