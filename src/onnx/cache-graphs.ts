@@ -3,7 +3,8 @@
  *
  * - update: new rows = sum over terms of weight * Gather([current ‖ pending], sources), per layer,
  *   for keys and values alike (a plain keep is one term of weight 1); positions pass through so
- *   they stay next to the rows.
+ *   they stay next to the rows; the new keys also come out rotated at their positions, once per
+ *   update, for the transformer's `cacheKeys: 'rotated'` input (instead of at every forward).
  * - scores (participative compression): phi_j = (q . rot(k_j)) / (heads * sqrt(headDim)), q the
  *   summed RoPE'd queries ('sum'), or the max over individual queries of that dot product ('max').
  *   Computed in float32 whatever the cache's type.
@@ -29,6 +30,8 @@ export const UPDATE_IO = {
   newK: (i: number) => `new_k.${i}`,
   newV: (i: number) => `new_v.${i}`,
   newPos: (i: number) => `new_pos.${i}`,
+  /** the new keys rotated at their positions (RoPE), in the compute type */
+  newKRot: (i: number) => `new_k_rot.${i}`,
 } as const;
 
 export const SCORE_IO = {
@@ -68,6 +71,7 @@ export function buildCacheUpdateGraph(dims: ModelDims, dtype: FloatType): GraphB
   const positions = b.input(io.positions, 'float32', [dims.layers, 'new_rows', 3]);
   const lastAxis = b.int64s([2]);
   const termAxis = b.int64s([1]);
+  const rope = new RopeOps(b, dims, dtype);
   const blend = (rows: string, src: string, w: string, dt: FloatType): string => {
     const gathered = b.op('Gather', [rows, src], { axis: 0 }); // [new_rows, terms, d]
     const g32 = dt === 'float32' ? gathered : b.op('Cast', [gathered], { to: FLOAT32 });
@@ -85,7 +89,8 @@ export function buildCacheUpdateGraph(dims: ModelDims, dtype: FloatType): GraphB
       const rows = b.op('Concat', [b.input(cur, dtype, ['cache_rows', d]), b.input(pend, dtype, ['pending_rows', d])], { axis: 0 });
       b.output(blend(rows, src, w, dtype), dtype, ['new_rows', d], out);
     }
-    b.output(b.op('Gather', [positions, index], { axis: 0 }), 'float32', ['new_rows', 3], io.newPos(i));
+    const newPos = b.output(b.op('Gather', [positions, index], { axis: 0 }), 'float32', ['new_rows', 3], io.newPos(i));
+    b.output(rope.rotateRows(io.newK(i), rope.rowsRotation(newPos)), dtype, ['new_rows', d], io.newKRot(i));
   }
   return b;
 }

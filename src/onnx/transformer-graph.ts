@@ -7,6 +7,8 @@
  *   cross_k.i / cross_v.i [textLen, d]       the prompt's cross-attention K/V (text-kv-graph.ts)
  *   cache_k.i / cache_v.i [N, d]             cached keys (after RMSNorm, NOT rotated) and values
  *   cache_pos.i [N, 3] f32                   their RoPE positions (frame, row, column)
+ *   (cacheKeys 'rotated': cache_k_rot.i [N, d], the keys already rotated at their positions by the
+ *   cache-update graph, replaces cache_k.i and cache_pos.i: no rotation of the cache per forward)
  * Outputs:
  *   flow [1, C, F, H, W] f32
  *   k.i / v.i [F*T, d]                       this block's keys (after RMSNorm, not rotated) and values
@@ -36,6 +38,7 @@ export const TRANSFORMER_IO = {
   cacheK: (i: number) => `cache_k.${i}`,
   cacheV: (i: number) => `cache_v.${i}`,
   cachePos: (i: number) => `cache_pos.${i}`,
+  cacheKRot: (i: number) => `cache_k_rot.${i}`,
   flow: 'flow',
   hidden: 'hidden',
   hiddenOut: 'hidden_out',
@@ -49,6 +52,8 @@ export interface TransformerGraphOptions {
   dtype: FloatType;
   /** Ask MultiHeadAttention for its present K/V outputs (the WebGPU provider's flash path needs them). */
   attentionPresent: boolean;
+  /** How cached keys come in: un-rotated with their positions (default), or already rotated. */
+  cacheKeys?: 'unrotated' | 'rotated';
   /** Pipeline stage: only layers [from, to) (default: all, latent in, flow out). */
   layers?: readonly [number, number];
 }
@@ -68,6 +73,7 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
   }
   const first = from === 0;
   const last = to === layers;
+  const rotatedCache = options.cacheKeys === 'rotated';
   const b = new GraphBuilder(first && last ? 'sinkstream-transformer' : `sinkstream-transformer-${from}-${to}`);
   const nn = new Layers(b, weights, dt, dims.eps);
   const nn32 = new Layers(b, weights, 'float32', dims.eps); // the time embedding stays float32, as in Wan
@@ -89,9 +95,13 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
   for (let i = from; i < to; i++) {
     crossK.push(b.input(io.crossK(i), dt, [dims.textLen, d]));
     crossV.push(b.input(io.crossV(i), dt, [dims.textLen, d]));
-    cacheK.push(b.input(io.cacheK(i), dt, ['cache_rows', d]));
+    if (rotatedCache) {
+      cacheK.push(b.input(io.cacheKRot(i), dt, ['cache_rows', d]));
+    } else {
+      cacheK.push(b.input(io.cacheK(i), dt, ['cache_rows', d]));
+      cachePos.push(b.input(io.cachePos(i), 'float32', ['cache_rows', 3]));
+    }
     cacheV.push(b.input(io.cacheV(i), dt, ['cache_rows', d]));
-    cachePos.push(b.input(io.cachePos(i), 'float32', ['cache_rows', 3]));
   }
 
   // ---- 1. patchify: Conv3d with kernel = stride = (1, ph, pw) is a Conv2d over each frame.
@@ -133,7 +143,7 @@ export function buildTransformerGraph(dims: ModelDims, weights: ModelWeights, op
     const kRot = rope.rotateBlock(k, rot);
     b.output(toF32(b.op('ReduceSum', [qRot, shape(1)], { keepdims: 0 })), 'float32', ['frames', d], io.querySums(i));
     const qRows = b.output(b.op('Reshape', [qRot, shape(-1, d)]), dt, ['block_rows', d], io.queries(i));
-    const cachedKRot = rope.rotateRows(cacheK[i - from], rope.rowsRotation(cachePos[i - from]));
+    const cachedKRot = rotatedCache ? cacheK[i - from] : rope.rotateRows(cacheK[i - from], rope.rowsRotation(cachePos[i - from]));
     const keys = b.op('Concat', [cachedKRot, b.op('Reshape', [kRot, shape(-1, d)])], { axis: 0 });
     const values = b.op('Concat', [cacheV[i - from], vRows], { axis: 0 });
     const attn = nn.attention(

@@ -51,6 +51,8 @@ export interface OrtRuntimeOptions {
 interface CacheState {
   rows: number;
   k: ort.Tensor[];
+  /** The keys rotated at their positions (the update graph makes them once; every forward reads them). */
+  kRot: ort.Tensor[];
   v: ort.Tensor[];
   pos: ort.Tensor[];
   /** [layers, rows, 3] host copy of the positions (readCache). */
@@ -142,12 +144,12 @@ export class OrtRuntime {
     const trOutputs = [stageOut, ...names(io.blockK), ...names(io.blockV), ...names(io.querySums), ...names(io.queries)];
     const hostOutputs = new Set([stageOut, ...names(io.querySums)]);
     const transformer = await createSession(
-      buildTransformerGraph(dims, weights, { dtype, attentionPresent: provider === 'webgpu', layers: [from, to] }),
+      buildTransformerGraph(dims, weights, { dtype, attentionPresent: provider === 'webgpu', layers: [from, to], cacheKeys: 'rotated' }),
       onGpu((n) => !hostOutputs.has(n)),
       trOutputs,
     );
 
-    const upOutputs = [...local(UPDATE_IO.newK), ...local(UPDATE_IO.newV), ...local(UPDATE_IO.newPos)];
+    const upOutputs = [...local(UPDATE_IO.newK), ...local(UPDATE_IO.newV), ...local(UPDATE_IO.newPos), ...local(UPDATE_IO.newKRot)];
     const update = await createSession(buildCacheUpdateGraph(stageDims, dtype), onGpu(() => true), upOutputs);
     return new OrtRuntime({ ...options, dtype, resident }, text, transformer, update, threads);
   }
@@ -165,6 +167,7 @@ export class OrtRuntime {
     return {
       rows: 0,
       k: Array.from({ length: L }, () => this.emptyRows(d)),
+      kRot: Array.from({ length: L }, () => this.emptyRows(d)),
       v: Array.from({ length: L }, () => this.emptyRows(d)),
       pos: Array.from({ length: L }, () => this.emptyRows(3, 'float32')),
       positions: new Float32Array(0),
@@ -227,9 +230,8 @@ export class OrtRuntime {
       const at = this.from + i;
       feeds[io.crossK(at)] = this.crossKv.k[i];
       feeds[io.crossV(at)] = this.crossKv.v[i];
-      feeds[io.cacheK(at)] = this.cache.k[i];
+      feeds[io.cacheKRot(at)] = this.cache.kRot[i];
       feeds[io.cacheV(at)] = this.cache.v[i];
-      feeds[io.cachePos(at)] = this.cache.pos[i];
     }
     const stageOut = last ? io.flow : io.hiddenOut;
     const fetches: string[] = [stageOut];
@@ -322,9 +324,9 @@ export class OrtRuntime {
       }
       const out = await this.update.session.run(feeds);
       const pick = (f: (i: number) => string): ort.Tensor[] => Array.from({ length: layers }, (_, i) => out[f(i)] as ort.Tensor);
-      this.cache = { rows, k: pick(io.newK), v: pick(io.newV), pos: pick(io.newPos), positions };
+      this.cache = { rows, k: pick(io.newK), kRot: pick(io.newKRot), v: pick(io.newV), pos: pick(io.newPos), positions };
     }
-    dispose([...old.k, ...old.v, ...old.pos]);
+    dispose([...old.k, ...old.kRot, ...old.v, ...old.pos]);
     if (oldPending) dispose([...oldPending.k, ...oldPending.v]);
     this.pending = null;
   }
@@ -398,7 +400,7 @@ export class OrtRuntime {
 
   async resetCache(): Promise<void> {
     this.check();
-    dispose([...this.cache.k, ...this.cache.v, ...this.cache.pos]);
+    dispose([...this.cache.k, ...this.cache.kRot, ...this.cache.v, ...this.cache.pos]);
     if (this.pending) dispose([...this.pending.k, ...this.pending.v]);
     this.cache = this.emptyCache();
     this.pending = null;
@@ -446,7 +448,7 @@ export class OrtRuntime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    dispose([...this.cache.k, ...this.cache.v, ...this.cache.pos]);
+    dispose([...this.cache.k, ...this.cache.kRot, ...this.cache.v, ...this.cache.pos]);
     if (this.pending) dispose([...this.pending.k, ...this.pending.v]);
     if (this.crossKv) dispose([...this.crossKv.k, ...this.crossKv.v]);
     for (const kept of this.queries.values()) if (kept.all) dispose(kept.all);
