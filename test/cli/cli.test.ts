@@ -160,7 +160,7 @@ test('bench --json prints one object with the measured fields', async () => {
   const run = await cli(['bench', '--blocks', '4', '--json']);
   assert.is(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout.trim());
-  for (const key of ['blocks', 'msPerBlock', 'engineMsPerBlock', 'overhead', 'earlyMsPerBlock', 'lateMsPerBlock', 'fps']) {
+  for (const key of ['blocks', 'msPerBlock', 'engineMsPerBlock', 'overhead', 'earlyMsPerBlock', 'lateMsPerBlock', 'fps', 'rssMbMid']) {
     assert.type(report[key], 'number', key);
   }
   assert.is(report.blocks, 4);

@@ -39,6 +39,8 @@ export interface BenchReport {
   fps: number;
   firstBlockMs: number;
   rssMbEarly: number;
+  /** Around the middle block: with rssMbLate, whether memory stays flat once warmed up. */
+  rssMbMid: number;
   rssMbLate: number;
   heapMbEarly: number;
   heapMbLate: number;
@@ -130,6 +132,7 @@ export function register(program: Command): void {
       fps: (framesPerBlock * 1000) / msPerBlock,
       firstBlockMs: total[0],
       rssMbEarly: median(memEarly.map((m) => m.rss)),
+      rssMbMid: median(memory.slice(Math.floor(blocks / 2) - Math.floor(k / 2), Math.floor(blocks / 2) + Math.ceil(k / 2)).map((m) => m.rss)),
       rssMbLate: median(memLate.map((m) => m.rss)),
       heapMbEarly: median(memEarly.map((m) => m.heap)),
       heapMbLate: median(memLate.map((m) => m.heap)),
@@ -155,7 +158,7 @@ export function register(program: Command): void {
         `early vs late     ${report.earlyMsPerBlock.toFixed(2)} ms (blocks 1-${k}) vs ${report.lateMsPerBlock.toFixed(2)} ms (last ${k}): ${report.lateVsEarly >= 0 ? '+' : ''}${pct(report.lateVsEarly)}`,
         `generation fps    ${report.fps.toFixed(1)}`,
         `first block       ${report.firstBlockMs.toFixed(1)} ms`,
-        `memory (rss)      ${report.rssMbEarly.toFixed(0)} MB early, ${report.rssMbLate.toFixed(0)} MB late (heap ${report.heapMbEarly.toFixed(0)} -> ${report.heapMbLate.toFixed(0)} MB)`,
+        `memory (rss)      ${report.rssMbEarly.toFixed(0)} MB early, ${report.rssMbMid.toFixed(0)} MB mid-run, ${report.rssMbLate.toFixed(0)} MB late (heap ${report.heapMbEarly.toFixed(0)} -> ${report.heapMbLate.toFixed(0)} MB)`,
         `cache rows        ${report.cacheRowsLate} per layer at the end`,
         `compute           ${report.gflopPerBlock.toFixed(2)} GFLOP per block, ${report.forwardGflops.toFixed(1)} GFLOP/s in the forwards` +
           (report.peakMatmulGflops ? ` (${pct(report.ofPeak!)} of a ${report.peakMatmulGflops.toFixed(1)} GFLOP/s MatMul here)` : ''),
