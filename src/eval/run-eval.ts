@@ -8,12 +8,8 @@ import path from 'node:path';
 import { loadConfig, projectRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
-import { createEngine } from '../engine/create-engine.js';
-import type { Engine } from '../engine/types.js';
 import { createGenerator } from '../loop/generator.js';
-import { encodeSpaceToDepth } from '../decode/space-to-depth.js';
 import { modelDims } from '../model/dims.js';
-import { renderGroundTruth } from '../scene/ground-truth.js';
 import { VideoMetrics, type SecondMetrics } from './metrics.js';
 import { defaultSpecDir, loadSceneSpec, parsePrompt, type SceneSpec } from '../scene/scene-spec.js';
 
@@ -85,13 +81,12 @@ async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: 
   if (size !== spec.frameSize || dims.latentHeight !== dims.latentWidth) {
     throw new SinkstreamError('ERR_CONFIG_INVALID', `frames of ${size}x${dims.latentHeight * config.decoder.factor}: the demo data spec is ${spec.frameSize}x${spec.frameSize}`);
   }
-  const engine = await createEngine(config);
   const metrics = new VideoMetrics(scene, spec, fps, config.generation.opening === 'scene' ? blockFrames : 0);
   const total = Math.round(seconds * fps);
   let frames = 0;
   const stills: Uint8Array[] = [];
+  const generator = await createGenerator(config);
   const started = performance.now();
-  const generator = await createGenerator(config, { engine });
   try {
     while (frames < total) {
       const block = await generator.next();
@@ -104,7 +99,6 @@ async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: 
     }
   } finally {
     await generator.close();
-    await engine.close();
   }
   const wall = (performance.now() - started) / 1000;
   return { policy, prompt, seed, generationFps: Math.min(frames, total) / wall, seconds: metrics.finish(), stills };
