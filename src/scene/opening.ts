@@ -29,6 +29,11 @@ export function openingConfigProblems(config: Config): ConfigProblem[] {
   return problems;
 }
 
+/** The same configuration with every block generated: what timing measurements need (a drawn block times nothing). */
+export function withGeneratedOpening(config: Config): Config {
+  return { ...config, generation: { ...config.generation, opening: 'noise' } };
+}
+
 export interface SceneOpening {
   /** The first block's latent [channels, blockFrames, H, W] for a prompt (parseOpeningPrompt reads it). */
   latentFor(prompt: string): Float32Array;

@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { createEngine } from '../engine/create-engine.js';
 import type { Engine } from '../engine/types.js';
 import { createGenerator } from '../loop/generator.js';
+import { withGeneratedOpening } from '../scene/opening.js';
 import { modelDims } from '../model/dims.js';
 import { median } from '../util/stats.js';
 import { CostModel, type FitQuality, type ForwardSample, type FrameCodecSample } from '../../scheduler/index.js';
@@ -54,8 +55,7 @@ export function calibrationKey(config: Config): string {
 
 export async function measureCalibration(given: Config, options: MeasureOptions = {}): Promise<Calibration> {
   const started = performance.now();
-  // Every measured block is generated: a drawn opening block would time nothing but its decode.
-  const config: Config = { ...given, generation: { ...given.generation, opening: 'noise' } };
+  const config = withGeneratedOpening(given);
   const F = config.generation.blockFrames;
   const blocks = options.blocks ?? Math.ceil(config.cache.window / F) + 2;
   const device = deviceIdFor(config);

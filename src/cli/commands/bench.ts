@@ -11,6 +11,7 @@ import { createEngine } from '../../engine/create-engine.js';
 import { measureMatmulPeak } from '../../engine/ort/matmul-peak.js';
 import { modelDims } from '../../model/dims.js';
 import { TimingEngine } from '../../schedule/timing-engine.js';
+import { withGeneratedOpening } from '../../scene/opening.js';
 import { forwardFlops } from '../../../scheduler/index.js';
 import { describeCache } from '../describe.js';
 import { median } from '../../util/stats.js';
@@ -66,9 +67,7 @@ export function register(program: Command): void {
   ).action(async (options: BenchOptions) => {
     const blocks = Number(options.blocks);
     if (!Number.isInteger(blocks) || blocks < 2) throw new SinkstreamError('ERR_ARGUMENT', `--blocks ${options.blocks}: expected an integer >= 2`);
-    const configured = configFromOptions(options);
-    // Every measured block is generated: a drawn opening block (generation.opening: scene) would time nothing.
-    const config = { ...configured, generation: { ...configured.generation, opening: 'noise' as const } };
+    const config = withGeneratedOpening(configFromOptions(options));
     if (options.peak && (config.engine.name !== 'ort' || config.engine.provider !== 'cpu')) {
       throw new SinkstreamError('ERR_ARGUMENT', `--peak measures the ORT CPU provider; the config runs ${config.engine.name}/${config.engine.provider}`);
     }
