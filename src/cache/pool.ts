@@ -10,6 +10,7 @@
  */
 import type { CacheUpdate } from '../engine/types.js';
 import type { BlockPlan, FrameRef, HeldFrame, IncomingFrame, PlanInput, PlannedSlot, TokenSelection } from './types.js';
+import { concatFloat32 } from '../util/float32.js';
 
 export interface PoolDims {
   layers: number;
@@ -126,7 +127,7 @@ export class CachePool {
       perLayer,
       sources: perLayer ? repeat(sources, tables) : sources,
       weights: perLayer ? repeat(weights, tables) : weights,
-      positions: perLayer ? concat(layerPositions) : layerPositions[0],
+      positions: perLayer ? concatFloat32(layerPositions) : layerPositions[0],
     };
   }
 
@@ -175,7 +176,7 @@ export class CachePool {
       layerPositions.push(pos);
     }
     this.commit(this.heldAfter(plan.slots), layerPositions, true, plan);
-    return { rows, terms: 1, perLayer: true, sources, weights, positions: concat(layerPositions) };
+    return { rows, terms: 1, perLayer: true, sources, weights, positions: concatFloat32(layerPositions) };
   }
 
   private sharedPositions(table: Float32Array): Float32Array[] {
@@ -245,12 +246,3 @@ function repeat(table: Int32Array | Float32Array, times: number): Int32Array | F
   return out;
 }
 
-function concat(tables: Float32Array[]): Float32Array {
-  const out = new Float32Array(tables.reduce((n, t) => n + t.length, 0));
-  let o = 0;
-  for (const t of tables) {
-    out.set(t, o);
-    o += t.length;
-  }
-  return out;
-}

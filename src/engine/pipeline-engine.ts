@@ -12,6 +12,7 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import type { CacheUpdate, Engine, EngineInfo, ForwardRequest, ForwardResult, QuerySelection } from './types.js';
+import { concatFloat32 } from '../util/float32.js';
 
 export type StageFactory = (layers: readonly [number, number]) => Promise<Engine>;
 
@@ -96,13 +97,7 @@ export class PipelineEngine implements Engine {
     const parts = await Promise.all(
       this.stages.map((stage, s) => stage.scoreCache(selections.map((sel, i) => ({ queriesId: kept[i].perStage[s], frames: sel.frames })), reduce)),
     );
-    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at); // stage after stage = layer after layer: [layers, rows]
-      at += p.length;
-    }
-    return out;
+    return concatFloat32(parts); // stage after stage = layer after layer: [layers, rows]
   }
 
   async releaseQueries(queriesId: number): Promise<void> {
@@ -121,16 +116,12 @@ export class PipelineEngine implements Engine {
   async readCache(): Promise<{ keys: Float32Array; values: Float32Array; positions: Float32Array; rows: number }> {
     this.check();
     const parts = await Promise.all(this.stages.map((s) => s.readCache()));
-    const join = (pick: (p: (typeof parts)[number]) => Float32Array): Float32Array => {
-      const out = new Float32Array(parts.reduce((n, p) => n + pick(p).length, 0));
-      let at = 0;
-      for (const p of parts) {
-        out.set(pick(p), at);
-        at += pick(p).length;
-      }
-      return out;
+    return {
+      keys: concatFloat32(parts.map((p) => p.keys)),
+      values: concatFloat32(parts.map((p) => p.values)),
+      positions: concatFloat32(parts.map((p) => p.positions)),
+      rows: parts[0].rows,
     };
-    return { keys: join((p) => p.keys), values: join((p) => p.values), positions: join((p) => p.positions), rows: parts[0].rows };
   }
 
   info(): EngineInfo {
