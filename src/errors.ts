@@ -39,19 +39,6 @@ export class SinkstreamError extends Error {
   }
 }
 
-const ALL_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  ...BAD_INPUT,
-  'ERR_FFMPEG_MISSING',
-  'ERR_ENCODER',
-  'ERR_ENGINE',
-  'ERR_CAPACITY',
-  'ERR_CLOSED',
-]);
-
-export function isErrorCode(code: unknown): code is ErrorCode {
-  return typeof code === 'string' && ALL_CODES.has(code);
-}
-
 export function isSinkstreamError(e: unknown): e is SinkstreamError {
   return e instanceof SinkstreamError;
 }

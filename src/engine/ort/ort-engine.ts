@@ -6,7 +6,7 @@
  * an out-of-memory kill) fails every pending and later call with ERR_ENGINE naming the cause.
  */
 import type { Worker } from 'node:worker_threads';
-import { isErrorCode, SinkstreamError } from '../../errors.js';
+import { SinkstreamError } from '../../errors.js';
 import { spawnWorker } from '../../util/worker-url.js';
 import type { CacheUpdate, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
 import type { SerializedError, WorkerCall, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
@@ -15,13 +15,6 @@ function revive(e: SerializedError): SinkstreamError {
   const err = new SinkstreamError(e.code ?? 'ERR_ENGINE', e.message);
   if (e.stack) err.stack = e.stack;
   return err;
-}
-
-/** An error thrown inside the worker keeps its stable code when it has one. */
-function startError(e: Error): SinkstreamError {
-  const code = (e as { code?: unknown }).code;
-  const stable = isErrorCode(code) ? code : 'ERR_ENGINE';
-  return new SinkstreamError(stable, `the engine worker failed to start: ${e.message}`, { cause: e });
 }
 
 interface Pending {
@@ -58,7 +51,7 @@ export class OrtEngine implements Engine {
         if (reply.kind === 'ready') done(() => resolve(reply.info));
         else if (reply.kind === 'startFailed') done(() => reject(revive(reply.error)));
       };
-      const onError = (e: Error): void => done(() => reject(startError(e)));
+      const onError = (e: Error): void => done(() => reject(new SinkstreamError('ERR_ENGINE', `the engine worker failed to start: ${e.message}`, { cause: e })));
       // The worker reports a failed start as a message, then ends; give that message a turn to
       // arrive before falling back to the bare exit code.
       const onExit = (code: number): void =>
