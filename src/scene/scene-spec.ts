@@ -77,7 +77,8 @@ export function loadSceneSpec(dir = defaultSpecDir): SceneSpec {
   };
 }
 
-function readScene(prompt: string, spec: SceneSpec): { objects: PromptObject[]; background: string | undefined } {
+/** The colour/shape pairs a prompt names, and the background named as `<phrase(background)>`. */
+function readScene(prompt: string, spec: SceneSpec, phrase: (background: string) => string): { objects: PromptObject[]; background: string | undefined } {
   const words = prompt.toLowerCase().split(/[^a-z]+/).filter((w) => w.length > 0);
   const objects: PromptObject[] = [];
   for (let i = 1; i < words.length; i++) {
@@ -86,7 +87,7 @@ function readScene(prompt: string, spec: SceneSpec): { objects: PromptObject[]; 
     }
   }
   const joined = words.join(' ');
-  const background = [...spec.backgrounds.keys()].find((b) => joined.includes(`${b} background`));
+  const background = [...spec.backgrounds.keys()].find((b) => joined.includes(phrase(b)));
   return { objects, background };
 }
 
@@ -96,7 +97,7 @@ function readScene(prompt: string, spec: SceneSpec): { objects: PromptObject[]; 
  * on the spec's first background when it names none.
  */
 export function parseOpeningPrompt(prompt: string, spec: SceneSpec): PromptScene {
-  const { objects, background } = readScene(prompt, spec);
+  const { objects, background } = readScene(prompt, spec, (b) => `${b} background`);
   if (objects.length > 3) {
     throw new SinkstreamError('ERR_PROMPT', `prompt '${prompt}': names ${objects.length} objects; the scene opening draws at most 3 (the training scenes' limit)`);
   }
@@ -105,7 +106,7 @@ export function parseOpeningPrompt(prompt: string, spec: SceneSpec): PromptScene
 
 /** Reads a prompt of the training grammar: `a <colour> <shape>, ... bouncing on a <background> background`. */
 export function parsePrompt(prompt: string, spec: SceneSpec): PromptScene {
-  const { objects, background } = readScene(prompt, spec);
+  const { objects, background } = readScene(prompt, spec, (b) => `on a ${b} background`);
   if (objects.length === 0 || objects.length > 3 || background === undefined) {
     throw new SinkstreamError(
       'ERR_PROMPT',
