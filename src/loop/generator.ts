@@ -262,7 +262,7 @@ class BlockGenerator implements Generator {
     let x0: Float32Array;
     let steps = 0;
     if (drawn) {
-      x0 = drawn.latent.slice();
+      x0 = drawn.latent; // the drawn opening is used once and then dropped: no copy needed
       this.drawnOpening = null;
     } else {
       const sigmas = this.sigmasFor(stepCount);
