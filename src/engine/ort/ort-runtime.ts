@@ -26,7 +26,7 @@ import type { FloatType } from '../../onnx/layers.js';
 import { buildTextKvGraph, TEXT_KV_IO } from '../../onnx/text-kv-graph.js';
 import { buildTransformerGraph, TRANSFORMER_IO } from '../../onnx/transformer-graph.js';
 import type { CacheUpdate, EngineInfo, ForwardRequest, QuerySelection } from '../types.js';
-import { createSession, type OwnedSession, type Provider } from './sessions.js';
+import { createSession, type OwnedSession, type Provider, type SessionSettings } from './sessions.js';
 
 export interface OrtRuntimeOptions {
   dims: ModelDims;
@@ -331,12 +331,17 @@ export class OrtRuntime {
     this.pending = null;
   }
 
+  /** A small session whose outputs all come back to the host (scores, cache reads). */
+  private hostOutputSettings(): SessionSettings {
+    return { provider: this.provider, threads: this.threads, allowSpinning: this.allowSpinning, gpuOutputs: () => false };
+  }
+
   private scoreSession(reduce: 'sum' | 'max', selections: number): Promise<OwnedSession> {
     const key = `${reduce}:${selections}`;
     let session = this.scoreSessions.get(key);
     if (!session) {
       const graph = buildScoreGraph(this.dims, this.dtype, reduce, selections);
-      session = createSession(graph, { provider: this.provider, threads: this.threads, allowSpinning: this.allowSpinning, gpuOutputs: () => false }, [SCORE_IO.scores]);
+      session = createSession(graph, this.hostOutputSettings(), [SCORE_IO.scores]);
       this.scoreSessions.set(key, session);
     }
     return session;
@@ -426,7 +431,7 @@ export class OrtRuntime {
   private async readThroughSession(): Promise<{ k: ort.Tensor[]; v: ort.Tensor[] }> {
     const { layers } = this.dims;
     const io = READ_IO;
-    this.readSession ??= createSession(buildCacheReadGraph(this.dims, this.dtype), { provider: this.provider, threads: this.threads, allowSpinning: this.allowSpinning, gpuOutputs: () => false }, [
+    this.readSession ??= createSession(buildCacheReadGraph(this.dims, this.dtype), this.hostOutputSettings(), [
       ...Array.from({ length: layers }, (_, i) => io.keys(i)),
       ...Array.from({ length: layers }, (_, i) => io.values(i)),
     ]);
