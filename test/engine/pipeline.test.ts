@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { stageRanges } from '../../src/engine/pipeline-engine.js';
 import { createGenerator } from '../../src/loop/generator.js';
 import { SinkstreamError } from '../../src/errors.js';
+import { maxByteDifference } from '../helpers/frames.js';
 
 const base = ['model.weights=synthetic', 'model.arch.layers=3', 'engine.threads=1', 'generation.opening=noise', 'generation.seed=9'];
 
@@ -20,13 +21,6 @@ async function frames(set: string[]): Promise<Uint8Array[]> {
   } finally {
     await g.close();
   }
-}
-
-function maxByteDifference(a: Uint8Array[], b: Uint8Array[]): number {
-  assert.is(a.length, b.length);
-  let max = 0;
-  a.forEach((f, i) => f.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i][j])))));
-  return max;
 }
 
 test('a 2-stage and a 3-stage pipeline render the same frames as one engine', async () => {

@@ -10,13 +10,7 @@ import { gaussianNoise } from '../../src/loop/noise.js';
 import { latentToFrames } from '../../src/decode/space-to-depth.js';
 import { renderGroundTruth } from '../../src/scene/ground-truth.js';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
-
-function maxByteDifference(a: Uint8Array[], b: Uint8Array[]): number {
-  assert.is(a.length, b.length);
-  let max = 0;
-  a.forEach((f, i) => f.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i][j])))));
-  return max;
-}
+import { maxByteDifference } from '../helpers/frames.js';
 
 /** An engine whose flow is a constant: the loop's arithmetic can be checked in closed form. */
 function constantFlowEngine(value: number, calls: Array<{ t: number; keep: boolean }>): Engine {
