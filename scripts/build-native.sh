@@ -6,6 +6,7 @@
 # usage: bash scripts/build-native.sh            # or: npm run build:native
 #        bash scripts/build-native.sh --check    # compile only, against a stand-in cuBLASLt header (no GPU,
 #                                                # no cuBLAS needed); nothing is linked or installed
+# cuDNN (fused attention) is not linked: it is loaded at run time when present (native/src/cudnn-sdpa.h).
 # env:   CUDA_HOME (default /usr/local/cuda), SSN_CUDA_ARCH (default 90 = Hopper; e.g. "80;90"),
 #        NODE_API_INCLUDE (directory of node_api.h; default: next to the running node)
 set -euo pipefail
@@ -45,7 +46,7 @@ pids=()
 for f in kernels attention engine; do
   "$NVCC" "${nvflags[@]}" -c "src/$f.cu" -o "$out/$f.o" & pids+=($!)
 done
-for f in gemm capi; do
+for f in gemm capi cudnn-sdpa; do
   g++ "${cxxflags[@]}" -c "src/$f.cc" -o "$out/$f.o" & pids+=($!)
 done
 if [[ -f "$NODE_API_INCLUDE/node_api.h" ]]; then
@@ -65,7 +66,7 @@ for dir in "$CUDA_HOME/lib64" "$CUDA_HOME/targets/x86_64-linux/lib" "$CUDA_HOME/
 done
 (( ${#libdirs[@]} )) || { echo "build-native: libcublasLt.so not found under $CUDA_HOME or /usr/lib/x86_64-linux-gnu" >&2; exit 1; }
 "$NVCC" -shared "${gencode[@]}" -o build/libsinkstream_native.so build/kernels.o build/attention.o build/engine.o \
-  build/gemm.o build/capi.o "${libdirs[@]}" -lcublasLt -cudart static
+  build/gemm.o build/capi.o build/cudnn-sdpa.o "${libdirs[@]}" -lcublasLt -ldl -cudart static
 if [[ -f build/addon.o ]]; then
   g++ -shared -o build/sinkstream_native.node build/addon.o -Lbuild -lsinkstream_native -Wl,-rpath,'$ORIGIN'
   echo "build-native: built native/build/sinkstream_native.node and native/build/libsinkstream_native.so"

@@ -26,7 +26,10 @@ extern int attentionVariant;
 /** fp32: exact fp32 arithmetic on CUDA cores (small models, tests); head_dim <= 128. */
 void flashAttention(const AttentionParams<float>& p, cudaStream_t s);
 
-/** Runs the bf16 kernel (variant as attentionVariant) on device arrays q, o [Lq, d], k, v [Lk, d] (keys seen as
+/** runAttention's variant for cuDNN's fused attention (cudnn-sdpa.h) instead of the own kernel. */
+constexpr int kCudnnVariant = 9;
+
+/** Runs the bf16 kernel (variant as attentionVariant, or kCudnnVariant) on device arrays q, o [Lq, d], k, v [Lk, d] (keys seen as
     [Lk - Lq cache rows || Lq block rows]) once, then `reps` timed times; returns milliseconds per call. */
 double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq, int Lk, int heads, int headDim,
                     int variant, int reps);

@@ -2,6 +2,7 @@
 #include "capi.h"
 #include "engine.h"
 #include "attention.h"
+#include "cudnn-sdpa.h"
 #include <cstring>
 
 struct ssn_engine {
@@ -135,6 +136,20 @@ int ssn_attention(int device, const void* q, const void* k, const void* v, void*
     *ms = ssn::runAttention(static_cast<const bf16*>(q), static_cast<const bf16*>(k), static_cast<const bf16*>(v),
                             static_cast<bf16*>(o), lq, lk, heads, head_dim, variant, reps);
   });
+}
+
+const char* ssn_attention_backend(void) {
+  static thread_local std::string text;
+  try {
+    text = ssn::CudnnSdpa::describe();
+  } catch (const std::exception& ex) {
+    text = ex.what();
+  }
+  return text.c_str();
+}
+
+int ssn_attention_plans(ssn_engine* e, int* plans, double* ms) {
+  return locked(e, [&](ssn::Engine& en) { en.attentionPlans(plans, ms); });
 }
 
 }  // extern "C"

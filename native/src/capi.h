@@ -70,6 +70,12 @@ int ssn_profile_read(ssn_engine* e, double* ms);
 int ssn_attention(int device, const void* q, const void* k, const void* v, void* o, int lq, int lk, int heads,
                   int head_dim, int variant, int reps, double* ms);
 
+/* Which attention the bf16 path uses: "cuDNN 9.14.0 (libcudnn.so.9)", or why the own kernel is used. The string
+   stays valid until the next call. Env SSN_ATTENTION=auto|kernel|cudnn chooses; SSN_CUDNN_LIBRARY names the library. */
+const char* ssn_attention_backend(void);
+/* cuDNN attention plans this engine has built (one per new shape) and the milliseconds spent building them. */
+int ssn_attention_plans(ssn_engine* e, int* plans, double* ms);
+
 #ifdef __cplusplus
 }
 #endif

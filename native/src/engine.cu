@@ -1,5 +1,6 @@
 #include "engine.h"
 #include "attention.h"
+#include "cudnn-sdpa.h"
 #include "gemm.h"
 #include "kernels.h"
 #include <map>
@@ -47,6 +48,10 @@ class EngineImpl final : public Engine {
   int pendingRows() const override { return pendingRows_; }
   void setProfile(bool on) override { profile_ = on; }
   void profileRead(double* ms) const override;
+  void attentionPlans(int* plans, double* ms) const override {
+    *plans = sdpa_ ? sdpa_->plansBuilt() : 0;
+    *ms = sdpa_ ? sdpa_->planMs() : 0;
+  }
   int device() const override { return device_; }
 
  private:
@@ -69,6 +74,8 @@ class EngineImpl final : public Engine {
   int d_, hd_, T_, gridW_, pf_, patchIn_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
+  std::unique_ptr<CudnnSdpa> sdpa_;  // bf16 only; nullptr: the own kernel
+  void attention(const AttentionParams<T>& p);
   std::vector<void*> allocations_;
   std::map<std::string, Slot> slots_;
   std::set<std::string> given_;
@@ -137,6 +144,7 @@ EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device) : dims_(dims), devic
   CUDA_CHECK(cudaSetDevice(device_));
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_ = std::make_unique<Gemm>();
+  if constexpr (std::is_same_v<T, bf16>) sdpa_ = CudnnSdpa::create(device_);
   allocWeights();
 }
 
@@ -364,6 +372,19 @@ void EngineImpl<T>::mark(Phase ph) {
   marks_.emplace_back(ev, ph);
 }
 
+// cuDNN's fused attention where it has a plan and the keys are one run of rows (the block right after the
+// cache); otherwise the own kernel, which also reads keys from two separate row segments.
+template <typename T>
+void EngineImpl<T>::attention(const AttentionParams<T>& p) {
+  if constexpr (std::is_same_v<T, bf16>) {
+    if (sdpa_ && (p.segB == 0 || p.segBOffset == p.segA) &&
+        sdpa_->run(p.q, p.k, p.v, p.o, p.Lq, p.segA + p.segB, p.heads, p.headDim, p.qStride, p.kvStride, p.oStride,
+                   p.scale, stream_))
+      return;
+  }
+  flashAttention(p, stream_);
+}
+
 template <typename T>
 void EngineImpl<T>::profileRead(double* ms) const {
   for (int i = 0; i < PhaseCount; i++) ms[i] = profileMs_[i];
@@ -462,7 +483,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     ap.Lq = L; ap.heads = dims_.heads; ap.headDim = hd_;
     ap.segA = cacheRows_; ap.segB = L; ap.segBOffset = blockOff;
     ap.scale = 1.f / std::sqrt(static_cast<float>(hd_));
-    flashAttention(ap, stream_);
+    attention(ap);
     mark(PhaseGemm);
     gemm_->run(stream_, L, d_, d_, attn_.as<T>(), Lw.o, tmp, DType::F32);
     mark(PhaseElementwise);
@@ -482,7 +503,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     AttentionParams<T> cp = ap;
     cp.k = ctxK_.as<T>() + (size_t)l * tl * d; cp.v = ctxV_.as<T>() + (size_t)l * tl * d;
     cp.segA = tl; cp.segB = 0; cp.segBOffset = 0;
-    flashAttention(cp, stream_);
+    attention(cp);
     mark(PhaseGemm);
     gemm_->run(stream_, L, d_, d_, attn_.as<T>(), Lw.co, tmp, DType::F32);
     mark(PhaseElementwise);

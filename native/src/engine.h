@@ -31,6 +31,8 @@ class Engine {
   virtual void setProfile(bool on) = 0;
   virtual void profileRead(double* ms) const = 0;
   virtual int device() const = 0;
+  /** cuDNN attention plans built so far and the milliseconds they took (0, 0 without cuDNN). */
+  virtual void attentionPlans(int* plans, double* ms) const = 0;
   std::mutex mutex;
 };
 

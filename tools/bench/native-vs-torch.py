@@ -32,6 +32,7 @@ sys.path.insert(0, HERE)
 from model import Dims, KVCache, WanModel, rope_apply, rope_cos_sin, score_cache, sinusoidal_embedding  # noqa: E402
 from native_lib import PROFILE_PHASES, NativeEngine  # noqa: E402
 from native_lib import attention as native_attention  # noqa: E402
+from native_lib import attention_backend  # noqa: E402
 
 DEV = 'cuda'
 RESULTS: dict = {}
@@ -321,7 +322,9 @@ def shifted(steps, shift=5.0):
     return [1000.0 * shift * (t / 1000) / (1 + (shift - 1) * (t / 1000)) for t in steps]
 
 
-VARIANTS = {4: '4 warps x 16 rows', 8: '8 warps x 16 rows', 2: '4 warps x 32 rows, 64-key tiles', 3: '4 warps x 32 rows, 32-key tiles'}
+VARIANTS = {4: '4 warps x 16 rows', 8: '8 warps x 16 rows', 2: '4 warps x 32 rows, 64-key tiles', 3: '4 warps x 32 rows, 32-key tiles',
+            9: 'cuDNN fused attention'}
+CUDNN_VARIANT = 9
 
 
 @torch.no_grad()
@@ -343,7 +346,11 @@ def run_attention_bench() -> int:
         row = dict(keys=lk, sdpa_ms=statistics.median(ts), sdpa_tflops=fl / statistics.median(ts) / 1e9)
         for var in VARIANTS:
             o = torch.full_like(q, float('nan'))
-            ms = native_attention(q, k, v, o, var, 10)
+            try:
+                ms = native_attention(q, k, v, o, var, 10)
+            except RuntimeError as ex:  # cuDNN missing or without a plan: reported, the kernels still compared
+                print(f'[attention] variant {var} ({VARIANTS[var]}) failed: {ex}', flush=True)
+                ms = float('nan')
             row[f'v{var}_ms'] = ms
             row[f'v{var}_tflops'] = fl / ms / 1e9
             row[f'v{var}_err'] = rel(o.float().cpu(), ref)
@@ -351,9 +358,10 @@ def run_attention_bench() -> int:
         print('[attention] ' + ', '.join(f'{k2} {v2:.3g}' for k2, v2 in row.items()), flush=True)
     RESULTS['attention'] = rows
     last = rows[-1]
-    good = [v for v in VARIANTS if last[f'v{v}_err'] < 1e-2]
+    print(f'[attention] the engine uses: {attention_backend()}', flush=True)
+    good = [v for v in VARIANTS if v != CUDNN_VARIANT and last[f'v{v}_err'] < 1e-2]
     best = min(good, key=lambda v: last[f'v{v}_ms']) if good else 4
-    print(f'[attention] fastest correct variant at 21 frames: {best} ({VARIANTS[best]})', flush=True)
+    print(f'[attention] fastest correct own kernel at 21 frames: {best} ({VARIANTS[best]})', flush=True)
     return best
 
 
@@ -369,6 +377,17 @@ def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
     eng = NativeEngine(dims, 0, 0)
     eng.set_weights(model.state_dict())
     eng.set_prompt(ctx.numpy())
+    # the same engine with its own attention kernel instead of cuDNN's, for the before/after in one run
+    saved = os.environ.get('SSN_ATTENTION')
+    os.environ['SSN_ATTENTION'] = 'kernel'
+    eng_k = NativeEngine(dims, 0, 0)
+    if saved is None:
+        del os.environ['SSN_ATTENTION']
+    else:
+        os.environ['SSN_ATTENTION'] = saved
+    eng_k.set_weights(model.state_dict())
+    eng_k.set_prompt(ctx.numpy())
+    print(f'[bench] attention: {attention_backend()}', flush=True)
     te = TorchEager(model, ctx, 21 * T)
     del model
     torch.cuda.empty_cache()
@@ -382,32 +401,40 @@ def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
         cache_frames = key_frames - Fr
         # fill both caches with clean passes of earlier blocks (absolute positions)
         eng.reset_cache()
+        eng_k.reset_cache()
         te.rows = 0
         for b in range(cache_frames // Fr):
             fpos = list(range(b * Fr, (b + 1) * Fr))
-            eng.forward(lat_np, [0.0] * Fr, fpos, keep_kv=True)
             n = (b + 1) * L
-            eng.update_cache(n, 1, False, np.arange(n), np.ones(n), token_positions(dims, range((b + 1) * Fr)))
+            for e in (eng, eng_k):
+                e.forward(lat_np, [0.0] * Fr, fpos, keep_kv=True)
+                e.update_cache(n, 1, False, np.arange(n), np.ones(n), token_positions(dims, range((b + 1) * Fr)))
             te.forward(lat_dev, 0.0, fpos, torch.from_numpy(token_positions(dims, fpos)).to(DEV))
             te.rows += L
         fpos = list(range(cache_frames, cache_frames + Fr))
         pos_dev = torch.from_numpy(token_positions(dims, fpos)).to(DEV)
         tn = timed(lambda: eng.forward(lat_np, [937.5] * Fr, fpos), reps)
+        tk = timed(lambda: eng_k.forward(lat_np, [937.5] * Fr, fpos), reps)
         tt = timed(lambda: te.forward(lat_dev, 937.5, fpos, pos_dev), reps)
         if key_frames == 21:
             fn_, _ = eng.forward(lat_np, [937.5] * Fr, fpos)
             same_input_diff = rel(fn_, te.forward(lat_dev, 937.5, fpos, pos_dev)[0])
+            fk_, _ = eng_k.forward(lat_np, [937.5] * Fr, fpos)
+            kernel_vs_cudnn = rel(fk_, torch.from_numpy(fn_))
             eng.profile(True)
             for _ in range(3):
                 eng.forward(lat_np, [937.5] * Fr, fpos)
             prof = eng.profile_read() / 3
             eng.profile(False)
         fl = forward_flops(dims, L, key_frames * T)
-        mn, mt = statistics.median(tn), statistics.median(tt)
+        mn, mt, mk = statistics.median(tn), statistics.median(tt), statistics.median(tk)
         rows_table.append(dict(key_frames=key_frames, keys=key_frames * T, tflop=fl / 1e12, native_ms=mn, torch_ms=mt,
+                               native_own_kernel_ms=mk,
                                native_tflops=fl / mn / 1e9, torch_tflops=fl / mt / 1e9, speedup=mt / mn,
                                native_spread=[min(tn), max(tn)], torch_spread=[min(tt), max(tt)]))
-        print(f'[bench] {key_frames} frames of keys: native {mn:.1f} ms, torch {mt:.1f} ms', flush=True)
+        print(f'[bench] {key_frames} frames of keys: native {mn:.1f} ms (own attention kernel {mk:.1f}), torch {mt:.1f} ms',
+              flush=True)
+    eng_k.close()
 
     # whole blocks: 4 steps + clean pass, sink policy (absolute positions), window 21, sink 3
     steps = shifted([1000, 750, 500, 250])
@@ -479,11 +506,16 @@ def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
 
     print()
     print(f'device: {dev_name}')
-    print('| keys (frames) | TFLOP | native ms | native TFLOP/s | PyTorch eager ms | PyTorch TFLOP/s | speed-up |')
-    print('| --- | --- | --- | --- | --- | --- | --- |')
+    print(f'attention: {attention_backend()}')
+    print('| keys (frames) | TFLOP | native ms | native TFLOP/s | PyTorch eager ms | PyTorch TFLOP/s | speed-up | '
+          'native, own attention kernel, ms |')
+    print('| --- | --- | --- | --- | --- | --- | --- | --- |')
     for r in rows_table:
         print(f"| {r['keys']} ({r['key_frames']}) | {r['tflop']:.1f} | {r['native_ms']:.1f} | {r['native_tflops']:.0f} | "
-              f"{r['torch_ms']:.1f} | {r['torch_tflops']:.0f} | {r['speedup']:.2f}x |")
+              f"{r['torch_ms']:.1f} | {r['torch_tflops']:.0f} | {r['speedup']:.2f}x | {r['native_own_kernel_ms']:.1f} |")
+    print(f'native with cuDNN attention vs with its own kernel, same input at 21 frames: relative difference {kernel_vs_cudnn:.2e}')
+    plans, plan_ms = eng.attention_plans()
+    print(f'cuDNN attention plans built by the engine: {plans}, {plan_ms:.0f} ms in all (once per new shape)')
     print(f'native vs PyTorch eager, same input at 21 frames: relative difference {same_input_diff:.2e} (both bf16)')
     print('native phases at 21 frames (ms per forward): ' + ', '.join(f'{n} {v:.1f}' for n, v in zip(PROFILE_PHASES, prof)))
     print(f'whole block (4 steps + clean pass, sink policy window 21 sink 3): native {steady_n:.0f} ms '
@@ -491,7 +523,9 @@ def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
           f'DiT-only {3 * 4 * 1000 / steady_n:.1f} video frames/s native')
     print(f'native per-block time, blocks {full + 1}-{full + k} vs last {k} of {len(nb)}: {early:.1f} ms vs {late:.1f} ms '
           f'({(late / early - 1) * 100:+.1f}%); steady state = median from block {full + 1} (window full)')
-    RESULTS['bench'] = dict(device=dev_name, forwards=rows_table, same_input_diff=same_input_diff,
+    RESULTS['bench'] = dict(device=dev_name, attention=attention_backend(), forwards=rows_table,
+                            same_input_diff=same_input_diff, kernel_vs_cudnn=kernel_vs_cudnn,
+                            attention_plans=dict(count=plans, ms=plan_ms),
                             native_phases_ms=dict(zip(PROFILE_PHASES, prof.tolist())), block_native_ms=nb, block_torch_ms=tb)
     eng.close()
 

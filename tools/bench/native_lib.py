@@ -50,6 +50,7 @@ class NativeEngine:
         lib.ssn_read_cache.argtypes = [vp, vp, vp, vp]
         lib.ssn_profile.argtypes = [vp, i32]
         lib.ssn_profile_read.argtypes = [vp, vp]
+        lib.ssn_attention_plans.argtypes = [vp, C.POINTER(i32), C.POINTER(C.c_double)]
         self.dims = dims
         d = SsnDims()
         d.dim, d.layers, d.heads, d.ffn_dim, d.freq_dim = dims.dim, dims.layers, dims.heads, dims.ffn_dim, dims.freq_dim
@@ -132,6 +133,12 @@ class NativeEngine:
         self._check(self.lib.ssn_read_cache(self._h, _ptr(k), _ptr(v), _ptr(p)))
         return k, v, p
 
+    def attention_plans(self) -> Tuple[int, float]:
+        """cuDNN attention plans built by this engine (one per new shape) and the milliseconds spent on them."""
+        n, ms = C.c_int(0), C.c_double(0)
+        self._check(self.lib.ssn_attention_plans(self._h, C.byref(n), C.byref(ms)))
+        return n.value, ms.value
+
     def profile(self, on: bool) -> None:
         self._check(self.lib.ssn_profile(self._h, int(on)))
 
@@ -139,6 +146,13 @@ class NativeEngine:
         ms = np.zeros(6, np.float64)
         self._check(self.lib.ssn_profile_read(self._h, _ptr(ms)))
         return ms
+
+
+def attention_backend(lib_path: str = DEFAULT_LIB) -> str:
+    """Which attention the engine's bf16 path uses (cuDNN and its version, or why the own kernel)."""
+    lib = C.CDLL(lib_path)
+    lib.ssn_attention_backend.restype = C.c_char_p
+    return lib.ssn_attention_backend().decode()
 
 
 def attention(q, k, v, o, variant: int = 0, reps: int = 0, lib_path: str = DEFAULT_LIB) -> float:
