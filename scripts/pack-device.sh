@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Prepares .device/ (git-ignored) for a GPU machine that has no Node.js and no npm registry, keeping
+# the working tree plus .device under the 64 MiB that travels with a device command. The shared
+# packer (../shared/device/pack.sh) supplies node, the Node-API headers, the GL/Vulkan debs and
+# boot.sh; its node_modules would be too big, so this script packs a trimmed node_modules.tar.xz
+# itself: only what TypeScript-from-source (tsx + esbuild), the tests (uvu), the engines (ONNX
+# Runtime's linux-x64 build, the ONNX graph builder) and the generator load. Left out: ffmpeg and
+# ffprobe binaries, playwright, typescript, @types, the other platforms' ONNX Runtime builds,
+# protobufjs's CLI (its own node_modules), coverage reports. Nothing that encodes video works there.
+#
+#   bash scripts/pack-device.sh        # from anywhere in the checkout, after `npm ci`
+#   env: SINKSTREAM_DEVICE_PACKER=FILE   the shared packer (default: <root>/../shared/device/pack.sh)
+#        SINKSTREAM_DEVICE_CHECK=0       skip the local check (unpack and run the tool's --help)
+#
+# Then, on the GPU machine (carry [".device"]):
+#   source .device/boot.sh && bash scripts/build-native.sh && node scripts/run-tests.mjs engine/native
+#   source .device/boot.sh && node --import tsx tools/bench/engine-video-diff.ts --b engine.name=native ...
+set -euo pipefail
+root=$(git rev-parse --show-toplevel)
+cd "$root"
+packer=${SINKSTREAM_DEVICE_PACKER:-$root/../shared/device/pack.sh}
+[[ -f $packer ]] || { echo "pack-device: no shared packer at $packer (set SINKSTREAM_DEVICE_PACKER)" >&2; exit 2; }
+[[ -d node_modules/tsx && -d node_modules/onnxruntime-node ]] || { echo "pack-device: node_modules is missing or incomplete: run npm ci first" >&2; exit 2; }
+
+mkdir -p .git/info
+grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
+
+DEVICE_NM=0 bash "$packer"
+
+excludes=(
+  # binaries and tools the GPU run never loads
+  'node_modules/@ffprobe-installer' 'node_modules/@ffmpeg-installer' 'node_modules/ffmpeg-static'
+  'node_modules/playwright-core' 'node_modules/typescript' 'node_modules/@types'
+  # onnxruntime-node: only linux/x64 is used there
+  'node_modules/onnxruntime-node/bin/napi-v6/win32' 'node_modules/onnxruntime-node/bin/napi-v6/darwin'
+  'node_modules/onnxruntime-node/bin/napi-v6/linux/arm64'
+  # onnx-proto needs protobufjs/minimal only; cli/ is pbjs/pbts with their own 19 MB of packages
+  'node_modules/onnx-proto/node_modules/protobufjs/cli'
+  # documentation and reports
+  'node_modules/fluent-ffmpeg/coverage' 'node_modules/fluent-ffmpeg/doc'
+  'node_modules/.cache'
+)
+args=()
+for e in "${excludes[@]}"; do args+=(--exclude="$e"); done
+tar -cf - "${args[@]}" node_modules | xz -T0 -6 > .device/node_modules.tar.xz
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+device=$(du -sb .device | cut -f1)
+tracked=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
+untracked=$( (git ls-files -z --others --exclude-standard | xargs -0 -r du -cb 2>/dev/null | tail -1 | cut -f1) || true)
+untracked=${untracked:-0}
+total=$((device + tracked + untracked))
+echo "pack-device: .device $(mib "$device") ($device bytes):"
+du -b .device/* | sort -rn | while read -r b f; do echo "  $(mib "$b")  $f"; done
+echo "pack-device: tracked files $(mib "$tracked"), untracked not ignored $(mib "$untracked"), with .device $(mib "$total") of 64 MiB"
+if ((total > 64 * 1048576)); then
+  echo "pack-device: over 64 MiB: the device call would refuse it" >&2
+  exit 1
+fi
+
+# Local check: the trimmed node_modules alone runs the comparison tool from source.
+if [[ ${SINKSTREAM_DEVICE_CHECK:-1} != 0 ]]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  git ls-files -z | tar -cf - --null -T - | tar -xf - -C "$tmp"
+  git ls-files -z --others --exclude-standard | tar -cf - --null -T - | tar -xf - -C "$tmp"
+  tar -xJf .device/node_modules.tar.xz -C "$tmp"
+  (cd "$tmp" && node --import tsx tools/bench/engine-video-diff.ts --help >/dev/null &&
+    node --import tsx tools/bench/engine-video-diff.ts --blocks 2 --set engine.threads=1 >/dev/null &&
+    node scripts/run-tests.mjs engine/native >/dev/null) ||
+    { echo "pack-device: the unpacked tree does not run tools/bench/engine-video-diff.ts or the engine/native tests" >&2; exit 1; }
+  echo "pack-device: checked in a copy with the unpacked node_modules: engine-video-diff.ts (--help, 2 blocks on the CPU), run-tests.mjs engine/native"
+fi
+echo "pack-device: carry [\".device\"], then: source .device/boot.sh && <command>"
