@@ -166,11 +166,8 @@ napi_value DeviceName(napi_env env, napi_callback_info info) {
 }
 
 /** createEngine(dims: ModelDims, device: number, precision: 0 bf16 | 1 fp32) -> handle */
-napi_value CreateEngine(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!getArgs(env, info, 3, argv)) return nullptr;
+ssn_dims readDims(napi_env env, napi_value o) {
   ssn_dims d{};
-  napi_value o = argv[0];
   d.dim = prop(env, o, "dim");
   d.layers = prop(env, o, "layers");
   d.heads = prop(env, o, "heads");
@@ -186,8 +183,10 @@ napi_value CreateEngine(napi_env env, napi_callback_info info) {
   propArr3(env, o, "ropeSplit", d.rope_split);
   d.latent_height = prop(env, o, "latentHeight");
   d.latent_width = prop(env, o, "latentWidth");
-  ssn_engine* e = nullptr;
-  if (ssn_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &e) != 0) return throwNative(env, "");
+  return d;
+}
+
+napi_value wrapEngine(napi_env env, ssn_engine* e) {
   auto* h = new Handle{e};
   napi_value ext;
   NAPI_CALL(env, napi_create_external(
@@ -199,6 +198,42 @@ napi_value CreateEngine(napi_env env, napi_callback_info info) {
                      },
                      nullptr, &ext));
   return ext;
+}
+
+/** createEngine(dims, device, precision) -> handle */
+napi_value CreateEngine(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  const ssn_dims d = readDims(env, argv[0]);
+  ssn_engine* e = nullptr;
+  if (ssn_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &e) != 0) return throwNative(env, "");
+  return wrapEngine(env, e);
+}
+
+/** createPipeline(dims, precision, devices: Int32Array, layerCounts: Int32Array) -> handle (one engine over GPUs) */
+napi_value CreatePipeline(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!getArgs(env, info, 4, argv)) return nullptr;
+  const ssn_dims d = readDims(env, argv[0]);
+  size_t nDevices = 0, nCounts = 0;
+  int32_t *devices, *counts;
+  if (!getTyped(env, argv[2], napi_int32_array, &devices, &nDevices)) return nullptr;
+  if (!getTyped(env, argv[3], napi_int32_array, &counts, &nCounts)) return nullptr;
+  if (nDevices != nCounts) {
+    napi_throw_error(env, nullptr, "createPipeline: one layer count per device");
+    return nullptr;
+  }
+  ssn_engine* e = nullptr;
+  if (ssn_create_pipeline(&d, getInt(env, argv[1]), static_cast<int>(nDevices), devices, counts, &e) != 0)
+    return throwNative(env, "");
+  return wrapEngine(env, e);
+}
+
+/** attentionBackend() -> what the bf16 path's attention runs on ("cuDNN 9.14.0 (libcudnn.so.9)", or why not) */
+napi_value AttentionBackend(napi_env env, napi_callback_info) {
+  napi_value out;
+  NAPI_CALL(env, napi_create_string_utf8(env, ssn_attention_backend(), NAPI_AUTO_LENGTH, &out));
+  return out;
 }
 
 napi_value Destroy(napi_env env, napi_callback_info info) {
@@ -379,6 +414,8 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("deviceCount", DeviceCount);
   EXPORT("deviceName", DeviceName);
   EXPORT("createEngine", CreateEngine);
+  EXPORT("createPipeline", CreatePipeline);
+  EXPORT("attentionBackend", AttentionBackend);
   EXPORT("destroy", Destroy);
   EXPORT("setWeight", SetWeight);
   EXPORT("finalize", Finalize);

@@ -3,6 +3,7 @@
 #include "engine.h"
 #include "attention.h"
 #include "cudnn-sdpa.h"
+#include "pipeline-engine.h"
 #include <cstring>
 
 struct ssn_engine {
@@ -71,6 +72,25 @@ int ssn_create(const ssn_dims* dims, int device, int precision, ssn_engine** out
 
 void ssn_destroy(ssn_engine* e) { delete e; }
 
+int ssn_create_stage(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end, ssn_engine** out) {
+  return guard([&] {
+    *out = new ssn_engine{ssn::makeEngine(*dims, device, precision, layer_begin, layer_end)};
+  });
+}
+
+int ssn_create_pipeline(const ssn_dims* dims, int precision, int stages, const int* devices, const int* layer_counts,
+                        ssn_engine** out) {
+  return guard([&] {
+    if (stages <= 0) throw ssn::NativeError("a pipeline needs at least one stage");
+    *out = new ssn_engine{ssn::makePipelineEngine(*dims, precision, std::vector<int>(devices, devices + stages),
+                                                  std::vector<int>(layer_counts, layer_counts + stages))};
+  });
+}
+
+int ssn_layers(ssn_engine* e, int* layer_begin, int* layer_end) {
+  return locked(e, [&](ssn::Engine& en) { en.layers(layer_begin, layer_end); });
+}
+
 int ssn_set_weight(ssn_engine* e, const char* key, const float* data, int64_t count, int on_device) {
   return locked(e, [&](ssn::Engine& en) { en.setWeight(key, data, count, on_device != 0); });
 }
@@ -87,6 +107,19 @@ int ssn_forward(ssn_engine* e, const float* latent, int frames, const float* tim
                 int keep_block_kv, int keep_queries, float* flow_out, int* queries_id) {
   return locked(e, [&](ssn::Engine& en) {
     const int id = en.forward(latent, frames, timesteps, frame_positions, keep_block_kv != 0, keep_queries, flow_out);
+    if (queries_id) *queries_id = id;
+  });
+}
+
+int ssn_forward_stage(ssn_engine* e, const float* latent, const void* hidden_in, int hidden_in_device, void* hidden_out,
+                      int frames, const float* timesteps, const int32_t* frame_positions, int keep_block_kv,
+                      int keep_queries, float* flow_out, int* queries_id) {
+  return locked(e, [&](ssn::Engine& en) {
+    ssn::StageIO io;
+    io.hiddenIn = static_cast<const float*>(hidden_in);
+    io.hiddenInDevice = hidden_in_device;
+    io.hiddenOut = static_cast<float*>(hidden_out);
+    const int id = en.forward(latent, frames, timesteps, frame_positions, keep_block_kv != 0, keep_queries, flow_out, io);
     if (queries_id) *queries_id = id;
   });
 }

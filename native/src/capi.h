@@ -23,7 +23,7 @@ typedef struct ssn_dims {
 
 typedef struct ssn_engine ssn_engine;
 
-#define SSN_ABI_VERSION 1
+#define SSN_ABI_VERSION 2
 
 int ssn_abi_version(void);
 const char* ssn_last_error(void);
@@ -34,6 +34,15 @@ int ssn_device_name(int device, char* buf, int size);
 /* precision: 0 = bf16 storage and tensor-core products (fast path), 1 = fp32 throughout (exact; tests). */
 int ssn_create(const ssn_dims* dims, int device, int precision, ssn_engine** out);
 void ssn_destroy(ssn_engine* e);
+/* A pipeline stage: the engine runs model layers [layer_begin, layer_end) only (per-layer storage, scores and
+   cache reads cover those layers). The first stage embeds the latent; the last one runs the head. */
+int ssn_create_stage(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end, ssn_engine** out);
+int ssn_layers(ssn_engine* e, int* layer_begin, int* layer_end);
+/* One engine over several GPUs: stage i runs the next layer_counts[i] layers on devices[i] (the counts add up to the
+   model's layers); the hidden state goes from GPU to GPU inside forward. Weights must come from the host. Same calls
+   as one engine: scores and cache reads cover all layers. */
+int ssn_create_pipeline(const ssn_dims* dims, int precision, int stages, const int* devices, const int* layer_counts,
+                        ssn_engine** out);
 
 /* One weight under its canonical Wan key; data holds `count` float32 (on the host, or on this engine's
    device when on_device != 0). */
@@ -48,6 +57,13 @@ int ssn_set_prompt(ssn_engine* e, const float* context);
    keep_queries: 0 none, 1 sum, 2 max; *queries_id receives the handle (or -1). */
 int ssn_forward(ssn_engine* e, const float* latent, int frames, const float* timesteps, const int32_t* frame_positions,
                 int keep_block_kv, int keep_queries, float* flow_out, int* queries_id);
+
+/* ssn_forward for a stage. hidden_in: the previous stage's hidden state [frames * tokens_per_frame, dim] fp32 on
+   device hidden_in_device (NULL for the first stage, whose input is latent); hidden_out: where this stage writes its
+   hidden state, on its own device (all stages but the last; the last writes flow_out). Returns when done. */
+int ssn_forward_stage(ssn_engine* e, const float* latent, const void* hidden_in, int hidden_in_device, void* hidden_out,
+                      int frames, const float* timesteps, const int32_t* frame_positions, int keep_block_kv,
+                      int keep_queries, float* flow_out, int* queries_id);
 
 int ssn_update_cache(ssn_engine* e, int rows, int terms, int per_layer, const int32_t* sources, const float* weights,
                      const float* positions);

@@ -31,13 +31,14 @@ struct KeptQueries {
 template <typename T>
 class EngineImpl final : public Engine {
  public:
-  EngineImpl(const ssn_dims& dims, int device);
+  EngineImpl(const ssn_dims& dims, int device, int layerBegin, int layerEnd);
   ~EngineImpl() override;
   void setWeight(const std::string& key, const float* data, int64_t count, bool onDevice) override;
   void finalize() override;
   void setPrompt(const float* context) override;
   int forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
-              int keepQueries, float* flowOut) override;
+              int keepQueries, float* flowOut, const StageIO& io) override;
+  void layers(int* begin, int* end) const override { *begin = lb_; *end = le_; }
   void updateCache(int rows, int terms, bool perLayer, const int32_t* sources, const float* weights,
                    const float* positions) override;
   void scoreCache(int n, const int32_t* ids, const int32_t* frameStart, const int32_t* frameEnd, int reduce, float* out) override;
@@ -66,11 +67,14 @@ class EngineImpl final : public Engine {
   void* alloc(size_t bytes);
   void ensureCapacity(int rows);
   void ensureWorkspace(int tokens, int frames);
-  T* layerRows(const DeviceBuffer& b, int layer) const { return b.as<T>() + (size_t)layer * cap_ * d_; }
-  float* layerPos(int layer) const { return pos_.as<float>() + (size_t)layer * cap_ * 3; }
+  // per-layer storage covers this stage's layers only; `layer` is the model's index
+  T* layerRows(const DeviceBuffer& b, int layer) const { return b.as<T>() + (size_t)(layer - lb_) * cap_ * d_; }
+  float* layerPos(int layer) const { return pos_.as<float>() + (size_t)(layer - lb_) * cap_ * 3; }
+  bool inStage(const std::string& key) const;
 
   ssn_dims dims_;
   int device_;
+  int lb_, le_, nl_;  // this engine's layers [lb_, le_) of the model (a pipeline stage; all of them by default)
   int d_, hd_, T_, gridW_, pf_, patchIn_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
@@ -111,12 +115,18 @@ class EngineImpl final : public Engine {
   std::vector<std::pair<cudaEvent_t, Phase>> marks_;
   std::vector<cudaEvent_t> eventPool_;
   double profileMs_[PhaseCount] = {};
+  static_assert(PhaseCount == kProfilePhases, "engine.h names the profile phases");
 };
 
 
 
 template <typename T>
-EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device) : dims_(dims), device_(device) {
+EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device, int layerBegin, int layerEnd)
+    : dims_(dims), device_(device), lb_(layerBegin), le_(layerEnd < 0 ? dims.layers : layerEnd) {
+  if (lb_ < 0 || lb_ >= le_ || le_ > dims.layers)
+    throw NativeError("stage layers [" + std::to_string(layerBegin) + ", " + std::to_string(layerEnd) +
+                      ") must be a non-empty range within the model's " + std::to_string(dims.layers) + " layers");
+  nl_ = le_ - lb_;
   d_ = dims.dim;
   if (dims.heads <= 0 || d_ % dims.heads) throw NativeError("dim must be a multiple of heads");
   hd_ = d_ / dims.heads;
@@ -196,7 +206,7 @@ void EngineImpl<T>::allocWeights() {
   headB_ = f32("head.head.bias", pf_);
   headMod_ = f32("head.modulation", 2 * d);
   layers_.resize(dims_.layers);
-  for (int i = 0; i < dims_.layers; i++) {
+  for (int i = lb_; i < le_; i++) {
     LayerWeights<T>& L = layers_[i];
     const std::string b = "blocks." + std::to_string(i) + ".";
     // q, k, v live in one fused [3d, d] matrix (and one [3d] bias) so one product makes all three
@@ -253,7 +263,15 @@ void EngineImpl<T>::allocWeights() {
 }
 
 template <typename T>
+bool EngineImpl<T>::inStage(const std::string& key) const {
+  if (key.rfind("blocks.", 0) != 0) return true;
+  const int layer = std::atoi(key.c_str() + 7);
+  return layer >= lb_ && layer < le_;
+}
+
+template <typename T>
 void EngineImpl<T>::setWeight(const std::string& key, const float* data, int64_t count, bool onDevice) {
+  if (!inStage(key)) return;  // another stage's layer: the caller may hand every weight to every stage
   auto it = slots_.find(key);
   if (it == slots_.end()) throw NativeError("unknown weight key '" + key + "'");
   const Slot& s = it->second;
@@ -308,7 +326,7 @@ void EngineImpl<T>::ensureCapacity(int rows) {
   const int live = cacheRows_ + pendingRows_;
   int newCap = std::max(rows, cap_ + cap_ / 2);
   newCap = (newCap + 63) / 64 * 64;
-  const size_t d = d_, layers = dims_.layers;
+  const size_t d = d_, layers = nl_;
   DeviceBuffer nk, nr, nv, np;
   nk.reserve(layers * newCap * d * ES);
   nr.reserve(layers * newCap * d * ES);
@@ -333,8 +351,8 @@ void EngineImpl<T>::setPrompt(const float* context) {
   if (!finalized_) throw NativeError("weights are not complete");
   const int tl = dims_.text_len, td = dims_.text_dim;
   const size_t d = d_;
-  ctxK_.reserve((size_t)dims_.layers * tl * d * ES);
-  ctxV_.reserve((size_t)dims_.layers * tl * d * ES);
+  ctxK_.reserve((size_t)nl_ * tl * d * ES);
+  ctxV_.reserve((size_t)nl_ * tl * d * ES);
   DeviceBuffer ctx, h1, h2, kTmp;
   ctx.reserve((size_t)tl * td * 4);
   h1.reserve((size_t)tl * td * ES + (size_t)tl * d * ES);
@@ -349,10 +367,10 @@ void EngineImpl<T>::setPrompt(const float* context) {
   T* emb = h2.as<T>();
   gemm_->run(stream_, tl, d_, d_, hid, text2W_, emb, dtypeOf<T>());
   biasAct(emb, text2B_, tl, d_, 0, stream_);
-  for (int l = 0; l < dims_.layers; l++) {
+  for (int l = lb_; l < le_; l++) {
     const LayerWeights<T>& L = layers_[l];
-    T* kDst = ctxK_.as<T>() + (size_t)l * tl * d;
-    T* vDst = ctxV_.as<T>() + (size_t)l * tl * d;
+    T* kDst = ctxK_.as<T>() + (size_t)(l - lb_) * tl * d;
+    T* vDst = ctxV_.as<T>() + (size_t)(l - lb_) * tl * d;
     gemm_->run(stream_, tl, d_, d_, emb, L.ck, kTmp.ptr, dtypeOf<T>());
     rmsNormRows(kTmp.as<T>(), L.ckBias, L.cNormK, kDst, tl, d_, dims_.eps, stream_);
     gemm_->run(stream_, tl, d_, d_, emb, L.cv, vDst, dtypeOf<T>());
@@ -392,7 +410,10 @@ void EngineImpl<T>::profileRead(double* ms) const {
 
 template <typename T>
 int EngineImpl<T>::forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
-                    int keepQueries, float* flowOut) {
+                    int keepQueries, float* flowOut, const StageIO& io) {
+  const bool firstStage = lb_ == 0, lastStage = le_ == dims_.layers;
+  if (!firstStage && !io.hiddenIn) throw NativeError("a stage after the first needs the previous stage's hidden state");
+  if (!lastStage && !io.hiddenOut) throw NativeError("a stage before the last needs a buffer for its hidden state");
   if (!finalized_) throw NativeError("weights are not complete");
   if (!hasPrompt_) throw NativeError("setPrompt must be called before forward");
   if (frames <= 0) throw NativeError("a block needs at least one frame");
@@ -407,7 +428,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   KeptQueries* kept = nullptr;
   if (keepQueries) {
     KeptQueries k;
-    const size_t need = (size_t)dims_.layers * L * d * ES;
+    const size_t need = (size_t)nl_ * L * d * ES;
     for (size_t i = 0; i < keptPool_.size(); i++)
       if (keptPool_[i]->bytes >= need) {
         k.q = std::move(keptPool_[i]);
@@ -430,7 +451,8 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   }
   mark(PhaseEmbed);
   // inputs
-  CUDA_CHECK(cudaMemcpyAsync(latent_.ptr, latent, (size_t)C * frames * H * W * 4, cudaMemcpyHostToDevice, stream_));
+  if (firstStage)
+    CUDA_CHECK(cudaMemcpyAsync(latent_.ptr, latent, (size_t)C * frames * H * W * 4, cudaMemcpyHostToDevice, stream_));
   CUDA_CHECK(cudaMemcpyAsync(tsteps_.ptr, timesteps, frames * 4, cudaMemcpyHostToDevice, stream_));
   CUDA_CHECK(cudaMemcpyAsync(framePos_.ptr, framePos, frames * 4, cudaMemcpyHostToDevice, stream_));
   // time embedding (fp32): e = Linear(SiLU(Linear(sin))), e0 = Linear(SiLU(e))
@@ -438,9 +460,16 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   smallLinear(sinEmb_.as<float>(), time0W_, time0B_, temb1_.as<float>(), frames, d_, dims_.freq_dim, 0, stream_);
   smallLinear(temb1_.as<float>(), time2W_, time2B_, emb_.as<float>(), frames, d_, d_, 1, stream_);
   smallLinear(emb_.as<float>(), projW_, projB_, emb0_.as<float>(), frames, 6 * d_, d_, 1, stream_);
-  // patch embedding
-  patchify(latent_.as<float>(), patches_.as<T>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
-  gemm_->run(stream_, L, d_, patchIn_, patches_.as<T>(), patchW_, tmp_.ptr, DType::F32);
+  // patch embedding (first stage), or the previous stage's hidden state
+  if (firstStage) {
+    patchify(latent_.as<float>(), patches_.as<T>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
+    gemm_->run(stream_, L, d_, patchIn_, patches_.as<T>(), patchW_, tmp_.ptr, DType::F32);
+  } else if (io.hiddenInDevice == device_) {
+    CUDA_CHECK(cudaMemcpyAsync(x_.ptr, io.hiddenIn, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
+  } else {
+    enablePeer(io.hiddenInDevice);
+    CUDA_CHECK(cudaMemcpyPeerAsync(x_.ptr, device_, io.hiddenIn, io.hiddenInDevice, (size_t)L * d * 4, stream_));
+  }
 
   float* x = x_.as<float>();
   T* y = y_.as<T>();
@@ -451,13 +480,14 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   mark(PhaseElementwise);
   {
     ResidualNormParams<T> r{};
-    r.x = x; r.delta = tmp; r.deltaBias = patchB_; r.init = true;
-    r.y = y; r.shift = modv(layers_[0], 0); r.scale = modv(layers_[0], 1); r.onePlus = true;
+    r.x = x;
+    if (firstStage) { r.delta = tmp; r.deltaBias = patchB_; r.init = true; }  // else only normalise x
+    r.y = y; r.shift = modv(layers_[lb_], 0); r.scale = modv(layers_[lb_], 1); r.onePlus = true;
     r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
     residualNorm(r, stream_);
   }
   const int tl = dims_.text_len;
-  for (int l = 0; l < dims_.layers; l++) {
+  for (int l = lb_; l < le_; l++) {
     const LayerWeights<T>& Lw = layers_[l];
     // self-attention
     mark(PhaseGemm);
@@ -474,7 +504,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     qp.posOut = layerPos(l) + (size_t)blockOff * 3;
     qkvNormRope(qp, stream_);
     if (kept)
-      CUDA_CHECK(cudaMemcpyAsync(kept->q->as<T>() + (size_t)l * L * d, q_.ptr, (size_t)L * d * ES,
+      CUDA_CHECK(cudaMemcpyAsync(kept->q->as<T>() + (size_t)(l - lb_) * L * d, q_.ptr, (size_t)L * d * ES,
                                  cudaMemcpyDeviceToDevice, stream_));
     mark(PhaseSelfAttn);
     AttentionParams<T> ap{};
@@ -501,7 +531,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     rmsNormRows(q_.as<T>(), Lw.cqBias, Lw.cNormQ, q_.as<T>(), L, d_, dims_.eps, stream_);
     mark(PhaseCrossAttn);
     AttentionParams<T> cp = ap;
-    cp.k = ctxK_.as<T>() + (size_t)l * tl * d; cp.v = ctxV_.as<T>() + (size_t)l * tl * d;
+    cp.k = ctxK_.as<T>() + (size_t)(l - lb_) * tl * d; cp.v = ctxV_.as<T>() + (size_t)(l - lb_) * tl * d;
     cp.segA = tl; cp.segB = 0; cp.segBOffset = 0;
     attention(cp);
     mark(PhaseGemm);
@@ -526,19 +556,25 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
       ResidualNormParams<T> r{};
       r.x = x; r.delta = tmp; r.deltaBias = Lw.ffn2Bias; r.gate = modv(Lw, 5);
       r.y = y; r.onePlus = true;
-      if (l + 1 < dims_.layers) {
+      if (l + 1 < le_) {
         r.shift = modv(layers_[l + 1], 0); r.scale = modv(layers_[l + 1], 1);
-      } else {  // head: h = head.modulation + e (the time embedding, not e0)
+      } else if (lastStage) {  // head: h = head.modulation + e (the time embedding, not e0)
         r.shift = ModVec{headMod_, emb_.as<float>(), d_}; r.scale = ModVec{headMod_ + d, emb_.as<float>(), d_};
+      } else {
+        r.y = nullptr;  // the next stage normalises x with its own first layer's modulation
       }
       r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
       residualNorm(r, stream_);
     }
   }
   mark(PhaseHead);
-  gemm_->run(stream_, L, pf_, d_, y, headW_, tmp, DType::F32);
-  unpatchify(tmp, headB_, flow_.as<float>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
-  CUDA_CHECK(cudaMemcpyAsync(flowOut, flow_.ptr, (size_t)C * frames * H * W * 4, cudaMemcpyDeviceToHost, stream_));
+  if (lastStage) {
+    gemm_->run(stream_, L, pf_, d_, y, headW_, tmp, DType::F32);
+    unpatchify(tmp, headB_, flow_.as<float>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
+    CUDA_CHECK(cudaMemcpyAsync(flowOut, flow_.ptr, (size_t)C * frames * H * W * 4, cudaMemcpyDeviceToHost, stream_));
+  } else {
+    CUDA_CHECK(cudaMemcpyAsync(io.hiddenOut, x, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
+  }
   mark(PhaseCount);
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   if (profile_) {
@@ -574,8 +610,8 @@ void EngineImpl<T>::updateCache(int rows, int terms, bool perLayer, const int32_
     CUDA_CHECK(cudaMemcpyAsync(updIdx_.ptr, sources, entries * 4, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaMemcpyAsync(updW_.ptr, weights, entries * 4, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaMemcpyAsync(updPos_.ptr, positions, (size_t)tables * rows * 3 * 4, cudaMemcpyHostToDevice, stream_));
-    for (int l = 0; l < dims_.layers; l++) {
-      const int t = perLayer ? l : 0;
+    for (int l = lb_; l < le_; l++) {
+      const int t = perLayer ? l : 0;  // per-layer plans come for every layer of the model
       const size_t off = (size_t)t * rows * terms;
       const float* pos = updPos_.as<float>() + (size_t)t * rows * 3;
       cacheBlend(layerRows(kRaw_, l), layerRows(v_, l), updIdx_.as<int>() + off, updW_.as<float>() + off, rows, terms,
@@ -602,21 +638,21 @@ void EngineImpl<T>::scoreCache(int n, const int32_t* ids, const int32_t* frameSt
       throw NativeError("scoreCache: frames [" + std::to_string(frameStart[i]) + ", " + std::to_string(frameEnd[i]) +
                         ") are outside the pass's " + std::to_string(it->second.frames) + " frames");
   }
-  const size_t total = (size_t)dims_.layers * rows;
+  const size_t total = (size_t)nl_ * rows;
   if (rows == 0) return;
   scoreBuf_.reserve(total * 4);
   const float scale = 1.f / (dims_.heads * std::sqrt(static_cast<float>(hd_)));
   const int chunk = 1024;
   if (reduce == 1) logits_.reserve((size_t)chunk * rows * 4);
   else qsum_.reserve(d * 4);
-  for (int l = 0; l < dims_.layers; l++) {
-    float* scores = scoreBuf_.as<float>() + (size_t)l * rows;
+  for (int l = lb_; l < le_; l++) {
+    float* scores = scoreBuf_.as<float>() + (size_t)(l - lb_) * rows;
     if (reduce == 0) CUDA_CHECK(cudaMemsetAsync(qsum_.ptr, 0, d * 4, stream_));
     bool first = true;
     for (int i = 0; i < n; i++) {
       const KeptQueries& k = kept_.at(ids[i]);
       const int tpf = k.rows / k.frames;
-      const T* q = k.q->as<T>() + (size_t)l * k.rows * d + (size_t)frameStart[i] * tpf * d;
+      const T* q = k.q->as<T>() + (size_t)(l - lb_) * k.rows * d + (size_t)frameStart[i] * tpf * d;
       const int qRows = (frameEnd[i] - frameStart[i]) * tpf;
       if (reduce == 0) {
         columnSum(q, qRows, d_, qsum_.as<float>(), stream_);
@@ -657,24 +693,37 @@ void EngineImpl<T>::readCache(float* keys, float* values, float* positions) {
   if (rows == 0) return;
   DeviceBuffer tmp;
   tmp.reserve(per * 4);
-  for (int l = 0; l < dims_.layers; l++) {
+  for (int l = lb_; l < le_; l++) {
+    const size_t i = l - lb_;  // outputs hold this stage's layers
     if (keys) {
       toF32<T>(layerRows(kRaw_, l), tmp.as<float>(), per, stream_);
-      CUDA_CHECK(cudaMemcpyAsync(keys + l * per, tmp.ptr, per * 4, cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(keys + i * per, tmp.ptr, per * 4, cudaMemcpyDeviceToHost, stream_));
     }
     if (values) {
       toF32<T>(layerRows(v_, l), tmp.as<float>(), per, stream_);
-      CUDA_CHECK(cudaMemcpyAsync(values + l * per, tmp.ptr, per * 4, cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(values + i * per, tmp.ptr, per * 4, cudaMemcpyDeviceToHost, stream_));
     }
     if (positions)
-      CUDA_CHECK(cudaMemcpyAsync(positions + (size_t)l * rows * 3, layerPos(l), (size_t)rows * 3 * 4, cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(positions + i * rows * 3, layerPos(l), (size_t)rows * 3 * 4, cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 }
 
-std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision) {
-  if (precision == 1) return std::make_unique<EngineImpl<float>>(dims, device);
-  return std::make_unique<EngineImpl<bf16>>(dims, device);
+std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision, int layerBegin, int layerEnd) {
+  if (precision == 1) return std::make_unique<EngineImpl<float>>(dims, device, layerBegin, layerEnd);
+  return std::make_unique<EngineImpl<bf16>>(dims, device, layerBegin, layerEnd);
+}
+
+void enablePeer(int peer) {
+  int current = 0;
+  CUDA_CHECK(cudaGetDevice(&current));
+  if (peer == current) return;
+  int can = 0;
+  CUDA_CHECK(cudaDeviceCanAccessPeer(&can, current, peer));
+  if (!can) return;  // cudaMemcpyPeer still works, through the host
+  const cudaError_t e = cudaDeviceEnablePeerAccess(peer, 0);
+  if (e == cudaErrorPeerAccessAlreadyEnabled) cudaGetLastError();  // clear it
+  else CUDA_CHECK(e);
 }
 
 }  // namespace ssn

@@ -10,6 +10,16 @@
 
 namespace ssn {
 
+/** Profile phases (profileRead): patch+time, gemm, self-attention, cross-attention, norms/rope/elementwise, head. */
+constexpr int kProfilePhases = 6;
+
+/** A pipeline stage's hand-over: the hidden state [tokens, dim] fp32 between consecutive stages' layer ranges. */
+struct StageIO {
+  const float* hiddenIn = nullptr;  // device pointer on hiddenInDevice: the previous stage's output (not the first stage)
+  int hiddenInDevice = 0;
+  float* hiddenOut = nullptr;       // device pointer on this engine's device (all stages but the last)
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -18,7 +28,10 @@ class Engine {
   virtual void setPrompt(const float* context) = 0;
   /** Returns the kept queries' id, or -1. */
   virtual int forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos,
-                      bool keepBlockKv, int keepQueries, float* flowOut) = 0;
+                      bool keepBlockKv, int keepQueries, float* flowOut, const StageIO& io = StageIO{}) = 0;
+  /** The model layers [begin, end) this engine runs (a pipeline stage), all of them by default. Per-layer
+      outputs (scores, cache reads) hold these layers only. */
+  virtual void layers(int* begin, int* end) const = 0;
   virtual void updateCache(int rows, int terms, bool perLayer, const int32_t* sources, const float* weights,
                            const float* positions) = 0;
   virtual void scoreCache(int n, const int32_t* ids, const int32_t* frameStart, const int32_t* frameEnd, int reduce,
@@ -37,6 +50,8 @@ class Engine {
 };
 
 /** precision: 0 = bf16, 1 = fp32. */
-std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision);
+std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision, int layerBegin = 0, int layerEnd = -1);
+/** Lets the current device read `peer`'s memory directly where the hardware allows (NVLink, PCIe P2P). */
+void enablePeer(int peer);
 
 }  // namespace ssn

@@ -155,12 +155,14 @@ export const engineSection = z
      */
     residentCache: z.boolean().default(true),
     /**
-     * Pipeline stages (engine.name ort): the transformer's layers split into this many contiguous
-     * ranges, each stage on its own thread, the hidden state passed from stage to stage.
+     * Pipeline stages: the transformer's layers split into this many contiguous ranges, the hidden state
+     * passed from stage to stage. ort: each stage on its own thread; native: each stage on its own GPU.
      */
     stages: positiveInt.default(1),
     /** Layers per stage, first to last (default: as equal as the layer count allows). */
     stageLayers: z.array(positiveInt).min(1).optional(),
+    /** GPU of each stage, first to last (native engine; default: engine.device, engine.device + 1, ...). */
+    devices: z.array(z.number().int().nonnegative()).min(1).optional(),
   })
   .strict();
 

@@ -6,8 +6,12 @@ export function engineConfigProblems(config: Config): ConfigProblem[] {
   const e = config.engine;
   const layers = config.model.arch.layers;
   const problems: ConfigProblem[] = [];
-  if (e.stages > 1 && e.name !== 'ort') {
-    problems.push({ path: 'engine.stages', message: `${e.stages} stages need engine.name 'ort' (the ${e.name} engine runs the whole model in one stage)` });
+  if (e.devices !== undefined) {
+    if (e.name !== 'native') {
+      problems.push({ path: 'engine.devices', message: `GPUs per stage are for engine.name 'native' (engine.name is '${e.name}')` });
+    } else if (e.devices.length !== e.stages) {
+      problems.push({ path: 'engine.devices', message: `${e.devices.length} entries for engine.stages ${e.stages}: give one GPU per stage` });
+    }
   }
   if (e.stages > layers) problems.push({ path: 'engine.stages', message: `${e.stages} is more than the model's ${layers} layers` });
   if (e.stageLayers !== undefined) {

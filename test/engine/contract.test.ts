@@ -41,6 +41,9 @@ const candidates: Candidate[] = [
   { label: 'ort-webgpu-host-cache', engine: { name: 'ort', provider: 'webgpu', dtype: 'float32', residentCache: false }, tolerance: 2e-3 },
   { label: 'ort-cpu-pipeline', engine: { name: 'ort', provider: 'cpu', threads: 1, stages: 2 }, tolerance: 1e-4 },
   { label: 'native', engine: { name: 'native' }, tolerance: 2e-3 },
+  // two stages, both on GPU 0 (every machine with the addon has one): the pipeline engine's hand-over and its
+  // per-stage scores and cache reads, through the same contract
+  { label: 'native-pipeline', engine: { name: 'native', stages: 2, devices: [0, 0] }, tolerance: 2e-3 },
 ];
 
 const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.9);

@@ -45,12 +45,17 @@ try {
   reason = (e as Error).message.split('. ')[0];
 }
 
-function defineSuite(label: string, arch: NonNullable<ConfigInput['model']>['arch'], dtype: 'float16' | 'float32' = 'float16'): void {
+function defineSuite(
+  label: string,
+  arch: NonNullable<ConfigInput['model']>['arch'],
+  dtype: 'float16' | 'float32' = 'float16',
+  stages: Pick<NonNullable<ConfigInput['engine']>, 'stages' | 'devices'> = {},
+): void {
   const s = suite(`native ${dtype === 'float16' ? 'bf16' : 'fp32'} (${label})`);
   const tol = dtype === 'float16' ? 1e-2 : 1e-4;
   const round = dtype === 'float16' ? bf16 : (x: number): number => x;
   const model: ConfigInput['model'] = { arch, latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 5 };
-  const config = configSchema.parse({ model, engine: { name: 'native', dtype } });
+  const config = configSchema.parse({ model, engine: { name: 'native', dtype, ...stages } });
   const dims = modelDims(config);
   const weights = syntheticWeights(dims, 5);
   const { dim: d, layers, tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
@@ -155,4 +160,9 @@ if (reason) {
   defineSuite('head_dim 64', { dim: 128, layers: 2, heads: 2, ffnDim: 256, latentChannels: 8, textDim: 32, textLen: 8 });
   defineSuite('head_dim 16, the contract suite\'s model', { dim: 32, layers: 2, heads: 2, ffnDim: 64, latentChannels: 4, textDim: 8, textLen: 5 }, 'float32');
   defineSuite('head_dim 16', { dim: 32, layers: 2, heads: 2, ffnDim: 64, latentChannels: 4, textDim: 8, textLen: 8 });
+  // the pipeline engine: 3 layers over 2 stages, on two GPUs where there are two (else both on GPU 0)
+  const gpus = loadNativeAddon().probe.devices;
+  defineSuite(`head_dim 128, 2 stages on GPUs ${gpus > 1 ? '0 and 1' : '0 and 0'}`,
+    { dim: 256, layers: 3, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 }, 'float16',
+    { stages: 2, devices: gpus > 1 ? [0, 1] : [0, 0] });
 }

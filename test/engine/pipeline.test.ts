@@ -51,7 +51,8 @@ test('impossible stage keys are configuration errors naming the key', () => {
     assert.unreachable(`${set.join(' ')} was accepted`);
   };
   refused(['model.arch.layers=4', 'engine.stages=5'], 'engine.stages');
-  refused(['engine.stages=2', 'engine.name=native'], 'engine.stages');
+  refused(['engine.stages=2', 'engine.devices=[0]', 'engine.name=native'], 'engine.devices');
+  refused(['engine.stages=2', 'engine.devices=[0,1]'], 'engine.devices');
   refused(['model.arch.layers=4', 'engine.stages=2', 'engine.stageLayers=[1,2]'], 'engine.stageLayers');
   refused(['model.arch.layers=4', 'engine.stages=2', 'engine.stageLayers=[4]'], 'engine.stageLayers');
 });

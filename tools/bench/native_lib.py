@@ -32,7 +32,10 @@ def _ptr(a: np.ndarray) -> C.c_void_p:
 class NativeEngine:
     """One engine; `dims` is tools/reference/model.py's Dims. precision 0 = bf16, 1 = fp32."""
 
-    def __init__(self, dims, device: int = 0, precision: int = 0, lib_path: str = DEFAULT_LIB):
+    def __init__(self, dims, device: int = 0, precision: int = 0, lib_path: str = DEFAULT_LIB,
+                 layers: Optional[Tuple[int, int]] = None, pipeline: Optional[Tuple[Sequence[int], Sequence[int]]] = None):
+        """layers: a pipeline stage's model layers [begin, end) (all of them when None). pipeline: (devices,
+        layer_counts): one engine over several GPUs, stage i on devices[i] running the next layer_counts[i] layers."""
         self.lib = lib = C.CDLL(lib_path)
         lib.ssn_last_error.restype = C.c_char_p
         vp, i32 = C.c_void_p, C.c_int
@@ -50,6 +53,9 @@ class NativeEngine:
         lib.ssn_read_cache.argtypes = [vp, vp, vp, vp]
         lib.ssn_profile.argtypes = [vp, i32]
         lib.ssn_profile_read.argtypes = [vp, vp]
+        lib.ssn_create_pipeline.argtypes = [C.POINTER(SsnDims), i32, i32, vp, vp, C.POINTER(vp)]
+        lib.ssn_create_stage.argtypes = [C.POINTER(SsnDims), i32, i32, i32, i32, C.POINTER(vp)]
+        lib.ssn_forward_stage.argtypes = [vp, vp, vp, i32, vp, i32, vp, vp, i32, i32, vp, C.POINTER(i32)]
         lib.ssn_attention_plans.argtypes = [vp, C.POINTER(i32), C.POINTER(C.c_double)]
         self.dims = dims
         d = SsnDims()
@@ -61,7 +67,16 @@ class NativeEngine:
         d.rope_split[:] = list(dims.rope_split)
         d.latent_height, d.latent_width = dims.latent_height, dims.latent_width
         self._h = C.c_void_p()
-        self._check(lib.ssn_create(C.byref(d), device, precision, C.byref(self._h)))
+        self.device = device
+        self.layers = layers or (0, dims.layers)
+        self.pipeline = pipeline
+        if pipeline:
+            devs = np.ascontiguousarray(pipeline[0], dtype=np.int32)
+            counts = np.ascontiguousarray(pipeline[1], dtype=np.int32)
+            self._check(lib.ssn_create_pipeline(C.byref(d), precision, devs.size, _ptr(devs), _ptr(counts), C.byref(self._h)))
+        else:
+            self._check(lib.ssn_create_stage(C.byref(d), device, precision, self.layers[0], self.layers[1],
+                                             C.byref(self._h)))
 
     def _check(self, rc: int) -> None:
         if rc != 0:
@@ -78,7 +93,13 @@ class NativeEngine:
         for key, t in state_dict.items():
             if key == 'text_encoder.embedding.weight':
                 continue
-            src = t.detach().to(device='cuda', dtype=torch.float32).contiguous()
+            if key.startswith('blocks.') and not self.layers[0] <= int(key.split('.')[1]) < self.layers[1]:
+                continue  # another stage's layer
+            if self.pipeline:  # from the host: the engine spreads it over its GPUs
+                host = np.ascontiguousarray(t.detach().to(device='cpu', dtype=torch.float32).numpy())
+                self._check(self.lib.ssn_set_weight(self._h, key.encode(), _ptr(host), host.size, 0))
+                continue
+            src = t.detach().to(device=f'cuda:{self.device}', dtype=torch.float32).contiguous()
             torch.cuda.synchronize()
             self._check(self.lib.ssn_set_weight(self._h, key.encode(), C.c_void_p(src.data_ptr()), src.numel(), 1))
         self._check(self.lib.ssn_finalize(self._h))
@@ -96,6 +117,26 @@ class NativeEngine:
         qid = C.c_int(-1)
         self._check(self.lib.ssn_forward(self._h, _ptr(lat), len(ts), _ptr(ts), _ptr(fp), int(keep_kv), keep_queries,
                                          _ptr(flow), C.byref(qid)))
+        return flow, qid.value
+
+    def forward_stage(self, latent: Optional[np.ndarray], hidden_in, hidden_out, t: Sequence[float], fpos: Sequence[int],
+                      keep_kv: bool = False, keep_queries: int = 0) -> Tuple[Optional[np.ndarray], int]:
+        """One stage's part of a forward. hidden_in: the previous stage's output (a torch CUDA float32 tensor
+        [tokens, dim], any device) or None for the first stage (latent is its input); hidden_out: this stage's output
+        tensor on its own device (None for the last stage, which returns the flow)."""
+        ts = np.ascontiguousarray(t, dtype=np.float32)
+        fp = np.ascontiguousarray(fpos, dtype=np.int32)
+        lat = None if latent is None else np.ascontiguousarray(latent, dtype=np.float32)
+        last = self.layers[1] == self.dims.layers
+        C_, H_, W_ = self.dims.latent_channels, self.dims.latent_height, self.dims.latent_width
+        flow = np.empty((C_, len(ts), H_, W_), np.float32) if last else None
+        qid = C.c_int(-1)
+        self._check(self.lib.ssn_forward_stage(
+            self._h, None if lat is None else _ptr(lat),
+            None if hidden_in is None else C.c_void_p(hidden_in.data_ptr()),
+            0 if hidden_in is None else hidden_in.device.index,
+            None if hidden_out is None else C.c_void_p(hidden_out.data_ptr()),
+            len(ts), _ptr(ts), _ptr(fp), int(keep_kv), keep_queries, None if flow is None else _ptr(flow), C.byref(qid)))
         return flow, qid.value
 
     def update_cache(self, rows: int, terms: int, per_layer: bool, sources, weights, positions) -> None:

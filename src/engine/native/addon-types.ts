@@ -15,6 +15,10 @@ export interface NativeAddon {
   deviceCount(): number;
   deviceName(device: number): string;
   createEngine(dims: ModelDims, device: number, precision: NativePrecision): NativeHandle;
+  /** One engine over several GPUs: stage i runs the next layerCounts[i] layers on devices[i]. */
+  createPipeline(dims: ModelDims, precision: NativePrecision, devices: Int32Array, layerCounts: Int32Array): NativeHandle;
+  /** What the bf16 path's attention runs on: cuDNN and its version, or why the engine's own kernel. */
+  attentionBackend(): string;
   destroy(handle: NativeHandle): void;
   setWeight(handle: NativeHandle, key: string, data: Float32Array): void;
   finalize(handle: NativeHandle): void;
@@ -48,4 +52,4 @@ export interface NativeAddon {
 }
 
 /** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;

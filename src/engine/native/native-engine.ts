@@ -13,6 +13,7 @@ import { loadWeights } from '../../model/load-weights.js';
 import type { CacheUpdate, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
 import type { NativeAddon, NativeHandle, NativePrecision } from './addon-types.js';
 import { loadNativeAddon } from './addon-loader.js';
+import { stageRanges } from '../pipeline-engine.js';
 
 const KEEP_QUERIES = { none: 0, sum: 1, max: 2 } as const;
 
@@ -44,17 +45,25 @@ export class NativeEngine implements Engine {
     const { config } = options;
     const { addon, probe } = loadNativeAddon();
     const device = config.engine.device;
-    if (device >= probe.devices) {
-      throw new SinkstreamError(
-        'ERR_ENGINE_UNAVAILABLE',
-        `engine.device ${device}: the CUDA addon sees ${probe.devices} device(s)${probe.devices ? ` (${probe.names.join(', ')})` : ''}`,
-      );
+    const stages = stageRanges(config);
+    const devices = config.engine.devices ?? stages.map((_, i) => device + i);
+    for (const [i, d] of devices.entries()) {
+      if (d >= probe.devices) {
+        const key = config.engine.devices ? `engine.devices[${i}]` : stages.length > 1 ? `engine.device + ${i} (stage ${i})` : 'engine.device';
+        throw new SinkstreamError(
+          'ERR_ENGINE_UNAVAILABLE',
+          `${key} = ${d}: the CUDA addon sees ${probe.devices} device(s)${probe.devices ? ` (${probe.names.join(', ')})` : ''}`,
+        );
+      }
     }
     const dims = modelDims(config);
     const precision: NativePrecision = config.engine.dtype === 'float16' ? 0 : 1;
     let handle: NativeHandle;
     try {
-      handle = addon.createEngine(dims, device, precision);
+      handle =
+        stages.length > 1
+          ? addon.createPipeline(dims, precision, Int32Array.from(devices), Int32Array.from(stages.map(([from, to]) => to - from)))
+          : addon.createEngine(dims, device, precision);
     } catch (e) {
       throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native engine: ${(e as Error).message}`, { cause: e });
     }
@@ -69,7 +78,9 @@ export class NativeEngine implements Engine {
       addon.destroy(handle);
       throw e instanceof SinkstreamError ? e : engineError(e);
     }
-    const provider = `cuda:${device} (${probe.names[device]}), ${precision === 0 ? 'bf16' : 'fp32'}`;
+    const gpus = devices.map((d) => `cuda:${d} (${probe.names[d]})`).join(' -> ');
+    const attention = precision === 0 ? `, attention: ${addon.attentionBackend()}` : '';
+    const provider = `${gpus}, ${precision === 0 ? 'bf16' : 'fp32'}${attention}`;
     return new NativeEngine(addon, handle, dims, provider);
   }
 
