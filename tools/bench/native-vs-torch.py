@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
 import statistics
 import sys
+import threading
 import time
 
 import numpy as np
@@ -447,25 +449,44 @@ def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
             return np.arange(total)
         return np.concatenate([np.arange(sink), np.arange(total - (keep_max - sink), total)])
 
+    split = {'forwards': [], 'update': []}
+
     def native_blocks(n: int) -> list:
+        """The host draws the noise ahead, on a thread, while the engine computes (the engine call lets go of the
+        GIL), as an asynchronous runtime loop can; PyTorch draws it on the GPU, also off the critical path."""
         eng.reset_cache()
         pos_host = np.zeros((0, 3), np.float32)
-        rng = np.random.default_rng(1)
+        noise: queue.Queue = queue.Queue(maxsize=4)
+
+        def draw() -> None:
+            rng = np.random.default_rng(1)
+            for _ in range(n * len(steps)):
+                noise.put(rng.standard_normal(lat_np.shape, dtype=np.float32))
+
+        threading.Thread(target=draw, daemon=True).start()
         times = []
         for b in range(n):
             t0 = time.perf_counter()
+            fwd = 0.0
             fpos = list(range(b * Fr, (b + 1) * Fr))
-            x = rng.standard_normal(lat_np.shape, dtype=np.float32)
+            x = noise.get()
             for k, t in enumerate(steps):
+                f0 = time.perf_counter()
                 flow, _ = eng.forward(x, [t] * Fr, fpos)
+                fwd += time.perf_counter() - f0
                 x0 = x - (t / 1000) * flow
                 if k + 1 < len(steps):
                     s = steps[k + 1] / 1000
-                    x = (1 - s) * x0 + s * rng.standard_normal(x.shape, dtype=np.float32)
+                    x = (1 - s) * x0 + s * noise.get()
+            f0 = time.perf_counter()
             eng.forward(x0, [0.0] * Fr, fpos, keep_kv=True)
+            fwd += time.perf_counter() - f0
             idx = plan(pos_host.shape[0])
             pos_host = np.concatenate([pos_host, token_positions(dims, fpos)])[idx]
+            u0 = time.perf_counter()
             eng.update_cache(idx.size, 1, False, idx, np.ones(idx.size), pos_host)
+            split['update'].append((time.perf_counter() - u0) * 1e3)
+            split['forwards'].append(fwd * 1e3)
             times.append((time.perf_counter() - t0) * 1e3)
         return times
 
@@ -521,12 +542,16 @@ def run_bench(blocks_native: int, blocks_torch: int, reps: int) -> None:
     print(f'whole block (4 steps + clean pass, sink policy window 21 sink 3): native {steady_n:.0f} ms '
           f'({blocks_native} blocks), PyTorch eager {steady_t:.0f} ms ({blocks_torch} blocks): {steady_t / steady_n:.2f}x; '
           f'DiT-only {3 * 4 * 1000 / steady_n:.1f} video frames/s native')
+    fw, up = statistics.median(split['forwards'][full:]), statistics.median(split['update'][full:])
+    print(f'native block split (median from block {full + 1}): 5 forwards {fw:.1f} ms, cache update {up:.1f} ms, '
+          f'host (Euler steps, noise hand-over, plan) {steady_n - fw - up:.1f} ms')
     print(f'native per-block time, blocks {full + 1}-{full + k} vs last {k} of {len(nb)}: {early:.1f} ms vs {late:.1f} ms '
           f'({(late / early - 1) * 100:+.1f}%); steady state = median from block {full + 1} (window full)')
     RESULTS['bench'] = dict(device=dev_name, attention=attention_backend(), forwards=rows_table,
                             same_input_diff=same_input_diff, kernel_vs_cudnn=kernel_vs_cudnn,
                             attention_plans=dict(count=plans, ms=plan_ms),
-                            native_phases_ms=dict(zip(PROFILE_PHASES, prof.tolist())), block_native_ms=nb, block_torch_ms=tb)
+                            native_phases_ms=dict(zip(PROFILE_PHASES, prof.tolist())), block_native_ms=nb, block_torch_ms=tb,
+                            block_native_split_ms=split)
     eng.close()
 
 
