@@ -99,7 +99,9 @@ class EngineImpl final : public Engine {
   // cache: [layers, cap, d] T (kRaw un-rotated, kRot rotated at pos), pos [layers, cap, 3]
   DeviceBuffer kRaw_, kRot_, v_, pos_;
   int cap_ = 0, cacheRows_ = 0, pendingRows_ = 0;
-  DeviceBuffer scratchK_, scratchV_, updIdx_, updW_, updPos_;
+  // an update writes the new rows into these and then swaps them with kRaw_ / v_ (no copy back; costs one more
+  // copy of the un-rotated keys and the values)
+  DeviceBuffer nextK_, nextV_, updIdx_, updW_, updPos_;
 
   // workspaces
   int wsTokens_ = 0, wsFrames_ = 0;
@@ -546,9 +548,14 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     }
     // feed-forward
     mark(PhaseGemm);
-    gemm_->run(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, ffnH_.ptr, dtypeOf<T>());
-    mark(PhaseElementwise);
-    biasAct(ffnH_.as<T>(), Lw.ffn1Bias, L, dims_.ffn_dim, 1, stream_);
+    bool fused = false;
+    if constexpr (std::is_same_v<T, bf16>)
+      fused = gemm_->runBiasGelu(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, Lw.ffn1Bias, ffnH_.as<T>());
+    if (!fused) {
+      gemm_->run(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, ffnH_.ptr, dtypeOf<T>());
+      mark(PhaseElementwise);
+      biasAct(ffnH_.as<T>(), Lw.ffn1Bias, L, dims_.ffn_dim, 1, stream_);
+    }
     mark(PhaseGemm);
     gemm_->run(stream_, L, d_, dims_.ffn_dim, ffnH_.as<T>(), Lw.ffn2, tmp, DType::F32);
     mark(PhaseElementwise);
@@ -605,8 +612,8 @@ void EngineImpl<T>::updateCache(int rows, int terms, bool perLayer, const int32_
     updIdx_.reserve(entries * 4);
     updW_.reserve(entries * 4);
     updPos_.reserve((size_t)tables * rows * 3 * 4);
-    scratchK_.reserve((size_t)rows * d * ES);
-    scratchV_.reserve((size_t)rows * d * ES);
+    nextK_.reserve(kRaw_.bytes);
+    nextV_.reserve(v_.bytes);
     CUDA_CHECK(cudaMemcpyAsync(updIdx_.ptr, sources, entries * 4, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaMemcpyAsync(updW_.ptr, weights, entries * 4, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaMemcpyAsync(updPos_.ptr, positions, (size_t)tables * rows * 3 * 4, cudaMemcpyHostToDevice, stream_));
@@ -615,11 +622,13 @@ void EngineImpl<T>::updateCache(int rows, int terms, bool perLayer, const int32_
       const size_t off = (size_t)t * rows * terms;
       const float* pos = updPos_.as<float>() + (size_t)t * rows * 3;
       cacheBlend(layerRows(kRaw_, l), layerRows(v_, l), updIdx_.as<int>() + off, updW_.as<float>() + off, rows, terms,
-                 d_, hd_, pos, rope_, scratchK_.as<T>(), scratchV_.as<T>(), layerRows(kRot_, l), stream_);
-      CUDA_CHECK(cudaMemcpyAsync(layerRows(kRaw_, l), scratchK_.ptr, (size_t)rows * d * ES, cudaMemcpyDeviceToDevice, stream_));
-      CUDA_CHECK(cudaMemcpyAsync(layerRows(v_, l), scratchV_.ptr, (size_t)rows * d * ES, cudaMemcpyDeviceToDevice, stream_));
+                 d_, hd_, pos, rope_, layerRows(nextK_, l), layerRows(nextV_, l), layerRows(kRot_, l), stream_);
       CUDA_CHECK(cudaMemcpyAsync(layerPos(l), pos, (size_t)rows * 3 * 4, cudaMemcpyDeviceToDevice, stream_));
     }
+    std::swap(kRaw_.ptr, nextK_.ptr);
+    std::swap(kRaw_.bytes, nextK_.bytes);
+    std::swap(v_.ptr, nextV_.ptr);
+    std::swap(v_.bytes, nextV_.bytes);
   }
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   cacheRows_ = rows;

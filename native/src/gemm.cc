@@ -1,5 +1,7 @@
 #include "gemm.h"
 #include <cublasLt.h>
+#include <cstdlib>
+#include <string>
 
 namespace ssn {
 
@@ -34,10 +36,10 @@ Gemm::~Gemm() {
   if (handle_) cublasLtDestroy(static_cast<cublasLtHandle_t>(handle_));
 }
 
-Gemm::Plan& Gemm::plan(int M, int N, int K, DType in, DType type) {
-  const auto key = std::make_tuple(M, N, K, static_cast<int>(in), static_cast<int>(type));
+Gemm::Plan* Gemm::plan(int M, int N, int K, DType in, DType type, Epilogue epilogue) {
+  const auto key = std::make_tuple(M, N, K, static_cast<int>(in), static_cast<int>(type), static_cast<int>(epilogue));
   auto it = plans_.find(key);
-  if (it != plans_.end()) return *it->second;
+  if (it != plans_.end()) return it->second;
   auto* p = new Plan();
   try {
     // Column-major view: D[N, M] = op(A)[N, K] . B[K, M] with A = W (stored [K, N], transposed), B = X.
@@ -45,6 +47,14 @@ Gemm::Plan& Gemm::plan(int M, int N, int K, DType in, DType type) {
     const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
     ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)), "transa");
     ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN)), "transb");
+    if (epilogue == Epilogue::BiasGelu) {
+      // bias per row of the column-major D = per output feature; kept in fp32 (the engine's bias precision)
+      const cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_GELU_BIAS;
+      const cudaDataType biasType = CUDA_R_32F;
+      ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)), "epilogue");
+      ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType, sizeof(biasType)),
+              "bias type");
+    }
     const cudaDataType inT = in == DType::Bf16 ? CUDA_R_16BF : CUDA_R_32F;
     ltCheck(cublasLtMatrixLayoutCreate(&p->a, inT, K, N, K), "layout A");
     ltCheck(cublasLtMatrixLayoutCreate(&p->b, inT, K, M, K), "layout B");
@@ -59,6 +69,11 @@ Gemm::Plan& Gemm::plan(int M, int N, int K, DType in, DType type) {
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), p->desc, p->a,
                                                              p->b, p->d, p->d, pref, 1, &res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
+    if (epilogue != Epilogue::None && (st != CUBLAS_STATUS_SUCCESS || found == 0)) {
+      delete p;
+      plans_[key] = nullptr;
+      return nullptr;
+    }
     ltCheck(st, "heuristic");
     if (found == 0)
       throw NativeError("cuBLASLt found no algorithm for " + std::to_string(M) + "x" + std::to_string(N) + "x" +
@@ -70,12 +85,28 @@ Gemm::Plan& Gemm::plan(int M, int N, int K, DType in, DType type) {
     throw;
   }
   plans_[key] = p;
-  return *p;
+  return p;
+}
+
+bool Gemm::runBiasGelu(cudaStream_t s, int M, int N, int K, const bf16* X, const bf16* W, const float* bias, bf16* out) {
+  static const bool enabled = [] {
+    const char* env = std::getenv("SSN_GEMM_EPILOGUE");
+    return !(env && std::string(env) == "0");
+  }();
+  if (!enabled || M == 0 || N == 0) return false;
+  Plan* p = plan(M, N, K, DType::Bf16, DType::Bf16, Epilogue::BiasGelu);
+  if (!p) return false;
+  ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "bias pointer");
+  const float alpha = 1.f, beta = 0.f;
+  ltCheck(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p->desc, &alpha, W, p->a, X, p->b, &beta, out, p->d, out,
+                         p->d, &p->algo, workspace_.ptr, p->workspace, s),
+          "matmul (bias + GELU)");
+  return true;
 }
 
 void Gemm::run(cudaStream_t s, int M, int N, int K, const void* X, const void* W, DType in, void* out, DType type) {
   if (M == 0 || N == 0) return;
-  Plan& p = plan(M, N, K, in, type);
+  Plan& p = *plan(M, N, K, in, type);
   const float alpha = 1.f, beta = 0.f;
   ltCheck(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p.desc, &alpha, W, p.a, X, p.b, &beta, out, p.d, out,
                          p.d, &p.algo, workspace_.ptr, p.workspace, s),

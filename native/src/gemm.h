@@ -25,14 +25,19 @@ class Gemm {
   void run(cudaStream_t s, int M, int N, int K, const T* X, const T* W, void* out, DType outType) {
     run(s, M, N, K, X, W, dtypeOf<T>(), out, outType);
   }
+  /** bf16 out = GELU_tanh(X W^T + bias) in the product's epilogue (bias fp32 [N]), saving a pass over out.
+      Returns false, having done nothing, where cuBLASLt has no such algorithm (or SSN_GEMM_EPILOGUE=0). */
+  bool runBiasGelu(cudaStream_t s, int M, int N, int K, const bf16* X, const bf16* W, const float* bias, bf16* out);
 
  private:
   struct Plan;
-  Plan& plan(int M, int N, int K, DType in, DType out);
+  enum class Epilogue { None, BiasGelu };
+  /** nullptr where cuBLASLt finds no algorithm for an epilogue (plain products throw instead). */
+  Plan* plan(int M, int N, int K, DType in, DType out, Epilogue epilogue = Epilogue::None);
   void* handle_ = nullptr;
   DeviceBuffer workspace_;
   size_t workspaceBytes_;
-  std::map<std::tuple<int, int, int, int, int>, Plan*> plans_;
+  std::map<std::tuple<int, int, int, int, int, int>, Plan*> plans_;
 };
 
 }  // namespace ssn
