@@ -20,6 +20,7 @@ struct LayerWeights {
   T *qkv, *o, *cq, *ck, *cv, *co, *ffn1, *ffn2;  // [out, in]
   float *qkvBias, *oBias, *cqBias, *ckBias, *cvBias, *coBias, *ffn1Bias, *ffn2Bias;
   float *normQ, *normK, *cNormQ, *cNormK, *norm3W, *norm3B, *modulation;  // modulation [6, d]
+  T* ffn1BiasLow;  // ffn1Bias in the storage type, for the product's GELU epilogue (cuBLASLt takes it in bf16)
 };
 
 /** Queries kept by a forward for participative-compression scores: [layers, rows, d], RoPE'd. */
@@ -295,6 +296,12 @@ template <typename T>
 void EngineImpl<T>::finalize() {
   for (auto& kv : slots_)
     if (!given_.count(kv.first)) throw NativeError("weight '" + kv.first + "' was not given");
+  for (int l = lb_; l < le_; l++) {
+    LayerWeights<T>& Lw = layers_[l];
+    Lw.ffn1BiasLow = static_cast<T*>(alloc((size_t)dims_.ffn_dim * ES));
+    fromF32<T>(Lw.ffn1Bias, Lw.ffn1BiasLow, dims_.ffn_dim, stream_);
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
   finalized_ = true;
 }
 
@@ -550,7 +557,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     mark(PhaseGemm);
     bool fused = false;
     if constexpr (std::is_same_v<T, bf16>)
-      fused = gemm_->runBiasGelu(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, Lw.ffn1Bias, ffnH_.as<T>());
+      fused = gemm_->runBiasGelu(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, Lw.ffn1BiasLow, ffnH_.as<T>());
     if (!fused) {
       gemm_->run(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, ffnH_.ptr, dtypeOf<T>());
       mark(PhaseElementwise);

@@ -25,9 +25,9 @@ class Gemm {
   void run(cudaStream_t s, int M, int N, int K, const T* X, const T* W, void* out, DType outType) {
     run(s, M, N, K, X, W, dtypeOf<T>(), out, outType);
   }
-  /** bf16 out = GELU_tanh(X W^T + bias) in the product's epilogue (bias fp32 [N]), saving a pass over out.
+  /** bf16 out = GELU(X W^T + bias) in the product's epilogue (bias bf16 [N]), saving a pass over out.
       Returns false, having done nothing, where cuBLASLt has no such algorithm (or SSN_GEMM_EPILOGUE=0). */
-  bool runBiasGelu(cudaStream_t s, int M, int N, int K, const bf16* X, const bf16* W, const float* bias, bf16* out);
+  bool runBiasGelu(cudaStream_t s, int M, int N, int K, const bf16* X, const bf16* W, const bf16* bias, bf16* out);
 
  private:
   struct Plan;
