@@ -5,7 +5,7 @@ import ctypes as C, numpy as np, cupy as cp, sys
 lib = C.CDLL('native/build/libsinkstream_native.so')
 lib.ssn_attention_backend.restype = C.c_char_p
 lib.ssn_last_error.restype = C.c_char_p
-print("[attention] backend":', lib.ssn_attention_backend().decode())
+print('[attention] backend:', lib.ssn_attention_backend().decode())
 H, D, Lq = 12, 128, 4680
 def bf(n, seed):
     a = np.random.default_rng(seed).standard_normal(n, dtype=np.float32)
