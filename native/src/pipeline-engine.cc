@@ -123,13 +123,6 @@ class PipelineEngine final : public Engine {
       f(*s);
     }
   }
-  template <typename F>
-  void each(F&& f) const {
-    for (const auto& s : stages_) {
-      CUDA_CHECK(cudaSetDevice(s->device()));
-      f(*s);
-    }
-  }
   std::vector<std::unique_ptr<Engine>> stages_;
   std::vector<DeviceBuffer> hidden_;  // stage i's output, on stage i's device
   const int dim_, tokensPerFrame_;

@@ -63,7 +63,7 @@ export class NativeEngine implements Engine {
       handle =
         stages.length > 1
           ? addon.createPipeline(dims, precision, Int32Array.from(devices), Int32Array.from(stages.map(([from, to]) => to - from)))
-          : addon.createEngine(dims, device, precision);
+          : addon.createEngine(dims, devices[0], precision);
     } catch (e) {
       throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native engine: ${(e as Error).message}`, { cause: e });
     }
