@@ -298,7 +298,7 @@ void EngineImpl<T>::finalize() {
     if (!given_.count(kv.first)) throw NativeError("weight '" + kv.first + "' was not given");
   for (int l = lb_; l < le_; l++) {
     LayerWeights<T>& Lw = layers_[l];
-    Lw.ffn1BiasLow = static_cast<T*>(alloc((size_t)dims_.ffn_dim * ES));
+    if (!Lw.ffn1BiasLow) Lw.ffn1BiasLow = static_cast<T*>(alloc((size_t)dims_.ffn_dim * ES));
     fromF32<T>(Lw.ffn1Bias, Lw.ffn1BiasLow, dims_.ffn_dim, stream_);
   }
   CUDA_CHECK(cudaStreamSynchronize(stream_));

@@ -42,15 +42,23 @@ __device__ __forceinline__ float pairPos(const RopeParams& rp, int j, float f, f
   return j < rp.split0 ? f : (j < rp.split01 ? r : c);
 }
 
-template <typename T>
+// PER > 0: each thread keeps its PER elements of the row in registers (d <= PER * kRowThreads), so x is read once;
+// PER == 0: any width, x re-read from memory by each pass. Same arithmetic in the same order either way.
+template <typename T, int PER>
 __global__ void residualNormKernel(ResidualNormParams<T> p) {
   __shared__ float red[32];
   const int row = blockIdx.x;
   const int frame = row / p.tokensPerFrame;
   float* x = p.x + (size_t)row * p.d;
   const float* dl = p.delta ? p.delta + (size_t)row * p.d : nullptr;
+  constexpr int kRegs = PER > 0 ? PER : 1;
+  float kept[kRegs];
+  const int per = PER > 0 ? PER : (p.d + kRowThreads - 1) / kRowThreads;
   float sum = 0.f;
-  for (int i = threadIdx.x; i < p.d; i += blockDim.x) {
+#pragma unroll
+  for (int k = 0; k < (PER > 0 ? PER : 1 << 30) && k < per; k++) {
+    const int i = threadIdx.x + k * kRowThreads;
+    if (i >= p.d) break;
     float v = x[i];
     if (dl) {
       float u = dl[i];
@@ -59,19 +67,27 @@ __global__ void residualNormKernel(ResidualNormParams<T> p) {
       v = p.init ? u : v + u;
       x[i] = v;
     }
+    if (PER > 0) kept[k] = v;
     sum += v;
   }
   if (!p.y) return;
+  const auto value = [&](int k, int i) { return PER > 0 ? kept[k] : x[i]; };
   const float mean = blockSum(sum, red) / p.d;
   float sq = 0.f;
-  for (int i = threadIdx.x; i < p.d; i += blockDim.x) {
-    const float c = x[i] - mean;
+#pragma unroll
+  for (int k = 0; k < (PER > 0 ? PER : 1 << 30) && k < per; k++) {
+    const int i = threadIdx.x + k * kRowThreads;
+    if (i >= p.d) break;
+    const float c = value(k, i) - mean;
     sq += c * c;
   }
   const float rstd = rsqrtf(blockSum(sq, red) / p.d + p.eps);
   T* y = p.y + (size_t)row * p.d;
-  for (int i = threadIdx.x; i < p.d; i += blockDim.x) {
-    float n = (x[i] - mean) * rstd;
+#pragma unroll
+  for (int k = 0; k < (PER > 0 ? PER : 1 << 30) && k < per; k++) {
+    const int i = threadIdx.x + k * kRowThreads;
+    if (i >= p.d) break;
+    float n = (value(k, i) - mean) * rstd;
     float sc = p.scale.table ? modValue(p.scale, frame, i) : 0.f;
     float mul = p.onePlus ? 1.f + sc : (p.scale.table ? sc : 1.f);
     float sh = p.shift.table ? modValue(p.shift, frame, i) : 0.f;
@@ -306,7 +322,17 @@ int gridFor(size_t n, int threads) {
 
 template <typename T>
 void residualNorm(const ResidualNormParams<T>& p, cudaStream_t s) {
-  residualNormKernel<<<p.rows, kRowThreads, 0, s>>>(p);
+  switch ((p.d + kRowThreads - 1) / kRowThreads) {
+    case 1: residualNormKernel<T, 1><<<p.rows, kRowThreads, 0, s>>>(p); break;
+    case 2: residualNormKernel<T, 2><<<p.rows, kRowThreads, 0, s>>>(p); break;
+    case 3: residualNormKernel<T, 3><<<p.rows, kRowThreads, 0, s>>>(p); break;
+    case 4: residualNormKernel<T, 4><<<p.rows, kRowThreads, 0, s>>>(p); break;
+    case 5: residualNormKernel<T, 5><<<p.rows, kRowThreads, 0, s>>>(p); break;
+    case 6: residualNormKernel<T, 6><<<p.rows, kRowThreads, 0, s>>>(p); break;  // Wan 1.3B: d = 1536
+    case 7: residualNormKernel<T, 7><<<p.rows, kRowThreads, 0, s>>>(p); break;
+    case 8: residualNormKernel<T, 8><<<p.rows, kRowThreads, 0, s>>>(p); break;
+    default: residualNormKernel<T, 0><<<p.rows, kRowThreads, 0, s>>>(p); break;
+  }
   CUDA_LAUNCH_CHECK();
 }
 
