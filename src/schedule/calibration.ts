@@ -36,9 +36,18 @@ export interface MeasureOptions {
   createEngine?: (config: Config) => Promise<Engine>;
 }
 
-/** The scheduler's name for the device an engine setup runs on, e.g. `ort-cpu`. */
+/** The scheduler's name for the device an engine setup runs on, e.g. `ort-cpu`, `native-cuda`. */
 export function deviceIdFor(config: Config): string {
-  return `${config.engine.name}-${config.engine.provider}`;
+  return config.engine.name === 'native' ? 'native-cuda' : `${config.engine.name}-${config.engine.provider}`;
+}
+
+/**
+ * Blocks of different streams the engine setup runs at once at full speed: a native pipeline's stages
+ * are separate GPUs, so while one stream's forward is on one stage another's runs on the next. (An
+ * ONNX Runtime pipeline's stages share the same CPU cores, so they count as one.)
+ */
+export function blockLanes(config: Config): number {
+  return config.engine.name === 'native' ? config.engine.stages : 1;
 }
 
 /** What the timings depend on: model, decoder, engine, block size, cache window and compression. */

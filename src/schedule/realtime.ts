@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import type { Generator } from '../loop/generator.js';
-import { calibrationFor, type Calibration } from './calibration.js';
+import { blockLanes, calibrationFor, type Calibration } from './calibration.js';
 import { scheduledBlocks, type BlockSource } from './block-source.js';
 import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from './runtime-scheduler.js';
 import { scheduledStreamSpec } from './stream-spec.js';
@@ -35,6 +35,7 @@ export function admitRealtime(config: Config, generator: Pick<Generator, 'frames
   const runtime = new RuntimeScheduler({
     costModel: options.calibration.costModel,
     device: options.calibration.device,
+    lanes: blockLanes(config),
     config: config.scheduler,
     clock: options.clock,
     timers: options.timers,

@@ -20,7 +20,7 @@ import {
   monotonicClock,
   type AdmissionDecision,
   type Clock,
-  type CostModel,
+  CostModel,
   type Plan,
   type PlanItem,
   type PlanJob,
@@ -76,6 +76,11 @@ export interface BlockTiming {
 export interface RuntimeSchedulerOptions {
   costModel: CostModel;
   device: string;
+  /**
+   * Blocks that run at once on the device (a pipeline's stages: blockLanes in calibration.ts). Each lane
+   * is a device to the scheduler, with the calibrated device's timings; a stream stays on its lane.
+   */
+  lanes?: number;
   config: SchedulerConfig;
   clock?: Clock;
   timers?: Timers;
@@ -95,6 +100,8 @@ const WARM_UP_BLOCKS = 1;
 export class RuntimeScheduler {
   readonly scheduler: Scheduler;
   readonly device: string;
+  /** The scheduler's devices: `device`, or one per lane (`device/0`, `device/1`, ...). */
+  readonly laneIds: readonly string[];
   readonly clock: Clock;
   private readonly timers: Timers;
   private readonly onDecision: (d: SchedulerDecision) => void;
@@ -112,10 +119,14 @@ export class RuntimeScheduler {
     this.clock = options.clock ?? monotonicClock;
     this.timers = options.timers ?? realTimers;
     this.onDecision = options.onDecision ?? (() => undefined);
+    const lanes = options.lanes ?? 1;
+    if (!Number.isInteger(lanes) || lanes < 1) throw new SinkstreamError('ERR_ARGUMENT', `scheduler lanes must be a positive integer, got ${lanes}`);
+    this.laneIds = lanes === 1 ? [options.device] : Array.from({ length: lanes }, (_, i) => `${options.device}/${i}`);
+    const timings = options.costModel.coefficients(options.device);
     this.scheduler = createScheduler({
       clock: this.clock,
-      costModel: options.costModel,
-      devices: [{ id: options.device, maxBatch: 1 }],
+      costModel: lanes === 1 ? options.costModel : new CostModel(Object.fromEntries(this.laneIds.map((id) => [id, timings]))),
+      devices: this.laneIds.map((id) => ({ id, maxBatch: 1 })),
       config: options.config,
       granularity: 'block',
     });
@@ -152,9 +163,15 @@ export class RuntimeScheduler {
     return this.streams.size;
   }
 
-  /** The device's state: speed estimate (measured / predicted), busy, utilisation planned. */
+  /**
+   * The device's state: speed estimate (measured / predicted), busy, utilisation planned; over lanes,
+   * the mean speed and utilisation (1 = every lane full), busy if any lane is, every lane's streams.
+   */
   deviceState(): ReturnType<Scheduler['deviceState']> {
-    return this.scheduler.deviceState(this.device);
+    const lanes = this.laneIds.map((id) => this.scheduler.deviceState(id));
+    if (lanes.length === 1) return lanes[0];
+    const mean = (pick: (l: (typeof lanes)[number]) => number) => lanes.reduce((s, l) => s + pick(l), 0) / lanes.length;
+    return { speed: mean((l) => l.speed), busy: lanes.some((l) => l.busy), streams: lanes.flatMap((l) => l.streams), utilisation: mean((l) => l.utilisation) };
   }
 
   /** Stops planning; every waiting stream gets no more turns. */

@@ -7,7 +7,7 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import type { Clock, CostModel } from '../../scheduler/index.js';
-import { calibrationFor, describeCalibration, type Calibration } from '../schedule/calibration.js';
+import { blockLanes, calibrationFor, describeCalibration, type Calibration } from '../schedule/calibration.js';
 import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from '../schedule/runtime-scheduler.js';
 import { scheduledStreamSpec, stepLadderFor } from '../schedule/stream-spec.js';
 import type { LiveGenerator } from './live-stream.js';
@@ -52,6 +52,7 @@ export class ServeScheduling {
       const runtime = new RuntimeScheduler({
         costModel: calibration.costModel as CostModel,
         device: calibration.device,
+        lanes: blockLanes(this.config),
         config: this.config.scheduler,
         clock: this.options.clock,
         timers: this.options.timers,

@@ -10,13 +10,14 @@ import { RuntimeScheduler, type SchedulerDecision } from '../../src/schedule/run
 import { runScheduledBlock } from '../../src/schedule/scheduled-block.js';
 import { ManualTimers, VirtualGenerator, costModel, runUntil, schedulerConfig, spec, streamLoop } from './helpers/virtual-time.js';
 
-function setup(o: { model?: ReturnType<typeof costModel>; config?: Record<string, unknown> } = {}) {
+function setup(o: { model?: ReturnType<typeof costModel>; config?: Record<string, unknown>; lanes?: number } = {}) {
   const clock = new VirtualClock(0);
   const timers = new ManualTimers(clock);
   const decisions: SchedulerDecision[] = [];
   const runtime = new RuntimeScheduler({
     costModel: o.model ?? costModel(),
     device: 'dev',
+    lanes: o.lanes,
     config: schedulerConfig(o.config),
     clock,
     timers,
@@ -198,6 +199,42 @@ test('the runtime forwards whole blocks: one item per job, kind block, predicted
   assert.is(turn.job.decodeLatentFrames, 3);
   assert.is(turn.job.predictedMs, 5 * 10 + 3 * 2);
   a.stream.leave();
+});
+
+
+/** Admits a and b and asks each for its first turn without finishing it: which of them hold one at once. */
+async function concurrentTurns(lanes: number) {
+  const { clock, timers, runtime } = setup({ lanes });
+  const a = runtime.admit(spec('a'));
+  const b = runtime.admit(spec('b'));
+  assert.ok(a.admitted && b.admitted);
+  if (!a.admitted || !b.admitted) throw new Error('unreachable');
+  const held: string[] = [];
+  void a.stream.next().then((t) => t && held.push('a'));
+  void b.stream.next().then((t) => t && held.push('b'));
+  await runUntil(clock, timers, 1000);
+  return { runtime, a, b, held };
+}
+
+test('two lanes (a pipeline of two GPUs): two streams each on a lane at full steps, holding turns at the same time', async () => {
+  const two = await concurrentTurns(2);
+  // One lane could carry 4 + 3 steps of the two streams (90%); two lanes carry both at 4 steps.
+  assert.is(two.a.stream.metrics().rung.steps, 4);
+  assert.is(two.b.stream.metrics().rung.steps, 4);
+  assert.equal([two.a.decision.device, two.b.decision.device].sort(), ['dev/0', 'dev/1']);
+  assert.equal(two.held.sort(), ['a', 'b'], 'both blocks run at once');
+  const state = two.runtime.deviceState();
+  assert.equal(state.streams.sort(), ['a', 'b']);
+  assert.ok(Math.abs(state.utilisation - 0.5) < 1e-9, `mean utilisation over the lanes ${state.utilisation}`);
+  // The same streams on one lane: the second is lowered, and only one holds the device at a time.
+  const one = await concurrentTurns(1);
+  assert.is(one.b.stream.metrics().rung.steps, 3);
+  assert.is(one.held.length, 1, `held at once on one lane: ${one.held}`);
+  for (const r of [two, one]) r.runtime.close();
+});
+
+test('lanes must be a positive integer', () => {
+  assert.throws(() => setup({ lanes: 0 }), /lanes must be a positive integer/);
 });
 
 test.run();
