@@ -36,6 +36,15 @@ bool getArgs(napi_env env, napi_callback_info info, size_t want, napi_value* arg
   return true;
 }
 
+/** A JS string argument (empty when it is not a string). */
+std::string getString(napi_env env, napi_value v) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok) return "";
+  std::string out(len, '\0');
+  napi_get_value_string_utf8(env, v, out.data(), len + 1, &len);
+  return out;
+}
+
 ssn_engine* getEngine(napi_env env, napi_value v) {
   void* p = nullptr;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p || !static_cast<Handle*>(p)->engine) {
@@ -200,20 +209,23 @@ napi_value wrapEngine(napi_env env, ssn_engine* e) {
   return ext;
 }
 
-/** createEngine(dims, device, precision) -> handle */
+/** createEngine(dims, device, precision, weightsKey) -> handle ('' = own weights; see ssn_create_shared) */
 napi_value CreateEngine(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!getArgs(env, info, 3, argv)) return nullptr;
+  napi_value argv[4];
+  if (!getArgs(env, info, 4, argv)) return nullptr;
   const ssn_dims d = readDims(env, argv[0]);
+  const std::string key = getString(env, argv[3]);
   ssn_engine* e = nullptr;
-  if (ssn_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &e) != 0) return throwNative(env, "");
+  if (ssn_create_shared(&d, getInt(env, argv[1]), getInt(env, argv[2]), 0, d.layers, key.c_str(), &e, nullptr) != 0)
+    return throwNative(env, "");
   return wrapEngine(env, e);
 }
 
-/** createPipeline(dims, precision, devices: Int32Array, layerCounts: Int32Array) -> handle (one engine over GPUs) */
+/** createPipeline(dims, precision, devices: Int32Array, layerCounts: Int32Array, weightsKey) -> handle (over GPUs) */
 napi_value CreatePipeline(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!getArgs(env, info, 4, argv)) return nullptr;
+  napi_value argv[5];
+  if (!getArgs(env, info, 5, argv)) return nullptr;
+  const std::string key = getString(env, argv[4]);
   const ssn_dims d = readDims(env, argv[0]);
   size_t nDevices = 0, nCounts = 0;
   int32_t *devices, *counts;
@@ -224,9 +236,22 @@ napi_value CreatePipeline(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   ssn_engine* e = nullptr;
-  if (ssn_create_pipeline(&d, getInt(env, argv[1]), static_cast<int>(nDevices), devices, counts, &e) != 0)
+  if (ssn_create_pipeline(&d, getInt(env, argv[1]), static_cast<int>(nDevices), devices, counts, key.c_str(), &e, nullptr) != 0)
     return throwNative(env, "");
   return wrapEngine(env, e);
+}
+
+/** weightsShared(handle) -> true when the engine got complete weights from a live engine of the same key */
+napi_value WeightsShared(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  int shared = 0;
+  if (ssn_weights_shared(e, &shared) != 0) return throwNative(env, "");
+  napi_value out;
+  NAPI_CALL(env, napi_get_boolean(env, shared != 0, &out));
+  return out;
 }
 
 /** attentionBackend() -> what the bf16 path's attention runs on ("cuDNN 9.14.0 (libcudnn.so.9)", or why not) */
@@ -416,6 +441,7 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("createEngine", CreateEngine);
   EXPORT("createPipeline", CreatePipeline);
   EXPORT("attentionBackend", AttentionBackend);
+  EXPORT("weightsShared", WeightsShared);
   EXPORT("destroy", Destroy);
   EXPORT("setWeight", SetWeight);
   EXPORT("finalize", Finalize);

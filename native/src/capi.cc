@@ -79,12 +79,26 @@ int ssn_create_stage(const ssn_dims* dims, int device, int precision, int layer_
 }
 
 int ssn_create_pipeline(const ssn_dims* dims, int precision, int stages, const int* devices, const int* layer_counts,
-                        ssn_engine** out) {
+                        const char* weights_key, ssn_engine** out, int* shared) {
   return guard([&] {
     if (stages <= 0) throw ssn::NativeError("a pipeline needs at least one stage");
     *out = new ssn_engine{ssn::makePipelineEngine(*dims, precision, std::vector<int>(devices, devices + stages),
-                                                  std::vector<int>(layer_counts, layer_counts + stages))};
+                                                  std::vector<int>(layer_counts, layer_counts + stages),
+                                                  weights_key ? weights_key : "")};
+    if (shared) *shared = (*out)->impl->weightsShared() ? 1 : 0;
   });
+}
+
+int ssn_create_shared(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end,
+                      const char* weights_key, ssn_engine** out, int* shared) {
+  return guard([&] {
+    *out = new ssn_engine{ssn::makeEngine(*dims, device, precision, layer_begin, layer_end, weights_key ? weights_key : "")};
+    if (shared) *shared = (*out)->impl->weightsShared() ? 1 : 0;
+  });
+}
+
+int ssn_weights_shared(ssn_engine* e, int* shared) {
+  return locked(e, [&](ssn::Engine& en) { *shared = en.weightsShared() ? 1 : 0; });
 }
 
 int ssn_layers(ssn_engine* e, int* layer_begin, int* layer_end) {

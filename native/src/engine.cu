@@ -4,6 +4,8 @@
 #include "gemm.h"
 #include "kernels.h"
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <vector>
 #include <cmath>
@@ -29,10 +31,58 @@ struct KeptQueries {
   int rows = 0, frames = 0;
 };
 
+/**
+ * An engine's weights on its device (and its RoPE tables). Engines of the same model, layers and precision on
+ * one device share one set when their caller names it with the same key (one copy for many streams).
+ */
+template <typename T>
+struct WeightSet {
+  struct Slot {
+    void* dst;
+    size_t count;
+    bool lowPrecision;  // stored in the engine's storage type T (else fp32)
+  };
+  explicit WeightSet(int dev) : device(dev) {}
+  ~WeightSet() {
+    cudaSetDevice(device);
+    for (void* p : allocations) cudaFree(p);
+  }
+  WeightSet(const WeightSet&) = delete;
+  WeightSet& operator=(const WeightSet&) = delete;
+  void* alloc(size_t bytes) {
+    void* p = nullptr;
+    CUDA_CHECK(cudaMalloc(&p, bytes));
+    allocations.push_back(p);
+    return p;
+  }
+
+  int device;
+  std::vector<void*> allocations;
+  std::map<std::string, Slot> slots;
+  std::set<std::string> given;
+  bool finalized = false;
+  std::vector<LayerWeights<T>> layers;  // the model's layers; only this stage's are filled
+  T *patchW, *text0W, *text2W, *headW;
+  float *patchB, *text0B, *text2B, *headB, *headMod;
+  float *time0W, *time0B, *time2W, *time2B, *projW, *projB;
+  RopeParams rope{};
+};
+
+std::mutex& weightRegistryMutex() {
+  static std::mutex m;
+  return m;
+}
+/** Finalized weight sets by key, for engines created later (weak: a set lives as long as an engine uses it). */
+template <typename T>
+std::map<std::string, std::weak_ptr<WeightSet<T>>>& weightRegistry() {
+  static std::map<std::string, std::weak_ptr<WeightSet<T>>> r;
+  return r;
+}
+
 template <typename T>
 class EngineImpl final : public Engine {
  public:
-  EngineImpl(const ssn_dims& dims, int device, int layerBegin, int layerEnd);
+  EngineImpl(const ssn_dims& dims, int device, int layerBegin, int layerEnd, const std::string& weightsKey);
   ~EngineImpl() override;
   void setWeight(const std::string& key, const float* data, int64_t count, bool onDevice) override;
   void finalize() override;
@@ -55,17 +105,12 @@ class EngineImpl final : public Engine {
     *ms = sdpa_ ? sdpa_->planMs() : 0;
   }
   int device() const override { return device_; }
+  bool weightsShared() const override { return weightsShared_; }
 
  private:
-  struct Slot {
-    void* dst;
-    size_t count;
-    bool lowPrecision;  // stored in the engine's storage type T (else fp32)
-  };
   enum Phase { PhaseEmbed, PhaseGemm, PhaseSelfAttn, PhaseCrossAttn, PhaseElementwise, PhaseHead, PhaseCount };
   void mark(Phase ph);
   void allocWeights();
-  void* alloc(size_t bytes);
   void ensureCapacity(int rows);
   void ensureWorkspace(int tokens, int frames);
   // per-layer storage covers this stage's layers only; `layer` is the model's index
@@ -81,17 +126,9 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Gemm> gemm_;
   std::unique_ptr<CudnnSdpa> sdpa_;  // bf16 only; nullptr: the own kernel
   void attention(const AttentionParams<T>& p);
-  std::vector<void*> allocations_;
-  std::map<std::string, Slot> slots_;
-  std::set<std::string> given_;
-  bool finalized_ = false;
-
-  // weights
-  std::vector<LayerWeights<T>> layers_;
-  T *patchW_, *text0W_, *text2W_, *headW_;
-  float *patchB_, *text0B_, *text2B_, *headB_, *headMod_;
-  float *time0W_, *time0B_, *time2W_, *time2B_, *projW_, *projB_;
-  RopeParams rope_{};
+  std::shared_ptr<WeightSet<T>> w_;
+  bool weightsShared_ = false;  // w_ came complete from another engine (setWeight / finalize do nothing)
+  std::string weightsKey_;      // registry key once finalized ("" = not shared)
 
   // prompt
   DeviceBuffer ctxK_, ctxV_;  // [layers, textLen, d]
@@ -124,7 +161,7 @@ class EngineImpl final : public Engine {
 
 
 template <typename T>
-EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device, int layerBegin, int layerEnd)
+EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device, int layerBegin, int layerEnd, const std::string& weightsKey)
     : dims_(dims), device_(device), lb_(layerBegin), le_(layerEnd < 0 ? dims.layers : layerEnd) {
   if (lb_ < 0 || lb_ >= le_ || le_ > dims.layers)
     throw NativeError("stage layers [" + std::to_string(layerBegin) + ", " + std::to_string(layerEnd) +
@@ -158,14 +195,30 @@ EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device, int layerBegin, int 
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_ = std::make_unique<Gemm>();
   if constexpr (std::is_same_v<T, bf16>) sdpa_ = CudnnSdpa::create(device_);
-  allocWeights();
+  if (!weightsKey.empty()) {
+    // everything the weights' layout depends on, besides what the caller's key names
+    weightsKey_ = weightsKey + "|device " + std::to_string(device_) + "|layers " + std::to_string(lb_) + "-" +
+                  std::to_string(le_) + "|dims " + std::to_string(d_) + "," + std::to_string(dims.layers) + "," +
+                  std::to_string(dims.heads) + "," + std::to_string(dims.ffn_dim) + "," + std::to_string(dims.freq_dim) +
+                  "," + std::to_string(patchIn_) + "," + std::to_string(dims.text_dim) + "," + std::to_string(dims.rope_theta) +
+                  "," + std::to_string(dims.rope_max_position) + "," + std::to_string(dims.rope_split[0]) + "," +
+                  std::to_string(dims.rope_split[1]) + "," + std::to_string(dims.latent_height) + "," +
+                  std::to_string(dims.latent_width);
+    std::lock_guard<std::mutex> lock(weightRegistryMutex());
+    auto it = weightRegistry<T>().find(weightsKey_);
+    if (it != weightRegistry<T>().end()) w_ = it->second.lock();
+    weightsShared_ = w_ != nullptr;
+  }
+  if (!w_) {
+    w_ = std::make_shared<WeightSet<T>>(device_);
+    allocWeights();
+  }
 }
 
 template <typename T>
 EngineImpl<T>::~EngineImpl() {
   cudaSetDevice(device_);
   if (stream_) cudaStreamSynchronize(stream_);
-  for (void* p : allocations_) cudaFree(p);
   for (auto& m : marks_) eventPool_.push_back(m.first);
   for (cudaEvent_t ev : eventPool_) cudaEventDestroy(ev);
   gemm_.reset();
@@ -173,52 +226,44 @@ EngineImpl<T>::~EngineImpl() {
 }
 
 template <typename T>
-void* EngineImpl<T>::alloc(size_t bytes) {
-  void* p = nullptr;
-  CUDA_CHECK(cudaMalloc(&p, bytes));
-  allocations_.push_back(p);
-  return p;
-}
-
-template <typename T>
 void EngineImpl<T>::allocWeights() {
   const size_t d = d_, ffn = dims_.ffn_dim, td = dims_.text_dim, fd = dims_.freq_dim;
   auto bf = [&](const std::string& key, size_t n) {
-    auto* p = static_cast<T*>(alloc(n * ES));
-    slots_[key] = {p, n, true};
+    auto* p = static_cast<T*>(w_->alloc(n * ES));
+    w_->slots[key] = {p, n, true};
     return p;
   };
   auto f32 = [&](const std::string& key, size_t n) {
-    auto* p = static_cast<float*>(alloc(n * sizeof(float)));
-    slots_[key] = {p, n, false};
+    auto* p = static_cast<float*>(w_->alloc(n * sizeof(float)));
+    w_->slots[key] = {p, n, false};
     return p;
   };
-  patchW_ = bf("patch_embedding.weight", d * patchIn_);
-  patchB_ = f32("patch_embedding.bias", d);
-  text0W_ = bf("text_embedding.0.weight", d * td);
-  text0B_ = f32("text_embedding.0.bias", d);
-  text2W_ = bf("text_embedding.2.weight", d * d);
-  text2B_ = f32("text_embedding.2.bias", d);
-  time0W_ = f32("time_embedding.0.weight", d * fd);
-  time0B_ = f32("time_embedding.0.bias", d);
-  time2W_ = f32("time_embedding.2.weight", d * d);
-  time2B_ = f32("time_embedding.2.bias", d);
-  projW_ = f32("time_projection.1.weight", 6 * d * d);
-  projB_ = f32("time_projection.1.bias", 6 * d);
-  headW_ = bf("head.head.weight", (size_t)pf_ * d);
-  headB_ = f32("head.head.bias", pf_);
-  headMod_ = f32("head.modulation", 2 * d);
-  layers_.resize(dims_.layers);
+  w_->patchW = bf("patch_embedding.weight", d * patchIn_);
+  w_->patchB = f32("patch_embedding.bias", d);
+  w_->text0W = bf("text_embedding.0.weight", d * td);
+  w_->text0B = f32("text_embedding.0.bias", d);
+  w_->text2W = bf("text_embedding.2.weight", d * d);
+  w_->text2B = f32("text_embedding.2.bias", d);
+  w_->time0W = f32("time_embedding.0.weight", d * fd);
+  w_->time0B = f32("time_embedding.0.bias", d);
+  w_->time2W = f32("time_embedding.2.weight", d * d);
+  w_->time2B = f32("time_embedding.2.bias", d);
+  w_->projW = f32("time_projection.1.weight", 6 * d * d);
+  w_->projB = f32("time_projection.1.bias", 6 * d);
+  w_->headW = bf("head.head.weight", (size_t)pf_ * d);
+  w_->headB = f32("head.head.bias", pf_);
+  w_->headMod = f32("head.modulation", 2 * d);
+  w_->layers.resize(dims_.layers);
   for (int i = lb_; i < le_; i++) {
-    LayerWeights<T>& L = layers_[i];
+    LayerWeights<T>& L = w_->layers[i];
     const std::string b = "blocks." + std::to_string(i) + ".";
     // q, k, v live in one fused [3d, d] matrix (and one [3d] bias) so one product makes all three
-    L.qkv = static_cast<T*>(alloc(3 * d * d * ES));
-    L.qkvBias = static_cast<float*>(alloc(3 * d * sizeof(float)));
+    L.qkv = static_cast<T*>(w_->alloc(3 * d * d * ES));
+    L.qkvBias = static_cast<float*>(w_->alloc(3 * d * sizeof(float)));
     const char* names[3] = {"q", "k", "v"};
     for (int j = 0; j < 3; j++) {
-      slots_[b + "self_attn." + names[j] + ".weight"] = {L.qkv + j * d * d, d * d, true};
-      slots_[b + "self_attn." + names[j] + ".bias"] = {L.qkvBias + j * d, d, false};
+      w_->slots[b + "self_attn." + names[j] + ".weight"] = {L.qkv + j * d * d, d * d, true};
+      w_->slots[b + "self_attn." + names[j] + ".bias"] = {L.qkvBias + j * d, d, false};
     }
     L.o = bf(b + "self_attn.o.weight", d * d);
     L.oBias = f32(b + "self_attn.o.bias", d);
@@ -258,11 +303,11 @@ void EngineImpl<T>::allocWeights() {
       const double a = p * freq[j];
       table[(size_t)p * half + j] = make_float2(static_cast<float>(std::cos(a)), static_cast<float>(std::sin(a)));
     }
-  auto* dFreq = static_cast<double*>(alloc(half * sizeof(double)));
-  auto* dTable = static_cast<float2*>(alloc(table.size() * sizeof(float2)));
+  auto* dFreq = static_cast<double*>(w_->alloc(half * sizeof(double)));
+  auto* dTable = static_cast<float2*>(w_->alloc(table.size() * sizeof(float2)));
   CUDA_CHECK(cudaMemcpy(dFreq, freq.data(), half * sizeof(double), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(dTable, table.data(), table.size() * sizeof(float2), cudaMemcpyHostToDevice));
-  rope_ = {dTable, dFreq, tableLen, half, dims_.rope_split[0], dims_.rope_split[0] + dims_.rope_split[1]};
+  w_->rope = {dTable, dFreq, tableLen, half, dims_.rope_split[0], dims_.rope_split[0] + dims_.rope_split[1]};
 }
 
 template <typename T>
@@ -275,9 +320,10 @@ bool EngineImpl<T>::inStage(const std::string& key) const {
 template <typename T>
 void EngineImpl<T>::setWeight(const std::string& key, const float* data, int64_t count, bool onDevice) {
   if (!inStage(key)) return;  // another stage's layer: the caller may hand every weight to every stage
-  auto it = slots_.find(key);
-  if (it == slots_.end()) throw NativeError("unknown weight key '" + key + "'");
-  const Slot& s = it->second;
+  if (weightsShared_) return;  // complete already, and other engines read them
+  auto it = w_->slots.find(key);
+  if (it == w_->slots.end()) throw NativeError("unknown weight key '" + key + "'");
+  const auto& s = it->second;
   if ((size_t)count != s.count)
     throw NativeError("weight '" + key + "' has " + std::to_string(count) + " elements, expected " + std::to_string(s.count));
   const float* src = data;
@@ -289,20 +335,25 @@ void EngineImpl<T>::setWeight(const std::string& key, const float* data, int64_t
   if (s.lowPrecision) fromF32<T>(src, static_cast<T*>(s.dst), s.count, stream_);
   else CUDA_CHECK(cudaMemcpyAsync(s.dst, src, s.count * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
-  given_.insert(key);
+  w_->given.insert(key);
 }
 
 template <typename T>
 void EngineImpl<T>::finalize() {
-  for (auto& kv : slots_)
-    if (!given_.count(kv.first)) throw NativeError("weight '" + kv.first + "' was not given");
+  if (weightsShared_) return;
+  for (auto& kv : w_->slots)
+    if (!w_->given.count(kv.first)) throw NativeError("weight '" + kv.first + "' was not given");
   for (int l = lb_; l < le_; l++) {
-    LayerWeights<T>& Lw = layers_[l];
-    if (!Lw.ffn1BiasLow) Lw.ffn1BiasLow = static_cast<T*>(alloc((size_t)dims_.ffn_dim * ES));
+    LayerWeights<T>& Lw = w_->layers[l];
+    if (!Lw.ffn1BiasLow) Lw.ffn1BiasLow = static_cast<T*>(w_->alloc((size_t)dims_.ffn_dim * ES));
     fromF32<T>(Lw.ffn1Bias, Lw.ffn1BiasLow, dims_.ffn_dim, stream_);
   }
   CUDA_CHECK(cudaStreamSynchronize(stream_));
-  finalized_ = true;
+  w_->finalized = true;
+  if (!weightsKey_.empty()) {
+    std::lock_guard<std::mutex> lock(weightRegistryMutex());
+    weightRegistry<T>()[weightsKey_] = w_;
+  }
 }
 
 template <typename T>
@@ -357,7 +408,7 @@ void EngineImpl<T>::ensureCapacity(int rows) {
 
 template <typename T>
 void EngineImpl<T>::setPrompt(const float* context) {
-  if (!finalized_) throw NativeError("weights are not complete");
+  if (!w_->finalized) throw NativeError("weights are not complete");
   const int tl = dims_.text_len, td = dims_.text_dim;
   const size_t d = d_;
   ctxK_.reserve((size_t)nl_ * tl * d * ES);
@@ -371,13 +422,13 @@ void EngineImpl<T>::setPrompt(const float* context) {
   T* ctxB = h1.as<T>();
   T* hid = ctxB + (size_t)tl * td;
   fromF32<T>(ctx.as<float>(), ctxB, (size_t)tl * td, stream_);
-  gemm_->run(stream_, tl, d_, td, ctxB, text0W_, hid, dtypeOf<T>());
-  biasAct(hid, text0B_, tl, d_, 1, stream_);
+  gemm_->run(stream_, tl, d_, td, ctxB, w_->text0W, hid, dtypeOf<T>());
+  biasAct(hid, w_->text0B, tl, d_, 1, stream_);
   T* emb = h2.as<T>();
-  gemm_->run(stream_, tl, d_, d_, hid, text2W_, emb, dtypeOf<T>());
-  biasAct(emb, text2B_, tl, d_, 0, stream_);
+  gemm_->run(stream_, tl, d_, d_, hid, w_->text2W, emb, dtypeOf<T>());
+  biasAct(emb, w_->text2B, tl, d_, 0, stream_);
   for (int l = lb_; l < le_; l++) {
-    const LayerWeights<T>& L = layers_[l];
+    const LayerWeights<T>& L = w_->layers[l];
     T* kDst = ctxK_.as<T>() + (size_t)(l - lb_) * tl * d;
     T* vDst = ctxV_.as<T>() + (size_t)(l - lb_) * tl * d;
     gemm_->run(stream_, tl, d_, d_, emb, L.ck, kTmp.ptr, dtypeOf<T>());
@@ -423,7 +474,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   const bool firstStage = lb_ == 0, lastStage = le_ == dims_.layers;
   if (!firstStage && !io.hiddenIn) throw NativeError("a stage after the first needs the previous stage's hidden state");
   if (!lastStage && !io.hiddenOut) throw NativeError("a stage before the last needs a buffer for its hidden state");
-  if (!finalized_) throw NativeError("weights are not complete");
+  if (!w_->finalized) throw NativeError("weights are not complete");
   if (!hasPrompt_) throw NativeError("setPrompt must be called before forward");
   if (frames <= 0) throw NativeError("a block needs at least one frame");
   const int L = frames * T_;
@@ -466,13 +517,13 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   CUDA_CHECK(cudaMemcpyAsync(framePos_.ptr, framePos, frames * 4, cudaMemcpyHostToDevice, stream_));
   // time embedding (fp32): e = Linear(SiLU(Linear(sin))), e0 = Linear(SiLU(e))
   sinusoid(tsteps_.as<float>(), sinEmb_.as<float>(), frames, dims_.freq_dim, stream_);
-  smallLinear(sinEmb_.as<float>(), time0W_, time0B_, temb1_.as<float>(), frames, d_, dims_.freq_dim, 0, stream_);
-  smallLinear(temb1_.as<float>(), time2W_, time2B_, emb_.as<float>(), frames, d_, d_, 1, stream_);
-  smallLinear(emb_.as<float>(), projW_, projB_, emb0_.as<float>(), frames, 6 * d_, d_, 1, stream_);
+  smallLinear(sinEmb_.as<float>(), w_->time0W, w_->time0B, temb1_.as<float>(), frames, d_, dims_.freq_dim, 0, stream_);
+  smallLinear(temb1_.as<float>(), w_->time2W, w_->time2B, emb_.as<float>(), frames, d_, d_, 1, stream_);
+  smallLinear(emb_.as<float>(), w_->projW, w_->projB, emb0_.as<float>(), frames, 6 * d_, d_, 1, stream_);
   // patch embedding (first stage), or the previous stage's hidden state
   if (firstStage) {
     patchify(latent_.as<float>(), patches_.as<T>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
-    gemm_->run(stream_, L, d_, patchIn_, patches_.as<T>(), patchW_, tmp_.ptr, DType::F32);
+    gemm_->run(stream_, L, d_, patchIn_, patches_.as<T>(), w_->patchW, tmp_.ptr, DType::F32);
   } else if (io.hiddenInDevice == device_) {
     CUDA_CHECK(cudaMemcpyAsync(x_.ptr, io.hiddenIn, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
   } else {
@@ -490,14 +541,14 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   {
     ResidualNormParams<T> r{};
     r.x = x;
-    if (firstStage) { r.delta = tmp; r.deltaBias = patchB_; r.init = true; }  // else only normalise x
-    r.y = y; r.shift = modv(layers_[lb_], 0); r.scale = modv(layers_[lb_], 1); r.onePlus = true;
+    if (firstStage) { r.delta = tmp; r.deltaBias = w_->patchB; r.init = true; }  // else only normalise x
+    r.y = y; r.shift = modv(w_->layers[lb_], 0); r.scale = modv(w_->layers[lb_], 1); r.onePlus = true;
     r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
     residualNorm(r, stream_);
   }
   const int tl = dims_.text_len;
   for (int l = lb_; l < le_; l++) {
-    const LayerWeights<T>& Lw = layers_[l];
+    const LayerWeights<T>& Lw = w_->layers[l];
     // self-attention
     mark(PhaseGemm);
     gemm_->run(stream_, L, 3 * d_, d_, y, Lw.qkv, qkv_.ptr, dtypeOf<T>());
@@ -505,7 +556,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     QkvParams<T> qp{};
     qp.qkv = qkv_.as<T>(); qp.bias = Lw.qkvBias; qp.normQ = Lw.normQ; qp.normK = Lw.normK; qp.eps = dims_.eps;
     qp.rows = L; qp.d = d_; qp.headDim = hd_; qp.tokensPerFrame = T_; qp.gridW = gridW_;
-    qp.framePos = framePos_.as<int>(); qp.rope = rope_;
+    qp.framePos = framePos_.as<int>(); qp.rope = w_->rope;
     qp.qRot = q_.as<T>();
     qp.kRaw = layerRows(kRaw_, l) + (size_t)blockOff * d;
     qp.kRot = layerRows(kRot_, l) + (size_t)blockOff * d;
@@ -571,9 +622,9 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
       r.x = x; r.delta = tmp; r.deltaBias = Lw.ffn2Bias; r.gate = modv(Lw, 5);
       r.y = y; r.onePlus = true;
       if (l + 1 < le_) {
-        r.shift = modv(layers_[l + 1], 0); r.scale = modv(layers_[l + 1], 1);
+        r.shift = modv(w_->layers[l + 1], 0); r.scale = modv(w_->layers[l + 1], 1);
       } else if (lastStage) {  // head: h = head.modulation + e (the time embedding, not e0)
-        r.shift = ModVec{headMod_, emb_.as<float>(), d_}; r.scale = ModVec{headMod_ + d, emb_.as<float>(), d_};
+        r.shift = ModVec{w_->headMod, emb_.as<float>(), d_}; r.scale = ModVec{w_->headMod + d, emb_.as<float>(), d_};
       } else {
         r.y = nullptr;  // the next stage normalises x with its own first layer's modulation
       }
@@ -583,8 +634,8 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   }
   mark(PhaseHead);
   if (lastStage) {
-    gemm_->run(stream_, L, pf_, d_, y, headW_, tmp, DType::F32);
-    unpatchify(tmp, headB_, flow_.as<float>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
+    gemm_->run(stream_, L, pf_, d_, y, w_->headW, tmp, DType::F32);
+    unpatchify(tmp, w_->headB, flow_.as<float>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
     CUDA_CHECK(cudaMemcpyAsync(flowOut, flow_.ptr, (size_t)C * frames * H * W * 4, cudaMemcpyDeviceToHost, stream_));
   } else {
     CUDA_CHECK(cudaMemcpyAsync(io.hiddenOut, x, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
@@ -629,7 +680,7 @@ void EngineImpl<T>::updateCache(int rows, int terms, bool perLayer, const int32_
       const size_t off = (size_t)t * rows * terms;
       const float* pos = updPos_.as<float>() + (size_t)t * rows * 3;
       cacheBlend(layerRows(kRaw_, l), layerRows(v_, l), updIdx_.as<int>() + off, updW_.as<float>() + off, rows, terms,
-                 d_, hd_, pos, rope_, layerRows(nextK_, l), layerRows(nextV_, l), layerRows(kRot_, l), stream_);
+                 d_, hd_, pos, w_->rope, layerRows(nextK_, l), layerRows(nextV_, l), layerRows(kRot_, l), stream_);
       CUDA_CHECK(cudaMemcpyAsync(layerPos(l), pos, (size_t)rows * 3 * 4, cudaMemcpyDeviceToDevice, stream_));
     }
     std::swap(kRaw_.ptr, nextK_.ptr);
@@ -725,9 +776,10 @@ void EngineImpl<T>::readCache(float* keys, float* values, float* positions) {
   }
 }
 
-std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision, int layerBegin, int layerEnd) {
-  if (precision == 1) return std::make_unique<EngineImpl<float>>(dims, device, layerBegin, layerEnd);
-  return std::make_unique<EngineImpl<bf16>>(dims, device, layerBegin, layerEnd);
+std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision, int layerBegin, int layerEnd,
+                                   const std::string& weightsKey) {
+  if (precision == 1) return std::make_unique<EngineImpl<float>>(dims, device, layerBegin, layerEnd, weightsKey);
+  return std::make_unique<EngineImpl<bf16>>(dims, device, layerBegin, layerEnd, weightsKey);
 }
 
 void enablePeer(int peer) {

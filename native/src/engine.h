@@ -44,13 +44,19 @@ class Engine {
   virtual void setProfile(bool on) = 0;
   virtual void profileRead(double* ms) const = 0;
   virtual int device() const = 0;
+  /** True when this engine got its weights, complete, from a live engine created with the same weights key:
+      setWeight and finalize then do nothing (and the caller need not read the weights at all). */
+  virtual bool weightsShared() const = 0;
   /** cuDNN attention plans built so far and the milliseconds they took (0, 0 without cuDNN). */
   virtual void attentionPlans(int* plans, double* ms) const = 0;
   std::mutex mutex;
 };
 
 /** precision: 0 = bf16, 1 = fp32. */
-std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision, int layerBegin = 0, int layerEnd = -1);
+/** weightsKey: non-empty = share weights with live engines of the same key, model, layers, precision and device
+    (the key must name the weights' content: a file and its version, a synthetic seed). */
+std::unique_ptr<Engine> makeEngine(const ssn_dims& dims, int device, int precision, int layerBegin = 0, int layerEnd = -1,
+                                   const std::string& weightsKey = "");
 /** Lets the current device read `peer`'s memory directly where the hardware allows (NVLink, PCIe P2P). */
 void enablePeer(int peer);
 

@@ -109,6 +109,11 @@ class PipelineEngine final : public Engine {
     }
   }
   int device() const override { return stages_.front()->device(); }
+  bool weightsShared() const override {
+    for (const auto& s : stages_)
+      if (!s->weightsShared()) return false;
+    return true;
+  }
   void layers(int* begin, int* end) const override {
     int b = 0, e = 0;
     stages_.front()->layers(begin, &e);
@@ -131,7 +136,7 @@ class PipelineEngine final : public Engine {
 }  // namespace
 
 std::unique_ptr<Engine> makePipelineEngine(const ssn_dims& dims, int precision, const std::vector<int>& devices,
-                                           const std::vector<int>& layerCounts) {
+                                           const std::vector<int>& layerCounts, const std::string& weightsKey) {
   if (devices.empty() || devices.size() != layerCounts.size())
     throw NativeError("a pipeline needs one layer count per device");
   int at = 0;
@@ -145,7 +150,7 @@ std::unique_ptr<Engine> makePipelineEngine(const ssn_dims& dims, int precision, 
   std::vector<std::unique_ptr<Engine>> stages;
   at = 0;
   for (size_t i = 0; i < devices.size(); i++) {
-    stages.push_back(makeEngine(dims, devices[i], precision, at, at + layerCounts[i]));
+    stages.push_back(makeEngine(dims, devices[i], precision, at, at + layerCounts[i], weightsKey));
     at += layerCounts[i];
   }
   return std::make_unique<PipelineEngine>(std::move(stages), dims);

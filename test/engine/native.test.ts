@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { loadNativeAddon } from '../../src/engine/native/addon-loader.js';
-import { createNativeEngine } from '../../src/engine/native/native-engine.js';
+import { createNativeEngine, weightsIdentity } from '../../src/engine/native/native-engine.js';
 import type { Engine } from '../../src/engine/types.js';
 import { modelDims } from '../../src/model/dims.js';
 import { referenceForward, referenceScores, referenceTextKv, type ReferenceCacheLayer } from '../../src/model/reference.js';
@@ -153,9 +153,52 @@ function defineSuite(
   s.run();
 }
 
+/** Engines of the same weights in one process hold one copy on the GPU (a later stream's engine reads no weights). */
+function defineSharingSuite(): void {
+  const s = suite('native shared weights');
+  const model: ConfigInput['model'] = {
+    arch: { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 },
+    latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 5,
+  };
+  const config = configSchema.parse({ model, engine: { name: 'native', dtype: 'float16' } });
+  const dims = modelDims(config);
+  const context = wave(dims.textLen * dims.textDim, 3);
+  const latent = wave(dims.latentChannels * 3 * dims.latentHeight * dims.latentWidth, 4);
+  const request = { latent, timesteps: new Float32Array(3).fill(500), framePositions: Int32Array.from([0, 1, 2]), keepBlockKv: false, keepQueries: 'none' as const };
+
+  s('a second engine of the same weights shares them and computes the same flow; other weights do not share', async () => {
+    const { addon } = loadNativeAddon();
+    const first = await createNativeEngine({ config });
+    const key = weightsIdentity(config);
+    const probe = addon.createEngine(dims, 0, 0, key);
+    const otherKey = weightsIdentity(configSchema.parse({ model: { ...model, syntheticSeed: 6 }, engine: { name: 'native' } }));
+    const other = addon.createEngine(dims, 0, 0, otherKey);
+    try {
+      assert.ok(addon.weightsShared(probe), 'same weights: shared');
+      assert.not.ok(addon.weightsShared(other), 'another seed: not shared');
+    } finally {
+      addon.destroy(probe);
+      addon.destroy(other);
+    }
+    const second = await createNativeEngine({ config });
+    await first.setPrompt(context);
+    await second.setPrompt(context);
+    const a = (await first.forward(request)).flow;
+    const b = (await second.forward(request)).flow;
+    assert.equal(Array.from(b), Array.from(a));
+    await first.close(); // the weights live on with the engine that still uses them
+    const again = (await second.forward(request)).flow;
+    assert.equal(Array.from(again), Array.from(a));
+    await second.close();
+  });
+
+  s.run();
+}
+
 if (reason) {
   console.log(`native bf16 engine tests skipped: ${reason}`);
 } else {
+  defineSharingSuite();
   defineSuite('head_dim 128', { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 });
   defineSuite('head_dim 64', { dim: 128, layers: 2, heads: 2, ffnDim: 256, latentChannels: 8, textDim: 32, textLen: 8 });
   defineSuite('head_dim 16, the contract suite\'s model', { dim: 32, layers: 2, heads: 2, ffnDim: 64, latentChannels: 4, textDim: 8, textLen: 5 }, 'float32');

@@ -14,9 +14,15 @@ export interface NativeAddon {
   abiVersion(): number;
   deviceCount(): number;
   deviceName(device: number): string;
-  createEngine(dims: ModelDims, device: number, precision: NativePrecision): NativeHandle;
+  /**
+   * weightsKey names the weights' content ('' = not shared): engines of the same key, model, precision and
+   * device hold one copy; weightsShared() tells whether a new engine got them complete from a live one.
+   */
+  createEngine(dims: ModelDims, device: number, precision: NativePrecision, weightsKey: string): NativeHandle;
   /** One engine over several GPUs: stage i runs the next layerCounts[i] layers on devices[i]. */
-  createPipeline(dims: ModelDims, precision: NativePrecision, devices: Int32Array, layerCounts: Int32Array): NativeHandle;
+  createPipeline(dims: ModelDims, precision: NativePrecision, devices: Int32Array, layerCounts: Int32Array, weightsKey: string): NativeHandle;
+  /** True when the engine's weights came complete from a live engine of the same weights key (give none). */
+  weightsShared(handle: NativeHandle): boolean;
   /** What the bf16 path's attention runs on: cuDNN and its version, or why the engine's own kernel. */
   attentionBackend(): string;
   destroy(handle: NativeHandle): void;

@@ -6,6 +6,8 @@
  * Precision: engine.dtype 'float16' selects the fast path (bf16 storage, Wan's training type, with
  * tensor-core products and fp32 accumulation); 'float32' (the default) keeps everything in fp32.
  */
+import { statSync } from 'node:fs';
+import type { Config } from '../../config/schema.js';
 import { SinkstreamError } from '../../errors.js';
 import { modelDims, type ModelDims } from '../../model/dims.js';
 import { TEXT_EMBEDDING_KEY } from '../../model/expected-shapes.js';
@@ -16,6 +18,22 @@ import { loadNativeAddon } from './addon-loader.js';
 import { stageRanges } from '../pipeline-engine.js';
 
 const KEEP_QUERIES = { none: 0, sum: 1, max: 2 } as const;
+
+/**
+ * What names the weights' content, for sharing one copy between engines in this process: the synthetic
+ * generator's seed and scale, or the checkpoint's path, size and modification time ('' when it cannot be
+ * read: no sharing, and loading reports the problem).
+ */
+export function weightsIdentity(config: Pick<Config, 'model'>): string {
+  const m = config.model;
+  if (m.weights === 'synthetic') return `synthetic seed ${m.syntheticSeed} scale ${m.syntheticScale}`;
+  try {
+    const st = statSync(m.weights);
+    return `file ${m.weights} ${st.size} ${st.mtimeMs}`;
+  } catch {
+    return '';
+  }
+}
 
 function engineError(e: unknown): SinkstreamError {
   if (e instanceof SinkstreamError) return e;
@@ -60,20 +78,24 @@ export class NativeEngine implements Engine {
     const precision: NativePrecision = config.engine.dtype === 'float16' ? 0 : 1;
     let handle: NativeHandle;
     try {
+      const key = weightsIdentity(config);
       handle =
         stages.length > 1
-          ? addon.createPipeline(dims, precision, Int32Array.from(devices), Int32Array.from(stages.map(([from, to]) => to - from)))
-          : addon.createEngine(dims, devices[0], precision);
+          ? addon.createPipeline(dims, precision, Int32Array.from(devices), Int32Array.from(stages.map(([from, to]) => to - from)), key)
+          : addon.createEngine(dims, devices[0], precision, key);
     } catch (e) {
       throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native engine: ${(e as Error).message}`, { cause: e });
     }
     try {
-      const weights = await loadWeights(config);
-      for (const [key, tensor] of weights) {
-        if (key === TEXT_EMBEDDING_KEY) continue; // the built-in text encoder's table runs on the host
-        addon.setWeight(handle, key, tensor.data);
+      // A later stream's engine shares the first one's weights on the GPU: nothing to read or copy.
+      if (!addon.weightsShared(handle)) {
+        const weights = await loadWeights(config);
+        for (const [key, tensor] of weights) {
+          if (key === TEXT_EMBEDDING_KEY) continue; // the built-in text encoder's table runs on the host
+          addon.setWeight(handle, key, tensor.data);
+        }
+        addon.finalize(handle);
       }
-      addon.finalize(handle);
     } catch (e) {
       addon.destroy(handle);
       throw e instanceof SinkstreamError ? e : engineError(e);
