@@ -209,14 +209,14 @@ napi_value wrapEngine(napi_env env, ssn_engine* e) {
   return ext;
 }
 
-/** createEngine(dims, device, precision, weightsKey) -> handle ('' = own weights; see ssn_create_shared) */
+/** createEngine(dims, device, precision, weightsKey) -> handle ('' = own weights; see ssn_create_stage) */
 napi_value CreateEngine(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   if (!getArgs(env, info, 4, argv)) return nullptr;
   const ssn_dims d = readDims(env, argv[0]);
   const std::string key = getString(env, argv[3]);
   ssn_engine* e = nullptr;
-  if (ssn_create_shared(&d, getInt(env, argv[1]), getInt(env, argv[2]), 0, d.layers, key.c_str(), &e, nullptr) != 0)
+  if (ssn_create_stage(&d, getInt(env, argv[1]), getInt(env, argv[2]), 0, d.layers, key.c_str(), &e, nullptr) != 0)
     return throwNative(env, "");
   return wrapEngine(env, e);
 }

@@ -72,12 +72,6 @@ int ssn_create(const ssn_dims* dims, int device, int precision, ssn_engine** out
 
 void ssn_destroy(ssn_engine* e) { delete e; }
 
-int ssn_create_stage(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end, ssn_engine** out) {
-  return guard([&] {
-    *out = new ssn_engine{ssn::makeEngine(*dims, device, precision, layer_begin, layer_end)};
-  });
-}
-
 int ssn_create_pipeline(const ssn_dims* dims, int precision, int stages, const int* devices, const int* layer_counts,
                         const char* weights_key, ssn_engine** out, int* shared) {
   return guard([&] {
@@ -89,8 +83,8 @@ int ssn_create_pipeline(const ssn_dims* dims, int precision, int stages, const i
   });
 }
 
-int ssn_create_shared(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end,
-                      const char* weights_key, ssn_engine** out, int* shared) {
+int ssn_create_stage(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end,
+                     const char* weights_key, ssn_engine** out, int* shared) {
   return guard([&] {
     *out = new ssn_engine{ssn::makeEngine(*dims, device, precision, layer_begin, layer_end, weights_key ? weights_key : "")};
     if (shared) *shared = (*out)->impl->weightsShared() ? 1 : 0;

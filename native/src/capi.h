@@ -34,15 +34,14 @@ int ssn_device_name(int device, char* buf, int size);
 /* precision: 0 = bf16 storage and tensor-core products (fast path), 1 = fp32 throughout (exact; tests). */
 int ssn_create(const ssn_dims* dims, int device, int precision, ssn_engine** out);
 void ssn_destroy(ssn_engine* e);
-/* A pipeline stage: the engine runs model layers [layer_begin, layer_end) only (per-layer storage, scores and
-   cache reads cover those layers). The first stage embeds the latent; the last one runs the head. */
-int ssn_create_stage(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end, ssn_engine** out);
-/* ssn_create (or a stage, or a pipeline) sharing weights: engines made with the same non-empty weights_key (which must
-   name the weights' content, e.g. a checkpoint path and its modification time) and the same model, layers, precision
-   and device hold one copy of the weights. When a live engine has them complete, *shared = 1 and the new engine needs
+/* ssn_create for model layers [layer_begin, layer_end) only: a pipeline stage (per-layer storage, scores and cache
+   reads cover those layers; the first stage embeds the latent, the last one runs the head), or all of them.
+   weights_key (NULL or "" = own weights): engines made with the same key (which must name the weights' content,
+   e.g. a checkpoint path and its modification time) and the same model, layers, precision and device hold one copy
+   of the weights. When a live engine has them complete, *shared = 1 (shared may be NULL) and the new engine needs
    no ssn_set_weight or ssn_finalize (they do nothing); else *shared = 0 and the weights are given as usual. */
-int ssn_create_shared(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end,
-                      const char* weights_key, ssn_engine** out, int* shared);
+int ssn_create_stage(const ssn_dims* dims, int device, int precision, int layer_begin, int layer_end,
+                     const char* weights_key, ssn_engine** out, int* shared);
 int ssn_layers(ssn_engine* e, int* layer_begin, int* layer_end);
 /* *shared = 1 when the engine got complete weights from a live engine of the same weights key. */
 int ssn_weights_shared(ssn_engine* e, int* shared);

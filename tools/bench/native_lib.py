@@ -54,7 +54,7 @@ class NativeEngine:
         lib.ssn_profile.argtypes = [vp, i32]
         lib.ssn_profile_read.argtypes = [vp, vp]
         lib.ssn_create_pipeline.argtypes = [C.POINTER(SsnDims), i32, i32, vp, vp, C.c_char_p, C.POINTER(vp), C.POINTER(i32)]
-        lib.ssn_create_stage.argtypes = [C.POINTER(SsnDims), i32, i32, i32, i32, C.POINTER(vp)]
+        lib.ssn_create_stage.argtypes = [C.POINTER(SsnDims), i32, i32, i32, i32, C.c_char_p, C.POINTER(vp), C.POINTER(i32)]
         lib.ssn_forward_stage.argtypes = [vp, vp, vp, i32, vp, i32, vp, vp, i32, i32, vp, C.POINTER(i32)]
         lib.ssn_attention_plans.argtypes = [vp, C.POINTER(i32), C.POINTER(C.c_double)]
         self.dims = dims
@@ -76,8 +76,8 @@ class NativeEngine:
             self._check(lib.ssn_create_pipeline(C.byref(d), precision, devs.size, _ptr(devs), _ptr(counts), None,
                                                 C.byref(self._h), None))
         else:
-            self._check(lib.ssn_create_stage(C.byref(d), device, precision, self.layers[0], self.layers[1],
-                                             C.byref(self._h)))
+            self._check(lib.ssn_create_stage(C.byref(d), device, precision, self.layers[0], self.layers[1], None,
+                                             C.byref(self._h), None))
 
     def _check(self, rc: int) -> None:
         if rc != 0:
