@@ -94,16 +94,16 @@ bool Gemm::runBiasGelu(cudaStream_t s, int M, int N, int K, const bf16* X, const
   Plan* p = plan(M, N, K, DType::Bf16, DType::Bf16, Epilogue::BiasGelu);
   if (!p) return false;
   ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "bias pointer");
-  const float alpha = 1.f, beta = 0.f;
-  ltCheck(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p->desc, &alpha, W, p->a, X, p->b, &beta, out, p->d, out,
-                         p->d, &p->algo, workspace_.ptr, p->workspace, s),
-          "matmul (bias + GELU)");
+  matmul(*p, s, X, W, out);
   return true;
 }
 
 void Gemm::run(cudaStream_t s, int M, int N, int K, const void* X, const void* W, DType in, void* out, DType type) {
   if (M == 0 || N == 0) return;
-  Plan& p = *plan(M, N, K, in, type);
+  matmul(*plan(M, N, K, in, type), s, X, W, out);
+}
+
+void Gemm::matmul(const Plan& p, cudaStream_t s, const void* X, const void* W, void* out) {
   const float alpha = 1.f, beta = 0.f;
   ltCheck(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), p.desc, &alpha, W, p.a, X, p.b, &beta, out, p.d, out,
                          p.d, &p.algo, workspace_.ptr, p.workspace, s),

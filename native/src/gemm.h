@@ -34,6 +34,8 @@ class Gemm {
   enum class Epilogue { None, BiasGelu };
   /** nullptr where cuBLASLt finds no algorithm for an epilogue (plain products throw instead). */
   Plan* plan(int M, int N, int K, DType in, DType out, Epilogue epilogue = Epilogue::None);
+  /** out = X W^T with the plan's epilogue (beta = 0). */
+  void matmul(const Plan& p, cudaStream_t s, const void* X, const void* W, void* out);
   void* handle_ = nullptr;
   DeviceBuffer workspace_;
   size_t workspaceBytes_;
