@@ -22,7 +22,7 @@ struct LayerWeights {
   T *qkv, *o, *cq, *ck, *cv, *co, *ffn1, *ffn2;  // [out, in]
   float *qkvBias, *oBias, *cqBias, *ckBias, *cvBias, *coBias, *ffn1Bias, *ffn2Bias;
   float *normQ, *normK, *cNormQ, *cNormK, *norm3W, *norm3B, *modulation;  // modulation [6, d]
-  T* ffn1BiasLow;  // ffn1Bias in the storage type, for the product's GELU epilogue (cuBLASLt takes it in bf16)
+  T* ffn1BiasLow;  // bf16 engines: ffn1Bias in bf16, for the product's GELU epilogue (cuBLASLt takes it in bf16)
 };
 
 /** Queries kept by a forward for participative-compression scores: [layers, rows, d], RoPE'd. */
@@ -128,6 +128,7 @@ class EngineImpl final : public Engine {
   void attention(const AttentionParams<T>& p);
   std::shared_ptr<WeightSet<T>> w_;
   bool weightsShared_ = false;  // w_ came complete from another engine (setWeight / finalize do nothing)
+  std::set<int> peers_;         // devices whose memory this one reads the hidden state from (peer access asked once)
   std::string weightsKey_;      // registry key once finalized ("" = not shared)
 
   // prompt
@@ -343,12 +344,14 @@ void EngineImpl<T>::finalize() {
   if (weightsShared_) return;
   for (auto& kv : w_->slots)
     if (!w_->given.count(kv.first)) throw NativeError("weight '" + kv.first + "' was not given");
-  for (int l = lb_; l < le_; l++) {
-    LayerWeights<T>& Lw = w_->layers[l];
-    if (!Lw.ffn1BiasLow) Lw.ffn1BiasLow = static_cast<T*>(w_->alloc((size_t)dims_.ffn_dim * ES));
-    fromF32<T>(Lw.ffn1Bias, Lw.ffn1BiasLow, dims_.ffn_dim, stream_);
+  if constexpr (std::is_same_v<T, bf16>) {  // only the bf16 path has the GELU epilogue
+    for (int l = lb_; l < le_; l++) {
+      LayerWeights<T>& Lw = w_->layers[l];
+      if (!Lw.ffn1BiasLow) Lw.ffn1BiasLow = static_cast<T*>(w_->alloc((size_t)dims_.ffn_dim * ES));
+      fromF32<T>(Lw.ffn1Bias, Lw.ffn1BiasLow, dims_.ffn_dim, stream_);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
   w_->finalized = true;
   if (!weightsKey_.empty()) {
     std::lock_guard<std::mutex> lock(weightRegistryMutex());
@@ -527,7 +530,7 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   } else if (io.hiddenInDevice == device_) {
     CUDA_CHECK(cudaMemcpyAsync(x_.ptr, io.hiddenIn, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
   } else {
-    enablePeer(io.hiddenInDevice);
+    if (peers_.insert(io.hiddenInDevice).second) enablePeer(io.hiddenInDevice);
     CUDA_CHECK(cudaMemcpyPeerAsync(x_.ptr, device_, io.hiddenIn, io.hiddenInDevice, (size_t)L * d * 4, stream_));
   }
 
