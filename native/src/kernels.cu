@@ -56,7 +56,7 @@ __global__ void residualNormKernel(ResidualNormParams<T> p) {
   const int per = PER > 0 ? PER : (p.d + kRowThreads - 1) / kRowThreads;
   float sum = 0.f;
 #pragma unroll
-  for (int k = 0; k < (PER > 0 ? PER : 1 << 30) && k < per; k++) {
+  for (int k = 0; k < per; k++) {  // per == PER, a constant, when PER > 0
     const int i = threadIdx.x + k * kRowThreads;
     if (i >= p.d) break;
     float v = x[i];
@@ -75,7 +75,7 @@ __global__ void residualNormKernel(ResidualNormParams<T> p) {
   const float mean = blockSum(sum, red) / p.d;
   float sq = 0.f;
 #pragma unroll
-  for (int k = 0; k < (PER > 0 ? PER : 1 << 30) && k < per; k++) {
+  for (int k = 0; k < per; k++) {  // per == PER, a constant, when PER > 0
     const int i = threadIdx.x + k * kRowThreads;
     if (i >= p.d) break;
     const float c = value(k, i) - mean;
@@ -84,7 +84,7 @@ __global__ void residualNormKernel(ResidualNormParams<T> p) {
   const float rstd = rsqrtf(blockSum(sq, red) / p.d + p.eps);
   T* y = p.y + (size_t)row * p.d;
 #pragma unroll
-  for (int k = 0; k < (PER > 0 ? PER : 1 << 30) && k < per; k++) {
+  for (int k = 0; k < per; k++) {  // per == PER, a constant, when PER > 0
     const int i = threadIdx.x + k * kRowThreads;
     if (i >= p.d) break;
     float n = (value(k, i) - mean) * rstd;
