@@ -122,10 +122,9 @@ export class RuntimeScheduler {
     const lanes = options.lanes ?? 1;
     if (!Number.isInteger(lanes) || lanes < 1) throw new SinkstreamError('ERR_ARGUMENT', `scheduler lanes must be a positive integer, got ${lanes}`);
     this.laneIds = lanes === 1 ? [options.device] : Array.from({ length: lanes }, (_, i) => `${options.device}/${i}`);
-    const timings = options.costModel.coefficients(options.device);
     this.scheduler = createScheduler({
       clock: this.clock,
-      costModel: lanes === 1 ? options.costModel : new CostModel(Object.fromEntries(this.laneIds.map((id) => [id, timings]))),
+      costModel: lanes === 1 ? options.costModel : laneCostModel(options.costModel, options.device, this.laneIds),
       devices: this.laneIds.map((id) => ({ id, maxBatch: 1 })),
       config: options.config,
       granularity: 'block',
@@ -259,6 +258,11 @@ export class RuntimeScheduler {
     this.streams.get(d.streamId)?.noteDecision(d);
     this.onDecision(d);
   }
+}
+
+/** The device's timings under every lane's id (none where the cost model has no timings for it: the scheduler says so). */
+function laneCostModel(model: CostModel, device: string, laneIds: readonly string[]): CostModel {
+  return model.has(device) ? new CostModel(Object.fromEntries(laneIds.map((id) => [id, model.coefficients(device)]))) : new CostModel({});
 }
 
 /** One admitted stream's side of the scheduler. */
