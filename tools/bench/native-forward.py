@@ -30,18 +30,13 @@ def main() -> None:
     tag = os.environ.get('TAG', 'run')
     dims = nvt.wan13b_dims()
     T = dims.tokens_per_frame
-    L = FRAMES * T
     model = nvt.make_model(dims, 3)
     e = NativeEngine(dims, 0, 0)
     e.set_weights(model.state_dict())
     e.set_prompt(nvt.make_context(dims, 3).numpy())
     lat = np.random.default_rng(9).standard_normal((dims.latent_channels, FRAMES, dims.latent_height, dims.latent_width),
                                                    dtype=np.float32)
-    for b in range(6):  # 18 cached frames
-        fpos = list(range(b * FRAMES, (b + 1) * FRAMES))
-        e.forward(lat, [0.0] * FRAMES, fpos, keep_kv=True)
-        n = (b + 1) * L
-        e.update_cache(n, 1, False, np.arange(n), np.ones(n), nvt.token_positions(dims, range(n // T)))
+    nvt.fill_cache(dims, [e], lat, 6, FRAMES)  # 18 cached frames
     fpos = list(range(18, 21))
     ts = nvt.timed(lambda: e.forward(lat, [937.5] * FRAMES, fpos), 20)
     flow, _ = e.forward(lat, [937.5] * FRAMES, fpos)

@@ -136,6 +136,25 @@ def measure(name: str, dims, layout, state, ctx, blocks: int) -> dict:
     return r
 
 
+class Staged:
+    """Stage engines driven as one engine, this script handing the hidden state from stage to stage."""
+
+    def __init__(self, engines, hidden):
+        self.engines, self.hidden = engines, hidden
+
+    def forward(self, x, t, fpos, keep_kv=False):
+        h, flow = None, None
+        for i, e in enumerate(self.engines):
+            out = self.hidden[i] if i < len(self.hidden) else None
+            flow, _ = e.forward_stage(x if i == 0 else None, h, out, t, fpos, keep_kv)
+            h = out
+        return flow, -1
+
+    def update_cache(self, *plan):
+        for e in self.engines:
+            e.update_cache(*plan)
+
+
 def stage_times(dims, stages, state, ctx) -> tuple:
     """Each stage alone (one engine per stage, the hidden state handed over by this script) at a full window: the
     split's balance. Also checks the stages' flow against one whole-model engine on the same input."""
@@ -153,23 +172,11 @@ def stage_times(dims, stages, state, ctx) -> tuple:
     lat = np.random.default_rng(3).standard_normal((dims.latent_channels, FRAMES, dims.latent_height, dims.latent_width),
                                                    dtype=np.float32)
 
-    def staged(x, t, fpos, keep_kv=False):
-        h, flow = None, None
-        for i, e in enumerate(engines):
-            out = hidden[i] if i < len(hidden) else None
-            flow, _ = e.forward_stage(x if i == 0 else None, h, out, [t] * FRAMES, fpos, keep_kv)
-            h = out
-        return flow
-
-    for b in range(6):  # 18 cached frames
-        fpos = list(range(b * FRAMES, (b + 1) * FRAMES))
-        staged(lat, 0.0, fpos, keep_kv=True)
-        whole.forward(lat, [0.0] * FRAMES, fpos, keep_kv=True)
-        n = (b + 1) * L
-        for e in engines + [whole]:
-            e.update_cache(n, 1, False, np.arange(n), np.ones(n), nvt.token_positions(dims, range((b + 1) * FRAMES)))
+    staged = Staged(engines, hidden)
+    nvt.fill_cache(dims, [staged, whole], lat, 6, FRAMES)  # 18 cached frames
     fpos = list(range(18, 21))
-    diff = nvt.rel(staged(lat, 500.0, fpos), torch.from_numpy(whole.forward(lat, [500.0] * FRAMES, fpos)[0]))
+    diff = nvt.rel(staged.forward(lat, [500.0] * FRAMES, fpos)[0],
+                   torch.from_numpy(whole.forward(lat, [500.0] * FRAMES, fpos)[0]))
     times = []
     h = None
     for i, e in enumerate(engines):

@@ -44,7 +44,6 @@ class NativeEngine:
         lib.ssn_set_weight.argtypes = [vp, C.c_char_p, vp, C.c_int64, i32]
         lib.ssn_finalize.argtypes = [vp]
         lib.ssn_set_prompt.argtypes = [vp, vp]
-        lib.ssn_forward.argtypes = [vp, vp, i32, vp, vp, i32, i32, vp, C.POINTER(i32)]
         lib.ssn_update_cache.argtypes = [vp, i32, i32, i32, vp, vp, vp]
         lib.ssn_score_cache.argtypes = [vp, i32, vp, vp, vp, i32, vp]
         lib.ssn_release_queries.argtypes = [vp, i32]
@@ -111,14 +110,8 @@ class NativeEngine:
 
     def forward(self, latent: np.ndarray, t: Sequence[float], fpos: Sequence[int], keep_kv: bool = False,
                 keep_queries: int = 0) -> Tuple[np.ndarray, int]:
-        lat = np.ascontiguousarray(latent, dtype=np.float32)
-        ts = np.ascontiguousarray(t, dtype=np.float32)
-        fp = np.ascontiguousarray(fpos, dtype=np.int32)
-        flow = np.empty_like(lat)
-        qid = C.c_int(-1)
-        self._check(self.lib.ssn_forward(self._h, _ptr(lat), len(ts), _ptr(ts), _ptr(fp), int(keep_kv), keep_queries,
-                                         _ptr(flow), C.byref(qid)))
-        return flow, qid.value
+        """A whole forward (all layers, or a pipeline engine over its GPUs): the flow and the kept queries' id."""
+        return self.forward_stage(latent, None, None, t, fpos, keep_kv, keep_queries)
 
     def forward_stage(self, latent: Optional[np.ndarray], hidden_in, hidden_out, t: Sequence[float], fpos: Sequence[int],
                       keep_kv: bool = False, keep_queries: int = 0) -> Tuple[Optional[np.ndarray], int]:
