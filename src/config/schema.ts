@@ -67,14 +67,23 @@ export const textSection = z
 export const decoderSection = z
   .object({
     /**
-     * `space-to-depth`: latents are pixels (parameter-free, exact); `onnx`: a VAE / TAEHV decoder graph;
-     * `none`: no pixels (DiT-only benchmarks of big shapes; `render` refuses it).
+     * `space-to-depth`: latents are pixels (parameter-free, exact); `taehv`: the tiny streaming decoder
+     * (TAEHV, e.g. taew2_1); `wan-vae`: the Wan2.1 VAE's causal decoder; `onnx`: a user-exported decoder
+     * graph (stateless); `none`: no pixels (DiT-only benchmarks of big shapes; `render` refuses it).
      */
-    kind: z.enum(['space-to-depth', 'onnx', 'none']).default('space-to-depth'),
+    kind: z.enum(['space-to-depth', 'taehv', 'wan-vae', 'onnx', 'none']).default('space-to-depth'),
     /** space-to-depth: pixels per latent pixel along each side. latentChannels = 3 * factor^2. */
     factor: positiveInt.default(4),
     /** onnx: path to the decoder model. */
     path: z.string().optional(),
+    /** taehv, wan-vae: the checkpoint (.pth / .safetensors), or `synthetic` (seeded weights at the real shape). */
+    weights: z.string().default('synthetic'),
+    /** taehv, wan-vae with synthetic weights: the seed. */
+    syntheticSeed: z.number().int().nonnegative().default(0),
+    /** taehv, wan-vae: compute precision. */
+    dtype: z.enum(['float32', 'float16']).default('float32'),
+    /** taehv, wan-vae: where the decoder runs; `auto` = the transformer's engine (ort cpu / webgpu, native). */
+    runtime: z.enum(['auto', 'cpu', 'webgpu', 'native']).default('auto'),
   })
   .strict();
 

@@ -5,16 +5,33 @@ import { OnnxDecoder } from './onnx-decoder.js';
 import { SpaceToDepthDecoder } from './space-to-depth.js';
 
 export interface Decoder {
-  readonly kind: 'space-to-depth' | 'onnx';
+  readonly kind: 'space-to-depth' | 'onnx' | 'taehv' | 'wan-vae';
   /** Size of the decoded frames, pixels. */
   readonly width: number;
   readonly height: number;
-  /** Video frames per latent frame (space-to-depth: 1). */
+  /** Video frames per latent frame once a stream is under way (space-to-depth: 1; Wan VAE, TAEHV: 4). */
   readonly framesPerLatentFrame: number;
-  /** latent: [C, F, H, W] float32 -> F * framesPerLatentFrame RGB24 frames (width * height * 3 bytes). */
+  /**
+   * Video frames the first latent frame of a stream gives (Wan VAE, TAEHV: 1, since the time axis is
+   * causal and the first latent frame stands for one video frame; stateless decoders: framesPerLatentFrame).
+   */
+  readonly framesForFirstLatentFrame: number;
+  /**
+   * The next block of one stream: latent [C, F, H, W] float32 -> RGB24 frames (width * height * 3 bytes):
+   * F * framesPerLatentFrame of them, or framesForFirstLatentFrame + (F - 1) * framesPerLatentFrame for
+   * the stream's first block. A streaming decoder carries its own memory from block to block, so
+   * decoding block by block gives the frames of decoding the whole clip at once.
+   */
   decode(latent: Float32Array): Promise<Uint8Array[]>;
+  /** Forget the carried memory: the next decode() starts a new stream. */
+  reset(): Promise<void>;
   /** Idempotent. */
   close(): Promise<void>;
+}
+
+/** Video frames a stream's blocks give, in order: block 0 and every later one. */
+export function videoFramesOfBlock(decoder: Pick<Decoder, 'framesPerLatentFrame' | 'framesForFirstLatentFrame'>, blockFrames: number, blockIndex: number): number {
+  return blockIndex === 0 ? decoder.framesForFirstLatentFrame + (blockFrames - 1) * decoder.framesPerLatentFrame : blockFrames * decoder.framesPerLatentFrame;
 }
 
 /** The configured decoder; null for `decoder.kind: none` (DiT-only runs produce no pixels). */
@@ -40,5 +57,8 @@ export async function createDecoder(config: Pick<Config, 'model' | 'decoder'>): 
       }
       return OnnxDecoder.open(config.decoder.path, latentChannels, latentHeight, latentWidth);
     }
+    case 'taehv':
+    case 'wan-vae':
+      throw new SinkstreamError('ERR_CONFIG_INVALID', `decoder.kind: '${config.decoder.kind}' is not available yet`);
   }
 }

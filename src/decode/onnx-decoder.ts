@@ -32,6 +32,13 @@ export class OnnxDecoder implements Decoder {
     readonly framesPerLatentFrame: number,
   ) {}
 
+  /** Stateless: every block is decoded on its own. */
+  get framesForFirstLatentFrame(): number {
+    return this.framesPerLatentFrame;
+  }
+
+  async reset(): Promise<void> {}
+
   static async open(path: string, latentChannels: number, latentHeight: number, latentWidth: number): Promise<OnnxDecoder> {
     let session: ort.InferenceSession;
     try {

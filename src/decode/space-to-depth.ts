@@ -13,6 +13,7 @@ import type { Decoder } from './decoder.js';
 export class SpaceToDepthDecoder implements Decoder {
   readonly kind = 'space-to-depth' as const;
   readonly framesPerLatentFrame = 1;
+  readonly framesForFirstLatentFrame = 1;
   readonly width: number;
   readonly height: number;
 
@@ -28,6 +29,8 @@ export class SpaceToDepthDecoder implements Decoder {
   async decode(latent: Float32Array): Promise<Uint8Array[]> {
     return latentToFrames(latent, this.factor, this.latentHeight, this.latentWidth);
   }
+
+  async reset(): Promise<void> {}
 
   async close(): Promise<void> {}
 }
