@@ -79,6 +79,8 @@ interface DeviceState {
   speed: number;
   /** The speed the current ladder assignment was computed with. */
   plannedSpeed: number;
+  /** When `speed` was last measured (or last decayed toward the calibration while idle). */
+  speedAt: number;
 }
 
 interface RunningJob {
@@ -126,7 +128,7 @@ export class Scheduler {
       if (!this.cost.has(spec.id)) {
         throw new SinkstreamError('ERR_ARGUMENT', `scheduler: the cost model has no timings for device '${spec.id}' (it has: ${this.cost.deviceIds.join(', ') || 'none'})`);
       }
-      this.devices.set(spec.id, { spec: { ...spec }, busyJob: null, speed: 1, plannedSpeed: 1 });
+      this.devices.set(spec.id, { spec: { ...spec }, busyJob: null, speed: 1, plannedSpeed: 1, speedAt: -Infinity });
     }
   }
 
@@ -140,6 +142,7 @@ export class Scheduler {
       return { admitted: false, streamId: spec.id, code: 'duplicate', reason: `stream '${spec.id}' is already admitted` };
     }
     const rungs = rungsFrom(spec.stepLadder ?? this.config.stepLadder, spec.blockFrames ?? this.config.blockFrames);
+    for (const device of this.devices.values()) this.decayIdleSpeed(device, now);
     const trials = [...this.devices.keys()].map((id) => this.tryDevice(id, spec, rungs));
     const ok = trials.filter((t) => t.feasible);
     if (ok.length === 0) {
@@ -252,6 +255,21 @@ export class Scheduler {
       degradation,
       utilisation: final.utilisation,
     };
+  }
+
+  /**
+   * A device that runs no stream and no job is measured by nothing: its speed estimate decays toward
+   * the calibration (1) with scheduler.idleSpeedHalfLifeSeconds, from its last measurement.
+   */
+  private decayIdleSpeed(device: DeviceState, now: number): void {
+    if (device.speed === 1 || device.busyJob !== null || this.members(device.spec.id).length > 0) return;
+    const elapsed = now - device.speedAt;
+    if (!(elapsed > 0)) return;
+    const halfLifeMs = this.config.idleSpeedHalfLifeSeconds * 1000;
+    const kept = halfLifeMs > 0 ? 0.5 ** (elapsed / halfLifeMs) : 0;
+    device.speed = 1 + (device.speed - 1) * kept;
+    device.plannedSpeed = device.speed;
+    device.speedAt = now;
   }
 
   /** Running streams of a device as ladder members (their start-up delays are fixed). */
@@ -469,6 +487,7 @@ export class Scheduler {
       if (modelMs > 0 && measured > 0) {
         const a = this.config.speedSmoothing;
         device.speed = (1 - a) * device.speed + a * (measured / modelMs);
+        device.speedAt = result.finishedAt;
       }
       for (const item of job.items) this.advance(item, result.finishedAt);
       if (Math.abs(device.speed - device.plannedSpeed) > this.config.replanThreshold * device.plannedSpeed) {
@@ -539,9 +558,10 @@ export class Scheduler {
     return [...this.streams.keys()];
   }
 
-  deviceState(deviceId: string): { speed: number; busy: boolean; streams: string[]; utilisation: number } {
+  deviceState(deviceId: string, now: number = this.clock.now()): { speed: number; busy: boolean; streams: string[]; utilisation: number } {
     const d = this.devices.get(deviceId);
     if (!d) throw new SinkstreamError('ERR_ARGUMENT', `scheduler: no device '${deviceId}'`);
+    this.decayIdleSpeed(d, now);
     const members = this.members(deviceId);
     const loads = members.map((m) => m.load(this.streams.get(m.id)!.rung));
     return {

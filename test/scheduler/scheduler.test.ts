@@ -115,6 +115,38 @@ test('a device that slows down: the speed estimate follows, steps are lowered, n
   assert.ok((late['2'] ?? 0) + (late['3'] ?? 0) > 0);
 });
 
+test('an idle device\'s speed estimate falls back to the calibration: a slowdown seen long ago never refuses the first stream', () => {
+  // 3.5 times slower than calibrated: even at 2 steps a block needs 105 ms of every 100 ms.
+  const d = driver({ factor: () => 3.5 });
+  d.admit(stream('slow', { frames: 60 }));
+  d.run(3000);
+  assert.is(d.scheduler.metrics('slow').state, 'finished');
+  const seen = d.scheduler.deviceState('gpu0', 3000).speed;
+  assert.ok(seen > 3, `speed estimate after the slow stream: ${seen}`);
+  // Fresh, it still counts: the next stream is refused.
+  const early = d.scheduler.admit(stream('early'), 3000);
+  assert.is(early.admitted, false);
+  // One half-life (scheduler.idleSpeedHalfLifeSeconds, 10 s) later, half of the slowdown is left.
+  const half = d.scheduler.deviceState('gpu0', 13_000).speed;
+  assert.ok(Math.abs(half - 1 - (seen - 1) / 2) < 1e-9, `after 10 s idle: ${half}`);
+  // 79 minutes of nothing: back at the calibration, so a first stream is admitted at the top rung.
+  d.clock.set(3000 + 79 * 60_000);
+  const later = d.admit(stream('later'));
+  assert.ok(later.admitted, JSON.stringify(later));
+  if (later.admitted) assert.is(later.rung.steps, 4);
+  assert.ok(Math.abs(d.scheduler.deviceState('gpu0').speed - 1) < 1e-6);
+});
+
+test('idleSpeedHalfLifeSeconds 0: the estimate is back at the calibration as soon as the device is idle; a running stream keeps its measured speed', () => {
+  const d = driver({ factor: () => 3.5, config: config({ idleSpeedHalfLifeSeconds: 0 }) });
+  d.admit(stream('slow', { frames: 60 }));
+  d.run(1000);
+  assert.ok(d.scheduler.deviceState('gpu0').speed > 3, 'measured while the stream runs, not decayed');
+  d.run(3000);
+  assert.is(d.scheduler.deviceState('gpu0').speed, 1);
+  assert.ok(d.admit(stream('next')).admitted);
+});
+
 test('a device too slow for its streams even at the lowest rung stops the least important one, with the reason', () => {
   const d = driver({ factor: (_, t) => (t >= 500 ? 1.8 : 1) });
   d.admit(stream('vip', { priority: 5 }));

@@ -31,6 +31,12 @@ export const schedulerSection = z
     marginMs: z.number().nonnegative().default(250),
     /** Weight of the newest measurement in a device's speed estimate (measured / predicted time). */
     speedSmoothing: z.number().gt(0).max(1).default(0.3),
+    /**
+     * While a device runs no stream nothing measures it: its speed estimate then falls back toward the
+     * calibration (1) with this half-life, so that a slowdown seen long ago never decides a new stream's
+     * admission. Seconds; 0 = back to the calibration as soon as the device is idle.
+     */
+    idleSpeedHalfLifeSeconds: z.number().nonnegative().default(10),
     /** Relative change of a device's speed estimate that makes the scheduler re-plan its ladder. */
     replanThreshold: z.number().gt(0).default(0.05),
     /** Pipeline: rebalance the layer split when the bottleneck stage would shrink by more than this share. */
