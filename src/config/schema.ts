@@ -84,6 +84,14 @@ export const decoderSection = z
     dtype: z.enum(['float32', 'float16']).default('float32'),
     /** taehv, wan-vae: where the decoder runs; `auto` = the transformer's engine (ort cpu / webgpu, native). */
     runtime: z.enum(['auto', 'cpu', 'webgpu', 'native']).default('auto'),
+    /** taehv: the decoder's size; the published taew2_1 (Wan2.1 latents) is the default. */
+    taehv: z
+      .object({
+        /** Channels of its three stages and of the last conv's input (taew2_1: 256, 128, 64, 64); small values make test-sized decoders. */
+        channels: z.tuple([positiveInt, positiveInt, positiveInt, positiveInt]).default([256, 128, 64, 64]),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
