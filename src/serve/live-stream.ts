@@ -19,7 +19,8 @@ import { ViewerHub } from './viewer-hub.js';
 import { StreamStats } from './stream-stats.js';
 import type { ServerMetrics } from './metrics.js';
 import type { CachePatch, StreamFigures, StreamInfo } from './protocol.js';
-import type { ScheduledStream } from '../schedule/runtime-scheduler.js';
+import { realTimers, type ScheduledStream, type Timers } from '../schedule/runtime-scheduler.js';
+import { IdleStop } from './idle-stop.js';
 import { runScheduledBlock } from '../schedule/scheduled-block.js';
 import { schedulerFigures } from './serve-scheduling.js';
 
@@ -51,6 +52,8 @@ export interface LiveStreamOptions {
   startEncoder?: StartEncoder;
   log?: (line: string) => void;
   now?: () => number;
+  /** Timers for the idle rule (serve.idleStopSeconds); default: the real ones. Read with `now`. */
+  timers?: Timers;
   /**
    * The block scheduler: called once the generator exists, admits the stream or throws
    * (ERR_CAPACITY with the scheduler's reason). Absent: the stream runs unscheduled.
@@ -104,6 +107,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private endReason = 'stopped';
+  private readonly idle: IdleStop;
 
   private constructor(
     private readonly opts: LiveStreamOptions,
@@ -120,11 +124,20 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     const serve = opts.config.serve;
     this.fps = playoutFps(opts.config, generator, scheduled);
     this.stats = new StreamStats(opts.createdAt, this.fps, this.cacheCapacity());
+    const idleSeconds = serve.idleStopSeconds;
+    this.idle = new IdleStop(idleSeconds * 1000, this.now, opts.timers ?? realTimers, () => {
+      this.log(`stream ${opts.id}: stopping, nobody watched it for ${idleSeconds} s (serve.idleStopSeconds)`);
+      void this.stop(`idle: no viewer for ${idleSeconds} s`);
+    });
     this.hub = new ViewerHub(
       opts.id,
       { highWaterBytes: serve.viewerHighWaterBytes, hardCapBytes: serve.viewerHardCapBytes },
       { width: generator.width, height: generator.height },
-      { skipped: (n) => opts.metrics.viewerSkipped(opts.id, n), dropped: () => opts.metrics.viewerDropped(opts.id) },
+      {
+        skipped: (n) => opts.metrics.viewerSkipped(opts.id, n),
+        dropped: () => opts.metrics.viewerDropped(opts.id),
+        viewers: (n) => this.idle.update(n, this.recorder !== null),
+      },
     );
     const output = opts.config.output;
     this.encoder = new EncoderSupervisor(
@@ -190,6 +203,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       throw e;
     }
     stream.state = 'running';
+    stream.idle.update(stream.hub.size, stream.recorder !== null);
     stream.loopDone = stream.run();
     stream.statsTimer = setInterval(() => stream.hub.sendJson({ type: 'stats', figures: stream.figures() }), opts.config.serve.statsIntervalMs);
     stream.statsTimer.unref();
@@ -227,9 +241,18 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       fps: this.fps,
       viewers: this.hub.size,
       recording: this.recorder?.path ?? null,
+      records: this.recorder !== null,
+      idleStop: this.idleStopInfo(),
       cache: { policy: this.config.cache.policy, sink: this.config.cache.sink, window: this.config.cache.window },
       createdAt: new Date(Date.now() - (this.now() - this.opts.createdAt)).toISOString(),
     };
+  }
+
+  private idleStopInfo(): StreamInfo['idleStop'] {
+    const idle = this.idle.state();
+    if (!idle.pending) return idle;
+    const left = Math.max(0, idle.at - this.now());
+    return { pending: true, at: new Date(Date.now() + left).toISOString(), inSeconds: Math.round(left) / 1000 };
   }
 
   figures(): StreamFigures {
@@ -255,6 +278,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
 
   private async shutdown(reason: string): Promise<void> {
     this.endReason = reason;
+    this.idle.dispose();
     if (this.state === 'running' || this.state === 'starting') this.state = 'stopping';
     this.abort.abort();
     this.wake?.();
@@ -338,6 +362,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       const dead = this.recorder!;
       this.recorder = null;
       void dead.abort();
+      this.idle.update(this.hub.size, false);
     }
   }
 

@@ -114,6 +114,13 @@ export interface StreamInfo {
   fps: number;
   viewers: number;
   recording: string | null;
+  /** Whether the stream is being recorded (such a stream never stops for want of viewers). */
+  records: boolean;
+  /**
+   * When the stream stops for want of viewers (serve.idleStopSeconds): the time and the seconds left;
+   * or, while it will not, why: it has viewers, it records, the rule is off, or it is stopping already.
+   */
+  idleStop: { pending: true; at: string; inSeconds: number } | { pending: false; reason: 'watched' | 'recording' | 'disabled' | 'stopped' };
   cache: { policy: string; sink: number; window: number };
   createdAt: string;
 }

@@ -13,6 +13,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { StartEncoder } from './encoder-supervisor.js';
 import type { ProtocolErrorCode, StreamFigures, StreamInfo, StreamOverrides } from './protocol.js';
 import type { ServeScheduling } from './serve-scheduling.js';
+import type { Timers } from '../schedule/runtime-scheduler.js';
 
 export interface CreateRequest {
   prompt: string;
@@ -39,6 +40,8 @@ export interface StreamManagerOptions {
   log: (line: string) => void;
   /** The block scheduler; absent: streams run unscheduled (paced by serve.pace alone). */
   scheduling?: ServeScheduling;
+  /** The streams' clock and timers (the idle rule); default: performance.now() and the real timers. */
+  clock?: { now: () => number; timers: Timers };
 }
 
 export class StreamManager {
@@ -76,7 +79,7 @@ export class StreamManager {
     }
     const id = randomBytes(5).toString('hex');
     this.pending++;
-    const createdAt = performance.now();
+    const createdAt = this.opts.clock?.now() ?? performance.now();
     try {
       const scheduling = this.opts.scheduling;
       const runtime = scheduling ? await scheduling.prepare() : null;
@@ -89,6 +92,7 @@ export class StreamManager {
         metrics: this.opts.metrics,
         startEncoder: this.opts.startEncoder,
         log: this.opts.log,
+        ...(this.opts.clock ? { now: this.opts.clock.now, timers: this.opts.clock.timers } : {}),
         ...(scheduling && runtime ? { admit: scheduling.admitter(runtime, id) } : {}),
       });
       if (this.closed) {

@@ -41,6 +41,8 @@ export interface HubLimits {
 export interface HubEvents {
   skipped?(n: number): void;
   dropped?(socket: ViewerSocket): void;
+  /** The number of viewers changed (joined, left, dropped). */
+  viewers?(count: number): void;
 }
 
 export interface InitAnnouncement {
@@ -75,13 +77,14 @@ export class ViewerHub {
     if (this.viewers.has(socket)) return;
     const viewer: Viewer = { state: 'wait-init', sent: 0, skipped: 0 };
     this.viewers.set(socket, viewer);
+    this.events.viewers?.(this.viewers.size);
     if (!this.init) return;
     this.sendInit(socket, viewer, 'join');
     for (const f of this.gop) this.deliver(socket, viewer, f);
   }
 
   remove(socket: ViewerSocket): void {
-    this.viewers.delete(socket);
+    if (this.viewers.delete(socket)) this.events.viewers?.(this.viewers.size);
   }
 
   /** A new init segment (first, or after an encoder restart): every viewer restarts at the next keyframe. */
@@ -120,6 +123,7 @@ export class ViewerHub {
     const text = JSON.stringify(message);
     for (const [socket] of this.viewers) if (socket.readyState === OPEN) socket.send(text);
     this.viewers.clear();
+    this.events.viewers?.(0);
   }
 
   private sendInit(socket: ViewerSocket, viewer: Viewer, reason: 'start' | 'join' | 'encoder-restart'): void {
@@ -165,6 +169,7 @@ export class ViewerHub {
     this.viewers.delete(socket);
     this.droppedViewers++;
     this.events.dropped?.(socket);
+    this.events.viewers?.(this.viewers.size);
     socket.close(CloseCode.TOO_SLOW, `too slow: more than ${this.limits.hardCapBytes} bytes unsent`);
     setTimeout(() => {
       if (socket.readyState !== 3) socket.terminate();

@@ -23,6 +23,16 @@ export const serveSection = z
     maxLeadSeconds: z.number().nonnegative().default(0.5),
     /** How often figures are pushed to viewers, ms. */
     statsIntervalMs: z.number().int().min(50).default(500),
+    /**
+     * A stream with no viewer and no recording stops after this many seconds (counted from when its
+     * last viewer left, or from its creation if none ever joined); 0 = never.
+     */
+    idleStopSeconds: z.number().nonnegative().default(30),
+    /**
+     * A viewer that is skipping media (backlog past viewerHighWaterBytes) and has read nothing for this
+     * many seconds is disconnected with close code 4008.
+     */
+    stalledViewerSeconds: z.number().positive().default(30),
     /** Encoder restarts allowed per stream before the stream fails. */
     encoderRestarts: z.number().int().nonnegative().default(5),
     /** Folder for recordings (`record: true` on create); files are named after the stream. */
