@@ -79,9 +79,16 @@ export function keyframeInterval(fps: number, seconds: number): number {
   return Math.max(1, Math.round(fps * seconds));
 }
 
-/** Options placed before `-i pipe:0`: the raw frames' layout and rate. */
+/**
+ * Raw frames carry nothing to probe: their layout and rate are given here. Without the probe limits
+ * ffmpeg reads ~5 s of input (analyzeduration; 20 frames at 4 fps) before it writes anything, so a
+ * live stream's first picture, and the first after an encoder restart, would wait seconds for them.
+ */
+const NO_PROBING = ['-probesize', '32', '-fpsprobesize', '0', '-analyzeduration', '0'];
+
+/** Options placed before `-i pipe:0`: the raw frames' layout and rate, and no probing. */
 export function rawRgbInputOptions(o: EncoderOptions): string[] {
-  return ['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', `${o.width}x${o.height}`, '-framerate', String(o.fps)];
+  return [...NO_PROBING, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', `${o.width}x${o.height}`, '-framerate', String(o.fps)];
 }
 
 function padFilter(o: EncoderOptions): string[] {

@@ -47,8 +47,12 @@ test('keyframe interval and even sizes', () => {
   assert.equal(encodedSize(63, 47), { width: 64, height: 48 });
 });
 
-test('raw input: rgb24 of the given size and rate', () => {
-  assert.equal(rawRgbInputOptions({ ...opts, fps: 12.5 }), ['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', '64x48', '-framerate', '12.5']);
+test('raw input: rgb24 of the given size and rate, and no probing (ffmpeg writes from the first frames)', () => {
+  const a = rawRgbInputOptions({ ...opts, fps: 12.5 });
+  assert.equal(a.slice(a.indexOf('-f')), ['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-video_size', '64x48', '-framerate', '12.5']);
+  assert.is(arg(a, '-probesize'), '32');
+  assert.is(arg(a, '-fpsprobesize'), '0');
+  assert.is(arg(a, '-analyzeduration'), '0');
 });
 
 test('file: x264 from config, yuv420p, fragmented MP4 cut at keyframes and every 0.25 s, flushed', () => {

@@ -65,6 +65,23 @@ test('emits an init segment (ftyp + moov), then one moof + mdat fragment per fra
   assert.equal(await probeVideo(file), { codec: 'h264', pixFmt: 'yuv420p', width: 64, height: 64, frames: 24 });
 });
 
+test('the first fragment leaves after two frames, however slowly they come (no input probing)', async () => {
+  // ffmpeg's probing of its input waits for ~20 frames whatever the rate (4 fps: 5 s); the live
+  // command must not. The muxer closes a fragment when the next frame arrives, so two frames in
+  // give the first fragment; the wait below only bounds a broken run, it is not the measure.
+  const stream = startFragmentedStream({ ...opts, fps: 4 });
+  const got = collect(stream);
+  try {
+    await stream.writeFrame(gradientFrame(64, 64, 0));
+    await stream.writeFrame(gradientFrame(64, 64, 1));
+    await waitFor('the first fragment after 2 frames', () => (got.segments.some((s) => s.kind === 'fragment') ? true : undefined), 30_000);
+    assert.is(stream.frames, 2);
+    assert.is(got.segments.filter((s) => s.kind === 'fragment').length, 1, 'one fragment: the frame still open waits for the next');
+  } finally {
+    await stream.kill();
+  }
+});
+
 test('keyframes are never more than one second apart in the live stream', async () => {
   const stream = startFragmentedStream({ ...opts, keyframeSeconds: 5 });
   const got = collect(stream);
