@@ -13,7 +13,7 @@ import { float32ToFloat16 } from './float16.js';
 
 const { onnx } = onnxProto;
 
-export type DataType = 'float32' | 'float16' | 'int64' | 'int32' | 'bool';
+export type DataType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 /** A fixed size or a symbolic (dynamic) dimension name. */
 export type Dim = number | string;
 
@@ -22,6 +22,7 @@ const ELEM_TYPE: Record<DataType, number> = {
   float16: onnx.TensorProto.DataType.FLOAT16,
   int64: onnx.TensorProto.DataType.INT64,
   int32: onnx.TensorProto.DataType.INT32,
+  uint8: onnx.TensorProto.DataType.UINT8,
   bool: onnx.TensorProto.DataType.BOOL,
 };
 
