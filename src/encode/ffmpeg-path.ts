@@ -2,9 +2,10 @@
  * Finds the ffmpeg (and ffprobe) binary. Order, first usable wins:
  *   1. the environment (FFMPEG_PATH / FFPROBE_PATH): when set it is the only candidate, so a
  *      wrong value is an error rather than a silent fall-back to another binary;
- *   2. the optional dependency `ffmpeg-static` (its install downloads, so it may be absent);
- *   3. `@ffmpeg-installer/ffmpeg` (`@ffprobe-installer/ffprobe` for ffprobe);
- *   4. the program on PATH.
+ *   2. the program on PATH (a system ffmpeg is kept current by its package manager; the npm-shipped
+ *      builds below are fixed, years-old releases, so they are only the fall-back);
+ *   3. the optional dependency `ffmpeg-static` (its install downloads, so it may be absent);
+ *   4. `@ffmpeg-installer/ffmpeg` (`@ffprobe-installer/ffprobe` for ffprobe).
  * A candidate counts only if it is a regular file we may execute. A package's own binary that
  * lost its executable bit (some unpackers drop it) is repaired when we own the file; nothing
  * else is ever chmod-ed.
@@ -122,6 +123,10 @@ function resolveBinary(tool: Tool, env: NodeJS.ProcessEnv): ResolvedBinary {
   }
 
   const tried: string[] = [];
+  for (const file of onPath(tool, env)) {
+    if (whyNotExecutable(file, false) === null) return { path: file, source: 'PATH', from: 'PATH' };
+  }
+  tried.push(`PATH: no executable ${tool}`);
   for (const candidate of PACKAGES[tool]) {
     const found = packageBinary(candidate);
     if (found.path === undefined) {
@@ -132,10 +137,6 @@ function resolveBinary(tool: Tool, env: NodeJS.ProcessEnv): ResolvedBinary {
     if (why === null) return { path: found.path, source: 'package', from: candidate.name };
     tried.push(`${candidate.name}: ${found.path} ${why}`);
   }
-  for (const file of onPath(tool, env)) {
-    if (whyNotExecutable(file, false) === null) return { path: file, source: 'PATH', from: 'PATH' };
-  }
-  tried.push(`PATH: no executable ${tool}`);
   throw new SinkstreamError(
     'ERR_FFMPEG_MISSING',
     `No ${tool} binary found (${envVar} unset; tried ${tried.join('; ')}). ${HOW_TO_GET[tool]}`,

@@ -31,6 +31,18 @@ test('finds the bundled ffmpeg and ffprobe with no environment override', () => 
   assert.is(whyNotExecutable(ffprobe.path, false), null);
 });
 
+test('an ffmpeg on PATH is preferred to the npm-shipped builds; a PATH entry that cannot run is passed over', () => {
+  const bundled = resolveFfmpegPath({ PATH: '' }).path;
+  const binDir = path.join(dir, 'system-bin');
+  fs.mkdirSync(binDir, { recursive: true });
+  fs.symlinkSync(bundled, path.join(binDir, 'ffmpeg'));
+  assert.equal(resolveFfmpegPath({ PATH: binDir }), { path: path.join(binDir, 'ffmpeg'), source: 'PATH', from: 'PATH' });
+  const notRunnable = path.join(dir, 'bad-bin');
+  fs.mkdirSync(notRunnable, { recursive: true });
+  fs.writeFileSync(path.join(notRunnable, 'ffmpeg'), 'not a program', { mode: 0o644 });
+  assert.is(resolveFfmpegPath({ PATH: notRunnable }).source, 'package');
+});
+
 test('FFMPEG_PATH overrides everything', () => {
   const bundled = resolveFfmpegPath({}).path;
   const link = path.join(dir, 'my-ffmpeg');
