@@ -131,13 +131,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     });
     this.hub = new ViewerHub(
       opts.id,
-      { highWaterBytes: serve.viewerHighWaterBytes, hardCapBytes: serve.viewerHardCapBytes },
+      { highWaterBytes: serve.viewerHighWaterBytes, hardCapBytes: serve.viewerHardCapBytes, stalledMs: serve.stalledViewerSeconds * 1000 },
       { width: generator.width, height: generator.height },
       {
         skipped: (n) => opts.metrics.viewerSkipped(opts.id, n),
         dropped: () => opts.metrics.viewerDropped(opts.id),
         viewers: (n) => this.idle.update(n, this.recorder !== null),
       },
+      this.now,
     );
     const output = opts.config.output;
     this.encoder = new EncoderSupervisor(

@@ -20,7 +20,7 @@ export const CloseCode = {
   PROTOCOL_VERSION: 4001,
   /** The server is at its connection limit (serve.maxViewers). */
   SERVER_FULL: 4029,
-  /** The viewer fell further behind than serve.viewerHardCapBytes. */
+  /** The viewer fell further behind than serve.viewerHardCapBytes, or read nothing for serve.stalledViewerSeconds while skipping. */
   TOO_SLOW: 4008,
   /** The server is shutting down. */
   GOING_AWAY: 1001,

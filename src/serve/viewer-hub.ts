@@ -3,7 +3,10 @@
  * queued on the viewer's socket, and each viewer's backlog (`bufferedAmount`) decides what it gets:
  * - below the high-water mark: every fragment;
  * - above it: fragments are skipped until the next keyframe fragment (the picture jumps forward);
- * - above the hard cap: the viewer is disconnected (close code TOO_SLOW).
+ * - above the hard cap: the viewer is disconnected (close code TOO_SLOW);
+ * - skipping for want of reading: a viewer whose backlog has not shrunk (it read nothing) for
+ *   `stalledMs` while it skips is disconnected too (TOO_SLOW), or it would hold its connection and
+ *   its kernel buffers for ever just under the hard cap.
  * A viewer that joins late gets the init segment and the fragments since the last keyframe (the
  * current group of pictures), so its first fragment starts with a keyframe.
  */
@@ -31,11 +34,16 @@ interface Viewer {
   state: ViewerState;
   sent: number;
   skipped: number;
+  /** While skipping above the high-water mark: since when its backlog has not shrunk, and that backlog. */
+  stalledSince: number | null;
+  stalledBacklog: number;
 }
 
 export interface HubLimits {
   highWaterBytes: number;
   hardCapBytes: number;
+  /** A viewer skipping above the high-water mark that reads nothing for this long is disconnected, ms. */
+  stalledMs: number;
 }
 
 export interface HubEvents {
@@ -63,6 +71,7 @@ export class ViewerHub {
     private readonly limits: HubLimits,
     private readonly shape: InitAnnouncement,
     private readonly events: HubEvents = {},
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   get size(): number {
@@ -75,7 +84,7 @@ export class ViewerHub {
 
   add(socket: ViewerSocket): void {
     if (this.viewers.has(socket)) return;
-    const viewer: Viewer = { state: 'wait-init', sent: 0, skipped: 0 };
+    const viewer: Viewer = { state: 'wait-init', sent: 0, skipped: 0, stalledSince: null, stalledBacklog: 0 };
     this.viewers.set(socket, viewer);
     this.events.viewers?.(this.viewers.size);
     if (!this.init) return;
@@ -145,18 +154,34 @@ export class ViewerHub {
     if (socket.readyState !== OPEN) return;
     const backlog = socket.bufferedAmount;
     if (backlog > this.limits.hardCapBytes) {
-      this.drop(socket);
+      this.drop(socket, `too slow: more than ${this.limits.hardCapBytes} bytes unsent`);
       return;
     }
     if (viewer.state === 'wait-init') return;
     if (viewer.state === 'live' && backlog > this.limits.highWaterBytes) viewer.state = 'wait-keyframe';
     if (viewer.state === 'wait-keyframe' && (!fragment.keyframe || backlog > this.limits.highWaterBytes)) {
+      if (backlog > this.limits.highWaterBytes && this.stalled(viewer, backlog)) {
+        this.drop(socket, `stalled: read nothing for ${this.limits.stalledMs / 1000} s while skipping`);
+        return;
+      }
       this.skip(viewer);
       return;
     }
+    viewer.stalledSince = null;
     viewer.state = 'live';
     viewer.sent++;
     socket.send(fragment.data);
+  }
+
+  /** Whether a viewer skipping above the high-water mark has read nothing (its backlog never shrank) for stalledMs. */
+  private stalled(viewer: Viewer, backlog: number): boolean {
+    const now = this.now();
+    if (viewer.stalledSince === null || backlog < viewer.stalledBacklog) {
+      viewer.stalledSince = now;
+      viewer.stalledBacklog = backlog;
+      return false;
+    }
+    return now - viewer.stalledSince >= this.limits.stalledMs;
   }
 
   private skip(viewer: Viewer): void {
@@ -165,12 +190,12 @@ export class ViewerHub {
     this.events.skipped?.(1);
   }
 
-  private drop(socket: ViewerSocket): void {
+  private drop(socket: ViewerSocket, reason: string): void {
     this.viewers.delete(socket);
     this.droppedViewers++;
     this.events.dropped?.(socket);
     this.events.viewers?.(this.viewers.size);
-    socket.close(CloseCode.TOO_SLOW, `too slow: more than ${this.limits.hardCapBytes} bytes unsent`);
+    socket.close(CloseCode.TOO_SLOW, reason);
     setTimeout(() => {
       if (socket.readyState !== 3) socket.terminate();
     }, CLOSE_GRACE_MS).unref();

@@ -27,7 +27,7 @@ class FakeSocket implements ViewerSocket {
 let seq = 0;
 const frag = (name: string, keyframe: boolean): MediaFragment => ({ data: Buffer.from(name), keyframe, samples: 1, seq: seq++ });
 const init = { data: Buffer.from('INIT'), codec: 'avc1.42c00c' };
-const limits = { highWaterBytes: 100, hardCapBytes: 1000 };
+const limits = { highWaterBytes: 100, hardCapBytes: 1000, stalledMs: 30_000 };
 
 test('viewers present at start get init then everything', () => {
   const hub = new ViewerHub('s', limits, { width: 64, height: 64 });
@@ -91,6 +91,56 @@ test('past the high-water mark a viewer skips to the next keyframe; past the har
   assert.equal(dropped, [slow]);
   assert.is(hub.size, 1);
   assert.is(hub.droppedViewers, 1);
+});
+
+test('a viewer that reads nothing while skipping is closed with 4008 after stalledMs; one whose backlog shrinks stays', () => {
+  let now = 0;
+  const dropped: ViewerSocket[] = [];
+  const hub = new ViewerHub('s', limits, { width: 64, height: 64 }, { dropped: (s) => dropped.push(s) }, () => now);
+  const stuck = new FakeSocket();
+  const slowReader = new FakeSocket();
+  hub.add(stuck);
+  hub.add(slowReader);
+  hub.setInit(init, 'start');
+  hub.broadcast(frag('K0', true));
+  // Both fall behind: past the high-water mark, under the hard cap; they skip.
+  stuck.bufferedAmount = 900;
+  slowReader.bufferedAmount = 900;
+  for (let t = 0; t <= 60_000; t += 1000) {
+    now = t;
+    hub.broadcast(frag(`K${t}`, true));
+    slowReader.bufferedAmount -= 10; // reads a little every second: still behind, never stalled
+    if (t < 30_000) assert.is(stuck.closed, null, `closed after only ${t} ms`);
+  }
+  assert.is(stuck.closed?.code, CloseCode.TOO_SLOW);
+  assert.match(stuck.closed?.reason ?? '', /stalled: read nothing for 30 s/);
+  assert.equal(dropped, [stuck]);
+  assert.is(slowReader.closed, null);
+  assert.ok(hub.has(slowReader));
+  assert.is(hub.size, 1);
+  assert.equal(slowReader.binaries(), ['INIT', 'K0'], 'it skipped all along');
+});
+
+test('stalled time counts only while skipping: a viewer that catches up and is sent media starts afresh', () => {
+  let now = 0;
+  const hub = new ViewerHub('s', limits, { width: 64, height: 64 }, {}, () => now);
+  const v = new FakeSocket();
+  hub.add(v);
+  hub.setInit(init, 'start');
+  v.bufferedAmount = 500;
+  hub.broadcast(frag('K0', true)); // skipping since 0
+  now = 20_000;
+  v.bufferedAmount = 0;
+  hub.broadcast(frag('K1', true)); // caught up: sent
+  v.bufferedAmount = 500;
+  now = 40_000;
+  hub.broadcast(frag('K2', true)); // skipping again since 40 s
+  now = 69_000;
+  hub.broadcast(frag('K3', true));
+  assert.is(v.closed, null, '29 s of this stall so far');
+  now = 70_000;
+  hub.broadcast(frag('K4', true));
+  assert.is(v.closed?.code, CloseCode.TOO_SLOW);
 });
 
 test('a new init (encoder restart) sends init to everyone, who then wait for a keyframe', () => {
