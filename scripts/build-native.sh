@@ -6,8 +6,10 @@
 # usage: bash scripts/build-native.sh            # or: npm run build:native
 #        bash scripts/build-native.sh --check    # compile only, against a stand-in cuBLASLt header (no GPU,
 #                                                # no cuBLAS needed); nothing is linked or installed
-# cuDNN (fused attention) is not linked: it is loaded at run time when present (native/src/cudnn-sdpa.h).
+# cuDNN (fused attention, the TAEHV decoder's convolutions) is not linked: it is loaded at run time when present
+# (native/src/cudnn-sdpa.h, native/src/cudnn-conv.h).
 # env:   CUDA_HOME (default /usr/local/cuda), SSN_CUDA_ARCH (default 90 = Hopper; e.g. "80;90"),
+#        SSN_CUDA_PTX (default 1: also embed PTX of the last SSN_CUDA_ARCH, for newer GPUs),
 #        NODE_API_INCLUDE (directory of node_api.h; default: next to the running node)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,16 +39,19 @@ mkdir -p "$out"
 gencode=()
 IFS=';' read -ra archs <<< "${SSN_CUDA_ARCH:-90}"
 for a in "${archs[@]}"; do gencode+=("-gencode=arch=compute_${a},code=sm_${a}"); done
+# PTX of the newest listed architecture too (SSN_CUDA_PTX=0 to leave it out): a newer GPU than any
+# listed compiles it at load instead of finding no kernel image.
+[[ "${SSN_CUDA_PTX:-1}" != 0 ]] && gencode+=("-gencode=arch=compute_${archs[-1]},code=compute_${archs[-1]}")
 
 inc=(-I"$CUDA_HOME/include" -I/usr/include/x86_64-linux-gnu "${extra_inc[@]}")
 nvflags=(-std=c++17 -O3 -Xcompiler -fPIC --expt-relaxed-constexpr "${gencode[@]}" "${inc[@]}")
 cxxflags=(-std=c++17 -O2 -fPIC -Wall "${inc[@]}")
 
 pids=()
-for f in kernels attention engine; do
+for f in kernels attention engine taehv-decoder; do
   "$NVCC" "${nvflags[@]}" -c "src/$f.cu" -o "$out/$f.o" & pids+=($!)
 done
-for f in gemm capi cudnn-sdpa pipeline-engine; do
+for f in gemm capi cudnn-sdpa cudnn-conv pipeline-engine; do
   g++ "${cxxflags[@]}" -c "src/$f.cc" -o "$out/$f.o" & pids+=($!)
 done
 if [[ -f "$NODE_API_INCLUDE/node_api.h" ]]; then
@@ -66,7 +71,7 @@ for dir in "$CUDA_HOME/lib64" "$CUDA_HOME/targets/x86_64-linux/lib" "$CUDA_HOME/
 done
 (( ${#libdirs[@]} )) || { echo "build-native: libcublasLt.so not found under $CUDA_HOME or /usr/lib/x86_64-linux-gnu" >&2; exit 1; }
 "$NVCC" -shared "${gencode[@]}" -o build/libsinkstream_native.so build/kernels.o build/attention.o build/engine.o \
-  build/gemm.o build/capi.o build/cudnn-sdpa.o build/pipeline-engine.o "${libdirs[@]}" -lcublasLt -ldl -cudart static
+  build/taehv-decoder.o build/gemm.o build/capi.o build/cudnn-sdpa.o build/cudnn-conv.o build/pipeline-engine.o "${libdirs[@]}" -lcublasLt -ldl -cudart static
 if [[ -f build/addon.o ]]; then
   g++ -shared -o build/sinkstream_native.node build/addon.o -Lbuild -lsinkstream_native -Wl,-rpath,'$ORIGIN'
   echo "build-native: built native/build/sinkstream_native.node and native/build/libsinkstream_native.so"
