@@ -154,14 +154,15 @@ export class SentencePieceTokenizer {
   private readonly unkId: number;
   private readonly byteFallback: boolean;
 
-  constructor(readonly model: SentencePieceModel, where: string) {
+  /** `byteFallback`: overrides the model's own flag (false: unknown runs become one unknown id). */
+  constructor(readonly model: SentencePieceModel, where: string, options: { byteFallback?: boolean } = {}) {
     if (model.modelType !== 'unigram') throw new SinkstreamError('ERR_MODEL_FILE', `${where}: a ${model.modelType} SentencePiece model; only unigram models (T5, umT5) are supported`);
     if (model.treatWhitespaceAsSuffix) throw new SinkstreamError('ERR_MODEL_FILE', `${where}: treat_whitespace_as_suffix models are not supported`);
     const unk = model.pieces[model.unkId];
     if (!unk || unk.type !== 'unknown') throw new SinkstreamError('ERR_MODEL_FILE', `${where}: unk_id ${model.unkId} is not an unknown piece`);
     this.size = model.pieces.length;
     this.unkId = model.unkId;
-    this.byteFallback = model.byteFallback;
+    this.byteFallback = options.byteFallback ?? model.byteFallback;
     this.scores = new Float32Array(model.pieces.map((p) => p.score));
     this.byteIds = new Int32Array(256).fill(-1);
     let minScore = Infinity;

@@ -5,6 +5,11 @@
  * text between them goes through the SentencePiece unigram encoder, at most textLen - 1 pieces are
  * kept and the end-of-sequence id is appended. The encoder reads exactly these ids (no padding: the
  * rows past them are zero in Wan's context).
+ *
+ * Byte fallback is off by default although umT5's SentencePiece model has it on: Wan loads the
+ * HuggingFace fast tokenizer, whose converter for T5 models does not carry SentencePiece's byte
+ * fallback over, so a character outside the vocabulary (an emoji, a rare CJK character) reaches the
+ * encoder as <unk>, one per run, which is what the Wan models were trained with.
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
@@ -33,7 +38,7 @@ export class Umt5Tokenizer {
   }
 
   /** `source`: a SentencePiece model file (spiece.model) or a folder holding one. */
-  static async open(source: string): Promise<Umt5Tokenizer> {
+  static async open(source: string, options: { byteFallback?: boolean } = {}): Promise<Umt5Tokenizer> {
     let file = source;
     try {
       if (statSync(source).isDirectory()) file = path.join(source, 'spiece.model');
@@ -41,7 +46,7 @@ export class Umt5Tokenizer {
       throw new SinkstreamError('ERR_MODEL_FILE', `text.tokenizer: cannot read ${source} (${(e as NodeJS.ErrnoException).code ?? String(e)}); expected umT5's spiece.model or the folder holding it`, { cause: e });
     }
     const model = await readSentencePieceModel(file);
-    return new Umt5Tokenizer(new SentencePieceTokenizer(model, file), file);
+    return new Umt5Tokenizer(new SentencePieceTokenizer(model, file, { byteFallback: options.byteFallback ?? false }), file);
   }
 
   get vocabSize(): number {

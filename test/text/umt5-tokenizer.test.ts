@@ -60,6 +60,11 @@ test('umT5 wrapping: EOS appended, truncation keeps room for it, literal special
   assert.is(long.length, 8);
   assert.is(long[7], 1);
   assert.equal(long.slice(0, 7), tokenizer.pieces.encode('x'.repeat(200)).slice(0, 7));
+  const unknown = tokenizer.encode('a 🐱🐶', 512);
+  assert.equal(unknown.slice(-2), [2, 1], "byte fallback off by default (HuggingFace's fast T5 tokenizer): one <unk> for the run");
+  const bytes = await Umt5Tokenizer.open(path.join(fixtures, 'umt5-tiny-bytefallback.model'), { byteFallback: true });
+  assert.equal(bytes.encode('a 🐱🐶', 512), [...bytes.pieces.encode('a 🐱🐶'), 1]);
+  assert.ok(bytes.encode('a 🐱🐶', 512).length > 8);
   const withEos = tokenizer.encode('a</s>b', 512);
   assert.equal(withEos, [...tokenizer.pieces.encode('a'), 1, ...tokenizer.pieces.encode('b'), 1]);
 });
