@@ -3,6 +3,8 @@ import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { OnnxDecoder } from './onnx-decoder.js';
 import { SpaceToDepthDecoder } from './space-to-depth.js';
+import { WorkerDecoder } from './worker-decoder.js';
+import type { Provider } from '../engine/ort/sessions.js';
 
 export interface Decoder {
   readonly kind: 'space-to-depth' | 'onnx' | 'taehv' | 'wan-vae';
@@ -34,8 +36,27 @@ export function videoFramesOfBlock(decoder: Pick<Decoder, 'framesPerLatentFrame'
   return blockIndex === 0 ? decoder.framesForFirstLatentFrame + (blockFrames - 1) * decoder.framesPerLatentFrame : blockFrames * decoder.framesPerLatentFrame;
 }
 
+export interface CreateDecoderOptions {
+  /** Where a line of information goes (default: stderr), e.g. which runtime `decoder.runtime: auto` chose. */
+  onInfo?: (line: string) => void;
+}
+
+/**
+ * Where `taehv` / `wan-vae` run. `auto` follows the transformer's engine: ORT's provider; the native
+ * engine has no decoder of its own yet, so its decoder runs on ONNX Runtime's WebGPU provider (said so
+ * through onInfo), as does `decoder.runtime: native`.
+ */
+export function decoderProvider(config: Pick<Config, 'decoder' | 'engine'>, onInfo: (line: string) => void): Provider {
+  const { runtime, kind } = config.decoder;
+  if (runtime === 'cpu' || runtime === 'webgpu') return runtime;
+  if (runtime === 'auto' && config.engine.name === 'ort') return config.engine.provider;
+  const why = runtime === 'native' ? "decoder.runtime 'native'" : "decoder.runtime 'auto' with engine.name 'native'";
+  onInfo(`sinkstream: ${why}: there is no native ${kind} decoder yet; the decoder runs on ONNX Runtime's WebGPU provider`);
+  return 'webgpu';
+}
+
 /** The configured decoder; null for `decoder.kind: none` (DiT-only runs produce no pixels). */
-export async function createDecoder(config: Pick<Config, 'model' | 'decoder'>): Promise<Decoder | null> {
+export async function createDecoder(config: Pick<Config, 'model' | 'decoder' | 'engine'>, options: CreateDecoderOptions = {}): Promise<Decoder | null> {
   const { latentChannels } = config.model.arch;
   const { latentHeight, latentWidth } = config.model;
   switch (config.decoder.kind) {
@@ -58,7 +79,9 @@ export async function createDecoder(config: Pick<Config, 'model' | 'decoder'>): 
       return OnnxDecoder.open(config.decoder.path, latentChannels, latentHeight, latentWidth);
     }
     case 'taehv':
-    case 'wan-vae':
-      throw new SinkstreamError('ERR_CONFIG_INVALID', `decoder.kind: '${config.decoder.kind}' is not available yet`);
+    case 'wan-vae': {
+      const onInfo = options.onInfo ?? ((line: string) => void process.stderr.write(`${line}\n`));
+      return WorkerDecoder.start(config, decoderProvider(config, onInfo));
+    }
   }
 }

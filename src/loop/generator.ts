@@ -16,7 +16,7 @@ import { modelDims, type ModelDims } from '../model/dims.js';
 import { createCachePolicy, createCompressor, createStreamCache } from '../cache/create-policy.js';
 import { StreamCache } from '../cache/stream-cache.js';
 import type { BlockPlan, HeldFrame } from '../cache/types.js';
-import { createDecoder, type Decoder } from '../decode/decoder.js';
+import { createDecoder, videoFramesOfBlock, type Decoder } from '../decode/decoder.js';
 import { createTextEncoder, type TextEncoder } from '../text/text-encoder.js';
 import { loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -31,8 +31,13 @@ export interface Generator extends AsyncIterable<FrameBlock> {
   readonly width: number;
   readonly height: number;
   readonly fps: number;
-  /** Video frames each block yields. */
+  /**
+   * Video frames each block yields once the stream is under way. A streaming decoder's first block
+   * gives fewer (TAEHV, Wan VAE: 4F - 3 for F latent frames): see framesOfBlock.
+   */
   readonly framesPerBlock: number;
+  /** Video frames block `index` yields (0: the stream's first block). */
+  framesOfBlock(index: number): number;
   /** Generates the next block; `steps` degrades it to fewer denoising steps (the scheduler's ladder). */
   next(options?: BlockOptions): Promise<FrameBlock>;
   /**
@@ -166,7 +171,17 @@ class BlockGenerator implements Generator {
     this.fps = config.generation.fps;
     this.width = decoder?.width ?? 0;
     this.height = decoder?.height ?? 0;
-    this.framesPerBlock = config.generation.blockFrames * (decoder?.framesPerLatentFrame ?? 1);
+    this.framesPerBlock = this.framesOfBlock(1);
+  }
+
+  framesOfBlock(index: number): number {
+    const F = this.currentConfig.generation.blockFrames;
+    return this.decoder ? videoFramesOfBlock(this.decoder, F, index) : F;
+  }
+
+  /** Video-frame index of block `index`'s first frame. */
+  private firstFrameOf(index: number): number {
+    return index === 0 ? 0 : this.framesOfBlock(0) + (index - 1) * this.framesPerBlock;
   }
 
   /** The configuration in force (retune and prompt switches update it). */
@@ -279,7 +294,7 @@ class BlockGenerator implements Generator {
     this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
     const block: FrameBlock = {
       index: this.blockIndex,
-      firstFrame: this.blockIndex * this.framesPerBlock,
+      firstFrame: this.firstFrameOf(this.blockIndex),
       width: this.width,
       height: this.height,
       frames,

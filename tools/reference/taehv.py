@@ -28,7 +28,7 @@ block gives 4F - 3 frames, later ones 4F. `decode_clip` runs every time step at 
 input shifted by one step), `StreamingTaehv.decode` one block at a time; they agree to float rounding.
 
     python3 tools/reference/taehv.py check                 # streaming == whole clip, key names, frame counts
-    python3 tools/reference/taehv.py fixtures              # writes test/decode/fixtures/taehv-small.safetensors
+    python3 tools/reference/taehv.py fixtures              # writes test/decode/fixtures/taehv-small.{safetensors,pth}
 """
 from __future__ import annotations
 
@@ -243,6 +243,12 @@ def fixtures(path: str = FIXTURE) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     save_file(tensors, path, metadata={'channels': ','.join(map(str, FIXTURE_CHANNELS)), 'made_by': 'tools/reference/taehv.py fixtures'})
     print(f'wrote {path}: {whole.shape[0]} frames of {whole.shape[3]}x{whole.shape[2]}, {os.path.getsize(path)} bytes')
+    # the same weights as torch.save writes a published checkpoint (with an encoder key beside them)
+    pth = path.replace('.safetensors', '.pth')
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state['encoder.0.weight'] = torch.zeros(4, 3, 3, 3)
+    torch.save(state, pth)
+    print(f'wrote {pth}: {os.path.getsize(pth)} bytes')
 
 
 if __name__ == '__main__':
