@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decoderWeightShapes, WAN21_VAE_ARCH } from '../../src/decode/wan-vae/arch.js';
 import { framesToRgb24, WanVaeDecoder, type WanVaeDecoderOptions } from '../../src/decode/wan-vae/wan-vae-decoder.js';
-import { syntheticWanVaeWeights } from '../../src/decode/wan-vae/weights.js';
+import { loadWanVaeWeights, syntheticWanVaeWeights } from '../../src/decode/wan-vae/weights.js';
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
 import type { WeightTensor } from '../../src/model/weights.js';
 import { SinkstreamError } from '../../src/errors.js';
@@ -147,6 +147,32 @@ test('a safetensors checkpoint (decoder keys among the encoder\'s) decodes like 
     assert.is(maxAbsDiff(a.data, b.data), 0);
   } finally {
     await fromFile.close();
+  }
+});
+
+test('a torch.save checkpoint (.pth, float16, encoder keys beside) reads as the same weights in float16 safetensors', async () => {
+  // wan-vae-dim2.pth: tools/reference/wan_vae.py pth on the synthetic weights of dim 2, seed 3
+  const weights = syntheticWanVaeWeights({ ...WAN21_VAE_ARCH, dim: 2 }, 3);
+  const p = path.join(dir, 'dim2-f16.safetensors');
+  await writeSafetensors(p, weights, { dtype: 'F16' });
+  const pth = await loadWanVaeWeights(path.join(here, 'fixtures', 'wan-vae-dim2.pth'));
+  const st = await loadWanVaeWeights(p);
+  assert.is(pth.arch.dim, 2);
+  assert.equal([...pth.weights.keys()].sort(), [...weights.keys()].sort());
+  for (const [key, t] of st.weights) {
+    assert.equal(pth.weights.get(key)!.shape, t.shape, key);
+    assert.is(maxAbsDiff(pth.weights.get(key)!.data, t.data), 0, key);
+  }
+});
+
+test('float16 graphs (what WebGPU runs) follow the float32 reference to half precision', async () => {
+  const half = await WanVaeDecoder.open({ ...options, dtype: 'float16', framesPerRun: 2 });
+  try {
+    const { data } = await decodeBlocks(half, [3, 2]);
+    const err = maxAbsDiff(data, expected.data);
+    assert.ok(err > 0 && err < 2e-2, `max |ORT float16 - PyTorch float32| = ${err}`);
+  } finally {
+    await half.close();
   }
 });
 

@@ -17,6 +17,7 @@ The first latent frame gives 1 video frame, every later one 4.
     python3 tools/reference/wan_vae.py selftest            # CPU, seconds: decode_wan == decode_stream
     python3 tools/reference/wan_vae.py fixture --weights W.safetensors --out F.safetensors \
         --frames 5 --height 3 --width 4 --seed 0           # latent + decoded frames for npm test
+    python3 tools/reference/wan_vae.py pth --weights W.safetensors --out F.pth   # as a torch.save state dict (fp16)
 """
 from __future__ import annotations
 
@@ -399,6 +400,17 @@ def fixture(args) -> None:
           f'range [{frames.min().item():.3f}, {frames.max().item():.3f}]')
 
 
+def to_pth(args) -> None:
+    """A decoder safetensors as a Wan2.1_VAE.pth-like torch.save state dict (float16), with two of the
+    encoder's keys beside the decoder's, as in the published file."""
+    state = {k: torch.from_numpy(v).half() for k, v in safetensors_io.load_file(args.weights).items()}
+    z = state['conv2.weight'].shape[0]
+    state['conv1.weight'] = torch.zeros(2 * z, 2 * z, 1, 1, 1, dtype=torch.half)
+    state['encoder.conv1.weight'] = torch.zeros(4, 3, 3, 3, 3, dtype=torch.half)
+    torch.save(state, args.out)
+    print(f'[pth] {args.out}: {len(state)} tensors (float16)')
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -410,9 +422,14 @@ def main() -> None:
     f.add_argument('--height', type=int, default=3)
     f.add_argument('--width', type=int, default=4)
     f.add_argument('--seed', type=int, default=0)
+    t = sub.add_parser('pth')
+    t.add_argument('--weights', required=True)
+    t.add_argument('--out', required=True)
     a = p.parse_args()
     if a.cmd == 'selftest':
         selftest()
+    elif a.cmd == 'pth':
+        to_pth(a)
     else:
         fixture(a)
 

@@ -32,7 +32,7 @@ export interface WanVaeDecoderOptions {
   latentHeight: number;
   latentWidth: number;
   provider: Provider;
-  /** Compute type on WebGPU; the CPU provider runs float32. */
+  /** Compute type of weights, activations and caches (RMS_norm statistics are float32 in both). */
   dtype: FloatType;
   /** CPU intra-op threads, 0 = all cores. */
   threads?: number;
@@ -90,7 +90,7 @@ export class WanVaeDecoder implements Decoder {
     }
     const framesPerRun = options.framesPerRun ?? 1;
     if (!Number.isInteger(framesPerRun) || framesPerRun < 1) throw new RangeError(`framesPerRun ${framesPerRun} is not a positive integer`);
-    const dtype: FloatType = options.provider === 'cpu' ? 'float32' : options.dtype;
+    const dtype = options.dtype;
     const resident = options.provider === 'webgpu' && (options.resident ?? true);
     const latentStats = arch.zDim === WAN21_LATENT_MEAN.length ? { mean: WAN21_LATENT_MEAN, std: WAN21_LATENT_STD } : null;
     const cacheKeys = wanVaeCacheDims(arch, options.latentHeight, options.latentWidth).map((c) => c.key);

@@ -10,8 +10,8 @@
  */
 import { SinkstreamError } from '../../errors.js';
 import { shapeSize } from '../../model/expected-shapes.js';
-import { SafetensorsFile } from '../../model/safetensors.js';
 import { fillNormal, fnv1a32 } from '../../model/synthetic.js';
+import { openCheckpoint } from '../../model/torch-checkpoint.js';
 import type { ModelWeights, WeightTensor } from '../../model/weights.js';
 import { decoderWeightShapes, WAN21_VAE_ARCH, type WanVaeArch } from './arch.js';
 
@@ -87,30 +87,16 @@ export async function readWanVaeWeights(source: TensorSource, arch: WanVaeArch):
   return weights;
 }
 
-async function openSafetensors(path: string): Promise<TensorSource> {
-  const file = await SafetensorsFile.open(path);
-  return {
-    path,
-    keys: () => file.keys(),
-    shape: (key) => [...file.entries.get(key)!.shape],
-    read: (key) => file.read(key),
-    close: () => file.close(),
-  };
-}
-
-async function openSource(path: string): Promise<TensorSource> {
-  if (/\.safetensors$/i.test(path)) return openSafetensors(path);
-  if (/\.(pth|pt|ckpt|bin)$/i.test(path)) return openTorchSource(path);
-  throw new SinkstreamError('ERR_MODEL_FILE', `decoder.weights ${path}: expected a .safetensors or .pth checkpoint of the Wan2.1 VAE, or 'synthetic'`);
-}
-
-async function openTorchSource(path: string): Promise<TensorSource> {
-  throw new SinkstreamError('ERR_MODEL_FILE', `decoder.weights ${path}: .pth checkpoints are not readable yet; convert it to .safetensors`);
-}
-
-/** The decoder's weights from a checkpoint file, with the architecture it holds. */
+/** The decoder's weights from a checkpoint file (torch.save zip or safetensors, by content), with the architecture it holds. */
 export async function loadWanVaeWeights(path: string): Promise<{ arch: WanVaeArch; weights: ModelWeights }> {
-  const source = await openSource(path);
+  const reader = await openCheckpoint(path);
+  const source: TensorSource = {
+    path,
+    keys: () => reader.keys(),
+    shape: (key) => [...reader.entries.get(key)!.shape],
+    read: (key) => reader.read(key),
+    close: () => reader.close(),
+  };
   try {
     const arch = archOfCheckpoint(source);
     return { arch, weights: await readWanVaeWeights(source, arch) };
