@@ -1,0 +1,73 @@
+/**
+ * render through the TAEHV decoder at a small shape on ORT CPU: the tiny default transformer with
+ * synthetic weights and 16 latent channels, a TAEHV of channels 16/8/8/8 (synthetic), 8x8 latents ->
+ * 64x64 frames. A stream's first block gives 9 frames, every later one 12.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { probeVideo, tempDir } from '../encode/helpers.js';
+import { syntheticTaehvWeights } from '../../src/decode/taehv/weights.js';
+import { writeSafetensors } from '../../src/model/safetensors.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const entry = path.join(root, 'src/cli/run.ts');
+const SMALL = [
+  '--set', 'model.arch.latentChannels=16',
+  '--set', 'model.latentHeight=8',
+  '--set', 'model.latentWidth=8',
+  '--set', 'model.weights=synthetic',
+  '--set', 'generation.opening=noise',
+  '--set', 'engine.threads=1',
+  '--set', 'decoder.kind=taehv',
+  '--set', 'decoder.taehv.channels=[16,8,8,8]',
+];
+
+function render(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'render', '--no-progress', ...SMALL, ...args], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+test('render --frames 21 through TAEHV: two blocks (9 + 12 frames), 64x64, exactly 21 frames', async () => {
+  const out = path.join(tempDir('taehv-render'), 'a.mp4');
+  const run = await render(['--frames', '21', '--out', out]);
+  assert.is(run.code, 0, run.stderr);
+  assert.match(run.stdout, /rendered 21 frames .*64x64/);
+  assert.match(run.stdout, /steps 4:2\b/); // 9 + 12: no third block
+  const video = await probeVideo(out);
+  assert.equal([video.frames, video.width, video.height], [21, 64, 64]);
+});
+
+test('render --frames 30 through TAEHV: the third block is cut, 30 frames written', async () => {
+  const out = path.join(tempDir('taehv-render'), 'b.mp4');
+  const run = await render(['--frames', '30', '--out', out]);
+  assert.is(run.code, 0, run.stderr);
+  assert.match(run.stdout, /steps 4:3\b/);
+  assert.is((await probeVideo(out)).frames, 30);
+});
+
+test('render with a TAEHV checkpoint missing a key exits 2 naming the key, and writes nothing', async () => {
+  const dir = tempDir('taehv-render');
+  const weights = syntheticTaehvWeights({ latentChannels: 16, channels: [16, 8, 8, 8] }, 0);
+  weights.delete('decoder.20.weight');
+  const file = path.join(dir, 'taew-bad.safetensors');
+  await writeSafetensors(file, weights);
+  const out = path.join(dir, 'c.mp4');
+  const run = await render(['--frames', '9', '--out', out, '--set', `decoder.weights=${file}`]);
+  assert.is(run.code, 2);
+  assert.match(run.stderr, /ERR_MODEL_SHAPE|decoder\.20\.weight/);
+  assert.match(run.stderr, /decoder\.20\.weight/);
+  assert.not.ok(fs.existsSync(out));
+});
+
+test.run();
