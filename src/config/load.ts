@@ -24,10 +24,12 @@ export const defaultConfigPath: string = path.join(projectRoot, 'configs', 'defa
 const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['model', 'weights'],
   ['model', 'openingWeights'],
+  ['model', 'lora'],
   ['model', 'scene'],
   ['text', 'vocab'],
   ['text', 'path'],
   ['decoder', 'path'],
+  ['decoder', 'weights'],
 ];
 
 function isPlain(v: unknown): v is Plain {

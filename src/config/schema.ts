@@ -35,8 +35,22 @@ export const modelSection = z
     /** Latent frame size in latent pixels (before patching). */
     latentHeight: positiveInt.default(16),
     latentWidth: positiveInt.default(16),
-    /** `synthetic` (seeded random weights) or a path to a .safetensors file (Wan or diffusers key names). */
+    /**
+     * `synthetic` (seeded random weights) or a checkpoint: .safetensors, or a PyTorch .pt / .pth as
+     * torch.save writes it (Self-Forcing, LongLive, Reward Forcing); Wan or diffusers key names.
+     */
     weights: z.string().min(1).default('synthetic'),
+    /**
+     * .pt / .pth holding several models: the top-level entry of the generator. Default: `generator_ema`
+     * when present (what the papers' inference loads), else `generator`, else the file is one state dict.
+     */
+    generatorKey: z.string().min(1).optional(),
+    /** A LoRA merged into the weights at load time: PEFT (lora_A / lora_B), LongLive's lora.pt, or lora_down / lora_up. */
+    lora: z.string().min(1).optional(),
+    /** Multiplies the LoRA's update (after its alpha / rank scaling). */
+    loraScale: z.number().default(1),
+    /** The LoRA's alpha when neither the file (`.alpha` keys) nor an adapter_config.json beside it gives one; default: its rank (scale 1). */
+    loraAlpha: z.number().positive().optional(),
     /**
      * Optional weights for the first block only (same architecture): a model distilled to open a
      * video from noise, which the main model then continues (models/demo/README.md).

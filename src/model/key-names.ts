@@ -58,7 +58,7 @@ const IGNORABLE = [
 
 /** Keys that mean "this checkpoint needs something the runtime does not do" (named in the error). */
 const REFUSED: Array<[RegExp, string]> = [
-  [/lora_(A|B|up|down)|\.lora\.|\.alpha$/, 'a LoRA adapter (merge it into the base weights first, e.g. with peft merge_and_unload)'],
+  [/lora_(A|B|up|down)|\.lora\.|\.alpha$/, 'a LoRA adapter (give it as model.lora, applied to the base weights at load, or merge it with `sinkstream convert --lora`)'],
   [/img_emb|image_embedder|k_img|v_img|norm_k_img|add_k_proj|add_v_proj/, 'an image-conditioning (I2V / FLF2V) branch, which this text-to-video runtime does not run'],
 ];
 
@@ -92,8 +92,11 @@ export function detectNaming(keys: Iterable<string>): KeyNaming {
   return 'wan';
 }
 
-function stripWrappers(key: string): string {
-  let k = key;
+/** Wrapper modules' names inside a key: FSDP, activation checkpointing, torch.compile (`blocks.0._checkpoint_wrapped_module.ffn`). */
+const INNER_WRAPPERS = /(^|\.)(?:_fsdp_wrapped_module|_checkpoint_wrapped_module|_orig_mod)\./g;
+
+export function stripWrappers(key: string): string {
+  let k = key.replace(INNER_WRAPPERS, '$1');
   for (;;) {
     const next = k.replace(/^(generator_ema\.|generator\.|module\.|_orig_mod\.|model\.|diffusion_model\.)/, '');
     if (next === k) return k;
@@ -113,7 +116,7 @@ export interface KeyMapping {
  * Maps every key of a checkpoint to its canonical name. An unknown key is an ERR_MODEL_SHAPE error
  * naming it (so a wrong file is never half-loaded); a LoRA or image branch is refused with the reason.
  */
-export function mapKeys(sourceKeys: Iterable<string>, file = 'the checkpoint'): KeyMapping {
+export function mapKeys(sourceKeys: Iterable<string>, file = 'the checkpoint', shapeOf?: (key: string) => readonly number[] | undefined): KeyMapping {
   const keys = [...sourceKeys];
   const hasEma = keys.some((k) => /^(module\.)?generator_ema\./.test(k));
   const naming = detectNaming(keys);
@@ -140,7 +143,8 @@ export function mapKeys(sourceKeys: Iterable<string>, file = 'the checkpoint'): 
     if (canonical === null) {
       throw new SinkstreamError(
         'ERR_MODEL_SHAPE',
-        `${file}: unknown key '${key}' (neither a Wan nor a diffusers WanTransformer3DModel weight name; ` +
+        `${file}: unknown key '${key}'${shapeText(shapeOf?.(key))} (neither a Wan nor a diffusers WanTransformer3DModel weight name: ` +
+          `a checkpoint of another architecture?; ` +
           `expected e.g. 'blocks.0.self_attn.q.weight' or 'blocks.0.attn1.to_q.weight').`,
       );
     }
@@ -152,6 +156,10 @@ export function mapKeys(sourceKeys: Iterable<string>, file = 'the checkpoint'): 
     toCanonical.set(key, canonical);
   }
   return { naming, toCanonical, ignored };
+}
+
+function shapeText(shape: readonly number[] | undefined): string {
+  return shape ? ` of shape [${shape.join(', ')}]` : '';
 }
 
 /** Canonical Wan key -> diffusers name (the inverse mapping; used to write diffusers-named files). */

@@ -1,23 +1,96 @@
 /**
- * The model's weights from the configuration: seeded synthetic weights, or a .safetensors
- * checkpoint in Wan or diffusers naming, checked key by key against the configured shape before
- * any tensor data is read.
+ * The model's weights from the configuration: seeded synthetic weights, or a checkpoint
+ * (.safetensors, or a PyTorch .pt / .pth as torch.save writes it) in Wan or diffusers naming, checked
+ * key by key against the configured shape before any tensor data is read; then the configured LoRA,
+ * if any, merged in.
+ *
+ * A checkpoint holding several models (Self-Forcing's `{'generator': ..., 'generator_ema': ...}`, a
+ * trainer's `{'generator', 'critic', ...}`) gives its generator: `model.generatorKey`, else
+ * `generator_ema` (what the papers' inference loads), else `generator`; other entries are not read.
  */
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { modelDims, type ModelDims } from './dims.js';
 import { expectedShapes, formatShape, OPTIONAL_KEYS, TEXT_EMBEDDING_KEY } from './expected-shapes.js';
-import { mapKeys, toDiffusersKey, type KeyNaming } from './key-names.js';
-import { SafetensorsFile } from './safetensors.js';
+import { mapKeys, toDiffusersKey, type KeyMapping, type KeyNaming } from './key-names.js';
+import { applyLora, readLora } from './lora.js';
 import { syntheticWeights } from './synthetic.js';
+import { openCheckpoint, type CheckpointReader } from './torch-checkpoint.js';
 import type { ModelWeights } from './weights.js';
+
+/** Top-level entries tried, in order, when `model.generatorKey` is not set. */
+export const GENERATOR_KEYS = ['generator_ema', 'generator'] as const;
 
 export async function loadWeights(config: Pick<Config, 'model'>): Promise<ModelWeights> {
   const dims = modelDims(config);
-  if (config.model.weights === 'synthetic') {
-    return syntheticWeights(dims, config.model.syntheticSeed, config.model.syntheticScale);
+  const m = config.model;
+  const weights =
+    m.weights === 'synthetic'
+      ? syntheticWeights(dims, m.syntheticSeed, m.syntheticScale)
+      : await loadCheckpointWeights(m.weights, dims, { generatorKey: m.generatorKey });
+  if (m.lora !== undefined) applyLora(weights, await readLora(m.lora), { scale: m.loraScale, alpha: m.loraAlpha });
+  return weights;
+}
+
+/** The generator's part of a checkpoint: its keys as the file spells them, and the prefix they share. */
+export interface GeneratorSelection {
+  /** `generator_ema.` etc., or '' for a plain state dict. */
+  prefix: string;
+  keys: string[];
+}
+
+/** Picks the generator's tensors among a checkpoint's (flattened) keys. */
+export function selectGenerator(keys: readonly string[], file: string, generatorKey?: string): GeneratorSelection {
+  const under = (name: string): string[] => keys.filter((k) => k.startsWith(`${name}.`));
+  if (generatorKey !== undefined) {
+    const selected = under(generatorKey);
+    if (selected.length === 0) {
+      const top = [...new Set(keys.map((k) => k.split('.')[0]))].slice(0, 12);
+      throw new SinkstreamError(
+        'ERR_MODEL_FILE',
+        `${file}: no entry '${generatorKey}' (model.generatorKey); its top-level entries are ${top.map((t) => `'${t}'`).join(', ')}`,
+      );
+    }
+    return { prefix: `${generatorKey}.`, keys: selected };
   }
-  return loadSafetensorsWeights(config.model.weights, dims);
+  for (const name of GENERATOR_KEYS) {
+    const selected = under(name);
+    if (selected.length > 0) return { prefix: `${name}.`, keys: selected };
+  }
+  return { prefix: '', keys: [...keys] };
+}
+
+/** An open checkpoint's generator, its keys mapped to canonical names (source keys are the file's). */
+export interface MappedCheckpoint {
+  reader: CheckpointReader;
+  mapping: KeyMapping;
+  /** canonical -> key in the file */
+  sourceOf: Map<string, string>;
+  /** How the file and entry are named in messages. */
+  label: string;
+}
+
+export async function openMappedCheckpoint(path: string, generatorKey?: string): Promise<MappedCheckpoint> {
+  const reader = await openCheckpoint(path);
+  try {
+    const { prefix, keys } = selectGenerator(reader.keys(), path, generatorKey);
+    const label = prefix === '' ? path : `${path} (entry '${prefix.slice(0, -1)}')`;
+    const mapping = mapKeys(
+      keys.map((k) => k.slice(prefix.length)),
+      label,
+      (k) => reader.entries.get(prefix + k)?.shape,
+    );
+    const toCanonical = new Map<string, string>();
+    const sourceOf = new Map<string, string>();
+    for (const [bare, canonical] of mapping.toCanonical) {
+      toCanonical.set(prefix + bare, canonical);
+      sourceOf.set(canonical, prefix + bare);
+    }
+    return { reader, mapping: { ...mapping, toCanonical, ignored: mapping.ignored.map((k) => prefix + k) }, sourceOf, label };
+  } catch (e) {
+    await reader.close();
+    throw e;
+  }
 }
 
 /**
@@ -27,14 +100,13 @@ export async function loadWeights(config: Pick<Config, 'model'>): Promise<ModelW
 export async function loadTextEmbeddingTable(config: Pick<Config, 'model'>): Promise<ModelWeights> {
   const weights: ModelWeights = new Map();
   if (config.model.weights === 'synthetic') return weights;
-  const file = await SafetensorsFile.open(config.model.weights);
+  const { reader, sourceOf } = await openMappedCheckpoint(config.model.weights, config.model.generatorKey);
   try {
-    for (const [source, canonical] of mapKeys(file.keys(), config.model.weights).toCanonical) {
-      if (canonical === TEXT_EMBEDDING_KEY) weights.set(canonical, await file.read(source));
-    }
+    const source = sourceOf.get(TEXT_EMBEDDING_KEY);
+    if (source !== undefined) weights.set(TEXT_EMBEDDING_KEY, await reader.read(source));
     return weights;
   } finally {
-    await file.close();
+    await reader.close();
   }
 }
 
@@ -46,16 +118,17 @@ function describeArch(dims: ModelDims): string {
   return `model.arch dim ${dims.dim}, layers ${dims.layers}, ffnDim ${dims.ffnDim}, textDim ${dims.textDim}, latentChannels ${dims.latentChannels}, patch ${formatShape(dims.patch)}`;
 }
 
-/** Reads a checkpoint and checks every key and shape against `dims` (ERR_MODEL_SHAPE names the first wrong key). */
-export async function loadSafetensorsWeights(path: string, dims: ModelDims): Promise<ModelWeights> {
-  const file = await SafetensorsFile.open(path);
+export interface CheckpointLoadOptions {
+  generatorKey?: string;
+}
+
+/** Reads a checkpoint's generator and checks every key and shape against `dims` (ERR_MODEL_SHAPE names the first wrong key). */
+export async function loadCheckpointWeights(path: string, dims: ModelDims, options: CheckpointLoadOptions = {}): Promise<ModelWeights> {
+  const { reader, mapping, sourceOf, label } = await openMappedCheckpoint(path, options.generatorKey);
   try {
-    const mapping = mapKeys(file.keys(), path);
-    const sourceOf = new Map<string, string>();
-    for (const [source, canonical] of mapping.toCanonical) sourceOf.set(canonical, source);
     const expected = expectedShapes(dims);
     const shapeError = (msg: string): SinkstreamError =>
-      new SinkstreamError('ERR_MODEL_SHAPE', `${path}: ${msg} (configured ${describeArch(dims)}).`);
+      new SinkstreamError('ERR_MODEL_SHAPE', `${label}: ${msg} (configured ${describeArch(dims)}).`);
     const nameIn = (naming: KeyNaming, key: string): string => (naming === 'diffusers' ? toDiffusersKey(key) : key);
 
     for (const [key, shape] of expected) {
@@ -64,7 +137,7 @@ export async function loadSafetensorsWeights(path: string, dims: ModelDims): Pro
         const asNamed = nameIn(mapping.naming, key);
         throw shapeError(`missing key '${key}'${asNamed !== key ? ` ('${asNamed}' in ${mapping.naming} naming)` : ''}, expected shape ${formatShape(shape)}`);
       }
-      const actual = file.entries.get(source)!.shape;
+      const actual = reader.entries.get(source)!.shape;
       if (!sameShape(actual, shape)) {
         throw shapeError(`key '${source}'${source !== key ? ` (${key})` : ''} has shape ${formatShape(actual)}, expected ${formatShape(shape)}`);
       }
@@ -72,21 +145,22 @@ export async function loadSafetensorsWeights(path: string, dims: ModelDims): Pro
     for (const [key, source] of sourceOf) {
       if (expected.has(key)) continue;
       if (key === TEXT_EMBEDDING_KEY) {
-        const actual = file.entries.get(source)!.shape;
+        const actual = reader.entries.get(source)!.shape;
         if (actual.length !== 2 || actual[1] !== dims.textDim || actual[0] < 1) {
           throw shapeError(`key '${source}' has shape ${formatShape(actual)}, expected [vocabSize, ${dims.textDim}]`);
         }
         continue;
       }
       if (!OPTIONAL_KEYS.has(key)) {
-        throw shapeError(`key '${source}' (${key}) is not part of the configured model (more layers than model.arch.layers?)`);
+        throw shapeError(`key '${source}' (${key}) of shape ${formatShape(reader.entries.get(source)!.shape)} is not part of the configured model (more layers than model.arch.layers?)`);
       }
     }
 
     const weights: ModelWeights = new Map();
-    for (const [key, source] of sourceOf) weights.set(key, await file.read(source));
+    for (const [key, source] of sourceOf) weights.set(key, await reader.read(source));
     return weights;
   } finally {
-    await file.close();
+    await reader.close();
   }
 }
+

@@ -33,4 +33,25 @@ test('a checkpoint: a rewritten file is other weights; a missing one shares noth
   }
 });
 
+test('the generator entry and the LoRA (file, scale, alpha) are part of the weights', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ssn-weights-'));
+  try {
+    const file = join(dir, 'model.pt');
+    const lora = join(dir, 'lora.pt');
+    writeFileSync(file, 'x');
+    writeFileSync(lora, 'y');
+    const key = (model: Record<string, unknown>) => weightsIdentity(configSchema.parse({ model: { weights: file, ...model } }));
+    const plain = key({});
+    assert.is.not(key({ generatorKey: 'generator' }), plain);
+    assert.is.not(key({ lora }), plain);
+    assert.is(key({ lora }), key({ lora }));
+    assert.is.not(key({ lora, loraScale: 0.5 }), key({ lora }));
+    assert.is.not(key({ lora, loraAlpha: 8 }), key({ lora }));
+    assert.is.not(weightsIdentity(configSchema.parse({ model: { weights: 'synthetic', lora } })), weightsIdentity(withWeights('synthetic', 0)));
+    assert.is(key({ lora: join(dir, 'missing.pt') }), '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -26,10 +26,13 @@ const KEEP_QUERIES = { none: 0, sum: 1, max: 2 } as const;
  */
 export function weightsIdentity(config: Pick<Config, 'model'>): string {
   const m = config.model;
-  if (m.weights === 'synthetic') return `synthetic seed ${m.syntheticSeed} scale ${m.syntheticScale}`;
+  const file = (p: string): string => {
+    const st = statSync(p);
+    return `file ${p} ${st.size} ${st.mtimeMs}`;
+  };
   try {
-    const st = statSync(m.weights);
-    return `file ${m.weights} ${st.size} ${st.mtimeMs}`;
+    const base = m.weights === 'synthetic' ? `synthetic seed ${m.syntheticSeed} scale ${m.syntheticScale}` : `${file(m.weights)} entry ${m.generatorKey ?? 'default'}`;
+    return m.lora === undefined ? base : `${base} + lora ${file(m.lora)} scale ${m.loraScale} alpha ${m.loraAlpha ?? 'default'}`;
   } catch {
     return '';
   }
