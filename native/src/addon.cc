@@ -427,6 +427,153 @@ napi_value Profile(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---- TAEHV decoder ----
+
+struct TaehvHandle {
+  static constexpr uint32_t kMagic = 0x54414548;  // tells a decoder handle from an engine's
+  uint32_t magic = kMagic;
+  ssn_taehv* decoder = nullptr;
+};
+
+ssn_taehv* getTaehv(napi_env env, napi_value v) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p || static_cast<TaehvHandle*>(p)->magic != TaehvHandle::kMagic ||
+      !static_cast<TaehvHandle*>(p)->decoder) {
+    napi_throw_error(env, "ERR_CLOSED", "native TAEHV decoder handle is closed or invalid");
+    return nullptr;
+  }
+  return static_cast<TaehvHandle*>(p)->decoder;
+}
+
+/** createTaehv({latentChannels, latentHeight, latentWidth, channels: [4]}, device, precision 0 bf16 | 1 fp32 | 2 fp16) */
+napi_value CreateTaehv(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  ssn_taehv_dims d{};
+  d.latent_channels = prop(env, argv[0], "latentChannels");
+  d.latent_height = prop(env, argv[0], "latentHeight");
+  d.latent_width = prop(env, argv[0], "latentWidth");
+  napi_value arr;
+  napi_get_named_property(env, argv[0], "channels", &arr);
+  for (uint32_t i = 0; i < 4; i++) {
+    napi_value v;
+    napi_get_element(env, arr, i, &v);
+    d.channels[i] = getInt(env, v);
+  }
+  ssn_taehv* t = nullptr;
+  if (ssn_taehv_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &t) != 0) return throwNative(env, "");
+  auto* h = new TaehvHandle{};
+  h->decoder = t;
+  napi_value ext;
+  NAPI_CALL(env, napi_create_external(
+                     env, h,
+                     [](napi_env, void* data, void*) {
+                       auto* hh = static_cast<TaehvHandle*>(data);
+                       if (hh->decoder) ssn_taehv_destroy(hh->decoder);
+                       delete hh;
+                     },
+                     nullptr, &ext));
+  return ext;
+}
+
+napi_value TaehvDestroy(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  void* p = nullptr;
+  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p && static_cast<TaehvHandle*>(p)->magic == TaehvHandle::kMagic) {
+    auto* h = static_cast<TaehvHandle*>(p);
+    if (h->decoder) ssn_taehv_destroy(h->decoder);
+    h->decoder = nullptr;
+  }
+  return nullptr;
+}
+
+/** taehvSetWeight(handle, key, Float32Array) — synchronous (load time). */
+napi_value TaehvSetWeight(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  ssn_taehv* t = getTaehv(env, argv[0]);
+  if (!t) return nullptr;
+  const std::string key = getString(env, argv[1]);
+  float* data;
+  size_t n;
+  if (!getTyped(env, argv[2], napi_float32_array, &data, &n)) return nullptr;
+  if (ssn_taehv_set_weight(t, key.c_str(), data, static_cast<int64_t>(n), 0) != 0) return throwNative(env, "");
+  return nullptr;
+}
+
+/** taehvFinalize(handle, warmupFrames) -> Promise (plans the convolutions and decodes one block of zeros) */
+napi_value TaehvFinalize(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  ssn_taehv* t = getTaehv(env, argv[0]);
+  if (!t) return nullptr;
+  const int warmup = getInt(env, argv[1]);
+  return startAsync(env, "ssn.taehvFinalize", {}, [=](int*) { return ssn_taehv_finalize(t, warmup); });
+}
+
+/** taehvDecode(handle, latent Float32Array [C, F, H, W], frames, out Uint8Array) -> Promise<frames written> */
+napi_value TaehvDecode(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!getArgs(env, info, 4, argv)) return nullptr;
+  ssn_taehv* t = getTaehv(env, argv[0]);
+  if (!t) return nullptr;
+  float* latent;
+  size_t nl;
+  if (!getTyped(env, argv[1], napi_float32_array, &latent, &nl)) return nullptr;
+  const int frames = getInt(env, argv[2]);
+  bool is = false;
+  napi_is_typedarray(env, argv[3], &is);
+  napi_typedarray_type type;
+  void* out = nullptr;
+  size_t no = 0, off = 0;
+  napi_value buf;
+  if (!is || napi_get_typedarray_info(env, argv[3], &type, &no, &out, &buf, &off) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_ARGUMENT", "expected a Uint8Array");
+    return nullptr;
+  }
+  const int64_t capacity = static_cast<int64_t>(no);
+  auto* rgb = static_cast<uint8_t*>(out);
+  return startAsync(env, "ssn.taehvDecode", {argv[1], argv[3]},
+                    [=](int* result) { return ssn_taehv_decode(t, latent, frames, rgb, capacity, result); });
+}
+
+napi_value TaehvReset(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_taehv* t = getTaehv(env, argv[0]);
+  if (!t) return nullptr;
+  return startAsync(env, "ssn.taehvReset", {}, [=](int*) { return ssn_taehv_reset(t); });
+}
+
+/** taehvInfo(handle) -> { width, height, plans, planMs, lastMs, provider } */
+napi_value TaehvInfo(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_taehv* t = getTaehv(env, argv[0]);
+  if (!t) return nullptr;
+  int width = 0, height = 0, plans = 0;
+  double planMs = 0, lastMs = 0;
+  char text[512];
+  if (ssn_taehv_info(t, &width, &height, &plans, &planMs, &lastMs) != 0) return throwNative(env, "");
+  if (ssn_taehv_describe(t, text, sizeof text) != 0) return throwNative(env, "");
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, width, &v);
+  napi_set_named_property(env, obj, "width", v);
+  napi_create_int32(env, height, &v);
+  napi_set_named_property(env, obj, "height", v);
+  napi_create_int32(env, plans, &v);
+  napi_set_named_property(env, obj, "plans", v);
+  napi_create_double(env, planMs, &v);
+  napi_set_named_property(env, obj, "planMs", v);
+  napi_create_double(env, lastMs, &v);
+  napi_set_named_property(env, obj, "lastMs", v);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "provider", v);
+  return obj;
+}
+
 #define EXPORT(name, fn)                                                         \
   do {                                                                           \
     napi_value f;                                                                \
@@ -454,6 +601,13 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("cacheInfo", CacheInfo);
   EXPORT("readCache", ReadCache);
   EXPORT("profile", Profile);
+  EXPORT("createTaehv", CreateTaehv);
+  EXPORT("taehvDestroy", TaehvDestroy);
+  EXPORT("taehvSetWeight", TaehvSetWeight);
+  EXPORT("taehvFinalize", TaehvFinalize);
+  EXPORT("taehvDecode", TaehvDecode);
+  EXPORT("taehvReset", TaehvReset);
+  EXPORT("taehvInfo", TaehvInfo);
   return exports;
 }
 

@@ -4,10 +4,15 @@
 #include "attention.h"
 #include "cudnn-sdpa.h"
 #include "pipeline-engine.h"
+#include "taehv-decoder.h"
 #include <cstring>
 
 struct ssn_engine {
   std::unique_ptr<ssn::Engine> impl;
+};
+
+struct ssn_taehv {
+  std::unique_ptr<ssn::TaehvDecoder> impl;
 };
 
 namespace {
@@ -26,10 +31,10 @@ int guard(F&& f) {
   return -1;
 }
 
-template <typename F>
-int locked(ssn_engine* e, F&& f) {
+template <typename H, typename F>
+int locked(H* e, F&& f) {
   if (!e) {
-    lastError = "engine handle is null";
+    lastError = "handle is null";
     return -1;
   }
   return guard([&] {
@@ -191,6 +196,55 @@ const char* ssn_attention_backend(void) {
 
 int ssn_attention_plans(ssn_engine* e, int* plans, double* ms) {
   return locked(e, [&](ssn::Engine& en) { en.attentionPlans(plans, ms); });
+}
+
+int ssn_taehv_create(const ssn_taehv_dims* dims, int device, int precision, ssn_taehv** out) {
+  return guard([&] {
+    ssn::TaehvDims d;
+    d.latentChannels = dims->latent_channels;
+    d.latentHeight = dims->latent_height;
+    d.latentWidth = dims->latent_width;
+    for (int i = 0; i < 4; i++) d.channels[i] = dims->channels[i];
+    *out = new ssn_taehv{ssn::makeTaehvDecoder(d, device, precision)};
+  });
+}
+
+void ssn_taehv_destroy(ssn_taehv* d) { delete d; }
+
+int ssn_taehv_set_weight(ssn_taehv* d, const char* key, const float* data, int64_t count, int on_device) {
+  return locked(d, [&](ssn::TaehvDecoder& t) { t.setWeight(key, data, count, on_device != 0); });
+}
+
+int ssn_taehv_finalize(ssn_taehv* d, int warmup_frames) {
+  return locked(d, [&](ssn::TaehvDecoder& t) { t.finalize(warmup_frames); });
+}
+
+int ssn_taehv_decode(ssn_taehv* d, const float* latent, int frames, uint8_t* rgb_out, int64_t capacity, int* frames_out) {
+  return locked(d, [&](ssn::TaehvDecoder& t) {
+    const int n = t.decode(latent, frames, rgb_out, capacity);
+    if (frames_out) *frames_out = n;
+  });
+}
+
+int ssn_taehv_reset(ssn_taehv* d) {
+  return locked(d, [&](ssn::TaehvDecoder& t) { t.reset(); });
+}
+
+int ssn_taehv_info(ssn_taehv* d, int* width, int* height, int* plans, double* plan_ms, double* last_ms) {
+  return locked(d, [&](ssn::TaehvDecoder& t) {
+    if (width) *width = t.width();
+    if (height) *height = t.height();
+    t.stats(plans, plan_ms, last_ms);
+  });
+}
+
+int ssn_taehv_describe(ssn_taehv* d, char* buf, int size) {
+  return locked(d, [&](ssn::TaehvDecoder& t) {
+    if (size <= 0) return;
+    const std::string s = t.describe();
+    std::strncpy(buf, s.c_str(), size - 1);
+    buf[size - 1] = 0;
+  });
 }
 
 }  // extern "C"

@@ -23,7 +23,7 @@ typedef struct ssn_dims {
 
 typedef struct ssn_engine ssn_engine;
 
-#define SSN_ABI_VERSION 2
+#define SSN_ABI_VERSION 3
 
 int ssn_abi_version(void);
 const char* ssn_last_error(void);
@@ -98,6 +98,31 @@ int ssn_attention(int device, const void* q, const void* k, const void* v, void*
 const char* ssn_attention_backend(void);
 /* cuDNN attention plans this engine has built (one per new shape) and the milliseconds spent building them. */
 int ssn_attention_plans(ssn_engine* e, int* plans, double* ms);
+
+/* ---- TAEHV decoder (taew2_1: latents of Wan2.1 to RGB24 frames; native/src/taehv-decoder.h) ---- */
+typedef struct ssn_taehv ssn_taehv;
+typedef struct ssn_taehv_dims {
+  int latent_channels, latent_height, latent_width;
+  int channels[4]; /* (256, 128, 64, 64) for taew2_1 */
+} ssn_taehv_dims;
+
+/* precision: 0 = bf16, 1 = fp32, 2 = fp16 (convolutions accumulate in fp32). Needs cuDNN 9 (loaded at run time). */
+int ssn_taehv_create(const ssn_taehv_dims* dims, int device, int precision, ssn_taehv** out);
+void ssn_taehv_destroy(ssn_taehv* d);
+/* One weight under its checkpoint key (decoder.<layer>...; encoder.* keys are ignored), PyTorch layout, float32 on
+   the host or (on_device != 0) on this decoder's device. */
+int ssn_taehv_set_weight(ssn_taehv* d, const char* key, const float* data, int64_t count, int on_device);
+/* Checks every weight was given; warmup_frames > 0: plans the convolutions for blocks of that many latent frames
+   and decodes one block of zeros (then resets), so a stream's first block pays none of it. */
+int ssn_taehv_finalize(ssn_taehv* d, int warmup_frames);
+/* latent [C, frames, H, W] float32 (host) -> RGB24 frames [n, 8H, 8W, 3] into rgb_out (capacity bytes); *frames_out = n
+   = 4 * frames, less 3 for a stream's first block. The MemBlocks' memory stays on the GPU between calls. */
+int ssn_taehv_decode(ssn_taehv* d, const float* latent, int frames, uint8_t* rgb_out, int64_t capacity, int* frames_out);
+int ssn_taehv_reset(ssn_taehv* d);
+/* Frame size, convolution geometries planned, ms spent planning, device ms of the last decode (any may be NULL). */
+int ssn_taehv_info(ssn_taehv* d, int* width, int* height, int* plans, double* plan_ms, double* last_ms);
+/* What runs the convolutions ("cuDNN 9.19.0 (libcudnn.so.9), bf16, ..."), written into buf (NUL-terminated). */
+int ssn_taehv_describe(ssn_taehv* d, char* buf, int size);
 
 #ifdef __cplusplus
 }

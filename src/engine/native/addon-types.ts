@@ -6,6 +6,31 @@ import type { ModelDims } from '../../model/dims.js';
 
 /** An opaque handle to one engine inside the addon. */
 export type NativeHandle = { readonly __nativeHandle: unique symbol };
+/** An opaque handle to one TAEHV decoder inside the addon. */
+export type NativeTaehvHandle = { readonly __nativeTaehvHandle: unique symbol };
+
+/** TAEHV decoder precision: 0 = bf16, 1 = fp32, 2 = fp16 (convolutions accumulate in fp32). */
+export type NativeTaehvPrecision = 0 | 1 | 2;
+
+export interface NativeTaehvDims {
+  latentChannels: number;
+  latentHeight: number;
+  latentWidth: number;
+  /** taew2_1: [256, 128, 64, 64] */
+  channels: readonly [number, number, number, number];
+}
+
+export interface NativeTaehvInfo {
+  width: number;
+  height: number;
+  /** Convolution geometries planned (algorithm chosen by timing) and the milliseconds that took. */
+  plans: number;
+  planMs: number;
+  /** Device milliseconds of the last decode (latent upload to frames on the host). */
+  lastMs: number;
+  /** What runs the convolutions, e.g. "cuDNN 9.14.0 (libcudnn.so.9), bf16, ...". */
+  provider: string;
+}
 
 /** Storage precision: 0 = bf16 with tensor-core products (fast path), 1 = fp32 throughout. */
 export type NativePrecision = 0 | 1;
@@ -55,7 +80,19 @@ export interface NativeAddon {
   cacheInfo(handle: NativeHandle): { rows: number; pending: number };
   readCache(handle: NativeHandle, keys: Float32Array, values: Float32Array, positions: Float32Array): Promise<number>;
   profile(handle: NativeHandle, on: boolean): void;
+
+  /** A TAEHV decoder (native/src/taehv-decoder.h); throws when cuDNN cannot be loaded. */
+  createTaehv(dims: NativeTaehvDims, device: number, precision: NativeTaehvPrecision): NativeTaehvHandle;
+  taehvDestroy(handle: NativeTaehvHandle): void;
+  /** One weight under its checkpoint key (decoder.<layer>...), PyTorch layout. */
+  taehvSetWeight(handle: NativeTaehvHandle, key: string, data: Float32Array): void;
+  /** Checks every weight was given; warmupFrames > 0 plans the convolutions and decodes a block of zeros. */
+  taehvFinalize(handle: NativeTaehvHandle, warmupFrames: number): Promise<number>;
+  /** latent [C, frames, H, W] -> RGB24 frames into out; resolves to the frames written (4F, or 4F - 3 first). */
+  taehvDecode(handle: NativeTaehvHandle, latent: Float32Array, frames: number, out: Uint8Array): Promise<number>;
+  taehvReset(handle: NativeTaehvHandle): Promise<number>;
+  taehvInfo(handle: NativeTaehvHandle): NativeTaehvInfo;
 }
 
 /** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
