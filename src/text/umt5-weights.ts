@@ -17,7 +17,7 @@
 import type { ModelWeights, WeightTensor } from '../model/weights.js';
 import { fillNormal, fnv1a32 } from '../model/synthetic.js';
 import { formatShape, shapeSize } from '../model/expected-shapes.js';
-import { SafetensorsFile } from '../model/safetensors.js';
+import { openCheckpoint } from '../model/torch-checkpoint.js';
 import { SinkstreamError } from '../errors.js';
 
 export interface Umt5Arch {
@@ -71,24 +71,6 @@ export function syntheticUmt5Weights(a: Umt5Arch, seed: number): ModelWeights {
   return weights;
 }
 
-/** A reader of named tensors: safetensors, or a PyTorch checkpoint. */
-export interface TensorSource {
-  keys(): string[];
-  shapeOf(key: string): number[];
-  read(key: string): Promise<WeightTensor>;
-  close(): Promise<void>;
-}
-
-async function openSource(path: string): Promise<TensorSource> {
-  const file = await SafetensorsFile.open(path);
-  return {
-    keys: () => file.keys(),
-    shapeOf: (key) => file.entries.get(key)!.shape,
-    read: (key) => file.read(key),
-    close: () => file.close(),
-  };
-}
-
 /** Checks every key and shape before reading anything: names the first wrong key and the arch it implies. */
 export function checkUmt5Keys(keys: string[], shapeOf: (key: string) => number[], a: Umt5Arch, where: string): void {
   const expected = umt5Shapes(a);
@@ -106,13 +88,13 @@ export function checkUmt5Keys(keys: string[], shapeOf: (key: string) => number[]
   }
 }
 
-/** `text.weights`: 'synthetic' or a checkpoint path; every tensor as float32. */
+/** `text.weights`: 'synthetic' or a checkpoint (.pth as torch.save writes it, or .safetensors); every tensor as float32. */
 export async function loadUmt5Weights(source: string, a: Umt5Arch, seed: number): Promise<ModelWeights> {
   if (source === 'synthetic') return syntheticUmt5Weights(a, seed);
-  const file = await openSource(source);
+  const file = await openCheckpoint(source);
   try {
     const keys = file.keys();
-    checkUmt5Keys(keys, (k) => file.shapeOf(k), a, source);
+    checkUmt5Keys(keys, (k) => file.entries.get(k)!.shape, a, source);
     const weights: ModelWeights = new Map();
     for (const key of keys) weights.set(key, await file.read(key));
     return weights;

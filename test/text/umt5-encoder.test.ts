@@ -6,7 +6,7 @@ import path from 'node:path';
 import { umt5Bucket } from '../../src/onnx/umt5-graph.js';
 import { Umt5Runtime } from '../../src/text/umt5-runtime.js';
 import { Umt5Tokenizer } from '../../src/text/umt5-tokenizer.js';
-import { checkUmt5Keys, syntheticUmt5Weights, umt5Shapes, type Umt5Arch } from '../../src/text/umt5-weights.js';
+import { checkUmt5Keys, loadUmt5Weights, syntheticUmt5Weights, umt5Shapes, type Umt5Arch } from '../../src/text/umt5-weights.js';
 
 // Fixture: tools/reference/make_umt5_encoder_fixture.py (PyTorch reference tools/reference/umt5.py,
 // float32, the same synthetic weights).
@@ -51,6 +51,30 @@ test(`encoder graph on ONNX Runtime equals the PyTorch reference (max |error| < 
     assert.ok(longError < TOLERANCE, `200 tokens: max |error| ${longError}`);
   } finally {
     await runtime.close();
+  }
+});
+
+/** float32 -> bfloat16 -> float32, round to nearest even (torch's .bfloat16()). */
+function bf16(x: number): number {
+  const u = new Uint32Array(new Float32Array([x]).buffer);
+  u[0] = ((u[0] + 0x7fff + ((u[0] >>> 16) & 1)) >>> 16) << 16;
+  return new Float32Array(u.buffer)[0];
+}
+
+test("a .pth saved as Wan's umT5 checkpoint (bf16 state dict, torch.save) loads with every key and value", async () => {
+  const micro: Umt5Arch = { dim: 16, layers: 1, heads: 2, ffnDim: 32, vocab: 40, buckets: 32, maxDistance: 128, eps: 1e-6 };
+  const loaded = await loadUmt5Weights(path.join(fixtures, 'umt5-micro-enc-bf16.pth'), micro, 0);
+  const synthetic = syntheticUmt5Weights(micro, reference.seed);
+  assert.equal([...loaded.keys()].sort(), [...synthetic.keys()].sort());
+  for (const [key, w] of synthetic) {
+    assert.equal(loaded.get(key)!.shape, w.shape, key);
+    assert.ok(loaded.get(key)!.data.every((v, i) => v === bf16(w.data[i])), key);
+  }
+  try {
+    await loadUmt5Weights(path.join(fixtures, 'umt5-micro-enc-bf16.pth'), arch, 0);
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as { code?: string }).code, 'ERR_MODEL_SHAPE');
   }
 });
 

@@ -3,6 +3,8 @@ shape with the synthetic weights of src/text/umt5-weights.ts (same seeded genera
 graph's parity test. Also checks here that running the real tokens alone gives the rows of Wan's
 padded, masked run (what the runtime relies on), and records the relative-position buckets.
 
+Also writes umt5-micro-enc-bf16.pth: a 1-layer encoder (dim 16) saved the way Wan's checkpoint is.
+
 Run: /usr/bin/python3 tools/reference/make_umt5_encoder_fixture.py
 """
 import json
@@ -21,6 +23,8 @@ ARCH = Umt5Arch(dim=64, layers=2, heads=4, ffn_dim=160, vocab=420, buckets=32, m
 SEED = 7
 TEXT_LEN = 256
 PROMPT = 'A red fox jumps over the lazy dog.'
+# A very small encoder saved as Wan saves models_t5_umt5-xxl-enc-bf16.pth (a bf16 state dict, torch.save).
+PTH_ARCH = Umt5Arch(dim=16, layers=1, heads=2, ffn_dim=32, vocab=40, buckets=32, max_distance=128)
 
 
 def rounded(t: torch.Tensor):
@@ -63,6 +67,9 @@ def main() -> None:
     with open(os.path.join(FIXTURES, 'umt5-tiny-encoder.json'), 'w') as f:
         json.dump(fixture, f, separators=(',', ':'))
         f.write('\n')
+    pth = Umt5Encoder(PTH_ARCH)
+    pth.load_state_dict(synthetic_state_dict(PTH_ARCH, SEED))
+    torch.save(pth.to(torch.bfloat16).state_dict(), os.path.join(FIXTURES, 'umt5-micro-enc-bf16.pth'))
     print('rms of the prompt context', prompt_ctx.pow(2).mean().sqrt().item(), 'ids', len(prompt_ids))
 
 
