@@ -160,10 +160,13 @@ test('bench --json prints one object with the measured fields', async () => {
   const run = await cli(['bench', '--blocks', '4', '--json']);
   assert.is(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout.trim());
-  for (const key of ['blocks', 'msPerBlock', 'engineMsPerBlock', 'overhead', 'earlyMsPerBlock', 'lateMsPerBlock', 'fps', 'rssMbMid']) {
+  for (const key of ['blocks', 'msPerBlock', 'engineMsPerBlock', 'decodeMsPerBlock', 'overhead', 'earlyMsPerBlock', 'lateMsPerBlock', 'latentFps', 'videoFps', 'rssMbMid']) {
     assert.type(report[key], 'number', key);
   }
   assert.is(report.blocks, 4);
+  // space-to-depth: one video frame per latent frame, first block included
+  assert.equal([report.latentFramesPerBlock, report.videoFramesPerBlock, report.firstBlockVideoFrames], [3, 3, 3]);
+  assert.ok(Math.abs(report.videoFps - report.latentFps) < 1e-9);
   assert.ok(report.engineMsPerBlock <= report.msPerBlock);
   assert.ok(report.overhead >= 0 && report.overhead < 1);
 });

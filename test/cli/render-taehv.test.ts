@@ -26,9 +26,9 @@ const SMALL = [
   '--set', 'decoder.taehv.channels=[16,8,8,8]',
 ];
 
-function render(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function render(args: string[], command = ['render', '--no-progress']): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'render', '--no-progress', ...SMALL, ...args], { cwd: root });
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...command, ...SMALL, ...args], { cwd: root });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -68,6 +68,16 @@ test('render with a TAEHV checkpoint missing a key exits 2 naming the key, and w
   assert.match(run.stderr, /ERR_MODEL_SHAPE|decoder\.20\.weight/);
   assert.match(run.stderr, /decoder\.20\.weight/);
   assert.not.ok(fs.existsSync(out));
+});
+
+test('bench --json through TAEHV counts video frames: 12 per block (first 9), videoFps = 4 x latentFps, decode ms reported', async () => {
+  const run = await render(['--blocks', '3', '--json'], ['bench']);
+  assert.is(run.code, 0, run.stderr);
+  const report = JSON.parse(run.stdout.trim());
+  assert.is(report.decoder, 'taehv');
+  assert.equal([report.latentFramesPerBlock, report.videoFramesPerBlock, report.firstBlockVideoFrames], [3, 12, 9]);
+  assert.ok(Math.abs(report.videoFps - 4 * report.latentFps) < 1e-9 * report.videoFps);
+  assert.ok(report.decodeMsPerBlock > 0);
 });
 
 test.run();

@@ -27,9 +27,17 @@ export interface BenchReport {
   engine: string;
   cache: string;
   blocks: number;
-  framesPerBlock: number;
+  /** decoder.kind ('none': latents only, no video frames). */
+  decoder: string;
+  /** Latent frames per block (generation.blockFrames). */
+  latentFramesPerBlock: number;
+  /** Video frames of a block once the stream is under way (0 without a decoder). */
+  videoFramesPerBlock: number;
+  /** Video frames of the stream's first block (a streaming decoder's first block gives fewer). */
+  firstBlockVideoFrames: number;
   msPerBlock: number;
   engineMsPerBlock: number;
+  /** Time decoding a block's latents to frames (median of blocks 1..N). */
   decodeMsPerBlock: number;
   /** (msPerBlock - engineMsPerBlock) / msPerBlock: the runtime's own share of a block. */
   overhead: number;
@@ -37,7 +45,10 @@ export interface BenchReport {
   lateMsPerBlock: number;
   /** lateMsPerBlock / earlyMsPerBlock - 1 */
   lateVsEarly: number;
-  fps: number;
+  /** Latent frames per second: latentFramesPerBlock / msPerBlock. */
+  latentFps: number;
+  /** Video frames per second, counted in video frames: videoFramesPerBlock / msPerBlock (null without a decoder). */
+  videoFps: number | null;
   firstBlockMs: number;
   rssMbEarly: number;
   /** Around the middle block: with rssMbLate, whether memory stays flat once warmed up. */
@@ -84,7 +95,8 @@ export function register(program: Command): void {
     const engine: number[] = [];
     const decode: number[] = [];
     const memory: Array<{ rss: number; heap: number }> = [];
-    let framesPerBlock = 0;
+    let videoFramesPerBlock = 0;
+    let firstBlockVideoFrames = 0;
     let cacheRows = 0;
     try {
       for (let b = 0; b < blocks; b++) {
@@ -95,7 +107,8 @@ export function register(program: Command): void {
         total.push(block.timings.totalMs);
         engine.push(block.timings.engineMs);
         decode.push(block.timings.decodeMs);
-        framesPerBlock = Math.max(framesPerBlock, block.frames.length || generator.framesPerBlock);
+        if (b === 0) firstBlockVideoFrames = block.frames.length;
+        else videoFramesPerBlock = Math.max(videoFramesPerBlock, block.frames.length);
         const m = process.memoryUsage();
         memory.push({ rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 });
         cacheRows = generator.engineInfo().cacheRows;
@@ -120,7 +133,10 @@ export function register(program: Command): void {
       engine: `${config.engine.name}/${config.engine.provider}`,
       cache: describeCache(config.cache),
       blocks,
-      framesPerBlock,
+      decoder: config.decoder.kind,
+      latentFramesPerBlock: config.generation.blockFrames,
+      videoFramesPerBlock,
+      firstBlockVideoFrames,
       msPerBlock,
       engineMsPerBlock,
       decodeMsPerBlock: median(decode.slice(1)),
@@ -128,7 +144,8 @@ export function register(program: Command): void {
       earlyMsPerBlock: median(early),
       lateMsPerBlock: median(late),
       lateVsEarly: median(late) / median(early) - 1,
-      fps: (framesPerBlock * 1000) / msPerBlock,
+      latentFps: (config.generation.blockFrames * 1000) / msPerBlock,
+      videoFps: videoFramesPerBlock > 0 ? (videoFramesPerBlock * 1000) / msPerBlock : null,
       firstBlockMs: total[0],
       rssMbEarly: median(memEarly.map((m) => m.rss)),
       rssMbMid: median(memory.slice(Math.floor(blocks / 2) - Math.floor(k / 2), Math.floor(blocks / 2) + Math.ceil(k / 2)).map((m) => m.rss)),
@@ -151,11 +168,12 @@ export function register(program: Command): void {
     process.stdout.write(
       [
         `config            ${report.config} (${report.engine}, cache ${report.cache})`,
-        `blocks            ${blocks} x ${framesPerBlock} frames`,
+        `blocks            ${blocks} x ${report.latentFramesPerBlock} latent frames` +
+          (videoFramesPerBlock > 0 ? ` -> ${videoFramesPerBlock} video frames (first block ${firstBlockVideoFrames}, decoder ${report.decoder})` : ' (no decoder)'),
         `ms per block      ${msPerBlock.toFixed(2)} (engine ${engineMsPerBlock.toFixed(2)}, decode ${report.decodeMsPerBlock.toFixed(2)})`,
         `overhead          ${pct(report.overhead)} of the block`,
         `early vs late     ${report.earlyMsPerBlock.toFixed(2)} ms (blocks 1-${k}) vs ${report.lateMsPerBlock.toFixed(2)} ms (last ${k}): ${report.lateVsEarly >= 0 ? '+' : ''}${pct(report.lateVsEarly)}`,
-        `generation fps    ${report.fps.toFixed(1)}`,
+        `generation fps    ${report.videoFps === null ? '-' : report.videoFps.toFixed(1)} video frames/s, ${report.latentFps.toFixed(1)} latent frames/s`,
         `first block       ${report.firstBlockMs.toFixed(1)} ms`,
         `memory (rss)      ${report.rssMbEarly.toFixed(0)} MB early, ${report.rssMbMid.toFixed(0)} MB mid-run, ${report.rssMbLate.toFixed(0)} MB late (heap ${report.heapMbEarly.toFixed(0)} -> ${report.heapMbLate.toFixed(0)} MB)`,
         `cache rows        ${report.cacheRowsLate} per layer at the end`,
