@@ -78,6 +78,11 @@ export function createScheduler(options: CreateSchedulerOptions): Scheduler {
   return new Scheduler(options);
 }
 
+/** The frame rate a live stream is held to: scheduler.targetFps, by default the video's own (generation.fps). */
+export function objectiveFps(config: Config): number {
+  return config.scheduler.targetFps ?? config.generation.fps;
+}
+
 /**
  * A stream's spec from the validated configuration: the model's tokens per latent frame, the cache
  * window, the decoder's video frames per latent frame, and the scheduler's objectives.
@@ -96,7 +101,7 @@ export function streamSpecFromConfig(
     windowFrames: config.cache.window,
     videoFramesPerLatentFrame: options.videoFramesPerLatentFrame ?? 1,
     objectives: {
-      targetFps: config.scheduler.targetFps,
+      targetFps: objectiveFps(config),
       latencyMs: config.scheduler.latencyMs,
       ttffMs: config.scheduler.ttffMs,
       priority: options.priority ?? 0,

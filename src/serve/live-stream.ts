@@ -21,6 +21,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { CachePatch, StreamFigures, StreamInfo } from './protocol.js';
 import { realTimers, type ScheduledStream, type Timers } from '../schedule/runtime-scheduler.js';
 import { IdleStop } from './idle-stop.js';
+import { objectiveFps } from '../../scheduler/index.js';
 import { runScheduledBlock } from '../schedule/scheduled-block.js';
 import { schedulerFigures } from './serve-scheduling.js';
 
@@ -78,11 +79,11 @@ export interface LiveStreamEvents {
 }
 
 /**
- * A scheduled stream plays out at its objective (scheduler.targetFps): that is the rate the scheduler
+ * A scheduled stream plays out at its objective (scheduler.targetFps, by default generation.fps): that is the rate the scheduler
  * releases its blocks at and holds its deadlines to, so the video is encoded at it too.
  */
 function playoutFps(config: Config, generator: LiveGenerator, scheduled: ScheduledStream | null): number {
-  return scheduled ? config.scheduler.targetFps : generator.fps;
+  return scheduled ? objectiveFps(config) : generator.fps;
 }
 
 /** How long stop() waits for an in-flight block before giving up on it. */

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
-import type { Clock, CostModel } from '../../scheduler/index.js';
+import { objectiveFps, type Clock, type CostModel } from '../../scheduler/index.js';
 import { blockLanes, calibrationFor, describeCalibration, type Calibration } from '../schedule/calibration.js';
 import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from '../schedule/runtime-scheduler.js';
 import { scheduledStreamSpec, stepLadderFor } from '../schedule/stream-spec.js';
@@ -105,7 +105,7 @@ export function schedulerFigures(stream: ScheduledStream, config: Config): Sched
   return {
     device: m.device,
     state: m.state,
-    targetFps: config.scheduler.targetFps,
+    targetFps: objectiveFps(config),
     steps: m.rung.steps,
     fullSteps: config.generation.steps.length,
     plannedDelayMs: m.plannedDelayMs,

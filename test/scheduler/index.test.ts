@@ -1,14 +1,23 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { calibrationGrid, CostModel, createScheduler, forwardFeatures, streamSpecFromConfig, VirtualClock } from '../../scheduler/index.js';
+import { calibrationGrid, CostModel, createScheduler, forwardFeatures, objectiveFps, streamSpecFromConfig, VirtualClock } from '../../scheduler/index.js';
 import { configSchema } from '../../src/config/schema.js';
+
+test('the objective frame rate is the video\'s own (generation.fps) unless scheduler.targetFps sets one', () => {
+  const byVideo = configSchema.parse({ generation: { fps: 24 } });
+  assert.is(byVideo.scheduler.targetFps, undefined);
+  assert.is(objectiveFps(byVideo), 24);
+  assert.is(streamSpecFromConfig(byVideo, 's').objectives.targetFps, 24);
+  const set = configSchema.parse({ generation: { fps: 24 }, scheduler: { targetFps: 8 } });
+  assert.is(streamSpecFromConfig(set, 's').objectives.targetFps, 8);
+});
 
 test('the integration API: a spec from the config, a calibration grid, a fitted model, a scheduler', () => {
   const config = configSchema.parse({});
   const spec = streamSpecFromConfig(config, 'viewer-1', { priority: 2 });
   assert.is(spec.tokensPerFrame, (config.model.latentHeight / 2) * (config.model.latentWidth / 2));
   assert.is(spec.windowFrames, config.cache.window);
-  assert.equal(spec.objectives, { targetFps: config.scheduler.targetFps, latencyMs: config.scheduler.latencyMs, ttffMs: config.scheduler.ttffMs, priority: 2 });
+  assert.equal(spec.objectives, { targetFps: config.generation.fps, latencyMs: config.scheduler.latencyMs, ttffMs: config.scheduler.ttffMs, priority: 2 });
 
   const grid = calibrationGrid({ tokensPerFrame: spec.tokensPerFrame, windowFrames: spec.windowFrames, blockFrames: config.scheduler.blockFrames, maxBatch: 2 });
   assert.ok(grid.length >= 8);

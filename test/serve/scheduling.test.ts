@@ -8,6 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CostModel } from '../../scheduler/cost-model.js';
+import { loadConfig } from '../../src/config/load.js';
+import { SinkstreamServer } from '../../src/serve/server.js';
 import { httpJson, startTestServer, TestClient } from './helpers/server-fixture.js';
 import { StepsGenerator } from './helpers/steps-generator.js';
 
@@ -92,6 +94,36 @@ test('blocks run at full steps with capacity; when the device slows down the lad
     client.close();
   } finally {
     await server.close();
+  }
+});
+
+test('by default the objective is the video\'s own rate (generation.fps, 16): admission decides how many streams fit, fewer on a slower device', async () => {
+  const config = loadConfig({ overrides: { serve: { port: 0, maxStreams: 8 } } });
+  assert.is(config.scheduler.targetFps, undefined, 'configs/default.yaml sets no other objective');
+  // 16 fps, 3-frame blocks: a block every 187.5 ms. At the lowest rung (2 steps = 3 forwards) a stream
+  // needs 30 ms of it with 10 ms forwards (0.16 of the device: 5 fit under 0.9), 60 ms with 20 ms (2 fit).
+  for (const [forwardMs, fit] of [
+    [10, 5],
+    [20, 2],
+  ] as const) {
+    const server = await SinkstreamServer.listen({ config, env: {}, scheduling: { calibrate: calibration(forwardMs) }, createGenerator: async () => new StepsGenerator(forwardMs) });
+    try {
+      const admitted: Array<{ id: string; fps: number }> = [];
+      let refused: { status: number; body: any } | null = null;
+      while (admitted.length < 8 && !refused) {
+        const r = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+        if (r.status === 201) admitted.push(r.body.stream);
+        else refused = r;
+      }
+      assert.is(admitted.length, fit, `forwards of ${forwardMs} ms`);
+      assert.ok(admitted.every((s) => s.fps === 16), 'streams play out at generation.fps');
+      assert.is(refused?.status, 503);
+      assert.match(refused?.body.error.message, /16 fps, TTFF 2000 ms/);
+      const figures = (await httpJson(server, 'GET', `/api/streams/${admitted[0].id}`)).body.figures;
+      assert.is(figures.scheduler.targetFps, 16);
+    } finally {
+      await server.close();
+    }
   }
 });
 

@@ -16,6 +16,7 @@ import { describeSteps, offlineBlocks, type BlockSource } from '../../schedule/b
 import { admitRealtime, calibrateForRealtime, type RealtimeRun } from '../../schedule/realtime.js';
 import { describeCalibration } from '../../schedule/calibration.js';
 import { stepLadderFor } from '../../schedule/stream-spec.js';
+import { objectiveFps } from '../../../scheduler/index.js';
 
 interface RenderOptions extends ConfigOptionValues {
   prompt?: string;
@@ -135,7 +136,7 @@ export function register(program: Command): void {
     process.stdout.write(
       `${verb} ${written} frames (${(written / fps).toFixed(2)} s at ${fps} fps, ${generator.width}x${generator.height}) to ${outPath} ` +
         `in ${seconds.toFixed(1)} s: ${(written / seconds).toFixed(1)} fps generated; cache ${describeCache(config.cache)}; ` +
-        `steps ${describeSteps(source.blocksBySteps)}${realtime ? `; ${describeRealtime(realtime, config.scheduler.targetFps, written)}` : ''}\n`,
+        `steps ${describeSteps(source.blocksBySteps)}${realtime ? `; ${describeRealtime(realtime, objectiveFps(config), written)}` : ''}\n`,
     );
     const stopped = realtime?.stream.stopReason;
     if (stopped) process.stderr.write(`sinkstream render: stopped by the scheduler: ${stopped}\n`);

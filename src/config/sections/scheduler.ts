@@ -3,8 +3,11 @@ import { z } from 'zod';
 
 export const schedulerSection = z
   .object({
-    /** Target frame rate of a live stream (frames leave the playout buffer at this rate). */
-    targetFps: z.number().positive().default(16),
+    /**
+     * Target frame rate of a live stream (frames leave the playout buffer at this rate). Default: the
+     * video's own rate, generation.fps; a machine too slow for it admits fewer streams, at lower rungs.
+     */
+    targetFps: z.number().positive().optional(),
     /** Time-to-first-frame objective, ms. */
     ttffMs: z.number().positive().default(2000),
     /** Per-frame latency objective, ms (from a frame's place on the stream's timeline to its display). */

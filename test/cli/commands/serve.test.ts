@@ -43,7 +43,8 @@ async function until<T>(what: string, f: () => T | undefined | Promise<T | undef
 
 test('serve: prints how to pass the token; SIGTERM stops the stream and finalizes its recording', async () => {
   const recordDir = tempDir('serve-rec');
-  const child = serve(['--port', '0', '--set', `serve.recordDir=${recordDir}`], { SINKSTREAM_TOKEN: TOKEN });
+  // 4 fps: the stream must be admitted however busy this shared machine is (16 fps may not fit).
+  const child = serve(['--port', '0', '--set', `serve.recordDir=${recordDir}`, '--set', 'scheduler.targetFps=4'], { SINKSTREAM_TOKEN: TOKEN });
   const { out, exited } = collect(child);
   try {
     const base = await until('the listening line', () => /listening on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out.stdout)?.[1]);

@@ -7,10 +7,16 @@ import type { ServerMessage } from '../../../src/serve/protocol.js';
 
 type Plain = Record<string, unknown>;
 
-/** The default config with test overrides (port 0 = any free port). */
+/**
+ * The default config with test overrides (port 0 = any free port). Unless a test sets one, the live
+ * objective is 4 fps rather than the video's own 16: these tests run the real demo model on a shared
+ * 2-core machine, and what they check must not depend on how busy it is (at 16 fps a busy machine
+ * rightly refuses even one stream). Capacity at 16 fps is measured by tools/bench/serve-capacity.ts.
+ */
 export function testConfig(overrides: Plain = {}): Config {
   const serve = { port: 0, ...((overrides.serve as Plain | undefined) ?? {}) };
-  return loadConfig({ overrides: { ...overrides, serve } });
+  const scheduler = { targetFps: 4, ...((overrides.scheduler as Plain | undefined) ?? {}) };
+  return loadConfig({ overrides: { ...overrides, serve, scheduler } });
 }
 
 export async function startTestServer(overrides: Plain = {}, options: Partial<ServerOptions> = {}): Promise<SinkstreamServer> {
