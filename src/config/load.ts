@@ -28,6 +28,9 @@ const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['model', 'scene'],
   ['text', 'vocab'],
   ['text', 'path'],
+  ['text', 'weights'],
+  ['text', 'tokenizer'],
+  ['text', 'cacheDir'],
   ['decoder', 'path'],
   ['decoder', 'weights'],
 ];

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { serveSection } from './sections/serve.js';
 import { schedulerSection } from './sections/scheduler.js';
+import { umt5TextKeys } from './sections/text-umt5.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -69,12 +70,16 @@ export const modelSection = z
 
 export const textSection = z
   .object({
-    /** `builtin`: word tokenizer + embedding table (small models); `precomputed`: a file of encoder outputs. */
-    encoder: z.enum(['builtin', 'precomputed']).default('builtin'),
+    /**
+     * `builtin`: word tokenizer + embedding table (small models); `precomputed`: a file of encoder
+     * outputs; `umt5`: Wan2.1's umT5-XXL encoder run here (weights, tokenizer, arch, ... below).
+     */
+    encoder: z.enum(['builtin', 'precomputed', 'umt5']).default('builtin'),
     /** builtin: a JSON array of words; omitted = the built-in demo vocabulary. */
     vocab: z.string().optional(),
     /** precomputed: a .safetensors file holding `context` [textLen, textDim] (docs/text-embeddings.md). */
     path: z.string().optional(),
+    ...umt5TextKeys,
   })
   .strict();
 
