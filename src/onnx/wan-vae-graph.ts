@@ -97,8 +97,9 @@ export function buildWanVaeGraph(weights: ModelWeights, options: WanVaeGraphOpti
     if (first) {
       // zeros before the first frame: only the kernel's last temporal slice sees data
       const last = new Float32Array(out * inp * plane);
-      for (let o = 0; o < out; o++) {
-        for (let c = 0; c < inp; c++) last.set(wt.data.subarray(((o * inp + c) * kt + 2) * plane, ((o * inp + c) * kt + 3) * plane), (o * inp + c) * plane);
+      for (let oc = 0; oc < out * inp; oc++) {
+        const from = (oc * kt + 2) * plane;
+        for (let p = 0; p < plane; p++) last[oc * plane + p] = wt.data[from + p];
       }
       emitCache(key, b.op('Pad', [x, shape(CACHE_FRAMES - 1, 0, 0, 0, 0, 0, 0, 0)]));
       return b.op('Conv', [x, tensor(`${key}.weight_last`, [out, inp, kh, kw], last), bias(key)], { kernel_shape: [kh, kw], pads });
@@ -108,7 +109,9 @@ export function buildWanVaeGraph(weights: ModelWeights, options: WanVaeGraphOpti
     for (let o = 0; o < out; o++) {
       for (let c = 0; c < inp; c++) {
         for (let k = 0; k < 3; k++) {
-          stacked.set(wt.data.subarray(((o * inp + c) * kt + k) * plane, ((o * inp + c) * kt + k + 1) * plane), (o * 3 * inp + k * inp + c) * plane);
+          const from = ((o * inp + c) * kt + k) * plane;
+          const to = (o * 3 * inp + k * inp + c) * plane;
+          for (let p = 0; p < plane; p++) stacked[to + p] = wt.data[from + p];
         }
       }
     }
