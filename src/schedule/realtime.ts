@@ -31,7 +31,12 @@ export function calibrateForRealtime(config: Config): Promise<Calibration> {
 }
 
 /** Admits one stream of `totalFrames` video frames; throws ERR_CAPACITY with the scheduler's reason. */
-export function admitRealtime(config: Config, generator: Pick<Generator, 'framesPerBlock' | 'next'>, totalFrames: number, options: RealtimeOptions): RealtimeRun {
+export function admitRealtime(
+  config: Config,
+  generator: Pick<Generator, 'framesPerBlock' | 'next'> & Partial<Pick<Generator, 'framesOfBlock'>>,
+  totalFrames: number,
+  options: RealtimeOptions,
+): RealtimeRun {
   const runtime = new RuntimeScheduler({
     costModel: options.calibration.costModel,
     device: options.calibration.device,
@@ -43,7 +48,10 @@ export function admitRealtime(config: Config, generator: Pick<Generator, 'frames
   });
   const spec = scheduledStreamSpec(config, 'render', {
     videoFramesPerLatentFrame: Math.max(1, Math.round(generator.framesPerBlock / config.generation.blockFrames)),
-    durationFrames: totalFrames,
+    // The scheduler counts every block as framesPerBlock video frames; a streaming decoder's first
+    // block gives fewer (TAEHV, Wan VAE: 3), so its timeline runs that many frames longer to release
+    // every block the render needs.
+    durationFrames: totalFrames + generator.framesPerBlock - (generator.framesOfBlock?.(0) ?? generator.framesPerBlock),
   });
   const admission = runtime.admit(spec);
   if (!admission.admitted) {

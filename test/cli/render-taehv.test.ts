@@ -56,6 +56,14 @@ test('render --frames 30 through TAEHV: the third block is cut, 30 frames writte
   assert.is((await probeVideo(out)).frames, 30);
 });
 
+test('render --realtime --frames 24 through TAEHV: the scheduler releases the third block the shorter first block needs', async () => {
+  const out = path.join(tempDir('taehv-render'), 'rt.mp4');
+  const run = await render(['--realtime', '--frames', '24', '--out', out, '--set', 'scheduler.targetFps=8']);
+  assert.is(run.code, 0, run.stderr);
+  assert.match(run.stdout, /rendered 24 frames .*steps 4:3;/);
+  assert.is((await probeVideo(out)).frames, 24);
+});
+
 test('render with a TAEHV checkpoint missing a key exits 2 naming the key, and writes nothing', async () => {
   const dir = tempDir('taehv-render');
   const weights = syntheticTaehvWeights({ latentChannels: 16, channels: [16, 8, 8, 8] }, 0);
