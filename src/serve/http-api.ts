@@ -73,17 +73,27 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   return r.data;
 }
 
-function reply<T>(res: ServerResponse, r: OpResult<T>, ok: (v: T) => unknown, status = 200): void {
-  if (r.ok) sendJson(res, status, ok(r.value));
-  else sendError(res, r.code, r.message);
-}
-
-/** Handles /api/...; the caller has already checked the token. */
-export async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, control: StreamControl, maxBodyBytes: number): Promise<void> {
+/** Handles /api/...; the caller has already checked the token. `refused` counts every error answer by its code. */
+export async function handleApi(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  control: StreamControl,
+  maxBodyBytes: number,
+  refused: (code: ProtocolErrorCode) => void = () => undefined,
+): Promise<void> {
+  const fail = (code: ProtocolErrorCode, message: string, status?: number): void => {
+    refused(code);
+    sendError(res, code, message, status);
+  };
+  const reply = <T>(res: ServerResponse, r: OpResult<T>, ok: (v: T) => unknown, status = 200): void => {
+    if (r.ok) sendJson(res, status, ok(r.value));
+    else fail(r.code, r.message);
+  };
   const parts = url.pathname.split('/').filter(Boolean); // ['api', 'streams', id?, action?]
   const method = req.method ?? 'GET';
   try {
-    if (parts[1] !== 'streams' || parts.length > 4) return sendError(res, 'not-found', `no such endpoint: ${url.pathname}`);
+    if (parts[1] !== 'streams' || parts.length > 4) return fail('not-found', `no such endpoint: ${url.pathname}`);
     const [, , id, action] = parts;
     if (!id) {
       if (method === 'GET') return sendJson(res, 200, { streams: control.streams.list() });
@@ -105,12 +115,12 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, url: 
       const body = parse(retuneBody, await readJson(req, maxBodyBytes));
       return reply(res, control.retune(id, body.cache), (s) => ({ stream: s }));
     } else {
-      return sendError(res, 'not-found', `no such endpoint: ${method} ${url.pathname}`);
+      return fail('not-found', `no such endpoint: ${method} ${url.pathname}`);
     }
     res.setHeader('allow', !id ? 'GET, POST' : 'GET, DELETE');
-    return sendError(res, 'bad-message', `${method} is not allowed on ${url.pathname}`, 405);
+    return fail('bad-message', `${method} is not allowed on ${url.pathname}`, 405);
   } catch (e) {
-    if (e instanceof BodyError) return sendError(res, e.code, e.message, e.status);
-    return sendError(res, 'internal', (e as Error).message);
+    if (e instanceof BodyError) return fail(e.code, e.message, e.status);
+    return fail('internal', (e as Error).message);
   }
 }

@@ -14,9 +14,10 @@ import type { HeldFrame } from '../cache/types.js';
 import type { FrameBlock } from '../loop/types.js';
 import { SinkstreamError } from '../errors.js';
 import { openMp4File, type Mp4FileWriter } from '../encode/mp4-file-writer.js';
-import { EncoderSupervisor, type StartEncoder } from './encoder-supervisor.js';
+import { EncoderSupervisor, type StartEncoder, type WatchdogOptions } from './encoder-supervisor.js';
 import { ViewerHub } from './viewer-hub.js';
 import { StreamStats } from './stream-stats.js';
+import { PlayoutLedger } from './playout-ledger.js';
 import type { ServerMetrics } from './metrics.js';
 import type { CachePatch, StreamFigures, StreamInfo } from './protocol.js';
 import { realTimers, type ScheduledStream, type Timers } from '../schedule/runtime-scheduler.js';
@@ -51,6 +52,8 @@ export interface LiveStreamOptions {
   createGenerator: CreateGenerator;
   metrics: ServerMetrics;
   startEncoder?: StartEncoder;
+  /** The encoder watchdog's settings, over the defaults (tests shorten them or drive them by hand). */
+  encoderWatchdog?: Partial<WatchdogOptions>;
   log?: (line: string) => void;
   now?: () => number;
   /** Timers for the idle rule (serve.idleStopSeconds); default: the real ones. Read with `now`. */
@@ -89,10 +92,24 @@ function playoutFps(config: Config, generator: LiveGenerator, scheduled: Schedul
 /** How long stop() waits for an in-flight block before giving up on it. */
 const STOP_GRACE_MS = 15_000;
 
+/**
+ * The encoder watchdog declares ffmpeg frozen after this many block periods with frames waiting
+ * and nothing written out, and never sooner than ENCODER_STALL_MIN_MS (ffmpeg's own start-up on a
+ * busy machine must not look like a freeze).
+ */
+const ENCODER_STALL_BLOCKS = 4;
+const ENCODER_STALL_MIN_MS = 2000;
+
+export function encoderStallMs(fps: number, framesPerBlock: number): number {
+  return Math.max(ENCODER_STALL_MIN_MS, (ENCODER_STALL_BLOCKS * framesPerBlock * 1000) / fps);
+}
+
 export class LiveStream extends EventEmitter<LiveStreamEvents> {
   readonly id: string;
   readonly hub: ViewerHub;
   readonly stats: StreamStats;
+  /** What viewers were given and when: the stream's TTFF, latency and misses. */
+  readonly ledger: PlayoutLedger;
   state: StreamInfo['state'] = 'starting';
   prompt: string;
   /** The rate frames play out at: the scheduler's objective for a scheduled stream, else generation.fps. */
@@ -125,6 +142,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     const serve = opts.config.serve;
     this.fps = playoutFps(opts.config, generator, scheduled);
     this.stats = new StreamStats(opts.createdAt, this.fps, this.cacheCapacity());
+    this.ledger = new PlayoutLedger(opts.createdAt, this.fps);
     const idleSeconds = serve.idleStopSeconds;
     this.idle = new IdleStop(idleSeconds * 1000, this.now, opts.timers ?? realTimers, () => {
       this.log(`stream ${opts.id}: stopping, nobody watched it for ${idleSeconds} s (serve.idleStopSeconds)`);
@@ -154,15 +172,18 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       serve.encoderRestarts,
       `stream ${opts.id}`,
       opts.startEncoder,
+      { stallMs: encoderStallMs(this.fps, generator.framesPerBlock ?? opts.config.generation.blockFrames), now: this.now, ...opts.encoderWatchdog },
     );
     this.encoder.on('init', (init, reason) => this.hub.setInit(init, reason));
-    this.encoder.on('fragment', (fragment) => {
-      this.stats.recordFirstFragment(this.now());
+    this.encoder.on('fragment', (fragment, frame) => {
+      this.ledger.frameDelivered(frame, this.now());
       this.hub.broadcast(fragment);
     });
-    this.encoder.on('restarted', (cause, n) => {
+    this.encoder.on('restarted', (cause, n, kind) => {
       opts.metrics.encoderRestarted(opts.id);
-      this.log(`stream ${opts.id}: encoder restarted (${n}) after: ${cause.message.split('\n')[0]}`);
+      const message = cause.message.split('\n')[0];
+      this.log(`stream ${opts.id}: encoder restarted (${n}) after: ${message}`);
+      this.hub.sendJson({ type: 'encoder-restarted', stream: opts.id, cause: kind, restarts: n, message });
     });
   }
 
@@ -258,9 +279,17 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   }
 
   figures(): StreamFigures {
+    const playout = this.ledger.figures(this.now());
     return {
       stream: this.id,
-      ...this.stats.snapshot(this.now()),
+      ...this.stats.snapshot(),
+      ttffMs: playout.ttffMs,
+      framesDelivered: playout.framesDelivered,
+      fps: playout.deliveredFps,
+      latencyMs: playout.latencyMs,
+      jitterMs: playout.jitterMs,
+      deadlineMisses: playout.deadlineMisses,
+      missRate: playout.missRate,
       viewers: this.hub.size,
       skippedFragments: this.hub.skippedFragments,
       droppedViewers: this.hub.droppedViewers,
@@ -291,6 +320,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     if (this.statsTimer) clearInterval(this.statsTimer);
     await this.generator.close().catch((e: Error) => this.log(`stream ${this.id}: generator close: ${e.message}`));
     await this.encoder.close();
+    this.ledger.end(this.now());
     if (this.recorder) {
       await this.recorder.close().then(
         (r) => this.log(`stream ${this.id}: recorded ${r.frames} frames to ${r.path}`),
@@ -310,7 +340,6 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       const blocks = this.scheduled ? null : this.generator[Symbol.asyncIterator]();
       while (!signal.aborted) {
         let block: FrameBlock;
-        let startedAt: number;
         let readyAt: number;
         if (this.scheduled) {
           const ran = await runScheduledBlock(this.scheduled, this.scheduledGenerator());
@@ -321,22 +350,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           if (signal.aborted) break;
           block = ran.block;
           readyAt = this.now();
-          startedAt = readyAt - block.timings.totalMs;
         } else {
-          startedAt = this.now();
           const next = await blocks!.next();
           if (next.done || signal.aborted) break;
           block = next.value;
           readyAt = this.now();
         }
-        const samples = this.stats.recordBlock({
-          startedAt,
-          readyAt,
-          frames: block.frames.length,
-          totalMs: block.timings.totalMs,
-          cache: block.cache,
-        });
-        this.opts.metrics.observeBlock(this.id, samples, block.timings.totalMs);
+        this.stats.recordBlock({ readyAt, frames: block.frames.length, totalMs: block.timings.totalMs, cache: block.cache });
+        this.opts.metrics.observeBlock(this.id, block.frames.length, block.timings.totalMs);
         this.emit('block', { index: block.index, frames: block.frames.length, totalMs: block.timings.totalMs, readyAt });
         for (const frame of block.frames) {
           await this.encoder.writeFrame(frame);

@@ -131,27 +131,36 @@ export interface Percentiles {
   p99: number;
 }
 
-/** Figures of one stream, pushed to viewers (`{type:'stats'}`) and exported at /metrics. */
+/**
+ * Figures of one stream, pushed to viewers (`{type:'stats'}`) and exported at /metrics. TTFF,
+ * latency, jitter and misses are the stream's playout ledger's (playout-ledger.ts), the one
+ * definition of each; the rest describe generation and delivery.
+ */
 export interface StreamFigures {
   stream: string;
-  /** Create -> first fragment ready for viewers (first frame encoded), ms; null until then. */
+  /** Create -> first frame delivered to viewers, ms; null until then. */
   ttffMs: number | null;
   /** Create -> first frame out of the generator, ms. */
   ttfgMs: number | null;
+  /** Frames generated. */
   frames: number;
+  /** Frames delivered to viewers (handed to them as fragments). */
+  framesDelivered: number;
   blocks: number;
   targetFps: number;
   /** Frames delivered per second over the last few seconds (wall clock). */
   fps: number;
   /** Frames per second of generation time (frames / sum of block times): the capacity. */
   generationFps: number;
-  /** Per-frame latency: block start -> frame ready, ms (recent frames). */
+  /** Per-frame latency: shown minus the frame's place on the stream's timeline, ms (recent frames). */
   latencyMs: Percentiles;
   /** Block wall times as the generator measured them, ms (recent blocks). */
   blockMs: Percentiles;
-  /** |lateness(n) - lateness(n-1)| against the playout clock at targetFps, ms. */
+  /** |latency(n) - latency(n-1)|, ms (recent frames). */
   jitterMs: Percentiles;
+  /** Playout slots in which a viewer had no new frame (stalls, encoder restart gaps). */
   deadlineMisses: number;
+  /** Missed slots / (frames shown + missed slots). */
   missRate: number;
   /** Held frames / cache window. */
   cacheOccupancy: number;
@@ -165,8 +174,8 @@ export interface StreamFigures {
 }
 
 /**
- * What the scheduler says of a stream (scheduler/playout.ts): frames leave at the objective's rate
- * from a start-up delay fixed at admission; a frame not ready at its slot is a miss.
+ * What the scheduler says of a stream: its rung on the quality ladder and its decisions. (Its
+ * deadlines are its own planning; what viewers got is the stream's figures above.)
  */
 export interface SchedulerFigures {
   device: string | null;
@@ -176,16 +185,8 @@ export interface SchedulerFigures {
   steps: number;
   /** The generator's full step count (the top rung). */
   fullSteps: number;
-  /** Start-up delay fixed at admission: a frame's latency when on time, ms. */
+  /** Start-up delay fixed at admission: the latency the scheduler plans each block for, ms. */
   plannedDelayMs: number;
-  /** Admission -> first frame on screen, ms. */
-  ttffMs: number | null;
-  /** Shown minus the frame's place on the stream's timeline, ms. */
-  latencyMs: Percentiles;
-  jitterMs: Percentiles;
-  framesDelivered: number;
-  missedDeadlines: number;
-  missRate: number;
   /** Finished blocks by step count, e.g. { "4": 10, "3": 2 }. */
   blocksBySteps: Record<string, number>;
   /** The latest decisions about this stream (admitted, lowered, raised, stopped), newest last. */
@@ -201,6 +202,11 @@ export type ServerMessage =
   | { type: 'streams'; req?: number; streams: StreamInfo[] }
   | { type: 'pong'; req?: number }
   | { type: 'init'; stream: string; codec: string | null; width: number; height: number; reason: 'start' | 'join' | 'encoder-restart' }
+  /**
+   * The stream's encoder was replaced: it died (`died`) or wrote nothing while frames waited
+   * (`stalled`, the watchdog). The picture resumes at the new encoder's `init`.
+   */
+  | { type: 'encoder-restarted'; stream: string; cause: 'died' | 'stalled'; restarts: number; message: string }
   | { type: 'stats'; figures: StreamFigures }
   | { type: 'ended'; stream: string; reason: string }
   | { type: 'error'; req?: number; code: ProtocolErrorCode; message: string };

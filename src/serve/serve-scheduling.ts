@@ -99,7 +99,7 @@ export class ServeScheduling {
   }
 }
 
-/** The scheduler's figures of one stream, for viewers and /metrics. */
+/** The scheduler's figures of one stream (rung and decisions), for viewers and /metrics. */
 export function schedulerFigures(stream: ScheduledStream, config: Config): SchedulerFigures {
   const m = stream.metrics();
   return {
@@ -109,12 +109,6 @@ export function schedulerFigures(stream: ScheduledStream, config: Config): Sched
     steps: m.rung.steps,
     fullSteps: config.generation.steps.length,
     plannedDelayMs: m.plannedDelayMs,
-    ttffMs: m.ttffMs,
-    latencyMs: m.latencyMs,
-    jitterMs: m.jitterMs,
-    framesDelivered: m.framesDelivered,
-    missedDeadlines: m.missedDeadlines,
-    missRate: m.missRate,
     blocksBySteps: m.blocksBySteps,
     decisions: stream.decisions.slice(-DECISIONS_SHOWN).map((d) => ({ kind: d.kind, message: d.message })),
   };

@@ -162,7 +162,7 @@ export class SinkstreamServer {
         res.setHeader('www-authenticate', 'Bearer realm="sinkstream"');
         return sendError(res, 'unauthorized', `missing or wrong token: send 'Authorization: Bearer <token>'`);
       }
-      return handleApi(req, res, url, this.control, this.config.serve.maxMessageBytes);
+      return handleApi(req, res, url, this.control, this.config.serve.maxMessageBytes, (code) => this.metrics.controlErrors.inc({ code }));
     }
     if ((req.method === 'GET' || req.method === 'HEAD') && (await serveStatic(url.pathname, res))) return;
     sendError(res, 'not-found', `not found: ${url.pathname}`);
@@ -172,7 +172,7 @@ export class SinkstreamServer {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     const refused = (status: number, text: string, reason: string, message: string) => {
-      this.metrics.refusedUpgrades.inc({ reason });
+      this.metrics.refusedConnections.inc({ reason });
       refuse(socket, status, text, message);
     };
     if (this.closing) return refused(503, 'Service Unavailable', 'closing', 'the server is shutting down');
@@ -186,11 +186,13 @@ export class SinkstreamServer {
   private onConnection(ws: WebSocket, url: URL): void {
     const version = url.searchParams.get('v');
     if (version !== String(PROTOCOL_VERSION)) {
+      this.metrics.refusedConnections.inc({ reason: 'protocol-version' });
       ws.close(CloseCode.PROTOCOL_VERSION, `protocol version ${version ?? '(none)'} not supported; this server speaks ${PROTOCOL_VERSION} (?v=${PROTOCOL_VERSION})`.slice(0, 123));
       return;
     }
     const { maxViewers, maxStreams, maxMessageBytes } = this.config.serve;
     if (this.sockets.size >= maxViewers) {
+      this.metrics.refusedConnections.inc({ reason: 'server-full' });
       ws.close(CloseCode.SERVER_FULL, `server full: ${maxViewers} connections (serve.maxViewers)`);
       return;
     }

@@ -1,23 +1,16 @@
 /**
- * The service-level figures of one live stream (SERVING.md), from block arrivals alone: pure
- * arithmetic on timestamps handed in by the caller, so tests drive it with numbers.
+ * The generation side of a live stream's figures, from block arrivals alone: what the generator made
+ * and how fast, and what its cache holds. What viewers were given (TTFF, latency, misses) is the
+ * playout ledger's (playout-ledger.ts). Pure arithmetic on timestamps handed in by the caller.
  *
- * Definitions (times in ms on one monotonic clock):
- * - TTFF: stream created -> first fragment ready for viewers (first frame encoded). `ttfg` is the
- *   same up to the first frame out of the generator.
- * - latency(n): the start of the block that holds frame n -> the frame is ready (out of the
- *   generator). Frames of one block share it.
- * - jitter(n) = |latency(n) - latency(n-1)| (SERVING.md).
- * - deadline: playout runs at the target fps from the first frame; frame n is due one frame period
- *   after frame n-1 was played, and is played at max(due, ready). A frame ready after its due time
- *   is a miss (the player stalls; the schedule then continues from the late frame).
+ * It also keeps the generation clock an unscheduled stream is paced by (`nextDueAt`): frames at the
+ * target fps from the first one out of the generator, a late frame moving the ones after it.
  */
 import type { HeldFrame } from '../cache/types.js';
-import type { CacheSlotView, Percentiles, StreamFigures } from './protocol.js';
+import type { CacheSlotView, Percentiles } from './protocol.js';
+import { percentiles } from './playout-ledger.js';
 
 export interface BlockArrival {
-  /** When the server asked the generator for this block. */
-  startedAt: number;
   /** When the block came out of the generator. */
   readyAt: number;
   /** Video frames in the block. */
@@ -27,15 +20,18 @@ export interface BlockArrival {
   cache: readonly HeldFrame[];
 }
 
-/** What one block added, for exporters that observe per-frame samples. */
-export interface BlockSamples {
-  latencyMs: number[];
-  jitterMs: number[];
-  misses: number;
+export interface GenerationFigures {
+  /** Create -> first frame out of the generator, ms. */
+  ttfgMs: number | null;
+  frames: number;
+  blocks: number;
+  targetFps: number;
+  /** Frames per second of generation time (frames / sum of block times): the capacity. */
+  generationFps: number;
+  blockMs: Percentiles;
+  cacheOccupancy: number;
+  cache: CacheSlotView[];
 }
-
-/** The figures this class computes: a stream's figures without the delivery and scheduler parts. */
-export type StatsSnapshot = Omit<StreamFigures, 'stream' | 'viewers' | 'skippedFragments' | 'droppedViewers' | 'encoderRestarts' | 'scheduler'>;
 
 /** A fixed-size ring of recent samples. */
 class Recent {
@@ -52,32 +48,14 @@ class Recent {
   }
 }
 
-/** Nearest-rank percentiles; zeros when empty. */
-export function percentiles(values: readonly number[]): Percentiles {
-  if (values.length === 0) return { p50: 0, p95: 0, p99: 0 };
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
-}
-
-const FPS_WINDOW_MS = 5000;
-/** Lateness below this is clock noise, not a miss. */
-const MISS_TOLERANCE_MS = 1;
-
 export class StreamStats {
-  private firstFragmentAt: number | null = null;
   private firstFrameAt: number | null = null;
   private frames = 0;
   private blocks = 0;
-  private misses = 0;
-  private lastLatency: number | null = null;
-  /** When the last frame was (or will be) played, on the playout clock. */
-  private playedAt: number | null = null;
-  private readonly latency = new Recent(1024);
-  private readonly jitter = new Recent(1024);
+  /** When the last generated frame is due on the generation clock. */
+  private dueAt: number | null = null;
   private readonly blockTimes = new Recent(256);
   private readonly blockFrames = new Recent(256);
-  private readonly arrivals: Array<{ at: number; frames: number }> = [];
   private cache: CacheSlotView[] = [];
 
   constructor(
@@ -87,66 +65,36 @@ export class StreamStats {
     private cacheCapacity: number,
   ) {}
 
-  /** When the next frame is due on the playout clock; null before the first frame. */
+  /** When the next frame is due on the generation clock; null before the first frame. */
   get nextDueAt(): number | null {
-    return this.playedAt === null ? null : this.playedAt + 1000 / this.targetFps;
+    return this.dueAt === null ? null : this.dueAt + 1000 / this.targetFps;
   }
 
   setCacheCapacity(frames: number): void {
     this.cacheCapacity = frames;
   }
 
-  recordFirstFragment(at: number): void {
-    this.firstFragmentAt ??= at;
-  }
-
-  recordBlock(b: BlockArrival): BlockSamples {
+  recordBlock(b: BlockArrival): void {
     const period = 1000 / this.targetFps;
-    const latency = b.readyAt - b.startedAt;
-    const out: BlockSamples = { latencyMs: [], jitterMs: [], misses: 0 };
     this.firstFrameAt ??= b.readyAt;
-    for (let i = 0; i < b.frames; i++) {
-      const due = this.playedAt === null ? b.readyAt : this.playedAt + period;
-      if (b.readyAt > due + MISS_TOLERANCE_MS) out.misses++;
-      this.playedAt = Math.max(due, b.readyAt);
-      out.latencyMs.push(latency);
-      this.latency.push(latency);
-      if (this.lastLatency !== null) {
-        const j = Math.abs(latency - this.lastLatency);
-        out.jitterMs.push(j);
-        this.jitter.push(j);
-      }
-      this.lastLatency = latency;
-    }
+    for (let i = 0; i < b.frames; i++) this.dueAt = this.dueAt === null ? b.readyAt : Math.max(this.dueAt + period, b.readyAt);
     this.frames += b.frames;
     this.blocks++;
-    this.misses += out.misses;
     this.blockTimes.push(b.totalMs);
     this.blockFrames.push(b.frames);
-    this.arrivals.push({ at: b.readyAt, frames: b.frames });
     this.cache = b.cache.map((h) => ({ frame: h.frame, role: h.role, position: h.position }));
-    return out;
   }
 
-  snapshot(now: number): StatsSnapshot {
-    while (this.arrivals.length && this.arrivals[0].at < now - FPS_WINDOW_MS) this.arrivals.shift();
-    const span = this.firstFrameAt === null ? 0 : Math.min(FPS_WINDOW_MS, now - this.firstFrameAt);
-    const recentFrames = this.arrivals.reduce((n, a) => n + a.frames, 0);
+  snapshot(): GenerationFigures {
     const genMs = this.blockTimes.all().reduce((s, v) => s + v, 0);
     const genFrames = this.blockFrames.all().reduce((s, v) => s + v, 0);
     return {
-      ttffMs: this.firstFragmentAt === null ? null : this.firstFragmentAt - this.createdAt,
       ttfgMs: this.firstFrameAt === null ? null : this.firstFrameAt - this.createdAt,
       frames: this.frames,
       blocks: this.blocks,
       targetFps: this.targetFps,
-      fps: span > 0 ? (recentFrames * 1000) / Math.max(span, 1000 / this.targetFps) : 0,
       generationFps: genMs > 0 ? (genFrames * 1000) / genMs : 0,
-      latencyMs: percentiles(this.latency.all()),
       blockMs: percentiles(this.blockTimes.all()),
-      jitterMs: percentiles(this.jitter.all()),
-      deadlineMisses: this.misses,
-      missRate: this.frames ? this.misses / this.frames : 0,
       cacheOccupancy: this.cacheCapacity > 0 ? Math.min(1, this.cache.length / this.cacheCapacity) : 0,
       cache: this.cache,
     };

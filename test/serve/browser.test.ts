@@ -67,7 +67,7 @@ if (!existsSync(CHROMIUM)) {
       // the page shows the figures and the cache picture
       await page.waitForFunction(() => document.querySelectorAll('#cache-strip .slot.sink').length > 0, undefined, { timeout: 15_000 });
       const ttff = await page.textContent('#fig-ttff');
-      assert.match(ttff ?? '', /\d+ ms \/ \d+ ms/);
+      assert.match(ttff ?? '', /^\d+ ms$/);
       // switch the prompt and retune the cache from the page
       await page.fill('#prompt', 'a red circle');
       await page.click('#switch');

@@ -136,22 +136,17 @@ test('the real default model through serve: admitted by the measured calibration
     const id = created.stream.id;
     assert.is(created.stream.fps, 4, 'a scheduled stream plays out at scheduler.targetFps');
     let figures = (await client.nextOf('stats', 30_000)).figures;
-    while (figures.scheduler!.framesDelivered < 12) figures = (await client.nextOf('stats', 30_000)).figures;
+    while (figures.framesDelivered < 12) figures = (await client.nextOf('stats', 30_000)).figures;
     const s = figures.scheduler!;
     assert.is(s.device, 'ort-cpu');
     assert.is(s.fullSteps, 4);
     assert.ok(s.steps >= 2 && s.steps <= 4);
-    assert.ok(s.ttffMs !== null && s.ttffMs > 0 && s.ttffMs < 2000 + 1000, `TTFF ${s.ttffMs}`);
-    assert.ok(s.latencyMs.p50 >= s.plannedDelayMs - 1e-6, JSON.stringify(s.latencyMs));
+    assert.ok(s.plannedDelayMs > 0);
+    assert.ok(figures.ttffMs !== null && figures.ttffMs > 0, `TTFF ${figures.ttffMs}`);
+    assert.equal(Object.keys(s).filter((k) => /ttff|latency|jitter|miss|delivered/i.test(k)), [], 'the playout figures are the stream\'s (its ledger), not the scheduler\'s');
     assert.is(s.decisions[0].kind, 'admitted');
     const text = await metricsText(server.port);
     for (const line of [
-      `sinkstream_scheduler_ttff_seconds{stream="${id}"}`,
-      `sinkstream_scheduler_latency_seconds{stream="${id}",quantile="0.5"}`,
-      `sinkstream_scheduler_latency_seconds{stream="${id}",quantile="0.99"}`,
-      `sinkstream_scheduler_jitter_seconds{stream="${id}",quantile="0.95"}`,
-      `sinkstream_scheduler_deadline_misses{stream="${id}"}`,
-      `sinkstream_scheduler_miss_ratio{stream="${id}"}`,
       `sinkstream_scheduler_steps{stream="${id}"}`,
       `sinkstream_scheduler_planned_delay_seconds{stream="${id}"}`,
       'sinkstream_scheduler_decisions_total{kind="admitted"} 1',

@@ -152,6 +152,11 @@ test('/metrics: per-stream TTFF, latency percentiles, misses, fps, occupancy', a
   }
   const ttff = Number(/sinkstream_ttff_seconds\{[^}]*\} (\S+)/.exec(text)![1]);
   assert.ok(ttff > 0 && ttff < 60, `ttff ${ttff}`);
+  // one playout ledger: exactly one TTFF figure, one miss count, one latency p99 for the stream
+  const series = text.split('\n').filter((l) => !l.startsWith('#') && l.includes(`stream="${streamId}"`));
+  assert.equal(series.filter((l) => /ttff/i.test(l)).map((l) => l.split('{')[0]), ['sinkstream_ttff_seconds']);
+  assert.equal(series.filter((l) => /miss/i.test(l)).map((l) => l.split('{')[0]).sort(), ['sinkstream_deadline_miss_ratio', 'sinkstream_deadline_misses']);
+  assert.equal(series.filter((l) => /latency/i.test(l) && l.includes('quantile="0.99"')).map((l) => l.split('{')[0]), ['sinkstream_frame_latency_seconds']);
 });
 
 test('HTTP API: token required; list, get, prompt, retune', async () => {

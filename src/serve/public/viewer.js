@@ -107,7 +107,10 @@ function onText(text) {
     case 'init':
       state.codec = m.codec;
       state.expectInit = true;
-      if (m.reason === 'encoder-restart') log('encoder restarted: resuming at the next keyframe');
+      if (m.reason === 'encoder-restart') log('new encoder: resuming at its first keyframe');
+      break;
+    case 'encoder-restarted':
+      if (m.stream === state.streamId) log(`encoder restarted (${m.restarts}, ${m.cause}): ${m.message}`);
       break;
     case 'stats':
       if (m.figures.stream === state.streamId) showFigures(m.figures);
@@ -257,11 +260,11 @@ function showStream(info) {
 function showFigures(f) {
   state.lastFigures = f;
   $('fig-fps').textContent = `${f.fps.toFixed(1)} / ${f.generationFps.toFixed(1)} / ${f.targetFps}`;
-  $('fig-ttff').textContent = `${ms(f.ttffMs)} / ${ms(state.pageTtffMs)}`;
+  $('fig-ttff').textContent = ms(f.ttffMs);
   $('fig-latency').textContent = pct(f.latencyMs);
   $('fig-jitter').textContent = pct(f.jitterMs);
   $('fig-misses').textContent = `${f.deadlineMisses} (${(100 * f.missRate).toFixed(1)} %)`;
-  $('fig-frames').textContent = `${f.frames} / ${decodedFrames()}`;
+  $('fig-frames').textContent = `${f.frames} / ${f.framesDelivered} / ${decodedFrames()}`;
   $('fig-viewers').textContent = `${f.viewers} / ${f.skippedFragments} / ${f.encoderRestarts}`;
   showScheduler(f.scheduler);
   showCache(f);
@@ -271,7 +274,7 @@ function showScheduler(s) {
   if (!s) return;
   const blocks = Object.entries(s.blocksBySteps).sort((a, b) => Number(b[0]) - Number(a[0])).map(([steps, n]) => `${steps}:${n}`).join(' ');
   $('fig-sched-steps').textContent = `${s.steps} (${s.fullSteps}) / ${blocks || '–'}`;
-  $('fig-sched-slo').textContent = `${ms(s.ttffMs)} / ${ms(s.latencyMs.p50)} / ${ms(s.latencyMs.p99)} / ${s.missedDeadlines} (${(100 * s.missRate).toFixed(1)} %)`;
+  $('fig-sched-delay').textContent = ms(s.plannedDelayMs);
   const last = s.decisions[s.decisions.length - 1];
   $('fig-sched-decision').textContent = last ? `${last.kind}: ${last.message}` : '–';
 }
