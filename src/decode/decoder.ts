@@ -4,6 +4,7 @@ import { SinkstreamError } from '../errors.js';
 import { OnnxDecoder } from './onnx-decoder.js';
 import { SpaceToDepthDecoder } from './space-to-depth.js';
 import { WorkerDecoder } from './worker-decoder.js';
+import { NativeTaehvDecoder, taehvRunsNative } from './native-taehv.js';
 import type { Provider } from '../engine/ort/sessions.js';
 
 export interface Decoder {
@@ -81,6 +82,15 @@ export async function createDecoder(config: Pick<Config, 'model' | 'decoder' | '
     case 'taehv':
     case 'wan-vae': {
       const onInfo = options.onInfo ?? ((line: string) => void process.stderr.write(`${line}\n`));
+      if (config.decoder.kind === 'taehv' && taehvRunsNative(config)) {
+        try {
+          return await NativeTaehvDecoder.fromConfig(config);
+        } catch (e) {
+          // runtime 'auto' under the native engine: a GPU without cuDNN still decodes, on ORT's WebGPU provider
+          if (config.decoder.runtime === 'native' || (e as SinkstreamError).code !== 'ERR_ENGINE_UNAVAILABLE') throw e;
+          onInfo(`sinkstream: the native taehv decoder is unavailable (${(e as Error).message})`);
+        }
+      }
       return WorkerDecoder.start(config, decoderProvider(config, onInfo));
     }
   }

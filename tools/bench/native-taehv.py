@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""The native TAEHV decoder (native/src/taehv-decoder.cu, through the C API over ctypes) against the PyTorch reference
+(tools/reference/taehv.py) at the real shape with synthetic weights, decoding block by block as a stream does.
+
+  python3 tools/bench/native-taehv.py                    # 480x832 (latent 60x104), blocks of 3 latent frames
+  python3 tools/bench/native-taehv.py --latent 8x12 --check-blocks 3 --bench-blocks 4   # a quick small run
+
+Correctness: every native variant (bf16, fp16, fp32; bf16 with the fused conv-bias-ReLU off) streams the same
+blocks as the fp32 PyTorch reference decodes the whole clip at once; errors are in 8-bit levels of the RGB24
+output (|native byte - round(reference * 255)|), so 0-1 is rounding. PyTorch bf16 (cudnn.benchmark, channels_last)
+streams the same blocks for comparison. Speed: milliseconds per block (latents on the host in, RGB24 frames on
+the host out), median over the blocks after the first, for native and PyTorch side by side.
+
+Needs a GPU, PyTorch with CUDA, and `bash scripts/build-native.sh` (native/build/libsinkstream_native.so).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import ctypes as C
+import os
+import statistics
+import sys
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
+from taehv import StreamingTaehv, TaehvDecoder, randomize  # noqa: E402
+
+LIB = os.path.join(ROOT, 'native', 'build', 'libsinkstream_native.so')
+PRECISION = {'bf16': 0, 'fp32': 1, 'fp16': 2}
+
+
+class TaehvDims(C.Structure):
+    _fields_ = [('latent_channels', C.c_int), ('latent_height', C.c_int), ('latent_width', C.c_int), ('channels', C.c_int * 4)]
+
+
+class NativeTaehv:
+    """ssn_taehv_* of native/src/capi.h."""
+
+    def __init__(self, lib: C.CDLL, latent_channels: int, h: int, w: int, channels, precision: str, device: int = 0):
+        self.lib = lib
+        d = TaehvDims()
+        d.latent_channels, d.latent_height, d.latent_width = latent_channels, h, w
+        d.channels[:] = list(channels)
+        self.h = C.c_void_p()
+        self._check(lib.ssn_taehv_create(C.byref(d), device, PRECISION[precision], C.byref(self.h)))
+        wi, he = C.c_int(), C.c_int()
+        self._check(lib.ssn_taehv_info(self.h, C.byref(wi), C.byref(he), None, None, None))
+        self.width, self.height = wi.value, he.value
+
+    def _check(self, rc: int) -> None:
+        if rc != 0:
+            raise RuntimeError('native: ' + self.lib.ssn_last_error().decode())
+
+    def set_weights(self, state: Dict[str, torch.Tensor], device: int = 0) -> None:
+        for key, t in state.items():
+            src = t.detach().to(device=f'cuda:{device}', dtype=torch.float32).contiguous()
+            torch.cuda.synchronize()
+            self._check(self.lib.ssn_taehv_set_weight(self.h, key.encode(), C.c_void_p(src.data_ptr()), src.numel(), 1))
+
+    def finalize(self, warmup_frames: int) -> None:
+        self._check(self.lib.ssn_taehv_finalize(self.h, warmup_frames))
+
+    def decode(self, latent: np.ndarray) -> np.ndarray:
+        """latent [C, F, H, W] float32 -> uint8 [n, height, width, 3]"""
+        lat = np.ascontiguousarray(latent, dtype=np.float32)
+        frames = lat.shape[1]
+        out = np.empty((4 * frames, self.height, self.width, 3), np.uint8)
+        n = C.c_int()
+        self._check(self.lib.ssn_taehv_decode(self.h, C.c_void_p(lat.ctypes.data), frames, C.c_void_p(out.ctypes.data),
+                                              out.nbytes, C.byref(n)))
+        return out[:n.value]
+
+    def reset(self) -> None:
+        self._check(self.lib.ssn_taehv_reset(self.h))
+
+    def info(self):
+        plans, plan_ms, last_ms = C.c_int(), C.c_double(), C.c_double()
+        self._check(self.lib.ssn_taehv_info(self.h, None, None, C.byref(plans), C.byref(plan_ms), C.byref(last_ms)))
+        buf = C.create_string_buffer(512)
+        self._check(self.lib.ssn_taehv_describe(self.h, buf, 512))
+        return plans.value, plan_ms.value, last_ms.value, buf.value.decode()
+
+    def close(self) -> None:
+        if self.h:
+            self.lib.ssn_taehv_destroy(self.h)
+            self.h = C.c_void_p()
+
+
+def load_lib() -> C.CDLL:
+    lib = C.CDLL(LIB)
+    vp, i32 = C.c_void_p, C.c_int
+    lib.ssn_last_error.restype = C.c_char_p
+    lib.ssn_taehv_create.argtypes = [C.POINTER(TaehvDims), i32, i32, C.POINTER(vp)]
+    lib.ssn_taehv_destroy.argtypes = [vp]
+    lib.ssn_taehv_set_weight.argtypes = [vp, C.c_char_p, vp, C.c_int64, i32]
+    lib.ssn_taehv_finalize.argtypes = [vp, i32]
+    lib.ssn_taehv_decode.argtypes = [vp, vp, i32, vp, C.c_int64, C.POINTER(i32)]
+    lib.ssn_taehv_reset.argtypes = [vp]
+    lib.ssn_taehv_info.argtypes = [vp, C.POINTER(i32), C.POINTER(i32), C.POINTER(i32), C.POINTER(C.c_double), C.POINTER(C.c_double)]
+    lib.ssn_taehv_describe.argtypes = [vp, C.c_char_p, i32]
+    return lib
+
+
+def to_bytes(frames: torch.Tensor) -> np.ndarray:
+    """[n, 3, H, W] in [0, 1] -> uint8 [n, H, W, 3] (round half to even, as torch.round)"""
+    return (frames.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def levels(a: np.ndarray, b: np.ndarray) -> str:
+    d = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    return f'max {int(d.max()):3d} levels, mean {d.mean():.4f}, {100.0 * (d > 1).mean():.3f}% off by more than 1'
+
+
+def torch_stream_bytes(model: TaehvDecoder, blocks: List[np.ndarray], dtype: torch.dtype, channels_last: bool) -> tuple:
+    """Streams the blocks as the runtime would (host latent in, host bytes out); returns (frames, ms per block)."""
+    s = StreamingTaehv(model)
+    outs, ms = [], []
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    with torch.no_grad():
+        for b in blocks:
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            x = torch.from_numpy(b).cuda().permute(1, 0, 2, 3).to(dtype).contiguous(memory_format=fmt)
+            outs.append(to_bytes(s.decode(x)))
+            ms.append((time.perf_counter() - t0) * 1e3)
+    return np.concatenate(outs, 0), ms
+
+
+def native_stream(nat: NativeTaehv, blocks: List[np.ndarray]) -> tuple:
+    outs, ms, dev = [], [], []
+    for b in blocks:
+        t0 = time.perf_counter()
+        outs.append(nat.decode(b))
+        ms.append((time.perf_counter() - t0) * 1e3)
+        dev.append(nat.info()[2])
+    return np.concatenate(outs, 0), ms, dev
+
+
+def median_after_first(ms: List[float]) -> float:
+    return statistics.median(ms[1:]) if len(ms) > 1 else ms[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--latent', default='60x104', help='latent HxW (480x832 frames: 60x104)')
+    ap.add_argument('--channels', default='256,128,64,64')
+    ap.add_argument('--block', type=int, default=3, help='latent frames per block')
+    ap.add_argument('--check-blocks', type=int, default=4)
+    ap.add_argument('--bench-blocks', type=int, default=20)
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--variants', default='bf16,bf16-unfused,fp16,fp32')
+    args = ap.parse_args()
+    H, W = (int(v) for v in args.latent.split('x'))
+    channels = tuple(int(v) for v in args.channels.split(','))
+    Cl, F = 16, args.block
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False  # the fp32 reference in fp32
+    torch.backends.cudnn.benchmark = True
+    print(f'device {torch.cuda.get_device_name(0)}, torch {torch.__version__}, torch cuDNN {torch.backends.cudnn.version()}')
+    print(f'shape: latent {Cl}x{H}x{W} -> frames {8 * H}x{8 * W}, channels {channels}, blocks of {F} latent frames')
+
+    model = TaehvDecoder(Cl, channels).eval()
+    randomize(model, args.seed)
+    model = model.cuda()
+    state = {k: v for k, v in model.state_dict().items()}
+    g = torch.Generator().manual_seed(args.seed + 1)
+    n_blocks = max(args.check_blocks, args.bench_blocks)
+    latents = torch.randn(Cl, n_blocks * F, H, W, generator=g).numpy()
+    blocks = [np.ascontiguousarray(latents[:, i * F:(i + 1) * F]) for i in range(n_blocks)]
+    check = blocks[:args.check_blocks]
+
+    # the reference: fp32, the whole checked clip at once
+    with torch.no_grad():
+        clip = torch.from_numpy(np.concatenate(check, 1)).cuda().permute(1, 0, 2, 3).contiguous()
+        ref = to_bytes(model.decode_clip(clip))
+        del clip
+    torch.cuda.empty_cache()
+    print(f'reference (PyTorch fp32, whole clip of {args.check_blocks * F} latent frames): {ref.shape[0]} frames')
+    ref_stream, _ = torch_stream_bytes(model, check, torch.float32, False)
+    print(f'  PyTorch fp32 streaming vs whole clip: {levels(ref_stream, ref)}')
+
+    rows = []
+    lib = load_lib()
+    for variant in args.variants.split(','):
+        precision = variant.split('-')[0]
+        os.environ['SSN_TAEHV_FUSED'] = '0' if variant.endswith('-unfused') else 'auto'
+        t0 = time.perf_counter()
+        nat = NativeTaehv(lib, Cl, H, W, channels, precision)
+        nat.set_weights(state)
+        load_ms = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        nat.finalize(F)
+        warm_ms = (time.perf_counter() - t0) * 1e3
+        plans, plan_ms, _, provider = nat.info()
+        print(f'native {variant}: {provider}')
+        print(f'  open {load_ms:.0f} ms (weights), finalize {warm_ms:.0f} ms (of which planning {plan_ms:.0f} ms, {plans} plans) + warm-up block')
+        out, ms, dev = native_stream(nat, check)
+        counts = [4 * F - 3] + [4 * F] * (len(check) - 1)
+        assert out.shape[0] == sum(counts), (out.shape, counts)
+        print(f'  streaming ({"/".join(map(str, counts))} frames) vs reference whole clip: {levels(out, ref)}')
+        print(f'  first block after warm-up: {ms[0]:.2f} ms (device {dev[0]:.2f} ms)')
+        nat.reset()
+        again = nat.decode(check[0])
+        same = np.array_equal(again, out[:again.shape[0]])
+        print(f'  reset, then block 0 again: {"identical" if same else "DIFFERENT: " + levels(again, out[:again.shape[0]])}')
+        nat.reset()
+        _, ms, dev = native_stream(nat, blocks[:args.bench_blocks])
+        plans2, plan_ms2, _, _ = nat.info()
+        if plans2 != plans:
+            print(f'  note: {plans2 - plans} more plans during the bench ({plan_ms2 - plan_ms:.0f} ms)')
+        rows.append((f'native {variant}', levels(out, ref), median_after_first(ms), statistics.median(dev[1:])))
+        nat.close()
+        del nat
+        torch.cuda.empty_cache()
+
+    for name, dtype in (('PyTorch bf16', torch.bfloat16), ('PyTorch fp16', torch.float16), ('PyTorch fp32', torch.float32)):
+        m = copy.deepcopy(model).to(dtype)
+        cl = dtype != torch.float32
+        if cl:
+            m = m.to(memory_format=torch.channels_last)
+        out, _ = torch_stream_bytes(m, check, dtype, cl)
+        torch_stream_bytes(m, blocks[:2], dtype, cl)  # cudnn.benchmark's search for every shape
+        _, ms = torch_stream_bytes(m, blocks[:args.bench_blocks], dtype, cl)
+        rows.append((name + (' channels_last' if cl else ''), levels(out, ref), median_after_first(ms), float('nan')))
+        del m
+        torch.cuda.empty_cache()
+
+    frames = 4 * F
+    print(f'\nper block of {F} latent frames -> {frames} frames of {8 * W}x{8 * H} (median over blocks 2-{args.bench_blocks}; '
+          'host latent in, host RGB24 out), error vs PyTorch fp32 whole clip over the first '
+          f'{args.check_blocks} blocks:')
+    print(f'| decoder | ms per block | device ms | frames/s | error (8-bit levels) |')
+    print('| --- | --- | --- | --- | --- |')
+    for name, err, ms, dev in rows:
+        print(f'| {name} | {ms:.2f} | {"-" if dev != dev else f"{dev:.2f}"} | {1e3 * frames / ms:.0f} | {err} |')
+
+
+if __name__ == '__main__':
+    main()
