@@ -7,6 +7,7 @@ import { exitStatusFor, isSinkstreamError } from '../errors.js';
 import { register as registerRender } from './commands/render.js';
 import { register as registerBench } from './commands/bench.js';
 import { register as registerCheckConfig } from './commands/check-config.js';
+import { register as registerConvert } from './commands/convert.js';
 import { register as registerServe } from './commands/serve.js';
 import { register as registerSimulate } from './commands/simulate.js';
 
@@ -35,7 +36,7 @@ export async function buildProgram(): Promise<Command> {
     .version('0.1.0')
     .showHelpAfterError()
     .exitOverride();
-  for (const register of [registerRender, registerServe, registerBench, registerSimulate, registerCheckConfig, ...(await loadOptionalCommands())]) {
+  for (const register of [registerRender, registerServe, registerBench, registerSimulate, registerCheckConfig, registerConvert, ...(await loadOptionalCommands())]) {
     register(program);
   }
   for (const command of program.commands) command.exitOverride();

@@ -63,6 +63,8 @@ export function selectGenerator(keys: readonly string[], file: string, generator
 /** An open checkpoint's generator, its keys mapped to canonical names (source keys are the file's). */
 export interface MappedCheckpoint {
   reader: CheckpointReader;
+  /** The chosen entry's prefix (`generator_ema.`), '' for a plain state dict. */
+  prefix: string;
   mapping: KeyMapping;
   /** canonical -> key in the file */
   sourceOf: Map<string, string>;
@@ -86,7 +88,7 @@ export async function openMappedCheckpoint(path: string, generatorKey?: string):
       toCanonical.set(prefix + bare, canonical);
       sourceOf.set(canonical, prefix + bare);
     }
-    return { reader, mapping: { ...mapping, toCanonical, ignored: mapping.ignored.map((k) => prefix + k) }, sourceOf, label };
+    return { reader, prefix, mapping: { ...mapping, toCanonical, ignored: mapping.ignored.map((k) => prefix + k) }, sourceOf, label };
   } catch (e) {
     await reader.close();
     throw e;

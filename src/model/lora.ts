@@ -165,26 +165,44 @@ function canonicalTarget(module: string, file: string, key: string): string {
   throw new SinkstreamError('ERR_MODEL_SHAPE', `${file}: LoRA key '${key}' targets '${weightKey}', which is not a linear weight of the Wan transformer (a LoRA for another model?)`);
 }
 
-/** Merges `lora` into `weights` in place; every module must match its base weight. */
-export function applyLora(weights: ModelWeights, lora: LoraAdapter, options: LoraOptions = {}): void {
+/**
+ * Checks every module of `lora` against the base weights' shapes (`shapeOf`: canonical key -> shape, or
+ * undefined when the model has no such weight): ERR_MODEL_SHAPE naming the first LoRA key that does not fit.
+ */
+export function checkLora(lora: LoraAdapter, shapeOf: (key: string) => readonly number[] | undefined): void {
   for (const m of lora.modules) {
-    const base = weights.get(m.target);
+    const shape = shapeOf(m.target);
     const shapeError = (what: string): SinkstreamError =>
       new SinkstreamError('ERR_MODEL_SHAPE', `${lora.path}: LoRA key '${m.downKey}' does not match the base weights: ${what}`);
-    if (!base) throw shapeError(`the model has no '${m.target}' (more layers than model.arch.layers, or a LoRA for another model?)`);
-    if (base.shape.length !== 2) throw shapeError(`'${m.target}' has shape ${formatShape(base.shape)}; only linear weights take a LoRA`);
-    const [out, inp] = base.shape;
+    if (!shape) throw shapeError(`the model has no '${m.target}' (more layers than model.arch.layers, or a LoRA for another model?)`);
+    if (shape.length !== 2) throw shapeError(`'${m.target}' has shape ${formatShape(shape)}; only linear weights take a LoRA`);
+    const [out, inp] = shape;
     const rank = m.down.shape[0];
     if (m.down.shape.length !== 2 || m.down.shape[1] !== inp) {
-      throw shapeError(`its A has shape ${formatShape(m.down.shape)}, base '${m.target}' is ${formatShape(base.shape)} (expected A [rank, ${inp}])`);
+      throw shapeError(`its A has shape ${formatShape(m.down.shape)}, base '${m.target}' is ${formatShape(shape)} (expected A [rank, ${inp}])`);
     }
     if (m.up.shape.length !== 2 || m.up.shape[0] !== out || m.up.shape[1] !== rank) {
-      throw shapeError(`its B has shape ${formatShape(m.up.shape)}, expected [${out}, ${rank}] for base ${formatShape(base.shape)} and rank ${rank}`);
+      throw shapeError(`its B has shape ${formatShape(m.up.shape)}, expected [${out}, ${rank}] for base ${formatShape(shape)} and rank ${rank}`);
     }
+  }
+}
+
+/** Adds the updates of `lora` that target `key` to `weight` (in place); `checkLora` has passed. */
+export function mergeLoraInto(key: string, weight: WeightTensor, lora: LoraAdapter, options: LoraOptions = {}): void {
+  for (const m of lora.modules) {
+    if (m.target !== key) continue;
+    const [out, inp] = weight.shape;
+    const rank = m.down.shape[0];
     const alpha = m.alpha ?? lora.configAlpha ?? options.alpha ?? rank;
     const scale = (options.scale ?? 1) * (lora.rslora ? alpha / Math.sqrt(rank) : alpha / rank);
-    addLowRank(base.data, m.up.data, m.down.data, out, inp, rank, scale);
+    addLowRank(weight.data, m.up.data, m.down.data, out, inp, rank, scale);
   }
+}
+
+/** Merges `lora` into `weights` in place; every module must match its base weight. */
+export function applyLora(weights: ModelWeights, lora: LoraAdapter, options: LoraOptions = {}): void {
+  checkLora(lora, (key) => weights.get(key)?.shape);
+  for (const [key, weight] of weights) mergeLoraInto(key, weight, lora, options);
 }
 
 /** w[out, inp] += scale * up[out, rank] @ down[rank, inp], row by row (an axpy per rank). */

@@ -260,17 +260,29 @@ function encodeTensor(t: WeightTensor, dtype: SafetensorsDtype): Uint8Array {
   return new Uint8Array(half.buffer);
 }
 
+function checkSize(name: string, t: WeightTensor): void {
+  if (shapeSize(t.shape) !== t.data.length) {
+    throw new SinkstreamError('ERR_MODEL_SHAPE', `tensor '${name}': shape [${t.shape.join(', ')}] does not match ${t.data.length} values`);
+  }
+}
+
 function buildHeader(tensors: Iterable<[string, WeightTensor]>, dtype: SafetensorsDtype, metadata?: Record<string, string>): Buffer {
+  const shapes: Array<[string, readonly number[]]> = [];
+  for (const [name, t] of tensors) {
+    checkSize(name, t);
+    shapes.push([name, t.shape]);
+  }
+  return headerFor(shapes, dtype, metadata);
+}
+
+function headerFor(shapes: Iterable<[string, readonly number[]]>, dtype: SafetensorsDtype, metadata?: Record<string, string>): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   const bytes = DTYPE_BYTES[dtype];
   let offset = 0;
-  for (const [name, t] of tensors) {
-    if (shapeSize(t.shape) !== t.data.length) {
-      throw new SinkstreamError('ERR_MODEL_SHAPE', `tensor '${name}': shape [${t.shape.join(', ')}] does not match ${t.data.length} values`);
-    }
-    const size = t.data.length * bytes;
-    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+  for (const [name, shape] of shapes) {
+    const size = shapeSize(shape) * bytes;
+    header[name] = { dtype, shape, data_offsets: [offset, offset + size] };
     offset += size;
   }
   let json = JSON.stringify(header);
@@ -305,6 +317,39 @@ export async function writeSafetensors(path: string, tensors: Map<string, Weight
   try {
     await handle.write(header);
     for (const t of tensors.values()) await handle.write(encodeTensor(t, dtype));
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Writes tensors of the given shapes in order, each fetched by `read` when its turn comes: memory stays
+ * at one tensor (converting a checkpoint larger than memory). A tensor of another shape is ERR_MODEL_SHAPE.
+ */
+export async function writeSafetensorsStreamed(
+  path: string,
+  shapes: ReadonlyArray<[string, readonly number[]]>,
+  read: (name: string) => Promise<WeightTensor>,
+  options: WriteOptions = {},
+): Promise<void> {
+  const dtype = options.dtype ?? 'F32';
+  const header = headerFor(shapes, dtype, options.metadata);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'w');
+  } catch (e) {
+    throw fileError(path, `cannot write the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
+  }
+  try {
+    await handle.write(header);
+    for (const [name, shape] of shapes) {
+      const t = await read(name);
+      checkSize(name, t);
+      if (t.shape.length !== shape.length || t.shape.some((v, i) => v !== shape[i])) {
+        throw new SinkstreamError('ERR_MODEL_SHAPE', `tensor '${name}': read with shape [${t.shape.join(', ')}], declared [${shape.join(', ')}]`);
+      }
+      await handle.write(encodeTensor(t, dtype));
+    }
   } finally {
     await handle.close();
   }
