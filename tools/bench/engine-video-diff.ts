@@ -101,10 +101,16 @@ export interface SavedHeader {
   version: 1;
   width: number;
   height: number;
-  /** Video frames in the file (blocks × framesPerBlock). */
+  /** Video frames in the file (the sum of blockFrames). */
   frames: number;
+  /** Video frames of a block once the stream is under way. */
   framesPerBlock: number;
   blocks: number;
+  /**
+   * Video frames of each block (a streaming decoder's first block gives fewer). Absent in files
+   * written before it existed: every block then holds framesPerBlock.
+   */
+  blockFrames?: number[];
   /** Denoising steps of each block (0: drawn, not generated). */
   blockSteps: number[];
   /** How the configuration was made: file (relative to the project where inside it) and overrides. */
@@ -167,7 +173,7 @@ export async function renderBlocks(
   onBlock: (block: { index: number; steps: number; frames: Uint8Array[] }, generator: { width: number; height: number; framesPerBlock: number }) => void,
 ): Promise<void> {
   if (config.decoder.kind === 'none') {
-    throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.kind: 'none' produces no frames; the comparison needs 'space-to-depth' or 'onnx'");
+    throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.kind: 'none' produces no frames; the comparison needs a decoder (space-to-depth, taehv, wan-vae, onnx)");
   }
   const generator = await createGenerator(config);
   try {
@@ -182,7 +188,11 @@ export async function renderBlocks(
   }
 }
 
-export function writeSaved(file: string, clip: Clip, header: Omit<SavedHeader, 'format' | 'version' | 'width' | 'height' | 'frames' | 'framesPerBlock' | 'blocks' | 'blockSteps' | 'createdAt'>): void {
+export function writeSaved(
+  file: string,
+  clip: Clip,
+  header: Omit<SavedHeader, 'format' | 'version' | 'width' | 'height' | 'frames' | 'framesPerBlock' | 'blocks' | 'blockFrames' | 'blockSteps' | 'createdAt'>,
+): void {
   const frames = clip.blocks.flatMap((b) => b.frames);
   const full: SavedHeader = {
     format: FORMAT,
@@ -192,6 +202,7 @@ export function writeSaved(file: string, clip: Clip, header: Omit<SavedHeader, '
     frames: frames.length,
     framesPerBlock: clip.framesPerBlock,
     blocks: clip.blocks.length,
+    blockFrames: clip.blocks.map((b) => b.frames.length),
     blockSteps: clip.blocks.map((b) => b.steps),
     ...header,
     createdAt: new Date().toISOString(),
@@ -217,11 +228,14 @@ export function readSaved(file: string): { header: SavedHeader; clip: Clip } {
   }
   if (header.format !== FORMAT || header.version !== 1) throw bad(`format ${header.format} version ${header.version}, expected ${FORMAT} version 1`);
   const frameBytes = header.width * header.height * 3;
-  if (bytes.length - eol - 1 !== header.frames * frameBytes || header.frames !== header.blocks * header.framesPerBlock) {
+  const blockFrames = header.blockFrames ?? Array.from({ length: header.blocks }, () => header.framesPerBlock);
+  const counted = blockFrames.reduce((a, b) => a + b, 0);
+  if (bytes.length - eol - 1 !== header.frames * frameBytes || blockFrames.length !== header.blocks || header.frames !== counted) {
     throw bad(`${bytes.length - eol - 1} bytes of frames, the header says ${header.frames} frames of ${header.width}x${header.height} in ${header.blocks} blocks (truncated?)`);
   }
   const frames = Array.from({ length: header.frames }, (_, i) => new Uint8Array(bytes.buffer, bytes.byteOffset + eol + 1 + i * frameBytes, frameBytes));
-  const blocks = header.blockSteps.map((steps, b) => ({ steps, frames: frames.slice(b * header.framesPerBlock, (b + 1) * header.framesPerBlock) }));
+  const starts = blockFrames.map((_, b) => blockFrames.slice(0, b).reduce((a, n) => a + n, 0));
+  const blocks = header.blockSteps.map((steps, b) => ({ steps, frames: frames.slice(starts[b], starts[b] + blockFrames[b]) }));
   return { header, clip: { width: header.width, height: header.height, framesPerBlock: header.framesPerBlock, blocks } };
 }
 
@@ -392,7 +406,7 @@ async function compare(options: Options, out: (s: string) => void, err: (s: stri
     overall.merge(b.diff);
     if (b.steps > 0 && b.stepsB > 0) generated.merge(b.diff);
   }
-  const frames = perBlock.length * sizeB.framesPerBlock;
+  const frames = perBlock.reduce((n, b) => n + clipA.blocks[b.index].frames.length, 0);
   const rate = (s: number | null) => (s === null ? '' : `, ${((s * 1000) / blocks).toFixed(1)} ms/block incl. start`);
   out(`engine A: ${nameA}${rate(secondsA)}\n`);
   out(`engine B: ${describeEngine(configB)}${rate(secondsB)}\n`);
