@@ -67,6 +67,8 @@ export interface GeneratorOptions {
   openingEngine?: Engine;
   /** Aborting closes the generator (the block in flight finishes first). */
   signal?: AbortSignal;
+  /** Use this text encoder instead of creating one from the config (serve's shared umT5); the caller closes it. */
+  text?: TextEncoder;
 }
 
 /** The text encoder only needs the embedding table: read that one tensor, never the whole model here. */
@@ -77,11 +79,18 @@ async function textWeights(config: Config): Promise<ModelWeights> {
 
 export async function createGenerator(config: Config, options: GeneratorOptions = {}): Promise<Generator> {
   const dims = modelDims(config);
-  const text = await createTextEncoder(config, await textWeights(config));
-  const context = text.encode(config.generation.prompt); // a bad prompt fails before anything starts
+  const text = options.text ?? (await createTextEncoder(config, await textWeights(config)));
+  const ownsText = !options.text;
+  let context: Float32Array;
+  try {
+    context = await text.encode(config.generation.prompt); // a bad prompt fails before anything starts
+  } catch (e) {
+    if (ownsText) await text.close?.();
+    throw e;
+  }
   const scene = config.generation.opening === 'scene' ? createSceneOpening(config) : null;
   const drawn = scene ? { scene, latent: scene.latentFor(config.generation.prompt) } : null;
-  const opening = config.model.openingWeights ? await createOpening(config, options) : null;
+  const opening = config.model.openingWeights ? await createOpening(config, options, text) : null;
   const decoder = await createDecoder(config);
   const engine = options.engine ?? (await createEngine(config));
   try {
@@ -90,9 +99,10 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
     if (!options.engine) await engine.close();
     if (opening?.owned) await opening.engine.close();
     await decoder?.close();
+    if (ownsText) await text.close?.();
     throw e;
   }
-  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine, opening, drawn);
+  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine, opening, drawn, ownsText);
   if (options.signal) {
     if (options.signal.aborted) await generator.close();
     else options.signal.addEventListener('abort', () => void generator.close(), { once: true });
@@ -108,10 +118,11 @@ interface Opening {
   owned: boolean;
 }
 
-async function createOpening(config: Config, options: GeneratorOptions): Promise<Opening> {
+/** `mainText`: the main model's encoder, also the opening's unless it reads the opening weights' own table (builtin). */
+async function createOpening(config: Config, options: GeneratorOptions, mainText: TextEncoder): Promise<Opening> {
   const openingConfig: Config = { ...config, model: { ...config.model, weights: config.model.openingWeights!, openingWeights: undefined } };
-  const text = await createTextEncoder(openingConfig, await textWeights(openingConfig));
-  const context = text.encode(config.generation.prompt);
+  const text = config.text.encoder === 'builtin' ? await createTextEncoder(openingConfig, await textWeights(openingConfig)) : mainText;
+  const context = await text.encode(config.generation.prompt);
   const owned = !options.openingEngine;
   const engine = options.openingEngine ?? (await createEngine(openingConfig));
   try {
@@ -149,7 +160,10 @@ class BlockGenerator implements Generator {
   /** Query handles kept by recent clean passes (participative compression), newest first. */
   private cleanQueries: number[] = [];
   private nextCacheConfig: CacheConfig | null = null;
-  private nextPrompt: string | null = null;
+  /** The prompt switch the next block makes, its context ready. */
+  private nextPrompt: { prompt: string; context: Float32Array } | null = null;
+  /** setPrompt calls so far: a call whose context arrives after a later call's is dropped. */
+  private promptRequests = 0;
   private engineMs = 0;
   private closed = false;
   private running: Promise<unknown> = Promise.resolve();
@@ -164,6 +178,7 @@ class BlockGenerator implements Generator {
     private opening: Opening | null = null,
     /** `generation.opening: scene`: the first block, drawn from the prompt (not generated). */
     private drawnOpening: DrawnOpening | null = null,
+    private readonly ownsText = true,
   ) {
     this.currentConfig = config;
     this.cache = createStreamCache(config);
@@ -204,11 +219,19 @@ class BlockGenerator implements Generator {
     return run;
   }
 
+  /**
+   * Encodes the prompt (ERR_PROMPT reaches the caller, not a block), then queues the switch for the
+   * next block to start. Blocks keep coming while the encoder works (umt5 runs on its own thread):
+   * the switch takes effect at the first block that starts after the context is ready.
+   */
   async setPrompt(prompt: string): Promise<void> {
-    this.text.encode(prompt); // validate now: ERR_PROMPT reaches the caller, not the next block
+    const request = ++this.promptRequests;
+    const context = await this.text.encode(prompt);
+    const openingContext = this.opening ? await this.opening.text.encode(prompt) : null;
+    if (request !== this.promptRequests || this.closed) return; // a later prompt was asked for meanwhile
     if (this.drawnOpening && this.blockIndex === 0) this.drawnOpening.latent = this.drawnOpening.scene.latentFor(prompt);
-    if (this.opening) await this.opening.engine.setPrompt(this.opening.text.encode(prompt));
-    this.nextPrompt = prompt;
+    if (this.opening && openingContext) await this.opening.engine.setPrompt(openingContext);
+    this.nextPrompt = { prompt, context };
   }
 
   retune(cache: Partial<CacheConfig>): void {
@@ -231,6 +254,7 @@ class BlockGenerator implements Generator {
     await this.decoder?.close();
     await this.closeOpening();
     if (this.ownsEngine) await this.engine.close();
+    if (this.ownsText) await this.text.close?.();
   }
 
   private async closeOpening(): Promise<void> {
@@ -420,9 +444,9 @@ class BlockGenerator implements Generator {
    * rebuilt rows back at the same positions. Tokens kept by participative compression are not whole
    * frames and cannot be re-run: they are dropped (the next blocks refill the history).
    */
-  private async switchPrompt(prompt: string, plan: BlockPlan): Promise<void> {
+  private async switchPrompt({ prompt, context }: { prompt: string; context: Float32Array }, plan: BlockPlan): Promise<void> {
     this.nextPrompt = null;
-    await this.timed(this.engine.setPrompt(this.text.encode(prompt)));
+    await this.timed(this.engine.setPrompt(context));
     this.config = { ...this.config, generation: { ...this.config.generation, prompt } };
     const pool = this.cache.pool;
     const held = pool.held.map((h) => ({ ...h }));

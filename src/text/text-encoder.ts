@@ -5,17 +5,24 @@ import { modelDims } from '../model/dims.js';
 import { SinkstreamError } from '../errors.js';
 import { BuiltinTextEncoder, loadVocabulary } from './builtin-encoder.js';
 import { PrecomputedTextEncoder } from './precomputed-encoder.js';
+import { acquireUmt5Encoder } from './shared-text-encoder.js';
 
 export interface TextEncoder {
-  readonly kind: 'builtin' | 'precomputed';
+  readonly kind: 'builtin' | 'precomputed' | 'umt5';
   readonly textLen: number;
   readonly textDim: number;
-  /** [textLen, textDim] row-major float32; throws SinkstreamError('ERR_PROMPT') for a prompt it cannot encode. */
-  encode(prompt: string): Float32Array;
+  /**
+   * [textLen, textDim] row-major float32, the caller's own copy; fails with SinkstreamError('ERR_PROMPT')
+   * for a prompt it cannot encode. umt5 answers later (the encoder runs on its own thread): await it.
+   */
+  encode(prompt: string): Float32Array | Promise<Float32Array>;
+  /** Releases what the encoder holds (umt5: its share of the process's encoder). */
+  close?(): Promise<void>;
 }
 
 export async function createTextEncoder(config: Pick<Config, 'model' | 'text'>, weights: ModelWeights): Promise<TextEncoder> {
   const dims = modelDims(config);
+  if (config.text.encoder === 'umt5') return acquireUmt5Encoder(config);
   if (config.text.encoder === 'precomputed') {
     if (!config.text.path) {
       throw new SinkstreamError('ERR_CONFIG_INVALID', "text.path: required when text.encoder is 'precomputed' (a .safetensors file with a `context` tensor, see docs/text-embeddings.md)");

@@ -1,0 +1,167 @@
+/**
+ * One umT5 encoder per text configuration in a process (its weights are 23 GB in float32), shared
+ * by every generator: `acquireUmt5Encoder` hands out references and the encoder closes with the
+ * last one. Generators on other threads (serve runs each stream's generator in a worker) reach it
+ * through a MessagePort: `connectTextEncoder` here, `RemoteTextEncoder` there.
+ */
+import { statSync } from 'node:fs';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { Config } from '../config/schema.js';
+import { modelDims } from '../model/dims.js';
+import { SinkstreamError, isSinkstreamError, type ErrorCode } from '../errors.js';
+import { CachedTextEncoder } from './context-cache.js';
+import type { TextEncoder } from './text-encoder.js';
+import { Umt5TextEncoder } from './umt5-encoder.js';
+import type { Umt5WorkerInit } from './umt5-messages.js';
+
+type TextConfig = Pick<Config, 'model' | 'text'>;
+
+/** The worker's settings from a config, checked (ERR_CONFIG_INVALID naming the key). */
+export function umt5Init(config: TextConfig): Umt5WorkerInit {
+  const { text } = config;
+  const dims = modelDims(config);
+  if (!text.tokenizer) {
+    throw new SinkstreamError('ERR_CONFIG_INVALID', "text.tokenizer: required when text.encoder is 'umt5' (umT5's spiece.model, or the folder holding it, e.g. Wan2.1's google/umt5-xxl)");
+  }
+  if (text.arch.dim !== dims.textDim) {
+    throw new SinkstreamError('ERR_CONFIG_INVALID', `text.arch.dim ${text.arch.dim} differs from model.arch.textDim ${dims.textDim}: the encoder's context is what the model's cross-attention reads`);
+  }
+  if (text.arch.dim % text.arch.heads !== 0) throw new SinkstreamError('ERR_CONFIG_INVALID', `text.arch.dim ${text.arch.dim} is not a multiple of text.arch.heads ${text.arch.heads}`);
+  return { text: { ...text, tokenizer: text.tokenizer }, textLen: dims.textLen };
+}
+
+function identityOf(init: Umt5WorkerInit): string {
+  const stamp = (file: string): string => {
+    if (file === 'synthetic') return file;
+    try {
+      const s = statSync(file);
+      return `${file}:${s.size}:${s.mtimeMs}`;
+    } catch {
+      return file;
+    }
+  };
+  const { weights, tokenizer, arch, syntheticSeed, byteFallback } = init.text;
+  return JSON.stringify({ weights: stamp(weights), tokenizer: stamp(tokenizer), arch, syntheticSeed: weights === 'synthetic' ? syntheticSeed : null, byteFallback });
+}
+
+interface Shared {
+  encoder: Promise<CachedTextEncoder>;
+  refs: number;
+}
+
+const shared = new Map<string, Shared>();
+
+export interface SharedTextEncoder extends TextEncoder {
+  encode(prompt: string): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** A reference to this process's encoder for `config` (started on first use); close() gives it back. */
+export async function acquireUmt5Encoder(config: TextConfig): Promise<SharedTextEncoder> {
+  const init = umt5Init(config);
+  const key = `${identityOf(init)}|${init.textLen}|${init.text.provider}|${init.text.threads}|${init.text.cacheSize}|${init.text.cacheDir ?? ''}`;
+  let entry = shared.get(key);
+  if (!entry) {
+    const started: Shared = {
+      refs: 0,
+      encoder: Umt5TextEncoder.start(init).then(
+        (inner) => new CachedTextEncoder(inner, { size: init.text.cacheSize, dir: init.text.cacheDir, identity: identityOf(init) }),
+      ),
+    };
+    started.encoder.catch(() => shared.delete(key));
+    shared.set(key, started);
+    entry = started;
+  }
+  const held = entry;
+  held.refs++;
+  let encoder: CachedTextEncoder;
+  try {
+    encoder = await held.encoder;
+  } catch (e) {
+    held.refs--;
+    throw e;
+  }
+  let released = false;
+  return {
+    kind: encoder.kind,
+    textLen: encoder.textLen,
+    textDim: encoder.textDim,
+    encode: (prompt: string) => encoder.encode(prompt),
+    close: async () => {
+      if (released) return;
+      released = true;
+      if (--held.refs > 0) return;
+      shared.delete(key);
+      await encoder.close();
+    },
+  };
+}
+
+type PortRequest = { kind: 'encode'; id: number; prompt: string } | { kind: 'close' };
+type PortReply = { id: number; context: Float32Array } | { id: number; error: { code?: string; message: string } };
+
+/** Serves this process's encoder for `config` on a new port; the port's other end goes to a generator's thread. */
+export async function connectTextEncoder(config: TextConfig): Promise<{ port: MessagePort; textLen: number; textDim: number }> {
+  const encoder = await acquireUmt5Encoder(config);
+  const { port1, port2 } = new MessageChannel();
+  const release = (): void => {
+    void encoder.close();
+  };
+  port1.on('message', (m: PortRequest) => {
+    if (m.kind === 'close') {
+      port1.close();
+      return;
+    }
+    encoder.encode(m.prompt).then(
+      (context) => port1.postMessage({ id: m.id, context } satisfies PortReply, [context.buffer as ArrayBuffer]),
+      (e: unknown) => port1.postMessage({ id: m.id, error: { code: isSinkstreamError(e) ? e.code : undefined, message: (e as Error)?.message ?? String(e) } } satisfies PortReply),
+    );
+  });
+  port1.once('close', release); // closed by either end, or by the generator's thread ending
+  return { port: port2, textLen: encoder.textLen, textDim: encoder.textDim };
+}
+
+/** The generator's side of `connectTextEncoder`. */
+export class RemoteTextEncoder implements TextEncoder {
+  readonly kind = 'umt5' as const;
+  private readonly pending = new Map<number, { resolve: (c: Float32Array) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly port: MessagePort,
+    readonly textLen: number,
+    readonly textDim: number,
+  ) {
+    port.on('message', (r: PortReply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if ('context' in r) p.resolve(r.context);
+      else p.reject(new SinkstreamError((r.error.code as ErrorCode | undefined) ?? 'ERR_ENGINE', r.error.message));
+    });
+    port.once('close', () => this.fail(new SinkstreamError('ERR_CLOSED', 'the text encoder is gone')));
+  }
+
+  private fail(e: Error): void {
+    this.closed = true;
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  encode(prompt: string): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new SinkstreamError('ERR_CLOSED', 'the text encoder is closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.port.postMessage({ kind: 'encode', id, prompt } satisfies PortRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.port.postMessage({ kind: 'close' } satisfies PortRequest);
+    this.port.close();
+    this.fail(new SinkstreamError('ERR_CLOSED', 'the text encoder was closed'));
+  }
+}
