@@ -102,17 +102,23 @@ const Api& api() {
       a.error = "cuDNN not loaded (" + tried + ")";
       return;
     }
-    // cuDNN 9's libcudnn.so forwards the whole API; its parts are asked too, in case a build does not.
+    // cuDNN 9's libcudnn.so forwards the whole API; only if a name is missing there are its parts asked (opening
+    // them otherwise could load another installation's copies next to the one already in the process).
     std::vector<void*> libs{lib};
-    for (const char* part : {"libcudnn_cnn.so.9", "libcudnn_ops.so.9", "libcudnn_graph.so.9"})
-      if (void* p = dlopen(part, RTLD_NOW | RTLD_LOCAL)) libs.push_back(p);
+    bool partsOpened = false;
     std::string missing;
     auto sym = [&](auto& fn, const char* name) {
-      for (void* l : libs) {
-        if (void* s = dlsym(l, name)) {
-          fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(s);
-          return;
+      for (int pass = 0; pass < 2; pass++) {
+        for (void* l : libs) {
+          if (void* s = dlsym(l, name)) {
+            fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(s);
+            return;
+          }
         }
+        if (partsOpened) break;
+        partsOpened = true;
+        for (const char* part : {"libcudnn_cnn.so.9", "libcudnn_ops.so.9", "libcudnn_graph.so.9"})
+          if (void* p = dlopen(part, RTLD_NOW | RTLD_LOCAL)) libs.push_back(p);
       }
       missing += (missing.empty() ? "" : ", ") + std::string(name);
     };

@@ -11,7 +11,7 @@
 // Convolutions: cuDNN (cudnn-conv.h), the algorithm chosen per geometry by timing on first use; a convolution
 // followed by bias + ReLU (+ the MemBlock's skip) runs as cuDNN's fused conv-bias-activation when cuDNN takes it
 // and it is faster than the plain convolution + this file's epilogue kernel (timed once per geometry).
-// SSN_TAEHV_FUSED=0 never fuses, =1 fuses whenever cuDNN takes it.
+// SSN_TAEHV_FUSED=0 never fuses, =1 fuses whenever cuDNN takes it; SSN_TAEHV_VERBOSE=1 prints each plan to stderr.
 #include "taehv-decoder.h"
 #include "cudnn-conv.h"
 
@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -493,6 +494,7 @@ class Impl final : public TaehvDecoder {
     if (it == choices_.end()) {
       const auto t0 = std::chrono::steady_clock::now();
       Choice c;
+      double plainMs = -1, fusedMs = -1;
       c.shape = conv_->shape(g);
       if (c.shape->algo < 0) conv_->find(c.shape, x, L.w.ptr, y, stream_);
       if (L.epi != Epi::None && policy_ != FusePolicy::Never) {
@@ -511,10 +513,15 @@ class Impl final : public TaehvDecoder {
         } else if (supported) {
           Choice f = c;
           f.mode = supported;
-          const double plain = timeCalls([&] { launch(L, c, x, y, z, elements); });
-          const double fused = timeCalls([&] { launch(L, f, x, y, z, elements); });
-          if (fused < plain) c.mode = supported;
+          plainMs = timeCalls([&] { launch(L, c, x, y, z, elements); });
+          fusedMs = timeCalls([&] { launch(L, f, x, y, z, elements); });
+          if (fusedMs < plainMs) c.mode = supported;
         }
+      }
+      if (verbose_) {
+        std::fprintf(stderr, "taehv plan %-22s n=%d %dx%d %d->%d k%d: algo %d, workspace %zu, cudnnFind %.3f ms, %s (plain+epilogue %.3f ms, fused %.3f ms)\n",
+                     L.key.c_str(), n, h, w, L.cin, L.coutPad, L.k, c.shape->algo, c.shape->workspace, c.shape->findMs,
+                     c.mode ? "fused" : "not fused", plainMs, fusedMs);
       }
       it = choices_.emplace(key, c).first;
       planMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -526,6 +533,7 @@ class Impl final : public TaehvDecoder {
   TaehvDims dims_;
   int device_;
   FusePolicy policy_;
+  bool verbose_ = std::getenv("SSN_TAEHV_VERBOSE") != nullptr;
   std::unique_ptr<CudnnConv> conv_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t start_ = nullptr, stop_ = nullptr, trialStart_ = nullptr, trialStop_ = nullptr;

@@ -190,6 +190,10 @@ def main() -> None:
     for variant in args.variants.split(','):
         precision = variant.split('-')[0]
         os.environ['SSN_TAEHV_FUSED'] = '0' if variant.endswith('-unfused') else 'auto'
+        if variant == 'bf16':
+            os.environ['SSN_TAEHV_VERBOSE'] = '1'  # each plan to stderr: algorithm, times, fused or not
+        else:
+            os.environ.pop('SSN_TAEHV_VERBOSE', None)
         t0 = time.perf_counter()
         nat = NativeTaehv(lib, Cl, H, W, channels, precision)
         nat.set_weights(state)
