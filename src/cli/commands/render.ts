@@ -60,7 +60,7 @@ export function register(program: Command): void {
     if (options.out !== undefined) extra.push(`output.path=${JSON.stringify(options.out)}`);
     const config = configFromOptions(options, extra);
     if (config.decoder.kind === 'none') {
-      throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.kind: 'none' produces no frames; render needs 'space-to-depth' or 'onnx'");
+      throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.kind: 'none' produces no frames; render needs a decoder (space-to-depth, taehv, wan-vae or onnx)");
     }
     const fps = config.generation.fps;
     const totalFrames =
