@@ -4,14 +4,20 @@
  * a fragment to 50 viewers over loopback takes ~10 ms of kernel time), and block times would grow
  * with the audience. Here it runs in a worker (generator-worker.ts) and only finished blocks cross
  * over, their frames transferred, not copied.
+ *
+ * Building a generator's engine (the worker's modules, the weights, the engine's sessions) takes
+ * about a second on a small CPU, which every stream's first picture would wait for. `SpareGenerators`
+ * keeps `serve.spareGenerators` workers with their engine built ahead (clients cannot change the
+ * model or engine sections, so a spare fits any stream); a stream takes one and a new one is made.
  */
 import type { Worker } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import type { HeldFrame } from '../cache/types.js';
 import type { FrameBlock } from '../loop/types.js';
 import { validateConfig } from '../config/load.js';
-import { SinkstreamError, type ErrorCode } from '../errors.js';
+import { SinkstreamError, isSinkstreamError, type ErrorCode } from '../errors.js';
 import { spawnWorker } from '../util/worker-url.js';
+import { connectTextEncoder } from '../text/shared-text-encoder.js';
 import type { LiveGenerator } from './live-stream.js';
 import type { HostReply, HostRequest, SerializedError } from './generator-messages.js';
 
@@ -22,11 +28,13 @@ function revive(e: SerializedError): Error {
   return e.code ? new SinkstreamError(e.code as ErrorCode, e.message) : Object.assign(new Error(e.message), { name: e.name });
 }
 
-class HostedGenerator implements LiveGenerator {
+export class HostedGenerator implements LiveGenerator {
   width = 0;
   height = 0;
   fps = 0;
   framesPerBlock = 0;
+  /** True when its engine was built before the stream asked (a spare). */
+  startedWarm = false;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private lastCache: HeldFrame[] = [];
@@ -53,22 +61,31 @@ class HostedGenerator implements LiveGenerator {
     worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
   }
 
-  request(message: Request): Promise<HostReply> {
+  request(message: Request, transfer: Transferable[] = []): Promise<HostReply> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id } as HostRequest);
+      this.worker.postMessage({ ...message, id } as HostRequest, transfer as never);
     });
   }
 
-  async start(): Promise<void> {
-    const r = await this.request({ type: 'create', config: this.config });
+  /** Builds the engine now, before the stream's own config is known (a spare). */
+  async warm(): Promise<void> {
+    await this.request({ type: 'warm', config: this.config });
+  }
+
+  async start(config: Config = this.config): Promise<void> {
+    this.config = config;
+    // umT5 is loaded once per server, not per stream: the stream's thread reaches it through a port.
+    const text = config.text.encoder === 'umt5' ? await connectTextEncoder(config) : undefined;
+    const r = await this.request({ type: 'create', config, text }, text ? [text.port] : []);
     if (r.type !== 'ready') throw new SinkstreamError('ERR_ENGINE', `generator worker: unexpected reply ${r.type}`);
     this.width = r.width;
     this.height = r.height;
     this.fps = r.fps;
     this.framesPerBlock = r.framesPerBlock;
+    this.startedWarm = r.warm;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<FrameBlock> {
@@ -108,7 +125,7 @@ class HostedGenerator implements LiveGenerator {
 }
 
 /** Starts a generator in a worker thread; rejects like createGenerator (bad config, model, prompt). */
-export async function createHostedGenerator(config: Config): Promise<LiveGenerator> {
+export async function createHostedGenerator(config: Config): Promise<HostedGenerator> {
   const worker = spawnWorker(import.meta.url, 'generator-worker');
   const generator = new HostedGenerator(worker, config);
   try {
@@ -118,4 +135,82 @@ export async function createHostedGenerator(config: Config): Promise<LiveGenerat
     throw e;
   }
   return generator;
+}
+
+/**
+ * Hosted generators whose engine is built before a stream asks for one. `create` takes a spare when
+ * one is ready (else builds as createHostedGenerator does) and starts making the next spare
+ * `refillDelayMs` later, so that the new stream's first blocks do not share the CPU with it.
+ */
+export class SpareGenerators {
+  private readonly spares: Array<Promise<HostedGenerator | null>> = [];
+  private refill: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly config: Config,
+    private readonly count: number,
+    private readonly refillDelayMs = 3000,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {}
+
+  /** Spares ready or being built. */
+  get size(): number {
+    return this.spares.length;
+  }
+
+  /** Starts building spares up to `count`. */
+  fill(): void {
+    while (!this.closed && this.spares.length < this.count) this.spares.push(this.makeSpare());
+  }
+
+  /** Resolves when the spares being built are ready (or failed). */
+  async ready(): Promise<void> {
+    await Promise.all(this.spares);
+  }
+
+  async create(config: Config): Promise<HostedGenerator> {
+    const spare = await (this.spares.shift() ?? Promise.resolve(null));
+    this.scheduleRefill();
+    if (!spare) return createHostedGenerator(config);
+    try {
+      await spare.start(config);
+      return spare;
+    } catch (e) {
+      await spare.close().catch(() => undefined);
+      if (isSinkstreamError(e) && e.isBadInput) throw e; // the stream's own config or prompt
+      return createHostedGenerator(config); // the spare itself failed: build one as if there were none
+    }
+  }
+
+  /** Stops the spares. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.refill) clearTimeout(this.refill);
+    const spares = this.spares.splice(0);
+    await Promise.all(spares.map(async (p) => (await p)?.close()));
+  }
+
+  private scheduleRefill(): void {
+    if (this.closed || this.refill || this.count === 0) return;
+    this.refill = setTimeout(() => {
+      this.refill = null;
+      this.fill();
+    }, this.refillDelayMs);
+    this.refill.unref();
+  }
+
+  /** A worker with its engine built; null if that failed (the stream then builds its own and reports why). */
+  private async makeSpare(): Promise<HostedGenerator | null> {
+    const worker = spawnWorker(import.meta.url, 'generator-worker');
+    const generator = new HostedGenerator(worker, this.config);
+    try {
+      await generator.warm();
+      return generator;
+    } catch (e) {
+      this.log(`spare generator: ${(e as Error).message}`);
+      await worker.terminate();
+      return null;
+    }
+  }
 }

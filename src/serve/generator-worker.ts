@@ -5,11 +5,17 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { createGenerator, type Generator } from '../loop/generator.js';
+import { RemoteTextEncoder } from '../text/shared-text-encoder.js';
+import { createEngine } from '../engine/create-engine.js';
+import type { Engine } from '../engine/types.js';
 import type { Config } from '../config/schema.js';
 import type { HostReply, HostRequest, SerializedError } from './generator-messages.js';
 
 const port = parentPort!;
 let generator: Generator | null = null;
+let text: RemoteTextEncoder | null = null;
+/** The engine built by `warm`, handed to the generator at `create` (the generator does not own it). */
+let warmEngine: Engine | null = null;
 
 function serialize(e: unknown): SerializedError {
   const err = e as { name?: string; code?: string; message?: string };
@@ -23,9 +29,22 @@ function reply(message: HostReply, transfer: ArrayBuffer[] = []): void {
 port.on('message', async (m: HostRequest) => {
   try {
     switch (m.type) {
+      case 'warm':
+        warmEngine ??= await createEngine(m.config as Config);
+        reply({ type: 'done', id: m.id });
+        return;
       case 'create': {
-        generator = await createGenerator(m.config as Config);
-        reply({ type: 'ready', id: m.id, width: generator.width, height: generator.height, fps: generator.fps, framesPerBlock: generator.framesPerBlock });
+        text = m.text ? new RemoteTextEncoder(m.text.port, m.text.textLen, m.text.textDim) : null;
+        generator = await createGenerator(m.config as Config, { ...(warmEngine ? { engine: warmEngine } : {}), ...(text ? { text } : {}) });
+        reply({
+          type: 'ready',
+          id: m.id,
+          width: generator.width,
+          height: generator.height,
+          fps: generator.fps,
+          framesPerBlock: generator.framesPerBlock,
+          warm: warmEngine !== null,
+        });
         return;
       }
       case 'next': {
@@ -48,6 +67,8 @@ port.on('message', async (m: HostRequest) => {
         return;
       case 'close':
         await generator?.close();
+        await warmEngine?.close();
+        await text?.close();
         reply({ type: 'done', id: m.id });
         return;
     }

@@ -18,7 +18,7 @@ import { StreamControl } from './stream-control.js';
 import { StreamManager } from './stream-manager.js';
 import { WsSession } from './ws-session.js';
 import type { CreateGenerator } from './live-stream.js';
-import { createHostedGenerator } from './generator-host.js';
+import { SpareGenerators } from './generator-host.js';
 import type { StartEncoder } from './encoder-supervisor.js';
 import { ServeScheduling, type SchedulingOptions } from './serve-scheduling.js';
 
@@ -38,8 +38,6 @@ export interface ServerOptions {
   scheduling?: SchedulingOptions | false;
 }
 
-/** The project's generator, on a thread of its own (generator-host.ts). */
-const defaultCreateGenerator: CreateGenerator = (config) => createHostedGenerator(config);
 
 /** The token in force: serve.token, else SINKSTREAM_TOKEN; undefined when neither is set. */
 export function resolveToken(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -70,6 +68,8 @@ export class SinkstreamServer {
   private readonly log: (line: string) => void;
   private closing: Promise<void> | null = null;
   private calibrating: Promise<unknown> = Promise.resolve();
+  /** The project's generators, on threads of their own, a spare kept built (absent when a test injects createGenerator). */
+  private readonly spares: SpareGenerators | null;
   private resolveClosed!: () => void;
   /** Resolves once close() has finished. */
   readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
@@ -83,9 +83,10 @@ export class SinkstreamServer {
     this.policy = { token: this.token, origins: config.serve.origins };
     this.metrics = new ServerMetrics(() => this.streams.figures());
     this.scheduling = options.scheduling === false ? null : new ServeScheduling(config, this.metrics, this.log, options.scheduling ?? {});
+    this.spares = options.createGenerator ? null : new SpareGenerators(config, config.serve.spareGenerators, undefined, this.log);
     this.streams = new StreamManager({
       config,
-      createGenerator: options.createGenerator ?? defaultCreateGenerator,
+      createGenerator: options.createGenerator ?? ((c) => this.spares!.create(c)),
       metrics: this.metrics,
       startEncoder: options.startEncoder,
       log: this.log,
@@ -127,6 +128,8 @@ export class SinkstreamServer {
     });
     // Calibrate now, so that the first stream does not wait for it (its errors reach that stream's create).
     server.calibrating = server.scheduling?.prepare().catch(() => undefined) ?? Promise.resolve();
+    // The spare generator is built after the calibration, which measures the device alone.
+    void server.calibrating.then(() => server.closing || server.spares?.fill());
     return server;
   }
 
@@ -212,6 +215,7 @@ export class SinkstreamServer {
       await this.streams.stopAll(reason);
       this.scheduling?.close();
       await this.calibrating;
+      await this.spares?.close();
       for (const ws of this.sockets) ws.close(CloseCode.GOING_AWAY, reason);
       await new Promise((r) => setTimeout(r, 100));
       for (const ws of this.sockets) ws.terminate();

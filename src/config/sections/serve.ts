@@ -33,6 +33,11 @@ export const serveSection = z
      * many seconds is disconnected with close code 4008.
      */
     stalledViewerSeconds: z.number().positive().default(30),
+    /**
+     * Generators (a worker with its engine built) kept ready for the next stream, so that its first
+     * picture does not wait for the engine to be built; each holds one engine's memory. 0 = none.
+     */
+    spareGenerators: z.number().int().min(0).max(4).default(1),
     /** Encoder restarts allowed per stream before the stream fails. */
     encoderRestarts: z.number().int().nonnegative().default(5),
     /** Folder for recordings (`record: true` on create); files are named after the stream. */
