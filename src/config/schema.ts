@@ -79,6 +79,11 @@ export const textSection = z
     vocab: z.string().optional(),
     /** precomputed: a .safetensors file holding `context` [textLen, textDim] (docs/text-embeddings.md). */
     path: z.string().optional(),
+    /**
+     * precomputed: a prompt the file has no context for is refused (`none`, ERR_PROMPT), or gets the
+     * file's plain `context` (`default-context`).
+     */
+    fallback: z.enum(['none', 'default-context']).default('none'),
     ...umt5TextKeys,
   })
   .strict();

@@ -1,13 +1,19 @@
 /**
  * Text contexts computed elsewhere (e.g. umT5-XXL for real Wan checkpoints) and stored in a
  * .safetensors file (docs/text-embeddings.md): `context` [rows, textDim] and/or `context.<name>`,
- * rows <= textLen (zero-padded here), an optional leading batch dim of 1. A prompt selects
- * `context.<prompt>` when the file has it, else `context`.
+ * rows <= textLen (zero-padded here), an optional leading batch dim of 1. A prompt gets
+ * `context.<prompt>`, or `context` when the file's `__metadata__.prompt` is that prompt; any other
+ * prompt is ERR_PROMPT, unless `text.fallback: default-context` gives it the plain `context`.
  */
 import { SinkstreamError } from '../errors.js';
 import { formatShape } from '../model/expected-shapes.js';
 import { SafetensorsFile } from '../model/safetensors.js';
 import type { TextEncoder } from './text-encoder.js';
+
+export interface PrecomputedOptions {
+  /** What a prompt without its own context gets: refused (`none`, the default) or the plain `context`. */
+  fallback?: 'none' | 'default-context';
+}
 
 export class PrecomputedTextEncoder implements TextEncoder {
   readonly kind = 'precomputed' as const;
@@ -17,9 +23,12 @@ export class PrecomputedTextEncoder implements TextEncoder {
     readonly textLen: number,
     readonly textDim: number,
     private readonly contexts: Map<string, Float32Array>,
+    /** The prompt the plain `context` was made from (`__metadata__.prompt`), if recorded. */
+    private readonly defaultPrompt: string | undefined,
+    private readonly fallback: 'none' | 'default-context',
   ) {}
 
-  static async open(path: string, textLen: number, textDim: number): Promise<PrecomputedTextEncoder> {
+  static async open(path: string, textLen: number, textDim: number, options: PrecomputedOptions = {}): Promise<PrecomputedTextEncoder> {
     const file = await SafetensorsFile.open(path);
     try {
       const contexts = new Map<string, Float32Array>();
@@ -41,7 +50,8 @@ export class PrecomputedTextEncoder implements TextEncoder {
       if (contexts.size === 0) {
         throw new SinkstreamError('ERR_MODEL_FILE', `${path}: no tensor named 'context' or 'context.<name>' (found: ${file.keys().join(', ') || 'none'})`);
       }
-      return new PrecomputedTextEncoder(path, textLen, textDim, contexts);
+      const recorded = file.metadata.prompt;
+      return new PrecomputedTextEncoder(path, textLen, textDim, contexts, typeof recorded === 'string' ? recorded : undefined, options.fallback ?? 'none');
     } finally {
       await file.close();
     }
@@ -53,10 +63,15 @@ export class PrecomputedTextEncoder implements TextEncoder {
   }
 
   encode(prompt: string): Float32Array {
-    const context = this.contexts.get(prompt) ?? this.contexts.get('');
-    if (!context) {
-      throw new SinkstreamError('ERR_PROMPT', `${this.path} holds no context for prompt '${prompt}'; it has: ${this.names.map((n) => `'${n}'`).join(', ')}`);
-    }
-    return context.slice();
+    const named = this.contexts.get(prompt);
+    if (named && prompt !== '') return named.slice();
+    const plain = this.contexts.get('');
+    if (plain && (this.defaultPrompt === prompt || this.fallback === 'default-context')) return plain.slice();
+    const names = this.names.filter((n) => n !== '').map((n) => `'${n}'`);
+    const has = names.length > 0 ? `its named contexts: ${names.join(', ')}` : 'no named contexts';
+    const plainNote = plain
+      ? `; its plain 'context' is ${this.defaultPrompt !== undefined ? `for the prompt '${this.defaultPrompt}' (__metadata__.prompt)` : 'for no recorded prompt'}, and other prompts get it only with text.fallback: default-context`
+      : '';
+    throw new SinkstreamError('ERR_PROMPT', `${this.path} holds no context for prompt '${prompt}' (${has}${plainNote})`);
   }
 }

@@ -27,7 +27,7 @@ export async function createTextEncoder(config: Pick<Config, 'model' | 'text'>, 
     if (!config.text.path) {
       throw new SinkstreamError('ERR_CONFIG_INVALID', "text.path: required when text.encoder is 'precomputed' (a .safetensors file with a `context` tensor, see docs/text-embeddings.md)");
     }
-    return PrecomputedTextEncoder.open(config.text.path, dims.textLen, dims.textDim);
+    return PrecomputedTextEncoder.open(config.text.path, dims.textLen, dims.textDim, { fallback: config.text.fallback });
   }
   const vocabulary = loadVocabulary(config.text.vocab);
   return BuiltinTextEncoder.fromWeights(vocabulary, dims.textLen, dims.textDim, weights, config.model.syntheticSeed);
