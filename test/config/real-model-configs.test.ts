@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ import { createGenerator } from '../../src/loop/generator.js';
 import { WAN21_VAE_ARCH } from '../../src/decode/wan-vae/arch.js';
 import { syntheticWanVaeWeights } from '../../src/decode/wan-vae/weights.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
+import { modelDims } from '../../src/model/dims.js';
+import { expectedShapes, shapeSize } from '../../src/model/expected-shapes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const configFile = (name: string): string => path.join(root, 'configs', name);
@@ -103,6 +105,23 @@ test("longlive-1.3b at a small shape: LongLive's LoRA (the fixture's lora.pt lay
     assert.is((await g.next()).frames.length, 3); // space-to-depth: a frame per latent frame
   } finally {
     await g.close();
+  }
+});
+
+test("docs/real-models.md names each config's files and states the computed sizes of these shapes", () => {
+  const doc = readFileSync(path.join(root, 'docs', 'real-models.md'), 'utf8');
+  for (const file of ['self-forcing-1.3b.yaml', 'longlive-1.3b.yaml', 'reward-forcing-1.3b.yaml']) {
+    const c = loadConfig({ file: configFile(file) });
+    assert.ok(doc.includes(`configs/${file}`), file);
+    for (const p of [c.model.weights, c.model.lora, c.text.weights, c.decoder.weights]) {
+      if (p !== undefined) assert.ok(doc.includes(path.relative(root, p)), `${file}: ${path.relative(root, p)} is not in the guide`);
+    }
+    const dims = modelDims(c);
+    const params = [...expectedShapes(dims).values()].reduce((n, shape) => n + shapeSize(shape), 0);
+    assert.ok(doc.includes(params.toLocaleString('en')), `parameter count ${params}`);
+    const perFrameMb = (dims.layers * 2 * dims.dim * dims.tokensPerFrame * 2) / 1e6;
+    assert.ok(doc.includes(`${perFrameMb.toFixed(1)} MB per latent frame`), `${perFrameMb} MB`);
+    assert.ok(doc.includes(`${c.cache.window} frames: ${((perFrameMb * c.cache.window) / 1000).toFixed(2)} GB`), `${file}: KV cache of ${c.cache.window} frames`);
   }
 });
 
