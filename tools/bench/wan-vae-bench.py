@@ -92,7 +92,8 @@ def main() -> None:
                 out = torch.cat(parts, 2)
             med = statistics.median
             rate = flops['total'] * block / (med(per_frame_ms) / 1000.0) / 1e12
-            print(f'[wan-vae] torch {dt_name}: first latent frame {med(first_ms):.1f} ms; block of {block}: '
+            label = f'{dt_name} (TF32 off)' if dtype == torch.float32 and dev.type == 'cuda' else dt_name
+            print(f'[wan-vae] torch {label}: first latent frame {med(first_ms):.1f} ms; block of {block}: '
                   f'{med(per_frame_ms):.1f} ms as vae.py (a latent frame per call, {med(per_frame_ms) / block:.1f} ms each, '
                   f'{rate:.1f} TFLOP/s), {med(one_call_ms):.1f} ms in one call; peak memory '
                   f'{(torch.cuda.max_memory_allocated(dev) / 2**30) if dev.type == "cuda" else 0:.1f} GiB', flush=True)
