@@ -24,6 +24,7 @@ const STATUS: Record<ProtocolErrorCode, number> = {
   'stream-limit': 429,
   'over-capacity': 503,
   'invalid-config': 400,
+  'bad-prompt': 400,
   'stream-failed': 500,
   internal: 500,
 };

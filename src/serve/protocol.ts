@@ -37,6 +37,8 @@ export type ProtocolErrorCode =
   /** The scheduler refused the stream: it cannot run it while every stream keeps its objectives. */
   | 'over-capacity'
   | 'invalid-config'
+  /** The prompt cannot be encoded (ERR_PROMPT, e.g. precomputed contexts without one for it); the stream keeps its prompt. */
+  | 'bad-prompt'
   | 'stream-failed'
   | 'internal';
 

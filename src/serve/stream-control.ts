@@ -13,7 +13,7 @@ const notFound = (id: string): OpResult<never> => ({ ok: false, code: 'not-found
 
 function failure(e: unknown): OpResult<never> {
   if (isSinkstreamError(e)) {
-    const code: ProtocolErrorCode = e.code === 'ERR_CLOSED' ? 'not-found' : e.isBadInput ? 'invalid-config' : 'stream-failed';
+    const code: ProtocolErrorCode = e.code === 'ERR_CLOSED' ? 'not-found' : e.code === 'ERR_PROMPT' ? 'bad-prompt' : e.isBadInput ? 'invalid-config' : 'stream-failed';
     return { ok: false, code, message: `${e.message} [${e.code}]` };
   }
   return { ok: false, code: 'internal', message: (e as Error)?.message ?? String(e) };

@@ -48,6 +48,12 @@ export class StreamManager {
   private readonly streams = new Map<string, LiveStream>();
   /** Creations in progress count against the limit too. */
   private pending = 0;
+  /**
+   * Streams are set up one at a time: each starts a generator thread that loads the model, and
+   * threads started together leave the allocator holding their peak long after they are gone. The
+   * scheduler's test runs before each set-up, so a refused stream starts nothing.
+   */
+  private setUp: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly opts: StreamManagerOptions) {}
@@ -80,9 +86,21 @@ export class StreamManager {
     const id = randomBytes(5).toString('hex');
     this.pending++;
     const createdAt = this.opts.clock?.now() ?? performance.now();
+    const turn = this.setUp.then(() => this.setUpStream(id, config, request, createdAt));
+    this.setUp = turn.catch(() => undefined);
+    try {
+      return await turn;
+    } finally {
+      this.pending--;
+    }
+  }
+
+  private async setUpStream(id: string, config: Config, request: CreateRequest, createdAt: number): Promise<CreateResult> {
+    if (this.closed) return { ok: false, code: 'stream-limit', message: 'the server is shutting down' };
     try {
       const scheduling = this.opts.scheduling;
       const runtime = scheduling ? await scheduling.prepare() : null;
+      if (scheduling && runtime) scheduling.precheck(runtime, id, config);
       const stream = await LiveStream.start({
         id,
         config,
@@ -107,9 +125,8 @@ export class StreamManager {
       if (isSinkstreamError(e) && e.code === 'ERR_CAPACITY') return { ok: false, code: 'over-capacity', message: e.message };
       const bad = isSinkstreamError(e) && e.isBadInput;
       const message = isSinkstreamError(e) ? `${e.message} [${e.code}]` : (e as Error).message;
-      return { ok: false, code: bad ? 'invalid-config' : 'stream-failed', message };
-    } finally {
-      this.pending--;
+      const prompt = isSinkstreamError(e) && e.code === 'ERR_PROMPT';
+      return { ok: false, code: prompt ? 'bad-prompt' : bad ? 'invalid-config' : 'stream-failed', message };
     }
   }
 

@@ -113,7 +113,8 @@ test('switch prompt: acknowledged, seamless (no new init), frames keep coming', 
   owner.send({ type: 'prompt', stream: streamId, prompt: 'zzqx-not-a-word', req: 12 });
   const err = await owner.nextOf('error');
   assert.is(err.req, 12);
-  assert.is(err.code, 'invalid-config');
+  assert.is(err.code, 'bad-prompt', 'the viewer is told the prompt was refused (ERR_PROMPT)');
+  assert.match(err.message, /ERR_PROMPT/);
 });
 
 test('retune: applied from the next block; an impossible combination is refused', async () => {
@@ -232,7 +233,7 @@ test('a create the generator rejects (a word outside the vocabulary) is refused 
     a.send({ type: 'create', prompt: 'a zzqx circle', req: 1 });
     const err = await a.nextOf('error', 30_000);
     assert.is(err.req, 1);
-    assert.is(err.code, 'invalid-config');
+    assert.is(err.code, 'bad-prompt');
     assert.match(err.message, /zzqx/);
     a.send({ type: 'create', prompt: 'a red circle', overrides: { cache: { sink: 9, window: 10 } }, req: 2 });
     const impossible = await a.nextOf('error');
