@@ -238,6 +238,10 @@ int ssn_taehv_info(ssn_taehv* d, int* width, int* height, int* plans, double* pl
   });
 }
 
+int ssn_taehv_split(ssn_taehv* d, double* ms3) {
+  return locked(d, [&](ssn::TaehvDecoder& t) { t.lastSplit(ms3); });
+}
+
 int ssn_taehv_describe(ssn_taehv* d, char* buf, int size) {
   return locked(d, [&](ssn::TaehvDecoder& t) {
     if (size <= 0) return;

@@ -121,6 +121,8 @@ int ssn_taehv_decode(ssn_taehv* d, const float* latent, int frames, uint8_t* rgb
 int ssn_taehv_reset(ssn_taehv* d);
 /* Frame size, convolution geometries planned, ms spent planning, device ms of the last decode (any may be NULL). */
 int ssn_taehv_info(ssn_taehv* d, int* width, int* height, int* plans, double* plan_ms, double* last_ms);
+/* The last decode's device ms: [0] latent upload, [1] network + RGB24 conversion, [2] frames to the host. */
+int ssn_taehv_split(ssn_taehv* d, double* ms3);
 /* What runs the convolutions ("cuDNN 9.19.0 (libcudnn.so.9), bf16, ..."), written into buf (NUL-terminated). */
 int ssn_taehv_describe(ssn_taehv* d, char* buf, int size);
 

@@ -203,6 +203,8 @@ class Impl final : public TaehvDecoder {
     CUDA_CHECK(cudaEventCreate(&start_));
     CUDA_CHECK(cudaEventCreate(&stop_));
     CUDA_CHECK(cudaEventCreate(&trialStart_));
+    CUDA_CHECK(cudaEventCreate(&uploaded_));
+    CUDA_CHECK(cudaEventCreate(&computed_));
     CUDA_CHECK(cudaEventCreate(&trialStop_));
     buildLayers();
     for (int s = 0; s < kLevels; s++) {
@@ -219,7 +221,7 @@ class Impl final : public TaehvDecoder {
     if (stream_) cudaStreamSynchronize(stream_);
     if (start_) cudaEventDestroy(start_);
     if (stop_) cudaEventDestroy(stop_);
-    for (cudaEvent_t e : {trialStart_, trialStop_})
+    for (cudaEvent_t e : {trialStart_, trialStop_, uploaded_, computed_})
       if (e) cudaEventDestroy(e);
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -302,6 +304,7 @@ class Impl final : public TaehvDecoder {
     CUDA_CHECK(cudaMemcpyAsync(latent_.ptr, latent, (size_t)C * frames * plane0 * sizeof(float), cudaMemcpyHostToDevice, stream_));
     latentInKernel<T><<<gridFor(frames * plane0 * C), kThreads, 0, stream_>>>(latent_.as<float>(), act(0), C, frames, plane0);
     CUDA_LAUNCH_CHECK();
+    CUDA_CHECK(cudaEventRecord(uploaded_, stream_));
     runConv(inLayer_, frames, h0, w0, act(0), act(1), nullptr);
     int x = 1;
     int n = frames;
@@ -341,12 +344,19 @@ class Impl final : public TaehvDecoder {
     toRgbKernel<T><<<gridFor(nOut * outPlane), kThreads, 0, stream_>>>(act(o), kOutPad, layers_[outLayer_].bias32.as<float>(),
                                                                       rgb_.as<uint8_t>(), nOut * outPlane, trim * outPlane);
     CUDA_LAUNCH_CHECK();
+    CUDA_CHECK(cudaEventRecord(computed_, stream_));
     CUDA_CHECK(cudaMemcpyAsync(out, rgb_.ptr, (size_t)nOut * outPlane * 3, cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaEventRecord(stop_, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
     lastMs_ = ms;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, uploaded_));
+    split_[0] = ms;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, uploaded_, computed_));
+    split_[1] = ms;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, computed_, stop_));
+    split_[2] = ms;
     started_ = true;
     return nOut;
   }
@@ -361,6 +371,10 @@ class Impl final : public TaehvDecoder {
     if (plans) *plans = static_cast<int>(choices_.size());
     if (planMs) *planMs = planMs_;
     if (lastMs) *lastMs = lastMs_;
+  }
+
+  void lastSplit(double* ms) const override {
+    for (int i = 0; i < 3; i++) ms[i] = split_[i];
   }
 
   std::string describe() const override {
@@ -536,7 +550,7 @@ class Impl final : public TaehvDecoder {
   bool verbose_ = std::getenv("SSN_TAEHV_VERBOSE") != nullptr;
   std::unique_ptr<CudnnConv> conv_;
   cudaStream_t stream_ = nullptr;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr, trialStart_ = nullptr, trialStop_ = nullptr;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr, trialStart_ = nullptr, trialStop_ = nullptr, uploaded_ = nullptr, computed_ = nullptr;
   std::deque<ConvLayer> layers_;  // stable addresses (DeviceBuffer does not move)
   int inLayer_ = -1, outLayer_ = -1;
   int memLayers_[9][3]{};
@@ -547,6 +561,7 @@ class Impl final : public TaehvDecoder {
   int bufferFrames_ = 0;
   bool finalized_ = false, started_ = false;
   double planMs_ = 0, lastMs_ = 0;
+  double split_[3] = {0, 0, 0};
 };
 
 }  // namespace

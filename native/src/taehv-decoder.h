@@ -38,6 +38,9 @@ class TaehvDecoder {
   /** Convolution geometries planned, milliseconds spent choosing algorithms (and fused-epilogue trials), device
       milliseconds of the last decode (latent upload to frames on the host). */
   virtual void stats(int* plans, double* planMs, double* lastMs) const = 0;
+  /** The last decode's device milliseconds: ms[0] latent upload (and clamp), ms[1] the network and the RGB24
+      conversion, ms[2] frames to the host. */
+  virtual void lastSplit(double* ms) const = 0;
   /** "cuDNN 9.19.0 (libcudnn.so.9), bf16, fused bias+ReLU 19 of 22 convolutions". */
   virtual std::string describe() const = 0;
 };

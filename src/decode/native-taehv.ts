@@ -19,7 +19,7 @@ export interface NativeTaehvOptions {
   /** Checkpoint key (`decoder.<layer>...`) -> tensor in PyTorch's layout. */
   weights: ModelWeights;
   device: number;
-  /** 0 = bf16 (the fast path), 1 = fp32, 2 = fp16; convolutions accumulate in fp32. */
+  /** 0 = bf16, 1 = fp32, 2 = fp16; convolutions accumulate in fp32. */
   precision: NativeTaehvPrecision;
   /** > 0: choose the convolution algorithms for blocks of this many latent frames and decode one block of zeros at open. */
   warmupFrames: number;
@@ -33,9 +33,12 @@ export function taehvRunsNative(config: Pick<Config, 'decoder' | 'engine'>): boo
   return runtime === 'native' || (runtime === 'auto' && config.engine.name === 'native');
 }
 
-/** decoder.dtype 'float16' selects bf16 (as engine.dtype does for the native engine); 'float32' fp32. */
+/**
+ * decoder.dtype 'float16' selects IEEE fp16 (TAEHV's own inference type upstream; measured on an H200 both faster and
+ * closer to fp32 than bf16 here, native/NOTES.md); 'float32' fp32.
+ */
 export function nativeTaehvPrecision(dtype: Config['decoder']['dtype']): NativeTaehvPrecision {
-  return dtype === 'float16' ? 0 : 1;
+  return dtype === 'float16' ? 2 : 1;
 }
 
 function decoderError(e: unknown): SinkstreamError {

@@ -84,12 +84,12 @@ const config = (dtype: 'float16' | 'float32') =>
     generation: { blockFrames: 2 },
   });
 
-test('fromConfig hands every checkpoint key to the addon, bf16 for float16, device and warm-up block from the config', async () => {
+test('fromConfig hands every checkpoint key to the addon, fp16 for float16, device and warm-up block from the config', async () => {
   const s = standIn();
   const d = await NativeTaehvDecoder.fromConfig(config('float16'), s.addon);
   const shape = { latentChannels: 16, channels: [8, 8, 4, 4] as const };
   assert.equal(s.keys.sort(), [...expectedShapes(shape).keys()].sort());
-  assert.equal(s.created(), { dims: { latentChannels: 16, latentHeight: 2, latentWidth: 3, channels: [8, 8, 4, 4] }, device: 1, precision: 0 });
+  assert.equal(s.created(), { dims: { latentChannels: 16, latentHeight: 2, latentWidth: 3, channels: [8, 8, 4, 4] }, device: 1, precision: 2 });
   assert.equal(s.log, ['finalize 2']);
   assert.equal([d.width, d.height, d.framesForFirstLatentFrame, d.framesPerLatentFrame], [24, 16, 1, 4]);
   assert.is(nativeTaehvPrecision('float32'), 1);
