@@ -21,6 +21,7 @@ import {
   validateEncoderOptions,
 } from './encoder-settings.js';
 import { RawVideoEncoder } from './raw-video-encoder.js';
+import { readBoxes, readFragmentInfo } from './fmp4-boxes.js';
 
 export type Mp4FileOptions = EncoderOptions;
 
@@ -28,6 +29,12 @@ export interface Mp4FileResult {
   path: string;
   /** Frames handed to ffmpeg. */
   frames: number;
+  /**
+   * Frames the finished file holds, counted in its fragments. Fewer than `frames` when ffmpeg was
+   * interrupted (Ctrl-C reaches it too) before reading everything it was given; equal to `frames`
+   * when the output cannot be read back (not a regular file).
+   */
+  framesInFile: number;
   /** Size of the finished file. */
   bytes: number;
   /** ffmpeg itself got SIGINT/SIGTERM (e.g. Ctrl-C) and finished the file on its own. */
@@ -111,6 +118,7 @@ export class Mp4FileWriter extends EventEmitter<Mp4FileWriterEvents> {
       const result: Mp4FileResult = {
         path: this.path,
         frames: this.encoder.frames,
+        framesInFile: countFileFrames(this.path) ?? this.encoder.frames,
         bytes: fileSize(this.path),
         interrupted: exit.interrupted,
       };
@@ -146,23 +154,84 @@ function fileSize(p: string): number {
 }
 
 /**
+ * Samples in the complete fragments of a fragmented MP4 file, reading only box headers and the
+ * `moof` boxes (never the media data). undefined when the path is not a regular file.
+ */
+export function countFileFrames(filePath: string): number | undefined {
+  let fd: number;
+  try {
+    if (!fs.statSync(filePath).isFile()) return undefined;
+    fd = fs.openSync(filePath, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const header = Buffer.alloc(16);
+    let frames = 0;
+    let moof: Buffer | null = null;
+    for (let at = 0; at + 8 <= size; ) {
+      if (fs.readSync(fd, header, 0, 16, at) < 8) break;
+      let boxSize = header.readUInt32BE(0);
+      const type = header.toString('latin1', 4, 8);
+      if (boxSize === 1) boxSize = Number(header.readBigUInt64BE(8));
+      else if (boxSize === 0) boxSize = size - at;
+      if (boxSize < 8 || at + boxSize > size) break; // cut short: only complete boxes count
+      if (type === 'moof') {
+        moof = Buffer.alloc(boxSize);
+        fs.readSync(fd, moof, 0, boxSize, at);
+      } else if (type === 'mdat' && moof) {
+        const [box] = readBoxes(moof).boxes;
+        if (box) frames += readFragmentInfo(moof, box).samples;
+        moof = null;
+      } else {
+        moof = null;
+      }
+      at += boxSize;
+    }
+    return frames;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Checks that `filePath` can be written before anything starts: its folder exists and takes new
+ * files, it is not itself a folder, and an existing file there can be overwritten. Throws
+ * ERR_ARGUMENT naming the path as `name` (the flag or key the user set it with). A device such as
+ * /dev/full passes: whether its writes succeed is only known when ffmpeg writes (ERR_ENCODER).
+ */
+export function checkOutputFile(filePath: string, name: string): void {
+  const bad = (what: string) => new SinkstreamError('ERR_ARGUMENT', `${name} ${filePath}: ${what}`);
+  if (typeof filePath !== 'string' || filePath.length === 0) throw bad('expected a file path');
+  const abs = path.resolve(filePath);
+  const dir = path.dirname(abs);
+  if (!isDirectory(dir)) throw bad(`the folder ${dir} does not exist; expected a file in an existing folder`);
+  let existing: fs.Stats | undefined;
+  try {
+    existing = fs.statSync(abs);
+  } catch {
+    existing = undefined;
+  }
+  if (existing?.isDirectory()) throw bad(`is a folder; expected a file path such as ${path.join(filePath, 'out.mp4')}`);
+  try {
+    if (existing) fs.accessSync(abs, fs.constants.W_OK);
+    else fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw bad(existing ? `the file cannot be overwritten (${code})` : `cannot create a file in ${dir} (${code}); expected a folder you can write to`);
+  }
+}
+
+/**
  * Starts ffmpeg writing `filePath` (overwritten if it exists). Everything is validated before
- * ffmpeg is spawned: on bad arguments (ERR_ARGUMENT), a missing ffmpeg (ERR_FFMPEG_MISSING) or a
- * missing output folder (ERR_ARGUMENT) no file is created. ffmpeg creates the file when the
- * first frame arrives.
+ * ffmpeg is spawned: on bad arguments (ERR_ARGUMENT), a missing ffmpeg (ERR_FFMPEG_MISSING) or an
+ * output path that cannot be written (ERR_ARGUMENT, checkOutputFile) no file is created. ffmpeg
+ * creates the file when the first frame arrives.
  */
 export async function openMp4File(filePath: string, options: Mp4FileOptions): Promise<Mp4FileWriter> {
-  if (typeof filePath !== 'string' || filePath.length === 0) {
-    throw new SinkstreamError('ERR_ARGUMENT', `openMp4File: path = ${JSON.stringify(filePath)}; expected a file path.`);
-  }
+  checkOutputFile(filePath, 'openMp4File: path');
   validateEncoderOptions('openMp4File', options);
-  const dir = path.dirname(path.resolve(filePath));
-  if (!isDirectory(dir)) {
-    throw new SinkstreamError('ERR_ARGUMENT', `openMp4File: the folder of ${filePath} (${dir}) does not exist.`);
-  }
-  if (isDirectory(filePath)) {
-    throw new SinkstreamError('ERR_ARGUMENT', `openMp4File: ${filePath} is a folder; expected a file path.`);
-  }
   const ffmpegPath = resolveFfmpegPath().path;
   const encoder = new RawVideoEncoder({
     ffmpegPath,

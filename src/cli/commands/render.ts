@@ -7,10 +7,10 @@
 import { Option, type Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import path from 'node:path';
-import { addConfigOptions, configFromOptions, type ConfigOptionValues } from '../config-options.js';
+import { addConfigOptions, configFromOptions, type ConfigOptionValues, type OptionSetting } from '../config-options.js';
 import { SinkstreamError } from '../../errors.js';
 import { createGenerator } from '../../loop/generator.js';
-import { openMp4File } from '../../encode/mp4-file-writer.js';
+import { checkOutputFile, openMp4File, type Mp4FileWriter } from '../../encode/mp4-file-writer.js';
 import { describeCache } from '../describe.js';
 import { describeSteps, offlineBlocks, type BlockSource } from '../../schedule/block-source.js';
 import { admitRealtime, calibrateForRealtime, type RealtimeRun } from '../../schedule/realtime.js';
@@ -51,13 +51,13 @@ export function register(program: Command): void {
       .option('--verbose', "with --realtime: print the engine's calibration and the scheduler's decisions on stderr")
       .option('--no-progress', 'no progress bar'),
   ).action(async (options: RenderOptions) => {
-    const extra: string[] = [];
-    if (options.prompt !== undefined) extra.push(`generation.prompt=${JSON.stringify(options.prompt)}`);
+    const extra: OptionSetting[] = [];
+    if (options.prompt !== undefined) extra.push({ assignment: `generation.prompt=${JSON.stringify(options.prompt)}`, origin: '--prompt' });
     if (options.seed !== undefined) {
       if (!/^\d+$/.test(options.seed)) throw new SinkstreamError('ERR_ARGUMENT', `--seed ${options.seed}: expected a non-negative integer`);
-      extra.push(`generation.seed=${options.seed}`);
+      extra.push({ assignment: `generation.seed=${options.seed}`, origin: '--seed' });
     }
-    if (options.out !== undefined) extra.push(`output.path=${JSON.stringify(options.out)}`);
+    if (options.out !== undefined) extra.push({ assignment: `output.path=${JSON.stringify(options.out)}`, origin: '--out' });
     const config = configFromOptions(options, extra);
     if (config.decoder.kind === 'none') {
       throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.kind: 'none' produces no frames; render needs a decoder (space-to-depth, taehv, wan-vae or onnx)");
@@ -69,42 +69,42 @@ export function register(program: Command): void {
         : Math.max(1, Math.round(fps * (options.seconds !== undefined ? positiveNumber('--seconds', options.seconds, false) : config.output.seconds)));
     const outPath = path.resolve(config.output.path);
 
-    // Everything that can reject the input (config, weights, prompt, the scheduler's admission)
-    // happens before the file exists.
+    // Everything that can reject the input (config, output path, weights, prompt, the scheduler's
+    // admission) happens before the file exists, and before anything is started that would need
+    // stopping.
+    checkOutputFile(outPath, options.out !== undefined ? '--out' : 'output.path');
     const note = (line: string) => options.verbose && process.stderr.write(`sinkstream render: ${line}\n`);
     const calibration = options.realtime ? await calibrateForRealtime(config) : null;
     if (calibration) note(describeCalibration(calibration, config, stepLadderFor(config)));
     const generator = await createGenerator(config);
     let realtime: RealtimeRun | null = null;
-    try {
-      if (calibration) realtime = admitRealtime(config, generator, totalFrames, { calibration, onDecision: (d) => note(`scheduler: ${d.kind}: ${d.message}`) });
-    } catch (e) {
-      await generator.close();
-      throw e;
-    }
-    const source: BlockSource = realtime ? realtime.source : offlineBlocks(generator);
-    const started = performance.now();
+    let writer: Mp4FileWriter | undefined;
+    let bar: SingleBar | undefined;
     let written = 0;
     let interrupted = false;
     const onSignal = (): void => {
       interrupted = true;
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    const bar =
-      options.progress && process.stderr.isTTY
-        ? new SingleBar({ format: 'rendering {bar} {value}/{total} frames | {speed} fps | ETA {eta_formatted}', hideCursor: true, stream: process.stderr })
-        : undefined;
-    const writer = await openMp4File(outPath, {
-      width: generator.width,
-      height: generator.height,
-      fps,
-      crf: config.output.crf,
-      preset: config.output.preset,
-      keyframeSeconds: config.output.keyframeSeconds,
-    });
-    bar?.start(totalFrames, 0, { speed: '0.0' });
+    const started = performance.now();
+    let failure: { error: unknown } | undefined;
+    let source: BlockSource | undefined;
     try {
+      if (calibration) realtime = admitRealtime(config, generator, totalFrames, { calibration, onDecision: (d) => note(`scheduler: ${d.kind}: ${d.message}`) });
+      source = realtime ? realtime.source : offlineBlocks(generator);
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      writer = await openMp4File(outPath, {
+        width: generator.width,
+        height: generator.height,
+        fps,
+        crf: config.output.crf,
+        preset: config.output.preset,
+        keyframeSeconds: config.output.keyframeSeconds,
+      });
+      if (options.progress && process.stderr.isTTY) {
+        bar = new SingleBar({ format: 'rendering {bar} {value}/{total} frames | {speed} fps | ETA {eta_formatted}', hideCursor: true, stream: process.stderr });
+        bar.start(totalFrames, 0, { speed: '0.0' });
+      }
       while (written < totalFrames && !interrupted) {
         const block = await source.next();
         if (!block) break;
@@ -122,21 +122,28 @@ export function register(program: Command): void {
         const seconds = (performance.now() - started) / 1000;
         bar?.update(written, { speed: (written / seconds).toFixed(1) });
       }
-    } finally {
-      bar?.stop();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      realtime?.stream.leave(interrupted ? 'interrupted' : 'finished');
-      realtime?.runtime.close();
-      await writer.close();
-      await generator.close();
+    } catch (e) {
+      failure = { error: e };
     }
+    // Every path out releases everything: the signal handlers, the scheduler, ffmpeg (which
+    // finishes the file: what was written stays playable) and the generator.
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    realtime?.stream.leave(failure ? 'failed' : interrupted ? 'interrupted' : 'finished');
+    realtime?.runtime.close();
+    const [closed, generatorClosed] = await Promise.allSettled([writer?.close(), generator.close()]);
+    if (failure) throw failure.error;
+    if (closed.status === 'rejected') throw closed.reason;
+    if (generatorClosed.status === 'rejected') throw generatorClosed.reason;
+    // What the file holds: when Ctrl-C reached ffmpeg too, the frames still in its input are not in it.
+    const inFile = closed.value?.framesInFile ?? written;
     const seconds = (performance.now() - started) / 1000;
     const verb = interrupted ? 'interrupted after' : 'rendered';
     process.stdout.write(
-      `${verb} ${written} frames (${(written / fps).toFixed(2)} s at ${fps} fps, ${generator.width}x${generator.height}) to ${outPath} ` +
+      `${verb} ${inFile} frames (${(inFile / fps).toFixed(2)} s at ${fps} fps, ${generator.width}x${generator.height}) to ${outPath} ` +
         `in ${seconds.toFixed(1)} s: ${(written / seconds).toFixed(1)} fps generated; cache ${describeCache(config.cache)}; ` +
-        `steps ${describeSteps(source.blocksBySteps)}${realtime ? `; ${describeRealtime(realtime, objectiveFps(config), written)}` : ''}\n`,
+        `steps ${describeSteps(source!.blocksBySteps)}${realtime ? `; ${describeRealtime(realtime, objectiveFps(config), written)}` : ''}\n`,
     );
     const stopped = realtime?.stream.stopReason;
     if (stopped) process.stderr.write(`sinkstream render: stopped by the scheduler: ${stopped}\n`);
