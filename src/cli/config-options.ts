@@ -18,6 +18,13 @@ export interface ConfigOptionValues {
   set: string[];
 }
 
-export function configFromOptions(options: ConfigOptionValues, extra: string[] = []): Config {
+/** A key a command's own option sets, e.g. `{ assignment: 'output.path="a.mp4"', origin: '--out' }`. */
+export interface OptionSetting {
+  assignment: string;
+  origin: string;
+}
+
+/** The configuration with --set overrides, then the command's own options (each named by its flag in errors). */
+export function configFromOptions(options: ConfigOptionValues, extra: OptionSetting[] = []): Config {
   return loadConfig({ file: options.config, set: [...options.set, ...extra] });
 }

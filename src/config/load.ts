@@ -108,35 +108,67 @@ export function parseOverride(assignment: string): Plain {
   return root;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const at = issue.path.length ? issue.path.join('.') : '(top level)';
-  if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys.map((k) => (issue.path.length ? `${issue.path.join('.')}.${k}` : k));
-    return `${keys.join(', ')}: unknown key${keys.length > 1 ? 's' : ''}`;
-  }
-  return `${at}: ${issue.message}`;
+/** A key set on the command line, and how the user set it (`--set cache.window=12`, `--token`). */
+export interface OverrideOrigin {
+  key: readonly string[];
+  origin: string;
 }
 
-/** Validates a plain object (already merged, paths resolved). Throws ERR_CONFIG_INVALID listing every problem. */
-export function validateConfig(doc: unknown, source = 'configuration'): Config {
+/** One problem: the key it is about, and what is wrong. */
+interface Problem {
+  key: string;
+  message: string;
+}
+
+function issueProblems(issue: z.core.$ZodIssue): Problem[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => ({ key: issue.path.length ? `${issue.path.join('.')}.${k}` : k, message: 'unknown key' }));
+  }
+  return [{ key: issue.path.length ? issue.path.join('.') : '(top level)', message: issue.message }];
+}
+
+/** The last command-line setting that covers `key` (sets it, or a section it is in, or a key inside it). */
+function originOf(key: string, origins: readonly OverrideOrigin[]): string | undefined {
+  const path = key.split('.');
+  for (let i = origins.length - 1; i >= 0; i--) {
+    const set = origins[i].key;
+    const n = Math.min(set.length, path.length);
+    if (set.slice(0, n).every((k, j) => k === path[j])) return origins[i].origin;
+  }
+  return undefined;
+}
+
+/**
+ * ERR_CONFIG_INVALID listing every problem. A problem with a key set on the command line names that
+ * setting (`--set cache.window=abc: cache.window: ...`); the file is named only when it is at fault.
+ */
+function invalid(what: string, source: string, problems: readonly Problem[], origins: readonly OverrideOrigin[]): SinkstreamError {
+  const lines = problems.map((p) => ({ origin: originOf(p.key, origins), text: `${p.key}: ${p.message}` }));
+  const header = lines.every((l) => l.origin !== undefined) ? `${what} from the command line` : `${source}: ${what}`;
+  const body = lines.map((l) => (l.origin ? `${l.origin}: ${l.text}` : l.text));
+  return new SinkstreamError('ERR_CONFIG_INVALID', `${header}:\n  ${body.join('\n  ')}`);
+}
+
+/**
+ * Validates a plain object (already merged, paths resolved). Throws ERR_CONFIG_INVALID listing every
+ * problem; `origins` tells which keys came from the command line, so that their problems name it.
+ */
+export function validateConfig(doc: unknown, source = 'configuration', origins: readonly OverrideOrigin[] = []): Config {
   const parsed = configSchema.safeParse(doc);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map(describeIssue);
-    throw new SinkstreamError('ERR_CONFIG_INVALID', `${source}: invalid configuration:\n  ${lines.join('\n  ')}`);
-  }
+  if (!parsed.success) throw invalid('invalid configuration', source, parsed.error.issues.flatMap(issueProblems), origins);
   const problems = [...cacheConfigProblems(parsed.data), ...openingConfigProblems(parsed.data), ...engineConfigProblems(parsed.data)];
-  if (problems.length) {
-    const lines = problems.map((p) => `${p.path}: ${p.message}`);
-    throw new SinkstreamError('ERR_CONFIG_INVALID', `${source}: impossible combination:\n  ${lines.join('\n  ')}`);
-  }
+  if (problems.length) throw invalid('impossible combination', source, problems.map((p) => ({ key: p.path, message: p.message })), origins);
   return parsed.data;
 }
 
 export interface LoadOptions {
   /** YAML file; default configs/default.yaml. */
   file?: string;
-  /** `key=value` overrides, applied in order after the file. */
-  set?: readonly string[];
+  /**
+   * `key=value` overrides, applied in order after the file. A plain string is a `--set`; a command's
+   * own option gives its name as `origin` (e.g. `--token`), so that an error names that option.
+   */
+  set?: ReadonlyArray<string | { assignment: string; origin: string }>;
   /** Extra overrides as an object (library users), applied last. */
   overrides?: Plain;
 }
@@ -144,11 +176,14 @@ export interface LoadOptions {
 export function loadConfig(options: LoadOptions = {}): Config {
   const file = options.file ?? defaultConfigPath;
   let doc = readYamlFile(file);
-  for (const assignment of options.set ?? []) {
+  const origins: OverrideOrigin[] = [];
+  for (const item of options.set ?? []) {
+    const { assignment, origin } = typeof item === 'string' ? { assignment: item, origin: `--set ${item}` } : item;
     const over = parseOverride(assignment);
+    origins.push({ key: assignment.slice(0, assignment.indexOf('=')).trim().split('.'), origin });
     resolvePaths(over, process.cwd());
     doc = deepMerge(doc, over);
   }
   if (options.overrides) doc = deepMerge(doc, options.overrides);
-  return validateConfig(doc, path.resolve(file));
+  return validateConfig(doc, path.resolve(file), origins);
 }

@@ -105,4 +105,33 @@ test('validateConfig fills defaults for an empty document', () => {
   assert.equal(config.generation.steps, [1000, 750, 500, 250]);
 });
 
+test('a bad command-line setting names the setting, not the configuration file', () => {
+  const messageOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (e) {
+      assert.instance(e, SinkstreamError);
+      assert.is((e as SinkstreamError).code, 'ERR_CONFIG_INVALID');
+      return (e as SinkstreamError).message;
+    }
+    throw new Error('expected an error');
+  };
+  const unknown = messageOf(() => loadConfig({ set: ['cache.polcy=sink'] }));
+  assert.match(unknown, /--set cache\.polcy=sink: cache\.polcy: unknown key/);
+  assert.not.match(unknown, /default\.yaml/);
+  const combination = messageOf(() => loadConfig({ set: ['cache.window=5', 'cache.sink=3'] }));
+  assert.match(combination, /--set cache\.window=5: cache\.window/);
+  assert.not.match(combination, /default\.yaml/);
+  // A command's own option is named by its flag; the token's value is not repeated.
+  const token = messageOf(() => loadConfig({ set: [{ assignment: 'serve.token="short"', origin: '--token' }] }));
+  assert.match(token, /--token: serve\.token: /);
+  assert.not.match(token, /short|default\.yaml/);
+  // A problem in the file still names the file, beside the setting's own.
+  const file = tmpYaml('bad.yaml', 'cache:\n  polcy: sink\n');
+  const both = messageOf(() => loadConfig({ file, set: ['cache.windw=9'] }));
+  assert.ok(both.startsWith(`${file}: invalid configuration`), both);
+  assert.match(both, /\n  cache\.polcy: unknown key/);
+  assert.match(both, /--set cache\.windw=9: cache\.windw: unknown key/);
+});
+
 test.run();

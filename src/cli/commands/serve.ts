@@ -1,6 +1,6 @@
 /** `sinkstream serve`: the live-generation server (viewer page, WebSocket streams, /metrics). */
 import type { Command } from 'commander';
-import { addConfigOptions, configFromOptions, type ConfigOptionValues } from '../config-options.js';
+import { addConfigOptions, configFromOptions, type ConfigOptionValues, type OptionSetting } from '../config-options.js';
 import { SinkstreamError } from '../../errors.js';
 import { SinkstreamServer } from '../../serve/server.js';
 import { TOKEN_ENV } from '../../serve/auth.js';
@@ -20,15 +20,15 @@ export function register(program: Command): void {
       .option('--port <port>', 'port (default: serve.port, 8080; 0 = any free port)')
       .option('--token <token>', `token for creating and controlling streams (default: serve.token, else $${TOKEN_ENV})`),
   ).action(async (options: ServeOptions) => {
-    const extra: string[] = [];
-    if (options.host !== undefined) extra.push(`serve.host=${JSON.stringify(options.host)}`);
+    const extra: OptionSetting[] = [];
+    if (options.host !== undefined) extra.push({ assignment: `serve.host=${JSON.stringify(options.host)}`, origin: '--host' });
     if (options.port !== undefined) {
       if (!/^\d+$/.test(options.port) || Number(options.port) > 65535) {
         throw new SinkstreamError('ERR_ARGUMENT', `--port ${options.port}: expected an integer in 0..65535`);
       }
-      extra.push(`serve.port=${options.port}`);
+      extra.push({ assignment: `serve.port=${options.port}`, origin: '--port' });
     }
-    if (options.token !== undefined) extra.push(`serve.token=${JSON.stringify(options.token)}`);
+    if (options.token !== undefined) extra.push({ assignment: `serve.token=${JSON.stringify(options.token)}`, origin: '--token' });
     const config = configFromOptions(options, extra);
     const log = (line: string) => process.stderr.write(`sinkstream serve: ${line}\n`);
     const server = await SinkstreamServer.listen({ config, log });
