@@ -34,8 +34,8 @@ export function taehvRunsNative(config: Pick<Config, 'decoder' | 'engine'>): boo
 }
 
 /**
- * decoder.dtype 'float16' selects IEEE fp16 (TAEHV's own inference type upstream; measured on an H200 both faster and
- * closer to fp32 than bf16 here, native/NOTES.md); 'float32' fp32.
+ * decoder.dtype 'float16' selects IEEE fp16 (TAEHV's own inference type upstream; on an H200 as fast as bf16 within
+ * run-to-run noise and 2 instead of 11 levels of 255 from fp32, native/NOTES.md); 'float32' fp32.
  */
 export function nativeTaehvPrecision(dtype: Config['decoder']['dtype']): NativeTaehvPrecision {
   return dtype === 'float16' ? 2 : 1;
