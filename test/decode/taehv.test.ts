@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { SafetensorsFile, writeSafetensors } from '../../src/model/safetensors.js';
 import { expectedShapes, framesOfBlock, type TaehvShape } from '../../src/decode/taehv/architecture.js';
 import { TaehvRuntime } from '../../src/decode/taehv/runtime.js';
+import { buildTaehvGraph, TAEHV_IO } from '../../src/decode/taehv/graph.js';
+import * as ort from 'onnxruntime-node';
 import { loadTaehvCheckpoint, syntheticTaehvWeights } from '../../src/decode/taehv/weights.js';
 import type { ModelWeights } from '../../src/model/weights.js';
 
@@ -140,6 +142,32 @@ test('reset(): the next block starts a new stream (first-block frame count, same
     assert.equal(Array.from(c.data), firstAgain);
   } finally {
     await rt.close();
+  }
+});
+
+test('the float16 graphs (what WebGPU runs) decode two blocks within 5e-3 of float32, the memory carried in float16', async () => {
+  const weights = await loadTaehvCheckpoint(fixture, SHAPE);
+  const { latents } = await readFixture();
+  const decodeTwo = async (dtype: 'float32' | 'float16'): Promise<Float32Array[]> => {
+    const first = await ort.InferenceSession.create(buildTaehvGraph(SHAPE, weights, { dtype, first: true, output: 'float' }).serialize());
+    const next = await ort.InferenceSession.create(buildTaehvGraph(SHAPE, weights, { dtype, first: false, output: 'float' }).serialize());
+    try {
+      const feed = (b: number) => new ort.Tensor('float32', framesOf(latents, SHAPE, 6, 3 * b, 3 * b + 3), [1, 16, 3, 3, 4]);
+      const a = await first.run({ [TAEHV_IO.latent]: feed(0) });
+      const state = Object.fromEntries(Array.from({ length: 9 }, (_, m) => [TAEHV_IO.state(m), a[TAEHV_IO.stateOut(m)]]));
+      assert.is(state[TAEHV_IO.state(8)].type, dtype);
+      const b = await next.run({ [TAEHV_IO.latent]: feed(1), ...state });
+      return [a[TAEHV_IO.frames].data as Float32Array, b[TAEHV_IO.frames].data as Float32Array];
+    } finally {
+      await first.release();
+      await next.release();
+    }
+  };
+  const f32 = await decodeTwo('float32');
+  const f16 = await decodeTwo('float16');
+  for (let i = 0; i < 2; i++) {
+    const d = maxAbsDiff(f16[i], f32[i]);
+    assert.ok(d < 5e-3 && d > 0, `block ${i}: max abs diff ${d}`);
   }
 });
 
