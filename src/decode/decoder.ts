@@ -43,9 +43,10 @@ export interface CreateDecoderOptions {
 }
 
 /**
- * Where `taehv` / `wan-vae` run. `auto` follows the transformer's engine: ORT's provider; the native
- * engine has no decoder of its own yet, so its decoder runs on ONNX Runtime's WebGPU provider (said so
- * through onInfo), as does `decoder.runtime: native`.
+ * Which ORT provider `taehv` / `wan-vae` run on. `auto` follows the transformer's engine: ORT's provider.
+ * Under the native engine (or `decoder.runtime: native`) createDecoder runs taehv on the CUDA addon
+ * (native-taehv.ts); wan-vae has no native decoder yet, so it runs on ONNX Runtime's WebGPU provider (said
+ * so through onInfo).
  */
 export function decoderProvider(config: Pick<Config, 'decoder' | 'engine'>, onInfo: (line: string) => void): Provider {
   const { runtime, kind } = config.decoder;
@@ -88,7 +89,8 @@ export async function createDecoder(config: Pick<Config, 'model' | 'decoder' | '
         } catch (e) {
           // runtime 'auto' under the native engine: a GPU without cuDNN still decodes, on ORT's WebGPU provider
           if (config.decoder.runtime === 'native' || (e as SinkstreamError).code !== 'ERR_ENGINE_UNAVAILABLE') throw e;
-          onInfo(`sinkstream: the native taehv decoder is unavailable (${(e as Error).message})`);
+          onInfo(`sinkstream: the native taehv decoder is unavailable (${(e as Error).message}); the decoder runs on ONNX Runtime's WebGPU provider`);
+          return WorkerDecoder.start(config, decoderProvider(config, () => {}));
         }
       }
       return WorkerDecoder.start(config, decoderProvider(config, onInfo));
