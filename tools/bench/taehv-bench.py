@@ -83,10 +83,11 @@ def reference_frames(model: TaehvDecoder, blocks) -> np.ndarray:
 
 def run_ort(provider: str, dtype: str, weights: str, latents: str, blocks: int, float_out: str) -> dict:
     cmd = ['node', '--import', 'tsx', os.path.join(ROOT, 'tools', 'bench', 'taehv-ort.ts'), '--provider', provider, '--dtype', dtype,
-           '--weights', weights, '--latents', latents, '--blocks', str(blocks), '--float-out', float_out, '--json']
+           '--latent', f'{H}x{W}', '--weights', weights, '--latents', latents, '--blocks', str(blocks), '--float-out', float_out, '--json']
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
-        return {'error': (r.stderr or r.stdout).strip().splitlines()[-1] if (r.stderr or r.stdout).strip() else f'exit {r.returncode}'}
+        lines = [l for l in (r.stderr + r.stdout).splitlines() if 'Error' in l or 'error' in l]
+        return {'error': lines[0].strip() if lines else f'exit {r.returncode}: {(r.stderr + r.stdout)[-300:]}'}
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
