@@ -21,6 +21,7 @@ export async function openStreamingDecoder(config: StreamingDecoderConfig, provi
         weights: decoder.weights,
         syntheticSeed: decoder.syntheticSeed,
         allowSpinning: engine.allowSpinning,
+        resident: engine.residentCache,
       });
     case 'wan-vae':
       return WanVaeDecoder.open({

@@ -22,6 +22,11 @@ export interface TaehvRuntimeOptions {
   /** CPU intra-op threads, 0 = all cores. */
   threads: number;
   allowSpinning?: boolean;
+  /**
+   * WebGPU: keep the memory on the GPU between blocks (default true; engine.residentCache false sends
+   * it through the host, the transformer's fallback for drivers that fail).
+   */
+  resident?: boolean;
   /** `rgb24` (default) or planar float32 frames in [0, 1] (parity checks). */
   output?: 'rgb24' | 'float';
 }
@@ -59,7 +64,8 @@ export class TaehvRuntime {
     const { shape, weights, provider, threads } = options;
     const dtype: FloatType = provider === 'cpu' ? 'float32' : options.dtype;
     const outputs = [TAEHV_IO.frames, ...MEMBLOCKS.map((_, m) => TAEHV_IO.stateOut(m))];
-    const settings = { provider, threads, allowSpinning: options.allowSpinning ?? false, gpuOutputs: (n: string) => n !== TAEHV_IO.frames };
+    const resident = options.resident ?? true;
+    const settings = { provider, threads, allowSpinning: options.allowSpinning ?? false, gpuOutputs: (n: string) => resident && n !== TAEHV_IO.frames };
     const output = options.output ?? 'rgb24';
     const first = await createSession(buildTaehvGraph(shape, weights, { dtype, first: true, output }), settings, outputs);
     let next: OwnedSession;

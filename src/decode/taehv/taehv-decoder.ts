@@ -20,6 +20,8 @@ export interface TaehvDecoderOptions {
   dtype: FloatType;
   threads: number;
   allowSpinning?: boolean;
+  /** WebGPU: the memory stays on the GPU between blocks (default true). */
+  resident?: boolean;
 }
 
 export class TaehvDecoder implements Decoder {
@@ -46,6 +48,7 @@ export class TaehvDecoder implements Decoder {
       dtype: options.dtype,
       threads: options.threads,
       allowSpinning: options.allowSpinning,
+      resident: options.resident,
     });
     return new TaehvDecoder(runtime);
   }
