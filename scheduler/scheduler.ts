@@ -136,25 +136,9 @@ export class Scheduler {
 
   /** Admits the stream if every stream, it included, can still meet its objectives; else refuses. */
   admit(spec: StreamSpec, now: number = this.clock.now()): AdmissionDecision {
-    validateSpec(spec);
-    const existing = this.streams.get(spec.id);
-    if (existing && (existing.state === 'running')) {
-      return { admitted: false, streamId: spec.id, code: 'duplicate', reason: `stream '${spec.id}' is already admitted` };
-    }
-    const rungs = rungsFrom(spec.stepLadder ?? this.config.stepLadder, spec.blockFrames ?? this.config.blockFrames);
-    for (const device of this.devices.values()) this.decayIdleSpeed(device, now);
-    const trials = [...this.devices.keys()].map((id) => this.tryDevice(id, spec, rungs));
-    const ok = trials.filter((t) => t.feasible);
-    if (ok.length === 0) {
-      const code: RefusalCode = trials.every((t) => t.code === 'capacity') ? 'capacity' : 'deadline';
-      const objective = `${spec.objectives.targetFps} fps, TTFF ${spec.objectives.ttffMs} ms, latency ${spec.objectives.latencyMs} ms`;
-      return {
-        admitted: false,
-        streamId: spec.id,
-        code,
-        reason: `no device can take stream '${spec.id}' (${objective}) while every admitted stream keeps its deadlines, even at ${describeRung(rungs[rungs.length - 1])}: ${trials.map((t) => `${t.device}: ${t.detail}`).join('; ')}`,
-      };
-    }
+    const trial = this.trial(spec, now);
+    if ('admitted' in trial) return trial;
+    const { rungs, ok } = trial;
     ok.sort((a, b) => a.degradation! - b.degradation! || a.rungs!.get(NEW_STREAM)! - b.rungs!.get(NEW_STREAM)! || a.utilisation! - b.utilisation! || cmp(a.device, b.device));
     const best = ok[0];
     const rung = best.rungs!.get(NEW_STREAM)!;
@@ -181,6 +165,38 @@ export class Scheduler {
     const device = this.devices.get(best.device)!;
     device.plannedSpeed = device.speed;
     return { admitted: true, streamId: spec.id, device: best.device, rung: rungs[rung], plannedDelayMs: state.plannedDelayMs, changes };
+  }
+
+  /**
+   * The admission test alone: the refusal `admit` would give now, or null if it would admit the
+   * stream. Nothing is admitted (a caller can ask before paying for the stream's set-up).
+   */
+  check(spec: StreamSpec, now: number = this.clock.now()): Extract<AdmissionDecision, { admitted: false }> | null {
+    const trial = this.trial(spec, now);
+    return 'admitted' in trial ? trial : null;
+  }
+
+  private trial(spec: StreamSpec, now: number): Extract<AdmissionDecision, { admitted: false }> | { rungs: Rung[]; ok: DeviceTrial[] } {
+    validateSpec(spec);
+    const existing = this.streams.get(spec.id);
+    if (existing && (existing.state === 'running')) {
+      return { admitted: false, streamId: spec.id, code: 'duplicate', reason: `stream '${spec.id}' is already admitted` };
+    }
+    const rungs = rungsFrom(spec.stepLadder ?? this.config.stepLadder, spec.blockFrames ?? this.config.blockFrames);
+    for (const device of this.devices.values()) this.decayIdleSpeed(device, now);
+    const trials = [...this.devices.keys()].map((id) => this.tryDevice(id, spec, rungs));
+    const ok = trials.filter((t) => t.feasible);
+    if (ok.length === 0) {
+      const code: RefusalCode = trials.every((t) => t.code === 'capacity') ? 'capacity' : 'deadline';
+      const objective = `${spec.objectives.targetFps} fps, TTFF ${spec.objectives.ttffMs} ms, latency ${spec.objectives.latencyMs} ms`;
+      return {
+        admitted: false,
+        streamId: spec.id,
+        code,
+        reason: `no device can take stream '${spec.id}' (${objective}) while every admitted stream keeps its deadlines, even at ${describeRung(rungs[rungs.length - 1])}: ${trials.map((t) => `${t.device}: ${t.detail}`).join('; ')}`,
+      };
+    }
+    return { rungs, ok };
   }
 
   /** Ends a stream (its viewer left). Frees its share of the device; the others may move up the ladder. */

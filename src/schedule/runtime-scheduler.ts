@@ -136,13 +136,7 @@ export class RuntimeScheduler {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the scheduler is closed');
     const now = this.clock.now();
     const decision = this.scheduler.admit(spec, now);
-    if (!decision.admitted) {
-      const d: SchedulerDecision = { at: now, kind: 'refused', streamId: spec.id, message: decision.reason, code: decision.code };
-      this.recentRefusals.push(d);
-      if (this.recentRefusals.length > DECISIONS_KEPT) this.recentRefusals.shift();
-      this.record(d);
-      return { admitted: false, decision };
-    }
+    if (!decision.admitted) return { admitted: false, decision: this.refused(decision, now) };
     const stream = new ScheduledStream(this, spec.id);
     this.streams.set(spec.id, stream);
     this.record({
@@ -155,6 +149,25 @@ export class RuntimeScheduler {
     this.recordChanges(decision.changes, now);
     this.pump();
     return { admitted: true, stream, decision };
+  }
+
+  /**
+   * Would the stream be admitted now? A refusal is recorded like one of `admit`'s; null: it would be
+   * admitted (nothing is, until `admit`). Lets a caller refuse before setting the stream up.
+   */
+  check(spec: StreamSpec): Extract<AdmissionDecision, { admitted: false }> | null {
+    if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the scheduler is closed');
+    const now = this.clock.now();
+    const refusal = this.scheduler.check(spec, now);
+    return refusal && this.refused(refusal, now);
+  }
+
+  private refused<T extends Extract<AdmissionDecision, { admitted: false }>>(decision: T, now: number): T {
+    const d: SchedulerDecision = { at: now, kind: 'refused', streamId: decision.streamId, message: decision.reason, code: decision.code };
+    this.recentRefusals.push(d);
+    if (this.recentRefusals.length > DECISIONS_KEPT) this.recentRefusals.shift();
+    this.record(d);
+    return decision;
   }
 
   /** Streams admitted and not yet gone. */

@@ -28,6 +28,11 @@ export interface SchedulingOptions {
 const DECISIONS_SHOWN = 5;
 
 export class ServeScheduling {
+  /**
+   * Video frames per latent frame of this server's decoder (clients cannot change the decoder),
+   * learnt from the first generator; until then no stream can be checked before its generator exists.
+   */
+  private videoFramesPerLatentFrame: number | null = null;
   private runtime: Promise<RuntimeScheduler> | null = null;
   private current: RuntimeScheduler | null = null;
   private closed = false;
@@ -73,11 +78,23 @@ export class ServeScheduling {
   admitter(runtime: RuntimeScheduler, id: string): (generator: LiveGenerator, config: Config) => ScheduledStream {
     return (generator, config) => {
       const framesPerBlock = generator.framesPerBlock ?? config.generation.blockFrames;
-      const spec = scheduledStreamSpec(config, id, { videoFramesPerLatentFrame: Math.max(1, Math.round(framesPerBlock / config.generation.blockFrames)) });
+      this.videoFramesPerLatentFrame = Math.max(1, Math.round(framesPerBlock / config.generation.blockFrames));
+      const spec = scheduledStreamSpec(config, id, { videoFramesPerLatentFrame: this.videoFramesPerLatentFrame });
       const admission = runtime.admit(spec);
       if (!admission.admitted) throw new SinkstreamError('ERR_CAPACITY', `the scheduler refused the stream: ${admission.decision.reason}`);
       return admission.stream;
     };
+  }
+
+  /**
+   * The admission test before a stream's generator is started (a thread, the model, its memory):
+   * throws ERR_CAPACITY with the scheduler's reason if the stream would be refused now. Passes when
+   * the decoder's frame rate is not known yet (no generator has run); `admitter` decides then.
+   */
+  precheck(runtime: RuntimeScheduler, id: string, config: Config): void {
+    if (this.videoFramesPerLatentFrame === null) return;
+    const refusal = runtime.check(scheduledStreamSpec(config, id, { videoFramesPerLatentFrame: this.videoFramesPerLatentFrame }));
+    if (refusal) throw new SinkstreamError('ERR_CAPACITY', `the scheduler refused the stream: ${refusal.reason}`);
   }
 
   /** Stops planning (every stream gets no more turns). */

@@ -36,7 +36,14 @@ export interface ServerOptions {
    * Tests inject a calibration, clock or timers here; `false` runs streams unscheduled.
    */
   scheduling?: SchedulingOptions | false;
+  /**
+   * An HTTP connection with no traffic for this long is closed (default 30 s): one that never sends a
+   * request would otherwise hold its socket and memory for a minute or more. WebSockets are not affected.
+   */
+  idleConnectionMs?: number;
 }
+
+const IDLE_CONNECTION_MS = 30_000;
 
 
 /** The token in force: serve.token, else SINKSTREAM_TOKEN; undefined when neither is set. */
@@ -102,6 +109,7 @@ export class SinkstreamServer {
       skipUTF8Validation: true,
     });
     this.http = http.createServer((req, res) => void this.onRequest(req, res));
+    this.http.setTimeout(options.idleConnectionMs ?? IDLE_CONNECTION_MS); // ws clears it on upgrade
     this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_e, socket) => socket.destroy());
   }
