@@ -31,6 +31,7 @@ export async function openStreamingDecoder(config: StreamingDecoderConfig, provi
         latentChannels: model.arch.latentChannels,
         latentHeight: model.latentHeight,
         latentWidth: model.latentWidth,
+        resident: engine.residentCache,
       });
     default:
       throw new Error(`internal: decoder.kind '${decoder.kind}' is not a streaming decoder`);
