@@ -17,6 +17,7 @@ import { admitRealtime, calibrateForRealtime, type RealtimeRun } from '../../sch
 import { describeCalibration } from '../../schedule/calibration.js';
 import { stepLadderFor } from '../../schedule/stream-spec.js';
 import { objectiveFps } from '../../../scheduler/index.js';
+import { blockFigures, formatRenderSummary, type RenderSummary } from '../render-summary.js';
 
 interface RenderOptions extends ConfigOptionValues {
   prompt?: string;
@@ -27,6 +28,7 @@ interface RenderOptions extends ConfigOptionValues {
   progress: boolean;
   realtime?: boolean;
   verbose?: boolean;
+  json?: boolean;
 }
 
 function positiveNumber(flag: string, raw: string, integer: boolean): number {
@@ -49,7 +51,8 @@ export function register(program: Command): void {
       .option('--seed <n>', 'noise seed (default: generation.seed)')
       .option('--realtime', 'hold the render to the live objective (scheduler.targetFps, ttffMs, latencyMs): admitted or refused by the block scheduler, which may lower steps to keep deadlines')
       .option('--verbose', "with --realtime: print the engine's calibration and the scheduler's decisions on stderr")
-      .option('--no-progress', 'no progress bar'),
+      .option('--no-progress', 'no progress bar')
+      .option('--json', 'print the summary as one JSON object on stdout (no progress bar)'),
   ).action(async (options: RenderOptions) => {
     const extra: OptionSetting[] = [];
     if (options.prompt !== undefined) extra.push({ assignment: `generation.prompt=${JSON.stringify(options.prompt)}`, origin: '--prompt' });
@@ -82,8 +85,12 @@ export function register(program: Command): void {
     let bar: SingleBar | undefined;
     let written = 0;
     let interrupted = false;
-    const onSignal = (): void => {
+    const blockMs: number[] = [];
+    const decodeMs: number[] = [];
+    let interruptedBy: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals): void => {
       interrupted = true;
+      interruptedBy ??= signal;
     };
     const started = performance.now();
     let failure: { error: unknown } | undefined;
@@ -101,13 +108,15 @@ export function register(program: Command): void {
         preset: config.output.preset,
         keyframeSeconds: config.output.keyframeSeconds,
       });
-      if (options.progress && process.stderr.isTTY) {
+      if (options.progress && !options.json && process.stderr.isTTY) {
         bar = new SingleBar({ format: 'rendering {bar} {value}/{total} frames | {speed} fps | ETA {eta_formatted}', hideCursor: true, stream: process.stderr });
         bar.start(totalFrames, 0, { speed: '0.0' });
       }
       while (written < totalFrames && !interrupted) {
         const block = await source.next();
         if (!block) break;
+        blockMs.push(block.timings.totalMs);
+        decodeMs.push(block.timings.decodeMs);
         for (const frame of block.frames) {
           if (written >= totalFrames) break;
           try {
@@ -139,15 +148,53 @@ export function register(program: Command): void {
     // What the file holds: when Ctrl-C reached ffmpeg too, the frames still in its input are not in it.
     const inFile = closed.value?.framesInFile ?? written;
     const seconds = (performance.now() - started) / 1000;
+    const stopped = realtime?.stream.stopReason;
+    if (interrupted) process.exitCode = 130;
+    if (options.json) {
+      const m = realtime?.stream.metrics();
+      const summary: RenderSummary = {
+        status: interrupted ? 'interrupted' : stopped ? 'stopped' : 'finished',
+        reason: interrupted ? `interrupted by ${interruptedBy ?? 'a signal'}` : (stopped ?? null),
+        exitCode: interrupted ? 130 : 0,
+        output: outPath,
+        framesRequested: totalFrames,
+        framesGenerated: written,
+        framesWritten: inFile,
+        fps,
+        videoSeconds: inFile / fps,
+        width: generator.width,
+        height: generator.height,
+        seconds,
+        generatedFps: written / seconds,
+        blocks: blockMs.length,
+        blocksBySteps: { ...source!.blocksBySteps },
+        ...blockFigures({ blockMs, decodeMs }),
+        engine: `${config.engine.name}/${config.engine.provider}`,
+        decoder: config.decoder.kind,
+        cache: describeCache(config.cache),
+        realtime: m
+          ? {
+              targetFps: objectiveFps(config),
+              ttffMs: m.ttffMs,
+              latencyP50Ms: m.latencyMs.p50,
+              latencyP99Ms: m.latencyMs.p99,
+              jitterP99Ms: m.jitterMs.p99,
+              missedDeadlines: m.missedDeadlines,
+              framesDelivered: m.framesDelivered,
+            }
+          : null,
+      };
+      process.stdout.write(formatRenderSummary(summary));
+      if (stopped) process.stderr.write(`sinkstream render: stopped by the scheduler: ${stopped}\n`);
+      return;
+    }
     const verb = interrupted ? 'interrupted after' : 'rendered';
     process.stdout.write(
       `${verb} ${inFile} frames (${(inFile / fps).toFixed(2)} s at ${fps} fps, ${generator.width}x${generator.height}) to ${outPath} ` +
         `in ${seconds.toFixed(1)} s: ${(written / seconds).toFixed(1)} fps generated; cache ${describeCache(config.cache)}; ` +
         `steps ${describeSteps(source!.blocksBySteps)}${realtime ? `; ${describeRealtime(realtime, objectiveFps(config), written)}` : ''}\n`,
     );
-    const stopped = realtime?.stream.stopReason;
     if (stopped) process.stderr.write(`sinkstream render: stopped by the scheduler: ${stopped}\n`);
-    if (interrupted) process.exitCode = 130;
   });
 }
 
