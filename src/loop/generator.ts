@@ -6,6 +6,12 @@
  *
  * The clean pass of block b runs at the start of block b+1, so a block's frames are handed out one
  * forward earlier (lower latency); the result is identical.
+ *
+ * Decoding overlaps the engine (a pipeline of depth 1): once block b is denoised its decode starts and
+ * its clean pass is queued on the engine at once, so the decode runs while the engine works; a caller
+ * that asks for block b+1 before block b's frames arrive gets b+1's denoising started meanwhile too.
+ * Blocks are handed out in order, each when its frames are decoded; a failed decode fails its block and
+ * every later one (the decoder's memory no longer follows the stream).
  */
 import type { Config, CacheConfig } from '../config/schema.js';
 import { validateConfig } from '../config/load.js';
@@ -18,12 +24,14 @@ import { StreamCache } from '../cache/stream-cache.js';
 import type { BlockPlan, HeldFrame } from '../cache/types.js';
 import { createDecoder, videoFramesOfBlock, type Decoder } from '../decode/decoder.js';
 import { createTextEncoder, type TextEncoder } from '../text/text-encoder.js';
-import { loadTextEmbeddingTable } from '../model/load-weights.js';
+import { checkWeights, loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { gaussianNoise } from './noise.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
+import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
+import { warmUp, type WarmupReport } from './warmup.js';
 
 export interface Generator extends AsyncIterable<FrameBlock> {
   readonly config: Config;
@@ -38,6 +46,8 @@ export interface Generator extends AsyncIterable<FrameBlock> {
   readonly framesPerBlock: number;
   /** Video frames block `index` yields (0: the stream's first block). */
   framesOfBlock(index: number): number;
+  /** One-time costs paid by createGenerator before the first block (see StartupTimings). */
+  readonly startup: StartupTimings;
   /** Generates the next block; `steps` degrades it to fewer denoising steps (the scheduler's ladder). */
   next(options?: BlockOptions): Promise<FrameBlock>;
   /**
@@ -55,6 +65,17 @@ export interface Generator extends AsyncIterable<FrameBlock> {
   close(): Promise<void>;
 }
 
+export interface StartupTimings {
+  /** Opening the decoder (weights, its own plans and warm-up), ms; 0 without one. */
+  decoderOpenMs: number;
+  /** Building the engine (0 when the caller passed one in), ms. */
+  engineMs: number;
+  /** The warm-up (`engine.warmup`): forwards at every key length the stream will use and a decode; 0 when off. */
+  warmupMs: number;
+  /** What the warm-up ran (null when off). */
+  warmup: WarmupReport | null;
+}
+
 export interface BlockOptions {
   /** Denoising steps for this block (default: the configured list). */
   steps?: number;
@@ -69,6 +90,13 @@ export interface GeneratorOptions {
   signal?: AbortSignal;
   /** Use this text encoder instead of creating one from the config (serve's shared umT5); the caller closes it. */
   text?: TextEncoder;
+  /** Use this decoder instead of creating one from the config (tests); the generator closes it. */
+  decoder?: Decoder | null;
+}
+
+/** `engine.warmup` unset: on for the native engine (cuDNN builds its plans on first use), off otherwise. */
+export function warmupEnabled(config: Pick<Config, 'engine'>): boolean {
+  return config.engine.warmup ?? config.engine.name === 'native';
 }
 
 /** The text encoder only needs the embedding table: read that one tensor, never the whole model here. */
@@ -91,10 +119,26 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
   const scene = config.generation.opening === 'scene' ? createSceneOpening(config) : null;
   const drawn = scene ? { scene, latent: scene.latentFor(config.generation.prompt) } : null;
   const opening = config.model.openingWeights ? await createOpening(config, options, text) : null;
-  const decoder = await createDecoder(config);
-  const engine = options.engine ?? (await createEngine(config));
+  const d0 = performance.now();
+  const decoder = options.decoder !== undefined ? options.decoder : await createDecoder(config);
+  const e0 = performance.now();
+  let engine: Engine;
+  try {
+    engine = options.engine ?? (await createEngine(config));
+  } catch (e) {
+    await decoder?.close();
+    if (opening?.owned) await opening.engine.close();
+    if (ownsText) await text.close?.();
+    throw e;
+  }
+  const startup: StartupTimings = { decoderOpenMs: e0 - d0, engineMs: options.engine ? 0 : performance.now() - e0, warmupMs: 0, warmup: null };
   try {
     await engine.setPrompt(context);
+    if (warmupEnabled(config)) {
+      const w0 = performance.now();
+      startup.warmup = await warmUp(config, dims, engine, decoder);
+      startup.warmupMs = performance.now() - w0;
+    }
   } catch (e) {
     if (!options.engine) await engine.close();
     if (opening?.owned) await opening.engine.close();
@@ -102,12 +146,32 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
     if (ownsText) await text.close?.();
     throw e;
   }
-  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine, opening, drawn, ownsText);
+  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine, opening, drawn, ownsText, startup);
   if (options.signal) {
     if (options.signal.aborted) await generator.close();
     else options.signal.addEventListener('abort', () => void generator.close(), { once: true });
   }
   return generator;
+}
+
+/**
+ * What createGenerator reads, checked with the same errors, without building an engine (which loads
+ * the same weights through loadWeights): the text encoder and its vocabulary with the configured
+ * prompt, the drawn opening, the weights (and the opening model's), the decoder. For a server to
+ * refuse to start on a broken model.
+ */
+export async function checkModel(config: Config): Promise<void> {
+  const text = await createTextEncoder(config, await textWeights(config));
+  text.encode(config.generation.prompt);
+  if (config.generation.opening === 'scene') createSceneOpening(config).latentFor(config.generation.prompt);
+  if (config.model.openingWeights) {
+    const openingConfig: Config = { ...config, model: { ...config.model, weights: config.model.openingWeights, openingWeights: undefined } };
+    (await createTextEncoder(openingConfig, await textWeights(openingConfig))).encode(config.generation.prompt);
+    await checkWeights(openingConfig);
+  }
+  await checkWeights(config);
+  const decoder = await createDecoder(config);
+  await decoder?.close();
 }
 
 /** The first block's own model (`model.openingWeights`) with its text encoder, prompt already set. */
@@ -140,6 +204,15 @@ interface PendingClean {
   blockStart: number;
 }
 
+/** A block whose engine work is done, its frames still being decoded. */
+interface ProducedBlock {
+  block: FrameBlock;
+  /** The decode, started; its rejection is also recorded by the generator (decodeFailure). */
+  decoding: Promise<Uint8Array[]>;
+  /** When produceBlock started (the block's totalMs runs from there to its hand-out). */
+  startedAt: number;
+}
+
 interface DrawnOpening {
   scene: SceneOpening;
   latent: Float32Array;
@@ -166,7 +239,14 @@ class BlockGenerator implements Generator {
   private promptRequests = 0;
   private engineMs = 0;
   private closed = false;
+  /** The engine part of the last block asked for (the next block's engine work waits for it). */
   private running: Promise<unknown> = Promise.resolve();
+  /** The previous block's clean pass, started as soon as that block was denoised: resolves to its engine ms. */
+  private cleaning: Promise<number> = Promise.resolve(0);
+  /** The last block handed out (settled either way): blocks are handed out in order. */
+  private handedOut: Promise<unknown> = Promise.resolve();
+  /** The first failed decode (block index and error): that block and every later one fail with it. */
+  private decodeFailure: { block: number; error: unknown } | null = null;
 
   constructor(
     config: Config,
@@ -179,6 +259,7 @@ class BlockGenerator implements Generator {
     /** `generation.opening: scene`: the first block, drawn from the prompt (not generated). */
     private drawnOpening: DrawnOpening | null = null,
     private readonly ownsText = true,
+    readonly startup: StartupTimings = { decoderOpenMs: 0, engineMs: 0, warmupMs: 0, warmup: null },
   ) {
     this.currentConfig = config;
     this.cache = createStreamCache(config);
@@ -213,10 +294,28 @@ class BlockGenerator implements Generator {
   }
 
   next(options: BlockOptions = {}): Promise<FrameBlock> {
-    // One block at a time, even if callers overlap.
-    const run = this.running.then(() => this.generateBlock(options.steps));
-    this.running = run.catch(() => undefined);
-    return run;
+    // The engine runs one block at a time, even if callers overlap; decodes overlap the next block's engine work.
+    const produced = this.running.then(() => this.produceBlock(options.steps));
+    this.running = produced.catch(() => undefined);
+    const previous = this.handedOut;
+    const handOut = previous.then(() => produced).then((p) => this.handOut(p));
+    this.handedOut = handOut.catch(() => undefined);
+    return handOut;
+  }
+
+  /** The block with its frames, once decoded; a decode failure (its own or an earlier block's) fails it. */
+  private async handOut(p: ProducedBlock): Promise<FrameBlock> {
+    const frames = await p.decoding;
+    const failure = this.decodeFailure;
+    if (failure && failure.block < p.block.index) {
+      const code = failure.error instanceof SinkstreamError ? failure.error.code : 'ERR_ENGINE';
+      throw new SinkstreamError(code, `block ${p.block.index}: not decoded, the decoder failed at block ${failure.block}: ${(failure.error as Error).message}`, {
+        cause: failure.error,
+      });
+    }
+    p.block.frames = frames;
+    p.block.timings.totalMs = performance.now() - p.startedAt;
+    return p.block;
   }
 
   /**
@@ -250,7 +349,10 @@ class BlockGenerator implements Generator {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Drain: the block in flight, its clean pass, and the decodes not yet handed out.
     await this.running;
+    await this.cleaning.catch(() => undefined);
+    await this.handedOut;
     await this.decoder?.close();
     await this.closeOpening();
     if (this.ownsEngine) await this.engine.close();
@@ -277,17 +379,23 @@ class BlockGenerator implements Generator {
     return warpTimesteps(stepsForCount(this.config.generation.steps, steps), this.config.generation.shift).map((t) => t / 1000);
   }
 
-  private async generateBlock(stepCount?: number): Promise<FrameBlock> {
+  private async produceBlock(stepCount?: number): Promise<ProducedBlock> {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the generator is closed');
+    const failure = this.decodeFailure;
+    if (failure) {
+      const code = failure.error instanceof SinkstreamError ? failure.error.code : 'ERR_ENGINE';
+      throw new SinkstreamError(code, `block ${this.blockIndex}: the decoder failed at block ${failure.block}: ${(failure.error as Error).message}`, { cause: failure.error });
+    }
     const t0 = performance.now();
     this.engineMs = 0;
     // The first noise of this block is drawn while the previous block's clean pass runs in the engine.
-    const cleanPass = this.runPendingClean();
+    const cleanPass = this.cleaning;
+    this.cleaning = Promise.resolve(0);
     const drawn = this.blockIndex === 0 ? this.drawnOpening : null;
     const F0 = this.config.generation.blockFrames;
     const { latentChannels: C0, latentHeight: H0, latentWidth: W0 } = this.dims;
     const firstNoise = drawn ? null : gaussianNoise(C0 * F0 * H0 * W0, this.config.generation.seed, this.blockIndex, 0);
-    await cleanPass;
+    this.engineMs += await cleanPass;
     this.applyRetune();
 
     const F = this.config.generation.blockFrames;
@@ -307,30 +415,63 @@ class BlockGenerator implements Generator {
       const sigmas = this.sigmasFor(stepCount);
       steps = sigmas.length;
       ({ x0, plan } = await this.denoise(firstNoise!, sigmas, plan, blockStart));
+      this.checkFinite(x0, steps);
     }
 
-    const d0 = performance.now();
-    const frames = this.decoder ? await this.decoder.decode(x0) : [];
-    const decodeMs = performance.now() - d0;
-
-    if (this.opening) await this.closeOpening(); // the main model writes the opening into its cache
-    this.rememberLatents(x0, blockStart);
-    this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
     const block: FrameBlock = {
       index: this.blockIndex,
       firstFrame: this.firstFrameOf(this.blockIndex),
       width: this.width,
       height: this.height,
-      frames,
+      frames: [],
       steps,
-      timings: { totalMs: 0, engineMs: 0, decodeMs },
+      timings: { totalMs: 0, engineMs: this.engineMs, decodeMs: 0 },
       cache: this.cacheView(),
       queryPositions: [...plan.queryPositions],
     };
+    const decoding = this.startDecode(x0, block);
+
+    if (this.opening) await this.closeOpening(); // the main model writes the opening into its cache
+    this.rememberLatents(x0, blockStart);
+    this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
     this.blockIndex++;
-    block.timings.engineMs = this.engineMs;
-    block.timings.totalMs = performance.now() - t0;
-    return block;
+    // The clean pass goes to the engine now, while the decode runs; the next block waits for it.
+    const cleaning = this.runPendingClean();
+    cleaning.catch(() => undefined); // surfaces in the next block (or is dropped by close)
+    this.cleaning = cleaning;
+    return { block, decoding, startedAt: t0 };
+  }
+
+  /** Starts the block's decode (the decoder keeps its calls in order); records the first failure. */
+  private startDecode(x0: Float32Array, block: FrameBlock): Promise<Uint8Array[]> {
+    if (!this.decoder) return Promise.resolve([]);
+    const d0 = performance.now();
+    const decoding = this.decoder.decode(x0).then(
+      (frames) => {
+        block.timings.decodeMs = performance.now() - d0;
+        return frames;
+      },
+      (error: unknown) => {
+        this.decodeFailure ??= { block: block.index, error };
+        throw error;
+      },
+    );
+    decoding.catch(() => undefined); // handed to the caller by handOut, in order
+    return decoding;
+  }
+
+  /**
+   * A model that diverges (weights too large for float32, a numeric fault on the device) gives NaN
+   * latents, which decode to a black video without any error: stop at the first such block instead.
+   */
+  private checkFinite(x0: Float32Array, steps: number): void {
+    const at = firstNonFinite(x0);
+    if (at < 0) return;
+    throw new SinkstreamError(
+      'ERR_ENGINE',
+      `block ${this.blockIndex}: the denoised latent holds ${x0[at]} (element ${at} of ${x0.length}, after ${steps} steps of engine ${this.engine.name}); ` +
+        'the model diverged: check the weights (model.weights) and the engine',
+    );
   }
 
   /** The block's denoising steps from its first noise: the sampler of `generation.sampler`. */
@@ -376,14 +517,23 @@ class BlockGenerator implements Generator {
     return { x0, plan };
   }
 
-  /** The previous block's clean pass: its K/V become the pending rows the next plan takes in. */
-  private async runPendingClean(): Promise<void> {
+  /** The previous block's clean pass: its K/V become the pending rows the next plan takes in. Resolves to its engine ms. */
+  private async runPendingClean(): Promise<number> {
     const pending = this.pendingClean;
-    if (!pending) return;
+    if (!pending) return 0;
     this.pendingClean = null;
     const F = this.config.generation.blockFrames;
     const reduce = this.cache.reduce;
-    const result = await this.timed(
+    let ms = 0;
+    const engineCall = async <T>(work: Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await work;
+      } finally {
+        ms += performance.now() - t0;
+      }
+    };
+    const result = await engineCall(
       this.engine.forward({
         latent: pending.latent,
         timesteps: new Float32Array(F),
@@ -396,8 +546,9 @@ class BlockGenerator implements Generator {
     if (result.queriesId !== undefined) {
       this.cleanQueries.unshift(result.queriesId);
       const keep = Math.max(0, ...this.cache.queryWindows().map((w) => w.blocksAgo));
-      for (const old of this.cleanQueries.splice(keep)) await this.timed(this.engine.releaseQueries(old));
+      for (const old of this.cleanQueries.splice(keep)) await engineCall(this.engine.releaseQueries(old));
     }
+    return ms;
   }
 
   private async compress(firstStepQueries: number | undefined, blockStart: number, F: number) {

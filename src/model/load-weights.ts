@@ -16,7 +16,8 @@ import { mapKeys, toDiffusersKey, type KeyMapping, type KeyNaming } from './key-
 import { applyLora, readLora } from './lora.js';
 import { syntheticWeights } from './synthetic.js';
 import { openCheckpoint, type CheckpointReader } from './torch-checkpoint.js';
-import type { ModelWeights } from './weights.js';
+import type { ModelWeights, WeightTensor } from './weights.js';
+import { firstNonFinite } from '../util/float32.js';
 
 /** Top-level entries tried, in order, when `model.generatorKey` is not set. */
 export const GENERATOR_KEYS = ['generator_ema', 'generator'] as const;
@@ -28,8 +29,39 @@ export async function loadWeights(config: Pick<Config, 'model'>): Promise<ModelW
     m.weights === 'synthetic'
       ? syntheticWeights(dims, m.syntheticSeed, m.syntheticScale)
       : await loadCheckpointWeights(m.weights, dims, { generatorKey: m.generatorKey });
-  if (m.lora !== undefined) applyLora(weights, await readLora(m.lora), { scale: m.loraScale, alpha: m.loraAlpha });
+  if (m.lora !== undefined) {
+    applyLora(weights, await readLora(m.lora), { scale: m.loraScale, alpha: m.loraAlpha });
+    for (const [key, tensor] of weights) checkFinite(tensor, `${m.lora} (model.lora) merged into ${m.weights}`, key);
+  }
   return weights;
+}
+
+/**
+ * Checks the configured weights as loadWeights reads them (file, keys, shapes, finite values) without
+ * keeping them: a checkpoint is read one tensor at a time, synthetic weights are not made.
+ */
+export async function checkWeights(config: Pick<Config, 'model'>): Promise<void> {
+  const m = config.model;
+  if (m.lora !== undefined) {
+    await loadWeights(config); // the merged values are what must be finite
+    return;
+  }
+  if (m.weights === 'synthetic') return;
+  await readCheckpointWeights(m.weights, modelDims(config), { generatorKey: m.generatorKey }, false);
+}
+
+/**
+ * ERR_MODEL_FILE naming a tensor that holds a NaN or an infinity: such weights turn every output
+ * into NaN (a black video) instead of failing.
+ */
+function checkFinite(tensor: WeightTensor, label: string, key: string, name = key): void {
+  const at = firstNonFinite(tensor.data);
+  if (at < 0) return;
+  throw new SinkstreamError(
+    'ERR_MODEL_FILE',
+    `${label}: tensor '${name}'${name !== key ? ` (${key})` : ''} holds ${tensor.data[at]} at element ${at} of ${tensor.data.length}; ` +
+      'expected finite weights (the file is corrupt, or was saved after training diverged)',
+  );
 }
 
 /** The generator's part of a checkpoint: its keys as the file spells them, and the prefix they share. */
@@ -102,10 +134,14 @@ export async function openMappedCheckpoint(path: string, generatorKey?: string):
 export async function loadTextEmbeddingTable(config: Pick<Config, 'model'>): Promise<ModelWeights> {
   const weights: ModelWeights = new Map();
   if (config.model.weights === 'synthetic') return weights;
-  const { reader, sourceOf } = await openMappedCheckpoint(config.model.weights, config.model.generatorKey);
+  const { reader, sourceOf, label } = await openMappedCheckpoint(config.model.weights, config.model.generatorKey);
   try {
     const source = sourceOf.get(TEXT_EMBEDDING_KEY);
-    if (source !== undefined) weights.set(TEXT_EMBEDDING_KEY, await reader.read(source));
+    if (source !== undefined) {
+      const table = await reader.read(source);
+      checkFinite(table, label, TEXT_EMBEDDING_KEY, source);
+      weights.set(TEXT_EMBEDDING_KEY, table);
+    }
     return weights;
   } finally {
     await reader.close();
@@ -124,8 +160,17 @@ export interface CheckpointLoadOptions {
   generatorKey?: string;
 }
 
-/** Reads a checkpoint's generator and checks every key and shape against `dims` (ERR_MODEL_SHAPE names the first wrong key). */
+/**
+ * Reads a checkpoint's generator and checks every key and shape against `dims` (ERR_MODEL_SHAPE
+ * names the first wrong key) and every value (ERR_MODEL_FILE names the first tensor with a NaN or
+ * an infinity).
+ */
 export async function loadCheckpointWeights(path: string, dims: ModelDims, options: CheckpointLoadOptions = {}): Promise<ModelWeights> {
+  return readCheckpointWeights(path, dims, options, true);
+}
+
+/** loadCheckpointWeights; with `keep` false each tensor is checked and let go (checkWeights). */
+async function readCheckpointWeights(path: string, dims: ModelDims, options: CheckpointLoadOptions, keep: boolean): Promise<ModelWeights> {
   const { reader, mapping, sourceOf, label } = await openMappedCheckpoint(path, options.generatorKey);
   try {
     const expected = expectedShapes(dims);
@@ -159,7 +204,11 @@ export async function loadCheckpointWeights(path: string, dims: ModelDims, optio
     }
 
     const weights: ModelWeights = new Map();
-    for (const [key, source] of sourceOf) weights.set(key, await reader.read(source));
+    for (const [key, source] of sourceOf) {
+      const tensor = await reader.read(source);
+      checkFinite(tensor, label, key, source);
+      if (keep) weights.set(key, tensor);
+    }
     return weights;
   } finally {
     await reader.close();

@@ -110,7 +110,11 @@ export class SafetensorsFile {
       return new SafetensorsFile(path, handle, 8 + headerLen, entries, metadata);
     } catch (e) {
       await handle.close();
-      throw e;
+      if (e instanceof SinkstreamError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      // open() takes a folder on Linux; reading it is what fails.
+      if (code === 'EISDIR') throw fileError(path, 'is a folder; expected a .safetensors file', e);
+      throw fileError(path, `cannot read the file (${code ?? String(e)})`, e);
     }
   }
 

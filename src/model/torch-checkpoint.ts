@@ -341,7 +341,9 @@ export async function openCheckpoint(path: string): Promise<CheckpointReader> {
     }
   } catch (e) {
     if (e instanceof SinkstreamError) throw e;
-    throw fileError(path, `cannot open the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw fileError(path, 'is a folder; expected a checkpoint file (.safetensors, or a .pt / .pth written by torch.save)', e);
+    throw fileError(path, `cannot open the file (${code ?? String(e)})`, e);
   }
   if (head.length >= 4 && head.subarray(0, 4).equals(ZIP_MAGIC)) return TorchCheckpoint.open(path);
   if (head.length >= LEGACY_TORCH_MAGIC.length && head.subarray(0, LEGACY_TORCH_MAGIC.length).equals(LEGACY_TORCH_MAGIC)) {

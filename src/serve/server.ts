@@ -19,6 +19,7 @@ import { StreamManager } from './stream-manager.js';
 import { WsSession } from './ws-session.js';
 import type { CreateGenerator } from './live-stream.js';
 import { SpareGenerators } from './generator-host.js';
+import { checkModel } from '../loop/generator.js';
 import type { StartEncoder } from './encoder-supervisor.js';
 import { ServeScheduling, type SchedulingOptions } from './serve-scheduling.js';
 
@@ -128,6 +129,10 @@ export class SinkstreamServer {
           `(serve.token in the config, --token, or the ${TOKEN_ENV} environment variable), or listen on 127.0.0.1`,
       );
     }
+    // The project's model (weights, text vocabulary, decoder) is checked before anything listens: a
+    // broken one stops the server with render's message instead of failing every create as if the
+    // client were at fault. An injected generator brings its own model.
+    if (!options.createGenerator) await checkModel(config);
     await new Promise<void>((resolve, reject) => {
       server.http.once('error', (e: NodeJS.ErrnoException) =>
         reject(new SinkstreamError('ERR_ARGUMENT', `cannot listen on ${config.serve.host}:${config.serve.port}: ${e.code ?? e.message}`)),

@@ -256,4 +256,21 @@ test('retune changes the window from the next block; an impossible one is refuse
   await g.close();
 });
 
+test('a block whose latent comes out non-finite (a diverged model) fails with ERR_ENGINE instead of a black video', async () => {
+  const config = loadConfig({ set: [...tiny, 'generation.seed=2'] });
+  for (const value of [NaN, Infinity]) {
+    const g = await createGenerator(config, { engine: constantFlowEngine(value, []) });
+    let error: unknown;
+    await g.next().catch((e: unknown) => (error = e));
+    assert.instance(error, SinkstreamError, `flow ${value}: the block was returned`);
+    assert.is((error as SinkstreamError).code, 'ERR_ENGINE');
+    assert.match((error as SinkstreamError).message, /block 0: the denoised latent holds (NaN|-?Infinity)/);
+    await g.close();
+  }
+  // A finite flow, however large, is not refused.
+  const ok = await createGenerator(config, { engine: constantFlowEngine(1e30, []) });
+  assert.is((await ok.next()).index, 0);
+  await ok.close();
+});
+
 test.run();
