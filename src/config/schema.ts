@@ -204,6 +204,12 @@ export const engineSection = z
     stageLayers: z.array(positiveInt).min(1).optional(),
     /** GPU of each stage, first to last (native engine; default: engine.device, engine.device + 1, ...). */
     devices: z.array(z.number().int().nonnegative()).min(1).optional(),
+    /**
+     * At engine start, one forward at every cache size the stream will attend (and a decode), so plans
+     * built on first use (the native engine's cuDNN attention) are not paid in the first blocks.
+     * Default: on for the native engine, off otherwise.
+     */
+    warmup: z.boolean().optional(),
   })
   .strict();
 
