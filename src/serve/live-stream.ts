@@ -263,7 +263,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       height: this.generator.height,
       fps: this.fps,
       viewers: this.hub.size,
-      recording: this.recorder?.path ?? null,
+      recording: this.recorder ? path.basename(this.recorder.path) : null, // never the server's folders
       records: this.recorder !== null,
       idleStop: this.idleStopInfo(),
       cache: { policy: this.config.cache.policy, sink: this.config.cache.sink, window: this.config.cache.window },

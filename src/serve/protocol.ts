@@ -115,6 +115,7 @@ export interface StreamInfo {
   height: number;
   fps: number;
   viewers: number;
+  /** The recording's file name in serve.recordDir (`<id>.mp4`; the server's own paths are not shown to clients), or null. */
   recording: string | null;
   /** Whether the stream is being recorded (such a stream never stops for want of viewers). */
   records: boolean;

@@ -13,7 +13,7 @@ import { TOKEN_ENV, hostAllowed, isLoopbackHost, originAllowed, tokenMatches, to
 import { handleApi, sendError } from './http-api.js';
 import { ServerMetrics } from './metrics.js';
 import { CloseCode, PROTOCOL_VERSION } from './protocol.js';
-import { serveStatic } from './static-files.js';
+import { isStaticPath, serveStatic } from './static-files.js';
 import { StreamControl } from './stream-control.js';
 import { StreamManager } from './stream-manager.js';
 import { WsSession } from './ws-session.js';
@@ -181,6 +181,10 @@ export class SinkstreamServer {
       return handleApi(req, res, url, this.control, this.config.serve.maxMessageBytes, (code) => this.metrics.controlErrors.inc({ code }));
     }
     if ((req.method === 'GET' || req.method === 'HEAD') && (await serveStatic(url.pathname, res))) return;
+    if (url.pathname === '/metrics' || isStaticPath(url.pathname)) {
+      res.setHeader('allow', 'GET, HEAD');
+      return sendError(res, 'bad-message', `${req.method} is not allowed on ${url.pathname}; use GET`, 405);
+    }
     sendError(res, 'not-found', `not found: ${url.pathname}`);
   }
 

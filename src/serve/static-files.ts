@@ -29,9 +29,22 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-cache',
 };
 
+/** The page declares no icon (index.html); a client that asks anyway gets an empty answer, not a 404. */
+const FAVICON = '/favicon.ico';
+
+/** Whether `pathname` is one of the viewer's files (served to GET and HEAD only). */
+export function isStaticPath(pathname: string): boolean {
+  return pathname === FAVICON || Object.hasOwn(FILES, pathname);
+}
+
 /** Serves `pathname` if it is one of the viewer's files; returns false otherwise. */
 export async function serveStatic(pathname: string, res: ServerResponse, dir = publicDir()): Promise<boolean> {
-  const entry = FILES[pathname];
+  if (pathname === FAVICON) {
+    res.writeHead(204, { 'cache-control': 'max-age=86400' });
+    res.end();
+    return true;
+  }
+  const entry = Object.hasOwn(FILES, pathname) ? FILES[pathname] : undefined;
   if (!entry) return false;
   let body: Buffer;
   try {

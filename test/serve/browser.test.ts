@@ -37,6 +37,7 @@ if (!existsSync(CHROMIUM)) {
       const page = context.pages()[0] ?? (await context.newPage());
       const problems: string[] = [];
       page.on('pageerror', (e) => problems.push(e.message));
+      page.on('response', (r) => r.status() >= 400 && problems.push(`${r.status()} ${r.url()}`)); // e.g. a favicon 404
       await page.goto(server.url);
       await page.waitForFunction(() => document.getElementById('status')?.textContent === 'connected', undefined, { timeout: 15_000 });
       const supported = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="avc1.64000a"'));

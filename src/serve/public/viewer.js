@@ -254,7 +254,7 @@ function showStreams(streams) {
 
 function showStream(info) {
   state.streamInfo = info;
-  $('stream-line').textContent = `stream ${info.id} · ${info.width}×${info.height} @ ${info.fps} fps · ${info.cache.policy}, sink ${info.cache.sink}, window ${info.cache.window}${info.recording ? ` · recording to ${info.recording}` : ''} · “${info.prompt}”`;
+  $('stream-line').textContent = `stream ${info.id} · ${info.width}×${info.height} @ ${info.fps} fps · ${info.cache.policy}, sink ${info.cache.sink}, window ${info.cache.window}${info.records ? ' · recording' : ''} · “${info.prompt}”`;
 }
 
 function showFigures(f) {

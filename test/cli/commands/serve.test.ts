@@ -55,7 +55,8 @@ test('serve: prints how to pass the token; SIGTERM stops the stream and finalize
     const created = await fetch(`${base}api/streams`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a red circle', record: true }) });
     assert.is(created.status, 201);
     const { stream } = (await created.json()) as { stream: { id: string; recording: string } };
-    assert.is(stream.recording, path.join(recordDir, `${stream.id}.mp4`));
+    assert.is(stream.recording, `${stream.id}.mp4`, 'the file name, not the server\'s path');
+    const recording = path.join(recordDir, stream.recording);
 
     const ws = new WebSocket(`${base.replace('http', 'ws')}ws?v=1&token=${TOKEN}`);
     const texts: Array<{ type: string; reason?: string }> = [];
@@ -73,7 +74,7 @@ test('serve: prints how to pass the token; SIGTERM stops the stream and finalize
     assert.match(out.stderr, /recorded \d+ frames/);
     assert.is(await wsClosed, 1001);
     assert.ok(texts.some((m) => m.type === 'ended' && /SIGTERM/.test(m.reason ?? '')), JSON.stringify(texts.slice(-3)));
-    const video = await probeVideo(stream.recording);
+    const video = await probeVideo(recording);
     assert.is(video.codec, 'h264');
     assert.is(video.width, 64);
     const recorded = Number(/recorded (\d+) frames/.exec(out.stderr)![1]);
