@@ -158,6 +158,12 @@ export class SinkstreamServer {
     return `http://${shown}:${this.port}/`;
   }
 
+  /** Resolves once calibration is done and the spare generators being built are ready (benchmarks wait for it). */
+  async ready(): Promise<void> {
+    await this.calibrating;
+    await this.spares?.ready();
+  }
+
   /** Connections open now (viewers and controllers). */
   get connections(): number {
     return this.sockets.size;
