@@ -6,7 +6,7 @@
 # usage: bash scripts/build-native.sh            # or: npm run build:native
 #        bash scripts/build-native.sh --check    # compile only, against a stand-in cuBLASLt header (no GPU,
 #                                                # no cuBLAS needed); nothing is linked or installed
-# cuDNN (fused attention, the TAEHV decoder's convolutions) is not linked: it is loaded at run time when present
+# cuDNN (fused attention, the TAEHV and Wan VAE decoders' convolutions) is not linked: it is loaded at run time when present
 # (native/src/cudnn-sdpa.h, native/src/cudnn-conv.h).
 # env:   CUDA_HOME (default /usr/local/cuda), SSN_CUDA_ARCH (default 90 = Hopper; e.g. "80;90"),
 #        SSN_CUDA_PTX (default 1: also embed PTX of the last SSN_CUDA_ARCH, for newer GPUs),
@@ -48,7 +48,7 @@ nvflags=(-std=c++17 -O3 -Xcompiler -fPIC --expt-relaxed-constexpr "${gencode[@]}
 cxxflags=(-std=c++17 -O2 -fPIC -Wall "${inc[@]}")
 
 pids=()
-for f in kernels attention engine taehv-decoder; do
+for f in kernels attention engine taehv-decoder wan-vae-decoder; do
   "$NVCC" "${nvflags[@]}" -c "src/$f.cu" -o "$out/$f.o" & pids+=($!)
 done
 for f in gemm capi cudnn-sdpa cudnn-conv pipeline-engine; do
@@ -71,7 +71,7 @@ for dir in "$CUDA_HOME/lib64" "$CUDA_HOME/targets/x86_64-linux/lib" "$CUDA_HOME/
 done
 (( ${#libdirs[@]} )) || { echo "build-native: libcublasLt.so not found under $CUDA_HOME or /usr/lib/x86_64-linux-gnu" >&2; exit 1; }
 "$NVCC" -shared "${gencode[@]}" -o build/libsinkstream_native.so build/kernels.o build/attention.o build/engine.o \
-  build/taehv-decoder.o build/gemm.o build/capi.o build/cudnn-sdpa.o build/cudnn-conv.o build/pipeline-engine.o "${libdirs[@]}" -lcublasLt -ldl -cudart static
+  build/taehv-decoder.o build/wan-vae-decoder.o build/gemm.o build/capi.o build/cudnn-sdpa.o build/cudnn-conv.o build/pipeline-engine.o "${libdirs[@]}" -lcublasLt -ldl -cudart static
 if [[ -f build/addon.o ]]; then
   g++ -shared -o build/sinkstream_native.node build/addon.o -Lbuild -lsinkstream_native -Wl,-rpath,'$ORIGIN'
   echo "build-native: built native/build/sinkstream_native.node and native/build/libsinkstream_native.so"

@@ -574,6 +574,150 @@ napi_value TaehvInfo(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+// ---- Wan VAE decoder ----
+
+struct WanVaeHandle {
+  static constexpr uint32_t kMagic = 0x57414e56;  // tells a Wan VAE handle from the others
+  uint32_t magic = kMagic;
+  ssn_wanvae* decoder = nullptr;
+};
+
+ssn_wanvae* getWanVae(napi_env env, napi_value v) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p || static_cast<WanVaeHandle*>(p)->magic != WanVaeHandle::kMagic ||
+      !static_cast<WanVaeHandle*>(p)->decoder) {
+    napi_throw_error(env, "ERR_CLOSED", "native Wan VAE decoder handle is closed or invalid");
+    return nullptr;
+  }
+  return static_cast<WanVaeHandle*>(p)->decoder;
+}
+
+/** createWanVae({dim, zDim, latentHeight, latentWidth}, device, precision 0 bf16 | 1 fp32 | 2 fp16) */
+napi_value CreateWanVae(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  ssn_wanvae_dims d{};
+  d.dim = prop(env, argv[0], "dim");
+  d.z_dim = prop(env, argv[0], "zDim");
+  d.latent_height = prop(env, argv[0], "latentHeight");
+  d.latent_width = prop(env, argv[0], "latentWidth");
+  ssn_wanvae* t = nullptr;
+  if (ssn_wanvae_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &t) != 0) return throwNative(env, "");
+  auto* h = new WanVaeHandle{};
+  h->decoder = t;
+  napi_value ext;
+  NAPI_CALL(env, napi_create_external(
+                     env, h,
+                     [](napi_env, void* data, void*) {
+                       auto* hh = static_cast<WanVaeHandle*>(data);
+                       if (hh->decoder) ssn_wanvae_destroy(hh->decoder);
+                       delete hh;
+                     },
+                     nullptr, &ext));
+  return ext;
+}
+
+napi_value WanVaeDestroy(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  void* p = nullptr;
+  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p && static_cast<WanVaeHandle*>(p)->magic == WanVaeHandle::kMagic) {
+    auto* h = static_cast<WanVaeHandle*>(p);
+    if (h->decoder) ssn_wanvae_destroy(h->decoder);
+    h->decoder = nullptr;
+  }
+  return nullptr;
+}
+
+/** wanVaeSetWeight(handle, key, Float32Array) — synchronous (load time). */
+napi_value WanVaeSetWeight(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  ssn_wanvae* t = getWanVae(env, argv[0]);
+  if (!t) return nullptr;
+  const std::string key = getString(env, argv[1]);
+  float* data;
+  size_t n;
+  if (!getTyped(env, argv[2], napi_float32_array, &data, &n)) return nullptr;
+  if (ssn_wanvae_set_weight(t, key.c_str(), data, static_cast<int64_t>(n), 0) != 0) return throwNative(env, "");
+  return nullptr;
+}
+
+/** wanVaeFinalize(handle, warmupFrames) -> Promise (lays the weights out; plans the convolutions on blocks of zeros) */
+napi_value WanVaeFinalize(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  ssn_wanvae* t = getWanVae(env, argv[0]);
+  if (!t) return nullptr;
+  const int warmup = getInt(env, argv[1]);
+  return startAsync(env, "ssn.wanVaeFinalize", {}, [=](int*) { return ssn_wanvae_finalize(t, warmup); });
+}
+
+/** wanVaeDecode(handle, latent Float32Array [z, F, H, W], frames, out Uint8Array) -> Promise<frames written> */
+napi_value WanVaeDecode(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!getArgs(env, info, 4, argv)) return nullptr;
+  ssn_wanvae* t = getWanVae(env, argv[0]);
+  if (!t) return nullptr;
+  float* latent;
+  size_t nl;
+  if (!getTyped(env, argv[1], napi_float32_array, &latent, &nl)) return nullptr;
+  const int frames = getInt(env, argv[2]);
+  bool is = false;
+  napi_is_typedarray(env, argv[3], &is);
+  napi_typedarray_type type;
+  void* out = nullptr;
+  size_t no = 0, off = 0;
+  napi_value buf;
+  if (!is || napi_get_typedarray_info(env, argv[3], &type, &no, &out, &buf, &off) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_ARGUMENT", "expected a Uint8Array");
+    return nullptr;
+  }
+  const int64_t capacity = static_cast<int64_t>(no);
+  auto* rgb = static_cast<uint8_t*>(out);
+  return startAsync(env, "ssn.wanVaeDecode", {argv[1], argv[3]},
+                    [=](int* result) { return ssn_wanvae_decode(t, latent, frames, rgb, capacity, result); });
+}
+
+napi_value WanVaeReset(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_wanvae* t = getWanVae(env, argv[0]);
+  if (!t) return nullptr;
+  return startAsync(env, "ssn.wanVaeReset", {}, [=](int*) { return ssn_wanvae_reset(t); });
+}
+
+/** wanVaeInfo(handle) -> { width, height, plans, planMs, lastMs, deviceBytes, provider } */
+napi_value WanVaeInfo(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_wanvae* t = getWanVae(env, argv[0]);
+  if (!t) return nullptr;
+  int width = 0, height = 0, plans = 0;
+  double planMs = 0, lastMs = 0;
+  int64_t bytes = 0;
+  char text[512];
+  if (ssn_wanvae_info(t, &width, &height, &plans, &planMs, &lastMs, &bytes) != 0) return throwNative(env, "");
+  if (ssn_wanvae_describe(t, text, sizeof text) != 0) return throwNative(env, "");
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, width, &v);
+  napi_set_named_property(env, obj, "width", v);
+  napi_create_int32(env, height, &v);
+  napi_set_named_property(env, obj, "height", v);
+  napi_create_int32(env, plans, &v);
+  napi_set_named_property(env, obj, "plans", v);
+  napi_create_double(env, planMs, &v);
+  napi_set_named_property(env, obj, "planMs", v);
+  napi_create_double(env, lastMs, &v);
+  napi_set_named_property(env, obj, "lastMs", v);
+  napi_create_double(env, static_cast<double>(bytes), &v);
+  napi_set_named_property(env, obj, "deviceBytes", v);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "provider", v);
+  return obj;
+}
+
 #define EXPORT(name, fn)                                                         \
   do {                                                                           \
     napi_value f;                                                                \
@@ -608,6 +752,13 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("taehvDecode", TaehvDecode);
   EXPORT("taehvReset", TaehvReset);
   EXPORT("taehvInfo", TaehvInfo);
+  EXPORT("createWanVae", CreateWanVae);
+  EXPORT("wanVaeDestroy", WanVaeDestroy);
+  EXPORT("wanVaeSetWeight", WanVaeSetWeight);
+  EXPORT("wanVaeFinalize", WanVaeFinalize);
+  EXPORT("wanVaeDecode", WanVaeDecode);
+  EXPORT("wanVaeReset", WanVaeReset);
+  EXPORT("wanVaeInfo", WanVaeInfo);
   return exports;
 }
 

@@ -5,6 +5,7 @@
 #include "cudnn-sdpa.h"
 #include "pipeline-engine.h"
 #include "taehv-decoder.h"
+#include "wan-vae-decoder.h"
 #include <cstring>
 
 struct ssn_engine {
@@ -13,6 +14,10 @@ struct ssn_engine {
 
 struct ssn_taehv {
   std::unique_ptr<ssn::TaehvDecoder> impl;
+};
+
+struct ssn_wanvae {
+  std::unique_ptr<ssn::WanVaeDecoder> impl;
 };
 
 namespace {
@@ -244,6 +249,60 @@ int ssn_taehv_split(ssn_taehv* d, double* ms3) {
 
 int ssn_taehv_describe(ssn_taehv* d, char* buf, int size) {
   return locked(d, [&](ssn::TaehvDecoder& t) {
+    if (size <= 0) return;
+    const std::string s = t.describe();
+    std::strncpy(buf, s.c_str(), size - 1);
+    buf[size - 1] = 0;
+  });
+}
+
+int ssn_wanvae_create(const ssn_wanvae_dims* dims, int device, int precision, ssn_wanvae** out) {
+  return guard([&] {
+    ssn::WanVaeDims d;
+    d.dim = dims->dim;
+    d.zDim = dims->z_dim;
+    d.latentHeight = dims->latent_height;
+    d.latentWidth = dims->latent_width;
+    *out = new ssn_wanvae{ssn::makeWanVaeDecoder(d, device, precision)};
+  });
+}
+
+void ssn_wanvae_destroy(ssn_wanvae* d) { delete d; }
+
+int ssn_wanvae_set_weight(ssn_wanvae* d, const char* key, const float* data, int64_t count, int on_device) {
+  return locked(d, [&](ssn::WanVaeDecoder& t) { t.setWeight(key, data, count, on_device != 0); });
+}
+
+int ssn_wanvae_finalize(ssn_wanvae* d, int warmup_frames) {
+  return locked(d, [&](ssn::WanVaeDecoder& t) { t.finalize(warmup_frames); });
+}
+
+int ssn_wanvae_decode(ssn_wanvae* d, const float* latent, int frames, uint8_t* rgb_out, int64_t capacity, int* frames_out) {
+  return locked(d, [&](ssn::WanVaeDecoder& t) {
+    const int n = t.decode(latent, frames, rgb_out, capacity);
+    if (frames_out) *frames_out = n;
+  });
+}
+
+int ssn_wanvae_reset(ssn_wanvae* d) {
+  return locked(d, [&](ssn::WanVaeDecoder& t) { t.reset(); });
+}
+
+int ssn_wanvae_info(ssn_wanvae* d, int* width, int* height, int* plans, double* plan_ms, double* last_ms, int64_t* device_bytes) {
+  return locked(d, [&](ssn::WanVaeDecoder& t) {
+    if (width) *width = t.width();
+    if (height) *height = t.height();
+    t.stats(plans, plan_ms, last_ms);
+    if (device_bytes) *device_bytes = t.deviceBytes();
+  });
+}
+
+int ssn_wanvae_split(ssn_wanvae* d, double* ms3) {
+  return locked(d, [&](ssn::WanVaeDecoder& t) { t.lastSplit(ms3); });
+}
+
+int ssn_wanvae_describe(ssn_wanvae* d, char* buf, int size) {
+  return locked(d, [&](ssn::WanVaeDecoder& t) {
     if (size <= 0) return;
     const std::string s = t.describe();
     std::strncpy(buf, s.c_str(), size - 1);

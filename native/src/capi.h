@@ -23,7 +23,7 @@ typedef struct ssn_dims {
 
 typedef struct ssn_engine ssn_engine;
 
-#define SSN_ABI_VERSION 3
+#define SSN_ABI_VERSION 4
 
 int ssn_abi_version(void);
 const char* ssn_last_error(void);
@@ -125,6 +125,38 @@ int ssn_taehv_info(ssn_taehv* d, int* width, int* height, int* plans, double* pl
 int ssn_taehv_split(ssn_taehv* d, double* ms3);
 /* What runs the convolutions ("cuDNN 9.19.0 (libcudnn.so.9), bf16, ..."), written into buf (NUL-terminated). */
 int ssn_taehv_describe(ssn_taehv* d, char* buf, int size);
+
+/* ---- Wan2.1 VAE decoder (conv2 + Decoder3d of Wan2.1's vae.py; native/src/wan-vae-decoder.h) ---- */
+typedef struct ssn_wanvae ssn_wanvae;
+typedef struct ssn_wanvae_dims {
+  int dim;     /* base width: 96 for Wan2.1 (a multiple of 8) */
+  int z_dim;   /* latent channels: 16 */
+  int latent_height, latent_width;
+} ssn_wanvae_dims;
+
+/* precision: 0 = bf16, 1 = fp32 (no TF32), 2 = fp16 (convolutions accumulate in fp32, RMS_norm and softmax in fp32).
+   Needs cuDNN 9 (loaded at run time). */
+int ssn_wanvae_create(const ssn_wanvae_dims* dims, int device, int precision, ssn_wanvae** out);
+void ssn_wanvae_destroy(ssn_wanvae* d);
+/* One weight under its checkpoint key (conv2.*, decoder.*; other keys, e.g. encoder.*, are ignored), PyTorch layout,
+   float32 on the host or (on_device != 0) on this decoder's device. "latent.mean" / "latent.std" [z_dim]: the
+   statistics undone before conv2 (z * std + mean); without them the latent is used as is. */
+int ssn_wanvae_set_weight(ssn_wanvae* d, const char* key, const float* data, int64_t count, int on_device);
+/* Checks every weight was given; warmup_frames > 0: decodes a stream's first block and a later block of that many
+   latent frames of zeros (choosing the convolution algorithms), then resets. */
+int ssn_wanvae_finalize(ssn_wanvae* d, int warmup_frames);
+/* latent [z_dim, frames, H, W] float32 (host) -> RGB24 frames [n, 8H, 8W, 3] into rgb_out (capacity bytes);
+   *frames_out = n = 4 * frames, or 1 + 4 * (frames - 1) for a stream's first block. The causal convolutions' caches
+   stay on the GPU between calls. */
+int ssn_wanvae_decode(ssn_wanvae* d, const float* latent, int frames, uint8_t* rgb_out, int64_t capacity, int* frames_out);
+int ssn_wanvae_reset(ssn_wanvae* d);
+/* Frame size, convolution geometries planned, ms spent planning, device ms of the last decode, device bytes held
+   (any may be NULL). */
+int ssn_wanvae_info(ssn_wanvae* d, int* width, int* height, int* plans, double* plan_ms, double* last_ms, int64_t* device_bytes);
+/* The last decode's device ms: [0] latent upload, [1] network + RGB24 conversion, [2] frames to the host. */
+int ssn_wanvae_split(ssn_wanvae* d, double* ms3);
+/* What runs the convolutions ("cuDNN 9.19.0 (libcudnn.so.9), bf16, ..."), written into buf (NUL-terminated). */
+int ssn_wanvae_describe(ssn_wanvae* d, char* buf, int size);
 
 #ifdef __cplusplus
 }

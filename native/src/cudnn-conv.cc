@@ -183,7 +183,7 @@ std::string CudnnConv::describe() {
 
 std::unique_ptr<CudnnConv> CudnnConv::create(int device, ConvType type) {
   const Api& a = api();
-  if (!a.getVersion) throw NativeError("the TAEHV decoder's convolutions need cuDNN 9: " + a.error);
+  if (!a.getVersion) throw NativeError("the decoder's convolutions (TAEHV, Wan VAE) need cuDNN 9: " + a.error);
   CUDA_CHECK(cudaSetDevice(device));
   void* handle = nullptr;
   check(a.create(&handle), "create handle");

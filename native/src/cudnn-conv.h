@@ -1,5 +1,5 @@
 // cuDNN's convolution forward (the legacy API: cudnnFindConvolutionForwardAlgorithmEx, cudnnConvolutionForward,
-// cudnnConvolutionBiasActivationForward) for the TAEHV decoder, on NHWC tensors. cuDNN is loaded at run time
+// cudnnConvolutionBiasActivationForward) for the TAEHV and Wan VAE decoders, on NHWC tensors. cuDNN is loaded at run time
 // (dlopen, as for the fused attention), so the library builds and runs without it; the decoder needs it.
 #pragma once
 #include "common.h"
