@@ -323,7 +323,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.ledger.end(this.now());
     if (this.recorder) {
       await this.recorder.close().then(
-        (r) => this.log(`stream ${this.id}: recorded ${r.frames} frames to ${r.path}`),
+        (r) => this.log(`stream ${this.id}: recorded ${r.framesInFile} frames to ${r.path}`),
         (e: Error) => this.log(`stream ${this.id}: recording ${this.recorder?.path}: ${e.message}`),
       );
     }

@@ -29,6 +29,7 @@ test('writes H.264 yuv420p fragmented MP4 with every frame', async () => {
   for (let i = 0; i < 40; i++) await writer.writeFrame(gradientFrame(64, 64, i));
   const result = await writer.close();
   assert.equal(result.frames, 40);
+  assert.equal(result.framesInFile, 40);
   assert.equal(result.bytes, fs.statSync(file).size);
   assert.is(result.interrupted, false);
 
@@ -49,6 +50,24 @@ test('writes H.264 yuv420p fragmented MP4 with every frame', async () => {
   // Fragments stay short (FILE_FRAGMENT_SECONDS = 0.25 s = 4 frames at 16 fps).
   assert.ok(Math.max(...layout.fragments.map((f) => f.samples)) <= 4);
   assert.is(layout.truncated, false);
+});
+
+test('ffmpeg interrupted (Ctrl-C reaches it too): close() counts the frames the file holds, not those handed over', async () => {
+  const file = path.join(dir, 'interrupted.mp4');
+  const writer = await openMp4File(file, opts);
+  let handed = 0;
+  for (; handed < 20; handed++) await writer.writeFrame(gradientFrame(64, 64, handed));
+  process.kill(writer.pid!, 'SIGINT');
+  // Frames go on until the writes are refused: those ffmpeg had not read when it stopped are not in the file.
+  for (; handed < 400; handed++) {
+    const refused = await writer.writeFrame(gradientFrame(64, 64, handed)).then(() => false, () => true);
+    if (refused) break;
+  }
+  const result = await writer.close();
+  assert.is(result.interrupted, true);
+  const probed = await probeVideo(file);
+  assert.is(result.framesInFile, probed.frames);
+  assert.ok(result.framesInFile <= result.frames, `${result.framesInFile} in the file, ${result.frames} handed over`);
 });
 
 test('close() is idempotent; writes after it are refused', async () => {
