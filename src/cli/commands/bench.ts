@@ -1,7 +1,10 @@
 /**
- * `sinkstream bench`: runs N blocks of the configured model and cache policy (no encoding) and prints
- * what it measured: per-block wall time, the part inside the engine, the runtime's own overhead,
- * early vs late blocks (a bounded cache must keep them equal) and memory.
+ * `sinkstream bench`: runs N blocks of the configured model and cache policy and prints what it
+ * measured: per-block wall time, the part inside the engine, the runtime's own overhead, early vs late
+ * blocks (a bounded cache must keep them equal), memory, and the whole pipeline: one-time startup costs,
+ * time to first frame, decode and (with a decoder, when ffmpeg is found, or --encode) the real H.264
+ * encoder, with the period split by stage. The blocks are asked for one ahead (a pipeline of depth 1),
+ * so a block's decode and encode overlap the next block's forwards.
  */
 import type { Command } from 'commander';
 import { addConfigOptions, configFromOptions, type ConfigOptionValues } from '../config-options.js';
@@ -15,11 +18,73 @@ import { withGeneratedOpening } from '../../scene/opening.js';
 import { forwardFlops } from '../../../scheduler/index.js';
 import { describeCache } from '../describe.js';
 import { median } from '../../util/stats.js';
+import { resolveFfmpegPath } from '../../encode/ffmpeg-path.js';
+import { EncodeMeter, type EncodeFigures } from '../../encode/encode-meter.js';
+import type { FrameBlock } from '../../loop/types.js';
+import { PIPELINE_TARGETS, stageSplit, stageTimedEngine, type EngineCall, type StageSplit } from './bench-pipeline.js';
 
 interface BenchOptions extends ConfigOptionValues {
   blocks: string;
   json?: boolean;
   peak?: boolean;
+  /** true: --encode (ffmpeg required); false: --no-encode; undefined: encode when there is a decoder and ffmpeg. */
+  encode?: boolean;
+}
+
+/** One-time costs before the stream's first block, ms. */
+export interface BenchStartup {
+  /** Building the engine: the addon or sessions, the weights loaded and uploaded. */
+  engineMs: number;
+  /** Opening the decoder (its weights, its own plans and warm-up). */
+  decoderOpenMs: number;
+  /** engine.warmup: forwards at every cache size the stream will attend and a decoder warm-up (0: off). */
+  warmupMs: number;
+  /** Warm-up forwards run (one per cache size), 0 when off. */
+  warmupForwards: number;
+  /** All of createGenerator (text encoder, prompt, decoder, warm-up; the engine was built before). */
+  generatorMs: number;
+}
+
+/** The encoder stage: the real ffmpeg (x264, output.preset / crf) writing a temporary file. */
+export type BenchEncode =
+  | {
+      available: true;
+      frames: number;
+      /** Median time ffmpeg took a block's frames in (blocks 1..N), ms. */
+      msPerBlock: number | null;
+      /** Frames over first frame written .. ffmpeg's exit, during the stream (at most the rate the frames came). */
+      encoderFps: number;
+      /**
+       * The encoder alone, fed as fast as it takes them: the stream's last frames, repeated to
+       * CAPACITY_FRAMES (repeats every block, so a little easier than fresh frames).
+       */
+      capacityFps: number;
+      /** Whether the encoder's capacity is at least the generation's rate (pipeline.videoFps). */
+      keepsUp: boolean;
+      /** Backlog after the last frame: last frame handed over .. ffmpeg's exit, ms. */
+      drainMs: number;
+      preset: string;
+      bytes: number;
+    }
+  | { available: false; reason: string };
+
+export interface BenchPipeline {
+  /** Time to first frame: the stream's first next() to block 0's frames in hand (startup excluded), ms. */
+  ttffMs: number;
+  /** Video frames in that first block. */
+  firstBlockVideoFrames: number;
+  /** Median period between blocks handed out (blocks 1..N), ms. */
+  msPerBlock: number;
+  /** Video frames per second in the steady state: videoFramesPerBlock / msPerBlock (null without a decoder). */
+  videoFps: number | null;
+  /** All video frames over the whole stream: first next() to the last frame handed out, or encoded with encoding. */
+  endToEndVideoFps: number | null;
+  decodeMsPerBlock: number | null;
+  encodeMsPerBlock: number | null;
+  encode: BenchEncode;
+  split: StageSplit;
+  /** The issue's targets (TAEHV at 832x480 on one H200): whether this run met them. */
+  targets: { videoFps: number; ttffMs: number; videoFpsMet: boolean | null; ttffMet: boolean };
 }
 
 export interface BenchReport {
@@ -65,7 +130,12 @@ export interface BenchReport {
   peakMatmulGflops?: number;
   /** forwardGflops / peakMatmulGflops */
   ofPeak?: number;
+  startup: BenchStartup;
+  pipeline: BenchPipeline;
 }
+
+/** Frames the encoder is fed alone to measure its capacity. */
+const CAPACITY_FRAMES = 96;
 
 export function register(program: Command): void {
   addConfigOptions(
@@ -74,7 +144,9 @@ export function register(program: Command): void {
       .description('measure ms per block, engine share, overhead, early vs late blocks and memory')
       .option('-n, --blocks <n>', 'blocks to run', '500')
       .option('--json', 'print one JSON object')
-      .option('--peak', 'also measure a large MatMul on the same provider, the ceiling the forward is compared with (cpu)'),
+      .option('--peak', 'also measure a large MatMul on the same provider, the ceiling the forward is compared with (cpu)')
+      .option('--encode', 'encode the frames with ffmpeg (H.264, output.preset / crf) and measure it; an error without ffmpeg (default: when there is a decoder and ffmpeg is found)')
+      .option('--no-encode', 'leave the encoder out'),
   ).action(async (options: BenchOptions) => {
     const blocks = Number(options.blocks);
     if (!Number.isInteger(blocks) || blocks < 2) throw new SinkstreamError('ERR_ARGUMENT', `--blocks ${options.blocks}: expected an integer >= 2`);
@@ -82,13 +154,53 @@ export function register(program: Command): void {
     if (options.peak && (config.engine.name !== 'ort' || config.engine.provider !== 'cpu')) {
       throw new SinkstreamError('ERR_ARGUMENT', `--peak measures the ORT CPU provider; the config runs ${config.engine.name}/${config.engine.provider}`);
     }
+    if (options.encode === true && config.decoder.kind === 'none') {
+      throw new SinkstreamError('ERR_ARGUMENT', "--encode: decoder.kind is 'none' (latents only): there are no frames to encode");
+    }
+    let encode: BenchEncode = { available: false, reason: "decoder.kind 'none': no frames" };
+    let ffmpegPath: string | null = null;
+    if (config.decoder.kind !== 'none') {
+      if (options.encode === false) encode = { available: false, reason: '--no-encode' };
+      else {
+        try {
+          ffmpegPath = resolveFfmpegPath().path;
+        } catch (e) {
+          if (options.encode === true) throw e;
+          encode = { available: false, reason: (e as Error).message };
+        }
+      }
+    }
     const dims = modelDims(config);
-    const timing = new TimingEngine(await createEngine(config), dims.tokensPerFrame);
+    const calls: EngineCall[] = [];
+    const e0 = performance.now();
+    const timing = new TimingEngine(stageTimedEngine(await createEngine(config), calls), dims.tokensPerFrame);
+    const engineStartMs = performance.now() - e0;
     const shape = { dim: dims.dim, layers: dims.layers, ffnDim: config.model.arch.ffnDim, textLen: dims.textLen };
+    const g0 = performance.now();
     const generator = await createGenerator(config, { engine: timing }).catch(async (e: unknown) => {
       await timing.close();
       throw e;
     });
+    const generatorMs = performance.now() - g0;
+    // The warm-up's forwards are startup, not the stream's.
+    timing.forwards.splice(0);
+    calls.splice(0);
+    const meter = ffmpegPath
+      ? EncodeMeter.open(ffmpegPath, {
+          width: generator.width,
+          height: generator.height,
+          fps: generator.fps,
+          crf: config.output.crf,
+          preset: config.output.preset,
+          keyframeSeconds: config.output.keyframeSeconds,
+        })
+      : null;
+    const handedOutAt: number[] = [];
+    let streamStart = 0;
+    let encoded: EncodeFigures | null = null;
+    let totalVideoFrames = 0;
+    let lastFrames: Uint8Array[] = [];
+    let capacityFps = 0;
     const flops: number[] = [];
     const forwardMs: number[] = [];
     const total: number[] = [];
@@ -99,8 +211,21 @@ export function register(program: Command): void {
     let firstBlockVideoFrames = 0;
     let cacheRows = 0;
     try {
+      streamStart = performance.now();
+      // One block asked for ahead: the next block's forwards run while this one is decoded and encoded.
+      const ask = (): Promise<FrameBlock> => {
+        const p = generator.next();
+        p.catch(() => undefined); // awaited in turn below
+        return p;
+      };
+      let ahead = ask();
       for (let b = 0; b < blocks; b++) {
-        const block = await generator.next();
+        const block = await ahead;
+        handedOutAt.push(performance.now());
+        if (b + 1 < blocks) ahead = ask();
+        meter?.writeBlock(block.frames);
+        totalVideoFrames += block.frames.length;
+        if (block.frames.length > 0) lastFrames = block.frames;
         const forwards = timing.forwards.splice(0);
         flops.push(forwards.reduce((n, f) => n + forwardFlops(shape, f), 0));
         forwardMs.push(forwards.reduce((n, f) => n + f.ms, 0));
@@ -114,10 +239,27 @@ export function register(program: Command): void {
         cacheRows = generator.engineInfo().cacheRows;
         if (!options.json && process.stderr.isTTY) process.stderr.write(`\rblock ${b + 1}/${blocks}: ${block.timings.totalMs.toFixed(1)} ms`);
       }
+      if (meter) encoded = await meter.finish();
+      if (ffmpegPath && lastFrames.length > 0) {
+        const alone = EncodeMeter.open(ffmpegPath, {
+          width: generator.width,
+          height: generator.height,
+          fps: generator.fps,
+          crf: config.output.crf,
+          preset: config.output.preset,
+          keyframeSeconds: config.output.keyframeSeconds,
+        });
+        alone.writeBlock(Array.from({ length: CAPACITY_FRAMES }, (_, i) => lastFrames[i % lastFrames.length]));
+        capacityFps = (await alone.finish()).encoderFps;
+      }
+    } catch (e) {
+      await meter?.abort();
+      throw e;
     } finally {
       await generator.close();
       await timing.close();
     }
+    const streamEnd = meter ? performance.now() : handedOutAt[handedOutAt.length - 1];
     if (!options.json && process.stderr.isTTY) process.stderr.write('\n');
     const k = Math.min(10, Math.floor(blocks / 2));
     // Block 0 attends to an empty cache and pays one-time costs; "early" is blocks 1-10.
@@ -128,6 +270,45 @@ export function register(program: Command): void {
     const engineMsPerBlock = median(engine.slice(1));
     const memEarly = memory.slice(1, 1 + k);
     const memLate = memory.slice(-k);
+    const split = stageSplit(handedOutAt, calls, config.decoder.kind === 'none' ? [] : decode, encoded?.blockMs ?? []);
+    const pipelineVideoFps = videoFramesPerBlock > 0 ? (videoFramesPerBlock * 1000) / split.periodMs : null;
+    if (encoded) {
+      encode = {
+        available: true,
+        frames: encoded.frames,
+        msPerBlock: split.encodeMs,
+        encoderFps: encoded.encoderFps,
+        capacityFps,
+        keepsUp: pipelineVideoFps === null || capacityFps >= pipelineVideoFps,
+        drainMs: encoded.drainMs,
+        preset: config.output.preset,
+        bytes: encoded.bytes,
+      };
+    }
+    const ttffMs = handedOutAt[0] - streamStart;
+    const pipeline: BenchPipeline = {
+      ttffMs,
+      firstBlockVideoFrames,
+      msPerBlock: split.periodMs,
+      videoFps: pipelineVideoFps,
+      endToEndVideoFps: totalVideoFrames > 0 ? (totalVideoFrames * 1000) / (streamEnd - streamStart) : null,
+      decodeMsPerBlock: split.decodeMs,
+      encodeMsPerBlock: split.encodeMs,
+      encode,
+      split,
+      targets: {
+        ...PIPELINE_TARGETS,
+        videoFpsMet: pipelineVideoFps === null ? null : pipelineVideoFps >= PIPELINE_TARGETS.videoFps,
+        ttffMet: ttffMs <= PIPELINE_TARGETS.ttffMs,
+      },
+    };
+    const startup: BenchStartup = {
+      engineMs: engineStartMs,
+      decoderOpenMs: generator.startup.decoderOpenMs,
+      warmupMs: generator.startup.warmupMs,
+      warmupForwards: generator.startup.warmup?.forwards ?? 0,
+      generatorMs,
+    };
     const report: BenchReport = {
       config: options.config ?? 'configs/default.yaml',
       engine: `${config.engine.name}/${config.engine.provider}`,
@@ -155,6 +336,8 @@ export function register(program: Command): void {
       cacheRowsLate: cacheRows,
       gflopPerBlock: median(flops.slice(1)) / 1e9,
       forwardGflops: flops.slice(1).reduce((a, b) => a + b, 0) / forwardMs.slice(1).reduce((a, b) => a + b, 0) / 1e6,
+      startup,
+      pipeline,
     };
     if (options.peak) {
       report.peakMatmulGflops = (await measureMatmulPeak(config.engine.threads)).gflops;
@@ -175,6 +358,12 @@ export function register(program: Command): void {
         `early vs late     ${report.earlyMsPerBlock.toFixed(2)} ms (blocks 1-${k}) vs ${report.lateMsPerBlock.toFixed(2)} ms (last ${k}): ${report.lateVsEarly >= 0 ? '+' : ''}${pct(report.lateVsEarly)}`,
         `generation fps    ${report.videoFps === null ? '-' : report.videoFps.toFixed(1)} video frames/s, ${report.latentFps.toFixed(1)} latent frames/s`,
         `first block       ${report.firstBlockMs.toFixed(1)} ms`,
+        `startup           engine ${startup.engineMs.toFixed(0)} ms, decoder ${startup.decoderOpenMs.toFixed(0)} ms, warm-up ${startup.warmupMs.toFixed(0)} ms (${startup.warmupForwards} forwards)`,
+        `pipeline          first frame ${ttffMs.toFixed(1)} ms after the stream's start; period ${split.periodMs.toFixed(2)} ms` +
+          (pipelineVideoFps === null ? '' : ` = ${pipelineVideoFps.toFixed(1)} video frames/s (${pipeline.endToEndVideoFps!.toFixed(1)} end to end)`),
+        `  split           forwards ${split.forwardsMs.toFixed(2)}, cache ${split.cacheMs.toFixed(2)}, host ${split.hostMs.toFixed(2)} ms; ` +
+          `decode ${split.decodeMs === null ? '-' : `${split.decodeMs.toFixed(2)} ms`}, encode ${split.encodeMs === null ? '-' : `${split.encodeMs.toFixed(2)} ms`} (overlapped)`,
+        `  encoder         ${encode.available ? `${encode.capacityFps.toFixed(1)} frames/s alone, ${encode.encoderFps.toFixed(1)} in the stream (${encode.keepsUp ? 'keeps up' : 'falls behind'}, drain ${encode.drainMs.toFixed(0)} ms, x264 ${encode.preset})` : `not measured: ${encode.reason}`}`,
         `memory (rss)      ${report.rssMbEarly.toFixed(0)} MB early, ${report.rssMbMid.toFixed(0)} MB mid-run, ${report.rssMbLate.toFixed(0)} MB late (heap ${report.heapMbEarly.toFixed(0)} -> ${report.heapMbLate.toFixed(0)} MB)`,
         `cache rows        ${report.cacheRowsLate} per layer at the end`,
         `compute           ${report.gflopPerBlock.toFixed(2)} GFLOP per block, ${report.forwardGflops.toFixed(1)} GFLOP/s in the forwards` +
