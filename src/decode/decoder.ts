@@ -5,6 +5,7 @@ import { OnnxDecoder } from './onnx-decoder.js';
 import { SpaceToDepthDecoder } from './space-to-depth.js';
 import { WorkerDecoder } from './worker-decoder.js';
 import { NativeTaehvDecoder, taehvRunsNative } from './native-taehv.js';
+import { NativeWanVaeDecoder } from './native-wan-vae.js';
 import type { Provider } from '../engine/ort/sessions.js';
 
 export interface Decoder {
@@ -44,9 +45,9 @@ export interface CreateDecoderOptions {
 
 /**
  * Which ORT provider `taehv` / `wan-vae` run on. `auto` follows the transformer's engine: ORT's provider.
- * Under the native engine (or `decoder.runtime: native`) createDecoder runs taehv on the CUDA addon
- * (native-taehv.ts); wan-vae has no native decoder yet, so it runs on ONNX Runtime's WebGPU provider (said
- * so through onInfo).
+ * Under the native engine (or `decoder.runtime: native`) createDecoder runs both on the CUDA addon
+ * (native-taehv.ts, native-wan-vae.ts); only when that addon is unavailable under runtime `auto` do they run
+ * on ONNX Runtime's WebGPU provider (said so through onInfo).
  */
 export function decoderProvider(config: Pick<Config, 'decoder' | 'engine'>, onInfo: (line: string) => void): Provider {
   const { runtime, kind } = config.decoder;
@@ -83,13 +84,13 @@ export async function createDecoder(config: Pick<Config, 'model' | 'decoder' | '
     case 'taehv':
     case 'wan-vae': {
       const onInfo = options.onInfo ?? ((line: string) => void process.stderr.write(`${line}\n`));
-      if (config.decoder.kind === 'taehv' && taehvRunsNative(config)) {
+      if (taehvRunsNative(config)) {
         try {
-          return await NativeTaehvDecoder.fromConfig(config);
+          return config.decoder.kind === 'taehv' ? await NativeTaehvDecoder.fromConfig(config) : await NativeWanVaeDecoder.fromConfig(config);
         } catch (e) {
           // runtime 'auto' under the native engine: a GPU without cuDNN still decodes, on ORT's WebGPU provider
           if (config.decoder.runtime === 'native' || (e as SinkstreamError).code !== 'ERR_ENGINE_UNAVAILABLE') throw e;
-          onInfo(`sinkstream: the native taehv decoder is unavailable (${(e as Error).message}); the decoder runs on ONNX Runtime's WebGPU provider`);
+          onInfo(`sinkstream: the native ${config.decoder.kind} decoder is unavailable (${(e as Error).message}); the decoder runs on ONNX Runtime's WebGPU provider`);
           return WorkerDecoder.start(config, decoderProvider(config, () => {}));
         }
       }

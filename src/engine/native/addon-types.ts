@@ -32,6 +32,23 @@ export interface NativeTaehvInfo {
   provider: string;
 }
 
+/** An opaque handle to one Wan VAE decoder inside the addon. */
+export type NativeWanVaeHandle = { readonly __nativeWanVaeHandle: unique symbol };
+
+export interface NativeWanVaeDims {
+  /** Base width (Wan2.1: 96; a multiple of 8). */
+  dim: number;
+  /** Latent channels (Wan2.1: 16). */
+  zDim: number;
+  latentHeight: number;
+  latentWidth: number;
+}
+
+export interface NativeWanVaeInfo extends NativeTaehvInfo {
+  /** Device memory the decoder holds: weights, the causal caches, scratch. */
+  deviceBytes: number;
+}
+
 /** Storage precision: 0 = bf16 with tensor-core products (fast path), 1 = fp32 throughout. */
 export type NativePrecision = 0 | 1;
 
@@ -92,7 +109,19 @@ export interface NativeAddon {
   taehvDecode(handle: NativeTaehvHandle, latent: Float32Array, frames: number, out: Uint8Array): Promise<number>;
   taehvReset(handle: NativeTaehvHandle): Promise<number>;
   taehvInfo(handle: NativeTaehvHandle): NativeTaehvInfo;
+
+  /** A Wan2.1 VAE decoder (native/src/wan-vae-decoder.h); precision as TAEHV's; throws when cuDNN cannot be loaded. */
+  createWanVae(dims: NativeWanVaeDims, device: number, precision: NativeTaehvPrecision): NativeWanVaeHandle;
+  wanVaeDestroy(handle: NativeWanVaeHandle): void;
+  /** One weight under its checkpoint key (conv2.*, decoder.*), PyTorch layout; latent.mean / latent.std [zDim] optional. */
+  wanVaeSetWeight(handle: NativeWanVaeHandle, key: string, data: Float32Array): void;
+  /** Checks every weight was given; warmupFrames > 0 plans the convolutions on a first and a later block of zeros. */
+  wanVaeFinalize(handle: NativeWanVaeHandle, warmupFrames: number): Promise<number>;
+  /** latent [zDim, frames, H, W] -> RGB24 frames into out; resolves to the frames written (4F, or 4F - 3 first). */
+  wanVaeDecode(handle: NativeWanVaeHandle, latent: Float32Array, frames: number, out: Uint8Array): Promise<number>;
+  wanVaeReset(handle: NativeWanVaeHandle): Promise<number>;
+  wanVaeInfo(handle: NativeWanVaeHandle): NativeWanVaeInfo;
 }
 
 /** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
