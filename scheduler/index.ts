@@ -91,7 +91,7 @@ export function objectiveFps(config: Config): number {
 export function streamSpecFromConfig(
   config: Config,
   id: string,
-  options: { priority?: number; videoFramesPerLatentFrame?: number; durationFrames?: number } = {},
+  options: { priority?: number; videoFramesPerLatentFrame?: number; firstBlockVideoFrames?: number; durationFrames?: number } = {},
 ): StreamSpec {
   const dims = modelDims(config);
   return {
@@ -106,6 +106,7 @@ export function streamSpecFromConfig(
       ttffMs: config.scheduler.ttffMs,
       priority: options.priority ?? 0,
     },
+    ...(options.firstBlockVideoFrames !== undefined ? { firstBlockVideoFrames: options.firstBlockVideoFrames } : {}),
     ...(options.durationFrames !== undefined ? { durationFrames: options.durationFrames } : {}),
   };
 }

@@ -411,7 +411,7 @@ export class Scheduler {
         steps: rung.steps,
         stage: 0,
       });
-      s.nextFrame += rung.blockFrames * s.spec.videoFramesPerLatentFrame;
+      s.nextFrame += blockVideoFrames(s.spec, s.nextBlock - 1, rung.blockFrames);
       s.nextLatent += rung.blockFrames;
     }
   }
@@ -521,7 +521,7 @@ export class Scheduler {
     b.stage = item.kind === 'block' ? b.steps + 1 : b.stage + 1;
     if (b.stage <= b.steps) return;
     s.blocks.splice(pos, 1);
-    s.playout.blockReady(b.firstFrame, b.latentFrames * s.spec.videoFramesPerLatentFrame, at);
+    s.playout.blockReady(b.firstFrame, blockVideoFrames(s.spec, b.index, b.latentFrames), at);
     s.blocksBySteps[b.steps] = (s.blocksBySteps[b.steps] ?? 0) + 1;
     if (s.nextFrame >= s.endFrame && s.blocks.length === 0) {
       s.state = 'finished';
@@ -590,6 +590,11 @@ export class Scheduler {
 }
 
 /** Tokens of a block: its queries and the keys cached before it (bounded by the window). */
+/** Video frames of block `index` of a stream: its first block may give fewer (StreamSpec.firstBlockVideoFrames). */
+export function blockVideoFrames(spec: Pick<StreamSpec, 'videoFramesPerLatentFrame' | 'firstBlockVideoFrames'>, index: number, latentFrames: number): number {
+  return index === 0 && spec.firstBlockVideoFrames !== undefined ? spec.firstBlockVideoFrames : latentFrames * spec.videoFramesPerLatentFrame;
+}
+
 function blockShape(spec: StreamSpec, latentFrames: number, latentStart: number): ForwardItemShape {
   const cachedFrames = Math.max(0, Math.min(latentStart, spec.windowFrames - latentFrames));
   return { queryTokens: latentFrames * spec.tokensPerFrame, cachedTokens: cachedFrames * spec.tokensPerFrame };
@@ -609,6 +614,9 @@ function validateSpec(spec: StreamSpec): void {
   if (!(Number.isInteger(spec.windowFrames) && spec.windowFrames > 0)) bad('windowFrames', spec.windowFrames, 'a positive integer');
   if (!(Number.isInteger(spec.videoFramesPerLatentFrame) && spec.videoFramesPerLatentFrame > 0)) {
     bad('videoFramesPerLatentFrame', spec.videoFramesPerLatentFrame, 'a positive integer');
+  }
+  if (spec.firstBlockVideoFrames !== undefined && !(Number.isInteger(spec.firstBlockVideoFrames) && spec.firstBlockVideoFrames > 0)) {
+    bad('firstBlockVideoFrames', spec.firstBlockVideoFrames, 'a positive integer');
   }
   if (spec.durationFrames !== undefined && !(Number.isInteger(spec.durationFrames) && spec.durationFrames > 0)) {
     bad('durationFrames', spec.durationFrames, 'a positive integer');

@@ -32,6 +32,12 @@ export interface StreamSpec {
   windowFrames: number;
   /** Video frames decoded from one latent frame (1 for the demo model's space-to-depth, 4 for the Wan VAE). */
   videoFramesPerLatentFrame: number;
+  /**
+   * Video frames of the stream's first block when it differs from latentFrames * videoFramesPerLatentFrame:
+   * a streaming decoder's causal start (TAEHV, Wan VAE) gives 1 video frame for the first latent frame,
+   * so a first block of F latent frames gives 4F - 3. Absent: the same as every block.
+   */
+  firstBlockVideoFrames?: number;
   objectives: StreamObjectives;
   /** The stream ends after this many video frames (simulations); absent: until `remove`. */
   durationFrames?: number;

@@ -48,10 +48,9 @@ export function admitRealtime(
   });
   const spec = scheduledStreamSpec(config, 'render', {
     videoFramesPerLatentFrame: Math.max(1, Math.round(generator.framesPerBlock / config.generation.blockFrames)),
-    // The scheduler counts every block as framesPerBlock video frames; a streaming decoder's first
-    // block gives fewer (TAEHV, Wan VAE: 3), so its timeline runs that many frames longer to release
-    // every block the render needs.
-    durationFrames: totalFrames + generator.framesPerBlock - (generator.framesOfBlock?.(0) ?? generator.framesPerBlock),
+    // A streaming decoder's first block gives fewer frames (TAEHV, Wan VAE: 3 fewer): the timeline knows.
+    ...(generator.framesOfBlock ? { firstBlockVideoFrames: generator.framesOfBlock(0) } : {}),
+    durationFrames: totalFrames,
   });
   const admission = runtime.admit(spec);
   if (!admission.admitted) {

@@ -10,6 +10,8 @@ import { streamSpecFromConfig, type StreamSpec } from '../../scheduler/index.js'
 export interface StreamSpecOptions {
   /** Video frames decoded from one latent frame (the decoder's; 1 for space-to-depth). */
   videoFramesPerLatentFrame: number;
+  /** Video frames of the first block, when a streaming decoder's causal start gives fewer (the generator's framesOfBlock(0)). */
+  firstBlockVideoFrames?: number;
   /** The stream ends after this many video frames (a render); absent: until it is removed. */
   durationFrames?: number;
   priority?: number;

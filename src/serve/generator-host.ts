@@ -33,6 +33,7 @@ export class HostedGenerator implements LiveGenerator {
   height = 0;
   fps = 0;
   framesPerBlock = 0;
+  private firstBlockFrames = 0;
   /** True when its engine was built before the stream asked (a spare). */
   startedWarm = false;
   private nextId = 1;
@@ -85,7 +86,13 @@ export class HostedGenerator implements LiveGenerator {
     this.height = r.height;
     this.fps = r.fps;
     this.framesPerBlock = r.framesPerBlock;
+    this.firstBlockFrames = r.firstBlockFrames;
     this.startedWarm = r.warm;
+  }
+
+  /** Video frames of block `index` (a streaming decoder's first block gives fewer). */
+  framesOfBlock(index: number): number {
+    return index === 0 ? this.firstBlockFrames : this.framesPerBlock;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<FrameBlock> {

@@ -23,7 +23,7 @@ export interface SerializedError {
 
 export type HostReply =
   /** `warm`: the generator got the engine a `warm` request built. */
-  | { type: 'ready'; id: number; width: number; height: number; fps: number; framesPerBlock: number; warm: boolean }
+  | { type: 'ready'; id: number; width: number; height: number; fps: number; framesPerBlock: number; firstBlockFrames: number; warm: boolean }
   | { type: 'block'; id: number; block: FrameBlock }
   | { type: 'cache'; id: number; cache: HeldFrame[] }
   | { type: 'done'; id: number }

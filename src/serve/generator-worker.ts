@@ -43,6 +43,7 @@ port.on('message', async (m: HostRequest) => {
           height: generator.height,
           fps: generator.fps,
           framesPerBlock: generator.framesPerBlock,
+          firstBlockFrames: generator.framesOfBlock(0),
           warm: warmEngine !== null,
         });
         return;

@@ -33,6 +33,8 @@ export interface LiveGenerator {
   readonly fps: number;
   /** Video frames per block (default: generation.blockFrames, one video frame per latent frame). */
   readonly framesPerBlock?: number;
+  /** Video frames of block `index` (default: framesPerBlock for every block; a streaming decoder's first block gives fewer). */
+  framesOfBlock?(index: number): number;
   [Symbol.asyncIterator](): AsyncIterator<FrameBlock>;
   /** The next block at `steps` denoising steps (the scheduler's ladder); required for scheduled streams. */
   next?(options?: { steps?: number }): Promise<FrameBlock>;

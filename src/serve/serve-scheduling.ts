@@ -33,6 +33,8 @@ export class ServeScheduling {
    * learnt from the first generator; until then no stream can be checked before its generator exists.
    */
   private videoFramesPerLatentFrame: number | null = null;
+  /** The first block's video frames, when the decoder's causal start gives fewer (known once a generator ran). */
+  private firstBlockVideoFrames: number | undefined = undefined;
   private runtime: Promise<RuntimeScheduler> | null = null;
   private current: RuntimeScheduler | null = null;
   private closed = false;
@@ -79,7 +81,8 @@ export class ServeScheduling {
     return (generator, config) => {
       const framesPerBlock = generator.framesPerBlock ?? config.generation.blockFrames;
       this.videoFramesPerLatentFrame = Math.max(1, Math.round(framesPerBlock / config.generation.blockFrames));
-      const spec = scheduledStreamSpec(config, id, { videoFramesPerLatentFrame: this.videoFramesPerLatentFrame });
+      this.firstBlockVideoFrames = generator.framesOfBlock?.(0);
+      const spec = scheduledStreamSpec(config, id, this.frameCounts());
       const admission = runtime.admit(spec);
       if (!admission.admitted) throw new SinkstreamError('ERR_CAPACITY', `the scheduler refused the stream: ${admission.decision.reason}`);
       return admission.stream;
@@ -93,8 +96,13 @@ export class ServeScheduling {
    */
   precheck(runtime: RuntimeScheduler, id: string, config: Config): void {
     if (this.videoFramesPerLatentFrame === null) return;
-    const refusal = runtime.check(scheduledStreamSpec(config, id, { videoFramesPerLatentFrame: this.videoFramesPerLatentFrame }));
+    const refusal = runtime.check(scheduledStreamSpec(config, id, this.frameCounts()));
     if (refusal) throw new SinkstreamError('ERR_CAPACITY', `the scheduler refused the stream: ${refusal.reason}`);
+  }
+
+  private frameCounts(): { videoFramesPerLatentFrame: number; firstBlockVideoFrames?: number } {
+    const counts = { videoFramesPerLatentFrame: this.videoFramesPerLatentFrame ?? 1 };
+    return this.firstBlockVideoFrames === undefined ? counts : { ...counts, firstBlockVideoFrames: this.firstBlockVideoFrames };
   }
 
   /** Stops planning (every stream gets no more turns). */
