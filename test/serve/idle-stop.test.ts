@@ -102,14 +102,15 @@ test('LiveStream on a virtual clock: an unwatched stream stops once the grace ha
 test('serve: GET /api/streams shows viewers, recording and the idle stop; the unwatched stream stops and frees its place, the recording one runs on', async () => {
   const dir = tempDir('idle-stop');
   const server = await startTestServer(
-    { serve: { idleStopSeconds: 0.4, maxStreams: 2, recordDir: dir } },
+    { serve: { idleStopSeconds: 2, maxStreams: 2, recordDir: dir } },
     { scheduling: false, createGenerator: async () => new StepsGenerator(5) },
   );
   try {
-    const unwatched = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
-    assert.is(unwatched.status, 201, JSON.stringify(unwatched.body));
+    // The recording one first: the unwatched one's 2 s count then starts as late as possible.
     const recorded = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle', record: true });
     assert.is(recorded.status, 201, JSON.stringify(recorded.body));
+    const unwatched = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+    assert.is(unwatched.status, 201, JSON.stringify(unwatched.body));
     const full = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
     assert.is(full.status, 429, 'both places taken');
 
@@ -119,7 +120,7 @@ test('serve: GET /api/streams shows viewers, recording and the idle stop; the un
     assert.is(a.viewers, 0);
     assert.is(a.records, false);
     assert.is(a.idleStop.pending, true);
-    assert.ok(a.idleStop.inSeconds > 0 && a.idleStop.inSeconds <= 0.4, JSON.stringify(a.idleStop));
+    assert.ok(a.idleStop.inSeconds > 0 && a.idleStop.inSeconds <= 2, JSON.stringify(a.idleStop));
     assert.ok(Number.isFinite(Date.parse(a.idleStop.at)));
     assert.is(b.records, true);
     assert.equal(b.idleStop, { pending: false, reason: 'recording' });
@@ -131,7 +132,7 @@ test('serve: GET /api/streams shows viewers, recording and the idle stop; the un
     const watched = (await httpJson(server, 'GET', `/api/streams/${a.id}`)).body.stream;
     assert.is(watched.viewers, 1);
     assert.equal(watched.idleStop, { pending: false, reason: 'watched' });
-    await new Promise((r) => setTimeout(r, 700));
+    await new Promise((r) => setTimeout(r, 2500));
     assert.ok(server.streams.get(a.id), 'a watched stream runs on past the grace');
     client.close();
 
