@@ -1,7 +1,6 @@
 /** Latents to pixels: one block's latent [C, F, H, W] -> RGB24 video frames. */
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
-import { OnnxDecoder } from './onnx-decoder.js';
 import { SpaceToDepthDecoder } from './space-to-depth.js';
 import { WorkerDecoder } from './worker-decoder.js';
 import { NativeTaehvDecoder, taehvRunsNative } from './native-taehv.js';
@@ -79,6 +78,8 @@ export async function createDecoder(config: Pick<Config, 'model' | 'decoder' | '
       if (!config.decoder.path) {
         throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.path: required when decoder.kind is 'onnx' (an .onnx decoder graph, see src/decode/onnx-decoder.ts)");
       }
+      // ONNX Runtime is loaded only when a decoder runs on it: a native-only run never loads it.
+      const { OnnxDecoder } = await import('./onnx-decoder.js');
       return OnnxDecoder.open(config.decoder.path, latentChannels, latentHeight, latentWidth);
     }
     case 'taehv':

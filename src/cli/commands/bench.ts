@@ -11,7 +11,6 @@ import { addConfigOptions, configFromOptions, type ConfigOptionValues } from '..
 import { SinkstreamError } from '../../errors.js';
 import { createGenerator } from '../../loop/generator.js';
 import { createEngine } from '../../engine/create-engine.js';
-import { measureMatmulPeak } from '../../engine/ort/matmul-peak.js';
 import { modelDims } from '../../model/dims.js';
 import { TimingEngine } from '../../schedule/timing-engine.js';
 import { withGeneratedOpening } from '../../scene/opening.js';
@@ -340,6 +339,7 @@ export function register(program: Command): void {
       pipeline,
     };
     if (options.peak) {
+      const { measureMatmulPeak } = await import('../../engine/ort/matmul-peak.js');
       report.peakMatmulGflops = (await measureMatmulPeak(config.engine.threads)).gflops;
       report.ofPeak = report.forwardGflops / report.peakMatmulGflops;
     }
