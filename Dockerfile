@@ -37,8 +37,10 @@ RUN apt-get update \
  && useradd --system --uid 10001 --create-home --home-dir /home/sinkstream sinkstream
 
 WORKDIR /app
-# The system ffmpeg (FFMPEG_PATH takes precedence over every other candidate).
-ENV FFMPEG_PATH=/usr/bin/ffmpeg
+# The system ffmpeg (FFMPEG_PATH takes precedence over every other candidate); MALLOC_ARENA_MAX: glibc
+# keeps fewer per-thread arenas, so memory of ended generator threads goes back (docs/serving.md).
+ENV FFMPEG_PATH=/usr/bin/ffmpeg \
+    MALLOC_ARENA_MAX=2
 
 # Dependencies first, in their own layer: a change of sources does not reinstall them.
 # --ignore-scripts: `prepare` (tsc) needs the sources, copied below; .npmrc skips ONNX Runtime's CUDA download.
