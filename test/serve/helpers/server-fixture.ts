@@ -28,6 +28,8 @@ export interface ClientOptions {
   origin?: string;
   version?: string | null;
   path?: string;
+  /** More query parameters, e.g. `{ stream: id }` (a load balancer routes a viewer by it). */
+  query?: Record<string, string>;
 }
 
 export type Received = { kind: 'text'; message: ServerMessage } | { kind: 'binary'; data: Buffer };
@@ -57,8 +59,8 @@ export class TestClient {
     for (const f of w) f();
   }
 
-  static url(server: SinkstreamServer, o: ClientOptions = {}): string {
-    const params = new URLSearchParams();
+  static url(server: { port: number }, o: ClientOptions = {}): string {
+    const params = new URLSearchParams(o.query);
     const v = o.version === undefined ? '1' : o.version;
     if (v !== null) params.set('v', v);
     if (o.token) params.set('token', o.token);
@@ -66,7 +68,7 @@ export class TestClient {
   }
 
   /** Opens a connection; resolves once open (rejects with the HTTP status if refused). */
-  static connect(server: SinkstreamServer, o: ClientOptions = {}): Promise<TestClient> {
+  static connect(server: { port: number }, o: ClientOptions = {}): Promise<TestClient> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(TestClient.url(server, o), { headers: o.origin ? { origin: o.origin } : {}, perMessageDeflate: false });
       const client = new TestClient(ws);
@@ -131,7 +133,7 @@ export class TestClient {
   }
 }
 
-export async function httpJson(server: SinkstreamServer, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
+export async function httpJson(server: { port: number }, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }> {
   const res = await fetch(`http://127.0.0.1:${server.port}${path}`, {
     method,
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
