@@ -12,7 +12,8 @@ const video = $('video');
 
 const state = {
   ws: null,
-  streamId: null,
+  // A viewer URL (/?stream=<id>, as POST /v1/streams returns it) opens that stream.
+  streamId: new URLSearchParams(location.search).get('stream'),
   streamInfo: null,
   codec: null,
   expectInit: false,
@@ -58,7 +59,10 @@ function connect() {
   if (state.ws) state.ws.close();
   const token = $('token').value.trim();
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const url = `${proto}//${location.host}/ws?v=${PROTOCOL_VERSION}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
+  // The stream's id in the URL lets a load balancer in front of several instances send this
+  // connection to the instance that runs the stream (docs/deployment.md).
+  const stream = state.streamId ? `&stream=${encodeURIComponent(state.streamId)}` : '';
+  const url = `${proto}//${location.host}/ws?v=${PROTOCOL_VERSION}${stream}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
   const ws = new WebSocket(url);
   ws.binaryType = 'arraybuffer';
   state.ws = ws;
