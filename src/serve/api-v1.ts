@@ -201,7 +201,12 @@ export function renderRoutes(renders: RenderJobs): AnyRoute[] {
       body: renderRequestSchema,
       responses: { 202: json('queued (or started): poll GET /v1/renders/{id}', jobReply) },
       errors: [429, 503],
-      handle: ({ body }) => ok(renders.submit(body), (job) => ({ job }), 202),
+      handle: ({ body }) => {
+        const r = renders.submit(body);
+        if (r.ok) return { status: 202, json: { job: r.value } };
+        // A full queue is this client's to retry later (429); draining is the instance's (503).
+        return { error: r.code, message: r.message, ...(r.code === 'stream-limit' ? { status: 429 } : {}) };
+      },
     }),
     route({
       method: 'GET',

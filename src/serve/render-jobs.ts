@@ -74,6 +74,8 @@ export interface RenderJobsOptions {
   ttlMs: number;
   /** Prefix of job ids (the instance's, so that a load balancer routes by it). */
   idPrefix?: () => string;
+  /** Why new jobs are refused now (the server is draining), or null. */
+  refusing?: () => string | null;
   logger?: Logger;
   /** Wall clock for the times shown (default Date.now) and timers for forgetting (tests drive both). */
   now?: () => number;
@@ -130,7 +132,8 @@ export class RenderJobs {
 
   /** Validates the request and queues the job, or says why not (`invalid-config`, `stream-limit` when the queue is full). */
   submit(request: RenderRequest): OpResult<RenderJobInfo> {
-    if (this.closed) return { ok: false, code: 'draining', message: 'the server is shutting down' };
+    const refusing = this.closed ? 'the server is shutting down' : (this.opts.refusing?.() ?? null);
+    if (refusing !== null) return { ok: false, code: 'draining', message: refusing };
     let config: Config;
     try {
       config = this.configFor(request);

@@ -112,7 +112,7 @@ test('serve: GET /api/streams shows viewers, recording and the idle stop; the un
     const unwatched = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
     assert.is(unwatched.status, 201, JSON.stringify(unwatched.body));
     const full = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
-    assert.is(full.status, 429, 'both places taken');
+    assert.is(full.status, 503, 'both places taken');
 
     const listed = (await httpJson(server, 'GET', '/api/streams')).body.streams as Array<Record<string, any>>;
     const a = listed.find((s) => s.id === unwatched.body.stream.id)!;
