@@ -23,6 +23,7 @@ const STATUS: Record<ProtocolErrorCode, number> = {
   'not-found': 404,
   'stream-limit': 429,
   'over-capacity': 503,
+  draining: 503,
   'invalid-config': 400,
   'bad-prompt': 400,
   'stream-failed': 500,

@@ -19,6 +19,7 @@ import { ViewerHub } from './viewer-hub.js';
 import { StreamStats } from './stream-stats.js';
 import { PlayoutLedger } from './playout-ledger.js';
 import type { ServerMetrics } from './metrics.js';
+import { silentLogger, type Logger } from './logger.js';
 import type { CachePatch, StreamFigures, StreamInfo } from './protocol.js';
 import { realTimers, type ScheduledStream, type Timers } from '../schedule/runtime-scheduler.js';
 import { IdleStop } from './idle-stop.js';
@@ -56,7 +57,8 @@ export interface LiveStreamOptions {
   startEncoder?: StartEncoder;
   /** The encoder watchdog's settings, over the defaults (tests shorten them or drive them by hand). */
   encoderWatchdog?: Partial<WatchdogOptions>;
-  log?: (line: string) => void;
+  /** Stream events are logged here, each line with `stream: <id>` (default: nowhere). */
+  logger?: Logger;
   now?: () => number;
   /** Timers for the idle rule (serve.idleStopSeconds); default: the real ones. Read with `now`. */
   timers?: Timers;
@@ -125,7 +127,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
   private statsTimer: NodeJS.Timeout | null = null;
   private wake: (() => void) | null = null;
   private readonly now: () => number;
-  private readonly log: (line: string) => void;
+  private readonly log: Logger;
   private endReason = 'stopped';
   private readonly idle: IdleStop;
 
@@ -140,14 +142,14 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.config = opts.config;
     this.prompt = opts.config.generation.prompt;
     this.now = opts.now ?? (() => performance.now());
-    this.log = opts.log ?? (() => undefined);
+    this.log = (opts.logger ?? silentLogger()).child({ stream: opts.id });
     const serve = opts.config.serve;
     this.fps = playoutFps(opts.config, generator, scheduled);
     this.stats = new StreamStats(opts.createdAt, this.fps, this.cacheCapacity());
-    this.ledger = new PlayoutLedger(opts.createdAt, this.fps);
+    this.ledger = new PlayoutLedger(opts.createdAt, this.fps, opts.metrics.playoutObserver());
     const idleSeconds = serve.idleStopSeconds;
     this.idle = new IdleStop(idleSeconds * 1000, this.now, opts.timers ?? realTimers, () => {
-      this.log(`stream ${opts.id}: stopping, nobody watched it for ${idleSeconds} s (serve.idleStopSeconds)`);
+      this.log.info({ event: 'stream-idle-stopped', idleSeconds }, `stream ${opts.id}: stopping, nobody watched it for ${idleSeconds} s (serve.idleStopSeconds)`);
       void this.stop(`idle: no viewer for ${idleSeconds} s`);
     });
     this.hub = new ViewerHub(
@@ -155,8 +157,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       { highWaterBytes: serve.viewerHighWaterBytes, hardCapBytes: serve.viewerHardCapBytes, stalledMs: serve.stalledViewerSeconds * 1000 },
       { width: generator.width, height: generator.height },
       {
-        skipped: (n) => opts.metrics.viewerSkipped(opts.id, n),
-        dropped: () => opts.metrics.viewerDropped(opts.id),
+        skipped: (n) => opts.metrics.viewerSkipped(n),
+        dropped: () => opts.metrics.viewerDropped(),
         viewers: (n) => this.idle.update(n, this.recorder !== null),
       },
       this.now,
@@ -182,9 +184,9 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       this.hub.broadcast(fragment);
     });
     this.encoder.on('restarted', (cause, n, kind) => {
-      opts.metrics.encoderRestarted(opts.id);
+      opts.metrics.encoderRestarted();
       const message = cause.message.split('\n')[0];
-      this.log(`stream ${opts.id}: encoder restarted (${n}) after: ${message}`);
+      this.log.warn({ event: 'encoder-restarted', cause: kind, restarts: n, detail: message }, `stream ${opts.id}: encoder restarted (${n}) after: ${message}`);
       this.hub.sendJson({ type: 'encoder-restarted', stream: opts.id, cause: kind, restarts: n, message });
     });
   }
@@ -244,6 +246,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.assertRunning();
     await this.generator.setPrompt(prompt);
     this.prompt = prompt;
+    this.log.info({ event: 'prompt-switched', prompt }, `stream ${this.id}: prompt switched`);
   }
 
   /** Changes the cache settings from the next block; throws ERR_CONFIG_INVALID on an impossible combination. */
@@ -320,19 +323,23 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     await Promise.race([this.loopDone, new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
     clearTimeout(timer);
     if (this.statsTimer) clearInterval(this.statsTimer);
-    await this.generator.close().catch((e: Error) => this.log(`stream ${this.id}: generator close: ${e.message}`));
+    await this.generator.close().catch((e: Error) => this.log.warn({ event: 'generator-close-failed', detail: e.message }, `stream ${this.id}: generator close: ${e.message}`));
     await this.encoder.close();
     this.ledger.end(this.now());
     if (this.recorder) {
       await this.recorder.close().then(
-        (r) => this.log(`stream ${this.id}: recorded ${r.framesInFile} frames to ${r.path}`),
-        (e: Error) => this.log(`stream ${this.id}: recording ${this.recorder?.path}: ${e.message}`),
+        (r) => this.log.info({ event: 'recording-finalised', file: r.path, frames: r.framesInFile }, `stream ${this.id}: recorded ${r.framesInFile} frames to ${r.path}`),
+        (e: Error) => this.log.error({ event: 'recording-failed', file: this.recorder?.path, detail: e.message }, `stream ${this.id}: recording ${this.recorder?.path}: ${e.message}`),
       );
     }
     this.hub.sendJson({ type: 'stats', figures: this.figures() });
     this.hub.endAll({ type: 'ended', stream: this.id, reason: this.endReason });
     if (this.state !== 'failed') this.state = 'ended';
-    this.opts.metrics.removeStream(this.id);
+    const f = this.ledger.figures(this.now());
+    this.log.info(
+      { event: 'stream-ended', reason: this.endReason, state: this.state, framesDelivered: f.framesDelivered, ttffMs: f.ttffMs, deadlineMisses: f.deadlineMisses },
+      `stream ${this.id} ended: ${this.endReason}`,
+    );
     this.emit('ended', this.endReason);
   }
 
@@ -359,7 +366,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
           readyAt = this.now();
         }
         this.stats.recordBlock({ readyAt, frames: block.frames.length, totalMs: block.timings.totalMs, cache: block.cache });
-        this.opts.metrics.observeBlock(this.id, block.frames.length, block.timings.totalMs);
+        this.opts.metrics.observeBlock({ frames: block.frames.length, totalMs: block.timings.totalMs, steps: block.steps });
         this.emit('block', { index: block.index, frames: block.frames.length, totalMs: block.timings.totalMs, readyAt });
         for (const frame of block.frames) {
           await this.encoder.writeFrame(frame);
@@ -372,7 +379,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     } catch (e) {
       if (signal.aborted) return;
       const error = e as Error;
-      this.log(`stream ${this.id}: failed: ${error.message}`);
+      this.log.error({ event: 'stream-failed', detail: error.message }, `stream ${this.id}: failed: ${error.message}`);
       this.state = 'failed';
       void this.stop(`failed: ${error instanceof SinkstreamError ? `${error.message} [${error.code}]` : error.message}`);
     }
@@ -383,7 +390,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       await this.recorder!.writeFrame(frame);
     } catch (e) {
       // A dead recording must not end the live stream: keep what was written, go on without it.
-      this.log(`stream ${this.id}: recording stopped: ${(e as Error).message.split('\n')[0]}`);
+      const detail = (e as Error).message.split('\n')[0];
+      this.log.error({ event: 'recording-stopped', detail }, `stream ${this.id}: recording stopped: ${detail}`);
       const dead = this.recorder!;
       this.recorder = null;
       void dead.abort();

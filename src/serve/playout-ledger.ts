@@ -39,6 +39,19 @@ export interface PlayoutFigures {
   jitterMs: Percentiles;
 }
 
+/**
+ * Told of each figure as the ledger records it (the server's /metrics counters and histograms), so
+ * that what is exported is what the ledger counts.
+ */
+export interface PlayoutObserver {
+  /** The first frame was delivered, `ttffMs` after the stream was created. */
+  firstFrame(ttffMs: number): void;
+  /** A frame was delivered `latenessMs` after its playout slot (0 when in time); `latencyMs` as above. */
+  frame(latenessMs: number, latencyMs: number): void;
+  /** `slots` playout slots passed without a new frame. */
+  missed(slots: number): void;
+}
+
 /** Percentiles p50 / p95 / p99 (linearly interpolated); zeros when there are no values. */
 export function percentiles(values: readonly number[]): Percentiles {
   if (values.length === 0) return { p50: 0, p95: 0, p99: 0 };
@@ -77,6 +90,7 @@ export class PlayoutLedger {
   constructor(
     readonly createdAt: number,
     readonly fps: number,
+    private readonly observer?: PlayoutObserver,
   ) {
     this.frameMs = 1000 / fps;
   }
@@ -85,10 +99,17 @@ export class PlayoutLedger {
   frameDelivered(frame: number, at: number): void {
     if (frame <= this.lastFrame) throw new RangeError(`playout ledger: frame ${frame} delivered after frame ${this.lastFrame}`);
     this.lastFrame = frame;
-    this.firstDeliveredAt ??= at;
+    if (this.firstDeliveredAt === null) {
+      this.firstDeliveredAt = at;
+      this.observer?.firstFrame(at - this.createdAt);
+    }
     const due = this.shownAt === null ? at : this.shownAt + this.frameMs;
     const late = at - due;
-    if (late > MISS_TOLERANCE_MS) this.misses += Math.ceil(late / this.frameMs);
+    if (late > MISS_TOLERANCE_MS) {
+      const missed = Math.ceil(late / this.frameMs);
+      this.misses += missed;
+      this.observer?.missed(missed);
+    }
     const shown = Math.max(due, at);
     this.shownAt = shown;
     const latency = shown - (this.createdAt + frame * this.frameMs);
@@ -96,13 +117,17 @@ export class PlayoutLedger {
     if (this.lastLatency !== null) this.jitter.push(Math.abs(latency - this.lastLatency));
     this.lastLatency = latency;
     this.delivered++;
+    this.observer?.frame(Math.max(0, late), latency);
     this.arrivals.push(at);
     while (this.arrivals[0] < at - FPS_WINDOW_MS) this.arrivals.shift();
   }
 
   /** The stream stopped at `at`: from then on no frame is due. */
   end(at: number): void {
-    this.endedAt ??= at;
+    if (this.endedAt !== null) return;
+    this.endedAt = at;
+    const overdue = this.overdueSlots(at);
+    if (overdue > 0) this.observer?.missed(overdue);
   }
 
   /** Slots passed by `now` with the next frame overdue (0 when none is). */

@@ -36,6 +36,8 @@ export type ProtocolErrorCode =
   | 'stream-limit'
   /** The scheduler refused the stream: it cannot run it while every stream keeps its objectives. */
   | 'over-capacity'
+  /** The server is draining (SIGTERM) or shutting down: it admits no new stream; try another instance. */
+  | 'draining'
   | 'invalid-config'
   /** The prompt cannot be encoded (ERR_PROMPT, e.g. precomputed contexts without one for it); the stream keeps its prompt. */
   | 'bad-prompt'

@@ -13,6 +13,7 @@ import { scheduledStreamSpec, stepLadderFor } from '../schedule/stream-spec.js';
 import type { LiveGenerator } from './live-stream.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SchedulerFigures } from './protocol.js';
+import type { Logger } from './logger.js';
 
 /** A cost model and the device it describes: a measured calibration, or one a test injects. */
 export type CalibrationLike = Pick<Calibration, 'device' | 'costModel'> & Partial<Calibration>;
@@ -42,7 +43,7 @@ export class ServeScheduling {
   constructor(
     private readonly config: Config,
     private readonly metrics: ServerMetrics,
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
     private readonly options: SchedulingOptions = {},
   ) {
     metrics.attachScheduler(() => this.deviceFigures());
@@ -54,7 +55,7 @@ export class ServeScheduling {
     this.runtime ??= (async () => {
       const calibration = await (this.options.calibrate ?? ((c: Config) => calibrationFor(c)))(this.config);
       if (calibration.quality && calibration.blocks !== undefined && calibration.tookMs !== undefined) {
-        this.log(describeCalibration(calibration as Calibration, this.config, stepLadderFor(this.config)));
+        this.log.info({ event: 'calibrated', device: calibration.device }, describeCalibration(calibration as Calibration, this.config, stepLadderFor(this.config)));
       }
       const runtime = new RuntimeScheduler({
         costModel: calibration.costModel as CostModel,
@@ -113,7 +114,7 @@ export class ServeScheduling {
 
   private decided(d: SchedulerDecision): void {
     this.metrics.schedulerDecision(d.kind);
-    this.log(`scheduler: stream ${d.streamId} ${d.kind}: ${d.message}`);
+    this.log.info({ event: 'scheduler-decision', stream: d.streamId, kind: d.kind, detail: d.message }, `scheduler: stream ${d.streamId} ${d.kind}: ${d.message}`);
   }
 
   private deviceFigures() {

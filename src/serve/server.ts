@@ -1,8 +1,9 @@
 /**
- * The live-generation server: Node's http for the viewer page, /metrics and the JSON API; `ws` for
- * control and media on /ws. Token, Host and Origin are checked before a WebSocket handshake is
- * completed; the protocol version and the connection limit right after it (with a close code a
- * browser can read).
+ * The live-generation server: Node's http for the viewer page, /healthz and /readyz, /metrics and
+ * the JSON API; `ws` for control and media on /ws. Token, Host and Origin are checked before a
+ * WebSocket handshake is completed; the protocol version and the connection limit right after it
+ * (with a close code a browser can read). `drain()` (SIGTERM) stops admitting streams, lets the
+ * running ones go on for serve.drainSeconds, then closes.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -22,14 +23,18 @@ import { SpareGenerators } from './generator-host.js';
 import { checkModel } from '../loop/generator.js';
 import type { StartEncoder } from './encoder-supervisor.js';
 import { ServeScheduling, type SchedulingOptions } from './serve-scheduling.js';
+import { silentLogger, type Logger } from './logger.js';
+import { buildInfo } from './build-info.js';
+import { readiness, type Readiness } from './readiness.js';
+import { realTimers, type Timers } from '../schedule/runtime-scheduler.js';
 
 export interface ServerOptions {
   config: Config;
   /** Default: the project's generator (src/loop/generator.ts) in a worker thread. */
   createGenerator?: CreateGenerator;
   startEncoder?: StartEncoder;
-  /** One line per event worth telling an operator (default: nothing). */
-  log?: (line: string) => void;
+  /** Where requests and stream events are logged (default: nowhere). */
+  logger?: Logger;
   /** The environment to read SINKSTREAM_TOKEN from (default: process.env). */
   env?: NodeJS.ProcessEnv;
   /**
@@ -73,9 +78,12 @@ export class SinkstreamServer {
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<WebSocket>();
   private readonly policy: AccessPolicy;
-  private readonly log: (line: string) => void;
+  readonly logger: Logger;
   private closing: Promise<void> | null = null;
+  private draining: Promise<void> | null = null;
   private calibrating: Promise<unknown> = Promise.resolve();
+  /** Calibration and spare generators done (see ready()). */
+  private warm = false;
   /** The project's generators, on threads of their own, a spare kept built (absent when a test injects createGenerator). */
   private readonly spares: SpareGenerators | null;
   private resolveClosed!: () => void;
@@ -86,18 +94,18 @@ export class SinkstreamServer {
     private readonly config: Config,
     options: ServerOptions,
   ) {
-    this.log = options.log ?? (() => undefined);
+    this.logger = options.logger ?? silentLogger();
     this.token = resolveToken(config, options.env);
     this.policy = { token: this.token, origins: config.serve.origins };
-    this.metrics = new ServerMetrics(() => this.streams.figures());
-    this.scheduling = options.scheduling === false ? null : new ServeScheduling(config, this.metrics, this.log, options.scheduling ?? {});
-    this.spares = options.createGenerator ? null : new SpareGenerators(config, config.serve.spareGenerators, undefined, this.log);
+    this.metrics = new ServerMetrics(() => this.streams.figures(), buildInfo(config));
+    this.scheduling = options.scheduling === false ? null : new ServeScheduling(config, this.metrics, this.logger, options.scheduling ?? {});
+    this.spares = options.createGenerator ? null : new SpareGenerators(config, config.serve.spareGenerators, undefined, (line) => this.logger.warn({ event: 'spare-generator-failed' }, line));
     this.streams = new StreamManager({
       config,
       createGenerator: options.createGenerator ?? ((c) => this.spares!.create(c)),
       metrics: this.metrics,
       startEncoder: options.startEncoder,
-      log: this.log,
+      logger: this.logger,
       ...(this.scheduling ? { scheduling: this.scheduling } : {}),
     });
     this.control = new StreamControl(this.streams);
@@ -143,6 +151,11 @@ export class SinkstreamServer {
     server.calibrating = server.scheduling?.prepare().catch(() => undefined) ?? Promise.resolve();
     // The spare generator is built after the calibration, which measures the device alone.
     void server.calibrating.then(() => server.closing || server.spares?.fill());
+    void server.ready().then(() => {
+      server.warm = true;
+      server.logger.info({ event: 'ready' }, 'ready to admit streams');
+    });
+    server.logger.info({ event: 'listening', url: server.url, maxStreams: config.serve.maxStreams }, `listening on ${server.url}`);
     return server;
   }
 
@@ -164,6 +177,16 @@ export class SinkstreamServer {
     await this.spares?.ready();
   }
 
+  /** Whether a stream would be admitted now, and if not why (GET /readyz). */
+  readiness(): Readiness {
+    return readiness({
+      draining: this.draining !== null || this.closing !== null,
+      warm: this.warm,
+      streams: this.streams.count,
+      maxStreams: this.config.serve.maxStreams,
+    });
+  }
+
   /** Connections open now (viewers and controllers). */
   get connections(): number {
     return this.sockets.size;
@@ -171,6 +194,20 @@ export class SinkstreamServer {
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    this.logRequest(req, res, url.pathname);
+    // Probes carry no token and reveal nothing about streams: a load balancer or kubelet reaches them by any Host.
+    if (url.pathname === '/healthz' || url.pathname === '/readyz') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('allow', 'GET, HEAD');
+        return sendError(res, 'bad-message', `${req.method} is not allowed on ${url.pathname}; use GET`, 405);
+      }
+      const body = url.pathname === '/healthz' ? { status: 'alive' } : this.readiness();
+      const status = 'ready' in body && !body.ready ? 503 : 200;
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : text);
+      return;
+    }
     if (!hostAllowed(req, this.policy)) return sendError(res, 'unauthorized', 'Host is not a loopback name (DNS rebinding guard); use 127.0.0.1 or localhost', 403);
     if (url.pathname === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) {
       const text = await this.metrics.text();
@@ -194,11 +231,24 @@ export class SinkstreamServer {
     sendError(res, 'not-found', `not found: ${url.pathname}`);
   }
 
+  /** One log line per request once it is answered: method, path (never the query: it may hold the token), status, ms. */
+  private logRequest(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const started = performance.now();
+    res.once('close', () => {
+      const ms = Math.round((performance.now() - started) * 10) / 10;
+      const entry = { event: 'http-request', method: req.method, path, status: res.statusCode, ms };
+      // Probes and scrapes come every few seconds: debug, so that info shows what people did.
+      if (path === '/healthz' || path === '/readyz' || path === '/metrics') this.logger.debug(entry, `${req.method} ${path} ${res.statusCode}`);
+      else this.logger.info(entry, `${req.method} ${path} ${res.statusCode}`);
+    });
+  }
+
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     const refused = (status: number, text: string, reason: string, message: string) => {
       this.metrics.refusedConnections.inc({ reason });
+      this.logger.info({ event: 'connection-refused', path: url.pathname, status, reason }, `WebSocket ${url.pathname} refused (${reason})`);
       refuse(socket, status, text, message);
     };
     if (this.closing) return refused(503, 'Service Unavailable', 'closing', 'the server is shutting down');
@@ -213,19 +263,46 @@ export class SinkstreamServer {
     const version = url.searchParams.get('v');
     if (version !== String(PROTOCOL_VERSION)) {
       this.metrics.refusedConnections.inc({ reason: 'protocol-version' });
+      this.logger.info({ event: 'connection-refused', path: url.pathname, status: 101, reason: 'protocol-version' }, 'WebSocket refused (protocol-version)');
       ws.close(CloseCode.PROTOCOL_VERSION, `protocol version ${version ?? '(none)'} not supported; this server speaks ${PROTOCOL_VERSION} (?v=${PROTOCOL_VERSION})`.slice(0, 123));
       return;
     }
     const { maxViewers, maxStreams, maxMessageBytes } = this.config.serve;
     if (this.sockets.size >= maxViewers) {
       this.metrics.refusedConnections.inc({ reason: 'server-full' });
+      this.logger.info({ event: 'connection-refused', path: url.pathname, status: 101, reason: 'server-full' }, 'WebSocket refused (server-full)');
       ws.close(CloseCode.SERVER_FULL, `server full: ${maxViewers} connections (serve.maxViewers)`);
       return;
     }
     this.sockets.add(ws);
+    this.logger.debug({ event: 'connection-opened', path: url.pathname, connections: this.sockets.size }, 'WebSocket opened');
     ws.on('close', () => this.sockets.delete(ws));
     const session = new WsSession(ws, this.control, this.metrics, this.config.serve.viewerHardCapBytes);
     session.send({ type: 'hello', version: PROTOCOL_VERSION, limits: { maxMessageBytes, maxStreams, maxViewers }, streams: this.streams.list() });
+  }
+
+  /**
+   * Drains the server (SIGTERM): from now on creations are refused (`draining`, HTTP 503) and
+   * /readyz answers 503 `draining`; running streams go on for their viewers (who may still join)
+   * until they end or `graceMs` (serve.drainSeconds) has passed, then close() stops them with their
+   * recordings finalised. Resolves when the server is closed. Idempotent; close() cuts the grace short.
+   * `timers` times the grace (tests drive it by hand).
+   */
+  drain(options: { graceMs?: number; timers?: Timers } = {}): Promise<void> {
+    const graceMs = options.graceMs ?? this.config.serve.drainSeconds * 1000;
+    const timers = options.timers ?? realTimers;
+    this.draining ??= (async () => {
+      this.streams.refuseNew('the server is draining (shutting down); create the stream on another instance');
+      const running = this.streams.count;
+      this.logger.info({ event: 'drain-started', streams: running, graceSeconds: graceMs / 1000 }, `draining: ${running} stream(s) get up to ${graceMs / 1000} s`);
+      let timer: unknown;
+      const grace = new Promise<'grace-over'>((r) => (timer = timers.set(() => r('grace-over'), graceMs)));
+      const how = await Promise.race([this.streams.whenEmpty().then(() => 'streams-ended' as const), grace, this.closed.then(() => 'closed' as const)]);
+      timers.clear(timer);
+      this.logger.info({ event: 'drain-finished', how, streams: this.streams.count }, `drain finished (${how})`);
+      await this.close(how === 'grace-over' ? 'server drained: the grace period is over' : 'server drained');
+    })();
+    return this.draining;
   }
 
   /**
@@ -234,6 +311,7 @@ export class SinkstreamServer {
    */
   close(reason = 'server shutting down'): Promise<void> {
     this.closing ??= (async () => {
+      this.logger.info({ event: 'closing', reason, streams: this.streams.count }, `closing: ${reason}`);
       this.http.close();
       await this.streams.stopAll(reason);
       this.scheduling?.close();

@@ -14,6 +14,7 @@ import type { StartEncoder } from './encoder-supervisor.js';
 import type { ProtocolErrorCode, StreamFigures, StreamInfo, StreamOverrides } from './protocol.js';
 import type { ServeScheduling } from './serve-scheduling.js';
 import type { Timers } from '../schedule/runtime-scheduler.js';
+import type { Logger } from './logger.js';
 
 export interface CreateRequest {
   prompt: string;
@@ -37,7 +38,7 @@ export interface StreamManagerOptions {
   createGenerator: CreateGenerator;
   metrics: ServerMetrics;
   startEncoder?: StartEncoder;
-  log: (line: string) => void;
+  logger: Logger;
   /** The block scheduler; absent: streams run unscheduled (paced by serve.pace alone). */
   scheduling?: ServeScheduling;
   /** The streams' clock and timers (the idle rule); default: performance.now() and the real timers. */
@@ -54,7 +55,10 @@ export class StreamManager {
    * scheduler's test runs before each set-up, so a refused stream starts nothing.
    */
   private setUp: Promise<unknown> = Promise.resolve();
+  /** Set by a drain or a shutdown: no new stream is admitted. */
+  private refusing: string | null = null;
   private closed = false;
+  private emptied: Array<() => void> = [];
 
   constructor(private readonly opts: StreamManagerOptions) {}
 
@@ -70,9 +74,40 @@ export class StreamManager {
     return [...this.streams.values()].map((s) => s.figures());
   }
 
+  /** Live streams plus creations in progress: what counts against serve.maxStreams. */
+  get count(): number {
+    return this.streams.size + this.pending;
+  }
+
+  /** From now on creations are refused with `draining` and `message`; running streams go on. */
+  refuseNew(message: string): void {
+    this.refusing ??= message;
+  }
+
+  /** Resolves once no stream is live and none is being set up. */
+  whenEmpty(): Promise<void> {
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptied.push(resolve));
+  }
+
+  private checkEmpty(): void {
+    if (this.count > 0) return;
+    for (const resolve of this.emptied.splice(0)) resolve();
+  }
+
+  /** Creates a stream, or says why not (counted by reason in /metrics and logged). */
   async create(request: CreateRequest): Promise<CreateResult> {
+    const result = await this.admit(request);
+    if (!result.ok) {
+      this.opts.metrics.refusedStreams.inc({ reason: result.code });
+      this.opts.logger.info({ event: 'stream-refused', reason: result.code, detail: result.message }, `stream refused (${result.code}): ${result.message}`);
+    }
+    return result;
+  }
+
+  private async admit(request: CreateRequest): Promise<CreateResult> {
     const { maxStreams } = this.opts.config.serve;
-    if (this.closed) return { ok: false, code: 'stream-limit', message: 'the server is shutting down' };
+    if (this.refusing !== null) return { ok: false, code: 'draining', message: this.refusing };
     if (this.streams.size + this.pending >= maxStreams) {
       return { ok: false, code: 'stream-limit', message: `stream limit reached: ${maxStreams} live streams (serve.maxStreams); stop one first` };
     }
@@ -92,11 +127,12 @@ export class StreamManager {
       return await turn;
     } finally {
       this.pending--;
+      this.checkEmpty();
     }
   }
 
   private async setUpStream(id: string, config: Config, request: CreateRequest, createdAt: number): Promise<CreateResult> {
-    if (this.closed) return { ok: false, code: 'stream-limit', message: 'the server is shutting down' };
+    if (this.closed) return { ok: false, code: 'draining', message: 'the server is shutting down' };
     try {
       const scheduling = this.opts.scheduling;
       const runtime = scheduling ? await scheduling.prepare() : null;
@@ -109,17 +145,25 @@ export class StreamManager {
         createGenerator: this.opts.createGenerator,
         metrics: this.opts.metrics,
         startEncoder: this.opts.startEncoder,
-        log: this.opts.log,
+        logger: this.opts.logger,
         ...(this.opts.clock ? { now: this.opts.clock.now, timers: this.opts.clock.timers } : {}),
         ...(scheduling && runtime ? { admit: scheduling.admitter(runtime, id) } : {}),
       });
       if (this.closed) {
         await stream.stop('the server is shutting down');
-        return { ok: false, code: 'stream-limit', message: 'the server is shutting down' };
+        return { ok: false, code: 'draining', message: 'the server is shutting down' };
       }
       this.streams.set(id, stream);
-      stream.once('ended', () => this.streams.delete(id));
-      this.opts.log(`stream ${id}: started (${config.cache.policy}, window ${config.cache.window}, sink ${config.cache.sink}): ${JSON.stringify(request.prompt)}`);
+      stream.once('ended', () => {
+        this.streams.delete(id);
+        this.checkEmpty();
+      });
+      this.opts.metrics.streamAdmitted();
+      const { policy, window, sink } = config.cache;
+      this.opts.logger.info(
+        { event: 'stream-admitted', stream: id, prompt: request.prompt, record: request.record ?? false, cache: { policy, window, sink }, fps: stream.fps },
+        `stream ${id} admitted`,
+      );
       return { ok: true, stream };
     } catch (e) {
       if (isSinkstreamError(e) && e.code === 'ERR_CAPACITY') return { ok: false, code: 'over-capacity', message: e.message };
@@ -133,6 +177,7 @@ export class StreamManager {
   /** Stops every stream (recordings finalized) and refuses new ones. */
   async stopAll(reason: string): Promise<void> {
     this.closed = true;
+    this.refuseNew('the server is shutting down');
     await Promise.all([...this.streams.values()].map((s) => s.stop(reason)));
   }
 }

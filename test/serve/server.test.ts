@@ -136,14 +136,16 @@ test('retune: applied from the next block; an impossible combination is refused'
   assert.is((await owner.nextOf('pong')).req, 23);
 });
 
-test('/metrics: per-stream TTFF, latency percentiles, misses, fps, occupancy', async () => {
+test('/metrics: TTFF, lateness and latency histograms and delivery counters from the ledger; per-stream gauges', async () => {
   const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
   assert.is(res.status, 200);
   const text = await res.text();
   for (const line of [
-    `sinkstream_ttff_seconds{stream="${streamId}"}`,
-    `sinkstream_frame_latency_seconds{quantile="0.99",stream="${streamId}"}`,
-    `sinkstream_frame_jitter_seconds{quantile="0.5",stream="${streamId}"}`,
+    'sinkstream_time_to_first_frame_seconds_count 1',
+    'sinkstream_frame_lateness_seconds_bucket{le="+Inf"}',
+    'sinkstream_frame_latency_seconds_bucket{le="+Inf"}',
+    'sinkstream_frames_delivered_total',
+    'sinkstream_deadline_misses_total',
     `sinkstream_deadline_miss_ratio{stream="${streamId}"}`,
     `sinkstream_generation_fps{stream="${streamId}"}`,
     `sinkstream_cache_occupancy_ratio{stream="${streamId}"}`,
@@ -151,13 +153,17 @@ test('/metrics: per-stream TTFF, latency percentiles, misses, fps, occupancy', a
   ]) {
     assert.ok(text.includes(line), `missing ${line}`);
   }
-  const ttff = Number(/sinkstream_ttff_seconds\{[^}]*\} (\S+)/.exec(text)![1]);
+  const ttff = Number(/^sinkstream_time_to_first_frame_seconds_sum (\S+)/m.exec(text)![1]);
   assert.ok(ttff > 0 && ttff < 60, `ttff ${ttff}`);
-  // one playout ledger: exactly one TTFF figure, one miss count, one latency p99 for the stream
-  const series = text.split('\n').filter((l) => !l.startsWith('#') && l.includes(`stream="${streamId}"`));
-  assert.equal(series.filter((l) => /ttff/i.test(l)).map((l) => l.split('{')[0]), ['sinkstream_ttff_seconds']);
-  assert.equal(series.filter((l) => /miss/i.test(l)).map((l) => l.split('{')[0]).sort(), ['sinkstream_deadline_miss_ratio', 'sinkstream_deadline_misses']);
-  assert.equal(series.filter((l) => /latency/i.test(l) && l.includes('quantile="0.99"')).map((l) => l.split('{')[0]), ['sinkstream_frame_latency_seconds']);
+  // one playout ledger: the frames counted delivered are the ledger's, and each was observed once
+  const figures = server.streams.get(streamId)!.figures();
+  const delivered = Number(/^sinkstream_frames_delivered_total (\S+)/m.exec(text)![1]);
+  const observed = Number(/^sinkstream_frame_lateness_seconds_count (\S+)/m.exec(text)![1]);
+  assert.is(observed, delivered);
+  assert.ok(delivered > 0 && delivered <= figures.framesDelivered, `${delivered} vs ledger ${figures.framesDelivered}`);
+  // exactly one TTFF metric
+  const ttffNames = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE') && /ttff|first_frame/i.test(l)).map((l) => l.split(' ')[2]));
+  assert.equal([...ttffNames], ['sinkstream_time_to_first_frame_seconds']);
 });
 
 test('HTTP API: token required; list, get, prompt, retune', async () => {

@@ -12,6 +12,7 @@
  */
 import { loadConfig } from '../../src/config/load.js';
 import { SinkstreamServer } from '../../src/serve/server.js';
+import { createLogger } from '../../src/serve/logger.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
@@ -21,7 +22,7 @@ const warmup = option('--warmup', 5);
 const set = args.flatMap((a, i) => (args[i - 1] === '--set' ? [a] : []));
 
 const config = loadConfig({ set, overrides: { serve: { host: '127.0.0.1', port: 0, maxStreams: max, idleStopSeconds: 0 } } });
-const server = await SinkstreamServer.listen({ config, env: {}, log: (line) => console.error(`  [serve] ${line}`) });
+const server = await SinkstreamServer.listen({ config, env: {}, logger: createLogger({ pretty: true }) });
 const base = `http://127.0.0.1:${server.port}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,8 +70,8 @@ try {
     );
   });
   const device = server.scheduling ? await server.metrics.text() : '';
-  const speed = /sinkstream_scheduler_device_speed\{[^}]*\} ([\d.]+)/.exec(device)?.[1];
-  const utilisation = /sinkstream_scheduler_device_utilisation\{[^}]*\} ([\d.]+)/.exec(device)?.[1];
+  const speed = /sinkstream_scheduler_device_speed_ratio\{[^}]*\} ([\d.]+)/.exec(device)?.[1];
+  const utilisation = /sinkstream_scheduler_device_utilisation_ratio\{[^}]*\} ([\d.]+)/.exec(device)?.[1];
   console.log(`device speed estimate x${speed ?? '?'} of calibration, planned utilisation ${utilisation ?? '?'}`);
 } finally {
   await server.close();

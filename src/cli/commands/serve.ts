@@ -1,14 +1,21 @@
-/** `sinkstream serve`: the live-generation server (viewer page, WebSocket streams, /metrics). */
+/**
+ * `sinkstream serve`: the live-generation server (viewer page, WebSocket streams, /healthz, /readyz,
+ * /metrics). Logs go to stderr: JSON lines, or readable ones on a terminal. The first SIGTERM or
+ * SIGINT drains (serve.drainSeconds), a second one stops the streams at once; either way the
+ * recordings are finalised and the process exits 0.
+ */
 import type { Command } from 'commander';
 import { addConfigOptions, configFromOptions, type ConfigOptionValues, type OptionSetting } from '../config-options.js';
 import { SinkstreamError } from '../../errors.js';
 import { SinkstreamServer } from '../../serve/server.js';
 import { TOKEN_ENV } from '../../serve/auth.js';
+import { createLogger } from '../../serve/logger.js';
 
 interface ServeOptions extends ConfigOptionValues {
   host?: string;
   port?: string;
   token?: string;
+  logLevel?: string;
 }
 
 export function register(program: Command): void {
@@ -18,7 +25,8 @@ export function register(program: Command): void {
       .description('serve live generation: a viewer page, WebSocket streams, Prometheus /metrics')
       .option('--host <host>', 'address to listen on (default: serve.host, 127.0.0.1)')
       .option('--port <port>', 'port (default: serve.port, 8080; 0 = any free port)')
-      .option('--token <token>', `token for creating and controlling streams (default: serve.token, else $${TOKEN_ENV})`),
+      .option('--token <token>', `token for creating and controlling streams (default: serve.token, else $${TOKEN_ENV})`)
+      .option('--log-level <level>', 'fatal, error, warn, info, debug (every request), trace or silent (default: serve.logLevel, info)'),
   ).action(async (options: ServeOptions) => {
     const extra: OptionSetting[] = [];
     if (options.host !== undefined) extra.push({ assignment: `serve.host=${JSON.stringify(options.host)}`, origin: '--host' });
@@ -29,9 +37,10 @@ export function register(program: Command): void {
       extra.push({ assignment: `serve.port=${options.port}`, origin: '--port' });
     }
     if (options.token !== undefined) extra.push({ assignment: `serve.token=${JSON.stringify(options.token)}`, origin: '--token' });
+    if (options.logLevel !== undefined) extra.push({ assignment: `serve.logLevel=${JSON.stringify(options.logLevel)}`, origin: '--log-level' });
     const config = configFromOptions(options, extra);
-    const log = (line: string) => process.stderr.write(`sinkstream serve: ${line}\n`);
-    const server = await SinkstreamServer.listen({ config, log });
+    const logger = createLogger({ level: config.serve.logLevel, pretty: process.stderr.isTTY === true });
+    const server = await SinkstreamServer.listen({ config, logger });
 
     const out = process.stdout;
     out.write(`sinkstream serve: listening on ${server.url}\n`);
@@ -42,17 +51,27 @@ export function register(program: Command): void {
     } else {
       out.write(`  open ${server.url} in a browser (loopback only, no token: set ${TOKEN_ENV} or --token to require one)\n`);
     }
-    out.write(`  metrics: ${server.url}metrics    stop: Ctrl-C or SIGTERM (streams stop, recordings are finalized)\n`);
+    out.write(`  metrics: ${server.url}metrics    health: ${server.url}healthz, ${server.url}readyz\n`);
+    out.write(`  stop: Ctrl-C or SIGTERM drains (streams go on for up to ${config.serve.drainSeconds} s, serve.drainSeconds); again to stop at once\n`);
 
+    let signals = 0;
     const stop = (signal: NodeJS.Signals) => {
-      log(`${signal}: stopping streams and finalizing recordings (again to quit at once)`);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      void server.close(`server stopped (${signal})`);
+      signals++;
+      if (signals === 1) {
+        logger.info({ event: 'signal', signal }, `${signal}: draining (again to stop the streams at once)`);
+        void server.drain();
+      } else {
+        logger.info({ event: 'signal', signal }, `${signal}: stopping the streams now, finalising recordings`);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        void server.close(`server stopped (${signal})`);
+      }
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     await server.closed;
-    log('stopped');
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    logger.info({ event: 'stopped' }, 'stopped');
   });
 }

@@ -40,6 +40,13 @@ export const serveSection = z
     spareGenerators: z.number().int().min(0).max(4).default(1),
     /** Encoder restarts allowed per stream before the stream fails. */
     encoderRestarts: z.number().int().nonnegative().default(5),
+    /**
+     * SIGTERM drains the server: new streams are refused and /readyz fails at once, running streams go
+     * on for their viewers for up to this many seconds, then stop (recordings finalised) and the process exits.
+     */
+    drainSeconds: z.number().nonnegative().default(30),
+    /** Log level (JSON lines on stderr; readable lines on a terminal). */
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Folder for recordings (`record: true` on create); files are named after the stream. */
     recordDir: z.string().min(1).default('recordings'),
   })
