@@ -1,13 +1,13 @@
 /**
- * Which of a stream's unfinished blocks may run their next stage in the coming forward. The batch
+ * Which of a stream's unfinished blocks may run their next step in the coming forward. The batch
  * itself is assembled earliest-deadline-first by the scheduler; a batching policy only says what may
  * go together. A new way of batching is a new object here, not a flag in the scheduler.
  */
 
-/** A block as a batching policy sees it. `stage` = forwards done; the clean pass is stage `steps`. */
+/** A block as a batching policy sees it. `step` = forwards done; the clean pass is step `steps`. */
 export interface BlockProgress {
   index: number;
-  stage: number;
+  step: number;
   steps: number;
 }
 
@@ -46,8 +46,8 @@ export const streamBatchBatching: BatchingPolicy = {
         continue;
       }
       const previous = blocks[i - 1];
-      const clean = block.stage >= block.steps;
-      if (!clean && previous.stage > block.stage) out.push(block);
+      const clean = block.step >= block.steps;
+      if (!clean && previous.step > block.step) out.push(block);
     }
     return out;
   },

@@ -16,11 +16,11 @@
  *                                       config: config.scheduler });
  *
  *   // 3. A stream asks to start: an ordinary value comes back, never an exception for capacity.
- *   const d = scheduler.admit(streamSpecFromConfig(config, 'viewer-42'));
+ *   const d = scheduler.admit(spec);                  // a StreamSpec: plain data (src/realtime/stream-spec.ts builds it from a config)
  *   if (!d.admitted) reply(503, d.reason);          // d.code: 'capacity' | 'deadline' | 'duplicate' | 'no-device'
  *
  *   // 4. The loop: whenever a device is idle or a stream's next block is due, ask for a plan, run its
- *   //    jobs (job.items: which stream's block at which stage, batched; kind 'clean' = the clean pass,
+ *   //    jobs (job.items: which stream's block at which step, batched; kind 'clean' = the clean pass,
  *   //    followed by the decode of that block), and report what happened.
  *   const plan = scheduler.tick();
  *   for (const job of plan.jobs) runOnEngine(job).then(({ startedAt, finishedAt }) =>
@@ -37,22 +37,26 @@
  * item, i.e. one `engine.forward` (and, for a clean pass, the cache update and the decode).
  * A runtime that runs whole blocks (src/loop/generator.ts: `next({ steps })`) passes
  * `granularity: 'block'`: a job is then one stream's whole block at the steps its rung gives
- * (src/schedule/ is that bridge for render and serve).
+ * (src/realtime/ is that bridge for render and serve).
+ *
+ * This folder owns its types and imports nothing from src/ (test/repo/imports.test.ts checks it):
+ * callers pass plain data in.
  * The pipeline across GPUs (pipeline.ts) balances a layer split from measured stage times.
  */
-import type { SchedulerConfig } from '../src/config/sections/scheduler.js';
-import type { Config } from '../src/config/schema.js';
-import { modelDims } from '../src/model/dims.js';
+import type { SchedulerConfig } from './config.js';
 import type { CostModel } from './cost-model.js';
 import { Scheduler } from './scheduler.js';
 import type { BatchingPolicy } from './batching.js';
 import type { Clock, DeviceSpec, Granularity, StreamSpec } from './types.js';
 
 export * from './types.js';
+export { schedulerConfig, schedulerDefaults, objectiveFps, type SchedulerConfig, type BatchingMode } from './config.js';
+export { SchedulerError } from './errors.js';
+export { quantile } from './stats.js';
 export { CostModel, forwardFeatures } from './cost-model.js';
 export type { DeviceCoefficients, FitQuality, ForwardItemShape, ForwardSample, FrameCodecSample, Samples } from './cost-model.js';
 export { Scheduler } from './scheduler.js';
-export { calibrationGrid, type CalibrationPoint, type CalibrationGridOptions } from './calibration.js';
+export { calibrationGrid, type CalibrationPoint, type CalibrationGridOptions } from './calibration-grid.js';
 export { VirtualClock, monotonicClock } from './clock.js';
 export { streamsBatching, streamBatchBatching, batchingPolicy, type BatchingPolicy } from './batching.js';
 export { edfFeasible, type PeriodicLoad, type FeasibilityResult } from './feasibility.js';
@@ -76,37 +80,4 @@ export interface CreateSchedulerOptions {
 
 export function createScheduler(options: CreateSchedulerOptions): Scheduler {
   return new Scheduler(options);
-}
-
-/** The frame rate a live stream is held to: scheduler.targetFps, by default the video's own (generation.fps). */
-export function objectiveFps(config: Config): number {
-  return config.scheduler.targetFps ?? config.generation.fps;
-}
-
-/**
- * A stream's spec from the validated configuration: the model's tokens per latent frame, the cache
- * window, the decoder's video frames per latent frame, and the scheduler's objectives.
- * `videoFramesPerLatentFrame`: 1 for the demo model's space-to-depth decoder, 4 for the Wan VAE.
- */
-export function streamSpecFromConfig(
-  config: Config,
-  id: string,
-  options: { priority?: number; videoFramesPerLatentFrame?: number; firstBlockVideoFrames?: number; durationFrames?: number } = {},
-): StreamSpec {
-  const dims = modelDims(config);
-  return {
-    id,
-    model: config.model.weights,
-    tokensPerFrame: dims.tokensPerFrame,
-    windowFrames: config.cache.window,
-    videoFramesPerLatentFrame: options.videoFramesPerLatentFrame ?? 1,
-    objectives: {
-      targetFps: objectiveFps(config),
-      latencyMs: config.scheduler.latencyMs,
-      ttffMs: config.scheduler.ttffMs,
-      priority: options.priority ?? 0,
-    },
-    ...(options.firstBlockVideoFrames !== undefined ? { firstBlockVideoFrames: options.firstBlockVideoFrames } : {}),
-    ...(options.durationFrames !== undefined ? { durationFrames: options.durationFrames } : {}),
-  };
 }

@@ -7,7 +7,7 @@
  * ready time (the viewer cannot see anything earlier).
  *   latency(n) = shown(n) - (start + n / fps)     jitter(n) = |latency(n) - latency(n-1)|
  */
-import { quantile } from '../src/util/stats.js';
+import { quantile } from './stats.js';
 import type { Percentiles } from './types.js';
 
 export interface PlayoutSummary {

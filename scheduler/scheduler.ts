@@ -1,15 +1,15 @@
 /**
  * The block scheduler: admission, the quality ladder and the choice of each device's next forward.
  *
- * `tick(now)` returns a plain plan (which blocks of which streams run at which stage on which device,
- * batched); `update(plan, results)` records what happened (stages advance, finished blocks enter
+ * `tick(now)` returns a plain plan (which blocks of which streams run at which step on which device,
+ * batched); `update(plan, results)` records what happened (steps advance, finished blocks enter
  * their stream's playout buffer, measured times correct the device's speed estimate). Decisions rest
  * on the cost model and the EDF deadline test (feasibility.ts); the ladder (ladder.ts) picks rungs;
  * the batching policy (batching.ts) says which blocks may share a forward. No I/O, no timers: time
  * comes from the arguments or the injected clock.
  */
-import { SinkstreamError } from '../src/errors.js';
-import type { SchedulerConfig } from '../src/config/sections/scheduler.js';
+import { SchedulerError } from './errors.js';
+import type { SchedulerConfig } from './config.js';
 import { batchingPolicy, type BatchingPolicy } from './batching.js';
 import type { CostModel, ForwardItemShape } from './cost-model.js';
 import { edfFeasible, type PeriodicLoad } from './feasibility.js';
@@ -50,7 +50,7 @@ interface BlockState {
   latentFrames: number;
   steps: number;
   /** Forwards done: 0..steps-1 denoising, `steps` = the clean pass is next; steps + 1 = finished. */
-  stage: number;
+  step: number;
 }
 
 interface StreamState {
@@ -122,11 +122,11 @@ export class Scheduler {
     this.config = options.config;
     this.batching = options.batching ?? batchingPolicy(options.config.batching);
     this.granularity = options.granularity ?? 'forward';
-    if (options.devices.length === 0) throw new SinkstreamError('ERR_ARGUMENT', 'scheduler: no devices given; expected at least one');
+    if (options.devices.length === 0) throw new SchedulerError('scheduler: no devices given; expected at least one');
     for (const spec of [...options.devices].sort((a, b) => cmp(a.id, b.id))) {
-      if (this.devices.has(spec.id)) throw new SinkstreamError('ERR_ARGUMENT', `scheduler: device '${spec.id}' given twice`);
+      if (this.devices.has(spec.id)) throw new SchedulerError(`scheduler: device '${spec.id}' given twice`);
       if (!this.cost.has(spec.id)) {
-        throw new SinkstreamError('ERR_ARGUMENT', `scheduler: the cost model has no timings for device '${spec.id}' (it has: ${this.cost.deviceIds.join(', ') || 'none'})`);
+        throw new SchedulerError(`scheduler: the cost model has no timings for device '${spec.id}' (it has: ${this.cost.deviceIds.join(', ') || 'none'})`);
       }
       this.devices.set(spec.id, { spec: { ...spec }, busyJob: null, speed: 1, plannedSpeed: 1, speedAt: -Infinity });
     }
@@ -367,7 +367,7 @@ export class Scheduler {
       changes.push({ streamId: id, device: deviceId, from: s.rungs[s.rung], to: s.rungs[r], reason });
       s.rung = r;
       // Blocks released but not started take the new step count (their frames are already fixed).
-      for (const b of s.blocks) if (b.stage === 0 && b.latentFrames === s.rungs[r].blockFrames) b.steps = s.rungs[r].steps;
+      for (const b of s.blocks) if (b.step === 0 && b.latentFrames === s.rungs[r].blockFrames) b.steps = s.rungs[r].steps;
     }
     return changes;
   }
@@ -409,7 +409,7 @@ export class Scheduler {
         latentStart: s.nextLatent,
         latentFrames: rung.blockFrames,
         steps: rung.steps,
-        stage: 0,
+        step: 0,
       });
       s.nextFrame += blockVideoFrames(s.spec, s.nextBlock - 1, rung.blockFrames);
       s.nextLatent += rung.blockFrames;
@@ -424,7 +424,7 @@ export class Scheduler {
       if (s.state !== 'running' || s.device !== device.spec.id) continue;
       priority.set(s.spec.id, s.spec.objectives.priority);
       // Whole blocks run one at a time per stream, in order (the next waits for the previous).
-      const runnable = this.granularity === 'block' ? s.blocks.slice(0, 1).filter((b) => b.stage === 0) : this.batching.runnable(s.blocks);
+      const runnable = this.granularity === 'block' ? s.blocks.slice(0, 1).filter((b) => b.step === 0) : this.batching.runnable(s.blocks);
       for (const b of runnable) candidates.push(this.item(s, b));
     }
     if (candidates.length === 0) return [];
@@ -453,9 +453,9 @@ export class Scheduler {
       streamId: s.spec.id,
       model: s.spec.model,
       block: b.index,
-      stage: b.stage,
+      step: b.step,
       steps: b.steps,
-      kind: this.granularity === 'block' ? 'block' : b.stage < b.steps ? 'denoise' : 'clean',
+      kind: this.granularity === 'block' ? 'block' : b.step < b.steps ? 'denoise' : 'clean',
       latentFrames: b.latentFrames,
       firstFrame: b.firstFrame,
       queryTokens: shape.queryTokens,
@@ -474,14 +474,14 @@ export class Scheduler {
     let codec = 0;
     for (const i of items) {
       if (i.kind === 'clean') codec += this.cost.decodeMs(id, i.latentFrames);
-      if (i.stage === 0) codec += this.cost.encodeMs(id, i.latentFrames);
+      if (i.step === 0) codec += this.cost.encodeMs(id, i.latentFrames);
     }
     return (this.cost.forwardMs(id, items) + codec) * device.speed;
   }
 
-  /** Device time a block still needs after the stage in `x`, run alone. */
+  /** Device time a block still needs after the step in `x`, run alone. */
   private remainingMs(device: DeviceState, x: PlanItem): number {
-    const forwardsLeft = x.steps - x.stage; // stages after this one, the clean pass included
+    const forwardsLeft = x.steps - x.step; // steps after this one, the clean pass included
     if (forwardsLeft <= 0) return 0;
     const id = device.spec.id;
     return (forwardsLeft * this.cost.forwardMs(id, [x]) + this.cost.decodeMs(id, x.latentFrames)) * device.speed;
@@ -518,8 +518,8 @@ export class Scheduler {
     const pos = s.blocks.findIndex((b) => b.index === item.block);
     if (pos < 0) return;
     const b = s.blocks[pos];
-    b.stage = item.kind === 'block' ? b.steps + 1 : b.stage + 1;
-    if (b.stage <= b.steps) return;
+    b.step = item.kind === 'block' ? b.steps + 1 : b.step + 1;
+    if (b.step <= b.steps) return;
     s.blocks.splice(pos, 1);
     s.playout.blockReady(b.firstFrame, blockVideoFrames(s.spec, b.index, b.latentFrames), at);
     s.blocksBySteps[b.steps] = (s.blocksBySteps[b.steps] ?? 0) + 1;
@@ -545,7 +545,7 @@ export class Scheduler {
 
   metrics(streamId: string, now: number = this.clock.now()): StreamMetrics {
     const s = this.streams.get(streamId);
-    if (!s) throw new SinkstreamError('ERR_ARGUMENT', `scheduler: no stream '${streamId}'`);
+    if (!s) throw new SchedulerError(`scheduler: no stream '${streamId}'`);
     const p = s.playout.summary(now, s.endFrame);
     return {
       streamId,
@@ -576,7 +576,7 @@ export class Scheduler {
 
   deviceState(deviceId: string, now: number = this.clock.now()): { speed: number; busy: boolean; streams: string[]; utilisation: number } {
     const d = this.devices.get(deviceId);
-    if (!d) throw new SinkstreamError('ERR_ARGUMENT', `scheduler: no device '${deviceId}'`);
+    if (!d) throw new SchedulerError(`scheduler: no device '${deviceId}'`);
     this.decayIdleSpeed(d, now);
     const members = this.members(deviceId);
     const loads = members.map((m) => m.load(this.streams.get(m.id)!.rung));
@@ -602,7 +602,7 @@ function blockShape(spec: StreamSpec, latentFrames: number, latentStart: number)
 
 function validateSpec(spec: StreamSpec): void {
   const bad = (key: string, value: unknown, expected: string): never => {
-    throw new SinkstreamError('ERR_ARGUMENT', `stream '${spec.id}': ${key} = ${JSON.stringify(value)}; expected ${expected}`);
+    throw new SchedulerError(`stream '${spec.id}': ${key} = ${JSON.stringify(value)}; expected ${expected}`);
   };
   if (typeof spec.id !== 'string' || spec.id.length === 0) bad('id', spec.id, 'a non-empty string');
   const o = spec.objectives;

@@ -4,8 +4,8 @@
  * and every tick's plan is "run" by the engine; its results go back through `update`. Everything is
  * seeded, so two runs give identical results.
  */
-import { schedulerSection, type SchedulerConfig } from '../src/config/sections/scheduler.js';
-import { quantile } from '../src/util/stats.js';
+import { schedulerConfig, type SchedulerConfig } from './config.js';
+import { quantile } from './stats.js';
 import { VirtualClock } from './clock.js';
 import { CostModel, type ForwardSample, type FrameCodecSample } from './cost-model.js';
 import { simulatePipeline, stageWorkFrom } from './pipeline.js';
@@ -81,7 +81,7 @@ export function scenarioNames(): string[] {
 
 export function runScenarios(options: SimulateOptions = {}): SimulationReport {
   const chosen = options.names?.length ? SCENARIOS.filter((s) => options.names!.includes(s.name)) : SCENARIOS;
-  const config = options.config ?? schedulerSection.parse({});
+  const config = options.config ?? schedulerConfig();
   return { scenarios: chosen.map((s) => runScenario(s, config, options)) };
 }
 

@@ -5,7 +5,7 @@
  * time follows the FLOP count of MODEL.md, so the scheduler's cost model has to learn it from samples
  * (`calibrate`) like it learns a real engine.
  */
-import { calibrationGrid, type CalibrationGridOptions } from './calibration.js';
+import { calibrationGrid, type CalibrationGridOptions } from './calibration-grid.js';
 import type { ForwardItemShape, ForwardSample, FrameCodecSample } from './cost-model.js';
 import { hashString, seededRandom } from './random.js';
 import type { JobResult, PlanJob } from './types.js';

@@ -64,15 +64,15 @@ export interface DeviceSpec {
 }
 
 /**
- * One stream's block at one stage: stages 0..steps-1 denoise, stage `steps` is the clean pass.
- * With `granularity: 'block'` an item is a whole block instead (kind 'block', stage 0): its steps,
+ * One stream's block at one step (the forward's index in the block): steps 0..steps-1 denoise, step
+ * `steps` is the clean pass. With `granularity: 'block'` an item is a whole block instead (kind 'block', step 0): its steps,
  * its clean pass and its decode in one job, as a generator's `next({ steps })` runs it.
  */
 export interface PlanItem {
   streamId: string;
   model: string;
   block: number;
-  stage: number;
+  step: number;
   steps: number;
   kind: 'denoise' | 'clean' | 'block';
   latentFrames: number;

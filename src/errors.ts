@@ -2,6 +2,8 @@
  * Errors with stable codes. Bad input (exit status 2) and runtime failures (exit status 1)
  * are told apart by `kind`; the CLI maps them to exit statuses.
  */
+import { SchedulerError } from '../scheduler/errors.js';
+
 export type ErrorCode =
   | 'ERR_CONFIG_INVALID' // a configuration key has a wrong type, value or combination
   | 'ERR_CONFIG_FILE' // the configuration file cannot be read or parsed
@@ -43,7 +45,13 @@ export function isSinkstreamError(e: unknown): e is SinkstreamError {
   return e instanceof SinkstreamError;
 }
 
+/** The scheduler's own error (scheduler/ imports nothing from src/) as this project's, same code and message. */
+export function fromSchedulerError(e: unknown): unknown {
+  return e instanceof SchedulerError ? new SinkstreamError(e.code, e.message, { cause: e }) : e;
+}
+
 /** Exit status for an error thrown out of a command: 2 for bad input, 1 otherwise. */
 export function exitStatusFor(e: unknown): 1 | 2 {
-  return isSinkstreamError(e) && e.isBadInput ? 2 : 1;
+  const error = fromSchedulerError(e);
+  return isSinkstreamError(error) && error.isBadInput ? 2 : 1;
 }

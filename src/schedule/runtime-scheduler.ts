@@ -13,7 +13,7 @@
  * Decisions (admissions, refusals, rung changes, streams stopped to keep the others' deadlines)
  * are kept per stream and reported through `onDecision`.
  */
-import { SinkstreamError } from '../errors.js';
+import { SinkstreamError, fromSchedulerError } from '../errors.js';
 import type { SchedulerConfig } from '../config/sections/scheduler.js';
 import {
   createScheduler,
@@ -122,20 +122,22 @@ export class RuntimeScheduler {
     const lanes = options.lanes ?? 1;
     if (!Number.isInteger(lanes) || lanes < 1) throw new SinkstreamError('ERR_ARGUMENT', `scheduler lanes must be a positive integer, got ${lanes}`);
     this.laneIds = lanes === 1 ? [options.device] : Array.from({ length: lanes }, (_, i) => `${options.device}/${i}`);
-    this.scheduler = createScheduler({
-      clock: this.clock,
-      costModel: lanes === 1 ? options.costModel : laneCostModel(options.costModel, options.device, this.laneIds),
-      devices: this.laneIds.map((id) => ({ id, maxBatch: 1 })),
-      config: options.config,
-      granularity: 'block',
-    });
+    this.scheduler = scheduled(() =>
+      createScheduler({
+        clock: this.clock,
+        costModel: lanes === 1 ? options.costModel : laneCostModel(options.costModel, options.device, this.laneIds),
+        devices: this.laneIds.map((id) => ({ id, maxBatch: 1 })),
+        config: options.config,
+        granularity: 'block',
+      }),
+    );
   }
 
   /** Asks the scheduler to admit a stream; a refusal is an ordinary result with the reason. */
   admit(spec: StreamSpec): Admission {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the scheduler is closed');
     const now = this.clock.now();
-    const decision = this.scheduler.admit(spec, now);
+    const decision = scheduled(() => this.scheduler.admit(spec, now));
     if (!decision.admitted) return { admitted: false, decision: this.refused(decision, now) };
     const stream = new ScheduledStream(this, spec.id);
     this.streams.set(spec.id, stream);
@@ -158,7 +160,7 @@ export class RuntimeScheduler {
   check(spec: StreamSpec): Extract<AdmissionDecision, { admitted: false }> | null {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the scheduler is closed');
     const now = this.clock.now();
-    const refusal = this.scheduler.check(spec, now);
+    const refusal = scheduled(() => this.scheduler.check(spec, now));
     return refusal && this.refused(refusal, now);
   }
 
@@ -378,5 +380,14 @@ export class ScheduledStream {
     const w = this.waiter;
     this.waiter = null;
     w?.(t);
+  }
+}
+
+/** Runs a call into scheduler/, its argument errors turned into this project's (ERR_ARGUMENT, bad input). */
+function scheduled<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw fromSchedulerError(e);
   }
 }

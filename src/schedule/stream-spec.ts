@@ -5,7 +5,8 @@
  * it was configured for) and goes down through the configured ladder's smaller step counts.
  */
 import type { Config } from '../config/schema.js';
-import { streamSpecFromConfig, type StreamSpec } from '../../scheduler/index.js';
+import { modelDims } from '../model/dims.js';
+import { objectiveFps, type StreamSpec } from '../../scheduler/index.js';
 
 export interface StreamSpecOptions {
   /** Video frames decoded from one latent frame (the decoder's; 1 for space-to-depth). */
@@ -15,6 +16,34 @@ export interface StreamSpecOptions {
   /** The stream ends after this many video frames (a render); absent: until it is removed. */
   durationFrames?: number;
   priority?: number;
+}
+
+/**
+ * A stream's spec from the validated configuration: the model's tokens per latent frame, the cache
+ * window, the decoder's video frames per latent frame, and the scheduler's objectives.
+ * `videoFramesPerLatentFrame`: 1 for the demo model's space-to-depth decoder, 4 for the Wan VAE.
+ */
+export function streamSpecFromConfig(
+  config: Config,
+  id: string,
+  options: { priority?: number; videoFramesPerLatentFrame?: number; firstBlockVideoFrames?: number; durationFrames?: number } = {},
+): StreamSpec {
+  const dims = modelDims(config);
+  return {
+    id,
+    model: config.model.weights,
+    tokensPerFrame: dims.tokensPerFrame,
+    windowFrames: config.cache.window,
+    videoFramesPerLatentFrame: options.videoFramesPerLatentFrame ?? 1,
+    objectives: {
+      targetFps: objectiveFps(config),
+      latencyMs: config.scheduler.latencyMs,
+      ttffMs: config.scheduler.ttffMs,
+      priority: options.priority ?? 0,
+    },
+    ...(options.firstBlockVideoFrames !== undefined ? { firstBlockVideoFrames: options.firstBlockVideoFrames } : {}),
+    ...(options.durationFrames !== undefined ? { durationFrames: options.durationFrames } : {}),
+  };
 }
 
 /** Step counts from the generator's full count down through the configured ladder's smaller ones. */

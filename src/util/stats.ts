@@ -1,15 +1,8 @@
-/** Small statistics helpers for measurements. */
+/** Small statistics helpers for measurements. The quantile is the scheduler's own (scheduler/ imports nothing from src/). */
+import { quantile } from '../../scheduler/stats.js';
+
+export { quantile };
 
 export function median(values: readonly number[]): number {
   return quantile(values, 0.5);
-}
-
-/** Linear-interpolated quantile, q in [0, 1]; NaN for no values. */
-export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }

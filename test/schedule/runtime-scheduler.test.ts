@@ -6,6 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../scheduler/clock.js';
+import { SinkstreamError, exitStatusFor } from '../../src/errors.js';
 import { RuntimeScheduler, type SchedulerDecision } from '../../src/schedule/runtime-scheduler.js';
 import { runScheduledBlock } from '../../src/schedule/scheduled-block.js';
 import { ManualTimers, VirtualGenerator, costModel, runUntil, schedulerConfig, spec, streamLoop } from './helpers/virtual-time.js';
@@ -25,6 +26,22 @@ function setup(o: { model?: ReturnType<typeof costModel>; config?: Record<string
   });
   return { clock, timers, runtime, decisions };
 }
+
+test("a malformed spec is this project's bad input (the scheduler's own error turned into ERR_ARGUMENT)", () => {
+  const { runtime } = setup();
+  const bad = { ...spec('a'), tokensPerFrame: 0 };
+  for (const call of [() => runtime.admit(bad), () => runtime.check(bad)]) {
+    try {
+      call();
+      assert.unreachable('should throw');
+    } catch (e) {
+      assert.instance(e, SinkstreamError);
+      assert.is((e as SinkstreamError).code, 'ERR_ARGUMENT');
+      assert.match((e as Error).message, /tokensPerFrame = 0/);
+      assert.is(exitStatusFor(e), 2);
+    }
+  }
+});
 
 test('with capacity: every block at full steps, on time; TTFF and latency = the planned delay; blocks start at their release', async () => {
   const { clock, timers, runtime } = setup();

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { streamBatchBatching, streamsBatching } from '../../scheduler/batching.js';
 
-const b = (index: number, stage: number, steps = 4) => ({ index, stage, steps });
+const b = (index: number, step: number, steps = 4) => ({ index, step, steps });
 
 test('streams batching: only the oldest unfinished block of a stream may run', () => {
   assert.equal(streamsBatching.runnable([b(0, 2), b(1, 0)]).map((x) => x.index), [0]);

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SinkstreamError } from '../../src/errors.js';
+import { SchedulerError } from '../../scheduler/errors.js';
 import { blockVideoFrames } from '../../scheduler/scheduler.js';
 import type { StreamSpec } from '../../scheduler/types.js';
 import { driver, stream } from './helpers/drive.js';
@@ -52,7 +52,7 @@ test('a malformed firstBlockVideoFrames is bad input', () => {
     } catch (e) {
       error = e;
     }
-    assert.instance(error, SinkstreamError);
+    assert.instance(error, SchedulerError);
     assert.match((error as Error).message, /firstBlockVideoFrames/);
   }
 });

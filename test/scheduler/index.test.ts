@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { calibrationGrid, CostModel, createScheduler, forwardFeatures, objectiveFps, streamSpecFromConfig, VirtualClock } from '../../scheduler/index.js';
+import { calibrationGrid, CostModel, createScheduler, forwardFeatures, objectiveFps, schedulerConfig, VirtualClock } from '../../scheduler/index.js';
+import { streamSpecFromConfig } from '../../src/schedule/stream-spec.js';
+import { schedulerSection } from '../../src/config/sections/scheduler.js';
 import { configSchema } from '../../src/config/schema.js';
 
 test('the objective frame rate is the video\'s own (generation.fps) unless scheduler.targetFps sets one', () => {
@@ -36,6 +38,13 @@ test('the integration API: a spec from the config, a calibration grid, a fitted 
   assert.is(plan.jobs.length, 1);
   assert.is(plan.jobs[0].items[0].streamId, 'viewer-1');
   assert.is(JSON.parse(JSON.stringify(plan)).jobs[0].items[0].kind, 'denoise'); // plans are plain data
+});
+
+test("the configuration's scheduler section defaults are the scheduler's own", () => {
+  assert.equal(schedulerSection.parse({}), schedulerConfig());
+  const a = schedulerConfig();
+  a.stepLadder.push(1);
+  assert.equal(schedulerConfig().stepLadder, [4, 3, 2]);
 });
 
 test.run();

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SinkstreamError } from '../../src/errors.js';
+import { SchedulerError } from '../../scheduler/errors.js';
 import { config, driver, stream } from './helpers/drive.js';
 
 // The helpers' device: every forward takes 10 ms, decode is free. A stream: 3-frame blocks every 100 ms.
@@ -73,8 +73,8 @@ test('a duplicate id is refused; a malformed spec is bad input', () => {
     d.admit({ ...stream('b'), objectives: { ...stream('b').objectives, targetFps: 0 } });
     assert.unreachable('should throw');
   } catch (e) {
-    assert.instance(e, SinkstreamError);
-    assert.is((e as SinkstreamError).code, 'ERR_ARGUMENT');
+    assert.instance(e, SchedulerError);
+    assert.is((e as SchedulerError).code, 'ERR_ARGUMENT');
     assert.match((e as Error).message, /objectives\.targetFps = 0/);
   }
 });
@@ -180,7 +180,7 @@ test('stream batch: one stream\'s consecutive blocks share a forward at differen
     d.scheduler.update(first, [{ jobId: first.jobs[0].id, startedAt: 0, finishedAt: 10 }]);
     // The host comes back late: blocks 1 and 2 (released at 100 and 200 ms) are waiting.
     const second = d.scheduler.tick(250);
-    const items = second.jobs[0].items.map((i) => [i.block, i.stage]);
+    const items = second.jobs[0].items.map((i) => [i.block, i.step]);
     if (batching === 'streams') {
       assert.equal(items, [[0, 1]]);
       continue;
@@ -188,7 +188,7 @@ test('stream batch: one stream\'s consecutive blocks share a forward at differen
     assert.equal(items, [[0, 1], [1, 0]]);
     d.scheduler.update(second, [{ jobId: second.jobs[0].id, startedAt: 250, finishedAt: 262 }]);
     const third = d.scheduler.tick(262);
-    assert.equal(third.jobs[0].items.map((i) => [i.block, i.stage]), [[0, 2], [1, 1], [2, 0]]);
+    assert.equal(third.jobs[0].items.map((i) => [i.block, i.step]), [[0, 2], [1, 1], [2, 0]]);
   }
 });
 
