@@ -92,7 +92,7 @@ test('missing or malformed files are ERR_MODEL_FILE naming the file', async () =
 test('loadTextEmbeddingTable: the table alone, under a wrapper; empty for synthetic', async () => {
   const file = path.join(dir, 'with-text.safetensors');
   const table = syntheticTextTable(5, 8, 2);
-  const weights = new Map([...reference, [TEXT_EMBEDDING_KEY, table]].map(([k, t]) => [`model.${k}`, t] as const));
+  const weights = new Map([...reference, [TEXT_EMBEDDING_KEY, table] as const].map(([k, t]) => [`model.${k}`, t] as const));
   await writeSafetensors(file, new Map(weights));
   const loaded = await loadTextEmbeddingTable(configFor(file));
   assert.equal([...loaded.keys()], [TEXT_EMBEDDING_KEY]);

@@ -21,9 +21,15 @@ class FakeGenerator implements LiveGenerator {
   closed = false;
   retunes: Array<Partial<Config['cache']>> = [];
   prompts: string[] = [];
-  constructor(readonly fps: number, private readonly framesPerBlock = 2) {}
+  constructor(
+    readonly fps: number,
+    readonly framesPerBlock = 2,
+  ) {}
+  /** When each block was asked for (performance.now()). */
+  readonly pulledAt: number[] = [];
   async *[Symbol.asyncIterator](): AsyncIterator<FrameBlock> {
     while (!this.closed) {
+      this.pulledAt.push(performance.now());
       const index = this.blocks++;
       const frames = Array.from({ length: this.framesPerBlock }, (_, i) => new Uint8Array(this.width * this.height * 3).fill((index * 40 + i * 10) & 255));
       await new Promise((r) => setImmediate(r));
@@ -67,25 +73,43 @@ async function run(config: Config, generator: FakeGenerator, ms: number, record 
   return stream;
 }
 
-test('pace: generation is held to the playout clock, at most maxLeadSeconds ahead', async () => {
+/** Waits (event-driven, bounded) until the generator has been asked for `blocks` blocks. */
+async function untilPulled(gen: FakeGenerator, blocks: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (gen.pulledAt.length < blocks) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${blocks} blocks (${gen.pulledAt.length} so far)`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('pace: no block is asked of the generator more than maxLeadSeconds before its first frame is due', async () => {
   const fps = 20;
+  const leadMs = 200;
   const gen = new FakeGenerator(fps);
-  const stream = await run(testConfig({ serve: { pace: true, maxLeadSeconds: 0.2 } }), gen, 1500);
-  const frames = stream.stats.snapshot(performance.now()).frames;
+  const stream = await run(testConfig({ serve: { pace: true, maxLeadSeconds: leadMs / 1000 } }), gen, 0);
+  await untilPulled(gen, 12);
   await stream.stop();
-  // 1.5 s of playout plus 0.2 s of lead at 20 fps = 34 frames; one block either way
-  assert.ok(frames >= 30 && frames <= 38, `${frames} frames in 1.5 s`);
-  assert.is(stream.figures().deadlineMisses, 0);
+  // Frame n is due at (first frame out) + n periods or later, and the first frame came out after the
+  // first block was asked for. Holds however slow the machine is (a slow one only pulls later);
+  // unpaced, all 12 blocks come at once. 2 ms: timers may fire up to a millisecond early.
+  const period = 1000 / fps;
+  gen.pulledAt.forEach((at, k) => {
+    const due = gen.pulledAt[0] + k * gen.framesPerBlock * period;
+    assert.ok(at >= due - leadMs - 2, `block ${k} asked for ${(due - at).toFixed(0)} ms before its first frame is due (lead ${leadMs} ms)`);
+  });
   assert.ok(gen.closed, 'the generator is closed');
   assert.is(stream.state, 'ended');
 });
 
-test('without pace the generator runs as fast as the encoder takes frames', async () => {
-  const gen = new FakeGenerator(20);
-  const stream = await run(testConfig({ serve: { pace: false } }), gen, 1000);
-  const frames = stream.stats.snapshot(performance.now()).frames;
+test('without pace the generator runs ahead of the playout clock, as fast as the encoder takes frames', async () => {
+  // 1 fps: the 40 frames below play for 40 s; paced, the 20th block would come 37.8 s after the
+  // first, past the 30 s the wait allows.
+  const gen = new FakeGenerator(1);
+  const stream = await run(testConfig({ serve: { pace: false } }), gen, 0);
+  await untilPulled(gen, 20, 30_000);
+  const frames = stream.stats.snapshot().frames;
   await stream.stop();
-  assert.ok(frames > 60, `${frames} frames in 1 s`);
+  assert.ok(frames >= 38, `${frames} frames generated`);
 });
 
 test('stop finalizes the recording: every frame generated is in the file', async () => {

@@ -74,10 +74,10 @@ test('createTextEncoder: checkpoint table if present, else the seeded synthetic 
   const config = configSchema.parse({ model: { arch: { textDim, textLen }, syntheticSeed: 9 }, text: { vocab: '["red","circle"]' } });
   const synthetic = await createTextEncoder(config, new Map());
   const expectedRow0 = syntheticTextTable(2, textDim, 9).data[textDim + 1] + 1; // 'circle', col 1, PE(0,1) = cos 0 = 1
-  assert.is(synthetic.encode('circle')[1], Math.fround(expectedRow0));
+  assert.is((await synthetic.encode('circle'))[1], Math.fround(expectedRow0));
   const weights: ModelWeights = new Map([[TEXT_EMBEDDING_KEY, { shape: [2, textDim], data: new Float32Array(2 * textDim).fill(0.5) }]]);
   const fromWeights = await createTextEncoder(config, weights);
-  assert.is(fromWeights.encode('circle')[0], 0.5);
+  assert.is((await fromWeights.encode('circle'))[0], 0.5);
   const wrong: ModelWeights = new Map([[TEXT_EMBEDDING_KEY, { shape: [3, textDim], data: new Float32Array(3 * textDim) }]]);
   try {
     await createTextEncoder(config, wrong);
@@ -90,7 +90,7 @@ test('createTextEncoder: checkpoint table if present, else the seeded synthetic 
 test('the default prompt encodes with the demo vocabulary', async () => {
   const config = configSchema.parse({});
   const enc = await createTextEncoder(config, new Map());
-  const out = enc.encode(config.generation.prompt);
+  const out = await enc.encode(config.generation.prompt);
   assert.is(out.length, config.model.arch.textLen * config.model.arch.textDim);
 });
 

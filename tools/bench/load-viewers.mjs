@@ -1,4 +1,4 @@
-// Load-test viewers in their own process: N WebSocket connections to one server, the first `slow`
+// Benchmark viewers (tools/bench/serve-load.ts) in their own process: N WebSocket connections to one server, the first `slow`
 // of them reading slowly (their socket is paused and reads one chunk, at most 64 KiB, every
 // `slowEveryMs`). Commands on stdin, one a line: `watch <stream>` / `unwatch` (all viewers watch
 // or stop watching), `report` (prints one JSON line of what each received). Prints `connected`

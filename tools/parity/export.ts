@@ -36,7 +36,7 @@ const dims = modelDims(config);
 const weights = await loadWeights(config);
 const text = await createTextEncoder(config, weights);
 const prompt = config.generation.prompt;
-const context = text.encode(prompt);
+const context = await text.encode(prompt);
 const F = config.generation.blockFrames;
 const d = dims.dim;
 
@@ -70,7 +70,7 @@ for (let i = 0; i < dims.layers; i++) {
 let rows = 0;
 let cacheK: Float32Array[] = Array.from({ length: dims.layers }, () => new Float32Array(0));
 let cacheV: Float32Array[] = Array.from({ length: dims.layers }, () => new Float32Array(0));
-let cachePos = new Float32Array(0);
+let cachePos: Float32Array = new Float32Array(0);
 const concat = (a: Float32Array, b: Float32Array): Float32Array => {
   const out = new Float32Array(a.length + b.length);
   out.set(a);

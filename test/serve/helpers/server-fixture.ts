@@ -109,7 +109,7 @@ export class TestClient {
   /** The next text message of a type. */
   async nextOf<T extends ServerMessage['type']>(type: T, timeoutMs?: number): Promise<Extract<ServerMessage, { type: T }>> {
     const r = await this.next((r) => r.kind === 'text' && r.message.type === type, timeoutMs);
-    return (r as { message: Extract<ServerMessage, { type: T }> }).message;
+    return (r as Extract<Received, { kind: 'text' }>).message as Extract<ServerMessage, { type: T }>;
   }
 
   /** Waits for the close; resolves with code and reason. */
