@@ -6,12 +6,19 @@
  * running ones go on for serve.drainSeconds, then closes.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { TOKEN_ENV, hostAllowed, isLoopbackHost, originAllowed, tokenMatches, tokenOf, type AccessPolicy } from './auth.js';
-import { handleApi, sendError } from './http-api.js';
+import { sendError, sendJson, statusOf } from './http-api.js';
+import { ApiRouter } from './api-router.js';
+import { recordingRoutes, renderRoutes, streamRoutes } from './api-v1.js';
+import { openApiDocument } from './openapi.js';
+import { RenderJobs } from './render-jobs.js';
+import { CapacityAgent } from './capacity-agent.js';
+import { defaultInstanceId } from './instance-id.js';
 import { ServerMetrics } from './metrics.js';
 import { CloseCode, PROTOCOL_VERSION } from './protocol.js';
 import { isStaticPath, serveStatic } from './static-files.js';
@@ -73,7 +80,14 @@ export class SinkstreamServer {
   readonly streams: StreamManager;
   readonly control: StreamControl;
   readonly scheduling: ServeScheduling | null;
+  /** Render jobs (POST /v1/renders). */
+  readonly renders: RenderJobs;
   readonly token: string | undefined;
+  /** The /v1 and /api routes, and the OpenAPI document made from the /v1 ones. */
+  private readonly api: ApiRouter;
+  private readonly openApi: Record<string, unknown>;
+  /** The HAProxy agent port (serve.agentPort), once listening. */
+  private agent: CapacityAgent | null = null;
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<WebSocket>();
@@ -107,8 +121,29 @@ export class SinkstreamServer {
       startEncoder: options.startEncoder,
       logger: this.logger,
       ...(this.scheduling ? { scheduling: this.scheduling } : {}),
+      idPrefix: () => `${this.instanceId}-`,
     });
     this.control = new StreamControl(this.streams);
+    const s = config.serve;
+    this.renders = new RenderJobs({
+      config,
+      createGenerator: options.createGenerator ?? ((c) => this.spares!.create(c)),
+      dir: s.renderDir,
+      maxRunning: s.maxRenderJobs,
+      maxQueued: s.maxQueuedRenderJobs,
+      maxFrames: s.maxRenderFrames,
+      ttlMs: s.renderJobTtlSeconds * 1000,
+      idPrefix: () => `${this.instanceId}-`,
+      refusing: () => (this.draining || this.closing ? 'the server is draining (shutting down); send the job to another instance' : null),
+      logger: this.logger,
+    });
+    const v1 = [...streamRoutes('/v1', this.control), ...renderRoutes(this.renders), ...recordingRoutes(s.recordDir, this.control)];
+    this.api = new ApiRouter([...v1, ...streamRoutes('/api', this.control)], {
+      maxBodyBytes: s.maxMessageBytes,
+      refused: (code) => this.metrics.controlErrors.inc({ code }),
+      statusOf,
+    });
+    this.openApi = openApiDocument(v1, { version: buildInfo(config).version, tokenRequired: this.token !== undefined });
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: config.serve.maxMessageBytes,
@@ -147,6 +182,14 @@ export class SinkstreamServer {
       );
       server.http.listen(config.serve.port, config.serve.host, () => resolve());
     });
+    if (config.serve.agentPort !== undefined) {
+      try {
+        server.agent = await CapacityAgent.listen(config.serve.host, config.serve.agentPort, () => server.readiness());
+      } catch (e) {
+        server.http.close();
+        throw new SinkstreamError('ERR_ARGUMENT', `cannot listen on ${config.serve.host}:${config.serve.agentPort} (serve.agentPort): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+    }
     // Calibrate now, so that the first stream does not wait for it (its errors reach that stream's create).
     server.calibrating = server.scheduling?.prepare().catch(() => undefined) ?? Promise.resolve();
     // The spare generator is built after the calibration, which measures the device alone.
@@ -155,8 +198,21 @@ export class SinkstreamServer {
       server.warm = true;
       server.logger.info({ event: 'ready' }, 'ready to admit streams');
     });
-    server.logger.info({ event: 'listening', url: server.url, maxStreams: config.serve.maxStreams }, `listening on ${server.url}`);
+    server.logger.info(
+      { event: 'listening', url: server.url, instance: server.instanceId, agentPort: server.agentPort, maxStreams: config.serve.maxStreams },
+      `listening on ${server.url} as ${server.instanceId}`,
+    );
     return server;
+  }
+
+  /** serve.instanceId, else the host name and port: every id this instance hands out starts with it. */
+  get instanceId(): string {
+    return this.config.serve.instanceId ?? defaultInstanceId(os.hostname(), this.port);
+  }
+
+  /** The HAProxy agent's port (serve.agentPort), or null when off. */
+  get agentPort(): number | null {
+    return this.agent?.port ?? null;
   }
 
   get port(): number {
@@ -215,16 +271,17 @@ export class SinkstreamServer {
       res.end(req.method === 'HEAD' ? undefined : text);
       return;
     }
-    if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
+    if (url.pathname === '/openapi.json' && (req.method === 'GET' || req.method === 'HEAD')) return sendJson(res, 200, this.openApi);
+    if (url.pathname === '/api' || url.pathname.startsWith('/api/') || url.pathname === '/v1' || url.pathname.startsWith('/v1/')) {
       if (!tokenMatches(this.token, tokenOf(req, url, false))) {
         this.metrics.controlErrors.inc({ code: 'unauthorized' });
         res.setHeader('www-authenticate', 'Bearer realm="sinkstream"');
         return sendError(res, 'unauthorized', `missing or wrong token: send 'Authorization: Bearer <token>'`);
       }
-      return handleApi(req, res, url, this.control, this.config.serve.maxMessageBytes, (code) => this.metrics.controlErrors.inc({ code }));
+      return this.api.handle(req, res, url);
     }
     if ((req.method === 'GET' || req.method === 'HEAD') && (await serveStatic(url.pathname, res))) return;
-    if (url.pathname === '/metrics' || isStaticPath(url.pathname)) {
+    if (url.pathname === '/metrics' || url.pathname === '/openapi.json' || isStaticPath(url.pathname)) {
       res.setHeader('allow', 'GET, HEAD');
       return sendError(res, 'bad-message', `${req.method} is not allowed on ${url.pathname}; use GET`, 405);
     }
@@ -313,7 +370,8 @@ export class SinkstreamServer {
     this.closing ??= (async () => {
       this.logger.info({ event: 'closing', reason, streams: this.streams.count }, `closing: ${reason}`);
       this.http.close();
-      await this.streams.stopAll(reason);
+      await Promise.all([this.streams.stopAll(reason), this.renders.close()]);
+      await this.agent?.close();
       this.scheduling?.close();
       await this.calibrating;
       await this.spares?.close();

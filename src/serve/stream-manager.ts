@@ -43,6 +43,8 @@ export interface StreamManagerOptions {
   scheduling?: ServeScheduling;
   /** The streams' clock and timers (the idle rule); default: performance.now() and the real timers. */
   clock?: { now: () => number; timers: Timers };
+  /** Start of every stream id: the instance's (`<serve.instanceId>-`), which a load balancer routes by. */
+  idPrefix?: () => string;
 }
 
 export class StreamManager {
@@ -118,7 +120,7 @@ export class StreamManager {
     } catch (e) {
       return { ok: false, code: 'invalid-config', message: (e as Error).message };
     }
-    const id = randomBytes(5).toString('hex');
+    const id = `${this.opts.idPrefix?.() ?? ''}${randomBytes(5).toString('hex')}`;
     this.pending++;
     const createdAt = this.opts.clock?.now() ?? performance.now();
     const turn = this.setUp.then(() => this.setUpStream(id, config, request, createdAt));

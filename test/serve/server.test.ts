@@ -216,7 +216,9 @@ test('limits: a second stream and a third connection are refused with a reason',
     assert.is(refused.code, 'stream-limit');
     assert.match(refused.message, /serve\.maxStreams/);
     const created = await httpJson(s, 'POST', '/api/streams', { prompt: 'a red circle' });
-    assert.is(created.status, 429);
+    // 503: this instance is full (a balancer retries the create on another one).
+    assert.is(created.status, 503);
+    assert.is(created.body.error.code, 'stream-limit');
     const b = await TestClient.connect(s);
     const c = await TestClient.connect(s);
     const closed = await c.closedWith();

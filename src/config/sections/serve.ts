@@ -49,6 +49,30 @@ export const serveSection = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Folder for recordings (`record: true` on create); files are named after the stream. */
     recordDir: z.string().min(1).default('recordings'),
+    /**
+     * This instance's name: every stream, render job and recording id starts with it and a dash, so a
+     * load balancer in front of several instances routes requests about one to the instance that has
+     * it (deploy/haproxy.cfg). Default: the host name and port, e.g. `gpu-host-8080`.
+     */
+    instanceId: z
+      .string()
+      .regex(/^[a-z0-9](?:[a-z0-9-]{0,22}[a-z0-9])?$/, 'lowercase letters, digits and dashes, at most 24, starting and ending with a letter or digit')
+      .optional(),
+    /**
+     * TCP port of the HAProxy agent (agent-check): each connection gets this instance's free capacity as a
+     * weight (`ready 50%`), or `drain` when it admits no stream. Off when unset.
+     */
+    agentPort: z.number().int().min(0).max(65535).optional(),
+    /** Render jobs (POST /v1/renders) run at once; later ones queue. */
+    maxRenderJobs: z.number().int().positive().default(1),
+    /** Render jobs waiting at most; past that a new one is refused (429). */
+    maxQueuedRenderJobs: z.number().int().nonnegative().default(8),
+    /** Longest render job, frames. */
+    maxRenderFrames: z.number().int().positive().default(4800),
+    /** An ended render job, and its file, are forgotten this long after it ended, seconds. */
+    renderJobTtlSeconds: z.number().positive().default(3600),
+    /** Folder for render jobs' files (`<job id>.mp4`). */
+    renderDir: z.string().min(1).default('renders'),
   })
   .strict()
   .refine((s) => s.viewerHardCapBytes > s.viewerHighWaterBytes, {
