@@ -1,7 +1,8 @@
 /**
  * `sinkstream serve` end to end: the real CLI in a child process prints how to open the page with
- * the token, serves a recorded stream, and on SIGTERM stops it cleanly: viewers are told, the
- * recording is finalized (a playable H.264 file), the process exits 0.
+ * the token, serves a recorded stream, and on SIGTERM drains: the stream goes on for
+ * serve.drainSeconds, then stops cleanly (viewers are told, the recording is finalized: a playable
+ * H.264 file) and the process exits 0; a second SIGTERM stops at once. Logs are JSON lines on stderr.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -41,10 +42,18 @@ async function until<T>(what: string, f: () => T | undefined | Promise<T | undef
   }
 }
 
-test('serve: prints how to pass the token; SIGTERM stops the stream and finalizes its recording', async () => {
+/** stderr's JSON log lines. */
+function logEntries(stderr: string): Array<Record<string, any>> {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, any>);
+}
+
+test('serve: prints how to pass the token; SIGTERM drains: the stream stops after the grace, its recording finalized, exit 0', async () => {
   const recordDir = tempDir('serve-rec');
   // 4 fps: the stream must be admitted however busy this shared machine is (16 fps may not fit).
-  const child = serve(['--port', '0', '--set', `serve.recordDir=${recordDir}`, '--set', 'scheduler.targetFps=4'], { SINKSTREAM_TOKEN: TOKEN });
+  const child = serve(['--port', '0', '--set', `serve.recordDir=${recordDir}`, '--set', 'scheduler.targetFps=4', '--set', 'serve.drainSeconds=1'], { SINKSTREAM_TOKEN: TOKEN });
   const { out, exited } = collect(child);
   try {
     const base = await until('the listening line', () => /listening on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out.stdout)?.[1]);
@@ -70,16 +79,51 @@ test('serve: prints how to pass the token; SIGTERM stops the stream and finalize
     child.kill('SIGTERM');
     const exit = await exited;
     assert.is(exit.code, 0, out.stderr);
-    assert.match(out.stderr, /SIGTERM: stopping streams/);
-    assert.match(out.stderr, /recorded \d+ frames/);
+    const log = logEntries(out.stderr);
+    assert.ok(log.some((e) => e.event === 'signal' && e.signal === 'SIGTERM'), out.stderr);
+    assert.ok(log.some((e) => e.event === 'drain-started' && e.streams === 1 && e.graceSeconds === 1), out.stderr);
+    assert.ok(log.some((e) => e.event === 'drain-finished' && e.how === 'grace-over'), out.stderr);
     assert.is(await wsClosed, 1001);
-    assert.ok(texts.some((m) => m.type === 'ended' && /SIGTERM/.test(m.reason ?? '')), JSON.stringify(texts.slice(-3)));
+    assert.ok(texts.some((m) => m.type === 'ended' && /drain/.test(m.reason ?? '')), JSON.stringify(texts.slice(-3)));
     const video = await probeVideo(recording);
     assert.is(video.codec, 'h264');
     assert.is(video.width, 64);
-    const recorded = Number(/recorded (\d+) frames/.exec(out.stderr)![1]);
+    const recorded = log.find((e) => e.event === 'recording-finalised' && e.stream === stream.id)!.frames as number;
     assert.ok(recorded >= 8);
     assert.is(video.frames, recorded, 'every frame handed to the recording is in the file');
+    assert.is(log.at(-1)!.event, 'stopped');
+  } finally {
+    child.kill('SIGKILL');
+    fs.rmSync(recordDir, { recursive: true, force: true });
+  }
+});
+
+test('serve: a second SIGTERM during the drain stops the stream at once, recording finalized, exit 0', async () => {
+  const recordDir = tempDir('serve-rec2');
+  const child = serve(['--port', '0', '--set', `serve.recordDir=${recordDir}`, '--set', 'scheduler.targetFps=4', '--set', 'serve.drainSeconds=600'], { SINKSTREAM_TOKEN: TOKEN });
+  const { out, exited } = collect(child);
+  try {
+    const base = await until('the listening line', () => /listening on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out.stdout)?.[1]);
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const created = await fetch(`${base}api/streams`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a red circle', record: true }) });
+    assert.is(created.status, 201);
+    const { stream } = (await created.json()) as { stream: { id: string; recording: string } };
+    await until('a few frames', async () => {
+      const one = (await (await fetch(`${base}api/streams/${stream.id}`, { headers })).json()) as { figures: { frames: number } };
+      return one.figures.frames >= 4 ? true : undefined;
+    });
+    child.kill('SIGTERM');
+    await until('the drain', () => (logEntries(out.stderr).some((e) => e.event === 'drain-started') ? true : undefined));
+    const ready = await fetch(`${base}readyz`);
+    assert.is(ready.status, 503);
+    assert.is(((await ready.json()) as { reason: string }).reason, 'draining');
+    child.kill('SIGTERM');
+    const exit = await exited;
+    assert.is(exit.code, 0, out.stderr);
+    const log = logEntries(out.stderr);
+    assert.ok(log.some((e) => e.event === 'stream-ended' && /SIGTERM/.test(e.reason)), out.stderr);
+    const recorded = log.find((e) => e.event === 'recording-finalised')!.frames as number;
+    assert.is((await probeVideo(path.join(recordDir, stream.recording))).frames, recorded);
   } finally {
     child.kill('SIGKILL');
     fs.rmSync(recordDir, { recursive: true, force: true });
