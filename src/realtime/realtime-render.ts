@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import type { Generator } from '../loop/generator.js';
-import { blockLanes, calibrationFor, type Calibration } from './calibration.js';
+import { blockLanes, calibrationFor, type Calibration } from './engine-calibration.js';
 import { scheduledBlocks, type BlockSource } from './block-source.js';
 import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from './runtime-scheduler.js';
 import { scheduledStreamSpec } from './stream-spec.js';

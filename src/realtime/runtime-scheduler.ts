@@ -77,7 +77,7 @@ export interface RuntimeSchedulerOptions {
   costModel: CostModel;
   device: string;
   /**
-   * Blocks that run at once on the device (a pipeline's stages: blockLanes in calibration.ts). Each lane
+   * Blocks that run at once on the device (a pipeline's stages: blockLanes in engine-calibration.ts). Each lane
    * is a device to the scheduler, with the calibrated device's timings; a stream stays on its lane.
    */
   lanes?: number;

@@ -4,7 +4,7 @@
  * left (or from its creation if none ever joined). A viewer joining, or a recording, cancels the
  * count; the stream's owner reports every change with `update`.
  */
-import type { Timers } from '../schedule/runtime-scheduler.js';
+import type { Timers } from '../realtime/runtime-scheduler.js';
 
 /** Why a stream will not stop for want of viewers, or when it will. */
 export type IdleStopState = { pending: true; at: number } | { pending: false; reason: 'watched' | 'recording' | 'disabled' | 'stopped' };

@@ -21,10 +21,10 @@ import { PlayoutLedger } from './playout-ledger.js';
 import type { ServerMetrics } from './metrics.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { CachePatch, StreamFigures, StreamInfo } from './protocol.js';
-import { realTimers, type ScheduledStream, type Timers } from '../schedule/runtime-scheduler.js';
+import { realTimers, type ScheduledStream, type Timers } from '../realtime/runtime-scheduler.js';
 import { IdleStop } from './idle-stop.js';
 import { objectiveFps } from '../../scheduler/index.js';
-import { runScheduledBlock } from '../schedule/scheduled-block.js';
+import { runScheduledBlock } from '../realtime/scheduled-block.js';
 import { schedulerFigures } from './serve-scheduling.js';
 
 /** What the server needs of the generator (src/loop/generator.ts). */

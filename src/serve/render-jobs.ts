@@ -17,7 +17,7 @@ import type { Config } from '../config/schema.js';
 import { parseOverride, validateConfig } from '../config/load.js';
 import { SinkstreamError, isSinkstreamError } from '../errors.js';
 import { openMp4File, type Mp4FileWriter } from '../encode/mp4-file-writer.js';
-import { realTimers, type Timers } from '../schedule/runtime-scheduler.js';
+import { realTimers, type Timers } from '../realtime/runtime-scheduler.js';
 import type { CreateGenerator, LiveGenerator } from './live-stream.js';
 import type { Logger } from './logger.js';
 import type { OpResult } from './stream-control.js';

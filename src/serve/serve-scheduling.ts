@@ -1,5 +1,5 @@
 /**
- * The server's block scheduler: one `RuntimeScheduler` (src/schedule/) for all its streams, built
+ * The server's block scheduler: one `RuntimeScheduler` (src/realtime/) for all its streams, built
  * once the engine is calibrated (measured on the real engine at server start, once per process and
  * engine setup). Creating a stream asks it to admit the stream with the objectives of the
  * `scheduler:` config section; a refusal carries the scheduler's reason (ERR_CAPACITY, HTTP 503).
@@ -7,9 +7,9 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { objectiveFps, type Clock, type CostModel } from '../../scheduler/index.js';
-import { blockLanes, calibrationFor, describeCalibration, type Calibration } from '../schedule/calibration.js';
-import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from '../schedule/runtime-scheduler.js';
-import { scheduledStreamSpec, stepLadderFor } from '../schedule/stream-spec.js';
+import { blockLanes, calibrationFor, describeCalibration, type Calibration } from '../realtime/engine-calibration.js';
+import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from '../realtime/runtime-scheduler.js';
+import { scheduledStreamSpec, stepLadderFor } from '../realtime/stream-spec.js';
 import type { LiveGenerator } from './live-stream.js';
 import type { ServerMetrics } from './metrics.js';
 import type { SchedulerFigures } from './protocol.js';

@@ -33,7 +33,7 @@ import { ServeScheduling, type SchedulingOptions } from './serve-scheduling.js';
 import { silentLogger, type Logger } from './logger.js';
 import { buildInfo } from './build-info.js';
 import { readiness, type Readiness } from './readiness.js';
-import { realTimers, type Timers } from '../schedule/runtime-scheduler.js';
+import { realTimers, type Timers } from '../realtime/runtime-scheduler.js';
 
 export interface ServerOptions {
   config: Config;

@@ -13,7 +13,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { StartEncoder } from './encoder-supervisor.js';
 import type { ProtocolErrorCode, StreamFigures, StreamInfo, StreamOverrides } from './protocol.js';
 import type { ServeScheduling } from './serve-scheduling.js';
-import type { Timers } from '../schedule/runtime-scheduler.js';
+import type { Timers } from '../realtime/runtime-scheduler.js';
 import type { Logger } from './logger.js';
 
 export interface CreateRequest {

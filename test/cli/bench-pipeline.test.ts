@@ -1,5 +1,5 @@
 /**
- * bench's whole-pipeline section: the stage split from hand-out moments and engine calls (virtual
+ * bench's whole-pipeline section: the phase split from hand-out moments and engine calls (virtual
  * times), the encoder meter on the real ffmpeg, and `bench --json` end to end on the CPU: startup costs
  * apart, time to first frame, encode measured or reported unavailable (an error only with --encode).
  */
@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stageSplit, type EngineCall } from '../../src/cli/commands/bench-pipeline.js';
+import { phaseSplit, type EngineCall } from '../../src/cli/commands/bench-pipeline.js';
 import { EncodeMeter } from '../../src/encode/encode-meter.js';
 import { resolveFfmpegPath } from '../../src/encode/ffmpeg-path.js';
 
@@ -37,7 +37,7 @@ function ffmpegAvailable(): boolean {
   }
 }
 
-test('stage split: engine calls belong to the period they end in; host is what the engine did not use', () => {
+test('phase split: engine calls belong to the period they end in; host is what the engine did not use', () => {
   // Blocks handed out at 100, 200, 310, 400: periods 100, 110, 90.
   const handedOutAt = [100, 200, 310, 400];
   const calls: EngineCall[] = [
@@ -49,7 +49,7 @@ test('stage split: engine calls belong to the period they end in; host is what t
     { kind: 'forward', ms: 75, endedAt: 400 }, // ends exactly at the hand-out: that period
     { kind: 'forward', ms: 10, endedAt: 450 }, // after the last block: not counted
   ];
-  const split = stageSplit(handedOutAt, calls, [30, 8, 9, 10], [2, 3, 4, 500]);
+  const split = phaseSplit(handedOutAt, calls, [30, 8, 9, 10], [2, 3, 4, 500]);
   assert.is(split.periodMs, 100);
   assert.is(split.forwardsMs, (70 + 80 + 75) / 3);
   assert.is(split.cacheMs, 3);
@@ -58,10 +58,10 @@ test('stage split: engine calls belong to the period they end in; host is what t
   assert.is(split.encodeMs, 4);
   assert.is(split.decodeFits, true);
   assert.is(split.encodeFits, true);
-  const slow = stageSplit(handedOutAt, calls, [30, 200, 150, 180], [300, 300]);
+  const slow = phaseSplit(handedOutAt, calls, [30, 200, 150, 180], [300, 300]);
   assert.is(slow.decodeFits, false, 'a decode longer than the period bounds the rate');
   assert.is(slow.encodeFits, false);
-  const none = stageSplit(handedOutAt, calls, [], []);
+  const none = phaseSplit(handedOutAt, calls, [], []);
   assert.equal([none.decodeMs, none.encodeMs, none.decodeFits, none.encodeFits], [null, null, null, null]);
 });
 

@@ -9,8 +9,8 @@ import { loadConfig } from '../../src/config/load.js';
 import { createGenerator } from '../../src/loop/generator.js';
 import { modelDims } from '../../src/model/dims.js';
 import { median } from '../../src/util/stats.js';
-import { calibrationFor, calibrationKey, deviceIdFor } from '../../src/schedule/calibration.js';
-import { TimingEngine } from '../../src/schedule/timing-engine.js';
+import { calibrationFor, calibrationKey, deviceIdFor } from '../../src/realtime/engine-calibration.js';
+import { TimingEngine } from '../../src/realtime/timing-engine.js';
 import type { Engine } from '../../src/engine/types.js';
 
 const config = loadConfig({});

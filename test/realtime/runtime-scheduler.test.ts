@@ -7,8 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../scheduler/clock.js';
 import { SinkstreamError, exitStatusFor } from '../../src/errors.js';
-import { RuntimeScheduler, type SchedulerDecision } from '../../src/schedule/runtime-scheduler.js';
-import { runScheduledBlock } from '../../src/schedule/scheduled-block.js';
+import { RuntimeScheduler, type SchedulerDecision } from '../../src/realtime/runtime-scheduler.js';
+import { runScheduledBlock } from '../../src/realtime/scheduled-block.js';
 import { ManualTimers, VirtualGenerator, costModel, runUntil, schedulerConfig, spec, streamLoop } from './helpers/virtual-time.js';
 
 function setup(o: { model?: ReturnType<typeof costModel>; config?: Record<string, unknown>; lanes?: number } = {}) {

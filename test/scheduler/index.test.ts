@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { calibrationGrid, CostModel, createScheduler, forwardFeatures, objectiveFps, schedulerConfig, VirtualClock } from '../../scheduler/index.js';
-import { streamSpecFromConfig } from '../../src/schedule/stream-spec.js';
+import { streamSpecFromConfig } from '../../src/realtime/stream-spec.js';
 import { schedulerSection } from '../../src/config/sections/scheduler.js';
 import { configSchema } from '../../src/config/schema.js';
 

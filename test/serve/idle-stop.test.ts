@@ -11,7 +11,7 @@ import { IdleStop } from '../../src/serve/idle-stop.js';
 import { LiveStream } from '../../src/serve/live-stream.js';
 import { ServerMetrics } from '../../src/serve/metrics.js';
 import type { ViewerSocket } from '../../src/serve/viewer-hub.js';
-import { ManualTimers } from '../schedule/helpers/virtual-time.js';
+import { ManualTimers } from '../realtime/helpers/virtual-time.js';
 import { tempDir } from '../encode/helpers.js';
 import { httpJson, startTestServer, testConfig, TestClient } from './helpers/server-fixture.js';
 import { StepsGenerator } from './helpers/steps-generator.js';

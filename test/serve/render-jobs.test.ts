@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import { loadConfig } from '../../src/config/load.js';
-import type { Timers } from '../../src/schedule/runtime-scheduler.js';
+import type { Timers } from '../../src/realtime/runtime-scheduler.js';
 import { RenderJobs, type RenderJobsOptions } from '../../src/serve/render-jobs.js';
 import { probeVideo, tempDir, waitFor } from '../encode/helpers.js';
 import { StepsGenerator } from './helpers/steps-generator.js';

@@ -27,7 +27,7 @@ import { loadConfig, parseOverride, projectRoot } from '../../src/config/load.js
 import type { Config } from '../../src/config/schema.js';
 import { exitStatusFor, isSinkstreamError, SinkstreamError } from '../../src/errors.js';
 import { createGenerator } from '../../src/loop/generator.js';
-import { offlineBlocks } from '../../src/schedule/block-source.js';
+import { offlineBlocks } from '../../src/realtime/block-source.js';
 
 /** Difference of two equally long byte sequences (frames laid end to end). */
 export interface Difference {

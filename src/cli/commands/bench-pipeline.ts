@@ -1,6 +1,6 @@
 /**
  * `sinkstream bench`'s whole-pipeline section: the engine's calls timed by kind (forwards, cache work),
- * and, from the moments the blocks were handed out, the stream's period split into its stages.
+ * and, from the moments the blocks were handed out, the stream's period split into its phases (forwards, cache, host, decode, encode).
  * The engine is the critical path (decode and encode overlap it): per steady block, the period is the
  * engine's busy time (forwards + cache work) plus the time it stood idle ("host": the loop's own work on
  * the host, and any wait for a decode that did not overlap). Decode and encode are reported beside it
@@ -17,7 +17,7 @@ export interface EngineCall {
 }
 
 /** An engine wrapper that times forwards and the cache calls (updateCache, scoreCache, releaseQueries). */
-export function stageTimedEngine(inner: Engine, calls: EngineCall[]): Engine {
+export function callTimedEngine(inner: Engine, calls: EngineCall[]): Engine {
   const timed = async <T>(kind: EngineCall['kind'], work: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
     const result = await work();
@@ -41,7 +41,7 @@ export function stageTimedEngine(inner: Engine, calls: EngineCall[]): Engine {
   };
 }
 
-export interface StageSplit {
+export interface PhaseSplit {
   /** Median time between consecutive blocks handed out (blocks 1..N): the stream's period, ms. */
   periodMs: number;
   /** Engine busy time per period (mean over the steady periods), ms. */
@@ -53,7 +53,7 @@ export interface StageSplit {
   decodeMs: number | null;
   /** Median time the encoder took a block's frames in (blocks 1..N), ms; null without encoding. */
   encodeMs: number | null;
-  /** Whether a decode / an encode of one block fits in one period (else that stage bounds the rate). */
+  /** Whether a decode / an encode of one block fits in one period (else that phase bounds the rate). */
   decodeFits: boolean | null;
   encodeFits: boolean | null;
 }
@@ -62,7 +62,7 @@ export interface StageSplit {
  * handedOutAt[b]: when block b was handed out; calls: the engine's calls during the stream (warm-up
  * excluded). A call belongs to the period it ended in; the steady periods are those ending at blocks 1..N.
  */
-export function stageSplit(handedOutAt: number[], calls: EngineCall[], decodeMs: number[], encodeMs: number[]): StageSplit {
+export function phaseSplit(handedOutAt: number[], calls: EngineCall[], decodeMs: number[], encodeMs: number[]): PhaseSplit {
   const periods: number[] = [];
   let forwards = 0;
   let cache = 0;

@@ -3,7 +3,7 @@
  * measured: per-block wall time, the part inside the engine, the runtime's own overhead, early vs late
  * blocks (a bounded cache must keep them equal), memory, and the whole pipeline: one-time startup costs,
  * time to first frame, decode and (with a decoder, when ffmpeg is found, or --encode) the real H.264
- * encoder, with the period split by stage. The blocks are asked for one ahead (a pipeline of depth 1),
+ * encoder, with the period split by phase. The blocks are asked for one ahead (a pipeline of depth 1),
  * so a block's decode and encode overlap the next block's forwards.
  */
 import type { Command } from 'commander';
@@ -12,7 +12,7 @@ import { SinkstreamError } from '../../errors.js';
 import { createGenerator } from '../../loop/generator.js';
 import { createEngine } from '../../engine/create-engine.js';
 import { modelDims } from '../../model/dims.js';
-import { TimingEngine } from '../../schedule/timing-engine.js';
+import { TimingEngine } from '../../realtime/timing-engine.js';
 import { withGeneratedOpening } from '../../scene/opening.js';
 import { forwardFlops } from '../../../scheduler/index.js';
 import { describeCache } from '../describe.js';
@@ -20,7 +20,7 @@ import { median } from '../../util/stats.js';
 import { resolveFfmpegPath } from '../../encode/ffmpeg-path.js';
 import { EncodeMeter, type EncodeFigures } from '../../encode/encode-meter.js';
 import type { FrameBlock } from '../../loop/types.js';
-import { PIPELINE_TARGETS, stageSplit, stageTimedEngine, type EngineCall, type StageSplit } from './bench-pipeline.js';
+import { PIPELINE_TARGETS, phaseSplit, callTimedEngine, type EngineCall, type PhaseSplit } from './bench-pipeline.js';
 
 interface BenchOptions extends ConfigOptionValues {
   blocks: string;
@@ -44,7 +44,7 @@ export interface BenchStartup {
   generatorMs: number;
 }
 
-/** The encoder stage: the real ffmpeg (x264, output.preset / crf) writing a temporary file. */
+/** The encoder phase: the real ffmpeg (x264, output.preset / crf) writing a temporary file. */
 export type BenchEncode =
   | {
       available: true;
@@ -81,7 +81,7 @@ export interface BenchPipeline {
   decodeMsPerBlock: number | null;
   encodeMsPerBlock: number | null;
   encode: BenchEncode;
-  split: StageSplit;
+  split: PhaseSplit;
   /** The targets (TAEHV at 832x480 on one H200): whether this run met them. */
   targets: { videoFps: number; ttffMs: number; videoFpsMet: boolean | null; ttffMet: boolean };
 }
@@ -172,7 +172,7 @@ export function register(program: Command): void {
     const dims = modelDims(config);
     const calls: EngineCall[] = [];
     const e0 = performance.now();
-    const timing = new TimingEngine(stageTimedEngine(await createEngine(config), calls), dims.tokensPerFrame);
+    const timing = new TimingEngine(callTimedEngine(await createEngine(config), calls), dims.tokensPerFrame);
     const engineStartMs = performance.now() - e0;
     const shape = { dim: dims.dim, layers: dims.layers, ffnDim: config.model.arch.ffnDim, textLen: dims.textLen };
     const g0 = performance.now();
@@ -269,7 +269,7 @@ export function register(program: Command): void {
     const engineMsPerBlock = median(engine.slice(1));
     const memEarly = memory.slice(1, 1 + k);
     const memLate = memory.slice(-k);
-    const split = stageSplit(handedOutAt, calls, config.decoder.kind === 'none' ? [] : decode, encoded?.blockMs ?? []);
+    const split = phaseSplit(handedOutAt, calls, config.decoder.kind === 'none' ? [] : decode, encoded?.blockMs ?? []);
     const pipelineVideoFps = videoFramesPerBlock > 0 ? (videoFramesPerBlock * 1000) / split.periodMs : null;
     if (encoded) {
       encode = {

@@ -1,7 +1,7 @@
 /**
  * `sinkstream render`: generates a clip block by block and writes it to a fragmented MP4. Offline (the
  * default) every block runs at the configured steps, as fast as it can; `--realtime` holds the render
- * to the live objective through the block scheduler (src/schedule/): it is admitted or refused with
+ * to the live objective through the block scheduler (src/realtime/): it is admitted or refused with
  * the reason, and the quality ladder may lower steps to keep each block's deadline.
  */
 import { Option, type Command } from 'commander';
@@ -12,10 +12,10 @@ import { SinkstreamError } from '../../errors.js';
 import { createGenerator } from '../../loop/generator.js';
 import { checkOutputFile, openMp4File, type Mp4FileWriter } from '../../encode/mp4-file-writer.js';
 import { describeCache } from '../describe.js';
-import { describeSteps, offlineBlocks, type BlockSource } from '../../schedule/block-source.js';
-import { admitRealtime, calibrateForRealtime, type RealtimeRun } from '../../schedule/realtime.js';
-import { describeCalibration } from '../../schedule/calibration.js';
-import { stepLadderFor } from '../../schedule/stream-spec.js';
+import { describeSteps, offlineBlocks, type BlockSource } from '../../realtime/block-source.js';
+import { admitRealtime, calibrateForRealtime, type RealtimeRun } from '../../realtime/realtime-render.js';
+import { describeCalibration } from '../../realtime/engine-calibration.js';
+import { stepLadderFor } from '../../realtime/stream-spec.js';
 import { objectiveFps } from '../../../scheduler/index.js';
 import { blockFigures, formatRenderSummary, type RenderSummary } from '../render-summary.js';
 

@@ -7,8 +7,8 @@ import { VirtualClock } from '../../../scheduler/clock.js';
 import { CostModel, type DeviceCoefficients } from '../../../scheduler/cost-model.js';
 import { schedulerSection, type SchedulerConfig } from '../../../src/config/sections/scheduler.js';
 import type { StreamSpec } from '../../../scheduler/types.js';
-import type { Timers } from '../../../src/schedule/runtime-scheduler.js';
-import type { ScheduledStream } from '../../../src/schedule/runtime-scheduler.js';
+import type { Timers } from '../../../src/realtime/runtime-scheduler.js';
+import type { ScheduledStream } from '../../../src/realtime/runtime-scheduler.js';
 import type { FrameBlock } from '../../../src/loop/types.js';
 
 export class ManualTimers implements Timers {
