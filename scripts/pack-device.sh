@@ -9,6 +9,11 @@
 # protobufjs's CLI (its own node_modules), coverage reports. Nothing that encodes video works there.
 #
 #   bash scripts/pack-device.sh        # from anywhere in the checkout, after `npm ci`
+#   bash scripts/pack-device.sh --render
+#       for rendering files there with the native engine and decoders (`npm run build` first, carry
+#       [".device", "dist"]): the CLI from dist/ only (no tsx/esbuild, tests or ONNX Runtime, which a
+#       native-only run never loads) plus the npm-shipped ffmpeg, unpacked by boot.sh into
+#       /tmp/devffmpeg with FFMPEG_PATH set; engine.name=ort and the ORT decoders do not run there
 #   env: SINKSTREAM_DEVICE_PACKER=FILE   the shared packer (default: <root>/../shared/device/pack.sh)
 #        SINKSTREAM_DEVICE_CHECK=0       skip the local check (unpack and run the tool's --help)
 #
@@ -25,6 +30,8 @@ packer=${SINKSTREAM_DEVICE_PACKER:-$root/../shared/device/pack.sh}
 mkdir -p .git/info
 grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
 
+render=0
+[[ "${1:-}" == "--render" ]] && render=1
 DEVICE_NM=0 bash "$packer"
 
 excludes=(
@@ -40,6 +47,20 @@ excludes=(
   'node_modules/fluent-ffmpeg/coverage' 'node_modules/fluent-ffmpeg/doc'
   'node_modules/.cache'
 )
+if ((render)); then
+  [[ -d dist/src ]] || { echo "pack-device --render: dist/ is missing: run npm run build first" >&2; exit 2; }
+  ffmpeg_bin=$(node -e "console.log(require('@ffmpeg-installer/ffmpeg').path)")
+  excludes+=('node_modules/onnxruntime-node' 'node_modules/tsx' 'node_modules/esbuild' 'node_modules/@esbuild' 'node_modules/uvu')
+  xz -T0 -9 -c "$ffmpeg_bin" > .device/ffmpeg.xz
+  chmod u+w .device/boot.sh
+  cat >> .device/boot.sh <<'BOOT'
+if [ -f "$_dev/ffmpeg.xz" ]; then
+  mkdir -p /tmp/devffmpeg
+  [ -x /tmp/devffmpeg/ffmpeg ] || { xz -d -c "$_dev/ffmpeg.xz" > /tmp/devffmpeg/ffmpeg && chmod +x /tmp/devffmpeg/ffmpeg; }
+  export FFMPEG_PATH=/tmp/devffmpeg/ffmpeg
+fi
+BOOT
+fi
 args=()
 for e in "${excludes[@]}"; do args+=(--exclude="$e"); done
 tar -cf - "${args[@]}" node_modules | xz -T0 -6 > .device/node_modules.tar.xz
@@ -49,7 +70,9 @@ device=$(du -sb .device | cut -f1)
 tracked=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
 untracked=$( (git ls-files -z --others --exclude-standard | xargs -0 -r du -cb 2>/dev/null | tail -1 | cut -f1) || true)
 untracked=${untracked:-0}
-total=$((device + tracked + untracked))
+dist_bytes=0
+((render)) && dist_bytes=$(du -sb dist | cut -f1)
+total=$((device + tracked + untracked + dist_bytes))
 echo "pack-device: .device $(mib "$device") ($device bytes):"
 du -b .device/* | sort -rn | while read -r b f; do echo "  $(mib "$b")  $f"; done
 echo "pack-device: tracked files $(mib "$tracked"), untracked not ignored $(mib "$untracked"), with .device $(mib "$total") of 64 MiB"
@@ -59,6 +82,10 @@ if ((total > 64 * 1048576)); then
 fi
 
 # Local check: the trimmed node_modules alone runs the comparison tool from source.
+if ((render)); then
+  echo "pack-device: carry [\".device\", \"dist\"], then: source .device/boot.sh && node bin/sinkstream.js render --config configs/wan-1.3b.yaml --set engine.name=native ..."
+  exit 0
+fi
 if [[ ${SINKSTREAM_DEVICE_CHECK:-1} != 0 ]]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
