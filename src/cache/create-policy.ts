@@ -1,4 +1,4 @@
-/** Builds the cache policy, the compressor and the pool from the validated configuration. */
+/** Builds the cache policy, the compressor and the ledger from the validated configuration. */
 import type { Config } from '../config/schema.js';
 import { modelDims } from '../model/dims.js';
 import type { CachePolicy } from './types.js';
@@ -7,7 +7,7 @@ import { SinkPolicy } from './policies/sink.js';
 import { DeepSinkPolicy } from './policies/deep-sink.js';
 import { EmaSinkPolicy } from './policies/ema-sink.js';
 import { ParticipativeCompressor } from './participative.js';
-import { CachePool } from './pool.js';
+import { CacheLedger } from './ledger.js';
 import { StreamCache } from './stream-cache.js';
 
 export function createCachePolicy(config: Config): CachePolicy {
@@ -48,13 +48,13 @@ export function createCompressor(config: Config): ParticipativeCompressor | unde
   });
 }
 
-export function createCachePool(config: Config): CachePool {
+export function createCacheLedger(config: Config): CacheLedger {
   const dims = modelDims(config);
-  return new CachePool({ layers: dims.layers, tokensPerFrame: dims.tokensPerFrame, gridHeight: dims.gridHeight, gridWidth: dims.gridWidth });
+  return new CacheLedger({ layers: dims.layers, tokensPerFrame: dims.tokensPerFrame, gridHeight: dims.gridHeight, gridWidth: dims.gridWidth });
 }
 
 export function createStreamCache(config: Config): StreamCache {
-  return new StreamCache(createCachePolicy(config), createCachePool(config), createCompressor(config));
+  return new StreamCache(createCachePolicy(config), createCacheLedger(config), createCompressor(config));
 }
 
 /**

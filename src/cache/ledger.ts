@@ -1,5 +1,6 @@
 /**
- * The host-side mirror of the engine's cache: which frames the rows hold (policy view), the frames
+ * The cache ledger: the host-side record of what the engine's cache holds (it owns no memory; the
+ * engine holds the K/V rows). Which frames the rows hold (policy view), the frames
  * pending from the last clean pass, and every row's RoPE position (frame, row, column) per layer.
  * It lowers a policy's `BlockPlan` and a compressor's `TokenSelection` into the engine's
  * `CacheUpdate` (a few integers per row) and never touches K/V tensors.
@@ -12,15 +13,15 @@ import type { CacheUpdate } from '../engine/types.js';
 import type { BlockPlan, FrameRef, HeldFrame, IncomingFrame, PlanInput, PlannedSlot, TokenSelection } from './types.js';
 import { concatFloat32 } from '../util/float32.js';
 
-export interface PoolDims {
+export interface LedgerDims {
   layers: number;
   tokensPerFrame: number;
   gridHeight: number;
   gridWidth: number;
 }
 
-export class CachePool {
-  readonly dims: PoolDims;
+export class CacheLedger {
+  readonly dims: LedgerDims;
   private heldFrames: HeldFrame[] = [];
   private pendingFrames: IncomingFrame[] = [];
   /** Per layer [rows, 3]; all entries are the same array while every layer agrees. */
@@ -28,9 +29,9 @@ export class CachePool {
   private shift = 0;
   private grid: Float32Array | undefined;
 
-  constructor(dims: PoolDims) {
+  constructor(dims: LedgerDims) {
     if (dims.gridHeight * dims.gridWidth !== dims.tokensPerFrame) {
-      throw new RangeError(`pool: token grid ${dims.gridHeight}x${dims.gridWidth} does not hold ${dims.tokensPerFrame} tokens`);
+      throw new RangeError(`ledger: token grid ${dims.gridHeight}x${dims.gridWidth} does not hold ${dims.tokensPerFrame} tokens`);
     }
     this.dims = dims;
     this.rowPositions = this.sharedPositions(new Float32Array(0));
@@ -68,7 +69,7 @@ export class CachePool {
 
   /** The clean pass of a block kept its K/V: those frames wait to enter the cache. */
   addPending(firstFrame: number, frames: number): void {
-    if (this.pendingFrames.length) throw new Error('pool: pending rows were not consumed by updateCache');
+    if (this.pendingFrames.length) throw new Error('ledger: pending rows were not consumed by updateCache');
     this.pendingFrames = Array.from({ length: frames }, (_, i) => ({ frame: firstFrame + i }));
   }
 
@@ -139,14 +140,14 @@ export class CachePool {
   applySelection(selection: TokenSelection, plan: BlockPlan): CacheUpdate {
     const T = this.dims.tokensPerFrame;
     const { layers } = this.dims;
-    if (this.pendingFrames.length) throw new Error('pool: a selection applies to the cache after its block plan (rows are pending)');
-    if (selection.rows.length !== layers) throw new RangeError(`pool: selection has ${selection.rows.length} layers, expected ${layers}`);
+    if (this.pendingFrames.length) throw new Error('ledger: a selection applies to the cache after its block plan (rows are pending)');
+    if (selection.rows.length !== layers) throw new RangeError(`ledger: selection has ${selection.rows.length} layers, expected ${layers}`);
     const selectedRows = selection.held.length * T;
-    for (const r of selection.rows) if (r.length !== selectedRows) throw new RangeError(`pool: selection rows ${r.length}, expected ${selectedRows}`);
+    for (const r of selection.rows) if (r.length !== selectedRows) throw new RangeError(`ledger: selection rows ${r.length}, expected ${selectedRows}`);
     const picks = plan.slots.map((slot) => {
       const ref = slot.terms[0].ref;
       if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || !('held' in ref)) {
-        throw new Error('pool: a re-plan of a compressed cache may only keep and place its slots');
+        throw new Error('ledger: a re-plan of a compressed cache may only keep and place its slots');
       }
       return ref.held;
     });
@@ -165,7 +166,7 @@ export class CachePool {
         const own = slot.ownPositions === true;
         for (let t = 0; t < T; t++) {
           const src = chosen[picks[s] * T + t];
-          if (!(src >= 0 && src < current)) throw new RangeError(`pool: selection row ${src} outside the cache (${current} rows)`);
+          if (!(src >= 0 && src < current)) throw new RangeError(`ledger: selection row ${src} outside the cache (${current} rows)`);
           const r = s * T + t;
           sources[l * rows + r] = src;
           pos[r * 3] = own ? Math.max(plan.ownPositionFloor, old[src * 3] - delta) : slot.position;
@@ -186,11 +187,11 @@ export class CachePool {
   private sourceRow(ref: FrameRef, currentRows: number): number {
     const T = this.dims.tokensPerFrame;
     if ('held' in ref) {
-      if (ref.held < 0 || ref.held >= this.heldFrames.length) throw new RangeError(`pool: plan refers to held slot ${ref.held} of ${this.heldFrames.length}`);
+      if (ref.held < 0 || ref.held >= this.heldFrames.length) throw new RangeError(`ledger: plan refers to held slot ${ref.held} of ${this.heldFrames.length}`);
       return ref.held * T;
     }
     if (ref.incoming < 0 || ref.incoming >= this.pendingFrames.length) {
-      throw new RangeError(`pool: plan refers to incoming frame ${ref.incoming} of ${this.pendingFrames.length}`);
+      throw new RangeError(`ledger: plan refers to incoming frame ${ref.incoming} of ${this.pendingFrames.length}`);
     }
     return currentRows + ref.incoming * T;
   }
@@ -211,7 +212,7 @@ export class CachePool {
   private checkOwnSlot(slot: PlannedSlot): void {
     const ref = slot.terms[0].ref;
     if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || !('held' in ref)) {
-      throw new Error('pool: a slot with its own positions can only be kept, not blended or taken from pending rows');
+      throw new Error('ledger: a slot with its own positions can only be kept, not blended or taken from pending rows');
     }
   }
 

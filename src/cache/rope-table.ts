@@ -36,7 +36,7 @@ export function fitRopeTable(plan: UnboundedPlan, ropeMaxPosition: number): Bloc
   const pinnedSinks = plan.pinSinks ? plan.slots.filter((s) => s.role === 'sink').length : 0;
   const floor = pinnedSinks;
   const slots = plan.slots.map((slot): PlannedSlot => {
-    if (slot.ownPositions) return slot; // moved per token by the pool (see BlockPlan.positionShift)
+    if (slot.ownPositions) return slot; // moved per token by the ledger (see BlockPlan.positionShift)
     if (plan.pinSinks && slot.role === 'sink') return slot;
     return { ...slot, position: Math.max(floor, slot.position - shift) };
   });

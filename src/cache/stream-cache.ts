@@ -12,7 +12,7 @@
  */
 import type { CacheUpdate } from '../engine/types.js';
 import type { ParticipativeCompressor, QueryWindow } from './participative.js';
-import type { CachePool } from './pool.js';
+import type { CacheLedger } from './ledger.js';
 import type { BlockPlan, CachePolicy, HeldFrame } from './types.js';
 
 export interface CacheStep {
@@ -22,18 +22,18 @@ export interface CacheStep {
 
 export class StreamCache {
   readonly policy: CachePolicy;
-  readonly pool: CachePool;
+  readonly ledger: CacheLedger;
   readonly compressor: ParticipativeCompressor | undefined;
 
-  constructor(policy: CachePolicy, pool: CachePool, compressor?: ParticipativeCompressor) {
+  constructor(policy: CachePolicy, ledger: CacheLedger, compressor?: ParticipativeCompressor) {
     this.policy = policy;
-    this.pool = pool;
+    this.ledger = ledger;
     this.compressor = compressor;
   }
 
   /** The cache as the block attends it (policy view). */
   get held(): readonly HeldFrame[] {
-    return this.pool.held;
+    return this.ledger.held;
   }
 
   /** How the scores aggregate queries ('none' without compression: keep no queries). */
@@ -47,25 +47,25 @@ export class StreamCache {
   }
 
   beginBlock(blockStart: number, blockFrames: number): CacheStep {
-    const plan = this.policy.planBlock(this.pool.planInput(blockStart, blockFrames));
+    const plan = this.policy.planBlock(this.ledger.planInput(blockStart, blockFrames));
     if (plan.compress && !this.compressor) throw new Error(`${this.policy.name}: plan asks for compression, none is configured`);
-    return { plan, update: this.pool.applyPlan(plan) };
+    return { plan, update: this.ledger.applyPlan(plan) };
   }
 
   /** Participative compression at the first step of a block whose plan said `compress`. */
   compress(scores: Float32Array, blockStart: number, blockFrames: number): CacheStep {
     if (!this.compressor) throw new Error('compress: no compressor configured');
-    const selection = this.compressor.select({ scores, held: this.pool.held, blockStart });
+    const selection = this.compressor.select({ scores, held: this.ledger.held, blockStart });
     const plan = this.policy.planBlock({ held: selection.held, incoming: [], blockStart, blockFrames });
-    return { plan, update: this.pool.applySelection(selection, plan) };
+    return { plan, update: this.ledger.applySelection(selection, plan) };
   }
 
   /** The block's clean pass kept its K/V as the engine's pending rows. */
   endBlock(blockStart: number, blockFrames: number): void {
-    this.pool.addPending(blockStart, blockFrames);
+    this.ledger.addPending(blockStart, blockFrames);
   }
 
   reset(): void {
-    this.pool.reset();
+    this.ledger.reset();
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Cache policies decide; the pool (src/cache/pool.ts) lowers decisions to an engine `CacheUpdate`;
+ * Cache policies decide; the ledger (src/cache/ledger.ts) lowers decisions to an engine `CacheUpdate`;
  * engines move tensors. A policy sees frames, never tensors.
  *
  * Timeline of one block b (frames f0 .. f0+F-1):
@@ -11,7 +11,7 @@
  *   2. denoising steps attend to [cache ‖ block];
  *      with participative compression, the first step of a block that would overflow the window
  *      keeps its queries, the engine scores the cache, and the compressor returns per-layer token
- *      selections (a `TokenSelection`) that the pool applies before the remaining steps.
+ *      selections (a `TokenSelection`) that the ledger applies before the remaining steps.
  *   3. the clean pass's K/V become the pending rows = next block's `incoming`.
  */
 

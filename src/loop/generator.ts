@@ -584,8 +584,8 @@ class BlockGenerator implements Generator {
     if (!this.nextCacheConfig) return;
     this.config = { ...this.config, cache: this.nextCacheConfig };
     this.nextCacheConfig = null;
-    // Same cache contents (the pool), new decisions from the next block on.
-    this.cache = new StreamCache(createCachePolicy(this.config), this.cache.pool, createCompressor(this.config));
+    // Same cache contents (the ledger), new decisions from the next block on.
+    this.cache = new StreamCache(createCachePolicy(this.config), this.cache.ledger, createCompressor(this.config));
   }
 
   /**
@@ -599,8 +599,8 @@ class BlockGenerator implements Generator {
     this.nextPrompt = null;
     await this.timed(this.engine.setPrompt(context));
     this.config = { ...this.config, generation: { ...this.config.generation, prompt } };
-    const pool = this.cache.pool;
-    const held = pool.held.map((h) => ({ ...h }));
+    const ledger = this.cache.ledger;
+    const held = ledger.held.map((h) => ({ ...h }));
     const sinkSlots = held.map((h, slot) => ({ h, slot })).filter(({ h }) => h.role === 'sink');
     const rebuild = held.filter((h) => h.role === 'history' && this.frameLatents.has(h.frame));
     const consecutive = rebuild.every((h, i) => h.frame === rebuild[0].frame + i);
@@ -609,7 +609,7 @@ class BlockGenerator implements Generator {
     const keep = (slots: typeof sinkSlots) =>
       slots.map(({ h, slot }) => ({ terms: [{ ref: { held: slot }, weight: 1 }], frame: h.frame, role: h.role, position: h.position }));
     const base = { queryPositions: plan.queryPositions, compress: false, positionShift: plan.positionShift, ownPositionFloor: plan.ownPositionFloor };
-    await this.timed(this.engine.updateCache(pool.applyPlan({ ...base, slots: keep(sinkSlots) })));
+    await this.timed(this.engine.updateCache(ledger.applyPlan({ ...base, slots: keep(sinkSlots) })));
 
     const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
     const n = rebuild.length;
@@ -628,11 +628,11 @@ class BlockGenerator implements Generator {
         keepQueries: 'none',
       }),
     );
-    pool.addPending(rebuild[0].frame, n);
+    ledger.addPending(rebuild[0].frame, n);
     const restored = [
       ...keep(sinkSlots.map(({ h }, i) => ({ h, slot: i }))),
       ...rebuild.map((h, i) => ({ terms: [{ ref: { incoming: i }, weight: 1 }], frame: h.frame, role: h.role, position: h.position })),
     ];
-    await this.timed(this.engine.updateCache(pool.applyPlan({ ...base, slots: restored })));
+    await this.timed(this.engine.updateCache(ledger.applyPlan({ ...base, slots: restored })));
   }
 }

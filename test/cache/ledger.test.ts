@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CachePool } from '../../src/cache/pool.js';
+import { CacheLedger } from '../../src/cache/ledger.js';
 import { StreamCache } from '../../src/cache/stream-cache.js';
 import { ParticipativeCompressor } from '../../src/cache/participative.js';
 import { SinkPolicy } from '../../src/cache/policies/sink.js';
@@ -23,9 +23,9 @@ function plan(slots: PlannedSlot[], extra: Partial<BlockPlan> = {}): BlockPlan {
 }
 
 test('lowering a plan: indices into [current rows | pending rows], blend weights, (frame, row, column) positions', () => {
-  const pool = new CachePool(dims);
-  pool.addPending(0, 2);
-  const first = pool.applyPlan(
+  const ledger = new CacheLedger(dims);
+  ledger.addPending(0, 2);
+  const first = ledger.applyPlan(
     plan([
       { terms: [{ ref: { incoming: 0 }, weight: 1 }], frame: 0, role: 'sink', position: 0 },
       { terms: [{ ref: { incoming: 1 }, weight: 1 }], frame: 1, role: 'history', position: 1 },
@@ -35,10 +35,10 @@ test('lowering a plan: indices into [current rows | pending rows], blend weights
   assert.equal([...first.sources], [0, 1, 2, 3, 4, 5, 6, 7]);
   assert.equal([...first.weights], [1, 1, 1, 1, 1, 1, 1, 1]);
   assert.equal([...first.positions], [0, 1].flatMap((f) => grid.flatMap(([r, c]) => [f, r, c])));
-  assert.equal(pool.pending, []);
+  assert.equal(ledger.pending, []);
 
-  pool.addPending(2, 2);
-  const second = pool.applyPlan(
+  ledger.addPending(2, 2);
+  const second = ledger.applyPlan(
     plan([
       { terms: [{ ref: { held: 0 }, weight: 0.25 }, { ref: { incoming: 0 }, weight: 0.75 }], frame: 0, role: 'sink', position: 0 },
       { terms: [{ ref: { held: 1 }, weight: 1 }], frame: 1, role: 'history', position: 1 },
@@ -50,20 +50,20 @@ test('lowering a plan: indices into [current rows | pending rows], blend weights
   assert.equal([...second.sources], [0, 8, 1, 9, 2, 10, 3, 11, 4, 0, 5, 0, 6, 0, 7, 0, 12, 0, 13, 0, 14, 0, 15, 0]);
   assert.equal([...second.weights], [0.25, 0.75, 0.25, 0.75, 0.25, 0.75, 0.25, 0.75, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0]);
   assert.equal([...second.positions], [0, 1, 2].flatMap((p) => grid.flatMap(([r, c]) => [p, r, c])));
-  assert.equal(pool.held, [
+  assert.equal(ledger.held, [
     { frame: 0, role: 'sink', position: 0 },
     { frame: 1, role: 'history', position: 1 },
     { frame: 3, role: 'history', position: 2 },
   ]);
-  assert.is(pool.rows, 12);
+  assert.is(ledger.rows, 12);
 });
 
 test('plans that refer to missing frames, or blend own-position slots, are refused', () => {
-  const pool = new CachePool(dims);
-  assert.throws(() => pool.applyPlan(plan([{ terms: [{ ref: { held: 0 }, weight: 1 }], frame: 0, role: 'sink', position: 0 }])), /held slot 0/);
-  pool.addPending(0, 1);
+  const ledger = new CacheLedger(dims);
+  assert.throws(() => ledger.applyPlan(plan([{ terms: [{ ref: { held: 0 }, weight: 1 }], frame: 0, role: 'sink', position: 0 }])), /held slot 0/);
+  ledger.addPending(0, 1);
   assert.throws(
-    () => pool.applyPlan(plan([{ terms: [{ ref: { incoming: 0 }, weight: 1 }], frame: 0, role: 'compressed', position: 0, ownPositions: true }])),
+    () => ledger.applyPlan(plan([{ terms: [{ ref: { incoming: 0 }, weight: 1 }], frame: 0, role: 'compressed', position: 0, ownPositions: true }])),
     /own positions/,
   );
 });
@@ -101,7 +101,7 @@ function frameOf(value: number): number {
 test('sink policy end to end: the engine holds exactly the planned frames at the planned positions', () => {
   const F = 2;
   const W = 8;
-  const cache = new StreamCache(new SinkPolicy({ window: W, sink: 2 }), new CachePool(dims));
+  const cache = new StreamCache(new SinkPolicy({ window: W, sink: 2 }), new CacheLedger(dims));
   stream(cache, 30, F, ({ index, plan, engine }) => {
     assert.is(engine.rows, plan.slots.length * 4);
     assert.ok(plan.slots.length + F <= W);
@@ -120,7 +120,7 @@ test('sink policy end to end: the engine holds exactly the planned frames at the
 test('ema-sink end to end: the engine rows are the exact EMA blends (alpha 0.5), un-rotated, at the slot places', () => {
   const F = 3;
   const alpha = 0.5;
-  const cache = new StreamCache(new EmaSinkPolicy({ window: 9, sink: 3, alpha }), new CachePool(dims));
+  const cache = new StreamCache(new EmaSinkPolicy({ window: 9, sink: 3, alpha }), new CacheLedger(dims));
   stream(cache, 8, F, ({ index, plan, engine }) => {
     if (index < 3) return;
     // After block b >= 3, slot i holds frames i, i+3, ..., up to the last fused frame (3(b-1) - 1).
@@ -145,7 +145,7 @@ test('ema-sink end to end: the engine rows are the exact EMA blends (alpha 0.5),
 function compressing(policy: CachePolicy, options: { budget: number; recent: number; sink: number; rephase?: boolean; reindexed?: boolean }, F: number) {
   return new StreamCache(
     policy,
-    new CachePool(dims),
+    new CacheLedger(dims),
     new ParticipativeCompressor({
       ...options,
       blockFrames: F,
@@ -211,7 +211,7 @@ test('deep-sink + participative end to end: per-layer top-C by score, own positi
       if (s.role === 'history') assert.is(s.position, s.frame);
     });
     assert.equal(plan.queryPositions, [f0, f0 + 1]);
-    if (compressed) assert.ok(cache.pool.perLayer);
+    if (compressed) assert.ok(cache.ledger.perLayer);
   });
   assert.ok(compressions > 10, `${compressions} compressions`);
 });
@@ -300,11 +300,11 @@ test('long stream with compression and a small RoPE table: every position inside
 });
 
 test('reset empties the mirror', () => {
-  const pool = new CachePool(dims);
-  pool.addPending(0, 2);
-  pool.applyPlan(plan([{ terms: [{ ref: { incoming: 0 }, weight: 1 }], frame: 0, role: 'sink', position: 0 }]));
-  pool.reset();
-  assert.equal([pool.rows, pool.pending.length, pool.positions(0).length], [0, 0, 0]);
+  const ledger = new CacheLedger(dims);
+  ledger.addPending(0, 2);
+  ledger.applyPlan(plan([{ terms: [{ ref: { incoming: 0 }, weight: 1 }], frame: 0, role: 'sink', position: 0 }]));
+  ledger.reset();
+  assert.equal([ledger.rows, ledger.pending.length, ledger.positions(0).length], [0, 0, 0]);
 });
 
 test.run();

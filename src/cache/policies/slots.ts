@@ -2,7 +2,7 @@
 import type { PlannedSlot } from '../types.js';
 import type { FrameEntry } from './arrange.js';
 
-/** A frame kept as it is, at `position` (own-position slots keep theirs; the pool moves them). */
+/** A frame kept as it is, at `position` (own-position slots keep theirs; the ledger moves them). */
 export function keepSlot(entry: FrameEntry, position: number): PlannedSlot {
   const slot: PlannedSlot = { terms: [{ ref: entry.ref, weight: 1 }], frame: entry.frame, role: entry.role, position };
   if (entry.ownPositions) {

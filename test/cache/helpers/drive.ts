@@ -1,5 +1,5 @@
 /**
- * Runs a policy over a stream without a pool: the plan's slots become the held frames, the block's
+ * Runs a policy over a stream without a ledger: the plan's slots become the held frames, the block's
  * frames become the next block's incoming frames. Tracks what every slot is made of (frame -> weight)
  * by composing the plans' weighted terms, so blends can be checked exactly.
  */

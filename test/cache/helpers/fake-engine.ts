@@ -1,7 +1,7 @@
 /**
  * A stand-in for an engine's cache, one number per row and layer instead of K/V vectors: a token of
  * frame f, grid index t, layer l holds f * 1000 + t + l / 8. Applying a `CacheUpdate` blends those
- * numbers exactly as an engine blends K/V rows, so the pool's lowering can be checked end to end.
+ * numbers exactly as an engine blends K/V rows, so the ledger's lowering can be checked end to end.
  */
 import type { CacheUpdate } from '../../../src/engine/types.js';
 
