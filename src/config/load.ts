@@ -9,9 +9,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { SinkstreamError } from '../errors.js';
-import { cacheConfigProblems } from '../cache/validate.js';
-import { openingConfigProblems } from '../scene/opening.js';
-import { engineConfigProblems } from '../engine/validate.js';
+import { configProblems } from './problems.js';
 import { projectRoot } from '../util/project-root.js';
 
 type Plain = Record<string, unknown>;
@@ -156,7 +154,7 @@ function invalid(what: string, source: string, problems: readonly Problem[], ori
 export function validateConfig(doc: unknown, source = 'configuration', origins: readonly OverrideOrigin[] = []): Config {
   const parsed = configSchema.safeParse(doc);
   if (!parsed.success) throw invalid('invalid configuration', source, parsed.error.issues.flatMap(issueProblems), origins);
-  const problems = [...cacheConfigProblems(parsed.data), ...openingConfigProblems(parsed.data), ...engineConfigProblems(parsed.data)];
+  const problems = configProblems(parsed.data);
   if (problems.length) throw invalid('impossible combination', source, problems.map((p) => ({ key: p.path, message: p.message })), origins);
   return parsed.data;
 }

@@ -5,29 +5,12 @@
  * image-to-video start for models that cannot open a video from noise (docs/demo-model.md says why
  * the demo model cannot).
  */
-import type { ConfigProblem } from '../cache/validate.js';
 import type { Config } from '../config/schema.js';
 import { encodeSpaceToDepth } from '../decode/space-to-depth.js';
 import { SinkstreamError } from '../errors.js';
 import { modelDims } from '../model/dims.js';
 import { renderGroundTruth } from './ground-truth.js';
 import { loadSceneSpec, parseOpeningPrompt, type SceneSpec } from './scene-spec.js';
-
-/** Opening keys that cannot work together (checked with the rest of the configuration). */
-export function openingConfigProblems(config: Config): ConfigProblem[] {
-  if (config.generation.opening !== 'scene') return [];
-  const problems: ConfigProblem[] = [];
-  if (config.model.scene === undefined) {
-    problems.push({ path: 'model.scene', message: "generation.opening 'scene' needs the folder of the model's scene spec (palette.json), e.g. models/demo" });
-  }
-  if (config.decoder.kind !== 'space-to-depth') {
-    problems.push({ path: 'generation.opening', message: `'scene' draws pixels and needs decoder.kind 'space-to-depth' (got '${config.decoder.kind}'); use 'noise'` });
-  }
-  if (config.model.openingWeights !== undefined) {
-    problems.push({ path: 'model.openingWeights', message: "has no effect with generation.opening 'scene' (the first block is drawn, not generated); remove one of them" });
-  }
-  return problems;
-}
 
 /** The same configuration with every block generated: what timing measurements need (a drawn block times nothing). */
 export function withGeneratedOpening(config: Config): Config {

@@ -1,13 +1,6 @@
-/**
- * Impossible cache configurations: the schema checks each key alone, this checks how they combine.
- * The config loader reports every problem and exits with status 2.
- */
-import type { Config } from '../config/schema.js';
-
-export interface ConfigProblem {
-  path: string;
-  message: string;
-}
+/** Impossible cache configurations: how the cache keys combine with each other and the model's RoPE table. */
+import type { ConfigProblem } from '../problems.js';
+import type { Config } from '../schema.js';
 
 export function cacheConfigProblems(config: Config): ConfigProblem[] {
   const c = config.cache;

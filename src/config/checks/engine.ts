@@ -1,6 +1,6 @@
 /** Engine keys that cannot work together (checked with the rest of the configuration). */
-import type { ConfigProblem } from '../cache/validate.js';
-import type { Config } from '../config/schema.js';
+import type { ConfigProblem } from '../problems.js';
+import type { Config } from '../schema.js';
 
 export function engineConfigProblems(config: Config): ConfigProblem[] {
   const e = config.engine;

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
-import { cacheConfigProblems } from '../../src/cache/validate.js';
+import { cacheConfigProblems } from '../../src/config/checks/cache.js';
 import { loadConfig } from '../../src/config/load.js';
 
 function problems(input: ConfigInput): string[] {
