@@ -9,7 +9,10 @@
  */
 export { loadConfig, validateConfig, parseOverride, defaultConfigPath, type LoadOptions } from './config/load.js';
 export { configSchema, type Config, type ConfigInput, type CacheConfig, type EngineConfig, type ArchConfig } from './config/schema.js';
-export { createGenerator, type Generator, type GeneratorOptions } from './loop/generator.js';
+export { createGenerator, type BlockGenerator, type GeneratorOptions } from './loop/generator.js';
+import type { BlockGenerator } from './loop/generator.js';
+/** @deprecated Use `BlockGenerator` (this name shadows the built-in `Generator` type). */
+export type Generator = BlockGenerator;
 export type { FrameBlock, BlockTimings } from './loop/types.js';
 export type { Engine, EngineOptions, ForwardRequest, ForwardResult, CacheUpdate, EngineInfo } from './engine/types.js';
 export type { CachePolicy, BlockPlan, HeldFrame, PlannedSlot, TokenSelection } from './cache/types.js';

@@ -23,7 +23,7 @@ import { createCachePolicy, createCompressor, createStreamCache } from '../cache
 import { StreamCache } from '../cache/stream-cache.js';
 import type { BlockPlan, HeldFrame } from '../cache/types.js';
 import { createDecoder, videoFramesOfBlock, type Decoder } from '../decode/decoder.js';
-import { createTextEncoder, type TextEncoder } from '../text/text-encoder.js';
+import { createPromptEncoder, type PromptEncoder } from '../text/prompt-encoder.js';
 import { checkWeights, loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
@@ -33,7 +33,8 @@ import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
 import { warmUp, type WarmupReport } from './warmup.js';
 
-export interface Generator extends AsyncIterable<FrameBlock> {
+/** A stream of video blocks from the autoregressive loop (named so as not to shadow the built-in `Generator`). */
+export interface BlockGenerator extends AsyncIterable<FrameBlock> {
   readonly config: Config;
   /** Decoded frame size, pixels (0 without a decoder). */
   readonly width: number;
@@ -89,7 +90,7 @@ export interface GeneratorOptions {
   /** Aborting closes the generator (the block in flight finishes first). */
   signal?: AbortSignal;
   /** Use this text encoder instead of creating one from the config (serve's shared umT5); the caller closes it. */
-  text?: TextEncoder;
+  text?: PromptEncoder;
   /** Use this decoder instead of creating one from the config (tests); the generator closes it. */
   decoder?: Decoder | null;
 }
@@ -105,9 +106,9 @@ async function textWeights(config: Config): Promise<ModelWeights> {
   return loadTextEmbeddingTable(config);
 }
 
-export async function createGenerator(config: Config, options: GeneratorOptions = {}): Promise<Generator> {
+export async function createGenerator(config: Config, options: GeneratorOptions = {}): Promise<BlockGenerator> {
   const dims = modelDims(config);
-  const text = options.text ?? (await createTextEncoder(config, await textWeights(config)));
+  const text = options.text ?? (await createPromptEncoder(config, await textWeights(config)));
   const ownsText = !options.text;
   let context: Float32Array;
   try {
@@ -146,7 +147,7 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
     if (ownsText) await text.close?.();
     throw e;
   }
-  const generator = new BlockGenerator(config, dims, engine, text, decoder, !options.engine, opening, drawn, ownsText, startup);
+  const generator = new BlockLoop(config, dims, engine, text, decoder, !options.engine, opening, drawn, ownsText, startup);
   if (options.signal) {
     if (options.signal.aborted) await generator.close();
     else options.signal.addEventListener('abort', () => void generator.close(), { once: true });
@@ -161,12 +162,12 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
  * refuse to start on a broken model.
  */
 export async function checkModel(config: Config): Promise<void> {
-  const text = await createTextEncoder(config, await textWeights(config));
+  const text = await createPromptEncoder(config, await textWeights(config));
   text.encode(config.generation.prompt);
   if (config.generation.opening === 'scene') createSceneOpening(config).latentFor(config.generation.prompt);
   if (config.model.openingWeights) {
     const openingConfig: Config = { ...config, model: { ...config.model, weights: config.model.openingWeights, openingWeights: undefined } };
-    (await createTextEncoder(openingConfig, await textWeights(openingConfig))).encode(config.generation.prompt);
+    (await createPromptEncoder(openingConfig, await textWeights(openingConfig))).encode(config.generation.prompt);
     await checkWeights(openingConfig);
   }
   await checkWeights(config);
@@ -177,15 +178,15 @@ export async function checkModel(config: Config): Promise<void> {
 /** The first block's own model (`model.openingWeights`) with its text encoder, prompt already set. */
 interface Opening {
   engine: Engine;
-  text: TextEncoder;
+  text: PromptEncoder;
   /** false when the caller passed the engine in (it closes it). */
   owned: boolean;
 }
 
 /** `mainText`: the main model's encoder, also the opening's unless it reads the opening weights' own table (builtin). */
-async function createOpening(config: Config, options: GeneratorOptions, mainText: TextEncoder): Promise<Opening> {
+async function createOpening(config: Config, options: GeneratorOptions, mainText: PromptEncoder): Promise<Opening> {
   const openingConfig: Config = { ...config, model: { ...config.model, weights: config.model.openingWeights!, openingWeights: undefined } };
-  const text = config.text.encoder === 'builtin' ? await createTextEncoder(openingConfig, await textWeights(openingConfig)) : mainText;
+  const text = config.text.encoder === 'builtin' ? await createPromptEncoder(openingConfig, await textWeights(openingConfig)) : mainText;
   const context = await text.encode(config.generation.prompt);
   const owned = !options.openingEngine;
   const engine = options.openingEngine ?? (await createEngine(openingConfig));
@@ -218,7 +219,7 @@ interface DrawnOpening {
   latent: Float32Array;
 }
 
-class BlockGenerator implements Generator {
+class BlockLoop implements BlockGenerator {
   readonly width: number;
   readonly height: number;
   readonly fps: number;
@@ -252,7 +253,7 @@ class BlockGenerator implements Generator {
     config: Config,
     private readonly dims: ModelDims,
     private readonly engine: Engine,
-    private readonly text: TextEncoder,
+    private readonly text: PromptEncoder,
     private readonly decoder: Decoder | null,
     private readonly ownsEngine: boolean,
     private opening: Opening | null = null,

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
-import type { Generator } from '../loop/generator.js';
+import type { BlockGenerator } from '../loop/generator.js';
 import { blockLanes, calibrationFor, type Calibration } from './engine-calibration.js';
 import { scheduledBlocks, type BlockSource } from './block-source.js';
 import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from './runtime-scheduler.js';
@@ -33,7 +33,7 @@ export function calibrateForRealtime(config: Config): Promise<Calibration> {
 /** Admits one stream of `totalFrames` video frames; throws ERR_CAPACITY with the scheduler's reason. */
 export function admitRealtime(
   config: Config,
-  generator: Pick<Generator, 'framesPerBlock' | 'next'> & Partial<Pick<Generator, 'framesOfBlock'>>,
+  generator: Pick<BlockGenerator, 'framesPerBlock' | 'next'> & Partial<Pick<BlockGenerator, 'framesOfBlock'>>,
   totalFrames: number,
   options: RealtimeOptions,
 ): RealtimeRun {

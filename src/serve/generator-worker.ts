@@ -4,16 +4,16 @@
  * Requests carry an id; every reply names it.
  */
 import { parentPort } from 'node:worker_threads';
-import { createGenerator, type Generator } from '../loop/generator.js';
-import { RemoteTextEncoder } from '../text/shared-text-encoder.js';
+import { createGenerator, type BlockGenerator } from '../loop/generator.js';
+import { RemotePromptEncoder } from '../text/shared-text-encoder.js';
 import { createEngine } from '../engine/create-engine.js';
 import type { Engine } from '../engine/types.js';
 import type { Config } from '../config/schema.js';
 import type { HostReply, HostRequest, SerializedError } from './generator-messages.js';
 
 const port = parentPort!;
-let generator: Generator | null = null;
-let text: RemoteTextEncoder | null = null;
+let generator: BlockGenerator | null = null;
+let text: RemotePromptEncoder | null = null;
 /** The engine built by `warm`, handed to the generator at `create` (the generator does not own it). */
 let warmEngine: Engine | null = null;
 
@@ -34,7 +34,7 @@ port.on('message', async (m: HostRequest) => {
         reply({ type: 'done', id: m.id });
         return;
       case 'create': {
-        text = m.text ? new RemoteTextEncoder(m.text.port, m.text.textLen, m.text.textDim) : null;
+        text = m.text ? new RemotePromptEncoder(m.text.port, m.text.textLen, m.text.textDim) : null;
         generator = await createGenerator(m.config as Config, { ...(warmEngine ? { engine: warmEngine } : {}), ...(text ? { text } : {}) });
         reply({
           type: 'ready',

@@ -15,7 +15,7 @@ import { syntheticTextTable } from '../model/synthetic.js';
 import type { ModelWeights, WeightTensor } from '../model/weights.js';
 import { DEMO_VOCABULARY } from './demo-vocabulary.js';
 import { splitWords } from './word-tokenizer.js';
-import type { TextEncoder } from './text-encoder.js';
+import type { PromptEncoder } from './prompt-encoder.js';
 
 /**
  * text.vocab: a JSON array of words, given inline (`'["a","red"]'`) or as a path to a .json file;
@@ -66,7 +66,7 @@ export function textPositions(textLen: number, textDim: number): Float64Array {
   return pe;
 }
 
-export class BuiltinTextEncoder implements TextEncoder {
+export class BuiltinPromptEncoder implements PromptEncoder {
   readonly kind = 'builtin' as const;
   private readonly ids: Map<string, number>;
   private readonly positions: Float64Array;
@@ -87,9 +87,9 @@ export class BuiltinTextEncoder implements TextEncoder {
     this.positions = textPositions(textLen, textDim);
   }
 
-  static fromWeights(vocabulary: readonly string[], textLen: number, textDim: number, weights: ModelWeights, seed: number): BuiltinTextEncoder {
+  static fromWeights(vocabulary: readonly string[], textLen: number, textDim: number, weights: ModelWeights, seed: number): BuiltinPromptEncoder {
     const table = weights.get(TEXT_EMBEDDING_KEY) ?? syntheticTextTable(vocabulary.length, textDim, seed);
-    return new BuiltinTextEncoder(vocabulary, textLen, textDim, table);
+    return new BuiltinPromptEncoder(vocabulary, textLen, textDim, table);
   }
 
   /** Token ids of a prompt (ERR_PROMPT for an unknown word or a prompt longer than textLen). */

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SinkstreamError } from '../errors.js';
-import type { TextEncoder } from './text-encoder.js';
+import type { PromptEncoder } from './prompt-encoder.js';
 
 export interface ContextCacheOptions {
   /** Contexts kept in memory (0: none). */
@@ -20,8 +20,8 @@ export interface ContextCacheOptions {
   identity: string;
 }
 
-export class CachedTextEncoder implements TextEncoder {
-  readonly kind: TextEncoder['kind'];
+export class CachedPromptEncoder implements PromptEncoder {
+  readonly kind: PromptEncoder['kind'];
   readonly textLen: number;
   readonly textDim: number;
   private readonly memory = new Map<string, Float32Array>();
@@ -30,7 +30,7 @@ export class CachedTextEncoder implements TextEncoder {
   encodings = 0;
 
   constructor(
-    private readonly inner: TextEncoder,
+    private readonly inner: PromptEncoder,
     private readonly options: ContextCacheOptions,
   ) {
     this.kind = inner.kind;

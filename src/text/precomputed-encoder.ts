@@ -8,14 +8,14 @@
 import { SinkstreamError } from '../errors.js';
 import { formatShape } from '../model/expected-shapes.js';
 import { SafetensorsFile } from '../model/safetensors.js';
-import type { TextEncoder } from './text-encoder.js';
+import type { PromptEncoder } from './prompt-encoder.js';
 
 export interface PrecomputedOptions {
   /** What a prompt without its own context gets: refused (`none`, the default) or the plain `context`. */
   fallback?: 'none' | 'default-context';
 }
 
-export class PrecomputedTextEncoder implements TextEncoder {
+export class PrecomputedPromptEncoder implements PromptEncoder {
   readonly kind = 'precomputed' as const;
 
   private constructor(
@@ -28,7 +28,7 @@ export class PrecomputedTextEncoder implements TextEncoder {
     private readonly fallback: 'none' | 'default-context',
   ) {}
 
-  static async open(path: string, textLen: number, textDim: number, options: PrecomputedOptions = {}): Promise<PrecomputedTextEncoder> {
+  static async open(path: string, textLen: number, textDim: number, options: PrecomputedOptions = {}): Promise<PrecomputedPromptEncoder> {
     const file = await SafetensorsFile.open(path);
     try {
       const contexts = new Map<string, Float32Array>();
@@ -51,7 +51,7 @@ export class PrecomputedTextEncoder implements TextEncoder {
         throw new SinkstreamError('ERR_MODEL_FILE', `${path}: no tensor named 'context' or 'context.<name>' (found: ${file.keys().join(', ') || 'none'})`);
       }
       const recorded = file.metadata.prompt;
-      return new PrecomputedTextEncoder(path, textLen, textDim, contexts, typeof recorded === 'string' ? recorded : undefined, options.fallback ?? 'none');
+      return new PrecomputedPromptEncoder(path, textLen, textDim, contexts, typeof recorded === 'string' ? recorded : undefined, options.fallback ?? 'none');
     } finally {
       await file.close();
     }

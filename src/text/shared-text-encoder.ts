@@ -2,16 +2,16 @@
  * One umT5 encoder per text configuration in a process (its weights are 23 GB in float32), shared
  * by every generator: `acquireUmt5Encoder` hands out references and the encoder closes with the
  * last one. Generators on other threads (serve runs each stream's generator in a worker) reach it
- * through a MessagePort: `connectTextEncoder` here, `RemoteTextEncoder` there.
+ * through a MessagePort: `connectTextEncoder` here, `RemotePromptEncoder` there.
  */
 import { statSync } from 'node:fs';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import { modelDims } from '../model/dims.js';
 import { SinkstreamError, isSinkstreamError, type ErrorCode } from '../errors.js';
-import { CachedTextEncoder } from './context-cache.js';
-import type { TextEncoder } from './text-encoder.js';
-import { Umt5TextEncoder } from './umt5-encoder.js';
+import { CachedPromptEncoder } from './context-cache.js';
+import type { PromptEncoder } from './prompt-encoder.js';
+import { Umt5PromptEncoder } from './umt5-encoder.js';
 import type { Umt5WorkerInit } from './umt5-messages.js';
 
 type TextConfig = Pick<Config, 'model' | 'text'>;
@@ -45,27 +45,27 @@ function identityOf(init: Umt5WorkerInit): string {
 }
 
 interface Shared {
-  encoder: Promise<CachedTextEncoder>;
+  encoder: Promise<CachedPromptEncoder>;
   refs: number;
 }
 
 const shared = new Map<string, Shared>();
 
-export interface SharedTextEncoder extends TextEncoder {
+export interface SharedPromptEncoder extends PromptEncoder {
   encode(prompt: string): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
 /** A reference to this process's encoder for `config` (started on first use); close() gives it back. */
-export async function acquireUmt5Encoder(config: TextConfig): Promise<SharedTextEncoder> {
+export async function acquireUmt5Encoder(config: TextConfig): Promise<SharedPromptEncoder> {
   const init = umt5Init(config);
   const key = `${identityOf(init)}|${init.textLen}|${init.text.provider}|${init.text.threads}|${init.text.cacheSize}|${init.text.cacheDir ?? ''}`;
   let entry = shared.get(key);
   if (!entry) {
     const started: Shared = {
       refs: 0,
-      encoder: Umt5TextEncoder.start(init).then(
-        (inner) => new CachedTextEncoder(inner, { size: init.text.cacheSize, dir: init.text.cacheDir, identity: identityOf(init) }),
+      encoder: Umt5PromptEncoder.start(init).then(
+        (inner) => new CachedPromptEncoder(inner, { size: init.text.cacheSize, dir: init.text.cacheDir, identity: identityOf(init) }),
       ),
     };
     started.encoder.catch(() => shared.delete(key));
@@ -74,7 +74,7 @@ export async function acquireUmt5Encoder(config: TextConfig): Promise<SharedText
   }
   const held = entry;
   held.refs++;
-  let encoder: CachedTextEncoder;
+  let encoder: CachedPromptEncoder;
   try {
     encoder = await held.encoder;
   } catch (e) {
@@ -122,7 +122,7 @@ export async function connectTextEncoder(config: TextConfig): Promise<{ port: Me
 }
 
 /** The generator's side of `connectTextEncoder`. */
-export class RemoteTextEncoder implements TextEncoder {
+export class RemotePromptEncoder implements PromptEncoder {
   readonly kind = 'umt5' as const;
   private readonly pending = new Map<number, { resolve: (c: Float32Array) => void; reject: (e: Error) => void }>();
   private nextId = 1;

@@ -6,7 +6,7 @@
 import type { Worker } from 'node:worker_threads';
 import { SinkstreamError, type ErrorCode } from '../errors.js';
 import { spawnWorker } from '../util/worker-url.js';
-import type { TextEncoder } from './text-encoder.js';
+import type { PromptEncoder } from './prompt-encoder.js';
 import type { Umt5WorkerInit, Umt5WorkerReply, WorkerError } from './umt5-messages.js';
 
 function revive(e: WorkerError): SinkstreamError {
@@ -18,7 +18,7 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-export class Umt5TextEncoder implements TextEncoder {
+export class Umt5PromptEncoder implements PromptEncoder {
   readonly kind = 'umt5' as const;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -49,7 +49,7 @@ export class Umt5TextEncoder implements TextEncoder {
   }
 
   /** Starts the encoder's thread; resolves once weights, tokenizer and session are ready. */
-  static async start(init: Umt5WorkerInit): Promise<Umt5TextEncoder> {
+  static async start(init: Umt5WorkerInit): Promise<Umt5PromptEncoder> {
     const worker = spawnWorker(import.meta.url, 'umt5-worker', { workerData: init });
     await new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -68,7 +68,7 @@ export class Umt5TextEncoder implements TextEncoder {
       // A failed start is reported as a message first; let it arrive before the bare exit code.
       worker.once('exit', (code) => setImmediate(() => done(() => reject(new SinkstreamError('ERR_ENGINE', `the umT5 encoder's thread exited with code ${code} while starting`)))));
     });
-    return new Umt5TextEncoder(worker, init.textLen, init.text.arch.dim);
+    return new Umt5PromptEncoder(worker, init.textLen, init.text.arch.dim);
   }
 
   encode(prompt: string): Promise<Float32Array> {

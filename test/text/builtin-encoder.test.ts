@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configSchema } from '../../src/config/schema.js';
-import { createTextEncoder } from '../../src/text/text-encoder.js';
-import { BuiltinTextEncoder, loadVocabulary, textPositions } from '../../src/text/builtin-encoder.js';
+import { createPromptEncoder } from '../../src/text/prompt-encoder.js';
+import { BuiltinPromptEncoder, loadVocabulary, textPositions } from '../../src/text/builtin-encoder.js';
 import { DEMO_VOCABULARY } from '../../src/text/demo-vocabulary.js';
 import { splitWords } from '../../src/text/word-tokenizer.js';
 import { syntheticTextTable } from '../../src/model/synthetic.js';
@@ -40,7 +40,7 @@ test('demo vocabulary: the documented words in the documented order', () => {
 test('rows = table[token] + PE(i) exactly; rows past the prompt are zero', () => {
   const vocab = ['red', 'circle', 'blue'];
   const table = { shape: [3, textDim], data: Float32Array.from({ length: 3 * textDim }, (_, i) => i * 0.25 - 1) };
-  const enc = new BuiltinTextEncoder(vocab, textLen, textDim, table);
+  const enc = new BuiltinPromptEncoder(vocab, textLen, textDim, table);
   const out = enc.encode('Blue circle, blue');
   assert.is(out.length, textLen * textDim);
   const tokens = [2, 1, 2];
@@ -58,29 +58,29 @@ test('rows = table[token] + PE(i) exactly; rows past the prompt are zero', () =>
 });
 
 test('an unknown word is ERR_PROMPT naming it and listing the vocabulary', () => {
-  const enc = new BuiltinTextEncoder(DEMO_VOCABULARY, 16, textDim, syntheticTextTable(DEMO_VOCABULARY.length, textDim, 0));
+  const enc = new BuiltinPromptEncoder(DEMO_VOCABULARY, 16, textDim, syntheticTextTable(DEMO_VOCABULARY.length, textDim, 0));
   const e = throwsCode(() => enc.encode('a red elephant'), 'ERR_PROMPT');
   assert.ok(e.message.includes("'elephant'"), e.message);
   for (const w of DEMO_VOCABULARY) assert.ok(e.message.includes(w), `vocabulary word ${w} not listed`);
 });
 
 test('a prompt longer than textLen is ERR_PROMPT', () => {
-  const enc = new BuiltinTextEncoder(['red'], 2, textDim, syntheticTextTable(1, textDim, 0));
+  const enc = new BuiltinPromptEncoder(['red'], 2, textDim, syntheticTextTable(1, textDim, 0));
   const e = throwsCode(() => enc.encode('red red red'), 'ERR_PROMPT');
   assert.ok(e.message.includes('model.arch.textLen'), e.message);
 });
 
-test('createTextEncoder: checkpoint table if present, else the seeded synthetic table', async () => {
+test('createPromptEncoder: checkpoint table if present, else the seeded synthetic table', async () => {
   const config = configSchema.parse({ model: { arch: { textDim, textLen }, syntheticSeed: 9 }, text: { vocab: '["red","circle"]' } });
-  const synthetic = await createTextEncoder(config, new Map());
+  const synthetic = await createPromptEncoder(config, new Map());
   const expectedRow0 = syntheticTextTable(2, textDim, 9).data[textDim + 1] + 1; // 'circle', col 1, PE(0,1) = cos 0 = 1
   assert.is((await synthetic.encode('circle'))[1], Math.fround(expectedRow0));
   const weights: ModelWeights = new Map([[TEXT_EMBEDDING_KEY, { shape: [2, textDim], data: new Float32Array(2 * textDim).fill(0.5) }]]);
-  const fromWeights = await createTextEncoder(config, weights);
+  const fromWeights = await createPromptEncoder(config, weights);
   assert.is((await fromWeights.encode('circle'))[0], 0.5);
   const wrong: ModelWeights = new Map([[TEXT_EMBEDDING_KEY, { shape: [3, textDim], data: new Float32Array(3 * textDim) }]]);
   try {
-    await createTextEncoder(config, wrong);
+    await createPromptEncoder(config, wrong);
     assert.unreachable();
   } catch (e) {
     assert.is((e as SinkstreamError).code, 'ERR_MODEL_SHAPE');
@@ -89,7 +89,7 @@ test('createTextEncoder: checkpoint table if present, else the seeded synthetic 
 
 test('the default prompt encodes with the demo vocabulary', async () => {
   const config = configSchema.parse({});
-  const enc = await createTextEncoder(config, new Map());
+  const enc = await createPromptEncoder(config, new Map());
   const out = await enc.encode(config.generation.prompt);
   assert.is(out.length, config.model.arch.textLen * config.model.arch.textDim);
 });

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { configSchema } from '../../src/config/schema.js';
-import { createTextEncoder } from '../../src/text/text-encoder.js';
+import { createPromptEncoder } from '../../src/text/prompt-encoder.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
 import type { WeightTensor } from '../../src/model/weights.js';
 
@@ -32,7 +32,7 @@ function refuses(encode: () => unknown, ...fragments: string[]): void {
 test('context.<name> for its prompt, zero-padded to textLen, F16 accepted; other prompts are ERR_PROMPT by default', async () => {
   const file = path.join(dir, 'ctx.safetensors');
   await writeSafetensors(file, new Map([['context', tensor(2, 1)], ['context.a cat', tensor(4, 100, true)]]), { dtype: 'F16' });
-  const enc = await createTextEncoder(configFor(file), new Map());
+  const enc = await createPromptEncoder(configFor(file), new Map());
   assert.equal([...(await enc.encode('a cat'))], Array.from({ length: 12 }, (_, i) => 100 + i));
   refuses(() => enc.encode('anything'), file, "'anything'", "'a cat'", 'text.fallback: default-context');
 });
@@ -40,7 +40,7 @@ test('context.<name> for its prompt, zero-padded to textLen, F16 accepted; other
 test("text.fallback: default-context gives other prompts the plain 'context'", async () => {
   const file = path.join(dir, 'ctx-fallback.safetensors');
   await writeSafetensors(file, new Map([['context', tensor(2, 1)], ['context.a cat', tensor(4, 100, true)]]));
-  const enc = await createTextEncoder(configFor(file, 'default-context'), new Map());
+  const enc = await createPromptEncoder(configFor(file, 'default-context'), new Map());
   assert.equal([...(await enc.encode('anything'))], [1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0]);
   assert.equal([...(await enc.encode('a cat'))], Array.from({ length: 12 }, (_, i) => 100 + i));
 });
@@ -48,7 +48,7 @@ test("text.fallback: default-context gives other prompts the plain 'context'", a
 test("the plain 'context' serves the prompt its __metadata__ records, without a fallback", async () => {
   const file = path.join(dir, 'ctx-recorded.safetensors');
   await writeSafetensors(file, new Map([['context', tensor(2, 1)]]), { metadata: { prompt: 'a dog on a beach' } });
-  const enc = await createTextEncoder(configFor(file), new Map());
+  const enc = await createPromptEncoder(configFor(file), new Map());
   assert.equal([...(await enc.encode('a dog on a beach'))], [1, 2, 3, 4, 5, 6, 0, 0, 0, 0, 0, 0]);
   refuses(() => enc.encode('a cat'), "'a cat'", "for the prompt 'a dog on a beach'");
 });
@@ -56,7 +56,7 @@ test("the plain 'context' serves the prompt its __metadata__ records, without a 
 test('named contexts only: an unknown prompt is ERR_PROMPT listing the names', async () => {
   const file = path.join(dir, 'named.safetensors');
   await writeSafetensors(file, new Map([['context.dog', tensor(1, 0)]]));
-  const enc = await createTextEncoder(configFor(file), new Map());
+  const enc = await createPromptEncoder(configFor(file), new Map());
   refuses(() => enc.encode('cat'), "'cat'", "'dog'");
 });
 
@@ -69,7 +69,7 @@ test('wrong width or too many rows is ERR_MODEL_SHAPE; no context tensor is ERR_
   await writeSafetensors(none, new Map([['other', tensor(1, 0)]]));
   for (const [file, code] of [[wide, 'ERR_MODEL_SHAPE'], [long, 'ERR_MODEL_SHAPE'], [none, 'ERR_MODEL_FILE']]) {
     try {
-      await createTextEncoder(configFor(file), new Map());
+      await createPromptEncoder(configFor(file), new Map());
       assert.unreachable();
     } catch (e) {
       assert.is((e as { code?: string }).code, code, file);
@@ -77,7 +77,7 @@ test('wrong width or too many rows is ERR_MODEL_SHAPE; no context tensor is ERR_
     }
   }
   try {
-    await createTextEncoder(configSchema.parse({ text: { encoder: 'precomputed' } }), new Map());
+    await createPromptEncoder(configSchema.parse({ text: { encoder: 'precomputed' } }), new Map());
     assert.unreachable();
   } catch (e) {
     assert.is((e as { code?: string }).code, 'ERR_CONFIG_INVALID');

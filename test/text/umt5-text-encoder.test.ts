@@ -9,9 +9,9 @@ import { loadConfig } from '../../src/config/load.js';
 import { createGenerator } from '../../src/loop/generator.js';
 import type { Engine } from '../../src/engine/types.js';
 import { SinkstreamError } from '../../src/errors.js';
-import { CachedTextEncoder } from '../../src/text/context-cache.js';
-import { connectTextEncoder, RemoteTextEncoder } from '../../src/text/shared-text-encoder.js';
-import { createTextEncoder, type TextEncoder } from '../../src/text/text-encoder.js';
+import { CachedPromptEncoder } from '../../src/text/context-cache.js';
+import { connectTextEncoder, RemotePromptEncoder } from '../../src/text/shared-text-encoder.js';
+import { createPromptEncoder, type PromptEncoder } from '../../src/text/prompt-encoder.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const reference = JSON.parse(readFileSync(path.join(fixtures, 'umt5-tiny-encoder.json'), 'utf8')) as {
@@ -37,7 +37,7 @@ const umt5 = [
 
 test('text.encoder umt5: the context comes from the encoder thread, equal to the PyTorch reference, zero past the tokens', async () => {
   const config = loadConfig({ set: umt5 });
-  const encoder = await createTextEncoder(config, new Map());
+  const encoder = await createPromptEncoder(config, new Map());
   try {
     assert.is(encoder.kind, 'umt5');
     const { prompt, ids, context: want } = reference.cases[0];
@@ -48,7 +48,7 @@ test('text.encoder umt5: the context comes from the encoder thread, equal to the
     assert.ok(worst < 2e-5, `max |error| ${worst}`);
     assert.ok(context.subarray(ids.length * 64).every((v) => v === 0));
     // a second generator of the same config shares the encoder: it does not load it again
-    const again = await createTextEncoder(config, new Map());
+    const again = await createPromptEncoder(config, new Map());
     assert.equal([...(await again.encode(prompt!))], [...context]);
     await again.close?.();
   } finally {
@@ -62,7 +62,7 @@ test('text.encoder umt5 without text.tokenizer, or with a dim other than model.a
     [[...umt5, 'model.arch.textDim=32'], 'text.arch.dim'],
   ] as const) {
     try {
-      await createTextEncoder(loadConfig({ set: [...set] }), new Map());
+      await createPromptEncoder(loadConfig({ set: [...set] }), new Map());
       assert.unreachable();
     } catch (e) {
       assert.is((e as SinkstreamError).code, 'ERR_CONFIG_INVALID');
@@ -75,7 +75,7 @@ test('text.encoder umt5 without text.tokenizer, or with a dim other than model.a
 function countingEncoder(hold = new Set<string>()) {
   const calls: string[] = [];
   const waiting = new Map<string, () => void>();
-  const encoder: TextEncoder = {
+  const encoder: PromptEncoder = {
     kind: 'umt5',
     textLen: 2,
     textDim: 3,
@@ -91,7 +91,7 @@ function countingEncoder(hold = new Set<string>()) {
 
 test('context cache: LRU of text.cacheSize, one encoding for concurrent requests, own copies, disk across runs', async () => {
   const { encoder, calls } = countingEncoder();
-  const cache = new CachedTextEncoder(encoder, { size: 2, identity: 'x' });
+  const cache = new CachedPromptEncoder(encoder, { size: 2, identity: 'x' });
   const [a1, a2] = await Promise.all([cache.encode('aa'), cache.encode('aa')]);
   assert.equal(calls, ['aa'], 'concurrent requests share one encoding');
   a1[0] = 99;
@@ -107,21 +107,21 @@ test('context cache: LRU of text.cacheSize, one encoding for concurrent requests
 
   const dir = mkdtempSync(path.join(tmpdir(), 'sinkstream-ctx-'));
   const first = countingEncoder();
-  await new CachedTextEncoder(first.encoder, { size: 0, dir, identity: 'w1' }).encode('dd');
+  await new CachedPromptEncoder(first.encoder, { size: 0, dir, identity: 'w1' }).encode('dd');
   assert.is(readdirSync(dir).length, 1);
   const second = countingEncoder();
-  const fromDisk = await new CachedTextEncoder(second.encoder, { size: 0, dir, identity: 'w1' }).encode('dd');
+  const fromDisk = await new CachedPromptEncoder(second.encoder, { size: 0, dir, identity: 'w1' }).encode('dd');
   assert.equal([...fromDisk], [2, 2, 2, 2, 2, 2]);
   assert.equal(second.calls, [], 'read from disk, not encoded');
   const other = countingEncoder();
-  await new CachedTextEncoder(other.encoder, { size: 0, dir, identity: 'w2' }).encode('dd');
+  await new CachedPromptEncoder(other.encoder, { size: 0, dir, identity: 'w2' }).encode('dd');
   assert.equal(other.calls, ['dd'], 'another encoder identity does not reuse the file');
 });
 
 test("a generator thread's remote encoder: contexts cross the port; after close, ERR_CLOSED", async () => {
   const config = loadConfig({ set: umt5 });
   const { port, textLen, textDim } = await connectTextEncoder(config);
-  const remote = new RemoteTextEncoder(port, textLen, textDim);
+  const remote = new RemotePromptEncoder(port, textLen, textDim);
   try {
     const context = await remote.encode(reference.cases[0].prompt!);
     assert.is(context.length, textLen * textDim);

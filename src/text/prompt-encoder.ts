@@ -1,13 +1,13 @@
-/** What the engine's cross-attention reads: one prompt -> context [textLen, textDim], zero-padded. */
+/** What the engine's cross-attention reads: one prompt -> context [textLen, textDim], zero-padded (a prompt encoder; not the web platform's TextEncoder). */
 import type { Config } from '../config/schema.js';
 import type { ModelWeights } from '../model/weights.js';
 import { modelDims } from '../model/dims.js';
 import { SinkstreamError } from '../errors.js';
-import { BuiltinTextEncoder, loadVocabulary } from './builtin-encoder.js';
-import { PrecomputedTextEncoder } from './precomputed-encoder.js';
+import { BuiltinPromptEncoder, loadVocabulary } from './builtin-encoder.js';
+import { PrecomputedPromptEncoder } from './precomputed-encoder.js';
 import { acquireUmt5Encoder } from './shared-text-encoder.js';
 
-export interface TextEncoder {
+export interface PromptEncoder {
   readonly kind: 'builtin' | 'precomputed' | 'umt5';
   readonly textLen: number;
   readonly textDim: number;
@@ -20,15 +20,15 @@ export interface TextEncoder {
   close?(): Promise<void>;
 }
 
-export async function createTextEncoder(config: Pick<Config, 'model' | 'text'>, weights: ModelWeights): Promise<TextEncoder> {
+export async function createPromptEncoder(config: Pick<Config, 'model' | 'text'>, weights: ModelWeights): Promise<PromptEncoder> {
   const dims = modelDims(config);
   if (config.text.encoder === 'umt5') return acquireUmt5Encoder(config);
   if (config.text.encoder === 'precomputed') {
     if (!config.text.path) {
       throw new SinkstreamError('ERR_CONFIG_INVALID', "text.path: required when text.encoder is 'precomputed' (a .safetensors file with a `context` tensor, see docs/text-embeddings.md)");
     }
-    return PrecomputedTextEncoder.open(config.text.path, dims.textLen, dims.textDim, { fallback: config.text.fallback });
+    return PrecomputedPromptEncoder.open(config.text.path, dims.textLen, dims.textDim, { fallback: config.text.fallback });
   }
   const vocabulary = loadVocabulary(config.text.vocab);
-  return BuiltinTextEncoder.fromWeights(vocabulary, dims.textLen, dims.textDim, weights, config.model.syntheticSeed);
+  return BuiltinPromptEncoder.fromWeights(vocabulary, dims.textLen, dims.textDim, weights, config.model.syntheticSeed);
 }
