@@ -8,7 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { SinkstreamError } from '../errors.js';
 import type { ModelWeights, WeightTensor } from '../model/weights.js';
 import { createSession, type OwnedSession, type Provider } from '../engine/ort/sessions.js';
-import { buildUmt5Graph, umt5Buckets, UMT5_IO } from '../onnx/umt5-graph.js';
+import { buildUmt5Graph, umt5Buckets, UMT5_IO } from './umt5-graph.js';
 import { UMT5_EMBEDDING_KEY, type Umt5Arch } from './umt5-weights.js';
 import type { Umt5Tokenizer } from './umt5-tokenizer.js';
 

@@ -16,7 +16,7 @@ import {
   referenceTextKv,
   type ReferenceCacheLayer,
   type ReferenceForwardOutput,
-} from '../../src/model/reference.js';
+} from '../../src/engine/reference.js';
 import { syntheticWeights } from '../../src/model/synthetic.js';
 
 const SEED = 11;

@@ -12,7 +12,7 @@ import { loadNativeAddon } from '../../src/engine/native/addon-loader.js';
 import { createNativeEngine, weightsIdentity } from '../../src/engine/native/native-engine.js';
 import type { Engine } from '../../src/engine/types.js';
 import { modelDims } from '../../src/model/dims.js';
-import { referenceForward, referenceScores, referenceTextKv, type ReferenceCacheLayer } from '../../src/model/reference.js';
+import { referenceForward, referenceScores, referenceTextKv, type ReferenceCacheLayer } from '../../src/engine/reference.js';
 import { syntheticWeights } from '../../src/model/synthetic.js';
 
 const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.9);

@@ -11,7 +11,7 @@ import {
   ropeRotate,
   timestepSinusoid,
   type ReferenceCacheLayer,
-} from '../../src/model/reference.js';
+} from '../../src/engine/reference.js';
 import { syntheticWeights } from '../../src/model/synthetic.js';
 
 const close = (a: number, b: number, tol = 1e-12): boolean => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));

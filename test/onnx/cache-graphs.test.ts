@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as ort from 'onnxruntime-node';
-import { referenceCacheUpdate, referenceScores } from '../../src/model/reference.js';
+import { referenceCacheUpdate, referenceScores } from '../../src/engine/reference.js';
 import { buildCacheUpdateGraph, buildScoreGraph, SCORE_IO, UPDATE_IO } from '../../src/onnx/cache-graphs.js';
 import { cacheRows, relError, tinyDims as dims, wave } from './helpers.js';
 

@@ -1,7 +1,7 @@
 /** Shared fixtures for the graph tests: a tiny model and deterministic non-trivial inputs. */
 import { configSchema } from '../../src/config/schema.js';
 import { modelDims } from '../../src/model/dims.js';
-import type { ReferenceCacheLayer } from '../../src/model/reference.js';
+import type { ReferenceCacheLayer } from '../../src/engine/reference.js';
 import { syntheticWeights } from '../../src/model/synthetic.js';
 
 export const tinyConfig = configSchema.parse({

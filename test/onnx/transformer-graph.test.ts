@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as ort from 'onnxruntime-node';
-import { referenceForward, referenceTextKv } from '../../src/model/reference.js';
+import { referenceForward, referenceTextKv } from '../../src/engine/reference.js';
 import { buildTextKvGraph, TEXT_KV_IO } from '../../src/onnx/text-kv-graph.js';
 import { buildTransformerGraph, TRANSFORMER_IO as IO } from '../../src/onnx/transformer-graph.js';
 import { cacheRows, relError, tinyDims as dims, tinyWeights as weights, wave } from './helpers.js';

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { umt5Bucket } from '../../src/onnx/umt5-graph.js';
+import { umt5Bucket } from '../../src/text/umt5-graph.js';
 import { Umt5Runtime } from '../../src/text/umt5-runtime.js';
 import { Umt5Tokenizer } from '../../src/text/umt5-tokenizer.js';
 import { checkUmt5Keys, loadUmt5Weights, syntheticUmt5Weights, umt5Shapes, type Umt5Arch } from '../../src/text/umt5-weights.js';

@@ -1,5 +1,5 @@
 """The umT5 encoder of Wan2.1 (`models_t5_umt5-xxl-enc-bf16.pth`) in plain PyTorch: the numerical
-reference for the ONNX graph the runtime builds (src/onnx/umt5-graph.ts).
+reference for the ONNX graph the runtime builds (src/text/umt5-graph.ts).
 
 Architecture (T5 v1.1 encoder, umT5 flavour): token embedding; per layer
   x = x + Attn(RMS(x) * norm1)     no 1/sqrt(head_dim) scaling; each layer its own relative

@@ -1,5 +1,5 @@
 """The Wan2.1 VAE decoder (Wan2.1 `wan/modules/vae.py`, decoder half), written plainly: the numerical
-reference for the runtime's Wan VAE decoder (src/decode/wan-vae/, src/onnx/wan-vae-graph.ts).
+reference for the runtime's Wan VAE decoder (src/decode/wan-vae/, src/decode/wan-vae/graph.ts).
 
 Parameter names are the published checkpoint's (Wan2.1_VAE.pth): `conv2.*` (the 1x1x1 conv before
 the decoder) and `decoder.*`; the encoder's keys are not part of this module (load with

@@ -4,7 +4,7 @@
  * frames of decoding it whole (vae.py decodes latent frame by latent frame with the same caches).
  * A stream's first latent frame gives 1 video frame, every later one 4.
  *
- * Two sessions (src/onnx/wan-vae-graph.ts): `first` for a stream's first latent frame, `block` for
+ * Two sessions (graph.ts): `first` for a stream's first latent frame, `block` for
  * the rest, run on at most `framesPerRun` latent frames at a time (the activations of one latent
  * frame at 832x480 are already about a gigabyte in float32). On WebGPU with `resident`, the caches
  * stay on the GPU between runs (session outputs kept as 'gpu-buffer' and fed back); only the frames
@@ -16,7 +16,7 @@ import { SinkstreamError } from '../../errors.js';
 import type { ModelWeights } from '../../model/weights.js';
 import { createSession, type OwnedSession, type Provider } from '../../engine/ort/sessions.js';
 import type { FloatType } from '../../onnx/layers.js';
-import { buildWanVaeGraph, WAN_VAE_IO, wanVaeCacheDims } from '../../onnx/wan-vae-graph.js';
+import { buildWanVaeGraph, WAN_VAE_IO, wanVaeCacheDims } from './graph.js';
 import type { Decoder } from '../decoder.js';
 import { spatialScale, temporalScale, WAN21_LATENT_MEAN, WAN21_LATENT_STD, WAN21_VAE_ARCH, type WanVaeArch } from './arch.js';
 import { loadWanVaeWeights, syntheticWanVaeWeights } from './weights.js';

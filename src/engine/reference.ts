@@ -5,9 +5,9 @@
  * Same cache contract as the engines (src/engine/types.ts): cached keys are stored after RMSNorm
  * and BEFORE RoPE, with their (frame, row, column) positions; they are rotated when attended.
  */
-import type { CacheUpdate } from '../engine/types.js';
-import { ropeFrequencies, type ModelDims } from './dims.js';
-import type { ModelWeights, WeightTensor } from './weights.js';
+import type { CacheUpdate } from './types.js';
+import { ropeFrequencies, type ModelDims } from '../model/dims.js';
+import type { ModelWeights, WeightTensor } from '../model/weights.js';
 
 type Vec = Float64Array;
 

@@ -12,9 +12,9 @@
  * tensors (no transposed copies); softmax and norms in float32.
  */
 import type { ModelWeights } from '../model/weights.js';
-import type { Umt5Arch } from '../text/umt5-weights.js';
-import { GraphBuilder } from './graph-builder.js';
-import { Layers, weight } from './layers.js';
+import type { Umt5Arch } from './umt5-weights.js';
+import { GraphBuilder } from '../onnx/graph-builder.js';
+import { Layers, weight } from '../onnx/layers.js';
 
 export const UMT5_IO = { embeddings: 'embeddings', buckets: 'buckets', context: 'context' } as const;
 

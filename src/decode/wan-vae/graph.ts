@@ -19,11 +19,11 @@
  * is exact up to float rounding. RMS_norm statistics run in float32 also when the graph computes in
  * float16. Outputs are float32, RGB in about [-1, 1] (not clamped).
  */
-import { SinkstreamError } from '../errors.js';
-import type { ModelWeights } from '../model/weights.js';
-import { CACHE_FRAMES, causalCaches, decoderStages, type WanVaeArch } from '../decode/wan-vae/arch.js';
-import { GraphBuilder } from './graph-builder.js';
-import { weight, type FloatType } from './layers.js';
+import { SinkstreamError } from '../../errors.js';
+import type { ModelWeights } from '../../model/weights.js';
+import { CACHE_FRAMES, causalCaches, decoderStages, type WanVaeArch } from './arch.js';
+import { GraphBuilder } from '../../onnx/graph-builder.js';
+import { weight, type FloatType } from '../../onnx/layers.js';
 
 export const WAN_VAE_IO = {
   latent: 'latent',
