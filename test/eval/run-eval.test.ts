@@ -13,11 +13,13 @@ import { buildReport, writeReport } from '../../src/eval/report.js';
 import { checkPromptedMotion, METRIC_KEYS } from '../../src/eval/metrics.js';
 
 const prompt = 'a red circle and a blue square bouncing on a dark green background';
-let trained: RunResult[] = [];
+let trainedRuns: Promise<RunResult[]> | null = null;
+/** The demo model's runs, made once on first use: each test that reads them asks for them itself. */
+const trained = (): Promise<RunResult[]> =>
+  (trainedRuns ??= runEval({ policies: ['longlive-sink', 'reward-forcing-ema-sink'], prompts: [prompt], seeds: [0], seconds: 2 }));
 
 test('demo model: the prompted colours are present and moving after the opening block', async () => {
-  trained = await runEval({ policies: ['longlive-sink', 'reward-forcing-ema-sink'], prompts: [prompt], seeds: [0], seconds: 2 });
-  for (const run of trained) {
+  for (const run of await trained()) {
     const check = checkPromptedMotion(run.seconds);
     assert.ok(check.ok, `${run.policy}: ${check.reason}`);
   }
@@ -29,11 +31,12 @@ test('random weights fail the same check', async () => {
   assert.not.ok(check.ok, `synthetic weights passed: fidelity ${check.colourFidelity}, speed ${check.speed}`);
 });
 
-test('a short-horizon evaluation writes the table, the JSON and one plot per metric', () => {
-  const report = buildReport(trained, 2);
+test('a short-horizon evaluation writes the table, the JSON and one plot per metric', async () => {
+  const runs = await trained();
+  const report = buildReport(runs, 2);
   assert.equal(report.policies.map((p) => p.policy), ['longlive-sink', 'reward-forcing-ema-sink']);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sinkstream-eval-'));
-  writeReport(report, trained, dir, { seconds: 2 });
+  writeReport(report, runs, dir, { seconds: 2 });
   const md = readFileSync(path.join(dir, 'results.md'), 'utf8');
   assert.match(md, /\| longlive-sink \| 1\.00|\| longlive-sink \| 0\.\d\d/);
   const json = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));

@@ -74,11 +74,15 @@ test('every preset runs past its window with a bounded cache at the policy posit
     const blocks = Math.ceil((config.cache.window * 2) / config.generation.blockFrames) + 2;
     for (let b = 1; b < blocks; b++) {
       last = await g.next();
-      rows.push(g.engineInfo().cacheRows);
-      assert.ok(last.cache.length + config.generation.blockFrames <= config.cache.window + config.generation.blockFrames, `${preset}: attended frames bounded`);
+      const rowsNow = g.engineInfo().cacheRows;
+      rows.push(rowsNow);
+      // The block attends to what the cache held plus its own F frames: W at most.
+      const attended = last.cache.length + config.generation.blockFrames;
+      assert.ok(attended <= config.cache.window, `${preset}: block ${b} attended ${attended} frames, window ${config.cache.window}`);
+      assert.is(rowsNow, last.cache.length * T, `${preset}: the engine's cache rows are the frames the block saw`);
     }
-    const maxFrames = config.cache.window; // W - F held + pending, or W with compression
-    assert.ok(Math.max(...rows) <= maxFrames * T, `${preset}: cache rows ${Math.max(...rows)} <= ${maxFrames * T}`);
+    const maxRows = (config.cache.window - config.generation.blockFrames) * T;
+    assert.ok(Math.max(...rows) <= maxRows, `${preset}: cache rows ${Math.max(...rows)} <= ${maxRows}`);
     assert.is(rows[rows.length - 1], rows[rows.length - 3], `${preset}: steady-state rows`);
     if (config.cache.policy !== 'window') assert.ok(last.cache.some((h) => h.role === 'sink'), `${preset}: a sink is held`);
     if (preset === 'longlive-sink') {
