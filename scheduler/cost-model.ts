@@ -1,7 +1,7 @@
 /**
  * How long the engine takes, per device, fitted from measured timings.
  *
- * The form follows the FLOP count of one forward (MODEL.md), per item i of a batch with q_i query
+ * The form follows the FLOP count of one forward (docs/model.md), per item i of a batch with q_i query
  * tokens attending to k_i = cached_i + q_i keys:
  *   projections + FFN + cross-attention  ~ q_i      (12 q d^2 + 4 q d ffn + 4 q textLen d, per layer)
  *   self-attention (QK^T and AV)         ~ q_i k_i  (4 q k d, per layer)

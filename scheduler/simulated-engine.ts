@@ -2,7 +2,7 @@
  * A simulated engine for scenarios and tests: it "runs" a plan's jobs by computing how long they
  * would take on a device described by assumptions (sustained TFLOP/s, per-call and per-item
  * overheads, decode time per latent frame), with seeded noise and scheduled slow-downs. The forward's
- * time follows the FLOP count of MODEL.md, so the scheduler's cost model has to learn it from samples
+ * time follows the FLOP count of one forward (docs/model.md), so the scheduler's cost model has to learn it from samples
  * (`calibrate`) like it learns a real engine.
  */
 import { calibrationGrid, type CalibrationGridOptions } from './calibration-grid.js';
@@ -10,7 +10,7 @@ import type { ForwardItemShape, ForwardSample, FrameCodecSample } from './cost-m
 import { hashString, seededRandom } from './random.js';
 import type { JobResult, PlanJob } from './types.js';
 
-/** What the FLOP count needs of the transformer (MODEL.md names). */
+/** What the FLOP count needs of the transformer (docs/model.md names). */
 export interface TransformerShape {
   dim: number;
   layers: number;
@@ -33,7 +33,7 @@ export interface SimulatedDeviceSpec {
 }
 
 /**
- * FLOPs of one forward of one item, per MODEL.md's block: per layer
+ * FLOPs of one forward of one item, per block of docs/model.md: per layer
  * 8 q d^2 (self-attention q, k, v, o) + 4 q k d (QK^T, AV) + 4 q d^2 (cross-attention q, o)
  * + 4 q textLen d (cross-attention scores and values) + 4 q d ffn (FFN); k = cached + q keys.
  */

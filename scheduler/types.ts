@@ -26,7 +26,7 @@ export interface StreamSpec {
   id: string;
   /** Streams with the same model may share a batched forward. */
   model: string;
-  /** Tokens of one latent frame (MODEL.md: 1560 for the 1.3B model at 832x480). */
+  /** Tokens of one latent frame (docs/model.md: 1560 for the 1.3B model at 832x480). */
   tokensPerFrame: number;
   /** Cache window W in latent frames (the block itself included): keys = min(W, frames so far) frames. */
   windowFrames: number;

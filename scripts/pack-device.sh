@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares .device/ (git-ignored) for a GPU machine that has no Node.js and no npm registry, keeping
-# the working tree plus .device under the 64 MiB that travels with a device command. The shared
-# packer (../shared/device/pack.sh) supplies node, the Node-API headers, the GL/Vulkan debs and
+# the working tree plus .device under the 64 MiB that travels with a device command. The device
+# packer (outside this repository, named by SINKSTREAM_DEVICE_PACKER) supplies node, the Node-API headers, the GL/Vulkan debs and
 # boot.sh; its node_modules would be too big, so this script packs a trimmed node_modules.tar.xz
 # itself: only what TypeScript-from-source (tsx + esbuild), the tests (uvu), the engines (ONNX
 # Runtime's linux-x64 build, the ONNX graph builder) and the generator load. Left out: ffmpeg and
@@ -14,7 +14,7 @@
 #       [".device", "dist"]): the CLI from dist/ only (no tsx/esbuild, tests or ONNX Runtime, which a
 #       native-only run never loads) plus the npm-shipped ffmpeg, unpacked by boot.sh into
 #       /tmp/devffmpeg with FFMPEG_PATH set; engine.name=ort and the ORT decoders do not run there
-#   env: SINKSTREAM_DEVICE_PACKER=FILE   the shared packer (default: <root>/../shared/device/pack.sh)
+#   env: SINKSTREAM_DEVICE_PACKER=FILE   the device packer's pack.sh (required)
 #        SINKSTREAM_DEVICE_CHECK=0       skip the local check (unpack and run the tool's --help)
 #
 # Then, on the GPU machine (carry [".device"]):
@@ -23,8 +23,9 @@
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
-packer=${SINKSTREAM_DEVICE_PACKER:-$root/../shared/device/pack.sh}
-[[ -f $packer ]] || { echo "pack-device: no shared packer at $packer (set SINKSTREAM_DEVICE_PACKER)" >&2; exit 2; }
+packer=${SINKSTREAM_DEVICE_PACKER:-}
+[[ -n $packer ]] || { echo "pack-device: set SINKSTREAM_DEVICE_PACKER to the device packer's pack.sh" >&2; exit 2; }
+[[ -f $packer ]] || { echo "pack-device: no device packer at $packer (SINKSTREAM_DEVICE_PACKER)" >&2; exit 2; }
 [[ -d node_modules/tsx && -d node_modules/onnxruntime-node ]] || { echo "pack-device: node_modules is missing or incomplete: run npm ci first" >&2; exit 2; }
 
 mkdir -p .git/info

@@ -1,6 +1,6 @@
 /**
  * Errors with stable codes. Bad input (exit status 2) and runtime failures (exit status 1)
- * are told apart by `kind`; the CLI maps them to exit statuses.
+ * are told apart by the code (`isBadInput`: the codes in BAD_INPUT); the CLI maps them to exit statuses.
  */
 import { SchedulerError } from '../scheduler/errors.js';
 

@@ -1,5 +1,5 @@
 // The native engine: weights on the device, the K/V cache on the device, and the forward pass of
-// MODEL.md. The host decides what the cache keeps (src/cache); the engine only applies its plans.
+// docs/model.md. The host decides what the cache keeps (src/cache); the engine only applies its plans.
 // Two storage precisions: bf16 (tensor cores; the fast path) and fp32 (exact arithmetic; tests).
 #pragma once
 #include "capi.h"

@@ -1,5 +1,5 @@
 /**
- * Keeping temporal positions inside the model's RoPE table (MODEL.md: Wan's table stops at 1023).
+ * Keeping temporal positions inside the model's RoPE table (docs/model.md: Wan's table stops at 1023).
  *
  * Policies place slots on an unbounded timeline (absolute frame indices, re-aligned sinks, or places
  * in the cache). Self-attention sees only differences of temporal positions, so moving every

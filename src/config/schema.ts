@@ -9,7 +9,7 @@ import { umt5TextKeys } from './sections/text-umt5.js';
 
 const positiveInt = z.number().int().positive();
 
-/** The transformer's shape (MODEL.md). The 1.3B model: dim 1536, layers 30, heads 12, ffnDim 8960. */
+/** The transformer's shape (docs/model.md). The 1.3B model: dim 1536, layers 30, heads 12, ffnDim 8960. */
 export const archSection = z
   .object({
     dim: positiveInt.default(128),
@@ -154,7 +154,7 @@ export const participativeSection = z
     recent: positiveInt.default(4),
     /** How a candidate key's score aggregates the recent queries. */
     score: z.enum(['sum', 'max']).default('sum'),
-    /** Re-phase the kept tokens' frame positions (paper eq. 10-11); off by default (see CACHE.md). */
+    /** Re-phase the kept tokens' frame positions (paper eq. 10-11); off by default (docs/cache-policies.md). */
     rephase: z.boolean().default(false),
   })
   .strict();

@@ -1,5 +1,5 @@
 /**
- * A live H.264 fragmented-MP4 byte stream for Media Source Extensions (SERVING.md, delivery):
+ * A live H.264 fragmented-MP4 byte stream for Media Source Extensions (docs/serving.md, delivery):
  * raw RGB24 frames in, `output` carries an init segment (ftyp + moov) and then one moof + mdat
  * fragment per frame. Low-latency x264 settings: zerolatency, no B-frames, a fixed keyframe
  * interval of at most one second. Pipe `output` through Fmp4Segmenter to get whole segments.

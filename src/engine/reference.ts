@@ -1,5 +1,5 @@
 /**
- * The model's math (MODEL.md) in plain TypeScript, float64 throughout: the truth that tests hold
+ * The model's math (docs/model.md) in plain TypeScript, float64 throughout: the truth that tests hold
  * every engine to. Written for obviousness, not speed; use it at tiny sizes only.
  *
  * Same cache contract as the engines (src/engine/types.ts): cached keys are stored after RMSNorm

@@ -1,8 +1,10 @@
 /**
- * The autoregressive loop (MODEL.md, Self-Forcing semantics): each block starts from seeded noise,
- * is denoised over the configured steps (re-noised between steps), decoded to frames, and written
- * into the cache by a clean pass at t = 0. The cache policy decides what the cache holds; the engine
- * moves tensors; this file only sequences them.
+ * The autoregressive loop (docs/model.md, The loop; Self-Forcing semantics): each block starts from
+ * seeded noise (or, with generation.opening `scene`, the first block is drawn from the prompt), is
+ * denoised over the configured steps (re-noised with fresh noise between steps, or an Euler step with
+ * generation.sampler `ode`), decoded to frames, and written into the cache by a clean pass at t = 0.
+ * Prompt switches and cache retunes take effect at a block's start. What the cache holds is decided
+ * in src/cache; the engine moves tensors.
  *
  * The clean pass of block b runs at the start of block b+1, so a block's frames are handed out one
  * forward earlier (lower latency); the result is identical.

@@ -1,4 +1,4 @@
-/** Flow-matching timesteps (MODEL.md): s = t/1000 warped by the shift, s' = shift*s / (1 + (shift-1)*s). */
+/** Flow-matching timesteps (docs/model.md): s = t/1000 warped by the shift, s' = shift*s / (1 + (shift-1)*s). */
 
 export function warpSigma(sigma: number, shift: number): number {
   return (shift * sigma) / (1 + (shift - 1) * sigma);

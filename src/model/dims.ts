@@ -1,4 +1,4 @@
-/** Sizes derived from the architecture config (MODEL.md). */
+/** Sizes derived from the architecture config (docs/model.md). */
 import type { ArchConfig, Config } from '../config/schema.js';
 
 export interface ModelDims {

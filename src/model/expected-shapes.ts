@@ -1,5 +1,5 @@
 /**
- * Every canonical (original Wan) weight key of MODEL.md with its PyTorch shape, derived from the
+ * Every canonical (original Wan) weight key (docs/model.md) with its PyTorch shape, derived from the
  * model's dims. Linear weights are [out, in]; the loader, the synthetic generator and the engines
  * all agree on this one table.
  */

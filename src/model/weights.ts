@@ -1,6 +1,6 @@
 /**
  * Model weights as the runtime holds them: float32 tensors under the canonical (original Wan)
- * key names of MODEL.md, e.g. `blocks.0.self_attn.q.weight` [dim, dim] (PyTorch Linear layout:
+ * key names of docs/model.md, e.g. `blocks.0.self_attn.q.weight` [dim, dim] (PyTorch Linear layout:
  * [out, in]).
  */
 export interface WeightTensor {

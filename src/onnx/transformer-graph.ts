@@ -1,5 +1,5 @@
 /**
- * The Wan2.1 forward pass of MODEL.md as an ONNX graph, built op by op from the config and weights.
+ * The Wan2.1 forward pass of docs/model.md as an ONNX graph, built op by op from the config and weights.
  *
  * One run = one block of F frames at one timestep per frame, attending to [cached rows ‖ block].
  * Inputs:

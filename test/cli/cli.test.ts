@@ -171,7 +171,7 @@ test('bench --json prints one object with the measured fields', async () => {
   assert.ok(report.overhead >= 0 && report.overhead < 1);
 });
 
-test('bench --peak counts the forwards\' FLOPs (MODEL.md) and compares them with a MatMul measured here', async () => {
+test('bench --peak counts the forwards\' FLOPs (docs/model.md) and compares them with a MatMul measured here', async () => {
   const run = await cli(['bench', '--blocks', '8', '--json', '--peak']);
   assert.is(run.code, 0, run.stderr);
   const report = JSON.parse(run.stdout.trim());

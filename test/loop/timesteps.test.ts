@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { warpTimesteps, warpSigma, stepsForCount } from '../../src/loop/timesteps.js';
 
-test('shift 5 warps [1000, 750, 500, 250] to [1000, 937.5, 833.3, 625] (MODEL.md)', () => {
+test('shift 5 warps [1000, 750, 500, 250] to [1000, 937.5, 833.3, 625] (docs/model.md)', () => {
   const warped = warpTimesteps([1000, 750, 500, 250], 5);
   const expected = [1000, 937.5, 833.3333333, 625];
   warped.forEach((t, i) => assert.ok(Math.abs(t - expected[i]) < 1e-6, `${t} vs ${expected[i]}`));

@@ -6,9 +6,9 @@
  *   node --import tsx tools/bench/webgpu-forward.ts [--provider webgpu|cpu] [--dtype float16|float32]
  *        [--keys 3,12,21] [--reps 5] [--layers N] [--small] [--host-cache]
  *
- * Default shape: Wan2.1-T2V-1.3B (MODEL.md) with synthetic weights, 832x480 (60x104 latents,
+ * Default shape: Wan2.1-T2V-1.3B (docs/model.md) with synthetic weights, 832x480 (60x104 latents,
  * 1560 tokens per frame), 3-frame blocks (4680 tokens). "K frames of keys" counts the block's own
- * 3 frames, as MODEL.md's reference figures do: the cache holds K-3 frames ((K-3)*1560 rows),
+ * 3 frames, as the 1.3B reference figures are usually quoted: the cache holds K-3 frames ((K-3)*1560 rows),
  * built on the device by gathering a clean pass's rows (no host round trip).
  * Times are wall-clock per runtime.forward (the flow comes back to the host, so the GPU has
  * finished): median of --reps after one warm-up.

@@ -1,4 +1,4 @@
-"""The reference block-causal Wan2.1-family transformer (shared/spec/MODEL.md), written plainly.
+"""The reference block-causal Wan2.1-family transformer (docs/model.md), written plainly.
 
 This file is the numerical reference for every engine (the ONNX graph, the CUDA addon) and the
 model used for training the bundled demo model. Parameter names are the canonical Wan keys, so
@@ -120,7 +120,7 @@ class Dims:
 
 
 # ----------------------------------------------------------------------------------------------
-# Building blocks (fp32 where MODEL.md says so)
+# Building blocks (fp32 where docs/model.md says so)
 # ----------------------------------------------------------------------------------------------
 
 class RMSNorm(nn.Module):
@@ -582,7 +582,7 @@ def save_weights(model: WanModel, path: str, dtype: str = 'float32', metadata: O
 
 
 # ----------------------------------------------------------------------------------------------
-# The sampling loop (MODEL.md), with a sliding window of whole frames
+# The sampling loop (docs/model.md), with a sliding window of whole frames
 # ----------------------------------------------------------------------------------------------
 
 def shifted_steps(steps: Sequence[float], shift: float) -> List[float]:

@@ -238,7 +238,7 @@ def paired_targets(z: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------------
-# Sampling (MODEL.md loop), batched
+# Sampling (the loop of docs/model.md), batched
 # ----------------------------------------------------------------------------------------------
 
 def step_sigmas(count: int = len(INFERENCE_STEPS)) -> List[float]:

@@ -121,7 +121,7 @@ export interface BenchReport {
   heapMbEarly: number;
   heapMbLate: number;
   cacheRowsLate: number;
-  /** Transformer-block FLOPs of a block's forwards (MODEL.md's count; embeddings and head left out), median. */
+  /** Transformer-block FLOPs of a block's forwards (docs/model.md's count; embeddings and head left out), median. */
   gflopPerBlock: number;
   /** Those FLOPs over the time inside the forwards, blocks 1..N. */
   forwardGflops: number;
