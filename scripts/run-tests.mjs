@@ -28,7 +28,7 @@ export const TIERS = [
   ['e2e', /^encode\/(finalize-on-signals|fmp4-stream|mp4-file-writer|raw-video-encoder)\.test\.ts$/],
   ['e2e', /^(eval\/run-eval|(schedule|realtime)\/render-realtime|tools\/engine-video-diff)\.test\.ts$/],
   ['engine', /^(engine|onnx|decode|tools)\//],
-  ['engine', /^loop\/(generator|generator-pipeline|generator-taehv|warmup)\.test\.ts$/],
+  ['engine', /^loop\/(generator|generator-pipeline|generator-taehv|warmup|preset-frames)\.test\.ts$/],
   ['engine', /^((schedule|realtime)\/(calibration|engine-calibration|runtime-scheduler)|text\/umt5-text-encoder|model\/load-checkpoint|config\/real-model-configs)\.test\.ts$/],
 ];
 
