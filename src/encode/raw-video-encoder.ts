@@ -1,17 +1,20 @@
 /**
- * One running ffmpeg, driven through fluent-ffmpeg, fed raw frames on stdin. The mechanics shared
- * by the file writer and the live stream:
+ * One running ffmpeg, spawned directly (node:child_process), fed raw frames on stdin. The mechanics
+ * shared by the file writer and the live stream:
  * - backpressure: a frame is written to ffmpeg's stdin and, when write() returns false, the
  *   returned promise waits for 'drain'; nothing piles up beyond stdin's own buffer;
  * - closed vs died (mediasoup's distinction): `end()` and `kill()` are asked-for stops; any other
  *   exit, or a non-zero exit after end(), is a death: pending and later writes reject with
  *   ERR_ENCODER carrying the tail of ffmpeg's stderr, and 'died' is emitted.
  * Frames are copied on entry, so the caller may reuse its buffer as soon as writeFrame returns.
+ *
+ * Not fluent-ffmpeg: this needs the process itself (its pid, exit code and signal, stdin's own
+ * backpressure), which fluent-ffmpeg's public API does not give (only a kill() and error messages),
+ * and the argument list here is already complete (encoder-settings.ts).
  */
 import { EventEmitter } from 'node:events';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import ffmpeg from 'fluent-ffmpeg';
 import { SinkstreamError } from '../errors.js';
 
 export interface EncoderExit {
@@ -75,37 +78,22 @@ export class RawVideoEncoder extends EventEmitter<RawVideoEncoderEvents> {
     this.frameBytes = spec.frameBytes;
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
 
-    const command = ffmpeg({ stdoutLines: STDERR_TAIL_LINES })
-      .setFfmpegPath(spec.ffmpegPath)
-      .input('pipe:0')
-      .inputOptions(spec.inputOptions)
-      .output(spec.target)
-      .outputOptions(spec.outputOptions);
-
+    const output = typeof spec.target === 'string' ? spec.target : 'pipe:1';
+    const args = [...spec.inputOptions, '-i', 'pipe:0', ...spec.outputOptions, output];
+    const child: ChildProcess = spawn(spec.ffmpegPath, args, { stdio: ['pipe', output === 'pipe:1' ? 'pipe' : 'ignore', 'pipe'], windowsHide: true });
     this.started = new Promise<void>((resolve, reject) => {
-      command.on('start', () => {
-        const child = (command as unknown as { ffmpegProc?: ChildProcess }).ffmpegProc;
-        if (child === undefined) {
-          reject(this.fail(new SinkstreamError('ERR_ENCODER', `ffmpeg (${this.label}) started without a process`)));
-          return;
-        }
-        this.attach(child);
-        resolve();
-      });
-      // fluent-ffmpeg reports here both failures before the spawn (capability checks) and the
-      // end of the process; the process itself is followed through its own events in attach().
-      command.on('error', (err: Error) => {
-        if (this.child !== undefined) return;
-        const error = this.fail(
-          new SinkstreamError('ERR_ENCODER', `could not start ffmpeg (${this.label}): ${err.message}`, { cause: err }),
-        );
+      child.once('spawn', () => resolve());
+      child.on('error', (err) => {
+        if (child.pid !== undefined) return; // running: a failed kill(); the exit still comes
+        const error = this.fail(new SinkstreamError('ERR_ENCODER', `could not start ffmpeg (${this.label}): ${err.message}`, { cause: err }));
         reject(error);
         this.emit('died', error);
         this.finish({ code: null, signal: null, expected: false, interrupted: false });
       });
     });
     this.started.catch(() => {}); // observed through writeFrame / end; never an unhandled rejection
-    command.run();
+    this.attach(child);
+    if (typeof spec.target !== 'string') this.pipeOutput(child, spec.target);
   }
 
   get pid(): number | undefined {
@@ -223,16 +211,25 @@ export class RawVideoEncoder extends EventEmitter<RawVideoEncoderEvents> {
         resolve();
       });
     });
-    child.on('error', (err) => {
-      if (child.pid !== undefined) return; // a failed kill(); the exit still comes
-      const error = this.fail(new SinkstreamError('ERR_ENCODER', `could not run ffmpeg (${this.label}): ${err.message}`, { cause: err }));
-      this.emit('died', error);
-      this.finish({ code: null, signal: null, expected: false, interrupted: false });
-    });
     child.on('exit', (code, signal) => {
       const grace = new Promise((resolve) => setTimeout(resolve, STDERR_GRACE_MS).unref());
       void Promise.race([this.stderrClosed, grace]).then(() => this.onExit(code, signal));
     });
+  }
+
+  /**
+   * ffmpeg's stdout into `target` (ended with it). A target that closes or fails while ffmpeg runs
+   * can take nothing more: ffmpeg is stopped, a death unless a stop was asked for.
+   */
+  private pipeOutput(child: ChildProcess, target: Writable): void {
+    let outputEnded = false;
+    child.stdout?.once('end', () => (outputEnded = true));
+    child.stdout?.pipe(target);
+    const stop = () => {
+      if (!outputEnded && this.exitInfo === undefined) child.kill('SIGKILL');
+    };
+    target.once('close', stop);
+    target.once('error', stop);
   }
 
   private keepStderr(line: string): void {

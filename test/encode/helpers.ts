@@ -1,12 +1,9 @@
 /** Shared by the encode tests: ffprobe, temp folders, frames, polling. Not a test file. */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import ffmpeg, { type FfprobeData } from 'fluent-ffmpeg';
 import { resolveFfprobePath } from '../../src/encode/ffmpeg-path.js';
-
-const run = promisify(execFile);
 
 export interface ProbedVideo {
   codec: string;
@@ -17,21 +14,20 @@ export interface ProbedVideo {
   frames: number;
 }
 
+/** The first video stream of `file`, its frames counted by decoding (fluent-ffmpeg's ffprobe). */
 export async function probeVideo(file: string): Promise<ProbedVideo> {
-  const { stdout } = await run(resolveFfprobePath().path, [
-    '-v', 'error',
-    '-count_frames',
-    '-select_streams', 'v:0',
-    '-show_entries', 'stream=codec_name,pix_fmt,width,height,nb_read_frames',
-    '-of', 'json',
-    file,
-  ]);
-  const stream = JSON.parse(stdout).streams[0];
+  const data = await new Promise<FfprobeData>((resolve, reject) =>
+    ffmpeg(file)
+      .setFfprobePath(resolveFfprobePath().path)
+      .ffprobe(['-count_frames', '-select_streams', 'v:0'], (err: unknown, probed: FfprobeData) => (err ? reject(err) : resolve(probed))),
+  );
+  const stream = data.streams[0];
+  if (stream === undefined) throw new Error(`ffprobe: no video stream in ${file}`);
   return {
-    codec: stream.codec_name,
-    pixFmt: stream.pix_fmt,
-    width: stream.width,
-    height: stream.height,
+    codec: stream.codec_name ?? '',
+    pixFmt: stream.pix_fmt ?? '',
+    width: stream.width ?? 0,
+    height: stream.height ?? 0,
     frames: Number(stream.nb_read_frames),
   };
 }

@@ -187,7 +187,7 @@ test('an ffmpeg that quits at once (here /bin/true) is reported as ERR_ENCODER, 
   try {
     const err = await rejection(
       (async () => {
-        // Depending on fluent-ffmpeg's capability cache, the failure shows at start or at the first writes.
+        // Depending on how soon /bin/true exits, the failure shows at start or at the first writes.
         const writer = await openMp4File(path.join(dir, 'true.mp4'), opts);
         for (let i = 0; i < 100; i++) await writer.writeFrame(gradientFrame(64, 64, i));
         await writer.close();
