@@ -4,13 +4,15 @@
 #   docker build -t sinkstream .
 #   docker run --gpus all -p 8080:8080 -e SINKSTREAM_TOKEN=secret sinkstream                  # serve
 #   docker run --gpus all -v $PWD/out:/out sinkstream render --out /out/clip.mp4                # render
+#     (/app is read-only to the image's user: write into a mounted folder it may write, e.g. with
+#      --user "$(id -u):$(id -g)"; serve's recordings go to /app/recordings, writable, or a volume there)
 #   docker run --gpus all sinkstream bench --config configs/wan-1.3b.yaml --set engine.name=native --set engine.dtype=float16
 ARG CUDA_VERSION=12.8.1
 ARG NODE_MAJOR=22
 
 # ---- stage 1: the CUDA addon (native/), against the devel toolkit (nvcc, cuBLASLt headers)
 FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu24.04 AS native
-ENV DEBIAN_FRONTEND=noninteractive
+ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends g++ libnode-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 COPY scripts/build-native.sh ./scripts/build-native.sh
@@ -19,13 +21,25 @@ COPY native ./native
 # NODE_API_INCLUDE: Node-API is ABI-stable across Node versions.
 RUN SSN_CUDA_ARCH="80;90" SSN_CUDA_PTX=1 NODE_API_INCLUDE=/usr/include/node bash scripts/build-native.sh
 
-# ---- stage 2: the runtime (cuDNN runtime libraries included: without them the native engine falls
+# ---- stage 2: the TypeScript compiled with the dev dependencies, which stay in this stage
+FROM node:${NODE_MAJOR}-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY scheduler ./scheduler
+COPY src ./src
+RUN npm run build
+
+# ---- stage 3: the runtime (cuDNN runtime libraries included: without them the native engine falls
 # back to its own, slower attention kernel; the engine's provider string, logged at start, says which runs)
 FROM nvidia/cuda:${CUDA_VERSION}-cudnn-runtime-ubuntu24.04
 ARG NODE_MAJOR
-ENV DEBIAN_FRONTEND=noninteractive \
-    NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics,video \
+ARG DEBIAN_FRONTEND=noninteractive
+ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics,video \
     NODE_ENV=production
+# pipefail: a failed curl must fail the step, not hand gpg an empty key
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl gnupg ffmpeg libvulkan1 \
  && mkdir -p /etc/apt/keyrings \
@@ -34,7 +48,8 @@ RUN apt-get update \
  && apt-get update && apt-get install -y --no-install-recommends nodejs \
  && apt-get purge -y gnupg && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --create-home --home-dir /home/sinkstream sinkstream
+ && useradd --system --uid 10001 --create-home --home-dir /home/sinkstream sinkstream \
+ && mkdir -p /app/recordings && chown sinkstream:sinkstream /app/recordings
 
 WORKDIR /app
 # The system ffmpeg (FFMPEG_PATH takes precedence over every other candidate); MALLOC_ARENA_MAX: glibc
@@ -42,18 +57,18 @@ WORKDIR /app
 ENV FFMPEG_PATH=/usr/bin/ffmpeg \
     MALLOC_ARENA_MAX=2
 
-# Dependencies first, in their own layer: a change of sources does not reinstall them.
-# --ignore-scripts: `prepare` (tsc) needs the sources, copied below; .npmrc skips ONNX Runtime's CUDA download.
+# Production dependencies first, in their own layer (a change of sources does not reinstall them), and
+# only those: no dev dependencies, no optional ones (the npm-shipped ffmpeg builds: the system ffmpeg
+# is used), no install scripts (no `prepare`, no ONNX Runtime CUDA download), npm's cache not kept.
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --include=dev --ignore-scripts
-
-COPY tsconfig.json ./
+RUN npm ci --omit=dev --omit=optional --ignore-scripts && npm cache clean --force
+# The files of the npm package (package.json "files"): compiled dist/, bin, configs, the demo model,
+# the viewer's files; the native engine built in stage 1.
+COPY --from=build /app/dist ./dist
 COPY bin ./bin
-COPY scheduler ./scheduler
-COPY src ./src
-RUN npm run build && npm prune --omit=dev && npm cache clean --force
 COPY configs ./configs
 COPY models ./models
+COPY src/serve/public ./src/serve/public
 COPY --from=native /build/native/build ./native/build
 
 USER sinkstream
