@@ -36,8 +36,12 @@ git ls-files -z --cached --others --exclude-standard \
   | tar --null -T - -cf - | tar -xf - -C "$work/tree"
 ln -s "$root/node_modules" "$work/tree/node_modules"
 step "npm pack (prepack: clean dist/, prepare: tsc)"
-tarball=$(cd "$work/tree" && npm pack --silent --pack-destination "$work" 2>/dev/null | tail -1)
-tarball="$work/$tarball"
+if ! (cd "$work/tree" && npm pack --silent --pack-destination "$work" > "$work/pack.out" 2> "$work/pack.log"); then
+  cat "$work/pack.log" "$work/pack.out" >&2
+  echo "pack-smoke: npm pack failed" >&2
+  exit 1
+fi
+tarball="$work/$(tail -1 "$work/pack.out")"
 [[ -f $tarball ]] || { echo "pack-smoke: npm pack made no tarball" >&2; exit 1; }
 echo "pack-smoke: $(basename "$tarball"): $(du -h "$tarball" | cut -f1)"
 
