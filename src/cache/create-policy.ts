@@ -58,6 +58,15 @@ export function createStreamCache(config: Config): StreamCache {
 }
 
 /**
+ * A retune (validated `config`, taking effect at the next block): what the cache holds carries over
+ * (the same ledger); a policy and compressor built from the new keys decide from the next plan on. A
+ * policy that keeps more frames keeps those it finds, one that keeps fewer evicts at its next plan.
+ */
+export function retuneStreamCache(current: StreamCache, config: Config): StreamCache {
+  return new StreamCache(createCachePolicy(config), current.ledger, createCompressor(config));
+}
+
+/**
  * Most latent frames of rows the engine's cache holds at once (pending block rows not counted):
  * W - F, or W with compression (the trigger step attends the full cache before compressing).
  */

@@ -9,11 +9,15 @@
  *   }                                                     // and the clean pass use the new plan's positions
  *   // clean pass with keepBlockKv (and its queries kept when compression is on)
  *   cache.endBlock(f0, F);
+ *
+ * A prompt switch (after beginBlock): `cache.planPromptRecache(plan, ...)`, executed by the loop as
+ * src/cache/prompt-recache.ts says. A retune: `retuneStreamCache` (src/cache/create-policy.ts).
  */
 import type { CacheUpdate } from '../engine/types.js';
 import type { ParticipativeCompressor, QueryWindow } from './participative.js';
 import type { CacheLedger } from './ledger.js';
 import type { BlockPlan, CachePolicy, HeldFrame } from './types.js';
+import { planPromptRecache, type PromptRecachePlan } from './prompt-recache.js';
 
 export interface CacheStep {
   plan: BlockPlan;
@@ -63,6 +67,24 @@ export class StreamCache {
   /** The block's clean pass kept its K/V as the engine's pending rows. */
   endBlock(blockStart: number, blockFrames: number): void {
     this.ledger.addPending(blockStart, blockFrames);
+  }
+
+  /**
+   * A prompt switch's re-cache of the cache as `blockPlan` left it (src/cache/prompt-recache.ts);
+   * null when nothing is rebuilt. `hasLatent`: whether the loop kept a frame's clean latent.
+   */
+  planPromptRecache(blockPlan: BlockPlan, hasLatent: (frame: number) => boolean): PromptRecachePlan | null {
+    return planPromptRecache(this.ledger.held, blockPlan, hasLatent);
+  }
+
+  /** Lowers one of a re-cache's plans (`keepSink`, then `restore`) to the engine's update. */
+  apply(plan: BlockPlan): CacheUpdate {
+    return this.ledger.applyPlan(plan);
+  }
+
+  /** The re-cache's forward kept the re-run frames' K/V as the engine's pending rows. */
+  endRerun(recache: PromptRecachePlan): void {
+    this.ledger.addPending(recache.rerun.frames[0], recache.rerun.frames.length);
   }
 
   reset(): void {

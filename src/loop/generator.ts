@@ -21,8 +21,8 @@ import { SinkstreamError } from '../errors.js';
 import type { Engine, EngineInfo } from '../engine/types.js';
 import { createEngine } from '../engine/create-engine.js';
 import { modelDims, type ModelDims } from '../model/dims.js';
-import { createCachePolicy, createCompressor, createStreamCache } from '../cache/create-policy.js';
-import { StreamCache } from '../cache/stream-cache.js';
+import { createStreamCache, retuneStreamCache } from '../cache/create-policy.js';
+import type { StreamCache } from '../cache/stream-cache.js';
 import type { BlockPlan, HeldFrame } from '../cache/types.js';
 import { createDecoder, videoFramesOfBlock, type Decoder } from '../decode/decoder.js';
 import { createPromptEncoder, type PromptEncoder } from '../text/prompt-encoder.js';
@@ -587,55 +587,44 @@ class BlockLoop implements BlockGenerator {
     if (!this.nextCacheConfig) return;
     this.config = { ...this.config, cache: this.nextCacheConfig };
     this.nextCacheConfig = null;
-    // Same cache contents (the ledger), new decisions from the next block on.
-    this.cache = new StreamCache(createCachePolicy(this.config), this.cache.ledger, createCompressor(this.config));
+    this.cache = retuneStreamCache(this.cache, this.config);
   }
 
   /**
-   * LongLive KV re-cache, run after the block's plan is applied (so the cache is exactly what the
-   * block attends to). Keeps the sink rows, recomputes the cross-attention K/V, re-runs the history
-   * frames' clean latents once at t = 0 under the new prompt (attending to the sink), and puts the
-   * rebuilt rows back at the same positions. Tokens kept by participative compression are not whole
-   * frames and cannot be re-run: they are dropped (the next blocks refill the history).
+   * A prompt switch at the block's start, after its plan is applied: the new prompt's cross-attention
+   * K/V, then the cache module's re-cache plan (src/cache/prompt-recache.ts), executed in order.
    */
   private async switchPrompt({ prompt, context }: { prompt: string; context: Float32Array }, plan: BlockPlan): Promise<void> {
     this.nextPrompt = null;
     await this.timed(this.engine.setPrompt(context));
     this.config = { ...this.config, generation: { ...this.config.generation, prompt } };
-    const ledger = this.cache.ledger;
-    const held = ledger.held.map((h) => ({ ...h }));
-    const sinkSlots = held.map((h, slot) => ({ h, slot })).filter(({ h }) => h.role === 'sink');
-    const rebuild = held.filter((h) => h.role === 'history' && this.frameLatents.has(h.frame));
-    const consecutive = rebuild.every((h, i) => h.frame === rebuild[0].frame + i);
-    if (rebuild.length === 0 || !consecutive) return;
-
-    const keep = (slots: typeof sinkSlots) =>
-      slots.map(({ h, slot }) => ({ terms: [{ ref: { held: slot }, weight: 1 }], frame: h.frame, role: h.role, position: h.position }));
-    const base = { queryPositions: plan.queryPositions, compress: false, positionShift: plan.positionShift, ownPositionFloor: plan.ownPositionFloor };
-    await this.timed(this.engine.updateCache(ledger.applyPlan({ ...base, slots: keep(sinkSlots) })));
-
-    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
-    const n = rebuild.length;
-    const plane = H * W;
-    const latent = new Float32Array(C * n * plane);
-    rebuild.forEach((h, i) => {
-      const frame = this.frameLatents.get(h.frame)!;
-      for (let c = 0; c < C; c++) latent.set(frame.subarray(c * plane, (c + 1) * plane), (c * n + i) * plane);
-    });
+    const recache = this.cache.planPromptRecache(plan, (frame) => this.frameLatents.has(frame));
+    if (!recache) return;
+    await this.timed(this.engine.updateCache(this.cache.apply(recache.keepSink)));
+    const { frames, positions } = recache.rerun;
     await this.timed(
       this.engine.forward({
-        latent,
-        timesteps: new Float32Array(n),
-        framePositions: Int32Array.from(rebuild.map((h) => h.position)),
+        latent: this.latentsOf(frames),
+        timesteps: new Float32Array(frames.length),
+        framePositions: Int32Array.from(positions),
         keepBlockKv: true,
         keepQueries: 'none',
       }),
     );
-    ledger.addPending(rebuild[0].frame, n);
-    const restored = [
-      ...keep(sinkSlots.map(({ h }, i) => ({ h, slot: i }))),
-      ...rebuild.map((h, i) => ({ terms: [{ ref: { incoming: i }, weight: 1 }], frame: h.frame, role: h.role, position: h.position })),
-    ];
-    await this.timed(this.engine.updateCache(ledger.applyPlan({ ...base, slots: restored })));
+    this.cache.endRerun(recache);
+    await this.timed(this.engine.updateCache(this.cache.apply(recache.restore)));
+  }
+
+  /** The kept clean latents of `frames`, as one block [C, n, H, W]. */
+  private latentsOf(frames: number[]): Float32Array {
+    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
+    const n = frames.length;
+    const plane = H * W;
+    const latent = new Float32Array(C * n * plane);
+    frames.forEach((f, i) => {
+      const frame = this.frameLatents.get(f)!;
+      for (let c = 0; c < C; c++) latent.set(frame.subarray(c * plane, (c + 1) * plane), (c * n + i) * plane);
+    });
+    return latent;
   }
 }

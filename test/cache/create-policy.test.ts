@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
-import { cacheCapacityFrames, createCachePolicy, createCompressor, createStreamCache } from '../../src/cache/create-policy.js';
+import { cacheCapacityFrames, createCachePolicy, createCompressor, createStreamCache, retuneStreamCache } from '../../src/cache/create-policy.js';
 import { SinkPolicy } from '../../src/cache/policies/sink.js';
 import { DeepSinkPolicy } from '../../src/cache/policies/deep-sink.js';
 import { EmaSinkPolicy } from '../../src/cache/policies/ema-sink.js';
@@ -40,6 +40,26 @@ test('stream cache and capacity', () => {
   assert.equal(cache.queryWindows(), []);
   assert.is(cacheCapacityFrames(cfg), 9);
   assert.is(cacheCapacityFrames(config({ cache: { policy: 'sink', window: 12, sink: 3, compression: 'participative', participative: { budget: 9 } } })), 12);
+});
+
+test('a retune keeps what the cache holds and decides with the new keys from the next plan', () => {
+  const before = config({ cache: { policy: 'sink', window: 12, sink: 3 } });
+  const cache = createStreamCache(before);
+  const F = before.generation.blockFrames;
+  for (let b = 0; b < 6; b++) {
+    cache.beginBlock(b * F, F);
+    cache.endBlock(b * F, F);
+  }
+  const held = cache.held.map((h) => ({ ...h }));
+  const retuned = retuneStreamCache(cache, config({ cache: { policy: 'sink', window: 8, sink: 1 } }));
+  assert.is(retuned.ledger, cache.ledger);
+  assert.equal(retuned.held, held, 'nothing changes before the next plan');
+  assert.equal([(retuned.policy as SinkPolicy).window, (retuned.policy as SinkPolicy).sink], [8, 1]);
+  const { plan } = retuned.beginBlock(6 * F, F);
+  // sink 1: frames 1 and 2 become the oldest history and leave first; 8 - 1 - F frames of history stay.
+  assert.equal(plan.slots.map((s) => [s.frame, s.role]), [[0, 'sink'], [14, 'history'], [15, 'history'], [16, 'history'], [17, 'history']]);
+  assert.is(createStreamCache(before).compressor, undefined);
+  assert.ok(retuneStreamCache(cache, config({ cache: { policy: 'deep-sink', window: 21, sink: 10, compression: 'participative' } })).compressor);
 });
 
 test.run();
