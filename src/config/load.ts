@@ -21,7 +21,6 @@ export const defaultConfigPath: string = path.join(projectRoot, 'configs', 'defa
 /** Keys holding file paths: relative paths resolve against the YAML file that sets them. */
 const PATH_KEYS: ReadonlyArray<readonly string[]> = [
   ['model', 'weights'],
-  ['model', 'openingWeights'],
   ['model', 'lora'],
   ['model', 'scene'],
   ['text', 'vocab'],

@@ -53,11 +53,6 @@ export const modelSection = z
     /** The LoRA's alpha when neither the file (`.alpha` keys) nor an adapter_config.json beside it gives one; default: its rank (scale 1). */
     loraAlpha: z.number().positive().optional(),
     /**
-     * Optional weights for the first block only (same architecture): a model distilled to open a
-     * video from noise, which the main model then continues (models/demo/README.md).
-     */
-    openingWeights: z.string().min(1).optional(),
-    /**
      * Folder of the scene spec the model was trained on (palette.json, dynamics.json: the demo data's
      * colours, shapes, caption grammar and opening layouts); `generation.opening: scene` draws from it.
      */

@@ -24,7 +24,7 @@ import { modelDims, type ModelDims } from '../model/dims.js';
 import { createStreamCache, retuneStreamCache } from '../cache/create-policy.js';
 import type { StreamCache } from '../cache/stream-cache.js';
 import type { BlockPlan, HeldFrame } from '../cache/types.js';
-import { createDecoder, videoFramesOfBlock, type Decoder } from '../decode/decoder.js';
+import { createDecoder, videoFramesOfBlock, type Decoder, type DecoderBackend } from '../decode/decoder.js';
 import { createPromptEncoder, type PromptEncoder } from '../text/prompt-encoder.js';
 import { checkWeights, loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
@@ -64,6 +64,8 @@ export interface BlockGenerator extends AsyncIterable<FrameBlock> {
   /** What the cache holds now (policy view). */
   cacheView(): HeldFrame[];
   engineInfo(): EngineInfo;
+  /** What runs the decode (runtime, precision, GPU); null without a decoder. */
+  decoderBackend(): DecoderBackend | null;
   /** Idempotent. */
   close(): Promise<void>;
 }
@@ -87,8 +89,6 @@ export interface BlockOptions {
 export interface GeneratorOptions {
   /** Use this engine instead of creating one from the config (tests, the scheduler's pipelines). */
   engine?: Engine;
-  /** The engine of the first block when `model.openingWeights` is set (tests); the caller closes it. */
-  openingEngine?: Engine;
   /** Aborting closes the generator (the block in flight finishes first). */
   signal?: AbortSignal;
   /** Use this text encoder instead of creating one from the config (serve's shared umT5); the caller closes it. */
@@ -121,7 +121,6 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
   }
   const scene = config.generation.opening === 'scene' ? createSceneOpening(config) : null;
   const drawn = scene ? { scene, latent: scene.latentFor(config.generation.prompt) } : null;
-  const opening = config.model.openingWeights ? await createOpening(config, options, text) : null;
   const d0 = performance.now();
   const decoder = options.decoder !== undefined ? options.decoder : await createDecoder(config);
   const e0 = performance.now();
@@ -130,7 +129,6 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
     engine = options.engine ?? (await createEngine(config));
   } catch (e) {
     await decoder?.close();
-    if (opening?.owned) await opening.engine.close();
     if (ownsText) await text.close?.();
     throw e;
   }
@@ -144,12 +142,11 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
     }
   } catch (e) {
     if (!options.engine) await engine.close();
-    if (opening?.owned) await opening.engine.close();
     await decoder?.close();
     if (ownsText) await text.close?.();
     throw e;
   }
-  const generator = new BlockLoop(config, dims, engine, text, decoder, !options.engine, opening, drawn, ownsText, startup);
+  const generator = new BlockLoop(config, dims, engine, text, decoder, !options.engine, drawn, ownsText, startup);
   if (options.signal) {
     if (options.signal.aborted) await generator.close();
     else options.signal.addEventListener('abort', () => void generator.close(), { once: true });
@@ -160,45 +157,16 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
 /**
  * What createGenerator reads, checked with the same errors, without building an engine (which loads
  * the same weights through loadWeights): the text encoder and its vocabulary with the configured
- * prompt, the drawn opening, the weights (and the opening model's), the decoder. For a server to
+ * prompt, the drawn opening, the weights, the decoder. For a server to
  * refuse to start on a broken model.
  */
 export async function checkModel(config: Config): Promise<void> {
   const text = await createPromptEncoder(config, await textWeights(config));
   text.encode(config.generation.prompt);
   if (config.generation.opening === 'scene') createSceneOpening(config).latentFor(config.generation.prompt);
-  if (config.model.openingWeights) {
-    const openingConfig: Config = { ...config, model: { ...config.model, weights: config.model.openingWeights, openingWeights: undefined } };
-    (await createPromptEncoder(openingConfig, await textWeights(openingConfig))).encode(config.generation.prompt);
-    await checkWeights(openingConfig);
-  }
   await checkWeights(config);
   const decoder = await createDecoder(config);
   await decoder?.close();
-}
-
-/** The first block's own model (`model.openingWeights`) with its text encoder, prompt already set. */
-interface Opening {
-  engine: Engine;
-  text: PromptEncoder;
-  /** false when the caller passed the engine in (it closes it). */
-  owned: boolean;
-}
-
-/** `mainText`: the main model's encoder, also the opening's unless it reads the opening weights' own table (builtin). */
-async function createOpening(config: Config, options: GeneratorOptions, mainText: PromptEncoder): Promise<Opening> {
-  const openingConfig: Config = { ...config, model: { ...config.model, weights: config.model.openingWeights!, openingWeights: undefined } };
-  const text = config.text.encoder === 'builtin' ? await createPromptEncoder(openingConfig, await textWeights(openingConfig)) : mainText;
-  const context = await text.encode(config.generation.prompt);
-  const owned = !options.openingEngine;
-  const engine = options.openingEngine ?? (await createEngine(openingConfig));
-  try {
-    await engine.setPrompt(context);
-  } catch (e) {
-    if (owned) await engine.close();
-    throw e;
-  }
-  return { engine, text, owned };
 }
 
 interface PendingClean {
@@ -258,7 +226,6 @@ class BlockLoop implements BlockGenerator {
     private readonly text: PromptEncoder,
     private readonly decoder: Decoder | null,
     private readonly ownsEngine: boolean,
-    private opening: Opening | null = null,
     /** `generation.opening: scene`: the first block, drawn from the prompt (not generated). */
     private drawnOpening: DrawnOpening | null = null,
     private readonly ownsText = true,
@@ -329,10 +296,8 @@ class BlockLoop implements BlockGenerator {
   async setPrompt(prompt: string): Promise<void> {
     const request = ++this.promptRequests;
     const context = await this.text.encode(prompt);
-    const openingContext = this.opening ? await this.opening.text.encode(prompt) : null;
     if (request !== this.promptRequests || this.closed) return; // a later prompt was asked for meanwhile
     if (this.drawnOpening && this.blockIndex === 0) this.drawnOpening.latent = this.drawnOpening.scene.latentFor(prompt);
-    if (this.opening && openingContext) await this.opening.engine.setPrompt(openingContext);
     this.nextPrompt = { prompt, context };
   }
 
@@ -349,6 +314,10 @@ class BlockLoop implements BlockGenerator {
     return this.engine.info();
   }
 
+  decoderBackend(): DecoderBackend | null {
+    return this.decoder ? { ...this.decoder.backend } : null;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -357,15 +326,8 @@ class BlockLoop implements BlockGenerator {
     await this.cleaning.catch(() => undefined);
     await this.handedOut;
     await this.decoder?.close();
-    await this.closeOpening();
     if (this.ownsEngine) await this.engine.close();
     if (this.ownsText) await this.text.close?.();
-  }
-
-  private async closeOpening(): Promise<void> {
-    const opening = this.opening;
-    this.opening = null;
-    if (opening?.owned) await opening.engine.close();
   }
 
   private async timed<T>(work: Promise<T>): Promise<T> {
@@ -434,7 +396,6 @@ class BlockLoop implements BlockGenerator {
     };
     const decoding = this.startDecode(x0, block);
 
-    if (this.opening) await this.closeOpening(); // the main model writes the opening into its cache
     this.rememberLatents(x0, blockStart);
     this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
     this.blockIndex++;
@@ -488,9 +449,8 @@ class BlockLoop implements BlockGenerator {
     for (let k = 0; k < steps; k++) {
       const sigma = sigmas[k];
       const compressNow = plan.compress && k === 0;
-      const stepEngine = this.blockIndex === 0 && this.opening ? this.opening.engine : this.engine;
       const pending = this.timed(
-        stepEngine.forward({
+        this.engine.forward({
           latent: x,
           timesteps: new Float32Array(F).fill(sigma * 1000),
           framePositions: Int32Array.from(plan.queryPositions),

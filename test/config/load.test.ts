@@ -74,12 +74,11 @@ test('an impossible combination is rejected: window not larger than sink + block
   expectConfigError(() => loadConfig({ set: ['cache.policy=sink', 'cache.window=6', 'cache.sink=3', 'generation.blockFrames=3'] }), 'ERR_CONFIG_INVALID', 'cache.window');
 });
 
-test('generation.opening scene: needs model.scene and a pixel decoder, and excludes model.openingWeights', () => {
+test('generation.opening scene: needs model.scene and a pixel decoder; model.openingWeights is no longer a key', () => {
   const noScene = tmpYaml('no-scene.yaml', 'generation:\n  opening: scene\n');
   expectConfigError(() => loadConfig({ file: noScene }), 'ERR_CONFIG_INVALID', 'model.scene', 'palette.json');
   expectConfigError(() => loadConfig({ set: ['decoder.kind=none'] }), 'ERR_CONFIG_INVALID', 'generation.opening', 'space-to-depth');
-  expectConfigError(() => loadConfig({ set: ['model.openingWeights=synthetic'] }), 'ERR_CONFIG_INVALID', 'model.openingWeights');
-  assert.is(loadConfig({ set: ['model.openingWeights=synthetic', 'generation.opening=noise'] }).generation.opening, 'noise');
+  expectConfigError(() => loadConfig({ set: ['model.openingWeights=synthetic', 'generation.opening=noise'] }), 'ERR_CONFIG_INVALID', 'model.openingWeights', 'unknown key');
   expectConfigError(() => loadConfig({ set: ['generation.opening=image'] }), 'ERR_CONFIG_INVALID', 'generation.opening', 'scene');
 });
 

@@ -174,20 +174,6 @@ test('renoise sampler: the last step re-noises x0 with fresh seeded noise (Self-
   await g.close();
 });
 
-test('model.openingWeights: the first block comes from the opening model, the rest from the main model', async () => {
-  const main: Array<{ t: number; keep: boolean }> = [];
-  const opening: Array<{ t: number; keep: boolean }> = [];
-  const config = loadConfig({ set: [...tiny, 'model.openingWeights=synthetic'] });
-  const g = await createGenerator(config, { engine: constantFlowEngine(0, main), openingEngine: constantFlowEngine(0, opening) });
-  await g.next();
-  await g.next();
-  assert.is(opening.length, 4, 'the opening model denoises block 0');
-  assert.ok(opening.every((c) => !c.keep), 'and writes nothing to any cache');
-  // block 1's clean pass is already on the engine once block 1 is handed out (it overlaps the decode)
-  assert.equal(main.map((c) => c.keep), [true, false, false, false, false, true], 'the main model: block 0 clean pass, then block 1, then its clean pass');
-  await g.close();
-});
-
 test('generation.opening scene: block 0 is the prompt drawn (no denoising), its clean pass caches it, block 1 is generated', async () => {
   const calls: Array<{ t: number; keep: boolean }> = [];
   const config = loadConfig({ set: [...tiny, 'generation.opening=scene'] });

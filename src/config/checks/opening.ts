@@ -11,8 +11,5 @@ export function openingConfigProblems(config: Config): ConfigProblem[] {
   if (config.decoder.kind !== 'space-to-depth') {
     problems.push({ path: 'generation.opening', message: `'scene' draws pixels and needs decoder.kind 'space-to-depth' (got '${config.decoder.kind}'); use 'noise'` });
   }
-  if (config.model.openingWeights !== undefined) {
-    problems.push({ path: 'model.openingWeights', message: "has no effect with generation.opening 'scene' (the first block is drawn, not generated); remove one of them" });
-  }
   return problems;
 }
