@@ -3,6 +3,7 @@
  * like `bench --json`). Built from what the render measured; no field is estimated.
  */
 import { median } from '../util/stats.js';
+import type { RanOn } from './ran-on.js';
 
 /** How the render ended: its length reached, Ctrl-C / SIGTERM, or the block scheduler stopped it (--realtime). */
 export type RenderStatus = 'finished' | 'interrupted' | 'stopped';
@@ -17,7 +18,8 @@ export interface RenderRealtimeSummary {
   framesDelivered: number;
 }
 
-export interface RenderSummary {
+/** engine, enginePrecision, attention, decoderRuntime: what really ran (ran-on.ts), not the config's keys. */
+export interface RenderSummary extends RanOn {
   status: RenderStatus;
   /** Why the render ended before its length (the signal, or the scheduler's reason); null when it finished. */
   reason: string | null;
@@ -50,7 +52,7 @@ export interface RenderSummary {
   decodeMsPerBlock: number | null;
   /** Decode time of all blocks together. */
   decodeMsTotal: number;
-  engine: string;
+  /** decoder.kind */
   decoder: string;
   cache: string;
   /** --realtime: the scheduled stream's playout; null offline. */

@@ -37,6 +37,7 @@ if (decoder) {
     height: decoder.height,
     framesPerLatentFrame: decoder.framesPerLatentFrame,
     framesForFirstLatentFrame: decoder.framesForFirstLatentFrame,
+    backend: decoder.backend,
   });
   let queue: Promise<void> = Promise.resolve();
   port.on('message', (request: DecoderWorkerRequest) => {

@@ -6,6 +6,9 @@ import { WorkerDecoder } from './worker-decoder.js';
 import { NativeTaehvDecoder, taehvRunsNative } from './native-taehv.js';
 import { NativeWanVaeDecoder } from './native-wan-vae.js';
 import type { Provider } from '../engine/ort/sessions.js';
+import type { DecoderBackend } from './backend.js';
+
+export { describeDecoderBackend, type DecoderBackend } from './backend.js';
 
 export interface Decoder {
   readonly kind: 'space-to-depth' | 'onnx' | 'taehv' | 'wan-vae';
@@ -19,6 +22,8 @@ export interface Decoder {
    * causal and the first latent frame stands for one video frame; stateless decoders: framesPerLatentFrame).
    */
   readonly framesForFirstLatentFrame: number;
+  /** What really runs the decode (not what the config asked for): bench and render report it. */
+  readonly backend: DecoderBackend;
   /**
    * The next block of one stream: latent [C, F, H, W] float32 -> RGB24 frames (width * height * 3 bytes):
    * F * framesPerLatentFrame of them, or framesForFirstLatentFrame + (F - 1) * framesPerLatentFrame for

@@ -11,6 +11,7 @@ import { loadNativeAddon } from '../engine/native/addon-loader.js';
 import type { NativeAddon, NativeTaehvHandle, NativeTaehvInfo, NativeTaehvPrecision } from '../engine/native/addon-types.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { Decoder } from './decoder.js';
+import { nativeDecoderPrecision, type DecoderBackend } from './backend.js';
 import { FRAMES_PER_LATENT_FRAME, FRAMES_TO_TRIM, type TaehvShape } from './taehv/architecture.js';
 import { loadTaehvWeights } from './taehv/weights.js';
 
@@ -62,6 +63,7 @@ export class NativeTaehvDecoder implements Decoder {
     private readonly shape: TaehvShape,
     readonly width: number,
     readonly height: number,
+    readonly backend: DecoderBackend,
   ) {
     this.handle = handle;
   }
@@ -83,7 +85,11 @@ export class NativeTaehvDecoder implements Decoder {
       for (const [key, tensor] of options.weights) addon.taehvSetWeight(handle, key, tensor.data);
       await addon.taehvFinalize(handle, options.warmupFrames);
       const info = addon.taehvInfo(handle);
-      return new NativeTaehvDecoder(addon, handle, shape, info.width, info.height);
+      return new NativeTaehvDecoder(addon, handle, shape, info.width, info.height, {
+        runtime: 'native',
+        precision: nativeDecoderPrecision(options.precision),
+        device: options.device,
+      });
     } catch (e) {
       addon.taehvDestroy(handle);
       throw decoderError(e);

@@ -11,6 +11,7 @@ import { loadNativeAddon } from '../engine/native/addon-loader.js';
 import type { NativeAddon, NativeTaehvPrecision, NativeWanVaeHandle, NativeWanVaeInfo } from '../engine/native/addon-types.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { Decoder } from './decoder.js';
+import { nativeDecoderPrecision, type DecoderBackend } from './backend.js';
 import { spatialScale, temporalScale, WAN21_LATENT_MEAN, WAN21_LATENT_STD, WAN21_VAE_ARCH, type WanVaeArch } from './wan-vae/arch.js';
 import { loadWanVaeWeights, syntheticWanVaeWeights } from './wan-vae/weights.js';
 
@@ -60,6 +61,7 @@ export class NativeWanVaeDecoder implements Decoder {
     private readonly latentWidth: number,
     readonly width: number,
     readonly height: number,
+    readonly backend: DecoderBackend,
   ) {
     this.handle = handle;
     this.framesPerLatentFrame = temporalScale(arch);
@@ -87,7 +89,11 @@ export class NativeWanVaeDecoder implements Decoder {
       }
       await addon.wanVaeFinalize(handle, options.warmupFrames);
       const info = addon.wanVaeInfo(handle);
-      return new NativeWanVaeDecoder(addon, handle, arch, options.latentHeight, options.latentWidth, info.width, info.height);
+      return new NativeWanVaeDecoder(addon, handle, arch, options.latentHeight, options.latentWidth, info.width, info.height, {
+        runtime: 'native',
+        precision: nativeDecoderPrecision(options.precision),
+        device: options.device,
+      });
     } catch (e) {
       addon.wanVaeDestroy(handle);
       throw decoderError(e);

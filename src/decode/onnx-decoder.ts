@@ -11,12 +11,15 @@
 import * as ort from 'onnxruntime-node';
 import { SinkstreamError } from '../errors.js';
 import type { Decoder } from './decoder.js';
+import type { DecoderBackend } from './backend.js';
 
 export const ONNX_DECODER_INPUT = 'latent';
 export const ONNX_DECODER_OUTPUT = 'frames';
 
 export class OnnxDecoder implements Decoder {
   readonly kind = 'onnx' as const;
+  /** ONNX Runtime's default (CPU) provider; the graph's IO is float32. */
+  readonly backend: DecoderBackend = { runtime: 'cpu', precision: 'fp32' };
   private closed = false;
 
   private constructor(

@@ -9,11 +9,14 @@
  *   value = byte / 127.5 - 1 (in [-1, 1]);  byte = clamp(floor((value + 1) * 127.5 + 0.5), 0, 255).
  */
 import type { Decoder } from './decoder.js';
+import type { DecoderBackend } from './backend.js';
 
 export class SpaceToDepthDecoder implements Decoder {
   readonly kind = 'space-to-depth' as const;
   readonly framesPerLatentFrame = 1;
   readonly framesForFirstLatentFrame = 1;
+  /** TypeScript on the host: float32 latents to bytes. */
+  readonly backend: DecoderBackend = { runtime: 'cpu', precision: 'fp32' };
   readonly width: number;
   readonly height: number;
 

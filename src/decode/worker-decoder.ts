@@ -10,6 +10,7 @@ import { SinkstreamError } from '../errors.js';
 import type { Provider } from '../engine/ort/sessions.js';
 import { spawnWorker } from '../util/worker-url.js';
 import type { Decoder } from './decoder.js';
+import type { DecoderBackend } from './backend.js';
 import type { StreamingDecoderConfig } from './streaming-decoders.js';
 
 export interface DecoderWorkerInit {
@@ -31,7 +32,7 @@ export interface SerializedDecoderError {
 }
 
 export type DecoderWorkerReply =
-  | { kind: 'ready'; width: number; height: number; framesPerLatentFrame: number; framesForFirstLatentFrame: number }
+  | { kind: 'ready'; width: number; height: number; framesPerLatentFrame: number; framesForFirstLatentFrame: number; backend: DecoderBackend }
   | { kind: 'startFailed'; error: SerializedDecoderError }
   | { kind: 'result'; id: number; frames?: Uint8Array[] }
   | { kind: 'error'; id: number; error: SerializedDecoderError };
@@ -60,6 +61,7 @@ export class WorkerDecoder implements Decoder {
     readonly height: number,
     readonly framesPerLatentFrame: number,
     readonly framesForFirstLatentFrame: number,
+    readonly backend: DecoderBackend,
   ) {
     worker.on('message', (reply: DecoderWorkerReply) => this.onReply(reply));
     worker.on('error', (e) => this.onDeath(e));
@@ -98,7 +100,7 @@ export class WorkerDecoder implements Decoder {
       await worker.terminate();
       throw e;
     });
-    return new WorkerDecoder(kind, worker, ready.width, ready.height, ready.framesPerLatentFrame, ready.framesForFirstLatentFrame);
+    return new WorkerDecoder(kind, worker, ready.width, ready.height, ready.framesPerLatentFrame, ready.framesForFirstLatentFrame, ready.backend);
   }
 
   private onReply(reply: DecoderWorkerReply): void {

@@ -61,7 +61,12 @@ export interface QuerySelection {
 
 export interface EngineInfo {
   name: string;
+  /** What runs the forwards, in the engine's own words (the native engine: GPUs, precision, attention). */
   provider: string;
+  /** Compute precision of the forwards as the engine built them ('bf16', 'fp16', 'fp32'); absent: not said. */
+  precision?: string;
+  /** What runs self-attention (the native engine: cuDNN and its version, or its own kernel); absent: not said. */
+  attention?: string;
   /** Rows currently in the cache (every layer). */
   cacheRows: number;
   /** Pending block rows from the last clean pass. */

@@ -71,6 +71,7 @@ function gatedDecoder(log: string[]) {
     kind: 'space-to-depth',
     width: inner.width,
     height: inner.height,
+    backend: inner.backend,
     framesPerLatentFrame: 1,
     framesForFirstLatentFrame: 1,
     decode(latent) {

@@ -68,6 +68,7 @@ function countingDecoder(config: Config, log: string[]): Decoder {
     kind: 'space-to-depth',
     width: inner.width,
     height: inner.height,
+    backend: inner.backend,
     framesPerLatentFrame: 1,
     framesForFirstLatentFrame: 1,
     async decode(latent) {

@@ -16,6 +16,8 @@ import { TimingEngine } from '../../realtime/timing-engine.js';
 import { withGeneratedOpening } from '../../scene/opening.js';
 import { forwardFlops } from '../../../scheduler/index.js';
 import { describeCache } from '../describe.js';
+import { ranOn, type RanOn } from '../ran-on.js';
+import { describeDecoderBackend } from '../../decode/decoder.js';
 import { median } from '../../util/stats.js';
 import { resolveFfmpegPath } from '../../encode/ffmpeg-path.js';
 import { EncodeMeter, type EncodeFigures } from '../../encode/encode-meter.js';
@@ -86,9 +88,8 @@ export interface BenchPipeline {
   targets: { videoFps: number; ttffMs: number; videoFpsMet: boolean | null; ttffMet: boolean };
 }
 
-export interface BenchReport {
+export interface BenchReport extends RanOn {
   config: string;
-  engine: string;
   cache: string;
   blocks: number;
   /** decoder.kind ('none': latents only, no video frames). */
@@ -113,7 +114,10 @@ export interface BenchReport {
   latentFps: number;
   /** Video frames per second, counted in video frames: videoFramesPerBlock / msPerBlock (null without a decoder). */
   videoFps: number | null;
+  /** Block 0's wall time (it attends an empty cache and pays what was not warmed up), apart from the steady msPerBlock. */
   firstBlockMs: number;
+  /** firstBlockMs / msPerBlock - 1: what the first block costs over a steady one. */
+  firstVsSteady: number;
   rssMbEarly: number;
   /** Around the middle block: with rssMbLate, whether memory stays flat once warmed up. */
   rssMbMid: number;
@@ -209,6 +213,8 @@ export function register(program: Command): void {
     let videoFramesPerBlock = 0;
     let firstBlockVideoFrames = 0;
     let cacheRows = 0;
+    // What ran, asked of the engine and the decoder themselves while they are open.
+    const ran = ranOn(generator.engineInfo(), generator.decoderBackend());
     try {
       streamStart = performance.now();
       // One block asked for ahead: the next block's forwards run while this one is decoded and encoded.
@@ -310,7 +316,7 @@ export function register(program: Command): void {
     };
     const report: BenchReport = {
       config: options.config ?? 'configs/default.yaml',
-      engine: `${config.engine.name}/${config.engine.provider}`,
+      ...ran,
       cache: describeCache(config.cache),
       blocks,
       decoder: config.decoder.kind,
@@ -327,6 +333,7 @@ export function register(program: Command): void {
       latentFps: (config.generation.blockFrames * 1000) / msPerBlock,
       videoFps: videoFramesPerBlock > 0 ? (videoFramesPerBlock * 1000) / msPerBlock : null,
       firstBlockMs: total[0],
+      firstVsSteady: total[0] / msPerBlock - 1,
       rssMbEarly: median(memEarly.map((m) => m.rss)),
       rssMbMid: median(memory.slice(Math.floor(blocks / 2) - Math.floor(k / 2), Math.floor(blocks / 2) + Math.ceil(k / 2)).map((m) => m.rss)),
       rssMbLate: median(memLate.map((m) => m.rss)),
@@ -350,14 +357,16 @@ export function register(program: Command): void {
     const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
     process.stdout.write(
       [
-        `config            ${report.config} (${report.engine}, cache ${report.cache})`,
+        `config            ${report.config} (cache ${report.cache})`,
+        `engine            ${report.engine}`,
+        `decoder           ${report.decoder}${report.decoderRuntime ? ` on ${describeDecoderBackend(report.decoderRuntime)}` : ''}`,
         `blocks            ${blocks} x ${report.latentFramesPerBlock} latent frames` +
           (videoFramesPerBlock > 0 ? ` -> ${videoFramesPerBlock} video frames (first block ${firstBlockVideoFrames}, decoder ${report.decoder})` : ' (no decoder)'),
         `ms per block      ${msPerBlock.toFixed(2)} (engine ${engineMsPerBlock.toFixed(2)}, decode ${report.decodeMsPerBlock.toFixed(2)})`,
         `overhead          ${pct(report.overhead)} of the block`,
         `early vs late     ${report.earlyMsPerBlock.toFixed(2)} ms (blocks 1-${k}) vs ${report.lateMsPerBlock.toFixed(2)} ms (last ${k}): ${report.lateVsEarly >= 0 ? '+' : ''}${pct(report.lateVsEarly)}`,
         `generation fps    ${report.videoFps === null ? '-' : report.videoFps.toFixed(1)} video frames/s, ${report.latentFps.toFixed(1)} latent frames/s`,
-        `first block       ${report.firstBlockMs.toFixed(1)} ms`,
+        `first block       ${report.firstBlockMs.toFixed(1)} ms (${report.firstVsSteady >= 0 ? '+' : ''}${pct(report.firstVsSteady)} vs a steady block)`,
         `startup           engine ${startup.engineMs.toFixed(0)} ms, decoder ${startup.decoderOpenMs.toFixed(0)} ms, warm-up ${startup.warmupMs.toFixed(0)} ms (${startup.warmupForwards} forwards)`,
         `pipeline          first frame ${ttffMs.toFixed(1)} ms after the stream's start; period ${split.periodMs.toFixed(2)} ms` +
           (pipelineVideoFps === null ? '' : ` = ${pipelineVideoFps.toFixed(1)} video frames/s (${pipeline.endToEndVideoFps!.toFixed(1)} end to end)`),

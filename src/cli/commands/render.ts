@@ -12,6 +12,7 @@ import { SinkstreamError } from '../../errors.js';
 import { createGenerator } from '../../loop/generator.js';
 import { checkOutputFile, openMp4File, type Mp4FileWriter } from '../../encode/mp4-file-writer.js';
 import { describeCache } from '../describe.js';
+import { ranOn } from '../ran-on.js';
 import { describeSteps, offlineBlocks, type BlockSource } from '../../realtime/block-source.js';
 import { admitRealtime, calibrateForRealtime, type RealtimeRun } from '../../realtime/realtime-render.js';
 import { describeCalibration } from '../../realtime/engine-calibration.js';
@@ -80,6 +81,8 @@ export function register(program: Command): void {
     const calibration = options.realtime ? await calibrateForRealtime(config) : null;
     if (calibration) note(describeCalibration(calibration, config, stepLadderFor(config)));
     const generator = await createGenerator(config);
+    // What runs, asked of the engine and the decoder themselves (the config's keys can name something else).
+    const ran = ranOn(generator.engineInfo(), generator.decoderBackend());
     let realtime: RealtimeRun | null = null;
     let writer: Mp4FileWriter | undefined;
     let bar: SingleBar | undefined;
@@ -169,7 +172,7 @@ export function register(program: Command): void {
         blocks: blockMs.length,
         blocksBySteps: { ...source!.blocksBySteps },
         ...blockFigures({ blockMs, decodeMs }),
-        engine: `${config.engine.name}/${config.engine.provider}`,
+        ...ran,
         decoder: config.decoder.kind,
         cache: describeCache(config.cache),
         realtime: m

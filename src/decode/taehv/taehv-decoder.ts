@@ -7,6 +7,7 @@ import { SinkstreamError } from '../../errors.js';
 import type { Provider } from '../../engine/ort/sessions.js';
 import type { FloatType } from '../../onnx/layers.js';
 import type { Decoder } from '../decoder.js';
+import { graphPrecision, type DecoderBackend } from '../backend.js';
 import { FRAMES_PER_LATENT_FRAME, FRAMES_TO_TRIM, type TaehvShape } from './architecture.js';
 import { TaehvRuntime } from './runtime.js';
 import { loadTaehvWeights } from './weights.js';
@@ -30,6 +31,11 @@ export class TaehvDecoder implements Decoder {
   readonly framesForFirstLatentFrame = FRAMES_PER_LATENT_FRAME - FRAMES_TO_TRIM;
 
   private constructor(private readonly runtime: TaehvRuntime) {}
+
+  /** The provider and the graph's float type as the runtime built them (the CPU provider always runs fp32). */
+  get backend(): DecoderBackend {
+    return { runtime: this.runtime.provider, precision: graphPrecision(this.runtime.dtype) };
+  }
 
   get width(): number {
     return this.runtime.width;

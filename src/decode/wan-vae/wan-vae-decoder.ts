@@ -18,6 +18,7 @@ import { createSession, type OwnedSession, type Provider } from '../../engine/or
 import type { FloatType } from '../../onnx/layers.js';
 import { buildWanVaeGraph, WAN_VAE_IO, wanVaeCacheDims } from './graph.js';
 import type { Decoder } from '../decoder.js';
+import { graphPrecision, type DecoderBackend } from '../backend.js';
 import { spatialScale, temporalScale, WAN21_LATENT_MEAN, WAN21_LATENT_STD, WAN21_VAE_ARCH, type WanVaeArch } from './arch.js';
 import { loadWanVaeWeights, syntheticWanVaeWeights } from './weights.js';
 
@@ -67,6 +68,10 @@ export class WanVaeDecoder implements Decoder {
     this.width = options.latentWidth * s;
     this.height = options.latentHeight * s;
     this.framesPerLatentFrame = temporalScale(arch);
+  }
+
+  get backend(): DecoderBackend {
+    return { runtime: this.options.provider, precision: graphPrecision(this.dtype) };
   }
 
   static async open(options: WanVaeDecoderOptions): Promise<WanVaeDecoder> {

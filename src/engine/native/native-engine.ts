@@ -58,6 +58,8 @@ export class NativeEngine implements Engine {
     handle: NativeHandle,
     private readonly dims: ModelDims,
     private readonly provider: string,
+    private readonly precisionName: 'bf16' | 'fp32',
+    private readonly attention: string,
   ) {
     this.handle = handle;
   }
@@ -104,9 +106,11 @@ export class NativeEngine implements Engine {
       throw e instanceof SinkstreamError ? e : engineError(e);
     }
     const gpus = devices.map((d) => `cuda:${d} (${probe.names[d]})`).join(' -> ');
-    const attention = precision === 0 ? `, attention: ${addon.attentionBackend()}` : '';
-    const provider = `${gpus}, ${precision === 0 ? 'bf16' : 'fp32'}${attention}`;
-    return new NativeEngine(addon, handle, dims, provider);
+    // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (cuDNN or why not).
+    const attention = precision === 0 ? addon.attentionBackend() : 'own kernel (fp32)';
+    const precisionName = precision === 0 ? 'bf16' : 'fp32';
+    const provider = `${gpus}, ${precisionName}, attention: ${attention}`;
+    return new NativeEngine(addon, handle, dims, provider, precisionName, attention);
   }
 
   /** Runs `op` after every earlier call; rejects with ERR_CLOSED once close() was asked for. */
@@ -207,7 +211,14 @@ export class NativeEngine implements Engine {
   }
 
   info(): EngineInfo {
-    return { name: this.name, provider: this.provider, cacheRows: this.cacheRows, pendingRows: this.pendingRows };
+    return {
+      name: this.name,
+      provider: this.provider,
+      precision: this.precisionName,
+      attention: this.attention,
+      cacheRows: this.cacheRows,
+      pendingRows: this.pendingRows,
+    };
   }
 
   /** Idempotent: waits for calls in flight, then frees the GPU memory. */

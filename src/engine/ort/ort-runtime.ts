@@ -447,7 +447,15 @@ export class OrtRuntime {
   }
 
   info(): EngineInfo {
-    return { name: 'ort', provider: this.provider, cacheRows: this.cache.rows, pendingRows: this.pending?.rows ?? 0 };
+    return {
+      name: 'ort',
+      provider: this.provider,
+      precision: this.dtype === 'float16' ? 'fp16' : 'fp32',
+      // The graph's MultiHeadAttention op, run by the provider's own kernel (WebGPU: its flash path).
+      attention: `ONNX Runtime ${this.provider} MultiHeadAttention`,
+      cacheRows: this.cache.rows,
+      pendingRows: this.pending?.rows ?? 0,
+    };
   }
 
   async close(): Promise<void> {

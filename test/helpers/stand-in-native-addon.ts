@@ -1,0 +1,81 @@
+/**
+ * A stand-in for the CUDA addon, written as a CommonJS file that the real loader (addon-loader.ts) probes and
+ * loads like a built sinkstream_native.node: it names its own GPUs and attention backend, does no arithmetic
+ * (flows are zeros, the cache only counts rows) and logs every engine it creates (device, precision) to a file.
+ * For tests that check what the runtime reports and where it places work, never numbers.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { NATIVE_ABI_VERSION } from '../../src/engine/native/addon-types.js';
+
+export interface StandInAddon {
+  /** The .cjs file: point SINKSTREAM_NATIVE_ADDON at it. */
+  file: string;
+  /** One JSON line per engine created: { kind: 'engine' | 'pipeline', devices, precision }. */
+  log: string;
+}
+
+export function writeStandInAddon(dir: string, options: { gpus: string[]; attention: string }): StandInAddon {
+  const file = path.join(dir, 'stand-in-native-addon.cjs');
+  const log = path.join(dir, 'stand-in-engines.jsonl');
+  fs.writeFileSync(
+    file,
+    `'use strict';
+const fs = require('node:fs');
+const GPUS = ${JSON.stringify(options.gpus)};
+const LOG = ${JSON.stringify(log)};
+const note = (entry) => fs.appendFileSync(LOG, JSON.stringify(entry) + '\\n');
+const engine = (dims, devices, precision) => ({ dims, devices, precision, rows: 0, pending: 0 });
+module.exports = {
+  abiVersion: () => ${NATIVE_ABI_VERSION},
+  deviceCount: () => GPUS.length,
+  deviceName: (i) => GPUS[i],
+  attentionBackend: () => ${JSON.stringify(options.attention)},
+  createEngine(dims, device, precision) {
+    note({ kind: 'engine', devices: [device], precision });
+    return engine(dims, [device], precision);
+  },
+  createPipeline(dims, precision, devices) {
+    note({ kind: 'pipeline', devices: Array.from(devices), precision });
+    return engine(dims, Array.from(devices), precision);
+  },
+  weightsShared: () => true,
+  setWeight() {},
+  finalize() {},
+  destroy() {},
+  setPrompt: async () => 0,
+  async forward(h, latent, timesteps, framePositions, keepBlockKv, keepQueries, flow) {
+    flow.fill(0);
+    if (keepBlockKv) h.pending = timesteps.length * h.dims.tokensPerFrame;
+    return -1;
+  },
+  async updateCache(h, rows) {
+    h.rows = rows;
+    h.pending = 0;
+    return 0;
+  },
+  scoreCache: async () => 0,
+  releaseQueries: async () => 0,
+  async resetCache(h) {
+    h.rows = 0;
+    h.pending = 0;
+    return 0;
+  },
+  cacheInfo: (h) => ({ rows: h.rows, pending: h.pending }),
+  readCache: async () => 0,
+  profile() {},
+};
+`,
+  );
+  return { file, log };
+}
+
+/** The engines the stand-in created, in order. */
+export function standInEngines(addon: StandInAddon): Array<{ kind: 'engine' | 'pipeline'; devices: number[]; precision: number }> {
+  if (!fs.existsSync(addon.log)) return [];
+  return fs
+    .readFileSync(addon.log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: 'engine' | 'pipeline'; devices: number[]; precision: number });
+}
