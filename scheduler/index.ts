@@ -41,7 +41,8 @@
  *
  * This folder owns its types and imports nothing from src/ (test/repo/imports.test.ts checks it):
  * callers pass plain data in.
- * The pipeline across GPUs (pipeline.ts) balances a layer split from measured stage times.
+ * The pipeline across GPUs (pipeline.ts) balances a layer split from measured stage times;
+ * placement.ts chooses between that pipeline and one whole-model replica per GPU from calibrated costs.
  */
 import type { SchedulerConfig } from './config.js';
 import type { CostModel } from './cost-model.js';
@@ -64,6 +65,7 @@ export { rungsFrom, assignRungs } from './ladder.js';
 export { Playout } from './playout.js';
 export { balance, PipelineBalancer, simulatePipeline, stageWorkFrom, stageTimes, bottleneckMs, imbalance } from './pipeline.js';
 export type { StageWork, Split, PipelineRunOptions, PipelineRunResult } from './pipeline.js';
+export { choosePlacement, type Placement, type PlacementChoice, type PlacementFigures, type PlacementQuestion } from './placement.js';
 export { SimulatedEngine, forwardFlops, type SimulatedDeviceSpec, type TransformerShape } from './simulated-engine.js';
 export { runScenarios, runScenario, scenarioNames, type ScenarioResult, type SimulationReport } from './simulate.js';
 export { formatScenarioTable } from './report.js';
