@@ -23,9 +23,9 @@ export const TIER_ORDER = ['unit', 'engine', 'e2e'];
 
 /** [tier, regex over the path under test/]; the first match wins, unit otherwise. */
 export const TIERS = [
-  ['unit', /^serve\/(viewer-hub|protocol|playout-ledger|stream-stats|mp4-boxes|fmp4-splitter|auth|spare-generators)\.test\.ts$/],
+  ['unit', /^serve\/(viewer-hub|protocol|playout-ledger|stream-stats|fmp4-splitter|auth|spare-generators)\.test\.ts$/],
   ['e2e', /^(cli|e2e|serve)\//],
-  ['e2e', /^encode\/(finalize-on-signals|fmp4-stream|mp4-file-writer|raw-video-encoder)\.test\.ts$/],
+  ['e2e', /^encode\/(fmp4-stream|mp4-file-writer|raw-video-encoder)\.test\.ts$/],
   ['e2e', /^(eval\/run-eval|(schedule|realtime)\/render-realtime|tools\/engine-video-diff)\.test\.ts$/],
   ['engine', /^(engine|onnx|decode|tools)\//],
   ['engine', /^loop\/(generator|generator-pipeline|generator-taehv|warmup|preset-frames)\.test\.ts$/],

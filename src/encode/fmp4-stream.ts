@@ -2,10 +2,11 @@
  * A live H.264 fragmented-MP4 byte stream for Media Source Extensions (docs/serving.md, delivery):
  * raw RGB24 frames in, `output` carries an init segment (ftyp + moov) and then one moof + mdat
  * fragment per frame. Low-latency x264 settings: zerolatency, no B-frames, a fixed keyframe
- * interval of at most one second. Pipe `output` through Fmp4Segmenter to get whole segments.
+ * interval of at most one second. Feed `output` to an Fmp4Splitter (src/serve/fmp4-splitter.ts) to
+ * get whole segments.
  *
  * `output` must be read: it is a bounded stream, and an unread output stalls ffmpeg, which then
- * stops taking frames (writeFrame waits). Per-viewer queues belong after the segmenter.
+ * stops taking frames (writeFrame waits). Per-viewer queues belong after the splitter.
  */
 import { EventEmitter } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';

@@ -21,7 +21,7 @@ import {
   validateEncoderOptions,
 } from './encoder-settings.js';
 import { RawVideoEncoder } from './raw-video-encoder.js';
-import { readBoxes, readFragmentInfo } from './fmp4-boxes.js';
+import { parseMoof, readBoxHeader } from './mp4-boxes.js';
 
 export type Mp4FileOptions = EncoderOptions;
 
@@ -171,23 +171,21 @@ export function countFileFrames(filePath: string): number | undefined {
     let frames = 0;
     let moof: Buffer | null = null;
     for (let at = 0; at + 8 <= size; ) {
-      if (fs.readSync(fd, header, 0, 16, at) < 8) break;
-      let boxSize = header.readUInt32BE(0);
-      const type = header.toString('latin1', 4, 8);
-      if (boxSize === 1) boxSize = Number(header.readBigUInt64BE(8));
-      else if (boxSize === 0) boxSize = size - at;
-      if (boxSize < 8 || at + boxSize > size) break; // cut short: only complete boxes count
-      if (type === 'moof') {
-        moof = Buffer.alloc(boxSize);
-        fs.readSync(fd, moof, 0, boxSize, at);
-      } else if (type === 'mdat' && moof) {
-        const [box] = readBoxes(moof).boxes;
-        if (box) frames += readFragmentInfo(moof, box).samples;
+      const read = fs.readSync(fd, header, 0, 16, at);
+      const box = readBoxHeader(header.subarray(0, read), 0);
+      if (!box) break;
+      const end = at + (box.end === Infinity ? size - at : box.end); // size 0: to the end of the file
+      if (end - at < 8 || end > size) break; // cut short: only complete boxes count
+      if (box.type === 'moof') {
+        moof = Buffer.alloc(end - at);
+        fs.readSync(fd, moof, 0, moof.length, at);
+      } else if (box.type === 'mdat' && moof) {
+        frames += parseMoof(moof, readBoxHeader(moof, 0)!).samples;
         moof = null;
       } else {
         moof = null;
       }
-      at += boxSize;
+      at = end;
     }
     return frames;
   } finally {

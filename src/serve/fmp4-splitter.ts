@@ -3,7 +3,7 @@
  * segment (ftyp + moov and anything before the first fragment) and media fragments (moof + mdat,
  * with any styp/sidx/prft boxes in front of them), each tagged with whether it starts with a keyframe.
  */
-import { codecFromInit, parseMoof, readBoxHeader, trexDefaultFlags } from './mp4-boxes.js';
+import { codecFromInit, parseMoof, readBoxHeader, trexDefaultFlags } from '../encode/mp4-boxes.js';
 
 export interface InitSegment {
   data: Buffer;

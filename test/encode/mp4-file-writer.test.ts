@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openMp4File, type Mp4FileOptions } from '../../src/encode/mp4-file-writer.js';
-import { readFmp4Layout } from '../../src/encode/fmp4-boxes.js';
+import { readFmp4Layout } from '../../src/encode/mp4-boxes.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { gradientFrame, probeVideo, sleep, tempDir, waitFor } from './helpers.js';
 
@@ -40,11 +40,11 @@ test('writes H.264 yuv420p fragmented MP4 with every frame', async () => {
   assert.equal(layout.types.slice(0, 2), ['ftyp', 'moov']);
   assert.ok(layout.fragments.length >= 4, `fragments: ${layout.types.join(' ')}`);
   assert.equal(layout.samples, 40);
-  assert.ok(layout.fragments[0].keyframe, 'the first fragment starts at a keyframe');
+  assert.ok(layout.fragments[0].startsWithKeyframe, 'the first fragment starts at a keyframe');
   // keyframeSeconds 1 at 16 fps: a keyframe at least every 16 frames.
   let sinceKey = 0;
   for (const f of layout.fragments) {
-    sinceKey = f.keyframe ? f.samples : sinceKey + f.samples;
+    sinceKey = f.startsWithKeyframe ? f.samples : sinceKey + f.samples;
     assert.ok(sinceKey <= 16 + 4, `keyframe interval too long at ${sinceKey}`);
   }
   // Fragments stay short (FILE_FRAGMENT_SECONDS = 0.25 s = 4 frames at 16 fps).

@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { childBoxes, parseMoof, readBoxHeader } from '../../src/serve/mp4-boxes.js';
+import { childBoxes, parseMoof, readBoxHeader } from '../../src/encode/mp4-boxes.js';
 import { startTestServer, TestClient, type Received } from './helpers/server-fixture.js';
 import type { SinkstreamServer } from '../../src/serve/server.js';
 

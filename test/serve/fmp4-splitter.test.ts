@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Fmp4Splitter, Fmp4SplitError, type InitSegment, type MediaFragment } from '../../src/serve/fmp4-splitter.js';
-import { childBoxes } from '../../src/serve/mp4-boxes.js';
+import { childBoxes } from '../../src/encode/mp4-boxes.js';
 import { makeFmp4 } from './helpers/ffmpeg-fixture.js';
 
 function split(bytes: Buffer, chunk: (i: number) => number) {

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { childBoxes, codecFromInit, parseMoof, readBoxHeader, trexDefaultFlags } from '../../src/serve/mp4-boxes.js';
+import { childBoxes, codecFromInit, parseMoof, readBoxHeader, trexDefaultFlags } from '../../src/encode/mp4-boxes.js';
 import { CloseCode } from '../../src/serve/protocol.js';
 import { SinkstreamServer } from '../../src/serve/server.js';
 import { httpJson, startTestServer, testConfig, TestClient, type Received } from './helpers/server-fixture.js';

@@ -1,6 +1,8 @@
 /**
- * Just enough ISO-BMFF (MP4) parsing to deliver fragmented MP4 live: walk boxes, tell whether a
- * moof's first sample is a sync sample (keyframe), and read the codec string from an init segment.
+ * The project's one ISO-BMFF (MP4) box reader, just enough for fragmented MP4: walk boxes, count a
+ * moof's samples and tell whether its first is a sync sample (keyframe), read the codec string from
+ * an init segment, and lay out a whole file (or what a crash left of it). The live splitter
+ * (src/serve/fmp4-splitter.ts), the file writer's frame count and the tests all read boxes here.
  * Reference: ISO/IEC 14496-12 (boxes, sample flags), 14496-15 (avcC).
  */
 
@@ -180,4 +182,33 @@ export function codecFromInit(init: Uint8Array): string | null {
     }
   }
   return null;
+}
+
+export interface Fmp4Layout {
+  /** Top-level box types in order. */
+  types: string[];
+  /** Complete moof + mdat pairs, in order. */
+  fragments: Array<FragmentInfo & { start: number; end: number }>;
+  /** Samples in the complete fragments. */
+  samples: number;
+  /** The bytes end inside a box (a file still being written, or cut short by a crash). */
+  truncated: boolean;
+}
+
+/** The top-level layout of a whole fragmented MP4 file; only complete boxes count. */
+export function readFmp4Layout(buf: Uint8Array): Fmp4Layout {
+  const boxes = childBoxes(buf, 0, buf.length);
+  const moov = boxes.find((b) => b.type === 'moov');
+  const trex = moov ? trexDefaultFlags(buf.subarray(0, moov.end)) : new Map<number, number>();
+  const fragments: Fmp4Layout['fragments'] = [];
+  for (let i = 0; i + 1 < boxes.length; i++) {
+    const [moof, mdat] = [boxes[i], boxes[i + 1]];
+    if (moof.type === 'moof' && mdat.type === 'mdat') fragments.push({ ...parseMoof(buf, moof, trex), start: moof.start, end: mdat.end });
+  }
+  return {
+    types: boxes.map((b) => b.type),
+    fragments,
+    samples: fragments.reduce((n, f) => n + f.samples, 0),
+    truncated: (boxes.at(-1)?.end ?? 0) !== buf.length,
+  };
 }

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { childBoxes, codecFromInit, isSyncSampleFlags, parseMoof, readBoxHeader, trexDefaultFlags } from '../../src/serve/mp4-boxes.js';
-import { makeFmp4 } from './helpers/ffmpeg-fixture.js';
+import { childBoxes, codecFromInit, isSyncSampleFlags, parseMoof, readBoxHeader, readFmp4Layout, trexDefaultFlags } from '../../src/encode/mp4-boxes.js';
+import { makeFmp4 } from '../serve/helpers/ffmpeg-fixture.js';
 
 function box(type: string, ...payload: Uint8Array[]): Buffer {
   const body = Buffer.concat(payload);
@@ -54,6 +54,22 @@ test('parseMoof: first_sample_flags, per-sample flags, tfhd default, trex defaul
   const init = Buffer.concat([box('ftyp', Buffer.from('isom')), box('moov', box('mvex', box('trex', u32s(0, 1, 1, 0, 0, SYNC))))]);
   assert.equal([...trexDefaultFlags(init)], [[1, SYNC]]);
   assert.is(parseMoof(m, readBoxHeader(m, 0)!, trexDefaultFlags(init)).startsWithKeyframe, true);
+});
+
+test('readFmp4Layout: complete fragments of a whole file, and of one cut inside a fragment', () => {
+  const moofOf = (count: number, first: number) =>
+    box('moof', box('mfhd', u32s(0, 1)), box('traf', box('tfhd', u32s(0x20, 1, DELTA)), box('trun', u32s(0x005, count, 0, first))));
+  const head = Buffer.concat([box('ftyp', Buffer.from('isom')), box('moov', box('mvhd', Buffer.alloc(20)))]);
+  const file = Buffer.concat([head, moofOf(1, SYNC), box('mdat', Buffer.alloc(10)), moofOf(3, DELTA), box('mdat', Buffer.alloc(30)), box('mfra', Buffer.alloc(8))]);
+  const whole = readFmp4Layout(file);
+  assert.equal(whole.types, ['ftyp', 'moov', 'moof', 'mdat', 'moof', 'mdat', 'mfra']);
+  assert.equal(whole.fragments.map((f) => [f.samples, f.startsWithKeyframe]), [[1, true], [3, false]]);
+  assert.is(whole.samples, 4);
+  assert.is(whole.truncated, false);
+  const cut = readFmp4Layout(file.subarray(0, file.length - 16 - 20)); // inside the second mdat
+  assert.equal(cut.types, ['ftyp', 'moov', 'moof', 'mdat', 'moof']);
+  assert.is(cut.samples, 1, 'the cut fragment does not count');
+  assert.ok(cut.truncated);
 });
 
 test('ffmpeg output: codec string, and moofs at GOP starts are keyframes', async () => {
