@@ -10,7 +10,7 @@ import { encodeSpaceToDepth } from '../decode/space-to-depth.js';
 import { SinkstreamError } from '../errors.js';
 import { modelDims } from '../model/dims.js';
 import { renderGroundTruth } from './ground-truth.js';
-import { loadSceneSpec, parseOpeningPrompt, type SceneSpec } from './scene-spec.js';
+import { loadSceneSpec, parsePrompt, type SceneSpec } from './scene-spec.js';
 
 /** The same configuration with every block generated: what timing measurements need (a drawn block times nothing). */
 export function withGeneratedOpening(config: Config): Config {
@@ -18,7 +18,7 @@ export function withGeneratedOpening(config: Config): Config {
 }
 
 export interface SceneOpening {
-  /** The first block's latent [channels, blockFrames, H, W] for a prompt (parseOpeningPrompt reads it). */
+  /** The first block's latent [channels, blockFrames, H, W] for a prompt (parsePrompt reads it: the training grammar). */
   latentFor(prompt: string): Float32Array;
 }
 
@@ -37,6 +37,6 @@ export function createSceneOpening(config: Config): SceneOpening {
   }
   const frames = config.generation.blockFrames;
   return {
-    latentFor: (prompt) => encodeSpaceToDepth(renderGroundTruth(parseOpeningPrompt(prompt, spec), spec, 0, frames), width, height, factor),
+    latentFor: (prompt) => encodeSpaceToDepth(renderGroundTruth(parsePrompt(prompt, spec), spec, 0, frames), width, height, factor),
   };
 }

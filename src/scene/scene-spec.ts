@@ -77,42 +77,68 @@ export function loadSceneSpec(dir = defaultSpecDir): SceneSpec {
   };
 }
 
-/** The colour/shape pairs a prompt names, and the background named as `<phrase(background)>`. */
-function readScene(prompt: string, spec: SceneSpec, phrase: (background: string) => string): { objects: PromptObject[]; background: string | undefined } {
-  const words = prompt.toLowerCase().split(/[^a-z]+/).filter((w) => w.length > 0);
-  const objects: PromptObject[] = [];
-  for (let i = 1; i < words.length; i++) {
-    if ((spec.shapes as string[]).includes(words[i]) && spec.objects.has(words[i - 1])) {
-      objects.push({ colour: words[i - 1], shape: words[i] as ShapeName });
-    }
-  }
-  const joined = words.join(' ');
-  const background = [...spec.backgrounds.keys()].find((b) => joined.includes(phrase(b)));
-  return { objects, background };
+/** How the training captions (tools/data/scenes.py `caption`) name one, two and three objects. */
+const OBJECT_FORMS = ['a <colour> <shape>', 'a <colour> <shape> and a <colour> <shape>', 'a <colour> <shape>, a <colour> <shape> and a <colour> <shape>'];
+
+/** What the model was trained to draw, for an error message: colours, shapes, backgrounds and the caption forms. */
+export function describeTrainedScenes(spec: SceneSpec): string {
+  return (
+    `the model can draw 1 to 3 objects, each in a different colour (${[...spec.objects.keys()].join(', ')}), ` +
+    `each a shape (${spec.shapes.join(', ')}), on a background (${[...spec.backgrounds.keys()].join(', ')}), ` +
+    `written as the training captions were: '${OBJECT_FORMS.join("', '")}', then 'bouncing on a <background> background'`
+  );
+}
+
+/** The prompt's words as the built-in tokenizer splits them (runs of letters, lowercased). */
+function promptWords(prompt: string): string[] {
+  return prompt.toLowerCase().match(/\p{L}+/gu) ?? [];
 }
 
 /**
- * Reads a prompt for a drawn opening, leniently: the `<colour> <shape>` pairs it names (at most 3,
- * as in training; none draws the background alone) on the `<background> background` it names, or
- * on the spec's first background when it names none.
+ * Reads a prompt of the training grammar, strictly: its words (punctuation aside) must be exactly a
+ * training caption (tools/data/scenes.py `caption`): one to three objects of different object
+ * colours, each a trained shape, joined as training joined them, on a trained background. Anything
+ * else is ERR_PROMPT naming the first thing that differs and what the model can draw.
  */
-export function parseOpeningPrompt(prompt: string, spec: SceneSpec): PromptScene {
-  const { objects, background } = readScene(prompt, spec, (b) => `${b} background`);
-  if (objects.length > 3) {
-    throw new SinkstreamError('ERR_PROMPT', `prompt '${prompt}': names ${objects.length} objects; the scene opening draws at most 3 (the training scenes' limit)`);
-  }
-  return { prompt, objects, background: background ?? [...spec.backgrounds.keys()][0] };
-}
-
-/** Reads a prompt of the training grammar: `a <colour> <shape>, ... bouncing on a <background> background`. */
 export function parsePrompt(prompt: string, spec: SceneSpec): PromptScene {
-  const { objects, background } = readScene(prompt, spec, (b) => `on a ${b} background`);
-  if (objects.length === 0 || objects.length > 3 || background === undefined) {
-    throw new SinkstreamError(
-      'ERR_PROMPT',
-      `prompt '${prompt}': the evaluation needs the training grammar 'a <colour> <shape>[, a <colour> <shape>] [and a <colour> <shape>] bouncing on a <background> background' ` +
-        `with colours ${[...spec.objects.keys()].join('/')}, shapes ${spec.shapes.join('/')}, backgrounds ${[...spec.backgrounds.keys()].join('/')}`,
-    );
+  const words = promptWords(prompt);
+  function refuse(why: string): never {
+    throw new SinkstreamError('ERR_PROMPT', `prompt '${prompt}': ${why}; ${describeTrainedScenes(spec)} (the training grammar)`);
   }
+  let at = 0;
+  function expect(word: string, where: string): void {
+    if (words[at] !== word) refuse(words[at] === undefined ? `ends where '${word}' ${where} was expected` : `'${words[at]}' where '${word}' ${where} was expected`);
+    at++;
+  }
+  const objects: PromptObject[] = [];
+  function readObject(): void {
+    expect('a', 'before an object');
+    const colour = words[at];
+    const shape = words[at + 1];
+    if (colour === undefined) refuse('ends before an object colour');
+    if (!spec.objects.has(colour)) refuse(`'${colour}' is not an object colour the model was trained on`);
+    if (shape === undefined) refuse('ends before a shape');
+    if (!(spec.shapes as string[]).includes(shape)) refuse(`'${shape}' is not a shape the model was trained on`);
+    if (objects.some((o) => o.colour === colour)) refuse(`two objects are ${colour}; training scenes never repeat a colour`);
+    objects.push({ colour, shape: shape as ShapeName });
+    at += 2;
+  }
+  readObject();
+  while (words[at] === 'a') readObject(); // 'a X, a Y and a Z': the comma is not a word
+  let joinedByAnd = 0;
+  while (words[at] === 'and') {
+    at++;
+    readObject();
+    joinedByAnd++;
+  }
+  if (objects.length > 3) refuse(`names ${objects.length} objects; the training scenes have at most 3`);
+  if (objects.length > 1 && joinedByAnd !== 1) refuse(`joins its ${objects.length} objects otherwise than training did ('${OBJECT_FORMS[objects.length - 1]}')`);
+  expect('bouncing', 'after the objects');
+  expect('on', "after 'bouncing'");
+  expect('a', "after 'bouncing on'");
+  const last = words.lastIndexOf('background');
+  if (last < at || last !== words.length - 1) refuse(`does not end in '<background> background'`);
+  const background = words.slice(at, last).join(' ');
+  if (!spec.backgrounds.has(background)) refuse(`'${background}' is not a background the model was trained on`);
   return { prompt, objects, background };
 }

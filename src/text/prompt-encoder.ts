@@ -6,6 +6,8 @@ import { SinkstreamError } from '../errors.js';
 import { BuiltinPromptEncoder, loadVocabulary } from './builtin-encoder.js';
 import { PrecomputedPromptEncoder } from './precomputed-encoder.js';
 import { acquireUmt5Encoder } from './shared-text-encoder.js';
+import { loadSceneSpec } from '../scene/scene-spec.js';
+import { TrainedScenePromptEncoder } from './trained-scene-prompts.js';
 
 export interface PromptEncoder {
   readonly kind: 'builtin' | 'precomputed' | 'umt5';
@@ -20,7 +22,14 @@ export interface PromptEncoder {
   close?(): Promise<void>;
 }
 
+/** The configured encoder; with `model.scene` set, only prompts of the training grammar pass (trained-scene-prompts.ts). */
 export async function createPromptEncoder(config: Pick<Config, 'model' | 'text'>, weights: ModelWeights): Promise<PromptEncoder> {
+  const spec = config.model.scene === undefined ? undefined : loadSceneSpec(config.model.scene); // a bad folder fails before an encoder is acquired
+  const encoder = await createConfiguredEncoder(config, weights);
+  return spec === undefined ? encoder : new TrainedScenePromptEncoder(encoder, spec);
+}
+
+async function createConfiguredEncoder(config: Pick<Config, 'model' | 'text'>, weights: ModelWeights): Promise<PromptEncoder> {
   const dims = modelDims(config);
   if (config.text.encoder === 'umt5') return acquireUmt5Encoder(config);
   if (config.text.encoder === 'precomputed') {
