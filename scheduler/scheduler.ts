@@ -134,13 +134,15 @@ export class Scheduler {
 
   // ---------------------------------------------------------------- admission
 
-  /** Admits the stream if every stream, it included, can still meet its objectives; else refuses. */
-  admit(spec: StreamSpec, now: number = this.clock.now()): AdmissionDecision {
-    const trial = this.trial(spec, now);
+  /**
+   * Admits the stream if every stream, it included, can still meet its objectives; else refuses.
+   * `only`: the devices it may go to (a stream whose engine was already placed on one); default every device.
+   */
+  admit(spec: StreamSpec, now: number = this.clock.now(), only?: readonly string[]): AdmissionDecision {
+    const trial = this.trial(spec, now, only);
     if ('admitted' in trial) return trial;
     const { rungs, ok } = trial;
-    ok.sort((a, b) => a.degradation! - b.degradation! || a.rungs!.get(NEW_STREAM)! - b.rungs!.get(NEW_STREAM)! || a.utilisation! - b.utilisation! || cmp(a.device, b.device));
-    const best = ok[0];
+    const best = bestTrial(ok);
     const rung = best.rungs!.get(NEW_STREAM)!;
     const state: StreamState = {
       spec: structuredClone(spec),
@@ -176,7 +178,17 @@ export class Scheduler {
     return 'admitted' in trial ? trial : null;
   }
 
-  private trial(spec: StreamSpec, now: number): Extract<AdmissionDecision, { admitted: false }> | { rungs: Rung[]; ok: DeviceTrial[] } {
+  /**
+   * The device `admit` would choose now (the one that degrades the admitted streams least, then the best
+   * rung for the newcomer, then the least used), or the refusal; nothing is admitted. Lets a runtime build
+   * the stream's engine on that device before admitting it there (`admit(spec, now, [device])`).
+   */
+  place(spec: StreamSpec, now: number = this.clock.now()): { device: string } | Extract<AdmissionDecision, { admitted: false }> {
+    const trial = this.trial(spec, now);
+    return 'admitted' in trial ? trial : { device: bestTrial(trial.ok).device };
+  }
+
+  private trial(spec: StreamSpec, now: number, only?: readonly string[]): Extract<AdmissionDecision, { admitted: false }> | { rungs: Rung[]; ok: DeviceTrial[] } {
     validateSpec(spec);
     const existing = this.streams.get(spec.id);
     if (existing && (existing.state === 'running')) {
@@ -184,7 +196,11 @@ export class Scheduler {
     }
     const rungs = rungsFrom(spec.stepLadder ?? this.config.stepLadder, spec.blockFrames ?? this.config.blockFrames);
     for (const device of this.devices.values()) this.decayIdleSpeed(device, now);
-    const trials = [...this.devices.keys()].map((id) => this.tryDevice(id, spec, rungs));
+    const ids = [...this.devices.keys()].filter((id) => only === undefined || only.includes(id));
+    if (ids.length === 0) {
+      return { admitted: false, streamId: spec.id, code: 'no-device', reason: `stream '${spec.id}': no device among ${only!.join(', ') || 'none'} (the scheduler has ${[...this.devices.keys()].join(', ')})` };
+    }
+    const trials = ids.map((id) => this.tryDevice(id, spec, rungs));
     const ok = trials.filter((t) => t.feasible);
     if (ok.length === 0) {
       const code: RefusalCode = trials.every((t) => t.code === 'capacity') ? 'capacity' : 'deadline';
@@ -593,6 +609,11 @@ export class Scheduler {
 /** Video frames of block `index` of a stream: its first block may give fewer (StreamSpec.firstBlockVideoFrames). */
 export function blockVideoFrames(spec: Pick<StreamSpec, 'videoFramesPerLatentFrame' | 'firstBlockVideoFrames'>, index: number, latentFrames: number): number {
   return index === 0 && spec.firstBlockVideoFrames !== undefined ? spec.firstBlockVideoFrames : latentFrames * spec.videoFramesPerLatentFrame;
+}
+
+/** Admission's preference among devices that accept: least degradation, best rung for the newcomer, least used. */
+function bestTrial(ok: DeviceTrial[]): DeviceTrial {
+  return [...ok].sort((a, b) => a.degradation! - b.degradation! || a.rungs!.get(NEW_STREAM)! - b.rungs!.get(NEW_STREAM)! || a.utilisation! - b.utilisation! || cmp(a.device, b.device))[0];
 }
 
 function blockShape(spec: StreamSpec, latentFrames: number, latentStart: number): ForwardItemShape {

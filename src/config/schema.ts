@@ -200,6 +200,13 @@ export const engineSection = z
     /** GPU of each stage, first to last (native engine; default: engine.device, engine.device + 1, ...). */
     devices: z.array(z.number().int().nonnegative()).min(1).optional(),
     /**
+     * serve with several GPUs (engine.devices, or engine.stages GPUs from engine.device): `pipeline` = each
+     * stream's engine spans them, a stage per GPU; `replicas` = each stream's engine holds the whole model on
+     * one GPU, the one the scheduler chooses (the least loaded lane); `auto` = the scheduler picks from both
+     * setups' calibrated costs (docs/scheduler.md). Native engine only for replicas and auto.
+     */
+    placement: z.enum(['pipeline', 'replicas', 'auto']).default('pipeline'),
+    /**
      * At engine start, one forward at every cache size the stream will attend (and a decode), so plans
      * built on first use (the native engine's cuDNN attention) are not paid in the first blocks.
      * Default: on for the native engine, off otherwise.

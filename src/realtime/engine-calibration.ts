@@ -43,8 +43,9 @@ export function deviceIdFor(config: Config): string {
 
 /**
  * Blocks of different streams the engine setup runs at once at full speed: a native pipeline's stages
- * are separate GPUs, so while one stream's forward is on one stage another's runs on the next. (An
- * ONNX Runtime pipeline's stages share the same CPU cores, so they count as one.)
+ * are separate GPUs, so while one stream's forward is on one stage another's runs on the next; replicas
+ * (engine.placement) run one stream's whole model on each of the same GPUs. (An ONNX Runtime pipeline's
+ * stages share the same CPU cores, so they count as one.)
  */
 export function blockLanes(config: Config): number {
   return config.engine.name === 'native' ? config.engine.stages : 1;

@@ -77,8 +77,9 @@ export interface RuntimeSchedulerOptions {
   costModel: CostModel;
   device: string;
   /**
-   * Blocks that run at once on the device (a pipeline's stages: blockLanes in engine-calibration.ts). Each lane
-   * is a device to the scheduler, with the calibrated device's timings; a stream stays on its lane.
+   * Blocks that run at once on the device (a pipeline's stages, or the GPUs of replicas: blockLanes in
+   * engine-calibration.ts). Each lane is a device to the scheduler, with the calibrated device's timings; a
+   * stream stays on its lane.
    */
   lanes?: number;
   config: SchedulerConfig;
@@ -133,11 +134,14 @@ export class RuntimeScheduler {
     );
   }
 
-  /** Asks the scheduler to admit a stream; a refusal is an ordinary result with the reason. */
-  admit(spec: StreamSpec): Admission {
+  /**
+   * Asks the scheduler to admit a stream; a refusal is an ordinary result with the reason. `lane`: the
+   * lane it must go to (its engine was built for that lane's GPU after `place`); default any lane.
+   */
+  admit(spec: StreamSpec, lane?: string): Admission {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the scheduler is closed');
     const now = this.clock.now();
-    const decision = scheduled(() => this.scheduler.admit(spec, now));
+    const decision = scheduled(() => this.scheduler.admit(spec, now, lane === undefined ? undefined : [lane]));
     if (!decision.admitted) return { admitted: false, decision: this.refused(decision, now) };
     const stream = new ScheduledStream(this, spec.id);
     this.streams.set(spec.id, stream);
@@ -162,6 +166,17 @@ export class RuntimeScheduler {
     const now = this.clock.now();
     const refusal = scheduled(() => this.scheduler.check(spec, now));
     return refusal && this.refused(refusal, now);
+  }
+
+  /**
+   * The lane `admit` would give the stream now (the least loaded that keeps every deadline), or the
+   * refusal (recorded like `check`'s); nothing is admitted. Replicas build the stream's engine on that lane's GPU.
+   */
+  place(spec: StreamSpec): { lane: string } | Extract<AdmissionDecision, { admitted: false }> {
+    if (this.closed) throw new SinkstreamError('ERR_CLOSED', 'the scheduler is closed');
+    const now = this.clock.now();
+    const r = scheduled(() => this.scheduler.place(spec, now));
+    return 'device' in r ? { lane: r.device } : this.refused(r, now);
   }
 
   private refused<T extends Extract<AdmissionDecision, { admitted: false }>>(decision: T, now: number): T {

@@ -149,6 +149,12 @@ export async function createHostedGenerator(config: Config): Promise<HostedGener
  * one is ready (else builds as createHostedGenerator does) and starts making the next spare
  * `refillDelayMs` later, so that the new stream's first blocks do not share the CPU with it.
  */
+/** The same engine section, whatever the order of its keys (a flat object: sorted keys name it). */
+function sameEngine(a: Config, b: Config): boolean {
+  const canonical = (e: Config['engine']): string => JSON.stringify(e, Object.keys(e).sort());
+  return canonical(a.engine) === canonical(b.engine);
+}
+
 export class SpareGenerators {
   private readonly spares: Array<Promise<HostedGenerator | null>> = [];
   private refill: NodeJS.Timeout | null = null;
@@ -177,6 +183,9 @@ export class SpareGenerators {
   }
 
   async create(config: Config): Promise<HostedGenerator> {
+    // A spare's engine was built from this.config's engine section: a stream whose engine differs (placed on
+    // another GPU by engine.placement replicas) builds its own, and the spare waits for one that matches.
+    if (!sameEngine(config, this.config)) return createHostedGenerator(config);
     const spare = await (this.spares.shift() ?? Promise.resolve(null));
     this.scheduleRefill();
     if (!spare) return createHostedGenerator(config);

@@ -34,6 +34,7 @@ import { silentLogger, type Logger } from './logger.js';
 import { buildInfo } from './build-info.js';
 import { readiness, type Readiness } from './readiness.js';
 import { realTimers, type Timers } from '../realtime/runtime-scheduler.js';
+import { placementGpus, replicaConfig } from '../realtime/placement.js';
 
 export interface ServerOptions {
   config: Config;
@@ -113,7 +114,9 @@ export class SinkstreamServer {
     this.policy = { token: this.token, origins: config.serve.origins };
     this.metrics = new ServerMetrics(() => this.streams.figures(), buildInfo(config));
     this.scheduling = options.scheduling === false ? null : new ServeScheduling(config, this.metrics, this.logger, options.scheduling ?? {});
-    this.spares = options.createGenerator ? null : new SpareGenerators(config, config.serve.spareGenerators, undefined, (line) => this.logger.warn({ event: 'spare-generator-failed' }, line));
+    // Replicas: spares hold a whole-model engine on the first GPU (streams placed on another build their own).
+    const spareConfig = config.engine.placement === 'replicas' ? replicaConfig(config, placementGpus(config)[0]) : config;
+    this.spares = options.createGenerator ? null : new SpareGenerators(spareConfig, config.serve.spareGenerators, undefined, (line) => this.logger.warn({ event: 'spare-generator-failed' }, line));
     this.streams = new StreamManager({
       config,
       createGenerator: options.createGenerator ?? ((c) => this.spares!.create(c)),

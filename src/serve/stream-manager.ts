@@ -138,10 +138,11 @@ export class StreamManager {
     try {
       const scheduling = this.opts.scheduling;
       const runtime = scheduling ? await scheduling.prepare() : null;
-      if (scheduling && runtime) scheduling.precheck(runtime, id, config);
+      // The admission test before the generator exists; under engine.placement replicas also the GPU its engine goes on.
+      const placed = scheduling && runtime ? scheduling.place(runtime, id, config) : config;
       const stream = await LiveStream.start({
         id,
-        config,
+        config: placed,
         createdAt,
         record: request.record ?? false,
         createGenerator: this.opts.createGenerator,
@@ -168,6 +169,7 @@ export class StreamManager {
       );
       return { ok: true, stream };
     } catch (e) {
+      this.opts.scheduling?.unplace(id);
       if (isSinkstreamError(e) && e.code === 'ERR_CAPACITY') return { ok: false, code: 'over-capacity', message: e.message };
       const bad = isSinkstreamError(e) && e.isBadInput;
       const message = isSinkstreamError(e) ? `${e.message} [${e.code}]` : (e as Error).message;

@@ -13,6 +13,16 @@ export function engineConfigProblems(config: Config): ConfigProblem[] {
       problems.push({ path: 'engine.devices', message: `${e.devices.length} entries for engine.stages ${e.stages}: give one GPU per stage` });
     }
   }
+  if (e.placement !== 'pipeline') {
+    if (e.name !== 'native') {
+      problems.push({ path: 'engine.placement', message: `'${e.placement}' places whole-model engines on GPUs: it needs engine.name 'native' (engine.name is '${e.name}')` });
+    } else if (e.stages < 2) {
+      problems.push({
+        path: 'engine.placement',
+        message: `'${e.placement}' spreads streams over several GPUs: give them as engine.devices (with engine.stages as many), or engine.stages >= 2 GPUs from engine.device`,
+      });
+    }
+  }
   if (e.stages > layers) problems.push({ path: 'engine.stages', message: `${e.stages} is more than the model's ${layers} layers` });
   if (e.stageLayers !== undefined) {
     const sum = e.stageLayers.reduce((a, b) => a + b, 0);
