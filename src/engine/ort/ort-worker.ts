@@ -4,22 +4,11 @@
  * it is not the main one.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { isSinkstreamError } from '../../errors.js';
 import { modelDims } from '../../model/dims.js';
 import { loadWeights } from '../../model/load-weights.js';
+import { rpcEvents, serveWorker, transferring } from '../../util/worker-rpc.js';
 import { OrtRuntime } from './ort-runtime.js';
-import type { SerializedError, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
-
-const port = parentPort;
-if (!port) throw new Error('ort-worker must run as a worker thread');
-
-function serialize(e: unknown): SerializedError {
-  if (isSinkstreamError(e)) return { code: e.code, message: e.message, stack: e.stack };
-  const err = e instanceof Error ? e : new Error(String(e));
-  return { message: err.message, stack: err.stack };
-}
-
-const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []): void => port.postMessage(reply, transfer);
+import type { OrtWorkerApi, WorkerInit } from './protocol.js';
 
 async function start(): Promise<OrtRuntime> {
   const { config, layers } = workerData as WorkerInit;
@@ -36,70 +25,39 @@ async function start(): Promise<OrtRuntime> {
   });
 }
 
-// A failed start is reported once, as a message, and the worker then ends on its own. Throwing here
-// as well would raise the Worker's 'error' event, which can reach the main thread before the message
-// and would replace the error's stable code (ERR_ENGINE_UNAVAILABLE, ...) with a generic one.
-const started = await start().then(
-  (r): OrtRuntime | null => r,
-  (e: unknown) => {
-    post({ kind: 'startFailed', error: serialize(e) });
-    port.close();
-    return null;
-  },
-);
-
-if (started) {
-  post({ kind: 'ready', info: started.info() });
-  // Calls run one at a time, in arrival order.
-  let queue: Promise<void> = Promise.resolve();
-  port.on('message', (request: WorkerRequest) => {
-    queue = queue.then(() => handle(started, request));
-  });
-}
-
-async function handle(runtime: OrtRuntime, { id, call }: WorkerRequest): Promise<void> {
-  try {
-    let value: unknown;
-    const transfer: ArrayBuffer[] = [];
-    switch (call.op) {
-      case 'setPrompt':
-        value = await runtime.setPrompt(call.context);
-        break;
-      case 'forward': {
-        const result = await runtime.forward(call.request);
-        transfer.push(result.flow.buffer as ArrayBuffer);
-        value = result;
-        break;
+await serveWorker<OrtWorkerApi>(parentPort, async () => {
+  const runtime = await start();
+  const events = rpcEvents(parentPort!);
+  // Every call, answered or failed, is followed by the engine's figures (they reach the caller first).
+  const withInfo =
+    <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await run(...args);
+      } finally {
+        events.emit('info', runtime.info());
       }
-      case 'updateCache':
-        value = await runtime.updateCache(call.update);
-        break;
-      case 'scoreCache': {
-        const scores = await runtime.scoreCache(call.queries, call.reduce);
-        const copy = scores.slice(); // its own buffer, safe to transfer
-        transfer.push(copy.buffer);
-        value = copy;
-        break;
-      }
-      case 'releaseQueries':
-        value = await runtime.releaseQueries(call.queriesId);
-        break;
-      case 'resetCache':
-        value = await runtime.resetCache();
-        break;
-      case 'readCache': {
+    };
+  return {
+    ready: runtime.info(),
+    handlers: {
+      setPrompt: withInfo((context: Float32Array) => runtime.setPrompt(context)),
+      forward: withInfo(async (request) => {
+        const result = await runtime.forward(request);
+        return transferring(result, [result.flow.buffer as ArrayBuffer]);
+      }),
+      updateCache: withInfo((update) => runtime.updateCache(update)),
+      scoreCache: withInfo(async (queries, reduce) => {
+        const scores = (await runtime.scoreCache(queries, reduce)).slice(); // its own buffer, safe to transfer
+        return transferring(scores, [scores.buffer]);
+      }),
+      releaseQueries: withInfo((queriesId: number) => runtime.releaseQueries(queriesId)),
+      resetCache: withInfo(() => runtime.resetCache()),
+      readCache: withInfo(async () => {
         const cache = await runtime.readCache();
-        transfer.push(cache.keys.buffer as ArrayBuffer, cache.values.buffer as ArrayBuffer, cache.positions.buffer as ArrayBuffer);
-        value = cache;
-        break;
-      }
-      case 'close':
-        await runtime.close();
-        value = undefined;
-        break;
-    }
-    post({ kind: 'result', id, value, info: runtime.info() }, transfer);
-  } catch (e) {
-    post({ kind: 'error', id, error: serialize(e), info: runtime.info() });
-  }
-}
+        return transferring(cache, [cache.keys.buffer as ArrayBuffer, cache.values.buffer as ArrayBuffer, cache.positions.buffer as ArrayBuffer]);
+      }),
+      close: withInfo(() => runtime.close()),
+    },
+  };
+});

@@ -1,7 +1,6 @@
-/** Messages between the ORT engine (main thread) and its worker. Typed arrays travel as transfers. */
+/** The ORT engine's worker (ort-worker.ts) as ort-engine.ts calls it, over src/util/worker-rpc.ts. */
 import type { Config } from '../../config/schema.js';
-import type { ErrorCode } from '../../errors.js';
-import type { CacheUpdate, EngineInfo, ForwardRequest, QuerySelection } from '../types.js';
+import type { Engine, EngineInfo } from '../types.js';
 
 export interface WorkerInit {
   config: Config;
@@ -9,29 +8,7 @@ export interface WorkerInit {
   layers?: readonly [number, number];
 }
 
-export type WorkerCall =
-  | { op: 'setPrompt'; context: Float32Array }
-  | { op: 'forward'; request: ForwardRequest }
-  | { op: 'updateCache'; update: CacheUpdate }
-  | { op: 'scoreCache'; queries: QuerySelection[]; reduce: 'sum' | 'max' }
-  | { op: 'releaseQueries'; queriesId: number }
-  | { op: 'resetCache' }
-  | { op: 'readCache' }
-  | { op: 'close' };
+/** The engine's calls, each answered on the worker; `ready` and every call's `info` event carry EngineInfo. */
+export type OrtWorkerApi = Pick<Engine, 'setPrompt' | 'forward' | 'updateCache' | 'scoreCache' | 'releaseQueries' | 'resetCache' | 'readCache' | 'close'>;
 
-export interface WorkerRequest {
-  id: number;
-  call: WorkerCall;
-}
-
-export type WorkerReply =
-  | { kind: 'ready'; info: EngineInfo }
-  | { kind: 'startFailed'; error: SerializedError }
-  | { kind: 'result'; id: number; value: unknown; info: EngineInfo }
-  | { kind: 'error'; id: number; error: SerializedError; info?: EngineInfo };
-
-export interface SerializedError {
-  code?: ErrorCode;
-  message: string;
-  stack?: string;
-}
+export type OrtWorkerReady = EngineInfo;
