@@ -7,6 +7,8 @@
 //   node scripts/run-tests.mjs --tier unit       typecheck, then one tier (repeatable; or a,b)
 //   node scripts/run-tests.mjs serve/idle        only test files whose path matches the regex, no typecheck
 //   --typecheck / --no-typecheck                 force the typecheck on or off
+// A tier whose process does not exit within RUN_TESTS_EXIT_GRACE_MS (20 s) of uvu's summary (a test
+// left a server, timer or child process running) is killed, and that counts as one more failure.
 //
 // Tiers (TIERS below, first match wins, everything else is unit):
 //   unit    pure code: no engine forward, no ffmpeg, no server, no child process
@@ -47,15 +49,30 @@ function testFiles(dir = path.join(root, 'test'), prefix = '') {
   });
 }
 
+/** How long a suite's process may live on after uvu printed its summary (a test left a server, timer or child running). */
+const EXIT_GRACE_MS = Number(process.env.RUN_TESTS_EXIT_GRACE_MS ?? 20_000);
+
 function run(cmd, args, pipeOut) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', pipeOut ? 'pipe' : 'inherit', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
     let out = '';
+    let hung = false;
+    let exitTimer = null;
     child.stdout?.on('data', (chunk) => {
       out += chunk.toString();
       process.stdout.write(chunk);
+      if (exitTimer === null && /Duration:\s+[\d.]+m?s/.test(out)) {
+        exitTimer = setTimeout(() => {
+          hung = true;
+          process.stdout.write(`\nrun-tests: the suites finished but their process did not exit within ${EXIT_GRACE_MS / 1000} s (a test left a handle open); killed\n`);
+          child.kill('SIGKILL');
+        }, EXIT_GRACE_MS);
+      }
     });
-    child.on('close', (code, signal) => resolve({ code, signal, out }));
+    child.on('close', (code, signal) => {
+      if (exitTimer) clearTimeout(exitTimer);
+      resolve({ code, signal, out, hung });
+    });
   });
 }
 
@@ -64,11 +81,12 @@ const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 async function runTier(files) {
   const uvuBin = path.join(root, 'node_modules', 'uvu', 'bin.js');
   const pattern = `^(${files.map(escape).join('|')})$`;
-  const { code, signal, out } = await run(process.execPath, ['--import', 'tsx', uvuBin, 'test', pattern], true);
+  const { code, signal, out, hung } = await run(process.execPath, ['--import', 'tsx', uvuBin, 'test', pattern], true);
   const read = (label) => Number((out.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? 0);
   const passed = read('Passed');
   let failed = read('Total') - passed - read('Skipped');
-  if ((code !== 0 || signal) && failed === 0) failed = 1; // a crash before uvu's summary is a failure
+  if (hung) failed++; // the process would not exit: counted as one more failure
+  else if ((code !== 0 || signal) && failed === 0) failed = 1; // a crash before uvu's summary is a failure
   return { passed, failed };
 }
 
