@@ -99,7 +99,7 @@ test('bad arguments: exit status 2, the message names the argument', async () =>
     [['--blocks', '0'], /--blocks 0/],
     [['--seed', 'x'], /--seed x/],
     [['--b', 'engine'], /--b engine: expected key=value/],
-    [['--a', 'engine.name=cuda'], /engine A \(--a engine\.name=cuda\).*\n\s*engine\.name:/],
+    [['--a', 'engine.name=cuda'], /engine A \(--a engine\.name=cuda\).*\n\s*--a engine\.name=cuda: engine\.name:/],
     [['--against', '/nonexistent/reference.rgb24'], /--against \/nonexistent\/reference\.rgb24: cannot read/],
     [['--against', 'x', '--a', 'engine.threads=1'], /--against .*cannot be used with option '--a/],
     [['--bogus'], /unknown option '--bogus'/],

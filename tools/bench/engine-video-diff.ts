@@ -287,7 +287,8 @@ function sideConfig(label: 'A' | 'B', flag: string, options: Options, common: st
     }
   }
   try {
-    return loadConfig({ file: options.config, set: [...options.set, ...common, ...own] });
+    const ownOverrides = own.map((assignment) => ({ assignment, origin: `${flag} ${assignment}` }));
+    return loadConfig({ file: options.config, set: [...options.set, ...common, ...ownOverrides] });
   } catch (e) {
     throw isSinkstreamError(e) ? new SinkstreamError(e.code, `engine ${label} (${[flag, ...own].join(' ')}): ${e.message}`) : e;
   }
