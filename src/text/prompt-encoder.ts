@@ -22,9 +22,13 @@ export interface PromptEncoder {
   close?(): Promise<void>;
 }
 
-/** The configured encoder; with `model.scene` set, only prompts of the training grammar pass (trained-scene-prompts.ts). */
+/**
+ * The configured encoder. A model with a scene spec read through the built-in vocabulary (the demo
+ * model) passes only the prompts of its training grammar (trained-scene-prompts.ts).
+ */
 export async function createPromptEncoder(config: Pick<Config, 'model' | 'text'>, weights: ModelWeights): Promise<PromptEncoder> {
-  const spec = config.model.scene === undefined ? undefined : loadSceneSpec(config.model.scene); // a bad folder fails before an encoder is acquired
+  const trainedScenes = config.model.scene !== undefined && config.text.encoder === 'builtin';
+  const spec = trainedScenes ? loadSceneSpec(config.model.scene!) : undefined;
   const encoder = await createConfiguredEncoder(config, weights);
   return spec === undefined ? encoder : new TrainedScenePromptEncoder(encoder, spec);
 }

@@ -155,7 +155,7 @@ if ('skip' in setup) {
       // refuses with 503 and HAProxy retries elsewhere); the fourth finds the cluster full.
       const ids: string[] = [];
       for (let k = 0; k < 3; k++) {
-        const r = await httpJson(lb, 'POST', '/v1/streams', { prompt: 'a red circle', record: true }, TOKEN);
+        const r = await httpJson(lb, 'POST', '/v1/streams', { prompt: 'a red circle bouncing on a black background', record: true }, TOKEN);
         assert.is(r.status, 201, JSON.stringify(r.body));
         assert.match(r.body.viewerUrl, new RegExp(`^http://127\\.0\\.0\\.1:${lb.port}/\\?stream=${r.body.stream.id}$`));
         ids.push(r.body.stream.id);
@@ -164,7 +164,7 @@ if ('skip' in setup) {
       const full = await fetch(`http://127.0.0.1:${lb.port}/v1/streams`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-        body: JSON.stringify({ prompt: 'a blue square' }),
+        body: JSON.stringify({ prompt: 'a blue square bouncing on a dark blue background' }),
       });
       assert.is(full.status, 503, 'every instance is full');
       await full.arrayBuffer();
@@ -177,7 +177,7 @@ if ('skip' in setup) {
           assert.is(got.status, 200, `GET ${id}: ${JSON.stringify(got.body)}`);
           assert.is(got.body.stream.id, id);
         }
-        const switched = await httpJson(lb, 'POST', `/v1/streams/${id}/prompt`, { prompt: 'a blue square' }, TOKEN);
+        const switched = await httpJson(lb, 'POST', `/v1/streams/${id}/prompt`, { prompt: 'a blue square bouncing on a dark blue background' }, TOKEN);
         assert.is(switched.status, 200, JSON.stringify(switched.body));
         const viewer = await TestClient.connect(lb, { token: TOKEN, query: { stream: id } });
         viewers.push(viewer);
@@ -205,7 +205,7 @@ if ('skip' in setup) {
       const freed = ids[1];
       assert.is((await httpJson(lb, 'DELETE', `/v1/streams/${freed}`, undefined, TOKEN)).status, 200);
       const again = await until('a create after the stop', async () => {
-        const r = await httpJson(lb, 'POST', '/v1/streams', { prompt: 'a red circle' }, TOKEN);
+        const r = await httpJson(lb, 'POST', '/v1/streams', { prompt: 'a red circle bouncing on a black background' }, TOKEN);
         return r.status === 201 ? r : undefined;
       }, 10_000);
       assert.is(instanceOf(again.body.stream.id), instanceOf(freed), 'the new stream goes to the instance with room');

@@ -83,7 +83,7 @@ test('/openapi.json: a valid OpenAPI 3.1 document, served without a token', asyn
 
 test('streams: create (id with the instance prefix, viewer URL), list, get, prompt, retune, stop; errors by the schemas', async () => {
   assert.is((await call('GET', '/v1/streams', undefined, null)).status, 401);
-  const created = await call('POST', '/v1/streams', { prompt: 'a red circle', record: true });
+  const created = await call('POST', '/v1/streams', { prompt: 'a red circle bouncing on a black background', record: true });
   assert.is(created.status, 201, JSON.stringify(created.body));
   const id: string = created.body.stream.id;
   assert.match(id, /^box-a-[0-9a-f]{10}$/);
@@ -96,7 +96,7 @@ test('streams: create (id with the instance prefix, viewer URL), list, get, prom
   assert.is(got.status, 200);
   assert.is(got.body.stream.id, id);
   assert.type(got.body.figures, 'object');
-  const switched = await call('POST', `/v1/streams/${id}/prompt`, { prompt: 'a blue square' });
+  const switched = await call('POST', `/v1/streams/${id}/prompt`, { prompt: 'a blue square bouncing on a dark blue background' });
   assert.is(switched.status, 200, JSON.stringify(switched.body));
   const retuned = await call('POST', `/v1/streams/${id}/retune`, { cache: { policy: 'sink', window: 12, sink: 3 } });
   assert.equal(retuned.body.stream.cache, { policy: 'sink', sink: 3, window: 12 });
@@ -143,7 +143,7 @@ test('recordings: listed and downloadable (a playable MP4); names are checked', 
 });
 
 test('render jobs over HTTP: queued behind serve.maxRenderJobs, progress, the file with the frames asked; cancel keeps a playable partial file', async () => {
-  const first = await call('POST', '/v1/renders', { prompt: 'a red circle', frames: 9, set: ['generation.seed=3'] });
+  const first = await call('POST', '/v1/renders', { prompt: 'a red circle bouncing on a black background', frames: 9, set: ['generation.seed=3'] });
   assert.is(first.status, 202, JSON.stringify(first.body));
   const long = await call('POST', '/v1/renders', { frames: 600 });
   assert.is(long.status, 202);

@@ -42,7 +42,7 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForFunction(() => document.getElementById('status')?.textContent === 'connected', undefined, { timeout: 15_000 });
       const supported = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="avc1.64000a"'));
       assert.ok(supported, 'this chromium plays H.264 through MSE');
-      await page.fill('#prompt', 'a blue square');
+      await page.fill('#prompt', 'a blue square bouncing on a dark blue background');
       await page.click('#start');
 
       type Sample = { t: number; decoded: number };
@@ -70,7 +70,7 @@ if (!existsSync(CHROMIUM)) {
       const ttff = await page.textContent('#fig-ttff');
       assert.match(ttff ?? '', /^\d+ ms$/);
       // switch the prompt and retune the cache from the page
-      await page.fill('#prompt', 'a red circle');
+      await page.fill('#prompt', 'a red circle bouncing on a black background');
       await page.click('#switch');
       await page.waitForFunction(() => /“a red circle”/.test(document.getElementById('stream-line')?.textContent ?? ''), undefined, { timeout: 15_000 });
       await page.selectOption('#policy', 'window');

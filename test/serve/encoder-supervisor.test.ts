@@ -14,7 +14,7 @@ const startsWithKeyframe = (f: Buffer) => parseMoof(f, readBoxHeader(f, 0)!).sta
 
 async function createWatched(server: SinkstreamServer): Promise<{ a: TestClient; id: string }> {
   const a = await TestClient.connect(server);
-  a.send({ type: 'create', prompt: 'a red circle', req: 1 });
+  a.send({ type: 'create', prompt: 'a red circle bouncing on a black background', req: 1 });
   const id = (await a.nextOf('created', 30_000)).stream.id;
   await a.nextOf('init', 30_000);
   await binary(a);

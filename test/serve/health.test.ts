@@ -55,7 +55,7 @@ test('/healthz is 200 and /readyz goes starting -> ready -> full -> draining, wi
     assert.is(ready.status, 200, JSON.stringify(ready.body));
     assert.equal(ready.body, { ready: true, streams: 0, maxStreams: 1 });
 
-    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' }, TOKEN);
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' }, TOKEN);
     assert.is(created.status, 201, JSON.stringify(created.body));
     const full = await probe(server, '/readyz');
     assert.is(full.status, 503);
@@ -65,7 +65,7 @@ test('/healthz is 200 and /readyz goes starting -> ready -> full -> draining, wi
     await httpJson(server, 'DELETE', `/api/streams/${created.body.stream.id}`, undefined, TOKEN);
     assert.is((await probe(server, '/readyz')).status, 200, 'a slot is free again');
 
-    const running = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' }, TOKEN);
+    const running = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' }, TOKEN);
     const drained = server.drain({ timers: { set: () => 1, clear: () => undefined } }); // a grace that does not end
     const draining = await probe(server, '/readyz');
     assert.is(draining.status, 503);
@@ -86,7 +86,7 @@ test('a drain: creations refused with draining (503), the running stream keeps d
   let graceOver: (() => void) | null = null;
   const timers = { set: (fn: () => void) => ((graceOver = fn), 1), clear: () => undefined };
   try {
-    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle', record: true }, TOKEN);
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background', record: true }, TOKEN);
     assert.is(created.status, 201, JSON.stringify(created.body));
     const id: string = created.body.stream.id;
     const viewer = await TestClient.connect(server, { token: TOKEN });
@@ -97,7 +97,7 @@ test('a drain: creations refused with draining (503), the running stream keeps d
 
     const drained = server.drain({ graceMs: 5_000, timers });
     assert.ok(graceOver, 'the grace period is timed');
-    const refused = await httpJson(server, 'POST', '/api/streams', { prompt: 'a blue square' }, TOKEN);
+    const refused = await httpJson(server, 'POST', '/api/streams', { prompt: 'a blue square bouncing on a dark blue background' }, TOKEN);
     assert.is(refused.status, 503);
     assert.is(refused.body.error.code, 'draining');
     assert.is((await probe(server, '/readyz')).body.reason, 'draining');
@@ -132,7 +132,7 @@ test('a drain ends as soon as the last stream ends (before the grace)', async ()
   const server = await startTestServer({ serve: { token: TOKEN } }, { scheduling: false, createGenerator: async () => new StepsGenerator() });
   const timers = { set: () => 1, clear: () => undefined }; // a grace that never ends
   try {
-    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' }, TOKEN);
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' }, TOKEN);
     const drained = server.drain({ timers });
     let done = false;
     void drained.then(() => (done = true));

@@ -45,7 +45,7 @@ test("a recording stream's info gives the file's name, never the server's folder
   const dir = tempDir('record-name');
   const server = await startTestServer({ serve: { recordDir: dir } }, fake);
   try {
-    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle', record: true });
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background', record: true });
     assert.is(created.status, 201, JSON.stringify(created.body));
     const id = created.body.stream.id as string;
     assert.is(created.body.stream.recording, `${id}.mp4`);

@@ -107,11 +107,11 @@ test('serve: GET /api/streams shows viewers, recording and the idle stop; the un
   );
   try {
     // The recording one first: the unwatched one's 2 s count then starts as late as possible.
-    const recorded = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle', record: true });
+    const recorded = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background', record: true });
     assert.is(recorded.status, 201, JSON.stringify(recorded.body));
-    const unwatched = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+    const unwatched = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' });
     assert.is(unwatched.status, 201, JSON.stringify(unwatched.body));
-    const full = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+    const full = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' });
     assert.is(full.status, 503, 'both places taken');
 
     const listed = (await httpJson(server, 'GET', '/api/streams')).body.streams as Array<Record<string, any>>;
@@ -140,7 +140,7 @@ test('serve: GET /api/streams shows viewers, recording and the idle stop; the un
     while (server.streams.get(a.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.not.ok(server.streams.get(a.id), 'the unwatched stream stopped');
     assert.ok(server.streams.get(b.id), 'the recording stream runs on');
-    const again = await httpJson(server, 'POST', '/api/streams', { prompt: 'a blue square' });
+    const again = await httpJson(server, 'POST', '/api/streams', { prompt: 'a blue square bouncing on a dark blue background' });
     assert.is(again.status, 201, `its place is free again: ${JSON.stringify(again.body)}`);
   } finally {
     await server.close();

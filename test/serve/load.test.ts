@@ -85,7 +85,7 @@ test(`${FAST} fast viewers get every fragment while ${SLOW} viewers that never r
   );
   const viewers: Viewer[] = [];
   try {
-    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' });
     assert.is(created.status, 201, JSON.stringify(created.body));
     const stream = server.streams.get(created.body.stream.id)!;
     for (let i = 0; i < VIEWERS; i++) viewers.push(await Viewer.open(server.port, i < SLOW));

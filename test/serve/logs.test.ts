@@ -35,12 +35,12 @@ test('a line per request and per stream event, as JSON with level and time', asy
   const server = await startTestServer({ serve: { token: TOKEN, maxStreams: 1 } }, { scheduling: false, createGenerator: async () => new StepsGenerator(), logger: log.logger });
   try {
     await fetch(`http://127.0.0.1:${server.port}/healthz`);
-    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' }, TOKEN);
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' }, TOKEN);
     assert.is(created.status, 201);
     const id: string = created.body.stream.id;
-    const refused = await httpJson(server, 'POST', '/api/streams', { prompt: 'a blue square' }, TOKEN);
+    const refused = await httpJson(server, 'POST', '/api/streams', { prompt: 'a blue square bouncing on a dark blue background' }, TOKEN);
     assert.is(refused.body.error.code, 'stream-limit');
-    await httpJson(server, 'POST', `/api/streams/${id}/prompt`, { prompt: 'a blue square' }, TOKEN);
+    await httpJson(server, 'POST', `/api/streams/${id}/prompt`, { prompt: 'a blue square bouncing on a dark blue background' }, TOKEN);
     await fetch(`http://127.0.0.1:${server.port}/api/streams?token=${TOKEN}`); // a token in the query is never logged
 
     const stream = server.streams.get(id)!;
@@ -68,12 +68,12 @@ test('a line per request and per stream event, as JSON with level and time', asy
 
     const admitted = entries.find((e) => e.event === 'stream-admitted')!;
     assert.is(admitted.stream, id);
-    assert.is(admitted.prompt, 'a red circle');
+    assert.is(admitted.prompt, 'a red circle bouncing on a black background');
     const refusal = entries.find((e) => e.event === 'stream-refused')!;
     assert.is(refusal.reason, 'stream-limit');
     assert.match(refusal.detail, /serve\.maxStreams/);
     const switched = entries.find((e) => e.event === 'prompt-switched')!;
-    assert.equal([switched.stream, switched.prompt], [id, 'a blue square']);
+    assert.equal([switched.stream, switched.prompt], [id, 'a blue square bouncing on a dark blue background']);
     const restarted = entries.find((e) => e.event === 'encoder-restarted')!;
     assert.equal([restarted.level, restarted.stream, restarted.restarts], ['warn', id, 1]);
     const ended = entries.find((e) => e.event === 'stream-ended')!;

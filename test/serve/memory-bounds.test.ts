@@ -44,17 +44,17 @@ test('creates at once that the scheduler cannot take start no generator: set-ups
   // 16 fps with 40 ms forwards: one stream needs 0.64 of the device even at 2 steps, so one fits.
   const server = await startTestServer({ scheduler: { targetFps: 16 }, serve: { maxStreams: 4 } }, { scheduling: { calibrate: calibration(40) }, createGenerator });
   try {
-    const first = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+    const first = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' });
     assert.is(first.status, 201, JSON.stringify(first.body));
     const at = started;
-    const burst = await Promise.all(Array.from({ length: 3 }, () => httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' })));
+    const burst = await Promise.all(Array.from({ length: 3 }, () => httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' })));
     assert.equal(burst.map((r) => r.status), [503, 503, 503]);
     assert.ok(burst.every((r) => /the scheduler refused the stream/.test(r.body.error.message)));
     assert.is(started - at, 0, 'a refused stream starts no generator');
     const stopped = await httpJson(server, 'DELETE', `/api/streams/${first.body.stream.id}`);
     assert.is(stopped.status, 200);
     // Room for one again: of four at once, one is set up and three are refused before any set-up.
-    const again = await Promise.all(Array.from({ length: 4 }, () => httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' })));
+    const again = await Promise.all(Array.from({ length: 4 }, () => httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' })));
     assert.equal(again.map((r) => r.status).sort(), [201, 503, 503, 503]);
     assert.is(started, 2);
     assert.is(mostAtOnce, 1, 'set-ups never overlap');

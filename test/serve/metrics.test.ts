@@ -62,9 +62,9 @@ let afterEnd: Scrape;
 test('a scrape after a stream ran, and after it ended', async () => {
   const server = await startTestServer({ serve: { token: TOKEN, maxStreams: 1 } }, { scheduling: false, createGenerator: async () => new StepsGenerator() });
   try {
-    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' }, TOKEN);
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' }, TOKEN);
     const id: string = created.body.stream.id;
-    await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' }, TOKEN); // refused: stream-limit
+    await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' }, TOKEN); // refused: stream-limit
     const stream = server.streams.get(id)!;
     const deadline = Date.now() + 20_000;
     while (stream.figures().framesDelivered < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

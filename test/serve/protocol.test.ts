@@ -4,11 +4,11 @@ import { controlMessage, createBody, retuneBody, streamOverrides } from '../../s
 
 test('valid control messages parse', () => {
   for (const m of [
-    { type: 'create', prompt: 'a red circle' },
-    { type: 'create', prompt: 'a red circle', req: 3, watch: false, record: true, overrides: { cache: { policy: 'window', window: 9 }, generation: { seed: 4 } } },
+    { type: 'create', prompt: 'a red circle bouncing on a black background' },
+    { type: 'create', prompt: 'a red circle bouncing on a black background', req: 3, watch: false, record: true, overrides: { cache: { policy: 'window', window: 9 }, generation: { seed: 4 } } },
     { type: 'watch', stream: 'ab12cd34ef' },
     { type: 'unwatch' },
-    { type: 'prompt', stream: 'ab12cd34ef', prompt: 'a blue square' },
+    { type: 'prompt', stream: 'ab12cd34ef', prompt: 'a blue square bouncing on a dark blue background' },
     { type: 'retune', stream: 'ab12cd34ef', cache: { sink: 2 } },
     { type: 'stop', stream: 'ab12cd34ef' },
     { type: 'list' },

@@ -37,10 +37,10 @@ test('refused connections and requests are each counted, by reason', async () =>
     assert.is((await second.closedWith()).code, 4029);
     first.send('not json');
     await first.nextOf('error');
-    first.send({ type: 'create', prompt: 'a red circle', req: 1 });
+    first.send({ type: 'create', prompt: 'a red circle bouncing on a black background', req: 1 });
     assert.is((await first.nextOf('error', 30_000)).code, 'over-capacity');
 
-    assert.is((await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' }, TOKEN)).status, 503);
+    assert.is((await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' }, TOKEN)).status, 503);
     assert.is((await httpJson(server, 'GET', '/api/streams/nope', undefined, TOKEN)).status, 404);
     assert.is((await httpJson(server, 'POST', '/api/streams', { nonsense: 1 }, TOKEN)).status, 400);
     assert.is((await httpJson(server, 'GET', '/api/streams')).status, 401);

@@ -54,7 +54,7 @@ function jobs(over: Partial<RenderJobsOptions> = {}) {
 test('one job at a time, the next queued; a done job has its file with the frames asked; forgotten after the TTL with its file', async () => {
   const { r, generators, timers, dir } = jobs();
   try {
-    const a = r.submit({ frames: 7, prompt: 'a red circle' });
+    const a = r.submit({ frames: 7, prompt: 'a red circle bouncing on a black background' });
     const b = r.submit({ frames: 5 });
     assert.ok(a.ok && b.ok);
     if (!a.ok || !b.ok) return;

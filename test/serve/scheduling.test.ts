@@ -43,13 +43,13 @@ test('a stream the scheduler cannot keep is refused with its reason: HTTP 503 an
   const generators: StepsGenerator[] = [];
   const server = await startTestServer({}, { scheduling: { calibrate: calibration(400) }, createGenerator: async () => (generators.push(new StepsGenerator()), generators.at(-1)!) });
   try {
-    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+    const created = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' });
     assert.is(created.status, 503, JSON.stringify(created.body));
     assert.is(created.body.error.code, 'over-capacity');
     assert.match(created.body.error.message, /the scheduler refused the stream/);
     assert.match(created.body.error.message, /needs 1\.60 of the device, 0\.90 allowed with 1 stream at the lowest rung/);
     const client = await TestClient.connect(server);
-    client.send({ type: 'create', prompt: 'a red circle', req: 5 });
+    client.send({ type: 'create', prompt: 'a red circle bouncing on a black background', req: 5 });
     const err = await client.nextOf('error');
     assert.is(err.req, 5);
     assert.is(err.code, 'over-capacity');
@@ -73,7 +73,7 @@ test('blocks run at full steps with capacity; when the device slows down the lad
   );
   try {
     const client = await TestClient.connect(server);
-    client.send({ type: 'create', prompt: 'a red circle', req: 1 });
+    client.send({ type: 'create', prompt: 'a red circle bouncing on a black background', req: 1 });
     const id = (await client.nextOf('created')).stream.id;
     // 3 frames every 250 ms, 50 ms a block at 4 steps: room to spare.
     while (gen.steps.length < 8) await sleep(50);
@@ -113,7 +113,7 @@ test('by default the objective is the video\'s own rate (generation.fps, 16): ad
       const admitted: Array<{ id: string; fps: number }> = [];
       let refused: { status: number; body: any } | null = null;
       while (admitted.length < 8 && !refused) {
-        const r = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle' });
+        const r = await httpJson(server, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' });
         if (r.status === 201) admitted.push(r.body.stream);
         else refused = r;
       }
@@ -133,7 +133,7 @@ test('the real default model through serve: admitted by the measured calibration
   const server = await startTestServer();
   try {
     const client = await TestClient.connect(server);
-    client.send({ type: 'create', prompt: 'a red circle', req: 1 });
+    client.send({ type: 'create', prompt: 'a red circle bouncing on a black background', req: 1 });
     const created = await client.nextOf('created', 60_000);
     const id = created.stream.id;
     assert.is(created.stream.fps, 4, 'a scheduled stream plays out at scheduler.targetFps');

@@ -66,10 +66,10 @@ test('create and watch: created, watching, init announcement, init segment, then
   owner = await TestClient.connect(server, { token: TOKEN });
   const hello = await owner.nextOf('hello');
   assert.is(hello.version, 1);
-  owner.send({ type: 'create', req: 7, prompt: 'a red circle', overrides: { cache: { window: 12, sink: 3 } } });
+  owner.send({ type: 'create', req: 7, prompt: 'a red circle bouncing on a black background', overrides: { cache: { window: 12, sink: 3 } } });
   const created = await owner.nextOf('created', 30_000);
   assert.is(created.req, 7);
-  assert.is(created.stream.prompt, 'a red circle');
+  assert.is(created.stream.prompt, 'a red circle bouncing on a black background');
   streamId = created.stream.id;
   const watching = await owner.nextOf('watching');
   assert.is(watching.stream.id, streamId);
@@ -101,11 +101,11 @@ test('a late joiner: its first binary message is the init segment, the next a fr
 });
 
 test('switch prompt: acknowledged, seamless (no new init), frames keep coming', async () => {
-  owner.send({ type: 'prompt', stream: streamId, prompt: 'a blue square', req: 11 });
+  owner.send({ type: 'prompt', stream: streamId, prompt: 'a blue square bouncing on a dark blue background', req: 11 });
   const ok = await owner.nextOf('ok');
   assert.is(ok.req, 11);
   assert.is(ok.op, 'prompt');
-  assert.is(ok.stream?.prompt, 'a blue square');
+  assert.is(ok.stream?.prompt, 'a blue square bouncing on a dark blue background');
   const from = owner.received.length;
   for (let i = 0; i < 6; i++) await binary(owner);
   assert.not.ok(owner.received.slice(from).some((r) => r.kind === 'text' && r.message.type === 'init'));
@@ -174,9 +174,9 @@ test('HTTP API: token required; list, get, prompt, retune', async () => {
   assert.equal(list.body.streams.map((s: { id: string }) => s.id), [streamId]);
   const one = await httpJson(server, 'GET', `/api/streams/${streamId}`, undefined, TOKEN);
   assert.ok(one.body.figures.frames > 0);
-  const p = await httpJson(server, 'POST', `/api/streams/${streamId}/prompt`, { prompt: 'a red square' }, TOKEN);
+  const p = await httpJson(server, 'POST', `/api/streams/${streamId}/prompt`, { prompt: 'a red square bouncing on a dark gray background' }, TOKEN);
   assert.is(p.status, 200);
-  assert.is(p.body.stream.prompt, 'a red square');
+  assert.is(p.body.stream.prompt, 'a red square bouncing on a dark gray background');
   const r = await httpJson(server, 'POST', `/api/streams/${streamId}/retune`, { cache: { policy: 'sink', window: 12, sink: 3 } }, TOKEN);
   assert.equal(r.body.stream.cache, { policy: 'sink', sink: 3, window: 12 });
   const bad = await httpJson(server, 'POST', `/api/streams/${streamId}/retune`, { cache: { window: 'big' } }, TOKEN);
@@ -209,13 +209,13 @@ test('limits: a second stream and a third connection are refused with a reason',
   const s = await startTestServer({ serve: { maxStreams: 1, maxViewers: 2 } });
   try {
     const a = await TestClient.connect(s);
-    a.send({ type: 'create', prompt: 'a red circle', watch: false, req: 1 });
+    a.send({ type: 'create', prompt: 'a red circle bouncing on a black background', watch: false, req: 1 });
     await a.nextOf('created', 30_000);
-    a.send({ type: 'create', prompt: 'a red circle', watch: false, req: 2 });
+    a.send({ type: 'create', prompt: 'a red circle bouncing on a black background', watch: false, req: 2 });
     const refused = await a.nextOf('error');
     assert.is(refused.code, 'stream-limit');
     assert.match(refused.message, /serve\.maxStreams/);
-    const created = await httpJson(s, 'POST', '/api/streams', { prompt: 'a red circle' });
+    const created = await httpJson(s, 'POST', '/api/streams', { prompt: 'a red circle bouncing on a black background' });
     // 503: this instance is full (a balancer retries the create on another one).
     assert.is(created.status, 503);
     assert.is(created.body.error.code, 'stream-limit');
@@ -225,7 +225,7 @@ test('limits: a second stream and a third connection are refused with a reason',
     assert.is(closed.code, CloseCode.SERVER_FULL);
     assert.match(closed.reason, /serve\.maxViewers/);
     // overrides a client may not send
-    a.send({ type: 'create', prompt: 'a red circle', overrides: { model: { weights: '/etc/passwd' } }, req: 3 });
+    a.send({ type: 'create', prompt: 'a red circle bouncing on a black background', overrides: { model: { weights: '/etc/passwd' } }, req: 3 });
     assert.is((await a.nextOf('error')).code, 'bad-message');
     a.close();
     b.close();
@@ -243,7 +243,7 @@ test('a create the generator rejects (a word outside the vocabulary) is refused 
     assert.is(err.req, 1);
     assert.is(err.code, 'bad-prompt');
     assert.match(err.message, /zzqx/);
-    a.send({ type: 'create', prompt: 'a red circle', overrides: { cache: { sink: 9, window: 10 } }, req: 2 });
+    a.send({ type: 'create', prompt: 'a red circle bouncing on a black background', overrides: { cache: { sink: 9, window: 10 } }, req: 2 });
     const impossible = await a.nextOf('error');
     assert.is(impossible.code, 'invalid-config');
     assert.match(impossible.message, /cache\.window/);

@@ -16,7 +16,7 @@ test('a stream takes the spare (its engine already built), then a new spare is m
     spares.fill();
     assert.is(spares.size, 1);
     await spares.ready();
-    const first = await spares.create({ ...config, generation: { ...config.generation, prompt: 'a blue square' } });
+    const first = await spares.create({ ...config, generation: { ...config.generation, prompt: 'a blue square bouncing on a dark blue background' } });
     try {
       assert.is(first.startedWarm, true, 'built before the stream asked');
       assert.ok(first.width > 0 && first.height > 0);

@@ -61,7 +61,7 @@ test('serve: prints how to pass the token; SIGTERM drains: the stream stops afte
     assert.match(out.stdout, /Authorization: Bearer <token>/);
     assert.match(out.stdout, /SINKSTREAM_TOKEN/);
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-    const created = await fetch(`${base}api/streams`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a red circle', record: true }) });
+    const created = await fetch(`${base}api/streams`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a red circle bouncing on a black background', record: true }) });
     assert.is(created.status, 201);
     const { stream } = (await created.json()) as { stream: { id: string; recording: string } };
     assert.is(stream.recording, `${stream.id}.mp4`, 'the file name, not the server\'s path');
@@ -105,7 +105,7 @@ test('serve: a second SIGTERM during the drain stops the stream at once, recordi
   try {
     const base = await until('the listening line', () => /listening on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out.stdout)?.[1]);
     const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-    const created = await fetch(`${base}api/streams`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a red circle', record: true }) });
+    const created = await fetch(`${base}api/streams`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'a red circle bouncing on a black background', record: true }) });
     assert.is(created.status, 201);
     const { stream } = (await created.json()) as { stream: { id: string; recording: string } };
     await until('a few frames', async () => {
