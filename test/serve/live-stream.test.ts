@@ -140,9 +140,9 @@ test('retune patches reach the generator whole; prompt switches pass through; a 
   stream.retune({ window: 9, participative: { budget: 8 } });
   assert.equal(gen.retunes[0], { window: 9, participative: { ...config.cache.participative, budget: 8 } });
   assert.is(stream.info().cache.window, 9);
-  await stream.setPrompt('a blue square');
-  assert.equal(gen.prompts, ['a blue square']);
-  assert.is(stream.info().prompt, 'a blue square');
+  await stream.setPrompt('a blue square bouncing on a dark blue background');
+  assert.equal(gen.prompts, ['a blue square bouncing on a dark blue background']);
+  assert.is(stream.info().prompt, 'a blue square bouncing on a dark blue background');
   await stream.stop();
   assert.throws(() => stream.retune({ window: 8 }), /stream test is ended/);
 });
