@@ -162,7 +162,11 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
  */
 export async function checkModel(config: Config): Promise<void> {
   const text = await createPromptEncoder(config, await textWeights(config));
-  text.encode(config.generation.prompt);
+  try {
+    await text.encode(config.generation.prompt);
+  } finally {
+    await text.close?.(); // umt5: its reference to the shared encoder (serve holds its own)
+  }
   if (config.generation.opening === 'scene') createSceneOpening(config).latentFor(config.generation.prompt);
   await checkWeights(config);
   const decoder = await createDecoder(config);

@@ -28,6 +28,7 @@ import { WsSession } from './ws-session.js';
 import type { CreateGenerator } from './live-stream.js';
 import { SpareGenerators } from './generator-host.js';
 import { checkModel } from '../loop/generator.js';
+import { acquireUmt5Encoder, type SharedPromptEncoder } from '../text/shared-text-encoder.js';
 import type { StartEncoder } from './encoder-supervisor.js';
 import { ServeScheduling, type SchedulingOptions } from './serve-scheduling.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -102,6 +103,8 @@ export class SinkstreamServer {
   /** The project's generators, on threads of their own, a spare kept built (absent when a test injects createGenerator). */
   private readonly spares: SpareGenerators | null;
   private resolveClosed!: () => void;
+  /** umt5: the server's own reference to the process's encoder, so that it stays loaded between streams (released by close()). */
+  private textEncoder: SharedPromptEncoder | null = null;
   /** Resolves once close() has finished. */
   readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
 
@@ -175,37 +178,51 @@ export class SinkstreamServer {
           `(serve.token in the config, --token, or the ${TOKEN_ENV} environment variable), or listen on 127.0.0.1`,
       );
     }
+    // umt5 (23 GB at the real shape) is loaded once for the server's lifetime: without this reference
+    // it would close when its last stream ends and load again for the next one.
+    if (!options.createGenerator && config.text.encoder === 'umt5') server.textEncoder = await acquireUmt5Encoder(config);
+    try {
+      await server.start(options);
+    } catch (e) {
+      await server.textEncoder?.close();
+      throw e;
+    }
+    return server;
+  }
+
+  /** Checks the model, listens, then starts calibration and the spare generators. */
+  private async start(options: ServerOptions): Promise<void> {
+    const { config } = options;
     // The project's model (weights, text vocabulary, decoder) is checked before anything listens: a
     // broken one stops the server with render's message instead of failing every create as if the
     // client were at fault. An injected generator brings its own model.
     if (!options.createGenerator) await checkModel(config);
     await new Promise<void>((resolve, reject) => {
-      server.http.once('error', (e: NodeJS.ErrnoException) =>
+      this.http.once('error', (e: NodeJS.ErrnoException) =>
         reject(new SinkstreamError('ERR_ARGUMENT', `cannot listen on ${config.serve.host}:${config.serve.port}: ${e.code ?? e.message}`)),
       );
-      server.http.listen(config.serve.port, config.serve.host, () => resolve());
+      this.http.listen(config.serve.port, config.serve.host, () => resolve());
     });
     if (config.serve.agentPort !== undefined) {
       try {
-        server.agent = await CapacityAgent.listen(config.serve.host, config.serve.agentPort, () => server.readiness());
+        this.agent = await CapacityAgent.listen(config.serve.host, config.serve.agentPort, () => this.readiness());
       } catch (e) {
-        server.http.close();
+        this.http.close();
         throw new SinkstreamError('ERR_ARGUMENT', `cannot listen on ${config.serve.host}:${config.serve.agentPort} (serve.agentPort): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
     }
     // Calibrate now, so that the first stream does not wait for it (its errors reach that stream's create).
-    server.calibrating = server.scheduling?.prepare().catch(() => undefined) ?? Promise.resolve();
+    this.calibrating = this.scheduling?.prepare().catch(() => undefined) ?? Promise.resolve();
     // The spare generator is built after the calibration, which measures the device alone.
-    void server.calibrating.then(() => server.closing || server.spares?.fill());
-    void server.ready().then(() => {
-      server.warm = true;
-      server.logger.info({ event: 'ready' }, 'ready to admit streams');
+    void this.calibrating.then(() => this.closing || this.spares?.fill());
+    void this.ready().then(() => {
+      this.warm = true;
+      this.logger.info({ event: 'ready' }, 'ready to admit streams');
     });
-    server.logger.info(
-      { event: 'listening', url: server.url, instance: server.instanceId, agentPort: server.agentPort, maxStreams: config.serve.maxStreams },
-      `listening on ${server.url} as ${server.instanceId}`,
+    this.logger.info(
+      { event: 'listening', url: this.url, instance: this.instanceId, agentPort: this.agentPort, maxStreams: config.serve.maxStreams },
+      `listening on ${this.url} as ${this.instanceId}`,
     );
-    return server;
   }
 
   /** serve.instanceId, else the host name and port: every id this instance hands out starts with it. */
@@ -378,6 +395,7 @@ export class SinkstreamServer {
       this.scheduling?.close();
       await this.calibrating;
       await this.spares?.close();
+      await this.textEncoder?.close();
       for (const ws of this.sockets) ws.close(CloseCode.GOING_AWAY, reason);
       await new Promise((r) => setTimeout(r, 100));
       for (const ws of this.sockets) ws.terminate();

@@ -1,7 +1,7 @@
 /**
  * One umT5 encoder per text configuration in a process (its weights are 23 GB in float32), shared
  * by every generator: `acquireUmt5Encoder` hands out references and the encoder closes with the
- * last one. Generators on other threads (serve runs each stream's generator in a worker) reach it
+ * last one (`serve` holds one for its lifetime, so streams one after another share one load). Generators on other threads (serve runs each stream's generator in a worker) reach it
  * through a MessagePort: `connectTextEncoder` here, `RemotePromptEncoder` there.
  */
 import { statSync } from 'node:fs';
@@ -50,6 +50,15 @@ interface Shared {
 }
 
 const shared = new Map<string, Shared>();
+/** Encoders started in this process so far (each a load of its weights). */
+let loads = 0;
+
+/** How many encoders this process has loaded, how many are open now and the references they hold (tests count loads with it). */
+export function sharedTextEncoderCounts(): { loads: number; open: number; refs: number } {
+  let refs = 0;
+  for (const entry of shared.values()) refs += entry.refs;
+  return { loads, open: shared.size, refs };
+}
 
 export interface SharedPromptEncoder extends PromptEncoder {
   encode(prompt: string): Promise<Float32Array>;
@@ -62,6 +71,7 @@ export async function acquireUmt5Encoder(config: TextConfig): Promise<SharedProm
   const key = `${identityOf(init)}|${init.textLen}|${init.text.provider}|${init.text.threads}|${init.text.cacheSize}|${init.text.cacheDir ?? ''}`;
   let entry = shared.get(key);
   if (!entry) {
+    loads++;
     const started: Shared = {
       refs: 0,
       encoder: Umt5PromptEncoder.start(init).then(
