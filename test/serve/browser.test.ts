@@ -69,10 +69,20 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForFunction(() => document.querySelectorAll('#cache-strip .slot.sink').length > 0, undefined, { timeout: 15_000 });
       const ttff = await page.textContent('#fig-ttff');
       assert.match(ttff ?? '', /^\d+ ms$/);
-      // switch the prompt and retune the cache from the page
+      // a prompt the model cannot draw: the refusal is shown beside the prompt box, the stream plays on
+      assert.ok(await page.isHidden('#prompt-error'), 'no error shown before one happens');
+      await page.fill('#prompt', 'a purple circle on a black background');
+      await page.click('#switch');
+      await page.waitForSelector('#prompt-error', { state: 'visible', timeout: 15_000 });
+      const refusal = (await page.textContent('#prompt-error')) ?? '';
+      assert.match(refusal, /'purple' is not an object colour/);
+      assert.match(refusal, /red, green, blue, yellow, magenta, cyan, white/, 'says what the model can draw');
+      assert.is(await page.getAttribute('#prompt', 'aria-invalid'), 'true');
+      // switch the prompt and retune the cache from the page; the accepted prompt clears the error
       await page.fill('#prompt', 'a red circle bouncing on a black background');
       await page.click('#switch');
-      await page.waitForFunction(() => /“a red circle”/.test(document.getElementById('stream-line')?.textContent ?? ''), undefined, { timeout: 15_000 });
+      await page.waitForFunction(() => /“a red circle bouncing on a black background”/.test(document.getElementById('stream-line')?.textContent ?? ''), undefined, { timeout: 15_000 });
+      assert.ok(await page.isHidden('#prompt-error'), 'the error is cleared once a prompt is accepted');
       await page.selectOption('#policy', 'window');
       await page.fill('#window', '9');
       await page.click('#apply');

@@ -37,6 +37,15 @@ function log(line) {
   el.textContent = `${t} ${line}\n${el.textContent}`.slice(0, 4000);
 }
 
+// A prompt the server refused (bad-prompt: e.g. words the model was never trained on) is shown under
+// the prompt box until the prompt is edited or one is accepted; '' clears it.
+function showPromptError(text) {
+  const el = $('prompt-error');
+  el.textContent = text.replace(/\s*\[ERR_[A-Z_]+\]$/, '');
+  el.hidden = !text;
+  $('prompt').setAttribute('aria-invalid', text ? 'true' : 'false');
+}
+
 function setStatus(text, kind = '') {
   const el = $('status');
   el.textContent = text;
@@ -101,6 +110,7 @@ function onText(text) {
       break;
     case 'created':
       log(`stream ${m.stream.id} created`);
+      showPromptError('');
       break;
     case 'watching':
       state.streamId = m.stream.id;
@@ -120,6 +130,7 @@ function onText(text) {
       if (m.figures.stream === state.streamId) showFigures(m.figures);
       break;
     case 'ok':
+      if (m.op === 'prompt') showPromptError('');
       if (m.stream) showStream(m.stream);
       log(`${m.op}: ok`);
       send({ type: 'list' });
@@ -135,6 +146,7 @@ function onText(text) {
       break;
     case 'error':
       log(`error (${m.code}): ${m.message}`);
+      if (m.code === 'bad-prompt') showPromptError(m.message);
       break;
     default:
       break;
@@ -334,6 +346,7 @@ $('switch').addEventListener('click', () => {
   const prompt = $('prompt').value.trim();
   if (state.streamId && prompt) send({ type: 'prompt', stream: state.streamId, prompt });
 });
+$('prompt').addEventListener('input', () => showPromptError(''));
 $('prompt').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $(state.streamId ? 'switch' : 'start').click();
 });
