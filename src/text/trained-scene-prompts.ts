@@ -1,7 +1,8 @@
 /**
- * A model trained on the demo scenes (`model.scene` set) can only draw what its training captions
- * named: this encoder refuses, with ERR_PROMPT naming what the model can draw, every prompt that is
- * not a training caption (src/scene/scene-spec.ts parsePrompt) before the wrapped encoder sees it.
+ * A model trained on the demo scenes (`model.scene` set, read through the built-in vocabulary) can
+ * only draw what its training captions named: this encoder refuses, with ERR_PROMPT naming what the
+ * model can draw, every prompt that is not a training caption (src/scene/scene-spec.ts parsePrompt)
+ * before the wrapped encoder sees it.
  * Its vocabulary alone would let through prompts the model renders as an empty background
  * ("a purple circle": purple is a background word only) or as another background ("on a blue
  * background": only "dark blue" was trained).

@@ -94,7 +94,7 @@ try {
   const res = await fetch(`http://127.0.0.1:${server.port}/api/streams`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ prompt: 'a red circle' }),
+    body: JSON.stringify({ prompt: 'a red circle bouncing on a black background' }),
   });
   const created = (await res.json()) as { stream?: { id: string } };
   if (res.status !== 201 || !created.stream) throw new Error(`create refused: HTTP ${res.status} ${JSON.stringify(created)}`);
