@@ -154,8 +154,8 @@ test('the generator renders the same frames from the .pt as from the same weight
     const config = loadConfig({
       set: [
         `model.weights=${weights}`, 'model.arch.dim=6', 'model.arch.heads=1', 'model.arch.layers=2', 'model.arch.ffnDim=12',
-        'model.arch.freqDim=4', 'model.arch.latentChannels=12', 'model.arch.textDim=4', 'model.arch.textLen=4',
-        'model.latentHeight=4', 'model.latentWidth=4', 'decoder.factor=2', 'generation.opening=noise', 'generation.prompt=a red circle', 'engine.threads=1',
+        'model.arch.freqDim=4', 'model.arch.latentChannels=12', 'model.arch.textDim=4', 'model.arch.textLen=8',
+        'model.latentHeight=4', 'model.latentWidth=4', 'decoder.factor=2', 'generation.opening=noise', 'generation.prompt=a red circle bouncing on a black background', 'engine.threads=1',
       ],
     });
     const g = await createGenerator(config);

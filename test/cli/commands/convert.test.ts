@@ -19,8 +19,8 @@ const fixture = (name: string): string => path.join(fixtures, name);
 const arch = { dim: 6, layers: 2, heads: 1, ffnDim: 12, freqDim: 4, latentChannels: 12, textDim: 4, textLen: 4 };
 const tinySet = [
   'model.arch.dim=6', 'model.arch.heads=1', 'model.arch.layers=2', 'model.arch.ffnDim=12', 'model.arch.freqDim=4',
-  'model.arch.latentChannels=12', 'model.arch.textDim=4', 'model.arch.textLen=4', 'model.latentHeight=4', 'model.latentWidth=4',
-  'decoder.factor=2', 'generation.opening=noise', 'generation.prompt=a red circle', 'engine.threads=1',
+  'model.arch.latentChannels=12', 'model.arch.textDim=4', 'model.arch.textLen=8', 'model.latentHeight=4', 'model.latentWidth=4',
+  'decoder.factor=2', 'generation.opening=noise', 'generation.prompt=a red circle bouncing on a black background', 'engine.threads=1',
 ].flatMap((s) => ['--set', s]);
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
