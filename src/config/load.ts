@@ -158,6 +158,17 @@ export function validateConfig(doc: unknown, source = 'configuration', origins: 
   return parsed.data;
 }
 
+/**
+ * `base` with each patch laid over it in order (sections merged key by key, values and arrays
+ * replaced), validated as a whole: a stream's overrides, a retune, a render job's settings.
+ */
+export function patchConfig(base: Config, patches: readonly object[], source: string): Config {
+  return validateConfig(
+    patches.reduce<Plain>((doc, patch) => deepMerge(doc, patch as Plain), base as unknown as Plain),
+    source,
+  );
+}
+
 export interface LoadOptions {
   /** YAML file; default configs/default.yaml. */
   file?: string;

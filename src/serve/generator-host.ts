@@ -10,23 +10,15 @@
  * keeps `serve.spareGenerators` workers with their engine built ahead (clients cannot change the
  * model or engine sections, so a spare fits any stream); a stream takes one and a new one is made.
  */
-import type { Worker } from 'node:worker_threads';
-import type { Config } from '../config/schema.js';
+import type { CacheConfig, Config } from '../config/schema.js';
 import type { HeldFrame } from '../cache/types.js';
 import type { FrameBlock } from '../loop/types.js';
-import { validateConfig } from '../config/load.js';
-import { SinkstreamError, isSinkstreamError, type ErrorCode } from '../errors.js';
+import { isSinkstreamError } from '../errors.js';
 import { spawnWorker } from '../util/worker-url.js';
+import { RpcClient } from '../util/worker-rpc.js';
 import { connectTextEncoder } from '../text/shared-text-encoder.js';
 import type { LiveGenerator } from './live-stream.js';
-import type { HostReply, HostRequest, SerializedError } from './generator-messages.js';
-
-type Pending = { resolve: (r: HostReply) => void; reject: (e: Error) => void };
-type Request = HostRequest extends infer R ? (R extends HostRequest ? Omit<R, 'id'> : never) : never;
-
-function revive(e: SerializedError): Error {
-  return e.code ? new SinkstreamError(e.code as ErrorCode, e.message) : Object.assign(new Error(e.message), { name: e.name });
-}
+import type { GeneratorWorkerApi } from './generator-messages.js';
 
 export class HostedGenerator implements LiveGenerator {
   width = 0;
@@ -36,58 +28,36 @@ export class HostedGenerator implements LiveGenerator {
   private firstBlockFrames = 0;
   /** True when its engine was built before the stream asked (a spare). */
   startedWarm = false;
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
   private lastCache: HeldFrame[] = [];
-  private dead: Error | null = null;
   private closing: Promise<void> | null = null;
 
-  constructor(
-    private readonly worker: Worker,
+  private constructor(
+    private readonly worker: RpcClient<GeneratorWorkerApi>,
     private config: Config,
-  ) {
-    worker.on('message', (r: HostReply) => {
-      const p = this.pending.get(r.id);
-      if (!p) return;
-      this.pending.delete(r.id);
-      if (r.type === 'error') p.reject(revive(r.error));
-      else p.resolve(r);
-    });
-    const fail = (e: Error) => {
-      this.dead = new SinkstreamError('ERR_ENGINE', `the generator's thread stopped: ${e.message}`, { cause: e });
-      for (const p of this.pending.values()) p.reject(this.dead);
-      this.pending.clear();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
-  }
+  ) {}
 
-  request(message: Request, transfer: Transferable[] = []): Promise<HostReply> {
-    if (this.dead) return Promise.reject(this.dead);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id } as HostRequest, transfer as never);
-    });
+  /** A generator thread, started (its modules loaded) but with no engine nor generator yet. */
+  static async spawn(config: Config): Promise<HostedGenerator> {
+    const { client } = await RpcClient.start<GeneratorWorkerApi>(spawnWorker(import.meta.url, 'generator-worker'), "the generator's thread");
+    return new HostedGenerator(client, config);
   }
 
   /** Builds the engine now, before the stream's own config is known (a spare). */
   async warm(): Promise<void> {
-    await this.request({ type: 'warm', config: this.config });
+    await this.worker.call('warm', [this.config]);
   }
 
   async start(config: Config = this.config): Promise<void> {
     this.config = config;
     // umT5 is loaded once per server, not per stream: the stream's thread reaches it through a port.
     const text = config.text.encoder === 'umt5' ? await connectTextEncoder(config) : undefined;
-    const r = await this.request({ type: 'create', config, text }, text ? [text.port] : []);
-    if (r.type !== 'ready') throw new SinkstreamError('ERR_ENGINE', `generator worker: unexpected reply ${r.type}`);
-    this.width = r.width;
-    this.height = r.height;
-    this.fps = r.fps;
-    this.framesPerBlock = r.framesPerBlock;
-    this.firstBlockFrames = r.firstBlockFrames;
-    this.startedWarm = r.warm;
+    const shape = await this.worker.call('create', [config, text], text ? [text.port] : []);
+    this.width = shape.width;
+    this.height = shape.height;
+    this.fps = shape.fps;
+    this.framesPerBlock = shape.framesPerBlock;
+    this.firstBlockFrames = shape.firstBlockFrames;
+    this.startedWarm = shape.warm;
   }
 
   /** Video frames of block `index` (a streaming decoder's first block gives fewer). */
@@ -101,21 +71,19 @@ export class HostedGenerator implements LiveGenerator {
 
   /** The next block; `steps` degrades it to fewer denoising steps (the scheduler's ladder). */
   async next(options: { steps?: number } = {}): Promise<FrameBlock> {
-    const r = await this.request(options.steps === undefined ? { type: 'next' } : { type: 'next', steps: options.steps });
-    if (r.type !== 'block') throw new SinkstreamError('ERR_ENGINE', `generator worker: unexpected reply ${r.type}`);
-    this.lastCache = r.block.cache;
-    return r.block;
+    const block = await this.worker.call('next', options.steps === undefined ? [] : [options.steps]);
+    this.lastCache = block.cache;
+    return block;
   }
 
   async setPrompt(prompt: string): Promise<void> {
-    await this.request({ type: 'prompt', prompt });
+    await this.worker.call('setPrompt', [prompt]);
   }
 
-  /** Validated here, synchronously (ERR_CONFIG_INVALID), then handed to the worker for the next block. */
-  retune(cache: Partial<Config['cache']>): void {
-    const merged = validateConfig({ ...this.config, cache: { ...this.config.cache, ...cache } }, 'cache retune');
-    this.config = merged;
-    this.request({ type: 'retune', cache }).catch(() => undefined); // the same check ran above
+  /** A complete cache section, validated by the stream (LiveStream); the worker's generator takes it at the next block. */
+  retune(cache: CacheConfig): void {
+    this.config = { ...this.config, cache };
+    this.worker.call('retune', [cache]).catch(() => undefined); // checked before it was sent
   }
 
   cacheView(): HeldFrame[] {
@@ -123,22 +91,18 @@ export class HostedGenerator implements LiveGenerator {
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.request({ type: 'close' }).catch(() => undefined);
-      await this.worker.terminate();
-    })();
+    this.closing ??= this.worker.close();
     return this.closing;
   }
 }
 
 /** Starts a generator in a worker thread; rejects like createGenerator (bad config, model, prompt). */
 export async function createHostedGenerator(config: Config): Promise<HostedGenerator> {
-  const worker = spawnWorker(import.meta.url, 'generator-worker');
-  const generator = new HostedGenerator(worker, config);
+  const generator = await HostedGenerator.spawn(config);
   try {
     await generator.start();
   } catch (e) {
-    await worker.terminate();
+    await generator.close();
     throw e;
   }
   return generator;
@@ -218,14 +182,14 @@ export class SpareGenerators {
 
   /** A worker with its engine built; null if that failed (the stream then builds its own and reports why). */
   private async makeSpare(): Promise<HostedGenerator | null> {
-    const worker = spawnWorker(import.meta.url, 'generator-worker');
-    const generator = new HostedGenerator(worker, this.config);
+    let generator: HostedGenerator | null = null;
     try {
+      generator = await HostedGenerator.spawn(this.config);
       await generator.warm();
       return generator;
     } catch (e) {
       this.log(`spare generator: ${(e as Error).message}`);
-      await worker.terminate();
+      await generator?.close();
       return null;
     }
   }

@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
+import { patchConfig } from '../config/load.js';
 import type { HeldFrame } from '../cache/types.js';
 import type { FrameBlock } from '../loop/types.js';
 import { SinkstreamError } from '../errors.js';
@@ -40,7 +41,8 @@ export interface LiveGenerator {
   /** The next block at `steps` denoising steps (the scheduler's ladder); required for scheduled streams. */
   next?(options?: { steps?: number }): Promise<FrameBlock>;
   setPrompt(prompt: string): Promise<void>;
-  retune(cache: Partial<Config['cache']>): void;
+  /** Takes the stream's whole cache section, already validated against the stream's config, from the next block. */
+  retune(cache: Config['cache']): void;
   cacheView(): HeldFrame[];
   close(): Promise<void>;
 }
@@ -249,13 +251,16 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
     this.log.info({ event: 'prompt-switched', prompt }, `stream ${this.id}: prompt switched`);
   }
 
-  /** Changes the cache settings from the next block; throws ERR_CONFIG_INVALID on an impossible combination. */
+  /**
+   * Changes the cache settings from the next block: the patch is laid over the stream's config and
+   * the whole config validated here (ERR_CONFIG_INVALID on an impossible combination, nothing
+   * changed), and the generator gets the complete cache section. The stream owns its configuration.
+   */
   retune(patch: CachePatch): void {
     this.assertRunning();
-    const { participative, ...flat } = patch;
-    const cache: Partial<Config['cache']> = participative ? { ...flat, participative: { ...this.config.cache.participative, ...participative } } : flat;
-    this.generator.retune(cache);
-    this.config = { ...this.config, cache: { ...this.config.cache, ...cache } };
+    const next = patchConfig(this.config, [{ cache: patch }], 'cache retune');
+    this.generator.retune(next.cache);
+    this.config = next;
     this.stats.setCacheCapacity(this.cacheCapacity());
   }
 

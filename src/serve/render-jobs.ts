@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
-import { parseOverride, validateConfig } from '../config/load.js';
+import { parseOverride, patchConfig } from '../config/load.js';
 import { SinkstreamError, isSinkstreamError } from '../errors.js';
 import { openMp4File, type Mp4FileWriter } from '../encode/mp4-file-writer.js';
 import { realTimers, type Timers } from '../realtime/runtime-scheduler.js';
@@ -84,14 +84,6 @@ export interface RenderJobsOptions {
 
 /** Keys a client may set: what shapes the clip, never a file, a device or the server. */
 const SETTABLE = /^(generation\.[\w.]+|cache\.[\w.]+|output\.(crf|preset|keyframeSeconds))$/;
-
-type Plain = Record<string, unknown>;
-const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
-function merge(base: Plain, over: Plain): Plain {
-  const out: Plain = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? merge(out[k] as Plain, v) : v;
-  return out;
-}
 
 class RenderJob {
   state: RenderJobState = 'queued';
@@ -206,16 +198,16 @@ export class RenderJobs {
   }
 
   private configFor(request: RenderRequest): Config {
-    let doc = this.opts.config as unknown as Plain;
+    const patches: object[] = [];
     for (const assignment of request.set ?? []) {
       const key = assignment.slice(0, Math.max(0, assignment.indexOf('='))).trim();
       if (!SETTABLE.test(key)) {
         throw new SinkstreamError('ERR_CONFIG_INVALID', `set ${assignment}: only generation.*, cache.* and output.crf / preset / keyframeSeconds may be set for a render job`);
       }
-      doc = merge(doc, parseOverride(assignment));
+      patches.push(parseOverride(assignment));
     }
-    if (request.prompt !== undefined) doc = merge(doc, { generation: { prompt: request.prompt } });
-    const config = validateConfig(doc, 'render job settings');
+    if (request.prompt !== undefined) patches.push({ generation: { prompt: request.prompt } });
+    const config = patchConfig(this.opts.config, patches, 'render job settings');
     if (config.decoder.kind === 'none') throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.kind: 'none' produces no frames");
     return config;
   }

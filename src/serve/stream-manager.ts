@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
-import { validateConfig } from '../config/load.js';
+import { patchConfig } from '../config/load.js';
 import { isSinkstreamError } from '../errors.js';
 import { LiveStream, type CreateGenerator } from './live-stream.js';
 import type { ServerMetrics } from './metrics.js';
@@ -23,15 +23,6 @@ export interface CreateRequest {
 }
 
 export type CreateResult = { ok: true; stream: LiveStream } | { ok: false; code: ProtocolErrorCode; message: string };
-
-type Plain = Record<string, unknown>;
-const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function merge(base: Plain, over: Plain): Plain {
-  const out: Plain = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? merge(out[k] as Plain, v) : v;
-  return out;
-}
 
 export interface StreamManagerOptions {
   config: Config;
@@ -115,8 +106,7 @@ export class StreamManager {
     }
     let config: Config;
     try {
-      const doc = merge(this.opts.config as unknown as Plain, { ...(request.overrides ?? {}), generation: { ...(request.overrides?.generation ?? {}), prompt: request.prompt } });
-      config = validateConfig(doc, 'stream overrides');
+      config = patchConfig(this.opts.config, [request.overrides ?? {}, { generation: { prompt: request.prompt } }], 'stream overrides');
     } catch (e) {
       return { ok: false, code: 'invalid-config', message: (e as Error).message };
     }

@@ -1,7 +1,7 @@
 /**
  * One live stream with a fake generator (instant blocks) and the real ffmpeg: pacing holds
- * generation to the playout clock, stop() closes everything and finalizes the recording, retune
- * patches reach the generator whole.
+ * generation to the playout clock, stop() closes everything and finalizes the recording, a retune
+ * reaches the generator as the whole validated cache section.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -19,7 +19,7 @@ class FakeGenerator implements LiveGenerator {
   readonly height = 32;
   blocks = 0;
   closed = false;
-  retunes: Array<Partial<Config['cache']>> = [];
+  retunes: Array<Config['cache']> = [];
   prompts: string[] = [];
   constructor(
     readonly fps: number,
@@ -49,7 +49,7 @@ class FakeGenerator implements LiveGenerator {
   async setPrompt(prompt: string): Promise<void> {
     this.prompts.push(prompt);
   }
-  retune(cache: Partial<Config['cache']>): void {
+  retune(cache: Config['cache']): void {
     this.retunes.push(cache);
   }
   cacheView() {
@@ -133,13 +133,16 @@ test('stop finalizes the recording: every frame generated is in the file', async
   }
 });
 
-test('retune patches reach the generator whole; prompt switches pass through; a stopped stream refuses', async () => {
+test('a retune gives the generator the whole cache section, validated; prompt switches pass through; a stopped stream refuses', async () => {
   const gen = new FakeGenerator(20);
   const config = testConfig();
   const stream = await run(config, gen, 100);
   stream.retune({ window: 9, participative: { budget: 8 } });
-  assert.equal(gen.retunes[0], { window: 9, participative: { ...config.cache.participative, budget: 8 } });
+  assert.equal(gen.retunes, [{ ...config.cache, window: 9, participative: { ...config.cache.participative, budget: 8 } }]);
   assert.is(stream.info().cache.window, 9);
+  assert.throws(() => stream.retune({ sink: 9 }), (e: any) => e.code === 'ERR_CONFIG_INVALID' && /cache/.test(e.message));
+  assert.is(gen.retunes.length, 1, 'a refused retune never reaches the generator');
+  assert.is(stream.info().cache.sink, config.cache.sink, 'and changes nothing');
   await stream.setPrompt('a blue square bouncing on a dark blue background');
   assert.equal(gen.prompts, ['a blue square bouncing on a dark blue background']);
   assert.is(stream.info().prompt, 'a blue square bouncing on a dark blue background');

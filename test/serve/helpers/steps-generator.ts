@@ -40,7 +40,7 @@ export class StepsGenerator implements LiveGenerator {
     while (!this.closed) yield await this.next();
   }
   async setPrompt(): Promise<void> {}
-  retune(_cache: Partial<Config['cache']>): void {}
+  retune(_cache: Config['cache']): void {}
   cacheView() {
     return [];
   }
