@@ -8,7 +8,8 @@ import { statSync } from 'node:fs';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
 import { modelDims } from '../model/dims.js';
-import { SinkstreamError, isSinkstreamError, type ErrorCode } from '../errors.js';
+import { SinkstreamError } from '../errors.js';
+import { RpcClient, serveRpc, transferring } from '../util/worker-rpc.js';
 import { CachedPromptEncoder } from './context-cache.js';
 import type { PromptEncoder } from './prompt-encoder.js';
 import { Umt5PromptEncoder } from './umt5-encoder.js';
@@ -107,71 +108,47 @@ export async function acquireUmt5Encoder(config: TextConfig): Promise<SharedProm
   };
 }
 
-type PortRequest = { kind: 'encode'; id: number; prompt: string } | { kind: 'close' };
-type PortReply = { id: number; context: Float32Array } | { id: number; error: { code?: string; message: string } };
+/** What a generator's thread may ask of the shared encoder over its port. */
+type SharedEncoderApi = Pick<PromptEncoder, 'encode'> & { close(): void };
 
 /** Serves this process's encoder for `config` on a new port; the port's other end goes to a generator's thread. */
 export async function connectTextEncoder(config: TextConfig): Promise<{ port: MessagePort; textLen: number; textDim: number }> {
   const encoder = await acquireUmt5Encoder(config);
   const { port1, port2 } = new MessageChannel();
-  const release = (): void => {
-    void encoder.close();
-  };
-  port1.on('message', (m: PortRequest) => {
-    if (m.kind === 'close') {
-      port1.close();
-      return;
-    }
-    encoder.encode(m.prompt).then(
-      (context) => port1.postMessage({ id: m.id, context } satisfies PortReply, [context.buffer as ArrayBuffer]),
-      (e: unknown) => port1.postMessage({ id: m.id, error: { code: isSinkstreamError(e) ? e.code : undefined, message: (e as Error)?.message ?? String(e) } } satisfies PortReply),
-    );
-  });
-  port1.once('close', release); // closed by either end, or by the generator's thread ending
+  serveRpc<SharedEncoderApi>(
+    port1,
+    {
+      encode: async (prompt) => {
+        const context = await encoder.encode(prompt);
+        return transferring(context, [context.buffer as ArrayBuffer]);
+      },
+      close: () => undefined, // the port closes once this is answered, which gives the reference back
+    },
+    undefined,
+    { serial: false },
+  );
+  port1.once('close', () => void encoder.close()); // closed by either end, or by the generator's thread ending
   return { port: port2, textLen: encoder.textLen, textDim: encoder.textDim };
 }
 
 /** The generator's side of `connectTextEncoder`. */
 export class RemotePromptEncoder implements PromptEncoder {
   readonly kind = 'umt5' as const;
-  private readonly pending = new Map<number, { resolve: (c: Float32Array) => void; reject: (e: Error) => void }>();
-  private nextId = 1;
-  private closed = false;
+  private readonly encoder: RpcClient<SharedEncoderApi>;
 
   constructor(
-    private readonly port: MessagePort,
+    port: MessagePort,
     readonly textLen: number,
     readonly textDim: number,
   ) {
-    port.on('message', (r: PortReply) => {
-      const p = this.pending.get(r.id);
-      if (!p) return;
-      this.pending.delete(r.id);
-      if ('context' in r) p.resolve(r.context);
-      else p.reject(new SinkstreamError((r.error.code as ErrorCode | undefined) ?? 'ERR_ENGINE', r.error.message));
-    });
-    port.once('close', () => this.fail(new SinkstreamError('ERR_CLOSED', 'the text encoder is gone')));
-  }
-
-  private fail(e: Error): void {
-    this.closed = true;
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
+    this.encoder = new RpcClient<SharedEncoderApi>(port, 'the text encoder');
   }
 
   encode(prompt: string): Promise<Float32Array> {
-    if (this.closed) return Promise.reject(new SinkstreamError('ERR_CLOSED', 'the text encoder is closed'));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.port.postMessage({ kind: 'encode', id, prompt } satisfies PortRequest);
-    });
+    return this.encoder.call('encode', [prompt]);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.port.postMessage({ kind: 'close' } satisfies PortRequest);
-    this.port.close();
-    this.fail(new SinkstreamError('ERR_CLOSED', 'the text encoder was closed'));
+  close(): Promise<void> {
+    return this.encoder.close();
   }
 }

@@ -1,4 +1,4 @@
-/** Messages between the umT5 encoder (umt5-encoder.ts) and its thread (umt5-worker.ts). */
+/** The umT5 encoder's thread (umt5-worker.ts) as umt5-encoder.ts calls it, over src/util/worker-rpc.ts. */
 import type { Config } from '../config/schema.js';
 
 export interface Umt5WorkerInit {
@@ -6,16 +6,8 @@ export interface Umt5WorkerInit {
   textLen: number;
 }
 
-export interface WorkerError {
-  code?: string;
-  message: string;
+export interface Umt5WorkerApi {
+  /** The prompt's context [textLen, dim], zero past its tokens; its buffer moves to the caller. */
+  encode(prompt: string): Float32Array;
+  close(): void;
 }
-
-export type Umt5WorkerRequest = { kind: 'encode'; id: number; prompt: string } | { kind: 'close' };
-
-export type Umt5WorkerReply =
-  | { kind: 'ready' }
-  | { kind: 'startFailed'; error: WorkerError }
-  | { kind: 'context'; id: number; context: Float32Array; tokens: number }
-  | { kind: 'error'; id: number; error: WorkerError }
-  | { kind: 'closed' };
