@@ -30,14 +30,14 @@ type ToClient =
   | { rpc: 'error'; id: number; error: WireError }
   | { rpc: 'event'; name: string; value: unknown };
 
-export function toWireError(e: unknown): WireError {
+function toWireError(e: unknown): WireError {
   const error = fromSchedulerError(e);
   if (isSinkstreamError(error)) return { code: error.code, message: error.message, stack: error.stack };
   const err = error instanceof Error ? error : new Error(String(error));
   return { message: err.message, stack: err.stack };
 }
 
-export function fromWireError(e: WireError): SinkstreamError {
+function fromWireError(e: WireError): SinkstreamError {
   const error = new SinkstreamError(e.code ?? 'ERR_ENGINE', e.message);
   if (e.stack) error.stack = e.stack;
   return error;
