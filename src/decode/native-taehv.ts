@@ -8,6 +8,7 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { loadNativeAddon } from '../engine/native/addon-loader.js';
+import { NativeCallQueue, nativeError } from '../engine/native/call-queue.js';
 import type { NativeAddon, NativeTaehvHandle, NativeTaehvInfo, NativeTaehvPrecision } from '../engine/native/addon-types.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { Decoder } from './decoder.js';
@@ -42,20 +43,13 @@ export function nativeTaehvPrecision(dtype: Config['decoder']['dtype']): NativeT
   return dtype === 'float16' ? 2 : 1;
 }
 
-function decoderError(e: unknown): SinkstreamError {
-  if (e instanceof SinkstreamError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  const code = (e as { code?: string }).code === 'ERR_CLOSED' ? 'ERR_CLOSED' : 'ERR_ENGINE';
-  return new SinkstreamError(code, `native TAEHV decoder: ${message}`, { cause: e });
-}
+const DECODER = 'native TAEHV decoder';
 
 export class NativeTaehvDecoder implements Decoder {
   readonly kind = 'taehv' as const;
   readonly framesPerLatentFrame = FRAMES_PER_LATENT_FRAME;
   readonly framesForFirstLatentFrame = FRAMES_PER_LATENT_FRAME - FRAMES_TO_TRIM;
-  private handle: NativeTaehvHandle | null;
-  private chain: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  private readonly calls: NativeCallQueue<NativeTaehvHandle>;
 
   private constructor(
     private readonly addon: NativeAddon,
@@ -65,7 +59,7 @@ export class NativeTaehvDecoder implements Decoder {
     readonly height: number,
     readonly backend: DecoderBackend,
   ) {
-    this.handle = handle;
+    this.calls = new NativeCallQueue(handle, DECODER);
   }
 
   static async open(options: NativeTaehvOptions): Promise<NativeTaehvDecoder> {
@@ -92,7 +86,7 @@ export class NativeTaehvDecoder implements Decoder {
       });
     } catch (e) {
       addon.taehvDestroy(handle);
-      throw decoderError(e);
+      throw nativeError(DECODER, e);
     }
   }
 
@@ -118,20 +112,6 @@ export class NativeTaehvDecoder implements Decoder {
     });
   }
 
-  /** Runs `op` after every earlier call; rejects with ERR_CLOSED once close() was asked for. */
-  private run<T>(op: (handle: NativeTaehvHandle) => Promise<T>): Promise<T> {
-    if (this.closed || !this.handle) return Promise.reject(new SinkstreamError('ERR_CLOSED', 'native TAEHV decoder: used after close()'));
-    const handle = this.handle;
-    const next = this.chain.then(
-      () => op(handle),
-      () => op(handle),
-    );
-    this.chain = next.catch(() => undefined);
-    return next.catch((e: unknown) => {
-      throw decoderError(e);
-    });
-  }
-
   /** Frames are views of one buffer per block. */
   decode(latent: Float32Array): Promise<Uint8Array[]> {
     const { latentChannels: C, latentHeight: H, latentWidth: W } = this.shape;
@@ -139,7 +119,7 @@ export class NativeTaehvDecoder implements Decoder {
     if (!Number.isInteger(F) || F < 1) {
       return Promise.reject(new SinkstreamError('ERR_ENGINE', `native TAEHV decoder: latent of ${latent.length} values is not [${C}, F, ${H}, ${W}]`));
     }
-    return this.run(async (h) => {
+    return this.calls.run(async (h) => {
       const bytes = this.width * this.height * 3;
       const out = new Uint8Array(FRAMES_PER_LATENT_FRAME * F * bytes);
       const n = await this.addon.taehvDecode(h, latent, F, out);
@@ -148,23 +128,18 @@ export class NativeTaehvDecoder implements Decoder {
   }
 
   reset(): Promise<void> {
-    return this.run(async (h) => {
+    return this.calls.run(async (h) => {
       await this.addon.taehvReset(h);
     });
   }
 
   /** Plans, planning time, the last decode's device time, and what runs the convolutions. */
   info(): NativeTaehvInfo {
-    if (this.closed || !this.handle) throw new SinkstreamError('ERR_CLOSED', 'native TAEHV decoder: used after close()');
-    return this.addon.taehvInfo(this.handle);
+    return this.addon.taehvInfo(this.calls.current());
   }
 
   /** Idempotent: waits for calls in flight, then frees the GPU memory. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.chain;
-    if (this.handle) this.addon.taehvDestroy(this.handle);
-    this.handle = null;
+  close(): Promise<void> {
+    return this.calls.close((h) => this.addon.taehvDestroy(h));
   }
 }

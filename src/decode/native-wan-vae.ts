@@ -8,6 +8,7 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { loadNativeAddon } from '../engine/native/addon-loader.js';
+import { NativeCallQueue, nativeError } from '../engine/native/call-queue.js';
 import type { NativeAddon, NativeTaehvPrecision, NativeWanVaeHandle, NativeWanVaeInfo } from '../engine/native/addon-types.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { Decoder } from './decoder.js';
@@ -38,20 +39,13 @@ export function nativeWanVaePrecision(dtype: Config['decoder']['dtype']): Native
   return dtype === 'float16' ? 0 : 1;
 }
 
-function decoderError(e: unknown): SinkstreamError {
-  if (e instanceof SinkstreamError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  const code = (e as { code?: string }).code === 'ERR_CLOSED' ? 'ERR_CLOSED' : 'ERR_ENGINE';
-  return new SinkstreamError(code, `native Wan VAE decoder: ${message}`, { cause: e });
-}
+const DECODER = 'native Wan VAE decoder';
 
 export class NativeWanVaeDecoder implements Decoder {
   readonly kind = 'wan-vae' as const;
   readonly framesForFirstLatentFrame = 1;
   readonly framesPerLatentFrame: number;
-  private handle: NativeWanVaeHandle | null;
-  private chain: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  private readonly calls: NativeCallQueue<NativeWanVaeHandle>;
 
   private constructor(
     private readonly addon: NativeAddon,
@@ -63,7 +57,7 @@ export class NativeWanVaeDecoder implements Decoder {
     readonly height: number,
     readonly backend: DecoderBackend,
   ) {
-    this.handle = handle;
+    this.calls = new NativeCallQueue(handle, DECODER);
     this.framesPerLatentFrame = temporalScale(arch);
   }
 
@@ -96,7 +90,7 @@ export class NativeWanVaeDecoder implements Decoder {
       });
     } catch (e) {
       addon.wanVaeDestroy(handle);
-      throw decoderError(e);
+      throw nativeError(DECODER, e);
     }
   }
 
@@ -132,20 +126,6 @@ export class NativeWanVaeDecoder implements Decoder {
     });
   }
 
-  /** Runs `op` after every earlier call; rejects with ERR_CLOSED once close() was asked for. */
-  private run<T>(op: (handle: NativeWanVaeHandle) => Promise<T>): Promise<T> {
-    if (this.closed || !this.handle) return Promise.reject(new SinkstreamError('ERR_CLOSED', 'native Wan VAE decoder: used after close()'));
-    const handle = this.handle;
-    const next = this.chain.then(
-      () => op(handle),
-      () => op(handle),
-    );
-    this.chain = next.catch(() => undefined);
-    return next.catch((e: unknown) => {
-      throw decoderError(e);
-    });
-  }
-
   /** Frames are views of one buffer per block. */
   decode(latent: Float32Array): Promise<Uint8Array[]> {
     const C = this.arch.zDim;
@@ -155,7 +135,7 @@ export class NativeWanVaeDecoder implements Decoder {
     if (!Number.isInteger(F) || F < 1) {
       return Promise.reject(new SinkstreamError('ERR_ENGINE', `native Wan VAE decoder: latent of ${latent.length} values is not [${C}, F, ${H}, ${W}]`));
     }
-    return this.run(async (h) => {
+    return this.calls.run(async (h) => {
       const bytes = this.width * this.height * 3;
       const out = new Uint8Array(this.framesPerLatentFrame * F * bytes);
       const n = await this.addon.wanVaeDecode(h, latent, F, out);
@@ -164,23 +144,18 @@ export class NativeWanVaeDecoder implements Decoder {
   }
 
   reset(): Promise<void> {
-    return this.run(async (h) => {
+    return this.calls.run(async (h) => {
       await this.addon.wanVaeReset(h);
     });
   }
 
   /** Plans, planning time, the last decode's device time, device memory held, and what runs the convolutions. */
   info(): NativeWanVaeInfo {
-    if (this.closed || !this.handle) throw new SinkstreamError('ERR_CLOSED', 'native Wan VAE decoder: used after close()');
-    return this.addon.wanVaeInfo(this.handle);
+    return this.addon.wanVaeInfo(this.calls.current());
   }
 
   /** Idempotent: waits for calls in flight, then frees the GPU memory. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.chain;
-    if (this.handle) this.addon.wanVaeDestroy(this.handle);
-    this.handle = null;
+  close(): Promise<void> {
+    return this.calls.close((h) => this.addon.wanVaeDestroy(h));
   }
 }

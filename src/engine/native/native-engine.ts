@@ -14,6 +14,7 @@ import { TEXT_EMBEDDING_KEY } from '../../model/expected-shapes.js';
 import { loadWeights } from '../../model/load-weights.js';
 import type { CacheUpdate, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
 import type { NativeAddon, NativeHandle, NativePrecision } from './addon-types.js';
+import { NativeCallQueue, nativeError } from './call-queue.js';
 import { loadNativeAddon } from './addon-loader.js';
 import { stageRanges } from '../pipeline-engine.js';
 
@@ -38,18 +39,11 @@ export function weightsIdentity(config: Pick<Config, 'model'>): string {
   }
 }
 
-function engineError(e: unknown): SinkstreamError {
-  if (e instanceof SinkstreamError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  const code = (e as { code?: string }).code === 'ERR_CLOSED' ? 'ERR_CLOSED' : 'ERR_ENGINE';
-  return new SinkstreamError(code, `native engine: ${message}`, { cause: e });
-}
+const ENGINE = 'native engine';
 
 export class NativeEngine implements Engine {
   readonly name = 'native';
-  private handle: NativeHandle | null;
-  private chain: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  private readonly calls: NativeCallQueue<NativeHandle>;
   private cacheRows = 0;
   private pendingRows = 0;
 
@@ -61,7 +55,7 @@ export class NativeEngine implements Engine {
     private readonly precisionName: 'bf16' | 'fp32',
     private readonly attention: string,
   ) {
-    this.handle = handle;
+    this.calls = new NativeCallQueue(handle, ENGINE);
   }
 
   static async create(options: EngineOptions): Promise<NativeEngine> {
@@ -103,7 +97,7 @@ export class NativeEngine implements Engine {
       }
     } catch (e) {
       addon.destroy(handle);
-      throw e instanceof SinkstreamError ? e : engineError(e);
+      throw nativeError(ENGINE, e);
     }
     const gpus = devices.map((d) => `cuda:${d} (${probe.names[d]})`).join(' -> ');
     // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (cuDNN or why not).
@@ -113,18 +107,8 @@ export class NativeEngine implements Engine {
     return new NativeEngine(addon, handle, dims, provider, precisionName, attention);
   }
 
-  /** Runs `op` after every earlier call; rejects with ERR_CLOSED once close() was asked for. */
   private run<T>(op: (handle: NativeHandle) => Promise<T> | T): Promise<T> {
-    if (this.closed || !this.handle) return Promise.reject(new SinkstreamError('ERR_CLOSED', 'native engine: used after close()'));
-    const handle = this.handle;
-    const next = this.chain.then(
-      () => op(handle),
-      () => op(handle),
-    );
-    this.chain = next.catch(() => undefined);
-    return next.catch((e: unknown) => {
-      throw engineError(e);
-    });
+    return this.calls.run(op);
   }
 
   setPrompt(context: Float32Array): Promise<void> {
@@ -222,12 +206,8 @@ export class NativeEngine implements Engine {
   }
 
   /** Idempotent: waits for calls in flight, then frees the GPU memory. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.chain;
-    if (this.handle) this.addon.destroy(this.handle);
-    this.handle = null;
+  close(): Promise<void> {
+    return this.calls.close((h) => this.addon.destroy(h));
   }
 }
 
