@@ -12,6 +12,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { SinkstreamError } from '../errors.js';
 import type { WeightTensor } from './weights.js';
 import { shapeSize } from './expected-shapes.js';
+import { modelFileError, openModelFile, readAt } from './model-file.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 
@@ -31,9 +32,6 @@ export interface SafetensorsEntry {
   end: number;
 }
 
-function fileError(path: string, what: string, cause?: unknown): SinkstreamError {
-  return new SinkstreamError('ERR_MODEL_FILE', `${path}: ${what}`, cause === undefined ? undefined : { cause });
-}
 
 /** Parses and validates a header's JSON against the data section's size. */
 export function parseSafetensorsHeader(
@@ -45,10 +43,10 @@ export function parseSafetensorsHeader(
   try {
     raw = JSON.parse(json);
   } catch (e) {
-    throw fileError(path, 'the safetensors header is not valid JSON', e);
+    throw modelFileError(path, 'the safetensors header is not valid JSON', e);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw fileError(path, 'the safetensors header is not a JSON object');
+    throw modelFileError(path, 'the safetensors header is not a JSON object');
   }
   const entries = new Map<string, SafetensorsEntry>();
   let metadata: Record<string, string> = {};
@@ -58,7 +56,7 @@ export function parseSafetensorsHeader(
       continue;
     }
     const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const bad = (why: string): SinkstreamError => fileError(path, `tensor '${name}': ${why}`);
+    const bad = (why: string): SinkstreamError => modelFileError(path, `tensor '${name}': ${why}`);
     if (v === null || typeof v !== 'object') throw bad('its header entry is not an object');
     if (typeof v.dtype !== 'string' || !(v.dtype in DTYPE_BYTES)) throw bad(`unknown dtype ${JSON.stringify(v.dtype)}`);
     if (!Array.isArray(v.shape) || !v.shape.every((s) => Number.isInteger(s) && s >= 0)) throw bad('shape is not a list of non-negative integers');
@@ -89,23 +87,18 @@ export class SafetensorsFile {
   ) {}
 
   static async open(path: string): Promise<SafetensorsFile> {
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'r');
-    } catch (e) {
-      throw fileError(path, `cannot open the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
-    }
+    const handle = await openModelFile(path);
     try {
       const { size } = await handle.stat();
-      if (size < 8) throw fileError(path, `not a safetensors file (${size} bytes, shorter than the 8-byte header length)`);
+      if (size < 8) throw modelFileError(path, `not a safetensors file (${size} bytes, shorter than the 8-byte header length)`);
       const lenBuf = Buffer.alloc(8);
-      await readExactly(handle, lenBuf, 0, path);
+      await readAt(handle, lenBuf, 0, path);
       const headerLen = Number(lenBuf.readBigUInt64LE(0));
       if (headerLen < 2 || headerLen > MAX_HEADER_BYTES || headerLen > size - 8) {
-        throw fileError(path, `not a safetensors file (header length ${headerLen} does not fit the file of ${size} bytes)`);
+        throw modelFileError(path, `not a safetensors file (header length ${headerLen} does not fit the file of ${size} bytes)`);
       }
       const headerBuf = Buffer.alloc(headerLen);
-      await readExactly(handle, headerBuf, 8, path);
+      await readAt(handle, headerBuf, 8, path);
       const { entries, metadata } = parseSafetensorsHeader(headerBuf.toString('utf8'), size - 8 - headerLen, path);
       return new SafetensorsFile(path, handle, 8 + headerLen, entries, metadata);
     } catch (e) {
@@ -113,8 +106,8 @@ export class SafetensorsFile {
       if (e instanceof SinkstreamError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       // open() takes a folder on Linux; reading it is what fails.
-      if (code === 'EISDIR') throw fileError(path, 'is a folder; expected a .safetensors file', e);
-      throw fileError(path, `cannot read the file (${code ?? String(e)})`, e);
+      if (code === 'EISDIR') throw modelFileError(path, 'is a folder; expected a .safetensors file', e);
+      throw modelFileError(path, `cannot read the file (${code ?? String(e)})`, e);
     }
   }
 
@@ -126,18 +119,18 @@ export class SafetensorsFile {
   async read(name: string): Promise<WeightTensor> {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', `${this.path}: read('${name}') after close()`);
     const entry = this.entries.get(name);
-    if (!entry) throw fileError(this.path, `no tensor '${name}'`);
+    if (!entry) throw modelFileError(this.path, `no tensor '${name}'`);
     const count = shapeSize(entry.shape);
     const data = new Float32Array(count);
     if (entry.dtype === 'F32') {
-      await readExactly(this.handle, new Uint8Array(data.buffer), this.dataStart + entry.begin, this.path);
+      await readAt(this.handle, new Uint8Array(data.buffer), this.dataStart + entry.begin, this.path);
     } else if (entry.dtype === 'F16' || entry.dtype === 'BF16') {
       const half = new Uint16Array(count);
-      await readExactly(this.handle, new Uint8Array(half.buffer), this.dataStart + entry.begin, this.path);
+      await readAt(this.handle, new Uint8Array(half.buffer), this.dataStart + entry.begin, this.path);
       if (entry.dtype === 'F16') f16ToF32(half, data);
       else bf16ToF32(half, data);
     } else {
-      throw fileError(this.path, `tensor '${name}' has dtype ${entry.dtype}; supported: F32, F16, BF16`);
+      throw modelFileError(this.path, `tensor '${name}' has dtype ${entry.dtype}; supported: F32, F16, BF16`);
     }
     return { shape: [...entry.shape], data };
   }
@@ -149,17 +142,6 @@ export class SafetensorsFile {
   }
 }
 
-async function readExactly(handle: FileHandle, into: Uint8Array, position: number, path: string): Promise<void> {
-  // Large tensors are read in chunks: one read() call is capped at 2 GiB.
-  const CHUNK = 1 << 30;
-  let done = 0;
-  while (done < into.length) {
-    const length = Math.min(CHUNK, into.length - done);
-    const { bytesRead } = await handle.read(into, done, length, position + done);
-    if (bytesRead === 0) throw fileError(path, `unexpected end of file at byte ${position + done}`);
-    done += bytesRead;
-  }
-}
 
 /** Reads every tensor (or those `select` accepts) of a file. */
 export async function readSafetensors(path: string, select?: (name: string) => boolean): Promise<Map<string, WeightTensor>> {
@@ -316,7 +298,7 @@ export async function writeSafetensors(path: string, tensors: Map<string, Weight
   try {
     handle = await open(path, 'w');
   } catch (e) {
-    throw fileError(path, `cannot write the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
+    throw modelFileError(path, `cannot write the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
   }
   try {
     await handle.write(header);
@@ -342,7 +324,7 @@ export async function writeSafetensorsStreamed(
   try {
     handle = await open(path, 'w');
   } catch (e) {
-    throw fileError(path, `cannot write the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
+    throw modelFileError(path, `cannot write the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
   }
   try {
     await handle.write(header);

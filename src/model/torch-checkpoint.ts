@@ -12,13 +12,14 @@
  *
  * `openCheckpoint` opens either this format or a safetensors file, by content.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { SinkstreamError } from '../errors.js';
 import { shapeSize } from './expected-shapes.js';
 import { PickleCallable, PickleError, PickleGlobal, unpickle } from './pickle.js';
 import { bf16ToF32, f16ToF32, SafetensorsFile } from './safetensors.js';
 import type { WeightTensor } from './weights.js';
-import { readAt, ZIP_MAGIC, ZipArchive } from './zip-archive.js';
+import { modelFileError, openModelFile, readAt } from './model-file.js';
+import { ZIP_MAGIC, ZipArchive } from './zip-archive.js';
 
 /** Element types, named as safetensors names them. */
 export type TorchDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -84,9 +85,6 @@ export interface TorchCheckpointEntry extends CheckpointEntry {
   stride: number[];
 }
 
-function fileError(path: string, what: string, cause?: unknown): SinkstreamError {
-  return new SinkstreamError('ERR_MODEL_FILE', `${path}: ${what}`, cause === undefined ? undefined : { cause });
-}
 
 function isIntList(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((x) => Number.isInteger(x) && (x as number) >= 0);
@@ -152,18 +150,18 @@ async function parseArchive(zip: ZipArchive, path: string): Promise<ParsedArchiv
   const pickles = [...zip.records.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n) || n === 'data.pkl');
   if (pickles.length === 0) {
     const torchScript = [...zip.records.keys()].some((n) => /(^|\/)constants\.pkl$/.test(n));
-    throw fileError(
+    throw modelFileError(
       path,
       torchScript
         ? 'a TorchScript archive (torch.jit.save), not a torch.save checkpoint of a state dict'
         : 'a zip archive without a data.pkl record: not a PyTorch checkpoint (expected what torch.save writes)',
     );
   }
-  if (pickles.length > 1) throw fileError(path, `a zip archive with ${pickles.length} data.pkl records (${pickles.join(', ')}); expected one`);
+  if (pickles.length > 1) throw modelFileError(path, `a zip archive with ${pickles.length} data.pkl records (${pickles.join(', ')}); expected one`);
   const prefix = pickles[0].slice(0, -'data.pkl'.length);
   if (zip.records.has(`${prefix}byteorder`)) {
     const order = new TextDecoder().decode(await zip.read(`${prefix}byteorder`)).trim();
-    if (order !== 'little') throw fileError(path, `tensors stored in '${order}' byte order; only little-endian checkpoints are read`);
+    if (order !== 'little') throw modelFileError(path, `tensors stored in '${order}' byte order; only little-endian checkpoints are read`);
   }
 
   const storages = new Map<string, StorageRef>();
@@ -188,22 +186,22 @@ async function parseArchive(zip: ZipArchive, path: string): Promise<ParsedArchiv
   try {
     root = unpickle(await zip.read(pickles[0]), { resolveGlobal, persistentLoad });
   } catch (e) {
-    if (e instanceof PickleError) throw fileError(path, `${pickles[0]}: ${e.message}`, e);
+    if (e instanceof PickleError) throw modelFileError(path, `${pickles[0]}: ${e.message}`, e);
     throw e;
   }
 
   const entries = new Map<string, TorchCheckpointEntry>();
   const visit = (value: unknown, key: string): void => {
     if (value instanceof TensorRef) {
-      if (entries.has(key)) throw fileError(path, `two tensors flatten to the same key '${key}'`);
+      if (entries.has(key)) throw modelFileError(path, `two tensors flatten to the same key '${key}'`);
       const record = `${prefix}data/${value.storage.key}`;
       const stored = zip.records.get(record);
-      if (!stored) throw fileError(path, `tensor '${key}': its storage record '${record}' is missing`);
+      if (!stored) throw modelFileError(path, `tensor '${key}': its storage record '${record}' is missing`);
       const bytes = DTYPE_BYTES[value.dtype];
       const count = shapeSize(value.shape);
       const extent = count === 0 ? 0 : 1 + value.shape.reduce((s, n, i) => s + (n - 1) * value.stride[i], 0);
       if ((value.offset + extent) * bytes > stored.size) {
-        throw fileError(path, `tensor '${key}' needs ${(value.offset + extent) * bytes} bytes of storage '${record}', which holds ${stored.size}`);
+        throw modelFileError(path, `tensor '${key}' needs ${(value.offset + extent) * bytes} bytes of storage '${record}', which holds ${stored.size}`);
       }
       entries.set(key, { dtype: value.dtype, shape: value.shape, record, offset: value.offset, stride: value.stride });
     } else if (value instanceof Map) {
@@ -214,8 +212,8 @@ async function parseArchive(zip: ZipArchive, path: string): Promise<ParsedArchiv
     // Numbers, strings, None and objects of other classes carry no tensors: skipped.
   };
   visit(root, '');
-  if (root instanceof TensorRef) throw fileError(path, 'the checkpoint is a single tensor, not a dict of named tensors');
-  if (entries.size === 0) throw fileError(path, 'the checkpoint holds no tensors (expected a state dict, or a dict of state dicts)');
+  if (root instanceof TensorRef) throw modelFileError(path, 'the checkpoint is a single tensor, not a dict of named tensors');
+  if (entries.size === 0) throw modelFileError(path, 'the checkpoint holds no tensors (expected a state dict, or a dict of state dicts)');
   return { prefix, entries };
 }
 
@@ -256,18 +254,13 @@ export class TorchCheckpoint implements CheckpointReader {
   ) {}
 
   static async open(path: string): Promise<TorchCheckpoint> {
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'r');
-    } catch (e) {
-      throw fileError(path, `cannot open the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
-    }
+    const handle = await openModelFile(path);
     try {
       const magic = Buffer.alloc(4);
       const { size } = await handle.stat();
       if (size >= 4) await readAt(handle, magic, 0, path);
       if (size < 4 || !magic.equals(ZIP_MAGIC)) {
-        throw fileError(path, 'not a PyTorch zip checkpoint (expected what torch.save writes: a zip archive starting with "PK")');
+        throw modelFileError(path, 'not a PyTorch zip checkpoint (expected what torch.save writes: a zip archive starting with "PK")');
       }
       const zip = await ZipArchive.open(handle, path);
       const { entries } = await parseArchive(zip, path);
@@ -286,7 +279,7 @@ export class TorchCheckpoint implements CheckpointReader {
   async read(key: string): Promise<WeightTensor> {
     if (this.closed) throw new SinkstreamError('ERR_CLOSED', `${this.path}: read('${key}') after close()`);
     const entry = this.entries.get(key);
-    if (!entry) throw fileError(this.path, `no tensor '${key}'`);
+    if (!entry) throw modelFileError(this.path, `no tensor '${key}'`);
     const count = shapeSize(entry.shape);
     const bytes = DTYPE_BYTES[entry.dtype];
     if (count === 0) return { shape: [...entry.shape], data: new Float32Array(0) };
@@ -331,7 +324,7 @@ export async function openCheckpoint(path: string): Promise<CheckpointReader> {
   let head: Buffer;
   let size: number;
   try {
-    const handle = await open(path, 'r');
+    const handle = await openModelFile(path);
     try {
       size = (await handle.stat()).size;
       head = Buffer.alloc(Math.min(size, 16));
@@ -342,17 +335,17 @@ export async function openCheckpoint(path: string): Promise<CheckpointReader> {
   } catch (e) {
     if (e instanceof SinkstreamError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR') throw fileError(path, 'is a folder; expected a checkpoint file (.safetensors, or a .pt / .pth written by torch.save)', e);
-    throw fileError(path, `cannot open the file (${code ?? String(e)})`, e);
+    if (code === 'EISDIR') throw modelFileError(path, 'is a folder; expected a checkpoint file (.safetensors, or a .pt / .pth written by torch.save)', e);
+    throw modelFileError(path, `cannot open the file (${code ?? String(e)})`, e);
   }
   if (head.length >= 4 && head.subarray(0, 4).equals(ZIP_MAGIC)) return TorchCheckpoint.open(path);
   if (head.length >= LEGACY_TORCH_MAGIC.length && head.subarray(0, LEGACY_TORCH_MAGIC.length).equals(LEGACY_TORCH_MAGIC)) {
-    throw fileError(path, 'a legacy (pre-1.6, non-zip) torch.save file; load and save it again with torch >= 1.6, or write it as safetensors');
+    throw modelFileError(path, 'a legacy (pre-1.6, non-zip) torch.save file; load and save it again with torch >= 1.6, or write it as safetensors');
   }
   if (head.length >= 9 && head[8] === 0x7b /* '{' */) {
     // A safetensors header length (its own reader tells a truncated file apart).
     const headerLength = head.readBigUInt64LE(0);
     if (headerLength >= 2n && headerLength <= 100n * 1024n * 1024n) return SafetensorsFile.open(path);
   }
-  throw fileError(path, `not a checkpoint (${size} bytes): expected a PyTorch checkpoint written by torch.save (a zip archive) or a safetensors file`);
+  throw modelFileError(path, `not a checkpoint (${size} bytes): expected a PyTorch checkpoint written by torch.save (a zip archive) or a safetensors file`);
 }

@@ -6,7 +6,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
-import { SinkstreamError } from '../errors.js';
+import { modelFileError, readAt } from './model-file.js';
 
 const EOCD_SIGNATURE = 0x06054b50;
 const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
@@ -27,25 +27,11 @@ export interface ZipRecord {
   localHeaderOffset: number;
 }
 
-function fileError(path: string, what: string): SinkstreamError {
-  return new SinkstreamError('ERR_MODEL_FILE', `${path}: ${what}`);
-}
 
-export async function readAt(handle: FileHandle, into: Uint8Array, position: number, path: string): Promise<void> {
-  // One read() call is capped at 2 GiB: large ranges are read in chunks.
-  const CHUNK = 1 << 30;
-  let done = 0;
-  while (done < into.length) {
-    const length = Math.min(CHUNK, into.length - done);
-    const { bytesRead } = await handle.read(into, done, length, position + done);
-    if (bytesRead === 0) throw fileError(path, `unexpected end of file at byte ${position + done}: the file is truncated`);
-    done += bytesRead;
-  }
-}
 
 function u64(buf: Buffer, at: number, path: string): number {
   const v = buf.readBigUInt64LE(at);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw fileError(path, 'a zip64 size or offset is out of range');
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw modelFileError(path, 'a zip64 size or offset is out of range');
   return Number(v);
 }
 
@@ -73,7 +59,7 @@ export class ZipArchive {
       }
     }
     if (eocd < 0) {
-      throw fileError(path, `the zip archive has no end-of-central-directory record (${size} bytes): the file is truncated or not a zip archive`);
+      throw modelFileError(path, `the zip archive has no end-of-central-directory record (${size} bytes): the file is truncated or not a zip archive`);
     }
     let count = tail.readUInt16LE(eocd + 10);
     let cdSize = tail.readUInt32LE(eocd + 12);
@@ -82,20 +68,20 @@ export class ZipArchive {
     if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
       const locatorAt = eocdAt - 20;
       const locator = Buffer.alloc(20);
-      if (locatorAt < 0) throw fileError(path, 'the zip64 end-of-central-directory locator is missing');
+      if (locatorAt < 0) throw modelFileError(path, 'the zip64 end-of-central-directory locator is missing');
       await readAt(handle, locator, locatorAt, path);
-      if (locator.readUInt32LE(0) !== ZIP64_LOCATOR_SIGNATURE) throw fileError(path, 'the zip64 end-of-central-directory locator is missing');
+      if (locator.readUInt32LE(0) !== ZIP64_LOCATOR_SIGNATURE) throw modelFileError(path, 'the zip64 end-of-central-directory locator is missing');
       const zip64At = u64(locator, 8, path);
       const record = Buffer.alloc(56);
-      if (zip64At + 56 > size) throw fileError(path, 'the zip64 end-of-central-directory record is past the end of the file');
+      if (zip64At + 56 > size) throw modelFileError(path, 'the zip64 end-of-central-directory record is past the end of the file');
       await readAt(handle, record, zip64At, path);
-      if (record.readUInt32LE(0) !== ZIP64_EOCD_SIGNATURE) throw fileError(path, 'the zip64 end-of-central-directory record is malformed');
+      if (record.readUInt32LE(0) !== ZIP64_EOCD_SIGNATURE) throw modelFileError(path, 'the zip64 end-of-central-directory record is malformed');
       count = u64(record, 32, path);
       cdSize = u64(record, 40, path);
       cdOffset = u64(record, 48, path);
     }
     if (cdOffset + cdSize > size) {
-      throw fileError(path, `the zip central directory (bytes ${cdOffset}..${cdOffset + cdSize}) is past the end of the file (${size} bytes): the file is truncated`);
+      throw modelFileError(path, `the zip central directory (bytes ${cdOffset}..${cdOffset + cdSize}) is past the end of the file (${size} bytes): the file is truncated`);
     }
     const cd = Buffer.alloc(cdSize);
     await readAt(handle, cd, cdOffset, path);
@@ -103,7 +89,7 @@ export class ZipArchive {
     let at = 0;
     for (let n = 0; n < count; n++) {
       if (at + 46 > cd.length || cd.readUInt32LE(at) !== CENTRAL_SIGNATURE) {
-        throw fileError(path, `zip central directory entry ${n} is malformed`);
+        throw modelFileError(path, `zip central directory entry ${n} is malformed`);
       }
       const method = cd.readUInt16LE(at + 10);
       let compressedSize = cd.readUInt32LE(at + 20);
@@ -140,11 +126,11 @@ export class ZipArchive {
     const header = Buffer.alloc(30);
     await readAt(this.handle, header, record.localHeaderOffset, this.path);
     if (header.readUInt32LE(0) !== LOCAL_SIGNATURE) {
-      throw fileError(this.path, `zip record '${record.name}' has no local header at byte ${record.localHeaderOffset}`);
+      throw modelFileError(this.path, `zip record '${record.name}' has no local header at byte ${record.localHeaderOffset}`);
     }
     const start = record.localHeaderOffset + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
     if (start + record.compressedSize > this.fileSize) {
-      throw fileError(this.path, `zip record '${record.name}' ends past the end of the file: the file is truncated`);
+      throw modelFileError(this.path, `zip record '${record.name}' ends past the end of the file: the file is truncated`);
     }
     this.dataStarts.set(record.name, start);
     return start;
@@ -153,10 +139,10 @@ export class ZipArchive {
   /** `length` bytes of a record's (uncompressed) data from byte `offset` of the record. */
   async read(name: string, offset = 0, length?: number): Promise<Uint8Array> {
     const record = this.records.get(name);
-    if (!record) throw fileError(this.path, `the zip archive has no record '${name}'`);
+    if (!record) throw modelFileError(this.path, `the zip archive has no record '${name}'`);
     const want = length ?? record.size - offset;
     if (offset < 0 || want < 0 || offset + want > record.size) {
-      throw fileError(this.path, `bytes ${offset}..${offset + want} are outside zip record '${name}' (${record.size} bytes)`);
+      throw modelFileError(this.path, `bytes ${offset}..${offset + want} are outside zip record '${name}' (${record.size} bytes)`);
     }
     const start = await this.dataStart(record);
     if (record.method === 0) {
@@ -171,10 +157,10 @@ export class ZipArchive {
       try {
         whole = inflateRawSync(compressed);
       } catch {
-        throw fileError(this.path, `zip record '${name}' does not inflate (corrupt data)`);
+        throw modelFileError(this.path, `zip record '${name}' does not inflate (corrupt data)`);
       }
       return new Uint8Array(whole.subarray(offset, offset + want)); // a copy: its own buffer
     }
-    throw fileError(this.path, `zip record '${name}' uses compression method ${record.method}; supported: stored (0), deflate (8)`);
+    throw modelFileError(this.path, `zip record '${name}' uses compression method ${record.method}; supported: stored (0), deflate (8)`);
   }
 }
