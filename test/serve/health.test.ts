@@ -8,21 +8,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CostModel } from '../../scheduler/cost-model.js';
 import { probeVideo, tempDir } from '../encode/helpers.js';
-import { httpJson, startTestServer, TestClient } from './helpers/server-fixture.js';
+import { fixedForwardCalibration, httpJson, startTestServer, TestClient } from './helpers/server-fixture.js';
 import { StepsGenerator } from './helpers/steps-generator.js';
 import type { SinkstreamServer } from '../../src/serve/server.js';
 
 const TOKEN = 'health-test-token';
 
 /** Every forward takes 10 ms: any stream at 4 fps fits. */
-const quickCalibration = {
-  device: 'test-device',
-  costModel: new CostModel({
-    'test-device': { overheadMs: 10, perItemMs: 0, perTokenMs: 0, perTokenKeyMs: 0, decodeOverheadMs: 0, decodePerLatentFrameMs: 0, encodeOverheadMs: 0, encodePerLatentFrameMs: 0 },
-  }),
-};
+const quickCalibration = fixedForwardCalibration(10);
 
 async function probe(server: SinkstreamServer, path: string, host?: string): Promise<{ status: number; body: any }> {
   const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { headers: host ? { host } : {} });

@@ -7,27 +7,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import net from 'node:net';
 import WebSocket from 'ws';
-import { CostModel } from '../../scheduler/cost-model.js';
-import { httpJson, startTestServer, TestClient } from './helpers/server-fixture.js';
+import { fixedForwardCalibration, httpJson, startTestServer, TestClient } from './helpers/server-fixture.js';
 import { StepsGenerator } from './helpers/steps-generator.js';
 
 /** Every forward takes `forwardMs`, the rest of a block nothing. */
 function calibration(forwardMs: number) {
-  return async () => ({
-    device: 'test-device',
-    costModel: new CostModel({
-      'test-device': {
-        overheadMs: forwardMs,
-        perItemMs: 0,
-        perTokenMs: 0,
-        perTokenKeyMs: 0,
-        decodeOverheadMs: 0,
-        decodePerLatentFrameMs: 0,
-        encodeOverheadMs: 0,
-        encodePerLatentFrameMs: 0,
-      },
-    }),
-  });
+  return async () => fixedForwardCalibration(forwardMs);
 }
 
 test('creates at once that the scheduler cannot take start no generator: set-ups run one at a time, the scheduler asked first', async () => {

@@ -7,29 +7,14 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CostModel } from '../../scheduler/cost-model.js';
 import { loadConfig } from '../../src/config/load.js';
 import { SinkstreamServer } from '../../src/serve/server.js';
-import { httpJson, startTestServer, TestClient } from './helpers/server-fixture.js';
+import { fixedForwardCalibration, httpJson, startTestServer, TestClient } from './helpers/server-fixture.js';
 import { StepsGenerator } from './helpers/steps-generator.js';
 
-/** A calibration a test injects: every forward takes `forwardMs`, the rest of a block nothing. */
+/** Every forward takes `forwardMs`, the rest of a block nothing. */
 function calibration(forwardMs: number) {
-  return async () => ({
-    device: 'test-device',
-    costModel: new CostModel({
-      'test-device': {
-        overheadMs: forwardMs,
-        perItemMs: 0,
-        perTokenMs: 0,
-        perTokenKeyMs: 0,
-        decodeOverheadMs: 0,
-        decodePerLatentFrameMs: 0,
-        encodeOverheadMs: 0,
-        encodePerLatentFrameMs: 0,
-      },
-    }),
-  });
+  return async () => fixedForwardCalibration(forwardMs);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

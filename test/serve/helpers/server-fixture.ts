@@ -4,6 +4,7 @@ import { loadConfig } from '../../../src/config/load.js';
 import type { Config } from '../../../src/config/schema.js';
 import { SinkstreamServer, type ServerOptions } from '../../../src/serve/server.js';
 import type { ServerMessage } from '../../../src/serve/protocol.js';
+import { CostModel } from '../../../scheduler/cost-model.js';
 
 type Plain = Record<string, unknown>;
 
@@ -145,4 +146,23 @@ export async function httpJson(server: { port: number }, method: string, path: s
     parsed = JSON.parse(text);
   } catch {}
   return { status: res.status, body: parsed };
+}
+
+/** A calibration for `calibrate`: every forward takes `forwardMs`, the rest of a block (decode, encode) nothing. */
+export function fixedForwardCalibration(forwardMs: number): { device: string; costModel: CostModel } {
+  return {
+    device: 'test-device',
+    costModel: new CostModel({
+      'test-device': {
+        overheadMs: forwardMs,
+        perItemMs: 0,
+        perTokenMs: 0,
+        perTokenKeyMs: 0,
+        decodeOverheadMs: 0,
+        decodePerLatentFrameMs: 0,
+        encodeOverheadMs: 0,
+        encodePerLatentFrameMs: 0,
+      },
+    }),
+  };
 }
