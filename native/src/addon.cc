@@ -427,6 +427,90 @@ napi_value Profile(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** forwardStats(handle, reset) -> { forwards, wallMs, issueMs, gpuMs, idleMs, graphLaunches, graphCaptures,
+    graphFallback } (sums since the last reset; see ssn_forward_stats) */
+napi_value ForwardStats(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  bool reset = false;
+  napi_get_value_bool(env, argv[1], &reset);
+  double s[8] = {0};
+  if (ssn_forward_stats(e, s, 8, reset ? 1 : 0) != 0) return throwNative(env, "");
+  static const char* names[8] = {"forwards", "wallMs", "issueMs", "gpuMs", "idleMs", "graphLaunches", "graphCaptures", "graphFallback"};
+  napi_value obj, v;
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  for (int i = 0; i < 8; i++) {
+    napi_create_double(env, s[i], &v);
+    napi_set_named_property(env, obj, names[i], v);
+  }
+  return obj;
+}
+
+/** setCudaGraphs(handle, mode 0 off | 1 on) */
+napi_value SetCudaGraphs(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  if (ssn_set_cuda_graphs(e, getInt(env, argv[1])) != 0) return throwNative(env, "");
+  return nullptr;
+}
+
+/** attentionPlans(handle) -> { built, ms, reused } (cuDNN plans: built by this engine, found built by another) */
+napi_value AttentionPlans(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  int built = 0, reused = 0;
+  double ms = 0;
+  if (ssn_attention_plans(e, &built, &ms) != 0 || ssn_attention_plans_reused(e, &reused) != 0) return throwNative(env, "");
+  napi_value obj, v;
+  NAPI_CALL(env, napi_create_object(env, &obj));
+  napi_create_int32(env, built, &v);
+  napi_set_named_property(env, obj, "built", v);
+  napi_create_double(env, ms, &v);
+  napi_set_named_property(env, obj, "ms", v);
+  napi_create_int32(env, reused, &v);
+  napi_set_named_property(env, obj, "reused", v);
+  return obj;
+}
+
+/** loopBlocks(handle, noise, frames, sigmas, framePositions, tokensPerFrame, gridWidth, blocks, sinkRows, out Float64Array [3 * blocks]) -> Promise */
+napi_value LoopBlocks(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!getArgs(env, info, 10, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  float *noise, *sigmas;
+  int32_t* fp;
+  size_t nn, ns, nf;
+  if (!getTyped(env, argv[1], napi_float32_array, &noise, &nn)) return nullptr;
+  if (!getTyped(env, argv[3], napi_float32_array, &sigmas, &ns)) return nullptr;
+  if (!getTyped(env, argv[4], napi_int32_array, &fp, &nf)) return nullptr;
+  const int frames = getInt(env, argv[2]), tpf = getInt(env, argv[5]), gridW = getInt(env, argv[6]);
+  const int blocks = getInt(env, argv[7]), sink = getInt(env, argv[8]);
+  bool is = false;
+  napi_is_typedarray(env, argv[9], &is);
+  napi_typedarray_type type;
+  void* outPtr = nullptr;
+  size_t no = 0, off = 0;
+  napi_value buf;
+  if (!is || napi_get_typedarray_info(env, argv[9], &type, &no, &outPtr, &buf, &off) != napi_ok || type != napi_float64_array ||
+      no < static_cast<size_t>(3 * (blocks > 0 ? blocks : 0)) || nf < static_cast<size_t>(frames > 0 ? frames : 0)) {
+    napi_throw_type_error(env, "ERR_ARGUMENT", "loopBlocks: expected a Float64Array of 3 * blocks and one frame position per frame");
+    return nullptr;
+  }
+  auto* out = static_cast<double*>(outPtr);
+  const int steps = static_cast<int>(ns);
+  const int64_t size = static_cast<int64_t>(nn);
+  return startAsync(env, "ssn.loopBlocks", {argv[1], argv[3], argv[4], argv[9]}, [=](int*) {
+    return ssn_loop_blocks(e, noise, size, frames, sigmas, steps, fp, tpf, gridW, blocks, sink, out);
+  });
+}
+
 // ---- TAEHV decoder ----
 
 struct TaehvHandle {
@@ -745,6 +829,10 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("cacheInfo", CacheInfo);
   EXPORT("readCache", ReadCache);
   EXPORT("profile", Profile);
+  EXPORT("forwardStats", ForwardStats);
+  EXPORT("setCudaGraphs", SetCudaGraphs);
+  EXPORT("attentionPlans", AttentionPlans);
+  EXPORT("loopBlocks", LoopBlocks);
   EXPORT("createTaehv", CreateTaehv);
   EXPORT("taehvDestroy", TaehvDestroy);
   EXPORT("taehvSetWeight", TaehvSetWeight);

@@ -2,6 +2,7 @@
 #include "capi.h"
 #include "engine.h"
 #include "attention.h"
+#include "block-loop.h"
 #include "cudnn-sdpa.h"
 #include "pipeline-engine.h"
 #include "taehv-decoder.h"
@@ -201,6 +202,34 @@ const char* ssn_attention_backend(void) {
 
 int ssn_attention_plans(ssn_engine* e, int* plans, double* ms) {
   return locked(e, [&](ssn::Engine& en) { en.attentionPlans(plans, ms); });
+}
+
+int ssn_forward_stats(ssn_engine* e, double* out, int n, int reset) {
+  return locked(e, [&](ssn::Engine& en) {
+    double all[ssn::kForwardStats];
+    en.forwardStats(all, reset != 0);
+    for (int i = 0; i < n && i < ssn::kForwardStats; i++) out[i] = all[i];
+  });
+}
+
+int ssn_set_cuda_graphs(ssn_engine* e, int mode) {
+  return locked(e, [&](ssn::Engine& en) {
+    if (mode != 0 && mode != 1) throw ssn::NativeError("CUDA graphs mode must be 0 (off) or 1 (on), got " + std::to_string(mode));
+    en.setCudaGraphs(mode);
+  });
+}
+
+int ssn_attention_plans_reused(ssn_engine* e, int* plans) {
+  return locked(e, [&](ssn::Engine& en) { *plans = en.attentionPlansReused(); });
+}
+
+int ssn_loop_blocks(ssn_engine* e, const float* noise, int64_t latent_size, int frames, const float* sigmas, int steps,
+                    const int32_t* frame_positions, int tokens_per_frame, int grid_width, int blocks, int sink_rows,
+                    double* out) {
+  return locked(e, [&](ssn::Engine& en) {
+    ssn::runBlockLoop(en, noise, latent_size, frames, sigmas, steps, frame_positions, tokens_per_frame, grid_width, blocks,
+                      sink_rows, out);
+  });
 }
 
 int ssn_taehv_create(const ssn_taehv_dims* dims, int device, int precision, ssn_taehv** out) {

@@ -23,7 +23,7 @@ typedef struct ssn_dims {
 
 typedef struct ssn_engine ssn_engine;
 
-#define SSN_ABI_VERSION 4
+#define SSN_ABI_VERSION 5
 
 int ssn_abi_version(void);
 const char* ssn_last_error(void);
@@ -98,6 +98,30 @@ int ssn_attention(int device, const void* q, const void* k, const void* v, void*
 const char* ssn_attention_backend(void);
 /* cuDNN attention plans this engine has built (one per new shape) and the milliseconds spent building them. */
 int ssn_attention_plans(ssn_engine* e, int* plans, double* ms);
+
+/* Every forward's timing since the last reset (reset != 0: zeroed after reading; the fallback flag stays); the first n
+   (up to 8) values into out: [0] forwards, [1] wall ms inside ssn_forward, [2] ms to issue the work (inputs copied,
+   launches or a graph launch enqueued), [3] GPU ms (events around the input copies .. the output copy), [4] idle ms
+   before the forwards (since the engine's previous forward or cache update returned), [5] CUDA graph launches,
+   [6] graphs captured, [7] 1 once a capture failed and the engine went back to direct launches. Engines over several
+   GPUs report zeros. */
+int ssn_forward_stats(ssn_engine* e, double* out, int n, int reset);
+/* CUDA graphs for forwards of a repeated shape, mode 0 off (the default) or 1 on: a single-GPU forward without kept
+   queries runs directly the first time at a shape (block rows, cache rows, buffers), is captured the second time and
+   replayed from then on; its inputs are copied into fixed device buffers before. A failed capture turns graphs off for
+   the engine (said once on stderr; ssn_forward_stats [7]). Engines over several GPUs ignore it. */
+int ssn_set_cuda_graphs(ssn_engine* e, int mode);
+/* cuDNN attention plans are built once per device and shape for the whole process: shapes this engine found built by
+   another engine. */
+int ssn_attention_plans_reused(ssn_engine* e, int* plans);
+/* The stream's engine work for `blocks` whole blocks run from C with nothing between the calls (native/src/block-loop.h):
+   per block `steps` forwards from noise [latent_size = C * frames * H * W] at sigmas [steps] (the renoise sampler on
+   the host), the clean pass, and a sink-window update keeping the cache's row count (at least sink_rows rows); pending
+   rows are taken in first. Replaces the cached rows' content (a measurement: reset the cache after). out [3 * blocks]:
+   per block its wall ms, its forwards' ms and its update's ms. */
+int ssn_loop_blocks(ssn_engine* e, const float* noise, int64_t latent_size, int frames, const float* sigmas, int steps,
+                    const int32_t* frame_positions, int tokens_per_frame, int grid_width, int blocks, int sink_rows,
+                    double* out);
 
 /* ---- TAEHV decoder (taew2_1: latents of Wan2.1 to RGB24 frames; native/src/taehv-decoder.h) ---- */
 typedef struct ssn_taehv ssn_taehv;

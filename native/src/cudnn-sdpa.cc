@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <type_traits>
@@ -220,31 +221,38 @@ std::string CudnnSdpa::describe() {
          " (" + a.library + ")";
 }
 
-std::unique_ptr<CudnnSdpa> CudnnSdpa::create(int device) {
-  const Mode m = mode();
-  if (m == Mode::Kernel) return nullptr;
-  const Api& a = api();
-  if (!a.getVersion) {
-    if (m == Mode::Cudnn) throw NativeError("SSN_ATTENTION=cudnn, but " + a.error);
-    return nullptr;
-  }
+struct SdpaDevicePlans {
+  struct Plan {
+    void* plan = nullptr;  // execution plan descriptor, or nullptr: cuDNN has no engine for this shape
+    int64_t workspace = 0;
+  };
+  using Key = std::tuple<int, int, int, int, int, int, int>;
+  void* handle = nullptr;
+  std::mutex mutex;  // plans, and the handle's stream from cudnnSetStream to the end of cudnnBackendExecute
+  std::map<Key, Plan> plans;
+};
+
+namespace {
+
+/** The device's shared plans (created with its cuDNN handle on first use; never freed: engines come and go, the
+    process keeps what it built). nullptr when the handle cannot be created. */
+SdpaDevicePlans* devicePlans(int device) {
+  static std::mutex m;
+  static std::map<int, SdpaDevicePlans*> byDevice;
+  std::lock_guard<std::mutex> lock(m);
+  auto it = byDevice.find(device);
+  if (it != byDevice.end()) return it->second;
   CUDA_CHECK(cudaSetDevice(device));
   void* handle = nullptr;
-  const cudnn::Status s = a.create(&handle);
-  if (s != 0) {
-    if (m == Mode::Cudnn) check(s, "create handle");
-    return nullptr;
-  }
-  return std::unique_ptr<CudnnSdpa>(new CudnnSdpa(handle));
+  if (api().create(&handle) != 0) return nullptr;
+  auto* d = new SdpaDevicePlans();
+  d->handle = handle;
+  byDevice[device] = d;
+  return d;
 }
 
-CudnnSdpa::~CudnnSdpa() {
-  for (auto& kv : plans_)
-    if (kv.second.plan) api().destroyDescriptor(kv.second.plan);
-  if (handle_) api().destroy(handle_);
-}
-
-CudnnSdpa::Plan CudnnSdpa::build(int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride) {
+/** One plan for the shape, or {} where cuDNN has none (heuristics' configurations tried in order). */
+SdpaDevicePlans::Plan buildPlan(void* handle, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride) {
   const Api& a = api();
   const int bf = cudnn::kDataBfloat16;
   auto q = tensor(kQ, bf, lq, heads, headDim, qStride);
@@ -263,7 +271,7 @@ CudnnSdpa::Plan CudnnSdpa::build(int lq, int lk, int heads, int headDim, int qSt
 
   Descriptor graph(cudnn::kOpGraph);
   check(graph.set(cudnn::kOpGraphOps, cudnn::kTypeBackendDescriptor, 1, &op.d), "graph ops");
-  check(graph.set(cudnn::kOpGraphHandle, cudnn::kTypeHandle, 1, &handle_), "graph handle");
+  check(graph.set(cudnn::kOpGraphHandle, cudnn::kTypeHandle, 1, &handle), "graph handle");
   if (a.finalize(graph.d) != 0) return {};
 
   Descriptor heur(cudnn::kEngineHeur);
@@ -284,7 +292,7 @@ CudnnSdpa::Plan CudnnSdpa::build(int lq, int lk, int heads, int headDim, int qSt
     Descriptor plan(cudnn::kExecutionPlan);
     check(plan.set(cudnn::kPlanEngineConfig, cudnn::kTypeBackendDescriptor, 1, &raw[i]), "plan config");
     if (a.finalize(plan.d) != 0) continue;  // the next configuration, in the heuristics' order
-    Plan p;
+    SdpaDevicePlans::Plan p;
     int64_t n = 0;
     check(a.getAttribute(plan.d, cudnn::kPlanWorkspaceSize, cudnn::kTypeInt64, 1, &n, &p.workspace), "plan workspace");
     p.plan = plan.release();
@@ -293,26 +301,52 @@ CudnnSdpa::Plan CudnnSdpa::build(int lq, int lk, int heads, int headDim, int qSt
   return {};
 }
 
+}  // namespace
+
+std::unique_ptr<CudnnSdpa> CudnnSdpa::create(int device) {
+  const Mode m = mode();
+  if (m == Mode::Kernel) return nullptr;
+  const Api& a = api();
+  if (!a.getVersion) {
+    if (m == Mode::Cudnn) throw NativeError("SSN_ATTENTION=cudnn, but " + a.error);
+    return nullptr;
+  }
+  SdpaDevicePlans* plans = devicePlans(device);
+  if (!plans) {
+    if (m == Mode::Cudnn) throw NativeError("SSN_ATTENTION=cudnn, but cudnnCreate failed on device " + std::to_string(device));
+    return nullptr;
+  }
+  return std::unique_ptr<CudnnSdpa>(new CudnnSdpa(plans));
+}
+
+CudnnSdpa::~CudnnSdpa() = default;  // the plans and the handle are the device's
+
 bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim,
                     int qStride, int kvStride, int oStride, float scale, cudaStream_t stream) {
   if (lq == 0 || lk == 0) return false;
   // 16-byte alignment of every row start, as the tensors declare
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   if (qStride % 8 || kvStride % 8 || oStride % 8 || !aligned(q) || !aligned(k) || !aligned(v) || !aligned(o)) return false;
-  const Key key{lq, lk, heads, headDim, qStride, kvStride, oStride};
-  auto it = plans_.find(key);
-  if (it == plans_.end()) {
+  const SdpaDevicePlans::Key key{lq, lk, heads, headDim, qStride, kvStride, oStride};
+  const bool firstHere = seen_.insert(key).second;
+  std::lock_guard<std::mutex> lock(device_->mutex);
+  auto it = device_->plans.find(key);
+  if (it == device_->plans.end()) {
     const auto t0 = std::chrono::steady_clock::now();
-    Plan p = build(lq, lk, heads, headDim, qStride, kvStride, oStride);
+    SdpaDevicePlans::Plan p = buildPlan(device_->handle, lq, lk, heads, headDim, qStride, kvStride, oStride);
     planMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (p.plan) plansBuilt_++;
-    it = plans_.emplace(key, p).first;
+    it = device_->plans.emplace(key, p).first;
+  } else if (firstHere && it->second.plan) {
+    plansReused_++;
   }
-  const Plan& p = it->second;
+  const SdpaDevicePlans::Plan& p = it->second;
   if (!p.plan) return false;
+  // Grows only on a shape's first run here (never while a CUDA graph is being captured: a shape is captured after
+  // it ran once directly).
   if (p.workspace > 0) workspace_.reserve(static_cast<size_t>(p.workspace));
   const Api& a = api();
-  check(a.setStream(handle_, stream), "set stream");
+  check(a.setStream(device_->handle, stream), "set stream");
   Descriptor pack(cudnn::kVariantPack);
   const int64_t uids[5] = {kQ, kK, kV, kO, kScale};
   void* ptrs[5] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), o, &scale};
@@ -321,7 +355,7 @@ bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq
   check(pack.set(cudnn::kPackDataPointers, cudnn::kTypeVoidPtr, 5, ptrs), "variant pack pointers");
   check(pack.set(cudnn::kPackWorkspace, cudnn::kTypeVoidPtr, 1, &ws), "variant pack workspace");
   check(a.finalize(pack.d), "variant pack finalize");
-  check(a.execute(handle_, p.plan, pack.d), "SDPA execute");
+  check(a.execute(device_->handle, p.plan, pack.d), "SDPA execute");
   return true;
 }
 

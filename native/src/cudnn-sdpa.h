@@ -3,17 +3,22 @@
 // or has no plan for a shape, the caller uses the engine's own kernel (attention.h).
 #pragma once
 #include "common.h"
-#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 
 namespace ssn {
 
+/** The plans of one device, built once per shape and shared by every engine of the process on that device (one
+    cuDNN handle; executes are serialised on its mutex, so the handle's stream is the caller's while it launches). */
+struct SdpaDevicePlans;
+
 class CudnnSdpa {
  public:
-  /** One per engine (own handle and workspace: engines on one device may run on different threads). Returns
-      nullptr when cuDNN is unavailable or SSN_ATTENTION=kernel; throws when SSN_ATTENTION=cudnn and it is. */
+  /** One per engine (own workspace: engines on one device may run on different threads and streams); the plans and
+      the cuDNN handle are the device's, shared. Returns nullptr when cuDNN is unavailable or SSN_ATTENTION=kernel;
+      throws when SSN_ATTENTION=cudnn and it is. */
   static std::unique_ptr<CudnnSdpa> create(int device);
   ~CudnnSdpa();
   CudnnSdpa(const CudnnSdpa&) = delete;
@@ -26,24 +31,23 @@ class CudnnSdpa {
 
   /** "cuDNN 9.14.0 (libcudnn.so.9)", or why it is not used. */
   static std::string describe();
-  /** Plans built so far by this instance and the milliseconds spent building them (first use of each shape). */
+  /** Plans built so far by this instance (shapes no engine of the device had built before) and the milliseconds
+      spent building them; plansReused: shapes this instance found built by another engine. */
   int plansBuilt() const { return plansBuilt_; }
   double planMs() const { return planMs_; }
+  int plansReused() const { return plansReused_; }
+  /** The workspace the launches use (a captured CUDA graph holds this address). */
+  const void* workspace() const { return workspace_.ptr; }
 
  private:
-  explicit CudnnSdpa(void* handle) : handle_(handle) {}
-  struct Plan {
-    void* plan = nullptr;  // execution plan descriptor, or nullptr: cuDNN has no engine for this shape
-    int64_t workspace = 0;
-  };
-  using Key = std::tuple<int, int, int, int, int, int, int>;
-  Plan build(int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride);
+  explicit CudnnSdpa(SdpaDevicePlans* device) : device_(device) {}
 
-  void* handle_;
-  std::map<Key, Plan> plans_;
+  SdpaDevicePlans* device_;  // process-wide, never freed (outlives every engine)
+  std::set<std::tuple<int, int, int, int, int, int, int>> seen_;  // shapes this instance has run
   DeviceBuffer workspace_;
   int plansBuilt_ = 0;
   double planMs_ = 0;
+  int plansReused_ = 0;
 };
 
 }  // namespace ssn

@@ -3,14 +3,17 @@
 #include "cudnn-sdpa.h"
 #include "gemm.h"
 #include "kernels.h"
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
-#include <vector>
-#include <cmath>
-#include <cstring>
 #include <type_traits>
+#include <vector>
 
 namespace ssn {
 
@@ -104,12 +107,26 @@ class EngineImpl final : public Engine {
     *plans = sdpa_ ? sdpa_->plansBuilt() : 0;
     *ms = sdpa_ ? sdpa_->planMs() : 0;
   }
+  int attentionPlansReused() const override { return sdpa_ ? sdpa_->plansReused() : 0; }
+  void forwardStats(double* out, bool reset) override {
+    for (int i = 0; i < kForwardStats; i++) out[i] = stats_[i];
+    if (reset)
+      for (int i = 0; i < kForwardStats - 1; i++) stats_[i] = 0;  // the fallback flag stays
+  }
+  void setCudaGraphs(int mode) override {
+    graphsMode_ = mode;
+    if (!mode) clearGraphs();
+  }
   int device() const override { return device_; }
   bool weightsShared() const override { return weightsShared_; }
 
  private:
   enum Phase { PhaseEmbed, PhaseGemm, PhaseSelfAttn, PhaseCrossAttn, PhaseElementwise, PhaseHead, PhaseCount };
   void mark(Phase ph);
+  /** Runs `body` (a forward's launches between its input copies and its output copy) on the stream: directly, or as
+      a CUDA graph captured on the second forward of the same shape and buffers and replayed from the third on. */
+  void launchBody(int L, int frames, int blockOff, bool graphable, const std::function<void()>& body);
+  void clearGraphs();
   void allocWeights();
   void ensureCapacity(int rows);
   void ensureWorkspace(int tokens, int frames);
@@ -156,6 +173,20 @@ class EngineImpl final : public Engine {
   std::vector<std::pair<cudaEvent_t, Phase>> marks_;
   std::vector<cudaEvent_t> eventPool_;
   double profileMs_[PhaseCount] = {};
+
+  // forwardStats: [0] forwards, [1] wall ms inside forward, [2] ms to issue its work, [3] GPU ms (input copies to
+  // output copy, events), [4] idle ms before it (since the engine's previous call returned), [5] graph launches,
+  // [6] graphs captured, [7] 1 once a capture failed (direct launches from then on)
+  double stats_[kForwardStats] = {};
+  cudaEvent_t fwdStart_ = nullptr, fwdEnd_ = nullptr;
+  std::chrono::steady_clock::time_point lastReturn_{};
+  bool returnedOnce_ = false;
+
+  // CUDA graphs, keyed by the forward's shape and every buffer address its launches use; nullptr: seen once
+  int graphsMode_ = 0;
+  bool graphsBroken_ = false;
+  std::map<std::vector<uintptr_t>, cudaGraphExec_t> graphs_;
+  static constexpr size_t kMaxGraphs = 64;
   static_assert(PhaseCount == kProfilePhases, "engine.h names the profile phases");
 };
 
@@ -194,6 +225,8 @@ EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device, int layerBegin, int 
                       " CUDA device(s))");
   CUDA_CHECK(cudaSetDevice(device_));
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaEventCreate(&fwdStart_));
+  CUDA_CHECK(cudaEventCreate(&fwdEnd_));
   gemm_ = std::make_unique<Gemm>();
   if constexpr (std::is_same_v<T, bf16>) sdpa_ = CudnnSdpa::create(device_);
   if (!weightsKey.empty()) {
@@ -222,6 +255,9 @@ EngineImpl<T>::~EngineImpl() {
   if (stream_) cudaStreamSynchronize(stream_);
   for (auto& m : marks_) eventPool_.push_back(m.first);
   for (cudaEvent_t ev : eventPool_) cudaEventDestroy(ev);
+  clearGraphs();
+  if (fwdStart_) cudaEventDestroy(fwdStart_);
+  if (fwdEnd_) cudaEventDestroy(fwdEnd_);
   gemm_.reset();
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -474,6 +510,7 @@ void EngineImpl<T>::profileRead(double* ms) const {
 template <typename T>
 int EngineImpl<T>::forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
                     int keepQueries, float* flowOut, const StageIO& io) {
+  const auto tEnter = std::chrono::steady_clock::now();
   const bool firstStage = lb_ == 0, lastStage = le_ == dims_.layers;
   if (!firstStage && !io.hiddenIn) throw NativeError("a stage after the first needs the previous stage's hidden state");
   if (!lastStage && !io.hiddenOut) throw NativeError("a stage before the last needs a buffer for its hidden state");
@@ -513,11 +550,13 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     marks_.clear();
   }
   mark(PhaseEmbed);
-  // inputs
+  CUDA_CHECK(cudaEventRecord(fwdStart_, stream_));
+  // inputs, into the fixed device buffers the launches (or a captured graph) read
   if (firstStage)
     CUDA_CHECK(cudaMemcpyAsync(latent_.ptr, latent, (size_t)C * frames * H * W * 4, cudaMemcpyHostToDevice, stream_));
   CUDA_CHECK(cudaMemcpyAsync(tsteps_.ptr, timesteps, frames * 4, cudaMemcpyHostToDevice, stream_));
   CUDA_CHECK(cudaMemcpyAsync(framePos_.ptr, framePos, frames * 4, cudaMemcpyHostToDevice, stream_));
+  const auto body = [&] {
   // time embedding (fp32): e = Linear(SiLU(Linear(sin))), e0 = Linear(SiLU(e))
   sinusoid(tsteps_.as<float>(), sinEmb_.as<float>(), frames, dims_.freq_dim, stream_);
   smallLinear(sinEmb_.as<float>(), w_->time0W, w_->time0B, temb1_.as<float>(), frames, d_, dims_.freq_dim, 0, stream_);
@@ -639,11 +678,17 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   if (lastStage) {
     gemm_->run(stream_, L, pf_, d_, y, w_->headW, tmp, DType::F32);
     unpatchify(tmp, w_->headB, flow_.as<float>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
-    CUDA_CHECK(cudaMemcpyAsync(flowOut, flow_.ptr, (size_t)C * frames * H * W * 4, cudaMemcpyDeviceToHost, stream_));
   } else {
     CUDA_CHECK(cudaMemcpyAsync(io.hiddenOut, x, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
   }
+  };
+  // a graph covers a whole single-GPU forward without kept queries (their buffers change from call to call)
+  launchBody(L, frames, blockOff, firstStage && lastStage && !kept, body);
+  const auto tIssued = std::chrono::steady_clock::now();
+  if (lastStage)
+    CUDA_CHECK(cudaMemcpyAsync(flowOut, flow_.ptr, (size_t)C * frames * H * W * 4, cudaMemcpyDeviceToHost, stream_));
   mark(PhaseCount);
+  CUDA_CHECK(cudaEventRecord(fwdEnd_, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   if (profile_) {
     for (size_t i = 0; i + 1 < marks_.size(); i++) {
@@ -653,7 +698,82 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     }
   }
   if (keepBlockKv) pendingRows_ = L;
+  float gpuMs = 0.f;
+  CUDA_CHECK(cudaEventElapsedTime(&gpuMs, fwdStart_, fwdEnd_));
+  const auto tDone = std::chrono::steady_clock::now();
+  using Ms = std::chrono::duration<double, std::milli>;
+  stats_[0] += 1;
+  stats_[1] += Ms(tDone - tEnter).count();
+  stats_[2] += Ms(tIssued - tEnter).count();
+  stats_[3] += gpuMs;
+  if (returnedOnce_) stats_[4] += Ms(tEnter - lastReturn_).count();
+  lastReturn_ = tDone;
+  returnedOnce_ = true;
   return queriesId;
+}
+
+template <typename T>
+void EngineImpl<T>::clearGraphs() {
+  for (auto& kv : graphs_)
+    if (kv.second) cudaGraphExecDestroy(kv.second);
+  graphs_.clear();
+}
+
+template <typename T>
+void EngineImpl<T>::launchBody(int L, int frames, int blockOff, bool graphable, const std::function<void()>& body) {
+  if (!graphable || !graphsMode_ || graphsBroken_ || profile_) {
+    body();
+    return;
+  }
+  std::vector<uintptr_t> key = {(uintptr_t)L, (uintptr_t)frames, (uintptr_t)cacheRows_, (uintptr_t)blockOff, (uintptr_t)cap_,
+                                reinterpret_cast<uintptr_t>(w_.get()),
+                                reinterpret_cast<uintptr_t>(sdpa_ ? sdpa_->workspace() : nullptr)};
+  for (const DeviceBuffer* b : {&x_, &y_, &qkv_, &q_, &attn_, &tmp_, &ffnH_, &patches_, &flow_, &latent_, &tsteps_, &framePos_,
+                                &sinEmb_, &temb1_, &emb_, &emb0_, &kRaw_, &kRot_, &v_, &pos_, &ctxK_, &ctxV_})
+    key.push_back(reinterpret_cast<uintptr_t>(b->ptr));
+  auto it = graphs_.find(key);
+  if (it == graphs_.end()) {
+    // first forward of this shape: direct launches (plans are built and workspaces settle), captured next time
+    if (graphs_.size() >= kMaxGraphs) clearGraphs();
+    graphs_.emplace(std::move(key), nullptr);
+    body();
+    return;
+  }
+  if (!it->second) {
+    std::string why;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    try {
+      body();
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+    if (why.empty() && ended != cudaSuccess) why = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(ended);
+    if (why.empty()) {
+      const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+      if (made != cudaSuccess) why = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(made);
+    }
+    if (graph) cudaGraphDestroy(graph);
+    if (!why.empty()) {
+      cudaGetLastError();  // the failed capture's error is not the next call's
+      graphsBroken_ = true;
+      stats_[7] = 1;
+      clearGraphs();
+      static std::once_flag said;
+      std::call_once(said, [&] {
+        std::fprintf(stderr, "sinkstream native engine: CUDA graph capture failed (%s); forwards use direct launches\n",
+                     why.c_str());
+      });
+      body();
+      return;
+    }
+    it->second = exec;
+    stats_[6] += 1;
+  }
+  CUDA_CHECK(cudaGraphLaunch(it->second, stream_));
+  stats_[5] += 1;
 }
 
 template <typename T>
@@ -694,6 +814,8 @@ void EngineImpl<T>::updateCache(int rows, int terms, bool perLayer, const int32_
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   cacheRows_ = rows;
   pendingRows_ = 0;
+  lastReturn_ = std::chrono::steady_clock::now();
+  returnedOnce_ = true;
 }
 
 template <typename T>

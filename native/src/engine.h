@@ -13,6 +13,10 @@ namespace ssn {
 /** Profile phases (profileRead): patch+time, gemm, self-attention, cross-attention, norms/rope/elementwise, head. */
 constexpr int kProfilePhases = 6;
 
+/** Values of forwardStats: forwards, wall ms, issue ms, GPU ms, gap ms, graph launches, graph captures, graph
+    fallback (1 once a capture failed and the engine went back to direct launches). */
+constexpr int kForwardStats = 8;
+
 /** A pipeline stage's hand-over: the hidden state [tokens, dim] fp32 between consecutive stages' layer ranges. */
 struct StageIO {
   const float* hiddenIn = nullptr;  // device pointer on hiddenInDevice: the previous stage's output (not the first stage)
@@ -49,6 +53,15 @@ class Engine {
   virtual bool weightsShared() const = 0;
   /** cuDNN attention plans built so far and the milliseconds they took (0, 0 without cuDNN). */
   virtual void attentionPlans(int* plans, double* ms) const = 0;
+  /** Shapes whose cuDNN plan this engine found built by another engine of the process (0 without cuDNN). */
+  virtual int attentionPlansReused() const { return 0; }
+  /** Every forward's timing since the last reset, as sums (kForwardStats values, see capi.h ssn_forward_stats). */
+  virtual void forwardStats(double* out, bool reset) {
+    for (int i = 0; i < kForwardStats; i++) out[i] = 0;
+    (void)reset;
+  }
+  /** CUDA graphs for repeated forward shapes: 0 off, 1 on. Engines that cannot use them ignore it. */
+  virtual void setCudaGraphs(int mode) { (void)mode; }
   std::mutex mutex;
 };
 

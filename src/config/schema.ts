@@ -212,6 +212,13 @@ export const engineSection = z
      * Default: on for the native engine, off otherwise.
      */
     warmup: z.boolean().optional(),
+    /**
+     * Native engine: CUDA graphs for forwards whose shape repeats (captured on a shape's second forward, replayed
+     * after; the host issues one launch per forward). `auto` = on for the bf16 path (engine.dtype float16) on one
+     * GPU; `on` = also for float32; `off` = direct launches. Engines over several GPUs (engine.stages > 1) never use
+     * them. A capture that fails falls back to direct launches, said once.
+     */
+    cudaGraphs: z.enum(['auto', 'on', 'off']).default('auto'),
   })
   .strict();
 

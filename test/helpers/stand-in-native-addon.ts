@@ -1,7 +1,8 @@
 /**
  * A stand-in for the CUDA addon, written as a CommonJS file that the real loader (addon-loader.ts) probes and
  * loads like a built sinkstream_native.node: it names its own GPUs and attention backend, does no arithmetic
- * (flows are zeros, the cache only counts rows) and logs every engine it creates (device, precision) to a file.
+ * (flows are zeros, the cache only counts rows) and logs every engine it creates (device, precision) and every CUDA-graph
+ * mode set on one to a file.
  * For tests that check what the runtime reports and where it places work, never numbers.
  */
 import fs from 'node:fs';
@@ -64,6 +65,13 @@ module.exports = {
   cacheInfo: (h) => ({ rows: h.rows, pending: h.pending }),
   readCache: async () => 0,
   profile() {},
+  forwardStats: () => ({ forwards: 0, wallMs: 0, issueMs: 0, gpuMs: 0, idleMs: 0, graphLaunches: 0, graphCaptures: 0, graphFallback: 0 }),
+  setCudaGraphs(h, mode) {
+    h.cudaGraphs = mode;
+    note({ kind: 'cudaGraphs', devices: h.devices, precision: h.precision, mode });
+  },
+  attentionPlans: () => ({ built: 0, ms: 0, reused: 0 }),
+  loopBlocks: async () => 0,
 };
 `,
   );
@@ -77,5 +85,18 @@ export function standInEngines(addon: StandInAddon): Array<{ kind: 'engine' | 'p
     .readFileSync(addon.log, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { kind: 'engine' | 'pipeline'; devices: number[]; precision: number });
+    .map((l) => JSON.parse(l) as { kind: 'engine' | 'pipeline' | 'cudaGraphs'; devices: number[]; precision: number })
+    .filter((e): e is { kind: 'engine' | 'pipeline'; devices: number[]; precision: number } => e.kind !== 'cudaGraphs');
+}
+
+/** The CUDA-graph modes the wrapper set on the stand-in's engines (0 off, 1 on), in order. */
+export function standInGraphModes(addon: StandInAddon): Array<{ devices: number[]; precision: number; mode: number }> {
+  if (!fs.existsSync(addon.log)) return [];
+  return fs
+    .readFileSync(addon.log, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; devices: number[]; precision: number; mode: number })
+    .filter((e) => e.kind === 'cudaGraphs')
+    .map(({ devices, precision, mode }) => ({ devices, precision, mode }));
 }

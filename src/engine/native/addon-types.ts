@@ -49,6 +49,23 @@ export interface NativeWanVaeInfo extends NativeTaehvInfo {
   deviceBytes: number;
 }
 
+/** Sums over an engine's forwards (native/src/capi.h, ssn_forward_stats). */
+export interface NativeForwardStats {
+  forwards: number;
+  /** Inside the addon's forward call, on its thread. */
+  wallMs: number;
+  /** Entry to the work enqueued (inputs copied, launches or one graph launch issued). */
+  issueMs: number;
+  /** On the GPU: events around the input copies .. the output copy. */
+  gpuMs: number;
+  /** Before each forward, since the engine's previous forward or cache update returned (the host's turn). */
+  idleMs: number;
+  graphLaunches: number;
+  graphCaptures: number;
+  /** 1 once a capture failed and the engine went back to direct launches. */
+  graphFallback: number;
+}
+
 /** Storage precision: 0 = bf16 with tensor-core products (fast path), 1 = fp32 throughout. */
 export type NativePrecision = 0 | 1;
 
@@ -97,6 +114,29 @@ export interface NativeAddon {
   cacheInfo(handle: NativeHandle): { rows: number; pending: number };
   readCache(handle: NativeHandle, keys: Float32Array, values: Float32Array, positions: Float32Array): Promise<number>;
   profile(handle: NativeHandle, on: boolean): void;
+  /** Sums over the forwards since the last reset (reset: zero them after reading). */
+  forwardStats(handle: NativeHandle, reset: boolean): NativeForwardStats;
+  /** CUDA graphs for forwards of a repeated shape: 0 off, 1 on (engines over several GPUs ignore it). */
+  setCudaGraphs(handle: NativeHandle, mode: 0 | 1): void;
+  /** cuDNN attention plans: built by this engine (and the ms it took), and found built by another engine of the process. */
+  attentionPlans(handle: NativeHandle): { built: number; ms: number; reused: number };
+  /**
+   * Whole blocks run from C with nothing between the calls (native/src/block-loop.h): per block, forwards from
+   * `noise` at `sigmas`, the clean pass and a sink-window update that keeps the cache's row count. out [3 * blocks]:
+   * per block its wall ms, its forwards' ms, its update's ms. Replaces the cached rows' content (reset after).
+   */
+  loopBlocks(
+    handle: NativeHandle,
+    noise: Float32Array,
+    frames: number,
+    sigmas: Float32Array,
+    framePositions: Int32Array,
+    tokensPerFrame: number,
+    gridWidth: number,
+    blocks: number,
+    sinkRows: number,
+    out: Float64Array,
+  ): Promise<number>;
 
   /** A TAEHV decoder (native/src/taehv-decoder.h); throws when cuDNN cannot be loaded. */
   createTaehv(dims: NativeTaehvDims, device: number, precision: NativeTaehvPrecision): NativeTaehvHandle;
@@ -124,4 +164,4 @@ export interface NativeAddon {
 }
 
 /** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;

@@ -13,7 +13,7 @@ import { modelDims, type ModelDims } from '../../model/dims.js';
 import { TEXT_EMBEDDING_KEY } from '../../model/expected-shapes.js';
 import { loadWeights } from '../../model/load-weights.js';
 import type { CacheUpdate, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
-import type { NativeAddon, NativeHandle, NativePrecision } from './addon-types.js';
+import type { NativeAddon, NativeForwardStats, NativeHandle, NativePrecision } from './addon-types.js';
 import { NativeCallQueue, nativeError } from './call-queue.js';
 import { loadNativeAddon } from './addon-loader.js';
 import { stageRanges } from '../pipeline-engine.js';
@@ -41,6 +41,35 @@ export function weightsIdentity(config: Pick<Config, 'model'>): string {
 
 const ENGINE = 'native engine';
 
+/**
+ * engine.cudaGraphs as the addon takes it: `auto` = on for the bf16 path on one GPU, `on` = on for any precision on
+ * one GPU, `off` = never; an engine over several GPUs (stages > 1) runs direct launches whatever the setting.
+ */
+export function cudaGraphsMode(engine: Pick<Config['engine'], 'cudaGraphs' | 'dtype'>, stages: number): 0 | 1 {
+  if (stages > 1 || engine.cudaGraphs === 'off') return 0;
+  return engine.cudaGraphs === 'on' || engine.dtype === 'float16' ? 1 : 0;
+}
+
+/** The stream's engine work run from C for comparison with the Node path (NativeEngine.loopBlocks). */
+export interface BlockLoopRequest {
+  /** [C, F, H, W]: the first noise and every re-noise of each block. */
+  noise: Float32Array;
+  /** Sigmas of the denoising steps, in (0, 1]. */
+  sigmas: number[];
+  /** [F] the block's frame positions (every block uses the same). */
+  framePositions: Int32Array;
+  blocks: number;
+  /** Rows the sink keeps at the cache's start. */
+  sinkRows: number;
+}
+
+/** Per block of the C loop: its wall ms, its forwards' ms and its cache update's ms. */
+export interface BlockLoopResult {
+  blockMs: number[];
+  forwardsMs: number[];
+  updateMs: number[];
+}
+
 export class NativeEngine implements Engine {
   readonly name = 'native';
   private readonly calls: NativeCallQueue<NativeHandle>;
@@ -54,6 +83,8 @@ export class NativeEngine implements Engine {
     private readonly provider: string,
     private readonly precisionName: 'bf16' | 'fp32',
     private readonly attention: string,
+    /** Whether CUDA graphs were asked for (the addon may still fall back: forwardStats().graphFallback). */
+    readonly cudaGraphs: boolean,
   ) {
     this.calls = new NativeCallQueue(handle, ENGINE);
   }
@@ -85,7 +116,9 @@ export class NativeEngine implements Engine {
     } catch (e) {
       throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native engine: ${(e as Error).message}`, { cause: e });
     }
+    const graphs = cudaGraphsMode(config.engine, stages.length);
     try {
+      addon.setCudaGraphs(handle, graphs);
       // A later stream's engine shares the first one's weights on the GPU: nothing to read or copy.
       if (!addon.weightsShared(handle)) {
         const weights = await loadWeights(config);
@@ -103,8 +136,8 @@ export class NativeEngine implements Engine {
     // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (cuDNN or why not).
     const attention = precision === 0 ? addon.attentionBackend() : 'own kernel (fp32)';
     const precisionName = precision === 0 ? 'bf16' : 'fp32';
-    const provider = `${gpus}, ${precisionName}, attention: ${attention}`;
-    return new NativeEngine(addon, handle, dims, provider, precisionName, attention);
+    const provider = `${gpus}, ${precisionName}, attention: ${attention}, CUDA graphs ${graphs ? 'on' : 'off'}`;
+    return new NativeEngine(addon, handle, dims, provider, precisionName, attention, graphs === 1);
   }
 
   private run<T>(op: (handle: NativeHandle) => Promise<T> | T): Promise<T> {
@@ -191,6 +224,39 @@ export class NativeEngine implements Engine {
       const positions = new Float32Array(layers * rows * 3);
       await this.addon.readCache(h, keys, values, positions);
       return { keys, values, positions, rows };
+    });
+  }
+
+  /** The addon's own timing of every forward since the last reset (waits for the calls queued before). */
+  forwardStats(reset = false): Promise<NativeForwardStats> {
+    return this.run((h) => this.addon.forwardStats(h, reset));
+  }
+
+  /** cuDNN attention plans this engine built (and the ms), and those it found built by another engine. */
+  attentionPlans(): Promise<{ built: number; ms: number; reused: number }> {
+    return this.run((h) => this.addon.attentionPlans(h));
+  }
+
+  /**
+   * Whole blocks of the stream's engine work run from C, on the cache as it is (see BlockLoopRequest): what the same
+   * work costs with no JavaScript between the calls. Replaces the cached rows' content: reset the cache after.
+   */
+  loopBlocks(request: BlockLoopRequest): Promise<BlockLoopResult> {
+    const { latentChannels: C, latentHeight: H, latentWidth: W, tokensPerFrame, latentWidth, patch } = this.dims;
+    const F = request.framePositions.length;
+    if (F === 0 || request.noise.length !== C * F * H * W || request.sigmas.length === 0 || !Number.isInteger(request.blocks) || request.blocks < 1) {
+      return Promise.reject(
+        new SinkstreamError('ERR_ENGINE', `loopBlocks: noise of ${request.noise.length} values for ${F} frames, ${request.sigmas.length} sigmas, ${request.blocks} blocks; expected [${C}, ${F}, ${H}, ${W}], >= 1, >= 1`),
+      );
+    }
+    return this.run(async (h) => {
+      const out = new Float64Array(3 * request.blocks);
+      await this.addon.loopBlocks(h, request.noise, F, Float32Array.from(request.sigmas), request.framePositions, tokensPerFrame, latentWidth / patch[2], request.blocks, request.sinkRows, out);
+      const info = this.addon.cacheInfo(h);
+      this.cacheRows = info.rows;
+      this.pendingRows = info.pending;
+      const column = (k: number): number[] => Array.from({ length: request.blocks }, (_, b) => out[3 * b + k]);
+      return { blockMs: column(0), forwardsMs: column(1), updateMs: column(2) };
     });
   }
 
