@@ -15,7 +15,7 @@ import type { BlockGenerator } from './loop/generator.js';
 export type Generator = BlockGenerator;
 export type { FrameBlock, BlockTimings } from './loop/types.js';
 export type { Engine, EngineOptions, ForwardRequest, ForwardResult, CacheUpdate, EngineInfo } from './engine/types.js';
-export type { CachePolicy, BlockPlan, HeldFrame, PlannedSlot, TokenSelection } from './cache/types.js';
+export type { CachePolicy, BlockPlan, HeldFrame, PlannedSlot } from './cache/types.js';
 export { createEngine } from './engine/create-engine.js';
 export { openMp4File } from './encode/mp4-file-writer.js';
 export { SinkstreamError, type ErrorCode } from './errors.js';

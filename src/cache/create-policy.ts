@@ -1,4 +1,4 @@
-/** Builds the cache policy, the compressor and the ledger from the validated configuration. */
+/** Builds the cache policy (wrapped for participative compression) and the ledger from the validated configuration. */
 import type { Config } from '../config/schema.js';
 import { modelDims } from '../model/dims.js';
 import type { CachePolicy } from './types.js';
@@ -6,36 +6,41 @@ import { WindowPolicy } from './policies/window.js';
 import { SinkPolicy } from './policies/sink.js';
 import { DeepSinkPolicy } from './policies/deep-sink.js';
 import { EmaSinkPolicy } from './policies/ema-sink.js';
-import { ParticipativeCompressor } from './participative.js';
+import { ParticipativePolicy } from './participative.js';
 import { CacheLedger } from './ledger.js';
 import { StreamCache } from './stream-cache.js';
 
+/** The policy of `cache.policy`, wrapped in participative compression when `cache.compression` says so. */
 export function createCachePolicy(config: Config): CachePolicy {
+  const base = createBasePolicy(config);
+  return config.cache.compression === 'participative' ? wrapParticipative(base, config) : base;
+}
+
+export function createBasePolicy(config: Config): CachePolicy {
   const c = config.cache;
   const ropeMaxPosition = config.model.arch.ropeMaxPosition;
-  const compression = c.compression === 'participative';
   switch (c.policy) {
     case 'window':
-      return new WindowPolicy({ window: c.window, ropeMaxPosition, compression });
+      return new WindowPolicy({ window: c.window, ropeMaxPosition });
     case 'sink':
-      return new SinkPolicy({ window: c.window, sink: c.sink, positions: c.positions, ropeMaxPosition, compression });
+      return new SinkPolicy({ window: c.window, sink: c.sink, positions: c.positions, ropeMaxPosition });
     case 'deep-sink':
-      return new DeepSinkPolicy({ window: c.window, sink: c.sink, ropeMaxPosition, compression });
+      return new DeepSinkPolicy({ window: c.window, sink: c.sink, ropeMaxPosition });
     case 'ema-sink':
       return new EmaSinkPolicy({ window: c.window, sink: c.sink, alpha: c.emaAlpha, ropeMaxPosition });
   }
 }
 
-/** Sink frames as the compressor counts them: none for `window`. */
+/** Sink frames as participative compression counts them: none for `window`. */
 export function effectiveSink(config: Config): number {
   return config.cache.policy === 'window' ? 0 : config.cache.sink;
 }
 
-export function createCompressor(config: Config): ParticipativeCompressor | undefined {
+function wrapParticipative(base: CachePolicy, config: Config): ParticipativePolicy {
   const c = config.cache;
-  if (c.compression !== 'participative') return undefined;
   const dims = modelDims(config);
-  return new ParticipativeCompressor({
+  return new ParticipativePolicy(base, {
+    window: c.window,
     budget: c.participative.budget,
     recent: c.participative.recent,
     sink: effectiveSink(config),
@@ -54,16 +59,17 @@ export function createCacheLedger(config: Config): CacheLedger {
 }
 
 export function createStreamCache(config: Config): StreamCache {
-  return new StreamCache(createCachePolicy(config), createCacheLedger(config), createCompressor(config));
+  return new StreamCache(createCachePolicy(config), createCacheLedger(config));
 }
 
 /**
  * A retune (validated `config`, taking effect at the next block): what the cache holds carries over
- * (the same ledger); a policy and compressor built from the new keys decide from the next plan on. A
- * policy that keeps more frames keeps those it finds, one that keeps fewer evicts at its next plan.
+ * (the same ledger, the same kept query handles); a policy built from the new keys decides from the
+ * next plan on. A policy that keeps more frames keeps those it finds, one that keeps fewer evicts at
+ * its next plan.
  */
 export function retuneStreamCache(current: StreamCache, config: Config): StreamCache {
-  return new StreamCache(createCachePolicy(config), current.ledger, createCompressor(config));
+  return new StreamCache(createCachePolicy(config), current.ledger, current.keptQueries);
 }
 
 /**

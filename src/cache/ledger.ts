@@ -2,15 +2,15 @@
  * The cache ledger: the host-side record of what the engine's cache holds (it owns no memory; the
  * engine holds the K/V rows). Which frames the rows hold (policy view), the frames
  * pending from the last clean pass, and every row's RoPE position (frame, row, column) per layer.
- * It lowers a policy's `BlockPlan` and a compressor's `TokenSelection` into the engine's
- * `CacheUpdate` (a few integers per row) and never touches K/V tensors.
+ * It lowers a policy's `BlockPlan` into the engine's `CacheUpdate` (a few integers per row) and
+ * never touches K/V tensors.
  *
  * Rows: held slot s occupies rows [s*T, (s+1)*T); pending frame i occupies pending rows
  * [i*T, (i+1)*T). A token's row and column positions are its place in the frame's token grid
  * (gridHeight x gridWidth); tokens kept by compression carry theirs along.
  */
 import type { CacheUpdate } from '../engine/types.js';
-import type { BlockPlan, FrameRef, HeldFrame, IncomingFrame, PlanInput, PlannedSlot, TokenSelection } from './types.js';
+import type { BlockPlan, FrameRef, HeldFrame, IncomingFrame, PlanInput, PlannedSlot } from './types.js';
 import { concatFloat32 } from '../util/float32.js';
 
 export interface LedgerDims {
@@ -80,40 +80,46 @@ export class CacheLedger {
     this.shift = 0;
   }
 
-  /** Lowers a block plan into the update that builds the plan's cache from [current rows ‖ pending rows]. */
+  /**
+   * Lowers a block plan into the update that builds the plan's cache from [current rows ‖ pending
+   * rows]: the block's plan, a prompt re-cache's plans and participative compression's plan alike.
+   * While any slot holds different tokens per layer (role 'compressed', or `tokens` refs), the
+   * update carries one table per layer.
+   */
   applyPlan(plan: BlockPlan): CacheUpdate {
     const T = this.dims.tokensPerFrame;
     const current = this.rows;
     const terms = Math.max(1, ...plan.slots.map((s) => s.terms.length));
     const rows = plan.slots.length * T;
-    const sources = new Int32Array(rows * terms);
-    const weights = new Float32Array(rows * terms);
-    for (let s = 0; s < plan.slots.length; s++) {
-      const slot = plan.slots[s];
-      if (slot.ownPositions) this.checkOwnSlot(slot);
-      for (let k = 0; k < slot.terms.length; k++) {
-        const base = this.sourceRow(slot.terms[k].ref, current);
-        const weight = slot.terms[k].weight;
-        for (let t = 0, i = s * T * terms + k; t < T; t++, i += terms) {
-          sources[i] = base + t;
-          weights[i] = weight;
-        }
-      }
-    }
     const after = this.heldAfter(plan.slots);
-    const perLayer = after.some((h) => h.role === 'compressed');
+    const perLayer = after.some((h) => h.role === 'compressed') || plan.slots.some((s) => s.terms.some((k) => 'tokens' in k.ref));
     const tables = perLayer ? this.dims.layers : 1;
+    for (const slot of plan.slots) {
+      if (slot.ownPositions) this.checkOwnSlot(slot);
+      for (const { ref } of slot.terms) this.checkRef(ref, current);
+    }
+    const sources = new Int32Array(tables * rows * terms);
+    const weights = new Float32Array(tables * rows * terms);
     const delta = plan.positionShift - this.shift;
     const layerPositions: Float32Array[] = [];
     for (let l = 0; l < tables; l++) {
+      const at = l * rows * terms;
       const pos = new Float32Array(rows * 3);
       const old = this.rowPositions[l];
       for (let s = 0; s < plan.slots.length; s++) {
         const slot = plan.slots[s];
-        const ref = slot.terms[0].ref;
+        for (let k = 0; k < slot.terms.length; k++) {
+          const { ref, weight } = slot.terms[k];
+          for (let t = 0, i = at + s * T * terms + k; t < T; t++, i += terms) {
+            sources[i] = 'tokens' in ref ? ref.tokens[l][t] : this.firstRow(ref, current) + t;
+            weights[i] = weight;
+          }
+        }
         // Row and column travel with the token (a held row's stored ones; an incoming frame's grid).
+        const ref = slot.terms[0].ref;
         if ('held' in ref) pos.set(old.subarray(ref.held * T * 3, (ref.held + 1) * T * 3), s * T * 3);
-        else pos.set(this.gridPositions(), s * T * 3);
+        else if ('incoming' in ref) pos.set(this.gridPositions(), s * T * 3);
+        else for (let t = 0; t < T; t++) pos.set(old.subarray(ref.tokens[l][t] * 3, ref.tokens[l][t] * 3 + 3), (s * T + t) * 3);
         const end = (s + 1) * T * 3;
         if (slot.ownPositions) for (let o = s * T * 3; o < end; o += 3) pos[o] = Math.max(plan.ownPositionFloor, pos[o] - delta);
         else for (let o = s * T * 3; o < end; o += 3) pos[o] = slot.position;
@@ -122,78 +128,33 @@ export class CacheLedger {
     }
     this.commit(after, layerPositions, perLayer, plan);
     this.pendingFrames = [];
-    return {
-      rows,
-      terms,
-      perLayer,
-      sources: perLayer ? repeat(sources, tables) : sources,
-      weights: perLayer ? repeat(weights, tables) : weights,
-      positions: perLayer ? concatFloat32(layerPositions) : layerPositions[0],
-    };
-  }
-
-  /**
-   * Lowers a compressor's selection, placed by the policy's re-plan of the selected cache
-   * (`policy.planBlock({ held: selection.held, incoming: [], ... })`), into a per-layer gather of
-   * the current rows. Called after `applyPlan` of the same block, so nothing is pending.
-   */
-  applySelection(selection: TokenSelection, plan: BlockPlan): CacheUpdate {
-    const T = this.dims.tokensPerFrame;
-    const { layers } = this.dims;
-    if (this.pendingFrames.length) throw new Error('ledger: a selection applies to the cache after its block plan (rows are pending)');
-    if (selection.rows.length !== layers) throw new RangeError(`ledger: selection has ${selection.rows.length} layers, expected ${layers}`);
-    const selectedRows = selection.held.length * T;
-    for (const r of selection.rows) if (r.length !== selectedRows) throw new RangeError(`ledger: selection rows ${r.length}, expected ${selectedRows}`);
-    const picks = plan.slots.map((slot) => {
-      const ref = slot.terms[0].ref;
-      if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || !('held' in ref)) {
-        throw new Error('ledger: a re-plan of a compressed cache may only keep and place its slots');
-      }
-      return ref.held;
-    });
-    const rows = plan.slots.length * T;
-    const sources = new Int32Array(layers * rows);
-    const weights = new Float32Array(layers * rows).fill(1);
-    const layerPositions: Float32Array[] = [];
-    const current = this.rows;
-    const delta = plan.positionShift - this.shift;
-    for (let l = 0; l < layers; l++) {
-      const chosen = selection.rows[l];
-      const old = this.rowPositions[l];
-      const pos = new Float32Array(rows * 3);
-      for (let s = 0; s < plan.slots.length; s++) {
-        const slot = plan.slots[s];
-        const own = slot.ownPositions === true;
-        for (let t = 0; t < T; t++) {
-          const src = chosen[picks[s] * T + t];
-          if (!(src >= 0 && src < current)) throw new RangeError(`ledger: selection row ${src} outside the cache (${current} rows)`);
-          const r = s * T + t;
-          sources[l * rows + r] = src;
-          pos[r * 3] = own ? Math.max(plan.ownPositionFloor, old[src * 3] - delta) : slot.position;
-          pos[r * 3 + 1] = old[src * 3 + 1];
-          pos[r * 3 + 2] = old[src * 3 + 2];
-        }
-      }
-      layerPositions.push(pos);
-    }
-    this.commit(this.heldAfter(plan.slots), layerPositions, true, plan);
-    return { rows, terms: 1, perLayer: true, sources, weights, positions: concatFloat32(layerPositions) };
+    return { rows, terms, perLayer, sources, weights, positions: perLayer ? concatFloat32(layerPositions) : layerPositions[0] };
   }
 
   private sharedPositions(table: Float32Array): Float32Array[] {
     return Array.from({ length: this.dims.layers }, () => table);
   }
 
-  private sourceRow(ref: FrameRef, currentRows: number): number {
-    const T = this.dims.tokensPerFrame;
+  /** First row of a held slot or a pending frame in [current rows ‖ pending rows]. */
+  private firstRow(ref: { held: number } | { incoming: number }, currentRows: number): number {
+    return 'held' in ref ? ref.held * this.dims.tokensPerFrame : currentRows + ref.incoming * this.dims.tokensPerFrame;
+  }
+
+  private checkRef(ref: FrameRef, currentRows: number): void {
     if ('held' in ref) {
       if (ref.held < 0 || ref.held >= this.heldFrames.length) throw new RangeError(`ledger: plan refers to held slot ${ref.held} of ${this.heldFrames.length}`);
-      return ref.held * T;
+    } else if ('incoming' in ref) {
+      if (ref.incoming < 0 || ref.incoming >= this.pendingFrames.length) {
+        throw new RangeError(`ledger: plan refers to incoming frame ${ref.incoming} of ${this.pendingFrames.length}`);
+      }
+    } else {
+      const { layers, tokensPerFrame: T } = this.dims;
+      if (ref.tokens.length !== layers) throw new RangeError(`ledger: a tokens ref has ${ref.tokens.length} layers, expected ${layers}`);
+      for (const rows of ref.tokens) {
+        if (rows.length !== T) throw new RangeError(`ledger: a tokens ref has ${rows.length} rows in a layer, expected ${T}`);
+        for (const src of rows) if (!(src >= 0 && src < currentRows)) throw new RangeError(`ledger: token row ${src} outside the cache (${currentRows} rows)`);
+      }
     }
-    if (ref.incoming < 0 || ref.incoming >= this.pendingFrames.length) {
-      throw new RangeError(`ledger: plan refers to incoming frame ${ref.incoming} of ${this.pendingFrames.length}`);
-    }
-    return currentRows + ref.incoming * T;
   }
 
   /** [T, 3] (0, row, column) of a frame's tokens in grid order. */
@@ -211,7 +172,7 @@ export class CacheLedger {
 
   private checkOwnSlot(slot: PlannedSlot): void {
     const ref = slot.terms[0].ref;
-    if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || !('held' in ref)) {
+    if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || 'incoming' in ref) {
       throw new Error('ledger: a slot with its own positions can only be kept, not blended or taken from pending rows');
     }
   }
@@ -238,12 +199,3 @@ export class CacheLedger {
     });
   }
 }
-
-function repeat(table: Int32Array, times: number): Int32Array;
-function repeat(table: Float32Array, times: number): Float32Array;
-function repeat(table: Int32Array | Float32Array, times: number): Int32Array | Float32Array {
-  const out = new (table.constructor as Int32ArrayConstructor | Float32ArrayConstructor)(table.length * times);
-  for (let i = 0; i < times; i++) out.set(table, i * table.length);
-  return out;
-}
-

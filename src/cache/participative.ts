@@ -16,15 +16,21 @@
  *    sink/cache): the C slots are placed on the C frames right before the recent frames, each token
  *    keeping its own row and column.
  *
- * Combination with the base policies: with compression on, a policy evicts nothing (it would evict
- * exactly what compression selects from); it flags the block (`plan.compress`) when its keys would
- * exceed the window and the cache then holds up to W frames at that block's first step. ema-sink
- * does not combine (cacheConfigProblems refuses it): EMA fuses whole frames token by token as they
- * leave, compression drops single tokens, so nothing would ever reach the sink.
+ * One wrapper around any base policy (`ParticipativePolicy`): the base policy plans every block
+ * without evicting (`keepAll`: it would evict exactly what compression selects from), so the cache
+ * holds up to W frames at the first step of a block whose keys would exceed the window
+ * (`overflows`). After that step, `planCompression` selects the tokens and lets the base policy
+ * place the selected cache (its sink re-alignment, its re-indexing, the RoPE table); the result is
+ * an ordinary `BlockPlan` whose top-C slots take their tokens per layer (`{ tokens }` refs), lowered
+ * by the ledger like any other plan. ema-sink does not combine (cacheConfigProblems refuses it): EMA
+ * fuses whole frames token by token as they leave, compression drops single tokens, so nothing
+ * would ever reach the sink.
  */
-import type { HeldFrame, TokenSelection } from './types.js';
+import type { BlockPlan, CachePolicy, HeldFrame, PlanInput, PlannedSlot } from './types.js';
 
 export interface ParticipativeOptions {
+  /** W: latent frames attended per block, the block included (the base policy's window). */
+  window: number;
   /** N: frames' worth of tokens attended after compression (sink + top-C + recent). */
   budget: number;
   /** R: recent frames kept whole, the current block included. */
@@ -56,12 +62,24 @@ export interface SelectInput {
   blockStart: number;
 }
 
-export class ParticipativeCompressor {
+/** The selected cache: its slots in new row order, each with the rows its tokens come from. */
+export interface TokenSelection {
+  /** The held-frame view of the cache after the selection. */
+  held: HeldFrame[];
+  /** Per new slot: a whole current slot (sink, recent), or per-layer rows of single tokens (top-C). */
+  sources: Array<{ held: number } | { tokens: Int32Array[] }>;
+}
+
+export class ParticipativePolicy implements CachePolicy {
+  readonly name: string;
+  readonly base: CachePolicy;
   readonly options: ParticipativeOptions;
   /** C: frames' worth of top tokens. */
   readonly topFrames: number;
 
-  constructor(options: ParticipativeOptions) {
+  constructor(base: CachePolicy, options: ParticipativeOptions) {
+    this.base = base;
+    this.name = `${base.name}+participative`;
     this.options = options;
     this.topFrames = options.budget - options.recent - options.sink;
     if (this.topFrames < 1) throw new RangeError(`participative: budget ${options.budget} leaves no top-C frames after recent ${options.recent} and sink ${options.sink}`);
@@ -72,6 +90,33 @@ export class ParticipativeCompressor {
     return this.options.score;
   }
 
+  /** The base policy's plan with nothing evicted. */
+  planBlock(input: PlanInput): BlockPlan {
+    return this.base.planBlock({ ...input, keepAll: true });
+  }
+
+  /** The plan's cache and block exceed the window: compress after the block's first step. */
+  overflows(plan: BlockPlan): boolean {
+    return plan.slots.length + plan.queryPositions.length > this.options.window;
+  }
+
+  /**
+   * The compressed cache, from the first step's scores of the cache as it is now: the selection,
+   * placed by the base policy (nothing evicted, nothing incoming).
+   */
+  planCompression(input: SelectInput & { blockFrames: number }): BlockPlan {
+    const selection = this.select(input);
+    const placed = this.base.planBlock({ held: selection.held, incoming: [], blockStart: input.blockStart, blockFrames: input.blockFrames, keepAll: true });
+    const slots = placed.slots.map((slot): PlannedSlot => {
+      const ref = slot.terms[0].ref;
+      if (slot.terms.length !== 1 || slot.terms[0].weight !== 1 || !('held' in ref)) {
+        throw new Error(`${this.base.name}: a compressed cache may only be kept and placed, not blended`);
+      }
+      return { ...slot, terms: [{ ref: selection.sources[ref.held], weight: 1 }] };
+    });
+    return { ...placed, slots };
+  }
+
   /** Kept tokens keep their own positions (else they are placed right before the recent frames). */
   get ownPositions(): boolean {
     return !this.options.rephase && !this.options.reindexed;
@@ -79,7 +124,8 @@ export class ParticipativeCompressor {
 
   /**
    * The R recent frames' queries: the current block's first step, then the last R - F frames of the
-   * previous clean passes (newest first). The loop keeps the clean-pass queries of that many blocks.
+   * previous clean passes (newest first). The stream cache keeps the clean-pass queries of that many
+   * blocks (src/cache/stream-cache.ts).
    */
   queryWindows(): QueryWindow[] {
     const F = this.options.blockFrames;
@@ -113,20 +159,9 @@ export class ParticipativeCompressor {
     candidateSlots.forEach((s, i) => {
       for (let t = 0; t < T; t++) candidateRows[i * T + t] = s * T + t;
     });
-    const slotRows = (slots: number[]): number[] => slots.flatMap((s) => Array.from({ length: T }, (_, t) => s * T + t));
-    const head = slotRows(sinkSlots);
-    const tail = slotRows(recentSlots);
-
-    const perLayer: Int32Array[] = [];
-    for (let l = 0; l < layers; l++) {
-      const scores = input.scores.subarray(l * rows, (l + 1) * rows);
-      const top = topRows(candidateRows, scores, keepTokens);
-      const out = new Int32Array(head.length + top.length + tail.length);
-      out.set(head, 0);
-      out.set(top, head.length);
-      out.set(tail, head.length + top.length);
-      perLayer.push(out);
-    }
+    // top[l]: layer l's C*T chosen rows in time order, cut into C slots of T tokens.
+    const top: Int32Array[] = [];
+    for (let l = 0; l < layers; l++) top.push(topRows(candidateRows, input.scores.subarray(l * rows, (l + 1) * rows), keepTokens));
 
     const firstRecentFrame = recentSlots.length ? held[recentSlots[0]].frame : input.blockStart;
     const compressed: HeldFrame[] = Array.from({ length: C }, (_, j) => {
@@ -135,12 +170,14 @@ export class ParticipativeCompressor {
       if (this.ownPositions) slot.ownPositions = true;
       return slot;
     });
-    const after: HeldFrame[] = [
-      ...sinkSlots.map((s) => ({ ...held[s] })),
-      ...compressed,
-      ...recentSlots.map((s) => ({ ...held[s] })),
-    ];
-    return { rows: perLayer, held: after };
+    return {
+      held: [...sinkSlots.map((s) => ({ ...held[s] })), ...compressed, ...recentSlots.map((s) => ({ ...held[s] }))],
+      sources: [
+        ...sinkSlots.map((s) => ({ held: s })),
+        ...compressed.map((_, j) => ({ tokens: top.map((rowsOfLayer) => rowsOfLayer.subarray(j * T, (j + 1) * T)) })),
+        ...recentSlots.map((s) => ({ held: s })),
+      ],
+    };
   }
 }
 

@@ -42,7 +42,6 @@ export function planPromptRecache(held: readonly HeldFrame[], blockPlan: BlockPl
   const plan = (slots: PlannedSlot[]): BlockPlan => ({
     slots,
     queryPositions: blockPlan.queryPositions,
-    compress: false,
     positionShift: blockPlan.positionShift,
     ownPositionFloor: blockPlan.ownPositionFloor,
   });

@@ -24,7 +24,6 @@ export function tableShift(lastQueryPosition: number, ropeMaxPosition: number): 
 export interface UnboundedPlan {
   slots: PlannedSlot[];
   queryPositions: number[];
-  compress: boolean;
   /** Sink slots keep their position whatever the shift (absolute sinks). */
   pinSinks: boolean;
 }
@@ -43,7 +42,6 @@ export function fitRopeTable(plan: UnboundedPlan, ropeMaxPosition: number): Bloc
   return {
     slots,
     queryPositions: plan.queryPositions.map((p) => p - shift),
-    compress: plan.compress,
     positionShift: shift,
     ownPositionFloor: floor,
   };

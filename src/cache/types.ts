@@ -9,9 +9,11 @@
  *      plan.slots is the new cache in row order (what stays, what enters, what is blended, at which
  *      positions); plan.queryPositions are the block's own frame positions.
  *   2. denoising steps attend to [cache ‖ block];
- *      with participative compression, the first step of a block that would overflow the window
- *      keeps its queries, the engine scores the cache, and the compressor returns per-layer token
- *      selections (a `TokenSelection`) that the ledger applies before the remaining steps.
+ *      with participative compression (src/cache/participative.ts, a wrapper around any policy),
+ *      the first step of a block that would overflow the window keeps its queries, the engine
+ *      scores the cache, and the wrapper plans the compressed cache: a second `BlockPlan` whose
+ *      top-C slots take their tokens row by row, per layer (`{ tokens }` refs). The ledger lowers
+ *      both plans the same way.
  *   3. the clean pass's K/V become the pending rows = next block's `incoming`.
  */
 
@@ -40,7 +42,11 @@ export interface IncomingFrame {
   frame: number;
 }
 
-export type FrameRef = { held: number } | { incoming: number };
+/**
+ * Where a slot's rows come from: a held slot, a pending (incoming) frame, or single tokens of the
+ * current cache chosen per layer (participative compression: `tokens[layer]` holds the T rows).
+ */
+export type FrameRef = { held: number } | { incoming: number } | { tokens: Int32Array[] };
 
 /** A new cache slot: a weighted sum of held / incoming frames (one term = a plain keep). */
 export interface PlannedSlot {
@@ -56,8 +62,6 @@ export interface BlockPlan {
   slots: PlannedSlot[];
   /** [F] temporal positions of the block's frames. */
   queryPositions: number[];
-  /** true when participative compression must run at this block's first step. */
-  compress: boolean;
   /**
    * How far every position of the policy's unbounded timeline was moved down to keep the block
    * below the RoPE table end (src/cache/rope-table.ts); 0 until the stream reaches the table end,
@@ -74,17 +78,14 @@ export interface PlanInput {
   incoming: readonly IncomingFrame[];
   blockStart: number;
   blockFrames: number;
+  /**
+   * Evict nothing: keep every held and incoming frame, placed as the policy places them (asked by
+   * the participative wrapper, which decides itself what leaves).
+   */
+  keepAll?: boolean;
 }
 
 export interface CachePolicy {
   readonly name: string;
   planBlock(input: PlanInput): BlockPlan;
-}
-
-/** Per-layer token selection from participative compression, applied to the current rows. */
-export interface TokenSelection {
-  /** [layers][rows] indices into the current cache rows, in new row order. */
-  rows: Int32Array[];
-  /** The held-frame view of the cache after the selection. */
-  held: HeldFrame[];
 }

@@ -205,8 +205,6 @@ class BlockLoop implements BlockGenerator {
   private pendingClean: PendingClean | null = null;
   /** Clean latents [C, 1, H, W] of the frames the cache may hold, for the prompt switch's re-cache. */
   private frameLatents = new Map<number, Float32Array>();
-  /** Query handles kept by recent clean passes (participative compression), newest first. */
-  private cleanQueries: number[] = [];
   private nextCacheConfig: CacheConfig | null = null;
   /** The prompt switch the next block makes, its context ready. */
   private nextPrompt: { prompt: string; context: Float32Array } | null = null;
@@ -383,7 +381,7 @@ class BlockLoop implements BlockGenerator {
     } else {
       const sigmas = this.sigmasFor(stepCount);
       steps = sigmas.length;
-      ({ x0, plan } = await this.denoise(firstNoise!, sigmas, plan, blockStart));
+      ({ x0, plan } = await this.denoise(firstNoise!, sigmas, plan, begun.compress, blockStart));
       this.checkFinite(x0, steps);
     }
 
@@ -443,7 +441,13 @@ class BlockLoop implements BlockGenerator {
   }
 
   /** The block's denoising steps from its first noise: the sampler of `generation.sampler`. */
-  private async denoise(firstNoise: Float32Array, sigmas: number[], plan: BlockPlan, blockStart: number): Promise<{ x0: Float32Array; plan: BlockPlan }> {
+  private async denoise(
+    firstNoise: Float32Array,
+    sigmas: number[],
+    plan: BlockPlan,
+    compress: boolean,
+    blockStart: number,
+  ): Promise<{ x0: Float32Array; plan: BlockPlan }> {
     const F = this.config.generation.blockFrames;
     const size = firstNoise.length;
     const seed = this.config.generation.seed;
@@ -452,7 +456,7 @@ class BlockLoop implements BlockGenerator {
     let x0 = new Float32Array(size);
     for (let k = 0; k < steps; k++) {
       const sigma = sigmas[k];
-      const compressNow = plan.compress && k === 0;
+      const compressNow = compress && k === 0;
       const pending = this.timed(
         this.engine.forward({
           latent: x,
@@ -490,7 +494,6 @@ class BlockLoop implements BlockGenerator {
     if (!pending) return 0;
     this.pendingClean = null;
     const F = this.config.generation.blockFrames;
-    const reduce = this.cache.reduce;
     let ms = 0;
     const engineCall = async <T>(work: Promise<T>): Promise<T> => {
       const t0 = performance.now();
@@ -506,26 +509,17 @@ class BlockLoop implements BlockGenerator {
         timesteps: new Float32Array(F),
         framePositions: pending.framePositions,
         keepBlockKv: true,
-        keepQueries: reduce,
+        keepQueries: this.cache.reduce,
       }),
     );
-    this.cache.endBlock(pending.blockStart, F);
-    if (result.queriesId !== undefined) {
-      this.cleanQueries.unshift(result.queriesId);
-      const keep = Math.max(0, ...this.cache.queryWindows().map((w) => w.blocksAgo));
-      for (const old of this.cleanQueries.splice(keep)) await engineCall(this.engine.releaseQueries(old));
-    }
+    for (const old of this.cache.endBlock(pending.blockStart, F, result.queriesId)) await engineCall(this.engine.releaseQueries(old));
     return ms;
   }
 
   private async compress(firstStepQueries: number | undefined, blockStart: number, F: number) {
     if (firstStepQueries === undefined) throw new SinkstreamError('ERR_ENGINE', `engine ${this.engine.name} kept no queries for compression`);
-    const selections = this.cache
-      .queryWindows()
-      .map((w) => ({ queriesId: w.blocksAgo === 0 ? firstStepQueries : this.cleanQueries[w.blocksAgo - 1], frames: w.frames }))
-      .filter((s): s is { queriesId: number; frames: [number, number] } => s.queriesId !== undefined);
-    const reduce = this.cache.reduce === 'max' ? 'max' : 'sum';
-    const scores = await this.timed(this.engine.scoreCache(selections, reduce));
+    const { queries, reduce } = this.cache.scoreRequest(firstStepQueries);
+    const scores = await this.timed(this.engine.scoreCache(queries, reduce));
     await this.timed(this.engine.releaseQueries(firstStepQueries));
     const step = this.cache.compress(scores, blockStart, F);
     await this.timed(this.engine.updateCache(step.update));

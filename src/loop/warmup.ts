@@ -40,7 +40,7 @@ export function streamCacheSizes(config: Config, dims: Pick<ModelDims, 'layers' 
     const before = sizes.size;
     const begun = cache.beginBlock(b * F, F);
     sizes.add(begun.update.rows);
-    if (begun.plan.compress) {
+    if (begun.compress) {
       const scores = new Float32Array(dims.layers * cache.held.length * dims.tokensPerFrame);
       sizes.add(cache.compress(scores, b * F, F).update.rows);
     }

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CacheLedger } from '../../src/cache/ledger.js';
 import { StreamCache } from '../../src/cache/stream-cache.js';
-import { ParticipativeCompressor } from '../../src/cache/participative.js';
+import { ParticipativePolicy } from '../../src/cache/participative.js';
 import { SinkPolicy } from '../../src/cache/policies/sink.js';
 import { DeepSinkPolicy } from '../../src/cache/policies/deep-sink.js';
 import { EmaSinkPolicy } from '../../src/cache/policies/ema-sink.js';
@@ -19,7 +19,7 @@ const grid = [
 ];
 
 function plan(slots: PlannedSlot[], extra: Partial<BlockPlan> = {}): BlockPlan {
-  return { slots, queryPositions: [], compress: false, positionShift: 0, ownPositionFloor: 0, ...extra };
+  return { slots, queryPositions: [], positionShift: 0, ownPositionFloor: 0, ...extra };
 }
 
 test('lowering a plan: indices into [current rows | pending rows], blend weights, (frame, row, column) positions', () => {
@@ -66,9 +66,14 @@ test('plans that refer to missing frames, or blend own-position slots, are refus
     () => ledger.applyPlan(plan([{ terms: [{ ref: { incoming: 0 }, weight: 1 }], frame: 0, role: 'compressed', position: 0, ownPositions: true }])),
     /own positions/,
   );
+  // Token refs: one row list per layer, T rows each, inside the current cache.
+  const tokens = (rows: number[][]) => plan([{ terms: [{ ref: { tokens: rows.map((r) => Int32Array.from(r)) }, weight: 1 }], frame: 0, role: 'compressed', position: 0 }]);
+  assert.throws(() => ledger.applyPlan(tokens([[0, 1, 2, 3]])), /1 layers, expected 2/);
+  assert.throws(() => ledger.applyPlan(tokens([[0, 1, 2], [0, 1, 2, 3]])), /3 rows in a layer, expected 4/);
+  assert.throws(() => ledger.applyPlan(tokens([[0, 1, 2, 3], [0, 1, 2, 3]])), /token row 0 outside the cache \(0 rows\)/);
 });
 
-/** Runs a policy (and compressor) over a stream against the fake engine cache; returns the checks' material. */
+/** Runs a policy (participative ones compress when asked) over a stream against the fake engine cache; returns the checks' material. */
 function stream(
   cache: StreamCache,
   blocks: number,
@@ -78,12 +83,13 @@ function stream(
   const engine = new FakeCache(dims.layers, dims.tokensPerFrame);
   for (let b = 0; b < blocks; b++) {
     const f0 = b * F;
-    let { plan, update } = cache.beginBlock(f0, F);
+    const begun = cache.beginBlock(f0, F);
+    let { plan, update } = begun;
     engine.update(update);
     const peakRows = engine.rows;
     const trigger = engine.values.map((v) => v.slice());
     let compressed = false;
-    if (plan.compress) {
+    if (begun.compress) {
       ({ plan, update } = cache.compress(engine.scores(), f0, F));
       engine.update(update);
       compressed = true;
@@ -142,12 +148,15 @@ test('ema-sink end to end: the engine rows are the exact EMA blends (alpha 0.5),
   });
 });
 
-function compressing(policy: CachePolicy, options: { budget: number; recent: number; sink: number; rephase?: boolean; reindexed?: boolean }, F: number) {
+function compressing(
+  policy: CachePolicy & { window: number },
+  options: { budget: number; recent: number; sink: number; rephase?: boolean; reindexed?: boolean },
+  F: number,
+) {
   return new StreamCache(
-    policy,
-    new CacheLedger(dims),
-    new ParticipativeCompressor({
+    new ParticipativePolicy(policy, {
       ...options,
+      window: policy.window,
       blockFrames: F,
       tokensPerFrame: 4,
       layers: dims.layers,
@@ -155,6 +164,7 @@ function compressing(policy: CachePolicy, options: { budget: number; recent: num
       rephase: options.rephase ?? false,
       reindexed: options.reindexed ?? false,
     }),
+    new CacheLedger(dims),
   );
 }
 
@@ -165,7 +175,7 @@ test('deep-sink + participative end to end: per-layer top-C by score, own positi
   const N = 6;
   const R = 3;
   const C = N - R - S;
-  const cache = compressing(new DeepSinkPolicy({ window: W, sink: S, compression: true }), { budget: N, recent: R, sink: S }, F);
+  const cache = compressing(new DeepSinkPolicy({ window: W, sink: S }), { budget: N, recent: R, sink: S }, F);
   let compressions = 0;
   stream(cache, 60, F, ({ index, f0, plan, engine, compressed, peakRows, trigger }) => {
     assert.ok(peakRows <= W * 4, `block ${index}: ${peakRows} rows at the trigger step`);
@@ -216,9 +226,9 @@ test('deep-sink + participative end to end: per-layer top-C by score, own positi
   assert.ok(compressions > 10, `${compressions} compressions`);
 });
 
-test('the selection lowers to a per-layer gather of the current rows', () => {
+test('the compression plan lowers to a per-layer gather of the current rows', () => {
   const F = 2;
-  const cache = compressing(new WindowPolicy({ window: 6, compression: true }), { budget: 5, recent: 3, sink: 0 }, F);
+  const cache = compressing(new WindowPolicy({ window: 6 }), { budget: 5, recent: 3, sink: 0 }, F);
   const engine = new FakeCache(dims.layers, 4);
   for (let b = 0; b < 3; b++) {
     const { update } = cache.beginBlock(b * F, F);
@@ -228,8 +238,7 @@ test('the selection lowers to a per-layer gather of the current rows', () => {
   }
   const begun = cache.beginBlock(6, F);
   engine.update(begun.update);
-  const plan = begun.plan;
-  assert.is(plan.compress, true); // 6 held + 2 > 6
+  assert.is(begun.compress, true); // 6 held + 2 > 6
   // Scores: layer 0 prefers frame 1's tokens, layer 1 frame 3's.
   const rows = 6 * 4;
   const scores = new Float32Array(2 * rows);
@@ -260,12 +269,12 @@ test('long stream with compression and a small RoPE table: every position inside
   const W = 9;
   const table = 40;
   for (const [policy, reindexed, rephase] of [
-    [new DeepSinkPolicy({ window: W, sink: 2, ropeMaxPosition: table, compression: true }), false, false],
-    [new SinkPolicy({ window: W, sink: 2, ropeMaxPosition: table, compression: true }), false, false],
-    [new SinkPolicy({ window: W, sink: 2, positions: 'cache', ropeMaxPosition: table, compression: true }), true, false],
-    [new WindowPolicy({ window: W, ropeMaxPosition: table, compression: true }), false, true],
+    [new DeepSinkPolicy({ window: W, sink: 2, ropeMaxPosition: table }), false, false],
+    [new SinkPolicy({ window: W, sink: 2, ropeMaxPosition: table }), false, false],
+    [new SinkPolicy({ window: W, sink: 2, positions: 'cache', ropeMaxPosition: table }), true, false],
+    [new WindowPolicy({ window: W, ropeMaxPosition: table }), false, true],
   ] as const) {
-    const sink = policy.name === 'window' ? 0 : 2;
+    const sink = policy instanceof WindowPolicy ? 0 : 2;
     const cache = compressing(policy, { budget: sink + 5, recent: 3, sink, reindexed, rephase }, F);
     let maxRows = 0;
     stream(cache, 1500, F, ({ index, f0, plan, engine, peakRows }) => {

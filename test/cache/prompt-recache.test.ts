@@ -7,7 +7,7 @@ import { SinkPolicy } from '../../src/cache/policies/sink.js';
 import type { BlockPlan, HeldFrame } from '../../src/cache/types.js';
 import { FakeCache, tokenValue } from './helpers/fake-engine.js';
 
-const blockPlan: BlockPlan = { slots: [], queryPositions: [12, 13, 14], compress: false, positionShift: 0, ownPositionFloor: 0 };
+const blockPlan: BlockPlan = { slots: [], queryPositions: [12, 13, 14], positionShift: 0, ownPositionFloor: 0 };
 const sink = (frame: number, position = frame): HeldFrame => ({ frame, role: 'sink', position });
 const history = (frame: number, position = frame): HeldFrame => ({ frame, role: 'history', position });
 const all = () => true;
@@ -35,7 +35,7 @@ test('the sink stays where it is; the history frames are re-run at their positio
   );
   // Both plans keep the block's query positions and table shift.
   for (const p of [recache.keepSink, recache.restore]) {
-    assert.equal([p.queryPositions, p.compress, p.positionShift, p.ownPositionFloor], [[12, 13, 14], false, 0, 0]);
+    assert.equal([p.queryPositions, p.positionShift, p.ownPositionFloor], [[12, 13, 14], 0, 0]);
   }
 });
 

@@ -19,17 +19,13 @@ export interface Arrangement {
   sinks: FrameEntry[];
   /** Non-sink frames kept, oldest first. */
   rest: FrameEntry[];
-  /** Non-sink frames that leave the cache, oldest first. */
+  /** Non-sink frames that leave the cache, oldest first (none when the input asks to keep all). */
   evicted: FrameEntry[];
-  /** Kept slots + the block exceed the window (only when eviction is left to compression). */
-  overflow: boolean;
 }
 
 export interface ArrangeOptions {
   window: number;
   sink: number;
-  /** false with participative compression: nothing leaves here, compression decides (see participative.ts). */
-  evict: boolean;
 }
 
 function heldEntry(h: HeldFrame, index: number): FrameEntry {
@@ -51,8 +47,8 @@ export function arrangeFrames(input: PlanInput, options: ArrangeOptions): Arrang
     const role: SlotRole = sinks.length < options.sink ? 'sink' : 'history';
     (role === 'sink' ? sinks : rest).push({ ref: { incoming: i }, frame: f.frame, role, position: f.frame, ownPositions: false });
   });
+  if (input.keepAll) return { sinks, rest, evicted: [] };
   const room = Math.max(0, options.window - input.blockFrames - sinks.length);
   const excess = Math.max(0, rest.length - room);
-  if (!options.evict) return { sinks, rest, evicted: [], overflow: excess > 0 };
-  return { sinks, rest: rest.slice(excess), evicted: rest.slice(0, excess), overflow: false };
+  return { sinks, rest: rest.slice(excess), evicted: rest.slice(0, excess) };
 }

@@ -15,7 +15,6 @@ export interface DeepSinkPolicyOptions {
   window?: number;
   sink?: number;
   ropeMaxPosition?: number;
-  compression?: boolean;
 }
 
 export class DeepSinkPolicy implements CachePolicy {
@@ -23,24 +22,21 @@ export class DeepSinkPolicy implements CachePolicy {
   readonly window: number;
   readonly sink: number;
   readonly ropeMaxPosition: number;
-  readonly compression: boolean;
 
   constructor(options: DeepSinkPolicyOptions = {}) {
     this.window = options.window ?? 21;
     this.sink = options.sink ?? 10;
     this.ropeMaxPosition = options.ropeMaxPosition ?? 1024;
-    this.compression = options.compression ?? false;
   }
 
   planBlock(input: PlanInput): BlockPlan {
-    const { sinks, rest, overflow } = arrangeFrames(input, { window: this.window, sink: this.sink, evict: !this.compression });
+    const { sinks, rest } = arrangeFrames(input, { window: this.window, sink: this.sink });
     const f0 = input.blockStart;
     const kept = sinks.length + rest.length;
     return fitRopeTable(
       {
         slots: [...sinks.map((e, i) => keepSlot(e, f0 - kept + i)), ...rest.map((e) => keepSlot(e, e.frame))],
         queryPositions: consecutive(f0, input.blockFrames),
-        compress: overflow,
         pinSinks: false,
       },
       this.ropeMaxPosition,

@@ -36,7 +36,7 @@ export class EmaSinkPolicy implements CachePolicy {
   }
 
   planBlock(input: PlanInput): BlockPlan {
-    const { sinks, rest, evicted } = arrangeFrames(input, { window: this.window, sink: this.sink, evict: true });
+    const { sinks, rest, evicted } = arrangeFrames(input, { window: this.window, sink: this.sink });
     const fused: PlannedSlot[] = sinks.map((e, i) => keepSlot(e, i));
     evicted.forEach((e, j) => {
       const slot = fused[j % fused.length];
@@ -45,7 +45,7 @@ export class EmaSinkPolicy implements CachePolicy {
     });
     const slots = [...fused, ...rest.map((e, i) => keepSlot(e, fused.length + i))];
     return fitRopeTable(
-      { slots, queryPositions: consecutive(slots.length, input.blockFrames), compress: false, pinSinks: false },
+      { slots, queryPositions: consecutive(slots.length, input.blockFrames), pinSinks: false },
       this.ropeMaxPosition,
     );
   }

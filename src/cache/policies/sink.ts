@@ -20,7 +20,6 @@ export interface SinkPolicyOptions {
   sink?: number;
   positions?: SinkPositions;
   ropeMaxPosition?: number;
-  compression?: boolean;
 }
 
 export class SinkPolicy implements CachePolicy {
@@ -29,18 +28,16 @@ export class SinkPolicy implements CachePolicy {
   readonly sink: number;
   readonly positions: SinkPositions;
   readonly ropeMaxPosition: number;
-  readonly compression: boolean;
 
   constructor(options: SinkPolicyOptions = {}) {
     this.window = options.window ?? 12;
     this.sink = options.sink ?? 3;
     this.positions = options.positions ?? 'absolute';
     this.ropeMaxPosition = options.ropeMaxPosition ?? 1024;
-    this.compression = options.compression ?? false;
   }
 
   planBlock(input: PlanInput): BlockPlan {
-    const { sinks, rest, overflow } = arrangeFrames(input, { window: this.window, sink: this.sink, evict: !this.compression });
+    const { sinks, rest } = arrangeFrames(input, { window: this.window, sink: this.sink });
     const kept = [...sinks, ...rest];
     if (this.positions === 'cache') {
       // Re-indexing by place: compressed tokens take their slot's place too (their own positions
@@ -49,7 +46,6 @@ export class SinkPolicy implements CachePolicy {
         {
           slots: kept.map((e, i) => keepSlot({ ...e, ownPositions: false }, i)),
           queryPositions: consecutive(kept.length, input.blockFrames),
-          compress: overflow,
           pinSinks: false,
         },
         this.ropeMaxPosition,
@@ -59,7 +55,6 @@ export class SinkPolicy implements CachePolicy {
       {
         slots: kept.map((e) => keepSlot(e, e.frame)),
         queryPositions: consecutive(input.blockStart, input.blockFrames),
-        compress: overflow,
         pinSinks: true,
       },
       this.ropeMaxPosition,

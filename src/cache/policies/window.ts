@@ -12,29 +12,24 @@ export interface WindowPolicyOptions {
   /** Latent frames attended per block, the block included. */
   window?: number;
   ropeMaxPosition?: number;
-  /** Participative compression decides what leaves (nothing is evicted here). */
-  compression?: boolean;
 }
 
 export class WindowPolicy implements CachePolicy {
   readonly name = 'window';
   readonly window: number;
   readonly ropeMaxPosition: number;
-  readonly compression: boolean;
 
   constructor(options: WindowPolicyOptions = {}) {
     this.window = options.window ?? 12;
     this.ropeMaxPosition = options.ropeMaxPosition ?? 1024;
-    this.compression = options.compression ?? false;
   }
 
   planBlock(input: PlanInput): BlockPlan {
-    const { rest, overflow } = arrangeFrames(input, { window: this.window, sink: 0, evict: !this.compression });
+    const { rest } = arrangeFrames(input, { window: this.window, sink: 0 });
     return fitRopeTable(
       {
         slots: rest.map((e) => keepSlot(e, e.frame)),
         queryPositions: consecutive(input.blockStart, input.blockFrames),
-        compress: overflow,
         pinSinks: false,
       },
       this.ropeMaxPosition,

@@ -102,7 +102,7 @@ export function driveScenario(name: string): string[] {
     const begun = cache.beginBlock(f0, F);
     hashUpdate(h, begun.update);
     h.update(JSON.stringify([begun.plan.queryPositions, cache.held]));
-    if (begun.plan.compress) {
+    if (begun.compress) {
       const step = cache.compress(scores(config.model.arch.layers * cache.ledger.rows, b), f0, F);
       hashUpdate(h, step.update);
       h.update(JSON.stringify([step.plan.queryPositions, cache.held]));

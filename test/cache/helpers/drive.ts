@@ -32,7 +32,9 @@ export function drivePolicy(
     const mixes = !trackMixes ? [] : plan.slots.map((slot) => {
       const mix: Mix = new Map();
       for (const term of slot.terms) {
-        const source: Mix = 'held' in term.ref ? heldMixes[term.ref.held] : new Map([[incoming[term.ref.incoming].frame, 1]]);
+        const ref = term.ref;
+        if ('tokens' in ref) throw new Error('a frame-level policy plans no token refs');
+        const source: Mix = 'held' in ref ? heldMixes[ref.held] : new Map([[incoming[ref.incoming].frame, 1]]);
         if (!source) throw new Error(`plan refers to a missing slot ${JSON.stringify(term.ref)}`);
         for (const [frame, w] of source) mix.set(frame, (mix.get(frame) ?? 0) + term.weight * w);
       }

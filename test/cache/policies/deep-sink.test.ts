@@ -47,11 +47,10 @@ test('over 100k frames: positions inside the table, layout relative to the block
   });
 });
 
-test('with compression: nothing evicted, compress flagged on overflow, sink re-aligned before everything kept', () => {
-  const p = new DeepSinkPolicy({ window: W, sink: S, compression: true });
+test('asked to keep all (participative compression): nothing evicted, sink re-aligned before everything kept', () => {
+  const p = new DeepSinkPolicy({ window: W, sink: S });
   const held = range(0, 19).map((f) => ({ frame: f, role: f < S ? ('sink' as const) : ('history' as const), position: f }));
-  const plan = p.planBlock({ held, incoming: range(19, 3).map((frame) => ({ frame })), blockStart: 22, blockFrames: F });
-  assert.is(plan.compress, true);
+  const plan = p.planBlock({ held, incoming: range(19, 3).map((frame) => ({ frame })), blockStart: 22, blockFrames: F, keepAll: true });
   assert.is(plan.slots.length, 22);
   assert.equal(plan.slots.slice(0, S).map((s) => s.position), range(0, S));
 });

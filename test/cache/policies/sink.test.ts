@@ -74,11 +74,10 @@ test('absolute over 100k frames: the sink stays at 0..S-1, the window stops at t
   assert.ok(sawCap);
 });
 
-test('with compression: nothing evicted, compress flagged when the keys would exceed the window', () => {
-  const p = new SinkPolicy({ window: W, sink: S, compression: true });
+test('asked to keep all (participative compression): nothing evicted', () => {
+  const p = new SinkPolicy({ window: W, sink: S });
   const held = range(0, 9).map((f) => ({ frame: f, role: f < S ? ('sink' as const) : ('history' as const), position: f }));
-  const plan = p.planBlock({ held, incoming: range(9, 3).map((frame) => ({ frame })), blockStart: 12, blockFrames: F });
-  assert.is(plan.compress, true);
+  const plan = p.planBlock({ held, incoming: range(9, 3).map((frame) => ({ frame })), blockStart: 12, blockFrames: F, keepAll: true });
   assert.equal(plan.slots.map((s) => s.frame), range(0, 12));
 });
 

@@ -14,7 +14,6 @@ test('keeps the last W - F frames at their own frame index; the block follows', 
     assert.ok(plan.slots.every((s) => s.role === 'history'));
     assert.equal(plan.queryPositions, range(blockStart, F));
     assert.ok(plan.slots.length + F <= W);
-    assert.is(plan.compress, false);
     assert.is(plan.positionShift, 0);
   });
 });
@@ -43,17 +42,16 @@ test('positions stay inside the RoPE table over 100k frames, relative distances 
   assert.ok(shifted > 30_000);
 });
 
-test('with compression nothing is evicted; the block that would overflow asks for it', () => {
+test('asked to keep all (participative compression), nothing is evicted', () => {
   const W = 12;
   const F = 3;
-  const p = new WindowPolicy({ window: W, compression: true });
+  const p = new WindowPolicy({ window: W });
   const held = range(0, 9).map((f) => ({ frame: f, role: 'history' as const, position: f }));
-  const fits = p.planBlock({ held: held.slice(0, 6), incoming: range(6, 3).map((frame) => ({ frame })), blockStart: 9, blockFrames: F });
-  assert.is(fits.compress, false);
-  assert.is(fits.slots.length, 9);
-  const over = p.planBlock({ held, incoming: range(9, 3).map((frame) => ({ frame })), blockStart: 12, blockFrames: F });
-  assert.is(over.compress, true);
-  assert.equal(over.slots.map((s) => s.frame), range(0, 12));
+  const input = { held, incoming: range(9, 3).map((frame) => ({ frame })), blockStart: 12, blockFrames: F };
+  assert.equal(p.planBlock(input).slots.map((s) => s.frame), range(3, 9));
+  const all = p.planBlock({ ...input, keepAll: true });
+  assert.equal(all.slots.map((s) => [s.frame, s.position]), range(0, 12).map((f) => [f, f]));
+  assert.equal(all.queryPositions, [12, 13, 14]);
 });
 
 test.run();
