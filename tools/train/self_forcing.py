@@ -1,0 +1,495 @@
+"""Self-Forcing for the demo model: a few-step autoregressive STUDENT trained on its own rollouts.
+
+    python3 tools/train/self_forcing.py --teacher models/demo/model.safetensors --out $OUT --minutes 7.5
+
+The student (initialised from --init, default the teacher) generates videos block by block exactly
+as the runtime does (docs/model.md, The loop): pure noise, the 4-step re-noising sampler
+(shifted sigmas 1, .9375, .8333, .625; fresh noise between steps), then a clean pass at t = 0 whose
+keys and values enter its OWN KV cache, under the default cache policy (sink, absolute positions:
+the first S frames forever plus the last W - S - F frames; W 12, S 3, F 3). Rollouts are longer
+than the window (--rollout-blocks 8 = 24 frames), so training sees the sink and evictions.
+
+Objective: DMD (distribution matching distillation), as in Self-Forcing:
+- per block, one exit step k (uniform over the 4 steps, shared by the batch): steps before k run
+  without gradient, step k with gradient; its x0 estimate is the block's output. The clean pass
+  that writes the block into the cache runs without gradient (gradient only through the last
+  denoising step of each block);
+- the rolled-out video x is noised per block, x_s = (1 - s) x + s n (s from the shift-5
+  distribution), and scored by the frozen TEACHER (real score) and a CRITIC (fake score,
+  initialised from the teacher, trained by flow matching on the student's own videos). Both see the
+  noisy block conditioned on the student's own clean earlier blocks with exactly the runtime's
+  attention pattern (one pass over [clean ‖ noisy] with a sink/window block mask, absolute
+  positions) — the conditionals p(x_b | x_<b) whose sum is the KL of the whole video;
+- generator gradient (fake_x0 - real_x0) / mean|x - real_x0| per block (DMD's normaliser),
+  applied through loss = 0.5 || x - sg(x - grad) ||^2;
+- critic: K flow-matching steps per generator step on the same (detached) rollout with fresh noise
+  levels (--critic-steps), larger learning rate (two time-scale update);
+- block 0 opens from pure noise with an empty cache, so the opening is trained like every block.
+No classifier-free guidance: the demo teacher was never trained with an empty prompt.
+The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
+
+Held-out prompts: captions with crc32 % 8 == 0 are never trained on; the evaluation uses them.
+
+Writes to --out: model.safetensors (EMA student, float32, the runtime's keys), loss.json,
+metrics.json (teacher vs student: objects present in block 0 and after --eval-blocks blocks over
+--eval-n held-out prompts; a --long-blocks rollout's colour fidelity and border sharpness early vs
+late), filmstrip.png (student: --long-blocks rollouts of fixed prompts, every 8th frame),
+teacher-filmstrip.png (the same from the teacher).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+import zlib
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'train'))
+from model import Dims, KVCache, WanModel, load_weights, save_weights  # noqa: E402
+import scenes  # noqa: E402
+from distill_opening import (  # noqa: E402
+    PNG_PROMPTS, PromptSet, classify, detect, lr_at, reference_areas, step_sigmas,
+)
+
+SHIFT = 5.0
+
+
+# ----------------------------------------------------------------------------------------------
+# Prompts: a held-out share of the caption space
+# ----------------------------------------------------------------------------------------------
+
+def held_out(caption: str) -> bool:
+    return zlib.crc32(caption.encode()) % 8 == 0
+
+
+def prompt_pool(seed: int, n: int, held: bool, vocab, text_len: int, device) -> PromptSet:
+    """n random training-grammar prompts, only held-out captions (held) or only training ones."""
+    rng = np.random.default_rng(seed)
+    out: List[scenes.Scene] = []
+    while len(out) < n:
+        s = scenes.sample_scene(rng)
+        if held_out(s.caption()) == held:
+            out.append(s)
+    return PromptSet(out, vocab, text_len, device)
+
+
+# ----------------------------------------------------------------------------------------------
+# The runtime's cache policy (sink, absolute positions; sink 0 = the window policy)
+# ----------------------------------------------------------------------------------------------
+
+def visible_frames(frames: int, block: int, window: int, sink: int) -> torch.Tensor:
+    """bool [frames, frames]: frame j is in the cache of the block holding frame i (j < that block's
+    first frame, and j a sink frame or one of the last window - sink - block frames before it)."""
+    f = torch.arange(frames)
+    f0 = (f // block) * block  # first frame of the query's block
+    history = window - sink - block
+    j = f[None, :]
+    before = j < f0[:, None]
+    return before & ((j < sink) | (j >= f0[:, None] - history))
+
+
+def rollout_mask(blocks: int, block: int, tokens: int, window: int, sink: int, device) -> torch.Tensor:
+    """bool [2L, 2L] over [clean ‖ noisy] tokens (True = may attend): each block, noisy (its denoising
+    steps) or clean (its clean pass), attends to the cache the runtime holds for it and to itself."""
+    n = blocks * block
+    cache = visible_frames(n, block, window, sink)
+    blk = torch.arange(n) // block
+    same = blk[:, None] == blk[None, :]
+    none = torch.zeros(n, n, dtype=torch.bool)
+    top = torch.cat([cache | same, none], dim=1)
+    bottom = torch.cat([cache, same], dim=1)
+    m = torch.cat([top, bottom], dim=0)  # frame level [2n, 2n]
+    m = m.repeat_interleave(tokens, dim=0).repeat_interleave(tokens, dim=1)
+    return m.to(device)
+
+
+def evict(cache: KVCache, next_start: int, window: int, sink: int, block: int) -> KVCache:
+    """Keeps the sink frames and the last window - sink - block frames before next_start."""
+    frame = cache.positions[:, 0]
+    keep = (frame < sink) | (frame >= next_start - (window - sink - block))
+    if bool(keep.all()):
+        return cache
+    return cache.select(torch.nonzero(keep).reshape(-1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Rollouts: the runtime's loop, batched, with the student's own cache
+# ----------------------------------------------------------------------------------------------
+
+def rollout(model: WanModel, xkv, batch: int, blocks: int, sig: Sequence[float], gen: Optional[torch.Generator],
+            window: int, sink: int, block: int, exits: Optional[Sequence[int]] = None, amp: Optional[Dict] = None) -> torch.Tensor:
+    """Latents [B, C, blocks*block, H, W]. exits: per block the step whose x0 is the output, computed
+    with gradient (steps before it without); None: all steps, no gradient (the runtime's loop)."""
+    dims = model.dims
+    dev = next(model.parameters()).device
+    shape = (batch, dims.latent_channels, block, dims.latent_height, dims.latent_width)
+    cache = KVCache.empty(dims, batch, dev)
+    amp = amp or dict(device_type=dev.type, enabled=False)
+
+    def noise() -> torch.Tensor:
+        return torch.randn(shape, generator=gen, device=dev)
+
+    out = []
+    for bi in range(blocks):
+        fpos = torch.arange(bi * block, (bi + 1) * block, device=dev)
+        last = len(sig) - 1 if exits is None else exits[bi]
+        x = noise()
+        x0 = x
+        for k in range(last + 1):
+            grad = exits is not None and k == last
+            with torch.set_grad_enabled(grad and torch.is_grad_enabled()), torch.autocast(**amp):
+                tt = torch.full((batch, block), sig[k] * 1000, device=dev)
+                x0 = (x - sig[k] * model(x, tt, fpos, cross_kv=xkv, cache=cache).flow).float()
+            if k < last:
+                x = (1 - sig[k + 1]) * x0.detach() + sig[k + 1] * noise()
+        out.append(x0)
+        if bi == blocks - 1:
+            break
+        with torch.no_grad(), torch.autocast(**amp):
+            o = model(x0.detach(), torch.zeros(batch, block, device=dev), fpos, cross_kv=xkv, cache=cache, return_kv=True)
+        cache = cache.append([k.float() for k in o.block_k], [v.float() for v in o.block_v], o.block_positions)
+        cache = evict(cache, (bi + 1) * block, window, sink, block)
+    return torch.cat(out, dim=2)
+
+
+def teacher_forced_flow(model: WanModel, clean: torch.Tensor, noisy: torch.Tensor, s_frame: torch.Tensor,
+                        xkv, mask: torch.Tensor) -> torch.Tensor:
+    """Flow of every noisy block given the clean earlier blocks, attention as the runtime's (mask)."""
+    dims = model.dims
+    nf = clean.shape[2]
+    per = dims.tokens_per_frame
+    x = torch.cat([model.patchify(clean), model.patchify(noisy)], dim=1)
+    t_all = torch.cat([torch.zeros_like(s_frame), s_frame * 1000], dim=1)
+    e, e0 = model.embed_time(t_all)
+    pos = model.token_positions(torch.arange(nf, device=clean.device))
+    out = model.run_tokens(x, e.repeat_interleave(per, dim=1), e0.repeat_interleave(per, dim=1),
+                           torch.cat([pos, pos], dim=0), xkv, None, mask)
+    return model.unpatchify(out.flow[:, nf * per:], nf).float()
+
+
+def sample_s(batch: int, blocks: int, device, lo: float, hi: float) -> torch.Tensor:
+    u = torch.rand(batch, blocks, device=device)
+    return (SHIFT * u / (1 + (SHIFT - 1) * u)).clamp(lo, hi)
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation
+# ----------------------------------------------------------------------------------------------
+
+def border_sharpness(px: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """px [B, T, 64, 64, 3] -> [B]: mean luminance gradient magnitude at the borders of prompted
+    objects (pixels of a prompted colour with a 4-neighbour of another class); NaN where none."""
+    cls = classify(px)  # [B, T, H, W]
+    prompted = torch.zeros(px.shape[:4], dtype=torch.bool, device=px.device)
+    for j in range(3):
+        prompted |= (cls == p['colour'][:, j, None, None, None]) & p['valid'][:, j, None, None, None]
+    lum = 0.299 * px[..., 0] + 0.587 * px[..., 1] + 0.114 * px[..., 2]
+    gx = torch.zeros_like(lum)
+    gy = torch.zeros_like(lum)
+    gx[..., :, 1:-1] = (lum[..., :, 2:] - lum[..., :, :-2]) / 2
+    gy[..., 1:-1, :] = (lum[..., 2:, :] - lum[..., :-2, :]) / 2
+    g = (gx * gx + gy * gy).sqrt()
+    diff = torch.zeros_like(prompted)
+    diff[..., 1:, :] |= cls[..., 1:, :] != cls[..., :-1, :]
+    diff[..., :-1, :] |= cls[..., :-1, :] != cls[..., 1:, :]
+    diff[..., :, 1:] |= cls[..., :, 1:] != cls[..., :, :-1]
+    diff[..., :, :-1] |= cls[..., :, :-1] != cls[..., :, 1:]
+    border = (prompted & diff).float()
+    n = border.sum(dim=(1, 2, 3))
+    return torch.where(n > 0, (g * border).sum(dim=(1, 2, 3)) / n.clamp_min(1), torch.full_like(n, float('nan')))
+
+
+def colour_fidelity(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: float = 12.0) -> torch.Tensor:
+    """[B]: share of the prompted colours covering >= min_px pixels, mean over the frames."""
+    cls = classify(px)
+    hits = []
+    for j in range(3):
+        a = (cls == p['colour'][:, j, None, None, None]).float().sum(dim=(2, 3))  # [B, T]
+        hits.append((a >= min_px).float().mean(dim=1))
+    h = torch.stack(hits, dim=1) * p['valid'].float()
+    return h.sum(dim=1) / p['valid'].float().sum(dim=1)
+
+
+def nanmean(x: torch.Tensor) -> float:
+    ok = ~torch.isnan(x)
+    return float(x[ok].mean()) if bool(ok.any()) else float('nan')
+
+
+@torch.no_grad()
+def evaluate(model: WanModel, evalset: PromptSet, ref: torch.Tensor, args, sig, amp, long_n: int) -> Dict[str, object]:
+    dev = next(model.parameters()).device
+    n = evalset.count.shape[0]
+    p = evalset.take(torch.arange(n, device=dev))
+    xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
+    gen = torch.Generator(device=dev).manual_seed(123)
+    k = args.eval_blocks
+    lat = rollout(model, xkv, n, k, sig, gen, args.window, args.sink, args.block, amp=amp)
+    px = scenes.depth_to_space(lat.float())
+    F_ = args.block
+    res: Dict[str, object] = {
+        'first block': detect(px[:, :F_], p, ref),
+        f'block {k - 1} (frames {(k - 1) * F_}-{k * F_ - 1})': detect(px[:, (k - 1) * F_:k * F_], p, ref),
+    }
+    # a long rollout of the first long_n prompts: per block colour fidelity and border sharpness
+    q = {key: v[:long_n] for key, v in p.items()}
+    xkv_l = [(a[:long_n], b[:long_n]) for a, b in xkv]
+    gen = torch.Generator(device=dev).manual_seed(321)
+    lat = rollout(model, xkv_l, long_n, args.long_blocks, sig, gen, args.window, args.sink, args.block, amp=amp)
+    per_block = []
+    for bi in range(args.long_blocks):
+        pb = scenes.depth_to_space(lat[:, :, bi * F_:(bi + 1) * F_].float())
+        per_block.append({
+            'objects_present': detect(pb, q, ref[:long_n])['objects_present'],
+            'colour_fidelity': float(colour_fidelity(pb, q).mean()),
+            'border_sharpness': nanmean(border_sharpness(pb, q)),
+        })
+    quarter = max(1, args.long_blocks // 4)
+    early, late = per_block[1:1 + quarter], per_block[-quarter:]
+
+    def avg(rows, key):
+        v = [r[key] for r in rows if not math.isnan(r[key])]
+        return sum(v) / len(v) if v else float('nan')
+
+    summary = {}
+    for key in ('objects_present', 'colour_fidelity', 'border_sharpness'):
+        e, l_ = avg(early, key), avg(late, key)
+        summary[key] = {'early': e, 'late': l_, 'late_over_early': l_ / e if e and not math.isnan(e) else float('nan')}
+    res[f'long rollout ({args.long_blocks} blocks, {long_n} prompts; early = blocks 1-{quarter}, late = last {quarter})'] = {
+        'summary': summary, 'per_block': per_block}
+    return res
+
+
+def write_png(rgb: np.ndarray, path: str) -> None:
+    """uint8 [H, W, 3] -> an 8-bit RGB PNG (zlib; no imaging library needed)."""
+    import struct
+
+    h, w, _ = rgb.shape
+    raw = b''.join(b'\x00' + rgb[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
+                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+
+
+def filmstrip(model: WanModel, vocab, args, sig, amp, path: str) -> None:
+    dev = next(model.parameters()).device
+    ps = PromptSet([scenes.parse_caption(c) for c in PNG_PROMPTS], vocab, model.dims.text_len, dev)
+    p = ps.take(torch.arange(len(PNG_PROMPTS), device=dev))
+    with torch.no_grad():
+        xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
+        gen = torch.Generator(device=dev).manual_seed(5)
+        lat = rollout(model, xkv, len(PNG_PROMPTS), args.long_blocks, sig, gen, args.window, args.sink, args.block, amp=amp)
+    px = scenes.depth_to_space(lat.float().cpu())  # [B, T, 64, 64, 3]
+    cols = list(range(0, px.shape[1], 8))
+    rows = [torch.cat([clip[i] for i in cols], dim=1) for clip in px]
+    sheet = torch.cat(rows, dim=0).round().clamp(0, 255).to(torch.uint8)
+    sheet = sheet.repeat_interleave(2, dim=0).repeat_interleave(2, dim=1).numpy()  # 2x, nearest
+    write_png(np.ascontiguousarray(sheet), path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+
+def load_model(dims: Dims, path: str, dev) -> WanModel:
+    m = WanModel(dims)
+    load_weights(m, path)
+    return m.to(dev)
+
+
+def freeze_text(m: WanModel) -> List[torch.nn.Parameter]:
+    for name, q in m.named_parameters():
+        q.requires_grad_(not name.startswith('text_encoder.'))
+    return [q for q in m.parameters() if q.requires_grad]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'demo', 'model.json'), help='architecture (model.json)')
+    ap.add_argument('--teacher', default=os.path.join(ROOT, 'models', 'demo', 'model.safetensors'))
+    ap.add_argument('--init', default=None, help='student (and critic) start weights; default: the teacher')
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--minutes', type=float, default=7.5, help='training time (evaluation not counted)')
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--batch', type=int, default=128)
+    ap.add_argument('--rollout-blocks', type=int, default=8, help='blocks per training rollout (> window / block)')
+    ap.add_argument('--block', type=int, default=3)
+    ap.add_argument('--window', type=int, default=12)
+    ap.add_argument('--sink', type=int, default=3)
+    ap.add_argument('--lr', type=float, default=1e-4, help='student')
+    ap.add_argument('--lr-critic', type=float, default=2e-4)
+    ap.add_argument('--critic-steps', type=int, default=2, help='critic updates per student update')
+    ap.add_argument('--warmup', type=int, default=20)
+    ap.add_argument('--ema', type=float, default=0.99)
+    ap.add_argument('--s-min', type=float, default=0.02, help='DMD noise levels: shift-5 distribution clamped to [s-min, s-max]')
+    ap.add_argument('--s-max', type=float, default=0.98)
+    ap.add_argument('--exit', default='random', choices=['random', 'last'], help="each block's exit step (Self-Forcing: random)")
+    ap.add_argument('--prompts', type=int, default=20000, help='training prompt pool')
+    ap.add_argument('--eval-n', type=int, default=256, help='held-out prompts of the evaluation')
+    ap.add_argument('--eval-blocks', type=int, default=6, help='objects present after this many blocks')
+    ap.add_argument('--long-blocks', type=int, default=40)
+    ap.add_argument('--long-n', type=int, default=64, help='prompts of the long rollout')
+    ap.add_argument('--no-teacher-eval', action='store_true')
+    ap.add_argument('--log-every', type=int, default=20)
+    ap.add_argument('--device', default=None)
+    args = ap.parse_args()
+    assert args.window % args.block == 0 and args.sink % args.block == 0, 'window and sink in whole blocks'
+
+    t_start = time.time()
+    os.makedirs(args.out, exist_ok=True)
+    dev = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if dev.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', enabled=False)
+    torch.manual_seed(args.seed)
+    vocab = scenes.vocabulary()
+    with open(args.model) as f:
+        dims = Dims.from_dict({**json.load(f), 'vocab_size': len(vocab)})
+
+    teacher = load_model(dims, args.teacher, dev).eval()
+    for q in teacher.parameters():
+        q.requires_grad_(False)
+    init = args.init or args.teacher
+    student = load_model(dims, init, dev).train()
+    critic = load_model(dims, init if args.init else args.teacher, dev).train()
+    gen_params = freeze_text(student)
+    critic_params = freeze_text(critic)
+    ema = copy.deepcopy(student).eval()
+    for q in ema.parameters():
+        q.requires_grad_(False)
+    ema_p = [dict(ema.named_parameters())[n] for n, q in student.named_parameters() if q.requires_grad]
+
+    pool = prompt_pool(args.seed + 1, args.prompts, False, vocab, dims.text_len, dev)
+    evalset = prompt_pool(10_000 + args.seed, args.eval_n, True, vocab, dims.text_len, dev)
+    ref = reference_areas(evalset.take(torch.arange(args.eval_n, device=dev)))
+    sig = step_sigmas()
+    long_n = min(args.long_n, args.eval_n)
+    metrics: Dict[str, object] = {'args': vars(args), 'device': str(dev),
+                                  'held_out_rule': 'crc32(caption) % 8 == 0 (never trained on)'}
+    if not args.no_teacher_eval:
+        t0 = time.time()
+        metrics['teacher (4-step loop)'] = evaluate(teacher, evalset, ref, args, sig, amp, long_n)
+        filmstrip(teacher, vocab, args, sig, amp, os.path.join(args.out, 'teacher-filmstrip.png'))
+        print(f'teacher eval {time.time() - t0:.1f} s', flush=True)
+
+    fused = {'fused': True} if dev.type == 'cuda' else {}
+    opt_g = torch.optim.AdamW(gen_params, lr=args.lr, betas=(0.0, 0.99), weight_decay=0.01, **fused)
+    opt_c = torch.optim.AdamW(critic_params, lr=args.lr_critic, betas=(0.0, 0.99), weight_decay=0.01, **fused)
+    nb, F_ = args.rollout_blocks, args.block
+    mask = rollout_mask(nb, F_, dims.tokens_per_frame, args.window, args.sink, dev)
+    budget = 60 * args.minutes
+    log: List[Dict[str, object]] = []
+    acc = {'dmd': 0.0, 'critic': 0.0, 'gnorm': 0.0}
+    acc_n = 0
+    step = 0
+    start = time.time()
+    while time.time() - start < budget:
+        frac = (time.time() - start) / budget
+        for opt, base in ((opt_g, args.lr), (opt_c, args.lr_critic)):
+            for g in opt.param_groups:
+                g['lr'] = lr_at(step, frac, base, args.warmup)
+        idx = torch.randint(0, args.prompts, (args.batch,), device=dev)
+        p = pool.take(idx)
+        ctx = teacher.encode_text_batch(p['ids'], p['lens'])  # the word table is the teacher's in all three
+        with torch.autocast(**amp):
+            xkv_s = student.cross_kv(ctx)
+        with torch.no_grad(), torch.autocast(**amp):
+            xkv_t = teacher.cross_kv(ctx)
+        exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
+        # -- student rollout (gradient through each block's exit step) and the DMD gradient
+        video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp)
+        vid = video.detach()
+        s_blk = sample_s(args.batch, nb, dev, args.s_min, args.s_max)
+        s_frame = s_blk.repeat_interleave(F_, dim=1)
+        sv = s_frame[:, None, :, None, None]
+        noisy = (1 - sv) * vid + sv * torch.randn_like(vid)
+        with torch.no_grad(), torch.autocast(**amp):
+            xkv_c = critic.cross_kv(ctx)
+            real = noisy - sv * teacher_forced_flow(teacher, vid, noisy, s_frame, xkv_t, mask)
+            fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
+        b_, c_, _, h_, w_ = vid.shape
+        blocks_view = (b_, c_, nb, F_, h_, w_)
+        norm = (vid - real).abs().reshape(blocks_view).mean(dim=(1, 3, 4, 5), keepdim=True).clamp_min(1e-3)
+        grad = ((fake - real).reshape(blocks_view) / norm).reshape(vid.shape)
+        grad = torch.nan_to_num(grad)
+        dmd = 0.5 * (video - (vid - grad)).pow(2).mean()
+        opt_g.zero_grad(set_to_none=True)
+        dmd.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(gen_params, 1.0)
+        opt_g.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            torch._foreach_mul_(ema_p, decay)
+            torch._foreach_add_(ema_p, [q.detach() for q in gen_params], alpha=1 - decay)
+        # -- critic: flow matching on the student's own rollout (its clean blocks as context)
+        crit = 0.0
+        for _ in range(args.critic_steps):
+            s_c = sample_s(args.batch, nb, dev, 0.0, 1.0).repeat_interleave(F_, dim=1)
+            sc = s_c[:, None, :, None, None]
+            n_c = torch.randn_like(vid)
+            x_c = (1 - sc) * vid + sc * n_c
+            with torch.autocast(**amp):
+                flow = teacher_forced_flow(critic, vid, x_c, s_c, critic.cross_kv(ctx), mask)
+            loss_c = (flow.float() - (n_c - vid)).pow(2).mean()
+            opt_c.zero_grad(set_to_none=True)
+            loss_c.backward()
+            torch.nn.utils.clip_grad_norm_(critic_params, 1.0)
+            opt_c.step()
+            crit += float(loss_c) / max(args.critic_steps, 1)
+        step += 1
+        acc['dmd'] += float(dmd)
+        acc['critic'] += crit
+        acc['gnorm'] += float(gnorm)
+        acc_n += 1
+        if step % args.log_every == 0:
+            el = time.time() - start
+            row = {'step': step, 'seconds': round(el, 1), 'lr': opt_g.param_groups[0]['lr'],
+                   **{k: v / acc_n for k, v in acc.items()}}
+            log.append(row)
+            print(f"step {step} dmd {row['dmd']:.4f} critic {row['critic']:.4f} gnorm {row['gnorm']:.3f} t {el:.0f}s", flush=True)
+            acc = {k: 0.0 for k in acc}
+            acc_n = 0
+    train_s = time.time() - start
+    meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
+            'train_seconds': f'{train_s:.0f}'}
+    save_weights(ema, os.path.join(args.out, 'model.safetensors'), 'float32', meta)
+    with open(os.path.join(args.out, 'loss.json'), 'w') as f:
+        json.dump({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}, f)
+    print(f'saved after {step} steps, {train_s:.0f} s ({step / max(train_s, 1e-9):.2f} steps/s)', flush=True)
+
+    t0 = time.time()
+    metrics['student (EMA, 4-step loop)'] = evaluate(ema, evalset, ref, args, sig, amp, long_n)
+    filmstrip(ema, vocab, args, sig, amp, os.path.join(args.out, 'filmstrip.png'))
+    metrics['train'] = {'steps': step, 'seconds': round(train_s, 1), 'batch': args.batch,
+                        'rollout_frames': nb * F_}
+    metrics['filmstrip'] = {'rows': PNG_PROMPTS, 'every': 8, 'frames': args.long_blocks * F_}
+    metrics['wall_seconds'] = round(time.time() - t_start, 1)
+    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
+        json.dump(metrics, f, indent=1)
+    print(f'eval {time.time() - t0:.1f} s', flush=True)
+    short = {k: {kk: vv for kk, vv in v.items() if not kk.startswith('long')} for k, v in metrics.items()
+             if isinstance(v, dict) and k.startswith(('teacher', 'student'))}
+    print(json.dumps(short, indent=1), flush=True)
+    for k, v in metrics.items():
+        if isinstance(v, dict) and k.startswith(('teacher', 'student')):
+            for kk, vv in v.items():
+                if kk.startswith('long'):
+                    print(k, kk, json.dumps(vv['summary']), flush=True)
+
+
+if __name__ == '__main__':
+    main()
