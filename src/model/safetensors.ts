@@ -87,7 +87,11 @@ export class SafetensorsFile {
   ) {}
 
   static async open(path: string): Promise<SafetensorsFile> {
-    const handle = await openModelFile(path);
+    return SafetensorsFile.fromHandle(await openModelFile(path), path);
+  }
+
+  /** Reads the header through an open handle, which the file then owns (closed if this fails). */
+  static async fromHandle(handle: FileHandle, path: string): Promise<SafetensorsFile> {
     try {
       const { size } = await handle.stat();
       if (size < 8) throw modelFileError(path, `not a safetensors file (${size} bytes, shorter than the 8-byte header length)`);
@@ -292,20 +296,9 @@ export function encodeSafetensors(tensors: Map<string, WeightTensor>, options: W
 
 /** Writes tensors to `path`, one tensor at a time (memory stays at one tensor's conversion). */
 export async function writeSafetensors(path: string, tensors: Map<string, WeightTensor>, options: WriteOptions = {}): Promise<void> {
-  const dtype = options.dtype ?? 'F32';
-  const header = buildHeader(tensors, dtype, options.metadata);
-  let handle: FileHandle;
-  try {
-    handle = await open(path, 'w');
-  } catch (e) {
-    throw modelFileError(path, `cannot write the file (${(e as NodeJS.ErrnoException).code ?? String(e)})`, e);
-  }
-  try {
-    await handle.write(header);
-    for (const t of tensors.values()) await handle.write(encodeTensor(t, dtype));
-  } finally {
-    await handle.close();
-  }
+  for (const [name, t] of tensors) checkSize(name, t); // before the file is created
+  const shapes = [...tensors].map(([name, t]): [string, readonly number[]] => [name, t.shape]);
+  await writeSafetensorsStreamed(path, shapes, async (name) => tensors.get(name)!, options);
 }
 
 /**

@@ -254,7 +254,11 @@ export class TorchCheckpoint implements CheckpointReader {
   ) {}
 
   static async open(path: string): Promise<TorchCheckpoint> {
-    const handle = await openModelFile(path);
+    return TorchCheckpoint.fromHandle(await openModelFile(path), path);
+  }
+
+  /** Reads the archive through an open handle, which the checkpoint then owns (closed if this fails). */
+  static async fromHandle(handle: FileHandle, path: string): Promise<TorchCheckpoint> {
     try {
       const magic = Buffer.alloc(4);
       const { size } = await handle.stat();
@@ -321,31 +325,30 @@ const LEGACY_TORCH_MAGIC = Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c
  * Anything else is ERR_MODEL_FILE naming the file and what was expected.
  */
 export async function openCheckpoint(path: string): Promise<CheckpointReader> {
+  const handle = await openModelFile(path);
   let head: Buffer;
   let size: number;
   try {
-    const handle = await openModelFile(path);
-    try {
-      size = (await handle.stat()).size;
-      head = Buffer.alloc(Math.min(size, 16));
-      if (head.length > 0) await readAt(handle, head, 0, path);
-    } finally {
-      await handle.close();
-    }
+    size = (await handle.stat()).size;
+    head = Buffer.alloc(Math.min(size, 16));
+    if (head.length > 0) await readAt(handle, head, 0, path);
   } catch (e) {
+    await handle.close();
     if (e instanceof SinkstreamError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EISDIR') throw modelFileError(path, 'is a folder; expected a checkpoint file (.safetensors, or a .pt / .pth written by torch.save)', e);
     throw modelFileError(path, `cannot open the file (${code ?? String(e)})`, e);
   }
-  if (head.length >= 4 && head.subarray(0, 4).equals(ZIP_MAGIC)) return TorchCheckpoint.open(path);
-  if (head.length >= LEGACY_TORCH_MAGIC.length && head.subarray(0, LEGACY_TORCH_MAGIC.length).equals(LEGACY_TORCH_MAGIC)) {
-    throw modelFileError(path, 'a legacy (pre-1.6, non-zip) torch.save file; load and save it again with torch >= 1.6, or write it as safetensors');
-  }
+  // The reader of the format takes the handle over (one open of the file).
+  if (head.length >= 4 && head.subarray(0, 4).equals(ZIP_MAGIC)) return TorchCheckpoint.fromHandle(handle, path);
   if (head.length >= 9 && head[8] === 0x7b /* '{' */) {
     // A safetensors header length (its own reader tells a truncated file apart).
     const headerLength = head.readBigUInt64LE(0);
-    if (headerLength >= 2n && headerLength <= 100n * 1024n * 1024n) return SafetensorsFile.open(path);
+    if (headerLength >= 2n && headerLength <= 100n * 1024n * 1024n) return SafetensorsFile.fromHandle(handle, path);
+  }
+  await handle.close();
+  if (head.length >= LEGACY_TORCH_MAGIC.length && head.subarray(0, LEGACY_TORCH_MAGIC.length).equals(LEGACY_TORCH_MAGIC)) {
+    throw modelFileError(path, 'a legacy (pre-1.6, non-zip) torch.save file; load and save it again with torch >= 1.6, or write it as safetensors');
   }
   throw modelFileError(path, `not a checkpoint (${size} bytes): expected a PyTorch checkpoint written by torch.save (a zip archive) or a safetensors file`);
 }
