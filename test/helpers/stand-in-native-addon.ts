@@ -9,6 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NATIVE_ABI_VERSION } from '../../src/engine/native/addon-types.js';
 
+/** What the stand-in's forwardStats counts for every forward (wall ms; the "GPU" 1 ms less). */
+export const STAND_IN_FORWARD_MS = 5;
+/** What the stand-in's loopBlocks reports for every block: [block, forwards, update] ms. */
+export const STAND_IN_LOOP_MS = [12, 10, 1] as const;
+
 export interface StandInAddon {
   /** The .cjs file: point SINKSTREAM_NATIVE_ADDON at it. */
   file: string;
@@ -26,7 +31,9 @@ const fs = require('node:fs');
 const GPUS = ${JSON.stringify(options.gpus)};
 const LOG = ${JSON.stringify(log)};
 const note = (entry) => fs.appendFileSync(LOG, JSON.stringify(entry) + '\\n');
-const engine = (dims, devices, precision) => ({ dims, devices, precision, rows: 0, pending: 0 });
+const engine = (dims, devices, precision) => ({ dims, devices, precision, rows: 0, pending: 0, forwards: 0 });
+// forwardStats: every forward counts as STAND_IN_FORWARD_MS of wall time, 1 ms less on the "GPU"
+const STAND_IN_FORWARD_MS = ${STAND_IN_FORWARD_MS};
 module.exports = {
   abiVersion: () => ${NATIVE_ABI_VERSION},
   deviceCount: () => GPUS.length,
@@ -47,6 +54,7 @@ module.exports = {
   setPrompt: async () => 0,
   async forward(h, latent, timesteps, framePositions, keepBlockKv, keepQueries, flow) {
     flow.fill(0);
+    h.forwards++;
     if (keepBlockKv) h.pending = timesteps.length * h.dims.tokensPerFrame;
     return -1;
   },
@@ -65,13 +73,22 @@ module.exports = {
   cacheInfo: (h) => ({ rows: h.rows, pending: h.pending }),
   readCache: async () => 0,
   profile() {},
-  forwardStats: () => ({ forwards: 0, wallMs: 0, issueMs: 0, gpuMs: 0, idleMs: 0, graphLaunches: 0, graphCaptures: 0, graphFallback: 0 }),
+  forwardStats(h, reset) {
+    const n = h.forwards;
+    if (reset) h.forwards = 0;
+    return { forwards: n, wallMs: n * STAND_IN_FORWARD_MS, issueMs: n, gpuMs: n * (STAND_IN_FORWARD_MS - 1), idleMs: 0, graphLaunches: h.cudaGraphs ? n : 0, graphCaptures: 0, graphFallback: 0 };
+  },
   setCudaGraphs(h, mode) {
     h.cudaGraphs = mode;
     note({ kind: 'cudaGraphs', devices: h.devices, precision: h.precision, mode });
   },
   attentionPlans: () => ({ built: 0, ms: 0, reused: 0 }),
-  loopBlocks: async () => 0,
+  // every C-loop block: STAND_IN_LOOP_MS = [block, forwards, update]
+  async loopBlocks(h, noise, frames, sigmas, framePositions, tokensPerFrame, gridWidth, blocks, sinkRows, out) {
+    for (let b = 0; b < blocks; b++) out.set(${JSON.stringify(STAND_IN_LOOP_MS)}, 3 * b);
+    h.pending = 0;
+    return 0;
+  },
 };
 `,
   );

@@ -23,6 +23,8 @@ import { resolveFfmpegPath } from '../../encode/ffmpeg-path.js';
 import { EncodeMeter, type EncodeFigures } from '../../encode/encode-meter.js';
 import type { FrameBlock } from '../../loop/types.js';
 import { PIPELINE_TARGETS, phaseSplit, callTimedEngine, type EngineCall, type PhaseSplit } from './bench-pipeline.js';
+import { NativeEngine } from '../../engine/native/native-engine.js';
+import { compareNodeWithC, engineTimings, runCLoop, runSecondStream, type NativeEngineTimings, type NodeVsC, type SecondStream } from './bench-native.js';
 
 interface BenchOptions extends ConfigOptionValues {
   blocks: string;
@@ -30,6 +32,10 @@ interface BenchOptions extends ConfigOptionValues {
   peak?: boolean;
   /** true: --encode (ffmpeg required); false: --no-encode; undefined: encode when there is a decoder and ffmpeg. */
   encode?: boolean;
+  /** Native engine: blocks of the same engine work run from C after the stream (0: none). */
+  cLoop: string;
+  /** Blocks of a second stream started after the first in the same process (0: none). */
+  secondStream: string;
 }
 
 /** One-time costs before the stream's first block, ms. */
@@ -135,6 +141,12 @@ export interface BenchReport extends RanOn {
   ofPeak?: number;
   startup: BenchStartup;
   pipeline: BenchPipeline;
+  /** Native engine: the addon's timing of the stream's forwards against JavaScript's (null for other engines). */
+  engineTimings: NativeEngineTimings | null;
+  /** --c-loop: the late blocks' engine work against the same work run from C in this process (null without). */
+  nodeVsC: NodeVsC | null;
+  /** --second-stream: a second stream's first block against its steady blocks, in the warm process (null without). */
+  secondStream: SecondStream | null;
 }
 
 /** Frames the encoder is fed alone to measure its capacity. */
@@ -149,13 +161,24 @@ export function register(program: Command): void {
       .option('--json', 'print one JSON object')
       .option('--peak', 'also measure a large MatMul on the same provider, the ceiling the forward is compared with (cpu)')
       .option('--encode', 'encode the frames with ffmpeg (H.264, output.preset / crf) and measure it; an error without ffmpeg (default: when there is a decoder and ffmpeg is found)')
-      .option('--no-encode', 'leave the encoder out'),
+      .option('--no-encode', 'leave the encoder out')
+      .option('--c-loop <n>', "native engine: after the stream, run n blocks of the same engine work from C (no JavaScript between the calls) and compare (nodeVsC)", '0')
+      .option('--second-stream <n>', 'after the stream, start a second one in this process (its own engine, weights and plans shared) and run n blocks: its first block against its steady ones', '0'),
   ).action(async (options: BenchOptions) => {
     const blocks = Number(options.blocks);
     if (!Number.isInteger(blocks) || blocks < 2) throw new SinkstreamError('ERR_ARGUMENT', `--blocks ${options.blocks}: expected an integer >= 2`);
+    const cLoopBlocks = Number(options.cLoop);
+    if (!Number.isInteger(cLoopBlocks) || cLoopBlocks < 0) throw new SinkstreamError('ERR_ARGUMENT', `--c-loop ${options.cLoop}: expected an integer >= 0`);
+    const secondBlocks = Number(options.secondStream);
+    if (!Number.isInteger(secondBlocks) || secondBlocks < 0 || secondBlocks === 1) {
+      throw new SinkstreamError('ERR_ARGUMENT', `--second-stream ${options.secondStream}: expected 0 or an integer >= 2`);
+    }
     const config = withGeneratedOpening(configFromOptions(options));
     if (options.peak && (config.engine.name !== 'ort' || config.engine.provider !== 'cpu')) {
       throw new SinkstreamError('ERR_ARGUMENT', `--peak measures the ORT CPU provider; the config runs ${config.engine.name}/${config.engine.provider}`);
+    }
+    if (cLoopBlocks > 0 && config.engine.name !== 'native') {
+      throw new SinkstreamError('ERR_ARGUMENT', `--c-loop runs the native engine's C loop; the config runs engine.name '${config.engine.name}'`);
     }
     if (options.encode === true && config.decoder.kind === 'none') {
       throw new SinkstreamError('ERR_ARGUMENT', "--encode: decoder.kind is 'none' (latents only): there are no frames to encode");
@@ -176,7 +199,9 @@ export function register(program: Command): void {
     const dims = modelDims(config);
     const calls: EngineCall[] = [];
     const e0 = performance.now();
-    const timing = new TimingEngine(callTimedEngine(await createEngine(config), calls), dims.tokensPerFrame);
+    const rawEngine = await createEngine(config);
+    const native = rawEngine instanceof NativeEngine ? rawEngine : null;
+    const timing = new TimingEngine(callTimedEngine(rawEngine, calls), dims.tokensPerFrame);
     const engineStartMs = performance.now() - e0;
     const shape = { dim: dims.dim, layers: dims.layers, ffnDim: config.model.arch.ffnDim, textLen: dims.textLen };
     const g0 = performance.now();
@@ -188,6 +213,11 @@ export function register(program: Command): void {
     // The warm-up's forwards are startup, not the stream's.
     timing.forwards.splice(0);
     calls.splice(0);
+    await native?.forwardStats(true);
+    const jsForwardMs: number[] = [];
+    let timings: NativeEngineTimings | null = null;
+    let nodeVsC: NodeVsC | null = null;
+    let secondStream: SecondStream | null = null;
     const meter = ffmpegPath
       ? EncodeMeter.open(ffmpegPath, {
           width: generator.width,
@@ -232,6 +262,7 @@ export function register(program: Command): void {
         totalVideoFrames += block.frames.length;
         if (block.frames.length > 0) lastFrames = block.frames;
         const forwards = timing.forwards.splice(0);
+        for (const f of forwards) jsForwardMs.push(f.ms);
         flops.push(forwards.reduce((n, f) => n + forwardFlops(shape, f), 0));
         forwardMs.push(forwards.reduce((n, f) => n + f.ms, 0));
         total.push(block.timings.totalMs);
@@ -257,6 +288,20 @@ export function register(program: Command): void {
         alone.writeBlock(Array.from({ length: CAPACITY_FRAMES }, (_, i) => lastFrames[i % lastFrames.length]));
         capacityFps = (await alone.finish()).encoderFps;
       }
+      await generator.close(); // its last clean pass done; the engine stays open for what follows
+      if (native) {
+        for (const f of timing.forwards.splice(0)) jsForwardMs.push(f.ms);
+        timings = engineTimings(await native.forwardStats(), jsForwardMs, native.cudaGraphs);
+        if (cLoopBlocks > 0) {
+          const k = Math.min(10, Math.floor(blocks / 2));
+          const late = { forwardsMs: forwardMs.slice(-k), engineMs: engine.slice(-k), blockMs: total.slice(-k) };
+          const rows = native.info().cacheRows;
+          nodeVsC = compareNodeWithC(late, await runCLoop(native, config, cLoopBlocks), rows);
+          await native.resetCache();
+        }
+      }
+      // the first engine still open: the second shares its weights (and, native, its cuDNN plans)
+      if (secondBlocks > 0) secondStream = await runSecondStream(config, secondBlocks);
     } catch (e) {
       await meter?.abort();
       throw e;
@@ -344,6 +389,9 @@ export function register(program: Command): void {
       forwardGflops: flops.slice(1).reduce((a, b) => a + b, 0) / forwardMs.slice(1).reduce((a, b) => a + b, 0) / 1e6,
       startup,
       pipeline,
+      engineTimings: timings,
+      nodeVsC,
+      secondStream,
     };
     if (options.peak) {
       const { measureMatmulPeak } = await import('../../engine/ort/matmul-peak.js');
@@ -375,6 +423,22 @@ export function register(program: Command): void {
         `  encoder         ${encode.available ? `${encode.capacityFps.toFixed(1)} frames/s alone, ${encode.encoderFps.toFixed(1)} in the stream (${encode.keepsUp ? 'keeps up' : 'falls behind'}, drain ${encode.drainMs.toFixed(0)} ms, x264 ${encode.preset})` : `not measured: ${encode.reason}`}`,
         `memory (rss)      ${report.rssMbEarly.toFixed(0)} MB early, ${report.rssMbMid.toFixed(0)} MB mid-run, ${report.rssMbLate.toFixed(0)} MB late (heap ${report.heapMbEarly.toFixed(0)} -> ${report.heapMbLate.toFixed(0)} MB)`,
         `cache rows        ${report.cacheRowsLate} per layer at the end`,
+        ...(timings
+          ? [
+              `native forwards   ${timings.jsMsPerForward.toFixed(2)} ms in JavaScript = ${timings.wallMsPerForward.toFixed(2)} in the addon (GPU ${timings.gpuMsPerForward.toFixed(2)}, issue ${timings.issueMsPerForward.toFixed(2)}) + ${timings.hopMsPerForward.toFixed(2)} hop; idle before ${timings.idleMsPerForward.toFixed(2)} ms; CUDA graphs ${timings.cudaGraphs ? `on (${timings.graphLaunches} launches, ${timings.graphCaptures} captured${timings.graphFallback ? ', fell back to direct launches' : ''})` : 'off'}`,
+            ]
+          : []),
+        ...(nodeVsC
+          ? [
+              `node vs C         forwards ${nodeVsC.nodeForwardsMs.toFixed(1)} vs ${nodeVsC.cForwardsMs.toFixed(1)} ms (${nodeVsC.forwardsRatio.toFixed(3)}x), engine ${nodeVsC.nodeEngineMs.toFixed(1)} vs ${(nodeVsC.cForwardsMs + nodeVsC.cUpdateMs).toFixed(1)} ms (${nodeVsC.engineRatio.toFixed(3)}x), block ${nodeVsC.nodeBlockMs.toFixed(1)} vs ${nodeVsC.cBlockMs.toFixed(1)} ms (${nodeVsC.blockRatio.toFixed(3)}x) at ${nodeVsC.cacheRows} cache rows`,
+            ]
+          : []),
+        ...(secondStream
+          ? [
+              `second stream     first block ${secondStream.firstBlockMs.toFixed(1)} ms vs steady ${secondStream.steadyMsPerBlock.toFixed(1)} ms (${secondStream.firstVsSteady >= 0 ? '+' : ''}${pct(secondStream.firstVsSteady)}); engine ${secondStream.engineMs.toFixed(0)} ms, warm-up ${secondStream.warmupMs.toFixed(0)} ms` +
+                (secondStream.attentionPlansBuilt === null ? '' : `, cuDNN plans built ${secondStream.attentionPlansBuilt}, reused ${secondStream.attentionPlansReused}`),
+            ]
+          : []),
         `compute           ${report.gflopPerBlock.toFixed(2)} GFLOP per block, ${report.forwardGflops.toFixed(1)} GFLOP/s in the forwards` +
           (report.peakMatmulGflops ? ` (${pct(report.ofPeak!)} of a ${report.peakMatmulGflops.toFixed(1)} GFLOP/s MatMul here)` : ''),
       ].join('\n') + '\n',

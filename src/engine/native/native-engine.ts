@@ -136,7 +136,7 @@ export class NativeEngine implements Engine {
     // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (cuDNN or why not).
     const attention = precision === 0 ? addon.attentionBackend() : 'own kernel (fp32)';
     const precisionName = precision === 0 ? 'bf16' : 'fp32';
-    const provider = `${gpus}, ${precisionName}, attention: ${attention}, CUDA graphs ${graphs ? 'on' : 'off'}`;
+    const provider = `${gpus}, ${precisionName}, attention: ${attention}`;
     return new NativeEngine(addon, handle, dims, provider, precisionName, attention, graphs === 1);
   }
 
