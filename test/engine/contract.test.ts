@@ -18,6 +18,7 @@ import {
   type ReferenceForwardOutput,
 } from '../../src/engine/reference.js';
 import { syntheticWeights } from '../../src/model/synthetic.js';
+import { testCudaGraphs } from '../helpers/native-graphs.js';
 
 const SEED = 11;
 const model: ConfigInput['model'] = {
@@ -40,10 +41,11 @@ const candidates: Candidate[] = [
   { label: 'ort-webgpu', engine: { name: 'ort', provider: 'webgpu', dtype: 'float32' }, tolerance: 2e-3 },
   { label: 'ort-webgpu-host-cache', engine: { name: 'ort', provider: 'webgpu', dtype: 'float32', residentCache: false }, tolerance: 2e-3 },
   { label: 'ort-cpu-pipeline', engine: { name: 'ort', provider: 'cpu', threads: 1, stages: 2 }, tolerance: 1e-4 },
-  { label: 'native', engine: { name: 'native' }, tolerance: 2e-3 },
+  // engine.cudaGraphs from SINKSTREAM_TEST_CUDA_GRAPHS (the GPU run goes through the suite with graphs off and on)
+  { label: 'native', engine: { name: 'native', cudaGraphs: testCudaGraphs() }, tolerance: 2e-3 },
   // two stages, both on GPU 0 (every machine with the addon has one): the pipeline engine's hand-over and its
   // per-stage scores and cache reads, through the same contract
-  { label: 'native-pipeline', engine: { name: 'native', stages: 2, devices: [0, 0] }, tolerance: 2e-3 },
+  { label: 'native-pipeline', engine: { name: 'native', stages: 2, devices: [0, 0], cudaGraphs: testCudaGraphs() }, tolerance: 2e-3 },
 ];
 
 const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.9);

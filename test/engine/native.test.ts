@@ -14,6 +14,8 @@ import type { Engine } from '../../src/engine/types.js';
 import { modelDims } from '../../src/model/dims.js';
 import { referenceForward, referenceScores, referenceTextKv, type ReferenceCacheLayer } from '../../src/engine/reference.js';
 import { syntheticWeights } from '../../src/model/synthetic.js';
+import { NativeEngine } from '../../src/engine/native/native-engine.js';
+import { testCudaGraphs } from '../helpers/native-graphs.js';
 
 const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.9);
 
@@ -55,7 +57,7 @@ function defineSuite(
   const tol = dtype === 'float16' ? 1e-2 : 1e-4;
   const round = dtype === 'float16' ? bf16 : (x: number): number => x;
   const model: ConfigInput['model'] = { arch, latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 5 };
-  const config = configSchema.parse({ model, engine: { name: 'native', dtype, ...stages } });
+  const config = configSchema.parse({ model, engine: { name: 'native', dtype, cudaGraphs: testCudaGraphs(), ...stages } });
   const dims = modelDims(config);
   const weights = syntheticWeights(dims, 5);
   const { dim: d, layers, tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
@@ -195,10 +197,115 @@ function defineSharingSuite(): void {
   s.run();
 }
 
+/**
+ * CUDA graphs (a shape's forwards replayed from a graph captured on its second run) give the flows of direct
+ * launches, across cache updates that swap the key/value buffers; cuDNN plans are built once per device and shape
+ * for every engine of the process; the C block loop runs whole blocks and keeps the cache's row count.
+ */
+function defineGraphsSuite(): void {
+  const s = suite('native CUDA graphs, shared plans, C block loop');
+  const model: ConfigInput['model'] = {
+    arch: { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 },
+    latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 7,
+  };
+  const configWith = (cudaGraphs: 'on' | 'off') => configSchema.parse({ model, engine: { name: 'native', dtype: 'float16', cudaGraphs } });
+  const dims = modelDims(configWith('on'));
+  const { tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
+  const F = 3;
+  const context = wave(dims.textLen * dims.textDim, 3);
+  const request = (seed: number, t: number, keepBlockKv: boolean) => ({
+    latent: wave(C * F * H * W, seed), timesteps: new Float32Array(F).fill(t), framePositions: Int32Array.from([4, 5, 6]), keepBlockKv, keepQueries: 'none' as const,
+  });
+  /** Keeps the newest `keep` rows of [cache || pending]. */
+  const keepNewest = (engine: Engine, keep: number) => {
+    const { cacheRows, pendingRows } = engine.info();
+    const total = cacheRows + pendingRows;
+    const rows = Math.min(keep, total);
+    const positions = new Float32Array(rows * 3);
+    for (let r = 0; r < rows; r++) positions.set([Math.floor(r / T), Math.floor((r % T) / dims.gridWidth), (r % T) % dims.gridWidth], r * 3);
+    return engine.updateCache({ rows, terms: 1, perLayer: false, sources: Int32Array.from({ length: rows }, (_, r) => total - rows + r), weights: new Float32Array(rows).fill(1), positions });
+  };
+
+  s('forwards from captured graphs equal direct launches, block after block (the cache buffers swap at every update)', async () => {
+    const direct = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
+    const graphed = (await createNativeEngine({ config: configWith('on') })) as NativeEngine;
+    try {
+      for (const e of [direct, graphed]) await e.setPrompt(context);
+      for (let b = 0; b < 6; b++) {
+        for (const [k, t] of [900, 600, 300].entries()) {
+          const a = (await direct.forward(request(10 * b + k, t, false))).flow;
+          const g = (await graphed.forward(request(10 * b + k, t, false))).flow;
+          const err = relError(g, a);
+          assert.ok(err < 1e-5, `block ${b} step ${k}: graph vs direct ${err}`);
+        }
+        for (const e of [direct, graphed]) {
+          await e.forward(request(10 * b + 9, 0, true));
+          await keepNewest(e, 2 * F * T);
+        }
+      }
+      const g = await graphed.forwardStats();
+      const d = await direct.forwardStats();
+      console.log(`  graphs: ${g.graphCaptures} captured, ${g.graphLaunches} launches of ${g.forwards} forwards, fallback ${g.graphFallback}`);
+      assert.is(g.graphFallback, 0, 'the capture worked (else the engine says why on stderr)');
+      assert.ok(g.graphCaptures > 0 && g.graphLaunches > g.graphCaptures, `captures ${g.graphCaptures}, launches ${g.graphLaunches}`);
+      assert.is(d.graphLaunches, 0);
+      assert.is(g.forwards, 6 * 4);
+      assert.ok(g.gpuMs > 0 && g.wallMs >= g.issueMs, 'the timing sums are filled');
+    } finally {
+      await direct.close();
+      await graphed.close();
+    }
+  });
+
+  s('a second engine on the device finds the first one\'s cuDNN plans built', async () => {
+    const { addon } = loadNativeAddon();
+    if (!addon.attentionBackend().startsWith('cuDNN')) {
+      console.log(`  skipped: attention is ${addon.attentionBackend()}`);
+      return;
+    }
+    const first = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
+    const second = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
+    try {
+      for (const e of [first, second]) await e.setPrompt(context);
+      await first.forward(request(1, 500, false));
+      await second.forward(request(1, 500, false));
+      const plans = await second.attentionPlans();
+      assert.is(plans.built, 0, 'nothing built twice');
+      assert.ok(plans.reused >= 2, `self- and cross-attention plans reused: ${plans.reused}`);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  s('the C block loop runs whole blocks on the cache as it is and keeps its row count', async () => {
+    const engine = (await createNativeEngine({ config: configWith('on') })) as NativeEngine;
+    try {
+      await engine.setPrompt(context);
+      await engine.forward(request(1, 0, true));
+      await keepNewest(engine, F * T);
+      await engine.forward(request(2, 0, true)); // pending rows: taken in by the loop first
+      const out = await engine.loopBlocks({ noise: wave(C * F * H * W, 5), sigmas: [1, 0.75, 0.5], framePositions: Int32Array.from([7, 8, 9]), blocks: 3, sinkRows: T });
+      assert.is(out.blockMs.length, 3);
+      for (let b = 0; b < 3; b++) {
+        assert.ok(out.forwardsMs[b] > 0 && out.updateMs[b] > 0 && out.forwardsMs[b] + out.updateMs[b] <= out.blockMs[b] + 1e-9, `block ${b}: ${out.blockMs[b]}, ${out.forwardsMs[b]}, ${out.updateMs[b]}`);
+      }
+      assert.equal([engine.info().cacheRows, engine.info().pendingRows], [F * T, 0]);
+      const after = await engine.forward(request(3, 500, false));
+      assert.ok(after.flow.every(Number.isFinite));
+    } finally {
+      await engine.close();
+    }
+  });
+
+  s.run();
+}
+
 if (reason) {
   console.log(`native bf16 engine tests skipped: ${reason}`);
 } else {
   defineSharingSuite();
+  defineGraphsSuite();
   defineSuite('head_dim 128', { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 });
   defineSuite('head_dim 64', { dim: 128, layers: 2, heads: 2, ffnDim: 256, latentChannels: 8, textDim: 32, textLen: 8 });
   defineSuite('head_dim 16, the contract suite\'s model', { dim: 32, layers: 2, heads: 2, ffnDim: 64, latentChannels: 4, textDim: 8, textLen: 5 }, 'float32');
