@@ -16,7 +16,7 @@
  * every later one (the decoder's memory no longer follows the stream).
  */
 import type { Config, CacheConfig } from '../config/schema.js';
-import { validateConfig } from '../config/load.js';
+import { patchConfig } from '../config/load.js';
 import { SinkstreamError } from '../errors.js';
 import type { Engine, EngineInfo } from '../engine/types.js';
 import { createEngine } from '../engine/create-engine.js';
@@ -34,6 +34,9 @@ import { stepsForCount, warpTimesteps } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
 import { warmUp, type WarmupReport } from './warmup.js';
+
+/** Cache keys a retune changes; a nested section (participative) may name only some of its keys. */
+export type CacheRetune = { [K in keyof CacheConfig]?: CacheConfig[K] extends object ? Partial<CacheConfig[K]> : CacheConfig[K] };
 
 /** A stream of video blocks from the autoregressive loop (named so as not to shadow the built-in `Generator`). */
 export interface BlockGenerator extends AsyncIterable<FrameBlock> {
@@ -59,8 +62,13 @@ export interface BlockGenerator extends AsyncIterable<FrameBlock> {
    * under the new prompt to rebuild their self-attention K/V.
    */
   setPrompt(prompt: string): Promise<void>;
-  /** Changes cache keys from the next block on (validated; ERR_CONFIG_INVALID on a bad combination). */
-  retune(cache: Partial<CacheConfig>): void;
+  /**
+   * Changes cache keys from the next block on: the patch is laid over the configuration as a live
+   * stream's retune is (src/config/load.ts `patchConfig`: sections key by key, so a patch of
+   * `participative.budget` keeps the other participative keys) and validated (ERR_CONFIG_INVALID on
+   * a bad combination, nothing changed).
+   */
+  retune(cache: CacheRetune): void;
   /** What the cache holds now (policy view). */
   cacheView(): HeldFrame[];
   engineInfo(): EngineInfo;
@@ -303,9 +311,8 @@ class BlockLoop implements BlockGenerator {
     this.nextPrompt = { prompt, context };
   }
 
-  retune(cache: Partial<CacheConfig>): void {
-    const merged = validateConfig({ ...this.config, cache: { ...this.config.cache, ...cache } }, 'cache retune');
-    this.nextCacheConfig = merged.cache;
+  retune(cache: CacheRetune): void {
+    this.nextCacheConfig = patchConfig(this.config, [{ cache }], 'cache retune').cache;
   }
 
   cacheView(): HeldFrame[] {

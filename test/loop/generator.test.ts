@@ -247,6 +247,17 @@ test('retune changes the window from the next block; an impossible one is refuse
   await g.close();
 });
 
+test('retune lays a nested patch over the section as a live stream does: the other participative keys stay', async () => {
+  const g = await createGenerator(
+    loadConfig({ set: [...tiny, 'cache.policy=deep-sink', 'cache.window=12', 'cache.sink=3', 'cache.compression=participative', 'cache.participative.budget=9', 'cache.participative.recent=5', 'cache.participative.score=max'] }),
+  );
+  await g.next();
+  g.retune({ participative: { budget: 10 } });
+  await g.next();
+  assert.equal(g.config.cache.participative, { budget: 10, recent: 5, score: 'max', rephase: false });
+  await g.close();
+});
+
 test('a block whose latent comes out non-finite (a diverged model) fails with ERR_ENGINE instead of a black video', async () => {
   const config = loadConfig({ set: [...tiny, 'generation.seed=2'] });
   for (const value of [NaN, Infinity]) {
