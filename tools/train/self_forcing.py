@@ -16,7 +16,7 @@ Objective: DMD (distribution matching distillation), as in Self-Forcing:
   denoising step of each block);
 - the rolled-out video x is noised per block, x_s = (1 - s) x + s n (s from the shift-5
   distribution), and scored by the frozen TEACHER (real score) and a CRITIC (fake score,
-  initialised from the teacher, trained by flow matching on the student's own videos). Both see the
+  initialised from the teacher whatever --init is, trained by flow matching on the student's own videos). Both see the
   noisy block conditioned on the student's own clean earlier blocks with exactly the runtime's
   attention pattern (one pass over [clean ‖ noisy] with a sink/window block mask, absolute
   positions) — the conditionals p(x_b | x_<b) whose sum is the KL of the whole video;
@@ -331,7 +331,7 @@ def main() -> None:
     ap.add_argument('--sink', type=int, default=3)
     ap.add_argument('--lr', type=float, default=1e-4, help='student')
     ap.add_argument('--lr-critic', type=float, default=2e-4)
-    ap.add_argument('--critic-steps', type=int, default=2, help='critic updates per student update')
+    ap.add_argument('--critic-steps', type=int, default=3, help='critic updates per student update')
     ap.add_argument('--warmup', type=int, default=20)
     ap.add_argument('--ema', type=float, default=0.99)
     ap.add_argument('--s-min', type=float, default=0.02, help='DMD noise levels: shift-5 distribution clamped to [s-min, s-max]')
@@ -365,7 +365,7 @@ def main() -> None:
         q.requires_grad_(False)
     init = args.init or args.teacher
     student = load_model(dims, init, dev).train()
-    critic = load_model(dims, init if args.init else args.teacher, dev).train()
+    critic = load_model(dims, args.teacher, dev).train()  # the fake score starts as the real one
     gen_params = freeze_text(student)
     critic_params = freeze_text(critic)
     ema = copy.deepcopy(student).eval()
@@ -404,11 +404,11 @@ def main() -> None:
                 g['lr'] = lr_at(step, frac, base, args.warmup)
         idx = torch.randint(0, args.prompts, (args.batch,), device=dev)
         p = pool.take(idx)
-        ctx = teacher.encode_text_batch(p['ids'], p['lens'])  # the word table is the teacher's in all three
         with torch.autocast(**amp):
-            xkv_s = student.cross_kv(ctx)
+            xkv_s = student.cross_kv(student.encode_text_batch(p['ids'], p['lens']))
         with torch.no_grad(), torch.autocast(**amp):
-            xkv_t = teacher.cross_kv(ctx)
+            xkv_t = teacher.cross_kv(teacher.encode_text_batch(p['ids'], p['lens']))
+        ctx_c = critic.encode_text_batch(p['ids'], p['lens']).detach()
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
         video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp)
@@ -418,7 +418,7 @@ def main() -> None:
         sv = s_frame[:, None, :, None, None]
         noisy = (1 - sv) * vid + sv * torch.randn_like(vid)
         with torch.no_grad(), torch.autocast(**amp):
-            xkv_c = critic.cross_kv(ctx)
+            xkv_c = critic.cross_kv(ctx_c)
             real = noisy - sv * teacher_forced_flow(teacher, vid, noisy, s_frame, xkv_t, mask)
             fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
         b_, c_, _, h_, w_ = vid.shape
@@ -443,7 +443,7 @@ def main() -> None:
             n_c = torch.randn_like(vid)
             x_c = (1 - sc) * vid + sc * n_c
             with torch.autocast(**amp):
-                flow = teacher_forced_flow(critic, vid, x_c, s_c, critic.cross_kv(ctx), mask)
+                flow = teacher_forced_flow(critic, vid, x_c, s_c, critic.cross_kv(ctx_c), mask)
             loss_c = (flow.float() - (n_c - vid)).pow(2).mean()
             opt_c.zero_grad(set_to_none=True)
             loss_c.backward()
