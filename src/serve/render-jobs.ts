@@ -16,7 +16,8 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import { parseOverride, patchConfig } from '../config/load.js';
 import { SinkstreamError, isSinkstreamError } from '../errors.js';
-import { openMp4File, type Mp4FileWriter } from '../encode/mp4-file-writer.js';
+import type { Mp4FileWriter } from '../encode/mp4-file-writer.js';
+import { clipFrames, openClipFile, writeClipFrames } from '../encode/clip-writer.js';
 import { realTimers, type Timers } from '../realtime/runtime-scheduler.js';
 import type { CreateGenerator, LiveGenerator } from './live-stream.js';
 import type { Logger } from './logger.js';
@@ -132,8 +133,7 @@ export class RenderJobs {
     } catch (e) {
       return { ok: false, code: 'invalid-config', message: (e as Error).message };
     }
-    const fps = config.generation.fps;
-    const frames = request.frames ?? Math.max(1, Math.round(fps * (request.seconds ?? config.output.seconds)));
+    const frames = clipFrames(config, request);
     if (frames > this.opts.maxFrames) {
       return { ok: false, code: 'invalid-config', message: `${frames} frames asked; a render job may have at most ${this.opts.maxFrames} (serve.maxRenderFrames)` };
     }
@@ -264,25 +264,16 @@ export class RenderJobs {
       job.width = generator.width;
       job.height = generator.height;
       fs.mkdirSync(path.dirname(job.file), { recursive: true });
-      const { output } = job.config;
-      writer = await openMp4File(job.file, {
-        width: generator.width,
-        height: generator.height,
-        fps: job.config.generation.fps,
-        crf: output.crf,
-        preset: output.preset,
-        keyframeSeconds: output.keyframeSeconds,
-      });
+      writer = await openClipFile(job.file, job.config, generator);
       const blocks = generator[Symbol.asyncIterator]();
-      while (job.framesWritten < job.framesRequested && !job.cancelRequested) {
-        const next = await blocks.next();
-        if (next.done) break;
-        for (const frame of next.value.frames) {
-          if (job.framesWritten >= job.framesRequested || job.cancelRequested) break;
-          await writer.writeFrame(frame);
-          job.framesWritten++;
-        }
-      }
+      const next = async () => {
+        const block = await blocks.next();
+        return block.done ? null : block.value;
+      };
+      await writeClipFrames(writer, { next }, job.framesRequested, {
+        stop: () => job.cancelRequested,
+        onFrame: (written) => (job.framesWritten = written),
+      });
     } catch (e) {
       failure = e;
     }

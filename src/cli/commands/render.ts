@@ -10,7 +10,8 @@ import path from 'node:path';
 import { addConfigOptions, configFromOptions, type ConfigOptionValues, type OptionSetting } from '../config-options.js';
 import { SinkstreamError } from '../../errors.js';
 import { createGenerator } from '../../loop/generator.js';
-import { checkOutputFile, openMp4File, type Mp4FileWriter } from '../../encode/mp4-file-writer.js';
+import { checkOutputFile, type Mp4FileWriter } from '../../encode/mp4-file-writer.js';
+import { clipFrames, openClipFile, writeClipFrames } from '../../encode/clip-writer.js';
 import { describeCache } from '../describe.js';
 import { ranOn } from '../ran-on.js';
 import { describeSteps, offlineBlocks, type BlockSource } from '../../realtime/block-source.js';
@@ -67,10 +68,10 @@ export function register(program: Command): void {
       throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.kind: 'none' produces no frames; render needs a decoder (space-to-depth, taehv, wan-vae or onnx)");
     }
     const fps = config.generation.fps;
-    const totalFrames =
-      options.frames !== undefined
-        ? positiveNumber('--frames', options.frames, true)
-        : Math.max(1, Math.round(fps * (options.seconds !== undefined ? positiveNumber('--seconds', options.seconds, false) : config.output.seconds)));
+    const totalFrames = clipFrames(config, {
+      ...(options.frames !== undefined ? { frames: positiveNumber('--frames', options.frames, true) } : {}),
+      ...(options.seconds !== undefined ? { seconds: positiveNumber('--seconds', options.seconds, false) } : {}),
+    });
     const outPath = path.resolve(config.output.path);
 
     // Everything that can reject the input (config, output path, weights, prompt, the scheduler's
@@ -103,37 +104,19 @@ export function register(program: Command): void {
       source = realtime ? realtime.source : offlineBlocks(generator);
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      writer = await openMp4File(outPath, {
-        width: generator.width,
-        height: generator.height,
-        fps,
-        crf: config.output.crf,
-        preset: config.output.preset,
-        keyframeSeconds: config.output.keyframeSeconds,
-      });
+      writer = await openClipFile(outPath, config, generator);
       if (options.progress && !options.json && process.stderr.isTTY) {
         bar = new SingleBar({ format: 'rendering {bar} {value}/{total} frames | {speed} fps | ETA {eta_formatted}', hideCursor: true, stream: process.stderr });
         bar.start(totalFrames, 0, { speed: '0.0' });
       }
-      while (written < totalFrames && !interrupted) {
-        const block = await source.next();
-        if (!block) break;
-        blockMs.push(block.timings.totalMs);
-        decodeMs.push(block.timings.decodeMs);
-        for (const frame of block.frames) {
-          if (written >= totalFrames) break;
-          try {
-            await writer.writeFrame(frame);
-          } catch (e) {
-            // Ctrl-C reaches ffmpeg too (same process group): it finishes the file and exits.
-            if (interrupted) break;
-            throw e;
-          }
-          written++;
-        }
-        const seconds = (performance.now() - started) / 1000;
-        bar?.update(written, { speed: (written / seconds).toFixed(1) });
-      }
+      written = await writeClipFrames(writer, source, totalFrames, {
+        stop: () => interrupted,
+        onBlock: (block, frames) => {
+          blockMs.push(block.timings.totalMs);
+          decodeMs.push(block.timings.decodeMs);
+          bar?.update(frames, { speed: (frames / ((performance.now() - started) / 1000)).toFixed(1) });
+        },
+      });
     } catch (e) {
       failure = { error: e };
     }
