@@ -1,7 +1,7 @@
 /**
  * The tree's import graph: scheduler/ imports nothing from src/, and no cycle runs between folders.
- * Nodes are the top-level folders (scheduler/, tools/ ...), each folder directly under src/, and each
- * file directly in src/ (errors.ts, index.ts). Imports are read with TypeScript's own pre-processor
+ * Nodes are the top-level folders (scheduler/, tools/, test/), each folder directly under src/, and
+ * each file directly in src/ (errors.ts, index.ts). Imports are read with TypeScript's own pre-processor
  * (static imports, re-exports, `import type`, dynamic `import()`), relative specifiers only.
  */
 import { test } from 'uvu';
@@ -84,15 +84,21 @@ export function findCycle(graph: Map<string, Map<string, string>>): string[] | n
 
 const schedulerFiles = tsFiles('scheduler');
 const sourceFiles = [...tsFiles('src'), ...schedulerFiles];
+const treeFiles = [...sourceFiles, ...tsFiles('tools'), ...tsFiles('test')];
 
 test('scheduler/ imports nothing from src/', () => {
   const into = schedulerFiles.flatMap((f) => importsOf(f).filter((t) => t.startsWith('src/')).map((t) => `${f} -> ${t}`));
   assert.equal(into, []);
 });
 
-test('no import cycle between the folders of src/ and scheduler/', () => {
-  const cycle = findCycle(folderGraph(sourceFiles, (f) => importsOf(f)));
+test('no import cycle between the folders of src/, scheduler/, tools/ and test/', () => {
+  const cycle = findCycle(folderGraph(treeFiles, (f) => importsOf(f)));
   assert.is(cycle, null, `cycle:\n  ${cycle?.join('\n  ')}`);
+});
+
+test('the product (src/, scheduler/) imports nothing from tools/ or test/', () => {
+  const into = sourceFiles.flatMap((f) => importsOf(f).filter((t) => /^(tools|test)\//.test(t)).map((t) => `${f} -> ${t}`));
+  assert.equal(into, []);
 });
 
 test('the checks catch what they are for: an import into src/, a cycle, dynamic and type-only imports', () => {
