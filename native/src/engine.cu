@@ -110,8 +110,10 @@ class EngineImpl final : public Engine {
   int attentionPlansReused() const override { return sdpa_ ? sdpa_->plansReused() : 0; }
   void forwardStats(double* out, bool reset) override {
     for (int i = 0; i < kForwardStats; i++) out[i] = stats_[i];
-    if (reset)
+    if (reset) {
       for (int i = 0; i < kForwardStats - 1; i++) stats_[i] = 0;  // the fallback flag stays
+      returnedOnce_ = false;  // the next forward's idle time would reach back before the reset
+    }
   }
   void setCudaGraphs(int mode) override {
     graphsMode_ = mode;
@@ -752,8 +754,8 @@ void EngineImpl<T>::launchBody(int L, int frames, int blockOff, bool graphable, 
     const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
     if (why.empty() && ended != cudaSuccess) why = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(ended);
     if (why.empty()) {
-      const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
-      if (made != cudaSuccess) why = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(made);
+      const cudaError_t made = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+      if (made != cudaSuccess) why = std::string("cudaGraphInstantiateWithFlags: ") + cudaGetErrorString(made);
     }
     if (graph) cudaGraphDestroy(graph);
     if (!why.empty()) {
