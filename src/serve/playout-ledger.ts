@@ -18,7 +18,7 @@
  *   frame n. Jitter = |latency(n) - latency(previous frame shown)|. Percentiles are linearly
  *   interpolated (src/util/stats.ts `quantile`) over the last RECENT_FRAMES frames shown.
  */
-import { quantile } from '../util/stats.js';
+import { quantile, RecentSamples } from '../util/stats.js';
 import type { Percentiles } from './protocol.js';
 
 /** Lateness below this is clock noise, not a miss. */
@@ -58,21 +58,6 @@ export function percentiles(values: readonly number[]): Percentiles {
   return { p50: quantile(values, 0.5), p95: quantile(values, 0.95), p99: quantile(values, 0.99) };
 }
 
-/** A fixed-size ring of recent samples. */
-class Recent {
-  private readonly values: number[] = [];
-  private next = 0;
-  constructor(private readonly size: number) {}
-  push(v: number): void {
-    if (this.values.length < this.size) this.values.push(v);
-    else this.values[this.next] = v;
-    this.next = (this.next + 1) % this.size;
-  }
-  all(): readonly number[] {
-    return this.values;
-  }
-}
-
 export class PlayoutLedger {
   private readonly frameMs: number;
   private firstDeliveredAt: number | null = null;
@@ -83,8 +68,8 @@ export class PlayoutLedger {
   private delivered = 0;
   private misses = 0;
   private endedAt: number | null = null;
-  private readonly latency = new Recent(RECENT_FRAMES);
-  private readonly jitter = new Recent(RECENT_FRAMES);
+  private readonly latency = new RecentSamples(RECENT_FRAMES);
+  private readonly jitter = new RecentSamples(RECENT_FRAMES);
   private readonly arrivals: number[] = [];
 
   constructor(

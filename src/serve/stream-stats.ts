@@ -9,6 +9,7 @@
 import type { HeldFrame } from '../cache/types.js';
 import type { CacheSlotView, Percentiles } from './protocol.js';
 import { percentiles } from './playout-ledger.js';
+import { RecentSamples } from '../util/stats.js';
 
 export interface BlockArrival {
   /** When the block came out of the generator. */
@@ -33,29 +34,14 @@ export interface GenerationFigures {
   cache: CacheSlotView[];
 }
 
-/** A fixed-size ring of recent samples. */
-class Recent {
-  private readonly values: number[] = [];
-  private next = 0;
-  constructor(private readonly size: number) {}
-  push(v: number): void {
-    if (this.values.length < this.size) this.values.push(v);
-    else this.values[this.next] = v;
-    this.next = (this.next + 1) % this.size;
-  }
-  all(): number[] {
-    return this.values;
-  }
-}
-
 export class StreamStats {
   private firstFrameAt: number | null = null;
   private frames = 0;
   private blocks = 0;
   /** When the last generated frame is due on the generation clock. */
   private dueAt: number | null = null;
-  private readonly blockTimes = new Recent(256);
-  private readonly blockFrames = new Recent(256);
+  private readonly blockTimes = new RecentSamples(256);
+  private readonly blockFrames = new RecentSamples(256);
   private cache: CacheSlotView[] = [];
 
   constructor(
