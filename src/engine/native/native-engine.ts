@@ -242,7 +242,7 @@ export class NativeEngine implements Engine {
    * work costs with no JavaScript between the calls. Replaces the cached rows' content: reset the cache after.
    */
   loopBlocks(request: BlockLoopRequest): Promise<BlockLoopResult> {
-    const { latentChannels: C, latentHeight: H, latentWidth: W, tokensPerFrame, latentWidth, patch } = this.dims;
+    const { latentChannels: C, latentHeight: H, latentWidth: W, tokensPerFrame, gridWidth } = this.dims;
     const F = request.framePositions.length;
     if (F === 0 || request.noise.length !== C * F * H * W || request.sigmas.length === 0 || !Number.isInteger(request.blocks) || request.blocks < 1) {
       return Promise.reject(
@@ -251,7 +251,7 @@ export class NativeEngine implements Engine {
     }
     return this.run(async (h) => {
       const out = new Float64Array(3 * request.blocks);
-      await this.addon.loopBlocks(h, request.noise, F, Float32Array.from(request.sigmas), request.framePositions, tokensPerFrame, latentWidth / patch[2], request.blocks, request.sinkRows, out);
+      await this.addon.loopBlocks(h, request.noise, F, Float32Array.from(request.sigmas), request.framePositions, tokensPerFrame, gridWidth, request.blocks, request.sinkRows, out);
       const info = this.addon.cacheInfo(h);
       this.cacheRows = info.rows;
       this.pendingRows = info.pending;
