@@ -56,6 +56,8 @@ class NativeEngine:
         lib.ssn_create_stage.argtypes = [C.POINTER(SsnDims), i32, i32, i32, i32, C.c_char_p, C.POINTER(vp), C.POINTER(i32)]
         lib.ssn_forward_stage.argtypes = [vp, vp, vp, i32, vp, i32, vp, vp, i32, i32, vp, C.POINTER(i32)]
         lib.ssn_attention_plans.argtypes = [vp, C.POINTER(i32), C.POINTER(C.c_double)]
+        lib.ssn_forward_stats.argtypes = [vp, vp, i32, i32]
+        lib.ssn_set_cuda_graphs.argtypes = [vp, i32]
         self.dims = dims
         d = SsnDims()
         d.dim, d.layers, d.heads, d.ffn_dim, d.freq_dim = dims.dim, dims.layers, dims.heads, dims.ffn_dim, dims.freq_dim
@@ -174,6 +176,16 @@ class NativeEngine:
         self._check(self.lib.ssn_attention_plans(self._h, C.byref(n), C.byref(ms)))
         return n.value, ms.value
 
+    def forward_stats(self, reset: bool = False) -> dict:
+        """Sums over the forwards since the last reset (capi.h ssn_forward_stats): wall / issue / GPU / idle ms, graphs."""
+        out = np.zeros(8, np.float64)
+        self._check(self.lib.ssn_forward_stats(self._h, _ptr(out), 8, int(reset)))
+        return dict(zip(FORWARD_STATS, out.tolist()))
+
+    def set_cuda_graphs(self, on: bool) -> None:
+        """CUDA graphs for forwards of a repeated shape (captured on the second run, replayed after)."""
+        self._check(self.lib.ssn_set_cuda_graphs(self._h, int(on)))
+
     def profile(self, on: bool) -> None:
         self._check(self.lib.ssn_profile(self._h, int(on)))
 
@@ -205,4 +217,5 @@ def attention(q, k, v, o, variant: int = 0, reps: int = 0, lib_path: str = DEFAU
     return ms.value
 
 
+FORWARD_STATS = ['forwards', 'wall_ms', 'issue_ms', 'gpu_ms', 'idle_ms', 'graph_launches', 'graph_captures', 'graph_fallback']
 PROFILE_PHASES = ['patch+time', 'gemm', 'self-attn', 'cross-attn', 'norm/rope/elementwise', 'head']
