@@ -511,22 +511,180 @@ napi_value LoopBlocks(napi_env env, napi_callback_info info) {
   });
 }
 
-// ---- TAEHV decoder ----
+// ---- The native decoders (TAEHV, Wan VAE): one binding, their C API functions as traits ----
 
-struct TaehvHandle {
+template <typename T>
+struct DecoderApi;
+
+template <>
+struct DecoderApi<ssn_taehv> {
   static constexpr uint32_t kMagic = 0x54414548;  // tells a decoder handle from an engine's
-  uint32_t magic = kMagic;
-  ssn_taehv* decoder = nullptr;
+  static constexpr const char* kClosed = "native TAEHV decoder handle is closed or invalid";
+  static constexpr const char* kFinalize = "ssn.taehvFinalize";
+  static constexpr const char* kDecode = "ssn.taehvDecode";
+  static constexpr const char* kReset = "ssn.taehvReset";
+  static void destroy(ssn_taehv* t) { ssn_taehv_destroy(t); }
+  static int setWeight(ssn_taehv* t, const char* key, const float* data, int64_t n) { return ssn_taehv_set_weight(t, key, data, n, 0); }
+  static int finalize(ssn_taehv* t, int warmup) { return ssn_taehv_finalize(t, warmup); }
+  static int decode(ssn_taehv* t, const float* latent, int frames, uint8_t* rgb, int64_t capacity, int* written) {
+    return ssn_taehv_decode(t, latent, frames, rgb, capacity, written);
+  }
+  static int reset(ssn_taehv* t) { return ssn_taehv_reset(t); }
+  static int describe(ssn_taehv* t, char* text, int size) { return ssn_taehv_describe(t, text, size); }
 };
 
-ssn_taehv* getTaehv(napi_env env, napi_value v) {
+template <>
+struct DecoderApi<ssn_wanvae> {
+  static constexpr uint32_t kMagic = 0x57414e56;  // tells a Wan VAE handle from the others
+  static constexpr const char* kClosed = "native Wan VAE decoder handle is closed or invalid";
+  static constexpr const char* kFinalize = "ssn.wanVaeFinalize";
+  static constexpr const char* kDecode = "ssn.wanVaeDecode";
+  static constexpr const char* kReset = "ssn.wanVaeReset";
+  static void destroy(ssn_wanvae* t) { ssn_wanvae_destroy(t); }
+  static int setWeight(ssn_wanvae* t, const char* key, const float* data, int64_t n) { return ssn_wanvae_set_weight(t, key, data, n, 0); }
+  static int finalize(ssn_wanvae* t, int warmup) { return ssn_wanvae_finalize(t, warmup); }
+  static int decode(ssn_wanvae* t, const float* latent, int frames, uint8_t* rgb, int64_t capacity, int* written) {
+    return ssn_wanvae_decode(t, latent, frames, rgb, capacity, written);
+  }
+  static int reset(ssn_wanvae* t) { return ssn_wanvae_reset(t); }
+  static int describe(ssn_wanvae* t, char* text, int size) { return ssn_wanvae_describe(t, text, size); }
+};
+
+template <typename T>
+struct DecoderHandle {
+  uint32_t magic = DecoderApi<T>::kMagic;
+  T* decoder = nullptr;
+};
+
+/** The decoder behind a handle of kind T, or nullptr with ERR_CLOSED thrown. */
+template <typename T>
+T* getDecoder(napi_env env, napi_value v) {
   void* p = nullptr;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p || static_cast<TaehvHandle*>(p)->magic != TaehvHandle::kMagic ||
-      !static_cast<TaehvHandle*>(p)->decoder) {
-    napi_throw_error(env, "ERR_CLOSED", "native TAEHV decoder handle is closed or invalid");
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p || static_cast<DecoderHandle<T>*>(p)->magic != DecoderApi<T>::kMagic ||
+      !static_cast<DecoderHandle<T>*>(p)->decoder) {
+    napi_throw_error(env, "ERR_CLOSED", DecoderApi<T>::kClosed);
     return nullptr;
   }
-  return static_cast<TaehvHandle*>(p)->decoder;
+  return static_cast<DecoderHandle<T>*>(p)->decoder;
+}
+
+/** A handle owning `t`: destroyed by decoderDestroy, or by the garbage collector. */
+template <typename T>
+napi_value wrapDecoder(napi_env env, T* t) {
+  auto* h = new DecoderHandle<T>{};
+  h->decoder = t;
+  napi_value ext;
+  NAPI_CALL(env, napi_create_external(
+                     env, h,
+                     [](napi_env, void* data, void*) {
+                       auto* hh = static_cast<DecoderHandle<T>*>(data);
+                       if (hh->decoder) DecoderApi<T>::destroy(hh->decoder);
+                       delete hh;
+                     },
+                     nullptr, &ext));
+  return ext;
+}
+
+/** <kind>Destroy(handle): frees the decoder now; a closed handle is left as it is. */
+template <typename T>
+napi_value DecoderDestroy(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  void* p = nullptr;
+  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p && static_cast<DecoderHandle<T>*>(p)->magic == DecoderApi<T>::kMagic) {
+    auto* h = static_cast<DecoderHandle<T>*>(p);
+    if (h->decoder) DecoderApi<T>::destroy(h->decoder);
+    h->decoder = nullptr;
+  }
+  return nullptr;
+}
+
+/** <kind>SetWeight(handle, key, Float32Array) — synchronous (load time). */
+template <typename T>
+napi_value DecoderSetWeight(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  T* t = getDecoder<T>(env, argv[0]);
+  if (!t) return nullptr;
+  const std::string key = getString(env, argv[1]);
+  float* data;
+  size_t n;
+  if (!getTyped(env, argv[2], napi_float32_array, &data, &n)) return nullptr;
+  if (DecoderApi<T>::setWeight(t, key.c_str(), data, static_cast<int64_t>(n)) != 0) return throwNative(env, "");
+  return nullptr;
+}
+
+/** <kind>Finalize(handle, warmupFrames) -> Promise (lays the weights out; plans the convolutions on blocks of zeros) */
+template <typename T>
+napi_value DecoderFinalize(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  T* t = getDecoder<T>(env, argv[0]);
+  if (!t) return nullptr;
+  const int warmup = getInt(env, argv[1]);
+  return startAsync(env, DecoderApi<T>::kFinalize, {}, [=](int*) { return DecoderApi<T>::finalize(t, warmup); });
+}
+
+/** <kind>Decode(handle, latent Float32Array [C, F, H, W], frames, out Uint8Array) -> Promise<frames written> */
+template <typename T>
+napi_value DecoderDecode(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!getArgs(env, info, 4, argv)) return nullptr;
+  T* t = getDecoder<T>(env, argv[0]);
+  if (!t) return nullptr;
+  float* latent;
+  size_t nl;
+  if (!getTyped(env, argv[1], napi_float32_array, &latent, &nl)) return nullptr;
+  const int frames = getInt(env, argv[2]);
+  bool is = false;
+  napi_is_typedarray(env, argv[3], &is);
+  napi_typedarray_type type;
+  void* out = nullptr;
+  size_t no = 0, off = 0;
+  napi_value buf;
+  if (!is || napi_get_typedarray_info(env, argv[3], &type, &no, &out, &buf, &off) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_ARGUMENT", "expected a Uint8Array");
+    return nullptr;
+  }
+  const int64_t capacity = static_cast<int64_t>(no);
+  auto* rgb = static_cast<uint8_t*>(out);
+  return startAsync(env, DecoderApi<T>::kDecode, {argv[1], argv[3]},
+                    [=](int* result) { return DecoderApi<T>::decode(t, latent, frames, rgb, capacity, result); });
+}
+
+template <typename T>
+napi_value DecoderReset(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  T* t = getDecoder<T>(env, argv[0]);
+  if (!t) return nullptr;
+  return startAsync(env, DecoderApi<T>::kReset, {}, [=](int*) { return DecoderApi<T>::reset(t); });
+}
+
+/** { width, height, plans, planMs, lastMs, [deviceBytes,] provider } of a decoder's info and description. */
+template <typename T>
+napi_value decoderInfoObject(napi_env env, T* t, int width, int height, int plans, double planMs, double lastMs, const int64_t* deviceBytes) {
+  char text[512];
+  if (DecoderApi<T>::describe(t, text, sizeof text) != 0) return throwNative(env, "");
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, width, &v);
+  napi_set_named_property(env, obj, "width", v);
+  napi_create_int32(env, height, &v);
+  napi_set_named_property(env, obj, "height", v);
+  napi_create_int32(env, plans, &v);
+  napi_set_named_property(env, obj, "plans", v);
+  napi_create_double(env, planMs, &v);
+  napi_set_named_property(env, obj, "planMs", v);
+  napi_create_double(env, lastMs, &v);
+  napi_set_named_property(env, obj, "lastMs", v);
+  if (deviceBytes) {
+    napi_create_double(env, static_cast<double>(*deviceBytes), &v);
+    napi_set_named_property(env, obj, "deviceBytes", v);
+  }
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "provider", v);
+  return obj;
 }
 
 /** createTaehv({latentChannels, latentHeight, latentWidth, channels: [4]}, device, precision 0 bf16 | 1 fp32 | 2 fp16) */
@@ -546,134 +704,19 @@ napi_value CreateTaehv(napi_env env, napi_callback_info info) {
   }
   ssn_taehv* t = nullptr;
   if (ssn_taehv_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &t) != 0) return throwNative(env, "");
-  auto* h = new TaehvHandle{};
-  h->decoder = t;
-  napi_value ext;
-  NAPI_CALL(env, napi_create_external(
-                     env, h,
-                     [](napi_env, void* data, void*) {
-                       auto* hh = static_cast<TaehvHandle*>(data);
-                       if (hh->decoder) ssn_taehv_destroy(hh->decoder);
-                       delete hh;
-                     },
-                     nullptr, &ext));
-  return ext;
-}
-
-napi_value TaehvDestroy(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  void* p = nullptr;
-  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p && static_cast<TaehvHandle*>(p)->magic == TaehvHandle::kMagic) {
-    auto* h = static_cast<TaehvHandle*>(p);
-    if (h->decoder) ssn_taehv_destroy(h->decoder);
-    h->decoder = nullptr;
-  }
-  return nullptr;
-}
-
-/** taehvSetWeight(handle, key, Float32Array) — synchronous (load time). */
-napi_value TaehvSetWeight(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!getArgs(env, info, 3, argv)) return nullptr;
-  ssn_taehv* t = getTaehv(env, argv[0]);
-  if (!t) return nullptr;
-  const std::string key = getString(env, argv[1]);
-  float* data;
-  size_t n;
-  if (!getTyped(env, argv[2], napi_float32_array, &data, &n)) return nullptr;
-  if (ssn_taehv_set_weight(t, key.c_str(), data, static_cast<int64_t>(n), 0) != 0) return throwNative(env, "");
-  return nullptr;
-}
-
-/** taehvFinalize(handle, warmupFrames) -> Promise (plans the convolutions and decodes one block of zeros) */
-napi_value TaehvFinalize(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!getArgs(env, info, 2, argv)) return nullptr;
-  ssn_taehv* t = getTaehv(env, argv[0]);
-  if (!t) return nullptr;
-  const int warmup = getInt(env, argv[1]);
-  return startAsync(env, "ssn.taehvFinalize", {}, [=](int*) { return ssn_taehv_finalize(t, warmup); });
-}
-
-/** taehvDecode(handle, latent Float32Array [C, F, H, W], frames, out Uint8Array) -> Promise<frames written> */
-napi_value TaehvDecode(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!getArgs(env, info, 4, argv)) return nullptr;
-  ssn_taehv* t = getTaehv(env, argv[0]);
-  if (!t) return nullptr;
-  float* latent;
-  size_t nl;
-  if (!getTyped(env, argv[1], napi_float32_array, &latent, &nl)) return nullptr;
-  const int frames = getInt(env, argv[2]);
-  bool is = false;
-  napi_is_typedarray(env, argv[3], &is);
-  napi_typedarray_type type;
-  void* out = nullptr;
-  size_t no = 0, off = 0;
-  napi_value buf;
-  if (!is || napi_get_typedarray_info(env, argv[3], &type, &no, &out, &buf, &off) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, "ERR_ARGUMENT", "expected a Uint8Array");
-    return nullptr;
-  }
-  const int64_t capacity = static_cast<int64_t>(no);
-  auto* rgb = static_cast<uint8_t*>(out);
-  return startAsync(env, "ssn.taehvDecode", {argv[1], argv[3]},
-                    [=](int* result) { return ssn_taehv_decode(t, latent, frames, rgb, capacity, result); });
-}
-
-napi_value TaehvReset(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  ssn_taehv* t = getTaehv(env, argv[0]);
-  if (!t) return nullptr;
-  return startAsync(env, "ssn.taehvReset", {}, [=](int*) { return ssn_taehv_reset(t); });
+  return wrapDecoder(env, t);
 }
 
 /** taehvInfo(handle) -> { width, height, plans, planMs, lastMs, provider } */
 napi_value TaehvInfo(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!getArgs(env, info, 1, argv)) return nullptr;
-  ssn_taehv* t = getTaehv(env, argv[0]);
+  ssn_taehv* t = getDecoder<ssn_taehv>(env, argv[0]);
   if (!t) return nullptr;
   int width = 0, height = 0, plans = 0;
   double planMs = 0, lastMs = 0;
-  char text[512];
   if (ssn_taehv_info(t, &width, &height, &plans, &planMs, &lastMs) != 0) return throwNative(env, "");
-  if (ssn_taehv_describe(t, text, sizeof text) != 0) return throwNative(env, "");
-  napi_value obj, v;
-  napi_create_object(env, &obj);
-  napi_create_int32(env, width, &v);
-  napi_set_named_property(env, obj, "width", v);
-  napi_create_int32(env, height, &v);
-  napi_set_named_property(env, obj, "height", v);
-  napi_create_int32(env, plans, &v);
-  napi_set_named_property(env, obj, "plans", v);
-  napi_create_double(env, planMs, &v);
-  napi_set_named_property(env, obj, "planMs", v);
-  napi_create_double(env, lastMs, &v);
-  napi_set_named_property(env, obj, "lastMs", v);
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, obj, "provider", v);
-  return obj;
-}
-
-// ---- Wan VAE decoder ----
-
-struct WanVaeHandle {
-  static constexpr uint32_t kMagic = 0x57414e56;  // tells a Wan VAE handle from the others
-  uint32_t magic = kMagic;
-  ssn_wanvae* decoder = nullptr;
-};
-
-ssn_wanvae* getWanVae(napi_env env, napi_value v) {
-  void* p = nullptr;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p || static_cast<WanVaeHandle*>(p)->magic != WanVaeHandle::kMagic ||
-      !static_cast<WanVaeHandle*>(p)->decoder) {
-    napi_throw_error(env, "ERR_CLOSED", "native Wan VAE decoder handle is closed or invalid");
-    return nullptr;
-  }
-  return static_cast<WanVaeHandle*>(p)->decoder;
+  return decoderInfoObject(env, t, width, height, plans, planMs, lastMs, nullptr);
 }
 
 /** createWanVae({dim, zDim, latentHeight, latentWidth}, device, precision 0 bf16 | 1 fp32 | 2 fp16) */
@@ -687,119 +730,20 @@ napi_value CreateWanVae(napi_env env, napi_callback_info info) {
   d.latent_width = prop(env, argv[0], "latentWidth");
   ssn_wanvae* t = nullptr;
   if (ssn_wanvae_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &t) != 0) return throwNative(env, "");
-  auto* h = new WanVaeHandle{};
-  h->decoder = t;
-  napi_value ext;
-  NAPI_CALL(env, napi_create_external(
-                     env, h,
-                     [](napi_env, void* data, void*) {
-                       auto* hh = static_cast<WanVaeHandle*>(data);
-                       if (hh->decoder) ssn_wanvae_destroy(hh->decoder);
-                       delete hh;
-                     },
-                     nullptr, &ext));
-  return ext;
-}
-
-napi_value WanVaeDestroy(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  void* p = nullptr;
-  if (napi_get_value_external(env, argv[0], &p) == napi_ok && p && static_cast<WanVaeHandle*>(p)->magic == WanVaeHandle::kMagic) {
-    auto* h = static_cast<WanVaeHandle*>(p);
-    if (h->decoder) ssn_wanvae_destroy(h->decoder);
-    h->decoder = nullptr;
-  }
-  return nullptr;
-}
-
-/** wanVaeSetWeight(handle, key, Float32Array) — synchronous (load time). */
-napi_value WanVaeSetWeight(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!getArgs(env, info, 3, argv)) return nullptr;
-  ssn_wanvae* t = getWanVae(env, argv[0]);
-  if (!t) return nullptr;
-  const std::string key = getString(env, argv[1]);
-  float* data;
-  size_t n;
-  if (!getTyped(env, argv[2], napi_float32_array, &data, &n)) return nullptr;
-  if (ssn_wanvae_set_weight(t, key.c_str(), data, static_cast<int64_t>(n), 0) != 0) return throwNative(env, "");
-  return nullptr;
-}
-
-/** wanVaeFinalize(handle, warmupFrames) -> Promise (lays the weights out; plans the convolutions on blocks of zeros) */
-napi_value WanVaeFinalize(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!getArgs(env, info, 2, argv)) return nullptr;
-  ssn_wanvae* t = getWanVae(env, argv[0]);
-  if (!t) return nullptr;
-  const int warmup = getInt(env, argv[1]);
-  return startAsync(env, "ssn.wanVaeFinalize", {}, [=](int*) { return ssn_wanvae_finalize(t, warmup); });
-}
-
-/** wanVaeDecode(handle, latent Float32Array [z, F, H, W], frames, out Uint8Array) -> Promise<frames written> */
-napi_value WanVaeDecode(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  if (!getArgs(env, info, 4, argv)) return nullptr;
-  ssn_wanvae* t = getWanVae(env, argv[0]);
-  if (!t) return nullptr;
-  float* latent;
-  size_t nl;
-  if (!getTyped(env, argv[1], napi_float32_array, &latent, &nl)) return nullptr;
-  const int frames = getInt(env, argv[2]);
-  bool is = false;
-  napi_is_typedarray(env, argv[3], &is);
-  napi_typedarray_type type;
-  void* out = nullptr;
-  size_t no = 0, off = 0;
-  napi_value buf;
-  if (!is || napi_get_typedarray_info(env, argv[3], &type, &no, &out, &buf, &off) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, "ERR_ARGUMENT", "expected a Uint8Array");
-    return nullptr;
-  }
-  const int64_t capacity = static_cast<int64_t>(no);
-  auto* rgb = static_cast<uint8_t*>(out);
-  return startAsync(env, "ssn.wanVaeDecode", {argv[1], argv[3]},
-                    [=](int* result) { return ssn_wanvae_decode(t, latent, frames, rgb, capacity, result); });
-}
-
-napi_value WanVaeReset(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  ssn_wanvae* t = getWanVae(env, argv[0]);
-  if (!t) return nullptr;
-  return startAsync(env, "ssn.wanVaeReset", {}, [=](int*) { return ssn_wanvae_reset(t); });
+  return wrapDecoder(env, t);
 }
 
 /** wanVaeInfo(handle) -> { width, height, plans, planMs, lastMs, deviceBytes, provider } */
 napi_value WanVaeInfo(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!getArgs(env, info, 1, argv)) return nullptr;
-  ssn_wanvae* t = getWanVae(env, argv[0]);
+  ssn_wanvae* t = getDecoder<ssn_wanvae>(env, argv[0]);
   if (!t) return nullptr;
   int width = 0, height = 0, plans = 0;
   double planMs = 0, lastMs = 0;
   int64_t bytes = 0;
-  char text[512];
   if (ssn_wanvae_info(t, &width, &height, &plans, &planMs, &lastMs, &bytes) != 0) return throwNative(env, "");
-  if (ssn_wanvae_describe(t, text, sizeof text) != 0) return throwNative(env, "");
-  napi_value obj, v;
-  napi_create_object(env, &obj);
-  napi_create_int32(env, width, &v);
-  napi_set_named_property(env, obj, "width", v);
-  napi_create_int32(env, height, &v);
-  napi_set_named_property(env, obj, "height", v);
-  napi_create_int32(env, plans, &v);
-  napi_set_named_property(env, obj, "plans", v);
-  napi_create_double(env, planMs, &v);
-  napi_set_named_property(env, obj, "planMs", v);
-  napi_create_double(env, lastMs, &v);
-  napi_set_named_property(env, obj, "lastMs", v);
-  napi_create_double(env, static_cast<double>(bytes), &v);
-  napi_set_named_property(env, obj, "deviceBytes", v);
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
-  napi_set_named_property(env, obj, "provider", v);
-  return obj;
+  return decoderInfoObject(env, t, width, height, plans, planMs, lastMs, &bytes);
 }
 
 #define EXPORT(name, fn)                                                         \
@@ -834,18 +778,18 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("attentionPlans", AttentionPlans);
   EXPORT("loopBlocks", LoopBlocks);
   EXPORT("createTaehv", CreateTaehv);
-  EXPORT("taehvDestroy", TaehvDestroy);
-  EXPORT("taehvSetWeight", TaehvSetWeight);
-  EXPORT("taehvFinalize", TaehvFinalize);
-  EXPORT("taehvDecode", TaehvDecode);
-  EXPORT("taehvReset", TaehvReset);
+  EXPORT("taehvDestroy", DecoderDestroy<ssn_taehv>);
+  EXPORT("taehvSetWeight", DecoderSetWeight<ssn_taehv>);
+  EXPORT("taehvFinalize", DecoderFinalize<ssn_taehv>);
+  EXPORT("taehvDecode", DecoderDecode<ssn_taehv>);
+  EXPORT("taehvReset", DecoderReset<ssn_taehv>);
   EXPORT("taehvInfo", TaehvInfo);
   EXPORT("createWanVae", CreateWanVae);
-  EXPORT("wanVaeDestroy", WanVaeDestroy);
-  EXPORT("wanVaeSetWeight", WanVaeSetWeight);
-  EXPORT("wanVaeFinalize", WanVaeFinalize);
-  EXPORT("wanVaeDecode", WanVaeDecode);
-  EXPORT("wanVaeReset", WanVaeReset);
+  EXPORT("wanVaeDestroy", DecoderDestroy<ssn_wanvae>);
+  EXPORT("wanVaeSetWeight", DecoderSetWeight<ssn_wanvae>);
+  EXPORT("wanVaeFinalize", DecoderFinalize<ssn_wanvae>);
+  EXPORT("wanVaeDecode", DecoderDecode<ssn_wanvae>);
+  EXPORT("wanVaeReset", DecoderReset<ssn_wanvae>);
   EXPORT("wanVaeInfo", WanVaeInfo);
   return exports;
 }
