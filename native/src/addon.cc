@@ -531,6 +531,10 @@ struct DecoderApi<ssn_taehv> {
   }
   static int reset(ssn_taehv* t) { return ssn_taehv_reset(t); }
   static int describe(ssn_taehv* t, char* text, int size) { return ssn_taehv_describe(t, text, size); }
+  static constexpr bool kDeviceBytes = false;  // TAEHV does not report its device memory
+  static int info(ssn_taehv* t, int* width, int* height, int* plans, double* planMs, double* lastMs, int64_t*) {
+    return ssn_taehv_info(t, width, height, plans, planMs, lastMs);
+  }
 };
 
 template <>
@@ -548,6 +552,10 @@ struct DecoderApi<ssn_wanvae> {
   }
   static int reset(ssn_wanvae* t) { return ssn_wanvae_reset(t); }
   static int describe(ssn_wanvae* t, char* text, int size) { return ssn_wanvae_describe(t, text, size); }
+  static constexpr bool kDeviceBytes = true;
+  static int info(ssn_wanvae* t, int* width, int* height, int* plans, double* planMs, double* lastMs, int64_t* bytes) {
+    return ssn_wanvae_info(t, width, height, plans, planMs, lastMs, bytes);
+  }
 };
 
 template <typename T>
@@ -661,10 +669,18 @@ napi_value DecoderReset(napi_env env, napi_callback_info info) {
   return startAsync(env, DecoderApi<T>::kReset, {}, [=](int*) { return DecoderApi<T>::reset(t); });
 }
 
-/** { width, height, plans, planMs, lastMs, [deviceBytes,] provider } of a decoder's info and description. */
+/** <kind>Info(handle) -> { width, height, plans, planMs, lastMs, deviceBytes (Wan VAE), provider } */
 template <typename T>
-napi_value decoderInfoObject(napi_env env, T* t, int width, int height, int plans, double planMs, double lastMs, const int64_t* deviceBytes) {
+napi_value DecoderInfo(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  T* t = getDecoder<T>(env, argv[0]);
+  if (!t) return nullptr;
+  int width = 0, height = 0, plans = 0;
+  double planMs = 0, lastMs = 0;
+  int64_t bytes = 0;
   char text[512];
+  if (DecoderApi<T>::info(t, &width, &height, &plans, &planMs, &lastMs, &bytes) != 0) return throwNative(env, "");
   if (DecoderApi<T>::describe(t, text, sizeof text) != 0) return throwNative(env, "");
   napi_value obj, v;
   napi_create_object(env, &obj);
@@ -678,8 +694,8 @@ napi_value decoderInfoObject(napi_env env, T* t, int width, int height, int plan
   napi_set_named_property(env, obj, "planMs", v);
   napi_create_double(env, lastMs, &v);
   napi_set_named_property(env, obj, "lastMs", v);
-  if (deviceBytes) {
-    napi_create_double(env, static_cast<double>(*deviceBytes), &v);
+  if (DecoderApi<T>::kDeviceBytes) {
+    napi_create_double(env, static_cast<double>(bytes), &v);
     napi_set_named_property(env, obj, "deviceBytes", v);
   }
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &v);
@@ -707,18 +723,6 @@ napi_value CreateTaehv(napi_env env, napi_callback_info info) {
   return wrapDecoder(env, t);
 }
 
-/** taehvInfo(handle) -> { width, height, plans, planMs, lastMs, provider } */
-napi_value TaehvInfo(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  ssn_taehv* t = getDecoder<ssn_taehv>(env, argv[0]);
-  if (!t) return nullptr;
-  int width = 0, height = 0, plans = 0;
-  double planMs = 0, lastMs = 0;
-  if (ssn_taehv_info(t, &width, &height, &plans, &planMs, &lastMs) != 0) return throwNative(env, "");
-  return decoderInfoObject(env, t, width, height, plans, planMs, lastMs, nullptr);
-}
-
 /** createWanVae({dim, zDim, latentHeight, latentWidth}, device, precision 0 bf16 | 1 fp32 | 2 fp16) */
 napi_value CreateWanVae(napi_env env, napi_callback_info info) {
   napi_value argv[3];
@@ -731,19 +735,6 @@ napi_value CreateWanVae(napi_env env, napi_callback_info info) {
   ssn_wanvae* t = nullptr;
   if (ssn_wanvae_create(&d, getInt(env, argv[1]), getInt(env, argv[2]), &t) != 0) return throwNative(env, "");
   return wrapDecoder(env, t);
-}
-
-/** wanVaeInfo(handle) -> { width, height, plans, planMs, lastMs, deviceBytes, provider } */
-napi_value WanVaeInfo(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  ssn_wanvae* t = getDecoder<ssn_wanvae>(env, argv[0]);
-  if (!t) return nullptr;
-  int width = 0, height = 0, plans = 0;
-  double planMs = 0, lastMs = 0;
-  int64_t bytes = 0;
-  if (ssn_wanvae_info(t, &width, &height, &plans, &planMs, &lastMs, &bytes) != 0) return throwNative(env, "");
-  return decoderInfoObject(env, t, width, height, plans, planMs, lastMs, &bytes);
 }
 
 #define EXPORT(name, fn)                                                         \
@@ -783,14 +774,14 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("taehvFinalize", DecoderFinalize<ssn_taehv>);
   EXPORT("taehvDecode", DecoderDecode<ssn_taehv>);
   EXPORT("taehvReset", DecoderReset<ssn_taehv>);
-  EXPORT("taehvInfo", TaehvInfo);
+  EXPORT("taehvInfo", DecoderInfo<ssn_taehv>);
   EXPORT("createWanVae", CreateWanVae);
   EXPORT("wanVaeDestroy", DecoderDestroy<ssn_wanvae>);
   EXPORT("wanVaeSetWeight", DecoderSetWeight<ssn_wanvae>);
   EXPORT("wanVaeFinalize", DecoderFinalize<ssn_wanvae>);
   EXPORT("wanVaeDecode", DecoderDecode<ssn_wanvae>);
   EXPORT("wanVaeReset", DecoderReset<ssn_wanvae>);
-  EXPORT("wanVaeInfo", WanVaeInfo);
+  EXPORT("wanVaeInfo", DecoderInfo<ssn_wanvae>);
   return exports;
 }
 
