@@ -14,6 +14,7 @@
 // SSN_TAEHV_FUSED=0 never fuses, =1 fuses whenever cuDNN takes it; SSN_TAEHV_VERBOSE=1 prints each plan to stderr.
 #include "taehv-decoder.h"
 #include "cudnn-conv.h"
+#include "decode-timer.h"
 
 #include <cuda_fp16.h>
 
@@ -200,11 +201,8 @@ class Impl final : public TaehvDecoder {
     CUDA_CHECK(cudaSetDevice(device));
     conv_ = CudnnConv::create(device, convType<T>());
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    CUDA_CHECK(cudaEventCreate(&start_));
-    CUDA_CHECK(cudaEventCreate(&stop_));
+    timer_.create();
     CUDA_CHECK(cudaEventCreate(&trialStart_));
-    CUDA_CHECK(cudaEventCreate(&uploaded_));
-    CUDA_CHECK(cudaEventCreate(&computed_));
     CUDA_CHECK(cudaEventCreate(&trialStop_));
     buildLayers();
     for (int s = 0; s < kLevels; s++) {
@@ -219,9 +217,7 @@ class Impl final : public TaehvDecoder {
   ~Impl() override {
     cudaSetDevice(device_);
     if (stream_) cudaStreamSynchronize(stream_);
-    if (start_) cudaEventDestroy(start_);
-    if (stop_) cudaEventDestroy(stop_);
-    for (cudaEvent_t e : {trialStart_, trialStop_, uploaded_, computed_})
+    for (cudaEvent_t e : {trialStart_, trialStop_})
       if (e) cudaEventDestroy(e);
     if (stream_) cudaStreamDestroy(stream_);
   }
@@ -300,11 +296,11 @@ class Impl final : public TaehvDecoder {
     const int h0 = dims_.latentHeight, w0 = dims_.latentWidth;
     const long long plane0 = (long long)h0 * w0;
 
-    CUDA_CHECK(cudaEventRecord(start_, stream_));
+    timer_.started(stream_);
     CUDA_CHECK(cudaMemcpyAsync(latent_.ptr, latent, (size_t)C * frames * plane0 * sizeof(float), cudaMemcpyHostToDevice, stream_));
     latentInKernel<T><<<gridFor(frames * plane0 * C), kThreads, 0, stream_>>>(latent_.as<float>(), act(0), C, frames, plane0);
     CUDA_LAUNCH_CHECK();
-    CUDA_CHECK(cudaEventRecord(uploaded_, stream_));
+    timer_.uploaded(stream_);
     runConv(inLayer_, frames, h0, w0, act(0), act(1), nullptr);
     int x = 1;
     int n = frames;
@@ -344,19 +340,7 @@ class Impl final : public TaehvDecoder {
     toRgbKernel<T><<<gridFor(nOut * outPlane), kThreads, 0, stream_>>>(act(o), kOutPad, layers_[outLayer_].bias32.as<float>(),
                                                                       rgb_.as<uint8_t>(), nOut * outPlane, trim * outPlane);
     CUDA_LAUNCH_CHECK();
-    CUDA_CHECK(cudaEventRecord(computed_, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(out, rgb_.ptr, (size_t)nOut * outPlane * 3, cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaEventRecord(stop_, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    lastMs_ = ms;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, uploaded_));
-    split_[0] = ms;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, uploaded_, computed_));
-    split_[1] = ms;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, computed_, stop_));
-    split_[2] = ms;
+    timer_.finish(stream_, out, rgb_.ptr, (size_t)nOut * outPlane * 3);
     started_ = true;
     return nOut;
   }
@@ -370,12 +354,10 @@ class Impl final : public TaehvDecoder {
   void stats(int* plans, double* planMs, double* lastMs) const override {
     if (plans) *plans = static_cast<int>(choices_.size());
     if (planMs) *planMs = planMs_;
-    if (lastMs) *lastMs = lastMs_;
+    if (lastMs) *lastMs = timer_.lastMs();
   }
 
-  void lastSplit(double* ms) const override {
-    for (int i = 0; i < 3; i++) ms[i] = split_[i];
-  }
+  void lastSplit(double* ms) const override { timer_.lastSplit(ms); }
 
   std::string describe() const override {
     int withEpilogue = 0, fused = 0;
@@ -550,7 +532,8 @@ class Impl final : public TaehvDecoder {
   bool verbose_ = std::getenv("SSN_TAEHV_VERBOSE") != nullptr;
   std::unique_ptr<CudnnConv> conv_;
   cudaStream_t stream_ = nullptr;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr, trialStart_ = nullptr, trialStop_ = nullptr, uploaded_ = nullptr, computed_ = nullptr;
+  cudaEvent_t trialStart_ = nullptr, trialStop_ = nullptr;
+  DecodeTimer timer_;
   std::deque<ConvLayer> layers_;  // stable addresses (DeviceBuffer does not move)
   int inLayer_ = -1, outLayer_ = -1;
   int memLayers_[9][3]{};
@@ -560,8 +543,7 @@ class Impl final : public TaehvDecoder {
   DeviceBuffer act_[4], z_, latent_, rgb_;
   int bufferFrames_ = 0;
   bool finalized_ = false, started_ = false;
-  double planMs_ = 0, lastMs_ = 0;
-  double split_[3] = {0, 0, 0};
+  double planMs_ = 0;
 };
 
 }  // namespace

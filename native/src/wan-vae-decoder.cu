@@ -22,6 +22,7 @@
 // bias), scores = q k^T, P = softmax in fp32, o = P v, out = o Wp + (bp + Wp bv) + x.
 #include "wan-vae-decoder.h"
 #include "cudnn-conv.h"
+#include "decode-timer.h"
 
 #include <cuda_fp16.h>
 
@@ -317,7 +318,7 @@ class Impl final : public WanVaeDecoder {
     CUDA_CHECK(cudaSetDevice(device));
     conv_ = CudnnConv::create(device, convType<T>());
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    for (cudaEvent_t* e : {&start_, &uploaded_, &computed_, &stop_}) CUDA_CHECK(cudaEventCreate(e));
+    timer_.create();
     buildStages();
     perRun_ = framesPerRun();
     reset();
@@ -326,8 +327,6 @@ class Impl final : public WanVaeDecoder {
   ~Impl() override {
     cudaSetDevice(device_);
     if (stream_) cudaStreamSynchronize(stream_);
-    for (cudaEvent_t e : {start_, uploaded_, computed_, stop_})
-      if (e) cudaEventDestroy(e);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
@@ -384,9 +383,9 @@ class Impl final : public WanVaeDecoder {
     const long long plane0 = (long long)dims_.latentHeight * dims_.latentWidth;
     latent_.reserve((size_t)dims_.zDim * frames * plane0 * sizeof(float));
     rgb_.reserve((size_t)nOut * outPlane * 3);
-    CUDA_CHECK(cudaEventRecord(start_, stream_));
+    timer_.started(stream_);
     CUDA_CHECK(cudaMemcpyAsync(latent_.ptr, latent, (size_t)dims_.zDim * frames * plane0 * sizeof(float), cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaEventRecord(uploaded_, stream_));
+    timer_.uploaded(stream_);
     long long written = 0;
     int f0 = 0;
     if (!started_) {
@@ -396,19 +395,7 @@ class Impl final : public WanVaeDecoder {
     for (int f = f0; f < frames; f += perRun_)
       written += runChunk(frames, f, std::min(perRun_, frames - f), false, rgb_.as<uint8_t>() + written * outPlane * 3);
     if (written != nOut) throw NativeError("Wan VAE: internal: " + std::to_string(written) + " frames, expected " + std::to_string(nOut));
-    CUDA_CHECK(cudaEventRecord(computed_, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(out, rgb_.ptr, (size_t)nOut * outPlane * 3, cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaEventRecord(stop_, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-    lastMs_ = ms;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, uploaded_));
-    split_[0] = ms;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, uploaded_, computed_));
-    split_[1] = ms;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, computed_, stop_));
-    split_[2] = ms;
+    timer_.finish(stream_, out, rgb_.ptr, (size_t)nOut * outPlane * 3);
     started_ = true;
     return nOut;
   }
@@ -422,12 +409,10 @@ class Impl final : public WanVaeDecoder {
   void stats(int* plans, double* planMs, double* lastMs) const override {
     if (plans) *plans = plans_;
     if (planMs) *planMs = planMs_;
-    if (lastMs) *lastMs = lastMs_;
+    if (lastMs) *lastMs = timer_.lastMs();
   }
 
-  void lastSplit(double* ms) const override {
-    for (int i = 0; i < 3; i++) ms[i] = split_[i];
-  }
+  void lastSplit(double* ms) const override { timer_.lastSplit(ms); }
 
   int64_t deviceBytes() const override {
     int64_t n = 0;
@@ -855,7 +840,7 @@ class Impl final : public WanVaeDecoder {
   bool verbose_ = std::getenv("SSN_WANVAE_VERBOSE") != nullptr;
   std::unique_ptr<CudnnConv> conv_;
   cudaStream_t stream_ = nullptr;
-  cudaEvent_t start_ = nullptr, uploaded_ = nullptr, computed_ = nullptr, stop_ = nullptr;
+  DecodeTimer timer_;
   std::map<std::string, std::pair<int64_t, std::string>> expected_;  // key -> (values, shape as text)
   std::map<std::string, DeviceBuffer> raw_;                          // given weights, fp32, until finalize
   std::deque<Stage> stages_;
@@ -865,8 +850,7 @@ class Impl final : public WanVaeDecoder {
   int bufferFrames_ = 0, perRun_ = 1;
   bool finalized_ = false, started_ = false;
   int plans_ = 0;
-  double planMs_ = 0, lastMs_ = 0;
-  double split_[3] = {0, 0, 0};
+  double planMs_ = 0;
 };
 
 }  // namespace
