@@ -1,4 +1,5 @@
 #include "cudnn-sdpa.h"
+#include "cudnn-library.h"
 
 #include <dlfcn.h>
 
@@ -92,23 +93,11 @@ const Api& api() {
   static Api a{};
   static std::once_flag once;
   std::call_once(once, [] {
-    std::vector<std::string> names;
-    if (const char* env = std::getenv("SSN_CUDNN_LIBRARY")) names.push_back(env);
-    names.push_back("libcudnn.so.9");
-    names.push_back("libcudnn.so");
-    void* lib = nullptr;
-    std::string tried;
-    for (const auto& n : names) {
-      lib = dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (lib) {
-        a.library = n;
-        break;
-      }
-      const char* e = dlerror();
-      tried += (tried.empty() ? "" : "; ") + n + ": " + (e ? e : "not found");
-    }
+    const CudnnLibrary opened = openCudnnLibrary();
+    void* lib = opened.handle;
+    a.library = opened.name;
     if (!lib) {
-      a.error = "cuDNN not loaded (" + tried + ")";
+      a.error = opened.error;
       return;
     }
     bool ok = true;
