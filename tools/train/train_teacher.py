@@ -1,0 +1,587 @@
+"""Trains the demo model as a TEACHER that opens videos from pure noise (issue 16, step 1), in one
+time-boxed GPU call, then evaluates it.
+
+    python3 tools/train/train_teacher.py --init models/demo/model.safetensors --out $OUT/teacher --minutes 7.5
+
+Why the previous model could not open a video (docs/demo-model.md): its first blocks were trained
+only on the prompt's canonical layout, a single fixed place per object, which a model with relative
+positions only (RoPE, cross-attention without positions) cannot locate from noise, so its estimate
+there is a blur. A generative teacher must learn the real distribution of openings: objects at
+random places. So here every first block is a target and comes from a random scene at a random
+phase (no canonical layouts), and most of the compute goes to exactly that case.
+
+Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast, fp32 master weights):
+- stream "open" (--batch-open clips a step): a random scene's 3-frame block at a random phase
+  (0..399), denoised with an empty cache (the opening of a video: 192 tokens, no context, no mask),
+  one s per clip: with probability --open-shift-share from the shift-5 distribution
+  s = 5u / (1 + 4u) (the density of the ODE sampler's steps), else uniform in (0, 1);
+- stream "tf" (--batch-tf clips a step): train.py's teacher forcing, one pass over [clean 18 frames
+  ‖ noisy 18 frames] with the block-causal mask, random scenes at a random phase, EVERY block a
+  target (the first is an opening too); one s per block, half shift-5, half the four shifted
+  inference timesteps (the runtime's 4-step loop continues videos this way); clean context lightly
+  corrupted (prob 0.5, sigma ~ U(0, 0.1));
+- loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
+- AdamW (0.9, 0.99, wd 0.01; fused on CUDA), warm-up, cosine to 10% over the wall-clock budget,
+  grad clip 1, EMA of the weights (saved); optional torch.compile (--compile; eager if it fails).
+Scenes are sampled and rendered on the device, vectorised (the same distribution and geometry as
+tools/data/scenes.py: sample_scene / render; --self-check compares them), captions tokenised as
+tensors: no Python loop over clips.
+
+Evaluation (held-out prompts: scenes.sample_scene with numpy seed 10_000_000 + --seed, which
+training never draws from; training draws from a torch generator): distill_opening.py's detector
+(an object is present when its colour covers >= 40% of its drawn area), first block and the block
+--eval-blocks later, for whole videos made by one sampler (ODE 16 and 32 Euler steps, the runtime's
+`generation.sampler: ode` with evenly spaced steps; the runtime's 4-step re-noising loop), and ODE 16
+openings continued by the 4-step loop. Also the detector's ceiling (ground-truth random scenes).
+
+Writes to --out (5 files): model.safetensors (EMA, float32, the runtime's keys; also written every
+--save-every seconds while training), loss.json (curve, throughput, timing), metrics.json,
+openings-ode16.png and openings-renoise4.png (PNG prompts x 2 seeds: frames 0-2 then every 3rd).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'train'))
+from model import Dims, KVCache, WanModel, load_weights, save_weights, shifted_steps  # noqa: E402
+import scenes  # noqa: E402
+import distill_opening as opening_eval  # noqa: E402  (detector, prompt sets, the runtime's block sampler)
+
+INFERENCE_STEPS = (1000, 750, 500, 250)
+SHIFT = 5.0
+BLOCK = 3
+HELD_OUT_SEED = 10_000_000  # eval prompts: numpy sample_scene streams from here on; training uses a torch generator
+
+
+# ----------------------------------------------------------------------------------------------
+# Scenes on the device: scenes.sample_scene's distribution and scenes.render's geometry, batched
+# ----------------------------------------------------------------------------------------------
+
+class DeviceScenes:
+    """Samples random scenes and their captions' tokens as tensors, from one seeded generator."""
+
+    def __init__(self, vocab: Sequence[str], text_len: int, device, seed: int):
+        self.device = torch.device(device)
+        self.text_len = text_len
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        index = {w: i for i, w in enumerate(vocab)}
+        tok = lambda ws: torch.tensor([index[w] for w in ws], device=self.device)  # noqa: E731
+        self.colour_tok = tok(list(scenes.OBJECT_COLOURS))
+        self.shape_tok = tok(list(scenes.SHAPES))
+        bg_words = [name.split() for name in scenes.BACKGROUNDS]
+        self.bg_has_dark = torch.tensor([len(w) == 2 for w in bg_words], device=self.device)
+        self.bg_first = tok([w[0] for w in bg_words])  # 'dark' or the one word
+        self.bg_last = tok([w[-1] for w in bg_words])
+        self.w = {k: index[k] for k in ('a', 'and', 'bouncing', 'on', 'background')}
+        self.obj_rgb = torch.tensor(list(scenes.OBJECT_COLOURS.values()), dtype=torch.float32, device=self.device)
+        self.bg_rgb = torch.tensor(list(scenes.BACKGROUNDS.values()), dtype=torch.float32, device=self.device)
+        self.count_cdf = torch.tensor(np.cumsum(scenes.COUNT_PROBS)[:-1], dtype=torch.float32, device=self.device)
+
+    def _rand(self, *shape) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.gen, device=self.device)
+
+    def sample(self, n: int, max_phase: int = 400) -> Dict[str, torch.Tensor]:
+        """n random scenes: count [n], colour/shape [n, 3], bg [n], radius [n, 3], start/velocity
+        [n, 3, 2] (x, y), valid [n, 3], phase [n] (the first rendered frame, an integer)."""
+        count = 1 + (self._rand(n, 1) >= self.count_cdf[None]).sum(dim=1)
+        colour = self._rand(n, len(scenes.OBJECT_COLOURS)).argsort(dim=1)[:, :3]  # distinct colours
+        shape = (self._rand(n, 3) * len(scenes.SHAPES)).long().clamp(max=len(scenes.SHAPES) - 1)
+        bg = (self._rand(n) * len(scenes.BACKGROUNDS)).long().clamp(max=len(scenes.BACKGROUNDS) - 1)
+        lo, hi = scenes.RADIUS_RANGE
+        radius = lo + (hi - lo) * self._rand(n, 3)
+        start = radius[..., None] + (scenes.SIZE - 2 * radius[..., None]) * self._rand(n, 3, 2)
+        slo, shi = scenes.SPEED_RANGE
+        speed = slo + (shi - slo) * self._rand(n, 3)
+        ang = 2 * math.pi * self._rand(n, 3)
+        velocity = torch.stack([speed * torch.cos(ang), speed * torch.sin(ang)], dim=-1)
+        phase = (self._rand(n) * max_phase).floor()
+        valid = torch.arange(3, device=self.device)[None] < count[:, None]
+        return {'count': count, 'colour': colour, 'shape': shape, 'bg': bg, 'radius': radius, 'start': start,
+                'velocity': velocity, 'valid': valid, 'phase': phase}
+
+    def tokens(self, b: Dict[str, torch.Tensor]):
+        """Token ids [n, textLen] and lengths [n] of scenes.caption() for each scene, as scenes.tokenize
+        gives them: 'a c s', then ', a c s' (the comma is no word) and 'and a c s' for the last of
+        several, then 'bouncing on a [dark] <bg> background'."""
+        n = b['count'].shape[0]
+        k = b['count'][:, None]
+        j = torch.arange(3, device=self.device)[None]
+        full = lambda v: torch.full((n,), v, device=self.device, dtype=torch.long)  # noqa: E731
+        cand, keep = [], []
+        for slot in range(3):
+            last_of_many = (k[:, 0] == slot + 1) & (k[:, 0] > 1)
+            if slot > 0:
+                cand.append(full(self.w['and']))
+                keep.append(last_of_many)
+            cand += [full(self.w['a']), self.colour_tok[b['colour'][:, slot]], self.shape_tok[b['shape'][:, slot]]]
+            keep += [(j[:, slot] < k[:, 0])] * 3
+        tail = [full(self.w['bouncing']), full(self.w['on']), full(self.w['a']), self.bg_first[b['bg']],
+                self.bg_last[b['bg']], full(self.w['background'])]
+        tail_keep = [None, None, None, self.bg_has_dark[b['bg']], None, None]
+        for c, kp in zip(tail, tail_keep):
+            cand.append(c)
+            keep.append(torch.ones(n, dtype=torch.bool, device=self.device) if kp is None else kp)
+        cand_t = torch.stack(cand, dim=1)
+        keep_t = torch.stack(keep, dim=1)
+        pos = keep_t.long().cumsum(dim=1) - 1
+        pos = torch.where(keep_t & (pos < self.text_len), pos, torch.full_like(pos, self.text_len))  # dropped -> spill column
+        ids = torch.zeros(n, self.text_len + 1, dtype=torch.long, device=self.device)
+        ids.scatter_(1, pos, torch.where(pos < self.text_len, cand_t, torch.zeros_like(cand_t)))
+        lens = keep_t.sum(dim=1).clamp(max=self.text_len)
+        return ids[:, :self.text_len], lens
+
+    def render(self, b: Dict[str, torch.Tensor], frames: int) -> torch.Tensor:
+        """Pixels [n, frames, 64, 64, 3] (0..255, rounded) of frames phase .. phase + frames - 1:
+        scenes.render's closed-form bounce and signed-distance shapes."""
+        n = b['count'].shape[0]
+        dev = self.device
+        t = b['phase'][:, None, None] + torch.arange(frames, dtype=torch.float32, device=dev)  # [n, 1, T]
+        radius = torch.where(b['valid'], b['radius'], torch.ones_like(b['radius']))
+        lo, hi = radius, scenes.SIZE - radius
+        px, _ = scenes._bounce(b['start'][..., 0], b['velocity'][..., 0], lo, hi, t)
+        py, _ = scenes._bounce(b['start'][..., 1], b['velocity'][..., 1], lo, hi, t)  # [n, 3, T]
+        c = torch.arange(scenes.SIZE, dtype=torch.float32, device=dev) + 0.5
+        dx = c[None, None, None, None, :] - px[..., None, None]
+        dy = c[None, None, None, :, None] - py[..., None, None]
+        r = radius[:, :, None, None, None]
+        circle = torch.sqrt(dx * dx + dy * dy) - r
+        square = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
+        big = 1.4 * r
+        n2 = 0.8660254 * dx - 0.5 * dy
+        n3 = -0.8660254 * dx - 0.5 * dy
+        triangle = torch.maximum(torch.maximum(dy, n2), n3) - big / 2
+        sh = b['shape'][:, :, None, None, None]
+        sdf = torch.where(sh == 0, circle, torch.where(sh == 1, square, triangle))
+        cover = (0.5 - sdf).clamp(0, 1) * b['valid'][:, :, None, None, None].float()
+        img = self.bg_rgb[b['bg']][:, None, None, None, :].expand(n, frames, scenes.SIZE, scenes.SIZE, 3).clone()
+        obj = self.obj_rgb[b['colour']]
+        for kk in range(3):
+            a = cover[:, kk, :, :, :, None]
+            img = img * (1 - a) + obj[:, kk, None, None, None, :] * a
+        return img.round()
+
+    def to_scene_list(self, b: Dict[str, torch.Tensor]) -> List[scenes.Scene]:
+        """The same scenes as scenes.Scene objects (for --self-check)."""
+        out = []
+        cn, bn = list(scenes.OBJECT_COLOURS), list(scenes.BACKGROUNDS)
+        for i in range(b['count'].shape[0]):
+            k = int(b['count'][i])
+            out.append(scenes.Scene(
+                bn[int(b['bg'][i])], [cn[int(c)] for c in b['colour'][i, :k]],
+                [scenes.SHAPES[int(s)] for s in b['shape'][i, :k]], [float(r) for r in b['radius'][i, :k]],
+                [(float(x), float(y)) for x, y in b['start'][i, :k]], [(float(x), float(y)) for x, y in b['velocity'][i, :k]]))
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+
+def shift_s(u: torch.Tensor) -> torch.Tensor:
+    return SHIFT * u / (1 + (SHIFT - 1) * u)
+
+
+def lr_at(step: int, frac: float, base: float, warmup: int) -> float:
+    warm = min(1.0, (step + 1) / warmup)
+    return base * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """One step's tensors (all on the device, all random numbers from the scene generator)."""
+    gen, dev = src.gen, src.device
+    x: Dict[str, torch.Tensor] = {}
+    if args.batch_open > 0:
+        b = src.sample(args.batch_open)
+        lat = scenes.space_to_depth(src.render(b, BLOCK))
+        x['o_ids'], x['o_lens'] = src.tokens(b)
+        u = src._rand(args.batch_open)
+        s = torch.where(src._rand(args.batch_open) < args.open_shift_share, shift_s(u), src._rand(args.batch_open))
+        s = s.clamp(1e-3, 1.0)
+        noise = torch.randn(lat.shape, generator=gen, device=dev)
+        sv = s[:, None, None, None, None]
+        x['o_noisy'] = (1 - sv) * lat + sv * noise
+        x['o_target'] = noise - lat
+        x['o_t'] = (s * 1000)[:, None].expand(-1, BLOCK).contiguous()
+    if args.batch_tf > 0:
+        n, nb = args.batch_tf, args.window // BLOCK
+        b = src.sample(args.batch_tf)
+        lat = scenes.space_to_depth(src.render(b, args.window))
+        x['t_ids'], x['t_lens'] = src.tokens(b)
+        u = src._rand(n, nb)
+        fixed = infer_s[(src._rand(n, nb) * len(infer_s)).long().clamp(max=len(infer_s) - 1)]
+        s_blk = torch.where(src._rand(n, nb) < 0.5, shift_s(u), fixed)
+        s = s_blk.repeat_interleave(BLOCK, dim=1)  # [n, frames]
+        noise = torch.randn(lat.shape, generator=gen, device=dev)
+        sv = s[:, None, :, None, None]
+        x['t_noisy'] = (1 - sv) * lat + sv * noise
+        x['t_target'] = noise - lat
+        x['t_t'] = s * 1000
+        sigma = src._rand(n) * 0.1 * (src._rand(n) < 0.5).float()
+        x['t_clean'] = lat + sigma[:, None, None, None, None] * torch.randn(lat.shape, generator=gen, device=dev)
+    return x
+
+
+def step_losses(model: WanModel, x: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Mean flow-matching MSE of each stream (the function torch.compile sees)."""
+    out: Dict[str, torch.Tensor] = {}
+    if 'o_noisy' in x:
+        xkv = model.cross_kv(model.encode_text_batch(x['o_ids'], x['o_lens']))
+        fpos = torch.arange(BLOCK, device=x['o_noisy'].device)
+        flow = model(x['o_noisy'], x['o_t'], fpos, cross_kv=xkv).flow
+        out['open'] = (flow.float() - x['o_target']).pow(2).mean()
+    if 't_noisy' in x:
+        xkv = model.cross_kv(model.encode_text_batch(x['t_ids'], x['t_lens']))
+        flow = model.forward_teacher_forcing(x['t_clean'], x['t_noisy'], x['t_t'], xkv, BLOCK)
+        out['tf'] = (flow.float() - x['t_target']).pow(2).mean()
+    return out
+
+
+def save_atomic(model: WanModel, path: str, meta: Dict[str, str]) -> None:
+    tmp = path + '.tmp'
+    save_weights(model, tmp, 'float32', meta)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation: whole videos from noise, one sampler (or an ODE opening continued by the 4-step loop)
+# ----------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def generate_video(model: WanModel, p: Dict[str, torch.Tensor], blocks: int, seed: int, first: str = 'ode',
+                   first_steps: int = 16, rest: Optional[str] = None, rest_steps: Optional[int] = None,
+                   window: int = 12) -> torch.Tensor:
+    """Latents [B, C, blocks*3, H, W] of videos opened from pure noise (empty cache) by the block
+    sampler `first` with `first_steps` steps (distill_opening.sample_block: 'ode' = the runtime's
+    generation.sampler ode over evenly spaced steps, 'renoise' = the re-noising loop), later blocks
+    by `rest` (default: the same); each block enters the cache by a clean pass; the cache keeps the
+    last window - 3 frames."""
+    rest = rest or first
+    rest_steps = rest_steps or first_steps
+    dims = model.dims
+    dev = next(model.parameters()).device
+    b = p['ids'].shape[0]
+    gen = torch.Generator(device='cpu').manual_seed(seed)
+    xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
+    shape = (b, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width)
+    cache = KVCache.empty(dims, b, dev)
+    per = dims.tokens_per_frame
+    out = []
+    for bi in range(blocks):
+        fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
+        noise = torch.randn(shape, generator=gen).to(dev)
+        sampler, count = (first, first_steps) if bi == 0 else (rest, rest_steps)
+        x0 = opening_eval.sample_block(model, xkv, noise, fpos, cache if bi else None, gen, sampler, count)
+        out.append(x0)
+        if bi == blocks - 1:
+            break
+        o = model(x0, torch.zeros(b, BLOCK, device=dev), fpos, cross_kv=xkv, cache=cache, return_kv=True)
+        cache = cache.append(o.block_k, o.block_v, o.block_positions)
+        keep = (window - BLOCK) * per
+        if cache.rows > keep:
+            cache = cache.select(torch.arange(cache.rows - keep, cache.rows, device=dev))
+    return torch.cat(out, dim=2)
+
+
+def held_out_prompts(seed: int, n: int, vocab, text_len: int, device) -> opening_eval.PromptSet:
+    return opening_eval.PromptSet([scenes.sample_scene(np.random.default_rng(HELD_OUT_SEED + seed + i)) for i in range(n)],
+                                  vocab, text_len, device)
+
+
+@torch.no_grad()
+def evaluate(model: WanModel, evalset: opening_eval.PromptSet, blocks: int, seed: int, chunk: int,
+             **how) -> Dict[str, Dict[str, float]]:
+    """The detector on the first block and on the last of `blocks` (videos made in chunks of prompts)."""
+    n = evalset.count.shape[0]
+    dev = evalset.count.device
+    firsts, lasts = [], []
+    for a in range(0, n, chunk):
+        p = evalset.take(torch.arange(a, min(n, a + chunk), device=dev))
+        lat = generate_video(model, p, blocks, seed + a, **how)
+        px = scenes.depth_to_space(lat.float())
+        firsts.append(px[:, :BLOCK])
+        lasts.append(px[:, (blocks - 1) * BLOCK:])
+    p = evalset.take(torch.arange(n, device=dev))
+    ref = opening_eval.reference_areas(p)
+    res = {'opening (frames 0-2)': opening_eval.detect(torch.cat(firsts), p, ref)}
+    if blocks > 1:
+        last = (blocks - 1) * BLOCK
+        res[f'continued, frames {last}-{last + BLOCK - 1}'] = opening_eval.detect(torch.cat(lasts), p, ref)
+    return res
+
+
+def write_png(path: str, rgb: np.ndarray) -> None:
+    """An 8-bit RGB PNG from [H, W, 3] uint8 with the standard library only (no PIL on every machine)."""
+    import struct
+    import zlib
+
+    h, w, _ = rgb.shape
+    raw = b''.join(b'\x00' + rgb[y].tobytes() for y in range(h))  # filter type 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
+
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
+                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+
+
+def png_grid(model: WanModel, vocab, dims: Dims, dev, path: str, blocks: int, scale: int = 2, **how) -> Dict[str, object]:
+    """Rows: the PNG prompts x 2 noise seeds; columns: frames 0-2, then every 3rd frame."""
+    pset = opening_eval.png_prompts(vocab, dims.text_len, dev, 2)
+    p = pset.take(torch.arange(pset.count.shape[0], device=dev))
+    lat = generate_video(model, p, blocks, seed=5, **how)
+    cols = [0, 1, 2] + list(range(5, blocks * BLOCK, 3))
+    px = opening_eval.to_pixels(lat)
+    sheet = torch.cat([torch.cat([clip[i] for i in cols], dim=1) for clip in px], dim=0)
+    sheet = sheet.round().clamp(0, 255).to(torch.uint8).numpy()
+    write_png(path, np.ascontiguousarray(sheet.repeat(scale, axis=0).repeat(scale, axis=1)))
+    return {'rows': pset.captions, 'frames': cols}
+
+
+# ----------------------------------------------------------------------------------------------
+# Self-check (CPU, seconds): the device sampler matches scenes.py's render and tokenizer
+# ----------------------------------------------------------------------------------------------
+
+def self_check(vocab, text_len: int) -> None:
+    src = DeviceScenes(vocab, text_len, 'cpu', seed=3)
+    b = src.sample(300)
+    lst = src.to_scene_list(b)
+    ids, lens = src.tokens(b)
+    for i, s in enumerate(lst):
+        ref = scenes.tokenize(s.caption(), vocab)[:text_len]
+        got = ids[i, :int(lens[i])].tolist()
+        assert got == ref and int(lens[i]) == len(ref), (s.caption(), got, ref)
+        assert (ids[i, int(lens[i]):] == 0).all()
+    px = src.render(b, 6)
+    ref_px = scenes.render(lst, 6, start_frame=b['phase'].numpy())['pixels']
+    err = (px - ref_px).abs().max().item()
+    assert err <= 1.0, f'render differs from scenes.render by {err}'
+    frac = ((px - ref_px).abs() > 0).float().mean().item()
+    assert frac < 1e-4, f'{frac} of pixels differ from scenes.render'
+    counts = torch.bincount(b['count'], minlength=4)[1:].float() / 300
+    assert all(abs(float(c) - p) < 0.1 for c, p in zip(counts, scenes.COUNT_PROBS)), counts
+    for i in range(300):
+        assert len(set(b['colour'][i].tolist())) == 3
+    r = b['radius'][b['valid']]
+    assert float(r.min()) >= scenes.RADIUS_RANGE[0] and float(r.max()) <= scenes.RADIUS_RANGE[1]
+    sp = b['velocity'][b['valid']].norm(dim=-1)
+    assert float(sp.min()) >= scenes.SPEED_RANGE[0] - 1e-4 and float(sp.max()) <= scenes.SPEED_RANGE[1] + 1e-4
+    print(f'self-check ok: 300 captions tokenised as scenes.tokenize, render max |diff| {err} ({frac:.2e} of pixels), '
+          f'counts {counts.tolist()}', flush=True)
+
+
+# ----------------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'demo', 'model.json'))
+    ap.add_argument('--init', default=None, help='start from these weights (a runtime safetensors), else from scratch')
+    ap.add_argument('--out', required=True)
+    ap.add_argument('--minutes', type=float, default=7.5, help='training wall-clock budget (compile included)')
+    ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--batch-open', type=int, default=512, help='opening blocks (3 frames, empty cache) a step')
+    ap.add_argument('--batch-tf', type=int, default=16, help='teacher-forcing clips (--window frames) a step')
+    ap.add_argument('--window', type=int, default=18)
+    ap.add_argument('--tf-weight', type=float, default=1.0)
+    ap.add_argument('--open-shift-share', type=float, default=0.7, help='share of opening s from the shift-5 distribution (rest uniform)')
+    ap.add_argument('--lr', type=float, default=4e-4)
+    ap.add_argument('--warmup', type=int, default=200)
+    ap.add_argument('--ema', type=float, default=0.999)
+    ap.add_argument('--compile', action='store_true', help='torch.compile the loss (PyTorch 2.x; eager if it fails)')
+    ap.add_argument('--log-every', type=int, default=50)
+    ap.add_argument('--save-every', type=float, default=90.0, help='seconds between EMA checkpoints')
+    ap.add_argument('--eval-n', type=int, default=256, help='held-out prompts')
+    ap.add_argument('--eval-blocks', type=int, default=6, help='blocks a video; the last is the continued one')
+    ap.add_argument('--eval-chunk', type=int, default=256)
+    ap.add_argument('--png-blocks', type=int, default=8)
+    ap.add_argument('--eval-ode-steps', default='16,32', help='ODE step counts evaluated (the first also makes the PNG and the continuation run)')
+    ap.add_argument('--device', default=None)
+    ap.add_argument('--eval-only', action='store_true', help='no training: evaluate --init (or random weights)')
+    ap.add_argument('--self-check', action='store_true', help='check the device scene sampler against scenes.py and exit')
+    args = ap.parse_args()
+
+    t_start = time.time()
+    vocab = scenes.vocabulary()
+    with open(args.model) as f:
+        spec = json.load(f)
+    dims = Dims.from_dict({**spec, 'vocab_size': len(vocab)})
+    if args.self_check:
+        self_check(vocab, dims.text_len)
+        return
+    os.makedirs(args.out, exist_ok=True)
+    dev = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    torch.manual_seed(args.seed)
+    model = WanModel(dims)
+    if args.init:
+        load_weights(model, args.init)
+    model = model.to(dev).train()
+    ema = copy.deepcopy(model).eval()
+    for q in ema.parameters():
+        q.requires_grad_(False)
+    n_params = sum(q.numel() for q in model.parameters())
+    info = {'device': torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu', 'torch': torch.__version__,
+            'params': n_params, 'dims': dims.to_dict()}
+    print(f'{info}, init {args.init}', flush=True)
+    meta = {'recipe': 'tools/train/train_teacher.py', 'init': os.path.relpath(args.init, ROOT) if args.init else 'scratch',
+            'seed': str(args.seed)}
+    weights_path = os.path.join(args.out, 'model.safetensors')
+
+    step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
+    if not args.eval_only:
+        if dev.type == 'cuda':
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        src = DeviceScenes(vocab, dims.text_len, dev, args.seed)
+        infer_s = torch.tensor([t / 1000 for t in shifted_steps(INFERENCE_STEPS, SHIFT)], device=dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01,
+                                **({'fused': True} if dev.type == 'cuda' else {}))
+        amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', dtype=torch.bfloat16, enabled=False)
+        losses_fn = step_losses
+        if args.compile:
+            if hasattr(torch, 'compile'):
+                losses_fn = torch.compile(step_losses)
+                compiled = True
+            else:
+                print(f'--compile: torch {torch.__version__} has no torch.compile, running eager', flush=True)
+        ema_p, model_p = list(ema.parameters()), list(model.parameters())
+        budget = 60 * args.minutes
+        start = time.time()
+        last_save = start
+        run = {'open': torch.zeros((), device=dev), 'tf': torch.zeros((), device=dev)}
+        run_n, run_t0, run_step0 = 0, start, 0
+        sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
+        while time.time() - start < budget:
+            timed = 20 <= step < 40  # a few synchronised steps: where a step's time goes
+            if timed:
+                sync()
+                t0 = time.time()
+            x = make_inputs(src, args, dims, infer_s)
+            if timed:
+                sync()
+                t1 = time.time()
+            frac = (time.time() - start) / budget
+            lr = lr_at(step, frac, args.lr, args.warmup)
+            for g in opt.param_groups:
+                g['lr'] = lr
+            try:
+                with torch.autocast(**amp):
+                    ls = losses_fn(model, x)
+                loss = ls.get('open', 0.0) + args.tf_weight * ls.get('tf', 0.0)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            except Exception as e:  # noqa: BLE001 - a failed compile falls back to eager
+                if not compiled or step > 0:
+                    raise
+                print(f'torch.compile failed ({type(e).__name__}: {str(e)[:300]}), running eager', flush=True)
+                losses_fn, compiled = step_losses, False
+                timing['compile_failed_after_s'] = round(time.time() - start, 1)
+                opt.zero_grad(set_to_none=True)
+                continue
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            decay = min(args.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                torch._foreach_mul_(ema_p, decay)
+                torch._foreach_add_(ema_p, [q.detach() for q in model_p], alpha=1 - decay)
+            if timed:
+                sync()
+                t2 = time.time()
+                timing.setdefault('data_ms', []).append(1000 * (t1 - t0))
+                timing.setdefault('step_ms', []).append(1000 * (t2 - t1))
+            if step == 0:
+                sync()
+                timing['first_step_s'] = round(time.time() - start, 1)  # compile time, when compiled
+                print(f"first step (compile {'on' if compiled else 'off'}) took {timing['first_step_s']} s", flush=True)
+            for k in run:
+                if k in ls:
+                    run[k] += ls[k].detach().float()
+            run_n += 1
+            step += 1
+            if step % args.log_every == 0:
+                el = time.time() - start
+                vals = {k: float(v) / run_n for k, v in run.items()}
+                rate = (step - run_step0) / max(time.time() - run_t0, 1e-9)
+                log.append({'step': step, 'seconds': round(el, 1), 'lr': lr, 'loss_open': vals['open'], 'loss_tf': vals['tf'],
+                            'steps_per_s': round(rate, 2)})
+                print(f"step {step} open {vals['open']:.4f} tf {vals['tf']:.4f} lr {lr:.2e} {rate:.1f} steps/s t {el:.0f}s", flush=True)
+                for k in run:
+                    run[k].zero_()
+                run_n, run_t0, run_step0 = 0, time.time(), step
+            if time.time() - last_save > args.save_every:
+                save_atomic(ema, weights_path, {**meta, 'steps': str(step)})
+                last_save = time.time()
+        sync()
+        train_s = time.time() - start
+        for k in ('data_ms', 'step_ms'):
+            if k in timing:
+                timing[k] = round(float(np.median(timing[k])), 2)
+        save_atomic(ema, weights_path, {**meta, 'steps': str(step), 'train_seconds': f'{train_s:.0f}'})
+        clips = step * (args.batch_open + args.batch_tf)
+        with open(os.path.join(args.out, 'loss.json'), 'w') as f:
+            json.dump({'args': vars(args), **info, 'compiled': compiled, 'steps': step, 'seconds': round(train_s, 1),
+                       'steps_per_s': round(step / max(train_s, 1e-9), 2), 'clips': clips,
+                       'timing (median of synchronised steps 20-39)': timing, 'log': log}, f, indent=1)
+        print(f'saved after {step} steps, {train_s:.0f} s ({step / max(train_s, 1e-9):.1f} steps/s, timing {timing})', flush=True)
+
+    # -- evaluation (fp32, no TF32: as the runtime computes) --------------------------------------
+    if dev.type == 'cuda':
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    t0 = time.time()
+    ev = ema.float().eval()
+    evalset = held_out_prompts(args.seed, args.eval_n, vocab, dims.text_len, dev)
+    metrics: Dict[str, object] = {'args': vars(args), **info, 'train': {'steps': step, 'seconds': round(train_s, 1),
+                                                                          'compiled': compiled},
+                                  'held_out': f'{args.eval_n} prompts of scenes.sample_scene(np.random.default_rng({HELD_OUT_SEED} + seed + i))'}
+    p_all = evalset.take(torch.arange(args.eval_n, device=dev))
+    gt = DeviceScenes(vocab, dims.text_len, dev, seed=HELD_OUT_SEED)
+    gb = gt.sample(args.eval_n)
+    for key in ('colour', 'shape', 'bg', 'valid', 'count'):
+        gb[key] = p_all[key]
+    metrics['ceiling: ground-truth random scenes of these prompts'] = opening_eval.detect(
+        gt.render(gb, BLOCK), p_all, opening_eval.reference_areas(p_all))
+    chunk = max(1, args.eval_chunk)
+    ode = [int(v) for v in args.eval_ode_steps.split(',') if v.strip()]
+    runs = {f'ode{c}': dict(first='ode', first_steps=c) for c in ode}
+    runs['renoise4 (the runtime loop)'] = dict(first='renoise', first_steps=4)
+    runs[f'ode{ode[0]} opening, renoise4 continuation'] = dict(first='ode', first_steps=ode[0], rest='renoise', rest_steps=4)
+    for name, how in runs.items():
+        t1 = time.time()
+        metrics[name] = evaluate(ev, evalset, args.eval_blocks, 123, chunk, **how)
+        print(f'{name} ({time.time() - t1:.1f} s): ' + json.dumps({k: round(v['objects_present'], 4) for k, v in metrics[name].items()}), flush=True)
+    metrics[f'ode{ode[0]}, second noise seed'] = evaluate(ev, evalset, 1, 321, chunk, first='ode', first_steps=ode[0])
+    metrics['eval_seconds'] = round(time.time() - t0, 1)
+    metrics_path = os.path.join(args.out, 'metrics.json')
+    with open(metrics_path, 'w') as f:  # before the PNGs, so a failing picture loses no numbers
+        json.dump(metrics, f, indent=1)
+    metrics['png'] = {}
+    for name, how in ((f'openings-ode{ode[0]}.png', dict(first='ode', first_steps=ode[0])),
+                      ('openings-renoise4.png', dict(first='renoise', first_steps=4))):
+        try:
+            metrics['png'][name] = png_grid(ev, vocab, dims, dev, os.path.join(args.out, name), args.png_blocks, **how)
+        except Exception as e:  # noqa: BLE001
+            metrics['png'][name] = f'failed: {type(e).__name__}: {e}'
+    metrics['eval_seconds'] = round(time.time() - t0, 1)
+    metrics['wall_seconds'] = round(time.time() - t_start, 1)
+    with open(metrics_path, 'w') as f:
+        json.dump(metrics, f, indent=1)
+    summary = {k: {kk: round(vv['objects_present'], 4) for kk, vv in v.items()} for k, v in metrics.items()
+               if isinstance(v, dict) and k.startswith(('ode', 'renoise'))}
+    print(f"eval in {metrics['eval_seconds']} s, wall {metrics['wall_seconds']} s\n" + json.dumps(summary, indent=1), flush=True)
+
+
+if __name__ == '__main__':
+    main()
