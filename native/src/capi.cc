@@ -49,6 +49,56 @@ int locked(H* e, F&& f) {
     f(*e->impl);
   });
 }
+
+// The native decoders (TAEHV, Wan VAE) behind one set of C functions: H is ssn_taehv or ssn_wanvae.
+template <typename H>
+int decoderSetWeight(H* d, const char* key, const float* data, int64_t count, int on_device) {
+  return locked(d, [&](auto& t) { t.setWeight(key, data, count, on_device != 0); });
+}
+
+template <typename H>
+int decoderFinalize(H* d, int warmup_frames) {
+  return locked(d, [&](auto& t) { t.finalize(warmup_frames); });
+}
+
+template <typename H>
+int decoderDecode(H* d, const float* latent, int frames, uint8_t* rgb_out, int64_t capacity, int* frames_out) {
+  return locked(d, [&](auto& t) {
+    const int n = t.decode(latent, frames, rgb_out, capacity);
+    if (frames_out) *frames_out = n;
+  });
+}
+
+template <typename H>
+int decoderReset(H* d) {
+  return locked(d, [&](auto& t) { t.reset(); });
+}
+
+/** Width, height and stats; `more(t)` adds what one kind reports besides. */
+template <typename H, typename More>
+int decoderInfo(H* d, int* width, int* height, int* plans, double* plan_ms, double* last_ms, More&& more) {
+  return locked(d, [&](auto& t) {
+    if (width) *width = t.width();
+    if (height) *height = t.height();
+    t.stats(plans, plan_ms, last_ms);
+    more(t);
+  });
+}
+
+template <typename H>
+int decoderSplit(H* d, double* ms3) {
+  return locked(d, [&](auto& t) { t.lastSplit(ms3); });
+}
+
+template <typename H>
+int decoderDescribe(H* d, char* buf, int size) {
+  return locked(d, [&](auto& t) {
+    if (size <= 0) return;
+    const std::string s = t.describe();
+    std::strncpy(buf, s.c_str(), size - 1);
+    buf[size - 1] = 0;
+  });
+}
 }  // namespace
 
 extern "C" {
@@ -244,46 +294,19 @@ int ssn_taehv_create(const ssn_taehv_dims* dims, int device, int precision, ssn_
 }
 
 void ssn_taehv_destroy(ssn_taehv* d) { delete d; }
-
 int ssn_taehv_set_weight(ssn_taehv* d, const char* key, const float* data, int64_t count, int on_device) {
-  return locked(d, [&](ssn::TaehvDecoder& t) { t.setWeight(key, data, count, on_device != 0); });
+  return decoderSetWeight(d, key, data, count, on_device);
 }
-
-int ssn_taehv_finalize(ssn_taehv* d, int warmup_frames) {
-  return locked(d, [&](ssn::TaehvDecoder& t) { t.finalize(warmup_frames); });
-}
-
+int ssn_taehv_finalize(ssn_taehv* d, int warmup_frames) { return decoderFinalize(d, warmup_frames); }
 int ssn_taehv_decode(ssn_taehv* d, const float* latent, int frames, uint8_t* rgb_out, int64_t capacity, int* frames_out) {
-  return locked(d, [&](ssn::TaehvDecoder& t) {
-    const int n = t.decode(latent, frames, rgb_out, capacity);
-    if (frames_out) *frames_out = n;
-  });
+  return decoderDecode(d, latent, frames, rgb_out, capacity, frames_out);
 }
-
-int ssn_taehv_reset(ssn_taehv* d) {
-  return locked(d, [&](ssn::TaehvDecoder& t) { t.reset(); });
-}
-
+int ssn_taehv_reset(ssn_taehv* d) { return decoderReset(d); }
 int ssn_taehv_info(ssn_taehv* d, int* width, int* height, int* plans, double* plan_ms, double* last_ms) {
-  return locked(d, [&](ssn::TaehvDecoder& t) {
-    if (width) *width = t.width();
-    if (height) *height = t.height();
-    t.stats(plans, plan_ms, last_ms);
-  });
+  return decoderInfo(d, width, height, plans, plan_ms, last_ms, [](ssn::TaehvDecoder&) {});
 }
-
-int ssn_taehv_split(ssn_taehv* d, double* ms3) {
-  return locked(d, [&](ssn::TaehvDecoder& t) { t.lastSplit(ms3); });
-}
-
-int ssn_taehv_describe(ssn_taehv* d, char* buf, int size) {
-  return locked(d, [&](ssn::TaehvDecoder& t) {
-    if (size <= 0) return;
-    const std::string s = t.describe();
-    std::strncpy(buf, s.c_str(), size - 1);
-    buf[size - 1] = 0;
-  });
-}
+int ssn_taehv_split(ssn_taehv* d, double* ms3) { return decoderSplit(d, ms3); }
+int ssn_taehv_describe(ssn_taehv* d, char* buf, int size) { return decoderDescribe(d, buf, size); }
 
 int ssn_wanvae_create(const ssn_wanvae_dims* dims, int device, int precision, ssn_wanvae** out) {
   return guard([&] {
@@ -297,46 +320,20 @@ int ssn_wanvae_create(const ssn_wanvae_dims* dims, int device, int precision, ss
 }
 
 void ssn_wanvae_destroy(ssn_wanvae* d) { delete d; }
-
 int ssn_wanvae_set_weight(ssn_wanvae* d, const char* key, const float* data, int64_t count, int on_device) {
-  return locked(d, [&](ssn::WanVaeDecoder& t) { t.setWeight(key, data, count, on_device != 0); });
+  return decoderSetWeight(d, key, data, count, on_device);
 }
-
-int ssn_wanvae_finalize(ssn_wanvae* d, int warmup_frames) {
-  return locked(d, [&](ssn::WanVaeDecoder& t) { t.finalize(warmup_frames); });
-}
-
+int ssn_wanvae_finalize(ssn_wanvae* d, int warmup_frames) { return decoderFinalize(d, warmup_frames); }
 int ssn_wanvae_decode(ssn_wanvae* d, const float* latent, int frames, uint8_t* rgb_out, int64_t capacity, int* frames_out) {
-  return locked(d, [&](ssn::WanVaeDecoder& t) {
-    const int n = t.decode(latent, frames, rgb_out, capacity);
-    if (frames_out) *frames_out = n;
-  });
+  return decoderDecode(d, latent, frames, rgb_out, capacity, frames_out);
 }
-
-int ssn_wanvae_reset(ssn_wanvae* d) {
-  return locked(d, [&](ssn::WanVaeDecoder& t) { t.reset(); });
-}
-
+int ssn_wanvae_reset(ssn_wanvae* d) { return decoderReset(d); }
 int ssn_wanvae_info(ssn_wanvae* d, int* width, int* height, int* plans, double* plan_ms, double* last_ms, int64_t* device_bytes) {
-  return locked(d, [&](ssn::WanVaeDecoder& t) {
-    if (width) *width = t.width();
-    if (height) *height = t.height();
-    t.stats(plans, plan_ms, last_ms);
+  return decoderInfo(d, width, height, plans, plan_ms, last_ms, [&](ssn::WanVaeDecoder& t) {
     if (device_bytes) *device_bytes = t.deviceBytes();
   });
 }
-
-int ssn_wanvae_split(ssn_wanvae* d, double* ms3) {
-  return locked(d, [&](ssn::WanVaeDecoder& t) { t.lastSplit(ms3); });
-}
-
-int ssn_wanvae_describe(ssn_wanvae* d, char* buf, int size) {
-  return locked(d, [&](ssn::WanVaeDecoder& t) {
-    if (size <= 0) return;
-    const std::string s = t.describe();
-    std::strncpy(buf, s.c_str(), size - 1);
-    buf[size - 1] = 0;
-  });
-}
+int ssn_wanvae_split(ssn_wanvae* d, double* ms3) { return decoderSplit(d, ms3); }
+int ssn_wanvae_describe(ssn_wanvae* d, char* buf, int size) { return decoderDescribe(d, buf, size); }
 
 }  // extern "C"
