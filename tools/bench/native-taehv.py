@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes as C
 import os
 import statistics
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import List
 
 import numpy as np
 import torch
@@ -30,98 +29,14 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
 from taehv import StreamingTaehv, TaehvDecoder, randomize  # noqa: E402
+from native_decoder import NativeDecoder, NativeTaehv, levels, load_lib, median_after_first  # noqa: E402
 
-LIB = os.path.join(ROOT, 'native', 'build', 'libsinkstream_native.so')
-PRECISION = {'bf16': 0, 'fp32': 1, 'fp16': 2}
-
-
-class TaehvDims(C.Structure):
-    _fields_ = [('latent_channels', C.c_int), ('latent_height', C.c_int), ('latent_width', C.c_int), ('channels', C.c_int * 4)]
-
-
-class NativeTaehv:
-    """ssn_taehv_* of native/src/capi.h."""
-
-    def __init__(self, lib: C.CDLL, latent_channels: int, h: int, w: int, channels, precision: str, device: int = 0):
-        self.lib = lib
-        d = TaehvDims()
-        d.latent_channels, d.latent_height, d.latent_width = latent_channels, h, w
-        d.channels[:] = list(channels)
-        self.h = C.c_void_p()
-        self._check(lib.ssn_taehv_create(C.byref(d), device, PRECISION[precision], C.byref(self.h)))
-        wi, he = C.c_int(), C.c_int()
-        self._check(lib.ssn_taehv_info(self.h, C.byref(wi), C.byref(he), None, None, None))
-        self.width, self.height = wi.value, he.value
-
-    def _check(self, rc: int) -> None:
-        if rc != 0:
-            raise RuntimeError('native: ' + self.lib.ssn_last_error().decode())
-
-    def set_weights(self, state: Dict[str, torch.Tensor], device: int = 0) -> None:
-        for key, t in state.items():
-            src = t.detach().to(device=f'cuda:{device}', dtype=torch.float32).contiguous()
-            torch.cuda.synchronize()
-            self._check(self.lib.ssn_taehv_set_weight(self.h, key.encode(), C.c_void_p(src.data_ptr()), src.numel(), 1))
-
-    def finalize(self, warmup_frames: int) -> None:
-        self._check(self.lib.ssn_taehv_finalize(self.h, warmup_frames))
-
-    def decode(self, latent: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """latent [C, F, H, W] float32 -> uint8 [n, height, width, 3] (into `out` when given: no fresh host pages)"""
-        lat = np.ascontiguousarray(latent, dtype=np.float32)
-        frames = lat.shape[1]
-        if out is None:
-            out = np.empty((4 * frames, self.height, self.width, 3), np.uint8)
-        n = C.c_int()
-        self._check(self.lib.ssn_taehv_decode(self.h, C.c_void_p(lat.ctypes.data), frames, C.c_void_p(out.ctypes.data),
-                                              out.nbytes, C.byref(n)))
-        return out[:n.value]
-
-    def split(self) -> List[float]:
-        ms = (C.c_double * 3)()
-        self._check(self.lib.ssn_taehv_split(self.h, ms))
-        return list(ms)
-
-    def reset(self) -> None:
-        self._check(self.lib.ssn_taehv_reset(self.h))
-
-    def info(self):
-        plans, plan_ms, last_ms = C.c_int(), C.c_double(), C.c_double()
-        self._check(self.lib.ssn_taehv_info(self.h, None, None, C.byref(plans), C.byref(plan_ms), C.byref(last_ms)))
-        buf = C.create_string_buffer(512)
-        self._check(self.lib.ssn_taehv_describe(self.h, buf, 512))
-        return plans.value, plan_ms.value, last_ms.value, buf.value.decode()
-
-    def close(self) -> None:
-        if self.h:
-            self.lib.ssn_taehv_destroy(self.h)
-            self.h = C.c_void_p()
-
-
-def load_lib() -> C.CDLL:
-    lib = C.CDLL(LIB)
-    vp, i32 = C.c_void_p, C.c_int
-    lib.ssn_last_error.restype = C.c_char_p
-    lib.ssn_taehv_create.argtypes = [C.POINTER(TaehvDims), i32, i32, C.POINTER(vp)]
-    lib.ssn_taehv_destroy.argtypes = [vp]
-    lib.ssn_taehv_set_weight.argtypes = [vp, C.c_char_p, vp, C.c_int64, i32]
-    lib.ssn_taehv_finalize.argtypes = [vp, i32]
-    lib.ssn_taehv_decode.argtypes = [vp, vp, i32, vp, C.c_int64, C.POINTER(i32)]
-    lib.ssn_taehv_reset.argtypes = [vp]
-    lib.ssn_taehv_info.argtypes = [vp, C.POINTER(i32), C.POINTER(i32), C.POINTER(i32), C.POINTER(C.c_double), C.POINTER(C.c_double)]
-    lib.ssn_taehv_describe.argtypes = [vp, C.c_char_p, i32]
-    lib.ssn_taehv_split.argtypes = [vp, vp]
-    return lib
 
 
 def to_bytes(frames: torch.Tensor) -> np.ndarray:
     """[n, 3, H, W] in [0, 1] -> uint8 [n, H, W, 3] (round half to even, as torch.round)"""
     return (frames.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
-
-def levels(a: np.ndarray, b: np.ndarray) -> str:
-    d = np.abs(a.astype(np.int16) - b.astype(np.int16))
-    return f'max {int(d.max()):3d} levels, mean {d.mean():.4f}, {100.0 * (d > 1).mean():.3f}% off by more than 1'
 
 
 def gpu_bytes(frames: torch.Tensor) -> torch.Tensor:
@@ -150,7 +65,7 @@ def torch_stream_bytes(model: TaehvDecoder, blocks: List[np.ndarray], dtype: tor
     return np.concatenate(outs, 0), ms, dev
 
 
-def native_stream(nat: NativeTaehv, blocks: List[np.ndarray]) -> tuple:
+def native_stream(nat: NativeDecoder, blocks: List[np.ndarray]) -> tuple:
     outs, ms, dev = [], [], []
     for b in blocks:
         t0 = time.perf_counter()
@@ -159,9 +74,6 @@ def native_stream(nat: NativeTaehv, blocks: List[np.ndarray]) -> tuple:
         dev.append(nat.info()[2])
     return np.concatenate(outs, 0), ms, dev
 
-
-def median_after_first(ms: List[float]) -> float:
-    return statistics.median(ms[1:]) if len(ms) > 1 else ms[0]
 
 
 def main() -> None:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes as C
 import os
 import statistics
 import sys
 import time
 from dataclasses import replace
-from typing import Dict, List, Optional
+from typing import List
 
 import numpy as np
 import torch
@@ -33,88 +32,8 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
 from wan_vae import WAN21, WanVaeDecoder, decoder_flops_per_latent_frame, random_init  # noqa: E402
+from native_decoder import NativeDecoder, NativeWanVae, levels, load_lib, median_after_first  # noqa: E402
 
-LIB = os.path.join(ROOT, 'native', 'build', 'libsinkstream_native.so')
-PRECISION = {'bf16': 0, 'fp32': 1, 'fp16': 2}
-
-
-class WanVaeDims(C.Structure):
-    _fields_ = [('dim', C.c_int), ('z_dim', C.c_int), ('latent_height', C.c_int), ('latent_width', C.c_int)]
-
-
-class NativeWanVae:
-    """ssn_wanvae_* of native/src/capi.h."""
-
-    def __init__(self, lib: C.CDLL, dim: int, z_dim: int, h: int, w: int, precision: str, device: int = 0):
-        self.lib = lib
-        d = WanVaeDims(dim, z_dim, h, w)
-        self.h = C.c_void_p()
-        self._check(lib.ssn_wanvae_create(C.byref(d), device, PRECISION[precision], C.byref(self.h)))
-        wi, he = C.c_int(), C.c_int()
-        self._check(lib.ssn_wanvae_info(self.h, C.byref(wi), C.byref(he), None, None, None, None))
-        self.width, self.height = wi.value, he.value
-
-    def _check(self, rc: int) -> None:
-        if rc != 0:
-            raise RuntimeError('native: ' + self.lib.ssn_last_error().decode())
-
-    def set_weights(self, state: Dict[str, torch.Tensor], device: int = 0) -> None:
-        for key, t in state.items():
-            src = t.detach().to(device=f'cuda:{device}', dtype=torch.float32).contiguous()
-            torch.cuda.synchronize()
-            self._check(self.lib.ssn_wanvae_set_weight(self.h, key.encode(), C.c_void_p(src.data_ptr()), src.numel(), 1))
-
-    def finalize(self, warmup_frames: int) -> None:
-        self._check(self.lib.ssn_wanvae_finalize(self.h, warmup_frames))
-
-    def decode(self, latent: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """latent [z, F, H, W] float32 -> uint8 [n, height, width, 3]"""
-        lat = np.ascontiguousarray(latent, dtype=np.float32)
-        frames = lat.shape[1]
-        if out is None:
-            out = np.empty((4 * frames, self.height, self.width, 3), np.uint8)
-        n = C.c_int()
-        self._check(self.lib.ssn_wanvae_decode(self.h, C.c_void_p(lat.ctypes.data), frames, C.c_void_p(out.ctypes.data),
-                                               out.nbytes, C.byref(n)))
-        return out[:n.value]
-
-    def split(self) -> List[float]:
-        ms = (C.c_double * 3)()
-        self._check(self.lib.ssn_wanvae_split(self.h, ms))
-        return list(ms)
-
-    def reset(self) -> None:
-        self._check(self.lib.ssn_wanvae_reset(self.h))
-
-    def info(self):
-        plans, plan_ms, last_ms, nbytes = C.c_int(), C.c_double(), C.c_double(), C.c_int64()
-        self._check(self.lib.ssn_wanvae_info(self.h, None, None, C.byref(plans), C.byref(plan_ms), C.byref(last_ms), C.byref(nbytes)))
-        buf = C.create_string_buffer(512)
-        self._check(self.lib.ssn_wanvae_describe(self.h, buf, 512))
-        return plans.value, plan_ms.value, last_ms.value, nbytes.value, buf.value.decode()
-
-    def close(self) -> None:
-        if self.h:
-            self.lib.ssn_wanvae_destroy(self.h)
-            self.h = C.c_void_p()
-
-
-def load_lib() -> C.CDLL:
-    lib = C.CDLL(LIB)
-    vp, i32 = C.c_void_p, C.c_int
-    lib.ssn_abi_version.restype = i32
-    lib.ssn_last_error.restype = C.c_char_p
-    lib.ssn_wanvae_create.argtypes = [C.POINTER(WanVaeDims), i32, i32, C.POINTER(vp)]
-    lib.ssn_wanvae_destroy.argtypes = [vp]
-    lib.ssn_wanvae_set_weight.argtypes = [vp, C.c_char_p, vp, C.c_int64, i32]
-    lib.ssn_wanvae_finalize.argtypes = [vp, i32]
-    lib.ssn_wanvae_decode.argtypes = [vp, vp, i32, vp, C.c_int64, C.POINTER(i32)]
-    lib.ssn_wanvae_reset.argtypes = [vp]
-    lib.ssn_wanvae_info.argtypes = [vp, C.POINTER(i32), C.POINTER(i32), C.POINTER(i32), C.POINTER(C.c_double),
-                                    C.POINTER(C.c_double), C.POINTER(C.c_int64)]
-    lib.ssn_wanvae_describe.argtypes = [vp, C.c_char_p, i32]
-    lib.ssn_wanvae_split.argtypes = [vp, vp]
-    return lib
 
 
 def gpu_bytes(frames: torch.Tensor) -> torch.Tensor:
@@ -122,10 +41,6 @@ def gpu_bytes(frames: torch.Tensor) -> torch.Tensor:
     v = torch.floor((frames[0].float() + 1) * 127.5 + 0.5).clamp(0, 255)
     return v.to(torch.uint8).permute(1, 2, 3, 0).contiguous()
 
-
-def levels(a: np.ndarray, b: np.ndarray) -> str:
-    d = np.abs(a.astype(np.int16) - b.astype(np.int16))
-    return f'max {int(d.max()):3d} levels, mean {d.mean():.4f}, {100.0 * (d > 1).mean():.3f}% off by more than 1'
 
 
 def torch_stream(model: WanVaeDecoder, blocks: List[np.ndarray], dtype: torch.dtype, channels_last: bool):
@@ -149,7 +64,7 @@ def torch_stream(model: WanVaeDecoder, blocks: List[np.ndarray], dtype: torch.dt
     return np.concatenate(outs, 0), ms, dev
 
 
-def native_stream(nat: NativeWanVae, blocks: List[np.ndarray]):
+def native_stream(nat: NativeDecoder, blocks: List[np.ndarray]):
     outs, ms, splits = [], [], []
     for b in blocks:
         t0 = time.perf_counter()
@@ -158,9 +73,6 @@ def native_stream(nat: NativeWanVae, blocks: List[np.ndarray]):
         splits.append(nat.split())
     return np.concatenate(outs, 0), ms, splits
 
-
-def median_after_first(ms: List[float]) -> float:
-    return statistics.median(ms[1:]) if len(ms) > 1 else ms[0]
 
 
 def to_channels_last(model: torch.nn.Module) -> torch.nn.Module:
