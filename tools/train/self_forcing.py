@@ -220,6 +220,17 @@ def colour_fidelity(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: float 
     return h.sum(dim=1) / p['valid'].float().sum(dim=1)
 
 
+def finite_json(v):
+    """NaN / inf -> None, so the files are strict JSON."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: finite_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite_json(x) for x in v]
+    return v
+
+
 def nanmean(x: torch.Tensor) -> float:
     ok = ~torch.isnan(x)
     return float(x[ok].mean()) if bool(ok.any()) else float('nan')
@@ -460,7 +471,7 @@ def main() -> None:
             row = {'step': step, 'seconds': round(el, 1), 'lr': opt_g.param_groups[0]['lr'],
                    **{k: v / acc_n for k, v in acc.items()}}
             log.append(row)
-            print(f"step {step} dmd {row['dmd']:.4f} critic {row['critic']:.4f} gnorm {row['gnorm']:.3f} t {el:.0f}s", flush=True)
+            print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} gnorm {row['gnorm']:.3e} t {el:.0f}s", flush=True)
             acc = {k: 0.0 for k in acc}
             acc_n = 0
     train_s = time.time() - start
@@ -468,7 +479,7 @@ def main() -> None:
             'train_seconds': f'{train_s:.0f}'}
     save_weights(ema, os.path.join(args.out, 'model.safetensors'), 'float32', meta)
     with open(os.path.join(args.out, 'loss.json'), 'w') as f:
-        json.dump({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}, f)
+        json.dump(finite_json({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}), f)
     print(f'saved after {step} steps, {train_s:.0f} s ({step / max(train_s, 1e-9):.2f} steps/s)', flush=True)
 
     t0 = time.time()
@@ -479,7 +490,7 @@ def main() -> None:
     metrics['filmstrip'] = {'rows': PNG_PROMPTS, 'every': 8, 'frames': args.long_blocks * F_}
     metrics['wall_seconds'] = round(time.time() - t_start, 1)
     with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=1)
+        json.dump(finite_json(metrics), f, indent=1)
     print(f'eval {time.time() - t0:.1f} s', flush=True)
     short = {k: {kk: vv for kk, vv in v.items() if not kk.startswith('long')} for k, v in metrics.items()
              if isinstance(v, dict) and k.startswith(('teacher', 'student'))}
