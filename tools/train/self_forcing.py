@@ -7,7 +7,8 @@ as the runtime does (docs/model.md, The loop): pure noise, the 4-step re-noising
 (shifted sigmas 1, .9375, .8333, .625; fresh noise between steps), then a clean pass at t = 0 whose
 keys and values enter its OWN KV cache, under the default cache policy (sink, absolute positions:
 the first S frames forever plus the last W - S - F frames; W 12, S 3, F 3). Rollouts are longer
-than the window (--rollout-blocks 8 = 24 frames), so training sees the sink and evictions.
+than the window (--rollout-blocks 8 = 24 frames), so training sees the sink and evictions
+(--rollout-blocks-max: a random length per rollout, for longer sink-to-window gaps).
 
 Objective: DMD (distribution matching distillation), as in Self-Forcing:
 - per block, one exit step k (uniform over the 4 steps, shared by the batch): steps before k run
@@ -337,6 +338,8 @@ def main() -> None:
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--rollout-blocks', type=int, default=8, help='blocks per training rollout (> window / block)')
+    ap.add_argument('--rollout-blocks-max', type=int, default=None,
+                    help='if set, each rollout has a uniform number of blocks in [--rollout-blocks, this] (longer sink gaps)')
     ap.add_argument('--block', type=int, default=3)
     ap.add_argument('--window', type=int, default=12)
     ap.add_argument('--sink', type=int, default=3)
@@ -400,8 +403,9 @@ def main() -> None:
     fused = {'fused': True} if dev.type == 'cuda' else {}
     opt_g = torch.optim.AdamW(gen_params, lr=args.lr, betas=(0.0, 0.99), weight_decay=0.01, **fused)
     opt_c = torch.optim.AdamW(critic_params, lr=args.lr_critic, betas=(0.0, 0.99), weight_decay=0.01, **fused)
-    nb, F_ = args.rollout_blocks, args.block
-    mask = rollout_mask(nb, F_, dims.tokens_per_frame, args.window, args.sink, dev)
+    F_ = args.block
+    lengths = list(range(args.rollout_blocks, max(args.rollout_blocks, args.rollout_blocks_max or 0) + 1))
+    masks = {n: rollout_mask(n, F_, dims.tokens_per_frame, args.window, args.sink, dev) for n in lengths}
     budget = 60 * args.minutes
     log: List[Dict[str, object]] = []
     acc = {'dmd': 0.0, 'critic': 0.0, 'gnorm': 0.0}
@@ -420,6 +424,8 @@ def main() -> None:
         with torch.no_grad(), torch.autocast(**amp):
             xkv_t = teacher.cross_kv(teacher.encode_text_batch(p['ids'], p['lens']))
         ctx_c = critic.encode_text_batch(p['ids'], p['lens']).detach()
+        nb = lengths[int(torch.randint(0, len(lengths), ()))]
+        mask = masks[nb]
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
         video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp)
@@ -486,7 +492,7 @@ def main() -> None:
     metrics['student (EMA, 4-step loop)'] = evaluate(ema, evalset, ref, args, sig, amp, long_n)
     filmstrip(ema, vocab, args, sig, amp, os.path.join(args.out, 'filmstrip.png'))
     metrics['train'] = {'steps': step, 'seconds': round(train_s, 1), 'batch': args.batch,
-                        'rollout_frames': nb * F_}
+                        'rollout_frames': [n * F_ for n in lengths]}
     metrics['filmstrip'] = {'rows': PNG_PROMPTS, 'every': 8, 'frames': args.long_blocks * F_}
     metrics['wall_seconds'] = round(time.time() - t_start, 1)
     with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
