@@ -8,11 +8,11 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { loadNativeAddon } from '../engine/native/addon-loader.js';
-import { NativeCallQueue, nativeError } from '../engine/native/call-queue.js';
 import type { NativeAddon, NativeTaehvHandle, NativeTaehvInfo, NativeTaehvPrecision } from '../engine/native/addon-types.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { Decoder } from './decoder.js';
 import { nativeDecoderPrecision, type DecoderBackend } from './backend.js';
+import { NativeDecoderCalls } from './native-decoder.js';
 import { FRAMES_PER_LATENT_FRAME, FRAMES_TO_TRIM, type TaehvShape } from './taehv/architecture.js';
 import { loadTaehvWeights } from './taehv/weights.js';
 
@@ -43,51 +43,44 @@ export function nativeTaehvPrecision(dtype: Config['decoder']['dtype']): NativeT
   return dtype === 'float16' ? 2 : 1;
 }
 
-const DECODER = 'native TAEHV decoder';
-
 export class NativeTaehvDecoder implements Decoder {
   readonly kind = 'taehv' as const;
   readonly framesPerLatentFrame = FRAMES_PER_LATENT_FRAME;
   readonly framesForFirstLatentFrame = FRAMES_PER_LATENT_FRAME - FRAMES_TO_TRIM;
-  private readonly calls: NativeCallQueue<NativeTaehvHandle>;
 
   private constructor(
-    private readonly addon: NativeAddon,
-    handle: NativeTaehvHandle,
-    private readonly shape: TaehvShape,
-    readonly width: number,
-    readonly height: number,
+    private readonly native: NativeDecoderCalls<NativeTaehvHandle, NativeTaehvInfo>,
     readonly backend: DecoderBackend,
-  ) {
-    this.calls = new NativeCallQueue(handle, DECODER);
+  ) {}
+
+  get width(): number {
+    return this.native.width;
+  }
+
+  get height(): number {
+    return this.native.height;
   }
 
   static async open(options: NativeTaehvOptions): Promise<NativeTaehvDecoder> {
     const addon = options.addon ?? loadNativeAddon().addon;
     const { shape } = options;
-    let handle: NativeTaehvHandle;
-    try {
-      handle = addon.createTaehv(
-        { latentChannels: shape.latentChannels, latentHeight: shape.latentHeight, latentWidth: shape.latentWidth, channels: shape.channels },
-        options.device,
-        options.precision,
-      );
-    } catch (e) {
-      throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native TAEHV decoder: ${(e as Error).message}`, { cause: e });
-    }
-    try {
-      for (const [key, tensor] of options.weights) addon.taehvSetWeight(handle, key, tensor.data);
-      await addon.taehvFinalize(handle, options.warmupFrames);
-      const info = addon.taehvInfo(handle);
-      return new NativeTaehvDecoder(addon, handle, shape, info.width, info.height, {
-        runtime: 'native',
-        precision: nativeDecoderPrecision(options.precision),
-        device: options.device,
-      });
-    } catch (e) {
-      addon.taehvDestroy(handle);
-      throw nativeError(DECODER, e);
-    }
+    const dims = { latentChannels: shape.latentChannels, latentHeight: shape.latentHeight, latentWidth: shape.latentWidth, channels: shape.channels };
+    const native = await NativeDecoderCalls.open(
+      'native TAEHV decoder',
+      {
+        create: () => addon.createTaehv(dims, options.device, options.precision),
+        setWeight: (h, key, data) => addon.taehvSetWeight(h, key, data),
+        finalize: (h, frames) => addon.taehvFinalize(h, frames),
+        decode: (h, latent, frames, out) => addon.taehvDecode(h, latent, frames, out),
+        reset: (h) => addon.taehvReset(h),
+        info: (h) => addon.taehvInfo(h),
+        destroy: (h) => addon.taehvDestroy(h),
+      },
+      [...options.weights].map(([key, tensor]) => [key, tensor.data] as const),
+      options.warmupFrames,
+      { ...shape, framesPerLatentFrame: FRAMES_PER_LATENT_FRAME },
+    );
+    return new NativeTaehvDecoder(native, { runtime: 'native', precision: nativeDecoderPrecision(options.precision), device: options.device });
   }
 
   /** The configured decoder on the GPU of engine.device, warmed up for blocks of generation.blockFrames (default 3). */
@@ -114,32 +107,20 @@ export class NativeTaehvDecoder implements Decoder {
 
   /** Frames are views of one buffer per block. */
   decode(latent: Float32Array): Promise<Uint8Array[]> {
-    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.shape;
-    const F = latent.length / (C * H * W);
-    if (!Number.isInteger(F) || F < 1) {
-      return Promise.reject(new SinkstreamError('ERR_ENGINE', `native TAEHV decoder: latent of ${latent.length} values is not [${C}, F, ${H}, ${W}]`));
-    }
-    return this.calls.run(async (h) => {
-      const bytes = this.width * this.height * 3;
-      const out = new Uint8Array(FRAMES_PER_LATENT_FRAME * F * bytes);
-      const n = await this.addon.taehvDecode(h, latent, F, out);
-      return Array.from({ length: n }, (_, f) => out.subarray(f * bytes, (f + 1) * bytes));
-    });
+    return this.native.decode(latent);
   }
 
   reset(): Promise<void> {
-    return this.calls.run(async (h) => {
-      await this.addon.taehvReset(h);
-    });
+    return this.native.reset();
   }
 
   /** Plans, planning time, the last decode's device time, and what runs the convolutions. */
   info(): NativeTaehvInfo {
-    return this.addon.taehvInfo(this.calls.current());
+    return this.native.info();
   }
 
   /** Idempotent: waits for calls in flight, then frees the GPU memory. */
   close(): Promise<void> {
-    return this.calls.close((h) => this.addon.taehvDestroy(h));
+    return this.native.close();
   }
 }

@@ -8,11 +8,11 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { loadNativeAddon } from '../engine/native/addon-loader.js';
-import { NativeCallQueue, nativeError } from '../engine/native/call-queue.js';
 import type { NativeAddon, NativeTaehvPrecision, NativeWanVaeHandle, NativeWanVaeInfo } from '../engine/native/addon-types.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { Decoder } from './decoder.js';
 import { nativeDecoderPrecision, type DecoderBackend } from './backend.js';
+import { NativeDecoderCalls } from './native-decoder.js';
 import { spatialScale, temporalScale, WAN21_LATENT_MEAN, WAN21_LATENT_STD, WAN21_VAE_ARCH, type WanVaeArch } from './wan-vae/arch.js';
 import { loadWanVaeWeights, syntheticWanVaeWeights } from './wan-vae/weights.js';
 
@@ -39,26 +39,25 @@ export function nativeWanVaePrecision(dtype: Config['decoder']['dtype']): Native
   return dtype === 'float16' ? 0 : 1;
 }
 
-const DECODER = 'native Wan VAE decoder';
-
 export class NativeWanVaeDecoder implements Decoder {
   readonly kind = 'wan-vae' as const;
   readonly framesForFirstLatentFrame = 1;
   readonly framesPerLatentFrame: number;
-  private readonly calls: NativeCallQueue<NativeWanVaeHandle>;
 
   private constructor(
-    private readonly addon: NativeAddon,
-    handle: NativeWanVaeHandle,
+    private readonly native: NativeDecoderCalls<NativeWanVaeHandle, NativeWanVaeInfo>,
     readonly arch: WanVaeArch,
-    private readonly latentHeight: number,
-    private readonly latentWidth: number,
-    readonly width: number,
-    readonly height: number,
     readonly backend: DecoderBackend,
   ) {
-    this.calls = new NativeCallQueue(handle, DECODER);
     this.framesPerLatentFrame = temporalScale(arch);
+  }
+
+  get width(): number {
+    return this.native.width;
+  }
+
+  get height(): number {
+    return this.native.height;
   }
 
   static async open(options: NativeWanVaeOptions): Promise<NativeWanVaeDecoder> {
@@ -69,29 +68,27 @@ export class NativeWanVaeDecoder implements Decoder {
     if (s !== 8 || temporalScale(arch) !== 4 || arch.numResBlocks !== 2 || arch.dimMult.join() !== WAN21_VAE_ARCH.dimMult.join()) {
       throw new SinkstreamError('ERR_CONFIG_INVALID', 'native Wan VAE decoder: only the Wan2.1 layout (dim_mult [1, 2, 4, 4], 2 residual blocks) runs natively');
     }
-    let handle: NativeWanVaeHandle;
-    try {
-      handle = addon.createWanVae({ dim: arch.dim, zDim: arch.zDim, latentHeight: options.latentHeight, latentWidth: options.latentWidth }, options.device, options.precision);
-    } catch (e) {
-      throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native Wan VAE decoder: ${(e as Error).message}`, { cause: e });
+    const weights: Array<readonly [string, Float32Array]> = [...options.weights].map(([key, tensor]) => [key, tensor.data] as const);
+    if (arch.zDim === WAN21_LATENT_MEAN.length) {
+      weights.push(['latent.mean', Float32Array.from(WAN21_LATENT_MEAN)], ['latent.std', Float32Array.from(WAN21_LATENT_STD)]);
     }
-    try {
-      for (const [key, tensor] of options.weights) addon.wanVaeSetWeight(handle, key, tensor.data);
-      if (arch.zDim === WAN21_LATENT_MEAN.length) {
-        addon.wanVaeSetWeight(handle, 'latent.mean', Float32Array.from(WAN21_LATENT_MEAN));
-        addon.wanVaeSetWeight(handle, 'latent.std', Float32Array.from(WAN21_LATENT_STD));
-      }
-      await addon.wanVaeFinalize(handle, options.warmupFrames);
-      const info = addon.wanVaeInfo(handle);
-      return new NativeWanVaeDecoder(addon, handle, arch, options.latentHeight, options.latentWidth, info.width, info.height, {
-        runtime: 'native',
-        precision: nativeDecoderPrecision(options.precision),
-        device: options.device,
-      });
-    } catch (e) {
-      addon.wanVaeDestroy(handle);
-      throw nativeError(DECODER, e);
-    }
+    const dims = { dim: arch.dim, zDim: arch.zDim, latentHeight: options.latentHeight, latentWidth: options.latentWidth };
+    const native = await NativeDecoderCalls.open(
+      'native Wan VAE decoder',
+      {
+        create: () => addon.createWanVae(dims, options.device, options.precision),
+        setWeight: (h, key, data) => addon.wanVaeSetWeight(h, key, data),
+        finalize: (h, frames) => addon.wanVaeFinalize(h, frames),
+        decode: (h, latent, frames, out) => addon.wanVaeDecode(h, latent, frames, out),
+        reset: (h) => addon.wanVaeReset(h),
+        info: (h) => addon.wanVaeInfo(h),
+        destroy: (h) => addon.wanVaeDestroy(h),
+      },
+      weights,
+      options.warmupFrames,
+      { latentChannels: arch.zDim, latentHeight: options.latentHeight, latentWidth: options.latentWidth, framesPerLatentFrame: temporalScale(arch) },
+    );
+    return new NativeWanVaeDecoder(native, arch, { runtime: 'native', precision: nativeDecoderPrecision(options.precision), device: options.device });
   }
 
   /** The configured decoder on the GPU of engine.device, warmed up for blocks of generation.blockFrames (default 3). */
@@ -128,34 +125,20 @@ export class NativeWanVaeDecoder implements Decoder {
 
   /** Frames are views of one buffer per block. */
   decode(latent: Float32Array): Promise<Uint8Array[]> {
-    const C = this.arch.zDim;
-    const H = this.latentHeight;
-    const W = this.latentWidth;
-    const F = latent.length / (C * H * W);
-    if (!Number.isInteger(F) || F < 1) {
-      return Promise.reject(new SinkstreamError('ERR_ENGINE', `native Wan VAE decoder: latent of ${latent.length} values is not [${C}, F, ${H}, ${W}]`));
-    }
-    return this.calls.run(async (h) => {
-      const bytes = this.width * this.height * 3;
-      const out = new Uint8Array(this.framesPerLatentFrame * F * bytes);
-      const n = await this.addon.wanVaeDecode(h, latent, F, out);
-      return Array.from({ length: n }, (_, f) => out.subarray(f * bytes, (f + 1) * bytes));
-    });
+    return this.native.decode(latent);
   }
 
   reset(): Promise<void> {
-    return this.calls.run(async (h) => {
-      await this.addon.wanVaeReset(h);
-    });
+    return this.native.reset();
   }
 
   /** Plans, planning time, the last decode's device time, device memory held, and what runs the convolutions. */
   info(): NativeWanVaeInfo {
-    return this.addon.wanVaeInfo(this.calls.current());
+    return this.native.info();
   }
 
   /** Idempotent: waits for calls in flight, then frees the GPU memory. */
   close(): Promise<void> {
-    return this.calls.close((h) => this.addon.wanVaeDestroy(h));
+    return this.native.close();
   }
 }

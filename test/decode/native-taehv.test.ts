@@ -1,7 +1,8 @@
 /**
- * NativeTaehvDecoder (src/decode/native-taehv.ts): the wrapper over an injected stand-in addon (what it hands
- * over, frame views, order of calls, errors, close), and, where the CUDA addon loads, the native decoder in fp32
- * against the PyTorch reference's fixture (tools/reference/taehv.py fixtures), streamed block by block.
+ * NativeTaehvDecoder (src/decode/native-taehv.ts) over an injected stand-in addon: what it hands over, its frame
+ * counts, its errors' names (what every native decoder does alike is native-decoder.test.ts's), and, where the
+ * CUDA addon loads, the native decoder in fp32 against the PyTorch reference's fixture (tools/reference/taehv.py
+ * fixtures), streamed block by block.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,68 +14,10 @@ import { expectedShapes, type TaehvShape } from '../../src/decode/taehv/architec
 import { loadTaehvCheckpoint } from '../../src/decode/taehv/weights.js';
 import { NativeTaehvDecoder, nativeTaehvPrecision } from '../../src/decode/native-taehv.js';
 import { loadNativeAddon } from '../../src/engine/native/addon-loader.js';
-import type { NativeAddon, NativeTaehvDims, NativeTaehvHandle } from '../../src/engine/native/addon-types.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
+import { nativeDecoderStandIn, type StandInOptions } from './helpers/native-decoder-stand-in.js';
 
-/** The taehv* part of the addon, in JS: frame f of a block is filled with (block * 16 + f); calls are logged. */
-function standIn(options: { failCreate?: string; failFinalize?: string } = {}) {
-  const log: string[] = [];
-  const keys: string[] = [];
-  let created: { dims: NativeTaehvDims; device: number; precision: number } | null = null;
-  let started = false;
-  let block = 0;
-  let destroyed = 0;
-  let inFlight = 0;
-  let overlapped = false;
-  const addon = {
-    createTaehv(dims: NativeTaehvDims, device: number, precision: number) {
-      if (options.failCreate) throw new Error(options.failCreate);
-      created = { dims, device, precision };
-      return {} as NativeTaehvHandle;
-    },
-    taehvDestroy() {
-      destroyed++;
-    },
-    taehvSetWeight(_h: NativeTaehvHandle, key: string, data: Float32Array) {
-      keys.push(key);
-      assert.ok(data instanceof Float32Array);
-    },
-    async taehvFinalize(_h: NativeTaehvHandle, warmup: number) {
-      log.push(`finalize ${warmup}`);
-      if (options.failFinalize) throw new Error(options.failFinalize);
-      return 0;
-    },
-    async taehvDecode(_h: NativeTaehvHandle, latent: Float32Array, frames: number, out: Uint8Array) {
-      if (inFlight++) overlapped = true;
-      await new Promise((r) => setTimeout(r, 5));
-      inFlight--;
-      const n = 4 * frames - (started ? 0 : 3);
-      const bytes = out.length / (4 * frames);
-      for (let f = 0; f < n; f++) out.fill(block * 16 + f, f * bytes, (f + 1) * bytes);
-      log.push(`decode ${latent[0]} ${frames}`);
-      started = true;
-      block++;
-      return n;
-    },
-    async taehvReset() {
-      log.push('reset');
-      started = false;
-      return 0;
-    },
-    taehvInfo() {
-      const d = created!.dims;
-      return { width: d.latentWidth * 8, height: d.latentHeight * 8, plans: 0, planMs: 0, lastMs: 0, provider: 'stand-in' };
-    },
-  };
-  return {
-    addon: addon as unknown as NativeAddon,
-    log,
-    keys,
-    created: () => created,
-    destroyed: () => destroyed,
-    overlapped: () => overlapped,
-  };
-}
+const standIn = (options: StandInOptions = {}) => nativeDecoderStandIn('taehv', (F) => 4 * F - 3, options);
 
 const config = (dtype: 'float16' | 'float32') =>
   configSchema.parse({
@@ -88,7 +31,7 @@ test('fromConfig hands every checkpoint key to the addon, fp16 for float16, devi
   const s = standIn();
   const d = await NativeTaehvDecoder.fromConfig(config('float16'), s.addon);
   const shape = { latentChannels: 16, channels: [8, 8, 4, 4] as const };
-  assert.equal(s.keys.sort(), [...expectedShapes(shape).keys()].sort());
+  assert.equal([...s.weights.keys()].sort(), [...expectedShapes(shape).keys()].sort());
   assert.equal(s.created(), { dims: { latentChannels: 16, latentHeight: 2, latentWidth: 3, channels: [8, 8, 4, 4] }, device: 1, precision: 2 });
   assert.equal(s.log, ['finalize 2']);
   assert.equal([d.width, d.height, d.framesForFirstLatentFrame, d.framesPerLatentFrame], [24, 16, 1, 4]);
@@ -117,46 +60,14 @@ test('decode: frames are views of the block, 4F - 3 then 4F, calls in order even
   await d.close();
 });
 
-test('a latent of the wrong size is refused before the addon sees it', async () => {
-  const s = standIn();
-  const d = await NativeTaehvDecoder.fromConfig(config('float32'), s.addon);
-  for (const n of [0, 16 * 6 + 1]) {
-    try {
-      await d.decode(new Float32Array(n));
-      assert.unreachable();
-    } catch (e) {
-      assert.is((e as { code?: string }).code, 'ERR_ENGINE');
-      assert.match((e as Error).message, /\[16, F, 2, 3\]/);
-    }
-  }
-  assert.equal(s.log, ['finalize 2']);
-  await d.close();
-});
-
-test('close is idempotent and frees the handle once; later calls are ERR_CLOSED', async () => {
-  const s = standIn();
-  const d = await NativeTaehvDecoder.fromConfig(config('float32'), s.addon);
-  await d.close();
-  await d.close();
-  assert.is(s.destroyed(), 1);
-  for (const call of [() => d.decode(new Float32Array(96)), () => d.reset()]) {
-    try {
-      await call();
-      assert.unreachable();
-    } catch (e) {
-      assert.is((e as { code?: string }).code, 'ERR_CLOSED');
-    }
-  }
-});
-
-test('a decoder the addon cannot create is ERR_ENGINE_UNAVAILABLE; a failing finalize frees the handle', async () => {
+test('errors name the TAEHV decoder: one the addon cannot create is ERR_ENGINE_UNAVAILABLE; a failing finalize frees the handle', async () => {
   const noCudnn = standIn({ failCreate: 'the TAEHV decoder needs cuDNN 9' });
   try {
     await NativeTaehvDecoder.fromConfig(config('float32'), noCudnn.addon);
     assert.unreachable();
   } catch (e) {
     assert.is((e as { code?: string }).code, 'ERR_ENGINE_UNAVAILABLE');
-    assert.match((e as Error).message, /needs cuDNN 9/);
+    assert.match((e as Error).message, /^native TAEHV decoder: .*needs cuDNN 9/);
   }
   const badWeights = standIn({ failFinalize: 'TAEHV weight missing: decoder.22.bias' });
   try {

@@ -1,6 +1,6 @@
 /**
- * NativeWanVaeDecoder (src/decode/native-wan-vae.ts): the wrapper over an injected stand-in addon (what it hands
- * over, frame counts and views, order of calls, errors, close), createDecoder's routing of `wan-vae` to it, and,
+ * NativeWanVaeDecoder (src/decode/native-wan-vae.ts) over an injected stand-in addon (what it hands over, its
+ * frame counts, its errors' names; what every native decoder does alike: native-decoder.test.ts), createDecoder's routing of `wan-vae` to it, and,
  * where the CUDA addon loads, the native decoder in fp32 against the PyTorch reference's fixture (vae.py's own
  * frame-by-frame loop, test/decode/fixtures/wan-vae-dim8.safetensors), streamed block by block.
  */
@@ -16,8 +16,8 @@ import { NativeWanVaeDecoder, nativeWanVaePrecision } from '../../src/decode/nat
 import { decoderWeightShapes, WAN21_LATENT_MEAN, WAN21_LATENT_STD, WAN21_VAE_ARCH } from '../../src/decode/wan-vae/arch.js';
 import { syntheticWanVaeWeights } from '../../src/decode/wan-vae/weights.js';
 import { loadNativeAddon } from '../../src/engine/native/addon-loader.js';
-import type { NativeAddon, NativeWanVaeDims, NativeWanVaeHandle } from '../../src/engine/native/addon-types.js';
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
+import { nativeDecoderStandIn, type StandInOptions } from './helpers/native-decoder-stand-in.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ARCH8 = { ...WAN21_VAE_ARCH, dim: 8 };
@@ -25,65 +25,7 @@ const ARCH8 = { ...WAN21_VAE_ARCH, dim: 8 };
 const checkpoint = path.join(mkdtempSync(path.join(tmpdir(), 'sinkstream-native-wan-vae-')), 'wan-vae-dim8.safetensors');
 await writeSafetensors(checkpoint, syntheticWanVaeWeights(ARCH8, 3));
 
-/** The wanVae* part of the addon, in JS: frame f of a block is filled with (block * 16 + f); calls are logged. */
-function standIn(options: { failCreate?: string; failFinalize?: string } = {}) {
-  const log: string[] = [];
-  const weights = new Map<string, Float32Array>();
-  let created: { dims: NativeWanVaeDims; device: number; precision: number } | null = null;
-  let started = false;
-  let block = 0;
-  let destroyed = 0;
-  let inFlight = 0;
-  let overlapped = false;
-  const addon = {
-    createWanVae(dims: NativeWanVaeDims, device: number, precision: number) {
-      if (options.failCreate) throw new Error(options.failCreate);
-      created = { dims, device, precision };
-      return {} as NativeWanVaeHandle;
-    },
-    wanVaeDestroy() {
-      destroyed++;
-    },
-    wanVaeSetWeight(_h: NativeWanVaeHandle, key: string, data: Float32Array) {
-      assert.ok(data instanceof Float32Array);
-      weights.set(key, data);
-    },
-    async wanVaeFinalize(_h: NativeWanVaeHandle, warmup: number) {
-      log.push(`finalize ${warmup}`);
-      if (options.failFinalize) throw new Error(options.failFinalize);
-      return 0;
-    },
-    async wanVaeDecode(_h: NativeWanVaeHandle, latent: Float32Array, frames: number, out: Uint8Array) {
-      if (inFlight++) overlapped = true;
-      await new Promise((r) => setTimeout(r, 5));
-      inFlight--;
-      const n = started ? 4 * frames : 1 + 4 * (frames - 1);
-      const bytes = out.length / (4 * frames);
-      for (let f = 0; f < n; f++) out.fill(block * 16 + f, f * bytes, (f + 1) * bytes);
-      log.push(`decode ${latent[0]} ${frames}`);
-      started = true;
-      block++;
-      return n;
-    },
-    async wanVaeReset() {
-      log.push('reset');
-      started = false;
-      return 0;
-    },
-    wanVaeInfo() {
-      const d = created!.dims;
-      return { width: d.latentWidth * 8, height: d.latentHeight * 8, plans: 0, planMs: 0, lastMs: 0, deviceBytes: 0, provider: 'stand-in' };
-    },
-  };
-  return {
-    addon: addon as unknown as NativeAddon,
-    log,
-    weights,
-    created: () => created,
-    destroyed: () => destroyed,
-    overlapped: () => overlapped,
-  };
-}
+const standIn = (options: StandInOptions = {}) => nativeDecoderStandIn('wanVae', (F) => 1 + 4 * (F - 1), options);
 
 const config = (dtype: 'float16' | 'float32') =>
   configSchema.parse({
@@ -128,46 +70,14 @@ test('decode: 1 + 4 (F - 1) frames for the first block then 4F, views of one buf
   await d.close();
 });
 
-test('a latent of the wrong size is refused before the addon sees it', async () => {
-  const s = standIn();
-  const d = await NativeWanVaeDecoder.fromConfig(config('float32'), s.addon);
-  for (const n of [0, 16 * 6 + 1]) {
-    try {
-      await d.decode(new Float32Array(n));
-      assert.unreachable();
-    } catch (e) {
-      assert.is((e as { code?: string }).code, 'ERR_ENGINE');
-      assert.match((e as Error).message, /\[16, F, 2, 3\]/);
-    }
-  }
-  assert.equal(s.log, ['finalize 2']);
-  await d.close();
-});
-
-test('close is idempotent and frees the handle once; later calls are ERR_CLOSED', async () => {
-  const s = standIn();
-  const d = await NativeWanVaeDecoder.fromConfig(config('float32'), s.addon);
-  await d.close();
-  await d.close();
-  assert.is(s.destroyed(), 1);
-  for (const call of [() => d.decode(new Float32Array(96)), () => d.reset()]) {
-    try {
-      await call();
-      assert.unreachable();
-    } catch (e) {
-      assert.is((e as { code?: string }).code, 'ERR_CLOSED');
-    }
-  }
-});
-
-test('a decoder the addon cannot create is ERR_ENGINE_UNAVAILABLE; a failing finalize frees the handle; wrong latent channels are a config error', async () => {
+test('errors name the Wan VAE decoder: one the addon cannot create is ERR_ENGINE_UNAVAILABLE; a failing finalize frees the handle; wrong latent channels are a config error', async () => {
   const noCudnn = standIn({ failCreate: 'the decoder needs cuDNN 9' });
   try {
     await NativeWanVaeDecoder.fromConfig(config('float32'), noCudnn.addon);
     assert.unreachable();
   } catch (e) {
     assert.is((e as { code?: string }).code, 'ERR_ENGINE_UNAVAILABLE');
-    assert.match((e as Error).message, /needs cuDNN 9/);
+    assert.match((e as Error).message, /^native Wan VAE decoder: .*needs cuDNN 9/);
   }
   const badWeights = standIn({ failFinalize: 'Wan VAE weight missing: decoder.head.2.bias [3]' });
   try {
