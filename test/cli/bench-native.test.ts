@@ -7,9 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createEngine } from '../../src/engine/create-engine.js';
 import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
@@ -17,21 +15,10 @@ import { cudaGraphsMode } from '../../src/engine/native/native-engine.js';
 import { compareNodeWithC, engineTimings } from '../../src/cli/commands/bench-native.js';
 import { tempDir } from '../encode/helpers.js';
 import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, standInEngines, standInGraphModes, writeStandInAddon } from '../helpers/stand-in-native-addon.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const entry = path.join(root, 'src/cli/run.ts');
 
-function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env });
 
 test('engineTimings: per-forward means of the addon sums, the hop = JavaScript ms - addon ms, host in the call = wall - GPU', () => {
   const stats = { forwards: 4, wallMs: 400, issueMs: 8, gpuMs: 380, idleMs: 12, graphLaunches: 2, graphCaptures: 1, graphFallback: 0 };

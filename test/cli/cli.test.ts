@@ -1,10 +1,9 @@
 /** End to end: the real CLI in a child process, the real ffmpeg, the default tiny model. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { probeVideo, tempDir, waitFor } from '../encode/helpers.js';
 import { resolveFfmpegPath } from '../../src/encode/ffmpeg-path.js';
@@ -12,32 +11,10 @@ import { checkPromptedMotion, VideoMetrics, type PromptCheck } from '../../src/e
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 import { loadConfig } from '../../src/config/load.js';
 import { forwardFlops } from '../../scheduler/index.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const entry = path.join(root, 'src/cli/run.ts');
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], options: { onSpawn?: (child: ReturnType<typeof spawn>) => void; cwd?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-      cwd: options.cwd ?? root,
-      env: { ...process.env, FORCE_COLOR: '0' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    options.onSpawn?.(child);
-  });
-}
+const cli = (args: string[], options: { onSpawn?: (child: ChildProcess) => void; cwd?: string } = {}) => runCli(args, options);
 
 test('render writes an H.264 MP4 with the requested frame count and size', async () => {
   const out = path.join(tempDir('cli'), 'clip.mp4');
@@ -118,7 +95,7 @@ test('bad arguments exit 2', async () => {
 
 test('an interrupted render (SIGINT) exits 130 and leaves a playable file with the frames so far', async () => {
   const out = path.join(tempDir('cli'), 'interrupted.mp4');
-  let child: ReturnType<typeof spawn> | undefined;
+  let child: ChildProcess | undefined;
   const done = cli(['render', '--frames', '100000', '--out', out, '--no-progress'], { onSpawn: (c) => (child = c) });
   await waitFor('fragments on disk', () => (fs.existsSync(out) && fs.statSync(out).size > 4000 ? true : undefined), 60_000);
   child!.kill('SIGINT');
@@ -133,7 +110,7 @@ test('an interrupted render (SIGINT) exits 130 and leaves a playable file with t
 
 test('a killed render (SIGKILL) still leaves a playable file', async () => {
   const out = path.join(tempDir('cli'), 'killed.mp4');
-  let child: ReturnType<typeof spawn> | undefined;
+  let child: ChildProcess | undefined;
   const done = cli(['render', '--frames', '100000', '--out', out, '--no-progress'], { onSpawn: (c) => (child = c) });
   await waitFor('fragments on disk', () => (fs.existsSync(out) && fs.statSync(out).size > 4000 ? true : undefined), 60_000);
   child!.kill('SIGKILL');

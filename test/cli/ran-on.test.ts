@@ -6,9 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { configSchema } from '../../src/config/schema.js';
 import { createEngine } from '../../src/engine/create-engine.js';
 import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
@@ -19,23 +17,12 @@ import type { NativeAddon, NativeTaehvHandle } from '../../src/engine/native/add
 import { ranOn } from '../../src/cli/ran-on.js';
 import { tempDir } from '../encode/helpers.js';
 import { writeStandInAddon } from '../helpers/stand-in-native-addon.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const entry = path.join(root, 'src/cli/run.ts');
 const ATTENTION = 'cuDNN 9.99.0 (stand-in)';
 const GPU = 'Stand-in H200';
 
-function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env });
 
 test('the native engine describes itself: GPU, bf16 and the attention backend the addon chose; fp32 runs its own kernel', async () => {
   const addon = writeStandInAddon(tempDir('ran-on'), { gpus: [GPU], attention: ATTENTION });

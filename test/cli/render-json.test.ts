@@ -4,34 +4,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { probeVideo, tempDir, waitFor } from '../encode/helpers.js';
 import { blockFigures, formatRenderSummary, type RenderSummary } from '../../src/cli/render-summary.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const entry = path.join(root, 'src/cli/run.ts');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], onSpawn?: (child: ReturnType<typeof spawn>) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    onSpawn?.(child);
-  });
-}
+const cli = (args: string[], onSpawn?: (child: ChildProcess) => void) => runCli(args, onSpawn ? { onSpawn } : {});
 
 /** stdout must be exactly one line holding one JSON object. */
 function onlyJson(stdout: string): RenderSummary {
@@ -76,7 +57,7 @@ test('render --json: one JSON object on stdout, its figures agree with the file'
 
 test('render --json interrupted (SIGINT): exit 130, status and reason in the object, frames as in the file', async () => {
   const out = path.join(tempDir('render-json'), 'interrupted.mp4');
-  let child: ReturnType<typeof spawn> | undefined;
+  let child: ChildProcess | undefined;
   const done = cli(['render', '--frames', '100000', '--out', out, '--json'], (c) => (child = c));
   await waitFor('fragments on disk', () => (fs.existsSync(out) && fs.statSync(out).size > 4000 ? true : undefined), 60_000);
   child!.kill('SIGINT');

@@ -5,16 +5,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { probeVideo, tempDir } from '../encode/helpers.js';
 import { syntheticTaehvWeights } from '../../src/decode/taehv/weights.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const entry = path.join(root, 'src/cli/run.ts');
 const SMALL = [
   '--set', 'model.arch.latentChannels=16',
   '--set', 'model.latentHeight=8',
@@ -26,17 +23,7 @@ const SMALL = [
   '--set', 'decoder.taehv.channels=[16,8,8,8]',
 ];
 
-function render(args: string[], command = ['render', '--no-progress']): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...command, ...SMALL, ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const render = (args: string[], command = ['render', '--no-progress']) => runCli([...command, ...SMALL, ...args]);
 
 test('render --frames 21 through TAEHV: two blocks (9 + 12 frames), 64x64, exactly 21 frames', async () => {
   const out = path.join(tempDir('taehv-render'), 'a.mp4');

@@ -6,17 +6,14 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { probeVideo, tempDir } from '../encode/helpers.js';
 import { WAN21_VAE_ARCH } from '../../src/decode/wan-vae/arch.js';
 import { syntheticWanVaeWeights } from '../../src/decode/wan-vae/weights.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
+import { runCli } from '../helpers/cli.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const entry = path.join(root, 'src/cli/run.ts');
 const SMALL = [
   '--set', 'model.arch.latentChannels=16',
   '--set', 'model.latentHeight=8',
@@ -27,17 +24,7 @@ const SMALL = [
   '--set', 'decoder.kind=wan-vae',
 ];
 
-function render(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'render', '--no-progress', ...SMALL, ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const render = (args: string[]) => runCli(['render', '--no-progress', ...SMALL, ...args]);
 
 const dir = tempDir('wan-vae-render');
 const weights = syntheticWanVaeWeights({ ...WAN21_VAE_ARCH, dim: 8 }, 0);

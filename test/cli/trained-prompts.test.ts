@@ -1,24 +1,15 @@
 /** The demo model refuses, through the real CLI, prompts it was never trained to draw (exit 2, nothing written); its own prompts render. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../encode/helpers.js';
+import { runCli } from '../helpers/cli.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const entry = path.join(root, 'src/cli/run.ts');
 
-function render(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'render', '--frames', '6', '--no-progress', ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0' } });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
-}
+const render = (args: string[]) => runCli(['render', '--frames', '6', '--no-progress', ...args]);
 
 const untrained: Array<[string, RegExp]> = [
   ['a purple circle on a black background', /'purple' is not an object colour/],
