@@ -5,7 +5,8 @@
  */
 import { VirtualClock } from '../../../scheduler/clock.js';
 import { CostModel, type DeviceCoefficients } from '../../../scheduler/cost-model.js';
-import { schedulerSection, type SchedulerConfig } from '../../../src/config/sections/scheduler.js';
+import type { SchedulerConfig } from '../../../src/config/sections/scheduler.js';
+import { coefficients, config } from '../../scheduler/helpers/drive.js';
 import type { StreamSpec } from '../../../scheduler/types.js';
 import type { Timers } from '../../../src/realtime/runtime-scheduler.js';
 import type { ScheduledStream } from '../../../src/realtime/runtime-scheduler.js';
@@ -37,23 +38,12 @@ export class ManualTimers implements Timers {
 
 /** Every forward 10 ms, decode free: a block at s steps takes (s + 1) * 10 ms. */
 export function costModel(device = 'dev', partial: Partial<DeviceCoefficients> = {}): CostModel {
-  return new CostModel({
-    [device]: {
-      overheadMs: 10,
-      perItemMs: 0,
-      perTokenMs: 0,
-      perTokenKeyMs: 0,
-      decodeOverheadMs: 0,
-      decodePerLatentFrameMs: 0,
-      encodeOverheadMs: 0,
-      encodePerLatentFrameMs: 0,
-      ...partial,
-    },
-  });
+  return new CostModel({ [device]: coefficients(partial) });
 }
 
+/** The scheduler's defaults with a 20 ms margin (as the scheduler's own tests). */
 export function schedulerConfig(overrides: Record<string, unknown> = {}): SchedulerConfig {
-  return schedulerSection.parse({ marginMs: 20, ...overrides });
+  return config(overrides);
 }
 
 /** 3-frame blocks of 1-token frames at 30 fps: one block every 100 ms, steps 4 -> 3 -> 2. */

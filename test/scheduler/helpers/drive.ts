@@ -1,4 +1,8 @@
-/** Drives a scheduler on a virtual clock with an engine whose jobs take `predicted * factor(device, t)`. */
+/**
+ * Drives a scheduler on a virtual clock with an engine whose jobs take `predicted * factor(device, t)`; its
+ * `coefficients` (a forward of 10 ms, nothing else) and `config` are the virtual devices of the realtime and
+ * serve tests too.
+ */
 import { VirtualClock } from '../../../scheduler/clock.js';
 import { CostModel, type DeviceCoefficients } from '../../../scheduler/cost-model.js';
 import { Scheduler } from '../../../scheduler/scheduler.js';

@@ -5,6 +5,7 @@ import type { Config } from '../../../src/config/schema.js';
 import { SinkstreamServer, type ServerOptions } from '../../../src/serve/server.js';
 import type { ServerMessage } from '../../../src/serve/protocol.js';
 import { CostModel } from '../../../scheduler/cost-model.js';
+import { coefficients } from '../../scheduler/helpers/drive.js';
 
 type Plain = Record<string, unknown>;
 
@@ -152,17 +153,6 @@ export async function httpJson(server: { port: number }, method: string, path: s
 export function fixedForwardCalibration(forwardMs: number): { device: string; costModel: CostModel } {
   return {
     device: 'test-device',
-    costModel: new CostModel({
-      'test-device': {
-        overheadMs: forwardMs,
-        perItemMs: 0,
-        perTokenMs: 0,
-        perTokenKeyMs: 0,
-        decodeOverheadMs: 0,
-        decodePerLatentFrameMs: 0,
-        encodeOverheadMs: 0,
-        encodePerLatentFrameMs: 0,
-      },
-    }),
+    costModel: new CostModel({ 'test-device': coefficients({ overheadMs: forwardMs }) }),
   };
 }
