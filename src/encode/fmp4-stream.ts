@@ -8,19 +8,12 @@
  * `output` must be read: it is a bounded stream, and an unread output stalls ffmpeg, which then
  * stops taking frames (writeFrame waits). Per-viewer queues belong after the splitter.
  */
-import { EventEmitter } from 'node:events';
 import { PassThrough, type Readable } from 'node:stream';
 import { SinkstreamError } from '../errors.js';
 import { resolveFfmpegPath } from './ffmpeg-path.js';
-import {
-  type EncoderOptions,
-  encodedSize,
-  fmp4StreamOutputOptions,
-  rawRgbInputOptions,
-  rgbFrameBytes,
-  validateEncoderOptions,
-} from './encoder-settings.js';
+import { type EncoderOptions, fmp4StreamOutputOptions, rawRgbInputOptions, rgbFrameBytes, validateEncoderOptions } from './encoder-settings.js';
 import { type EncoderExit, RawVideoEncoder } from './raw-video-encoder.js';
+import { RgbEncoderFront } from './rgb-encoder-front.js';
 
 export type FragmentedStreamOptions = EncoderOptions;
 export type FragmentedStreamExit = EncoderExit;
@@ -32,69 +25,37 @@ export interface FragmentedStreamEvents {
   died: [error: SinkstreamError];
 }
 
-export class FragmentedStream extends EventEmitter<FragmentedStreamEvents> {
+export class FragmentedStream extends RgbEncoderFront<FragmentedStreamEvents> {
   /** The fMP4 bytes: init segment first, then fragments. Ends when ffmpeg exits. */
   readonly output: Readable;
-  readonly width: number;
-  readonly height: number;
-  readonly encodedWidth: number;
-  readonly encodedHeight: number;
-  readonly frameBytes: number;
   /** Resolves when ffmpeg has exited (never rejects). */
   readonly exited: Promise<FragmentedStreamExit>;
 
-  private readonly encoder: RawVideoEncoder;
   private closing: Promise<FragmentedStreamExit> | undefined;
 
   /** Use startFragmentedStream(). */
   constructor(options: FragmentedStreamOptions, ffmpegPath: string, label: string) {
-    super();
-    this.width = options.width;
-    this.height = options.height;
-    const even = encodedSize(options.width, options.height);
-    this.encodedWidth = even.width;
-    this.encodedHeight = even.height;
-    this.frameBytes = rgbFrameBytes(options.width, options.height);
     const output = new PassThrough();
+    super(
+      options,
+      new RawVideoEncoder({
+        ffmpegPath,
+        label,
+        frameBytes: rgbFrameBytes(options.width, options.height),
+        inputOptions: rawRgbInputOptions(options),
+        outputOptions: fmp4StreamOutputOptions(options),
+        target: output,
+      }),
+    );
     this.output = output;
-    this.encoder = new RawVideoEncoder({
-      ffmpegPath,
-      label,
-      frameBytes: this.frameBytes,
-      inputOptions: rawRgbInputOptions(options),
-      outputOptions: fmp4StreamOutputOptions(options),
-      target: output,
-    });
     this.exited = this.encoder.exited;
     this.encoder.on('died', (error) => this.emit('died', error));
     this.encoder.on('exit', (exit) => this.emit('exit', exit));
   }
 
-  get pid(): number | undefined {
-    return this.encoder.pid;
-  }
-
-  /** Frames handed to ffmpeg so far. */
-  get frames(): number {
-    return this.encoder.frames;
-  }
-
-  /** Bytes waiting in our side of ffmpeg's stdin (bounded by backpressure). */
-  get bufferedBytes(): number {
-    return this.encoder.bufferedBytes;
-  }
-
   /** Resolves once ffmpeg is running; rejects with ERR_ENCODER if it could not start. */
   get started(): Promise<void> {
     return this.encoder.started;
-  }
-
-  /**
-   * Queues one RGB24 frame (copied). Resolves when ffmpeg's stdin can take more (after 'drain'
-   * when full). Rejects with ERR_ENCODER if ffmpeg died, ERR_CLOSED after close()/kill().
-   */
-  writeFrame(rgb: Uint8Array): Promise<void> {
-    return this.encoder.writeFrame(rgb);
   }
 
   /**

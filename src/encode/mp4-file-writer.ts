@@ -9,18 +9,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { EventEmitter } from 'node:events';
 import { SinkstreamError } from '../errors.js';
 import { resolveFfmpegPath } from './ffmpeg-path.js';
-import {
-  type EncoderOptions,
-  encodedSize,
-  mp4FileOutputOptions,
-  rawRgbInputOptions,
-  rgbFrameBytes,
-  validateEncoderOptions,
-} from './encoder-settings.js';
+import { type EncoderOptions, mp4FileOutputOptions, rawRgbInputOptions, rgbFrameBytes, validateEncoderOptions } from './encoder-settings.js';
 import { RawVideoEncoder } from './raw-video-encoder.js';
+import { RgbEncoderFront } from './rgb-encoder-front.js';
 import { parseMoof, readBoxHeader } from './mp4-boxes.js';
 
 export type Mp4FileOptions = EncoderOptions;
@@ -48,59 +41,17 @@ export interface Mp4FileWriterEvents {
   died: [error: SinkstreamError];
 }
 
-export class Mp4FileWriter extends EventEmitter<Mp4FileWriterEvents> {
+export class Mp4FileWriter extends RgbEncoderFront<Mp4FileWriterEvents> {
   readonly path: string;
-  /** Size of the frames given to writeFrame. */
-  readonly width: number;
-  readonly height: number;
-  /** Size in the file (rounded up to even). */
-  readonly encodedWidth: number;
-  readonly encodedHeight: number;
-  readonly frameBytes: number;
 
   private closing: Promise<Mp4FileResult> | undefined;
   private aborting: Promise<void> | undefined;
 
   /** Use openMp4File(). */
-  constructor(
-    filePath: string,
-    options: Mp4FileOptions,
-    private readonly encoder: RawVideoEncoder,
-  ) {
-    super();
+  constructor(filePath: string, options: Mp4FileOptions, encoder: RawVideoEncoder) {
+    super(options, encoder);
     this.path = filePath;
-    this.width = options.width;
-    this.height = options.height;
-    const even = encodedSize(options.width, options.height);
-    this.encodedWidth = even.width;
-    this.encodedHeight = even.height;
-    this.frameBytes = encoder.frameBytes;
     encoder.on('died', (error) => this.emit('died', error));
-  }
-
-  /** ffmpeg's process id (tests, diagnostics). */
-  get pid(): number | undefined {
-    return this.encoder.pid;
-  }
-
-  /** Frames handed to ffmpeg so far. */
-  get frames(): number {
-    return this.encoder.frames;
-  }
-
-  /** Bytes waiting in our side of ffmpeg's stdin (bounded by backpressure). */
-  get bufferedBytes(): number {
-    return this.encoder.bufferedBytes;
-  }
-
-  /**
-   * Queues one RGB24 frame (width * height * 3 bytes; copied). Resolves when ffmpeg's stdin can
-   * take more, i.e. after 'drain' when its buffer is full: await it before producing the next
-   * frame. Rejects with ERR_ENCODER (with ffmpeg's stderr tail) if ffmpeg died, ERR_CLOSED after
-   * close()/abort(), ERR_ARGUMENT for a frame of the wrong size.
-   */
-  writeFrame(rgb: Uint8Array): Promise<void> {
-    return this.encoder.writeFrame(rgb);
   }
 
   /**
