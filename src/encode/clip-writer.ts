@@ -5,6 +5,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { openMp4File, type Mp4FileWriter } from './mp4-file-writer.js';
+import { encoderOptionsFor } from './encoder-settings.js';
 
 /** `frames`, else `seconds` (default output.seconds) of video at generation.fps; at least 1. */
 export function clipFrames(config: Config, length: { frames?: number; seconds?: number } = {}): number {
@@ -13,15 +14,7 @@ export function clipFrames(config: Config, length: { frames?: number; seconds?: 
 
 /** Opens `file` for frames of `width` x `height` at generation.fps with output.crf / preset / keyframeSeconds. */
 export function openClipFile(file: string, config: Config, size: { width: number; height: number }): Promise<Mp4FileWriter> {
-  const { output } = config;
-  return openMp4File(file, {
-    width: size.width,
-    height: size.height,
-    fps: config.generation.fps,
-    crf: output.crf,
-    preset: output.preset,
-    keyframeSeconds: output.keyframeSeconds,
-  });
+  return openMp4File(file, encoderOptionsFor(config, size));
 }
 
 export interface ClipBlocks<B extends { frames: readonly Uint8Array[] }> {

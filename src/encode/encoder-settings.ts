@@ -32,6 +32,12 @@ export interface EncoderOptions {
   keyframeSeconds: number;
 }
 
+/** Encoder settings for frames of `size` at `fps` (default generation.fps) from output.crf / preset / keyframeSeconds. */
+export function encoderOptionsFor(config: Pick<Config, 'output' | 'generation'>, size: { width: number; height: number }, fps = config.generation.fps): EncoderOptions {
+  const { crf, preset, keyframeSeconds } = config.output;
+  return { width: size.width, height: size.height, fps, crf, preset, keyframeSeconds };
+}
+
 /** H.264 level 6.2's limit on a side; beyond it x264 refuses the size. */
 const MAX_SIDE = 16384;
 

@@ -15,6 +15,7 @@ import type { HeldFrame } from '../cache/types.js';
 import type { FrameBlock } from '../loop/types.js';
 import { SinkstreamError } from '../errors.js';
 import { openMp4File, type Mp4FileWriter } from '../encode/mp4-file-writer.js';
+import { encoderOptionsFor } from '../encode/encoder-settings.js';
 import { EncoderSupervisor, type StartEncoder, type WatchdogOptions } from './encoder-supervisor.js';
 import { ViewerHub } from './viewer-hub.js';
 import { StreamStats } from './stream-stats.js';
@@ -165,16 +166,8 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       },
       this.now,
     );
-    const output = opts.config.output;
     this.encoder = new EncoderSupervisor(
-      {
-        width: generator.width,
-        height: generator.height,
-        fps: this.fps,
-        crf: output.crf,
-        preset: output.preset,
-        keyframeSeconds: output.keyframeSeconds,
-      },
+      encoderOptionsFor(opts.config, generator, this.fps),
       serve.encoderRestarts,
       `stream ${opts.id}`,
       opts.startEncoder,
@@ -216,14 +209,7 @@ export class LiveStream extends EventEmitter<LiveStreamEvents> {
       if (opts.record) {
         const dir = path.resolve(opts.config.serve.recordDir);
         mkdirSync(dir, { recursive: true });
-        stream.recorder = await openMp4File(path.join(dir, `${opts.id}.mp4`), {
-          width: generator.width,
-          height: generator.height,
-          fps: stream.fps,
-          crf: opts.config.output.crf,
-          preset: opts.config.output.preset,
-          keyframeSeconds: opts.config.output.keyframeSeconds,
-        });
+        stream.recorder = await openMp4File(path.join(dir, `${opts.id}.mp4`), encoderOptionsFor(opts.config, generator, stream.fps));
       }
     } catch (e) {
       scheduled?.leave('failed to start');

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  encoderOptionsFor,
   type EncoderOptions,
   encodedSize,
   fmp4StreamOutputOptions,
@@ -10,6 +11,7 @@ import {
   validateEncoderOptions,
 } from '../../src/encode/encoder-settings.js';
 import { isSinkstreamError } from '../../src/errors.js';
+import { configSchema } from '../../src/config/schema.js';
 
 const opts: EncoderOptions = { width: 64, height: 48, fps: 16, crf: 18, preset: 'veryfast', keyframeSeconds: 1 };
 
@@ -80,6 +82,12 @@ test('live: zerolatency, no B-frames, fixed keyframe interval of at most 1 s, a 
   assert.is(arg(a, '-sc_threshold'), '0');
   assert.is(arg(a, '-movflags'), 'empty_moov+default_base_moof+frag_every_frame');
   assert.is(arg(fmp4StreamOutputOptions({ ...opts, keyframeSeconds: 4 }), '-g'), '16');
+});
+
+test('encoderOptionsFor: output.crf / preset / keyframeSeconds at generation.fps unless given', () => {
+  const config = configSchema.parse({ generation: { fps: 12 }, output: { crf: 30, preset: 'fast', keyframeSeconds: 2 } });
+  assert.equal(encoderOptionsFor(config, { width: 64, height: 48 }), { width: 64, height: 48, fps: 12, crf: 30, preset: 'fast', keyframeSeconds: 2 });
+  assert.is(encoderOptionsFor(config, { width: 64, height: 48 }, 16).fps, 16);
 });
 
 test.run();

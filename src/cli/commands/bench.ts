@@ -21,6 +21,7 @@ import { describeDecoderBackend } from '../../decode/decoder.js';
 import { median } from '../../util/stats.js';
 import { resolveFfmpegPath } from '../../encode/ffmpeg-path.js';
 import { EncodeMeter, type EncodeFigures } from '../../encode/encode-meter.js';
+import { encoderOptionsFor } from '../../encode/encoder-settings.js';
 import type { FrameBlock } from '../../loop/types.js';
 import { PIPELINE_TARGETS, phaseSplit, callTimedEngine, type EngineCall, type PhaseSplit } from './bench-pipeline.js';
 import { NativeEngine } from '../../engine/native/native-engine.js';
@@ -219,14 +220,7 @@ export function register(program: Command): void {
     let nodeVsC: NodeVsC | null = null;
     let secondStream: SecondStream | null = null;
     const meter = ffmpegPath
-      ? EncodeMeter.open(ffmpegPath, {
-          width: generator.width,
-          height: generator.height,
-          fps: generator.fps,
-          crf: config.output.crf,
-          preset: config.output.preset,
-          keyframeSeconds: config.output.keyframeSeconds,
-        })
+      ? EncodeMeter.open(ffmpegPath, encoderOptionsFor(config, generator, generator.fps))
       : null;
     const handedOutAt: number[] = [];
     let streamStart = 0;
@@ -277,14 +271,7 @@ export function register(program: Command): void {
       }
       if (meter) encoded = await meter.finish();
       if (ffmpegPath && lastFrames.length > 0) {
-        const alone = EncodeMeter.open(ffmpegPath, {
-          width: generator.width,
-          height: generator.height,
-          fps: generator.fps,
-          crf: config.output.crf,
-          preset: config.output.preset,
-          keyframeSeconds: config.output.keyframeSeconds,
-        });
+        const alone = EncodeMeter.open(ffmpegPath, encoderOptionsFor(config, generator, generator.fps));
         alone.writeBlock(Array.from({ length: CAPACITY_FRAMES }, (_, i) => lastFrames[i % lastFrames.length]));
         capacityFps = (await alone.finish()).encoderFps;
       }
