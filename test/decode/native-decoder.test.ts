@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { NativeDecoderCalls } from '../../src/decode/native-decoder.js';
 import type { NativeTaehvHandle, NativeTaehvInfo } from '../../src/engine/native/addon-types.js';
 import { nativeDecoderStandIn, type StandInOptions } from './helpers/native-decoder-stand-in.js';
+import { rejectsWith } from '../helpers/assertions.js';
 
 const layout = { latentChannels: 16, latentHeight: 2, latentWidth: 3, framesPerLatentFrame: 4 };
 
@@ -34,16 +35,6 @@ function open(options: StandInOptions = {}) {
     layout,
   );
   return { s, opening };
-}
-
-async function rejects(work: () => Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  try {
-    await work();
-    assert.unreachable('should have rejected');
-  } catch (e) {
-    assert.is((e as { code?: string }).code, code, (e as Error).message);
-    if (message) assert.match((e as Error).message, message);
-  }
 }
 
 test('open hands every weight over, then finalizes with the warm-up frames; the size comes from the addon', async () => {
@@ -74,7 +65,7 @@ test('decode: calls in order even when not awaited, frames are views of one buff
 test('a latent of the wrong size is refused before the addon sees it', async () => {
   const { s, opening } = open();
   const d = await opening;
-  for (const n of [0, 16 * 6 + 1]) await rejects(() => d.decode(new Float32Array(n)), 'ERR_ENGINE', /native test decoder: .*\[16, F, 2, 3\]/);
+  for (const n of [0, 16 * 6 + 1]) await rejectsWith(() => d.decode(new Float32Array(n)), 'ERR_ENGINE', /native test decoder: .*\[16, F, 2, 3\]/);
   assert.equal(s.log, ['finalize 2']);
   await d.close();
 });
@@ -85,17 +76,17 @@ test('close is idempotent and frees the handle once; later calls are ERR_CLOSED'
   await d.close();
   await d.close();
   assert.is(s.destroyed(), 1);
-  await rejects(() => d.decode(new Float32Array(96)), 'ERR_CLOSED');
-  await rejects(() => d.reset(), 'ERR_CLOSED');
+  await rejectsWith(() => d.decode(new Float32Array(96)), 'ERR_CLOSED');
+  await rejectsWith(() => d.reset(), 'ERR_CLOSED');
   assert.throws(() => d.info(), (e: { code?: string }) => e.code === 'ERR_CLOSED');
 });
 
 test('a decoder the addon cannot create is ERR_ENGINE_UNAVAILABLE; a failing finalize frees the handle (ERR_ENGINE)', async () => {
   const noCudnn = open({ failCreate: 'the decoder needs cuDNN 9' });
-  await rejects(() => noCudnn.opening, 'ERR_ENGINE_UNAVAILABLE', /native test decoder: the decoder needs cuDNN 9/);
+  await rejectsWith(() => noCudnn.opening, 'ERR_ENGINE_UNAVAILABLE', /native test decoder: the decoder needs cuDNN 9/);
   assert.is(noCudnn.s.destroyed(), 0);
   const badWeights = open({ failFinalize: 'weight missing: decoder.22.bias' });
-  await rejects(() => badWeights.opening, 'ERR_ENGINE', /decoder\.22\.bias/);
+  await rejectsWith(() => badWeights.opening, 'ERR_ENGINE', /decoder\.22\.bias/);
   assert.is(badWeights.s.destroyed(), 1);
 });
 

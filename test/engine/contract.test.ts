@@ -19,6 +19,7 @@ import {
 } from '../../src/engine/reference.js';
 import { syntheticWeights } from '../../src/model/synthetic.js';
 import { testCudaGraphs } from '../helpers/native-graphs.js';
+import { rejectsWith } from '../helpers/assertions.js';
 
 const SEED = 11;
 const model: ConfigInput['model'] = {
@@ -59,17 +60,6 @@ function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += b[i] ** 2;
   }
   return Math.sqrt(num / Math.max(den, 1e-30));
-}
-
-async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSinkstreamError(e), `a SinkstreamError, got ${String(e)}`);
-    assert.is((e as { code: string }).code, code);
-    return;
-  }
-  assert.unreachable(`expected a rejection with ${code}`);
 }
 
 function defineSuite(candidate: Candidate, engine: Engine): ReturnType<typeof suite> {

@@ -11,7 +11,7 @@ import { loadWeights } from '../../src/model/load-weights.js';
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
 import { createGenerator } from '../../src/loop/generator.js';
 import type { ModelWeights, WeightTensor } from '../../src/model/weights.js';
-import { SinkstreamError } from '../../src/errors.js';
+import { assertSameWeights, rejectsWith } from '../helpers/assertions.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const fixture = (name: string): string => path.join(fixtures, name);
@@ -22,68 +22,45 @@ const arch = { dim: 6, layers: 2, heads: 1, ffnDim: 12, freqDim: 4, latentChanne
 const modelConfig = (weights: string, extra: Record<string, unknown> = {}) =>
   configSchema.parse({ model: { arch, latentHeight: 4, latentWidth: 4, weights, ...extra } });
 
-async function rejects(p: Promise<unknown>, code: string, ...fragments: string[]): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof SinkstreamError, `not a SinkstreamError: ${String(e)}`);
-    assert.is((e as SinkstreamError).code, code, (e as Error).message);
-    for (const f of fragments) assert.ok((e as Error).message.includes(f), `message lacks '${f}': ${(e as Error).message}`);
-    return;
-  }
-  assert.unreachable('expected a rejection');
-}
-
-function assertSame(a: ModelWeights, b: ModelWeights, tolerance = 0): void {
-  assert.equal([...a.keys()].sort(), [...b.keys()].sort());
-  for (const [k, t] of a) {
-    const u = b.get(k)!;
-    assert.equal(u.shape, t.shape, k);
-    let worst = 0;
-    t.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - u.data[i]))));
-    assert.ok(worst <= tolerance, `${k}: differs by ${worst}`);
-  }
-}
-
 test("Self-Forcing's .pt loads its generator_ema, as its inference does; model.generatorKey picks another", async () => {
-  assertSame(await loadWeights(modelConfig(fixture('self-forcing.pt'))), await readSafetensors(fixture('self-forcing-ema.safetensors')));
-  assertSame(
+  assertSameWeights(await loadWeights(modelConfig(fixture('self-forcing.pt'))), await readSafetensors(fixture('self-forcing-ema.safetensors')));
+  assertSameWeights(
     await loadWeights(modelConfig(fixture('self-forcing.pt'), { generatorKey: 'generator' })),
     await readSafetensors(fixture('self-forcing-generator.safetensors')),
   );
 });
 
 test('a bf16 trainer checkpoint: _orig_mod / _checkpoint_wrapped_module stripped, critic and step ignored, views read', async () => {
-  assertSame(await loadWeights(modelConfig(fixture('trainer-bf16.pt'))), await readSafetensors(fixture('trainer-bf16.safetensors')));
+  assertSameWeights(await loadWeights(modelConfig(fixture('trainer-bf16.pt'))), await readSafetensors(fixture('trainer-bf16.safetensors')));
 });
 
 test('a bare float16 state dict', async () => {
-  assertSame(await loadWeights(modelConfig(fixture('raw-f16.pt'))), await readSafetensors(fixture('raw-f16.safetensors')));
+  assertSameWeights(await loadWeights(modelConfig(fixture('raw-f16.pt'))), await readSafetensors(fixture('raw-f16.safetensors')));
 });
 
 test('model.generatorKey naming no entry: ERR_MODEL_FILE listing the entries', async () => {
-  await rejects(loadWeights(modelConfig(fixture('trainer-bf16.pt'), { generatorKey: 'ema' })), 'ERR_MODEL_FILE', "no entry 'ema'", "'generator'", "'critic'");
+  await rejectsWith(loadWeights(modelConfig(fixture('trainer-bf16.pt'), { generatorKey: 'ema' })), 'ERR_MODEL_FILE', "no entry 'ema'", "'generator'", "'critic'");
 });
 
 test('a checkpoint of another architecture: ERR_MODEL_SHAPE naming the first unexpected key and its shape', async () => {
-  await rejects(loadWeights(modelConfig(fixture('other-arch.pt'))), 'ERR_MODEL_SHAPE', 'other-arch.pt', "unknown key 'encoder.0.weight' of shape [8, 3, 3, 3]");
+  await rejectsWith(loadWeights(modelConfig(fixture('other-arch.pt'))), 'ERR_MODEL_SHAPE', 'other-arch.pt', "unknown key 'encoder.0.weight' of shape [8, 3, 3, 3]");
   // A Wan transformer of another size: the first key whose shape differs.
   const wider = configSchema.parse({ model: { arch: { ...arch, dim: 12 }, latentHeight: 4, latentWidth: 4, weights: fixture('self-forcing.pt') } });
-  await rejects(loadWeights(wider), 'ERR_MODEL_SHAPE', "entry 'generator_ema'", "key 'generator_ema.model.patch_embedding.weight'", 'has shape [6, 12, 1, 2, 2], expected [12, 12, 1, 2, 2]');
+  await rejectsWith(loadWeights(wider), 'ERR_MODEL_SHAPE', "entry 'generator_ema'", "key 'generator_ema.model.patch_embedding.weight'", 'has shape [6, 12, 1, 2, 2], expected [12, 12, 1, 2, 2]');
 });
 
 test("LongLive's lora.pt (generator_lora, alpha = rank) applied at load equals the merged weights", async () => {
-  assertSame(
+  assertSameWeights(
     await loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: fixture('longlive-lora.pt') })),
     await readSafetensors(fixture('longlive-merged.safetensors')),
-    1e-6,
+    { tolerance: 1e-6 },
   );
 });
 
 test('a PEFT adapter directory (adapter_config.json: rank 2, alpha 6) and its adapter_model file alone', async () => {
   const merged = await readSafetensors(fixture('peft-merged.safetensors'));
-  assertSame(await loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: fixture('peft-lora') })), merged, 1e-6);
-  assertSame(await loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: fixture('peft-lora/adapter_model.safetensors') })), merged, 1e-6);
+  assertSameWeights(await loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: fixture('peft-lora') })), merged, { tolerance: 1e-6 });
+  assertSameWeights(await loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: fixture('peft-lora/adapter_model.safetensors') })), merged, { tolerance: 1e-6 });
 });
 
 test('model.loraScale scales the update; model.loraAlpha is the alpha when the file gives none', async () => {
@@ -96,8 +73,8 @@ test('model.loraScale scales the update; model.loraAlpha is the alpha when the f
     const m = merged.get(k)!;
     expected.set(k, { shape: t.shape, data: t.data.map((v, i) => v + 0.5 * (m.data[i] - v)) });
   }
-  assertSame(half, expected, 1e-6);
-  assertSame(alpha2, expected, 1e-6);
+  assertSameWeights(half, expected, { tolerance: 1e-6 });
+  assertSameWeights(alpha2, expected, { tolerance: 1e-6 });
 });
 
 async function peftFile(name: string, tensors: Array<[string, WeightTensor]>): Promise<string> {
@@ -112,7 +89,7 @@ test('a LoRA whose base does not match: ERR_MODEL_SHAPE naming the key', async (
     ['base_model.model.blocks.0.self_attn.q.lora_A.weight', zeros(2, 7)],
     ['base_model.model.blocks.0.self_attn.q.lora_B.weight', zeros(6, 2)],
   ]);
-  await rejects(
+  await rejectsWith(
     loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: wrongIn })),
     'ERR_MODEL_SHAPE', wrongIn, "'base_model.model.blocks.0.self_attn.q.lora_A.weight'", 'A has shape [2, 7]', '[6, 6]',
   );
@@ -120,14 +97,14 @@ test('a LoRA whose base does not match: ERR_MODEL_SHAPE naming the key', async (
     ['base_model.model.blocks.5.ffn.0.lora_A.weight', zeros(2, 6)],
     ['base_model.model.blocks.5.ffn.0.lora_B.weight', zeros(12, 2)],
   ]);
-  await rejects(loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: extraLayer })), 'ERR_MODEL_SHAPE', "'base_model.model.blocks.5.ffn.0.lora_A.weight'", "no 'blocks.5.ffn.0.weight'");
+  await rejectsWith(loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: extraLayer })), 'ERR_MODEL_SHAPE', "'base_model.model.blocks.5.ffn.0.lora_A.weight'", "no 'blocks.5.ffn.0.weight'");
   const otherModel = await peftFile('other-model.safetensors', [
     ['base_model.model.encoder.layers.0.fc1.lora_A.weight', zeros(2, 6)],
     ['base_model.model.encoder.layers.0.fc1.lora_B.weight', zeros(6, 2)],
   ]);
-  await rejects(loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: otherModel })), 'ERR_MODEL_SHAPE', "'base_model.model.encoder.layers.0.fc1.lora_A.weight'", 'not a linear weight of the Wan transformer');
+  await rejectsWith(loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: otherModel })), 'ERR_MODEL_SHAPE', "'base_model.model.encoder.layers.0.fc1.lora_A.weight'", 'not a linear weight of the Wan transformer');
   const unpaired = await peftFile('unpaired.safetensors', [['base_model.model.blocks.0.self_attn.q.lora_A.weight', zeros(2, 6)]]);
-  await rejects(loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: unpaired })), 'ERR_MODEL_FILE', 'no lora_B');
+  await rejectsWith(loadWeights(modelConfig(fixture('self-forcing.pt'), { lora: unpaired })), 'ERR_MODEL_FILE', 'no lora_B');
 });
 
 test('a LoRA in ComfyUI naming with stored alphas (lora_down / lora_up / alpha) scales by alpha / rank', async () => {
@@ -145,8 +122,8 @@ test('a LoRA in ComfyUI naming with stored alphas (lora_down / lora_up / alpha) 
     const [i, j] = [Math.floor(idx / 6), idx % 6];
     return v + 0.5 * (up.data[i * 2] * down.data[j] + up.data[i * 2 + 1] * down.data[6 + j]);
   });
-  assertSame(new Map([['k', got.get('blocks.1.cross_attn.k.weight')!]]), new Map([['k', { shape: w.shape, data: expected }]]), 1e-6);
-  assertSame(new Map([['q', got.get('blocks.1.cross_attn.q.weight')!]]), new Map([['q', base.get('blocks.1.cross_attn.q.weight')!]]));
+  assertSameWeights(new Map([['k', got.get('blocks.1.cross_attn.k.weight')!]]), new Map([['k', { shape: w.shape, data: expected }]]), { tolerance: 1e-6 });
+  assertSameWeights(new Map([['q', got.get('blocks.1.cross_attn.q.weight')!]]), new Map([['q', base.get('blocks.1.cross_attn.q.weight')!]]));
 });
 
 test('the generator renders the same frames from the .pt as from the same weights in safetensors', async () => {

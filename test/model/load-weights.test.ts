@@ -11,7 +11,7 @@ import { writeSafetensors } from '../../src/model/safetensors.js';
 import { toDiffusersKey } from '../../src/model/key-names.js';
 import { TEXT_EMBEDDING_KEY } from '../../src/model/expected-shapes.js';
 import type { ModelWeights } from '../../src/model/weights.js';
-import { SinkstreamError } from '../../src/errors.js';
+import { assertSameWeights, rejectsWith } from '../helpers/assertions.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sinkstream-weights-'));
 const tiny = { arch: { dim: 16, layers: 2, heads: 2, ffnDim: 32, latentChannels: 12, textDim: 8, textLen: 4 }, latentHeight: 4, latentWidth: 4 };
@@ -19,28 +19,8 @@ const configFor = (weights: string) => configSchema.parse({ model: { ...tiny, we
 const dims = modelDims(configFor('synthetic'));
 const reference = syntheticWeights(dims, 3);
 
-async function rejects(p: Promise<unknown>, code: string, ...fragments: string[]): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof SinkstreamError, `not a SinkstreamError: ${String(e)}`);
-    assert.is((e as SinkstreamError).code, code);
-    for (const f of fragments) assert.ok((e as Error).message.includes(f), `message lacks '${f}': ${(e as Error).message}`);
-    return;
-  }
-  assert.unreachable('expected a rejection');
-}
-
-function assertSameWeights(a: ModelWeights, b: ModelWeights): void {
-  assert.equal([...a.keys()].sort(), [...b.keys()].sort());
-  for (const [k, t] of a) {
-    assert.equal(b.get(k)!.shape, t.shape, k);
-    assert.ok(Buffer.from(b.get(k)!.data.buffer).equals(Buffer.from(t.data.buffer)), `data of ${k}`);
-  }
-}
-
 test('synthetic: loadWeights returns the seeded weights', async () => {
-  assertSameWeights(await loadWeights(configFor('synthetic')), reference);
+  assertSameWeights(await loadWeights(configFor('synthetic')), reference, { bitExact: true });
 });
 
 test('Wan-named file with Self-Forcing wrapper loads under canonical keys', async () => {
@@ -48,7 +28,7 @@ test('Wan-named file with Self-Forcing wrapper loads under canonical keys', asyn
   const wrapped = new Map([...reference].map(([k, t]) => [`generator_ema.model.${k}`, t]));
   for (const [k, t] of reference) wrapped.set(`generator.model.${k}`, { shape: t.shape, data: new Float32Array(t.data.length) });
   await writeSafetensors(file, wrapped);
-  assertSameWeights(await loadWeights(configFor(file)), reference);
+  assertSameWeights(await loadWeights(configFor(file)), reference, { bitExact: true });
 });
 
 test('diffusers-named file loads under canonical keys, with the text table', async () => {
@@ -56,7 +36,7 @@ test('diffusers-named file loads under canonical keys, with the text table', asy
   const withText: ModelWeights = new Map(reference);
   withText.set(TEXT_EMBEDDING_KEY, syntheticTextTable(5, 8, 1));
   await writeSafetensors(file, new Map([...withText].map(([k, t]) => [toDiffusersKey(k), t])));
-  assertSameWeights(await loadWeights(configFor(file)), withText);
+  assertSameWeights(await loadWeights(configFor(file)), withText, { bitExact: true });
 });
 
 test('a wrong shape names the key, its shape and the expected shape', async () => {
@@ -64,7 +44,7 @@ test('a wrong shape names the key, its shape and the expected shape', async () =
   const bad: ModelWeights = new Map(reference);
   bad.set('blocks.1.ffn.0.weight', { shape: [31, 16], data: new Float32Array(31 * 16) });
   await writeSafetensors(file, bad);
-  await rejects(loadWeights(configFor(file)), 'ERR_MODEL_SHAPE', 'blocks.1.ffn.0.weight', '[31, 16]', '[32, 16]');
+  await rejectsWith(loadWeights(configFor(file)), 'ERR_MODEL_SHAPE', 'blocks.1.ffn.0.weight', '[31, 16]', '[32, 16]');
 });
 
 test('a missing key is named', async () => {
@@ -72,21 +52,21 @@ test('a missing key is named', async () => {
   const bad: ModelWeights = new Map(reference);
   bad.delete('blocks.0.cross_attn.norm_k.weight');
   await writeSafetensors(file, bad);
-  await rejects(loadWeights(configFor(file)), 'ERR_MODEL_SHAPE', "missing key 'blocks.0.cross_attn.norm_k.weight'", '[16]');
+  await rejectsWith(loadWeights(configFor(file)), 'ERR_MODEL_SHAPE', "missing key 'blocks.0.cross_attn.norm_k.weight'", '[16]');
 });
 
 test('more layers than configured is refused', async () => {
   const file = path.join(dir, 'deeper.safetensors');
   await writeSafetensors(file, syntheticWeights({ ...dims, layers: 3 }, 0));
-  await rejects(loadWeights(configFor(file)), 'ERR_MODEL_SHAPE', 'blocks.2.');
+  await rejectsWith(loadWeights(configFor(file)), 'ERR_MODEL_SHAPE', 'blocks.2.');
 });
 
 test('missing or malformed files are ERR_MODEL_FILE naming the file', async () => {
   const missing = path.join(dir, 'nope.safetensors');
-  await rejects(loadWeights(configFor(missing)), 'ERR_MODEL_FILE', missing);
+  await rejectsWith(loadWeights(configFor(missing)), 'ERR_MODEL_FILE', missing);
   const junk = path.join(dir, 'junk.safetensors');
   writeFileSync(junk, Buffer.from('this is not a safetensors file at all'));
-  await rejects(loadWeights(configFor(junk)), 'ERR_MODEL_FILE', junk);
+  await rejectsWith(loadWeights(configFor(junk)), 'ERR_MODEL_FILE', junk);
 });
 
 test('loadTextEmbeddingTable: the table alone, under a wrapper; empty for synthetic', async () => {

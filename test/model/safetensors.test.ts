@@ -7,22 +7,12 @@ import {
   bf16ToF32, encodeSafetensors, f16ToF32, f32ToBf16, f32ToF16, readSafetensors, SafetensorsFile, writeSafetensors,
 } from '../../src/model/safetensors.js';
 import type { WeightTensor } from '../../src/model/weights.js';
+import { rejectsWith } from '../helpers/assertions.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'sinkstream-st-'));
 const t = (shape: number[], f: (i: number) => number): WeightTensor => ({
   shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => f(i)),
 });
-
-async function rejectsWith(p: Promise<unknown>, code: string, fragment: string): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.is((e as { code?: string }).code, code, (e as Error).message);
-    assert.ok((e as Error).message.includes(fragment), `'${fragment}' not in: ${(e as Error).message}`);
-    return;
-  }
-  assert.unreachable('expected a rejection');
-}
 
 test('F32 round trip is exact; header length is little-endian and data 8-byte aligned', async () => {
   const tensors = new Map([

@@ -6,24 +6,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCheckpoint, TorchCheckpoint } from '../../src/model/torch-checkpoint.js';
 import { readSafetensors, SafetensorsFile } from '../../src/model/safetensors.js';
-import { SinkstreamError } from '../../src/errors.js';
+import { rejectsWith } from '../helpers/assertions.js';
 
 // Fixtures written by tools/fixtures/torch_checkpoints.py (PyTorch 1.13's torch.save).
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const fixture = (name: string): string => path.join(fixtures, name);
 const dir = mkdtempSync(path.join(tmpdir(), 'sinkstream-torch-'));
-
-async function rejects(p: Promise<unknown>, code: string, ...fragments: string[]): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof SinkstreamError, `not a SinkstreamError: ${String(e)}`);
-    assert.is((e as SinkstreamError).code, code, (e as Error).message);
-    for (const f of fragments) assert.ok((e as Error).message.includes(f), `message lacks '${f}': ${(e as Error).message}`);
-    return;
-  }
-  assert.unreachable('expected a rejection');
-}
 
 /** Every tensor of `expected` (canonical names) equals the checkpoint's `prefix + name`, bit for bit. */
 async function assertHolds(file: string, prefix: (key: string) => string, expectedFile: string): Promise<void> {
@@ -94,12 +82,12 @@ test('openCheckpoint: a torch zip or a safetensors file by content, whatever the
 test('not a checkpoint, a legacy torch file, a missing file: ERR_MODEL_FILE naming the file', async () => {
   const text = path.join(dir, 'notes.pt');
   writeFileSync(text, 'just some text, not weights\n');
-  await rejects(openCheckpoint(text), 'ERR_MODEL_FILE', text, 'not a checkpoint', 'torch.save');
-  await rejects(TorchCheckpoint.open(text), 'ERR_MODEL_FILE', text, 'not a PyTorch zip checkpoint');
+  await rejectsWith(openCheckpoint(text), 'ERR_MODEL_FILE', text, 'not a checkpoint', 'torch.save');
+  await rejectsWith(TorchCheckpoint.open(text), 'ERR_MODEL_FILE', text, 'not a PyTorch zip checkpoint');
   const legacy = path.join(dir, 'legacy.pt');
   writeFileSync(legacy, Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e, 0x80]));
-  await rejects(openCheckpoint(legacy), 'ERR_MODEL_FILE', legacy, 'legacy');
-  await rejects(openCheckpoint(path.join(dir, 'absent.pt')), 'ERR_MODEL_FILE', 'absent.pt', 'ENOENT');
+  await rejectsWith(openCheckpoint(legacy), 'ERR_MODEL_FILE', legacy, 'legacy');
+  await rejectsWith(openCheckpoint(path.join(dir, 'absent.pt')), 'ERR_MODEL_FILE', 'absent.pt', 'ENOENT');
 });
 
 test('a truncated checkpoint: ERR_MODEL_FILE saying so', async () => {
@@ -107,7 +95,7 @@ test('a truncated checkpoint: ERR_MODEL_FILE saying so', async () => {
   for (const keep of [Math.floor(whole.length / 2), whole.length - 30]) {
     const cut = path.join(dir, `cut-${keep}.pt`);
     writeFileSync(cut, whole.subarray(0, keep));
-    await rejects(openCheckpoint(cut), 'ERR_MODEL_FILE', cut, 'truncated');
+    await rejectsWith(openCheckpoint(cut), 'ERR_MODEL_FILE', cut, 'truncated');
   }
 });
 
@@ -125,19 +113,19 @@ function patchPickle(name: string, patch: (pkl: Buffer) => void): string {
 
 test('an unsupported pickle opcode or tensor kind: ERR_MODEL_FILE naming it', async () => {
   const opcode = patchPickle('raw-f16.pt', (pkl) => { pkl[2] = 0xfe; });
-  await rejects(TorchCheckpoint.open(opcode), 'ERR_MODEL_FILE', opcode, 'data.pkl', 'unsupported pickle opcode 0xfe');
+  await rejectsWith(TorchCheckpoint.open(opcode), 'ERR_MODEL_FILE', opcode, 'data.pkl', 'unsupported pickle opcode 0xfe');
   const global = patchPickle('raw-f16.pt', (pkl) => {
     const at = pkl.indexOf('_rebuild_tensor_v2');
     pkl.write('_rebuild_qtensor_x', at, 'latin1');
   });
-  await rejects(TorchCheckpoint.open(global), 'ERR_MODEL_FILE', global, 'unsupported global torch._utils._rebuild_qtensor_x');
+  await rejectsWith(TorchCheckpoint.open(global), 'ERR_MODEL_FILE', global, 'unsupported global torch._utils._rebuild_qtensor_x');
 });
 
 test('read: unknown key and read after close', async () => {
   const ckpt = await TorchCheckpoint.open(fixture('raw-f16.pt'));
-  await rejects(ckpt.read('blocks.9.ffn.0.weight'), 'ERR_MODEL_FILE', "no tensor 'blocks.9.ffn.0.weight'");
+  await rejectsWith(ckpt.read('blocks.9.ffn.0.weight'), 'ERR_MODEL_FILE', "no tensor 'blocks.9.ffn.0.weight'");
   await ckpt.close();
-  await rejects(ckpt.read('blocks.0.ffn.0.weight'), 'ERR_CLOSED');
+  await rejectsWith(ckpt.read('blocks.0.ffn.0.weight'), 'ERR_CLOSED');
 });
 
 test.run();

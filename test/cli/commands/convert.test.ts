@@ -12,7 +12,7 @@ import { main } from '../../../src/cli/main.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { loadWeights } from '../../../src/model/load-weights.js';
 import { readSafetensors, SafetensorsFile, writeSafetensors } from '../../../src/model/safetensors.js';
-import type { ModelWeights } from '../../../src/model/weights.js';
+import { assertSameWeights } from '../../helpers/assertions.js';
 
 const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../model/fixtures');
 const fixture = (name: string): string => path.join(fixtures, name);
@@ -40,17 +40,6 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-function assertSame(a: ModelWeights, b: ModelWeights, tolerance = 0): void {
-  assert.equal([...a.keys()].sort(), [...b.keys()].sort());
-  for (const [k, t] of a) {
-    const u = b.get(k)!;
-    assert.equal(u.shape, t.shape, k);
-    let worst = 0;
-    t.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - u.data[i]))));
-    assert.ok(worst <= tolerance, `${k}: differs by ${worst}`);
-  }
-}
-
 const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'sinkstream-convert-'));
 
 test('convert: a Self-Forcing .pt becomes canonical safetensors of its generator_ema', async () => {
@@ -58,7 +47,7 @@ test('convert: a Self-Forcing .pt becomes canonical safetensors of its generator
   const run = await cli(['convert', fixture('self-forcing.pt'), out]);
   assert.is(run.code, 0, run.stderr);
   assert.match(run.stdout, /entry 'generator_ema'/);
-  assertSame(await readSafetensors(out), await readSafetensors(fixture('self-forcing-ema.safetensors')));
+  assertSameWeights(await readSafetensors(out), await readSafetensors(fixture('self-forcing-ema.safetensors')));
   const file = await SafetensorsFile.open(out);
   assert.ok(file.keys().includes('blocks.0.self_attn.q.weight'));
   assert.is(file.metadata['sinkstream.entry'], 'generator_ema');
@@ -72,7 +61,7 @@ test('convert --dtype bf16 of a bf16 trainer checkpoint keeps its values exactly
   const file = await SafetensorsFile.open(out);
   assert.is(file.entries.get('blocks.0.ffn.0.weight')!.dtype, 'BF16');
   await file.close();
-  assertSame(await readSafetensors(out), await readSafetensors(fixture('trainer-bf16.safetensors')));
+  assertSameWeights(await readSafetensors(out), await readSafetensors(fixture('trainer-bf16.safetensors')));
 });
 
 test('convert --lora equals the LoRA applied at load, and the reference merge', async () => {
@@ -81,11 +70,11 @@ test('convert --lora equals the LoRA applied at load, and the reference merge', 
   assert.is(run.code, 0, run.stderr);
   assert.match(run.stdout, /LoRA merged into 20 weights/);
   const atLoad = await loadWeights(configSchema.parse({ model: { arch, latentHeight: 4, latentWidth: 4, weights: fixture('self-forcing.pt'), lora: fixture('longlive-lora.pt') } }));
-  assertSame(await readSafetensors(out), atLoad);
-  assertSame(await readSafetensors(out), await readSafetensors(fixture('longlive-merged.safetensors')), 1e-6);
+  assertSameWeights(await readSafetensors(out), atLoad);
+  assertSameWeights(await readSafetensors(out), await readSafetensors(fixture('longlive-merged.safetensors')), { tolerance: 1e-6 });
   const scaled = path.join(tmp(), 'scaled.safetensors');
   assert.is((await cli(['convert', fixture('self-forcing.pt'), scaled, '--lora', fixture('peft-lora'), '--lora-scale', '1'])).code, 0);
-  assertSame(await readSafetensors(scaled), await readSafetensors(fixture('peft-merged.safetensors')), 1e-6);
+  assertSameWeights(await readSafetensors(scaled), await readSafetensors(fixture('peft-merged.safetensors')), { tolerance: 1e-6 });
 });
 
 /** Exit 2 with every fragment in stderr, and no file left in `dir`. */
