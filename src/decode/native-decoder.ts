@@ -1,11 +1,13 @@
 /**
  * What the native decoders (TAEHV: native-taehv.ts, the Wan VAE: native-wan-vae.ts) share on the CUDA addon:
- * opening a handle (create, hand every weight over, finalize; the handle freed if any step fails), and the
- * calls on it behind one queue (decode and reset in order, frames as views of one buffer per block, info,
- * close). They differ in their addon functions, their shapes and their frame counts only.
+ * opening a handle (create, hand every weight over, finalize; the handle freed if any step fails), the calls
+ * on it behind one queue (decode and reset in order, frames as views of one buffer per block, info, close:
+ * NativeDecoderCalls), and the Decoder members built on them (NativeStreamingDecoder, their base class). They
+ * differ in their addon functions, their shapes and their frame counts only.
  */
 import { SinkstreamError } from '../errors.js';
 import { NativeCallQueue, nativeError } from '../engine/native/call-queue.js';
+import type { DecoderBackend } from './backend.js';
 
 /** One native decoder's functions of the addon, bound to it. */
 export interface NativeDecoderFunctions<H, I extends { width: number; height: number }> {
@@ -99,5 +101,40 @@ export class NativeDecoderCalls<H, I extends { width: number; height: number }> 
   /** Idempotent: waits for calls in flight, then frees the GPU memory. */
   close(): Promise<void> {
     return this.calls.close((h) => this.fns.destroy(h));
+  }
+}
+
+/** A native decoder's Decoder members that do not depend on its kind: size, decode, reset, info, close. */
+export abstract class NativeStreamingDecoder<H, I extends { width: number; height: number }> {
+  protected constructor(
+    private readonly native: NativeDecoderCalls<H, I>,
+    readonly backend: DecoderBackend,
+  ) {}
+
+  get width(): number {
+    return this.native.width;
+  }
+
+  get height(): number {
+    return this.native.height;
+  }
+
+  /** Frames are views of one buffer per block. */
+  decode(latent: Float32Array): Promise<Uint8Array[]> {
+    return this.native.decode(latent);
+  }
+
+  reset(): Promise<void> {
+    return this.native.reset();
+  }
+
+  /** Plans, planning time, the last decode's device time (and what else the kind reports), what runs the convolutions. */
+  info(): I {
+    return this.native.info();
+  }
+
+  /** Idempotent: waits for calls in flight, then frees the GPU memory. */
+  close(): Promise<void> {
+    return this.native.close();
   }
 }

@@ -12,7 +12,7 @@ import type { NativeAddon, NativeTaehvHandle, NativeTaehvInfo, NativeTaehvPrecis
 import type { ModelWeights } from '../model/weights.js';
 import type { Decoder } from './decoder.js';
 import { nativeDecoderPrecision, type DecoderBackend } from './backend.js';
-import { NativeDecoderCalls } from './native-decoder.js';
+import { NativeDecoderCalls, NativeStreamingDecoder } from './native-decoder.js';
 import { FRAMES_PER_LATENT_FRAME, FRAMES_TO_TRIM, type TaehvShape } from './taehv/architecture.js';
 import { loadTaehvWeights } from './taehv/weights.js';
 
@@ -43,22 +43,13 @@ export function nativeTaehvPrecision(dtype: Config['decoder']['dtype']): NativeT
   return dtype === 'float16' ? 2 : 1;
 }
 
-export class NativeTaehvDecoder implements Decoder {
+export class NativeTaehvDecoder extends NativeStreamingDecoder<NativeTaehvHandle, NativeTaehvInfo> implements Decoder {
   readonly kind = 'taehv' as const;
   readonly framesPerLatentFrame = FRAMES_PER_LATENT_FRAME;
   readonly framesForFirstLatentFrame = FRAMES_PER_LATENT_FRAME - FRAMES_TO_TRIM;
 
-  private constructor(
-    private readonly native: NativeDecoderCalls<NativeTaehvHandle, NativeTaehvInfo>,
-    readonly backend: DecoderBackend,
-  ) {}
-
-  get width(): number {
-    return this.native.width;
-  }
-
-  get height(): number {
-    return this.native.height;
+  private constructor(native: NativeDecoderCalls<NativeTaehvHandle, NativeTaehvInfo>, backend: DecoderBackend) {
+    super(native, backend);
   }
 
   static async open(options: NativeTaehvOptions): Promise<NativeTaehvDecoder> {
@@ -103,24 +94,5 @@ export class NativeTaehvDecoder implements Decoder {
       warmupFrames: config.generation?.blockFrames ?? 3,
       addon,
     });
-  }
-
-  /** Frames are views of one buffer per block. */
-  decode(latent: Float32Array): Promise<Uint8Array[]> {
-    return this.native.decode(latent);
-  }
-
-  reset(): Promise<void> {
-    return this.native.reset();
-  }
-
-  /** Plans, planning time, the last decode's device time, and what runs the convolutions. */
-  info(): NativeTaehvInfo {
-    return this.native.info();
-  }
-
-  /** Idempotent: waits for calls in flight, then frees the GPU memory. */
-  close(): Promise<void> {
-    return this.native.close();
   }
 }

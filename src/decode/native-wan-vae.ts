@@ -12,7 +12,7 @@ import type { NativeAddon, NativeTaehvPrecision, NativeWanVaeHandle, NativeWanVa
 import type { ModelWeights } from '../model/weights.js';
 import type { Decoder } from './decoder.js';
 import { nativeDecoderPrecision, type DecoderBackend } from './backend.js';
-import { NativeDecoderCalls } from './native-decoder.js';
+import { NativeDecoderCalls, NativeStreamingDecoder } from './native-decoder.js';
 import { spatialScale, temporalScale, WAN21_LATENT_MEAN, WAN21_LATENT_STD, WAN21_VAE_ARCH, type WanVaeArch } from './wan-vae/arch.js';
 import { loadWanVaeWeights, syntheticWanVaeWeights } from './wan-vae/weights.js';
 
@@ -39,25 +39,18 @@ export function nativeWanVaePrecision(dtype: Config['decoder']['dtype']): Native
   return dtype === 'float16' ? 0 : 1;
 }
 
-export class NativeWanVaeDecoder implements Decoder {
+export class NativeWanVaeDecoder extends NativeStreamingDecoder<NativeWanVaeHandle, NativeWanVaeInfo> implements Decoder {
   readonly kind = 'wan-vae' as const;
   readonly framesForFirstLatentFrame = 1;
   readonly framesPerLatentFrame: number;
 
   private constructor(
-    private readonly native: NativeDecoderCalls<NativeWanVaeHandle, NativeWanVaeInfo>,
+    native: NativeDecoderCalls<NativeWanVaeHandle, NativeWanVaeInfo>,
     readonly arch: WanVaeArch,
-    readonly backend: DecoderBackend,
+    backend: DecoderBackend,
   ) {
+    super(native, backend);
     this.framesPerLatentFrame = temporalScale(arch);
-  }
-
-  get width(): number {
-    return this.native.width;
-  }
-
-  get height(): number {
-    return this.native.height;
   }
 
   static async open(options: NativeWanVaeOptions): Promise<NativeWanVaeDecoder> {
@@ -121,24 +114,5 @@ export class NativeWanVaeDecoder implements Decoder {
       warmupFrames: config.generation?.blockFrames ?? 3,
       addon,
     });
-  }
-
-  /** Frames are views of one buffer per block. */
-  decode(latent: Float32Array): Promise<Uint8Array[]> {
-    return this.native.decode(latent);
-  }
-
-  reset(): Promise<void> {
-    return this.native.reset();
-  }
-
-  /** Plans, planning time, the last decode's device time, device memory held, and what runs the convolutions. */
-  info(): NativeWanVaeInfo {
-    return this.native.info();
-  }
-
-  /** Idempotent: waits for calls in flight, then frees the GPU memory. */
-  close(): Promise<void> {
-    return this.native.close();
   }
 }
