@@ -13,9 +13,9 @@ import { createDecoder } from '../../src/decode/decoder.js';
 import { expectedShapes, type TaehvShape } from '../../src/decode/taehv/architecture.js';
 import { loadTaehvCheckpoint } from '../../src/decode/taehv/weights.js';
 import { NativeTaehvDecoder, nativeTaehvPrecision } from '../../src/decode/native-taehv.js';
-import { loadNativeAddon } from '../../src/engine/native/addon-loader.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
 import { nativeDecoderStandIn, type StandInOptions } from './helpers/native-decoder-stand-in.js';
+import { nativeGpuUnavailable } from '../helpers/native-gpu.js';
 
 const standIn = (options: StandInOptions = {}) => nativeDecoderStandIn('taehv', (F) => 4 * F - 3, options);
 
@@ -80,13 +80,7 @@ test('errors name the TAEHV decoder: one the addon cannot create is ERR_ENGINE_U
   assert.is(badWeights.destroyed(), 1);
 });
 
-let reason = '';
-try {
-  const { probe } = loadNativeAddon();
-  if (probe.devices === 0) reason = 'the addon loads but sees no CUDA device';
-} catch (e) {
-  reason = (e as Error).message.split('. ')[0];
-}
+const reason = nativeGpuUnavailable();
 
 test('createDecoder: taehv with decoder.runtime native is the native decoder, or ERR_ENGINE_UNAVAILABLE without the addon', async () => {
   const c = configSchema.parse({

@@ -15,9 +15,9 @@ import { createDecoder } from '../../src/decode/decoder.js';
 import { NativeWanVaeDecoder, nativeWanVaePrecision } from '../../src/decode/native-wan-vae.js';
 import { decoderWeightShapes, WAN21_LATENT_MEAN, WAN21_LATENT_STD, WAN21_VAE_ARCH } from '../../src/decode/wan-vae/arch.js';
 import { syntheticWanVaeWeights } from '../../src/decode/wan-vae/weights.js';
-import { loadNativeAddon } from '../../src/engine/native/addon-loader.js';
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
 import { nativeDecoderStandIn, type StandInOptions } from './helpers/native-decoder-stand-in.js';
+import { nativeGpuUnavailable } from '../helpers/native-gpu.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ARCH8 = { ...WAN21_VAE_ARCH, dim: 8 };
@@ -100,13 +100,7 @@ test('errors name the Wan VAE decoder: one the addon cannot create is ERR_ENGINE
   assert.is(s.created(), null);
 });
 
-let reason = '';
-try {
-  const { probe } = loadNativeAddon();
-  if (probe.devices === 0) reason = 'the addon loads but sees no CUDA device';
-} catch (e) {
-  reason = (e as Error).message.split('. ')[0];
-}
+const reason = nativeGpuUnavailable();
 
 test('createDecoder: wan-vae with decoder.runtime native is the native decoder, or ERR_ENGINE_UNAVAILABLE without the addon', async () => {
   const c = configSchema.parse({

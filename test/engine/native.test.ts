@@ -16,6 +16,7 @@ import { referenceForward, referenceScores, referenceTextKv, type ReferenceCache
 import { syntheticWeights } from '../../src/model/synthetic.js';
 import { NativeEngine } from '../../src/engine/native/native-engine.js';
 import { testCudaGraphs } from '../helpers/native-graphs.js';
+import { nativeGpuUnavailable } from '../helpers/native-gpu.js';
 
 const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.9);
 
@@ -39,13 +40,7 @@ function bf16(x: number): number {
   return f32[0];
 }
 
-let reason = '';
-try {
-  const { probe } = loadNativeAddon();
-  if (probe.devices === 0) reason = 'the addon loads but sees no CUDA device';
-} catch (e) {
-  reason = (e as Error).message.split('. ')[0];
-}
+const reason = nativeGpuUnavailable();
 
 function defineSuite(
   label: string,
