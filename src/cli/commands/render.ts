@@ -20,6 +20,7 @@ import { describeCalibration } from '../../realtime/engine-calibration.js';
 import { stepLadderFor } from '../../realtime/stream-spec.js';
 import { objectiveFps } from '../../../scheduler/index.js';
 import { blockFigures, formatRenderSummary, type RenderSummary } from '../render-summary.js';
+import { PlayoutLedger, type PlayoutFigures } from '../../serve/playout-ledger.js';
 
 interface RenderOptions extends ConfigOptionValues {
   prompt?: string;
@@ -85,6 +86,10 @@ export function register(program: Command): void {
     // What runs, asked of the engine and the decoder themselves (the config's keys can name something else).
     const ran = ranOn(generator.engineInfo(), generator.decoderBackend());
     let realtime: RealtimeRun | null = null;
+    // A real-time render's TTFF, latency and misses: the playout ledger a live stream's viewers are
+    // measured by (docs/serving.md, Figures), each frame delivered when it is written.
+    let playout: PlayoutLedger | null = null;
+    let figures: PlayoutFigures | null = null;
     let writer: Mp4FileWriter | undefined;
     let bar: SingleBar | undefined;
     let written = 0;
@@ -100,7 +105,10 @@ export function register(program: Command): void {
     let failure: { error: unknown } | undefined;
     let source: BlockSource | undefined;
     try {
-      if (calibration) realtime = admitRealtime(config, generator, totalFrames, { calibration, onDecision: (d) => note(`scheduler: ${d.kind}: ${d.message}`) });
+      if (calibration) {
+        realtime = admitRealtime(config, generator, totalFrames, { calibration, onDecision: (d) => note(`scheduler: ${d.kind}: ${d.message}`) });
+        playout = new PlayoutLedger(performance.now(), objectiveFps(config));
+      }
       source = realtime ? realtime.source : offlineBlocks(generator);
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
@@ -111,12 +119,19 @@ export function register(program: Command): void {
       }
       written = await writeClipFrames(writer, source, totalFrames, {
         stop: () => interrupted,
+        onFrame: (frames) => playout?.frameDelivered(frames - 1, performance.now()),
         onBlock: (block, frames) => {
           blockMs.push(block.timings.totalMs);
           decodeMs.push(block.timings.decodeMs);
           bar?.update(frames, { speed: (frames / ((performance.now() - started) / 1000)).toFixed(1) });
         },
       });
+      // The stream ends with its last frame: what the encoder's close takes afterwards is no playout slot.
+      if (playout) {
+        const ended = performance.now();
+        playout.end(ended);
+        figures = playout.figures(ended);
+      }
     } catch (e) {
       failure = { error: e };
     }
@@ -137,7 +152,6 @@ export function register(program: Command): void {
     const stopped = realtime?.stream.stopReason;
     if (interrupted) process.exitCode = 130;
     if (options.json) {
-      const m = realtime?.stream.metrics();
       const summary: RenderSummary = {
         status: interrupted ? 'interrupted' : stopped ? 'stopped' : 'finished',
         reason: interrupted ? `interrupted by ${interruptedBy ?? 'a signal'}` : (stopped ?? null),
@@ -158,15 +172,15 @@ export function register(program: Command): void {
         ...ran,
         decoder: config.decoder.kind,
         cache: describeCache(config.cache),
-        realtime: m
+        realtime: figures
           ? {
               targetFps: objectiveFps(config),
-              ttffMs: m.ttffMs,
-              latencyP50Ms: m.latencyMs.p50,
-              latencyP99Ms: m.latencyMs.p99,
-              jitterP99Ms: m.jitterMs.p99,
-              missedDeadlines: m.missedDeadlines,
-              framesDelivered: m.framesDelivered,
+              ttffMs: figures.ttffMs,
+              latencyP50Ms: figures.latencyMs.p50,
+              latencyP99Ms: figures.latencyMs.p99,
+              jitterP99Ms: figures.jitterMs.p99,
+              missedDeadlines: figures.deadlineMisses,
+              framesDelivered: figures.framesDelivered,
             }
           : null,
       };
@@ -178,18 +192,17 @@ export function register(program: Command): void {
     process.stdout.write(
       `${verb} ${inFile} frames (${(inFile / fps).toFixed(2)} s at ${fps} fps, ${generator.width}x${generator.height}) to ${outPath} ` +
         `in ${seconds.toFixed(1)} s: ${(written / seconds).toFixed(1)} fps generated; cache ${describeCache(config.cache)}; ` +
-        `steps ${describeSteps(source!.blocksBySteps)}${realtime ? `; ${describeRealtime(realtime, objectiveFps(config), written)}` : ''}\n`,
+        `steps ${describeSteps(source!.blocksBySteps)}${figures ? `; ${describeRealtime(figures, objectiveFps(config), written)}` : ''}\n`,
     );
     if (stopped) process.stderr.write(`sinkstream render: stopped by the scheduler: ${stopped}\n`);
   });
 }
 
 /** "realtime at 4 fps: TTFF 1690 ms, latency p50 1690 / p99 1690 ms, 0 of 96 frames missed (jitter p99 0 ms)". */
-function describeRealtime(run: RealtimeRun, targetFps: number, written: number): string {
-  const m = run.stream.metrics();
+function describeRealtime(m: PlayoutFigures, targetFps: number, written: number): string {
   const ms = (v: number) => v.toFixed(0);
   return (
     `realtime at ${targetFps} fps: TTFF ${m.ttffMs === null ? '-' : ms(m.ttffMs)} ms, latency p50 ${ms(m.latencyMs.p50)} / p99 ${ms(m.latencyMs.p99)} ms, ` +
-    `${m.missedDeadlines} of ${Math.max(written, m.framesDelivered)} frames missed (jitter p99 ${ms(m.jitterMs.p99)} ms)`
+    `${m.deadlineMisses} of ${Math.max(written, m.framesDelivered)} frames missed (jitter p99 ${ms(m.jitterMs.p99)} ms)`
   );
 }
