@@ -44,11 +44,7 @@
  * The pipeline across GPUs (pipeline.ts) balances a layer split from measured stage times;
  * placement.ts chooses between that pipeline and one whole-model replica per GPU from calibrated costs.
  */
-import type { SchedulerConfig } from './config.js';
-import type { CostModel } from './cost-model.js';
-import { Scheduler } from './scheduler.js';
-import type { BatchingPolicy } from './batching.js';
-import type { Clock, DeviceSpec, Granularity, StreamSpec } from './types.js';
+import { Scheduler, type SchedulerOptions } from './scheduler.js';
 
 export * from './types.js';
 export { schedulerConfig, schedulerDefaults, objectiveFps, type SchedulerConfig, type BatchingMode } from './config.js';
@@ -70,15 +66,8 @@ export { SimulatedEngine, forwardFlops, type SimulatedDeviceSpec, type Transform
 export { runScenarios, runScenario, scenarioNames, type ScenarioResult, type SimulationReport } from './simulate.js';
 export { formatScenarioTable } from './report.js';
 
-export interface CreateSchedulerOptions {
-  clock: Clock;
-  costModel: CostModel;
-  devices: readonly DeviceSpec[];
-  config: SchedulerConfig;
-  batching?: BatchingPolicy;
-  /** `block`: each job is one whole block of one stream (a generator's `next({ steps })`); default `forward`. */
-  granularity?: Granularity;
-}
+/** What createScheduler takes: the Scheduler's own options. */
+export type CreateSchedulerOptions = SchedulerOptions;
 
 export function createScheduler(options: CreateSchedulerOptions): Scheduler {
   return new Scheduler(options);

@@ -8,15 +8,9 @@
  *   latency(n) = shown(n) - (start + n / fps)     jitter(n) = |latency(n) - latency(n-1)|
  */
 import { quantile } from './stats.js';
-import type { Percentiles } from './types.js';
+import type { Percentiles, PlannedPlayout } from './types.js';
 
-export interface PlayoutSummary {
-  ttffMs: number | null;
-  framesDelivered: number;
-  missedDeadlines: number;
-  missRate: number;
-  latencyMs: Percentiles;
-  jitterMs: Percentiles;
+export interface PlayoutSummary extends PlannedPlayout {
   latencies: number[];
 }
 

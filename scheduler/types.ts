@@ -144,19 +144,23 @@ export interface Percentiles {
   p99: number;
 }
 
-export interface StreamMetrics {
-  streamId: string;
-  device: string | null;
-  state: 'running' | 'finished' | 'stopped' | 'removed';
-  rung: Rung;
-  /** Start-up delay the playout was planned with (the stream's constant latency when on time). */
-  plannedDelayMs: number;
+/** What the scheduler's planning playout (playout.ts) counts for a stream. */
+export interface PlannedPlayout {
   ttffMs: number | null;
   framesDelivered: number;
   missedDeadlines: number;
   missRate: number;
   latencyMs: Percentiles;
   jitterMs: Percentiles;
+}
+
+export interface StreamMetrics extends PlannedPlayout {
+  streamId: string;
+  device: string | null;
+  state: 'running' | 'finished' | 'stopped' | 'removed';
+  rung: Rung;
+  /** Start-up delay the playout was planned with (the stream's constant latency when on time). */
+  plannedDelayMs: number;
   /** Blocks finished at each step count, e.g. { "4": 10, "3": 2 }. */
   blocksBySteps: Record<string, number>;
 }
