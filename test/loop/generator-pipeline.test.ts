@@ -12,43 +12,25 @@ import type { Engine } from '../../src/engine/types.js';
 import type { Decoder } from '../../src/decode/decoder.js';
 import { SpaceToDepthDecoder } from '../../src/decode/space-to-depth.js';
 import type { FrameBlock } from '../../src/loop/types.js';
+import { rowCountingEngine } from './helpers/row-counting-engine.js';
 
 const tiny = ['model.weights=synthetic', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.steps=[1000,500]'];
 const config = loadConfig({ set: tiny });
 
 /** Flow = a function of the latent and the positions, so the frames depend on every block's history of calls. */
 function loggingEngine(log: string[]): Engine {
-  let rows = 0;
-  let pending = 0;
-  return {
+  return rowCountingEngine({
     name: 'logging',
-    async setPrompt() {},
-    async forward(r) {
+    onForward: async (r) => {
       log.push(r.keepBlockKv ? `clean@${r.framePositions[0]}` : `step@${r.framePositions[0]}`);
       await new Promise((resolve) => setImmediate(resolve));
-      if (r.keepBlockKv) pending = r.timesteps.length * 64;
+    },
+    flow: (r, rows) => {
       const flow = new Float32Array(r.latent.length);
       for (let i = 0; i < flow.length; i++) flow[i] = 0.5 * r.latent[i] + 0.01 * (rows / 64) - 0.1 * r.framePositions[0];
-      return { flow };
+      return flow;
     },
-    async updateCache(u) {
-      rows = u.rows;
-      pending = 0;
-    },
-    async scoreCache() {
-      return new Float32Array(0);
-    },
-    async releaseQueries() {},
-    async resetCache() {
-      rows = 0;
-      pending = 0;
-    },
-    async readCache() {
-      return { keys: new Float32Array(0), values: new Float32Array(0), positions: new Float32Array(0), rows };
-    },
-    info: () => ({ name: 'logging', provider: 'test', cacheRows: rows, pendingRows: pending }),
-    async close() {},
-  };
+  });
 }
 
 /** A space-to-depth decoder whose decode of block b finishes when release(b) is called (or fails with fail(b, e)). */

@@ -11,34 +11,15 @@ import { latentToFrames } from '../../src/decode/space-to-depth.js';
 import { renderGroundTruth } from '../../src/scene/ground-truth.js';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 import { maxByteDifference } from '../helpers/frames.js';
+import { rowCountingEngine } from './helpers/row-counting-engine.js';
 
 /** An engine whose flow is a constant: the loop's arithmetic can be checked in closed form. */
 function constantFlowEngine(value: number, calls: Array<{ t: number; keep: boolean }>): Engine {
-  let rows = 0;
-  let pending = 0;
-  return {
+  return rowCountingEngine({
     name: 'constant-flow',
-    async setPrompt() {},
-    async forward(r) {
-      calls.push({ t: r.timesteps[0], keep: r.keepBlockKv });
-      if (r.keepBlockKv) pending = r.timesteps.length * 64;
-      return { flow: new Float32Array(r.latent.length).fill(value) };
-    },
-    async updateCache(u) {
-      rows = u.rows;
-      pending = 0;
-    },
-    async scoreCache() {
-      return new Float32Array(0);
-    },
-    async releaseQueries() {},
-    async resetCache() {},
-    async readCache() {
-      return { keys: new Float32Array(0), values: new Float32Array(0), positions: new Float32Array(0), rows };
-    },
-    info: () => ({ name: 'constant-flow', provider: 'test', cacheRows: rows, pendingRows: pending }),
-    async close() {},
-  };
+    onForward: (r) => void calls.push({ t: r.timesteps[0], keep: r.keepBlockKv }),
+    flow: (r) => new Float32Array(r.latent.length).fill(value),
+  });
 }
 
 const presets = path.join(path.dirname(defaultConfigPath), 'presets');

@@ -14,6 +14,7 @@ import type { Engine } from '../../src/engine/types.js';
 import type { Decoder } from '../../src/decode/decoder.js';
 import { SpaceToDepthDecoder } from '../../src/decode/space-to-depth.js';
 import type { Config } from '../../src/config/schema.js';
+import { rowCountingEngine } from './helpers/row-counting-engine.js';
 
 const presets = path.join(path.dirname(defaultConfigPath), 'presets');
 const tiny = ['model.weights=synthetic', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.steps=[1000,500]'];
@@ -26,40 +27,23 @@ interface Call {
 
 /** Records each call with the cache rows it saw; keeps `scores` of the right size for compression. */
 function recordingEngine(calls: Call[], layers: number): Engine {
-  let rows = 0;
-  let pending = 0;
-  return {
+  return rowCountingEngine({
     name: 'recording',
-    async setPrompt() {},
-    async forward(r) {
-      calls.push({ kind: 'forward', cacheRows: rows, keep: r.keepBlockKv });
-      if (r.keepBlockKv) pending = r.timesteps.length * 64;
+    onForward: (r, rows) => void calls.push({ kind: 'forward', cacheRows: rows, keep: r.keepBlockKv }),
+    flow: (r, rows) => {
       const flow = new Float32Array(r.latent.length);
       for (let i = 0; i < flow.length; i++) flow[i] = 0.3 * r.latent[i] + 0.001 * rows;
-      return r.keepQueries === 'none' ? { flow } : { flow, queriesId: calls.length };
+      return flow;
     },
-    async updateCache(u) {
+    queriesId: (r) => (r.keepQueries === 'none' ? undefined : calls.length),
+    onUpdate: (u, { rows, pending }) => {
       const available = rows + pending;
       for (const s of u.sources) if (s < 0 || s >= Math.max(available, 1)) throw new Error(`source ${s} outside ${available} rows`);
-      rows = u.rows;
-      pending = 0;
-      calls.push({ kind: 'update', cacheRows: rows });
+      calls.push({ kind: 'update', cacheRows: u.rows });
     },
-    async scoreCache() {
-      return new Float32Array(layers * rows);
-    },
-    async releaseQueries() {},
-    async resetCache() {
-      rows = 0;
-      pending = 0;
-      calls.push({ kind: 'reset', cacheRows: 0 });
-    },
-    async readCache() {
-      return { keys: new Float32Array(0), values: new Float32Array(0), positions: new Float32Array(0), rows };
-    },
-    info: () => ({ name: 'recording', provider: 'test', cacheRows: rows, pendingRows: pending }),
-    async close() {},
-  };
+    onReset: () => void calls.push({ kind: 'reset', cacheRows: 0 }),
+    scores: (rows) => new Float32Array(layers * rows),
+  });
 }
 
 function countingDecoder(config: Config, log: string[]): Decoder {
