@@ -10,6 +10,7 @@ import { loadWanVaeWeights, syntheticWanVaeWeights } from '../../src/decode/wan-
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors.js';
 import type { WeightTensor } from '../../src/model/weights.js';
 import { SinkstreamError } from '../../src/errors.js';
+import { rejection } from '../helpers/assertions.js';
 
 // The fixture: tools/reference/wan_vae.py (vae.py's own frame-by-frame loop) on the synthetic
 // weights of dim 8, seed 7 (tools/bench/wan-vae-ort.ts weights --dim 8 --seed 7), latent [16, 5, 3, 4].
@@ -176,35 +177,30 @@ test('float16 graphs (what WebGPU runs) follow the float32 reference to half pre
   }
 });
 
-async function rejection(weights: Map<string, WeightTensor>, name: string): Promise<SinkstreamError> {
+/** Opening the decoder on `weights`, written to `name`, fails: the error. */
+async function openFails(weights: Map<string, WeightTensor>, name: string): Promise<SinkstreamError> {
   const p = path.join(dir, name);
   await writeSafetensors(p, weights);
-  try {
-    await WanVaeDecoder.open({ ...options, weights: p });
-  } catch (e) {
-    assert.instance(e, SinkstreamError);
-    return e as SinkstreamError;
-  }
-  throw new Error('open() accepted a bad checkpoint');
+  return rejection(WanVaeDecoder.open({ ...options, weights: p }));
 }
 
 test('a checkpoint with a wrong shape or a missing key: ERR_MODEL_SHAPE naming the key', async () => {
   const weights = syntheticWanVaeWeights(arch, 1);
   const wrong = new Map(weights);
   wrong.set('decoder.middle.1.proj.weight', { shape: [32, 16, 1, 1], data: new Float32Array(32 * 16) });
-  const e1 = await rejection(wrong, 'wrong.safetensors');
+  const e1 = await openFails(wrong, 'wrong.safetensors');
   assert.is(e1.code, 'ERR_MODEL_SHAPE');
   assert.match(e1.message, "'decoder.middle.1.proj.weight' has shape [32, 16, 1, 1], expected [32, 32, 1, 1]");
 
   const missing = new Map(weights);
   missing.delete('decoder.upsamples.3.time_conv.bias');
-  const e2 = await rejection(missing, 'missing.safetensors');
+  const e2 = await openFails(missing, 'missing.safetensors');
   assert.is(e2.code, 'ERR_MODEL_SHAPE');
   assert.match(e2.message, "missing key 'decoder.upsamples.3.time_conv.bias'");
 
   const noHead = new Map(weights);
   noHead.delete('decoder.head.2.weight');
-  const e3 = await rejection(noHead, 'nohead.safetensors');
+  const e3 = await openFails(noHead, 'nohead.safetensors');
   assert.is(e3.code, 'ERR_MODEL_SHAPE');
   assert.match(e3.message, "'decoder.head.2.weight'");
   assert.ok(e3.isBadInput);

@@ -8,6 +8,7 @@ import { Fmp4Splitter, type InitSegment, type MediaFragment } from '../../src/se
 import type { EncoderOptions } from '../../src/encode/encoder-settings.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { gradientFrame, noiseFrame, probeVideo, sleep, tempDir, waitFor } from './helpers.js';
+import { rejection } from '../helpers/assertions.js';
 
 const dir = tempDir('fmp4');
 const opts: EncoderOptions = { width: 64, height: 64, fps: 16, crf: 23, preset: 'ultrafast', keyframeSeconds: 1 };
@@ -29,16 +30,6 @@ function collect(stream: FragmentedStream): { segments: Segment[]; bytes: Buffer
 }
 
 const topTypes = (data: Buffer) => childBoxes(data, 0, data.length).map((b) => b.type);
-
-async function rejection(p: Promise<unknown>): Promise<SinkstreamError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSinkstreamError(e), `expected a SinkstreamError, got ${e}`);
-    return e as SinkstreamError;
-  }
-  throw new Error('expected a rejection');
-}
 
 test('emits an init segment (ftyp + moov), then one moof + mdat fragment per frame', async () => {
   const stream = startFragmentedStream({ ...opts, keyframeSeconds: 0.5 });

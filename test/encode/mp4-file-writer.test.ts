@@ -8,20 +8,11 @@ import { openMp4File, type Mp4FileOptions } from '../../src/encode/mp4-file-writ
 import { readFmp4Layout } from '../../src/encode/mp4-boxes.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { gradientFrame, probeVideo, sleep, tempDir, waitFor } from './helpers.js';
+import { rejection } from '../helpers/assertions.js';
 
 const dir = tempDir('mp4');
 const opts: Mp4FileOptions = { width: 64, height: 64, fps: 16, crf: 23, preset: 'ultrafast', keyframeSeconds: 1 };
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-async function rejection(p: Promise<unknown>): Promise<SinkstreamError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSinkstreamError(e), `expected a SinkstreamError, got ${e}`);
-    return e as SinkstreamError;
-  }
-  throw new Error('expected a rejection');
-}
 
 test('writes H.264 yuv420p fragmented MP4 with every frame', async () => {
   const file = path.join(dir, 'full.mp4');

@@ -1,6 +1,6 @@
 /** Assertions several suites share. */
 import * as assert from 'uvu/assert';
-import { isSinkstreamError } from '../../src/errors.js';
+import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import type { ModelWeights } from '../../src/model/weights.js';
 
 /**
@@ -35,4 +35,15 @@ export function assertSameWeights(a: ModelWeights, b: ModelWeights, options: { t
     t.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - u.data[i]))));
     assert.ok(worst <= tolerance, `${k}: differs by ${worst}`);
   }
+}
+
+/** The SinkstreamError `p` rejects with (fails when it resolves or rejects with anything else). */
+export async function rejection(p: Promise<unknown>): Promise<SinkstreamError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(isSinkstreamError(e), `expected a SinkstreamError, got ${String(e)}`);
+    return e as SinkstreamError;
+  }
+  throw new Error('expected a rejection');
 }

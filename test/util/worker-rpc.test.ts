@@ -5,16 +5,7 @@ import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { spawnWorker } from '../../src/util/worker-url.js';
 import { RpcClient, serveRpc } from '../../src/util/worker-rpc.js';
 import type { TestApi } from './fixtures/rpc-api.js';
-
-async function rejection(p: Promise<unknown>): Promise<SinkstreamError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isSinkstreamError(e), `expected a SinkstreamError, got ${e}`);
-    return e as SinkstreamError;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from '../helpers/assertions.js';
 
 const start = (workerData?: unknown) =>
   RpcClient.start<TestApi, { pid: string }>(spawnWorker(import.meta.url, 'fixtures/rpc-worker', { workerData }), 'the test worker');
