@@ -20,6 +20,8 @@ import {
 import { syntheticWeights } from '../../src/model/synthetic.js';
 import { testCudaGraphs } from '../helpers/native-graphs.js';
 import { rejectsWith } from '../helpers/assertions.js';
+import { cacheLayers, forwardRequest, wave } from './helpers/engine-checks.js';
+import { relError } from '../onnx/helpers.js';
 
 const SEED = 11;
 const model: ConfigInput['model'] = {
@@ -49,18 +51,6 @@ const candidates: Candidate[] = [
   { label: 'native-pipeline', engine: { name: 'native', stages: 2, devices: [0, 0], cudaGraphs: testCudaGraphs() }, tolerance: 2e-3 },
 ];
 
-const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.9);
-
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.is(a.length, b.length, 'lengths');
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 function defineSuite(candidate: Candidate, engine: Engine): ReturnType<typeof suite> {
   const config = configSchema.parse({ model, engine: candidate.engine });
@@ -76,23 +66,10 @@ function defineSuite(candidate: Candidate, engine: Engine): ReturnType<typeof su
     Array.from({ length: layers }, () => ({ rows: 0, keys: new Float32Array(0), values: new Float32Array(0), positions: new Float32Array(0) }));
   const ref = (latent: Float32Array, timesteps: number[], framePositions: number[], cache: ReferenceCacheLayer[]): ReferenceForwardOutput =>
     referenceForward(dims, weights, { latent, timesteps, framePositions, crossKv, cache });
-  const request = (latent: Float32Array, t: number, positions: number[], keepBlockKv: boolean, keepQueries: 'none' | 'sum' | 'max' = 'none') => ({
-    latent,
-    timesteps: new Float32Array(F).fill(t),
-    framePositions: Int32Array.from(positions),
-    keepBlockKv,
-    keepQueries,
-  });
+  const request = (latent: Float32Array, t: number, positions: number[], keepBlockKv: boolean, keepQueries: 'none' | 'sum' | 'max' = 'none') =>
+    forwardRequest(F, latent, t, positions, keepBlockKv, keepQueries);
   /** The engine's cache as reference layers. */
-  const readLayers = async (): Promise<ReferenceCacheLayer[]> => {
-    const c = await engine.readCache();
-    return Array.from({ length: layers }, (_, l) => ({
-      rows: c.rows,
-      keys: c.keys.slice(l * c.rows * d, (l + 1) * c.rows * d),
-      values: c.values.slice(l * c.rows * d, (l + 1) * c.rows * d),
-      positions: c.positions.slice(l * c.rows * 3, (l + 1) * c.rows * 3),
-    }));
-  };
+  const readLayers = (): Promise<ReferenceCacheLayer[]> => cacheLayers(engine, layers, d);
 
   const s = suite(`engine contract: ${candidate.label}`);
   let clean0: ReferenceForwardOutput;

@@ -17,18 +17,9 @@ import { syntheticWeights } from '../../src/model/synthetic.js';
 import { NativeEngine } from '../../src/engine/native/native-engine.js';
 import { testCudaGraphs } from '../helpers/native-graphs.js';
 import { nativeGpuUnavailable } from '../helpers/native-gpu.js';
+import { cacheLayers, forwardRequest, wave } from './helpers/engine-checks.js';
+import { relError } from '../onnx/helpers.js';
 
-const wave = (n: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed * 78.233) * 0.9);
-
-function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / Math.max(den, 1e-30));
-}
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -60,22 +51,9 @@ function defineSuite(
   const context = wave(dims.textLen * dims.textDim, 3);
   const crossKv = referenceTextKv(dims, weights, context);
   let engine: Engine;
-  const req = (latent: Float32Array, t: number, pos: number[], keep: boolean, keepQueries: 'none' | 'sum' | 'max' = 'none') => ({
-    latent,
-    timesteps: new Float32Array(F).fill(t),
-    framePositions: Int32Array.from(pos),
-    keepBlockKv: keep,
-    keepQueries,
-  });
-  const layersOf = async (): Promise<ReferenceCacheLayer[]> => {
-    const c = await engine.readCache();
-    return Array.from({ length: layers }, (_, l) => ({
-      rows: c.rows,
-      keys: c.keys.slice(l * c.rows * d, (l + 1) * c.rows * d),
-      values: c.values.slice(l * c.rows * d, (l + 1) * c.rows * d),
-      positions: c.positions.slice(l * c.rows * 3, (l + 1) * c.rows * 3),
-    }));
-  };
+  const req = (latent: Float32Array, t: number, pos: number[], keep: boolean, keepQueries: 'none' | 'sum' | 'max' = 'none') =>
+    forwardRequest(F, latent, t, pos, keep, keepQueries);
+  const layersOf = (): Promise<ReferenceCacheLayer[]> => cacheLayers(engine, layers, d);
 
   s.before(async () => {
     engine = await createNativeEngine({ config });
