@@ -70,8 +70,9 @@ export class PipelineEngine implements Engine {
     this.check();
     let input = request.latent;
     const perStage: number[] = [];
-    for (const stage of this.stages) {
-      const out = await stage.forward({ ...request, latent: input });
+    for (const [i, stage] of this.stages.entries()) {
+      // only the last stage's output is the flow
+      const out = await stage.forward({ ...request, latent: input, flowInto: i === this.stages.length - 1 ? request.flowInto : undefined });
       if (out.queriesId !== undefined) perStage.push(out.queriesId);
       input = out.flow; // the hidden state, then (last stage) the flow
     }

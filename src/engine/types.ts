@@ -34,7 +34,7 @@ export interface CacheUpdate {
 }
 
 export interface ForwardRequest {
-  /** [C, F, H, W] */
+  /** [C, F, H, W]; the engine reads it only until the forward settles (the caller may then write it again). */
   latent: Float32Array;
   /** [F] timestep per frame on Wan's 0..1000 scale (0 for the clean pass). */
   timesteps: Float32Array;
@@ -44,6 +44,12 @@ export interface ForwardRequest {
   keepBlockKv: boolean;
   /** Keep this pass's RoPE'd queries for `scoreCache` (participative compression). */
   keepQueries: 'none' | 'sum' | 'max';
+  /**
+   * [C, F, H, W]: an array the engine may write the flow into and return as the result's `flow`, instead of a new
+   * one (a caller that uses one array for every step); an engine may ignore it. Not to be read or written until
+   * the forward settles.
+   */
+  flowInto?: Float32Array;
 }
 
 export interface ForwardResult {

@@ -29,7 +29,8 @@ import { createPromptEncoder, type PromptEncoder } from '../text/prompt-encoder.
 import { checkWeights, loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
-import { gaussianNoise } from './noise.js';
+import { fillGaussianNoise } from './noise.js';
+import { denoisedInto, eulerInPlace, renoiseInPlace } from './sampler.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
@@ -228,6 +229,15 @@ class BlockLoop implements BlockGenerator {
   private handedOut: Promise<unknown> = Promise.resolve();
   /** The first failed decode (block index and error): that block and every later one fail with it. */
   private decodeFailure: { block: number; error: unknown } | null = null;
+  /**
+   * The block's latent, drawn as its first noise and updated in place by every step (an engine reads a request's
+   * latent only until its forward settles), and the next step's fresh noise: two arrays for the whole stream
+   * instead of new ones at every step (their allocation and collection were on the host's turn between forwards).
+   */
+  private latentBuffer: Float32Array | null = null;
+  private noiseBuffer: Float32Array | null = null;
+  /** Where an engine that takes `flowInto` writes the steps' and the clean pass's flows (read before the next call). */
+  private flowBuffer: Float32Array | null = null;
 
   constructor(
     config: Config,
@@ -368,7 +378,7 @@ class BlockLoop implements BlockGenerator {
     const drawn = this.blockIndex === 0 ? this.drawnOpening : null;
     const F0 = this.config.generation.blockFrames;
     const { latentChannels: C0, latentHeight: H0, latentWidth: W0 } = this.dims;
-    const firstNoise = drawn ? null : gaussianNoise(C0 * F0 * H0 * W0, this.config.generation.seed, this.blockIndex, 0);
+    const firstNoise = drawn ? null : fillGaussianNoise(this.buffer('latentBuffer', C0 * F0 * H0 * W0), this.config.generation.seed, this.blockIndex, 0);
     this.engineMs += await cleanPass;
     this.applyRetune();
 
@@ -405,13 +415,14 @@ class BlockLoop implements BlockGenerator {
     };
     const decoding = this.startDecode(x0, block);
 
-    this.rememberLatents(x0, blockStart);
     this.pendingClean = { latent: x0, framePositions: Int32Array.from(plan.queryPositions), blockStart };
     this.blockIndex++;
     // The clean pass goes to the engine now, while the decode runs; the next block waits for it.
     const cleaning = this.runPendingClean();
     cleaning.catch(() => undefined); // surfaces in the next block (or is dropped by close)
     this.cleaning = cleaning;
+    // While the clean pass runs (the cache takes the block in only once it is done).
+    this.rememberLatents(x0, blockStart);
     return { block, decoding, startedAt: t0 };
   }
 
@@ -447,7 +458,18 @@ class BlockLoop implements BlockGenerator {
     );
   }
 
-  /** The block's denoising steps from its first noise: the sampler of `generation.sampler`. */
+  /** The stream's array `name` of `size` values (a new one when it has none of that size). */
+  private buffer(name: 'latentBuffer' | 'noiseBuffer' | 'flowBuffer', size: number): Float32Array {
+    const b = this[name];
+    if (b && b.length === size) return b;
+    return (this[name] = new Float32Array(size));
+  }
+
+  /**
+   * The block's denoising steps from its first noise: the sampler of `generation.sampler`. `firstNoise` becomes the
+   * steps' latent, updated in place; x0 is kept only for the last step (in an array of its own: the clean pass, the
+   * decode and the prompt switch's re-cache keep it), the others' only as the float32 value the next x is made of.
+   */
   private async denoise(
     firstNoise: Float32Array,
     sigmas: number[],
@@ -459,8 +481,8 @@ class BlockLoop implements BlockGenerator {
     const size = firstNoise.length;
     const seed = this.config.generation.seed;
     const steps = sigmas.length;
-    let x = firstNoise;
-    let x0 = new Float32Array(size);
+    const x = firstNoise;
+    let x0: Float32Array | undefined;
     for (let k = 0; k < steps; k++) {
       const sigma = sigmas[k];
       const compressNow = compress && k === 0;
@@ -471,28 +493,20 @@ class BlockLoop implements BlockGenerator {
           framePositions: Int32Array.from(plan.queryPositions),
           keepBlockKv: false,
           keepQueries: compressNow ? this.cache.reduce : 'none',
+          flowInto: this.buffer('flowBuffer', size),
         }),
       );
-      // The next step's fresh noise is drawn while the engine works (it runs off this thread).
+      // The next step's fresh noise is drawn while the engine works (it runs off this thread: the call is made).
       const renoise = k < steps - 1 && this.config.generation.sampler === 'renoise';
-      const nextNoise = renoise ? gaussianNoise(size, seed, this.blockIndex, k + 1) : null;
+      const nextNoise = renoise ? fillGaussianNoise(this.buffer('noiseBuffer', size), seed, this.blockIndex, k + 1) : null;
       const result = await pending;
       if (compressNow) ({ plan } = await this.compress(result.queriesId, blockStart, F));
       const v = result.flow;
-      x0 = new Float32Array(size);
-      for (let i = 0; i < size; i++) x0[i] = x[i] - sigma * v[i];
-      if (k < steps - 1) {
-        const next = sigmas[k + 1];
-        const prev = x;
-        x = new Float32Array(size);
-        if (nextNoise) {
-          for (let i = 0; i < size; i++) x[i] = (1 - next) * x0[i] + next * nextNoise[i];
-        } else {
-          for (let i = 0; i < size; i++) x[i] = prev[i] + (next - sigma) * v[i];
-        }
-      }
+      if (k === steps - 1) x0 = denoisedInto(new Float32Array(size), x, v, sigma);
+      else if (nextNoise) renoiseInPlace(x, v, nextNoise, sigma, sigmas[k + 1]);
+      else eulerInPlace(x, v, sigma, sigmas[k + 1]);
     }
-    return { x0, plan };
+    return { x0: x0 ?? new Float32Array(size), plan };
   }
 
   /** The previous block's clean pass: its K/V become the pending rows the next plan takes in. Resolves to its engine ms. */
@@ -517,6 +531,7 @@ class BlockLoop implements BlockGenerator {
         framePositions: pending.framePositions,
         keepBlockKv: true,
         keepQueries: this.cache.reduce,
+        flowInto: this.buffer('flowBuffer', pending.latent.length), // not read: the pass is for the cache
       }),
     );
     for (const old of this.cache.endBlock(pending.blockStart, F, result.queriesId)) await engineCall(this.engine.releaseQueries(old));

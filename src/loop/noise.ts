@@ -29,9 +29,14 @@ function sfc32(a: number, b: number, c: number, d: number): () => number {
 }
 
 export function gaussianNoise(length: number, seed: number, ...stream: number[]): Float32Array {
+  return fillGaussianNoise(new Float32Array(length), seed, ...stream);
+}
+
+/** gaussianNoise(out.length, seed, ...stream) written into `out` (a buffer used again and again); returns `out`. */
+export function fillGaussianNoise(out: Float32Array, seed: number, ...stream: number[]): Float32Array {
   const next = sfc32(mix32(seed, 1, ...stream), mix32(seed, 2, ...stream), mix32(seed, 3, ...stream), mix32(seed, 4, ...stream));
   for (let i = 0; i < 12; i++) next();
-  const out = new Float32Array(length);
+  const length = out.length;
   for (let i = 0; i < length; i += 2) {
     // Box-Muller; 1 - u keeps the logarithm's argument in (0, 1].
     const u = 1 - next();

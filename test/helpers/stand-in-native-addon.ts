@@ -6,6 +6,7 @@
  * For tests that check what the runtime reports and where it places work, never numbers.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { NATIVE_ABI_VERSION } from '../../src/engine/native/addon-types.js';
 
@@ -21,7 +22,26 @@ export interface StandInAddon {
   log: string;
 }
 
-export function writeStandInAddon(dir: string, options: { gpus: string[]; attention: string }): StandInAddon {
+/** One engine call of the stand-in, timed on the calling thread (performance.now() of this process). */
+export interface StandInCall {
+  call: string;
+  /** When the wrapper called the addon. */
+  calledAt: number;
+  /** When the call's promise was settled: on a later turn of the event loop, as libuv hands back the real addon's work. */
+  settledAt: number;
+}
+
+export interface StandInOptions {
+  gpus: string[];
+  attention: string;
+  /**
+   * Settle the engine calls' promises on a later turn of the event loop (setImmediate) and record each call in the
+   * module's `calls` array (standInCalls): the shape of the real addon, whose work finishes on libuv's thread pool.
+   */
+  timeline?: boolean;
+}
+
+export function writeStandInAddon(dir: string, options: StandInOptions): StandInAddon {
   const file = path.join(dir, 'stand-in-native-addon.cjs');
   const log = path.join(dir, 'stand-in-engines.jsonl');
   fs.writeFileSync(
@@ -31,10 +51,20 @@ const fs = require('node:fs');
 const GPUS = ${JSON.stringify(options.gpus)};
 const LOG = ${JSON.stringify(log)};
 const note = (entry) => fs.appendFileSync(LOG, JSON.stringify(entry) + '\\n');
+const TIMELINE = ${options.timeline === true};
+const calls = [];
+// An engine call: its result now (microtask), or with the timeline on a later turn of the event loop, recorded.
+const settle = (call, result) => {
+  if (!TIMELINE) return Promise.resolve(result);
+  const entry = { call, calledAt: performance.now(), settledAt: NaN };
+  calls.push(entry);
+  return new Promise((resolve) => setImmediate(() => { entry.settledAt = performance.now(); resolve(result); }));
+};
 const engine = (dims, devices, precision) => ({ dims, devices, precision, rows: 0, pending: 0, forwards: 0 });
 // forwardStats: every forward counts as STAND_IN_FORWARD_MS of wall time, 1 ms less on the "GPU"
 const STAND_IN_FORWARD_MS = ${STAND_IN_FORWARD_MS};
 module.exports = {
+  calls,
   abiVersion: () => ${NATIVE_ABI_VERSION},
   deviceCount: () => GPUS.length,
   deviceName: (i) => GPUS[i],
@@ -51,24 +81,24 @@ module.exports = {
   setWeight() {},
   finalize() {},
   destroy() {},
-  setPrompt: async () => 0,
-  async forward(h, latent, timesteps, framePositions, keepBlockKv, keepQueries, flow) {
+  setPrompt: () => settle('setPrompt', 0),
+  forward(h, latent, timesteps, framePositions, keepBlockKv, keepQueries, flow) {
     flow.fill(0);
     h.forwards++;
     if (keepBlockKv) h.pending = timesteps.length * h.dims.tokensPerFrame;
-    return -1;
+    return settle('forward', -1);
   },
-  async updateCache(h, rows) {
+  updateCache(h, rows) {
     h.rows = rows;
     h.pending = 0;
-    return 0;
+    return settle('updateCache', 0);
   },
-  scoreCache: async () => 0,
-  releaseQueries: async () => 0,
-  async resetCache(h) {
+  scoreCache: () => settle('scoreCache', 0),
+  releaseQueries: () => settle('releaseQueries', 0),
+  resetCache(h) {
     h.rows = 0;
     h.pending = 0;
-    return 0;
+    return settle('resetCache', 0);
   },
   cacheInfo: (h) => ({ rows: h.rows, pending: h.pending }),
   readCache: async () => 0,
@@ -116,4 +146,9 @@ export function standInGraphModes(addon: StandInAddon): Array<{ devices: number[
     .map((l) => JSON.parse(l) as { kind: string; devices: number[]; precision: number; mode: number })
     .filter((e) => e.kind === 'cudaGraphs')
     .map(({ devices, precision, mode }) => ({ devices, precision, mode }));
+}
+
+/** The calls the stand-in recorded (options.timeline), loaded in this process: the module's own array, not a copy. */
+export function standInCalls(addon: StandInAddon): StandInCall[] {
+  return (createRequire(import.meta.url)(addon.file) as { calls: StandInCall[] }).calls;
 }

@@ -1,14 +1,19 @@
 /**
  * The calls on one native handle (an engine or a decoder of the CUDA addon), run one after another: the
- * addon's work runs on libuv's thread pool, and a handle must not be used by two calls at once. After
- * close() is asked for, calls reject with ERR_CLOSED; close waits for the calls in flight, then frees the
- * handle. Errors from the addon become SinkstreamErrors named after what the handle is.
+ * addon's work runs on libuv's thread pool, and a handle must not be used by two calls at once. A call made
+ * while none is in flight starts at once, inside run(): the addon has its work before the caller's next line
+ * runs (the generator draws the next step's noise right after asking for a forward; started on a later tick,
+ * the forward would wait for the noise). After close() is asked for, calls reject with ERR_CLOSED; close
+ * waits for the calls in flight, then frees the handle. Errors from the addon become SinkstreamErrors named
+ * after what the handle is.
  */
 import { SinkstreamError } from '../../errors.js';
 
 export class NativeCallQueue<H> {
   private handle: H | null;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Calls asked for and not yet settled (the one running included). */
+  private inFlight = 0;
   private closed = false;
 
   /** `what` names the handle in messages, e.g. 'native engine'. */
@@ -30,15 +35,21 @@ export class NativeCallQueue<H> {
     return this.handle;
   }
 
-  /** Runs `op` after every earlier call; rejects with ERR_CLOSED once close() was asked for. */
+  /**
+   * Runs `op` after every earlier call, at once when none is in flight; rejects with ERR_CLOSED once close()
+   * was asked for. An exception `op` throws becomes the rejection.
+   */
   run<T>(op: (handle: H) => Promise<T> | T): Promise<T> {
     if (this.closed || !this.handle) return Promise.reject(this.closedError());
     const handle = this.handle;
-    const next = this.chain.then(
-      () => op(handle),
-      () => op(handle),
-    );
-    this.chain = next.catch(() => undefined);
+    const start = (): Promise<T> => new Promise<T>((resolve) => resolve(op(handle)));
+    const idle = this.inFlight === 0;
+    this.inFlight++;
+    const next = idle ? start() : this.chain.then(start, start);
+    const settled = (): void => {
+      this.inFlight--;
+    };
+    this.chain = next.then(settled, settled);
     return next.catch((e: unknown) => {
       throw this.error(e);
     });

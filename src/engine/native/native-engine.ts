@@ -166,7 +166,7 @@ export class NativeEngine implements Engine {
       );
     }
     return this.run(async (h) => {
-      const flow = new Float32Array(C * F * H * W);
+      const flow = request.flowInto?.length === C * F * H * W ? request.flowInto : new Float32Array(C * F * H * W);
       const id = await this.addon.forward(h, request.latent, request.timesteps, request.framePositions, request.keepBlockKv, KEEP_QUERIES[request.keepQueries], flow);
       if (request.keepBlockKv) this.pendingRows = F * T;
       return id >= 0 ? { flow, queriesId: id } : { flow };
