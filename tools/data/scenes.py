@@ -184,10 +184,23 @@ def render(scenes: Sequence[Scene], frames: int, start_frame=0, device='cpu') ->
         torch.from_numpy(x).to(device) for x in (valid, radius, p0, v0, shape_idx, colour_idx, obj_rgb, bg_rgb))
     starts = torch.as_tensor(np.broadcast_to(np.asarray(start_frame, dtype=np.float32), (b,)).copy(), device=device)
     t = starts[:, None, None] + torch.arange(frames, dtype=torch.float32, device=device)  # [B, 1, T]
+    return {**draw(p0, v0, radius, shape_idx, valid, bg_rgb, obj_rgb, t), 'valid': valid, 'colour': colour_idx,
+            'shape': shape_idx}
+
+
+def draw(start: torch.Tensor, velocity: torch.Tensor, radius: torch.Tensor, shape_idx: torch.Tensor,
+         valid: torch.Tensor, bg_rgb: torch.Tensor, obj_rgb: torch.Tensor, t: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """The geometry of render for arrays (K object slots a clip): start / velocity [B, K, 2] (x, y),
+    radius [B, K] (unused slots: any positive value), shape index [B, K], valid [B, K], background
+    RGB [B, 3], object RGB [B, K, 3], frame times t [B, 1, T]. Returns pixels [B, T, H, W, 3] (0..255,
+    rounded), positions / velocities [B, K, T, 2]."""
+    b, kmax = start.shape[:2]
+    frames = t.shape[-1]
+    device = start.device
     lo = radius
     hi = SIZE - radius
-    px, vx = _bounce(p0[..., 0], v0[..., 0], lo, hi, t)
-    py, vy = _bounce(p0[..., 1], v0[..., 1], lo, hi, t)  # [B, K, T]
+    px, vx = _bounce(start[..., 0], velocity[..., 0], lo, hi, t)
+    py, vy = _bounce(start[..., 1], velocity[..., 1], lo, hi, t)  # [B, K, T]
 
     c = torch.arange(SIZE, dtype=torch.float32, device=device) + 0.5
     dx = c[None, None, None, None, :] - px[..., None, None]  # [B, K, T, 1, W]
@@ -213,9 +226,6 @@ def render(scenes: Sequence[Scene], frames: int, start_frame=0, device='cpu') ->
         'pixels': img.round(),
         'positions': torch.stack([px, py], dim=-1),
         'velocities': torch.stack([vx, vy], dim=-1),
-        'valid': valid,
-        'colour': colour_idx,
-        'shape': shape_idx,
     }
 
 

@@ -594,6 +594,14 @@ def shifted_steps(steps: Sequence[float], shift: float) -> List[float]:
     return out
 
 
+def keep_last_frames(cache: KVCache, frames: int, dims: Dims) -> KVCache:
+    """The sliding window of generate: only the newest `frames` frames stay in the cache."""
+    keep = frames * dims.tokens_per_frame
+    if cache.rows <= keep:
+        return cache
+    return cache.select(torch.arange(cache.rows - keep, cache.rows, device=cache.positions.device))
+
+
 @torch.no_grad()
 def generate(
     model: WanModel,
@@ -612,7 +620,6 @@ def generate(
     xkv = model.cross_kv(context.to(dev)[None].float())
     ts = shifted_steps(steps, shift)
     cache = KVCache.empty(dims, 1, dev, next(model.parameters()).dtype)
-    per = dims.tokens_per_frame
     shape = (1, dims.latent_channels, block_frames, dims.latent_height, dims.latent_width)
     frames = []
     for bi in range(blocks):
@@ -629,8 +636,5 @@ def generate(
                 x = (1 - s_next) * x0 + s_next * torch.randn(shape, generator=gen).to(dev)
         frames.append(x0[0])
         out = model(x0, torch.zeros(1, block_frames, device=dev), fpos, cross_kv=xkv, cache=cache, return_kv=True)
-        cache = cache.append(out.block_k, out.block_v, out.block_positions)
-        keep = (window - block_frames) * per
-        if cache.rows > keep:
-            cache = cache.select(torch.arange(cache.rows - keep, cache.rows, device=dev))
+        cache = keep_last_frames(cache.append(out.block_k, out.block_v, out.block_positions), window - block_frames, dims)
     return torch.cat(frames, dim=1)

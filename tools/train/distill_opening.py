@@ -49,23 +49,20 @@ import copy
 import json
 import math
 import os
-import sys
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
-from model import Dims, KVCache, WanModel, load_weights, save_weights, shifted_steps  # noqa: E402
+from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
+    BLOCK, DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, freeze,
+    load_dims, lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
+)
+from model import KVCache, WanModel, keep_last_frames, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
 
-INFERENCE_STEPS = (1000, 750, 500, 250)
-SHIFT = 5.0
-BLOCK = 3
 RADIUS = scenes.CANONICAL_RADIUS
 SMOOTH_SIGMA = 1.0  # latent pixels (4 px): about the object's scale
 PUSH_DOWN = 0.5  # later slot field -= PUSH_DOWN * earlier fields (then renormalised)
@@ -207,30 +204,10 @@ def render_openings(pos: torch.Tensor, p: Dict[str, torch.Tensor], frames: int =
     """scenes.render's geometry for arrays: pixels [B, T, 64, 64, 3] (0..255, rounded)."""
     dev = pos.device
     b = pos.shape[0]
-    valid = p['valid']
     radius = torch.full((b, 3), RADIUS, device=dev)
     t = torch.arange(frames, dtype=torch.float32, device=dev)[None, None, :].expand(b, 1, frames)
-    lo, hi = radius, scenes.SIZE - radius
-    px, _ = scenes._bounce(pos[..., 0], p['velocity'][..., 0], lo, hi, t)
-    py, _ = scenes._bounce(pos[..., 1], p['velocity'][..., 1], lo, hi, t)  # [B, 3, T]
-    c = torch.arange(scenes.SIZE, dtype=torch.float32, device=dev) + 0.5
-    dx = c[None, None, None, None, :] - px[..., None, None]
-    dy = c[None, None, None, :, None] - py[..., None, None]
-    r = radius[:, :, None, None, None]
-    circle = torch.sqrt(dx * dx + dy * dy) - r
-    square = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
-    n2 = 0.8660254 * dx - 0.5 * dy
-    n3 = -0.8660254 * dx - 0.5 * dy
-    triangle = torch.maximum(torch.maximum(dy, n2), n3) - 1.4 * r / 2
-    sh = p['shape'][:, :, None, None, None]
-    sdf = torch.where(sh == 0, circle, torch.where(sh == 1, square, triangle))
-    cover = (0.5 - sdf).clamp(0, 1) * valid[:, :, None, None, None].float()
-    img = BG_RGB.to(dev)[p['bg']][:, None, None, None, :].expand(b, frames, scenes.SIZE, scenes.SIZE, 3).clone()
-    obj = OBJ_RGB.to(dev)[p['colour']]  # [B, 3, 3]
-    for k in range(3):
-        a = cover[:, k, :, :, :, None]
-        img = img * (1 - a) + obj[:, k, None, None, None, :] * a
-    return img.round()
+    return scenes.draw(pos, p['velocity'], radius, p['shape'], p['valid'], BG_RGB.to(dev)[p['bg']],
+                       OBJ_RGB.to(dev)[p['colour']], t)['pixels']
 
 
 def paired_targets(z: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -270,19 +247,21 @@ def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, 
 
 @torch.no_grad()
 def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], blocks: int, seed: int, window: int = 12,
-             opening_sampler: str = 'renoise', opening_steps: int = len(INFERENCE_STEPS)) -> torch.Tensor:
-    """First block from `opening` (empty cache), the rest from `main`; every clean pass (the K/V that
-    enter the cache) is the main model's. Returns latents [B, C, blocks*3, H, W]."""
+             opening_sampler: str = 'renoise', opening_steps: int = len(INFERENCE_STEPS),
+             rest_sampler: str = 'renoise', rest_steps: int = len(INFERENCE_STEPS)) -> torch.Tensor:
+    """First block from `opening` (empty cache, sample_block's `opening_sampler` with `opening_steps`
+    steps), the rest from `main` (`rest_sampler`, `rest_steps`); every clean pass (the K/V that enter
+    the cache) is the main model's; the cache keeps the last window - 3 frames. One CPU generator
+    (seed) draws all the noise. Returns latents [B, C, blocks*3, H, W]."""
     dims = main.dims
     dev = next(main.parameters()).device
     b = p['ids'].shape[0]
     gen = torch.Generator(device='cpu').manual_seed(seed)
     ctx = main.encode_text_batch(p['ids'], p['lens'])
     xkv_main = main.cross_kv(ctx)
-    xkv_open = opening.cross_kv(opening.encode_text_batch(p['ids'], p['lens']))
+    xkv_open = xkv_main if opening is main else opening.cross_kv(opening.encode_text_batch(p['ids'], p['lens']))
     shape = (b, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width)
     cache = KVCache.empty(dims, b, dev)
-    per = dims.tokens_per_frame
     out = []
     for bi in range(blocks):
         fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
@@ -290,15 +269,12 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
         if bi == 0:
             x0 = sample_block(opening, xkv_open, noise, fpos, None, gen, opening_sampler, opening_steps)
         else:
-            x0 = sample_block(main, xkv_main, noise, fpos, cache, gen)
+            x0 = sample_block(main, xkv_main, noise, fpos, cache, gen, rest_sampler, rest_steps)
         out.append(x0)
         if bi == blocks - 1:
             break
         o = main(x0, torch.zeros(b, BLOCK, device=dev), fpos, cross_kv=xkv_main, cache=cache, return_kv=True)
-        cache = cache.append(o.block_k, o.block_v, o.block_positions)
-        keep = (window - BLOCK) * per
-        if cache.rows > keep:
-            cache = cache.select(torch.arange(cache.rows - keep, cache.rows, device=dev))
+        cache = keep_last_frames(cache.append(o.block_k, o.block_v, o.block_positions), window - BLOCK, dims)
     return torch.cat(out, dim=2)
 
 
@@ -378,13 +354,7 @@ def to_pixels(latent: torch.Tensor) -> torch.Tensor:
     return scenes.depth_to_space(latent.float().cpu())  # [B, T, 64, 64, 3]
 
 
-def save_grid(px: torch.Tensor, cols: Sequence[int], path: str, scale: int = 2) -> None:
-    from PIL import Image
-
-    rows = [torch.cat([clip[i] for i in cols], dim=1) for clip in px]
-    sheet = torch.cat(rows, dim=0).round().clamp(0, 255).to(torch.uint8).numpy()
-    img = Image.fromarray(np.ascontiguousarray(sheet))
-    img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
+save_grid = save_sheet  # the PNG contact sheet (tools/train/common.py)
 
 
 def png_prompts(vocab, text_len: int, device, seeds: int) -> PromptSet:
@@ -411,21 +381,10 @@ def evaluate(opening: WanModel, main: WanModel, evalset: PromptSet, ref: torch.T
 # Training
 # ----------------------------------------------------------------------------------------------
 
-def lr_at(step: int, frac: float, base: float, warmup: int) -> float:
-    warm = min(1.0, (step + 1) / warmup)
-    return base * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-
-
-def save_atomic(model: WanModel, path: str, meta: Dict[str, str]) -> None:
-    tmp = path + '.tmp'
-    save_weights(model, tmp, 'float32', meta)
-    os.replace(tmp, path)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'demo', 'model.json'))
-    ap.add_argument('--weights', default=os.path.join(ROOT, 'models', 'demo', 'model.safetensors'))
+    ap.add_argument('--model', default=DEFAULT_MODEL_JSON)
+    ap.add_argument('--weights', default=DEFAULT_WEIGHTS)
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=3.5)
     ap.add_argument('--batch', type=int, default=256)
@@ -451,20 +410,14 @@ def main() -> None:
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
-    dev = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    if dev.type == 'cuda':
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    dev = pick_device(args.device)
+    set_tf32(dev, True)
     vocab = scenes.vocabulary()
-    with open(args.model) as f:
-        spec = json.load(f)
-    dims = Dims.from_dict({**spec, 'vocab_size': len(vocab)})
+    dims = load_dims(args.model, vocab)
     torch.manual_seed(args.seed)
     teacher = WanModel(dims)
     load_weights(teacher, args.weights)
-    teacher = teacher.to(dev).eval()
-    for p_ in teacher.parameters():
-        p_.requires_grad_(False)
+    teacher = freeze(teacher.to(dev))
     student = copy.deepcopy(teacher).train()
     for name, p_ in student.named_parameters():
         # the word table stays the main model's, so one text context serves both models
@@ -509,9 +462,8 @@ def main() -> None:
     print(f'baseline in {time.time() - t0:.1f} s: {json.dumps(metrics["teacher"])}', flush=True)
     print(f'targets: {json.dumps(metrics["targets (paired openings)"])}', flush=True)
 
-    opt = torch.optim.AdamW([q for q in student.parameters() if q.requires_grad], lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0,
-                            **({'fused': True} if dev.type == 'cuda' else {}))
-    amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', dtype=torch.bfloat16, enabled=False)
+    opt = adamw([q for q in student.parameters() if q.requires_grad], dev, args.lr, weight_decay=0.0)
+    amp = autocast_args(dev)
     sig = step_sigmas()
     n_steps = len(sig)
     fpos = torch.arange(BLOCK, device=dev)
@@ -535,8 +487,7 @@ def main() -> None:
         x0t1 = bg + args.first_contrast * (x0t - bg)
         frac = (time.time() - start) / budget
         lr = lr_at(step, frac, args.lr, args.warmup)
-        for g in opt.param_groups:
-            g['lr'] = lr
+        set_lr(opt, lr)
         # the sampler's inputs at steps 2..4, from the student's own estimates (no gradient)
         inputs = [z]
         with torch.no_grad(), torch.autocast(**amp):
@@ -562,10 +513,7 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            torch._foreach_mul_(ema_p, decay)
-            torch._foreach_add_(ema_p, [q.detach() for q in model_p], alpha=1 - decay)
+        ema_update(ema_p, model_p, step, args.ema)
         step += 1
         run += err.detach()
         run_n += 1

@@ -40,29 +40,25 @@ teacher-filmstrip.png (the same from the teacher).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
-import sys
 import time
 import zlib
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'train'))
-from model import Dims, KVCache, WanModel, load_weights, save_weights  # noqa: E402
+from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
+    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, frozen_copy, load_dims, lr_at,
+    pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
+)
+from model import Dims, KVCache, WanModel, load_weights  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    PNG_PROMPTS, PromptSet, classify, detect, lr_at, reference_areas, step_sigmas,
+    PNG_PROMPTS, PromptSet, classify, detect, reference_areas, step_sigmas,
 )
-
-SHIFT = 5.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,8 +175,7 @@ def teacher_forced_flow(model: WanModel, clean: torch.Tensor, noisy: torch.Tenso
 
 
 def sample_s(batch: int, blocks: int, device, lo: float, hi: float) -> torch.Tensor:
-    u = torch.rand(batch, blocks, device=device)
-    return (SHIFT * u / (1 + (SHIFT - 1) * u)).clamp(lo, hi)
+    return shift_s(torch.rand(batch, blocks, device=device)).clamp(lo, hi)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,21 +276,6 @@ def evaluate(model: WanModel, evalset: PromptSet, ref: torch.Tensor, args, sig, 
     return res
 
 
-def write_png(rgb: np.ndarray, path: str) -> None:
-    """uint8 [H, W, 3] -> an 8-bit RGB PNG (zlib; no imaging library needed)."""
-    import struct
-
-    h, w, _ = rgb.shape
-    raw = b''.join(b'\x00' + rgb[y].tobytes() for y in range(h))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    with open(path, 'wb') as f:
-        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
-                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
-
-
 def filmstrip(model: WanModel, vocab, args, sig, amp, path: str) -> None:
     dev = next(model.parameters()).device
     ps = PromptSet([scenes.parse_caption(c) for c in PNG_PROMPTS], vocab, model.dims.text_len, dev)
@@ -305,11 +285,7 @@ def filmstrip(model: WanModel, vocab, args, sig, amp, path: str) -> None:
         gen = torch.Generator(device=dev).manual_seed(5)
         lat = rollout(model, xkv, len(PNG_PROMPTS), args.long_blocks, sig, gen, args.window, args.sink, args.block, amp=amp)
     px = scenes.depth_to_space(lat.float().cpu())  # [B, T, 64, 64, 3]
-    cols = list(range(0, px.shape[1], 8))
-    rows = [torch.cat([clip[i] for i in cols], dim=1) for clip in px]
-    sheet = torch.cat(rows, dim=0).round().clamp(0, 255).to(torch.uint8)
-    sheet = sheet.repeat_interleave(2, dim=0).repeat_interleave(2, dim=1).numpy()  # 2x, nearest
-    write_png(np.ascontiguousarray(sheet), path)
+    save_sheet(px, list(range(0, px.shape[1], 8)), path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,8 +306,8 @@ def freeze_text(m: WanModel) -> List[torch.nn.Parameter]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'demo', 'model.json'), help='architecture (model.json)')
-    ap.add_argument('--teacher', default=os.path.join(ROOT, 'models', 'demo', 'model.safetensors'))
+    ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
+    ap.add_argument('--teacher', default=DEFAULT_WEIGHTS)
     ap.add_argument('--init', default=None, help='student (and critic) start weights; default: the teacher')
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=7.5, help='training time (evaluation not counted)')
@@ -364,27 +340,20 @@ def main() -> None:
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
-    dev = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    if dev.type == 'cuda':
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', enabled=False)
+    dev = pick_device(args.device)
+    set_tf32(dev, True)
+    amp = autocast_args(dev)
     torch.manual_seed(args.seed)
     vocab = scenes.vocabulary()
-    with open(args.model) as f:
-        dims = Dims.from_dict({**json.load(f), 'vocab_size': len(vocab)})
+    dims = load_dims(args.model, vocab)
 
-    teacher = load_model(dims, args.teacher, dev).eval()
-    for q in teacher.parameters():
-        q.requires_grad_(False)
+    teacher = freeze(load_model(dims, args.teacher, dev))
     init = args.init or args.teacher
     student = load_model(dims, init, dev).train()
     critic = load_model(dims, args.teacher, dev).train()  # the fake score starts as the real one
     gen_params = freeze_text(student)
     critic_params = freeze_text(critic)
-    ema = copy.deepcopy(student).eval()
-    for q in ema.parameters():
-        q.requires_grad_(False)
+    ema = frozen_copy(student)
     ema_p = [dict(ema.named_parameters())[n] for n, q in student.named_parameters() if q.requires_grad]
 
     pool = prompt_pool(args.seed + 1, args.prompts, False, vocab, dims.text_len, dev)
@@ -400,9 +369,8 @@ def main() -> None:
         filmstrip(teacher, vocab, args, sig, amp, os.path.join(args.out, 'teacher-filmstrip.png'))
         print(f'teacher eval {time.time() - t0:.1f} s', flush=True)
 
-    fused = {'fused': True} if dev.type == 'cuda' else {}
-    opt_g = torch.optim.AdamW(gen_params, lr=args.lr, betas=(0.0, 0.99), weight_decay=0.01, **fused)
-    opt_c = torch.optim.AdamW(critic_params, lr=args.lr_critic, betas=(0.0, 0.99), weight_decay=0.01, **fused)
+    opt_g = adamw(gen_params, dev, args.lr, betas=(0.0, 0.99))
+    opt_c = adamw(critic_params, dev, args.lr_critic, betas=(0.0, 0.99))
     F_ = args.block
     lengths = list(range(args.rollout_blocks, max(args.rollout_blocks, args.rollout_blocks_max or 0) + 1))
     masks = {n: rollout_mask(n, F_, dims.tokens_per_frame, args.window, args.sink, dev) for n in lengths}
@@ -415,8 +383,7 @@ def main() -> None:
     while time.time() - start < budget:
         frac = (time.time() - start) / budget
         for opt, base in ((opt_g, args.lr), (opt_c, args.lr_critic)):
-            for g in opt.param_groups:
-                g['lr'] = lr_at(step, frac, base, args.warmup)
+            set_lr(opt, lr_at(step, frac, base, args.warmup))
         idx = torch.randint(0, args.prompts, (args.batch,), device=dev)
         p = pool.take(idx)
         with torch.autocast(**amp):
@@ -448,10 +415,7 @@ def main() -> None:
         dmd.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(gen_params, 1.0)
         opt_g.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            torch._foreach_mul_(ema_p, decay)
-            torch._foreach_add_(ema_p, [q.detach() for q in gen_params], alpha=1 - decay)
+        ema_update(ema_p, gen_params, step, args.ema)
         # -- critic: flow matching on the student's own rollout (its clean blocks as context)
         crit = 0.0
         for _ in range(args.critic_steps):
@@ -483,7 +447,7 @@ def main() -> None:
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}'}
-    save_weights(ema, os.path.join(args.out, 'model.safetensors'), 'float32', meta)
+    save_atomic(ema, os.path.join(args.out, 'model.safetensors'), meta)
     with open(os.path.join(args.out, 'loss.json'), 'w') as f:
         json.dump(finite_json({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}), f)
     print(f'saved after {step} steps, {train_s:.0f} s ({step / max(train_s, 1e-9):.2f} steps/s)', flush=True)

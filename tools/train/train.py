@@ -20,25 +20,19 @@ samples.png (few-step samples of fixed prompts).
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
 import os
-import sys
 import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
-from model import Dims, WanModel, generate, save_weights, shifted_steps  # noqa: E402
+from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
+    DEFAULT_MODEL_JSON, INFERENCE_STEPS, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims, lr_at,
+    save_atomic, save_sheet, set_lr, set_tf32, shift_s,
+)
+from model import WanModel, generate, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
-
-INFERENCE_STEPS = (1000, 750, 500, 250)
-SHIFT = 5.0
 
 SAMPLE_PROMPTS = [
     'a red circle and a blue square bouncing on a dark green background',
@@ -68,34 +62,24 @@ def make_batch(seed: int, step: int, n: int, frames: int, vocab, text_len: int, 
 
 def sample_block_s(rng: np.random.Generator, n: int, blocks: int, infer_s) -> np.ndarray:
     u = rng.uniform(size=(n, blocks))
-    shifted = SHIFT * u / (1 + (SHIFT - 1) * u)
+    shifted = shift_s(u)
     fixed = np.asarray(infer_s)[rng.integers(0, len(infer_s), size=(n, blocks))]
     return np.where(rng.uniform(size=(n, blocks)) < 0.5, shifted, fixed).astype(np.float32)
 
 
-def lr_at(step: int, frac: float, base: float, warmup: int) -> float:
-    warm = min(1.0, (step + 1) / warmup)
-    return base * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-
-
 def save_samples(model: WanModel, vocab, path: str, blocks: int, window: int, block_frames: int) -> None:
-    from PIL import Image
-
-    rows = []
+    clips = []
     for i, p in enumerate(SAMPLE_PROMPTS):
         ctx = model.encode_text(scenes.tokenize(p, vocab))
         lat = generate(model, ctx, blocks, block_frames, INFERENCE_STEPS, SHIFT, window, seed=i)
-        px = scenes.depth_to_space(lat[None].float().cpu())[0]  # [T, 64, 64, 3]
-        every = max(1, px.shape[0] // 12)
-        rows.append(torch.cat(list(px[::every][:12]), dim=1))
-    sheet = torch.cat(rows, dim=0).round().to(torch.uint8).numpy()
-    img = Image.fromarray(np.ascontiguousarray(sheet))
-    img.resize((img.width * 2, img.height * 2), Image.NEAREST).save(path)
+        clips.append(scenes.depth_to_space(lat[None].float().cpu())[0])  # [T, 64, 64, 3]
+    frames = clips[0].shape[0]
+    save_sheet(torch.stack(clips), list(range(0, frames, max(1, frames // 12)))[:12], path)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'demo', 'model.json'))
+    ap.add_argument('--model', default=DEFAULT_MODEL_JSON)
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=6.0)
     ap.add_argument('--total-minutes', type=float, default=None, help='LR schedule length over all resumes')
@@ -114,12 +98,9 @@ def main() -> None:
 
     os.makedirs(args.out, exist_ok=True)
     dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
+    set_tf32(dev, True)
     vocab = scenes.vocabulary()
-    with open(args.model) as f:
-        spec = json.load(f)
-    dims = Dims.from_dict({**spec, 'vocab_size': len(vocab)})
+    dims = load_dims(args.model, vocab)
     torch.manual_seed(args.seed)
     model = WanModel(dims).to(dev)
     step, elapsed_before, log, warm_from = 0, 0.0, [], 0
@@ -130,21 +111,17 @@ def main() -> None:
         warm_from = step
         with open(os.path.join(args.resume, 'loss.json')) as f:
             log = json.load(f)['log']
-    ema = copy.deepcopy(model).eval()
+    ema = frozen_copy(model)
     if args.resume and os.path.exists(os.path.join(args.resume, 'model.safetensors')):
-        from model import load_weights
         load_weights(ema, os.path.join(args.resume, 'model.safetensors'))
         ema.to(dev)
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01,
-                            **({'fused': True} if dev.type == 'cuda' else {}))
+    opt = adamw(model.parameters(), dev, args.lr)
     total_s = 60 * (args.total_minutes or args.minutes)  # each run: warm-up + cosine over its budget
     budget_s = 60 * args.minutes
     infer_s = [t / 1000 for t in shifted_steps(INFERENCE_STEPS, SHIFT)]
     n_params = sum(p.numel() for p in model.parameters())
     print(f'device {dev}, params {n_params / 1e6:.2f} M, dims {dims.to_dict()}, vocab {len(vocab)}', flush=True)
-    amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', dtype=torch.bfloat16, enabled=False)
+    amp = autocast_args(dev)
     nblocks = args.window // args.block
     start = time.time()
     run_loss, run_n = 0.0, 0
@@ -161,8 +138,7 @@ def main() -> None:
         clean = latent + sigma[:, None, None, None, None] * torch.randn_like(latent)
         frac = (time.time() - start) / total_s
         lr = lr_at(step - warm_from, frac, args.lr, args.warmup)
-        for g in opt.param_groups:
-            g['lr'] = lr
+        set_lr(opt, lr)
         with torch.autocast(**amp):
             ctx = model.encode_text_batch(ids, lens)
             xkv = model.cross_kv(ctx)
@@ -176,10 +152,7 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        decay = min(args.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            torch._foreach_mul_(ema_p, decay)
-            torch._foreach_add_(ema_p, [p.detach() for p in model_p], alpha=1 - decay)
+        ema_update(ema_p, model_p, step, args.ema)
         step += 1
         run_loss += loss.item() if step % 10 == 0 else 0.0
         run_n += 1 if step % 10 == 0 else 0
@@ -191,7 +164,7 @@ def main() -> None:
     elapsed = elapsed_before + time.time() - start
     torch.save({'model': model.state_dict(), 'step': step, 'elapsed': elapsed}, os.path.join(args.out, 'train_state.pt'))
     meta = {'steps': str(step), 'train_seconds': f'{elapsed:.0f}', 'recipe': 'tools/train/train.py'}
-    save_weights(ema, os.path.join(args.out, 'model.safetensors'), 'float32', meta)
+    save_atomic(ema, os.path.join(args.out, 'model.safetensors'), meta)
     with open(os.path.join(args.out, 'loss.json'), 'w') as f:
         json.dump({'args': vars(args), 'params': n_params, 'steps': step, 'seconds': elapsed, 'log': log}, f)
     print(f'saved after {step} steps, {elapsed:.0f} s', flush=True)

@@ -41,28 +41,23 @@ openings-ode16.png and openings-renoise4.png (PNG prompts x 2 seeds: frames 0-2 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'reference'))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'data'))
-sys.path.insert(0, os.path.join(ROOT, 'tools', 'train'))
-from model import Dims, KVCache, WanModel, load_weights, save_weights, shifted_steps  # noqa: E402
+from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
+    BLOCK, DEFAULT_MODEL_JSON, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims,
+    lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
+)
+from model import Dims, WanModel, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402  (detector, prompt sets, the runtime's block sampler)
 
-INFERENCE_STEPS = (1000, 750, 500, 250)
-SHIFT = 5.0
-BLOCK = 3
 HELD_OUT_SEED = 10_000_000  # eval prompts: numpy sample_scene streams from here on; training uses a torch generator
 
 
@@ -146,32 +141,10 @@ class DeviceScenes:
     def render(self, b: Dict[str, torch.Tensor], frames: int) -> torch.Tensor:
         """Pixels [n, frames, 64, 64, 3] (0..255, rounded) of frames phase .. phase + frames - 1:
         scenes.render's closed-form bounce and signed-distance shapes."""
-        n = b['count'].shape[0]
-        dev = self.device
-        t = b['phase'][:, None, None] + torch.arange(frames, dtype=torch.float32, device=dev)  # [n, 1, T]
+        t = b['phase'][:, None, None] + torch.arange(frames, dtype=torch.float32, device=self.device)  # [n, 1, T]
         radius = torch.where(b['valid'], b['radius'], torch.ones_like(b['radius']))
-        lo, hi = radius, scenes.SIZE - radius
-        px, _ = scenes._bounce(b['start'][..., 0], b['velocity'][..., 0], lo, hi, t)
-        py, _ = scenes._bounce(b['start'][..., 1], b['velocity'][..., 1], lo, hi, t)  # [n, 3, T]
-        c = torch.arange(scenes.SIZE, dtype=torch.float32, device=dev) + 0.5
-        dx = c[None, None, None, None, :] - px[..., None, None]
-        dy = c[None, None, None, :, None] - py[..., None, None]
-        r = radius[:, :, None, None, None]
-        circle = torch.sqrt(dx * dx + dy * dy) - r
-        square = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
-        big = 1.4 * r
-        n2 = 0.8660254 * dx - 0.5 * dy
-        n3 = -0.8660254 * dx - 0.5 * dy
-        triangle = torch.maximum(torch.maximum(dy, n2), n3) - big / 2
-        sh = b['shape'][:, :, None, None, None]
-        sdf = torch.where(sh == 0, circle, torch.where(sh == 1, square, triangle))
-        cover = (0.5 - sdf).clamp(0, 1) * b['valid'][:, :, None, None, None].float()
-        img = self.bg_rgb[b['bg']][:, None, None, None, :].expand(n, frames, scenes.SIZE, scenes.SIZE, 3).clone()
-        obj = self.obj_rgb[b['colour']]
-        for kk in range(3):
-            a = cover[:, kk, :, :, :, None]
-            img = img * (1 - a) + obj[:, kk, None, None, None, :] * a
-        return img.round()
+        return scenes.draw(b['start'], b['velocity'], radius, b['shape'], b['valid'], self.bg_rgb[b['bg']],
+                           self.obj_rgb[b['colour']], t)['pixels']
 
     def to_scene_list(self, b: Dict[str, torch.Tensor]) -> List[scenes.Scene]:
         """The same scenes as scenes.Scene objects (for --self-check)."""
@@ -189,15 +162,6 @@ class DeviceScenes:
 # ----------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------
-
-def shift_s(u: torch.Tensor) -> torch.Tensor:
-    return SHIFT * u / (1 + (SHIFT - 1) * u)
-
-
-def lr_at(step: int, frac: float, base: float, warmup: int) -> float:
-    warm = min(1.0, (step + 1) / warmup)
-    return base * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
-
 
 def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> Dict[str, torch.Tensor]:
     """One step's tensors (all on the device, all random numbers from the scene generator)."""
@@ -249,12 +213,6 @@ def step_losses(model: WanModel, x: Dict[str, torch.Tensor]) -> Dict[str, torch.
     return out
 
 
-def save_atomic(model: WanModel, path: str, meta: Dict[str, str]) -> None:
-    tmp = path + '.tmp'
-    save_weights(model, tmp, 'float32', meta)
-    os.replace(tmp, path)
-
-
 # ----------------------------------------------------------------------------------------------
 # Evaluation: whole videos from noise, one sampler (or an ODE opening continued by the 4-step loop)
 # ----------------------------------------------------------------------------------------------
@@ -268,31 +226,8 @@ def generate_video(model: WanModel, p: Dict[str, torch.Tensor], blocks: int, see
     generation.sampler ode over evenly spaced steps, 'renoise' = the re-noising loop), later blocks
     by `rest` (default: the same); each block enters the cache by a clean pass; the cache keeps the
     last window - 3 frames."""
-    rest = rest or first
-    rest_steps = rest_steps or first_steps
-    dims = model.dims
-    dev = next(model.parameters()).device
-    b = p['ids'].shape[0]
-    gen = torch.Generator(device='cpu').manual_seed(seed)
-    xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
-    shape = (b, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width)
-    cache = KVCache.empty(dims, b, dev)
-    per = dims.tokens_per_frame
-    out = []
-    for bi in range(blocks):
-        fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
-        noise = torch.randn(shape, generator=gen).to(dev)
-        sampler, count = (first, first_steps) if bi == 0 else (rest, rest_steps)
-        x0 = opening_eval.sample_block(model, xkv, noise, fpos, cache if bi else None, gen, sampler, count)
-        out.append(x0)
-        if bi == blocks - 1:
-            break
-        o = model(x0, torch.zeros(b, BLOCK, device=dev), fpos, cross_kv=xkv, cache=cache, return_kv=True)
-        cache = cache.append(o.block_k, o.block_v, o.block_positions)
-        keep = (window - BLOCK) * per
-        if cache.rows > keep:
-            cache = cache.select(torch.arange(cache.rows - keep, cache.rows, device=dev))
-    return torch.cat(out, dim=2)
+    return opening_eval.generate(model, model, p, blocks, seed, window, opening_sampler=first, opening_steps=first_steps,
+                                 rest_sampler=rest or first, rest_steps=rest_steps or first_steps)
 
 
 def held_out_prompts(seed: int, n: int, vocab, text_len: int, device) -> opening_eval.PromptSet:
@@ -322,32 +257,13 @@ def evaluate(model: WanModel, evalset: opening_eval.PromptSet, blocks: int, seed
     return res
 
 
-def write_png(path: str, rgb: np.ndarray) -> None:
-    """An 8-bit RGB PNG from [H, W, 3] uint8 with the standard library only (no PIL on every machine)."""
-    import struct
-    import zlib
-
-    h, w, _ = rgb.shape
-    raw = b''.join(b'\x00' + rgb[y].tobytes() for y in range(h))  # filter type 0 per row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
-
-    with open(path, 'wb') as f:
-        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
-                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
-
-
 def png_grid(model: WanModel, vocab, dims: Dims, dev, path: str, blocks: int, scale: int = 2, **how) -> Dict[str, object]:
     """Rows: the PNG prompts x 2 noise seeds; columns: frames 0-2, then every 3rd frame."""
     pset = opening_eval.png_prompts(vocab, dims.text_len, dev, 2)
     p = pset.take(torch.arange(pset.count.shape[0], device=dev))
     lat = generate_video(model, p, blocks, seed=5, **how)
     cols = [0, 1, 2] + list(range(5, blocks * BLOCK, 3))
-    px = opening_eval.to_pixels(lat)
-    sheet = torch.cat([torch.cat([clip[i] for i in cols], dim=1) for clip in px], dim=0)
-    sheet = sheet.round().clamp(0, 255).to(torch.uint8).numpy()
-    write_png(path, np.ascontiguousarray(sheet.repeat(scale, axis=0).repeat(scale, axis=1)))
+    save_sheet(opening_eval.to_pixels(lat), cols, path, scale)
     return {'rows': pset.captions, 'frames': cols}
 
 
@@ -387,7 +303,7 @@ def self_check(vocab, text_len: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--model', default=os.path.join(ROOT, 'models', 'demo', 'model.json'))
+    ap.add_argument('--model', default=DEFAULT_MODEL_JSON)
     ap.add_argument('--init', default=None, help='start from these weights (a runtime safetensors), else from scratch')
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=7.5, help='training wall-clock budget (compile included)')
@@ -415,22 +331,18 @@ def main() -> None:
 
     t_start = time.time()
     vocab = scenes.vocabulary()
-    with open(args.model) as f:
-        spec = json.load(f)
-    dims = Dims.from_dict({**spec, 'vocab_size': len(vocab)})
+    dims = load_dims(args.model, vocab)
     if args.self_check:
         self_check(vocab, dims.text_len)
         return
     os.makedirs(args.out, exist_ok=True)
-    dev = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    dev = pick_device(args.device)
     torch.manual_seed(args.seed)
     model = WanModel(dims)
     if args.init:
         load_weights(model, args.init)
     model = model.to(dev).train()
-    ema = copy.deepcopy(model).eval()
-    for q in ema.parameters():
-        q.requires_grad_(False)
+    ema = frozen_copy(model)
     n_params = sum(q.numel() for q in model.parameters())
     info = {'device': torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu', 'torch': torch.__version__,
             'params': n_params, 'dims': dims.to_dict()}
@@ -441,14 +353,11 @@ def main() -> None:
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
     if not args.eval_only:
-        if dev.type == 'cuda':
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        set_tf32(dev, True)
         src = DeviceScenes(vocab, dims.text_len, dev, args.seed)
         infer_s = torch.tensor([t / 1000 for t in shifted_steps(INFERENCE_STEPS, SHIFT)], device=dev)
-        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01,
-                                **({'fused': True} if dev.type == 'cuda' else {}))
-        amp = dict(device_type='cuda', dtype=torch.bfloat16) if dev.type == 'cuda' else dict(device_type='cpu', dtype=torch.bfloat16, enabled=False)
+        opt = adamw(model.parameters(), dev, args.lr)
+        amp = autocast_args(dev)
         losses_fn = step_losses
         if args.compile:
             if hasattr(torch, 'compile'):
@@ -474,8 +383,7 @@ def main() -> None:
                 t1 = time.time()
             frac = (time.time() - start) / budget
             lr = lr_at(step, frac, args.lr, args.warmup)
-            for g in opt.param_groups:
-                g['lr'] = lr
+            set_lr(opt, lr)
             try:
                 with torch.autocast(**amp):
                     ls = losses_fn(model, x)
@@ -492,10 +400,7 @@ def main() -> None:
                 continue
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            decay = min(args.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                torch._foreach_mul_(ema_p, decay)
-                torch._foreach_add_(ema_p, [q.detach() for q in model_p], alpha=1 - decay)
+            ema_update(ema_p, model_p, step, args.ema)
             if timed:
                 sync()
                 t2 = time.time()
@@ -537,9 +442,7 @@ def main() -> None:
         print(f'saved after {step} steps, {train_s:.0f} s ({step / max(train_s, 1e-9):.1f} steps/s, timing {timing})', flush=True)
 
     # -- evaluation (fp32, no TF32: as the runtime computes) --------------------------------------
-    if dev.type == 'cuda':
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    set_tf32(dev, False)
     t0 = time.time()
     ev = ema.float().eval()
     evalset = held_out_prompts(args.seed, args.eval_n, vocab, dims.text_len, dev)
