@@ -25,7 +25,7 @@ for _sub in ('data', 'reference'):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from model import Dims, WanModel, save_weights  # noqa: E402
+from model import Dims, WanModel, load_weights, save_weights  # noqa: E402
 
 INFERENCE_STEPS = (1000, 750, 500, 250)  # the runtime's 4-step loop, before the shift
 SHIFT = 5.0
@@ -80,6 +80,15 @@ def adamw(params: Iterable[torch.nn.Parameter], dev: torch.device, lr: float, be
                              **({'fused': True} if dev.type == 'cuda' else {}))
 
 
+def load_model(dims: Dims, path: str, dev) -> WanModel:
+    """A model of these dims with the weights of a runtime safetensors file, on dev."""
+    from model import load_weights
+
+    m = WanModel(dims)
+    load_weights(m, path)
+    return m.to(dev)
+
+
 def load_dims(model_json: str, vocab: Sequence[str]) -> Dims:
     """The architecture of model.json with the scenes vocabulary's size."""
     with open(model_json) as f:
@@ -98,6 +107,20 @@ def freeze(model: WanModel) -> WanModel:
 def frozen_copy(model: WanModel) -> WanModel:
     """A deep copy of the model, frozen (the EMA of the weights)."""
     return freeze(copy.deepcopy(model))
+
+
+def freeze_text(model: WanModel) -> List[torch.nn.Parameter]:
+    """Freezes the word table (text_encoder.*), so the model keeps the main model's text context;
+    returns the parameters left to train."""
+    for name, q in model.named_parameters():
+        q.requires_grad_(not name.startswith('text_encoder.'))
+    return [q for q in model.parameters() if q.requires_grad]
+
+
+def matching_params(ema: WanModel, model: WanModel) -> List[torch.nn.Parameter]:
+    """The parameters of ema (a copy of model) that correspond to model's trainable ones, in order."""
+    by_name = dict(ema.named_parameters())
+    return [by_name[n] for n, q in model.named_parameters() if q.requires_grad]
 
 
 @torch.no_grad()

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     BLOCK, DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, freeze,
-    load_dims, lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
+    freeze_text, load_dims, load_model, lr_at, matching_params, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
 )
 from model import KVCache, WanModel, keep_last_frames, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
@@ -415,17 +415,11 @@ def main() -> None:
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
     torch.manual_seed(args.seed)
-    teacher = WanModel(dims)
-    load_weights(teacher, args.weights)
-    teacher = freeze(teacher.to(dev))
+    teacher = freeze(load_model(dims, args.weights, dev))
     student = copy.deepcopy(teacher).train()
-    for name, p_ in student.named_parameters():
-        # the word table stays the main model's, so one text context serves both models
-        p_.requires_grad_(not name.startswith('text_encoder.'))
+    model_p = freeze_text(student)  # the word table stays the main model's, so one text context serves both models
     ema = copy.deepcopy(teacher).eval()
-    trained = [n for n, q in student.named_parameters() if q.requires_grad]
-    ema_p = [dict(ema.named_parameters())[n] for n in trained]
-    model_p = [dict(student.named_parameters())[n] for n in trained]
+    ema_p = matching_params(ema, student)
 
     pool = random_prompts(args.seed + 1, args.prompts, vocab, dims.text_len, dev)
     evalset = random_prompts(10_000 + args.seed, args.eval_n, vocab, dims.text_len, dev)
@@ -462,7 +456,7 @@ def main() -> None:
     print(f'baseline in {time.time() - t0:.1f} s: {json.dumps(metrics["teacher"])}', flush=True)
     print(f'targets: {json.dumps(metrics["targets (paired openings)"])}', flush=True)
 
-    opt = adamw([q for q in student.parameters() if q.requires_grad], dev, args.lr, weight_decay=0.0)
+    opt = adamw(model_p, dev, args.lr, weight_decay=0.0)
     amp = autocast_args(dev)
     sig = step_sigmas()
     n_steps = len(sig)

@@ -51,10 +51,10 @@ import numpy as np
 import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
-    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, frozen_copy, load_dims, lr_at,
-    pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
+    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, load_dims,
+    load_model, lr_at, matching_params, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
 )
-from model import Dims, KVCache, WanModel, load_weights  # noqa: E402
+from model import KVCache, WanModel  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
     PNG_PROMPTS, PromptSet, classify, detect, reference_areas, step_sigmas,
@@ -292,18 +292,6 @@ def filmstrip(model: WanModel, vocab, args, sig, amp, path: str) -> None:
 # Training
 # ----------------------------------------------------------------------------------------------
 
-def load_model(dims: Dims, path: str, dev) -> WanModel:
-    m = WanModel(dims)
-    load_weights(m, path)
-    return m.to(dev)
-
-
-def freeze_text(m: WanModel) -> List[torch.nn.Parameter]:
-    for name, q in m.named_parameters():
-        q.requires_grad_(not name.startswith('text_encoder.'))
-    return [q for q in m.parameters() if q.requires_grad]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
@@ -354,7 +342,7 @@ def main() -> None:
     gen_params = freeze_text(student)
     critic_params = freeze_text(critic)
     ema = frozen_copy(student)
-    ema_p = [dict(ema.named_parameters())[n] for n, q in student.named_parameters() if q.requires_grad]
+    ema_p = matching_params(ema, student)
 
     pool = prompt_pool(args.seed + 1, args.prompts, False, vocab, dims.text_len, dev)
     evalset = prompt_pool(10_000 + args.seed, args.eval_n, True, vocab, dims.text_len, dev)
