@@ -499,10 +499,11 @@ class BlockLoop implements BlockGenerator {
       // The next step's fresh noise is drawn while the engine works (it runs off this thread: the call is made).
       const renoise = k < steps - 1 && this.config.generation.sampler === 'renoise';
       const nextNoise = renoise ? fillGaussianNoise(this.buffer('noiseBuffer', size), seed, this.blockIndex, k + 1) : null;
+      const last = k === steps - 1 ? new Float32Array(size) : null; // the block's x0, allocated while the engine works
       const result = await pending;
       if (compressNow) ({ plan } = await this.compress(result.queriesId, blockStart, F));
       const v = result.flow;
-      if (k === steps - 1) x0 = denoisedInto(new Float32Array(size), x, v, sigma);
+      if (last) x0 = denoisedInto(last, x, v, sigma);
       else if (nextNoise) renoiseInPlace(x, v, nextNoise, sigma, sigmas[k + 1]);
       else eulerInPlace(x, v, sigma, sigmas[k + 1]);
     }
