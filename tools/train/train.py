@@ -29,7 +29,7 @@ import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     DEFAULT_MODEL_JSON, INFERENCE_STEPS, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims, lr_at,
-    save_atomic, save_sheet, set_lr, set_tf32, shift_s,
+    pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
 )
 from model import WanModel, generate, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
@@ -97,7 +97,7 @@ def main() -> None:
     args = ap.parse_args()
 
     os.makedirs(args.out, exist_ok=True)
-    dev = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dev = pick_device(None)
     set_tf32(dev, True)
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
