@@ -123,6 +123,15 @@ def matching_params(ema: WanModel, model: WanModel) -> List[torch.nn.Parameter]:
     return [by_name[n] for n, q in model.named_parameters() if q.requires_grad]
 
 
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, params, clip: float = 1.0) -> torch.Tensor:
+    """Backward of loss, gradient norm clipped to `clip`, one optimizer step; returns the norm before clipping."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    norm = torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    return norm
+
+
 @torch.no_grad()
 def ema_update(ema_params: List[torch.Tensor], params: List[torch.Tensor], step: int, max_decay: float) -> None:
     """ema = decay * ema + (1 - decay) * params, decay = min(max_decay, (1 + step) / (10 + step))."""

@@ -58,7 +58,8 @@ import torch.nn.functional as F
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     BLOCK, DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, freeze,
-    freeze_text, load_dims, load_model, lr_at, matching_params, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
+    freeze_text, load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet,
+    set_lr, set_tf32,
 )
 from model import KVCache, WanModel, keep_last_frames, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
@@ -503,10 +504,7 @@ def main() -> None:
         x0p = xin - s_all[:, None, None, None, None] * flow.float()
         err = (x0p - torch.cat([x0t1] + [x0t] * (n_steps - 1), dim=0)).pow(2).mean(dim=(1, 2, 3, 4)).view(n_steps, args.batch).mean(dim=1)
         loss = (err * step_w).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
+        optimizer_step(opt, loss, student.parameters())
         ema_update(ema_p, model_p, step, args.ema)
         step += 1
         run += err.detach()

@@ -52,7 +52,8 @@ import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, load_dims,
-    load_model, lr_at, matching_params, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
+    load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
+    shift_s,
 )
 from model import KVCache, WanModel  # noqa: E402
 import scenes  # noqa: E402
@@ -399,10 +400,7 @@ def main() -> None:
         grad = ((fake - real).reshape(blocks_view) / norm).reshape(vid.shape)
         grad = torch.nan_to_num(grad)
         dmd = 0.5 * (video - (vid - grad)).pow(2).mean()
-        opt_g.zero_grad(set_to_none=True)
-        dmd.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(gen_params, 1.0)
-        opt_g.step()
+        gnorm = optimizer_step(opt_g, dmd, gen_params)
         ema_update(ema_p, gen_params, step, args.ema)
         # -- critic: flow matching on the student's own rollout (its clean blocks as context)
         crit = 0.0
@@ -414,10 +412,7 @@ def main() -> None:
             with torch.autocast(**amp):
                 flow = teacher_forced_flow(critic, vid, x_c, s_c, critic.cross_kv(ctx_c), mask)
             loss_c = (flow.float() - (n_c - vid)).pow(2).mean()
-            opt_c.zero_grad(set_to_none=True)
-            loss_c.backward()
-            torch.nn.utils.clip_grad_norm_(critic_params, 1.0)
-            opt_c.step()
+            optimizer_step(opt_c, loss_c, critic_params)
             crit += float(loss_c) / max(args.critic_steps, 1)
         step += 1
         acc['dmd'] += float(dmd)

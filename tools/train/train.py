@@ -29,7 +29,7 @@ import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     DEFAULT_MODEL_JSON, INFERENCE_STEPS, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims, lr_at,
-    pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
+    optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
 )
 from model import WanModel, generate, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
@@ -148,10 +148,7 @@ def main() -> None:
         w[:, :args.block] = is_open[:, None].float()
         err = (flow.float() - target).pow(2).mean(dim=(1, 3, 4))  # [B, N]
         loss = (err * w).sum() / w.sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        optimizer_step(opt, loss, model.parameters())
         ema_update(ema_p, model_p, step, args.ema)
         step += 1
         run_loss += loss.item() if step % 10 == 0 else 0.0
