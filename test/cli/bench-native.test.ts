@@ -2,7 +2,7 @@
  * bench's native-engine figures (issue 18 items 1-3): the addon's own timing of the stream's forwards against the
  * time JavaScript waited (engineTimings), the late blocks against the same work run from C (--c-loop, nodeVsC),
  * a second stream in the warm process (--second-stream), and engine.cudaGraphs as the addon receives it. The CLI
- * runs on the stand-in addon (test/helpers/stand-in-native-addon.ts): fixed per-forward and per-block figures, so
+ * runs on the stand-in addon (tools/stand-in/native-addon.ts): fixed per-forward and per-block figures, so
  * these tests check the plumbing and the arithmetic, never a machine's speed.
  */
 import { test } from 'uvu';
@@ -14,7 +14,7 @@ import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { cudaGraphsMode } from '../../src/engine/native/native-engine.js';
 import { compareNodeWithC, engineTimings } from '../../src/cli/commands/bench-native.js';
 import { tempDir } from '../encode/helpers.js';
-import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, standInEngines, standInGraphModes, writeStandInAddon } from '../helpers/stand-in-native-addon.js';
+import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, standInEngines, standInGraphModes, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { runCli } from '../helpers/cli.js';
 
 

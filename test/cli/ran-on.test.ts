@@ -1,7 +1,7 @@
 /**
  * `bench --json` and `render --json` report what really ran: the engine's own description (its GPUs, its
  * precision, the attention backend it chose) and the decoder's runtime, not the config's keys. The native
- * engine runs on a stand-in addon (test/helpers/stand-in-native-addon.ts) that names its own GPU and
+ * engine runs on a stand-in addon (tools/stand-in/native-addon.ts) that names its own GPU and
  * attention backend, so a report built from the config (`native/webgpu`) fails these tests.
  */
 import { test } from 'uvu';
@@ -16,7 +16,7 @@ import { describeDecoderBackend } from '../../src/decode/decoder.js';
 import type { NativeAddon, NativeTaehvHandle } from '../../src/engine/native/addon-types.js';
 import { ranOn } from '../../src/cli/ran-on.js';
 import { tempDir } from '../encode/helpers.js';
-import { writeStandInAddon } from '../helpers/stand-in-native-addon.js';
+import { writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { runCli } from '../helpers/cli.js';
 
 const ATTENTION = 'cuDNN 9.99.0 (stand-in)';

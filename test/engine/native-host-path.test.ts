@@ -12,7 +12,7 @@ import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { modelDims } from '../../src/model/dims.js';
 import type { Engine, ForwardRequest } from '../../src/engine/types.js';
 import { tempDir } from '../encode/helpers.js';
-import { standInCalls, writeStandInAddon } from '../helpers/stand-in-native-addon.js';
+import { standInCalls, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 
 const addon = writeStandInAddon(tempDir('native-host-path'), { gpus: ['Stand-in H200'], attention: 'stand-in', timeline: true });
 const config = configSchema.parse({ engine: { name: 'native', dtype: 'float16' } });

@@ -2,7 +2,7 @@
  * The host's turn between the native engine's calls, measured on the CPU (issue 18 item 1: Node = C). The stream runs
  * through createGenerator and NativeEngine exactly as `sinkstream bench` runs it (configs/wan-1.3b.yaml: 16 channels x
  * 3 frames x 60 x 104 latents, sink window 21 / sink 3, 4 steps + the clean pass), on the stand-in addon
- * (test/helpers/stand-in-native-addon.ts) with its timeline on: each engine call settles on a later turn of the event
+ * (tools/stand-in/native-addon.ts) with its timeline on: each engine call settles on a later turn of the event
  * loop, as libuv hands back the real addon's work, and is recorded. The addon's own work is nil, so what is measured
  * is JavaScript's:
  * - idle ms per forward: the engine has no call in flight before each forward (since its previous call settled), the
@@ -25,7 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { standInCalls, writeStandInAddon } from '../../test/helpers/stand-in-native-addon.js';
+import { standInCalls, writeStandInAddon } from '../stand-in/native-addon.js';
 
 interface Figures {
   blocks: number;
