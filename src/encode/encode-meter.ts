@@ -51,6 +51,11 @@ export class EncodeMeter {
     return new EncodeMeter(encoder, file, dir);
   }
 
+  /** The meter's own scratch folder (removed by finish()). */
+  get scratchDir(): string {
+    return this.dir;
+  }
+
   /** Queues a block's frames; returns at once. A failure is reported by finish(). */
   writeBlock(frames: Uint8Array[]): void {
     this.lastHandedAt = performance.now();
