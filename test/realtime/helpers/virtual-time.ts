@@ -6,7 +6,7 @@
 import { VirtualClock } from '../../../scheduler/clock.js';
 import { CostModel, type DeviceCoefficients } from '../../../scheduler/cost-model.js';
 import type { SchedulerConfig } from '../../../src/config/sections/scheduler.js';
-import { coefficients, config } from '../../scheduler/helpers/drive.js';
+import { coefficients, config, stream } from '../../scheduler/helpers/drive.js';
 import type { StreamSpec } from '../../../scheduler/types.js';
 import type { Timers } from '../../../src/realtime/runtime-scheduler.js';
 import type { ScheduledStream } from '../../../src/realtime/runtime-scheduler.js';
@@ -48,17 +48,7 @@ export function schedulerConfig(overrides: Record<string, unknown> = {}): Schedu
 
 /** 3-frame blocks of 1-token frames at 30 fps: one block every 100 ms, steps 4 -> 3 -> 2. */
 export function spec(id: string, o: { frames?: number; fps?: number; priority?: number } = {}): StreamSpec {
-  return {
-    id,
-    model: 'm',
-    tokensPerFrame: 1,
-    windowFrames: 6,
-    videoFramesPerLatentFrame: 1,
-    objectives: { targetFps: o.fps ?? 30, latencyMs: 1000, ttffMs: 1000, priority: o.priority ?? 0 },
-    stepLadder: [4, 3, 2],
-    blockFrames: [3],
-    ...(o.frames !== undefined ? { durationFrames: o.frames } : {}),
-  };
+  return { ...stream(id, o), stepLadder: [4, 3, 2], blockFrames: [3] };
 }
 
 /** A generator on the virtual clock: next({ steps }) advances it by the block's modelled time. */
