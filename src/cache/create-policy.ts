@@ -7,13 +7,30 @@ import { SinkPolicy } from './policies/sink.js';
 import { DeepSinkPolicy } from './policies/deep-sink.js';
 import { EmaSinkPolicy } from './policies/ema-sink.js';
 import { ParticipativePolicy } from './participative.js';
+import { SparsePolicy } from './sparse.js';
 import { CacheLedger } from './ledger.js';
 import { StreamCache } from './stream-cache.js';
 
-/** The policy of `cache.policy`, wrapped in participative compression when `cache.compression` says so. */
-export function createCachePolicy(config: Config): CachePolicy {
-  const base = createBasePolicy(config);
+/**
+ * The policy of `cache.policy`, wrapped in sparse attention when `cache.sparse.stride` > 1 and in
+ * participative compression when `cache.compression` says so. `holdsPacked`: the cache already holds
+ * sparse slots (a retune): with sparse off they are dropped by a stride-1 wrapper.
+ */
+export function createCachePolicy(config: Config, holdsPacked = false): CachePolicy {
+  let base = createBasePolicy(config);
+  if (config.cache.sparse.stride > 1 || holdsPacked) base = wrapSparse(base, config);
   return config.cache.compression === 'participative' ? wrapParticipative(base, config) : base;
+}
+
+function wrapSparse(base: CachePolicy, config: Config): SparsePolicy {
+  const dims = modelDims(config);
+  return new SparsePolicy(base, {
+    stride: config.cache.sparse.stride,
+    denseFrames: config.cache.sparse.denseFrames,
+    tokensPerFrame: dims.tokensPerFrame,
+    gridWidth: dims.gridWidth,
+    layers: dims.layers,
+  });
 }
 
 export function createBasePolicy(config: Config): CachePolicy {
@@ -69,7 +86,8 @@ export function createStreamCache(config: Config): StreamCache {
  * its next plan.
  */
 export function retuneStreamCache(current: StreamCache, config: Config): StreamCache {
-  return new StreamCache(createCachePolicy(config), current.ledger, current.keptQueries);
+  const holdsPacked = current.ledger.held.some((h) => h.packed !== undefined);
+  return new StreamCache(createCachePolicy(config, holdsPacked), current.ledger, current.keptQueries);
 }
 
 /**

@@ -92,10 +92,16 @@ export class CacheLedger {
     const terms = Math.max(1, ...plan.slots.map((s) => s.terms.length));
     const rows = plan.slots.length * T;
     const after = this.heldAfter(plan.slots);
-    const perLayer = after.some((h) => h.role === 'compressed') || plan.slots.some((s) => s.terms.some((k) => 'tokens' in k.ref));
+    // Token refs that take the same rows in every layer (a sparse slot's fixed pattern) keep one table.
+    const perLayer =
+      after.some((h) => h.role === 'compressed') ||
+      plan.slots.some((s) => s.terms.some(({ ref }) => 'tokens' in ref && ref.tokens.some((rows) => rows !== ref.tokens[0])));
     const tables = perLayer ? this.dims.layers : 1;
     for (const slot of plan.slots) {
       if (slot.ownPositions) this.checkOwnSlot(slot);
+      if (slot.tokenPositions && slot.tokenPositions.length !== T) {
+        throw new RangeError(`ledger: a slot has ${slot.tokenPositions.length} token positions, expected ${T}`);
+      }
       for (const { ref } of slot.terms) this.checkRef(ref, current);
     }
     const sources = new Int32Array(tables * rows * terms);
@@ -122,6 +128,7 @@ export class CacheLedger {
         else for (let t = 0; t < T; t++) pos.set(old.subarray(ref.tokens[l][t] * 3, ref.tokens[l][t] * 3 + 3), (s * T + t) * 3);
         const end = (s + 1) * T * 3;
         if (slot.ownPositions) for (let o = s * T * 3; o < end; o += 3) pos[o] = Math.max(plan.ownPositionFloor, pos[o] - delta);
+        else if (slot.tokenPositions) for (let t = 0; t < T; t++) pos[(s * T + t) * 3] = slot.tokenPositions[t];
         else for (let o = s * T * 3; o < end; o += 3) pos[o] = slot.position;
       }
       layerPositions.push(pos);
@@ -181,6 +188,7 @@ export class CacheLedger {
     return slots.map((s) => {
       const h: HeldFrame = { frame: s.frame, role: s.role, position: s.position };
       if (s.ownPositions) h.ownPositions = true;
+      if (s.packed) h.packed = [...s.packed];
       return h;
     });
   }

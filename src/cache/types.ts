@@ -17,7 +17,7 @@
  *   3. the clean pass's K/V become the pending rows = next block's `incoming`.
  */
 
-export type SlotRole = 'sink' | 'history' | 'compressed';
+export type SlotRole = 'sink' | 'history' | 'compressed' | 'sparse';
 
 /** One latent frame's worth of rows in the cache (T tokens). */
 export interface HeldFrame {
@@ -35,6 +35,11 @@ export interface HeldFrame {
    * top-C tokens): `position` is then informational, and re-placing them is not done by the policy.
    */
   ownPositions?: boolean;
+  /**
+   * A 'sparse' slot (src/cache/sparse.ts): the frames whose thinned tokens it packs, oldest first
+   * (`frame` is the first of them; `position` the lowest of its tokens').
+   */
+  packed?: number[];
 }
 
 /** A frame of the previous block waiting to enter the cache. */
@@ -55,6 +60,14 @@ export interface PlannedSlot {
   role: SlotRole;
   position: number;
   ownPositions?: boolean;
+  /** See HeldFrame.packed. */
+  packed?: number[];
+  /**
+   * [T] temporal position of each of the slot's tokens, in row order, when they differ within the
+   * slot (a sparse slot's tokens sit where the policy places the frames they came from); `position`
+   * is then informational. Final positions: not moved by the table shift again.
+   */
+  tokenPositions?: Float32Array;
 }
 
 export interface BlockPlan {

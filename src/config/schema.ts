@@ -154,6 +154,18 @@ export const participativeSection = z
   })
   .strict();
 
+export const sparseSection = z
+  .object({
+    /**
+     * Far frames keep 1 of every `stride` tokens, `stride` of them packed into one frame's worth of
+     * keys (docs/cache-policies.md, sparse attention); 1 = off (every frame dense).
+     */
+    stride: positiveInt.default(1),
+    /** Most recent cached frames kept dense, the block not counted (at least generation.blockFrames). */
+    denseFrames: z.number().int().nonnegative().default(3),
+  })
+  .strict();
+
 export const cacheSection = z
   .object({
     policy: z.enum(['window', 'sink', 'deep-sink', 'ema-sink']).default('sink'),
@@ -167,6 +179,7 @@ export const cacheSection = z
     emaAlpha: z.number().gt(0).lt(1).default(0.99),
     compression: z.enum(['none', 'participative']).default('none'),
     participative: participativeSection.prefault({}),
+    sparse: sparseSection.prefault({}),
   })
   .strict();
 

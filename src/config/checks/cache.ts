@@ -35,5 +35,23 @@ export function cacheConfigProblems(config: Config): ConfigProblem[] {
       add('cache.participative.budget', `${p.budget} leaves no top-C tokens: it must exceed sink + recent (${sink} + ${p.recent})`);
     }
   }
+  if (c.sparse.stride > 1) {
+    const sp = c.sparse;
+    if (c.policy === 'ema-sink') {
+      add('cache.sparse.stride', "sparse attention does not combine with ema-sink (EMA fuses whole frames into the sink as they leave, far frames are thinned); use policy sink, deep-sink or window, or stride 1");
+    }
+    if (c.compression === 'participative') {
+      add('cache.sparse.stride', 'sparse attention does not combine with participative compression (both thin the far cache); set cache.compression none or cache.sparse.stride 1');
+    }
+    if (sp.denseFrames < F) add('cache.sparse.denseFrames', `${sp.denseFrames} is smaller than generation.blockFrames (${F}): the frames entering the cache stay dense for a block`);
+    const sink = c.policy === 'window' ? 0 : c.sink;
+    const far = c.window - sink - F - sp.denseFrames;
+    if (far < sp.stride) {
+      add(
+        'cache.sparse.stride',
+        `${sp.stride} far frames make one packed slot, but cache.window ${c.window} leaves ${Math.max(0, far)} beyond the sink (${sink}), the block (${F}) and cache.sparse.denseFrames (${sp.denseFrames}): nothing would ever be thinned`,
+      );
+    }
+  }
   return problems;
 }
