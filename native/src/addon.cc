@@ -330,6 +330,61 @@ napi_value Forward(napi_env env, napi_callback_info info) {
                     [=](int* result) { return ssn_forward(e, latent, frames, ts, fp, keepKv, keepQ, flow, result); });
 }
 
+/** forwardBatch(handles: handle[], requests: { latent, timesteps, framePositions, keepBlockKv, keepQueries, flow }[],
+    queriesIds: Int32Array) -> Promise: the streams' forwards as one (ssn_forward_batch); queriesIds[i] = item i's kept
+    queries' id, or -1. */
+napi_value ForwardBatch(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!getArgs(env, info, 3, argv)) return nullptr;
+  uint32_t n = 0, nr = 0;
+  bool isArray = false;
+  napi_is_array(env, argv[0], &isArray);
+  if (!isArray || napi_get_array_length(env, argv[0], &n) != napi_ok || napi_get_array_length(env, argv[1], &nr) != napi_ok ||
+      n == 0 || nr != n) {
+    napi_throw_type_error(env, "ERR_ARGUMENT", "forwardBatch: expected as many requests as handles (at least one)");
+    return nullptr;
+  }
+  int32_t* ids;
+  size_t nIds;
+  if (!getTyped(env, argv[2], napi_int32_array, &ids, &nIds)) return nullptr;
+  if (nIds < n) {
+    napi_throw_type_error(env, "ERR_ARGUMENT", "forwardBatch: queriesIds needs one entry per request");
+    return nullptr;
+  }
+  std::vector<ssn_batch_item> items(n);
+  std::vector<napi_value> keep = {argv[2]};
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value h, r, latentV, tsV, fpV, flowV, keepKvV, keepQV;
+    napi_get_element(env, argv[0], i, &h);
+    napi_get_element(env, argv[1], i, &r);
+    ssn_engine* e = getEngine(env, h);
+    if (!e) return nullptr;
+    napi_get_named_property(env, r, "latent", &latentV);
+    napi_get_named_property(env, r, "timesteps", &tsV);
+    napi_get_named_property(env, r, "framePositions", &fpV);
+    napi_get_named_property(env, r, "flow", &flowV);
+    napi_get_named_property(env, r, "keepBlockKv", &keepKvV);
+    napi_get_named_property(env, r, "keepQueries", &keepQV);
+    float *latent, *ts, *flow;
+    int32_t* fp;
+    size_t nl, nt, nf, no;
+    if (!getTyped(env, latentV, napi_float32_array, &latent, &nl)) return nullptr;
+    if (!getTyped(env, tsV, napi_float32_array, &ts, &nt)) return nullptr;
+    if (!getTyped(env, fpV, napi_int32_array, &fp, &nf)) return nullptr;
+    if (!getTyped(env, flowV, napi_float32_array, &flow, &no)) return nullptr;
+    bool keepKv = false;
+    napi_get_value_bool(env, keepKvV, &keepKv);
+    items[i] = ssn_batch_item{e, latent, static_cast<int>(nt), ts, fp, keepKv ? 1 : 0, getInt(env, keepQV), flow, -1};
+    keep.insert(keep.end(), {latentV, tsV, fpV, flowV});
+  }
+  return startAsync(env, "ssn.forwardBatch", keep, [items, ids](int*) mutable {
+    const int rc = ssn_forward_batch(items.data(), static_cast<int>(items.size()));
+    if (rc == 0)
+      for (size_t i = 0; i < items.size(); i++) ids[i] = items[i].queries_id;
+    return rc;
+  });
+}
+
 /** updateCache(handle, rows, terms, perLayer, sources, weights, positions) */
 napi_value UpdateCache(napi_env env, napi_callback_info info) {
   napi_value argv[7];
@@ -757,6 +812,7 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("finalize", Finalize);
   EXPORT("setPrompt", SetPrompt);
   EXPORT("forward", Forward);
+  EXPORT("forwardBatch", ForwardBatch);
   EXPORT("updateCache", UpdateCache);
   EXPORT("scoreCache", ScoreCache);
   EXPORT("releaseQueries", ReleaseQueries);

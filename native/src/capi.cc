@@ -7,7 +7,10 @@
 #include "pipeline-engine.h"
 #include "taehv-decoder.h"
 #include "wan-vae-decoder.h"
+#include <algorithm>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 struct ssn_engine {
   std::unique_ptr<ssn::Engine> impl;
@@ -177,6 +180,38 @@ int ssn_forward(ssn_engine* e, const float* latent, int frames, const float* tim
   return locked(e, [&](ssn::Engine& en) {
     const int id = en.forward(latent, frames, timesteps, frame_positions, keep_block_kv != 0, keep_queries, flow_out);
     if (queries_id) *queries_id = id;
+  });
+}
+
+int ssn_forward_batch(ssn_batch_item* items, int n) {
+  return guard([&] {
+    if (n <= 0) throw ssn::NativeError("forwardBatch: no forwards");
+    std::vector<ssn::Engine*> engines;
+    for (int i = 0; i < n; i++) {
+      if (!items[i].engine) throw ssn::NativeError("forwardBatch: item " + std::to_string(i) + ": handle is null");
+      engines.push_back(items[i].engine->impl.get());
+    }
+    // every engine's lock, taken in one global order (address) so that two batches never wait on each other
+    std::vector<ssn::Engine*> order(engines);
+    std::sort(order.begin(), order.end());
+    order.erase(std::unique(order.begin(), order.end()), order.end());
+    std::vector<std::unique_lock<std::mutex>> locks;
+    for (ssn::Engine* e : order) locks.emplace_back(e->mutex);
+    CUDA_CHECK(cudaSetDevice(engines[0]->device()));
+    std::vector<ssn::BatchForward> batch(n);
+    for (int i = 0; i < n; i++) {
+      const ssn_batch_item& it = items[i];
+      batch[i].engine = engines[i];
+      batch[i].latent = it.latent;
+      batch[i].frames = it.frames;
+      batch[i].timesteps = it.timesteps;
+      batch[i].framePos = it.frame_positions;
+      batch[i].keepBlockKv = it.keep_block_kv != 0;
+      batch[i].keepQueries = it.keep_queries;
+      batch[i].flowOut = it.flow_out;
+    }
+    ssn::forwardBatch(batch);
+    for (int i = 0; i < n; i++) items[i].queries_id = batch[i].queriesId;
   });
 }
 

@@ -23,7 +23,7 @@ typedef struct ssn_dims {
 
 typedef struct ssn_engine ssn_engine;
 
-#define SSN_ABI_VERSION 5
+#define SSN_ABI_VERSION 6
 
 int ssn_abi_version(void);
 const char* ssn_last_error(void);
@@ -71,6 +71,26 @@ int ssn_forward(ssn_engine* e, const float* latent, int frames, const float* tim
 int ssn_forward_stage(ssn_engine* e, const float* latent, const void* hidden_in, int hidden_in_device, void* hidden_out,
                       int frames, const float* timesteps, const int32_t* frame_positions, int keep_block_kv,
                       int keep_queries, float* flow_out, int* queries_id);
+
+/* One stream's forward in ssn_forward_batch: ssn_forward's arguments for `engine`; queries_id is written. */
+typedef struct ssn_batch_item {
+  ssn_engine* engine;
+  const float* latent;
+  int frames;
+  const float* timesteps;
+  const int32_t* frame_positions;
+  int keep_block_kv;
+  int keep_queries;
+  float* flow_out;
+  int queries_id;
+} ssn_batch_item;
+
+/* The forwards of n streams as one forward: the token-wise work (modulation, norms, the products, RoPE) over all their
+   rows at once, self- and cross-attention per stream against its own cache and prompt. Each item is what ssn_forward
+   would do for its engine (same cache effects and outputs, up to the products' rounding at another row count). The
+   engines must be distinct, single-GPU engines of the whole model on one device holding one weight set (created
+   with one weights key); it runs on the first one's stream, without CUDA graphs. Returns when done. */
+int ssn_forward_batch(ssn_batch_item* items, int n);
 
 int ssn_update_cache(ssn_engine* e, int rows, int terms, int per_layer, const int32_t* sources, const float* weights,
                      const float* positions);

@@ -83,6 +83,26 @@ std::map<std::string, std::weak_ptr<WeightSet<T>>>& weightRegistry() {
 }
 
 template <typename T>
+class EngineImpl;
+
+/** One stream's rows in a forward: whose cache and prompt they attend to, and where they sit among the forward's rows
+    and frames (a batched forward concatenates its streams'). */
+template <typename T>
+struct Segment {
+  EngineImpl<T>* owner = nullptr;
+  const float* latent = nullptr;
+  const float* timesteps = nullptr;
+  const int32_t* framePos = nullptr;
+  float* flowOut = nullptr;
+  int frames = 0, rows = 0;
+  int frameOff = 0, rowOff = 0;  // set by runSegments
+  int cacheRows = 0, blockOff = 0;  // the owner's cache rows attended to, and where the block's rows go
+  bool keepBlockKv = false;
+  KeptQueries* kept = nullptr;
+  int queriesId = -1;
+};
+
+template <typename T>
 class EngineImpl final : public Engine {
  public:
   EngineImpl(const ssn_dims& dims, int device, int layerBegin, int layerEnd, const std::string& weightsKey);
@@ -92,6 +112,8 @@ class EngineImpl final : public Engine {
   void setPrompt(const float* context) override;
   int forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
               int keepQueries, float* flowOut, const StageIO& io) override;
+  /** The forwards of `items` (engines sharing this one's weights, this one first) as one; see forwardBatch. */
+  void forwardMany(std::vector<BatchForward>& items);
   void layers(int* begin, int* end) const override { *begin = lb_; *end = le_; }
   void updateCache(int rows, int terms, bool perLayer, const int32_t* sources, const float* weights,
                    const float* positions) override;
@@ -125,6 +147,11 @@ class EngineImpl final : public Engine {
  private:
   enum Phase { PhaseEmbed, PhaseGemm, PhaseSelfAttn, PhaseCrossAttn, PhaseElementwise, PhaseHead, PhaseCount };
   void mark(Phase ph);
+  /** One stream's share of a forward on this engine's cache: checks, cache room, kept queries. */
+  Segment<T> segmentFor(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
+                        int keepQueries, float* flowOut);
+  /** The forward of `segs` (one stream's, or a batch's) on this engine's stream and workspace (sized by the caller). */
+  void runSegments(std::vector<Segment<T>>& segs, const StageIO& io, std::chrono::steady_clock::time_point tEnter);
   /** Runs `body` (a forward's launches between its input copies and its output copy) on the stream: directly, or as
       a CUDA graph captured on the second forward of the same shape and buffers and replayed from the third on. */
   void launchBody(int L, int frames, int blockOff, bool graphable, const std::function<void()>& body);
@@ -510,27 +537,23 @@ void EngineImpl<T>::profileRead(double* ms) const {
 }
 
 template <typename T>
-int EngineImpl<T>::forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
-                    int keepQueries, float* flowOut, const StageIO& io) {
-  const auto tEnter = std::chrono::steady_clock::now();
-  const bool firstStage = lb_ == 0, lastStage = le_ == dims_.layers;
-  if (!firstStage && !io.hiddenIn) throw NativeError("a stage after the first needs the previous stage's hidden state");
-  if (!lastStage && !io.hiddenOut) throw NativeError("a stage before the last needs a buffer for its hidden state");
+Segment<T> EngineImpl<T>::segmentFor(const float* latent, int frames, const float* timesteps, const int32_t* framePos,
+                                     bool keepBlockKv, int keepQueries, float* flowOut) {
   if (!w_->finalized) throw NativeError("weights are not complete");
   if (!hasPrompt_) throw NativeError("setPrompt must be called before forward");
   if (frames <= 0) throw NativeError("a block needs at least one frame");
-  const int L = frames * T_;
-  const size_t d = d_;
-  const int C = dims_.latent_channels, H = dims_.latent_height, W = dims_.latent_width;
-  ensureWorkspace(L, frames);
-  const int blockOff = keepBlockKv ? cacheRows_ : cacheRows_ + pendingRows_;
-  ensureCapacity(blockOff + L);
-
-  int queriesId = -1;
-  KeptQueries* kept = nullptr;
+  Segment<T> s{};
+  s.owner = this;
+  s.latent = latent; s.timesteps = timesteps; s.framePos = framePos; s.flowOut = flowOut;
+  s.frames = frames;
+  s.rows = frames * T_;
+  s.keepBlockKv = keepBlockKv;
+  s.cacheRows = cacheRows_;
+  s.blockOff = keepBlockKv ? cacheRows_ : cacheRows_ + pendingRows_;
+  ensureCapacity(s.blockOff + s.rows);
   if (keepQueries) {
     KeptQueries k;
-    const size_t need = (size_t)nl_ * L * d * ES;
+    const size_t need = (size_t)nl_ * s.rows * d_ * ES;
     for (size_t i = 0; i < keptPool_.size(); i++)
       if (keptPool_[i]->bytes >= need) {
         k.q = std::move(keptPool_[i]);
@@ -541,11 +564,75 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
       k.q = std::make_unique<DeviceBuffer>();
       k.q->reserve(need);
     }
-    k.rows = L;
+    k.rows = s.rows;
     k.frames = frames;
-    queriesId = nextQueriesId_++;
-    kept = &(kept_[queriesId] = std::move(k));
+    s.queriesId = nextQueriesId_++;
+    s.kept = &(kept_[s.queriesId] = std::move(k));
   }
+  return s;
+}
+
+template <typename T>
+int EngineImpl<T>::forward(const float* latent, int frames, const float* timesteps, const int32_t* framePos, bool keepBlockKv,
+                    int keepQueries, float* flowOut, const StageIO& io) {
+  const auto tEnter = std::chrono::steady_clock::now();
+  const bool firstStage = lb_ == 0, lastStage = le_ == dims_.layers;
+  if (!firstStage && !io.hiddenIn) throw NativeError("a stage after the first needs the previous stage's hidden state");
+  if (!lastStage && !io.hiddenOut) throw NativeError("a stage before the last needs a buffer for its hidden state");
+  if (frames <= 0) throw NativeError("a block needs at least one frame");
+  ensureWorkspace(frames * T_, frames);
+  std::vector<Segment<T>> segs{segmentFor(latent, frames, timesteps, framePos, keepBlockKv, keepQueries, flowOut)};
+  runSegments(segs, io, tEnter);
+  return segs[0].queriesId;
+}
+
+template <typename T>
+void EngineImpl<T>::forwardMany(std::vector<BatchForward>& items) {
+  const auto tEnter = std::chrono::steady_clock::now();
+  std::vector<EngineImpl<T>*> owners;
+  for (size_t i = 0; i < items.size(); i++) {
+    auto* e = dynamic_cast<EngineImpl<T>*>(items[i].engine);
+    const std::string which = "forwardBatch: item " + std::to_string(i);
+    if (!e) throw NativeError(which + ": the engine is over several GPUs or of another precision than the first");
+    if (e->w_ != w_) throw NativeError(which + ": the engine does not share the first engine's weights (create them with one weights key)");
+    if (e->device_ != device_) throw NativeError(which + ": the engine is on another device than the first");
+    if (e->lb_ != 0 || e->le_ != dims_.layers) throw NativeError(which + ": the engine is a pipeline stage");
+    for (EngineImpl<T>* o : owners)
+      if (o == e) throw NativeError(which + ": the engine is in the batch twice (a stream has one forward at a time)");
+    owners.push_back(e);
+  }
+  int totalRows = 0, totalFrames = 0;
+  for (const BatchForward& b : items) {
+    if (b.frames <= 0) throw NativeError("forwardBatch: a block needs at least one frame");
+    totalRows += b.frames * T_;
+    totalFrames += b.frames;
+  }
+  ensureWorkspace(totalRows, totalFrames);
+  std::vector<Segment<T>> segs;
+  for (size_t i = 0; i < items.size(); i++) {
+    const BatchForward& b = items[i];
+    segs.push_back(owners[i]->segmentFor(b.latent, b.frames, b.timesteps, b.framePos, b.keepBlockKv, b.keepQueries, b.flowOut));
+  }
+  runSegments(segs, StageIO{}, tEnter);
+  for (size_t i = 0; i < items.size(); i++) items[i].queriesId = segs[i].queriesId;
+}
+
+template <typename T>
+void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io,
+                                std::chrono::steady_clock::time_point tEnter) {
+  const bool firstStage = lb_ == 0, lastStage = le_ == dims_.layers;
+  int L = 0, frames = 0;
+  for (Segment<T>& s : segs) {
+    s.rowOff = L;
+    s.frameOff = frames;
+    L += s.rows;
+    frames += s.frames;
+  }
+  const size_t d = d_;
+  const int C = dims_.latent_channels, H = dims_.latent_height, W = dims_.latent_width;
+  const size_t frameSize = (size_t)C * H * W;  // floats of one latent (or flow) frame
+  bool anyKept = false;
+  for (const Segment<T>& s : segs) anyKept = anyKept || s.kept;
 
   if (profile_) {
     for (auto& m : marks_) eventPool_.push_back(m.first);
@@ -553,20 +640,25 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   }
   mark(PhaseEmbed);
   CUDA_CHECK(cudaEventRecord(fwdStart_, stream_));
-  // inputs, into the fixed device buffers the launches (or a captured graph) read
-  if (firstStage)
-    CUDA_CHECK(cudaMemcpyAsync(latent_.ptr, latent, (size_t)C * frames * H * W * 4, cudaMemcpyHostToDevice, stream_));
-  CUDA_CHECK(cudaMemcpyAsync(tsteps_.ptr, timesteps, frames * 4, cudaMemcpyHostToDevice, stream_));
-  CUDA_CHECK(cudaMemcpyAsync(framePos_.ptr, framePos, frames * 4, cudaMemcpyHostToDevice, stream_));
+  // inputs, into the fixed device buffers the launches (or a captured graph) read; each stream's at its frames' offset
+  for (const Segment<T>& s : segs) {
+    if (firstStage)
+      CUDA_CHECK(cudaMemcpyAsync(latent_.as<float>() + frameSize * s.frameOff, s.latent, frameSize * s.frames * 4,
+                                 cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(tsteps_.as<float>() + s.frameOff, s.timesteps, s.frames * 4, cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(framePos_.as<int>() + s.frameOff, s.framePos, s.frames * 4, cudaMemcpyHostToDevice, stream_));
+  }
   const auto body = [&] {
-  // time embedding (fp32): e = Linear(SiLU(Linear(sin))), e0 = Linear(SiLU(e))
+  // time embedding (fp32), one row per frame of every stream: e = Linear(SiLU(Linear(sin))), e0 = Linear(SiLU(e))
   sinusoid(tsteps_.as<float>(), sinEmb_.as<float>(), frames, dims_.freq_dim, stream_);
   smallLinear(sinEmb_.as<float>(), w_->time0W, w_->time0B, temb1_.as<float>(), frames, d_, dims_.freq_dim, 0, stream_);
   smallLinear(temb1_.as<float>(), w_->time2W, w_->time2B, emb_.as<float>(), frames, d_, d_, 1, stream_);
   smallLinear(emb_.as<float>(), w_->projW, w_->projB, emb0_.as<float>(), frames, 6 * d_, d_, 1, stream_);
   // patch embedding (first stage), or the previous stage's hidden state
   if (firstStage) {
-    patchify(latent_.as<float>(), patches_.as<T>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
+    for (const Segment<T>& s : segs)
+      patchify(latent_.as<float>() + frameSize * s.frameOff, patches_.as<T>() + (size_t)s.rowOff * patchIn_, C, s.frames, H,
+               W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
     gemm_->run(stream_, L, d_, patchIn_, patches_.as<T>(), w_->patchW, tmp_.ptr, DType::F32);
   } else if (io.hiddenInDevice == device_) {
     CUDA_CHECK(cudaMemcpyAsync(x_.ptr, io.hiddenIn, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
@@ -575,6 +667,8 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     CUDA_CHECK(cudaMemcpyPeerAsync(x_.ptr, device_, io.hiddenIn, io.hiddenInDevice, (size_t)L * d * 4, stream_));
   }
 
+  // Token-wise work runs over all L rows at once: row r belongs to frame r / tokensPerFrame of the concatenated
+  // frames, whose time embedding (and so modulation) is its own stream's.
   float* x = x_.as<float>();
   T* y = y_.as<T>();
   float* tmp = tmp_.as<float>();
@@ -597,27 +691,35 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
     mark(PhaseGemm);
     gemm_->run(stream_, L, 3 * d_, d_, y, Lw.qkv, qkv_.ptr, dtypeOf<T>());
     mark(PhaseElementwise);
-    QkvParams<T> qp{};
-    qp.qkv = qkv_.as<T>(); qp.bias = Lw.qkvBias; qp.normQ = Lw.normQ; qp.normK = Lw.normK; qp.eps = dims_.eps;
-    qp.rows = L; qp.d = d_; qp.headDim = hd_; qp.tokensPerFrame = T_; qp.gridW = gridW_;
-    qp.framePos = framePos_.as<int>(); qp.rope = w_->rope;
-    qp.qRot = q_.as<T>();
-    qp.kRaw = layerRows(kRaw_, l) + (size_t)blockOff * d;
-    qp.kRot = layerRows(kRot_, l) + (size_t)blockOff * d;
-    qp.v = layerRows(v_, l) + (size_t)blockOff * d;
-    qp.posOut = layerPos(l) + (size_t)blockOff * 3;
-    qkvNormRope(qp, stream_);
-    if (kept)
-      CUDA_CHECK(cudaMemcpyAsync(kept->q->as<T>() + (size_t)(l - lb_) * L * d, q_.ptr, (size_t)L * d * ES,
-                                 cudaMemcpyDeviceToDevice, stream_));
+    for (const Segment<T>& s : segs) {  // each stream's keys and values go into its own cache
+      EngineImpl<T>& o = *s.owner;
+      QkvParams<T> qp{};
+      qp.qkv = qkv_.as<T>() + (size_t)s.rowOff * 3 * d; qp.bias = Lw.qkvBias; qp.normQ = Lw.normQ; qp.normK = Lw.normK;
+      qp.eps = dims_.eps;
+      qp.rows = s.rows; qp.d = d_; qp.headDim = hd_; qp.tokensPerFrame = T_; qp.gridW = gridW_;
+      qp.framePos = framePos_.as<int>() + s.frameOff; qp.rope = w_->rope;
+      qp.qRot = q_.as<T>() + (size_t)s.rowOff * d;
+      qp.kRaw = o.layerRows(o.kRaw_, l) + (size_t)s.blockOff * d;
+      qp.kRot = o.layerRows(o.kRot_, l) + (size_t)s.blockOff * d;
+      qp.v = o.layerRows(o.v_, l) + (size_t)s.blockOff * d;
+      qp.posOut = o.layerPos(l) + (size_t)s.blockOff * 3;
+      qkvNormRope(qp, stream_);
+      if (s.kept)
+        CUDA_CHECK(cudaMemcpyAsync(s.kept->q->template as<T>() + (size_t)(l - lb_) * s.rows * d, qp.qRot, (size_t)s.rows * d * ES,
+                                   cudaMemcpyDeviceToDevice, stream_));
+    }
     mark(PhaseSelfAttn);
-    AttentionParams<T> ap{};
-    ap.q = q_.as<T>(); ap.k = layerRows(kRot_, l); ap.v = layerRows(v_, l); ap.o = attn_.as<T>();
-    ap.qStride = d_; ap.kvStride = d_; ap.oStride = d_;
-    ap.Lq = L; ap.heads = dims_.heads; ap.headDim = hd_;
-    ap.segA = cacheRows_; ap.segB = L; ap.segBOffset = blockOff;
-    ap.scale = 1.f / std::sqrt(static_cast<float>(hd_));
-    attention(ap);
+    for (const Segment<T>& s : segs) {  // each stream against its own [cache || block]
+      EngineImpl<T>& o = *s.owner;
+      AttentionParams<T> ap{};
+      ap.q = q_.as<T>() + (size_t)s.rowOff * d; ap.k = o.layerRows(o.kRot_, l); ap.v = o.layerRows(o.v_, l);
+      ap.o = attn_.as<T>() + (size_t)s.rowOff * d;
+      ap.qStride = d_; ap.kvStride = d_; ap.oStride = d_;
+      ap.Lq = s.rows; ap.heads = dims_.heads; ap.headDim = hd_;
+      ap.segA = s.cacheRows; ap.segB = s.rows; ap.segBOffset = s.blockOff;
+      ap.scale = 1.f / std::sqrt(static_cast<float>(hd_));
+      attention(ap);
+    }
     mark(PhaseGemm);
     gemm_->run(stream_, L, d_, d_, attn_.as<T>(), Lw.o, tmp, DType::F32);
     mark(PhaseElementwise);
@@ -628,16 +730,23 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
       r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
       residualNorm(r, stream_);
     }
-    // cross-attention
+    // cross-attention, each stream to its own prompt
     mark(PhaseGemm);
     gemm_->run(stream_, L, d_, d_, y, Lw.cq, q_.ptr, dtypeOf<T>());
     mark(PhaseElementwise);
     rmsNormRows(q_.as<T>(), Lw.cqBias, Lw.cNormQ, q_.as<T>(), L, d_, dims_.eps, stream_);
     mark(PhaseCrossAttn);
-    AttentionParams<T> cp = ap;
-    cp.k = ctxK_.as<T>() + (size_t)(l - lb_) * tl * d; cp.v = ctxV_.as<T>() + (size_t)(l - lb_) * tl * d;
-    cp.segA = tl; cp.segB = 0; cp.segBOffset = 0;
-    attention(cp);
+    for (const Segment<T>& s : segs) {
+      EngineImpl<T>& o = *s.owner;
+      AttentionParams<T> cp{};
+      cp.q = q_.as<T>() + (size_t)s.rowOff * d; cp.o = attn_.as<T>() + (size_t)s.rowOff * d;
+      cp.k = o.ctxK_.template as<T>() + (size_t)(l - lb_) * tl * d; cp.v = o.ctxV_.template as<T>() + (size_t)(l - lb_) * tl * d;
+      cp.qStride = d_; cp.kvStride = d_; cp.oStride = d_;
+      cp.Lq = s.rows; cp.heads = dims_.heads; cp.headDim = hd_;
+      cp.segA = tl; cp.segB = 0; cp.segBOffset = 0;
+      cp.scale = 1.f / std::sqrt(static_cast<float>(hd_));
+      attention(cp);
+    }
     mark(PhaseGemm);
     gemm_->run(stream_, L, d_, d_, attn_.as<T>(), Lw.co, tmp, DType::F32);
     mark(PhaseElementwise);
@@ -679,16 +788,21 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
   mark(PhaseHead);
   if (lastStage) {
     gemm_->run(stream_, L, pf_, d_, y, w_->headW, tmp, DType::F32);
-    unpatchify(tmp, w_->headB, flow_.as<float>(), C, frames, H, W, dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
+    for (const Segment<T>& s : segs)
+      unpatchify(tmp + (size_t)s.rowOff * pf_, w_->headB, flow_.as<float>() + frameSize * s.frameOff, C, s.frames, H, W,
+                 dims_.patch[0], dims_.patch[1], dims_.patch[2], stream_);
   } else {
     CUDA_CHECK(cudaMemcpyAsync(io.hiddenOut, x, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
   }
   };
-  // a graph covers a whole single-GPU forward without kept queries (their buffers change from call to call)
-  launchBody(L, frames, blockOff, firstStage && lastStage && !kept, body);
+  // a graph covers a whole single-GPU forward of one stream without kept queries (their buffers change from call to
+  // call); batched forwards run direct launches
+  launchBody(L, frames, segs[0].blockOff, segs.size() == 1 && firstStage && lastStage && !anyKept, body);
   const auto tIssued = std::chrono::steady_clock::now();
   if (lastStage)
-    CUDA_CHECK(cudaMemcpyAsync(flowOut, flow_.ptr, (size_t)C * frames * H * W * 4, cudaMemcpyDeviceToHost, stream_));
+    for (const Segment<T>& s : segs)
+      CUDA_CHECK(cudaMemcpyAsync(s.flowOut, flow_.as<float>() + frameSize * s.frameOff, frameSize * s.frames * 4,
+                                 cudaMemcpyDeviceToHost, stream_));
   mark(PhaseCount);
   CUDA_CHECK(cudaEventRecord(fwdEnd_, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -699,19 +813,37 @@ int EngineImpl<T>::forward(const float* latent, int frames, const float* timeste
       profileMs_[marks_[i].second] += ms;
     }
   }
-  if (keepBlockKv) pendingRows_ = L;
   float gpuMs = 0.f;
   CUDA_CHECK(cudaEventElapsedTime(&gpuMs, fwdStart_, fwdEnd_));
   const auto tDone = std::chrono::steady_clock::now();
   using Ms = std::chrono::duration<double, std::milli>;
-  stats_[0] += 1;
-  stats_[1] += Ms(tDone - tEnter).count();
-  stats_[2] += Ms(tIssued - tEnter).count();
-  stats_[3] += gpuMs;
-  if (returnedOnce_) stats_[4] += Ms(tEnter - lastReturn_).count();
-  lastReturn_ = tDone;
-  returnedOnce_ = true;
-  return queriesId;
+  // a batched forward counts once in each of its engines' stats, with the batch's times
+  for (const Segment<T>& s : segs) {
+    EngineImpl<T>& o = *s.owner;
+    if (s.keepBlockKv) o.pendingRows_ = s.rows;
+    o.stats_[0] += 1;
+    o.stats_[1] += Ms(tDone - tEnter).count();
+    o.stats_[2] += Ms(tIssued - tEnter).count();
+    o.stats_[3] += gpuMs;
+    if (o.returnedOnce_) o.stats_[4] += Ms(tEnter - o.lastReturn_).count();
+    o.lastReturn_ = tDone;
+    o.returnedOnce_ = true;
+  }
+}
+
+template <typename T>
+void forwardBatchAs(std::vector<BatchForward>& items) {
+  auto* first = dynamic_cast<EngineImpl<T>*>(items[0].engine);
+  if (!first) throw NativeError("forwardBatch: the first engine is over several GPUs (batches take single-GPU engines)");
+  first->forwardMany(items);
+}
+
+void forwardBatch(std::vector<BatchForward>& items) {
+  if (items.empty()) return;
+  for (const BatchForward& b : items)
+    if (!b.engine) throw NativeError("forwardBatch: an engine handle is null");
+  if (dynamic_cast<EngineImpl<float>*>(items[0].engine)) forwardBatchAs<float>(items);
+  else forwardBatchAs<bf16>(items);
 }
 
 template <typename T>

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace ssn {
 
@@ -64,6 +65,25 @@ class Engine {
   virtual void setCudaGraphs(int mode) { (void)mode; }
   std::mutex mutex;
 };
+
+/** One stream's forward in a batched call (forwardBatch): the arguments of Engine::forward for `engine`. */
+struct BatchForward {
+  Engine* engine = nullptr;
+  const float* latent = nullptr;
+  int frames = 0;
+  const float* timesteps = nullptr;
+  const int32_t* framePos = nullptr;
+  bool keepBlockKv = false;
+  int keepQueries = 0;
+  float* flowOut = nullptr;
+  int queriesId = -1;  // out: the kept queries' id, or -1
+};
+
+/** Several streams' forwards as one: the token-wise work (modulation, norms, products, RoPE) over all their rows at
+    once, attention per stream against its own cache and prompt. The engines must be distinct single-GPU engines of
+    the whole model holding one weight set (one weights key), on one device; the caller holds every engine's mutex.
+    Runs on the first engine's stream and workspace, without CUDA graphs. */
+void forwardBatch(std::vector<BatchForward>& items);
 
 /** precision: 0 = bf16, 1 = fp32. */
 /** weightsKey: non-empty = share weights with live engines of the same key, model, layers, precision and device

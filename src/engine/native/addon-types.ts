@@ -66,6 +66,16 @@ export interface NativeForwardStats {
   graphFallback: number;
 }
 
+/** One stream's forward in NativeAddon.forwardBatch (forward's arguments; keepQueries 0 none, 1 sum, 2 max). */
+export interface NativeBatchRequest {
+  latent: Float32Array;
+  timesteps: Float32Array;
+  framePositions: Int32Array;
+  keepBlockKv: boolean;
+  keepQueries: number;
+  flow: Float32Array;
+}
+
 /** Storage precision: 0 = bf16 with tensor-core products (fast path), 1 = fp32 throughout. */
 export type NativePrecision = 0 | 1;
 
@@ -98,6 +108,11 @@ export interface NativeAddon {
     keepQueries: number,
     flowOut: Float32Array,
   ): Promise<number>;
+  /**
+   * Several engines' forwards as one (native/src/capi.h, ssn_forward_batch): the engines must be distinct single-GPU
+   * engines of one weights key on one device. Resolves when done; queriesIds[i] = request i's kept queries' id or -1.
+   */
+  forwardBatch(handles: NativeHandle[], requests: NativeBatchRequest[], queriesIds: Int32Array): Promise<number>;
   updateCache(
     handle: NativeHandle,
     rows: number,
@@ -164,4 +179,4 @@ export interface NativeAddon {
 }
 
 /** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
