@@ -322,6 +322,7 @@ def main() -> None:
     ap.add_argument('--long-blocks', type=int, default=40)
     ap.add_argument('--long-n', type=int, default=64, help='prompts of the long rollout')
     ap.add_argument('--no-teacher-eval', action='store_true')
+    ap.add_argument('--no-eval', action='store_true', help='train and save, no evaluation (timing runs, or a run continued by another)')
     ap.add_argument('--log-every', type=int, default=20)
     ap.add_argument('--device', default=None)
     args = ap.parse_args()
@@ -435,6 +436,8 @@ def main() -> None:
         json.dump(finite_json({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}), f)
     print(f'saved after {step} steps, {train_s:.0f} s ({step / max(train_s, 1e-9):.2f} steps/s)', flush=True)
 
+    if args.no_eval:
+        return
     t0 = time.time()
     metrics['student (EMA, 4-step loop)'] = evaluate(ema, evalset, ref, args, sig, amp, long_n)
     filmstrip(ema, vocab, args, sig, amp, os.path.join(args.out, 'filmstrip.png'))

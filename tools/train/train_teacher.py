@@ -326,6 +326,7 @@ def main() -> None:
     ap.add_argument('--eval-ode-steps', default='16,32', help='ODE step counts evaluated (the first also makes the PNG and the continuation run)')
     ap.add_argument('--device', default=None)
     ap.add_argument('--eval-only', action='store_true', help='no training: evaluate --init (or random weights)')
+    ap.add_argument('--no-eval', action='store_true', help='train and save, no evaluation (e.g. timing runs, or a run continued by another)')
     ap.add_argument('--self-check', action='store_true', help='check the device scene sampler against scenes.py and exit')
     args = ap.parse_args()
 
@@ -441,6 +442,8 @@ def main() -> None:
                        'timing (median of synchronised steps 20-39)': timing, 'log': log}, f, indent=1)
         print(f'saved after {step} steps, {train_s:.0f} s ({step / max(train_s, 1e-9):.1f} steps/s, timing {timing})', flush=True)
 
+    if args.no_eval:
+        return
     # -- evaluation (fp32, no TF32: as the runtime computes) --------------------------------------
     set_tf32(dev, False)
     t0 = time.time()
