@@ -3,7 +3,11 @@
  * and prompt) with engine A and engine B through the library's generator, block by block exactly as
  * `sinkstream render` does (createGenerator + offlineBlocks), and compares the decoded RGB24 frames:
  * per block and over the clip, the largest and the mean absolute byte difference and the PSNR (dB).
- * It prints what it measured; it has no expected figure of its own.
+ * It also compares the block latents the engines made (the clean latent each block's clean pass
+ * caches): the relative L2 error |A - B| / |A| per block, and its mean over the last 20 blocks. With
+ * `decoder.kind: none` only the latents are compared. So A and B may also differ in a cache key
+ * (e.g. `--b cache.sparse.stride=3`: sparse attention against dense). It prints what it measured; it
+ * has no expected figure of its own.
  *
  *   node --import tsx tools/bench/engine-video-diff.ts [--config FILE] [--set key=value ...]
  *        [--a key=value ...] [--b key=value ...] [--blocks 20] [--seed N] [--prompt TEXT] [--json]
@@ -14,7 +18,8 @@
  *   --against FILE take A's frames from such a file instead of running A (another machine's reference);
  *                  B's configuration must then match the saved one in everything but engine, output,
  *                  serve and scheduler, and --blocks defaults to the saved count
- *   --json         one more line: the figures as JSON (PSNR null where the frames are identical)
+ *   --json         one more line: the figures as JSON (PSNR null where the frames are identical or absent)
+ *   (a --save file holds frames only: against one, the latents are not compared)
  *
  * e.g. on a GPU machine: --a engine.name=ort --b engine.name=native --b engine.dtype=float16
  * Exit status: 0 measured (whatever the figures), 2 bad arguments or configuration, 1 a runtime failure.
@@ -27,6 +32,8 @@ import { loadConfig, parseOverride, projectRoot } from '../../src/config/load.js
 import type { Config } from '../../src/config/schema.js';
 import { exitStatusFor, isSinkstreamError, SinkstreamError } from '../../src/errors.js';
 import { createGenerator } from '../../src/loop/generator.js';
+import { createEngine } from '../../src/engine/create-engine.js';
+import type { Engine, ForwardRequest, ForwardResult } from '../../src/engine/types.js';
 import { offlineBlocks } from '../../src/realtime/block-source.js';
 
 /** Difference of two equally long byte sequences (frames laid end to end). */
@@ -93,6 +100,65 @@ export interface Clip {
   height: number;
   framesPerBlock: number;
   blocks: { steps: number; frames: Uint8Array[] }[];
+  /** Each block's clean latent [C, F, H, W] (absent for a clip read from a --save file). */
+  latents?: Float32Array[];
+}
+
+/** |a - b| / |a| over two latents (L2 norms); 0 where both are zero. */
+export function relativeL2(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new SinkstreamError('ERR_ENGINE', `latents of ${a.length} and ${b.length} values cannot be compared`);
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    diff += d * d;
+    norm += a[i] * a[i];
+  }
+  if (norm === 0) return diff === 0 ? 0 : Infinity;
+  return Math.sqrt(diff / norm);
+}
+
+/**
+ * An engine that copies the latent of every forward that keeps its block's K/V once `recording` is
+ * on: the clean pass of each block, in order, whose input is the block's clean latent.
+ */
+class LatentRecorder implements Engine {
+  readonly latents: Float32Array[] = [];
+  recording = false;
+
+  constructor(private readonly inner: Engine) {}
+
+  get name(): string {
+    return this.inner.name;
+  }
+  forward(request: ForwardRequest): Promise<ForwardResult> {
+    if (this.recording && request.keepBlockKv) this.latents.push(request.latent.slice());
+    return this.inner.forward(request);
+  }
+  setPrompt(context: Float32Array): Promise<void> {
+    return this.inner.setPrompt(context);
+  }
+  updateCache(...args: Parameters<Engine['updateCache']>): Promise<void> {
+    return this.inner.updateCache(...args);
+  }
+  scoreCache(...args: Parameters<Engine['scoreCache']>): Promise<Float32Array> {
+    return this.inner.scoreCache(...args);
+  }
+  releaseQueries(queriesId: number): Promise<void> {
+    return this.inner.releaseQueries(queriesId);
+  }
+  resetCache(): Promise<void> {
+    return this.inner.resetCache();
+  }
+  readCache(): ReturnType<Engine['readCache']> {
+    return this.inner.readCache();
+  }
+  info(): ReturnType<Engine['info']> {
+    return this.inner.info();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }
 
 /** The header line of a --save file. */
@@ -165,27 +231,33 @@ function describeEngine(config: Config): string {
 
 /**
  * Renders `blocks` blocks the way `sinkstream render` does (the generator at its configured steps,
- * through the render's block source) and hands each block to `onBlock` as it comes.
+ * through the render's block source) and hands each block to `onBlock` as it comes (no frames with
+ * `decoder.kind: none`). Resolves to the blocks' clean latents, in order.
  */
 export async function renderBlocks(
   config: Config,
   blocks: number,
   onBlock: (block: { index: number; steps: number; frames: Uint8Array[] }, generator: { width: number; height: number; framesPerBlock: number }) => void,
-): Promise<void> {
-  if (config.decoder.kind === 'none') {
-    throw new SinkstreamError('ERR_CONFIG_INVALID', "decoder.kind: 'none' produces no frames; the comparison needs a decoder (space-to-depth, taehv, wan-vae, onnx)");
-  }
-  const generator = await createGenerator(config);
+): Promise<Float32Array[]> {
+  const engine = new LatentRecorder(await createEngine(config));
   try {
-    const source = offlineBlocks(generator);
-    for (let b = 0; b < blocks; b++) {
-      const block = await source.next();
-      if (!block) throw new SinkstreamError('ERR_ENGINE', `the generator stopped after ${b} blocks`);
-      onBlock({ index: block.index, steps: block.steps, frames: block.frames }, generator);
+    const generator = await createGenerator(config, { engine });
+    engine.recording = true; // after the warm-up's forwards
+    try {
+      const source = offlineBlocks(generator);
+      for (let b = 0; b < blocks; b++) {
+        const block = await source.next();
+        if (!block) throw new SinkstreamError('ERR_ENGINE', `the generator stopped after ${b} blocks`);
+        onBlock({ index: block.index, steps: block.steps, frames: block.frames }, generator);
+      }
+    } finally {
+      await generator.close(); // drains the last block's clean pass
     }
   } finally {
-    await generator.close();
+    await engine.close();
   }
+  if (engine.latents.length < blocks) throw new SinkstreamError('ERR_ENGINE', `${engine.latents.length} clean passes for ${blocks} blocks`);
+  return engine.latents.slice(0, blocks);
 }
 
 export function writeSaved(
@@ -297,7 +369,34 @@ function sideConfig(label: 'A' | 'B', flag: string, options: Options, common: st
 const fmt = {
   mean: (v: number) => v.toFixed(4),
   psnr: (v: number) => (Number.isFinite(v) ? v.toFixed(2) : 'inf'),
+  latent: (v: number) => v.toExponential(3),
 };
+
+/** Blocks the latent error's headline mean covers: the last 20 of the rollout. */
+export const LATENT_LAST_BLOCKS = 20;
+
+export interface LatentErrorSummary {
+  /** Mean relative L2 over the last `lastBlocks` blocks. */
+  meanLast: number;
+  lastBlocks: number;
+  /** Mean over the blocks both sides generated (a drawn opening is the same on both). */
+  meanGenerated: number;
+  generatedBlocks: number;
+  max: number;
+}
+
+export function summarizeLatentError(errors: readonly number[], generated: readonly boolean[]): LatentErrorSummary {
+  const mean = (v: readonly number[]) => (v.length ? v.reduce((a, b) => a + b, 0) / v.length : 0);
+  const last = errors.slice(-LATENT_LAST_BLOCKS);
+  const gen = errors.filter((_, i) => generated[i]);
+  return { meanLast: mean(last), lastBlocks: last.length, meanGenerated: mean(gen), generatedBlocks: gen.length, max: Math.max(0, ...errors) };
+}
+
+const noFrames = { maxAbs: null, meanAbs: null, psnrDb: null };
+
+function frames(clip: Clip): number {
+  return clip.blocks.reduce((n, b) => n + b.frames.length, 0);
+}
 
 function describeDifference(d: Difference): string {
   return `max ${d.maxAbs}, mean ${fmt.mean(d.meanAbs)}, PSNR ${fmt.psnr(d.psnrDb)} dB`;
@@ -366,7 +465,7 @@ async function compare(options: Options, out: (s: string) => void, err: (s: stri
   } else {
     const started = performance.now();
     const clip: Clip = { width: 0, height: 0, framesPerBlock: 0, blocks: [] };
-    await renderBlocks(configA!, blocks, (block, g) => {
+    clip.latents = await renderBlocks(configA!, blocks, (block, g) => {
       Object.assign(clip, { width: g.width, height: g.height, framesPerBlock: g.framesPerBlock });
       clip.blocks.push({ steps: block.steps, frames: block.frames });
     });
@@ -387,7 +486,7 @@ async function compare(options: Options, out: (s: string) => void, err: (s: stri
   const perBlock: { index: number; steps: number; stepsB: number; diff: DifferenceSum }[] = [];
   const started = performance.now();
   let sizeB = { width: 0, height: 0, framesPerBlock: 0 };
-  await renderBlocks(configB, blocks, (block, g) => {
+  const latentsB = await renderBlocks(configB, blocks, (block, g) => {
     sizeB = { width: g.width, height: g.height, framesPerBlock: g.framesPerBlock };
     if (g.width !== clipA.width || g.height !== clipA.height || block.frames.length !== clipA.blocks[block.index].frames.length) {
       throw new SinkstreamError(
@@ -400,6 +499,9 @@ async function compare(options: Options, out: (s: string) => void, err: (s: stri
     perBlock.push({ index: block.index, steps: clipA.blocks[block.index].steps, stepsB: block.steps, diff: sum });
   });
   const secondsB = (performance.now() - started) / 1000;
+  const latentsA = clipA.latents;
+  const latentError = latentsA ? perBlock.map((b) => relativeL2(latentsA[b.index], latentsB[b.index])) : null;
+  const hasFrames = frames(clipA) > 0;
 
   const overall = new DifferenceSum();
   const generated = new DifferenceSum();
@@ -407,7 +509,7 @@ async function compare(options: Options, out: (s: string) => void, err: (s: stri
     overall.merge(b.diff);
     if (b.steps > 0 && b.stepsB > 0) generated.merge(b.diff);
   }
-  const frames = perBlock.reduce((n, b) => n + clipA.blocks[b.index].frames.length, 0);
+  const frameCount = frames(clipA);
   const rate = (s: number | null) => (s === null ? '' : `, ${((s * 1000) / blocks).toFixed(1)} ms/block incl. start`);
   out(`engine A: ${nameA}${rate(secondsA)}\n`);
   out(`engine B: ${describeEngine(configB)}${rate(secondsB)}\n`);
@@ -415,21 +517,32 @@ async function compare(options: Options, out: (s: string) => void, err: (s: stri
   const either = (a: unknown, b: unknown) => (a === b ? String(b) : `A ${a} / B ${b}`);
   out(
     `clip: ${configFile}${[...options.set, ...common].length ? ` with ${[...options.set, ...common].join(' ')}` : ''}; ` +
-      `seed ${either(generationA.seed, configB.generation.seed)}; prompt ${either(JSON.stringify(generationA.prompt), JSON.stringify(configB.generation.prompt))}; ${blocks} blocks, ${frames} frames of ${sizeB.width}x${sizeB.height}` +
+      `seed ${either(generationA.seed, configB.generation.seed)}; prompt ${either(JSON.stringify(generationA.prompt), JSON.stringify(configB.generation.prompt))}; ${blocks} blocks, ${hasFrames ? `${frameCount} frames of ${sizeB.width}x${sizeB.height}` : 'no frames (decoder.kind none): latents only'}` +
       `${options.a.length ? `; A: ${options.a.join(' ')}` : ''}${options.b.length ? `; B: ${options.b.join(' ')}` : ''}\n`,
   );
-  out('block  steps  max|A-B|  mean|A-B|  PSNR dB\n');
-  for (const b of perBlock) {
+  out('block  steps  max|A-B|  mean|A-B|  PSNR dB  latent |A-B|/|A|\n');
+  perBlock.forEach((b, i) => {
     const d = b.diff.result();
     const steps = b.steps === b.stepsB ? String(b.steps) : `${b.steps}/${b.stepsB}`;
     const note = b.steps === 0 && b.stepsB === 0 ? '  (drawn opening: not from the engine)' : '';
-    out(`${String(b.index).padStart(5)}  ${steps.padStart(5)}  ${String(d.maxAbs).padStart(8)}  ${fmt.mean(d.meanAbs).padStart(9)}  ${fmt.psnr(d.psnrDb).padStart(7)}${note}\n`);
-  }
+    const pixels = hasFrames ? [String(d.maxAbs).padStart(8), fmt.mean(d.meanAbs).padStart(9), fmt.psnr(d.psnrDb).padStart(7)] : ['-'.padStart(8), '-'.padStart(9), '-'.padStart(7)];
+    const latent = latentError ? fmt.latent(latentError[i]) : '-';
+    out(`${String(b.index).padStart(5)}  ${steps.padStart(5)}  ${pixels.join('  ')}  ${latent.padStart(16)}${note}\n`);
+  });
   const all = overall.result();
   const gen = generated.result();
-  out(`all ${perBlock.length} blocks: ${describeDifference(all)}\n`);
   const generatedBlocks = perBlock.filter((b) => b.steps > 0 && b.stepsB > 0).length;
-  if (generatedBlocks !== perBlock.length) out(`generated blocks only (${generatedBlocks}): ${generatedBlocks ? describeDifference(gen) : '-'}\n`);
+  if (hasFrames) {
+    out(`all ${perBlock.length} blocks: ${describeDifference(all)}\n`);
+    if (generatedBlocks !== perBlock.length) out(`generated blocks only (${generatedBlocks}): ${generatedBlocks ? describeDifference(gen) : '-'}\n`);
+  }
+  const latentSummary = latentError ? summarizeLatentError(latentError, perBlock.map((b) => b.steps > 0 && b.stepsB > 0)) : null;
+  if (latentSummary) {
+    out(
+      `latent |A-B|/|A|: mean of the last ${latentSummary.lastBlocks} blocks ${fmt.latent(latentSummary.meanLast)}, ` +
+        `of the ${latentSummary.generatedBlocks} generated blocks ${fmt.latent(latentSummary.meanGenerated)}, largest ${fmt.latent(latentSummary.max)}\n`,
+    );
+  } else out('latent |A-B|/|A|: - (engine A read from a --save file, which holds frames only)\n');
   if (options.json) {
     out(
       JSON.stringify({
@@ -441,9 +554,10 @@ async function compare(options: Options, out: (s: string) => void, err: (s: stri
         width: sizeB.width,
         height: sizeB.height,
         framesPerBlock: sizeB.framesPerBlock,
-        blocks: perBlock.map((b) => ({ index: b.index, steps: b.steps, ...jsonDifference(b.diff.result()) })),
-        overall: jsonDifference(all),
-        generated: generatedBlocks ? jsonDifference(gen) : null,
+        blocks: perBlock.map((b, i) => ({ index: b.index, steps: b.steps, ...(hasFrames ? jsonDifference(b.diff.result()) : noFrames), latentRelL2: latentError ? latentError[i] : null })),
+        overall: hasFrames ? jsonDifference(all) : null,
+        generated: hasFrames && generatedBlocks ? jsonDifference(gen) : null,
+        latent: latentSummary,
       }) + '\n',
     );
   }
