@@ -79,8 +79,25 @@ export interface EngineInfo {
   pendingRows: number;
 }
 
+/** One stream's forward in a batched call: the stream's engine (its cache and prompt) and its request. */
+export interface BatchedForward {
+  engine: Engine;
+  request: ForwardRequest;
+}
+
 export interface Engine {
   readonly name: string;
+  /**
+   * Engines whose forwards can run as one batched call (`forwardBatch`) have the same batchKey (same weights, shape
+   * and device); absent on engines that cannot (their forwards run one by one: forwardTogether, src/engine/batch.ts).
+   */
+  readonly batchKey?: string;
+  /**
+   * The forwards of several streams, each on its own engine (every one with this engine's batchKey), as one call:
+   * each result is what that engine's forward(request) gives (up to the products' rounding at another row count),
+   * with the same effect on its cache. Results in the items' order.
+   */
+  forwardBatch?(items: BatchedForward[]): Promise<ForwardResult[]>;
   /** Sets the prompt: computes and keeps every layer's cross-attention K/V. context: [textLen, textDim]. */
   setPrompt(context: Float32Array): Promise<void>;
   /** One forward pass of one block at one timestep, attending to [cache ‖ block]. */

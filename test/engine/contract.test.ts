@@ -22,6 +22,7 @@ import { testCudaGraphs } from '../helpers/native-graphs.js';
 import { rejectsWith } from '../helpers/assertions.js';
 import { cacheLayers, forwardRequest, wave } from './helpers/engine-checks.js';
 import { relError } from '../onnx/helpers.js';
+import { canBatch, forwardTogether } from '../../src/engine/batch.js';
 
 const SEED = 11;
 const model: ConfigInput['model'] = {
@@ -219,6 +220,45 @@ function defineSuite(candidate: Candidate, engine: Engine): ReturnType<typeof su
     assert.is(c.keys.length, 0);
     const out = await engine.forward(request(latents[1], 500, [3, 4, 5], false));
     assert.ok(relError(out.flow, ref(latents[1], [500, 500, 500], [3, 4, 5], emptyCache()).flow) < tol);
+  });
+
+  s('streams on engines of their own, forwarded together (one batched call where the engine has one) = each forwarded alone', async () => {
+    // two more engines of the same config: their own caches and prompts (the engine under test keeps its state)
+    const config = configSchema.parse({ model, engine: candidate.engine });
+    const a = await createEngine(config);
+    const b = await createEngine(config);
+    try {
+      await a.setPrompt(context);
+      await b.setPrompt(wave(dims.textLen * dims.textDim, 2));
+      // a: one block's clean pass kept whole; b: an empty cache
+      await a.forward(request(latents[0], 0, [0, 1, 2], true));
+      const rows = F * T;
+      const positions = new Float32Array(rows * 3);
+      for (let r = 0; r < rows; r++) positions.set([Math.floor(r / T), Math.floor((r % T) / dims.gridWidth), (r % T) % dims.gridWidth], r * 3);
+      await a.updateCache({ rows, terms: 1, perLayer: false, sources: Int32Array.from({ length: rows }, (_, r) => r), weights: new Float32Array(rows).fill(1), positions });
+      const items = [
+        { engine: a, request: request(latents[1], 750, [3, 4, 5], false) },
+        { engine: b, request: request(latents[2], 500, [0, 1, 2], true) },
+      ];
+      assert.is(canBatch(items), a.batchKey !== undefined && a.forwardBatch !== undefined, 'batched exactly where the engine offers it');
+      const together = await forwardTogether(items);
+      assert.is(b.info().pendingRows, F * T, "b's block rows kept");
+      const alone = [await a.forward(items[0].request), await b.forward(items[1].request)];
+      // the products may be tiled differently at another row count: equal up to fp32 rounding
+      for (const i of [0, 1]) {
+        const err = relError(together[i].flow, alone[i].flow);
+        assert.ok(err <= 1e-5, `stream ${i}: together vs alone, relative error ${err}`);
+      }
+      const clean = ref(latents[0], [0, 0, 0], [0, 1, 2], emptyCache());
+      const cacheA = Array.from({ length: layers }, (_, l) => ({ rows, keys: clean.keys[l], values: clean.values[l], positions }));
+      assert.ok(relError(together[0].flow, ref(latents[1], [750, 750, 750], [3, 4, 5], cacheA).flow) < tol, "a's flow attends to a's cache");
+      const crossB = referenceTextKv(dims, weights, wave(dims.textLen * dims.textDim, 2));
+      const refB = referenceForward(dims, weights, { latent: latents[2], timesteps: [500, 500, 500], framePositions: [0, 1, 2], crossKv: crossB, cache: emptyCache() });
+      assert.ok(relError(together[1].flow, refB.flow) < tol, "b's flow is its own prompt's");
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 
   s('close is idempotent; calls after close reject with ERR_CLOSED', async () => {

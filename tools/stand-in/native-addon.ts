@@ -1,7 +1,7 @@
 /**
  * A stand-in for the CUDA addon, written as a CommonJS file that the real loader (addon-loader.ts) probes and
- * loads like a built sinkstream_native.node: it names its own GPUs and attention backend, does no arithmetic
- * (flows are zeros, the cache only counts rows) and logs every engine it creates (device, precision) and every CUDA-graph
+ * loads like a built sinkstream_native.node: it names its own GPUs and attention backend, does no model arithmetic
+ * (flows are zeros, or with `inputFlows` a fixed function of the forward's inputs; the cache only counts rows) and logs every engine it creates (device, precision) and every CUDA-graph
  * mode set on one to a file.
  * For tests that check what the runtime reports and where it places work, never numbers.
  */
@@ -39,6 +39,11 @@ export interface StandInOptions {
    * module's `calls` array (standInCalls): the shape of the real addon, whose work finishes on libuv's thread pool.
    */
   timeline?: boolean;
+  /**
+   * Flows from the forward's inputs instead of zeros: 0.5 latent + t / 1000 + 0.01 frame position + 0.001 cache
+   * rows + 0.01 (sum of the prompt): tests that check which stream's result went where, batched or not.
+   */
+  inputFlows?: boolean;
 }
 
 export function writeStandInAddon(dir: string, options: StandInOptions): StandInAddon {
@@ -52,7 +57,23 @@ const GPUS = ${JSON.stringify(options.gpus)};
 const LOG = ${JSON.stringify(log)};
 const note = (entry) => fs.appendFileSync(LOG, JSON.stringify(entry) + '\\n');
 const TIMELINE = ${options.timeline === true};
+const INPUT_FLOWS = ${options.inputFlows === true};
 const calls = [];
+// the number of forwards in each forwardBatch call, in order
+const batches = [];
+const flowOf = (h, latent, timesteps, framePositions, flow) => {
+  if (!INPUT_FLOWS) return flow.fill(0);
+  const perFrame = latent.length / timesteps.length;
+  for (let i = 0; i < latent.length; i++) {
+    const f = Math.floor(i / (perFrame / h.dims.latentChannels)) % timesteps.length;
+    flow[i] = 0.5 * latent[i] + timesteps[f] / 1000 + 0.01 * framePositions[f] + 0.001 * h.rows + 0.01 * h.prompt;
+  }
+};
+const forwardOne = (h, latent, timesteps, framePositions, keepBlockKv, flow) => {
+  flowOf(h, latent, timesteps, framePositions, flow);
+  h.forwards++;
+  if (keepBlockKv) h.pending = timesteps.length * h.dims.tokensPerFrame;
+};
 // An engine call: its result now (microtask), or with the timeline on a later turn of the event loop, recorded.
 const settle = (call, result) => {
   if (!TIMELINE) return Promise.resolve(result);
@@ -60,11 +81,12 @@ const settle = (call, result) => {
   calls.push(entry);
   return new Promise((resolve) => setImmediate(() => { entry.settledAt = performance.now(); resolve(result); }));
 };
-const engine = (dims, devices, precision) => ({ dims, devices, precision, rows: 0, pending: 0, forwards: 0 });
+const engine = (dims, devices, precision) => ({ dims, devices, precision, rows: 0, pending: 0, forwards: 0, prompt: 0 });
 // forwardStats: every forward counts as STAND_IN_FORWARD_MS of wall time, 1 ms less on the "GPU"
 const STAND_IN_FORWARD_MS = ${STAND_IN_FORWARD_MS};
 module.exports = {
   calls,
+  batches,
   abiVersion: () => ${NATIVE_ABI_VERSION},
   deviceCount: () => GPUS.length,
   deviceName: (i) => GPUS[i],
@@ -81,12 +103,25 @@ module.exports = {
   setWeight() {},
   finalize() {},
   destroy() {},
-  setPrompt: () => settle('setPrompt', 0),
+  setPrompt(h, context) {
+    h.prompt = context.reduce((a, b) => a + b, 0);
+    return settle('setPrompt', 0);
+  },
   forward(h, latent, timesteps, framePositions, keepBlockKv, keepQueries, flow) {
-    flow.fill(0);
-    h.forwards++;
-    if (keepBlockKv) h.pending = timesteps.length * h.dims.tokensPerFrame;
+    forwardOne(h, latent, timesteps, framePositions, keepBlockKv, flow);
     return settle('forward', -1);
+  },
+  forwardBatch(handles, requests, ids) {
+    if (handles.length === 0 || handles.length !== requests.length || new Set(handles).size !== handles.length) {
+      return Promise.reject(new Error('forwardBatch: distinct handles, one request each'));
+    }
+    handles.forEach((h, i) => {
+      const r = requests[i];
+      forwardOne(h, r.latent, r.timesteps, r.framePositions, r.keepBlockKv, r.flow);
+      ids[i] = -1;
+    });
+    batches.push(handles.length);
+    return settle('forwardBatch', 0);
   },
   updateCache(h, rows) {
     h.rows = rows;
@@ -146,6 +181,11 @@ export function standInGraphModes(addon: StandInAddon): Array<{ devices: number[
     .map((l) => JSON.parse(l) as { kind: string; devices: number[]; precision: number; mode: number })
     .filter((e) => e.kind === 'cudaGraphs')
     .map(({ devices, precision, mode }) => ({ devices, precision, mode }));
+}
+
+/** The size of every forwardBatch call the stand-in ran, in order (the module's own array, not a copy). */
+export function standInBatches(addon: StandInAddon): number[] {
+  return (createRequire(import.meta.url)(addon.file) as { batches: number[] }).batches;
 }
 
 /** The calls the stand-in recorded (options.timeline), loaded in this process: the module's own array, not a copy. */

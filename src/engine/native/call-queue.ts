@@ -76,3 +76,20 @@ export function nativeError(what: string, e: unknown): SinkstreamError {
   const code = (e as { code?: string }).code === 'ERR_CLOSED' ? 'ERR_CLOSED' : 'ERR_ENGINE';
   return new SinkstreamError(code, `${what}: ${message}`, { cause: e });
 }
+
+/**
+ * Runs `op` with the handles of every queue once each queue's earlier calls are done, holding all of them (no other
+ * call on any of them runs meanwhile). The queues are taken one after another in the order given: callers that hold
+ * several must give them in one global order, so that two of them never wait on each other.
+ */
+export function runOnAll<H, T>(queues: readonly NativeCallQueue<H>[], op: (handles: H[]) => Promise<T>): Promise<T> {
+  const handles: H[] = [];
+  const take = (i: number): Promise<T> =>
+    i === queues.length
+      ? op(handles)
+      : queues[i].run((h) => {
+          handles[i] = h;
+          return take(i + 1);
+        });
+  return take(0);
+}

@@ -12,9 +12,9 @@ import { SinkstreamError } from '../../errors.js';
 import { modelDims, type ModelDims } from '../../model/dims.js';
 import { TEXT_EMBEDDING_KEY } from '../../model/expected-shapes.js';
 import { loadWeights } from '../../model/load-weights.js';
-import type { CacheUpdate, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
-import type { NativeAddon, NativeForwardStats, NativeHandle, NativePrecision } from './addon-types.js';
-import { NativeCallQueue, nativeError } from './call-queue.js';
+import type { BatchedForward, CacheUpdate, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
+import type { NativeAddon, NativeBatchRequest, NativeForwardStats, NativeHandle, NativePrecision } from './addon-types.js';
+import { NativeCallQueue, nativeError, runOnAll } from './call-queue.js';
 import { loadNativeAddon } from './addon-loader.js';
 import { stageRanges } from '../pipeline-engine.js';
 
@@ -70,9 +70,13 @@ export interface BlockLoopResult {
   updateMs: number[];
 }
 
+/** Engines created so far in this process: each one's number orders the call queues a batched forward holds. */
+let enginesCreated = 0;
+
 export class NativeEngine implements Engine {
   readonly name = 'native';
   private readonly calls: NativeCallQueue<NativeHandle>;
+  private readonly serial = ++enginesCreated;
   private cacheRows = 0;
   private pendingRows = 0;
 
@@ -85,6 +89,8 @@ export class NativeEngine implements Engine {
     private readonly attention: string,
     /** Whether CUDA graphs were asked for (the addon may still fall back: forwardStats().graphFallback). */
     readonly cudaGraphs: boolean,
+    /** Engines of one weight set, model shape, device and precision, on one GPU each (absent: no batched forwards). */
+    readonly batchKey?: string,
   ) {
     this.calls = new NativeCallQueue(handle, ENGINE);
   }
@@ -137,7 +143,13 @@ export class NativeEngine implements Engine {
     const attention = precision === 0 ? addon.attentionBackend() : 'own kernel (fp32)';
     const precisionName = precision === 0 ? 'bf16' : 'fp32';
     const provider = `${gpus}, ${precisionName}, attention: ${attention}`;
-    return new NativeEngine(addon, handle, dims, provider, precisionName, attention, graphs === 1);
+    const identity = weightsIdentity(config);
+    // the addon joins forwards of single-GPU engines holding one weight set (one weights key) on one device
+    const batchKey =
+      stages.length === 1 && identity !== '' && typeof addon.forwardBatch === 'function'
+        ? `${identity}|cuda:${devices[0]}|${precisionName}|${JSON.stringify(dims)}`
+        : undefined;
+    return new NativeEngine(addon, handle, dims, provider, precisionName, attention, graphs === 1, batchKey);
   }
 
   private run<T>(op: (handle: NativeHandle) => Promise<T> | T): Promise<T> {
@@ -154,23 +166,74 @@ export class NativeEngine implements Engine {
     });
   }
 
-  forward(request: ForwardRequest): Promise<ForwardResult> {
-    const { latentChannels: C, latentHeight: H, latentWidth: W, tokensPerFrame: T } = this.dims;
+  /** The request's shape error (a SinkstreamError), or null. */
+  private checkRequest(request: ForwardRequest, what = 'forward'): SinkstreamError | null {
+    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
     const F = request.timesteps.length;
     if (F === 0 || request.latent.length !== C * F * H * W || request.framePositions.length !== F) {
-      return Promise.reject(
-        new SinkstreamError(
-          'ERR_ENGINE',
-          `forward: latent has ${request.latent.length} values and ${request.framePositions.length} frame positions for ${F} timesteps; expected [${C}, ${F}, ${H}, ${W}] and ${F}`,
-        ),
+      return new SinkstreamError(
+        'ERR_ENGINE',
+        `${what}: latent has ${request.latent.length} values and ${request.framePositions.length} frame positions for ${F} timesteps; expected [${C}, ${F}, ${H}, ${W}] and ${F}`,
       );
     }
+    return null;
+  }
+
+  /** The array the request's flow goes into (its flowInto where that fits). */
+  private flowFor(request: ForwardRequest): Float32Array {
+    const size = request.latent.length;
+    return request.flowInto?.length === size ? request.flowInto : new Float32Array(size);
+  }
+
+  forward(request: ForwardRequest): Promise<ForwardResult> {
+    const bad = this.checkRequest(request);
+    if (bad) return Promise.reject(bad);
     return this.run(async (h) => {
-      const flow = request.flowInto?.length === C * F * H * W ? request.flowInto : new Float32Array(C * F * H * W);
+      const flow = this.flowFor(request);
       const id = await this.addon.forward(h, request.latent, request.timesteps, request.framePositions, request.keepBlockKv, KEEP_QUERIES[request.keepQueries], flow);
-      if (request.keepBlockKv) this.pendingRows = F * T;
+      if (request.keepBlockKv) this.pendingRows = request.timesteps.length * this.dims.tokensPerFrame;
       return id >= 0 ? { flow, queriesId: id } : { flow };
     });
+  }
+
+  /**
+   * The forwards of several native engines of this one's batchKey (this one among them or not) as one call to the
+   * addon: it waits for each engine's earlier calls and holds all of them while it runs. No CUDA graphs.
+   */
+  forwardBatch(items: BatchedForward[]): Promise<ForwardResult[]> {
+    const engines: NativeEngine[] = [];
+    for (const [i, item] of items.entries()) {
+      const e = item.engine;
+      if (!(e instanceof NativeEngine) || this.batchKey === undefined || e.batchKey !== this.batchKey) {
+        return Promise.reject(new SinkstreamError('ERR_ENGINE', `forwardBatch: item ${i}'s engine cannot join this batch (batched forwards need native engines on one GPU with one weight set)`));
+      }
+      if (engines.includes(e)) return Promise.reject(new SinkstreamError('ERR_ENGINE', `forwardBatch: item ${i}'s engine is in the batch twice`));
+      const bad = e.checkRequest(item.request, `forwardBatch item ${i}`);
+      if (bad) return Promise.reject(bad);
+      engines.push(e);
+    }
+    if (engines.length === 0) return Promise.resolve([]);
+    const order = [...engines].sort((a, b) => a.serial - b.serial);
+    return runOnAll(
+      order.map((e) => e.calls),
+      async (held) => {
+        const handles = engines.map((e) => held[order.indexOf(e)]);
+        const requests: NativeBatchRequest[] = items.map(({ request }, i) => ({
+          latent: request.latent,
+          timesteps: request.timesteps,
+          framePositions: request.framePositions,
+          keepBlockKv: request.keepBlockKv,
+          keepQueries: KEEP_QUERIES[request.keepQueries],
+          flow: engines[i].flowFor(request),
+        }));
+        const ids = new Int32Array(items.length).fill(-1);
+        await this.addon.forwardBatch(handles, requests, ids);
+        return items.map(({ request }, i) => {
+          if (request.keepBlockKv) engines[i].pendingRows = request.timesteps.length * this.dims.tokensPerFrame;
+          return ids[i] >= 0 ? { flow: requests[i].flow, queriesId: ids[i] } : { flow: requests[i].flow };
+        });
+      },
+    );
   }
 
   updateCache(update: CacheUpdate): Promise<void> {
