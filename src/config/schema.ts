@@ -232,6 +232,12 @@ export const engineSection = z
      * them. A capture that fails falls back to direct launches, said once.
      */
     cudaGraphs: z.enum(['auto', 'on', 'off']).default('auto'),
+    /**
+     * Streams of one process whose forwards are due together (same block shape, issued in the same turn of the event
+     * loop) run as one batched engine call of up to this many streams (the native engine: one forward over all their
+     * rows, attention per stream; other engines: each stream's own forward). 1 = every stream's forward alone.
+     */
+    maxBatch: z.number().int().min(1).max(64).default(1),
   })
   .strict();
 
