@@ -51,7 +51,7 @@ export function blockLanes(config: Config): number {
   return config.engine.name === 'native' ? config.engine.stages : 1;
 }
 
-/** What the timings depend on: model, decoder, engine, block size, cache window and compression. */
+/** What the timings depend on: model, decoder, engine, block size, cache window, compression and sparse attention. */
 export function calibrationKey(config: Config): string {
   return JSON.stringify({
     model: config.model,
@@ -60,6 +60,8 @@ export function calibrationKey(config: Config): string {
     blockFrames: config.generation.blockFrames,
     window: config.cache.window,
     compression: config.cache.compression,
+    // only when on, so that the keys of existing calibrations stay as they were
+    sparse: config.cache.sparse.stride > 1 ? config.cache.sparse : undefined,
   });
 }
 

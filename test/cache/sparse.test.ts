@@ -17,6 +17,8 @@ import { DeepSinkPolicy } from '../../src/cache/policies/deep-sink.js';
 import type { CachePolicy } from '../../src/cache/types.js';
 import { modelDims } from '../../src/model/dims.js';
 import { FakeCache } from './helpers/fake-engine.js';
+import { calibrationKey } from '../../src/realtime/engine-calibration.js';
+import { describeCache } from '../../src/cli/describe.js';
 
 const LAYERS = 2;
 const GRID_H = 2;
@@ -213,6 +215,15 @@ test('config: sparse keys validated, refused with ema-sink and participative, a 
   assert.equal(problems({ policy: 'window', window: 12, sparse: { stride: 4 } }), []);
   assert.throws(() => configSchema.parse({ cache: { sparse: { stride: 0 } } }));
   assert.throws(() => configSchema.parse({ cache: { sparse: { strides: 2 } } }));
+});
+
+test('sparse on is part of the calibration key and the cache description; off leaves both as they were', () => {
+  const off = configSchema.parse({});
+  const on = configSchema.parse({ cache: { sparse: { stride: 3 } } });
+  assert.not.match(calibrationKey(off), /sparse/);
+  assert.is.not(calibrationKey(on), calibrationKey(off));
+  assert.is(describeCache(off.cache), 'sink W=12 S=3 positions=absolute');
+  assert.is(describeCache(on.cache), 'sink W=12 S=3 positions=absolute + sparse(stride=3, dense=3)');
 });
 
 test.run();
