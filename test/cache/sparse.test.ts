@@ -204,6 +204,28 @@ test('a retune that turns sparse off drops the packed slots; turning it on again
   ]);
 });
 
+test('retunes between sparse and participative compression carry the cache over, in both directions', () => {
+  const config = (cache: ConfigInput['cache']) => configSchema.parse({ model: { arch: { layers: LAYERS }, latentHeight: 4, latentWidth: 6 }, cache: { policy: 'deep-sink', window: 15, sink: 3, ...cache } });
+  const sparseOn = config({ sparse: { stride: 3 } });
+  const compressing = config({ compression: 'participative', participative: { budget: 10, recent: 4 } });
+  let cache = createStreamCache(sparseOn);
+  const fake = new FakeCache(LAYERS, T);
+  const held: string[] = [];
+  for (let b = 0; b < 14; b++) {
+    if (b === 5) cache = retuneStreamCache(cache, compressing);
+    if (b === 9) cache = retuneStreamCache(cache, sparseOn);
+    const begun = cache.beginBlock(b * F, F);
+    fake.update(begun.update);
+    if (begun.compress) fake.update(cache.compress(fake.scores(), b * F, F).update);
+    held.push(cache.held.map((h) => ({ sink: 's', history: 'h', compressed: 'c', sparse: 'p' })[h.role]).join(''));
+    fake.keepBlock(b * F, F);
+    cache.endBlock(b * F, F);
+  }
+  assert.ok(held[4].includes('p'), `sparse slots before the retune: ${held[4]}`);
+  assert.ok(!held[5].includes('p') && held.slice(5, 9).some((h) => h.includes('c')), `compression after it: ${held.slice(5, 9)}`);
+  assert.ok(held[13].includes('p'), `sparse again: ${held[13]}`);
+});
+
 test('config: sparse keys validated, refused with ema-sink and participative, a window too small to thin is named', () => {
   const problems = (cache: ConfigInput['cache']) => cacheConfigProblems(configSchema.parse({ cache })).map((p) => p.path);
   assert.equal(problems({ sparse: { stride: 3 } }), []);
