@@ -40,8 +40,8 @@ export interface StandInOptions {
    */
   timeline?: boolean;
   /**
-   * Flows from the forward's inputs instead of zeros: 0.5 latent + t / 1000 + 0.01 frame position + 0.001 cache
-   * rows + 0.01 (sum of the prompt): tests that check which stream's result went where, batched or not.
+   * Flows from the forward's inputs instead of zeros: 0.5 latent + t / 10^4 + 10^-3 frame position + 10^-5 cache
+   * rows + 10^-3 (sum of the prompt): tests that check which stream's result went where, batched or not.
    */
   inputFlows?: boolean;
 }
@@ -66,7 +66,7 @@ const flowOf = (h, latent, timesteps, framePositions, flow) => {
   const perFrame = latent.length / timesteps.length;
   for (let i = 0; i < latent.length; i++) {
     const f = Math.floor(i / (perFrame / h.dims.latentChannels)) % timesteps.length;
-    flow[i] = 0.5 * latent[i] + timesteps[f] / 1000 + 0.01 * framePositions[f] + 0.001 * h.rows + 0.01 * h.prompt;
+    flow[i] = 0.5 * latent[i] + timesteps[f] / 1e4 + 1e-3 * framePositions[f] + 1e-5 * h.rows + 1e-3 * h.prompt;
   }
 };
 const forwardOne = (h, latent, timesteps, framePositions, keepBlockKv, flow) => {

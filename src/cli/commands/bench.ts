@@ -26,6 +26,7 @@ import type { FrameBlock } from '../../loop/types.js';
 import { PIPELINE_TARGETS, phaseSplit, callTimedEngine, type EngineCall, type PhaseSplit } from './bench-pipeline.js';
 import { NativeEngine } from '../../engine/native/native-engine.js';
 import { compareNodeWithC, engineTimings, runCLoop, runSecondStream, type NativeEngineTimings, type NodeVsC, type SecondStream } from './bench-native.js';
+import { describeStreams, runStreams } from './bench-streams.js';
 
 interface BenchOptions extends ConfigOptionValues {
   blocks: string;
@@ -37,6 +38,17 @@ interface BenchOptions extends ConfigOptionValues {
   cLoop: string;
   /** Blocks of a second stream started after the first in the same process (0: none). */
   secondStream: string;
+  /** Streams generating at once, e.g. '4' or '1,2,4,8' (one run per count); absent: the one-stream bench. */
+  streams?: string;
+}
+
+/** --streams' counts: positive integers, comma-separated. */
+export function parseStreamCounts(text: string): number[] {
+  const counts = text.split(',').map((t) => Number(t.trim()));
+  if (text.trim() === '' || counts.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) {
+    throw new SinkstreamError('ERR_ARGUMENT', `--streams ${text}: expected stream counts from 1 to 64, comma-separated (e.g. 4 or 1,2,4,8)`);
+  }
+  return counts;
 }
 
 /** One-time costs before the stream's first block, ms. */
@@ -164,10 +176,24 @@ export function register(program: Command): void {
       .option('--encode', 'encode the frames with ffmpeg (H.264, output.preset / crf) and measure it; an error without ffmpeg (default: when there is a decoder and ffmpeg is found)')
       .option('--no-encode', 'leave the encoder out')
       .option('--c-loop <n>', "native engine: after the stream, run n blocks of the same engine work from C (no JavaScript between the calls) and compare (nodeVsC)", '0')
-      .option('--second-stream <n>', 'after the stream, start a second one in this process (its own engine, weights and plans shared) and run n blocks: its first block against its steady ones', '0'),
+      .option('--second-stream <n>', 'after the stream, start a second one in this process (its own engine, weights and plans shared) and run n blocks: its first block against its steady ones', '0')
+      .option('--streams <n[,n...]>', 'n streams generating at once in this process, --blocks each (one run per count): frames/s of all together and each stream\'s block period; batched when engine.maxBatch >= 2, else taking turns'),
   ).action(async (options: BenchOptions) => {
     const blocks = Number(options.blocks);
     if (!Number.isInteger(blocks) || blocks < 2) throw new SinkstreamError('ERR_ARGUMENT', `--blocks ${options.blocks}: expected an integer >= 2`);
+    if (options.streams !== undefined) {
+      const counts = parseStreamCounts(options.streams);
+      const others = [
+        ['--c-loop', options.cLoop !== '0'],
+        ['--second-stream', options.secondStream !== '0'],
+        ['--peak', options.peak === true],
+        ['--encode', options.encode === true],
+      ].filter(([, given]) => given);
+      if (others.length > 0) throw new SinkstreamError('ERR_ARGUMENT', `--streams runs on its own: leave out ${others.map(([name]) => name).join(', ')}`);
+      const report = await runStreams(withGeneratedOpening(configFromOptions(options)), counts, blocks, options.config ?? 'configs/default.yaml');
+      process.stdout.write(options.json ? JSON.stringify(report) + '\n' : describeStreams(report));
+      return;
+    }
     const cLoopBlocks = Number(options.cLoop);
     if (!Number.isInteger(cLoopBlocks) || cLoopBlocks < 0) throw new SinkstreamError('ERR_ARGUMENT', `--c-loop ${options.cLoop}: expected an integer >= 0`);
     const secondBlocks = Number(options.secondStream);
