@@ -108,11 +108,21 @@ test('bench --streams 1,2 on the stand-in addon: one run per count, batched with
   }
 });
 
+test('bench --streams 2 --also-turns: the count batched, then taking turns on the same engines', async () => {
+  const r = await runCli(
+    ['bench', '--streams', '2', '--also-turns', '--blocks', '3', '--json', '--set', 'engine.name=native', '--set', 'engine.dtype=float16', '--set', 'engine.warmup=false', '--set', 'engine.maxBatch=4'],
+    { env: { [ADDON_ENV]: addon.file } },
+  );
+  assert.is(r.code, 0, r.stderr);
+  const runs = JSON.parse(r.stdout).runs as Array<{ streams: number; batched: boolean; largestCall: number }>;
+  assert.equal(runs.map((x) => [x.streams, x.batched, x.largestCall]), [[2, true, 2], [2, false, 1]]);
+});
+
 test('bench --streams refuses bad counts and the one-stream options (exit 2)', async () => {
-  for (const extra of [['--streams', '0'], ['--streams', '2', '--c-loop', '3'], ['--streams', '2', '--second-stream', '3']]) {
+  for (const extra of [['--streams', '0'], ['--streams', '2', '--c-loop', '3'], ['--streams', '2', '--second-stream', '3'], ['--also-turns'], ['--streams', '2', '--also-turns']]) {
     const r = await runCli(['bench', '--blocks', '3', ...extra]);
     assert.is(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
-    assert.match(r.stderr, /--streams|--c-loop|--second-stream/);
+    assert.match(r.stderr, /--streams|--c-loop|--second-stream|--also-turns/);
   }
   assert.is(configSchema.parse({}).engine.maxBatch, 1, 'off by default');
   assert.throws(() => configSchema.parse({ engine: { maxBatch: 0 } }));

@@ -135,7 +135,7 @@ async function runOnce(
  * The runs for every count in `counts` on one set of engines (created once, the largest count of them; the first
  * stream's warm-up builds the plans every engine of the process shares, later streams start without one).
  */
-export async function runStreams(config: Config, counts: number[], blocks: number, configName: string): Promise<StreamsReport> {
+export async function runStreams(config: Config, counts: number[], blocks: number, configName: string, alsoTurns = false): Promise<StreamsReport> {
   const most = Math.max(...counts);
   const engines: Engine[] = [];
   let ran: RanOn | null = null;
@@ -149,14 +149,18 @@ export async function runStreams(config: Config, counts: number[], blocks: numbe
   try {
     for (let i = 0; i < most; i++) engines.push(await createEngine(config));
     for (const n of counts) {
-      const { run, first, closeFirst } = await runOnce(engines, n, blocks, configFor, config.engine.maxBatch);
-      try {
-        ran ??= ranOn(first.engineInfo(), first.decoderBackend());
-        videoFramesPerBlock = Math.max(videoFramesPerBlock, first.framesOfBlock(1));
-      } finally {
-        await closeFirst();
+      // alsoTurns: the same count taking turns too, right after, on the same engines
+      const maxBatches = alsoTurns && n >= 2 && config.engine.maxBatch >= 2 ? [config.engine.maxBatch, 1] : [config.engine.maxBatch];
+      for (const maxBatch of maxBatches) {
+        const { run, first, closeFirst } = await runOnce(engines, n, blocks, configFor, maxBatch);
+        try {
+          ran ??= ranOn(first.engineInfo(), first.decoderBackend());
+          videoFramesPerBlock = Math.max(videoFramesPerBlock, first.framesOfBlock(1));
+        } finally {
+          await closeFirst();
+        }
+        runs.push(run);
       }
-      runs.push(run);
     }
   } finally {
     for (const e of engines) await e.close();

@@ -40,6 +40,8 @@ interface BenchOptions extends ConfigOptionValues {
   secondStream: string;
   /** Streams generating at once, e.g. '4' or '1,2,4,8' (one run per count); absent: the one-stream bench. */
   streams?: string;
+  /** --streams with engine.maxBatch >= 2: every count of 2 or more taking turns too. */
+  alsoTurns?: boolean;
 }
 
 /** --streams' counts: positive integers, comma-separated. */
@@ -177,10 +179,12 @@ export function register(program: Command): void {
       .option('--no-encode', 'leave the encoder out')
       .option('--c-loop <n>', "native engine: after the stream, run n blocks of the same engine work from C (no JavaScript between the calls) and compare (nodeVsC)", '0')
       .option('--second-stream <n>', 'after the stream, start a second one in this process (its own engine, weights and plans shared) and run n blocks: its first block against its steady ones', '0')
-      .option('--streams <n[,n...]>', 'n streams generating at once in this process, --blocks each (one run per count): frames/s of all together and each stream\'s block period; batched when engine.maxBatch >= 2, else taking turns'),
+      .option('--streams <n[,n...]>', 'n streams generating at once in this process, --blocks each (one run per count): frames/s of all together and each stream\'s block period; batched when engine.maxBatch >= 2, else taking turns')
+      .option('--also-turns', '--streams with engine.maxBatch >= 2: run every count of 2 or more taking turns too, on the same engines'),
   ).action(async (options: BenchOptions) => {
     const blocks = Number(options.blocks);
     if (!Number.isInteger(blocks) || blocks < 2) throw new SinkstreamError('ERR_ARGUMENT', `--blocks ${options.blocks}: expected an integer >= 2`);
+    if (options.alsoTurns && options.streams === undefined) throw new SinkstreamError('ERR_ARGUMENT', '--also-turns goes with --streams');
     if (options.streams !== undefined) {
       const counts = parseStreamCounts(options.streams);
       const others = [
@@ -190,7 +194,9 @@ export function register(program: Command): void {
         ['--encode', options.encode === true],
       ].filter(([, given]) => given);
       if (others.length > 0) throw new SinkstreamError('ERR_ARGUMENT', `--streams runs on its own: leave out ${others.map(([name]) => name).join(', ')}`);
-      const report = await runStreams(withGeneratedOpening(configFromOptions(options)), counts, blocks, options.config ?? 'configs/default.yaml');
+      const config = withGeneratedOpening(configFromOptions(options));
+      if (options.alsoTurns && config.engine.maxBatch < 2) throw new SinkstreamError('ERR_ARGUMENT', `--also-turns compares batched streams with streams taking turns: set engine.maxBatch >= 2 (got ${config.engine.maxBatch})`);
+      const report = await runStreams(config, counts, blocks, options.config ?? 'configs/default.yaml', options.alsoTurns === true);
       process.stdout.write(options.json ? JSON.stringify(report) + '\n' : describeStreams(report));
       return;
     }
