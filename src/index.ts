@@ -17,6 +17,9 @@ export type { FrameBlock, BlockTimings } from './loop/types.js';
 export type { Engine, EngineOptions, ForwardRequest, ForwardResult, CacheUpdate, EngineInfo } from './engine/types.js';
 export type { CachePolicy, BlockPlan, HeldFrame, PlannedSlot } from './cache/types.js';
 export { createEngine } from './engine/create-engine.js';
+/** Several in-process streams' forwards as batched engine calls (engine.maxBatch): wrap each stream's engine with member(). */
+export { ForwardBatcher } from './engine/forward-batcher.js';
+export type { BatchedForward } from './engine/types.js';
 export { openMp4File } from './encode/mp4-file-writer.js';
 export { SinkstreamError, type ErrorCode } from './errors.js';
 export { modelDims, type ModelDims } from './model/dims.js';
