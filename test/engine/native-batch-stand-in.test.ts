@@ -62,7 +62,8 @@ test('three streams in one addon call: each result is its own engine\'s forward 
   withEngines(3, async (engines) => {
     await fill(engines[1], 7);
     await fill(engines[2], 11);
-    const items = engines.map((engine, i) => ({ engine, request: request(i, 1000 - 250 * i, 3 * i, i === 2) }));
+    // not in the engines' creation order (the wrapper hands the addon them in that order and maps the results back)
+    const items = [2, 0, 1].map((i) => ({ engine: engines[i], request: request(i, 1000 - 250 * i, 3 * i, i === 2) }));
     assert.ok(canBatch(items));
     const batches = standInBatches(addon);
     const before = batches.length;

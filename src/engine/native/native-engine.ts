@@ -213,25 +213,32 @@ export class NativeEngine implements Engine {
       engines.push(e);
     }
     if (engines.length === 0) return Promise.resolve([]);
-    const order = [...engines].sort((a, b) => a.serial - b.serial);
+    // the items in the engines' creation order: the queues are taken in it, and the addon runs the batch on the first
+    // one's stream and workspace (the same engine for every batch of these streams: one workspace grows, not each)
+    const order = items.map((_, i) => i).sort((a, b) => engines[a].serial - engines[b].serial);
     return runOnAll(
-      order.map((e) => e.calls),
-      async (held) => {
-        const handles = engines.map((e) => held[order.indexOf(e)]);
-        const requests: NativeBatchRequest[] = items.map(({ request }, i) => ({
-          latent: request.latent,
-          timesteps: request.timesteps,
-          framePositions: request.framePositions,
-          keepBlockKv: request.keepBlockKv,
-          keepQueries: KEEP_QUERIES[request.keepQueries],
-          flow: engines[i].flowFor(request),
-        }));
+      order.map((i) => engines[i].calls),
+      async (handles) => {
+        const requests: NativeBatchRequest[] = order.map((i) => {
+          const { request } = items[i];
+          return {
+            latent: request.latent,
+            timesteps: request.timesteps,
+            framePositions: request.framePositions,
+            keepBlockKv: request.keepBlockKv,
+            keepQueries: KEEP_QUERIES[request.keepQueries],
+            flow: engines[i].flowFor(request),
+          };
+        });
         const ids = new Int32Array(items.length).fill(-1);
         await this.addon.forwardBatch(handles, requests, ids);
-        return items.map(({ request }, i) => {
+        const results: ForwardResult[] = new Array(items.length);
+        order.forEach((i, k) => {
+          const { request } = items[i];
           if (request.keepBlockKv) engines[i].pendingRows = request.timesteps.length * this.dims.tokensPerFrame;
-          return ids[i] >= 0 ? { flow: requests[i].flow, queriesId: ids[i] } : { flow: requests[i].flow };
+          results[i] = ids[k] >= 0 ? { flow: requests[k].flow, queriesId: ids[k] } : { flow: requests[k].flow };
         });
+        return results;
       },
     );
   }
