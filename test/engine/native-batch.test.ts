@@ -1,7 +1,7 @@
 /**
  * The CUDA engine's batched forward (ssn_forward_batch) on the GPU: three streams, each with its own cache length,
  * prompt, positions and timestep, one keeping its block's K/V and one keeping queries, as one call = each stream's
- * forward alone (bf16: the products at another row count may round differently, 5e-3; fp32: 1e-5) and = the float64
+ * forward alone (bf16: the products at another row count may round differently, 1e-2; fp32: 1e-5) and = the float64
  * reference (1e-2 / 1e-4); the kept rows and queries are the stream's own. GPU-only: skipped with a printed reason
  * where the addon does not load.
  */
@@ -23,7 +23,7 @@ const reason = nativeGpuUnavailable();
 function defineSuite(label: string, arch: NonNullable<ConfigInput['model']>['arch'], dtype: 'float16' | 'float32'): void {
   const s = suite(`native batched forward, ${dtype === 'float16' ? 'bf16' : 'fp32'} (${label})`);
   const tol = dtype === 'float16' ? 1e-2 : 1e-4;
-  const sameTol = dtype === 'float16' ? 5e-3 : 1e-5;
+  const sameTol = dtype === 'float16' ? 1e-2 : 1e-5;
   const model: ConfigInput['model'] = { arch, latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 9 };
   const config = configSchema.parse({ model, engine: { name: 'native', dtype, cudaGraphs: testCudaGraphs() } });
   const dims = modelDims(config);
