@@ -56,7 +56,9 @@ export function calibrationKey(config: Config): string {
   return JSON.stringify({
     model: config.model,
     decoder: config.decoder,
-    engine: config.engine,
+    // engine.maxBatch joins several streams' forwards; one stream's timings do not depend on it (and existing
+    // calibrations' keys stay as they were)
+    engine: { ...config.engine, maxBatch: undefined },
     blockFrames: config.generation.blockFrames,
     window: config.cache.window,
     compression: config.cache.compression,

@@ -58,6 +58,9 @@ test('one measurement per engine setup and process', async () => {
   assert.is(calibrationFor(config), calibrationFor(loadConfig({ overrides: { generation: { prompt: 'a blue square' }, cache: { sink: 2 } } })));
   const other = loadConfig({ overrides: { engine: { threads: 1 } } });
   assert.is.not(calibrationKey(other), calibrationKey(config));
+  // engine.maxBatch batches several streams; a stream's own timings (and the keys calibrations were stored under) do not change
+  assert.is(calibrationKey(loadConfig({ overrides: { engine: { maxBatch: 4 } } })), calibrationKey(config));
+  assert.not.match(calibrationKey(config), /maxBatch/);
 });
 
 test.run();
