@@ -226,16 +226,35 @@ def step_sigmas(count: int = len(INFERENCE_STEPS)) -> List[float]:
     return [t / 1000 for t in shifted_steps(steps, SHIFT)]
 
 
+def guided(v_cond: torch.Tensor, v_null: torch.Tensor, guidance: float) -> torch.Tensor:
+    """Classifier-free guidance: v_null + guidance * (v_cond - v_null) (1 = the conditional flow)."""
+    return v_null + guidance * (v_cond - v_null)
+
+
+def empty_prompt_kv(model: WanModel, batch: int, device) -> list:
+    """The empty prompt's cross K/V (lengths 0: an all-zero text context), [batch] rows."""
+    dims = model.dims
+    ids = torch.zeros(batch, dims.text_len, dtype=torch.long, device=device)
+    return model.cross_kv(model.encode_text_batch(ids, torch.zeros(batch, dtype=torch.long, device=device)))
+
+
 @torch.no_grad()
 def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, cache, gen: torch.Generator,
-                 sampler: str = 'renoise', count: int = len(INFERENCE_STEPS)) -> torch.Tensor:
-    """The runtime's block sampler (re-noising, or the deterministic Euler 'ode'); noise [B, C, F, H, W]."""
+                 sampler: str = 'renoise', count: int = len(INFERENCE_STEPS), guidance: float = 1.0,
+                 xkv_null=None) -> torch.Tensor:
+    """The runtime's block sampler (re-noising, or the deterministic Euler 'ode'); noise [B, C, F, H, W].
+    guidance != 1: each step's flow is guided() between the prompt's and the empty prompt's (xkv_null)
+    flow of the same model, input and cache (one extra forward a step)."""
+    if guidance != 1.0 and xkv_null is None:
+        raise ValueError('sample_block: guidance != 1 needs the empty prompt\'s cross K/V (xkv_null)')
     b, nf = noise.shape[0], noise.shape[2]
     x, x0 = noise, noise
     sig = step_sigmas(count)
     for k, s in enumerate(sig):
         tt = torch.full((b, nf), s * 1000, device=noise.device)
         v = model(x, tt, fpos, cross_kv=xkv, cache=cache).flow
+        if guidance != 1.0:
+            v = guided(v, model(x, tt, fpos, cross_kv=xkv_null, cache=cache).flow, guidance)
         x0 = x - s * v
         if k < len(sig) - 1:
             if sampler == 'ode':
@@ -249,11 +268,12 @@ def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, 
 @torch.no_grad()
 def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], blocks: int, seed: int, window: int = 12,
              opening_sampler: str = 'renoise', opening_steps: int = len(INFERENCE_STEPS),
-             rest_sampler: str = 'renoise', rest_steps: int = len(INFERENCE_STEPS)) -> torch.Tensor:
+             rest_sampler: str = 'renoise', rest_steps: int = len(INFERENCE_STEPS), guidance: float = 1.0) -> torch.Tensor:
     """First block from `opening` (empty cache, sample_block's `opening_sampler` with `opening_steps`
     steps), the rest from `main` (`rest_sampler`, `rest_steps`); every clean pass (the K/V that enter
-    the cache) is the main model's; the cache keeps the last window - 3 frames. One CPU generator
-    (seed) draws all the noise. Returns latents [B, C, blocks*3, H, W]."""
+    the cache) is the main model's, with the prompt; the cache keeps the last window - 3 frames. One
+    CPU generator (seed) draws all the noise. guidance: classifier-free guidance of every denoising
+    step of every block (1 = none). Returns latents [B, C, blocks*3, H, W]."""
     dims = main.dims
     dev = next(main.parameters()).device
     b = p['ids'].shape[0]
@@ -261,6 +281,10 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
     ctx = main.encode_text_batch(p['ids'], p['lens'])
     xkv_main = main.cross_kv(ctx)
     xkv_open = xkv_main if opening is main else opening.cross_kv(opening.encode_text_batch(p['ids'], p['lens']))
+    null_main = null_open = None
+    if guidance != 1.0:
+        null_main = empty_prompt_kv(main, b, dev)
+        null_open = null_main if opening is main else empty_prompt_kv(opening, b, dev)
     shape = (b, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width)
     cache = KVCache.empty(dims, b, dev)
     out = []
@@ -268,9 +292,9 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
         fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
         noise = torch.randn(shape, generator=gen).to(dev)
         if bi == 0:
-            x0 = sample_block(opening, xkv_open, noise, fpos, None, gen, opening_sampler, opening_steps)
+            x0 = sample_block(opening, xkv_open, noise, fpos, None, gen, opening_sampler, opening_steps, guidance, null_open)
         else:
-            x0 = sample_block(main, xkv_main, noise, fpos, cache, gen, rest_sampler, rest_steps)
+            x0 = sample_block(main, xkv_main, noise, fpos, cache, gen, rest_sampler, rest_steps, guidance, null_main)
         out.append(x0)
         if bi == blocks - 1:
             break

@@ -26,7 +26,10 @@ Objective: DMD (distribution matching distillation), as in Self-Forcing:
 - critic: K flow-matching steps per generator step on the same (detached) rollout with fresh noise
   levels (--critic-steps), larger learning rate (two time-scale update);
 - block 0 opens from pure noise with an empty cache, so the opening is trained like every block.
-No classifier-free guidance: the demo teacher was never trained with an empty prompt.
+Classifier-free guidance (--real-guidance G, default 1 = none): the real score is the teacher's
+guided flow, v_empty + G (v_prompt - v_empty), the empty prompt being lengths 0 (an all-zero text
+context); the critic (fake score) stays unguided and conditional, as in DMD2 / Self-Forcing. It
+needs a teacher trained with dropped prompts (train_teacher.py --cond-drop).
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
 
 Held-out prompts: captions with crc32 % 8 == 0 are never trained on; the evaluation uses them.
@@ -58,7 +61,7 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
 from model import KVCache, WanModel  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    PNG_PROMPTS, PromptSet, classify, detect, reference_areas, step_sigmas,
+    PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, reference_areas, step_sigmas,
 )
 
 
@@ -173,6 +176,16 @@ def teacher_forced_flow(model: WanModel, clean: torch.Tensor, noisy: torch.Tenso
     out = model.run_tokens(x, e.repeat_interleave(per, dim=1), e0.repeat_interleave(per, dim=1),
                            torch.cat([pos, pos], dim=0), xkv, None, mask)
     return model.unpatchify(out.flow[:, nf * per:], nf).float()
+
+
+def real_flow(teacher: WanModel, clean: torch.Tensor, noisy: torch.Tensor, s_frame: torch.Tensor, xkv, xkv_null,
+              mask: torch.Tensor, guidance: float) -> torch.Tensor:
+    """The real score's flow: teacher_forced_flow with the prompt, guided() towards it from the empty
+    prompt's (xkv_null) when guidance != 1 (one extra teacher pass)."""
+    v = teacher_forced_flow(teacher, clean, noisy, s_frame, xkv, mask)
+    if guidance == 1.0:
+        return v
+    return guided(v, teacher_forced_flow(teacher, clean, noisy, s_frame, xkv_null, mask), guidance)
 
 
 def sample_s(batch: int, blocks: int, device, lo: float, hi: float) -> torch.Tensor:
@@ -313,6 +326,8 @@ def main() -> None:
     ap.add_argument('--critic-steps', type=int, default=3, help='critic updates per student update')
     ap.add_argument('--warmup', type=int, default=20)
     ap.add_argument('--ema', type=float, default=0.99)
+    ap.add_argument('--real-guidance', type=float, default=1.0,
+                    help="classifier-free guidance of the teacher's (real) score; 1 = none (no extra teacher pass)")
     ap.add_argument('--s-min', type=float, default=0.02, help='DMD noise levels: shift-5 distribution clamped to [s-min, s-max]')
     ap.add_argument('--s-max', type=float, default=0.98)
     ap.add_argument('--exit', default='random', choices=['random', 'last'], help="each block's exit step (Self-Forcing: random)")
@@ -380,6 +395,7 @@ def main() -> None:
             xkv_s = student.cross_kv(student.encode_text_batch(p['ids'], p['lens']))
         with torch.no_grad(), torch.autocast(**amp):
             xkv_t = teacher.cross_kv(teacher.encode_text_batch(p['ids'], p['lens']))
+            xkv_t_null = empty_prompt_kv(teacher, args.batch, dev) if args.real_guidance != 1.0 else None
         ctx_c = critic.encode_text_batch(p['ids'], p['lens']).detach()
         nb = lengths[int(torch.randint(0, len(lengths), ()))]
         mask = masks[nb]
@@ -393,7 +409,7 @@ def main() -> None:
         noisy = (1 - sv) * vid + sv * torch.randn_like(vid)
         with torch.no_grad(), torch.autocast(**amp):
             xkv_c = critic.cross_kv(ctx_c)
-            real = noisy - sv * teacher_forced_flow(teacher, vid, noisy, s_frame, xkv_t, mask)
+            real = noisy - sv * real_flow(teacher, vid, noisy, s_frame, xkv_t, xkv_t_null, mask, args.real_guidance)
             fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
         b_, c_, _, h_, w_ = vid.shape
         blocks_view = (b_, c_, nb, F_, h_, w_)
@@ -430,7 +446,7 @@ def main() -> None:
             acc_n = 0
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
-            'train_seconds': f'{train_s:.0f}'}
+            'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance)}
     save_atomic(ema, os.path.join(args.out, 'model.safetensors'), meta)
     with open(os.path.join(args.out, 'loss.json'), 'w') as f:
         json.dump(finite_json({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}), f)

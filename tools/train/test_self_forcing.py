@@ -5,6 +5,10 @@
    windows and sinks; and the check can fail: the full-cache mask gives other flows once frames
    leave the window; after each block, the cache holds exactly the sink frames and the newest
    window - sink - block frames.
+2. classifier-free guidance: distill_opening.sample_block with guidance 1 is the unguided sampler
+   (one forward a step), guidance g combines the prompt's and the empty prompt's flow of the same
+   model, input and cache; self_forcing.real_flow likewise; the empty prompt is lengths 0.
+3. train_teacher's prompt dropping: p = 0 draws no random numbers, p = 1 empties every prompt.
 """
 import os
 import sys
@@ -14,7 +18,9 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'reference'))
+import distill_opening as do  # noqa: E402
 import self_forcing as sf  # noqa: E402
+import train_teacher as tt  # noqa: E402
 from model import Dims, KVCache, WanModel, block_causal_mask  # noqa: E402
 
 B, BLOCKS, F = 2, 6, 3
@@ -65,6 +71,106 @@ def test_one_pass_equals_runtime_cache() -> None:
         assert gap > 1e-3, (window, sink, gap)
 
 
+class CountingForward:
+    """Counts a model's forward calls (to check that guidance 1 costs no extra pass)."""
+
+    def __init__(self, m: WanModel):
+        self.m, self.calls, self.orig = m, 0, m.forward
+
+        def fwd(*a, **k):
+            self.calls += 1
+            return self.orig(*a, **k)
+        m.forward = fwd
+
+
+def prompt_kv(m: WanModel):
+    d = m.dims
+    ids = torch.randint(1, d.vocab_size, (B, d.text_len))
+    return m.cross_kv(m.encode_text_batch(ids, torch.full((B,), d.text_len)))
+
+
+def test_empty_prompt_is_zero_context() -> None:
+    m = make_model()
+    d = m.dims
+    ref = m.cross_kv(torch.zeros(B, d.text_len, d.text_dim))
+    for (k, v), (k0, v0) in zip(do.empty_prompt_kv(m, B, 'cpu'), ref):
+        assert torch.equal(k, k0) and torch.equal(v, v0)
+
+
+def test_guided_block_sampler() -> None:
+    m = make_model()
+    d = m.dims
+    torch.manual_seed(2)
+    with torch.no_grad():
+        xkv, null = prompt_kv(m), do.empty_prompt_kv(m, B, 'cpu')
+        # a cache holding one clean block, so the check covers "same cache" too
+        fp0 = torch.arange(F)
+        clean = torch.randn(B, d.latent_channels, F, d.latent_height, d.latent_width)
+        o = m(clean, torch.zeros(B, F), fp0, cross_kv=xkv, cache=KVCache.empty(d, B), return_kv=True)
+        cache = KVCache.empty(d, B).append(o.block_k, o.block_v, o.block_positions)
+        fp = torch.arange(F, 2 * F)
+        noise = torch.randn_like(clean)
+        gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+        count = CountingForward(m)
+        plain = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4)
+        assert count.calls == 4, count.calls
+        one = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4, guidance=1.0, xkv_null=null)
+        assert count.calls == 8 and torch.equal(one, plain), count.calls
+        zero = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4, guidance=0.0, xkv_null=null)
+        uncond = do.sample_block(m, null, noise, fp, cache, gen(), 'ode', 4)
+        assert torch.allclose(zero, uncond, atol=1e-6)
+        count.calls = 0
+        g3 = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4, guidance=3.0, xkv_null=null)
+        assert count.calls == 8, count.calls
+        # one step from s = 1: x0 = noise - v_guided, by hand
+        t1 = torch.full((B, F), 1000.0)
+        vc = m(noise, t1, fp, cross_kv=xkv, cache=cache).flow
+        vn = m(noise, t1, fp, cross_kv=null, cache=cache).flow
+        step1 = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 1, guidance=3.0, xkv_null=null)
+        assert torch.allclose(step1, noise - (vn + 3.0 * (vc - vn)), atol=1e-5)
+        assert float((g3 - plain).abs().max()) > 1e-3  # guidance changes the sample
+        try:
+            do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4, guidance=3.0)
+            raise AssertionError('guidance without the empty prompt must fail')
+        except ValueError:
+            pass
+
+
+def test_guided_real_flow() -> None:
+    m = make_model()
+    d = m.dims
+    torch.manual_seed(3)
+    with torch.no_grad():
+        clean = torch.randn(B, d.latent_channels, BLOCKS * F, d.latent_height, d.latent_width)
+        noisy = torch.randn_like(clean)
+        s = torch.rand(B, BLOCKS).repeat_interleave(F, 1)
+        xkv, null = prompt_kv(m), do.empty_prompt_kv(m, B, 'cpu')
+        mask = sf.rollout_mask(BLOCKS, F, d.tokens_per_frame, 12, 3, 'cpu')
+        vc = sf.teacher_forced_flow(m, clean, noisy, s, xkv, mask)
+        vn = sf.teacher_forced_flow(m, clean, noisy, s, null, mask)
+        assert float((vc - vn).abs().max()) > 1e-3  # the prompt matters, or the checks below prove nothing
+        assert torch.equal(sf.real_flow(m, clean, noisy, s, xkv, None, mask, 1.0), vc)
+        assert torch.allclose(sf.real_flow(m, clean, noisy, s, xkv, null, mask, 0.0), vn, atol=1e-6)
+        assert torch.allclose(sf.real_flow(m, clean, noisy, s, xkv, null, mask, 3.0), vn + 3 * (vc - vn), atol=1e-5)
+
+
+def test_prompt_dropping() -> None:
+    src = tt.DeviceScenes(tt.scenes.vocabulary(), 16, 'cpu', seed=4)
+    lens = torch.full((2000,), 9)
+    before = src.gen.get_state()
+    assert torch.equal(tt.drop_prompts(src, lens, 0.0), lens)
+    assert torch.equal(src.gen.get_state(), before)  # no random numbers drawn: old seeded runs reproduce
+    assert int(tt.drop_prompts(src, lens, 1.0).count_nonzero()) == 0
+    kept = tt.drop_prompts(src, lens, 0.25)
+    assert set(kept.tolist()) == {0, 9}
+    assert 0.2 < float((kept == 0).float().mean()) < 0.3
+    assert tt.ode_run_name(16, 1.0) == 'ode16' and tt.ode_run_name(16, 3.0) == 'ode16, guidance 3'
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
+    test_empty_prompt_is_zero_context()
+    test_guided_block_sampler()
+    test_guided_real_flow()
+    test_prompt_dropping()
     print('ok')

@@ -20,6 +20,9 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   target (the first is an opening too); one s per block, half shift-5, half the four shifted
   inference timesteps (the runtime's 4-step loop continues videos this way); clean context lightly
   corrupted (prob 0.5, sigma ~ U(0, 0.1));
+- --cond-drop P: each clip of both streams gets the empty prompt (length 0, an all-zero text
+  context) with probability P, so the model also learns the unconditional flow that classifier-free
+  guidance needs (P = 0, the default, draws no extra random numbers);
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
 - AdamW (0.9, 0.99, wd 0.01; fused on CUDA), warm-up, cosine to 10% over the wall-clock budget,
   grad clip 1, EMA of the weights (saved); optional torch.compile (--compile; eager if it fails).
@@ -33,10 +36,15 @@ training never draws from; training draws from a torch generator): distill_openi
 --eval-blocks later, for whole videos made by one sampler (ODE 16 and 32 Euler steps, the runtime's
 `generation.sampler: ode` with evenly spaced steps; the runtime's 4-step re-noising loop), and ODE 16
 openings continued by the 4-step loop. Also the detector's ceiling (ground-truth random scenes).
+--eval-guidance 1,3: the ODE runs for every (step count, guidance) pair, with classifier-free
+guidance v = v_empty + g (v_prompt - v_empty) at every step (metrics keys 'ode16' for g = 1,
+'ode16, guidance 3' otherwise).
 
 Writes to --out (5 files): model.safetensors (EMA, float32, the runtime's keys; also written every
 --save-every seconds while training), loss.json (curve, throughput, timing), metrics.json,
-openings-ode16.png and openings-renoise4.png (PNG prompts x 2 seeds: frames 0-2 then every 3rd).
+openings-ode16.png (the first ODE step count at the largest --eval-guidance; named
+openings-ode16-guidance3.png when that is not 1) and openings-renoise4.png (PNG prompts x 2 seeds:
+frames 0-2 then every 3rd).
 """
 from __future__ import annotations
 
@@ -163,6 +171,14 @@ class DeviceScenes:
 # Training
 # ----------------------------------------------------------------------------------------------
 
+def drop_prompts(src: DeviceScenes, lens: torch.Tensor, p: float) -> torch.Tensor:
+    """Each prompt becomes the empty prompt (length 0) with probability p, for classifier-free
+    guidance. p == 0 draws no random numbers, so seeded runs without dropping reproduce."""
+    if p <= 0:
+        return lens
+    return torch.where(src._rand(lens.shape[0]) < p, torch.zeros_like(lens), lens)
+
+
 def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> Dict[str, torch.Tensor]:
     """One step's tensors (all on the device, all random numbers from the scene generator)."""
     gen, dev = src.gen, src.device
@@ -171,6 +187,7 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         b = src.sample(args.batch_open)
         lat = scenes.space_to_depth(src.render(b, BLOCK))
         x['o_ids'], x['o_lens'] = src.tokens(b)
+        x['o_lens'] = drop_prompts(src, x['o_lens'], args.cond_drop)
         u = src._rand(args.batch_open)
         s = torch.where(src._rand(args.batch_open) < args.open_shift_share, shift_s(u), src._rand(args.batch_open))
         s = s.clamp(1e-3, 1.0)
@@ -184,6 +201,7 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         b = src.sample(args.batch_tf)
         lat = scenes.space_to_depth(src.render(b, args.window))
         x['t_ids'], x['t_lens'] = src.tokens(b)
+        x['t_lens'] = drop_prompts(src, x['t_lens'], args.cond_drop)
         u = src._rand(n, nb)
         fixed = infer_s[(src._rand(n, nb) * len(infer_s)).long().clamp(max=len(infer_s) - 1)]
         s_blk = torch.where(src._rand(n, nb) < 0.5, shift_s(u), fixed)
@@ -220,14 +238,19 @@ def step_losses(model: WanModel, x: Dict[str, torch.Tensor]) -> Dict[str, torch.
 @torch.no_grad()
 def generate_video(model: WanModel, p: Dict[str, torch.Tensor], blocks: int, seed: int, first: str = 'ode',
                    first_steps: int = 16, rest: Optional[str] = None, rest_steps: Optional[int] = None,
-                   window: int = 12) -> torch.Tensor:
+                   window: int = 12, guidance: float = 1.0) -> torch.Tensor:
     """Latents [B, C, blocks*3, H, W] of videos opened from pure noise (empty cache) by the block
     sampler `first` with `first_steps` steps (distill_opening.sample_block: 'ode' = the runtime's
     generation.sampler ode over evenly spaced steps, 'renoise' = the re-noising loop), later blocks
     by `rest` (default: the same); each block enters the cache by a clean pass; the cache keeps the
-    last window - 3 frames."""
+    last window - 3 frames. guidance: classifier-free guidance of every denoising step (1 = none)."""
     return opening_eval.generate(model, model, p, blocks, seed, window, opening_sampler=first, opening_steps=first_steps,
-                                 rest_sampler=rest or first, rest_steps=rest_steps or first_steps)
+                                 rest_sampler=rest or first, rest_steps=rest_steps or first_steps, guidance=guidance)
+
+
+def ode_run_name(steps: int, guidance: float) -> str:
+    """metrics.json key of an ODE run: 'ode16' unguided (as before guidance existed), else 'ode16, guidance 3'."""
+    return f'ode{steps}' if guidance == 1.0 else f'ode{steps}, guidance {guidance:g}'
 
 
 def held_out_prompts(seed: int, n: int, vocab, text_len: int, device) -> opening_eval.PromptSet:
@@ -312,6 +335,8 @@ def main() -> None:
     ap.add_argument('--batch-tf', type=int, default=16, help='teacher-forcing clips (--window frames) a step')
     ap.add_argument('--window', type=int, default=18)
     ap.add_argument('--tf-weight', type=float, default=1.0)
+    ap.add_argument('--cond-drop', type=float, default=0.0,
+                    help='probability that a training clip gets the empty prompt (classifier-free guidance); 0 draws no random numbers')
     ap.add_argument('--open-shift-share', type=float, default=0.7, help='share of opening s from the shift-5 distribution (rest uniform)')
     ap.add_argument('--lr', type=float, default=4e-4)
     ap.add_argument('--warmup', type=int, default=200)
@@ -324,11 +349,21 @@ def main() -> None:
     ap.add_argument('--eval-chunk', type=int, default=256)
     ap.add_argument('--png-blocks', type=int, default=8)
     ap.add_argument('--eval-ode-steps', default='16,32', help='ODE step counts evaluated (the first also makes the PNG and the continuation run)')
+    ap.add_argument('--eval-guidance', default='1',
+                    help='classifier-free guidance scales of the ODE evaluation (comma list; 1 = none); the PNG uses the largest')
     ap.add_argument('--device', default=None)
     ap.add_argument('--eval-only', action='store_true', help='no training: evaluate --init (or random weights)')
     ap.add_argument('--no-eval', action='store_true', help='train and save, no evaluation (e.g. timing runs, or a run continued by another)')
     ap.add_argument('--self-check', action='store_true', help='check the device scene sampler against scenes.py and exit')
     args = ap.parse_args()
+    if not 0.0 <= args.cond_drop <= 1.0:
+        ap.error(f'--cond-drop: expected a probability in [0, 1], got {args.cond_drop}')
+    try:
+        guidances = [float(v) for v in args.eval_guidance.split(',') if v.strip()]
+    except ValueError:
+        ap.error(f'--eval-guidance: expected a comma list of numbers, got {args.eval_guidance!r}')
+    if not guidances:
+        ap.error('--eval-guidance: expected at least one number')
 
     t_start = time.time()
     vocab = scenes.vocabulary()
@@ -349,7 +384,7 @@ def main() -> None:
             'params': n_params, 'dims': dims.to_dict()}
     print(f'{info}, init {args.init}', flush=True)
     meta = {'recipe': 'tools/train/train_teacher.py', 'init': os.path.relpath(args.init, ROOT) if args.init else 'scratch',
-            'seed': str(args.seed)}
+            'seed': str(args.seed), 'cond_drop': str(args.cond_drop)}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
@@ -461,7 +496,7 @@ def main() -> None:
         gt.render(gb, BLOCK), p_all, opening_eval.reference_areas(p_all))
     chunk = max(1, args.eval_chunk)
     ode = [int(v) for v in args.eval_ode_steps.split(',') if v.strip()]
-    runs = {f'ode{c}': dict(first='ode', first_steps=c) for c in ode}
+    runs = {ode_run_name(c, g): dict(first='ode', first_steps=c, guidance=g) for c in ode for g in guidances}
     runs['renoise4 (the runtime loop)'] = dict(first='renoise', first_steps=4)
     runs[f'ode{ode[0]} opening, renoise4 continuation'] = dict(first='ode', first_steps=ode[0], rest='renoise', rest_steps=4)
     for name, how in runs.items():
@@ -474,7 +509,9 @@ def main() -> None:
     with open(metrics_path, 'w') as f:  # before the PNGs, so a failing picture loses no numbers
         json.dump(metrics, f, indent=1)
     metrics['png'] = {}
-    for name, how in ((f'openings-ode{ode[0]}.png', dict(first='ode', first_steps=ode[0])),
+    g_png = max(guidances)
+    png_ode = f'openings-ode{ode[0]}.png' if g_png == 1.0 else f'openings-ode{ode[0]}-guidance{g_png:g}.png'
+    for name, how in ((png_ode, dict(first='ode', first_steps=ode[0], guidance=g_png)),
                       ('openings-renoise4.png', dict(first='renoise', first_steps=4))):
         try:
             metrics['png'][name] = png_grid(ev, vocab, dims, dev, os.path.join(args.out, name), args.png_blocks, **how)
