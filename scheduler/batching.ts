@@ -56,3 +56,35 @@ export const streamBatchBatching: BatchingPolicy = {
 export function batchingPolicy(name: 'streams' | 'stream-batch'): BatchingPolicy {
   return name === 'stream-batch' ? streamBatchBatching : streamsBatching;
 }
+
+/**
+ * What a batch of whole blocks costs (the runtime's block granularity: each item is one stream's block, its
+ * forwards joined with the other items' forwards of the same index). Forward k of the batch joins every block that
+ * still has a forward k (a block at s steps has s + 1: s denoising steps and the clean pass), priced by the cost
+ * model as one call over those items (its per-call overhead once, the rest per item); each block's decode (and
+ * encode) is its own. A single block costs what `CostModel.blockMs` says.
+ */
+export interface BatchedBlock {
+  queryTokens: number;
+  cachedTokens: number;
+  steps: number;
+  latentFrames: number;
+}
+
+/** The forwards of a batch of whole blocks, ms (without decode / encode). */
+export function batchedForwardsMs(forwardMs: (items: readonly BatchedBlock[]) => number, blocks: readonly BatchedBlock[]): number {
+  const most = Math.max(0, ...blocks.map((b) => b.steps + 1));
+  let ms = 0;
+  for (let k = 0; k < most; k++) ms += forwardMs(blocks.filter((b) => b.steps + 1 > k));
+  return ms;
+}
+
+/**
+ * The streams that share a batch in the admission test's model: `sharers` streams of one model on a device
+ * whose calls take up to `maxBatch` items run in batches of min(maxBatch, sharers), each stream paying its
+ * share (1 / size) of a batch's forwards. Assumes the streams' blocks are due together, which holds when the
+ * device is busy (blocks wait for it and meet there) — the case where admission is tight.
+ */
+export function batchSize(sharers: number, maxBatch: number): number {
+  return Math.max(1, Math.min(maxBatch, sharers));
+}

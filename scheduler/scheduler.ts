@@ -10,7 +10,7 @@
  */
 import { SchedulerError } from './errors.js';
 import type { SchedulerConfig } from './config.js';
-import { batchingPolicy, type BatchingPolicy } from './batching.js';
+import { batchedForwardsMs, batchingPolicy, batchSize, type BatchingPolicy } from './batching.js';
 import type { CostModel, ForwardItemShape } from './cost-model.js';
 import { edfFeasible, type PeriodicLoad } from './feasibility.js';
 import { assignRungs, rungsFrom, type LadderMember } from './ladder.js';
@@ -240,7 +240,7 @@ export class Scheduler {
 
   private tryDevice(deviceId: string, spec: StreamSpec, rungs: Rung[]): DeviceTrial {
     const capacity = 1 - this.config.headroom;
-    const members = this.members(deviceId);
+    const members = this.members(deviceId, spec);
     const maxDelay = Math.min(spec.objectives.ttffMs, spec.objectives.latencyMs);
     let delay = maxDelay;
     const candidate: LadderMember = {
@@ -248,7 +248,7 @@ export class Scheduler {
       priority: spec.objectives.priority,
       order: this.admissions + 1,
       rungs,
-      load: (r) => this.load(deviceId, spec, rungs[r], delay),
+      load: (r) => this.load(deviceId, spec, rungs[r], delay, this.sharers(deviceId, spec.model, spec)),
     };
     const all = [...members, candidate];
     const assignment = assignRungs(all, capacity);
@@ -304,8 +304,8 @@ export class Scheduler {
     device.speedAt = now;
   }
 
-  /** Running streams of a device as ladder members (their start-up delays are fixed). */
-  private members(deviceId: string): LadderMember[] {
+  /** Running streams of a device as ladder members (their start-up delays are fixed); `newcomer`: a stream being tried there. */
+  private members(deviceId: string, newcomer?: StreamSpec): LadderMember[] {
     return [...this.streams.values()]
       .filter((s) => s.device === deviceId && s.state === 'running')
       .sort((a, b) => a.order - b.order)
@@ -314,24 +314,37 @@ export class Scheduler {
         priority: s.spec.objectives.priority,
         order: s.order,
         rungs: s.rungs,
-        load: (r: number) => this.load(deviceId, s.spec, s.rungs[r], s.plannedDelayMs),
+        load: (r: number) => this.load(deviceId, s.spec, s.rungs[r], s.plannedDelayMs, this.sharers(deviceId, s.spec.model, newcomer)),
       }));
   }
 
-  /** A stream's periodic load on a device at a rung, with the cache full (the steady state). */
-  private load(deviceId: string, spec: StreamSpec, rung: Rung, deadlineMs: number): PeriodicLoad {
-    const speed = this.devices.get(deviceId)!.speed;
+  /** Running streams of `model` on a device (and the newcomer, if of that model): the streams whose blocks may share a batch. */
+  private sharers(deviceId: string, model: string, newcomer?: StreamSpec): number {
+    let n = newcomer?.model === model ? 1 : 0;
+    for (const s of this.streams.values()) if (s.device === deviceId && s.state === 'running' && s.spec.model === model && s.spec.id !== newcomer?.id) n++;
+    return n;
+  }
+
+  /**
+   * A stream's periodic load on a device at a rung, with the cache full (the steady state). Whole blocks
+   * (granularity 'block') on a device that batches: the stream pays its share of a batch of its model's
+   * `sharers` streams (batching.ts, batchSize), and the whole batch is the unit that cannot be preempted.
+   */
+  private load(deviceId: string, spec: StreamSpec, rung: Rung, deadlineMs: number, sharers = 1): PeriodicLoad {
+    const device = this.devices.get(deviceId)!;
+    const speed = device.speed;
     const shape = blockShape(spec, rung.blockFrames, Infinity);
-    const forward = this.cost.forwardMs(deviceId, [shape]) * speed;
+    const size = this.granularity === 'block' ? batchSize(sharers, device.spec.maxBatch) : 1;
+    const forward = this.cost.forwardMs(deviceId, Array.from({ length: size }, () => shape)) * speed;
     const codec = (this.cost.decodeMs(deviceId, rung.blockFrames) + this.cost.encodeMs(deviceId, rung.blockFrames)) * speed;
-    const costMs = (rung.steps + 1) * forward + codec;
+    const costMs = ((rung.steps + 1) * forward) / size + codec;
     return {
       id: spec.id,
       periodMs: (rung.blockFrames * spec.videoFramesPerLatentFrame * 1000) / spec.objectives.targetFps,
       costMs,
       deadlineMs,
-      // A whole-block job cannot be preempted between its forwards.
-      longestUnitMs: this.granularity === 'block' ? costMs : forward + codec,
+      // A whole-block job (of the whole batch) cannot be preempted between its forwards.
+      longestUnitMs: this.granularity === 'block' ? (rung.steps + 1) * forward + size * codec : forward + codec,
     };
   }
 
@@ -447,7 +460,7 @@ export class Scheduler {
     candidates.sort(
       (a, b) => a.deadline - b.deadline || priority.get(b.streamId)! - priority.get(a.streamId)! || cmp(a.streamId, b.streamId) || a.block - b.block,
     );
-    if (this.granularity === 'block') return [candidates[0]];
+    if (this.granularity === 'block') return this.selectBlocks(device, candidates, now);
     const batch = [candidates[0]];
     for (const c of candidates.slice(1)) {
       if (batch.length >= device.spec.maxBatch) break;
@@ -459,6 +472,22 @@ export class Scheduler {
         return now + before + rest <= x.deadline && now + after + rest > x.deadline;
       });
       if (!hurts) batch.push(c);
+    }
+    return batch;
+  }
+
+  /**
+   * Whole blocks: the earliest deadline first, joined by other released blocks of the same model and block size
+   * (their forwards meet in one call) up to the device's maxBatch, while no block in the batch becomes late.
+   */
+  private selectBlocks(device: DeviceState, candidates: readonly PlanItem[], now: number): PlanItem[] {
+    const batch = [candidates[0]];
+    for (const c of candidates.slice(1)) {
+      if (batch.length >= device.spec.maxBatch) break;
+      if (c.model !== batch[0].model || c.latentFrames !== batch[0].latentFrames) continue;
+      const before = now + this.jobMs(device, batch);
+      const after = now + this.jobMs(device, [...batch, c]);
+      if (!batch.some((x) => before <= x.deadline && after > x.deadline)) batch.push(c);
     }
     return batch;
   }
@@ -483,9 +512,11 @@ export class Scheduler {
   /** Predicted time of a job: the batched forward, the decode of clean passes, the encode of first steps. */
   private jobMs(device: DeviceState, items: readonly PlanItem[]): number {
     const id = device.spec.id;
-    if (items.length === 1 && items[0].kind === 'block') {
-      const i = items[0];
-      return (this.cost.blockMs(id, i) + this.cost.encodeMs(id, i.latentFrames)) * device.speed;
+    if (items.length > 0 && items[0].kind === 'block') {
+      // whole blocks, batched: one block alone costs CostModel.blockMs plus its encode
+      let codec = 0;
+      for (const i of items) codec += this.cost.decodeMs(id, i.latentFrames) + this.cost.encodeMs(id, i.latentFrames);
+      return (batchedForwardsMs((xs) => this.cost.forwardMs(id, xs), items) + codec) * device.speed;
     }
     let codec = 0;
     for (const i of items) {

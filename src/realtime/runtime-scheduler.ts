@@ -22,7 +22,6 @@ import {
   type Clock,
   CostModel,
   type Plan,
-  type PlanItem,
   type PlanJob,
   type Rung,
   type Scheduler,
@@ -82,6 +81,11 @@ export interface RuntimeSchedulerOptions {
    * stream stays on its lane.
    */
   lanes?: number;
+  /**
+   * Streams whose blocks may run as one batch on a lane (engine.maxBatch, for an engine whose streams' forwards join
+   * one call): the scheduler hands them their turns together and prices the batch (scheduler/batching.ts). Default 1.
+   */
+  maxBatch?: number;
   config: SchedulerConfig;
   clock?: Clock;
   timers?: Timers;
@@ -107,6 +111,8 @@ export class RuntimeScheduler {
   private readonly timers: Timers;
   private readonly onDecision: (d: SchedulerDecision) => void;
   private readonly streams = new Map<string, ScheduledStream>();
+  /** Jobs handed out and not yet reported: a batched job ends when every one of its blocks has. */
+  private readonly jobsRunning = new Map<number, RunningBlocks>();
   private timer: unknown = null;
   private pumping = false;
   private again = false;
@@ -122,12 +128,14 @@ export class RuntimeScheduler {
     this.onDecision = options.onDecision ?? (() => undefined);
     const lanes = options.lanes ?? 1;
     if (!Number.isInteger(lanes) || lanes < 1) throw new SinkstreamError('ERR_ARGUMENT', `scheduler lanes must be a positive integer, got ${lanes}`);
+    const maxBatch = options.maxBatch ?? 1;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new SinkstreamError('ERR_ARGUMENT', `scheduler maxBatch must be a positive integer, got ${maxBatch}`);
     this.laneIds = lanes === 1 ? [options.device] : Array.from({ length: lanes }, (_, i) => `${options.device}/${i}`);
     this.scheduler = scheduled(() =>
       createScheduler({
         clock: this.clock,
         costModel: lanes === 1 ? options.costModel : laneCostModel(options.costModel, options.device, this.laneIds),
-        devices: this.laneIds.map((id) => ({ id, maxBatch: 1 })),
+        devices: this.laneIds.map((id) => ({ id, maxBatch })),
         config: options.config,
         granularity: 'block',
       }),
@@ -211,10 +219,20 @@ export class RuntimeScheduler {
     for (const s of [...this.streams.values()]) s.stopped('the scheduler closed');
   }
 
-  /** @internal */
+  /** @internal One block of a job ran; the job is reported to the scheduler once all its blocks have (from the first start to the last end). */
   completed(turn: Turn, timing: BlockTiming): void {
-    this.scheduler.update(turn.plan, [{ jobId: turn.job.id, startedAt: timing.startedAt, finishedAt: Math.max(timing.startedAt, timing.finishedAt) }]);
+    this.blockEnded(turn, timing.startedAt, Math.max(timing.startedAt, timing.finishedAt));
     this.pump();
+  }
+
+  private blockEnded(turn: Turn, startedAt: number, finishedAt: number): void {
+    const running = this.jobsRunning.get(turn.job.id);
+    if (!running || !running.waiting.delete(turn.streamId)) return;
+    running.startedAt = Math.min(running.startedAt, startedAt);
+    running.finishedAt = Math.max(running.finishedAt, finishedAt);
+    if (running.waiting.size > 0) return;
+    this.jobsRunning.delete(turn.job.id);
+    this.scheduler.update(running.plan, [{ jobId: turn.job.id, startedAt: running.startedAt, finishedAt: running.finishedAt }]);
   }
 
   /**
@@ -225,7 +243,7 @@ export class RuntimeScheduler {
     const now = this.clock.now();
     if (this.scheduler.remove(stream.id, now)) this.record({ at: now, kind: 'left', streamId: stream.id, message: reason });
     this.streams.delete(stream.id);
-    if (held) this.scheduler.update(held.plan, [{ jobId: held.job.id, startedAt: now, finishedAt: now }]);
+    if (held) this.blockEnded(held, now, now);
     // Removed, finished or stopped: its frames are bounded, so the whole playout can be read.
     const last = this.scheduler.metrics(stream.id, Infinity);
     this.scheduler.forget(stream.id);
@@ -262,14 +280,17 @@ export class RuntimeScheduler {
       this.streams.get(s.streamId)?.stopped(s.reason);
     }
     for (const job of plan.jobs) {
-      const item: PlanItem = job.items[0];
-      const stream = this.streams.get(item.streamId);
-      const turn: Turn = { streamId: item.streamId, block: item.block, steps: item.steps, deadline: item.deadline, plan, job };
-      if (stream) stream.offer(turn);
-      else {
-        // The stream went away between the plan and now: free the device at once.
-        this.scheduler.update(plan, [{ jobId: job.id, startedAt: now, finishedAt: now }]);
-        this.again = true;
+      // a batch: every block's stream gets its turn now, so that their forwards meet in one call
+      this.jobsRunning.set(job.id, { plan, waiting: new Set(job.items.map((i) => i.streamId)), startedAt: Infinity, finishedAt: -Infinity });
+      for (const item of job.items) {
+        const stream = this.streams.get(item.streamId);
+        const turn: Turn = { streamId: item.streamId, block: item.block, steps: item.steps, deadline: item.deadline, plan, job };
+        if (stream) stream.offer(turn);
+        else {
+          // The stream went away between the plan and now: its block frees the device at once.
+          this.blockEnded(turn, now, now);
+          this.again = true;
+        }
       }
     }
     const wake = this.scheduler.nextWakeup(now);
@@ -288,6 +309,14 @@ export class RuntimeScheduler {
     this.streams.get(d.streamId)?.noteDecision(d);
     this.onDecision(d);
   }
+}
+
+interface RunningBlocks {
+  plan: Plan;
+  /** Streams of the job whose block has not ended. */
+  waiting: Set<string>;
+  startedAt: number;
+  finishedAt: number;
 }
 
 /** The device's timings under every lane's id (none where the cost model has no timings for it: the scheduler says so). */
