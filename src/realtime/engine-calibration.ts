@@ -51,6 +51,15 @@ export function blockLanes(config: Config): number {
   return config.engine.name === 'native' ? config.engine.stages : 1;
 }
 
+/**
+ * Streams whose blocks the engine setup runs as one batch (engine.maxBatch): a native engine on one GPU (a
+ * whole-model replica included), whose streams' forwards join one call; 1 where each stream's forward runs alone
+ * (ONNX Runtime, a native pipeline over several GPUs: no batched call), which batching would only make take turns.
+ */
+export function batchedStreams(config: Config): number {
+  return config.engine.name === 'native' && config.engine.stages === 1 ? config.engine.maxBatch : 1;
+}
+
 /** What the timings depend on: model, decoder, engine, block size, cache window, compression and sparse attention. */
 export function calibrationKey(config: Config): string {
   return JSON.stringify({

@@ -31,3 +31,28 @@ export interface GeneratorWorkerApi {
   retune(cache: CacheConfig): void;
   close(): void;
 }
+
+/** Forwards per engine call in a shared generator worker (src/engine/forward-batcher.ts's BatcherStats). */
+export interface SharedBatchStats {
+  calls: number;
+  forwards: number;
+  largest: number;
+}
+
+/**
+ * The shared generator worker (shared-generator-worker.ts, engine.maxBatch >= 2): several streams' generators on one
+ * thread, each on its own engine (its own cache; the engines of one weight set share the weights), their forwards
+ * joined by one ForwardBatcher. A stream is a slot number the host chose.
+ */
+export interface SharedGeneratorWorkerApi {
+  /** Builds the first engine (the weights) ahead of any stream; the first `create` takes it. */
+  warm(config: Config): void;
+  create(slot: number, config: Config, text?: TextEncoderPort): HostedGeneratorShape;
+  next(slot: number, steps?: number): FrameBlock;
+  setPrompt(slot: number, prompt: string): void;
+  retune(slot: number, cache: CacheConfig): void;
+  /** Closes the stream's generator and its engine (its cache freed); the others go on. */
+  closeStream(slot: number): void;
+  batchStats(): SharedBatchStats;
+  close(): void;
+}

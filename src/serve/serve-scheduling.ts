@@ -13,7 +13,7 @@ import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { choosePlacement, CostModel, objectiveFps, type Clock, type Placement, type PlacementChoice } from '../../scheduler/index.js';
 import { placementGpus, placementQuestion, replicaConfig } from '../realtime/placement.js';
-import { blockLanes, calibrationFor, describeCalibration, type Calibration } from '../realtime/engine-calibration.js';
+import { batchedStreams, blockLanes, calibrationFor, describeCalibration, type Calibration } from '../realtime/engine-calibration.js';
 import { RuntimeScheduler, type ScheduledStream, type SchedulerDecision, type Timers } from '../realtime/runtime-scheduler.js';
 import { scheduledStreamSpec, stepLadderFor } from '../realtime/stream-spec.js';
 import type { LiveGenerator } from './live-stream.js';
@@ -70,6 +70,8 @@ export class ServeScheduling {
         costModel: calibration.costModel as CostModel,
         device: calibration.device,
         lanes: blockLanes(this.config),
+        // the setup the lanes run: a whole-model engine per GPU under replicas
+        maxBatch: batchedStreams(this.chosen === 'replicas' ? replicaConfig(this.config, placementGpus(this.config)[0]) : this.config),
         config: this.config.scheduler,
         clock: this.options.clock,
         timers: this.options.timers,

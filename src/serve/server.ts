@@ -27,6 +27,7 @@ import { StreamManager } from './stream-manager.js';
 import { WsSession } from './ws-session.js';
 import type { CreateGenerator } from './live-stream.js';
 import { SpareGenerators } from './generator-host.js';
+import { SharedGenerators } from './shared-generators.js';
 import { checkModel } from '../loop/generator.js';
 import { acquireUmt5Encoder, type SharedPromptEncoder } from '../text/shared-text-encoder.js';
 import type { StartEncoder } from './encoder-supervisor.js';
@@ -102,6 +103,8 @@ export class SinkstreamServer {
   private warm = false;
   /** The project's generators, on threads of their own, a spare kept built (absent when a test injects createGenerator). */
   private readonly spares: SpareGenerators | null;
+  /** engine.maxBatch >= 2: live streams' generators share a thread per engine setup, their forwards batched (null otherwise). */
+  private readonly shared: SharedGenerators | null;
   private resolveClosed!: () => void;
   /** umt5: the server's own reference to the process's encoder, so that it stays loaded between streams (released by close()). */
   private textEncoder: SharedPromptEncoder | null = null;
@@ -119,10 +122,13 @@ export class SinkstreamServer {
     this.scheduling = options.scheduling === false ? null : new ServeScheduling(config, this.metrics, this.logger, options.scheduling ?? {});
     // Replicas: spares hold a whole-model engine on the first GPU (streams placed on another build their own).
     const spareConfig = config.engine.placement === 'replicas' ? replicaConfig(config, placementGpus(config)[0]) : config;
-    this.spares = options.createGenerator ? null : new SpareGenerators(spareConfig, config.serve.spareGenerators, undefined, (line) => this.logger.warn({ event: 'spare-generator-failed' }, line));
+    this.shared = options.createGenerator || config.engine.maxBatch < 2 ? null : new SharedGenerators(spareConfig, (line) => this.logger.warn({ event: 'shared-generator-failed' }, line));
+    // with shared generators the spares would only serve render jobs: none kept built (each holds an engine)
+    const spareCount = this.shared ? 0 : config.serve.spareGenerators;
+    this.spares = options.createGenerator ? null : new SpareGenerators(spareConfig, spareCount, undefined, (line) => this.logger.warn({ event: 'spare-generator-failed' }, line));
     this.streams = new StreamManager({
       config,
-      createGenerator: options.createGenerator ?? ((c) => this.spares!.create(c)),
+      createGenerator: options.createGenerator ?? (this.shared ? (c) => this.shared!.create(c) : (c) => this.spares!.create(c)),
       metrics: this.metrics,
       startEncoder: options.startEncoder,
       logger: this.logger,
@@ -214,7 +220,7 @@ export class SinkstreamServer {
     // Calibrate now, so that the first stream does not wait for it (its errors reach that stream's create).
     this.calibrating = this.scheduling?.prepare().catch(() => undefined) ?? Promise.resolve();
     // The spare generator is built after the calibration, which measures the device alone.
-    void this.calibrating.then(() => this.closing || this.spares?.fill());
+    void this.calibrating.then(() => this.closing || (this.spares?.fill(), this.shared?.fill()));
     void this.ready().then(() => {
       this.warm = true;
       this.logger.info({ event: 'ready' }, 'ready to admit streams');
@@ -228,6 +234,11 @@ export class SinkstreamServer {
   /** serve.instanceId, else the host name and port: every id this instance hands out starts with it. */
   get instanceId(): string {
     return this.config.serve.instanceId ?? defaultInstanceId(os.hostname(), this.port);
+  }
+
+  /** How live streams' generators run: a thread each (engine.maxBatch 1), or sharing one per engine setup, batched. */
+  get liveGeneratorThreads(): 'per stream' | 'shared' {
+    return this.shared ? 'shared' : 'per stream';
   }
 
   /** The HAProxy agent's port (serve.agentPort), or null when off. */
@@ -251,6 +262,7 @@ export class SinkstreamServer {
   async ready(): Promise<void> {
     await this.calibrating;
     await this.spares?.ready();
+    await this.shared?.ready();
   }
 
   /** Whether a stream would be admitted now, and if not why (GET /readyz). */
@@ -395,6 +407,7 @@ export class SinkstreamServer {
       this.scheduling?.close();
       await this.calibrating;
       await this.spares?.close();
+      await this.shared?.close();
       await this.textEncoder?.close();
       for (const ws of this.sockets) ws.close(CloseCode.GOING_AWAY, reason);
       await new Promise((r) => setTimeout(r, 100));
