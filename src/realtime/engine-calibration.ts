@@ -10,6 +10,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { createEngine } from '../engine/create-engine.js';
+import { ForwardBatcher } from '../engine/forward-batcher.js';
 import type { Engine } from '../engine/types.js';
 import { createGenerator } from '../loop/generator.js';
 import { withGeneratedOpening } from '../scene/opening.js';
@@ -66,8 +67,9 @@ export function calibrationKey(config: Config): string {
     model: config.model,
     decoder: config.decoder,
     // engine.maxBatch joins several streams' forwards; one stream's timings do not depend on it (and existing
-    // calibrations' keys stay as they were)
+    // calibrations' keys stay as they were); a setup that batches is also timed batched (see measureCalibration)
     engine: { ...config.engine, maxBatch: undefined },
+    batched: batchedStreams(config) >= 2 ? true : undefined,
     blockFrames: config.generation.blockFrames,
     window: config.cache.window,
     compression: config.cache.compression,
@@ -85,6 +87,7 @@ export async function measureCalibration(given: Config, options: MeasureOptions 
   const engine = await (options.createEngine ?? createEngine)(config);
   const timing = new TimingEngine(engine, modelDims(config).tokensPerFrame);
   const measured: Array<{ forwards: TimedForward[]; totalMs: number }> = [];
+  let batched: TimedForward[] = [];
   try {
     const warm = await createGenerator(config, { engine: timing });
     try {
@@ -103,17 +106,20 @@ export async function measureCalibration(given: Config, options: MeasureOptions 
     } finally {
       await generator.close();
     }
+    if (batchedStreams(config) >= 2 && engine.batchKey !== undefined && typeof engine.forwardBatch === 'function') {
+      batched = await timeBatched(config, engine, options.createEngine ?? createEngine, blocks);
+    }
   } finally {
     await engine.close();
   }
   const groups = new Map<string, TimedForward[]>();
-  for (const f of measured.flatMap((b) => b.forwards)) {
-    const key = `${f.queryTokens}/${f.cachedTokens}`;
+  for (const f of [...measured.flatMap((b) => b.forwards), ...batched]) {
+    const key = `${f.batch ?? 1}/${f.queryTokens}/${f.cachedTokens}`;
     groups.set(key, [...(groups.get(key) ?? []), f]);
   }
   const forward: ForwardSample[] = [...groups.values()].map((g) => ({
     device,
-    batch: 1,
+    batch: g[0].batch ?? 1,
     queryTokens: g[0].queryTokens,
     cachedTokens: g[0].cachedTokens,
     ms: median(g.map((f) => f.ms)),
@@ -122,6 +128,37 @@ export async function measureCalibration(given: Config, options: MeasureOptions 
   const decode: FrameCodecSample[] = [{ device, latentFrames: F, ms: median(outside) }];
   const { model, quality } = CostModel.fit({ forward, decode });
   return { device, costModel: model, quality: quality[device], samples: { forward, decode }, blocks: measured.length, tookMs: performance.now() - started };
+}
+
+/**
+ * Forwards of two streams joined into one call, timed (a setup that batches, engine.maxBatch >= 2): a second engine
+ * and two generators through a ForwardBatcher for `blocks` blocks, the first block left out (the new engine's first
+ * runs). With these beside the single stream's, the fit tells a forward's cost per call (paid once by a batch) from
+ * its cost per stream; from one stream's forwards alone the two cannot be told apart.
+ */
+async function timeBatched(config: Config, engine: Engine, make: (config: Config) => Promise<Engine>, blocks: number): Promise<TimedForward[]> {
+  const tokensPerFrame = modelDims(config).tokensPerFrame;
+  const forwards: TimedForward[] = [];
+  const other = await make(config);
+  try {
+    await engine.resetCache();
+    const batcher = new ForwardBatcher(2);
+    // the generators do not close the engines they are given; the members are dropped with the batcher
+    const generators = [];
+    for (const e of [engine, other]) generators.push(await createGenerator(config, { engine: batcher.member(new TimingEngine(e, tokensPerFrame, forwards)) }));
+    let from = 0;
+    try {
+      for (let b = 0; b < blocks; b++) {
+        if (b === 1) from = forwards.length;
+        await Promise.all(generators.map((g) => g.next()));
+      }
+    } finally {
+      for (const g of generators) await g.close();
+    }
+    return forwards.slice(from).filter((f) => (f.batch ?? 1) >= 2);
+  } finally {
+    await other.close();
+  }
 }
 
 const cache = new Map<string, Promise<Calibration>>();

@@ -4,24 +4,45 @@
  * runs). These are the samples the scheduler's cost model is fitted to (scheduler/cost-model.ts).
  * Everything else passes through untouched.
  */
-import type { Engine, ForwardRequest, ForwardResult } from '../engine/types.js';
+import type { BatchedForward, Engine, ForwardRequest, ForwardResult } from '../engine/types.js';
 
 export interface TimedForward {
   queryTokens: number;
   cachedTokens: number;
   ms: number;
+  /** Streams' forwards in the call (a batched call over several timing engines: `forwardBatch`); absent: 1. */
+  batch?: number;
 }
 
 export class TimingEngine implements Engine {
-  readonly forwards: TimedForward[] = [];
-
+  /**
+   * `forwards`: where the timings go (timing engines whose forwards are batched together pass one list: a batched
+   * call is recorded once, by the engine it was made on).
+   */
   constructor(
     private readonly inner: Engine,
     private readonly tokensPerFrame: number,
+    readonly forwards: TimedForward[] = [],
   ) {}
 
   get name(): string {
     return this.inner.name;
+  }
+
+  /** The inner engine's: timing engines over engines that batch batch too. */
+  get batchKey(): string | undefined {
+    return this.inner.batchKey;
+  }
+
+  /** The inner engines' batched forward (items on other timing engines are passed on unwrapped), timed as one call. */
+  async forwardBatch(items: BatchedForward[]): Promise<ForwardResult[]> {
+    if (typeof this.inner.forwardBatch !== 'function') throw new TypeError(`engine ${this.inner.name} has no batched forward`);
+    const unwrapped = items.map((i) => ({ engine: i.engine instanceof TimingEngine ? i.engine.inner : i.engine, request: i.request }));
+    const cachedTokens = unwrapped[0].engine.info().cacheRows;
+    const t0 = performance.now();
+    const results = await this.inner.forwardBatch(unwrapped);
+    this.forwards.push({ queryTokens: items[0].request.timesteps.length * this.tokensPerFrame, cachedTokens, ms: performance.now() - t0, batch: items.length });
+    return results;
   }
 
   async forward(request: ForwardRequest): Promise<ForwardResult> {
