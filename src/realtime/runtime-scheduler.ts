@@ -120,6 +120,8 @@ export class RuntimeScheduler {
   /** Counts of decisions by kind, for the life of the scheduler. */
   readonly decisionCounts: Record<DecisionKind, number> = { admitted: 0, refused: 0, lowered: 0, raised: 0, stopped: 0, left: 0 };
   readonly recentRefusals: SchedulerDecision[] = [];
+  /** Jobs handed out and the blocks in them (a batch of B streams' blocks is one job of B), for the life of the scheduler. */
+  readonly jobCounts = { jobs: 0, blocks: 0 };
 
   constructor(options: RuntimeSchedulerOptions) {
     this.device = options.device;
@@ -282,6 +284,8 @@ export class RuntimeScheduler {
     for (const job of plan.jobs) {
       // a batch: every block's stream gets its turn now, so that their forwards meet in one call
       this.jobsRunning.set(job.id, { plan, waiting: new Set(job.items.map((i) => i.streamId)), startedAt: Infinity, finishedAt: -Infinity });
+      this.jobCounts.jobs++;
+      this.jobCounts.blocks += job.items.length;
       for (const item of job.items) {
         const stream = this.streams.get(item.streamId);
         const turn: Turn = { streamId: item.streamId, block: item.block, steps: item.steps, deadline: item.deadline, plan, job };

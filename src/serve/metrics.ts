@@ -23,6 +23,8 @@ export interface SchedulerDeviceFigures {
   /** Device share the admitted streams' rungs plan to use. */
   utilisation: number;
   streams: number;
+  /** Blocks per job the scheduler handed out, on average (above 1: streams' blocks batched, engine.maxBatch). */
+  blocksPerJob: number;
 }
 
 /** The labels of `sinkstream_build_info`. */
@@ -150,6 +152,7 @@ export class ServerMetrics {
     device('sinkstream_scheduler_device_speed_ratio', 'Measured / calibrated block time, smoothed (1 = as calibrated)', (d) => d.speed);
     device('sinkstream_scheduler_device_utilisation_ratio', 'Device share planned for the admitted streams at their rungs', (d) => d.utilisation);
     device('sinkstream_scheduler_device_streams', 'Streams admitted on the device', (d) => d.streams);
+    device('sinkstream_scheduler_device_blocks_per_job', "Streams' blocks per job the scheduler handed out, on average (above 1: batched, engine.maxBatch)", (d) => d.blocksPerJob);
   }
 
   /** A block came out of a generator. */

@@ -200,7 +200,8 @@ export class ServeScheduling {
     const runtime = this.current;
     if (!runtime) return null;
     const state = runtime.deviceState();
-    return { device: runtime.device, speed: state.speed, utilisation: state.utilisation, streams: state.streams.length };
+    const { jobs, blocks } = runtime.jobCounts;
+    return { device: runtime.device, speed: state.speed, utilisation: state.utilisation, streams: state.streams.length, blocksPerJob: jobs > 0 ? blocks / jobs : 1 };
   }
 }
 

@@ -133,6 +133,7 @@ test('three streams admitted by batching run as batches of three: one job, turns
     assert.is(turns[0][b].job.items.length, 3);
   }
   assert.equal(device.batches, [1, 2, ...Array.from({ length: 19 }, () => 3)]);
+  assert.equal(runtime.jobCounts, { jobs: 21, blocks: 60 }, 'what /metrics reports as blocks per job');
   for (let i = 0; i < 3; i++) {
     const m = runtime.scheduler.metrics(`s${i}`, Infinity);
     assert.is(m.missedDeadlines, 0, `s${i} misses`);

@@ -139,6 +139,8 @@ test('the real default model through serve: admitted by the measured calibration
       'sinkstream_scheduler_decisions_total{kind="admitted"} 1',
       'sinkstream_scheduler_device_streams{device="ort-cpu"} 1',
       'sinkstream_scheduler_device_speed_ratio{device="ort-cpu"}',
+      // ONNX Runtime's streams are never batched: one block a job
+      'sinkstream_scheduler_device_blocks_per_job{device="ort-cpu"} 1',
     ]) {
       assert.ok(text.includes(line), `missing ${line}`);
     }
