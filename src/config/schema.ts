@@ -138,6 +138,13 @@ export const generationSection = z
      * image-to-video opening for models that cannot open a video from noise, such as the demo model).
      */
     opening: z.enum(['noise', 'scene']).default('noise'),
+    /**
+     * Classifier-free guidance scale g: each denoising step runs the prompt's forward and the unconditional
+     * one and samples along v_uncond + g * (v_prompt - v_uncond). 1 = off (one forward a step).
+     */
+    guidance: z.number().nonnegative().default(1),
+    /** The unconditional forward's prompt when guidance != 1; empty: the empty prompt (an all-zero context). */
+    negativePrompt: z.string().default(''),
   })
   .strict();
 

@@ -18,7 +18,7 @@
 import type { Config, CacheConfig } from '../config/schema.js';
 import { patchConfig } from '../config/load.js';
 import { SinkstreamError } from '../errors.js';
-import type { Engine, EngineInfo } from '../engine/types.js';
+import type { Engine, EngineInfo, ForwardRequest, ForwardResult } from '../engine/types.js';
 import { createEngine } from '../engine/create-engine.js';
 import { modelDims, type ModelDims } from '../model/dims.js';
 import { createStreamCache, retuneStreamCache } from '../cache/create-policy.js';
@@ -30,7 +30,7 @@ import { checkWeights, loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { fillGaussianNoise } from './noise.js';
-import { denoisedInto, eulerInPlace, renoiseInPlace } from './sampler.js';
+import { denoisedInto, eulerInPlace, guidedFlowInPlace, renoiseInPlace } from './sampler.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
@@ -122,8 +122,10 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
   const text = options.text ?? (await createPromptEncoder(config, await textWeights(config)));
   const ownsText = !options.text;
   let context: Float32Array;
+  let guidance: Guidance | null;
   try {
     context = await text.encode(config.generation.prompt); // a bad prompt fails before anything starts
+    guidance = await guidanceOf(config, text, context);
   } catch (e) {
     if (ownsText) await text.close?.();
     throw e;
@@ -155,13 +157,33 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
     if (ownsText) await text.close?.();
     throw e;
   }
-  const generator = new BlockLoop(config, dims, engine, text, decoder, !options.engine, drawn, ownsText, startup);
+  const generator = new BlockLoop(config, dims, engine, text, decoder, !options.engine, drawn, ownsText, startup, context, guidance);
   if (options.signal) {
     if (options.signal.aborted) await generator.close();
     else options.signal.addEventListener('abort', () => void generator.close(), { once: true });
   }
   return generator;
 }
+
+/** Classifier-free guidance (generation.guidance != 1): its scale and the unconditional forward's context. */
+interface Guidance {
+  scale: number;
+  uncond: Float32Array;
+}
+
+/**
+ * The unconditional context: the negative prompt's encoding, or the empty prompt's (prompt length 0: every
+ * position zero-padded, an all-zero context). null when guidance is off.
+ */
+async function guidanceOf(config: Config, text: PromptEncoder, context: Float32Array): Promise<Guidance | null> {
+  const { guidance, negativePrompt } = config.generation;
+  if (guidance === 1) return null;
+  const uncond = negativePrompt ? await text.encode(negativePrompt) : new Float32Array(context.length);
+  return { scale: guidance, uncond };
+}
+
+/** Which context the engine holds when the stream guides (its setPrompt switches between the two). */
+type HeldContext = 'prompt' | 'uncond';
 
 /**
  * What createGenerator reads, checked with the same errors, without building an engine (which loads
@@ -173,6 +195,7 @@ export async function checkModel(config: Config): Promise<void> {
   const text = await createPromptEncoder(config, await textWeights(config));
   try {
     await text.encode(config.generation.prompt);
+    if (config.generation.guidance !== 1 && config.generation.negativePrompt) await text.encode(config.generation.negativePrompt);
   } finally {
     await text.close?.(); // umt5: its reference to the shared encoder (serve holds its own)
   }
@@ -238,6 +261,10 @@ class BlockLoop implements BlockGenerator {
   private noiseBuffer: Float32Array | null = null;
   /** Where an engine that takes `flowInto` writes the steps' and the clean pass's flows (read before the next call). */
   private flowBuffer: Float32Array | null = null;
+  /** Guided steps: where the unconditional forward's flow goes, and where the guided flow is combined. */
+  private uncondFlowBuffer: Float32Array | null = null;
+  /** Guided streams: the context the engine holds now (the clean pass and the re-cache need the prompt's). */
+  private held: HeldContext = 'prompt';
 
   constructor(
     config: Config,
@@ -250,6 +277,9 @@ class BlockLoop implements BlockGenerator {
     private drawnOpening: DrawnOpening | null = null,
     private readonly ownsText = true,
     readonly startup: StartupTimings = { decoderOpenMs: 0, engineMs: 0, warmupMs: 0, warmup: null },
+    /** The prompt's context, as the engine was given it (a guided stream sets it again after the unconditional forward). */
+    private promptContext: Float32Array = new Float32Array(0),
+    private readonly guidance: Guidance | null = null,
   ) {
     this.currentConfig = config;
     this.cache = createStreamCache(config);
@@ -459,7 +489,7 @@ class BlockLoop implements BlockGenerator {
   }
 
   /** The stream's array `name` of `size` values (a new one when it has none of that size). */
-  private buffer(name: 'latentBuffer' | 'noiseBuffer' | 'flowBuffer', size: number): Float32Array {
+  private buffer(name: 'latentBuffer' | 'noiseBuffer' | 'flowBuffer' | 'uncondFlowBuffer', size: number): Float32Array {
     const b = this[name];
     if (b && b.length === size) return b;
     return (this[name] = new Float32Array(size));
@@ -486,16 +516,15 @@ class BlockLoop implements BlockGenerator {
     for (let k = 0; k < steps; k++) {
       const sigma = sigmas[k];
       const compressNow = compress && k === 0;
-      const pending = this.timed(
-        this.engine.forward({
-          latent: x,
-          timesteps: new Float32Array(F).fill(sigma * 1000),
-          framePositions: Int32Array.from(plan.queryPositions),
-          keepBlockKv: false,
-          keepQueries: compressNow ? this.cache.reduce : 'none',
-          flowInto: this.buffer('flowBuffer', size),
-        }),
-      );
+      const request: ForwardRequest = {
+        latent: x,
+        timesteps: new Float32Array(F).fill(sigma * 1000),
+        framePositions: Int32Array.from(plan.queryPositions),
+        keepBlockKv: false,
+        keepQueries: compressNow ? this.cache.reduce : 'none',
+        flowInto: this.buffer('flowBuffer', size),
+      };
+      const pending = this.guidance ? this.guidedForward(request, this.guidance) : this.timed(this.engine.forward(request));
       // The next step's fresh noise is drawn while the engine works (it runs off this thread: the call is made).
       const renoise = k < steps - 1 && this.config.generation.sampler === 'renoise';
       const nextNoise = renoise ? fillGaussianNoise(this.buffer('noiseBuffer', size), seed, this.blockIndex, k + 1) : null;
@@ -508,6 +537,36 @@ class BlockLoop implements BlockGenerator {
       else eulerInPlace(x, v, sigma, sigmas[k + 1]);
     }
     return { x0: x0 ?? new Float32Array(size), plan };
+  }
+
+  /**
+   * One guided step: the prompt's forward and the unconditional one on the same request (latent, timesteps,
+   * positions), the engine's prompt switched between them; the flow is v_uncond + g * (v_prompt - v_uncond), and
+   * the queries kept (participative compression) are the prompt forward's. The two go in the order that starts
+   * with the context the engine holds, so a step switches it once, not twice (the order changes no flow: neither
+   * forward writes the cache).
+   */
+  private async guidedForward(request: ForwardRequest, guidance: Guidance): Promise<ForwardResult> {
+    const uncondRequest: ForwardRequest = { ...request, keepQueries: 'none', flowInto: this.buffer('uncondFlowBuffer', request.latent.length) };
+    let conditional: ForwardResult;
+    let unconditional: ForwardResult;
+    if (this.held === 'prompt') {
+      conditional = await this.timed(this.engine.forward(request));
+      await this.holdContext('uncond');
+      unconditional = await this.timed(this.engine.forward(uncondRequest));
+    } else {
+      unconditional = await this.timed(this.engine.forward(uncondRequest));
+      await this.holdContext('prompt');
+      conditional = await this.timed(this.engine.forward(request));
+    }
+    return { ...conditional, flow: guidedFlowInPlace(unconditional.flow, conditional.flow, guidance.scale) };
+  }
+
+  /** Sets the engine's prompt to the stream's prompt or the unconditional context, if it holds the other. */
+  private async holdContext(which: HeldContext): Promise<void> {
+    if (this.held === which || !this.guidance) return;
+    await this.timed(this.engine.setPrompt(which === 'prompt' ? this.promptContext : this.guidance.uncond));
+    this.held = which;
   }
 
   /** The previous block's clean pass: its K/V become the pending rows the next plan takes in. Resolves to its engine ms. */
@@ -525,6 +584,10 @@ class BlockLoop implements BlockGenerator {
         ms += performance.now() - t0;
       }
     };
+    if (this.held !== 'prompt' && this.guidance) {
+      await engineCall(this.engine.setPrompt(this.promptContext)); // the cache takes the block in under the prompt
+      this.held = 'prompt';
+    }
     const result = await engineCall(
       this.engine.forward({
         latent: pending.latent,
@@ -578,6 +641,8 @@ class BlockLoop implements BlockGenerator {
   private async switchPrompt({ prompt, context }: { prompt: string; context: Float32Array }, plan: BlockPlan): Promise<void> {
     this.nextPrompt = null;
     await this.timed(this.engine.setPrompt(context));
+    this.promptContext = context;
+    this.held = 'prompt';
     this.config = { ...this.config, generation: { ...this.config.generation, prompt } };
     const recache = this.cache.planPromptRecache(plan, (frame) => this.frameLatents.has(frame));
     if (!recache) return;

@@ -27,3 +27,13 @@ export function eulerInPlace(x: Float32Array, v: Float32Array, sigma: number, ne
   const dt = next - sigma;
   for (let i = 0; i < n; i++) x[i] = x[i] + dt * v[i];
 }
+
+/**
+ * Classifier-free guidance: uncond <- uncond + g * (cond - uncond), the guided flow in the unconditional forward's
+ * array (float32, as the sampler reads it). Returns that array.
+ */
+export function guidedFlowInPlace(uncond: Float32Array, cond: Float32Array, g: number): Float32Array {
+  const n = uncond.length;
+  for (let i = 0; i < n; i++) uncond[i] = uncond[i] + g * (cond[i] - uncond[i]);
+  return uncond;
+}
