@@ -31,9 +31,29 @@ export interface SecondMetrics {
   backgroundDrift: number;
   /** Fraction of pixels within the detector's pure distance of the prompted palette. */
   purity: number;
-  /** Variance of the Laplacian of luminance. */
+  /** Variance of the Laplacian of luminance (whole frame). */
   sharpness: number;
+  /** Mean RGB gradient magnitude on the borders of the detected prompted objects (NaN if none was detected). */
+  borderSharpness: number;
 }
+
+/**
+ * Whether the prompted objects are there in the first measured second: every prompted colour
+ * detected (the detector's present rule: a component of at least minArea pixels) in at least
+ * OPENING_PRESENT_SHARE of that second's frames.
+ */
+export interface OpeningCheck {
+  /** First frame of the checked second: 0, or the first generated frame after a primed opening. */
+  fromFrame: number;
+  /** Frames checked (fps, fewer if the video is shorter). */
+  frames: number;
+  /** Prompted colour -> share of the checked frames it was detected in. */
+  colourShares: Record<string, number>;
+  present: boolean;
+}
+
+/** A prompted colour counts as present in the opening second when detected in at least this share of its frames. */
+export const OPENING_PRESENT_SHARE = 0.5;
 
 /** Frames between the two centroids a speed is measured from. */
 export const SPEED_STRIDE = 4;
@@ -48,6 +68,7 @@ export const METRIC_KEYS = [
   'backgroundDrift',
   'purity',
   'sharpness',
+  'borderSharpness',
 ] as const;
 export type MetricKey = (typeof METRIC_KEYS)[number];
 
@@ -63,9 +84,13 @@ interface Accumulator {
   drift: number;
   purity: number;
   sharpness: number;
+  borderSum: number;
+  borderN: number;
 }
 
-const empty = (): Accumulator => ({ frames: 0, fidelity: 0, count: 0, extra: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0 });
+const empty = (): Accumulator => ({
+  frames: 0, fidelity: 0, count: 0, extra: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0,
+});
 
 export class VideoMetrics {
   private readonly colours: string[];
@@ -75,6 +100,9 @@ export class VideoMetrics {
   /** The last SPEED_STRIDE detections, oldest first. */
   private history: FrameDetection[] = [];
   private frameIndex = 0;
+  /** Frames of the opening second in which each prompted colour was detected. */
+  private readonly openingHits: number[];
+  private openingFrames = 0;
 
   constructor(
     private readonly scene: PromptScene,
@@ -85,6 +113,7 @@ export class VideoMetrics {
     private readonly detector: DetectorOptions = defaultDetectorOptions,
   ) {
     this.colours = scene.objects.map((o) => o.colour);
+    this.openingHits = this.colours.map(() => 0);
   }
 
   add(rgb: Uint8Array): void {
@@ -94,6 +123,12 @@ export class VideoMetrics {
     this.accSecond = second;
     const det = detectFrame(rgb, this.spec.frameSize, this.spec, this.scene.background, this.colours, this.detector);
     if (f >= this.skipFrames) this.measure(f, det);
+    if (f >= this.skipFrames && f < this.skipFrames + this.fps) {
+      this.openingFrames++;
+      this.colours.forEach((c, k) => {
+        if (det.objects.has(c)) this.openingHits[k]++;
+      });
+    }
     this.history.push(det);
     if (this.history.length > SPEED_STRIDE) this.history.shift();
   }
@@ -122,6 +157,18 @@ export class VideoMetrics {
     a.drift += Math.hypot(det.backgroundMean[0] - bg[0], det.backgroundMean[1] - bg[1], det.backgroundMean[2] - bg[2]);
     a.purity += det.purity;
     a.sharpness += det.laplacianVariance;
+    if (Number.isFinite(det.borderGradient)) {
+      a.borderSum += det.borderGradient;
+      a.borderN++;
+    }
+  }
+
+  /** The opening check over the first measured second (frames skipFrames .. skipFrames + fps - 1). */
+  opening(): OpeningCheck {
+    const frames = this.openingFrames;
+    const colourShares = Object.fromEntries(this.colours.map((c, k) => [c, frames > 0 ? this.openingHits[k] / frames : 0]));
+    const present = frames > 0 && Object.values(colourShares).every((share) => share >= OPENING_PRESENT_SHARE);
+    return { fromFrame: this.skipFrames, frames, colourShares, present };
   }
 
   private flush(): void {
@@ -140,6 +187,7 @@ export class VideoMetrics {
         backgroundDrift: a.drift / a.frames,
         purity: a.purity / a.frames,
         sharpness: a.sharpness / a.frames,
+        borderSharpness: a.borderN > 0 ? a.borderSum / a.borderN : Number.NaN,
       });
     }
     this.acc = empty();

@@ -1,6 +1,7 @@
 /**
  * The evaluation's outputs: per policy, each metric averaged over prompts and seeds for every
- * second; a table of early vs late windows (markdown + JSON); one PNG per metric (a line per policy).
+ * second; a table of early vs late windows (markdown + JSON); the issue's targets per policy (met /
+ * not met); one PNG per metric (a line per policy).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -25,11 +26,53 @@ export interface SummaryRow {
   late: number;
 }
 
+export interface TargetCheck {
+  /** What is measured, e.g. 'colour fidelity late/early'. */
+  name: string;
+  /** The target, e.g. '>= 0.8'. */
+  target: string;
+  /** NaN when it could not be measured (counts as not met). */
+  value: number;
+  met: boolean;
+}
+
+export interface PolicyTargets {
+  policy: string;
+  /** Share of the policy's videos whose opening second shows every prompted colour (>= 0.8). */
+  openingPresent: TargetCheck;
+  /** Late colour fidelity / early (>= 0.8). */
+  colourFidelity: TargetCheck;
+  /** Late speed / the training data's mean speed (within 25% of 1). */
+  speed: TargetCheck;
+  /** Late border sharpness / early (>= 0.8). */
+  borderSharpness: TargetCheck;
+  allMet: boolean;
+}
+
 export interface EvalReport {
   seconds: number;
+  /** Seconds of video in the early and in the late window (the targets' and the table's). */
   windowSeconds: number;
+  /** How the windows were chosen, for the reader. */
+  windowRule: string;
+  /** First frame of the checked opening second: 0 from noise, the first generated frame when primed. */
+  openingFromFrame: number;
   policies: PolicySeries[];
   summary: SummaryRow[];
+  targets: PolicyTargets[];
+}
+
+/** The targets of issue 16 the evaluation states. */
+export const TARGETS = { openingPresentShare: 0.8, colourFidelityLateEarly: 0.8, speedTolerance: 0.25, borderSharpnessLateEarly: 0.8 } as const;
+
+/** Early / late windows: the first and last 10 s; runs shorter than 20 s use their first and last quarter. */
+export function evalWindow(secondsMeasured: number): { windowSeconds: number; windowRule: string } {
+  if (secondsMeasured >= 20) return { windowSeconds: 10, windowRule: 'early = first 10 s, late = last 10 s' };
+  const windowSeconds = Math.max(1, Math.floor(secondsMeasured / 4));
+  return {
+    windowSeconds,
+    windowRule: `run shorter than 20 s: early = first quarter, late = last quarter (${windowSeconds} s each${secondsMeasured < 2 ? ': the same second' : ''})`,
+  };
 }
 
 export const METRIC_INFO: Record<MetricKey, { title: string; unit: string; better: string }> = {
@@ -41,7 +84,8 @@ export const METRIC_INFO: Record<MetricKey, { title: string; unit: string; bette
   positionError: { title: 'position error vs ground truth', unit: 'pixels', better: 'lower' },
   backgroundDrift: { title: 'background drift', unit: 'RGB distance', better: 'lower' },
   purity: { title: 'palette purity', unit: 'share of clean pixels', better: 'higher' },
-  sharpness: { title: 'sharpness', unit: 'Laplacian variance', better: 'near ground truth' },
+  sharpness: { title: 'Laplacian sharpness', unit: 'Laplacian variance of luminance, whole frame', better: 'near ground truth' },
+  borderSharpness: { title: 'border sharpness', unit: 'RGB gradient magnitude on prompted objects\' borders', better: 'as high late as early' },
 };
 
 function nanMean(values: number[]): number {
@@ -52,7 +96,7 @@ function nanMean(values: number[]): number {
 export function buildReport(results: RunResult[], seconds: number): EvalReport {
   const policies = [...new Set(results.map((r) => r.policy))];
   const n = Math.max(0, ...results.map((r) => r.seconds.length));
-  const windowSeconds = Math.max(1, Math.min(10, Math.floor(n / 3)));
+  const { windowSeconds, windowRule } = evalWindow(n);
   const series: PolicySeries[] = policies.map((policy) => {
     const runs = results.filter((r) => r.policy === policy);
     const perSecond = {} as Record<MetricKey, number[]>;
@@ -70,7 +114,29 @@ export function buildReport(results: RunResult[], seconds: number): EvalReport {
       summary.push({ policy: s.policy, metric, early: nanMean(v.slice(0, windowSeconds)), late: nanMean(v.slice(Math.max(0, n - windowSeconds))) });
     }
   }
-  return { seconds, windowSeconds, policies: series, summary };
+  const openingFromFrame = results[0]?.opening.fromFrame ?? 0;
+  const targets = series.map((s) => policyTargets(s.policy, results.filter((r) => r.policy === s.policy), summary));
+  return { seconds, windowSeconds, windowRule, openingFromFrame, policies: series, summary, targets };
+}
+
+function check(name: string, target: string, value: number, met: (v: number) => boolean): TargetCheck {
+  return { name, target, value, met: Number.isFinite(value) && met(value) };
+}
+
+export function policyTargets(policy: string, runs: readonly RunResult[], summary: readonly SummaryRow[]): PolicyTargets {
+  const row = (metric: MetricKey): SummaryRow => summary.find((r) => r.policy === policy && r.metric === metric)!;
+  const ratio = (metric: MetricKey): number => {
+    const { early, late } = row(metric);
+    return early > 0 ? late / early : Number.NaN;
+  };
+  const openingShare = runs.length ? runs.filter((r) => r.opening.present).length / runs.length : Number.NaN;
+  const t = TARGETS;
+  const openingPresent = check('opening present', `>= ${t.openingPresentShare} of videos`, openingShare, (v) => v >= t.openingPresentShare);
+  const colourFidelity = check('colour fidelity late/early', `>= ${t.colourFidelityLateEarly}`, ratio('colourFidelity'), (v) => v >= t.colourFidelityLateEarly);
+  const speed = check('speed late / training mean', `${1 - t.speedTolerance}..${1 + t.speedTolerance}`, row('speedRatio').late, (v) => Math.abs(v - 1) <= t.speedTolerance);
+  const borderSharpness = check('border sharpness late/early', `>= ${t.borderSharpnessLateEarly}`, ratio('borderSharpness'), (v) => v >= t.borderSharpnessLateEarly);
+  const allMet = [openingPresent, colourFidelity, speed, borderSharpness].every((c) => c.met);
+  return { policy, openingPresent, colourFidelity, speed, borderSharpness, allMet };
 }
 
 const fmt = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
@@ -86,12 +152,38 @@ export function markdownTable(report: EvalReport, metrics: readonly MetricKey[] 
   for (const s of report.policies) {
     const cells = metrics.map((m) => {
       const row = report.summary.find((r) => r.policy === s.policy && r.metric === m)!;
-      const digits = m === 'sharpness' ? 0 : 2;
+      const digits = m === 'sharpness' ? 0 : m === 'borderSharpness' ? 1 : 2;
       return `${fmt(row.early, digits)} → ${fmt(row.late, digits)}`;
     });
     lines.push(`| ${s.policy} | ${cells.join(' | ')} | ${fmt(s.generationFps, 1)} |`);
   }
   return `Each cell: mean over the first ${n} s → mean over the last ${n} s of ${report.seconds} s videos.\n\n${lines.join('\n')}\n`;
+}
+
+/** Minutes the issue asks one sink policy to hold the long-horizon targets for. */
+const LONG_HORIZON_SECONDS = 300;
+
+/** The targets block: per policy, each target's measured value and met / not met. */
+export function targetsTable(report: EvalReport): string {
+  const cell = (c: TargetCheck): string => `${fmt(c.value)} ${c.met ? 'met' : 'not met'}`;
+  const first = report.targets[0];
+  const head = first
+    ? ['policy', ...[first.openingPresent, first.colourFidelity, first.speed, first.borderSharpness].map((c) => `${c.name} (${c.target})`), 'all met']
+    : ['policy'];
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`];
+  for (const t of report.targets) {
+    lines.push(`| ${t.policy} | ${[t.openingPresent, t.colourFidelity, t.speed, t.borderSharpness].map(cell).join(' | ')} | ${t.allMet ? 'yes' : 'no'} |`);
+  }
+  const opening =
+    report.openingFromFrame > 0
+      ? `opening = the first generated second after the ${report.openingFromFrame} primed frames (frames ${report.openingFromFrame}..${report.openingFromFrame}+fps-1), every prompted colour detected in at least half of them`
+      : 'opening = the first second of video (frames 0..fps-1), every prompted colour detected in at least half of them';
+  const met = report.targets.filter((t) => t.colourFidelity.met && t.speed.met && t.borderSharpness.met).map((t) => t.policy);
+  const horizon =
+    report.seconds >= LONG_HORIZON_SECONDS
+      ? `Policies holding colour fidelity, speed and border sharpness over ${report.seconds} s: ${met.length ? met.join(', ') : 'none'}.`
+      : `The 5-minute target (one sink policy holds colour fidelity, speed and border sharpness for ${LONG_HORIZON_SECONDS} s) needs --seconds ${LONG_HORIZON_SECONDS}; these are ${report.seconds} s videos.`;
+  return `Targets (issue 16): ${report.windowRule}; ${opening}.\n\n${lines.join('\n')}\n\n${horizon}\n`;
 }
 
 /** Rows = policies, columns = evenly spaced seconds of the first prompt and seed's video. */
@@ -139,7 +231,11 @@ export function writeReport(report: EvalReport, results: RunResult[], outDir: st
   const strip = filmstrip(results, Math.round(Math.sqrt((results[0]?.stills[0]?.length ?? 0) / 3)));
   if (strip) put('filmstrip.png', strip);
   const units = METRIC_KEYS.map((m) => `- **${METRIC_INFO[m].title}** (${m}): ${METRIC_INFO[m].unit}; better: ${METRIC_INFO[m].better}`).join('\n');
-  put('results.md', `# Evaluation results (generated by \`sinkstream eval\`)\n\n${Object.entries(meta).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join('; ') : String(v)}`).join('\n')}\n\n${markdownTable(report)}\nMetrics:\n${units}\n`);
+  put(
+    'results.md',
+    `# Evaluation results (generated by \`sinkstream eval\`)\n\n${Object.entries(meta).map(([k, v]) => `- ${k}: ${Array.isArray(v) ? v.join('; ') : String(v)}`).join('\n')}\n\n` +
+      `## Targets\n\n${targetsTable(report)}\n## Metrics, early → late\n\n${markdownTable(report)}\nMetrics:\n${units}\n`,
+  );
   for (const metric of METRIC_KEYS) {
     const info = METRIC_INFO[metric];
     const png = linePlot(

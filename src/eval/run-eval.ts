@@ -1,5 +1,5 @@
 /**
- * The long-horizon evaluation: for each cache-policy preset, render a fixed set of prompts and seeds
+ * The long-horizon evaluation: for each cache-policy preset, render a set of prompts (prompt-sets.ts) and seeds
  * through the library API (createGenerator with the real engine and loop) and measure every second
  * of video against the prompt's ground truth.
  */
@@ -10,18 +10,21 @@ import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { createGenerator } from '../loop/generator.js';
 import { modelDims } from '../model/dims.js';
-import { VideoMetrics, type SecondMetrics } from './metrics.js';
+import { VideoMetrics, type OpeningCheck, type SecondMetrics } from './metrics.js';
+import { FIXED_PROMPTS, heldOutPrompts, type PromptSet } from './prompt-sets.js';
 import { defaultSpecDir, loadSceneSpec, parsePrompt, type SceneSpec } from '../scene/scene-spec.js';
 
 export const presetsDir = path.join(projectRoot, 'configs', 'presets');
 
-/** The fixed evaluation set: one, two and three objects on different backgrounds. */
-export const DEFAULT_PROMPTS = [
-  'a red circle and a blue square bouncing on a dark green background',
-  'a yellow triangle bouncing on a dark blue background',
-  'a white square, a magenta circle and a cyan triangle bouncing on a black background',
-];
+export const DEFAULT_PROMPT_SET: PromptSet = 'held-out';
+/** Held-out prompts drawn by default: one each of 1, 2 and 3 objects, as many videos as the fixed set. */
+export const DEFAULT_PROMPT_COUNT = 3;
 export const DEFAULT_SEEDS = [0, 1, 2];
+
+/** The prompts of a named set (`held-out`: the first `count` of the deterministic draw). */
+export function promptsOf(set: PromptSet, count = DEFAULT_PROMPT_COUNT, spec: SceneSpec = loadSceneSpec()): string[] {
+  return set === 'fixed' ? [...FIXED_PROMPTS] : heldOutPrompts(spec, count);
+}
 
 export interface EvalOptions {
   /** Base configuration file (default configs/default.yaml); each preset's `cache:` section replaces its cache. */
@@ -29,7 +32,11 @@ export interface EvalOptions {
   set?: string[];
   /** Preset names (configs/presets/<name>.yaml); default: all. */
   policies?: string[];
+  /** Explicit prompts; without them, the prompts of `promptSet` (default held-out). */
   prompts?: string[];
+  promptSet?: PromptSet;
+  /** Prompts drawn from the held-out set (default DEFAULT_PROMPT_COUNT). */
+  promptCount?: number;
   seeds?: number[];
   seconds: number;
   /**
@@ -47,6 +54,8 @@ export interface RunResult {
   /** Frames generated per second of wall time. */
   generationFps: number;
   seconds: SecondMetrics[];
+  /** The prompted objects in the first measured second (after the primed frames when primed). */
+  opening: OpeningCheck;
   /** The first frame of every second of video (RGB24, frameSize^2 * 3 bytes), for the filmstrip. */
   stills: Uint8Array[];
 }
@@ -101,14 +110,14 @@ async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: 
     await generator.close();
   }
   const wall = (performance.now() - started) / 1000;
-  return { policy, prompt, seed, generationFps: Math.min(frames, total) / wall, seconds: metrics.finish(), stills };
+  return { policy, prompt, seed, generationFps: Math.min(frames, total) / wall, seconds: metrics.finish(), opening: metrics.opening(), stills };
 }
 
 export async function runEval(options: EvalOptions): Promise<RunResult[]> {
   const policies = options.policies ?? listPresets();
-  const prompts = options.prompts ?? DEFAULT_PROMPTS;
-  const seeds = options.seeds ?? DEFAULT_SEEDS;
   const spec = loadSceneSpec();
+  const prompts = options.prompts ?? promptsOf(options.promptSet ?? DEFAULT_PROMPT_SET, options.promptCount, spec);
+  const seeds = options.seeds ?? DEFAULT_SEEDS;
   for (const p of prompts) parsePrompt(p, spec); // refuse a bad prompt before rendering anything
   const configs = policies.flatMap((policy) => prompts.flatMap((prompt) => seeds.map((seed) => ({ policy, config: presetConfig(policy, options, prompt, seed) }))));
   const results: RunResult[] = [];

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createPromptEncoder } from '../../src/text/prompt-encoder.js';
-import { DEFAULT_PROMPTS } from '../../src/eval/run-eval.js';
+import { FIXED_PROMPTS } from '../../src/eval/prompt-sets.js';
 import { SinkstreamError } from '../../src/errors.js';
 
 const spec = loadSceneSpec();
@@ -46,7 +46,7 @@ test('every object colour, shape and background of training, one to three object
 
 test('the default prompt and the evaluation prompts are training captions', () => {
   parsePrompt(loadConfig().generation.prompt, spec);
-  for (const p of DEFAULT_PROMPTS) parsePrompt(p, spec);
+  for (const p of FIXED_PROMPTS) parsePrompt(p, spec);
 });
 
 test('what was never trained is refused, naming the first difference and what the model can draw', () => {

@@ -3,13 +3,16 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { addConfigOptions, type ConfigOptionValues } from '../config-options.js';
 import { SinkstreamError } from '../../errors.js';
-import { DEFAULT_PROMPTS, DEFAULT_SEEDS, listPresets, runEval } from '../../eval/run-eval.js';
-import { buildReport, markdownTable, writeReport } from '../../eval/report.js';
+import { DEFAULT_PROMPT_COUNT, DEFAULT_PROMPT_SET, DEFAULT_SEEDS, listPresets, promptsOf, runEval } from '../../eval/run-eval.js';
+import { buildReport, markdownTable, targetsTable, writeReport } from '../../eval/report.js';
+import { PROMPT_SETS, type PromptSet } from '../../eval/prompt-sets.js';
 
 interface EvalCommandOptions extends ConfigOptionValues {
   seconds: string;
   policies?: string;
   prompts?: string;
+  promptSet: string;
+  promptCount: string;
   seeds?: string;
   out: string;
   json: boolean;
@@ -23,7 +26,9 @@ export function register(program: Command): void {
       .description('render every cache-policy preset for a fixed set of prompts and measure each second against the ground truth')
       .option('--seconds <n>', 'seconds of video per prompt and seed', '60')
       .option('--policies <a,b>', `presets from configs/presets (default: all: ${listPresets().join(', ')})`)
-      .option('--prompts <p1|p2>', 'prompts separated by | (default: the fixed evaluation set)')
+      .option('--prompts <p1|p2>', 'prompts separated by | (replaces --prompt-set)')
+      .option('--prompt-set <name>', `${PROMPT_SETS.join(' | ')}: captions training never saw (crc32 % 8 == 0), drawn with 1, 2 and 3 objects in turn, or the committed run's three`, DEFAULT_PROMPT_SET)
+      .option('--prompt-count <n>', 'held-out prompts to draw', String(DEFAULT_PROMPT_COUNT))
       .option('--seeds <a,b>', 'noise seeds', DEFAULT_SEEDS.join(','))
       .option('--out <dir>', 'output folder for results.md, results.json and the plots', 'docs/eval')
       .option('--no-prime', 'generate the first block too (the demo model cannot open a video: docs/demo-model.md)')
@@ -36,7 +41,15 @@ export function register(program: Command): void {
       return Number(s);
     });
     const policies = options.policies?.split(',').map((p) => p.trim()).filter(Boolean);
-    const prompts = options.prompts?.split('|').map((p) => p.trim()).filter(Boolean) ?? DEFAULT_PROMPTS;
+    if (!(PROMPT_SETS as readonly string[]).includes(options.promptSet)) {
+      throw new SinkstreamError('ERR_ARGUMENT', `--prompt-set ${options.promptSet}: expected one of ${PROMPT_SETS.join(', ')}`);
+    }
+    const promptSet = options.promptSet as PromptSet;
+    const promptCount = Number(options.promptCount);
+    if (!Number.isInteger(promptCount) || promptCount < 1) throw new SinkstreamError('ERR_ARGUMENT', `--prompt-count ${options.promptCount}: expected a positive integer`);
+    const explicit = options.prompts?.split('|').map((p) => p.trim()).filter(Boolean);
+    const prompts = explicit ?? promptsOf(promptSet, promptCount);
+    const promptSource = explicit ? 'given with --prompts' : promptSet === 'fixed' ? 'fixed (the committed demo-model run\'s three; trained-on captions)' : `held-out (${promptCount} drawn; crc32(caption) % 8 == 0, never trained on)`;
     const quiet = options.json || !process.stderr.isTTY;
     const results = await runEval({
       configFile: options.config,
@@ -53,13 +66,14 @@ export function register(program: Command): void {
     const outDir = path.resolve(options.out);
     writeReport(report, results, outDir, {
       seconds,
+      'prompt set': promptSource,
       prompts,
       seeds,
       primed: options.prime ? 'first block given from the ground truth (image-to-video style)' : 'no (generated from noise)',
       config: options.config ?? 'configs/default.yaml',
       overrides: options.set.length ? options.set : 'none',
     });
-    if (options.json) process.stdout.write(`${JSON.stringify(report, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
-    else process.stdout.write(`${markdownTable(report)}\nwritten to ${outDir}\n`);
+    if (options.json) process.stdout.write(`${JSON.stringify({ promptSet: promptSource, ...report }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
+    else process.stdout.write(`Prompt set: ${promptSource}.\n\n${markdownTable(report)}\n${targetsTable(report)}\nwritten to ${outDir}\n`);
   });
 }
