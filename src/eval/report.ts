@@ -57,6 +57,8 @@ export interface EvalReport {
   windowRule: string;
   /** First frame of the checked opening second: 0 from noise, the first generated frame when primed. */
   openingFromFrame: number;
+  /** Frames in the checked opening second (fps, fewer in a shorter video). */
+  openingFrames: number;
   policies: PolicySeries[];
   summary: SummaryRow[];
   targets: PolicyTargets[];
@@ -115,8 +117,9 @@ export function buildReport(results: RunResult[], seconds: number): EvalReport {
     }
   }
   const openingFromFrame = results[0]?.opening.fromFrame ?? 0;
+  const openingFrames = Math.max(0, ...results.map((r) => r.opening.frames));
   const targets = series.map((s) => policyTargets(s.policy, results.filter((r) => r.policy === s.policy), summary));
-  return { seconds, windowSeconds, windowRule, openingFromFrame, policies: series, summary, targets };
+  return { seconds, windowSeconds, windowRule, openingFromFrame, openingFrames, policies: series, summary, targets };
 }
 
 function check(name: string, target: string, value: number, met: (v: number) => boolean): TargetCheck {
@@ -174,10 +177,12 @@ export function targetsTable(report: EvalReport): string {
   for (const t of report.targets) {
     lines.push(`| ${t.policy} | ${[t.openingPresent, t.colourFidelity, t.speed, t.borderSharpness].map(cell).join(' | ')} | ${t.allMet ? 'yes' : 'no'} |`);
   }
+  const from = report.openingFromFrame;
+  const frames = `frames ${from}..${from + report.openingFrames - 1}`;
   const opening =
-    report.openingFromFrame > 0
-      ? `opening = the first generated second after the ${report.openingFromFrame} primed frames (frames ${report.openingFromFrame}..${report.openingFromFrame}+fps-1), every prompted colour detected in at least half of them`
-      : 'opening = the first second of video (frames 0..fps-1), every prompted colour detected in at least half of them';
+    from > 0
+      ? `opening = the first generated second after the ${from} primed frames (${frames}), every prompted colour detected in at least half of them`
+      : `opening = the first second of video (${frames}), every prompted colour detected in at least half of them`;
   const met = report.targets.filter((t) => t.colourFidelity.met && t.speed.met && t.borderSharpness.met).map((t) => t.policy);
   const horizon =
     report.seconds >= LONG_HORIZON_SECONDS

@@ -44,6 +44,7 @@ test('met / not met per target, with the measured values', () => {
   assert.match(md, /\| fader \| 0\.60 not met \| 0\.33 not met \| 0\.50 not met \| 0\.33 not met \| no \|/);
   assert.match(md, /early = first 10 s, late = last 10 s/);
   assert.match(md, /needs --seconds 300/);
+  assert.match(md, /opening = the first second of video \(frames 0\.\.15\)/);
 });
 
 test('speed too fast, an unmeasurable border (NaN) and the 5-minute line', () => {
@@ -68,7 +69,7 @@ test('short runs use their first and last quarter and say so; a primed opening i
   assert.is(report.windowSeconds, 2);
   const md = targetsTable(report);
   assert.match(md, /shorter than 20 s: early = first quarter, late = last quarter \(2 s each\)/);
-  assert.match(md, /first generated second after the 3 primed frames/);
+  assert.match(md, /first generated second after the 3 primed frames \(frames 3\.\.18\)/);
   assert.ok(Math.abs(report.targets[0].colourFidelity.value - 0.8 / 0.9) < 1e-9);
 });
 
