@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, projectRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
@@ -66,6 +67,12 @@ export function listPresets(): string[] {
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => f.slice(0, -'.yaml'.length))
     .sort();
+}
+
+/** The preset whose cache section is the base configuration's cache (what the targets call the default configuration), if any. */
+export function presetOfBaseCache(options: Pick<EvalOptions, 'configFile' | 'set'>): string | undefined {
+  const cache = loadConfig({ file: options.configFile, set: options.set }).cache;
+  return listPresets().find((name) => isDeepStrictEqual(loadConfig({ file: path.join(presetsDir, `${name}.yaml`) }).cache, cache));
 }
 
 export function presetConfig(name: string, options: Pick<EvalOptions, 'configFile' | 'set' | 'prime'>, prompt: string, seed: number): Config {

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildReport, evalWindow, targetsTable } from '../../src/eval/report.js';
 import { METRIC_KEYS, type SecondMetrics } from '../../src/eval/metrics.js';
-import type { RunResult } from '../../src/eval/run-eval.js';
+import { presetOfBaseCache, type RunResult } from '../../src/eval/run-eval.js';
 
 /** A run whose metrics are `early` for the first half of its seconds and `late` after. */
 function run(policy: string, seconds: number, present: boolean, early: Partial<SecondMetrics>, late: Partial<SecondMetrics>, fromFrame = 0): RunResult {
@@ -71,6 +71,14 @@ test('short runs use their first and last quarter and say so; a primed opening i
   assert.match(md, /shorter than 20 s: early = first quarter, late = last quarter \(2 s each\)/);
   assert.match(md, /first generated second after the 3 primed frames \(frames 3\.\.18\)/);
   assert.ok(Math.abs(report.targets[0].colourFidelity.value - 0.8 / 0.9) < 1e-9);
+});
+
+test('the block names the preset whose cache is the base configuration\'s (the targets\' default configuration)', () => {
+  assert.is(presetOfBaseCache({}), 'longlive-sink');
+  assert.is(presetOfBaseCache({ set: ['cache.window=15'] }), undefined);
+  const report = buildReport([run('longlive-sink', 60, true, good, keeps)], 60);
+  assert.match(targetsTable(report, 'longlive-sink'), /base configuration's cache is the longlive-sink preset/);
+  assert.match(targetsTable(report), /No preset has the base configuration's cache/);
 });
 
 test.run();

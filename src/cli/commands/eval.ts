@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { addConfigOptions, type ConfigOptionValues } from '../config-options.js';
 import { SinkstreamError } from '../../errors.js';
-import { DEFAULT_PROMPT_COUNT, DEFAULT_PROMPT_SET, DEFAULT_SEEDS, listPresets, promptsOf, runEval } from '../../eval/run-eval.js';
+import { DEFAULT_PROMPT_COUNT, DEFAULT_PROMPT_SET, DEFAULT_SEEDS, listPresets, presetOfBaseCache, promptsOf, runEval } from '../../eval/run-eval.js';
 import { buildReport, markdownTable, targetsTable, writeReport } from '../../eval/report.js';
 import { PROMPT_SETS, type PromptSet } from '../../eval/prompt-sets.js';
 
@@ -63,6 +63,7 @@ export function register(program: Command): void {
     });
     if (!quiet) process.stderr.write('\n');
     const report = buildReport(results, seconds);
+    const baseCachePreset = presetOfBaseCache({ configFile: options.config, set: options.set });
     const outDir = path.resolve(options.out);
     writeReport(report, results, outDir, {
       seconds,
@@ -72,8 +73,8 @@ export function register(program: Command): void {
       primed: options.prime ? 'first block given from the ground truth (image-to-video style)' : 'no (generated from noise)',
       config: options.config ?? 'configs/default.yaml',
       overrides: options.set.length ? options.set : 'none',
-    });
-    if (options.json) process.stdout.write(`${JSON.stringify({ promptSet: promptSource, ...report }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
-    else process.stdout.write(`Prompt set: ${promptSource}.\n\n${markdownTable(report)}\n${targetsTable(report)}\nwritten to ${outDir}\n`);
+    }, baseCachePreset);
+    if (options.json) process.stdout.write(`${JSON.stringify({ promptSet: promptSource, baseCachePreset: baseCachePreset ?? null, ...report }, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
+    else process.stdout.write(`Prompt set: ${promptSource}.\n\n${markdownTable(report)}\n${targetsTable(report, baseCachePreset)}\nwritten to ${outDir}\n`);
   });
 }
