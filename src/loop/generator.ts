@@ -178,8 +178,18 @@ interface Guidance {
 async function guidanceOf(config: Config, text: PromptEncoder, context: Float32Array): Promise<Guidance | null> {
   const { guidance, negativePrompt } = config.generation;
   if (guidance === 1) return null;
-  const uncond = negativePrompt ? await text.encode(negativePrompt) : new Float32Array(context.length);
+  const uncond = negativePrompt ? await encodeNegativePrompt(text, negativePrompt) : new Float32Array(context.length);
   return { scale: guidance, uncond };
+}
+
+/** The negative prompt's context; a prompt the encoder refuses is named as generation.negativePrompt. */
+async function encodeNegativePrompt(text: PromptEncoder, negativePrompt: string): Promise<Float32Array> {
+  try {
+    return await text.encode(negativePrompt);
+  } catch (e) {
+    if (e instanceof SinkstreamError) throw new SinkstreamError(e.code, `generation.negativePrompt: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 /** Which context the engine holds when the stream guides (its setPrompt switches between the two). */
@@ -195,7 +205,7 @@ export async function checkModel(config: Config): Promise<void> {
   const text = await createPromptEncoder(config, await textWeights(config));
   try {
     await text.encode(config.generation.prompt);
-    if (config.generation.guidance !== 1 && config.generation.negativePrompt) await text.encode(config.generation.negativePrompt);
+    if (config.generation.guidance !== 1 && config.generation.negativePrompt) await encodeNegativePrompt(text, config.generation.negativePrompt);
   } finally {
     await text.close?.(); // umt5: its reference to the shared encoder (serve holds its own)
   }
