@@ -1,3 +1,5 @@
+import { blockForwards } from './cost-model.js';
+
 /**
  * Which of a stream's unfinished blocks may run their next step in the coming forward. The batch
  * itself is assembled earliest-deadline-first by the scheduler; a batching policy only says what may
@@ -69,13 +71,16 @@ export interface BatchedBlock {
   cachedTokens: number;
   steps: number;
   latentFrames: number;
+  /** Forwards of one denoising step (2 with classifier-free guidance); absent: 1. */
+  forwardsPerStep?: number;
 }
 
 /** The forwards of a batch of whole blocks, ms (without decode / encode). */
 export function batchedForwardsMs(forwardMs: (items: readonly BatchedBlock[]) => number, blocks: readonly BatchedBlock[]): number {
-  const most = Math.max(0, ...blocks.map((b) => b.steps + 1));
+  const forwards = (b: BatchedBlock) => blockForwards(b.steps, b.forwardsPerStep);
+  const most = Math.max(0, ...blocks.map(forwards));
   let ms = 0;
-  for (let k = 0; k < most; k++) ms += forwardMs(blocks.filter((b) => b.steps + 1 > k));
+  for (let k = 0; k < most; k++) ms += forwardMs(blocks.filter((b) => forwards(b) > k));
   return ms;
 }
 

@@ -55,6 +55,13 @@ export interface FitQuality {
 export interface BlockShape extends ForwardItemShape {
   steps: number;
   latentFrames: number;
+  /** Forwards of one denoising step (2 with classifier-free guidance); absent: 1. */
+  forwardsPerStep?: number;
+}
+
+/** Forwards of a block at `steps` denoising steps: `forwardsPerStep` a step and the clean pass. */
+export function blockForwards(steps: number, forwardsPerStep = 1): number {
+  return steps * forwardsPerStep + 1;
 }
 
 export interface Samples {
@@ -147,9 +154,9 @@ export class CostModel {
     return c.encodeOverheadMs + c.encodePerLatentFrameMs * latentFrames;
   }
 
-  /** One block alone: (steps + 1) forwards at batch 1 and its decode. */
+  /** One block alone: its forwards (blockForwards) at batch 1 and its decode. */
   blockMs(device: string, block: BlockShape): number {
-    return (block.steps + 1) * this.forwardMs(device, [block]) + this.decodeMs(device, block.latentFrames);
+    return blockForwards(block.steps, block.forwardsPerStep) * this.forwardMs(device, [block]) + this.decodeMs(device, block.latentFrames);
   }
 
   /** Every device's coefficients as plain data (store a calibration; rebuild with `new CostModel`). */

@@ -28,7 +28,7 @@ export interface PlacementQuestion {
   /** Streams the setup must carry at once (the server's stream limit). */
   streams: number;
   /** A typical stream: shape, window, frames per latent frame and objectives; its first rung is the full one. */
-  stream: Pick<StreamSpec, 'tokensPerFrame' | 'windowFrames' | 'videoFramesPerLatentFrame' | 'objectives'> & { steps: number; blockFrames: number };
+  stream: Pick<StreamSpec, 'tokensPerFrame' | 'windowFrames' | 'videoFramesPerLatentFrame' | 'objectives' | 'forwardsPerStep'> & { steps: number; blockFrames: number };
   /** Share of each lane admission keeps free (scheduler.headroom). */
   headroom: number;
 }
@@ -62,6 +62,7 @@ function evaluate(q: PlacementQuestion, placement: Placement, device: string): P
     cachedTokens: Math.max(0, stream.windowFrames - stream.blockFrames) * stream.tokensPerFrame,
     latentFrames: stream.blockFrames,
     steps: stream.steps,
+    ...(stream.forwardsPerStep !== undefined ? { forwardsPerStep: stream.forwardsPerStep } : {}),
   };
   const blockMs = q.costModel.blockMs(device, shape) + q.costModel.encodeMs(device, stream.blockFrames);
   const streamsPerLane = Math.ceil(q.streams / q.gpus);

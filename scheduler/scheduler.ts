@@ -11,7 +11,7 @@
 import { SchedulerError } from './errors.js';
 import type { SchedulerConfig } from './config.js';
 import { batchedForwardsMs, batchingPolicy, batchSize, type BatchingPolicy } from './batching.js';
-import type { CostModel, ForwardItemShape } from './cost-model.js';
+import { blockForwards, type CostModel, type ForwardItemShape } from './cost-model.js';
 import { edfFeasible, type PeriodicLoad } from './feasibility.js';
 import { assignRungs, rungsFrom, type LadderMember } from './ladder.js';
 import { Playout } from './playout.js';
@@ -337,14 +337,15 @@ export class Scheduler {
     const size = this.granularity === 'block' ? batchSize(sharers, device.spec.maxBatch) : 1;
     const forward = this.cost.forwardMs(deviceId, Array.from({ length: size }, () => shape)) * speed;
     const codec = (this.cost.decodeMs(deviceId, rung.blockFrames) + this.cost.encodeMs(deviceId, rung.blockFrames)) * speed;
-    const costMs = ((rung.steps + 1) * forward) / size + codec;
+    const forwards = blockForwards(rung.steps, spec.forwardsPerStep);
+    const costMs = (forwards * forward) / size + codec;
     return {
       id: spec.id,
       periodMs: (rung.blockFrames * spec.videoFramesPerLatentFrame * 1000) / spec.objectives.targetFps,
       costMs,
       deadlineMs,
       // A whole-block job (of the whole batch) cannot be preempted between its forwards.
-      longestUnitMs: this.granularity === 'block' ? (rung.steps + 1) * forward + size * codec : forward + codec,
+      longestUnitMs: this.granularity === 'block' ? forwards * forward + size * codec : (spec.forwardsPerStep ?? 1) * forward + codec,
     };
   }
 
@@ -500,6 +501,7 @@ export class Scheduler {
       block: b.index,
       step: b.step,
       steps: b.steps,
+      ...(s.spec.forwardsPerStep !== undefined ? { forwardsPerStep: s.spec.forwardsPerStep } : {}),
       kind: this.granularity === 'block' ? 'block' : b.step < b.steps ? 'denoise' : 'clean',
       latentFrames: b.latentFrames,
       firstFrame: b.firstFrame,
@@ -523,12 +525,18 @@ export class Scheduler {
       if (i.kind === 'clean') codec += this.cost.decodeMs(id, i.latentFrames);
       if (i.step === 0) codec += this.cost.encodeMs(id, i.latentFrames);
     }
-    return (this.cost.forwardMs(id, items) + codec) * device.speed;
+    // A guided denoising step is two forwards (the prompt's and the unconditional one): the second joins the items that have one.
+    const forwardsOf = (i: PlanItem) => (i.kind === 'denoise' ? (i.forwardsPerStep ?? 1) : 1);
+    const most = Math.max(...items.map(forwardsOf));
+    let forwardMs = 0;
+    for (let k = 0; k < most; k++) forwardMs += this.cost.forwardMs(id, items.filter((i) => forwardsOf(i) > k));
+    return (forwardMs + codec) * device.speed;
   }
 
   /** Device time a block still needs after the step in `x`, run alone. */
   private remainingMs(device: DeviceState, x: PlanItem): number {
-    const forwardsLeft = x.steps - x.step; // steps after this one, the clean pass included
+    // steps after this one, the clean pass included
+    const forwardsLeft = x.step < x.steps ? blockForwards(x.steps - x.step - 1, x.forwardsPerStep) : 0;
     if (forwardsLeft <= 0) return 0;
     const id = device.spec.id;
     return (forwardsLeft * this.cost.forwardMs(id, [x]) + this.cost.decodeMs(id, x.latentFrames)) * device.speed;

@@ -48,6 +48,11 @@ export interface StreamSpec {
   stepLadder?: number[];
   /** This stream's allowed block sizes, overriding the scheduler's `blockFrames` (a generator with a fixed block). */
   blockFrames?: number[];
+  /**
+   * Forwards of one denoising step: 2 with classifier-free guidance (the prompt's and the unconditional one), absent
+   * or 1 otherwise. A block at s steps costs s * forwardsPerStep + 1 forwards (the clean pass is one).
+   */
+  forwardsPerStep?: number;
 }
 
 /** One rung of a stream's quality ladder. */
@@ -74,6 +79,8 @@ export interface PlanItem {
   block: number;
   step: number;
   steps: number;
+  /** The stream's forwards of one denoising step (StreamSpec.forwardsPerStep); absent: 1. */
+  forwardsPerStep?: number;
   kind: 'denoise' | 'clean' | 'block';
   latentFrames: number;
   /** Video frame index of the block's first frame. */

@@ -18,6 +18,7 @@ import { modelDims } from '../model/dims.js';
 import { median } from '../util/stats.js';
 import { CostModel, type FitQuality, type ForwardSample, type FrameCodecSample } from '../../scheduler/index.js';
 import { TimingEngine, type TimedForward } from './timing-engine.js';
+import { forwardsPerStep } from './stream-spec.js';
 
 export interface Calibration {
   /** The device the cost model describes (one engine setup of this process). */
@@ -179,7 +180,12 @@ export function calibrationFor(config: Config, options: MeasureOptions = {}): Pr
 export function describeCalibration(c: Calibration, config: Config, steps: readonly number[]): string {
   const dims = modelDims(config);
   const F = config.generation.blockFrames;
-  const shape = { queryTokens: F * dims.tokensPerFrame, cachedTokens: Math.max(0, config.cache.window - F) * dims.tokensPerFrame, latentFrames: F };
+  const shape = {
+    queryTokens: F * dims.tokensPerFrame,
+    cachedTokens: Math.max(0, config.cache.window - F) * dims.tokensPerFrame,
+    latentFrames: F,
+    forwardsPerStep: forwardsPerStep(config),
+  };
   const perSteps = steps.map((s) => `${s} steps ${c.costModel.blockMs(c.device, { ...shape, steps: s }).toFixed(0)} ms`).join(', ');
   return `calibrated ${c.device} on ${c.blocks} blocks in ${(c.tookMs / 1000).toFixed(1)} s: a block with a full cache takes ${perSteps} (forward fit r2 ${c.quality.forward.r2.toFixed(2)})`;
 }

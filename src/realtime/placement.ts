@@ -5,6 +5,7 @@
 import type { Config } from '../config/schema.js';
 import { modelDims } from '../model/dims.js';
 import { objectiveFps, type PlacementQuestion } from '../../scheduler/index.js';
+import { forwardsPerStep } from './stream-spec.js';
 
 /** The GPUs of the native setup, lane order: engine.devices, else engine.stages of them from engine.device. */
 export function placementGpus(config: Config): number[] {
@@ -39,6 +40,7 @@ export function placementQuestion(config: Config, costs: Pick<PlacementQuestion,
       videoFramesPerLatentFrame: expectedVideoFramesPerLatentFrame(config),
       steps: config.generation.steps.length,
       blockFrames: config.generation.blockFrames,
+      forwardsPerStep: forwardsPerStep(config),
       objectives: { targetFps: objectiveFps(config), latencyMs: config.scheduler.latencyMs, ttffMs: config.scheduler.ttffMs, priority: 0 },
     },
     headroom: config.scheduler.headroom,

@@ -43,7 +43,13 @@ export function streamSpecFromConfig(
     },
     ...(options.firstBlockVideoFrames !== undefined ? { firstBlockVideoFrames: options.firstBlockVideoFrames } : {}),
     ...(options.durationFrames !== undefined ? { durationFrames: options.durationFrames } : {}),
+    ...(forwardsPerStep(config) !== 1 ? { forwardsPerStep: forwardsPerStep(config) } : {}),
   };
+}
+
+/** Forwards of one denoising step: with classifier-free guidance (generation.guidance != 1), the prompt's and the unconditional one. */
+export function forwardsPerStep(config: Pick<Config, 'generation'>): number {
+  return config.generation.guidance !== 1 ? 2 : 1;
 }
 
 /** Step counts from the generator's full count down through the configured ladder's smaller ones. */

@@ -1,0 +1,27 @@
+/** The runtime's stream spec and placement question with classifier-free guidance: two forwards a denoising step. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadConfig } from '../../src/config/load.js';
+import { forwardsPerStep, scheduledStreamSpec } from '../../src/realtime/stream-spec.js';
+import { placementQuestion } from '../../src/realtime/placement.js';
+import { CostModel } from '../../scheduler/cost-model.js';
+import { coefficients } from '../scheduler/helpers/drive.js';
+
+const costs = { costModel: new CostModel({ gpu0: coefficients() }), devices: {} };
+
+test('guidance 1: one forward a step, the spec as before (no forwardsPerStep key)', () => {
+  const config = loadConfig({});
+  assert.is(forwardsPerStep(config), 1);
+  const spec = scheduledStreamSpec(config, 's', { videoFramesPerLatentFrame: 1 });
+  assert.not.ok('forwardsPerStep' in spec);
+});
+
+test('guidance 2 (and 0): two forwards a step in the stream spec and the placement question', () => {
+  for (const g of ['2', '0']) {
+    const config = loadConfig({ set: [`generation.guidance=${g}`] });
+    assert.is(scheduledStreamSpec(config, 's', { videoFramesPerLatentFrame: 1 }).forwardsPerStep, 2);
+    assert.is(placementQuestion(config, costs).stream.forwardsPerStep, 2);
+  }
+});
+
+test.run();

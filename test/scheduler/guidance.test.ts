@@ -1,0 +1,53 @@
+/**
+ * A guided stream (StreamSpec.forwardsPerStep 2, classifier-free guidance): a block at s steps costs 2s + 1 forwards
+ * in admission, in the plans' predictions and in a batch of whole blocks.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { batchedForwardsMs } from '../../scheduler/batching.js';
+import { CostModel } from '../../scheduler/cost-model.js';
+import { coefficients, driver, stream } from './helpers/drive.js';
+
+// The helpers' device: every forward takes 10 ms, decode is free; a stream's 3-frame block every 100 ms.
+const guided = (id: string, o: Parameters<typeof stream>[1] = {}) => ({ ...stream(id, o), forwardsPerStep: 2 });
+
+test('admission: a guided block at 2 steps is 5 forwards (50 ms of every 100): a second guided stream is refused', () => {
+  const d = driver({});
+  assert.is(d.admit(guided('g1')).admitted, true);
+  const refused = d.admit(guided('g2'));
+  assert.is(refused.admitted, false);
+  if (refused.admitted) return;
+  assert.is(refused.code, 'capacity');
+  assert.match(refused.reason, /needs 1\.00 of the device, 0\.90 allowed/);
+  // The same two streams unguided (3 forwards at 2 steps) fit.
+  const plain = driver({});
+  assert.is(plain.admit(stream('s1')).admitted, true);
+  assert.is(plain.admit(stream('s2')).admitted, true);
+});
+
+test('a guided stream runs its blocks on time, each predicted at 2s + 1 forwards', () => {
+  const d = driver({});
+  const decision = d.admit(guided('g', { frames: 30 }));
+  assert.is(decision.admitted, true);
+  if (!decision.admitted) return;
+  const steps = decision.rung.steps;
+  d.run(3000);
+  const m = d.scheduler.metrics('g', 3000);
+  assert.is(m.framesDelivered, 30);
+  assert.is(m.missedDeadlines, 0);
+  const predicted = d.plans.flatMap((p) => p.jobs).reduce((sum, j) => sum + j.predictedMs, 0);
+  assert.ok(Math.abs(predicted - 10 * (2 * steps + 1) * 10) < 1e-6, `10 blocks of ${2 * steps + 1} forwards: ${predicted} ms`);
+});
+
+test('a batch of whole blocks: a guided block has 2s + 1 forwards, an unguided one s + 1', () => {
+  const cost = new CostModel({ gpu: coefficients({ overheadMs: 10, perItemMs: 1 }) });
+  const forwardMs = (items: readonly unknown[]) => cost.forwardMs('gpu', items.map(() => ({ queryTokens: 1, cachedTokens: 0 })));
+  const block = { queryTokens: 1, cachedTokens: 0, steps: 4, latentFrames: 3 };
+  assert.is(batchedForwardsMs(forwardMs, [block]), 5 * 11);
+  assert.is(batchedForwardsMs(forwardMs, [{ ...block, forwardsPerStep: 2 }]), 9 * 11);
+  // Together: 5 forwards join both blocks (12 ms each), the guided block's 4 more run alone (11 ms).
+  assert.is(batchedForwardsMs(forwardMs, [block, { ...block, forwardsPerStep: 2 }]), 5 * 12 + 4 * 11);
+  assert.is(cost.blockMs('gpu', { ...block, forwardsPerStep: 2 }), 9 * 11);
+});
+
+test.run();
