@@ -6,6 +6,7 @@
 #     per-block latent relative error of the sparse rollout against the dense one (same seed, same prompt)
 #   speed: `sinkstream bench`, 16 blocks, dense / stride 3 / stride 4 in alternating processes, two rounds
 #   source .device/boot.sh && bash native/runs/v9-sparse/run.sh      (carry .device and dist; npm run build first)
+# DIFF_STRIDES / BENCH_STRIDES (default "3 4" / "1 3 4") choose the strides when time is short.
 # Results under $OUT: sparse-diff-s3.json, sparse-diff-s4.json, sparse-bench-*.json, sparse.err, sparse-summary.txt
 set -u
 : "${OUT:?OUT must name the results folder}"
@@ -14,7 +15,7 @@ command -v node > /dev/null || source .device/boot.sh > /dev/null 2>&1
 S=(--config configs/wan-1.3b.yaml --set engine.name=native --set engine.dtype=float16 --set cache.policy=sink
    --set cache.window=21 --set cache.sink=3 --set decoder.kind=none)
 : > "$OUT/sparse.err"
-for stride in 3 4; do
+for stride in ${DIFF_STRIDES:-3 4}; do
   t=$(date +%s)
   echo "== diff stride $stride" >> "$OUT/sparse.err"
   timeout 150 node --import tsx tools/bench/engine-video-diff.ts "${S[@]}" --blocks 60 --b cache.sparse.stride=$stride --json \
@@ -22,7 +23,7 @@ for stride in 3 4; do
   echo "diff stride $stride rc=$? $(( $(date +%s) - t )) s"
 done
 for round in 1 2; do
-  for stride in 1 3 4; do
+  for stride in ${BENCH_STRIDES:-1 3 4}; do
     t=$(date +%s)
     echo "== bench stride $stride round $round" >> "$OUT/sparse.err"
     timeout 60 node bin/sinkstream.js bench "${S[@]}" --set cache.sparse.stride=$stride --blocks 16 --json \
