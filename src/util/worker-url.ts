@@ -7,6 +7,7 @@
  * bootstrap that registers tsx's loader inside the worker and then imports the module.
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { gpuTurnWord, releaseGpuTurn } from './gpu-turn.js';
 
 export interface WorkerModule {
   url: URL;
@@ -20,7 +21,15 @@ export function workerModuleUrl(callerUrl: string, baseName: string): WorkerModu
 }
 
 export function spawnWorker(callerUrl: string, baseName: string, options: WorkerOptions = {}): Worker {
-  const module = workerModuleUrl(callerUrl, baseName);
+  gpuTurnWord(); // the process's WebGPU turn, inherited by the new worker (gpu-turn.ts)
+  const worker = startWorker(workerModuleUrl(callerUrl, baseName), options);
+  // worker.threadId reads -1 once the thread has stopped, so it is taken now
+  const id = worker.threadId;
+  worker.once('exit', () => releaseGpuTurn(id));
+  return worker;
+}
+
+function startWorker(module: WorkerModule, options: WorkerOptions): Worker {
   if (!module.typescript) return new Worker(module.url, options);
   const tsxApi = import.meta.resolve('tsx/esm/api');
   const bootstrap =

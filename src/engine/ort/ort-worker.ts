@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { modelDims } from '../../model/dims.js';
 import { loadWeights } from '../../model/load-weights.js';
+import { turnFor } from '../../util/gpu-turn.js';
 import { rpcEvents, serveWorker, transferring } from '../../util/worker-rpc.js';
 import { OrtRuntime } from './ort-runtime.js';
 import type { OrtWorkerApi, WorkerInit } from './protocol.js';
@@ -26,14 +27,16 @@ async function start(): Promise<OrtRuntime> {
 }
 
 await serveWorker<OrtWorkerApi>(parentPort, async () => {
-  const runtime = await start();
+  // WebGPU sessions of the process share one device: building and every call take the process's turn
+  const turn = turnFor((workerData as WorkerInit).config.engine.provider);
+  const runtime = await turn(start);
   const events = rpcEvents(parentPort!);
   // Every call, answered or failed, is followed by the engine's figures (they reach the caller first).
   const withInfo =
     <A extends unknown[], R>(run: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       try {
-        return await run(...args);
+        return await turn(() => run(...args));
       } finally {
         events.emit('info', runtime.info());
       }
