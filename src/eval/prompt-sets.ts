@@ -7,6 +7,7 @@
 import { crc32 } from 'node:zlib';
 import { SinkstreamError } from '../errors.js';
 import type { SceneSpec } from '../scene/scene-spec.js';
+import { seededRandom } from '../../scheduler/random.js'; // mulberry32: the same draw on every machine
 
 export const PROMPT_SETS = ['held-out', 'fixed'] as const;
 export type PromptSet = (typeof PROMPT_SETS)[number];
@@ -51,18 +52,6 @@ function allCaptions(spec: SceneSpec, count: number): string[] {
   return out;
 }
 
-/** mulberry32: a small seeded PRNG, so the draw is the same on every machine. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * `count` distinct held-out captions: the i-th has (i mod 3) + 1 objects, each drawn uniformly from
  * the held-out captions of that size. The same spec and count give the same list, and a longer list
@@ -71,7 +60,7 @@ function random(seed: number): () => number {
 export function heldOutPrompts(spec: SceneSpec, count: number): string[] {
   const pools = [1, 2, 3].map((k) => allCaptions(spec, k).filter(isHeldOut));
   const sizes = pools.map((p) => p.length);
-  const draws = [1, 2, 3].map((k) => random(HELD_OUT_DRAW_SEED + k));
+  const draws = [1, 2, 3].map((k) => seededRandom(HELD_OUT_DRAW_SEED + k));
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
     const k = i % 3;

@@ -11,30 +11,20 @@
  * model or engine sections, so a spare fits any stream); a stream takes one and a new one is made.
  */
 import type { CacheConfig, Config } from '../config/schema.js';
-import type { HeldFrame } from '../cache/types.js';
 import type { FrameBlock } from '../loop/types.js';
 import { isSinkstreamError } from '../errors.js';
 import { spawnWorker } from '../util/worker-url.js';
 import { RpcClient } from '../util/worker-rpc.js';
-import { connectTextEncoder } from '../text/shared-text-encoder.js';
-import type { LiveGenerator } from './live-stream.js';
-import type { GeneratorWorkerApi } from './generator-messages.js';
+import { RemoteGenerator } from './remote-generator.js';
+import type { GeneratorWorkerApi, HostedGeneratorShape, TextEncoderPort } from './generator-messages.js';
 
-export class HostedGenerator implements LiveGenerator {
-  width = 0;
-  height = 0;
-  fps = 0;
-  framesPerBlock = 0;
-  private firstBlockFrames = 0;
-  /** True when its engine was built before the stream asked (a spare). */
-  startedWarm = false;
-  private lastCache: HeldFrame[] = [];
-  private closing: Promise<void> | null = null;
-
+export class HostedGenerator extends RemoteGenerator {
   private constructor(
     private readonly worker: RpcClient<GeneratorWorkerApi>,
     private config: Config,
-  ) {}
+  ) {
+    super();
+  }
 
   /** A generator thread, started (its modules loaded) but with no engine nor generator yet. */
   static async spawn(config: Config): Promise<HostedGenerator> {
@@ -47,47 +37,26 @@ export class HostedGenerator implements LiveGenerator {
     await this.worker.call('warm', [this.config]);
   }
 
-  async start(config: Config = this.config): Promise<void> {
+  override start(config: Config = this.config): Promise<void> {
     this.config = config;
-    // umT5 is loaded once per server, not per stream: the stream's thread reaches it through a port.
-    const text = config.text.encoder === 'umt5' ? await connectTextEncoder(config) : undefined;
-    const shape = await this.worker.call('create', [config, text], text ? [text.port] : []);
-    this.width = shape.width;
-    this.height = shape.height;
-    this.fps = shape.fps;
-    this.framesPerBlock = shape.framesPerBlock;
-    this.firstBlockFrames = shape.firstBlockFrames;
-    this.startedWarm = shape.warm;
+    return super.start(config);
   }
 
-  /** Video frames of block `index` (a streaming decoder's first block gives fewer). */
-  framesOfBlock(index: number): number {
-    return index === 0 ? this.firstBlockFrames : this.framesPerBlock;
+  protected createRemote(config: Config, text: TextEncoderPort | undefined): Promise<HostedGeneratorShape> {
+    return this.worker.call('create', [config, text], text ? [text.port] : []);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<FrameBlock> {
-    while (!this.closing) yield await this.next();
+  protected nextRemote(steps: number | undefined): Promise<FrameBlock> {
+    return this.worker.call('next', steps === undefined ? [] : [steps]);
   }
 
-  /** The next block; `steps` degrades it to fewer denoising steps (the scheduler's ladder). */
-  async next(options: { steps?: number } = {}): Promise<FrameBlock> {
-    const block = await this.worker.call('next', options.steps === undefined ? [] : [options.steps]);
-    this.lastCache = block.cache;
-    return block;
+  protected setPromptRemote(prompt: string): Promise<void> {
+    return this.worker.call('setPrompt', [prompt]);
   }
 
-  async setPrompt(prompt: string): Promise<void> {
-    await this.worker.call('setPrompt', [prompt]);
-  }
-
-  /** A complete cache section, validated by the stream (LiveStream); the worker's generator takes it at the next block. */
-  retune(cache: CacheConfig): void {
+  protected retuneRemote(cache: CacheConfig): Promise<void> {
     this.config = { ...this.config, cache };
-    this.worker.call('retune', [cache]).catch(() => undefined); // checked before it was sent
-  }
-
-  cacheView(): HeldFrame[] {
-    return this.lastCache.map((h) => ({ ...h }));
+    return this.worker.call('retune', [cache]);
   }
 
   close(): Promise<void> {

@@ -9,13 +9,11 @@
  * With engine.maxBatch 1 the server uses SpareGenerators (generator-host.ts): one thread per stream, as before.
  */
 import type { CacheConfig, Config } from '../config/schema.js';
-import type { HeldFrame } from '../cache/types.js';
 import type { FrameBlock } from '../loop/types.js';
 import { spawnWorker } from '../util/worker-url.js';
 import { RpcClient } from '../util/worker-rpc.js';
-import { connectTextEncoder } from '../text/shared-text-encoder.js';
-import type { LiveGenerator } from './live-stream.js';
-import type { SharedBatchStats, SharedGeneratorWorkerApi } from './generator-messages.js';
+import { RemoteGenerator } from './remote-generator.js';
+import type { HostedGeneratorShape, SharedBatchStats, SharedGeneratorWorkerApi, TextEncoderPort } from './generator-messages.js';
 
 /** The engine section as a key, whatever the order of its keys. */
 function engineKey(config: Config): string {
@@ -23,60 +21,28 @@ function engineKey(config: Config): string {
 }
 
 /** One stream's generator in a shared thread. */
-export class SharedStreamGenerator implements LiveGenerator {
-  width = 0;
-  height = 0;
-  fps = 0;
-  framesPerBlock = 0;
-  private firstBlockFrames = 0;
-  /** True when its engine was built before the stream asked. */
-  startedWarm = false;
-  private lastCache: HeldFrame[] = [];
-  private closing: Promise<void> | null = null;
-
+export class SharedStreamGenerator extends RemoteGenerator {
   constructor(
     private readonly worker: RpcClient<SharedGeneratorWorkerApi>,
     readonly slot: number,
-  ) {}
-
-  /** @internal */
-  async start(config: Config): Promise<void> {
-    // umT5 is loaded once per server, not per stream: the stream reaches it through a port of its own.
-    const text = config.text.encoder === 'umt5' ? await connectTextEncoder(config) : undefined;
-    const shape = await this.worker.call('create', [this.slot, config, text], text ? [text.port] : []);
-    this.width = shape.width;
-    this.height = shape.height;
-    this.fps = shape.fps;
-    this.framesPerBlock = shape.framesPerBlock;
-    this.firstBlockFrames = shape.firstBlockFrames;
-    this.startedWarm = shape.warm;
+  ) {
+    super();
   }
 
-  framesOfBlock(index: number): number {
-    return index === 0 ? this.firstBlockFrames : this.framesPerBlock;
+  protected createRemote(config: Config, text: TextEncoderPort | undefined): Promise<HostedGeneratorShape> {
+    return this.worker.call('create', [this.slot, config, text], text ? [text.port] : []);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<FrameBlock> {
-    while (!this.closing) yield await this.next();
+  protected nextRemote(steps: number | undefined): Promise<FrameBlock> {
+    return this.worker.call('next', steps === undefined ? [this.slot] : [this.slot, steps]);
   }
 
-  async next(options: { steps?: number } = {}): Promise<FrameBlock> {
-    const block = await this.worker.call('next', options.steps === undefined ? [this.slot] : [this.slot, options.steps]);
-    this.lastCache = block.cache;
-    return block;
+  protected setPromptRemote(prompt: string): Promise<void> {
+    return this.worker.call('setPrompt', [this.slot, prompt]);
   }
 
-  async setPrompt(prompt: string): Promise<void> {
-    await this.worker.call('setPrompt', [this.slot, prompt]);
-  }
-
-  /** A complete, validated cache section; the stream's generator takes it at its next block. */
-  retune(cache: CacheConfig): void {
-    this.worker.call('retune', [this.slot, cache]).catch(() => undefined); // checked before it was sent
-  }
-
-  cacheView(): HeldFrame[] {
-    return this.lastCache.map((h) => ({ ...h }));
+  protected retuneRemote(cache: CacheConfig): Promise<void> {
+    return this.worker.call('retune', [this.slot, cache]);
   }
 
   /** Closes this stream's generator and engine in the shared thread; the other streams go on. */
