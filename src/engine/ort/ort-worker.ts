@@ -6,14 +6,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { modelDims } from '../../model/dims.js';
 import { loadWeights } from '../../model/load-weights.js';
+import type { ModelWeights } from '../../model/weights.js';
 import { turnFor } from '../../util/gpu-turn.js';
 import { rpcEvents, serveWorker, transferring } from '../../util/worker-rpc.js';
 import { OrtRuntime } from './ort-runtime.js';
 import type { OrtWorkerApi, WorkerInit } from './protocol.js';
 
-async function start(): Promise<OrtRuntime> {
+/** Builds the sessions from weights already in memory. */
+function build(weights: ModelWeights): Promise<OrtRuntime> {
   const { config, layers } = workerData as WorkerInit;
-  const weights = await loadWeights(config);
   return OrtRuntime.create({
     dims: modelDims(config),
     weights,
@@ -27,9 +28,12 @@ async function start(): Promise<OrtRuntime> {
 }
 
 await serveWorker<OrtWorkerApi>(parentPort, async () => {
-  // WebGPU sessions of the process share one device: building and every call take the process's turn
-  const turn = turnFor((workerData as WorkerInit).config.engine.provider);
-  const runtime = await turn(start);
+  const { config } = workerData as WorkerInit;
+  // WebGPU sessions of the process share one device: building the sessions and every call take the process's
+  // turn; reading the weights from disk does not, so other streams keep the device meanwhile
+  const turn = turnFor(config.engine.provider);
+  const weights = await loadWeights(config);
+  const runtime = await turn(() => build(weights));
   const events = rpcEvents(parentPort!);
   // Every call, answered or failed, is followed by the engine's figures (they reach the caller first).
   const withInfo =
