@@ -50,7 +50,7 @@ export class HostedGenerator extends RemoteGenerator {
     return this.worker.call('next', steps === undefined ? [] : [steps]);
   }
 
-  protected setPromptRemote(prompt: string): Promise<void> {
+  setPrompt(prompt: string): Promise<void> {
     return this.worker.call('setPrompt', [prompt]);
   }
 

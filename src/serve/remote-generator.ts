@@ -24,7 +24,7 @@ export abstract class RemoteGenerator implements LiveGenerator {
   /** Builds the stream's generator in the worker; `text` is the server's umT5 encoder when the config uses it. */
   protected abstract createRemote(config: Config, text: TextEncoderPort | undefined): Promise<HostedGeneratorShape>;
   protected abstract nextRemote(steps: number | undefined): Promise<FrameBlock>;
-  protected abstract setPromptRemote(prompt: string): Promise<void>;
+  abstract setPrompt(prompt: string): Promise<void>;
   protected abstract retuneRemote(cache: CacheConfig): Promise<void>;
   abstract close(): Promise<void>;
 
@@ -54,10 +54,6 @@ export abstract class RemoteGenerator implements LiveGenerator {
     const block = await this.nextRemote(options.steps);
     this.lastCache = block.cache;
     return block;
-  }
-
-  setPrompt(prompt: string): Promise<void> {
-    return this.setPromptRemote(prompt);
   }
 
   /** A complete cache section, validated by the stream (LiveStream); the worker's generator takes it at the next block. */

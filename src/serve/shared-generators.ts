@@ -37,7 +37,7 @@ export class SharedStreamGenerator extends RemoteGenerator {
     return this.worker.call('next', steps === undefined ? [this.slot] : [this.slot, steps]);
   }
 
-  protected setPromptRemote(prompt: string): Promise<void> {
+  setPrompt(prompt: string): Promise<void> {
     return this.worker.call('setPrompt', [this.slot, prompt]);
   }
 
