@@ -27,6 +27,11 @@ export const archSection = z
     ropeSplit: z.tuple([positiveInt, positiveInt, positiveInt]).optional(),
     /** Size of the model's RoPE table: every temporal position stays below it. Wan: 1024. */
     ropeMaxPosition: positiveInt.default(1024),
+    /**
+     * What the head outputs: `flow` (v = noise - x0, as Wan predicts) or `sample` (the clean
+     * latent x0 itself, "Back to Basics", Li & He 2025), which the loop turns into the flow (x - x0) / max(s, 0.05).
+     */
+    prediction: z.enum(['flow', 'sample']).default('flow'),
   })
   .strict();
 

@@ -53,7 +53,7 @@ export interface ForwardRequest {
 }
 
 export interface ForwardResult {
-  /** [C, F, H, W] flow prediction. */
+  /** [C, F, H, W] the head's output: the flow, or x0 for a model of `model.arch.prediction: sample` (the loop converts it). */
   flow: Float32Array;
   /** Handle of the kept queries when `keepQueries` was not 'none'; release with `releaseQueries`. */
   queriesId?: number;

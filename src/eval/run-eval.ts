@@ -41,8 +41,8 @@ export interface EvalOptions {
   seeds?: number[];
   seconds: number;
   /**
-   * Give the first block from the ground truth, `generation.opening: scene` (default true;
-   * docs/demo-model.md says why); false generates it from noise.
+   * true: the first block is given from the ground truth (`generation.opening: scene`); false: generated from
+   * noise. Default: what the configuration's `generation.opening` says (the videos users get).
    */
   prime?: boolean;
   onProgress?: (event: { policy: string; prompt: string; seed: number; second: number; seconds: number }) => void;
@@ -75,13 +75,18 @@ export function presetOfBaseCache(options: Pick<EvalOptions, 'configFile' | 'set
   return listPresets().find((name) => isDeepStrictEqual(loadConfig({ file: path.join(presetsDir, `${name}.yaml`) }).cache, cache));
 }
 
+/** Whether the evaluation primes its videos: `options.prime`, else the configuration's own opening. */
+export function evalPrimes(options: Pick<EvalOptions, 'configFile' | 'set' | 'prime'>): boolean {
+  return options.prime ?? loadConfig({ file: options.configFile, set: options.set }).generation.opening === 'scene';
+}
+
 export function presetConfig(name: string, options: Pick<EvalOptions, 'configFile' | 'set' | 'prime'>, prompt: string, seed: number): Config {
   const file = path.join(presetsDir, `${name}.yaml`);
   if (!existsSync(file)) {
     throw new SinkstreamError('ERR_ARGUMENT', `--policies: no preset '${name}' (${file}); presets: ${listPresets().join(', ')}`);
   }
   const cache = loadConfig({ file }).cache;
-  const opening = (options.prime ?? true) ? 'scene' : 'noise';
+  const opening = evalPrimes(options) ? 'scene' : 'noise';
   const model = opening === 'scene' ? { scene: defaultSpecDir } : {};
   return loadConfig({ file: options.configFile, set: options.set, overrides: { cache, model, generation: { prompt, seed, opening } } as Record<string, unknown> });
 }

@@ -30,7 +30,7 @@ import { checkWeights, loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { fillGaussianNoise } from './noise.js';
-import { denoisedInto, eulerInPlace, guidedFlowInPlace, renoiseInPlace } from './sampler.js';
+import { denoisedInto, eulerInPlace, flowOfSampleInPlace, guidedFlowInPlace, renoiseInPlace } from './sampler.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
@@ -541,7 +541,8 @@ class BlockLoop implements BlockGenerator {
       const last = k === steps - 1 ? new Float32Array(size) : null; // the block's x0, allocated while the engine works
       const result = await pending;
       if (compressNow) ({ plan } = await this.compress(result.queriesId, blockStart, F));
-      const v = result.flow;
+      // A sample-predicting model's x0 becomes its flow here, once, after guidance (which is linear in either).
+      const v = this.dims.prediction === 'sample' ? flowOfSampleInPlace(result.flow, x, sigma) : result.flow;
       if (last) x0 = denoisedInto(last, x, v, sigma);
       else if (nextNoise) renoiseInPlace(x, v, nextNoise, sigma, sigmas[k + 1]);
       else eulerInPlace(x, v, sigma, sigmas[k + 1]);

@@ -4,6 +4,21 @@
  * of Node optimises their loops apart from the generator's asynchronous code.
  */
 
+/**
+ * The least noise level a sample-predicting model's flow divides by. The flow of x0 is (x - x0) / sigma, which
+ * blows up as sigma -> 0; the training tools (tools/reference/model.py) divide by max(sigma, 0.05), so the runtime
+ * must use the same floor to follow the flow the model was trained for.
+ */
+export const SAMPLE_SIGMA_FLOOR = 0.05;
+
+/** A sample-predicting head's output x0 (in `out`) becomes the flow v = (x - x0) / max(sigma, floor), in place. */
+export function flowOfSampleInPlace(out: Float32Array, x: Float32Array, sigma: number): Float32Array {
+  const n = out.length;
+  const s = Math.max(sigma, SAMPLE_SIGMA_FLOOR);
+  for (let i = 0; i < n; i++) out[i] = (x[i] - out[i]) / s;
+  return out;
+}
+
 /** x0 = x - sigma * v (the denoised latent of a step), into `out`. */
 export function denoisedInto(out: Float32Array, x: Float32Array, v: Float32Array, sigma: number): Float32Array {
   const n = out.length;

@@ -26,6 +26,8 @@ export interface ModelDims {
   gridWidth: number;
   /** Output features per token: latentChannels * prod(patch). */
   patchFeatures: number;
+  /** What the head outputs: the flow, or the clean sample x0 (the loop converts it to the flow). */
+  prediction: ArchConfig['prediction'];
 }
 
 /** Wan's split of a head's dims: frame gets d - 4*(d//6), row and column 2*(d//6) each (in dims). */
@@ -61,6 +63,7 @@ export function modelDims(config: Pick<Config, 'model'>): ModelDims {
     gridHeight,
     gridWidth,
     patchFeatures: arch.latentChannels * arch.patch[0] * ph * pw,
+    prediction: arch.prediction,
   };
 }
 

@@ -35,7 +35,8 @@ function promptedMotionIn(file: string): PromptCheck {
   const spec = loadSceneSpec(model.scene!);
   const size = spec.frameSize;
   const raw = execFileSync(resolveFfmpegPath().path, ['-loglevel', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { maxBuffer: 1 << 28 });
-  const metrics = new VideoMetrics(parsePrompt(generation.prompt, spec), spec, generation.fps, generation.blockFrames);
+  const primed = generation.opening === 'scene' ? generation.blockFrames : 0;
+  const metrics = new VideoMetrics(parsePrompt(generation.prompt, spec), spec, generation.fps, primed);
   for (let at = 0; at + size * size * 3 <= raw.length; at += size * size * 3) metrics.add(new Uint8Array(raw.subarray(at, at + size * size * 3)));
   return checkPromptedMotion(metrics.finish());
 }

@@ -87,10 +87,11 @@ test('weights that make the model diverge: exit 1 at the first non-finite block,
     for (const tensor of t.values()) for (let i = 0; i < tensor.data.length; i++) tensor.data[i] *= 1e20;
   });
   const out = path.join(tempDir('diverged'), 'diverged.mp4');
-  const run = await cli(['render', '--frames', '24', '--no-progress', '--out', out, '--set', `model.weights=${weights}`]);
+  // The first block drawn from the prompt (not generated), so that frames come before the divergence.
+  const run = await cli(['render', '--frames', '24', '--no-progress', '--out', out, '--set', `model.weights=${weights}`, '--set', 'generation.opening=scene']);
   assert.is(run.code, 1, run.stderr);
   assert.match(run.stderr, /block 1: the denoised latent holds (NaN|-?Infinity) .*the model diverged.*\[ERR_ENGINE\]/);
-  // Block 0 is drawn from the prompt (generation.opening: scene), not generated: its frames are in the file.
+  // Block 0's frames are in the file.
   const video = await probeVideo(out);
   assert.is(video.frames, loadConfig().generation.blockFrames);
 });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, parseOverride, validateConfig, defaultConfigPath } from '../../src/config/load.js';
 import { SinkstreamError } from '../../src/errors.js';
+import { modelDims } from '../../src/model/dims.js';
 
 function tmpYaml(name: string, text: string, dir = mkdtempSync(path.join(tmpdir(), 'ss-config-'))): string {
   const file = path.join(dir, name);
@@ -70,6 +71,21 @@ test('a wrong type or value names the key and the allowed values', () => {
   expectConfigError(() => loadConfig({ set: ['engine.provider=cuda'] }), 'ERR_CONFIG_INVALID', 'engine.provider', 'webgpu');
 });
 
+test('model.arch.prediction: flow by default, sample taken and carried into the model dims, anything else refused', () => {
+  const wan = path.join(path.dirname(defaultConfigPath), 'wan-1.3b.yaml'); // Wan's models predict the flow; the key is not set there
+  assert.is(loadConfig({ file: wan }).model.arch.prediction, 'flow');
+  assert.is(modelDims(loadConfig({ file: wan })).prediction, 'flow');
+  assert.is(loadConfig().model.arch.prediction, 'sample', 'the bundled demo model predicts x0');
+  assert.is(loadConfig({ set: ['model.arch.prediction=flow'] }).model.arch.prediction, 'flow');
+  const sample = loadConfig({ set: ['model.arch.prediction=sample'] });
+  assert.is(sample.model.arch.prediction, 'sample');
+  assert.is(modelDims(sample).prediction, 'sample');
+  const inFile = tmpYaml('sample.yaml', 'model:\n  arch:\n    prediction: sample\n');
+  assert.is(loadConfig({ file: inFile }).model.arch.prediction, 'sample');
+  expectConfigError(() => loadConfig({ set: ['model.arch.prediction=bogus'] }), 'ERR_CONFIG_INVALID', 'model.arch.prediction', 'flow', 'sample');
+  expectConfigError(() => loadConfig({ set: ['model.arch.prediction=1'] }), 'ERR_CONFIG_INVALID', 'model.arch.prediction');
+});
+
 test('an impossible combination is rejected: window not larger than sink + block', () => {
   expectConfigError(() => loadConfig({ set: ['cache.policy=sink', 'cache.window=6', 'cache.sink=3', 'generation.blockFrames=3'] }), 'ERR_CONFIG_INVALID', 'cache.window');
 });
@@ -77,7 +93,7 @@ test('an impossible combination is rejected: window not larger than sink + block
 test('generation.opening scene: needs model.scene and a pixel decoder; model.openingWeights is no longer a key', () => {
   const noScene = tmpYaml('no-scene.yaml', 'generation:\n  opening: scene\n');
   expectConfigError(() => loadConfig({ file: noScene }), 'ERR_CONFIG_INVALID', 'model.scene', 'palette.json');
-  expectConfigError(() => loadConfig({ set: ['decoder.kind=none'] }), 'ERR_CONFIG_INVALID', 'generation.opening', 'space-to-depth');
+  expectConfigError(() => loadConfig({ set: ['decoder.kind=none', 'generation.opening=scene'] }), 'ERR_CONFIG_INVALID', 'generation.opening', 'space-to-depth');
   expectConfigError(() => loadConfig({ set: ['model.openingWeights=synthetic', 'generation.opening=noise'] }), 'ERR_CONFIG_INVALID', 'model.openingWeights', 'unknown key');
   expectConfigError(() => loadConfig({ set: ['generation.opening=image'] }), 'ERR_CONFIG_INVALID', 'generation.opening', 'scene');
 });

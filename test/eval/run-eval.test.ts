@@ -16,9 +16,9 @@ const prompt = 'a red circle and a blue square bouncing on a dark green backgrou
 let trainedRuns: Promise<RunResult[]> | null = null;
 /** The demo model's runs, made once on first use: each test that reads them asks for them itself. */
 const trained = (): Promise<RunResult[]> =>
-  (trainedRuns ??= runEval({ policies: ['longlive-sink', 'reward-forcing-ema-sink'], prompts: [prompt], seeds: [0], seconds: 2 }));
+  (trainedRuns ??= runEval({ policies: ['streamingllm-sink', 'reward-forcing-ema-sink'], prompts: [prompt], seeds: [0], seconds: 2 }));
 
-test('demo model: the prompted colours are present and moving after the opening block', async () => {
+test('demo model, opening from noise as configured: the prompted colours are present and moving', async () => {
   for (const run of await trained()) {
     const check = checkPromptedMotion(run.seconds);
     assert.ok(check.ok, `${run.policy}: ${check.reason}`);
@@ -34,11 +34,11 @@ test('random weights fail the same check', async () => {
 test('a short-horizon evaluation writes the table, the JSON and one plot per metric', async () => {
   const runs = await trained();
   const report = buildReport(runs, 2);
-  assert.equal(report.policies.map((p) => p.policy), ['longlive-sink', 'reward-forcing-ema-sink']);
+  assert.equal(report.policies.map((p) => p.policy), ['streamingllm-sink', 'reward-forcing-ema-sink']);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sinkstream-eval-'));
   writeReport(report, runs, dir, { seconds: 2 });
   const md = readFileSync(path.join(dir, 'results.md'), 'utf8');
-  assert.match(md, /\| longlive-sink \| 1\.00|\| longlive-sink \| 0\.\d\d/);
+  assert.match(md, /\| streamingllm-sink \| 1\.00|\| streamingllm-sink \| 0\.\d\d/);
   const json = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8'));
   assert.is(json.runs.length, 2);
   assert.is(json.runs[0].seconds.length, 2);

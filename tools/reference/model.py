@@ -44,6 +44,30 @@ def wan_rope_split(head_dim: int) -> Tuple[int, int, int]:
     return ((head_dim - 4 * sixth) // 2, sixth, sixth)
 
 
+PREDICTIONS = ('flow', 'sample')
+# A sample-predicting model's flow divides by the noise level; below this floor it divides by the floor
+# (as in "Back to Basics: Let Denoising Generative Models Denoise", Li & He 2025), in training and at runtime.
+SAMPLE_SIGMA_FLOOR = 0.05
+
+
+def flow_of_output(raw: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor, prediction: str) -> torch.Tensor:
+    """The flow of a head's output: raw itself ('flow'), or (noisy - raw) / max(s, floor) ('sample'), with
+    t [B, F] the timesteps (s * 1000) of the frames of noisy [B, C, F, H, W]."""
+    if prediction == 'flow':
+        return raw
+    s = (t.float() / 1000).clamp_min(SAMPLE_SIGMA_FLOOR)[:, None, :, None, None]
+    return (noisy.float() - raw.float()) / s
+
+
+def flow_target(noisy: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, s_frame: torch.Tensor, prediction: str) -> torch.Tensor:
+    """The flow-matching target matching flow_of_output: noise - x0, or for 'sample' (noisy - x0) / max(s, floor)
+    (equal to noise - x0 above the floor); s_frame [B, F] the noise level of each frame."""
+    if prediction == 'flow':
+        return noise - x0
+    s = s_frame.float().clamp_min(SAMPLE_SIGMA_FLOOR)[:, None, :, None, None]
+    return (noisy - x0) / s
+
+
 @dataclass
 class Dims:
     dim: int = 128
@@ -62,6 +86,9 @@ class Dims:
     latent_height: int = 16
     latent_width: int = 16
     vocab_size: Optional[int] = None  # built-in text encoder table rows (None: no table)
+    # What the network's head outputs: 'flow' (v = noise - x0, Wan's) or 'sample' (x0 itself, converted to
+    # the flow (x_s - x0) / max(s, SAMPLE_SIGMA_FLOOR) by forward(); the runtime's loop does the same).
+    prediction: str = 'flow'
 
     def __post_init__(self) -> None:
         self.patch = tuple(self.patch)  # type: ignore[assignment]
@@ -70,6 +97,7 @@ class Dims:
         self.rope_split = tuple(self.rope_split)  # type: ignore[assignment]
         assert self.dim % self.heads == 0, 'dim must divide by heads'
         assert sum(self.rope_split) * 2 == self.head_dim, 'rope split must cover head_dim / 2 pairs'
+        assert self.prediction in PREDICTIONS, f'prediction must be one of {PREDICTIONS}'
 
     @property
     def head_dim(self) -> int:
@@ -116,6 +144,7 @@ class Dims:
             'ropeTheta': self.rope_theta, 'ropeSplit': list(self.rope_split),
             'ropeMaxPosition': self.rope_max_position,
             'latentHeight': self.latent_height, 'latentWidth': self.latent_width,
+            **({'prediction': self.prediction} if self.prediction != 'flow' else {}),
         }
 
 
@@ -488,7 +517,7 @@ class WanModel(nn.Module):
         e0_tok = e0.repeat_interleave(per, dim=1)
         positions = self.token_positions(fpos)
         out = self.run_tokens(x, e_tok, e0_tok, positions, cross_kv, cache, None, return_kv, return_queries)
-        out.flow = self.unpatchify(out.flow, nf).float()
+        out.flow = flow_of_output(self.unpatchify(out.flow, nf).float(), latent, t, dims.prediction)
         return out
 
     # -- training: teacher forcing on clean previous blocks --------------------------------------
@@ -521,7 +550,7 @@ class WanModel(nn.Module):
         positions = torch.cat([pos, pos], dim=0)
         mask = block_causal_mask(nf, per, block_frames, clean.device)
         out = self.run_tokens(x, e_tok, e0_tok, positions, cross_kv, None, mask)
-        return self.unpatchify(out.flow[:, nf * per:], nf).float()
+        return flow_of_output(self.unpatchify(out.flow[:, nf * per:], nf).float(), noisy, t_noisy, dims.prediction)
 
 
 def block_causal_mask(frames: int, tokens_per_frame: int, block_frames: int, device=None) -> torch.Tensor:

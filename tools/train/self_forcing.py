@@ -58,7 +58,7 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
     load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
     shift_s,
 )
-from model import KVCache, WanModel  # noqa: E402
+from model import PREDICTIONS, KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
     PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, reference_areas, step_sigmas,
@@ -175,7 +175,7 @@ def teacher_forced_flow(model: WanModel, clean: torch.Tensor, noisy: torch.Tenso
     pos = model.token_positions(torch.arange(nf, device=clean.device))
     out = model.run_tokens(x, e.repeat_interleave(per, dim=1), e0.repeat_interleave(per, dim=1),
                            torch.cat([pos, pos], dim=0), xkv, None, mask)
-    return model.unpatchify(out.flow[:, nf * per:], nf).float()
+    return flow_of_output(model.unpatchify(out.flow[:, nf * per:], nf).float(), noisy, s_frame * 1000, dims.prediction)
 
 
 def real_flow(teacher: WanModel, clean: torch.Tensor, noisy: torch.Tensor, s_frame: torch.Tensor, xkv, xkv_null,
@@ -351,6 +351,8 @@ def main() -> None:
     torch.manual_seed(args.seed)
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
+    with open(os.path.join(args.out, 'model.json'), 'w') as f:  # the architecture the student's weights need
+        json.dump(dims.to_dict(), f, indent=2)
 
     teacher = freeze(load_model(dims, args.teacher, dev))
     init = args.init or args.teacher
@@ -428,7 +430,7 @@ def main() -> None:
             x_c = (1 - sc) * vid + sc * n_c
             with torch.autocast(**amp):
                 flow = teacher_forced_flow(critic, vid, x_c, s_c, critic.cross_kv(ctx_c), mask)
-            loss_c = (flow.float() - (n_c - vid)).pow(2).mean()
+            loss_c = (flow.float() - flow_target(x_c, vid, n_c, s_c, critic.dims.prediction)).pow(2).mean()
             optimizer_step(opt_c, loss_c, critic_params)
             crit += float(loss_c) / max(args.critic_steps, 1)
         step += 1

@@ -62,7 +62,7 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
     BLOCK, DEFAULT_MODEL_JSON, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims,
     lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
 )
-from model import Dims, WanModel, load_weights, shifted_steps  # noqa: E402
+from model import PREDICTIONS, Dims, WanModel, flow_target, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402  (detector, prompt sets, the runtime's block sampler)
 
@@ -194,7 +194,7 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         noise = torch.randn(lat.shape, generator=gen, device=dev)
         sv = s[:, None, None, None, None]
         x['o_noisy'] = (1 - sv) * lat + sv * noise
-        x['o_target'] = noise - lat
+        x['o_target'] = flow_target(x['o_noisy'], lat, noise, s[:, None].expand(-1, BLOCK), dims.prediction)
         x['o_t'] = (s * 1000)[:, None].expand(-1, BLOCK).contiguous()
     if args.batch_tf > 0:
         n, nb = args.batch_tf, args.window // BLOCK
@@ -209,7 +209,7 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         noise = torch.randn(lat.shape, generator=gen, device=dev)
         sv = s[:, None, :, None, None]
         x['t_noisy'] = (1 - sv) * lat + sv * noise
-        x['t_target'] = noise - lat
+        x['t_target'] = flow_target(x['t_noisy'], lat, noise, s, dims.prediction)
         x['t_t'] = s * 1000
         sigma = src._rand(n) * 0.1 * (src._rand(n) < 0.5).float()
         x['t_clean'] = lat + sigma[:, None, None, None, None] * torch.randn(lat.shape, generator=gen, device=dev)
@@ -328,6 +328,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', default=DEFAULT_MODEL_JSON)
     ap.add_argument('--init', default=None, help='start from these weights (a runtime safetensors), else from scratch')
+    ap.add_argument('--prediction', choices=PREDICTIONS, default=None,
+                    help="what the head outputs: 'flow' (v) or 'sample' (x0, trained with the flow loss); default: --model's")
+    ap.add_argument('--reinit-head', action='store_true',
+                    help='zero the output head after --init (a run that changes --prediction starts the head afresh)')
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=7.5, help='training wall-clock budget (compile included)')
     ap.add_argument('--seed', type=int, default=0)
@@ -368,15 +372,22 @@ def main() -> None:
     t_start = time.time()
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
+    if args.prediction:
+        dims.prediction = args.prediction
     if args.self_check:
         self_check(vocab, dims.text_len)
         return
     os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, 'model.json'), 'w') as f:  # the architecture these weights need
+        json.dump(dims.to_dict(), f, indent=2)
     dev = pick_device(args.device)
     torch.manual_seed(args.seed)
     model = WanModel(dims)
     if args.init:
         load_weights(model, args.init)
+    if args.reinit_head:
+        torch.nn.init.zeros_(model.head.head.weight)
+        torch.nn.init.zeros_(model.head.head.bias)
     model = model.to(dev).train()
     ema = frozen_copy(model)
     n_params = sum(q.numel() for q in model.parameters())
@@ -384,7 +395,7 @@ def main() -> None:
             'params': n_params, 'dims': dims.to_dict()}
     print(f'{info}, init {args.init}', flush=True)
     meta = {'recipe': 'tools/train/train_teacher.py', 'init': os.path.relpath(args.init, ROOT) if args.init else 'scratch',
-            'seed': str(args.seed), 'cond_drop': str(args.cond_drop)}
+            'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False

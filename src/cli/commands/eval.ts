@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { addConfigOptions, type ConfigOptionValues } from '../config-options.js';
 import { SinkstreamError } from '../../errors.js';
-import { DEFAULT_PROMPT_COUNT, DEFAULT_PROMPT_SET, DEFAULT_SEEDS, listPresets, presetOfBaseCache, promptsOf, runEval } from '../../eval/run-eval.js';
+import { DEFAULT_PROMPT_COUNT, DEFAULT_PROMPT_SET, DEFAULT_SEEDS, listPresets, evalPrimes, presetOfBaseCache, promptsOf, runEval } from '../../eval/run-eval.js';
 import { buildReport, markdownTable, targetsTable, writeReport } from '../../eval/report.js';
 import { PROMPT_SETS, type PromptSet } from '../../eval/prompt-sets.js';
 
@@ -16,7 +16,8 @@ interface EvalCommandOptions extends ConfigOptionValues {
   seeds?: string;
   out: string;
   json: boolean;
-  prime: boolean;
+  /** Undefined unless --prime or --no-prime is given. */
+  prime?: boolean;
 }
 
 export function register(program: Command): void {
@@ -31,7 +32,8 @@ export function register(program: Command): void {
       .option('--prompt-count <n>', 'held-out prompts to draw', String(DEFAULT_PROMPT_COUNT))
       .option('--seeds <a,b>', 'noise seeds', DEFAULT_SEEDS.join(','))
       .option('--out <dir>', 'output folder for results.md, results.json and the plots', 'docs/eval')
-      .option('--no-prime', 'generate the first block too (the demo model cannot open a video: docs/demo-model.md)')
+      .option('--prime', "give every video's first block from the ground truth (image-to-video style); default: as generation.opening says")
+      .option('--no-prime', 'generate the first block from noise too; default: as generation.opening says')
       .option('--json', 'print the report as JSON instead of the table', false),
   ).action(async (options: EvalCommandOptions) => {
     const seconds = Number(options.seconds);
@@ -50,6 +52,7 @@ export function register(program: Command): void {
     const explicit = options.prompts?.split('|').map((p) => p.trim()).filter(Boolean);
     const prompts = explicit ?? promptsOf(promptSet, promptCount);
     const promptSource = explicit ? 'given with --prompts' : promptSet === 'fixed' ? 'fixed (the committed demo-model run\'s three; trained-on captions)' : `held-out (${promptCount} drawn; crc32(caption) % 8 == 0, never trained on)`;
+    const prime = evalPrimes({ configFile: options.config, set: options.set, prime: options.prime });
     const quiet = options.json || !process.stderr.isTTY;
     const results = await runEval({
       configFile: options.config,
@@ -58,7 +61,7 @@ export function register(program: Command): void {
       prompts,
       seeds,
       seconds,
-      prime: options.prime,
+      prime,
       onProgress: quiet ? undefined : (e) => process.stderr.write(`\r${e.policy}: ${e.prompt.slice(0, 40)}… seed ${e.seed}: ${e.second}/${e.seconds} s   `),
     });
     if (!quiet) process.stderr.write('\n');
@@ -70,7 +73,7 @@ export function register(program: Command): void {
       'prompt set': promptSource,
       prompts,
       seeds,
-      primed: options.prime ? 'first block given from the ground truth (image-to-video style)' : 'no (generated from noise)',
+      primed: prime ? 'first block given from the ground truth (image-to-video style)' : 'no (generated from noise)',
       config: options.config ?? 'configs/default.yaml',
       overrides: options.set.length ? options.set : 'none',
     }, baseCachePreset);

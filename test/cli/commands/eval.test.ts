@@ -16,8 +16,9 @@ const cli = (args: string[]) =>
 
 test('eval --json: one second of one preset, report on stdout and files in --out', () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'sinkstream-eval-cli-'));
-  const run = cli(['eval', '--seconds', '1', '--policies', 'self-forcing-window', '--prompts', 'a yellow triangle bouncing on a dark blue background', '--seeds', '0', '--out', out, '--json']);
+  const run = cli(['eval', '--seconds', '1', '--policies', 'self-forcing-window', '--prompts', 'a yellow triangle bouncing on a dark blue background', '--seeds', '0', '--out', out, '--json', '--prime']);
   assert.is(run.status, 0, run.stderr);
+  assert.match(readFileSync(path.join(out, 'results.md'), 'utf8'), /first generated second after the 3 primed frames/, '--prime gives the first block');
   const report = JSON.parse(run.stdout);
   assert.is(report.policies[0].policy, 'self-forcing-window');
   assert.is(report.promptSet, 'given with --prompts');
@@ -36,7 +37,9 @@ test('eval --prompt-set held-out draws held-out captions and says so; the target
   const md = readFileSync(path.join(out, 'results.md'), 'utf8');
   assert.match(md, /prompt set: held-out/);
   assert.match(md, /## Targets[\s\S]*\| longlive-sink \| (0|1)\.00 (met|not met) \|/);
-  assert.match(md, /first generated second after the 3 primed frames/);
+  // the default configuration opens from noise, so by default the evaluation does too
+  assert.match(md, /opening = the first second of video \(frames 0\.\.15\)/);
+  assert.match(meta.primed, /^no/);
 });
 
 test('a bad --prompt-set or --prompt-count is bad input (exit 2), naming the flag', () => {
