@@ -140,7 +140,7 @@ export const generationSection = z
     /**
      * How the first block is made: `noise` (generated from noise like every block) or `scene` (drawn
      * from the prompt by the model's scene spec, `model.scene`, then continued by the model: an
-     * image-to-video opening for models that cannot open a video from noise, such as the demo model).
+     * image-to-video opening for models that cannot open a video from noise, or to start from a known layout).
      */
     opening: z.enum(['noise', 'scene']).default('noise'),
     /**

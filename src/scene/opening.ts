@@ -2,8 +2,8 @@
  * The scene opening (`generation.opening: scene`): the first block is drawn from the prompt with the
  * scene spec the model was trained on, encoded to latents, and handed to the loop as that block's
  * result; the model generates every block after it, attending to it through the cache. This is an
- * image-to-video start for models that cannot open a video from noise (docs/demo-model.md says why
- * the demo model cannot).
+ * image-to-video start, for models that cannot open a video from noise (the first demo model could not:
+ * docs/demo-model.md) or to start from a known layout.
  */
 import type { Config } from '../config/schema.js';
 import { encodeSpaceToDepth } from '../decode/space-to-depth.js';
