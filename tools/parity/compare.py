@@ -75,7 +75,7 @@ def main() -> int:
             out = model(data['latent'].to(dtype), data['timesteps'][None], data['frame_positions'].long(),
                         cross_kv=[(data[f'ort.cross_k.{i}'][None].to(dtype), data[f'ort.cross_v.{i}'][None].to(dtype)) for i in range(L)],
                         cache=ort_cache, return_kv=True)
-            rows.append((name, f'flow (block, {ort_cache.rows} cached rows)', rel(data['ort.flow'], out.flow)))
+            rows.append((name, f'flow (block, {ort_cache.rows} cached rows)', rel(data['ort.flow'], out.output)))
             for i in range(L):
                 rows.append((name, f'block k.{i}', rel(data[f'ort.k.{i}'], out.block_k[i][0])))
                 rows.append((name, f'block v.{i}', rel(data[f'ort.v.{i}'], out.block_v[i][0])))

@@ -16,7 +16,8 @@ API (batch B, latent channels C, block frames F, latent H x W, tokens per frame 
     ctx   = model.encode_text(token_ids)             # [textLen, textDim] (built-in encoder)
     xkv   = model.cross_kv(ctx[None])                # per-layer cross-attention K/V, once per prompt
     out   = model(latent, t, frame_positions, cross_kv=xkv, cache=KVCache(...), return_kv=True)
-    out.flow                                         # [B, C, F, H, W]
+    out.flow                                         # [B, C, F, H, W] (a 'sample' model's x0 made a flow)
+    out.output                                       # the head's output as engines return it
     out.block_k[i], out.block_v[i]                   # [B, F*T, dim] (k: normed, un-rotated)
     out.block_positions                              # [F*T, 3] float (frame, row, column)
 """
@@ -337,6 +338,8 @@ class ForwardOut:
     block_v: List[torch.Tensor] = field(default_factory=list)
     block_positions: Optional[torch.Tensor] = None
     queries: List[torch.Tensor] = field(default_factory=list)  # per layer [B, L, H, D], RoPE'd
+    # The head's output as the engines return it (forward() only): the flow itself, or a 'sample' model's x0.
+    output: Optional[torch.Tensor] = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -517,7 +520,8 @@ class WanModel(nn.Module):
         e0_tok = e0.repeat_interleave(per, dim=1)
         positions = self.token_positions(fpos)
         out = self.run_tokens(x, e_tok, e0_tok, positions, cross_kv, cache, None, return_kv, return_queries)
-        out.flow = flow_of_output(self.unpatchify(out.flow, nf).float(), latent, t, dims.prediction)
+        out.output = self.unpatchify(out.flow, nf).float()
+        out.flow = flow_of_output(out.output, latent, t, dims.prediction)
         return out
 
     # -- training: teacher forcing on clean previous blocks --------------------------------------
