@@ -4,7 +4,9 @@
    (the training forward is exactly the inference computation);
 2. RoPE is relative: shifting every temporal position (queries and cache) leaves the flow unchanged;
 3. re-placing a cached frame = changing its positions only (keys are stored un-rotated);
-4. safetensors save/load round trip with Wan key names.
+4. safetensors save/load round trip with Wan key names;
+5. a 'sample' model: x0 = x - s * flow is the head's output above the noise floor, the teacher-forcing
+   pass converts the same way, and flow_target matches noise - x0 above the floor.
 """
 import os
 import sys
@@ -13,7 +15,7 @@ import tempfile
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import Dims, KVCache, WanModel, load_weights, save_weights  # noqa: E402
+from model import SAMPLE_SIGMA_FLOOR, Dims, KVCache, WanModel, flow_target, load_weights, save_weights  # noqa: E402
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -98,7 +100,31 @@ def test_safetensors_round_trip() -> None:
     print(f'safetensors round trip: {len(keys)} keys ok')
 
 
+def test_sample_prediction() -> None:
+    m = make_model(3)
+    m.dims.prediction = 'sample'
+    ctx = torch.randn(6, 16)
+    xkv = m.cross_kv(ctx[None])
+    x = torch.randn(1, 12, 3, 8, 8)
+    s = torch.tensor([0.9, 0.3, 0.02])  # the last frame below the floor
+    with torch.no_grad():
+        out = m(x, (s * 1000)[None], torch.arange(3), cross_kv=xkv)
+        x0 = x - s[None, None, :, None, None] * out.flow
+        assert rel(x0[:, :, :2], out.output[:, :, :2]) < 1e-5, 'x0 = the head output above the floor'
+        below = x[:, :, 2:] - 0.02 * (x[:, :, 2:] - out.output[:, :, 2:]) / SAMPLE_SIGMA_FLOOR
+        assert rel(x0[:, :, 2:], below) < 1e-5, 'below the floor the flow divides by the floor'
+        tf = m.forward_teacher_forcing(torch.randn_like(x), x, (s * 1000)[None], xkv, 3)
+        assert torch.isfinite(tf).all()
+    clean, noise = torch.randn_like(x), torch.randn_like(x)
+    sv = s[None, None, :, None, None]
+    noisy = (1 - sv) * clean + sv * noise
+    t = flow_target(noisy, clean, noise, s[None], 'sample')
+    assert rel(t[:, :, :2], (noise - clean)[:, :, :2]) < 1e-5
+    assert rel(flow_target(noisy, clean, noise, s[None], 'flow'), noise - clean) == 0.0
+
+
 if __name__ == '__main__':
+    test_sample_prediction()
     test_cache_equals_teacher_forcing()
     test_rope_relative_and_replacement()
     test_safetensors_round_trip()
