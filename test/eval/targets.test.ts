@@ -74,7 +74,8 @@ test('short runs use their first and last quarter and say so; a primed opening i
 });
 
 test('the block names the preset whose cache is the base configuration\'s (the targets\' default configuration)', () => {
-  assert.is(presetOfBaseCache({}), 'longlive-sink');
+  assert.is(presetOfBaseCache({}), 'streamingllm-sink');
+  assert.is(presetOfBaseCache({ set: ['cache.positions=absolute'] }), 'longlive-sink');
   assert.is(presetOfBaseCache({ set: ['cache.window=15'] }), undefined);
   const report = buildReport([run('longlive-sink', 60, true, good, keeps)], 60);
   assert.match(targetsTable(report, 'longlive-sink'), /base configuration's cache is the longlive-sink preset/);

@@ -22,7 +22,7 @@ test('eval --json: one second of one preset, report on stdout and files in --out
   const report = JSON.parse(run.stdout);
   assert.is(report.policies[0].policy, 'self-forcing-window');
   assert.is(report.promptSet, 'given with --prompts');
-  assert.is(report.baseCachePreset, 'longlive-sink');
+  assert.is(report.baseCachePreset, 'streamingllm-sink');
   assert.equal(Object.keys(report.targets[0]).sort(), ['allMet', 'borderSharpness', 'colourFidelity', 'openingPresent', 'policy', 'speed']);
   assert.ok(existsSync(path.join(out, 'results.md')) && existsSync(path.join(out, 'speed.png')) && existsSync(path.join(out, 'borderSharpness.png')));
 });
