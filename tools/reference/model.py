@@ -51,22 +51,22 @@ PREDICTIONS = ('flow', 'sample')
 SAMPLE_SIGMA_FLOOR = 0.05
 
 
+def _flow_of_sample(noisy: torch.Tensor, x0: torch.Tensor, s_frame: torch.Tensor) -> torch.Tensor:
+    """(noisy - x0) / max(s, floor), s_frame [B, F] the noise level of each frame of noisy [B, C, F, H, W]."""
+    s = s_frame.float().clamp_min(SAMPLE_SIGMA_FLOOR)[:, None, :, None, None]
+    return (noisy.float() - x0.float()) / s
+
+
 def flow_of_output(raw: torch.Tensor, noisy: torch.Tensor, t: torch.Tensor, prediction: str) -> torch.Tensor:
     """The flow of a head's output: raw itself ('flow'), or (noisy - raw) / max(s, floor) ('sample'), with
     t [B, F] the timesteps (s * 1000) of the frames of noisy [B, C, F, H, W]."""
-    if prediction == 'flow':
-        return raw
-    s = (t.float() / 1000).clamp_min(SAMPLE_SIGMA_FLOOR)[:, None, :, None, None]
-    return (noisy.float() - raw.float()) / s
+    return raw if prediction == 'flow' else _flow_of_sample(noisy, raw, t.float() / 1000)
 
 
 def flow_target(noisy: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, s_frame: torch.Tensor, prediction: str) -> torch.Tensor:
     """The flow-matching target matching flow_of_output: noise - x0, or for 'sample' (noisy - x0) / max(s, floor)
     (equal to noise - x0 above the floor); s_frame [B, F] the noise level of each frame."""
-    if prediction == 'flow':
-        return noise - x0
-    s = s_frame.float().clamp_min(SAMPLE_SIGMA_FLOOR)[:, None, :, None, None]
-    return (noisy - x0) / s
+    return noise - x0 if prediction == 'flow' else _flow_of_sample(noisy, x0, s_frame)
 
 
 @dataclass

@@ -151,6 +151,12 @@ def save_atomic(model: WanModel, path: str, meta: Dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
+def write_model_json(out_dir: str, dims: Dims) -> None:
+    """The architecture a run's weights need (with `prediction`), beside them: `--model` of the next run."""
+    with open(os.path.join(out_dir, 'model.json'), 'w') as f:
+        json.dump(dims.to_dict(), f, indent=2)
+
+
 def write_png(path: str, rgb: np.ndarray) -> None:
     """An 8-bit RGB PNG from [H, W, 3] uint8 with the standard library only (no PIL on every machine)."""
     h, w, _ = rgb.shape

@@ -56,9 +56,9 @@ import torch
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, load_dims,
     load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
-    shift_s,
+    shift_s, write_model_json,
 )
-from model import PREDICTIONS, KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
+from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
     PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, reference_areas, step_sigmas,
@@ -351,8 +351,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
-    with open(os.path.join(args.out, 'model.json'), 'w') as f:  # the architecture the student's weights need
-        json.dump(dims.to_dict(), f, indent=2)
+    write_model_json(args.out, dims)
 
     teacher = freeze(load_model(dims, args.teacher, dev))
     init = args.init or args.teacher

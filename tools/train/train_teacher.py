@@ -60,7 +60,7 @@ import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     BLOCK, DEFAULT_MODEL_JSON, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims,
-    lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s,
+    lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s, write_model_json,
 )
 from model import PREDICTIONS, Dims, WanModel, flow_target, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
@@ -378,8 +378,7 @@ def main() -> None:
         self_check(vocab, dims.text_len)
         return
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, 'model.json'), 'w') as f:  # the architecture these weights need
-        json.dump(dims.to_dict(), f, indent=2)
+    write_model_json(args.out, dims)
     dev = pick_device(args.device)
     torch.manual_seed(args.seed)
     model = WanModel(dims)
