@@ -131,7 +131,8 @@ export async function runEval(options: EvalOptions): Promise<RunResult[]> {
   const prompts = options.prompts ?? promptsOf(options.promptSet ?? DEFAULT_PROMPT_SET, options.promptCount, spec);
   const seeds = options.seeds ?? DEFAULT_SEEDS;
   for (const p of prompts) parsePrompt(p, spec); // refuse a bad prompt before rendering anything
-  const configs = policies.flatMap((policy) => prompts.flatMap((prompt) => seeds.map((seed) => ({ policy, config: presetConfig(policy, options, prompt, seed) }))));
+  const primed = { ...options, prime: evalPrimes(options) }; // the base configuration read once, not per video
+  const configs = policies.flatMap((policy) => prompts.flatMap((prompt) => seeds.map((seed) => ({ policy, config: presetConfig(policy, primed, prompt, seed) }))));
   const results: RunResult[] = [];
   for (const { policy, config } of configs) results.push(await runOne(config, spec, policy, options.seconds, options));
   return results;
