@@ -179,13 +179,17 @@ def teacher_forced_flow(model: WanModel, clean: torch.Tensor, noisy: torch.Tenso
 
 
 def real_flow(teacher: WanModel, clean: torch.Tensor, noisy: torch.Tensor, s_frame: torch.Tensor, xkv, xkv_null,
-              mask: torch.Tensor, guidance: float) -> torch.Tensor:
+              mask: torch.Tensor, guidance: float, opening_guidance: Optional[float] = None, block: int = 3) -> torch.Tensor:
     """The real score's flow: teacher_forced_flow with the prompt, guided() towards it from the empty
-    prompt's (xkv_null) when guidance != 1 (one extra teacher pass)."""
+    prompt's (xkv_null) when guidance != 1 (one extra teacher pass). opening_guidance (None: guidance)
+    is the first block's scale: the block that opens from noise, where the prompt must place the objects."""
+    g0 = guidance if opening_guidance is None else opening_guidance
     v = teacher_forced_flow(teacher, clean, noisy, s_frame, xkv, mask)
-    if guidance == 1.0:
+    if guidance == 1.0 and g0 == 1.0:
         return v
-    return guided(v, teacher_forced_flow(teacher, clean, noisy, s_frame, xkv_null, mask), guidance)
+    scale = torch.full((clean.shape[2],), guidance, device=v.device, dtype=v.dtype)
+    scale[:block] = g0
+    return guided(v, teacher_forced_flow(teacher, clean, noisy, s_frame, xkv_null, mask), scale[None, None, :, None, None])
 
 
 def sample_s(batch: int, blocks: int, device, lo: float, hi: float) -> torch.Tensor:
@@ -228,6 +232,26 @@ def colour_fidelity(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: float 
         hits.append((a >= min_px).float().mean(dim=1))
     h = torch.stack(hits, dim=1) * p['valid'].float()
     return h.sum(dim=1) / p['valid'].float().sum(dim=1)
+
+
+def centroid_speed(px: torch.Tensor, p: Dict[str, torch.Tensor], stride: int = 4, min_px: float = 12.0) -> torch.Tensor:
+    """px [B, T, 64, 64, 3] -> [B]: mean speed (px/frame) of the prompted colours' centroids, each
+    measured between frames t and t + stride where the colour covers >= min_px pixels in both; NaN where
+    never. (A colour's centroid over all its pixels: a blob that splits or re-forms moves it too.)"""
+    cls = classify(px)
+    c = torch.arange(px.shape[3], dtype=torch.float32, device=px.device) + 0.5
+    total = torch.zeros(px.shape[0], device=px.device)
+    count = torch.zeros(px.shape[0], device=px.device)
+    for j in range(3):
+        m = (cls == p['colour'][:, j, None, None, None]).float()  # [B, T, H, W]
+        a = m.sum(dim=(2, 3))
+        cx = (m * c[None, None, None, :]).sum(dim=(2, 3)) / a.clamp_min(1)
+        cy = (m * c[None, None, :, None]).sum(dim=(2, 3)) / a.clamp_min(1)
+        ok = (a[:, stride:] >= min_px) & (a[:, :-stride] >= min_px) & p['valid'][:, j, None]
+        d = torch.hypot(cx[:, stride:] - cx[:, :-stride], cy[:, stride:] - cy[:, :-stride]) / stride
+        total += (d * ok).sum(dim=1)
+        count += ok.sum(dim=1)
+    return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float('nan')))
 
 
 def finite_json(v):
@@ -285,6 +309,14 @@ def evaluate(model: WanModel, evalset: PromptSet, ref: torch.Tensor, args, sig, 
     for key in ('objects_present', 'colour_fidelity', 'border_sharpness'):
         e, l_ = avg(early, key), avg(late, key)
         summary[key] = {'early': e, 'late': l_, 'late_over_early': l_ / e if e and not math.isnan(e) else float('nan')}
+    # motion: the same centroid speed on the rollout's early / late frames and on training clips as long
+    frames = lambda blocks: scenes.depth_to_space(lat[:, :, blocks[0] * F_:blocks[1] * F_].float())  # noqa: E731
+    data = scenes.render(scenes.sample_scenes(args.seed + 1000, long_n), args.long_blocks * F_, device=dev)
+    data_speed = nanmean(centroid_speed(data['pixels'], {'colour': data['colour'], 'valid': data['valid']}))
+    e_s = nanmean(centroid_speed(frames((1, 1 + quarter)), q))
+    l_s = nanmean(centroid_speed(frames((args.long_blocks - quarter, args.long_blocks)), q))
+    summary['speed_px_per_frame'] = {'early': e_s, 'late': l_s, 'training_data': data_speed,
+                                     'late_over_data': l_s / data_speed if data_speed else float('nan')}
     res[f'long rollout ({args.long_blocks} blocks, {long_n} prompts; early = blocks 1-{quarter}, late = last {quarter})'] = {
         'summary': summary, 'per_block': per_block}
     return res
@@ -328,6 +360,8 @@ def main() -> None:
     ap.add_argument('--ema', type=float, default=0.99)
     ap.add_argument('--real-guidance', type=float, default=1.0,
                     help="classifier-free guidance of the teacher's (real) score; 1 = none (no extra teacher pass)")
+    ap.add_argument('--opening-real-guidance', type=float, default=None,
+                    help="the real score's guidance on the first block (opened from noise); default: --real-guidance")
     ap.add_argument('--s-min', type=float, default=0.02, help='DMD noise levels: shift-5 distribution clamped to [s-min, s-max]')
     ap.add_argument('--s-max', type=float, default=0.98)
     ap.add_argument('--exit', default='random', choices=['random', 'last'], help="each block's exit step (Self-Forcing: random)")
@@ -396,7 +430,8 @@ def main() -> None:
             xkv_s = student.cross_kv(student.encode_text_batch(p['ids'], p['lens']))
         with torch.no_grad(), torch.autocast(**amp):
             xkv_t = teacher.cross_kv(teacher.encode_text_batch(p['ids'], p['lens']))
-            xkv_t_null = empty_prompt_kv(teacher, args.batch, dev) if args.real_guidance != 1.0 else None
+            guiding = args.real_guidance != 1.0 or (args.opening_real_guidance not in (None, 1.0))
+            xkv_t_null = empty_prompt_kv(teacher, args.batch, dev) if guiding else None
         ctx_c = critic.encode_text_batch(p['ids'], p['lens']).detach()
         nb = lengths[int(torch.randint(0, len(lengths), ()))]
         mask = masks[nb]
@@ -410,7 +445,8 @@ def main() -> None:
         noisy = (1 - sv) * vid + sv * torch.randn_like(vid)
         with torch.no_grad(), torch.autocast(**amp):
             xkv_c = critic.cross_kv(ctx_c)
-            real = noisy - sv * real_flow(teacher, vid, noisy, s_frame, xkv_t, xkv_t_null, mask, args.real_guidance)
+            real = noisy - sv * real_flow(teacher, vid, noisy, s_frame, xkv_t, xkv_t_null, mask, args.real_guidance,
+                                          args.opening_real_guidance, F_)
             fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
         b_, c_, _, h_, w_ = vid.shape
         blocks_view = (b_, c_, nb, F_, h_, w_)
@@ -447,7 +483,8 @@ def main() -> None:
             acc_n = 0
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
-            'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance)}
+            'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
+            'opening_real_guidance': str(args.opening_real_guidance)}
     save_atomic(ema, os.path.join(args.out, 'model.safetensors'), meta)
     with open(os.path.join(args.out, 'loss.json'), 'w') as f:
         json.dump(finite_json({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}), f)

@@ -9,6 +9,8 @@
    (one forward a step), guidance g combines the prompt's and the empty prompt's flow of the same
    model, input and cache; self_forcing.real_flow likewise; the empty prompt is lengths 0.
 3. train_teacher's prompt dropping: p = 0 draws no random numbers, p = 1 empties every prompt.
+4. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
+   a still clip at 0, a clip whose object is absent gives NaN.
 """
 import os
 import sys
@@ -152,6 +154,13 @@ def test_guided_real_flow() -> None:
         assert torch.equal(sf.real_flow(m, clean, noisy, s, xkv, None, mask, 1.0), vc)
         assert torch.allclose(sf.real_flow(m, clean, noisy, s, xkv, null, mask, 0.0), vn, atol=1e-6)
         assert torch.allclose(sf.real_flow(m, clean, noisy, s, xkv, null, mask, 3.0), vn + 3 * (vc - vn), atol=1e-5)
+        # the opening block's own scale: block 0 guided at 4, the rest at 1.5 (and unguided rest: 1)
+        both = sf.real_flow(m, clean, noisy, s, xkv, null, mask, 1.5, 4.0, F)
+        assert torch.allclose(both[:, :, :F], vn[:, :, :F] + 4 * (vc - vn)[:, :, :F], atol=1e-5)
+        assert torch.allclose(both[:, :, F:], vn[:, :, F:] + 1.5 * (vc - vn)[:, :, F:], atol=1e-5)
+        only = sf.real_flow(m, clean, noisy, s, xkv, null, mask, 1.0, 2.0, F)
+        assert torch.allclose(only[:, :, F:], vc[:, :, F:], atol=1e-5)
+        assert torch.allclose(only[:, :, :F], vn[:, :, :F] + 2 * (vc - vn)[:, :, :F], atol=1e-5)
 
 
 def test_prompt_dropping() -> None:
@@ -167,10 +176,27 @@ def test_prompt_dropping() -> None:
     assert tt.ode_run_name(16, 1.0) == 'ode16' and tt.ode_run_name(16, 3.0) == 'ode16, guidance 3'
 
 
+def test_centroid_speed() -> None:
+    import math
+    clips = sf.scenes.sample_scenes(3, 8)
+    data = sf.scenes.render(clips, 24)
+    p = {'colour': data['colour'], 'valid': data['valid']}
+    speed = sf.centroid_speed(data['pixels'], p)
+    for i, s in enumerate(clips):
+        drawn = sum(math.hypot(vx, vy) for vx, vy in s.velocity) / len(s.velocity)
+        # a bounce inside the stride shortens the chord; objects that overlap hide pixels: loose bounds
+        assert 0.6 * drawn <= float(speed[i]) <= 1.1 * drawn + 0.05, (i, float(speed[i]), drawn)
+    still = data['pixels'][:, :1].expand(-1, 24, -1, -1, -1)
+    assert float(sf.centroid_speed(still, p).abs().max()) < 1e-4
+    gone = {'colour': torch.full_like(data['colour'], 99), 'valid': data['valid']}
+    assert bool(torch.isnan(sf.centroid_speed(data['pixels'], gone)).all())
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
     test_guided_block_sampler()
     test_guided_real_flow()
     test_prompt_dropping()
+    test_centroid_speed()
     print('ok')
