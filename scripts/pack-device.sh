@@ -14,6 +14,9 @@
 #       [".device", "dist"]): the CLI from dist/ only (no tsx/esbuild, tests or ONNX Runtime, which a
 #       native-only run never loads) plus the npm-shipped ffmpeg, unpacked by boot.sh into
 #       /tmp/devffmpeg with FFMPEG_PATH set; engine.name=ort and the ORT decoders do not run there
+#   bash scripts/pack-device.sh --native
+#       for runs of the native engine only (tools from source, `sinkstream bench`, the native suites) when the
+#       full pack would pass 64 MiB: onnxruntime-node is left out, so engine.name=ort and the ORT decoders do not run
 #   env: SINKSTREAM_DEVICE_PACKER=FILE   the device packer's pack.sh (required)
 #        SINKSTREAM_DEVICE_CHECK=0       skip the local check (unpack and run the tool's --help)
 #
@@ -31,8 +34,9 @@ packer=${SINKSTREAM_DEVICE_PACKER:-}
 mkdir -p .git/info
 grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
 
-render=0
+render=0 native=0
 [[ "${1:-}" == "--render" ]] && render=1
+[[ "${1:-}" == "--native" ]] && native=1
 DEVICE_NM=0 bash "$packer"
 
 excludes=(
@@ -62,6 +66,7 @@ if [ -f "$_dev/ffmpeg.xz" ]; then
 fi
 BOOT
 fi
+((native)) && excludes+=('node_modules/onnxruntime-node')
 args=()
 for e in "${excludes[@]}"; do args+=(--exclude="$e"); done
 tar -cf - "${args[@]}" node_modules | xz -T0 -6 > .device/node_modules.tar.xz
@@ -93,6 +98,13 @@ if [[ ${SINKSTREAM_DEVICE_CHECK:-1} != 0 ]]; then
   git ls-files -z | tar -cf - --null -T - | tar -xf - -C "$tmp"
   git ls-files -z --others --exclude-standard | tar -cf - --null -T - | tar -xf - -C "$tmp"
   tar -xJf .device/node_modules.tar.xz -C "$tmp"
+  if ((native)); then
+    (cd "$tmp" && node --import tsx tools/bench/engine-video-diff.ts --help >/dev/null) ||
+      { echo "pack-device: the unpacked tree does not run tools/bench/engine-video-diff.ts --help" >&2; exit 1; }
+    echo "pack-device: checked in a copy with the unpacked node_modules: engine-video-diff.ts --help (no ONNX Runtime: --native)"
+    echo "pack-device: carry [\".device\"], then: source .device/boot.sh && <command>"
+    exit 0
+  fi
   (cd "$tmp" && node --import tsx tools/bench/engine-video-diff.ts --help >/dev/null &&
     node --import tsx tools/bench/engine-video-diff.ts --blocks 2 --set engine.threads=1 >/dev/null &&
     node scripts/run-tests.mjs engine/native >/dev/null) ||
