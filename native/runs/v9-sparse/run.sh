@@ -7,10 +7,12 @@
 #   speed: `sinkstream bench`, 16 blocks, dense / stride 3 / stride 4 in alternating processes, two rounds
 #   source .device/boot.sh && bash native/runs/v9-sparse/run.sh      (carry .device and dist; npm run build first)
 # DIFF_STRIDES / BENCH_STRIDES (default "3 4" / "1 3 4") choose the strides when time is short.
-# Results under $OUT: sparse-diff-s3.json, sparse-diff-s4.json, sparse-bench-*.json, sparse.err, sparse-summary.txt
+# Results under $OUT (three files: a device call brings back at most eight): sparse-runs.tar.gz (sparse-diff-s<S>.json,
+# sparse-bench-s<S>-<round>.json), sparse.err, sparse-summary.txt
 set -u
 : "${OUT:?OUT must name the results folder}"
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+RUNS=$(mktemp -d)
 command -v node > /dev/null || source .device/boot.sh > /dev/null 2>&1
 S=(--config configs/wan-1.3b.yaml --set engine.name=native --set engine.dtype=float16 --set cache.policy=sink
    --set cache.window=21 --set cache.sink=3 --set decoder.kind=none)
@@ -19,7 +21,7 @@ for stride in ${DIFF_STRIDES:-3 4}; do
   t=$(date +%s)
   echo "== diff stride $stride" >> "$OUT/sparse.err"
   timeout 150 node --import tsx tools/bench/engine-video-diff.ts "${S[@]}" --blocks 60 --b cache.sparse.stride=$stride --json \
-    > "$OUT/sparse-diff-s$stride.json" 2>> "$OUT/sparse.err"
+    > "$RUNS/sparse-diff-s$stride.json" 2>> "$OUT/sparse.err"
   echo "diff stride $stride rc=$? $(( $(date +%s) - t )) s"
 done
 for round in 1 2; do
@@ -27,17 +29,18 @@ for round in 1 2; do
     t=$(date +%s)
     echo "== bench stride $stride round $round" >> "$OUT/sparse.err"
     timeout 60 node bin/sinkstream.js bench "${S[@]}" --set cache.sparse.stride=$stride --blocks 16 --json \
-      > "$OUT/sparse-bench-s$stride-$round.json" 2>> "$OUT/sparse.err"
+      > "$RUNS/sparse-bench-s$stride-$round.json" 2>> "$OUT/sparse.err"
     echo "bench stride $stride round $round rc=$? $(( $(date +%s) - t )) s"
   done
 done
-node -e '
-const fs = require("fs"); const out = process.env.OUT; const lines = [];
+RUNS=$RUNS node -e '
+const fs = require("fs"); const out = process.env.RUNS; const lines = [];
 for (const f of fs.readdirSync(out).filter((f) => /^sparse-(bench|diff)-.*\.json$/.test(f)).sort()) {
   const text = fs.readFileSync(out + "/" + f, "utf8").trim().split("\n").pop();
   try { const j = JSON.parse(text);
     if (f.includes("bench")) lines.push(`${f}: msPerBlock ${j.msPerBlock} late ${j.lateMsPerBlock ?? "-"} engine ${j.engineMsPerBlock ?? "-"} videoFps ${j.videoFps}`);
-    else lines.push(`${f}: ${JSON.stringify(j).slice(0, 600)}`);
+    else lines.push(`${f}: latent ${JSON.stringify(j.latent)} seconds a ${j.a.seconds} b ${j.b.seconds}`);
   } catch (e) { lines.push(`${f}: unreadable (${e.message})`); }
 }
 console.log(lines.join("\n"));' | tee "$OUT/sparse-summary.txt"
+tar -czf "$OUT/sparse-runs.tar.gz" -C "$RUNS" .
