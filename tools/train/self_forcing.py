@@ -467,7 +467,7 @@ def main() -> None:
                 flow = teacher_forced_flow(critic, vid, x_c, s_c, critic.cross_kv(ctx_c), mask)
             loss_c = (flow.float() - flow_target(x_c, vid, n_c, s_c, critic.dims.prediction)).pow(2).mean()
             optimizer_step(opt_c, loss_c, critic_params)
-            crit += float(loss_c) / max(args.critic_steps, 1)
+            crit += float(loss_c.detach()) / max(args.critic_steps, 1)
         step += 1
         acc['dmd'] += float(dmd)
         acc['critic'] += crit
