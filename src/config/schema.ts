@@ -148,6 +148,12 @@ export const generationSection = z
      * one and samples along v_uncond + g * (v_prompt - v_uncond). 1 = off (one forward a step).
      */
     guidance: z.number().nonnegative().default(1),
+    /**
+     * The guidance scale of the first block when it is generated from noise (`opening: noise`), the one block made
+     * with an empty cache, where the prompt alone places the objects; null: `guidance`. With `guidance: 1` only the
+     * opening runs two forwards a step (the scheduler's cost model counts the steady blocks' forwards).
+     */
+    openingGuidance: z.number().nonnegative().nullable().default(null),
     /** The unconditional forward's prompt when guidance != 1; empty: the empty prompt (an all-zero context). */
     negativePrompt: z.string().default(''),
   })

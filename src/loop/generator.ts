@@ -165,9 +165,13 @@ export async function createGenerator(config: Config, options: GeneratorOptions 
   return generator;
 }
 
-/** Classifier-free guidance (generation.guidance != 1): its scale and the unconditional forward's context. */
+/**
+ * Classifier-free guidance (generation.guidance or generation.openingGuidance != 1): the scales of the opening block
+ * and of the others, and the unconditional forward's context.
+ */
 interface Guidance {
   scale: number;
+  openingScale: number;
   uncond: Float32Array;
 }
 
@@ -177,9 +181,16 @@ interface Guidance {
  */
 async function guidanceOf(config: Config, text: PromptEncoder, context: Float32Array): Promise<Guidance | null> {
   const { guidance, negativePrompt } = config.generation;
-  if (guidance === 1) return null;
+  const openingScale = config.generation.openingGuidance ?? guidance;
+  if (!guides(config)) return null;
   const uncond = negativePrompt ? await encodeNegativePrompt(text, negativePrompt) : new Float32Array(context.length);
-  return { scale: guidance, uncond };
+  return { scale: guidance, openingScale, uncond };
+}
+
+/** Whether any block of the stream is guided (the opening's scale or the others' differs from 1). */
+function guides(config: Config): boolean {
+  const { guidance, openingGuidance } = config.generation;
+  return guidance !== 1 || (openingGuidance ?? guidance) !== 1;
 }
 
 /** The negative prompt's context; a prompt the encoder refuses is named as generation.negativePrompt. */
@@ -205,7 +216,7 @@ export async function checkModel(config: Config): Promise<void> {
   const text = await createPromptEncoder(config, await textWeights(config));
   try {
     await text.encode(config.generation.prompt);
-    if (config.generation.guidance !== 1 && config.generation.negativePrompt) await encodeNegativePrompt(text, config.generation.negativePrompt);
+    if (guides(config) && config.generation.negativePrompt) await encodeNegativePrompt(text, config.generation.negativePrompt);
   } finally {
     await text.close?.(); // umt5: its reference to the shared encoder (serve holds its own)
   }
@@ -534,7 +545,9 @@ class BlockLoop implements BlockGenerator {
         keepQueries: compressNow ? this.cache.reduce : 'none',
         flowInto: this.buffer('flowBuffer', size),
       };
-      const pending = this.guidance ? this.guidedForward(request, this.guidance) : this.timed(this.engine.forward(request));
+      const scale = this.guidanceScale();
+      if (scale === 1) await this.holdContext('prompt'); // an unguided block after a guided opening
+      const pending = scale !== 1 ? this.guidedForward(request, scale) : this.timed(this.engine.forward(request));
       // The next step's fresh noise is drawn while the engine works (it runs off this thread: the call is made).
       const renoise = k < steps - 1 && this.config.generation.sampler === 'renoise';
       const nextNoise = renoise ? fillGaussianNoise(this.buffer('noiseBuffer', size), seed, this.blockIndex, k + 1) : null;
@@ -557,7 +570,13 @@ class BlockLoop implements BlockGenerator {
    * with the context the engine holds, so a step switches it once, not twice (the order changes no flow: neither
    * forward writes the cache).
    */
-  private async guidedForward(request: ForwardRequest, guidance: Guidance): Promise<ForwardResult> {
+  /** This block's guidance scale: the opening's for the first block, 1 when the stream does not guide. */
+  private guidanceScale(): number {
+    if (!this.guidance) return 1;
+    return this.blockIndex === 0 ? this.guidance.openingScale : this.guidance.scale;
+  }
+
+  private async guidedForward(request: ForwardRequest, scale: number): Promise<ForwardResult> {
     const uncondRequest: ForwardRequest = { ...request, keepQueries: 'none', flowInto: this.buffer('uncondFlowBuffer', request.latent.length) };
     let conditional: ForwardResult;
     let unconditional: ForwardResult;
@@ -570,7 +589,7 @@ class BlockLoop implements BlockGenerator {
       await this.holdContext('prompt');
       conditional = await this.timed(this.engine.forward(request));
     }
-    return { ...conditional, flow: guidedFlowInPlace(unconditional.flow, conditional.flow, guidance.scale) };
+    return { ...conditional, flow: guidedFlowInPlace(unconditional.flow, conditional.flow, scale) };
   }
 
   /** Sets the engine's prompt to the stream's prompt or the unconditional context, if it holds the other. */

@@ -1,4 +1,4 @@
-/** generation.guidance and generation.negativePrompt: defaults (guidance off) and refusals. */
+/** generation.guidance, generation.openingGuidance and generation.negativePrompt: defaults (guidance off) and refusals. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../src/config/load.js';
@@ -31,6 +31,17 @@ test('a negative or non-numeric guidance is refused, naming generation.guidance'
     const e = configError([`generation.guidance=${value}`]);
     assert.is(e.code, 'ERR_CONFIG_INVALID');
     assert.match(e.message, 'generation.guidance');
+  }
+});
+
+test('openingGuidance: null by default (the opening follows guidance), a number from the command line, refused when negative', () => {
+  assert.is(loadConfig({}).generation.openingGuidance, null);
+  assert.is(loadConfig({ set: ['generation.openingGuidance=3'] }).generation.openingGuidance, 3);
+  assert.is(loadConfig({ set: ['generation.openingGuidance=null'] }).generation.openingGuidance, null);
+  for (const value of ['-1', 'strong']) {
+    const e = configError([`generation.openingGuidance=${value}`]);
+    assert.is(e.code, 'ERR_CONFIG_INVALID');
+    assert.match(e.message, 'generation.openingGuidance');
   }
 });
 

@@ -184,6 +184,44 @@ test('guidance: after a prompt switch the guided forward uses the new prompt, th
   assert.ok(seen.slice(0, 2 * n).every((f) => f.context !== 'the new prompt'));
 });
 
+test('openingGuidance 3 with guidance 1: the first block guided (two forwards a step, the guided flow), every later block one forward a step under the prompt', async () => {
+  const g = 3;
+  const { config, seen } = await run([`generation.openingGuidance=${g}`, 'generation.steps=[1000,500,250]'], 3);
+  const steps = config.generation.steps.length;
+  const opening = seen.slice(0, 2 * steps + 1);
+  for (let k = 0; k < steps; k++) {
+    assert.equal(opening.slice(2 * k, 2 * k + 2).map((f) => f.context).sort(), ['', 'the prompt'], `opening step ${k}: both contexts`);
+  }
+  assert.ok(opening[2 * steps].clean && opening[2 * steps].context === 'the prompt', "the opening's clean pass under the prompt");
+  const later = seen.slice(2 * steps + 1);
+  assert.is(later.length, 2 * (steps + 1), 'blocks 1 and 2: one forward a step and the clean pass');
+  assert.ok(later.every((f) => f.context === 'the prompt'), 'unguided blocks run under the prompt (the odd step count left the uncond context held)');
+  // The opening's frames are those of a stream guided at 3 everywhere; the next block's are not.
+  const everywhere = await run([`generation.guidance=${g}`, 'generation.steps=[1000,500,250]'], 2);
+  const openingOnly = await run([`generation.openingGuidance=${g}`, 'generation.steps=[1000,500,250]'], 2);
+  const unguided = await run(['generation.steps=[1000,500,250]'], 1);
+  const latentOf = (r: typeof everywhere, i: number) => r.seen[i].latent;
+  assert.is(firstBitDifference(latentOf(openingOnly, 2 * steps), latentOf(everywhere, 2 * steps)), -1, "the opening's x0 (its clean pass input) as when guided everywhere");
+  assert.ok(firstBitDifference(latentOf(openingOnly, 2 * steps), latentOf(unguided, steps)) >= 0, 'and not the unguided x0');
+  const nextClean = (r: typeof everywhere) => r.seen.filter((f) => f.clean)[1].latent;
+  assert.ok(firstBitDifference(nextClean(openingOnly), nextClean(everywhere)) >= 0, 'block 1 is not guided');
+});
+
+test('openingGuidance 1 with guidance 2.5: the opening unguided, the later blocks guided', async () => {
+  const { config, seen } = await run(['generation.guidance=2.5', 'generation.openingGuidance=1'], 2);
+  const steps = config.generation.steps.length;
+  assert.ok(seen.slice(0, steps + 1).every((f) => f.context === 'the prompt'), 'the opening: one forward a step under the prompt');
+  assert.is(seen.length, steps + 1 + 2 * steps + 1);
+  assert.equal([...new Set(seen.slice(steps + 1).filter((f) => !f.clean).map((f) => f.context))].sort(), ['', 'the prompt']);
+});
+
+test('openingGuidance with a drawn opening (opening: scene) changes nothing: the first block is not denoised', async () => {
+  const prompt = 'a red circle bouncing on a dark green background';
+  const drawn = await run(['generation.opening=scene', 'decoder.kind=space-to-depth', `generation.prompt=${prompt}`, 'generation.openingGuidance=3'], 2);
+  assert.ok(drawn.seen[0].clean, 'the drawn block goes straight to its clean pass');
+  assert.ok(drawn.seen.every((f) => f.context === prompt), 'no unconditional forward');
+});
+
 test('guidance 1: one forward a step under the prompt, setPrompt once', async () => {
   const { config, seen, setPrompts } = await run([], 3);
   const steps = config.generation.steps.length;
