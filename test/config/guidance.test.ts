@@ -2,6 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../../src/config/load.js';
+import { generationSection } from '../../src/config/schema.js';
 import { SinkstreamError } from '../../src/errors.js';
 
 function configError(set: string[]): SinkstreamError {
@@ -34,8 +35,9 @@ test('a negative or non-numeric guidance is refused, naming generation.guidance'
   }
 });
 
-test('openingGuidance: null by default (the opening follows guidance), a number from the command line, refused when negative', () => {
-  assert.is(loadConfig({}).generation.openingGuidance, null);
+test('openingGuidance: 3 in the default configuration, null (the opening follows guidance) where a file leaves it out, a number from the command line, refused when negative', () => {
+  assert.is(loadConfig({}).generation.openingGuidance, 3);
+  assert.is(generationSection.parse({}).openingGuidance, null);
   assert.is(loadConfig({ set: ['generation.openingGuidance=3'] }).generation.openingGuidance, 3);
   assert.is(loadConfig({ set: ['generation.openingGuidance=null'] }).generation.openingGuidance, null);
   for (const value of ['-1', 'strong']) {
