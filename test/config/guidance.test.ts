@@ -35,8 +35,8 @@ test('a negative or non-numeric guidance is refused, naming generation.guidance'
   }
 });
 
-test('openingGuidance: 3 in the default configuration, null (the opening follows guidance) where a file leaves it out, a number from the command line, refused when negative', () => {
-  assert.is(loadConfig({}).generation.openingGuidance, 3);
+test('openingGuidance: null by default (the opening follows guidance), a number from the command line, refused when negative', () => {
+  assert.is(loadConfig({}).generation.openingGuidance, null);
   assert.is(generationSection.parse({}).openingGuidance, null);
   assert.is(loadConfig({ set: ['generation.openingGuidance=3'] }).generation.openingGuidance, 3);
   assert.is(loadConfig({ set: ['generation.openingGuidance=null'] }).generation.openingGuidance, null);
