@@ -563,6 +563,12 @@ class BlockLoop implements BlockGenerator {
     return { x0: x0 ?? new Float32Array(size), plan };
   }
 
+  /** This block's guidance scale: the opening's for the first block, 1 when the stream does not guide. */
+  private guidanceScale(): number {
+    if (!this.guidance) return 1;
+    return this.blockIndex === 0 ? this.guidance.openingScale : this.guidance.scale;
+  }
+
   /**
    * One guided step: the prompt's forward and the unconditional one on the same request (latent, timesteps,
    * positions), the engine's prompt switched between them; the flow is v_uncond + g * (v_prompt - v_uncond), and
@@ -570,12 +576,6 @@ class BlockLoop implements BlockGenerator {
    * with the context the engine holds, so a step switches it once, not twice (the order changes no flow: neither
    * forward writes the cache).
    */
-  /** This block's guidance scale: the opening's for the first block, 1 when the stream does not guide. */
-  private guidanceScale(): number {
-    if (!this.guidance) return 1;
-    return this.blockIndex === 0 ? this.guidance.openingScale : this.guidance.scale;
-  }
-
   private async guidedForward(request: ForwardRequest, scale: number): Promise<ForwardResult> {
     const uncondRequest: ForwardRequest = { ...request, keepQueries: 'none', flowInto: this.buffer('uncondFlowBuffer', request.latent.length) };
     let conditional: ForwardResult;
