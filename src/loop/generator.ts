@@ -180,17 +180,20 @@ interface Guidance {
  * position zero-padded, an all-zero context). null when guidance is off.
  */
 async function guidanceOf(config: Config, text: PromptEncoder, context: Float32Array): Promise<Guidance | null> {
-  const { guidance, negativePrompt } = config.generation;
-  const openingScale = config.generation.openingGuidance ?? guidance;
   if (!guides(config)) return null;
+  const { guidance, negativePrompt } = config.generation;
   const uncond = negativePrompt ? await encodeNegativePrompt(text, negativePrompt) : new Float32Array(context.length);
-  return { scale: guidance, openingScale, uncond };
+  return { scale: guidance, openingScale: openingScaleOf(config), uncond };
+}
+
+/** The opening block's guidance scale: generation.openingGuidance, or generation.guidance when that is null. */
+function openingScaleOf(config: Config): number {
+  return config.generation.openingGuidance ?? config.generation.guidance;
 }
 
 /** Whether any block of the stream is guided (the opening's scale or the others' differs from 1). */
 function guides(config: Config): boolean {
-  const { guidance, openingGuidance } = config.generation;
-  return guidance !== 1 || (openingGuidance ?? guidance) !== 1;
+  return config.generation.guidance !== 1 || openingScaleOf(config) !== 1;
 }
 
 /** The negative prompt's context; a prompt the encoder refuses is named as generation.negativePrompt. */
