@@ -419,6 +419,10 @@ def main() -> None:
     acc = {'dmd': 0.0, 'critic': 0.0, 'gnorm': 0.0}
     acc_n = 0
     step = 0
+    # The empty prompt's teacher K/V for a guided real score: the teacher is frozen, so once, not every step.
+    guiding = args.real_guidance != 1.0 or (args.opening_real_guidance not in (None, 1.0))
+    with torch.no_grad(), torch.autocast(**amp):
+        xkv_t_null = empty_prompt_kv(teacher, args.batch, dev) if guiding else None
     start = time.time()
     while time.time() - start < budget:
         frac = (time.time() - start) / budget
@@ -430,8 +434,6 @@ def main() -> None:
             xkv_s = student.cross_kv(student.encode_text_batch(p['ids'], p['lens']))
         with torch.no_grad(), torch.autocast(**amp):
             xkv_t = teacher.cross_kv(teacher.encode_text_batch(p['ids'], p['lens']))
-            guiding = args.real_guidance != 1.0 or (args.opening_real_guidance not in (None, 1.0))
-            xkv_t_null = empty_prompt_kv(teacher, args.batch, dev) if guiding else None
         ctx_c = critic.encode_text_batch(p['ids'], p['lens']).detach()
         nb = lengths[int(torch.randint(0, len(lengths), ()))]
         mask = masks[nb]
