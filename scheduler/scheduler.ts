@@ -501,7 +501,7 @@ export class Scheduler {
       block: b.index,
       step: b.step,
       steps: b.steps,
-      ...(s.spec.forwardsPerStep !== undefined ? { forwardsPerStep: s.spec.forwardsPerStep } : {}),
+      ...(forwardsOfBlock(s.spec, b.index) !== undefined ? { forwardsPerStep: forwardsOfBlock(s.spec, b.index) } : {}),
       kind: this.granularity === 'block' ? 'block' : b.step < b.steps ? 'denoise' : 'clean',
       latentFrames: b.latentFrames,
       firstFrame: b.firstFrame,
@@ -645,6 +645,11 @@ export class Scheduler {
 }
 
 /** Tokens of a block: its queries and the keys cached before it (bounded by the window). */
+/** Forwards of one denoising step of block `index` of a stream: the first block may differ (StreamSpec.openingForwardsPerStep). */
+export function forwardsOfBlock(spec: Pick<StreamSpec, 'forwardsPerStep' | 'openingForwardsPerStep'>, index: number): number | undefined {
+  return index === 0 && spec.openingForwardsPerStep !== undefined ? spec.openingForwardsPerStep : spec.forwardsPerStep;
+}
+
 /** Video frames of block `index` of a stream: its first block may give fewer (StreamSpec.firstBlockVideoFrames). */
 export function blockVideoFrames(spec: Pick<StreamSpec, 'videoFramesPerLatentFrame' | 'firstBlockVideoFrames'>, index: number, latentFrames: number): number {
   return index === 0 && spec.firstBlockVideoFrames !== undefined ? spec.firstBlockVideoFrames : latentFrames * spec.videoFramesPerLatentFrame;
@@ -680,6 +685,10 @@ function validateSpec(spec: StreamSpec): void {
   }
   if (spec.durationFrames !== undefined && !(Number.isInteger(spec.durationFrames) && spec.durationFrames > 0)) {
     bad('durationFrames', spec.durationFrames, 'a positive integer');
+  }
+  for (const key of ['forwardsPerStep', 'openingForwardsPerStep'] as const) {
+    const v = spec[key];
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) bad(key, v, 'a positive integer');
   }
 }
 

@@ -53,6 +53,12 @@ export interface StreamSpec {
    * or 1 otherwise. A block at s steps costs s * forwardsPerStep + 1 forwards (the clean pass is one).
    */
   forwardsPerStep?: number;
+  /**
+   * Forwards of one denoising step of the stream's first block when it differs from `forwardsPerStep`: a first block
+   * opened from noise under its own guidance scale (generation.openingGuidance), 2 guided or 1 not. Absent: as
+   * `forwardsPerStep`.
+   */
+  openingForwardsPerStep?: number;
 }
 
 /** One rung of a stream's quality ladder. */

@@ -151,7 +151,7 @@ export const generationSection = z
     /**
      * The guidance scale of the first block when it is generated from noise (`opening: noise`), the one block made
      * with an empty cache, where the prompt alone places the objects; null: `guidance`. With `guidance: 1` only the
-     * opening runs two forwards a step (the scheduler's cost model counts the steady blocks' forwards).
+     * opening runs two forwards a step (the scheduler predicts the first block's job with them).
      */
     openingGuidance: z.number().nonnegative().nullable().default(null),
     /** The unconditional forward's prompt when guidance != 1; empty: the empty prompt (an all-zero context). */

@@ -44,12 +44,23 @@ export function streamSpecFromConfig(
     ...(options.firstBlockVideoFrames !== undefined ? { firstBlockVideoFrames: options.firstBlockVideoFrames } : {}),
     ...(options.durationFrames !== undefined ? { durationFrames: options.durationFrames } : {}),
     ...(forwardsPerStep(config) !== 1 ? { forwardsPerStep: forwardsPerStep(config) } : {}),
+    ...(openingForwardsPerStep(config) !== forwardsPerStep(config) ? { openingForwardsPerStep: openingForwardsPerStep(config) } : {}),
   };
 }
 
 /** Forwards of one denoising step: with classifier-free guidance (generation.guidance != 1), the prompt's and the unconditional one. */
 export function forwardsPerStep(config: Pick<Config, 'generation'>): number {
   return config.generation.guidance !== 1 ? 2 : 1;
+}
+
+/**
+ * Forwards of one denoising step of the first block: a block opened from noise follows generation.openingGuidance
+ * (null: guidance); a drawn opening (generation.opening: scene) is not denoised, so it follows the others.
+ */
+export function openingForwardsPerStep(config: Pick<Config, 'generation'>): number {
+  const g = config.generation;
+  if (g.opening !== 'noise') return forwardsPerStep(config);
+  return (g.openingGuidance ?? g.guidance) !== 1 ? 2 : 1;
 }
 
 /** Step counts from the generator's full count down through the configured ladder's smaller ones. */

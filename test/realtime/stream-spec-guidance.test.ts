@@ -14,6 +14,21 @@ test('guidance 1: one forward a step, the spec as before (no forwardsPerStep key
   assert.is(forwardsPerStep(config), 1);
   const spec = scheduledStreamSpec(config, 's', { videoFramesPerLatentFrame: 1 });
   assert.not.ok('forwardsPerStep' in spec);
+  assert.not.ok('openingForwardsPerStep' in spec);
+});
+
+test('a guided opening (generation.openingGuidance) gives the first block its own forwards a step', () => {
+  const spec = (set: string[]) => scheduledStreamSpec(loadConfig({ set }), 's', { videoFramesPerLatentFrame: 1 });
+  const opened = spec(['generation.opening=noise', 'generation.openingGuidance=3']);
+  assert.is(opened.openingForwardsPerStep, 2);
+  assert.not.ok('forwardsPerStep' in opened);
+  // guided everywhere but the opening
+  const reverse = spec(['generation.opening=noise', 'generation.guidance=2.5', 'generation.openingGuidance=1']);
+  assert.is(reverse.forwardsPerStep, 2);
+  assert.is(reverse.openingForwardsPerStep, 1);
+  // the same scale as the others, or a drawn opening (not denoised): no key
+  assert.not.ok('openingForwardsPerStep' in spec(['generation.opening=noise', 'generation.guidance=2', 'generation.openingGuidance=2']));
+  assert.not.ok('openingForwardsPerStep' in spec(['generation.opening=scene', 'generation.openingGuidance=3']));
 });
 
 test('guidance 2 (and 0): two forwards a step in the stream spec and the placement question', () => {

@@ -39,6 +39,26 @@ test('a guided stream runs its blocks on time, each predicted at 2s + 1 forwards
   assert.ok(Math.abs(predicted - 10 * (2 * steps + 1) * 10) < 1e-6, `10 blocks of ${2 * steps + 1} forwards: ${predicted} ms`);
 });
 
+test('a guided opening (openingForwardsPerStep 2): the first block is predicted at 2s + 1 forwards, the rest at s + 1', () => {
+  const d = driver({});
+  const decision = d.admit({ ...stream('o', { frames: 30 }), openingForwardsPerStep: 2 });
+  assert.is(decision.admitted, true);
+  if (!decision.admitted) return;
+  const steps = decision.rung.steps;
+  d.run(3000);
+  assert.is(d.scheduler.metrics('o', 3000).framesDelivered, 30);
+  const predicted = d.plans.flatMap((p) => p.jobs).reduce((sum, j) => sum + j.predictedMs, 0);
+  const expected = ((2 * steps + 1) + 9 * (steps + 1)) * 10;
+  assert.ok(Math.abs(predicted - expected) < 1e-6, `one block of ${2 * steps + 1} forwards and 9 of ${steps + 1}: ${predicted} ms, expected ${expected}`);
+});
+
+test('openingForwardsPerStep and forwardsPerStep must be positive integers', () => {
+  for (const key of ['forwardsPerStep', 'openingForwardsPerStep']) {
+    const d = driver({});
+    assert.throws(() => d.admit({ ...stream('x'), [key]: 0 }), new RegExp(`${key} = 0; expected a positive integer`));
+  }
+});
+
 test('a batch of whole blocks: a guided block has 2s + 1 forwards, an unguided one s + 1', () => {
   const cost = new CostModel({ gpu: coefficients({ overheadMs: 10, perItemMs: 1 }) });
   const forwardMs = (items: readonly unknown[]) => cost.forwardMs('gpu', items.map(() => ({ queryTokens: 1, cachedTokens: 0 })));
