@@ -644,7 +644,6 @@ export class Scheduler {
   }
 }
 
-/** Tokens of a block: its queries and the keys cached before it (bounded by the window). */
 /** Forwards of one denoising step of block `index` of a stream: the first block may differ (StreamSpec.openingForwardsPerStep). */
 export function forwardsOfBlock(spec: Pick<StreamSpec, 'forwardsPerStep' | 'openingForwardsPerStep'>, index: number): number | undefined {
   return index === 0 && spec.openingForwardsPerStep !== undefined ? spec.openingForwardsPerStep : spec.forwardsPerStep;
@@ -660,6 +659,7 @@ function bestTrial(ok: DeviceTrial[]): DeviceTrial {
   return [...ok].sort((a, b) => a.degradation! - b.degradation! || a.rungs!.get(NEW_STREAM)! - b.rungs!.get(NEW_STREAM)! || a.utilisation! - b.utilisation! || cmp(a.device, b.device))[0];
 }
 
+/** Tokens of a block: its queries and the keys cached before it (bounded by the window). */
 function blockShape(spec: StreamSpec, latentFrames: number, latentStart: number): ForwardItemShape {
   const cachedFrames = Math.max(0, Math.min(latentStart, spec.windowFrames - latentFrames));
   return { queryTokens: latentFrames * spec.tokensPerFrame, cachedTokens: cachedFrames * spec.tokensPerFrame };
