@@ -22,6 +22,13 @@ _DTYPES = {
 _NAMES = {v: k for k, v in _DTYPES.items()}
 
 
+def read_header(path: str) -> dict:
+    """The JSON header of a .safetensors file: {name: {dtype, shape, data_offsets}} and '__metadata__' if written."""
+    with open(path, 'rb') as f:
+        (n,) = struct.unpack('<Q', f.read(8))
+        return json.loads(f.read(n).decode('utf-8'))
+
+
 def load_file(path: str) -> Dict[str, np.ndarray]:
     """Reads every tensor of a .safetensors file as numpy arrays (BF16 is widened to float32)."""
     with open(path, 'rb') as f:

@@ -6,49 +6,31 @@ Every input must hold the same float32 tensors (names, shapes); the output's met
 input's metadata (a JSON list under "inputs").
 """
 import json
-import struct
+import os
 import sys
 
 import numpy as np
 
-
-def read(path):
-    with open(path, 'rb') as f:
-        raw = f.read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    return json.loads(raw[8:8 + n]), raw[8 + n:]
-
-
-def tensor(header, data, name):
-    a, b = header[name]['data_offsets']
-    return np.frombuffer(data[a:b], dtype=np.float32)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'reference'))
+from safetensors_io import load_file, read_header, save_file  # noqa: E402
 
 
 def main(out, paths):
     if len(paths) < 2:
         sys.exit('average_weights: give the output and at least two checkpoints')
-    loaded = [read(p) for p in paths]
-    header, data = loaded[0]
-    names = sorted(k for k in header if k != '__metadata__')
-    for path, (h, _) in zip(paths[1:], loaded[1:]):
-        other = sorted(k for k in h if k != '__metadata__')
-        if other != names:
+    headers = [read_header(p) for p in paths]
+    first = headers[0]
+    names = sorted(k for k in first if k != '__metadata__')
+    for path, h in zip(paths, headers):
+        if sorted(k for k in h if k != '__metadata__') != names:
             sys.exit(f'average_weights: {path} holds other tensors than {paths[0]}')
-    result = bytearray(data)
-    for name in names:
-        for path, (h, _) in zip(paths, loaded):
-            if h[name]['dtype'] != 'F32' or h[name]['shape'] != header[name]['shape']:
-                sys.exit(f'average_weights: {path}: {name} is {h[name]["dtype"]} {h[name]["shape"]}; expected F32 {header[name]["shape"]}')
-        mean = sum(tensor(h, d, name).astype(np.float64) for h, d in loaded) / len(loaded)
-        a, b = header[name]['data_offsets']
-        result[a:b] = mean.astype(np.float32).tobytes()
-    header = dict(header)
-    header['__metadata__'] = {'recipe': 'tools/train/average_weights.py',
-                              'inputs': json.dumps([h.get('__metadata__', {}) for h, _ in loaded])}
-    head = json.dumps(header, separators=(',', ':')).encode()
-    head += b' ' * (-len(head) % 8)
-    with open(out, 'wb') as f:
-        f.write(struct.pack('<Q', len(head)) + head + bytes(result))
+        for name in names:
+            if h[name]['dtype'] != 'F32' or h[name]['shape'] != first[name]['shape']:
+                sys.exit(f'average_weights: {path}: {name} is {h[name]["dtype"]} {h[name]["shape"]}; expected F32 {first[name]["shape"]}')
+    checkpoints = [load_file(p) for p in paths]
+    mean = {name: (sum(c[name].astype(np.float64) for c in checkpoints) / len(checkpoints)).astype(np.float32) for name in names}
+    save_file(mean, out, {'recipe': 'tools/train/average_weights.py',
+                          'inputs': json.dumps([h.get('__metadata__', {}) for h in headers])})
 
 
 if __name__ == '__main__':
