@@ -495,13 +495,14 @@ export class Scheduler {
 
   private item(s: StreamState, b: BlockState): PlanItem {
     const shape = blockShape(s.spec, b.latentFrames, b.latentStart);
+    const forwardsPerStep = forwardsOfBlock(s.spec, b.index);
     return {
       streamId: s.spec.id,
       model: s.spec.model,
       block: b.index,
       step: b.step,
       steps: b.steps,
-      ...(forwardsOfBlock(s.spec, b.index) !== undefined ? { forwardsPerStep: forwardsOfBlock(s.spec, b.index) } : {}),
+      ...(forwardsPerStep !== undefined ? { forwardsPerStep } : {}),
       kind: this.granularity === 'block' ? 'block' : b.step < b.steps ? 'denoise' : 'clean',
       latentFrames: b.latentFrames,
       firstFrame: b.firstFrame,

@@ -30,6 +30,7 @@ import { checkWeights, loadTextEmbeddingTable } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { fillGaussianNoise } from './noise.js';
+import { openingScaleOf } from './guidance-scale.js';
 import { denoisedInto, eulerInPlace, flowOfSampleInPlace, guidedFlowInPlace, renoiseInPlace } from './sampler.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
@@ -184,11 +185,6 @@ async function guidanceOf(config: Config, text: PromptEncoder, context: Float32A
   const { guidance, negativePrompt } = config.generation;
   const uncond = negativePrompt ? await encodeNegativePrompt(text, negativePrompt) : new Float32Array(context.length);
   return { scale: guidance, openingScale: openingScaleOf(config), uncond };
-}
-
-/** The opening block's guidance scale: generation.openingGuidance, or generation.guidance when that is null. */
-function openingScaleOf(config: Config): number {
-  return config.generation.openingGuidance ?? config.generation.guidance;
 }
 
 /** Whether any block of the stream is guided (the opening's scale or the others' differs from 1). */

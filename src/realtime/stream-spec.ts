@@ -6,6 +6,7 @@
  */
 import type { Config } from '../config/schema.js';
 import { modelDims } from '../model/dims.js';
+import { openingScaleOf } from '../loop/guidance-scale.js';
 import { objectiveFps, type StreamSpec } from '../../scheduler/index.js';
 
 export interface StreamSpecOptions {
@@ -50,7 +51,7 @@ export function streamSpecFromConfig(
 
 /** Forwards of one denoising step: with classifier-free guidance (generation.guidance != 1), the prompt's and the unconditional one. */
 export function forwardsPerStep(config: Pick<Config, 'generation'>): number {
-  return config.generation.guidance !== 1 ? 2 : 1;
+  return forwardsAtScale(config.generation.guidance);
 }
 
 /**
@@ -58,9 +59,12 @@ export function forwardsPerStep(config: Pick<Config, 'generation'>): number {
  * (null: guidance); a drawn opening (generation.opening: scene) is not denoised, so it follows the others.
  */
 export function openingForwardsPerStep(config: Pick<Config, 'generation'>): number {
-  const g = config.generation;
-  if (g.opening !== 'noise') return forwardsPerStep(config);
-  return (g.openingGuidance ?? g.guidance) !== 1 ? 2 : 1;
+  return config.generation.opening === 'noise' ? forwardsAtScale(openingScaleOf(config)) : forwardsPerStep(config);
+}
+
+/** A step guided at `scale` (anything but 1) runs the prompt's forward and the unconditional one. */
+function forwardsAtScale(scale: number): number {
+  return scale !== 1 ? 2 : 1;
 }
 
 /** Step counts from the generator's full count down through the configured ladder's smaller ones. */
