@@ -513,6 +513,16 @@ napi_value SetCudaGraphs(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** setAttentionPrecision(handle, mode 0 exact | 1 fp8) */
+napi_value SetAttentionPrecision(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!getArgs(env, info, 2, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  if (ssn_set_attention_precision(e, getInt(env, argv[1])) != 0) return throwNative(env, "");
+  return nullptr;
+}
+
 /** attentionPlans(handle) -> { built, ms, reused } (cuDNN plans: built by this engine, found built by another) */
 napi_value AttentionPlans(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -822,6 +832,7 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("profile", Profile);
   EXPORT("forwardStats", ForwardStats);
   EXPORT("setCudaGraphs", SetCudaGraphs);
+  EXPORT("setAttentionPrecision", SetAttentionPrecision);
   EXPORT("attentionPlans", AttentionPlans);
   EXPORT("loopBlocks", LoopBlocks);
   EXPORT("createTaehv", CreateTaehv);

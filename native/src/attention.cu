@@ -2,6 +2,7 @@
 // bf16 mma.sync m16n8k16 with fp32 accumulation, online softmax in base 2.
 #include "attention.h"
 #include "cudnn-sdpa.h"
+#include "fp8-attention.h"
 #include <cstdlib>
 
 namespace ssn {
@@ -366,13 +367,28 @@ double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq
   const int saved = attentionVariant;
   attentionVariant = variant;
   std::unique_ptr<CudnnSdpa> sdpa;
-  if (variant == kCudnnVariant) {
+  const bool fp8 = variant == kCudnnFp8Variant || variant == kCudnnFp8AttendVariant;
+  if (variant == kCudnnVariant || fp8) {
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
     sdpa = CudnnSdpa::create(device);
     if (!sdpa) throw NativeError("cuDNN attention unavailable: " + CudnnSdpa::describe());
   }
+  std::unique_ptr<Fp8Attention> fp8Attention;
+  if (fp8) {
+    fp8Attention = std::make_unique<Fp8Attention>(sdpa.get());
+    if (!fp8Attention->run(q, k, v, o, Lq, Lk, heads, headDim, d, d, d, p.scale, 0))
+      throw NativeError("cuDNN has no FP8 attention plan for this shape on this device");
+  }
   const auto once = [&] {
+    if (variant == kCudnnFp8Variant) {
+      fp8Attention->run(q, k, v, o, Lq, Lk, heads, headDim, d, d, d, p.scale, 0);
+      return;
+    }
+    if (variant == kCudnnFp8AttendVariant) {
+      fp8Attention->attendAndDequantize(o, Lq, Lk, heads, headDim, d, p.scale, 0);
+      return;
+    }
     if (!sdpa) return flashAttention(p, 0);
     if (!sdpa->run(q, k, v, o, Lq, Lk, heads, headDim, d, d, d, p.scale, 0))
       throw NativeError("cuDNN has no attention plan for this shape");

@@ -28,8 +28,12 @@ void flashAttention(const AttentionParams<float>& p, cudaStream_t s);
 
 /** runAttention's variant for cuDNN's fused attention (cudnn-sdpa.h) instead of the own kernel. */
 constexpr int kCudnnVariant = 9;
+/** runAttention's variants for FP8 attention (fp8-attention.h): the whole path (quantise q, k, v, attend,
+    dequantise o), and the attention with its dequantisation alone (inputs quantised once, before the timing). */
+constexpr int kCudnnFp8Variant = 10;
+constexpr int kCudnnFp8AttendVariant = 11;
 
-/** Runs the bf16 kernel (variant as attentionVariant, or kCudnnVariant) on device arrays q, o [Lq, d], k, v [Lk, d] (keys seen as
+/** Runs the bf16 kernel (variant as attentionVariant, or one of the cuDNN variants) on device arrays q, o [Lq, d], k, v [Lk, d] (keys seen as
     [Lk - Lq cache rows || Lq block rows]) once, then `reps` timed times; returns milliseconds per call. */
 double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq, int Lk, int heads, int headDim,
                     int variant, int reps);

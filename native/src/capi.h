@@ -23,7 +23,7 @@ typedef struct ssn_dims {
 
 typedef struct ssn_engine ssn_engine;
 
-#define SSN_ABI_VERSION 6
+#define SSN_ABI_VERSION 7
 
 int ssn_abi_version(void);
 const char* ssn_last_error(void);
@@ -131,6 +131,10 @@ int ssn_forward_stats(ssn_engine* e, double* out, int n, int reset);
    replayed from then on; its inputs are copied into fixed device buffers before. A failed capture turns graphs off for
    the engine (said once on stderr; ssn_forward_stats [7]). Engines over several GPUs ignore it. */
 int ssn_set_cuda_graphs(ssn_engine* e, int mode);
+/* Self-attention's precision: mode 0 exact (the engine's storage type; the default), 1 FP8 (E4M3): q, k and v
+   quantised per tensor on the device and attended by cuDNN's fused FP8 attention (Hopper or newer, the bf16 engine).
+   Fails (nothing changed) where FP8 attention is not available; a forward whose shape has no FP8 plan fails. */
+int ssn_set_attention_precision(ssn_engine* e, int mode);
 /* cuDNN attention plans are built once per device and shape for the whole process: shapes this engine found built by
    another engine. */
 int ssn_attention_plans_reused(ssn_engine* e, int* plans);

@@ -19,23 +19,30 @@ namespace cudnn {
 using Status = int;
 using Desc = void*;
 enum : int {  // descriptor types
-  kTensor = 17, kOpSdpaFwd = 41, kOpGraph = 15, kEngineHeur = 4, kEngineCfg = 3, kExecutionPlan = 5, kVariantPack = 16
+  kTensor = 17, kOpSdpaFwd = 41, kOpGraph = 15, kEngineHeur = 4, kEngineCfg = 3, kExecutionPlan = 5, kVariantPack = 16,
+  kPointwise = 0, kOpPointwise = 13, kMatmul = 18, kOpMatmul = 19, kReduction = 21, kOpReduction = 22
 };
 enum : int {  // attribute names
   kTensorByteAlignment = 900, kTensorDataType = 901, kTensorDimensions = 902, kTensorStrides = 903,
-  kTensorUniqueId = 906, kTensorIsByValue = 908,
+  kTensorUniqueId = 906, kTensorIsVirtual = 907, kTensorIsByValue = 908,
   kSdpaQ = 2800, kSdpaK = 2801, kSdpaV = 2802, kSdpaO = 2803, kSdpaScale = 2805,
   kOpGraphHandle = 800, kOpGraphOps = 801,
   kHeurMode = 200, kHeurOpGraph = 201, kHeurResults = 202,
   kPlanEngineConfig = 401, kPlanWorkspaceSize = 402,
-  kPackUniqueIds = 1000, kPackDataPointers = 1001, kPackWorkspace = 1003
+  kPackUniqueIds = 1000, kPackDataPointers = 1001, kPackWorkspace = 1003,
+  kPointwiseMode = 0, kPointwiseMathPrec = 1,
+  kOpPointwiseDesc = 750, kOpPointwiseX = 751, kOpPointwiseB = 752, kOpPointwiseY = 753,
+  kMatmulCompType = 1500, kOpMatmulA = 1520, kOpMatmulB = 1521, kOpMatmulC = 1522, kOpMatmulDesc = 1523,
+  kReductionOperator = 1600, kReductionCompType = 1601, kOpReductionX = 1610, kOpReductionY = 1611, kOpReductionDesc = 1612
 };
 enum : int {  // attribute types
   kTypeHandle = 0, kTypeDataType = 1, kTypeBoolean = 2, kTypeInt64 = 3, kTypeVoidPtr = 6, kTypeHeurMode = 8,
-  kTypeBackendDescriptor = 15
+  kTypePointwiseMode = 14, kTypeBackendDescriptor = 15, kTypeReductionOperator = 18
 };
-enum : int { kDataFloat = 0, kDataBfloat16 = 9 };
+enum : int { kDataFloat = 0, kDataBfloat16 = 9, kDataFp8E4m3 = 12 };
 enum : int { kHeurModeA = 3 };
+enum : int { kPwAdd = 0, kPwMul = 1, kPwDiv = 6, kPwSub = 9, kPwExp = 13, kPwLog = 15 };  // pointwise modes
+enum : int { kReduceAdd = 0, kReduceMax = 3, kReduceAmax = 4 };                          // reduction operators
 }  // namespace cudnn
 }  // namespace ssn
 
@@ -61,6 +68,25 @@ static_assert(ssn::cudnn::kTypeHandle == CUDNN_TYPE_HANDLE && ssn::cudnn::kTypeD
               ssn::cudnn::kTypeBackendDescriptor == CUDNN_TYPE_BACKEND_DESCRIPTOR);
 static_assert(ssn::cudnn::kDataFloat == CUDNN_DATA_FLOAT && ssn::cudnn::kDataBfloat16 == CUDNN_DATA_BFLOAT16 &&
               ssn::cudnn::kHeurModeA == CUDNN_HEUR_MODE_A);
+static_assert(ssn::cudnn::kPointwise == CUDNN_BACKEND_POINTWISE_DESCRIPTOR && ssn::cudnn::kOpPointwise == CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR &&
+              ssn::cudnn::kMatmul == CUDNN_BACKEND_MATMUL_DESCRIPTOR && ssn::cudnn::kOpMatmul == CUDNN_BACKEND_OPERATION_MATMUL_DESCRIPTOR &&
+              ssn::cudnn::kReduction == CUDNN_BACKEND_REDUCTION_DESCRIPTOR && ssn::cudnn::kOpReduction == CUDNN_BACKEND_OPERATION_REDUCTION_DESCRIPTOR);
+static_assert(ssn::cudnn::kTensorIsVirtual == CUDNN_ATTR_TENSOR_IS_VIRTUAL && ssn::cudnn::kPointwiseMode == CUDNN_ATTR_POINTWISE_MODE &&
+              ssn::cudnn::kPointwiseMathPrec == CUDNN_ATTR_POINTWISE_MATH_PREC &&
+              ssn::cudnn::kOpPointwiseDesc == CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR &&
+              ssn::cudnn::kOpPointwiseX == CUDNN_ATTR_OPERATION_POINTWISE_XDESC && ssn::cudnn::kOpPointwiseB == CUDNN_ATTR_OPERATION_POINTWISE_BDESC &&
+              ssn::cudnn::kOpPointwiseY == CUDNN_ATTR_OPERATION_POINTWISE_YDESC && ssn::cudnn::kMatmulCompType == CUDNN_ATTR_MATMUL_COMP_TYPE &&
+              ssn::cudnn::kOpMatmulA == CUDNN_ATTR_OPERATION_MATMUL_ADESC && ssn::cudnn::kOpMatmulB == CUDNN_ATTR_OPERATION_MATMUL_BDESC &&
+              ssn::cudnn::kOpMatmulC == CUDNN_ATTR_OPERATION_MATMUL_CDESC && ssn::cudnn::kOpMatmulDesc == CUDNN_ATTR_OPERATION_MATMUL_DESC &&
+              ssn::cudnn::kReductionOperator == CUDNN_ATTR_REDUCTION_OPERATOR && ssn::cudnn::kReductionCompType == CUDNN_ATTR_REDUCTION_COMP_TYPE &&
+              ssn::cudnn::kOpReductionX == CUDNN_ATTR_OPERATION_REDUCTION_XDESC && ssn::cudnn::kOpReductionY == CUDNN_ATTR_OPERATION_REDUCTION_YDESC &&
+              ssn::cudnn::kOpReductionDesc == CUDNN_ATTR_OPERATION_REDUCTION_DESC);
+static_assert(ssn::cudnn::kTypePointwiseMode == CUDNN_TYPE_POINTWISE_MODE && ssn::cudnn::kTypeReductionOperator == CUDNN_TYPE_REDUCTION_OPERATOR_TYPE &&
+              ssn::cudnn::kDataFp8E4m3 == CUDNN_DATA_FP8_E4M3);
+static_assert(ssn::cudnn::kPwAdd == CUDNN_POINTWISE_ADD && ssn::cudnn::kPwMul == CUDNN_POINTWISE_MUL && ssn::cudnn::kPwDiv == CUDNN_POINTWISE_DIV &&
+              ssn::cudnn::kPwSub == CUDNN_POINTWISE_SUB && ssn::cudnn::kPwExp == CUDNN_POINTWISE_EXP && ssn::cudnn::kPwLog == CUDNN_POINTWISE_LOG);
+static_assert(ssn::cudnn::kReduceAdd == CUDNN_REDUCE_TENSOR_ADD && ssn::cudnn::kReduceMax == CUDNN_REDUCE_TENSOR_MAX &&
+              ssn::cudnn::kReduceAmax == CUDNN_REDUCE_TENSOR_AMAX);
 #if CUDNN_MAJOR > 9 || (CUDNN_MAJOR == 9 && CUDNN_MINOR >= 13)
 static_assert(ssn::cudnn::kOpSdpaFwd == CUDNN_BACKEND_OPERATION_SDPA_FWD_DESCRIPTOR && ssn::cudnn::kSdpaQ == CUDNN_ATTR_OPERATION_SDPA_FWD_QDESC &&
               ssn::cudnn::kSdpaK == CUDNN_ATTR_OPERATION_SDPA_FWD_KDESC && ssn::cudnn::kSdpaV == CUDNN_ATTR_OPERATION_SDPA_FWD_VDESC &&
@@ -157,7 +183,11 @@ struct Descriptor {
   cudnn::Status set(int name, int type, int64_t n, const void* values) { return api().setAttribute(d, name, type, n, values); }
 };
 
-enum Uid : int64_t { kQ = 1, kK = 2, kV = 3, kO = 4, kScale = 5 };
+enum Uid : int64_t {
+  kQ = 1, kK = 2, kV = 3, kO = 4, kScale = 5,
+  // the FP8 graph's scale factors (device scalars) and its two amax outputs
+  kDescaleQ = 10, kDescaleK = 11, kDescaleV = 12, kDescaleS = 13, kScaleS = 14, kScaleO = 15, kAmaxS = 16, kAmaxO = 17
+};
 
 /** [1, heads, rows, headDim] over rows of `stride` elements (token-major, heads side by side). */
 std::unique_ptr<Descriptor> tensor(int64_t uid, int dtype, int rows, int heads, int headDim, int stride) {
@@ -190,6 +220,85 @@ std::unique_ptr<Descriptor> scalar(int64_t uid) {
   return t;
 }
 
+/** Any tensor of four dimensions: `dtype`, virtual (an intermediate of the graph) or not, a by-value scalar or not. */
+std::unique_ptr<Descriptor> tensor4(int64_t uid, int dtype, const int64_t (&dims)[4], const int64_t (&strides)[4],
+                                    bool isVirtual = false, bool byValue = false) {
+  auto t = std::make_unique<Descriptor>(cudnn::kTensor);
+  const int64_t alignment = 16;
+  check(t->set(cudnn::kTensorDataType, cudnn::kTypeDataType, 1, &dtype), "tensor data type");
+  check(t->set(cudnn::kTensorDimensions, cudnn::kTypeInt64, 4, dims), "tensor dimensions");
+  check(t->set(cudnn::kTensorStrides, cudnn::kTypeInt64, 4, strides), "tensor strides");
+  check(t->set(cudnn::kTensorUniqueId, cudnn::kTypeInt64, 1, &uid), "tensor id");
+  check(t->set(cudnn::kTensorByteAlignment, cudnn::kTypeInt64, 1, &alignment), "tensor alignment");
+  if (isVirtual) check(t->set(cudnn::kTensorIsVirtual, cudnn::kTypeBoolean, 1, &isVirtual), "tensor virtual");
+  if (byValue) check(t->set(cudnn::kTensorIsByValue, cudnn::kTypeBoolean, 1, &byValue), "tensor by value");
+  check(api().finalize(t->d), "tensor finalize");
+  return t;
+}
+
+/** The operations of one graph, built in order, and every descriptor they refer to (kept alive until the plan is). */
+struct GraphBuilder {
+  std::vector<std::unique_ptr<Descriptor>> keep;
+  std::vector<cudnn::Desc> ops;
+  int64_t nextVirtual = 100;
+
+  cudnn::Desc hold(std::unique_ptr<Descriptor> d) {
+    keep.push_back(std::move(d));
+    return keep.back()->d;
+  }
+  cudnn::Desc virtualFloat(const int64_t (&dims)[4]) {
+    const int64_t strides[4] = {dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
+    return hold(tensor4(nextVirtual++, cudnn::kDataFloat, dims, strides, true));
+  }
+  /** y = x op b (b nullptr: a unary op); false when cuDNN refuses the operation. */
+  bool pointwise(int mode, cudnn::Desc x, cudnn::Desc b, cudnn::Desc y) {
+    auto pw = std::make_unique<Descriptor>(cudnn::kPointwise);
+    const int prec = cudnn::kDataFloat;
+    check(pw->set(cudnn::kPointwiseMode, cudnn::kTypePointwiseMode, 1, &mode), "pointwise mode");
+    check(pw->set(cudnn::kPointwiseMathPrec, cudnn::kTypeDataType, 1, &prec), "pointwise precision");
+    if (api().finalize(pw->d) != 0) return false;
+    cudnn::Desc pwd = hold(std::move(pw));
+    auto op = std::make_unique<Descriptor>(cudnn::kOpPointwise);
+    check(op->set(cudnn::kOpPointwiseDesc, cudnn::kTypeBackendDescriptor, 1, &pwd), "pointwise descriptor");
+    check(op->set(cudnn::kOpPointwiseX, cudnn::kTypeBackendDescriptor, 1, &x), "pointwise x");
+    if (b) check(op->set(cudnn::kOpPointwiseB, cudnn::kTypeBackendDescriptor, 1, &b), "pointwise b");
+    check(op->set(cudnn::kOpPointwiseY, cudnn::kTypeBackendDescriptor, 1, &y), "pointwise y");
+    if (api().finalize(op->d) != 0) return false;
+    ops.push_back(hold(std::move(op)));
+    return true;
+  }
+  bool reduction(int op_, cudnn::Desc x, cudnn::Desc y) {
+    auto r = std::make_unique<Descriptor>(cudnn::kReduction);
+    const int prec = cudnn::kDataFloat;
+    check(r->set(cudnn::kReductionOperator, cudnn::kTypeReductionOperator, 1, &op_), "reduction operator");
+    check(r->set(cudnn::kReductionCompType, cudnn::kTypeDataType, 1, &prec), "reduction precision");
+    if (api().finalize(r->d) != 0) return false;
+    cudnn::Desc rd = hold(std::move(r));
+    auto op = std::make_unique<Descriptor>(cudnn::kOpReduction);
+    check(op->set(cudnn::kOpReductionDesc, cudnn::kTypeBackendDescriptor, 1, &rd), "reduction descriptor");
+    check(op->set(cudnn::kOpReductionX, cudnn::kTypeBackendDescriptor, 1, &x), "reduction x");
+    check(op->set(cudnn::kOpReductionY, cudnn::kTypeBackendDescriptor, 1, &y), "reduction y");
+    if (api().finalize(op->d) != 0) return false;
+    ops.push_back(hold(std::move(op)));
+    return true;
+  }
+  bool matmul(cudnn::Desc a, cudnn::Desc b, cudnn::Desc c) {
+    auto m = std::make_unique<Descriptor>(cudnn::kMatmul);
+    const int prec = cudnn::kDataFloat;
+    check(m->set(cudnn::kMatmulCompType, cudnn::kTypeDataType, 1, &prec), "matmul precision");
+    if (api().finalize(m->d) != 0) return false;
+    cudnn::Desc md = hold(std::move(m));
+    auto op = std::make_unique<Descriptor>(cudnn::kOpMatmul);
+    check(op->set(cudnn::kOpMatmulA, cudnn::kTypeBackendDescriptor, 1, &a), "matmul a");
+    check(op->set(cudnn::kOpMatmulB, cudnn::kTypeBackendDescriptor, 1, &b), "matmul b");
+    check(op->set(cudnn::kOpMatmulC, cudnn::kTypeBackendDescriptor, 1, &c), "matmul c");
+    check(op->set(cudnn::kOpMatmulDesc, cudnn::kTypeBackendDescriptor, 1, &md), "matmul descriptor");
+    if (api().finalize(op->d) != 0) return false;
+    ops.push_back(hold(std::move(op)));
+    return true;
+  }
+};
+
 enum class Mode { Auto, Kernel, Cudnn };
 Mode mode() {
   const char* env = std::getenv("SSN_ATTENTION");
@@ -210,12 +319,14 @@ std::string CudnnSdpa::describe() {
          " (" + a.library + ")";
 }
 
+struct SdpaPlan {
+  void* plan = nullptr;  // execution plan descriptor, or nullptr: cuDNN has no engine for this shape
+  int64_t workspace = 0;
+};
+
 struct SdpaDevicePlans {
-  struct Plan {
-    void* plan = nullptr;  // execution plan descriptor, or nullptr: cuDNN has no engine for this shape
-    int64_t workspace = 0;
-  };
-  using Key = std::tuple<int, int, int, int, int, int, int>;
+  using Plan = SdpaPlan;
+  using Key = std::tuple<int, int, int, int, int, int, int, int>;  // kind, then the shape
   void* handle = nullptr;
   std::mutex mutex;  // plans, and the handle's stream from cudnnSetStream to the end of cudnnBackendExecute
   std::map<Key, Plan> plans;
@@ -241,25 +352,11 @@ SdpaDevicePlans* devicePlans(int device) {
 }
 
 /** One plan for the shape, or {} where cuDNN has none (heuristics' configurations tried in order). */
-SdpaDevicePlans::Plan buildPlan(void* handle, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride) {
+/** One plan for the graph of `ops`, or {} where cuDNN has none (heuristics' configurations tried in order). */
+SdpaDevicePlans::Plan planForOps(void* handle, std::vector<cudnn::Desc> ops) {
   const Api& a = api();
-  const int bf = cudnn::kDataBfloat16;
-  auto q = tensor(kQ, bf, lq, heads, headDim, qStride);
-  auto k = tensor(kK, bf, lk, heads, headDim, kvStride);
-  auto v = tensor(kV, bf, lk, heads, headDim, kvStride);
-  auto o = tensor(kO, bf, lq, heads, headDim, oStride);
-  auto scale = scalar(kScale);
-
-  Descriptor op(cudnn::kOpSdpaFwd);
-  check(op.set(cudnn::kSdpaQ, cudnn::kTypeBackendDescriptor, 1, &q->d), "SDPA q");
-  check(op.set(cudnn::kSdpaK, cudnn::kTypeBackendDescriptor, 1, &k->d), "SDPA k");
-  check(op.set(cudnn::kSdpaV, cudnn::kTypeBackendDescriptor, 1, &v->d), "SDPA v");
-  check(op.set(cudnn::kSdpaO, cudnn::kTypeBackendDescriptor, 1, &o->d), "SDPA o");
-  check(op.set(cudnn::kSdpaScale, cudnn::kTypeBackendDescriptor, 1, &scale->d), "SDPA scale");
-  if (a.finalize(op.d) != 0) return {};  // this cuDNN does not take the shape (e.g. head size)
-
   Descriptor graph(cudnn::kOpGraph);
-  check(graph.set(cudnn::kOpGraphOps, cudnn::kTypeBackendDescriptor, 1, &op.d), "graph ops");
+  check(graph.set(cudnn::kOpGraphOps, cudnn::kTypeBackendDescriptor, (int64_t)ops.size(), ops.data()), "graph ops");
   check(graph.set(cudnn::kOpGraphHandle, cudnn::kTypeHandle, 1, &handle), "graph handle");
   if (a.finalize(graph.d) != 0) return {};
 
@@ -290,6 +387,68 @@ SdpaDevicePlans::Plan buildPlan(void* handle, int lq, int lk, int heads, int hea
   return {};
 }
 
+/** bf16: the backend's single SDPA operation. */
+SdpaDevicePlans::Plan buildPlan(void* handle, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride) {
+  const int bf = cudnn::kDataBfloat16;
+  auto q = tensor(kQ, bf, lq, heads, headDim, qStride);
+  auto k = tensor(kK, bf, lk, heads, headDim, kvStride);
+  auto v = tensor(kV, bf, lk, heads, headDim, kvStride);
+  auto o = tensor(kO, bf, lq, heads, headDim, oStride);
+  auto scale = scalar(kScale);
+
+  Descriptor op(cudnn::kOpSdpaFwd);
+  check(op.set(cudnn::kSdpaQ, cudnn::kTypeBackendDescriptor, 1, &q->d), "SDPA q");
+  check(op.set(cudnn::kSdpaK, cudnn::kTypeBackendDescriptor, 1, &k->d), "SDPA k");
+  check(op.set(cudnn::kSdpaV, cudnn::kTypeBackendDescriptor, 1, &v->d), "SDPA v");
+  check(op.set(cudnn::kSdpaO, cudnn::kTypeBackendDescriptor, 1, &o->d), "SDPA o");
+  check(op.set(cudnn::kSdpaScale, cudnn::kTypeBackendDescriptor, 1, &scale->d), "SDPA scale");
+  if (api().finalize(op.d) != 0) return {};  // this cuDNN does not take the shape (e.g. head size)
+  return planForOps(handle, {op.d});
+}
+
+/**
+ * FP8 (E4M3): the SDPA operation has no scale factors, so the graph is spelled out as the operations cuDNN's fused
+ * FP8 attention engine recognises (the pattern of its frontend's FP8 forward): S = Q Kᵀ · scale · dq · dk; softmax
+ * as max, subtract, exp, sum, (log-sum-exp statistics), divide; amax(P); P8 = P · sP in E4M3; O = P8 V · dS · dV,
+ * written as O · sO in E4M3, and amax of O before sO.
+ */
+SdpaDevicePlans::Plan buildFp8Plan(void* handle, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
+                                   int oStride) {
+  const int f8 = cudnn::kDataFp8E4m3, f32 = cudnn::kDataFloat;
+  const int64_t h = heads, D = headDim, Lq = lq, Lk = lk;
+  GraphBuilder g;
+  const cudnn::Desc q = g.hold(tensor4(kQ, f8, {1, h, Lq, D}, {Lq * qStride, D, qStride, 1}));
+  const cudnn::Desc kT = g.hold(tensor4(kK, f8, {1, h, D, Lk}, {Lk * kvStride, D, 1, kvStride}));
+  const cudnn::Desc v = g.hold(tensor4(kV, f8, {1, h, Lk, D}, {Lk * kvStride, D, kvStride, 1}));
+  const cudnn::Desc o = g.hold(tensor4(kO, f8, {1, h, Lq, D}, {Lq * oStride, D, oStride, 1}));
+  const auto scalarOf = [&](int64_t uid, bool byValue) { return g.hold(tensor4(uid, f32, {1, 1, 1, 1}, {1, 1, 1, 1}, false, byValue)); };
+  const cudnn::Desc scale = scalarOf(kScale, true);
+  const cudnn::Desc dq = scalarOf(kDescaleQ, false), dk = scalarOf(kDescaleK, false), dv = scalarOf(kDescaleV, false);
+  const cudnn::Desc dS = scalarOf(kDescaleS, false), sS = scalarOf(kScaleS, false), sO = scalarOf(kScaleO, false);
+  const cudnn::Desc amaxS = scalarOf(kAmaxS, false), amaxO = scalarOf(kAmaxO, false);
+  const int64_t scores[4] = {1, h, Lq, Lk}, rowStats[4] = {1, h, Lq, 1}, out[4] = {1, h, Lq, D};
+
+  const cudnn::Desc s1 = g.virtualFloat(scores), s2 = g.virtualFloat(scores), s3 = g.virtualFloat(scores),
+                    s4 = g.virtualFloat(scores);
+  const cudnn::Desc mx = g.virtualFloat(rowStats), sub = g.virtualFloat(scores), ex = g.virtualFloat(scores);
+  const cudnn::Desc sum = g.virtualFloat(rowStats), lg = g.virtualFloat(rowStats), stats = g.virtualFloat(rowStats);
+  const cudnn::Desc p = g.virtualFloat(scores);
+  const int64_t scoreStrides[4] = {h * Lq * Lk, Lq * Lk, Lk, 1};
+  const cudnn::Desc p8 = g.hold(tensor4(g.nextVirtual++, f8, scores, scoreStrides, true));
+  const cudnn::Desc o1 = g.virtualFloat(out), o2 = g.virtualFloat(out), o3 = g.virtualFloat(out);
+  const bool built = g.matmul(q, kT, s1) && g.pointwise(cudnn::kPwMul, s1, scale, s2) &&
+                     g.pointwise(cudnn::kPwMul, s2, dq, s3) && g.pointwise(cudnn::kPwMul, s3, dk, s4) &&
+                     g.reduction(cudnn::kReduceMax, s4, mx) && g.pointwise(cudnn::kPwSub, s4, mx, sub) &&
+                     g.pointwise(cudnn::kPwExp, sub, nullptr, ex) && g.reduction(cudnn::kReduceAdd, ex, sum) &&
+                     g.pointwise(cudnn::kPwLog, sum, nullptr, lg) && g.pointwise(cudnn::kPwAdd, mx, lg, stats) &&
+                     g.pointwise(cudnn::kPwDiv, ex, sum, p) && g.reduction(cudnn::kReduceAmax, p, amaxS) &&
+                     g.pointwise(cudnn::kPwMul, p, sS, p8) && g.matmul(p8, v, o1) &&
+                     g.pointwise(cudnn::kPwMul, o1, dS, o2) && g.pointwise(cudnn::kPwMul, o2, dv, o3) &&
+                     g.pointwise(cudnn::kPwMul, o3, sO, o) && g.reduction(cudnn::kReduceAmax, o3, amaxO);
+  if (!built) return {};
+  return planForOps(handle, g.ops);
+}
+
 }  // namespace
 
 std::unique_ptr<CudnnSdpa> CudnnSdpa::create(int device) {
@@ -310,41 +469,73 @@ std::unique_ptr<CudnnSdpa> CudnnSdpa::create(int device) {
 
 CudnnSdpa::~CudnnSdpa() = default;  // the plans and the handle are the device's
 
-bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim,
-                    int qStride, int kvStride, int oStride, float scale, cudaStream_t stream) {
-  if (lq == 0 || lk == 0) return false;
-  // 16-byte alignment of every row start, as the tensors declare
-  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
-  if (qStride % 8 || kvStride % 8 || oStride % 8 || !aligned(q) || !aligned(k) || !aligned(v) || !aligned(o)) return false;
-  const SdpaDevicePlans::Key key{lq, lk, heads, headDim, qStride, kvStride, oStride};
+const SdpaPlan* CudnnSdpa::planFor(int kind, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
+                                                int oStride) {
+  const SdpaDevicePlans::Key key{kind, lq, lk, heads, headDim, qStride, kvStride, oStride};
   const bool firstHere = seen_.insert(key).second;
-  std::lock_guard<std::mutex> lock(device_->mutex);
   auto it = device_->plans.find(key);
   if (it == device_->plans.end()) {
     const auto t0 = std::chrono::steady_clock::now();
-    SdpaDevicePlans::Plan p = buildPlan(device_->handle, lq, lk, heads, headDim, qStride, kvStride, oStride);
+    SdpaDevicePlans::Plan p = kind == kPlanFp8 ? buildFp8Plan(device_->handle, lq, lk, heads, headDim, qStride, kvStride, oStride)
+                                               : buildPlan(device_->handle, lq, lk, heads, headDim, qStride, kvStride, oStride);
     planMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (p.plan) plansBuilt_++;
     it = device_->plans.emplace(key, p).first;
   } else if (firstHere && it->second.plan) {
     plansReused_++;
   }
-  const SdpaDevicePlans::Plan& p = it->second;
-  if (!p.plan) return false;
+  return it->second.plan ? &it->second : nullptr;
+}
+
+void CudnnSdpa::execute(const SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream) {
   // Grows only on a shape's first run here (never while a CUDA graph is being captured: a shape is captured after
   // it ran once directly).
   if (p.workspace > 0) workspace_.reserve(static_cast<size_t>(p.workspace));
   const Api& a = api();
   check(a.setStream(device_->handle, stream), "set stream");
   Descriptor pack(cudnn::kVariantPack);
-  const int64_t uids[5] = {kQ, kK, kV, kO, kScale};
-  void* ptrs[5] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), o, &scale};
   void* ws = workspace_.ptr;
-  check(pack.set(cudnn::kPackUniqueIds, cudnn::kTypeInt64, 5, uids), "variant pack ids");
-  check(pack.set(cudnn::kPackDataPointers, cudnn::kTypeVoidPtr, 5, ptrs), "variant pack pointers");
+  check(pack.set(cudnn::kPackUniqueIds, cudnn::kTypeInt64, n, uids), "variant pack ids");
+  check(pack.set(cudnn::kPackDataPointers, cudnn::kTypeVoidPtr, n, ptrs), "variant pack pointers");
   check(pack.set(cudnn::kPackWorkspace, cudnn::kTypeVoidPtr, 1, &ws), "variant pack workspace");
   check(a.finalize(pack.d), "variant pack finalize");
   check(a.execute(device_->handle, p.plan, pack.d), "SDPA execute");
+}
+
+namespace {
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+}  // namespace
+
+bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim,
+                    int qStride, int kvStride, int oStride, float scale, cudaStream_t stream) {
+  if (lq == 0 || lk == 0) return false;
+  // 16-byte alignment of every row start, as the tensors declare
+  if (qStride % 8 || kvStride % 8 || oStride % 8 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(o)) return false;
+  std::lock_guard<std::mutex> lock(device_->mutex);
+  const SdpaPlan* p = planFor(kPlanBf16, lq, lk, heads, headDim, qStride, kvStride, oStride);
+  if (!p) return false;
+  const int64_t uids[5] = {kQ, kK, kV, kO, kScale};
+  void* ptrs[5] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), o, &scale};
+  execute(*p, 5, uids, ptrs, stream);
+  return true;
+}
+
+bool CudnnSdpa::runFp8(const Fp8Operands& t, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride,
+                       float scale, cudaStream_t stream) {
+  if (lq == 0 || lk == 0) return false;
+  if (qStride % 16 || kvStride % 16 || oStride % 16 || !aligned16(t.q) || !aligned16(t.k) || !aligned16(t.v) || !aligned16(t.o))
+    return false;
+  for (const void* s : {(const void*)t.descaleQ, (const void*)t.descaleK, (const void*)t.descaleV, (const void*)t.descaleS,
+                        (const void*)t.scaleS, (const void*)t.scaleO, (const void*)t.amaxS, (const void*)t.amaxO})
+    if (!aligned16(s)) return false;
+  std::lock_guard<std::mutex> lock(device_->mutex);
+  const SdpaPlan* p = planFor(kPlanFp8, lq, lk, heads, headDim, qStride, kvStride, oStride);
+  if (!p) return false;
+  const int64_t uids[13] = {kQ, kK, kV, kO, kScale, kDescaleQ, kDescaleK, kDescaleV, kDescaleS, kScaleS, kScaleO, kAmaxS, kAmaxO};
+  void* ptrs[13] = {const_cast<void*>(t.q), const_cast<void*>(t.k), const_cast<void*>(t.v), t.o, &scale,
+                    const_cast<float*>(t.descaleQ), const_cast<float*>(t.descaleK), const_cast<float*>(t.descaleV),
+                    const_cast<float*>(t.descaleS), const_cast<float*>(t.scaleS), const_cast<float*>(t.scaleO), t.amaxS, t.amaxO};
+  execute(*p, 13, uids, ptrs, stream);
   return true;
 }
 

@@ -1,4 +1,5 @@
-// cuDNN's fused attention (the backend API's SDPA forward operation, cuDNN >= 9.13) for the bf16 path.
+// cuDNN's fused attention: the backend API's SDPA forward operation (cuDNN >= 9.13) for the bf16 path, and the
+// FP8 (E4M3) graph of matmuls, softmax and scale factors that its fused FP8 engine runs (Hopper and newer).
 // cuDNN is loaded at run time (dlopen), so the engine builds and runs without it: when it cannot be loaded,
 // or has no plan for a shape, the caller uses the engine's own kernel (attention.h).
 #pragma once
@@ -13,6 +14,26 @@ namespace ssn {
 /** The plans of one device, built once per shape and shared by every engine of the process on that device (one
     cuDNN handle; executes are serialised on its mutex, so the handle's stream is the caller's while it launches). */
 struct SdpaDevicePlans;
+/** One cuDNN execution plan and its workspace size. */
+struct SdpaPlan;
+
+/** FP8 attention's device operands: q, k, v, o in E4M3 (rows of heads * headDim with the run's strides); every
+    scalar one float on the device, 16-byte aligned. Real values are stored ones times the descale; o is written as
+    the real output times scaleO; amaxS, amaxO receive the largest |P| and |O| (before scaleO). */
+struct Fp8Operands {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* o;
+  const float* descaleQ;
+  const float* descaleK;
+  const float* descaleV;
+  const float* descaleS;  // 1 / scaleS
+  const float* scaleS;    // the softmax probabilities' scale into E4M3
+  const float* scaleO;
+  float* amaxS;
+  float* amaxO;
+};
 
 class CudnnSdpa {
  public:
@@ -29,6 +50,11 @@ class CudnnSdpa {
   bool run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim, int qStride,
            int kvStride, int oStride, float scale, cudaStream_t stream);
 
+  /** The same in FP8 (Fp8Operands; strides multiples of 16 elements). Returns false (nothing launched) when cuDNN
+      has no FP8 plan for this shape or device. */
+  bool runFp8(const Fp8Operands& t, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride,
+              float scale, cudaStream_t stream);
+
   /** "cuDNN 9.14.0 (libcudnn.so.9)", or why it is not used. */
   static std::string describe();
   /** Plans built so far by this instance (shapes no engine of the device had built before) and the milliseconds
@@ -41,9 +67,13 @@ class CudnnSdpa {
 
  private:
   explicit CudnnSdpa(SdpaDevicePlans* device) : device_(device) {}
+  enum PlanKind { kPlanBf16 = 0, kPlanFp8 = 1 };
+  /** The device's plan for the kind and shape, built on first use (caller holds the device's mutex); nullptr: none. */
+  const SdpaPlan* planFor(int kind, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride);
+  void execute(const SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream);
 
   SdpaDevicePlans* device_;  // process-wide, never freed (outlives every engine)
-  std::set<std::tuple<int, int, int, int, int, int, int>> seen_;  // shapes this instance has run
+  std::set<std::tuple<int, int, int, int, int, int, int, int>> seen_;  // kinds and shapes this instance has run
   DeviceBuffer workspace_;
   int plansBuilt_ = 0;
   double planMs_ = 0;

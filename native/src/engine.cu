@@ -1,6 +1,7 @@
 #include "engine.h"
 #include "attention.h"
 #include "cudnn-sdpa.h"
+#include "fp8-attention.h"
 #include "gemm.h"
 #include "kernels.h"
 #include <chrono>
@@ -141,6 +142,21 @@ class EngineImpl final : public Engine {
     graphsMode_ = mode;
     if (!mode) clearGraphs();
   }
+  void setAttentionPrecision(int mode) override {
+    if (mode != 0 && mode != 1) throw NativeError("attention precision must be 0 (exact) or 1 (fp8)");
+    if (mode == 1) {
+      if constexpr (!std::is_same_v<T, bf16>) {
+        throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
+      } else {
+        if (!sdpa_) throw NativeError("FP8 attention needs cuDNN's fused attention: " + CudnnSdpa::describe());
+        if (!fp8_) fp8_ = std::make_unique<Fp8Attention>(sdpa_.get());
+      }
+    } else {
+      fp8_.reset();
+    }
+    clearGraphs();
+  }
+  int attentionPrecision() const override { return fp8_ ? 1 : 0; }
   int device() const override { return device_; }
   bool weightsShared() const override { return weightsShared_; }
 
@@ -171,7 +187,9 @@ class EngineImpl final : public Engine {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
   std::unique_ptr<CudnnSdpa> sdpa_;  // bf16 only; nullptr: the own kernel
-  void attention(const AttentionParams<T>& p);
+  std::unique_ptr<Fp8Attention> fp8_;  // self-attention in FP8 (engine.attention fp8); nullptr: exact
+  /** selfAttention: the forward's attention over the cache (FP8 when fp8_ is set), not the prompt's. */
+  void attention(const AttentionParams<T>& p, bool selfAttention = false);
   std::shared_ptr<WeightSet<T>> w_;
   bool weightsShared_ = false;  // w_ came complete from another engine (setWeight / finalize do nothing)
   std::set<int> peers_;         // devices whose memory this one reads the hidden state from (peer access asked once)
@@ -521,8 +539,16 @@ void EngineImpl<T>::mark(Phase ph) {
 // cuDNN's fused attention where it has a plan and the keys are one run of rows (the block right after the
 // cache); otherwise the own kernel, which also reads keys from two separate row segments.
 template <typename T>
-void EngineImpl<T>::attention(const AttentionParams<T>& p) {
+void EngineImpl<T>::attention(const AttentionParams<T>& p, bool selfAttention) {
   if constexpr (std::is_same_v<T, bf16>) {
+    if (selfAttention && fp8_ && (p.segB == 0 || p.segBOffset == p.segA)) {
+      if (fp8_->run(p.q, p.k, p.v, p.o, p.Lq, p.segA + p.segB, p.heads, p.headDim, p.qStride, p.kvStride, p.oStride,
+                    p.scale, stream_))
+        return;
+      throw NativeError("engine.attention fp8: cuDNN has no FP8 attention plan for " + std::to_string(p.Lq) +
+                        " queries, " + std::to_string(p.segA + p.segB) + " keys, " + std::to_string(p.heads) + " heads of " +
+                        std::to_string(p.headDim) + " (" + CudnnSdpa::describe() + "; FP8 attention needs Hopper or newer)");
+    }
     if (sdpa_ && (p.segB == 0 || p.segBOffset == p.segA) &&
         sdpa_->run(p.q, p.k, p.v, p.o, p.Lq, p.segA + p.segB, p.heads, p.headDim, p.qStride, p.kvStride, p.oStride,
                    p.scale, stream_))
@@ -718,7 +744,7 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
       ap.Lq = s.rows; ap.heads = dims_.heads; ap.headDim = hd_;
       ap.segA = s.cacheRows; ap.segB = s.rows; ap.segBOffset = s.blockOff;
       ap.scale = 1.f / std::sqrt(static_cast<float>(hd_));
-      attention(ap);
+      attention(ap, true);
     }
     mark(PhaseGemm);
     gemm_->run(stream_, L, d_, d_, attn_.as<T>(), Lw.o, tmp, DType::F32);
@@ -865,6 +891,7 @@ void EngineImpl<T>::launchBody(int L, int frames, int blockOff, bool graphable, 
   for (const DeviceBuffer* b : {&x_, &y_, &qkv_, &q_, &attn_, &tmp_, &ffnH_, &patches_, &flow_, &latent_, &tsteps_, &framePos_,
                                 &sinEmb_, &temb1_, &emb_, &emb0_, &kRaw_, &kRot_, &v_, &pos_, &ctxK_, &ctxV_})
     key.push_back(reinterpret_cast<uintptr_t>(b->ptr));
+  if (fp8_) fp8_->addresses(key);
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     // first forward of this shape: direct launches (plans are built and workspaces settle), captured next time

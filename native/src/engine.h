@@ -63,6 +63,13 @@ class Engine {
   }
   /** CUDA graphs for repeated forward shapes: 0 off, 1 on. Engines that cannot use them ignore it. */
   virtual void setCudaGraphs(int mode) { (void)mode; }
+  /** Self-attention's precision: 0 the engine's own (exact for its storage type), 1 FP8 (E4M3) through cuDNN's fused
+      FP8 attention (bf16 engines with cuDNN only; throws otherwise). */
+  virtual void setAttentionPrecision(int mode) {
+    if (mode != 0) throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
+  }
+  /** 1 when self-attention runs in FP8. */
+  virtual int attentionPrecision() const { return 0; }
   std::mutex mutex;
 };
 

@@ -217,6 +217,12 @@ export const engineSection = z
     /** Weight / activation precision on GPU providers. The CPU provider always runs float32. */
     dtype: z.enum(['float32', 'float16']).default('float32'),
     /**
+     * Self-attention over the cache: `exact` at engine.dtype's precision; `fp8` = queries, keys and values quantised
+     * to FP8 (E4M3, one scale per tensor from its largest value) and attended by cuDNN's fused FP8 attention (native
+     * engine, engine.dtype float16, Hopper or newer GPUs). Faster, not exact: docs/native.md gives its measured error.
+     */
+    attention: z.enum(['exact', 'fp8']).default('exact'),
+    /**
      * WebGPU provider: keep the K/V cache (and the prompt's cross K/V) on the GPU between calls;
      * false sends it through the host on every call (slower; a fallback for drivers that fail).
      */

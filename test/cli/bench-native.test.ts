@@ -14,7 +14,7 @@ import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { cudaGraphsMode } from '../../src/engine/native/native-engine.js';
 import { compareNodeWithC, engineTimings } from '../../src/cli/commands/bench-native.js';
 import { tempDir } from '../encode/helpers.js';
-import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, standInEngines, standInGraphModes, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, standInEngines, standInModes, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { runCli } from '../helpers/cli.js';
 
 
@@ -72,7 +72,7 @@ test('the native engine hands engine.cudaGraphs to the addon', async () => {
     ];
     for (const engine of engines) await (await createEngine(configSchema.parse({ engine }))).close();
     assert.equal(
-      standInGraphModes(addon).map((m) => m.mode),
+      standInModes(addon).map((m) => m.mode),
       [1, 0, 1, 0, 0],
     );
     assert.is(standInEngines(addon).length, 5, 'the graph modes are not engines');

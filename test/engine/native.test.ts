@@ -181,7 +181,8 @@ function defineGraphsSuite(): void {
     arch: { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 },
     latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 7,
   };
-  const configWith = (cudaGraphs: 'on' | 'off') => configSchema.parse({ model, engine: { name: 'native', dtype: 'float16', cudaGraphs } });
+  const configWith = (cudaGraphs: 'on' | 'off', attention: 'exact' | 'fp8' = 'exact') =>
+    configSchema.parse({ model, engine: { name: 'native', dtype: 'float16', cudaGraphs, attention } });
   const dims = modelDims(configWith('on'));
   const { tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
   const F = 3;
@@ -227,6 +228,41 @@ function defineGraphsSuite(): void {
     } finally {
       await direct.close();
       await graphed.close();
+    }
+  });
+
+  s('engine.attention fp8: flows near the exact bf16 engine\'s (not equal), and the same from captured graphs', async () => {
+    const { addon } = loadNativeAddon();
+    if (!addon.attentionBackend().startsWith('cuDNN')) {
+      console.log(`  skipped: attention is ${addon.attentionBackend()}`);
+      return;
+    }
+    const exact = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
+    const fp8 = (await createNativeEngine({ config: configWith('off', 'fp8') })) as NativeEngine;
+    const fp8Graphed = (await createNativeEngine({ config: configWith('on', 'fp8') })) as NativeEngine;
+    const engines = [exact, fp8, fp8Graphed];
+    try {
+      assert.match(fp8.info().attention ?? '', /^fp8 \(E4M3\), cuDNN/);
+      for (const e of engines) await e.setPrompt(context);
+      let worst = 0;
+      for (let b = 0; b < 4; b++) {
+        for (const [k, t] of [900, 500].entries()) {
+          const [a, f, g] = await Promise.all(engines.map(async (e) => (await e.forward(request(10 * b + k, t, false))).flow));
+          const err = relError(f, a);
+          worst = Math.max(worst, err);
+          assert.ok(err > 0, `block ${b} step ${k}: fp8 equals exact, so FP8 attention did not run`);
+          assert.ok(err < 0.1, `block ${b} step ${k}: fp8 vs exact ${err}`);
+          assert.ok(relError(g, f) < 1e-5, `block ${b} step ${k}: fp8 graphed vs direct ${relError(g, f)}`);
+        }
+        for (const e of engines) {
+          await e.forward(request(10 * b + 9, 0, true));
+          await keepNewest(e, 2 * F * T);
+        }
+      }
+      console.log(`  fp8 vs exact bf16: largest relative flow difference ${worst.toExponential(2)}`);
+      assert.ok((await fp8Graphed.forwardStats()).graphLaunches > 0, 'the fp8 forwards were replayed from graphs');
+    } finally {
+      for (const e of engines) await e.close();
     }
   });
 

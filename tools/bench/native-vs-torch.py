@@ -337,8 +337,8 @@ def shifted(steps, shift=5.0):
 
 
 VARIANTS = {4: '4 warps x 16 rows', 8: '8 warps x 16 rows', 2: '4 warps x 32 rows, 64-key tiles', 3: '4 warps x 32 rows, 32-key tiles',
-            9: 'cuDNN fused attention'}
-CUDNN_VARIANT = 9
+            9: 'cuDNN fused attention', 10: 'cuDNN FP8 attention with quantisation', 11: 'cuDNN FP8 attention alone'}
+CUDNN_VARIANTS = (9, 10, 11)
 
 
 @torch.no_grad()
@@ -373,7 +373,7 @@ def run_attention_bench() -> int:
     RESULTS['attention'] = rows
     last = rows[-1]
     print(f'[attention] the engine uses: {attention_backend()}', flush=True)
-    good = [v for v in VARIANTS if v != CUDNN_VARIANT and last[f'v{v}_err'] < 1e-2]
+    good = [v for v in VARIANTS if v not in CUDNN_VARIANTS and last[f'v{v}_err'] < 1e-2]
     best = min(good, key=lambda v: last[f'v{v}_ms']) if good else 4
     print(f'[attention] fastest correct own kernel at 21 frames: {best} ({VARIANTS[best]})', flush=True)
     return best

@@ -2,7 +2,7 @@
  * A stand-in for the CUDA addon, written as a CommonJS file that the real loader (addon-loader.ts) probes and
  * loads like a built sinkstream_native.node: it names its own GPUs and attention backend, does no model arithmetic
  * (flows are zeros, or with `inputFlows` a fixed function of the forward's inputs; the cache only counts rows) and logs every engine it creates (device, precision) and every CUDA-graph
- * mode set on one to a file.
+ * mode and attention precision set on one to a file.
  * For tests that check what the runtime reports and where it places work, never numbers.
  */
 import fs from 'node:fs';
@@ -147,6 +147,11 @@ module.exports = {
     h.cudaGraphs = mode;
     note({ kind: 'cudaGraphs', devices: h.devices, precision: h.precision, mode });
   },
+  setAttentionPrecision(h, mode) {
+    if (mode === 1 && h.precision !== 0) throw new Error("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
+    h.attentionPrecision = mode;
+    note({ kind: 'attentionPrecision', devices: h.devices, precision: h.precision, mode });
+  },
   attentionPlans: () => ({ built: 0, ms: 0, reused: 0 }),
   // every C-loop block: STAND_IN_LOOP_MS = [block, forwards, update]
   async loopBlocks(h, noise, frames, sigmas, framePositions, tokensPerFrame, gridWidth, blocks, sinkRows, out) {
@@ -160,27 +165,37 @@ module.exports = {
   return { file, log };
 }
 
-/** The engines the stand-in created, in order. */
-export function standInEngines(addon: StandInAddon): Array<{ kind: 'engine' | 'pipeline'; devices: number[]; precision: number }> {
-  if (!fs.existsSync(addon.log)) return [];
-  return fs
-    .readFileSync(addon.log, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { kind: 'engine' | 'pipeline' | 'cudaGraphs'; devices: number[]; precision: number })
-    .filter((e): e is { kind: 'engine' | 'pipeline'; devices: number[]; precision: number } => e.kind !== 'cudaGraphs');
+interface LogEntry {
+  kind: 'engine' | 'pipeline' | 'cudaGraphs' | 'attentionPrecision';
+  devices: number[];
+  precision: number;
+  mode?: number;
 }
 
-/** The CUDA-graph modes the wrapper set on the stand-in's engines (0 off, 1 on), in order. */
-export function standInGraphModes(addon: StandInAddon): Array<{ devices: number[]; precision: number; mode: number }> {
+function logEntries(addon: StandInAddon): LogEntry[] {
   if (!fs.existsSync(addon.log)) return [];
   return fs
     .readFileSync(addon.log, 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { kind: string; devices: number[]; precision: number; mode: number })
-    .filter((e) => e.kind === 'cudaGraphs')
-    .map(({ devices, precision, mode }) => ({ devices, precision, mode }));
+    .map((l) => JSON.parse(l) as LogEntry);
+}
+
+/** The engines the stand-in created, in order. */
+export function standInEngines(addon: StandInAddon): Array<{ kind: 'engine' | 'pipeline'; devices: number[]; precision: number }> {
+  return logEntries(addon)
+    .filter((e) => e.kind === 'engine' || e.kind === 'pipeline')
+    .map(({ kind, devices, precision }) => ({ kind: kind as 'engine' | 'pipeline', devices, precision }));
+}
+
+/** The modes the wrapper set on the stand-in's engines, in order: CUDA graphs (0 off, 1 on) or attention precision (0 exact, 1 fp8). */
+export function standInModes(
+  addon: StandInAddon,
+  kind: 'cudaGraphs' | 'attentionPrecision' = 'cudaGraphs',
+): Array<{ devices: number[]; precision: number; mode: number }> {
+  return logEntries(addon)
+    .filter((e) => e.kind === kind)
+    .map(({ devices, precision, mode }) => ({ devices, precision, mode: mode ?? -1 }));
 }
 
 /** The size of every forwardBatch call the stand-in ran, in order (the module's own array, not a copy). */

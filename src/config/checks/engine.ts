@@ -23,6 +23,12 @@ export function engineConfigProblems(config: Config): ConfigProblem[] {
       });
     }
   }
+  if (e.attention === 'fp8' && (e.name !== 'native' || e.dtype !== 'float16')) {
+    problems.push({
+      path: 'engine.attention',
+      message: `'fp8' runs cuDNN's FP8 attention in the native engine's bf16 path: it needs engine.name 'native' and engine.dtype 'float16' (they are '${e.name}' and '${e.dtype}')`,
+    });
+  }
   if (e.stages > layers) problems.push({ path: 'engine.stages', message: `${e.stages} is more than the model's ${layers} layers` });
   if (e.stageLayers !== undefined) {
     const sum = e.stageLayers.reduce((a, b) => a + b, 0);

@@ -133,6 +133,8 @@ export interface NativeAddon {
   forwardStats(handle: NativeHandle, reset: boolean): NativeForwardStats;
   /** CUDA graphs for forwards of a repeated shape: 0 off, 1 on (engines over several GPUs ignore it). */
   setCudaGraphs(handle: NativeHandle, mode: 0 | 1): void;
+  /** Self-attention's precision: 0 exact, 1 FP8 through cuDNN's fused FP8 attention (throws where unavailable). */
+  setAttentionPrecision(handle: NativeHandle, mode: 0 | 1): void;
   /** cuDNN attention plans: built by this engine (and the ms it took), and found built by another engine of the process. */
   attentionPlans(handle: NativeHandle): { built: number; ms: number; reused: number };
   /**
@@ -179,4 +181,4 @@ export interface NativeAddon {
 }
 
 /** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
-export const NATIVE_ABI_VERSION = 6;
+export const NATIVE_ABI_VERSION = 7;

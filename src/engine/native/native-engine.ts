@@ -125,6 +125,7 @@ export class NativeEngine implements Engine {
     const graphs = cudaGraphsMode(config.engine, stages.length);
     try {
       addon.setCudaGraphs(handle, graphs);
+      if (config.engine.attention === 'fp8') addon.setAttentionPrecision(handle, 1);
       // A later stream's engine shares the first one's weights on the GPU: nothing to read or copy.
       if (!addon.weightsShared(handle)) {
         const weights = await loadWeights(config);
@@ -140,7 +141,8 @@ export class NativeEngine implements Engine {
     }
     const gpus = devices.map((d) => `cuda:${d} (${probe.names[d]})`).join(' -> ');
     // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (cuDNN or why not).
-    const attention = precision === 0 ? addon.attentionBackend() : 'own kernel (fp32)';
+    const backend = precision === 0 ? addon.attentionBackend() : 'own kernel (fp32)';
+    const attention = config.engine.attention === 'fp8' ? `fp8 (E4M3), ${backend}` : backend;
     const precisionName = precision === 0 ? 'bf16' : 'fp32';
     const provider = `${gpus}, ${precisionName}, attention: ${attention}`;
     const identity = weightsIdentity(config);

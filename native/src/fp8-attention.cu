@@ -1,0 +1,160 @@
+#include "fp8-attention.h"
+
+#include <cuda_fp8.h>
+
+#include <algorithm>
+
+namespace ssn {
+namespace {
+
+constexpr float kE4m3Max = 448.f;  // the largest finite E4M3 value
+constexpr int kThreads = 256;
+constexpr int kVec = 8;  // bf16 elements a thread moves at once (16 bytes)
+
+// Float slots of the scalars buffer, 16 bytes apart (cuDNN reads its scalars 16-byte aligned). kAmax holds the
+// largest |q|, |k|, |v| as float bits (three words), found with atomicMax: non-negative floats order as their bits do.
+enum Slot {
+  kAmax, kScaleQ, kScaleK, kScaleV, kDescaleQ, kDescaleK, kDescaleV, kDescaleS, kScaleS, kScaleO, kDescaleO, kAmaxS,
+  kAmaxO, kSlots
+};
+__host__ __device__ constexpr int at(int slot) { return slot * 4; }
+
+int gridFor(size_t vectors) {
+  return static_cast<int>(std::min<size_t>((vectors + kThreads - 1) / kThreads, 132 * 8));
+}
+
+__global__ void amaxKernel(const bf16* x, int rows, int cols, int stride, unsigned* out) {
+  const int perRow = cols / kVec;
+  const size_t n = (size_t)rows * perRow;
+  float m = 0.f;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const size_t r = i / perRow, c = (i % perRow) * kVec;
+    const uint4 raw = *reinterpret_cast<const uint4*>(x + r * stride + c);
+    const bf16* e = reinterpret_cast<const bf16*>(&raw);
+#pragma unroll
+    for (int j = 0; j < kVec; j++) m = fmaxf(m, fabsf(__bfloat162float(e[j])));
+  }
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  __shared__ float warpMax[kThreads / 32];
+  if ((threadIdx.x & 31) == 0) warpMax[threadIdx.x >> 5] = m;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < kThreads / 32; w++) m = fmaxf(m, warpMax[w]);
+    atomicMax(out, __float_as_uint(m));
+  }
+}
+
+__global__ void scalesKernel(float* s) {
+  const unsigned* amax = reinterpret_cast<const unsigned*>(s + at(kAmax));
+  for (int i = 0; i < 3; i++) {
+    const float a = __uint_as_float(amax[i]);
+    const bool usable = a > 0.f && isfinite(a);  // all zeros (or not finite): scale 1
+    s[at(kScaleQ + i)] = usable ? kE4m3Max / a : 1.f;
+    s[at(kDescaleQ + i)] = usable ? a / kE4m3Max : 1.f;
+  }
+  // softmax probabilities lie in [0, 1]; an output row is a convex mix of value rows, so |o| <= max |v|
+  s[at(kScaleS)] = kE4m3Max;
+  s[at(kDescaleS)] = 1.f / kE4m3Max;
+  s[at(kScaleO)] = s[at(kScaleV)];
+  s[at(kDescaleO)] = s[at(kDescaleV)];
+}
+
+/** out [rows, cols] E4M3 (contiguous) = saturate(x * scale). */
+__global__ void quantizeKernel(const bf16* x, int rows, int cols, int stride, const float* scale, uint8_t* out) {
+  const int perRow = cols / kVec;
+  const size_t n = (size_t)rows * perRow;
+  const float sc = *scale;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const size_t r = i / perRow, c = (i % perRow) * kVec;
+    const uint4 raw = *reinterpret_cast<const uint4*>(x + r * stride + c);
+    const __nv_bfloat162* e = reinterpret_cast<const __nv_bfloat162*>(&raw);
+    unsigned short packed[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      float2 f = __bfloat1622float2(e[j]);
+      f.x *= sc;
+      f.y *= sc;
+      packed[j] = __nv_cvt_float2_to_fp8x2(f, __NV_SATFINITE, __NV_E4M3);
+    }
+    *reinterpret_cast<uint2*>(out + r * cols + c) = *reinterpret_cast<const uint2*>(packed);
+  }
+}
+
+/** o [rows, cols] bf16 with row stride oStride = in (E4M3, contiguous) * descale. */
+__global__ void dequantizeKernel(const uint8_t* in, int rows, int cols, const float* descale, bf16* o, int oStride) {
+  const int perRow = cols / kVec;
+  const size_t n = (size_t)rows * perRow;
+  const float ds = *descale;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    const size_t r = i / perRow, c = (i % perRow) * kVec;
+    const uint2 raw = *reinterpret_cast<const uint2*>(in + r * cols + c);
+    const unsigned short* pairs = reinterpret_cast<const unsigned short*>(&raw);
+    __nv_bfloat162 outPairs[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const __half2 h = __half2(__nv_cvt_fp8x2_to_halfraw2(pairs[j], __NV_E4M3));
+      float2 f = __half22float2(h);
+      outPairs[j] = __floats2bfloat162_rn(f.x * ds, f.y * ds);
+    }
+    *reinterpret_cast<uint4*>(o + r * oStride + c) = *reinterpret_cast<const uint4*>(outPairs);
+  }
+}
+
+bool rowsVectorisable(const void* p, int cols, int stride) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0 && cols % kVec == 0 && stride % kVec == 0;
+}
+
+}  // namespace
+
+void Fp8Attention::quantize(const bf16* q, const bf16* k, const bf16* v, int lq, int lk, int d, int qStride,
+                            int kvStride, cudaStream_t s) {
+  q8_.reserve((size_t)lq * d);
+  k8_.reserve((size_t)lk * d);
+  v8_.reserve((size_t)lk * d);
+  scalars_.reserve(at(kSlots) * sizeof(float));
+  float* sc = scalars_.as<float>();
+  unsigned* amax = reinterpret_cast<unsigned*>(sc + at(kAmax));
+  CUDA_CHECK(cudaMemsetAsync(amax, 0, 3 * sizeof(unsigned), s));
+  const size_t qVec = (size_t)lq * d / kVec, kvVec = (size_t)lk * d / kVec;
+  amaxKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, amax);
+  amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, amax + 1);
+  amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, amax + 2);
+  scalesKernel<<<1, 1, 0, s>>>(sc);
+  quantizeKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, sc + at(kScaleQ), q8_.as<uint8_t>());
+  quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, sc + at(kScaleK), k8_.as<uint8_t>());
+  quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, sc + at(kScaleV), v8_.as<uint8_t>());
+  CUDA_LAUNCH_CHECK();
+}
+
+bool Fp8Attention::attendAndDequantize(bf16* o, int lq, int lk, int heads, int headDim, int oStride, float scale,
+                                       cudaStream_t s) {
+  const int d = heads * headDim;
+  o8_.reserve((size_t)lq * d);
+  float* sc = scalars_.as<float>();
+  Fp8Operands t{};
+  t.q = q8_.ptr; t.k = k8_.ptr; t.v = v8_.ptr; t.o = o8_.ptr;
+  t.descaleQ = sc + at(kDescaleQ); t.descaleK = sc + at(kDescaleK); t.descaleV = sc + at(kDescaleV);
+  t.descaleS = sc + at(kDescaleS); t.scaleS = sc + at(kScaleS); t.scaleO = sc + at(kScaleO);
+  t.amaxS = sc + at(kAmaxS); t.amaxO = sc + at(kAmaxO);
+  if (!sdpa_->runFp8(t, lq, lk, heads, headDim, d, d, d, scale, s)) return false;
+  dequantizeKernel<<<gridFor((size_t)lq * d / kVec), kThreads, 0, s>>>(o8_.as<uint8_t>(), lq, d, sc + at(kDescaleO), o, oStride);
+  CUDA_LAUNCH_CHECK();
+  return true;
+}
+
+bool Fp8Attention::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim,
+                       int qStride, int kvStride, int oStride, float scale, cudaStream_t s) {
+  const int d = heads * headDim;
+  if (lq == 0 || lk == 0 || d % 16) return false;
+  if (!rowsVectorisable(q, d, qStride) || !rowsVectorisable(k, d, kvStride) || !rowsVectorisable(v, d, kvStride) ||
+      !rowsVectorisable(o, d, oStride))
+    return false;
+  quantize(q, k, v, lq, lk, d, qStride, kvStride, s);
+  return attendAndDequantize(o, lq, lk, heads, headDim, oStride, scale, s);
+}
+
+void Fp8Attention::addresses(std::vector<uintptr_t>& out) const {
+  for (const DeviceBuffer* b : {&q8_, &k8_, &v8_, &o8_, &scalars_}) out.push_back(reinterpret_cast<uintptr_t>(b->ptr));
+}
+
+}  // namespace ssn

@@ -1,0 +1,83 @@
+/**
+ * engine.attention: fp8 (issue 18 item 4) as the runtime hands it to the addon: the key's checks, the mode each
+ * native engine receives (single GPU and pipeline), what the engine reports as its attention, and the CLI's exit
+ * status for a configuration that cannot run it. On the stand-in addon (tools/stand-in/native-addon.ts); the FP8
+ * arithmetic itself is measured on the GPU (native/NOTES.md).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { configSchema, type ConfigInput } from '../../src/config/schema.js';
+import { createEngine } from '../../src/engine/create-engine.js';
+import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
+import { standInEngines, standInModes, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { tempDir } from '../encode/helpers.js';
+import { runCli } from '../helpers/cli.js';
+
+test('engine.attention: exact by default; fp8 only for the native engine at float16', () => {
+  assert.is(loadConfig({}).engine.attention, 'exact');
+  const ok = loadConfig({ overrides: { engine: { name: 'native', dtype: 'float16', attention: 'fp8' } } });
+  assert.is(ok.engine.attention, 'fp8');
+  assert.throws(() => loadConfig({ overrides: { engine: { attention: 'fp8' } } }), /engine\.attention.*needs engine\.name 'native' and engine\.dtype 'float16' \(they are 'ort' and 'float32'\)/);
+  assert.throws(() => loadConfig({ overrides: { engine: { name: 'native', attention: 'fp8' } } }), /engine\.attention.*'native' and 'float32'/);
+  assert.throws(() => loadConfig({ overrides: { engine: { name: 'native', dtype: 'float16', attention: 'int4' } } }), /engine\.attention/);
+});
+
+test('the native engine sets FP8 attention on the addon only when asked, and reports it', async () => {
+  const addon = writeStandInAddon(tempDir('fp8-attention'), { gpus: ['Stand-in H200', 'Stand-in H200'], attention: 'cuDNN 9.14.0 (stand-in)' });
+  const saved = process.env[ADDON_ENV];
+  process.env[ADDON_ENV] = addon.file;
+  try {
+    const engines: NonNullable<ConfigInput['engine']>[] = [
+      { name: 'native', dtype: 'float16' },
+      { name: 'native', dtype: 'float16', attention: 'fp8' },
+      { name: 'native', dtype: 'float16', attention: 'fp8', stages: 2 },
+    ];
+    const reported: string[] = [];
+    for (const engine of engines) {
+      const e = await createEngine(configSchema.parse({ engine }));
+      reported.push(e.info().attention ?? '');
+      await e.close();
+    }
+    assert.is(standInEngines(addon).length, 3);
+    const modes = standInModes(addon, 'attentionPrecision');
+    assert.equal(modes.map((m) => [m.mode, m.devices]), [[1, [0]], [1, [0, 1]]], 'the exact engine is left at its default');
+    assert.is(reported[0], 'cuDNN 9.14.0 (stand-in)');
+    assert.is(reported[1], 'fp8 (E4M3), cuDNN 9.14.0 (stand-in)');
+  } finally {
+    if (saved === undefined) delete process.env[ADDON_ENV];
+    else process.env[ADDON_ENV] = saved;
+  }
+});
+
+test('an addon that refuses FP8 attention fails the engine with its reason (the fp32 path here)', async () => {
+  const addon = writeStandInAddon(tempDir('fp8-attention-refused'), { gpus: ['Stand-in H200'], attention: 'stand-in' });
+  const saved = process.env[ADDON_ENV];
+  process.env[ADDON_ENV] = addon.file;
+  try {
+    // configSchema.parse skips the configuration's cross-key checks, so the addon's own refusal is what answers
+    const config = configSchema.parse({ engine: { name: 'native', dtype: 'float32', attention: 'fp8' } });
+    let message = '';
+    await createEngine(config).then(
+      (e) => e.close(),
+      (e: Error) => (message = e.message),
+    );
+    assert.match(message, /FP8 attention needs the native engine's bf16 path/);
+  } finally {
+    if (saved === undefined) delete process.env[ADDON_ENV];
+    else process.env[ADDON_ENV] = saved;
+  }
+});
+
+test('sinkstream render with engine.attention=fp8 on the ORT engine: exit 2, the key named, nothing written', async () => {
+  const dir = tempDir('fp8-attention-cli');
+  const out = path.join(dir, 'out.mp4');
+  const run = await runCli(['render', '--seconds', '1', '--out', out, '--set', 'engine.attention=fp8'], {});
+  assert.is(run.code, 2, run.stderr);
+  assert.match(run.stderr, /engine\.attention/);
+  assert.not.ok(fs.existsSync(out), 'nothing written');
+});
+
+test.run();
