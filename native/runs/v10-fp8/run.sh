@@ -6,7 +6,7 @@
 # 2. quality at the 1.3B shape (configs/wan-1.3b.yaml, synthetic weights, float16, sink policy, window 21, sink 3, DiT only):
 #    tools/bench/engine-video-diff.ts, 60 blocks, exact (A) against fp8 (B): per-block latent relative error
 # 3. quality on the demo model: the frames of B (native float16, exact and fp8) against the CPU float32 render
-#    saved beforehand here with `node --import tsx tools/bench/engine-video-diff.ts --blocks 40 --save
+#    saved beforehand here with `node --import tsx tools/bench/engine-video-diff.ts --blocks 20 --save
 #    tmp/fp8-ref/demo-cpu-fp32.frames` (DEMO_REF names another file): PSNR per block and over the clip
 # 4. speed: `sinkstream bench`, 16 blocks, exact / fp8 / sparse stride 3 / sparse stride 3 + fp8, in alternating
 #    processes, two rounds
