@@ -10,6 +10,7 @@
 #    tmp/fp8-ref/demo-cpu-fp32.frames` (DEMO_REF names another file): PSNR per block and over the clip
 # 4. speed: `sinkstream bench`, 16 blocks, exact / fp8 / sparse stride 3 / sparse stride 3 + fp8, in alternating
 #    processes, two rounds
+# SINKSTREAM_CLI: the CLI entry to run (default bin/sinkstream.js, which needs dist/; or "--import tsx src/cli/run.ts").
 # Results under $OUT (a device call brings back at most eight files): fp8-summary.txt, fp8.err, fp8-runs.tar.gz,
 # native-tests.log
 set -u
@@ -47,7 +48,7 @@ for round in 1 2; do
     [[ $variant == s3-* ]] && extra+=(--set cache.sparse.stride=3)
     t=$(date +%s)
     echo "== bench $variant round $round" >> "$OUT/fp8.err"
-    timeout 90 node bin/sinkstream.js bench "${S[@]}" "${extra[@]}" --blocks 16 --json \
+    timeout 90 node ${SINKSTREAM_CLI:-bin/sinkstream.js} bench "${S[@]}" "${extra[@]}" --blocks 16 --json \
       > "$RUNS/bench-$variant-$round.json" 2>> "$OUT/fp8.err"
     echo "bench $variant round $round rc=$? $(( $(date +%s) - t )) s"
   done
