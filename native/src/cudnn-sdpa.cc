@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -250,52 +251,42 @@ struct GraphBuilder {
     const int64_t strides[4] = {dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
     return hold(tensor4(nextVirtual++, cudnn::kDataFloat, dims, strides, true));
   }
-  /** y = x op b (b nullptr: a unary op); false when cuDNN refuses the operation. */
-  bool pointwise(int mode, cudnn::Desc x, cudnn::Desc b, cudnn::Desc y) {
-    auto pw = std::make_unique<Descriptor>(cudnn::kPointwise);
+  /** A finalised pointwise, reduction or matmul configuration in fp32 math, with its mode when it has one
+      (modeAttr < 0: none); nullptr when cuDNN refuses it. */
+  cudnn::Desc config(int type, int precisionAttr, int modeAttr = -1, int modeType = 0, int mode = 0) {
+    auto c = std::make_unique<Descriptor>(type);
     const int prec = cudnn::kDataFloat;
-    check(pw->set(cudnn::kPointwiseMode, cudnn::kTypePointwiseMode, 1, &mode), "pointwise mode");
-    check(pw->set(cudnn::kPointwiseMathPrec, cudnn::kTypeDataType, 1, &prec), "pointwise precision");
-    if (api().finalize(pw->d) != 0) return false;
-    cudnn::Desc pwd = hold(std::move(pw));
-    auto op = std::make_unique<Descriptor>(cudnn::kOpPointwise);
-    check(op->set(cudnn::kOpPointwiseDesc, cudnn::kTypeBackendDescriptor, 1, &pwd), "pointwise descriptor");
-    check(op->set(cudnn::kOpPointwiseX, cudnn::kTypeBackendDescriptor, 1, &x), "pointwise x");
-    if (b) check(op->set(cudnn::kOpPointwiseB, cudnn::kTypeBackendDescriptor, 1, &b), "pointwise b");
-    check(op->set(cudnn::kOpPointwiseY, cudnn::kTypeBackendDescriptor, 1, &y), "pointwise y");
-    if (api().finalize(op->d) != 0) return false;
-    ops.push_back(hold(std::move(op)));
+    if (modeAttr >= 0) check(c->set(modeAttr, modeType, 1, &mode), "operation mode");
+    check(c->set(precisionAttr, cudnn::kTypeDataType, 1, &prec), "operation precision");
+    if (api().finalize(c->d) != 0) return nullptr;
+    return hold(std::move(c));
+  }
+  /** Appends one operation of `type` with its descriptor-valued attributes (null values left unset); false when
+      cuDNN refuses it. */
+  bool op(int type, std::initializer_list<std::pair<int, cudnn::Desc>> attributes) {
+    auto o = std::make_unique<Descriptor>(type);
+    for (const auto& [name, value] : attributes) {
+      if (!value) continue;
+      check(o->set(name, cudnn::kTypeBackendDescriptor, 1, &value), "operation attribute");
+    }
+    if (api().finalize(o->d) != 0) return false;
+    ops.push_back(hold(std::move(o)));
     return true;
   }
-  bool reduction(int op_, cudnn::Desc x, cudnn::Desc y) {
-    auto r = std::make_unique<Descriptor>(cudnn::kReduction);
-    const int prec = cudnn::kDataFloat;
-    check(r->set(cudnn::kReductionOperator, cudnn::kTypeReductionOperator, 1, &op_), "reduction operator");
-    check(r->set(cudnn::kReductionCompType, cudnn::kTypeDataType, 1, &prec), "reduction precision");
-    if (api().finalize(r->d) != 0) return false;
-    cudnn::Desc rd = hold(std::move(r));
-    auto op = std::make_unique<Descriptor>(cudnn::kOpReduction);
-    check(op->set(cudnn::kOpReductionDesc, cudnn::kTypeBackendDescriptor, 1, &rd), "reduction descriptor");
-    check(op->set(cudnn::kOpReductionX, cudnn::kTypeBackendDescriptor, 1, &x), "reduction x");
-    check(op->set(cudnn::kOpReductionY, cudnn::kTypeBackendDescriptor, 1, &y), "reduction y");
-    if (api().finalize(op->d) != 0) return false;
-    ops.push_back(hold(std::move(op)));
-    return true;
+  /** y = x op b (b nullptr: a unary op). */
+  bool pointwise(int mode, cudnn::Desc x, cudnn::Desc b, cudnn::Desc y) {
+    const cudnn::Desc c = config(cudnn::kPointwise, cudnn::kPointwiseMathPrec, cudnn::kPointwiseMode, cudnn::kTypePointwiseMode, mode);
+    return c && op(cudnn::kOpPointwise, {{cudnn::kOpPointwiseDesc, c}, {cudnn::kOpPointwiseX, x}, {cudnn::kOpPointwiseB, b},
+                                         {cudnn::kOpPointwiseY, y}});
+  }
+  bool reduction(int operation, cudnn::Desc x, cudnn::Desc y) {
+    const cudnn::Desc c =
+        config(cudnn::kReduction, cudnn::kReductionCompType, cudnn::kReductionOperator, cudnn::kTypeReductionOperator, operation);
+    return c && op(cudnn::kOpReduction, {{cudnn::kOpReductionDesc, c}, {cudnn::kOpReductionX, x}, {cudnn::kOpReductionY, y}});
   }
   bool matmul(cudnn::Desc a, cudnn::Desc b, cudnn::Desc c) {
-    auto m = std::make_unique<Descriptor>(cudnn::kMatmul);
-    const int prec = cudnn::kDataFloat;
-    check(m->set(cudnn::kMatmulCompType, cudnn::kTypeDataType, 1, &prec), "matmul precision");
-    if (api().finalize(m->d) != 0) return false;
-    cudnn::Desc md = hold(std::move(m));
-    auto op = std::make_unique<Descriptor>(cudnn::kOpMatmul);
-    check(op->set(cudnn::kOpMatmulA, cudnn::kTypeBackendDescriptor, 1, &a), "matmul a");
-    check(op->set(cudnn::kOpMatmulB, cudnn::kTypeBackendDescriptor, 1, &b), "matmul b");
-    check(op->set(cudnn::kOpMatmulC, cudnn::kTypeBackendDescriptor, 1, &c), "matmul c");
-    check(op->set(cudnn::kOpMatmulDesc, cudnn::kTypeBackendDescriptor, 1, &md), "matmul descriptor");
-    if (api().finalize(op->d) != 0) return false;
-    ops.push_back(hold(std::move(op)));
-    return true;
+    const cudnn::Desc m = config(cudnn::kMatmul, cudnn::kMatmulCompType);
+    return m && op(cudnn::kOpMatmul, {{cudnn::kOpMatmulA, a}, {cudnn::kOpMatmulB, b}, {cudnn::kOpMatmulC, c}, {cudnn::kOpMatmulDesc, m}});
   }
 };
 
