@@ -190,37 +190,6 @@ enum Uid : int64_t {
   kDescaleQ = 10, kDescaleK = 11, kDescaleV = 12, kDescaleS = 13, kScaleS = 14, kScaleO = 15, kAmaxS = 16, kAmaxO = 17
 };
 
-/** [1, heads, rows, headDim] over rows of `stride` elements (token-major, heads side by side). */
-std::unique_ptr<Descriptor> tensor(int64_t uid, int dtype, int rows, int heads, int headDim, int stride) {
-  auto t = std::make_unique<Descriptor>(cudnn::kTensor);
-  const int64_t dims[4] = {1, heads, rows, headDim};
-  const int64_t strides[4] = {(int64_t)rows * stride, headDim, stride, 1};
-  const int64_t alignment = 16;
-  check(t->set(cudnn::kTensorDataType, cudnn::kTypeDataType, 1, &dtype), "tensor data type");
-  check(t->set(cudnn::kTensorDimensions, cudnn::kTypeInt64, 4, dims), "tensor dimensions");
-  check(t->set(cudnn::kTensorStrides, cudnn::kTypeInt64, 4, strides), "tensor strides");
-  check(t->set(cudnn::kTensorUniqueId, cudnn::kTypeInt64, 1, &uid), "tensor id");
-  check(t->set(cudnn::kTensorByteAlignment, cudnn::kTypeInt64, 1, &alignment), "tensor alignment");
-  check(api().finalize(t->d), "tensor finalize");
-  return t;
-}
-
-std::unique_ptr<Descriptor> scalar(int64_t uid) {
-  auto t = std::make_unique<Descriptor>(cudnn::kTensor);
-  const int64_t ones[4] = {1, 1, 1, 1};
-  const int dtype = cudnn::kDataFloat;
-  const int64_t alignment = 16;
-  const bool byValue = true;
-  check(t->set(cudnn::kTensorDataType, cudnn::kTypeDataType, 1, &dtype), "scale data type");
-  check(t->set(cudnn::kTensorDimensions, cudnn::kTypeInt64, 4, ones), "scale dimensions");
-  check(t->set(cudnn::kTensorStrides, cudnn::kTypeInt64, 4, ones), "scale strides");
-  check(t->set(cudnn::kTensorUniqueId, cudnn::kTypeInt64, 1, &uid), "scale id");
-  check(t->set(cudnn::kTensorByteAlignment, cudnn::kTypeInt64, 1, &alignment), "scale alignment");
-  check(t->set(cudnn::kTensorIsByValue, cudnn::kTypeBoolean, 1, &byValue), "scale by value");
-  check(api().finalize(t->d), "scale finalize");
-  return t;
-}
-
 /** Any tensor of four dimensions: `dtype`, virtual (an intermediate of the graph) or not, a by-value scalar or not. */
 std::unique_ptr<Descriptor> tensor4(int64_t uid, int dtype, const int64_t (&dims)[4], const int64_t (&strides)[4],
                                     bool isVirtual = false, bool byValue = false) {
@@ -235,6 +204,16 @@ std::unique_ptr<Descriptor> tensor4(int64_t uid, int dtype, const int64_t (&dims
   if (byValue) check(t->set(cudnn::kTensorIsByValue, cudnn::kTypeBoolean, 1, &byValue), "tensor by value");
   check(api().finalize(t->d), "tensor finalize");
   return t;
+}
+
+/** [1, heads, rows, headDim] over rows of `stride` elements (token-major, heads side by side). */
+std::unique_ptr<Descriptor> tensor(int64_t uid, int dtype, int rows, int heads, int headDim, int stride) {
+  return tensor4(uid, dtype, {1, heads, rows, headDim}, {(int64_t)rows * stride, headDim, stride, 1});
+}
+
+/** A float scalar passed by value (the softmax scale). */
+std::unique_ptr<Descriptor> scalar(int64_t uid) {
+  return tensor4(uid, cudnn::kDataFloat, {1, 1, 1, 1}, {1, 1, 1, 1}, false, true);
 }
 
 /** The operations of one graph, built in order, and every descriptor they refer to (kept alive until the plan is). */

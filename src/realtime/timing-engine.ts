@@ -4,6 +4,7 @@
  * runs). These are the samples the scheduler's cost model is fitted to (scheduler/cost-model.ts).
  * Everything else passes through untouched.
  */
+import { DelegatingEngine } from '../engine/delegating-engine.js';
 import type { BatchedForward, Engine, ForwardRequest, ForwardResult } from '../engine/types.js';
 
 export interface TimedForward {
@@ -14,19 +15,17 @@ export interface TimedForward {
   batch?: number;
 }
 
-export class TimingEngine implements Engine {
+export class TimingEngine extends DelegatingEngine {
   /**
    * `forwards`: where the timings go (timing engines whose forwards are batched together pass one list: a batched
    * call is recorded once, by the engine it was made on).
    */
   constructor(
-    private readonly inner: Engine,
+    inner: Engine,
     private readonly tokensPerFrame: number,
     readonly forwards: TimedForward[] = [],
-  ) {}
-
-  get name(): string {
-    return this.inner.name;
+  ) {
+    super(inner);
   }
 
   /** The inner engine's: timing engines over engines that batch batch too. */
@@ -45,36 +44,11 @@ export class TimingEngine implements Engine {
     return results;
   }
 
-  async forward(request: ForwardRequest): Promise<ForwardResult> {
+  override async forward(request: ForwardRequest): Promise<ForwardResult> {
     const cachedTokens = this.inner.info().cacheRows;
     const t0 = performance.now();
     const result = await this.inner.forward(request);
     this.forwards.push({ queryTokens: request.timesteps.length * this.tokensPerFrame, cachedTokens, ms: performance.now() - t0 });
     return result;
-  }
-
-  setPrompt(context: Float32Array): Promise<void> {
-    return this.inner.setPrompt(context);
-  }
-  updateCache(...args: Parameters<Engine['updateCache']>): Promise<void> {
-    return this.inner.updateCache(...args);
-  }
-  scoreCache(...args: Parameters<Engine['scoreCache']>): Promise<Float32Array> {
-    return this.inner.scoreCache(...args);
-  }
-  releaseQueries(queriesId: number): Promise<void> {
-    return this.inner.releaseQueries(queriesId);
-  }
-  resetCache(): Promise<void> {
-    return this.inner.resetCache();
-  }
-  readCache(): ReturnType<Engine['readCache']> {
-    return this.inner.readCache();
-  }
-  info(): ReturnType<Engine['info']> {
-    return this.inner.info();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }

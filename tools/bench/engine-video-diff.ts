@@ -33,6 +33,7 @@ import type { Config } from '../../src/config/schema.js';
 import { exitStatusFor, isSinkstreamError, SinkstreamError } from '../../src/errors.js';
 import { createGenerator } from '../../src/loop/generator.js';
 import { createEngine } from '../../src/engine/create-engine.js';
+import { DelegatingEngine } from '../../src/engine/delegating-engine.js';
 import type { Engine, ForwardRequest, ForwardResult } from '../../src/engine/types.js';
 import { offlineBlocks } from '../../src/realtime/block-source.js';
 
@@ -122,42 +123,13 @@ export function relativeL2(a: Float32Array, b: Float32Array): number {
  * An engine that copies the latent of every forward that keeps its block's K/V once `recording` is
  * on: the clean pass of each block, in order, whose input is the block's clean latent.
  */
-class LatentRecorder implements Engine {
+class LatentRecorder extends DelegatingEngine {
   readonly latents: Float32Array[] = [];
   recording = false;
 
-  constructor(private readonly inner: Engine) {}
-
-  get name(): string {
-    return this.inner.name;
-  }
-  forward(request: ForwardRequest): Promise<ForwardResult> {
+  override forward(request: ForwardRequest): Promise<ForwardResult> {
     if (this.recording && request.keepBlockKv) this.latents.push(request.latent.slice());
     return this.inner.forward(request);
-  }
-  setPrompt(context: Float32Array): Promise<void> {
-    return this.inner.setPrompt(context);
-  }
-  updateCache(...args: Parameters<Engine['updateCache']>): Promise<void> {
-    return this.inner.updateCache(...args);
-  }
-  scoreCache(...args: Parameters<Engine['scoreCache']>): Promise<Float32Array> {
-    return this.inner.scoreCache(...args);
-  }
-  releaseQueries(queriesId: number): Promise<void> {
-    return this.inner.releaseQueries(queriesId);
-  }
-  resetCache(): Promise<void> {
-    return this.inner.resetCache();
-  }
-  readCache(): ReturnType<Engine['readCache']> {
-    return this.inner.readCache();
-  }
-  info(): ReturnType<Engine['info']> {
-    return this.inner.info();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
