@@ -34,16 +34,23 @@ test('the native engine sets FP8 attention on the addon only when asked, and rep
       { name: 'native', dtype: 'float16' },
       { name: 'native', dtype: 'float16', attention: 'fp8' },
       { name: 'native', dtype: 'float16', attention: 'fp8', stages: 2 },
+      { name: 'native', dtype: 'float16', attention: 'fp8' },
     ];
     const reported: string[] = [];
+    const batchKeys: Array<string | undefined> = [];
     for (const engine of engines) {
       const e = await createEngine(configSchema.parse({ engine }));
       reported.push(e.info().attention ?? '');
+      batchKeys.push(e.batchKey);
       await e.close();
     }
-    assert.is(standInEngines(addon).length, 3);
+    assert.is(standInEngines(addon).length, 4);
     const modes = standInModes(addon, 'attentionPrecision');
-    assert.equal(modes.map((m) => [m.mode, m.devices]), [[1, [0]], [1, [0, 1]]], 'the exact engine is left at its default');
+    assert.equal(modes.map((m) => [m.mode, m.devices]), [[1, [0]], [1, [0, 1]], [1, [0]]], 'the exact engine is left at its default');
+    // a batched forward runs every stream's attention in one precision: exact and fp8 engines never share a batch
+    assert.type(batchKeys[0], 'string');
+    assert.is.not(batchKeys[1], batchKeys[0]);
+    assert.is(batchKeys[3], batchKeys[1]);
     assert.is(reported[0], 'cuDNN 9.14.0 (stand-in)');
     assert.is(reported[1], 'fp8 (E4M3), cuDNN 9.14.0 (stand-in)');
   } finally {

@@ -146,10 +146,11 @@ export class NativeEngine implements Engine {
     const precisionName = precision === 0 ? 'bf16' : 'fp32';
     const provider = `${gpus}, ${precisionName}, attention: ${attention}`;
     const identity = weightsIdentity(config);
-    // the addon joins forwards of single-GPU engines holding one weight set (one weights key) on one device
+    // the addon joins forwards of single-GPU engines holding one weight set (one weights key) on one device; a batch
+    // runs every stream's attention in the first engine's precision, so the attention setting is part of the key
     const batchKey =
       stages.length === 1 && identity !== '' && typeof addon.forwardBatch === 'function'
-        ? `${identity}|cuda:${devices[0]}|${precisionName}|${JSON.stringify(dims)}`
+        ? `${identity}|cuda:${devices[0]}|${precisionName}|attention ${config.engine.attention}|${JSON.stringify(dims)}`
         : undefined;
     return new NativeEngine(addon, handle, dims, provider, precisionName, attention, graphs === 1, batchKey);
   }
