@@ -149,6 +149,12 @@ class EngineImpl final : public Engine {
         throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
       } else {
         if (!sdpa_) throw NativeError("FP8 attention needs cuDNN's fused attention: " + CudnnSdpa::describe());
+        int major = 0, minor = 0;
+        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
+        CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
+        if (major < 9)
+          throw NativeError("FP8 attention needs a Hopper or newer GPU (compute capability 9.0 or higher); cuda:" +
+                            std::to_string(device_) + " is " + std::to_string(major) + "." + std::to_string(minor));
         if (!fp8_) fp8_ = std::make_unique<Fp8Attention>(sdpa_.get());
       }
     } else {

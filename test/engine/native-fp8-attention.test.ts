@@ -66,12 +66,13 @@ test('an addon that refuses FP8 attention fails the engine with its reason (the 
   try {
     // configSchema.parse skips the configuration's cross-key checks, so the addon's own refusal is what answers
     const config = configSchema.parse({ engine: { name: 'native', dtype: 'float32', attention: 'fp8' } });
-    let message = '';
+    let error: (Error & { code?: string }) | undefined;
     await createEngine(config).then(
       (e) => e.close(),
-      (e: Error) => (message = e.message),
+      (e: Error) => (error = e),
     );
-    assert.match(message, /FP8 attention needs the native engine's bf16 path/);
+    assert.match(error?.message ?? '', /engine\.attention 'fp8': FP8 attention needs the native engine's bf16 path/);
+    assert.is(error?.code, 'ERR_ENGINE_UNAVAILABLE', 'a configuration the machine cannot run: exit status 2');
   } finally {
     if (saved === undefined) delete process.env[ADDON_ENV];
     else process.env[ADDON_ENV] = saved;

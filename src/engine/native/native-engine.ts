@@ -123,9 +123,17 @@ export class NativeEngine implements Engine {
       throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native engine: ${(e as Error).message}`, { cause: e });
     }
     const graphs = cudaGraphsMode(config.engine, stages.length);
+    if (config.engine.attention === 'fp8') {
+      try {
+        addon.setAttentionPrecision(handle, 1);
+      } catch (e) {
+        addon.destroy(handle);
+        // what the configuration asks for, on a machine that cannot run it: bad input, like a missing addon
+        throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `engine.attention 'fp8': ${(e as Error).message}`, { cause: e });
+      }
+    }
     try {
       addon.setCudaGraphs(handle, graphs);
-      if (config.engine.attention === 'fp8') addon.setAttentionPrecision(handle, 1);
       // A later stream's engine shares the first one's weights on the GPU: nothing to read or copy.
       if (!addon.weightsShared(handle)) {
         const weights = await loadWeights(config);
