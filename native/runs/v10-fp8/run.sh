@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU run for issue 18 item 4 (FP8 attention, engine.attention: fp8): one H200, about 8 minutes.
-#   source .device/boot.sh && bash scripts/build-native.sh && bash native/runs/v10-fp8/run.sh
-#   (npm run build and scripts/pack-device.sh --native first; carry .device, dist and the demo reference below)
+#   source .device/boot.sh && bash scripts/build-native.sh && SINKSTREAM_CLI="--import tsx src/cli/run.ts" bash native/runs/v10-fp8/run.sh
+#   (scripts/pack-device.sh --native first; carry .device and tmp/fp8-ref, the demo reference below: with dist/ too
+#   the call passed 64 MiB, so the CLI ran from source, which is how the committed results were made)
 # 1. the native suite (test/engine/native.test.ts: FP8 flows against the exact bf16 engine, graphed and direct)
 # 2. quality at the 1.3B shape (configs/wan-1.3b.yaml, synthetic weights, float16, sink policy, window 21, sink 3, DiT only):
 #    tools/bench/engine-video-diff.ts, 60 blocks, exact (A) against fp8 (B): per-block latent relative error
