@@ -28,7 +28,10 @@ export function promptsOf(set: PromptSet, count = DEFAULT_PROMPT_COUNT, spec: Sc
 }
 
 export interface EvalOptions {
-  /** Base configuration file (default configs/default.yaml); each preset's `cache:` section replaces its cache. */
+  /**
+   * Base configuration file (default configs/default.yaml); each preset's `cache:` section replaces its cache, and
+   * `set` entries under `cache.` then apply to every preset's (e.g. `cache.sparse.stride=3`: each preset, sparse).
+   */
   configFile?: string;
   set?: string[];
   /** Preset names (configs/presets/<name>.yaml); default: all. */
@@ -85,7 +88,9 @@ export function presetConfig(name: string, options: Pick<EvalOptions, 'configFil
   if (!existsSync(file)) {
     throw new SinkstreamError('ERR_ARGUMENT', `--policies: no preset '${name}' (${file}); presets: ${listPresets().join(', ')}`);
   }
-  const cache = loadConfig({ file }).cache;
+  // the user's cache keys on top of the preset's cache (applied before it, they would be replaced with the section)
+  const cacheSets = (options.set ?? []).filter((s) => s.trim().startsWith('cache.'));
+  const cache = loadConfig({ file, set: cacheSets }).cache;
   const opening = evalPrimes(options) ? 'scene' : 'noise';
   const model = opening === 'scene' ? { scene: defaultSpecDir } : {};
   return loadConfig({ file: options.configFile, set: options.set, overrides: { cache, model, generation: { prompt, seed, opening } } as Record<string, unknown> });
