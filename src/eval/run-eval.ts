@@ -8,7 +8,7 @@ import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, projectRoot } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { SinkstreamError } from '../errors.js';
+import { isSinkstreamError, SinkstreamError } from '../errors.js';
 import { createGenerator } from '../loop/generator.js';
 import { modelDims } from '../model/dims.js';
 import { VideoMetrics, type OpeningCheck, type SecondMetrics } from './metrics.js';
@@ -90,7 +90,13 @@ export function presetConfig(name: string, options: Pick<EvalOptions, 'configFil
   }
   // the user's cache keys on top of the preset's cache (applied before it, they would be replaced with the section)
   const cacheSets = (options.set ?? []).filter((s) => s.trim().startsWith('cache.'));
-  const cache = loadConfig({ file, set: cacheSets }).cache;
+  let cache: Config['cache'];
+  try {
+    cache = loadConfig({ file, set: cacheSets }).cache;
+  } catch (e) {
+    if (!isSinkstreamError(e)) throw e;
+    throw new SinkstreamError(e.code, `preset '${name}' (${file}): ${e.message}`, { cause: e });
+  }
   const opening = evalPrimes(options) ? 'scene' : 'noise';
   const model = opening === 'scene' ? { scene: defaultSpecDir } : {};
   return loadConfig({ file: options.configFile, set: options.set, overrides: { cache, model, generation: { prompt, seed, opening } } as Record<string, unknown> });

@@ -27,7 +27,7 @@ test('a cache key no preset has: no preset is the targets\' default configuratio
 });
 
 test('a cache key a preset cannot take is refused, naming it', () => {
-  assert.throws(() => presetConfig('reward-forcing-ema-sink', { set: ['cache.sparse.stride=3'] }, PROMPT, 0), /cache\.sparse\.stride/);
+  assert.throws(() => presetConfig('reward-forcing-ema-sink', { set: ['cache.sparse.stride=3'] }, PROMPT, 0), /preset 'reward-forcing-ema-sink'.*cache\.sparse\.stride/s);
 });
 
 test.run();
