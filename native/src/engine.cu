@@ -162,7 +162,6 @@ class EngineImpl final : public Engine {
     }
     clearGraphs();
   }
-  int attentionPrecision() const override { return fp8_ ? 1 : 0; }
   int device() const override { return device_; }
   bool weightsShared() const override { return weightsShared_; }
 

@@ -68,8 +68,6 @@ class Engine {
   virtual void setAttentionPrecision(int mode) {
     if (mode != 0) throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
   }
-  /** 1 when self-attention runs in FP8. */
-  virtual int attentionPrecision() const { return 0; }
   std::mutex mutex;
 };
 

@@ -90,7 +90,6 @@ class PipelineEngine final : public Engine {
   int pendingRows() const override { return stages_.front()->pendingRows(); }
   void setProfile(bool on) override { each([&](Engine& s) { s.setProfile(on); }); }
   void setAttentionPrecision(int mode) override { each([&](Engine& s) { s.setAttentionPrecision(mode); }); }
-  int attentionPrecision() const override { return stages_.front()->attentionPrecision(); }
   void profileRead(double* ms) const override {
     double part[kProfilePhases] = {};
     for (int k = 0; k < kProfilePhases; k++) ms[k] = 0;
