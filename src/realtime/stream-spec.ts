@@ -30,6 +30,8 @@ export function streamSpecFromConfig(
   options: { priority?: number; videoFramesPerLatentFrame?: number; firstBlockVideoFrames?: number; durationFrames?: number } = {},
 ): StreamSpec {
   const dims = modelDims(config);
+  const steady = forwardsPerStep(config);
+  const opening = openingForwardsPerStep(config);
   return {
     id,
     model: config.model.weights,
@@ -44,8 +46,8 @@ export function streamSpecFromConfig(
     },
     ...(options.firstBlockVideoFrames !== undefined ? { firstBlockVideoFrames: options.firstBlockVideoFrames } : {}),
     ...(options.durationFrames !== undefined ? { durationFrames: options.durationFrames } : {}),
-    ...(forwardsPerStep(config) !== 1 ? { forwardsPerStep: forwardsPerStep(config) } : {}),
-    ...(openingForwardsPerStep(config) !== forwardsPerStep(config) ? { openingForwardsPerStep: openingForwardsPerStep(config) } : {}),
+    ...(steady !== 1 ? { forwardsPerStep: steady } : {}),
+    ...(opening !== steady ? { openingForwardsPerStep: opening } : {}),
   };
 }
 
