@@ -226,9 +226,10 @@ struct GraphBuilder {
     keep.push_back(std::move(d));
     return keep.back()->d;
   }
-  cudnn::Desc virtualFloat(const int64_t (&dims)[4]) {
+  /** An intermediate of the graph, packed row-major (fp32 unless said). */
+  cudnn::Desc virtualTensor(const int64_t (&dims)[4], int dtype = cudnn::kDataFloat) {
     const int64_t strides[4] = {dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
-    return hold(tensor4(nextVirtual++, cudnn::kDataFloat, dims, strides, true));
+    return hold(tensor4(nextVirtual++, dtype, dims, strides, true));
   }
   /** A finalised pointwise, reduction or matmul configuration in fp32 math, with its mode when it has one
       (modeAttr < 0: none); nullptr when cuDNN refuses it. */
@@ -387,10 +388,11 @@ SdpaDevicePlans::Plan buildFp8Plan(void* handle, int lq, int lk, int heads, int 
   const int f8 = cudnn::kDataFp8E4m3, f32 = cudnn::kDataFloat;
   const int64_t h = heads, D = headDim, Lq = lq, Lk = lk;
   GraphBuilder g;
-  const cudnn::Desc q = g.hold(tensor4(kQ, f8, {1, h, Lq, D}, {Lq * qStride, D, qStride, 1}));
+  const cudnn::Desc q = g.hold(tensor(kQ, f8, lq, heads, headDim, qStride));
+  // K transposed for Q·Kᵀ: [1, heads, headDim, keys] over the same rows
   const cudnn::Desc kT = g.hold(tensor4(kK, f8, {1, h, D, Lk}, {Lk * kvStride, D, 1, kvStride}));
-  const cudnn::Desc v = g.hold(tensor4(kV, f8, {1, h, Lk, D}, {Lk * kvStride, D, kvStride, 1}));
-  const cudnn::Desc o = g.hold(tensor4(kO, f8, {1, h, Lq, D}, {Lq * oStride, D, oStride, 1}));
+  const cudnn::Desc v = g.hold(tensor(kV, f8, lk, heads, headDim, kvStride));
+  const cudnn::Desc o = g.hold(tensor(kO, f8, lq, heads, headDim, oStride));
   const auto scalarOf = [&](int64_t uid, bool byValue) { return g.hold(tensor4(uid, f32, {1, 1, 1, 1}, {1, 1, 1, 1}, false, byValue)); };
   const cudnn::Desc scale = scalarOf(kScale, true);
   const cudnn::Desc dq = scalarOf(kDescaleQ, false), dk = scalarOf(kDescaleK, false), dv = scalarOf(kDescaleV, false);
@@ -398,14 +400,12 @@ SdpaDevicePlans::Plan buildFp8Plan(void* handle, int lq, int lk, int heads, int 
   const cudnn::Desc amaxS = scalarOf(kAmaxS, false), amaxO = scalarOf(kAmaxO, false);
   const int64_t scores[4] = {1, h, Lq, Lk}, rowStats[4] = {1, h, Lq, 1}, out[4] = {1, h, Lq, D};
 
-  const cudnn::Desc s1 = g.virtualFloat(scores), s2 = g.virtualFloat(scores), s3 = g.virtualFloat(scores),
-                    s4 = g.virtualFloat(scores);
-  const cudnn::Desc mx = g.virtualFloat(rowStats), sub = g.virtualFloat(scores), ex = g.virtualFloat(scores);
-  const cudnn::Desc sum = g.virtualFloat(rowStats), lg = g.virtualFloat(rowStats), stats = g.virtualFloat(rowStats);
-  const cudnn::Desc p = g.virtualFloat(scores);
-  const int64_t scoreStrides[4] = {h * Lq * Lk, Lq * Lk, Lk, 1};
-  const cudnn::Desc p8 = g.hold(tensor4(g.nextVirtual++, f8, scores, scoreStrides, true));
-  const cudnn::Desc o1 = g.virtualFloat(out), o2 = g.virtualFloat(out), o3 = g.virtualFloat(out);
+  const cudnn::Desc s1 = g.virtualTensor(scores), s2 = g.virtualTensor(scores), s3 = g.virtualTensor(scores),
+                    s4 = g.virtualTensor(scores);
+  const cudnn::Desc mx = g.virtualTensor(rowStats), sub = g.virtualTensor(scores), ex = g.virtualTensor(scores);
+  const cudnn::Desc sum = g.virtualTensor(rowStats), lg = g.virtualTensor(rowStats), stats = g.virtualTensor(rowStats);
+  const cudnn::Desc p = g.virtualTensor(scores), p8 = g.virtualTensor(scores, f8);
+  const cudnn::Desc o1 = g.virtualTensor(out), o2 = g.virtualTensor(out), o3 = g.virtualTensor(out);
   const bool built = g.matmul(q, kT, s1) && g.pointwise(cudnn::kPwMul, s1, scale, s2) &&
                      g.pointwise(cudnn::kPwMul, s2, dq, s3) && g.pointwise(cudnn::kPwMul, s3, dk, s4) &&
                      g.reduction(cudnn::kReduceMax, s4, mx) && g.pointwise(cudnn::kPwSub, s4, mx, sub) &&

@@ -546,7 +546,8 @@ void EngineImpl<T>::mark(Phase ph) {
 template <typename T>
 void EngineImpl<T>::attention(const AttentionParams<T>& p, bool selfAttention) {
   if constexpr (std::is_same_v<T, bf16>) {
-    if (selfAttention && fp8_ && (p.segB == 0 || p.segBOffset == p.segA)) {
+    const bool keysInOneRun = p.segB == 0 || p.segBOffset == p.segA;  // what the cuDNN paths read
+    if (selfAttention && fp8_ && keysInOneRun) {
       if (fp8_->run(p.q, p.k, p.v, p.o, p.Lq, p.segA + p.segB, p.heads, p.headDim, p.qStride, p.kvStride, p.oStride,
                     p.scale, stream_))
         return;
@@ -554,7 +555,7 @@ void EngineImpl<T>::attention(const AttentionParams<T>& p, bool selfAttention) {
                         " queries, " + std::to_string(p.segA + p.segB) + " keys, " + std::to_string(p.heads) + " heads of " +
                         std::to_string(p.headDim) + " (" + CudnnSdpa::describe() + "; FP8 attention needs Hopper or newer)");
     }
-    if (sdpa_ && (p.segB == 0 || p.segBOffset == p.segA) &&
+    if (sdpa_ && keysInOneRun &&
         sdpa_->run(p.q, p.k, p.v, p.o, p.Lq, p.segA + p.segB, p.heads, p.headDim, p.qStride, p.kvStride, p.oStride,
                    p.scale, stream_))
       return;
