@@ -14,7 +14,7 @@ import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { cudaGraphsMode } from '../../src/engine/native/native-engine.js';
 import { compareNodeWithC, engineTimings } from '../../src/cli/commands/bench-native.js';
 import { tempDir } from '../encode/helpers.js';
-import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, standInEngines, standInModes, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, standInEngines, standInModes, withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { runCli } from '../helpers/cli.js';
 
 
@@ -60,9 +60,7 @@ test('engine.cudaGraphs: auto = on for bf16 on one GPU, on = any precision on on
 
 test('the native engine hands engine.cudaGraphs to the addon', async () => {
   const addon = writeStandInAddon(tempDir('bench-native-graphs'), { gpus: ['Stand-in H200', 'Stand-in H200'], attention: 'stand-in' });
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = addon.file;
-  try {
+  await withAddonFile(addon.file, async () => {
     const engines: NonNullable<ConfigInput['engine']>[] = [
       { name: 'native', dtype: 'float16' },
       { name: 'native', dtype: 'float32' },
@@ -76,10 +74,7 @@ test('the native engine hands engine.cudaGraphs to the addon', async () => {
       [1, 0, 1, 0, 0],
     );
     assert.is(standInEngines(addon).length, 5, 'the graph modes are not engines');
-  } finally {
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+  });
 });
 
 test('bench --json --c-loop --second-stream under the native engine: engineTimings, nodeVsC and secondStream', async () => {

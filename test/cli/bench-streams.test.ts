@@ -16,7 +16,7 @@ import { createGenerator } from '../../src/loop/generator.js';
 import { parseStreamCounts } from '../../src/cli/commands/bench.js';
 import { streamsFigures } from '../../src/cli/commands/bench-streams.js';
 import { tempDir } from '../encode/helpers.js';
-import { standInBatches, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { standInBatches, withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { runCli } from '../helpers/cli.js';
 
 const addon = writeStandInAddon(tempDir('bench-streams'), { gpus: ['Stand-in H200'], attention: 'stand-in', inputFlows: true });
@@ -48,31 +48,29 @@ test('--streams counts: positive integers, comma-separated', () => {
 
 /** Two streams of the demo model on stand-in native engines, 4 blocks each: every block's frames. */
 async function twoStreams(maxBatch: number): Promise<Uint8Array[][]> {
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = addon.file;
-  const base = patchConfig(loadConfig(), [{ engine: { name: 'native', dtype: 'float16', warmup: false } }], 'test');
-  const engines: Engine[] = [await createEngine(base), await createEngine(base)];
-  const batcher = maxBatch > 1 ? new ForwardBatcher(maxBatch) : null;
-  try {
-    const generators = await Promise.all(
-      engines.map((e, i) =>
-        createGenerator(patchConfig(base, [{ generation: { seed: 7 + i, opening: 'noise' } }], 'test'), { engine: batcher ? batcher.member(e) : e }),
-      ),
-    );
-    const frames = await Promise.all(
-      generators.map(async (g) => {
-        const out: Uint8Array[] = [];
-        for (let b = 0; b < 4; b++) out.push(...(await g.next()).frames);
-        await g.close();
-        return out;
-      }),
-    );
-    return frames;
-  } finally {
-    for (const e of engines) await e.close();
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+  return withAddonFile(addon.file, async () => {
+    const base = patchConfig(loadConfig(), [{ engine: { name: 'native', dtype: 'float16', warmup: false } }], 'test');
+    const engines: Engine[] = [await createEngine(base), await createEngine(base)];
+    const batcher = maxBatch > 1 ? new ForwardBatcher(maxBatch) : null;
+    try {
+      const generators = await Promise.all(
+        engines.map((e, i) =>
+          createGenerator(patchConfig(base, [{ generation: { seed: 7 + i, opening: 'noise' } }], 'test'), { engine: batcher ? batcher.member(e) : e }),
+        ),
+      );
+      const frames = await Promise.all(
+        generators.map(async (g) => {
+          const out: Uint8Array[] = [];
+          for (let b = 0; b < 4; b++) out.push(...(await g.next()).frames);
+          await g.close();
+          return out;
+        }),
+      );
+      return frames;
+    } finally {
+      for (const e of engines) await e.close();
+    }
+  });
 }
 
 test('two streams batched (engine.maxBatch 2) give the same frames, to the bit, as the streams alone; the forwards went out in pairs', async () => {

@@ -16,7 +16,7 @@ import { describeDecoderBackend } from '../../src/decode/decoder.js';
 import type { NativeAddon, NativeTaehvHandle } from '../../src/engine/native/addon-types.js';
 import { ranOn } from '../../src/cli/ran-on.js';
 import { tempDir } from '../encode/helpers.js';
-import { writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { runCli } from '../helpers/cli.js';
 
 const ATTENTION = 'cuDNN 9.99.0 (stand-in)';
@@ -26,9 +26,7 @@ const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env });
 
 test('the native engine describes itself: GPU, bf16 and the attention backend the addon chose; fp32 runs its own kernel', async () => {
   const addon = writeStandInAddon(tempDir('ran-on'), { gpus: [GPU], attention: ATTENTION });
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = addon.file;
-  try {
+  await withAddonFile(addon.file, async () => {
     const bf16 = await createEngine(configSchema.parse({ engine: { name: 'native', provider: 'webgpu', dtype: 'float16' } }));
     const info = bf16.info();
     await bf16.close();
@@ -45,10 +43,7 @@ test('the native engine describes itself: GPU, bf16 and the attention backend th
     await fp32.close();
     assert.is(info32.precision, 'fp32');
     assert.is(info32.attention, 'own kernel (fp32)');
-  } finally {
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+  });
 });
 
 test('decoders say where they run: the native TAEHV on its GPU and precision, space-to-depth on the host', async () => {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { configSchema } from '../../src/config/schema.js';
 import { createEngine } from '../../src/engine/create-engine.js';
 import { ADDON_ENV, addonCandidates, loadNativeAddon, packageRoot } from '../../src/engine/native/addon-loader.js';
+import { withAddonFile } from '../../tools/stand-in/native-addon.js';
 import { isSinkstreamError, SinkstreamError } from '../../src/errors.js';
 
 function refusal(fn: () => unknown): SinkstreamError {
@@ -56,20 +57,17 @@ test('engine.name native without a build is ERR_ENGINE_UNAVAILABLE (bad input, e
     console.log('  (skipped: a local native build exists here)');
     return;
   }
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = path.join(tmpdir(), 'absent', 'sinkstream_native.node');
-  try {
-    await createEngine(configSchema.parse({ engine: { name: 'native' } }));
-    assert.unreachable('should refuse');
-  } catch (e) {
-    assert.ok(isSinkstreamError(e));
-    assert.is((e as SinkstreamError).code, 'ERR_ENGINE_UNAVAILABLE');
-    assert.ok((e as SinkstreamError).isBadInput);
-    assert.ok((e as Error).message.includes('npm run build:native'));
-  } finally {
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+  await withAddonFile(path.join(tmpdir(), 'absent', 'sinkstream_native.node'), async () => {
+    try {
+      await createEngine(configSchema.parse({ engine: { name: 'native' } }));
+      assert.unreachable('should refuse');
+    } catch (e) {
+      assert.ok(isSinkstreamError(e));
+      assert.is((e as SinkstreamError).code, 'ERR_ENGINE_UNAVAILABLE');
+      assert.ok((e as SinkstreamError).isBadInput);
+      assert.ok((e as Error).message.includes('npm run build:native'));
+    }
+  });
 });
 
 test.run();

@@ -7,13 +7,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configSchema } from '../../src/config/schema.js';
 import { createEngine } from '../../src/engine/create-engine.js';
-import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { canBatch, forwardTogether } from '../../src/engine/batch.js';
 import { modelDims } from '../../src/model/dims.js';
 import type { Engine, ForwardRequest } from '../../src/engine/types.js';
 import { tempDir } from '../encode/helpers.js';
 import { rejectsWith } from '../helpers/assertions.js';
-import { standInBatches, standInCalls, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { standInBatches, standInCalls, withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { wave } from './helpers/engine-checks.js';
 
 const addon = writeStandInAddon(tempDir('native-batch'), { gpus: ['Stand-in H200'], attention: 'stand-in', timeline: true, inputFlows: true });
@@ -33,21 +32,19 @@ function request(seed: number, t: number, first: number, keepBlockKv = false): F
 }
 
 async function withEngines(n: number, body: (engines: Engine[]) => Promise<void>, engineConfig = config): Promise<void> {
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = addon.file;
-  const engines: Engine[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const e = await createEngine(engineConfig);
-      engines.push(e);
-      await e.setPrompt(wave(dims.textLen * dims.textDim, 10 + i));
+  await withAddonFile(addon.file, async () => {
+    const engines: Engine[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const e = await createEngine(engineConfig);
+        engines.push(e);
+        await e.setPrompt(wave(dims.textLen * dims.textDim, 10 + i));
+      }
+      await body(engines);
+    } finally {
+      for (const e of engines) await e.close();
     }
-    await body(engines);
-  } finally {
-    for (const e of engines) await e.close();
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+  });
 }
 
 const sameBytes = (a: Float32Array, b: Float32Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));

@@ -11,8 +11,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createEngine } from '../../src/engine/create-engine.js';
-import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
-import { standInEngines, standInModes, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { standInEngines, standInModes, withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { tempDir } from '../encode/helpers.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -27,9 +26,7 @@ test('engine.attention: exact by default; fp8 only for the native engine at floa
 
 test('the native engine sets FP8 attention on the addon only when asked, and reports it', async () => {
   const addon = writeStandInAddon(tempDir('fp8-attention'), { gpus: ['Stand-in H200', 'Stand-in H200'], attention: 'cuDNN 9.14.0 (stand-in)' });
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = addon.file;
-  try {
+  await withAddonFile(addon.file, async () => {
     const engines: NonNullable<ConfigInput['engine']>[] = [
       { name: 'native', dtype: 'float16' },
       { name: 'native', dtype: 'float16', attention: 'fp8' },
@@ -53,17 +50,12 @@ test('the native engine sets FP8 attention on the addon only when asked, and rep
     assert.is(batchKeys[3], batchKeys[1]);
     assert.is(reported[0], 'cuDNN 9.14.0 (stand-in)');
     assert.is(reported[1], 'fp8 (E4M3), cuDNN 9.14.0 (stand-in)');
-  } finally {
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+  });
 });
 
 test('an addon that refuses FP8 attention fails the engine with its reason (the fp32 path here)', async () => {
   const addon = writeStandInAddon(tempDir('fp8-attention-refused'), { gpus: ['Stand-in H200'], attention: 'stand-in' });
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = addon.file;
-  try {
+  await withAddonFile(addon.file, async () => {
     // configSchema.parse skips the configuration's cross-key checks, so the addon's own refusal is what answers
     const config = configSchema.parse({ engine: { name: 'native', dtype: 'float32', attention: 'fp8' } });
     let error: (Error & { code?: string }) | undefined;
@@ -73,10 +65,7 @@ test('an addon that refuses FP8 attention fails the engine with its reason (the 
     );
     assert.match(error?.message ?? '', /engine\.attention 'fp8': FP8 attention needs the native engine's bf16 path/);
     assert.is(error?.code, 'ERR_ENGINE_UNAVAILABLE', 'a configuration the machine cannot run: exit status 2');
-  } finally {
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+  });
 });
 
 test('sinkstream render with engine.attention=fp8 on the ORT engine: exit 2, the key named, nothing written', async () => {

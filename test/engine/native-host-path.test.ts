@@ -8,11 +8,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configSchema } from '../../src/config/schema.js';
 import { createEngine } from '../../src/engine/create-engine.js';
-import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { modelDims } from '../../src/model/dims.js';
 import type { Engine, ForwardRequest } from '../../src/engine/types.js';
 import { tempDir } from '../encode/helpers.js';
-import { standInCalls, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { standInCalls, withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 
 const addon = writeStandInAddon(tempDir('native-host-path'), { gpus: ['Stand-in H200'], attention: 'stand-in', timeline: true });
 const config = configSchema.parse({ engine: { name: 'native', dtype: 'float16' } });
@@ -32,16 +31,14 @@ function request(extra: Partial<ForwardRequest> = {}): ForwardRequest {
 }
 
 async function withEngine(body: (engine: Engine) => Promise<void>): Promise<void> {
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = addon.file;
-  const engine = await createEngine(config);
-  try {
-    await body(engine);
-  } finally {
-    await engine.close();
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+  await withAddonFile(addon.file, async () => {
+    const engine = await createEngine(config);
+    try {
+      await body(engine);
+    } finally {
+      await engine.close();
+    }
+  });
 }
 
 test('a forward asked for while the engine is idle reaches the addon before forward() returns; one asked for meanwhile waits', () =>

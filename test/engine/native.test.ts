@@ -170,6 +170,13 @@ function defineSharingSuite(): void {
   s.run();
 }
 
+/** Whether the addon attends through cuDNN (the tests of cuDNN's paths say they were skipped when not). */
+function cudnnAttention(): boolean {
+  const backend = loadNativeAddon().addon.attentionBackend();
+  if (!backend.startsWith('cuDNN')) console.log(`  skipped: attention is ${backend}`);
+  return backend.startsWith('cuDNN');
+}
+
 /**
  * CUDA graphs (a shape's forwards replayed from a graph captured on its second run) give the flows of direct
  * launches, across cache updates that swap the key/value buffers; cuDNN plans are built once per device and shape
@@ -232,11 +239,7 @@ function defineGraphsSuite(): void {
   });
 
   s('engine.attention fp8: flows near the exact bf16 engine\'s (not equal), and the same from captured graphs', async () => {
-    const { addon } = loadNativeAddon();
-    if (!addon.attentionBackend().startsWith('cuDNN')) {
-      console.log(`  skipped: attention is ${addon.attentionBackend()}`);
-      return;
-    }
+    if (!cudnnAttention()) return;
     const exact = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
     const fp8 = (await createNativeEngine({ config: configWith('off', 'fp8') })) as NativeEngine;
     const fp8Graphed = (await createNativeEngine({ config: configWith('on', 'fp8') })) as NativeEngine;
@@ -267,11 +270,7 @@ function defineGraphsSuite(): void {
   });
 
   s('a second engine on the device finds the first one\'s cuDNN plans built', async () => {
-    const { addon } = loadNativeAddon();
-    if (!addon.attentionBackend().startsWith('cuDNN')) {
-      console.log(`  skipped: attention is ${addon.attentionBackend()}`);
-      return;
-    }
+    if (!cudnnAttention()) return;
     const first = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
     const second = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
     try {

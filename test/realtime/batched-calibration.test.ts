@@ -7,10 +7,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig, patchConfig } from '../../src/config/load.js';
-import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { batchedStreams, calibrationKey, measureCalibration } from '../../src/realtime/engine-calibration.js';
 import { modelDims } from '../../src/model/dims.js';
-import { writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { tempDir } from '../encode/helpers.js';
 
 const addon = writeStandInAddon(tempDir('batched-calibration'), { gpus: ['Stand-in H200'], attention: 'stand-in' });
@@ -19,16 +18,7 @@ function nativeConfig(maxBatch: number, stages = 1) {
   return patchConfig(loadConfig(), [{ engine: { name: 'native', dtype: 'float16', warmup: false, maxBatch, stages } }], 'test');
 }
 
-async function withAddon<T>(run: () => Promise<T>): Promise<T> {
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = addon.file;
-  try {
-    return await run();
-  } finally {
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
-}
+const withAddon = <T>(run: () => Promise<T>): Promise<T> => withAddonFile(addon.file, run);
 
 test('which setups batch: a native engine on one GPU with maxBatch >= 2; not ONNX Runtime, not a pipeline over GPUs', () => {
   assert.is(batchedStreams(nativeConfig(4)), 4);

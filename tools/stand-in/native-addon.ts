@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { NATIVE_ABI_VERSION } from '../../src/engine/native/addon-types.js';
 
 /** What the stand-in's forwardStats counts for every forward (wall ms; the "GPU" 1 ms less). */
@@ -179,6 +180,19 @@ function logEntries(addon: StandInAddon): LogEntry[] {
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as LogEntry);
+}
+
+/** Runs `run` with the addon loader pointed at `file` (a stand-in's, or a path to test the loader with), then puts
+ * the environment back as it was. Worker threads take the environment as it is when they start. */
+export async function withAddonFile<T>(file: string, run: () => Promise<T>): Promise<T> {
+  const saved = process.env[ADDON_ENV];
+  process.env[ADDON_ENV] = file;
+  try {
+    return await run();
+  } finally {
+    if (saved === undefined) delete process.env[ADDON_ENV];
+    else process.env[ADDON_ENV] = saved;
+  }
 }
 
 /** The engines the stand-in created, in order. */
