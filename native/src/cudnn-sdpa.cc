@@ -322,7 +322,6 @@ SdpaDevicePlans* devicePlans(int device) {
   return d;
 }
 
-/** One plan for the shape, or {} where cuDNN has none (heuristics' configurations tried in order). */
 /** One plan for the graph of `ops`, or {} where cuDNN has none (heuristics' configurations tried in order). */
 SdpaDevicePlans::Plan planForOps(void* handle, std::vector<cudnn::Desc> ops) {
   const Api& a = api();

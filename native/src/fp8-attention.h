@@ -16,8 +16,9 @@ class Fp8Attention {
   Fp8Attention(const Fp8Attention&) = delete;
   Fp8Attention& operator=(const Fp8Attention&) = delete;
 
-  /** o = softmax(scale q kᵀ) v as CudnnSdpa::run, through E4M3. Returns false (nothing launched) when cuDNN has no
-      FP8 plan for the shape on this device. */
+  /** o = softmax(scale q kᵀ) v as CudnnSdpa::run, through E4M3. Returns false when the operands' rows are not 16-byte
+      aligned (nothing launched) or cuDNN has no FP8 plan for the shape on this device (the quantisation has run; o is
+      not written). */
   bool run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim, int qStride,
            int kvStride, int oStride, float scale, cudaStream_t s);
 
