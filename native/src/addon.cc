@@ -503,24 +503,22 @@ napi_value ForwardStats(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-/** setCudaGraphs(handle, mode 0 off | 1 on) */
-napi_value SetCudaGraphs(napi_env env, napi_callback_info info) {
+/** (handle, mode): an engine setting through the C API setter `set`; throws the engine's error where it fails. */
+napi_value SetEngineMode(napi_env env, napi_callback_info info, int (*set)(ssn_engine*, int)) {
   napi_value argv[2];
   if (!getArgs(env, info, 2, argv)) return nullptr;
   ssn_engine* e = getEngine(env, argv[0]);
   if (!e) return nullptr;
-  if (ssn_set_cuda_graphs(e, getInt(env, argv[1])) != 0) return throwNative(env, "");
+  if (set(e, getInt(env, argv[1])) != 0) return throwNative(env, "");
   return nullptr;
 }
 
+/** setCudaGraphs(handle, mode 0 off | 1 on) */
+napi_value SetCudaGraphs(napi_env env, napi_callback_info info) { return SetEngineMode(env, info, ssn_set_cuda_graphs); }
+
 /** setAttentionPrecision(handle, mode 0 exact | 1 fp8) */
 napi_value SetAttentionPrecision(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!getArgs(env, info, 2, argv)) return nullptr;
-  ssn_engine* e = getEngine(env, argv[0]);
-  if (!e) return nullptr;
-  if (ssn_set_attention_precision(e, getInt(env, argv[1])) != 0) return throwNative(env, "");
-  return nullptr;
+  return SetEngineMode(env, info, ssn_set_attention_precision);
 }
 
 /** attentionPlans(handle) -> { built, ms, reused } (cuDNN plans: built by this engine, found built by another) */
