@@ -1,5 +1,6 @@
 #include "cudnn-sdpa.h"
 #include "cudnn-library.h"
+#include "key-split.h"
 
 #include <dlfcn.h>
 
@@ -26,7 +27,7 @@ enum : int {  // descriptor types
 enum : int {  // attribute names
   kTensorByteAlignment = 900, kTensorDataType = 901, kTensorDimensions = 902, kTensorStrides = 903,
   kTensorUniqueId = 906, kTensorIsVirtual = 907, kTensorIsByValue = 908,
-  kSdpaQ = 2800, kSdpaK = 2801, kSdpaV = 2802, kSdpaO = 2803, kSdpaScale = 2805,
+  kSdpaQ = 2800, kSdpaK = 2801, kSdpaV = 2802, kSdpaO = 2803, kSdpaStats = 2804, kSdpaScale = 2805,
   kOpGraphHandle = 800, kOpGraphOps = 801,
   kHeurMode = 200, kHeurOpGraph = 201, kHeurResults = 202,
   kPlanEngineConfig = 401, kPlanWorkspaceSize = 402,
@@ -91,7 +92,8 @@ static_assert(ssn::cudnn::kReduceAdd == CUDNN_REDUCE_TENSOR_ADD && ssn::cudnn::k
 #if CUDNN_MAJOR > 9 || (CUDNN_MAJOR == 9 && CUDNN_MINOR >= 13)
 static_assert(ssn::cudnn::kOpSdpaFwd == CUDNN_BACKEND_OPERATION_SDPA_FWD_DESCRIPTOR && ssn::cudnn::kSdpaQ == CUDNN_ATTR_OPERATION_SDPA_FWD_QDESC &&
               ssn::cudnn::kSdpaK == CUDNN_ATTR_OPERATION_SDPA_FWD_KDESC && ssn::cudnn::kSdpaV == CUDNN_ATTR_OPERATION_SDPA_FWD_VDESC &&
-              ssn::cudnn::kSdpaO == CUDNN_ATTR_OPERATION_SDPA_FWD_ODESC && ssn::cudnn::kSdpaScale == CUDNN_ATTR_OPERATION_SDPA_FWD_SCALEDESC);
+              ssn::cudnn::kSdpaO == CUDNN_ATTR_OPERATION_SDPA_FWD_ODESC && ssn::cudnn::kSdpaScale == CUDNN_ATTR_OPERATION_SDPA_FWD_SCALEDESC &&
+              ssn::cudnn::kSdpaStats == CUDNN_ATTR_OPERATION_SDPA_FWD_STATSDESC);
 #endif
 #pragma GCC diagnostic pop
 #endif
@@ -185,7 +187,7 @@ struct Descriptor {
 };
 
 enum Uid : int64_t {
-  kQ = 1, kK = 2, kV = 3, kO = 4, kScale = 5,
+  kQ = 1, kK = 2, kV = 3, kO = 4, kScale = 5, kStats = 6,
   // the FP8 graph's scale factors (device scalars) and its two amax outputs
   kDescaleQ = 10, kDescaleK = 11, kDescaleV = 12, kDescaleS = 13, kScaleS = 14, kScaleO = 15, kAmaxS = 16, kAmaxO = 17
 };
@@ -206,10 +208,22 @@ std::unique_ptr<Descriptor> tensor4(int64_t uid, int dtype, const int64_t (&dims
   return t;
 }
 
-/** [1, heads, rows, headDim] over rows of `stride` elements (token-major, heads side by side). */
-std::unique_ptr<Descriptor> tensor(int64_t uid, int dtype, int rows, int heads, int headDim, int stride) {
-  return tensor4(uid, dtype, {1, heads, rows, headDim}, {(int64_t)rows * stride, headDim, stride, 1});
-}
+/** The operands of a call whose keys are cut into n runs, seen as a batch of n: the queries repeated (batch stride 0),
+    run b of the keys and values at rows [b lk/n, (b + 1) lk/n), the n partial outputs [n, lq, heads * headDim] packed,
+    and their log-sum-exps [n, heads, lq, 1] in fp32. n = 1: the plain call (no statistics). */
+struct SplitLayout {
+  int64_t n, h, D, lq, lkRun, qStride, kvStride, oStride;
+  int64_t qDims[4], qStrides[4], kvDims[4], kvStrides[4], kTDims[4], kTStrides[4], oDims[4], oStrides[4];
+  int64_t statsDims[4], statsStrides[4];
+  SplitLayout(int splits, int lqIn, int lk, int heads, int headDim, int qs, int kvs, int os)
+      : n(splits), h(heads), D(headDim), lq(lqIn), lkRun(lk / splits), qStride(qs), kvStride(kvs),
+        oStride(splits > 1 ? heads * headDim : os),
+        qDims{n, h, lq, D}, qStrides{n > 1 ? 0 : lq * qStride, D, qStride, 1},
+        kvDims{n, h, lkRun, D}, kvStrides{lkRun * kvStride, D, kvStride, 1},
+        kTDims{n, h, D, lkRun}, kTStrides{lkRun * kvStride, D, 1, kvStride},
+        oDims{n, h, lq, D}, oStrides{lq * oStride, D, oStride, 1},
+        statsDims{n, h, lq, 1}, statsStrides{h * lq, lq, 1, 1} {}
+};
 
 /** A float scalar passed by value (the softmax scale). */
 std::unique_ptr<Descriptor> scalar(int64_t uid) {
@@ -279,6 +293,17 @@ Mode mode() {
   throw NativeError(std::string("SSN_ATTENTION must be auto, kernel or cudnn, got '") + env + "'");
 }
 
+/** SSN_ATTENTION_SPLIT: the number of key runs every call is cut into (1: never split), or 0 (unset or "auto"):
+    keySplits decides by the GPU's fill. */
+int forcedSplits() {
+  const char* env = std::getenv("SSN_ATTENTION_SPLIT");
+  if (!env || !*env || !std::strcmp(env, "auto")) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  if (*end || n < 1 || n > 8) throw NativeError(std::string("SSN_ATTENTION_SPLIT must be auto or 1 to 8, got '") + env + "'");
+  return static_cast<int>(n);
+}
+
 }  // namespace
 
 std::string CudnnSdpa::describe() {
@@ -297,7 +322,7 @@ struct SdpaPlan {
 
 struct SdpaDevicePlans {
   using Plan = SdpaPlan;
-  using Key = std::tuple<int, int, int, int, int, int, int, int>;  // kind, then the shape
+  using Key = std::tuple<int, int, int, int, int, int, int, int, int>;  // kind, key runs, then the shape
   void* handle = nullptr;
   std::mutex mutex;  // plans, and the handle's stream from cudnnSetStream to the end of cudnnBackendExecute
   std::map<Key, Plan> plans;
@@ -357,14 +382,16 @@ SdpaDevicePlans::Plan planForOps(void* handle, std::vector<cudnn::Desc> ops) {
   return {};
 }
 
-/** bf16: the backend's single SDPA operation. */
-SdpaDevicePlans::Plan buildPlan(void* handle, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride) {
+/** bf16: the backend's single SDPA operation (with its log-sum-exp statistics when the keys are split). */
+SdpaDevicePlans::Plan buildPlan(void* handle, const SplitLayout& t) {
   const int bf = cudnn::kDataBfloat16;
-  auto q = tensor(kQ, bf, lq, heads, headDim, qStride);
-  auto k = tensor(kK, bf, lk, heads, headDim, kvStride);
-  auto v = tensor(kV, bf, lk, heads, headDim, kvStride);
-  auto o = tensor(kO, bf, lq, heads, headDim, oStride);
+  auto q = tensor4(kQ, bf, t.qDims, t.qStrides);
+  auto k = tensor4(kK, bf, t.kvDims, t.kvStrides);
+  auto v = tensor4(kV, bf, t.kvDims, t.kvStrides);
+  auto o = tensor4(kO, bf, t.oDims, t.oStrides);
   auto scale = scalar(kScale);
+  std::unique_ptr<Descriptor> stats;
+  if (t.n > 1) stats = tensor4(kStats, cudnn::kDataFloat, t.statsDims, t.statsStrides);
 
   Descriptor op(cudnn::kOpSdpaFwd);
   check(op.set(cudnn::kSdpaQ, cudnn::kTypeBackendDescriptor, 1, &q->d), "SDPA q");
@@ -372,6 +399,7 @@ SdpaDevicePlans::Plan buildPlan(void* handle, int lq, int lk, int heads, int hea
   check(op.set(cudnn::kSdpaV, cudnn::kTypeBackendDescriptor, 1, &v->d), "SDPA v");
   check(op.set(cudnn::kSdpaO, cudnn::kTypeBackendDescriptor, 1, &o->d), "SDPA o");
   check(op.set(cudnn::kSdpaScale, cudnn::kTypeBackendDescriptor, 1, &scale->d), "SDPA scale");
+  if (stats) check(op.set(cudnn::kSdpaStats, cudnn::kTypeBackendDescriptor, 1, &stats->d), "SDPA stats");
   if (api().finalize(op.d) != 0) return {};  // this cuDNN does not take the shape (e.g. head size)
   return planForOps(handle, {op.d});
 }
@@ -382,27 +410,26 @@ SdpaDevicePlans::Plan buildPlan(void* handle, int lq, int lk, int heads, int hea
  * as max, subtract, exp, sum, (log-sum-exp statistics), divide; amax(P); P8 = P · sP in E4M3; O = P8 V · dS · dV,
  * written as O · sO in E4M3, and amax of O before sO.
  */
-SdpaDevicePlans::Plan buildFp8Plan(void* handle, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
-                                   int oStride) {
+SdpaDevicePlans::Plan buildFp8Plan(void* handle, const SplitLayout& t) {
   const int f8 = cudnn::kDataFp8E4m3, f32 = cudnn::kDataFloat;
-  const int64_t h = heads, D = headDim, Lq = lq, Lk = lk;
+  const int64_t n = t.n, h = t.h, D = t.D, Lq = t.lq, Lk = t.lkRun;
   GraphBuilder g;
-  const cudnn::Desc q = g.hold(tensor(kQ, f8, lq, heads, headDim, qStride));
-  // K transposed for Q·Kᵀ: [1, heads, headDim, keys] over the same rows
-  const cudnn::Desc kT = g.hold(tensor4(kK, f8, {1, h, D, Lk}, {Lk * kvStride, D, 1, kvStride}));
-  const cudnn::Desc v = g.hold(tensor(kV, f8, lk, heads, headDim, kvStride));
-  const cudnn::Desc o = g.hold(tensor(kO, f8, lq, heads, headDim, oStride));
+  const cudnn::Desc q = g.hold(tensor4(kQ, f8, t.qDims, t.qStrides));
+  const cudnn::Desc kT = g.hold(tensor4(kK, f8, t.kTDims, t.kTStrides));  // K transposed for Q·Kᵀ, over the same rows
+  const cudnn::Desc v = g.hold(tensor4(kV, f8, t.kvDims, t.kvStrides));
+  const cudnn::Desc o = g.hold(tensor4(kO, f8, t.oDims, t.oStrides));
   const auto scalarOf = [&](int64_t uid, bool byValue) { return g.hold(tensor4(uid, f32, {1, 1, 1, 1}, {1, 1, 1, 1}, false, byValue)); };
   const cudnn::Desc scale = scalarOf(kScale, true);
   const cudnn::Desc dq = scalarOf(kDescaleQ, false), dk = scalarOf(kDescaleK, false), dv = scalarOf(kDescaleV, false);
   const cudnn::Desc dS = scalarOf(kDescaleS, false), sS = scalarOf(kScaleS, false), sO = scalarOf(kScaleO, false);
   const cudnn::Desc amaxS = scalarOf(kAmaxS, false), amaxO = scalarOf(kAmaxO, false);
-  const int64_t scores[4] = {1, h, Lq, Lk}, rowStats[4] = {1, h, Lq, 1}, out[4] = {1, h, Lq, D};
+  const int64_t scores[4] = {n, h, Lq, Lk}, rowStats[4] = {n, h, Lq, 1}, out[4] = {n, h, Lq, D};
 
   const cudnn::Desc s1 = g.virtualTensor(scores), s2 = g.virtualTensor(scores), s3 = g.virtualTensor(scores),
                     s4 = g.virtualTensor(scores);
   const cudnn::Desc mx = g.virtualTensor(rowStats), sub = g.virtualTensor(scores), ex = g.virtualTensor(scores);
-  const cudnn::Desc sum = g.virtualTensor(rowStats), lg = g.virtualTensor(rowStats), stats = g.virtualTensor(rowStats);
+  const cudnn::Desc sum = g.virtualTensor(rowStats), lg = g.virtualTensor(rowStats);
+  const cudnn::Desc stats = n > 1 ? g.hold(tensor4(kStats, f32, t.statsDims, t.statsStrides)) : g.virtualTensor(rowStats);
   const cudnn::Desc p = g.virtualTensor(scores), p8 = g.virtualTensor(scores, f8);
   const cudnn::Desc o1 = g.virtualTensor(out), o2 = g.virtualTensor(out), o3 = g.virtualTensor(out);
   const bool built = g.matmul(q, kT, s1) && g.pointwise(cudnn::kPwMul, s1, scale, s2) &&
@@ -433,20 +460,22 @@ std::unique_ptr<CudnnSdpa> CudnnSdpa::create(int device) {
     if (m == Mode::Cudnn) throw NativeError("SSN_ATTENTION=cudnn, but cudnnCreate failed on device " + std::to_string(device));
     return nullptr;
   }
-  return std::unique_ptr<CudnnSdpa>(new CudnnSdpa(plans));
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return std::unique_ptr<CudnnSdpa>(new CudnnSdpa(plans, sms));
 }
 
 CudnnSdpa::~CudnnSdpa() = default;  // the plans and the handle are the device's
 
-const SdpaPlan* CudnnSdpa::planFor(int kind, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
-                                                int oStride) {
-  const SdpaDevicePlans::Key key{kind, lq, lk, heads, headDim, qStride, kvStride, oStride};
+const SdpaPlan* CudnnSdpa::planFor(int kind, int splits, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
+                                   int oStride) {
+  const SdpaDevicePlans::Key key{kind, splits, lq, lk, heads, headDim, qStride, kvStride, oStride};
   const bool firstHere = seen_.insert(key).second;
   auto it = device_->plans.find(key);
   if (it == device_->plans.end()) {
     const auto t0 = std::chrono::steady_clock::now();
-    SdpaDevicePlans::Plan p = kind == kPlanFp8 ? buildFp8Plan(device_->handle, lq, lk, heads, headDim, qStride, kvStride, oStride)
-                                               : buildPlan(device_->handle, lq, lk, heads, headDim, qStride, kvStride, oStride);
+    const SplitLayout layout(splits, lq, lk, heads, headDim, qStride, kvStride, oStride);
+    SdpaDevicePlans::Plan p = kind == kPlanFp8 ? buildFp8Plan(device_->handle, layout) : buildPlan(device_->handle, layout);
     planMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (p.plan) plansBuilt_++;
     it = device_->plans.emplace(key, p).first;
@@ -455,6 +484,8 @@ const SdpaPlan* CudnnSdpa::planFor(int kind, int lq, int lk, int heads, int head
   }
   return it->second.plan ? &it->second : nullptr;
 }
+
+int CudnnSdpa::splitsFor(int lq, int lk, int heads) const { return keySplits(lq, lk, heads, sms_, forcedSplits()); }
 
 void CudnnSdpa::execute(const SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream) {
   // Grows only on a shape's first run here (never while a CUDA graph is being captured: a shape is captured after
@@ -480,32 +511,53 @@ bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq
   if (lq == 0 || lk == 0) return false;
   // 16-byte alignment of every row start, as the tensors declare
   if (qStride % 8 || kvStride % 8 || oStride % 8 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(o)) return false;
-  std::lock_guard<std::mutex> lock(device_->mutex);
-  const SdpaPlan* p = planFor(kPlanBf16, lq, lk, heads, headDim, qStride, kvStride, oStride);
+  const int64_t uids[6] = {kQ, kK, kV, kO, kScale, kStats};
+  const int splits = splitsFor(lq, lk, heads);
+  if (splits > 1 && headDim % 8 == 0) {
+    const size_t d = (size_t)heads * headDim;
+    partial_.reserve(splits * lq * d * sizeof(bf16));
+    stats_.reserve(splits * heads * (size_t)lq * sizeof(float));
+    std::unique_lock<std::mutex> lock(device_->mutex);
+    if (const SdpaPlan* p = planFor(kPlanBf16, splits, lq, lk, heads, headDim, qStride, kvStride, oStride)) {
+      void* ptrs[6] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), partial_.ptr, &scale, stats_.ptr};
+      execute(*p, 6, uids, ptrs, stream);
+      lock.unlock();
+      mergeKeySplits(partial_.as<bf16>(), stats_.as<float>(), splits, lq, heads, headDim, o, oStride, stream);
+      return true;
+    }
+  }
+  std::lock_guard<std::mutex> lock(device_->mutex);  // whole, also where cuDNN has no plan for the split call
+  const SdpaPlan* p = planFor(kPlanBf16, 1, lq, lk, heads, headDim, qStride, kvStride, oStride);
   if (!p) return false;
-  const int64_t uids[5] = {kQ, kK, kV, kO, kScale};
   void* ptrs[5] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), o, &scale};
   execute(*p, 5, uids, ptrs, stream);
   return true;
 }
 
-bool CudnnSdpa::runFp8(const Fp8Operands& t, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride,
-                       float scale, cudaStream_t stream) {
-  if (lq == 0 || lk == 0) return false;
+bool CudnnSdpa::runFp8(const Fp8Operands& t, int splits, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
+                       int oStride, float scale, cudaStream_t stream) {
+  if (lq == 0 || lk == 0 || splits < 1 || lk % splits) return false;
   if (qStride % 16 || kvStride % 16 || oStride % 16 || !aligned16(t.q) || !aligned16(t.k) || !aligned16(t.v) || !aligned16(t.o))
     return false;
+  if (splits > 1 && !aligned16(t.stats)) return false;
   for (const void* s : {(const void*)t.descaleQ, (const void*)t.descaleK, (const void*)t.descaleV, (const void*)t.descaleS,
                         (const void*)t.scaleS, (const void*)t.scaleO, (const void*)t.amaxS, (const void*)t.amaxO})
     if (!aligned16(s)) return false;
   std::lock_guard<std::mutex> lock(device_->mutex);
-  const SdpaPlan* p = planFor(kPlanFp8, lq, lk, heads, headDim, qStride, kvStride, oStride);
+  const SdpaPlan* p = planFor(kPlanFp8, splits, lq, lk, heads, headDim, qStride, kvStride, oStride);
   if (!p) return false;
-  const int64_t uids[13] = {kQ, kK, kV, kO, kScale, kDescaleQ, kDescaleK, kDescaleV, kDescaleS, kScaleS, kScaleO, kAmaxS, kAmaxO};
-  void* ptrs[13] = {const_cast<void*>(t.q), const_cast<void*>(t.k), const_cast<void*>(t.v), t.o, &scale,
+  const int64_t uids[14] = {kQ, kK, kV, kO, kScale, kDescaleQ, kDescaleK, kDescaleV, kDescaleS, kScaleS, kScaleO, kAmaxS, kAmaxO,
+                            kStats};
+  void* ptrs[14] = {const_cast<void*>(t.q), const_cast<void*>(t.k), const_cast<void*>(t.v), t.o, &scale,
                     const_cast<float*>(t.descaleQ), const_cast<float*>(t.descaleK), const_cast<float*>(t.descaleV),
-                    const_cast<float*>(t.descaleS), const_cast<float*>(t.scaleS), const_cast<float*>(t.scaleO), t.amaxS, t.amaxO};
-  execute(*p, 13, uids, ptrs, stream);
+                    const_cast<float*>(t.descaleS), const_cast<float*>(t.scaleS), const_cast<float*>(t.scaleO), t.amaxS, t.amaxO,
+                    t.stats};
+  execute(*p, splits > 1 ? 14 : 13, uids, ptrs, stream);
   return true;
+}
+
+void CudnnSdpa::addresses(std::vector<uintptr_t>& out) const {
+  for (const DeviceBuffer* b : {&workspace_, &partial_, &stats_}) out.push_back(reinterpret_cast<uintptr_t>(b->ptr));
 }
 
 }  // namespace ssn

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace ssn {
 
@@ -33,6 +34,7 @@ struct Fp8Operands {
   const float* scaleO;
   float* amaxS;
   float* amaxO;
+  float* stats;  // with keys split: the runs' log-sum-exps [splits, heads, lq] (fp32); unused otherwise
 };
 
 class CudnnSdpa {
@@ -46,14 +48,20 @@ class CudnnSdpa {
   CudnnSdpa& operator=(const CudnnSdpa&) = delete;
 
   /** o = softmax(scale q kᵀ) v per head over keys k, v rows [0, lk); rows of heads * headDim with the given row
-      strides (elements). Returns false (nothing launched) when cuDNN has no plan for this shape. */
+      strides (elements). Returns false (nothing launched) when cuDNN has no plan for this shape. Keys are cut into
+      splitsFor() runs attended as one batched call and merged (key-split.h); where cuDNN has no plan for that, whole. */
   bool run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim, int qStride,
            int kvStride, int oStride, float scale, cudaStream_t stream);
 
-  /** The same in FP8 (Fp8Operands; strides multiples of 16 elements). Returns false (nothing launched) when cuDNN
-      has no FP8 plan for this shape or device. */
-  bool runFp8(const Fp8Operands& t, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride,
-              float scale, cudaStream_t stream);
+  /** The same in FP8 (Fp8Operands; strides multiples of 16 elements), the keys cut into `splits` runs: t.o then
+      receives the runs' partial outputs [splits, lq, heads * headDim] (oStride ignored) and t.stats their
+      log-sum-exps, for the caller to merge. Returns false (nothing launched) when cuDNN has no FP8 plan for this shape
+      and split on this device. */
+  bool runFp8(const Fp8Operands& t, int splits, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
+              int oStride, float scale, cudaStream_t stream);
+
+  /** How many runs of keys a call of this shape is cut into (keySplits on this GPU, or SSN_ATTENTION_SPLIT). */
+  int splitsFor(int lq, int lk, int heads) const;
 
   /** "cuDNN 9.14.0 (libcudnn.so.9)", or why it is not used. */
   static std::string describe();
@@ -62,19 +70,22 @@ class CudnnSdpa {
   int plansBuilt() const { return plansBuilt_; }
   double planMs() const { return planMs_; }
   int plansReused() const { return plansReused_; }
-  /** The workspace the launches use (a captured CUDA graph holds this address). */
-  const void* workspace() const { return workspace_.ptr; }
+  /** The buffers the launches use: workspace, split partials and statistics (a captured CUDA graph holds them). */
+  void addresses(std::vector<uintptr_t>& out) const;
 
  private:
-  explicit CudnnSdpa(SdpaDevicePlans* device) : device_(device) {}
+  CudnnSdpa(SdpaDevicePlans* device, int sms) : device_(device), sms_(sms) {}
   enum PlanKind { kPlanBf16 = 0, kPlanFp8 = 1 };
   /** The device's plan for the kind and shape, built on first use (caller holds the device's mutex); nullptr: none. */
-  const SdpaPlan* planFor(int kind, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride);
+  const SdpaPlan* planFor(int kind, int splits, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
+                          int oStride);
   void execute(const SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream);
 
   SdpaDevicePlans* device_;  // process-wide, never freed (outlives every engine)
-  std::set<std::tuple<int, int, int, int, int, int, int, int>> seen_;  // kinds and shapes this instance has run
+  int sms_;
+  std::set<std::tuple<int, int, int, int, int, int, int, int, int>> seen_;  // kinds, splits and shapes this instance has run
   DeviceBuffer workspace_;
+  DeviceBuffer partial_, stats_;  // bf16 split calls' partial outputs and log-sum-exps
   int plansBuilt_ = 0;
   double planMs_ = 0;
   int plansReused_ = 0;

@@ -892,8 +892,8 @@ void EngineImpl<T>::launchBody(int L, int frames, int blockOff, bool graphable, 
     return;
   }
   std::vector<uintptr_t> key = {(uintptr_t)L, (uintptr_t)frames, (uintptr_t)cacheRows_, (uintptr_t)blockOff, (uintptr_t)cap_,
-                                reinterpret_cast<uintptr_t>(w_.get()),
-                                reinterpret_cast<uintptr_t>(sdpa_ ? sdpa_->workspace() : nullptr)};
+                                reinterpret_cast<uintptr_t>(w_.get())};
+  if (sdpa_) sdpa_->addresses(key);
   for (const DeviceBuffer* b : {&x_, &y_, &qkv_, &q_, &attn_, &tmp_, &ffnH_, &patches_, &flow_, &latent_, &tsteps_, &framePos_,
                                 &sinEmb_, &temb1_, &emb_, &emb0_, &kRaw_, &kRot_, &v_, &pos_, &ctxK_, &ctxV_})
     key.push_back(reinterpret_cast<uintptr_t>(b->ptr));

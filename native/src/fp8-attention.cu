@@ -1,4 +1,5 @@
 #include "fp8-attention.h"
+#include "key-split.h"
 
 #include <cuda_fp8.h>
 
@@ -129,14 +130,21 @@ void Fp8Attention::quantize(const bf16* q, const bf16* k, const bf16* v, int lq,
 bool Fp8Attention::attendAndDequantize(bf16* o, int lq, int lk, int heads, int headDim, int oStride, float scale,
                                        cudaStream_t s) {
   const int d = heads * headDim;
-  o8_.reserve((size_t)lq * d);
+  int splits = headDim % kVec == 0 ? sdpa_->splitsFor(lq, lk, heads) : 1;
+  o8_.reserve((size_t)splits * lq * d);
+  if (splits > 1) stats_.reserve((size_t)splits * heads * lq * sizeof(float));
   float* sc = scalars_.as<float>();
   Fp8Operands t{};
   t.q = q8_.ptr; t.k = k8_.ptr; t.v = v8_.ptr; t.o = o8_.ptr;
   t.descaleQ = sc + at(kDescaleQ); t.descaleK = sc + at(kDescaleK); t.descaleV = sc + at(kDescaleV);
   t.descaleS = sc + at(kDescaleS); t.scaleS = sc + at(kScaleS); t.scaleO = sc + at(kScaleO);
-  t.amaxS = sc + at(kAmaxS); t.amaxO = sc + at(kAmaxO);
-  if (!sdpa_->runFp8(t, lq, lk, heads, headDim, d, d, d, scale, s)) return false;
+  t.amaxS = sc + at(kAmaxS); t.amaxO = sc + at(kAmaxO); t.stats = stats_.as<float>();
+  if (splits > 1 && !sdpa_->runFp8(t, splits, lq, lk, heads, headDim, d, d, d, scale, s)) splits = 1;  // no plan split: whole
+  if (splits == 1 && !sdpa_->runFp8(t, 1, lq, lk, heads, headDim, d, d, d, scale, s)) return false;
+  if (splits > 1) {
+    mergeKeySplitsFp8(o8_.as<uint8_t>(), stats_.as<float>(), splits, lq, heads, headDim, sc + at(kDescaleO), o, oStride, s);
+    return true;
+  }
   dequantizeKernel<<<gridFor((size_t)lq * d / kVec), kThreads, 0, s>>>(o8_.as<uint8_t>(), lq, d, sc + at(kDescaleO), o, oStride);
   CUDA_LAUNCH_CHECK();
   return true;
@@ -154,7 +162,7 @@ bool Fp8Attention::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int
 }
 
 void Fp8Attention::addresses(std::vector<uintptr_t>& out) const {
-  for (const DeviceBuffer* b : {&q8_, &k8_, &v8_, &o8_, &scalars_}) out.push_back(reinterpret_cast<uintptr_t>(b->ptr));
+  for (const DeviceBuffer* b : {&q8_, &k8_, &v8_, &o8_, &stats_, &scalars_}) out.push_back(reinterpret_cast<uintptr_t>(b->ptr));
 }
 
 }  // namespace ssn

@@ -32,7 +32,8 @@ class Fp8Attention {
 
  private:
   CudnnSdpa* sdpa_;
-  DeviceBuffer q8_, k8_, v8_, o8_;  // E4M3, rows of d contiguous
+  DeviceBuffer q8_, k8_, v8_, o8_;  // E4M3, rows of d contiguous (o8_: one output per key run)
+  DeviceBuffer stats_;              // the key runs' log-sum-exps when split
   DeviceBuffer scalars_;            // amaxes, scales and descales, one 16-byte slot each (see the .cu)
 };
 

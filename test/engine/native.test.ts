@@ -269,6 +269,41 @@ function defineGraphsSuite(): void {
     }
   });
 
+  s('keys cut into runs (SSN_ATTENTION_SPLIT) and merged give the whole call\'s flows to rounding, bf16 and fp8', async () => {
+    if (!cudnnAttention()) return;
+    const saved = process.env.SSN_ATTENTION_SPLIT;
+    const engines: NativeEngine[] = [];
+    try {
+      // read at every call: these engines attend whole, then in 2 and 3 runs (the cache's rows divide by both)
+      const forward = async (e: NativeEngine, split: string, req: ReturnType<typeof request>) => {
+        process.env.SSN_ATTENTION_SPLIT = split;
+        return (await e.forward(req)).flow;
+      };
+      for (const attention of ['exact', 'fp8'] as const) {
+        const e = (await createNativeEngine({ config: configWith('off', attention) })) as NativeEngine;
+        engines.push(e);
+        await e.setPrompt(context);
+        await forward(e, '1', request(1, 0, true));
+        await keepNewest(e, 2 * F * T); // 2 frames cached: 3 frames of keys with the block's own
+        let worst = 0;
+        for (const [k, t] of [900, 500, 100].entries()) {
+          const whole = await forward(e, '1', request(20 + k, t, false));
+          for (const split of ['2', '3']) {
+            const err = relError(await forward(e, split, request(20 + k, t, false)), whole);
+            worst = Math.max(worst, err);
+            assert.ok(err > 0, `${attention}, ${split} runs, step ${k}: equal to the whole call, so the split did not run`);
+            assert.ok(err < (attention === 'fp8' ? 0.05 : 1e-2), `${attention}, ${split} runs, step ${k}: ${err}`);
+          }
+        }
+        console.log(`  ${attention}: split vs whole, largest relative flow difference ${worst.toExponential(2)}`);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.SSN_ATTENTION_SPLIT;
+      else process.env.SSN_ATTENTION_SPLIT = saved;
+      for (const e of engines) await e.close();
+    }
+  });
+
   s('a second engine on the device finds the first one\'s cuDNN plans built', async () => {
     if (!cudnnAttention()) return;
     const first = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;

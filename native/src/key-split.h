@@ -1,0 +1,24 @@
+// Attention over keys cut into n equal runs ("split keys"): cuDNN attends every run as one entry of a batch, so a
+// call at 4680 queries has n times the tiles to spread over the GPU's SMs; each run's partial output and log-sum-exp
+// are merged here. The merge is exact up to the partials' rounding: o = Σ_s exp(lse_s - lse) o_s, lse = log Σ_s exp(lse_s).
+#pragma once
+#include "common.h"
+
+#include <cstdint>
+
+namespace ssn {
+
+/** How many runs to cut lk keys into for lq queries of `heads` heads on a GPU of `sms` SMs: 2 when one call has
+    fewer than four waves of 128-query tiles and each half keeps at least 2048 keys, else 1. `forced` > 0 (env
+    SSN_ATTENTION_SPLIT) is taken when lk divides by it. */
+int keySplits(int lq, int lk, int heads, int sms, int forced);
+
+/** o [lq, heads * headDim] (row stride oStride) from n partials [n, lq, heads * headDim] (contiguous) in bf16 and
+    their log-sum-exps lse [n, heads, lq]. headDim a multiple of 8; o 16-byte aligned with oStride a multiple of 8. */
+void mergeKeySplits(const bf16* parts, const float* lse, int n, int lq, int heads, int headDim, bf16* o, int oStride,
+                    cudaStream_t s);
+/** The same from E4M3 partials, each value times *descale (a device scalar). */
+void mergeKeySplitsFp8(const uint8_t* parts, const float* lse, int n, int lq, int heads, int headDim,
+                       const float* descale, bf16* o, int oStride, cudaStream_t s);
+
+}  // namespace ssn
