@@ -193,8 +193,9 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Gemm> gemm_;
   std::unique_ptr<CudnnSdpa> sdpa_;  // bf16 only; nullptr: the own kernel
   std::unique_ptr<Fp8Attention> fp8_;  // self-attention in FP8 (engine.attention fp8); nullptr: exact
-  /** selfAttention: the forward's attention over the cache (FP8 when fp8_ is set), not the prompt's. */
-  void attention(const AttentionParams<T>& p, bool selfAttention = false);
+  /** selfAttention: the forward's attention over the owner's cache (FP8 when the owner's fp8_ is set) at `layer` of this
+      engine's layers, not the prompt's. */
+  void attention(const AttentionParams<T>& p, bool selfAttention = false, EngineImpl<T>* owner = nullptr, int layer = 0);
   std::shared_ptr<WeightSet<T>> w_;
   bool weightsShared_ = false;  // w_ came complete from another engine (setWeight / finalize do nothing)
   std::set<int> peers_;         // devices whose memory this one reads the hidden state from (peer access asked once)
@@ -207,6 +208,7 @@ class EngineImpl final : public Engine {
   // cache: [layers, cap, d] T (kRaw un-rotated, kRot rotated at pos), pos [layers, cap, 3]
   DeviceBuffer kRaw_, kRot_, v_, pos_;
   int cap_ = 0, cacheRows_ = 0, pendingRows_ = 0;
+  uint64_t cacheVersion_ = 0;  // changes whenever rows [0, cacheRows_) may have (FP8 attention keeps their E4M3 copy)
   // an update writes the new rows into these and then swaps them with kRaw_ / v_ (no copy back; costs one more
   // copy of the un-rotated keys and the values)
   DeviceBuffer nextK_, nextV_, updIdx_, updW_, updPos_;
@@ -495,6 +497,7 @@ void EngineImpl<T>::ensureCapacity(int rows) {
   std::swap(v_.ptr, nv.ptr); std::swap(v_.bytes, nv.bytes);
   std::swap(pos_.ptr, np.ptr); std::swap(pos_.bytes, np.bytes);
   cap_ = newCap;
+  cacheVersion_++;
 }
 
 template <typename T>
@@ -544,13 +547,15 @@ void EngineImpl<T>::mark(Phase ph) {
 // cuDNN's fused attention where it has a plan and the keys are one run of rows (the block right after the
 // cache); otherwise the own kernel, which also reads keys from two separate row segments.
 template <typename T>
-void EngineImpl<T>::attention(const AttentionParams<T>& p, bool selfAttention) {
+void EngineImpl<T>::attention(const AttentionParams<T>& p, bool selfAttention, EngineImpl<T>* owner, int layer) {
   if constexpr (std::is_same_v<T, bf16>) {
     const bool keysInOneRun = p.segB == 0 || p.segBOffset == p.segA;  // what the cuDNN paths read
-    if (selfAttention && fp8_ && keysInOneRun) {
-      if (fp8_->run(p.q, p.k, p.v, p.o, p.Lq, p.segA + p.segB, p.heads, p.headDim, p.qStride, p.kvStride, p.oStride,
-                    p.scale, stream_))
+    Fp8Attention* fp8 = selfAttention && owner ? owner->fp8_.get() : nullptr;
+    if (fp8 && keysInOneRun) {
+      if (fp8->runLayer(layer, p.q, p.k, p.v, p.o, p.Lq, p.segA + p.segB, p.segA, p.heads, p.headDim, p.qStride, p.kvStride,
+                        p.oStride, p.scale, stream_))
         return;
+      fp8->invalidate();
       throw NativeError("engine.attention fp8: cuDNN has no FP8 attention plan for " + std::to_string(p.Lq) +
                         " queries, " + std::to_string(p.segA + p.segB) + " keys, " + std::to_string(p.heads) + " heads of " +
                         std::to_string(p.headDim) + " (" + CudnnSdpa::describe() + "; FP8 attention needs Hopper or newer)");
@@ -680,6 +685,8 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
     CUDA_CHECK(cudaMemcpyAsync(tsteps_.as<float>() + s.frameOff, s.timesteps, s.frames * 4, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaMemcpyAsync(framePos_.as<int>() + s.frameOff, s.framePos, s.frames * 4, cudaMemcpyHostToDevice, stream_));
   }
+  for (const Segment<T>& s : segs)
+    if (s.owner->fp8_) s.owner->fp8_->beginForward(s.owner->cacheVersion_, s.cacheRows, s.blockOff + s.rows, nl_, d_);
   const auto body = [&] {
   // time embedding (fp32), one row per frame of every stream: e = Linear(SiLU(Linear(sin))), e0 = Linear(SiLU(e))
   sinusoid(tsteps_.as<float>(), sinEmb_.as<float>(), frames, dims_.freq_dim, stream_);
@@ -750,7 +757,7 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
       ap.Lq = s.rows; ap.heads = dims_.heads; ap.headDim = hd_;
       ap.segA = s.cacheRows; ap.segB = s.rows; ap.segBOffset = s.blockOff;
       ap.scale = 1.f / std::sqrt(static_cast<float>(hd_));
-      attention(ap, true);
+      attention(ap, true, &o, l - lb_);
     }
     mark(PhaseGemm);
     gemm_->run(stream_, L, d_, d_, attn_.as<T>(), Lw.o, tmp, DType::F32);
@@ -981,6 +988,7 @@ void EngineImpl<T>::updateCache(int rows, int terms, bool perLayer, const int32_
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   cacheRows_ = rows;
   pendingRows_ = 0;
+  cacheVersion_++;
   lastReturn_ = std::chrono::steady_clock::now();
   returnedOnce_ = true;
 }
@@ -1043,6 +1051,7 @@ template <typename T>
 void EngineImpl<T>::resetCache() {
   cacheRows_ = 0;
   pendingRows_ = 0;
+  cacheVersion_++;
 }
 
 template <typename T>

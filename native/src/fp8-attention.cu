@@ -4,11 +4,17 @@
 #include <cuda_fp8.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace ssn {
 namespace {
 
 constexpr float kE4m3Max = 448.f;  // the largest finite E4M3 value
+// runLayer's kept keys and values: the block rows quantised later with the same scale may reach this many times the
+// largest value the scale was taken from before they saturate (E4M3 is floating point, so the room costs no precision
+// above its smallest normal numbers)
+constexpr float kKvHeadroom = 2.f;
 constexpr int kThreads = 256;
 constexpr int kVec = 8;  // bf16 elements a thread moves at once (16 bytes)
 
@@ -45,10 +51,11 @@ __global__ void amaxKernel(const bf16* x, int rows, int cols, int stride, unsign
   }
 }
 
-__global__ void scalesKernel(float* s) {
+/** Scales of q (and of k and v unless qOnly, their largest value mapped to 448 / kvHeadroom) from the amaxes. */
+__global__ void scalesKernel(float* s, bool qOnly, float kvHeadroom) {
   const unsigned* amax = reinterpret_cast<const unsigned*>(s + at(kAmax));
-  for (int i = 0; i < 3; i++) {
-    const float a = __uint_as_float(amax[i]);
+  for (int i = 0; i < (qOnly ? 1 : 3); i++) {
+    const float a = __uint_as_float(amax[i]) * (i ? kvHeadroom : 1.f);
     const bool usable = a > 0.f && isfinite(a);  // all zeros (or not finite): scale 1
     s[at(kScaleQ + i)] = usable ? kE4m3Max / a : 1.f;
     s[at(kDescaleQ + i)] = usable ? a / kE4m3Max : 1.f;
@@ -120,22 +127,21 @@ void Fp8Attention::quantize(const bf16* q, const bf16* k, const bf16* v, int lq,
   amaxKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, amax);
   amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, amax + 1);
   amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, amax + 2);
-  scalesKernel<<<1, 1, 0, s>>>(sc);
+  scalesKernel<<<1, 1, 0, s>>>(sc, false, 1.f);
   quantizeKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, sc + at(kScaleQ), q8_.as<uint8_t>());
   quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, sc + at(kScaleK), k8_.as<uint8_t>());
   quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, sc + at(kScaleV), v8_.as<uint8_t>());
   CUDA_LAUNCH_CHECK();
 }
 
-bool Fp8Attention::attendAndDequantize(bf16* o, int lq, int lk, int heads, int headDim, int oStride, float scale,
-                                       cudaStream_t s) {
+bool Fp8Attention::attend(const void* k8, const void* v8, float* sc, bf16* o, int lq, int lk, int heads, int headDim,
+                          int oStride, float scale, cudaStream_t s) {
   const int d = heads * headDim;
   int splits = headDim % kVec == 0 ? sdpa_->splitsFor(lq, lk, heads) : 1;
   o8_.reserve((size_t)splits * lq * d);
   if (splits > 1) stats_.reserve((size_t)splits * heads * lq * sizeof(float));
-  float* sc = scalars_.as<float>();
   Fp8Operands t{};
-  t.q = q8_.ptr; t.k = k8_.ptr; t.v = v8_.ptr; t.o = o8_.ptr;
+  t.q = q8_.ptr; t.k = k8; t.v = v8; t.o = o8_.ptr;
   t.descaleQ = sc + at(kDescaleQ); t.descaleK = sc + at(kDescaleK); t.descaleV = sc + at(kDescaleV);
   t.descaleS = sc + at(kDescaleS); t.scaleS = sc + at(kScaleS); t.scaleO = sc + at(kScaleO);
   t.amaxS = sc + at(kAmaxS); t.amaxO = sc + at(kAmaxO); t.stats = stats_.as<float>();
@@ -148,6 +154,63 @@ bool Fp8Attention::attendAndDequantize(bf16* o, int lq, int lk, int heads, int h
   dequantizeKernel<<<gridFor((size_t)lq * d / kVec), kThreads, 0, s>>>(o8_.as<uint8_t>(), lq, d, sc + at(kDescaleO), o, oStride);
   CUDA_LAUNCH_CHECK();
   return true;
+}
+
+bool Fp8Attention::attendAndDequantize(bf16* o, int lq, int lk, int heads, int headDim, int oStride, float scale,
+                                       cudaStream_t s) {
+  return attend(k8_.ptr, v8_.ptr, scalars_.as<float>(), o, lq, lk, heads, headDim, oStride, scale, s);
+}
+
+void Fp8Attention::beginForward(uint64_t cacheVersion, int cacheRows, int rows, int layers, int d) {
+  const char* keep = std::getenv("SSN_FP8_KEEP_CACHE");  // "0": quantise every row at every call (measurements, tests)
+  requantise_ = cacheVersion != version_ || cacheRows != cacheRows_ || (size_t)rows > layerRows_ ||
+                (int)layerK8_.size() != layers || (keep && !std::strcmp(keep, "0"));
+  if (!requantise_) return;
+  if ((size_t)rows > layerRows_ || (int)layerK8_.size() != layers) {
+    layerRows_ = std::max((size_t)rows, layerRows_ + layerRows_ / 2);
+    layerK8_ = std::vector<DeviceBuffer>(layers);
+    layerV8_ = std::vector<DeviceBuffer>(layers);
+    for (int l = 0; l < layers; l++) {
+      layerK8_[l].reserve(layerRows_ * d);
+      layerV8_[l].reserve(layerRows_ * d);
+    }
+  }
+  scalars_.reserve((size_t)(layers + 1) * at(kSlots) * sizeof(float));
+  version_ = cacheVersion;
+  cacheRows_ = cacheRows;
+}
+
+bool Fp8Attention::runLayer(int layer, const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int cacheRows,
+                            int heads, int headDim, int qStride, int kvStride, int oStride, float scale, cudaStream_t s) {
+  const int d = heads * headDim;
+  if (lq == 0 || lk == 0 || d % 16 || layer < 0 || layer >= (int)layerK8_.size() || (size_t)lk > layerRows_) return false;
+  if (!rowsVectorisable(q, d, qStride) || !rowsVectorisable(k, d, kvStride) || !rowsVectorisable(v, d, kvStride) ||
+      !rowsVectorisable(o, d, oStride))
+    return false;
+  float* sc = scalars_.as<float>() + (size_t)(layer + 1) * at(kSlots);  // slot block 0 is run()'s
+  unsigned* amax = reinterpret_cast<unsigned*>(sc + at(kAmax));
+  uint8_t* k8 = layerK8_[layer].as<uint8_t>();
+  uint8_t* v8 = layerV8_[layer].as<uint8_t>();
+  q8_.reserve((size_t)lq * d);
+  // the rows quantised now: all of them when the cache changed, else the block's after the kept cache rows
+  const int from = requantise_ ? 0 : cacheRows;
+  const size_t qVec = (size_t)lq * d / kVec, kvVec = (size_t)(lk - from) * d / kVec;
+  CUDA_CHECK(cudaMemsetAsync(amax, 0, (requantise_ ? 3 : 1) * sizeof(unsigned), s));
+  amaxKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, amax);
+  if (requantise_) {
+    amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, amax + 1);
+    amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, amax + 2);
+  }
+  scalesKernel<<<1, 1, 0, s>>>(sc, !requantise_, kKvHeadroom);
+  quantizeKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, sc + at(kScaleQ), q8_.as<uint8_t>());
+  if (kvVec > 0) {
+    quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k + (size_t)from * kvStride, lk - from, d, kvStride, sc + at(kScaleK),
+                                                        k8 + (size_t)from * d);
+    quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v + (size_t)from * kvStride, lk - from, d, kvStride, sc + at(kScaleV),
+                                                        v8 + (size_t)from * d);
+  }
+  CUDA_LAUNCH_CHECK();
+  return attend(k8, v8, sc, o, lq, lk, heads, headDim, oStride, scale, s);
 }
 
 bool Fp8Attention::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim,
@@ -163,6 +226,11 @@ bool Fp8Attention::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int
 
 void Fp8Attention::addresses(std::vector<uintptr_t>& out) const {
   for (const DeviceBuffer* b : {&q8_, &k8_, &v8_, &o8_, &stats_, &scalars_}) out.push_back(reinterpret_cast<uintptr_t>(b->ptr));
+  for (size_t l = 0; l < layerK8_.size(); l++) {
+    out.push_back(reinterpret_cast<uintptr_t>(layerK8_[l].ptr));
+    out.push_back(reinterpret_cast<uintptr_t>(layerV8_[l].ptr));
+  }
+  out.push_back(requantise_ ? 1 : 0);
 }
 
 }  // namespace ssn

@@ -22,6 +22,20 @@ class Fp8Attention {
   bool run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim, int qStride,
            int kvStride, int oStride, float scale, cudaStream_t s);
 
+  /** The engine's path, per layer of the forward: the keys and values of rows [0, cacheRows) keep their E4M3 copy
+      (and scale) from the forward that last quantised them, so only the queries and the block's rows [cacheRows, lk)
+      are quantised, unless beginForward found the cache changed: then every row is, with the scale taken from all of
+      them and room for block rows up to twice as large (larger ones saturate). Returns false as run. */
+  bool runLayer(int layer, const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int cacheRows, int heads,
+                int headDim, int qStride, int kvStride, int oStride, float scale, cudaStream_t s);
+  /** Before a forward of `layers` layers over `rows` rows of keys: whether the cache rows (version, count) are those
+      last quantised; if not, this forward's runLayer calls quantise every row. */
+  void beginForward(uint64_t cacheVersion, int cacheRows, int rows, int layers, int d);
+  /** This forward quantises every row (part of a captured graph's key). */
+  bool requantising() const { return requantise_; }
+  /** After a failed forward: the next one quantises every row. */
+  void invalidate() { version_ = ~0ull; }
+
   /** The two halves of run, for timing the attention apart from the quantisation (runAttention). */
   void quantize(const bf16* q, const bf16* k, const bf16* v, int lq, int lk, int d, int qStride, int kvStride,
                 cudaStream_t s);
@@ -31,10 +45,19 @@ class Fp8Attention {
   void addresses(std::vector<uintptr_t>& out) const;
 
  private:
+  /** Quantised q8_ and this layer's k, v, then attention and the output back in bf16; slots: this call's scalars. */
+  bool attend(const void* k8, const void* v8, float* slots, bf16* o, int lq, int lk, int heads, int headDim, int oStride,
+              float scale, cudaStream_t s);
+
   CudnnSdpa* sdpa_;
   DeviceBuffer q8_, k8_, v8_, o8_;  // E4M3, rows of d contiguous (o8_: one output per key run)
   DeviceBuffer stats_;              // the key runs' log-sum-exps when split
-  DeviceBuffer scalars_;            // amaxes, scales and descales, one 16-byte slot each (see the .cu)
+  DeviceBuffer scalars_;            // amaxes, scales and descales, one 16-byte slot each (see the .cu): run's, then each layer's
+  std::vector<DeviceBuffer> layerK8_, layerV8_;  // runLayer: each layer's E4M3 keys and values, rows of d
+  size_t layerRows_ = 0;                         // rows each of them holds
+  uint64_t version_ = ~0ull;                     // the cache version and row count last quantised
+  int cacheRows_ = -1;
+  bool requantise_ = true;
 };
 
 }  // namespace ssn

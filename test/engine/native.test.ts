@@ -269,6 +269,48 @@ function defineGraphsSuite(): void {
     }
   });
 
+  s('fp8 keeps the cache\'s E4M3 keys and values between updates: its flows match requantising every call, block after block', async () => {
+    if (!cudnnAttention()) return;
+    const saved = process.env.SSN_FP8_KEEP_CACHE;
+    const kept = (await createNativeEngine({ config: configWith('on', 'fp8') })) as NativeEngine;
+    const fresh = (await createNativeEngine({ config: configWith('off', 'fp8') })) as NativeEngine;
+    // read at every forward: `fresh` quantises every row at every call, and so does `kept` in its clean passes, so that
+    // the two caches stay equal and only the denoising forwards differ in how they quantise
+    const forward = async (e: NativeEngine, req: ReturnType<typeof request>, requantise = e === fresh) => {
+      if (requantise) process.env.SSN_FP8_KEEP_CACHE = '0';
+      else delete process.env.SSN_FP8_KEEP_CACHE;
+      return (await e.forward(req)).flow;
+    };
+    try {
+      for (const e of [kept, fresh]) await e.setPrompt(context);
+      let worst = 0;
+      for (let b = 0; b < 5; b++) {
+        for (const [k, t] of [900, 600, 300].entries()) {
+          const a = await forward(kept, request(10 * b + k, t, false));
+          const f = await forward(fresh, request(10 * b + k, t, false));
+          const err = relError(a, f);
+          // the first forward after an update quantises every row in both (had the update not been noticed, `kept`
+          // would attend to the last block's copy); the later ones reuse the kept rows and their scale, so they differ
+          // by FP8 rounding (about as much as fp8 from exact attention)
+          if (k === 0) assert.ok(err < 1e-5, `block ${b}: first forward after the update ${err}`);
+          else worst = Math.max(worst, err);
+          assert.ok(err < 0.05, `block ${b} step ${k}: kept vs requantised ${err}`);
+        }
+        for (const e of [kept, fresh]) {
+          await forward(e, request(10 * b + 9, 0, true), true);
+          await keepNewest(e, 2 * F * T); // the rows shift by a block: every kept copy is out of date
+        }
+      }
+      console.log(`  fp8 kept cache vs requantised every call: largest relative flow difference ${worst.toExponential(2)}`);
+      assert.ok((await kept.forwardStats()).graphLaunches > 0, 'the kept-cache forwards were replayed from graphs');
+    } finally {
+      if (saved === undefined) delete process.env.SSN_FP8_KEEP_CACHE;
+      else process.env.SSN_FP8_KEEP_CACHE = saved;
+      await kept.close();
+      await fresh.close();
+    }
+  });
+
   s('keys cut into runs (SSN_ATTENTION_SPLIT) and merged give the whole call\'s flows to rounding, bf16 and fp8', async () => {
     if (!cudnnAttention()) return;
     const saved = process.env.SSN_ATTENTION_SPLIT;
