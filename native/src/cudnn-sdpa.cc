@@ -311,8 +311,16 @@ std::string CudnnSdpa::describe() {
   const Api& a = api();
   if (!a.getVersion) return a.error;
   const size_t v = a.getVersion();
+  std::string keys;
+  try {
+    const int n = forcedSplits();
+    keys = n == 0 ? "keys split in 2 below 4 waves" : n == 1 ? "keys whole (SSN_ATTENTION_SPLIT=1)"
+                                                             : "keys split in " + std::to_string(n) + " (SSN_ATTENTION_SPLIT)";
+  } catch (const NativeError&) {
+    keys = "SSN_ATTENTION_SPLIT is not valid";
+  }
   return "cuDNN " + std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100) +
-         " (" + a.library + ")";
+         " (" + a.library + "), " + keys;
 }
 
 struct SdpaPlan {
@@ -450,6 +458,7 @@ SdpaDevicePlans::Plan buildFp8Plan(void* handle, const SplitLayout& t) {
 std::unique_ptr<CudnnSdpa> CudnnSdpa::create(int device) {
   const Mode m = mode();
   if (m == Mode::Kernel) return nullptr;
+  forcedSplits();  // a bad SSN_ATTENTION_SPLIT fails here, at engine start, not in the first forward
   const Api& a = api();
   if (!a.getVersion) {
     if (m == Mode::Cudnn) throw NativeError("SSN_ATTENTION=cudnn, but " + a.error);

@@ -245,7 +245,7 @@ function defineGraphsSuite(): void {
     const fp8Graphed = (await createNativeEngine({ config: configWith('on', 'fp8') })) as NativeEngine;
     const engines = [exact, fp8, fp8Graphed];
     try {
-      assert.match(fp8.info().attention ?? '', /^fp8 \(E4M3\), cuDNN/);
+      assert.match(fp8.info().attention ?? '', /^fp8 \(E4M3\), cuDNN [\d.]+ \(.*\), keys split in 2 below 4 waves$/);
       for (const e of engines) await e.setPrompt(context);
       let worst = 0;
       for (let b = 0; b < 4; b++) {
@@ -321,8 +321,16 @@ function defineGraphsSuite(): void {
         process.env.SSN_ATTENTION_SPLIT = split;
         return (await e.forward(req)).flow;
       };
+      process.env.SSN_ATTENTION_SPLIT = 'two';
+      const refused = await createNativeEngine({ config: configWith('off') }).then(
+        async (e) => { await e.close(); return null; },
+        (error: Error) => error.message,
+      );
+      assert.ok(refused?.includes("SSN_ATTENTION_SPLIT must be auto or 1 to 8, got 'two'"), `a bad value fails at engine start: ${refused}`);
       for (const attention of ['exact', 'fp8'] as const) {
+        process.env.SSN_ATTENTION_SPLIT = '1';
         const e = (await createNativeEngine({ config: configWith('off', attention) })) as NativeEngine;
+        assert.match(e.info().attention ?? '', /keys whole \(SSN_ATTENTION_SPLIT=1\)$/);
         engines.push(e);
         await e.setPrompt(context);
         await forward(e, '1', request(1, 0, true));
