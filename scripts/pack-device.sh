@@ -38,6 +38,13 @@ render=0 native=0
 [[ "${1:-}" == "--render" ]] && render=1
 [[ "${1:-}" == "--native" ]] && native=1
 DEVICE_NM=0 bash "$packer"
+# node without its static symbol table (strip keeps the dynamic one, which addons such as ONNX Runtime's and ours link
+# against), packed tighter: ~2.3 MiB less to carry
+if command -v strip > /dev/null; then
+  bare=$(mktemp)
+  xz -d -c .device/node.xz > "$bare" && strip "$bare" && xz -T0 -9e -c "$bare" > .device/node.xz.new && mv .device/node.xz.new .device/node.xz
+  rm -f "$bare" .device/node.xz.new
+fi
 
 excludes=(
   # binaries and tools the GPU run never loads
@@ -98,6 +105,9 @@ if [[ ${SINKSTREAM_DEVICE_CHECK:-1} != 0 ]]; then
   git ls-files -z | tar -cf - --null -T - | tar -xf - -C "$tmp"
   git ls-files -z --others --exclude-standard | tar -cf - --null -T - | tar -xf - -C "$tmp"
   tar -xJf .device/node_modules.tar.xz -C "$tmp"
+  # the packed node runs the checks (the one the device gets)
+  mkdir -p "$tmp/.packed-node" && xz -d -c .device/node.xz > "$tmp/.packed-node/node" && chmod +x "$tmp/.packed-node/node"
+  export PATH="$tmp/.packed-node:$PATH"
   if ((native)); then
     (cd "$tmp" && node --import tsx tools/bench/engine-video-diff.ts --help >/dev/null) ||
       { echo "pack-device: the unpacked tree does not run tools/bench/engine-video-diff.ts --help" >&2; exit 1; }
