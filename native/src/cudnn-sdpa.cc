@@ -494,7 +494,9 @@ const SdpaPlan* CudnnSdpa::planFor(int kind, int splits, int lq, int lk, int hea
   return it->second.plan ? &it->second : nullptr;
 }
 
-int CudnnSdpa::splitsFor(int lq, int lk, int heads) const { return keySplits(lq, lk, heads, sms_, forcedSplits()); }
+int CudnnSdpa::splitsFor(int lq, int lk, int heads, int headDim) const {
+  return keySplits(lq, lk, heads, headDim, sms_, forcedSplits());
+}
 
 void CudnnSdpa::execute(const SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream) {
   // Grows only on a shape's first run here (never while a CUDA graph is being captured: a shape is captured after
@@ -521,8 +523,8 @@ bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq
   // 16-byte alignment of every row start, as the tensors declare
   if (qStride % 8 || kvStride % 8 || oStride % 8 || !aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(o)) return false;
   const int64_t uids[6] = {kQ, kK, kV, kO, kScale, kStats};
-  const int splits = splitsFor(lq, lk, heads);
-  if (splits > 1 && headDim % 8 == 0) {
+  const int splits = splitsFor(lq, lk, heads, headDim);
+  if (splits > 1) {
     const size_t d = (size_t)heads * headDim;
     partial_.reserve(splits * lq * d * sizeof(bf16));
     stats_.reserve(splits * heads * (size_t)lq * sizeof(float));

@@ -61,7 +61,7 @@ class CudnnSdpa {
               int oStride, float scale, cudaStream_t stream);
 
   /** How many runs of keys a call of this shape is cut into (keySplits on this GPU, or SSN_ATTENTION_SPLIT). */
-  int splitsFor(int lq, int lk, int heads) const;
+  int splitsFor(int lq, int lk, int heads, int headDim) const;
 
   /** "cuDNN 9.14.0 (libcudnn.so.9)", or why it is not used. */
   static std::string describe();

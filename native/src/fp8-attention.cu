@@ -114,30 +114,42 @@ bool rowsVectorisable(const void* p, int cols, int stride) {
 
 }  // namespace
 
+void Fp8Attention::quantizeRows(const bf16* q, const bf16* k, const bf16* v, int lq, int lk, int d, int qStride,
+                                int kvStride, int from, bool scaleKv, float kvHeadroom, float* sc, uint8_t* k8, uint8_t* v8,
+                                cudaStream_t s) {
+  q8_.reserve((size_t)lq * d);
+  unsigned* amax = reinterpret_cast<unsigned*>(sc + at(kAmax));
+  const size_t qVec = (size_t)lq * d / kVec, kvVec = (size_t)(lk - from) * d / kVec;
+  CUDA_CHECK(cudaMemsetAsync(amax, 0, (scaleKv ? 3 : 1) * sizeof(unsigned), s));
+  amaxKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, amax);
+  if (scaleKv) {
+    amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, amax + 1);
+    amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, amax + 2);
+  }
+  scalesKernel<<<1, 1, 0, s>>>(sc, !scaleKv, kvHeadroom);
+  quantizeKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, sc + at(kScaleQ), q8_.as<uint8_t>());
+  if (kvVec > 0) {
+    quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k + (size_t)from * kvStride, lk - from, d, kvStride, sc + at(kScaleK),
+                                                        k8 + (size_t)from * d);
+    quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v + (size_t)from * kvStride, lk - from, d, kvStride, sc + at(kScaleV),
+                                                        v8 + (size_t)from * d);
+  }
+  CUDA_LAUNCH_CHECK();
+}
+
 void Fp8Attention::quantize(const bf16* q, const bf16* k, const bf16* v, int lq, int lk, int d, int qStride,
                             int kvStride, cudaStream_t s) {
-  q8_.reserve((size_t)lq * d);
   k8_.reserve((size_t)lk * d);
   v8_.reserve((size_t)lk * d);
   scalars_.reserve(at(kSlots) * sizeof(float));
-  float* sc = scalars_.as<float>();
-  unsigned* amax = reinterpret_cast<unsigned*>(sc + at(kAmax));
-  CUDA_CHECK(cudaMemsetAsync(amax, 0, 3 * sizeof(unsigned), s));
-  const size_t qVec = (size_t)lq * d / kVec, kvVec = (size_t)lk * d / kVec;
-  amaxKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, amax);
-  amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, amax + 1);
-  amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, amax + 2);
-  scalesKernel<<<1, 1, 0, s>>>(sc, false, 1.f);
-  quantizeKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, sc + at(kScaleQ), q8_.as<uint8_t>());
-  quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, sc + at(kScaleK), k8_.as<uint8_t>());
-  quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, sc + at(kScaleV), v8_.as<uint8_t>());
-  CUDA_LAUNCH_CHECK();
+  quantizeRows(q, k, v, lq, lk, d, qStride, kvStride, 0, true, 1.f, scalars_.as<float>(), k8_.as<uint8_t>(),
+               v8_.as<uint8_t>(), s);
 }
 
 bool Fp8Attention::attend(const void* k8, const void* v8, float* sc, bf16* o, int lq, int lk, int heads, int headDim,
                           int oStride, float scale, cudaStream_t s) {
   const int d = heads * headDim;
-  int splits = headDim % kVec == 0 ? sdpa_->splitsFor(lq, lk, heads) : 1;
+  int splits = sdpa_->splitsFor(lq, lk, heads, headDim);
   o8_.reserve((size_t)splits * lq * d);
   if (splits > 1) stats_.reserve((size_t)splits * heads * lq * sizeof(float));
   Fp8Operands t{};
@@ -188,28 +200,10 @@ bool Fp8Attention::runLayer(int layer, const bf16* q, const bf16* k, const bf16*
       !rowsVectorisable(o, d, oStride))
     return false;
   float* sc = scalars_.as<float>() + (size_t)(layer + 1) * at(kSlots);  // slot block 0 is run()'s
-  unsigned* amax = reinterpret_cast<unsigned*>(sc + at(kAmax));
   uint8_t* k8 = layerK8_[layer].as<uint8_t>();
   uint8_t* v8 = layerV8_[layer].as<uint8_t>();
-  q8_.reserve((size_t)lq * d);
   // the rows quantised now: all of them when the cache changed, else the block's after the kept cache rows
-  const int from = requantise_ ? 0 : cacheRows;
-  const size_t qVec = (size_t)lq * d / kVec, kvVec = (size_t)(lk - from) * d / kVec;
-  CUDA_CHECK(cudaMemsetAsync(amax, 0, (requantise_ ? 3 : 1) * sizeof(unsigned), s));
-  amaxKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, amax);
-  if (requantise_) {
-    amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k, lk, d, kvStride, amax + 1);
-    amaxKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v, lk, d, kvStride, amax + 2);
-  }
-  scalesKernel<<<1, 1, 0, s>>>(sc, !requantise_, kKvHeadroom);
-  quantizeKernel<<<gridFor(qVec), kThreads, 0, s>>>(q, lq, d, qStride, sc + at(kScaleQ), q8_.as<uint8_t>());
-  if (kvVec > 0) {
-    quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k + (size_t)from * kvStride, lk - from, d, kvStride, sc + at(kScaleK),
-                                                        k8 + (size_t)from * d);
-    quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v + (size_t)from * kvStride, lk - from, d, kvStride, sc + at(kScaleV),
-                                                        v8 + (size_t)from * d);
-  }
-  CUDA_LAUNCH_CHECK();
+  quantizeRows(q, k, v, lq, lk, d, qStride, kvStride, requantise_ ? 0 : cacheRows, requantise_, kKvHeadroom, sc, k8, v8, s);
   return attend(k8, v8, sc, o, lq, lk, heads, headDim, oStride, scale, s);
 }
 

@@ -31,8 +31,6 @@ class Fp8Attention {
   /** Before a forward of `layers` layers over `rows` rows of keys: whether the cache rows (version, count) are those
       last quantised; if not, this forward's runLayer calls quantise every row. */
   void beginForward(uint64_t cacheVersion, int cacheRows, int rows, int layers, int d);
-  /** This forward quantises every row (part of a captured graph's key). */
-  bool requantising() const { return requantise_; }
   /** After a failed forward: the next one quantises every row. */
   void invalidate() { version_ = ~0ull; }
 
@@ -45,6 +43,10 @@ class Fp8Attention {
   void addresses(std::vector<uintptr_t>& out) const;
 
  private:
+  /** q into q8_ and rows [from, lk) of k and v into k8, v8, with the scales in `sc`: q's found now, and k's and v's
+      too when scaleKv (their largest value mapped to 448 / kvHeadroom), else those `sc` holds. */
+  void quantizeRows(const bf16* q, const bf16* k, const bf16* v, int lq, int lk, int d, int qStride, int kvStride, int from,
+                    bool scaleKv, float kvHeadroom, float* sc, uint8_t* k8, uint8_t* v8, cudaStream_t s);
   /** Quantised q8_ and this layer's k, v, then attention and the output back in bf16; slots: this call's scalars. */
   bool attend(const void* k8, const void* v8, float* slots, bf16* o, int lq, int lk, int heads, int headDim, int oStride,
               float scale, cudaStream_t s);

@@ -76,7 +76,8 @@ void launchMerge(const In* parts, const float* lse, int n, int lq, int heads, in
 
 }  // namespace
 
-int keySplits(int lq, int lk, int heads, int sms, int forced) {
+int keySplits(int lq, int lk, int heads, int headDim, int sms, int forced) {
+  if (headDim % kVec) return 1;
   if (forced > 0) return forced <= kMaxSplits && lk % forced == 0 ? forced : 1;
   const long tiles = (long)((lq + kQueryTile - 1) / kQueryTile) * heads;
   if (sms <= 0 || tiles >= 4L * sms) return 1;

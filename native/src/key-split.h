@@ -10,8 +10,9 @@ namespace ssn {
 
 /** How many runs to cut lk keys into for lq queries of `heads` heads on a GPU of `sms` SMs: 2 when one call has
     fewer than four waves of 128-query tiles and each half keeps at least 2048 keys, else 1. `forced` > 0 (env
-    SSN_ATTENTION_SPLIT) is taken when lk divides by it. */
-int keySplits(int lq, int lk, int heads, int sms, int forced);
+    SSN_ATTENTION_SPLIT) is taken when lk divides by it. Always 1 where the merge cannot run (headDim not a multiple
+    of 8). */
+int keySplits(int lq, int lk, int heads, int headDim, int sms, int forced);
 
 /** o [lq, heads * headDim] (row stride oStride) from n partials [n, lq, heads * headDim] (contiguous) in bf16 and
     their log-sum-exps lse [n, heads, lq]. headDim a multiple of 8; o 16-byte aligned with oStride a multiple of 8. */
