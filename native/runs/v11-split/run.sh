@@ -47,13 +47,5 @@ for split in 1 auto; do
   bench "w12-exact-$tag" $split --set cache.window=12
   bench "s3-fp8-$tag" $split --set cache.sparse.stride=3 --set engine.attention=fp8
 done
-RUNS=$RUNS node -e '
-const fs = require("fs"); const dir = process.env.RUNS; const lines = [];
-for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
-  const text = fs.readFileSync(dir + "/" + f, "utf8").trim().split("\n").pop();
-  try { const j = JSON.parse(text);
-    lines.push(`${f}: msPerBlock ${j.msPerBlock} late ${j.lateMsPerBlock ?? "-"} engine ${j.engineMsPerBlock ?? "-"} videoFps ${j.videoFps} attention ${j.ranOn?.attention ?? j.attention ?? "-"}`);
-  } catch (e) { lines.push(`${f}: unreadable (${e.message})`); }
-}
-console.log(lines.join("\n"));' | tee "$OUT/split-summary.txt"
+node native/runs/bench-summary.mjs "$RUNS" | tee "$OUT/split-summary.txt"
 tar -czf "$OUT/split-runs.tar.gz" -C "$RUNS" .

@@ -38,15 +38,7 @@ bench w12-requant 0 --set cache.window=12
 bench w12-keep 1 --set cache.window=12
 bench s3-requant 0 --set cache.window=21 --set cache.sparse.stride=3
 bench s3-keep 1 --set cache.window=21 --set cache.sparse.stride=3
-RUNS=$RUNS node -e '
-const fs = require("fs"); const dir = process.env.RUNS; const lines = [];
-for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
-  const text = fs.readFileSync(dir + "/" + f, "utf8").trim().split("\n").pop();
-  try { const j = JSON.parse(text);
-    lines.push(`${f}: msPerBlock ${j.msPerBlock} late ${j.lateMsPerBlock ?? "-"} engine ${j.engineMsPerBlock ?? "-"} attention ${j.attention ?? "-"}`);
-  } catch (e) { lines.push(`${f}: unreadable (${e.message})`); }
-}
-console.log(lines.join("\n"));' | tee "$OUT/keep-summary.txt"
+node native/runs/bench-summary.mjs "$RUNS" | tee "$OUT/keep-summary.txt"
 tar -czf "$OUT/keep-runs.tar.gz" -C "$RUNS" .
 fi
 
