@@ -6,6 +6,7 @@ import { resolveFfmpegPath, resolveFfprobePath, whyNotExecutable } from '../../s
 import { openMp4File } from '../../src/encode/mp4-file-writer.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { tempDir } from './helpers.js';
+import { withEnv } from '../helpers/env.js';
 
 const dir = tempDir('ffpath');
 const opts = { width: 64, height: 64, fps: 16, crf: 23, preset: 'ultrafast' as const, keyframeSeconds: 1 };
@@ -68,19 +69,16 @@ test('FFMPEG_PATH to a missing or non-executable file: ERR_FFMPEG_MISSING naming
 });
 
 test('openMp4File with a bad FFMPEG_PATH rejects before creating the file', async () => {
-  const saved = process.env.FFMPEG_PATH;
-  process.env.FFMPEG_PATH = path.join(dir, 'missing-ffmpeg');
   const file = path.join(dir, 'never.mp4');
-  try {
-    await openMp4File(file, opts);
-    assert.unreachable('should have rejected');
-  } catch (e) {
-    assert.ok(isSinkstreamError(e));
-    assert.is((e as SinkstreamError).code, 'ERR_FFMPEG_MISSING');
-  } finally {
-    if (saved === undefined) delete process.env.FFMPEG_PATH;
-    else process.env.FFMPEG_PATH = saved;
-  }
+  await withEnv({ FFMPEG_PATH: path.join(dir, 'missing-ffmpeg') }, async () => {
+    try {
+      await openMp4File(file, opts);
+      assert.unreachable('should have rejected');
+    } catch (e) {
+      assert.ok(isSinkstreamError(e));
+      assert.is((e as SinkstreamError).code, 'ERR_FFMPEG_MISSING');
+    }
+  });
   assert.not.ok(fs.existsSync(file));
 });
 

@@ -9,6 +9,7 @@ import { readFmp4Layout } from '../../src/encode/mp4-boxes.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { gradientFrame, probeVideo, sleep, tempDir, waitFor } from './helpers.js';
 import { rejection } from '../helpers/assertions.js';
+import { withEnv } from '../helpers/env.js';
 
 const dir = tempDir('mp4');
 const opts: Mp4FileOptions = { width: 64, height: 64, fps: 16, crf: 23, preset: 'ultrafast', keyframeSeconds: 1 };
@@ -173,9 +174,7 @@ test('our process killed mid-way (SIGKILL): ffmpeg sees end of input and finishe
 });
 
 test('an ffmpeg that quits at once (here /bin/true) is reported as ERR_ENCODER, not a hang', async () => {
-  const saved = process.env.FFMPEG_PATH;
-  process.env.FFMPEG_PATH = '/bin/true';
-  try {
+  await withEnv({ FFMPEG_PATH: '/bin/true' }, async () => {
     const err = await rejection(
       (async () => {
         // Depending on how soon /bin/true exits, the failure shows at start or at the first writes.
@@ -186,10 +185,7 @@ test('an ffmpeg that quits at once (here /bin/true) is reported as ERR_ENCODER, 
     );
     assert.is(err.code, 'ERR_ENCODER');
     assert.match(err.message, /exited with code 0 unexpectedly|could not start ffmpeg/);
-  } finally {
-    if (saved === undefined) delete process.env.FFMPEG_PATH;
-    else process.env.FFMPEG_PATH = saved;
-  }
+  });
 });
 
 test('abort() stops ffmpeg without waiting; the file stays decodable', async () => {

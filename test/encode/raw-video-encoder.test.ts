@@ -14,6 +14,7 @@ import { resolveFfmpegPath } from '../../src/encode/ffmpeg-path.js';
 import { mp4FileOutputOptions, rawRgbInputOptions, type EncoderOptions } from '../../src/encode/encoder-settings.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { gradientFrame, probeVideo, tempDir, waitFor } from './helpers.js';
+import { withEnv } from '../helpers/env.js';
 
 const dir = tempDir('raw-encoder');
 const opts: EncoderOptions = { width: 64, height: 64, fps: 16, crf: 23, preset: 'ultrafast', keyframeSeconds: 1 };
@@ -35,15 +36,8 @@ function loggingFfmpeg(): { bin: string; runs: () => string[][] } {
   return { bin, runs };
 }
 
-async function withFfmpegPath<T>(bin: string, body: () => Promise<T>): Promise<T> {
-  const saved = process.env.FFMPEG_PATH;
-  process.env.FFMPEG_PATH = bin;
-  try {
-    return await body();
-  } finally {
-    if (saved === undefined) delete process.env.FFMPEG_PATH;
-    else process.env.FFMPEG_PATH = saved;
-  }
+function withFfmpegPath<T>(bin: string, body: () => Promise<T>): Promise<T> {
+  return withEnv({ FFMPEG_PATH: bin }, body);
 }
 
 test('one ffmpeg run per file, with exactly the encoder settings: input options, stdin, output options, the file', async () => {

@@ -16,6 +16,7 @@ import { referenceForward, referenceScores, referenceTextKv, type ReferenceCache
 import { syntheticWeights } from '../../src/model/synthetic.js';
 import { NativeEngine } from '../../src/engine/native/native-engine.js';
 import { testCudaGraphs } from '../helpers/native-graphs.js';
+import { withEnv } from '../helpers/env.js';
 import { nativeGpuUnavailable } from '../helpers/native-gpu.js';
 import { cacheLayers, forwardRequest, wave } from './helpers/engine-checks.js';
 import { relError } from '../onnx/helpers.js';
@@ -271,7 +272,6 @@ function defineGraphsSuite(): void {
 
   s('fp8 keeps the cache\'s E4M3 keys and values between updates: its flows match requantising every call, block after block', async () => {
     if (!cudnnAttention()) return;
-    const saved = process.env.SSN_FP8_KEEP_CACHE;
     const kept = (await createNativeEngine({ config: configWith('on', 'fp8') })) as NativeEngine;
     const fresh = (await createNativeEngine({ config: configWith('off', 'fp8') })) as NativeEngine;
     // read at every forward: `fresh` quantises every row at every call, and so does `kept` in its clean passes, so that
@@ -281,7 +281,7 @@ function defineGraphsSuite(): void {
       else delete process.env.SSN_FP8_KEEP_CACHE;
       return (await e.forward(req)).flow;
     };
-    try {
+    const compare = async () => {
       for (const e of [kept, fresh]) await e.setPrompt(context);
       let worst = 0;
       for (let b = 0; b < 5; b++) {
@@ -303,9 +303,10 @@ function defineGraphsSuite(): void {
       }
       console.log(`  fp8 kept cache vs requantised every call: largest relative flow difference ${worst.toExponential(2)}`);
       assert.ok((await kept.forwardStats()).graphLaunches > 0, 'the kept-cache forwards were replayed from graphs');
+    };
+    try {
+      await withEnv({ SSN_FP8_KEEP_CACHE: undefined }, compare);
     } finally {
-      if (saved === undefined) delete process.env.SSN_FP8_KEEP_CACHE;
-      else process.env.SSN_FP8_KEEP_CACHE = saved;
       await kept.close();
       await fresh.close();
     }
@@ -313,15 +314,13 @@ function defineGraphsSuite(): void {
 
   s('keys cut into runs (SSN_ATTENTION_SPLIT) and merged give the whole call\'s flows to rounding, bf16 and fp8', async () => {
     if (!cudnnAttention()) return;
-    const saved = process.env.SSN_ATTENTION_SPLIT;
     const engines: NativeEngine[] = [];
-    try {
-      // read at every call: these engines attend whole, then in 2 and 3 runs (the cache's rows divide by both)
-      const forward = async (e: NativeEngine, split: string, req: ReturnType<typeof request>) => {
-        process.env.SSN_ATTENTION_SPLIT = split;
-        return (await e.forward(req)).flow;
-      };
-      process.env.SSN_ATTENTION_SPLIT = 'two';
+    // read at every call: these engines attend whole, then in 2 and 3 runs (the cache's rows divide by both)
+    const forward = async (e: NativeEngine, split: string, req: ReturnType<typeof request>) => {
+      process.env.SSN_ATTENTION_SPLIT = split;
+      return (await e.forward(req)).flow;
+    };
+    const compare = async () => {
       const refused = await createNativeEngine({ config: configWith('off') }).then(
         async (e) => { await e.close(); return null; },
         (error: Error) => error.message,
@@ -330,8 +329,8 @@ function defineGraphsSuite(): void {
       for (const attention of ['exact', 'fp8'] as const) {
         process.env.SSN_ATTENTION_SPLIT = '1';
         const e = (await createNativeEngine({ config: configWith('off', attention) })) as NativeEngine;
-        assert.match(e.info().attention ?? '', /keys whole \(SSN_ATTENTION_SPLIT=1\)$/);
         engines.push(e);
+        assert.match(e.info().attention ?? '', /keys whole \(SSN_ATTENTION_SPLIT=1\)$/);
         await e.setPrompt(context);
         await forward(e, '1', request(1, 0, true));
         await keepNewest(e, 2 * F * T); // 2 frames cached: 3 frames of keys with the block's own
@@ -347,9 +346,10 @@ function defineGraphsSuite(): void {
         }
         console.log(`  ${attention}: split vs whole, largest relative flow difference ${worst.toExponential(2)}`);
       }
+    };
+    try {
+      await withEnv({ SSN_ATTENTION_SPLIT: 'two' }, compare);
     } finally {
-      if (saved === undefined) delete process.env.SSN_ATTENTION_SPLIT;
-      else process.env.SSN_ATTENTION_SPLIT = saved;
       for (const e of engines) await e.close();
     }
   });

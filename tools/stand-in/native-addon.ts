@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { NATIVE_ABI_VERSION } from '../../src/engine/native/addon-types.js';
+import { withEnv } from '../../test/helpers/env.js';
 
 /** What the stand-in's forwardStats counts for every forward (wall ms; the "GPU" 1 ms less). */
 export const STAND_IN_FORWARD_MS = 5;
@@ -184,15 +185,8 @@ function logEntries(addon: StandInAddon): LogEntry[] {
 
 /** Runs `run` with the addon loader pointed at `file` (a stand-in's, or a path to test the loader with), then puts
  * the environment back as it was. Worker threads take the environment as it is when they start. */
-export async function withAddonFile<T>(file: string, run: () => Promise<T>): Promise<T> {
-  const saved = process.env[ADDON_ENV];
-  process.env[ADDON_ENV] = file;
-  try {
-    return await run();
-  } finally {
-    if (saved === undefined) delete process.env[ADDON_ENV];
-    else process.env[ADDON_ENV] = saved;
-  }
+export function withAddonFile<T>(file: string, run: () => Promise<T>): Promise<T> {
+  return withEnv({ [ADDON_ENV]: file }, run);
 }
 
 /** The engines the stand-in created, in order. */
