@@ -6,7 +6,7 @@ import { resolveFfmpegPath, resolveFfprobePath, whyNotExecutable } from '../../s
 import { openMp4File } from '../../src/encode/mp4-file-writer.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { tempDir } from './helpers.js';
-import { withEnv } from '../helpers/env.js';
+import { withEnv } from '../../tools/stand-in/env.js';
 
 const dir = tempDir('ffpath');
 const opts = { width: 64, height: 64, fps: 16, crf: 23, preset: 'ultrafast' as const, keyframeSeconds: 1 };

@@ -9,7 +9,7 @@ import { readFmp4Layout } from '../../src/encode/mp4-boxes.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { gradientFrame, probeVideo, sleep, tempDir, waitFor } from './helpers.js';
 import { rejection } from '../helpers/assertions.js';
-import { withEnv } from '../helpers/env.js';
+import { withEnv } from '../../tools/stand-in/env.js';
 
 const dir = tempDir('mp4');
 const opts: Mp4FileOptions = { width: 64, height: 64, fps: 16, crf: 23, preset: 'ultrafast', keyframeSeconds: 1 };

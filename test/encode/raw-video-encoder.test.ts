@@ -14,7 +14,7 @@ import { resolveFfmpegPath } from '../../src/encode/ffmpeg-path.js';
 import { mp4FileOutputOptions, rawRgbInputOptions, type EncoderOptions } from '../../src/encode/encoder-settings.js';
 import { isSinkstreamError, type SinkstreamError } from '../../src/errors.js';
 import { gradientFrame, probeVideo, tempDir, waitFor } from './helpers.js';
-import { withEnv } from '../helpers/env.js';
+import { withEnv } from '../../tools/stand-in/env.js';
 
 const dir = tempDir('raw-encoder');
 const opts: EncoderOptions = { width: 64, height: 64, fps: 16, crf: 23, preset: 'ultrafast', keyframeSeconds: 1 };

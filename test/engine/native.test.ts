@@ -16,7 +16,7 @@ import { referenceForward, referenceScores, referenceTextKv, type ReferenceCache
 import { syntheticWeights } from '../../src/model/synthetic.js';
 import { NativeEngine } from '../../src/engine/native/native-engine.js';
 import { testCudaGraphs } from '../helpers/native-graphs.js';
-import { withEnv } from '../helpers/env.js';
+import { withEnv } from '../../tools/stand-in/env.js';
 import { nativeGpuUnavailable } from '../helpers/native-gpu.js';
 import { cacheLayers, forwardRequest, wave } from './helpers/engine-checks.js';
 import { relError } from '../onnx/helpers.js';

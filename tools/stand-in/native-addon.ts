@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { NATIVE_ABI_VERSION } from '../../src/engine/native/addon-types.js';
-import { withEnv } from '../../test/helpers/env.js';
+import { withEnv } from './env.js';
 
 /** What the stand-in's forwardStats counts for every forward (wall ms; the "GPU" 1 ms less). */
 export const STAND_IN_FORWARD_MS = 5;
