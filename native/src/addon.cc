@@ -521,6 +521,11 @@ napi_value SetAttentionPrecision(napi_env env, napi_callback_info info) {
   return SetEngineMode(env, info, ssn_set_attention_precision);
 }
 
+/** setProductPrecision(handle, mode 0 storage type | 1 fp8) */
+napi_value SetProductPrecision(napi_env env, napi_callback_info info) {
+  return SetEngineMode(env, info, ssn_set_product_precision);
+}
+
 /** attentionPlans(handle) -> { built, ms, reused } (cuDNN plans: built by this engine, found built by another) */
 napi_value AttentionPlans(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -831,6 +836,7 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("forwardStats", ForwardStats);
   EXPORT("setCudaGraphs", SetCudaGraphs);
   EXPORT("setAttentionPrecision", SetAttentionPrecision);
+  EXPORT("setProductPrecision", SetProductPrecision);
   EXPORT("attentionPlans", AttentionPlans);
   EXPORT("loopBlocks", LoopBlocks);
   EXPORT("createTaehv", CreateTaehv);

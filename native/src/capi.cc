@@ -308,6 +308,10 @@ int ssn_set_attention_precision(ssn_engine* e, int mode) {
   return locked(e, [&](ssn::Engine& en) { en.setAttentionPrecision(mode); });
 }
 
+int ssn_set_product_precision(ssn_engine* e, int mode) {
+  return locked(e, [&](ssn::Engine& en) { en.setProductPrecision(mode); });
+}
+
 int ssn_attention_plans_reused(ssn_engine* e, int* plans) {
   return locked(e, [&](ssn::Engine& en) { *plans = en.attentionPlansReused(); });
 }

@@ -135,6 +135,11 @@ int ssn_set_cuda_graphs(ssn_engine* e, int mode);
    quantised per tensor on the device and attended by cuDNN's fused FP8 attention (Hopper or newer, the bf16 engine).
    Fails (nothing changed) where FP8 attention is not available; a forward whose shape has no FP8 plan fails. */
 int ssn_set_attention_precision(ssn_engine* e, int mode);
+/* The products that read a normalised row (q/k/v, cross-attention's q, both of the FFN's): mode 0 in the storage type
+   (the default), 1 in FP8 (E4M3) with a scale per row of each operand (each token's row from the norm or the FFN's
+   hidden layer, each output feature's weights), fp32 accumulation. The bf16 engine on Hopper or newer only; the
+   weights are quantised once per weight set (now if given, else at finalize). Fails (nothing changed) elsewhere. */
+int ssn_set_product_precision(ssn_engine* e, int mode);
 /* cuDNN attention plans are built once per device and shape for the whole process: shapes this engine found built by
    another engine. */
 int ssn_attention_plans_reused(ssn_engine* e, int* plans);

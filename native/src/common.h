@@ -10,6 +10,10 @@ namespace ssn {
 
 using bf16 = __nv_bfloat16;
 
+/** The largest finite E4M3 value (FP8 attention's and FP8 products' quantisation map a tensor's or row's largest
+    magnitude here, or below it). */
+constexpr float kE4m3Max = 448.f;
+
 /** Thrown by every failing CUDA / cuBLASLt call; the C API turns it into an error string. */
 struct NativeError : std::runtime_error {
   explicit NativeError(const std::string& m) : std::runtime_error(m) {}

@@ -29,6 +29,18 @@ struct LayerWeights {
   T* ffn1BiasLow;  // bf16 engines: ffn1Bias in bf16, for the product's GELU epilogue (cuBLASLt takes it in bf16)
 };
 
+/** A weight matrix [out, in] in E4M3 for FP8 products: each output feature's row scaled to its largest magnitude,
+    scale [out] the factor back. */
+struct Fp8Matrix {
+  uint8_t* w = nullptr;
+  float* scale = nullptr;
+};
+/** The products that read a normalised row or the FFN's hidden row (the two after attention read its bf16 output and
+    stay bf16: quantising that output would cost about what FP8 saves on them). */
+struct Fp8LayerWeights {
+  Fp8Matrix qkv, cq, ffn1, ffn2;
+};
+
 /** Queries kept by a forward for participative-compression scores: [layers, rows, d], RoPE'd. */
 struct KeptQueries {
   std::unique_ptr<DeviceBuffer> q;
@@ -66,6 +78,8 @@ struct WeightSet {
   std::set<std::string> given;
   bool finalized = false;
   std::vector<LayerWeights<T>> layers;  // the model's layers; only this stage's are filled
+  std::vector<Fp8LayerWeights> fp8;     // FP8 copies (engine.dtype fp8), made by the first engine that asks; else empty
+  std::mutex fp8Mutex;
   T *patchW, *text0W, *text2W, *headW;
   float *patchB, *text0B, *text2B, *headB, *headMod;
   float *time0W, *time0B, *time2W, *time2B, *projW, *projB;
@@ -162,6 +176,27 @@ class EngineImpl final : public Engine {
     }
     clearGraphs();
   }
+  void setProductPrecision(int mode) override {
+    if (mode != 0 && mode != 1) throw NativeError("product precision must be 0 (the storage type) or 1 (fp8)");
+    if (mode == 1) {
+      if constexpr (!std::is_same_v<T, bf16>) {
+        throw NativeError("FP8 products need the native engine's bf16 path (engine.dtype fp8 runs on bf16 storage)");
+      } else {
+        int major = 0, minor = 0;
+        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
+        CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
+        if (d_ % 16 || dims_.ffn_dim % 16)
+          throw NativeError("FP8 products need dim and ffn_dim multiples of 16 (the E4M3 rows' 16-byte alignment), got " +
+                            std::to_string(d_) + " and " + std::to_string(dims_.ffn_dim));
+        if (major < 9)
+          throw NativeError("FP8 products need a Hopper or newer GPU (compute capability 9.0 or higher); cuda:" +
+                            std::to_string(device_) + " is " + std::to_string(major) + "." + std::to_string(minor));
+      }
+    }
+    fp8Products_ = mode == 1;
+    if (fp8Products_ && w_->finalized) quantizeWeights();  // else finalize does
+    clearGraphs();
+  }
   int device() const override { return device_; }
   bool weightsShared() const override { return weightsShared_; }
 
@@ -178,6 +213,8 @@ class EngineImpl final : public Engine {
   void launchBody(int L, int frames, int blockOff, bool graphable, const std::function<void()>& body);
   void clearGraphs();
   void allocWeights();
+  /** The FP8 copies of this stage's product weights in the weight set, unless an engine sharing it made them. */
+  void quantizeWeights();
   void ensureCapacity(int rows);
   void ensureWorkspace(int tokens, int frames);
   // per-layer storage covers this stage's layers only; `layer` is the model's index
@@ -193,6 +230,7 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Gemm> gemm_;
   std::unique_ptr<CudnnSdpa> sdpa_;  // bf16 only; nullptr: the own kernel
   std::unique_ptr<Fp8Attention> fp8_;  // self-attention in FP8 (engine.attention fp8); nullptr: exact
+  bool fp8Products_ = false;           // the products after the norms and in the FFN in E4M3 (engine.dtype fp8)
   /** selfAttention: the forward's attention over the owner's cache (FP8 when the owner's fp8_ is set) at `layer` of this
       engine's layers, not the prompt's. */
   void attention(const AttentionParams<T>& p, bool selfAttention = false, EngineImpl<T>* owner = nullptr, int layer = 0);
@@ -216,6 +254,7 @@ class EngineImpl final : public Engine {
   // workspaces
   int wsTokens_ = 0, wsFrames_ = 0;
   DeviceBuffer x_, y_, qkv_, q_, attn_, tmp_, ffnH_, patches_, flow_, latent_;
+  DeviceBuffer y8_, y8Scale_, ffnH8_, ffnH8Scale_;  // FP8 products' operands: E4M3 rows and their factors
   DeviceBuffer tsteps_, framePos_, sinEmb_, temb1_, emb_, emb0_;
   DeviceBuffer staging_, scoreBuf_, qsum_, logits_;
 
@@ -443,6 +482,7 @@ void EngineImpl<T>::finalize() {
     CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   w_->finalized = true;
+  if (fp8Products_) quantizeWeights();
   if (!weightsKey_.empty()) {
     std::lock_guard<std::mutex> lock(weightRegistryMutex());
     weightRegistry<T>()[weightsKey_] = w_;
@@ -450,7 +490,37 @@ void EngineImpl<T>::finalize() {
 }
 
 template <typename T>
+void EngineImpl<T>::quantizeWeights() {
+  if constexpr (std::is_same_v<T, bf16>) {
+    std::lock_guard<std::mutex> lock(w_->fp8Mutex);
+    if (!w_->fp8.empty()) return;
+    std::vector<Fp8LayerWeights> layers(dims_.layers);
+    const auto quantize = [&](const bf16* w, int out, int in) {
+      Fp8Matrix m;
+      m.w = static_cast<uint8_t*>(w_->alloc((size_t)out * in));
+      m.scale = static_cast<float*>(w_->alloc((size_t)out * sizeof(float)));
+      quantizeRowsE4m3(w, out, in, m.w, m.scale, stream_);
+      return m;
+    };
+    const int d = d_, ffn = dims_.ffn_dim;
+    for (int l = lb_; l < le_; l++) {
+      const LayerWeights<T>& Lw = w_->layers[l];
+      layers[l] = {quantize(Lw.qkv, 3 * d, d), quantize(Lw.cq, d, d), quantize(Lw.ffn1, ffn, d), quantize(Lw.ffn2, d, ffn)};
+    }
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    w_->fp8 = std::move(layers);
+  }
+}
+
+template <typename T>
 void EngineImpl<T>::ensureWorkspace(int tokens, int frames) {
+  if (fp8Products_) {  // also after the engine's shapes were sized without them
+    const size_t rows = std::max(tokens, wsTokens_);
+    y8_.reserve(rows * d_);
+    y8Scale_.reserve(rows * sizeof(float));
+    ffnH8_.reserve(rows * dims_.ffn_dim);
+    ffnH8Scale_.reserve(rows * sizeof(float));
+  }
   if (tokens <= wsTokens_ && frames <= wsFrames_) return;
   wsTokens_ = std::max(tokens, wsTokens_);
   wsFrames_ = std::max(frames, wsFrames_);
@@ -634,6 +704,8 @@ void EngineImpl<T>::forwardMany(std::vector<BatchForward>& items) {
     if (e->w_ != w_) throw NativeError(which + ": the engine does not share the first engine's weights (create them with one weights key)");
     if (e->device_ != device_) throw NativeError(which + ": the engine is on another device than the first");
     if (e->lb_ != 0 || e->le_ != dims_.layers) throw NativeError(which + ": the engine is a pipeline stage");
+    if (e->fp8Products_ != fp8Products_)
+      throw NativeError(which + ": the engine's products are in another precision than the first's (engine.dtype)");
     for (EngineImpl<T>* o : owners)
       if (o == e) throw NativeError(which + ": the engine is in the batch twice (a stream has one forward at a time)");
     owners.push_back(e);
@@ -713,6 +785,24 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
   float* tmp = tmp_.as<float>();
   const float* e0 = emb0_.as<float>();
   auto modv = [&](const LayerWeights<T>& Lw, int k) { return ModVec{Lw.modulation + k * d, e0 + k * d, 6 * d_}; };
+  // FP8 products: the norms write E4M3 rows for the products that read them (the head's stays bf16)
+  const bool fp8 = fp8Products_;
+  if (fp8 && w_->fp8.empty()) throw NativeError("FP8 products: the weights were not quantised (finalize first)");
+  uint8_t* y8 = y8_.as<uint8_t>();
+  float* y8Scale = y8Scale_.as<float>();
+  const auto normOut = [&](ResidualNormParams<T>& r) {
+    if (!fp8) return;
+    r.y = nullptr;
+    r.y8 = y8;
+    r.y8Scale = y8Scale;
+  };
+  // out = y . W^T from the last norm's output, in E4M3 when fp8
+  const auto fromNorm = [&](int N, const T* Wb, const Fp8Matrix& W8, void* out, DType outType) {
+    if (fp8) gemm_->runFp8(stream_, L, N, d_, y8, y8Scale, W8.w, W8.scale, out, outType);
+    else gemm_->run(stream_, L, N, d_, y, Wb, out, outType);
+  };
+  static const Fp8LayerWeights kNoFp8{};
+  const auto fp8Of = [&](int l) -> const Fp8LayerWeights& { return fp8 ? w_->fp8[l] : kNoFp8; };
 
   mark(PhaseElementwise);
   {
@@ -721,14 +811,16 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
     if (firstStage) { r.delta = tmp; r.deltaBias = w_->patchB; r.init = true; }  // else only normalise x
     r.y = y; r.shift = modv(w_->layers[lb_], 0); r.scale = modv(w_->layers[lb_], 1); r.onePlus = true;
     r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
+    normOut(r);
     residualNorm(r, stream_);
   }
   const int tl = dims_.text_len;
   for (int l = lb_; l < le_; l++) {
     const LayerWeights<T>& Lw = w_->layers[l];
+    const Fp8LayerWeights& F8 = fp8Of(l);
     // self-attention
     mark(PhaseGemm);
-    gemm_->run(stream_, L, 3 * d_, d_, y, Lw.qkv, qkv_.ptr, dtypeOf<T>());
+    fromNorm(3 * d_, Lw.qkv, F8.qkv, qkv_.ptr, dtypeOf<T>());
     mark(PhaseElementwise);
     for (const Segment<T>& s : segs) {  // each stream's keys and values go into its own cache
       EngineImpl<T>& o = *s.owner;
@@ -767,11 +859,12 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
       r.x = x; r.delta = tmp; r.deltaBias = Lw.oBias; r.gate = modv(Lw, 2);
       r.y = y; r.shift = ModVec{Lw.norm3B, nullptr, 0}; r.scale = ModVec{Lw.norm3W, nullptr, 0}; r.onePlus = false;
       r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
+      normOut(r);
       residualNorm(r, stream_);
     }
     // cross-attention, each stream to its own prompt
     mark(PhaseGemm);
-    gemm_->run(stream_, L, d_, d_, y, Lw.cq, q_.ptr, dtypeOf<T>());
+    fromNorm(d_, Lw.cq, F8.cq, q_.ptr, dtypeOf<T>());
     mark(PhaseElementwise);
     rmsNormRows(q_.as<T>(), Lw.cqBias, Lw.cNormQ, q_.as<T>(), L, d_, dims_.eps, stream_);
     mark(PhaseCrossAttn);
@@ -794,20 +887,33 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
       r.x = x; r.delta = tmp; r.deltaBias = Lw.coBias;
       r.y = y; r.shift = modv(Lw, 3); r.scale = modv(Lw, 4); r.onePlus = true;
       r.eps = dims_.eps; r.rows = L; r.d = d_; r.tokensPerFrame = T_;
+      normOut(r);
       residualNorm(r, stream_);
     }
     // feed-forward
     mark(PhaseGemm);
+    const int ffn = dims_.ffn_dim;
     bool fused = false;
-    if constexpr (std::is_same_v<T, bf16>)
-      fused = gemm_->runBiasGelu(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, Lw.ffn1BiasLow, ffnH_.as<T>());
-    if (!fused) {
-      gemm_->run(stream_, L, dims_.ffn_dim, d_, y, Lw.ffn1, ffnH_.ptr, dtypeOf<T>());
-      mark(PhaseElementwise);
-      biasAct(ffnH_.as<T>(), Lw.ffn1Bias, L, dims_.ffn_dim, 1, stream_);
+    if constexpr (std::is_same_v<T, bf16>) {
+      fused = fp8 ? gemm_->runFp8BiasGelu(stream_, L, ffn, d_, y8, y8Scale, F8.ffn1.w, F8.ffn1.scale, Lw.ffn1BiasLow, ffnH_.as<T>())
+                  : gemm_->runBiasGelu(stream_, L, ffn, d_, y, Lw.ffn1, Lw.ffn1BiasLow, ffnH_.as<T>());
     }
-    mark(PhaseGemm);
-    gemm_->run(stream_, L, d_, dims_.ffn_dim, ffnH_.as<T>(), Lw.ffn2, tmp, DType::F32);
+    if (!fused) {
+      fromNorm(ffn, Lw.ffn1, F8.ffn1, ffnH_.ptr, dtypeOf<T>());
+      mark(PhaseElementwise);
+      biasAct(ffnH_.as<T>(), Lw.ffn1Bias, L, ffn, 1, stream_);
+    }
+    if (fp8) {
+      if constexpr (std::is_same_v<T, bf16>) {
+        mark(PhaseElementwise);
+        quantizeRowsE4m3(ffnH_.as<T>(), L, ffn, ffnH8_.as<uint8_t>(), ffnH8Scale_.as<float>(), stream_);
+      }
+      mark(PhaseGemm);
+      gemm_->runFp8(stream_, L, d_, ffn, ffnH8_.as<uint8_t>(), ffnH8Scale_.as<float>(), F8.ffn2.w, F8.ffn2.scale, tmp, DType::F32);
+    } else {
+      mark(PhaseGemm);
+      gemm_->run(stream_, L, d_, ffn, ffnH_.as<T>(), Lw.ffn2, tmp, DType::F32);
+    }
     mark(PhaseElementwise);
     {
       ResidualNormParams<T> r{};
@@ -815,6 +921,7 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
       r.y = y; r.onePlus = true;
       if (l + 1 < le_) {
         r.shift = modv(w_->layers[l + 1], 0); r.scale = modv(w_->layers[l + 1], 1);
+        normOut(r);
       } else if (lastStage) {  // head: h = head.modulation + e (the time embedding, not e0)
         r.shift = ModVec{w_->headMod, emb_.as<float>(), d_}; r.scale = ModVec{w_->headMod + d, emb_.as<float>(), d_};
       } else {
@@ -905,6 +1012,8 @@ void EngineImpl<T>::launchBody(int L, int frames, int blockOff, bool graphable, 
                                 &sinEmb_, &temb1_, &emb_, &emb0_, &kRaw_, &kRot_, &v_, &pos_, &ctxK_, &ctxV_})
     key.push_back(reinterpret_cast<uintptr_t>(b->ptr));
   if (fp8_) fp8_->addresses(key);
+  key.push_back(fp8Products_);
+  for (const DeviceBuffer* b : {&y8_, &y8Scale_, &ffnH8_, &ffnH8Scale_}) key.push_back(reinterpret_cast<uintptr_t>(b->ptr));
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     // first forward of this shape: direct launches (plans are built and workspaces settle), captured next time

@@ -68,6 +68,12 @@ class Engine {
   virtual void setAttentionPrecision(int mode) {
     if (mode != 0) throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
   }
+  /** Precision of the products that read a normalised row (q/k/v, cross-attention's q, the FFN's two): 0 the storage
+      type, 1 E4M3 with one scale per row of each operand (engine.dtype fp8: bf16 engines on Hopper or newer; throws
+      otherwise). Quantises the weights once per weight set (now, or at finalize). */
+  virtual void setProductPrecision(int mode) {
+    if (mode != 0) throw NativeError("FP8 products need the native engine's bf16 path");
+  }
   std::mutex mutex;
 };
 

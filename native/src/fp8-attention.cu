@@ -10,7 +10,6 @@
 namespace ssn {
 namespace {
 
-constexpr float kE4m3Max = 448.f;  // the largest finite E4M3 value
 // runLayer's kept keys and values: the block rows quantised later with the same scale may reach this many times the
 // largest value the scale was taken from before they saturate (E4M3 is floating point, so the room costs no precision
 // above its smallest normal numbers)

@@ -52,7 +52,17 @@ Gemm::Plan* Gemm::plan(int M, int N, int K, DType in, DType type, Epilogue epilo
       const cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_GELU_BIAS;
       ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)), "epilogue");
     }
-    const cudaDataType inT = in == DType::Bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    if (in == DType::E4m3Rows) {
+      // the scales are vectors along the output's two dimensions: A = W's per output feature, B = X's per token
+      const cublasLtMatmulMatrixScale_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+      ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)), "A scale mode");
+      ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)), "B scale mode");
+      if (epilogue == Epilogue::BiasGelu) {
+        const cudaDataType bt = CUDA_R_16BF;  // with E4M3 inputs the bias type is not implied by D's
+        ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)), "bias type");
+      }
+    }
+    const cudaDataType inT = in == DType::Bf16 ? CUDA_R_16BF : in == DType::F32 ? CUDA_R_32F : CUDA_R_8F_E4M3;
     ltCheck(cublasLtMatrixLayoutCreate(&p->a, inT, K, N, K), "layout A");
     ltCheck(cublasLtMatrixLayoutCreate(&p->b, inT, K, M, K), "layout B");
     ltCheck(cublasLtMatrixLayoutCreate(&p->d, type == DType::Bf16 ? CUDA_R_16BF : CUDA_R_32F, N, M, N), "layout D");
@@ -96,6 +106,30 @@ bool Gemm::runBiasGelu(cudaStream_t s, int M, int N, int K, const bf16* X, const
   ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "bias pointer");
   matmul(*p, s, X, W, out);
   return true;
+}
+
+void Gemm::runFp8(cudaStream_t s, int M, int N, int K, const uint8_t* X8, const float* xScale, const uint8_t* W8,
+                  const float* wScale, void* out, DType type) {
+  if (M == 0 || N == 0) return;
+  Plan* p = plan(M, N, K, DType::E4m3Rows, type);
+  setScales(*p, xScale, wScale);
+  matmul(*p, s, X8, W8, out);
+}
+
+bool Gemm::runFp8BiasGelu(cudaStream_t s, int M, int N, int K, const uint8_t* X8, const float* xScale, const uint8_t* W8,
+                          const float* wScale, const bf16* bias, bf16* out) {
+  if (M == 0 || N == 0) return false;
+  Plan* p = plan(M, N, K, DType::E4m3Rows, DType::Bf16, Epilogue::BiasGelu);
+  if (!p) return false;
+  setScales(*p, xScale, wScale);
+  ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)), "bias pointer");
+  matmul(*p, s, X8, W8, out);
+  return true;
+}
+
+void Gemm::setScales(const Plan& p, const float* xScale, const float* wScale) {
+  ltCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &wScale, sizeof(wScale)), "A scale");
+  ltCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &xScale, sizeof(xScale)), "B scale");
 }
 
 void Gemm::run(cudaStream_t s, int M, int N, int K, const void* X, const void* W, DType in, void* out, DType type) {

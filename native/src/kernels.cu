@@ -1,5 +1,6 @@
 // The engine's own fused kernels. One block per token row for the row-wise normalisations; fp32 math.
 #include "kernels.h"
+#include <cuda_fp8.h>
 #include <cmath>
 
 namespace ssn {
@@ -22,6 +23,30 @@ __device__ float blockSum(float v, float* smem32) {
   float t = lane < warps ? smem32[lane] : 0.f;
   return warpSum(t);
 }
+
+__device__ __forceinline__ float warpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+/** Maximum over the block, as blockSum. */
+__device__ float blockMax(float v, float* smem32) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warpMax(v);
+  __syncthreads();
+  if (lane == 0) smem32[warp] = v;
+  __syncthreads();
+  float t = lane < warps ? smem32[lane] : 0.f;
+  return warpMax(t);
+}
+
+/** E4M3 of v (saturating to ±kE4m3Max), as its byte. */
+__device__ __forceinline__ uint8_t toE4m3(float v) {
+  return static_cast<uint8_t>(__nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3));
+}
+
+/** The factor a row is multiplied by before E4M3 (its largest magnitude to kE4m3Max; 1 for a row of zeros). */
+__device__ __forceinline__ float e4m3RowScale(float amax) { return amax > 0.f ? kE4m3Max / amax : 1.f; }
 
 __device__ __forceinline__ float modValue(const ModVec& m, int frame, int i) {
   float v = m.table[i];
@@ -70,7 +95,7 @@ __global__ void residualNormKernel(ResidualNormParams<T> p) {
     if (PER > 0) kept[k] = v;
     sum += v;
   }
-  if (!p.y) return;
+  if (!p.y && !p.y8) return;
   const auto value = [&](int k, int i) { return PER > 0 ? kept[k] : x[i]; };
   const float mean = blockSum(sum, red) / p.d;
   float sq = 0.f;
@@ -82,17 +107,44 @@ __global__ void residualNormKernel(ResidualNormParams<T> p) {
     sq += c * c;
   }
   const float rstd = rsqrtf(blockSum(sq, red) / p.d + p.eps);
-  T* y = p.y + (size_t)row * p.d;
-#pragma unroll
-  for (int k = 0; k < per; k++) {  // per == PER, a constant, when PER > 0
-    const int i = threadIdx.x + k * kRowThreads;
-    if (i >= p.d) break;
+  const auto normalised = [&](int k, int i) {
     float n = (value(k, i) - mean) * rstd;
     float sc = p.scale.table ? modValue(p.scale, frame, i) : 0.f;
     float mul = p.onePlus ? 1.f + sc : (p.scale.table ? sc : 1.f);
     float sh = p.shift.table ? modValue(p.shift, frame, i) : 0.f;
-    y[i] = fromF<T>(n * mul + sh);
+    return n * mul + sh;
+  };
+  if (!p.y8) {
+    T* y = p.y + (size_t)row * p.d;
+#pragma unroll
+    for (int k = 0; k < per; k++) {  // per == PER, a constant, when PER > 0
+      const int i = threadIdx.x + k * kRowThreads;
+      if (i >= p.d) break;
+      y[i] = fromF<T>(normalised(k, i));
+    }
+    return;
   }
+  // E4M3 output: the row's largest magnitude first (PER > 0 keeps the outputs in registers; PER == 0 computes them
+  // twice), then the row scaled to it
+  float amax = 0.f;
+#pragma unroll
+  for (int k = 0; k < per; k++) {
+    const int i = threadIdx.x + k * kRowThreads;
+    if (i >= p.d) break;
+    const float v = normalised(k, i);
+    if (PER > 0) kept[k] = v;
+    amax = fmaxf(amax, fabsf(v));
+  }
+  amax = blockMax(amax, red);
+  const float q = e4m3RowScale(amax);
+  uint8_t* y8 = p.y8 + (size_t)row * p.d;
+#pragma unroll
+  for (int k = 0; k < per; k++) {
+    const int i = threadIdx.x + k * kRowThreads;
+    if (i >= p.d) break;
+    y8[i] = toE4m3((PER > 0 ? kept[k] : normalised(k, i)) * q);
+  }
+  if (threadIdx.x == 0) p.y8Scale[row] = 1.f / q;
 }
 
 template <typename T>
@@ -313,6 +365,34 @@ __global__ void maxColumnsKernel(const float* logits, int M, int N, float scale,
   scores[n] = init ? m : fmaxf(scores[n], m);
 }
 
+/** One block per row: its largest magnitude, then the row scaled (8 elements a thread a step; the second pass reads
+    the row from L2). */
+__global__ void quantizeRowsE4m3Kernel(const bf16* in, int cols, uint8_t* out, float* scaleOut) {
+  __shared__ float red[32];
+  const size_t row = blockIdx.x;
+  const uint4* src = reinterpret_cast<const uint4*>(in + row * cols);
+  const int groups = cols / 8;
+  float amax = 0.f;
+  for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+    const uint4 raw = src[g];
+    const bf16* v = reinterpret_cast<const bf16*>(&raw);
+#pragma unroll
+    for (int j = 0; j < 8; j++) amax = fmaxf(amax, fabsf(__bfloat162float(v[j])));
+  }
+  amax = blockMax(amax, red);
+  const float q = e4m3RowScale(amax);
+  uint2* dst = reinterpret_cast<uint2*>(out + row * cols);
+  for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+    const uint4 raw = src[g];
+    const bf16* v = reinterpret_cast<const bf16*>(&raw);
+    uint8_t b[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) b[j] = toE4m3(__bfloat162float(v[j]) * q);
+    dst[g] = *reinterpret_cast<const uint2*>(b);
+  }
+  if (threadIdx.x == 0) scaleOut[row] = 1.f / q;
+}
+
 int gridFor(size_t n, int threads) {
   size_t b = (n + threads - 1) / threads;
   return static_cast<int>(b > 65535 * 16 ? 65535 * 16 : (b == 0 ? 1 : b));
@@ -333,6 +413,13 @@ void residualNorm(const ResidualNormParams<T>& p, cudaStream_t s) {
     case 8: residualNormKernel<T, 8><<<p.rows, kRowThreads, 0, s>>>(p); break;
     default: residualNormKernel<T, 0><<<p.rows, kRowThreads, 0, s>>>(p); break;
   }
+  CUDA_LAUNCH_CHECK();
+}
+
+void quantizeRowsE4m3(const bf16* in, int rows, int cols, uint8_t* out, float* scaleOut, cudaStream_t s) {
+  if (rows == 0) return;
+  if (cols % 8) throw NativeError("quantizeRowsE4m3: cols must be a multiple of 8, got " + std::to_string(cols));
+  quantizeRowsE4m3Kernel<<<rows, kRowThreads, 0, s>>>(in, cols, out, scaleOut);
   CUDA_LAUNCH_CHECK();
 }
 

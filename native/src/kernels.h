@@ -37,6 +37,8 @@ struct ResidualNormParams {
   ModVec gate;               // x += (delta + bias) * gate ; absent gate = 1
   bool init;                 // x = (delta + bias) instead of x += ...
   T* y;                      // [rows, d] normalised output, or nullptr
+  uint8_t* y8 = nullptr;     // instead of y: [rows, d] E4M3, each row scaled by kE4m3Max / its largest magnitude,
+  float* y8Scale = nullptr;  //   and [rows] the factor back (largest / kE4m3Max) for the product that reads it
   ModVec shift, scale;       // y = LN(x) * (onePlus ? 1 + scale : scale) + shift
   bool onePlus;
   float eps;
@@ -71,6 +73,10 @@ void rmsNormRows(const T* in, const float* bias, const float* weight, T* out, in
 /** In place: h = act(h + bias); act 0 = identity, 1 = GELU (tanh approximation). */
 template <typename T>
 void biasAct(T* h, const float* bias, int rows, int n, int act, cudaStream_t s);
+
+/** out [rows, cols] E4M3 = in's rows each scaled by kE4m3Max / its largest magnitude; scaleOut [rows] = the factor
+    back. cols a multiple of 8. (An FP8 product's operand: the FFN's hidden rows, a weight's output features.) */
+void quantizeRowsE4m3(const bf16* in, int rows, int cols, uint8_t* out, float* scaleOut, cudaStream_t s);
 
 /** Conversions between fp32 and the storage type (a plain copy when T is float). */
 template <typename T>

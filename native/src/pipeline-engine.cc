@@ -90,6 +90,7 @@ class PipelineEngine final : public Engine {
   int pendingRows() const override { return stages_.front()->pendingRows(); }
   void setProfile(bool on) override { each([&](Engine& s) { s.setProfile(on); }); }
   void setAttentionPrecision(int mode) override { each([&](Engine& s) { s.setAttentionPrecision(mode); }); }
+  void setProductPrecision(int mode) override { each([&](Engine& s) { s.setProductPrecision(mode); }); }
   void profileRead(double* ms) const override {
     double part[kProfilePhases] = {};
     for (int k = 0; k < kProfilePhases; k++) ms[k] = 0;

@@ -214,12 +214,17 @@ export const engineSection = z
      * instead of sleeping. Off: spinning threads take the cores the loop's main thread needs.
      */
     allowSpinning: z.boolean().default(false),
-    /** Weight / activation precision on GPU providers. The CPU provider always runs float32. */
-    dtype: z.enum(['float32', 'float16']).default('float32'),
+    /**
+     * Weight / activation precision on GPU providers. The CPU provider always runs float32. `fp8` (native engine,
+     * Hopper or newer): float16's bf16 path with the products that read a normalised row (q/k/v, cross-attention's
+     * q, the feed-forward's two) in FP8 (E4M3, a scale per token row and per weight row). Faster, not exact:
+     * docs/native.md gives its measured error.
+     */
+    dtype: z.enum(['float32', 'float16', 'fp8']).default('float32'),
     /**
      * Self-attention over the cache: `exact` at engine.dtype's precision; `fp8` = queries, keys and values quantised
      * to FP8 (E4M3, one scale per tensor from its largest value) and attended by cuDNN's fused FP8 attention (native
-     * engine, engine.dtype float16, Hopper or newer GPUs). Faster, not exact: docs/native.md gives its measured error.
+     * engine, engine.dtype float16 or fp8, Hopper or newer GPUs). Faster, not exact: docs/native.md gives its measured error.
      */
     attention: z.enum(['exact', 'fp8']).default('exact'),
     /**
@@ -251,7 +256,7 @@ export const engineSection = z
     warmup: z.boolean().optional(),
     /**
      * Native engine: CUDA graphs for forwards whose shape repeats (captured on a shape's second forward, replayed
-     * after; the host issues one launch per forward). `auto` = on for the bf16 path (engine.dtype float16) on one
+     * after; the host issues one launch per forward). `auto` = on for the bf16 path (engine.dtype float16 or fp8) on one
      * GPU; `on` = also for float32; `off` = direct launches. Engines over several GPUs (engine.stages > 1) never use
      * them. A capture that fails falls back to direct launches, said once.
      */

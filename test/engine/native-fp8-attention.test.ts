@@ -15,11 +15,11 @@ import { standInEngines, standInModes, withAddonFile, writeStandInAddon } from '
 import { tempDir } from '../encode/helpers.js';
 import { runCli } from '../helpers/cli.js';
 
-test('engine.attention: exact by default; fp8 only for the native engine at float16', () => {
+test('engine.attention: exact by default; fp8 only for the native engine at float16 or fp8', () => {
   assert.is(loadConfig({}).engine.attention, 'exact');
   const ok = loadConfig({ overrides: { engine: { name: 'native', dtype: 'float16', attention: 'fp8' } } });
   assert.is(ok.engine.attention, 'fp8');
-  assert.throws(() => loadConfig({ overrides: { engine: { attention: 'fp8' } } }), /engine\.attention.*needs engine\.name 'native' and engine\.dtype 'float16' \(they are 'ort' and 'float32'\)/);
+  assert.throws(() => loadConfig({ overrides: { engine: { attention: 'fp8' } } }), /engine\.attention.*needs engine\.name 'native' and engine\.dtype 'float16' or 'fp8' \(they are 'ort' and 'float32'\)/);
   assert.throws(() => loadConfig({ overrides: { engine: { name: 'native', attention: 'fp8' } } }), /engine\.attention.*'native' and 'float32'/);
   assert.throws(() => loadConfig({ overrides: { engine: { name: 'native', dtype: 'float16', attention: 'int4' } } }), /engine\.attention/);
 });

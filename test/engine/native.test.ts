@@ -189,8 +189,8 @@ function defineGraphsSuite(): void {
     arch: { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 },
     latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 7,
   };
-  const configWith = (cudaGraphs: 'on' | 'off', attention: 'exact' | 'fp8' = 'exact') =>
-    configSchema.parse({ model, engine: { name: 'native', dtype: 'float16', cudaGraphs, attention } });
+  const configWith = (cudaGraphs: 'on' | 'off', attention: 'exact' | 'fp8' = 'exact', dtype: 'float16' | 'fp8' = 'float16') =>
+    configSchema.parse({ model, engine: { name: 'native', dtype, cudaGraphs, attention } });
   const dims = modelDims(configWith('on'));
   const { tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
   const F = 3;
@@ -267,6 +267,66 @@ function defineGraphsSuite(): void {
       assert.ok((await fp8Graphed.forwardStats()).graphLaunches > 0, 'the fp8 forwards were replayed from graphs');
     } finally {
       for (const e of engines) await e.close();
+    }
+  });
+
+  s('engine.dtype fp8: flows near the bf16 engine\'s (not equal), the same from graphs and from engines sharing the weights', async () => {
+    // the first engine quantises its weights at finalize; the bf16 one shares the weight set and ignores the FP8
+    // copies; the graphed one shares it and finds them made
+    const fp8 = (await createNativeEngine({ config: configWith('off', 'exact', 'fp8') })) as NativeEngine;
+    const exact = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
+    const fp8Graphed = (await createNativeEngine({ config: configWith('on', 'exact', 'fp8') })) as NativeEngine;
+    const engines = [exact, fp8, fp8Graphed];
+    try {
+      const { addon } = loadNativeAddon();
+      const probe = addon.createEngine(dims, 0, 0, weightsIdentity(configWith('off')));
+      try {
+        assert.ok(addon.weightsShared(probe), 'the engines hold one weight set');
+      } finally {
+        addon.destroy(probe);
+      }
+      assert.is(fp8.info().precision, 'bf16+fp8');
+      assert.match(fp8.info().provider ?? '', /bf16 with fp8 products \(E4M3, per-row scales\)/);
+      for (const e of engines) await e.setPrompt(context);
+      let worst = 0;
+      for (let b = 0; b < 4; b++) {
+        for (const [k, t] of [900, 500].entries()) {
+          const [a, f, g] = await Promise.all(engines.map(async (e) => (await e.forward(request(10 * b + k, t, false))).flow));
+          const err = relError(f, a);
+          worst = Math.max(worst, err);
+          assert.ok(err > 0, `block ${b} step ${k}: fp8 equals bf16, so the FP8 products did not run`);
+          assert.ok(err < 0.1, `block ${b} step ${k}: fp8 products vs bf16 ${err}`);
+          assert.ok(relError(g, f) < 1e-5, `block ${b} step ${k}: fp8 graphed vs direct ${relError(g, f)}`);
+        }
+        for (const e of engines) {
+          await e.forward(request(10 * b + 9, 0, true));
+          await keepNewest(e, 2 * F * T);
+        }
+      }
+      console.log(`  fp8 products vs bf16: largest relative flow difference ${worst.toExponential(2)}`);
+      assert.ok((await fp8Graphed.forwardStats()).graphLaunches > 0, 'the fp8 forwards were replayed from graphs');
+    } finally {
+      for (const e of engines) await e.close();
+    }
+  });
+
+  s('engine.dtype fp8 with engine.attention fp8: both at once, near bf16', async () => {
+    if (!cudnnAttention()) return;
+    const exact = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
+    const both = (await createNativeEngine({ config: configWith('on', 'fp8', 'fp8') })) as NativeEngine;
+    try {
+      for (const e of [exact, both]) await e.setPrompt(context);
+      for (const e of [exact, both]) {
+        await e.forward(request(1, 0, true));
+        await keepNewest(e, 2 * F * T);
+      }
+      for (const [k, t] of [900, 600, 300].entries()) {
+        const err = relError((await both.forward(request(5 + k, t, false))).flow, (await exact.forward(request(5 + k, t, false))).flow);
+        assert.ok(err > 0 && err < 0.15, `step ${k}: fp8 products and attention vs bf16 ${err}`);
+      }
+    } finally {
+      await exact.close();
+      await both.close();
     }
   });
 

@@ -6,6 +6,7 @@
 //
 // Each line: the product, the variant, milliseconds (median of 50 after 10 warm-ups, CUDA events), TFLOP/s; or
 // "no algorithm" where cuBLASLt has none. Random inputs; only speed and support are reported, not accuracy.
+// PROBE_ROWS=1: per-row scales (cuBLASLt's outer-vector scaling) against per-tensor and bf16, at 1, 2 and 4 blocks' rows.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
@@ -36,6 +37,7 @@ struct Variant {
   cudaDataType ab, c, d;
   bool geluBias;
   bool amaxD;
+  bool outerVec = false;  // A and B scaled per row (a vector each: A's per output feature, B's per token), not per tensor
 };
 
 __global__ void fillBytes(uint8_t* p, size_t n, unsigned seed) {
@@ -55,6 +57,14 @@ void probe(const char* product, int M, int N, int K, const Variant& v) {
   // a, b, d scales and amax D, 16 bytes apart: with the scales 4 bytes apart every FP8 launch returned
   // CUBLAS_STATUS_NOT_SUPPORTED (15) on the H200 although the heuristic had found algorithms
   float* scalars;
+  float *aVec, *bVec;
+  CHECK_CUDA(cudaMalloc(&aVec, (size_t)N * sizeof(float)));
+  CHECK_CUDA(cudaMalloc(&bVec, (size_t)M * sizeof(float)));
+  {
+    const std::vector<float> onesN(N, 1.f), onesM(M, 1.f);
+    CHECK_CUDA(cudaMemcpy(aVec, onesN.data(), N * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK_CUDA(cudaMemcpy(bVec, onesM.data(), M * sizeof(float), cudaMemcpyHostToDevice));
+  }
   CHECK_CUDA(cudaMalloc(&A, (size_t)K * N * elemAB));
   CHECK_CUDA(cudaMalloc(&B, (size_t)K * M * elemAB));
   CHECK_CUDA(cudaMalloc(&C, (size_t)N * M * elemC));
@@ -74,7 +84,15 @@ void probe(const char* product, int M, int N, int K, const Variant& v) {
   const cublasOperation_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
   cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT));
   cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN));
-  if (v.ab != CUDA_R_16BF) {
+  if (v.outerVec) {
+    const cublasLtMatmulMatrixScale_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode));
+    cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode));
+    const float* a = aVec;
+    const float* b = bVec;
+    cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a, sizeof(a));
+    cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &b, sizeof(b));
+  } else if (v.ab != CUDA_R_16BF) {
     const float* a = scalars;
     const float* b = scalars + 4;
     cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &a, sizeof(a));
@@ -146,7 +164,7 @@ void probe(const char* product, int M, int N, int K, const Variant& v) {
   cublasLtMatrixLayoutDestroy(lc);
   cublasLtMatrixLayoutDestroy(ld);
   cublasLtMatmulDescDestroy(desc);
-  for (void* p : {(void*)A, (void*)B, (void*)C, (void*)D, (void*)bias, (void*)scalars}) cudaFree(p);
+  for (void* p : {(void*)A, (void*)B, (void*)C, (void*)D, (void*)bias, (void*)scalars, (void*)aVec, (void*)bVec}) cudaFree(p);
 }
 
 }  // namespace
@@ -165,9 +183,28 @@ int main() {
   const Variant bf16Gelu{"bf16 -> bf16, bias+GELU", CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, true, false};
   const Variant e4m3GeluBf16{"e4m3 -> bf16, bias+GELU", CUDA_R_8F_E4M3, CUDA_R_16BF, CUDA_R_16BF, true, false};
   const Variant e4m3GeluE4m3{"e4m3 -> e4m3, bias+GELU, amax", CUDA_R_8F_E4M3, CUDA_R_16BF, CUDA_R_8F_E4M3, true, true};
+  // per-row scales (one per token of X, one per output feature of W): what lets the norm kernels quantise each row
+  // with its own largest value, no scale carried from an earlier forward
+  const Variant rowF32{"e4m3 rows -> fp32", CUDA_R_8F_E4M3, CUDA_R_32F, CUDA_R_32F, false, false, true};
+  const Variant rowBf16{"e4m3 rows -> bf16", CUDA_R_8F_E4M3, CUDA_R_16BF, CUDA_R_16BF, false, false, true};
+  const Variant rowGelu{"e4m3 rows -> bf16, bias+GELU", CUDA_R_8F_E4M3, CUDA_R_16BF, CUDA_R_16BF, true, false, true};
   // the engine: qkv and cross q in bf16 out, o / cross o / FFN2 in fp32 out (added to the fp32 residual), FFN1 GELU;
   // FP8 also at M padded to a multiple of 16 (4688), in case the token count's 4680 = 8 x 585 is refused
-  for (const int m : {M, 4688}) {
+  if (std::getenv("PROBE_ROWS")) {
+    for (const int m : {M, 2 * M, 4 * M}) {
+      probe("qkv", m, 3 * d, d, bf16ToBf16);
+      probe("qkv", m, 3 * d, d, e4m3ToBf16);
+      probe("qkv", m, 3 * d, d, rowBf16);
+      probe("cq", m, d, d, bf16ToBf16);
+      probe("cq", m, d, d, rowBf16);
+      probe("ffn1", m, ffn, d, bf16Gelu);
+      probe("ffn1", m, ffn, d, rowGelu);
+      probe("ffn2", m, d, ffn, bf16ToF32);
+      probe("ffn2", m, d, ffn, e4m3ToF32);
+      probe("ffn2", m, d, ffn, rowF32);
+    }
+  }
+  for (const int m : std::getenv("PROBE_ROWS") ? std::vector<int>{} : std::vector<int>{M, 4688}) {
     const bool bf = m == M;
     if (bf) probe("qkv", m, 3 * d, d, bf16ToBf16);
     probe("qkv", m, 3 * d, d, e4m3ToBf16);

@@ -154,6 +154,10 @@ module.exports = {
     h.attentionPrecision = mode;
     note({ kind: 'attentionPrecision', devices: h.devices, precision: h.precision, mode });
   },
+  setProductPrecision(h, mode) {
+    if (mode === 1 && h.precision !== 0) throw new Error("FP8 products need the native engine's bf16 path");
+    note({ kind: 'productPrecision', devices: h.devices, precision: h.precision, mode });
+  },
   attentionPlans: () => ({ built: 0, ms: 0, reused: 0 }),
   // every C-loop block: STAND_IN_LOOP_MS = [block, forwards, update]
   async loopBlocks(h, noise, frames, sigmas, framePositions, tokensPerFrame, gridWidth, blocks, sinkRows, out) {
@@ -168,7 +172,7 @@ module.exports = {
 }
 
 interface LogEntry {
-  kind: 'engine' | 'pipeline' | 'cudaGraphs' | 'attentionPrecision';
+  kind: 'engine' | 'pipeline' | 'cudaGraphs' | 'attentionPrecision' | 'productPrecision';
   devices: number[];
   precision: number;
   mode?: number;
@@ -196,10 +200,11 @@ export function standInEngines(addon: StandInAddon): Array<{ kind: 'engine' | 'p
     .map(({ kind, devices, precision }) => ({ kind: kind as 'engine' | 'pipeline', devices, precision }));
 }
 
-/** The modes the wrapper set on the stand-in's engines, in order: CUDA graphs (0 off, 1 on) or attention precision (0 exact, 1 fp8). */
+/** The modes the wrapper set on the stand-in's engines, in order: CUDA graphs (0 off, 1 on), attention precision (0
+ * exact, 1 fp8) or product precision (0 storage type, 1 fp8). */
 export function standInModes(
   addon: StandInAddon,
-  kind: 'cudaGraphs' | 'attentionPrecision' = 'cudaGraphs',
+  kind: 'cudaGraphs' | 'attentionPrecision' | 'productPrecision' = 'cudaGraphs',
 ): Array<{ devices: number[]; precision: number; mode: number }> {
   return logEntries(addon)
     .filter((e) => e.kind === kind)

@@ -23,10 +23,16 @@ export function engineConfigProblems(config: Config): ConfigProblem[] {
       });
     }
   }
-  if (e.attention === 'fp8' && (e.name !== 'native' || e.dtype !== 'float16')) {
+  if (e.dtype === 'fp8' && e.name !== 'native') {
+    problems.push({
+      path: 'engine.dtype',
+      message: `'fp8' (FP8 products) runs in the native engine: it needs engine.name 'native' (engine.name is '${e.name}'); ONNX Runtime takes 'float32' or 'float16'`,
+    });
+  }
+  if (e.attention === 'fp8' && (e.name !== 'native' || e.dtype === 'float32')) {
     problems.push({
       path: 'engine.attention',
-      message: `'fp8' runs cuDNN's FP8 attention in the native engine's bf16 path: it needs engine.name 'native' and engine.dtype 'float16' (they are '${e.name}' and '${e.dtype}')`,
+      message: `'fp8' runs cuDNN's FP8 attention in the native engine's bf16 path: it needs engine.name 'native' and engine.dtype 'float16' or 'fp8' (they are '${e.name}' and '${e.dtype}')`,
     });
   }
   if (e.stages > layers) problems.push({ path: 'engine.stages', message: `${e.stages} is more than the model's ${layers} layers` });

@@ -135,6 +135,11 @@ export interface NativeAddon {
   setCudaGraphs(handle: NativeHandle, mode: 0 | 1): void;
   /** Self-attention's precision: 0 exact, 1 FP8 through cuDNN's fused FP8 attention (throws where unavailable). */
   setAttentionPrecision(handle: NativeHandle, mode: 0 | 1): void;
+  /**
+   * The products that read a normalised row (q/k/v, cross q, the FFN's two): 0 in the storage type, 1 in FP8 (E4M3,
+   * a scale per row of each operand; bf16 engines on Hopper or newer, throws elsewhere). Weights quantised once.
+   */
+  setProductPrecision(handle: NativeHandle, mode: 0 | 1): void;
   /** cuDNN attention plans: built by this engine (and the ms it took), and found built by another engine of the process. */
   attentionPlans(handle: NativeHandle): { built: number; ms: number; reused: number };
   /**

@@ -4,7 +4,8 @@
  * cross. Calls are serialised per engine (the addon runs each on libuv's thread pool).
  *
  * Precision: engine.dtype 'float16' selects the fast path (bf16 storage, Wan's training type, with
- * tensor-core products and fp32 accumulation); 'float32' (the default) keeps everything in fp32.
+ * tensor-core products and fp32 accumulation); 'fp8' is that path with the products after the norms and in the
+ * feed-forward in E4M3 (per-row scales); 'float32' (the default) keeps everything in fp32.
  */
 import { statSync } from 'node:fs';
 import type { Config } from '../../config/schema.js';
@@ -47,7 +48,7 @@ const ENGINE = 'native engine';
  */
 export function cudaGraphsMode(engine: Pick<Config['engine'], 'cudaGraphs' | 'dtype'>, stages: number): 0 | 1 {
   if (stages > 1 || engine.cudaGraphs === 'off') return 0;
-  return engine.cudaGraphs === 'on' || engine.dtype === 'float16' ? 1 : 0;
+  return engine.cudaGraphs === 'on' || engine.dtype !== 'float32' ? 1 : 0;
 }
 
 /** The stream's engine work run from C for comparison with the Node path (NativeEngine.loopBlocks). */
@@ -85,7 +86,7 @@ export class NativeEngine implements Engine {
     handle: NativeHandle,
     private readonly dims: ModelDims,
     private readonly provider: string,
-    private readonly precisionName: 'bf16' | 'fp32',
+    private readonly precisionName: 'bf16' | 'bf16+fp8' | 'fp32',
     private readonly attention: string,
     /** Whether CUDA graphs were asked for (the addon may still fall back: forwardStats().graphFallback). */
     readonly cudaGraphs: boolean,
@@ -111,7 +112,7 @@ export class NativeEngine implements Engine {
       }
     }
     const dims = modelDims(config);
-    const precision: NativePrecision = config.engine.dtype === 'float16' ? 0 : 1;
+    const precision: NativePrecision = config.engine.dtype === 'float32' ? 1 : 0;
     let handle: NativeHandle;
     try {
       const key = weightsIdentity(config);
@@ -123,13 +124,16 @@ export class NativeEngine implements Engine {
       throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `native engine: ${(e as Error).message}`, { cause: e });
     }
     const graphs = cudaGraphsMode(config.engine, stages.length);
-    if (config.engine.attention === 'fp8') {
+    // what the configuration asks for, on a machine that cannot run it: bad input, like a missing addon
+    const fp8Settings: [string, () => void][] = [];
+    if (config.engine.dtype === 'fp8') fp8Settings.push(["engine.dtype 'fp8'", () => addon.setProductPrecision(handle, 1)]);
+    if (config.engine.attention === 'fp8') fp8Settings.push(["engine.attention 'fp8'", () => addon.setAttentionPrecision(handle, 1)]);
+    for (const [key, apply] of fp8Settings) {
       try {
-        addon.setAttentionPrecision(handle, 1);
+        apply();
       } catch (e) {
         addon.destroy(handle);
-        // what the configuration asks for, on a machine that cannot run it: bad input, like a missing addon
-        throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `engine.attention 'fp8': ${(e as Error).message}`, { cause: e });
+        throw new SinkstreamError('ERR_ENGINE_UNAVAILABLE', `${key}: ${(e as Error).message}`, { cause: e });
       }
     }
     try {
@@ -151,8 +155,9 @@ export class NativeEngine implements Engine {
     // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (cuDNN or why not).
     const backend = precision === 0 ? addon.attentionBackend() : 'own kernel (fp32)';
     const attention = config.engine.attention === 'fp8' ? `fp8 (E4M3), ${backend}` : backend;
-    const precisionName = precision === 0 ? 'bf16' : 'fp32';
-    const provider = `${gpus}, ${precisionName}, attention: ${attention}`;
+    const precisionName = precision === 1 ? 'fp32' : config.engine.dtype === 'fp8' ? 'bf16+fp8' : 'bf16';
+    const precisionWords = precisionName === 'bf16+fp8' ? 'bf16 with fp8 products (E4M3, per-row scales)' : precisionName;
+    const provider = `${gpus}, ${precisionWords}, attention: ${attention}`;
     const identity = weightsIdentity(config);
     // the addon joins forwards of single-GPU engines holding one weight set (one weights key) on one device; a batch
     // runs every stream's attention in the first engine's precision, so the attention setting is part of the key

@@ -4,6 +4,7 @@
  * it is not the main one.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { SinkstreamError } from '../../errors.js';
 import { modelDims } from '../../model/dims.js';
 import { loadWeights } from '../../model/load-weights.js';
 import type { ModelWeights } from '../../model/weights.js';
@@ -11,6 +12,12 @@ import { turnFor } from '../../util/gpu-turn.js';
 import { rpcEvents, serveWorker, transferring } from '../../util/worker-rpc.js';
 import { OrtRuntime } from './ort-runtime.js';
 import type { OrtWorkerApi, WorkerInit } from './protocol.js';
+
+/** engine.dtype as ONNX Runtime takes it ('fp8' is the native engine's: the configuration check refuses it here). */
+function ortDtype(dtype: WorkerInit['config']['engine']['dtype']): 'float32' | 'float16' {
+  if (dtype === 'fp8') throw new SinkstreamError('ERR_CONFIG_INVALID', "engine.dtype 'fp8' needs engine.name 'native'");
+  return dtype;
+}
 
 /** Builds the sessions from weights already in memory. */
 function build(weights: ModelWeights): Promise<OrtRuntime> {
@@ -21,7 +28,7 @@ function build(weights: ModelWeights): Promise<OrtRuntime> {
     provider: config.engine.provider,
     threads: config.engine.threads,
     allowSpinning: config.engine.allowSpinning,
-    dtype: config.engine.dtype,
+    dtype: ortDtype(config.engine.dtype),
     resident: config.engine.residentCache,
     layers,
   });
