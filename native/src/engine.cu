@@ -163,12 +163,7 @@ class EngineImpl final : public Engine {
         throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
       } else {
         if (!sdpa_) throw NativeError("FP8 attention needs cuDNN's fused attention: " + CudnnSdpa::describe());
-        int major = 0, minor = 0;
-        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
-        CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
-        if (major < 9)
-          throw NativeError("FP8 attention needs a Hopper or newer GPU (compute capability 9.0 or higher); cuda:" +
-                            std::to_string(device_) + " is " + std::to_string(major) + "." + std::to_string(minor));
+        requireHopper("FP8 attention");
         if (!fp8_) fp8_ = std::make_unique<Fp8Attention>(sdpa_.get());
       }
     } else {
@@ -182,15 +177,10 @@ class EngineImpl final : public Engine {
       if constexpr (!std::is_same_v<T, bf16>) {
         throw NativeError("FP8 products need the native engine's bf16 path (engine.dtype fp8 runs on bf16 storage)");
       } else {
-        int major = 0, minor = 0;
-        CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
-        CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
         if (d_ % 16 || dims_.ffn_dim % 16)
           throw NativeError("FP8 products need dim and ffn_dim multiples of 16 (the E4M3 rows' 16-byte alignment), got " +
                             std::to_string(d_) + " and " + std::to_string(dims_.ffn_dim));
-        if (major < 9)
-          throw NativeError("FP8 products need a Hopper or newer GPU (compute capability 9.0 or higher); cuda:" +
-                            std::to_string(device_) + " is " + std::to_string(major) + "." + std::to_string(minor));
+        requireHopper("FP8 products");
       }
     }
     fp8Products_ = mode == 1;
@@ -213,6 +203,15 @@ class EngineImpl final : public Engine {
   void launchBody(int L, int frames, int blockOff, bool graphable, const std::function<void()>& body);
   void clearGraphs();
   void allocWeights();
+  /** Throws "<what> needs a Hopper or newer GPU ..." on a GPU of compute capability below 9.0. */
+  void requireHopper(const char* what) const {
+    int major = 0, minor = 0;
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_));
+    CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_));
+    if (major < 9)
+      throw NativeError(std::string(what) + " needs a Hopper or newer GPU (compute capability 9.0 or higher); cuda:" +
+                        std::to_string(device_) + " is " + std::to_string(major) + "." + std::to_string(minor));
+  }
   /** The FP8 copies of this stage's product weights in the weight set, unless an engine sharing it made them. */
   void quantizeWeights();
   void ensureCapacity(int rows);

@@ -57,6 +57,11 @@ Gemm::Plan* Gemm::plan(int M, int N, int K, DType in, DType type, Epilogue epilo
       const cublasLtMatmulMatrixScale_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
       ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode)), "A scale mode");
       ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode)), "B scale mode");
+      // the heuristic refuses outer-vector scaling without scale pointers (status 7 on the H200); each launch sets the
+      // real ones, so any device address serves here
+      const void* placeholder = workspace_.ptr;
+      ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &placeholder, sizeof(placeholder)), "A scale");
+      ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &placeholder, sizeof(placeholder)), "B scale");
       if (epilogue == Epilogue::BiasGelu) {
         const cudaDataType bt = CUDA_R_16BF;  // with E4M3 inputs the bias type is not implied by D's
         ltCheck(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)), "bias type");

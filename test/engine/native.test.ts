@@ -208,6 +208,32 @@ function defineGraphsSuite(): void {
     return engine.updateCache({ rows, terms: 1, perLayer: false, sources: Int32Array.from({ length: rows }, (_, r) => total - rows + r), weights: new Float32Array(rows).fill(1), positions });
   };
 
+  /**
+   * Four blocks on the three engines side by side: `fp8`'s flows differ from `exact`'s (else `what` did not run) by
+   * less than 10 %, and `fp8Graphed`'s (captured graphs) equal `fp8`'s. Returns the largest difference from exact.
+   */
+  const nearButNotEqual = async (exact: NativeEngine, fp8: NativeEngine, fp8Graphed: NativeEngine, what: string) => {
+    const engines = [exact, fp8, fp8Graphed];
+    for (const e of engines) await e.setPrompt(context);
+    let worst = 0;
+    for (let b = 0; b < 4; b++) {
+      for (const [k, t] of [900, 500].entries()) {
+        const [a, f, g] = await Promise.all(engines.map(async (e) => (await e.forward(request(10 * b + k, t, false))).flow));
+        const err = relError(f, a);
+        worst = Math.max(worst, err);
+        assert.ok(err > 0, `block ${b} step ${k}: equal to the bf16 engine, so ${what} did not run`);
+        assert.ok(err < 0.1, `block ${b} step ${k}: ${what} vs bf16 ${err}`);
+        assert.ok(relError(g, f) < 1e-5, `block ${b} step ${k}: graphed vs direct ${relError(g, f)}`);
+      }
+      for (const e of engines) {
+        await e.forward(request(10 * b + 9, 0, true));
+        await keepNewest(e, 2 * F * T);
+      }
+    }
+    assert.ok((await fp8Graphed.forwardStats()).graphLaunches > 0, 'the forwards were replayed from graphs');
+    return worst;
+  };
+
   s('forwards from captured graphs equal direct launches, block after block (the cache buffers swap at every update)', async () => {
     const direct = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
     const graphed = (await createNativeEngine({ config: configWith('on') })) as NativeEngine;
@@ -247,24 +273,8 @@ function defineGraphsSuite(): void {
     const engines = [exact, fp8, fp8Graphed];
     try {
       assert.match(fp8.info().attention ?? '', /^fp8 \(E4M3\), cuDNN [\d.]+ \(.*\), keys split in 2 below 4 waves$/);
-      for (const e of engines) await e.setPrompt(context);
-      let worst = 0;
-      for (let b = 0; b < 4; b++) {
-        for (const [k, t] of [900, 500].entries()) {
-          const [a, f, g] = await Promise.all(engines.map(async (e) => (await e.forward(request(10 * b + k, t, false))).flow));
-          const err = relError(f, a);
-          worst = Math.max(worst, err);
-          assert.ok(err > 0, `block ${b} step ${k}: fp8 equals exact, so FP8 attention did not run`);
-          assert.ok(err < 0.1, `block ${b} step ${k}: fp8 vs exact ${err}`);
-          assert.ok(relError(g, f) < 1e-5, `block ${b} step ${k}: fp8 graphed vs direct ${relError(g, f)}`);
-        }
-        for (const e of engines) {
-          await e.forward(request(10 * b + 9, 0, true));
-          await keepNewest(e, 2 * F * T);
-        }
-      }
+      const worst = await nearButNotEqual(exact, fp8, fp8Graphed, 'FP8 attention');
       console.log(`  fp8 vs exact bf16: largest relative flow difference ${worst.toExponential(2)}`);
-      assert.ok((await fp8Graphed.forwardStats()).graphLaunches > 0, 'the fp8 forwards were replayed from graphs');
     } finally {
       for (const e of engines) await e.close();
     }
@@ -287,24 +297,8 @@ function defineGraphsSuite(): void {
       }
       assert.is(fp8.info().precision, 'bf16+fp8');
       assert.match(fp8.info().provider ?? '', /bf16 with fp8 products \(E4M3, per-row scales\)/);
-      for (const e of engines) await e.setPrompt(context);
-      let worst = 0;
-      for (let b = 0; b < 4; b++) {
-        for (const [k, t] of [900, 500].entries()) {
-          const [a, f, g] = await Promise.all(engines.map(async (e) => (await e.forward(request(10 * b + k, t, false))).flow));
-          const err = relError(f, a);
-          worst = Math.max(worst, err);
-          assert.ok(err > 0, `block ${b} step ${k}: fp8 equals bf16, so the FP8 products did not run`);
-          assert.ok(err < 0.1, `block ${b} step ${k}: fp8 products vs bf16 ${err}`);
-          assert.ok(relError(g, f) < 1e-5, `block ${b} step ${k}: fp8 graphed vs direct ${relError(g, f)}`);
-        }
-        for (const e of engines) {
-          await e.forward(request(10 * b + 9, 0, true));
-          await keepNewest(e, 2 * F * T);
-        }
-      }
+      const worst = await nearButNotEqual(exact, fp8, fp8Graphed, 'the FP8 products');
       console.log(`  fp8 products vs bf16: largest relative flow difference ${worst.toExponential(2)}`);
-      assert.ok((await fp8Graphed.forwardStats()).graphLaunches > 0, 'the fp8 forwards were replayed from graphs');
     } finally {
       for (const e of engines) await e.close();
     }
