@@ -4,6 +4,7 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include "capi.h"
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -482,6 +483,23 @@ napi_value Profile(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+/** profileRead(handle) -> Float64Array [6]: device ms per phase summed over the forwards profiled so far (patch and time
+    embedding, products, self-attention, cross-attention, norms/RoPE/elementwise, head; ssn_profile_read) */
+napi_value ProfileRead(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  double ms[6] = {};
+  if (ssn_profile_read(e, ms) != 0) return throwNative(env, "");
+  napi_value buffer, array;
+  void* data = nullptr;
+  napi_create_arraybuffer(env, sizeof(ms), &data, &buffer);
+  std::memcpy(data, ms, sizeof(ms));
+  napi_create_typedarray(env, napi_float64_array, 6, buffer, 0, &array);
+  return array;
+}
+
 /** forwardStats(handle, reset) -> { forwards, wallMs, issueMs, gpuMs, idleMs, graphLaunches, graphCaptures,
     graphFallback } (sums since the last reset; see ssn_forward_stats) */
 napi_value ForwardStats(napi_env env, napi_callback_info info) {
@@ -833,6 +851,7 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("cacheInfo", CacheInfo);
   EXPORT("readCache", ReadCache);
   EXPORT("profile", Profile);
+  EXPORT("profileRead", ProfileRead);
   EXPORT("forwardStats", ForwardStats);
   EXPORT("setCudaGraphs", SetCudaGraphs);
   EXPORT("setAttentionPrecision", SetAttentionPrecision);

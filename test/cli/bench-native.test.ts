@@ -14,7 +14,7 @@ import { ADDON_ENV } from '../../src/engine/native/addon-loader.js';
 import { cudaGraphsMode } from '../../src/engine/native/native-engine.js';
 import { compareNodeWithC, engineTimings } from '../../src/cli/commands/bench-native.js';
 import { tempDir } from '../encode/helpers.js';
-import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, standInEngines, standInModes, withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
+import { STAND_IN_FORWARD_MS, STAND_IN_LOOP_MS, STAND_IN_PHASE_MS, standInEngines, standInModes, withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 import { runCli } from '../helpers/cli.js';
 
 
@@ -104,10 +104,29 @@ test('bench --json --c-loop --second-stream under the native engine: engineTimin
   assert.is(standInEngines(addon).length, 2, 'the second stream has its own engine');
 });
 
-test('bench --c-loop needs the native engine; --second-stream takes 0 or at least 2 blocks', async () => {
-  const ort = await cli(['bench', '--blocks', '2', '--json', '--no-encode', '--c-loop', '2'], {});
-  assert.is(ort.code, 2, ort.stderr);
-  assert.match(ort.stderr, /--c-loop/);
+test('bench --json --phases under the native engine: device ms per block in each phase of the profiled C-loop blocks', async () => {
+  const addon = writeStandInAddon(tempDir('bench-native-phases'), { gpus: ['Stand-in H200'], attention: 'stand-in' });
+  const run = await cli(
+    ['bench', '--blocks', '3', '--json', '--no-encode', '--phases', '2', '--set', 'engine.name=native', '--set', 'engine.dtype=fp8'],
+    { [ADDON_ENV]: addon.file },
+  );
+  assert.is(run.code, 0, run.stderr);
+  const p = JSON.parse(run.stdout.trim()).phases;
+  // the stream's forwards were not profiled: only the 2 blocks' (the steps + the clean pass each)
+  const forwardsPerBlock = configSchema.parse({}).generation.steps.length + 1;
+  assert.equal(Object.keys(p.msPerBlock), ['embed', 'products', 'selfAttention', 'crossAttention', 'elementwise', 'head']);
+  assert.equal(Object.values(p.msPerBlock), STAND_IN_PHASE_MS.map((ms) => ms * forwardsPerBlock));
+  assert.is(p.forwardsMsPerBlock, STAND_IN_PHASE_MS.reduce((a, b) => a + b, 0) * forwardsPerBlock);
+  assert.equal([p.blocks, p.blockMs, p.updateMs], [2, STAND_IN_LOOP_MS[0], STAND_IN_LOOP_MS[2]]);
+  assert.ok(p.cacheRows > 0, "profiled at the late blocks' cache size");
+});
+
+test('bench --c-loop and --phases need the native engine; --second-stream takes 0 or at least 2 blocks', async () => {
+  for (const flag of ['--c-loop', '--phases']) {
+    const ort = await cli(['bench', '--blocks', '2', '--json', '--no-encode', flag, '2'], {});
+    assert.is(ort.code, 2, ort.stderr);
+    assert.match(ort.stderr, new RegExp(`${flag} runs the native engine's C loop`));
+  }
   const one = await cli(['bench', '--blocks', '2', '--json', '--no-encode', '--second-stream', '1'], {});
   assert.is(one.code, 2, one.stderr);
   assert.match(one.stderr, /--second-stream/);

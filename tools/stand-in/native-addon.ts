@@ -16,6 +16,8 @@ import { withEnv } from './env.js';
 export const STAND_IN_FORWARD_MS = 5;
 /** What the stand-in's loopBlocks reports for every block: [block, forwards, update] ms. */
 export const STAND_IN_LOOP_MS = [12, 10, 1] as const;
+/** Device ms a profiled forward adds to each phase (profileRead), in the addon's phase order. */
+export const STAND_IN_PHASE_MS = [0.25, 2, 3, 0.5, 1, 0.125] as const;
 
 export interface StandInAddon {
   /** The .cjs file: point SINKSTREAM_NATIVE_ADDON at it. */
@@ -139,7 +141,11 @@ module.exports = {
   },
   cacheInfo: (h) => ({ rows: h.rows, pending: h.pending }),
   readCache: async () => 0,
-  profile() {},
+  profile(h, on) {
+    h.profiling = on;
+  },
+  // a forward run while profiling adds STAND_IN_PHASE_MS (the C loop's: its blocks x (steps + the clean pass))
+  profileRead: (h) => Float64Array.from(${JSON.stringify(STAND_IN_PHASE_MS)}, (ms) => ms * (h.profiledForwards ?? 0)),
   forwardStats(h, reset) {
     const n = h.forwards;
     if (reset) h.forwards = 0;
@@ -162,6 +168,7 @@ module.exports = {
   // every C-loop block: STAND_IN_LOOP_MS = [block, forwards, update]
   async loopBlocks(h, noise, frames, sigmas, framePositions, tokensPerFrame, gridWidth, blocks, sinkRows, out) {
     for (let b = 0; b < blocks; b++) out.set(${JSON.stringify(STAND_IN_LOOP_MS)}, 3 * b);
+    if (h.profiling) h.profiledForwards = (h.profiledForwards ?? 0) + blocks * (sigmas.length + 1);
     h.pending = 0;
     return 0;
   },

@@ -7,7 +7,7 @@
 import type { Config } from '../../config/schema.js';
 import { createEngine } from '../../engine/create-engine.js';
 import type { NativeForwardStats } from '../../engine/native/addon-types.js';
-import { NativeEngine, type BlockLoopResult } from '../../engine/native/native-engine.js';
+import { NativeEngine, PROFILE_PHASES, type BlockLoopResult, type PhaseMs } from '../../engine/native/native-engine.js';
 import { createGenerator } from '../../loop/generator.js';
 import { gaussianNoise } from '../../loop/noise.js';
 import { warpTimesteps } from '../../loop/timesteps.js';
@@ -117,6 +117,33 @@ export function runCLoop(engine: NativeEngine, config: Config, blocks: number): 
     blocks,
     sinkRows: config.cache.policy === 'window' ? 0 : config.cache.sink * dims.tokensPerFrame,
   });
+}
+
+/** --phases: where a block's device time goes, the C loop's blocks profiled on the cache as the stream left it. */
+export interface BlockPhases {
+  blocks: number;
+  cacheRows: number;
+  /** Device ms per block in each phase (the block's forwards; the cache update is apart, below). */
+  msPerBlock: PhaseMs;
+  /** The phases' sum: the forwards' device time (events between phases; no CUDA graphs while profiled). */
+  forwardsMsPerBlock: number;
+  /** Medians of the profiled blocks: the cache update, and the whole block as the C loop timed it. */
+  updateMs: number;
+  blockMs: number;
+}
+
+export async function runPhases(engine: NativeEngine, config: Config, blocks: number): Promise<BlockPhases> {
+  const cacheRows = engine.info().cacheRows;
+  const { result, phaseMs } = await engine.profiled(() => runCLoop(engine, config, blocks));
+  const msPerBlock = Object.fromEntries(PROFILE_PHASES.map((name) => [name, phaseMs[name] / blocks])) as PhaseMs;
+  return {
+    blocks,
+    cacheRows,
+    msPerBlock,
+    forwardsMsPerBlock: PROFILE_PHASES.reduce((sum, name) => sum + msPerBlock[name], 0),
+    updateMs: median(result.updateMs),
+    blockMs: median(result.blockMs),
+  };
 }
 
 /** A second stream in the same process while the first engine is alive (shared weights and plans). */

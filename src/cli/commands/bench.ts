@@ -24,8 +24,8 @@ import { EncodeMeter, type EncodeFigures } from '../../encode/encode-meter.js';
 import { encoderOptionsFor } from '../../encode/encoder-settings.js';
 import type { FrameBlock } from '../../loop/types.js';
 import { PIPELINE_TARGETS, phaseSplit, callTimedEngine, type EngineCall, type PhaseSplit } from './bench-pipeline.js';
-import { NativeEngine } from '../../engine/native/native-engine.js';
-import { compareNodeWithC, engineTimings, runCLoop, runSecondStream, type NativeEngineTimings, type NodeVsC, type SecondStream } from './bench-native.js';
+import { NativeEngine, PROFILE_PHASES } from '../../engine/native/native-engine.js';
+import { compareNodeWithC, engineTimings, runCLoop, runPhases, runSecondStream, type BlockPhases, type NativeEngineTimings, type NodeVsC, type SecondStream } from './bench-native.js';
 import { describeStreams, runStreams } from './bench-streams.js';
 
 interface BenchOptions extends ConfigOptionValues {
@@ -38,6 +38,7 @@ interface BenchOptions extends ConfigOptionValues {
   cLoop: string;
   /** Blocks of a second stream started after the first in the same process (0: none). */
   secondStream: string;
+  phases: string;
   /** Streams generating at once, e.g. '4' or '1,2,4,8' (one run per count); absent: the one-stream bench. */
   streams?: string;
   /** --streams with engine.maxBatch >= 2: every count of 2 or more taking turns too. */
@@ -162,6 +163,8 @@ export interface BenchReport extends RanOn {
   nodeVsC: NodeVsC | null;
   /** --second-stream: a second stream's first block against its steady blocks, in the warm process (null without). */
   secondStream: SecondStream | null;
+  /** --phases: device ms per block in each phase of the forwards, C-loop blocks profiled after the stream (null without). */
+  phases: BlockPhases | null;
 }
 
 /** Frames the encoder is fed alone to measure its capacity. */
@@ -178,6 +181,7 @@ export function register(program: Command): void {
       .option('--encode', 'encode the frames with ffmpeg (H.264, output.preset / crf) and measure it; an error without ffmpeg (default: when there is a decoder and ffmpeg is found)')
       .option('--no-encode', 'leave the encoder out')
       .option('--c-loop <n>', "native engine: after the stream, run n blocks of the same engine work from C (no JavaScript between the calls) and compare (nodeVsC)", '0')
+      .option('--phases <n>', 'native engine: after the stream, run n blocks of its engine work from C with the profile on: device ms per block in each phase (products, self-attention, cross-attention, elementwise, embedding, head)', '0')
       .option('--second-stream <n>', 'after the stream, start a second one in this process (its own engine, weights and plans shared) and run n blocks: its first block against its steady ones', '0')
       .option('--streams <n[,n...]>', 'n streams generating at once in this process, --blocks each (one run per count): frames/s of all together and each stream\'s block period; batched when engine.maxBatch >= 2, else taking turns')
       .option('--also-turns', '--streams with engine.maxBatch >= 2: run every count of 2 or more taking turns too, on the same engines'),
@@ -190,6 +194,7 @@ export function register(program: Command): void {
       const others = [
         ['--c-loop', options.cLoop !== '0'],
         ['--second-stream', options.secondStream !== '0'],
+        ['--phases', options.phases !== '0'],
         ['--peak', options.peak === true],
         ['--encode', options.encode === true],
       ].filter(([, given]) => given);
@@ -202,6 +207,8 @@ export function register(program: Command): void {
     }
     const cLoopBlocks = Number(options.cLoop);
     if (!Number.isInteger(cLoopBlocks) || cLoopBlocks < 0) throw new SinkstreamError('ERR_ARGUMENT', `--c-loop ${options.cLoop}: expected an integer >= 0`);
+    const phaseBlocks = Number(options.phases);
+    if (!Number.isInteger(phaseBlocks) || phaseBlocks < 0) throw new SinkstreamError('ERR_ARGUMENT', `--phases ${options.phases}: expected an integer >= 0`);
     const secondBlocks = Number(options.secondStream);
     if (!Number.isInteger(secondBlocks) || secondBlocks < 0 || secondBlocks === 1) {
       throw new SinkstreamError('ERR_ARGUMENT', `--second-stream ${options.secondStream}: expected 0 or an integer >= 2`);
@@ -210,8 +217,10 @@ export function register(program: Command): void {
     if (options.peak && (config.engine.name !== 'ort' || config.engine.provider !== 'cpu')) {
       throw new SinkstreamError('ERR_ARGUMENT', `--peak measures the ORT CPU provider; the config runs ${config.engine.name}/${config.engine.provider}`);
     }
-    if (cLoopBlocks > 0 && config.engine.name !== 'native') {
-      throw new SinkstreamError('ERR_ARGUMENT', `--c-loop runs the native engine's C loop; the config runs engine.name '${config.engine.name}'`);
+    for (const [flag, n] of [['--c-loop', cLoopBlocks], ['--phases', phaseBlocks]] as const) {
+      if (n > 0 && config.engine.name !== 'native') {
+        throw new SinkstreamError('ERR_ARGUMENT', `${flag} runs the native engine's C loop; the config runs engine.name '${config.engine.name}'`);
+      }
     }
     if (options.encode === true && config.decoder.kind === 'none') {
       throw new SinkstreamError('ERR_ARGUMENT', "--encode: decoder.kind is 'none' (latents only): there are no frames to encode");
@@ -251,6 +260,7 @@ export function register(program: Command): void {
     let timings: NativeEngineTimings | null = null;
     let nodeVsC: NodeVsC | null = null;
     let secondStream: SecondStream | null = null;
+    let phases: BlockPhases | null = null;
     const meter = ffmpegPath
       ? EncodeMeter.open(ffmpegPath, encoderOptionsFor(config, generator, generator.fps))
       : null;
@@ -316,8 +326,10 @@ export function register(program: Command): void {
           const late = { forwardsMs: forwardMs.slice(-k), engineMs: engine.slice(-k), blockMs: total.slice(-k) };
           const rows = native.info().cacheRows;
           nodeVsC = compareNodeWithC(late, await runCLoop(native, config, cLoopBlocks), rows);
-          await native.resetCache();
         }
+        // the C loop keeps the cache's row count: profiled at the late blocks' size, after --c-loop or without it
+        if (phaseBlocks > 0) phases = await runPhases(native, config, phaseBlocks);
+        if (cLoopBlocks > 0 || phaseBlocks > 0) await native.resetCache();
       }
       // the first engine still open: the second shares its weights (and, native, its cuDNN plans)
       if (secondBlocks > 0) secondStream = await runSecondStream(config, secondBlocks);
@@ -411,6 +423,7 @@ export function register(program: Command): void {
       engineTimings: timings,
       nodeVsC,
       secondStream,
+      phases,
     };
     if (options.peak) {
       const { measureMatmulPeak } = await import('../../engine/ort/matmul-peak.js');
@@ -450,6 +463,11 @@ export function register(program: Command): void {
         ...(nodeVsC
           ? [
               `node vs C         forwards ${nodeVsC.nodeForwardsMs.toFixed(1)} vs ${nodeVsC.cForwardsMs.toFixed(1)} ms (${nodeVsC.forwardsRatio.toFixed(3)}x), engine ${nodeVsC.nodeEngineMs.toFixed(1)} vs ${(nodeVsC.cForwardsMs + nodeVsC.cUpdateMs).toFixed(1)} ms (${nodeVsC.engineRatio.toFixed(3)}x), block ${nodeVsC.nodeBlockMs.toFixed(1)} vs ${nodeVsC.cBlockMs.toFixed(1)} ms (${nodeVsC.blockRatio.toFixed(3)}x) at ${nodeVsC.cacheRows} cache rows`,
+            ]
+          : []),
+        ...(phases
+          ? [
+              `phases (device)   ${PROFILE_PHASES.map((name) => `${name} ${phases!.msPerBlock[name].toFixed(1)}`).join(', ')} ms a block (sum ${phases.forwardsMsPerBlock.toFixed(1)}; update ${phases.updateMs.toFixed(1)}, block ${phases.blockMs.toFixed(1)} profiled, ${phases.blocks} C-loop blocks at ${phases.cacheRows} cache rows)`,
             ]
           : []),
         ...(secondStream

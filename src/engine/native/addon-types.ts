@@ -129,6 +129,8 @@ export interface NativeAddon {
   cacheInfo(handle: NativeHandle): { rows: number; pending: number };
   readCache(handle: NativeHandle, keys: Float32Array, values: Float32Array, positions: Float32Array): Promise<number>;
   profile(handle: NativeHandle, on: boolean): void;
+  /** Device ms per phase summed over the profiled forwards so far: [6] in PROFILE_PHASES' order. */
+  profileRead(handle: NativeHandle): Float64Array;
   /** Sums over the forwards since the last reset (reset: zero them after reading). */
   forwardStats(handle: NativeHandle, reset: boolean): NativeForwardStats;
   /** CUDA graphs for forwards of a repeated shape: 0 off, 1 on (engines over several GPUs ignore it). */

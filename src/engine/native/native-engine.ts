@@ -71,6 +71,10 @@ export interface BlockLoopResult {
   updateMs: number[];
 }
 
+/** The addon's profile phases, in its order (ssn_profile_read). */
+export const PROFILE_PHASES = ['embed', 'products', 'selfAttention', 'crossAttention', 'elementwise', 'head'] as const;
+export type PhaseMs = Record<(typeof PROFILE_PHASES)[number], number>;
+
 /** Engines created so far in this process: each one's number orders the call queues a batched forward holds. */
 let enginesCreated = 0;
 
@@ -327,6 +331,26 @@ export class NativeEngine implements Engine {
    * Whole blocks of the stream's engine work run from C, on the cache as it is (see BlockLoopRequest): what the same
    * work costs with no JavaScript between the calls. Replaces the cached rows' content: reset the cache after.
    */
+  /**
+   * `work` (calls on this engine) with the engine's profile on: device ms per phase of the forwards it ran, summed.
+   * Profiled forwards record an event between phases and run without CUDA graphs.
+   */
+  async profiled<T>(work: () => Promise<T>): Promise<{ result: T; phaseMs: PhaseMs }> {
+    const before = await this.run((h) => {
+      this.addon.profile(h, true);
+      return this.addon.profileRead(h);
+    });
+    let result: T;
+    try {
+      result = await work();
+    } finally {
+      await this.run((h) => this.addon.profile(h, false));
+    }
+    const after = await this.run((h) => this.addon.profileRead(h));
+    const phaseMs = Object.fromEntries(PROFILE_PHASES.map((name, i) => [name, after[i] - before[i]])) as PhaseMs;
+    return { result, phaseMs };
+  }
+
   loopBlocks(request: BlockLoopRequest): Promise<BlockLoopResult> {
     const { latentChannels: C, latentHeight: H, latentWidth: W, tokensPerFrame, gridWidth } = this.dims;
     const F = request.framePositions.length;
