@@ -160,7 +160,7 @@ class EngineImpl final : public Engine {
     if (mode != 0 && mode != 1) throw NativeError("attention precision must be 0 (exact) or 1 (fp8)");
     if (mode == 1) {
       if constexpr (!std::is_same_v<T, bf16>) {
-        throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
+        throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16 or fp8)");
       } else {
         if (!sdpa_) throw NativeError("FP8 attention needs cuDNN's fused attention: " + CudnnSdpa::describe());
         requireHopper("FP8 attention");

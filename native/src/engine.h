@@ -66,7 +66,7 @@ class Engine {
   /** Self-attention's precision: 0 the engine's own (exact for its storage type), 1 FP8 (E4M3) through cuDNN's fused
       FP8 attention (bf16 engines with cuDNN only; throws otherwise). */
   virtual void setAttentionPrecision(int mode) {
-    if (mode != 0) throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
+    if (mode != 0) throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16 or fp8)");
   }
   /** Precision of the products that read a normalised row (q/k/v, cross-attention's q, the FFN's two): 0 the storage
       type, 1 E4M3 with one scale per row of each operand (engine.dtype fp8: bf16 engines on Hopper or newer; throws

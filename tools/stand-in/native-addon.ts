@@ -156,7 +156,7 @@ module.exports = {
     note({ kind: 'cudaGraphs', devices: h.devices, precision: h.precision, mode });
   },
   setAttentionPrecision(h, mode) {
-    if (mode === 1 && h.precision !== 0) throw new Error("FP8 attention needs the native engine's bf16 path (engine.dtype float16)");
+    if (mode === 1 && h.precision !== 0) throw new Error("FP8 attention needs the native engine's bf16 path (engine.dtype float16 or fp8)");
     h.attentionPrecision = mode;
     note({ kind: 'attentionPrecision', devices: h.devices, precision: h.precision, mode });
   },
