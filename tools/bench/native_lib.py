@@ -58,6 +58,8 @@ class NativeEngine:
         lib.ssn_attention_plans.argtypes = [vp, C.POINTER(i32), C.POINTER(C.c_double)]
         lib.ssn_forward_stats.argtypes = [vp, vp, i32, i32]
         lib.ssn_set_cuda_graphs.argtypes = [vp, i32]
+        lib.ssn_set_attention_precision.argtypes = [vp, i32]
+        lib.ssn_set_product_precision.argtypes = [vp, i32]
         self.dims = dims
         d = SsnDims()
         d.dim, d.layers, d.heads, d.ffn_dim, d.freq_dim = dims.dim, dims.layers, dims.heads, dims.ffn_dim, dims.freq_dim
@@ -185,6 +187,14 @@ class NativeEngine:
     def set_cuda_graphs(self, on: bool) -> None:
         """CUDA graphs for forwards of a repeated shape (captured on the second run, replayed after)."""
         self._check(self.lib.ssn_set_cuda_graphs(self._h, int(on)))
+
+    def set_attention_precision(self, fp8: bool) -> None:
+        """Self-attention in FP8 (engine.attention fp8) or exact."""
+        self._check(self.lib.ssn_set_attention_precision(self._h, int(fp8)))
+
+    def set_product_precision(self, fp8: bool) -> None:
+        """FP8 products (engine.dtype fp8) or the storage type's; before set_weights, or after (quantised then)."""
+        self._check(self.lib.ssn_set_product_precision(self._h, int(fp8)))
 
     def profile(self, on: bool) -> None:
         self._check(self.lib.ssn_profile(self._h, int(on)))
