@@ -800,8 +800,7 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
     if (fp8) gemm_->runFp8(stream_, L, N, d_, y8, y8Scale, W8.w, W8.scale, out, outType);
     else gemm_->run(stream_, L, N, d_, y, Wb, out, outType);
   };
-  static const Fp8LayerWeights kNoFp8{};
-  const auto fp8Of = [&](int l) -> const Fp8LayerWeights& { return fp8 ? w_->fp8[l] : kNoFp8; };
+  static const Fp8LayerWeights kNoFp8{};  // what F8 is when the products are not FP8 (never read then)
 
   mark(PhaseElementwise);
   {
@@ -816,7 +815,7 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
   const int tl = dims_.text_len;
   for (int l = lb_; l < le_; l++) {
     const LayerWeights<T>& Lw = w_->layers[l];
-    const Fp8LayerWeights& F8 = fp8Of(l);
+    const Fp8LayerWeights& F8 = fp8 ? w_->fp8[l] : kNoFp8;
     // self-attention
     mark(PhaseGemm);
     fromNorm(3 * d_, Lw.qkv, F8.qkv, qkv_.ptr, dtypeOf<T>());

@@ -85,7 +85,7 @@ const settle = (call, result) => {
   calls.push(entry);
   return new Promise((resolve) => setImmediate(() => { entry.settledAt = performance.now(); resolve(result); }));
 };
-const engine = (dims, devices, precision) => ({ dims, devices, precision, rows: 0, pending: 0, forwards: 0, prompt: 0 });
+const engine = (dims, devices, precision) => ({ dims, devices, precision, rows: 0, pending: 0, forwards: 0, prompt: 0, profiling: false, profiledForwards: 0 });
 // forwardStats: every forward counts as STAND_IN_FORWARD_MS of wall time, 1 ms less on the "GPU"
 const STAND_IN_FORWARD_MS = ${STAND_IN_FORWARD_MS};
 module.exports = {
@@ -145,7 +145,7 @@ module.exports = {
     h.profiling = on;
   },
   // a forward run while profiling adds STAND_IN_PHASE_MS (the C loop's: its blocks x (steps + the clean pass))
-  profileRead: (h) => Float64Array.from(${JSON.stringify(STAND_IN_PHASE_MS)}, (ms) => ms * (h.profiledForwards ?? 0)),
+  profileRead: (h) => Float64Array.from(${JSON.stringify(STAND_IN_PHASE_MS)}, (ms) => ms * h.profiledForwards),
   forwardStats(h, reset) {
     const n = h.forwards;
     if (reset) h.forwards = 0;
@@ -168,7 +168,7 @@ module.exports = {
   // every C-loop block: STAND_IN_LOOP_MS = [block, forwards, update]
   async loopBlocks(h, noise, frames, sigmas, framePositions, tokensPerFrame, gridWidth, blocks, sinkRows, out) {
     for (let b = 0; b < blocks; b++) out.set(${JSON.stringify(STAND_IN_LOOP_MS)}, 3 * b);
-    if (h.profiling) h.profiledForwards = (h.profiledForwards ?? 0) + blocks * (sigmas.length + 1);
+    if (h.profiling) h.profiledForwards += blocks * (sigmas.length + 1);
     h.pending = 0;
     return 0;
   },

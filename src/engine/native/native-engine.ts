@@ -328,10 +328,6 @@ export class NativeEngine implements Engine {
   }
 
   /**
-   * Whole blocks of the stream's engine work run from C, on the cache as it is (see BlockLoopRequest): what the same
-   * work costs with no JavaScript between the calls. Replaces the cached rows' content: reset the cache after.
-   */
-  /**
    * `work` (calls on this engine) with the engine's profile on: device ms per phase of the forwards it ran, summed.
    * Profiled forwards record an event between phases and run without CUDA graphs.
    */
@@ -341,16 +337,23 @@ export class NativeEngine implements Engine {
       return this.addon.profileRead(h);
     });
     let result: T;
+    let after: Float64Array;
     try {
       result = await work();
     } finally {
-      await this.run((h) => this.addon.profile(h, false));
+      after = await this.run((h) => {
+        this.addon.profile(h, false);
+        return this.addon.profileRead(h);
+      });
     }
-    const after = await this.run((h) => this.addon.profileRead(h));
     const phaseMs = Object.fromEntries(PROFILE_PHASES.map((name, i) => [name, after[i] - before[i]])) as PhaseMs;
     return { result, phaseMs };
   }
 
+  /**
+   * Whole blocks of the stream's engine work run from C, on the cache as it is (see BlockLoopRequest): what the same
+   * work costs with no JavaScript between the calls. Replaces the cached rows' content: reset the cache after.
+   */
   loopBlocks(request: BlockLoopRequest): Promise<BlockLoopResult> {
     const { latentChannels: C, latentHeight: H, latentWidth: W, tokensPerFrame, gridWidth } = this.dims;
     const F = request.framePositions.length;
