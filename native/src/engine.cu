@@ -300,6 +300,7 @@ EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device, int layerBegin, int 
                       (fp32 ? "up to 128" : "16, 32, 64 or 128") + " (dim / heads), got " + std::to_string(hd_));
   if (d_ % 8 || dims.ffn_dim % 8 || dims.text_dim % 8)
     throw NativeError("dim, ffn_dim and text_dim must be multiples of 8");
+  if (d_ > 8192) throw NativeError("dim must be at most 8192 (the row kernels hold a row in one block), got " + std::to_string(d_));
   if (dims.rope_split[0] + dims.rope_split[1] + dims.rope_split[2] != hd_ / 2)
     throw NativeError("rope_split must sum to head_dim / 2");
   const int pt = dims.patch[0], ph = dims.patch[1], pw = dims.patch[2];

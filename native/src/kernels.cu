@@ -48,12 +48,6 @@ __device__ __forceinline__ uint8_t toE4m3(float v) {
 /** The factor a row is multiplied by before E4M3 (its largest magnitude to kE4m3Max; 1 for a row of zeros). */
 __device__ __forceinline__ float e4m3RowScale(float amax) { return amax > 0.f ? kE4m3Max / amax : 1.f; }
 
-__device__ __forceinline__ float modValue(const ModVec& m, int frame, int i) {
-  float v = m.table[i];
-  if (m.emb) v += m.emb[(size_t)frame * m.embStride + i];
-  return v;
-}
-
 __device__ __forceinline__ float2 ropeCS(const RopeParams& rp, float pos, int j) {
   const int ip = static_cast<int>(pos);
   if (static_cast<float>(ip) == pos && ip >= 0 && ip < rp.tableLen) return rp.table[(size_t)ip * rp.half + j];
@@ -67,98 +61,171 @@ __device__ __forceinline__ float pairPos(const RopeParams& rp, int j, float f, f
   return j < rp.split0 ? f : (j < rp.split01 ? r : c);
 }
 
-// PER > 0: each thread keeps its PER elements of the row in registers (d <= PER * kRowThreads), so x is read once;
-// PER == 0: any width, x re-read from memory by each pass. Same arithmetic in the same order either way.
+// Vector moves of 4 or 8 consecutive elements (16-byte aligned rows: the engine's widths are multiples of 8).
+__device__ __forceinline__ void load4(const float* p, float v[4]) {
+  const float4 f = *reinterpret_cast<const float4*>(p);
+  v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
+}
+__device__ __forceinline__ void store4(float* p, const float v[4]) {
+  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void store4(bf16* p, const float v[4]) {
+  __nv_bfloat162 h[2] = {__floats2bfloat162_rn(v[0], v[1]), __floats2bfloat162_rn(v[2], v[3])};
+  *reinterpret_cast<uint2*>(p) = *reinterpret_cast<const uint2*>(h);
+}
+template <typename T>
+__device__ __forceinline__ void load8(const T* p, float v[8]) { load4(p, v); load4(p + 4, v + 4); }
+template <>
+__device__ __forceinline__ void load8<bf16>(const bf16* p, float v[8]) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const float2 f = __bfloat1622float2(h[j]);
+    v[2 * j] = f.x;
+    v[2 * j + 1] = f.y;
+  }
+}
+template <typename T>
+__device__ __forceinline__ void store8(T* p, const float v[8]) { store4(p, v); store4(p + 4, v + 4); }
+template <>
+__device__ __forceinline__ void store8<bf16>(bf16* p, const float v[8]) {
+  __nv_bfloat162 h[4];
+#pragma unroll
+  for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(v[2 * j], v[2 * j + 1]);
+  *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(h);
+}
+/** v as the storage type holds it (the value a later read of the stored element gives). */
+template <typename T>
+__device__ __forceinline__ float rounded(float v) { return toF(fromF<T>(v)); }
+
+/** Elements i..i+3 of a modulation vector for a token of `frame`. */
+__device__ __forceinline__ void modValue4(const ModVec& m, int frame, int i, float v[4]) {
+  load4(m.table + i, v);
+  if (!m.emb) return;
+  float e[4];
+  load4(m.emb + (size_t)frame * m.embStride + i, e);
+#pragma unroll
+  for (int j = 0; j < 4; j++) v[j] += e[j];
+}
+
+/** (a, b) turned by the angle whose (cos, sin) is cs: one expression for every kernel that rotates keys, so a key
+    rotated when written and re-rotated after a cache rebuild rounds the same way. */
+__device__ __forceinline__ float2 rotatePair(float a, float b, float2 cs) {
+  return make_float2(a * cs.x - b * cs.y, a * cs.y + b * cs.x);
+}
+
+// One block of kResidualThreads per row; each thread keeps PER groups of 4 consecutive elements of the row in
+// registers (d <= PER * 4 * kResidualThreads), so x and delta are read once, with 16-byte loads.
+constexpr int kResidualThreads = 128;
 template <typename T, int PER>
-__global__ void residualNormKernel(ResidualNormParams<T> p) {
+__global__ void __launch_bounds__(kResidualThreads) residualNormKernel(ResidualNormParams<T> p) {
   __shared__ float red[32];
   const int row = blockIdx.x;
   const int frame = row / p.tokensPerFrame;
   float* x = p.x + (size_t)row * p.d;
   const float* dl = p.delta ? p.delta + (size_t)row * p.d : nullptr;
-  constexpr int kRegs = PER > 0 ? PER : 1;
-  float kept[kRegs];
-  const int per = PER > 0 ? PER : (p.d + kRowThreads - 1) / kRowThreads;
+  float kept[PER][4];
   float sum = 0.f;
 #pragma unroll
-  for (int k = 0; k < per; k++) {  // per == PER, a constant, when PER > 0
-    const int i = threadIdx.x + k * kRowThreads;
+  for (int k = 0; k < PER; k++) {
+    const int i = (threadIdx.x + k * kResidualThreads) * 4;
     if (i >= p.d) break;
-    float v = x[i];
+    load4(x + i, kept[k]);
     if (dl) {
-      float u = dl[i];
-      if (p.deltaBias) u += p.deltaBias[i];
-      if (p.gate.table) u *= modValue(p.gate, frame, i);
-      v = p.init ? u : v + u;
-      x[i] = v;
+      float u[4];
+      load4(dl + i, u);
+      if (p.deltaBias) {
+        float b[4];
+        load4(p.deltaBias + i, b);
+#pragma unroll
+        for (int j = 0; j < 4; j++) u[j] += b[j];
+      }
+      if (p.gate.table) {
+        float g[4];
+        modValue4(p.gate, frame, i, g);
+#pragma unroll
+        for (int j = 0; j < 4; j++) u[j] *= g[j];
+      }
+#pragma unroll
+      for (int j = 0; j < 4; j++) kept[k][j] = p.init ? u[j] : kept[k][j] + u[j];
+      store4(x + i, kept[k]);
     }
-    if (PER > 0) kept[k] = v;
-    sum += v;
+#pragma unroll
+    for (int j = 0; j < 4; j++) sum += kept[k][j];
   }
   if (!p.y && !p.y8) return;
-  const auto value = [&](int k, int i) { return PER > 0 ? kept[k] : x[i]; };
   const float mean = blockSum(sum, red) / p.d;
   float sq = 0.f;
 #pragma unroll
-  for (int k = 0; k < per; k++) {  // per == PER, a constant, when PER > 0
-    const int i = threadIdx.x + k * kRowThreads;
-    if (i >= p.d) break;
-    const float c = value(k, i) - mean;
-    sq += c * c;
+  for (int k = 0; k < PER; k++) {
+    if ((threadIdx.x + k * kResidualThreads) * 4 >= p.d) break;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float c = kept[k][j] - mean;
+      sq += c * c;
+    }
   }
   const float rstd = rsqrtf(blockSum(sq, red) / p.d + p.eps);
-  const auto normalised = [&](int k, int i) {
-    float n = (value(k, i) - mean) * rstd;
-    float sc = p.scale.table ? modValue(p.scale, frame, i) : 0.f;
-    float mul = p.onePlus ? 1.f + sc : (p.scale.table ? sc : 1.f);
-    float sh = p.shift.table ? modValue(p.shift, frame, i) : 0.f;
-    return n * mul + sh;
-  };
-  if (!p.y8) {
-    T* y = p.y + (size_t)row * p.d;
-#pragma unroll
-    for (int k = 0; k < per; k++) {  // per == PER, a constant, when PER > 0
-      const int i = threadIdx.x + k * kRowThreads;
-      if (i >= p.d) break;
-      y[i] = fromF<T>(normalised(k, i));
-    }
-    return;
-  }
-  // E4M3 output: the row's largest magnitude first (PER > 0 keeps the outputs in registers; PER == 0 computes them
-  // twice), then the row scaled to it
   float amax = 0.f;
 #pragma unroll
-  for (int k = 0; k < per; k++) {
-    const int i = threadIdx.x + k * kRowThreads;
+  for (int k = 0; k < PER; k++) {  // kept becomes the normalised, modulated row
+    const int i = (threadIdx.x + k * kResidualThreads) * 4;
     if (i >= p.d) break;
-    const float v = normalised(k, i);
-    if (PER > 0) kept[k] = v;
-    amax = fmaxf(amax, fabsf(v));
+    float sc[4] = {0.f, 0.f, 0.f, 0.f}, sh[4] = {0.f, 0.f, 0.f, 0.f};
+    if (p.scale.table) modValue4(p.scale, frame, i, sc);
+    if (p.shift.table) modValue4(p.shift, frame, i, sh);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float mul = p.onePlus ? 1.f + sc[j] : (p.scale.table ? sc[j] : 1.f);
+      kept[k][j] = (kept[k][j] - mean) * rstd * mul + sh[j];
+      amax = fmaxf(amax, fabsf(kept[k][j]));
+    }
+    if (!p.y8) store4(p.y + (size_t)row * p.d + i, kept[k]);
   }
-  amax = blockMax(amax, red);
-  const float q = e4m3RowScale(amax);
+  if (!p.y8) return;
+  // E4M3 output: each row scaled so its largest magnitude maps to kE4m3Max
+  const float q = e4m3RowScale(blockMax(amax, red));
   uint8_t* y8 = p.y8 + (size_t)row * p.d;
 #pragma unroll
-  for (int k = 0; k < per; k++) {
-    const int i = threadIdx.x + k * kRowThreads;
+  for (int k = 0; k < PER; k++) {
+    const int i = (threadIdx.x + k * kResidualThreads) * 4;
     if (i >= p.d) break;
-    y8[i] = toE4m3((PER > 0 ? kept[k] : normalised(k, i)) * q);
+    const unsigned short lo = __nv_cvt_float2_to_fp8x2(make_float2(kept[k][0] * q, kept[k][1] * q), __NV_SATFINITE, __NV_E4M3);
+    const unsigned short hi = __nv_cvt_float2_to_fp8x2(make_float2(kept[k][2] * q, kept[k][3] * q), __NV_SATFINITE, __NV_E4M3);
+    *reinterpret_cast<uint32_t*>(y8 + i) = lo | (static_cast<uint32_t>(hi) << 16);
   }
   if (threadIdx.x == 0) p.y8Scale[row] = 1.f / q;
 }
 
+/** Threads of a one-row block that moves 8 elements a thread: d / 8 rounded up to whole warps. */
+int rowThreads8(int d) { return ceilDiv(ceilDiv(d, 8), 32) * 32; }
+
+// One block per row, 8 consecutive elements a thread (rowThreads8), held in registers between the norm's two steps.
 template <typename T>
 __global__ void qkvNormRopeKernel(QkvParams<T> p) {
   __shared__ float red[32];
   const int row = blockIdx.x;
   const int d = p.d;
+  const int i = threadIdx.x * 8;
+  const bool active = i < d;
   const T* src = p.qkv + (size_t)row * 3 * d;
+  float q[8], k[8], v[8];
   float sq = 0.f, sk = 0.f;
-  for (int i = threadIdx.x; i < d; i += blockDim.x) {
-    const float q = toF(src[i]) + p.bias[i];
-    const float k = toF(src[d + i]) + p.bias[d + i];
-    sq += q * q;
-    sk += k * k;
+  if (active) {
+    float b[8];
+    load8(src + i, q);
+    load8(p.bias + i, b);
+#pragma unroll
+    for (int j = 0; j < 8; j++) { q[j] += b[j]; sq += q[j] * q[j]; }
+    load8(src + d + i, k);
+    load8(p.bias + d + i, b);
+#pragma unroll
+    for (int j = 0; j < 8; j++) { k[j] += b[j]; sk += k[j] * k[j]; }
+    load8(src + 2 * d + i, v);
+    load8(p.bias + 2 * d + i, b);
+#pragma unroll
+    for (int j = 0; j < 8; j++) v[j] += b[j];
   }
   const float rq = rsqrtf(blockSum(sq, red) / d + p.eps);
   const float rk = rsqrtf(blockSum(sk, red) / d + p.eps);
@@ -173,44 +240,55 @@ __global__ void qkvNormRopeKernel(QkvParams<T> p) {
     p.posOut[(size_t)row * 3 + 1] = pr;
     p.posOut[(size_t)row * 3 + 2] = pc;
   }
+  if (!active) return;
+  float nq[8], nk[8], qo[8], ko[8];
+  load8(p.normQ + i, nq);
+  load8(p.normK + i, nk);
   const int half = p.headDim / 2;
-  const size_t o = (size_t)row * d;
-  for (int i2 = threadIdx.x; i2 < d / 2; i2 += blockDim.x) {
-    const int i = 2 * i2;
-    const int j = i2 % half;
+#pragma unroll
+  for (int m = 0; m < 4; m++) {  // pairs (i + 2m, i + 2m + 1); a head's width is even, so a pair never spans two
+    const int j = (i / 2 + m) % half;
     const float2 cs = ropeCS(p.rope, pairPos(p.rope, j, pf, pr, pc), j);
-    // query: RMSNorm, weight, RoPE
-    float q0 = (toF(src[i]) + p.bias[i]) * rq * p.normQ[i];
-    float q1 = (toF(src[i + 1]) + p.bias[i + 1]) * rq * p.normQ[i + 1];
-    p.qRot[o + i] = fromF<T>(q0 * cs.x - q1 * cs.y);
-    p.qRot[o + i + 1] = fromF<T>(q0 * cs.y + q1 * cs.x);
-    // key: stored un-rotated (bf16), rotated from the stored value so re-rotation later is identical
-    const T k0b = fromF<T>((toF(src[d + i]) + p.bias[d + i]) * rk * p.normK[i]);
-    const T k1b = fromF<T>((toF(src[d + i + 1]) + p.bias[d + i + 1]) * rk * p.normK[i + 1]);
-    p.kRaw[o + i] = k0b;
-    p.kRaw[o + i + 1] = k1b;
-    const float k0 = toF(k0b), k1 = toF(k1b);
-    p.kRot[o + i] = fromF<T>(k0 * cs.x - k1 * cs.y);
-    p.kRot[o + i + 1] = fromF<T>(k0 * cs.y + k1 * cs.x);
-    p.v[o + i] = fromF<T>(toF(src[2 * d + i]) + p.bias[2 * d + i]);
-    p.v[o + i + 1] = fromF<T>(toF(src[2 * d + i + 1]) + p.bias[2 * d + i + 1]);
+    const float2 qr = rotatePair(q[2 * m] * rq * nq[2 * m], q[2 * m + 1] * rq * nq[2 * m + 1], cs);
+    qo[2 * m] = qr.x;
+    qo[2 * m + 1] = qr.y;
+    // key: stored un-rotated, rotated from the stored value so re-rotation later is identical
+    k[2 * m] = rounded<T>(k[2 * m] * rk * nk[2 * m]);
+    k[2 * m + 1] = rounded<T>(k[2 * m + 1] * rk * nk[2 * m + 1]);
+    const float2 kr = rotatePair(k[2 * m], k[2 * m + 1], cs);
+    ko[2 * m] = kr.x;
+    ko[2 * m + 1] = kr.y;
   }
+  const size_t o = (size_t)row * d + i;
+  store8(p.qRot + o, qo);
+  store8(p.kRaw + o, k);
+  store8(p.kRot + o, ko);
+  store8(p.v + o, v);
 }
 
+// One block per row (rowThreads8), the row in registers: in may be out.
 template <typename T>
 __global__ void rmsNormRowsKernel(const T* in, const float* bias, const float* weight, T* out, int d, float eps) {
   __shared__ float red[32];
-  const size_t o = (size_t)blockIdx.x * d;
+  const int i = threadIdx.x * 8;
+  const bool active = i < d;
+  const size_t o = (size_t)blockIdx.x * d + i;
+  float v[8];
   float s = 0.f;
-  for (int i = threadIdx.x; i < d; i += blockDim.x) {
-    float v = toF(in[o + i]) + (bias ? bias[i] : 0.f);
-    s += v * v;
+  if (active) {
+    load8(in + o, v);
+    float b[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (bias) load8(bias + i, b);
+#pragma unroll
+    for (int j = 0; j < 8; j++) { v[j] += b[j]; s += v[j] * v[j]; }
   }
   const float r = rsqrtf(blockSum(s, red) / d + eps);
-  for (int i = threadIdx.x; i < d; i += blockDim.x) {
-    float v = toF(in[o + i]) + (bias ? bias[i] : 0.f);
-    out[o + i] = fromF<T>(v * r * weight[i]);
-  }
+  if (!active) return;
+  float w[8];
+  load8(weight + i, w);
+#pragma unroll
+  for (int j = 0; j < 8; j++) v[j] = v[j] * r * w[j];
+  store8(out + o, v);
 }
 
 __device__ __forceinline__ float geluTanh(float x) {
@@ -330,9 +408,9 @@ __global__ void cacheBlendKernel(const T* kRawSrc, const T* vSrc, const int* idx
     vDst[o + i + 1] = fromF<T>(v1);
     const int j = i2 % half;
     const float2 cs = ropeCS(rope, pairPos(rope, j, pf, pr, pc), j);
-    const float a = toF(kb0), b = toF(kb1);
-    kRotDst[o + i] = fromF<T>(a * cs.x - b * cs.y);
-    kRotDst[o + i + 1] = fromF<T>(a * cs.y + b * cs.x);
+    const float2 kr = rotatePair(toF(kb0), toF(kb1), cs);
+    kRotDst[o + i] = fromF<T>(kr.x);
+    kRotDst[o + i + 1] = fromF<T>(kr.y);
   }
 }
 
@@ -400,18 +478,30 @@ int gridFor(size_t n, int threads) {
 
 }  // namespace
 
+/** Rows the vector kernels read and write start 16-byte aligned (the engine's buffers and widths guarantee it). */
+void requireAligned16(const void* p, const char* what) {
+  if (reinterpret_cast<uintptr_t>(p) % 16)
+    throw NativeError(std::string(what) + ": buffer not 16-byte aligned");
+}
+
 template <typename T>
 void residualNorm(const ResidualNormParams<T>& p, cudaStream_t s) {
-  switch ((p.d + kRowThreads - 1) / kRowThreads) {
-    case 1: residualNormKernel<T, 1><<<p.rows, kRowThreads, 0, s>>>(p); break;
-    case 2: residualNormKernel<T, 2><<<p.rows, kRowThreads, 0, s>>>(p); break;
-    case 3: residualNormKernel<T, 3><<<p.rows, kRowThreads, 0, s>>>(p); break;
-    case 4: residualNormKernel<T, 4><<<p.rows, kRowThreads, 0, s>>>(p); break;
-    case 5: residualNormKernel<T, 5><<<p.rows, kRowThreads, 0, s>>>(p); break;
-    case 6: residualNormKernel<T, 6><<<p.rows, kRowThreads, 0, s>>>(p); break;  // Wan 1.3B: d = 1536
-    case 7: residualNormKernel<T, 7><<<p.rows, kRowThreads, 0, s>>>(p); break;
-    case 8: residualNormKernel<T, 8><<<p.rows, kRowThreads, 0, s>>>(p); break;
-    default: residualNormKernel<T, 0><<<p.rows, kRowThreads, 0, s>>>(p); break;
+  if (p.d % 8) throw NativeError("residualNorm: width must be a multiple of 8, got " + std::to_string(p.d));
+  for (const void* ptr : {(const void*)p.x, (const void*)p.delta, (const void*)p.deltaBias, (const void*)p.y,
+                          (const void*)p.y8, (const void*)p.gate.table, (const void*)p.gate.emb,
+                          (const void*)p.shift.table, (const void*)p.shift.emb, (const void*)p.scale.table,
+                          (const void*)p.scale.emb})
+    requireAligned16(ptr, "residualNorm");
+  const int n = kResidualThreads;
+  switch (ceilDiv(p.d, 4 * n)) {
+#define SSN_RESIDUAL_CASE(PER) \
+  case PER: residualNormKernel<T, PER><<<p.rows, n, 0, s>>>(p); break;
+    SSN_RESIDUAL_CASE(1) SSN_RESIDUAL_CASE(2) SSN_RESIDUAL_CASE(3) SSN_RESIDUAL_CASE(4)  // Wan 1.3B: d = 1536, 3
+    SSN_RESIDUAL_CASE(5) SSN_RESIDUAL_CASE(6) SSN_RESIDUAL_CASE(7) SSN_RESIDUAL_CASE(8)
+    SSN_RESIDUAL_CASE(9) SSN_RESIDUAL_CASE(10) SSN_RESIDUAL_CASE(11) SSN_RESIDUAL_CASE(12)  // Wan 14B: 5120, 10
+    SSN_RESIDUAL_CASE(13) SSN_RESIDUAL_CASE(14) SSN_RESIDUAL_CASE(15) SSN_RESIDUAL_CASE(16)
+#undef SSN_RESIDUAL_CASE
+    default: throw NativeError("residualNorm: width at most " + std::to_string(16 * 4 * n) + ", got " + std::to_string(p.d));
   }
   CUDA_LAUNCH_CHECK();
 }
@@ -425,14 +515,24 @@ void quantizeRowsE4m3(const bf16* in, int rows, int cols, uint8_t* out, float* s
 
 template <typename T>
 void qkvNormRope(const QkvParams<T>& p, cudaStream_t s) {
-  qkvNormRopeKernel<<<p.rows, kRowThreads, 0, s>>>(p);
+  if (p.d % 8 || p.headDim % 2 || rowThreads8(p.d) > 1024)
+    throw NativeError("qkvNormRope: width a multiple of 8 up to 8192 and an even head width, got " +
+                      std::to_string(p.d) + " and " + std::to_string(p.headDim));
+  for (const void* ptr : {(const void*)p.qkv, (const void*)p.bias, (const void*)p.normQ, (const void*)p.normK,
+                          (const void*)p.qRot, (const void*)p.kRaw, (const void*)p.kRot, (const void*)p.v})
+    requireAligned16(ptr, "qkvNormRope");
+  qkvNormRopeKernel<<<p.rows, rowThreads8(p.d), 0, s>>>(p);
   CUDA_LAUNCH_CHECK();
 }
 
 template <typename T>
 void rmsNormRows(const T* in, const float* bias, const float* weight, T* out, int rows, int d, float eps,
                  cudaStream_t s) {
-  rmsNormRowsKernel<<<rows, kRowThreads, 0, s>>>(in, bias, weight, out, d, eps);
+  if (d % 8 || rowThreads8(d) > 1024)
+    throw NativeError("rmsNormRows: width a multiple of 8 up to 8192, got " + std::to_string(d));
+  for (const void* ptr : {(const void*)in, (const void*)bias, (const void*)weight, (const void*)out})
+    requireAligned16(ptr, "rmsNormRows");
+  rmsNormRowsKernel<<<rows, rowThreads8(d), 0, s>>>(in, bias, weight, out, d, eps);
   CUDA_LAUNCH_CHECK();
 }
 

@@ -24,7 +24,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # units ncu may print in its raw page, to ns and bytes
-UNITS = {'': 1.0, 'byte': 1.0, 'Kbyte': 1e3, 'Mbyte': 1e6, 'Gbyte': 1e9, 'nsecond': 1.0, 'usecond': 1e3, 'msecond': 1e6}
+UNITS = {'': 1.0, 'byte': 1.0, 'Kbyte': 1e3, 'Mbyte': 1e6, 'Gbyte': 1e9, 'nsecond': 1.0, 'usecond': 1e3, 'msecond': 1e6,
+         'ns': 1.0, 'us': 1e3, 'ms': 1e6, 'B': 1.0, 'KB': 1e3, 'MB': 1e6, 'GB': 1e9}
 
 
 def summarise(path: str) -> None:
