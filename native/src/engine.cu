@@ -180,6 +180,9 @@ class EngineImpl final : public Engine {
         if (d_ % 16 || dims_.ffn_dim % 16)
           throw NativeError("FP8 products need dim and ffn_dim multiples of 16 (the E4M3 rows' 16-byte alignment), got " +
                             std::to_string(d_) + " and " + std::to_string(dims_.ffn_dim));
+        if (dims_.ffn_dim > 16384)
+          throw NativeError("FP8 products need ffn_dim at most 16384 (a hidden row quantised in one block), got " +
+                            std::to_string(dims_.ffn_dim));
         requireHopper("FP8 products");
       }
     }

@@ -11,9 +11,10 @@
  * - main-thread ms per forward: the stream's wall time / forwards (overlapped work included: what must fit under the
  *   GPU's forward time).
  *
- *   node --import tsx tools/bench/native-host.ts [--blocks 30] [--json] [--root DIR]
+ *   node --import tsx tools/bench/native-host.ts [--blocks 30] [--json] [--root DIR] [--set key=value ...]
  *   node --import tsx tools/bench/native-host.ts --ab DIR [--rounds 6] [--blocks 30]
  *
+ * --set adds configuration overrides after the defaults above (e.g. cache.sparse.stride=3, engine.attention=fp8).
  * --root runs the sources of another checkout (its src/, with node_modules reachable from it, e.g. a symlink);
  * --ab alternates processes between this tree and DIR, round by round in alternating order, and prints the medians and
  * their ratios (DIR / this tree). A base to compare with (here 602ac89, before the fixes):
@@ -49,7 +50,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function measure(root: string, blocks: number): Promise<Figures> {
+async function measure(root: string, blocks: number, extraSet: string[]): Promise<Figures> {
   const addon = writeStandInAddon(fs.mkdtempSync(path.join(os.tmpdir(), 'native-host-')), { gpus: ['Stand-in H200'], attention: 'stand-in', timeline: true });
   process.env.SINKSTREAM_NATIVE_ADDON = addon.file;
   const load = <T>(file: string): Promise<T> => import(pathToFileURL(path.join(root, file)).href) as Promise<T>;
@@ -57,7 +58,7 @@ async function measure(root: string, blocks: number): Promise<Figures> {
   const { createGenerator } = await load<typeof import('../../src/loop/generator.js')>('src/loop/generator.ts');
   const config = loadConfig({
     file: path.join(here, 'configs/wan-1.3b.yaml'),
-    set: ['engine.name=native', 'engine.dtype=float16', 'cache.policy=sink', 'cache.sink=3', 'decoder.kind=none', 'generation.opening=noise'],
+    set: ['engine.name=native', 'engine.dtype=float16', 'cache.policy=sink', 'cache.sink=3', 'decoder.kind=none', 'generation.opening=noise', ...extraSet],
   });
   const generator = await createGenerator(config);
   try {
@@ -97,6 +98,7 @@ const show = (f: Figures): string =>
   `median gap before: ${Object.entries(f.medianGapMs).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`;
 
 const blocks = Number(option('--blocks', '30'));
+const extraSet = process.argv.flatMap((a, i) => (a === '--set' && i + 1 < process.argv.length ? [process.argv[i + 1]] : []));
 const other = option('--ab', '');
 if (other) {
   const rounds = Number(option('--rounds', '6'));
@@ -105,7 +107,7 @@ if (other) {
     const order: Array<'here' | 'other'> = r % 2 ? ['other', 'here'] : ['here', 'other'];
     for (const side of order) {
       const root = side === 'here' ? here : path.resolve(other);
-      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--root', root, '--blocks', String(blocks), '--json'], {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--root', root, '--blocks', String(blocks), '--json', ...extraSet.flatMap((kv) => ['--set', kv])], {
         encoding: 'utf8',
         cwd: here,
       });
@@ -122,6 +124,6 @@ if (other) {
     console.log(`${k}: this tree ${a.toFixed(2)}, ${other} ${b.toFixed(2)} (medians of ${rounds}; ${other} / this tree = ${(b / a).toFixed(2)}x)`);
   }
 } else {
-  const f = await measure(path.resolve(option('--root', here)), blocks);
+  const f = await measure(path.resolve(option('--root', here)), blocks, extraSet);
   console.log(process.argv.includes('--json') ? JSON.stringify(f) : show(f));
 }
