@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU run for issue 18 (the host's turn between forwards): a block's steps looped by the engine (`engine.denoiseIn:
 # engine`, the addon's denoiseSteps: forwards back to back from C, the sampler on the host between them) against one
-# engine call a step (`engine.denoiseIn: generator`), the same build, alternating processes.
+# engine call a step (`engine.denoiseIn: generator`), the same build, alternating processes. Ran at commit 111340e;
+# the key and the addon call were reverted after it (2230409: no gain in the block period; native/NOTES.md, v17).
 #   bash scripts/pack-device.sh --native, carry [".device"], then on the GPU:
 #   source .device/boot.sh && bash scripts/build-native.sh && bash native/runs/v17-denoise-steps/run.sh
 # 1. the native suite (denoiseSteps bit-exact against forwards + the generator's sampler); 2. `sinkstream bench`
