@@ -1073,7 +1073,6 @@ void EngineImpl<T>::updateCache(int rows, int terms, bool perLayer, const int32_
       throw NativeError("updateCache: source index " + std::to_string(sources[i]) + " at entry " + std::to_string(i) +
                         " is outside [0, " + std::to_string(live) + ") (cache rows + pending rows)");
   ensureCapacity(std::max(rows, live));
-  const size_t d = d_;
   if (rows > 0) {
     updIdx_.reserve(entries * 4);
     updW_.reserve(entries * 4);

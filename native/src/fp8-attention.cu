@@ -1,5 +1,6 @@
 #include "fp8-attention.h"
 #include "key-split.h"
+#include "kernels.h"
 
 #include <cuda_fp8.h>
 
@@ -74,16 +75,7 @@ __global__ void quantizeKernel(const bf16* x, int rows, int cols, int stride, co
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
     const size_t r = i / perRow, c = (i % perRow) * kVec;
     const uint4 raw = *reinterpret_cast<const uint4*>(x + r * stride + c);
-    const __nv_bfloat162* e = reinterpret_cast<const __nv_bfloat162*>(&raw);
-    unsigned short packed[4];
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-      float2 f = __bfloat1622float2(e[j]);
-      f.x *= sc;
-      f.y *= sc;
-      packed[j] = __nv_cvt_float2_to_fp8x2(f, __NV_SATFINITE, __NV_E4M3);
-    }
-    *reinterpret_cast<uint2*>(out + r * cols + c) = *reinterpret_cast<const uint2*>(packed);
+    *reinterpret_cast<uint2*>(out + r * cols + c) = scaledE4m3x8(raw, sc);
   }
 }
 

@@ -466,16 +466,7 @@ __global__ void __launch_bounds__(kRowThreads) quantizeRowsE4m3Kernel(const bf16
   for (int k = 0; k < PER; k++) {
     const int g = threadIdx.x + k * kRowThreads;
     if (g >= groups) break;
-    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&kept[k]);
-    unsigned short packed[4];
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-      float2 f = __bfloat1622float2(h[j]);
-      f.x *= q;
-      f.y *= q;
-      packed[j] = __nv_cvt_float2_to_fp8x2(f, __NV_SATFINITE, __NV_E4M3);
-    }
-    dst[g] = *reinterpret_cast<const uint2*>(packed);
+    dst[g] = scaledE4m3x8(kept[k], q);
   }
   if (threadIdx.x == 0) scaleOut[row] = 1.f / q;
 }

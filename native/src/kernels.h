@@ -1,6 +1,9 @@
 // The engine's own fused kernels (everything but the matrix products and attention).
 #pragma once
 #include "common.h"
+#ifdef __CUDACC__
+#include <cuda_fp8.h>
+#endif
 
 namespace ssn {
 
@@ -10,6 +13,20 @@ __device__ __forceinline__ float toF(float v) { return v; }
 template <typename T> __device__ __forceinline__ T fromF(float v);
 template <> __device__ __forceinline__ bf16 fromF<bf16>(float v) { return __float2bfloat16(v); }
 template <> __device__ __forceinline__ float fromF<float>(float v) { return v; }
+
+/** 8 bf16 values (16 bytes) times `scale`, as 8 E4M3 bytes in order (saturating to ±kE4m3Max). */
+__device__ __forceinline__ uint2 scaledE4m3x8(const uint4& raw, float scale) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+  unsigned short packed[4];
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    float2 f = __bfloat1622float2(h[j]);
+    f.x *= scale;
+    f.y *= scale;
+    packed[j] = __nv_cvt_float2_to_fp8x2(f, __NV_SATFINITE, __NV_E4M3);
+  }
+  return *reinterpret_cast<const uint2*>(packed);
+}
 #endif
 
 /** RoPE of a head split in (frame, row, column) parts; pairs are adjacent elements (2j, 2j+1). */
