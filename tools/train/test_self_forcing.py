@@ -9,7 +9,10 @@
    (one forward a step), guidance g combines the prompt's and the empty prompt's flow of the same
    model, input and cache; self_forcing.real_flow likewise; the empty prompt is lengths 0.
 3. train_teacher's prompt dropping: p = 0 draws no random numbers, p = 1 empties every prompt.
-4. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
+4. train_teacher's context recycling: share 0 changes nothing and draws no random numbers; share 1 replaces every
+   clip's context by the model's own one-step x0 of it (flow prediction: x_s - s v; sample: the head's output), the
+   targets untouched.
+5. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
 """
 import os
@@ -176,6 +179,38 @@ def test_prompt_dropping() -> None:
     assert tt.ode_run_name(16, 1.0) == 'ode16' and tt.ode_run_name(16, 3.0) == 'ode16, guidance 3'
 
 
+def test_context_recycling() -> None:
+    m = make_model()
+    d = m.dims
+    src = tt.DeviceScenes(tt.scenes.vocabulary(), d.text_len, 'cpu', seed=5)
+    n, frames = 3, 2 * F
+    g = torch.Generator().manual_seed(1)
+    clean = torch.randn(n, d.latent_channels, frames, d.latent_height, d.latent_width, generator=g)
+    x = {'t_clean': clean.clone(), 't_target': torch.randn(clean.shape, generator=g),
+         't_ids': torch.randint(1, 10, (n, d.text_len), generator=g), 't_lens': torch.full((n,), d.text_len)}
+    before = src.gen.get_state()
+    assert tt.recycle_context(m, x, src, 0.0, (0.2, 0.6), 'flow') == 0
+    assert torch.equal(x['t_clean'], clean) and torch.equal(src.gen.get_state(), before)
+    for prediction in ('flow', 'sample'):
+        x['t_clean'] = clean.clone()
+        target = x['t_target'].clone()
+        state = src.gen.get_state()
+        assert tt.recycle_context(m, x, src, 1.0, (0.5, 0.5), prediction) == n
+        assert torch.equal(x['t_target'], target)
+        # the same draws again by hand: s = 0.5 everywhere, the noise after the share's uniforms
+        src.gen.set_state(state)
+        src._rand(n)
+        src._rand(n, frames // F)
+        noise = torch.randn(clean.shape, generator=src.gen, device='cpu')
+        noisy = 0.5 * clean + 0.5 * noise
+        with torch.no_grad():
+            xkv = m.cross_kv(m.encode_text_batch(x['t_ids'], x['t_lens']))
+            out = m.forward_teacher_forcing(clean, noisy, torch.full((n, frames), 500.0), xkv, F).float()
+        want = out if prediction == 'sample' else noisy - 0.5 * out
+        assert torch.allclose(x['t_clean'], want, atol=1e-5), (prediction, float((x['t_clean'] - want).abs().max()))
+        assert float((x['t_clean'] - clean).abs().max()) > 1e-2  # replaced, not kept
+
+
 def test_centroid_speed() -> None:
     import math
     clips = sf.scenes.sample_scenes(3, 8)
@@ -198,5 +233,6 @@ if __name__ == '__main__':
     test_guided_block_sampler()
     test_guided_real_flow()
     test_prompt_dropping()
+    test_context_recycling()
     test_centroid_speed()
     print('ok')

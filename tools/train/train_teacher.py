@@ -23,6 +23,11 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
 - --cond-drop P: each clip of both streams gets the empty prompt (length 0, an all-zero text
   context) with probability P, so the model also learns the unconditional flow that classifier-free
   guidance needs (P = 0, the default, draws no extra random numbers);
+- --context-recycle P (default 0: off): the teacher's own errors in its context, in the manner of error-recycling
+  fine-tuning: for a share P of the "tf" clips, every context frame is replaced by the model's own one-step estimate
+  of it (the frame noised to s ~ U(--context-recycle-sigma), its x0 predicted by the current weights in one
+  no-grad teacher-forcing pass over the ground-truth context), while the targets stay the ground truth; so the
+  teacher learns to continue from frames as imperfect as the ones it generates, which a clean context never shows;
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
 - AdamW (0.9, 0.99, wd 0.01; fused on CUDA), warm-up, cosine to 10% over the wall-clock budget,
   grad clip 1, EMA of the weights (saved); optional torch.compile (--compile; eager if it fails).
@@ -53,7 +58,7 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -216,6 +221,29 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
     return x
 
 
+@torch.no_grad()
+def recycle_context(model: WanModel, x: Dict[str, torch.Tensor], src: DeviceScenes, share: float,
+                    sigma: Tuple[float, float], prediction: str) -> int:
+    """--context-recycle: a share of the teacher-forcing clips get, as context, the model's own one-step x0 of each
+    frame noised to s ~ U(sigma) (one s per block), in place of the ground truth. Returns the clips changed."""
+    if share <= 0:
+        return 0
+    clean = x['t_clean']
+    n, frames = clean.shape[0], clean.shape[2]
+    chosen = src._rand(n) < share
+    if not bool(chosen.any()):
+        return 0
+    lo, hi = sigma
+    s = (lo + (hi - lo) * src._rand(n, frames // BLOCK)).repeat_interleave(BLOCK, dim=1)  # [n, frames]
+    sv = s[:, None, :, None, None]
+    noisy = (1 - sv) * clean + sv * torch.randn(clean.shape, generator=src.gen, device=src.device)
+    xkv = model.cross_kv(model.encode_text_batch(x['t_ids'], x['t_lens']))
+    out = model.forward_teacher_forcing(clean, noisy, s * 1000, xkv, BLOCK).float()
+    x0 = out if prediction == 'sample' else noisy - sv * out
+    x['t_clean'] = torch.where(chosen[:, None, None, None, None], x0.to(clean.dtype), clean)
+    return int(chosen.sum())
+
+
 def step_losses(model: WanModel, x: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Mean flow-matching MSE of each stream (the function torch.compile sees)."""
     out: Dict[str, torch.Tensor] = {}
@@ -339,6 +367,10 @@ def main() -> None:
     ap.add_argument('--batch-tf', type=int, default=16, help='teacher-forcing clips (--window frames) a step')
     ap.add_argument('--window', type=int, default=18)
     ap.add_argument('--tf-weight', type=float, default=1.0)
+    ap.add_argument('--context-recycle', type=float, default=0.0,
+                    help="share of teacher-forcing clips whose context is the model's own one-step estimate (0 = off)")
+    ap.add_argument('--context-recycle-sigma', default='0.2,0.6',
+                    help='noise levels (lo,hi) the recycled context frames are estimated from')
     ap.add_argument('--cond-drop', type=float, default=0.0,
                     help='probability that a training clip gets the empty prompt (classifier-free guidance); 0 draws no random numbers')
     ap.add_argument('--open-shift-share', type=float, default=0.7, help='share of opening s from the shift-5 distribution (rest uniform)')
@@ -368,6 +400,14 @@ def main() -> None:
         ap.error(f'--eval-guidance: expected a comma list of numbers, got {args.eval_guidance!r}')
     if not guidances:
         ap.error('--eval-guidance: expected at least one number')
+    if not 0.0 <= args.context_recycle <= 1.0:
+        ap.error(f'--context-recycle: expected a share in [0, 1], got {args.context_recycle}')
+    try:
+        recycle_sigma = tuple(float(v) for v in args.context_recycle_sigma.split(','))
+    except ValueError:
+        recycle_sigma = ()
+    if len(recycle_sigma) != 2 or not 0.0 < recycle_sigma[0] <= recycle_sigma[1] <= 1.0:
+        ap.error(f'--context-recycle-sigma: expected lo,hi with 0 < lo <= hi <= 1, got {args.context_recycle_sigma!r}')
 
     t_start = time.time()
     vocab = scenes.vocabulary()
@@ -394,7 +434,8 @@ def main() -> None:
             'params': n_params, 'dims': dims.to_dict()}
     print(f'{info}, init {args.init}', flush=True)
     meta = {'recipe': 'tools/train/train_teacher.py', 'init': os.path.relpath(args.init, ROOT) if args.init else 'scratch',
-            'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction}
+            'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
+            'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}'}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
@@ -424,6 +465,9 @@ def main() -> None:
                 sync()
                 t0 = time.time()
             x = make_inputs(src, args, dims, infer_s)
+            if args.context_recycle > 0 and 't_clean' in x:
+                with torch.autocast(**amp):
+                    recycle_context(model, x, src, args.context_recycle, recycle_sigma, dims.prediction)
             if timed:
                 sync()
                 t1 = time.time()
