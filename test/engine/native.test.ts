@@ -457,6 +457,9 @@ if (reason) {
   defineSuite('head_dim 64', { dim: 128, layers: 2, heads: 2, ffnDim: 256, latentChannels: 8, textDim: 32, textLen: 8 });
   defineSuite('head_dim 16, the contract suite\'s model', { dim: 32, layers: 2, heads: 2, ffnDim: 64, latentChannels: 4, textDim: 8, textLen: 5 }, 'float32');
   defineSuite('head_dim 16', { dim: 32, layers: 2, heads: 2, ffnDim: 64, latentChannels: 4, textDim: 8, textLen: 8 });
+  // Wan 1.3B's width: the row kernels' threads each hold several groups of the row (dim 1536: 3 of 4 floats, 192
+  // threads of 8 bf16), which the smaller widths above never reach
+  defineSuite('dim 1536', { dim: 1536, layers: 1, heads: 12, ffnDim: 2048, latentChannels: 16, textDim: 64, textLen: 16 });
   // the pipeline engine: 3 layers over 2 stages, on two GPUs where there are two (else both on GPU 0)
   const gpus = loadNativeAddon().probe.devices;
   defineSuite(`head_dim 128, 2 stages on GPUs ${gpus > 1 ? '0 and 1' : '0 and 0'}`,
