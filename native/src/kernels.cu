@@ -56,40 +56,6 @@ __device__ __forceinline__ float pairPos(const RopeParams& rp, int j, float f, f
   return j < rp.split0 ? f : (j < rp.split01 ? r : c);
 }
 
-// Vector moves of 4 or 8 consecutive elements (16-byte aligned rows: the engine's widths are multiples of 8).
-__device__ __forceinline__ void load4(const float* p, float v[4]) {
-  const float4 f = *reinterpret_cast<const float4*>(p);
-  v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
-}
-__device__ __forceinline__ void store4(float* p, const float v[4]) {
-  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
-}
-__device__ __forceinline__ void store4(bf16* p, const float v[4]) {
-  __nv_bfloat162 h[2] = {__floats2bfloat162_rn(v[0], v[1]), __floats2bfloat162_rn(v[2], v[3])};
-  *reinterpret_cast<uint2*>(p) = *reinterpret_cast<const uint2*>(h);
-}
-template <typename T>
-__device__ __forceinline__ void load8(const T* p, float v[8]) { load4(p, v); load4(p + 4, v + 4); }
-template <>
-__device__ __forceinline__ void load8<bf16>(const bf16* p, float v[8]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int j = 0; j < 4; j++) {
-    const float2 f = __bfloat1622float2(h[j]);
-    v[2 * j] = f.x;
-    v[2 * j + 1] = f.y;
-  }
-}
-template <typename T>
-__device__ __forceinline__ void store8(T* p, const float v[8]) { store4(p, v); store4(p + 4, v + 4); }
-template <>
-__device__ __forceinline__ void store8<bf16>(bf16* p, const float v[8]) {
-  __nv_bfloat162 h[4];
-#pragma unroll
-  for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(v[2 * j], v[2 * j + 1]);
-  *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(h);
-}
 /** v as the storage type holds it (the value a later read of the stored element gives). */
 template <typename T>
 __device__ __forceinline__ float rounded(float v) { return toF(fromF<T>(v)); }
@@ -476,13 +442,13 @@ int gridFor(size_t n, int threads) {
   return static_cast<int>(b > 65535 * 16 ? 65535 * 16 : (b == 0 ? 1 : b));
 }
 
-}  // namespace
-
 /** Rows the vector kernels read and write start 16-byte aligned (the engine's buffers and widths guarantee it). */
 void requireAligned16(const void* p, const char* what) {
   if (reinterpret_cast<uintptr_t>(p) % 16)
     throw NativeError(std::string(what) + ": buffer not 16-byte aligned");
 }
+
+}  // namespace
 
 template <typename T>
 void residualNorm(const ResidualNormParams<T>& p, cudaStream_t s) {

@@ -14,6 +14,53 @@ template <typename T> __device__ __forceinline__ T fromF(float v);
 template <> __device__ __forceinline__ bf16 fromF<bf16>(float v) { return __float2bfloat16(v); }
 template <> __device__ __forceinline__ float fromF<float>(float v) { return v; }
 
+// Vector moves of 4 or 8 consecutive elements as floats (16-byte aligned rows: the engine's widths are multiples of
+// 8): fp32 and bf16 both ways, E4M3 (8 bytes, unscaled) in.
+__device__ __forceinline__ void load4(const float* p, float v[4]) {
+  const float4 f = *reinterpret_cast<const float4*>(p);
+  v[0] = f.x; v[1] = f.y; v[2] = f.z; v[3] = f.w;
+}
+__device__ __forceinline__ void store4(float* p, const float v[4]) {
+  *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void store4(bf16* p, const float v[4]) {
+  __nv_bfloat162 h[2] = {__floats2bfloat162_rn(v[0], v[1]), __floats2bfloat162_rn(v[2], v[3])};
+  *reinterpret_cast<uint2*>(p) = *reinterpret_cast<const uint2*>(h);
+}
+template <typename T>
+__device__ __forceinline__ void load8(const T* p, float v[8]) { load4(p, v); load4(p + 4, v + 4); }
+template <>
+__device__ __forceinline__ void load8<bf16>(const bf16* p, float v[8]) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const float2 f = __bfloat1622float2(h[j]);
+    v[2 * j] = f.x;
+    v[2 * j + 1] = f.y;
+  }
+}
+template <>
+__device__ __forceinline__ void load8<uint8_t>(const uint8_t* p, float v[8]) {
+  const uint2 raw = *reinterpret_cast<const uint2*>(p);
+  const unsigned short* pairs = reinterpret_cast<const unsigned short*>(&raw);
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const float2 f = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pairs[j], __NV_E4M3)));
+    v[2 * j] = f.x;
+    v[2 * j + 1] = f.y;
+  }
+}
+template <typename T>
+__device__ __forceinline__ void store8(T* p, const float v[8]) { store4(p, v); store4(p + 4, v + 4); }
+template <>
+__device__ __forceinline__ void store8<bf16>(bf16* p, const float v[8]) {
+  __nv_bfloat162 h[4];
+#pragma unroll
+  for (int j = 0; j < 4; j++) h[j] = __floats2bfloat162_rn(v[2 * j], v[2 * j + 1]);
+  *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(h);
+}
+
 /** 8 bf16 values (16 bytes) times `scale`, as 8 E4M3 bytes in order (saturating to ±kE4m3Max). */
 __device__ __forceinline__ uint2 scaledE4m3x8(const uint4& raw, float scale) {
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);

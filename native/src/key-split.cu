@@ -1,4 +1,5 @@
 #include "key-split.h"
+#include "kernels.h"
 
 #include <cuda_fp8.h>
 
@@ -11,28 +12,6 @@ constexpr int kThreads = 256;
 constexpr int kVec = 8;          // output elements a thread writes (16 bytes of bf16)
 constexpr int kMaxSplits = 8;
 constexpr int kQueryTile = 128;  // the query rows one attention tile holds (FlashAttention-3's size; cuDNN's is not published)
-
-/** Eight partial values as floats: bf16 from 16 bytes, E4M3 from 8. */
-__device__ void load8(const bf16* p, float* f) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(p);
-  const __nv_bfloat162* e = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int j = 0; j < 4; j++) {
-    const float2 x = __bfloat1622float2(e[j]);
-    f[2 * j] = x.x;
-    f[2 * j + 1] = x.y;
-  }
-}
-__device__ void load8(const uint8_t* p, float* f) {
-  const uint2 raw = *reinterpret_cast<const uint2*>(p);
-  const unsigned short* pairs = reinterpret_cast<const unsigned short*>(&raw);
-#pragma unroll
-  for (int j = 0; j < 4; j++) {
-    const float2 x = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pairs[j], __NV_E4M3)));
-    f[2 * j] = x.x;
-    f[2 * j + 1] = x.y;
-  }
-}
 
 template <typename In>
 __global__ void mergeKernel(const In* parts, const float* lse, int n, int lq, int heads, int headDim, const float* descale,
