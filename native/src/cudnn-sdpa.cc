@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
@@ -22,7 +23,8 @@ using Status = int;
 using Desc = void*;
 enum : int {  // descriptor types
   kTensor = 17, kOpSdpaFwd = 41, kOpGraph = 15, kEngineHeur = 4, kEngineCfg = 3, kExecutionPlan = 5, kVariantPack = 16,
-  kPointwise = 0, kOpPointwise = 13, kMatmul = 18, kOpMatmul = 19, kReduction = 21, kOpReduction = 22
+  kPointwise = 0, kOpPointwise = 13, kMatmul = 18, kOpMatmul = 19, kReduction = 21, kOpReduction = 22,
+  kEngine = 2, kKnobChoice = 7, kKnobInfo = 8
 };
 enum : int {  // attribute names
   kTensorByteAlignment = 900, kTensorDataType = 901, kTensorDimensions = 902, kTensorStrides = 903,
@@ -31,6 +33,9 @@ enum : int {  // attribute names
   kOpGraphHandle = 800, kOpGraphOps = 801,
   kHeurMode = 200, kHeurOpGraph = 201, kHeurResults = 202,
   kPlanEngineConfig = 401, kPlanWorkspaceSize = 402,
+  kEngineCfgEngine = 300, kEngineCfgKnobChoices = 302, kKnobChoiceType = 600, kKnobChoiceValue = 601,
+  kKnobInfoType = 1200, kKnobInfoMax = 1201, kKnobInfoMin = 1202, kKnobInfoStride = 1203,
+  kEngineGlobalIndex = 1301, kEngineKnobInfo = 1302,
   kPackUniqueIds = 1000, kPackDataPointers = 1001, kPackWorkspace = 1003,
   kPointwiseMode = 0, kPointwiseMathPrec = 1,
   kOpPointwiseDesc = 750, kOpPointwiseX = 751, kOpPointwiseB = 752, kOpPointwiseY = 753,
@@ -38,7 +43,7 @@ enum : int {  // attribute names
   kReductionOperator = 1600, kReductionCompType = 1601, kOpReductionX = 1610, kOpReductionY = 1611, kOpReductionDesc = 1612
 };
 enum : int {  // attribute types
-  kTypeHandle = 0, kTypeDataType = 1, kTypeBoolean = 2, kTypeInt64 = 3, kTypeVoidPtr = 6, kTypeHeurMode = 8,
+  kTypeHandle = 0, kTypeDataType = 1, kTypeBoolean = 2, kTypeInt64 = 3, kTypeVoidPtr = 6, kTypeHeurMode = 8, kTypeKnobType = 9,
   kTypePointwiseMode = 14, kTypeBackendDescriptor = 15, kTypeReductionOperator = 18
 };
 enum : int { kDataFloat = 0, kDataBfloat16 = 9, kDataFp8E4m3 = 12 };
@@ -87,6 +92,14 @@ static_assert(ssn::cudnn::kTypePointwiseMode == CUDNN_TYPE_POINTWISE_MODE && ssn
               ssn::cudnn::kDataFp8E4m3 == CUDNN_DATA_FP8_E4M3);
 static_assert(ssn::cudnn::kPwAdd == CUDNN_POINTWISE_ADD && ssn::cudnn::kPwMul == CUDNN_POINTWISE_MUL && ssn::cudnn::kPwDiv == CUDNN_POINTWISE_DIV &&
               ssn::cudnn::kPwSub == CUDNN_POINTWISE_SUB && ssn::cudnn::kPwExp == CUDNN_POINTWISE_EXP && ssn::cudnn::kPwLog == CUDNN_POINTWISE_LOG);
+static_assert(ssn::cudnn::kEngine == CUDNN_BACKEND_ENGINE_DESCRIPTOR && ssn::cudnn::kKnobChoice == CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR &&
+              ssn::cudnn::kKnobInfo == CUDNN_BACKEND_KNOB_INFO_DESCRIPTOR && ssn::cudnn::kEngineCfgEngine == CUDNN_ATTR_ENGINECFG_ENGINE &&
+              ssn::cudnn::kEngineCfgKnobChoices == CUDNN_ATTR_ENGINECFG_KNOB_CHOICES &&
+              ssn::cudnn::kKnobChoiceType == CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE && ssn::cudnn::kKnobChoiceValue == CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE &&
+              ssn::cudnn::kKnobInfoType == CUDNN_ATTR_KNOB_INFO_TYPE && ssn::cudnn::kKnobInfoMax == CUDNN_ATTR_KNOB_INFO_MAXIMUM_VALUE &&
+              ssn::cudnn::kKnobInfoMin == CUDNN_ATTR_KNOB_INFO_MINIMUM_VALUE && ssn::cudnn::kKnobInfoStride == CUDNN_ATTR_KNOB_INFO_STRIDE &&
+              ssn::cudnn::kEngineGlobalIndex == CUDNN_ATTR_ENGINE_GLOBAL_INDEX && ssn::cudnn::kEngineKnobInfo == CUDNN_ATTR_ENGINE_KNOB_INFO &&
+              ssn::cudnn::kTypeKnobType == CUDNN_TYPE_KNOB_TYPE);
 static_assert(ssn::cudnn::kReduceAdd == CUDNN_REDUCE_TENSOR_ADD && ssn::cudnn::kReduceMax == CUDNN_REDUCE_TENSOR_MAX &&
               ssn::cudnn::kReduceAmax == CUDNN_REDUCE_TENSOR_AMAX);
 #if CUDNN_MAJOR > 9 || (CUDNN_MAJOR == 9 && CUDNN_MINOR >= 13)
@@ -326,6 +339,15 @@ std::string CudnnSdpa::describe() {
 struct SdpaPlan {
   void* plan = nullptr;  // execution plan descriptor, or nullptr: cuDNN has no engine for this shape
   int64_t workspace = 0;
+  /** SSN_SDPA_PROBE only: every configuration cuDNN finalised for the graph ([0] is `plan`), timed on the shape's
+      first run outside a graph capture, then cleared. */
+  struct Candidate {
+    void* plan;
+    int64_t workspace;
+    std::string label;
+  };
+  std::vector<Candidate> candidates;
+  std::string shape;
 };
 
 struct SdpaDevicePlans {
@@ -355,6 +377,114 @@ SdpaDevicePlans* devicePlans(int device) {
   return d;
 }
 
+/** SSN_SDPA_PROBE (measurements): unset or "0": off; "time": the configurations cuDNN finalises for a graph (the
+    heuristics' list, and each knob of each listed engine moved through its range one at a time; at most
+    SSN_SDPA_PROBE_MAX, default 16) are timed on the shape's first run and the times written to stderr, the
+    heuristics' first still used; "pick": the same, and the fastest is used from then on. */
+enum class Probe { Off, Time, Pick };
+Probe probeMode() {
+  const char* env = std::getenv("SSN_SDPA_PROBE");
+  if (!env || !*env || !std::strcmp(env, "0")) return Probe::Off;
+  if (!std::strcmp(env, "time")) return Probe::Time;
+  if (!std::strcmp(env, "pick")) return Probe::Pick;
+  throw NativeError(std::string("SSN_SDPA_PROBE must be 0, time or pick, got '") + env + "'");
+}
+
+/** A finalised execution plan for one engine configuration, or nullptr. */
+void* finalizePlan(cudnn::Desc config, int64_t* workspace) {
+  Descriptor plan(cudnn::kExecutionPlan);
+  check(plan.set(cudnn::kPlanEngineConfig, cudnn::kTypeBackendDescriptor, 1, &config), "plan config");
+  if (api().finalize(plan.d) != 0) return nullptr;
+  int64_t n = 0;
+  check(api().getAttribute(plan.d, cudnn::kPlanWorkspaceSize, cudnn::kTypeInt64, 1, &n, workspace), "plan workspace");
+  return plan.release();
+}
+
+/** The probe's candidates from one heuristics configuration: itself, then each knob of its engine moved through its
+    range (up to 64 values) with the other knobs as the heuristics chose them. */
+void knobVariants(cudnn::Desc config, int index, size_t limit, std::vector<SdpaPlan::Candidate>& out) {
+  const Api& a = api();
+  constexpr int kMaxKnobs = 64;
+  int64_t n = 0;
+  Descriptor engine(cudnn::kEngine);
+  if (a.getAttribute(config, cudnn::kEngineCfgEngine, cudnn::kTypeBackendDescriptor, 1, &n, &engine.d) != 0) return;
+  int64_t globalIndex = -1;
+  a.getAttribute(engine.d, cudnn::kEngineGlobalIndex, cudnn::kTypeInt64, 1, &n, &globalIndex);
+  // the heuristics' knob choices
+  std::vector<std::unique_ptr<Descriptor>> choiceDescs;
+  cudnn::Desc raw[kMaxKnobs];
+  for (int i = 0; i < kMaxKnobs; i++) {
+    choiceDescs.push_back(std::make_unique<Descriptor>(cudnn::kKnobChoice));
+    raw[i] = choiceDescs.back()->d;
+  }
+  int64_t nChoices = 0;
+  if (a.getAttribute(config, cudnn::kEngineCfgKnobChoices, cudnn::kTypeBackendDescriptor, kMaxKnobs, &nChoices, raw) != 0) nChoices = 0;
+  std::vector<std::pair<int, int64_t>> chosen;
+  for (int64_t i = 0; i < nChoices && i < kMaxKnobs; i++) {
+    int type = 0;
+    int64_t value = 0;
+    a.getAttribute(raw[i], cudnn::kKnobChoiceType, cudnn::kTypeKnobType, 1, &n, &type);
+    a.getAttribute(raw[i], cudnn::kKnobChoiceValue, cudnn::kTypeInt64, 1, &n, &value);
+    chosen.emplace_back(type, value);
+  }
+  const auto labelOf = [&](const std::vector<std::pair<int, int64_t>>& knobs) {
+    std::string l = "heuristics #" + std::to_string(index) + " engine " + std::to_string(globalIndex) + " knobs";
+    for (const auto& [t, v] : knobs) l += " " + std::to_string(t) + "=" + std::to_string(v);
+    return l;
+  };
+  int64_t ws = 0;
+  if (void* p = finalizePlan(config, &ws)) out.push_back({p, ws, labelOf(chosen) + (out.empty() ? " (the heuristics' first)" : "")});
+  // the engine's knobs and their ranges
+  std::vector<std::unique_ptr<Descriptor>> infoDescs;
+  for (int i = 0; i < kMaxKnobs; i++) {
+    infoDescs.push_back(std::make_unique<Descriptor>(cudnn::kKnobInfo));
+    raw[i] = infoDescs.back()->d;
+  }
+  int64_t nInfos = 0;
+  if (a.getAttribute(engine.d, cudnn::kEngineKnobInfo, cudnn::kTypeBackendDescriptor, kMaxKnobs, &nInfos, raw) != 0) return;
+  for (int64_t i = 0; i < nInfos && i < kMaxKnobs; i++) {
+    int type = 0;
+    int64_t lo = 0, hi = 0, stride = 1;
+    a.getAttribute(raw[i], cudnn::kKnobInfoType, cudnn::kTypeKnobType, 1, &n, &type);
+    a.getAttribute(raw[i], cudnn::kKnobInfoMin, cudnn::kTypeInt64, 1, &n, &lo);
+    a.getAttribute(raw[i], cudnn::kKnobInfoMax, cudnn::kTypeInt64, 1, &n, &hi);
+    a.getAttribute(raw[i], cudnn::kKnobInfoStride, cudnn::kTypeInt64, 1, &n, &stride);
+    if (stride < 1) stride = 1;
+    std::fprintf(stderr, "sdpa-probe engine %lld knob %d: %lld to %lld step %lld\n", (long long)globalIndex, type, (long long)lo,
+                 (long long)hi, (long long)stride);
+    int tried = 0;
+    for (int64_t v = lo; v <= hi && tried < 64 && out.size() < limit; v += stride, tried++) {
+      std::vector<std::pair<int, int64_t>> knobs = chosen;
+      bool found = false;
+      for (auto& [t, value] : knobs)
+        if (t == type) {
+          if (value == v) found = true;  // the heuristics' own choice: already a candidate
+          value = v;
+        }
+      if (found) continue;
+      bool listed = false;
+      for (const auto& [t, value] : knobs) listed = listed || t == type;
+      if (!listed) knobs.emplace_back(type, v);
+      std::vector<std::unique_ptr<Descriptor>> setDescs;
+      std::vector<cudnn::Desc> set;
+      bool ok = true;
+      for (const auto& [t, value] : knobs) {
+        setDescs.push_back(std::make_unique<Descriptor>(cudnn::kKnobChoice));
+        Descriptor& c = *setDescs.back();
+        ok = ok && c.set(cudnn::kKnobChoiceType, cudnn::kTypeKnobType, 1, &t) == 0 &&
+             c.set(cudnn::kKnobChoiceValue, cudnn::kTypeInt64, 1, &value) == 0 && a.finalize(c.d) == 0;
+        set.push_back(c.d);
+      }
+      Descriptor variant(cudnn::kEngineCfg);
+      ok = ok && variant.set(cudnn::kEngineCfgEngine, cudnn::kTypeBackendDescriptor, 1, &engine.d) == 0 &&
+           variant.set(cudnn::kEngineCfgKnobChoices, cudnn::kTypeBackendDescriptor, (int64_t)set.size(), set.data()) == 0 &&
+           a.finalize(variant.d) == 0;
+      if (!ok) continue;
+      if (void* p = finalizePlan(variant.d, &ws)) out.push_back({p, ws, labelOf(knobs)});
+    }
+  }
+}
+
 /** One plan for the graph of `ops`, or {} where cuDNN has none (heuristics' configurations tried in order). */
 SdpaDevicePlans::Plan planForOps(void* handle, std::vector<cudnn::Desc> ops) {
   const Api& a = api();
@@ -377,6 +507,17 @@ SdpaDevicePlans::Plan planForOps(void* handle, std::vector<cudnn::Desc> ops) {
   }
   int64_t found = 0;
   if (a.getAttribute(heur.d, cudnn::kHeurResults, cudnn::kTypeBackendDescriptor, kMaxConfigs, &found, raw) != 0) return {};
+  if (probeMode() != Probe::Off) {
+    SdpaDevicePlans::Plan p;
+    const char* env = std::getenv("SSN_SDPA_PROBE_MAX");  // candidates a graph at most (plans take time to finalise)
+    const size_t limit = env && std::atoi(env) > 0 ? static_cast<size_t>(std::atoi(env)) : 16;
+    for (int64_t i = 0; i < found && i < kMaxConfigs && p.candidates.size() < limit; i++)
+      knobVariants(raw[i], static_cast<int>(i), limit, p.candidates);
+    if (p.candidates.empty()) return {};
+    p.plan = p.candidates[0].plan;
+    p.workspace = p.candidates[0].workspace;
+    return p;
+  }
   for (int64_t i = 0; i < found && i < kMaxConfigs; i++) {
     Descriptor plan(cudnn::kExecutionPlan);
     check(plan.set(cudnn::kPlanEngineConfig, cudnn::kTypeBackendDescriptor, 1, &raw[i]), "plan config");
@@ -476,7 +617,7 @@ std::unique_ptr<CudnnSdpa> CudnnSdpa::create(int device) {
 
 CudnnSdpa::~CudnnSdpa() = default;  // the plans and the handle are the device's
 
-const SdpaPlan* CudnnSdpa::planFor(int kind, int splits, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
+SdpaPlan* CudnnSdpa::planFor(int kind, int splits, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
                                    int oStride) {
   const SdpaDevicePlans::Key key{kind, splits, lq, lk, heads, headDim, qStride, kvStride, oStride};
   const bool firstHere = seen_.insert(key).second;
@@ -487,6 +628,8 @@ const SdpaPlan* CudnnSdpa::planFor(int kind, int splits, int lq, int lk, int hea
     SdpaDevicePlans::Plan p = kind == kPlanFp8 ? buildFp8Plan(device_->handle, layout) : buildPlan(device_->handle, layout);
     planMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (p.plan) plansBuilt_++;
+    p.shape = std::string(kind == kPlanFp8 ? "fp8" : "bf16") + " lq " + std::to_string(lq) + " lk " + std::to_string(lk) +
+              " heads " + std::to_string(heads) + " x " + std::to_string(headDim) + ", keys in " + std::to_string(splits);
     it = device_->plans.emplace(key, p).first;
   } else if (firstHere && it->second.plan) {
     plansReused_++;
@@ -498,10 +641,15 @@ int CudnnSdpa::splitsFor(int lq, int lk, int heads, int headDim) const {
   return keySplits(lq, lk, heads, headDim, sms_, forcedSplits());
 }
 
-void CudnnSdpa::execute(const SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream) {
+void CudnnSdpa::execute(SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream) {
+  if (!p.candidates.empty()) probe(p, n, uids, ptrs, stream);
+  launch(p.plan, p.workspace, n, uids, ptrs, stream);
+}
+
+void CudnnSdpa::launch(void* plan, int64_t workspace, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream) {
   // Grows only on a shape's first run here (never while a CUDA graph is being captured: a shape is captured after
   // it ran once directly).
-  if (p.workspace > 0) workspace_.reserve(static_cast<size_t>(p.workspace));
+  if (workspace > 0) workspace_.reserve(static_cast<size_t>(workspace));
   const Api& a = api();
   check(a.setStream(device_->handle, stream), "set stream");
   Descriptor pack(cudnn::kVariantPack);
@@ -510,7 +658,47 @@ void CudnnSdpa::execute(const SdpaPlan& p, int n, const int64_t* uids, void* con
   check(pack.set(cudnn::kPackDataPointers, cudnn::kTypeVoidPtr, n, ptrs), "variant pack pointers");
   check(pack.set(cudnn::kPackWorkspace, cudnn::kTypeVoidPtr, 1, &ws), "variant pack workspace");
   check(a.finalize(pack.d), "variant pack finalize");
-  check(a.execute(device_->handle, p.plan, pack.d), "SDPA execute");
+  check(a.execute(device_->handle, plan, pack.d), "SDPA execute");
+}
+
+void CudnnSdpa::probe(SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream) {
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(stream, &capturing));
+  if (capturing != cudaStreamCaptureStatusNone) return;  // a later direct run of the shape times it
+  cudaEvent_t start, stop;
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
+  constexpr int kRuns = 5;
+  std::vector<float> ms(p.candidates.size(), 1e30f);  // refused ones keep this
+  for (size_t i = 0; i < p.candidates.size(); i++) {
+    const SdpaPlan::Candidate& c = p.candidates[i];
+    try {
+      launch(c.plan, c.workspace, n, uids, ptrs, stream);  // warm
+    } catch (const NativeError& e) {  // finalised, yet refused at execution: never chosen
+      std::fprintf(stderr, "sdpa-probe %s: refused %s (%s)\n", p.shape.c_str(), c.label.c_str(), e.what());
+      continue;
+    }
+    CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int r = 0; r < kRuns; r++) launch(c.plan, c.workspace, n, uids, ptrs, stream);
+    CUDA_CHECK(cudaEventRecord(stop, stream));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    CUDA_CHECK(cudaEventElapsedTime(&ms[i], start, stop));
+    ms[i] /= kRuns;
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < ms.size(); i++)
+    if (ms[i] < ms[best]) best = i;
+  CUDA_CHECK(cudaEventDestroy(start));
+  CUDA_CHECK(cudaEventDestroy(stop));
+  for (size_t i = 0; i < p.candidates.size(); i++)
+    std::fprintf(stderr, "sdpa-probe %s: %8.4f ms %s%s\n", p.shape.c_str(), ms[i], p.candidates[i].label.c_str(),
+                 i == best ? "  <- fastest" : "");
+  const size_t use = probeMode() == Probe::Pick && ms[best] < 1e30f ? best : 0;
+  for (size_t i = 0; i < p.candidates.size(); i++)
+    if (i != use) api().destroyDescriptor(p.candidates[i].plan);
+  p.plan = p.candidates[use].plan;
+  p.workspace = p.candidates[use].workspace;
+  p.candidates.clear();
 }
 
 namespace {
@@ -529,7 +717,7 @@ bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq
     partial_.reserve(splits * lq * d * sizeof(bf16));
     stats_.reserve(splits * heads * (size_t)lq * sizeof(float));
     std::unique_lock<std::mutex> lock(device_->mutex);
-    if (const SdpaPlan* p = planFor(kPlanBf16, splits, lq, lk, heads, headDim, qStride, kvStride, oStride)) {
+    if (SdpaPlan* p = planFor(kPlanBf16, splits, lq, lk, heads, headDim, qStride, kvStride, oStride)) {
       void* ptrs[6] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), partial_.ptr, &scale, stats_.ptr};
       execute(*p, 6, uids, ptrs, stream);
       lock.unlock();
@@ -538,7 +726,7 @@ bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq
     }
   }
   std::lock_guard<std::mutex> lock(device_->mutex);  // whole, also where cuDNN has no plan for the split call
-  const SdpaPlan* p = planFor(kPlanBf16, 1, lq, lk, heads, headDim, qStride, kvStride, oStride);
+  SdpaPlan* p = planFor(kPlanBf16, 1, lq, lk, heads, headDim, qStride, kvStride, oStride);
   if (!p) return false;
   void* ptrs[5] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), o, &scale};
   execute(*p, 5, uids, ptrs, stream);
@@ -555,7 +743,7 @@ bool CudnnSdpa::runFp8(const Fp8Operands& t, int splits, int lq, int lk, int hea
                         (const void*)t.scaleS, (const void*)t.scaleO, (const void*)t.amaxS, (const void*)t.amaxO})
     if (!aligned16(s)) return false;
   std::lock_guard<std::mutex> lock(device_->mutex);
-  const SdpaPlan* p = planFor(kPlanFp8, splits, lq, lk, heads, headDim, qStride, kvStride, oStride);
+  SdpaPlan* p = planFor(kPlanFp8, splits, lq, lk, heads, headDim, qStride, kvStride, oStride);
   if (!p) return false;
   const int64_t uids[14] = {kQ, kK, kV, kO, kScale, kDescaleQ, kDescaleK, kDescaleV, kDescaleS, kScaleS, kScaleO, kAmaxS, kAmaxO,
                             kStats};

@@ -77,9 +77,11 @@ class CudnnSdpa {
   CudnnSdpa(SdpaDevicePlans* device, int sms) : device_(device), sms_(sms) {}
   enum PlanKind { kPlanBf16 = 0, kPlanFp8 = 1 };
   /** The device's plan for the kind and shape, built on first use (caller holds the device's mutex); nullptr: none. */
-  const SdpaPlan* planFor(int kind, int splits, int lq, int lk, int heads, int headDim, int qStride, int kvStride,
-                          int oStride);
-  void execute(const SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream);
+  SdpaPlan* planFor(int kind, int splits, int lq, int lk, int heads, int headDim, int qStride, int kvStride, int oStride);
+  /** Runs the plan (on the shape's first run under SSN_SDPA_PROBE, its candidates timed first). */
+  void execute(SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream);
+  void launch(void* plan, int64_t workspace, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream);
+  void probe(SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream);
 
   SdpaDevicePlans* device_;  // process-wide, never freed (outlives every engine)
   int sms_;
