@@ -203,7 +203,7 @@ class EngineImpl final : public Engine {
   void runSegments(std::vector<Segment<T>>& segs, const StageIO& io, std::chrono::steady_clock::time_point tEnter);
   /** Runs `body` (a forward's launches between its input copies and its output copy) on the stream: directly, or as
       a CUDA graph captured on the second forward of the same shape and buffers and replayed from the third on. */
-  void launchBody(int L, int frames, int blockOff, bool graphable, const std::function<void()>& body);
+  void launchBody(const std::vector<Segment<T>>& segs, int L, int frames, bool graphable, const std::function<void()>& body);
   void clearGraphs();
   void allocWeights();
   /** Throws "<what> needs a Hopper or newer GPU ..." on a GPU of compute capability below 9.0. */
@@ -943,9 +943,9 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
     CUDA_CHECK(cudaMemcpyAsync(io.hiddenOut, x, (size_t)L * d * 4, cudaMemcpyDeviceToDevice, stream_));
   }
   };
-  // a graph covers a whole single-GPU forward of one stream without kept queries (their buffers change from call to
-  // call); batched forwards run direct launches
-  launchBody(L, frames, segs[0].blockOff, segs.size() == 1 && firstStage && lastStage && !anyKept, body);
+  // a graph covers a whole single-GPU forward of one stream, or of a batch of streams, without kept queries (their
+  // buffers change from call to call)
+  launchBody(segs, L, frames, firstStage && lastStage && !anyKept, body);
   const auto tIssued = std::chrono::steady_clock::now();
   if (lastStage)
     for (const Segment<T>& s : segs)
@@ -1002,13 +1002,27 @@ void EngineImpl<T>::clearGraphs() {
 }
 
 template <typename T>
-void EngineImpl<T>::launchBody(int L, int frames, int blockOff, bool graphable, const std::function<void()>& body) {
+void EngineImpl<T>::launchBody(const std::vector<Segment<T>>& segs, int L, int frames, bool graphable,
+                               const std::function<void()>& body) {
   if (!graphable || !graphsMode_ || graphsBroken_ || profile_) {
     body();
     return;
   }
-  std::vector<uintptr_t> key = {(uintptr_t)L, (uintptr_t)frames, (uintptr_t)cacheRows_, (uintptr_t)blockOff, (uintptr_t)cap_,
+  std::vector<uintptr_t> key = {(uintptr_t)L, (uintptr_t)frames, (uintptr_t)cacheRows_, (uintptr_t)segs[0].blockOff, (uintptr_t)cap_,
                                 reinterpret_cast<uintptr_t>(w_.get())};
+  if (segs.size() > 1) {
+    // a batch: every stream's place in it, its cache's shape and every buffer of its own the launches read or write
+    key.push_back(segs.size());
+    for (const Segment<T>& s : segs) {
+      const EngineImpl<T>& o = *s.owner;
+      for (uintptr_t v : {reinterpret_cast<uintptr_t>(&o), (uintptr_t)s.rows, (uintptr_t)s.frames, (uintptr_t)s.cacheRows,
+                          (uintptr_t)s.blockOff, (uintptr_t)o.cacheRows_, (uintptr_t)o.cap_})
+        key.push_back(v);
+      for (const DeviceBuffer* b : {&o.kRaw_, &o.kRot_, &o.v_, &o.pos_, &o.ctxK_, &o.ctxV_}) key.push_back(reinterpret_cast<uintptr_t>(b->ptr));
+      if (o.sdpa_) o.sdpa_->addresses(key);
+      if (o.fp8_) o.fp8_->addresses(key);
+    }
+  }
   if (sdpa_) sdpa_->addresses(key);
   for (const DeviceBuffer* b : {&x_, &y_, &qkv_, &q_, &attn_, &tmp_, &ffnH_, &patches_, &flow_, &latent_, &tsteps_, &framePos_,
                                 &sinEmb_, &temb1_, &emb_, &emb0_, &kRaw_, &kRot_, &v_, &pos_, &ctxK_, &ctxV_})

@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
-import { createNativeEngine } from '../../src/engine/native/native-engine.js';
+import { createNativeEngine, type NativeEngine } from '../../src/engine/native/native-engine.js';
 import type { BatchedForward, Engine } from '../../src/engine/types.js';
 import { modelDims } from '../../src/model/dims.js';
 import { referenceForward, referenceScores, referenceTextKv, type ReferenceCacheLayer } from '../../src/engine/reference.js';
@@ -106,6 +106,41 @@ function defineSuite(label: string, arch: NonNullable<ConfigInput['model']>['arc
       console.log(`  ${label} ${dtype}: stream ${i} batched vs alone ${err.toExponential(2)}`);
       assert.ok(err <= sameTol, `stream ${i}: batched vs alone ${err}`);
       if (alone.queriesId !== undefined) await engines[i].releaseQueries(alone.queriesId);
+    }
+  });
+
+  // The first runs launch directly (the first builds plans and grows workspaces, so the second sees other buffers);
+  // once the buffers settle the batch is captured and then replayed.
+  s('a batch repeated is captured as one CUDA graph and replayed, with the flows of its first, direct run', async () => {
+    const graphed: NativeEngine[] = [];
+    const graphsOn = configSchema.parse({ model, engine: { ...config.engine, cudaGraphs: 'on' } });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const e = (await createNativeEngine({ config: graphsOn })) as NativeEngine;
+        await e.setPrompt(contexts[i]);
+        graphed.push(e);
+      }
+      await fill(graphed[1], 1, 60);
+      const items: BatchedForward[] = [
+        { engine: graphed[0], request: forwardRequest(F, wave(size, 7), 1000, [0, 1, 2], false) },
+        { engine: graphed[1], request: forwardRequest(F, wave(size, 8), 500, [3, 4, 5], false) },
+      ];
+      const first = await graphed[0].forwardBatch!(items);
+      const before = await graphed[0].forwardStats();
+      const runs = 4;
+      for (let run = 0; run < runs; run++) {
+        const again = await graphed[0].forwardBatch!(items);
+        for (let i = 0; i < 2; i++) assert.equal(again[i].flow, first[i].flow, `run ${run + 2}, stream ${i}: the same flow`);
+      }
+      const after = await graphed[0].forwardStats();
+      const captured = after.graphCaptures - before.graphCaptures;
+      const launched = after.graphLaunches - before.graphLaunches;
+      console.log(`  ${label} ${dtype}: batch of 2, ${captured} captured, ${launched} graph launches of ${runs} runs after the first`);
+      assert.is(after.graphFallback, 0, 'no capture failed');
+      assert.is(captured, 1, 'the batch was captured once');
+      assert.ok(launched >= runs - 1, `replayed from its capture on (${launched} launches)`);
+    } finally {
+      for (const e of graphed) await e.close();
     }
   });
 
