@@ -218,7 +218,8 @@ export class NativeEngine implements Engine {
 
   /**
    * The forwards of several native engines of this one's batchKey (this one among them or not) as one call to the
-   * addon: it waits for each engine's earlier calls and holds all of them while it runs. No CUDA graphs.
+   * addon: it waits for each engine's earlier calls and holds all of them while it runs (a batch that repeats is
+   * replayed from one CUDA graph, as a single forward is).
    */
   forwardBatch(items: BatchedForward[]): Promise<ForwardResult[]> {
     const engines: NativeEngine[] = [];
