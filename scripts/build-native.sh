@@ -48,7 +48,7 @@ nvflags=(-std=c++17 -O3 -Xcompiler -fPIC --expt-relaxed-constexpr "${gencode[@]}
 cxxflags=(-std=c++17 -O2 -fPIC -Wall "${inc[@]}")
 
 pids=()
-for f in kernels attention fp8-attention key-split engine taehv-decoder wan-vae-decoder; do
+for f in kernels attention fp8-attention key-split engine denoise-steps taehv-decoder wan-vae-decoder; do
   "$NVCC" "${nvflags[@]}" -c "src/$f.cu" -o "$out/$f.o" & pids+=($!)
 done
 for f in gemm capi cudnn-sdpa cudnn-conv pipeline-engine block-loop; do
@@ -71,7 +71,7 @@ for dir in "$CUDA_HOME/lib64" "$CUDA_HOME/targets/x86_64-linux/lib" "$CUDA_HOME/
 done
 (( ${#libdirs[@]} )) || { echo "build-native: libcublasLt.so not found under $CUDA_HOME or /usr/lib/x86_64-linux-gnu" >&2; exit 1; }
 "$NVCC" -shared "${gencode[@]}" -o build/libsinkstream_native.so build/kernels.o build/attention.o build/fp8-attention.o build/key-split.o build/engine.o \
-  build/taehv-decoder.o build/wan-vae-decoder.o build/gemm.o build/capi.o build/cudnn-sdpa.o build/cudnn-conv.o build/pipeline-engine.o build/block-loop.o "${libdirs[@]}" -lcublasLt -ldl -cudart static
+  build/taehv-decoder.o build/wan-vae-decoder.o build/gemm.o build/capi.o build/cudnn-sdpa.o build/cudnn-conv.o build/pipeline-engine.o build/block-loop.o build/denoise-steps.o "${libdirs[@]}" -lcublasLt -ldl -cudart static
 if [[ -f build/addon.o ]]; then
   g++ -shared -o build/sinkstream_native.node build/addon.o -Lbuild -lsinkstream_native -Wl,-rpath,'$ORIGIN'
   echo "build-native: built native/build/sinkstream_native.node and native/build/libsinkstream_native.so"

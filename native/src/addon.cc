@@ -564,6 +564,51 @@ napi_value AttentionPlans(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/** denoiseSteps(handle, x, frames, framePositions, sigmas Float64Array, noises Float32Array | null, samplePrediction,
+    sigmaFloor, flowScratch, x0Out) -> Promise (ssn_denoise_steps) */
+napi_value DenoiseSteps(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!getArgs(env, info, 10, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  float *x, *flow, *x0, *noises = nullptr;
+  int32_t* fp;
+  size_t nx, nf, nflow, nx0, nn = 0;
+  if (!getTyped(env, argv[1], napi_float32_array, &x, &nx)) return nullptr;
+  if (!getTyped(env, argv[3], napi_int32_array, &fp, &nf)) return nullptr;
+  if (!getTyped(env, argv[8], napi_float32_array, &flow, &nflow)) return nullptr;
+  if (!getTyped(env, argv[9], napi_float32_array, &x0, &nx0)) return nullptr;
+  napi_valuetype noisesType;
+  napi_typeof(env, argv[5], &noisesType);
+  if (noisesType != napi_null && !getTyped(env, argv[5], napi_float32_array, &noises, &nn)) return nullptr;
+  bool isSigmas = false;
+  napi_is_typedarray(env, argv[4], &isSigmas);
+  napi_typedarray_type type;
+  void* sigmasPtr = nullptr;
+  size_t steps = 0, off = 0;
+  napi_value buf;
+  const int frames = getInt(env, argv[2]);
+  if (!isSigmas || napi_get_typedarray_info(env, argv[4], &type, &steps, &sigmasPtr, &buf, &off) != napi_ok ||
+      type != napi_float64_array || steps == 0 || frames <= 0 || nf != static_cast<size_t>(frames) || nflow != nx ||
+      nx0 != nx || (noises && nn != (steps - 1) * nx)) {
+    napi_throw_type_error(env, "ERR_ARGUMENT",
+                          "denoiseSteps: expected a Float64Array of sigmas (at least one), a frame position per frame, flow "
+                          "and x0 arrays of the latent's size, and noises of (steps - 1) latents or null");
+    return nullptr;
+  }
+  bool sample = false;
+  napi_get_value_bool(env, argv[6], &sample);
+  double floor = 0;
+  napi_get_value_double(env, argv[7], &floor);
+  const auto* sigmas = static_cast<const double*>(sigmasPtr);
+  const int64_t size = static_cast<int64_t>(nx);
+  std::vector<napi_value> keep{argv[1], argv[3], argv[4], argv[8], argv[9]};
+  if (noises) keep.push_back(argv[5]);
+  return startAsync(env, "ssn.denoiseSteps", keep, [=](int*) {
+    return ssn_denoise_steps(e, x, size, frames, fp, sigmas, static_cast<int>(steps), noises, sample ? 1 : 0, floor, flow, x0);
+  });
+}
+
 /** loopBlocks(handle, noise, frames, sigmas, framePositions, tokensPerFrame, gridWidth, blocks, sinkRows, out Float64Array [3 * blocks]) -> Promise */
 napi_value LoopBlocks(napi_env env, napi_callback_info info) {
   napi_value argv[10];
@@ -858,6 +903,7 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("setProductPrecision", SetProductPrecision);
   EXPORT("attentionPlans", AttentionPlans);
   EXPORT("loopBlocks", LoopBlocks);
+  EXPORT("denoiseSteps", DenoiseSteps);
   EXPORT("createTaehv", CreateTaehv);
   EXPORT("taehvDestroy", DecoderDestroy<ssn_taehv>);
   EXPORT("taehvSetWeight", DecoderSetWeight<ssn_taehv>);

@@ -4,6 +4,7 @@
 #include "attention.h"
 #include "block-loop.h"
 #include "cudnn-sdpa.h"
+#include "denoise-steps.h"
 #include "pipeline-engine.h"
 #include "taehv-decoder.h"
 #include "wan-vae-decoder.h"
@@ -314,6 +315,15 @@ int ssn_set_product_precision(ssn_engine* e, int mode) {
 
 int ssn_attention_plans_reused(ssn_engine* e, int* plans) {
   return locked(e, [&](ssn::Engine& en) { *plans = en.attentionPlansReused(); });
+}
+
+int ssn_denoise_steps(ssn_engine* e, float* x, int64_t latent_size, int frames, const int32_t* frame_positions,
+                      const double* sigmas, int steps, const float* noises, int sample_prediction, double sigma_floor,
+                      float* flow_scratch, float* x0_out) {
+  return locked(e, [&](ssn::Engine& en) {
+    ssn::DenoiseSteps d{sigmas, steps, noises, sample_prediction != 0, sigma_floor};
+    ssn::runDenoiseSteps(en, x, latent_size, frames, frame_positions, d, flow_scratch, x0_out);
+  });
 }
 
 int ssn_loop_blocks(ssn_engine* e, const float* noise, int64_t latent_size, int frames, const float* sigmas, int steps,

@@ -23,7 +23,7 @@ typedef struct ssn_dims {
 
 typedef struct ssn_engine ssn_engine;
 
-#define SSN_ABI_VERSION 7
+#define SSN_ABI_VERSION 8
 
 int ssn_abi_version(void);
 const char* ssn_last_error(void);
@@ -143,6 +143,15 @@ int ssn_set_product_precision(ssn_engine* e, int mode);
 /* cuDNN attention plans are built once per device and shape for the whole process: shapes this engine found built by
    another engine. */
 int ssn_attention_plans_reused(ssn_engine* e, int* plans);
+/* A block's denoising steps without returning between forwards (native/src/denoise-steps.h): from x (the block's first
+   noise [latent_size = C * frames * H * W], overwritten on the host path), `steps` forwards at sigmas [steps] with the
+   generator's sampler between them (a kernel on the engine's GPU, the latent kept there; on the host for an engine
+   over several GPUs): re-noise with noises [(steps - 1) * latent_size] (step k + 1's fresh noise), or
+   Euler when noises is NULL; sample_prediction != 0: the head's x0 becomes the flow (x - x0) / max(sigma, sigma_floor).
+   x0_out [latent_size]: the last step's x0. flow_scratch [latent_size]. No block K/V kept, no queries kept. */
+int ssn_denoise_steps(ssn_engine* e, float* x, int64_t latent_size, int frames, const int32_t* frame_positions,
+                      const double* sigmas, int steps, const float* noises, int sample_prediction, double sigma_floor,
+                      float* flow_scratch, float* x0_out);
 /* The stream's engine work for `blocks` whole blocks run from C with nothing between the calls (native/src/block-loop.h):
    per block `steps` forwards from noise [latent_size = C * frames * H * W] at sigmas [steps] (the renoise sampler on
    the host), the clean pass, and a sink-window update keeping the cache's row count (at least sink_rows rows); pending

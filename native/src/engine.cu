@@ -129,6 +129,7 @@ class EngineImpl final : public Engine {
               int keepQueries, float* flowOut, const StageIO& io) override;
   /** The forwards of `items` (engines sharing this one's weights, this one first) as one; see forwardBatch. */
   void forwardMany(std::vector<BatchForward>& items);
+  bool takesDevicePointers() const override { return lb_ == 0 && le_ == dims_.layers; }
   void layers(int* begin, int* end) const override { *begin = lb_; *end = le_; }
   void updateCache(int rows, int terms, bool perLayer, const int32_t* sources, const float* weights,
                    const float* positions) override;
@@ -756,7 +757,7 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
   for (const Segment<T>& s : segs) {
     if (firstStage)
       CUDA_CHECK(cudaMemcpyAsync(latent_.as<float>() + frameSize * s.frameOff, s.latent, frameSize * s.frames * 4,
-                                 cudaMemcpyHostToDevice, stream_));
+                                 cudaMemcpyDefault, stream_));  // from the host, or from this GPU (takesDevicePointers)
     CUDA_CHECK(cudaMemcpyAsync(tsteps_.as<float>() + s.frameOff, s.timesteps, s.frames * 4, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaMemcpyAsync(framePos_.as<int>() + s.frameOff, s.framePos, s.frames * 4, cudaMemcpyHostToDevice, stream_));
   }
@@ -950,7 +951,7 @@ void EngineImpl<T>::runSegments(std::vector<Segment<T>>& segs, const StageIO& io
   if (lastStage)
     for (const Segment<T>& s : segs)
       CUDA_CHECK(cudaMemcpyAsync(s.flowOut, flow_.as<float>() + frameSize * s.frameOff, frameSize * s.frames * 4,
-                                 cudaMemcpyDeviceToHost, stream_));
+                                 cudaMemcpyDefault, stream_));
   mark(PhaseCount);
   CUDA_CHECK(cudaEventRecord(fwdEnd_, stream_));
   CUDA_CHECK(cudaStreamSynchronize(stream_));

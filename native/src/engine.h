@@ -25,6 +25,18 @@ struct StageIO {
   float* hiddenOut = nullptr;       // device pointer on this engine's device (all stages but the last)
 };
 
+/** denoiseSteps' buffers and stream on the engine's GPU, kept with the engine from block to block (denoise-steps.cu). */
+struct DenoiseScratch {
+  DeviceBuffer x, flow, noises, x0;
+  cudaStream_t stream = nullptr;
+  DenoiseScratch() = default;
+  DenoiseScratch(const DenoiseScratch&) = delete;
+  DenoiseScratch& operator=(const DenoiseScratch&) = delete;
+  ~DenoiseScratch() {
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -74,7 +86,11 @@ class Engine {
   virtual void setProductPrecision(int mode) {
     if (mode != 0) throw NativeError("FP8 products need the native engine's bf16 path");
   }
+  /** Whether forward() also takes `latent` and `flowOut` as pointers into this engine's GPU memory (a single-GPU
+      engine of the whole model), so a caller can keep the latent there between forwards. */
+  virtual bool takesDevicePointers() const { return false; }
   std::mutex mutex;
+  DenoiseScratch denoiseScratch;
 };
 
 /** One stream's forward in a batched call (forwardBatch): the arguments of Engine::forward for `engine`. */
@@ -93,7 +109,7 @@ struct BatchForward {
 /** Several streams' forwards as one: the token-wise work (modulation, norms, products, RoPE) over all their rows at
     once, attention per stream against its own cache and prompt. The engines must be distinct single-GPU engines of
     the whole model holding one weight set (one weights key), on one device; the caller holds every engine's mutex.
-    Runs on the first engine's stream and workspace, without CUDA graphs. */
+    Runs on the first engine's stream and workspace (a batch that repeats is replayed from one CUDA graph). */
 void forwardBatch(std::vector<BatchForward>& items);
 
 /** precision: 0 = bf16, 1 = fp32. */

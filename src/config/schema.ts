@@ -262,6 +262,13 @@ export const engineSection = z
      */
     cudaGraphs: z.enum(['auto', 'on', 'off']).default('auto'),
     /**
+     * Where a block's denoising steps are looped: `engine` = in one engine call where the engine can (the native
+     * engine runs the forwards back to back from C with the latent kept on the GPU and the sampler's step as a kernel
+     * between them, no JavaScript in between; the same bits), `generator` = one engine call a step. Blocks with
+     * classifier-free guidance or participative compression always take one call a step.
+     */
+    denoiseIn: z.enum(['engine', 'generator']).default('engine'),
+    /**
      * Streams of one process whose forwards are due together (same block shape, issued in the same turn of the event
      * loop) run as one batched engine call of up to this many streams (the native engine: one forward over all their
      * rows, attention per stream; other engines: each stream's own forward). 1 = every stream's forward alone.

@@ -52,6 +52,26 @@ export interface ForwardRequest {
   flowInto?: Float32Array;
 }
 
+/**
+ * A block's denoising steps from its first noise, as the generator runs them one forward at a time (src/loop/generator.ts,
+ * the sampler's arithmetic of src/loop/sampler.ts between the forwards): no block K/V and no queries kept.
+ */
+export interface DenoiseStepsRequest {
+  /** [C, F, H, W] the block's first noise; the steps' latent (overwritten: not to be read after). */
+  latent: Float32Array;
+  /** [F] the block's frame positions. */
+  framePositions: Int32Array;
+  /** The steps' noise levels in (0, 1], first to last. */
+  sigmas: number[];
+  /** The re-noise sampler's fresh noise of steps 1 .. n-1, one latent after another; absent: Euler steps (`ode`). */
+  noises?: Float32Array;
+  /** The head predicts x0 (`model.arch.prediction: sample`): it becomes the flow (x - x0) / max(sigma, sigmaFloor). */
+  samplePrediction: boolean;
+  sigmaFloor: number;
+  /** [C, F, H, W]: the last step's x0 is written here. */
+  x0Into: Float32Array;
+}
+
 export interface ForwardResult {
   /** [C, F, H, W] the head's output: the flow, or x0 for a model of `model.arch.prediction: sample` (the loop converts it). */
   flow: Float32Array;
@@ -98,6 +118,11 @@ export interface Engine {
    * with the same effect on its cache. Results in the items' order.
    */
   forwardBatch?(items: BatchedForward[]): Promise<ForwardResult[]>;
+  /**
+   * A block's denoising steps in one call, with nothing of the caller's between the forwards (the native engine runs
+   * them from C). The same bits as the generator's step-by-step loop over forward(); absent on engines without it.
+   */
+  denoiseSteps?(request: DenoiseStepsRequest): Promise<void>;
   /** Sets the prompt: computes and keeps every layer's cross-attention K/V. context: [textLen, textDim]. */
   setPrompt(context: Float32Array): Promise<void>;
   /** One forward pass of one block at one timestep, attending to [cache ‖ block]. */

@@ -31,7 +31,7 @@ import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { fillGaussianNoise } from './noise.js';
 import { openingScaleOf } from './guidance-scale.js';
-import { denoisedInto, eulerInPlace, flowOfSampleInPlace, guidedFlowInPlace, renoiseInPlace } from './sampler.js';
+import { denoisedInto, eulerInPlace, flowOfSampleInPlace, guidedFlowInPlace, renoiseInPlace, SAMPLE_SIGMA_FLOOR } from './sampler.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
@@ -283,6 +283,8 @@ class BlockLoop implements BlockGenerator {
   private flowBuffer: Float32Array | null = null;
   /** Guided steps: where the unconditional forward's flow goes, and where the guided flow is combined. */
   private uncondFlowBuffer: Float32Array | null = null;
+  /** A block looped by the engine (denoiseSteps): every step's fresh noise, drawn at once. */
+  private stepNoiseBuffer: Float32Array | undefined;
   /** Guided streams: the context the engine holds now (the clean pass and the re-cache need the prompt's). */
   private held: HeldContext = 'prompt';
 
@@ -429,6 +431,11 @@ class BlockLoop implements BlockGenerator {
     const F0 = this.config.generation.blockFrames;
     const { latentChannels: C0, latentHeight: H0, latentWidth: W0 } = this.dims;
     const firstNoise = drawn ? null : fillGaussianNoise(this.buffer('latentBuffer', C0 * F0 * H0 * W0), this.config.generation.seed, this.blockIndex, 0);
+    // A block whose steps the engine loops takes every step's fresh noise at once: drawn here too, while the engine
+    // works (for the step count asked now: a retune below that changes it draws them again).
+    const stepNoises = firstNoise && this.config.cache.compression === 'none' && this.guidanceScale() === 1 && this.stepsInEngine()
+      ? this.drawStepNoises(firstNoise.length, this.sigmasFor(stepCount).length)
+      : undefined;
     this.engineMs += await cleanPass;
     this.applyRetune();
 
@@ -448,7 +455,7 @@ class BlockLoop implements BlockGenerator {
     } else {
       const sigmas = this.sigmasFor(stepCount);
       steps = sigmas.length;
-      ({ x0, plan } = await this.denoise(firstNoise!, sigmas, plan, begun.compress, blockStart));
+      ({ x0, plan } = await this.denoise(firstNoise!, sigmas, plan, begun.compress, blockStart, stepNoises));
       this.checkFinite(x0, steps);
     }
 
@@ -526,11 +533,33 @@ class BlockLoop implements BlockGenerator {
     plan: BlockPlan,
     compress: boolean,
     blockStart: number,
+    stepNoises: Float32Array | undefined,
   ): Promise<{ x0: Float32Array; plan: BlockPlan }> {
     const F = this.config.generation.blockFrames;
     const size = firstNoise.length;
     const seed = this.config.generation.seed;
     const steps = sigmas.length;
+    if (!compress && this.guidanceScale() === 1 && this.stepsInEngine()) {
+      await this.holdContext('prompt'); // an unguided block after a guided opening
+      const x0 = new Float32Array(size);
+      await this.timed(
+        this.engine.denoiseSteps!({
+          latent: firstNoise,
+          framePositions: Int32Array.from(plan.queryPositions),
+          sigmas,
+          noises:
+            this.config.generation.sampler === 'renoise' && steps > 1
+              ? stepNoises?.length === (steps - 1) * size
+                ? stepNoises
+                : this.drawStepNoises(size, steps)
+              : undefined,
+          samplePrediction: this.dims.prediction === 'sample',
+          sigmaFloor: SAMPLE_SIGMA_FLOOR,
+          x0Into: x0,
+        }),
+      );
+      return { x0, plan };
+    }
     const x = firstNoise;
     let x0: Float32Array | undefined;
     for (let k = 0; k < steps; k++) {
@@ -560,6 +589,20 @@ class BlockLoop implements BlockGenerator {
       else eulerInPlace(x, v, sigma, sigmas[k + 1]);
     }
     return { x0: x0 ?? new Float32Array(size), plan };
+  }
+
+  /** Whether blocks go to the engine's own step loop (engine.denoiseIn, where the engine has one). */
+  private stepsInEngine(): boolean {
+    return this.config.engine.denoiseIn === 'engine' && this.engine.denoiseSteps !== undefined;
+  }
+
+  /** The re-noise sampler's fresh noise of this block's steps 1 .. steps-1, one latent after another (one array, kept). */
+  private drawStepNoises(size: number, steps: number): Float32Array | undefined {
+    if (steps < 2 || this.config.generation.sampler !== 'renoise') return undefined;
+    const all = this.stepNoiseBuffer?.length === (steps - 1) * size ? this.stepNoiseBuffer : new Float32Array((steps - 1) * size);
+    this.stepNoiseBuffer = all;
+    for (let k = 1; k < steps; k++) fillGaussianNoise(all.subarray((k - 1) * size, k * size), this.config.generation.seed, this.blockIndex, k);
+    return all;
   }
 
   /** This block's guidance scale: the opening's for the first block, 1 when the stream does not guide. */

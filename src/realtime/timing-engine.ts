@@ -2,10 +2,11 @@
  * An engine wrapper that times every forward with its shape: query tokens (the block's frames times
  * the tokens of one latent frame) and cached tokens (the rows the cache holds when the forward
  * runs). These are the samples the scheduler's cost model is fitted to (scheduler/cost-model.ts).
- * Everything else passes through untouched.
+ * A block's steps looped by the engine (denoiseSteps, where the inner engine has it) are recorded as that many
+ * forwards, each the call's time over the steps. Everything else passes through untouched.
  */
 import { DelegatingEngine } from '../engine/delegating-engine.js';
-import type { BatchedForward, Engine, ForwardRequest, ForwardResult } from '../engine/types.js';
+import type { BatchedForward, DenoiseStepsRequest, Engine, ForwardRequest, ForwardResult } from '../engine/types.js';
 
 export interface TimedForward {
   queryTokens: number;
@@ -16,6 +17,9 @@ export interface TimedForward {
 }
 
 export class TimingEngine extends DelegatingEngine {
+  /** The inner engine's step loop, timed; absent when the inner engine has none. */
+  readonly denoiseSteps?: (request: DenoiseStepsRequest) => Promise<void>;
+
   /**
    * `forwards`: where the timings go (timing engines whose forwards are batched together pass one list: a batched
    * call is recorded once, by the engine it was made on).
@@ -26,6 +30,18 @@ export class TimingEngine extends DelegatingEngine {
     readonly forwards: TimedForward[] = [],
   ) {
     super(inner);
+    const loop = inner.denoiseSteps?.bind(inner);
+    if (loop) {
+      this.denoiseSteps = async (request) => {
+        const cachedTokens = this.inner.info().cacheRows;
+        const t0 = performance.now();
+        await loop(request);
+        const steps = request.sigmas.length;
+        const ms = (performance.now() - t0) / steps;
+        const queryTokens = request.framePositions.length * this.tokensPerFrame;
+        for (let k = 0; k < steps; k++) this.forwards.push({ queryTokens, cachedTokens, ms });
+      };
+    }
   }
 
   /** The inner engine's: timing engines over engines that batch batch too. */

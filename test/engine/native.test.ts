@@ -2,7 +2,8 @@
  * The CUDA engine's fast path (engine.dtype float16 = bf16 storage, tensor-core products) against the
  * float64 TypeScript reference, at head_dim 128, 64 and 16 with a filled cache (and the fp32 mode at the
  * contract suite's size); cache blends bit-exact
- * against a host computation. GPU-only: skipped with a printed reason where the addon does not load.
+ * against a host computation; the engine's step loop (denoiseSteps) bit-exact against forwards with the generator's
+ * sampler. GPU-only: skipped with a printed reason where the addon does not load.
  * (The fp32 mode runs the shared contract suite, test/engine/contract.test.ts.)
  */
 import { suite } from 'uvu';
@@ -20,6 +21,7 @@ import { withEnv } from '../../tools/stand-in/env.js';
 import { nativeGpuUnavailable } from '../helpers/native-gpu.js';
 import { cacheLayers, forwardRequest, wave } from './helpers/engine-checks.js';
 import { relError } from '../onnx/helpers.js';
+import { denoisedInto, eulerInPlace, flowOfSampleInPlace, renoiseInPlace, SAMPLE_SIGMA_FLOOR } from '../../src/loop/sampler.js';
 
 
 const f32 = new Float32Array(1);
@@ -422,6 +424,40 @@ function defineGraphsSuite(): void {
     } finally {
       await first.close();
       await second.close();
+    }
+  });
+
+  for (const graphs of ['off', 'on'] as const) s(`the engine's step loop (denoiseSteps: the latent on the GPU, the sampler a kernel) gives the bits of forwards with the generator's sampler between them (CUDA graphs ${graphs})`, async () => {
+    const engine = (await createNativeEngine({ config: configWith(graphs) })) as NativeEngine;
+    const size = C * F * H * W;
+    const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+    try {
+      await engine.setPrompt(context);
+      await engine.forward(request(1, 0, true));
+      await keepNewest(engine, F * T);
+      const framePositions = Int32Array.from([4, 5, 6]);
+      const sigmas = [1, 0.8, 0.55, 0.25];
+      const noises = new Float32Array((sigmas.length - 1) * size);
+      for (let k = 1; k < sigmas.length; k++) noises.set(wave(size, 40 + k), (k - 1) * size);
+      for (const [what, sample, renoise] of [['re-noise, flow', false, true], ['re-noise, sample prediction', true, true], ['Euler, flow', false, false]] as const) {
+        // the generator's loop: one forward a step, src/loop/sampler.ts between them
+        const x = wave(size, 30);
+        const expected = new Float32Array(size);
+        for (let k = 0; k < sigmas.length; k++) {
+          const r = await engine.forward({ latent: x, timesteps: new Float32Array(F).fill(sigmas[k] * 1000), framePositions, keepBlockKv: false, keepQueries: 'none' });
+          const v = sample ? flowOfSampleInPlace(r.flow, x, sigmas[k]) : r.flow;
+          if (k === sigmas.length - 1) denoisedInto(expected, x, v, sigmas[k]);
+          else if (renoise) renoiseInPlace(x, v, noises.subarray((k) * size, (k + 1) * size), sigmas[k], sigmas[k + 1]);
+          else eulerInPlace(x, v, sigmas[k], sigmas[k + 1]);
+        }
+        const x0 = new Float32Array(size);
+        await engine.denoiseSteps({ latent: wave(size, 30), framePositions, sigmas, noises: renoise ? noises : undefined, samplePrediction: sample, sigmaFloor: SAMPLE_SIGMA_FLOOR, x0Into: x0 });
+        assert.ok(x0.some((v) => v !== 0) && x0.every(Number.isFinite), what);
+        assert.equal(bits(x0), bits(expected), what);
+      }
+      assert.equal([engine.info().cacheRows, engine.info().pendingRows], [F * T, 0], 'the cache as it was');
+    } finally {
+      await engine.close();
     }
   });
 

@@ -115,6 +115,27 @@ module.exports = {
     forwardOne(h, latent, timesteps, framePositions, keepBlockKv, flow);
     return settle('forward', -1);
   },
+  // the steps' forwards one after another with the generator's sampler between them (src/loop/sampler.ts)
+  denoiseSteps(h, x, frames, framePositions, sigmas, noises, samplePrediction, sigmaFloor, flow, x0Out) {
+    const n = x.length;
+    for (let k = 0; k < sigmas.length; k++) {
+      const sigma = sigmas[k];
+      forwardOne(h, x, new Float32Array(frames).fill(sigma * 1000), framePositions, false, flow);
+      if (samplePrediction) {
+        const s = Math.max(sigma, sigmaFloor);
+        for (let i = 0; i < n; i++) flow[i] = (x[i] - flow[i]) / s;
+      }
+      if (k === sigmas.length - 1) for (let i = 0; i < n; i++) x0Out[i] = x[i] - sigma * flow[i];
+      else if (noises) {
+        const next = sigmas[k + 1], keep = 1 - next, noise = noises.subarray(k * n, (k + 1) * n);
+        for (let i = 0; i < n; i++) x[i] = keep * Math.fround(x[i] - sigma * flow[i]) + next * noise[i];
+      } else {
+        const dt = sigmas[k + 1] - sigma;
+        for (let i = 0; i < n; i++) x[i] = x[i] + dt * flow[i];
+      }
+    }
+    return settle('denoiseSteps', undefined);
+  },
   forwardBatch(handles, requests, ids) {
     if (handles.length === 0 || handles.length !== requests.length || new Set(handles).size !== handles.length) {
       return Promise.reject(new Error('forwardBatch: distinct handles, one request each'));

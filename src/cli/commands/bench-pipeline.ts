@@ -31,6 +31,7 @@ export function callTimedEngine(inner: Engine, calls: EngineCall[]): Engine {
     },
     setPrompt: (context) => inner.setPrompt(context),
     forward: (request) => timed('forward', () => inner.forward(request)),
+    ...(inner.denoiseSteps ? { denoiseSteps: (request) => timed('forward', () => inner.denoiseSteps!(request)) } : {}),
     updateCache: (update) => timed('cache', () => inner.updateCache(update)),
     scoreCache: (queries, reduce) => timed('cache', () => inner.scoreCache(queries, reduce)),
     releaseQueries: (id) => timed('cache', () => inner.releaseQueries(id)),

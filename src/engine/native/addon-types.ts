@@ -162,6 +162,25 @@ export interface NativeAddon {
     out: Float64Array,
   ): Promise<number>;
 
+  /**
+   * A block's denoising steps from C (native/src/denoise-steps.h): forwards from `x` (may be overwritten) at `sigmas`
+   * with the generator's sampler between them (on the GPU, the latent kept there; on the host for a pipeline over
+   * several GPUs), re-noising with `noises` ((steps - 1) latents) or Euler steps when
+   * null; the last step's x0 into `x0Out`. `flowScratch`: the latent's size.
+   */
+  denoiseSteps(
+    handle: NativeHandle,
+    x: Float32Array,
+    frames: number,
+    framePositions: Int32Array,
+    sigmas: Float64Array,
+    noises: Float32Array | null,
+    samplePrediction: boolean,
+    sigmaFloor: number,
+    flowScratch: Float32Array,
+    x0Out: Float32Array,
+  ): Promise<void>;
+
   /** A TAEHV decoder (native/src/taehv-decoder.h); throws when cuDNN cannot be loaded. */
   createTaehv(dims: NativeTaehvDims, device: number, precision: NativeTaehvPrecision): NativeTaehvHandle;
   taehvDestroy(handle: NativeTaehvHandle): void;
@@ -188,4 +207,4 @@ export interface NativeAddon {
 }
 
 /** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
-export const NATIVE_ABI_VERSION = 7;
+export const NATIVE_ABI_VERSION = 8;

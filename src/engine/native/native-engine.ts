@@ -13,7 +13,7 @@ import { SinkstreamError } from '../../errors.js';
 import { modelDims, type ModelDims } from '../../model/dims.js';
 import { TEXT_EMBEDDING_KEY } from '../../model/expected-shapes.js';
 import { loadWeights } from '../../model/load-weights.js';
-import type { BatchedForward, CacheUpdate, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
+import type { BatchedForward, CacheUpdate, DenoiseStepsRequest, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
 import type { NativeAddon, NativeBatchRequest, NativeForwardStats, NativeHandle, NativePrecision } from './addon-types.js';
 import { NativeCallQueue, nativeError, runOnAll } from './call-queue.js';
 import { loadNativeAddon } from './addon-loader.js';
@@ -84,6 +84,8 @@ export class NativeEngine implements Engine {
   private readonly serial = ++enginesCreated;
   private cacheRows = 0;
   private pendingRows = 0;
+  /** denoiseSteps' flow between its forwards (the addon's scratch; kept for the next block). */
+  private denoiseFlow: Float32Array | undefined;
 
   private constructor(
     private readonly addon: NativeAddon,
@@ -213,6 +215,27 @@ export class NativeEngine implements Engine {
       const id = await this.addon.forward(h, request.latent, request.timesteps, request.framePositions, request.keepBlockKv, KEEP_QUERIES[request.keepQueries], flow);
       if (request.keepBlockKv) this.pendingRows = request.timesteps.length * this.dims.tokensPerFrame;
       return id >= 0 ? { flow, queriesId: id } : { flow };
+    });
+  }
+
+  /** A block's steps in one addon call: its forwards back to back from C, the sampler between them on the GPU. */
+  denoiseSteps(request: DenoiseStepsRequest): Promise<void> {
+    const { latentChannels: C, latentHeight: H, latentWidth: W } = this.dims;
+    const F = request.framePositions.length;
+    const size = C * F * H * W;
+    const steps = request.sigmas.length;
+    if (F === 0 || steps === 0 || request.latent.length !== size || request.x0Into.length !== size || (request.noises && request.noises.length !== (steps - 1) * size)) {
+      return Promise.reject(
+        new SinkstreamError(
+          'ERR_ENGINE',
+          `denoiseSteps: latent ${request.latent.length}, x0 ${request.x0Into.length}, noises ${request.noises?.length ?? 'none'} values for ${F} frames and ${steps} steps; expected [${C}, ${F}, ${H}, ${W}] each and ${steps - 1} noises`,
+        ),
+      );
+    }
+    return this.run(async (h) => {
+      this.denoiseFlow = this.denoiseFlow?.length === size ? this.denoiseFlow : new Float32Array(size);
+      await this.addon.denoiseSteps(h, request.latent, F, request.framePositions, Float64Array.from(request.sigmas), request.noises ?? null,
+        request.samplePrediction, request.sigmaFloor, this.denoiseFlow, request.x0Into);
     });
   }
 
