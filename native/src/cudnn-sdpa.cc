@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -455,16 +456,10 @@ void knobVariants(cudnn::Desc config, int index, size_t limit, std::vector<SdpaP
     int tried = 0;
     for (int64_t v = lo; v <= hi && tried < 64 && out.size() < limit; v += stride, tried++) {
       std::vector<std::pair<int, int64_t>> knobs = chosen;
-      bool found = false;
-      for (auto& [t, value] : knobs)
-        if (t == type) {
-          if (value == v) found = true;  // the heuristics' own choice: already a candidate
-          value = v;
-        }
-      if (found) continue;
-      bool listed = false;
-      for (const auto& [t, value] : knobs) listed = listed || t == type;
-      if (!listed) knobs.emplace_back(type, v);
+      const auto knob = std::find_if(knobs.begin(), knobs.end(), [&](const auto& k) { return k.first == type; });
+      if (knob == knobs.end()) knobs.emplace_back(type, v);
+      else if (knob->second == v) continue;  // the heuristics' own choice: already a candidate
+      else knob->second = v;
       std::vector<std::unique_ptr<Descriptor>> setDescs;
       std::vector<cudnn::Desc> set;
       bool ok = true;
@@ -519,14 +514,9 @@ SdpaDevicePlans::Plan planForOps(void* handle, std::vector<cudnn::Desc> ops) {
     return p;
   }
   for (int64_t i = 0; i < found && i < kMaxConfigs; i++) {
-    Descriptor plan(cudnn::kExecutionPlan);
-    check(plan.set(cudnn::kPlanEngineConfig, cudnn::kTypeBackendDescriptor, 1, &raw[i]), "plan config");
-    if (a.finalize(plan.d) != 0) continue;  // the next configuration, in the heuristics' order
     SdpaDevicePlans::Plan p;
-    int64_t n = 0;
-    check(a.getAttribute(plan.d, cudnn::kPlanWorkspaceSize, cudnn::kTypeInt64, 1, &n, &p.workspace), "plan workspace");
-    p.plan = plan.release();
-    return p;
+    p.plan = finalizePlan(raw[i], &p.workspace);
+    if (p.plan) return p;  // else the next configuration, in the heuristics' order
   }
   return {};
 }
