@@ -3,6 +3,7 @@
 #include "attention.h"
 #include "cudnn-sdpa.h"
 #include "fp8-attention.h"
+#include "hopper-attention.h"
 #include <cstdlib>
 
 namespace ssn {
@@ -380,7 +381,14 @@ double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq
     if (!fp8Attention->run(q, k, v, o, Lq, Lk, heads, headDim, d, d, d, p.scale, 0))
       throw NativeError("cuDNN has no FP8 attention plan for this shape on this device");
   }
+  std::unique_ptr<HopperAttention> hopper;
+  if (variant == kHopperVariant) {
+    int device = 0;
+    CUDA_CHECK(cudaGetDevice(&device));
+    hopper = std::make_unique<HopperAttention>(device);
+  }
   const auto once = [&] {
+    if (hopper) return hopper->run(p, 0);
     if (variant == kCudnnFp8Variant) {
       fp8Attention->run(q, k, v, o, Lq, Lk, heads, headDim, d, d, d, p.scale, 0);
       return;

@@ -32,6 +32,8 @@ constexpr int kCudnnVariant = 9;
     dequantise o), and the attention with its dequantisation alone (inputs quantised once, before the timing). */
 constexpr int kCudnnFp8Variant = 10;
 constexpr int kCudnnFp8AttendVariant = 11;
+/** runAttention's variant for the own Hopper kernel (hopper-attention.h). */
+constexpr int kHopperVariant = 12;
 
 /** Runs the bf16 kernel (variant as attentionVariant, or one of the cuDNN variants) on device arrays q, o [Lq, d], k, v [Lk, d] (keys seen as
     [Lk - Lq cache rows || Lq block rows]) once, then `reps` timed times; returns milliseconds per call. */

@@ -1,0 +1,428 @@
+// Attention for Hopper (sm_90a) in the FlashAttention-3 manner, bf16, head_dim 128, no mask: one producer warp
+// streams K and V tiles into shared memory with the tensor-memory accelerator (TMA), two stages deep, each stage
+// released by an mbarrier; two consumer warpgroups of 64 query rows each compute S = Q K^T and O += P V with
+// wgmma (Q, K and V from shared memory, P from registers) and the online softmax in base 2 between the two.
+// Keys come from two row segments (cache, then the block's own rows) read through two tensor maps each, so rows
+// past a segment's end are zero-filled by the copy engine and masked out of the softmax.
+#include "hopper-attention.h"
+#include "key-split.h"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
+
+namespace ssn {
+namespace {
+
+constexpr int kHeadDim = 128;
+constexpr int kRowsPerCta = 128;     // query rows: 64 per consumer warpgroup
+constexpr int kKeysPerTile = 128;
+constexpr int kStages = 2;
+constexpr int kThreads = 384;        // warpgroup 0 produces, 1 and 2 consume
+constexpr int kConsumerThreads = 256;
+constexpr int kHalfBytes = kKeysPerTile * 64 * 2;  // 64 of a row's 128 columns (one 128-byte swizzle span), 128 rows
+constexpr int kTileBytes = 2 * kHalfBytes;
+constexpr int kBarrierBytes = 128;
+constexpr int kSmemBytes = (1 + 2 * kStages) * kTileBytes + kBarrierBytes + 1024;  // + slack to align to 1 KB
+
+struct KernelParams {
+  int lq, heads;
+  int aBegin, aEnd, bBegin, bEnd;  // this split's rows of segment A and of segment B (split 0; others by keysPerSplit)
+  int segA, segB, keysPerSplit;
+  float scaleLog2;                 // softmax scale * log2(e)
+  bf16* o;
+  int oStride;
+  bf16* parts;                     // splits > 1: [splits, lq, heads * 128] and log-sum-exps [splits, heads, lq]
+  float* lse;
+  int descVariant;
+};
+
+__device__ __forceinline__ uint32_t smemAddress(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void barrierInit(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
+}
+__device__ __forceinline__ void barrierExpectBytes(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void barrierArrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void barrierWait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+__device__ __forceinline__ void tmaLoad(uint32_t dst, const CUtensorMap* map, int column, int row, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(column), "r"(row), "r"(bar)
+      : "memory");
+}
+
+__device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmmaWaitAll() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+/** Keeps the compiler from moving reads or writes of accumulator registers across the asynchronous products. */
+template <int N> __device__ __forceinline__ void fenceRegisters(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+/** Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets (16-byte units). */
+__device__ __forceinline__ uint64_t descriptor(uint32_t address, uint32_t leadingBytes, uint32_t strideBytes) {
+  return static_cast<uint64_t>((address & 0x3FFFF) >> 4) | static_cast<uint64_t>((leadingBytes >> 4) & 0x3FFF) << 16 |
+         static_cast<uint64_t>((strideBytes >> 4) & 0x3FFF) << 32 | 1ull << 62;
+}
+
+__device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+/** D (64 x 128, fp32) = A (64 x 16, shared, K-major) * B (128 x 16, shared, K-major)^T, added to D when `accumulate`. */
+__device__ __forceinline__ void wgmmaQK(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
+        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
+        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(descA), "l"(descB), "r"(accumulate));
+}
+
+/** D (64 x 128, fp32) += A (64 x 16, registers) * B (16 x 128, shared, MN-major: rows of 128 contiguous columns). */
+__device__ __forceinline__ void wgmmaPV(float (&d)[64], const uint32_t (&a)[4], uint64_t descB) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
+        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
+        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1));
+}
+
+/** Which segment and rows the t-th key tile of a split reads: segment A's tiles first, then segment B's. */
+struct KeyTiles {
+  int aBegin, aEnd, bBegin, bEnd, tilesA, tiles;
+  __device__ KeyTiles(const KernelParams& p, int split) {
+    const int lk = p.segA + p.segB;
+    const int kb = min(lk, split * p.keysPerSplit), ke = min(lk, kb + p.keysPerSplit);
+    aBegin = min(kb, p.segA);
+    aEnd = min(ke, p.segA);
+    bBegin = max(kb, p.segA) - p.segA;
+    bEnd = max(ke, p.segA) - p.segA;
+    tilesA = (aEnd - aBegin + kKeysPerTile - 1) / kKeysPerTile;
+    tiles = tilesA + (bEnd - bBegin + kKeysPerTile - 1) / kKeysPerTile;
+  }
+  __device__ bool inA(int t) const { return t < tilesA; }
+  __device__ int row(int t) const { return inA(t) ? aBegin + t * kKeysPerTile : bBegin + (t - tilesA) * kKeysPerTile; }
+  __device__ int valid(int t) const { return min(kKeysPerTile, (inA(t) ? aEnd : bEnd) - row(t)); }
+};
+
+__global__ void __launch_bounds__(kThreads, 1)
+    hopperAttentionKernel(const __grid_constant__ CUtensorMap qMap, const __grid_constant__ CUtensorMap kMapA,
+                          const __grid_constant__ CUtensorMap kMapB, const __grid_constant__ CUtensorMap vMapA,
+                          const __grid_constant__ CUtensorMap vMapB, const KernelParams p) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(1024) unsigned char smemRaw[];
+  const uint32_t base = (smemAddress(smemRaw) + 1023u) & ~1023u;
+  const uint32_t sQ = base, sK = base + kTileBytes, sV = base + (1 + kStages) * kTileBytes;
+  const uint32_t bars = base + (1 + 2 * kStages) * kTileBytes;
+  const uint32_t qFull = bars;
+  const auto kFull = [&](int s) { return bars + 8u * (1 + s); };
+  const auto kEmpty = [&](int s) { return bars + 8u * (1 + kStages + s); };
+  const auto vFull = [&](int s) { return bars + 8u * (1 + 2 * kStages + s); };
+  const auto vEmpty = [&](int s) { return bars + 8u * (1 + 3 * kStages + s); };
+
+  const int tid = threadIdx.x, warpgroup = tid / 128;
+  const int mTile = blockIdx.x, head = blockIdx.y, split = blockIdx.z;
+  const KeyTiles tiles(p, split);
+  const int column = head * kHeadDim;
+
+  if (tid == 0) {
+    barrierInit(qFull, 1);
+    for (int s = 0; s < kStages; s++) {
+      barrierInit(kFull(s), 1);
+      barrierInit(vFull(s), 1);
+      barrierInit(kEmpty(s), kConsumerThreads);
+      barrierInit(vEmpty(s), kConsumerThreads);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    if (tid != 0) return;
+    barrierExpectBytes(qFull, kTileBytes);
+    tmaLoad(sQ, &qMap, column, mTile * kRowsPerCta, qFull);
+    tmaLoad(sQ + kHalfBytes, &qMap, column + 64, mTile * kRowsPerCta, qFull);
+    for (int t = 0; t < tiles.tiles; t++) {
+      const int s = t % kStages;
+      const uint32_t parity = ((t / kStages) & 1) ^ 1;  // a fresh barrier passes parity 1: the first round waits for nothing
+      const int row = tiles.row(t);
+      const CUtensorMap* km = tiles.inA(t) ? &kMapA : &kMapB;
+      const CUtensorMap* vm = tiles.inA(t) ? &vMapA : &vMapB;
+      barrierWait(kEmpty(s), parity);
+      barrierExpectBytes(kFull(s), kTileBytes);
+      tmaLoad(sK + s * kTileBytes, km, column, row, kFull(s));
+      tmaLoad(sK + s * kTileBytes + kHalfBytes, km, column + 64, row, kFull(s));
+      barrierWait(vEmpty(s), parity);
+      barrierExpectBytes(vFull(s), kTileBytes);
+      tmaLoad(sV + s * kTileBytes, vm, column, row, vFull(s));
+      tmaLoad(sV + s * kTileBytes + kHalfBytes, vm, column + 64, row, vFull(s));
+    }
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  const int consumer = warpgroup - 1, lane = tid & 31, warp = (tid & 127) >> 5;
+  const int g = lane >> 2, t4 = lane & 3;
+  const uint32_t qBase = sQ + consumer * 64 * 128;  // this warpgroup's 64 rows of each half
+  // K-major operands (Q, K): rows of 128 bytes, 8-row groups 1024 bytes apart; the leading offset is unused.
+  // V is read MN-major: the two 64-column halves kHalfBytes apart, 8-key groups 1024 bytes apart.
+  const uint32_t vLeading = p.descVariant == 1 ? 1024u : static_cast<uint32_t>(kHalfBytes);
+  const uint32_t vStride = p.descVariant == 1 ? static_cast<uint32_t>(kHalfBytes) : 1024u;
+
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; i++) o[i] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+  barrierWait(qFull, 0);
+
+  for (int t = 0; t < tiles.tiles; t++) {
+    const int s = t % kStages;
+    const uint32_t parity = (t / kStages) & 1;
+    float sc[64];
+    barrierWait(kFull(s), parity);
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / 16; kk++) {
+      const uint32_t offset = (kk / 4) * kHalfBytes + (kk % 4) * 32;
+      wgmmaQK(sc, descriptor(qBase + offset, 16, 1024), descriptor(sK + s * kTileBytes + offset, 16, 1024), kk > 0);
+    }
+    wgmmaCommit();
+    wgmmaWaitAll();
+    fenceRegisters(sc);
+    barrierArrive(kEmpty(s));
+
+    const int valid = tiles.valid(t);
+    if (valid < kKeysPerTile) {
+#pragma unroll
+      for (int i = 0; i < 64; i++)
+        if (8 * (i / 4) + 2 * t4 + (i & 1) >= valid) sc[i] = -INFINITY;
+    }
+    float x0 = -INFINITY, x1 = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      x0 = fmaxf(x0, fmaxf(sc[4 * i], sc[4 * i + 1]));
+      x1 = fmaxf(x1, fmaxf(sc[4 * i + 2], sc[4 * i + 3]));
+    }
+    x0 = fmaxf(x0, __shfl_xor_sync(0xffffffffu, x0, 1));
+    x0 = fmaxf(x0, __shfl_xor_sync(0xffffffffu, x0, 2));
+    x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, 1));
+    x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, 2));
+    const float n0 = fmaxf(m0, x0 * p.scaleLog2), n1 = fmaxf(m1, x1 * p.scaleLog2);
+    const float c0 = exp2f(m0 - n0), c1 = exp2f(m1 - n1);
+    m0 = n0;
+    m1 = n1;
+    l0 *= c0;
+    l1 *= c1;
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      o[4 * i] *= c0;
+      o[4 * i + 1] *= c0;
+      o[4 * i + 2] *= c1;
+      o[4 * i + 3] *= c1;
+    }
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      sc[4 * i] = exp2f(fmaf(sc[4 * i], p.scaleLog2, -n0));
+      sc[4 * i + 1] = exp2f(fmaf(sc[4 * i + 1], p.scaleLog2, -n0));
+      sc[4 * i + 2] = exp2f(fmaf(sc[4 * i + 2], p.scaleLog2, -n1));
+      sc[4 * i + 3] = exp2f(fmaf(sc[4 * i + 3], p.scaleLog2, -n1));
+      l0 += sc[4 * i] + sc[4 * i + 1];
+      l1 += sc[4 * i + 2] + sc[4 * i + 3];
+    }
+    // P as wgmma's A fragments: the accumulator layout of two adjacent 8-column chunks is the 16-wide A layout.
+    uint32_t pa[8][4];
+#pragma unroll
+    for (int kk = 0; kk < 8; kk++) {
+      pa[kk][0] = packBf16(sc[8 * kk], sc[8 * kk + 1]);
+      pa[kk][1] = packBf16(sc[8 * kk + 2], sc[8 * kk + 3]);
+      pa[kk][2] = packBf16(sc[8 * kk + 4], sc[8 * kk + 5]);
+      pa[kk][3] = packBf16(sc[8 * kk + 6], sc[8 * kk + 7]);
+    }
+    barrierWait(vFull(s), parity);
+    fenceRegisters(o);
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kKeysPerTile / 16; kk++)
+      wgmmaPV(o, pa[kk], descriptor(sV + s * kTileBytes + kk * 16 * 128, vLeading, vStride));
+    wgmmaCommit();
+    wgmmaWaitAll();
+    fenceRegisters(o);
+    barrierArrive(vEmpty(s));
+  }
+
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float r0 = l0 > 0.f ? 1.f / l0 : 0.f, r1 = l1 > 0.f ? 1.f / l1 : 0.f;
+  const int row0 = mTile * kRowsPerCta + consumer * 64 + warp * 16 + g, row1 = row0 + 8;
+  const int d = p.heads * kHeadDim;
+  bf16* out = p.parts ? p.parts + (size_t)split * p.lq * d : p.o;
+  const int stride = p.parts ? d : p.oStride;
+#pragma unroll
+  for (int i = 0; i < 16; i++) {
+    const int c = column + 8 * i + 2 * t4;
+    if (row0 < p.lq) *reinterpret_cast<uint32_t*>(out + (size_t)row0 * stride + c) = packBf16(o[4 * i] * r0, o[4 * i + 1] * r0);
+    if (row1 < p.lq)
+      *reinterpret_cast<uint32_t*>(out + (size_t)row1 * stride + c) = packBf16(o[4 * i + 2] * r1, o[4 * i + 3] * r1);
+  }
+  if (p.parts && t4 == 0) {
+    constexpr float kLn2 = 0.6931471805599453f;
+    float* lse = p.lse + ((size_t)split * p.heads + head) * p.lq;
+    if (row0 < p.lq) lse[row0] = (m0 + log2f(l0)) * kLn2;
+    if (row1 < p.lq) lse[row1] = (m1 + log2f(l1)) * kLn2;
+  }
+#endif
+}
+
+}  // namespace
+
+namespace {
+
+PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) == cudaSuccess &&
+        found == cudaDriverEntryPointSuccess)
+      encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+    cudaGetLastError();
+  });
+  if (!encode) throw NativeError("Hopper attention: the driver has no cuTensorMapEncodeTiled");
+  return encode;
+}
+
+/** A 2-D map over `rows` rows of `columns` bf16 (row stride `stride` elements), read in 128 x 64 boxes, 128-byte
+    swizzle; rows past `rows` read as zeros. */
+CUtensorMap rowMap(const bf16* base, int rows, int columns, int stride) {
+  CUtensorMap map{};
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(std::max(rows, 1))};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride) * sizeof(bf16)};
+  const cuuint32_t box[2] = {64, kKeysPerTile};
+  const cuuint32_t elementStrides[2] = {1, 1};
+  const CUresult r = tensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(base), dims, strides,
+                                        box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw NativeError("Hopper attention: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(r)) +
+                      "; rows " + std::to_string(rows) + ", stride " + std::to_string(stride) + ")");
+  return map;
+}
+
+}  // namespace
+
+bool hopperAttentionAvailable(int device) {
+#ifndef SSN_HOPPER_KERNEL
+  (void)device;
+  return false;
+#else
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  if (major != 9 || minor != 0) return false;
+  cudaFuncAttributes attributes{};
+  if (cudaFuncGetAttributes(&attributes, hopperAttentionKernel) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return true;
+#endif
+}
+
+HopperAttention::HopperAttention(int device) : device_(device) {
+  if (!hopperAttentionAvailable(device))
+    throw NativeError("engine.attentionKernel hopper: needs a Hopper GPU (compute capability 9.0) and a build with sm_90a");
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
+  CUDA_CHECK(cudaFuncSetAttribute(hopperAttentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+  const char* variant = std::getenv("SSN_HOPPER_DESC");
+  descVariant_ = variant ? std::atoi(variant) : 0;
+}
+
+int HopperAttention::splitsFor(int lq, int lk, int heads) const {
+  const char* env = std::getenv("SSN_ATTENTION_SPLIT");
+  return keySplits(lq, lk, heads, kHeadDim, sms_, env ? std::atoi(env) : 0);
+}
+
+bool HopperAttention::supports(const AttentionParams<bf16>& p) {
+  return p.headDim == kHeadDim && p.qStride % 8 == 0 && p.kvStride % 8 == 0 && p.oStride % 2 == 0 &&
+         reinterpret_cast<uintptr_t>(p.q) % 16 == 0 && reinterpret_cast<uintptr_t>(p.k) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(p.v) % 16 == 0 && p.segA + p.segB > 0;
+}
+
+void HopperAttention::run(const AttentionParams<bf16>& p, cudaStream_t stream) {
+  if (p.Lq == 0) return;
+  if (!supports(p)) throw NativeError("Hopper attention: head_dim 128 and 16-byte aligned rows only");
+  const int d = p.heads * kHeadDim, lk = p.segA + p.segB;
+  const int splits = splitsFor(p.Lq, lk, p.heads);
+  KernelParams k{};
+  k.lq = p.Lq;
+  k.heads = p.heads;
+  k.segA = p.segA;
+  k.segB = p.segB;
+  k.keysPerSplit = (lk + splits - 1) / splits;
+  k.scaleLog2 = p.scale * 1.4426950408889634f;
+  k.o = p.o;
+  k.oStride = p.oStride;
+  k.descVariant = descVariant_;
+  if (splits > 1) {
+    partial_.reserve((size_t)splits * p.Lq * d * sizeof(bf16));
+    lse_.reserve((size_t)splits * p.heads * p.Lq * sizeof(float));
+    k.parts = partial_.as<bf16>();
+    k.lse = lse_.as<float>();
+  }
+  const int columns = d;
+  const CUtensorMap q = rowMap(p.q, p.Lq, columns, p.qStride);
+  const CUtensorMap kA = rowMap(p.k, p.segA, columns, p.kvStride);
+  const CUtensorMap vA = rowMap(p.v, p.segA, columns, p.kvStride);
+  const CUtensorMap kB = rowMap(p.k + (size_t)p.segBOffset * p.kvStride, p.segB, columns, p.kvStride);
+  const CUtensorMap vB = rowMap(p.v + (size_t)p.segBOffset * p.kvStride, p.segB, columns, p.kvStride);
+  const dim3 grid(ceilDiv(p.Lq, kRowsPerCta), p.heads, splits);
+  hopperAttentionKernel<<<grid, kThreads, kSmemBytes, stream>>>(q, kA, kB, vA, vB, k);
+  CUDA_LAUNCH_CHECK();
+  if (splits > 1) mergeKeySplits(partial_.as<bf16>(), lse_.as<float>(), splits, p.Lq, p.heads, kHeadDim, p.o, p.oStride, stream);
+}
+
+}  // namespace ssn

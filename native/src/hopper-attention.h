@@ -1,0 +1,27 @@
+// The own attention kernel for Hopper GPUs (hopper-attention.cu): bf16, head_dim 128, wgmma and TMA.
+#pragma once
+#include "attention.h"
+
+namespace ssn {
+
+/** Whether device `device` is a Hopper GPU (compute capability 9.0) and this build carries the sm_90a kernel. */
+bool hopperAttentionAvailable(int device);
+
+/** Runs AttentionParams<bf16> (keys from two row segments, no mask) on a Hopper GPU; keys cut into runs and merged
+    (key-split.h) when one run would leave the GPU's SMs short of work. Owns the runs' scratch. */
+class HopperAttention {
+ public:
+  explicit HopperAttention(int device);
+  /** head_dim 128, row strides multiples of 8 elements, q / k / v 16-byte aligned. */
+  static bool supports(const AttentionParams<bf16>& p);
+  void run(const AttentionParams<bf16>& p, cudaStream_t stream);
+
+ private:
+  int splitsFor(int lq, int lk, int heads) const;
+  int device_ = 0;
+  int sms_ = 0;
+  int descVariant_ = 0;
+  DeviceBuffer partial_, lse_;
+};
+
+}  // namespace ssn

@@ -1,0 +1,95 @@
+# The own Hopper attention kernel (variant 12, native/src/hopper-attention.cu) against cuDNN's fused attention
+# (variant 9) and the FlashAttention-2-style own kernel (variant 2), side by side in one process, through the C API
+# (no PyTorch in the process, so the system cuDNN is the one loaded, as under Node). Checks the kernel against a
+# float64 reference on small shapes first (partial query and key tiles, split keys), then times the 1.3B shape
+# (12 heads of 128, 4,680 queries) at 3, 12 and 21 frames of keys.
+# Run on the GPU machine after scripts/build-native.sh:  python3 tools/bench/hopper-attention.py [--reps N]
+import argparse, ctypes as C, os, sys
+import numpy as np
+import cupy as cp
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--reps', type=int, default=20)
+ap.add_argument('--frames', default='3,12,21')
+ap.add_argument('--skip-check', action='store_true')
+args = ap.parse_args()
+
+lib = C.CDLL('native/build/libsinkstream_native.so')
+lib.ssn_last_error.restype = C.c_char_p
+lib.ssn_attention.argtypes = [C.c_int] + [C.c_void_p] * 4 + [C.c_int] * 6 + [C.POINTER(C.c_double)]
+HOPPER, CUDNN, OWN = 12, 9, 2
+NAMES = {HOPPER: 'hopper kernel', CUDNN: 'cuDNN', OWN: 'own FA2 kernel'}
+
+
+def bf16(a):
+    return cp.asarray((np.ascontiguousarray(a, dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16))
+
+
+def unbf16(a):
+    return (cp.asnumpy(a).astype(np.uint32) << 16).view(np.float32)
+
+
+def attend(q, k, v, lq, lk, heads, hd, variant, reps):
+    o = cp.zeros(lq * heads * hd, dtype=cp.uint16)
+    ms = C.c_double()
+    rc = lib.ssn_attention(0, q.data.ptr, k.data.ptr, v.data.ptr, o.data.ptr, lq, lk, heads, hd, variant, reps, C.byref(ms))
+    if rc:
+        raise RuntimeError(lib.ssn_last_error().decode())
+    cp.cuda.runtime.deviceSynchronize()
+    return unbf16(o), ms.value
+
+
+def reference(qf, kf, vf, lq, lk, heads, hd):
+    q = qf.reshape(lq, heads, hd).astype(np.float64)
+    k = kf.reshape(lk, heads, hd).astype(np.float64)
+    v = vf.reshape(lk, heads, hd).astype(np.float64)
+    out = np.empty((lq, heads, hd))
+    for h in range(heads):
+        s = q[:, h] @ k[:, h].T / np.sqrt(hd)
+        s = np.exp(s - s.max(axis=1, keepdims=True))
+        out[:, h] = (s / s.sum(axis=1, keepdims=True)) @ v[:, h]
+    return out.reshape(-1)
+
+
+def rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+failed = 0
+if not args.skip_check:
+    rng = np.random.default_rng(0)
+    for lq, lk, heads, split in ((64, 64, 1, 0), (100, 300, 2, 0), (200, 1000, 3, 0), (300, 1560 * 2, 2, 2), (130, 4680, 1, 3)):
+        hd = 128
+        qf, kf, vf = (rng.standard_normal(n).astype(np.float32) for n in (lq * heads * hd, lk * heads * hd, lk * heads * hd))
+        q, k, v = bf16(qf), bf16(kf), bf16(vf)
+        ref = reference(unbf16(q), unbf16(k), unbf16(v), lq, lk, heads, hd)
+        os.environ['SSN_ATTENTION_SPLIT'] = str(split)
+        for desc in (0, 1):
+            os.environ['SSN_HOPPER_DESC'] = str(desc)
+            try:
+                out, _ = attend(q, k, v, lq, lk, heads, hd, HOPPER, 0)
+                err = rel(out, ref)
+            except RuntimeError as e:
+                err = float('nan'); print('[check] error', e)
+            own, _ = attend(q, k, v, lq, lk, heads, hd, OWN, 0)
+            ok = err < 1e-2
+            failed += 0 if (ok or desc == 1) else 1
+            print(f'[check] lq {lq} lk {lk} heads {heads} splits {split or "auto"} descriptor variant {desc}: hopper vs float64 '
+                  f'{err:.2e}, own FA2 kernel vs float64 {rel(own, ref):.2e} {"ok" if ok else "WRONG"}', flush=True)
+        os.environ.pop('SSN_ATTENTION_SPLIT')
+    os.environ['SSN_HOPPER_DESC'] = '0'
+
+H, D, Lq = 12, 128, 4680
+for frames in (int(f) for f in args.frames.split(',')):
+    Lk = frames * 1560
+    rng = np.random.default_rng(frames)
+    q, k, v = (bf16(rng.standard_normal(n, dtype=np.float32)) for n in (Lq * H * D, Lk * H * D, Lk * H * D))
+    outs = {}
+    for var in (CUDNN, HOPPER, OWN, CUDNN, HOPPER):
+        out, ms = attend(q, k, v, Lq, Lk, H, D, var, args.reps)
+        outs[var] = out
+        print(f'[time] keys {Lk}: {NAMES[var]} {ms:.3f} ms, {4 * Lq * Lk * H * D / ms / 1e9:.0f} TFLOP/s', flush=True)
+    print(f'[time] keys {Lk}: hopper vs cuDNN relative difference {rel(outs[HOPPER], outs[CUDNN]):.2e}, '
+          f'own FA2 vs cuDNN {rel(outs[OWN], outs[CUDNN]):.2e}', flush=True)
+print(f'[check] {"all ok" if failed == 0 else f"{failed} WRONG"}')
+sys.exit(1 if failed else 0)
