@@ -19,14 +19,21 @@ namespace {
 
 constexpr int kHeadDim = 128;
 constexpr int kRowsPerCta = 128;     // query rows: 64 per consumer warpgroup
-constexpr int kKeysPerTile = 128;
 constexpr int kStages = 2;
 constexpr int kThreads = 384;        // warpgroup 0 produces, 1 and 2 consume
 constexpr int kConsumerThreads = 256;
-constexpr int kHalfBytes = kKeysPerTile * 64 * 2;  // 64 of a row's 128 columns (one 128-byte swizzle span), 128 rows
-constexpr int kTileBytes = 2 * kHalfBytes;
+constexpr int kRowBytes = 128;       // 64 of a row's 128 columns: one 128-byte swizzle span
+constexpr int kQHalfBytes = kRowsPerCta * kRowBytes;
+constexpr int kQBytes = 2 * kQHalfBytes;
 constexpr int kBarrierBytes = 128;
-constexpr int kSmemBytes = (1 + 2 * kStages) * kTileBytes + kBarrierBytes + 1024;  // + slack to align to 1 KB
+
+/** Shared memory for key tiles of KN rows: Q, then kStages K tiles, then kStages V tiles, each tile two 64-column
+    halves of KN rows; the mbarriers after them. */
+template <int KN> struct Tiles {
+  static constexpr int halfBytes = KN * kRowBytes;
+  static constexpr int bytes = 2 * halfBytes;
+  static constexpr int smemBytes = kQBytes + 2 * kStages * bytes + kBarrierBytes + 1024;  // + slack to align to 1 KB
+};
 
 struct KernelParams {
   int lq, heads;
@@ -37,7 +44,6 @@ struct KernelParams {
   int oStride;
   bf16* parts;                     // splits > 1: [splits, lq, heads * 128] and log-sum-exps [splits, heads, lq]
   float* lse;
-  int descVariant;
 };
 
 __device__ __forceinline__ uint32_t smemAddress(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
@@ -88,12 +94,16 @@ __device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&v);
 }
 
-/** D (64 x 128, fp32) = A (64 x 16, shared, K-major) * B (128 x 16, shared, K-major)^T, added to D when `accumulate`. */
-__device__ __forceinline__ void wgmmaQK(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
+/** D (64 x N, fp32) = A (64 x 16, shared, K-major) * B (N x 16, shared, K-major)^T, added to D when `accumulate`. */
+template <int N> __device__ void wgmmaQK(float (&d)[N / 2], uint64_t descA, uint64_t descB, int accumulate);
+template <> __device__ __forceinline__ void wgmmaQK<128>(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
+      "%62, %63"
       "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
         "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
@@ -103,6 +113,29 @@ __device__ __forceinline__ void wgmmaQK(float (&d)[64], uint64_t descA, uint64_t
         "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
         "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
         "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(descA), "l"(descB), "r"(accumulate));
+}
+template <> __device__ __forceinline__ void wgmmaQK<176>(float (&d)[88], uint64_t descA, uint64_t descB, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %90, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n176k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
+      "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81,"
+      "%82, %83, %84, %85, %86, %87"
+      "}, %88, %89, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
+        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
+        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]),
+        "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]),
+        "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]),
+        "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87])
       : "l"(descA), "l"(descB), "r"(accumulate));
 }
 
@@ -125,7 +158,7 @@ __device__ __forceinline__ void wgmmaPV(float (&d)[64], const uint32_t (&a)[4], 
 }
 
 /** Which segment and rows the t-th key tile of a split reads: segment A's tiles first, then segment B's. */
-struct KeyTiles {
+template <int kKeysPerTile> struct KeyTiles {
   int aBegin, aEnd, bBegin, bEnd, tilesA, tiles;
   __device__ KeyTiles(const KernelParams& p, int split) {
     const int lk = p.segA + p.segB;
@@ -142,6 +175,7 @@ struct KeyTiles {
   __device__ int valid(int t) const { return min(kKeysPerTile, (inA(t) ? aEnd : bEnd) - row(t)); }
 };
 
+template <int kKeysPerTile>
 __global__ void __launch_bounds__(kThreads, 1)
     hopperAttentionKernel(const __grid_constant__ CUtensorMap qMap, const __grid_constant__ CUtensorMap kMapA,
                           const __grid_constant__ CUtensorMap kMapB, const __grid_constant__ CUtensorMap vMapA,
@@ -149,8 +183,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) unsigned char smemRaw[];
   const uint32_t base = (smemAddress(smemRaw) + 1023u) & ~1023u;
-  const uint32_t sQ = base, sK = base + kTileBytes, sV = base + (1 + kStages) * kTileBytes;
-  const uint32_t bars = base + (1 + 2 * kStages) * kTileBytes;
+  constexpr int kHalfBytes = Tiles<kKeysPerTile>::halfBytes, kTileBytes = Tiles<kKeysPerTile>::bytes;
+  const uint32_t sQ = base, sK = base + kQBytes, sV = sK + kStages * kTileBytes;
+  const uint32_t bars = sV + kStages * kTileBytes;
   const uint32_t qFull = bars;
   const auto kFull = [&](int s) { return bars + 8u * (1 + s); };
   const auto kEmpty = [&](int s) { return bars + 8u * (1 + kStages + s); };
@@ -159,7 +194,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int tid = threadIdx.x, warpgroup = tid / 128;
   const int mTile = blockIdx.x, head = blockIdx.y, split = blockIdx.z;
-  const KeyTiles tiles(p, split);
+  const KeyTiles<kKeysPerTile> tiles(p, split);
   const int column = head * kHeadDim;
 
   if (tid == 0) {
@@ -177,9 +212,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (warpgroup == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
     if (tid != 0) return;
-    barrierExpectBytes(qFull, kTileBytes);
+    barrierExpectBytes(qFull, kQBytes);
     tmaLoad(sQ, &qMap, column, mTile * kRowsPerCta, qFull);
-    tmaLoad(sQ + kHalfBytes, &qMap, column + 64, mTile * kRowsPerCta, qFull);
+    tmaLoad(sQ + kQHalfBytes, &qMap, column + 64, mTile * kRowsPerCta, qFull);
     for (int t = 0; t < tiles.tiles; t++) {
       const int s = t % kStages;
       const uint32_t parity = ((t / kStages) & 1) ^ 1;  // a fresh barrier passes parity 1: the first round waits for nothing
@@ -201,43 +236,62 @@ __global__ void __launch_bounds__(kThreads, 1)
   asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
   const int consumer = warpgroup - 1, lane = tid & 31, warp = (tid & 127) >> 5;
   const int g = lane >> 2, t4 = lane & 3;
-  const uint32_t qBase = sQ + consumer * 64 * 128;  // this warpgroup's 64 rows of each half
+  const uint32_t qBase = sQ + consumer * 64 * kRowBytes;  // this warpgroup's 64 rows of each half
   // K-major operands (Q, K): rows of 128 bytes, 8-row groups 1024 bytes apart; the leading offset is unused.
   // V is read MN-major: the two 64-column halves kHalfBytes apart, 8-key groups 1024 bytes apart.
-  const uint32_t vLeading = p.descVariant == 1 ? 1024u : static_cast<uint32_t>(kHalfBytes);
-  const uint32_t vStride = p.descVariant == 1 ? static_cast<uint32_t>(kHalfBytes) : 1024u;
+  constexpr uint32_t vLeading = kHalfBytes, vStride = 1024;
+
+  // Ping-pong: the two consumer warpgroups take turns to issue their products (named barriers 1 and 2, each
+  // passed when the other warpgroup arrives), so one's softmax runs while the other's products do. Warpgroup 0
+  // goes first; the last arrival of warpgroup 1 is left out so that every barrier's arrivals match its waits.
+  const int myTurn = 1 + consumer, otherTurn = 2 - consumer;
+  const auto waitTurn = [&] { asm volatile("bar.sync %0, 256;\n" ::"r"(myTurn) : "memory"); };
+  const auto passTurn = [&] { asm volatile("bar.arrive %0, 256;\n" ::"r"(otherTurn) : "memory"); };
+  if (consumer == 1) asm volatile("bar.arrive 1, 256;\n" ::: "memory");
+
+  constexpr int kScores = kKeysPerTile / 2;  // a thread's share of a 64 x kKeysPerTile score tile
+  const auto issueQK = [&](float (&sc)[kScores], int t) {
+    const int s = t % kStages;
+    barrierWait(kFull(s), (t / kStages) & 1);
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / 16; kk++) {
+      const uint32_t inSpan = (kk % 4) * 32;  // 16 columns further into the 128-byte swizzle span
+      wgmmaQK<kKeysPerTile>(sc, descriptor(qBase + (kk / 4) * kQHalfBytes + inSpan, 16, 1024),
+              descriptor(sK + s * kTileBytes + (kk / 4) * kHalfBytes + inSpan, 16, 1024), kk > 0);
+    }
+    wgmmaCommit();
+  };
+  const auto issuePV = [&](float (&o)[64], const uint32_t (&pa)[kKeysPerTile / 16][4], int t) {
+    const int s = t % kStages;
+    barrierWait(vFull(s), (t / kStages) & 1);
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kKeysPerTile / 16; kk++)
+      wgmmaPV(o, pa[kk], descriptor(sV + s * kTileBytes + kk * 16 * kRowBytes, vLeading, vStride));
+    wgmmaCommit();
+  };
 
   float o[64];
 #pragma unroll
   for (int i = 0; i < 64; i++) o[i] = 0.f;
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
-  barrierWait(qFull, 0);
-
-  for (int t = 0; t < tiles.tiles; t++) {
-    const int s = t % kStages;
-    const uint32_t parity = (t / kStages) & 1;
-    float sc[64];
-    barrierWait(kFull(s), parity);
-    wgmmaFence();
-#pragma unroll
-    for (int kk = 0; kk < kHeadDim / 16; kk++) {
-      const uint32_t offset = (kk / 4) * kHalfBytes + (kk % 4) * 32;
-      wgmmaQK(sc, descriptor(qBase + offset, 16, 1024), descriptor(sK + s * kTileBytes + offset, 16, 1024), kk > 0);
-    }
-    wgmmaCommit();
-    wgmmaWaitAll();
-    fenceRegisters(sc);
-    barrierArrive(kEmpty(s));
-
+  uint32_t pa[kKeysPerTile / 16][4];
+  float sc[kScores];
+  // Softmax of tile t's scores in sc: new running maxima, the factors c0 / c1 that rescale what o holds, the
+  // probabilities as bf16 A fragments (the accumulator layout of two adjacent 8-column chunks is wgmma's 16-wide
+  // A layout).
+  float c0 = 1.f, c1 = 1.f;
+  const auto softmax = [&](int t) {
     const int valid = tiles.valid(t);
     if (valid < kKeysPerTile) {
 #pragma unroll
-      for (int i = 0; i < 64; i++)
+      for (int i = 0; i < kScores; i++)
         if (8 * (i / 4) + 2 * t4 + (i & 1) >= valid) sc[i] = -INFINITY;
     }
     float x0 = -INFINITY, x1 = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < kKeysPerTile / 8; i++) {
       x0 = fmaxf(x0, fmaxf(sc[4 * i], sc[4 * i + 1]));
       x1 = fmaxf(x1, fmaxf(sc[4 * i + 2], sc[4 * i + 3]));
     }
@@ -246,11 +300,33 @@ __global__ void __launch_bounds__(kThreads, 1)
     x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, 1));
     x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, 2));
     const float n0 = fmaxf(m0, x0 * p.scaleLog2), n1 = fmaxf(m1, x1 * p.scaleLog2);
-    const float c0 = exp2f(m0 - n0), c1 = exp2f(m1 - n1);
+    c0 = exp2f(m0 - n0);
+    c1 = exp2f(m1 - n1);
     m0 = n0;
     m1 = n1;
-    l0 *= c0;
-    l1 *= c1;
+    float s0 = 0.f, s1 = 0.f;
+#pragma unroll
+    for (int i = 0; i < kKeysPerTile / 8; i++) {
+      sc[4 * i] = exp2f(fmaf(sc[4 * i], p.scaleLog2, -n0));
+      sc[4 * i + 1] = exp2f(fmaf(sc[4 * i + 1], p.scaleLog2, -n0));
+      sc[4 * i + 2] = exp2f(fmaf(sc[4 * i + 2], p.scaleLog2, -n1));
+      sc[4 * i + 3] = exp2f(fmaf(sc[4 * i + 3], p.scaleLog2, -n1));
+      s0 += sc[4 * i] + sc[4 * i + 1];
+      s1 += sc[4 * i + 2] + sc[4 * i + 3];
+    }
+    l0 = l0 * c0 + s0;
+    l1 = l1 * c1 + s1;
+  };
+  const auto packP = [&] {
+#pragma unroll
+    for (int kk = 0; kk < kKeysPerTile / 16; kk++) {
+      pa[kk][0] = packBf16(sc[8 * kk], sc[8 * kk + 1]);
+      pa[kk][1] = packBf16(sc[8 * kk + 2], sc[8 * kk + 3]);
+      pa[kk][2] = packBf16(sc[8 * kk + 4], sc[8 * kk + 5]);
+      pa[kk][3] = packBf16(sc[8 * kk + 6], sc[8 * kk + 7]);
+    }
+  };
+  const auto rescaleO = [&] {
 #pragma unroll
     for (int i = 0; i < 16; i++) {
       o[4 * i] *= c0;
@@ -258,35 +334,43 @@ __global__ void __launch_bounds__(kThreads, 1)
       o[4 * i + 2] *= c1;
       o[4 * i + 3] *= c1;
     }
-#pragma unroll
-    for (int i = 0; i < 16; i++) {
-      sc[4 * i] = exp2f(fmaf(sc[4 * i], p.scaleLog2, -n0));
-      sc[4 * i + 1] = exp2f(fmaf(sc[4 * i + 1], p.scaleLog2, -n0));
-      sc[4 * i + 2] = exp2f(fmaf(sc[4 * i + 2], p.scaleLog2, -n1));
-      sc[4 * i + 3] = exp2f(fmaf(sc[4 * i + 3], p.scaleLog2, -n1));
-      l0 += sc[4 * i] + sc[4 * i + 1];
-      l1 += sc[4 * i + 2] + sc[4 * i + 3];
-    }
-    // P as wgmma's A fragments: the accumulator layout of two adjacent 8-column chunks is the 16-wide A layout.
-    uint32_t pa[8][4];
-#pragma unroll
-    for (int kk = 0; kk < 8; kk++) {
-      pa[kk][0] = packBf16(sc[8 * kk], sc[8 * kk + 1]);
-      pa[kk][1] = packBf16(sc[8 * kk + 2], sc[8 * kk + 3]);
-      pa[kk][2] = packBf16(sc[8 * kk + 4], sc[8 * kk + 5]);
-      pa[kk][3] = packBf16(sc[8 * kk + 6], sc[8 * kk + 7]);
-    }
-    barrierWait(vFull(s), parity);
+  };
+
+  barrierWait(qFull, 0);
+  const int n = tiles.tiles;
+  // Tile 0: scores alone.
+  waitTurn();
+  issueQK(sc, 0);
+  passTurn();
+  wgmmaWaitAll();
+  fenceRegisters(sc);
+  barrierArrive(kEmpty(0));
+  softmax(0);
+  packP();
+  // Tile t: its scores issued together with tile t-1's P V; its softmax runs while that product does.
+  for (int t = 1; t < n; t++) {
+    waitTurn();
+    issueQK(sc, t);
     fenceRegisters(o);
-    wgmmaFence();
-#pragma unroll
-    for (int kk = 0; kk < kKeysPerTile / 16; kk++)
-      wgmmaPV(o, pa[kk], descriptor(sV + s * kTileBytes + kk * 16 * 128, vLeading, vStride));
-    wgmmaCommit();
+    issuePV(o, pa, t - 1);
+    passTurn();
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+    fenceRegisters(sc);
+    barrierArrive(kEmpty(t % kStages));
+    softmax(t);
     wgmmaWaitAll();
     fenceRegisters(o);
-    barrierArrive(vEmpty(s));
+    barrierArrive(vEmpty((t - 1) % kStages));
+    rescaleO();
+    packP();
   }
+  waitTurn();
+  fenceRegisters(o);
+  issuePV(o, pa, n - 1);
+  if (consumer == 0) passTurn();
+  wgmmaWaitAll();
+  fenceRegisters(o);
+  barrierArrive(vEmpty((n - 1) % kStages));
 
   l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -332,13 +416,13 @@ PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
   return encode;
 }
 
-/** A 2-D map over `rows` rows of `columns` bf16 (row stride `stride` elements), read in 128 x 64 boxes, 128-byte
-    swizzle; rows past `rows` read as zeros. */
-CUtensorMap rowMap(const bf16* base, int rows, int columns, int stride) {
+/** A 2-D map over `rows` rows of `columns` bf16 (row stride `stride` elements), read in boxes of `boxRows` rows x 64
+    columns, 128-byte swizzle; rows past `rows` read as zeros. */
+CUtensorMap rowMap(const bf16* base, int rows, int columns, int stride, int boxRows) {
   CUtensorMap map{};
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(std::max(rows, 1))};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride) * sizeof(bf16)};
-  const cuuint32_t box[2] = {64, kKeysPerTile};
+  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(boxRows)};
   const cuuint32_t elementStrides[2] = {1, 1};
   const CUresult r = tensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(base), dims, strides,
                                         box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
@@ -364,7 +448,7 @@ bool hopperAttentionAvailable(int device) {
   }
   if (major != 9 || minor != 0) return false;
   cudaFuncAttributes attributes{};
-  if (cudaFuncGetAttributes(&attributes, hopperAttentionKernel) != cudaSuccess) {
+  if (cudaFuncGetAttributes(&attributes, hopperAttentionKernel<128>) != cudaSuccess) {
     cudaGetLastError();
     return false;
   }
@@ -376,9 +460,12 @@ HopperAttention::HopperAttention(int device) : device_(device) {
   if (!hopperAttentionAvailable(device))
     throw NativeError("engine.attentionKernel hopper: needs a Hopper GPU (compute capability 9.0) and a build with sm_90a");
   CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
-  CUDA_CHECK(cudaFuncSetAttribute(hopperAttentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-  const char* variant = std::getenv("SSN_HOPPER_DESC");
-  descVariant_ = variant ? std::atoi(variant) : 0;
+  CUDA_CHECK(cudaFuncSetAttribute(hopperAttentionKernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  Tiles<128>::smemBytes));
+  CUDA_CHECK(cudaFuncSetAttribute(hopperAttentionKernel<176>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  Tiles<176>::smemBytes));
+  const char* keys = std::getenv("SSN_HOPPER_KEYS");
+  keysPerTile_ = keys && std::atoi(keys) == 176 ? 176 : 128;
 }
 
 int HopperAttention::splitsFor(int lq, int lk, int heads) const {
@@ -406,21 +493,23 @@ void HopperAttention::run(const AttentionParams<bf16>& p, cudaStream_t stream) {
   k.scaleLog2 = p.scale * 1.4426950408889634f;
   k.o = p.o;
   k.oStride = p.oStride;
-  k.descVariant = descVariant_;
   if (splits > 1) {
     partial_.reserve((size_t)splits * p.Lq * d * sizeof(bf16));
     lse_.reserve((size_t)splits * p.heads * p.Lq * sizeof(float));
     k.parts = partial_.as<bf16>();
     k.lse = lse_.as<float>();
   }
-  const int columns = d;
-  const CUtensorMap q = rowMap(p.q, p.Lq, columns, p.qStride);
-  const CUtensorMap kA = rowMap(p.k, p.segA, columns, p.kvStride);
-  const CUtensorMap vA = rowMap(p.v, p.segA, columns, p.kvStride);
-  const CUtensorMap kB = rowMap(p.k + (size_t)p.segBOffset * p.kvStride, p.segB, columns, p.kvStride);
-  const CUtensorMap vB = rowMap(p.v + (size_t)p.segBOffset * p.kvStride, p.segB, columns, p.kvStride);
+  const int kn = keysPerTile_;
+  const CUtensorMap q = rowMap(p.q, p.Lq, d, p.qStride, kRowsPerCta);
+  const CUtensorMap kA = rowMap(p.k, p.segA, d, p.kvStride, kn);
+  const CUtensorMap vA = rowMap(p.v, p.segA, d, p.kvStride, kn);
+  const CUtensorMap kB = rowMap(p.k + (size_t)p.segBOffset * p.kvStride, p.segB, d, p.kvStride, kn);
+  const CUtensorMap vB = rowMap(p.v + (size_t)p.segBOffset * p.kvStride, p.segB, d, p.kvStride, kn);
   const dim3 grid(ceilDiv(p.Lq, kRowsPerCta), p.heads, splits);
-  hopperAttentionKernel<<<grid, kThreads, kSmemBytes, stream>>>(q, kA, kB, vA, vB, k);
+  if (kn == 176)
+    hopperAttentionKernel<176><<<grid, kThreads, Tiles<176>::smemBytes, stream>>>(q, kA, kB, vA, vB, k);
+  else
+    hopperAttentionKernel<128><<<grid, kThreads, Tiles<128>::smemBytes, stream>>>(q, kA, kB, vA, vB, k);
   CUDA_LAUNCH_CHECK();
   if (splits > 1) mergeKeySplits(partial_.as<bf16>(), lse_.as<float>(), splits, p.Lq, p.heads, kHeadDim, p.o, p.oStride, stream);
 }

@@ -20,7 +20,7 @@ class HopperAttention {
   int splitsFor(int lq, int lk, int heads) const;
   int device_ = 0;
   int sms_ = 0;
-  int descVariant_ = 0;
+  int keysPerTile_ = 128;  // key rows a tile (128 or 176; env SSN_HOPPER_KEYS)
   DeviceBuffer partial_, lse_;
 };
 

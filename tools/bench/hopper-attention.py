@@ -12,6 +12,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--reps', type=int, default=20)
 ap.add_argument('--frames', default='3,12,21')
 ap.add_argument('--skip-check', action='store_true')
+ap.add_argument('--splits', default='1,2,3', help='key splits to time the hopper kernel with at the last frame count')
 args = ap.parse_args()
 
 lib = C.CDLL('native/build/libsinkstream_native.so')
@@ -64,20 +65,17 @@ if not args.skip_check:
         q, k, v = bf16(qf), bf16(kf), bf16(vf)
         ref = reference(unbf16(q), unbf16(k), unbf16(v), lq, lk, heads, hd)
         os.environ['SSN_ATTENTION_SPLIT'] = str(split)
-        for desc in (0, 1):
-            os.environ['SSN_HOPPER_DESC'] = str(desc)
-            try:
-                out, _ = attend(q, k, v, lq, lk, heads, hd, HOPPER, 0)
-                err = rel(out, ref)
-            except RuntimeError as e:
-                err = float('nan'); print('[check] error', e)
-            own, _ = attend(q, k, v, lq, lk, heads, hd, OWN, 0)
-            ok = err < 1e-2
-            failed += 0 if (ok or desc == 1) else 1
-            print(f'[check] lq {lq} lk {lk} heads {heads} splits {split or "auto"} descriptor variant {desc}: hopper vs float64 '
-                  f'{err:.2e}, own FA2 kernel vs float64 {rel(own, ref):.2e} {"ok" if ok else "WRONG"}', flush=True)
+        try:
+            out, _ = attend(q, k, v, lq, lk, heads, hd, HOPPER, 0)
+            err = rel(out, ref)
+        except RuntimeError as e:
+            err = float('nan'); print('[check] error', e)
+        own, _ = attend(q, k, v, lq, lk, heads, hd, OWN, 0)
+        ok = err < 1e-2
+        failed += 0 if ok else 1
+        print(f'[check] lq {lq} lk {lk} heads {heads} splits {split or "auto"}: hopper vs float64 {err:.2e}, '
+              f'own FA2 kernel vs float64 {rel(own, ref):.2e} {"ok" if ok else "WRONG"}', flush=True)
         os.environ.pop('SSN_ATTENTION_SPLIT')
-    os.environ['SSN_HOPPER_DESC'] = '0'
 
 H, D, Lq = 12, 128, 4680
 for frames in (int(f) for f in args.frames.split(',')):
@@ -91,5 +89,10 @@ for frames in (int(f) for f in args.frames.split(',')):
         print(f'[time] keys {Lk}: {NAMES[var]} {ms:.3f} ms, {4 * Lq * Lk * H * D / ms / 1e9:.0f} TFLOP/s', flush=True)
     print(f'[time] keys {Lk}: hopper vs cuDNN relative difference {rel(outs[HOPPER], outs[CUDNN]):.2e}, '
           f'own FA2 vs cuDNN {rel(outs[OWN], outs[CUDNN]):.2e}', flush=True)
+for split in (int(x) for x in args.splits.split(',') if x):
+    os.environ['SSN_ATTENTION_SPLIT'] = str(split)
+    _, ms = attend(q, k, v, Lq, Lk, H, D, HOPPER, args.reps)
+    print(f'[time] keys {Lk}: hopper kernel, keys in {split} run(s): {ms:.3f} ms, {4 * Lq * Lk * H * D / ms / 1e9:.0f} TFLOP/s', flush=True)
+os.environ.pop('SSN_ATTENTION_SPLIT', None)
 print(f'[check] {"all ok" if failed == 0 else f"{failed} WRONG"}')
 sys.exit(1 if failed else 0)
