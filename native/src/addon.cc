@@ -544,6 +544,24 @@ napi_value SetProductPrecision(napi_env env, napi_callback_info info) {
   return SetEngineMode(env, info, ssn_set_product_precision);
 }
 
+/** setAttentionKernel(handle, mode 0 auto | 1 cudnn | 2 hopper) */
+napi_value SetAttentionKernel(napi_env env, napi_callback_info info) {
+  return SetEngineMode(env, info, ssn_set_attention_kernel);
+}
+
+/** attentionKernel(handle) -> 0 own FA2-style kernel | 1 cuDNN | 2 own Hopper kernel (what exact attention runs on) */
+napi_value AttentionKernel(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return nullptr;
+  int kernel = 0;
+  if (ssn_attention_kernel(e, &kernel) != 0) return throwNative(env, "");
+  napi_value v;
+  NAPI_CALL(env, napi_create_int32(env, kernel, &v));
+  return v;
+}
+
 /** attentionPlans(handle) -> { built, ms, reused } (cuDNN plans: built by this engine, found built by another) */
 napi_value AttentionPlans(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -902,6 +920,8 @@ napi_value Init(napi_env env, napi_value exports) {
   EXPORT("setAttentionPrecision", SetAttentionPrecision);
   EXPORT("setProductPrecision", SetProductPrecision);
   EXPORT("attentionPlans", AttentionPlans);
+  EXPORT("setAttentionKernel", SetAttentionKernel);
+  EXPORT("attentionKernel", AttentionKernel);
   EXPORT("loopBlocks", LoopBlocks);
   EXPORT("denoiseSteps", DenoiseSteps);
   EXPORT("createTaehv", CreateTaehv);

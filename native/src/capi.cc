@@ -305,6 +305,14 @@ int ssn_set_cuda_graphs(ssn_engine* e, int mode) {
   });
 }
 
+int ssn_set_attention_kernel(ssn_engine* e, int mode) {
+  return locked(e, [&](ssn::Engine& en) { en.setAttentionKernel(mode); });
+}
+
+int ssn_attention_kernel(ssn_engine* e, int* kernel) {
+  return locked(e, [&](ssn::Engine& en) { *kernel = en.attentionKernel(); });
+}
+
 int ssn_set_attention_precision(ssn_engine* e, int mode) {
   return locked(e, [&](ssn::Engine& en) { en.setAttentionPrecision(mode); });
 }

@@ -2,6 +2,7 @@
 #include "attention.h"
 #include "cudnn-sdpa.h"
 #include "fp8-attention.h"
+#include "hopper-attention.h"
 #include "gemm.h"
 #include "kernels.h"
 #include <chrono>
@@ -172,6 +173,21 @@ class EngineImpl final : public Engine {
     }
     clearGraphs();
   }
+  void setAttentionKernel(int mode) override {
+    if (mode < 0 || mode > 2) throw NativeError("attention kernel must be 0 (auto), 1 (cudnn) or 2 (hopper)");
+    if constexpr (!std::is_same_v<T, bf16>) {
+      Engine::setAttentionKernel(mode);
+    } else {
+      const bool usable = hopperAttentionAvailable(device_) && dims_.dim == dims_.heads * 128;
+      if (mode == 2 && !usable)
+        throw NativeError("the Hopper attention kernel needs a Hopper GPU (compute capability 9.0), a build with sm_90a "
+                          "and head_dim 128 (this model: " + std::to_string(dims_.dim / dims_.heads) + ")");
+      if (mode == 1 || !usable) hopper_.reset();
+      else if (!hopper_) hopper_ = std::make_unique<HopperAttention>(device_);
+    }
+    clearGraphs();
+  }
+  int attentionKernel() const override { return hopper_ ? 2 : sdpa_ ? 1 : 0; }
   void setProductPrecision(int mode) override {
     if (mode != 0 && mode != 1) throw NativeError("product precision must be 0 (the storage type) or 1 (fp8)");
     if (mode == 1) {
@@ -233,6 +249,7 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Gemm> gemm_;
   std::unique_ptr<CudnnSdpa> sdpa_;  // bf16 only; nullptr: the own kernel
   std::unique_ptr<Fp8Attention> fp8_;  // self-attention in FP8 (engine.attention fp8); nullptr: exact
+  std::unique_ptr<HopperAttention> hopper_;  // exact attention on the own Hopper kernel; nullptr: cuDNN or the FA2 kernel
   bool fp8Products_ = false;           // the products after the norms and in the FFN in E4M3 (engine.dtype fp8)
   /** selfAttention: the forward's attention over the owner's cache (FP8 when the owner's fp8_ is set) at `layer` of this
       engine's layers, not the prompt's. */
@@ -325,7 +342,10 @@ EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device, int layerBegin, int 
   CUDA_CHECK(cudaEventCreate(&fwdStart_));
   CUDA_CHECK(cudaEventCreate(&fwdEnd_));
   gemm_ = std::make_unique<Gemm>();
-  if constexpr (std::is_same_v<T, bf16>) sdpa_ = CudnnSdpa::create(device_);
+  if constexpr (std::is_same_v<T, bf16>) {
+    sdpa_ = CudnnSdpa::create(device_);
+    if (hopperAttentionAvailable(device_) && dims.dim == dims.heads * 128) hopper_ = std::make_unique<HopperAttention>(device_);
+  }
   if (!weightsKey.empty()) {
     // everything the weights' layout depends on, besides what the caller's key names
     weightsKey_ = weightsKey + "|device " + std::to_string(device_) + "|layers " + std::to_string(lb_) + "-" +
@@ -618,8 +638,9 @@ void EngineImpl<T>::mark(Phase ph) {
   marks_.emplace_back(ev, ph);
 }
 
-// cuDNN's fused attention where it has a plan and the keys are one run of rows (the block right after the
-// cache); otherwise the own kernel, which also reads keys from two separate row segments.
+// The own Hopper kernel where the engine has one (engine.attentionKernel); else cuDNN's fused attention where it has a
+// plan and the keys are one run of rows (the block right after the cache); otherwise the own FA2-style kernel. Both
+// own kernels also read keys from two separate row segments.
 template <typename T>
 void EngineImpl<T>::attention(const AttentionParams<T>& p, bool selfAttention, EngineImpl<T>* owner, int layer) {
   if constexpr (std::is_same_v<T, bf16>) {
@@ -634,6 +655,7 @@ void EngineImpl<T>::attention(const AttentionParams<T>& p, bool selfAttention, E
                         " queries, " + std::to_string(p.segA + p.segB) + " keys, " + std::to_string(p.heads) + " heads of " +
                         std::to_string(p.headDim) + " (" + CudnnSdpa::describe() + "; FP8 attention needs Hopper or newer)");
     }
+    if (hopper_ && HopperAttention::supports(p)) return hopper_->run(p, stream_);
     if (sdpa_ && keysInOneRun &&
         sdpa_->run(p.q, p.k, p.v, p.o, p.Lq, p.segA + p.segB, p.heads, p.headDim, p.qStride, p.kvStride, p.oStride,
                    p.scale, stream_))
@@ -1022,9 +1044,11 @@ void EngineImpl<T>::launchBody(const std::vector<Segment<T>>& segs, int L, int f
       for (const DeviceBuffer* b : {&o.kRaw_, &o.kRot_, &o.v_, &o.pos_, &o.ctxK_, &o.ctxV_}) key.push_back(reinterpret_cast<uintptr_t>(b->ptr));
       if (o.sdpa_) o.sdpa_->addresses(key);
       if (o.fp8_) o.fp8_->addresses(key);
+      if (o.hopper_) o.hopper_->addresses(key);
     }
   }
   if (sdpa_) sdpa_->addresses(key);
+  if (hopper_) hopper_->addresses(key);
   for (const DeviceBuffer* b : {&x_, &y_, &qkv_, &q_, &attn_, &tmp_, &ffnH_, &patches_, &flow_, &latent_, &tsteps_, &framePos_,
                                 &sinEmb_, &temb1_, &emb_, &emb0_, &kRaw_, &kRot_, &v_, &pos_, &ctxK_, &ctxV_})
     key.push_back(reinterpret_cast<uintptr_t>(b->ptr));

@@ -2,6 +2,8 @@
 #pragma once
 #include "attention.h"
 
+#include <vector>
+
 namespace ssn {
 
 /** Whether device `device` is a Hopper GPU (compute capability 9.0) and this build carries the sm_90a kernel. */
@@ -15,6 +17,11 @@ class HopperAttention {
   /** head_dim 128, row strides multiples of 8 elements, q / k / v 16-byte aligned. */
   static bool supports(const AttentionParams<bf16>& p);
   void run(const AttentionParams<bf16>& p, cudaStream_t stream);
+  /** Appends the scratch's device addresses (a CUDA graph's key: a graph replays the addresses it captured). */
+  void addresses(std::vector<uintptr_t>& out) const {
+    out.push_back(reinterpret_cast<uintptr_t>(partial_.ptr));
+    out.push_back(reinterpret_cast<uintptr_t>(lse_.ptr));
+  }
 
  private:
   int splitsFor(int lq, int lk, int heads) const;

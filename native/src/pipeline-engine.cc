@@ -90,6 +90,8 @@ class PipelineEngine final : public Engine {
   int pendingRows() const override { return stages_.front()->pendingRows(); }
   void setProfile(bool on) override { each([&](Engine& s) { s.setProfile(on); }); }
   void setAttentionPrecision(int mode) override { each([&](Engine& s) { s.setAttentionPrecision(mode); }); }
+  void setAttentionKernel(int mode) override { each([&](Engine& s) { s.setAttentionKernel(mode); }); }
+  int attentionKernel() const override { return stages_.front()->attentionKernel(); }
   void setProductPrecision(int mode) override { each([&](Engine& s) { s.setProductPrecision(mode); }); }
   void profileRead(double* ms) const override {
     double part[kProfilePhases] = {};

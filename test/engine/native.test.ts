@@ -40,7 +40,7 @@ function defineSuite(
   label: string,
   arch: NonNullable<ConfigInput['model']>['arch'],
   dtype: 'float16' | 'float32' = 'float16',
-  stages: Pick<NonNullable<ConfigInput['engine']>, 'stages' | 'devices'> = {},
+  stages: Pick<NonNullable<ConfigInput['engine']>, 'stages' | 'devices' | 'attentionKernel'> = {},
 ): void {
   const s = suite(`native ${dtype === 'float16' ? 'bf16' : 'fp32'} (${label})`);
   const tol = dtype === 'float16' ? 1e-2 : 1e-4;
@@ -484,6 +484,82 @@ function defineGraphsSuite(): void {
   s.run();
 }
 
+/**
+ * engine.attentionKernel on the GPU: what each setting reports and runs, and the own Hopper kernel's flows against
+ * cuDNN's over a stream whose cache grows past several key tiles. On a GPU other than Hopper: auto reports cuDNN and
+ * `hopper` is refused.
+ */
+function defineAttentionKernelSuite(): void {
+  const s = suite('native attention kernel (engine.attentionKernel)');
+  const model: ConfigInput['model'] = {
+    arch: { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 },
+    latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 9,
+  };
+  const configWith = (attentionKernel: 'auto' | 'cudnn' | 'hopper') =>
+    configSchema.parse({ model, engine: { name: 'native', dtype: 'float16', cudaGraphs: testCudaGraphs(), attentionKernel } });
+  const dims = modelDims(configWith('auto'));
+  const { tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
+  const F = 3;
+  const addon = loadNativeAddon();
+  const hopperGpu = /H100|H200|H800|H20\b|GH200/.test(addon.probe.names[0] ?? '');
+
+  s('auto runs the own Hopper kernel on a Hopper GPU and cuDNN elsewhere; cudnn runs cuDNN; the flows agree', async () => {
+    const auto = await createNativeEngine({ config: configWith('auto') });
+    const cudnn = await createNativeEngine({ config: configWith('cudnn') });
+    try {
+      const autoAttention = auto.info().attention ?? '';
+      console.log(`  attention: auto = ${autoAttention}; cudnn = ${cudnn.info().attention}`);
+      if (hopperGpu) assert.match(autoAttention, /own Hopper kernel/);
+      else assert.not.match(autoAttention, /Hopper/);
+      assert.not.match(cudnn.info().attention ?? '', /Hopper/);
+      const context = wave(dims.textLen * dims.textDim, 3);
+      await auto.setPrompt(context);
+      await cudnn.setPrompt(context);
+      // 8 blocks, each kept in the cache: 72 to 576 keys, across key tiles' boundaries (128 and 176 rows) on the way
+      let worst = 0;
+      for (let b = 0; b < 8; b++) {
+        const request = (keep: boolean) => ({
+          latent: wave(C * F * H * W, 10 + b), timesteps: new Float32Array(F).fill(keep ? 0 : 750),
+          framePositions: Int32Array.from([3 * b, 3 * b + 1, 3 * b + 2]), keepBlockKv: keep, keepQueries: 'none' as const,
+        });
+        const [a, c] = await Promise.all([auto.forward(request(false)), cudnn.forward(request(false))]);
+        worst = Math.max(worst, relError(a.flow, c.flow));
+        await Promise.all([auto.forward(request(true)), cudnn.forward(request(true))]);
+        for (const e of [auto, cudnn]) {
+          const { cacheRows, pendingRows } = e.info();
+          const rows = cacheRows + pendingRows;
+          const positions = new Float32Array(rows * 3);
+          for (let r = 0; r < rows; r++) positions.set([Math.floor(r / T), Math.floor((r % T) / dims.gridWidth), (r % T) % dims.gridWidth], r * 3);
+          await e.updateCache({ rows, terms: 1, perLayer: false, sources: Int32Array.from({ length: rows }, (_, r) => r), weights: new Float32Array(rows).fill(1), positions });
+        }
+      }
+      console.log(`  auto against cudnn: largest flow relative difference ${worst.toExponential(2)} over 8 blocks`);
+      assert.ok(worst < 1e-2, `flows differ by ${worst}`);
+    } finally {
+      await auto.close();
+      await cudnn.close();
+    }
+  });
+
+  s('hopper runs where auto would take it, and is refused with its reason elsewhere', async () => {
+    let engine: Engine | undefined;
+    let error: Error | undefined;
+    await createNativeEngine({ config: configWith('hopper') }).then(
+      (e) => (engine = e),
+      (e: Error) => (error = e),
+    );
+    if (hopperGpu) {
+      assert.ok(engine, error?.message);
+      assert.match(engine!.info().attention ?? '', /own Hopper kernel/);
+    } else {
+      assert.match(error?.message ?? '', /engine\.attentionKernel 'hopper': the Hopper attention kernel needs a Hopper GPU/);
+    }
+    await engine?.close();
+  });
+
+  s.run();
+}
+
 if (reason) {
   console.log(`native bf16 engine tests skipped: ${reason}`);
 } else {
@@ -496,6 +572,10 @@ if (reason) {
   // Wan 1.3B's width: the row kernels' threads each hold several groups of the row (dim 1536: 3 of 4 floats, 192
   // threads of 8 bf16), which the smaller widths above never reach
   defineSuite('dim 1536', { dim: 1536, layers: 1, heads: 12, ffnDim: 2048, latentChannels: 16, textDim: 64, textLen: 16 });
+  // exact attention on cuDNN where engine.attentionKernel auto takes the own Hopper kernel (Hopper GPUs at head_dim 128)
+  defineSuite('head_dim 128, cuDNN attention', { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 },
+    'float16', { attentionKernel: 'cudnn' });
+  defineAttentionKernelSuite();
   // the pipeline engine: 3 layers over 2 stages, on two GPUs where there are two (else both on GPU 0)
   const gpus = loadNativeAddon().probe.devices;
   defineSuite(`head_dim 128, 2 stages on GPUs ${gpus > 1 ? '0 and 1' : '0 and 0'}`,

@@ -38,6 +38,8 @@ export interface StandInCall {
 export interface StandInOptions {
   gpus: string[];
   attention: string;
+  /** The GPUs run the own Hopper attention kernel (engine.attentionKernel auto picks it on the bf16 path). */
+  hopper?: boolean;
   /**
    * Settle the engine calls' promises on a later turn of the event loop (setImmediate) and record each call in the
    * module's `calls` array (standInCalls): the shape of the real addon, whose work finishes on libuv's thread pool.
@@ -61,6 +63,7 @@ const GPUS = ${JSON.stringify(options.gpus)};
 const LOG = ${JSON.stringify(log)};
 const note = (entry) => fs.appendFileSync(LOG, JSON.stringify(entry) + '\\n');
 const TIMELINE = ${options.timeline === true};
+const HOPPER = ${options.hopper === true};
 const INPUT_FLOWS = ${options.inputFlows === true};
 const calls = [];
 // the number of forwards in each forwardBatch call, in order
@@ -181,6 +184,13 @@ module.exports = {
     h.attentionPrecision = mode;
     note({ kind: 'attentionPrecision', devices: h.devices, precision: h.precision, mode });
   },
+  // exact attention's kernel: the own Hopper kernel where the stand-in's GPUs run it (options.hopper) on the bf16 path
+  setAttentionKernel(h, mode) {
+    if (mode === 2 && !(HOPPER && h.precision === 0)) throw new Error('the Hopper attention kernel needs a Hopper GPU (compute capability 9.0), a build with sm_90a and head_dim 128');
+    h.attentionKernel = mode;
+    note({ kind: 'attentionKernel', devices: h.devices, precision: h.precision, mode });
+  },
+  attentionKernel: (h) => (h.attentionKernel !== 1 && HOPPER && h.precision === 0 ? 2 : 1),
   setProductPrecision(h, mode) {
     if (mode === 1 && h.precision !== 0) throw new Error("FP8 products need the native engine's bf16 path");
     note({ kind: 'productPrecision', devices: h.devices, precision: h.precision, mode });
@@ -200,7 +210,7 @@ module.exports = {
 }
 
 interface LogEntry {
-  kind: 'engine' | 'pipeline' | 'cudaGraphs' | 'attentionPrecision' | 'productPrecision';
+  kind: 'engine' | 'pipeline' | 'cudaGraphs' | 'attentionPrecision' | 'attentionKernel' | 'productPrecision';
   devices: number[];
   precision: number;
   mode?: number;
@@ -229,10 +239,10 @@ export function standInEngines(addon: StandInAddon): Array<{ kind: 'engine' | 'p
 }
 
 /** The modes the wrapper set on the stand-in's engines, in order: CUDA graphs (0 off, 1 on), attention precision (0
- * exact, 1 fp8) or product precision (0 storage type, 1 fp8). */
+ * exact, 1 fp8), attention kernel (0 auto, 1 cudnn, 2 hopper) or product precision (0 storage type, 1 fp8). */
 export function standInModes(
   addon: StandInAddon,
-  kind: 'cudaGraphs' | 'attentionPrecision' | 'productPrecision' = 'cudaGraphs',
+  kind: 'cudaGraphs' | 'attentionPrecision' | 'attentionKernel' | 'productPrecision' = 'cudaGraphs',
 ): Array<{ devices: number[]; precision: number; mode: number }> {
   return logEntries(addon)
     .filter((e) => e.kind === kind)

@@ -35,6 +35,12 @@ export function engineConfigProblems(config: Config): ConfigProblem[] {
       message: `'fp8' runs cuDNN's FP8 attention in the native engine's bf16 path: it needs engine.name 'native' and engine.dtype 'float16' or 'fp8' (they are '${e.name}' and '${e.dtype}')`,
     });
   }
+  if (e.attentionKernel !== 'auto' && (e.name !== 'native' || e.dtype === 'float32')) {
+    problems.push({
+      path: 'engine.attentionKernel',
+      message: `'${e.attentionKernel}' picks the native engine's bf16 attention kernel: it needs engine.name 'native' and engine.dtype 'float16' or 'fp8' (they are '${e.name}' and '${e.dtype}')`,
+    });
+  }
   if (e.stages > layers) problems.push({ path: 'engine.stages', message: `${e.stages} is more than the model's ${layers} layers` });
   if (e.stageLayers !== undefined) {
     const sum = e.stageLayers.reduce((a, b) => a + b, 0);

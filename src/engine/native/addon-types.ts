@@ -138,6 +138,13 @@ export interface NativeAddon {
   /** Self-attention's precision: 0 exact, 1 FP8 through cuDNN's fused FP8 attention (throws where unavailable). */
   setAttentionPrecision(handle: NativeHandle, mode: 0 | 1): void;
   /**
+   * Exact attention's kernel on the bf16 path: 0 auto (the own Hopper kernel on a Hopper GPU at head_dim 128, else
+   * cuDNN), 1 cuDNN (else the own FlashAttention-2-style kernel), 2 the own Hopper kernel (throws where it cannot run).
+   */
+  setAttentionKernel(handle: NativeHandle, mode: 0 | 1 | 2): void;
+  /** What exact self-attention runs on now: 0 the own FlashAttention-2-style kernel, 1 cuDNN, 2 the own Hopper kernel. */
+  attentionKernel(handle: NativeHandle): 0 | 1 | 2;
+  /**
    * The products that read a normalised row (q/k/v, cross q, the FFN's two): 0 in the storage type, 1 in FP8 (E4M3,
    * a scale per row of each operand; bf16 engines on Hopper or newer, throws elsewhere). Weights quantised once.
    */
@@ -207,4 +214,4 @@ export interface NativeAddon {
 }
 
 /** The C ABI version this wrapper was written for (SSN_ABI_VERSION in native/src/capi.h). */
-export const NATIVE_ABI_VERSION = 8;
+export const NATIVE_ABI_VERSION = 9;

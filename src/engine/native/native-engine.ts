@@ -41,6 +41,10 @@ export function weightsIdentity(config: Pick<Config, 'model'>): string {
 }
 
 const ENGINE = 'native engine';
+/** engine.attentionKernel as the addon's setAttentionKernel takes it. */
+const ATTENTION_KERNEL_MODES = { auto: 0, cudnn: 1, hopper: 2 } as const;
+/** What the engine reports as its attention when exact attention runs on the own Hopper kernel. */
+const HOPPER_KERNEL = 'own Hopper kernel (wgmma + TMA, bf16)';
 
 /**
  * engine.cudaGraphs as the addon takes it: `auto` = on for the bf16 path on one GPU, `on` = on for any precision on
@@ -131,10 +135,12 @@ export class NativeEngine implements Engine {
     }
     const graphs = cudaGraphsMode(config.engine, stages.length);
     // what the configuration asks for, on a machine that cannot run it: bad input, like a missing addon
-    const fp8Settings: [string, () => void][] = [];
-    if (config.engine.dtype === 'fp8') fp8Settings.push(["engine.dtype 'fp8'", () => addon.setProductPrecision(handle, 1)]);
-    if (config.engine.attention === 'fp8') fp8Settings.push(["engine.attention 'fp8'", () => addon.setAttentionPrecision(handle, 1)]);
-    for (const [key, apply] of fp8Settings) {
+    const gpuSettings: [string, () => void][] = [];
+    if (config.engine.dtype === 'fp8') gpuSettings.push(["engine.dtype 'fp8'", () => addon.setProductPrecision(handle, 1)]);
+    if (config.engine.attention === 'fp8') gpuSettings.push(["engine.attention 'fp8'", () => addon.setAttentionPrecision(handle, 1)]);
+    const kernelMode = ATTENTION_KERNEL_MODES[config.engine.attentionKernel];
+    if (kernelMode !== 0) gpuSettings.push([`engine.attentionKernel '${config.engine.attentionKernel}'`, () => addon.setAttentionKernel(handle, kernelMode)]);
+    for (const [key, apply] of gpuSettings) {
       try {
         apply();
       } catch (e) {
@@ -158,8 +164,10 @@ export class NativeEngine implements Engine {
       throw nativeError(ENGINE, e);
     }
     const gpus = devices.map((d) => `cuda:${d} (${probe.names[d]})`).join(' -> ');
-    // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (cuDNN or why not).
-    const backend = precision === 0 ? addon.attentionBackend() : 'own kernel (fp32)';
+    // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (the own Hopper kernel,
+    // cuDNN, or why neither).
+    const backend =
+      precision !== 0 ? 'own kernel (fp32)' : addon.attentionKernel(handle) === 2 ? HOPPER_KERNEL : addon.attentionBackend();
     const attention = config.engine.attention === 'fp8' ? `fp8 (E4M3), ${backend}` : backend;
     const precisionName = precision === 1 ? 'fp32' : config.engine.dtype === 'fp8' ? 'bf16+fp8' : 'bf16';
     const precisionWords = precisionName === 'bf16+fp8' ? 'bf16 with fp8 products (E4M3, per-row scales)' : precisionName;
@@ -169,7 +177,7 @@ export class NativeEngine implements Engine {
     // runs every stream's attention in the first engine's precision, so the attention setting is part of the key
     const batchKey =
       stages.length === 1 && identity !== '' && typeof addon.forwardBatch === 'function'
-        ? `${identity}|cuda:${devices[0]}|${precisionName}|attention ${config.engine.attention}|${JSON.stringify(dims)}`
+        ? `${identity}|cuda:${devices[0]}|${precisionName}|attention ${config.engine.attention}|${backend}|${JSON.stringify(dims)}`
         : undefined;
     return new NativeEngine(addon, handle, dims, provider, precisionName, attention, graphs === 1, batchKey);
   }
