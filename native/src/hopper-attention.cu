@@ -465,7 +465,7 @@ HopperAttention::HopperAttention(int device) : device_(device) {
   CUDA_CHECK(cudaFuncSetAttribute(hopperAttentionKernel<176>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   Tiles<176>::smemBytes));
   const char* keys = std::getenv("SSN_HOPPER_KEYS");
-  keysPerTile_ = keys && std::atoi(keys) == 176 ? 176 : 128;
+  keysPerTile_ = keys && std::atoi(keys) == 128 ? 128 : 176;  // 176: measured faster at 12 and 21 frames (native/NOTES.md v21)
 }
 
 int HopperAttention::splitsFor(int lq, int lk, int heads) const {

@@ -27,7 +27,7 @@ class HopperAttention {
   int splitsFor(int lq, int lk, int heads) const;
   int device_ = 0;
   int sms_ = 0;
-  int keysPerTile_ = 128;  // key rows a tile (128 or 176; env SSN_HOPPER_KEYS)
+  int keysPerTile_ = 176;  // key rows a tile (176, or 128 with env SSN_HOPPER_KEYS=128)
   DeviceBuffer partial_, lse_;
 };
 
