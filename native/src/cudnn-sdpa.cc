@@ -307,17 +307,6 @@ Mode mode() {
   throw NativeError(std::string("SSN_ATTENTION must be auto, kernel or cudnn, got '") + env + "'");
 }
 
-/** SSN_ATTENTION_SPLIT: the number of key runs every call is cut into (1: never split), or 0 (unset or "auto"):
-    keySplits decides by the GPU's fill. */
-int forcedSplits() {
-  const char* env = std::getenv("SSN_ATTENTION_SPLIT");
-  if (!env || !*env || !std::strcmp(env, "auto")) return 0;
-  char* end = nullptr;
-  const long n = std::strtol(env, &end, 10);
-  if (*end || n < 1 || n > 8) throw NativeError(std::string("SSN_ATTENTION_SPLIT must be auto or 1 to 8, got '") + env + "'");
-  return static_cast<int>(n);
-}
-
 }  // namespace
 
 std::string CudnnSdpa::describe() {
@@ -327,7 +316,7 @@ std::string CudnnSdpa::describe() {
   const size_t v = a.getVersion();
   std::string keys;
   try {
-    const int n = forcedSplits();
+    const int n = forcedKeySplits();
     keys = n == 0 ? "keys split in 2 below 4 waves" : n == 1 ? "keys whole (SSN_ATTENTION_SPLIT=1)"
                                                              : "keys split in " + std::to_string(n) + " (SSN_ATTENTION_SPLIT)";
   } catch (const NativeError&) {
@@ -589,7 +578,7 @@ SdpaDevicePlans::Plan buildFp8Plan(void* handle, const SplitLayout& t) {
 std::unique_ptr<CudnnSdpa> CudnnSdpa::create(int device) {
   const Mode m = mode();
   if (m == Mode::Kernel) return nullptr;
-  forcedSplits();  // a bad SSN_ATTENTION_SPLIT fails here, at engine start, not in the first forward
+  forcedKeySplits();  // a bad SSN_ATTENTION_SPLIT fails here, at engine start, not in the first forward
   const Api& a = api();
   if (!a.getVersion) {
     if (m == Mode::Cudnn) throw NativeError("SSN_ATTENTION=cudnn, but " + a.error);
@@ -628,7 +617,7 @@ SdpaPlan* CudnnSdpa::planFor(int kind, int splits, int lq, int lk, int heads, in
 }
 
 int CudnnSdpa::splitsFor(int lq, int lk, int heads, int headDim) const {
-  return keySplits(lq, lk, heads, headDim, sms_, forcedSplits());
+  return keySplits(lq, lk, heads, headDim, sms_, forcedKeySplits());
 }
 
 void CudnnSdpa::execute(SdpaPlan& p, int n, const int64_t* uids, void* const* ptrs, cudaStream_t stream) {

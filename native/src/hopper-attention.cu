@@ -464,13 +464,13 @@ HopperAttention::HopperAttention(int device) : device_(device) {
                                   Tiles<128>::smemBytes));
   CUDA_CHECK(cudaFuncSetAttribute(hopperAttentionKernel<176>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   Tiles<176>::smemBytes));
+  forcedKeySplits();  // a bad SSN_ATTENTION_SPLIT fails here, at engine start, not in the first forward
   const char* keys = std::getenv("SSN_HOPPER_KEYS");
   keysPerTile_ = keys && std::atoi(keys) == 128 ? 128 : 176;  // 176: measured faster at 12 and 21 frames (native/NOTES.md v21)
 }
 
 int HopperAttention::splitsFor(int lq, int lk, int heads) const {
-  const char* env = std::getenv("SSN_ATTENTION_SPLIT");
-  return keySplits(lq, lk, heads, kHeadDim, sms_, env ? std::atoi(env) : 0);
+  return keySplits(lq, lk, heads, kHeadDim, sms_, forcedKeySplits());
 }
 
 bool HopperAttention::supports(const AttentionParams<bf16>& p) {

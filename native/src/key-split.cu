@@ -4,6 +4,8 @@
 #include <cuda_fp8.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace ssn {
 namespace {
@@ -54,6 +56,15 @@ void launchMerge(const In* parts, const float* lse, int n, int lq, int heads, in
 }
 
 }  // namespace
+
+int forcedKeySplits() {
+  const char* env = std::getenv("SSN_ATTENTION_SPLIT");
+  if (!env || !*env || !std::strcmp(env, "auto")) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  if (*end || n < 1 || n > 8) throw NativeError(std::string("SSN_ATTENTION_SPLIT must be auto or 1 to 8, got '") + env + "'");
+  return static_cast<int>(n);
+}
 
 int keySplits(int lq, int lk, int heads, int headDim, int sms, int forced) {
   if (headDim % kVec) return 1;

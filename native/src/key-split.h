@@ -14,6 +14,10 @@ namespace ssn {
     of 8). */
 int keySplits(int lq, int lk, int heads, int headDim, int sms, int forced);
 
+/** SSN_ATTENTION_SPLIT: the number of key runs every call is cut into (1: never split), or 0 (unset or "auto"):
+    keySplits decides by the GPU's fill. Throws on any other value. */
+int forcedKeySplits();
+
 /** o [lq, heads * headDim] (row stride oStride) from n partials [n, lq, heads * headDim] (contiguous) in bf16 and
     their log-sum-exps lse [n, heads, lq]. headDim a multiple of 8; o 16-byte aligned with oStride a multiple of 8. */
 void mergeKeySplits(const bf16* parts, const float* lse, int n, int lq, int heads, int headDim, bf16* o, int oStride,

@@ -180,6 +180,11 @@ function cudnnAttention(): boolean {
   return backend.startsWith('cuDNN');
 }
 
+/** Whether GPU 0 is a Hopper GPU, where the own Hopper attention kernel runs (engine.attentionKernel). */
+function hopperAttention(): boolean {
+  return /H100|H200|H800|H20\b|GH200/.test(loadNativeAddon().probe.names[0] ?? '');
+}
+
 /**
  * CUDA graphs (a shape's forwards replayed from a graph captured on its second run) give the flows of direct
  * launches, across cache updates that swap the key/value buffers; cuDNN plans are built once per device and shape
@@ -191,8 +196,10 @@ function defineGraphsSuite(): void {
     arch: { dim: 256, layers: 2, heads: 2, ffnDim: 512, latentChannels: 16, textDim: 64, textLen: 32 },
     latentHeight: 8, latentWidth: 12, weights: 'synthetic', syntheticSeed: 7,
   };
-  const configWith = (cudaGraphs: 'on' | 'off', attention: 'exact' | 'fp8' = 'exact', dtype: 'float16' | 'fp8' = 'float16') =>
-    configSchema.parse({ model, engine: { name: 'native', dtype, cudaGraphs, attention } });
+  // cuDNN's attention unless a test says otherwise (auto takes the own Hopper kernel on Hopper GPUs at head_dim 128)
+  const configWith = (cudaGraphs: 'on' | 'off', attention: 'exact' | 'fp8' = 'exact', dtype: 'float16' | 'fp8' = 'float16',
+    attentionKernel: 'cudnn' | 'hopper' = 'cudnn') =>
+    configSchema.parse({ model, engine: { name: 'native', dtype, cudaGraphs, attention, attentionKernel } });
   const dims = modelDims(configWith('on'));
   const { tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
   const F = 3;
@@ -382,11 +389,13 @@ function defineGraphsSuite(): void {
         (error: Error) => error.message,
       );
       assert.ok(refused?.includes("SSN_ATTENTION_SPLIT must be auto or 1 to 8, got 'two'"), `a bad value fails at engine start: ${refused}`);
-      for (const attention of ['exact', 'fp8'] as const) {
+      const kernels: Array<['exact' | 'fp8', 'cudnn' | 'hopper']> = [['exact', 'cudnn'], ['fp8', 'cudnn']];
+      if (hopperAttention()) kernels.push(['exact', 'hopper']);
+      for (const [attention, kernel] of kernels) {
         process.env.SSN_ATTENTION_SPLIT = '1';
-        const e = (await createNativeEngine({ config: configWith('off', attention) })) as NativeEngine;
+        const e = (await createNativeEngine({ config: configWith('off', attention, 'float16', kernel) })) as NativeEngine;
         engines.push(e);
-        assert.match(e.info().attention ?? '', /keys whole \(SSN_ATTENTION_SPLIT=1\)$/);
+        if (kernel === 'cudnn') assert.match(e.info().attention ?? '', /keys whole \(SSN_ATTENTION_SPLIT=1\)$/);
         await e.setPrompt(context);
         await forward(e, '1', request(1, 0, true));
         await keepNewest(e, 2 * F * T); // 2 frames cached: 3 frames of keys with the block's own
@@ -396,11 +405,11 @@ function defineGraphsSuite(): void {
           for (const split of ['2', '3']) {
             const err = relError(await forward(e, split, request(20 + k, t, false)), whole);
             worst = Math.max(worst, err);
-            assert.ok(err > 0, `${attention}, ${split} runs, step ${k}: equal to the whole call, so the split did not run`);
+            assert.ok(err > 0, `${attention} (${kernel}), ${split} runs, step ${k}: equal to the whole call, so the split did not run`);
             assert.ok(err < (attention === 'fp8' ? 0.05 : 1e-2), `${attention}, ${split} runs, step ${k}: ${err}`);
           }
         }
-        console.log(`  ${attention}: split vs whole, largest relative flow difference ${worst.toExponential(2)}`);
+        console.log(`  ${attention} (${kernel}): split vs whole, largest relative flow difference ${worst.toExponential(2)}`);
       }
     };
     try {
@@ -500,8 +509,7 @@ function defineAttentionKernelSuite(): void {
   const dims = modelDims(configWith('auto'));
   const { tokensPerFrame: T, latentChannels: C, latentHeight: H, latentWidth: W } = dims;
   const F = 3;
-  const addon = loadNativeAddon();
-  const hopperGpu = /H100|H200|H800|H20\b|GH200/.test(addon.probe.names[0] ?? '');
+  const hopperGpu = hopperAttention();
 
   s('auto runs the own Hopper kernel on a Hopper GPU and cuDNN elsewhere; cudnn runs cuDNN; the flows agree', async () => {
     const auto = await createNativeEngine({ config: configWith('auto') });

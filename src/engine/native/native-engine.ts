@@ -166,8 +166,13 @@ export class NativeEngine implements Engine {
     const gpus = devices.map((d) => `cuda:${d} (${probe.names[d]})`).join(' -> ');
     // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (the own Hopper kernel,
     // cuDNN, or why neither).
+    // FP8 self-attention is always cuDNN's.
     const backend =
-      precision !== 0 ? 'own kernel (fp32)' : addon.attentionKernel(handle) === 2 ? HOPPER_KERNEL : addon.attentionBackend();
+      precision !== 0
+        ? 'own kernel (fp32)'
+        : config.engine.attention !== 'fp8' && addon.attentionKernel(handle) === 2
+          ? HOPPER_KERNEL
+          : addon.attentionBackend();
     const attention = config.engine.attention === 'fp8' ? `fp8 (E4M3), ${backend}` : backend;
     const precisionName = precision === 1 ? 'fp32' : config.engine.dtype === 'fp8' ? 'bf16+fp8' : 'bf16';
     const precisionWords = precisionName === 'bf16+fp8' ? 'bf16 with fp8 products (E4M3, per-row scales)' : precisionName;
