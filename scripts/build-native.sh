@@ -53,8 +53,10 @@ hopper=(-gencode=arch=compute_90a,code=sm_90a -DSSN_HOPPER_KERNEL=1)
 [[ ";${SSN_CUDA_ARCH:-90};" == *";90;"* ]] || hopper=("${gencode[@]}")
 
 pids=()
-"$NVCC" -std=c++17 -O3 -Xcompiler -fPIC --expt-relaxed-constexpr "${hopper[@]}" "${inc[@]}" -c src/hopper-attention.cu \
-  -o "$out/hopper-attention.o" & pids+=($!)
+for f in hopper-attention hopper-fp8-attention; do
+  "$NVCC" -std=c++17 -O3 -Xcompiler -fPIC --expt-relaxed-constexpr "${hopper[@]}" "${inc[@]}" -c "src/$f.cu" -o "$out/$f.o" &
+  pids+=($!)
+done
 for f in kernels attention fp8-attention key-split engine denoise-steps taehv-decoder wan-vae-decoder; do
   "$NVCC" "${nvflags[@]}" -c "src/$f.cu" -o "$out/$f.o" & pids+=($!)
 done
@@ -77,7 +79,7 @@ for dir in "$CUDA_HOME/lib64" "$CUDA_HOME/targets/x86_64-linux/lib" "$CUDA_HOME/
   if compgen -G "$dir/libcublasLt.so*" >/dev/null; then libdirs+=(-L"$dir" -Xlinker -rpath -Xlinker "$dir"); fi
 done
 (( ${#libdirs[@]} )) || { echo "build-native: libcublasLt.so not found under $CUDA_HOME or /usr/lib/x86_64-linux-gnu" >&2; exit 1; }
-"$NVCC" -shared "${gencode[@]}" -o build/libsinkstream_native.so build/kernels.o build/attention.o build/fp8-attention.o build/key-split.o build/hopper-attention.o build/engine.o \
+"$NVCC" -shared "${gencode[@]}" -o build/libsinkstream_native.so build/kernels.o build/attention.o build/fp8-attention.o build/key-split.o build/hopper-attention.o build/hopper-fp8-attention.o build/engine.o \
   build/taehv-decoder.o build/wan-vae-decoder.o build/gemm.o build/capi.o build/cudnn-sdpa.o build/cudnn-conv.o build/pipeline-engine.o build/block-loop.o build/denoise-steps.o "${libdirs[@]}" -lcublasLt -ldl -cudart static
 if [[ -f build/addon.o ]]; then
   g++ -shared -o build/sinkstream_native.node build/addon.o -Lbuild -lsinkstream_native -Wl,-rpath,'$ORIGIN'

@@ -368,7 +368,8 @@ double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq
   const int saved = attentionVariant;
   attentionVariant = variant;
   std::unique_ptr<CudnnSdpa> sdpa;
-  const bool fp8 = variant == kCudnnFp8Variant || variant == kCudnnFp8AttendVariant;
+  const bool ownFp8 = variant == kHopperFp8Variant || variant == kHopperFp8AttendVariant;
+  const bool fp8 = variant == kCudnnFp8Variant || variant == kCudnnFp8AttendVariant || ownFp8;
   if (variant == kCudnnVariant || fp8) {
     int device = 0;
     CUDA_CHECK(cudaGetDevice(&device));
@@ -378,6 +379,11 @@ double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq
   std::unique_ptr<Fp8Attention> fp8Attention;
   if (fp8) {
     fp8Attention = std::make_unique<Fp8Attention>(sdpa.get());
+    if (ownFp8) {
+      int device = 0;
+      CUDA_CHECK(cudaGetDevice(&device));
+      fp8Attention->setOwnKernel(device);
+    }
     if (!fp8Attention->run(q, k, v, o, Lq, Lk, heads, headDim, d, d, d, p.scale, 0))
       throw NativeError("cuDNN has no FP8 attention plan for this shape on this device");
   }
@@ -389,11 +395,11 @@ double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq
   }
   const auto once = [&] {
     if (hopper) return hopper->run(p, 0);
-    if (variant == kCudnnFp8Variant) {
+    if (variant == kCudnnFp8Variant || variant == kHopperFp8Variant) {
       fp8Attention->run(q, k, v, o, Lq, Lk, heads, headDim, d, d, d, p.scale, 0);
       return;
     }
-    if (variant == kCudnnFp8AttendVariant) {
+    if (variant == kCudnnFp8AttendVariant || variant == kHopperFp8AttendVariant) {
       fp8Attention->attendAndDequantize(o, Lq, Lk, heads, headDim, d, p.scale, 0);
       return;
     }

@@ -34,6 +34,10 @@ constexpr int kCudnnFp8Variant = 10;
 constexpr int kCudnnFp8AttendVariant = 11;
 /** runAttention's variant for the own Hopper kernel (hopper-attention.h). */
 constexpr int kHopperVariant = 12;
+/** runAttention's variants for FP8 attention on the own Hopper kernel (hopper-fp8-attention.h): the whole path, and the
+    attention alone (as kCudnnFp8Variant and kCudnnFp8AttendVariant). */
+constexpr int kHopperFp8Variant = 13;
+constexpr int kHopperFp8AttendVariant = 14;
 
 /** Runs the bf16 kernel (variant as attentionVariant, or one of the cuDNN variants) on device arrays q, o [Lq, d], k, v [Lk, d] (keys seen as
     [Lk - Lq cache rows || Lq block rows]) once, then `reps` timed times; returns milliseconds per call. */

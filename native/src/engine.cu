@@ -167,6 +167,7 @@ class EngineImpl final : public Engine {
         if (!sdpa_) throw NativeError("FP8 attention needs cuDNN's fused attention: " + CudnnSdpa::describe());
         requireHopper("FP8 attention");
         if (!fp8_) fp8_ = std::make_unique<Fp8Attention>(sdpa_.get());
+        fp8_->setOwnKernel(hopper_ ? device_ : -1);
       }
     } else {
       fp8_.reset();
@@ -184,6 +185,7 @@ class EngineImpl final : public Engine {
                           "and head_dim 128 (this model: " + std::to_string(dims_.dim / dims_.heads) + ")");
       if (mode == 1 || !usable) hopper_.reset();
       else if (!hopper_) hopper_ = std::make_unique<HopperAttention>(device_);
+      if (fp8_) fp8_->setOwnKernel(hopper_ ? device_ : -1);
     }
     clearGraphs();
   }

@@ -80,13 +80,13 @@ class Engine {
   virtual void setAttentionPrecision(int mode) {
     if (mode != 0) throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16 or fp8)");
   }
-  /** Exact attention's kernel on the bf16 path: 0 auto (the own Hopper kernel where it runs: a Hopper GPU, head_dim
+  /** Self-attention's kernel on the bf16 path: 0 auto (the own Hopper kernels where they run: a Hopper GPU, head_dim
       128; else cuDNN's fused attention, else the own FlashAttention-2-style kernel), 1 cuDNN (else the own FA2-style
-      kernel), 2 the own Hopper kernel (throws where it cannot run). FP8 attention is cuDNN's whatever this says. */
+      kernel), 2 the own Hopper kernels (throws where they cannot run). Exact and FP8 attention alike. */
   virtual void setAttentionKernel(int mode) {
     if (mode == 2) throw NativeError("the Hopper attention kernel needs the native engine's bf16 path (engine.dtype float16 or fp8)");
   }
-  /** What exact self-attention runs on: 0 the own FlashAttention-2-style kernel, 1 cuDNN, 2 the own Hopper kernel. */
+  /** What self-attention runs on: 0 the own FlashAttention-2-style kernel, 1 cuDNN, 2 the own Hopper kernels. */
   virtual int attentionKernel() const { return 0; }
   /** Precision of the products that read a normalised row (q/k/v, cross-attention's q, the FFN's two): 0 the storage
       type, 1 E4M3 with one scale per row of each operand (engine.dtype fp8: bf16 engines on Hopper or newer; throws

@@ -107,7 +107,7 @@ bool rowsVectorisable(const void* p, int cols, int stride) {
 
 void Fp8Attention::quantizeRows(const bf16* q, const bf16* k, const bf16* v, int lq, int lk, int d, int qStride,
                                 int kvStride, int from, bool scaleKv, float kvHeadroom, float* sc, uint8_t* k8, uint8_t* v8,
-                                cudaStream_t s) {
+                                int pitch, cudaStream_t s) {
   q8_.reserve((size_t)lq * d);
   unsigned* amax = reinterpret_cast<unsigned*>(sc + at(kAmax));
   const size_t qVec = (size_t)lq * d / kVec, kvVec = (size_t)(lk - from) * d / kVec;
@@ -122,8 +122,11 @@ void Fp8Attention::quantizeRows(const bf16* q, const bf16* k, const bf16* v, int
   if (kvVec > 0) {
     quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(k + (size_t)from * kvStride, lk - from, d, kvStride, sc + at(kScaleK),
                                                         k8 + (size_t)from * d);
-    quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v + (size_t)from * kvStride, lk - from, d, kvStride, sc + at(kScaleV),
-                                                        v8 + (size_t)from * d);
+    if (own_)
+      quantizeValuesTransposed(v, kvStride, from, lk, d / 128, sc + at(kScaleV), v8, pitch, s);
+    else
+      quantizeKernel<<<gridFor(kvVec), kThreads, 0, s>>>(v + (size_t)from * kvStride, lk - from, d, kvStride,
+                                                          sc + at(kScaleV), v8 + (size_t)from * d);
   }
   CUDA_LAUNCH_CHECK();
 }
@@ -131,15 +134,28 @@ void Fp8Attention::quantizeRows(const bf16* q, const bf16* k, const bf16* v, int
 void Fp8Attention::quantize(const bf16* q, const bf16* k, const bf16* v, int lq, int lk, int d, int qStride,
                             int kvStride, cudaStream_t s) {
   k8_.reserve((size_t)lk * d);
-  v8_.reserve((size_t)lk * d);
+  v8_.reserve((size_t)(own_ ? pitchFor(lk) : lk) * d);
   scalars_.reserve(at(kSlots) * sizeof(float));
   quantizeRows(q, k, v, lq, lk, d, qStride, kvStride, 0, true, 1.f, scalars_.as<float>(), k8_.as<uint8_t>(),
-               v8_.as<uint8_t>(), s);
+               v8_.as<uint8_t>(), pitchFor(lk), s);
 }
 
-bool Fp8Attention::attend(const void* k8, const void* v8, float* sc, bf16* o, int lq, int lk, int heads, int headDim,
-                          int oStride, float scale, cudaStream_t s) {
+bool Fp8Attention::attend(const void* k8, const void* v8, int pitch, float* sc, bf16* o, int lq, int lk, int heads,
+                          int headDim, int oStride, float scale, cudaStream_t s) {
   const int d = heads * headDim;
+  if (own_) {
+    if (headDim != 128) throw NativeError("the Hopper FP8 attention kernel takes head_dim 128, not " + std::to_string(headDim));
+    HopperFp8Operands t;
+    t.q = q8_.as<uint8_t>();
+    t.k = static_cast<const uint8_t*>(k8);
+    t.vt = static_cast<const uint8_t*>(v8);
+    t.pitch = pitch;
+    t.descaleQ = sc + at(kDescaleQ);
+    t.descaleK = sc + at(kDescaleK);
+    t.descaleV = sc + at(kDescaleV);
+    own_->run(t, o, lq, lk, heads, oStride, scale, s);
+    return true;
+  }
   int splits = sdpa_->splitsFor(lq, lk, heads, headDim);
   o8_.reserve((size_t)splits * lq * d);
   if (splits > 1) stats_.reserve((size_t)splits * heads * lq * sizeof(float));
@@ -161,7 +177,7 @@ bool Fp8Attention::attend(const void* k8, const void* v8, float* sc, bf16* o, in
 
 bool Fp8Attention::attendAndDequantize(bf16* o, int lq, int lk, int heads, int headDim, int oStride, float scale,
                                        cudaStream_t s) {
-  return attend(k8_.ptr, v8_.ptr, scalars_.as<float>(), o, lq, lk, heads, headDim, oStride, scale, s);
+  return attend(k8_.ptr, v8_.ptr, pitchFor(lk), scalars_.as<float>(), o, lq, lk, heads, headDim, oStride, scale, s);
 }
 
 void Fp8Attention::beginForward(uint64_t cacheVersion, int cacheRows, int rows, int layers, int d) {
@@ -175,7 +191,7 @@ void Fp8Attention::beginForward(uint64_t cacheVersion, int cacheRows, int rows, 
     layerV8_ = std::vector<DeviceBuffer>(layers);
     for (int l = 0; l < layers; l++) {
       layerK8_[l].reserve(layerRows_ * d);
-      layerV8_[l].reserve(layerRows_ * d);
+      layerV8_[l].reserve((own_ ? pitchFor(layerRows_) : layerRows_) * d);  // the own kernel's: transposed
     }
   }
   scalars_.reserve((size_t)(layers + 1) * at(kSlots) * sizeof(float));
@@ -194,8 +210,10 @@ bool Fp8Attention::runLayer(int layer, const bf16* q, const bf16* k, const bf16*
   uint8_t* k8 = layerK8_[layer].as<uint8_t>();
   uint8_t* v8 = layerV8_[layer].as<uint8_t>();
   // the rows quantised now: all of them when the cache changed, else the block's after the kept cache rows
-  quantizeRows(q, k, v, lq, lk, d, qStride, kvStride, requantise_ ? 0 : cacheRows, requantise_, kKvHeadroom, sc, k8, v8, s);
-  return attend(k8, v8, sc, o, lq, lk, heads, headDim, oStride, scale, s);
+  const int pitch = pitchFor(layerRows_);
+  quantizeRows(q, k, v, lq, lk, d, qStride, kvStride, requantise_ ? 0 : cacheRows, requantise_, kKvHeadroom, sc, k8, v8,
+               pitch, s);
+  return attend(k8, v8, pitch, sc, o, lq, lk, heads, headDim, oStride, scale, s);
 }
 
 bool Fp8Attention::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq, int lk, int heads, int headDim,
@@ -209,6 +227,16 @@ bool Fp8Attention::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int
   return attendAndDequantize(o, lq, lk, heads, headDim, oStride, scale, s);
 }
 
+void Fp8Attention::setOwnKernel(int device) {
+  if (device >= 0 && !own_) own_ = std::make_unique<HopperFp8Attention>(device);
+  if (device < 0) own_.reset();
+  // the values' layout changes with the kernel: every buffer is made again, every row quantised
+  layerK8_.clear();
+  layerV8_.clear();
+  layerRows_ = 0;
+  invalidate();
+}
+
 void Fp8Attention::addresses(std::vector<uintptr_t>& out) const {
   for (const DeviceBuffer* b : {&q8_, &k8_, &v8_, &o8_, &stats_, &scalars_}) out.push_back(reinterpret_cast<uintptr_t>(b->ptr));
   for (size_t l = 0; l < layerK8_.size(); l++) {
@@ -216,6 +244,7 @@ void Fp8Attention::addresses(std::vector<uintptr_t>& out) const {
     out.push_back(reinterpret_cast<uintptr_t>(layerV8_[l].ptr));
   }
   out.push_back(requantise_ ? 1 : 0);
+  if (own_) own_->addresses(out);
 }
 
 }  // namespace ssn

@@ -5,16 +5,14 @@
 // Keys come from two row segments (cache, then the block's own rows) read through two tensor maps each, so rows
 // past a segment's end are zero-filled by the copy engine and masked out of the softmax.
 #include "hopper-attention.h"
+#include "hopper-ops.cuh"
 #include "key-split.h"
-
-#include <cuda.h>
-#include <cudaTypedefs.h>
 
 #include <cmath>
 #include <cstdlib>
-#include <mutex>
 
 namespace ssn {
+using namespace hopper;
 namespace {
 
 constexpr int kHeadDim = 128;
@@ -46,53 +44,6 @@ struct KernelParams {
   float* lse;
 };
 
-__device__ __forceinline__ uint32_t smemAddress(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
-
-__device__ __forceinline__ void barrierInit(uint32_t bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
-}
-__device__ __forceinline__ void barrierExpectBytes(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void barrierArrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void barrierWait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-__device__ __forceinline__ void tmaLoad(uint32_t dst, const CUtensorMap* map, int column, int row, uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(column), "r"(row), "r"(bar)
-      : "memory");
-}
-
-__device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmmaWaitAll() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-/** Keeps the compiler from moving reads or writes of accumulator registers across the asynchronous products. */
-template <int N> __device__ __forceinline__ void fenceRegisters(float (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
-}
-
-/** Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets (16-byte units). */
-__device__ __forceinline__ uint64_t descriptor(uint32_t address, uint32_t leadingBytes, uint32_t strideBytes) {
-  return static_cast<uint64_t>((address & 0x3FFFF) >> 4) | static_cast<uint64_t>((leadingBytes >> 4) & 0x3FFF) << 16 |
-         static_cast<uint64_t>((strideBytes >> 4) & 0x3FFF) << 32 | 1ull << 62;
-}
-
-__device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
 
 /** D (64 x N, fp32) = A (64 x 16, shared, K-major) * B (N x 16, shared, K-major)^T, added to D when `accumulate`. */
 template <int N> __device__ void wgmmaQK(float (&d)[N / 2], uint64_t descA, uint64_t descB, int accumulate);
@@ -275,48 +226,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   float o[64];
 #pragma unroll
   for (int i = 0; i < 64; i++) o[i] = 0.f;
-  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+  RowSoftmax softmax;
   uint32_t pa[kKeysPerTile / 16][4];
   float sc[kScores];
-  // Softmax of tile t's scores in sc: new running maxima, the factors c0 / c1 that rescale what o holds, the
-  // probabilities as bf16 A fragments (the accumulator layout of two adjacent 8-column chunks is wgmma's 16-wide
-  // A layout).
-  float c0 = 1.f, c1 = 1.f;
-  const auto softmax = [&](int t) {
-    const int valid = tiles.valid(t);
-    if (valid < kKeysPerTile) {
-#pragma unroll
-      for (int i = 0; i < kScores; i++)
-        if (8 * (i / 4) + 2 * t4 + (i & 1) >= valid) sc[i] = -INFINITY;
-    }
-    float x0 = -INFINITY, x1 = -INFINITY;
-#pragma unroll
-    for (int i = 0; i < kKeysPerTile / 8; i++) {
-      x0 = fmaxf(x0, fmaxf(sc[4 * i], sc[4 * i + 1]));
-      x1 = fmaxf(x1, fmaxf(sc[4 * i + 2], sc[4 * i + 3]));
-    }
-    x0 = fmaxf(x0, __shfl_xor_sync(0xffffffffu, x0, 1));
-    x0 = fmaxf(x0, __shfl_xor_sync(0xffffffffu, x0, 2));
-    x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, 1));
-    x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, 2));
-    const float n0 = fmaxf(m0, x0 * p.scaleLog2), n1 = fmaxf(m1, x1 * p.scaleLog2);
-    c0 = exp2f(m0 - n0);
-    c1 = exp2f(m1 - n1);
-    m0 = n0;
-    m1 = n1;
-    float s0 = 0.f, s1 = 0.f;
-#pragma unroll
-    for (int i = 0; i < kKeysPerTile / 8; i++) {
-      sc[4 * i] = exp2f(fmaf(sc[4 * i], p.scaleLog2, -n0));
-      sc[4 * i + 1] = exp2f(fmaf(sc[4 * i + 1], p.scaleLog2, -n0));
-      sc[4 * i + 2] = exp2f(fmaf(sc[4 * i + 2], p.scaleLog2, -n1));
-      sc[4 * i + 3] = exp2f(fmaf(sc[4 * i + 3], p.scaleLog2, -n1));
-      s0 += sc[4 * i] + sc[4 * i + 1];
-      s1 += sc[4 * i + 2] + sc[4 * i + 3];
-    }
-    l0 = l0 * c0 + s0;
-    l1 = l1 * c1 + s1;
-  };
   const auto packP = [&] {
 #pragma unroll
     for (int kk = 0; kk < kKeysPerTile / 16; kk++) {
@@ -326,16 +238,6 @@ __global__ void __launch_bounds__(kThreads, 1)
       pa[kk][3] = packBf16(sc[8 * kk + 6], sc[8 * kk + 7]);
     }
   };
-  const auto rescaleO = [&] {
-#pragma unroll
-    for (int i = 0; i < 16; i++) {
-      o[4 * i] *= c0;
-      o[4 * i + 1] *= c0;
-      o[4 * i + 2] *= c1;
-      o[4 * i + 3] *= c1;
-    }
-  };
-
   barrierWait(qFull, 0);
   const int n = tiles.tiles;
   // Tile 0: scores alone.
@@ -345,7 +247,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   wgmmaWaitAll();
   fenceRegisters(sc);
   barrierArrive(kEmpty(0));
-  softmax(0);
+  softmax.update(sc, tiles.valid(0), t4, p.scaleLog2);
   packP();
   // Tile t: its scores issued together with tile t-1's P V; its softmax runs while that product does.
   for (int t = 1; t < n; t++) {
@@ -357,11 +259,11 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     fenceRegisters(sc);
     barrierArrive(kEmpty(t % kStages));
-    softmax(t);
+    softmax.update(sc, tiles.valid(t), t4, p.scaleLog2);
     wgmmaWaitAll();
     fenceRegisters(o);
     barrierArrive(vEmpty((t - 1) % kStages));
-    rescaleO();
+    softmax.rescale(o);
     packP();
   }
   waitTurn();
@@ -372,49 +274,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   fenceRegisters(o);
   barrierArrive(vEmpty((n - 1) % kStages));
 
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  const float r0 = l0 > 0.f ? 1.f / l0 : 0.f, r1 = l1 > 0.f ? 1.f / l1 : 0.f;
-  const int row0 = mTile * kRowsPerCta + consumer * 64 + warp * 16 + g, row1 = row0 + 8;
-  const int d = p.heads * kHeadDim;
-  bf16* out = p.parts ? p.parts + (size_t)split * p.lq * d : p.o;
-  const int stride = p.parts ? d : p.oStride;
-#pragma unroll
-  for (int i = 0; i < 16; i++) {
-    const int c = column + 8 * i + 2 * t4;
-    if (row0 < p.lq) *reinterpret_cast<uint32_t*>(out + (size_t)row0 * stride + c) = packBf16(o[4 * i] * r0, o[4 * i + 1] * r0);
-    if (row1 < p.lq)
-      *reinterpret_cast<uint32_t*>(out + (size_t)row1 * stride + c) = packBf16(o[4 * i + 2] * r1, o[4 * i + 3] * r1);
-  }
-  if (p.parts && t4 == 0) {
-    constexpr float kLn2 = 0.6931471805599453f;
-    float* lse = p.lse + ((size_t)split * p.heads + head) * p.lq;
-    if (row0 < p.lq) lse[row0] = (m0 + log2f(l0)) * kLn2;
-    if (row1 < p.lq) lse[row1] = (m1 + log2f(l1)) * kLn2;
-  }
+  softmax.finish();
+  storeOutput(o, softmax, 1.f, p.o, p.oStride, p.parts, p.lse, split, p.lq, p.heads, head, mTile * kRowsPerCta + consumer * 64 + warp * 16 + g,
+              t4);
 #endif
 }
 
 }  // namespace
 
 namespace {
-
-PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
-  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) == cudaSuccess &&
-        found == cudaDriverEntryPointSuccess)
-      encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-    cudaGetLastError();
-  });
-  if (!encode) throw NativeError("Hopper attention: the driver has no cuTensorMapEncodeTiled");
-  return encode;
-}
 
 /** A 2-D map over `rows` rows of `columns` bf16 (row stride `stride` elements), read in boxes of `boxRows` rows x 64
     columns, 128-byte swizzle; rows past `rows` read as zeros. */

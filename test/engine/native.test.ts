@@ -375,6 +375,21 @@ function defineGraphsSuite(): void {
     }
   });
 
+  s('engine.attention fp8 on the own Hopper kernel: flows near the exact bf16 engine\'s (not equal), and the same from captured graphs', async () => {
+    if (!hopperAttention()) return;
+    const exact = (await createNativeEngine({ config: configWith('off') })) as NativeEngine;
+    const fp8 = (await createNativeEngine({ config: configWith('off', 'fp8', 'float16', 'hopper') })) as NativeEngine;
+    const fp8Graphed = (await createNativeEngine({ config: configWith('on', 'fp8', 'float16', 'hopper') })) as NativeEngine;
+    const engines = [exact, fp8, fp8Graphed];
+    try {
+      assert.is(fp8.info().attention, 'fp8 (E4M3), own Hopper kernel (wgmma + TMA)');
+      const worst = await nearButNotEqual(exact, fp8, fp8Graphed, 'FP8 attention (own Hopper kernel)');
+      console.log(`  fp8 on the own Hopper kernel vs exact bf16: largest relative flow difference ${worst.toExponential(2)}`);
+    } finally {
+      for (const e of engines) await e.close();
+    }
+  });
+
   s('keys cut into runs (SSN_ATTENTION_SPLIT) and merged give the whole call\'s flows to rounding, bf16 and fp8', async () => {
     if (!cudnnAttention()) return;
     const engines: NativeEngine[] = [];

@@ -7,8 +7,10 @@
 # 1. the kernel alone against cuDNN and a float64 reference (tools/bench/hopper-attention.py), 128- and 176-row key tiles
 # 2. the native suite (the engine's flows against float64 with each kernel, the kernels against each other)
 # 3. `sinkstream bench` (1.3B shape, synthetic weights, DiT only, 16 blocks): float16 exact at W 21 / S 3 and W 12 / S 3,
-#    fp8 products with exact attention at W 21 / S 3, each with hopper then cudnn
-# env: KERNEL=0 skips 1, SUITE=0 skips 2; W21_ROUNDS, W12_ROUNDS, FP8_ROUNDS name the rounds (e.g. "1 2"; "" for none)
+#    fp8 products with exact attention at W 21 / S 3, fp8 products + FP8 attention at W 21 / S 3 dense and with sparse
+#    stride 3, each with hopper then cudnn
+# env: KERNEL=0 skips 1, SUITE=0 skips 2; W21_ROUNDS, W12_ROUNDS, FP8_ROUNDS, FP8ATT_ROUNDS, FP8S3_ROUNDS name the rounds
+#      (e.g. "1 2"; "" for none)
 # Results under $OUT: summary.txt (written as it goes), runs.tar.gz, kernel-*.txt, native-tests.log, run.err
 set -u
 : "${OUT:?OUT must name the results folder}"
@@ -21,8 +23,12 @@ W=(--config configs/wan-1.3b.yaml --set engine.name=native --set cache.policy=si
 : > "$OUT/summary.txt"
 if [[ ${KERNEL:-1} == 1 ]]; then
   for keys in 128 176; do
-    SSN_HOPPER_KEYS=$keys timeout 120 python3 tools/bench/hopper-attention.py --splits 1,2 > "$OUT/kernel-$keys.txt" 2>&1
-    echo "kernel, $keys-row key tiles: rc=$?; $(grep -c ' ok$' "$OUT/kernel-$keys.txt") checks ok; $(grep 'keys 32760: hopper kernel [0-9]' "$OUT/kernel-$keys.txt" | tail -1)" | tee -a "$OUT/summary.txt"
+    SSN_HOPPER_KEYS=$keys timeout 120 python3 tools/bench/hopper-attention.py --splits 1,2 --fp8 > "$OUT/kernel-$keys.txt" 2>&1
+    rc=$?
+    echo "kernel, $keys-row key tiles: rc=$rc; $(grep -c ' ok$' "$OUT/kernel-$keys.txt") checks ok; $(grep 'keys 32760: hopper kernel [0-9]' "$OUT/kernel-$keys.txt" | tail -1)" | tee -a "$OUT/summary.txt"
+    grep 'keys 32760: .*FP8' "$OUT/kernel-$keys.txt" | tee -a "$OUT/summary.txt"
+    # a wrong or hung kernel: stop here rather than time it
+    (( rc == 0 )) || { echo "kernel check failed: nothing else run" | tee -a "$OUT/summary.txt"; exit 1; }
   done
 fi
 if [[ ${SUITE:-1} == 1 ]]; then
@@ -42,7 +48,11 @@ pair() {  # name, round, args...: hopper, then cudnn
   bench "$name-hopper-$round" "$@" --set engine.attentionKernel=hopper
   bench "$name-cudnn-$round" "$@" --set engine.attentionKernel=cudnn
 }
-for round in ${W21_ROUNDS:-1 2}; do pair w21 "$round" "${W[@]}" --set cache.window=21 --set engine.dtype=float16; done
-for round in ${W12_ROUNDS:-1}; do pair w12 "$round" "${W[@]}" --set cache.window=12 --set engine.dtype=float16; done
-for round in ${FP8_ROUNDS:-1}; do pair fp8 "$round" "${W[@]}" --set cache.window=21 --set engine.dtype=fp8; done
+for round in ${W21_ROUNDS-1 2}; do pair w21 "$round" "${W[@]}" --set cache.window=21 --set engine.dtype=float16; done
+for round in ${W12_ROUNDS-1}; do pair w12 "$round" "${W[@]}" --set cache.window=12 --set engine.dtype=float16; done
+for round in ${FP8_ROUNDS-1}; do pair fp8 "$round" "${W[@]}" --set cache.window=21 --set engine.dtype=fp8; done
+for round in ${FP8ATT_ROUNDS-1}; do pair fp8att "$round" "${W[@]}" --set cache.window=21 --set engine.dtype=fp8 --set engine.attention=fp8; done
+for round in ${FP8S3_ROUNDS-1 2}; do
+  pair fp8s3 "$round" "${W[@]}" --set cache.window=21 --set engine.dtype=fp8 --set engine.attention=fp8 --set cache.sparse.stride=3
+done
 tar -czf "$OUT/runs.tar.gz" -C "$RUNS" .

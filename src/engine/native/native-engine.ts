@@ -43,8 +43,8 @@ export function weightsIdentity(config: Pick<Config, 'model'>): string {
 const ENGINE = 'native engine';
 /** engine.attentionKernel as the addon's setAttentionKernel takes it. */
 const ATTENTION_KERNEL_MODES = { auto: 0, cudnn: 1, hopper: 2 } as const;
-/** What the engine reports as its attention when exact attention runs on the own Hopper kernel. */
-const HOPPER_KERNEL = 'own Hopper kernel (wgmma + TMA, bf16)';
+/** What the engine reports as its attention (after the precision) when self-attention runs on the own Hopper kernels. */
+const HOPPER_KERNEL = 'own Hopper kernel (wgmma + TMA)';
 
 /**
  * engine.cudaGraphs as the addon takes it: `auto` = on for the bf16 path on one GPU, `on` = on for any precision on
@@ -166,14 +166,9 @@ export class NativeEngine implements Engine {
     const gpus = devices.map((d) => `cuda:${d} (${probe.names[d]})`).join(' -> ');
     // The fp32 path always runs the engine's own attention kernel; bf16 says which it chose (the own Hopper kernel,
     // cuDNN, or why neither).
-    // FP8 self-attention is always cuDNN's.
-    const backend =
-      precision !== 0
-        ? 'own kernel (fp32)'
-        : config.engine.attention !== 'fp8' && addon.attentionKernel(handle) === 2
-          ? HOPPER_KERNEL
-          : addon.attentionBackend();
-    const attention = config.engine.attention === 'fp8' ? `fp8 (E4M3), ${backend}` : backend;
+    const hopper = precision === 0 && addon.attentionKernel(handle) === 2;
+    const backend = precision !== 0 ? 'own kernel (fp32)' : hopper ? HOPPER_KERNEL : addon.attentionBackend();
+    const attention = config.engine.attention === 'fp8' ? `fp8 (E4M3), ${backend}` : hopper ? `${backend}, bf16` : backend;
     const precisionName = precision === 1 ? 'fp32' : config.engine.dtype === 'fp8' ? 'bf16+fp8' : 'bf16';
     const precisionWords = precisionName === 'bf16+fp8' ? 'bf16 with fp8 products (E4M3, per-row scales)' : precisionName;
     const provider = `${gpus}, ${precisionWords}, attention: ${attention}`;

@@ -1,0 +1,331 @@
+// FP8 (E4M3) attention for Hopper (sm_90a), head_dim 128, no mask, in the manner of hopper-attention.cu (one producer
+// warp streaming tiles with TMA, two consumer warpgroups taking turns, tile t's scores issued with tile t-1's P V):
+// S = Q Kᵀ and O += P V as E4M3 wgmma with fp32 accumulation; the probabilities go to E4M3 times 448 (they lie in
+// [0, 1]) and the descales are applied to the scores and to the output in fp32.
+//
+// wgmma reads E4M3 operands K-major only. For P V that makes the values' K dimension (keys) the contiguous one, so they
+// are stored transposed (quantizeValuesTransposed). And P stays in registers: the accumulator gives a thread keys
+// {2t, 2t+1, 8+2t, 9+2t} (+16) of each 32-key group where wgmma's E4M3 A fragment wants positions {4t .. 4t+3} (+16),
+// so the transposed values are written with each group's keys in that order.
+#include "hopper-fp8-attention.h"
+#include "hopper-attention.h"
+#include "hopper-ops.cuh"
+#include "kernels.h"
+#include "key-split.h"
+
+#include <cuda_fp8.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace ssn {
+using namespace hopper;
+namespace {
+
+constexpr int kHeadDim = 128;           // = the bytes of a head's row, one 128-byte swizzle span
+constexpr int kRowsPerCta = 128;
+constexpr int kKeysPerTile = 128;
+constexpr int kStages = 3;
+constexpr int kThreads = 384;
+constexpr int kConsumerThreads = 256;
+constexpr int kTileBytes = 128 * 128;   // Q, K and Vᵀ tiles alike: 128 rows of 128 bytes
+constexpr int kSmemBytes = (1 + 2 * kStages) * kTileBytes + 128 + 1024;
+constexpr float kProbabilityScale = 448.f;  // E4M3's largest finite value
+
+struct KernelParams {
+  int lq, lk, heads, keysPerSplit;
+  float scaleLog2;  // softmax scale * log2(e); times the two descales on the device
+  const float* descaleQ;
+  const float* descaleK;
+  const float* descaleV;
+  bf16* o;
+  int oStride;
+  bf16* parts;
+  float* lse;
+};
+
+/** The position in its 32-key group that key k (of the group) takes in the transposed values. */
+__host__ __device__ constexpr int keyPosition(int k) {
+  const int half = k / 16, r = k % 16;
+  return 16 * half + (r < 8 ? 4 * (r / 2) + r % 2 : 4 * ((r - 8) / 2) + 2 + r % 2);
+}
+
+__device__ __forceinline__ uint32_t packE4m3(float a, float b, float c, float d) {
+  const uint32_t lo = __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
+  const uint32_t hi = __nv_cvt_float2_to_fp8x2(make_float2(c, d), __NV_SATFINITE, __NV_E4M3);
+  return lo | hi << 16;
+}
+
+/** D (64 x 128, fp32) = A (64 x 32, shared, K-major) * B (128 x 32, shared, K-major)^T, E4M3; added to D when `accumulate`. */
+__device__ __forceinline__ void wgmmaQK8(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
+      "%62, %63"
+      "}, %64, %65, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
+        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
+        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(descA), "l"(descB), "r"(accumulate));
+}
+
+/** D (64 x 128, fp32) += A (64 x 32, registers) * B (128 x 32, shared, K-major)^T, E4M3. */
+__device__ __forceinline__ void wgmmaPV8(float (&d)[64], const uint32_t (&a)[4], uint64_t descB) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
+      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
+      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
+      "%62, %63"
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
+        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
+        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1));
+}
+
+__global__ void __launch_bounds__(kThreads, 1)
+    hopperFp8Kernel(const __grid_constant__ CUtensorMap qMap, const __grid_constant__ CUtensorMap kMap,
+                    const __grid_constant__ CUtensorMap vtMap, const KernelParams p) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(1024) unsigned char smemRaw[];
+  const uint32_t base = (smemAddress(smemRaw) + 1023u) & ~1023u;
+  const uint32_t sQ = base, sK = base + kTileBytes, sV = sK + kStages * kTileBytes;
+  const uint32_t bars = sV + kStages * kTileBytes;
+  const uint32_t qFull = bars;
+  const auto kFull = [&](int s) { return bars + 8u * (1 + s); };
+  const auto kEmpty = [&](int s) { return bars + 8u * (1 + kStages + s); };
+  const auto vFull = [&](int s) { return bars + 8u * (1 + 2 * kStages + s); };
+  const auto vEmpty = [&](int s) { return bars + 8u * (1 + 3 * kStages + s); };
+
+  const int tid = threadIdx.x, warpgroup = tid / 128;
+  const int mTile = blockIdx.x, head = blockIdx.y, split = blockIdx.z;
+  const int kb = min(p.lk, split * p.keysPerSplit), ke = min(p.lk, kb + p.keysPerSplit);
+  const int n = (ke - kb + kKeysPerTile - 1) / kKeysPerTile;
+  const int column = head * kHeadDim;
+
+  if (tid == 0) {
+    barrierInit(qFull, 1);
+    for (int s = 0; s < kStages; s++) {
+      barrierInit(kFull(s), 1);
+      barrierInit(vFull(s), 1);
+      barrierInit(kEmpty(s), kConsumerThreads);
+      barrierInit(vEmpty(s), kConsumerThreads);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
+    if (tid != 0) return;
+    barrierExpectBytes(qFull, kTileBytes);
+    tmaLoad(sQ, &qMap, column, mTile * kRowsPerCta, qFull);
+    for (int t = 0; t < n; t++) {
+      const int s = t % kStages, key = kb + t * kKeysPerTile;
+      const uint32_t parity = ((t / kStages) & 1) ^ 1;
+      barrierWait(kEmpty(s), parity);
+      barrierExpectBytes(kFull(s), kTileBytes);
+      tmaLoad(sK + s * kTileBytes, &kMap, column, key, kFull(s));
+      barrierWait(vEmpty(s), parity);
+      barrierExpectBytes(vFull(s), kTileBytes);
+      tmaLoad(sV + s * kTileBytes, &vtMap, key, column, vFull(s));
+    }
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+  const int consumer = warpgroup - 1, lane = tid & 31, warp = (tid & 127) >> 5;
+  const int g = lane >> 2, t4 = lane & 3;
+  const uint32_t qBase = sQ + consumer * 64 * 128;
+  const float scaleLog2 = p.scaleLog2 * *p.descaleQ * *p.descaleK;
+
+  const int myTurn = 1 + consumer, otherTurn = 2 - consumer;
+  const auto waitTurn = [&] { asm volatile("bar.sync %0, 256;\n" ::"r"(myTurn) : "memory"); };
+  const auto passTurn = [&] { asm volatile("bar.arrive %0, 256;\n" ::"r"(otherTurn) : "memory"); };
+  if (consumer == 1) asm volatile("bar.arrive 1, 256;\n" ::: "memory");
+
+  const auto issueQK = [&](float (&sc)[64], int t) {
+    const int s = t % kStages;
+    barrierWait(kFull(s), (t / kStages) & 1);
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / 32; kk++)
+      wgmmaQK8(sc, descriptor(qBase + kk * 32, 16, 1024), descriptor(sK + s * kTileBytes + kk * 32, 16, 1024), kk > 0);
+    wgmmaCommit();
+  };
+  const auto issuePV = [&](float (&o)[64], const uint32_t (&pa)[4][4], int t) {
+    const int s = t % kStages;
+    barrierWait(vFull(s), (t / kStages) & 1);
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kKeysPerTile / 32; kk++) wgmmaPV8(o, pa[kk], descriptor(sV + s * kTileBytes + kk * 32, 16, 1024));
+    wgmmaCommit();
+  };
+
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; i++) o[i] = 0.f;
+  RowSoftmax softmax;
+  uint32_t pa[4][4];
+  float sc[64];
+  const auto valid = [&](int t) { return min(kKeysPerTile, ke - (kb + t * kKeysPerTile)); };
+  // P times 448 as E4M3 A fragments: per 32-key group, positions 4t..4t+3 take keys 2t, 2t+1, 8+2t, 9+2t (keyPosition)
+  const auto packP = [&] {
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const float* x = sc + 16 * j;
+      constexpr float k = kProbabilityScale;
+      pa[j][0] = packE4m3(x[0] * k, x[1] * k, x[4] * k, x[5] * k);
+      pa[j][1] = packE4m3(x[2] * k, x[3] * k, x[6] * k, x[7] * k);
+      pa[j][2] = packE4m3(x[8] * k, x[9] * k, x[12] * k, x[13] * k);
+      pa[j][3] = packE4m3(x[10] * k, x[11] * k, x[14] * k, x[15] * k);
+    }
+  };
+
+  barrierWait(qFull, 0);
+  waitTurn();
+  issueQK(sc, 0);
+  passTurn();
+  wgmmaWaitAll();
+  fenceRegisters(sc);
+  barrierArrive(kEmpty(0));
+  softmax.update(sc, valid(0), t4, scaleLog2);
+  packP();
+  for (int t = 1; t < n; t++) {
+    waitTurn();
+    issueQK(sc, t);
+    fenceRegisters(o);
+    issuePV(o, pa, t - 1);
+    passTurn();
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+    fenceRegisters(sc);
+    barrierArrive(kEmpty(t % kStages));
+    softmax.update(sc, valid(t), t4, scaleLog2);
+    wgmmaWaitAll();
+    fenceRegisters(o);
+    barrierArrive(vEmpty((t - 1) % kStages));
+    softmax.rescale(o);
+    packP();
+  }
+  waitTurn();
+  fenceRegisters(o);
+  issuePV(o, pa, n - 1);
+  if (consumer == 0) passTurn();
+  wgmmaWaitAll();
+  fenceRegisters(o);
+  barrierArrive(vEmpty((n - 1) % kStages));
+
+  softmax.finish();
+  storeOutput(o, softmax, *p.descaleV / kProbabilityScale, p.o, p.oStride, p.parts, p.lse, split, p.lq, p.heads, head,
+              mTile * kRowsPerCta + consumer * 64 + warp * 16 + g, t4);
+#endif
+}
+
+/** vt [heads * 128, pitch] from rows [from0 + 64 * blockIdx.x, + 64) of v, head blockIdx.y: a 64-key tile read as rows,
+    transposed in shared memory (each 32-key group in keyPosition order), written as 128 rows of 64 bytes. */
+__global__ void __launch_bounds__(256) transposeValuesKernel(const bf16* v, int vStride, int from0, int to, const float* scale,
+                                                             uint8_t* vt, int pitch) {
+  constexpr int kPitch = 64 + 16;  // bytes a transposed row takes in shared memory (16-byte stores stay aligned)
+  __shared__ __align__(16) uint8_t tile[kHeadDim * kPitch];
+  const int head = blockIdx.y, key0 = from0 + 64 * blockIdx.x;
+  const float sc = *scale;
+  for (int i = threadIdx.x; i < 64 * 16; i += blockDim.x) {
+    const int k = i / 16, chunk = i % 16, key = key0 + k;
+    uint2 q = make_uint2(0, 0);
+    if (key < to) q = scaledE4m3x8(*reinterpret_cast<const uint4*>(v + (size_t)key * vStride + head * kHeadDim + chunk * 8), sc);
+    const uint8_t* bytes = reinterpret_cast<const uint8_t*>(&q);
+    const int col = (k / 32) * 32 + keyPosition(k % 32);
+#pragma unroll
+    for (int e = 0; e < 8; e++) tile[(chunk * 8 + e) * kPitch + col] = bytes[e];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kHeadDim * 4; i += blockDim.x) {
+    const int row = i / 4, part = i % 4;
+    *reinterpret_cast<uint4*>(vt + (size_t)(head * kHeadDim + row) * pitch + key0 + part * 16) =
+        *reinterpret_cast<const uint4*>(tile + row * kPitch + part * 16);
+  }
+}
+
+/** A 2-D map over `rows` rows of `columns` bytes (row pitch `pitch` bytes), read in 128 x 128 boxes, 128-byte swizzle;
+    rows and columns past the ends read as zeros. */
+CUtensorMap byteMap(const uint8_t* base, int rows, int columns, int pitch) {
+  CUtensorMap map{};
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(std::max(rows, 1))};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(pitch)};
+  const cuuint32_t box[2] = {128, 128};
+  const cuuint32_t elementStrides[2] = {1, 1};
+  const CUresult r = tensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<uint8_t*>(base), dims, strides, box,
+                                        elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw NativeError("Hopper FP8 attention: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(r)) + ")");
+  return map;
+}
+
+}  // namespace
+
+void quantizeValuesTransposed(const bf16* v, int vStride, int from, int to, int heads, const float* scale, uint8_t* vt,
+                              int pitch, cudaStream_t s) {
+  if (pitch % 64 || to > pitch) throw NativeError("transposed values: pitch must be a multiple of 64 holding every key");
+  const int from0 = from / 64 * 64;
+  if (to <= from0) return;
+  transposeValuesKernel<<<dim3(ceilDiv(to - from0, 64), heads), 256, 0, s>>>(v, vStride, from0, to, scale, vt, pitch);
+  CUDA_LAUNCH_CHECK();
+}
+
+HopperFp8Attention::HopperFp8Attention(int device) {
+  if (!hopperAttentionAvailable(device))
+    throw NativeError("the Hopper FP8 attention kernel needs a Hopper GPU (compute capability 9.0) and a build with sm_90a");
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
+  CUDA_CHECK(cudaFuncSetAttribute(hopperFp8Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+}
+
+void HopperFp8Attention::run(const HopperFp8Operands& t, bf16* o, int lq, int lk, int heads, int oStride, float scale,
+                             cudaStream_t s) {
+  if (lq == 0) return;
+  if (lk <= 0 || t.pitch < (lk + 63) / 64 * 64) throw NativeError("Hopper FP8 attention: no keys, or values transposed too short");
+  const int d = heads * kHeadDim;
+  int splits = keySplits(lq, lk, heads, kHeadDim, sms_, forcedKeySplits());
+  // runs start on a key tile; none may be left empty
+  while (splits > 1 && (splits - 1) * (ceilDiv(ceilDiv(lk, splits), kKeysPerTile) * kKeysPerTile) >= lk) splits--;
+  KernelParams k{};
+  k.lq = lq;
+  k.lk = lk;
+  k.heads = heads;
+  k.keysPerSplit = ceilDiv(ceilDiv(lk, splits), kKeysPerTile) * kKeysPerTile;  // runs start on a key tile
+  k.scaleLog2 = scale * 1.4426950408889634f;
+  k.descaleQ = t.descaleQ;
+  k.descaleK = t.descaleK;
+  k.descaleV = t.descaleV;
+  k.o = o;
+  k.oStride = oStride;
+  if (splits > 1) {
+    partial_.reserve((size_t)splits * lq * d * sizeof(bf16));
+    lse_.reserve((size_t)splits * heads * lq * sizeof(float));
+    k.parts = partial_.as<bf16>();
+    k.lse = lse_.as<float>();
+  }
+  const CUtensorMap q = byteMap(t.q, lq, d, d);
+  const CUtensorMap km = byteMap(t.k, lk, d, d);
+  const CUtensorMap vt = byteMap(t.vt, d, (lk + 63) / 64 * 64, t.pitch);
+  hopperFp8Kernel<<<dim3(ceilDiv(lq, kRowsPerCta), heads, splits), kThreads, kSmemBytes, s>>>(q, km, vt, k);
+  CUDA_LAUNCH_CHECK();
+  if (splits > 1) mergeKeySplits(partial_.as<bf16>(), lse_.as<float>(), splits, lq, heads, kHeadDim, o, oStride, s);
+}
+
+}  // namespace ssn

@@ -1,0 +1,170 @@
+// Device helpers of the own Hopper kernels (hopper-attention.cu, hopper-fp8-attention.cu): mbarriers, the tensor-memory
+// accelerator's 2-D copies, wgmma's fences and shared-memory descriptors; and the driver's tensor-map encoder.
+#pragma once
+#include "common.h"
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <cmath>
+#include <mutex>
+
+namespace ssn {
+namespace hopper {
+
+__device__ __forceinline__ uint32_t smemAddress(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+
+__device__ __forceinline__ void barrierInit(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
+}
+__device__ __forceinline__ void barrierExpectBytes(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void barrierArrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void barrierWait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+__device__ __forceinline__ void tmaLoad(uint32_t dst, const CUtensorMap* map, int column, int row, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(column), "r"(row), "r"(bar)
+      : "memory");
+}
+
+__device__ __forceinline__ void wgmmaFence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmmaCommit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmmaWaitAll() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+/** Keeps the compiler from moving reads or writes of accumulator registers across the asynchronous products. */
+template <int N> __device__ __forceinline__ void fenceRegisters(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+/** Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets (16-byte units). */
+__device__ __forceinline__ uint64_t descriptor(uint32_t address, uint32_t leadingBytes, uint32_t strideBytes) {
+  return static_cast<uint64_t>((address & 0x3FFFF) >> 4) | static_cast<uint64_t>((leadingBytes >> 4) & 0x3FFF) << 16 |
+         static_cast<uint64_t>((strideBytes >> 4) & 0x3FFF) << 32 | 1ull << 62;
+}
+
+
+/** A consumer thread's online softmax (base 2) over its two query rows (g and g + 8 of its warp's 16): running maxima
+    m, sums l, and the factors c that rescale what the output accumulated before the latest key tile. */
+struct RowSoftmax {
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f, c0 = 1.f, c1 = 1.f;
+
+  /** One key tile's scores (wgmma's accumulator layout: per 8-column chunk, 2 values of row g then 2 of row g + 8)
+      to probabilities times exp2(-m); columns at or past `valid` are masked out. */
+  template <int N> __device__ __forceinline__ void update(float (&sc)[N], int valid, int t4, float scaleLog2) {
+    if (valid < 2 * N) {
+#pragma unroll
+      for (int i = 0; i < N; i++)
+        if (8 * (i / 4) + 2 * t4 + (i & 1) >= valid) sc[i] = -INFINITY;
+    }
+    float x0 = -INFINITY, x1 = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < N / 4; i++) {
+      x0 = fmaxf(x0, fmaxf(sc[4 * i], sc[4 * i + 1]));
+      x1 = fmaxf(x1, fmaxf(sc[4 * i + 2], sc[4 * i + 3]));
+    }
+    x0 = fmaxf(x0, __shfl_xor_sync(0xffffffffu, x0, 1));
+    x0 = fmaxf(x0, __shfl_xor_sync(0xffffffffu, x0, 2));
+    x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, 1));
+    x1 = fmaxf(x1, __shfl_xor_sync(0xffffffffu, x1, 2));
+    const float n0 = fmaxf(m0, x0 * scaleLog2), n1 = fmaxf(m1, x1 * scaleLog2);
+    c0 = exp2f(m0 - n0);
+    c1 = exp2f(m1 - n1);
+    m0 = n0;
+    m1 = n1;
+    float s0 = 0.f, s1 = 0.f;
+#pragma unroll
+    for (int i = 0; i < N / 4; i++) {
+      sc[4 * i] = exp2f(fmaf(sc[4 * i], scaleLog2, -n0));
+      sc[4 * i + 1] = exp2f(fmaf(sc[4 * i + 1], scaleLog2, -n0));
+      sc[4 * i + 2] = exp2f(fmaf(sc[4 * i + 2], scaleLog2, -n1));
+      sc[4 * i + 3] = exp2f(fmaf(sc[4 * i + 3], scaleLog2, -n1));
+      s0 += sc[4 * i] + sc[4 * i + 1];
+      s1 += sc[4 * i + 2] + sc[4 * i + 3];
+    }
+    l0 = l0 * c0 + s0;
+    l1 = l1 * c1 + s1;
+  }
+  /** Rescales a 64-wide output accumulator (same layout) to the latest maxima. */
+  __device__ __forceinline__ void rescale(float (&o)[64]) const {
+#pragma unroll
+    for (int i = 0; i < 16; i++) {
+      o[4 * i] *= c0;
+      o[4 * i + 1] *= c0;
+      o[4 * i + 2] *= c1;
+      o[4 * i + 3] *= c1;
+    }
+  }
+  /** After the last tile: each row's sum over the 4 threads that hold the row. */
+  __device__ __forceinline__ void finish() {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  }
+  /** log(sum exp(x)) of each row in natural log, for merging key runs. */
+  __device__ __forceinline__ float lse0() const { return (m0 + log2f(l0)) * 0.6931471805599453f; }
+  __device__ __forceinline__ float lse1() const { return (m1 + log2f(l1)) * 0.6931471805599453f; }
+};
+
+__device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+/** A consumer thread's two rows (row0 and row0 + 8) of its 64 x 128 output accumulator, divided by the row sums and
+    times `scale`, as bf16 in o (row stride oStride) at head `head`'s columns; or, when the keys were cut into runs
+    (parts non-null), into run `split`'s partial [split, lq, heads * 128] with the rows' log-sum-exps in
+    lse [split, heads, lq]. Rows at or past lq are not written. */
+__device__ __forceinline__ void storeOutput(const float (&o)[64], const RowSoftmax& softmax, float scale, bf16* out, int oStride,
+                                            bf16* parts, float* lse, int split, int lq, int heads, int head, int row0,
+                                            int t4) {
+  const int row1 = row0 + 8, d = heads * 128, column = head * 128;
+  const float r0 = softmax.l0 > 0.f ? scale / softmax.l0 : 0.f, r1 = softmax.l1 > 0.f ? scale / softmax.l1 : 0.f;
+  if (parts) {
+    out = parts + (size_t)split * lq * d;
+    oStride = d;
+  }
+#pragma unroll
+  for (int i = 0; i < 16; i++) {
+    const int c = column + 8 * i + 2 * t4;
+    if (row0 < lq) *reinterpret_cast<uint32_t*>(out + (size_t)row0 * oStride + c) = packBf16(o[4 * i] * r0, o[4 * i + 1] * r0);
+    if (row1 < lq) *reinterpret_cast<uint32_t*>(out + (size_t)row1 * oStride + c) = packBf16(o[4 * i + 2] * r1, o[4 * i + 3] * r1);
+  }
+  if (parts && t4 == 0) {
+    float* l = lse + ((size_t)split * heads + head) * lq;
+    if (row0 < lq) l[row0] = softmax.lse0();
+    if (row1 < lq) l[row1] = softmax.lse1();
+  }
+}
+
+/** cuTensorMapEncodeTiled through the runtime (the library does not link the driver). */
+inline PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 encode = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) == cudaSuccess &&
+        found == cudaDriverEntryPointSuccess)
+      encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+    cudaGetLastError();
+  });
+  if (!encode) throw NativeError("Hopper attention: the driver has no cuTensorMapEncodeTiled");
+  return encode;
+}
+
+}  // namespace hopper
+}  // namespace ssn
