@@ -23,7 +23,7 @@ W=(--config configs/wan-1.3b.yaml --set engine.name=native --set cache.policy=si
 : > "$OUT/summary.txt"
 if [[ ${KERNEL:-1} == 1 ]]; then
   for keys in ${KEYS-176 128}; do
-    SSN_HOPPER_KEYS=$keys timeout 120 python3 tools/bench/hopper-attention.py --splits 1,2 --fp8 > "$OUT/kernel-$keys.txt" 2>&1
+    SSN_HOPPER_KEYS=$keys timeout 120 python3 tools/bench/hopper-attention.py --splits 1,2 --fp8 --frames ${FRAMES-3,13,21} > "$OUT/kernel-$keys.txt" 2>&1
     rc=$?
     echo "kernel, $keys-row key tiles: rc=$rc; $(grep -c ' ok$' "$OUT/kernel-$keys.txt") checks ok; $(grep 'keys 32760: hopper kernel [0-9]' "$OUT/kernel-$keys.txt" | tail -1)" | tee -a "$OUT/summary.txt"
     grep 'keys 32760: .*FP8\|keys 20280: .*FP8' "$OUT/kernel-$keys.txt" | tee -a "$OUT/summary.txt"
