@@ -140,10 +140,10 @@ int ssn_set_attention_precision(ssn_engine* e, int mode);
    hidden layer, each output feature's weights), fp32 accumulation. The bf16 engine on Hopper or newer only; the
    weights are quantised once per weight set (now if given, else at finalize). Fails (nothing changed) elsewhere. */
 int ssn_set_product_precision(ssn_engine* e, int mode);
-/* Self-attention's kernel on the bf16 path, exact and FP8 alike: mode 0 auto (the own Hopper kernels on a Hopper GPU at
-   head_dim 128, else cuDNN's fused attention; the default), 1 cuDNN's fused attention (else, for exact attention, the
-   own FlashAttention-2-style kernel), 2 the own Hopper kernels (native/src/hopper-attention.h, hopper-fp8-attention.h).
-   Fails (nothing changed) where mode 2 cannot run. */
+/* Self-attention's kernel on the bf16 path: mode 0 auto (exact attention on the own Hopper kernel on a Hopper GPU at
+   head_dim 128, else cuDNN's fused attention; FP8 attention on cuDNN's; the default), 1 cuDNN's fused attention (else,
+   for exact attention, the own FlashAttention-2-style kernel), 2 the own Hopper kernels for exact and FP8 attention
+   (native/src/hopper-attention.h, hopper-fp8-attention.h). Fails (nothing changed) where mode 2 cannot run. */
 int ssn_set_attention_kernel(ssn_engine* e, int mode);
 /* What self-attention runs on now: 0 the own FlashAttention-2-style kernel, 1 cuDNN, 2 the own Hopper kernels. */
 int ssn_attention_kernel(ssn_engine* e, int* kernel);

@@ -167,7 +167,7 @@ class EngineImpl final : public Engine {
         if (!sdpa_) throw NativeError("FP8 attention needs cuDNN's fused attention: " + CudnnSdpa::describe());
         requireHopper("FP8 attention");
         if (!fp8_) fp8_ = std::make_unique<Fp8Attention>(sdpa_.get());
-        fp8_->setOwnKernel(hopper_ ? device_ : -1);
+        fp8_->setOwnKernel(hopper_ && attentionKernelMode_ == 2 ? device_ : -1);
       }
     } else {
       fp8_.reset();
@@ -185,11 +185,15 @@ class EngineImpl final : public Engine {
                           "and head_dim 128 (this model: " + std::to_string(dims_.dim / dims_.heads) + ")");
       if (mode == 1 || !usable) hopper_.reset();
       else if (!hopper_) hopper_ = std::make_unique<HopperAttention>(device_);
-      if (fp8_) fp8_->setOwnKernel(hopper_ ? device_ : -1);
+      attentionKernelMode_ = mode;
+      if (fp8_) fp8_->setOwnKernel(hopper_ && mode == 2 ? device_ : -1);
     }
     clearGraphs();
   }
-  int attentionKernel() const override { return hopper_ ? 2 : sdpa_ ? 1 : 0; }
+  int attentionKernel() const override {
+    if (fp8_) return fp8_->ownKernel() ? 2 : 1;
+    return hopper_ ? 2 : sdpa_ ? 1 : 0;
+  }
   void setProductPrecision(int mode) override {
     if (mode != 0 && mode != 1) throw NativeError("product precision must be 0 (the storage type) or 1 (fp8)");
     if (mode == 1) {
@@ -252,6 +256,7 @@ class EngineImpl final : public Engine {
   std::unique_ptr<CudnnSdpa> sdpa_;  // bf16 only; nullptr: the own kernel
   std::unique_ptr<Fp8Attention> fp8_;  // self-attention in FP8 (engine.attention fp8); nullptr: exact
   std::unique_ptr<HopperAttention> hopper_;  // exact attention on the own Hopper kernel; nullptr: cuDNN or the FA2 kernel
+  int attentionKernelMode_ = 0;              // setAttentionKernel's: FP8 attention on the own kernel only when 2
   bool fp8Products_ = false;           // the products after the norms and in the FFN in E4M3 (engine.dtype fp8)
   /** selfAttention: the forward's attention over the owner's cache (FP8 when the owner's fp8_ is set) at `layer` of this
       engine's layers, not the prompt's. */

@@ -80,9 +80,10 @@ class Engine {
   virtual void setAttentionPrecision(int mode) {
     if (mode != 0) throw NativeError("FP8 attention needs the native engine's bf16 path (engine.dtype float16 or fp8)");
   }
-  /** Self-attention's kernel on the bf16 path: 0 auto (the own Hopper kernels where they run: a Hopper GPU, head_dim
-      128; else cuDNN's fused attention, else the own FlashAttention-2-style kernel), 1 cuDNN (else the own FA2-style
-      kernel), 2 the own Hopper kernels (throws where they cannot run). Exact and FP8 attention alike. */
+  /** Self-attention's kernel on the bf16 path: 0 auto (exact attention on the own Hopper kernel where it runs: a Hopper
+      GPU, head_dim 128; else cuDNN's fused attention, else the own FlashAttention-2-style kernel; FP8 attention on
+      cuDNN's), 1 cuDNN (else, for exact attention, the own FA2-style kernel), 2 the own Hopper kernels for exact and FP8
+      attention (throws where they cannot run). */
   virtual void setAttentionKernel(int mode) {
     if (mode == 2) throw NativeError("the Hopper attention kernel needs the native engine's bf16 path (engine.dtype float16 or fp8)");
   }

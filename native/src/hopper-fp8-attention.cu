@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 
 namespace ssn {
 using namespace hopper;
@@ -99,7 +98,6 @@ __device__ __forceinline__ void wgmmaPV8(float (&d)[64], const uint32_t (&a)[4],
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1));
 }
 
-template <int kFmaEvery>
 __global__ void __launch_bounds__(kThreads, 1)
     hopperFp8Kernel(const __grid_constant__ CUtensorMap qMap, const __grid_constant__ CUtensorMap kMap,
                     const __grid_constant__ CUtensorMap vtMap, const KernelParams p) {
@@ -206,7 +204,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   wgmmaWaitAll();
   fenceRegisters(sc);
   barrierArrive(kEmpty(0));
-  softmax.update<kFmaEvery>(sc, valid(0), t4, scaleLog2);
+  softmax.update(sc, valid(0), t4, scaleLog2);
   packP();
   for (int t = 1; t < n; t++) {
     waitTurn();
@@ -217,7 +215,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
     fenceRegisters(sc);
     barrierArrive(kEmpty(t % kStages));
-    softmax.update<kFmaEvery>(sc, valid(t), t4, scaleLog2);
+    softmax.update(sc, valid(t), t4, scaleLog2);
     wgmmaWaitAll();
     fenceRegisters(o);
     barrierArrive(vEmpty((t - 1) % kStages));
@@ -294,11 +292,7 @@ HopperFp8Attention::HopperFp8Attention(int device) {
   if (!hopperAttentionAvailable(device))
     throw NativeError("the Hopper FP8 attention kernel needs a Hopper GPU (compute capability 9.0) and a build with sm_90a");
   CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
-  CUDA_CHECK(cudaFuncSetAttribute(hopperFp8Kernel<0>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-  CUDA_CHECK(cudaFuncSetAttribute(hopperFp8Kernel<2>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-  CUDA_CHECK(cudaFuncSetAttribute(hopperFp8Kernel<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-  const char* fma = std::getenv("SSN_HOPPER_FMA_EXP");  // every n-th chunk's exponentials on the FMA pipe: 0, 2 or 4
-  fmaEvery_ = fma ? std::atoi(fma) : 2;
+  CUDA_CHECK(cudaFuncSetAttribute(hopperFp8Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
 }
 
 void HopperFp8Attention::run(const HopperFp8Operands& t, bf16* o, int lq, int lk, int heads, int oStride, float scale,
@@ -329,10 +323,7 @@ void HopperFp8Attention::run(const HopperFp8Operands& t, bf16* o, int lq, int lk
   const CUtensorMap q = byteMap(t.q, lq, d, d);
   const CUtensorMap km = byteMap(t.k, lk, d, d);
   const CUtensorMap vt = byteMap(t.vt, d, (lk + 63) / 64 * 64, t.pitch);
-  const dim3 grid(ceilDiv(lq, kRowsPerCta), heads, splits);
-  if (fmaEvery_ == 4) hopperFp8Kernel<4><<<grid, kThreads, kSmemBytes, s>>>(q, km, vt, k);
-  else if (fmaEvery_ == 2) hopperFp8Kernel<2><<<grid, kThreads, kSmemBytes, s>>>(q, km, vt, k);
-  else hopperFp8Kernel<0><<<grid, kThreads, kSmemBytes, s>>>(q, km, vt, k);
+  hopperFp8Kernel<<<dim3(ceilDiv(lq, kRowsPerCta), heads, splits), kThreads, kSmemBytes, s>>>(q, km, vt, k);
   CUDA_LAUNCH_CHECK();
   if (splits > 1) mergeKeySplits(partial_.as<bf16>(), lse_.as<float>(), splits, lq, heads, kHeadDim, o, oStride, s);
 }

@@ -44,7 +44,6 @@ class HopperFp8Attention {
 
  private:
   int sms_ = 0;
-  int fmaEvery_ = 2;  // every n-th 8-key chunk's exponentials on the FMA pipe (env SSN_HOPPER_FMA_EXP: 0, 2 or 4)
   DeviceBuffer partial_, lse_;
 };
 

@@ -56,28 +56,14 @@ __device__ __forceinline__ uint64_t descriptor(uint32_t address, uint32_t leadin
 }
 
 
-/** 2^x for x <= 0 on the FMA pipe alone (round to the nearest integer n with the 1.5 * 2^23 trick, a cubic for 2^(x-n)
-    on [-0.5, 0.5], n added to the exponent bits): relative error 1.4e-4; below 2^-126 it gives 2^-126. Spreads a
-    softmax's exponentials over the FMA pipe and the special-function unit, whose rate alone bounds FP8 attention. */
-__device__ __forceinline__ float exp2Fma(float x) {
-  x = fmaxf(x, -126.f);
-  const float shifted = x + 12582912.f;
-  const float n = shifted - 12582912.f;
-  const float f = x - n;
-  const float p = fmaf(fmaf(fmaf(0.0550292665f, f, 0.242256982f), f, 0.693253055f), f, 0.999951339f);
-  return __int_as_float(__float_as_int(p) + ((__float_as_int(shifted) - 0x4B400000) << 23));
-}
-
 /** A consumer thread's online softmax (base 2) over its two query rows (g and g + 8 of its warp's 16): running maxima
     m, sums l, and the factors c that rescale what the output accumulated before the latest key tile. */
 struct RowSoftmax {
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f, c0 = 1.f, c1 = 1.f;
 
   /** One key tile's scores (wgmma's accumulator layout: per 8-column chunk, 2 values of row g then 2 of row g + 8)
-      to probabilities times exp2(-m); columns at or past `valid` are masked out. kFmaEvery > 0: every kFmaEvery-th
-      chunk's exponentials on the FMA pipe (exp2Fma). */
-  template <int kFmaEvery = 0, int N>
-  __device__ __forceinline__ void update(float (&sc)[N], int valid, int t4, float scaleLog2) {
+      to probabilities times exp2(-m); columns at or past `valid` are masked out. */
+  template <int N> __device__ __forceinline__ void update(float (&sc)[N], int valid, int t4, float scaleLog2) {
     if (valid < 2 * N) {
 #pragma unroll
       for (int i = 0; i < N; i++)
@@ -101,12 +87,10 @@ struct RowSoftmax {
     float s0 = 0.f, s1 = 0.f;
 #pragma unroll
     for (int i = 0; i < N / 4; i++) {
-      const bool fma = kFmaEvery > 0 && i % (kFmaEvery > 0 ? kFmaEvery : 1) == kFmaEvery - 1;
-      const auto ex = [fma](float x) { return fma ? exp2Fma(x) : exp2f(x); };
-      sc[4 * i] = ex(fmaf(sc[4 * i], scaleLog2, -n0));
-      sc[4 * i + 1] = ex(fmaf(sc[4 * i + 1], scaleLog2, -n0));
-      sc[4 * i + 2] = ex(fmaf(sc[4 * i + 2], scaleLog2, -n1));
-      sc[4 * i + 3] = ex(fmaf(sc[4 * i + 3], scaleLog2, -n1));
+      sc[4 * i] = exp2f(fmaf(sc[4 * i], scaleLog2, -n0));
+      sc[4 * i + 1] = exp2f(fmaf(sc[4 * i + 1], scaleLog2, -n0));
+      sc[4 * i + 2] = exp2f(fmaf(sc[4 * i + 2], scaleLog2, -n1));
+      sc[4 * i + 3] = exp2f(fmaf(sc[4 * i + 3], scaleLog2, -n1));
       s0 += sc[4 * i] + sc[4 * i + 1];
       s1 += sc[4 * i + 2] + sc[4 * i + 3];
     }

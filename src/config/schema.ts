@@ -228,11 +228,11 @@ export const engineSection = z
      */
     attention: z.enum(['exact', 'fp8']).default('exact'),
     /**
-     * Native engine, bf16 path (engine.dtype float16 or fp8): the kernel self-attention runs on, exact or FP8
-     * (engine.attention). `auto` = the engine's own Hopper kernels (wgmma and TMA, docs/native.md) on a Hopper GPU for
-     * models with head_dim 128, else cuDNN's fused attention; `cudnn` = cuDNN's fused attention (for exact attention the
-     * own FlashAttention-2-style kernel where cuDNN is missing); `hopper` = the own Hopper kernels, an error where they
-     * cannot run.
+     * Native engine, bf16 path (engine.dtype float16 or fp8): the kernel self-attention runs on. `auto` = exact
+     * attention on the engine's own Hopper kernel (wgmma and TMA, docs/native.md) on a Hopper GPU for models with
+     * head_dim 128, else cuDNN's fused attention; FP8 attention (engine.attention fp8) on cuDNN's, measured faster;
+     * `cudnn` = cuDNN's fused attention (for exact attention the own FlashAttention-2-style kernel where cuDNN is
+     * missing); `hopper` = the own Hopper kernels for exact and FP8 attention, an error where they cannot run.
      */
     attentionKernel: z.enum(['auto', 'cudnn', 'hopper']).default('auto'),
     /**

@@ -37,7 +37,7 @@ async function engines(list: NonNullable<ConfigInput['engine']>[]): Promise<Arra
   return out;
 }
 
-test('on a Hopper GPU auto reports the own kernel without a call; cudnn and hopper are set on the addon', async () => {
+test('on a Hopper GPU auto reports the own kernel for exact attention without a call; cudnn and hopper are set on the addon', async () => {
   const addon = writeStandInAddon(tempDir('attention-kernel'), { gpus: ['Stand-in H200', 'Stand-in H200'], attention: 'cuDNN 9.14.0 (stand-in)', hopper: true });
   await withAddonFile(addon.file, async () => {
     const got = await engines([
@@ -46,12 +46,14 @@ test('on a Hopper GPU auto reports the own kernel without a call; cudnn and hopp
       { name: 'native', dtype: 'float16', attentionKernel: 'hopper', stages: 2 },
       { name: 'native', dtype: 'float16', attentionKernel: 'hopper' },
       { name: 'native', dtype: 'float16', attention: 'fp8' },
+      { name: 'native', dtype: 'float16', attention: 'fp8', attentionKernel: 'hopper' },
     ]);
-    assert.equal(standInModes(addon, 'attentionKernel').map((m) => [m.mode, m.devices]), [[1, [0]], [2, [0, 1]], [2, [0]]], 'auto is the addon\'s default: not set');
+    assert.equal(standInModes(addon, 'attentionKernel').map((m) => [m.mode, m.devices]), [[1, [0]], [2, [0, 1]], [2, [0]], [2, [0]]], 'auto is the addon\'s default: not set');
     assert.is(got[0].attention, 'own Hopper kernel (wgmma + TMA), bf16');
     assert.is(got[1].attention, 'cuDNN 9.14.0 (stand-in)');
     assert.is(got[2].attention, 'own Hopper kernel (wgmma + TMA), bf16');
-    assert.is(got[4].attention, 'fp8 (E4M3), own Hopper kernel (wgmma + TMA)', 'FP8 attention on the own kernel too');
+    assert.is(got[4].attention, 'fp8 (E4M3), cuDNN 9.14.0 (stand-in)', 'auto: FP8 attention on cuDNN\'s');
+    assert.is(got[5].attention, 'fp8 (E4M3), own Hopper kernel (wgmma + TMA)', 'hopper: FP8 attention on the own kernel');
     // a batched forward runs every stream's attention on the first engine's kernel: cuDNN and Hopper engines never share one
     assert.type(got[0].batchKey, 'string');
     assert.is.not(got[1].batchKey, got[0].batchKey);

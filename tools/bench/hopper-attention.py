@@ -12,7 +12,6 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--reps', type=int, default=20)
 ap.add_argument('--frames', default='3,12,21')
 ap.add_argument('--skip-check', action='store_true')
-ap.add_argument('--fma', default='0,2,4', help='with --fp8: SSN_HOPPER_FMA_EXP settings to time the FP8 kernel with at the last frame count')
 ap.add_argument('--fp8', action='store_true', help='also time FP8 attention: cuDNN\'s and the own kernel\'s')
 ap.add_argument('--splits', default='1,2,3', help='key splits to time the hopper kernel with at the last frame count')
 args = ap.parse_args()
@@ -117,11 +116,5 @@ for split in (int(x) for x in args.splits.split(',') if x):
     _, ms = attend(q, k, v, Lq, Lk, H, D, HOPPER, args.reps)
     print(f'[time] keys {Lk}: hopper kernel, keys in {split} run(s): {ms:.3f} ms, {4 * Lq * Lk * H * D / ms / 1e9:.0f} TFLOP/s', flush=True)
 os.environ.pop('SSN_ATTENTION_SPLIT', None)
-for fma in (args.fma.split(',') if args.fp8 else []):
-    os.environ['SSN_HOPPER_FMA_EXP'] = fma
-    out, ms = attend(q, k, v, Lq, Lk, H, D, HOPPER_FP8_ATTEND, args.reps)
-    print(f'[time] keys {Lk}: hopper FP8 kernel (attention alone), every {fma}th chunk\'s exponentials on the FMA pipe: '
-          f'{ms:.3f} ms, {4 * Lq * Lk * H * D / ms / 1e9:.0f} TFLOP/s; against cuDNN bf16 {rel(out, outs[CUDNN]):.2e}', flush=True)
-os.environ.pop('SSN_HOPPER_FMA_EXP', None)
 print(f'[check] {"all ok" if failed == 0 else f"{failed} WRONG"}')
 sys.exit(1 if failed else 0)

@@ -190,7 +190,8 @@ module.exports = {
     h.attentionKernel = mode;
     note({ kind: 'attentionKernel', devices: h.devices, precision: h.precision, mode });
   },
-  attentionKernel: (h) => (h.attentionKernel !== 1 && HOPPER && h.precision === 0 ? 2 : 1),
+  // auto: exact attention on the own kernel, FP8 attention on cuDNN's; hopper: both on the own kernels
+  attentionKernel: (h) => ((h.attentionPrecision === 1 ? h.attentionKernel === 2 : h.attentionKernel !== 1) && HOPPER && h.precision === 0 ? 2 : 1),
   setProductPrecision(h, mode) {
     if (mode === 1 && h.precision !== 0) throw new Error("FP8 products need the native engine's bf16 path");
     note({ kind: 'productPrecision', devices: h.devices, precision: h.precision, mode });
