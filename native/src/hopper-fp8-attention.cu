@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 
 namespace ssn {
 using namespace hopper;
@@ -25,13 +24,12 @@ namespace {
 
 constexpr int kHeadDim = 128;           // = the bytes of a head's row, one 128-byte swizzle span
 constexpr int kRowsPerCta = 128;
+constexpr int kKeysPerTile = 128;
 constexpr int kStages = 3;
 constexpr int kThreads = 384;
 constexpr int kConsumerThreads = 256;
-constexpr int kSpanBytes = 128 * 128;  // 128 rows of one 128-byte swizzle span: the Q tile, a Vᵀ tile's span of 128 keys
-/** Shared memory for key tiles of KN keys: Q, then kStages K tiles (KN rows), then kStages Vᵀ tiles (KN / 128 spans of
-    the head's 128 value rows); the mbarriers after them. */
-template <int KN> constexpr int smemBytes() { return kSpanBytes + 2 * kStages * KN * 128 + 128 + 1024; }
+constexpr int kTileBytes = 128 * 128;   // Q, K and Vᵀ tiles alike: 128 rows of 128 bytes
+constexpr int kSmemBytes = (1 + 2 * kStages) * kTileBytes + 128 + 1024;
 constexpr float kProbabilityScale = 448.f;  // E4M3's largest finite value
 
 struct KernelParams {
@@ -58,9 +56,8 @@ __device__ __forceinline__ uint32_t packE4m3(float a, float b, float c, float d)
   return lo | hi << 16;
 }
 
-/** D (64 x N, fp32) = A (64 x 32, shared, K-major) * B (N x 32, shared, K-major)^T, E4M3; added to D when `accumulate`. */
-template <int N> __device__ void wgmmaQK8(float (&d)[N / 2], uint64_t descA, uint64_t descB, int accumulate);
-template <> __device__ __forceinline__ void wgmmaQK8<128>(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
+/** D (64 x 128, fp32) = A (64 x 32, shared, K-major) * B (128 x 32, shared, K-major)^T, E4M3; added to D when `accumulate`. */
+__device__ __forceinline__ void wgmmaQK8(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {"
@@ -77,37 +74,6 @@ template <> __device__ __forceinline__ void wgmmaQK8<128>(float (&d)[64], uint64
         "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
         "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
         "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-      : "l"(descA), "l"(descB), "r"(accumulate));
-}
-template <> __device__ __forceinline__ void wgmmaQK8<256>(float (&d)[128], uint64_t descA, uint64_t descB, int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k32.f32.e4m3.e4m3 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
-      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
-      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
-      "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81,"
-      "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100,"
-      "%101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116,"
-      "%117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127"
-      "}, %128, %129, p, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
-        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
-        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
-        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
-        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
-        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
-        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]),
-        "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]),
-        "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]),
-        "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]),
-        "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]),
-        "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]),
-        "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]),
-        "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]),
-        "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]),
-        "+f"(d[126]), "+f"(d[127])
       : "l"(descA), "l"(descB), "r"(accumulate));
 }
 
@@ -132,15 +98,13 @@ __device__ __forceinline__ void wgmmaPV8(float (&d)[64], const uint32_t (&a)[4],
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1));
 }
 
-template <int kKeysPerTile>
 __global__ void __launch_bounds__(kThreads, 1)
     hopperFp8Kernel(const __grid_constant__ CUtensorMap qMap, const __grid_constant__ CUtensorMap kMap,
                     const __grid_constant__ CUtensorMap vtMap, const KernelParams p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) unsigned char smemRaw[];
   const uint32_t base = (smemAddress(smemRaw) + 1023u) & ~1023u;
-  constexpr int kTileBytes = kKeysPerTile * 128, kSpans = kKeysPerTile / 128;
-  const uint32_t sQ = base, sK = base + kSpanBytes, sV = sK + kStages * kTileBytes;
+  const uint32_t sQ = base, sK = base + kTileBytes, sV = sK + kStages * kTileBytes;
   const uint32_t bars = sV + kStages * kTileBytes;
   const uint32_t qFull = bars;
   const auto kFull = [&](int s) { return bars + 8u * (1 + s); };
@@ -169,7 +133,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (warpgroup == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
     if (tid != 0) return;
-    barrierExpectBytes(qFull, kSpanBytes);
+    barrierExpectBytes(qFull, kTileBytes);
     tmaLoad(sQ, &qMap, column, mTile * kRowsPerCta, qFull);
     for (int t = 0; t < n; t++) {
       const int s = t % kStages, key = kb + t * kKeysPerTile;
@@ -179,7 +143,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       tmaLoad(sK + s * kTileBytes, &kMap, column, key, kFull(s));
       barrierWait(vEmpty(s), parity);
       barrierExpectBytes(vFull(s), kTileBytes);
-      for (int span = 0; span < kSpans; span++) tmaLoad(sV + s * kTileBytes + span * kSpanBytes, &vtMap, key + 128 * span, column, vFull(s));
+      tmaLoad(sV + s * kTileBytes, &vtMap, key, column, vFull(s));
     }
     return;
   }
@@ -195,23 +159,21 @@ __global__ void __launch_bounds__(kThreads, 1)
   const auto passTurn = [&] { asm volatile("bar.arrive %0, 256;\n" ::"r"(otherTurn) : "memory"); };
   if (consumer == 1) asm volatile("bar.arrive 1, 256;\n" ::: "memory");
 
-  constexpr int kScores = kKeysPerTile / 2;
-  const auto issueQK = [&](float (&sc)[kScores], int t) {
+  const auto issueQK = [&](float (&sc)[64], int t) {
     const int s = t % kStages;
     barrierWait(kFull(s), (t / kStages) & 1);
     wgmmaFence();
 #pragma unroll
     for (int kk = 0; kk < kHeadDim / 32; kk++)
-      wgmmaQK8<kKeysPerTile>(sc, descriptor(qBase + kk * 32, 16, 1024), descriptor(sK + s * kTileBytes + kk * 32, 16, 1024), kk > 0);
+      wgmmaQK8(sc, descriptor(qBase + kk * 32, 16, 1024), descriptor(sK + s * kTileBytes + kk * 32, 16, 1024), kk > 0);
     wgmmaCommit();
   };
-  const auto issuePV = [&](float (&o)[64], const uint32_t (&pa)[kKeysPerTile / 32][4], int t) {
+  const auto issuePV = [&](float (&o)[64], const uint32_t (&pa)[4][4], int t) {
     const int s = t % kStages;
     barrierWait(vFull(s), (t / kStages) & 1);
     wgmmaFence();
 #pragma unroll
-    for (int kk = 0; kk < kKeysPerTile / 32; kk++)
-      wgmmaPV8(o, pa[kk], descriptor(sV + s * kTileBytes + (kk / 4) * kSpanBytes + (kk % 4) * 32, 16, 1024));
+    for (int kk = 0; kk < kKeysPerTile / 32; kk++) wgmmaPV8(o, pa[kk], descriptor(sV + s * kTileBytes + kk * 32, 16, 1024));
     wgmmaCommit();
   };
 
@@ -219,13 +181,13 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
   for (int i = 0; i < 64; i++) o[i] = 0.f;
   RowSoftmax softmax;
-  uint32_t pa[kKeysPerTile / 32][4];
-  float sc[kScores];
+  uint32_t pa[4][4];
+  float sc[64];
   const auto valid = [&](int t) { return min(kKeysPerTile, ke - (kb + t * kKeysPerTile)); };
   // P times 448 as E4M3 A fragments: per 32-key group, positions 4t..4t+3 take keys 2t, 2t+1, 8+2t, 9+2t (keyPosition)
   const auto packP = [&] {
 #pragma unroll
-    for (int j = 0; j < kKeysPerTile / 32; j++) {
+    for (int j = 0; j < 4; j++) {
       const float* x = sc + 16 * j;
       constexpr float k = kProbabilityScale;
       pa[j][0] = packE4m3(x[0] * k, x[1] * k, x[4] * k, x[5] * k);
@@ -299,13 +261,13 @@ __global__ void __launch_bounds__(256) transposeValuesKernel(const bf16* v, int 
   }
 }
 
-/** A 2-D map over `rows` rows of `columns` bytes (row pitch `pitch` bytes), read in boxes of `boxRows` rows x 128 bytes,
-    128-byte swizzle; rows and columns past the ends read as zeros. */
-CUtensorMap byteMap(const uint8_t* base, int rows, int columns, int pitch, int boxRows) {
+/** A 2-D map over `rows` rows of `columns` bytes (row pitch `pitch` bytes), read in 128 x 128 boxes, 128-byte swizzle;
+    rows and columns past the ends read as zeros. */
+CUtensorMap byteMap(const uint8_t* base, int rows, int columns, int pitch) {
   CUtensorMap map{};
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(std::max(rows, 1))};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(pitch)};
-  const cuuint32_t box[2] = {128, static_cast<cuuint32_t>(boxRows)};
+  const cuuint32_t box[2] = {128, 128};
   const cuuint32_t elementStrides[2] = {1, 1};
   const CUresult r = tensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<uint8_t*>(base), dims, strides, box,
                                         elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
@@ -330,10 +292,7 @@ HopperFp8Attention::HopperFp8Attention(int device) {
   if (!hopperAttentionAvailable(device))
     throw NativeError("the Hopper FP8 attention kernel needs a Hopper GPU (compute capability 9.0) and a build with sm_90a");
   CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
-  CUDA_CHECK(cudaFuncSetAttribute(hopperFp8Kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, smemBytes<128>()));
-  CUDA_CHECK(cudaFuncSetAttribute(hopperFp8Kernel<256>, cudaFuncAttributeMaxDynamicSharedMemorySize, smemBytes<256>()));
-  const char* keys = std::getenv("SSN_HOPPER_FP8_KEYS");
-  keysPerTile_ = keys && std::atoi(keys) == 256 ? 256 : 128;
+  CUDA_CHECK(cudaFuncSetAttribute(hopperFp8Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
 }
 
 void HopperFp8Attention::run(const HopperFp8Operands& t, bf16* o, int lq, int lk, int heads, int oStride, float scale,
@@ -343,13 +302,12 @@ void HopperFp8Attention::run(const HopperFp8Operands& t, bf16* o, int lq, int lk
   const int d = heads * kHeadDim;
   int splits = keySplits(lq, lk, heads, kHeadDim, sms_, forcedKeySplits());
   // runs start on a key tile; none may be left empty
-  const int kn = keysPerTile_;
-  while (splits > 1 && (splits - 1) * (ceilDiv(ceilDiv(lk, splits), kn) * kn) >= lk) splits--;
+  while (splits > 1 && (splits - 1) * (ceilDiv(ceilDiv(lk, splits), kKeysPerTile) * kKeysPerTile) >= lk) splits--;
   KernelParams k{};
   k.lq = lq;
   k.lk = lk;
   k.heads = heads;
-  k.keysPerSplit = ceilDiv(ceilDiv(lk, splits), kn) * kn;  // runs start on a key tile
+  k.keysPerSplit = ceilDiv(ceilDiv(lk, splits), kKeysPerTile) * kKeysPerTile;  // runs start on a key tile
   k.scaleLog2 = scale * 1.4426950408889634f;
   k.descaleQ = t.descaleQ;
   k.descaleK = t.descaleK;
@@ -362,12 +320,10 @@ void HopperFp8Attention::run(const HopperFp8Operands& t, bf16* o, int lq, int lk
     k.parts = partial_.as<bf16>();
     k.lse = lse_.as<float>();
   }
-  const CUtensorMap q = byteMap(t.q, lq, d, d, kRowsPerCta);
-  const CUtensorMap km = byteMap(t.k, lk, d, d, kn);
-  const CUtensorMap vt = byteMap(t.vt, d, (lk + 63) / 64 * 64, t.pitch, 128);
-  const dim3 grid(ceilDiv(lq, kRowsPerCta), heads, splits);
-  if (kn == 256) hopperFp8Kernel<256><<<grid, kThreads, smemBytes<256>(), s>>>(q, km, vt, k);
-  else hopperFp8Kernel<128><<<grid, kThreads, smemBytes<128>(), s>>>(q, km, vt, k);
+  const CUtensorMap q = byteMap(t.q, lq, d, d);
+  const CUtensorMap km = byteMap(t.k, lk, d, d);
+  const CUtensorMap vt = byteMap(t.vt, d, (lk + 63) / 64 * 64, t.pitch);
+  hopperFp8Kernel<<<dim3(ceilDiv(lq, kRowsPerCta), heads, splits), kThreads, kSmemBytes, s>>>(q, km, vt, k);
   CUDA_LAUNCH_CHECK();
   if (splits > 1) mergeKeySplits(partial_.as<bf16>(), lse_.as<float>(), splits, lq, heads, kHeadDim, o, oStride, s);
 }

@@ -44,7 +44,6 @@ class HopperFp8Attention {
 
  private:
   int sms_ = 0;
-  int keysPerTile_ = 128;  // key rows a tile (128, or 256 with env SSN_HOPPER_FP8_KEYS=256)
   DeviceBuffer partial_, lse_;
 };
 
