@@ -23,14 +23,13 @@ constexpr int kConsumerThreads = 256;
 constexpr int kRowBytes = 128;       // 64 of a row's 128 columns: one 128-byte swizzle span
 constexpr int kQHalfBytes = kRowsPerCta * kRowBytes;
 constexpr int kQBytes = 2 * kQHalfBytes;
-constexpr int kBarrierBytes = 128;
 
 /** Shared memory for key tiles of KN rows: Q, then kStages K tiles, then kStages V tiles, each tile two 64-column
     halves of KN rows; the mbarriers after them. */
 template <int KN> struct Tiles {
   static constexpr int halfBytes = KN * kRowBytes;
   static constexpr int bytes = 2 * halfBytes;
-  static constexpr int smemBytes = kQBytes + 2 * kStages * bytes + kBarrierBytes + 1024;  // + slack to align to 1 KB
+  static constexpr int smemBytes = kQBytes + 2 * kStages * bytes + PipelineBarriers<kStages>::kBytes + 1024;  // + slack to align to 1 KB
 };
 
 struct KernelParams {
@@ -50,43 +49,19 @@ template <int N> __device__ void wgmmaQK(float (&d)[N / 2], uint64_t descA, uint
 template <> __device__ __forceinline__ void wgmmaQK<128>(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
-      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
-      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
-      "%62, %63"
-      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
-        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
-        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
-        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
-        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
-        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
-        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      SSN_WGMMA_D64
+      ", %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : SSN_WGMMA_OUT64(d)
       : "l"(descA), "l"(descB), "r"(accumulate));
 }
 template <> __device__ __forceinline__ void wgmmaQK<176>(float (&d)[88], uint64_t descA, uint64_t descB, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %90, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n176k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
-      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
-      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
-      "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81,"
-      "%82, %83, %84, %85, %86, %87"
-      "}, %88, %89, p, 1, 1, 0, 0;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
-        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
-        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
-        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
-        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
-        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
-        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]),
-        "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]),
-        "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]),
-        "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87])
+      "wgmma.mma_async.sync.aligned.m64n176k16.f32.bf16.bf16 "
+      SSN_WGMMA_D88
+      ", %88, %89, p, 1, 1, 0, 0;\n}\n"
+      : SSN_WGMMA_OUT88(d)
       : "l"(descA), "l"(descB), "r"(accumulate));
 }
 
@@ -94,17 +69,10 @@ template <> __device__ __forceinline__ void wgmmaQK<176>(float (&d)[88], uint64_
 __device__ __forceinline__ void wgmmaPV(float (&d)[64], const uint32_t (&a)[4], uint64_t descB) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
-        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
-        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
-        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
-        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
-        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
-        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+      SSN_WGMMA_D64
+      ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : SSN_WGMMA_OUT64(d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1));
 }
 
@@ -136,51 +104,32 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t base = (smemAddress(smemRaw) + 1023u) & ~1023u;
   constexpr int kHalfBytes = Tiles<kKeysPerTile>::halfBytes, kTileBytes = Tiles<kKeysPerTile>::bytes;
   const uint32_t sQ = base, sK = base + kQBytes, sV = sK + kStages * kTileBytes;
-  const uint32_t bars = sV + kStages * kTileBytes;
-  const uint32_t qFull = bars;
-  const auto kFull = [&](int s) { return bars + 8u * (1 + s); };
-  const auto kEmpty = [&](int s) { return bars + 8u * (1 + kStages + s); };
-  const auto vFull = [&](int s) { return bars + 8u * (1 + 2 * kStages + s); };
-  const auto vEmpty = [&](int s) { return bars + 8u * (1 + 3 * kStages + s); };
+  const PipelineBarriers<kStages> bars{sV + kStages * kTileBytes};
 
   const int tid = threadIdx.x, warpgroup = tid / 128;
   const int mTile = blockIdx.x, head = blockIdx.y, split = blockIdx.z;
   const KeyTiles<kKeysPerTile> tiles(p, split);
   const int column = head * kHeadDim;
 
-  if (tid == 0) {
-    barrierInit(qFull, 1);
-    for (int s = 0; s < kStages; s++) {
-      barrierInit(kFull(s), 1);
-      barrierInit(vFull(s), 1);
-      barrierInit(kEmpty(s), kConsumerThreads);
-      barrierInit(vEmpty(s), kConsumerThreads);
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
+  if (tid == 0) bars.init(kConsumerThreads);
   __syncthreads();
 
   if (warpgroup == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
     if (tid != 0) return;
-    barrierExpectBytes(qFull, kQBytes);
-    tmaLoad(sQ, &qMap, column, mTile * kRowsPerCta, qFull);
-    tmaLoad(sQ + kQHalfBytes, &qMap, column + 64, mTile * kRowsPerCta, qFull);
-    for (int t = 0; t < tiles.tiles; t++) {
-      const int s = t % kStages;
-      const uint32_t parity = ((t / kStages) & 1) ^ 1;  // a fresh barrier passes parity 1: the first round waits for nothing
-      const int row = tiles.row(t);
-      const CUtensorMap* km = tiles.inA(t) ? &kMapA : &kMapB;
-      const CUtensorMap* vm = tiles.inA(t) ? &vMapA : &vMapB;
-      barrierWait(kEmpty(s), parity);
-      barrierExpectBytes(kFull(s), kTileBytes);
-      tmaLoad(sK + s * kTileBytes, km, column, row, kFull(s));
-      tmaLoad(sK + s * kTileBytes + kHalfBytes, km, column + 64, row, kFull(s));
-      barrierWait(vEmpty(s), parity);
-      barrierExpectBytes(vFull(s), kTileBytes);
-      tmaLoad(sV + s * kTileBytes, vm, column, row, vFull(s));
-      tmaLoad(sV + s * kTileBytes + kHalfBytes, vm, column + 64, row, vFull(s));
-    }
+    barrierExpectBytes(bars.qFull(), kQBytes);
+    tmaLoad(sQ, &qMap, column, mTile * kRowsPerCta, bars.qFull());
+    tmaLoad(sQ + kQHalfBytes, &qMap, column + 64, mTile * kRowsPerCta, bars.qFull());
+    // a tile's two 64-column halves, from segment A's maps or segment B's
+    const auto load = [&](uint32_t dst, const CUtensorMap* a, const CUtensorMap* b, int t, uint32_t bar) {
+      const CUtensorMap* map = tiles.inA(t) ? a : b;
+      tmaLoad(dst, map, column, tiles.row(t), bar);
+      tmaLoad(dst + kHalfBytes, map, column + 64, tiles.row(t), bar);
+    };
+    produceTiles(
+        bars, tiles.tiles, kTileBytes, kTileBytes,
+        [&](int t, int s) { load(sK + s * kTileBytes, &kMapA, &kMapB, t, bars.kFull(s)); },
+        [&](int t, int s) { load(sV + s * kTileBytes, &vMapA, &vMapB, t, bars.vFull(s)); });
     return;
   }
 
@@ -192,30 +141,27 @@ __global__ void __launch_bounds__(kThreads, 1)
   // V is read MN-major: the two 64-column halves kHalfBytes apart, 8-key groups 1024 bytes apart.
   constexpr uint32_t vLeading = kHalfBytes, vStride = 1024;
 
-  // Ping-pong: the two consumer warpgroups take turns to issue their products (named barriers 1 and 2, each
-  // passed when the other warpgroup arrives), so one's softmax runs while the other's products do. Warpgroup 0
-  // goes first; the last arrival of warpgroup 1 is left out so that every barrier's arrivals match its waits.
-  const int myTurn = 1 + consumer, otherTurn = 2 - consumer;
-  const auto waitTurn = [&] { asm volatile("bar.sync %0, 256;\n" ::"r"(myTurn) : "memory"); };
-  const auto passTurn = [&] { asm volatile("bar.arrive %0, 256;\n" ::"r"(otherTurn) : "memory"); };
-  if (consumer == 1) asm volatile("bar.arrive 1, 256;\n" ::: "memory");
-
-  constexpr int kScores = kKeysPerTile / 2;  // a thread's share of a 64 x kKeysPerTile score tile
-  const auto issueQK = [&](float (&sc)[kScores], int t) {
+  float o[64];
+#pragma unroll
+  for (int i = 0; i < 64; i++) o[i] = 0.f;
+  RowSoftmax softmax;
+  uint32_t pa[kKeysPerTile / 16][4];
+  float sc[kKeysPerTile / 2];
+  const auto issueQK = [&](int t) {
     const int s = t % kStages;
-    barrierWait(kFull(s), (t / kStages) & 1);
+    barrierWait(bars.kFull(s), (t / kStages) & 1);
     wgmmaFence();
 #pragma unroll
     for (int kk = 0; kk < kHeadDim / 16; kk++) {
       const uint32_t inSpan = (kk % 4) * 32;  // 16 columns further into the 128-byte swizzle span
       wgmmaQK<kKeysPerTile>(sc, descriptor(qBase + (kk / 4) * kQHalfBytes + inSpan, 16, 1024),
-              descriptor(sK + s * kTileBytes + (kk / 4) * kHalfBytes + inSpan, 16, 1024), kk > 0);
+                            descriptor(sK + s * kTileBytes + (kk / 4) * kHalfBytes + inSpan, 16, 1024), kk > 0);
     }
     wgmmaCommit();
   };
-  const auto issuePV = [&](float (&o)[64], const uint32_t (&pa)[kKeysPerTile / 16][4], int t) {
+  const auto issuePV = [&](int t) {
     const int s = t % kStages;
-    barrierWait(vFull(s), (t / kStages) & 1);
+    barrierWait(bars.vFull(s), (t / kStages) & 1);
     wgmmaFence();
 #pragma unroll
     for (int kk = 0; kk < kKeysPerTile / 16; kk++)
@@ -223,12 +169,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmmaCommit();
   };
 
-  float o[64];
-#pragma unroll
-  for (int i = 0; i < 64; i++) o[i] = 0.f;
-  RowSoftmax softmax;
-  uint32_t pa[kKeysPerTile / 16][4];
-  float sc[kScores];
   const auto packP = [&] {
 #pragma unroll
     for (int kk = 0; kk < kKeysPerTile / 16; kk++) {
@@ -238,45 +178,13 @@ __global__ void __launch_bounds__(kThreads, 1)
       pa[kk][3] = packBf16(sc[8 * kk + 6], sc[8 * kk + 7]);
     }
   };
-  barrierWait(qFull, 0);
-  const int n = tiles.tiles;
-  // Tile 0: scores alone.
-  waitTurn();
-  issueQK(sc, 0);
-  passTurn();
-  wgmmaWaitAll();
-  fenceRegisters(sc);
-  barrierArrive(kEmpty(0));
-  softmax.update(sc, tiles.valid(0), t4, p.scaleLog2);
-  packP();
-  // Tile t: its scores issued together with tile t-1's P V; its softmax runs while that product does.
-  for (int t = 1; t < n; t++) {
-    waitTurn();
-    issueQK(sc, t);
-    fenceRegisters(o);
-    issuePV(o, pa, t - 1);
-    passTurn();
-    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-    fenceRegisters(sc);
-    barrierArrive(kEmpty(t % kStages));
-    softmax.update(sc, tiles.valid(t), t4, p.scaleLog2);
-    wgmmaWaitAll();
-    fenceRegisters(o);
-    barrierArrive(vEmpty((t - 1) % kStages));
-    softmax.rescale(o);
-    packP();
-  }
-  waitTurn();
-  fenceRegisters(o);
-  issuePV(o, pa, n - 1);
-  if (consumer == 0) passTurn();
-  wgmmaWaitAll();
-  fenceRegisters(o);
-  barrierArrive(vEmpty((n - 1) % kStages));
+  consumeTiles(
+      bars, consumer, tiles.tiles, issueQK, issuePV, [&](int t) { softmax.update(sc, tiles.valid(t), t4, p.scaleLog2); },
+      packP, [&] { softmax.rescale(o); }, [&] { fenceRegisters(sc); }, [&] { fenceRegisters(o); });
 
   softmax.finish();
-  storeOutput(o, softmax, 1.f, p.o, p.oStride, p.parts, p.lse, split, p.lq, p.heads, head, mTile * kRowsPerCta + consumer * 64 + warp * 16 + g,
-              t4);
+  storeOutput(o, softmax, 1.f, p.o, p.oStride, p.parts, p.lse, split, p.lq, p.heads, head,
+              mTile * kRowsPerCta + consumer * 64 + warp * 16 + g, t4);
 #endif
 }
 

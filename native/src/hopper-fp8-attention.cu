@@ -29,7 +29,7 @@ constexpr int kStages = 3;
 constexpr int kThreads = 384;
 constexpr int kConsumerThreads = 256;
 constexpr int kTileBytes = 128 * 128;   // Q, K and Vᵀ tiles alike: 128 rows of 128 bytes
-constexpr int kSmemBytes = (1 + 2 * kStages) * kTileBytes + 128 + 1024;
+constexpr int kSmemBytes = (1 + 2 * kStages) * kTileBytes + PipelineBarriers<kStages>::kBytes + 1024;
 constexpr float kProbabilityScale = 448.f;  // E4M3's largest finite value
 
 struct KernelParams {
@@ -60,20 +60,10 @@ __device__ __forceinline__ uint32_t packE4m3(float a, float b, float c, float d)
 __device__ __forceinline__ void wgmmaQK8(float (&d)[64], uint64_t descA, uint64_t descB, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
-      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
-      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
-      "%62, %63"
-      "}, %64, %65, p, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
-        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
-        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
-        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
-        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
-        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
-        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
+      SSN_WGMMA_D64
+      ", %64, %65, p, 1, 1;\n}\n"
+      : SSN_WGMMA_OUT64(d)
       : "l"(descA), "l"(descB), "r"(accumulate));
 }
 
@@ -81,20 +71,10 @@ __device__ __forceinline__ void wgmmaQK8(float (&d)[64], uint64_t descA, uint64_
 __device__ __forceinline__ void wgmmaPV8(float (&d)[64], const uint32_t (&a)[4], uint64_t descB) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21,"
-      "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41,"
-      "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61,"
-      "%62, %63"
-      "}, {%64, %65, %66, %67}, %68, p, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
-        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
-        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
-        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
-        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
-        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
-        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
+      SSN_WGMMA_D64
+      ", {%64, %65, %66, %67}, %68, p, 1, 1;\n}\n"
+      : SSN_WGMMA_OUT64(d)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(1));
 }
 
@@ -105,12 +85,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ __align__(1024) unsigned char smemRaw[];
   const uint32_t base = (smemAddress(smemRaw) + 1023u) & ~1023u;
   const uint32_t sQ = base, sK = base + kTileBytes, sV = sK + kStages * kTileBytes;
-  const uint32_t bars = sV + kStages * kTileBytes;
-  const uint32_t qFull = bars;
-  const auto kFull = [&](int s) { return bars + 8u * (1 + s); };
-  const auto kEmpty = [&](int s) { return bars + 8u * (1 + kStages + s); };
-  const auto vFull = [&](int s) { return bars + 8u * (1 + 2 * kStages + s); };
-  const auto vEmpty = [&](int s) { return bars + 8u * (1 + 3 * kStages + s); };
+  const PipelineBarriers<kStages> bars{sV + kStages * kTileBytes};
 
   const int tid = threadIdx.x, warpgroup = tid / 128;
   const int mTile = blockIdx.x, head = blockIdx.y, split = blockIdx.z;
@@ -118,33 +93,18 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int n = (ke - kb + kKeysPerTile - 1) / kKeysPerTile;
   const int column = head * kHeadDim;
 
-  if (tid == 0) {
-    barrierInit(qFull, 1);
-    for (int s = 0; s < kStages; s++) {
-      barrierInit(kFull(s), 1);
-      barrierInit(vFull(s), 1);
-      barrierInit(kEmpty(s), kConsumerThreads);
-      barrierInit(vEmpty(s), kConsumerThreads);
-    }
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  }
+  if (tid == 0) bars.init(kConsumerThreads);
   __syncthreads();
 
   if (warpgroup == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
     if (tid != 0) return;
-    barrierExpectBytes(qFull, kTileBytes);
-    tmaLoad(sQ, &qMap, column, mTile * kRowsPerCta, qFull);
-    for (int t = 0; t < n; t++) {
-      const int s = t % kStages, key = kb + t * kKeysPerTile;
-      const uint32_t parity = ((t / kStages) & 1) ^ 1;
-      barrierWait(kEmpty(s), parity);
-      barrierExpectBytes(kFull(s), kTileBytes);
-      tmaLoad(sK + s * kTileBytes, &kMap, column, key, kFull(s));
-      barrierWait(vEmpty(s), parity);
-      barrierExpectBytes(vFull(s), kTileBytes);
-      tmaLoad(sV + s * kTileBytes, &vtMap, key, column, vFull(s));
-    }
+    barrierExpectBytes(bars.qFull(), kTileBytes);
+    tmaLoad(sQ, &qMap, column, mTile * kRowsPerCta, bars.qFull());
+    produceTiles(
+        bars, n, kTileBytes, kTileBytes,
+        [&](int t, int s) { tmaLoad(sK + s * kTileBytes, &kMap, column, kb + t * kKeysPerTile, bars.kFull(s)); },
+        [&](int t, int s) { tmaLoad(sV + s * kTileBytes, &vtMap, kb + t * kKeysPerTile, column, bars.vFull(s)); });
     return;
   }
 
@@ -154,35 +114,30 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t qBase = sQ + consumer * 64 * 128;
   const float scaleLog2 = p.scaleLog2 * *p.descaleQ * *p.descaleK;
 
-  const int myTurn = 1 + consumer, otherTurn = 2 - consumer;
-  const auto waitTurn = [&] { asm volatile("bar.sync %0, 256;\n" ::"r"(myTurn) : "memory"); };
-  const auto passTurn = [&] { asm volatile("bar.arrive %0, 256;\n" ::"r"(otherTurn) : "memory"); };
-  if (consumer == 1) asm volatile("bar.arrive 1, 256;\n" ::: "memory");
-
-  const auto issueQK = [&](float (&sc)[64], int t) {
-    const int s = t % kStages;
-    barrierWait(kFull(s), (t / kStages) & 1);
-    wgmmaFence();
-#pragma unroll
-    for (int kk = 0; kk < kHeadDim / 32; kk++)
-      wgmmaQK8(sc, descriptor(qBase + kk * 32, 16, 1024), descriptor(sK + s * kTileBytes + kk * 32, 16, 1024), kk > 0);
-    wgmmaCommit();
-  };
-  const auto issuePV = [&](float (&o)[64], const uint32_t (&pa)[4][4], int t) {
-    const int s = t % kStages;
-    barrierWait(vFull(s), (t / kStages) & 1);
-    wgmmaFence();
-#pragma unroll
-    for (int kk = 0; kk < kKeysPerTile / 32; kk++) wgmmaPV8(o, pa[kk], descriptor(sV + s * kTileBytes + kk * 32, 16, 1024));
-    wgmmaCommit();
-  };
-
   float o[64];
 #pragma unroll
   for (int i = 0; i < 64; i++) o[i] = 0.f;
   RowSoftmax softmax;
   uint32_t pa[4][4];
   float sc[64];
+  const auto issueQK = [&](int t) {
+    const int s = t % kStages;
+    barrierWait(bars.kFull(s), (t / kStages) & 1);
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kHeadDim / 32; kk++)
+      wgmmaQK8(sc, descriptor(qBase + kk * 32, 16, 1024), descriptor(sK + s * kTileBytes + kk * 32, 16, 1024), kk > 0);
+    wgmmaCommit();
+  };
+  const auto issuePV = [&](int t) {
+    const int s = t % kStages;
+    barrierWait(bars.vFull(s), (t / kStages) & 1);
+    wgmmaFence();
+#pragma unroll
+    for (int kk = 0; kk < kKeysPerTile / 32; kk++) wgmmaPV8(o, pa[kk], descriptor(sV + s * kTileBytes + kk * 32, 16, 1024));
+    wgmmaCommit();
+  };
+
   const auto valid = [&](int t) { return min(kKeysPerTile, ke - (kb + t * kKeysPerTile)); };
   // P times 448 as E4M3 A fragments: per 32-key group, positions 4t..4t+3 take keys 2t, 2t+1, 8+2t, 9+2t (keyPosition)
   const auto packP = [&] {
@@ -197,38 +152,9 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  barrierWait(qFull, 0);
-  waitTurn();
-  issueQK(sc, 0);
-  passTurn();
-  wgmmaWaitAll();
-  fenceRegisters(sc);
-  barrierArrive(kEmpty(0));
-  softmax.update(sc, valid(0), t4, scaleLog2);
-  packP();
-  for (int t = 1; t < n; t++) {
-    waitTurn();
-    issueQK(sc, t);
-    fenceRegisters(o);
-    issuePV(o, pa, t - 1);
-    passTurn();
-    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-    fenceRegisters(sc);
-    barrierArrive(kEmpty(t % kStages));
-    softmax.update(sc, valid(t), t4, scaleLog2);
-    wgmmaWaitAll();
-    fenceRegisters(o);
-    barrierArrive(vEmpty((t - 1) % kStages));
-    softmax.rescale(o);
-    packP();
-  }
-  waitTurn();
-  fenceRegisters(o);
-  issuePV(o, pa, n - 1);
-  if (consumer == 0) passTurn();
-  wgmmaWaitAll();
-  fenceRegisters(o);
-  barrierArrive(vEmpty((n - 1) % kStages));
+  consumeTiles(
+      bars, consumer, n, issueQK, issuePV, [&](int t) { softmax.update(sc, valid(t), t4, scaleLog2); }, packP,
+      [&] { softmax.rescale(o); }, [&] { fenceRegisters(sc); }, [&] { fenceRegisters(o); });
 
   softmax.finish();
   storeOutput(o, softmax, *p.descaleV / kProbabilityScale, p.o, p.oStride, p.parts, p.lse, split, p.lq, p.heads, head,

@@ -9,6 +9,42 @@
 #include <cmath>
 #include <mutex>
 
+/** wgmma's accumulator operands: the register list of N fp32 values and their read-write constraints on array d. */
+#define SSN_WGMMA_D64 "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21," \
+    "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41," \
+    "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61," \
+    "%62, %63" \
+    "}"
+#define SSN_WGMMA_OUT64(d) \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), \
+    "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), \
+    "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), \
+    "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), \
+    "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), \
+    "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), \
+    "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), \
+    "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+#define SSN_WGMMA_D88 "{" \
+    "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21," \
+    "%22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41," \
+    "%42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61," \
+    "%62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81," \
+    "%82, %83, %84, %85, %86, %87" \
+    "}"
+#define SSN_WGMMA_OUT88(d) \
+    "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), \
+    "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), \
+    "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), \
+    "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), \
+    "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), \
+    "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), \
+    "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), \
+    "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), \
+    "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), \
+    "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), \
+    "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87])
+
 namespace ssn {
 namespace hopper {
 
@@ -55,6 +91,99 @@ __device__ __forceinline__ uint64_t descriptor(uint32_t address, uint32_t leadin
          static_cast<uint64_t>((strideBytes >> 4) & 0x3FFF) << 32 | 1ull << 62;
 }
 
+
+/** The mbarriers between one producer thread and the consumer threads over kStages stages, 8 bytes each from `base`:
+    the query tile's "full", and each stage's key and value tiles' "full" (the producer's copies have landed) and "empty"
+    (every consumer thread is done with it). */
+template <int kStages> struct PipelineBarriers {
+  static constexpr int kBytes = 8 * (1 + 4 * kStages);
+  uint32_t base;
+  __device__ uint32_t qFull() const { return base; }
+  __device__ uint32_t kFull(int s) const { return base + 8u * (1 + s); }
+  __device__ uint32_t kEmpty(int s) const { return base + 8u * (1 + kStages + s); }
+  __device__ uint32_t vFull(int s) const { return base + 8u * (1 + 2 * kStages + s); }
+  __device__ uint32_t vEmpty(int s) const { return base + 8u * (1 + 3 * kStages + s); }
+  /** By one thread, before the CTA's first __syncthreads. */
+  __device__ void init(int consumerThreads) const {
+    barrierInit(qFull(), 1);
+    for (int s = 0; s < kStages; s++) {
+      barrierInit(kFull(s), 1);
+      barrierInit(vFull(s), 1);
+      barrierInit(kEmpty(s), consumerThreads);
+      barrierInit(vEmpty(s), consumerThreads);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+};
+
+/** The producer thread's loop over n key tiles: each stage's key tile, then its value tile, once the consumers have
+    released the stage (a fresh barrier passes parity 1, so the first round waits for nothing). loadK(t, stage) and
+    loadV(t, stage) issue the copies of kBytes / vBytes. */
+template <int kStages, class LoadK, class LoadV>
+__device__ __forceinline__ void produceTiles(const PipelineBarriers<kStages>& bars, int n, uint32_t kBytes, uint32_t vBytes,
+                                             LoadK loadK, LoadV loadV) {
+  for (int t = 0; t < n; t++) {
+    const int s = t % kStages;
+    const uint32_t parity = ((t / kStages) & 1) ^ 1;
+    barrierWait(bars.kEmpty(s), parity);
+    barrierExpectBytes(bars.kFull(s), kBytes);
+    loadK(t, s);
+    barrierWait(bars.vEmpty(s), parity);
+    barrierExpectBytes(bars.vFull(s), vBytes);
+    loadV(t, s);
+  }
+}
+
+/**
+ * The consumer warpgroups' loop over n key tiles: tile t's scores issued together with tile t-1's P V, tile t's
+ * softmax run while that product runs. The two consumer warpgroups take turns to issue (named barriers 1 and 2, each
+ * passed when the other warpgroup arrives), so one's softmax overlaps the other's products; warpgroup 0 goes first,
+ * and warpgroup 1's last arrival is left out so that every barrier's arrivals match its waits.
+ * issueQK(t) / issuePV(t): wait for the stage's tile, issue, commit. softmax(t): the scores to probabilities.
+ * packP(): the probabilities into A fragments. rescale(): the output to the latest maxima. fenceScores /
+ * fenceOutput: keep the compiler from moving register accesses across the asynchronous products.
+ */
+template <int kStages, class QK, class PV, class Softmax, class Pack, class Rescale, class FenceS, class FenceO>
+__device__ __forceinline__ void consumeTiles(const PipelineBarriers<kStages>& bars, int consumer, int n, QK issueQK,
+                                             PV issuePV, Softmax softmax, Pack packP, Rescale rescale, FenceS fenceScores,
+                                             FenceO fenceOutput) {
+  const int myTurn = 1 + consumer, otherTurn = 2 - consumer;
+  const auto waitTurn = [&] { asm volatile("bar.sync %0, 256;\n" ::"r"(myTurn) : "memory"); };
+  const auto passTurn = [&] { asm volatile("bar.arrive %0, 256;\n" ::"r"(otherTurn) : "memory"); };
+  if (consumer == 1) asm volatile("bar.arrive 1, 256;\n" ::: "memory");
+  barrierWait(bars.qFull(), 0);
+  waitTurn();
+  issueQK(0);
+  passTurn();
+  wgmmaWaitAll();
+  fenceScores();
+  barrierArrive(bars.kEmpty(0));
+  softmax(0);
+  packP();
+  for (int t = 1; t < n; t++) {
+    waitTurn();
+    issueQK(t);
+    fenceOutput();
+    issuePV(t - 1);
+    passTurn();
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+    fenceScores();
+    barrierArrive(bars.kEmpty(t % kStages));
+    softmax(t);
+    wgmmaWaitAll();
+    fenceOutput();
+    barrierArrive(bars.vEmpty((t - 1) % kStages));
+    rescale();
+    packP();
+  }
+  waitTurn();
+  fenceOutput();
+  issuePV(n - 1);
+  if (consumer == 0) passTurn();
+  wgmmaWaitAll();
+  fenceOutput();
+  barrierArrive(bars.vEmpty((n - 1) % kStages));
+}
 
 /** A consumer thread's online softmax (base 2) over its two query rows (g and g + 8 of its warp's 16): running maxima
     m, sums l, and the factors c that rescale what the output accumulated before the latest key tile. */
