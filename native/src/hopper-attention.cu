@@ -34,15 +34,13 @@ template <int KN> struct Tiles {
 
 struct KernelParams {
   int lq, heads;
-  int aBegin, aEnd, bBegin, bEnd;  // this split's rows of segment A and of segment B (split 0; others by keysPerSplit)
-  int segA, segB, keysPerSplit;
+  int segA, segB, keysPerSplit;    // keys [0, segA) from segment A's rows, [segA, segA + segB) from B's; keys per split
   float scaleLog2;                 // softmax scale * log2(e)
   bf16* o;
   int oStride;
   bf16* parts;                     // splits > 1: [splits, lq, heads * 128] and log-sum-exps [splits, heads, lq]
   float* lse;
 };
-
 
 /** D (64 x N, fp32) = A (64 x 16, shared, K-major) * B (N x 16, shared, K-major)^T, added to D when `accumulate`. */
 template <int N> __device__ void wgmmaQK(float (&d)[N / 2], uint64_t descA, uint64_t descB, int accumulate);
@@ -232,7 +230,7 @@ bool hopperAttentionAvailable(int device) {
 #endif
 }
 
-HopperAttention::HopperAttention(int device) : device_(device) {
+HopperAttention::HopperAttention(int device) {
   if (!hopperAttentionAvailable(device))
     throw NativeError("engine.attentionKernel hopper: needs a Hopper GPU (compute capability 9.0) and a build with sm_90a");
   CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));

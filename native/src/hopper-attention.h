@@ -25,7 +25,6 @@ class HopperAttention {
 
  private:
   int splitsFor(int lq, int lk, int heads) const;
-  int device_ = 0;
   int sms_ = 0;
   int keysPerTile_ = 176;  // key rows a tile (176, or 128 with env SSN_HOPPER_KEYS=128)
   DeviceBuffer partial_, lse_;
