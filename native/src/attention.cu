@@ -367,32 +367,24 @@ double runAttention(const bf16* q, const bf16* k, const bf16* v, bf16* o, int Lq
   p.scale = 1.f / std::sqrt(static_cast<float>(headDim));
   const int saved = attentionVariant;
   attentionVariant = variant;
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
   std::unique_ptr<CudnnSdpa> sdpa;
   const bool ownFp8 = variant == kHopperFp8Variant || variant == kHopperFp8AttendVariant;
   const bool fp8 = variant == kCudnnFp8Variant || variant == kCudnnFp8AttendVariant || ownFp8;
   if (variant == kCudnnVariant || fp8) {
-    int device = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
     sdpa = CudnnSdpa::create(device);
     if (!sdpa) throw NativeError("cuDNN attention unavailable: " + CudnnSdpa::describe());
   }
   std::unique_ptr<Fp8Attention> fp8Attention;
   if (fp8) {
     fp8Attention = std::make_unique<Fp8Attention>(sdpa.get());
-    if (ownFp8) {
-      int device = 0;
-      CUDA_CHECK(cudaGetDevice(&device));
-      fp8Attention->setOwnKernel(device);
-    }
+    if (ownFp8) fp8Attention->setOwnKernel(device);
     if (!fp8Attention->run(q, k, v, o, Lq, Lk, heads, headDim, d, d, d, p.scale, 0))
       throw NativeError("cuDNN has no FP8 attention plan for this shape on this device");
   }
   std::unique_ptr<HopperAttention> hopper;
-  if (variant == kHopperVariant) {
-    int device = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
-    hopper = std::make_unique<HopperAttention>(device);
-  }
+  if (variant == kHopperVariant) hopper = std::make_unique<HopperAttention>(device);
   const auto once = [&] {
     if (hopper) return hopper->run(p, 0);
     if (variant == kCudnnFp8Variant || variant == kHopperFp8Variant) {

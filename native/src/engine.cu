@@ -167,7 +167,7 @@ class EngineImpl final : public Engine {
         if (!sdpa_) throw NativeError("FP8 attention needs cuDNN's fused attention: " + CudnnSdpa::describe());
         requireHopper("FP8 attention");
         if (!fp8_) fp8_ = std::make_unique<Fp8Attention>(sdpa_.get());
-        fp8_->setOwnKernel(hopper_ && attentionKernelMode_ == 2 ? device_ : -1);
+        fp8_->setOwnKernel(ownFp8Device());
       }
     } else {
       fp8_.reset();
@@ -179,14 +179,14 @@ class EngineImpl final : public Engine {
     if constexpr (!std::is_same_v<T, bf16>) {
       Engine::setAttentionKernel(mode);
     } else {
-      const bool usable = hopperAttentionAvailable(device_) && dims_.dim == dims_.heads * 128;
+      const bool usable = hopperUsable();
       if (mode == 2 && !usable)
         throw NativeError("the Hopper attention kernel needs a Hopper GPU (compute capability 9.0), a build with sm_90a "
                           "and head_dim 128 (this model: " + std::to_string(dims_.dim / dims_.heads) + ")");
       if (mode == 1 || !usable) hopper_.reset();
       else if (!hopper_) hopper_ = std::make_unique<HopperAttention>(device_);
       attentionKernelMode_ = mode;
-      if (fp8_) fp8_->setOwnKernel(hopper_ && mode == 2 ? device_ : -1);
+      if (fp8_) fp8_->setOwnKernel(ownFp8Device());
     }
     clearGraphs();
   }
@@ -257,6 +257,10 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Fp8Attention> fp8_;  // self-attention in FP8 (engine.attention fp8); nullptr: exact
   std::unique_ptr<HopperAttention> hopper_;  // exact attention on the own Hopper kernel; nullptr: cuDNN or the FA2 kernel
   int attentionKernelMode_ = 0;              // setAttentionKernel's: FP8 attention on the own kernel only when 2
+  /** Whether the own Hopper kernel can run this engine's attention (a Hopper GPU, an sm_90a build, head_dim 128). */
+  bool hopperUsable() const { return hopperAttentionAvailable(device_) && dims_.dim == dims_.heads * 128; }
+  /** The device FP8 attention's own kernel runs on, or -1 for cuDNN's (engine.attentionKernel hopper only). */
+  int ownFp8Device() const { return hopper_ && attentionKernelMode_ == 2 ? device_ : -1; }
   bool fp8Products_ = false;           // the products after the norms and in the FFN in E4M3 (engine.dtype fp8)
   /** selfAttention: the forward's attention over the owner's cache (FP8 when the owner's fp8_ is set) at `layer` of this
       engine's layers, not the prompt's. */
@@ -351,7 +355,7 @@ EngineImpl<T>::EngineImpl(const ssn_dims& dims, int device, int layerBegin, int 
   gemm_ = std::make_unique<Gemm>();
   if constexpr (std::is_same_v<T, bf16>) {
     sdpa_ = CudnnSdpa::create(device_);
-    if (hopperAttentionAvailable(device_) && dims.dim == dims.heads * 128) hopper_ = std::make_unique<HopperAttention>(device_);
+    if (hopperUsable()) hopper_ = std::make_unique<HopperAttention>(device_);
   }
   if (!weightsKey.empty()) {
     // everything the weights' layout depends on, besides what the caller's key names
