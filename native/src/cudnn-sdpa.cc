@@ -692,15 +692,13 @@ bool CudnnSdpa::run(const bf16* q, const bf16* k, const bf16* v, bf16* o, int lq
   const int64_t uids[6] = {kQ, kK, kV, kO, kScale, kStats};
   const int splits = splitsFor(lq, lk, heads, headDim);
   if (splits > 1) {
-    const size_t d = (size_t)heads * headDim;
-    partial_.reserve(splits * lq * d * sizeof(bf16));
-    stats_.reserve(splits * heads * (size_t)lq * sizeof(float));
+    split_.reserve(splits, lq, heads, headDim);
     std::unique_lock<std::mutex> lock(device_->mutex);
     if (SdpaPlan* p = planFor(kPlanBf16, splits, lq, lk, heads, headDim, qStride, kvStride, oStride)) {
-      void* ptrs[6] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), partial_.ptr, &scale, stats_.ptr};
+      void* ptrs[6] = {const_cast<bf16*>(q), const_cast<bf16*>(k), const_cast<bf16*>(v), split_.parts.ptr, &scale, split_.lse.ptr};
       execute(*p, 6, uids, ptrs, stream);
       lock.unlock();
-      mergeKeySplits(partial_.as<bf16>(), stats_.as<float>(), splits, lq, heads, headDim, o, oStride, stream);
+      split_.merge(splits, lq, heads, headDim, o, oStride, stream);
       return true;
     }
   }
@@ -735,7 +733,8 @@ bool CudnnSdpa::runFp8(const Fp8Operands& t, int splits, int lq, int lk, int hea
 }
 
 void CudnnSdpa::addresses(std::vector<uintptr_t>& out) const {
-  for (const DeviceBuffer* b : {&workspace_, &partial_, &stats_}) out.push_back(reinterpret_cast<uintptr_t>(b->ptr));
+  out.push_back(reinterpret_cast<uintptr_t>(workspace_.ptr));
+  split_.addresses(out);
 }
 
 }  // namespace ssn

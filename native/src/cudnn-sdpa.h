@@ -4,6 +4,7 @@
 // or has no plan for a shape, the caller uses the engine's own kernel (attention.h).
 #pragma once
 #include "common.h"
+#include "key-split.h"
 #include <memory>
 #include <set>
 #include <string>
@@ -87,7 +88,7 @@ class CudnnSdpa {
   int sms_;
   std::set<std::tuple<int, int, int, int, int, int, int, int, int>> seen_;  // kinds, splits and shapes this instance has run
   DeviceBuffer workspace_;
-  DeviceBuffer partial_, stats_;  // bf16 split calls' partial outputs and log-sum-exps
+  KeySplitScratch split_;  // bf16 split calls' partial outputs and log-sum-exps
   int plansBuilt_ = 0;
   double planMs_ = 0;
   int plansReused_ = 0;

@@ -190,21 +190,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 namespace {
 
-/** A 2-D map over `rows` rows of `columns` bf16 (row stride `stride` elements), read in boxes of `boxRows` rows x 64
-    columns, 128-byte swizzle; rows past `rows` read as zeros. */
+/** Rows of bf16 (row stride `stride` elements) in boxes of boxRows rows x 64 columns (spanMap). */
 CUtensorMap rowMap(const bf16* base, int rows, int columns, int stride, int boxRows) {
-  CUtensorMap map{};
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(std::max(rows, 1))};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(stride) * sizeof(bf16)};
-  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(boxRows)};
-  const cuuint32_t elementStrides[2] = {1, 1};
-  const CUresult r = tensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(base), dims, strides,
-                                        box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    throw NativeError("Hopper attention: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(r)) +
-                      "; rows " + std::to_string(rows) + ", stride " + std::to_string(stride) + ")");
-  return map;
+  return spanMap(CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, sizeof(bf16), base, rows, columns, (size_t)stride * sizeof(bf16), boxRows);
 }
 
 }  // namespace
@@ -268,10 +256,9 @@ void HopperAttention::run(const AttentionParams<bf16>& p, cudaStream_t stream) {
   k.o = p.o;
   k.oStride = p.oStride;
   if (splits > 1) {
-    partial_.reserve((size_t)splits * p.Lq * d * sizeof(bf16));
-    lse_.reserve((size_t)splits * p.heads * p.Lq * sizeof(float));
-    k.parts = partial_.as<bf16>();
-    k.lse = lse_.as<float>();
+    split_.reserve(splits, p.Lq, p.heads, kHeadDim);
+    k.parts = split_.parts.as<bf16>();
+    k.lse = split_.lse.as<float>();
   }
   const int kn = keysPerTile_;
   const CUtensorMap q = rowMap(p.q, p.Lq, d, p.qStride, kRowsPerCta);
@@ -285,7 +272,7 @@ void HopperAttention::run(const AttentionParams<bf16>& p, cudaStream_t stream) {
   else
     hopperAttentionKernel<128><<<grid, kThreads, Tiles<128>::smemBytes, stream>>>(q, kA, kB, vA, vB, k);
   CUDA_LAUNCH_CHECK();
-  if (splits > 1) mergeKeySplits(partial_.as<bf16>(), lse_.as<float>(), splits, p.Lq, p.heads, kHeadDim, p.o, p.oStride, stream);
+  if (splits > 1) split_.merge(splits, p.Lq, p.heads, kHeadDim, p.o, p.oStride, stream);
 }
 
 }  // namespace ssn

@@ -1,6 +1,7 @@
 // The own attention kernel for Hopper GPUs (hopper-attention.cu): bf16, head_dim 128, wgmma and TMA.
 #pragma once
 #include "attention.h"
+#include "key-split.h"
 
 #include <vector>
 
@@ -18,16 +19,13 @@ class HopperAttention {
   static bool supports(const AttentionParams<bf16>& p);
   void run(const AttentionParams<bf16>& p, cudaStream_t stream);
   /** Appends the scratch's device addresses (a CUDA graph's key: a graph replays the addresses it captured). */
-  void addresses(std::vector<uintptr_t>& out) const {
-    out.push_back(reinterpret_cast<uintptr_t>(partial_.ptr));
-    out.push_back(reinterpret_cast<uintptr_t>(lse_.ptr));
-  }
+  void addresses(std::vector<uintptr_t>& out) const { split_.addresses(out); }
 
  private:
   int splitsFor(int lq, int lk, int heads) const;
   int sms_ = 0;
   int keysPerTile_ = 176;  // key rows a tile (176, or 128 with env SSN_HOPPER_KEYS=128)
-  DeviceBuffer partial_, lse_;
+  KeySplitScratch split_;
 };
 
 }  // namespace ssn

@@ -15,7 +15,6 @@
 
 #include <cuda_fp8.h>
 
-#include <algorithm>
 #include <cmath>
 
 namespace ssn {
@@ -187,20 +186,9 @@ __global__ void __launch_bounds__(256) transposeValuesKernel(const bf16* v, int 
   }
 }
 
-/** A 2-D map over `rows` rows of `columns` bytes (row pitch `pitch` bytes), read in 128 x 128 boxes, 128-byte swizzle;
-    rows and columns past the ends read as zeros. */
+/** Rows of E4M3 bytes (rows `pitch` bytes apart) in boxes of boxRows rows x 128 bytes (spanMap). */
 CUtensorMap byteMap(const uint8_t* base, int rows, int columns, int pitch) {
-  CUtensorMap map{};
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(std::max(rows, 1))};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(pitch)};
-  const cuuint32_t box[2] = {128, 128};
-  const cuuint32_t elementStrides[2] = {1, 1};
-  const CUresult r = tensorMapEncoder()(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<uint8_t*>(base), dims, strides, box,
-                                        elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS)
-    throw NativeError("Hopper FP8 attention: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(r)) + ")");
-  return map;
+  return spanMap(CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, base, rows, columns, pitch, 128);
 }
 
 }  // namespace
@@ -226,14 +214,15 @@ void HopperFp8Attention::run(const HopperFp8Operands& t, bf16* o, int lq, int lk
   if (lq == 0) return;
   if (lk <= 0 || t.pitch < (lk + 63) / 64 * 64) throw NativeError("Hopper FP8 attention: no keys, or values transposed too short");
   const int d = heads * kHeadDim;
-  int splits = keySplits(lq, lk, heads, kHeadDim, sms_, forcedKeySplits());
   // runs start on a key tile; none may be left empty
-  while (splits > 1 && (splits - 1) * (ceilDiv(ceilDiv(lk, splits), kKeysPerTile) * kKeysPerTile) >= lk) splits--;
+  const auto keysPerRun = [lk](int splits) { return ceilDiv(ceilDiv(lk, splits), kKeysPerTile) * kKeysPerTile; };
+  int splits = keySplits(lq, lk, heads, kHeadDim, sms_, forcedKeySplits());
+  while (splits > 1 && (splits - 1) * keysPerRun(splits) >= lk) splits--;
   KernelParams k{};
   k.lq = lq;
   k.lk = lk;
   k.heads = heads;
-  k.keysPerSplit = ceilDiv(ceilDiv(lk, splits), kKeysPerTile) * kKeysPerTile;  // runs start on a key tile
+  k.keysPerSplit = keysPerRun(splits);
   k.scaleLog2 = scale * 1.4426950408889634f;
   k.descaleQ = t.descaleQ;
   k.descaleK = t.descaleK;
@@ -241,17 +230,16 @@ void HopperFp8Attention::run(const HopperFp8Operands& t, bf16* o, int lq, int lk
   k.o = o;
   k.oStride = oStride;
   if (splits > 1) {
-    partial_.reserve((size_t)splits * lq * d * sizeof(bf16));
-    lse_.reserve((size_t)splits * heads * lq * sizeof(float));
-    k.parts = partial_.as<bf16>();
-    k.lse = lse_.as<float>();
+    split_.reserve(splits, lq, heads, kHeadDim);
+    k.parts = split_.parts.as<bf16>();
+    k.lse = split_.lse.as<float>();
   }
   const CUtensorMap q = byteMap(t.q, lq, d, d);
   const CUtensorMap km = byteMap(t.k, lk, d, d);
   const CUtensorMap vt = byteMap(t.vt, d, (lk + 63) / 64 * 64, t.pitch);
   hopperFp8Kernel<<<dim3(ceilDiv(lq, kRowsPerCta), heads, splits), kThreads, kSmemBytes, s>>>(q, km, vt, k);
   CUDA_LAUNCH_CHECK();
-  if (splits > 1) mergeKeySplits(partial_.as<bf16>(), lse_.as<float>(), splits, lq, heads, kHeadDim, o, oStride, s);
+  if (splits > 1) split_.merge(splits, lq, heads, kHeadDim, o, oStride, s);
 }
 
 }  // namespace ssn

@@ -4,6 +4,7 @@
 // registers in.
 #pragma once
 #include "common.h"
+#include "key-split.h"
 
 #include <cstdint>
 #include <vector>
@@ -37,14 +38,11 @@ class HopperFp8Attention {
       kernel's. */
   void run(const HopperFp8Operands& t, bf16* o, int lq, int lk, int heads, int oStride, float scale, cudaStream_t s);
   /** The scratch's device addresses (a captured CUDA graph holds them). */
-  void addresses(std::vector<uintptr_t>& out) const {
-    out.push_back(reinterpret_cast<uintptr_t>(partial_.ptr));
-    out.push_back(reinterpret_cast<uintptr_t>(lse_.ptr));
-  }
+  void addresses(std::vector<uintptr_t>& out) const { split_.addresses(out); }
 
  private:
   int sms_ = 0;
-  DeviceBuffer partial_, lse_;
+  KeySplitScratch split_;
 };
 
 }  // namespace ssn

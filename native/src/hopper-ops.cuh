@@ -295,5 +295,23 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
   return encode;
 }
 
+/** A 2-D tensor map over `rows` rows of `columns` elements (`type`, elementBytes each; rows pitchBytes apart), read in
+    boxes of boxRows rows by one 128-byte swizzle span; rows and columns past the ends read as zeros. */
+inline CUtensorMap spanMap(CUtensorMapDataType type, int elementBytes, const void* base, int rows, int columns,
+                           size_t pitchBytes, int boxRows) {
+  CUtensorMap map{};
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(rows > 1 ? rows : 1)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(pitchBytes)};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(128 / elementBytes), static_cast<cuuint32_t>(boxRows)};
+  const cuuint32_t elementStrides[2] = {1, 1};
+  const CUresult r = tensorMapEncoder()(&map, type, 2, const_cast<void*>(base), dims, strides, box, elementStrides,
+                                        CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS)
+    throw NativeError("Hopper attention: cuTensorMapEncodeTiled failed (" + std::to_string(static_cast<int>(r)) + "; rows " +
+                      std::to_string(rows) + ", pitch " + std::to_string(pitchBytes) + " bytes)");
+  return map;
+}
+
 }  // namespace hopper
 }  // namespace ssn

@@ -5,6 +5,7 @@
 #include "common.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace ssn {
 
@@ -22,6 +23,24 @@ int forcedKeySplits();
     their log-sum-exps lse [n, heads, lq]. headDim a multiple of 8; o 16-byte aligned with oStride a multiple of 8. */
 void mergeKeySplits(const bf16* parts, const float* lse, int n, int lq, int heads, int headDim, bf16* o, int oStride,
                     cudaStream_t s);
+/** The bf16 partial outputs and log-sum-exps of calls whose keys are cut into runs, grown on demand. */
+struct KeySplitScratch {
+  DeviceBuffer parts, lse;  // [splits, lq, heads * headDim] bf16 and [splits, heads, lq] float
+  void reserve(int splits, int lq, int heads, int headDim) {
+    parts.reserve((size_t)splits * lq * heads * headDim * sizeof(bf16));
+    lse.reserve((size_t)splits * heads * lq * sizeof(float));
+  }
+  /** mergeKeySplits of what the runs wrote, into o. */
+  void merge(int splits, int lq, int heads, int headDim, bf16* o, int oStride, cudaStream_t s) const {
+    mergeKeySplits(parts.as<bf16>(), lse.as<float>(), splits, lq, heads, headDim, o, oStride, s);
+  }
+  /** The buffers' device addresses (a captured CUDA graph holds them). */
+  void addresses(std::vector<uintptr_t>& out) const {
+    out.push_back(reinterpret_cast<uintptr_t>(parts.ptr));
+    out.push_back(reinterpret_cast<uintptr_t>(lse.ptr));
+  }
+};
+
 /** The same from E4M3 partials, each value times *descale (a device scalar). */
 void mergeKeySplitsFp8(const uint8_t* parts, const float* lse, int n, int lq, int heads, int headDim,
                        const float* descale, bf16* o, int oStride, cudaStream_t s);
