@@ -242,14 +242,23 @@ napi_value CreatePipeline(napi_env env, napi_callback_info info) {
   return wrapEngine(env, e);
 }
 
+/** One int of the engine given as the call's only argument, read through `get`; false (an exception pending) on failure. */
+bool readEngineInt(napi_env env, napi_callback_info info, int (*get)(ssn_engine*, int*), int* out) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return false;
+  ssn_engine* e = getEngine(env, argv[0]);
+  if (!e) return false;
+  if (get(e, out) != 0) {
+    throwNative(env, "");
+    return false;
+  }
+  return true;
+}
+
 /** weightsShared(handle) -> true when the engine got complete weights from a live engine of the same key */
 napi_value WeightsShared(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  ssn_engine* e = getEngine(env, argv[0]);
-  if (!e) return nullptr;
   int shared = 0;
-  if (ssn_weights_shared(e, &shared) != 0) return throwNative(env, "");
+  if (!readEngineInt(env, info, ssn_weights_shared, &shared)) return nullptr;
   napi_value out;
   NAPI_CALL(env, napi_get_boolean(env, shared != 0, &out));
   return out;
@@ -551,12 +560,8 @@ napi_value SetAttentionKernel(napi_env env, napi_callback_info info) {
 
 /** attentionKernel(handle) -> 0 own FA2-style kernel | 1 cuDNN | 2 own Hopper kernel (what exact attention runs on) */
 napi_value AttentionKernel(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  ssn_engine* e = getEngine(env, argv[0]);
-  if (!e) return nullptr;
   int kernel = 0;
-  if (ssn_attention_kernel(e, &kernel) != 0) return throwNative(env, "");
+  if (!readEngineInt(env, info, ssn_attention_kernel, &kernel)) return nullptr;
   napi_value v;
   NAPI_CALL(env, napi_create_int32(env, kernel, &v));
   return v;
