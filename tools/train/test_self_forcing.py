@@ -12,7 +12,10 @@
 4. train_teacher's context recycling: share 0 changes nothing and draws no random numbers; share 1 replaces every
    clip's context by the model's own one-step x0 of it (flow prediction: x_s - s v; sample: the head's output), the
    targets untouched.
-5. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
+5. train_teacher's context erasing: share 0 changes nothing and draws no random numbers; share 1 takes one prompted
+   object out of every clip's context over a run of whole blocks (those frames equal a render without it, the rest
+   and the targets untouched).
+6. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
 """
 import os
@@ -211,6 +214,34 @@ def test_context_recycling() -> None:
         assert float((x['t_clean'] - clean).abs().max()) > 1e-2  # replaced, not kept
 
 
+def test_context_erasing() -> None:
+    src = tt.DeviceScenes(tt.scenes.vocabulary(), 16, 'cpu', seed=6)
+    n, frames = 8, 6 * F
+    b = src.sample(n)
+    lat = tt.scenes.space_to_depth(src.render(b, frames))
+    clean = lat + 0.01 * torch.randn(lat.shape, generator=torch.Generator().manual_seed(2))
+    before = src.gen.get_state()
+    same, changed = tt.erase_context_objects(src, b, lat, clean, 0.0)
+    assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
+    erased, changed = tt.erase_context_objects(src, b, lat, clean, 1.0)
+    per_clip = changed.view(n, 6, F)
+    assert bool(changed.any(dim=1).all())  # every clip loses an object somewhere
+    assert bool((per_clip == per_clip[..., :1]).all())  # whole blocks
+    runs = (changed[:, 1:] != changed[:, :-1]).sum(dim=1) + changed[:, 0].long() + changed[:, -1].long()
+    assert bool((runs == 2).all())  # one run of blocks a clip
+    delta = (erased - clean).abs().amax(dim=(1, 3, 4))  # [n, frames]
+    assert float(delta[~changed].max()) == 0.0  # frames outside the run untouched
+    for i in range(n):
+        for f in torch.nonzero(changed[i]).flatten().tolist():
+            # the erased frame is a render of the scene with one object fewer, plus the same light noise
+            fewer = [dict(b, valid=b['valid'] & ~torch.nn.functional.one_hot(torch.tensor([j]), 3).bool().expand(n, 3))
+                     for j in range(int(b['count'][i]))]
+            want = [tt.scenes.space_to_depth(src.render(e, frames))[i, :, f] for e in fewer]
+            got = erased[i, :, f] - (clean[i, :, f] - lat[i, :, f])
+            assert any(torch.allclose(got, w, atol=1e-5) for w in want), (i, f)
+            assert float((got - lat[i, :, f]).abs().max()) > 0.1  # an object really went (objects are >= 5 px)
+
+
 def test_centroid_speed() -> None:
     import math
     clips = sf.scenes.sample_scenes(3, 8)
@@ -234,5 +265,6 @@ if __name__ == '__main__':
     test_guided_real_flow()
     test_prompt_dropping()
     test_context_recycling()
+    test_context_erasing()
     test_centroid_speed()
     print('ok')

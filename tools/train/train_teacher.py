@@ -28,6 +28,11 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   of it (the frame noised to s ~ U(--context-recycle-sigma), its x0 predicted by the current weights in one
   no-grad teacher-forcing pass over the ground-truth context), while the targets stay the ground truth; so the
   teacher learns to continue from frames as imperfect as the ones it generates, which a clean context never shows;
+- --context-erase P (default 0: off): for a share P of the "tf" clips, one of the prompted objects is missing from
+  the context over a random run of blocks (from block a to block b - 1, 0 <= a < b <= the clip's blocks) while every
+  target block still holds it: the prompt, not the context, says which objects a frame holds, so the teacher learns
+  to draw an object its context has lost (the students lose objects for seconds and a teacher trained on clean
+  context only continues the loss; the ground truth never shows a vanished object);
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
 - AdamW (0.9, 0.99, wd 0.01; fused on CUDA), warm-up, cosine to 10% over the wall-clock budget,
   grad clip 1, EMA of the weights (saved); optional torch.compile (--compile; eager if it fails).
@@ -218,7 +223,31 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         x['t_t'] = s * 1000
         sigma = src._rand(n) * 0.1 * (src._rand(n) < 0.5).float()
         x['t_clean'] = lat + sigma[:, None, None, None, None] * torch.randn(lat.shape, generator=gen, device=dev)
+        if args.context_erase > 0:
+            x['t_clean'] = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase)[0]
     return x
+
+
+def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, clean: torch.Tensor,
+                          share: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """--context-erase: a share of the clips lose one prompted object from their context frames over a random run of
+    whole blocks [a, b); the targets (rendered from `lat`) keep it. Returns the new context and a [n, frames] mask of
+    the frames changed. share 0 draws no random numbers."""
+    n, frames = lat.shape[0], lat.shape[2]
+    if share <= 0:
+        return clean, torch.zeros(n, frames, dtype=torch.bool, device=lat.device)
+    nb = frames // BLOCK
+    chosen = src._rand(n) < share
+    which = (src._rand(n) * b['count'].float()).long().clamp(max=2)
+    first = (src._rand(n) * nb).long().clamp(max=nb - 1)
+    end = first + 1 + (src._rand(n) * (nb - first).float()).long().clamp(max=nb - 1 - first)
+    gone = torch.nn.functional.one_hot(which, 3).bool() & chosen[:, None]
+    erased = dict(b, valid=b['valid'] & ~gone)
+    lat_erased = scenes.space_to_depth(src.render(erased, frames))
+    block_of_frame = torch.arange(frames, device=lat.device) // BLOCK
+    frames_changed = chosen[:, None] & (block_of_frame[None] >= first[:, None]) & (block_of_frame[None] < end[:, None])
+    delta = torch.where(frames_changed[:, None, :, None, None], lat_erased - lat, torch.zeros_like(lat))
+    return clean + delta, frames_changed
 
 
 @torch.no_grad()
@@ -371,6 +400,8 @@ def main() -> None:
                     help="share of teacher-forcing clips whose context is the model's own one-step estimate (0 = off)")
     ap.add_argument('--context-recycle-sigma', default='0.2,0.6',
                     help='noise levels (lo,hi) the recycled context frames are estimated from')
+    ap.add_argument('--context-erase', type=float, default=0.0,
+                    help='share of teacher-forcing clips whose context loses one prompted object over a run of blocks')
     ap.add_argument('--cond-drop', type=float, default=0.0,
                     help='probability that a training clip gets the empty prompt (classifier-free guidance); 0 draws no random numbers')
     ap.add_argument('--open-shift-share', type=float, default=0.7, help='share of opening s from the shift-5 distribution (rest uniform)')
@@ -400,6 +431,8 @@ def main() -> None:
         ap.error(f'--eval-guidance: expected a comma list of numbers, got {args.eval_guidance!r}')
     if not guidances:
         ap.error('--eval-guidance: expected at least one number')
+    if not 0.0 <= args.context_erase <= 1.0:
+        ap.error(f'--context-erase: expected a share in [0, 1], got {args.context_erase}')
     if not 0.0 <= args.context_recycle <= 1.0:
         ap.error(f'--context-recycle: expected a share in [0, 1], got {args.context_recycle}')
     try:
@@ -435,7 +468,8 @@ def main() -> None:
     print(f'{info}, init {args.init}', flush=True)
     meta = {'recipe': 'tools/train/train_teacher.py', 'init': os.path.relpath(args.init, ROOT) if args.init else 'scratch',
             'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
-            'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}'}
+            'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
+            'context_erase': str(args.context_erase)}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
