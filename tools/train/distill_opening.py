@@ -50,7 +50,8 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Sequence
+import zlib
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -373,6 +374,75 @@ def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor)
         'stray_colour_px_per_frame': float(stray.mean()),
         'background_share': float(bg_share.mean()),
     }
+
+
+RECOVERY_SEED = 10_000_000
+
+
+def recovery_scenes(n: int) -> List[scenes.Scene]:
+    """n scenes for recovery(): numpy seeds from RECOVERY_SEED (parameters no training run drew) whose captions have
+    crc32 % 8 == 0 (the captions the students never train on)."""
+    out: List[scenes.Scene] = []
+    i = 0
+    while len(out) < n:
+        sc = scenes.sample_scene(np.random.default_rng(RECOVERY_SEED + i))
+        i += 1
+        if zlib.crc32(sc.caption().encode()) % 8 == 0:
+            out.append(sc)
+    return out
+
+
+def scene_without(sc: scenes.Scene, j: int) -> scenes.Scene:
+    """The scene with its object j left out (the others keep their paths)."""
+    keep = [k for k in range(len(sc.colours)) if k != j]
+    return scenes.Scene(sc.background, [sc.colours[k] for k in keep], [sc.shapes[k] for k in keep],
+                        [sc.radii[k] for k in keep], [sc.start[k] for k in keep], [sc.velocity[k] for k in keep])
+
+
+@torch.no_grad()
+def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: int, sampler: str = 'ode',
+             steps: int = 16, guidance: float = 1.0, window: int = 12, context_blocks: int = 3,
+             generated_blocks: int = 3, blocks_out: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, float]:
+    """Does the model draw a prompted object its context has lost? Each scene's first context_blocks blocks are given
+    as ground truth (clean passes into the cache, as the runtime writes generated blocks), once whole and once with one
+    prompted object (slot `i % count` of scene i) left out of every context frame; then generated_blocks blocks are
+    generated with the block sampler. Returns the share of clips whose erased object is present (the detector's area
+    ratio >= 0.4) in the first and in the last generated block, and the same for that object with nothing erased.
+    One CPU generator (seed) draws the noise; both contexts get the same noise. blocks_out (a dict), if given, receives
+    each context's generated latents."""
+    dims = model.dims
+    dev = next(model.parameters()).device
+    n = len(scene_list)
+    pset = PromptSet(scene_list, vocab, dims.text_len, dev)
+    p = pset.take(torch.arange(n, device=dev))
+    which = torch.tensor([i % len(sc.colours) for i, sc in enumerate(scene_list)], device=dev)
+    erased_scenes = [scene_without(sc, int(which[i])) for i, sc in enumerate(scene_list)]
+    frames = context_blocks * BLOCK
+    only = dict(p, valid=torch.nn.functional.one_hot(which, 3).bool() & p['valid'])
+    ref = reference_areas(p)
+    xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
+    null = empty_prompt_kv(model, n, dev) if guidance != 1.0 else None
+    out: Dict[str, float] = {}
+    for name, given in (('nothing erased', scene_list), ('erased', erased_scenes)):
+        ctx = scenes.space_to_depth(scenes.render(given, frames)['pixels']).to(dev)
+        gen = torch.Generator(device='cpu').manual_seed(seed)
+        cache = KVCache.empty(dims, n, dev)
+        blocks_px = []
+        for bi in range(context_blocks + generated_blocks):
+            fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
+            if bi < context_blocks:
+                x0 = ctx[:, :, bi * BLOCK:(bi + 1) * BLOCK]
+            else:
+                noise = torch.randn((n, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width), generator=gen).to(dev)
+                x0 = sample_block(model, xkv, noise, fpos, cache, gen, sampler, steps, guidance, null)
+                blocks_px.append(scenes.depth_to_space(x0.float()))
+            o = model(x0, torch.zeros(n, BLOCK, device=dev), fpos, cross_kv=xkv, cache=cache, return_kv=True)
+            cache = keep_last_frames(cache.append(o.block_k, o.block_v, o.block_positions), window - BLOCK, dims)
+        if blocks_out is not None:
+            blocks_out[name] = torch.cat(blocks_px, dim=1)
+        for label, px in (('first generated block', blocks_px[0]), ('last generated block', blocks_px[-1])):
+            out[f'{name}: that object present, {label}'] = detect(px, only, ref)['objects_present']
+    return out
 
 
 def to_pixels(latent: torch.Tensor) -> torch.Tensor:

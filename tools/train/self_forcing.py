@@ -61,7 +61,8 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, reference_areas, step_sigmas,
+    PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, recovery, recovery_scenes, reference_areas,
+    step_sigmas,
 )
 
 
@@ -370,6 +371,7 @@ def main() -> None:
     ap.add_argument('--eval-blocks', type=int, default=6, help='objects present after this many blocks')
     ap.add_argument('--long-blocks', type=int, default=40)
     ap.add_argument('--long-n', type=int, default=64, help='prompts of the long rollout')
+    ap.add_argument('--recovery-n', type=int, default=256, help='scenes of the recovery measure (distill_opening.recovery)')
     ap.add_argument('--no-teacher-eval', action='store_true')
     ap.add_argument('--no-eval', action='store_true', help='train and save, no evaluation (timing runs, or a run continued by another)')
     ap.add_argument('--log-every', type=int, default=20)
@@ -496,6 +498,9 @@ def main() -> None:
         return
     t0 = time.time()
     metrics['student (EMA, 4-step loop)'] = evaluate(ema, evalset, ref, args, sig, amp, long_n)
+    with torch.no_grad():
+        metrics['recovery, the 4-step loop (an object left out of a 9-frame ground-truth context)'] = recovery(
+            ema.eval(), recovery_scenes(args.recovery_n), vocab, 7, 'renoise', len(sig))
     filmstrip(ema, vocab, args, sig, amp, os.path.join(args.out, 'filmstrip.png'))
     metrics['train'] = {'steps': step, 'seconds': round(train_s, 1), 'batch': args.batch,
                         'rollout_frames': [n * F_ for n in lengths]}

@@ -15,7 +15,9 @@
 5. train_teacher's context erasing: share 0 changes nothing and draws no random numbers; share 1 takes one prompted
    object out of every clip's context over a run of whole blocks (those frames equal a render without it, the rest
    and the targets untouched).
-6. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
+6. distill_opening.recovery: scene_without leaves exactly one object out of the render, and the measure gives the
+   four shares in [0, 1] for a small model; a model that ignores its context cannot tell the two contexts apart.
+7. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
 """
 import os
@@ -242,6 +244,35 @@ def test_context_erasing() -> None:
             assert float((got - lat[i, :, f]).abs().max()) > 0.1  # an object really went (objects are >= 5 px)
 
 
+def test_recovery() -> None:
+    sc = do.scenes.sample_scenes(11, 6)
+    for s in sc:
+        for j in range(len(s.colours)):
+            fewer = do.scene_without(s, j)
+            assert fewer.colours == [c for k, c in enumerate(s.colours) if k != j] and fewer.background == s.background
+            px = do.scenes.render([fewer], 6)['pixels'][0]
+            full = do.scenes.render([s], 6)['pixels'][0]
+            gone = (do.classify(full) == list(do.scenes.OBJECT_COLOURS).index(s.colours[j])).sum()
+            left = (do.classify(px) == list(do.scenes.OBJECT_COLOURS).index(s.colours[j])).sum()
+            assert int(left) == 0 and int(gone) > 0, (s.caption(), j)
+    vocab = do.scenes.vocabulary()
+    torch.manual_seed(0)
+    dims = Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
+                latent_height=16, latent_width=16, vocab_size=len(vocab))
+    m = WanModel(dims).eval()
+    torch.nn.init.normal_(m.head.head.weight, std=0.1)
+    res = do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, context_blocks=2, generated_blocks=2)
+    assert len(res) == 4 and all(0.0 <= v <= 1.0 for v in res.values()), res
+    # the generated blocks follow the context: they differ between the two contexts, unless the cache keeps nothing
+    # (window = one block: a block sees only itself), where the same noise gives the same blocks
+    seen: dict = {}
+    do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, context_blocks=2, generated_blocks=1, blocks_out=seen)
+    assert float((seen['erased'] - seen['nothing erased']).abs().max()) > 1e-3
+    blind: dict = {}
+    do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, window=3, context_blocks=2, generated_blocks=1, blocks_out=blind)
+    assert torch.equal(blind['erased'], blind['nothing erased'])
+
+
 def test_centroid_speed() -> None:
     import math
     clips = sf.scenes.sample_scenes(3, 8)
@@ -266,5 +297,6 @@ if __name__ == '__main__':
     test_prompt_dropping()
     test_context_recycling()
     test_context_erasing()
+    test_recovery()
     test_centroid_speed()
     print('ok')

@@ -414,6 +414,7 @@ def main() -> None:
     ap.add_argument('--eval-n', type=int, default=256, help='held-out prompts')
     ap.add_argument('--eval-blocks', type=int, default=6, help='blocks a video; the last is the continued one')
     ap.add_argument('--eval-chunk', type=int, default=256)
+    ap.add_argument('--recovery-n', type=int, default=256, help='scenes of the recovery measure (distill_opening.recovery)')
     ap.add_argument('--png-blocks', type=int, default=8)
     ap.add_argument('--eval-ode-steps', default='16,32', help='ODE step counts evaluated (the first also makes the PNG and the continuation run)')
     ap.add_argument('--eval-guidance', default='1',
@@ -592,6 +593,11 @@ def main() -> None:
         metrics[name] = evaluate(ev, evalset, args.eval_blocks, 123, chunk, **how)
         print(f'{name} ({time.time() - t1:.1f} s): ' + json.dumps({k: round(v['objects_present'], 4) for k, v in metrics[name].items()}), flush=True)
     metrics[f'ode{ode[0]}, second noise seed'] = evaluate(ev, evalset, 1, 321, chunk, first='ode', first_steps=ode[0])
+    for g in guidances:
+        t1 = time.time()
+        key = f'recovery, {ode_run_name(ode[0], g)} (an object left out of a 9-frame ground-truth context)'
+        metrics[key] = opening_eval.recovery(ev, opening_eval.recovery_scenes(args.recovery_n), vocab, 7, 'ode', ode[0], g)
+        print(f'{key} ({time.time() - t1:.1f} s): ' + json.dumps({k: round(v, 4) for k, v in metrics[key].items()}), flush=True)
     metrics['eval_seconds'] = round(time.time() - t0, 1)
     metrics_path = os.path.join(args.out, 'metrics.json')
     with open(metrics_path, 'w') as f:  # before the PNGs, so a failing picture loses no numbers
