@@ -2,7 +2,7 @@
 # Runs several training commands at once on one GPU and gathers what they wrote, two files a run (a
 # device call brings back at most 8). Measured on an H200 (docs/demo-model.md, 2026-12-04): three demo
 # teachers side by side ran 2.9, 1.8 and 2.6 steps/s, together what one alone runs (8.8), so it buys
-# no training speed for those launch-bound runs; what it is for is comparing variants at equal wall time
+# no training speed for those runs; what it is for is comparing variants at equal wall time
 # in one call, and gathering a run's outputs within the file limit.
 #
 #   OUT=<results folder> bash tools/train/run-parallel.sh NAME 'COMMAND' [NAME 'COMMAND' ...]
