@@ -28,7 +28,7 @@ export const TIERS = [
   ['unit', /^serve\/(viewer-hub|protocol|playout-ledger|stream-stats|fmp4-splitter|auth|spare-generators)\.test\.ts$/],
   ['e2e', /^(cli|e2e|serve)\//],
   ['e2e', /^encode\/(fmp4-stream|mp4-file-writer|raw-video-encoder)\.test\.ts$/],
-  ['e2e', /^(eval\/run-eval|(schedule|realtime)\/render-realtime|tools\/engine-video-diff)\.test\.ts$/],
+  ['e2e', /^(eval\/run-eval|(schedule|realtime)\/render-realtime|tools\/(engine-video-diff|run-parallel))\.test\.ts$/],
   ['engine', /^(engine|onnx|decode|tools)\//],
   ['engine', /^loop\/(generator|generator-pipeline|generator-taehv|warmup|preset-frames)\.test\.ts$/],
   ['engine', /^((schedule|realtime)\/(calibration|engine-calibration|runtime-scheduler)|text\/umt5-text-encoder|model\/load-checkpoint|config\/real-model-configs)\.test\.ts$/],
