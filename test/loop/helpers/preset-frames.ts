@@ -9,9 +9,8 @@
  * thumbnails (the mean of each 16x16-pixel cell and channel): ONNX Runtime picks its CPU kernels by the
  * processor's instruction set, and the same render came out in other bytes on an AVX2-only machine than where
  * the byte-hash fixture had been written (the cache hashes equal), while it stays within a level or so of the
- * same picture (a 2^-22 change of every weight
- * moves no cell mean by more than 1.1 over the 14 blocks); a change of what the cache keeps moves cell
- * means by tens of levels.
+ * same picture (a 2^-22 change of every weight moves no cell mean by more than 1.1 over the 14 blocks); a
+ * change of what the cache keeps moves cell means by tens of levels.
  *
  * Rewrite the fixture (only when a change of the frames is intended):
  *   npx tsx test/loop/helpers/preset-frames.ts > test/loop/fixtures/preset-frames.json
