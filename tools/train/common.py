@@ -32,6 +32,12 @@ SHIFT = 5.0
 BLOCK = 3  # frames a block
 DEFAULT_MODEL_JSON = os.path.join(ROOT, 'models', 'demo', 'model.json')
 DEFAULT_WEIGHTS = os.path.join(ROOT, 'models', 'demo', 'model.safetensors')
+HELD_OUT_SEED = 10_000_000  # evaluation scenes: numpy sample_scene streams from here on; training uses a torch generator
+
+
+def held_out(caption: str) -> bool:
+    """Captions the students never train on (an eighth of the caption space)."""
+    return zlib.crc32(caption.encode()) % 8 == 0
 
 
 def shift_s(u):

@@ -50,7 +50,6 @@ import json
 import math
 import os
 import time
-import zlib
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -58,9 +57,9 @@ import torch
 import torch.nn.functional as F
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
-    BLOCK, DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, freeze,
-    freeze_text, load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet,
-    set_lr, set_tf32,
+    BLOCK, DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, HELD_OUT_SEED, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args,
+    ema_update, freeze, freeze_text, held_out, load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device,
+    save_atomic, save_sheet, set_lr, set_tf32,
 )
 from model import KVCache, WanModel, keep_last_frames, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
@@ -269,12 +268,15 @@ def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, 
 @torch.no_grad()
 def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], blocks: int, seed: int, window: int = 12,
              opening_sampler: str = 'renoise', opening_steps: int = len(INFERENCE_STEPS),
-             rest_sampler: str = 'renoise', rest_steps: int = len(INFERENCE_STEPS), guidance: float = 1.0) -> torch.Tensor:
+             rest_sampler: str = 'renoise', rest_steps: int = len(INFERENCE_STEPS), guidance: float = 1.0,
+             context: Optional[torch.Tensor] = None) -> torch.Tensor:
     """First block from `opening` (empty cache, sample_block's `opening_sampler` with `opening_steps`
     steps), the rest from `main` (`rest_sampler`, `rest_steps`); every clean pass (the K/V that enter
     the cache) is the main model's, with the prompt; the cache keeps the last window - 3 frames. One
     CPU generator (seed) draws all the noise. guidance: classifier-free guidance of every denoising
-    step of every block (1 = none). Returns latents [B, C, blocks*3, H, W]."""
+    step of every block (1 = none). context: latents [B, C, k*3, H, W] given as the first k blocks
+    (written to the cache by clean passes, no noise drawn for them); the blocks after them are sampled
+    by `main`. Returns latents [B, C, blocks*3, H, W], the given blocks included."""
     dims = main.dims
     dev = next(main.parameters()).device
     b = p['ids'].shape[0]
@@ -288,13 +290,17 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
         null_open = null_main if opening is main else empty_prompt_kv(opening, b, dev)
     shape = (b, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width)
     cache = KVCache.empty(dims, b, dev)
+    given = 0 if context is None else context.shape[2] // BLOCK
     out = []
     for bi in range(blocks):
         fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
-        noise = torch.randn(shape, generator=gen).to(dev)
-        if bi == 0:
+        if bi < given:
+            x0 = context[:, :, bi * BLOCK:(bi + 1) * BLOCK].to(dev)
+        elif bi == 0:
+            noise = torch.randn(shape, generator=gen).to(dev)
             x0 = sample_block(opening, xkv_open, noise, fpos, None, gen, opening_sampler, opening_steps, guidance, null_open)
         else:
+            noise = torch.randn(shape, generator=gen).to(dev)
             x0 = sample_block(main, xkv_main, noise, fpos, cache, gen, rest_sampler, rest_steps, guidance, null_main)
         out.append(x0)
         if bi == blocks - 1:
@@ -376,18 +382,15 @@ def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor)
     }
 
 
-RECOVERY_SEED = 10_000_000
-
-
 def recovery_scenes(n: int) -> List[scenes.Scene]:
-    """n scenes for recovery(): numpy seeds from RECOVERY_SEED (parameters no training run drew) whose captions have
-    crc32 % 8 == 0 (the captions the students never train on)."""
+    """n scenes for recovery(): numpy seeds from HELD_OUT_SEED (parameters no training run drew) whose captions are
+    held out (never trained on by the students)."""
     out: List[scenes.Scene] = []
     i = 0
     while len(out) < n:
-        sc = scenes.sample_scene(np.random.default_rng(RECOVERY_SEED + i))
+        sc = scenes.sample_scene(np.random.default_rng(HELD_OUT_SEED + i))
         i += 1
-        if zlib.crc32(sc.caption().encode()) % 8 == 0:
+        if held_out(sc.caption()):
             out.append(sc)
     return out
 
@@ -409,39 +412,25 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     generated with the block sampler. Returns the share of clips whose erased object is present (the detector's area
     ratio >= 0.4) in the first and in the last generated block, and the same for that object with nothing erased.
     One CPU generator (seed) draws the noise; both contexts get the same noise. blocks_out (a dict), if given, receives
-    each context's generated latents."""
-    dims = model.dims
+    each context's generated frames (pixels [B, T, 64, 64, 3])."""
     dev = next(model.parameters()).device
     n = len(scene_list)
-    pset = PromptSet(scene_list, vocab, dims.text_len, dev)
-    p = pset.take(torch.arange(n, device=dev))
+    p = PromptSet(scene_list, vocab, model.dims.text_len, dev).take(torch.arange(n, device=dev))
     which = torch.tensor([i % len(sc.colours) for i, sc in enumerate(scene_list)], device=dev)
     erased_scenes = [scene_without(sc, int(which[i])) for i, sc in enumerate(scene_list)]
     frames = context_blocks * BLOCK
     only = dict(p, valid=torch.nn.functional.one_hot(which, 3).bool() & p['valid'])
     ref = reference_areas(p)
-    xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
-    null = empty_prompt_kv(model, n, dev) if guidance != 1.0 else None
     out: Dict[str, float] = {}
     for name, given in (('nothing erased', scene_list), ('erased', erased_scenes)):
-        ctx = scenes.space_to_depth(scenes.render(given, frames)['pixels']).to(dev)
-        gen = torch.Generator(device='cpu').manual_seed(seed)
-        cache = KVCache.empty(dims, n, dev)
-        blocks_px = []
-        for bi in range(context_blocks + generated_blocks):
-            fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
-            if bi < context_blocks:
-                x0 = ctx[:, :, bi * BLOCK:(bi + 1) * BLOCK]
-            else:
-                noise = torch.randn((n, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width), generator=gen).to(dev)
-                x0 = sample_block(model, xkv, noise, fpos, cache, gen, sampler, steps, guidance, null)
-                blocks_px.append(scenes.depth_to_space(x0.float()))
-            o = model(x0, torch.zeros(n, BLOCK, device=dev), fpos, cross_kv=xkv, cache=cache, return_kv=True)
-            cache = keep_last_frames(cache.append(o.block_k, o.block_v, o.block_positions), window - BLOCK, dims)
+        ctx = scenes.space_to_depth(scenes.render(given, frames)['pixels'])
+        lat = generate(model, model, p, context_blocks + generated_blocks, seed, window, opening_sampler=sampler,
+                       opening_steps=steps, rest_sampler=sampler, rest_steps=steps, guidance=guidance, context=ctx)
+        px = scenes.depth_to_space(lat[:, :, frames:].float())
         if blocks_out is not None:
-            blocks_out[name] = torch.cat(blocks_px, dim=1)
-        for label, px in (('first generated block', blocks_px[0]), ('last generated block', blocks_px[-1])):
-            out[f'{name}: that object present, {label}'] = detect(px, only, ref)['objects_present']
+            blocks_out[name] = px
+        for label, block in (('first generated block', px[:, :BLOCK]), ('last generated block', px[:, -BLOCK:])):
+            out[f'{name}: that object present, {label}'] = detect(block, only, ref)['objects_present']
     return out
 
 

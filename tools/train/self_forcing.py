@@ -47,15 +47,14 @@ import json
 import math
 import os
 import time
-import zlib
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
-    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, load_dims,
-    load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
+    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, held_out,
+    load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
     shift_s, write_model_json,
 )
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
@@ -69,10 +68,6 @@ from distill_opening import (  # noqa: E402
 # ----------------------------------------------------------------------------------------------
 # Prompts: a held-out share of the caption space
 # ----------------------------------------------------------------------------------------------
-
-def held_out(caption: str) -> bool:
-    return zlib.crc32(caption.encode()) % 8 == 0
-
 
 def prompt_pool(seed: int, n: int, held: bool, vocab, text_len: int, device) -> PromptSet:
     """n random training-grammar prompts, only held-out captions (held) or only training ones."""

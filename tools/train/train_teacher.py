@@ -69,14 +69,13 @@ import numpy as np
 import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
-    BLOCK, DEFAULT_MODEL_JSON, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims,
+    BLOCK, DEFAULT_MODEL_JSON, HELD_OUT_SEED, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims,
     lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s, write_model_json,
 )
 from model import PREDICTIONS, Dims, WanModel, flow_target, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402  (detector, prompt sets, the runtime's block sampler)
 
-HELD_OUT_SEED = 10_000_000  # eval prompts: numpy sample_scene streams from here on; training uses a torch generator
 
 
 # ----------------------------------------------------------------------------------------------
