@@ -6,7 +6,7 @@ drew) are given as ground truth for three blocks, once whole and once with one p
 model generates three blocks after them. Printed (JSON): the share of clips whose left-out object is present in the
 first and in the last generated block, beside the same object's presence when nothing was left out.
 
-    python3 tools/train/eval_recovery.py --weights tools/train/checkpoints/teacher-run10.safetensors --sampler ode --steps 16
+    python3 tools/train/eval_recovery.py --weights tools/train/checkpoints/teacher-run11.safetensors --sampler ode --steps 16
     python3 tools/train/eval_recovery.py --weights models/demo/model.safetensors --sampler renoise --steps 4
 """
 from __future__ import annotations
