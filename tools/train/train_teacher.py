@@ -69,13 +69,12 @@ import numpy as np
 import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
-    BLOCK, DEFAULT_MODEL_JSON, HELD_OUT_SEED, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy, load_dims,
-    lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s, write_model_json,
+    BLOCK, DEFAULT_MODEL_JSON, HELD_OUT_SEED, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy,
+    load_dims, lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s, write_model_json,
 )
 from model import PREDICTIONS, Dims, WanModel, flow_target, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402  (detector, prompt sets, the runtime's block sampler)
-
 
 
 # ----------------------------------------------------------------------------------------------
@@ -592,10 +591,11 @@ def main() -> None:
         metrics[name] = evaluate(ev, evalset, args.eval_blocks, 123, chunk, **how)
         print(f'{name} ({time.time() - t1:.1f} s): ' + json.dumps({k: round(v['objects_present'], 4) for k, v in metrics[name].items()}), flush=True)
     metrics[f'ode{ode[0]}, second noise seed'] = evaluate(ev, evalset, 1, 321, chunk, first='ode', first_steps=ode[0])
+    recovery_set = opening_eval.recovery_scenes(args.recovery_n)
     for g in guidances:
         t1 = time.time()
         key = f'recovery, {ode_run_name(ode[0], g)} (an object left out of a 9-frame ground-truth context)'
-        metrics[key] = opening_eval.recovery(ev, opening_eval.recovery_scenes(args.recovery_n), vocab, 7, 'ode', ode[0], g)
+        metrics[key] = opening_eval.recovery(ev, recovery_set, vocab, 7, 'ode', ode[0], g)
         print(f'{key} ({time.time() - t1:.1f} s): ' + json.dumps({k: round(v, 4) for k, v in metrics[key].items()}), flush=True)
     metrics['eval_seconds'] = round(time.time() - t0, 1)
     metrics_path = os.path.join(args.out, 'metrics.json')
