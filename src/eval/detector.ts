@@ -4,9 +4,11 @@
  * `matchDistance` of it; each object colour's largest 4-connected component, if at least `minArea`
  * pixels, is one detected object (its area and centroid). The border gradient is the mean RGB
  * gradient magnitude on the borders of the detected prompted objects: the pixels of such an object
- * with a 4-neighbour outside it.
+ * with a 4-neighbour outside it. Each detected object's outline is scored against the trained shapes
+ * (shape-match.ts).
  */
 import type { Rgb, SceneSpec } from '../scene/scene-spec.js';
+import { shapeScores, type ShapeScores } from './shape-match.js';
 
 export interface DetectorOptions {
   /** RGB distance under which a pixel takes a palette colour. */
@@ -24,6 +26,8 @@ export interface DetectedObject {
   area: number;
   cx: number;
   cy: number;
+  /** Intersection over union of the object's pixels with each trained shape of its area at its centroid. */
+  shapes: ShapeScores;
 }
 
 export interface FrameDetection {
@@ -98,7 +102,8 @@ export function detectFrame(
   const objects = new Map<string, DetectedObject>();
   const component = new Int32Array(n).fill(-1);
   const stack = new Int32Array(n);
-  const best = new Map<number, DetectedObject & { id: number }>();
+  type Component = Omit<DetectedObject, 'shapes'> & { id: number; box: { x0: number; y0: number; x1: number; y1: number } };
+  const best = new Map<number, Component>();
   let components = 0;
   for (let start = 0; start < n; start++) {
     const li = label[start];
@@ -110,11 +115,16 @@ export function detectFrame(
     let area = 0;
     let sx = 0;
     let sy = 0;
+    const box = { x0: size, y0: size, x1: -1, y1: -1 };
     while (top > 0) {
       const p = stack[--top];
       const x = p % size;
       const y = (p - x) / size;
       area++;
+      box.x0 = Math.min(box.x0, x);
+      box.x1 = Math.max(box.x1, x);
+      box.y0 = Math.min(box.y0, y);
+      box.y1 = Math.max(box.y1, y);
       sx += x + 0.5;
       sy += y + 0.5;
       const push = (q: number): void => {
@@ -129,9 +139,12 @@ export function detectFrame(
       if (y < size - 1) push(p + size);
     }
     const prev = best.get(li);
-    if (!prev || area > prev.area) best.set(li, { colour: names[li], area, cx: sx / area, cy: sy / area, id });
+    if (!prev || area > prev.area) best.set(li, { colour: names[li], area, cx: sx / area, cy: sy / area, id, box });
   }
-  for (const [, { id: _id, ...o }] of best) if (o.area >= options.minArea) objects.set(o.colour, o);
+  for (const [, { id, box, ...o }] of best) {
+    if (o.area < options.minArea) continue;
+    objects.set(o.colour, { ...o, shapes: shapeScores({ labels: component, id, size, area: o.area, cx: o.cx, cy: o.cy, box }, spec) });
+  }
   const promptedIds = [...best.values()].filter((o) => objects.has(o.colour) && promptColours.includes(o.colour)).map((o) => o.id);
 
   let lapSum = 0;

@@ -5,6 +5,7 @@
  */
 import { detectFrame, defaultDetectorOptions, type DetectorOptions, type FrameDetection } from './detector.js';
 import { objectStates } from '../scene/ground-truth.js';
+import { bestShape } from './shape-match.js';
 import type { PromptScene, SceneSpec } from '../scene/scene-spec.js';
 
 export interface SecondMetrics {
@@ -35,6 +36,13 @@ export interface SecondMetrics {
   sharpness: number;
   /** Mean RGB gradient magnitude on the borders of the detected prompted objects (NaN if none was detected). */
   borderSharpness: number;
+  /**
+   * Mean intersection over union of the detected prompted objects with their prompted shape (same area,
+   * same centroid: the outline only); NaN if none was detected.
+   */
+  shapeMatch: number;
+  /** Share of the detected prompted objects whose outline matches their prompted shape best of the trained shapes (NaN if none). */
+  shapeAccuracy: number;
 }
 
 /**
@@ -69,6 +77,8 @@ export const METRIC_KEYS = [
   'purity',
   'sharpness',
   'borderSharpness',
+  'shapeMatch',
+  'shapeAccuracy',
 ] as const;
 export type MetricKey = (typeof METRIC_KEYS)[number];
 
@@ -86,14 +96,18 @@ interface Accumulator {
   sharpness: number;
   borderSum: number;
   borderN: number;
+  shapeIou: number;
+  shapeRight: number;
+  shapeN: number;
 }
 
 const empty = (): Accumulator => ({
-  frames: 0, fidelity: 0, count: 0, extra: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0,
+  frames: 0, fidelity: 0, count: 0, extra: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0,
 });
 
 export class VideoMetrics {
   private readonly colours: string[];
+  private readonly shapes: PromptScene['objects'][number]['shape'][];
   private readonly rows: SecondMetrics[] = [];
   private acc: Accumulator = empty();
   private accSecond = 0;
@@ -113,6 +127,7 @@ export class VideoMetrics {
     private readonly detector: DetectorOptions = defaultDetectorOptions,
   ) {
     this.colours = scene.objects.map((o) => o.colour);
+    this.shapes = scene.objects.map((o) => o.shape);
     this.openingHits = this.colours.map(() => 0);
   }
 
@@ -142,6 +157,9 @@ export class VideoMetrics {
       const o = det.objects.get(c);
       if (!o) return;
       present++;
+      a.shapeIou += o.shapes[this.shapes[k]];
+      if (bestShape(o.shapes, this.spec) === this.shapes[k]) a.shapeRight++;
+      a.shapeN++;
       a.posSum += Math.hypot(o.cx - truth[k].x, o.cy - truth[k].y);
       a.posN++;
       const p = this.history.length === SPEED_STRIDE ? this.history[0].objects.get(c) : undefined;
@@ -188,6 +206,8 @@ export class VideoMetrics {
         purity: a.purity / a.frames,
         sharpness: a.sharpness / a.frames,
         borderSharpness: a.borderN > 0 ? a.borderSum / a.borderN : Number.NaN,
+        shapeMatch: a.shapeN > 0 ? a.shapeIou / a.shapeN : Number.NaN,
+        shapeAccuracy: a.shapeN > 0 ? a.shapeRight / a.shapeN : Number.NaN,
       });
     }
     this.acc = empty();

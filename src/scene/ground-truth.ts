@@ -33,7 +33,7 @@ export function objectStates(scene: PromptScene, spec: SceneSpec, frame: number)
 }
 
 /** Signed distance of pixel offset (dx, dy) to a shape of radius r (scenes.py's geometry). */
-function shapeDistance(shape: string, dx: number, dy: number, r: number, spec: SceneSpec): number {
+export function shapeDistance(shape: string, dx: number, dy: number, r: number, spec: SceneSpec): number {
   if (shape === 'circle') return Math.hypot(dx, dy) - r;
   if (shape === 'square') return Math.max(Math.abs(dx), Math.abs(dy)) - spec.squareHalf * r;
   const big = spec.triangleCircumradius * r;
