@@ -193,7 +193,8 @@ def draw(start: torch.Tensor, velocity: torch.Tensor, radius: torch.Tensor, shap
     """The geometry of render for arrays (K object slots a clip): start / velocity [B, K, 2] (x, y),
     radius [B, K] (unused slots: any positive value), shape index [B, K], valid [B, K], background
     RGB [B, 3], object RGB [B, K, 3], frame times t [B, 1, T]. Returns pixels [B, T, H, W, 3] (0..255,
-    rounded), positions / velocities [B, K, T, 2]."""
+    rounded), positions / velocities [B, K, T, 2], outline_distance [B, T, H, W] (each pixel centre's distance from
+    the nearest drawn object's outline, inf in a frame without objects)."""
     b, kmax = start.shape[:2]
     frames = t.shape[-1]
     device = start.device
@@ -218,6 +219,9 @@ def draw(start: torch.Tensor, velocity: torch.Tensor, radius: torch.Tensor, shap
                       torch.where(shape_idx[:, :, None, None, None] == 1, square, triangle))
     cover = (0.5 - sdf).clamp(0, 1) * valid[:, :, None, None, None].float()  # [B, K, T, H, W]
 
+    # distance of each pixel centre from the nearest outline of a drawn object (the loss weighting's band)
+    outline = torch.where(valid[:, :, None, None, None], sdf.abs(), torch.full_like(sdf, float('inf'))).amin(dim=1)
+
     img = bg_rgb[:, None, None, None, :].expand(b, frames, SIZE, SIZE, 3).clone()
     for k in range(kmax):
         a = cover[:, k, :, :, :, None]
@@ -226,15 +230,21 @@ def draw(start: torch.Tensor, velocity: torch.Tensor, radius: torch.Tensor, shap
         'pixels': img.round(),
         'positions': torch.stack([px, py], dim=-1),
         'velocities': torch.stack([vx, vy], dim=-1),
+        'outline_distance': outline,  # [B, T, H, W] pixels (inf where no object is drawn)
     }
 
 
 def space_to_depth(pixels: torch.Tensor, factor: int = 4) -> torch.Tensor:
     """pixels [B, T, H, W, 3] in 0..255 -> latent [B, 3 f^2, T, H/f, W/f], value = pixel/127.5 - 1,
     channel c = (dy*f + dx)*3 + rgb for pixel (y*f + dy, x*f + dx)."""
-    b, t, h, w, _ = pixels.shape
-    x = pixels / 127.5 - 1
-    x = x.reshape(b, t, h // factor, factor, w // factor, factor, 3)  # b t y dy x dx rgb
+    return pack_pixels(pixels / 127.5 - 1, factor)
+
+
+def pack_pixels(values: torch.Tensor, factor: int = 4) -> torch.Tensor:
+    """Per-pixel values [B, T, H, W, 3] -> the latent layout [B, 3 f^2, T, H/f, W/f] (space_to_depth without the
+    value mapping: e.g. a per-pixel loss weight lands on the latent entries of its pixel)."""
+    b, t, h, w, _ = values.shape
+    x = values.reshape(b, t, h // factor, factor, w // factor, factor, 3)  # b t y dy x dx rgb
     x = x.permute(0, 3, 5, 6, 1, 2, 4)  # b dy dx rgb t y x
     return x.reshape(b, factor * factor * 3, t, h // factor, w // factor)
 

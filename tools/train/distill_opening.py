@@ -341,6 +341,37 @@ def classify_mask(px: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
     return classify(px) == colour[:, None, None]
 
 
+SHAPE_AREA_PER_R2 = torch.tensor([math.pi, (2 * 0.85) ** 2, 3 * math.sqrt(3) / 4 * 1.4 ** 2])  # circle, square, triangle
+
+
+def shape_ious(m: torch.Tensor) -> torch.Tensor:
+    """m [..., H, W] (0/1) -> [..., 3]: intersection over union of the mask with each trained shape (scenes.draw's
+    geometry: circle, axis-aligned square, upward triangle) of the mask's own area centred on its centroid, so only the
+    outline counts (the runtime's sinkstream eval measures the same on the largest region of the colour). An empty
+    mask gives 0."""
+    dev = m.device
+    c = torch.arange(scenes.SIZE, dtype=torch.float32, device=dev) + 0.5
+    a = m.sum(dim=(-2, -1))
+    mx = (m * c).sum(dim=(-2, -1)) / a.clamp_min(1)
+    my = (m * c[:, None]).sum(dim=(-2, -1)) / a.clamp_min(1)
+    dx = c - mx[..., None, None]  # [..., 1, W]
+    dy = c[:, None] - my[..., None, None]  # [..., H, 1]
+    out = []
+    for k, per_r2 in enumerate(SHAPE_AREA_PER_R2.tolist()):
+        r = (a / per_r2).sqrt()[..., None, None]
+        if k == 0:
+            sdf = (dx * dx + dy * dy).sqrt() - r
+        elif k == 1:
+            sdf = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
+        else:
+            sdf = torch.maximum(torch.maximum(dy, 0.8660254 * dx - 0.5 * dy), -0.8660254 * dx - 0.5 * dy) - 0.7 * r
+        t = (sdf <= 0).float()
+        inter = (m * t).sum(dim=(-2, -1))
+        union = torch.maximum(m, t).sum(dim=(-2, -1))
+        out.append(torch.where(a > 0, inter / union.clamp_min(1), torch.zeros_like(a)))
+    return torch.stack(out, dim=-1)
+
+
 def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor) -> Dict[str, float]:
     """px [B, T, 64, 64, 3] frames of one block. Per prompted object: area (mean over frames) and
     spread (RMS distance of its pixels from their centroid); per clip: background share and pixels
@@ -348,10 +379,13 @@ def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor)
     b, nt = px.shape[:2]
     cls = classify(px)  # [B, T, H, W]
     c = torch.arange(scenes.SIZE, dtype=torch.float32, device=px.device) + 0.5
-    areas, spreads = [], []
+    areas, spreads, shape_right, shape_iou = [], [], [], []
     for j in range(3):
         m = (cls == p['colour'][:, j, None, None, None]).float()
         a = m.sum(dim=(2, 3))  # [B, T]
+        ious = shape_ious(m)  # [B, T, 3]
+        shape_right.append((ious.argmax(dim=-1) == p['shape'][:, j, None]).float().mean(dim=1))
+        shape_iou.append(torch.gather(ious, 2, p['shape'][:, j, None, None].expand(-1, nt, 1))[..., 0].mean(dim=1))
         mx = (m * c[None, None, None, :]).sum(dim=(2, 3)) / a.clamp_min(1)
         my = (m * c[None, None, :, None]).sum(dim=(2, 3)) / a.clamp_min(1)
         var = (m * ((c[None, None, None, :] - mx[..., None, None]) ** 2 + (c[None, None, :, None] - my[..., None, None]) ** 2)).sum(dim=(2, 3)) / a.clamp_min(1)
@@ -370,6 +404,7 @@ def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor)
     n_obj = valid.sum().clamp_min(1)
     all_present = (present | ~valid).all(dim=1)
     sel = present
+    right, iou = torch.stack(shape_right, dim=1), torch.stack(shape_iou, dim=1)  # [B, 3]
     return {
         'objects_present': float(present.sum() / n_obj),  # area >= 40% of the object's drawn area
         'clips_all_present': float(all_present.float().mean()),
@@ -378,6 +413,9 @@ def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor)
         'area_ratio_p90': float(ratio[valid].quantile(0.9)),
         'spread_px_median_present': float(spread[sel].median()) if sel.any() else float('nan'),
         'stray_colour_px_per_frame': float(stray.mean()),
+        # over the present objects: the share of frames whose colour mask is closest to the prompted shape, and the IoU
+        'shape_accuracy_present': float(right[sel].mean()) if sel.any() else float('nan'),
+        'shape_iou_median_present': float(iou[sel].median()) if sel.any() else float('nan'),
         'background_share': float(bg_share.mean()),
     }
 

@@ -19,6 +19,11 @@
    four shares in [0, 1] for a small model; a model that ignores its context cannot tell the two contexts apart.
 7. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
+9. train_teacher's outline weighting: off adds no weights and draws nothing more; on, the weight is 1 + W exactly on
+   the latent entries of pixels within the band of an outline (unpacked back to pixels), and an error on those
+   entries costs more than the same error elsewhere.
+8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
+   do not overlap), the same layout drawn with the other shapes scores 0; a ragged outline scores a lower IoU.
 """
 import os
 import sys
@@ -290,6 +295,61 @@ def test_centroid_speed() -> None:
     assert bool(torch.isnan(sf.centroid_speed(data['pixels'], gone)).all())
 
 
+def test_shape_measure() -> None:
+    p = do.random_prompts(5, 64, do.scenes.vocabulary(), 16, 'cpu').take(torch.arange(64))
+    one = {k: v.clone() for k, v in p.items()}
+    one['valid'] = torch.zeros_like(p['valid'])
+    one['valid'][:, 0] = True  # one object a clip: nothing overlaps
+    one['count'] = torch.ones_like(p['count'])
+    pos = torch.tensor([[20.0, 24.0], [44.0, 40.0], [30.0, 46.0]])[None].expand(64, -1, -1)
+    ref = do.reference_areas(one)
+    right = do.detect(do.render_openings(pos, one), one, ref)
+    assert right['objects_present'] == 1.0 and right['shape_accuracy_present'] == 1.0, right
+    assert right['shape_iou_median_present'] > 0.85, right
+    wrong = dict(one, shape=(one['shape'] + 1) % 3)  # drawn as another shape than the prompt's
+    got = do.detect(do.render_openings(pos, wrong), one, ref)
+    assert got['shape_accuracy_present'] == 0.0 and got['shape_iou_median_present'] < right['shape_iou_median_present'] - 0.05, got
+    # a ragged disc (its radius bent with the angle) against the clean one
+    c = torch.arange(64, dtype=torch.float32) + 0.5
+    dx, dy = c[None, :] - 32, c[:, None] - 32
+    clean = ((dx * dx + dy * dy).sqrt() <= 7).float()
+    ragged = ((dx * dx + dy * dy).sqrt() <= 7 * (1 + 0.35 * torch.sin(5 * torch.atan2(dy, dx)))).float()
+    ious = do.shape_ious(torch.stack([clean, ragged]))
+    assert int(ious[0].argmax()) == 0 and float(ious[0, 0]) > 0.9 and float(ious[1, 0]) < float(ious[0, 0]) - 0.1, ious
+
+
+def test_outline_weighting() -> None:
+    import argparse
+    m = make_model()
+    src = tt.DeviceScenes(tt.scenes.vocabulary(), m.dims.text_len, 'cpu', seed=9)
+    args = argparse.Namespace(batch_open=4, batch_tf=2, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
+                              outline_weight=0.0, outline_band=1.5)
+    dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
+                   latent_height=16, latent_width=16, vocab_size=len(tt.scenes.vocabulary()), prediction='sample')
+    infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
+    plain = tt.make_inputs(src, args, dims, infer_s)
+    assert 'o_weight' not in plain and 't_weight' not in plain
+    after_plain = src.gen.get_state()
+    src = tt.DeviceScenes(tt.scenes.vocabulary(), m.dims.text_len, 'cpu', seed=9)
+    weighted = tt.make_inputs(src, argparse.Namespace(**{**vars(args), 'outline_weight': 4.0}), dims, infer_s)
+    assert torch.equal(src.gen.get_state(), after_plain)  # the same draws: the weights cost no random numbers
+    for k in plain:
+        assert torch.equal(plain[k], weighted[k]), k
+    # the weights unpacked to pixels are 5 exactly within 1.5 px of an outline of the same scenes
+    src = tt.DeviceScenes(tt.scenes.vocabulary(), m.dims.text_len, 'cpu', seed=9)
+    b = src.sample(4)
+    dist = src.draw(b, F)['outline_distance']
+    w_px = tt.scenes.depth_to_space(weighted['o_weight'] / 127.5 - 1)  # depth_to_space maps v -> (v + 1) 127.5
+    want = torch.where(dist <= 1.5, 5.0, 1.0)[..., None].expand(*dist.shape, 3)
+    assert torch.allclose(w_px, want, atol=1e-4) and 0 < float((want == 5).float().mean()) < 0.2
+    # weighted_mse: uniform weights = the plain mean; an error on outline entries costs more than elsewhere
+    pred, target, w = torch.zeros(weighted['o_weight'].shape), torch.zeros(weighted['o_weight'].shape), weighted['o_weight']
+    assert torch.allclose(tt.weighted_mse(pred + 1, target, torch.ones_like(w)), tt.weighted_mse(pred + 1, target, None))
+    on, off = w > 1, w == 1
+    assert float(tt.weighted_mse(pred + on.float(), target, w)) > 2 * float(tt.weighted_mse(pred + on.float(), target, None))
+    assert float(tt.weighted_mse(pred + off.float(), target, w)) < float(tt.weighted_mse(pred + off.float(), target, None))
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -300,4 +360,6 @@ if __name__ == '__main__':
     test_context_erasing()
     test_recovery()
     test_centroid_speed()
+    test_shape_measure()
+    test_outline_weighting()
     print('ok')

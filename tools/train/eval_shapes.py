@@ -1,0 +1,127 @@
+"""Does a demo model draw the prompted shapes, and where does it lose them?
+
+For held-out prompts (the training evaluation's, never trained on) at their opening layout, measures the shape of
+each prompted object (distill_opening.shape_ious: the colour's pixels against a circle, a square and a triangle of
+the same area at the same centroid) in:
+- the ground truth (the reference: 1.0 when nothing overlaps);
+- the model's one-step clean estimate x0 from the ground truth noised to each level s (empty cache, as the opening
+  block is made): at low s the shape is in the input, at s = 1 it can only come from the prompt;
+- the opening block from pure noise by the sampler (the runtime's 4-step re-noising loop, or an ODE for a teacher);
+- the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames).
+Printed (JSON), per case: objects present, shape accuracy (share of present objects whose best match is the
+prompted shape; chance 1/3), the median IoU with the prompted shape, and the confusion counts (prompted -> best).
+
+    python3 tools/train/eval_shapes.py --weights models/demo/model.safetensors
+    python3 tools/train/eval_shapes.py --weights tools/train/checkpoints/teacher-run11.safetensors --sampler ode --steps 16 --guidance 3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Dict
+
+import torch
+
+from common import BLOCK, DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, load_dims, load_model, pick_device  # noqa: E402
+import distill_opening as opening_eval  # noqa: E402
+import scenes  # noqa: E402
+from model import KVCache, WanModel  # noqa: E402
+from train_teacher import held_out_prompts  # noqa: E402
+
+
+def canonical_positions(p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """[B, 3, 2] start positions of the prompt's opening layout (scenes.CANONICAL_LAYOUT by object count)."""
+    pos = torch.zeros(p['count'].shape[0], 3, 2)
+    for i, k in enumerate(p['count'].tolist()):
+        for j, (x, y, _, _) in enumerate(scenes.CANONICAL_LAYOUT[k]):
+            pos[i, j] = torch.tensor([x, y])
+    return pos.to(p['count'].device)
+
+
+def measure(px: torch.Tensor, p: Dict[str, torch.Tensor], ref: torch.Tensor) -> Dict[str, object]:
+    """px [B, T, 64, 64, 3]: the detector's presence, the shape measure and a prompted -> best-match confusion."""
+    det = opening_eval.detect(px, p, ref)
+    cls = opening_eval.classify(px)
+    confusion = torch.zeros(3, 3, dtype=torch.long)
+    for j in range(3):
+        m = (cls == p['colour'][:, j, None, None, None]).float()
+        area = m.sum(dim=(2, 3)).mean(dim=1)  # [B]
+        present = p['valid'][:, j] & (area >= 0.4 * ref[:, j])
+        best = opening_eval.shape_ious(m).argmax(dim=-1)  # [B, T]
+        for i in torch.nonzero(present).flatten().tolist():
+            for b in best[i].tolist():
+                confusion[int(p['shape'][i, j]), b] += 1
+    return {
+        'objects_present': round(det['objects_present'], 4),
+        'shape_accuracy': round(det['shape_accuracy_present'], 4),
+        'shape_iou_median': round(det['shape_iou_median_present'], 4),
+        'best match of each prompted shape (circle square triangle)': {
+            name: ' '.join(str(v) for v in confusion[k].tolist()) for k, name in enumerate(scenes.SHAPES)},
+    }
+
+
+@torch.no_grad()
+def x0_estimates(model: WanModel, p: Dict[str, torch.Tensor], lat: torch.Tensor, s: float, guidance: float,
+                 gen: torch.Generator) -> torch.Tensor:
+    """The model's clean estimate of the opening noised to level s (empty cache, guided if guidance != 1)."""
+    b = lat.shape[0]
+    dev = lat.device
+    noisy = (1 - s) * lat + s * torch.randn(lat.shape, generator=gen).to(dev)
+    fpos = torch.arange(BLOCK, device=dev)
+    tt = torch.full((b, BLOCK), s * 1000, device=dev)
+    cache = KVCache.empty(model.dims, b, dev)
+    v = model(noisy, tt, fpos, cross_kv=model.cross_kv(model.encode_text_batch(p['ids'], p['lens'])), cache=cache).flow
+    if guidance != 1.0:
+        v = opening_eval.guided(v, model(noisy, tt, fpos, cross_kv=opening_eval.empty_prompt_kv(model, b, dev), cache=cache).flow, guidance)
+    return noisy - s * v
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
+    ap.add_argument('--weights', default=DEFAULT_WEIGHTS)
+    ap.add_argument('--sampler', choices=['ode', 'renoise'], default='renoise',
+                    help="'ode' for a teacher (many steps), 'renoise' for a student (the runtime's loop)")
+    ap.add_argument('--steps', type=int, default=4)
+    ap.add_argument('--guidance', type=float, default=1.0)
+    ap.add_argument('--levels', default='0.25,0.5,0.75,0.9,1.0', help='noise levels s of the one-step estimates')
+    ap.add_argument('--blocks', type=int, default=6, help='blocks of the continued videos (0: none)')
+    ap.add_argument('--n', type=int, default=128, help='held-out prompts')
+    ap.add_argument('--seed', type=int, default=7)
+    ap.add_argument('--device', default=None)
+    args = ap.parse_args()
+    if args.n < 1 or args.steps < 1 or args.blocks < 0:
+        ap.error('--n and --steps must be at least 1, --blocks at least 0')
+    levels = [float(v) for v in args.levels.split(',') if v.strip()]
+    if any(not 0 < s <= 1 for s in levels):
+        ap.error('--levels: noise levels in (0, 1]')
+    dev = pick_device(args.device)
+    vocab = scenes.vocabulary()
+    dims = load_dims(args.model, vocab)
+    model = load_model(dims, args.weights, dev).float().eval()
+    t0 = time.time()
+    p = held_out_prompts(0, args.n, vocab, dims.text_len, dev).take(torch.arange(args.n, device=dev))
+    ref = opening_eval.reference_areas(p)
+    truth = opening_eval.render_openings(canonical_positions(p), p)
+    lat = scenes.space_to_depth(truth)
+    out: Dict[str, object] = {'weights': args.weights, 'prompts': args.n, 'guidance': args.guidance,
+                              'ground truth': measure(truth, p, ref)}
+    gen = torch.Generator(device='cpu').manual_seed(args.seed)
+    with torch.no_grad():
+        for s in levels:
+            out[f'one-step x0 from s = {s:g}'] = measure(scenes.depth_to_space(x0_estimates(model, p, lat, s, args.guidance, gen)), p, ref)
+        if args.blocks > 0:
+            video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, opening_sampler=args.sampler,
+                                          opening_steps=args.steps, rest_sampler=args.sampler, rest_steps=args.steps,
+                                          guidance=args.guidance)
+            px = scenes.depth_to_space(video.float())
+            out[f'opening ({args.sampler} {args.steps})'] = measure(px[:, :BLOCK], p, ref)
+            last = (args.blocks - 1) * BLOCK
+            out[f'continued, frames {last}-{last + BLOCK - 1}'] = measure(px[:, last:], p, ref)
+    out['seconds'] = round(time.time() - t0, 1)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == '__main__':
+    main()
