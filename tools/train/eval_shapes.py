@@ -6,6 +6,8 @@ the same area at the same centroid) in:
 - the ground truth (the reference: 1.0 when nothing overlaps);
 - the model's one-step clean estimate x0 from the ground truth noised to each level s (empty cache, as the opening
   block is made): at low s the shape is in the input, at s = 1 it can only come from the prompt;
+- the same from an input that shows every object as the next shape (circle -> square -> triangle -> circle) at the
+  --swap-levels: which does the model draw, the prompt's shape or the input's? (the counts' columns say);
 - the opening block from pure noise by the sampler (the runtime's 4-step re-noising loop, or an ODE for a teacher);
 - the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames).
 Printed (JSON), per case: objects present, shape accuracy (share of present objects whose best match is the
@@ -86,6 +88,7 @@ def main() -> None:
     ap.add_argument('--steps', type=int, default=4)
     ap.add_argument('--guidance', type=float, default=1.0)
     ap.add_argument('--levels', default='0.25,0.5,0.75,0.9,1.0', help='noise levels s of the one-step estimates')
+    ap.add_argument('--swap-levels', default='0.25,0.5', help='noise levels of the estimates from inputs with the next shape')
     ap.add_argument('--blocks', type=int, default=6, help='blocks of the continued videos (0: none)')
     ap.add_argument('--n', type=int, default=128, help='held-out prompts')
     ap.add_argument('--seed', type=int, default=7)
@@ -94,8 +97,9 @@ def main() -> None:
     if args.n < 1 or args.steps < 1 or args.blocks < 0:
         ap.error('--n and --steps must be at least 1, --blocks at least 0')
     levels = [float(v) for v in args.levels.split(',') if v.strip()]
-    if any(not 0 < s <= 1 for s in levels):
-        ap.error('--levels: noise levels in (0, 1]')
+    swap_levels = [float(v) for v in args.swap_levels.split(',') if v.strip()]
+    if any(not 0 < s <= 1 for s in levels + swap_levels):
+        ap.error('--levels, --swap-levels: noise levels in (0, 1]')
     dev = pick_device(args.device)
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
@@ -105,12 +109,16 @@ def main() -> None:
     ref = opening_eval.reference_areas(p)
     truth = opening_eval.render_openings(canonical_positions(p), p)
     lat = scenes.space_to_depth(truth)
+    lat_next = scenes.space_to_depth(opening_eval.render_openings(canonical_positions(p), dict(p, shape=(p['shape'] + 1) % 3)))
     out: Dict[str, object] = {'weights': args.weights, 'prompts': args.n, 'guidance': args.guidance,
                               'ground truth': measure(truth, p, ref)}
     gen = torch.Generator(device='cpu').manual_seed(args.seed)
     with torch.no_grad():
         for s in levels:
             out[f'one-step x0 from s = {s:g}'] = measure(scenes.depth_to_space(x0_estimates(model, p, lat, s, args.guidance, gen)), p, ref)
+        for s in swap_levels:
+            out[f'one-step x0 from the next shape, s = {s:g}'] = measure(
+                scenes.depth_to_space(x0_estimates(model, p, lat_next, s, args.guidance, gen)), p, ref)
         if args.blocks > 0:
             video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, opening_sampler=args.sampler,
                                           opening_steps=args.steps, rest_sampler=args.sampler, rest_steps=args.steps,

@@ -22,6 +22,8 @@
 9. train_teacher's outline weighting: off adds no weights and draws nothing more; on, the weight is 1 + W exactly on
    the latent entries of pixels within the band of an outline (unpacked back to pixels), and an error on those
    entries costs more than the same error elsewhere.
+10. train_teacher's shape swap: off draws nothing; on, the opening inputs show the same scenes with other shapes
+   (the difference lies on the objects only, the noise is the same) while the targets still lead to the true frames.
 8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
    do not overlap), the same layout drawn with the other shapes scores 0; a ragged outline scores a lower IoU.
 """
@@ -350,6 +352,41 @@ def test_outline_weighting() -> None:
     assert float(tt.weighted_mse(pred + off.float(), target, w)) < float(tt.weighted_mse(pred + off.float(), target, None))
 
 
+def test_shape_swap() -> None:
+    import argparse
+    vocab = tt.scenes.vocabulary()
+    dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
+                   latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
+    args = argparse.Namespace(batch_open=16, batch_tf=0, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
+                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0)
+    infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
+    src = tt.DeviceScenes(vocab, 16, 'cpu', seed=12)
+    plain = tt.make_inputs(src, args, dims, infer_s)
+    after_plain = src.gen.get_state()
+    src = tt.DeviceScenes(vocab, 16, 'cpu', seed=12)
+    b = src.sample(16)
+    lat = tt.scenes.space_to_depth(src.render(b, F))
+    src = tt.DeviceScenes(vocab, 16, 'cpu', seed=12)
+    swapped = tt.make_inputs(src, argparse.Namespace(**{**vars(args), 'shape_swap': 1.0}), dims, infer_s)
+    assert not torch.equal(src.gen.get_state(), after_plain)  # the swap draws come after every draw of the plain run
+    s_clip = plain['o_t'][:, 0] / 1000
+    sv = s_clip[:, None, None, None, None]
+    floor = sv.clamp_min(0.05)
+    for x in (plain, swapped):  # both targets lead to the true frames: x0 = noisy - max(s, floor) * target
+        assert torch.allclose(x['o_noisy'] - floor * x['o_target'], lat, atol=1e-4)
+    seen = (swapped['o_noisy'] - plain['o_noisy']) / (1 - sv).clamp_min(1e-3) + lat  # the same noise: only the input image differs
+    usable = s_clip < 0.99  # (1 - s) is the factor the input image is recovered with
+    changed = ((seen - lat).abs() > 1e-3) & usable[:, None, None, None, None]
+    assert bool(changed.any())
+    # each changed clip shows the same scene with other shapes: its input is one of the renders with shapes drawn again
+    for i in torch.nonzero(usable).flatten().tolist():
+        k = int(b['count'][i])
+        options = [torch.tensor(c) for c in __import__('itertools').product(range(3), repeat=k)]
+        renders = [tt.scenes.space_to_depth(src.render({key: v[i:i + 1] for key, v in dict(b, shape=torch.cat([o, b['shape'][i, k:]])[None].expand(16, -1)).items()}, F))
+                   for o in options]
+        assert any(torch.allclose(seen[i:i + 1], r, atol=2e-3) for r in renders), i
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -362,4 +399,5 @@ if __name__ == '__main__':
     test_centroid_speed()
     test_shape_measure()
     test_outline_weighting()
+    test_shape_swap()
     print('ok')

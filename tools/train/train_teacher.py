@@ -38,6 +38,10 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   pixels that tell a circle from a square or a triangle of the same place and size are a few percent of a frame, so
   an unweighted loss gains little from drawing the prompted shape; the models before this option drew a shape that did
   not depend on the prompt's shape word (tools/train/eval_shapes.py);
+- --shape-swap P (default 0: off): for a share P of the "open" clips, the noisy input is made from the same scene
+  with every object's shape drawn again at random (same place, size and colour), while the target keeps the
+  prompted shapes. The model's own intermediate estimates are shape-neutral blobs, and on ground-truth inputs the
+  shape is in the input whenever the place is, so nothing but this asks the model to take the shape from the prompt;
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
 - AdamW (0.9, 0.99, wd 0.01; fused on CUDA), warm-up, cosine to 10% over the wall-clock budget,
   grad clip 1, EMA of the weights (saved); optional torch.compile (--compile; eager if it fails).
@@ -196,6 +200,15 @@ def drop_prompts(src: DeviceScenes, lens: torch.Tensor, p: float) -> torch.Tenso
     return torch.where(src._rand(lens.shape[0]) < p, torch.zeros_like(lens), lens)
 
 
+def swap_shapes(src: DeviceScenes, b: Dict[str, torch.Tensor], share: float) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+    """--shape-swap: the scenes with, for a share of them, every object's shape drawn again uniformly (it may come out
+    the same); returns them and the [n] mask of the clips chosen."""
+    n = b['count'].shape[0]
+    chosen = src._rand(n) < share
+    drawn = (src._rand(n, 3) * len(scenes.SHAPES)).long().clamp(max=len(scenes.SHAPES) - 1)
+    return dict(b, shape=torch.where(chosen[:, None], drawn, b['shape'])), chosen
+
+
 def outline_weights(outline_distance: torch.Tensor, weight: float, band: float) -> torch.Tensor:
     """--outline-weight: [B, T, H, W] pixel distances from the nearest outline -> loss weights in the latent layout
     [B, C, T, h, w]: 1 + weight within band pixels of an outline, else 1."""
@@ -220,7 +233,10 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         s = s.clamp(1e-3, 1.0)
         noise = torch.randn(lat.shape, generator=gen, device=dev)
         sv = s[:, None, None, None, None]
-        x['o_noisy'] = (1 - sv) * lat + sv * noise
+        seen = lat
+        if args.shape_swap > 0:
+            seen = scenes.space_to_depth(src.render(swap_shapes(src, b, args.shape_swap)[0], BLOCK))
+        x['o_noisy'] = (1 - sv) * seen + sv * noise
         x['o_target'] = flow_target(x['o_noisy'], lat, noise, s[:, None].expand(-1, BLOCK), dims.prediction)
         x['o_t'] = (s * 1000)[:, None].expand(-1, BLOCK).contiguous()
     if args.batch_tf > 0:
@@ -430,6 +446,8 @@ def main() -> None:
                     help='share of teacher-forcing clips whose context loses one prompted object over a run of blocks')
     ap.add_argument('--cond-drop', type=float, default=0.0,
                     help='probability that a training clip gets the empty prompt (classifier-free guidance); 0 draws no random numbers')
+    ap.add_argument('--shape-swap', type=float, default=0.0,
+                    help="share of opening clips whose noisy input shows other shapes than the prompt's (0 = off)")
     ap.add_argument('--outline-weight', type=float, default=0.0,
                     help='extra loss weight of the latent entries within --outline-band px of an object outline (0 = off)')
     ap.add_argument('--outline-band', type=float, default=1.5, help='pixels from an outline that --outline-weight covers')
@@ -463,6 +481,8 @@ def main() -> None:
         ap.error('--eval-guidance: expected at least one number')
     if not 0.0 <= args.context_erase <= 1.0:
         ap.error(f'--context-erase: expected a share in [0, 1], got {args.context_erase}')
+    if not 0.0 <= args.shape_swap <= 1.0:
+        ap.error(f'--shape-swap: expected a share in [0, 1], got {args.shape_swap}')
     if args.outline_weight < 0 or args.outline_band <= 0:
         ap.error(f'--outline-weight: expected >= 0 and --outline-band > 0, got {args.outline_weight} and {args.outline_band}')
     if not 0.0 <= args.context_recycle <= 1.0:
@@ -501,7 +521,8 @@ def main() -> None:
     meta = {'recipe': 'tools/train/train_teacher.py', 'init': os.path.relpath(args.init, ROOT) if args.init else 'scratch',
             'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
-            'context_erase': str(args.context_erase), 'outline_weight': f'{args.outline_weight} within {args.outline_band} px'}
+            'context_erase': str(args.context_erase), 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
+            'shape_swap': str(args.shape_swap)}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
