@@ -8,6 +8,10 @@ the same area at the same centroid) in:
   block is made): at low s the shape is in the input, at s = 1 it can only come from the prompt;
 - the same from an input that shows every object as the next shape (circle -> square -> triangle -> circle) at the
   --swap-levels: which does the model draw, the prompt's shape or the input's? (the counts' columns say);
+- how far the estimate follows a word of the prompt (--word-levels): the first object's shape word changed to the next
+  shape, or its colour word to a colour the prompt does not use, with the same input and noise: the change of x0
+  projected on the change of the ground truth between the two prompts, sum(dx0 . dtruth) / sum(dtruth^2) (1: the
+  estimate changes as the truth does, 0: the word is ignored, or it changes something else);
 - the opening block from pure noise by the sampler (the runtime's 4-step re-noising loop, or an ODE for a teacher);
 - the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames).
 Printed (JSON), per case: objects present, shape accuracy (share of present objects whose best match is the
@@ -79,6 +83,42 @@ def x0_estimates(model: WanModel, p: Dict[str, torch.Tensor], lat: torch.Tensor,
     return noisy - s * v
 
 
+def with_word_changed(p: Dict[str, torch.Tensor], word: str, vocab, text_len: int) -> Dict[str, torch.Tensor]:
+    """The prompts with the first object's shape changed to the next shape, or its colour to the first colour the
+    prompt does not use; tokens rebuilt from the caption."""
+    q = {k: v.clone() for k, v in p.items()}
+    if word == 'shape':
+        q['shape'][:, 0] = (p['shape'][:, 0] + 1) % len(scenes.SHAPES)
+    else:
+        for i in range(p['count'].shape[0]):
+            used = set(p['colour'][i, :int(p['count'][i])].tolist())
+            q['colour'][i, 0] = min(c for c in range(len(scenes.OBJECT_COLOURS)) if c not in used)
+    colours, backgrounds = list(scenes.OBJECT_COLOURS), list(scenes.BACKGROUNDS)
+    for i in range(p['count'].shape[0]):
+        k = int(p['count'][i])
+        tok = scenes.tokenize(scenes.caption([colours[c] for c in q['colour'][i, :k].tolist()],
+                                             [scenes.SHAPES[c] for c in q['shape'][i, :k].tolist()],
+                                             backgrounds[int(p['bg'][i])]), vocab)[:text_len]
+        q['ids'][i] = 0
+        q['ids'][i, :len(tok)] = torch.tensor(tok)
+        q['lens'][i] = len(tok)
+    return q
+
+
+@torch.no_grad()
+def word_following(model: WanModel, p: Dict[str, torch.Tensor], word: str, s: float, vocab, seed: int) -> float:
+    """sum(dx0 . dtruth) / sum(dtruth^2): dx0 = x0(changed prompt) - x0(prompt) from the same input (the prompt's truth
+    noised to s) and noise, dtruth = truth(changed prompt) - truth(prompt)."""
+    q = with_word_changed(p, word, vocab, p['ids'].shape[1])
+    pos = canonical_positions(p)
+    lat = scenes.space_to_depth(opening_eval.render_openings(pos, p))
+    lat_q = scenes.space_to_depth(opening_eval.render_openings(pos, q))
+    a = x0_estimates(model, p, lat, s, 1.0, torch.Generator(device='cpu').manual_seed(seed))
+    b = x0_estimates(model, q, lat, s, 1.0, torch.Generator(device='cpu').manual_seed(seed))
+    d_truth = lat_q - lat
+    return float(((b - a) * d_truth).sum() / d_truth.pow(2).sum())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
@@ -89,6 +129,7 @@ def main() -> None:
     ap.add_argument('--guidance', type=float, default=1.0)
     ap.add_argument('--levels', default='0.25,0.5,0.75,0.9,1.0', help='noise levels s of the one-step estimates')
     ap.add_argument('--swap-levels', default='0.25,0.5', help='noise levels of the estimates from inputs with the next shape')
+    ap.add_argument('--word-levels', default='0.5,0.75,0.9,1.0', help='noise levels of the word-following measure')
     ap.add_argument('--blocks', type=int, default=6, help='blocks of the continued videos (0: none)')
     ap.add_argument('--n', type=int, default=128, help='held-out prompts')
     ap.add_argument('--seed', type=int, default=7)
@@ -98,8 +139,9 @@ def main() -> None:
         ap.error('--n and --steps must be at least 1, --blocks at least 0')
     levels = [float(v) for v in args.levels.split(',') if v.strip()]
     swap_levels = [float(v) for v in args.swap_levels.split(',') if v.strip()]
-    if any(not 0 < s <= 1 for s in levels + swap_levels):
-        ap.error('--levels, --swap-levels: noise levels in (0, 1]')
+    word_levels = [float(v) for v in args.word_levels.split(',') if v.strip()]
+    if any(not 0 < s <= 1 for s in levels + swap_levels + word_levels):
+        ap.error('--levels, --swap-levels, --word-levels: noise levels in (0, 1]')
     dev = pick_device(args.device)
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
@@ -119,6 +161,9 @@ def main() -> None:
         for s in swap_levels:
             out[f'one-step x0 from the next shape, s = {s:g}'] = measure(
                 scenes.depth_to_space(x0_estimates(model, p, lat_next, s, args.guidance, gen)), p, ref)
+        out['word following (x0 change projected on the truth change)'] = {
+            f's = {s:g}': {w: round(word_following(model, p, w, s, vocab, args.seed), 4) for w in ('shape', 'colour')}
+            for s in word_levels}
         if args.blocks > 0:
             video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, opening_sampler=args.sampler,
                                           opening_steps=args.steps, rest_sampler=args.sampler, rest_steps=args.steps,

@@ -19,13 +19,15 @@
    four shares in [0, 1] for a small model; a model that ignores its context cannot tell the two contexts apart.
 7. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
+8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
+   do not overlap), the same layout drawn with the other shapes scores 0; a ragged outline scores a lower IoU.
 9. train_teacher's outline weighting: off adds no weights and draws nothing more; on, the weight is 1 + W exactly on
    the latent entries of pixels within the band of an outline (unpacked back to pixels), and an error on those
    entries costs more than the same error elsewhere.
-10. train_teacher's shape swap: off draws nothing; on, the opening inputs show the same scenes with other shapes
-   (the difference lies on the objects only, the noise is the same) while the targets still lead to the true frames.
-8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
-   do not overlap), the same layout drawn with the other shapes scores 0; a ragged outline scores a lower IoU.
+10. train_teacher's shape swap: off draws nothing; on, the opening inputs show the same scenes with shapes drawn again
+   (the same noise; each input is one of the renders with other shapes) while the targets still lead to the true frames.
+11. eval_shapes' word following: the changed prompt differs from the prompt in exactly the one word; an estimate that
+   is each prompt's truth follows both words with 1, one that ignores the prompt with 0.
 """
 import os
 import sys
@@ -325,7 +327,7 @@ def test_outline_weighting() -> None:
     m = make_model()
     src = tt.DeviceScenes(tt.scenes.vocabulary(), m.dims.text_len, 'cpu', seed=9)
     args = argparse.Namespace(batch_open=4, batch_tf=2, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
-                              outline_weight=0.0, outline_band=1.5)
+                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0)
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(tt.scenes.vocabulary()), prediction='sample')
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
@@ -387,6 +389,30 @@ def test_shape_swap() -> None:
         assert any(torch.allclose(seen[i:i + 1], r, atol=2e-3) for r in renders), i
 
 
+def test_word_following() -> None:
+    import eval_shapes as es
+    vocab = do.scenes.vocabulary()
+    p = tt.held_out_prompts(0, 12, vocab, 16, 'cpu').take(torch.arange(12))
+    for word in ('shape', 'colour'):
+        q = es.with_word_changed(p, word, vocab, 16)
+        assert torch.equal(q['lens'], p['lens'])
+        diff = (q['ids'] != p['ids']).sum(dim=1)
+        assert bool((diff == 1).all()), (word, diff)
+        changed = q[word] != p[word]
+        assert bool(changed[:, 0].all()) and not bool(changed[:, 1:].any())
+    # the measure itself: an oracle that draws each prompt's truth follows both words fully (1), a model that ignores
+    # the prompt not at all (0)
+    truth = lambda model, prompts, lat, s, g, gen: do.scenes.space_to_depth(do.render_openings(es.canonical_positions(prompts), prompts))  # noqa: E731
+    ignore = lambda model, prompts, lat, s, g, gen: lat  # noqa: E731
+    real = es.x0_estimates
+    try:
+        for fake, want in ((truth, 1.0), (ignore, 0.0)):
+            es.x0_estimates = fake
+            got = [es.word_following(None, p, w, 0.9, vocab, 3) for w in ('shape', 'colour')]
+            assert all(abs(v - want) < 1e-6 for v in got), (want, got)
+    finally:
+        es.x0_estimates = real
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -400,4 +426,5 @@ if __name__ == '__main__':
     test_shape_measure()
     test_outline_weighting()
     test_shape_swap()
+    test_word_following()
     print('ok')
