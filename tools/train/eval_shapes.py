@@ -12,6 +12,8 @@ the same area at the same centroid) in:
   shape, or its colour word to a colour the prompt does not use, with the same input and noise: the change of x0
   projected on the change of the ground truth between the two prompts, sum(dx0 . dtruth) / sum(dtruth^2) (1: the
   estimate changes as the truth does, 0: the word is ignored, or it changes something else);
+- the shape and colour words as the model's text projection (text_embedding, before cross-attention) passes them on:
+  their mean norm and mean pairwise cosine (words the model cannot tell apart come out parallel);
 - the opening block from pure noise by the sampler (the runtime's 4-step re-noising loop, or an ODE for a teacher);
 - the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames).
 Printed (JSON), per case: objects present, shape accuracy (share of present objects whose best match is the
@@ -119,6 +121,22 @@ def word_following(model: WanModel, p: Dict[str, torch.Tensor], word: str, s: fl
     return float(((b - a) * d_truth).sum() / d_truth.pow(2).sum())
 
 
+@torch.no_grad()
+def word_vectors(model: WanModel, vocab) -> Dict[str, Dict[str, float]]:
+    """Mean norm and mean pairwise cosine of the shape words' and of the colour words' rows after the text projection
+    (the word table's row through text_embedding; the position term the context adds is left out)."""
+    table = model.text_encoder.embedding.weight
+    out = {}
+    for kind, words in (('shape words', list(scenes.SHAPES)), ('colour words', list(scenes.OBJECT_COLOURS))):
+        v = model.text_embedding(table[[vocab.index(w) for w in words]].float())
+        c = torch.nn.functional.normalize(v, dim=1)
+        cos = c @ c.T
+        n = len(words)
+        out[kind] = {'mean norm': round(float(v.norm(dim=1).mean()), 3),
+                     'mean pairwise cosine': round(float((cos.sum() - n) / (n * (n - 1))), 3)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
@@ -161,6 +179,7 @@ def main() -> None:
         for s in swap_levels:
             out[f'one-step x0 from the next shape, s = {s:g}'] = measure(
                 scenes.depth_to_space(x0_estimates(model, p, lat_next, s, args.guidance, gen)), p, ref)
+        out['words after the text projection'] = word_vectors(model, vocab)
         out['word following (x0 change projected on the truth change)'] = {
             f's = {s:g}': {w: round(word_following(model, p, w, s, vocab, args.seed), 4) for w in ('shape', 'colour')}
             for s in word_levels}

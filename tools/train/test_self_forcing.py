@@ -27,7 +27,8 @@
 10. train_teacher's shape swap: off draws nothing; on, the opening inputs show the same scenes with shapes drawn again
    (the same noise; each input is one of the renders with other shapes) while the targets still lead to the true frames.
 11. eval_shapes' word following: the changed prompt differs from the prompt in exactly the one word; an estimate that
-   is each prompt's truth follows both words with 1, one that ignores the prompt with 0.
+   is each prompt's truth follows both words with 1, one that ignores the prompt with 0; words given the same table
+   row come out of the text projection parallel (cosine 1).
 """
 import os
 import sys
@@ -412,6 +413,21 @@ def test_word_following() -> None:
             assert all(abs(v - want) < 1e-6 for v in got), (want, got)
     finally:
         es.x0_estimates = real
+    # the word vectors: shape words given one row come out parallel, distinct rows do not
+    torch.manual_seed(0)
+    dims = Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
+                latent_height=16, latent_width=16, vocab_size=len(vocab))
+    m = WanModel(dims)
+    for q in m.text_embedding.parameters():
+        torch.nn.init.normal_(q, std=0.3)
+    before = es.word_vectors(m, vocab)
+    assert before['shape words']['mean pairwise cosine'] < 0.9, before
+    with torch.no_grad():
+        table = m.text_encoder.embedding.weight
+        for w in do.scenes.SHAPES:
+            table[vocab.index(w)] = table[vocab.index('circle')]
+    after = es.word_vectors(m, vocab)
+    assert abs(after['shape words']['mean pairwise cosine'] - 1) < 1e-3 and after['colour words'] == before['colour words'], after
 
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
