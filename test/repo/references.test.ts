@@ -59,7 +59,8 @@ function anchorsOf(markdown: string): Set<string> {
 }
 
 /** Whether `target` (a path as written in `from`) names a file or folder of the repository. */
-function resolves(from: string, target: string): boolean {
+function resolves(from: string, linked: string): boolean {
+  const target = linked.replace(/(.)\/+$/, '$1'); // a folder link may end in '/'
   const candidates = [path.posix.normalize(path.posix.join(path.posix.dirname(from), target)), path.posix.normalize(target.replace(/^\.\//, ''))];
   return candidates.some((c) => !c.startsWith('..') && (fileSet.has(c) || files.some((f) => f.startsWith(`${c}/`))));
 }
