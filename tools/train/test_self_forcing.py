@@ -29,6 +29,8 @@
 11. eval_shapes' word following: the changed prompt differs from the prompt in exactly the one word; an estimate that
    is each prompt's truth follows both words with 1, one that ignores the prompt with 0; words given the same table
    row come out of the text projection parallel (cosine 1).
+12. train_teacher --train-only text: the text path is exactly the word table, the text projection and every block's
+   cross-attention with its norm.
 """
 import os
 import sys
@@ -429,6 +431,16 @@ def test_word_following() -> None:
     after = es.word_vectors(m, vocab)
     assert abs(after['shape words']['mean pairwise cosine'] - 1) < 1e-3 and after['colour words'] == before['colour words'], after
 
+def test_text_path() -> None:
+    m = WanModel(Dims(layers=2, vocab_size=19))
+    chosen = {n for n, _ in m.named_parameters() if tt.text_path(n)}
+    assert 'text_encoder.embedding.weight' in chosen
+    for n, _ in m.named_parameters():
+        on_path = n.startswith(('text_encoder.', 'text_embedding.')) or '.cross_attn.' in n or '.norm3.' in n
+        assert (n in chosen) == on_path, n
+    assert not any(n.startswith(('head.', 'patch_embedding.', 'time_')) or '.self_attn.' in n or '.ffn.' in n for n in chosen)
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -443,4 +455,5 @@ if __name__ == '__main__':
     test_outline_weighting()
     test_shape_swap()
     test_word_following()
+    test_text_path()
     print('ok')

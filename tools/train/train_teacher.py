@@ -42,6 +42,8 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   with every object's shape drawn again at random (same place, size and colour), while the target keeps the
   prompted shapes. The model's own intermediate estimates are shape-neutral blobs, and on ground-truth inputs the
   shape is in the input whenever the place is, so nothing but this asks the model to take the shape from the prompt;
+- --train-only text: only the text path learns (the word table, the text projection, every block's cross-attention
+  and its norm); the rest of the network is frozen. For a teacher that draws well but reads a word badly;
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
 - AdamW (0.9, 0.99, wd 0.01; fused on CUDA), warm-up, cosine to 10% over the wall-clock budget,
   grad clip 1, EMA of the weights (saved); optional torch.compile (--compile; eager if it fails).
@@ -198,6 +200,14 @@ def drop_prompts(src: DeviceScenes, lens: torch.Tensor, p: float) -> torch.Tenso
     if p <= 0:
         return lens
     return torch.where(src._rand(lens.shape[0]) < p, torch.zeros_like(lens), lens)
+
+
+TEXT_PATH = ('text_encoder.', 'text_embedding.', '.cross_attn.', '.norm3.')
+
+
+def text_path(name: str) -> bool:
+    """--train-only text: whether a parameter is on the prompt's way into the network."""
+    return name.startswith(TEXT_PATH[:2]) or any(part in name for part in TEXT_PATH[2:])
 
 
 def swap_shapes(src: DeviceScenes, b: Dict[str, torch.Tensor], share: float) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
@@ -448,6 +458,8 @@ def main() -> None:
                     help='probability that a training clip gets the empty prompt (classifier-free guidance); 0 draws no random numbers')
     ap.add_argument('--shape-swap', type=float, default=0.0,
                     help="share of opening clips whose noisy input shows other shapes than the prompt's (0 = off)")
+    ap.add_argument('--train-only', choices=['all', 'text'], default='all',
+                    help='text: only the text path learns (word table, text projection, cross-attention), the rest frozen')
     ap.add_argument('--outline-weight', type=float, default=0.0,
                     help='extra loss weight of the latent entries within --outline-band px of an object outline (0 = off)')
     ap.add_argument('--outline-band', type=float, default=1.5, help='pixels from an outline that --outline-weight covers')
@@ -522,7 +534,7 @@ def main() -> None:
             'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
             'context_erase': str(args.context_erase), 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
-            'shape_swap': str(args.shape_swap)}
+            'shape_swap': str(args.shape_swap), 'train_only': args.train_only}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
@@ -530,7 +542,10 @@ def main() -> None:
         set_tf32(dev, True)
         src = DeviceScenes(vocab, dims.text_len, dev, args.seed)
         infer_s = torch.tensor([t / 1000 for t in shifted_steps(INFERENCE_STEPS, SHIFT)], device=dev)
-        opt = adamw(model.parameters(), dev, args.lr)
+        if args.train_only == 'text':
+            for name, q in model.named_parameters():
+                q.requires_grad_(text_path(name))
+        opt = adamw([q for q in model.parameters() if q.requires_grad], dev, args.lr)
         amp = autocast_args(dev)
         losses_fn = step_losses
         if args.compile:
