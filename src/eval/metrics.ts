@@ -6,7 +6,7 @@
 import { detectFrame, defaultDetectorOptions, type DetectorOptions, type FrameDetection } from './detector.js';
 import { objectStates } from '../scene/ground-truth.js';
 import { bestShape } from './shape-match.js';
-import type { PromptScene, SceneSpec } from '../scene/scene-spec.js';
+import type { PromptScene, SceneSpec, ShapeName } from '../scene/scene-spec.js';
 
 export interface SecondMetrics {
   /** Second of video, from 0. */
@@ -107,7 +107,7 @@ const empty = (): Accumulator => ({
 
 export class VideoMetrics {
   private readonly colours: string[];
-  private readonly shapes: PromptScene['objects'][number]['shape'][];
+  private readonly shapes: ShapeName[];
   private readonly rows: SecondMetrics[] = [];
   private acc: Accumulator = empty();
   private accSecond = 0;
