@@ -61,6 +61,16 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
 # Set-up
 # ----------------------------------------------------------------------------------------------
 
+def add_model_sampler_args(ap) -> None:
+    """The arguments every measuring tool shares: architecture, weights, the block sampler, its steps and guidance."""
+    ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
+    ap.add_argument('--weights', default=DEFAULT_WEIGHTS)
+    ap.add_argument('--sampler', choices=['ode', 'renoise'], default='renoise',
+                    help="'ode' for a teacher (many steps), 'renoise' for a student (the runtime's loop)")
+    ap.add_argument('--steps', type=int, default=4)
+    ap.add_argument('--guidance', type=float, default=1.0)
+
+
 def pick_device(name: Optional[str]) -> torch.device:
     return torch.device(name or ('cuda' if torch.cuda.is_available() else 'cpu'))
 

@@ -17,19 +17,14 @@ import time
 
 import torch
 
-from common import DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, load_dims, load_model, pick_device  # noqa: E402
+from common import add_model_sampler_args, load_dims, load_model, pick_device  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402
 import scenes  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
-    ap.add_argument('--weights', default=DEFAULT_WEIGHTS)
-    ap.add_argument('--sampler', choices=['ode', 'renoise'], default='renoise',
-                    help="'ode' for a teacher (many steps), 'renoise' for a student (the runtime's loop)")
-    ap.add_argument('--steps', type=int, default=4)
-    ap.add_argument('--guidance', type=float, default=1.0)
+    add_model_sampler_args(ap)
     ap.add_argument('--n', type=int, default=64, help='held-out scenes')
     ap.add_argument('--seed', type=int, default=7)
     ap.add_argument('--device', default=None)

@@ -31,7 +31,7 @@ from typing import Dict
 
 import torch
 
-from common import BLOCK, DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, load_dims, load_model, pick_device  # noqa: E402
+from common import BLOCK, add_model_sampler_args, load_dims, load_model, pick_device  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402
 import scenes  # noqa: E402
 from model import KVCache, WanModel  # noqa: E402
@@ -139,12 +139,7 @@ def word_vectors(model: WanModel, vocab) -> Dict[str, Dict[str, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
-    ap.add_argument('--weights', default=DEFAULT_WEIGHTS)
-    ap.add_argument('--sampler', choices=['ode', 'renoise'], default='renoise',
-                    help="'ode' for a teacher (many steps), 'renoise' for a student (the runtime's loop)")
-    ap.add_argument('--steps', type=int, default=4)
-    ap.add_argument('--guidance', type=float, default=1.0)
+    add_model_sampler_args(ap)
     ap.add_argument('--levels', default='0.25,0.5,0.75,0.9,1.0', help='noise levels s of the one-step estimates')
     ap.add_argument('--swap-levels', default='0.25,0.5', help='noise levels of the estimates from inputs with the next shape')
     ap.add_argument('--word-levels', default='0.5,0.75,0.9,1.0', help='noise levels of the word-following measure')
