@@ -210,13 +210,13 @@ def text_path(name: str) -> bool:
     return name.startswith(TEXT_PATH[:2]) or any(part in name for part in TEXT_PATH[2:])
 
 
-def swap_shapes(src: DeviceScenes, b: Dict[str, torch.Tensor], share: float) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+def swap_shapes(src: DeviceScenes, b: Dict[str, torch.Tensor], share: float) -> Dict[str, torch.Tensor]:
     """--shape-swap: the scenes with, for a share of them, every object's shape drawn again uniformly (it may come out
-    the same); returns them and the [n] mask of the clips chosen."""
+    the same)."""
     n = b['count'].shape[0]
     chosen = src._rand(n) < share
     drawn = (src._rand(n, 3) * len(scenes.SHAPES)).long().clamp(max=len(scenes.SHAPES) - 1)
-    return dict(b, shape=torch.where(chosen[:, None], drawn, b['shape'])), chosen
+    return dict(b, shape=torch.where(chosen[:, None], drawn, b['shape']))
 
 
 def outline_weights(outline_distance: torch.Tensor, weight: float, band: float) -> torch.Tensor:
@@ -245,7 +245,7 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         sv = s[:, None, None, None, None]
         seen = lat
         if args.shape_swap > 0:
-            seen = scenes.space_to_depth(src.render(swap_shapes(src, b, args.shape_swap)[0], BLOCK))
+            seen = scenes.space_to_depth(src.render(swap_shapes(src, b, args.shape_swap), BLOCK))
         x['o_noisy'] = (1 - sv) * seen + sv * noise
         x['o_target'] = flow_target(x['o_noisy'], lat, noise, s[:, None].expand(-1, BLOCK), dims.prediction)
         x['o_t'] = (s * 1000)[:, None].expand(-1, BLOCK).contiguous()
