@@ -12,10 +12,14 @@ the same area at the same centroid) in:
   shape, or its colour word to a colour the prompt does not use, with the same input and noise: the change of x0
   projected on the change of the ground truth between the two prompts, sum(dx0 . dtruth) / sum(dtruth^2) (1: the
   estimate changes as the truth does, 0: the word is ignored, or it changes something else);
+- the block after two true blocks (frames 6-8, frames 0-5 clean in the cache as the runtime writes them), one step
+  from the truth noised to each --continued-levels level, and from the next shape at the first of them: does the
+  model carry the shape its context shows into the next block, or draw the noisy input's?
 - the shape and colour words as the model's text projection (text_embedding, before cross-attention) passes them on:
   their mean norm and mean pairwise cosine (words the model cannot tell apart come out parallel);
 - the opening block from pure noise by the sampler (the runtime's 4-step re-noising loop, or an ODE for a teacher);
-- the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames).
+- the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames);
+- the same videos continued by the sampler from the two true blocks: frames 6-8 and the last block.
 Printed (JSON), per case: objects present, shape accuracy (share of present objects whose best match is the
 prompted shape; chance 1/3), the median IoU with the prompted shape, and the confusion counts (prompted -> best).
 
@@ -27,7 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
@@ -71,15 +75,24 @@ def measure(px: torch.Tensor, p: Dict[str, torch.Tensor], ref: torch.Tensor) -> 
 
 @torch.no_grad()
 def x0_estimates(model: WanModel, p: Dict[str, torch.Tensor], lat: torch.Tensor, s: float, guidance: float,
-                 gen: torch.Generator) -> torch.Tensor:
-    """The model's clean estimate of the opening noised to level s (empty cache, guided if guidance != 1)."""
+                 gen: torch.Generator, context: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The model's clean estimate of the block `lat` noised to level s (guided if guidance != 1): the opening (empty
+    cache), or with `context` [B, C, k*3, H, W] the block after k clean blocks, which enter the cache by clean passes
+    as the runtime's loop writes them."""
     b = lat.shape[0]
     dev = lat.device
     noisy = (1 - s) * lat + s * torch.randn(lat.shape, generator=gen).to(dev)
-    fpos = torch.arange(BLOCK, device=dev)
-    tt = torch.full((b, BLOCK), s * 1000, device=dev)
+    xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
     cache = KVCache.empty(model.dims, b, dev)
-    v = model(noisy, tt, fpos, cross_kv=model.cross_kv(model.encode_text_batch(p['ids'], p['lens'])), cache=cache).flow
+    given = 0 if context is None else context.shape[2] // BLOCK
+    for bi in range(given):
+        fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
+        o = model(context[:, :, bi * BLOCK:(bi + 1) * BLOCK], torch.zeros(b, BLOCK, device=dev), fpos, cross_kv=xkv,
+                  cache=cache, return_kv=True)
+        cache = cache.append(o.block_k, o.block_v, o.block_positions)
+    fpos = torch.arange(given * BLOCK, (given + 1) * BLOCK, device=dev)
+    tt = torch.full((b, BLOCK), s * 1000, device=dev)
+    v = model(noisy, tt, fpos, cross_kv=xkv, cache=cache).flow
     if guidance != 1.0:
         v = opening_eval.guided(v, model(noisy, tt, fpos, cross_kv=opening_eval.empty_prompt_kv(model, b, dev), cache=cache).flow, guidance)
     return noisy - s * v
@@ -142,6 +155,8 @@ def main() -> None:
     add_model_sampler_args(ap)
     ap.add_argument('--levels', default='0.25,0.5,0.75,0.9,1.0', help='noise levels s of the one-step estimates')
     ap.add_argument('--swap-levels', default='0.25,0.5', help='noise levels of the estimates from inputs with the next shape')
+    ap.add_argument('--continued-levels', default='0.5,1.0',
+                    help='noise levels of the one-step estimates of the block after two true blocks (also from the next shape at the first)')
     ap.add_argument('--word-levels', default='0.5,0.75,0.9,1.0', help='noise levels of the word-following measure')
     ap.add_argument('--blocks', type=int, default=6, help='blocks of the continued videos (0: none)')
     ap.add_argument('--n', type=int, default=128, help='held-out prompts')
@@ -153,8 +168,9 @@ def main() -> None:
     levels = [float(v) for v in args.levels.split(',') if v.strip()]
     swap_levels = [float(v) for v in args.swap_levels.split(',') if v.strip()]
     word_levels = [float(v) for v in args.word_levels.split(',') if v.strip()]
-    if any(not 0 < s <= 1 for s in levels + swap_levels + word_levels):
-        ap.error('--levels, --swap-levels, --word-levels: noise levels in (0, 1]')
+    continued_levels = [float(v) for v in args.continued_levels.split(',') if v.strip()]
+    if any(not 0 < s <= 1 for s in levels + swap_levels + word_levels + continued_levels):
+        ap.error('--levels, --swap-levels, --word-levels, --continued-levels: noise levels in (0, 1]')
     dev = pick_device(args.device)
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
@@ -165,6 +181,11 @@ def main() -> None:
     truth = opening_eval.render_openings(canonical_positions(p), p)
     lat = scenes.space_to_depth(truth)
     lat_next = scenes.space_to_depth(opening_eval.render_openings(canonical_positions(p), dict(p, shape=(p['shape'] + 1) % 3)))
+    # three true blocks: the first two as context, the third as the continued block's truth
+    clip = scenes.space_to_depth(opening_eval.render_openings(canonical_positions(p), p, frames=3 * BLOCK))
+    clip_next = scenes.space_to_depth(opening_eval.render_openings(canonical_positions(p), dict(p, shape=(p['shape'] + 1) % 3),
+                                                                   frames=3 * BLOCK))
+    context, third, third_next = clip[:, :, :2 * BLOCK], clip[:, :, 2 * BLOCK:], clip_next[:, :, 2 * BLOCK:]
     out: Dict[str, object] = {'weights': args.weights, 'prompts': args.n, 'guidance': args.guidance,
                               'ground truth': measure(truth, p, ref)}
     gen = torch.Generator(device='cpu').manual_seed(args.seed)
@@ -174,6 +195,13 @@ def main() -> None:
         for s in swap_levels:
             out[f'one-step x0 from the next shape, s = {s:g}'] = measure(
                 scenes.depth_to_space(x0_estimates(model, p, lat_next, s, args.guidance, gen)), p, ref)
+        for s in continued_levels:
+            out[f'continued one-step x0 from s = {s:g} (frames 6-8, frames 0-5 true in the cache)'] = measure(
+                scenes.depth_to_space(x0_estimates(model, p, third, s, args.guidance, gen, context)), p, ref)
+        if continued_levels:
+            s = continued_levels[0]
+            out[f'continued one-step x0 from the next shape, s = {s:g} (the cache shows the prompted shape)'] = measure(
+                scenes.depth_to_space(x0_estimates(model, p, third_next, s, args.guidance, gen, context)), p, ref)
         out['words after the text projection'] = word_vectors(model, vocab)
         out['word following (x0 change projected on the truth change)'] = {
             f's = {s:g}': {w: round(word_following(model, p, w, s, vocab, args.seed), 4) for w in ('shape', 'colour')}
@@ -186,6 +214,11 @@ def main() -> None:
             out[f'opening ({args.sampler} {args.steps})'] = measure(px[:, :BLOCK], p, ref)
             last = (args.blocks - 1) * BLOCK
             out[f'continued, frames {last}-{last + BLOCK - 1}'] = measure(px[:, last:], p, ref)
+            video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, rest_sampler=args.sampler,
+                                          rest_steps=args.steps, guidance=args.guidance, context=context)
+            px = scenes.depth_to_space(video.float())
+            out['from a true context (frames 0-5 given): frames 6-8'] = measure(px[:, 2 * BLOCK:3 * BLOCK], p, ref)
+            out[f'from a true context (frames 0-5 given): frames {last}-{last + BLOCK - 1}'] = measure(px[:, last:], p, ref)
     out['seconds'] = round(time.time() - t0, 1)
     print(json.dumps(out, indent=1))
 

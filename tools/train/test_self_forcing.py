@@ -29,6 +29,9 @@
 11. eval_shapes' word following: the changed prompt differs from the prompt in exactly the one word; an estimate that
    is each prompt's truth follows both words with 1, one that ignores the prompt with 0; words given the same table
    row come out of the text projection parallel (cosine 1).
+13. train_teacher's shape swap of the teacher-forcing clips: off draws nothing; on, the context, the noise levels and
+   the targets are the unswapped run's (the targets lead to the true frames), and the noisy blocks of each changed clip
+   show one render of that clip with other shapes.
 12. train_teacher --train-only text: the text path is exactly the word table, the text projection and every block's
    cross-attention with its norm.
 """
@@ -330,7 +333,7 @@ def test_outline_weighting() -> None:
     m = make_model()
     src = tt.DeviceScenes(tt.scenes.vocabulary(), m.dims.text_len, 'cpu', seed=9)
     args = argparse.Namespace(batch_open=4, batch_tf=2, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
-                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0)
+                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0)
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(tt.scenes.vocabulary()), prediction='sample')
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
@@ -363,7 +366,7 @@ def test_shape_swap() -> None:
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
     args = argparse.Namespace(batch_open=16, batch_tf=0, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
-                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0)
+                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
     src = tt.DeviceScenes(vocab, 16, 'cpu', seed=12)
     plain = tt.make_inputs(src, args, dims, infer_s)
@@ -441,6 +444,45 @@ def test_text_path() -> None:
     assert not any(n.startswith(('head.', 'patch_embedding.', 'time_')) or '.self_attn.' in n or '.ffn.' in n for n in chosen)
 
 
+def test_shape_swap_tf() -> None:
+    import argparse
+    import itertools
+    vocab = tt.scenes.vocabulary()
+    dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
+                   latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
+    n, frames = 8, 2 * F
+    args = argparse.Namespace(batch_open=0, batch_tf=n, window=frames, cond_drop=0.0, context_erase=0.0,
+                              open_shift_share=0.7, outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0)
+    infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
+    src = tt.DeviceScenes(vocab, 16, 'cpu', seed=13)
+    plain = tt.make_inputs(src, args, dims, infer_s)
+    after_plain = src.gen.get_state()
+    src = tt.DeviceScenes(vocab, 16, 'cpu', seed=13)
+    b = src.sample(n)
+    lat = tt.scenes.space_to_depth(src.render(b, frames))
+    src = tt.DeviceScenes(vocab, 16, 'cpu', seed=13)
+    swapped = tt.make_inputs(src, argparse.Namespace(**{**vars(args), 'shape_swap_tf': 1.0}), dims, infer_s)
+    assert not torch.equal(src.gen.get_state(), after_plain)
+    for k in ('t_clean', 't_t', 't_ids', 't_lens'):
+        assert torch.equal(plain[k], swapped[k]), k
+    s = plain['t_t'] / 1000  # [n, frames]
+    sv = s[:, None, :, None, None]
+    floor = sv.clamp_min(0.05)
+    for x in (plain, swapped):
+        assert torch.allclose(x['t_noisy'] - floor * x['t_target'], lat, atol=1e-4)
+    seen = (swapped['t_noisy'] - plain['t_noisy']) / (1 - sv).clamp_min(1e-3) + lat
+    usable = (s < 0.99).all(dim=1)
+    assert bool(((seen - lat).abs() > 1e-3).any(dim=(1, 2, 3, 4))[usable].any())
+    for i in torch.nonzero(usable).flatten().tolist():
+        k = int(b['count'][i])
+        renders = []
+        for o in itertools.product(range(3), repeat=k):
+            shape = torch.cat([torch.tensor(o), b['shape'][i, k:]])[None]
+            one = {key: v[i:i + 1] for key, v in b.items()}
+            renders.append(tt.scenes.space_to_depth(src.render(dict(one, shape=shape), frames)))
+        assert any(torch.allclose(seen[i:i + 1], r, atol=2e-3) for r in renders), i
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -456,4 +498,5 @@ if __name__ == '__main__':
     test_shape_swap()
     test_word_following()
     test_text_path()
+    test_shape_swap_tf()
     print('ok')

@@ -42,6 +42,12 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   with every object's shape drawn again at random (same place, size and colour), while the target keeps the
   prompted shapes. The model's own intermediate estimates are shape-neutral blobs, and on ground-truth inputs the
   shape is in the input whenever the place is, so nothing but this asks the model to take the shape from the prompt;
+- --shape-swap-tf P (default 0: off): the same for a share P of the "tf" clips: the noisy copy of every block shows the
+  clip's objects with their shapes drawn again at random (one draw a clip; same places, sizes and colours), while the
+  clean context and the targets keep the prompted shapes, so a continued block takes its shape from the context (the
+  first block from the prompt). Teacher run 11, given two true blocks, estimates the next one from pure noise in one
+  step with the right shape (accuracy 0.88) but from an input that shows another shape draws the input's (0.03); its
+  ODE continuation of the true blocks keeps the shape for one block (0.62) and loses it by the third (0.35);
 - --train-only text: only the text path learns (the word table, the text projection, every block's cross-attention
   and its norm); the rest of the network is frozen. For a teacher that draws well but reads a word badly;
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
@@ -271,6 +277,10 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         x['t_clean'] = lat + sigma[:, None, None, None, None] * torch.randn(lat.shape, generator=gen, device=dev)
         if args.context_erase > 0:
             x['t_clean'] = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase)[0]
+        if args.shape_swap_tf > 0:  # drawn last: the context and everything before it are the unswapped run's
+            seen = scenes.space_to_depth(src.render(swap_shapes(src, b, args.shape_swap_tf), args.window))
+            x['t_noisy'] = (1 - sv) * seen + sv * noise
+            x['t_target'] = flow_target(x['t_noisy'], lat, noise, s, dims.prediction)
     return x
 
 
@@ -458,6 +468,8 @@ def main() -> None:
                     help='probability that a training clip gets the empty prompt (classifier-free guidance); 0 draws no random numbers')
     ap.add_argument('--shape-swap', type=float, default=0.0,
                     help="share of opening clips whose noisy input shows other shapes than the prompt's (0 = off)")
+    ap.add_argument('--shape-swap-tf', type=float, default=0.0,
+                    help='share of "tf" clips whose noisy blocks show other shapes than the context and the targets')
     ap.add_argument('--train-only', choices=['all', 'text'], default='all',
                     help='text: only the text path learns (word table, text projection, cross-attention), the rest frozen')
     ap.add_argument('--outline-weight', type=float, default=0.0,
@@ -495,6 +507,8 @@ def main() -> None:
         ap.error(f'--context-erase: expected a share in [0, 1], got {args.context_erase}')
     if not 0.0 <= args.shape_swap <= 1.0:
         ap.error(f'--shape-swap: expected a share in [0, 1], got {args.shape_swap}')
+    if not 0.0 <= args.shape_swap_tf <= 1.0:
+        ap.error(f'--shape-swap-tf: expected a share in [0, 1], got {args.shape_swap_tf}')
     if args.outline_weight < 0 or args.outline_band <= 0:
         ap.error(f'--outline-weight: expected >= 0 and --outline-band > 0, got {args.outline_weight} and {args.outline_band}')
     if not 0.0 <= args.context_recycle <= 1.0:
@@ -534,7 +548,7 @@ def main() -> None:
             'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
             'context_erase': str(args.context_erase), 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
-            'shape_swap': str(args.shape_swap), 'train_only': args.train_only}
+            'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf), 'train_only': args.train_only}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
