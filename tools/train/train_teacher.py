@@ -46,8 +46,9 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   clip's objects with their shapes drawn again at random (one draw a clip; same places, sizes and colours), while the
   clean context and the targets keep the prompted shapes, so a continued block takes its shape from the context (the
   first block from the prompt). Teacher run 11, given two true blocks, estimates the next one from pure noise in one
-  step with the right shape (accuracy 0.88) but from an input that shows another shape draws the input's (0.03); its
-  ODE continuation of the true blocks keeps the shape for one block (0.62) and loses it by the third (0.35);
+  step with the right shape (accuracy 0.80 at guidance 3) but from an input that shows another shape at s = 0.25 draws
+  the input's (0.03); its ODE continuation of the true blocks keeps the shape for one block (0.62) and has lost it three
+  blocks later (0.36; eval_shapes.py, docs/demo-model.md);
 - --train-only text: only the text path learns (the word table, the text projection, every block's cross-attention
   and its norm); the rest of the network is frozen. For a teacher that draws well but reads a word badly;
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
