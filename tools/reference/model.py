@@ -524,6 +524,14 @@ class WanModel(nn.Module):
         out.flow = flow_of_output(out.output, latent, t, dims.prediction)
         return out
 
+    def cache_clean_block(self, x0: torch.Tensor, frame_positions: torch.Tensor,
+                          cross_kv: List[Tuple[torch.Tensor, torch.Tensor]], cache: KVCache) -> KVCache:
+        """The cache with a finished block appended: x0 [B, C, F, H, W]'s keys and values from a pass at t = 0, as the
+        loop writes a block once it is denoised."""
+        out = self(x0, torch.zeros(x0.shape[0], x0.shape[2], device=x0.device), frame_positions, cross_kv=cross_kv,
+                   cache=cache, return_kv=True)
+        return cache.append(out.block_k, out.block_v, out.block_positions)
+
     # -- training: teacher forcing on clean previous blocks --------------------------------------
 
     def forward_teacher_forcing(
@@ -668,6 +676,5 @@ def generate(
                 s_next = ts[k + 1] / 1000.0
                 x = (1 - s_next) * x0 + s_next * torch.randn(shape, generator=gen).to(dev)
         frames.append(x0[0])
-        out = model(x0, torch.zeros(1, block_frames, device=dev), fpos, cross_kv=xkv, cache=cache, return_kv=True)
-        cache = keep_last_frames(cache.append(out.block_k, out.block_v, out.block_positions), window - block_frames, dims)
+        cache = keep_last_frames(model.cache_clean_block(x0, fpos, xkv, cache), window - block_frames, dims)
     return torch.cat(frames, dim=1)

@@ -305,8 +305,7 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
         out.append(x0)
         if bi == blocks - 1:
             break
-        o = main(x0, torch.zeros(b, BLOCK, device=dev), fpos, cross_kv=xkv_main, cache=cache, return_kv=True)
-        cache = keep_last_frames(cache.append(o.block_k, o.block_v, o.block_positions), window - BLOCK, dims)
+        cache = keep_last_frames(main.cache_clean_block(x0, fpos, xkv_main, cache), window - BLOCK, dims)
     return torch.cat(out, dim=2)
 
 

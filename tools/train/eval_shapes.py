@@ -87,9 +87,7 @@ def x0_estimates(model: WanModel, p: Dict[str, torch.Tensor], lat: torch.Tensor,
     given = 0 if context is None else context.shape[2] // BLOCK
     for bi in range(given):
         fpos = torch.arange(bi * BLOCK, (bi + 1) * BLOCK, device=dev)
-        o = model(context[:, :, bi * BLOCK:(bi + 1) * BLOCK], torch.zeros(b, BLOCK, device=dev), fpos, cross_kv=xkv,
-                  cache=cache, return_kv=True)
-        cache = cache.append(o.block_k, o.block_v, o.block_positions)
+        cache = model.cache_clean_block(context[:, :, bi * BLOCK:(bi + 1) * BLOCK], fpos, xkv, cache)
     fpos = torch.arange(given * BLOCK, (given + 1) * BLOCK, device=dev)
     tt = torch.full((b, BLOCK), s * 1000, device=dev)
     v = model(noisy, tt, fpos, cross_kv=xkv, cache=cache).flow
@@ -178,13 +176,14 @@ def main() -> None:
     t0 = time.time()
     p = held_out_prompts(0, args.n, vocab, dims.text_len, dev).take(torch.arange(args.n, device=dev))
     ref = opening_eval.reference_areas(p)
-    truth = opening_eval.render_openings(canonical_positions(p), p)
-    lat = scenes.space_to_depth(truth)
-    lat_next = scenes.space_to_depth(opening_eval.render_openings(canonical_positions(p), dict(p, shape=(p['shape'] + 1) % 3)))
-    # three true blocks: the first two as context, the third as the continued block's truth
-    clip = scenes.space_to_depth(opening_eval.render_openings(canonical_positions(p), p, frames=3 * BLOCK))
-    clip_next = scenes.space_to_depth(opening_eval.render_openings(canonical_positions(p), dict(p, shape=(p['shape'] + 1) % 3),
-                                                                   frames=3 * BLOCK))
+    # three blocks of each prompt's opening layout, as prompted and with every object the next shape: the first block is
+    # the opening's truth, the first two the continued block's context, the third its truth
+    pos = canonical_positions(p)
+    clip_px = opening_eval.render_openings(pos, p, frames=3 * BLOCK)
+    truth = clip_px[:, :BLOCK]
+    clip = scenes.space_to_depth(clip_px)
+    clip_next = scenes.space_to_depth(opening_eval.render_openings(pos, dict(p, shape=(p['shape'] + 1) % 3), frames=3 * BLOCK))
+    lat, lat_next = clip[:, :, :BLOCK], clip_next[:, :, :BLOCK]
     context, third, third_next = clip[:, :, :2 * BLOCK], clip[:, :, 2 * BLOCK:], clip_next[:, :, 2 * BLOCK:]
     out: Dict[str, object] = {'weights': args.weights, 'prompts': args.n, 'guidance': args.guidance,
                               'ground truth': measure(truth, p, ref)}

@@ -29,11 +29,11 @@
 11. eval_shapes' word following: the changed prompt differs from the prompt in exactly the one word; an estimate that
    is each prompt's truth follows both words with 1, one that ignores the prompt with 0; words given the same table
    row come out of the text projection parallel (cosine 1).
+12. train_teacher --train-only text: the text path is exactly the word table, the text projection and every block's
+   cross-attention with its norm.
 13. train_teacher's shape swap of the teacher-forcing clips: off draws nothing; on, the context, the noise levels and
    the targets are the unswapped run's (the targets lead to the true frames), and the noisy blocks of each changed clip
    show one render of that clip with other shapes.
-12. train_teacher --train-only text: the text path is exactly the word table, the text projection and every block's
-   cross-attention with its norm.
 """
 import os
 import sys

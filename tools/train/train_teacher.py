@@ -226,6 +226,12 @@ def swap_shapes(src: DeviceScenes, b: Dict[str, torch.Tensor], share: float) -> 
     return dict(b, shape=torch.where(chosen[:, None], drawn, b['shape']))
 
 
+def shown_latents(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, share: float, frames: int) -> torch.Tensor:
+    """The clean latents a noisy input is made from: `lat`, or with share > 0 (--shape-swap, --shape-swap-tf) the scenes
+    rendered again with, for that share of them, other shapes. share 0 draws no random numbers."""
+    return lat if share <= 0 else scenes.space_to_depth(src.render(swap_shapes(src, b, share), frames))
+
+
 def outline_weights(outline_distance: torch.Tensor, weight: float, band: float) -> torch.Tensor:
     """--outline-weight: [B, T, H, W] pixel distances from the nearest outline -> loss weights in the latent layout
     [B, C, T, h, w]: 1 + weight within band pixels of an outline, else 1."""
@@ -250,10 +256,7 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         s = s.clamp(1e-3, 1.0)
         noise = torch.randn(lat.shape, generator=gen, device=dev)
         sv = s[:, None, None, None, None]
-        seen = lat
-        if args.shape_swap > 0:
-            seen = scenes.space_to_depth(src.render(swap_shapes(src, b, args.shape_swap), BLOCK))
-        x['o_noisy'] = (1 - sv) * seen + sv * noise
+        x['o_noisy'] = (1 - sv) * shown_latents(src, b, lat, args.shape_swap, BLOCK) + sv * noise
         x['o_target'] = flow_target(x['o_noisy'], lat, noise, s[:, None].expand(-1, BLOCK), dims.prediction)
         x['o_t'] = (s * 1000)[:, None].expand(-1, BLOCK).contiguous()
     if args.batch_tf > 0:
@@ -270,18 +273,15 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         s_blk = torch.where(src._rand(n, nb) < 0.5, shift_s(u), fixed)
         s = s_blk.repeat_interleave(BLOCK, dim=1)  # [n, frames]
         noise = torch.randn(lat.shape, generator=gen, device=dev)
-        sv = s[:, None, :, None, None]
-        x['t_noisy'] = (1 - sv) * lat + sv * noise
-        x['t_target'] = flow_target(x['t_noisy'], lat, noise, s, dims.prediction)
         x['t_t'] = s * 1000
         sigma = src._rand(n) * 0.1 * (src._rand(n) < 0.5).float()
         x['t_clean'] = lat + sigma[:, None, None, None, None] * torch.randn(lat.shape, generator=gen, device=dev)
         if args.context_erase > 0:
             x['t_clean'] = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase)[0]
-        if args.shape_swap_tf > 0:  # drawn last: the context and everything before it are the unswapped run's
-            seen = scenes.space_to_depth(src.render(swap_shapes(src, b, args.shape_swap_tf), args.window))
-            x['t_noisy'] = (1 - sv) * seen + sv * noise
-            x['t_target'] = flow_target(x['t_noisy'], lat, noise, s, dims.prediction)
+        # the swap's draws come last, so the context and everything before it are the unswapped run's
+        sv = s[:, None, :, None, None]
+        x['t_noisy'] = (1 - sv) * shown_latents(src, b, lat, args.shape_swap_tf, args.window) + sv * noise
+        x['t_target'] = flow_target(x['t_noisy'], lat, noise, s, dims.prediction)
     return x
 
 
