@@ -371,12 +371,14 @@ def shape_ious(m: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, dim=-1)
 
 
-def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor) -> Dict[str, float]:
+def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor,
+           cls: Optional[torch.Tensor] = None) -> Dict[str, float]:
     """px [B, T, 64, 64, 3] frames of one block. Per prompted object: area (mean over frames) and
     spread (RMS distance of its pixels from their centroid); per clip: background share and pixels
-    of colours the prompt does not name."""
+    of colours the prompt does not name. cls: classify(px), if the caller has it already."""
     b, nt = px.shape[:2]
-    cls = classify(px)  # [B, T, H, W]
+    if cls is None:
+        cls = classify(px)  # [B, T, H, W]
     c = torch.arange(scenes.SIZE, dtype=torch.float32, device=px.device) + 0.5
     areas, spreads, shape_right, shape_iou = [], [], [], []
     for j in range(3):

@@ -53,8 +53,8 @@ def canonical_positions(p: Dict[str, torch.Tensor]) -> torch.Tensor:
 
 def measure(px: torch.Tensor, p: Dict[str, torch.Tensor], ref: torch.Tensor) -> Dict[str, object]:
     """px [B, T, 64, 64, 3]: the detector's presence, the shape measure and a prompted -> best-match confusion."""
-    det = opening_eval.detect(px, p, ref)
     cls = opening_eval.classify(px)
+    det = opening_eval.detect(px, p, ref, cls)
     confusion = torch.zeros(3, 3, dtype=torch.long)
     for j in range(3):
         m = (cls == p['colour'][:, j, None, None, None]).float()
