@@ -319,9 +319,10 @@ class KVCache:
         return KVCache([z] * dims.layers, [z] * dims.layers, torch.zeros(0, 3, device=device))
 
     def append(self, keys: List[torch.Tensor], values: List[torch.Tensor], positions: torch.Tensor) -> 'KVCache':
+        """New rows in the cache's own dtype (a pass under autocast gives bf16 keys; the cache keeps float32)."""
         return KVCache(
-            [torch.cat([a, b], dim=1) for a, b in zip(self.keys, keys)],
-            [torch.cat([a, b], dim=1) for a, b in zip(self.values, values)],
+            [torch.cat([a, b.to(a.dtype)], dim=1) for a, b in zip(self.keys, keys)],
+            [torch.cat([a, b.to(a.dtype)], dim=1) for a, b in zip(self.values, values)],
             torch.cat([self.positions, positions.to(self.positions)], dim=0),
         )
 

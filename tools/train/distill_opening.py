@@ -371,21 +371,26 @@ def shape_ious(m: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, dim=-1)
 
 
-def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor,
-           cls: Optional[torch.Tensor] = None) -> Dict[str, float]:
-    """px [B, T, 64, 64, 3] frames of one block. Per prompted object: area (mean over frames) and
-    spread (RMS distance of its pixels from their centroid); per clip: background share and pixels
-    of colours the prompt does not name. cls: classify(px), if the caller has it already."""
+def detect_objects(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor,
+                   cls: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    """px [B, T, 64, 64, 3] frames of one block, per prompted object slot (3 a clip): `area` and `spread` [B, 3] (mean
+    colour-mask area over frames; RMS distance of its pixels from their centroid), `present` [B, 3] (a valid slot whose
+    area is >= 0.4 of its drawn area `ref_area`), `best_shape` [B, 3, T] (the trained shape its mask matches best, each
+    frame), `shape_right` and `shape_iou` [B, 3] (the share of frames whose best match is the prompted shape; the IoU
+    with the prompted shape); per clip `stray` (pixels a frame of colours the prompt does not name) and `bg_share`.
+    cls: classify(px), if the caller has it already."""
     b, nt = px.shape[:2]
     if cls is None:
         cls = classify(px)  # [B, T, H, W]
     c = torch.arange(scenes.SIZE, dtype=torch.float32, device=px.device) + 0.5
-    areas, spreads, shape_right, shape_iou = [], [], [], []
+    areas, spreads, best_shape, shape_right, shape_iou = [], [], [], [], []
     for j in range(3):
         m = (cls == p['colour'][:, j, None, None, None]).float()
         a = m.sum(dim=(2, 3))  # [B, T]
         ious = shape_ious(m)  # [B, T, 3]
-        shape_right.append((ious.argmax(dim=-1) == p['shape'][:, j, None]).float().mean(dim=1))
+        best = ious.argmax(dim=-1)  # [B, T]
+        best_shape.append(best)
+        shape_right.append((best == p['shape'][:, j, None]).float().mean(dim=1))
         shape_iou.append(torch.gather(ious, 2, p['shape'][:, j, None, None].expand(-1, nt, 1))[..., 0].mean(dim=1))
         mx = (m * c[None, None, None, :]).sum(dim=(2, 3)) / a.clamp_min(1)
         my = (m * c[None, None, :, None]).sum(dim=(2, 3)) / a.clamp_min(1)
@@ -393,31 +398,46 @@ def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor,
         areas.append(a.mean(dim=1))
         spreads.append(var.sqrt().mean(dim=1))
     area = torch.stack(areas, dim=1)  # [B, 3]
-    spread = torch.stack(spreads, dim=1)
     valid = p['valid']
-    ratio = area / ref_area.clamp_min(1)
-    present = (ratio >= 0.4) & valid
     named = torch.zeros(b, 7, dtype=torch.bool, device=px.device)
     named.scatter_(1, p['colour'], valid)
     objcls = cls.clamp(0, 6)
     stray = ((cls >= 0) & (cls <= 6) & ~torch.gather(named, 1, objcls.reshape(b, -1)).reshape(cls.shape)).float().sum(dim=(2, 3)).mean(dim=1)
-    bg_share = (cls == (7 + p['bg'])[:, None, None, None]).float().mean(dim=(1, 2, 3))
-    n_obj = valid.sum().clamp_min(1)
-    all_present = (present | ~valid).all(dim=1)
-    sel = present
-    right, iou = torch.stack(shape_right, dim=1), torch.stack(shape_iou, dim=1)  # [B, 3]
     return {
-        'objects_present': float(present.sum() / n_obj),  # area >= 40% of the object's drawn area
-        'clips_all_present': float(all_present.float().mean()),
+        'area': area,
+        'ratio': area / ref_area.clamp_min(1),
+        'present': (area / ref_area.clamp_min(1) >= 0.4) & valid,
+        'spread': torch.stack(spreads, dim=1),
+        'best_shape': torch.stack(best_shape, dim=1),  # [B, 3, T]
+        'shape_right': torch.stack(shape_right, dim=1),
+        'shape_iou': torch.stack(shape_iou, dim=1),
+        'stray': stray,
+        'bg_share': (cls == (7 + p['bg'])[:, None, None, None]).float().mean(dim=(1, 2, 3)),
+    }
+
+
+def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor,
+           cls: Optional[torch.Tensor] = None) -> Dict[str, float]:
+    """px [B, T, 64, 64, 3] frames of one block: detect_objects summarised over the prompted objects (presence, area
+    ratio, spread and shape of the present ones) and the clips (stray colours, background share)."""
+    return summarise_objects(detect_objects(px, p, ref_area, cls), p['valid'])
+
+
+def summarise_objects(d: Dict[str, torch.Tensor], valid: torch.Tensor) -> Dict[str, float]:
+    """detect's numbers from detect_objects' tensors."""
+    present, ratio, sel = d['present'], d['ratio'], d['present']
+    return {
+        'objects_present': float(present.sum() / valid.sum().clamp_min(1)),  # area >= 40% of the object's drawn area
+        'clips_all_present': float((present | ~valid).all(dim=1).float().mean()),
         'area_ratio_median': float(ratio[valid].median()),
         'area_ratio_p10': float(ratio[valid].quantile(0.1)),
         'area_ratio_p90': float(ratio[valid].quantile(0.9)),
-        'spread_px_median_present': float(spread[sel].median()) if sel.any() else float('nan'),
-        'stray_colour_px_per_frame': float(stray.mean()),
+        'spread_px_median_present': float(d['spread'][sel].median()) if sel.any() else float('nan'),
+        'stray_colour_px_per_frame': float(d['stray'].mean()),
         # over the present objects: the share of frames whose colour mask is closest to the prompted shape, and the IoU
-        'shape_accuracy_present': float(right[sel].mean()) if sel.any() else float('nan'),
-        'shape_iou_median_present': float(iou[sel].median()) if sel.any() else float('nan'),
-        'background_share': float(bg_share.mean()),
+        'shape_accuracy_present': float(d['shape_right'][sel].mean()) if sel.any() else float('nan'),
+        'shape_iou_median_present': float(d['shape_iou'][sel].median()) if sel.any() else float('nan'),
+        'background_share': float(d['bg_share'].mean()),
     }
 
 

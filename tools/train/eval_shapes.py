@@ -53,17 +53,12 @@ def canonical_positions(p: Dict[str, torch.Tensor]) -> torch.Tensor:
 
 def measure(px: torch.Tensor, p: Dict[str, torch.Tensor], ref: torch.Tensor) -> Dict[str, object]:
     """px [B, T, 64, 64, 3]: the detector's presence, the shape measure and a prompted -> best-match confusion."""
-    cls = opening_eval.classify(px)
-    det = opening_eval.detect(px, p, ref, cls)
+    objects = opening_eval.detect_objects(px, p, ref)
+    det = opening_eval.summarise_objects(objects, p['valid'])
     confusion = torch.zeros(3, 3, dtype=torch.long)
-    for j in range(3):
-        m = (cls == p['colour'][:, j, None, None, None]).float()
-        area = m.sum(dim=(2, 3)).mean(dim=1)  # [B]
-        present = p['valid'][:, j] & (area >= 0.4 * ref[:, j])
-        best = opening_eval.shape_ious(m).argmax(dim=-1)  # [B, T]
-        for i in torch.nonzero(present).flatten().tolist():
-            for b in best[i].tolist():
-                confusion[int(p['shape'][i, j]), b] += 1
+    for i, j in torch.nonzero(objects['present']).tolist():
+        for b in objects['best_shape'][i, j].tolist():
+            confusion[int(p['shape'][i, j]), b] += 1
     return {
         'objects_present': round(det['objects_present'], 4),
         'shape_accuracy': round(det['shape_accuracy_present'], 4),

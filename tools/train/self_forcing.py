@@ -153,8 +153,7 @@ def rollout(model: WanModel, xkv, batch: int, blocks: int, sig: Sequence[float],
         if bi == blocks - 1:
             break
         with torch.no_grad(), torch.autocast(**amp):
-            o = model(x0.detach(), torch.zeros(batch, block, device=dev), fpos, cross_kv=xkv, cache=cache, return_kv=True)
-        cache = cache.append([k.float() for k in o.block_k], [v.float() for v in o.block_v], o.block_positions)
+            cache = model.cache_clean_block(x0.detach(), fpos, xkv, cache)
         cache = evict(cache, (bi + 1) * block, window, sink, block)
     return torch.cat(out, dim=2)
 
