@@ -269,12 +269,12 @@ def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, 
 def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], blocks: int, seed: int, window: int = 12,
              opening_sampler: str = 'renoise', opening_steps: int = len(INFERENCE_STEPS),
              rest_sampler: str = 'renoise', rest_steps: int = len(INFERENCE_STEPS), guidance: float = 1.0,
-             context: Optional[torch.Tensor] = None) -> torch.Tensor:
+             context: Optional[torch.Tensor] = None, opening_guidance: Optional[float] = None) -> torch.Tensor:
     """First block from `opening` (empty cache, sample_block's `opening_sampler` with `opening_steps`
     steps), the rest from `main` (`rest_sampler`, `rest_steps`); every clean pass (the K/V that enter
     the cache) is the main model's, with the prompt; the cache keeps the last window - 3 frames. One
     CPU generator (seed) draws all the noise. guidance: classifier-free guidance of every denoising
-    step of every block (1 = none). context: latents [B, C, k*3, H, W] given as the first k blocks
+    step of every block (1 = none); opening_guidance, if given, that of the first block instead. context: latents [B, C, k*3, H, W] given as the first k blocks
     (written to the cache by clean passes, no noise drawn for them); the blocks after them are sampled
     by `main`. Returns latents [B, C, blocks*3, H, W], the given blocks included."""
     dims = main.dims
@@ -284,9 +284,10 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
     ctx = main.encode_text_batch(p['ids'], p['lens'])
     xkv_main = main.cross_kv(ctx)
     xkv_open = xkv_main if opening is main else opening.cross_kv(opening.encode_text_batch(p['ids'], p['lens']))
-    null_main = null_open = None
-    if guidance != 1.0:
-        null_main = empty_prompt_kv(main, b, dev)
+    first_guidance = guidance if opening_guidance is None else opening_guidance
+    null_main = empty_prompt_kv(main, b, dev) if guidance != 1.0 or first_guidance != 1.0 else None
+    null_open = None
+    if first_guidance != 1.0:
         null_open = null_main if opening is main else empty_prompt_kv(opening, b, dev)
     shape = (b, dims.latent_channels, BLOCK, dims.latent_height, dims.latent_width)
     cache = KVCache.empty(dims, b, dev)
@@ -298,7 +299,8 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
             x0 = context[:, :, bi * BLOCK:(bi + 1) * BLOCK].to(dev)
         elif bi == 0:
             noise = torch.randn(shape, generator=gen).to(dev)
-            x0 = sample_block(opening, xkv_open, noise, fpos, None, gen, opening_sampler, opening_steps, guidance, null_open)
+            x0 = sample_block(opening, xkv_open, noise, fpos, None, gen, opening_sampler, opening_steps, first_guidance,
+                              null_open)
         else:
             noise = torch.randn(shape, generator=gen).to(dev)
             x0 = sample_block(main, xkv_main, noise, fpos, cache, gen, rest_sampler, rest_steps, guidance, null_main)

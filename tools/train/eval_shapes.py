@@ -152,6 +152,8 @@ def main() -> None:
                     help='noise levels of the one-step estimates of the block after two true blocks (also from the next shape at the first)')
     ap.add_argument('--word-levels', default='0.5,0.75,0.9,1.0', help='noise levels of the word-following measure')
     ap.add_argument('--blocks', type=int, default=6, help='blocks of the continued videos (0: none)')
+    ap.add_argument('--opening-guidance', type=float, default=None,
+                    help="the sampler's guidance for the first block of the videos (default: --guidance)")
     ap.add_argument('--n', type=int, default=128, help='held-out prompts')
     ap.add_argument('--seed', type=int, default=7)
     ap.add_argument('--device', default=None)
@@ -181,6 +183,7 @@ def main() -> None:
     lat, lat_next = clip[:, :, :BLOCK], clip_next[:, :, :BLOCK]
     context, third, third_next = clip[:, :, :2 * BLOCK], clip[:, :, 2 * BLOCK:], clip_next[:, :, 2 * BLOCK:]
     out: Dict[str, object] = {'weights': args.weights, 'prompts': args.n, 'guidance': args.guidance,
+                              **({} if args.opening_guidance is None else {'opening guidance': args.opening_guidance}),
                               'ground truth': measure(truth, p, ref)}
     gen = torch.Generator(device='cpu').manual_seed(args.seed)
     with torch.no_grad():
@@ -203,7 +206,7 @@ def main() -> None:
         if args.blocks > 0:
             video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, opening_sampler=args.sampler,
                                           opening_steps=args.steps, rest_sampler=args.sampler, rest_steps=args.steps,
-                                          guidance=args.guidance)
+                                          guidance=args.guidance, opening_guidance=args.opening_guidance)
             px = scenes.depth_to_space(video.float())
             out[f'opening ({args.sampler} {args.steps})'] = measure(px[:, :BLOCK], p, ref)
             last = (args.blocks - 1) * BLOCK

@@ -34,6 +34,8 @@
 13. train_teacher's shape swap of the teacher-forcing clips: off draws nothing; on, the context, the noise levels and
    the targets are the unswapped run's (the targets lead to the true frames), and the noisy blocks of each changed clip
    show one render of that clip with other shapes.
+14. train_teacher --shape-swap-min-s: the same random draws as the swaps at every level; in both streams a frame whose
+   noise level is below the level shows the truth (the unswapped run's input) and one at or above it the swapped input.
 """
 import os
 import sys
@@ -333,7 +335,8 @@ def test_outline_weighting() -> None:
     m = make_model()
     src = tt.DeviceScenes(tt.scenes.vocabulary(), m.dims.text_len, 'cpu', seed=9)
     args = argparse.Namespace(batch_open=4, batch_tf=2, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
-                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0)
+                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
+                              shape_swap_min_s=0.0)
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(tt.scenes.vocabulary()), prediction='sample')
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
@@ -366,7 +369,8 @@ def test_shape_swap() -> None:
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
     args = argparse.Namespace(batch_open=16, batch_tf=0, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
-                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0)
+                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
+                              shape_swap_min_s=0.0)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
     src = tt.DeviceScenes(vocab, 16, 'cpu', seed=12)
     plain = tt.make_inputs(src, args, dims, infer_s)
@@ -452,7 +456,8 @@ def test_shape_swap_tf() -> None:
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
     n, frames = 8, 2 * F
     args = argparse.Namespace(batch_open=0, batch_tf=n, window=frames, cond_drop=0.0, context_erase=0.0,
-                              open_shift_share=0.7, outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0)
+                              open_shift_share=0.7, outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
+                              shape_swap_min_s=0.0)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
     src = tt.DeviceScenes(vocab, 16, 'cpu', seed=13)
     plain = tt.make_inputs(src, args, dims, infer_s)
@@ -483,6 +488,33 @@ def test_shape_swap_tf() -> None:
         assert any(torch.allclose(seen[i:i + 1], r, atol=2e-3) for r in renders), i
 
 
+def test_shape_swap_min_s() -> None:
+    """--shape-swap-min-s: the same draws as the swaps at every level; a frame below the level shows the truth."""
+    import argparse
+    vocab = tt.scenes.vocabulary()
+    dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
+                   latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
+    args = argparse.Namespace(batch_open=16, batch_tf=8, window=2 * F, cond_drop=0.0, context_erase=0.0,
+                              open_shift_share=0.7, outline_weight=0.0, outline_band=1.5, shape_swap=0.0,
+                              shape_swap_tf=0.0, shape_swap_min_s=0.0)
+    infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
+    for stream in ('o', 't'):  # one stream at a time: the opening's swap draws come before the other stream's draws
+        only = {'batch_tf': 0} if stream == 'o' else {'batch_open': 0}
+
+        def inputs(**change):
+            src = tt.DeviceScenes(vocab, 16, 'cpu', seed=14)
+            return tt.make_inputs(src, argparse.Namespace(**{**vars(args), **only, **change}), dims, infer_s)
+        plain, every = inputs(), inputs(shape_swap=1.0, shape_swap_tf=1.0)
+        s = plain[f'{stream}_t'] / 1000  # [n, frames]
+        level = float(s.flatten().sort().values[s.numel() // 2])  # a level some frames have exactly
+        high = (s >= level)[:, None, :, None, None]
+        want = torch.where(high, every[f'{stream}_noisy'], plain[f'{stream}_noisy'])
+        got = inputs(shape_swap=1.0, shape_swap_tf=1.0, shape_swap_min_s=level)[f'{stream}_noisy']
+        assert torch.equal(got, want), stream
+        # both kinds of frames occur, and the swap changed some of the high ones
+        assert bool(high.any()) and bool((~high).any()), stream
+        assert not torch.equal(want, plain[f'{stream}_noisy']), stream
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -499,4 +531,5 @@ if __name__ == '__main__':
     test_word_following()
     test_text_path()
     test_shape_swap_tf()
+    test_shape_swap_min_s()
     print('ok')

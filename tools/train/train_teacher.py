@@ -49,6 +49,10 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   step with the right shape (accuracy 0.80 at guidance 3) but from an input that shows another shape at s = 0.25 draws
   the input's (0.03); its ODE continuation of the true blocks keeps the shape for one block (0.62) and has lost it three
   blocks later (0.36; eval_shapes.py, docs/demo-model.md);
+- --shape-swap-min-s S (default 0: every level): both swaps only in the frames whose noise level s is at least S. At a
+  low level the input shows its outline almost exactly, and a swap there asks the model to redraw an outline it can see
+  (teacher run 12, swapped at every level: ragged outlines, median IoU 0.48 against run 11's 0.66); above S the place
+  is in the input but the shape is still to be decided;
 - --train-only text: only the text path learns (the word table, the text projection, every block's cross-attention
   and its norm); the rest of the network is frozen. For a teacher that draws well but reads a word badly;
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
@@ -226,10 +230,15 @@ def swap_shapes(src: DeviceScenes, b: Dict[str, torch.Tensor], share: float) -> 
     return dict(b, shape=torch.where(chosen[:, None], drawn, b['shape']))
 
 
-def shown_latents(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, share: float, frames: int) -> torch.Tensor:
+def shown_latents(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, share: float, frames: int,
+                  s: torch.Tensor, min_s: float = 0.0) -> torch.Tensor:
     """The clean latents a noisy input is made from: `lat`, or with share > 0 (--shape-swap, --shape-swap-tf) the scenes
-    rendered again with, for that share of them, other shapes. share 0 draws no random numbers."""
-    return lat if share <= 0 else scenes.space_to_depth(src.render(swap_shapes(src, b, share), frames))
+    rendered again with, for that share of them, other shapes, only in the frames whose noise level s ([n, frames]) is
+    at least min_s (--shape-swap-min-s). share 0 draws no random numbers."""
+    if share <= 0:
+        return lat
+    swapped = scenes.space_to_depth(src.render(swap_shapes(src, b, share), frames))
+    return swapped if min_s <= 0 else torch.where((s >= min_s)[:, None, :, None, None], swapped, lat)
 
 
 def outline_weights(outline_distance: torch.Tensor, weight: float, band: float) -> torch.Tensor:
@@ -256,7 +265,8 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         s = s.clamp(1e-3, 1.0)
         noise = torch.randn(lat.shape, generator=gen, device=dev)
         sv = s[:, None, None, None, None]
-        x['o_noisy'] = (1 - sv) * shown_latents(src, b, lat, args.shape_swap, BLOCK) + sv * noise
+        shown = shown_latents(src, b, lat, args.shape_swap, BLOCK, s[:, None].expand(-1, BLOCK), args.shape_swap_min_s)
+        x['o_noisy'] = (1 - sv) * shown + sv * noise
         x['o_target'] = flow_target(x['o_noisy'], lat, noise, s[:, None].expand(-1, BLOCK), dims.prediction)
         x['o_t'] = (s * 1000)[:, None].expand(-1, BLOCK).contiguous()
     if args.batch_tf > 0:
@@ -280,7 +290,8 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
             x['t_clean'] = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase)[0]
         # the swap's draws come last, so the context and everything before it are the unswapped run's
         sv = s[:, None, :, None, None]
-        x['t_noisy'] = (1 - sv) * shown_latents(src, b, lat, args.shape_swap_tf, args.window) + sv * noise
+        shown = shown_latents(src, b, lat, args.shape_swap_tf, args.window, s, args.shape_swap_min_s)
+        x['t_noisy'] = (1 - sv) * shown + sv * noise
         x['t_target'] = flow_target(x['t_noisy'], lat, noise, s, dims.prediction)
     return x
 
@@ -471,6 +482,8 @@ def main() -> None:
                     help="share of opening clips whose noisy input shows other shapes than the prompt's (0 = off)")
     ap.add_argument('--shape-swap-tf', type=float, default=0.0,
                     help='share of "tf" clips whose noisy blocks show other shapes than the context and the targets')
+    ap.add_argument('--shape-swap-min-s', type=float, default=0.0,
+                    help='the swaps only where the noise level s is at least this (0: at every level)')
     ap.add_argument('--train-only', choices=['all', 'text'], default='all',
                     help='text: only the text path learns (word table, text projection, cross-attention), the rest frozen')
     ap.add_argument('--outline-weight', type=float, default=0.0,
@@ -510,6 +523,8 @@ def main() -> None:
         ap.error(f'--shape-swap: expected a share in [0, 1], got {args.shape_swap}')
     if not 0.0 <= args.shape_swap_tf <= 1.0:
         ap.error(f'--shape-swap-tf: expected a share in [0, 1], got {args.shape_swap_tf}')
+    if not 0.0 <= args.shape_swap_min_s <= 1.0:
+        ap.error(f'--shape-swap-min-s: expected a noise level in [0, 1], got {args.shape_swap_min_s}')
     if args.outline_weight < 0 or args.outline_band <= 0:
         ap.error(f'--outline-weight: expected >= 0 and --outline-band > 0, got {args.outline_weight} and {args.outline_band}')
     if not 0.0 <= args.context_recycle <= 1.0:
@@ -549,7 +564,8 @@ def main() -> None:
             'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
             'context_erase': str(args.context_erase), 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
-            'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf), 'train_only': args.train_only}
+            'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf),
+            'shape_swap_min_s': str(args.shape_swap_min_s), 'train_only': args.train_only}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
