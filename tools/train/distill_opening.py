@@ -274,9 +274,9 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
     steps), the rest from `main` (`rest_sampler`, `rest_steps`); every clean pass (the K/V that enter
     the cache) is the main model's, with the prompt; the cache keeps the last window - 3 frames. One
     CPU generator (seed) draws all the noise. guidance: classifier-free guidance of every denoising
-    step of every block (1 = none); opening_guidance, if given, that of the first block instead. context: latents [B, C, k*3, H, W] given as the first k blocks
-    (written to the cache by clean passes, no noise drawn for them); the blocks after them are sampled
-    by `main`. Returns latents [B, C, blocks*3, H, W], the given blocks included."""
+    step of every block (1 = none); opening_guidance, if given, that of the first block instead.
+    context: latents [B, C, k*3, H, W] given as the first k blocks (written to the cache by clean
+    passes, no noise drawn for them); the blocks after them are sampled by `main`. Returns latents [B, C, blocks*3, H, W], the given blocks included."""
     dims = main.dims
     dev = next(main.parameters()).device
     b = p['ids'].shape[0]
@@ -400,6 +400,7 @@ def detect_objects(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch
         areas.append(a.mean(dim=1))
         spreads.append(var.sqrt().mean(dim=1))
     area = torch.stack(areas, dim=1)  # [B, 3]
+    ratio = area / ref_area.clamp_min(1)
     valid = p['valid']
     named = torch.zeros(b, 7, dtype=torch.bool, device=px.device)
     named.scatter_(1, p['colour'], valid)
@@ -407,8 +408,8 @@ def detect_objects(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch
     stray = ((cls >= 0) & (cls <= 6) & ~torch.gather(named, 1, objcls.reshape(b, -1)).reshape(cls.shape)).float().sum(dim=(2, 3)).mean(dim=1)
     return {
         'area': area,
-        'ratio': area / ref_area.clamp_min(1),
-        'present': (area / ref_area.clamp_min(1) >= 0.4) & valid,
+        'ratio': ratio,
+        'present': (ratio >= 0.4) & valid,
         'spread': torch.stack(spreads, dim=1),
         'best_shape': torch.stack(best_shape, dim=1),  # [B, 3, T]
         'shape_right': torch.stack(shape_right, dim=1),
