@@ -276,7 +276,8 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
     CPU generator (seed) draws all the noise. guidance: classifier-free guidance of every denoising
     step of every block (1 = none); opening_guidance, if given, that of the first block instead.
     context: latents [B, C, k*3, H, W] given as the first k blocks (written to the cache by clean
-    passes, no noise drawn for them); the blocks after them are sampled by `main`. Returns latents [B, C, blocks*3, H, W], the given blocks included."""
+    passes, no noise drawn for them); the blocks after them are sampled by `main`. Returns latents
+    [B, C, blocks*3, H, W], the given blocks included."""
     dims = main.dims
     dev = next(main.parameters()).device
     b = p['ids'].shape[0]
@@ -373,17 +374,14 @@ def shape_ious(m: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, dim=-1)
 
 
-def detect_objects(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor,
-                   cls: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-    """px [B, T, 64, 64, 3] frames of one block, per prompted object slot (3 a clip): `area` and `spread` [B, 3] (mean
-    colour-mask area over frames; RMS distance of its pixels from their centroid), `present` [B, 3] (a valid slot whose
-    area is >= 0.4 of its drawn area `ref_area`), `best_shape` [B, 3, T] (the trained shape its mask matches best, each
+def detect_objects(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """px [B, T, 64, 64, 3] frames of one block, per prompted object slot (3 a clip): `ratio` and `spread` [B, 3] (mean
+    colour-mask area over frames against its drawn area `ref_area`; RMS distance of its pixels from their centroid),
+    `present` [B, 3] (a valid slot whose ratio is >= 0.4), `best_shape` [B, 3, T] (the trained shape its mask matches best, each
     frame), `shape_right` and `shape_iou` [B, 3] (the share of frames whose best match is the prompted shape; the IoU
-    with the prompted shape); per clip `stray` (pixels a frame of colours the prompt does not name) and `bg_share`.
-    cls: classify(px), if the caller has it already."""
+    with the prompted shape); per clip `stray` (pixels a frame of colours the prompt does not name) and `bg_share`."""
     b, nt = px.shape[:2]
-    if cls is None:
-        cls = classify(px)  # [B, T, H, W]
+    cls = classify(px)  # [B, T, H, W]
     c = torch.arange(scenes.SIZE, dtype=torch.float32, device=px.device) + 0.5
     areas, spreads, best_shape, shape_right, shape_iou = [], [], [], [], []
     for j in range(3):
@@ -399,15 +397,13 @@ def detect_objects(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch
         var = (m * ((c[None, None, None, :] - mx[..., None, None]) ** 2 + (c[None, None, :, None] - my[..., None, None]) ** 2)).sum(dim=(2, 3)) / a.clamp_min(1)
         areas.append(a.mean(dim=1))
         spreads.append(var.sqrt().mean(dim=1))
-    area = torch.stack(areas, dim=1)  # [B, 3]
-    ratio = area / ref_area.clamp_min(1)
+    ratio = torch.stack(areas, dim=1) / ref_area.clamp_min(1)  # [B, 3]
     valid = p['valid']
     named = torch.zeros(b, 7, dtype=torch.bool, device=px.device)
     named.scatter_(1, p['colour'], valid)
     objcls = cls.clamp(0, 6)
     stray = ((cls >= 0) & (cls <= 6) & ~torch.gather(named, 1, objcls.reshape(b, -1)).reshape(cls.shape)).float().sum(dim=(2, 3)).mean(dim=1)
     return {
-        'area': area,
         'ratio': ratio,
         'present': (ratio >= 0.4) & valid,
         'spread': torch.stack(spreads, dim=1),
@@ -419,27 +415,26 @@ def detect_objects(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch
     }
 
 
-def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor,
-           cls: Optional[torch.Tensor] = None) -> Dict[str, float]:
+def detect(px: torch.Tensor, p: Dict[str, torch.Tensor], ref_area: torch.Tensor) -> Dict[str, float]:
     """px [B, T, 64, 64, 3] frames of one block: detect_objects summarised over the prompted objects (presence, area
     ratio, spread and shape of the present ones) and the clips (stray colours, background share)."""
-    return summarise_objects(detect_objects(px, p, ref_area, cls), p['valid'])
+    return summarise_objects(detect_objects(px, p, ref_area), p['valid'])
 
 
 def summarise_objects(d: Dict[str, torch.Tensor], valid: torch.Tensor) -> Dict[str, float]:
     """detect's numbers from detect_objects' tensors."""
-    present, ratio, sel = d['present'], d['ratio'], d['present']
+    present, ratio = d['present'], d['ratio']
     return {
         'objects_present': float(present.sum() / valid.sum().clamp_min(1)),  # area >= 40% of the object's drawn area
         'clips_all_present': float((present | ~valid).all(dim=1).float().mean()),
         'area_ratio_median': float(ratio[valid].median()),
         'area_ratio_p10': float(ratio[valid].quantile(0.1)),
         'area_ratio_p90': float(ratio[valid].quantile(0.9)),
-        'spread_px_median_present': float(d['spread'][sel].median()) if sel.any() else float('nan'),
+        'spread_px_median_present': float(d['spread'][present].median()) if present.any() else float('nan'),
         'stray_colour_px_per_frame': float(d['stray'].mean()),
         # over the present objects: the share of frames whose colour mask is closest to the prompted shape, and the IoU
-        'shape_accuracy_present': float(d['shape_right'][sel].mean()) if sel.any() else float('nan'),
-        'shape_iou_median_present': float(d['shape_iou'][sel].median()) if sel.any() else float('nan'),
+        'shape_accuracy_present': float(d['shape_right'][present].mean()) if present.any() else float('nan'),
+        'shape_iou_median_present': float(d['shape_iou'][present].median()) if present.any() else float('nan'),
         'background_share': float(d['bg_share'].mean()),
     }
 

@@ -515,6 +515,7 @@ def test_shape_swap_min_s() -> None:
         assert bool(high.any()) and bool((~high).any()), stream
         assert not torch.equal(want, plain[f'{stream}_noisy']), stream
 
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()

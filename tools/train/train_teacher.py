@@ -265,10 +265,11 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         s = s.clamp(1e-3, 1.0)
         noise = torch.randn(lat.shape, generator=gen, device=dev)
         sv = s[:, None, None, None, None]
-        shown = shown_latents(src, b, lat, args.shape_swap, BLOCK, s[:, None].expand(-1, BLOCK), args.shape_swap_min_s)
+        s_frame = s[:, None].expand(-1, BLOCK)
+        shown = shown_latents(src, b, lat, args.shape_swap, BLOCK, s_frame, args.shape_swap_min_s)
         x['o_noisy'] = (1 - sv) * shown + sv * noise
-        x['o_target'] = flow_target(x['o_noisy'], lat, noise, s[:, None].expand(-1, BLOCK), dims.prediction)
-        x['o_t'] = (s * 1000)[:, None].expand(-1, BLOCK).contiguous()
+        x['o_target'] = flow_target(x['o_noisy'], lat, noise, s_frame, dims.prediction)
+        x['o_t'] = (s_frame * 1000).contiguous()
     if args.batch_tf > 0:
         n, nb = args.batch_tf, args.window // BLOCK
         b = src.sample(args.batch_tf)
