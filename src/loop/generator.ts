@@ -26,7 +26,7 @@ import type { StreamCache } from '../cache/stream-cache.js';
 import type { BlockPlan, HeldFrame } from '../cache/types.js';
 import { createDecoder, videoFramesOfBlock, type Decoder, type DecoderBackend } from '../decode/decoder.js';
 import { createPromptEncoder, type PromptEncoder } from '../text/prompt-encoder.js';
-import { checkWeights, loadTextEmbeddingTable } from '../model/load-weights.js';
+import { checkWeights, loadTextEncoderTables } from '../model/load-weights.js';
 import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { fillGaussianNoise } from './noise.js';
@@ -112,10 +112,10 @@ export function warmupEnabled(config: Pick<Config, 'engine'>): boolean {
   return config.engine.warmup ?? config.engine.name === 'native';
 }
 
-/** The text encoder only needs the embedding table: read that one tensor, never the whole model here. */
+/** The text encoder only needs its tables: read those tensors, never the whole model here. */
 async function textWeights(config: Config): Promise<ModelWeights> {
   if (config.model.weights === 'synthetic' || config.text.encoder !== 'builtin') return new Map();
-  return loadTextEmbeddingTable(config);
+  return loadTextEncoderTables(config);
 }
 
 export async function createGenerator(config: Config, options: GeneratorOptions = {}): Promise<BlockGenerator> {

@@ -8,8 +8,17 @@ import type { ModelDims } from './dims.js';
 /** The built-in text encoder's embedding table [vocabSize, textDim]; only small demo models ship it. */
 export const TEXT_EMBEDDING_KEY = 'text_encoder.embedding.weight';
 
+/**
+ * The built-in text encoder's neighbour tables [vocabSize, textDim], both or neither: a word's context row
+ * also adds the previous word's row of the first and the next word's row of the second (src/text/builtin-encoder.ts).
+ */
+export const TEXT_NEIGHBOUR_KEYS = ['text_encoder.previous.weight', 'text_encoder.next.weight'] as const;
+
+/** Every table of the built-in text encoder: they run on the host, never in an engine. */
+export const TEXT_ENCODER_KEYS: ReadonlySet<string> = new Set([TEXT_EMBEDDING_KEY, ...TEXT_NEIGHBOUR_KEYS]);
+
 /** Keys a checkpoint may carry or omit. */
-export const OPTIONAL_KEYS: ReadonlySet<string> = new Set([TEXT_EMBEDDING_KEY]);
+export const OPTIONAL_KEYS: ReadonlySet<string> = TEXT_ENCODER_KEYS;
 
 export interface ExpectedShapesOptions {
   /** When given, the optional built-in text embedding table [textVocabSize, textDim] is included. */

@@ -10,7 +10,7 @@
  * Self-Forcing's inference loads with --use_ema) and the other set is ignored.
  */
 import { SinkstreamError } from '../errors.js';
-import { TEXT_EMBEDDING_KEY } from './expected-shapes.js';
+import { TEXT_ENCODER_KEYS } from './expected-shapes.js';
 
 export type KeyNaming = 'wan' | 'diffusers';
 
@@ -64,7 +64,7 @@ const REFUSED: Array<[RegExp, string]> = [
 
 /** Canonical key for one Wan-named key after wrappers are stripped, or null when it is not a Wan key. */
 function wanCanonical(key: string): string | null {
-  if (key === TEXT_EMBEDDING_KEY) return key;
+  if (TEXT_ENCODER_KEYS.has(key)) return key;
   if (WAN_TOP_KEY.test(key)) return key;
   const m = /^blocks\.(\d+)\.(.+)$/.exec(key);
   if (m && WAN_BLOCK_KEY.test(m[2])) return key;

@@ -11,7 +11,7 @@
 import type { Config } from '../config/schema.js';
 import { SinkstreamError } from '../errors.js';
 import { modelDims, type ModelDims } from './dims.js';
-import { expectedShapes, formatShape, OPTIONAL_KEYS, TEXT_EMBEDDING_KEY } from './expected-shapes.js';
+import { expectedShapes, formatShape, OPTIONAL_KEYS, TEXT_ENCODER_KEYS } from './expected-shapes.js';
 import { mapKeys, toDiffusersKey, type KeyMapping, type KeyNaming } from './key-names.js';
 import { applyLora, readLora } from './lora.js';
 import { syntheticWeights } from './synthetic.js';
@@ -128,19 +128,21 @@ export async function openMappedCheckpoint(path: string, generatorKey?: string):
 }
 
 /**
- * Only the built-in text encoder's table, read from the configured checkpoint under any naming or
- * wrapper (an empty map for synthetic weights or a checkpoint without one). The full model is not read.
+ * Only the built-in text encoder's tables (the word table and, when the model has them, the neighbour
+ * tables), read from the configured checkpoint under any naming or wrapper (an empty map for synthetic
+ * weights or a checkpoint without them). The full model is not read.
  */
-export async function loadTextEmbeddingTable(config: Pick<Config, 'model'>): Promise<ModelWeights> {
+export async function loadTextEncoderTables(config: Pick<Config, 'model'>): Promise<ModelWeights> {
   const weights: ModelWeights = new Map();
   if (config.model.weights === 'synthetic') return weights;
   const { reader, sourceOf, label } = await openMappedCheckpoint(config.model.weights, config.model.generatorKey);
   try {
-    const source = sourceOf.get(TEXT_EMBEDDING_KEY);
-    if (source !== undefined) {
+    for (const key of TEXT_ENCODER_KEYS) {
+      const source = sourceOf.get(key);
+      if (source === undefined) continue;
       const table = await reader.read(source);
-      checkFinite(table, label, TEXT_EMBEDDING_KEY, source);
-      weights.set(TEXT_EMBEDDING_KEY, table);
+      checkFinite(table, label, key, source);
+      weights.set(key, table);
     }
     return weights;
   } finally {
@@ -191,7 +193,7 @@ async function readCheckpointWeights(path: string, dims: ModelDims, options: Che
     }
     for (const [key, source] of sourceOf) {
       if (expected.has(key)) continue;
-      if (key === TEXT_EMBEDDING_KEY) {
+      if (TEXT_ENCODER_KEYS.has(key)) {
         const actual = reader.entries.get(source)!.shape;
         if (actual.length !== 2 || actual[1] !== dims.textDim || actual[0] < 1) {
           throw shapeError(`key '${source}' has shape ${formatShape(actual)}, expected [vocabSize, ${dims.textDim}]`);

@@ -3,14 +3,17 @@
  *   tokens  = splitWords(prompt), each looked up in the vocabulary (token id = index in the list);
  *   row i   = table[token_i] + PE(i), for i < number of tokens; rows past the prompt are zero
  *             (zero-padded to textLen like Wan's umT5 context);
+ *             a model with neighbour tables also adds previous[token_(i-1)] (i > 0) and next[token_(i+1)]
+ *             (i + 1 < number of tokens), so a word's row carries the words beside it;
  *   PE(i, 2k) = sin(i / 10000^(2k / textDim)), PE(i, 2k+1) = cos(i / 10000^(2k / textDim)).
  * Sums are computed in float64 and rounded once to float32. The table is the checkpoint's
  * `text_encoder.embedding.weight` [vocabSize, textDim] when present, else a synthetic table seeded
- * from model.syntheticSeed (src/model/synthetic.ts).
+ * from model.syntheticSeed (src/model/synthetic.ts); the neighbour tables are the checkpoint's
+ * `text_encoder.previous.weight` and `text_encoder.next.weight` (both or neither).
  */
 import { readFileSync } from 'node:fs';
 import { SinkstreamError } from '../errors.js';
-import { formatShape, TEXT_EMBEDDING_KEY } from '../model/expected-shapes.js';
+import { formatShape, TEXT_EMBEDDING_KEY, TEXT_NEIGHBOUR_KEYS } from '../model/expected-shapes.js';
 import { syntheticTextTable } from '../model/synthetic.js';
 import type { ModelWeights, WeightTensor } from '../model/weights.js';
 import { DEMO_VOCABULARY } from './demo-vocabulary.js';
@@ -66,6 +69,12 @@ export function textPositions(textLen: number, textDim: number): Float64Array {
   return pe;
 }
 
+/** The tables a word's row adds for the words beside it. */
+export interface NeighbourTables {
+  previous: WeightTensor;
+  next: WeightTensor;
+}
+
 export class BuiltinPromptEncoder implements PromptEncoder {
   readonly kind = 'builtin' as const;
   private readonly ids: Map<string, number>;
@@ -76,12 +85,20 @@ export class BuiltinPromptEncoder implements PromptEncoder {
     readonly textLen: number,
     readonly textDim: number,
     private readonly table: WeightTensor,
+    private readonly neighbours?: NeighbourTables,
   ) {
-    if (table.shape.length !== 2 || table.shape[0] !== vocabulary.length || table.shape[1] !== textDim) {
-      throw new SinkstreamError(
-        'ERR_MODEL_SHAPE',
-        `${TEXT_EMBEDDING_KEY} has shape ${formatShape(table.shape)}, expected [${vocabulary.length}, ${textDim}] (vocabulary size ${vocabulary.length}, model.arch.textDim ${textDim})`,
-      );
+    const check = (key: string, t: WeightTensor): void => {
+      if (t.shape.length !== 2 || t.shape[0] !== vocabulary.length || t.shape[1] !== textDim) {
+        throw new SinkstreamError(
+          'ERR_MODEL_SHAPE',
+          `${key} has shape ${formatShape(t.shape)}, expected [${vocabulary.length}, ${textDim}] (vocabulary size ${vocabulary.length}, model.arch.textDim ${textDim})`,
+        );
+      }
+    };
+    check(TEXT_EMBEDDING_KEY, table);
+    if (neighbours) {
+      check(TEXT_NEIGHBOUR_KEYS[0], neighbours.previous);
+      check(TEXT_NEIGHBOUR_KEYS[1], neighbours.next);
     }
     this.ids = new Map(vocabulary.map((w, i) => [w, i]));
     this.positions = textPositions(textLen, textDim);
@@ -89,7 +106,12 @@ export class BuiltinPromptEncoder implements PromptEncoder {
 
   static fromWeights(vocabulary: readonly string[], textLen: number, textDim: number, weights: ModelWeights, seed: number): BuiltinPromptEncoder {
     const table = weights.get(TEXT_EMBEDDING_KEY) ?? syntheticTextTable(vocabulary.length, textDim, seed);
-    return new BuiltinPromptEncoder(vocabulary, textLen, textDim, table);
+    const [previous, next] = TEXT_NEIGHBOUR_KEYS.map((key) => weights.get(key));
+    if ((previous === undefined) !== (next === undefined)) {
+      const [has, lacks] = previous === undefined ? TEXT_NEIGHBOUR_KEYS.slice().reverse() : TEXT_NEIGHBOUR_KEYS;
+      throw new SinkstreamError('ERR_MODEL_SHAPE', `the checkpoint has ${has} but not ${lacks}: the text encoder's neighbour tables come as a pair`);
+    }
+    return new BuiltinPromptEncoder(vocabulary, textLen, textDim, table, previous && next ? { previous, next } : undefined);
   }
 
   /** Token ids of a prompt (ERR_PROMPT for an unknown word or a prompt longer than textLen). */
@@ -112,9 +134,18 @@ export class BuiltinPromptEncoder implements PromptEncoder {
     const d = this.textDim;
     const out = new Float32Array(this.textLen * d);
     const table = this.table.data;
+    const previous = this.neighbours?.previous.data;
+    const next = this.neighbours?.next.data;
     for (let i = 0; i < tokens.length; i++) {
       const row = tokens[i] * d;
-      for (let j = 0; j < d; j++) out[i * d + j] = table[row + j] + this.positions[i * d + j];
+      const before = previous && i > 0 ? tokens[i - 1] * d : -1;
+      const after = next && i + 1 < tokens.length ? tokens[i + 1] * d : -1;
+      for (let j = 0; j < d; j++) {
+        let v = table[row + j] + this.positions[i * d + j];
+        if (before >= 0) v += previous![before + j];
+        if (after >= 0) v += next![after + j];
+        out[i * d + j] = v;
+      }
     }
     return out;
   }

@@ -81,6 +81,29 @@ test('NaN weights: exit 2 at load, ERR_MODEL_FILE naming the first bad tensor, n
   assert.not.ok(fs.existsSync(out));
 });
 
+test('text encoder neighbour tables: a pair renders (other frames than without), one alone is exit 2 naming the other, nothing written', async () => {
+  const vocabSize = JSON.parse(fs.readFileSync(path.join(root, 'models/demo/vocab.json'), 'utf8')).length;
+  const table = (seed: number) => ({ shape: [vocabSize, 64], data: Float32Array.from({ length: vocabSize * 64 }, (_, i) => Math.sin(seed * 1000 + i)) });
+  const paired = await editedWeights('neighbours.safetensors', (t) => {
+    t.set('text_encoder.previous.weight', table(1));
+    t.set('text_encoder.next.weight', table(2));
+  });
+  const dir = tempDir('neighbours');
+  const frames = async (weights: string, name: string): Promise<Buffer> => {
+    const out = path.join(dir, name);
+    const run = await cli(['render', '--frames', '3', '--no-progress', '--out', out, '--set', `model.weights=${weights}`]);
+    assert.is(run.code, 0, run.stderr);
+    return fs.readFileSync(out);
+  };
+  assert.not.ok((await frames(paired, 'paired.mp4')).equals(await frames(demoWeights, 'plain.mp4')), 'the neighbour tables change the context');
+  const half = await editedWeights('half.safetensors', (t) => t.set('text_encoder.next.weight', table(2)));
+  const out = path.join(tempDir('never'), 'never.mp4');
+  const run = await cli(['render', '--frames', '3', '--no-progress', '--out', out, '--set', `model.weights=${half}`]);
+  assert.is(run.code, 2, run.stderr);
+  assert.match(errorLine(run.stderr) ?? '', /has text_encoder\.next\.weight but not text_encoder\.previous\.weight.*\[ERR_MODEL_SHAPE\]/);
+  assert.not.ok(fs.existsSync(out));
+});
+
 test('weights that make the model diverge: exit 1 at the first non-finite block, the frames before it playable', async () => {
   // Finite, but far too large for float32 arithmetic: the first generated block's latent is NaN.
   const weights = await editedWeights('huge.safetensors', (t) => {

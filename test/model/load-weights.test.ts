@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { configSchema } from '../../src/config/schema.js';
 import { modelDims } from '../../src/model/dims.js';
-import { loadTextEmbeddingTable, loadWeights } from '../../src/model/load-weights.js';
+import { loadTextEncoderTables, loadWeights } from '../../src/model/load-weights.js';
 import { syntheticWeights, syntheticTextTable } from '../../src/model/synthetic.js';
 import { writeSafetensors } from '../../src/model/safetensors.js';
 import { toDiffusersKey } from '../../src/model/key-names.js';
-import { TEXT_EMBEDDING_KEY } from '../../src/model/expected-shapes.js';
+import { TEXT_EMBEDDING_KEY, TEXT_NEIGHBOUR_KEYS } from '../../src/model/expected-shapes.js';
 import type { ModelWeights } from '../../src/model/weights.js';
 import { assertSameWeights, rejectsWith } from '../helpers/assertions.js';
 
@@ -69,15 +69,28 @@ test('missing or malformed files are ERR_MODEL_FILE naming the file', async () =
   await rejectsWith(loadWeights(configFor(junk)), 'ERR_MODEL_FILE', junk);
 });
 
-test('loadTextEmbeddingTable: the table alone, under a wrapper; empty for synthetic', async () => {
+test('loadTextEncoderTables: the table alone, under a wrapper; empty for synthetic', async () => {
   const file = path.join(dir, 'with-text.safetensors');
   const table = syntheticTextTable(5, 8, 2);
   const weights = new Map([...reference, [TEXT_EMBEDDING_KEY, table] as const].map(([k, t]) => [`model.${k}`, t] as const));
   await writeSafetensors(file, new Map(weights));
-  const loaded = await loadTextEmbeddingTable(configFor(file));
+  const loaded = await loadTextEncoderTables(configFor(file));
   assert.equal([...loaded.keys()], [TEXT_EMBEDDING_KEY]);
   assert.equal([...loaded.get(TEXT_EMBEDDING_KEY)!.data], [...table.data]);
-  assert.is((await loadTextEmbeddingTable(configFor('synthetic'))).size, 0);
+  assert.is((await loadTextEncoderTables(configFor('synthetic'))).size, 0);
+});
+
+test('the text encoder\'s neighbour tables load beside the word table; a wrong width is named', async () => {
+  const file = path.join(dir, 'with-neighbours.safetensors');
+  const tables = [TEXT_EMBEDDING_KEY, ...TEXT_NEIGHBOUR_KEYS].map((k, i) => [k, syntheticTextTable(5, 8, 10 + i)] as const);
+  await writeSafetensors(file, new Map([...reference, ...tables]));
+  const loaded = await loadTextEncoderTables(configFor(file));
+  assert.equal([...loaded.keys()].sort(), [TEXT_EMBEDDING_KEY, ...TEXT_NEIGHBOUR_KEYS].sort());
+  for (const [k, t] of tables) assert.equal([...loaded.get(k)!.data], [...t.data], k);
+  assertSameWeights(await loadWeights(configFor(file)), new Map([...reference, ...tables]), { bitExact: true });
+  const wide = path.join(dir, 'wide-neighbours.safetensors');
+  await writeSafetensors(wide, new Map([...reference, ...tables, [TEXT_NEIGHBOUR_KEYS[1], syntheticTextTable(5, 9, 1)]]));
+  await rejectsWith(loadWeights(configFor(wide)), 'ERR_MODEL_SHAPE', TEXT_NEIGHBOUR_KEYS[1], '[5, 9]', '[vocabSize, 8]');
 });
 
 test.run();

@@ -6,7 +6,7 @@ import { BuiltinPromptEncoder, loadVocabulary, textPositions } from '../../src/t
 import { DEMO_VOCABULARY } from '../../src/text/demo-vocabulary.js';
 import { splitWords } from '../../src/text/word-tokenizer.js';
 import { syntheticTextTable } from '../../src/model/synthetic.js';
-import { TEXT_EMBEDDING_KEY } from '../../src/model/expected-shapes.js';
+import { TEXT_EMBEDDING_KEY, TEXT_NEIGHBOUR_KEYS } from '../../src/model/expected-shapes.js';
 import { SinkstreamError } from '../../src/errors.js';
 import type { ModelWeights } from '../../src/model/weights.js';
 
@@ -55,6 +55,55 @@ test('rows = table[token] + PE(i) exactly; rows past the prompt are zero', () =>
   }
   // PE(0) = [0, 1, 0, 1, ...]
   assert.equal([...textPositions(1, 4)], [0, 1, 0, 1]);
+});
+
+test('with neighbour tables, row i adds previous[token i-1] and next[token i+1] exactly', () => {
+  const vocab = ['red', 'circle', 'blue'];
+  const filled = (scale: number) => ({ shape: [3, textDim], data: Float32Array.from({ length: 3 * textDim }, (_, i) => (i + 1) * scale) });
+  const table = filled(0.25);
+  const previous = filled(0.001);
+  const next = filled(-0.03);
+  const enc = new BuiltinPromptEncoder(vocab, textLen, textDim, table, { previous, next });
+  const plain = new BuiltinPromptEncoder(vocab, textLen, textDim, table);
+  const tokens = [2, 1, 0];
+  const out = enc.encode('blue circle red');
+  const pe = textPositions(textLen, textDim);
+  for (let i = 0; i < textLen; i++) {
+    for (let j = 0; j < textDim; j++) {
+      let expected = 0;
+      if (i < tokens.length) {
+        expected = table.data[tokens[i] * textDim + j] + pe[i * textDim + j];
+        if (i > 0) expected += previous.data[tokens[i - 1] * textDim + j];
+        if (i + 1 < tokens.length) expected += next.data[tokens[i + 1] * textDim + j];
+      }
+      assert.is(out[i * textDim + j], Math.fround(expected), `row ${i} col ${j}`);
+    }
+  }
+  // the word order now matters: the same words in another order give other rows
+  assert.not.equal([...enc.encode('red circle blue').subarray(textDim, 2 * textDim)], [...enc.encode('blue circle red').subarray(textDim, 2 * textDim)]);
+  assert.equal([...plain.encode('red circle blue').subarray(textDim, 2 * textDim)], [...plain.encode('blue circle red').subarray(textDim, 2 * textDim)]);
+  const wrong = { shape: [2, textDim], data: new Float32Array(2 * textDim) };
+  const e = throwsCode(() => new BuiltinPromptEncoder(vocab, textLen, textDim, table, { previous, next: wrong }), 'ERR_MODEL_SHAPE');
+  assert.ok(e.message.includes(TEXT_NEIGHBOUR_KEYS[1]) && e.message.includes('[2, 6]'), e.message);
+});
+
+test('createPromptEncoder: the neighbour tables from the checkpoint, as a pair', async () => {
+  const config = configSchema.parse({ model: { arch: { textDim, textLen }, syntheticSeed: 9 }, text: { vocab: '["red","circle"]' } });
+  const ones = (v: number) => ({ shape: [2, textDim], data: new Float32Array(2 * textDim).fill(v) });
+  const weights: ModelWeights = new Map([[TEXT_EMBEDDING_KEY, ones(0.5)], [TEXT_NEIGHBOUR_KEYS[0], ones(0.25)], [TEXT_NEIGHBOUR_KEYS[1], ones(2)]]);
+  const enc = await createPromptEncoder(config, weights);
+  // 'red circle': row 0 = 0.5 + next 2 + PE(0, 0) = 0; row 1 = 0.5 + previous 0.25 + PE(1, 0) = sin 1
+  const out = await enc.encode('red circle');
+  assert.is(out[0], 2.5);
+  assert.is(out[textDim], Math.fround(0.75 + Math.sin(1)));
+  const half: ModelWeights = new Map([[TEXT_EMBEDDING_KEY, ones(0.5)], [TEXT_NEIGHBOUR_KEYS[1], ones(2)]]);
+  try {
+    await createPromptEncoder(config, half);
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as SinkstreamError).code, 'ERR_MODEL_SHAPE');
+    assert.ok((e as Error).message.includes(`has ${TEXT_NEIGHBOUR_KEYS[1]} but not ${TEXT_NEIGHBOUR_KEYS[0]}`), (e as Error).message);
+  }
 });
 
 test('an unknown word is ERR_PROMPT naming it and listing the vocabulary', () => {

@@ -87,6 +87,9 @@ class Dims:
     latent_height: int = 16
     latent_width: int = 16
     vocab_size: Optional[int] = None  # built-in text encoder table rows (None: no table)
+    # Built-in text encoder only: each context row also adds its neighbouring words' rows of two more tables
+    # (text_encoder.previous / .next), so a word's row says which words stand beside it ("yellow" before "triangle").
+    text_neighbours: bool = False
     # What the network's head outputs: 'flow' (v = noise - x0, Wan's) or 'sample' (x0 itself, converted to
     # the flow (x_s - x0) / max(s, SAMPLE_SIGMA_FLOOR) by forward(); the runtime's loop does the same).
     prediction: str = 'flow'
@@ -122,6 +125,7 @@ class Dims:
         'textDim': 'text_dim', 'textLen': 'text_len', 'ropeTheta': 'rope_theta',
         'ropeSplit': 'rope_split', 'ropeMaxPosition': 'rope_max_position',
         'latentHeight': 'latent_height', 'latentWidth': 'latent_width', 'vocabSize': 'vocab_size',
+        'textNeighbours': 'text_neighbours',
     }
 
     @classmethod
@@ -146,6 +150,7 @@ class Dims:
             'ropeMaxPosition': self.rope_max_position,
             'latentHeight': self.latent_height, 'latentWidth': self.latent_width,
             **({'prediction': self.prediction} if self.prediction != 'flow' else {}),
+            **({'textNeighbours': True} if self.text_neighbours else {}),
         }
 
 
@@ -278,13 +283,35 @@ class Head(nn.Module):
         self.modulation = nn.Parameter(torch.randn(1, 2, d) / d ** 0.5)
 
 
-class TextEncoder(nn.Module):
-    """The built-in word encoder's table; context row i = embedding[token_i] + PE(i)."""
+TEXT_NEIGHBOUR_KEYS = ('text_encoder.previous.weight', 'text_encoder.next.weight')
 
-    def __init__(self, vocab_size: int, text_dim: int):
+
+class TextEncoder(nn.Module):
+    """The built-in word encoder's tables; context row i = embedding[token_i] + PE(i), and with neighbours
+    + previous[token_(i-1)] (i > 0) + next[token_(i+1)] (i + 1 < length). The neighbour tables start at zero, so
+    adding them to a trained model changes nothing until they are trained."""
+
+    def __init__(self, vocab_size: int, text_dim: int, neighbours: bool = False):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, text_dim)
         nn.init.normal_(self.embedding.weight, std=1.0)
+        if neighbours:
+            self.previous = nn.Embedding(vocab_size, text_dim)
+            self.next = nn.Embedding(vocab_size, text_dim)
+            nn.init.zeros_(self.previous.weight)
+            nn.init.zeros_(self.next.weight)
+
+    def rows(self, ids: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """ids [B, L] (any value where keep is 0), keep [B, L, 1] float: the rows before positions, zero past the prompt."""
+        ids = ids.clamp(min=0)
+        out = self.embedding.weight[ids] * keep
+        if hasattr(self, 'previous'):
+            prev = torch.zeros_like(out)
+            prev[:, 1:] = self.previous.weight[ids[:, :-1]] * keep[:, 1:]
+            nxt = torch.zeros_like(out)
+            nxt[:, :-1] = self.next.weight[ids[:, 1:]] * keep[:, 1:]
+            out = out + prev + nxt
+        return out
 
 
 def text_positional_encoding(length: int, text_dim: int) -> torch.Tensor:
@@ -359,7 +386,7 @@ class WanModel(nn.Module):
         self.blocks = nn.ModuleList([Block(dims) for _ in range(dims.layers)])
         self.head = Head(dims)
         if dims.vocab_size:
-            self.text_encoder = TextEncoder(dims.vocab_size, dims.text_dim)
+            self.text_encoder = TextEncoder(dims.vocab_size, dims.text_dim, dims.text_neighbours)
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -384,8 +411,9 @@ class WanModel(nn.Module):
         n = min(len(token_ids), dims.text_len)
         ctx = torch.zeros(dims.text_len, dims.text_dim, device=table.device, dtype=torch.float32)
         if n:
-            ids = torch.tensor(list(token_ids[:n]), device=table.device, dtype=torch.long)
-            ctx[:n] = table[ids].float() + text_positional_encoding(n, dims.text_dim).to(table.device)
+            ids = torch.tensor(list(token_ids[:n]), device=table.device, dtype=torch.long)[None]
+            keep = torch.ones(1, n, 1, device=table.device)
+            ctx[:n] = self.text_encoder.rows(ids, keep)[0].float() + text_positional_encoding(n, dims.text_dim).to(table.device)
         return ctx
 
     def encode_text_batch(self, token_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -394,7 +422,7 @@ class WanModel(nn.Module):
         table = self.text_encoder.embedding.weight
         pe = text_positional_encoding(dims.text_len, dims.text_dim).to(table.device)
         keep = (torch.arange(dims.text_len, device=table.device)[None, :] < lengths[:, None]).float()[..., None]
-        return (table[token_ids.clamp(min=0)] + pe[None]) * keep
+        return self.text_encoder.rows(token_ids, keep) + pe[None] * keep
 
     def cross_kv(self, context: torch.Tensor) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """context [B, textLen, textDim] -> per layer (k normed, v), each [B, textLen, dim]."""
@@ -601,18 +629,23 @@ def score_cache(model: WanModel, queries: List[torch.Tensor], cache: KVCache, re
 # Weights: the runtime's safetensors with Wan key names
 # ----------------------------------------------------------------------------------------------
 
-def load_weights(model: WanModel, path: str) -> None:
-    """Loads a runtime safetensors file (canonical Wan keys); refuses a wrong shape or a missing key."""
+def load_weights(model: WanModel, path: str, missing_ok: Sequence[str] = ()) -> List[str]:
+    """Loads a runtime safetensors file (canonical Wan keys); refuses a wrong shape or a missing key, except the keys
+    in missing_ok, which keep the model's own values (e.g. zero neighbour tables added to a trained model). Returns
+    the keys so kept."""
     from safetensors_io import load_file  # noqa: WPS433 (sibling module; tools/reference on sys.path)
 
     tensors = load_file(path)
     state = model.state_dict()
+    kept = [key for key in state if key not in tensors and key in missing_ok]
     for key, ref in state.items():
-        if key not in tensors:
+        if key not in tensors and key not in missing_ok:
             raise KeyError(f'{path}: missing key {key}')
-        if tuple(tensors[key].shape) != tuple(ref.shape):
+        if key in tensors and tuple(tensors[key].shape) != tuple(ref.shape):
             raise ValueError(f'{path}: {key} has shape {tuple(tensors[key].shape)}, expected {tuple(ref.shape)}')
-    model.load_state_dict({k: torch.from_numpy(np.asarray(tensors[k], dtype=np.float32)) for k in state}, strict=True)
+    model.load_state_dict({k: torch.from_numpy(np.asarray(tensors[k], dtype=np.float32)) if k in tensors else state[k]
+                           for k in state}, strict=True)
+    return kept
 
 
 def save_weights(model: WanModel, path: str, dtype: str = 'float32', metadata: Optional[Dict[str, str]] = None) -> None:

@@ -53,8 +53,9 @@ def lr_at(step: int, frac: float, base: float, warmup: int) -> float:
 
 
 def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """lr for every parameter group, times the group's `lr_scale` where it has one."""
     for g in opt.param_groups:
-        g['lr'] = lr
+        g['lr'] = lr * g.get('lr_scale', 1.0)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ the same area at the same centroid) in:
 - the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames);
 - the same videos continued by the sampler from the two true blocks: frames 6-8 and the last block.
 Printed (JSON), per case: objects present, shape accuracy (share of present objects whose best match is the
-prompted shape; chance 1/3), the median IoU with the prompted shape, and the confusion counts (prompted -> best).
+prompted shape; chance 1/3), the median IoU with the prompted shape, the confusion counts (prompted -> best), and
+by the prompt's object count: the share present, and of the present objects' frames the share whose best match is
+the prompted shape, the shape the prompt gives another object (a shape bound to the wrong colour), or neither.
 
     python3 tools/train/eval_shapes.py --weights models/demo/model.safetensors
     python3 tools/train/eval_shapes.py --weights tools/train/checkpoints/teacher-run11.safetensors --sampler ode --steps 16 --guidance 3
@@ -56,15 +58,31 @@ def measure(px: torch.Tensor, p: Dict[str, torch.Tensor], ref: torch.Tensor) -> 
     objects = opening_eval.detect_objects(px, p, ref)
     det = opening_eval.summarise_objects(objects, p['valid'])
     confusion = torch.zeros(3, 3, dtype=torch.long)
-    for i, j in torch.nonzero(objects['present']).tolist():
-        for b in objects['best_shape'][i, j].tolist():
-            confusion[int(p['shape'][i, j]), b] += 1
+    # per object count: [objects, present, frames matching the prompted shape, another object's prompted shape, neither]
+    by_count = torch.zeros(4, 5, dtype=torch.long)
+    for i in range(p['count'].shape[0]):
+        k = int(p['count'][i])
+        prompted = p['shape'][i, :k].tolist()
+        for j in range(k):
+            by_count[k, 0] += 1
+            if not objects['present'][i, j]:
+                continue
+            by_count[k, 1] += 1
+            own = prompted[j]
+            others = set(prompted[:j] + prompted[j + 1:]) - {own}
+            for b in objects['best_shape'][i, j].tolist():
+                confusion[own, b] += 1
+                by_count[k, 2 if b == own else 3 if b in others else 4] += 1
     return {
         'objects_present': round(det['objects_present'], 4),
         'shape_accuracy': round(det['shape_accuracy_present'], 4),
         'shape_iou_median': round(det['shape_iou_median_present'], 4),
         'best match of each prompted shape (circle square triangle)': {
             name: ' '.join(str(v) for v in confusion[k].tolist()) for k, name in enumerate(scenes.SHAPES)},
+        # the binding of shape to colour: with more objects, a wrong shape may be the one the prompt gives another object
+        'by object count: present, and of the frames right / another object\'s shape / neither': {
+            str(k): ' '.join([f'{row[1] / row[0]:.3f}'] + [f'{v / max(sum(row[2:]), 1):.3f}' for v in row[2:]])
+            for k, row in enumerate(by_count.tolist()) if row[0]},
     }
 
 

@@ -20,7 +20,8 @@
 7. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
 8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
-   do not overlap), the same layout drawn with the other shapes scores 0; a ragged outline scores a lower IoU.
+   do not overlap), the same layout drawn with the other shapes scores 0; a ragged outline scores a lower IoU;
+   eval_shapes' split by object count tells a shape drawn on the wrong object from a shape the prompt does not name.
 9. train_teacher's outline weighting: off adds no weights and draws nothing more; on, the weight is 1 + W exactly on
    the latent entries of pixels within the band of an outline (unpacked back to pixels), and an error on those
    entries costs more than the same error elsewhere.
@@ -36,6 +37,10 @@
    show one render of that clip with other shapes.
 14. train_teacher --shape-swap-min-s: the same random draws as the swaps at every level; in both streams a frame whose
    noise level is below the level shows the truth (the unswapped run's input) and one at or above it the swapped input.
+15. the word encoder's neighbour tables: added at zero to a model (load_weights' missing_ok) they change no context
+   row; trained, row i is word[t_i] + previous[t_(i-1)] + next[t_(i+1)] + PE(i) within the prompt and zero past it,
+   the batch and the one-prompt encoders agree, and the same words in another order give other rows; --init of a
+   checkpoint without them is refused unless they are allowed missing, and they train at their own learning rate.
 """
 import os
 import sys
@@ -328,6 +333,22 @@ def test_shape_measure() -> None:
     ragged = ((dx * dx + dy * dy).sqrt() <= 7 * (1 + 0.35 * torch.sin(5 * torch.atan2(dy, dx)))).float()
     ious = do.shape_ious(torch.stack([clean, ragged]))
     assert int(ious[0].argmax()) == 0 and float(ious[0, 0]) > 0.9 and float(ious[1, 0]) < float(ious[0, 0]) - 0.1, ious
+    # eval_shapes' split by object count: two objects of different shapes drawn with each other's shape count as
+    # "another object's shape", a shape neither object has as "neither"
+    import eval_shapes as es
+    two = {k: v.clone() for k, v in p.items()}
+    two['count'] = torch.full_like(p['count'], 2)
+    two['valid'] = (torch.arange(3)[None, :] < 2).expand(64, -1).clone()
+    two['colour'][:, 0], two['colour'][:, 1] = 1, 3  # two colours, whatever the drawn prompt's count
+    two['shape'][:, 0], two['shape'][:, 1] = 0, 1  # circle, square
+    pos2 = torch.tensor([[16.0, 16.0], [46.0, 46.0], [0.0, 0.0]])[None].expand(64, -1, -1)
+    ref2 = do.reference_areas(two)
+    key = "by object count: present, and of the frames right / another object's shape / neither"
+    assert es.measure(do.render_openings(pos2, two), two, ref2)[key] == {'2': '1.000 1.000 0.000 0.000'}
+    crossed = dict(two, shape=two['shape'][:, [1, 0, 2]])
+    assert es.measure(do.render_openings(pos2, crossed), two, ref2)[key] == {'2': '1.000 0.000 1.000 0.000'}
+    triangles = dict(two, shape=torch.full_like(two['shape'], 2))
+    assert es.measure(do.render_openings(pos2, triangles), two, ref2)[key] == {'2': '1.000 0.000 0.000 1.000'}
 
 
 def test_outline_weighting() -> None:
@@ -516,6 +537,53 @@ def test_shape_swap_min_s() -> None:
         assert not torch.equal(want, plain[f'{stream}_noisy']), stream
 
 
+def test_text_neighbours() -> None:
+    import dataclasses
+    import tempfile
+    from model import TEXT_NEIGHBOUR_KEYS, load_weights, save_weights, text_positional_encoding
+    from common import set_lr
+    plain = make_model()
+    ids = torch.tensor([[3, 7, 2, 9, 0, 0], [5, 1, 1, 4, 8, 6]])
+    lens = torch.tensor([4, 6])
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, 'plain.safetensors')
+        save_weights(plain, path)
+        m = WanModel(dataclasses.replace(plain.dims, text_neighbours=True))
+        try:
+            load_weights(m, path)
+            raise AssertionError('a checkpoint without the neighbour tables must be refused by default')
+        except KeyError:
+            pass
+        assert load_weights(m, path, missing_ok=TEXT_NEIGHBOUR_KEYS) == list(TEXT_NEIGHBOUR_KEYS)
+    assert torch.equal(m.encode_text_batch(ids, lens), plain.encode_text_batch(ids, lens))
+    torch.manual_seed(3)
+    t = m.text_encoder
+    with torch.no_grad():
+        t.previous.weight.normal_()
+        t.next.weight.normal_()
+    got = m.encode_text_batch(ids, lens)
+    pe = text_positional_encoding(6, 16)
+    for b in range(2):
+        n = int(lens[b])
+        for i in range(6):
+            want = torch.zeros(16)
+            if i < n:
+                want = t.embedding.weight[ids[b, i]] + pe[i]
+                if i > 0:
+                    want = want + t.previous.weight[ids[b, i - 1]]
+                if i + 1 < n:
+                    want = want + t.next.weight[ids[b, i + 1]]
+            assert torch.allclose(got[b, i], want, atol=1e-6), (b, i)
+        assert torch.allclose(m.encode_text(ids[b, :n].tolist())[None], got[b:b + 1], atol=1e-6), b
+    swapped = ids.clone()
+    swapped[0, [1, 2]] = ids[0, [2, 1]]
+    assert not torch.allclose(m.encode_text_batch(swapped, lens)[0, 0], got[0, 0])
+    assert torch.allclose(plain.encode_text_batch(swapped, lens)[0, 0], plain.encode_text_batch(ids, lens)[0, 0])
+    opt = torch.optim.AdamW([{'params': [t.embedding.weight]}, {'params': [t.previous.weight], 'lr_scale': 30.0}], lr=1.0)
+    set_lr(opt, 2e-4)
+    assert [g['lr'] for g in opt.param_groups] == [2e-4, 2e-4 * 30.0]
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -533,4 +601,5 @@ if __name__ == '__main__':
     test_text_path()
     test_shape_swap_tf()
     test_shape_swap_min_s()
+    test_text_neighbours()
     print('ok')

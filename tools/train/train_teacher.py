@@ -94,7 +94,7 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
     BLOCK, DEFAULT_MODEL_JSON, HELD_OUT_SEED, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy,
     load_dims, lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s, write_model_json,
 )
-from model import PREDICTIONS, Dims, WanModel, flow_target, load_weights, shifted_steps  # noqa: E402
+from model import PREDICTIONS, TEXT_NEIGHBOUR_KEYS, Dims, WanModel, flow_target, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402  (detector, prompt sets, the runtime's block sampler)
 
@@ -462,6 +462,11 @@ def main() -> None:
     ap.add_argument('--init', default=None, help='start from these weights (a runtime safetensors), else from scratch')
     ap.add_argument('--prediction', choices=PREDICTIONS, default=None,
                     help="what the head outputs: 'flow' (v) or 'sample' (x0, trained with the flow loss); default: --model's")
+    ap.add_argument('--text-neighbours', action='store_true',
+                    help="give the word encoder its neighbour tables (each word's row also carries the words beside it), "
+                         "zero where --init has none")
+    ap.add_argument('--neighbour-lr-scale', type=float, default=30.0,
+                    help='the neighbour tables learn at this multiple of --lr (they start at zero)')
     ap.add_argument('--reinit-head', action='store_true',
                     help='zero the output head after --init (a run that changes --prediction starts the head afresh)')
     ap.add_argument('--out', required=True)
@@ -542,6 +547,10 @@ def main() -> None:
     dims = load_dims(args.model, vocab)
     if args.prediction:
         dims.prediction = args.prediction
+    if args.text_neighbours:
+        dims.text_neighbours = True
+    if args.neighbour_lr_scale <= 0:
+        ap.error(f'--neighbour-lr-scale: expected > 0, got {args.neighbour_lr_scale}')
     if args.self_check:
         self_check(vocab, dims.text_len)
         return
@@ -551,7 +560,9 @@ def main() -> None:
     torch.manual_seed(args.seed)
     model = WanModel(dims)
     if args.init:
-        load_weights(model, args.init)
+        added = load_weights(model, args.init, missing_ok=TEXT_NEIGHBOUR_KEYS if dims.text_neighbours else ())
+        if added:
+            print(f'{args.init} has no {", ".join(added)}: starting them at zero', flush=True)
     if args.reinit_head:
         torch.nn.init.zeros_(model.head.head.weight)
         torch.nn.init.zeros_(model.head.head.bias)
@@ -566,7 +577,8 @@ def main() -> None:
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
             'context_erase': str(args.context_erase), 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
             'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf),
-            'shape_swap_min_s': str(args.shape_swap_min_s), 'train_only': args.train_only}
+            'shape_swap_min_s': str(args.shape_swap_min_s), 'train_only': args.train_only,
+            'text_neighbours': f'{dims.text_neighbours} (lr x{args.neighbour_lr_scale})'}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
@@ -577,7 +589,10 @@ def main() -> None:
         if args.train_only == 'text':
             for name, q in model.named_parameters():
                 q.requires_grad_(text_path(name))
-        opt = adamw([q for q in model.parameters() if q.requires_grad], dev, args.lr)
+        trained = [(n, q) for n, q in model.named_parameters() if q.requires_grad]
+        groups = [{'params': [q for n, q in trained if n not in TEXT_NEIGHBOUR_KEYS]},
+                  {'params': [q for n, q in trained if n in TEXT_NEIGHBOUR_KEYS], 'lr_scale': args.neighbour_lr_scale}]
+        opt = adamw([g for g in groups if g['params']], dev, args.lr)
         amp = autocast_args(dev)
         losses_fn = step_losses
         if args.compile:

@@ -11,7 +11,7 @@ import { statSync } from 'node:fs';
 import type { Config } from '../../config/schema.js';
 import { SinkstreamError } from '../../errors.js';
 import { modelDims, type ModelDims } from '../../model/dims.js';
-import { TEXT_EMBEDDING_KEY } from '../../model/expected-shapes.js';
+import { TEXT_ENCODER_KEYS } from '../../model/expected-shapes.js';
 import { loadWeights } from '../../model/load-weights.js';
 import type { BatchedForward, CacheUpdate, DenoiseStepsRequest, Engine, EngineInfo, EngineOptions, ForwardRequest, ForwardResult, QuerySelection } from '../types.js';
 import type { NativeAddon, NativeBatchRequest, NativeForwardStats, NativeHandle, NativePrecision } from './addon-types.js';
@@ -154,7 +154,7 @@ export class NativeEngine implements Engine {
       if (!addon.weightsShared(handle)) {
         const weights = await loadWeights(config);
         for (const [key, tensor] of weights) {
-          if (key === TEXT_EMBEDDING_KEY) continue; // the built-in text encoder's table runs on the host
+          if (TEXT_ENCODER_KEYS.has(key)) continue; // the built-in text encoder's tables run on the host
           addon.setWeight(handle, key, tensor.data);
         }
         addon.finalize(handle);
