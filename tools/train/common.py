@@ -8,6 +8,7 @@ Importing this module puts tools/reference and tools/data on sys.path, so a scri
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -98,9 +99,14 @@ def adamw(params: Iterable[torch.nn.Parameter], dev: torch.device, lr: float, be
 
 
 def load_model(dims: Dims, path: str, dev) -> WanModel:
-    """A model of these dims with the weights of a runtime safetensors file, on dev."""
-    from model import load_weights
+    """A model of these dims with the weights of a runtime safetensors file, on dev; with the word encoder's
+    neighbour tables when the file has them (as the runtime decides), whatever dims says."""
+    from model import TEXT_NEIGHBOUR_KEYS, load_weights
+    from safetensors_io import read_header  # noqa: WPS433
 
+    has = [k in read_header(path) for k in TEXT_NEIGHBOUR_KEYS]
+    if any(has) != dims.text_neighbours:
+        dims = dataclasses.replace(dims, text_neighbours=any(has))
     m = WanModel(dims)
     load_weights(m, path)
     return m.to(dev)

@@ -40,7 +40,8 @@
 15. the word encoder's neighbour tables: added at zero to a model (load_weights' missing_ok) they change no context
    row; trained, row i is word[t_i] + previous[t_(i-1)] + next[t_(i+1)] + PE(i) within the prompt and zero past it,
    the batch and the one-prompt encoders agree, and the same words in another order give other rows; --init of a
-   checkpoint without them is refused unless they are allowed missing, and they train at their own learning rate.
+   checkpoint without them is refused unless they are allowed missing, common.load_model builds them exactly when the
+   file has them, and they train at their own learning rate.
 """
 import os
 import sys
@@ -579,6 +580,14 @@ def test_text_neighbours() -> None:
     swapped[0, [1, 2]] = ids[0, [2, 1]]
     assert not torch.allclose(m.encode_text_batch(swapped, lens)[0, 0], got[0, 0])
     assert torch.allclose(plain.encode_text_batch(swapped, lens)[0, 0], plain.encode_text_batch(ids, lens)[0, 0])
+    from common import load_model
+    with tempfile.TemporaryDirectory() as d:  # the tools build the tables when the file has them, as the runtime does
+        path = os.path.join(d, 'neighbours.safetensors')
+        save_weights(m, path)
+        back = load_model(plain.dims, path, 'cpu')
+        assert torch.equal(back.encode_text_batch(ids, lens), got)
+        save_weights(plain, path)
+        assert not hasattr(load_model(m.dims, path, 'cpu').text_encoder, 'next')
     opt = torch.optim.AdamW([{'params': [t.embedding.weight]}, {'params': [t.previous.weight], 'lr_scale': 30.0}], lr=1.0)
     set_lr(opt, 2e-4)
     assert [g['lr'] for g in opt.param_groups] == [2e-4, 2e-4 * 30.0]

@@ -53,6 +53,10 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   low level the input shows its outline almost exactly, and a swap there asks the model to redraw an outline it can see
   (teacher run 12, swapped at every level: ragged outlines, median IoU 0.48 against run 11's 0.66); above S the place
   is in the input but the shape is still to be decided;
+- --text-neighbours: the word encoder gets its neighbour tables (each word's context row also adds the previous
+  word's row of one table and the next word's of another; the runtime reads them from the checkpoint), zero where
+  --init has none, so the model starts as it was; they learn at --neighbour-lr-scale times the learning rate. Without
+  them a row is its word plus its place, and which shape goes with which colour must be worked out from the places;
 - --train-only text: only the text path learns (the word table, the text projection, every block's cross-attention
   and its norm); the rest of the network is frozen. For a teacher that draws well but reads a word badly;
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
