@@ -381,12 +381,13 @@ def main() -> None:
     torch.manual_seed(args.seed)
     vocab = scenes.vocabulary()
     dims = load_dims(args.model, vocab)
-    write_model_json(args.out, dims)
 
     teacher = freeze(load_model(dims, args.teacher, dev))
     init = args.init or args.teacher
     student = load_model(dims, init, dev).train()
     critic = load_model(dims, args.teacher, dev).train()  # the fake score starts as the real one
+    dims = student.dims  # with the word encoder's neighbour tables if the init has them
+    write_model_json(args.out, dims)
     gen_params = freeze_text(student)
     critic_params = freeze_text(critic)
     ema = frozen_copy(student)
