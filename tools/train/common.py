@@ -98,16 +98,21 @@ def adamw(params: Iterable[torch.nn.Parameter], dev: torch.device, lr: float, be
                              **({'fused': True} if dev.type == 'cuda' else {}))
 
 
-def load_model(dims: Dims, path: str, dev) -> WanModel:
-    """A model of these dims with the weights of a runtime safetensors file, on dev; with the word encoder's
-    neighbour tables when the file has them (as the runtime decides), whatever dims says."""
-    from model import TEXT_NEIGHBOUR_KEYS, load_weights
+def dims_of_file(dims: Dims, path: str) -> Dims:
+    """dims with the word encoder's neighbour tables exactly when the safetensors file has them (as the runtime
+    decides), whatever dims says."""
+    from model import TEXT_NEIGHBOUR_KEYS
     from safetensors_io import read_header  # noqa: WPS433
 
-    has = [k in read_header(path) for k in TEXT_NEIGHBOUR_KEYS]
-    if any(has) != dims.text_neighbours:
-        dims = dataclasses.replace(dims, text_neighbours=any(has))
-    m = WanModel(dims)
+    header = read_header(path)
+    return dataclasses.replace(dims, text_neighbours=any(k in header for k in TEXT_NEIGHBOUR_KEYS))
+
+
+def load_model(dims: Dims, path: str, dev) -> WanModel:
+    """A model of these dims (dims_of_file) with the weights of a runtime safetensors file, on dev."""
+    from model import load_weights
+
+    m = WanModel(dims_of_file(dims, path))
     load_weights(m, path)
     return m.to(dev)
 

@@ -95,8 +95,8 @@ import numpy as np
 import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
-    BLOCK, DEFAULT_MODEL_JSON, HELD_OUT_SEED, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, ema_update, frozen_copy,
-    load_dims, lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s, write_model_json,
+    BLOCK, DEFAULT_MODEL_JSON, HELD_OUT_SEED, INFERENCE_STEPS, ROOT, SHIFT, adamw, autocast_args, dims_of_file, ema_update,
+    frozen_copy, load_dims, lr_at, pick_device, save_atomic, save_sheet, set_lr, set_tf32, shift_s, write_model_json,
 )
 from model import PREDICTIONS, TEXT_NEIGHBOUR_KEYS, Dims, WanModel, flow_target, load_weights, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
@@ -551,6 +551,8 @@ def main() -> None:
     dims = load_dims(args.model, vocab)
     if args.prediction:
         dims.prediction = args.prediction
+    if args.init:  # an --init with the neighbour tables keeps them (reference load_weights ignores a file's extra keys)
+        dims = dims_of_file(dims, args.init)
     if args.text_neighbours:
         dims.text_neighbours = True
     if args.neighbour_lr_scale <= 0:
