@@ -43,6 +43,11 @@ export interface SecondMetrics {
   shapeMatch: number;
   /** Share of the detected prompted objects whose outline matches their prompted shape best of the trained shapes (NaN if none). */
   shapeAccuracy: number;
+  /**
+   * Of the detected prompted objects whose prompt gives another object a different shape, the share whose
+   * outline best matches such a shape: a shape word read but bound to the wrong colour (NaN if none).
+   */
+  shapeSwapped: number;
 }
 
 /**
@@ -79,6 +84,7 @@ export const METRIC_KEYS = [
   'borderSharpness',
   'shapeMatch',
   'shapeAccuracy',
+  'shapeSwapped',
 ] as const;
 export type MetricKey = (typeof METRIC_KEYS)[number];
 
@@ -99,15 +105,19 @@ interface Accumulator {
   shapeIou: number;
   shapeRight: number;
   shapeN: number;
+  swapped: number;
+  swapN: number;
 }
 
 const empty = (): Accumulator => ({
-  frames: 0, fidelity: 0, count: 0, extra: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0,
+  frames: 0, fidelity: 0, count: 0, extra: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0, swapped: 0, swapN: 0,
 });
 
 export class VideoMetrics {
   private readonly colours: string[];
   private readonly shapes: ShapeName[];
+  /** Per prompted object: the shapes the prompt gives the other objects, its own excluded. */
+  private readonly otherShapes: Set<ShapeName>[];
   private readonly rows: SecondMetrics[] = [];
   private acc: Accumulator = empty();
   private accSecond = 0;
@@ -128,6 +138,7 @@ export class VideoMetrics {
   ) {
     this.colours = scene.objects.map((o) => o.colour);
     this.shapes = scene.objects.map((o) => o.shape);
+    this.otherShapes = this.shapes.map((own, k) => new Set(this.shapes.filter((s, j) => j !== k && s !== own)));
     this.openingHits = this.colours.map(() => 0);
   }
 
@@ -158,8 +169,13 @@ export class VideoMetrics {
       if (!o) return;
       present++;
       a.shapeIou += o.shapes[this.shapes[k]];
-      if (bestShape(o.shapes, this.spec) === this.shapes[k]) a.shapeRight++;
+      const best = bestShape(o.shapes, this.spec);
+      if (best === this.shapes[k]) a.shapeRight++;
       a.shapeN++;
+      if (this.otherShapes[k].size > 0) {
+        a.swapN++;
+        if (this.otherShapes[k].has(best)) a.swapped++;
+      }
       a.posSum += Math.hypot(o.cx - truth[k].x, o.cy - truth[k].y);
       a.posN++;
       const p = this.history.length === SPEED_STRIDE ? this.history[0].objects.get(c) : undefined;
@@ -208,6 +224,7 @@ export class VideoMetrics {
         borderSharpness: a.borderN > 0 ? a.borderSum / a.borderN : Number.NaN,
         shapeMatch: a.shapeN > 0 ? a.shapeIou / a.shapeN : Number.NaN,
         shapeAccuracy: a.shapeN > 0 ? a.shapeRight / a.shapeN : Number.NaN,
+        shapeSwapped: a.swapN > 0 ? a.swapped / a.swapN : Number.NaN,
       });
     }
     this.acc = empty();

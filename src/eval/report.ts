@@ -90,6 +90,11 @@ export const METRIC_INFO: Record<MetricKey, { title: string; unit: string; bette
   borderSharpness: { title: 'border sharpness', unit: 'RGB gradient magnitude on prompted objects\' borders', better: 'as high late as early' },
   shapeMatch: { title: 'shape match', unit: 'IoU of prompted objects with their prompted shape (same area and centroid)', better: 'higher (ground truth about 0.9)' },
   shapeAccuracy: { title: 'shape accuracy', unit: 'share of prompted objects best matching their prompted shape', better: 'higher (ground truth 1)' },
+  shapeSwapped: {
+    title: 'another object\'s shape',
+    unit: 'share of prompted objects best matching a shape the prompt gives another object (prompts whose objects differ in shape)',
+    better: 'lower (ground truth 0)',
+  },
 };
 
 function nanMean(values: number[]): number {
@@ -254,7 +259,7 @@ export function writeReport(report: EvalReport, results: RunResult[], outDir: st
         title: `${info.title} per second of video (mean over prompts and seeds)`,
         xLabel: 'second of video',
         yLabel: info.unit,
-        yRange: ['colourFidelity', 'purity', 'shapeMatch', 'shapeAccuracy'].includes(metric) ? [0, 1] : undefined,
+        yRange: ['colourFidelity', 'purity', 'shapeMatch', 'shapeAccuracy', 'shapeSwapped'].includes(metric) ? [0, 1] : undefined,
         reference: metric === 'speedRatio' ? { y: 1, label: 'training mean' } : undefined,
       },
     );

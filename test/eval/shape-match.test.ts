@@ -70,13 +70,46 @@ test('per second: ground truth scores high; the right colours in the wrong shape
   assert.ok(c0.shapeMatch < t0.shapeMatch - 0.05, `${c0.shapeMatch} vs ${t0.shapeMatch}`);
 });
 
+test("another object's shape: the shape words bound to the wrong colours are counted, the right ones are not", () => {
+  const prompt = 'a white square, a magenta circle and a cyan triangle bouncing on a black background';
+  // the first 8 frames: these scenes' objects do not touch there (where they do, an occluded outline may match another shape)
+  const measure = (drawn: string) => {
+    const m = new VideoMetrics(parsePrompt(prompt, spec), spec, 8);
+    for (const f of renderGroundTruth(parsePrompt(drawn, spec), spec, 0, 8)) m.add(f);
+    return m.finish()[0];
+  };
+  const truth = measure(prompt);
+  assert.is(truth.shapeSwapped, 0);
+  assert.is(truth.shapeAccuracy, 1);
+  // every shape word drawn, each on another object's colour
+  const rotated = measure('a white circle, a magenta triangle and a cyan square bouncing on a black background');
+  assert.is(rotated.colourFidelity, 1);
+  assert.is(rotated.shapeAccuracy, 0);
+  assert.is(rotated.shapeSwapped, 1);
+  // one object takes another's shape, one keeps its own
+  const mixed = measure('a white circle, a magenta circle and a cyan triangle bouncing on a black background');
+  assert.ok(Math.abs(mixed.shapeSwapped - 1 / 3) < 1e-9, `${mixed.shapeSwapped}`);
+  assert.ok(Math.abs(mixed.shapeAccuracy - 2 / 3) < 1e-9, `${mixed.shapeAccuracy}`);
+});
+
+test("another object's shape is not measured where no other object has a different shape", () => {
+  for (const prompt of ['a red square bouncing on a dark green background', 'a red square and a yellow square bouncing on a dark green background']) {
+    const scene = parsePrompt(prompt, spec);
+    const m = new VideoMetrics(scene, spec, 8);
+    for (const f of renderGroundTruth(scene, spec, 0, 8)) m.add(f);
+    const [row] = m.finish();
+    assert.is(row.shapeAccuracy, 1, prompt);
+    assert.ok(Number.isNaN(row.shapeSwapped), `${prompt}: ${row.shapeSwapped}`);
+  }
+});
+
 test('a second with no prompted object has no shape score', () => {
   const scene = parsePrompt('a red circle bouncing on a dark green background', spec);
   const m = new VideoMetrics(scene, spec, 4);
   const bg = spec.backgrounds.get(background)!;
   for (let i = 0; i < 4; i++) m.add(new Uint8Array(size * size * 3).map((_, j) => bg[j % 3]));
   const [row] = m.finish();
-  assert.ok(Number.isNaN(row.shapeMatch) && Number.isNaN(row.shapeAccuracy));
+  assert.ok(Number.isNaN(row.shapeMatch) && Number.isNaN(row.shapeAccuracy) && Number.isNaN(row.shapeSwapped));
 });
 
 test.run();
