@@ -630,13 +630,18 @@ def score_cache(model: WanModel, queries: List[torch.Tensor], cache: KVCache, re
 # ----------------------------------------------------------------------------------------------
 
 def load_weights(model: WanModel, path: str, missing_ok: Sequence[str] = ()) -> List[str]:
-    """Loads a runtime safetensors file (canonical Wan keys); refuses a wrong shape or a missing key, except the keys
+    """Loads a runtime safetensors file (canonical Wan keys); refuses a wrong shape, a key the model does not have (as
+    the runtime does: e.g. neighbour tables in a file for a model built without them) or a missing key, except the keys
     in missing_ok, which keep the model's own values (e.g. zero neighbour tables added to a trained model). Returns
     the keys so kept."""
     from safetensors_io import load_file  # noqa: WPS433 (sibling module; tools/reference on sys.path)
 
     tensors = load_file(path)
     state = model.state_dict()
+    extra = sorted(k for k in tensors if k not in state)
+    if extra:
+        raise KeyError(f'{path}: keys the model does not have: {", ".join(extra)} (build the model with the dims the file '
+                       'was saved with, e.g. tools/train/common.dims_of_file)')
     kept = [key for key in state if key not in tensors and key in missing_ok]
     for key, ref in state.items():
         if key not in tensors and key not in missing_ok:

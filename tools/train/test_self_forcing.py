@@ -588,9 +588,26 @@ def test_text_neighbours() -> None:
         assert torch.equal(back.encode_text_batch(ids, lens), got)
         save_weights(plain, path)
         assert not hasattr(load_model(m.dims, path, 'cpu').text_encoder, 'next')
+        save_weights(m, path)
+        try:  # a file's tables are never dropped silently: a model built without them refuses it
+            load_weights(make_model(), path)
+            raise AssertionError('a checkpoint with keys the model lacks must be refused')
+        except KeyError as e:
+            assert 'text_encoder.next.weight' in str(e), e
     opt = torch.optim.AdamW([{'params': [t.embedding.weight]}, {'params': [t.previous.weight], 'lr_scale': 30.0}], lr=1.0)
     set_lr(opt, 2e-4)
     assert [g['lr'] for g in opt.param_groups] == [2e-4, 2e-4 * 30.0]
+    # --neighbour-tables previous: a step moves the previous table only; the next one stays as it started
+    fresh = WanModel(dataclasses.replace(plain.dims, text_neighbours=True))
+    tt.train_neighbour_tables(fresh, 'previous')
+    trained = [q for q in fresh.parameters() if q.requires_grad]
+    assert any(q is fresh.text_encoder.previous.weight for q in trained)
+    assert not any(q is fresh.text_encoder.next.weight for q in trained)
+    opt = torch.optim.AdamW(trained, lr=1e-2)
+    fresh.encode_text_batch(ids, lens).square().sum().backward()
+    opt.step()
+    assert fresh.text_encoder.previous.weight.abs().sum() > 0
+    assert fresh.text_encoder.next.weight.abs().sum() == 0
 
 
 if __name__ == '__main__':

@@ -57,6 +57,10 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   word's row of one table and the next word's of another; the runtime reads them from the checkpoint), zero where
   --init has none, so the model starts as it was; they learn at --neighbour-lr-scale times the learning rate. Without
   them a row is its word plus its place, and which shape goes with which colour must be worked out from the places;
+  --neighbour-tables previous (or next) trains that table only and leaves the other as it starts (zero when added):
+  `previous` changes only the rows after a word (a shape's row learns its colour), `next` only the rows before one;
+- --max-steps N: stop after N steps even if minutes remain, and run the cosine over the steps (whichever of the two
+  is further along), so two runs on a shared CPU can be compared step for step;
 - --train-only text: only the text path learns (the word table, the text projection, every block's cross-attention
   and its norm); the rest of the network is frozen. For a teacher that draws well but reads a word badly;
 - loss = mean MSE of "open" + --tf-weight x mean MSE of "tf" (one backward);
@@ -460,6 +464,12 @@ def self_check(vocab, text_len: int) -> None:
 
 # ----------------------------------------------------------------------------------------------
 
+def train_neighbour_tables(model: WanModel, which: str) -> None:
+    """--neighbour-tables: 'both' leaves both tables trainable; 'previous' or 'next' freezes the other one."""
+    if which != 'both':
+        model.text_encoder.get_submodule('next' if which == 'previous' else 'previous').weight.requires_grad_(False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', default=DEFAULT_MODEL_JSON)
@@ -471,10 +481,13 @@ def main() -> None:
                          "zero where --init has none")
     ap.add_argument('--neighbour-lr-scale', type=float, default=30.0,
                     help='the neighbour tables learn at this multiple of --lr (they start at zero)')
+    ap.add_argument('--neighbour-tables', choices=['both', 'previous', 'next'], default='both',
+                    help='which neighbour table learns; the other keeps its starting values (zero when added)')
     ap.add_argument('--reinit-head', action='store_true',
                     help='zero the output head after --init (a run that changes --prediction starts the head afresh)')
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=7.5, help='training wall-clock budget (compile included)')
+    ap.add_argument('--max-steps', type=int, default=0, help='stop after this many steps (0: only --minutes decides)')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--batch-open', type=int, default=512, help='opening blocks (3 frames, empty cache) a step')
     ap.add_argument('--batch-tf', type=int, default=16, help='teacher-forcing clips (--window frames) a step')
@@ -551,12 +564,16 @@ def main() -> None:
     dims = load_dims(args.model, vocab)
     if args.prediction:
         dims.prediction = args.prediction
-    if args.init:  # an --init with the neighbour tables keeps them (reference load_weights ignores a file's extra keys)
+    if args.init:  # an --init with the neighbour tables keeps them (load_weights refuses a file's keys the model lacks)
         dims = dims_of_file(dims, args.init)
     if args.text_neighbours:
         dims.text_neighbours = True
     if args.neighbour_lr_scale <= 0:
         ap.error(f'--neighbour-lr-scale: expected > 0, got {args.neighbour_lr_scale}')
+    if args.neighbour_tables != 'both' and not dims.text_neighbours:
+        ap.error(f'--neighbour-tables {args.neighbour_tables}: the model has no neighbour tables (add --text-neighbours)')
+    if args.max_steps < 0:
+        ap.error(f'--max-steps: expected >= 0, got {args.max_steps}')
     if args.self_check:
         self_check(vocab, dims.text_len)
         return
@@ -584,7 +601,7 @@ def main() -> None:
             'context_erase': str(args.context_erase), 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
             'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf),
             'shape_swap_min_s': str(args.shape_swap_min_s), 'train_only': args.train_only,
-            'text_neighbours': f'{dims.text_neighbours} (lr x{args.neighbour_lr_scale})'}
+            'text_neighbours': f'{dims.text_neighbours} ({args.neighbour_tables}, lr x{args.neighbour_lr_scale})'}
     weights_path = os.path.join(args.out, 'model.safetensors')
 
     step, train_s, log, timing, compiled = 0, 0.0, [], {}, False
@@ -595,6 +612,7 @@ def main() -> None:
         if args.train_only == 'text':
             for name, q in model.named_parameters():
                 q.requires_grad_(text_path(name))
+        train_neighbour_tables(model, args.neighbour_tables)
         trained = [(n, q) for n, q in model.named_parameters() if q.requires_grad]
         groups = [{'params': [q for n, q in trained if n not in TEXT_NEIGHBOUR_KEYS]},
                   {'params': [q for n, q in trained if n in TEXT_NEIGHBOUR_KEYS], 'lr_scale': args.neighbour_lr_scale}]
@@ -614,7 +632,7 @@ def main() -> None:
         run = {'open': torch.zeros((), device=dev), 'tf': torch.zeros((), device=dev)}
         run_n, run_t0, run_step0 = 0, start, 0
         sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
-        while time.time() - start < budget:
+        while time.time() - start < budget and not (0 < args.max_steps <= step):
             timed = 20 <= step < 40  # a few synchronised steps: where a step's time goes
             if timed:
                 sync()
@@ -627,6 +645,8 @@ def main() -> None:
                 sync()
                 t1 = time.time()
             frac = (time.time() - start) / budget
+            if args.max_steps:
+                frac = max(frac, step / args.max_steps)
             lr = lr_at(step, frac, args.lr, args.warmup)
             set_lr(opt, lr)
             try:
