@@ -4,7 +4,11 @@ import type { HeldFrame } from '../cache/types.js';
 export interface BlockTimings {
   /** Wall time of the whole block, ms (steps + clean pass + cache work + decode). */
   totalMs: number;
-  /** Time inside engine calls (forward / updateCache / scoreCache), ms. */
+  /**
+   * Time inside engine calls (forward / updateCache / scoreCache), ms, the previous block's clean pass included: that
+   * pass starts while the previous block decodes, so when a caller asks for this block late it may have run before
+   * this block began, and engineMs can then exceed totalMs.
+   */
   engineMs: number;
   /** Time decoding latents to pixels, ms. */
   decodeMs: number;
