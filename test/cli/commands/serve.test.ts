@@ -57,6 +57,8 @@ test('serve: prints how to pass the token; SIGTERM drains: the stream stops afte
   const { out, exited } = collect(child);
   try {
     const base = await until('the listening line', () => /listening on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out.stdout)?.[1]);
+    // the lines after it may come in a later chunk of the pipe: wait for the last one
+    await until('the start-up lines', () => (/\n {2}stop: .*\n/.test(out.stdout) ? true : undefined));
     assert.ok(out.stdout.includes(`#token=${TOKEN}`), out.stdout);
     assert.match(out.stdout, /Authorization: Bearer <token>/);
     assert.match(out.stdout, /SINKSTREAM_TOKEN/);
