@@ -81,11 +81,10 @@ function gatedDecoder(log: string[]) {
   };
 }
 
-/** Polls `condition` once a turn of the event loop (or every ms when waiting on timers), at most `turns` times. */
-async function until(what: string, condition: () => boolean, turns = 1000): Promise<void> {
-  for (let i = 0; i < turns; i++) {
+async function until(what: string, condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
     if (condition()) return;
-    await new Promise((resolve) => (turns > 1000 ? setTimeout(resolve, 1) : setImmediate(resolve)));
+    await new Promise((resolve) => setImmediate(resolve));
   }
   throw new Error(`never happened: ${what}`);
 }
@@ -145,20 +144,21 @@ test('a caller one block ahead: block 1 is denoised while block 0 decodes; block
 });
 
 test("a block asked for after the previous block's clean pass has finished: its engine time counts that pass", async () => {
-  const log: string[] = [];
+  let cleanPassOver!: () => void;
+  const cleanPassDone = new Promise<void>((resolve) => (cleanPassOver = resolve));
   const slowClean = rowCountingEngine({
     name: 'slow-clean',
     onForward: async (r) => {
       if (!r.keepBlockKv) return;
       await new Promise((resolve) => setTimeout(resolve, 150));
-      log.push(`clean@${r.framePositions[0]} end`);
+      if (r.framePositions[0] === 0) cleanPassOver();
     },
     flow: (r) => new Float32Array(r.latent.length).map((_, i) => 0.5 * r.latent[i]),
   });
   const g = await createGenerator(config, { engine: slowClean, decoder: new SpaceToDepthDecoder(config.decoder.factor, config.model.latentHeight, config.model.latentWidth) });
   await g.next();
   // the caller comes back only after block 0's clean pass (at least 150 ms in the engine) is over
-  await until('block 0 clean pass end', () => log.includes('clean@0 end'), 5000);
+  await cleanPassDone;
   const b1 = await g.next();
   // the pass ran before block 1 began, and is still block 1's engine work (the cache took block 0 in for it)
   assert.ok(b1.timings.engineMs >= 140, `block 1: engine ${b1.timings.engineMs} ms`);
