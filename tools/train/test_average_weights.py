@@ -1,4 +1,5 @@
-"""python3 tools/train/test_average_weights.py: the average of checkpoints is their tensor-wise mean; mismatches are refused."""
+"""python3 tools/train/test_average_weights.py: the average of checkpoints is their tensor-wise mean (or weighted by
+--weights; --first-only tensors from the first input alone); mismatches are refused."""
 import json
 import os
 import subprocess
@@ -28,6 +29,24 @@ def main():
             want = np.mean([x[name] for x in xs], axis=0)
             assert got[name].shape == want.shape and np.abs(got[name] - want).max() < 1e-6, name
         assert [m['run'] for m in json.loads(read_header(out)['__metadata__']['inputs'])] == ['0', '1', '2']
+        subprocess.run([sys.executable, SCRIPT, out, paths[0], paths[1], '--weights', '3,1'], check=True)
+        got = load_file(out)
+        assert np.abs(got['w'] - (0.75 * xs[0]['w'] + 0.25 * xs[1]['w'])).max() < 1e-6
+        assert json.loads(read_header(out)['__metadata__']['shares']) == [0.75, 0.25]
+        r = subprocess.run([sys.executable, SCRIPT, out, paths[0], paths[1], '--weights', '1'], capture_output=True, text=True)
+        assert r.returncode != 0 and 'one per input' in r.stderr, r.stderr
+        # a tensor only the first input holds (a student's neighbour table): refused, unless --first-only names it
+        table = rng.standard_normal((2, 2)).astype(np.float32)
+        with_table = os.path.join(d, 'table.safetensors')
+        save_file({**xs[0], 'text_encoder.previous.weight': table}, with_table, {})
+        r = subprocess.run([sys.executable, SCRIPT, out, with_table, paths[1]], capture_output=True, text=True)
+        assert r.returncode != 0 and 'other tensors' in r.stderr, r.stderr
+        subprocess.run([sys.executable, SCRIPT, out, with_table, paths[1], '--weights', '3,1', '--first-only', '^text_encoder\\.|^b$'], check=True)
+        got = load_file(out)
+        assert np.array_equal(got['text_encoder.previous.weight'], table) and np.array_equal(got['b'], xs[0]['b'])
+        assert np.abs(got['w'] - (0.75 * xs[0]['w'] + 0.25 * xs[1]['w'])).max() < 1e-6
+        r = subprocess.run([sys.executable, SCRIPT, out, with_table, paths[1], '--first-only', '^nothing$'], capture_output=True, text=True)
+        assert r.returncode != 0 and 'matches no tensor' in r.stderr, r.stderr
         save_file({'w': xs[2]['w']}, paths[2], {})
         r = subprocess.run([sys.executable, SCRIPT, out, *paths], capture_output=True, text=True)
         assert r.returncode != 0 and 'other tensors' in r.stderr, r.stderr
