@@ -2,7 +2,8 @@
  * A colour-segmentation detector for decoded demo frames: every pixel is labelled with the nearest
  * palette colour (the 7 object colours and the prompt's background) when it lies within
  * `matchDistance` of it; each object colour's largest 4-connected component, if at least `minArea`
- * pixels, is one detected object (its area and centroid). The border gradient is the mean RGB
+ * pixels, is one detected object (its area and centroid); the colour's other components of at least
+ * `minArea` pixels count as copies of it (an object drawn twice). The border gradient is the mean RGB
  * gradient magnitude on the borders of the detected prompted objects: the pixels of such an object
  * with a 4-neighbour outside it. Each detected object's outline is scored against the trained shapes
  * (shape-match.ts).
@@ -28,6 +29,8 @@ export interface DetectedObject {
   cy: number;
   /** Intersection over union of the object's pixels with each trained shape of its area at its centroid. */
   shapes: ShapeScores;
+  /** Components of this colour of at least minArea pixels, this one included (2: the object drawn twice). */
+  copies: number;
 }
 
 export interface FrameDetection {
@@ -102,8 +105,9 @@ export function detectFrame(
   const objects = new Map<string, DetectedObject>();
   const component = new Int32Array(n).fill(-1);
   const stack = new Int32Array(n);
-  type Component = Omit<DetectedObject, 'shapes'> & { id: number; box: { x0: number; y0: number; x1: number; y1: number } };
+  type Component = Omit<DetectedObject, 'shapes' | 'copies'> & { id: number; box: { x0: number; y0: number; x1: number; y1: number } };
   const best = new Map<number, Component>();
+  const copies = new Map<number, number>();
   let components = 0;
   for (let start = 0; start < n; start++) {
     const li = label[start];
@@ -138,12 +142,14 @@ export function detectFrame(
       if (y > 0) push(p - size);
       if (y < size - 1) push(p + size);
     }
+    if (area >= options.minArea) copies.set(li, (copies.get(li) ?? 0) + 1);
     const prev = best.get(li);
     if (!prev || area > prev.area) best.set(li, { colour: names[li], area, cx: sx / area, cy: sy / area, id, box });
   }
-  for (const [, { id, box, ...o }] of best) {
+  for (const [li, { id, box, ...o }] of best) {
     if (o.area < options.minArea) continue;
-    objects.set(o.colour, { ...o, shapes: shapeScores({ labels: component, id, size, area: o.area, cx: o.cx, cy: o.cy, box }, spec) });
+    const shapes = shapeScores({ labels: component, id, size, area: o.area, cx: o.cx, cy: o.cy, box }, spec);
+    objects.set(o.colour, { ...o, shapes, copies: copies.get(li)! });
   }
   const promptedIds = [...best.values()].filter((o) => objects.has(o.colour) && promptColours.includes(o.colour)).map((o) => o.id);
 

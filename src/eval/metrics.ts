@@ -19,6 +19,8 @@ export interface SecondMetrics {
   objectCount: number;
   /** Mean number of detected objects whose colour the prompt did not ask for. */
   extraObjects: number;
+  /** Extra copies of the prompted objects per frame: a prompted colour's components beyond its first (an object drawn twice: 1). */
+  duplicates: number;
   /**
    * Mean centroid speed of prompted objects, pixels/frame, measured over a stride of SPEED_STRIDE
    * frames (a shorter stride measures the detector's jitter more than the motion); NaN if none.
@@ -75,6 +77,7 @@ export const METRIC_KEYS = [
   'colourFidelity',
   'objectCount',
   'extraObjects',
+  'duplicates',
   'speed',
   'speedRatio',
   'positionError',
@@ -93,6 +96,7 @@ interface Accumulator {
   fidelity: number;
   count: number;
   extra: number;
+  duplicates: number;
   speedSum: number;
   speedN: number;
   posSum: number;
@@ -110,7 +114,7 @@ interface Accumulator {
 }
 
 const empty = (): Accumulator => ({
-  frames: 0, fidelity: 0, count: 0, extra: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0, swapped: 0, swapN: 0,
+  frames: 0, fidelity: 0, count: 0, extra: 0, duplicates: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0, swapped: 0, swapN: 0,
 });
 
 export class VideoMetrics {
@@ -168,6 +172,7 @@ export class VideoMetrics {
       const o = det.objects.get(c);
       if (!o) return;
       present++;
+      a.duplicates += o.copies - 1;
       a.shapeIou += o.shapes[this.shapes[k]];
       const best = bestShape(o.shapes, this.spec);
       if (best === this.shapes[k]) a.shapeRight++;
@@ -215,6 +220,7 @@ export class VideoMetrics {
         colourFidelity: a.fidelity / a.frames,
         objectCount: a.count / a.frames,
         extraObjects: a.extra / a.frames,
+        duplicates: a.duplicates / a.frames,
         speed,
         speedRatio: speed / this.spec.speedMean,
         positionError: a.posN > 0 ? a.posSum / a.posN : Number.NaN,

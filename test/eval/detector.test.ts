@@ -41,6 +41,24 @@ test('an empty background and seeded noise have no objects', () => {
   assert.ok(det.purity < 0.2);
 });
 
+test('an object drawn twice counts as one object with two copies; a speck under the minimum area is no copy', () => {
+  const single = parsePrompt('a red circle bouncing on a dark green background', spec);
+  const bg = spec.backgrounds.get('dark green')!;
+  const [here] = renderGroundTruth(single, spec, 0, 1);
+  const [there] = renderGroundTruth(single, spec, 40, 1);
+  const isBackground = (f: Uint8Array, p: number): boolean => f[p * 3] === bg[0] && f[p * 3 + 1] === bg[1] && f[p * 3 + 2] === bg[2];
+  const twice = here.slice();
+  for (let p = 0; p < spec.frameSize * spec.frameSize; p++) if (isBackground(twice, p)) twice.set(there.subarray(p * 3, p * 3 + 3), p * 3);
+  const one = detectFrame(here, spec.frameSize, spec, 'dark green', ['red']).objects.get('red')!;
+  const two = detectFrame(twice, spec.frameSize, spec, 'dark green', ['red']).objects.get('red')!;
+  assert.is(one.copies, 1);
+  assert.is(two.copies, 2, 'the two positions do not touch');
+  const speck = here.slice();
+  const red = spec.objects.get('red')!;
+  for (const p of [0, 1, spec.frameSize, spec.frameSize + 1]) speck.set(red, p * 3); // 4 px in the corner
+  assert.is(detectFrame(speck, spec.frameSize, spec, 'dark green', ['red']).objects.get('red')!.copies, 1);
+});
+
 test('prompts outside the training grammar are refused with the grammar', () => {
   assert.throws(() => parsePrompt('a red circle', spec), /training grammar/);
   assert.equal(parsePrompt('a red circle and a blue square bouncing on a dark green background', spec).objects, [

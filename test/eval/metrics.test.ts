@@ -18,12 +18,31 @@ test('ground truth: full fidelity, no extra objects, exact positions, the layout
   for (const r of rows) {
     assert.is(r.colourFidelity, 1);
     assert.is(r.extraObjects, 0);
+    assert.is(r.duplicates, 0);
     assert.ok(r.positionError < 0.5, `position error ${r.positionError}`);
     // exact before the first bounce (frame 27); a bounce inside the stride shortens the displacement
     assert.ok(Math.abs(r.speed - Math.hypot(vx, vy)) < (r.second === 0 ? 0.02 : 0.2), `speed ${r.speed} in second ${r.second}`);
     assert.ok(r.backgroundDrift < 8 && r.purity > 0.95);
   }
   assert.ok(checkPromptedMotion(rows).ok);
+});
+
+test('an object drawn twice in every frame: one extra copy a frame, still one object', () => {
+  const scene = parsePrompt('a red circle bouncing on a dark green background', spec);
+  const bg = spec.backgrounds.get('dark green')!;
+  const m = new VideoMetrics(scene, spec, 16);
+  const here = renderGroundTruth(scene, spec, 0, 16);
+  const there = renderGroundTruth(scene, spec, 40, 16);
+  here.forEach((f, i) => {
+    for (let p = 0; p < spec.frameSize * spec.frameSize; p++) {
+      if (f[p * 3] === bg[0] && f[p * 3 + 1] === bg[1] && f[p * 3 + 2] === bg[2]) f.set(there[i].subarray(p * 3, p * 3 + 3), p * 3);
+    }
+    m.add(f);
+  });
+  const [r] = m.finish();
+  assert.is(r.duplicates, 1);
+  assert.is(r.objectCount, 1);
+  assert.is(r.extraObjects, 0);
 });
 
 test('a video that stops moving fails the present-and-moving check', () => {
