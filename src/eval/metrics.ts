@@ -19,7 +19,7 @@ export interface SecondMetrics {
   objectCount: number;
   /** Mean number of detected objects whose colour the prompt did not ask for. */
   extraObjects: number;
-  /** Extra copies of the prompted objects per frame: a prompted colour's components beyond its first (an object drawn twice: 1). */
+  /** Extra copies of the prompted objects per frame: a prompted colour's components beyond its largest (an object drawn twice: 1). */
   duplicates: number;
   /**
    * Mean centroid speed of prompted objects, pixels/frame, measured over a stride of SPEED_STRIDE
