@@ -46,21 +46,25 @@ def main(argv=None):
         sys.exit('average_weights: give the output and at least two checkpoints')
     shares = parse_shares(args.weights, len(paths))
     first_only = re.compile(args.first_only) if args.first_only else None
+
+    def mixed_of(header):
+        """The tensors of a file that are averaged: all but those --first-only names."""
+        return sorted(k for k in header if k != '__metadata__' and not (first_only and first_only.search(k)))
+
     headers = [read_header(p) for p in paths]
     first = headers[0]
     names = sorted(k for k in first if k != '__metadata__')
-    mixed = [n for n in names if not (first_only and first_only.search(n))]
+    mixed = mixed_of(first)
     if first_only and len(mixed) == len(names):
         sys.exit(f'average_weights: --first-only {args.first_only!r} matches no tensor of {paths[0]}')
     for path, h in zip(paths, headers):
-        held = sorted(k for k in h if k != '__metadata__')
-        if [k for k in held if k in mixed or not (first_only and first_only.search(k))] != mixed:
+        if mixed_of(h) != mixed:
             sys.exit(f'average_weights: {path} holds other tensors than {paths[0]}')
         for name in mixed:
             if h[name]['dtype'] != 'F32' or h[name]['shape'] != first[name]['shape']:
                 sys.exit(f'average_weights: {path}: {name} is {h[name]["dtype"]} {h[name]["shape"]}; expected F32 {first[name]["shape"]}')
     checkpoints = [load_file(p) for p in paths]
-    out = {name: checkpoints[0][name] for name in names}
+    out = {name: checkpoints[0][name] for name in names}  # the --first-only tensors as the first input has them
     for name in mixed:
         out[name] = sum(s * c[name].astype(np.float64) for s, c in zip(shares, checkpoints)).astype(np.float32)
     meta = {'recipe': 'tools/train/average_weights.py', 'inputs': json.dumps([h.get('__metadata__', {}) for h in headers])}
