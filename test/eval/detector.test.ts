@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { detectFrame } from '../../src/eval/detector.js';
 import { objectStates, renderGroundTruth } from '../../src/scene/ground-truth.js';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
+import { pasteObjects } from '../helpers/frames.js';
 
 const spec = loadSceneSpec();
 const prompt = 'a white square, a magenta circle and a cyan triangle bouncing on a black background';
@@ -46,9 +47,7 @@ test('an object drawn twice counts as one object with two copies; a speck under 
   const bg = spec.backgrounds.get('dark green')!;
   const [here] = renderGroundTruth(single, spec, 0, 1);
   const [there] = renderGroundTruth(single, spec, 40, 1);
-  const isBackground = (f: Uint8Array, p: number): boolean => f[p * 3] === bg[0] && f[p * 3 + 1] === bg[1] && f[p * 3 + 2] === bg[2];
-  const twice = here.slice();
-  for (let p = 0; p < spec.frameSize * spec.frameSize; p++) if (isBackground(twice, p)) twice.set(there.subarray(p * 3, p * 3 + 3), p * 3);
+  const twice = pasteObjects(here, there, bg);
   const one = detectFrame(here, spec.frameSize, spec, 'dark green', ['red']).objects.get('red')!;
   const two = detectFrame(twice, spec.frameSize, spec, 'dark green', ['red']).objects.get('red')!;
   assert.is(one.copies, 1);

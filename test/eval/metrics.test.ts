@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { VideoMetrics, checkPromptedMotion } from '../../src/eval/metrics.js';
 import { renderGroundTruth } from '../../src/scene/ground-truth.js';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
+import { pasteObjects } from '../helpers/frames.js';
 
 const spec = loadSceneSpec();
 
@@ -33,12 +34,7 @@ test('an object drawn twice in every frame: one extra copy a frame, still one ob
   const m = new VideoMetrics(scene, spec, 16);
   const here = renderGroundTruth(scene, spec, 0, 16);
   const there = renderGroundTruth(scene, spec, 40, 16);
-  here.forEach((f, i) => {
-    for (let p = 0; p < spec.frameSize * spec.frameSize; p++) {
-      if (f[p * 3] === bg[0] && f[p * 3 + 1] === bg[1] && f[p * 3 + 2] === bg[2]) f.set(there[i].subarray(p * 3, p * 3 + 3), p * 3);
-    }
-    m.add(f);
-  });
+  here.forEach((f, i) => m.add(pasteObjects(f, there[i], bg)));
   const [r] = m.finish();
   assert.is(r.duplicates, 1);
   assert.is(r.objectCount, 1);

@@ -7,3 +7,12 @@ export function maxByteDifference(a: Uint8Array[], b: Uint8Array[]): number {
   a.forEach((f, i) => f.forEach((v, j) => (max = Math.max(max, Math.abs(v - b[i][j])))));
   return max;
 }
+
+/** `base` with `over`'s pixels wherever `base` shows the background colour: `over`'s objects pasted in beside its own. */
+export function pasteObjects(base: Uint8Array, over: Uint8Array, background: readonly number[]): Uint8Array {
+  const out = base.slice();
+  for (let p = 0; p < out.length; p += 3) {
+    if (out[p] === background[0] && out[p + 1] === background[1] && out[p + 2] === background[2]) out.set(over.subarray(p, p + 3), p);
+  }
+  return out;
+}
