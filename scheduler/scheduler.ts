@@ -397,7 +397,7 @@ export class Scheduler {
       changes.push({ streamId: id, device: deviceId, from: s.rungs[s.rung], to: s.rungs[r], reason });
       s.rung = r;
       // Blocks released but not started take the new step count (their frames are already fixed).
-      for (const b of s.blocks) if (b.step === 0 && b.latentFrames === s.rungs[r].blockFrames) b.steps = s.rungs[r].steps;
+      for (const b of s.blocks) if (b.step === 0 && b.latentFrames === s.rungs[r].blockFrames) b.steps = stepsOfBlock(s.spec, b.index, s.rungs[r].steps);
     }
     return changes;
   }
@@ -433,15 +433,16 @@ export class Scheduler {
     const frameMs = 1000 / s.spec.objectives.targetFps;
     while (s.nextFrame < s.endFrame && s.admittedAt + s.nextFrame * frameMs <= now + 1e-9) {
       const rung = s.rungs[s.rung];
+      const index = s.nextBlock++;
       s.blocks.push({
-        index: s.nextBlock++,
+        index,
         firstFrame: s.nextFrame,
         latentStart: s.nextLatent,
         latentFrames: rung.blockFrames,
-        steps: rung.steps,
+        steps: stepsOfBlock(s.spec, index, rung.steps),
         step: 0,
       });
-      s.nextFrame += blockVideoFrames(s.spec, s.nextBlock - 1, rung.blockFrames);
+      s.nextFrame += blockVideoFrames(s.spec, index, rung.blockFrames);
       s.nextLatent += rung.blockFrames;
     }
   }
@@ -650,6 +651,11 @@ export function forwardsOfBlock(spec: Pick<StreamSpec, 'forwardsPerStep' | 'open
   return index === 0 && spec.openingForwardsPerStep !== undefined ? spec.openingForwardsPerStep : spec.forwardsPerStep;
 }
 
+/** Denoising steps of block `index` of a stream at a rung of `steps`: the first block may scale them (StreamSpec.openingStepScale). */
+export function stepsOfBlock(spec: Pick<StreamSpec, 'openingStepScale'>, index: number, steps: number): number {
+  return index === 0 && spec.openingStepScale !== undefined ? Math.max(1, Math.round(steps * spec.openingStepScale)) : steps;
+}
+
 /** Video frames of block `index` of a stream: its first block may give fewer (StreamSpec.firstBlockVideoFrames). */
 export function blockVideoFrames(spec: Pick<StreamSpec, 'videoFramesPerLatentFrame' | 'firstBlockVideoFrames'>, index: number, latentFrames: number): number {
   return index === 0 && spec.firstBlockVideoFrames !== undefined ? spec.firstBlockVideoFrames : latentFrames * spec.videoFramesPerLatentFrame;
@@ -686,6 +692,9 @@ function validateSpec(spec: StreamSpec): void {
   }
   if (spec.durationFrames !== undefined && !(Number.isInteger(spec.durationFrames) && spec.durationFrames > 0)) {
     bad('durationFrames', spec.durationFrames, 'a positive integer');
+  }
+  if (spec.openingStepScale !== undefined && !(Number.isFinite(spec.openingStepScale) && spec.openingStepScale > 0)) {
+    bad('openingStepScale', spec.openingStepScale, 'a positive number');
   }
   for (const key of ['forwardsPerStep', 'openingForwardsPerStep'] as const) {
     const v = spec[key];

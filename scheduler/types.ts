@@ -59,6 +59,12 @@ export interface StreamSpec {
    * `forwardsPerStep`.
    */
   openingForwardsPerStep?: number;
+  /**
+   * Denoising steps of the stream's first block per step of its rung when they differ (a first block opened from noise
+   * over its own, longer step list, generation.openingSteps: 8 steps for 4 gives 2): the first block runs
+   * round(steps * openingStepScale) steps, at least 1. Absent: 1.
+   */
+  openingStepScale?: number;
 }
 
 /** One rung of a stream's quality ladder. */

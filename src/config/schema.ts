@@ -154,6 +154,13 @@ export const generationSection = z
      * opening runs two forwards a step (the scheduler predicts the first block's job with them).
      */
     openingGuidance: z.number().nonnegative().nullable().default(null),
+    /**
+     * The first block's denoising timesteps when it is generated from noise (`opening: noise`), highest first, like
+     * `steps`; null: `steps`. A few-step model opens with more of the prompted objects at more steps (the bundled
+     * model: docs/demo-model.md); later blocks keep `steps`. When the scheduler lowers a stream's steps, the first block
+     * keeps the same share of these.
+     */
+    openingSteps: z.array(z.number().positive().max(1000)).min(1).nullable().default(null),
     /** The unconditional forward's prompt when guidance != 1; empty: the empty prompt (an all-zero context). */
     negativePrompt: z.string().default(''),
   })

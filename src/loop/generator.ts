@@ -31,6 +31,7 @@ import type { ModelWeights } from '../model/weights.js';
 import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { fillGaussianNoise } from './noise.js';
 import { openingScaleOf } from './guidance-scale.js';
+import { openingStepsOf } from './opening-steps.js';
 import { denoisedInto, eulerInPlace, flowOfSampleInPlace, guidedFlowInPlace, renoiseInPlace, SAMPLE_SIGMA_FLOOR } from './sampler.js';
 import { stepsForCount, warpTimesteps } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
@@ -410,9 +411,17 @@ class BlockLoop implements BlockGenerator {
     }
   }
 
+  /**
+   * The sigmas of the block being made at `steps` steps (undefined: the configured list). The first block opened from
+   * noise takes them from generation.openingSteps (openingStepsOf), `steps` then counting its own steps: the scheduler
+   * scales a stream's step count for it (StreamSpec.openingStepScale).
+   */
   private sigmasFor(steps: number | undefined): number[] {
-    if (steps === undefined || steps === this.config.generation.steps.length) return this.sigmas;
-    return warpTimesteps(stepsForCount(this.config.generation.steps, steps), this.config.generation.shift).map((t) => t / 1000);
+    const { generation } = this.config;
+    const opening = this.blockIndex === 0 ? openingStepsOf(this.config) : null;
+    if (opening) return warpTimesteps(stepsForCount(opening, steps ?? opening.length), generation.shift).map((t) => t / 1000);
+    if (steps === undefined || steps === generation.steps.length) return this.sigmas;
+    return warpTimesteps(stepsForCount(generation.steps, steps), generation.shift).map((t) => t / 1000);
   }
 
   private async produceBlock(stepCount?: number): Promise<ProducedBlock> {

@@ -7,6 +7,7 @@
 import type { Config } from '../config/schema.js';
 import { modelDims } from '../model/dims.js';
 import { openingScaleOf } from '../loop/guidance-scale.js';
+import { openingStepScaleOf } from '../loop/opening-steps.js';
 import { objectiveFps, type StreamSpec } from '../../scheduler/index.js';
 
 export interface StreamSpecOptions {
@@ -32,6 +33,7 @@ export function streamSpecFromConfig(
   const dims = modelDims(config);
   const steady = forwardsPerStep(config);
   const opening = openingForwardsPerStep(config);
+  const openingSteps = openingStepScaleOf(config);
   return {
     id,
     model: config.model.weights,
@@ -48,6 +50,7 @@ export function streamSpecFromConfig(
     ...(options.durationFrames !== undefined ? { durationFrames: options.durationFrames } : {}),
     ...(steady !== 1 ? { forwardsPerStep: steady } : {}),
     ...(opening !== steady ? { openingForwardsPerStep: opening } : {}),
+    ...(openingSteps !== 1 ? { openingStepScale: openingSteps } : {}),
   };
 }
 

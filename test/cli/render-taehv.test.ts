@@ -18,6 +18,7 @@ const SMALL = [
   '--set', 'model.latentWidth=8',
   '--set', 'model.weights=synthetic',
   '--set', 'generation.opening=noise',
+  '--set', 'generation.openingSteps=null',
   '--set', 'engine.threads=1',
   '--set', 'decoder.kind=taehv',
   '--set', 'decoder.taehv.channels=[16,8,8,8]',

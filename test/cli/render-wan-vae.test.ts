@@ -20,6 +20,7 @@ const SMALL = [
   '--set', 'model.latentWidth=8',
   '--set', 'model.weights=synthetic',
   '--set', 'generation.opening=noise',
+  '--set', 'generation.openingSteps=null',
   '--set', 'engine.threads=1',
   '--set', 'decoder.kind=wan-vae',
 ];
