@@ -33,7 +33,7 @@ import { fillGaussianNoise } from './noise.js';
 import { openingScaleOf } from './guidance-scale.js';
 import { openingStepsOf } from './opening-steps.js';
 import { denoisedInto, eulerInPlace, flowOfSampleInPlace, guidedFlowInPlace, renoiseInPlace, SAMPLE_SIGMA_FLOOR } from './sampler.js';
-import { stepsForCount, warpTimesteps } from './timesteps.js';
+import { stepsForCount, warpedSigmas } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
 import { warmUp, type WarmupReport } from './warmup.js';
@@ -306,7 +306,7 @@ class BlockLoop implements BlockGenerator {
   ) {
     this.currentConfig = config;
     this.cache = createStreamCache(config);
-    this.sigmas = warpTimesteps(config.generation.steps, config.generation.shift).map((t) => t / 1000);
+    this.sigmas = warpedSigmas(config.generation.steps, config.generation.shift);
     this.fps = config.generation.fps;
     this.width = decoder?.width ?? 0;
     this.height = decoder?.height ?? 0;
@@ -419,9 +419,9 @@ class BlockLoop implements BlockGenerator {
   private sigmasFor(steps: number | undefined): number[] {
     const { generation } = this.config;
     const opening = this.blockIndex === 0 ? openingStepsOf(this.config) : null;
-    if (opening) return warpTimesteps(stepsForCount(opening, steps ?? opening.length), generation.shift).map((t) => t / 1000);
+    if (opening) return warpedSigmas(stepsForCount(opening, steps ?? opening.length), generation.shift);
     if (steps === undefined || steps === generation.steps.length) return this.sigmas;
-    return warpTimesteps(stepsForCount(generation.steps, steps), generation.shift).map((t) => t / 1000);
+    return warpedSigmas(stepsForCount(generation.steps, steps), generation.shift);
   }
 
   private async produceBlock(stepCount?: number): Promise<ProducedBlock> {

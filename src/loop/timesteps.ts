@@ -9,6 +9,11 @@ export function warpTimesteps(steps: readonly number[], shift: number): number[]
   return steps.map((t) => 1000 * warpSigma(t / 1000, shift));
 }
 
+/** The sampler's noise levels: the warped timesteps on the 0..1 scale (the loop's sigmas). */
+export function warpedSigmas(steps: readonly number[], shift: number): number[] {
+  return warpTimesteps(steps, shift).map((t) => t / 1000);
+}
+
 /**
  * The timesteps of a block degraded to `count` steps (the scheduler's quality ladder): the configured
  * list when it has that many, else `count` evenly spaced steps from 1000 (Self-Forcing's

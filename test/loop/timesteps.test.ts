@@ -1,11 +1,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { warpTimesteps, warpSigma, stepsForCount } from '../../src/loop/timesteps.js';
+import { warpTimesteps, warpSigma, warpedSigmas, stepsForCount } from '../../src/loop/timesteps.js';
 
 test('shift 5 warps [1000, 750, 500, 250] to [1000, 937.5, 833.3, 625] (docs/model.md)', () => {
   const warped = warpTimesteps([1000, 750, 500, 250], 5);
   const expected = [1000, 937.5, 833.3333333, 625];
   warped.forEach((t, i) => assert.ok(Math.abs(t - expected[i]) < 1e-6, `${t} vs ${expected[i]}`));
+});
+
+test("the sampler's sigmas are the warped timesteps on the 0..1 scale", () => {
+  const sigmas = warpedSigmas([1000, 750, 500, 250], 5);
+  const expected = [1, 0.9375, 0.8333333, 0.625];
+  sigmas.forEach((s, i) => assert.ok(Math.abs(s - expected[i]) < 1e-6, `${s} vs ${expected[i]}`));
 });
 
 test('shift 1 is the identity and the warp is monotone', () => {

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { batchedForwardsMs } from '../../scheduler/batching.js';
 import { CostModel } from '../../scheduler/cost-model.js';
-import { coefficients, driver, stream } from './helpers/drive.js';
+import { coefficients, driver, predictedTotalMs, stream } from './helpers/drive.js';
 
 // The helpers' device: every forward takes 10 ms, decode is free; a stream's 3-frame block every 100 ms.
 const guided = (id: string, o: Parameters<typeof stream>[1] = {}) => ({ ...stream(id, o), forwardsPerStep: 2 });
@@ -35,7 +35,7 @@ test('a guided stream runs its blocks on time, each predicted at 2s + 1 forwards
   const m = d.scheduler.metrics('g', 3000);
   assert.is(m.framesDelivered, 30);
   assert.is(m.missedDeadlines, 0);
-  const predicted = d.plans.flatMap((p) => p.jobs).reduce((sum, j) => sum + j.predictedMs, 0);
+  const predicted = predictedTotalMs(d);
   assert.ok(Math.abs(predicted - 10 * (2 * steps + 1) * 10) < 1e-6, `10 blocks of ${2 * steps + 1} forwards: ${predicted} ms`);
 });
 
@@ -47,7 +47,7 @@ test('a guided opening (openingForwardsPerStep 2): the first block is predicted 
   const steps = decision.rung.steps;
   d.run(3000);
   assert.is(d.scheduler.metrics('o', 3000).framesDelivered, 30);
-  const predicted = d.plans.flatMap((p) => p.jobs).reduce((sum, j) => sum + j.predictedMs, 0);
+  const predicted = predictedTotalMs(d);
   const expected = ((2 * steps + 1) + 9 * (steps + 1)) * 10;
   assert.ok(Math.abs(predicted - expected) < 1e-6, `one block of ${2 * steps + 1} forwards and 9 of ${steps + 1}: ${predicted} ms, expected ${expected}`);
 });

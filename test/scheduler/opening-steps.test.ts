@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { stepsOfBlock } from '../../scheduler/scheduler.js';
-import { driver, stream } from './helpers/drive.js';
+import { driver, predictedTotalMs, stream } from './helpers/drive.js';
 
 test('openingStepScale 2: the first block is planned at 2s steps and predicted at 2s + 1 forwards, the rest at s + 1', () => {
   const d = driver({});
@@ -18,7 +18,7 @@ test('openingStepScale 2: the first block is planned at 2s steps and predicted a
   const items = d.plans.flatMap((p) => p.jobs).flatMap((j) => j.items);
   assert.ok(items.filter((i) => i.block === 0).every((i) => i.steps === 2 * steps), 'block 0 at 2s steps');
   assert.ok(items.filter((i) => i.block > 0).every((i) => i.steps === steps), 'later blocks at the rung');
-  const predicted = d.plans.flatMap((p) => p.jobs).reduce((sum, j) => sum + j.predictedMs, 0);
+  const predicted = predictedTotalMs(d);
   const expected = (2 * steps + 1 + 9 * (steps + 1)) * 10;
   assert.ok(Math.abs(predicted - expected) < 1e-6, `one block of ${2 * steps + 1} forwards and 9 of ${steps + 1}: ${predicted} ms, expected ${expected}`);
 });

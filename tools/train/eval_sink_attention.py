@@ -28,6 +28,7 @@ from distill_opening import step_sigmas  # noqa: E402
 from train_teacher import held_out_prompts  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402
 from eval_shapes import canonical_positions  # noqa: E402
+from self_forcing import evict  # noqa: E402
 
 
 class AttentionRecorder:
@@ -112,9 +113,7 @@ def main() -> None:
                     x = (1 - sig[k + 1]) * x0 + sig[k + 1] * torch.randn(shape, generator=gen, device=dev)
             recorder.kinds = None
             cache = net.cache_clean_block(x0, torch.arange(start, start + blk, device=dev), xkv, cache)
-            frame = cache.positions[:, 0]
-            keep = (frame < args.sink) | (frame >= start + blk - history)
-            cache = cache.select(torch.nonzero(keep).reshape(-1))
+            cache = evict(cache, start + blk, args.window, args.sink, blk)
     s = max(recorder.samples, 1)
     mass, uniform = recorder.mass / s, recorder.uniform / s
     names = ['sink frames', 'history frames', 'the block itself']

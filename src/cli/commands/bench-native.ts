@@ -10,7 +10,7 @@ import type { NativeForwardStats } from '../../engine/native/addon-types.js';
 import { NativeEngine, PROFILE_PHASES, type BlockLoopResult, type PhaseMs } from '../../engine/native/native-engine.js';
 import { createGenerator } from '../../loop/generator.js';
 import { gaussianNoise } from '../../loop/noise.js';
-import { warpTimesteps } from '../../loop/timesteps.js';
+import { warpedSigmas } from '../../loop/timesteps.js';
 import { modelDims } from '../../model/dims.js';
 import { median } from '../../util/stats.js';
 
@@ -112,7 +112,7 @@ export function runCLoop(engine: NativeEngine, config: Config, blocks: number): 
   const F = config.generation.blockFrames;
   return engine.loopBlocks({
     noise: gaussianNoise(dims.latentChannels * F * dims.latentHeight * dims.latentWidth, config.generation.seed, 0, 0),
-    sigmas: warpTimesteps(config.generation.steps, config.generation.shift).map((t) => t / 1000),
+    sigmas: warpedSigmas(config.generation.steps, config.generation.shift),
     framePositions: Int32Array.from({ length: F }, (_, f) => f),
     blocks,
     sinkRows: config.cache.policy === 'window' ? 0 : config.cache.sink * dims.tokensPerFrame,

@@ -95,3 +95,8 @@ export function driver(options: {
     },
   };
 }
+
+/** The plans' predicted job times, summed (ms). */
+export function predictedTotalMs(d: Pick<Driver, 'plans'>): number {
+  return d.plans.flatMap((p) => p.jobs).reduce((sum, j) => sum + j.predictedMs, 0);
+}
