@@ -4,6 +4,7 @@
  * of video against the prompt's ground truth.
  */
 import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, projectRoot } from '../config/load.js';
@@ -48,6 +49,12 @@ export interface EvalOptions {
    * noise. Default: what the configuration's `generation.opening` says (the videos users get).
    */
   prime?: boolean;
+  /**
+   * Videos rendered at once (default 1), each with its own engine. The results keep the order of a run with one.
+   * With more than one, a configuration whose `engine.threads` is 0 (all cores) gives each video
+   * `threadsPerJob` intra-op threads instead, so the videos share the cores rather than each asking for all of them.
+   */
+  jobs?: number;
   onProgress?: (event: { policy: string; prompt: string; seed: number; second: number; seconds: number }) => void;
 }
 
@@ -144,7 +151,30 @@ export async function runEval(options: EvalOptions): Promise<RunResult[]> {
   for (const p of prompts) parsePrompt(p, spec); // refuse a bad prompt before rendering anything
   const primed = { ...options, prime: evalPrimes(options) }; // the base configuration read once, not per video
   const configs = policies.flatMap((policy) => prompts.flatMap((prompt) => seeds.map((seed) => ({ policy, config: presetConfig(policy, primed, prompt, seed) }))));
-  const results: RunResult[] = [];
-  for (const { policy, config } of configs) results.push(await runOne(config, spec, policy, options.seconds, options));
+  const jobs = options.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new SinkstreamError('ERR_ARGUMENT', `--jobs ${options.jobs}: expected a positive integer`);
+  const threads = threadsPerJob(jobs);
+  const results: RunResult[] = new Array(configs.length);
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < configs.length) {
+      const i = next++;
+      const { policy, config } = configs[i];
+      const own = jobs > 1 && config.engine.threads === 0 ? { ...config, engine: { ...config.engine, threads } } : config;
+      try {
+        results[i] = await runOne(own, spec, policy, options.seconds, options);
+      } catch (e) {
+        failed = true; // the other workers finish their video and take no new one
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, configs.length) }, worker));
   return results;
+}
+
+/** Intra-op threads each of `jobs` videos rendered at once gets when the configuration says all cores. */
+export function threadsPerJob(jobs: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / jobs));
 }

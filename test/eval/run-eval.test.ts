@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runEval, type RunResult } from '../../src/eval/run-eval.js';
+import { runEval, threadsPerJob, type RunResult } from '../../src/eval/run-eval.js';
 import { buildReport, writeReport } from '../../src/eval/report.js';
 import { checkPromptedMotion, METRIC_KEYS } from '../../src/eval/metrics.js';
 
@@ -44,6 +44,30 @@ test('a short-horizon evaluation writes the table, the JSON and one plot per met
   assert.is(json.runs[0].seconds.length, 2);
   for (const m of METRIC_KEYS) assert.ok(existsSync(path.join(dir, `${m}.png`)), m);
   assert.ok(existsSync(path.join(dir, 'filmstrip.png')));
+});
+
+test('--jobs renders videos at once and keeps the order and the measures of one at a time', async () => {
+  const options = { policies: ['streamingllm-sink', 'self-forcing-window'], prompts: [prompt], seeds: [0, 1], seconds: 1 };
+  const one = await runEval(options);
+  const two = await runEval({ ...options, jobs: 3 });
+  const key = (r: RunResult) => `${r.policy}/${r.seed}`;
+  assert.equal(two.map(key), one.map(key));
+  assert.equal(two.map(key), ['streamingllm-sink/0', 'streamingllm-sink/1', 'self-forcing-window/0', 'self-forcing-window/1']);
+  assert.equal(two.map((r) => r.seconds), one.map((r) => r.seconds));
+});
+
+test('--jobs: each video gets a share of the cores, at least one thread; a bad count is refused', async () => {
+  assert.is(threadsPerJob(1, 16), 16);
+  assert.is(threadsPerJob(3, 16), 5);
+  assert.is(threadsPerJob(4, 2), 1);
+  for (const jobs of [0, 1.5]) {
+    try {
+      await runEval({ policies: ['streamingllm-sink'], prompts: [prompt], seeds: [0], seconds: 1, jobs });
+      assert.unreachable(`jobs ${jobs} accepted`);
+    } catch (e) {
+      assert.match(String(e), /--jobs/);
+    }
+  }
 });
 
 test.run();

@@ -14,6 +14,7 @@ interface EvalCommandOptions extends ConfigOptionValues {
   promptSet: string;
   promptCount: string;
   seeds?: string;
+  jobs: string;
   out: string;
   json: boolean;
   /** Undefined unless --prime or --no-prime is given. */
@@ -31,6 +32,7 @@ export function register(program: Command): void {
       .option('--prompt-set <name>', `${PROMPT_SETS.join(' | ')}: captions training never saw (crc32 % 8 == 0), drawn with 1, 2 and 3 objects in turn, or the committed run's three`, DEFAULT_PROMPT_SET)
       .option('--prompt-count <n>', 'held-out prompts to draw', String(DEFAULT_PROMPT_COUNT))
       .option('--seeds <a,b>', 'noise seeds', DEFAULT_SEEDS.join(','))
+      .option('--jobs <n>', 'videos rendered at once, each with its own engine (the results are the same as with 1)', '1')
       .option('--out <dir>', 'output folder for results.md, results.json and the plots', 'docs/eval')
       .option('--prime', "give every video's first block from the ground truth (image-to-video style); default: as generation.opening says")
       .option('--no-prime', 'generate the first block from noise too; default: as generation.opening says')
@@ -49,6 +51,8 @@ export function register(program: Command): void {
     const promptSet = options.promptSet as PromptSet;
     const promptCount = Number(options.promptCount);
     if (!Number.isInteger(promptCount) || promptCount < 1) throw new SinkstreamError('ERR_ARGUMENT', `--prompt-count ${options.promptCount}: expected a positive integer`);
+    const jobs = Number(options.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new SinkstreamError('ERR_ARGUMENT', `--jobs ${options.jobs}: expected a positive integer`);
     const explicit = options.prompts?.split('|').map((p) => p.trim()).filter(Boolean);
     const prompts = explicit ?? promptsOf(promptSet, promptCount);
     const promptSource = explicit ? 'given with --prompts' : promptSet === 'fixed' ? 'fixed (the committed demo-model run\'s three; trained-on captions)' : `held-out (${promptCount} drawn; crc32(caption) % 8 == 0, never trained on)`;
@@ -62,6 +66,7 @@ export function register(program: Command): void {
       seeds,
       seconds,
       prime,
+      jobs,
       onProgress: quiet ? undefined : (e) => process.stderr.write(`\r${e.policy}: ${e.prompt.slice(0, 40)}… seed ${e.seed}: ${e.second}/${e.seconds} s   `),
     });
     if (!quiet) process.stderr.write('\n');

@@ -49,6 +49,9 @@ test('a bad --prompt-set or --prompt-count is bad input (exit 2), naming the fla
   const b = cli(['eval', '--seconds', '1', '--prompt-count', '0']);
   assert.is(b.status, 2);
   assert.match(b.stderr, /--prompt-count 0/);
+  const c = cli(['eval', '--seconds', '1', '--jobs', 'two']);
+  assert.is(c.status, 2);
+  assert.match(c.stderr, /--jobs two: expected a positive integer/);
 });
 
 test('an unknown preset and a prompt outside the grammar are bad input (exit 2)', () => {
