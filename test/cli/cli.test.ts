@@ -157,8 +157,10 @@ test('bench --peak counts the forwards\' FLOPs (docs/model.md) and compares them
   const report = JSON.parse(run.stdout.trim());
   const { model } = loadConfig();
   const shape = { dim: model.arch.dim, layers: model.arch.layers, ffnDim: model.arch.ffnDim, textLen: model.arch.textLen };
-  // a steady block (window full: 9 cached frames of 64 tokens): 4 steps + the previous block's clean pass, 192 query tokens each
-  const steady = 5 * forwardFlops(shape, { queryTokens: 192, cachedTokens: 576 });
+  // a steady block (window full: 9 cached frames of 64 tokens): the configured steps + the previous block's clean pass,
+  // 192 query tokens each
+  const steps = loadConfig().generation.steps.length;
+  const steady = (steps + 1) * forwardFlops(shape, { queryTokens: 192, cachedTokens: 576 });
   assert.ok(Math.abs(report.gflopPerBlock * 1e9 - steady) < 1e-6 * steady, `${report.gflopPerBlock} GFLOP vs ${steady / 1e9}`);
   assert.ok(report.forwardGflops > 0 && report.peakMatmulGflops > 0);
   assert.ok(Math.abs(report.ofPeak - report.forwardGflops / report.peakMatmulGflops) < 1e-9);

@@ -19,6 +19,7 @@ const SMALL = [
   '--set', 'model.weights=synthetic',
   '--set', 'generation.opening=noise',
   '--set', 'generation.openingSteps=null',
+  '--set', 'generation.steps=[1000,750,500,250]',
   '--set', 'engine.threads=1',
   '--set', 'decoder.kind=taehv',
   '--set', 'decoder.taehv.channels=[16,8,8,8]',

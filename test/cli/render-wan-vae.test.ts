@@ -21,6 +21,7 @@ const SMALL = [
   '--set', 'model.weights=synthetic',
   '--set', 'generation.opening=noise',
   '--set', 'generation.openingSteps=null',
+  '--set', 'generation.steps=[1000,750,500,250]',
   '--set', 'engine.threads=1',
   '--set', 'decoder.kind=wan-vae',
 ];

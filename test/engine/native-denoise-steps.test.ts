@@ -17,7 +17,7 @@ import { tempDir } from '../encode/helpers.js';
 import { standInCalls, withAddonFile, writeStandInAddon } from '../../tools/stand-in/native-addon.js';
 
 const addon = writeStandInAddon(tempDir('native-denoise-steps'), { gpus: ['Stand-in H200'], attention: 'stand-in', timeline: true, inputFlows: true });
-const base = ['engine.name=native', 'engine.dtype=float16', 'model.weights=synthetic', 'generation.opening=noise', 'generation.openingGuidance=null', 'generation.openingSteps=null', 'decoder.kind=none', 'generation.seed=5', 'engine.warmup=false'];
+const base = ['engine.name=native', 'engine.dtype=float16', 'model.weights=synthetic', 'generation.opening=noise', 'generation.openingGuidance=null', 'generation.openingSteps=null', 'generation.steps=[1000,750,500,250]', 'decoder.kind=none', 'generation.seed=5', 'engine.warmup=false'];
 const BLOCKS = 4;
 
 /** The engine with its clean passes' latents (each block's x0) recorded; everything else passed through. */

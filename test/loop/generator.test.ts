@@ -24,7 +24,7 @@ function constantFlowEngine(value: number, calls: Array<{ t: number; keep: boole
 
 const presets = path.join(path.dirname(defaultConfigPath), 'presets');
 // Synthetic weights keep these tests about the loop, whatever model the default config ships.
-const tiny = ['model.weights=synthetic', 'model.arch.prediction=flow', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'generation.openingSteps=null'];
+const tiny = ['model.weights=synthetic', 'model.arch.prediction=flow', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'generation.openingSteps=null', 'generation.steps=[1000,750,500,250]'];
 
 function sameFrames(a: Uint8Array[], b: Uint8Array[]): boolean {
   return a.length === b.length && a.every((f, i) => Buffer.compare(Buffer.from(f), Buffer.from(b[i])) === 0);

@@ -13,7 +13,7 @@ import { scheduledStreamSpec } from '../../src/realtime/stream-spec.js';
 import { SinkstreamError } from '../../src/errors.js';
 import { rowCountingEngine } from './helpers/row-counting-engine.js';
 
-const tiny = ['model.weights=synthetic', 'model.arch.prediction=flow', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'decoder.kind=none'];
+const tiny = ['model.weights=synthetic', 'model.arch.prediction=flow', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'decoder.kind=none', 'generation.steps=[1000,750,500,250]'];
 const eight = 'generation.openingSteps=[1000,875,750,625,500,375,250,125]';
 
 interface Seen { t: number; clean: boolean }
