@@ -40,8 +40,8 @@ test('render --json: one JSON object on stdout, its figures agree with the file'
   assert.is(video.frames, s.framesWritten);
   assert.equal([s.width, s.height], [video.width, video.height]);
   assert.is(s.videoSeconds, s.framesWritten / s.fps);
-  // default config: every block of 3 frames from noise at generation.steps' 8 steps
-  assert.equal(s.blocksBySteps, { '8': 3 });
+  // default config: every block of 3 frames from noise, the first at generation.openingSteps' 8 steps, the others at 6
+  assert.equal(s.blocksBySteps, { '6': 2, '8': 1 });
   assert.is(s.blocks, 3);
   for (const key of ['seconds', 'generatedFps', 'msPerBlock', 'firstBlockMs', 'decodeMsPerBlock', 'decodeMsTotal'] as const) {
     assert.type(s[key], 'number', key);
