@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { batchedForwardsMs } from '../../scheduler/batching.js';
 import { CostModel } from '../../scheduler/cost-model.js';
-import { coefficients, driver, predictedTotalMs, stream } from './helpers/drive.js';
+import { coefficients, driver, predictedTotalMs, runAdmitted, stream } from './helpers/drive.js';
 
 // The helpers' device: every forward takes 10 ms, decode is free; a stream's 3-frame block every 100 ms.
 const guided = (id: string, o: Parameters<typeof stream>[1] = {}) => ({ ...stream(id, o), forwardsPerStep: 2 });
@@ -26,12 +26,7 @@ test('admission: a guided block at 2 steps is 5 forwards (50 ms of every 100): a
 });
 
 test('a guided stream runs its blocks on time, each predicted at 2s + 1 forwards', () => {
-  const d = driver({});
-  const decision = d.admit(guided('g', { frames: 30 }));
-  assert.is(decision.admitted, true);
-  if (!decision.admitted) return;
-  const steps = decision.rung.steps;
-  d.run(3000);
+  const { d, steps } = runAdmitted(guided('g', { frames: 30 }));
   const m = d.scheduler.metrics('g', 3000);
   assert.is(m.framesDelivered, 30);
   assert.is(m.missedDeadlines, 0);
@@ -40,12 +35,7 @@ test('a guided stream runs its blocks on time, each predicted at 2s + 1 forwards
 });
 
 test('a guided opening (openingForwardsPerStep 2): the first block is predicted at 2s + 1 forwards, the rest at s + 1', () => {
-  const d = driver({});
-  const decision = d.admit({ ...stream('o', { frames: 30 }), openingForwardsPerStep: 2 });
-  assert.is(decision.admitted, true);
-  if (!decision.admitted) return;
-  const steps = decision.rung.steps;
-  d.run(3000);
+  const { d, steps } = runAdmitted({ ...stream('o', { frames: 30 }), openingForwardsPerStep: 2 });
   assert.is(d.scheduler.metrics('o', 3000).framesDelivered, 30);
   const predicted = predictedTotalMs(d);
   const expected = ((2 * steps + 1) + 9 * (steps + 1)) * 10;

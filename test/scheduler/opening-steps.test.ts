@@ -5,15 +5,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { stepsOfBlock } from '../../scheduler/scheduler.js';
-import { driver, predictedTotalMs, stream } from './helpers/drive.js';
+import { driver, predictedTotalMs, runAdmitted, stream } from './helpers/drive.js';
 
 test('openingStepScale 2: the first block is planned at 2s steps and predicted at 2s + 1 forwards, the rest at s + 1', () => {
-  const d = driver({});
-  const decision = d.admit({ ...stream('o', { frames: 30 }), openingStepScale: 2 });
-  assert.is(decision.admitted, true);
-  if (!decision.admitted) return;
-  const steps = decision.rung.steps;
-  d.run(3000);
+  const { d, steps } = runAdmitted({ ...stream('o', { frames: 30 }), openingStepScale: 2 });
   assert.is(d.scheduler.metrics('o', 3000).framesDelivered, 30);
   const items = d.plans.flatMap((p) => p.jobs).flatMap((j) => j.items);
   assert.ok(items.filter((i) => i.block === 0).every((i) => i.steps === 2 * steps), 'block 0 at 2s steps');

@@ -3,6 +3,7 @@
  * `coefficients` (a forward of 10 ms, nothing else) and `config` are the virtual devices of the realtime and
  * serve tests too.
  */
+import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../../scheduler/clock.js';
 import { CostModel, type DeviceCoefficients } from '../../../scheduler/cost-model.js';
 import { Scheduler } from '../../../scheduler/scheduler.js';
@@ -99,4 +100,17 @@ export function driver(options: {
 /** The plans' predicted job times, summed (ms). */
 export function predictedTotalMs(d: Pick<Driver, 'plans'>): number {
   return d.plans.flatMap((p) => p.jobs).reduce((sum, j) => sum + j.predictedMs, 0);
+}
+
+/**
+ * One stream on the default device (a forward of 10 ms), admitted (asserted) and run until `until` ms: the driver
+ * and the admitted rung's step count.
+ */
+export function runAdmitted(spec: StreamSpec, until = 3000): { d: Driver; steps: number } {
+  const d = driver({});
+  const decision = d.admit(spec);
+  assert.is(decision.admitted, true, `${spec.id} admitted`);
+  if (!decision.admitted) throw new Error('unreachable');
+  d.run(until);
+  return { d, steps: decision.rung.steps };
 }
