@@ -234,10 +234,35 @@ def draw(start: torch.Tensor, velocity: torch.Tensor, radius: torch.Tensor, shap
     }
 
 
-def space_to_depth(pixels: torch.Tensor, factor: int = 4) -> torch.Tensor:
+# Latent frames 0 .. FIRST_FRAMES_NEGATED - 1 of a video hold their frames negated (model.json `firstFramesNegated`; 0:
+# every latent frame alike). A layout whose first frames differ from the rest, as a video VAE's first latent frame
+# does, so that a model trained on it can tell the start of its video from any later moment.
+FIRST_FRAMES_NEGATED = 0
+
+
+def set_first_frames_negated(n: int) -> None:
+    """The layout of every later space_to_depth / depth_to_space: the first n latent frames of a video negated."""
+    global FIRST_FRAMES_NEGATED
+    if n < 0:
+        raise ValueError(f'firstFramesNegated: expected >= 0, got {n}')
+    FIRST_FRAMES_NEGATED = int(n)
+
+
+def _negate_leading(latent: torch.Tensor, first_frame: int) -> torch.Tensor:
+    """latent [B, C, T, h, w] whose frame 0 is the video's frame first_frame, with the layout's leading frames negated."""
+    n = FIRST_FRAMES_NEGATED - first_frame
+    if n <= 0:
+        return latent
+    sign = torch.ones(latent.shape[2], dtype=latent.dtype, device=latent.device)
+    sign[:n] = -1
+    return latent * sign[None, None, :, None, None]
+
+
+def space_to_depth(pixels: torch.Tensor, factor: int = 4, first_frame: int = 0) -> torch.Tensor:
     """pixels [B, T, H, W, 3] in 0..255 -> latent [B, 3 f^2, T, H/f, W/f], value = pixel/127.5 - 1,
-    channel c = (dy*f + dx)*3 + rgb for pixel (y*f + dy, x*f + dx)."""
-    return pack_pixels(pixels / 127.5 - 1, factor)
+    channel c = (dy*f + dx)*3 + rgb for pixel (y*f + dy, x*f + dx); frame 0 is the video's frame first_frame
+    (the layout's leading frames are negated)."""
+    return _negate_leading(pack_pixels(pixels / 127.5 - 1, factor), first_frame)
 
 
 def pack_pixels(values: torch.Tensor, factor: int = 4) -> torch.Tensor:
@@ -249,8 +274,10 @@ def pack_pixels(values: torch.Tensor, factor: int = 4) -> torch.Tensor:
     return x.reshape(b, factor * factor * 3, t, h // factor, w // factor)
 
 
-def depth_to_space(latent: torch.Tensor, factor: int = 4) -> torch.Tensor:
-    """Inverse of space_to_depth: [B, 3 f^2, T, h, w] -> pixels [B, T, h f, w f, 3] in 0..255 (clamped)."""
+def depth_to_space(latent: torch.Tensor, factor: int = 4, first_frame: int = 0) -> torch.Tensor:
+    """Inverse of space_to_depth: [B, 3 f^2, T, h, w] -> pixels [B, T, h f, w f, 3] in 0..255 (clamped); frame 0 is
+    the video's frame first_frame."""
+    latent = _negate_leading(latent, first_frame)
     b, c, t, h, w = latent.shape
     x = latent.reshape(b, factor, factor, 3, t, h, w).permute(0, 4, 5, 1, 6, 2, 3)  # b t y dy x dx rgb
     x = x.reshape(b, t, h * factor, w * factor, 3)

@@ -93,6 +93,8 @@ class Dims:
     # What the network's head outputs: 'flow' (v = noise - x0, Wan's) or 'sample' (x0 itself, converted to
     # the flow (x_s - x0) / max(s, SAMPLE_SIGMA_FLOOR) by forward(); the runtime's loop does the same).
     prediction: str = 'flow'
+    # The latent layout, not the network: a video's first latent frames stored negated (tools/data/scenes.py).
+    first_frames_negated: int = 0
 
     def __post_init__(self) -> None:
         self.patch = tuple(self.patch)  # type: ignore[assignment]
@@ -125,7 +127,7 @@ class Dims:
         'textDim': 'text_dim', 'textLen': 'text_len', 'ropeTheta': 'rope_theta',
         'ropeSplit': 'rope_split', 'ropeMaxPosition': 'rope_max_position',
         'latentHeight': 'latent_height', 'latentWidth': 'latent_width', 'vocabSize': 'vocab_size',
-        'textNeighbours': 'text_neighbours',
+        'textNeighbours': 'text_neighbours', 'firstFramesNegated': 'first_frames_negated',
     }
 
     @classmethod
@@ -151,6 +153,7 @@ class Dims:
             'latentHeight': self.latent_height, 'latentWidth': self.latent_width,
             **({'prediction': self.prediction} if self.prediction != 'flow' else {}),
             **({'textNeighbours': True} if self.text_neighbours else {}),
+            **({'firstFramesNegated': self.first_frames_negated} if self.first_frames_negated else {}),
         }
 
 

@@ -118,10 +118,15 @@ def load_model(dims: Dims, path: str, dev) -> WanModel:
 
 
 def load_dims(model_json: str, vocab: Sequence[str]) -> Dims:
-    """The architecture of model.json with the scenes vocabulary's size."""
+    """The architecture of model.json with the scenes vocabulary's size; sets scenes' latent layout from it
+    (`firstFramesNegated`)."""
+    import scenes  # noqa: WPS433
+
     with open(model_json) as f:
         spec = json.load(f)
-    return Dims.from_dict({**spec, 'vocab_size': len(vocab)})
+    dims = Dims.from_dict({**spec, 'vocab_size': len(vocab)})
+    scenes.set_first_frames_negated(dims.first_frames_negated)
+    return dims
 
 
 def freeze(model: WanModel) -> WanModel:

@@ -483,7 +483,7 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
         ctx = scenes.space_to_depth(scenes.render(given, frames)['pixels'])
         lat = generate(model, model, p, context_blocks + generated_blocks, seed, window, opening_sampler=sampler,
                        opening_steps=steps, rest_sampler=sampler, rest_steps=steps, guidance=guidance, context=ctx)
-        px = scenes.depth_to_space(lat[:, :, frames:].float())
+        px = scenes.depth_to_space(lat[:, :, frames:].float(), first_frame=frames)
         if blocks_out is not None:
             blocks_out[name] = px
         for label, block in (('first generated block', px[:, :BLOCK]), ('last generated block', px[:, -BLOCK:])):

@@ -212,11 +212,11 @@ def main() -> None:
                 scenes.depth_to_space(x0_estimates(model, p, lat_next, s, args.guidance, gen)), p, ref)
         for s in continued_levels:
             out[f'continued one-step x0 from s = {s:g} (frames 6-8, frames 0-5 true in the cache)'] = measure(
-                scenes.depth_to_space(x0_estimates(model, p, third, s, args.guidance, gen, context)), p, ref)
+                scenes.depth_to_space(x0_estimates(model, p, third, s, args.guidance, gen, context), first_frame=2 * BLOCK), p, ref)
         if continued_levels:
             s = continued_levels[0]
             out[f'continued one-step x0 from the next shape, s = {s:g} (the cache shows the prompted shape)'] = measure(
-                scenes.depth_to_space(x0_estimates(model, p, third_next, s, args.guidance, gen, context)), p, ref)
+                scenes.depth_to_space(x0_estimates(model, p, third_next, s, args.guidance, gen, context), first_frame=2 * BLOCK), p, ref)
         out['words after the text projection'] = word_vectors(model, vocab)
         out['word following (x0 change projected on the truth change)'] = {
             f's = {s:g}': {w: round(word_following(model, p, w, s, vocab, args.seed), 4) for w in ('shape', 'colour')}

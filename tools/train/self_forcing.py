@@ -280,16 +280,32 @@ def evaluate(model: WanModel, evalset: PromptSet, ref: torch.Tensor, args, sig, 
         'first block': detect(px[:, :F_], p, ref),
         f'block {k - 1} (frames {(k - 1) * F_}-{k * F_ - 1})': detect(px[:, (k - 1) * F_:k * F_], p, ref),
     }
-    # a long rollout of the first long_n prompts: per block colour fidelity and border sharpness
+    # a long rollout of the first long_n prompts under the sink cache, and the same without the sink (window only)
     q = {key: v[:long_n] for key, v in p.items()}
     xkv_l = [(a[:long_n], b[:long_n]) for a, b in xkv]
+    for sink, label in ((args.sink, ''), (0, ', window only (no sink)')):
+        if label and args.sink == 0:
+            continue
+        res[f'long rollout ({args.long_blocks} blocks, {long_n} prompts{label}; early = blocks 1-'
+            f'{max(1, args.long_blocks // 4)}, late = last {max(1, args.long_blocks // 4)})'] = long_rollout(
+                model, q, xkv_l, ref[:long_n], args, sig, amp, long_n, sink)
+    return res
+
+
+@torch.no_grad()
+def long_rollout(model: WanModel, q: Dict[str, torch.Tensor], xkv_l, ref: torch.Tensor, args, sig, amp, long_n: int,
+                 sink: int) -> Dict[str, object]:
+    """A --long-blocks rollout with `sink` sink frames: per block objects present, colour fidelity and border sharpness,
+    early against late, and the motion against training clips."""
+    dev = next(model.parameters()).device
+    F_ = args.block
     gen = torch.Generator(device=dev).manual_seed(321)
-    lat = rollout(model, xkv_l, long_n, args.long_blocks, sig, gen, args.window, args.sink, args.block, amp=amp)
+    lat = rollout(model, xkv_l, long_n, args.long_blocks, sig, gen, args.window, sink, args.block, amp=amp)
     per_block = []
     for bi in range(args.long_blocks):
-        pb = scenes.depth_to_space(lat[:, :, bi * F_:(bi + 1) * F_].float())
+        pb = scenes.depth_to_space(lat[:, :, bi * F_:(bi + 1) * F_].float(), first_frame=bi * F_)
         per_block.append({
-            'objects_present': detect(pb, q, ref[:long_n])['objects_present'],
+            'objects_present': detect(pb, q, ref)['objects_present'],
             'colour_fidelity': float(colour_fidelity(pb, q).mean()),
             'border_sharpness': nanmean(border_sharpness(pb, q)),
         })
@@ -305,16 +321,15 @@ def evaluate(model: WanModel, evalset: PromptSet, ref: torch.Tensor, args, sig, 
         e, l_ = avg(early, key), avg(late, key)
         summary[key] = {'early': e, 'late': l_, 'late_over_early': l_ / e if e and not math.isnan(e) else float('nan')}
     # motion: the same centroid speed on the rollout's early / late frames and on training clips as long
-    frames = lambda blocks: scenes.depth_to_space(lat[:, :, blocks[0] * F_:blocks[1] * F_].float())  # noqa: E731
+    frames = lambda blocks: scenes.depth_to_space(lat[:, :, blocks[0] * F_:blocks[1] * F_].float(),  # noqa: E731
+                                                    first_frame=blocks[0] * F_)
     data = scenes.render(scenes.sample_scenes(args.seed + 1000, long_n), args.long_blocks * F_, device=dev)
     data_speed = nanmean(centroid_speed(data['pixels'], {'colour': data['colour'], 'valid': data['valid']}))
     e_s = nanmean(centroid_speed(frames((1, 1 + quarter)), q))
     l_s = nanmean(centroid_speed(frames((args.long_blocks - quarter, args.long_blocks)), q))
     summary['speed_px_per_frame'] = {'early': e_s, 'late': l_s, 'training_data': data_speed,
                                      'late_over_data': l_s / data_speed if data_speed else float('nan')}
-    res[f'long rollout ({args.long_blocks} blocks, {long_n} prompts; early = blocks 1-{quarter}, late = last {quarter})'] = {
-        'summary': summary, 'per_block': per_block}
-    return res
+    return {'summary': summary, 'per_block': per_block}
 
 
 def filmstrip(model: WanModel, vocab, args, sig, amp, path: str) -> None:

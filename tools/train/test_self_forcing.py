@@ -42,6 +42,9 @@
    the batch and the one-prompt encoders agree, and the same words in another order give other rows; --init of a
    checkpoint without them is refused unless they are allowed missing, common.load_model builds them exactly when the
    file has them, and they train at their own learning rate.
+16. the latent layout with the first frames negated (model.json firstFramesNegated): a video's first N latent frames
+   are its frames negated, the rest as before; decoding inverts it, also for a slice that starts later in the video
+   (first_frame); common.load_dims sets the layout from model.json and writes it back through Dims.to_dict.
 """
 import os
 import sys
@@ -610,6 +613,39 @@ def test_text_neighbours() -> None:
     assert fresh.text_encoder.next.weight.abs().sum() == 0
 
 
+def test_first_frames_negated() -> None:
+    import json
+    import tempfile
+
+    import common
+    import scenes
+
+    px = scenes.render(scenes.sample_scenes(4, 2), 9)['pixels']
+    try:
+        plain = scenes.space_to_depth(px)
+        scenes.set_first_frames_negated(3)
+        lat = scenes.space_to_depth(px)
+        assert torch.equal(lat[:, :, :3], -plain[:, :, :3]) and torch.equal(lat[:, :, 3:], plain[:, :, 3:])
+        assert torch.allclose(scenes.depth_to_space(lat), px, atol=1e-3)
+        # a slice from frame 2 on: its frame 0 is the video's frame 2, the last negated one
+        assert torch.allclose(scenes.depth_to_space(lat[:, :, 2:], first_frame=2), px[:, 2:], atol=1e-3)
+        assert torch.equal(scenes.space_to_depth(px[:, 2:], first_frame=2), lat[:, :, 2:])
+        # decoding as if the slice began the video gets its first frame wrong: the check can fail
+        assert not torch.allclose(scenes.depth_to_space(lat[:, :, 2:]), px[:, 2:], atol=1e-3)
+        with tempfile.TemporaryDirectory() as d:
+            spec = dict(json.load(open(common.DEFAULT_MODEL_JSON)), firstFramesNegated=3)
+            path = os.path.join(d, 'model.json')
+            json.dump(spec, open(path, 'w'))
+            scenes.set_first_frames_negated(0)
+            dims = common.load_dims(path, scenes.vocabulary())
+            assert dims.first_frames_negated == 3 and scenes.FIRST_FRAMES_NEGATED == 3
+            assert dims.to_dict()['firstFramesNegated'] == 3
+            assert 'firstFramesNegated' not in common.load_dims(common.DEFAULT_MODEL_JSON, scenes.vocabulary()).to_dict()
+            assert scenes.FIRST_FRAMES_NEGATED == 0
+    finally:
+        scenes.set_first_frames_negated(0)
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -628,4 +664,5 @@ if __name__ == '__main__':
     test_shape_swap_tf()
     test_shape_swap_min_s()
     test_text_neighbours()
+    test_first_frames_negated()
     print('ok')

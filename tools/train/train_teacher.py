@@ -492,6 +492,9 @@ def main() -> None:
     ap.add_argument('--batch-open', type=int, default=512, help='opening blocks (3 frames, empty cache) a step')
     ap.add_argument('--batch-tf', type=int, default=16, help='teacher-forcing clips (--window frames) a step')
     ap.add_argument('--window', type=int, default=18)
+    ap.add_argument('--first-frames-negated', type=int, default=None,
+                    help="the latent layout: a video's first N latent frames stored negated (model.json firstFramesNegated; "
+                         "default: --model's). Every clip starts at its video's first frame")
     ap.add_argument('--tf-weight', type=float, default=1.0)
     ap.add_argument('--context-recycle', type=float, default=0.0,
                     help="share of teacher-forcing clips whose context is the model's own one-step estimate (0 = off)")
@@ -568,6 +571,11 @@ def main() -> None:
         dims = dims_of_file(dims, args.init)
     if args.text_neighbours:
         dims.text_neighbours = True
+    if args.first_frames_negated is not None:
+        if args.first_frames_negated < 0:
+            ap.error(f'--first-frames-negated: expected >= 0, got {args.first_frames_negated}')
+        dims.first_frames_negated = args.first_frames_negated
+        scenes.set_first_frames_negated(args.first_frames_negated)
     if args.neighbour_lr_scale <= 0:
         ap.error(f'--neighbour-lr-scale: expected > 0, got {args.neighbour_lr_scale}')
     if args.neighbour_tables != 'both' and not dims.text_neighbours:
