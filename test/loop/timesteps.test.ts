@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { warpTimesteps, warpSigma, warpedSigmas, stepsForCount } from '../../src/loop/timesteps.js';
+import { warpTimesteps, warpSigma, warpedSigmas, stepsForCount, stepsFromNoise } from '../../src/loop/timesteps.js';
 
 test('shift 5 warps [1000, 750, 500, 250] to [1000, 937.5, 833.3, 625] (docs/model.md)', () => {
   const warped = warpTimesteps([1000, 750, 500, 250], 5);
@@ -33,6 +33,12 @@ test('the quality ladder: 4 steps is the configured list, fewer are evenly space
   const three = stepsForCount([1000, 750, 500, 250], 3);
   assert.ok(Math.abs(three[1] - 666.6667) < 1e-3 && Math.abs(three[2] - 333.3333) < 1e-3);
   assert.throws(() => stepsForCount([1000], 0));
+});
+
+test('a list that starts below 1000 (a block started from its previous frame) keeps its start on the ladder', () => {
+  assert.equal(stepsForCount([600, 450, 300, 150], 2), [600, 300]);
+  assert.ok(stepsForCount([600, 450, 300, 150], 3).every((t, i) => Math.abs(t - [600, 400, 200][i]) < 1e-9));
+  assert.equal(stepsFromNoise(4), [1000, 750, 500, 250]);
 });
 
 test.run();

@@ -18,10 +18,10 @@ test('offline render: every block at the full steps, no deadline', async () => {
   const out = path.join(tempDir('render-offline'), 'clip.mp4');
   const run = await cli(['render', '--frames', '9', '--out', out, '--no-progress']);
   assert.is(run.code, 0, run.stderr);
-  assert.match(run.stdout, /rendered 9 frames .*; steps 8:1 6:2$/m, "the first block from noise at generation.openingSteps' 8, then 2 at generation.steps' 6");
+  assert.match(run.stdout, /rendered 9 frames .*; steps 8:1 4:2$/m, "the first block from noise at generation.openingSteps' 8, then 2 at generation.steps' 4");
   const drawn = await cli(['render', '--frames', '9', '--out', out, '--no-progress', '--set', 'generation.opening=scene']);
   assert.is(drawn.code, 0, drawn.stderr);
-  assert.match(drawn.stdout, /rendered 9 frames .*; steps 6:2 0:1$/m, 'the drawn opening (0 steps), then 2 blocks at 6');
+  assert.match(drawn.stdout, /rendered 9 frames .*; steps 4:2 0:1$/m, 'the drawn opening (0 steps), then 2 blocks at 4');
   assert.not.match(run.stdout, /realtime/);
 });
 

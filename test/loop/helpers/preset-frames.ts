@@ -70,8 +70,11 @@ function sha256(...parts: Uint8Array[]): string {
   return h.digest('hex');
 }
 
-/** The steps the fixture was written with (an 8-step opening, then 4 a block), whatever the default configuration's. */
-const STEPS = ['generation.steps=[1000,750,500,250]', 'generation.openingSteps=[1000,875,750,625,500,375,250,125]'];
+/**
+ * The steps the fixture was written with (an 8-step opening, then 4 a block from pure noise, a prompt switch's block
+ * too), whatever the default configuration's.
+ */
+const STEPS = ['generation.steps=[1000,750,500,250]', 'generation.openingSteps=[1000,875,750,625,500,375,250,125]', 'generation.blockStart=noise'];
 
 export async function renderPreset(name: string): Promise<BlockHashes[]> {
   const config = loadConfig({ file: path.join(presetsDir, `${name}.yaml`), set: ['engine.threads=1', 'generation.seed=5', ...STEPS] });
