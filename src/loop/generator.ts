@@ -414,14 +414,16 @@ class BlockLoop implements BlockGenerator {
   /**
    * The sigmas of the block being made at `steps` steps (undefined: the configured list). The first block opened from
    * noise takes them from generation.openingSteps (openingStepsOf), `steps` then counting its own steps: the scheduler
-   * scales a stream's step count for it (StreamSpec.openingStepScale).
+   * scales a stream's step count for it (StreamSpec.openingStepScale). With generation.blockStart previous-frame, whose
+   * `steps` begin below 1000, a block with no previous frame to start from (the first, the first after a prompt switch:
+   * `afterSwitch`) is denoised from pure noise over openingSteps, or as many steps as `steps` from 1000.
    */
   private sigmasFor(steps: number | undefined, afterSwitch = false): number[] {
     const { generation } = this.config;
     const opening = this.blockIndex === 0 ? openingStepsOf(this.config) : null;
     if (opening) return warpedSigmas(stepsForCount(opening, steps ?? opening.length), generation.shift);
-    if (afterSwitch && generation.blockStart === 'previous-frame') {
-      // The new prompt's first block is drawn from pure noise, as an opening is.
+    if ((this.blockIndex === 0 || afterSwitch) && generation.blockStart === 'previous-frame') {
+      // The first block, and the new prompt's first, have no frame to start from: pure noise, from 1000.
       const fromNoise = generation.openingSteps ?? stepsFromNoise(generation.steps.length);
       return warpedSigmas(stepsForCount(fromNoise, steps ?? fromNoise.length), generation.shift);
     }
