@@ -11,8 +11,9 @@ import { createGenerator } from '../../src/loop/generator.js';
 import { gaussianNoise } from '../../src/loop/noise.js';
 import { warpTimesteps, warpSigma } from '../../src/loop/timesteps.js';
 import { rowCountingEngine } from './helpers/row-counting-engine.js';
+import { tinyLoop } from './helpers/tiny-loop.js';
 
-const tiny = ['model.weights=synthetic', 'model.arch.prediction=flow', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'decoder.kind=none', 'generation.openingSteps=null'];
+const tiny = [...tinyLoop, 'model.arch.prediction=flow', 'decoder.kind=none'];
 const warm = ['generation.blockStart=previous-frame', 'generation.steps=[600,450,300,150]'];
 
 /** Each frame f of a block denoises to the constant level(f): the flow is (x - level(f)) / s at noise level s. */

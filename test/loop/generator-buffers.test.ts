@@ -12,8 +12,9 @@ import { gaussianNoise } from '../../src/loop/noise.js';
 import { warpTimesteps } from '../../src/loop/timesteps.js';
 import type { ForwardRequest } from '../../src/engine/types.js';
 import { rowCountingEngine } from './helpers/row-counting-engine.js';
+import { tinyLoop } from './helpers/tiny-loop.js';
 
-const tiny = ['model.weights=synthetic', 'model.arch.prediction=flow', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'generation.openingSteps=null', 'generation.steps=[1000,750,500,250]', 'decoder.kind=none'];
+const tiny = [...tinyLoop, 'model.arch.prediction=flow', 'decoder.kind=none'];
 const BLOCKS = 3;
 
 interface SeenForward {

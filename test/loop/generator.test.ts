@@ -12,6 +12,7 @@ import { renderGroundTruth } from '../../src/scene/ground-truth.js';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
 import { maxByteDifference } from '../helpers/frames.js';
 import { rowCountingEngine } from './helpers/row-counting-engine.js';
+import { tinyLoop } from './helpers/tiny-loop.js';
 
 /** An engine whose flow is a constant: the loop's arithmetic can be checked in closed form. */
 function constantFlowEngine(value: number, calls: Array<{ t: number; keep: boolean }>): Engine {
@@ -24,7 +25,7 @@ function constantFlowEngine(value: number, calls: Array<{ t: number; keep: boole
 
 const presets = path.join(path.dirname(defaultConfigPath), 'presets');
 // Synthetic weights keep these tests about the loop, whatever model the default config ships.
-const tiny = ['model.weights=synthetic', 'model.arch.prediction=flow', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'generation.openingSteps=null', 'generation.steps=[1000,750,500,250]'];
+const tiny = [...tinyLoop, 'model.arch.prediction=flow'];
 
 function sameFrames(a: Uint8Array[], b: Uint8Array[]): boolean {
   return a.length === b.length && a.every((f, i) => Buffer.compare(Buffer.from(f), Buffer.from(b[i])) === 0);

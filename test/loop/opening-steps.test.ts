@@ -12,8 +12,9 @@ import { openingStepScaleOf } from '../../src/loop/opening-steps.js';
 import { scheduledStreamSpec } from '../../src/realtime/stream-spec.js';
 import { SinkstreamError } from '../../src/errors.js';
 import { rowCountingEngine } from './helpers/row-counting-engine.js';
+import { tinyLoop } from './helpers/tiny-loop.js';
 
-const tiny = ['model.weights=synthetic', 'model.arch.prediction=flow', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'decoder.kind=none', 'generation.steps=[1000,750,500,250]'];
+const tiny = [...tinyLoop, 'model.arch.prediction=flow', 'decoder.kind=none'];
 const eight = 'generation.openingSteps=[1000,875,750,625,500,375,250,125]';
 
 interface Seen { t: number; clean: boolean }

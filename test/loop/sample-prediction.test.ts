@@ -11,8 +11,9 @@ import { createGenerator } from '../../src/loop/generator.js';
 import type { ForwardRequest } from '../../src/engine/types.js';
 import type { PromptEncoder } from '../../src/text/prompt-encoder.js';
 import { rowCountingEngine } from './helpers/row-counting-engine.js';
+import { tinyLoop } from './helpers/tiny-loop.js';
 
-const tiny = ['model.weights=synthetic', 'model.arch.layers=2', 'engine.threads=1', 'generation.opening=noise', 'generation.openingGuidance=null', 'generation.openingSteps=null', 'generation.steps=[1000,750,500,250]', 'decoder.kind=none'];
+const tiny = [...tinyLoop, 'decoder.kind=none'];
 const BLOCKS = 3;
 
 interface SeenForward {
