@@ -70,4 +70,34 @@ test('--jobs: each video gets a share of the cores, at least one thread; a bad c
   }
 });
 
+test('--jobs: a video that fails fails the run; the others finish the video they hold and start no new one', async () => {
+  const started = new Set<string>();
+  const failure = new Error('the first video to end fails');
+  const run = runEval({
+    policies: ['streamingllm-sink', 'self-forcing-window'],
+    prompts: [prompt],
+    seeds: [0, 1],
+    seconds: 1,
+    jobs: 2,
+    // One second a video: a video reports once, at its end. The first to report fails while the other worker still
+    // holds its video (the two streamingllm-sink ones are taken first, one a worker).
+    onProgress: ({ policy, seed }) => {
+      started.add(`${policy}/${seed}`);
+      if (started.size === 1) throw failure;
+    },
+  });
+  try {
+    await run;
+    assert.unreachable('the run resolved');
+  } catch (e) {
+    assert.is(e, failure);
+  }
+  // Once the other worker has finished its video (both streamingllm-sink videos reported; at most a minute on a busy
+  // machine), a worker that went on would start the next video and report it within a few seconds.
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (let waited = 0; started.size < 2 && waited < 60_000; waited += 100) await sleep(100);
+  await sleep(3000);
+  assert.ok([...started].every((v) => v.startsWith('streamingllm-sink/')), `no new video started after the failure: ${[...started]}`);
+});
+
 test.run();
