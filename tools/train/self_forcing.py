@@ -54,10 +54,10 @@ import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, held_out,
-    load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
-    shift_s, write_model_json,
+    SHIFT, load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr,
+    set_tf32, shift_s, write_model_json,
 )
-from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
+from model import KVCache, WanModel, flow_of_output, flow_target, shifted_steps  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
     PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, recovery, recovery_scenes, reference_areas,
@@ -124,9 +124,13 @@ def evict(cache: KVCache, next_start: int, window: int, sink: int, block: int) -
 # ----------------------------------------------------------------------------------------------
 
 def rollout(model: WanModel, xkv, batch: int, blocks: int, sig: Sequence[float], gen: Optional[torch.Generator],
-            window: int, sink: int, block: int, exits: Optional[Sequence[int]] = None, amp: Optional[Dict] = None) -> torch.Tensor:
+            window: int, sink: int, block: int, exits: Optional[Sequence[int]] = None, amp: Optional[Dict] = None,
+            sig_rest: Optional[Sequence[float]] = None) -> torch.Tensor:
     """Latents [B, C, blocks*block, H, W]. exits: per block the step whose x0 is the output, computed
-    with gradient (steps before it without); None: all steps, no gradient (the runtime's loop)."""
+    with gradient (steps before it without); None: all steps, no gradient (the runtime's loop). sig_rest: the runtime's
+    generation.blockStart previous-frame: every block after the first starts from the last frame before it, repeated
+    and noised to sig_rest[0], and is denoised over sig_rest (as many steps as sig); None: every block from pure noise
+    over sig."""
     dims = model.dims
     dev = next(model.parameters()).device
     shape = (batch, dims.latent_channels, block, dims.latent_height, dims.latent_width)
@@ -139,16 +143,20 @@ def rollout(model: WanModel, xkv, batch: int, blocks: int, sig: Sequence[float],
     out = []
     for bi in range(blocks):
         fpos = torch.arange(bi * block, (bi + 1) * block, device=dev)
-        last = len(sig) - 1 if exits is None else exits[bi]
+        levels = sig if sig_rest is None or bi == 0 else sig_rest
+        last = len(levels) - 1 if exits is None else exits[bi]
         x = noise()
+        if levels is not sig:
+            prev = out[-1][:, :, -1:].detach()
+            x = (1 - levels[0]) * prev + levels[0] * x
         x0 = x
         for k in range(last + 1):
             grad = exits is not None and k == last
             with torch.set_grad_enabled(grad and torch.is_grad_enabled()), torch.autocast(**amp):
-                tt = torch.full((batch, block), sig[k] * 1000, device=dev)
-                x0 = (x - sig[k] * model(x, tt, fpos, cross_kv=xkv, cache=cache).flow).float()
+                tt = torch.full((batch, block), levels[k] * 1000, device=dev)
+                x0 = (x - levels[k] * model(x, tt, fpos, cross_kv=xkv, cache=cache).flow).float()
             if k < last:
-                x = (1 - sig[k + 1]) * x0.detach() + sig[k + 1] * noise()
+                x = (1 - levels[k + 1]) * x0.detach() + levels[k + 1] * noise()
         out.append(x0)
         if bi == blocks - 1:
             break
@@ -273,7 +281,7 @@ def evaluate(model: WanModel, evalset: PromptSet, ref: torch.Tensor, args, sig, 
     xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
     gen = torch.Generator(device=dev).manual_seed(123)
     k = args.eval_blocks
-    lat = rollout(model, xkv, n, k, sig, gen, args.window, args.sink, args.block, amp=amp)
+    lat = rollout(model, xkv, n, k, sig, gen, args.window, args.sink, args.block, amp=amp, sig_rest=args.sig_rest)
     px = scenes.depth_to_space(lat.float())
     F_ = args.block
     res: Dict[str, object] = {
@@ -300,7 +308,8 @@ def long_rollout(model: WanModel, q: Dict[str, torch.Tensor], xkv_l, ref: torch.
     dev = next(model.parameters()).device
     F_ = args.block
     gen = torch.Generator(device=dev).manual_seed(321)
-    lat = rollout(model, xkv_l, long_n, args.long_blocks, sig, gen, args.window, sink, args.block, amp=amp)
+    lat = rollout(model, xkv_l, long_n, args.long_blocks, sig, gen, args.window, sink, args.block, amp=amp,
+                  sig_rest=args.sig_rest)
     per_block = []
     for bi in range(args.long_blocks):
         pb = scenes.depth_to_space(lat[:, :, bi * F_:(bi + 1) * F_].float(), first_frame=bi * F_)
@@ -339,7 +348,8 @@ def filmstrip(model: WanModel, vocab, args, sig, amp, path: str) -> None:
     with torch.no_grad():
         xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
         gen = torch.Generator(device=dev).manual_seed(5)
-        lat = rollout(model, xkv, len(PNG_PROMPTS), args.long_blocks, sig, gen, args.window, args.sink, args.block, amp=amp)
+        lat = rollout(model, xkv, len(PNG_PROMPTS), args.long_blocks, sig, gen, args.window, args.sink, args.block, amp=amp,
+                      sig_rest=args.sig_rest)
     px = scenes.depth_to_space(lat.float().cpu())  # [B, T, 64, 64, 3]
     save_sheet(px, list(range(0, px.shape[1], 8)), path)
 
@@ -385,8 +395,21 @@ def main() -> None:
     ap.add_argument('--no-eval', action='store_true', help='train and save, no evaluation (timing runs, or a run continued by another)')
     ap.add_argument('--log-every', type=int, default=20)
     ap.add_argument('--device', default=None)
+    ap.add_argument('--block-start-steps', default=None,
+                    help="the runtime's generation.blockStart previous-frame with these generation.steps (e.g. 700,525,350,175; "
+                         "as many as the 4 of the loop): every block after the first starts from the frame before it, in the "
+                         "rollouts trained on and in the evaluation; default: every block from pure noise")
     args = ap.parse_args()
     assert args.window % args.block == 0 and args.sink % args.block == 0, 'window and sink in whole blocks'
+    args.sig_rest = None
+    if args.block_start_steps:
+        try:
+            rest = [float(v) for v in args.block_start_steps.split(',')]
+        except ValueError:
+            rest = []
+        if len(rest) != len(step_sigmas()) or not all(0 < t < 1000 for t in rest):
+            ap.error(f'--block-start-steps: expected {len(step_sigmas())} timesteps in (0, 1000), got {args.block_start_steps!r}')
+        args.sig_rest = [t / 1000 for t in shifted_steps(rest, SHIFT)]
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
@@ -451,7 +474,7 @@ def main() -> None:
         mask = masks[nb]
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
-        video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp)
+        video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp, sig_rest=args.sig_rest)
         vid = video.detach()
         s_blk = sample_s(args.batch, nb, dev, args.s_min, args.s_max)
         s_frame = s_blk.repeat_interleave(F_, dim=1)

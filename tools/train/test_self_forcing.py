@@ -45,6 +45,9 @@
 16. the latent layout with the first frames negated (model.json firstFramesNegated): a video's first N latent frames
    are its frames negated, the rest as before; decoding inverts it, also for a slice that starts later in the video
    (first_frame); common.load_dims sets the layout from model.json and writes it back through Dims.to_dict.
+17. rollouts with the runtime's generation.blockStart previous-frame (sig_rest): the first block is the pure-noise
+   rollout's, every later block's first input is exactly (1 - s0) x the previous block's last frame + s0 x the noise
+   drawn for it, and it is denoised over sig_rest.
 """
 import os
 import sys
@@ -646,6 +649,40 @@ def test_first_frames_negated() -> None:
         scenes.set_first_frames_negated(0)
 
 
+def test_rollout_from_previous_frame() -> None:
+    m = make_model()
+    seen = []
+    forward = m.forward
+
+    def recording(x, t, fpos, **kw):
+        seen.append((int(fpos[0]), float(t[0, 0]), x.detach().clone()))
+        return forward(x, t, fpos, **kw)
+
+    m.forward = recording  # type: ignore[method-assign]
+    d = m.dims
+    xkv = m.cross_kv(torch.randn(B, d.text_len, d.text_dim))
+    sig = [1.0, 0.9375, 0.8333, 0.625]
+    rest = [0.92, 0.85, 0.73, 0.5]
+    with torch.no_grad():
+        plain = sf.rollout(m, xkv, B, 3, sig, torch.Generator().manual_seed(4), 12, 3, F)
+        seen.clear()
+        warm = sf.rollout(m, xkv, B, 3, sig, torch.Generator().manual_seed(4), 12, 3, F, sig_rest=rest)
+    assert torch.allclose(warm[:, :, :F], plain[:, :, :F]), 'the first block starts from pure noise either way'
+    denoising = [(f, t, x) for f, t, x in seen if t > 0]
+    for b in (1, 2):
+        steps = [(t, x) for f, t, x in denoising if f == b * F]
+        assert [round(t / 1000, 4) for t, _ in steps] == [round(v, 4) for v in rest], steps
+        # the noise the block drew first: the generator replayed past the earlier blocks' draws (one a step)
+        gen = torch.Generator().manual_seed(4)
+        shape = (B, d.latent_channels, F, d.latent_height, d.latent_width)
+        for _ in range(len(sig) + (b - 1) * len(rest)):
+            torch.randn(shape, generator=gen)
+        noise = torch.randn(shape, generator=gen)
+        prev = warm[:, :, b * F - 1:b * F]
+        assert torch.allclose(steps[0][1], (1 - rest[0]) * prev + rest[0] * noise, atol=1e-6), f'block {b}'
+    assert not torch.allclose(warm[:, :, F:], plain[:, :, F:]), 'the check can fail: later blocks differ'
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -665,4 +702,5 @@ if __name__ == '__main__':
     test_shape_swap_min_s()
     test_text_neighbours()
     test_first_frames_negated()
+    test_rollout_from_previous_frame()
     print('ok')
