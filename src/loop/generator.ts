@@ -415,20 +415,27 @@ class BlockLoop implements BlockGenerator {
    * The sigmas of the block being made at `steps` steps (undefined: the configured list). The first block opened from
    * noise takes them from generation.openingSteps (openingStepsOf), `steps` then counting its own steps: the scheduler
    * scales a stream's step count for it (StreamSpec.openingStepScale). With generation.blockStart previous-frame, whose
-   * `steps` begin below 1000, a block with no previous frame to start from (the first, the first after a prompt switch:
-   * `afterSwitch`) is denoised from pure noise over openingSteps, or as many steps as `steps` from 1000.
+   * `steps` begin below 1000, a block that does not start from its previous frame (startsFromFrame) is denoised from
+   * pure noise over openingSteps, or as many steps as `steps` from 1000.
    */
   private sigmasFor(steps: number | undefined, afterSwitch = false): number[] {
     const { generation } = this.config;
     const opening = this.blockIndex === 0 ? openingStepsOf(this.config) : null;
     if (opening) return warpedSigmas(stepsForCount(opening, steps ?? opening.length), generation.shift);
-    if ((this.blockIndex === 0 || afterSwitch) && generation.blockStart === 'previous-frame') {
-      // The first block, and the new prompt's first, have no frame to start from: pure noise, from 1000.
+    if (generation.blockStart === 'previous-frame' && !this.startsFromFrame(afterSwitch)) {
       const fromNoise = generation.openingSteps ?? stepsFromNoise(generation.steps.length);
       return warpedSigmas(stepsForCount(fromNoise, steps ?? fromNoise.length), generation.shift);
     }
     if (steps === undefined || steps === generation.steps.length) return this.sigmas;
     return warpedSigmas(stepsForCount(generation.steps, steps), generation.shift);
+  }
+
+  /**
+   * Whether the block being made starts from the last frame before it (generation.blockStart previous-frame): every
+   * block but the first and the new prompt's first, which have no frame of theirs to start from.
+   */
+  private startsFromFrame(afterSwitch: boolean): boolean {
+    return this.config.generation.blockStart === 'previous-frame' && this.blockIndex > 0 && !afterSwitch;
   }
 
   private async produceBlock(stepCount?: number): Promise<ProducedBlock> {
@@ -472,8 +479,7 @@ class BlockLoop implements BlockGenerator {
     } else {
       const sigmas = this.sigmasFor(stepCount, switched);
       steps = sigmas.length;
-      const previousFrame = this.config.generation.blockStart === 'previous-frame' && !switched ? this.frameLatents.get(blockStart - 1) : undefined;
-      if (previousFrame) startFromFrame(firstNoise!, previousFrame, F, H0 * W0, sigmas[0]);
+      if (this.startsFromFrame(switched)) startFromFrame(firstNoise!, this.frameLatents.get(blockStart - 1)!, F, H0 * W0, sigmas[0]);
       ({ x0, plan } = await this.denoise(firstNoise!, sigmas, plan, begun.compress, blockStart, stepNoises));
       this.checkFinite(x0, steps);
     }

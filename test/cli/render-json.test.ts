@@ -40,7 +40,7 @@ test('render --json: one JSON object on stdout, its figures agree with the file'
   assert.is(video.frames, s.framesWritten);
   assert.equal([s.width, s.height], [video.width, video.height]);
   assert.is(s.videoSeconds, s.framesWritten / s.fps);
-  // default config: every block of 3 frames from noise, the first at generation.openingSteps' 8 steps, the others at 6
+  // default config: blocks of 3 frames, the first from noise at generation.openingSteps' 8 steps, the others from their previous frame at 4
   assert.equal(s.blocksBySteps, { '4': 2, '8': 1 });
   assert.is(s.blocks, 3);
   for (const key of ['seconds', 'generatedFps', 'msPerBlock', 'firstBlockMs', 'decodeMsPerBlock', 'decodeMsTotal'] as const) {

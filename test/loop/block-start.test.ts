@@ -30,7 +30,7 @@ async function run(set: string[], blocks: number, switchAt?: number) {
     onForward: (r) => void seen.push({ t: r.timesteps[0], clean: r.keepBlockKv, latent: r.latent.slice() }),
     flow: (r) => {
       const s = r.timesteps[0] / 1000;
-      const plane = planeOf(r.latent.length, F);
+      const plane = config.model.latentHeight * config.model.latentWidth;
       const v = new Float32Array(r.latent.length);
       if (s === 0) return v;
       for (let i = 0; i < v.length; i++) v[i] = (r.latent[i] - level(Math.floor(i / plane) % F)) / s;
@@ -48,11 +48,6 @@ async function run(set: string[], blocks: number, switchAt?: number) {
   }
   await g.close();
   return { config, perBlock, F };
-}
-
-/** The plane of a [C, F, H, W] latent of the tiny configuration (C = 48: the synthetic model's latent channels). */
-function planeOf(length: number, frames: number): number {
-  return length / (frames * 48);
 }
 
 const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol = 1e-5) =>

@@ -222,7 +222,11 @@ def paired_targets(z: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
 def step_sigmas(count: int = len(INFERENCE_STEPS)) -> List[float]:
     """The runtime's shifted sigmas (src/loop/timesteps.ts): the configured 4 steps, else `count`
     evenly spaced steps from 1000."""
-    steps = INFERENCE_STEPS if count == len(INFERENCE_STEPS) else [1000 * (1 - i / count) for i in range(count)]
+    return sigmas_of(INFERENCE_STEPS if count == len(INFERENCE_STEPS) else [1000 * (1 - i / count) for i in range(count)])
+
+
+def sigmas_of(steps: Sequence[float]) -> List[float]:
+    """The loop's noise levels of timesteps on Wan's 0..1000 scale: shifted, on the 0..1 scale."""
     return [t / 1000 for t in shifted_steps(steps, SHIFT)]
 
 

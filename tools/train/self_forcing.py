@@ -54,14 +54,14 @@ import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, held_out,
-    SHIFT, load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr,
-    set_tf32, shift_s, write_model_json,
+    load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
+    shift_s, write_model_json,
 )
-from model import KVCache, WanModel, flow_of_output, flow_target, shifted_steps  # noqa: E402
+from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
     PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, recovery, recovery_scenes, reference_areas,
-    step_sigmas,
+    sigmas_of, step_sigmas,
 )
 
 
@@ -310,9 +310,11 @@ def long_rollout(model: WanModel, q: Dict[str, torch.Tensor], xkv_l, ref: torch.
     gen = torch.Generator(device=dev).manual_seed(321)
     lat = rollout(model, xkv_l, long_n, args.long_blocks, sig, gen, args.window, sink, args.block, amp=amp,
                   sig_rest=args.sig_rest)
+    px = scenes.depth_to_space(lat.float())
+    frames = lambda blocks: px[:, blocks[0] * F_:blocks[1] * F_]  # noqa: E731
     per_block = []
     for bi in range(args.long_blocks):
-        pb = scenes.depth_to_space(lat[:, :, bi * F_:(bi + 1) * F_].float(), first_frame=bi * F_)
+        pb = frames((bi, bi + 1))
         per_block.append({
             'objects_present': detect(pb, q, ref)['objects_present'],
             'colour_fidelity': float(colour_fidelity(pb, q).mean()),
@@ -330,8 +332,6 @@ def long_rollout(model: WanModel, q: Dict[str, torch.Tensor], xkv_l, ref: torch.
         e, l_ = avg(early, key), avg(late, key)
         summary[key] = {'early': e, 'late': l_, 'late_over_early': l_ / e if e and not math.isnan(e) else float('nan')}
     # motion: the same centroid speed on the rollout's early / late frames and on training clips as long
-    frames = lambda blocks: scenes.depth_to_space(lat[:, :, blocks[0] * F_:blocks[1] * F_].float(),  # noqa: E731
-                                                    first_frame=blocks[0] * F_)
     data = scenes.render(scenes.sample_scenes(args.seed + 1000, long_n), args.long_blocks * F_, device=dev)
     data_speed = nanmean(centroid_speed(data['pixels'], {'colour': data['colour'], 'valid': data['valid']}))
     e_s = nanmean(centroid_speed(frames((1, 1 + quarter)), q))
@@ -409,7 +409,7 @@ def main() -> None:
             rest = []
         if len(rest) != len(step_sigmas()) or not all(0 < t < 1000 for t in rest):
             ap.error(f'--block-start-steps: expected {len(step_sigmas())} timesteps in (0, 1000), got {args.block_start_steps!r}')
-        args.sig_rest = [t / 1000 for t in shifted_steps(rest, SHIFT)]
+        args.sig_rest = sigmas_of(rest)
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
