@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
-    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, held_out,
+    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, INFERENCE_STEPS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, held_out,
     load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
     shift_s, write_model_json,
 )
@@ -193,6 +193,53 @@ def real_flow(teacher: WanModel, clean: torch.Tensor, noisy: torch.Tensor, s_fra
     scale = torch.full((clean.shape[2],), guidance, device=v.device, dtype=v.dtype)
     scale[:block] = g0
     return guided(v, teacher_forced_flow(teacher, clean, noisy, s_frame, xkv_null, mask), scale[None, None, :, None, None])
+
+
+def ode_grid(steps: Sequence[float], substeps: int) -> List[float]:
+    """The teacher's ODE grid (noise levels, 0..1) from steps[0] to 0: every interval between the student's timesteps
+    (and from the last one to 0) split into `substeps` even steps of the timestep, then shifted as the loop's steps are;
+    the student's own levels are grid points k * substeps."""
+    ts = list(steps) + [0.0]
+    grid = [ts[k] + (ts[k + 1] - ts[k]) * j / substeps for k in range(len(steps)) for j in range(substeps)] + [0.0]
+    return sigmas_of(grid)
+
+
+@torch.no_grad()
+def teacher_ode(teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, grid: torch.Tensor, xkv, xkv_null,
+                mask: torch.Tensor, guidance: float, opening_guidance: Optional[float], block: int) -> torch.Tensor:
+    """The teacher's guided probability-flow ODE (Euler over the real score, real_flow) of every block of a rollout at once,
+    each from its own start, given the rollout's clean blocks as context (mask: the runtime's cache). grid [blocks, N + 1]:
+    each block's noise levels, from its start's level to 0. Returns the states at every grid point, [N + 1, B, C, F, H, W]
+    (the last: the teacher's samples)."""
+    x = start
+    states = [x]
+    for j in range(grid.shape[1] - 1):
+        s_frame = grid[:, j].repeat_interleave(block)[None].expand(x.shape[0], -1).contiguous()
+        v = real_flow(teacher, clean, x, s_frame, xkv, xkv_null, mask, guidance, opening_guidance, block).float()
+        x = x + (grid[:, j + 1] - grid[:, j]).repeat_interleave(block)[None, None, :, None, None] * v
+        states.append(x)
+    return torch.stack(states)
+
+
+def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, grid: torch.Tensor,
+                   substeps: int, xkv_s, xkv_t, xkv_null, mask: torch.Tensor, guidance: float,
+                   opening_guidance: Optional[float], block: int, gen: Optional[torch.Generator] = None, amp=None):
+    """Rollout ODE distillation: the teacher's ODE from each block's start (teacher_ode) on the student's own rollout,
+    and the student's x0 from the ODE's state at one of its own levels (a random one per video and block, grid point
+    k * substeps), regressed onto the ODE's end: mean squared error, with gradient into the student only."""
+    dev = clean.device
+    b, nb = clean.shape[0], grid.shape[0]
+    states = teacher_ode(teacher, clean, start, grid, xkv_t, xkv_null, mask, guidance, opening_guidance, block)
+    levels = (grid.shape[1] - 1) // substeps
+    k = torch.randint(0, levels, (b, nb), generator=gen, device=dev) * substeps  # [B, blocks] grid points
+    kf = k.repeat_interleave(block, dim=1)  # [B, F]
+    pick = kf[None, :, None, :, None, None].expand(1, *states.shape[1:])
+    x = states.gather(0, pick)[0]
+    s_frame = grid.gather(1, k.T).T.repeat_interleave(block, dim=1).contiguous()  # [B, F]
+    with torch.autocast(**(amp or dict(device_type=dev.type, enabled=False))):
+        flow = teacher_forced_flow(student, clean, x, s_frame, xkv_s, mask)
+    x0 = x - s_frame[:, None, :, None, None] * flow.float()
+    return (x0 - states[-1]).pow(2).mean()
 
 
 def sample_s(batch: int, blocks: int, device, lo: float, hi: float) -> torch.Tensor:
@@ -399,9 +446,16 @@ def main() -> None:
                     help="the runtime's generation.blockStart previous-frame with these generation.steps (e.g. 700,525,350,175; "
                          "as many as the 4 of the loop): every block after the first starts from the frame before it, in the "
                          "rollouts trained on and in the evaluation; default: every block from pure noise")
+    ap.add_argument('--dmd-weight', type=float, default=1.0, help='the DMD term (0: none, and no critic is trained)')
+    ap.add_argument('--ode-weight', type=float, default=0.0,
+                    help='rollout ODE distillation (ode_regression): the student regressed onto the guided teacher ODE '
+                         'from each block\'s start on its own rollout, weighted by this; 0: off')
+    ap.add_argument('--ode-substeps', type=int, default=3, help="teacher ODE steps between two of the student's levels")
+    ap.add_argument('--ode-batch', type=int, default=None, help='videos of the batch that get the ODE term (default: half)')
     args = ap.parse_args()
     assert args.window % args.block == 0 and args.sink % args.block == 0, 'window and sink in whole blocks'
     args.sig_rest = None
+    args.rest_steps = None
     if args.block_start_steps:
         try:
             rest = [float(v) for v in args.block_start_steps.split(',')]
@@ -410,6 +464,9 @@ def main() -> None:
         if len(rest) != len(step_sigmas()) or not all(0 < t < 1000 for t in rest):
             ap.error(f'--block-start-steps: expected {len(step_sigmas())} timesteps in (0, 1000), got {args.block_start_steps!r}')
         args.sig_rest = sigmas_of(rest)
+        args.rest_steps = rest
+    if args.ode_weight < 0 or args.dmd_weight < 0 or args.ode_substeps < 1:
+        ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1')
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
@@ -451,8 +508,24 @@ def main() -> None:
     masks = {n: rollout_mask(n, F_, dims.tokens_per_frame, args.window, args.sink, dev) for n in lengths}
     budget = 60 * args.minutes
     log: List[Dict[str, object]] = []
-    acc = {'dmd': 0.0, 'critic': 0.0, 'gnorm': 0.0}
+    acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0}
     acc_n = 0
+
+    def log_row(elapsed: float) -> None:
+        nonlocal acc, acc_n
+        row = {'step': step, 'seconds': round(elapsed, 1), 'lr': opt_g.param_groups[0]['lr'],
+               **{k: v / acc_n for k, v in acc.items()}}
+        log.append(row)
+        print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} gnorm {row['gnorm']:.3e} "
+              f"t {elapsed:.0f}s", flush=True)
+        acc = {k: 0.0 for k in acc}
+        acc_n = 0
+
+    ode_grids = {}
+    for n in lengths:
+        first = ode_grid(INFERENCE_STEPS, args.ode_substeps)
+        rest = ode_grid(args.rest_steps or INFERENCE_STEPS, args.ode_substeps)
+        ode_grids[n] = torch.tensor([first] + [rest] * (n - 1), device=dev)
     step = 0
     # The empty prompt's teacher K/V for a guided real score: the teacher is frozen, so once, not every step.
     guiding = args.real_guidance != 1.0 or (args.opening_real_guidance not in (None, 1.0))
@@ -474,8 +547,33 @@ def main() -> None:
         mask = masks[nb]
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
-        video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp, sig_rest=args.sig_rest)
+        with torch.set_grad_enabled(args.dmd_weight > 0):
+            video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp,
+                            sig_rest=args.sig_rest)
         vid = video.detach()
+        ode = torch.zeros((), device=dev)
+        if args.ode_weight > 0:
+            m = args.ode_batch or max(1, args.batch // 2)
+            starts = torch.randn_like(vid[:m])
+            if args.sig_rest is not None:  # blocks after the first start from the frame before them
+                prev = vid[:m, :, F_ - 1:-1:F_].repeat_interleave(F_, dim=2)
+                s0 = args.sig_rest[0]
+                starts[:, :, F_:] = (1 - s0) * prev + s0 * starts[:, :, F_:]
+            grid = ode_grids[nb]
+            ode = ode_regression(student, teacher, vid[:m], starts, grid, args.ode_substeps,
+                                 [(a[:m], b[:m]) for a, b in xkv_s], [(a[:m], b[:m]) for a, b in xkv_t],
+                                 None if xkv_t_null is None else [(a[:m], b[:m]) for a, b in xkv_t_null], mask,
+                                 args.real_guidance, args.opening_real_guidance, F_, amp=amp)
+        if args.dmd_weight == 0:
+            gnorm = optimizer_step(opt_g, args.ode_weight * ode, gen_params)
+            ema_update(ema_p, gen_params, step, args.ema)
+            step += 1
+            acc['ode'] += float(ode.detach())
+            acc['gnorm'] += float(gnorm)
+            acc_n += 1
+            if step % args.log_every == 0:
+                log_row(time.time() - start)
+            continue
         s_blk = sample_s(args.batch, nb, dev, args.s_min, args.s_max)
         s_frame = s_blk.repeat_interleave(F_, dim=1)
         sv = s_frame[:, None, :, None, None]
@@ -491,7 +589,7 @@ def main() -> None:
         grad = ((fake - real).reshape(blocks_view) / norm).reshape(vid.shape)
         grad = torch.nan_to_num(grad)
         dmd = 0.5 * (video - (vid - grad)).pow(2).mean()
-        gnorm = optimizer_step(opt_g, dmd, gen_params)
+        gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode, gen_params)
         ema_update(ema_p, gen_params, step, args.ema)
         # -- critic: flow matching on the student's own rollout (its clean blocks as context)
         crit = 0.0
@@ -506,18 +604,13 @@ def main() -> None:
             optimizer_step(opt_c, loss_c, critic_params)
             crit += float(loss_c.detach()) / max(args.critic_steps, 1)
         step += 1
-        acc['dmd'] += float(dmd)
+        acc['dmd'] += float(dmd.detach())
         acc['critic'] += crit
+        acc['ode'] += float(ode.detach())
         acc['gnorm'] += float(gnorm)
         acc_n += 1
         if step % args.log_every == 0:
-            el = time.time() - start
-            row = {'step': step, 'seconds': round(el, 1), 'lr': opt_g.param_groups[0]['lr'],
-                   **{k: v / acc_n for k, v in acc.items()}}
-            log.append(row)
-            print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} gnorm {row['gnorm']:.3e} t {el:.0f}s", flush=True)
-            acc = {k: 0.0 for k in acc}
-            acc_n = 0
+            log_row(time.time() - start)
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),

@@ -48,6 +48,10 @@
 17. rollouts with the runtime's generation.blockStart previous-frame (sig_rest): the first block is the pure-noise
    rollout's, every later block's first input is exactly (1 - s0) x the previous block's last frame + s0 x the noise
    drawn for it, and it is denoised over sig_rest.
+18. rollout ODE distillation: the ODE grid holds the student's levels at every `substeps`-th point and ends at 0; Euler
+   over a straight-line flow to known samples ends exactly at them with every state on the line; the student is asked
+   at one of its own levels per video and block, from the ODE's state there, and the loss is 0 for a student whose x0
+   is the ODE's end and the squared offset for one that misses it by a constant.
 """
 import os
 import sys
@@ -683,6 +687,55 @@ def test_rollout_from_previous_frame() -> None:
     assert not torch.allclose(warm[:, :, F:], plain[:, :, F:]), 'the check can fail: later blocks differ'
 
 
+def test_ode_regression() -> None:
+    steps = [700.0, 525.0, 350.0, 175.0]
+    grid = sf.ode_grid(steps, 3)
+    assert len(grid) == 13 and grid[-1] == 0.0, grid
+    assert [round(v, 6) for v in grid[::3][:4]] == [round(v, 6) for v in do.sigmas_of(steps)], grid
+    assert all(a > b for a, b in zip(grid, grid[1:])), 'decreasing'
+    torch.manual_seed(3)
+    nb = 3
+    shape = (B, 4, nb * F, 5, 5)
+    x0, noise = torch.randn(shape), torch.randn(shape)
+    g = torch.tensor([sf.ode_grid([1000.0, 750.0, 500.0, 250.0], 3)] + [grid] * (nb - 1))
+    s0 = g[:, 0].repeat_interleave(F)[None, None, :, None, None]
+    start = (1 - s0) * x0 + s0 * noise
+    real_flow, teacher_forced_flow = sf.real_flow, sf.teacher_forced_flow
+    try:
+        sf.real_flow = lambda teacher, clean, x, s_frame, *a: (x - x0) / s_frame[:, None, :, None, None]
+        states = sf.teacher_ode(None, x0, start, g, None, None, None, 1.0, None, F)
+        assert torch.allclose(states[-1], x0, atol=1e-5), 'Euler on a straight line ends at its sample'
+        for j in range(g.shape[1]):
+            sj = g[:, j].repeat_interleave(F)[None, None, :, None, None]
+            assert torch.allclose(states[j], (1 - sj) * x0 + sj * noise, atol=1e-5), j
+        asked = []
+
+        def student(offset):
+            def flow(model, clean, x, s_frame, xkv, mask):
+                asked.append((x.clone(), s_frame.clone()))
+                return (x - x0 - offset) / s_frame[:, None, :, None, None]
+            return flow
+
+        sf.teacher_forced_flow = student(0.0)
+        exact = sf.ode_regression(None, None, x0, start, g, 3, None, None, None, None, 1.0, None, F,
+                                  gen=torch.Generator().manual_seed(1))
+        assert float(exact) < 1e-9, float(exact)
+        x, s_frame = asked[-1]
+        for b in range(nb):
+            levels = {round(float(v), 5) for v in g[b, ::3][:4]}
+            for i in range(B):
+                s = s_frame[i, b * F:(b + 1) * F]
+                assert len(set(s.tolist())) == 1 and round(float(s[0]), 5) in levels, (b, s)
+        sv = s_frame[:, None, :, None, None]
+        assert torch.allclose(x, (1 - sv) * x0 + sv * noise, atol=1e-5), 'the ODE state at the level asked'
+        sf.teacher_forced_flow = student(0.1)
+        off = sf.ode_regression(None, None, x0, start, g, 3, None, None, None, None, 1.0, None, F,
+                                gen=torch.Generator().manual_seed(1))
+        assert abs(float(off) - 0.01) < 1e-6, float(off)
+    finally:
+        sf.real_flow, sf.teacher_forced_flow = real_flow, teacher_forced_flow
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -703,4 +756,5 @@ if __name__ == '__main__':
     test_text_neighbours()
     test_first_frames_negated()
     test_rollout_from_previous_frame()
+    test_ode_regression()
     print('ok')
