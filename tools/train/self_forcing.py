@@ -223,10 +223,12 @@ def teacher_ode(teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, gri
 
 def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, grid: torch.Tensor,
                    substeps: int, xkv_s, xkv_t, xkv_null, mask: torch.Tensor, guidance: float,
-                   opening_guidance: Optional[float], block: int, gen: Optional[torch.Generator] = None, amp=None):
+                   opening_guidance: Optional[float], block: int, gen: Optional[torch.Generator] = None, amp=None,
+                   first_block: int = 0):
     """Rollout ODE distillation: the teacher's ODE from each block's start (teacher_ode) on the student's own rollout,
     and the student's x0 from the ODE's state at one of its own levels (a random one per video and block, grid point
-    k * substeps), regressed onto the ODE's end: mean squared error, with gradient into the student only."""
+    k * substeps), regressed onto the ODE's end: mean squared error over the blocks from first_block on, with gradient
+    into the student only."""
     dev = clean.device
     b, nb = clean.shape[0], grid.shape[0]
     states = teacher_ode(teacher, clean, start, grid, xkv_t, xkv_null, mask, guidance, opening_guidance, block)
@@ -239,7 +241,8 @@ def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, st
     with torch.autocast(**(amp or dict(device_type=dev.type, enabled=False))):
         flow = teacher_forced_flow(student, clean, x, s_frame, xkv_s, mask)
     x0 = x - s_frame[:, None, :, None, None] * flow.float()
-    return (x0 - states[-1]).pow(2).mean()
+    f0 = first_block * block
+    return (x0[:, :, f0:] - states[-1][:, :, f0:]).pow(2).mean()
 
 
 def sample_s(batch: int, blocks: int, device, lo: float, hi: float) -> torch.Tensor:
@@ -451,6 +454,8 @@ def main() -> None:
                     help='rollout ODE distillation (ode_regression): the student regressed onto the guided teacher ODE '
                          'from each block\'s start on its own rollout, weighted by this; 0: off')
     ap.add_argument('--ode-substeps', type=int, default=3, help="teacher ODE steps between two of the student's levels")
+    ap.add_argument('--ode-from-block', type=int, default=0,
+                    help='blocks before this one get no ODE term (1: the opening block is left to DMD)')
     ap.add_argument('--ode-batch', type=int, default=None, help='videos of the batch that get the ODE term (default: half)')
     args = ap.parse_args()
     assert args.window % args.block == 0 and args.sink % args.block == 0, 'window and sink in whole blocks'
@@ -465,8 +470,8 @@ def main() -> None:
             ap.error(f'--block-start-steps: expected {len(step_sigmas())} timesteps in (0, 1000), got {args.block_start_steps!r}')
         args.sig_rest = sigmas_of(rest)
         args.rest_steps = rest
-    if args.ode_weight < 0 or args.dmd_weight < 0 or args.ode_substeps < 1:
-        ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1')
+    if args.ode_weight < 0 or args.dmd_weight < 0 or args.ode_substeps < 1 or not 0 <= args.ode_from_block < args.rollout_blocks:
+        ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1, --ode-from-block in [0, --rollout-blocks)')
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
@@ -563,7 +568,8 @@ def main() -> None:
             ode = ode_regression(student, teacher, vid[:m], starts, grid, args.ode_substeps,
                                  [(a[:m], b[:m]) for a, b in xkv_s], [(a[:m], b[:m]) for a, b in xkv_t],
                                  None if xkv_t_null is None else [(a[:m], b[:m]) for a, b in xkv_t_null], mask,
-                                 args.real_guidance, args.opening_real_guidance, F_, amp=amp)
+                                 args.real_guidance, args.opening_real_guidance, F_, amp=amp,
+                                 first_block=args.ode_from_block)
         if args.dmd_weight == 0:
             gnorm = optimizer_step(opt_g, args.ode_weight * ode, gen_params)
             ema_update(ema_p, gen_params, step, args.ema)

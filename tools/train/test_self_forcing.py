@@ -51,7 +51,7 @@
 18. rollout ODE distillation: the ODE grid holds the student's levels at every `substeps`-th point and ends at 0; Euler
    over a straight-line flow to known samples ends exactly at them with every state on the line; the student is asked
    at one of its own levels per video and block, from the ODE's state there, and the loss is 0 for a student whose x0
-   is the ODE's end and the squared offset for one that misses it by a constant.
+   is the ODE's end and the squared offset for one that misses it by a constant; from_block 1 leaves the opening block out.
 """
 import os
 import sys
@@ -732,6 +732,16 @@ def test_ode_regression() -> None:
         off = sf.ode_regression(None, None, x0, start, g, 3, None, None, None, None, 1.0, None, F,
                                 gen=torch.Generator().manual_seed(1))
         assert abs(float(off) - 0.01) < 1e-6, float(off)
+
+        def misses_opening(model, clean, x, s_frame, xkv, mask):
+            offset = torch.zeros_like(x)
+            offset[:, :, :F] = 0.1
+            return (x - x0 - offset) / s_frame[:, None, :, None, None]
+
+        sf.teacher_forced_flow = misses_opening
+        args = (None, None, x0, start, g, 3, None, None, None, None, 1.0, None, F)
+        assert float(sf.ode_regression(*args, gen=torch.Generator().manual_seed(1), first_block=1)) < 1e-9
+        assert float(sf.ode_regression(*args, gen=torch.Generator().manual_seed(1))) > 1e-3, 'the check can fail'
     finally:
         sf.real_flow, sf.teacher_forced_flow = real_flow, teacher_forced_flow
 
