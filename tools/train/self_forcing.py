@@ -454,6 +454,8 @@ def main() -> None:
                     help='rollout ODE distillation (ode_regression): the student regressed onto the guided teacher ODE '
                          'from each block\'s start on its own rollout, weighted by this; 0: off')
     ap.add_argument('--ode-substeps', type=int, default=3, help="teacher ODE steps between two of the student's levels")
+    ap.add_argument('--ode-guidance', type=float, default=None,
+                    help="the teacher ODE's guidance after the opening block (default: --real-guidance)")
     ap.add_argument('--ode-from-block', type=int, default=0,
                     help='blocks before this one get no ODE term (1: the opening block is left to DMD)')
     ap.add_argument('--ode-batch', type=int, default=None, help='videos of the batch that get the ODE term (default: half)')
@@ -533,7 +535,8 @@ def main() -> None:
         ode_grids[n] = torch.tensor([first] + [rest] * (n - 1), device=dev)
     step = 0
     # The empty prompt's teacher K/V for a guided real score: the teacher is frozen, so once, not every step.
-    guiding = args.real_guidance != 1.0 or (args.opening_real_guidance not in (None, 1.0))
+    guiding = args.real_guidance != 1.0 or (args.opening_real_guidance not in (None, 1.0)) or (
+        args.ode_weight > 0 and args.ode_guidance not in (None, 1.0))
     with torch.no_grad(), torch.autocast(**amp):
         xkv_t_null = empty_prompt_kv(teacher, args.batch, dev) if guiding else None
     start = time.time()
@@ -568,7 +571,8 @@ def main() -> None:
             ode = ode_regression(student, teacher, vid[:m], starts, grid, args.ode_substeps,
                                  [(a[:m], b[:m]) for a, b in xkv_s], [(a[:m], b[:m]) for a, b in xkv_t],
                                  None if xkv_t_null is None else [(a[:m], b[:m]) for a, b in xkv_t_null], mask,
-                                 args.real_guidance, args.opening_real_guidance, F_, amp=amp,
+                                 args.real_guidance if args.ode_guidance is None else args.ode_guidance,
+                                 args.opening_real_guidance, F_, amp=amp,
                                  first_block=args.ode_from_block)
         if args.dmd_weight == 0:
             gnorm = optimizer_step(opt_g, args.ode_weight * ode, gen_params)
