@@ -26,6 +26,11 @@ Objective: DMD (distribution matching distillation), as in Self-Forcing:
 - critic: K flow-matching steps per generator step on the same (detached) rollout with fresh noise
   levels (--critic-steps), larger learning rate (two time-scale update);
 - block 0 opens from pure noise with an empty cache, so the opening is trained like every block.
+Rollout ODE distillation (--ode-weight W, default off): added to DMD (or alone, --dmd-weight 0), the student is
+regressed onto the teacher's deterministic samples on its own rollouts: from each block's start (pure noise; with
+--block-start-steps the previous frame noised to the first level) the teacher's guided ODE is integrated to 0 with the
+rollout's clean blocks as context (teacher_ode), and the student's x0 from the ODE's state at one of its own levels is
+regressed onto the ODE's end (ode_regression; CausVid's and Self-Forcing's ODE-pair initialisation, on own contexts).
 Classifier-free guidance (--real-guidance G, default 1 = none): the real score is the teacher's
 guided flow, v_empty + G (v_prompt - v_empty), the empty prompt being lengths 0 (an all-zero text
 context); the critic (fake score) stays unguided and conditional, as in DMD2 / Self-Forcing. It
@@ -53,9 +58,9 @@ import numpy as np
 import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
-    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, INFERENCE_STEPS, adamw, autocast_args, ema_update, freeze, freeze_text, frozen_copy, held_out,
-    load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic, save_sheet, set_lr, set_tf32,
-    shift_s, write_model_json,
+    DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, INFERENCE_STEPS, adamw, autocast_args, ema_update, freeze, freeze_text,
+    frozen_copy, held_out, load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic,
+    save_sheet, set_lr, set_tf32, shift_s, write_model_json,
 )
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
@@ -472,8 +477,9 @@ def main() -> None:
             ap.error(f'--block-start-steps: expected {len(step_sigmas())} timesteps in (0, 1000), got {args.block_start_steps!r}')
         args.sig_rest = sigmas_of(rest)
         args.rest_steps = rest
-    if args.ode_weight < 0 or args.dmd_weight < 0 or args.ode_substeps < 1 or not 0 <= args.ode_from_block < args.rollout_blocks:
-        ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1, --ode-from-block in [0, --rollout-blocks)')
+    if min(args.ode_weight, args.dmd_weight) < 0 or args.ode_substeps < 1 or not 0 <= args.ode_from_block < args.rollout_blocks:
+        ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1, '
+                 '--ode-from-block in [0, --rollout-blocks)')
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
@@ -518,21 +524,10 @@ def main() -> None:
     acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0}
     acc_n = 0
 
-    def log_row(elapsed: float) -> None:
-        nonlocal acc, acc_n
-        row = {'step': step, 'seconds': round(elapsed, 1), 'lr': opt_g.param_groups[0]['lr'],
-               **{k: v / acc_n for k, v in acc.items()}}
-        log.append(row)
-        print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} gnorm {row['gnorm']:.3e} "
-              f"t {elapsed:.0f}s", flush=True)
-        acc = {k: 0.0 for k in acc}
-        acc_n = 0
-
-    ode_grids = {}
-    for n in lengths:
-        first = ode_grid(INFERENCE_STEPS, args.ode_substeps)
-        rest = ode_grid(args.rest_steps or INFERENCE_STEPS, args.ode_substeps)
-        ode_grids[n] = torch.tensor([first] + [rest] * (n - 1), device=dev)
+    # the teacher ODE's levels, per rollout length: the first block from pure noise, the others from where they start
+    grid_first = ode_grid(INFERENCE_STEPS, args.ode_substeps)
+    grid_rest = ode_grid(args.rest_steps or INFERENCE_STEPS, args.ode_substeps)
+    ode_grids = {n: torch.tensor([grid_first] + [grid_rest] * (n - 1), device=dev) for n in lengths}
     step = 0
     # The empty prompt's teacher K/V for a guided real score: the teacher is frozen, so once, not every step.
     guiding = args.real_guidance != 1.0 or (args.opening_real_guidance not in (None, 1.0)) or (
@@ -574,45 +569,38 @@ def main() -> None:
                                  args.real_guidance if args.ode_guidance is None else args.ode_guidance,
                                  args.opening_real_guidance, F_, amp=amp,
                                  first_block=args.ode_from_block)
-        if args.dmd_weight == 0:
-            gnorm = optimizer_step(opt_g, args.ode_weight * ode, gen_params)
-            ema_update(ema_p, gen_params, step, args.ema)
-            step += 1
-            acc['ode'] += float(ode.detach())
-            acc['gnorm'] += float(gnorm)
-            acc_n += 1
-            if step % args.log_every == 0:
-                log_row(time.time() - start)
-            continue
-        s_blk = sample_s(args.batch, nb, dev, args.s_min, args.s_max)
-        s_frame = s_blk.repeat_interleave(F_, dim=1)
-        sv = s_frame[:, None, :, None, None]
-        noisy = (1 - sv) * vid + sv * torch.randn_like(vid)
-        with torch.no_grad(), torch.autocast(**amp):
-            xkv_c = critic.cross_kv(ctx_c)
-            real = noisy - sv * real_flow(teacher, vid, noisy, s_frame, xkv_t, xkv_t_null, mask, args.real_guidance,
-                                          args.opening_real_guidance, F_)
-            fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
-        b_, c_, _, h_, w_ = vid.shape
-        blocks_view = (b_, c_, nb, F_, h_, w_)
-        norm = (vid - real).abs().reshape(blocks_view).mean(dim=(1, 3, 4, 5), keepdim=True).clamp_min(1e-3)
-        grad = ((fake - real).reshape(blocks_view) / norm).reshape(vid.shape)
-        grad = torch.nan_to_num(grad)
-        dmd = 0.5 * (video - (vid - grad)).pow(2).mean()
+        dmd = torch.zeros((), device=dev)
+        crit = 0.0
+        if args.dmd_weight > 0:
+            s_blk = sample_s(args.batch, nb, dev, args.s_min, args.s_max)
+            s_frame = s_blk.repeat_interleave(F_, dim=1)
+            sv = s_frame[:, None, :, None, None]
+            noisy = (1 - sv) * vid + sv * torch.randn_like(vid)
+            with torch.no_grad(), torch.autocast(**amp):
+                xkv_c = critic.cross_kv(ctx_c)
+                real = noisy - sv * real_flow(teacher, vid, noisy, s_frame, xkv_t, xkv_t_null, mask, args.real_guidance,
+                                              args.opening_real_guidance, F_)
+                fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
+            b_, c_, _, h_, w_ = vid.shape
+            blocks_view = (b_, c_, nb, F_, h_, w_)
+            norm = (vid - real).abs().reshape(blocks_view).mean(dim=(1, 3, 4, 5), keepdim=True).clamp_min(1e-3)
+            grad = ((fake - real).reshape(blocks_view) / norm).reshape(vid.shape)
+            grad = torch.nan_to_num(grad)
+            dmd = 0.5 * (video - (vid - grad)).pow(2).mean()
         gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode, gen_params)
         ema_update(ema_p, gen_params, step, args.ema)
-        # -- critic: flow matching on the student's own rollout (its clean blocks as context)
-        crit = 0.0
-        for _ in range(args.critic_steps):
-            s_c = sample_s(args.batch, nb, dev, 0.0, 1.0).repeat_interleave(F_, dim=1)
-            sc = s_c[:, None, :, None, None]
-            n_c = torch.randn_like(vid)
-            x_c = (1 - sc) * vid + sc * n_c
-            with torch.autocast(**amp):
-                flow = teacher_forced_flow(critic, vid, x_c, s_c, critic.cross_kv(ctx_c), mask)
-            loss_c = (flow.float() - flow_target(x_c, vid, n_c, s_c, critic.dims.prediction)).pow(2).mean()
-            optimizer_step(opt_c, loss_c, critic_params)
-            crit += float(loss_c.detach()) / max(args.critic_steps, 1)
+        if args.dmd_weight > 0:
+            # -- critic: flow matching on the student's own rollout (its clean blocks as context)
+            for _ in range(args.critic_steps):
+                s_c = sample_s(args.batch, nb, dev, 0.0, 1.0).repeat_interleave(F_, dim=1)
+                sc = s_c[:, None, :, None, None]
+                n_c = torch.randn_like(vid)
+                x_c = (1 - sc) * vid + sc * n_c
+                with torch.autocast(**amp):
+                    flow = teacher_forced_flow(critic, vid, x_c, s_c, critic.cross_kv(ctx_c), mask)
+                loss_c = (flow.float() - flow_target(x_c, vid, n_c, s_c, critic.dims.prediction)).pow(2).mean()
+                optimizer_step(opt_c, loss_c, critic_params)
+                crit += float(loss_c.detach()) / max(args.critic_steps, 1)
         step += 1
         acc['dmd'] += float(dmd.detach())
         acc['critic'] += crit
@@ -620,11 +608,21 @@ def main() -> None:
         acc['gnorm'] += float(gnorm)
         acc_n += 1
         if step % args.log_every == 0:
-            log_row(time.time() - start)
+            el = time.time() - start
+            row = {'step': step, 'seconds': round(el, 1), 'lr': opt_g.param_groups[0]['lr'],
+                   **{k: v / acc_n for k, v in acc.items()}}
+            log.append(row)
+            print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} "
+                  f"gnorm {row['gnorm']:.3e} t {el:.0f}s", flush=True)
+            acc = {k: 0.0 for k in acc}
+            acc_n = 0
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
             'opening_real_guidance': str(args.opening_real_guidance)}
+    if args.ode_weight > 0:
+        meta.update(dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
+                    ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block))
     save_atomic(ema, os.path.join(args.out, 'model.safetensors'), meta)
     with open(os.path.join(args.out, 'loss.json'), 'w') as f:
         json.dump(finite_json({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}), f)
