@@ -52,6 +52,9 @@
    over a straight-line flow to known samples ends exactly at them with every state on the line; the student is asked
    at one of its own levels per video and block, from the ODE's state there, and the loss is 0 for a student whose x0
    is the ODE's end and the squared offset for one that misses it by a constant; from_block 1 leaves the opening block out.
+19. train_teacher's context fading: share 0 changes nothing and draws no random numbers; share 1 with a kept share k
+   makes every changed frame the blend k x the frame + (1 - k) x its render without one object (over one run of whole
+   blocks, the rest untouched); excluded clips are not changed.
 """
 import os
 import sys
@@ -366,7 +369,7 @@ def test_outline_weighting() -> None:
     import argparse
     m = make_model()
     src = tt.DeviceScenes(tt.scenes.vocabulary(), m.dims.text_len, 'cpu', seed=9)
-    args = argparse.Namespace(batch_open=4, batch_tf=2, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
+    args = argparse.Namespace(batch_open=4, batch_tf=2, window=2 * F, cond_drop=0.0, context_erase=0.0, context_fade=0.0, open_shift_share=0.7,
                               outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
                               shape_swap_min_s=0.0)
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
@@ -400,7 +403,7 @@ def test_shape_swap() -> None:
     vocab = tt.scenes.vocabulary()
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
-    args = argparse.Namespace(batch_open=16, batch_tf=0, window=2 * F, cond_drop=0.0, context_erase=0.0, open_shift_share=0.7,
+    args = argparse.Namespace(batch_open=16, batch_tf=0, window=2 * F, cond_drop=0.0, context_erase=0.0, context_fade=0.0, open_shift_share=0.7,
                               outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
                               shape_swap_min_s=0.0)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
@@ -487,7 +490,7 @@ def test_shape_swap_tf() -> None:
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
     n, frames = 8, 2 * F
-    args = argparse.Namespace(batch_open=0, batch_tf=n, window=frames, cond_drop=0.0, context_erase=0.0,
+    args = argparse.Namespace(batch_open=0, batch_tf=n, window=frames, cond_drop=0.0, context_erase=0.0, context_fade=0.0,
                               open_shift_share=0.7, outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
                               shape_swap_min_s=0.0)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
@@ -526,7 +529,7 @@ def test_shape_swap_min_s() -> None:
     vocab = tt.scenes.vocabulary()
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
-    args = argparse.Namespace(batch_open=16, batch_tf=8, window=2 * F, cond_drop=0.0, context_erase=0.0,
+    args = argparse.Namespace(batch_open=16, batch_tf=8, window=2 * F, cond_drop=0.0, context_erase=0.0, context_fade=0.0,
                               open_shift_share=0.7, outline_weight=0.0, outline_band=1.5, shape_swap=0.0,
                               shape_swap_tf=0.0, shape_swap_min_s=0.0)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
@@ -746,6 +749,33 @@ def test_ode_regression() -> None:
         sf.real_flow, sf.teacher_forced_flow = real_flow, teacher_forced_flow
 
 
+def test_context_fading() -> None:
+    src = tt.DeviceScenes(tt.scenes.vocabulary(), 16, 'cpu', seed=7)
+    n, frames = 8, 6 * F
+    b = src.sample(n)
+    lat = tt.scenes.space_to_depth(src.render(b, frames))
+    clean = lat + 0.01 * torch.randn(lat.shape, generator=torch.Generator().manual_seed(3))
+    before = src.gen.get_state()
+    same, changed = tt.erase_context_objects(src, b, lat, clean, 0.0, (0.5, 0.5))
+    assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
+    faded, changed = tt.erase_context_objects(src, b, lat, clean, 1.0, (0.5, 0.5))
+    assert bool(changed.any(dim=1).all())
+    per_clip = changed.view(n, 6, F)
+    assert bool((per_clip == per_clip[..., :1]).all())  # whole blocks
+    delta = (faded - clean).abs().amax(dim=(1, 3, 4))
+    assert float(delta[~changed].max()) == 0.0
+    without = [tt.scenes.space_to_depth(src.render(dict(b, valid=b['valid'] & (torch.arange(3) != j)), frames))
+               for j in range(3)]
+    for i in range(n):
+        for f in torch.nonzero(changed[i]).flatten().tolist():
+            got = faded[i, :, f] - (clean[i, :, f] - lat[i, :, f])
+            want = [0.5 * lat[i, :, f] + 0.5 * without[j][i, :, f] for j in range(int(b['count'][i]))]
+            assert any(torch.allclose(got, w, atol=1e-5) for w in want), (i, f)
+            assert float((got - lat[i, :, f]).abs().max()) > 0.05  # the object really faded
+    kept, changed = tt.erase_context_objects(src, b, lat, clean, 1.0, (0.5, 0.5), torch.ones(n, dtype=torch.bool))
+    assert torch.equal(kept, clean) and not bool(changed.any()), 'excluded clips are not changed'
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -767,4 +797,5 @@ if __name__ == '__main__':
     test_first_frames_negated()
     test_rollout_from_previous_frame()
     test_ode_regression()
+    test_context_fading()
     print('ok')

@@ -33,6 +33,11 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   target block still holds it: the prompt, not the context, says which objects a frame holds, so the teacher learns
   to draw an object its context has lost (the students lose objects for seconds and a teacher trained on clean
   context only continues the loss; the ground truth never shows a vanished object);
+- --context-fade P (default 0: off): for a share P of the "tf" clips (not those that lost an object), one prompted
+  object is faded in the context over a random run of blocks, each frame keeping a share ~ U(--context-fade-keep) of
+  it, while every target holds it whole where it was: the context erasure teaches a teacher to draw an object its
+  context lost, and one that cannot tell a faint object from a lost one draws it again beside the faint one (the
+  objects drawn twice); this shows it that a faint object is still the object;
 - --outline-weight W (default 0: off): the squared error of every latent entry whose pixel centre lies within
   --outline-band pixels of a drawn object's outline counts 1 + W times, the loss normalised by the mean weight. The
   pixels that tell a circle from a square or a triangle of the same place and size are a few percent of a frame, so
@@ -295,8 +300,12 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         x['t_t'] = s * 1000
         sigma = src._rand(n) * 0.1 * (src._rand(n) < 0.5).float()
         x['t_clean'] = lat + sigma[:, None, None, None, None] * torch.randn(lat.shape, generator=gen, device=dev)
+        erased = None
         if args.context_erase > 0:
-            x['t_clean'] = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase)[0]
+            x['t_clean'], erased = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase)
+        if args.context_fade > 0:  # a clip loses an object or fades one, not both
+            x['t_clean'] = erase_context_objects(src, b, lat, x['t_clean'], args.context_fade, args.context_fade_keep,
+                                                 None if erased is None else erased.any(dim=1))[0]
         # the swap's draws come last, so the context and everything before it are the unswapped run's
         sv = s[:, None, :, None, None]
         shown = shown_latents(src, b, lat, args.shape_swap_tf, args.window, s, args.shape_swap_min_s)
@@ -306,15 +315,20 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
 
 
 def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, clean: torch.Tensor,
-                          share: float) -> Tuple[torch.Tensor, torch.Tensor]:
+                          share: float, keep: Tuple[float, float] = (0.0, 0.0),
+                          exclude: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """--context-erase: a share of the clips lose one prompted object from their context frames over a random run of
-    whole blocks [a, b); the targets (rendered from `lat`) keep it. Returns the new context and a [n, frames] mask of
-    the frames changed. share 0 draws no random numbers."""
+    whole blocks [a, b); the targets (rendered from `lat`) keep it. keep (lo, hi), --context-fade: the object is not
+    removed but faded, a clip's frames keeping a share ~ U(lo, hi) of it (a blend of the frame with and without it).
+    exclude [n]: clips that are not chosen. Returns the new context and a [n, frames] mask of the frames changed.
+    share 0 draws no random numbers, nor does keep (0, 0)."""
     n, frames = lat.shape[0], lat.shape[2]
     if share <= 0:
         return clean, torch.zeros(n, frames, dtype=torch.bool, device=lat.device)
     nb = frames // BLOCK
     chosen = src._rand(n) < share
+    if exclude is not None:
+        chosen = chosen & ~exclude
     which = (src._rand(n) * b['count'].float()).long().clamp(max=2)
     first = (src._rand(n) * nb).long().clamp(max=nb - 1)
     end = first + 1 + (src._rand(n) * (nb - first).float()).long().clamp(max=nb - 1 - first)
@@ -324,6 +338,9 @@ def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: to
     block_of_frame = torch.arange(frames, device=lat.device) // BLOCK
     frames_changed = chosen[:, None] & (block_of_frame[None] >= first[:, None]) & (block_of_frame[None] < end[:, None])
     delta = torch.where(frames_changed[:, None, :, None, None], lat_erased - lat, torch.zeros_like(lat))
+    if keep != (0.0, 0.0):
+        kept = keep[0] + (keep[1] - keep[0]) * src._rand(n)
+        delta = delta * (1 - kept)[:, None, None, None, None]
     return clean + delta, frames_changed
 
 
@@ -502,6 +519,11 @@ def main() -> None:
                     help='noise levels (lo,hi) the recycled context frames are estimated from')
     ap.add_argument('--context-erase', type=float, default=0.0,
                     help='share of teacher-forcing clips whose context loses one prompted object over a run of blocks')
+    ap.add_argument('--context-fade', type=float, default=0.0,
+                    help='share of teacher-forcing clips whose context shows one prompted object faded over a run of '
+                         'blocks while the targets hold it whole, where it was: a faint object is still the object')
+    ap.add_argument('--context-fade-keep', default='0.2,0.8',
+                    help="share (lo,hi) of the faded object's strength its context frames keep")
     ap.add_argument('--cond-drop', type=float, default=0.0,
                     help='probability that a training clip gets the empty prompt (classifier-free guidance); 0 draws no random numbers')
     ap.add_argument('--shape-swap', type=float, default=0.0,
@@ -545,6 +567,14 @@ def main() -> None:
         ap.error('--eval-guidance: expected at least one number')
     if not 0.0 <= args.context_erase <= 1.0:
         ap.error(f'--context-erase: expected a share in [0, 1], got {args.context_erase}')
+    if not 0.0 <= args.context_fade <= 1.0:
+        ap.error(f'--context-fade: expected a share in [0, 1], got {args.context_fade}')
+    try:
+        args.context_fade_keep = tuple(float(v) for v in args.context_fade_keep.split(','))
+    except ValueError:
+        args.context_fade_keep = ()
+    if len(args.context_fade_keep) != 2 or not 0.0 <= args.context_fade_keep[0] <= args.context_fade_keep[1] < 1.0:
+        ap.error(f'--context-fade-keep: expected lo,hi with 0 <= lo <= hi < 1, got {args.context_fade_keep!r}')
     if not 0.0 <= args.shape_swap <= 1.0:
         ap.error(f'--shape-swap: expected a share in [0, 1], got {args.shape_swap}')
     if not 0.0 <= args.shape_swap_tf <= 1.0:
@@ -606,7 +636,8 @@ def main() -> None:
     meta = {'recipe': 'tools/train/train_teacher.py', 'init': os.path.relpath(args.init, ROOT) if args.init else 'scratch',
             'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
-            'context_erase': str(args.context_erase), 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
+            'context_erase': str(args.context_erase),
+            'context_fade': f'{args.context_fade} keeping {args.context_fade_keep}', 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
             'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf),
             'shape_swap_min_s': str(args.shape_swap_min_s), 'train_only': args.train_only,
             'text_neighbours': f'{dims.text_neighbours} ({args.neighbour_tables}, lr x{args.neighbour_lr_scale})'}
