@@ -252,12 +252,24 @@ def test_context_recycling() -> None:
         assert float((x['t_clean'] - clean).abs().max()) > 1e-2  # replaced, not kept
 
 
-def test_context_erasing() -> None:
-    src = tt.DeviceScenes(tt.scenes.vocabulary(), 16, 'cpu', seed=6)
-    n, frames = 8, 6 * F
+def erasure_clips(seed: int, n: int, frames: int):
+    """n training clips of `frames` frames (the scene source, its batch, their latents) and a lightly noised context."""
+    src = tt.DeviceScenes(tt.scenes.vocabulary(), 16, 'cpu', seed=seed)
     b = src.sample(n)
     lat = tt.scenes.space_to_depth(src.render(b, frames))
-    clean = lat + 0.01 * torch.randn(lat.shape, generator=torch.Generator().manual_seed(2))
+    clean = lat + 0.01 * torch.randn(lat.shape, generator=torch.Generator().manual_seed(seed))
+    return src, b, lat, clean
+
+
+def renders_without(src, b, frames: int):
+    """Per object slot j, every clip rendered without its object j."""
+    return [tt.scenes.space_to_depth(src.render(dict(b, valid=b['valid'] & (torch.arange(3) != j)), frames))
+            for j in range(3)]
+
+
+def test_context_erasing() -> None:
+    n, frames = 8, 6 * F
+    src, b, lat, clean = erasure_clips(6, n, frames)
     before = src.gen.get_state()
     same, changed = tt.erase_context_objects(src, b, lat, clean, 0.0)
     assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
@@ -269,9 +281,7 @@ def test_context_erasing() -> None:
     assert bool((runs == 2).all())  # one run of blocks a clip
     delta = (erased - clean).abs().amax(dim=(1, 3, 4))  # [n, frames]
     assert float(delta[~changed].max()) == 0.0  # frames outside the run untouched
-    # each clip rendered without its object j, for every slot j
-    without = [tt.scenes.space_to_depth(src.render(dict(b, valid=b['valid'] & (torch.arange(3) != j)), frames))
-               for j in range(3)]
+    without = renders_without(src, b, frames)
     for i in range(n):
         for f in torch.nonzero(changed[i]).flatten().tolist():
             # the erased frame is a render of the scene with one object fewer, plus the same light noise
@@ -750,11 +760,8 @@ def test_ode_regression() -> None:
 
 
 def test_context_fading() -> None:
-    src = tt.DeviceScenes(tt.scenes.vocabulary(), 16, 'cpu', seed=7)
     n, frames = 8, 6 * F
-    b = src.sample(n)
-    lat = tt.scenes.space_to_depth(src.render(b, frames))
-    clean = lat + 0.01 * torch.randn(lat.shape, generator=torch.Generator().manual_seed(3))
+    src, b, lat, clean = erasure_clips(7, n, frames)
     before = src.gen.get_state()
     same, changed = tt.erase_context_objects(src, b, lat, clean, 0.0, (0.5, 0.5))
     assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
@@ -764,8 +771,7 @@ def test_context_fading() -> None:
     assert bool((per_clip == per_clip[..., :1]).all())  # whole blocks
     delta = (faded - clean).abs().amax(dim=(1, 3, 4))
     assert float(delta[~changed].max()) == 0.0
-    without = [tt.scenes.space_to_depth(src.render(dict(b, valid=b['valid'] & (torch.arange(3) != j)), frames))
-               for j in range(3)]
+    without = renders_without(src, b, frames)
     for i in range(n):
         for f in torch.nonzero(changed[i]).flatten().tolist():
             got = faded[i, :, f] - (clean[i, :, f] - lat[i, :, f])
