@@ -456,6 +456,27 @@ def recovery_scenes(n: int) -> List[scenes.Scene]:
     return out
 
 
+def components(mask: torch.Tensor, min_px: int = 12) -> torch.Tensor:
+    """mask bool [..., H, W] -> [...]: its 4-connected components of at least min_px pixels (labels spread by max-pooling
+    until they settle)."""
+    shape = mask.shape
+    m = mask.reshape(-1, 1, *shape[-2:])
+    ids = torch.arange(1, m[0, 0].numel() + 1, device=mask.device, dtype=torch.float32).reshape(1, 1, *shape[-2:])
+    lab = torch.where(m, ids, torch.zeros_like(ids))
+    cross = torch.tensor([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=torch.bool, device=mask.device)
+    while True:
+        pad = torch.nn.functional.pad(lab, (1, 1, 1, 1))
+        win = pad.unfold(2, 3, 1).unfold(3, 3, 1)[..., cross]  # [N, 1, H, W, 5]: the pixel and its 4 neighbours
+        nxt = torch.where(m, win.amax(dim=-1), lab)
+        if torch.equal(nxt, lab):
+            break
+        lab = nxt
+    flat = lab.reshape(lab.shape[0], -1).long()
+    counts = torch.zeros(flat.shape[0], flat.shape[1] + 1, dtype=torch.long, device=mask.device)
+    counts.scatter_add_(1, flat, torch.ones_like(flat))
+    return (counts[:, 1:] >= min_px).sum(dim=1).reshape(shape[:-2])
+
+
 def scene_without(sc: scenes.Scene, j: int) -> scenes.Scene:
     """The scene with its object j left out (the others keep their paths)."""
     keep = [k for k in range(len(sc.colours)) if k != j]
@@ -466,13 +487,18 @@ def scene_without(sc: scenes.Scene, j: int) -> scenes.Scene:
 @torch.no_grad()
 def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: int, sampler: str = 'ode',
              steps: int = 16, guidance: float = 1.0, window: int = 12, context_blocks: int = 3,
-             generated_blocks: int = 3, blocks_out: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, float]:
+             generated_blocks: int = 3, blocks_out: Optional[Dict[str, torch.Tensor]] = None,
+             faded: Sequence[float] = ()) -> Dict[str, float]:
     """Does the model draw a prompted object its context has lost? Each scene's first context_blocks blocks are given
     as ground truth (clean passes into the cache, as the runtime writes generated blocks), once whole and once with one
     prompted object (slot `i % count` of scene i) left out of every context frame; then generated_blocks blocks are
     generated with the block sampler. Returns the share of clips whose erased object is present (the detector's area
     ratio >= 0.4) in the first and in the last generated block, and the same for that object with nothing erased.
-    One CPU generator (seed) draws the noise; both contexts get the same noise. blocks_out (a dict), if given, receives
+    faded (shares k): also contexts where that object is faded to k of its strength (k x the whole frame + (1 - k) x the
+    erased one); for every context also the mean number of extra copies of that object's colour a generated frame
+    (its components of >= 12 px beyond one, by classify: the runtime's "objects drawn twice" with this module's colour
+    threshold).
+    One CPU generator (seed) draws the noise; every context gets the same noise. blocks_out (a dict), if given, receives
     each context's generated frames (pixels [B, T, 64, 64, 3])."""
     dev = next(model.parameters()).device
     n = len(scene_list)
@@ -483,8 +509,12 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     only = dict(p, valid=torch.nn.functional.one_hot(which, 3).bool() & p['valid'])
     ref = reference_areas(p)
     out: Dict[str, float] = {}
-    for name, given in (('nothing erased', scene_list), ('erased', erased_scenes)):
-        ctx = scenes.space_to_depth(scenes.render(given, frames)['pixels'])
+    whole = scenes.space_to_depth(scenes.render(scene_list, frames)['pixels'])
+    gone = scenes.space_to_depth(scenes.render(erased_scenes, frames)['pixels'])
+    contexts = [('nothing erased', whole), ('erased', gone)] + [(f'faded to {k:g}', k * whole + (1 - k) * gone)
+                                                                for k in faded]
+    colour = p['colour'].gather(1, which[:, None])[:, 0]
+    for name, ctx in contexts:
         lat = generate(model, model, p, context_blocks + generated_blocks, seed, window, opening_sampler=sampler,
                        opening_steps=steps, rest_sampler=sampler, rest_steps=steps, guidance=guidance, context=ctx)
         px = scenes.depth_to_space(lat[:, :, frames:].float(), first_frame=frames)
@@ -492,6 +522,9 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
             blocks_out[name] = px
         for label, block in (('first generated block', px[:, :BLOCK]), ('last generated block', px[:, -BLOCK:])):
             out[f'{name}: that object present, {label}'] = detect(block, only, ref)['objects_present']
+        if faded:
+            found = components(classify(px) == colour[:, None, None, None])
+            out[f'{name}: that object drawn twice, extra copies a frame'] = float((found - 1).clamp_min(0).float().mean())
     return out
 
 

@@ -27,16 +27,25 @@ def main() -> None:
     add_model_sampler_args(ap)
     ap.add_argument('--n', type=int, default=64, help='held-out scenes')
     ap.add_argument('--seed', type=int, default=7)
+    ap.add_argument('--faded', default='', help='also contexts with the object faded to these shares (e.g. 0.25,0.5), '
+                    'and every context\'s extra copies of it a frame')
     ap.add_argument('--device', default=None)
     args = ap.parse_args()
     if args.n < 1 or args.steps < 1:
         ap.error('--n and --steps must be at least 1')
+    try:
+        faded = [float(v) for v in args.faded.split(',') if v.strip()]
+    except ValueError:
+        faded = [-1.0]
+    if not all(0 < k < 1 for k in faded):
+        ap.error(f'--faded: expected shares in (0, 1), got {args.faded!r}')
     dev = pick_device(args.device)
     vocab = scenes.vocabulary()
     model = load_model(load_dims(args.model, vocab), args.weights, dev).float().eval()
     t0 = time.time()
     with torch.no_grad():
-        res = opening_eval.recovery(model, opening_eval.recovery_scenes(args.n), vocab, args.seed, args.sampler, args.steps, args.guidance)
+        res = opening_eval.recovery(model, opening_eval.recovery_scenes(args.n), vocab, args.seed, args.sampler, args.steps, args.guidance,
+                                   faded=faded)
     print(json.dumps({'weights': args.weights, 'sampler': f'{args.sampler} {args.steps}', 'guidance': args.guidance,
                       'scenes': args.n, 'seconds': round(time.time() - t0, 1),
                       **{k: round(v, 4) for k, v in res.items()}}, indent=1))

@@ -16,7 +16,8 @@
    object out of every clip's context over a run of whole blocks (those frames equal a render without it, the rest
    and the targets untouched).
 6. distill_opening.recovery: scene_without leaves exactly one object out of the render, and the measure gives the
-   four shares in [0, 1] for a small model; a model that ignores its context cannot tell the two contexts apart.
+   four shares in [0, 1] for a small model; a model that ignores its context cannot tell the two contexts apart; with
+   faded contexts it reports them and every context's extra copies; components counts 4-connected regions of 12 px.
 7. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
 8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
@@ -318,6 +319,19 @@ def test_recovery() -> None:
     blind: dict = {}
     do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, window=3, context_blocks=2, generated_blocks=1, blocks_out=blind)
     assert torch.equal(blind['erased'], blind['nothing erased'])
+    # a faded context is the blend of the two, and every context reports its extra copies
+    res = do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, context_blocks=2, generated_blocks=1, faded=[0.5])
+    assert len(res) == 9 and 'faded to 0.5: that object drawn twice, extra copies a frame' in res, sorted(res)
+    # components: two squares apart are two; an L touching only through an edge is one; 4 px is too small
+    mask = torch.zeros(2, 10, 10, dtype=torch.bool)
+    mask[0, 1:5, 1:5] = True
+    mask[0, 6:10, 6:10] = True
+    mask[1, 0:4, 0:4] = True
+    mask[1, 4:7, 3:4] = True
+    mask[1, 8:10, 8:10] = True
+    assert do.components(mask).tolist() == [2, 1]
+    mask[0, 5, 5] = True  # one pixel touching both squares only diagonally joins neither (4-connected)
+    assert do.components(mask).tolist() == [2, 1]
 
 
 def test_centroid_speed() -> None:
