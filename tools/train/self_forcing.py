@@ -128,6 +128,12 @@ def evict(cache: KVCache, next_start: int, window: int, sink: int, block: int) -
 # Rollouts: the runtime's loop, batched, with the student's own cache
 # ----------------------------------------------------------------------------------------------
 
+def from_previous_frame(frame: torch.Tensor, noise: torch.Tensor, s0: float) -> torch.Tensor:
+    """A block's start under the runtime's generation.blockStart previous-frame (src/loop/sampler.ts startFromFrame):
+    the last frame before it, repeated over its frames, noised to the first level s0: (1 - s0) frame + s0 noise."""
+    return (1 - s0) * frame + s0 * noise
+
+
 def rollout(model: WanModel, xkv, batch: int, blocks: int, sig: Sequence[float], gen: Optional[torch.Generator],
             window: int, sink: int, block: int, exits: Optional[Sequence[int]] = None, amp: Optional[Dict] = None,
             sig_rest: Optional[Sequence[float]] = None) -> torch.Tensor:
@@ -152,8 +158,7 @@ def rollout(model: WanModel, xkv, batch: int, blocks: int, sig: Sequence[float],
         last = len(levels) - 1 if exits is None else exits[bi]
         x = noise()
         if levels is not sig:
-            prev = out[-1][:, :, -1:].detach()
-            x = (1 - levels[0]) * prev + levels[0] * x
+            x = from_previous_frame(out[-1][:, :, -1:].detach(), x, levels[0])
         x0 = x
         for k in range(last + 1):
             grad = exits is not None and k == last
@@ -560,8 +565,7 @@ def main() -> None:
             starts = torch.randn_like(vid[:m])
             if args.sig_rest is not None:  # blocks after the first start from the frame before them
                 prev = vid[:m, :, F_ - 1:-1:F_].repeat_interleave(F_, dim=2)
-                s0 = args.sig_rest[0]
-                starts[:, :, F_:] = (1 - s0) * prev + s0 * starts[:, :, F_:]
+                starts[:, :, F_:] = from_previous_frame(prev, starts[:, :, F_:], args.sig_rest[0])
             grid = ode_grids[nb]
             ode = ode_regression(student, teacher, vid[:m], starts, grid, args.ode_substeps,
                                  [(a[:m], b[:m]) for a, b in xkv_s], [(a[:m], b[:m]) for a, b in xkv_t],
