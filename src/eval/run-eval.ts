@@ -109,7 +109,8 @@ export function presetConfig(name: string, options: Pick<EvalOptions, 'configFil
   return loadConfig({ file: options.configFile, set: options.set, overrides: { cache, model, generation: { prompt, seed, opening } } as Record<string, unknown> });
 }
 
-async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: number, options: EvalOptions): Promise<RunResult> {
+/** onFailure: called as soon as the video fails, before its generator closes (closing takes a while). */
+async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: number, options: EvalOptions, onFailure: () => void): Promise<RunResult> {
   const { prompt, seed, fps, blockFrames } = config.generation;
   const scene = parsePrompt(prompt, spec);
   if (config.decoder.kind !== 'space-to-depth') {
@@ -136,6 +137,9 @@ async function runOne(config: Config, spec: SceneSpec, policy: string, seconds: 
         if (frames % fps === 0) options.onProgress?.({ policy, prompt, seed, second: frames / fps, seconds });
       }
     }
+  } catch (e) {
+    onFailure();
+    throw e;
   } finally {
     await generator.close();
   }
@@ -163,9 +167,9 @@ export async function runEval(options: EvalOptions): Promise<RunResult[]> {
       const { policy, config } = configs[i];
       const own = jobs > 1 && config.engine.threads === 0 ? { ...config, engine: { ...config.engine, threads } } : config;
       try {
-        results[i] = await runOne(own, spec, policy, options.seconds, options);
+        results[i] = await runOne(own, spec, policy, options.seconds, options, () => (failed = true));
       } catch (e) {
-        failed = true; // the other workers finish their video and take no new one
+        failed = true; // the other workers finish their video and take no new one (set earlier by runOne when it can)
         throw e;
       }
     }
