@@ -56,6 +56,8 @@
 19. train_teacher's context fading: share 0 changes nothing and draws no random numbers; share 1 with a kept share k
    makes every changed frame the blend k x the frame + (1 - k) x its render without one object (over one run of whole
    blocks, the rest untouched); excluded clips are not changed.
+20. train_teacher's --context-erase-from B: every erased run starts at block B or later (and some at B); B = 0 is the
+   plain erasure, draw for draw.
 """
 import os
 import sys
@@ -290,6 +292,22 @@ def test_context_erasing() -> None:
             got = erased[i, :, f] - (clean[i, :, f] - lat[i, :, f])
             assert any(torch.allclose(got, w, atol=1e-5) for w in want), (i, f)
             assert float((got - lat[i, :, f]).abs().max()) > 0.1  # an object really went (objects are >= 5 px)
+
+
+def test_context_erasing_from_a_block() -> None:
+    """--context-erase-from B: every run starts at block B or later; 0 is the plain erasure, draw for draw."""
+    n, frames = 48, 6 * F
+    src, b, lat, clean = erasure_clips(6, n, frames)
+    plain = tt.erase_context_objects(src, b, lat, clean, 1.0)
+    src, b, lat, clean = erasure_clips(6, n, frames)
+    assert all(torch.equal(x, y) for x, y in zip(tt.erase_context_objects(src, b, lat, clean, 1.0, first_block=0), plain))
+    assert bool(plain[1][:, :F].any()), 'the check can fail: plain runs start at the first block'
+    for first in (1, 5):
+        src, b, lat, clean = erasure_clips(6, n, frames)
+        _, changed = tt.erase_context_objects(src, b, lat, clean, 1.0, first_block=first)
+        assert bool(changed.any(dim=1).all())  # every clip still loses an object
+        assert not bool(changed[:, :first * F].any()), first  # never before block `first`
+        assert bool(changed[:, first * F].any()), first  # runs do start at block `first`
 
 
 def test_recovery() -> None:
@@ -818,4 +836,5 @@ if __name__ == '__main__':
     test_rollout_from_previous_frame()
     test_ode_regression()
     test_context_fading()
+    test_context_erasing_from_a_block()
     print('ok')

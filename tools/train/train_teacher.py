@@ -32,7 +32,10 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   the context over a random run of blocks (from block a to block b - 1, 0 <= a < b <= the clip's blocks) while every
   target block still holds it: the prompt, not the context, says which objects a frame holds, so the teacher learns
   to draw an object its context has lost (the students lose objects for seconds and a teacher trained on clean
-  context only continues the loss; the ground truth never shows a vanished object);
+  context only continues the loss; the ground truth never shows a vanished object); --context-erase-from B
+  (default 0) starts every run at block B or later: with 1 the clip shows the object before it goes, so the target's
+  object is where its path leads, not a place the context gives no clue to (teachers trained with runs from block 0
+  draw a lost object twice, at two places that are not where it was);
 - --context-fade P (default 0: off): for a share P of the "tf" clips (not those that lost an object), one prompted
   object is faded in the context over a random run of blocks, each frame keeping a share ~ U(--context-fade-keep) of
   it, while every target holds it whole where it was: the context erasure teaches a teacher to draw an object its
@@ -302,10 +305,12 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
         x['t_clean'] = lat + sigma[:, None, None, None, None] * torch.randn(lat.shape, generator=gen, device=dev)
         erased = None
         if args.context_erase > 0:
-            x['t_clean'], erased = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase)
+            x['t_clean'], erased = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase,
+                                                         first_block=args.context_erase_from)
         if args.context_fade > 0:  # a clip loses an object or fades one, not both
             x['t_clean'] = erase_context_objects(src, b, lat, x['t_clean'], args.context_fade, args.context_fade_keep,
-                                                 None if erased is None else erased.any(dim=1))[0]
+                                                 None if erased is None else erased.any(dim=1),
+                                                 first_block=args.context_erase_from)[0]
         # the swap's draws come last, so the context and everything before it are the unswapped run's
         sv = s[:, None, :, None, None]
         shown = shown_latents(src, b, lat, args.shape_swap_tf, args.window, s, args.shape_swap_min_s)
@@ -316,12 +321,13 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
 
 def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, clean: torch.Tensor,
                           share: float, keep: Tuple[float, float] = (0.0, 0.0),
-                          exclude: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                          exclude: Optional[torch.Tensor] = None, first_block: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
     """--context-erase: a share of the clips lose one prompted object from their context frames over a random run of
     whole blocks [a, b); the targets (rendered from `lat`) keep it. keep (lo, hi), --context-fade: the object is not
     removed but faded, a clip's frames keeping a share ~ U(lo, hi) of it (a blend of the frame with and without it).
-    exclude [n]: clips that are not chosen. Returns the new context and a [n, frames] mask of the frames changed.
-    share 0 draws no random numbers, nor does keep (0, 0)."""
+    exclude [n]: clips that are not chosen. first_block (--context-erase-from): the run starts at that block or later,
+    so that the clip shows the object, where it is, before it goes. Returns the new context and a [n, frames] mask of
+    the frames changed. share 0 draws no random numbers, nor does keep (0, 0)."""
     n, frames = lat.shape[0], lat.shape[2]
     if share <= 0:
         return clean, torch.zeros(n, frames, dtype=torch.bool, device=lat.device)
@@ -330,7 +336,7 @@ def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: to
     if exclude is not None:
         chosen = chosen & ~exclude
     which = (src._rand(n) * b['count'].float()).long().clamp(max=2)
-    first = (src._rand(n) * nb).long().clamp(max=nb - 1)
+    first = first_block + (src._rand(n) * (nb - first_block)).long().clamp(max=nb - 1 - first_block)
     end = first + 1 + (src._rand(n) * (nb - first).float()).long().clamp(max=nb - 1 - first)
     gone = torch.nn.functional.one_hot(which, 3).bool() & chosen[:, None]
     erased = dict(b, valid=b['valid'] & ~gone)
@@ -519,6 +525,10 @@ def main() -> None:
                     help='noise levels (lo,hi) the recycled context frames are estimated from')
     ap.add_argument('--context-erase', type=float, default=0.0,
                     help='share of teacher-forcing clips whose context loses one prompted object over a run of blocks')
+    ap.add_argument('--context-erase-from', type=int, default=0,
+                    help="the erased (or faded) run of blocks starts at this block of the clip or later: 1 keeps the "
+                         "object in the clip's first block, so the targets' object is where the context last showed "
+                         "it went, never a place the context gives no clue to")
     ap.add_argument('--context-fade', type=float, default=0.0,
                     help='share of teacher-forcing clips whose context shows one prompted object faded over a run of '
                          'blocks while the targets hold it whole, where it was: a faint object is still the object')
@@ -567,6 +577,8 @@ def main() -> None:
         ap.error('--eval-guidance: expected at least one number')
     if not 0.0 <= args.context_erase <= 1.0:
         ap.error(f'--context-erase: expected a share in [0, 1], got {args.context_erase}')
+    if not 0 <= args.context_erase_from < args.window // BLOCK:
+        ap.error(f'--context-erase-from: expected a block of the clip, 0..{args.window // BLOCK - 1}, got {args.context_erase_from}')
     if not 0.0 <= args.context_fade <= 1.0:
         ap.error(f'--context-fade: expected a share in [0, 1], got {args.context_fade}')
     try:
@@ -636,7 +648,7 @@ def main() -> None:
     meta = {'recipe': 'tools/train/train_teacher.py', 'init': os.path.relpath(args.init, ROOT) if args.init else 'scratch',
             'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
-            'context_erase': str(args.context_erase),
+            'context_erase': f'{args.context_erase} from block {args.context_erase_from}',
             'context_fade': f'{args.context_fade} keeping {args.context_fade_keep}', 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
             'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf),
             'shape_swap_min_s': str(args.shape_swap_min_s), 'train_only': args.train_only,
