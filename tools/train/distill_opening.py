@@ -50,7 +50,7 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -456,12 +456,13 @@ def recovery_scenes(n: int) -> List[scenes.Scene]:
     return out
 
 
-def components(mask: torch.Tensor, min_px: int = 12) -> torch.Tensor:
-    """mask bool [..., H, W] -> [...]: its 4-connected components of at least min_px pixels (labels spread by max-pooling
-    until they settle)."""
+def component_centroids(mask: torch.Tensor, min_px: int = 12) -> Tuple[torch.Tensor, torch.Tensor]:
+    """mask bool [..., H, W] -> (centroids [..., H * W, 2] (y, x), kept [..., H * W]): its 4-connected components (labels
+    spread by max-pooling until they settle), a slot per possible label, kept where the component has >= min_px pixels."""
     shape = mask.shape
-    m = mask.reshape(-1, 1, *shape[-2:])
-    ids = torch.arange(1, m[0, 0].numel() + 1, device=mask.device, dtype=torch.float32).reshape(1, 1, *shape[-2:])
+    h, w = shape[-2:]
+    m = mask.reshape(-1, 1, h, w)
+    ids = torch.arange(1, h * w + 1, device=mask.device, dtype=torch.float32).reshape(1, 1, h, w)
     lab = torch.where(m, ids, torch.zeros_like(ids))
     cross = torch.tensor([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=torch.bool, device=mask.device)
     while True:
@@ -472,9 +473,32 @@ def components(mask: torch.Tensor, min_px: int = 12) -> torch.Tensor:
             break
         lab = nxt
     flat = lab.reshape(lab.shape[0], -1).long()
-    counts = torch.zeros(flat.shape[0], flat.shape[1] + 1, dtype=torch.long, device=mask.device)
-    counts.scatter_add_(1, flat, torch.ones_like(flat))
-    return (counts[:, 1:] >= min_px).sum(dim=1).reshape(shape[:-2])
+    ys, xs = torch.meshgrid(torch.arange(h, device=mask.device), torch.arange(w, device=mask.device), indexing='ij')
+    sums = torch.zeros(flat.shape[0], h * w + 1, 3, device=mask.device)
+    sums.scatter_add_(1, flat[..., None].expand(-1, -1, 3),
+                      torch.stack([torch.ones(h * w, device=mask.device), ys.flatten().float(), xs.flatten().float()],
+                                  dim=-1).expand(flat.shape[0], -1, -1))
+    count = sums[:, 1:, 0]
+    centroids = sums[:, 1:, 1:] / count.clamp_min(1)[..., None]
+    return centroids.reshape(*shape[:-2], h * w, 2), (count >= min_px).reshape(*shape[:-2], h * w)
+
+
+def components(mask: torch.Tensor, min_px: int = 12) -> torch.Tensor:
+    """mask bool [..., H, W] -> [...]: its 4-connected components of at least min_px pixels."""
+    return component_centroids(mask, min_px)[1].sum(dim=-1)
+
+
+def copy_beside_truth(found: torch.Tensor, truth: torch.Tensor, radius: float = 6.0) -> torch.Tensor:
+    """found, truth: bool [..., H, W], a generated frame's and the ground truth's pixels of one object's colour ->
+    bool [...]: the frame draws it more than once (components of >= 12 px) and one of them is centred within radius px
+    of where the object truly is (the centroid of truth), i.e. the object kept in its place and drawn again apart."""
+    centroids, kept = component_centroids(found)
+    h, w = truth.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(h, device=truth.device), torch.arange(w, device=truth.device), indexing='ij')
+    area = truth.sum(dim=(-2, -1)).float()
+    where = torch.stack([(truth * ys).sum(dim=(-2, -1)), (truth * xs).sum(dim=(-2, -1))], dim=-1) / area.clamp_min(1)[..., None]
+    near = ((centroids - where[..., None, :]).norm(dim=-1) <= radius) & kept
+    return (kept.sum(dim=-1) > 1) & near.any(dim=-1) & (area > 0)
 
 
 def scene_without(sc: scenes.Scene, j: int) -> scenes.Scene:
@@ -497,7 +521,8 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     faded (shares k): also contexts where that object is faded to k of its strength (k x the whole frame + (1 - k) x the
     erased one); for every context also the mean number of extra copies of that object's colour a generated frame
     (its components of >= 12 px beyond one, by classify: the runtime's "objects drawn twice" with this module's colour
-    threshold).
+    threshold), and the share of the frames with extra copies where one of them is the object where it truly is
+    (copy_beside_truth: kept in its place and drawn again apart, not two new ones elsewhere).
     One CPU generator (seed) draws the noise; every context gets the same noise. blocks_out (a dict), if given, receives
     each context's generated frames (pixels [B, T, 64, 64, 3])."""
     dev = next(model.parameters()).device
@@ -510,6 +535,7 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     ref = reference_areas(p)
     out: Dict[str, float] = {}
     whole = scenes.space_to_depth(scenes.render(scene_list, frames)['pixels'])
+    truth_px = scenes.render(scene_list, frames + generated_blocks * BLOCK)['pixels'][:, frames:].to(dev) if faded else None
     gone = scenes.space_to_depth(scenes.render(erased_scenes, frames)['pixels'])
     contexts = [('nothing erased', whole), ('erased', gone)] + [(f'faded to {k:g}', k * whole + (1 - k) * gone)
                                                                 for k in faded]
@@ -523,8 +549,11 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
         for label, block in (('first generated block', px[:, :BLOCK]), ('last generated block', px[:, -BLOCK:])):
             out[f'{name}: that object present, {label}'] = detect(block, only, ref)['objects_present']
         if faded:
-            found = components(classify(px) == colour[:, None, None, None])
+            mask = classify(px) == colour[:, None, None, None]
+            found = components(mask)
             out[f'{name}: that object drawn twice, extra copies a frame'] = float((found - 1).clamp_min(0).float().mean())
+            beside = copy_beside_truth(mask, classify(truth_px) == colour[:, None, None, None])
+            out[f'{name}: frames with copies where one is it, where it is'] = float(beside.sum() / (found > 1).sum().clamp_min(1))
     return out
 
 

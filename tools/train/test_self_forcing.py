@@ -17,7 +17,8 @@
    and the targets untouched).
 6. distill_opening.recovery: scene_without leaves exactly one object out of the render, and the measure gives the
    four shares in [0, 1] for a small model; a model that ignores its context cannot tell the two contexts apart; with
-   faded contexts it reports them and every context's extra copies; components counts 4-connected regions of 12 px.
+   faded contexts it reports them and every context's extra copies, and how often a copy sits beside the object where it
+   is; components counts 4-connected regions of 12 px, and finds their centroids.
 7. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
 8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
@@ -339,7 +340,8 @@ def test_recovery() -> None:
     assert torch.equal(blind['erased'], blind['nothing erased'])
     # a faded context is the blend of the two, and every context reports its extra copies
     res = do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, context_blocks=2, generated_blocks=1, faded=[0.5])
-    assert len(res) == 9 and 'faded to 0.5: that object drawn twice, extra copies a frame' in res, sorted(res)
+    assert len(res) == 12 and 'faded to 0.5: that object drawn twice, extra copies a frame' in res, sorted(res)
+    assert all(0.0 <= v <= 1.0 for k, v in res.items() if 'where it is' in k), res
     # components: two squares apart are two; an L touching only through an edge is one; 4 px is too small
     mask = torch.zeros(2, 10, 10, dtype=torch.bool)
     mask[0, 1:5, 1:5] = True
@@ -350,6 +352,19 @@ def test_recovery() -> None:
     assert do.components(mask).tolist() == [2, 1]
     mask[0, 5, 5] = True  # one pixel touching both squares only diagonally joins neither (4-connected)
     assert do.components(mask).tolist() == [2, 1]
+    # copy_beside_truth: two squares with the truth on one is the object kept and drawn again; with the truth between
+    # them (two new ones apart from it), or one square alone, it is not
+    two = torch.zeros(3, 32, 32, dtype=torch.bool)
+    two[:, 2:8, 2:8] = True
+    two[:, 20:26, 20:26] = True
+    two[2, 20:26, 20:26] = False
+    truth = torch.zeros(3, 32, 32, dtype=torch.bool)
+    truth[0, 3:9, 2:8] = True  # centred 1 px from the first square's centre
+    truth[1, 11:17, 11:17] = True
+    truth[2, 3:9, 2:8] = True
+    assert do.copy_beside_truth(two, truth).tolist() == [True, False, False]
+    centroids, kept = do.component_centroids(two[0])
+    assert sorted(centroids[kept].tolist()) == [[4.5, 4.5], [22.5, 22.5]]
 
 
 def test_centroid_speed() -> None:
