@@ -28,7 +28,8 @@ def main() -> None:
     ap.add_argument('--n', type=int, default=64, help='held-out scenes')
     ap.add_argument('--seed', type=int, default=7)
     ap.add_argument('--faded', default='', help='also contexts with the object faded to these shares (e.g. 0.25,0.5), '
-                    'and every context\'s extra copies of it a frame')
+                    'and every context\'s extra copies of it a frame, with the share of the frames with copies where '
+                    'one of them is the object where it truly is')
     ap.add_argument('--device', default=None)
     args = ap.parse_args()
     if args.n < 1 or args.steps < 1:
