@@ -35,7 +35,8 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   context only continues the loss; the ground truth never shows a vanished object); --context-erase-from B
   (default 0) starts every run at block B or later: with 1 the clip shows the object before it goes, so the target's
   object is where its path leads, not a place the context gives no clue to (teachers trained with runs from block 0
-  draw a lost object twice, at two places that are not where it was);
+  draw a lost object again at places that are not where it was, often twice; whether these runs are why is what a
+  teacher trained with B = 1 tests);
 - --context-fade P (default 0: off): for a share P of the "tf" clips (not those that lost an object), one prompted
   object is faded in the context over a random run of blocks, each frame keeping a share ~ U(--context-fade-keep) of
   it, while every target holds it whole where it was: the context erasure teaches a teacher to draw an object its
