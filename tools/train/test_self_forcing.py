@@ -311,6 +311,13 @@ def test_context_erasing_from_a_block() -> None:
         assert bool(changed[:, first * F].any()), first  # runs do start at block `first`
 
 
+def input_args(**sizes):
+    """train_teacher.make_inputs' arguments with every option off (the clip sizes given), for the checks to turn on."""
+    import argparse
+    return argparse.Namespace(cond_drop=0.0, context_erase=0.0, context_fade=0.0, open_shift_share=0.7, outline_weight=0.0,
+                              outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0, shape_swap_min_s=0.0, **sizes)
+
+
 def test_recovery() -> None:
     sc = do.scenes.sample_scenes(11, 6)
     for s in sc:
@@ -426,9 +433,7 @@ def test_outline_weighting() -> None:
     import argparse
     m = make_model()
     src = tt.DeviceScenes(tt.scenes.vocabulary(), m.dims.text_len, 'cpu', seed=9)
-    args = argparse.Namespace(batch_open=4, batch_tf=2, window=2 * F, cond_drop=0.0, context_erase=0.0, context_fade=0.0, open_shift_share=0.7,
-                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
-                              shape_swap_min_s=0.0)
+    args = input_args(batch_open=4, batch_tf=2, window=2 * F)
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(tt.scenes.vocabulary()), prediction='sample')
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
@@ -460,9 +465,7 @@ def test_shape_swap() -> None:
     vocab = tt.scenes.vocabulary()
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
-    args = argparse.Namespace(batch_open=16, batch_tf=0, window=2 * F, cond_drop=0.0, context_erase=0.0, context_fade=0.0, open_shift_share=0.7,
-                              outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
-                              shape_swap_min_s=0.0)
+    args = input_args(batch_open=16, batch_tf=0, window=2 * F)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
     src = tt.DeviceScenes(vocab, 16, 'cpu', seed=12)
     plain = tt.make_inputs(src, args, dims, infer_s)
@@ -547,9 +550,7 @@ def test_shape_swap_tf() -> None:
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
     n, frames = 8, 2 * F
-    args = argparse.Namespace(batch_open=0, batch_tf=n, window=frames, cond_drop=0.0, context_erase=0.0, context_fade=0.0,
-                              open_shift_share=0.7, outline_weight=0.0, outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0,
-                              shape_swap_min_s=0.0)
+    args = input_args(batch_open=0, batch_tf=n, window=frames)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
     src = tt.DeviceScenes(vocab, 16, 'cpu', seed=13)
     plain = tt.make_inputs(src, args, dims, infer_s)
@@ -586,9 +587,7 @@ def test_shape_swap_min_s() -> None:
     vocab = tt.scenes.vocabulary()
     dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
                    latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
-    args = argparse.Namespace(batch_open=16, batch_tf=8, window=2 * F, cond_drop=0.0, context_erase=0.0, context_fade=0.0,
-                              open_shift_share=0.7, outline_weight=0.0, outline_band=1.5, shape_swap=0.0,
-                              shape_swap_tf=0.0, shape_swap_min_s=0.0)
+    args = input_args(batch_open=16, batch_tf=8, window=2 * F)
     infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
     for stream in ('o', 't'):  # one stream at a time: the opening's swap draws come before the other stream's draws
         only = {'batch_tf': 0} if stream == 'o' else {'batch_open': 0}
