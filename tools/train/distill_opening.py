@@ -488,11 +488,11 @@ def components(mask: torch.Tensor, min_px: int = 12) -> torch.Tensor:
     return component_centroids(mask, min_px)[1].sum(dim=-1)
 
 
-def copy_beside_truth(found: torch.Tensor, truth: torch.Tensor, radius: float = 6.0) -> torch.Tensor:
-    """found, truth: bool [..., H, W], a generated frame's and the ground truth's pixels of one object's colour ->
-    bool [...]: the frame draws it more than once (components of >= 12 px) and one of them is centred within radius px
-    of where the object truly is (the centroid of truth), i.e. the object kept in its place and drawn again apart."""
-    centroids, kept = component_centroids(found)
+def copy_beside_truth(centroids: torch.Tensor, kept: torch.Tensor, truth: torch.Tensor, radius: float = 6.0) -> torch.Tensor:
+    """centroids, kept: component_centroids of a generated frame's pixels of one object's colour; truth: bool [..., H, W],
+    the ground truth's pixels of that colour -> bool [...]: the frame draws it more than once (components of >= 12 px)
+    and one of them is centred within radius px of where the object truly is (the centroid of truth), i.e. the object
+    kept in its place and drawn again apart."""
     h, w = truth.shape[-2:]
     ys, xs = torch.meshgrid(torch.arange(h, device=truth.device), torch.arange(w, device=truth.device), indexing='ij')
     area = truth.sum(dim=(-2, -1)).float()
@@ -549,10 +549,10 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
         for label, block in (('first generated block', px[:, :BLOCK]), ('last generated block', px[:, -BLOCK:])):
             out[f'{name}: that object present, {label}'] = detect(block, only, ref)['objects_present']
         if faded:
-            mask = classify(px) == colour[:, None, None, None]
-            found = components(mask)
+            centroids, kept = component_centroids(classify(px) == colour[:, None, None, None])
+            found = kept.sum(dim=-1)
             out[f'{name}: that object drawn twice, extra copies a frame'] = float((found - 1).clamp_min(0).float().mean())
-            beside = copy_beside_truth(mask, classify(truth_px) == colour[:, None, None, None])
+            beside = copy_beside_truth(centroids, kept, classify(truth_px) == colour[:, None, None, None])
             out[f'{name}: frames with copies where one is it, where it is'] = float(beside.sum() / (found > 1).sum().clamp_min(1))
     return out
 

@@ -369,7 +369,7 @@ def test_recovery() -> None:
     truth[0, 3:9, 2:8] = True  # centred 1 px from the first square's centre
     truth[1, 11:17, 11:17] = True
     truth[2, 3:9, 2:8] = True
-    assert do.copy_beside_truth(two, truth).tolist() == [True, False, False]
+    assert do.copy_beside_truth(*do.component_centroids(two), truth).tolist() == [True, False, False]
     centroids, kept = do.component_centroids(two[0])
     assert sorted(centroids[kept].tolist()) == [[4.5, 4.5], [22.5, 22.5]]
 
