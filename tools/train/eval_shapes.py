@@ -19,8 +19,8 @@ the same area at the same centroid) in:
   their mean norm and mean pairwise cosine (words the model cannot tell apart come out parallel);
 - the opening block from pure noise by the sampler (the runtime's 4-step re-noising loop, or an ODE for a teacher);
 - the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames);
-- the same videos continued by the sampler from the two true blocks: frames 6-8 and the last block.
-Printed (JSON), per case: objects present, shape accuracy (share of present objects whose best match is the
+- the same videos continued by the sampler from the two true blocks: frames 6-8 and the last block (--blocks 3 or more).
+Printed (JSON), per case: objects present, extra copies of a prompted object a frame, shape accuracy (share of present objects whose best match is the
 prompted shape; chance 1/3), the median IoU with the prompted shape, the confusion counts (prompted -> best), and
 by the prompt's object count: the share present, and of the present objects' frames the share whose best match is
 the prompted shape, the shape the prompt gives another object (a shape bound to the wrong colour), or neither.
@@ -75,6 +75,7 @@ def measure(px: torch.Tensor, p: Dict[str, torch.Tensor], ref: torch.Tensor) -> 
                 by_count[k, 2 if b == own else 3 if b in others else 4] += 1
     return {
         'objects_present': round(det['objects_present'], 4),
+        'extra copies a frame': round(extra_copies(px, p), 4),
         'shape_accuracy': round(det['shape_accuracy_present'], 4),
         'shape_iou_median': round(det['shape_iou_median_present'], 4),
         'best match of each prompted shape (circle square triangle)': {
@@ -84,6 +85,15 @@ def measure(px: torch.Tensor, p: Dict[str, torch.Tensor], ref: torch.Tensor) -> 
             str(k): ' '.join([f'{row[1] / row[0]:.3f}'] + [f'{v / max(sum(row[2:]), 1):.3f}' for v in row[2:]])
             for k, row in enumerate(by_count.tolist()) if row[0]},
     }
+
+
+def extra_copies(px: torch.Tensor, p: Dict[str, torch.Tensor]) -> float:
+    """px [B, T, 64, 64, 3] -> extra copies of each prompted object a frame: the components of >= 12 px of its colour
+    beyond one (the runtime's "objects drawn twice"), averaged over the prompted objects' frames."""
+    cls = opening_eval.classify(px)
+    found = torch.stack([opening_eval.components(cls == p['colour'][:, j][:, None, None, None]) for j in range(3)], dim=1)
+    valid = p['valid'][:, :, None].expand_as(found)
+    return float((found - 1).clamp_min(0)[valid].float().mean())
 
 
 @torch.no_grad()
@@ -229,6 +239,7 @@ def main() -> None:
             out[f'opening ({args.sampler} {args.steps})'] = measure(px[:, :BLOCK], p, ref)
             last = (args.blocks - 1) * BLOCK
             out[f'continued, frames {last}-{last + BLOCK - 1}'] = measure(px[:, last:], p, ref)
+        if args.blocks > 2:  # two true blocks, then at least one generated
             video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, rest_sampler=args.sampler,
                                           rest_steps=args.steps, guidance=args.guidance, context=context)
             px = scenes.depth_to_space(video.float())

@@ -23,7 +23,8 @@
    a still clip at 0, a clip whose object is absent gives NaN.
 8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
    do not overlap), the same layout drawn with the other shapes scores 0; a ragged outline scores a lower IoU;
-   eval_shapes' split by object count tells a shape drawn on the wrong object from a shape the prompt does not name.
+   eval_shapes' split by object count tells a shape drawn on the wrong object from a shape the prompt does not name,
+   and its extra copies are 0 on rendered scenes and one a frame for an object drawn a second time apart.
 9. train_teacher's outline weighting: off adds no weights and draws nothing more; on, the weight is 1 + W exactly on
    the latent entries of pixels within the band of an outline (unpacked back to pixels), and an error on those
    entries costs more than the same error elsewhere.
@@ -427,6 +428,12 @@ def test_shape_measure() -> None:
     assert es.measure(do.render_openings(pos2, crossed), two, ref2)[key] == {'2': '1.000 0.000 1.000 0.000'}
     triangles = dict(two, shape=torch.full_like(two['shape'], 2))
     assert es.measure(do.render_openings(pos2, triangles), two, ref2)[key] == {'2': '1.000 0.000 0.000 1.000'}
+    # extra copies: none in the two-object frames; the first object drawn a second time apart, one a frame
+    px2 = do.render_openings(pos2, two)
+    assert es.measure(px2, two, ref2)['extra copies a frame'] == 0.0
+    again = dict(two, colour=two['colour'][:, [0, 1, 0]], valid=torch.ones_like(two['valid']))  # slot 2 (at 0, 0) repainted in slot 0's colour
+    twice = do.render_openings(torch.tensor([[16.0, 16.0], [46.0, 46.0], [16.0, 46.0]])[None].expand(64, -1, -1), again)
+    assert es.measure(twice, two, ref2)['extra copies a frame'] == 0.5  # one extra of two prompted objects
 
 
 def test_outline_weighting() -> None:
