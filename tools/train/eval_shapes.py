@@ -20,10 +20,11 @@ the same area at the same centroid) in:
 - the opening block from pure noise by the sampler (the runtime's 4-step re-noising loop, or an ODE for a teacher);
 - the last of --blocks blocks of a video continued by the same sampler (a cache of the last 9 frames);
 - the same videos continued by the sampler from the two true blocks: frames 6-8 and the last block (--blocks 3 or more).
-Printed (JSON), per case: objects present, extra copies of a prompted object a frame, shape accuracy (share of present objects whose best match is the
-prompted shape; chance 1/3), the median IoU with the prompted shape, the confusion counts (prompted -> best), and
-by the prompt's object count: the share present, and of the present objects' frames the share whose best match is
-the prompted shape, the shape the prompt gives another object (a shape bound to the wrong colour), or neither.
+Printed (JSON), per case: objects present, extra copies of a prompted object a frame, shape accuracy (share of
+present objects whose best match is the prompted shape; chance 1/3), the median IoU with the prompted shape, the
+confusion counts (prompted -> best), and by the prompt's object count: the share present, and of the present
+objects' frames the share whose best match is the prompted shape, the shape the prompt gives another object (a shape
+bound to the wrong colour), or neither.
 
     python3 tools/train/eval_shapes.py --weights models/demo/model.safetensors
     python3 tools/train/eval_shapes.py --weights tools/train/checkpoints/teacher-run11.safetensors --sampler ode --steps 16 --guidance 3
@@ -231,13 +232,13 @@ def main() -> None:
         out['word following (x0 change projected on the truth change)'] = {
             f's = {s:g}': {w: round(word_following(model, p, w, s, vocab, args.seed), 4) for w in ('shape', 'colour')}
             for s in word_levels}
+        last = (args.blocks - 1) * BLOCK  # the first frame of the videos' last block
         if args.blocks > 0:
             video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, opening_sampler=args.sampler,
                                           opening_steps=args.steps, rest_sampler=args.sampler, rest_steps=args.steps,
                                           guidance=args.guidance, opening_guidance=args.opening_guidance)
             px = scenes.depth_to_space(video.float())
             out[f'opening ({args.sampler} {args.steps})'] = measure(px[:, :BLOCK], p, ref)
-            last = (args.blocks - 1) * BLOCK
             out[f'continued, frames {last}-{last + BLOCK - 1}'] = measure(px[:, last:], p, ref)
         if args.blocks > 2:  # two true blocks, then at least one generated
             video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, rest_sampler=args.sampler,

@@ -431,7 +431,8 @@ def test_shape_measure() -> None:
     # extra copies: none in the two-object frames; the first object drawn a second time apart, one a frame
     px2 = do.render_openings(pos2, two)
     assert es.measure(px2, two, ref2)['extra copies a frame'] == 0.0
-    again = dict(two, colour=two['colour'][:, [0, 1, 0]], valid=torch.ones_like(two['valid']))  # slot 2 (at 0, 0) repainted in slot 0's colour
+    # a third object in slot 0's colour, apart from both
+    again = dict(two, colour=two['colour'][:, [0, 1, 0]], valid=torch.ones_like(two['valid']))
     twice = do.render_openings(torch.tensor([[16.0, 16.0], [46.0, 46.0], [16.0, 46.0]])[None].expand(64, -1, -1), again)
     assert es.measure(twice, two, ref2)['extra copies a frame'] == 0.5  # one extra of two prompted objects
 
