@@ -535,11 +535,14 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     ref = reference_areas(p)
     out: Dict[str, float] = {}
     whole = scenes.space_to_depth(scenes.render(scene_list, frames)['pixels'])
-    truth_px = scenes.render(scene_list, frames + generated_blocks * BLOCK)['pixels'][:, frames:].to(dev) if faded else None
     gone = scenes.space_to_depth(scenes.render(erased_scenes, frames)['pixels'])
     contexts = [('nothing erased', whole), ('erased', gone)] + [(f'faded to {k:g}', k * whole + (1 - k) * gone)
                                                                 for k in faded]
     colour = p['colour'].gather(1, which[:, None])[:, 0]
+    truth = None  # the object's pixels in the generated frames' ground truth, the same for every context
+    if faded:
+        truth_px = scenes.render(scene_list, frames + generated_blocks * BLOCK)['pixels'][:, frames:].to(dev)
+        truth = classify(truth_px) == colour[:, None, None, None]
     for name, ctx in contexts:
         lat = generate(model, model, p, context_blocks + generated_blocks, seed, window, opening_sampler=sampler,
                        opening_steps=steps, rest_sampler=sampler, rest_steps=steps, guidance=guidance, context=ctx)
@@ -552,7 +555,7 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
             centroids, kept = component_centroids(classify(px) == colour[:, None, None, None])
             found = kept.sum(dim=-1)
             out[f'{name}: that object drawn twice, extra copies a frame'] = float((found - 1).clamp_min(0).float().mean())
-            beside = copy_beside_truth(centroids, kept, classify(truth_px) == colour[:, None, None, None])
+            beside = copy_beside_truth(centroids, kept, truth)
             out[f'{name}: frames with copies where one is it, where it is'] = float(beside.sum() / (found > 1).sum().clamp_min(1))
     return out
 
