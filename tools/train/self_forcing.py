@@ -52,7 +52,7 @@ import json
 import math
 import os
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -65,8 +65,8 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, recovery, recovery_scenes, reference_areas,
-    sigmas_of, step_sigmas,
+    PNG_PROMPTS, PromptSet, classify, components, detect, empty_prompt_kv, guided, recovery, recovery_scenes,
+    reference_areas, sigmas_of, step_sigmas,
 )
 
 
@@ -234,11 +234,12 @@ def teacher_ode(teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, gri
 def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, grid: torch.Tensor,
                    substeps: int, xkv_s, xkv_t, xkv_null, mask: torch.Tensor, guidance: float,
                    opening_guidance: Optional[float], block: int, gen: Optional[torch.Generator] = None, amp=None,
-                   first_block: int = 0):
+                   first_block: int = 0, target_weights: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
     """Rollout ODE distillation: the teacher's ODE from each block's start (teacher_ode) on the student's own rollout,
     and the student's x0 from the ODE's state at one of its own levels (a random one per video and block, grid point
     k * substeps), regressed onto the ODE's end: mean squared error over the blocks from first_block on, with gradient
-    into the student only."""
+    into the student only. target_weights: the teacher's samples from first_block on [B, C, F', H, W] -> a weight per
+    video and block [B, F' / block] (--ode-reward-beta: the teacher's samples that draw well count more)."""
     dev = clean.device
     b, nb = clean.shape[0], grid.shape[0]
     states = teacher_ode(teacher, clean, start, grid, xkv_t, xkv_null, mask, guidance, opening_guidance, block)
@@ -252,7 +253,12 @@ def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, st
         flow = teacher_forced_flow(student, clean, x, s_frame, xkv_s, mask)
     x0 = x - s_frame[:, None, :, None, None] * flow.float()
     f0 = first_block * block
-    return (x0[:, :, f0:] - states[-1][:, :, f0:]).pow(2).mean()
+    target = states[-1][:, :, f0:]
+    err = (x0[:, :, f0:] - target).pow(2)
+    err = err.reshape(b, err.shape[1], -1, block, *err.shape[3:]).mean(dim=(1, 3, 4, 5))  # [B, blocks]
+    if target_weights is not None:
+        err = err * target_weights(target)
+    return err.mean()
 
 
 def sample_s(batch: int, blocks: int, device, lo: float, hi: float) -> torch.Tensor:
@@ -315,6 +321,28 @@ def centroid_speed(px: torch.Tensor, p: Dict[str, torch.Tensor], stride: int = 4
         total += (d * ok).sum(dim=1)
         count += ok.sum(dim=1)
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float('nan')))
+
+
+def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = 12) -> torch.Tensor:
+    """px [B, T, 64, 64, 3] -> [B, T / block]: the reward of each block for --reward-beta, mean over its frames of
+    (share of the prompted objects present) - (extra copies per prompted object): an object is present where its
+    colour has a 4-connected component of >= min_px pixels, and every such component beyond one is a copy. Dropping
+    an object scores as low as drawing it twice, so a student cannot raise the reward by drawing less."""
+    cls = classify(px)
+    found = torch.stack([components(cls == p['colour'][:, j, None, None, None], min_px) for j in range(3)], dim=2)
+    valid = p['valid'][:, None, :].float()  # [B, 1, 3]
+    objects = valid.sum(dim=2).clamp_min(1)
+    present = ((found >= 1).float() * valid).sum(dim=2) / objects
+    extra = ((found - 1).clamp_min(0).float() * valid).sum(dim=2) / objects
+    r = present - extra  # [B, T]
+    return r.reshape(r.shape[0], -1, block).mean(dim=2)
+
+
+def reward_weights(r: torch.Tensor, beta: float) -> torch.Tensor:
+    """Re-DMD (Reward Forcing): each block's DMD term weighted by exp(beta r), the target tilted towards blocks of
+    high reward; normalised to mean 1 over the batch's blocks so that beta changes where the student matches the
+    teacher, not the step size. beta 0: all 1 (plain DMD)."""
+    return torch.softmax(beta * r.flatten().float(), dim=0).reshape(r.shape) * r.numel()
 
 
 def finite_json(v):
@@ -459,6 +487,14 @@ def main() -> None:
                     help="the runtime's generation.blockStart previous-frame with these generation.steps (e.g. 700,525,350,175; "
                          "as many as the 4 of the loop): every block after the first starts from the frame before it, in the "
                          "rollouts trained on and in the evaluation; default: every block from pure noise")
+    ap.add_argument('--reward-beta', type=float, default=0.0,
+                    help="Re-DMD: weight each rollout block's DMD term by exp(beta r), r = block_rewards (objects "
+                         'present minus extra copies), normalised over the batch (0: plain DMD)')
+    ap.add_argument('--ode-reward-beta', type=float, default=0.0,
+                    help="the ODE term's blocks weighted by exp(beta r) of the teacher's samples (its targets), r = "
+                         'block_rewards, normalised over the batch (0: unweighted)')
+    ap.add_argument('--log-reward', action='store_true',
+                    help='compute and log the rollouts\' reward with --reward-beta 0 too (a control run at equal cost)')
     ap.add_argument('--dmd-weight', type=float, default=1.0, help='the DMD term (0: none, and no critic is trained)')
     ap.add_argument('--ode-weight', type=float, default=0.0,
                     help='rollout ODE distillation (ode_regression): the student regressed onto the guided teacher ODE '
@@ -526,7 +562,7 @@ def main() -> None:
     masks = {n: rollout_mask(n, F_, dims.tokens_per_frame, args.window, args.sink, dev) for n in lengths}
     budget = 60 * args.minutes
     log: List[Dict[str, object]] = []
-    acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0}
+    acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0, 'reward': 0.0, 'ess': 0.0, 'ode_reward': 0.0}
     acc_n = 0
 
     # the teacher ODE's levels, per rollout length: the first block from pure noise, the others from where they start
@@ -567,12 +603,20 @@ def main() -> None:
                 prev = vid[:m, :, F_ - 1:-1:F_].repeat_interleave(F_, dim=2)
                 starts[:, :, F_:] = from_previous_frame(prev, starts[:, :, F_:], args.sig_rest[0])
             grid = ode_grids[nb]
+            pm = {k: v[:m] for k, v in p.items()}
+
+            def target_weights(target: torch.Tensor) -> torch.Tensor:
+                r = block_rewards(scenes.depth_to_space(target), pm, F_)
+                acc['ode_reward'] += float(r.mean())
+                return reward_weights(r, args.ode_reward_beta)
+
             ode = ode_regression(student, teacher, vid[:m], starts, grid, args.ode_substeps,
                                  [(a[:m], b[:m]) for a, b in xkv_s], [(a[:m], b[:m]) for a, b in xkv_t],
                                  None if xkv_t_null is None else [(a[:m], b[:m]) for a, b in xkv_t_null], mask,
                                  args.real_guidance if args.ode_guidance is None else args.ode_guidance,
                                  args.opening_real_guidance, F_, amp=amp,
-                                 first_block=args.ode_from_block)
+                                 first_block=args.ode_from_block,
+                                 target_weights=target_weights if args.ode_reward_beta != 0 or args.log_reward else None)
         dmd = torch.zeros((), device=dev)
         crit = 0.0
         if args.dmd_weight > 0:
@@ -590,7 +634,15 @@ def main() -> None:
             norm = (vid - real).abs().reshape(blocks_view).mean(dim=(1, 3, 4, 5), keepdim=True).clamp_min(1e-3)
             grad = ((fake - real).reshape(blocks_view) / norm).reshape(vid.shape)
             grad = torch.nan_to_num(grad)
-            dmd = 0.5 * (video - (vid - grad)).pow(2).mean()
+            sq = (video - (vid - grad)).pow(2).reshape(blocks_view)
+            if args.reward_beta != 0 or args.log_reward:
+                with torch.no_grad():
+                    r = block_rewards(scenes.depth_to_space(vid), p, F_)
+                    w = reward_weights(r, args.reward_beta)
+                sq = sq * w[:, None, :, None, None, None]
+                acc['reward'] += float(r.mean())
+                acc['ess'] += float(w.sum() ** 2 / (w.numel() * w.pow(2).sum()))  # effective share of the batch
+            dmd = 0.5 * sq.mean()
         gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode, gen_params)
         ema_update(ema_p, gen_params, step, args.ema)
         if args.dmd_weight > 0:
@@ -617,13 +669,16 @@ def main() -> None:
                    **{k: v / acc_n for k, v in acc.items()}}
             log.append(row)
             print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} "
-                  f"gnorm {row['gnorm']:.3e} t {el:.0f}s", flush=True)
+                  f"gnorm {row['gnorm']:.3e} reward {row['reward']:.3f} ess {row['ess']:.2f} ode_reward {row['ode_reward']:.3f} "
+                  f"t {el:.0f}s", flush=True)
             acc = {k: 0.0 for k in acc}
             acc_n = 0
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
             'opening_real_guidance': str(args.opening_real_guidance)}
+    if args.reward_beta != 0 or args.ode_reward_beta != 0:
+        meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
     if args.ode_weight > 0:
         meta.update(dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
                     ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block))

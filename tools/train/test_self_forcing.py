@@ -391,6 +391,36 @@ def test_centroid_speed() -> None:
     assert bool(torch.isnan(sf.centroid_speed(data['pixels'], gone)).all())
 
 
+def test_block_rewards() -> None:
+    clips = sf.scenes.sample_scenes(4, 16)
+    data = sf.scenes.render(clips, 6)
+    p = {'colour': data['colour'], 'valid': data['valid']}
+    r = sf.block_rewards(data['pixels'], p, 3)  # two blocks of 3 frames
+    assert r.shape == (16, 2) and float(r.max()) <= 1 and float(r.min()) >= 0, r
+    # the ground truth draws no object twice; where objects overlap one may hide: clips with every object in view
+    whole = [i for i in range(16) if bool((r[i] == 1).all())]
+    assert len(whole) >= 2, r
+    keep = torch.tensor(whole[:2])
+    px = data['pixels'][keep].clone()
+    p = {k: v[keep] for k, v in p.items()}
+    # clip 0, second block: its first object drawn again, a 10x10 square of its colour in a background-only corner
+    corner = next((y, x) for y, x in ((0, 0), (0, 54), (54, 0), (54, 54))
+                  if bool((px[0, 3:, y:y + 10, x:x + 10] == px[0, 3:, y:y + 1, x:x + 1]).all()))
+    y, x = corner
+    px[0, 3:, y:y + 10, x:x + 10] = torch.tensor(list(sf.scenes.OBJECT_COLOURS.values())[int(p['colour'][0, 0])],
+                                                 dtype=px.dtype)
+    n0 = int(p['valid'][0].sum())
+    # clip 1: every object gone from its first block (painted with the background)
+    px[1, :3] = px[1, :3, :1, :1].clone().expand(-1, 64, 64, -1)
+    r = sf.block_rewards(px, p, 3)
+    assert abs(float(r[0, 0]) - 1) < 1e-6 and abs(float(r[0, 1]) - (1 - 1 / n0)) < 1e-6, (r[0], n0)
+    assert abs(float(r[1, 0])) < 1e-6 and abs(float(r[1, 1]) - 1) < 1e-6, r[1]
+    w = sf.reward_weights(r, 3.0)
+    assert abs(float(w.mean()) - 1) < 1e-5
+    assert float(w[1, 0]) < float(w[0, 1]) < float(w[0, 0]), w  # lower reward, lower weight
+    assert torch.allclose(sf.reward_weights(r, 0.0), torch.ones_like(r))
+
+
 def test_shape_measure() -> None:
     p = do.random_prompts(5, 64, do.scenes.vocabulary(), 16, 'cpu').take(torch.arange(64))
     one = {k: v.clone() for k, v in p.items()}
@@ -809,6 +839,21 @@ def test_ode_regression() -> None:
         args = (None, None, x0, start, g, 3, None, None, None, None, 1.0, None, F)
         assert float(sf.ode_regression(*args, gen=torch.Generator().manual_seed(1), first_block=1)) < 1e-9
         assert float(sf.ode_regression(*args, gen=torch.Generator().manual_seed(1))) > 1e-3, 'the check can fail'
+        # target weights: a weight per video and block of the teacher's samples; the opening's error (0.01 a value)
+        # counts by its block's weight, the others' (0) not at all
+        seen = []
+
+        def weights(target):
+            seen.append(target.shape)
+            w = torch.ones(B, target.shape[2] // F)
+            w[:, 0] = 3.0
+            return w
+
+        weighted = sf.ode_regression(*args, gen=torch.Generator().manual_seed(1), target_weights=weights)
+        assert abs(float(weighted) - 3.0 * 0.01 / nb) < 1e-6, float(weighted)
+        assert seen[-1] == x0.shape
+        later = sf.ode_regression(*args, gen=torch.Generator().manual_seed(1), first_block=1, target_weights=weights)
+        assert float(later) < 1e-9 and seen[-1] == x0[:, :, F:].shape
     finally:
         sf.real_flow, sf.teacher_forced_flow = real_flow, teacher_forced_flow
 
@@ -859,4 +904,5 @@ if __name__ == '__main__':
     test_ode_regression()
     test_context_fading()
     test_context_erasing_from_a_block()
+    test_block_rewards()
     print('ok')
