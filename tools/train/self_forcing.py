@@ -339,10 +339,17 @@ def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_
 
 
 def reward_weights(r: torch.Tensor, beta: float) -> torch.Tensor:
-    """Re-DMD (Reward Forcing): each block's DMD term weighted by exp(beta r), the target tilted towards blocks of
-    high reward; normalised to mean 1 over the batch's blocks so that beta changes where the student matches the
-    teacher, not the step size. beta 0: all 1 (plain DMD)."""
-    return torch.softmax(beta * r.flatten().float(), dim=0).reshape(r.shape) * r.numel()
+    """r [B, blocks] -> [B, blocks]: Re-DMD (Reward Forcing): each block's DMD term weighted by exp(beta r), the target
+    tilted towards blocks of high reward; normalised to mean 1 over the batch for each block index, so that beta
+    changes which videos the student matches the teacher on, not the step size, and not which blocks: a block index
+    shares its exit step over the batch, and an early exit's blurred estimate scores lower whatever the student draws.
+    beta 0: all 1 (plain DMD)."""
+    return torch.softmax(beta * r.float(), dim=0) * r.shape[0]
+
+
+def effective_share(w: torch.Tensor) -> float:
+    """w [B, blocks] -> the batch's effective sample size under the weights as a share of B, mean over blocks."""
+    return float((w.sum(dim=0) ** 2 / (w.shape[0] * w.pow(2).sum(dim=0))).mean())
 
 
 def finite_json(v):
@@ -641,7 +648,7 @@ def main() -> None:
                     w = reward_weights(r, args.reward_beta)
                 sq = sq * w[:, None, :, None, None, None]
                 acc['reward'] += float(r.mean())
-                acc['ess'] += float(w.sum() ** 2 / (w.numel() * w.pow(2).sum()))  # effective share of the batch
+                acc['ess'] += effective_share(w)
             dmd = 0.5 * sq.mean()
         gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode, gen_params)
         ema_update(ema_p, gen_params, step, args.ema)

@@ -416,9 +416,11 @@ def test_block_rewards() -> None:
     assert abs(float(r[0, 0]) - 1) < 1e-6 and abs(float(r[0, 1]) - (1 - 1 / n0)) < 1e-6, (r[0], n0)
     assert abs(float(r[1, 0])) < 1e-6 and abs(float(r[1, 1]) - 1) < 1e-6, r[1]
     w = sf.reward_weights(r, 3.0)
-    assert abs(float(w.mean()) - 1) < 1e-5
-    assert float(w[1, 0]) < float(w[0, 1]) < float(w[0, 0]), w  # lower reward, lower weight
+    assert torch.allclose(w.mean(dim=0), torch.ones(2)), w  # mean 1 for each block index
+    assert float(w[1, 0]) < float(w[0, 0]) and float(w[0, 1]) < float(w[1, 1]), w  # lower reward, lower weight
     assert torch.allclose(sf.reward_weights(r, 0.0), torch.ones_like(r))
+    assert abs(sf.effective_share(torch.ones(4, 3)) - 1) < 1e-6
+    assert abs(sf.effective_share(torch.tensor([[4.0], [0.0], [0.0], [0.0]])) - 0.25) < 1e-6
 
 
 def test_shape_measure() -> None:
