@@ -234,17 +234,19 @@ def teacher_ode(teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, gri
 def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, grid: torch.Tensor,
                    substeps: int, xkv_s, xkv_t, xkv_null, mask: torch.Tensor, guidance: float,
                    opening_guidance: Optional[float], block: int, gen: Optional[torch.Generator] = None, amp=None,
-                   first_block: int = 0, target_weights: Optional[Callable[[torch.Tensor], torch.Tensor]] = None):
+                   first_block: int = 0, target_weights: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+                   min_level: int = 0):
     """Rollout ODE distillation: the teacher's ODE from each block's start (teacher_ode) on the student's own rollout,
     and the student's x0 from the ODE's state at one of its own levels (a random one per video and block, grid point
-    k * substeps), regressed onto the ODE's end: mean squared error over the blocks from first_block on, with gradient
-    into the student only. target_weights: the teacher's samples from first_block on [B, C, F', H, W] -> a weight per
+    k * substeps, k >= min_level), regressed onto the ODE's end: mean squared error over the blocks from first_block on,
+    with gradient into the student only. min_level 1 leaves out the block's start, where the student would regress a
+    whole sample from noise alone (the mean of the teacher's samples there). target_weights: the teacher's samples from first_block on [B, C, F', H, W] -> a weight per
     video and block [B, F' / block] (--ode-reward-beta: the teacher's samples that draw well count more)."""
     dev = clean.device
     b, nb = clean.shape[0], grid.shape[0]
     states = teacher_ode(teacher, clean, start, grid, xkv_t, xkv_null, mask, guidance, opening_guidance, block)
     levels = (grid.shape[1] - 1) // substeps
-    k = torch.randint(0, levels, (b, nb), generator=gen, device=dev) * substeps  # [B, blocks] grid points
+    k = torch.randint(min_level, levels, (b, nb), generator=gen, device=dev) * substeps  # [B, blocks] grid points
     kf = k.repeat_interleave(block, dim=1)  # [B, F]
     pick = kf[None, :, None, :, None, None].expand(1, *states.shape[1:])
     x = states.gather(0, pick)[0]
@@ -497,6 +499,8 @@ def main() -> None:
     ap.add_argument('--reward-beta', type=float, default=0.0,
                     help="Re-DMD: weight each rollout block's DMD term by exp(beta r), r = block_rewards (objects "
                          'present minus extra copies), normalised over the batch (0: plain DMD)')
+    ap.add_argument('--ode-min-level', type=int, default=0,
+                    help="the ODE term's lowest student level (0: from each block's start; 1: the start left to DMD)")
     ap.add_argument('--ode-reward-beta', type=float, default=0.0,
                     help="the ODE term's blocks weighted by exp(beta r) of the teacher's samples (its targets), r = "
                          'block_rewards, normalised over the batch (0: unweighted)')
@@ -525,9 +529,10 @@ def main() -> None:
             ap.error(f'--block-start-steps: expected {len(step_sigmas())} timesteps in (0, 1000), got {args.block_start_steps!r}')
         args.sig_rest = sigmas_of(rest)
         args.rest_steps = rest
-    if min(args.ode_weight, args.dmd_weight) < 0 or args.ode_substeps < 1 or not 0 <= args.ode_from_block < args.rollout_blocks:
+    if min(args.ode_weight, args.dmd_weight) < 0 or args.ode_substeps < 1 or not 0 <= args.ode_from_block < args.rollout_blocks \
+            or not 0 <= args.ode_min_level < len(step_sigmas()):
         ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1, '
-                 '--ode-from-block in [0, --rollout-blocks)')
+                 f'--ode-from-block in [0, --rollout-blocks), --ode-min-level in [0, {len(step_sigmas())})')
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
@@ -623,7 +628,8 @@ def main() -> None:
                                  args.real_guidance if args.ode_guidance is None else args.ode_guidance,
                                  args.opening_real_guidance, F_, amp=amp,
                                  first_block=args.ode_from_block,
-                                 target_weights=target_weights if args.ode_reward_beta != 0 or args.log_reward else None)
+                                 target_weights=target_weights if args.ode_reward_beta != 0 or args.log_reward else None,
+                                 min_level=args.ode_min_level)
         dmd = torch.zeros((), device=dev)
         crit = 0.0
         if args.dmd_weight > 0:
@@ -687,7 +693,7 @@ def main() -> None:
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
     if args.ode_weight > 0:
-        meta.update(dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
+        meta.update(ode_min_level=str(args.ode_min_level), dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
                     ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block))
     save_atomic(ema, os.path.join(args.out, 'model.safetensors'), meta)
     with open(os.path.join(args.out, 'loss.json'), 'w') as f:
