@@ -245,10 +245,11 @@ def empty_prompt_kv(model: WanModel, batch: int, device) -> list:
 @torch.no_grad()
 def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, cache, gen: torch.Generator,
                  sampler: str = 'renoise', count: int = len(INFERENCE_STEPS), guidance: float = 1.0,
-                 xkv_null=None) -> torch.Tensor:
+                 xkv_null=None, guidance_interval: Optional[Tuple[float, float]] = None) -> torch.Tensor:
     """The runtime's block sampler (re-noising, or the deterministic Euler 'ode'); noise [B, C, F, H, W].
     guidance != 1: each step's flow is guided() between the prompt's and the empty prompt's (xkv_null)
-    flow of the same model, input and cache (one extra forward a step)."""
+    flow of the same model, input and cache (one extra forward a step); guidance_interval (lo, hi): only at the steps
+    whose noise level s lies in it, the others take the prompt's flow alone (guidance in a limited interval)."""
     if guidance != 1.0 and xkv_null is None:
         raise ValueError('sample_block: guidance != 1 needs the empty prompt\'s cross K/V (xkv_null)')
     b, nf = noise.shape[0], noise.shape[2]
@@ -257,7 +258,7 @@ def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, 
     for k, s in enumerate(sig):
         tt = torch.full((b, nf), s * 1000, device=noise.device)
         v = model(x, tt, fpos, cross_kv=xkv, cache=cache).flow
-        if guidance != 1.0:
+        if guidance != 1.0 and (guidance_interval is None or guidance_interval[0] <= s <= guidance_interval[1]):
             v = guided(v, model(x, tt, fpos, cross_kv=xkv_null, cache=cache).flow, guidance)
         x0 = x - s * v
         if k < len(sig) - 1:
@@ -273,12 +274,14 @@ def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, 
 def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], blocks: int, seed: int, window: int = 12,
              opening_sampler: str = 'renoise', opening_steps: int = len(INFERENCE_STEPS),
              rest_sampler: str = 'renoise', rest_steps: int = len(INFERENCE_STEPS), guidance: float = 1.0,
-             context: Optional[torch.Tensor] = None, opening_guidance: Optional[float] = None) -> torch.Tensor:
+             context: Optional[torch.Tensor] = None, opening_guidance: Optional[float] = None,
+             guidance_interval: Optional[Tuple[float, float]] = None) -> torch.Tensor:
     """First block from `opening` (empty cache, sample_block's `opening_sampler` with `opening_steps`
     steps), the rest from `main` (`rest_sampler`, `rest_steps`); every clean pass (the K/V that enter
     the cache) is the main model's, with the prompt; the cache keeps the last window - 3 frames. One
     CPU generator (seed) draws all the noise. guidance: classifier-free guidance of every denoising
-    step of every block (1 = none); opening_guidance, if given, that of the first block instead.
+    step of every block (1 = none); opening_guidance, if given, that of the first block instead; guidance_interval:
+    sample_block's, for every block.
     context: latents [B, C, k*3, H, W] given as the first k blocks (written to the cache by clean
     passes, no noise drawn for them); the blocks after them are sampled by `main`. Returns latents
     [B, C, blocks*3, H, W], the given blocks included."""
@@ -305,10 +308,11 @@ def generate(opening: WanModel, main: WanModel, p: Dict[str, torch.Tensor], bloc
         elif bi == 0:
             noise = torch.randn(shape, generator=gen).to(dev)
             x0 = sample_block(opening, xkv_open, noise, fpos, None, gen, opening_sampler, opening_steps, first_guidance,
-                              null_open)
+                              null_open, guidance_interval)
         else:
             noise = torch.randn(shape, generator=gen).to(dev)
-            x0 = sample_block(main, xkv_main, noise, fpos, cache, gen, rest_sampler, rest_steps, guidance, null_main)
+            x0 = sample_block(main, xkv_main, noise, fpos, cache, gen, rest_sampler, rest_steps, guidance, null_main,
+                              guidance_interval)
         out.append(x0)
         if bi == blocks - 1:
             break

@@ -183,12 +183,23 @@ def main() -> None:
     ap.add_argument('--blocks', type=int, default=6, help='blocks of the continued videos (0: none)')
     ap.add_argument('--opening-guidance', type=float, default=None,
                     help="the sampler's guidance for the first block of the videos (default: --guidance)")
+    ap.add_argument('--guidance-interval', default=None,
+                    help="lo,hi: the videos' sampler guides only the steps whose noise level lies in [lo, hi]")
     ap.add_argument('--n', type=int, default=128, help='held-out prompts')
     ap.add_argument('--seed', type=int, default=7)
     ap.add_argument('--device', default=None)
     args = ap.parse_args()
     if args.n < 1 or args.steps < 1 or args.blocks < 0:
         ap.error('--n and --steps must be at least 1, --blocks at least 0')
+    interval = None
+    if args.guidance_interval is not None:
+        try:
+            lo, hi = (float(v) for v in args.guidance_interval.split(','))
+        except ValueError:
+            ap.error(f'--guidance-interval: expected two noise levels lo,hi, got {args.guidance_interval!r}')
+        if not 0 <= lo <= hi <= 1:
+            ap.error(f'--guidance-interval: expected 0 <= lo <= hi <= 1, got {args.guidance_interval!r}')
+        interval = (lo, hi)
     levels = [float(v) for v in args.levels.split(',') if v.strip()]
     swap_levels = [float(v) for v in args.swap_levels.split(',') if v.strip()]
     word_levels = [float(v) for v in args.word_levels.split(',') if v.strip()]
@@ -213,6 +224,7 @@ def main() -> None:
     context, third, third_next = clip[:, :, :2 * BLOCK], clip[:, :, 2 * BLOCK:], clip_next[:, :, 2 * BLOCK:]
     out: Dict[str, object] = {'weights': args.weights, 'prompts': args.n, 'guidance': args.guidance,
                               **({} if args.opening_guidance is None else {'opening guidance': args.opening_guidance}),
+                              **({} if interval is None else {'guidance interval (noise levels)': list(interval)}),
                               'ground truth': measure(truth, p, ref)}
     gen = torch.Generator(device='cpu').manual_seed(args.seed)
     with torch.no_grad():
@@ -236,13 +248,15 @@ def main() -> None:
         if args.blocks > 0:
             video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, opening_sampler=args.sampler,
                                           opening_steps=args.steps, rest_sampler=args.sampler, rest_steps=args.steps,
-                                          guidance=args.guidance, opening_guidance=args.opening_guidance)
+                                          guidance=args.guidance, opening_guidance=args.opening_guidance,
+                                          guidance_interval=interval)
             px = scenes.depth_to_space(video.float())
             out[f'opening ({args.sampler} {args.steps})'] = measure(px[:, :BLOCK], p, ref)
             out[f'continued, frames {last}-{last + BLOCK - 1}'] = measure(px[:, last:], p, ref)
         if args.blocks > 2:  # two true blocks, then at least one generated
             video = opening_eval.generate(model, model, p, args.blocks, args.seed, 12, rest_sampler=args.sampler,
-                                          rest_steps=args.steps, guidance=args.guidance, context=context)
+                                          rest_steps=args.steps, guidance=args.guidance, context=context,
+                                          guidance_interval=interval)
             px = scenes.depth_to_space(video.float())
             out['from a true context (frames 0-5 given): frames 6-8'] = measure(px[:, 2 * BLOCK:3 * BLOCK], p, ref)
             out[f'from a true context (frames 0-5 given): frames {last}-{last + BLOCK - 1}'] = measure(px[:, last:], p, ref)

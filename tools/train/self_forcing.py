@@ -52,7 +52,7 @@ import json
 import math
 import os
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -192,17 +192,22 @@ def teacher_forced_flow(model: WanModel, clean: torch.Tensor, noisy: torch.Tenso
 
 
 def real_flow(teacher: WanModel, clean: torch.Tensor, noisy: torch.Tensor, s_frame: torch.Tensor, xkv, xkv_null,
-              mask: torch.Tensor, guidance: float, opening_guidance: Optional[float] = None, block: int = 3) -> torch.Tensor:
+              mask: torch.Tensor, guidance: float, opening_guidance: Optional[float] = None, block: int = 3,
+              interval: Optional[Tuple[float, float]] = None) -> torch.Tensor:
     """The real score's flow: teacher_forced_flow with the prompt, guided() towards it from the empty
     prompt's (xkv_null) when guidance != 1 (one extra teacher pass). opening_guidance (None: guidance)
-    is the first block's scale: the block that opens from noise, where the prompt must place the objects."""
+    is the first block's scale: the block that opens from noise, where the prompt must place the objects.
+    interval (lo, hi): guided only where a frame's noise level lies in it, the prompt's flow alone elsewhere."""
     g0 = guidance if opening_guidance is None else opening_guidance
     v = teacher_forced_flow(teacher, clean, noisy, s_frame, xkv, mask)
     if guidance == 1.0 and g0 == 1.0:
         return v
     scale = torch.full((clean.shape[2],), guidance, device=v.device, dtype=v.dtype)
     scale[:block] = g0
-    return guided(v, teacher_forced_flow(teacher, clean, noisy, s_frame, xkv_null, mask), scale[None, None, :, None, None])
+    scale = scale[None].expand(clean.shape[0], -1)  # [B, F]
+    if interval is not None:
+        scale = torch.where((s_frame >= interval[0]) & (s_frame <= interval[1]), scale, torch.ones_like(scale))
+    return guided(v, teacher_forced_flow(teacher, clean, noisy, s_frame, xkv_null, mask), scale[:, None, :, None, None])
 
 
 def ode_grid(steps: Sequence[float], substeps: int) -> List[float]:
@@ -216,7 +221,8 @@ def ode_grid(steps: Sequence[float], substeps: int) -> List[float]:
 
 @torch.no_grad()
 def teacher_ode(teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, grid: torch.Tensor, xkv, xkv_null,
-                mask: torch.Tensor, guidance: float, opening_guidance: Optional[float], block: int) -> torch.Tensor:
+                mask: torch.Tensor, guidance: float, opening_guidance: Optional[float], block: int,
+                interval: Optional[Tuple[float, float]] = None) -> torch.Tensor:
     """The teacher's guided probability-flow ODE (Euler over the real score, real_flow) of every block of a rollout at once,
     each from its own start, given the rollout's clean blocks as context (mask: the runtime's cache). grid [blocks, N + 1]:
     each block's noise levels, from its start's level to 0. Returns the states at every grid point, [N + 1, B, C, F, H, W]
@@ -225,7 +231,7 @@ def teacher_ode(teacher: WanModel, clean: torch.Tensor, start: torch.Tensor, gri
     states = [x]
     for j in range(grid.shape[1] - 1):
         s_frame = grid[:, j].repeat_interleave(block)[None].expand(x.shape[0], -1).contiguous()
-        v = real_flow(teacher, clean, x, s_frame, xkv, xkv_null, mask, guidance, opening_guidance, block).float()
+        v = real_flow(teacher, clean, x, s_frame, xkv, xkv_null, mask, guidance, opening_guidance, block, interval).float()
         x = x + (grid[:, j + 1] - grid[:, j]).repeat_interleave(block)[None, None, :, None, None] * v
         states.append(x)
     return torch.stack(states)
@@ -235,7 +241,7 @@ def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, st
                    substeps: int, xkv_s, xkv_t, xkv_null, mask: torch.Tensor, guidance: float,
                    opening_guidance: Optional[float], block: int, gen: Optional[torch.Generator] = None, amp=None,
                    first_block: int = 0, target_weights: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-                   min_level: int = 0):
+                   min_level: int = 0, interval: Optional[Tuple[float, float]] = None):
     """Rollout ODE distillation: the teacher's ODE from each block's start (teacher_ode) on the student's own rollout,
     and the student's x0 from the ODE's state at one of its own levels (a random one per video and block, grid point
     k * substeps, k >= min_level), regressed onto the ODE's end: mean squared error over the blocks from first_block on,
@@ -244,7 +250,7 @@ def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, st
     video and block [B, F' / block] (--ode-reward-beta: the teacher's samples that draw well count more)."""
     dev = clean.device
     b, nb = clean.shape[0], grid.shape[0]
-    states = teacher_ode(teacher, clean, start, grid, xkv_t, xkv_null, mask, guidance, opening_guidance, block)
+    states = teacher_ode(teacher, clean, start, grid, xkv_t, xkv_null, mask, guidance, opening_guidance, block, interval)
     levels = (grid.shape[1] - 1) // substeps
     k = torch.randint(min_level, levels, (b, nb), generator=gen, device=dev) * substeps  # [B, blocks] grid points
     kf = k.repeat_interleave(block, dim=1)  # [B, F]
@@ -479,6 +485,8 @@ def main() -> None:
                     help="classifier-free guidance of the teacher's (real) score; 1 = none (no extra teacher pass)")
     ap.add_argument('--opening-real-guidance', type=float, default=None,
                     help="the real score's guidance on the first block (opened from noise); default: --real-guidance")
+    ap.add_argument('--real-guidance-interval', default=None,
+                    help="lo,hi: the real score (and the ODE term's teacher) guided only at noise levels in [lo, hi]")
     ap.add_argument('--s-min', type=float, default=0.02, help='DMD noise levels: shift-5 distribution clamped to [s-min, s-max]')
     ap.add_argument('--s-max', type=float, default=0.98)
     ap.add_argument('--exit', default='random', choices=['random', 'last'], help="each block's exit step (Self-Forcing: random)")
@@ -520,6 +528,15 @@ def main() -> None:
     assert args.window % args.block == 0 and args.sink % args.block == 0, 'window and sink in whole blocks'
     args.sig_rest = None
     args.rest_steps = None
+    args.guidance_interval = None
+    if args.real_guidance_interval is not None:
+        try:
+            lo, hi = (float(v) for v in args.real_guidance_interval.split(','))
+        except ValueError:
+            ap.error(f'--real-guidance-interval: expected two noise levels lo,hi, got {args.real_guidance_interval!r}')
+        if not 0 <= lo <= hi <= 1:
+            ap.error(f'--real-guidance-interval: expected 0 <= lo <= hi <= 1, got {args.real_guidance_interval!r}')
+        args.guidance_interval = (lo, hi)
     if args.block_start_steps:
         try:
             rest = [float(v) for v in args.block_start_steps.split(',')]
@@ -629,7 +646,7 @@ def main() -> None:
                                  args.opening_real_guidance, F_, amp=amp,
                                  first_block=args.ode_from_block,
                                  target_weights=target_weights if args.ode_reward_beta != 0 or args.log_reward else None,
-                                 min_level=args.ode_min_level)
+                                 min_level=args.ode_min_level, interval=args.guidance_interval)
         dmd = torch.zeros((), device=dev)
         crit = 0.0
         if args.dmd_weight > 0:
@@ -640,7 +657,7 @@ def main() -> None:
             with torch.no_grad(), torch.autocast(**amp):
                 xkv_c = critic.cross_kv(ctx_c)
                 real = noisy - sv * real_flow(teacher, vid, noisy, s_frame, xkv_t, xkv_t_null, mask, args.real_guidance,
-                                              args.opening_real_guidance, F_)
+                                              args.opening_real_guidance, F_, args.guidance_interval)
                 fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
             b_, c_, _, h_, w_ = vid.shape
             blocks_view = (b_, c_, nb, F_, h_, w_)
@@ -689,7 +706,8 @@ def main() -> None:
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
-            'opening_real_guidance': str(args.opening_real_guidance)}
+            'opening_real_guidance': str(args.opening_real_guidance),
+            'real_guidance_interval': str(args.real_guidance_interval)}
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
     if args.ode_weight > 0:

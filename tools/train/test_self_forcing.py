@@ -180,6 +180,20 @@ def test_guided_block_sampler() -> None:
         step1 = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 1, guidance=3.0, xkv_null=null)
         assert torch.allclose(step1, noise - (vn + 3.0 * (vc - vn)), atol=1e-5)
         assert float((g3 - plain).abs().max()) > 1e-3  # guidance changes the sample
+        # guidance in a limited interval of noise levels: all of them, none of them, and the first step only
+        count.calls = 0
+        whole = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4, guidance=3.0, xkv_null=null,
+                                guidance_interval=(0.0, 1.0))
+        assert count.calls == 8 and torch.equal(whole, g3), count.calls
+        count.calls = 0
+        outside = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4, guidance=3.0, xkv_null=null,
+                                  guidance_interval=(0.0, 0.1))
+        assert count.calls == 4 and torch.equal(outside, plain), count.calls
+        count.calls = 0
+        high = do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4, guidance=3.0, xkv_null=null,
+                               guidance_interval=(0.99, 1.0))
+        assert count.calls == 5, count.calls
+        assert float((high - plain).abs().max()) > 1e-3 and float((high - g3).abs().max()) > 1e-3
         try:
             do.sample_block(m, xkv, noise, fp, cache, gen(), 'ode', 4, guidance=3.0)
             raise AssertionError('guidance without the empty prompt must fail')
@@ -210,6 +224,11 @@ def test_guided_real_flow() -> None:
         only = sf.real_flow(m, clean, noisy, s, xkv, null, mask, 1.0, 2.0, F)
         assert torch.allclose(only[:, :, F:], vc[:, :, F:], atol=1e-5)
         assert torch.allclose(only[:, :, :F], vn[:, :, :F] + 2 * (vc - vn)[:, :, :F], atol=1e-5)
+        # guided only where a frame's noise level lies in the interval: the prompt's flow alone elsewhere
+        inside = ((s >= 0.5) & (s <= 1.0))[:, None, :, None, None]
+        assert bool(inside.any()) and not bool(inside.all())  # both kinds of frames, or the check proves nothing
+        part = sf.real_flow(m, clean, noisy, s, xkv, null, mask, 1.5, 4.0, F, (0.5, 1.0))
+        assert torch.allclose(part, torch.where(inside, both, vc), atol=1e-5)
 
 
 def test_prompt_dropping() -> None:
