@@ -31,10 +31,14 @@ regressed onto the teacher's deterministic samples on its own rollouts: from eac
 --block-start-steps the previous frame noised to the first level) the teacher's guided ODE is integrated to 0 with the
 rollout's clean blocks as context (teacher_ode), and the student's x0 from the ODE's state at one of its own levels is
 regressed onto the ODE's end (ode_regression; CausVid's and Self-Forcing's ODE-pair initialisation, on own contexts).
+Rewarded distillation (--reward-beta B, --ode-reward-beta B; Reward Forcing's Re-DMD): each rollout block's DMD term
+(or the ODE term's, by the teacher's sample) weighted by exp(B r), r = block_rewards (the prompted objects present minus
+their extra copies), the weights normalised to mean 1 over the batch for each block index (reward_weights).
 Classifier-free guidance (--real-guidance G, default 1 = none): the real score is the teacher's
 guided flow, v_empty + G (v_prompt - v_empty), the empty prompt being lengths 0 (an all-zero text
 context); the critic (fake score) stays unguided and conditional, as in DMD2 / Self-Forcing. It
-needs a teacher trained with dropped prompts (train_teacher.py --cond-drop).
+needs a teacher trained with dropped prompts (train_teacher.py --cond-drop). --real-guidance-interval lo,hi guides
+only the frames whose noise level lies in [lo, hi] (the prompt's flow alone elsewhere).
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
 
 Held-out prompts: captions with crc32 % 8 == 0 are never trained on; the evaluation uses them.
@@ -246,8 +250,9 @@ def ode_regression(student: WanModel, teacher: WanModel, clean: torch.Tensor, st
     and the student's x0 from the ODE's state at one of its own levels (a random one per video and block, grid point
     k * substeps, k >= min_level), regressed onto the ODE's end: mean squared error over the blocks from first_block on,
     with gradient into the student only. min_level 1 leaves out the block's start, where the student would regress a
-    whole sample from noise alone (the mean of the teacher's samples there). target_weights: the teacher's samples from first_block on [B, C, F', H, W] -> a weight per
-    video and block [B, F' / block] (--ode-reward-beta: the teacher's samples that draw well count more)."""
+    whole sample from noise alone (the mean of the teacher's samples there). target_weights: the teacher's samples
+    from first_block on [B, C, F', H, W] -> a weight per video and block [B, F' / block] (--ode-reward-beta: the
+    teacher's samples that draw well count more)."""
     dev = clean.device
     b, nb = clean.shape[0], grid.shape[0]
     states = teacher_ode(teacher, clean, start, grid, xkv_t, xkv_null, mask, guidance, opening_guidance, block, interval)
@@ -506,12 +511,12 @@ def main() -> None:
                          "rollouts trained on and in the evaluation; default: every block from pure noise")
     ap.add_argument('--reward-beta', type=float, default=0.0,
                     help="Re-DMD: weight each rollout block's DMD term by exp(beta r), r = block_rewards (objects "
-                         'present minus extra copies), normalised over the batch (0: plain DMD)')
+                         'present minus extra copies), normalised over the batch per block index (0: plain DMD)')
     ap.add_argument('--ode-min-level', type=int, default=0,
                     help="the ODE term's lowest student level (0: from each block's start; 1: the start left to DMD)")
     ap.add_argument('--ode-reward-beta', type=float, default=0.0,
                     help="the ODE term's blocks weighted by exp(beta r) of the teacher's samples (its targets), r = "
-                         'block_rewards, normalised over the batch (0: unweighted)')
+                         'block_rewards, normalised over the batch per block index (0: unweighted)')
     ap.add_argument('--log-reward', action='store_true',
                     help='compute and log the rollouts\' reward with --reward-beta 0 too (a control run at equal cost)')
     ap.add_argument('--dmd-weight', type=float, default=1.0, help='the DMD term (0: none, and no critic is trained)')
@@ -699,8 +704,8 @@ def main() -> None:
                    **{k: v / acc_n for k, v in acc.items()}}
             log.append(row)
             print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} "
-                  f"gnorm {row['gnorm']:.3e} reward {row['reward']:.3f} ess {row['ess']:.2f} ode_reward {row['ode_reward']:.3f} "
-                  f"t {el:.0f}s", flush=True)
+                  f"gnorm {row['gnorm']:.3e} reward {row['reward']:.3f} ess {row['ess']:.2f} "
+                  f"ode_reward {row['ode_reward']:.3f} t {el:.0f}s", flush=True)
             acc = {k: 0.0 for k in acc}
             acc_n = 0
     train_s = time.time() - start
@@ -711,8 +716,9 @@ def main() -> None:
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
     if args.ode_weight > 0:
-        meta.update(ode_min_level=str(args.ode_min_level), dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
-                    ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block))
+        meta.update(dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
+                    ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block),
+                    ode_min_level=str(args.ode_min_level))
     save_atomic(ema, os.path.join(args.out, 'model.safetensors'), meta)
     with open(os.path.join(args.out, 'loss.json'), 'w') as f:
         json.dump(finite_json({'args': vars(args), 'steps': step, 'seconds': train_s, 'log': log}), f)
