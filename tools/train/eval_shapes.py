@@ -184,7 +184,8 @@ def main() -> None:
     ap.add_argument('--opening-guidance', type=float, default=None,
                     help="the sampler's guidance for the first block of the videos (default: --guidance)")
     ap.add_argument('--guidance-interval', default=None,
-                    help="lo,hi: the videos' sampler guides only the steps whose noise level lies in [lo, hi]")
+                    help="lo,hi: guidance only at noise levels in [lo, hi]: the videos' sampler's steps there, and the "
+                         'one-step estimates from a level there (the others unguided)')
     ap.add_argument('--n', type=int, default=128, help='held-out prompts')
     ap.add_argument('--seed', type=int, default=7)
     ap.add_argument('--device', default=None)
@@ -200,6 +201,11 @@ def main() -> None:
         if not 0 <= lo <= hi <= 1:
             ap.error(f'--guidance-interval: expected 0 <= lo <= hi <= 1, got {args.guidance_interval!r}')
         interval = (lo, hi)
+
+    def guidance_at(s: float) -> float:
+        """The guidance of a one-step estimate at noise level s: --guidance inside --guidance-interval, 1 outside."""
+        return args.guidance if interval is None or interval[0] <= s <= interval[1] else 1.0
+
     levels = [float(v) for v in args.levels.split(',') if v.strip()]
     swap_levels = [float(v) for v in args.swap_levels.split(',') if v.strip()]
     word_levels = [float(v) for v in args.word_levels.split(',') if v.strip()]
@@ -229,17 +235,17 @@ def main() -> None:
     gen = torch.Generator(device='cpu').manual_seed(args.seed)
     with torch.no_grad():
         for s in levels:
-            out[f'one-step x0 from s = {s:g}'] = measure(scenes.depth_to_space(x0_estimates(model, p, lat, s, args.guidance, gen)), p, ref)
+            out[f'one-step x0 from s = {s:g}'] = measure(scenes.depth_to_space(x0_estimates(model, p, lat, s, guidance_at(s), gen)), p, ref)
         for s in swap_levels:
             out[f'one-step x0 from the next shape, s = {s:g}'] = measure(
-                scenes.depth_to_space(x0_estimates(model, p, lat_next, s, args.guidance, gen)), p, ref)
+                scenes.depth_to_space(x0_estimates(model, p, lat_next, s, guidance_at(s), gen)), p, ref)
         for s in continued_levels:
             out[f'continued one-step x0 from s = {s:g} (frames 6-8, frames 0-5 true in the cache)'] = measure(
-                scenes.depth_to_space(x0_estimates(model, p, third, s, args.guidance, gen, context), first_frame=2 * BLOCK), p, ref)
+                scenes.depth_to_space(x0_estimates(model, p, third, s, guidance_at(s), gen, context), first_frame=2 * BLOCK), p, ref)
         if continued_levels:
             s = continued_levels[0]
             out[f'continued one-step x0 from the next shape, s = {s:g} (the cache shows the prompted shape)'] = measure(
-                scenes.depth_to_space(x0_estimates(model, p, third_next, s, args.guidance, gen, context), first_frame=2 * BLOCK), p, ref)
+                scenes.depth_to_space(x0_estimates(model, p, third_next, s, guidance_at(s), gen, context), first_frame=2 * BLOCK), p, ref)
         out['words after the text projection'] = word_vectors(model, vocab)
         out['word following (x0 change projected on the truth change)'] = {
             f's = {s:g}': {w: round(word_following(model, p, w, s, vocab, args.seed), 4) for w in ('shape', 'colour')}
