@@ -15,7 +15,7 @@ import os
 import struct
 import sys
 import zlib
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -71,6 +71,17 @@ def add_model_sampler_args(ap) -> None:
                     help="'ode' for a teacher (many steps), 'renoise' for a student (the runtime's loop)")
     ap.add_argument('--steps', type=int, default=4)
     ap.add_argument('--guidance', type=float, default=1.0)
+
+
+def noise_interval(text: str) -> Tuple[float, float]:
+    """'lo,hi' -> (lo, hi), two noise levels with 0 <= lo <= hi <= 1 (a guidance interval); ValueError otherwise."""
+    try:
+        lo, hi = (float(v) for v in text.split(','))
+    except ValueError:
+        raise ValueError(f'expected two noise levels lo,hi, got {text!r}') from None
+    if not 0 <= lo <= hi <= 1:
+        raise ValueError(f'expected 0 <= lo <= hi <= 1, got {text!r}')
+    return lo, hi
 
 
 def pick_device(name: Optional[str]) -> torch.device:

@@ -38,7 +38,7 @@ from typing import Dict, Optional
 
 import torch
 
-from common import BLOCK, add_model_sampler_args, load_dims, load_model, pick_device  # noqa: E402
+from common import BLOCK, add_model_sampler_args, load_dims, load_model, noise_interval, pick_device  # noqa: E402
 import distill_opening as opening_eval  # noqa: E402
 import scenes  # noqa: E402
 from model import KVCache, WanModel  # noqa: E402
@@ -195,12 +195,9 @@ def main() -> None:
     interval = None
     if args.guidance_interval is not None:
         try:
-            lo, hi = (float(v) for v in args.guidance_interval.split(','))
-        except ValueError:
-            ap.error(f'--guidance-interval: expected two noise levels lo,hi, got {args.guidance_interval!r}')
-        if not 0 <= lo <= hi <= 1:
-            ap.error(f'--guidance-interval: expected 0 <= lo <= hi <= 1, got {args.guidance_interval!r}')
-        interval = (lo, hi)
+            interval = noise_interval(args.guidance_interval)
+        except ValueError as e:
+            ap.error(f'--guidance-interval: {e}')
 
     def guidance_at(s: float) -> float:
         """The guidance of a one-step estimate at noise level s: --guidance inside --guidance-interval, 1 outside."""

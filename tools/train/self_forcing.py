@@ -63,8 +63,8 @@ import torch
 
 from common import (  # noqa: E402  (also puts tools/reference and tools/data on sys.path)
     DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, INFERENCE_STEPS, adamw, autocast_args, ema_update, freeze, freeze_text,
-    frozen_copy, held_out, load_dims, load_model, lr_at, matching_params, optimizer_step, pick_device, save_atomic,
-    save_sheet, set_lr, set_tf32, shift_s, write_model_json,
+    frozen_copy, held_out, load_dims, load_model, lr_at, matching_params, noise_interval, optimizer_step, pick_device,
+    save_atomic, save_sheet, set_lr, set_tf32, shift_s, write_model_json,
 )
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
@@ -536,12 +536,9 @@ def main() -> None:
     args.guidance_interval = None
     if args.real_guidance_interval is not None:
         try:
-            lo, hi = (float(v) for v in args.real_guidance_interval.split(','))
-        except ValueError:
-            ap.error(f'--real-guidance-interval: expected two noise levels lo,hi, got {args.real_guidance_interval!r}')
-        if not 0 <= lo <= hi <= 1:
-            ap.error(f'--real-guidance-interval: expected 0 <= lo <= hi <= 1, got {args.real_guidance_interval!r}')
-        args.guidance_interval = (lo, hi)
+            args.guidance_interval = noise_interval(args.real_guidance_interval)
+        except ValueError as e:
+            ap.error(f'--real-guidance-interval: {e}')
     if args.block_start_steps:
         try:
             rest = [float(v) for v in args.block_start_steps.split(',')]
