@@ -230,6 +230,11 @@ def sigmas_of(steps: Sequence[float]) -> List[float]:
     return [t / 1000 for t in shifted_steps(steps, SHIFT)]
 
 
+def guidance_at(guidance: float, interval: Optional[Tuple[float, float]], s: float) -> float:
+    """The guidance of a step at noise level s: `guidance` inside the interval (lo, hi) (None: everywhere), 1 outside."""
+    return guidance if interval is None or interval[0] <= s <= interval[1] else 1.0
+
+
 def guided(v_cond: torch.Tensor, v_null: torch.Tensor, guidance: float) -> torch.Tensor:
     """Classifier-free guidance: v_null + guidance * (v_cond - v_null) (1 = the conditional flow)."""
     return v_null + guidance * (v_cond - v_null)
@@ -258,8 +263,9 @@ def sample_block(model: WanModel, xkv, noise: torch.Tensor, fpos: torch.Tensor, 
     for k, s in enumerate(sig):
         tt = torch.full((b, nf), s * 1000, device=noise.device)
         v = model(x, tt, fpos, cross_kv=xkv, cache=cache).flow
-        if guidance != 1.0 and (guidance_interval is None or guidance_interval[0] <= s <= guidance_interval[1]):
-            v = guided(v, model(x, tt, fpos, cross_kv=xkv_null, cache=cache).flow, guidance)
+        g = guidance_at(guidance, guidance_interval, s)
+        if g != 1.0:
+            v = guided(v, model(x, tt, fpos, cross_kv=xkv_null, cache=cache).flow, g)
         x0 = x - s * v
         if k < len(sig) - 1:
             if sampler == 'ode':
@@ -490,6 +496,13 @@ def component_centroids(mask: torch.Tensor, min_px: int = 12) -> Tuple[torch.Ten
 def components(mask: torch.Tensor, min_px: int = 12) -> torch.Tensor:
     """mask bool [..., H, W] -> [...]: its 4-connected components of at least min_px pixels."""
     return component_centroids(mask, min_px)[1].sum(dim=-1)
+
+
+def prompted_components(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12) -> torch.Tensor:
+    """px [B, T, H, W, 3], p['colour'] [B, 3] -> [B, T, 3]: per frame, each prompted slot's 4-connected components
+    of its colour of at least min_px pixels (slots past the prompt's objects count colour 0's: mask with p['valid'])."""
+    cls = classify(px)
+    return torch.stack([components(cls == p['colour'][:, j, None, None, None], min_px) for j in range(3)], dim=2)
 
 
 def copy_beside_truth(centroids: torch.Tensor, kept: torch.Tensor, truth: torch.Tensor, radius: float = 6.0) -> torch.Tensor:

@@ -32,6 +32,7 @@ bound to the wrong colour), or neither.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from typing import Dict, Optional
@@ -91,9 +92,8 @@ def measure(px: torch.Tensor, p: Dict[str, torch.Tensor], ref: torch.Tensor) -> 
 def extra_copies(px: torch.Tensor, p: Dict[str, torch.Tensor]) -> float:
     """px [B, T, 64, 64, 3] -> extra copies of each prompted object a frame: the components of >= 12 px of its colour
     beyond one (the runtime's "objects drawn twice"), averaged over the prompted objects' frames."""
-    cls = opening_eval.classify(px)
-    found = torch.stack([opening_eval.components(cls == p['colour'][:, j][:, None, None, None]) for j in range(3)], dim=1)
-    valid = p['valid'][:, :, None].expand_as(found)
+    found = opening_eval.prompted_components(px, p)  # [B, T, 3]
+    valid = p['valid'][:, None, :].expand_as(found)
     return float((found - 1).clamp_min(0)[valid].float().mean())
 
 
@@ -198,10 +198,7 @@ def main() -> None:
             interval = noise_interval(args.guidance_interval)
         except ValueError as e:
             ap.error(f'--guidance-interval: {e}')
-
-    def guidance_at(s: float) -> float:
-        """The guidance of a one-step estimate at noise level s: --guidance inside --guidance-interval, 1 outside."""
-        return args.guidance if interval is None or interval[0] <= s <= interval[1] else 1.0
+    guidance_at = functools.partial(opening_eval.guidance_at, args.guidance, interval)  # of a one-step estimate at s
 
     levels = [float(v) for v in args.levels.split(',') if v.strip()]
     swap_levels = [float(v) for v in args.swap_levels.split(',') if v.strip()]

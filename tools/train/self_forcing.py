@@ -69,7 +69,7 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    PNG_PROMPTS, PromptSet, classify, components, detect, empty_prompt_kv, guided, recovery, recovery_scenes,
+    PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, prompted_components, recovery, recovery_scenes,
     reference_areas, sigmas_of, step_sigmas,
 )
 
@@ -341,8 +341,7 @@ def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_
     (share of the prompted objects present) - (extra copies per prompted object): an object is present where its
     colour has a 4-connected component of >= min_px pixels, and every such component beyond one is a copy. Dropping
     an object scores as low as drawing it twice, so a student cannot raise the reward by drawing less."""
-    cls = classify(px)
-    found = torch.stack([components(cls == p['colour'][:, j, None, None, None], min_px) for j in range(3)], dim=2)
+    found = prompted_components(px, p, min_px)  # [B, T, 3]
     valid = p['valid'][:, None, :].float()  # [B, 1, 3]
     objects = valid.sum(dim=2).clamp_min(1)
     present = ((found >= 1).float() * valid).sum(dim=2) / objects
