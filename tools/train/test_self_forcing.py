@@ -7,7 +7,9 @@
    window - sink - block frames.
 2. classifier-free guidance: distill_opening.sample_block with guidance 1 is the unguided sampler
    (one forward a step), guidance g combines the prompt's and the empty prompt's flow of the same
-   model, input and cache; self_forcing.real_flow likewise; the empty prompt is lengths 0.
+   model, input and cache; self_forcing.real_flow likewise; the empty prompt is lengths 0. Guidance in an interval of
+   noise levels: all levels inside is full guidance, none is the unguided sampler (one forward a step), some neither;
+   real_flow guides exactly the frames whose level lies inside.
 3. train_teacher's prompt dropping: p = 0 draws no random numbers, p = 1 empties every prompt.
 4. train_teacher's context recycling: share 0 changes nothing and draws no random numbers; share 1 replaces every
    clip's context by the model's own one-step x0 of it (flow prediction: x_s - s v; sample: the head's output), the
@@ -54,12 +56,16 @@
 18. rollout ODE distillation: the ODE grid holds the student's levels at every `substeps`-th point and ends at 0; Euler
    over a straight-line flow to known samples ends exactly at them with every state on the line; the student is asked
    at one of its own levels per video and block, from the ODE's state there, and the loss is 0 for a student whose x0
-   is the ODE's end and the squared offset for one that misses it by a constant; from_block 1 leaves the opening block out.
+   is the ODE's end and the squared offset for one that misses it by a constant; from_block 1 leaves the opening block out;
+   min_level K asks it only from its K-th level on; target weights scale each video's block's error.
 19. train_teacher's context fading: share 0 changes nothing and draws no random numbers; share 1 with a kept share k
    makes every changed frame the blend k x the frame + (1 - k) x its render without one object (over one run of whole
    blocks, the rest untouched); excluded clips are not changed.
 20. train_teacher's --context-erase-from B: every erased run starts at block B or later (and some at B); B = 0 is the
    plain erasure, draw for draw.
+21. the rewarded distillation's block reward: rendered clips with every object in view score 1 a block, a second
+   square of an object's colour lowers its block by 1/n of n objects, a block without objects scores 0; the weights
+   have mean 1 for each block index and order as the rewards, beta 0 gives all 1.
 """
 import os
 import sys
