@@ -24,7 +24,9 @@ Objective: DMD (distribution matching distillation), as in Self-Forcing:
 - generator gradient (fake_x0 - real_x0) / mean|x - real_x0| per block (DMD's normaliser),
   applied through loss = 0.5 || x - sg(x - grad) ||^2;
 - critic: K flow-matching steps per generator step on the same (detached) rollout with fresh noise
-  levels (--critic-steps), larger learning rate (two time-scale update);
+  levels (--critic-steps), larger learning rate (two time-scale update); --critic-warmup N trains the critic alone
+  on the student's rollouts for the first N steps, so that the first generator steps see a fake score of the
+  student's own distribution, not the teacher's (the critic starts as the teacher);
 - block 0 opens from pure noise with an empty cache, so the opening is trained like every block.
 Rollout ODE distillation (--ode-weight W, default off): added to DMD (or alone, --dmd-weight 0), the student is
 regressed onto the teacher's deterministic samples on its own rollouts: from each block's start (pure noise; with
@@ -350,6 +352,12 @@ def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_
     return r.reshape(r.shape[0], -1, block).mean(dim=2)
 
 
+def student_step(step: int, critic_warmup: int) -> Optional[int]:
+    """The student's own step count at training step `step` (its learning-rate warm-up and EMA count from its first
+    update), or None while the critic trains alone (the first `critic_warmup` steps)."""
+    return None if step < critic_warmup else step - critic_warmup
+
+
 def reward_weights(r: torch.Tensor, beta: float) -> torch.Tensor:
     """r [B, blocks] -> [B, blocks]: Re-DMD (Reward Forcing): each block's DMD term weighted by exp(beta r), the target
     tilted towards blocks of high reward; normalised to mean 1 over the batch for each block index, so that beta
@@ -465,13 +473,14 @@ def filmstrip(model: WanModel, vocab, args, sig, amp, path: str) -> None:
 # Training
 # ----------------------------------------------------------------------------------------------
 
-def main() -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--model', default=DEFAULT_MODEL_JSON, help='architecture (model.json)')
     ap.add_argument('--teacher', default=DEFAULT_WEIGHTS)
     ap.add_argument('--init', default=None, help='student (and critic) start weights; default: the teacher')
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=7.5, help='training time (evaluation not counted)')
+    ap.add_argument('--steps', type=int, default=None, help='stop after this many steps (or --minutes, whichever first)')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--rollout-blocks', type=int, default=8, help='blocks per training rollout (> window / block)')
@@ -484,6 +493,8 @@ def main() -> None:
     ap.add_argument('--lr-critic', type=float, default=2e-4)
     ap.add_argument('--critic-steps', type=int, default=3, help='critic updates per student update')
     ap.add_argument('--warmup', type=int, default=20)
+    ap.add_argument('--critic-warmup', type=int, default=0,
+                    help='steps at the start that train the critic alone (the student and its EMA unchanged)')
     ap.add_argument('--ema', type=float, default=0.99)
     ap.add_argument('--real-guidance', type=float, default=1.0,
                     help="classifier-free guidance of the teacher's (real) score; 1 = none (no extra teacher pass)")
@@ -528,7 +539,7 @@ def main() -> None:
     ap.add_argument('--ode-from-block', type=int, default=0,
                     help='blocks before this one get no ODE term (1: the opening block is left to DMD)')
     ap.add_argument('--ode-batch', type=int, default=None, help='videos of the batch that get the ODE term (default: half)')
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     assert args.window % args.block == 0 and args.sink % args.block == 0, 'window and sink in whole blocks'
     args.sig_rest = None
     args.rest_steps = None
@@ -606,10 +617,12 @@ def main() -> None:
     with torch.no_grad(), torch.autocast(**amp):
         xkv_t_null = empty_prompt_kv(teacher, args.batch, dev) if guiding else None
     start = time.time()
-    while time.time() - start < budget:
+    while time.time() - start < budget and (args.steps is None or step < args.steps):
         frac = (time.time() - start) / budget
-        for opt, base in ((opt_g, args.lr), (opt_c, args.lr_critic)):
-            set_lr(opt, lr_at(step, frac, base, args.warmup))
+        g_step = student_step(step, args.critic_warmup)
+        trains_student = g_step is not None
+        set_lr(opt_g, lr_at(g_step or 0, frac, args.lr, args.warmup))
+        set_lr(opt_c, lr_at(step, frac, args.lr_critic, args.warmup))
         idx = torch.randint(0, args.prompts, (args.batch,), device=dev)
         p = pool.take(idx)
         with torch.autocast(**amp):
@@ -621,12 +634,12 @@ def main() -> None:
         mask = masks[nb]
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
-        with torch.set_grad_enabled(args.dmd_weight > 0):
+        with torch.set_grad_enabled(args.dmd_weight > 0 and trains_student):
             video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp,
                             sig_rest=args.sig_rest)
         vid = video.detach()
         ode = torch.zeros((), device=dev)
-        if args.ode_weight > 0:
+        if args.ode_weight > 0 and trains_student:
             m = args.ode_batch or max(1, args.batch // 2)
             starts = torch.randn_like(vid[:m])
             if args.sig_rest is not None:  # blocks after the first start from the frame before them
@@ -650,7 +663,7 @@ def main() -> None:
                                  min_level=args.ode_min_level, interval=args.guidance_interval)
         dmd = torch.zeros((), device=dev)
         crit = 0.0
-        if args.dmd_weight > 0:
+        if args.dmd_weight > 0 and trains_student:
             s_blk = sample_s(args.batch, nb, dev, args.s_min, args.s_max)
             s_frame = s_blk.repeat_interleave(F_, dim=1)
             sv = s_frame[:, None, :, None, None]
@@ -674,8 +687,10 @@ def main() -> None:
                 acc['reward'] += float(r.mean())
                 acc['ess'] += effective_share(w)
             dmd = 0.5 * sq.mean()
-        gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode, gen_params)
-        ema_update(ema_p, gen_params, step, args.ema)
+        gnorm = 0.0
+        if trains_student:
+            gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode, gen_params)
+            ema_update(ema_p, gen_params, g_step, args.ema)
         if args.dmd_weight > 0:
             # -- critic: flow matching on the student's own rollout (its clean blocks as context)
             for _ in range(args.critic_steps):
@@ -708,7 +723,7 @@ def main() -> None:
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
             'opening_real_guidance': str(args.opening_real_guidance),
-            'real_guidance_interval': str(args.real_guidance_interval)}
+            'real_guidance_interval': str(args.real_guidance_interval), 'critic_warmup': str(args.critic_warmup)}
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
     if args.ode_weight > 0:

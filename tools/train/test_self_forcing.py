@@ -20,7 +20,8 @@
 6. distill_opening.recovery: scene_without leaves exactly one object out of the render, and the measure gives the
    four shares in [0, 1] for a small model; a model that ignores its context cannot tell the two contexts apart; with
    faded contexts it reports them and every context's extra copies, and how often a copy sits beside the object where it
-   is; components counts 4-connected regions of 12 px, and finds their centroids.
+   is; components counts 4-connected regions of 12 px, and finds their centroids. A copied context (scene_copy) draws
+   the object again with its colour, shape, size and speed elsewhere, and is reported with its copies.
 7. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
 8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
@@ -66,10 +67,17 @@
 21. the rewarded distillation's block reward: rendered clips with every object in view score 1 a block, a second
    square of an object's colour lowers its block by 1/n of n objects, a block without objects scores 0; the weights
    have mean 1 for each block index and order as the rewards, beta 0 gives all 1.
+22. the critic's warm-up: two training steps (the bundled model as teacher and start, CPU) with --critic-warmup 2 save
+   the start weights unchanged, with --critic-warmup 1 a changed student (its one update from the second step on).
+23. train_teacher's context copies: share 0 changes nothing and draws no random numbers; share 1 draws, in every clip,
+   one prompted object a second time over one run of whole blocks from --context-copy-from on (the frames outside the
+   run untouched, the changed frames one more component of a prompted colour than the render they were made from
+   where the copy stands apart), excluded clips unchanged.
 """
 import os
 import sys
 
+import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -340,7 +348,7 @@ def test_context_erasing_from_a_block() -> None:
 def input_args(**sizes):
     """train_teacher.make_inputs' arguments with every option off (the clip sizes given), for the checks to turn on."""
     import argparse
-    return argparse.Namespace(cond_drop=0.0, context_erase=0.0, context_fade=0.0, open_shift_share=0.7, outline_weight=0.0,
+    return argparse.Namespace(cond_drop=0.0, context_erase=0.0, context_fade=0.0, context_copy=0.0, context_copy_from=1, open_shift_share=0.7, outline_weight=0.0,
                               outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0, shape_swap_min_s=0.0, **sizes)
 
 
@@ -375,6 +383,22 @@ def test_recovery() -> None:
     res = do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, context_blocks=2, generated_blocks=1, faded=[0.5])
     assert len(res) == 12 and 'faded to 0.5: that object drawn twice, extra copies a frame' in res, sorted(res)
     assert all(0.0 <= v <= 1.0 for k, v in res.items() if 'where it is' in k), res
+    # a copied context: the object alone, again, with its colour, shape, size and speed, elsewhere; the context shows
+    # one more component of its colour where the copy stands apart
+    rng = np.random.default_rng(0)
+    apart = 0
+    for s in sc:
+        for j in range(len(s.colours)):
+            c = do.scene_copy(s, j, rng)
+            assert (c.colours, c.shapes, c.radii) == ([s.colours[j]], [s.shapes[j]], [s.radii[j]]), c
+            assert abs(float(np.hypot(*c.velocity[0])) - float(np.hypot(*s.velocity[j]))) < 1e-9
+            apart += int(np.hypot(c.start[0][0] - s.start[j][0], c.start[0][1] - s.start[j][1]) > 2 * s.radii[j])
+    assert apart >= 10, apart
+    seen = {}
+    res = do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, context_blocks=2, generated_blocks=1,
+                      copied=True, blocks_out=seen)
+    assert 'copied: that object drawn twice, extra copies a frame' in res and len(res) == 12, sorted(res)
+    assert float((seen['copied'] - seen['nothing erased']).abs().max()) > 1e-3
     # components: two squares apart are two; an L touching only through an edge is one; 4 px is too small
     mask = torch.zeros(2, 10, 10, dtype=torch.bool)
     mask[0, 1:5, 1:5] = True
@@ -919,6 +943,58 @@ def test_context_fading() -> None:
     assert torch.equal(kept, clean) and not bool(changed.any()), 'excluded clips are not changed'
 
 
+
+
+def test_context_copies() -> None:
+    n, frames = 24, 6 * F
+    src, b, lat, clean = erasure_clips(7, n, frames)
+    before = src.gen.get_state()
+    same, changed = tt.copy_context_objects(src, b, lat, clean, 0.0)
+    assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
+    copied, changed = tt.copy_context_objects(src, b, lat, clean, 1.0, first_block=2)
+    per_clip = changed.view(n, 6, F)
+    assert bool(changed.any(dim=1).all())  # every clip shows a copy somewhere
+    assert bool((per_clip == per_clip[..., :1]).all()) and not bool(changed[:, :2 * F].any())  # whole blocks, from 2
+    runs = (changed[:, 1:] != changed[:, :-1]).sum(dim=1) + changed[:, 0].long() + changed[:, -1].long()
+    assert bool((runs == 2).all())  # one run of blocks a clip
+    delta = (copied - clean).abs().amax(dim=(1, 3, 4))
+    assert float(delta[~changed].max()) == 0.0
+    p = {'colour': b['colour'], 'valid': b['valid']}
+    got = do.prompted_components(tt.scenes.depth_to_space(copied - (clean - lat)), p)
+    truth = do.prompted_components(tt.scenes.depth_to_space(lat), p)
+    extra = ((got - truth) * b['valid'][:, None, :]).sum(dim=2)  # [n, frames]
+    assert bool((extra[~changed] == 0).all())
+    assert float((extra[changed] == 1).float().mean()) > 0.7, extra[changed]  # a copy apart (it may overlap)
+    assert bool((extra[changed] >= 0).all())
+    src, b, lat, clean = erasure_clips(7, n, frames)
+    keep = torch.arange(n) % 2 == 0
+    _, changed = tt.copy_context_objects(src, b, lat, clean, 1.0, exclude=keep)
+    assert not bool(changed[keep].any()) and bool(changed[~keep].any(dim=1).all())
+
+
+def test_critic_warmup() -> None:
+    import tempfile
+    assert [sf.student_step(i, 2) for i in range(4)] == [None, None, 0, 1]
+    dims = sf.load_dims(sf.DEFAULT_MODEL_JSON, sf.scenes.vocabulary())
+
+    def load_file(path: str) -> dict:
+        return sf.load_model(dims, path, 'cpu').state_dict()
+
+    start = load_file(sf.DEFAULT_WEIGHTS)
+    changed = {}
+    for warmup in (2, 1):
+        with tempfile.TemporaryDirectory() as d:
+            sf.main(['--out', d, '--device', 'cpu', '--steps', '2', '--critic-warmup', str(warmup), '--batch', '2',
+                     '--rollout-blocks', '5', '--critic-steps', '1', '--prompts', '64', '--no-eval', '--no-teacher-eval',
+                     '--log-every', '1'])
+            with open(os.path.join(d, 'loss.json')) as f:
+                assert sf.json.load(f)['steps'] == 2
+            got = load_file(os.path.join(d, 'model.safetensors'))
+        changed[warmup] = sorted(k for k in start if not torch.equal(start[k], got[k]))
+    assert changed[2] == [], changed[2]
+    assert len(changed[1]) > 10, changed[1]
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -943,4 +1019,6 @@ if __name__ == '__main__':
     test_context_fading()
     test_context_erasing_from_a_block()
     test_block_rewards()
+    test_context_copies()
+    test_critic_warmup()
     print('ok')
