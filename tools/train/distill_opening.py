@@ -518,6 +518,17 @@ def copy_beside_truth(centroids: torch.Tensor, kept: torch.Tensor, truth: torch.
     return (kept.sum(dim=-1) > 1) & near.any(dim=-1) & (area > 0)
 
 
+def scene_copy(sc: scenes.Scene, j: int, rng: np.random.Generator) -> scenes.Scene:
+    """A scene of the object j alone, drawn a second time: its colour, shape, size and speed, a start drawn uniformly
+    inside the frame and a direction drawn uniformly (the copy recovery's copied context paints over the frames)."""
+    r = sc.radii[j]
+    start = tuple(float(v) for v in r + (scenes.SIZE - 2 * r) * rng.random(2))
+    speed = float(np.hypot(*sc.velocity[j]))
+    ang = 2 * np.pi * float(rng.random())
+    return scenes.Scene(sc.background, [sc.colours[j]], [sc.shapes[j]], [r], [start],
+                        [(speed * np.cos(ang), speed * np.sin(ang))])
+
+
 def scene_without(sc: scenes.Scene, j: int) -> scenes.Scene:
     """The scene with its object j left out (the others keep their paths)."""
     keep = [k for k in range(len(sc.colours)) if k != j]
@@ -529,7 +540,7 @@ def scene_without(sc: scenes.Scene, j: int) -> scenes.Scene:
 def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: int, sampler: str = 'ode',
              steps: int = 16, guidance: float = 1.0, window: int = 12, context_blocks: int = 3,
              generated_blocks: int = 3, blocks_out: Optional[Dict[str, torch.Tensor]] = None,
-             faded: Sequence[float] = ()) -> Dict[str, float]:
+             faded: Sequence[float] = (), copied: bool = False) -> Dict[str, float]:
     """Does the model draw a prompted object its context has lost? Each scene's first context_blocks blocks are given
     as ground truth (clean passes into the cache, as the runtime writes generated blocks), once whole and once with one
     prompted object (slot `i % count` of scene i) left out of every context frame; then generated_blocks blocks are
@@ -539,7 +550,9 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     erased one); for every context also the mean number of extra copies of that object's colour a generated frame
     (its components of >= 12 px beyond one, by classify: the runtime's "objects drawn twice" with this module's colour
     threshold), and the share of the frames with extra copies where one of them is the object where it truly is
-    (copy_beside_truth: kept in its place and drawn again apart, not two new ones elsewhere).
+    (copy_beside_truth: kept in its place and drawn again apart, not two new ones elsewhere). copied: also a context
+    where that object is drawn a second time in every context frame (scene_copy: its own start and direction), and the
+    same copies measure for every context: does the model continue a copy its context shows?
     One CPU generator (seed) draws the noise; every context gets the same noise. blocks_out (a dict), if given, receives
     each context's generated frames (pixels [B, T, 64, 64, 3])."""
     dev = next(model.parameters()).device
@@ -555,9 +568,17 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     gone = scenes.space_to_depth(scenes.render(erased_scenes, frames)['pixels'])
     contexts = [('nothing erased', whole), ('erased', gone)] + [(f'faded to {k:g}', k * whole + (1 - k) * gone)
                                                                 for k in faded]
+    if copied:
+        rng = np.random.default_rng(seed)
+        copy_px = scenes.render([scene_copy(sc, int(which[i]), rng) for i, sc in enumerate(scene_list)], frames)['pixels']
+        bare_px = scenes.render([scenes.Scene(sc.background, [], [], [], [], []) for sc in scene_list], frames)['pixels']
+        whole_px = scenes.render(scene_list, frames)['pixels']
+        painted = torch.where((copy_px != bare_px).any(dim=-1, keepdim=True), copy_px, whole_px)
+        contexts.append(('copied', scenes.space_to_depth(painted)))
+    copies = bool(faded) or copied
     colour = p['colour'].gather(1, which[:, None])[:, 0]
     truth = None  # the object's pixels in the generated frames' ground truth, the same for every context
-    if faded:
+    if copies:
         truth_px = scenes.render(scene_list, frames + generated_blocks * BLOCK)['pixels'][:, frames:].to(dev)
         truth = classify(truth_px) == colour[:, None, None, None]
     for name, ctx in contexts:
@@ -568,7 +589,7 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
             blocks_out[name] = px
         for label, block in (('first generated block', px[:, :BLOCK]), ('last generated block', px[:, -BLOCK:])):
             out[f'{name}: that object present, {label}'] = detect(block, only, ref)['objects_present']
-        if faded:
+        if copies:
             centroids, kept = component_centroids(classify(px) == colour[:, None, None, None])
             found = kept.sum(dim=-1)
             out[f'{name}: that object drawn twice, extra copies a frame'] = float((found - 1).clamp_min(0).float().mean())

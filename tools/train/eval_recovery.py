@@ -30,6 +30,9 @@ def main() -> None:
     ap.add_argument('--faded', default='', help='also contexts with the object faded to these shares (e.g. 0.25,0.5), '
                     'and every context\'s extra copies of it a frame, with the share of the frames with copies where '
                     'one of them is the object where it truly is')
+    ap.add_argument('--copied', action='store_true',
+                    help='also a context where the object is drawn a second time (its own start and direction) in every '
+                         'context frame, and every context\'s extra copies of it a frame: is a copy continued?')
     ap.add_argument('--device', default=None)
     args = ap.parse_args()
     if args.n < 1 or args.steps < 1:
@@ -46,7 +49,7 @@ def main() -> None:
     t0 = time.time()
     with torch.no_grad():
         res = opening_eval.recovery(model, opening_eval.recovery_scenes(args.n), vocab, args.seed, args.sampler, args.steps, args.guidance,
-                                   faded=faded)
+                                   faded=faded, copied=args.copied)
     print(json.dumps({'weights': args.weights, 'sampler': f'{args.sampler} {args.steps}', 'guidance': args.guidance,
                       'scenes': args.n, 'seconds': round(time.time() - t0, 1),
                       **{k: round(v, 4) for k, v in res.items()}}, indent=1))

@@ -42,6 +42,10 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   it, while every target holds it whole where it was: the context erasure teaches a teacher to draw an object its
   context lost, and one that cannot tell a faint object from a lost one draws it again beside the faint one (the
   objects drawn twice); this shows it that a faint object is still the object;
+- --context-copy P (default 0: off): for a share P of the "tf" clips (not those that lost or faded an object), one
+  prompted object is drawn a second time in the context over a random run of blocks from --context-copy-from on (its
+  own start and direction, the same speed), while every target holds it once: the teacher learns not to continue a
+  copy its context shows (a student's copies otherwise stay, as the teacher's conditionals continue them);
 - --outline-weight W (default 0: off): the squared error of every latent entry whose pixel centre lies within
   --outline-band pixels of a drawn object's outline counts 1 + W times, the loss normalised by the mean weight. The
   pixels that tell a circle from a square or a triangle of the same place and size are a few percent of a frame, so
@@ -309,9 +313,15 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
             x['t_clean'], erased = erase_context_objects(src, b, lat, x['t_clean'], args.context_erase,
                                                          first_block=args.context_erase_from)
         if args.context_fade > 0:  # a clip loses an object or fades one, not both
-            x['t_clean'] = erase_context_objects(src, b, lat, x['t_clean'], args.context_fade, args.context_fade_keep,
-                                                 None if erased is None else erased.any(dim=1),
-                                                 first_block=args.context_erase_from)[0]
+            x['t_clean'], faded = erase_context_objects(src, b, lat, x['t_clean'], args.context_fade,
+                                                        args.context_fade_keep,
+                                                        None if erased is None else erased.any(dim=1),
+                                                        first_block=args.context_erase_from)
+            erased = faded if erased is None else erased | faded
+        if args.context_copy > 0:  # nor is one of its objects drawn twice as well
+            x['t_clean'] = copy_context_objects(src, b, lat, x['t_clean'], args.context_copy,
+                                                None if erased is None else erased.any(dim=1),
+                                                first_block=args.context_copy_from)[0]
         # the swap's draws come last, so the context and everything before it are the unswapped run's
         sv = s[:, None, :, None, None]
         shown = shown_latents(src, b, lat, args.shape_swap_tf, args.window, s, args.shape_swap_min_s)
@@ -348,6 +358,45 @@ def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: to
     if keep != (0.0, 0.0):
         kept = keep[0] + (keep[1] - keep[0]) * src._rand(n)
         delta = delta * (1 - kept)[:, None, None, None, None]
+    return clean + delta, frames_changed
+
+
+def copy_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, clean: torch.Tensor,
+                         share: float, exclude: Optional[torch.Tensor] = None,
+                         first_block: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+    """--context-copy: a share of the clips show one prompted object twice in their context frames over a random run
+    of whole blocks [a, b), a >= first_block: a second drawing of it (same colour, shape and size, its own start and
+    direction, the same speed) painted over the frame; the targets (rendered from `lat`) hold it once. exclude [n]:
+    clips that are not chosen. Returns the new context and a [n, frames] mask of the frames changed. share 0 draws no
+    random numbers."""
+    n, frames = lat.shape[0], lat.shape[2]
+    if share <= 0:
+        return clean, torch.zeros(n, frames, dtype=torch.bool, device=lat.device)
+    nb = frames // BLOCK
+    chosen = src._rand(n) < share
+    if exclude is not None:
+        chosen = chosen & ~exclude
+    which = (src._rand(n) * b['count'].float()).long().clamp(max=2)
+    first = first_block + (src._rand(n) * (nb - first_block)).long().clamp(max=nb - 1 - first_block)
+    end = first + 1 + (src._rand(n) * (nb - first).float()).long().clamp(max=nb - 1 - first)
+    rows = torch.arange(n, device=lat.device)
+    radius = b['radius'][rows, which]
+    start = radius[:, None] + (scenes.SIZE - 2 * radius[:, None]) * src._rand(n, 2)
+    speed = b['velocity'][rows, which].norm(dim=-1)
+    ang = 2 * math.pi * src._rand(n)
+    velocity = torch.stack([speed * torch.cos(ang), speed * torch.sin(ang)], dim=-1)
+    only = torch.nn.functional.one_hot(which, 3).bool() & chosen[:, None]
+    copy = dict(b, valid=only, start=b['start'].clone(), velocity=b['velocity'].clone())
+    copy['start'][rows, which] = start
+    copy['velocity'][rows, which] = velocity
+    copy_px = src.render(copy, frames)
+    bare_px = src.render(dict(b, valid=torch.zeros_like(b['valid'])), frames)
+    drawn_px = src.render(b, frames)
+    painted = torch.where((copy_px != bare_px).any(dim=-1, keepdim=True), copy_px, drawn_px)
+    block_of_frame = torch.arange(frames, device=lat.device) // BLOCK
+    frames_changed = chosen[:, None] & (block_of_frame[None] >= first[:, None]) & (block_of_frame[None] < end[:, None])
+    delta = scenes.space_to_depth(painted) - lat
+    delta = torch.where(frames_changed[:, None, :, None, None], delta, torch.zeros_like(delta))
     return clean + delta, frames_changed
 
 
@@ -535,6 +584,12 @@ def main() -> None:
                          'blocks while the targets hold it whole, where it was: a faint object is still the object')
     ap.add_argument('--context-fade-keep', default='0.2,0.8',
                     help="share (lo,hi) of the faded object's strength its context frames keep")
+    ap.add_argument('--context-copy', type=float, default=0.0,
+                    help='share of teacher-forcing clips whose context shows one prompted object twice over a run of '
+                         'blocks while the targets hold it once: an object drawn twice is not continued twice')
+    ap.add_argument('--context-copy-from', type=int, default=1,
+                    help="the copied run of blocks starts at this block of the clip or later (1: the clip shows the "
+                         "object once before its copy appears, so which drawing is the object is in the context)")
     ap.add_argument('--cond-drop', type=float, default=0.0,
                     help='probability that a training clip gets the empty prompt (classifier-free guidance); 0 draws no random numbers')
     ap.add_argument('--shape-swap', type=float, default=0.0,
@@ -580,6 +635,10 @@ def main() -> None:
         ap.error(f'--context-erase: expected a share in [0, 1], got {args.context_erase}')
     if not 0 <= args.context_erase_from < args.window // BLOCK:
         ap.error(f'--context-erase-from: expected a block of the clip, 0..{args.window // BLOCK - 1}, got {args.context_erase_from}')
+    if not 0.0 <= args.context_copy <= 1.0:
+        ap.error(f'--context-copy: expected a share in [0, 1], got {args.context_copy}')
+    if not 0 <= args.context_copy_from < args.window // BLOCK:
+        ap.error(f'--context-copy-from: expected a block of the clip, 0..{args.window // BLOCK - 1}, got {args.context_copy_from}')
     if not 0.0 <= args.context_fade <= 1.0:
         ap.error(f'--context-fade: expected a share in [0, 1], got {args.context_fade}')
     try:
@@ -650,7 +709,8 @@ def main() -> None:
             'seed': str(args.seed), 'cond_drop': str(args.cond_drop), 'prediction': dims.prediction,
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
             'context_erase': f'{args.context_erase} from block {args.context_erase_from}',
-            'context_fade': f'{args.context_fade} keeping {args.context_fade_keep}', 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
+            'context_fade': f'{args.context_fade} keeping {args.context_fade_keep}',
+            'context_copy': f'{args.context_copy} from block {args.context_copy_from}', 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
             'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf),
             'shape_swap_min_s': str(args.shape_swap_min_s), 'train_only': args.train_only,
             'text_neighbours': f'{dims.text_neighbours} ({args.neighbour_tables}, lr x{args.neighbour_lr_scale})'}
