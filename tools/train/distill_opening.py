@@ -540,7 +540,7 @@ def scene_without(sc: scenes.Scene, j: int) -> scenes.Scene:
 def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: int, sampler: str = 'ode',
              steps: int = 16, guidance: float = 1.0, window: int = 12, context_blocks: int = 3,
              generated_blocks: int = 3, blocks_out: Optional[Dict[str, torch.Tensor]] = None,
-             faded: Sequence[float] = (), copied: bool = False) -> Dict[str, float]:
+             faded: Sequence[float] = (), copied: Optional[int] = None) -> Dict[str, float]:
     """Does the model draw a prompted object its context has lost? Each scene's first context_blocks blocks are given
     as ground truth (clean passes into the cache, as the runtime writes generated blocks), once whole and once with one
     prompted object (slot `i % count` of scene i) left out of every context frame; then generated_blocks blocks are
@@ -550,9 +550,10 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     erased one); for every context also the mean number of extra copies of that object's colour a generated frame
     (its components of >= 12 px beyond one, by classify: the runtime's "objects drawn twice" with this module's colour
     threshold), and the share of the frames with extra copies where one of them is the object where it truly is
-    (copy_beside_truth: kept in its place and drawn again apart, not two new ones elsewhere). copied: also a context
-    where that object is drawn a second time in every context frame (scene_copy: its own start and direction), and the
-    same copies measure for every context: does the model continue a copy its context shows?
+    (copy_beside_truth: kept in its place and drawn again apart, not two new ones elsewhere). copied (a context block):
+    also a context where that object is drawn a second time from that block of the context on (scene_copy: its own
+    start and direction; 0: in every context frame, 1: the first block shows it once, as train_teacher's --context-copy
+    does by default), and the same copies measure for every context: does the model continue a copy its context shows?
     One CPU generator (seed) draws the noise; every context gets the same noise. blocks_out (a dict), if given, receives
     each context's generated frames (pixels [B, T, 64, 64, 3])."""
     dev = next(model.parameters()).device
@@ -568,14 +569,18 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     gone = scenes.space_to_depth(scenes.render(erased_scenes, frames)['pixels'])
     contexts = [('nothing erased', whole), ('erased', gone)] + [(f'faded to {k:g}', k * whole + (1 - k) * gone)
                                                                 for k in faded]
-    if copied:
+    if copied is not None:
+        if not 0 <= copied < context_blocks:
+            raise ValueError(f'copied: expected a context block, 0..{context_blocks - 1}, got {copied}')
         rng = np.random.default_rng(seed)
         copy_px = scenes.render([scene_copy(sc, int(which[i]), rng) for i, sc in enumerate(scene_list)], frames)['pixels']
         bare_px = scenes.render([scenes.Scene(sc.background, [], [], [], [], []) for sc in scene_list], frames)['pixels']
         whole_px = scenes.render(scene_list, frames)['pixels']
-        painted = torch.where((copy_px != bare_px).any(dim=-1, keepdim=True), copy_px, whole_px)
+        shown = (copy_px != bare_px).any(dim=-1, keepdim=True)
+        shown[:, :copied * BLOCK] = False
+        painted = torch.where(shown, copy_px, whole_px)
         contexts.append(('copied', scenes.space_to_depth(painted)))
-    copies = bool(faded) or copied
+    copies = bool(faded) or copied is not None
     colour = p['colour'].gather(1, which[:, None])[:, 0]
     truth = None  # the object's pixels in the generated frames' ground truth, the same for every context
     if copies:

@@ -30,13 +30,16 @@ def main() -> None:
     ap.add_argument('--faded', default='', help='also contexts with the object faded to these shares (e.g. 0.25,0.5), '
                     'and every context\'s extra copies of it a frame, with the share of the frames with copies where '
                     'one of them is the object where it truly is')
-    ap.add_argument('--copied', action='store_true',
-                    help='also a context where the object is drawn a second time (its own start and direction) in every '
-                         'context frame, and every context\'s extra copies of it a frame: is a copy continued?')
+    ap.add_argument('--copied', type=int, default=None, metavar='BLOCK',
+                    help='also a context where the object is drawn a second time (its own start and direction) from '
+                         'this context block on (0: every context frame; 1: the first block shows it once), and every '
+                         'context\'s extra copies of it a frame: is a copy continued?')
     ap.add_argument('--device', default=None)
     args = ap.parse_args()
     if args.n < 1 or args.steps < 1:
         ap.error('--n and --steps must be at least 1')
+    if args.copied is not None and not 0 <= args.copied < 3:
+        ap.error(f'--copied: expected a context block, 0..2, got {args.copied}')
     try:
         faded = [float(v) for v in args.faded.split(',') if v.strip()]
     except ValueError:

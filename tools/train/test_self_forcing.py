@@ -21,7 +21,8 @@
    four shares in [0, 1] for a small model; a model that ignores its context cannot tell the two contexts apart; with
    faded contexts it reports them and every context's extra copies, and how often a copy sits beside the object where it
    is; components counts 4-connected regions of 12 px, and finds their centroids. A copied context (scene_copy) draws
-   the object again with its colour, shape, size and speed elsewhere, and is reported with its copies.
+   the object again with its colour, shape, size and speed elsewhere, from a given context block on, and is reported
+   with its copies.
 7. the evaluation's centroid speed: rendered training clips move at the speed their scenes were drawn with,
    a still clip at 0, a clip whose object is absent gives NaN.
 8. the detector's shape measure: rendered scenes' objects match their own shape best (accuracy 1 on clips whose objects
@@ -396,9 +397,15 @@ def test_recovery() -> None:
     assert apart >= 10, apart
     seen = {}
     res = do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, context_blocks=2, generated_blocks=1,
-                      copied=True, blocks_out=seen)
+                      copied=0, blocks_out=seen)
     assert 'copied: that object drawn twice, extra copies a frame' in res and len(res) == 12, sorted(res)
     assert float((seen['copied'] - seen['nothing erased']).abs().max()) > 1e-3
+    # from the second block on: another context than the copy in every frame, and still not the whole scene
+    later = {}
+    do.recovery(m, sc, vocab, seed=1, sampler='renoise', steps=2, context_blocks=2, generated_blocks=1, copied=1,
+                blocks_out=later)
+    assert float((later['copied'] - later['nothing erased']).abs().max()) > 1e-3
+    assert float((later['copied'] - seen['copied']).abs().max()) > 1e-3
     # components: two squares apart are two; an L touching only through an edge is one; 4 px is too small
     mask = torch.zeros(2, 10, 10, dtype=torch.bool)
     mask[0, 1:5, 1:5] = True
