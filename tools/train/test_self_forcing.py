@@ -306,12 +306,18 @@ def renders_without(src, b, frames: int):
             for j in range(3)]
 
 
+def assert_share_zero_is_off(change, seed: int, n: int, frames: int) -> None:
+    """A context change with share 0 returns the context as it is, changes no frame and draws no random numbers."""
+    src, b, lat, clean = erasure_clips(seed, n, frames)
+    before = src.gen.get_state()
+    same, changed = change(src, b, lat, clean, 0.0)
+    assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
+
+
 def test_context_erasing() -> None:
     n, frames = 8, 6 * F
+    assert_share_zero_is_off(tt.erase_context_objects, 6, n, frames)
     src, b, lat, clean = erasure_clips(6, n, frames)
-    before = src.gen.get_state()
-    same, changed = tt.erase_context_objects(src, b, lat, clean, 0.0)
-    assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
     erased, changed = tt.erase_context_objects(src, b, lat, clean, 1.0)
     per_clip = changed.view(n, 6, F)
     assert bool(changed.any(dim=1).all())  # every clip loses an object somewhere
@@ -950,14 +956,10 @@ def test_context_fading() -> None:
     assert torch.equal(kept, clean) and not bool(changed.any()), 'excluded clips are not changed'
 
 
-
-
 def test_context_copies() -> None:
     n, frames = 24, 6 * F
+    assert_share_zero_is_off(tt.copy_context_objects, 7, n, frames)
     src, b, lat, clean = erasure_clips(7, n, frames)
-    before = src.gen.get_state()
-    same, changed = tt.copy_context_objects(src, b, lat, clean, 0.0)
-    assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
     copied, changed = tt.copy_context_objects(src, b, lat, clean, 1.0, first_block=2)
     per_clip = changed.view(n, 6, F)
     assert bool(changed.any(dim=1).all())  # every clip shows a copy somewhere

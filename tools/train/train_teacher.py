@@ -330,6 +330,22 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
     return x
 
 
+def pick_context_runs(src: DeviceScenes, b: Dict[str, torch.Tensor], frames: int, share: float,
+                      exclude: Optional[torch.Tensor], first_block: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The clips a context change touches (a share of them, not the excluded), the object slot it changes in each, and
+    the [n, frames] mask of the frames it changes: one random run of whole blocks [a, b) with a >= first_block."""
+    n, nb = b['count'].shape[0], frames // BLOCK
+    chosen = src._rand(n) < share
+    if exclude is not None:
+        chosen = chosen & ~exclude
+    which = (src._rand(n) * b['count'].float()).long().clamp(max=2)
+    first = first_block + (src._rand(n) * (nb - first_block)).long().clamp(max=nb - 1 - first_block)
+    end = first + 1 + (src._rand(n) * (nb - first).float()).long().clamp(max=nb - 1 - first)
+    block_of_frame = torch.arange(frames, device=b['count'].device) // BLOCK
+    changed = chosen[:, None] & (block_of_frame[None] >= first[:, None]) & (block_of_frame[None] < end[:, None])
+    return chosen, which, changed
+
+
 def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, clean: torch.Tensor,
                           share: float, keep: Tuple[float, float] = (0.0, 0.0),
                           exclude: Optional[torch.Tensor] = None, first_block: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -342,18 +358,10 @@ def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: to
     n, frames = lat.shape[0], lat.shape[2]
     if share <= 0:
         return clean, torch.zeros(n, frames, dtype=torch.bool, device=lat.device)
-    nb = frames // BLOCK
-    chosen = src._rand(n) < share
-    if exclude is not None:
-        chosen = chosen & ~exclude
-    which = (src._rand(n) * b['count'].float()).long().clamp(max=2)
-    first = first_block + (src._rand(n) * (nb - first_block)).long().clamp(max=nb - 1 - first_block)
-    end = first + 1 + (src._rand(n) * (nb - first).float()).long().clamp(max=nb - 1 - first)
+    chosen, which, frames_changed = pick_context_runs(src, b, frames, share, exclude, first_block)
     gone = torch.nn.functional.one_hot(which, 3).bool() & chosen[:, None]
     erased = dict(b, valid=b['valid'] & ~gone)
     lat_erased = scenes.space_to_depth(src.render(erased, frames))
-    block_of_frame = torch.arange(frames, device=lat.device) // BLOCK
-    frames_changed = chosen[:, None] & (block_of_frame[None] >= first[:, None]) & (block_of_frame[None] < end[:, None])
     delta = torch.where(frames_changed[:, None, :, None, None], lat_erased - lat, torch.zeros_like(lat))
     if keep != (0.0, 0.0):
         kept = keep[0] + (keep[1] - keep[0]) * src._rand(n)
@@ -372,13 +380,7 @@ def copy_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: tor
     n, frames = lat.shape[0], lat.shape[2]
     if share <= 0:
         return clean, torch.zeros(n, frames, dtype=torch.bool, device=lat.device)
-    nb = frames // BLOCK
-    chosen = src._rand(n) < share
-    if exclude is not None:
-        chosen = chosen & ~exclude
-    which = (src._rand(n) * b['count'].float()).long().clamp(max=2)
-    first = first_block + (src._rand(n) * (nb - first_block)).long().clamp(max=nb - 1 - first_block)
-    end = first + 1 + (src._rand(n) * (nb - first).float()).long().clamp(max=nb - 1 - first)
+    chosen, which, frames_changed = pick_context_runs(src, b, frames, share, exclude, first_block)
     rows = torch.arange(n, device=lat.device)
     radius = b['radius'][rows, which]
     start = radius[:, None] + (scenes.SIZE - 2 * radius[:, None]) * src._rand(n, 2)
@@ -393,8 +395,6 @@ def copy_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: tor
     bare_px = src.render(dict(b, valid=torch.zeros_like(b['valid'])), frames)
     drawn_px = src.render(b, frames)
     painted = torch.where((copy_px != bare_px).any(dim=-1, keepdim=True), copy_px, drawn_px)
-    block_of_frame = torch.arange(frames, device=lat.device) // BLOCK
-    frames_changed = chosen[:, None] & (block_of_frame[None] >= first[:, None]) & (block_of_frame[None] < end[:, None])
     delta = scenes.space_to_depth(painted) - lat
     delta = torch.where(frames_changed[:, None, :, None, None], delta, torch.zeros_like(delta))
     return clean + delta, frames_changed
