@@ -480,7 +480,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument('--init', default=None, help='student (and critic) start weights; default: the teacher')
     ap.add_argument('--out', required=True)
     ap.add_argument('--minutes', type=float, default=7.5, help='training time (evaluation not counted)')
-    ap.add_argument('--steps', type=int, default=None, help='stop after this many steps (or --minutes, whichever first)')
+    ap.add_argument('--steps', type=int, default=None,
+                    help='stop after this many steps (or --minutes, whichever first); the cosine follows whichever of '
+                         'the two is further along')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--batch', type=int, default=128)
     ap.add_argument('--rollout-blocks', type=int, default=8, help='blocks per training rollout (> window / block)')
@@ -540,6 +542,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     help='blocks before this one get no ODE term (1: the opening block is left to DMD)')
     ap.add_argument('--ode-batch', type=int, default=None, help='videos of the batch that get the ODE term (default: half)')
     args = ap.parse_args(argv)
+    if args.steps is not None and args.steps < 1:
+        ap.error(f'--steps: expected at least 1, got {args.steps}')
+    if args.critic_warmup < 0:
+        ap.error(f'--critic-warmup: expected >= 0, got {args.critic_warmup}')
     assert args.window % args.block == 0 and args.sink % args.block == 0, 'window and sink in whole blocks'
     args.sig_rest = None
     args.rest_steps = None
@@ -619,6 +625,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     start = time.time()
     while time.time() - start < budget and (args.steps is None or step < args.steps):
         frac = (time.time() - start) / budget
+        if args.steps:
+            frac = max(frac, step / args.steps)
         g_step = student_step(step, args.critic_warmup)
         trains_student = g_step is not None
         set_lr(opt_g, lr_at(g_step or 0, frac, args.lr, args.warmup))
