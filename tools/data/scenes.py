@@ -155,6 +155,12 @@ def _bounce(p0: torch.Tensor, v: torch.Tensor, lo: torch.Tensor, hi: torch.Tenso
     return pos, vel
 
 
+def paint_over(pixels: torch.Tensor, layer: torch.Tensor, bare: torch.Tensor) -> torch.Tensor:
+    """pixels, layer, bare [..., 3]: `pixels` with every pixel where `layer` (a render of some objects) differs from
+    `bare` (the same render without them: its background) taken from `layer`, i.e. those objects drawn on top."""
+    return torch.where((layer != bare).any(dim=-1, keepdim=True), layer, pixels)
+
+
 def render(scenes: Sequence[Scene], frames: int, start_frame=0, device='cpu') -> Dict[str, torch.Tensor]:
     """Renders frames [start, start + frames) of each scene (start_frame: an int or one per scene).
 

@@ -565,7 +565,8 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
     only = dict(p, valid=torch.nn.functional.one_hot(which, 3).bool() & p['valid'])
     ref = reference_areas(p)
     out: Dict[str, float] = {}
-    whole = scenes.space_to_depth(scenes.render(scene_list, frames)['pixels'])
+    whole_px = scenes.render(scene_list, frames)['pixels']
+    whole = scenes.space_to_depth(whole_px)
     gone = scenes.space_to_depth(scenes.render(erased_scenes, frames)['pixels'])
     contexts = [('nothing erased', whole), ('erased', gone)] + [(f'faded to {k:g}', k * whole + (1 - k) * gone)
                                                                 for k in faded]
@@ -575,11 +576,8 @@ def recovery(model: WanModel, scene_list: Sequence[scenes.Scene], vocab, seed: i
         rng = np.random.default_rng(seed)
         copy_px = scenes.render([scene_copy(sc, int(which[i]), rng) for i, sc in enumerate(scene_list)], frames)['pixels']
         bare_px = scenes.render([scenes.Scene(sc.background, [], [], [], [], []) for sc in scene_list], frames)['pixels']
-        whole_px = scenes.render(scene_list, frames)['pixels']
-        shown = (copy_px != bare_px).any(dim=-1, keepdim=True)
-        shown[:, :copied * BLOCK] = False
-        painted = torch.where(shown, copy_px, whole_px)
-        contexts.append(('copied', scenes.space_to_depth(painted)))
+        copy_px[:, :copied * BLOCK] = bare_px[:, :copied * BLOCK]  # no copy before block `copied`
+        contexts.append(('copied', scenes.space_to_depth(scenes.paint_over(whole_px, copy_px, bare_px))))
     copies = bool(faded) or copied is not None
     colour = p['colour'].gather(1, which[:, None])[:, 0]
     truth = None  # the object's pixels in the generated frames' ground truth, the same for every context

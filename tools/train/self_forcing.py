@@ -544,8 +544,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = ap.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         ap.error(f'--steps: expected at least 1, got {args.steps}')
-    if args.critic_warmup < 0:
-        ap.error(f'--critic-warmup: expected >= 0, got {args.critic_warmup}')
+    if args.critic_warmup < 0 or (args.critic_warmup > 0 and args.dmd_weight == 0):
+        ap.error(f'--critic-warmup: expected >= 0, and 0 with --dmd-weight 0 (no critic), got {args.critic_warmup}')
     assert args.window % args.block == 0 and args.sink % args.block == 0, 'window and sink in whole blocks'
     args.sig_rest = None
     args.rest_steps = None

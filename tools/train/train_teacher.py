@@ -394,7 +394,7 @@ def copy_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: tor
     copy_px = src.render(copy, frames)
     bare_px = src.render(dict(b, valid=torch.zeros_like(b['valid'])), frames)
     drawn_px = src.render(b, frames)
-    painted = torch.where((copy_px != bare_px).any(dim=-1, keepdim=True), copy_px, drawn_px)
+    painted = scenes.paint_over(drawn_px, copy_px, bare_px)
     delta = scenes.space_to_depth(painted) - lat
     delta = torch.where(frames_changed[:, None, :, None, None], delta, torch.zeros_like(delta))
     return clean + delta, frames_changed
