@@ -314,16 +314,21 @@ def assert_share_zero_is_off(change, seed: int, n: int, frames: int) -> None:
     assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
 
 
+def assert_one_run_of_blocks(changed: torch.Tensor) -> None:
+    """changed [n, frames] (a context change's mask): every clip changed over exactly one run of whole blocks."""
+    per_clip = changed.view(changed.shape[0], -1, F)
+    assert bool(changed.any(dim=1).all())  # every clip changed somewhere
+    assert bool((per_clip == per_clip[..., :1]).all())  # whole blocks
+    runs = (changed[:, 1:] != changed[:, :-1]).sum(dim=1) + changed[:, 0].long() + changed[:, -1].long()
+    assert bool((runs == 2).all())  # one run of blocks a clip
+
+
 def test_context_erasing() -> None:
     n, frames = 8, 6 * F
     assert_share_zero_is_off(tt.erase_context_objects, 6, n, frames)
     src, b, lat, clean = erasure_clips(6, n, frames)
     erased, changed = tt.erase_context_objects(src, b, lat, clean, 1.0)
-    per_clip = changed.view(n, 6, F)
-    assert bool(changed.any(dim=1).all())  # every clip loses an object somewhere
-    assert bool((per_clip == per_clip[..., :1]).all())  # whole blocks
-    runs = (changed[:, 1:] != changed[:, :-1]).sum(dim=1) + changed[:, 0].long() + changed[:, -1].long()
-    assert bool((runs == 2).all())  # one run of blocks a clip
+    assert_one_run_of_blocks(changed)
     delta = (erased - clean).abs().amax(dim=(1, 3, 4))  # [n, frames]
     assert float(delta[~changed].max()) == 0.0  # frames outside the run untouched
     without = renders_without(src, b, frames)
@@ -935,14 +940,10 @@ def test_ode_regression() -> None:
 
 def test_context_fading() -> None:
     n, frames = 8, 6 * F
+    assert_share_zero_is_off(lambda *a: tt.erase_context_objects(*a, (0.5, 0.5)), 7, n, frames)
     src, b, lat, clean = erasure_clips(7, n, frames)
-    before = src.gen.get_state()
-    same, changed = tt.erase_context_objects(src, b, lat, clean, 0.0, (0.5, 0.5))
-    assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
     faded, changed = tt.erase_context_objects(src, b, lat, clean, 1.0, (0.5, 0.5))
-    assert bool(changed.any(dim=1).all())
-    per_clip = changed.view(n, 6, F)
-    assert bool((per_clip == per_clip[..., :1]).all())  # whole blocks
+    assert_one_run_of_blocks(changed)
     delta = (faded - clean).abs().amax(dim=(1, 3, 4))
     assert float(delta[~changed].max()) == 0.0
     without = renders_without(src, b, frames)
@@ -961,11 +962,8 @@ def test_context_copies() -> None:
     assert_share_zero_is_off(tt.copy_context_objects, 7, n, frames)
     src, b, lat, clean = erasure_clips(7, n, frames)
     copied, changed = tt.copy_context_objects(src, b, lat, clean, 1.0, first_block=2)
-    per_clip = changed.view(n, 6, F)
-    assert bool(changed.any(dim=1).all())  # every clip shows a copy somewhere
-    assert bool((per_clip == per_clip[..., :1]).all()) and not bool(changed[:, :2 * F].any())  # whole blocks, from 2
-    runs = (changed[:, 1:] != changed[:, :-1]).sum(dim=1) + changed[:, 0].long() + changed[:, -1].long()
-    assert bool((runs == 2).all())  # one run of blocks a clip
+    assert_one_run_of_blocks(changed)
+    assert not bool(changed[:, :2 * F].any())  # from block 2
     delta = (copied - clean).abs().amax(dim=(1, 3, 4))
     assert float(delta[~changed].max()) == 0.0
     p = {'colour': b['colour'], 'valid': b['valid']}
