@@ -73,7 +73,11 @@
 23. train_teacher's context copies: share 0 changes nothing and draws no random numbers; share 1 draws, in every clip,
    one prompted object a second time over one run of whole blocks from --context-copy-from on (the frames outside the
    run untouched, the changed frames one more component of a prompted colour than the render they were made from
-   where the copy stands apart), excluded clips unchanged.
+   where the copy stands apart), excluded clips unchanged; the copy's pixel mask covers every pixel it changed, and none
+   of an excluded clip.
+24. train_teacher --copy-weight: it draws no random numbers and changes no input; the weight is 1 in every frame up to
+   the end of the copied run's first block, 1 + W where the copy is shown in a later frame, 1 or 1 + W elsewhere; no
+   copy, no weight.
 """
 import os
 import sys
@@ -310,8 +314,9 @@ def assert_share_zero_is_off(change, seed: int, n: int, frames: int) -> None:
     """A context change with share 0 returns the context as it is, changes no frame and draws no random numbers."""
     src, b, lat, clean = erasure_clips(seed, n, frames)
     before = src.gen.get_state()
-    same, changed = change(src, b, lat, clean, 0.0)
+    same, changed, *masks = change(src, b, lat, clean, 0.0)
     assert torch.equal(same, clean) and not bool(changed.any()) and torch.equal(src.gen.get_state(), before)
+    assert not any(bool(m.any()) for m in masks)
 
 
 def assert_one_run_of_blocks(changed: torch.Tensor) -> None:
@@ -360,7 +365,7 @@ def test_context_erasing_from_a_block() -> None:
 def input_args(**sizes):
     """train_teacher.make_inputs' arguments with every option off (the clip sizes given), for the checks to turn on."""
     import argparse
-    return argparse.Namespace(cond_drop=0.0, context_erase=0.0, context_fade=0.0, context_copy=0.0, context_copy_from=1, open_shift_share=0.7, outline_weight=0.0,
+    return argparse.Namespace(cond_drop=0.0, context_erase=0.0, context_fade=0.0, context_copy=0.0, context_copy_from=1, copy_weight=0.0, open_shift_share=0.7, outline_weight=0.0,
                               outline_band=1.5, shape_swap=0.0, shape_swap_tf=0.0, shape_swap_min_s=0.0, **sizes)
 
 
@@ -961,8 +966,12 @@ def test_context_copies() -> None:
     n, frames = 24, 6 * F
     assert_share_zero_is_off(tt.copy_context_objects, 7, n, frames)
     src, b, lat, clean = erasure_clips(7, n, frames)
-    copied, changed = tt.copy_context_objects(src, b, lat, clean, 1.0, first_block=2)
+    copied, changed, copy_drawn = tt.copy_context_objects(src, b, lat, clean, 1.0, first_block=2)
     assert_one_run_of_blocks(changed)
+    # the copy's pixels: where the changed frames differ from the render, and drawn in every frame of the clip
+    shown = (tt.scenes.depth_to_space(copied - (clean - lat)) != tt.scenes.depth_to_space(lat)).any(dim=-1)
+    assert bool((shown <= copy_drawn).all()) and bool(copy_drawn.any(dim=(2, 3)).float().mean() > 0.9)
+    assert float((shown[changed].sum() / copy_drawn[changed].sum())) > 0.7  # mostly painted over the render
     assert not bool(changed[:, :2 * F].any())  # from block 2
     delta = (copied - clean).abs().amax(dim=(1, 3, 4))
     assert float(delta[~changed].max()) == 0.0
@@ -975,8 +984,44 @@ def test_context_copies() -> None:
     assert bool((extra[changed] >= 0).all())
     src, b, lat, clean = erasure_clips(7, n, frames)
     keep = torch.arange(n) % 2 == 0
-    _, changed = tt.copy_context_objects(src, b, lat, clean, 1.0, exclude=keep)
+    _, changed, copy_drawn = tt.copy_context_objects(src, b, lat, clean, 1.0, exclude=keep)
     assert not bool(changed[keep].any()) and bool(changed[~keep].any(dim=1).all())
+    assert not bool(copy_drawn[keep].any())
+
+
+def test_copy_weighting() -> None:
+    import argparse
+    vocab = tt.scenes.vocabulary()
+    dims = tt.Dims(dim=48, layers=1, heads=2, ffn_dim=96, latent_channels=48, text_dim=16, text_len=16,
+                   latent_height=16, latent_width=16, vocab_size=len(vocab), prediction='sample')
+    infer_s = torch.tensor([1.0, 0.9, 0.7, 0.4])
+    args = argparse.Namespace(**{**vars(input_args(batch_open=0, batch_tf=8, window=6 * F)), 'context_copy': 1.0})
+    src = tt.DeviceScenes(vocab, 16, 'cpu', seed=12)
+    plain = tt.make_inputs(src, args, dims, infer_s)
+    after_plain = src.gen.get_state()
+    assert 't_weight' not in plain
+    src = tt.DeviceScenes(vocab, 16, 'cpu', seed=12)
+    weighted = tt.make_inputs(src, argparse.Namespace(**{**vars(args), 'copy_weight': 3.0}), dims, infer_s)
+    assert torch.equal(src.gen.get_state(), after_plain)  # the weights cost no random numbers
+    for k in plain:
+        assert torch.equal(plain[k], weighted[k]), k
+    # the weight is 1 up to the end of the copied run's first block, then 1 or 4 (4 where the copy stands)
+    w_px = tt.scenes.depth_to_space(weighted['t_weight'] / 127.5 - 1)[..., 0]  # [n, frames, H, W]
+    bare = tt.make_inputs(tt.DeviceScenes(vocab, 16, 'cpu', seed=12), input_args(batch_open=0, batch_tf=8, window=6 * F),
+                          dims, infer_s)['t_clean']  # the same clips without the copy
+    changed = (plain['t_clean'] != bare).any(dim=(1, 3, 4))  # the frames the copy changed
+    first = changed.float().argmax(dim=1)
+    frame = torch.arange(6 * F)[None]
+    assert torch.allclose(w_px[frame.expand(8, -1) < (first[:, None] + F)], torch.tensor(1.0), atol=1e-4)
+    later = w_px[(frame >= first[:, None] + F) & changed.any(dim=1, keepdim=True)]
+    assert bool((((later - 1).abs() < 1e-4) | ((later - 4).abs() < 1e-4)).all()) and float((later > 2).float().mean()) > 0.005
+    # where the copy is shown in a frame whose context already showed it, the weight is 4
+    shown = (tt.scenes.depth_to_space(plain['t_clean']) != tt.scenes.depth_to_space(bare)).any(dim=-1)
+    shown_later = shown & (frame >= first[:, None] + F)[:, :, None, None]
+    assert bool(shown_later.any()) and bool((w_px[shown_later] > 3.99).all())
+    # copy_weights alone: a clip with no copy keeps weight 1 everywhere
+    none = tt.copy_weights(torch.zeros(2, 6 * F, dtype=torch.bool), torch.zeros(2, 6 * F, 64, 64, dtype=torch.bool), 3.0)
+    assert torch.equal(none, torch.ones_like(none))
 
 
 def test_critic_warmup() -> None:
@@ -1027,5 +1072,6 @@ if __name__ == '__main__':
     test_context_erasing_from_a_block()
     test_block_rewards()
     test_context_copies()
+    test_copy_weighting()
     test_critic_warmup()
     print('ok')

@@ -46,6 +46,10 @@ Recipe (flow matching, x_s = (1 - s) x0 + s n, target v = n - x0, bf16 autocast,
   prompted object is drawn a second time in the context over a random run of blocks from --context-copy-from on (its
   own start and direction, the same speed), while every target holds it once: the teacher learns not to continue a
   copy its context shows (a student's copies otherwise stay, as the teacher's conditionals continue them);
+- --copy-weight W (default 0: off; with --context-copy): the squared error of every latent entry of a pixel where the
+  copy would stand, in the frames from the block after the copy first appears on (whose context shows it), counts
+  1 + W times (as --outline-weight, times its weight where both apply). Where the copy would stand the target is the
+  background, a few percent of a frame, so an unweighted loss gains little from leaving the copy out;
 - --outline-weight W (default 0: off): the squared error of every latent entry whose pixel centre lies within
   --outline-band pixels of a drawn object's outline counts 1 + W times, the loss normalised by the mean weight. The
   pixels that tell a circle from a square or a triangle of the same place and size are a few percent of a frame, so
@@ -319,9 +323,12 @@ def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> D
                                                         first_block=args.context_erase_from)
             erased = faded if erased is None else erased | faded
         if args.context_copy > 0:  # nor is one of its objects drawn twice as well
-            x['t_clean'] = copy_context_objects(src, b, lat, x['t_clean'], args.context_copy,
-                                                None if erased is None else erased.any(dim=1),
-                                                first_block=args.context_copy_from)[0]
+            x['t_clean'], copied, copy_drawn = copy_context_objects(src, b, lat, x['t_clean'], args.context_copy,
+                                                                    None if erased is None else erased.any(dim=1),
+                                                                    first_block=args.context_copy_from)
+            if args.copy_weight > 0:
+                w = copy_weights(copied, copy_drawn, args.copy_weight)
+                x['t_weight'] = w * x['t_weight'] if 't_weight' in x else w
         # the swap's draws come last, so the context and everything before it are the unswapped run's
         sv = s[:, None, :, None, None]
         shown = shown_latents(src, b, lat, args.shape_swap_tf, args.window, s, args.shape_swap_min_s)
@@ -371,15 +378,17 @@ def erase_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: to
 
 def copy_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tensor, clean: torch.Tensor,
                          share: float, exclude: Optional[torch.Tensor] = None,
-                         first_block: int = 1) -> Tuple[torch.Tensor, torch.Tensor]:
+                         first_block: int = 1) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """--context-copy: a share of the clips show one prompted object twice in their context frames over a random run
     of whole blocks [a, b), a >= first_block: a second drawing of it (same colour, shape and size, its own start and
     direction, the same speed) painted over the frame; the targets (rendered from `lat`) hold it once. exclude [n]:
-    clips that are not chosen. Returns the new context and a [n, frames] mask of the frames changed. share 0 draws no
-    random numbers."""
+    clips that are not chosen. Returns the new context, a [n, frames] mask of the frames changed and a [n, frames, H, W]
+    pixel mask of where the copy stands in every frame of the clip, shown or not (false in clips not chosen). share 0
+    draws no random numbers."""
     n, frames = lat.shape[0], lat.shape[2]
     if share <= 0:
-        return clean, torch.zeros(n, frames, dtype=torch.bool, device=lat.device)
+        return (clean, torch.zeros(n, frames, dtype=torch.bool, device=lat.device),
+                torch.zeros(n, frames, scenes.SIZE, scenes.SIZE, dtype=torch.bool, device=lat.device))
     chosen, which, frames_changed = pick_context_runs(src, b, frames, share, exclude, first_block)
     rows = torch.arange(n, device=lat.device)
     radius = b['radius'][rows, which]
@@ -397,7 +406,19 @@ def copy_context_objects(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: tor
     painted = scenes.paint_over(drawn_px, copy_px, bare_px)
     delta = scenes.space_to_depth(painted) - lat
     delta = torch.where(frames_changed[:, None, :, None, None], delta, torch.zeros_like(delta))
-    return clean + delta, frames_changed
+    copy_drawn = (copy_px != bare_px).any(dim=-1) & chosen[:, None, None, None]
+    return clean + delta, frames_changed, copy_drawn
+
+
+def copy_weights(frames_changed: torch.Tensor, copy_drawn: torch.Tensor, weight: float) -> torch.Tensor:
+    """--copy-weight: loss weights in the latent layout [n, C, frames, h, w], 1 + weight on the pixels where the copy
+    stands (copy_drawn [n, frames, H, W]) in every frame from the block after the copied run's first block on (the
+    frames whose context shows the copy), else 1."""
+    frames = frames_changed.shape[1]
+    first = frames_changed.float().argmax(dim=1)  # the run's first frame (0 where nothing changed: no copy drawn)
+    seen = torch.arange(frames, device=frames_changed.device)[None] >= first[:, None] + BLOCK
+    w = 1 + weight * (copy_drawn & seen[:, :, None, None]).float()
+    return scenes.pack_pixels(w[..., None].expand(*w.shape, 3))
 
 
 @torch.no_grad()
@@ -587,6 +608,9 @@ def main() -> None:
     ap.add_argument('--context-copy', type=float, default=0.0,
                     help='share of teacher-forcing clips whose context shows one prompted object twice over a run of '
                          'blocks while the targets hold it once: an object drawn twice is not continued twice')
+    ap.add_argument('--copy-weight', type=float, default=0.0,
+                    help='with --context-copy: extra loss weight where the copy would stand, in the frames whose '
+                         'context shows it (0 = off)')
     ap.add_argument('--context-copy-from', type=int, default=1,
                     help="the copied run of blocks starts at this block of the clip or later (1: the clip shows the "
                          "object once before its copy appears, so which drawing is the object is in the context)")
@@ -637,6 +661,9 @@ def main() -> None:
         ap.error(f'--context-erase-from: expected a block of the clip, 0..{args.window // BLOCK - 1}, got {args.context_erase_from}')
     if not 0.0 <= args.context_copy <= 1.0:
         ap.error(f'--context-copy: expected a share in [0, 1], got {args.context_copy}')
+    if args.copy_weight < 0 or (args.copy_weight > 0 and args.context_copy <= 0):
+        ap.error(f'--copy-weight: expected >= 0, and --context-copy > 0 with it, got {args.copy_weight} '
+                 f'with --context-copy {args.context_copy}')
     if not 0 <= args.context_copy_from < args.window // BLOCK:
         ap.error(f'--context-copy-from: expected a block of the clip, 0..{args.window // BLOCK - 1}, got {args.context_copy_from}')
     if not 0.0 <= args.context_fade <= 1.0:
@@ -710,7 +737,7 @@ def main() -> None:
             'context_recycle': f'{args.context_recycle} at s {args.context_recycle_sigma}',
             'context_erase': f'{args.context_erase} from block {args.context_erase_from}',
             'context_fade': f'{args.context_fade} keeping {args.context_fade_keep}',
-            'context_copy': f'{args.context_copy} from block {args.context_copy_from}', 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
+            'context_copy': f'{args.context_copy} from block {args.context_copy_from}, weight {args.copy_weight}', 'outline_weight': f'{args.outline_weight} within {args.outline_band} px',
             'shape_swap': str(args.shape_swap), 'shape_swap_tf': str(args.shape_swap_tf),
             'shape_swap_min_s': str(args.shape_swap_min_s), 'train_only': args.train_only,
             'text_neighbours': f'{dims.text_neighbours} ({args.neighbour_tables}, lr x{args.neighbour_lr_scale})'}
