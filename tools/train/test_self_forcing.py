@@ -77,7 +77,7 @@
    of an excluded clip.
 24. train_teacher --copy-weight: it draws no random numbers and changes no input; the weight is 1 in every frame up to
    the end of the copied run's first block, 1 + W where the copy is shown in a later frame, 1 or 1 + W elsewhere; no
-   copy, no weight.
+   copy, no weight; a weight without --context-copy, or below 0, is refused (exit 2).
 """
 import os
 import sys
@@ -1019,6 +1019,13 @@ def test_copy_weighting() -> None:
     shown = (tt.scenes.depth_to_space(plain['t_clean']) != tt.scenes.depth_to_space(bare)).any(dim=-1)
     shown_later = shown & (frame >= first[:, None] + F)[:, :, None, None]
     assert bool(shown_later.any()) and bool((w_px[shown_later] > 3.99).all())
+    # refused: a weight without copies, a negative weight (exit 2, before anything is read or written)
+    for argv in (['--copy-weight', '2'], ['--copy-weight', '-1', '--context-copy', '0.5']):
+        try:
+            tt.main(argv + ['--out', '/nonexistent/never-written'])
+            raise AssertionError(f'{argv} was accepted')
+        except SystemExit as e:
+            assert e.code == 2, (argv, e.code)
     # copy_weights alone: a clip with no copy keeps weight 1 everywhere
     none = tt.copy_weights(torch.zeros(2, 6 * F, dtype=torch.bool), torch.zeros(2, 6 * F, 64, 64, dtype=torch.bool), 3.0)
     assert torch.equal(none, torch.ones_like(none))

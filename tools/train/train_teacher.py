@@ -564,7 +564,7 @@ def train_neighbour_tables(model: WanModel, which: str) -> None:
         model.text_encoder.get_submodule('next' if which == 'previous' else 'previous').weight.requires_grad_(False)
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--model', default=DEFAULT_MODEL_JSON)
     ap.add_argument('--init', default=None, help='start from these weights (a runtime safetensors), else from scratch')
@@ -646,7 +646,7 @@ def main() -> None:
     ap.add_argument('--eval-only', action='store_true', help='no training: evaluate --init (or random weights)')
     ap.add_argument('--no-eval', action='store_true', help='train and save, no evaluation (e.g. timing runs, or a run continued by another)')
     ap.add_argument('--self-check', action='store_true', help='check the device scene sampler against scenes.py and exit')
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not 0.0 <= args.cond_drop <= 1.0:
         ap.error(f'--cond-drop: expected a probability in [0, 1], got {args.cond_drop}')
     try:
