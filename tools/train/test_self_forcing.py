@@ -77,7 +77,7 @@
    of an excluded clip.
 24. train_teacher --copy-weight: it draws no random numbers and changes no input; the weight is 1 in every frame up to
    the end of the copied run's first block, 1 + W where the copy is shown in a later frame, 1 or 1 + W elsewhere; no
-   copy, no weight; a weight without --context-copy, or below 0, is refused (exit 2).
+   copy, no weight; a weight without --context-copy, or below 0, and a share of copies above 1 are refused (exit 2).
 """
 import os
 import sys
@@ -1020,7 +1020,7 @@ def test_copy_weighting() -> None:
     shown_later = shown & (frame >= first[:, None] + F)[:, :, None, None]
     assert bool(shown_later.any()) and bool((w_px[shown_later] > 3.99).all())
     # refused: a weight without copies, a negative weight (exit 2, before anything is read or written)
-    for argv in (['--copy-weight', '2'], ['--copy-weight', '-1', '--context-copy', '0.5']):
+    for argv in (['--copy-weight', '2'], ['--copy-weight', '-1', '--context-copy', '0.5'], ['--context-copy', '1.5']):
         try:
             tt.main(argv + ['--out', '/nonexistent/never-written'])
             raise AssertionError(f'{argv} was accepted')

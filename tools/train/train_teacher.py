@@ -266,11 +266,15 @@ def shown_latents(src: DeviceScenes, b: Dict[str, torch.Tensor], lat: torch.Tens
     return swapped if min_s <= 0 else torch.where((s >= min_s)[:, None, :, None, None], swapped, lat)
 
 
+def latent_weights(w: torch.Tensor) -> torch.Tensor:
+    """Per-pixel loss weights [B, T, H, W] -> the latent layout [B, C, T, h, w] (each latent entry the weight of its pixel)."""
+    return scenes.pack_pixels(w[..., None].expand(*w.shape, 3))
+
+
 def outline_weights(outline_distance: torch.Tensor, weight: float, band: float) -> torch.Tensor:
     """--outline-weight: [B, T, H, W] pixel distances from the nearest outline -> loss weights in the latent layout
     [B, C, T, h, w]: 1 + weight within band pixels of an outline, else 1."""
-    w = 1 + weight * (outline_distance <= band).float()
-    return scenes.pack_pixels(w[..., None].expand(*w.shape, 3))
+    return latent_weights(1 + weight * (outline_distance <= band).float())
 
 
 def make_inputs(src: DeviceScenes, args, dims: Dims, infer_s: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -417,8 +421,7 @@ def copy_weights(frames_changed: torch.Tensor, copy_drawn: torch.Tensor, weight:
     frames = frames_changed.shape[1]
     first = frames_changed.float().argmax(dim=1)  # the run's first frame (0 where nothing changed: no copy drawn)
     seen = torch.arange(frames, device=frames_changed.device)[None] >= first[:, None] + BLOCK
-    w = 1 + weight * (copy_drawn & seen[:, :, None, None]).float()
-    return scenes.pack_pixels(w[..., None].expand(*w.shape, 3))
+    return latent_weights(1 + weight * (copy_drawn & seen[:, :, None, None]).float())
 
 
 @torch.no_grad()
@@ -655,35 +658,26 @@ def main(argv: Optional[List[str]] = None) -> None:
         ap.error(f'--eval-guidance: expected a comma list of numbers, got {args.eval_guidance!r}')
     if not guidances:
         ap.error('--eval-guidance: expected at least one number')
-    if not 0.0 <= args.context_erase <= 1.0:
-        ap.error(f'--context-erase: expected a share in [0, 1], got {args.context_erase}')
+    for share in ('context_erase', 'context_copy', 'context_fade', 'shape_swap', 'shape_swap_tf', 'context_recycle'):
+        if not 0.0 <= getattr(args, share) <= 1.0:
+            ap.error(f"--{share.replace('_', '-')}: expected a share in [0, 1], got {getattr(args, share)}")
     if not 0 <= args.context_erase_from < args.window // BLOCK:
         ap.error(f'--context-erase-from: expected a block of the clip, 0..{args.window // BLOCK - 1}, got {args.context_erase_from}')
-    if not 0.0 <= args.context_copy <= 1.0:
-        ap.error(f'--context-copy: expected a share in [0, 1], got {args.context_copy}')
     if args.copy_weight < 0 or (args.copy_weight > 0 and args.context_copy <= 0):
         ap.error(f'--copy-weight: expected >= 0, and --context-copy > 0 with it, got {args.copy_weight} '
                  f'with --context-copy {args.context_copy}')
     if not 0 <= args.context_copy_from < args.window // BLOCK:
         ap.error(f'--context-copy-from: expected a block of the clip, 0..{args.window // BLOCK - 1}, got {args.context_copy_from}')
-    if not 0.0 <= args.context_fade <= 1.0:
-        ap.error(f'--context-fade: expected a share in [0, 1], got {args.context_fade}')
     try:
         args.context_fade_keep = tuple(float(v) for v in args.context_fade_keep.split(','))
     except ValueError:
         args.context_fade_keep = ()
     if len(args.context_fade_keep) != 2 or not 0.0 <= args.context_fade_keep[0] <= args.context_fade_keep[1] < 1.0:
         ap.error(f'--context-fade-keep: expected lo,hi with 0 <= lo <= hi < 1, got {args.context_fade_keep!r}')
-    if not 0.0 <= args.shape_swap <= 1.0:
-        ap.error(f'--shape-swap: expected a share in [0, 1], got {args.shape_swap}')
-    if not 0.0 <= args.shape_swap_tf <= 1.0:
-        ap.error(f'--shape-swap-tf: expected a share in [0, 1], got {args.shape_swap_tf}')
     if not 0.0 <= args.shape_swap_min_s <= 1.0:
         ap.error(f'--shape-swap-min-s: expected a noise level in [0, 1], got {args.shape_swap_min_s}')
     if args.outline_weight < 0 or args.outline_band <= 0:
         ap.error(f'--outline-weight: expected >= 0 and --outline-band > 0, got {args.outline_weight} and {args.outline_band}')
-    if not 0.0 <= args.context_recycle <= 1.0:
-        ap.error(f'--context-recycle: expected a share in [0, 1], got {args.context_recycle}')
     try:
         recycle_sigma = tuple(float(v) for v in args.context_recycle_sigma.split(','))
     except ValueError:
