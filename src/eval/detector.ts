@@ -31,6 +31,8 @@ export interface DetectedObject {
   shapes: ShapeScores;
   /** Components of this colour of at least minArea pixels, this one included (2: the object drawn twice). */
   copies: number;
+  /** The object's pixels reach the frame's outermost row or column (a drawn object only touches it at a bounce). */
+  atEdge: boolean;
 }
 
 export interface FrameDetection {
@@ -105,7 +107,7 @@ export function detectFrame(
   const objects = new Map<string, DetectedObject>();
   const component = new Int32Array(n).fill(-1);
   const stack = new Int32Array(n);
-  type Component = Omit<DetectedObject, 'shapes' | 'copies'> & { id: number; box: { x0: number; y0: number; x1: number; y1: number } };
+  type Component = Omit<DetectedObject, 'shapes' | 'copies' | 'atEdge'> & { id: number; box: { x0: number; y0: number; x1: number; y1: number } };
   const best = new Map<number, Component>();
   const copies = new Map<number, number>();
   let components = 0;
@@ -149,7 +151,8 @@ export function detectFrame(
   for (const [li, { id, box, ...o }] of best) {
     if (o.area < options.minArea) continue;
     const shapes = shapeScores({ labels: component, id, size, area: o.area, cx: o.cx, cy: o.cy, box }, spec);
-    objects.set(o.colour, { ...o, shapes, copies: copies.get(li)! });
+    const atEdge = box.x0 === 0 || box.y0 === 0 || box.x1 === size - 1 || box.y1 === size - 1;
+    objects.set(o.colour, { ...o, shapes, copies: copies.get(li)!, atEdge });
   }
   const promptedIds = [...best.values()].filter((o) => objects.has(o.colour) && promptColours.includes(o.colour)).map((o) => o.id);
 

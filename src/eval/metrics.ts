@@ -22,6 +22,11 @@ export interface SecondMetrics {
   /** Extra copies of the prompted objects per frame: a prompted colour's components beyond its largest (an object drawn twice: 1). */
   duplicates: number;
   /**
+   * Share of the detected prompted objects that reach the frame's edge (outermost row or column): the training
+   * data's objects bounce off the walls whole, so they touch the edge only at a bounce; NaN if none was detected.
+   */
+  edgeContact: number;
+  /**
    * Mean centroid speed of prompted objects, pixels/frame, measured over a stride of SPEED_STRIDE
    * frames (a shorter stride measures the detector's jitter more than the motion); NaN if none.
    */
@@ -78,6 +83,7 @@ export const METRIC_KEYS = [
   'objectCount',
   'extraObjects',
   'duplicates',
+  'edgeContact',
   'speed',
   'speedRatio',
   'positionError',
@@ -97,6 +103,7 @@ interface Accumulator {
   count: number;
   extra: number;
   duplicates: number;
+  edge: number;
   speedSum: number;
   speedN: number;
   posSum: number;
@@ -114,7 +121,7 @@ interface Accumulator {
 }
 
 const empty = (): Accumulator => ({
-  frames: 0, fidelity: 0, count: 0, extra: 0, duplicates: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0, swapped: 0, swapN: 0,
+  frames: 0, fidelity: 0, count: 0, extra: 0, duplicates: 0, edge: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0, swapped: 0, swapN: 0,
 });
 
 export class VideoMetrics {
@@ -173,6 +180,7 @@ export class VideoMetrics {
       if (!o) return;
       present++;
       a.duplicates += o.copies - 1;
+      if (o.atEdge) a.edge++;
       a.shapeIou += o.shapes[this.shapes[k]];
       const best = bestShape(o.shapes, this.spec);
       if (best === this.shapes[k]) a.shapeRight++;
@@ -221,6 +229,7 @@ export class VideoMetrics {
         objectCount: a.count / a.frames,
         extraObjects: a.extra / a.frames,
         duplicates: a.duplicates / a.frames,
+        edgeContact: a.shapeN > 0 ? a.edge / a.shapeN : Number.NaN,
         speed,
         speedRatio: speed / this.spec.speedMean,
         positionError: a.posN > 0 ? a.posSum / a.posN : Number.NaN,

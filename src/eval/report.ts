@@ -82,6 +82,7 @@ export const METRIC_INFO: Record<MetricKey, { title: string; unit: string; bette
   objectCount: { title: 'objects detected', unit: 'objects', better: 'the prompt\'s count' },
   extraObjects: { title: 'unprompted objects', unit: 'objects', better: 'lower' },
   duplicates: { title: 'objects drawn twice', unit: 'extra copies of prompted objects per frame', better: 'lower (ground truth about 0)' },
+  edgeContact: { title: 'objects at the edge', unit: 'share of prompted objects reaching the frame\'s edge', better: 'lower (ground truth about 0.03: at a bounce)' },
   speed: { title: 'motion', unit: 'pixels/frame', better: 'near the training speed' },
   speedRatio: { title: 'motion vs training', unit: 'speed / training mean', better: 'near 1' },
   positionError: { title: 'position error vs ground truth', unit: 'pixels', better: 'lower' },

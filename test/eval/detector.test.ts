@@ -31,6 +31,23 @@ test('finds every prompted object of a ground-truth frame at its centroid, and n
   assert.ok(checked >= 12, `only ${checked} frames without overlap`);
 });
 
+test('an object reaching the frame\'s edge is marked atEdge; one a pixel inside it is not', () => {
+  const bg = spec.backgrounds.get('dark green')!;
+  const red = spec.objects.get('red')!;
+  const frameWith = (x0: number, y0: number): Uint8Array => {
+    const rgb = new Uint8Array(64 * 64 * 3).map((_, i) => bg[i % 3]);
+    for (let y = y0; y < y0 + 10; y++) for (let x = x0; x < x0 + 10; x++) rgb.set(red, (y * 64 + x) * 3);
+    return rgb;
+  };
+  const at = (x0: number, y0: number): boolean | undefined => detectFrame(frameWith(x0, y0), 64, spec, 'dark green', ['red']).objects.get('red')?.atEdge;
+  assert.is(at(0, 20), true);
+  assert.is(at(54, 20), true);
+  assert.is(at(20, 0), true);
+  assert.is(at(20, 54), true);
+  assert.is(at(1, 20), false);
+  assert.is(at(53, 53), false);
+});
+
 test('an empty background and seeded noise have no objects', () => {
   const bg = spec.backgrounds.get('dark green')!;
   const flat = new Uint8Array(64 * 64 * 3).map((_, i) => bg[i % 3]);

@@ -25,6 +25,7 @@ test('ground truth: full fidelity, no extra objects, exact positions, the layout
     assert.ok(Math.abs(r.speed - Math.hypot(vx, vy)) < (r.second === 0 ? 0.02 : 0.2), `speed ${r.speed} in second ${r.second}`);
     assert.ok(r.backgroundDrift < 8 && r.purity > 0.95);
   }
+  assert.is(rows[0].edgeContact, 0); // whole and inside the walls before its first bounce
   assert.ok(checkPromptedMotion(rows).ok);
 });
 
@@ -39,6 +40,22 @@ test('an object drawn twice in every frame: one extra copy a frame, still one ob
   assert.is(r.duplicates, 1);
   assert.is(r.objectCount, 1);
   assert.is(r.extraObjects, 0);
+});
+
+test('objects at the edge: the share of detected prompted objects reaching it, over a second', () => {
+  const scene = parsePrompt('a red circle bouncing on a dark green background', spec);
+  const bg = spec.backgrounds.get('dark green')!;
+  const red = spec.objects.get('red')!;
+  const m = new VideoMetrics(scene, spec, 16);
+  for (let f = 0; f < 16; f++) {
+    const rgb = new Uint8Array(64 * 64 * 3).map((_, i) => bg[i % 3]);
+    const x0 = f < 4 ? 0 : 27; // a quarter of the frames against the left edge, cut by it
+    for (let y = 27; y < 37; y++) for (let x = x0; x < x0 + 10; x++) rgb.set(red, (y * 64 + x) * 3);
+    m.add(rgb);
+  }
+  const [r] = m.finish();
+  assert.is(r.colourFidelity, 1);
+  assert.is(r.edgeContact, 0.25);
 });
 
 test('a video that stops moving fails the present-and-moving check', () => {
