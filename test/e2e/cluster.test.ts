@@ -44,12 +44,27 @@ function ensureHaproxy(): { path: string } | { skip: string } {
   return installed ? { path: installed } : { skip: `apt-get install haproxy failed: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}` };
 }
 
+const handedOut = new Set<number>();
+
+/**
+ * A port free now, below Linux's ephemeral range (32768-60999) and not handed out before: a port the kernel picks for
+ * listen(0) is an ephemeral one, and the test's own outgoing connections (the readiness polls) took such a port
+ * between this check and the instance binding it (EADDRINUSE on an agent port).
+ */
 async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    const server = net.createServer();
+    const bound = await new Promise<boolean>((r) => {
+      server.once('error', () => r(false));
+      server.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (!bound) continue;
+    await new Promise((r) => server.close(r));
+    handedOut.add(port);
+    return port;
+  }
 }
 
 interface Instance {
