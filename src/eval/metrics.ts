@@ -104,6 +104,7 @@ interface Accumulator {
   extra: number;
   duplicates: number;
   edge: number;
+  edgeN: number;
   speedSum: number;
   speedN: number;
   posSum: number;
@@ -121,7 +122,7 @@ interface Accumulator {
 }
 
 const empty = (): Accumulator => ({
-  frames: 0, fidelity: 0, count: 0, extra: 0, duplicates: 0, edge: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0, swapped: 0, swapN: 0,
+  frames: 0, fidelity: 0, count: 0, extra: 0, duplicates: 0, edge: 0, edgeN: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0, swapped: 0, swapN: 0,
 });
 
 export class VideoMetrics {
@@ -181,6 +182,7 @@ export class VideoMetrics {
       present++;
       a.duplicates += o.copies - 1;
       if (o.atEdge) a.edge++;
+      a.edgeN++;
       a.shapeIou += o.shapes[this.shapes[k]];
       const best = bestShape(o.shapes, this.spec);
       if (best === this.shapes[k]) a.shapeRight++;
@@ -229,7 +231,7 @@ export class VideoMetrics {
         objectCount: a.count / a.frames,
         extraObjects: a.extra / a.frames,
         duplicates: a.duplicates / a.frames,
-        edgeContact: a.shapeN > 0 ? a.edge / a.shapeN : Number.NaN,
+        edgeContact: a.edgeN > 0 ? a.edge / a.edgeN : Number.NaN,
         speed,
         speedRatio: speed / this.spec.speedMean,
         positionError: a.posN > 0 ? a.posSum / a.posN : Number.NaN,
