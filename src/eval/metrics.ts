@@ -103,12 +103,12 @@ interface Accumulator {
   count: number;
   extra: number;
   duplicates: number;
+  /** Detected prompted objects: the denominator of the per-object means (edge, position, shapes). */
+  prompted: number;
   edge: number;
-  edgeN: number;
   speedSum: number;
   speedN: number;
   posSum: number;
-  posN: number;
   drift: number;
   purity: number;
   sharpness: number;
@@ -116,13 +116,12 @@ interface Accumulator {
   borderN: number;
   shapeIou: number;
   shapeRight: number;
-  shapeN: number;
   swapped: number;
   swapN: number;
 }
 
 const empty = (): Accumulator => ({
-  frames: 0, fidelity: 0, count: 0, extra: 0, duplicates: 0, edge: 0, edgeN: 0, speedSum: 0, speedN: 0, posSum: 0, posN: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, shapeN: 0, swapped: 0, swapN: 0,
+  frames: 0, fidelity: 0, count: 0, extra: 0, duplicates: 0, prompted: 0, edge: 0, speedSum: 0, speedN: 0, posSum: 0, drift: 0, purity: 0, sharpness: 0, borderSum: 0, borderN: 0, shapeIou: 0, shapeRight: 0, swapped: 0, swapN: 0,
 });
 
 export class VideoMetrics {
@@ -180,19 +179,17 @@ export class VideoMetrics {
       const o = det.objects.get(c);
       if (!o) return;
       present++;
+      a.prompted++;
       a.duplicates += o.copies - 1;
       if (o.atEdge) a.edge++;
-      a.edgeN++;
       a.shapeIou += o.shapes[this.shapes[k]];
       const best = bestShape(o.shapes, this.spec);
       if (best === this.shapes[k]) a.shapeRight++;
-      a.shapeN++;
       if (this.otherShapes[k].size > 0) {
         a.swapN++;
         if (this.otherShapes[k].has(best)) a.swapped++;
       }
       a.posSum += Math.hypot(o.cx - truth[k].x, o.cy - truth[k].y);
-      a.posN++;
       const p = this.history.length === SPEED_STRIDE ? this.history[0].objects.get(c) : undefined;
       if (p) {
         a.speedSum += Math.hypot(o.cx - p.cx, o.cy - p.cy) / SPEED_STRIDE;
@@ -231,16 +228,16 @@ export class VideoMetrics {
         objectCount: a.count / a.frames,
         extraObjects: a.extra / a.frames,
         duplicates: a.duplicates / a.frames,
-        edgeContact: a.edgeN > 0 ? a.edge / a.edgeN : Number.NaN,
+        edgeContact: a.prompted > 0 ? a.edge / a.prompted : Number.NaN,
         speed,
         speedRatio: speed / this.spec.speedMean,
-        positionError: a.posN > 0 ? a.posSum / a.posN : Number.NaN,
+        positionError: a.prompted > 0 ? a.posSum / a.prompted : Number.NaN,
         backgroundDrift: a.drift / a.frames,
         purity: a.purity / a.frames,
         sharpness: a.sharpness / a.frames,
         borderSharpness: a.borderN > 0 ? a.borderSum / a.borderN : Number.NaN,
-        shapeMatch: a.shapeN > 0 ? a.shapeIou / a.shapeN : Number.NaN,
-        shapeAccuracy: a.shapeN > 0 ? a.shapeRight / a.shapeN : Number.NaN,
+        shapeMatch: a.prompted > 0 ? a.shapeIou / a.prompted : Number.NaN,
+        shapeAccuracy: a.prompted > 0 ? a.shapeRight / a.prompted : Number.NaN,
         shapeSwapped: a.swapN > 0 ? a.swapped / a.swapN : Number.NaN,
       });
     }
