@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { detectFrame } from '../../src/eval/detector.js';
 import { objectStates, renderGroundTruth } from '../../src/scene/ground-truth.js';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
-import { pasteObjects } from '../helpers/frames.js';
+import { pasteObjects, squareFrame } from '../helpers/frames.js';
 
 const spec = loadSceneSpec();
 const prompt = 'a white square, a magenta circle and a cyan triangle bouncing on a black background';
@@ -34,12 +34,8 @@ test('finds every prompted object of a ground-truth frame at its centroid, and n
 test('an object reaching the frame\'s edge is marked atEdge; one a pixel inside it is not', () => {
   const bg = spec.backgrounds.get('dark green')!;
   const red = spec.objects.get('red')!;
-  const frameWith = (x0: number, y0: number): Uint8Array => {
-    const rgb = new Uint8Array(64 * 64 * 3).map((_, i) => bg[i % 3]);
-    for (let y = y0; y < y0 + 10; y++) for (let x = x0; x < x0 + 10; x++) rgb.set(red, (y * 64 + x) * 3);
-    return rgb;
-  };
-  const at = (x0: number, y0: number): boolean | undefined => detectFrame(frameWith(x0, y0), 64, spec, 'dark green', ['red']).objects.get('red')?.atEdge;
+  const at = (x0: number, y0: number): boolean | undefined =>
+    detectFrame(squareFrame(64, bg, red, x0, y0, 10), 64, spec, 'dark green', ['red']).objects.get('red')?.atEdge;
   assert.is(at(0, 20), true);
   assert.is(at(54, 20), true);
   assert.is(at(20, 0), true);

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { VideoMetrics, checkPromptedMotion } from '../../src/eval/metrics.js';
 import { renderGroundTruth } from '../../src/scene/ground-truth.js';
 import { loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
-import { pasteObjects } from '../helpers/frames.js';
+import { pasteObjects, squareFrame } from '../helpers/frames.js';
 
 const spec = loadSceneSpec();
 
@@ -47,12 +47,7 @@ test('objects at the edge: the share of detected prompted objects reaching it, o
   const bg = spec.backgrounds.get('dark green')!;
   const red = spec.objects.get('red')!;
   const m = new VideoMetrics(scene, spec, 16);
-  for (let f = 0; f < 16; f++) {
-    const rgb = new Uint8Array(64 * 64 * 3).map((_, i) => bg[i % 3]);
-    const x0 = f < 4 ? 0 : 27; // a quarter of the frames against the left edge, cut by it
-    for (let y = 27; y < 37; y++) for (let x = x0; x < x0 + 10; x++) rgb.set(red, (y * 64 + x) * 3);
-    m.add(rgb);
-  }
+  for (let f = 0; f < 16; f++) m.add(squareFrame(64, bg, red, f < 4 ? 0 : 27, 27, 10)); // a quarter of the frames against the left edge
   const [r] = m.finish();
   assert.is(r.colourFidelity, 1);
   assert.is(r.edgeContact, 0.25);

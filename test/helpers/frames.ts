@@ -16,3 +16,10 @@ export function pasteObjects(base: Uint8Array, over: Uint8Array, background: rea
   }
   return out;
 }
+
+/** A size x size frame of `background` with a side x side square of `colour` whose top-left pixel is (x0, y0). */
+export function squareFrame(size: number, background: readonly number[], colour: readonly number[], x0: number, y0: number, side: number): Uint8Array {
+  const rgb = new Uint8Array(size * size * 3).map((_, i) => background[i % 3]);
+  for (let y = y0; y < y0 + side; y++) for (let x = x0; x < x0 + side; x++) rgb.set(colour, (y * size + x) * 3);
+  return rgb;
+}
