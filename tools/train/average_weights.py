@@ -1,13 +1,14 @@
 """Averages checkpoints of one architecture, tensor by tensor (a "model soup" of runs along one training lineage).
 
     python3 tools/train/average_weights.py OUT.safetensors A.safetensors B.safetensors [...]
-        [--weights 0.75,0.25] [--first-only REGEX]
+        [--weights 0.75,0.25] [--first-only REGEX] [--extrapolate]
 
 Every input must hold the same float32 tensors (names, shapes), except that tensors whose names match --first-only
 are taken from the first input alone, and only the first input needs them (e.g. a student's text encoder neighbour
 tables, which an older model lacks). --weights gives each input's share (default: equal; normalised to sum 1). The
 output's metadata names the recipe, the shares, the first-only pattern and keeps each input's metadata (a JSON list
-under "inputs").
+under "inputs"). --extrapolate lets shares be negative (still normalised to sum 1): `--weights 2,-1 --extrapolate` of a
+½/½ mix and one of its inputs gives back the other input.
 """
 import argparse
 import json
@@ -21,15 +22,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from safetensors_io import load_file, read_header, save_file  # noqa: E402
 
 
-def parse_shares(text, count):
+def parse_shares(text, count, extrapolate=False):
     if text is None:
         return [1.0 / count] * count
     try:
         shares = [float(v) for v in text.split(',')]
     except ValueError:
         sys.exit(f'average_weights: --weights {text!r}: expected {count} comma-separated numbers')
-    if len(shares) != count or any(not np.isfinite(s) or s < 0 for s in shares) or sum(shares) <= 0:
-        sys.exit(f'average_weights: --weights {text!r}: expected {count} non-negative numbers (one per input), not all zero')
+    if extrapolate:
+        if len(shares) != count or any(not np.isfinite(s) for s in shares) or sum(shares) <= 0:
+            sys.exit(f'average_weights: --weights {text!r}: expected {count} numbers (one per input) with a positive sum')
+    elif len(shares) != count or any(not np.isfinite(s) or s < 0 for s in shares) or sum(shares) <= 0:
+        sys.exit(f'average_weights: --weights {text!r}: expected {count} non-negative numbers (one per input), not all zero'
+                 ' (negative ones need --extrapolate)')
     total = sum(shares)
     return [s / total for s in shares]
 
@@ -40,11 +45,12 @@ def main(argv=None):
     ap.add_argument('inputs', nargs='+')
     ap.add_argument('--weights', default=None, help='each input\'s share, comma-separated (default: equal)')
     ap.add_argument('--first-only', default=None, metavar='REGEX', help='tensors taken from the first input alone')
+    ap.add_argument('--extrapolate', action='store_true', help='allow negative shares (e.g. 2,-1: a mix minus one input)')
     args = ap.parse_args(argv)
     paths = args.inputs
     if len(paths) < 2:
         sys.exit('average_weights: give the output and at least two checkpoints')
-    shares = parse_shares(args.weights, len(paths))
+    shares = parse_shares(args.weights, len(paths), args.extrapolate)
     first_only = re.compile(args.first_only) if args.first_only else None
 
     def mixed_of(header):

@@ -35,6 +35,17 @@ def main():
         assert json.loads(read_header(out)['__metadata__']['shares']) == [0.75, 0.25]
         r = subprocess.run([sys.executable, SCRIPT, out, paths[0], paths[1], '--weights', '1'], capture_output=True, text=True)
         assert r.returncode != 0 and 'one per input' in r.stderr, r.stderr
+        # a ½/½ mix, extrapolated 2,-1 against one of its inputs, gives back the other; negative shares need the flag
+        half = os.path.join(d, 'half.safetensors')
+        subprocess.run([sys.executable, SCRIPT, half, paths[0], paths[1]], check=True)
+        r = subprocess.run([sys.executable, SCRIPT, out, half, paths[1], '--weights', '2,-1'], capture_output=True, text=True)
+        assert r.returncode != 0 and '--extrapolate' in r.stderr, r.stderr
+        subprocess.run([sys.executable, SCRIPT, out, half, paths[1], '--weights', '2,-1', '--extrapolate'], check=True)
+        got = load_file(out)
+        assert np.abs(got['w'] - xs[0]['w']).max() < 1e-6 and np.abs(got['b'] - xs[0]['b']).max() < 1e-6
+        assert json.loads(read_header(out)['__metadata__']['shares']) == [2.0, -1.0]
+        r = subprocess.run([sys.executable, SCRIPT, out, half, paths[1], '--weights', '1,-1', '--extrapolate'], capture_output=True, text=True)
+        assert r.returncode != 0 and 'positive sum' in r.stderr, r.stderr
         # a tensor only the first input holds (a student's neighbour table): refused, unless --first-only names it
         table = rng.standard_normal((2, 2)).astype(np.float32)
         with_table = os.path.join(d, 'table.safetensors')
