@@ -29,12 +29,9 @@ def parse_shares(text, count, extrapolate=False):
         shares = [float(v) for v in text.split(',')]
     except ValueError:
         sys.exit(f'average_weights: --weights {text!r}: expected {count} comma-separated numbers')
-    if extrapolate:
-        if len(shares) != count or any(not np.isfinite(s) for s in shares) or sum(shares) <= 0:
-            sys.exit(f'average_weights: --weights {text!r}: expected {count} numbers (one per input) with a positive sum')
-    elif len(shares) != count or any(not np.isfinite(s) or s < 0 for s in shares) or sum(shares) <= 0:
-        sys.exit(f'average_weights: --weights {text!r}: expected {count} non-negative numbers (one per input), not all zero'
-                 ' (negative ones need --extrapolate)')
+    if len(shares) != count or not all(np.isfinite(shares)) or sum(shares) <= 0 or (min(shares) < 0 and not extrapolate):
+        what = 'with a positive sum' if extrapolate else 'non-negative, not all zero (negative ones need --extrapolate)'
+        sys.exit(f'average_weights: --weights {text!r}: expected {count} numbers (one per input), {what}')
     total = sum(shares)
     return [s / total for s in shares]
 
