@@ -280,6 +280,15 @@ def pack_pixels(values: torch.Tensor, factor: int = 4) -> torch.Tensor:
     return x.reshape(b, factor * factor * 3, t, h // factor, w // factor)
 
 
+def mirror_latent(latent: torch.Tensor) -> torch.Tensor:
+    """The latent [B, 3 f^2, T, h, w] of the frames mirrored left-right: tiles in reverse order along x, and each
+    tile's pixel columns (dx) reversed; the leading frames' sign is per frame, so it commutes."""
+    b, c, t, h, w = latent.shape
+    f = int(round((c // 3) ** 0.5))
+    assert 3 * f * f == c, f'{c} channels: not a space_to_depth latent'
+    return latent.reshape(b, f, f, 3, t, h, w).flip(2).flip(-1).reshape(b, c, t, h, w)
+
+
 def depth_to_space(latent: torch.Tensor, factor: int = 4, first_frame: int = 0) -> torch.Tensor:
     """Inverse of space_to_depth: [B, 3 f^2, T, h, w] -> pixels [B, T, h f, w f, 3] in 0..255 (clamped); frame 0 is
     the video's frame first_frame."""

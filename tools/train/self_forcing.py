@@ -40,7 +40,10 @@ Classifier-free guidance (--real-guidance G, default 1 = none): the real score i
 guided flow, v_empty + G (v_prompt - v_empty), the empty prompt being lengths 0 (an all-zero text
 context); the critic (fake score) stays unguided and conditional, as in DMD2 / Self-Forcing. It
 needs a teacher trained with dropped prompts (train_teacher.py --cond-drop). --real-guidance-interval lo,hi guides
-only the frames whose noise level lies in [lo, hi] (the prompt's flow alone elsewhere).
+only the frames whose noise level lies in [lo, hi] (the prompt's flow alone elsewhere). --real-score-mirror computes the
+real score of a random half of the batch on the clip mirrored left-right, and mirrors its flow back: the data (and
+every prompt) is mirror-symmetric, a teacher that places or steers its objects more to one side is not, and the
+expectation over the mirror is the teacher's score made symmetric (its triangles point up, so only left-right).
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
 
 Held-out prompts: captions with crc32 % 8 == 0 are never trained on; the evaluation uses them.
@@ -195,6 +198,13 @@ def teacher_forced_flow(model: WanModel, clean: torch.Tensor, noisy: torch.Tenso
     out = model.run_tokens(x, e.repeat_interleave(per, dim=1), e0.repeat_interleave(per, dim=1),
                            torch.cat([pos, pos], dim=0), xkv, None, mask)
     return flow_of_output(model.unpatchify(out.flow[:, nf * per:], nf).float(), noisy, s_frame * 1000, dims.prediction)
+
+
+def mirrored_where(latent: torch.Tensor, mirror: Optional[torch.Tensor]) -> torch.Tensor:
+    """latent [B, C, T, h, w] with the clips where mirror [B] (bool) is set mirrored left-right; None: as it is."""
+    if mirror is None:
+        return latent
+    return torch.where(mirror[:, None, None, None, None], scenes.mirror_latent(latent), latent)
 
 
 def real_flow(teacher: WanModel, clean: torch.Tensor, noisy: torch.Tensor, s_frame: torch.Tensor, xkv, xkv_null,
@@ -504,6 +514,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     help="the real score's guidance on the first block (opened from noise); default: --real-guidance")
     ap.add_argument('--real-guidance-interval', default=None,
                     help="lo,hi: the real score (and the ODE term's teacher) guided only at noise levels in [lo, hi]")
+    ap.add_argument('--real-score-mirror', action='store_true',
+                    help='the real score of a random half of the batch taken on the clip mirrored left-right (and mirrored back)')
     ap.add_argument('--s-min', type=float, default=0.02, help='DMD noise levels: shift-5 distribution clamped to [s-min, s-max]')
     ap.add_argument('--s-max', type=float, default=0.98)
     ap.add_argument('--exit', default='random', choices=['random', 'last'], help="each block's exit step (Self-Forcing: random)")
@@ -676,10 +688,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             s_frame = s_blk.repeat_interleave(F_, dim=1)
             sv = s_frame[:, None, :, None, None]
             noisy = (1 - sv) * vid + sv * torch.randn_like(vid)
+            mirror = (torch.rand(args.batch, device=dev) < 0.5) if args.real_score_mirror else None
             with torch.no_grad(), torch.autocast(**amp):
                 xkv_c = critic.cross_kv(ctx_c)
-                real = noisy - sv * real_flow(teacher, vid, noisy, s_frame, xkv_t, xkv_t_null, mask, args.real_guidance,
-                                              args.opening_real_guidance, F_, args.guidance_interval)
+                real_v = real_flow(teacher, mirrored_where(vid, mirror), mirrored_where(noisy, mirror), s_frame, xkv_t,
+                                   xkv_t_null, mask, args.real_guidance, args.opening_real_guidance, F_, args.guidance_interval)
+                real = noisy - sv * mirrored_where(real_v.float(), mirror)
                 fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
             b_, c_, _, h_, w_ = vid.shape
             blocks_view = (b_, c_, nb, F_, h_, w_)
@@ -731,7 +745,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
             'opening_real_guidance': str(args.opening_real_guidance),
-            'real_guidance_interval': str(args.real_guidance_interval), 'critic_warmup': str(args.critic_warmup)}
+            'real_guidance_interval': str(args.real_guidance_interval), 'real_score_mirror': str(args.real_score_mirror), 'critic_warmup': str(args.critic_warmup)}
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
     if args.ode_weight > 0:

@@ -92,6 +92,7 @@ import distill_opening as do  # noqa: E402
 import self_forcing as sf  # noqa: E402
 import train_teacher as tt  # noqa: E402
 from model import Dims, KVCache, WanModel, block_causal_mask  # noqa: E402
+from safetensors_io import read_header  # noqa: E402
 
 B, BLOCKS, F = 2, 6, 3
 
@@ -1054,6 +1055,30 @@ def test_critic_warmup() -> None:
     assert len(changed[1]) > 10, changed[1]
 
 
+def test_real_score_mirror() -> None:
+    # the latent of mirrored frames is the mirrored latent; mirroring twice gives the clip back; only the chosen clips
+    clips = sf.scenes.sample_scenes(5, 3)
+    px = sf.scenes.render(clips, 4)['pixels']  # [B, T, H, W, 3]
+    assert not torch.equal(px, px.flip(3))  # the scenes are not symmetric already, or the check proves nothing
+    lat = sf.scenes.space_to_depth(px, first_frame=0)
+    assert torch.equal(sf.scenes.mirror_latent(lat), sf.scenes.space_to_depth(px.flip(3)))
+    neg = sf.scenes.space_to_depth(px, first_frame=0)
+    neg[:, :, :2] *= -1  # the leading frames' sign commutes with the mirror
+    assert torch.equal(sf.scenes.mirror_latent(neg)[:, :, :2], -sf.scenes.space_to_depth(px.flip(3))[:, :, :2])
+    which = torch.tensor([True, False, True])
+    got = sf.mirrored_where(lat, which)
+    assert torch.equal(got[0], sf.scenes.mirror_latent(lat)[0]) and torch.equal(got[1], lat[1])
+    assert torch.equal(sf.mirrored_where(got, which), lat) and sf.mirrored_where(lat, None) is lat
+    # a run with it trains (2 steps) and records it
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        sf.main(['--out', d, '--device', 'cpu', '--steps', '2', '--batch', '2', '--rollout-blocks', '5',
+                 '--critic-steps', '1', '--prompts', '64', '--no-eval', '--no-teacher-eval', '--log-every', '1',
+                 '--real-score-mirror'])
+        meta = read_header(os.path.join(d, 'model.safetensors'))['__metadata__']
+        assert meta['real_score_mirror'] == 'True', meta
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -1081,4 +1106,5 @@ if __name__ == '__main__':
     test_context_copies()
     test_copy_weighting()
     test_critic_warmup()
+    test_real_score_mirror()
     print('ok')
