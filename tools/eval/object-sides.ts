@@ -1,0 +1,81 @@
+// Where the generated objects are: the mean centroid and 4-frame velocity of the detected prompted objects, and for
+// those that reach the frame's edge, which side (the one nearest their centroid). The training data places and moves
+// its objects symmetrically (mean centroid at the frame's centre), so a mean off the centre is the model's.
+//
+//   npx tsx tools/eval/object-sides.ts [--prompts 12] [--seeds 0] [--seconds 12] [--set key=value ...]
+//
+// Renders the held-out prompts of `sinkstream eval` under the default cache (streamingllm-sink) and prints one JSON line.
+import { parseArgs } from 'node:util';
+import { detectFrame } from '../../src/eval/detector.js';
+import { heldOutPrompts } from '../../src/eval/prompt-sets.js';
+import { presetConfig } from '../../src/eval/run-eval.js';
+import { createGenerator } from '../../src/loop/generator.js';
+import { defaultSpecDir, loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
+
+const { values } = parseArgs({
+  options: {
+    prompts: { type: 'string', default: '12' },
+    seeds: { type: 'string', default: '0' },
+    seconds: { type: 'string', default: '12' },
+    set: { type: 'string', multiple: true, default: [] },
+  },
+});
+const spec = loadSceneSpec(defaultSpecDir);
+const last = spec.frameSize - 1;
+const sides = { left: 0, right: 0, top: 0, bottom: 0 };
+let objects = 0;
+let atEdge = 0;
+let sumX = 0;
+let sumY = 0;
+let sumVx = 0;
+let sumVy = 0;
+let moves = 0;
+for (const prompt of heldOutPrompts(spec, Number(values.prompts))) {
+  for (const seed of values.seeds.split(',').map(Number)) {
+    const config = presetConfig('streamingllm-sink', { set: values.set }, prompt, seed);
+    const colours = parsePrompt(prompt, spec).objects.map((o) => o.colour);
+    const background = parsePrompt(prompt, spec).background;
+    const total = Number(values.seconds) * config.generation.fps;
+    const tracks = new Map<string, ({ cx: number; cy: number } | undefined)[]>(colours.map((c) => [c, []]));
+    const generator = await createGenerator(config);
+    let frames = 0;
+    try {
+      while (frames < total) {
+        for (const rgb of (await generator.next()).frames) {
+          if (frames++ >= total) break;
+          const detection = detectFrame(rgb, spec.frameSize, spec, background, colours);
+          for (const c of colours) {
+            const o = detection.objects.get(c);
+            tracks.get(c)!.push(o && { cx: o.cx, cy: o.cy });
+            if (!o) continue;
+            objects++;
+            sumX += o.cx;
+            sumY += o.cy;
+            if (!o.atEdge) continue;
+            atEdge++;
+            const distance = { left: o.cx, right: last - o.cx, top: o.cy, bottom: last - o.cy };
+            const side = (Object.keys(distance) as (keyof typeof distance)[]).reduce((a, b) => (distance[a] <= distance[b] ? a : b));
+            sides[side]++;
+          }
+        }
+      }
+    } finally {
+      await generator.close();
+    }
+    for (const track of tracks.values()) {
+      for (let i = 4; i < track.length; i++) {
+        const [a, b] = [track[i - 4], track[i]];
+        if (!a || !b) continue;
+        sumVx += (b.cx - a.cx) / 4;
+        sumVy += (b.cy - a.cy) / 4;
+        moves++;
+      }
+    }
+  }
+}
+const round = (x: number) => Math.round(x * 1000) / 1000;
+console.log(JSON.stringify({
+  prompts: Number(values.prompts), seeds: values.seeds, seconds: Number(values.seconds), set: values.set,
+  frameCentre: last / 2, objects, meanX: round(sumX / objects), meanY: round(sumY / objects),
+  meanVelocityX: round(sumVx / moves), meanVelocityY: round(sumVy / moves), atEdge: round(atEdge / objects), sides,
+}));
