@@ -23,18 +23,12 @@ const { values } = parseArgs({
 const spec = loadSceneSpec(defaultSpecDir);
 const last = spec.frameSize - 1;
 const sides = { left: 0, right: 0, top: 0, bottom: 0 };
-let objects = 0;
-let atEdge = 0;
-let sumX = 0;
-let sumY = 0;
-let sumVx = 0;
-let sumVy = 0;
-let moves = 0;
+const sum = { objects: 0, atEdge: 0, x: 0, y: 0, vx: 0, vy: 0, moves: 0 };
 for (const prompt of heldOutPrompts(spec, Number(values.prompts))) {
   for (const seed of values.seeds.split(',').map(Number)) {
     const config = presetConfig('streamingllm-sink', { set: values.set }, prompt, seed);
-    const colours = parsePrompt(prompt, spec).objects.map((o) => o.colour);
-    const background = parsePrompt(prompt, spec).background;
+    const { objects, background } = parsePrompt(prompt, spec);
+    const colours = objects.map((o) => o.colour);
     const total = Number(values.seconds) * config.generation.fps;
     const tracks = new Map<string, ({ cx: number; cy: number } | undefined)[]>(colours.map((c) => [c, []]));
     const generator = await createGenerator(config);
@@ -48,11 +42,11 @@ for (const prompt of heldOutPrompts(spec, Number(values.prompts))) {
             const o = detection.objects.get(c);
             tracks.get(c)!.push(o && { cx: o.cx, cy: o.cy });
             if (!o) continue;
-            objects++;
-            sumX += o.cx;
-            sumY += o.cy;
+            sum.objects++;
+            sum.x += o.cx;
+            sum.y += o.cy;
             if (!o.atEdge) continue;
-            atEdge++;
+            sum.atEdge++;
             const distance = { left: o.cx, right: last - o.cx, top: o.cy, bottom: last - o.cy };
             const side = (Object.keys(distance) as (keyof typeof distance)[]).reduce((a, b) => (distance[a] <= distance[b] ? a : b));
             sides[side]++;
@@ -66,9 +60,9 @@ for (const prompt of heldOutPrompts(spec, Number(values.prompts))) {
       for (let i = 4; i < track.length; i++) {
         const [a, b] = [track[i - 4], track[i]];
         if (!a || !b) continue;
-        sumVx += (b.cx - a.cx) / 4;
-        sumVy += (b.cy - a.cy) / 4;
-        moves++;
+        sum.vx += (b.cx - a.cx) / 4;
+        sum.vy += (b.cy - a.cy) / 4;
+        sum.moves++;
       }
     }
   }
@@ -76,6 +70,6 @@ for (const prompt of heldOutPrompts(spec, Number(values.prompts))) {
 const round = (x: number) => Math.round(x * 1000) / 1000;
 console.log(JSON.stringify({
   prompts: Number(values.prompts), seeds: values.seeds, seconds: Number(values.seconds), set: values.set,
-  frameCentre: last / 2, objects, meanX: round(sumX / objects), meanY: round(sumY / objects),
-  meanVelocityX: round(sumVx / moves), meanVelocityY: round(sumVy / moves), atEdge: round(atEdge / objects), sides,
+  frameCentre: last / 2, objects: sum.objects, meanX: round(sum.x / sum.objects), meanY: round(sum.y / sum.objects),
+  meanVelocityX: round(sum.vx / sum.moves), meanVelocityY: round(sum.vy / sum.moves), atEdge: round(sum.atEdge / sum.objects), sides,
 }));
