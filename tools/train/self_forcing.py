@@ -693,7 +693,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 xkv_c = critic.cross_kv(ctx_c)
                 real_v = real_flow(teacher, mirrored_where(vid, mirror), mirrored_where(noisy, mirror), s_frame, xkv_t,
                                    xkv_t_null, mask, args.real_guidance, args.opening_real_guidance, F_, args.guidance_interval)
-                real = noisy - sv * mirrored_where(real_v.float(), mirror)
+                real = noisy - sv * mirrored_where(real_v, mirror)
                 fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
             b_, c_, _, h_, w_ = vid.shape
             blocks_view = (b_, c_, nb, F_, h_, w_)
