@@ -289,6 +289,15 @@ def mirror_latent(latent: torch.Tensor) -> torch.Tensor:
     return latent.reshape(b, f, f, 3, t, h, w).flip(2).flip(-1).reshape(b, c, t, h, w)
 
 
+def flip_latent(latent: torch.Tensor) -> torch.Tensor:
+    """The latent [B, 3 f^2, T, h, w] of the frames flipped upside down: tiles in reverse order along y, and each
+    tile's pixel rows (dy) reversed; like mirror_latent, it commutes with the leading frames' sign."""
+    b, c, t, h, w = latent.shape
+    f = int(round((c // 3) ** 0.5))
+    assert 3 * f * f == c, f'{c} channels: not a space_to_depth latent'
+    return latent.reshape(b, f, f, 3, t, h, w).flip(1).flip(-2).reshape(b, c, t, h, w)
+
+
 def depth_to_space(latent: torch.Tensor, factor: int = 4, first_frame: int = 0) -> torch.Tensor:
     """Inverse of space_to_depth: [B, 3 f^2, T, h, w] -> pixels [B, T, h f, w f, 3] in 0..255 (clamped); frame 0 is
     the video's frame first_frame."""

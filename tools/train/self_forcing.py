@@ -43,7 +43,9 @@ needs a teacher trained with dropped prompts (train_teacher.py --cond-drop). --r
 only the frames whose noise level lies in [lo, hi] (the prompt's flow alone elsewhere). --real-score-mirror computes the
 real score of a random half of the batch on the clip mirrored left-right, and mirrors its flow back: the data (and
 every prompt) is mirror-symmetric, a teacher that places or steers its objects more to one side is not, and the
-expectation over the mirror is the teacher's score made symmetric (its triangles point up, so only left-right).
+expectation over the mirror is the teacher's score made symmetric. Its triangles point up, so a clip upside down is
+out of the data only with a triangle: --real-score-flip also takes the real score of a random half of the clips without
+one upside down (and flips its flow back).
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
 
 Held-out prompts: captions with crc32 % 8 == 0 are never trained on; the evaluation uses them.
@@ -200,11 +202,19 @@ def teacher_forced_flow(model: WanModel, clean: torch.Tensor, noisy: torch.Tenso
     return flow_of_output(model.unpatchify(out.flow[:, nf * per:], nf).float(), noisy, s_frame * 1000, dims.prediction)
 
 
-def mirrored_where(latent: torch.Tensor, mirror: Optional[torch.Tensor]) -> torch.Tensor:
-    """latent [B, C, T, h, w] with the clips where mirror [B] (bool) is set mirrored left-right; None: as it is."""
-    if mirror is None:
-        return latent
-    return torch.where(mirror[:, None, None, None, None], scenes.mirror_latent(latent), latent)
+def mirrored_where(latent: torch.Tensor, mirror: Optional[torch.Tensor], flip: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """latent [B, C, T, h, w] with the clips where mirror [B] (bool) is set mirrored left-right, and those where flip
+    [B] is set flipped upside down; None: none. Both are their own inverse and commute, so it also maps back."""
+    if mirror is not None:
+        latent = torch.where(mirror[:, None, None, None, None], scenes.mirror_latent(latent), latent)
+    if flip is not None:
+        latent = torch.where(flip[:, None, None, None, None], scenes.flip_latent(latent), latent)
+    return latent
+
+
+def flippable(p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """[B] bool: the prompts without a triangle, whose clips are as likely upside down (a triangle points up)."""
+    return ~((p['shape'] == scenes.SHAPES.index('triangle')) & p['valid']).any(dim=1)
 
 
 def real_flow(teacher: WanModel, clean: torch.Tensor, noisy: torch.Tensor, s_frame: torch.Tensor, xkv, xkv_null,
@@ -516,6 +526,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     help="lo,hi: the real score (and the ODE term's teacher) guided only at noise levels in [lo, hi]")
     ap.add_argument('--real-score-mirror', action='store_true',
                     help='the real score of a random half of the batch taken on the clip mirrored left-right (and mirrored back)')
+    ap.add_argument('--real-score-flip', action='store_true',
+                    help='the real score of a random half of the clips without a triangle taken on the clip upside down (and back)')
     ap.add_argument('--s-min', type=float, default=0.02, help='DMD noise levels: shift-5 distribution clamped to [s-min, s-max]')
     ap.add_argument('--s-max', type=float, default=0.98)
     ap.add_argument('--exit', default='random', choices=['random', 'last'], help="each block's exit step (Self-Forcing: random)")
@@ -689,11 +701,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             sv = s_frame[:, None, :, None, None]
             noisy = (1 - sv) * vid + sv * torch.randn_like(vid)
             mirror = (torch.rand(args.batch, device=dev) < 0.5) if args.real_score_mirror else None
+            flip = (torch.rand(args.batch, device=dev) < 0.5) & flippable(p) if args.real_score_flip else None
             with torch.no_grad(), torch.autocast(**amp):
                 xkv_c = critic.cross_kv(ctx_c)
-                real_v = real_flow(teacher, mirrored_where(vid, mirror), mirrored_where(noisy, mirror), s_frame, xkv_t,
-                                   xkv_t_null, mask, args.real_guidance, args.opening_real_guidance, F_, args.guidance_interval)
-                real = noisy - sv * mirrored_where(real_v, mirror)
+                real_v = real_flow(teacher, mirrored_where(vid, mirror, flip), mirrored_where(noisy, mirror, flip), s_frame,
+                                   xkv_t, xkv_t_null, mask, args.real_guidance, args.opening_real_guidance, F_,
+                                   args.guidance_interval)
+                real = noisy - sv * mirrored_where(real_v, mirror, flip)
                 fake = noisy - sv * teacher_forced_flow(critic, vid, noisy, s_frame, xkv_c, mask)
             b_, c_, _, h_, w_ = vid.shape
             blocks_view = (b_, c_, nb, F_, h_, w_)
@@ -745,7 +759,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
             'opening_real_guidance': str(args.opening_real_guidance),
-            'real_guidance_interval': str(args.real_guidance_interval), 'real_score_mirror': str(args.real_score_mirror), 'critic_warmup': str(args.critic_warmup)}
+            'real_guidance_interval': str(args.real_guidance_interval), 'real_score_mirror': str(args.real_score_mirror),
+            'real_score_flip': str(args.real_score_flip), 'critic_warmup': str(args.critic_warmup)}
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
     if args.ode_weight > 0:

@@ -1069,14 +1069,25 @@ def test_real_score_mirror() -> None:
     got = sf.mirrored_where(lat, which)
     assert torch.equal(got[0], sf.scenes.mirror_latent(lat)[0]) and torch.equal(got[1], lat[1])
     assert torch.equal(sf.mirrored_where(got, which), lat) and sf.mirrored_where(lat, None) is lat
-    # a run with it trains (2 steps) and records it
+    # upside down likewise, and both at once map back
+    assert torch.equal(sf.scenes.flip_latent(lat), sf.scenes.space_to_depth(px.flip(2)))
+    assert torch.equal(sf.scenes.flip_latent(neg)[:, :, :2], -sf.scenes.space_to_depth(px.flip(2))[:, :, :2])
+    up = torch.tensor([False, True, True])
+    both = sf.mirrored_where(lat, which, up)
+    assert torch.equal(both[2], sf.scenes.space_to_depth(px.flip(2).flip(3))[2])
+    assert torch.equal(both[1], sf.scenes.flip_latent(lat)[1]) and torch.equal(sf.mirrored_where(both, which, up), lat)
+    # only prompts without a triangle (a valid slot's) may be flipped
+    p = {'shape': torch.tensor([[0, 1, 2], [2, 0, 0], [0, 1, 1]]),
+         'valid': torch.tensor([[True, True, False], [True, True, False], [True, True, True]])}
+    assert sf.flippable(p).tolist() == [True, False, True]
+    # a run with them trains (2 steps) and records them
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         sf.main(['--out', d, '--device', 'cpu', '--steps', '2', '--batch', '2', '--rollout-blocks', '5',
                  '--critic-steps', '1', '--prompts', '64', '--no-eval', '--no-teacher-eval', '--log-every', '1',
-                 '--real-score-mirror'])
+                 '--real-score-mirror', '--real-score-flip'])
         meta = read_header(os.path.join(d, 'model.safetensors'))['__metadata__']
-        assert meta['real_score_mirror'] == 'True', meta
+        assert meta['real_score_mirror'] == 'True' and meta['real_score_flip'] == 'True', meta
 
 
 if __name__ == '__main__':
