@@ -1,4 +1,4 @@
-// Where the generated objects are: the mean centroid and 4-frame velocity of the detected prompted objects, and for
+// Where the generated objects are: the mean centroid and velocity (over the evaluation's speed stride) of the detected prompted objects, and for
 // those that reach the frame's edge, which side (the one nearest their centroid). The training data places and moves
 // its objects symmetrically (mean centroid at the frame's centre), so a mean off the centre is the model's.
 //
@@ -7,6 +7,7 @@
 // Renders the held-out prompts of `sinkstream eval` under the default cache (streamingllm-sink) and prints one JSON line.
 import { parseArgs } from 'node:util';
 import { detectFrame } from '../../src/eval/detector.js';
+import { SPEED_STRIDE } from '../../src/eval/metrics.js';
 import { heldOutPrompts } from '../../src/eval/prompt-sets.js';
 import { presetConfig } from '../../src/eval/run-eval.js';
 import { createGenerator } from '../../src/loop/generator.js';
@@ -57,11 +58,11 @@ for (const prompt of heldOutPrompts(spec, Number(values.prompts))) {
       await generator.close();
     }
     for (const track of tracks.values()) {
-      for (let i = 4; i < track.length; i++) {
-        const [a, b] = [track[i - 4], track[i]];
+      for (let i = SPEED_STRIDE; i < track.length; i++) {
+        const [a, b] = [track[i - SPEED_STRIDE], track[i]];
         if (!a || !b) continue;
-        sum.vx += (b.cx - a.cx) / 4;
-        sum.vy += (b.cy - a.cy) / 4;
+        sum.vx += (b.cx - a.cx) / SPEED_STRIDE;
+        sum.vy += (b.cy - a.cy) / SPEED_STRIDE;
         sum.moves++;
       }
     }
