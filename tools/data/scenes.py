@@ -95,8 +95,8 @@ def caption(colours: Sequence[str], shapes: Sequence[str], background: str) -> s
     return f'{what} bouncing on a {background} background'
 
 
-def sample_scene(rng: np.random.Generator) -> Scene:
-    k = int(rng.choice([1, 2, 3], p=COUNT_PROBS))
+def sample_scene(rng: np.random.Generator, count_probs: Sequence[float] = COUNT_PROBS) -> Scene:
+    k = int(rng.choice([1, 2, 3], p=count_probs))
     colours = list(rng.choice(list(OBJECT_COLOURS), size=k, replace=False))
     shapes = [str(rng.choice(SHAPES)) for _ in range(k)]
     background = str(rng.choice(list(BACKGROUNDS)))

@@ -46,6 +46,8 @@ every prompt) is mirror-symmetric, a teacher that places or steers its objects m
 expectation over the mirror is the teacher's score made symmetric. Its triangles point up, so a clip upside down is
 out of the data only with a triangle: --real-score-flip also takes the real score of a random half of the clips without
 one upside down (and flips its flow back).
+--count-probs p1,p2,p3 sets the training prompt pool's shares of one, two and three objects (the data's 0.3, 0.4, 0.3
+by default); the held-out evaluation keeps the data's.
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
 
 Held-out prompts: captions with crc32 % 8 == 0 are never trained on; the evaluation uses them.
@@ -85,12 +87,27 @@ from distill_opening import (  # noqa: E402
 # Prompts: a held-out share of the caption space
 # ----------------------------------------------------------------------------------------------
 
-def prompt_pool(seed: int, n: int, held: bool, vocab, text_len: int, device) -> PromptSet:
-    """n random training-grammar prompts, only held-out captions (held) or only training ones."""
+def parse_count_probs(text: Optional[str]) -> Tuple[float, float, float]:
+    """'p1,p2,p3' -> shares of one, two and three objects (non-negative, summing to 1); None -> the data's."""
+    if text is None:
+        return scenes.COUNT_PROBS
+    try:
+        probs = tuple(float(v) for v in text.split(','))
+    except ValueError:
+        raise SystemExit(f'--count-probs: expected three numbers p1,p2,p3, got {text!r}')
+    if len(probs) != 3 or min(probs) < 0 or abs(sum(probs) - 1) > 1e-6:
+        raise SystemExit(f'--count-probs: expected three non-negative shares summing to 1, got {text!r}')
+    return probs  # type: ignore[return-value]
+
+
+def prompt_pool(seed: int, n: int, held: bool, vocab, text_len: int, device,
+                count_probs: Sequence[float] = scenes.COUNT_PROBS) -> PromptSet:
+    """n random training-grammar prompts, only held-out captions (held) or only training ones; count_probs:
+    the shares of one, two and three objects (the data's by default)."""
     rng = np.random.default_rng(seed)
     out: List[scenes.Scene] = []
     while len(out) < n:
-        s = scenes.sample_scene(rng)
+        s = scenes.sample_scene(rng, count_probs)
         if held_out(s.caption()) == held:
             out.append(s)
     return PromptSet(out, vocab, text_len, device)
@@ -532,6 +549,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument('--s-max', type=float, default=0.98)
     ap.add_argument('--exit', default='random', choices=['random', 'last'], help="each block's exit step (Self-Forcing: random)")
     ap.add_argument('--prompts', type=int, default=20000, help='training prompt pool')
+    ap.add_argument('--count-probs', default=None,
+                    help="p1,p2,p3: the training pool's shares of one, two and three objects (default: the data's)")
     ap.add_argument('--eval-n', type=int, default=256, help='held-out prompts of the evaluation')
     ap.add_argument('--eval-blocks', type=int, default=6, help='objects present after this many blocks')
     ap.add_argument('--long-blocks', type=int, default=40)
@@ -613,7 +632,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ema = frozen_copy(student)
     ema_p = matching_params(ema, student)
 
-    pool = prompt_pool(args.seed + 1, args.prompts, False, vocab, dims.text_len, dev)
+    pool = prompt_pool(args.seed + 1, args.prompts, False, vocab, dims.text_len, dev, parse_count_probs(args.count_probs))
     evalset = prompt_pool(10_000 + args.seed, args.eval_n, True, vocab, dims.text_len, dev)
     ref = reference_areas(evalset.take(torch.arange(args.eval_n, device=dev)))
     sig = step_sigmas()
@@ -760,7 +779,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
             'opening_real_guidance': str(args.opening_real_guidance),
             'real_guidance_interval': str(args.real_guidance_interval), 'real_score_mirror': str(args.real_score_mirror),
-            'real_score_flip': str(args.real_score_flip), 'critic_warmup': str(args.critic_warmup)}
+            'real_score_flip': str(args.real_score_flip), 'count_probs': args.count_probs or 'data', 'critic_warmup': str(args.critic_warmup)}
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
     if args.ode_weight > 0:

@@ -1090,6 +1090,34 @@ def test_real_score_mirror() -> None:
         assert meta['real_score_mirror'] == 'True' and meta['real_score_flip'] == 'True', meta
 
 
+def test_count_probs() -> None:
+    vocab = sf.scenes.vocabulary()
+    counts = lambda pool: pool.count.tolist()
+    # the default pool is the data's, scene for scene; shares put every scene where they point
+    default = sf.prompt_pool(3, 200, False, vocab, 16, 'cpu')
+    rng = np.random.default_rng(3)
+    data = [s for s in (sf.scenes.sample_scene(rng) for _ in range(400)) if sf.held_out(s.caption()) is False][:200]
+    assert default.captions == [s.caption() for s in data]
+    assert set(counts(default)) == {1, 2, 3}
+    assert set(counts(sf.prompt_pool(3, 100, False, vocab, 16, 'cpu', (0.0, 0.0, 1.0)))) == {3}
+    mostly_three = counts(sf.prompt_pool(3, 400, False, vocab, 16, 'cpu', sf.parse_count_probs('0.1,0.1,0.8')))
+    assert mostly_three.count(3) > 0.7 * 400 > counts(default).count(3) * 2, mostly_three.count(3)
+    assert sf.parse_count_probs(None) == sf.scenes.COUNT_PROBS
+    for bad in ('0.5,0.5', '0.5,0.6,0.1', '-0.1,0.6,0.5', 'a,b,c'):
+        try:
+            sf.parse_count_probs(bad)
+        except SystemExit as e:
+            assert '--count-probs' in str(e), e
+        else:
+            raise AssertionError(bad)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:  # a run with them trains (2 steps) and records them
+        sf.main(['--out', d, '--device', 'cpu', '--steps', '2', '--batch', '2', '--rollout-blocks', '5',
+                 '--critic-steps', '1', '--prompts', '64', '--no-eval', '--no-teacher-eval', '--log-every', '1',
+                 '--count-probs', '0,0,1'])
+        assert read_header(os.path.join(d, 'model.safetensors'))['__metadata__']['count_probs'] == '0,0,1'
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -1118,4 +1146,5 @@ if __name__ == '__main__':
     test_copy_weighting()
     test_critic_warmup()
     test_real_score_mirror()
+    test_count_probs()
     print('ok')
