@@ -22,6 +22,12 @@ export interface DetectorOptions {
 
 export const defaultDetectorOptions: DetectorOptions = { matchDistance: 80, minArea: 12, pureDistance: 40 };
 
+export interface ObjectPart {
+  cx: number;
+  cy: number;
+  area: number;
+}
+
 export interface DetectedObject {
   colour: string;
   area: number;
@@ -31,6 +37,8 @@ export interface DetectedObject {
   shapes: ShapeScores;
   /** Components of this colour of at least minArea pixels, this one included (2: the object drawn twice). */
   copies: number;
+  /** Those components' centroids and areas, largest first (the first is this object's own). */
+  parts: ObjectPart[];
   /** The object's pixels reach the frame's outermost row or column (a drawn object only touches it at a bounce). */
   atEdge: boolean;
 }
@@ -107,9 +115,9 @@ export function detectFrame(
   const objects = new Map<string, DetectedObject>();
   const component = new Int32Array(n).fill(-1);
   const stack = new Int32Array(n);
-  type Component = Omit<DetectedObject, 'shapes' | 'copies' | 'atEdge'> & { id: number; box: { x0: number; y0: number; x1: number; y1: number } };
+  type Component = Omit<DetectedObject, 'shapes' | 'copies' | 'parts' | 'atEdge'> & { id: number; box: { x0: number; y0: number; x1: number; y1: number } };
   const best = new Map<number, Component>();
-  const copies = new Map<number, number>();
+  const parts = new Map<number, ObjectPart[]>();
   let components = 0;
   for (let start = 0; start < n; start++) {
     const li = label[start];
@@ -144,7 +152,11 @@ export function detectFrame(
       if (y > 0) push(p - size);
       if (y < size - 1) push(p + size);
     }
-    if (area >= options.minArea) copies.set(li, (copies.get(li) ?? 0) + 1);
+    if (area >= options.minArea) {
+      const list = parts.get(li) ?? [];
+      list.push({ cx: sx / area, cy: sy / area, area });
+      parts.set(li, list);
+    }
     const prev = best.get(li);
     if (!prev || area > prev.area) best.set(li, { colour: names[li], area, cx: sx / area, cy: sy / area, id, box });
   }
@@ -152,7 +164,8 @@ export function detectFrame(
     if (o.area < options.minArea) continue;
     const shapes = shapeScores({ labels: component, id, size, area: o.area, cx: o.cx, cy: o.cy, box }, spec);
     const atEdge = box.x0 === 0 || box.y0 === 0 || box.x1 === size - 1 || box.y1 === size - 1;
-    objects.set(o.colour, { ...o, shapes, copies: copies.get(li)!, atEdge });
+    const own = parts.get(li)!.sort((a, b) => b.area - a.area);
+    objects.set(o.colour, { ...o, shapes, copies: own.length, parts: own, atEdge });
   }
   const promptedIds = [...best.values()].filter((o) => objects.has(o.colour) && promptColours.includes(o.colour)).map((o) => o.id);
 

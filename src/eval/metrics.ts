@@ -28,7 +28,9 @@ export interface SecondMetrics {
   edgeContact: number;
   /**
    * Mean centroid speed of prompted objects, pixels/frame, measured over a stride of SPEED_STRIDE
-   * frames (a shorter stride measures the detector's jitter more than the motion); NaN if none.
+   * frames (a shorter stride measures the detector's jitter more than the motion), only where the
+   * object is drawn once in both frames: with a copy, the largest component may be either one, and
+   * its centroid jumping between them is not motion; NaN if none.
    */
   speed: number;
   /** speed / the training data's mean speed. */
@@ -191,7 +193,7 @@ export class VideoMetrics {
       }
       a.posSum += Math.hypot(o.cx - truth[k].x, o.cy - truth[k].y);
       const p = this.history.length === SPEED_STRIDE ? this.history[0].objects.get(c) : undefined;
-      if (p) {
+      if (p && p.copies === 1 && o.copies === 1) {
         a.speedSum += Math.hypot(o.cx - p.cx, o.cy - p.cy) / SPEED_STRIDE;
         a.speedN++;
       }

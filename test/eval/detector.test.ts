@@ -71,6 +71,16 @@ test('an object drawn twice counts as one object with two copies; a speck under 
   assert.is(detectFrame(speck, spec.frameSize, spec, 'dark green', ['red']).objects.get('red')!.copies, 1);
 });
 
+test("an object's parts: each copy's centroid and area, largest first, the object's own component first", () => {
+  const bg = spec.backgrounds.get('dark green')!;
+  const red = spec.objects.get('red')!;
+  const frame = pasteObjects(squareFrame(64, bg, red, 4, 4, 5), squareFrame(64, bg, red, 40, 30, 8), bg);
+  frame.set(red, (63 * 64 + 63) * 3); // a 1 px speck is no part
+  const o = detectFrame(frame, spec.frameSize, spec, 'dark green', ['red']).objects.get('red')!;
+  assert.equal(o.parts, [{ cx: 44, cy: 34, area: 64 }, { cx: 6.5, cy: 6.5, area: 25 }]);
+  assert.equal([o.cx, o.cy, o.area], [44, 34, 64]);
+});
+
 test('prompts outside the training grammar are refused with the grammar', () => {
   assert.throws(() => parsePrompt('a red circle', spec), /training grammar/);
   assert.equal(parsePrompt('a red circle and a blue square bouncing on a dark green background', spec).objects, [

@@ -42,6 +42,21 @@ test('an object drawn twice in every frame: one extra copy a frame, still one ob
   assert.is(r.extraObjects, 0);
 });
 
+test('motion is measured where the object is drawn once: a larger copy coming and going is not speed', () => {
+  const scene = parsePrompt('a red circle bouncing on a dark green background', spec);
+  const bg = spec.backgrounds.get('dark green')!;
+  const red = spec.objects.get('red')!;
+  const m = new VideoMetrics(scene, spec, 16);
+  for (let f = 0; f < 32; f++) {
+    const moving = squareFrame(64, bg, red, 10 + f, 40, 10); // 1 px a frame to the right
+    // a larger, still copy far from it in a third of the frames: the largest component jumps to it and back
+    m.add(f % 12 >= 4 && f % 12 < 8 ? pasteObjects(moving, squareFrame(64, bg, red, 40, 5, 12), bg) : moving);
+  }
+  const rows = m.finish();
+  assert.ok(rows.every((r) => r.duplicates > 0), 'the copy is counted');
+  for (const r of rows) assert.ok(Math.abs(r.speed - 1) < 1e-9, `speed ${r.speed} in second ${r.second}`);
+});
+
 test('objects at the edge: the share of detected prompted objects reaching it, over a second', () => {
   const scene = parsePrompt('a red circle bouncing on a dark green background', spec);
   const bg = spec.backgrounds.get('dark green')!;
