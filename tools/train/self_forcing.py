@@ -95,7 +95,7 @@ def parse_count_probs(text: Optional[str]) -> Tuple[float, float, float]:
         probs = tuple(float(v) for v in text.split(','))
     except ValueError:
         raise SystemExit(f'--count-probs: expected three numbers p1,p2,p3, got {text!r}')
-    if len(probs) != 3 or min(probs) < 0 or abs(sum(probs) - 1) > 1e-6:
+    if len(probs) != 3 or not all(0 <= v <= 1 for v in probs) or abs(sum(probs) - 1) > 1e-6:  # NaN fails 0 <= v
         raise SystemExit(f'--count-probs: expected three non-negative shares summing to 1, got {text!r}')
     return probs  # type: ignore[return-value]
 

@@ -1103,7 +1103,7 @@ def test_count_probs() -> None:
     mostly_three = counts(sf.prompt_pool(3, 400, False, vocab, 16, 'cpu', sf.parse_count_probs('0.1,0.1,0.8')))
     assert mostly_three.count(3) > 0.7 * 400 > counts(default).count(3) * 2, mostly_three.count(3)
     assert sf.parse_count_probs(None) == sf.scenes.COUNT_PROBS
-    for bad in ('0.5,0.5', '0.5,0.6,0.1', '-0.1,0.6,0.5', 'a,b,c'):
+    for bad in ('0.5,0.5', '0.5,0.6,0.1', '-0.1,0.6,0.5', 'a,b,c', 'nan,0.5,0.5', '1.5,-0.5,0'):
         try:
             sf.parse_count_probs(bad)
         except SystemExit as e:
