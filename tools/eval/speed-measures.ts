@@ -10,12 +10,10 @@
 // Renders the held-out prompts of `sinkstream eval` and prints one JSON line a video (each measure as speed / the
 // training mean, with its number of samples), then their means.
 import { parseArgs } from 'node:util';
-import { detectFrame, type ObjectPart } from '../../src/eval/detector.js';
+import type { ObjectPart } from '../../src/eval/detector.js';
 import { SPEED_STRIDE } from '../../src/eval/metrics.js';
-import { heldOutPrompts } from '../../src/eval/prompt-sets.js';
-import { presetConfig } from '../../src/eval/run-eval.js';
-import { createGenerator } from '../../src/loop/generator.js';
-import { defaultSpecDir, loadSceneSpec, parsePrompt } from '../../src/scene/scene-spec.js';
+import { defaultSpecDir, loadSceneSpec } from '../../src/scene/scene-spec.js';
+import { detectedFrames, heldOutVideos } from './held-out-videos.js';
 
 const { values } = parseArgs({
   options: {
@@ -39,56 +37,44 @@ const distance = (a: Point, b: Point): number => Math.hypot(a.cx - b.cx, a.cy - 
 const nearest = (parts: ObjectPart[], to: Point): ObjectPart => parts.reduce((a, b) => (distance(a, to) <= distance(b, to) ? a : b));
 const means = Object.fromEntries(measures.map((m) => [m, [] as number[]])) as Record<Measure, number[]>;
 
-for (const prompt of heldOutPrompts(spec, Number(values.prompts))) {
-  for (const seed of values.seeds.split(',').map(Number)) {
-    const config = presetConfig(values.policy, { set: values.set }, prompt, seed);
-    const { objects, background } = parsePrompt(prompt, spec);
-    const colours = objects.map((o) => o.colour);
-    const total = Number(values.seconds) * config.generation.fps;
-    const lateFrom = total - Number(values.late) * config.generation.fps;
-    const history = new Map<string, (Seen | undefined)[]>(colours.map((c) => [c, []]));
-    const sums = Object.fromEntries(measures.map((m) => [m, { sum: 0, n: 0 }])) as Record<Measure, { sum: number; n: number }>;
-    let tracks = 0;
-    let frames = 0;
-    const generator = await createGenerator(config);
-    try {
-      while (frames < total) {
-        for (const rgb of (await generator.next()).frames) {
-          if (frames >= total) break;
-          const detection = detectFrame(rgb, spec.frameSize, spec, background, colours);
-          for (const c of colours) {
-            const seen = history.get(c)!;
-            const o = detection.objects.get(c);
-            const last = seen[seen.length - 1];
-            let now: Seen | undefined;
-            if (o) {
-              const near = last && nearest(o.parts, last.tracked);
-              const tracked = near && distance(near, last.tracked) <= gate ? { ...near, track: last.tracked.track } : { cx: o.cx, cy: o.cy, track: tracks++ };
-              now = { largest: o, copies: o.copies, tracked, followed: last ? nearest(o.parts, last.followed) : o };
-            }
-            seen.push(now);
-            const before = seen.length > SPEED_STRIDE ? seen[seen.length - 1 - SPEED_STRIDE] : undefined;
-            if (frames < lateFrom || !now || !before) continue;
-            const add = (m: Measure, a: Point, b: Point): void => {
-              sums[m].sum += distance(a, b) / SPEED_STRIDE;
-              sums[m].n++;
-            };
-            add('largest', now.largest, before.largest);
-            if (now.copies === 1 && before.copies === 1) add('drawnOnce', now.largest, before.largest);
-            if (now.tracked.track === before.tracked.track) add('tracked', now.tracked, before.tracked);
-            add('trackedNoRestart', now.followed, before.followed);
-          }
-          frames++;
-        }
+const videos = heldOutVideos(spec, {
+  policy: values.policy, prompts: Number(values.prompts), seeds: values.seeds.split(',').map(Number), seconds: Number(values.seconds), set: values.set,
+});
+for (const video of videos) {
+  const lateFrom = video.frames - Number(values.late) * video.config.generation.fps;
+  const history = new Map<string, (Seen | undefined)[]>(video.colours.map((c) => [c, []]));
+  const sums = Object.fromEntries(measures.map((m) => [m, { sum: 0, n: 0 }])) as Record<Measure, { sum: number; n: number }>;
+  let tracks = 0;
+  let frame = 0;
+  for await (const detection of detectedFrames(video, spec)) {
+    for (const c of video.colours) {
+      const seen = history.get(c)!;
+      const o = detection.objects.get(c);
+      const last = seen[seen.length - 1];
+      let now: Seen | undefined;
+      if (o) {
+        const near = last && nearest(o.parts, last.tracked);
+        const tracked = near && distance(near, last.tracked) <= gate ? { ...near, track: last.tracked.track } : { cx: o.cx, cy: o.cy, track: tracks++ };
+        now = { largest: o, copies: o.copies, tracked, followed: last ? nearest(o.parts, last.followed) : o };
       }
-    } finally {
-      await generator.close();
+      seen.push(now);
+      const before = seen.length > SPEED_STRIDE ? seen[seen.length - 1 - SPEED_STRIDE] : undefined;
+      if (frame < lateFrom || !now || !before) continue;
+      const add = (m: Measure, a: Point, b: Point): void => {
+        sums[m].sum += distance(a, b) / SPEED_STRIDE;
+        sums[m].n++;
+      };
+      add('largest', now.largest, before.largest);
+      if (now.copies === 1 && before.copies === 1) add('drawnOnce', now.largest, before.largest);
+      if (now.tracked.track === before.tracked.track) add('tracked', now.tracked, before.tracked);
+      add('trackedNoRestart', now.followed, before.followed);
     }
-    const ratios = Object.fromEntries(measures.map((m) => [m, sums[m].n ? sums[m].sum / sums[m].n / spec.speedMean : Number.NaN])) as Record<Measure, number>;
-    measures.forEach((m) => Number.isFinite(ratios[m]) && means[m].push(ratios[m]));
-    const round = (x: number) => Math.round(x * 100) / 100;
-    console.log(JSON.stringify({ prompt, seed, ...Object.fromEntries(measures.map((m) => [m, { ratio: round(ratios[m]), samples: sums[m].n }])) }));
+    frame++;
   }
+  const ratios = Object.fromEntries(measures.map((m) => [m, sums[m].n ? sums[m].sum / sums[m].n / spec.speedMean : Number.NaN])) as Record<Measure, number>;
+  measures.forEach((m) => Number.isFinite(ratios[m]) && means[m].push(ratios[m]));
+  const round = (x: number) => Math.round(x * 100) / 100;
+  console.log(JSON.stringify({ prompt: video.prompt, seed: video.seed, ...Object.fromEntries(measures.map((m) => [m, { ratio: round(ratios[m]), samples: sums[m].n }])) }));
 }
 const mean = (a: number[]) => Math.round((a.reduce((s, x) => s + x, 0) / a.length) * 100) / 100;
 console.log(JSON.stringify({ policy: values.policy, seconds: Number(values.seconds), late: Number(values.late), gate, set: values.set, meanOfVideos: Object.fromEntries(measures.map((m) => [m, mean(means[m])])) }));
