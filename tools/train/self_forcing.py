@@ -78,8 +78,8 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    PNG_PROMPTS, PromptSet, classify, detect, empty_prompt_kv, guided, prompted_components, recovery, recovery_scenes,
-    reference_areas, sigmas_of, step_sigmas,
+    OBJ_RGB, PNG_PROMPTS, PromptSet, classify, component_centroids, detect, empty_prompt_kv, guided, prompted_components,
+    recovery, recovery_scenes, reference_areas, sigmas_of, step_sigmas,
 )
 
 
@@ -389,6 +389,86 @@ def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_
     return r.reshape(r.shape[0], -1, block).mean(dim=2)
 
 
+DATA_SPEED = sum(scenes.SPEED_RANGE) / 2  # the training clips' mean speed, px/frame (uniform over the range; a bounce keeps it)
+
+
+def block_spans(frames: int, block: int) -> Tuple[List[int], List[int]]:
+    """Each block's (first, last) frames, between which its net motion is measured: inside the block, because the
+    step across a block's boundary is where a model's objects jump (tools/eval/block-steps.ts: the teacher's
+    boundary step is twice its others), and a jump is not the motion asked for."""
+    ends = list(range(block - 1, frames, block))
+    return [e - (block - 1) for e in ends], ends
+
+
+def single_centroids(px: torch.Tensor, colour: torch.Tensor, min_px: int = 12) -> Tuple[torch.Tensor, torch.Tensor]:
+    """px [B, T, H, W, 3], colour [B] -> (once bool [B, T], centroid [B, T, 2]): where the colour has exactly one
+    4-connected component of >= min_px pixels (drawn once), and that component's centroid (y, x)."""
+    cents, kept = component_centroids(classify(px) == colour[:, None, None, None], min_px)
+    once = kept.sum(dim=-1) == 1
+    return once, (cents * kept[..., None]).sum(dim=-2)
+
+
+def soft_centroids(px: torch.Tensor, colour: torch.Tensor, reach: float = 60.0) -> torch.Tensor:
+    """px [B, T, H, W, 3], colour [B] -> [B, T, 2] (y, x): the centroid of the pixels weighted by their closeness to
+    the colour (1 at it, 0 from `reach` RGB away, the distance classify allows), differentiable in px."""
+    rgb = OBJ_RGB.to(px.device)[colour][:, None, None, None, :]
+    w = (1 - (px - rgb).norm(dim=-1) / reach).clamp_min(0)
+    c = torch.arange(px.shape[2], dtype=px.dtype, device=px.device) + 0.5
+    mass = w.sum(dim=(2, 3)).clamp_min(1e-6)
+    return torch.stack([(w * c[:, None]).sum(dim=(2, 3)) / mass, (w * c).sum(dim=(2, 3)) / mass], dim=-1)
+
+
+def block_motion(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = 12,
+                 soft: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """px [B, T, 64, 64, 3] -> (speed [B, T / block], ok bool [B, T / block]): each block's net speed as a share of the
+    training data's mean, mean over the prompted colours drawn once (one component of >= min_px pixels) in both of
+    the block's first and last frames (block_spans): the centroid's displacement between them divided by the frames
+    between; ok where any colour counts. soft: the displacement of soft_centroids, differentiable in px; the colours
+    counted are the same."""
+    starts, ends = block_spans(px.shape[1], block)
+    span = torch.tensor([max(e - s, 1) for s, e in zip(starts, ends)], dtype=torch.float32, device=px.device)
+    total = torch.zeros(px.shape[0], len(ends), device=px.device)
+    count = torch.zeros_like(total)
+    hard = px.detach()
+    for j in range(3):
+        colour = p['colour'][:, j]
+        once, cents = single_centroids(hard, colour, min_px)
+        ok = once[:, starts] & once[:, ends] & p['valid'][:, j, None]
+        if soft:
+            c = soft_centroids(px, colour)
+            a, b = c[:, starts], c[:, ends]
+        else:
+            a, b = cents[:, starts], cents[:, ends]
+        d = (b - a).norm(dim=-1) / span
+        total = total + torch.where(ok, d, torch.zeros_like(d))
+        count = count + ok.float()
+    return total / count.clamp_min(1) / DATA_SPEED, count > 0
+
+
+def motion_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, cap: float = 1.5) -> torch.Tensor:
+    """[B, T / block]: block_motion's speed capped at `cap`, for --motion-reward; a block with no colour drawn once in
+    its first and last frames takes the mean of its block index over the batch (0 where none has one), so it is neither favoured nor
+    held back."""
+    speed, ok = block_motion(px, p, block)
+    speed = speed.clamp(max=cap)
+    n = ok.float().sum(dim=0, keepdim=True)
+    mean = torch.where(ok, speed, torch.zeros_like(speed)).sum(dim=0, keepdim=True) / n.clamp_min(1)
+    return torch.where(ok, speed, mean.expand_as(speed))
+
+
+def speed_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, blocks_kept: torch.Tensor) -> Tuple[torch.Tensor, float]:
+    """The speed moment term (--speed-weight): (mean net block speed / the training data's mean - 1)^2, the mean over
+    the batch's blocks marked in blocks_kept [T / block] (those at their late exit steps, whose estimates are sharp)
+    where a colour is drawn once in the block's first and last frames; differentiable (block_motion soft).
+    Returns the loss (0 without samples) and the mean speed ratio (NaN without)."""
+    speed, ok = block_motion(video_px, p, block, soft=True)
+    ok = ok & blocks_kept[None, :]
+    if not bool(ok.any()):
+        return video_px.sum() * 0, float('nan')
+    mean = speed[ok].mean()
+    return (mean - 1) ** 2, float(mean.detach())
+
+
 def student_step(step: int, critic_warmup: int) -> Optional[int]:
     """The student's own step count at training step `step` (its learning-rate warm-up and EMA count from its first
     update), or None while the critic trains alone (the first `critic_warmup` steps)."""
@@ -567,6 +647,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument('--reward-beta', type=float, default=0.0,
                     help="Re-DMD: weight each rollout block's DMD term by exp(beta r), r = block_rewards (objects "
                          'present minus extra copies), normalised over the batch per block index (0: plain DMD)')
+    ap.add_argument('--motion-reward', type=float, default=0.0,
+                    help="with --reward-beta: add this times each block's net speed as a share of the training data's "
+                         'mean (motion_rewards, capped at 1.5) to its reward, so faster blocks weigh more (0: off)')
+    ap.add_argument('--speed-weight', type=float, default=0.0,
+                    help="the speed moment term (speed_loss): (the rollout blocks' mean net speed / the training data's "
+                         'mean - 1)^2 over the blocks at the last two exit steps, times this (0: off)')
     ap.add_argument('--ode-min-level', type=int, default=0,
                     help="the ODE term's lowest student level (0: from each block's start; 1: the start left to DMD)")
     ap.add_argument('--ode-reward-beta', type=float, default=0.0,
@@ -652,8 +738,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     masks = {n: rollout_mask(n, F_, dims.tokens_per_frame, args.window, args.sink, dev) for n in lengths}
     budget = 60 * args.minutes
     log: List[Dict[str, object]] = []
-    acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0, 'reward': 0.0, 'ess': 0.0, 'ode_reward': 0.0}
+    acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0, 'reward': 0.0, 'ess': 0.0, 'ode_reward': 0.0,
+           'motion': 0.0, 'speed': 0.0}
     acc_n = 0
+    speed_n = 0
 
     # the teacher ODE's levels, per rollout length: the first block from pure noise, the others from where they start
     grid_first = ode_grid(INFERENCE_STEPS, args.ode_substeps)
@@ -685,7 +773,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         mask = masks[nb]
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
-        with torch.set_grad_enabled(args.dmd_weight > 0 and trains_student):
+        with torch.set_grad_enabled((args.dmd_weight > 0 or args.speed_weight > 0) and trains_student):
             video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp,
                             sig_rest=args.sig_rest)
         vid = video.detach()
@@ -736,15 +824,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             sq = (video - (vid - grad)).pow(2).reshape(blocks_view)
             if args.reward_beta != 0 or args.log_reward:
                 with torch.no_grad():
-                    r = block_rewards(scenes.depth_to_space(vid), p, F_)
+                    px = scenes.depth_to_space(vid)
+                    r = block_rewards(px, p, F_)
+                    if args.motion_reward != 0:
+                        m = motion_rewards(px, p, F_)
+                        acc['motion'] += float(m.mean())
+                        r = r + args.motion_reward * m
                     w = reward_weights(r, args.reward_beta)
                 sq = sq * w[:, None, :, None, None, None]
                 acc['reward'] += float(r.mean())
                 acc['ess'] += effective_share(w)
             dmd = 0.5 * sq.mean()
+        spd = torch.zeros((), device=dev)
+        if args.speed_weight > 0 and trains_student:
+            late_exit = torch.tensor([e >= len(sig) - 2 for e in exits], device=dev)
+            spd, ratio = speed_loss(scenes.depth_to_space(video.float()), p, F_, late_exit)
+            if math.isfinite(ratio):
+                acc['speed'] += ratio
+                speed_n += 1
         gnorm = 0.0
         if trains_student:
-            gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode, gen_params)
+            gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode + args.speed_weight * spd, gen_params)
             ema_update(ema_p, gen_params, g_step, args.ema)
         if args.dmd_weight > 0:
             # -- critic: flow matching on the student's own rollout (its clean blocks as context)
@@ -767,13 +867,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if step % args.log_every == 0:
             el = time.time() - start
             row = {'step': step, 'seconds': round(el, 1), 'lr': opt_g.param_groups[0]['lr'],
-                   **{k: v / acc_n for k, v in acc.items()}}
+                   **{k: v / acc_n for k, v in acc.items() if k != 'speed'},
+                   'speed': acc['speed'] / speed_n if speed_n else float('nan')}
             log.append(row)
             print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} "
                   f"gnorm {row['gnorm']:.3e} reward {row['reward']:.3f} ess {row['ess']:.2f} "
-                  f"ode_reward {row['ode_reward']:.3f} t {el:.0f}s", flush=True)
+                  f"ode_reward {row['ode_reward']:.3f} motion {row['motion']:.3f} speed {row['speed']:.3f} t {el:.0f}s",
+                  flush=True)
             acc = {k: 0.0 for k in acc}
             acc_n = 0
+            speed_n = 0
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
@@ -781,7 +884,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             'real_guidance_interval': str(args.real_guidance_interval), 'real_score_mirror': str(args.real_score_mirror),
             'real_score_flip': str(args.real_score_flip), 'count_probs': args.count_probs or 'data', 'critic_warmup': str(args.critic_warmup)}
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
-        meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta))
+        meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta),
+                    motion_reward=str(args.motion_reward))
+    if args.speed_weight > 0:
+        meta.update(speed_weight=str(args.speed_weight))
     if args.ode_weight > 0:
         meta.update(dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
                     ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block),

@@ -1118,6 +1118,49 @@ def test_count_probs() -> None:
         assert read_header(os.path.join(d, 'model.safetensors'))['__metadata__']['count_probs'] == '0,0,1'
 
 
+def test_block_motion() -> None:
+    """--motion-reward and --speed-weight measure a block's net motion inside it: rendered training clips read the
+    speed they were drawn with (as a share of the data's mean), still ones 0; the soft centroid reads as the hard one
+    does; the speed term's gradient moves a slow clip's objects faster; a block with no colour drawn once takes its
+    block index's mean reward."""
+    import math
+    assert sf.block_spans(9, 3) == ([0, 3, 6], [2, 5, 8])
+    clips = [sf.scenes.Scene('black', ['red'], ['square'], [5.0], [(20.0, 30.0)], [(v, 0.0)]) for v in (0.5, 1.0, 1.5)]
+    data = sf.scenes.render(clips, 9)
+    p = {'colour': data['colour'], 'valid': data['valid']}
+    for soft in (False, True):
+        speed, ok = sf.block_motion(data['pixels'], p, 3, soft=soft)
+        assert bool(ok.all())
+        for i, v in enumerate((0.5, 1.0, 1.5)):
+            assert abs(float(speed[i].mean()) * sf.DATA_SPEED - v) < 0.1, (soft, i, speed[i].tolist())
+    still = data['pixels'][:, :1].expand(-1, 9, -1, -1, -1)
+    assert float(sf.block_motion(still, p, 3)[0].abs().max()) < 1e-4
+    # a colour drawn twice, or not at all, does not count: the block index's mean stands in for it
+    twice = data['pixels'].clone()
+    twice[0, 3:6, 50:58, 50:58] = twice[0, 3:6, 30:32, 20:22].mean(dim=(1, 2), keepdim=True)  # a red square apart
+    speed, ok = sf.block_motion(twice, p, 3)
+    assert ok.tolist() == [[True, False, True], [True] * 3, [True] * 3]
+    r = sf.motion_rewards(twice, p, 3)
+    assert abs(float(r[0, 1]) - float(speed[1:, 1].mean())) < 1e-6
+    assert float(sf.motion_rewards(data['pixels'] * 0 + 255, p, 3).abs().max()) == 0  # none anywhere: 0
+    assert math.isclose(float(sf.motion_rewards(data['pixels'], p, 3, cap=0.5).max()), 0.5)
+    # gradient steps on the slow clip's pixels along the speed term raise its speed
+    slow = data['pixels'][:1].clone().requires_grad_(True)
+    q = {k: v[:1] for k, v in p.items()}
+    kept = torch.tensor([True, True, True])
+    loss, before = sf.speed_loss(slow, q, 3, kept)
+    assert loss.requires_grad and abs(before * sf.DATA_SPEED - 0.5) < 0.1
+    for _ in range(20):
+        loss, ratio = sf.speed_loss(slow, q, 3, kept)
+        g, = torch.autograd.grad(loss, slow)
+        with torch.no_grad():
+            slow -= 2e4 * g
+            slow.clamp_(0, 255)
+    assert ratio > before + 0.05, (before, ratio)
+    none = sf.speed_loss(slow, q, 3, torch.tensor([False] * 3))
+    assert float(none[0].detach()) == 0 and math.isnan(none[1])
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -1147,4 +1190,5 @@ if __name__ == '__main__':
     test_critic_warmup()
     test_real_score_mirror()
     test_count_probs()
+    test_block_motion()
     print('ok')
