@@ -46,6 +46,12 @@ every prompt) is mirror-symmetric, a teacher that places or steers its objects m
 expectation over the mirror is the teacher's score made symmetric. Its triangles point up, so a clip upside down is
 out of the data only with a triangle: --real-score-flip also takes the real score of a random half of the clips without
 one upside down (and flips its flow back).
+Motion (--speed-weight W, --motion-reward W): a block's net speed is its prompted objects' centroid displacement from
+its first to its last frame, where an object is drawn once in both, as a share of the training data's mean speed
+(block_motion; inside the block, because the step across a boundary is where objects jump). --speed-weight adds
+W (mean net speed over the blocks at their last two exit steps - 1)^2, differentiable through soft centroids
+(speed_loss): the student's mean speed held to the data's. --motion-reward adds W times the speed (capped at 1.5) to
+Re-DMD's block reward.
 --count-probs p1,p2,p3 sets the training prompt pool's shares of one, two and three objects (the data's 0.3, 0.4, 0.3
 by default); the held-out evaluation keeps the data's.
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
