@@ -51,7 +51,9 @@ its first to its last frame, where an object is drawn once in both, as a share o
 (block_motion; inside the block, because the step across a boundary is where objects jump). --speed-weight adds
 W (mean net speed over the blocks at their last two exit steps - 1)^2, differentiable through soft centroids
 (speed_loss): the student's mean speed held to the data's. --motion-reward adds W times the speed (capped at 1.5) to
-Re-DMD's block reward.
+Re-DMD's block reward. --smooth-weight W adds W times the objects' mean acceleration (acceleration_loss: the length
+of the soft centroid's second difference over three frames where the object is drawn once, in units of the data's mean
+speed), since the data's objects move in straight lines between bounces and a one-frame jump or turn is not motion.
 --count-probs p1,p2,p3 sets the training prompt pool's shares of one, two and three objects (the data's 0.3, 0.4, 0.3
 by default); the held-out evaluation keeps the data's.
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
@@ -462,6 +464,29 @@ def motion_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, cap
     return torch.where(ok, speed, mean.expand_as(speed))
 
 
+def acceleration_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12) -> Tuple[torch.Tensor, float]:
+    """The smoothness term (--smooth-weight): the training clips' objects move at a constant velocity between bounces,
+    so the mean length of the second difference of each prompted colour's soft centroid over three consecutive frames
+    where it is drawn once in all three, in units of the data's mean speed (a turn back at the mean speed scores 2), a
+    length and not its square so that a jump across the frame does not outweigh the rest; differentiable in every
+    frame. Returns the loss (0 without samples) and its value (NaN without)."""
+    total = video_px.sum() * 0
+    count = 0.0
+    hard = video_px.detach()
+    for j in range(3):
+        colour = p['colour'][:, j]
+        once, _ = single_centroids(hard, colour, min_px)
+        ok = once[:, 2:] & once[:, 1:-1] & once[:, :-2] & p['valid'][:, j, None]
+        c = soft_centroids(video_px, colour)
+        acc = ((c[:, 2:] - 2 * c[:, 1:-1] + c[:, :-2]) / DATA_SPEED).pow(2).sum(dim=-1).add(1e-6).sqrt()
+        total = total + torch.where(ok, acc, torch.zeros_like(acc)).sum()
+        count += float(ok.sum())
+    if count == 0:
+        return total, float('nan')
+    loss = total / count
+    return loss, float(loss.detach())
+
+
 def speed_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, blocks_kept: torch.Tensor) -> Tuple[torch.Tensor, float]:
     """The speed moment term (--speed-weight): (mean net block speed / the training data's mean - 1)^2, the mean over
     the batch's blocks marked in blocks_kept [T / block] (those at their late exit steps, whose estimates are sharp)
@@ -659,6 +684,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument('--speed-weight', type=float, default=0.0,
                     help="the speed moment term (speed_loss): (the rollout blocks' mean net speed / the training data's "
                          'mean - 1)^2 over the blocks at the last two exit steps, times this (0: off)')
+    ap.add_argument('--smooth-weight', type=float, default=0.0,
+                    help="the smoothness term (acceleration_loss): the prompted objects' mean acceleration (its length) over "
+                         'the rollout, in units of the data\'s mean speed, times this (0: off)')
     ap.add_argument('--ode-min-level', type=int, default=0,
                     help="the ODE term's lowest student level (0: from each block's start; 1: the start left to DMD)")
     ap.add_argument('--ode-reward-beta', type=float, default=0.0,
@@ -745,9 +773,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     budget = 60 * args.minutes
     log: List[Dict[str, object]] = []
     acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0, 'reward': 0.0, 'ess': 0.0, 'ode_reward': 0.0,
-           'motion': 0.0, 'speed': 0.0}
+           'motion': 0.0, 'speed': 0.0, 'accel': 0.0}
     acc_n = 0
     speed_n = 0
+    accel_n = 0
 
     # the teacher ODE's levels, per rollout length: the first block from pure noise, the others from where they start
     grid_first = ode_grid(INFERENCE_STEPS, args.ode_substeps)
@@ -779,7 +808,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         mask = masks[nb]
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
-        with torch.set_grad_enabled((args.dmd_weight > 0 or args.speed_weight > 0) and trains_student):
+        with torch.set_grad_enabled((args.dmd_weight > 0 or args.speed_weight > 0 or args.smooth_weight > 0) and trains_student):
             video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp,
                             sig_rest=args.sig_rest)
         vid = video.detach()
@@ -848,9 +877,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             if math.isfinite(ratio):
                 acc['speed'] += ratio
                 speed_n += 1
+        smooth = torch.zeros((), device=dev)
+        if args.smooth_weight > 0 and trains_student:
+            smooth, value = acceleration_loss(scenes.depth_to_space(video.float()), p)
+            if math.isfinite(value):
+                acc['accel'] += value
+                accel_n += 1
         gnorm = 0.0
         if trains_student:
-            gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode + args.speed_weight * spd, gen_params)
+            gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode + args.speed_weight * spd
+                                   + args.smooth_weight * smooth, gen_params)
             ema_update(ema_p, gen_params, g_step, args.ema)
         if args.dmd_weight > 0:
             # -- critic: flow matching on the student's own rollout (its clean blocks as context)
@@ -873,16 +909,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if step % args.log_every == 0:
             el = time.time() - start
             row = {'step': step, 'seconds': round(el, 1), 'lr': opt_g.param_groups[0]['lr'],
-                   **{k: v / acc_n for k, v in acc.items() if k != 'speed'},
-                   'speed': acc['speed'] / speed_n if speed_n else float('nan')}
+                   **{k: v / acc_n for k, v in acc.items() if k not in ('speed', 'accel')},
+                   'speed': acc['speed'] / speed_n if speed_n else float('nan'),
+                   'accel': acc['accel'] / accel_n if accel_n else float('nan')}
             log.append(row)
             print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} "
                   f"gnorm {row['gnorm']:.3e} reward {row['reward']:.3f} ess {row['ess']:.2f} "
-                  f"ode_reward {row['ode_reward']:.3f} motion {row['motion']:.3f} speed {row['speed']:.3f} t {el:.0f}s",
+                  f"ode_reward {row['ode_reward']:.3f} motion {row['motion']:.3f} speed {row['speed']:.3f} "
+                  f"accel {row['accel']:.3f} t {el:.0f}s",
                   flush=True)
             acc = {k: 0.0 for k in acc}
             acc_n = 0
             speed_n = 0
+            accel_n = 0
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
@@ -892,8 +931,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta),
                     motion_reward=str(args.motion_reward))
-    if args.speed_weight > 0:
-        meta.update(speed_weight=str(args.speed_weight))
+    if args.speed_weight > 0 or args.smooth_weight > 0:
+        meta.update(speed_weight=str(args.speed_weight), smooth_weight=str(args.smooth_weight))
     if args.ode_weight > 0:
         meta.update(dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
                     ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block),

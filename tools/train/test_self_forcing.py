@@ -1159,6 +1159,24 @@ def test_block_motion() -> None:
     assert ratio > before + 0.05, (before, ratio)
     none = sf.speed_loss(slow, q, 3, torch.tensor([False] * 3))
     assert float(none[0].detach()) == 0 and math.isnan(none[1])
+    # the smoothness term: a clip at constant velocity scores about 0, the same clip stepping back and forth scores
+    # about a turn a frame, and gradient steps along it bring the jittered clip's centroids back into line
+    steady, value = sf.acceleration_loss(data['pixels'], p)
+    assert value < 0.1, value
+    jitter = data['pixels'].clone()
+    jitter[:, 1::2] = torch.roll(jitter[:, 1::2], shifts=2, dims=3)  # every other frame 2 px to the right
+    shaky = jitter[:1].clone().requires_grad_(True)
+    loss, before = sf.acceleration_loss(shaky, q)
+    assert before > 2.0, before  # a 4 px turn a frame in units of 1.25 px
+    for _ in range(20):
+        loss, after = sf.acceleration_loss(shaky, q)
+        g, = torch.autograd.grad(loss, shaky)
+        with torch.no_grad():
+            shaky -= 20 * g / g.abs().max().clamp_min(1e-12)
+            shaky.clamp_(0, 255)
+    assert after < before - 0.3, (before, after)
+    gone = {'colour': torch.full_like(p['colour'], 6), 'valid': p['valid']}  # a colour the clips do not have
+    assert math.isnan(sf.acceleration_loss(data['pixels'], gone)[1])
 
 
 if __name__ == '__main__':
