@@ -455,8 +455,8 @@ def block_motion(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_p
 
 def motion_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, cap: float = 1.5) -> torch.Tensor:
     """[B, T / block]: block_motion's speed capped at `cap`, for --motion-reward; a block with no colour drawn once in
-    its first and last frames takes the mean of its block index over the batch (0 where none has one), so it is neither favoured nor
-    held back."""
+    its first and last frames takes the mean of its block index over the batch (0 where none has one), so it is
+    neither favoured nor held back."""
     speed, ok = block_motion(px, p, block)
     speed = speed.clamp(max=cap)
     n = ok.float().sum(dim=0, keepdim=True)
@@ -731,6 +731,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             or not 0 <= args.ode_min_level < len(step_sigmas()):
         ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1, '
                  f'--ode-from-block in [0, --rollout-blocks), --ode-min-level in [0, {len(step_sigmas())})')
+    if not (args.speed_weight >= 0 and args.smooth_weight >= 0):  # NaN fails too
+        ap.error(f'--speed-weight and --smooth-weight: expected >= 0, got {args.speed_weight} and {args.smooth_weight}')
+    if args.motion_reward != 0 and args.reward_beta == 0:
+        ap.error('--motion-reward: adds to the reward of --reward-beta, which is 0 (plain DMD): give --reward-beta too')
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
@@ -871,15 +875,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 acc['ess'] += effective_share(w)
             dmd = 0.5 * sq.mean()
         spd = torch.zeros((), device=dev)
+        video_px = scenes.depth_to_space(video.float()) if (args.speed_weight > 0 or args.smooth_weight > 0) and trains_student else None
         if args.speed_weight > 0 and trains_student:
             late_exit = torch.tensor([e >= len(sig) - 2 for e in exits], device=dev)
-            spd, ratio = speed_loss(scenes.depth_to_space(video.float()), p, F_, late_exit)
+            spd, ratio = speed_loss(video_px, p, F_, late_exit)
             if math.isfinite(ratio):
                 acc['speed'] += ratio
                 speed_n += 1
         smooth = torch.zeros((), device=dev)
         if args.smooth_weight > 0 and trains_student:
-            smooth, value = acceleration_loss(scenes.depth_to_space(video.float()), p)
+            smooth, value = acceleration_loss(video_px, p)
             if math.isfinite(value):
                 acc['accel'] += value
                 accel_n += 1

@@ -1177,6 +1177,13 @@ def test_block_motion() -> None:
     assert after < before - 0.3, (before, after)
     gone = {'colour': torch.full_like(p['colour'], 6), 'valid': p['valid']}  # a colour the clips do not have
     assert math.isnan(sf.acceleration_loss(data['pixels'], gone)[1])
+    for bad in (['--speed-weight', '-0.1'], ['--smooth-weight', 'nan'], ['--motion-reward', '1']):
+        try:
+            sf.main(['--out', '/nonexistent', '--device', 'cpu', '--steps', '1', *bad])
+        except SystemExit as e:
+            assert e.code == 2, (bad, e.code)
+        else:
+            raise AssertionError(bad)
 
 
 if __name__ == '__main__':
