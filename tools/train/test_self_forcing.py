@@ -78,6 +78,10 @@
 24. train_teacher --copy-weight: it draws no random numbers and changes no input; the weight is 1 in every frame up to
    the end of the copied run's first block, 1 + W where the copy is shown in a later frame, 1 or 1 + W elsewhere; no
    copy, no weight; a weight without --context-copy, or below 0, and a share of copies above 1 are refused (exit 2).
+25. the motion terms (test_block_motion): rendered clips read, inside each block, the speed they were drawn with (hard
+   and soft centroids), still clips 0; a colour drawn twice does not count, and its block takes its index's mean
+   reward; gradient steps along the speed term make a slow clip faster, along the smoothness term bring a clip stepping
+   back and forth into line; a negative or NaN weight, and --motion-reward without --reward-beta, are refused (exit 2).
 """
 import os
 import sys
