@@ -363,19 +363,25 @@ def colour_fidelity(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: float 
     return h.sum(dim=1) / p['valid'].float().sum(dim=1)
 
 
+def weighted_centroids(w: torch.Tensor) -> torch.Tensor:
+    """w [..., H, W] (>= 0) -> [..., 2] (y, x): the centroid of the pixel centres weighted by w (0, 0 where w is all 0)."""
+    ys = torch.arange(w.shape[-2], dtype=w.dtype, device=w.device) + 0.5
+    xs = torch.arange(w.shape[-1], dtype=w.dtype, device=w.device) + 0.5
+    mass = w.sum(dim=(-2, -1)).clamp_min(1e-6)
+    return torch.stack([(w * ys[:, None]).sum(dim=(-2, -1)) / mass, (w * xs).sum(dim=(-2, -1)) / mass], dim=-1)
+
+
 def centroid_speed(px: torch.Tensor, p: Dict[str, torch.Tensor], stride: int = 4, min_px: float = 12.0) -> torch.Tensor:
     """px [B, T, 64, 64, 3] -> [B]: mean speed (px/frame) of the prompted colours' centroids, each
     measured between frames t and t + stride where the colour covers >= min_px pixels in both; NaN where
     never. (A colour's centroid over all its pixels: a blob that splits or re-forms moves it too.)"""
     cls = classify(px)
-    c = torch.arange(px.shape[3], dtype=torch.float32, device=px.device) + 0.5
     total = torch.zeros(px.shape[0], device=px.device)
     count = torch.zeros(px.shape[0], device=px.device)
     for j in range(3):
         m = (cls == p['colour'][:, j, None, None, None]).float()  # [B, T, H, W]
         a = m.sum(dim=(2, 3))
-        cx = (m * c[None, None, None, :]).sum(dim=(2, 3)) / a.clamp_min(1)
-        cy = (m * c[None, None, :, None]).sum(dim=(2, 3)) / a.clamp_min(1)
+        cy, cx = weighted_centroids(m).unbind(dim=-1)
         ok = (a[:, stride:] >= min_px) & (a[:, :-stride] >= min_px) & p['valid'][:, j, None]
         d = torch.hypot(cx[:, stride:] - cx[:, :-stride], cy[:, stride:] - cy[:, :-stride]) / stride
         total += (d * ok).sum(dim=1)
@@ -416,34 +422,39 @@ def single_centroids(px: torch.Tensor, colour: torch.Tensor, min_px: int = 12) -
     return once, (cents * kept[..., None]).sum(dim=-2)
 
 
+def drawn_once(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12) -> Tuple[torch.Tensor, torch.Tensor]:
+    """px [B, T, H, W, 3] -> (once bool [B, T, 3], centroid [B, T, 3, 2]): single_centroids of each prompted slot's
+    colour (slots past the prompt's objects are not masked here: block_motion and acceleration_loss mask them with
+    p['valid']). The connected-component labelling is the costly part of the motion terms: a training step with both
+    computes it once and passes it to each."""
+    pairs = [single_centroids(px, p['colour'][:, j], min_px) for j in range(3)]
+    return torch.stack([o for o, _ in pairs], dim=2), torch.stack([c for _, c in pairs], dim=2)
+
+
 def soft_centroids(px: torch.Tensor, colour: torch.Tensor, reach: float = 60.0) -> torch.Tensor:
     """px [B, T, H, W, 3], colour [B] -> [B, T, 2] (y, x): the centroid of the pixels weighted by their closeness to
     the colour (1 at it, 0 from `reach` RGB away, the distance classify allows), differentiable in px."""
     rgb = OBJ_RGB.to(px.device)[colour][:, None, None, None, :]
-    w = (1 - (px - rgb).norm(dim=-1) / reach).clamp_min(0)
-    c = torch.arange(px.shape[2], dtype=px.dtype, device=px.device) + 0.5
-    mass = w.sum(dim=(2, 3)).clamp_min(1e-6)
-    return torch.stack([(w * c[:, None]).sum(dim=(2, 3)) / mass, (w * c).sum(dim=(2, 3)) / mass], dim=-1)
+    return weighted_centroids((1 - (px - rgb).norm(dim=-1) / reach).clamp_min(0))
 
 
 def block_motion(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = 12,
-                 soft: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+                 soft: bool = False, drawn: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """px [B, T, 64, 64, 3] -> (speed [B, T / block], ok bool [B, T / block]): each block's net speed as a share of the
     training data's mean, mean over the prompted colours drawn once (one component of >= min_px pixels) in both of
     the block's first and last frames (block_spans): the centroid's displacement between them divided by the frames
     between; ok where any colour counts. soft: the displacement of soft_centroids, differentiable in px; the colours
-    counted are the same."""
+    counted are the same. drawn: drawn_once(px) if the caller has it."""
     starts, ends = block_spans(px.shape[1], block)
     span = torch.tensor([max(e - s, 1) for s, e in zip(starts, ends)], dtype=torch.float32, device=px.device)
     total = torch.zeros(px.shape[0], len(ends), device=px.device)
     count = torch.zeros_like(total)
-    hard = px.detach()
+    once_all, cents_all = drawn if drawn is not None else drawn_once(px.detach(), p, min_px)
     for j in range(3):
-        colour = p['colour'][:, j]
-        once, cents = single_centroids(hard, colour, min_px)
+        once, cents = once_all[:, :, j], cents_all[:, :, j]
         ok = once[:, starts] & once[:, ends] & p['valid'][:, j, None]
         if soft:
-            c = soft_centroids(px, colour)
+            c = soft_centroids(px, p['colour'][:, j])
             a, b = c[:, starts], c[:, ends]
         else:
             a, b = cents[:, starts], cents[:, ends]
@@ -464,20 +475,21 @@ def motion_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, cap
     return torch.where(ok, speed, mean.expand_as(speed))
 
 
-def acceleration_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12) -> Tuple[torch.Tensor, float]:
+def acceleration_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
+                      drawn: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, float]:
     """The smoothness term (--smooth-weight): the training clips' objects move at a constant velocity between bounces,
     so the mean length of the second difference of each prompted colour's soft centroid over three consecutive frames
     where it is drawn once in all three, in units of the data's mean speed (a turn back at the mean speed scores 2), a
     length and not its square so that a jump across the frame does not outweigh the rest; differentiable in every
-    frame. Returns the loss (0 without samples) and its value (NaN without)."""
+    frame. drawn: drawn_once(video_px) if the caller has it. Returns the loss (0 without samples) and its value (NaN
+    without)."""
     total = video_px.sum() * 0
     count = 0.0
-    hard = video_px.detach()
+    once_all = (drawn if drawn is not None else drawn_once(video_px.detach(), p, min_px))[0]
     for j in range(3):
-        colour = p['colour'][:, j]
-        once, _ = single_centroids(hard, colour, min_px)
+        once = once_all[:, :, j]
         ok = once[:, 2:] & once[:, 1:-1] & once[:, :-2] & p['valid'][:, j, None]
-        c = soft_centroids(video_px, colour)
+        c = soft_centroids(video_px, p['colour'][:, j])
         acc = ((c[:, 2:] - 2 * c[:, 1:-1] + c[:, :-2]) / DATA_SPEED).pow(2).sum(dim=-1).add(1e-6).sqrt()
         total = total + torch.where(ok, acc, torch.zeros_like(acc)).sum()
         count += float(ok.sum())
@@ -487,12 +499,13 @@ def acceleration_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px
     return loss, float(loss.detach())
 
 
-def speed_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, blocks_kept: torch.Tensor) -> Tuple[torch.Tensor, float]:
+def speed_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, blocks_kept: torch.Tensor,
+               drawn: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, float]:
     """The speed moment term (--speed-weight): (mean net block speed / the training data's mean - 1)^2, the mean over
     the batch's blocks marked in blocks_kept [T / block] (those at their late exit steps, whose estimates are sharp)
     where a colour is drawn once in the block's first and last frames; differentiable (block_motion soft).
     Returns the loss (0 without samples) and the mean speed ratio (NaN without)."""
-    speed, ok = block_motion(video_px, p, block, soft=True)
+    speed, ok = block_motion(video_px, p, block, soft=True, drawn=drawn)
     ok = ok & blocks_kept[None, :]
     if not bool(ok.any()):
         return video_px.sum() * 0, float('nan')
@@ -875,16 +888,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 acc['ess'] += effective_share(w)
             dmd = 0.5 * sq.mean()
         spd = torch.zeros((), device=dev)
-        video_px = scenes.depth_to_space(video.float()) if (args.speed_weight > 0 or args.smooth_weight > 0) and trains_student else None
+        video_px = drawn = None
+        if (args.speed_weight > 0 or args.smooth_weight > 0) and trains_student:
+            video_px = scenes.depth_to_space(video.float())
+            drawn = drawn_once(video_px.detach(), p)
         if args.speed_weight > 0 and trains_student:
             late_exit = torch.tensor([e >= len(sig) - 2 for e in exits], device=dev)
-            spd, ratio = speed_loss(video_px, p, F_, late_exit)
+            spd, ratio = speed_loss(video_px, p, F_, late_exit, drawn)
             if math.isfinite(ratio):
                 acc['speed'] += ratio
                 speed_n += 1
         smooth = torch.zeros((), device=dev)
         if args.smooth_weight > 0 and trains_student:
-            smooth, value = acceleration_loss(video_px, p)
+            smooth, value = acceleration_loss(video_px, p, drawn=drawn)
             if math.isfinite(value):
                 acc['accel'] += value
                 accel_n += 1

@@ -1161,6 +1161,12 @@ def test_block_motion() -> None:
             slow -= 2e4 * g
             slow.clamp_(0, 255)
     assert ratio > before + 0.05, (before, ratio)
+    # the labelling a training step computes once for both terms gives what each computes alone
+    drawn = sf.drawn_once(twice, p)
+    for soft in (False, True):
+        alone, with_drawn = sf.block_motion(twice, p, 3, soft=soft), sf.block_motion(twice, p, 3, soft=soft, drawn=drawn)
+        assert torch.equal(alone[0], with_drawn[0]) and torch.equal(alone[1], with_drawn[1])
+    assert sf.acceleration_loss(twice, p)[1] == sf.acceleration_loss(twice, p, drawn=drawn)[1]
     none = sf.speed_loss(slow, q, 3, torch.tensor([False] * 3))
     assert float(none[0].detach()) == 0 and math.isnan(none[1])
     # the smoothness term: a clip at constant velocity scores about 0, the same clip stepping back and forth scores
