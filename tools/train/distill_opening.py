@@ -466,9 +466,9 @@ def recovery_scenes(n: int) -> List[scenes.Scene]:
     return out
 
 
-def component_centroids(mask: torch.Tensor, min_px: int = 12) -> Tuple[torch.Tensor, torch.Tensor]:
-    """mask bool [..., H, W] -> (centroids [..., H * W, 2] (y, x), kept [..., H * W]): its 4-connected components (labels
-    spread by max-pooling until they settle), a slot per possible label, kept where the component has >= min_px pixels."""
+def component_labels(mask: torch.Tensor) -> torch.Tensor:
+    """mask bool [..., H, W] -> long [..., H, W]: each pixel's 4-connected component's label (1 + the largest flat index
+    of its pixels; 0 off the mask), spread by max-pooling until the labels settle."""
     shape = mask.shape
     h, w = shape[-2:]
     m = mask.reshape(-1, 1, h, w)
@@ -482,7 +482,15 @@ def component_centroids(mask: torch.Tensor, min_px: int = 12) -> Tuple[torch.Ten
         if torch.equal(nxt, lab):
             break
         lab = nxt
-    flat = lab.reshape(lab.shape[0], -1).long()
+    return lab.long().reshape(shape)
+
+
+def component_centroids(mask: torch.Tensor, min_px: int = 12) -> Tuple[torch.Tensor, torch.Tensor]:
+    """mask bool [..., H, W] -> (centroids [..., H * W, 2] (y, x), kept [..., H * W]): its 4-connected components
+    (component_labels), a slot per possible label, kept where the component has >= min_px pixels."""
+    shape = mask.shape
+    h, w = shape[-2:]
+    flat = component_labels(mask).reshape(-1, h * w)
     ys, xs = torch.meshgrid(torch.arange(h, device=mask.device), torch.arange(w, device=mask.device), indexing='ij')
     sums = torch.zeros(flat.shape[0], h * w + 1, 3, device=mask.device)
     sums.scatter_add_(1, flat[..., None].expand(-1, -1, 3),

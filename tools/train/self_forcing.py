@@ -54,6 +54,8 @@ W (mean net speed over the blocks at their last two exit steps - 1)^2, different
 Re-DMD's block reward. --smooth-weight W adds W times the objects' mean acceleration (acceleration_loss: the length
 of the soft centroid's second difference over three frames where the object is drawn once, in units of the data's mean
 speed), since the data's objects move in straight lines between bounces and a one-frame jump or turn is not motion.
+Copies (--copy-penalty W): W times the prompted colours' pixels away from each colour's largest connected component, as a
+share of its size (copy_loss), so that speed is not bought with a copy drawn ahead and jumped to.
 --count-probs p1,p2,p3 sets the training prompt pool's shares of one, two and three objects (the data's 0.3, 0.4, 0.3
 by default); the held-out evaluation keeps the data's.
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.
@@ -86,7 +88,7 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    OBJ_RGB, PNG_PROMPTS, PromptSet, classify, component_centroids, detect, empty_prompt_kv, guided, prompted_components,
+    OBJ_RGB, PNG_PROMPTS, PromptSet, classify, component_centroids, component_labels, detect, empty_prompt_kv, guided, prompted_components,
     recovery, recovery_scenes, reference_areas, sigmas_of, step_sigmas,
 )
 
@@ -431,11 +433,18 @@ def drawn_once(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12) -
     return torch.stack([o for o, _ in pairs], dim=2), torch.stack([c for _, c in pairs], dim=2)
 
 
-def soft_centroids(px: torch.Tensor, colour: torch.Tensor, reach: float = 60.0) -> torch.Tensor:
-    """px [B, T, H, W, 3], colour [B] -> [B, T, 2] (y, x): the centroid of the pixels weighted by their closeness to
-    the colour (1 at it, 0 from `reach` RGB away, the distance classify allows), differentiable in px."""
+def colour_closeness(px: torch.Tensor, colour: torch.Tensor, reach: float = 60.0) -> torch.Tensor:
+    """px [B, T, H, W, 3], colour [B] -> [B, T, H, W]: each pixel's closeness to the object colour, 1 at it and 0 from
+    `reach` RGB away (the distance classify allows; every other palette colour is more than twice that away, so a
+    pixel with closeness > 0 is classified as this colour), differentiable in px."""
     rgb = OBJ_RGB.to(px.device)[colour][:, None, None, None, :]
-    return weighted_centroids((1 - (px - rgb).norm(dim=-1) / reach).clamp_min(0))
+    return (1 - (px - rgb).norm(dim=-1) / reach).clamp_min(0)
+
+
+def soft_centroids(px: torch.Tensor, colour: torch.Tensor, reach: float = 60.0) -> torch.Tensor:
+    """px [B, T, H, W, 3], colour [B] -> [B, T, 2] (y, x): the centroid of the pixels weighted by colour_closeness,
+    differentiable in px."""
+    return weighted_centroids(colour_closeness(px, colour, reach))
 
 
 def block_motion(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = 12,
@@ -511,6 +520,46 @@ def speed_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, b
         return video_px.sum() * 0, float('nan')
     mean = speed[ok].mean()
     return (mean - 1) ** 2, float(mean.detach())
+
+
+def largest_components(px: torch.Tensor, colour: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """px [B, T, H, W, 3], colour [B] -> (bool [B, T, H, W], pixels [B, T]): each frame's largest 4-connected component
+    of the colour's pixels, and its size (0 where the colour is absent)."""
+    mask = classify(px) == colour[:, None, None, None]
+    lab = component_labels(mask)
+    flat = lab.flatten(-2)
+    sizes = torch.zeros(*flat.shape[:-1], flat.shape[-1] + 1, device=px.device).scatter_add_(
+        -1, flat, torch.ones_like(flat, dtype=torch.float32))
+    sizes[..., 0] = 0  # off the mask
+    size, label = sizes.max(dim=-1)
+    return mask & (lab == label[..., None, None]), size
+
+
+def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
+              margin: int = 2) -> Tuple[torch.Tensor, float]:
+    """The copy term (--copy-penalty): each prompted colour's closeness (colour_closeness) summed over the pixels outside
+    its largest 4-connected component grown by `margin` px, as a share of that component's pixels; the mean over the
+    frames and prompted colours whose largest component has >= min_px pixels. A second copy as large as the object
+    scores about 1, a few stray pixels a little, the object's own soft edge nothing; an absent object is not counted
+    (drawing nothing must not score better than drawing once). Differentiable in px: it pulls a copy's pixels off the
+    colour, and only where the object is also drawn elsewhere. Returns the loss (0 without samples) and its value (NaN
+    without)."""
+    total = video_px.sum() * 0
+    count = 0.0
+    h, w = video_px.shape[2:4]
+    grow = 2 * margin + 1
+    for j in range(3):
+        colour = p['colour'][:, j]
+        keep, size = largest_components(video_px.detach(), colour)
+        grown = torch.nn.functional.max_pool2d(keep.float().reshape(-1, 1, h, w), grow, 1, margin).reshape(keep.shape)
+        outside = (colour_closeness(video_px, colour) * (1 - grown)).sum(dim=(-2, -1)) / size.clamp_min(1)
+        ok = (size >= min_px) & p['valid'][:, j, None]
+        total = total + torch.where(ok, outside, torch.zeros_like(outside)).sum()
+        count += float(ok.sum())
+    if count == 0:
+        return total, float('nan')
+    loss = total / count
+    return loss, float(loss.detach())
 
 
 def student_step(step: int, critic_warmup: int) -> Optional[int]:
@@ -700,6 +749,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument('--smooth-weight', type=float, default=0.0,
                     help="the smoothness term (acceleration_loss): the prompted objects' mean acceleration (its length) over "
                          'the rollout, in units of the data\'s mean speed, times this (0: off)')
+    ap.add_argument('--copy-penalty', type=float, default=0.0,
+                    help="the copy term (copy_loss): each prompted colour's pixels away from its largest component, as a "
+                         "share of that component's, over the rollout, times this (0: off)")
     ap.add_argument('--ode-min-level', type=int, default=0,
                     help="the ODE term's lowest student level (0: from each block's start; 1: the start left to DMD)")
     ap.add_argument('--ode-reward-beta', type=float, default=0.0,
@@ -744,8 +796,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             or not 0 <= args.ode_min_level < len(step_sigmas()):
         ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1, '
                  f'--ode-from-block in [0, --rollout-blocks), --ode-min-level in [0, {len(step_sigmas())})')
-    if not (args.speed_weight >= 0 and args.smooth_weight >= 0):  # NaN fails too
-        ap.error(f'--speed-weight and --smooth-weight: expected >= 0, got {args.speed_weight} and {args.smooth_weight}')
+    for flag in ('speed_weight', 'smooth_weight', 'copy_penalty'):
+        if not getattr(args, flag) >= 0:  # NaN fails too
+            ap.error(f"--{flag.replace('_', '-')}: expected >= 0, got {getattr(args, flag)}")
     if args.motion_reward != 0 and args.reward_beta == 0:
         ap.error('--motion-reward: adds to the reward of --reward-beta, which is 0 (plain DMD): give --reward-beta too')
 
@@ -790,10 +843,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     budget = 60 * args.minutes
     log: List[Dict[str, object]] = []
     acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0, 'reward': 0.0, 'ess': 0.0, 'ode_reward': 0.0,
-           'motion': 0.0, 'speed': 0.0, 'accel': 0.0}
+           'motion': 0.0, 'speed': 0.0, 'accel': 0.0, 'copies': 0.0}
     acc_n = 0
     speed_n = 0
     accel_n = 0
+    copies_n = 0
 
     # the teacher ODE's levels, per rollout length: the first block from pure noise, the others from where they start
     grid_first = ode_grid(INFERENCE_STEPS, args.ode_substeps)
@@ -825,7 +879,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         mask = masks[nb]
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
-        with torch.set_grad_enabled((args.dmd_weight > 0 or args.speed_weight > 0 or args.smooth_weight > 0) and trains_student):
+        pixel_terms = args.speed_weight > 0 or args.smooth_weight > 0 or args.copy_penalty > 0
+        with torch.set_grad_enabled((args.dmd_weight > 0 or pixel_terms) and trains_student):
             video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp,
                             sig_rest=args.sig_rest)
         vid = video.detach()
@@ -889,8 +944,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             dmd = 0.5 * sq.mean()
         spd = torch.zeros((), device=dev)
         video_px = drawn = None
-        if (args.speed_weight > 0 or args.smooth_weight > 0) and trains_student:
+        if pixel_terms and trains_student:
             video_px = scenes.depth_to_space(video.float())
+        if (args.speed_weight > 0 or args.smooth_weight > 0) and trains_student:
             drawn = drawn_once(video_px.detach(), p)
         if args.speed_weight > 0 and trains_student:
             late_exit = torch.tensor([e >= len(sig) - 2 for e in exits], device=dev)
@@ -904,10 +960,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             if math.isfinite(value):
                 acc['accel'] += value
                 accel_n += 1
+        copies = torch.zeros((), device=dev)
+        if args.copy_penalty > 0 and trains_student:
+            copies, value = copy_loss(video_px, p)
+            if math.isfinite(value):
+                acc['copies'] += value
+                copies_n += 1
         gnorm = 0.0
         if trains_student:
             gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode + args.speed_weight * spd
-                                   + args.smooth_weight * smooth, gen_params)
+                                   + args.smooth_weight * smooth + args.copy_penalty * copies, gen_params)
             ema_update(ema_p, gen_params, g_step, args.ema)
         if args.dmd_weight > 0:
             # -- critic: flow matching on the student's own rollout (its clean blocks as context)
@@ -930,19 +992,21 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if step % args.log_every == 0:
             el = time.time() - start
             row = {'step': step, 'seconds': round(el, 1), 'lr': opt_g.param_groups[0]['lr'],
-                   **{k: v / acc_n for k, v in acc.items() if k not in ('speed', 'accel')},
+                   **{k: v / acc_n for k, v in acc.items() if k not in ('speed', 'accel', 'copies')},
                    'speed': acc['speed'] / speed_n if speed_n else float('nan'),
-                   'accel': acc['accel'] / accel_n if accel_n else float('nan')}
+                   'accel': acc['accel'] / accel_n if accel_n else float('nan'),
+                   'copies': acc['copies'] / copies_n if copies_n else float('nan')}
             log.append(row)
             print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} "
                   f"gnorm {row['gnorm']:.3e} reward {row['reward']:.3f} ess {row['ess']:.2f} "
                   f"ode_reward {row['ode_reward']:.3f} motion {row['motion']:.3f} speed {row['speed']:.3f} "
-                  f"accel {row['accel']:.3f} t {el:.0f}s",
+                  f"accel {row['accel']:.3f} copies {row['copies']:.3f} t {el:.0f}s",
                   flush=True)
             acc = {k: 0.0 for k in acc}
             acc_n = 0
             speed_n = 0
             accel_n = 0
+            copies_n = 0
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
@@ -952,8 +1016,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.reward_beta != 0 or args.ode_reward_beta != 0:
         meta.update(reward_beta=str(args.reward_beta), ode_reward_beta=str(args.ode_reward_beta),
                     motion_reward=str(args.motion_reward))
-    if args.speed_weight > 0 or args.smooth_weight > 0:
-        meta.update(speed_weight=str(args.speed_weight), smooth_weight=str(args.smooth_weight))
+    if args.speed_weight > 0 or args.smooth_weight > 0 or args.copy_penalty > 0:
+        meta.update(speed_weight=str(args.speed_weight), smooth_weight=str(args.smooth_weight),
+                    copy_penalty=str(args.copy_penalty))
     if args.ode_weight > 0:
         meta.update(dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
                     ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block),

@@ -82,6 +82,10 @@
    and soft centroids), still clips 0; a colour drawn twice does not count, and its block takes its index's mean
    reward; gradient steps along the speed term make a slow clip faster, along the smoothness term bring a clip stepping
    back and forth into line; a negative or NaN weight, and --motion-reward without --reward-beta, are refused (exit 2).
+26. the copy term (test_copy_loss): a rendered clip scores 0, a second copy as large as the object about 1 (its
+   colour's largest component is the object, whatever the order of labels), an absent colour is not counted; gradient
+   steps along the term pull the copy's pixels off the colour and leave the object's; a negative or NaN
+   --copy-penalty is refused (exit 2); component_labels gives each 4-connected component one label.
 """
 import os
 import sys
@@ -1196,6 +1200,53 @@ def test_block_motion() -> None:
             raise AssertionError(bad)
 
 
+def test_copy_loss() -> None:
+    """--copy-penalty: pixels of a prompted colour away from its largest component, as a share of its size."""
+    import math
+    mask = torch.zeros(1, 8, 8, dtype=torch.bool)
+    mask[0, 1:3, 1:3] = True
+    mask[0, 5:8, 4:8] = True
+    lab = sf.component_labels(mask)
+    assert lab[0, 1:3, 1:3].unique().numel() == 1 and lab[0, 5:8, 4:8].unique().numel() == 1
+    assert int(lab[0, 1, 1]) != int(lab[0, 6, 6]) and int(lab[mask].min()) > 0 and int(lab[~mask].max()) == 0
+    clips = [sf.scenes.Scene('black', ['red'], ['square'], [5.0], [(x, 30.0)], [(1.0, 0.0)]) for x in (20.0, 44.0)]
+    data = sf.scenes.render(clips, 6)
+    p = {'colour': data['colour'], 'valid': data['valid']}
+    loss, value = sf.copy_loss(data['pixels'], p)
+    assert value < 0.01, value
+    # the second clip's object drawn into the first clip's frames: two equal squares, 24 px apart
+    twice = torch.maximum(data['pixels'][:1], data['pixels'][1:])
+    q = {k: v[:1] for k, v in p.items()}
+    keep, size = sf.largest_components(twice, q['colour'][:, 0])
+    assert bool((size > 50).all()) and bool((keep.sum(dim=(-2, -1)) == size).all())
+    _, value = sf.copy_loss(twice, q)
+    assert 0.8 < value < 1.2, value
+    gone = {'colour': torch.full_like(p['colour'], 6), 'valid': p['valid']}  # a colour the clips do not have
+    assert math.isnan(sf.copy_loss(data['pixels'], gone)[1])
+    # a copy smaller than the object: gradient steps take the copy's pixels off red and leave the object
+    small = data['pixels'][:1].clone()
+    # a 6 x 6 patch of a slightly other red beside the square (at the colour exactly, the closeness has no gradient)
+    small[0, :, 10:16, 48:54] = small[0, 0, 30, 22] + torch.tensor([-10.0, 10.0, 10.0])
+    x = small.clone().requires_grad_(True)
+    before = sf.copy_loss(x, q)[1]
+    assert before > 0.2, before
+    for _ in range(10):
+        loss, after = sf.copy_loss(x, q)
+        g, = torch.autograd.grad(loss, x)
+        with torch.no_grad():
+            x -= 30 * g / g.abs().max().clamp_min(1e-12)
+            x.clamp_(0, 255)
+    assert after < before / 2, (before, after)
+    assert torch.equal(x.detach()[0, :, 24:37, 14:32], small[0, :, 24:37, 14:32])  # the object untouched
+    for bad in (['--copy-penalty', '-1'], ['--copy-penalty', 'nan']):
+        try:
+            sf.main(['--out', '/nonexistent', '--device', 'cpu', '--steps', '1', *bad])
+        except SystemExit as e:
+            assert e.code == 2, (bad, e.code)
+        else:
+            raise AssertionError(bad)
+
+
 if __name__ == '__main__':
     test_one_pass_equals_runtime_cache()
     test_empty_prompt_is_zero_context()
@@ -1226,4 +1277,5 @@ if __name__ == '__main__':
     test_real_score_mirror()
     test_count_probs()
     test_block_motion()
+    test_copy_loss()
     print('ok')
