@@ -1,0 +1,60 @@
+"""How hard each pixel term of self_forcing.py pulls on a model: the gradient norm over the generator's parameters of
+the speed term (speed_loss) and the copy term (copy_loss) at weight 1, on the model's own rollouts (the runtime's loop,
+blocks from the previous frame at 700, 525, 350, 175, every block to its last step), so that a term's weight can be set
+against the DMD term's (its gradient norm is the `gnorm` of a training log).
+
+    python3 tools/train/term_gradients.py [--weights models/demo/model.safetensors] [--videos 8] [--blocks 6]
+        [--draws 3] [--seed 5]
+
+Prints one line per draw of prompts (from the training pool): the rollouts' speed ratio and speed term, the copy
+term's value, and both gradient norms. CPU, about a minute a draw for 8 videos.
+"""
+import argparse
+import math
+import os
+import sys
+from typing import Optional, Sequence
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import self_forcing as sf  # noqa: E402
+from common import DEFAULT_MODEL_JSON, DEFAULT_WEIGHTS, freeze_text, load_dims, load_model  # noqa: E402
+
+
+def grad_norm(loss: torch.Tensor, params, retain: bool) -> float:
+    grads = torch.autograd.grad(loss, params, retain_graph=retain, allow_unused=True)
+    return math.sqrt(sum(float((g.float() ** 2).sum()) for g in grads if g is not None))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--weights', default=DEFAULT_WEIGHTS)
+    ap.add_argument('--videos', type=int, default=8)
+    ap.add_argument('--blocks', type=int, default=6)
+    ap.add_argument('--draws', type=int, default=3)
+    ap.add_argument('--seed', type=int, default=5)
+    args = ap.parse_args(argv)
+    if min(args.videos, args.blocks, args.draws) < 1:
+        ap.error('--videos, --blocks and --draws: expected at least 1')
+    torch.manual_seed(args.seed)
+    vocab = sf.scenes.vocabulary()
+    model = load_model(load_dims(DEFAULT_MODEL_JSON, vocab), args.weights, 'cpu').train()
+    params = freeze_text(model)
+    pool = sf.prompt_pool(args.seed + 1, 2000, False, vocab, model.dims.text_len, 'cpu', sf.parse_count_probs(None))
+    sig, rest = sf.step_sigmas(), sf.sigmas_of([700, 525, 350, 175])
+    for draw in range(args.draws):
+        p = pool.take(torch.randint(0, 2000, (args.videos,)))
+        xkv = model.cross_kv(model.encode_text_batch(p['ids'], p['lens']))
+        exits = [len(sig) - 1] * args.blocks
+        video = sf.rollout(model, xkv, args.videos, args.blocks, sig, None, 12, 3, 3, exits, None, sig_rest=rest)
+        px = sf.scenes.depth_to_space(video.float())
+        speed, ratio = sf.speed_loss(px, p, 3, torch.ones(args.blocks, dtype=torch.bool))
+        copies, value = sf.copy_loss(px, p)
+        print(f'draw {draw}: speed ratio {ratio:.3f}, speed term {float(speed.detach()):.4f}, gradient '
+              f'{grad_norm(speed, params, True):.3f} | copy term {value:.3f}, gradient {grad_norm(copies, params, False):.3f}',
+              flush=True)
+
+
+if __name__ == '__main__':
+    main()
