@@ -485,12 +485,14 @@ def component_labels(mask: torch.Tensor) -> torch.Tensor:
     return lab.long().reshape(shape)
 
 
-def component_centroids(mask: torch.Tensor, min_px: int = 12) -> Tuple[torch.Tensor, torch.Tensor]:
+def component_centroids(mask: torch.Tensor, min_px: int = 12,
+                        labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """mask bool [..., H, W] -> (centroids [..., H * W, 2] (y, x), kept [..., H * W]): its 4-connected components
-    (component_labels), a slot per possible label, kept where the component has >= min_px pixels."""
+    (component_labels(mask), or `labels` where the caller has them), a slot per possible label, kept where the
+    component has >= min_px pixels."""
     shape = mask.shape
     h, w = shape[-2:]
-    flat = component_labels(mask).reshape(-1, h * w)
+    flat = (component_labels(mask) if labels is None else labels).reshape(-1, h * w)
     ys, xs = torch.meshgrid(torch.arange(h, device=mask.device), torch.arange(w, device=mask.device), indexing='ij')
     sums = torch.zeros(flat.shape[0], h * w + 1, 3, device=mask.device)
     sums.scatter_add_(1, flat[..., None].expand(-1, -1, 3),

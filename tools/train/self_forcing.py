@@ -88,8 +88,8 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    OBJ_RGB, PNG_PROMPTS, PromptSet, classify, component_centroids, component_labels, detect, empty_prompt_kv, guided, prompted_components,
-    recovery, recovery_scenes, reference_areas, sigmas_of, step_sigmas,
+    OBJ_RGB, PNG_PROMPTS, PromptSet, classify, component_centroids, component_labels, detect, empty_prompt_kv, guided,
+    prompted_components, recovery, recovery_scenes, reference_areas, sigmas_of, step_sigmas,
 )
 
 
@@ -416,20 +416,31 @@ def block_spans(frames: int, block: int) -> Tuple[List[int], List[int]]:
     return [e - (block - 1) for e in ends], ends
 
 
-def single_centroids(px: torch.Tensor, colour: torch.Tensor, min_px: int = 12) -> Tuple[torch.Tensor, torch.Tensor]:
+def single_centroids(px: torch.Tensor, colour: torch.Tensor, min_px: int = 12,
+                     labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """px [B, T, H, W, 3], colour [B] -> (once bool [B, T], centroid [B, T, 2]): where the colour has exactly one
-    4-connected component of >= min_px pixels (drawn once), and that component's centroid (y, x)."""
-    cents, kept = component_centroids(classify(px) == colour[:, None, None, None], min_px)
+    4-connected component of >= min_px pixels (drawn once), and that component's centroid (y, x). labels: the colour's
+    component_labels [B, T, H, W] if the caller has them."""
+    cents, kept = component_centroids(classify(px) == colour[:, None, None, None], min_px, labels)
     once = kept.sum(dim=-1) == 1
     return once, (cents * kept[..., None]).sum(dim=-2)
 
 
-def drawn_once(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12) -> Tuple[torch.Tensor, torch.Tensor]:
+def prompted_labels(px: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """px [B, T, H, W, 3] -> long [B, T, 3, H, W]: component_labels of each prompted slot's colour. The labelling is the
+    costly part of the pixel terms: a training step computes it once and passes it to drawn_once and copy_loss."""
+    cls = classify(px)
+    return torch.stack([component_labels(cls == p['colour'][:, j, None, None, None]) for j in range(3)], dim=2)
+
+
+def drawn_once(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
+               labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """px [B, T, H, W, 3] -> (once bool [B, T, 3], centroid [B, T, 3, 2]): single_centroids of each prompted slot's
     colour (slots past the prompt's objects are not masked here: block_motion and acceleration_loss mask them with
-    p['valid']). The connected-component labelling is the costly part of the motion terms: a training step with both
-    computes it once and passes it to each."""
-    pairs = [single_centroids(px, p['colour'][:, j], min_px) for j in range(3)]
+    p['valid']). A training step with both motion terms computes it once and passes it to each; labels:
+    prompted_labels(px) if the caller has them."""
+    pairs = [single_centroids(px, p['colour'][:, j], min_px, None if labels is None else labels[:, :, j])
+             for j in range(3)]
     return torch.stack([o for o, _ in pairs], dim=2), torch.stack([c for _, c in pairs], dim=2)
 
 
@@ -522,11 +533,13 @@ def speed_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, b
     return (mean - 1) ** 2, float(mean.detach())
 
 
-def largest_components(px: torch.Tensor, colour: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def largest_components(px: torch.Tensor, colour: torch.Tensor,
+                       labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """px [B, T, H, W, 3], colour [B] -> (bool [B, T, H, W], pixels [B, T]): each frame's largest 4-connected component
-    of the colour's pixels, and its size (0 where the colour is absent)."""
+    of the colour's pixels, and its size (0 where the colour is absent). labels: the colour's component_labels if the
+    caller has them."""
     mask = classify(px) == colour[:, None, None, None]
-    lab = component_labels(mask)
+    lab = component_labels(mask) if labels is None else labels
     flat = lab.flatten(-2)
     sizes = torch.zeros(*flat.shape[:-1], flat.shape[-1] + 1, device=px.device).scatter_add_(
         -1, flat, torch.ones_like(flat, dtype=torch.float32))
@@ -535,22 +548,22 @@ def largest_components(px: torch.Tensor, colour: torch.Tensor) -> Tuple[torch.Te
     return mask & (lab == label[..., None, None]), size
 
 
-def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
-              margin: int = 2) -> Tuple[torch.Tensor, float]:
+def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12, margin: int = 2,
+              labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, float]:
     """The copy term (--copy-penalty): each prompted colour's closeness (colour_closeness) summed over the pixels outside
     its largest 4-connected component grown by `margin` px, as a share of that component's pixels; the mean over the
     frames and prompted colours whose largest component has >= min_px pixels. A second copy as large as the object
     scores about 1, a few stray pixels a little, the object's own soft edge nothing; an absent object is not counted
     (drawing nothing must not score better than drawing once). Differentiable in px: it pulls a copy's pixels off the
-    colour, and only where the object is also drawn elsewhere. Returns the loss (0 without samples) and its value (NaN
-    without)."""
+    colour, and only where the object is also drawn elsewhere. labels: prompted_labels(video_px) if the caller has them.
+    Returns the loss (0 without samples) and its value (NaN without)."""
     total = video_px.sum() * 0
     count = 0.0
     h, w = video_px.shape[2:4]
     grow = 2 * margin + 1
     for j in range(3):
         colour = p['colour'][:, j]
-        keep, size = largest_components(video_px.detach(), colour)
+        keep, size = largest_components(video_px.detach(), colour, None if labels is None else labels[:, :, j])
         grown = torch.nn.functional.max_pool2d(keep.float().reshape(-1, 1, h, w), grow, 1, margin).reshape(keep.shape)
         outside = (colour_closeness(video_px, colour) * (1 - grown)).sum(dim=(-2, -1)) / size.clamp_min(1)
         ok = (size >= min_px) & p['valid'][:, j, None]
@@ -943,11 +956,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 acc['ess'] += effective_share(w)
             dmd = 0.5 * sq.mean()
         spd = torch.zeros((), device=dev)
-        video_px = drawn = None
+        video_px = drawn = labels = None
         if pixel_terms and trains_student:
             video_px = scenes.depth_to_space(video.float())
+            labels = prompted_labels(video_px.detach(), p)
         if (args.speed_weight > 0 or args.smooth_weight > 0) and trains_student:
-            drawn = drawn_once(video_px.detach(), p)
+            drawn = drawn_once(video_px.detach(), p, labels=labels)
         if args.speed_weight > 0 and trains_student:
             late_exit = torch.tensor([e >= len(sig) - 2 for e in exits], device=dev)
             spd, ratio = speed_loss(video_px, p, F_, late_exit, drawn)
@@ -962,7 +976,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 accel_n += 1
         copies = torch.zeros((), device=dev)
         if args.copy_penalty > 0 and trains_student:
-            copies, value = copy_loss(video_px, p)
+            copies, value = copy_loss(video_px, p, labels=labels)
             if math.isfinite(value):
                 acc['copies'] += value
                 copies_n += 1
