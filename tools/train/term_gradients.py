@@ -7,7 +7,8 @@ against the DMD term's (its gradient norm is the `gnorm` of a training log).
         [--draws 3] [--seed 5]
 
 Prints one line per draw of prompts (from the training pool): the rollouts' speed ratio and speed term, the copy
-term's value, and both gradient norms. CPU: one draw of 8 videos took 42 s with the model's loading (2 cores, beside other work).
+term's value, and both gradient norms. CPU: one draw of 8 videos took 42 s with the model's loading (2 cores, beside
+other work).
 """
 import argparse
 import math
