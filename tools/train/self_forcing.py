@@ -54,8 +54,8 @@ W (mean net speed over the blocks at their last two exit steps - 1)^2, different
 Re-DMD's block reward. --smooth-weight W adds W times the objects' mean acceleration (acceleration_loss: the length
 of the soft centroid's second difference over three frames where the object is drawn once, in units of the data's mean
 speed), since the data's objects move in straight lines between bounces and a one-frame jump or turn is not motion.
-Copies (--copy-penalty W): W times the prompted colours' pixels away from each colour's largest connected component, as a
-share of its size (copy_loss), so that speed is not bought with a copy drawn ahead and jumped to.
+Copies (--copy-penalty W): W times the prompted colours' pixels away from each colour's largest connected component,
+as a share of its size (copy_loss), so that speed is not bought with a copy drawn ahead and jumped to.
 --count-probs p1,p2,p3 sets the training prompt pool's shares of one, two and three objects (the data's 0.3, 0.4, 0.3
 by default); the held-out evaluation keeps the data's.
 The word table (text_encoder.embedding.weight) is frozen in the student and the critic.

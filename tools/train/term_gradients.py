@@ -52,9 +52,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         px = sf.scenes.depth_to_space(video.float())
         speed, ratio = sf.speed_loss(px, p, 3, torch.ones(args.blocks, dtype=torch.bool))
         copies, value = sf.copy_loss(px, p)
-        print(f'draw {draw}: speed ratio {ratio:.3f}, speed term {float(speed.detach()):.4f}, gradient '
-              f'{grad_norm(speed, params, True):.3f} | copy term {value:.3f}, gradient {grad_norm(copies, params, False):.3f}',
-              flush=True)
+        speed_grad, copy_grad = grad_norm(speed, params, True), grad_norm(copies, params, False)
+        print(f'draw {draw}: speed ratio {ratio:.3f}, speed term {float(speed.detach()):.4f}, gradient {speed_grad:.3f} '
+              f'| copy term {value:.3f}, gradient {copy_grad:.3f}', flush=True)
 
 
 if __name__ == '__main__':
