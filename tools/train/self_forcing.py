@@ -858,9 +858,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     acc = {'dmd': 0.0, 'critic': 0.0, 'ode': 0.0, 'gnorm': 0.0, 'reward': 0.0, 'ess': 0.0, 'ode_reward': 0.0,
            'motion': 0.0, 'speed': 0.0, 'accel': 0.0, 'copies': 0.0}
     acc_n = 0
-    speed_n = 0
-    accel_n = 0
-    copies_n = 0
+    term_n = {'speed': 0, 'accel': 0, 'copies': 0}  # steps whose rollout had samples for each pixel term: its log's mean
 
     # the teacher ODE's levels, per rollout length: the first block from pure noise, the others from where they start
     grid_first = ode_grid(INFERENCE_STEPS, args.ode_substeps)
@@ -967,19 +965,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             spd, ratio = speed_loss(video_px, p, F_, late_exit, drawn)
             if math.isfinite(ratio):
                 acc['speed'] += ratio
-                speed_n += 1
+                term_n['speed'] += 1
         smooth = torch.zeros((), device=dev)
         if args.smooth_weight > 0 and trains_student:
             smooth, value = acceleration_loss(video_px, p, drawn=drawn)
             if math.isfinite(value):
                 acc['accel'] += value
-                accel_n += 1
+                term_n['accel'] += 1
         copies = torch.zeros((), device=dev)
         if args.copy_penalty > 0 and trains_student:
             copies, value = copy_loss(video_px, p, labels=labels)
             if math.isfinite(value):
                 acc['copies'] += value
-                copies_n += 1
+                term_n['copies'] += 1
         gnorm = 0.0
         if trains_student:
             gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode + args.speed_weight * spd
@@ -1006,10 +1004,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if step % args.log_every == 0:
             el = time.time() - start
             row = {'step': step, 'seconds': round(el, 1), 'lr': opt_g.param_groups[0]['lr'],
-                   **{k: v / acc_n for k, v in acc.items() if k not in ('speed', 'accel', 'copies')},
-                   'speed': acc['speed'] / speed_n if speed_n else float('nan'),
-                   'accel': acc['accel'] / accel_n if accel_n else float('nan'),
-                   'copies': acc['copies'] / copies_n if copies_n else float('nan')}
+                   **{k: v / acc_n for k, v in acc.items() if k not in term_n},
+                   **{k: acc[k] / n if n else float('nan') for k, n in term_n.items()}}
             log.append(row)
             print(f"step {step} dmd {row['dmd']:.3e} critic {row['critic']:.4f} ode {row['ode']:.3e} "
                   f"gnorm {row['gnorm']:.3e} reward {row['reward']:.3f} ess {row['ess']:.2f} "
@@ -1018,9 +1014,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                   flush=True)
             acc = {k: 0.0 for k in acc}
             acc_n = 0
-            speed_n = 0
-            accel_n = 0
-            copies_n = 0
+            term_n = dict.fromkeys(term_n, 0)
     train_s = time.time() - start
     meta = {'recipe': 'tools/train/self_forcing.py', 'teacher': os.path.basename(args.teacher), 'steps': str(step),
             'train_seconds': f'{train_s:.0f}', 'real_guidance': str(args.real_guidance),
