@@ -1127,6 +1127,17 @@ def test_count_probs() -> None:
         assert read_header(os.path.join(d, 'model.safetensors'))['__metadata__']['count_probs'] == '0,0,1'
 
 
+def assert_refused(*argvs) -> None:
+    """self_forcing.main exits 2 on each of these arguments (checked before a model is read or a file written)."""
+    for bad in argvs:
+        try:
+            sf.main(['--out', '/nonexistent', '--device', 'cpu', '--steps', '1', *bad])
+        except SystemExit as e:
+            assert e.code == 2, (bad, e.code)
+        else:
+            raise AssertionError(bad)
+
+
 def test_block_motion() -> None:
     """--motion-reward and --speed-weight measure a block's net motion inside it: rendered training clips read the
     speed they were drawn with (as a share of the data's mean), still ones 0; the soft centroid reads as the hard one
@@ -1169,7 +1180,8 @@ def test_block_motion() -> None:
     # the labelling a training step computes once for both terms gives what each computes alone
     drawn = sf.drawn_once(twice, p)
     for soft in (False, True):
-        alone, with_drawn = sf.block_motion(twice, p, 3, soft=soft), sf.block_motion(twice, p, 3, soft=soft, drawn=drawn)
+        alone = sf.block_motion(twice, p, 3, soft=soft)
+        with_drawn = sf.block_motion(twice, p, 3, soft=soft, drawn=drawn)
         assert torch.equal(alone[0], with_drawn[0]) and torch.equal(alone[1], with_drawn[1])
     assert sf.acceleration_loss(twice, p)[1] == sf.acceleration_loss(twice, p, drawn=drawn)[1]
     none = sf.speed_loss(slow, q, 3, torch.tensor([False] * 3))
@@ -1192,13 +1204,7 @@ def test_block_motion() -> None:
     assert after < before - 0.3, (before, after)
     gone = {'colour': torch.full_like(p['colour'], 6), 'valid': p['valid']}  # a colour the clips do not have
     assert math.isnan(sf.acceleration_loss(data['pixels'], gone)[1])
-    for bad in (['--speed-weight', '-0.1'], ['--smooth-weight', 'nan'], ['--motion-reward', '1']):
-        try:
-            sf.main(['--out', '/nonexistent', '--device', 'cpu', '--steps', '1', *bad])
-        except SystemExit as e:
-            assert e.code == 2, (bad, e.code)
-        else:
-            raise AssertionError(bad)
+    assert_refused(['--speed-weight', '-0.1'], ['--smooth-weight', 'nan'], ['--motion-reward', '1'])
 
 
 def test_copy_loss() -> None:
@@ -1245,13 +1251,7 @@ def test_copy_loss() -> None:
         alone, shared = sf.drawn_once(clip, qq), sf.drawn_once(clip, qq, labels=labels)
         assert torch.equal(alone[0], shared[0]) and torch.equal(alone[1], shared[1])
         assert sf.copy_loss(clip, qq)[1] == sf.copy_loss(clip, qq, labels=labels)[1]
-    for bad in (['--copy-penalty', '-1'], ['--copy-penalty', 'nan']):
-        try:
-            sf.main(['--out', '/nonexistent', '--device', 'cpu', '--steps', '1', *bad])
-        except SystemExit as e:
-            assert e.code == 2, (bad, e.code)
-        else:
-            raise AssertionError(bad)
+    assert_refused(['--copy-penalty', '-1'], ['--copy-penalty', 'nan'])
 
 
 if __name__ == '__main__':
