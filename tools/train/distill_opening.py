@@ -503,16 +503,20 @@ def component_centroids(mask: torch.Tensor, min_px: int = 12,
     return centroids.reshape(*shape[:-2], h * w, 2), (count >= min_px).reshape(*shape[:-2], h * w)
 
 
-def components(mask: torch.Tensor, min_px: int = 12) -> torch.Tensor:
-    """mask bool [..., H, W] -> [...]: its 4-connected components of at least min_px pixels."""
-    return component_centroids(mask, min_px)[1].sum(dim=-1)
+def components(mask: torch.Tensor, min_px: int = 12, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """mask bool [..., H, W] -> [...]: its 4-connected components of at least min_px pixels (labels: its
+    component_labels if the caller has them)."""
+    return component_centroids(mask, min_px, labels)[1].sum(dim=-1)
 
 
-def prompted_components(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12) -> torch.Tensor:
+def prompted_components(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
+                        labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """px [B, T, H, W, 3], p['colour'] [B, 3] -> [B, T, 3]: per frame, each prompted slot's 4-connected components
-    of its colour of at least min_px pixels (slots past the prompt's objects count colour 0's: mask with p['valid'])."""
+    of its colour of at least min_px pixels (slots past the prompt's objects count colour 0's: mask with p['valid']).
+    labels: [B, T, 3, H, W], each slot's component_labels, if the caller has them."""
     cls = classify(px)
-    return torch.stack([components(cls == p['colour'][:, j, None, None, None], min_px) for j in range(3)], dim=2)
+    return torch.stack([components(cls == p['colour'][:, j, None, None, None], min_px,
+                                   None if labels is None else labels[:, :, j]) for j in range(3)], dim=2)
 
 
 def copy_beside_truth(centroids: torch.Tensor, kept: torch.Tensor, truth: torch.Tensor, radius: float = 6.0) -> torch.Tensor:

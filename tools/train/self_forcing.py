@@ -391,12 +391,13 @@ def centroid_speed(px: torch.Tensor, p: Dict[str, torch.Tensor], stride: int = 4
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float('nan')))
 
 
-def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = 12) -> torch.Tensor:
+def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = 12,
+                  labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """px [B, T, 64, 64, 3] -> [B, T / block]: the reward of each block for --reward-beta, mean over its frames of
     (share of the prompted objects present) - (extra copies per prompted object): an object is present where its
     colour has a 4-connected component of >= min_px pixels, and every such component beyond one is a copy. Dropping
     an object scores as low as drawing it twice, so a student cannot raise the reward by drawing less."""
-    found = prompted_components(px, p, min_px)  # [B, T, 3]
+    found = prompted_components(px, p, min_px, labels)  # [B, T, 3]
     valid = p['valid'][:, None, :].float()  # [B, 1, 3]
     objects = valid.sum(dim=2).clamp_min(1)
     present = ((found >= 1).float() * valid).sum(dim=2) / objects
@@ -428,7 +429,8 @@ def single_centroids(px: torch.Tensor, colour: torch.Tensor, min_px: int = 12,
 
 def prompted_labels(px: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tensor:
     """px [B, T, H, W, 3] -> long [B, T, 3, H, W]: component_labels of each prompted slot's colour. The labelling is the
-    costly part of the pixel terms: a training step computes it once and passes it to drawn_once and copy_loss."""
+    costly part of the pixel terms and the block reward: a training step computes it once and passes it to
+    block_rewards, drawn_once and copy_loss."""
     cls = classify(px)
     return torch.stack([component_labels(cls == p['colour'][:, j, None, None, None]) for j in range(3)], dim=2)
 
@@ -895,6 +897,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp,
                             sig_rest=args.sig_rest)
         vid = video.detach()
+        # the rollout's prompted colours labelled once, for the DMD term's block reward and the pixel terms
+        rewarded = args.dmd_weight > 0 and (args.reward_beta != 0 or args.log_reward)
+        labels = prompted_labels(scenes.depth_to_space(vid), p) if trains_student and (rewarded or pixel_terms) else None
         ode = torch.zeros((), device=dev)
         if args.ode_weight > 0 and trains_student:
             m = args.ode_batch or max(1, args.batch // 2)
@@ -940,10 +945,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             grad = ((fake - real).reshape(blocks_view) / norm).reshape(vid.shape)
             grad = torch.nan_to_num(grad)
             sq = (video - (vid - grad)).pow(2).reshape(blocks_view)
-            if args.reward_beta != 0 or args.log_reward:
+            if rewarded:
                 with torch.no_grad():
                     px = scenes.depth_to_space(vid)
-                    r = block_rewards(px, p, F_)
+                    r = block_rewards(px, p, F_, labels=labels)
                     if args.motion_reward != 0:
                         m = motion_rewards(px, p, F_)
                         acc['motion'] += float(m.mean())
@@ -954,10 +959,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 acc['ess'] += effective_share(w)
             dmd = 0.5 * sq.mean()
         spd = torch.zeros((), device=dev)
-        video_px = drawn = labels = None
+        video_px = drawn = None
         if pixel_terms and trains_student:
             video_px = scenes.depth_to_space(video.float())
-            labels = prompted_labels(video_px.detach(), p)
         if (args.speed_weight > 0 or args.smooth_weight > 0) and trains_student:
             drawn = drawn_once(video_px.detach(), p, labels=labels)
         if args.speed_weight > 0 and trains_student:

@@ -86,7 +86,7 @@
    colour's largest component is the object, whatever the order of labels), an absent colour is not counted; gradient
    steps along the term pull the copy's pixels off the colour and leave the object's; a negative or NaN
    --copy-penalty is refused (exit 2); component_labels gives each 4-connected component one label, and the labels a
-   training step computes once (prompted_labels) give drawn_once and copy_loss what each computes alone.
+   training step computes once (prompted_labels) give drawn_once, copy_loss and block_rewards what each computes alone.
 """
 import os
 import sys
@@ -1245,12 +1245,14 @@ def test_copy_loss() -> None:
             x.clamp_(0, 255)
     assert after < before / 2, (before, after)
     assert torch.equal(x.detach()[0, :, 24:37, 14:32], small[0, :, 24:37, 14:32])  # the object untouched
-    # the labelling a training step computes once for the motion terms and the copy term gives what each computes alone
+    # the labelling a training step computes once for the reward, the motion terms and the copy term gives what each
+    # computes alone
     for clip, qq in ((twice, q), (small, q), (data['pixels'], p)):
         labels = sf.prompted_labels(clip, qq)
         alone, shared = sf.drawn_once(clip, qq), sf.drawn_once(clip, qq, labels=labels)
         assert torch.equal(alone[0], shared[0]) and torch.equal(alone[1], shared[1])
         assert sf.copy_loss(clip, qq)[1] == sf.copy_loss(clip, qq, labels=labels)[1]
+        assert torch.equal(sf.block_rewards(clip, qq, 3), sf.block_rewards(clip, qq, 3, labels=labels))
     assert_refused(['--copy-penalty', '-1'], ['--copy-penalty', 'nan'])
 
 
