@@ -497,6 +497,21 @@ def motion_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, cap
     return torch.where(ok, speed, mean.expand_as(speed))
 
 
+def mean_over_samples(zero: torch.Tensor, parts) -> Tuple[torch.Tensor, float]:
+    """parts: (values, ok bool) pairs of the same shapes -> (the mean of the values where ok, summed over the pairs in
+    order onto `zero` (a 0 that keeps the graph), and its value), or (zero, NaN) where no value is ok: the reduction of
+    the pixel terms, so that a rollout without samples adds nothing and logs nothing."""
+    total = zero
+    count = 0.0
+    for values, ok in parts:
+        total = total + torch.where(ok, values, torch.zeros_like(values)).sum()
+        count += float(ok.sum())
+    if count == 0:
+        return total, float('nan')
+    loss = total / count
+    return loss, float(loss.detach())
+
+
 def acceleration_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
                       drawn: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, float]:
     """The smoothness term (--smooth-weight): the training clips' objects move at a constant velocity between bounces,
@@ -505,20 +520,15 @@ def acceleration_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px
     length and not its square so that a jump across the frame does not outweigh the rest; differentiable in every
     frame. drawn: drawn_once(video_px) if the caller has it. Returns the loss (0 without samples) and its value (NaN
     without)."""
-    total = video_px.sum() * 0
-    count = 0.0
     once_all = (drawn if drawn is not None else drawn_once(video_px.detach(), p, min_px))[0]
-    for j in range(3):
+
+    def colour_parts(j: int) -> Tuple[torch.Tensor, torch.Tensor]:
         once = once_all[:, :, j]
         ok = once[:, 2:] & once[:, 1:-1] & once[:, :-2] & p['valid'][:, j, None]
         c = soft_centroids(video_px, p['colour'][:, j])
-        acc = ((c[:, 2:] - 2 * c[:, 1:-1] + c[:, :-2]) / DATA_SPEED).pow(2).sum(dim=-1).add(1e-6).sqrt()
-        total = total + torch.where(ok, acc, torch.zeros_like(acc)).sum()
-        count += float(ok.sum())
-    if count == 0:
-        return total, float('nan')
-    loss = total / count
-    return loss, float(loss.detach())
+        return ((c[:, 2:] - 2 * c[:, 1:-1] + c[:, :-2]) / DATA_SPEED).pow(2).sum(dim=-1).add(1e-6).sqrt(), ok
+
+    return mean_over_samples(video_px.sum() * 0, (colour_parts(j) for j in range(3)))
 
 
 def speed_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, blocks_kept: torch.Tensor,
@@ -559,22 +569,17 @@ def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 
     (drawing nothing must not score better than drawing once). Differentiable in px: it pulls a copy's pixels off the
     colour, and only where the object is also drawn elsewhere. labels: prompted_labels(video_px) if the caller has them.
     Returns the loss (0 without samples) and its value (NaN without)."""
-    total = video_px.sum() * 0
-    count = 0.0
     h, w = video_px.shape[2:4]
     grow = 2 * margin + 1
-    for j in range(3):
+
+    def colour_parts(j: int) -> Tuple[torch.Tensor, torch.Tensor]:
         colour = p['colour'][:, j]
         keep, size = largest_components(video_px.detach(), colour, None if labels is None else labels[:, :, j])
         grown = torch.nn.functional.max_pool2d(keep.float().reshape(-1, 1, h, w), grow, 1, margin).reshape(keep.shape)
         outside = (colour_closeness(video_px, colour) * (1 - grown)).sum(dim=(-2, -1)) / size.clamp_min(1)
-        ok = (size >= min_px) & p['valid'][:, j, None]
-        total = total + torch.where(ok, outside, torch.zeros_like(outside)).sum()
-        count += float(ok.sum())
-    if count == 0:
-        return total, float('nan')
-    loss = total / count
-    return loss, float(loss.detach())
+        return outside, (size >= min_px) & p['valid'][:, j, None]
+
+    return mean_over_samples(video_px.sum() * 0, (colour_parts(j) for j in range(3)))
 
 
 def student_step(step: int, critic_warmup: int) -> Optional[int]:
