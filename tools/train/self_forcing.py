@@ -561,13 +561,18 @@ def largest_components(px: torch.Tensor, colour: torch.Tensor,
 
 
 def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12, margin: int = 2,
-              labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, float]:
+              labels: Optional[torch.Tensor] = None, frames_kept: Optional[torch.Tensor] = None,
+              hold: bool = False) -> Tuple[torch.Tensor, float]:
     """The copy term (--copy-penalty): each prompted colour's closeness (colour_closeness) summed over the pixels outside
     its largest 4-connected component grown by `margin` px, as a share of that component's pixels; the mean over the
     frames and prompted colours whose largest component has >= min_px pixels. A second copy as large as the object
     scores about 1, a few stray pixels a little, the object's own soft edge nothing; an absent object is not counted
     (drawing nothing must not score better than drawing once). Differentiable in px: it pulls a copy's pixels off the
     colour, and only where the object is also drawn elsewhere. labels: prompted_labels(video_px) if the caller has them.
+    frames_kept: bool [T], the frames counted (default all; training counts those of blocks at their late exit steps,
+    as the speed term does, since an early step's blurred estimate spreads the colour past the margin without a copy).
+    hold (--copy-hold): adds the largest component's own shortfall from the colour (1 - closeness, as a share of its
+    pixels), so that fading the colour everywhere, which also lowers the copies' closeness, does not pay.
     Returns the loss (0 without samples) and its value (NaN without)."""
     h, w = video_px.shape[2:4]
     grow = 2 * margin + 1
@@ -576,8 +581,12 @@ def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 
         colour = p['colour'][:, j]
         keep, size = largest_components(video_px.detach(), colour, None if labels is None else labels[:, :, j])
         grown = torch.nn.functional.max_pool2d(keep.float().reshape(-1, 1, h, w), grow, 1, margin).reshape(keep.shape)
-        outside = (colour_closeness(video_px, colour) * (1 - grown)).sum(dim=(-2, -1)) / size.clamp_min(1)
-        return outside, (size >= min_px) & p['valid'][:, j, None]
+        close = colour_closeness(video_px, colour)
+        outside = (close * (1 - grown)).sum(dim=(-2, -1)) / size.clamp_min(1)
+        if hold:
+            outside = outside + ((1 - close) * keep).sum(dim=(-2, -1)) / size.clamp_min(1)
+        ok = (size >= min_px) & p['valid'][:, j, None]
+        return outside, ok if frames_kept is None else ok & frames_kept[None, :]
 
     return mean_over_samples(video_px.sum() * 0, (colour_parts(j) for j in range(3)))
 
@@ -772,6 +781,15 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument('--copy-penalty', type=float, default=0.0,
                     help="the copy term (copy_loss): each prompted colour's pixels away from its largest component, as a "
                          "share of that component's, over the rollout, times this (0: off)")
+    ap.add_argument('--copy-exits', default='late', choices=['late', 'all'],
+                    help="the blocks the copy term counts: those at their last two steps (late, as the speed term), or "
+                         "every block whatever its exit step (all: students 78 and 79)")
+    ap.add_argument('--copy-hold', action='store_true',
+                    help="the copy term also holds each colour's largest component at the colour (students 78, 79, 83 "
+                         'and 84, without it, stopped drawing objects)')
+    ap.add_argument('--copy-from', type=int, default=0,
+                    help="the student's step from which the copy term is on (0: from its first; the early steps of a DMD "
+                         "run draw objects in pieces, which the term would take for copies)")
     ap.add_argument('--ode-min-level', type=int, default=0,
                     help="the ODE term's lowest student level (0: from each block's start; 1: the start left to DMD)")
     ap.add_argument('--ode-reward-beta', type=float, default=0.0,
@@ -816,7 +834,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             or not 0 <= args.ode_min_level < len(step_sigmas()):
         ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1, '
                  f'--ode-from-block in [0, --rollout-blocks), --ode-min-level in [0, {len(step_sigmas())})')
-    for flag in ('speed_weight', 'smooth_weight', 'copy_penalty'):
+    for flag in ('speed_weight', 'smooth_weight', 'copy_penalty', 'copy_from'):
         if not getattr(args, flag) >= 0:  # NaN fails too
             ap.error(f"--{flag.replace('_', '-')}: expected >= 0, got {getattr(args, flag)}")
     if args.motion_reward != 0 and args.reward_beta == 0:
@@ -897,7 +915,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         mask = masks[nb]
         exits = [int(e) for e in torch.randint(0, len(sig), (nb,))] if args.exit == 'random' else [len(sig) - 1] * nb
         # -- student rollout (gradient through each block's exit step) and the DMD gradient
-        pixel_terms = args.speed_weight > 0 or args.smooth_weight > 0 or args.copy_penalty > 0
+        copy_on = args.copy_penalty > 0 and trains_student and g_step >= args.copy_from
+        pixel_terms = args.speed_weight > 0 or args.smooth_weight > 0 or copy_on
         with torch.set_grad_enabled((args.dmd_weight > 0 or pixel_terms) and trains_student):
             video = rollout(student, xkv_s, args.batch, nb, sig, None, args.window, args.sink, F_, exits, amp,
                             sig_rest=args.sig_rest)
@@ -969,8 +988,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             video_px = scenes.depth_to_space(video.float())
         if (args.speed_weight > 0 or args.smooth_weight > 0) and trains_student:
             drawn = drawn_once(video_px.detach(), p, labels=labels)
+        late_exit = torch.tensor([e >= len(sig) - 2 for e in exits], device=dev)
         if args.speed_weight > 0 and trains_student:
-            late_exit = torch.tensor([e >= len(sig) - 2 for e in exits], device=dev)
             spd, ratio = speed_loss(video_px, p, F_, late_exit, drawn)
             if math.isfinite(ratio):
                 acc['speed'] += ratio
@@ -982,15 +1001,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 acc['accel'] += value
                 term_n['accel'] += 1
         copies = torch.zeros((), device=dev)
-        if args.copy_penalty > 0 and trains_student:
-            copies, value = copy_loss(video_px, p, labels=labels)
+        if copy_on:
+            kept = late_exit.repeat_interleave(F_) if args.copy_exits == 'late' else None
+            copies, value = copy_loss(video_px, p, labels=labels, frames_kept=kept, hold=args.copy_hold)
             if math.isfinite(value):
                 acc['copies'] += value
                 term_n['copies'] += 1
         gnorm = 0.0
-        if trains_student:
-            gnorm = optimizer_step(opt_g, args.dmd_weight * dmd + args.ode_weight * ode + args.speed_weight * spd
-                                   + args.smooth_weight * smooth + args.copy_penalty * copies, gen_params)
+        loss_g = (args.dmd_weight * dmd + args.ode_weight * ode + args.speed_weight * spd + args.smooth_weight * smooth
+                  + args.copy_penalty * copies)
+        if trains_student and loss_g.requires_grad:  # without DMD, a step before --copy-from may have no term
+            gnorm = optimizer_step(opt_g, loss_g, gen_params)
             ema_update(ema_p, gen_params, g_step, args.ema)
         if args.dmd_weight > 0:
             # -- critic: flow matching on the student's own rollout (its clean blocks as context)
@@ -1035,7 +1056,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     motion_reward=str(args.motion_reward))
     if args.speed_weight > 0 or args.smooth_weight > 0 or args.copy_penalty > 0:
         meta.update(speed_weight=str(args.speed_weight), smooth_weight=str(args.smooth_weight),
-                    copy_penalty=str(args.copy_penalty))
+                    copy_penalty=str(args.copy_penalty), copy_exits=args.copy_exits,
+                    copy_from=str(args.copy_from), copy_hold=str(args.copy_hold))
     if args.ode_weight > 0:
         meta.update(dmd_weight=str(args.dmd_weight), ode_weight=str(args.ode_weight), ode_substeps=str(args.ode_substeps),
                     ode_guidance=str(args.ode_guidance), ode_from_block=str(args.ode_from_block),

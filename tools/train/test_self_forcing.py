@@ -83,10 +83,14 @@
    reward; gradient steps along the speed term make a slow clip faster, along the smoothness term bring a clip stepping
    back and forth into line; a negative or NaN weight, and --motion-reward without --reward-beta, are refused (exit 2).
 26. the copy term (test_copy_loss): a rendered clip scores 0, a second copy as large as the object about 1 (its
-   colour's largest component is the object, whatever the order of labels), an absent colour is not counted; gradient
-   steps along the term pull the copy's pixels off the colour and leave the object's; a negative or NaN
-   --copy-penalty is refused (exit 2); component_labels gives each 4-connected component one label, and the labels a
-   training step computes once (prompted_labels) give drawn_once, copy_loss and block_rewards what each computes alone.
+   colour's largest component is the object, whatever the order of labels), an absent colour is not counted, nor a
+   frame left out of frames_kept (training keeps the blocks at their late exits, --copy-exits late); gradient
+   steps along the term pull the copy's pixels off the colour and leave the object's; with hold (--copy-hold) an
+   object faded towards the background scores its shortfall and gradient steps bring it back; a training run with
+   --copy-from 2 logs the term from its third step on and records the options; a negative or NaN --copy-penalty, an
+   unknown --copy-exits and a negative --copy-from are refused (exit 2); component_labels gives each 4-connected
+   component one label, and the labels a training step computes once (prompted_labels) give drawn_once, copy_loss and
+   block_rewards what each computes alone.
 """
 import os
 import sys
@@ -1230,6 +1234,25 @@ def test_copy_loss() -> None:
     assert 0.8 < value < 1.2, value
     gone = {'colour': torch.full_like(p['colour'], 6), 'valid': p['valid']}  # a colour the clips do not have
     assert math.isnan(sf.copy_loss(data['pixels'], gone)[1])
+    # frames_kept (training: the blocks at their late exits): only those frames count
+    late_copy = torch.cat([data['pixels'][:1, :3], twice[:, 3:]], dim=1)
+    first, last = torch.arange(6) < 3, torch.arange(6) >= 3
+    whole, early, late = (sf.copy_loss(late_copy, q, frames_kept=k)[1] for k in (None, first, last))
+    assert early < 0.01 and 0.8 < late < 1.2 and abs(whole - (early + late) / 2) < 1e-5, (whole, early, late)
+    assert math.isnan(sf.copy_loss(twice, q, frames_kept=torch.zeros(6, dtype=torch.bool))[1])
+    # --copy-hold: a rendered clip still scores 0; the object faded towards the background scores its shortfall, and
+    # gradient steps bring its pixels back to the colour
+    assert sf.copy_loss(data['pixels'], p, hold=True)[1] < 0.01
+    bg = data['pixels'][:1, :, :1, :1]
+    faded = (bg + 0.8 * (data['pixels'][:1] - bg)).requires_grad_(True)
+    start = sf.copy_loss(faded, q, hold=True)[1]
+    assert sf.copy_loss(faded, q)[1] < 0.01 and start > 0.2, start
+    for _ in range(10):
+        loss, held = sf.copy_loss(faded, q, hold=True)
+        g, = torch.autograd.grad(loss, faded)
+        with torch.no_grad():
+            faded -= 30 * g / g.abs().max().clamp_min(1e-12)
+    assert held < start / 2, (start, held)
     # a copy smaller than the object: gradient steps take the copy's pixels off red and leave the object
     small = data['pixels'][:1].clone()
     # a 6 x 6 patch of a slightly other red beside the square (at the colour exactly, the closeness has no gradient)
@@ -1253,7 +1276,20 @@ def test_copy_loss() -> None:
         assert torch.equal(alone[0], shared[0]) and torch.equal(alone[1], shared[1])
         assert sf.copy_loss(clip, qq)[1] == sf.copy_loss(clip, qq, labels=labels)[1]
         assert torch.equal(sf.block_rewards(clip, qq, 3), sf.block_rewards(clip, qq, 3, labels=labels))
-    assert_refused(['--copy-penalty', '-1'], ['--copy-penalty', 'nan'])
+    assert_refused(['--copy-penalty', '-1'], ['--copy-penalty', 'nan'], ['--copy-exits', 'first'],
+                   ['--copy-from', '-1'])
+    # --copy-from: the term is off for the student's first steps (nothing logged), then on; the run records it
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        sf.main(['--out', d, '--device', 'cpu', '--steps', '3', '--batch', '2', '--rollout-blocks', '5', '--dmd-weight',
+                 '0', '--prompts', '64', '--no-eval', '--no-teacher-eval', '--log-every', '1', '--copy-penalty', '1',
+                 '--copy-exits', 'all', '--copy-from', '2', '--copy-hold'])
+        with open(os.path.join(d, 'loss.json')) as f:
+            logged = [row['copies'] for row in sf.json.load(f)['log']]
+        meta = read_header(os.path.join(d, 'model.safetensors'))['__metadata__']
+    assert logged[0] is None and logged[1] is None and logged[2] is not None, logged
+    options = meta['copy_penalty'], meta['copy_exits'], meta['copy_from'], meta['copy_hold']
+    assert options == ('1.0', 'all', '2', 'True'), meta
 
 
 if __name__ == '__main__':
