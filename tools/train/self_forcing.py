@@ -560,7 +560,17 @@ def largest_components(px: torch.Tensor, colour: torch.Tensor,
     return mask & (lab == label[..., None, None]), size
 
 
-def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12, margin: int = 2,
+def grown_by(mask: torch.Tensor, px: int) -> torch.Tensor:
+    """bool [..., H, W] -> the mask grown by px pixels (a (2 px + 1)-square neighbourhood)."""
+    h, w = mask.shape[-2:]
+    grown = torch.nn.functional.max_pool2d(mask.float().reshape(-1, 1, h, w), 2 * px + 1, 1, px)
+    return grown.reshape(mask.shape) > 0
+
+
+COPY_MIN_PX = 12  # the copy term counts a colour in a frame where its largest component has this many pixels
+
+
+def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = COPY_MIN_PX, margin: int = 2,
               labels: Optional[torch.Tensor] = None, frames_kept: Optional[torch.Tensor] = None,
               hold: bool = False) -> Tuple[torch.Tensor, float]:
     """The copy term (--copy-penalty): each prompted colour's closeness (colour_closeness) summed over the pixels outside
@@ -574,15 +584,11 @@ def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 
     hold (--copy-hold): adds the largest component's own shortfall from the colour (1 - closeness, as a share of its
     pixels), so that fading the colour everywhere, which also lowers the copies' closeness, does not pay.
     Returns the loss (0 without samples) and its value (NaN without)."""
-    h, w = video_px.shape[2:4]
-    grow = 2 * margin + 1
-
     def colour_parts(j: int) -> Tuple[torch.Tensor, torch.Tensor]:
         colour = p['colour'][:, j]
         keep, size = largest_components(video_px.detach(), colour, None if labels is None else labels[:, :, j])
-        grown = torch.nn.functional.max_pool2d(keep.float().reshape(-1, 1, h, w), grow, 1, margin).reshape(keep.shape)
         close = colour_closeness(video_px, colour)
-        outside = (close * (1 - grown)).sum(dim=(-2, -1)) / size.clamp_min(1)
+        outside = (close * ~grown_by(keep, margin)).sum(dim=(-2, -1)) / size.clamp_min(1)
         if hold:
             outside = outside + ((1 - close) * keep).sum(dim=(-2, -1)) / size.clamp_min(1)
         ok = (size >= min_px) & p['valid'][:, j, None]

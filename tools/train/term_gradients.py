@@ -38,16 +38,14 @@ def copy_gradient_by_distance(px: torch.Tensor, p, reaches=(4, 8)) -> list:
     loss, _ = sf.copy_loss(px, p)
     g, = torch.autograd.grad(loss, px)
     g = g.abs().sum(-1)
-    h, w = px.shape[2:4]
     bands = [0.0] * (len(reaches) + 1)
     for j in range(3):
         keep, size = sf.largest_components(px.detach(), p['colour'][:, j])
-        counted = (size >= 12) & p['valid'][:, j, None]
+        counted = (size >= sf.COPY_MIN_PX) & p['valid'][:, j, None]
         near = (sf.colour_closeness(px.detach(), p['colour'][:, j]) > 0) & counted[..., None, None]
         inner = torch.zeros_like(keep)
         for i, r in enumerate(reaches):
-            grown = torch.nn.functional.max_pool2d(keep.float().reshape(-1, 1, h, w), 2 * r + 1, 1, r)
-            grown = grown.reshape(keep.shape) > 0
+            grown = sf.grown_by(keep, r)
             bands[i] += float((g * (near & grown & ~inner)).sum())
             inner = inner | grown
         bands[-1] += float((g * (near & ~inner)).sum())
