@@ -572,7 +572,7 @@ COPY_MIN_PX = 12  # the copy term counts a colour in a frame where its largest c
 
 def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = COPY_MIN_PX, margin: int = 2,
               labels: Optional[torch.Tensor] = None, frames_kept: Optional[torch.Tensor] = None,
-              hold: bool = False) -> Tuple[torch.Tensor, float]:
+              hold: float = 0.0) -> Tuple[torch.Tensor, float]:
     """The copy term (--copy-penalty): each prompted colour's closeness (colour_closeness) summed over the pixels outside
     its largest 4-connected component grown by `margin` px, as a share of that component's pixels; the mean over the
     frames and prompted colours whose largest component has >= min_px pixels. A second copy as large as the object
@@ -581,8 +581,8 @@ def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 
     colour, and only where the object is also drawn elsewhere. labels: prompted_labels(video_px) if the caller has them.
     frames_kept: bool [T], the frames counted (default all; training counts those of blocks at their late exit steps,
     as the speed term does, since an early step's blurred estimate spreads the colour past the margin without a copy).
-    hold (--copy-hold): adds the largest component's own shortfall from the colour (1 - closeness, as a share of its
-    pixels), so that fading the colour everywhere, which also lowers the copies' closeness, does not pay.
+    hold (--copy-hold): adds this times the largest component's own shortfall from the colour (1 - closeness, as a
+    share of its pixels), so that fading the colour everywhere, which also lowers the copies' closeness, does not pay.
     Returns the loss (0 without samples) and its value (NaN without)."""
     def colour_parts(j: int) -> Tuple[torch.Tensor, torch.Tensor]:
         colour = p['colour'][:, j]
@@ -590,7 +590,7 @@ def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 
         close = colour_closeness(video_px, colour)
         outside = (close * ~grown_by(keep, margin)).sum(dim=(-2, -1)) / size.clamp_min(1)
         if hold:
-            outside = outside + ((1 - close) * keep).sum(dim=(-2, -1)) / size.clamp_min(1)
+            outside = outside + hold * ((1 - close) * keep).sum(dim=(-2, -1)) / size.clamp_min(1)
         ok = (size >= min_px) & p['valid'][:, j, None]
         return outside, ok if frames_kept is None else ok & frames_kept[None, :]
 
@@ -790,9 +790,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument('--copy-exits', default='late', choices=['late', 'all'],
                     help="the blocks the copy term counts: those at their last two steps (late, as the speed term), or "
                          "every block whatever its exit step (all: students 78 and 79)")
-    ap.add_argument('--copy-hold', action='store_true',
-                    help="the copy term also holds each colour's largest component at the colour (students 78, 79, 83 "
-                         'and 84, without it, stopped drawing objects)')
+    ap.add_argument('--copy-hold', type=float, nargs='?', const=1.0, default=0.0,
+                    help="the copy term also holds each colour's largest component at the colour, its shortfall times "
+                         'this (alone: 1; students 78, 79, 83 and 84, without it, stopped drawing objects)')
     ap.add_argument('--copy-from', type=int, default=0,
                     help="the student's step from which the copy term is on (0: from its first; the early steps of a DMD "
                          "run draw objects in pieces, which the term would take for copies)")
@@ -840,7 +840,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             or not 0 <= args.ode_min_level < len(step_sigmas()):
         ap.error('--ode-weight and --dmd-weight must be >= 0, --ode-substeps >= 1, '
                  f'--ode-from-block in [0, --rollout-blocks), --ode-min-level in [0, {len(step_sigmas())})')
-    for flag in ('speed_weight', 'smooth_weight', 'copy_penalty', 'copy_from'):
+    for flag in ('speed_weight', 'smooth_weight', 'copy_penalty', 'copy_from', 'copy_hold'):
         if not getattr(args, flag) >= 0:  # NaN fails too
             ap.error(f"--{flag.replace('_', '-')}: expected >= 0, got {getattr(args, flag)}")
     if args.motion_reward != 0 and args.reward_beta == 0:

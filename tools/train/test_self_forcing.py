@@ -84,13 +84,13 @@
    back and forth into line; a negative or NaN weight, and --motion-reward without --reward-beta, are refused (exit 2).
 26. the copy term (test_copy_loss): a rendered clip scores 0, a second copy as large as the object about 1 (its
    colour's largest component is the object, whatever the order of labels), an absent colour is not counted, nor a
-   frame left out of frames_kept (training keeps the blocks at their late exits, --copy-exits late); gradient
-   steps along the term pull the copy's pixels off the colour and leave the object's; with hold (--copy-hold) an
-   object faded towards the background scores its shortfall and gradient steps bring it back; a training run with
-   --copy-from 2 logs the term from its third step on and records the options; a negative or NaN --copy-penalty, an
-   unknown --copy-exits and a negative --copy-from are refused (exit 2); component_labels gives each 4-connected
-   component one label, and the labels a training step computes once (prompted_labels) give drawn_once, copy_loss and
-   block_rewards what each computes alone.
+   frame left out of frames_kept (training keeps the blocks at their late exits, --copy-exits late); gradient steps
+   along the term pull the copy's pixels off the colour and leave the object's; with hold (--copy-hold) an object
+   faded towards the background scores its shortfall (times the weight) and gradient steps bring it back; a training
+   run with --copy-from 2 logs the term from its third step on and records the options (--copy-hold alone is 1); a
+   negative or NaN --copy-penalty, an unknown --copy-exits and a negative --copy-from or --copy-hold are refused (exit
+   2); component_labels gives each 4-connected component one label, and the labels a training step computes once
+   (prompted_labels) give drawn_once, copy_loss and block_rewards what each computes alone.
 """
 import os
 import sys
@@ -1242,13 +1242,14 @@ def test_copy_loss() -> None:
     assert math.isnan(sf.copy_loss(twice, q, frames_kept=torch.zeros(6, dtype=torch.bool))[1])
     # --copy-hold: a rendered clip still scores 0; the object faded towards the background scores its shortfall, and
     # gradient steps bring its pixels back to the colour
-    assert sf.copy_loss(data['pixels'], p, hold=True)[1] < 0.01
+    assert sf.copy_loss(data['pixels'], p, hold=1.0)[1] < 0.01
     bg = data['pixels'][:1, :, :1, :1]
     faded = (bg + 0.8 * (data['pixels'][:1] - bg)).requires_grad_(True)
-    start = sf.copy_loss(faded, q, hold=True)[1]
+    start = sf.copy_loss(faded, q, hold=1.0)[1]
     assert sf.copy_loss(faded, q)[1] < 0.01 and start > 0.2, start
+    assert abs(sf.copy_loss(faded, q, hold=0.5)[1] - start / 2) < 0.01  # the shortfall times the weight
     for _ in range(10):
-        loss, held = sf.copy_loss(faded, q, hold=True)
+        loss, held = sf.copy_loss(faded, q, hold=1.0)
         g, = torch.autograd.grad(loss, faded)
         with torch.no_grad():
             faded -= 30 * g / g.abs().max().clamp_min(1e-12)
@@ -1277,7 +1278,7 @@ def test_copy_loss() -> None:
         assert sf.copy_loss(clip, qq)[1] == sf.copy_loss(clip, qq, labels=labels)[1]
         assert torch.equal(sf.block_rewards(clip, qq, 3), sf.block_rewards(clip, qq, 3, labels=labels))
     assert_refused(['--copy-penalty', '-1'], ['--copy-penalty', 'nan'], ['--copy-exits', 'first'],
-                   ['--copy-from', '-1'])
+                   ['--copy-from', '-1'], ['--copy-hold', '-0.5'])
     # --copy-from: the term is off for the student's first steps (nothing logged), then on; the run records it
     import tempfile
     with tempfile.TemporaryDirectory() as d:
@@ -1289,7 +1290,7 @@ def test_copy_loss() -> None:
         meta = read_header(os.path.join(d, 'model.safetensors'))['__metadata__']
     assert logged[0] is None and logged[1] is None and logged[2] is not None, logged
     options = meta['copy_penalty'], meta['copy_exits'], meta['copy_from'], meta['copy_hold']
-    assert options == ('1.0', 'all', '2', 'True'), meta
+    assert options == ('1.0', 'all', '2', '1.0'), meta
 
 
 if __name__ == '__main__':
