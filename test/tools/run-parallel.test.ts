@@ -1,7 +1,8 @@
 /**
  * tools/train/run-parallel.sh: the commands run at once, each with its own RUN_OUT; a run's
  * model.safetensors comes back as NAME.safetensors and the rest of what it wrote as NAME.tar.gz, its
- * output as NAME.log; the exit status counts the runs that failed; bad arguments exit 2.
+ * output (NAME.log while it runs) inside the archive as run-parallel.log and its last lines on stdout, so
+ * that a run leaves two files; the exit status counts the runs that failed; bad arguments exit 2.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -28,13 +29,18 @@ test('runs each command in its own folder, gathers its files, counts the failure
     assert.is(r.status, 1, r.stderr);
     assert.is(fs.readFileSync(path.join(out, 'first.safetensors'), 'utf8'), 'weights\n');
     assert.not.ok(fs.existsSync(path.join(out, 'second.safetensors')));
-    assert.match(fs.readFileSync(path.join(out, 'first.log'), 'utf8'), 'said first');
-    assert.match(fs.readFileSync(path.join(out, 'second.log'), 'utf8'), 'said second');
+    assert.equal(fs.readdirSync(out).sort(), ['first.safetensors', 'first.tar.gz', 'parallel.txt', 'second.tar.gz']);
     const listing = (name: string) =>
       spawnSync('tar', ['tzf', path.join(out, `${name}.tar.gz`)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
     assert.ok(listing('first').includes('./metrics.json'), listing('first').join(' '));
     assert.not.ok(listing('first').includes('./model.safetensors'));
     assert.ok(listing('second').includes('./loss.json'));
+    const output = (name: string) =>
+      spawnSync('tar', ['xzOf', path.join(out, `${name}.tar.gz`), './run-parallel.log'], { encoding: 'utf8' }).stdout;
+    assert.is(output('first'), 'said first\n');
+    assert.is(output('second'), 'said second\n');
+    assert.match(r.stdout, 'first: said first');
+    assert.match(r.stdout, 'second: said second');
     const summary = fs.readFileSync(path.join(out, 'parallel.txt'), 'utf8');
     assert.match(summary, /end first: rc=0/);
     assert.match(summary, /end second: rc=3/);

@@ -8,11 +8,12 @@
 #   OUT=<results folder> bash tools/train/run-parallel.sh NAME 'COMMAND' [NAME 'COMMAND' ...]
 #
 # Each COMMAND runs in the repository root with RUN_OUT set to its own folder (pass `--out $RUN_OUT`,
-# single-quoted so that it expands there) and PYTHONUNBUFFERED=1; its output goes to $OUT/NAME.log.
-# When all have ended: $OUT/NAME.safetensors (the run's model.safetensors, if it wrote one) and
-# $OUT/NAME.tar.gz (everything else the run wrote: metrics, loss curve, PNGs, model.json), which
-# keeps a run to two files (a device call brings back at most 8). Exit status: the number of runs
-# that failed.
+# single-quoted so that it expands there) and PYTHONUNBUFFERED=1; its output goes to $OUT/NAME.log while
+# it runs (so a call cut off mid-run still brings it back). When all have ended: $OUT/NAME.safetensors
+# (the run's model.safetensors, if it wrote one) and $OUT/NAME.tar.gz (everything else the run wrote:
+# metrics, loss curve, PNGs, model.json, and its output as run-parallel.log, whose last TAIL_LINES lines,
+# default 12, are also printed), which keeps a run to two files (a device call brings back at most 8:
+# three runs and parallel.txt fit). Exit status: the number of runs that failed.
 set -u
 : "${OUT:?OUT must name the results folder}"
 (( $# > 0 && $# % 2 == 0 )) || { echo "usage: OUT=dir $0 NAME 'COMMAND' [NAME 'COMMAND' ...]" >&2; exit 2; }
@@ -35,6 +36,8 @@ for i in "${!pids[@]}"; do
   (( rc == 0 )) || failed=$((failed + 1))
   echo "$(date -u +%T) end $name: rc=$rc" | tee -a "$OUT/parallel.txt"
   [[ -f $work/$name/model.safetensors ]] && mv "$work/$name/model.safetensors" "$OUT/$name.safetensors"
+  tail -n "${TAIL_LINES:-12}" "$OUT/$name.log" | awk -v name="$name" '{ print name ": " $0 }'
+  mv "$OUT/$name.log" "$work/$name/run-parallel.log"
   tar czf "$OUT/$name.tar.gz" -C "$work/$name" .
 done
 exit "$failed"
