@@ -485,7 +485,12 @@ def component_labels(mask: torch.Tensor) -> torch.Tensor:
     return lab.long().reshape(shape)
 
 
-def component_centroids(mask: torch.Tensor, min_px: int = 12,
+# A colour's 4-connected region of at least this many pixels counts as an object (the runtime's evaluation has the same
+# floor).
+MIN_OBJECT_PX = 12
+
+
+def component_centroids(mask: torch.Tensor, min_px: int = MIN_OBJECT_PX,
                         labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """mask bool [..., H, W] -> (centroids [..., H * W, 2] (y, x), kept [..., H * W]): its 4-connected components
     (component_labels(mask), or `labels` where the caller has them), a slot per possible label, kept where the
@@ -503,13 +508,14 @@ def component_centroids(mask: torch.Tensor, min_px: int = 12,
     return centroids.reshape(*shape[:-2], h * w, 2), (count >= min_px).reshape(*shape[:-2], h * w)
 
 
-def components(mask: torch.Tensor, min_px: int = 12, labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+def components(mask: torch.Tensor, min_px: int = MIN_OBJECT_PX,
+               labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """mask bool [..., H, W] -> [...]: its 4-connected components of at least min_px pixels (labels: its
     component_labels if the caller has them)."""
     return component_centroids(mask, min_px, labels)[1].sum(dim=-1)
 
 
-def prompted_components(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
+def prompted_components(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = MIN_OBJECT_PX,
                         labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """px [B, T, H, W, 3], p['colour'] [B, 3] -> [B, T, 3]: per frame, each prompted slot's 4-connected components
     of its colour of at least min_px pixels (slots past the prompt's objects count colour 0's: mask with p['valid']).

@@ -88,8 +88,8 @@ from common import (  # noqa: E402  (also puts tools/reference and tools/data on
 from model import KVCache, WanModel, flow_of_output, flow_target  # noqa: E402
 import scenes  # noqa: E402
 from distill_opening import (  # noqa: E402
-    OBJ_RGB, PNG_PROMPTS, PromptSet, classify, component_centroids, component_labels, detect, empty_prompt_kv, guided,
-    prompted_components, recovery, recovery_scenes, reference_areas, sigmas_of, step_sigmas,
+    MIN_OBJECT_PX, OBJ_RGB, PNG_PROMPTS, PromptSet, classify, component_centroids, component_labels, detect,
+    empty_prompt_kv, guided, prompted_components, recovery, recovery_scenes, reference_areas, sigmas_of, step_sigmas,
 )
 
 
@@ -391,7 +391,7 @@ def centroid_speed(px: torch.Tensor, p: Dict[str, torch.Tensor], stride: int = 4
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float('nan')))
 
 
-def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = 12,
+def block_rewards(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = MIN_OBJECT_PX,
                   labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """px [B, T, 64, 64, 3] -> [B, T / block]: the reward of each block for --reward-beta, mean over its frames of
     (share of the prompted objects present) - (extra copies per prompted object): an object is present where its
@@ -417,7 +417,7 @@ def block_spans(frames: int, block: int) -> Tuple[List[int], List[int]]:
     return [e - (block - 1) for e in ends], ends
 
 
-def single_centroids(px: torch.Tensor, colour: torch.Tensor, min_px: int = 12,
+def single_centroids(px: torch.Tensor, colour: torch.Tensor, min_px: int = MIN_OBJECT_PX,
                      labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """px [B, T, H, W, 3], colour [B] -> (once bool [B, T], centroid [B, T, 2]): where the colour has exactly one
     4-connected component of >= min_px pixels (drawn once), and that component's centroid (y, x). labels: the colour's
@@ -435,7 +435,7 @@ def prompted_labels(px: torch.Tensor, p: Dict[str, torch.Tensor]) -> torch.Tenso
     return torch.stack([component_labels(cls == p['colour'][:, j, None, None, None]) for j in range(3)], dim=2)
 
 
-def drawn_once(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
+def drawn_once(px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = MIN_OBJECT_PX,
                labels: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """px [B, T, H, W, 3] -> (once bool [B, T, 3], centroid [B, T, 3, 2]): single_centroids of each prompted slot's
     colour (slots past the prompt's objects are not masked here: block_motion and acceleration_loss mask them with
@@ -460,7 +460,7 @@ def soft_centroids(px: torch.Tensor, colour: torch.Tensor, reach: float = 60.0) 
     return weighted_centroids(colour_closeness(px, colour, reach))
 
 
-def block_motion(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = 12,
+def block_motion(px: torch.Tensor, p: Dict[str, torch.Tensor], block: int, min_px: int = MIN_OBJECT_PX,
                  soft: bool = False, drawn: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """px [B, T, 64, 64, 3] -> (speed [B, T / block], ok bool [B, T / block]): each block's net speed as a share of the
     training data's mean, mean over the prompted colours drawn once (one component of >= min_px pixels) in both of
@@ -512,7 +512,7 @@ def mean_over_samples(zero: torch.Tensor, parts) -> Tuple[torch.Tensor, float]:
     return loss, float(loss.detach())
 
 
-def acceleration_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = 12,
+def acceleration_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = MIN_OBJECT_PX,
                       drawn: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, float]:
     """The smoothness term (--smooth-weight): the training clips' objects move at a constant velocity between bounces,
     so the mean length of the second difference of each prompted colour's soft centroid over three consecutive frames
@@ -567,10 +567,7 @@ def grown_by(mask: torch.Tensor, px: int) -> torch.Tensor:
     return grown.reshape(mask.shape) > 0
 
 
-COPY_MIN_PX = 12  # the copy term counts a colour in a frame where its largest component has this many pixels
-
-
-def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = COPY_MIN_PX, margin: int = 2,
+def copy_loss(video_px: torch.Tensor, p: Dict[str, torch.Tensor], min_px: int = MIN_OBJECT_PX, margin: int = 2,
               labels: Optional[torch.Tensor] = None, frames_kept: Optional[torch.Tensor] = None,
               hold: float = 0.0) -> Tuple[torch.Tensor, float]:
     """The copy term (--copy-penalty): each prompted colour's closeness (colour_closeness) summed over the pixels outside

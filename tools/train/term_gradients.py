@@ -41,7 +41,7 @@ def copy_gradient_by_distance(px: torch.Tensor, p, reaches=(4, 8)) -> list:
     bands = [0.0] * (len(reaches) + 1)
     for j in range(3):
         keep, size = sf.largest_components(px.detach(), p['colour'][:, j])
-        counted = (size >= sf.COPY_MIN_PX) & p['valid'][:, j, None]
+        counted = (size >= sf.MIN_OBJECT_PX) & p['valid'][:, j, None]
         near = (sf.colour_closeness(px.detach(), p['colour'][:, j]) > 0) & counted[..., None, None]
         inner = torch.zeros_like(keep)
         for i, r in enumerate(reaches):
